@@ -1,0 +1,375 @@
+//! Layered configuration: the built-in `config/default.toml` < the file named by
+//! `LIVEPACK_CONFIG` < environment variables `LIVEPACK__SECTION__KEY`.
+//!
+//! Everything is validated once at start; an invalid value fails with a message that
+//! names the key. Secrets are wrapped in [`Secret`] so `Debug` never prints them.
+
+mod secret;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::NaiveTime;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+
+/// The demo configuration shipped with the service; it is also the base layer.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub sites: Vec<SiteConfig>,
+    #[serde(default)]
+    pub sellers: Vec<SellerConfig>,
+    #[serde(default)]
+    pub operator: OperatorConfig,
+    #[serde(default)]
+    pub carriers: Vec<CarrierConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// "host:port"; port 0 picks a free one (the chosen address is logged).
+    pub listen: String,
+    /// Open WebSocket connections at most; more are refused with 503 before the upgrade.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for in-flight frames.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_connections: 10_000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    Everysec,
+    Always,
+    No,
+}
+
+impl Fsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Everysec => "everysec",
+            Fsync::Always => "always",
+            Fsync::No => "no",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// "embedded", "redis://…", "rediss://…", or a comma-separated list of cluster nodes
+    /// ("redis://a:7000,redis://b:7001").
+    pub url: String,
+    /// Embedded mode: where the AOF and RDB files live.
+    pub data_dir: PathBuf,
+    /// Embedded mode: the redis-server binary.
+    pub bin: String,
+    /// Embedded mode: `appendfsync` (everysec | always | no).
+    pub appendfsync: Fsync,
+    /// Connections in the pool (each one is multiplexed).
+    pub pool_size: usize,
+    /// Bound on one Redis round trip; past it a frame is nacked.
+    pub command_timeout_ms: u64,
+    /// After a write, `WAIT replicas replicas_timeout_ms` before acking (0: off).
+    pub replicas: u32,
+    pub replicas_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "embedded".into(),
+            data_dir: PathBuf::from("./data"),
+            bin: "redis-server".into(),
+            appendfsync: Fsync::Everysec,
+            pool_size: 4,
+            command_timeout_ms: 2_000,
+            replicas: 0,
+            replicas_timeout_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// WebSocket message size limit (bytes); over it the connection is closed with 1009.
+    pub max_frame_bytes: usize,
+    /// Orders in one `orders` frame at most.
+    pub max_orders_per_frame: usize,
+    /// Frames in flight (read, not yet answered) per connection; when full, reading stops.
+    pub window: usize,
+    /// Frames in flight across all connections.
+    pub global_inflight: usize,
+    /// Orders per second one connection may send; faster peers are slowed, not dropped.
+    pub max_orders_per_sec: u32,
+    /// No frame for this long: the server pings; twice: it closes the connection.
+    pub idle_timeout_secs: u64,
+    /// `retry_after_ms` in a nack.
+    pub nack_retry_after_ms: u64,
+    /// A `placed_at` further in the future than this is rejected.
+    pub max_clock_skew_minutes: i64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_frame_bytes: 256 * 1024,
+            max_orders_per_frame: 500,
+            window: 64,
+            global_inflight: 4096,
+            max_orders_per_sec: 20_000,
+            idle_timeout_secs: 120,
+            nack_retry_after_ms: 500,
+            max_clock_skew_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" or "json".
+    pub format: String,
+    /// A tracing filter, e.g. "info,livepack=debug"; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub id: String,
+    pub name: String,
+    /// Carrier pickup times "HH:MM", Asia/Ho_Chi_Minh, every day.
+    pub pickups: Vec<String>,
+    #[serde(default = "default_sla_hours")]
+    pub sla_hours: u32,
+    #[serde(default = "default_min_pack_minutes")]
+    pub min_pack_minutes: u32,
+    #[serde(default = "default_packers")]
+    pub packers: u32,
+    pub station_pin: Secret,
+    #[serde(default)]
+    pub carriers: Vec<String>,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub province: String,
+    #[serde(default)]
+    pub ward: String,
+    #[serde(default)]
+    pub street: String,
+    /// Packing effort, for capacity planning.
+    #[serde(default = "default_minutes_per_order")]
+    pub minutes_per_order: f64,
+    #[serde(default = "default_minutes_per_line")]
+    pub minutes_per_line: f64,
+    /// Orders per wave.
+    #[serde(default = "default_wave_min")]
+    pub wave_min: usize,
+    #[serde(default = "default_wave_max")]
+    pub wave_max: usize,
+    /// While a session is live, an order may wait this long for the same buyer's next order.
+    #[serde(default = "default_combine_window_secs")]
+    pub combine_window_secs: u64,
+    /// No order waits longer than this before it is released (a trickle is not held forever).
+    #[serde(default = "default_max_hold_secs")]
+    pub max_hold_secs: u64,
+    /// Optional TikTok Shop VN style cut-off "HH:MM": orders placed before it are due that day.
+    #[serde(default)]
+    pub same_day_cutoff: Option<String>,
+    /// SKU → bin location; unknown SKUs go to bin `UNASSIGNED`, listed last.
+    #[serde(default)]
+    pub bins: BTreeMap<String, String>,
+}
+
+fn default_sla_hours() -> u32 {
+    24
+}
+fn default_min_pack_minutes() -> u32 {
+    30
+}
+fn default_packers() -> u32 {
+    4
+}
+fn default_minutes_per_order() -> f64 {
+    1.5
+}
+fn default_minutes_per_line() -> f64 {
+    0.5
+}
+fn default_wave_min() -> usize {
+    20
+}
+fn default_wave_max() -> usize {
+    200
+}
+fn default_combine_window_secs() -> u64 {
+    300
+}
+fn default_max_hold_secs() -> u64 {
+    1800
+}
+
+impl SiteConfig {
+    /// Pickup times parsed; valid after [`Config::validate`].
+    pub fn pickup_times(&self) -> Vec<NaiveTime> {
+        let mut times: Vec<NaiveTime> = self
+            .pickups
+            .iter()
+            .filter_map(|p| NaiveTime::parse_from_str(p, "%H:%M").ok())
+            .collect();
+        times.sort();
+        times.dedup();
+        times
+    }
+
+    pub fn same_day_cutoff_time(&self) -> Option<NaiveTime> {
+        self.same_day_cutoff
+            .as_deref()
+            .and_then(|c| NaiveTime::parse_from_str(c, "%H:%M").ok())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SellerConfig {
+    pub id: String,
+    pub name: String,
+    pub site: String,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    #[serde(default)]
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierConfig {
+    pub id: String,
+    /// "viettelpost" (its partner API) or "mock" (offline demo).
+    pub kind: String,
+    #[serde(default)]
+    pub base_url: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
+    #[serde(default)]
+    pub webhook_secret: Secret,
+    #[serde(default)]
+    pub default_service: String,
+}
+
+impl Config {
+    /// Loads the layers the contract names and validates the result.
+    pub fn load() -> Result<Config, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULT_TOML));
+        if let Ok(path) = std::env::var("LIVEPACK_CONFIG") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(ConfigError::invalid(
+                    "LIVEPACK_CONFIG",
+                    format!("no such file: {path}"),
+                ));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("LIVEPACK__").split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// The built-in defaults with `toml` merged over them (used by tests and tools).
+    pub fn from_toml(toml: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::string(DEFAULT_TOML))
+                .merge(Toml::string(toml)),
+        )
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn site(&self, id: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+
+    pub fn seller(&self, id: &str) -> Option<&SellerConfig> {
+        self.sellers.iter().find(|s| s.id == id)
+    }
+
+    /// Sellers, sites or the operator still using the shipped demo tokens.
+    pub fn demo_credentials(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.sellers {
+            if s.token.expose().starts_with("demo-") {
+                out.push(format!("sellers.{}.token", s.id));
+            }
+        }
+        if self.operator.token.expose().starts_with("demo-") {
+            out.push("operator.token".into());
+        }
+        out
+    }
+}

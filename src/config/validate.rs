@@ -1,0 +1,256 @@
+//! Start-up validation: every problem names the key it is about.
+
+use std::collections::HashSet;
+
+use chrono::NaiveTime;
+
+use super::{Config, ConfigError};
+use crate::domain::address::normalize_province;
+
+/// `1–64 of a-z 0-9 -`: the contract's form for site and seller ids.
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_time(key: String, value: &str) -> Result<(), ConfigError> {
+    NaiveTime::parse_from_str(value, "%H:%M")
+        .map(|_| ())
+        .map_err(|_| ConfigError::invalid(key, format!("`{value}` is not a time of day HH:MM")))
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "server.listen",
+                format!("`{}` is not host:port", self.server.listen),
+            ));
+        }
+        let r = &self.redis;
+        if r.url != "embedded"
+            && !r
+                .url
+                .split(',')
+                .all(|u| u.trim().starts_with("redis://") || u.trim().starts_with("rediss://"))
+        {
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "expected \"embedded\", redis://…, rediss://… or a comma-separated list of cluster nodes",
+            ));
+        }
+        if r.pool_size == 0 || r.pool_size > 64 {
+            return Err(ConfigError::invalid("redis.pool_size", "must be 1–64"));
+        }
+        if r.command_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "redis.command_timeout_ms",
+                "must be > 0",
+            ));
+        }
+        let i = &self.ingest;
+        for (key, value) in [
+            ("ingest.max_frame_bytes", i.max_frame_bytes),
+            ("ingest.max_orders_per_frame", i.max_orders_per_frame),
+            ("ingest.window", i.window),
+            ("ingest.global_inflight", i.global_inflight),
+            ("server.max_connections", self.server.max_connections),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be > 0"));
+            }
+        }
+        if i.max_orders_per_sec == 0 {
+            return Err(ConfigError::invalid(
+                "ingest.max_orders_per_sec",
+                "must be > 0",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "expected \"text\" or \"json\"",
+            ));
+        }
+        self.validate_sites()?;
+        self.validate_sellers()?;
+        for (n, c) in self.carriers.iter().enumerate() {
+            if !is_valid_id(&c.id) {
+                return Err(ConfigError::invalid(
+                    format!("carriers[{n}].id"),
+                    "1–64 of a-z 0-9 -",
+                ));
+            }
+            if !matches!(c.kind.as_str(), "viettelpost" | "mock") {
+                return Err(ConfigError::invalid(
+                    format!("carriers[{n}].kind"),
+                    "expected \"viettelpost\" or \"mock\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_sites(&self) -> Result<(), ConfigError> {
+        let mut ids = HashSet::new();
+        for (n, s) in self.sites.iter().enumerate() {
+            let key = |field: &str| format!("sites[{n}].{field}");
+            if !is_valid_id(&s.id) {
+                return Err(ConfigError::invalid(key("id"), "1–64 of a-z 0-9 -"));
+            }
+            if !ids.insert(s.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    key("id"),
+                    format!("`{}` appears twice", s.id),
+                ));
+            }
+            if s.pickups.is_empty() {
+                return Err(ConfigError::invalid(
+                    key("pickups"),
+                    "at least one pickup time",
+                ));
+            }
+            for (p, t) in s.pickups.iter().enumerate() {
+                check_time(format!("sites[{n}].pickups[{p}]"), t)?;
+            }
+            if let Some(c) = &s.same_day_cutoff {
+                check_time(key("same_day_cutoff"), c)?;
+            }
+            if s.sla_hours == 0 || s.sla_hours > 24 * 14 {
+                return Err(ConfigError::invalid(key("sla_hours"), "must be 1–336"));
+            }
+            if s.packers == 0 {
+                return Err(ConfigError::invalid(key("packers"), "must be > 0"));
+            }
+            if !(s.minutes_per_order.is_finite() && s.minutes_per_order > 0.0) {
+                return Err(ConfigError::invalid(
+                    key("minutes_per_order"),
+                    "must be > 0",
+                ));
+            }
+            if !(s.minutes_per_line.is_finite() && s.minutes_per_line >= 0.0) {
+                return Err(ConfigError::invalid(key("minutes_per_line"), "must be ≥ 0"));
+            }
+            if s.wave_min == 0 || s.wave_max < s.wave_min {
+                return Err(ConfigError::invalid(
+                    key("wave_max"),
+                    "need 1 ≤ wave_min ≤ wave_max",
+                ));
+            }
+            if s.station_pin.expose().len() < 4 {
+                return Err(ConfigError::invalid(
+                    key("station_pin"),
+                    "at least 4 characters",
+                ));
+            }
+            if !s.province.is_empty() && normalize_province(&s.province).is_none() {
+                return Err(ConfigError::invalid(
+                    key("province"),
+                    format!("unknown province `{}`", s.province),
+                ));
+            }
+            for (c, carrier) in s.carriers.iter().enumerate() {
+                if !self.carriers.iter().any(|k| &k.id == carrier) {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].carriers[{c}]"),
+                        format!("no [[carriers]] entry with id `{carrier}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_sellers(&self) -> Result<(), ConfigError> {
+        let mut ids = HashSet::new();
+        let mut tokens = HashSet::new();
+        for (n, s) in self.sellers.iter().enumerate() {
+            let key = |field: &str| format!("sellers[{n}].{field}");
+            if !is_valid_id(&s.id) {
+                return Err(ConfigError::invalid(key("id"), "1–64 of a-z 0-9 -"));
+            }
+            if !ids.insert(s.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    key("id"),
+                    format!("`{}` appears twice", s.id),
+                ));
+            }
+            if self.site(&s.site).is_none() {
+                return Err(ConfigError::invalid(
+                    key("site"),
+                    format!("no [[sites]] entry with id `{}`", s.site),
+                ));
+            }
+            if s.token.expose().len() < 16 {
+                return Err(ConfigError::invalid(key("token"), "at least 16 characters"));
+            }
+            if !tokens.insert(s.token.expose()) || s.token == self.operator.token {
+                return Err(ConfigError::invalid(key("token"), "tokens must be unique"));
+            }
+        }
+        if !self.operator.token.is_empty() && self.operator.token.expose().len() < 16 {
+            return Err(ConfigError::invalid(
+                "operator.token",
+                "at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(toml: &str) -> String {
+        Config::from_toml(toml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shipped_default_is_valid() {
+        let c = Config::from_toml("").expect("default.toml must be valid");
+        assert!(!c.sites.is_empty());
+        assert!(c.sellers.len() >= 2);
+        assert!(!c.demo_credentials().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("[server]\nlisten = \"nope\"").contains("server.listen"));
+        assert!(err("[redis]\nurl = \"http://x\"").contains("redis.url"));
+        assert!(err("[redis]\npool_size = \"many\"").contains("pool_size"));
+        let bad_seller = r#"
+[[sellers]]
+id = "shop"
+name = "Shop"
+site = "nowhere"
+token = "0123456789abcdef0"
+"#;
+        assert!(err(bad_seller).contains("sellers[0].site"));
+        let bad_pickup = r#"
+[[sites]]
+id = "s1"
+name = "S"
+pickups = ["25:00"]
+station_pin = "1234"
+"#;
+        assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(err("[server]\nlisten_addr = \"127.0.0.1:1\"").contains("listen_addr"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Config::from_toml("").unwrap();
+        let dump = format!("{c:?}");
+        for s in &c.sellers {
+            assert!(!dump.contains(s.token.expose()));
+        }
+        assert!(!dump.contains(c.sites[0].station_pin.expose()));
+    }
+}

@@ -1,0 +1,582 @@
+//! Vietnamese provinces after the 2025-07-01 reform (63 → 34), and the name folding used to
+//! match provinces and wards as buyers type them.
+//!
+//! `Province::name` is the short official name with diacritics, without its type word
+//! ("Tỉnh", "Thành phố"): "Hà Nội", "Hồ Chí Minh", "Huế", "Đà Nẵng", "Hải Phòng", "Cần Thơ",
+//! "Ninh Bình". Tone marks are placed the way the official 2025 lists write them
+//! ("Thanh Hóa", "Khánh Hòa"). `Province::code` is a stable ASCII slug ("ho-chi-minh").
+//!
+//! `normalize_province` accepts the 34 names, the 63 pre-2025 names and a few unambiguous
+//! aliases, compared after `fold` with all spaces removed, optionally after a leading
+//! "Tỉnh" / "Thành phố" / "TP" and a trailing English "City". It never guesses: an unknown
+//! name is `None` (no edit distance, no prefix matching).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    North,
+    Central,
+    South,
+}
+
+impl Region {
+    /// "north" | "central" | "south", as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::North => "north",
+            Region::Central => "central",
+            Region::South => "south",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Province {
+    /// Short official name with diacritics, e.g. "Hồ Chí Minh", "Ninh Bình".
+    pub name: &'static str,
+    /// Stable ASCII slug, e.g. "ho-chi-minh", "ninh-binh".
+    pub code: &'static str,
+    pub region: Region,
+}
+
+const fn p(name: &'static str, code: &'static str, region: Region) -> Province {
+    Province { name, code, region }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data. Derived from the PyPI packages `vietnamadminunits` 1.0.4 (data/dataset.db tables
+// `admin_units` and `admin_units_legacy`, column provinceShort; the old→new province map is
+// DICT_PROVINCE in data/converter_2025.json) and `vietnam-provinces` 2025.10.1 (codename,
+// '_' → '-', for `code`); both list the same 34 provinces. Ordered by the official
+// province code (in the comment). Neither package has regions: North = the 15 northern
+// provinces, Central = Thanh Hóa to Khánh Hòa plus the Central Highlands (Gia Lai, Đắk Lắk,
+// Lâm Đồng), South = the rest.
+// ---------------------------------------------------------------------------------------------
+
+static PROVINCES: [Province; 34] = [
+    p("Hà Nội", "ha-noi", Region::North),           // 01
+    p("Cao Bằng", "cao-bang", Region::North),       // 04
+    p("Tuyên Quang", "tuyen-quang", Region::North), // 08
+    p("Điện Biên", "dien-bien", Region::North),     // 11
+    p("Lai Châu", "lai-chau", Region::North),       // 12
+    p("Sơn La", "son-la", Region::North),           // 14
+    p("Lào Cai", "lao-cai", Region::North),         // 15
+    p("Thái Nguyên", "thai-nguyen", Region::North), // 19
+    p("Lạng Sơn", "lang-son", Region::North),       // 20
+    p("Quảng Ninh", "quang-ninh", Region::North),   // 22
+    p("Bắc Ninh", "bac-ninh", Region::North),       // 24
+    p("Phú Thọ", "phu-tho", Region::North),         // 25
+    p("Hải Phòng", "hai-phong", Region::North),     // 31
+    p("Hưng Yên", "hung-yen", Region::North),       // 33
+    p("Ninh Bình", "ninh-binh", Region::North),     // 37
+    p("Thanh Hóa", "thanh-hoa", Region::Central),   // 38
+    p("Nghệ An", "nghe-an", Region::Central),       // 40
+    p("Hà Tĩnh", "ha-tinh", Region::Central),       // 42
+    p("Quảng Trị", "quang-tri", Region::Central),   // 44
+    p("Huế", "hue", Region::Central),               // 46
+    p("Đà Nẵng", "da-nang", Region::Central),       // 48
+    p("Quảng Ngãi", "quang-ngai", Region::Central), // 51
+    p("Gia Lai", "gia-lai", Region::Central),       // 52
+    p("Khánh Hòa", "khanh-hoa", Region::Central),   // 56
+    p("Đắk Lắk", "dak-lak", Region::Central),       // 66
+    p("Lâm Đồng", "lam-dong", Region::Central),     // 68
+    p("Đồng Nai", "dong-nai", Region::South),       // 75
+    p("Hồ Chí Minh", "ho-chi-minh", Region::South), // 79
+    p("Tây Ninh", "tay-ninh", Region::South),       // 80
+    p("Đồng Tháp", "dong-thap", Region::South),     // 82
+    p("Vĩnh Long", "vinh-long", Region::South),     // 86
+    p("An Giang", "an-giang", Region::South),       // 91
+    p("Cần Thơ", "can-tho", Region::South),         // 92
+    p("Cà Mau", "ca-mau", Region::South),           // 96
+];
+
+/// The 63 pre-2025-07-01 provinces → code of the province they belong to now. Huế is listed
+/// under its long-time name "Thừa Thiên Huế" (it became "Thành phố Huế" in January 2025).
+static LEGACY: [(&str, &str); 63] = [
+    ("Hà Nội", "ha-noi"),
+    ("Hà Giang", "tuyen-quang"),
+    ("Cao Bằng", "cao-bang"),
+    ("Bắc Kạn", "thai-nguyen"),
+    ("Tuyên Quang", "tuyen-quang"),
+    ("Lào Cai", "lao-cai"),
+    ("Điện Biên", "dien-bien"),
+    ("Lai Châu", "lai-chau"),
+    ("Sơn La", "son-la"),
+    ("Yên Bái", "lao-cai"),
+    ("Hòa Bình", "phu-tho"),
+    ("Thái Nguyên", "thai-nguyen"),
+    ("Lạng Sơn", "lang-son"),
+    ("Quảng Ninh", "quang-ninh"),
+    ("Bắc Giang", "bac-ninh"),
+    ("Phú Thọ", "phu-tho"),
+    ("Vĩnh Phúc", "phu-tho"),
+    ("Bắc Ninh", "bac-ninh"),
+    ("Hải Dương", "hai-phong"),
+    ("Hải Phòng", "hai-phong"),
+    ("Hưng Yên", "hung-yen"),
+    ("Thái Bình", "hung-yen"),
+    ("Hà Nam", "ninh-binh"),
+    ("Nam Định", "ninh-binh"),
+    ("Ninh Bình", "ninh-binh"),
+    ("Thanh Hóa", "thanh-hoa"),
+    ("Nghệ An", "nghe-an"),
+    ("Hà Tĩnh", "ha-tinh"),
+    ("Quảng Bình", "quang-tri"),
+    ("Quảng Trị", "quang-tri"),
+    ("Thừa Thiên Huế", "hue"),
+    ("Đà Nẵng", "da-nang"),
+    ("Quảng Nam", "da-nang"),
+    ("Quảng Ngãi", "quang-ngai"),
+    ("Bình Định", "gia-lai"),
+    ("Phú Yên", "dak-lak"),
+    ("Khánh Hòa", "khanh-hoa"),
+    ("Ninh Thuận", "khanh-hoa"),
+    ("Bình Thuận", "lam-dong"),
+    ("Kon Tum", "quang-ngai"),
+    ("Gia Lai", "gia-lai"),
+    ("Đắk Lắk", "dak-lak"),
+    ("Đắk Nông", "lam-dong"),
+    ("Lâm Đồng", "lam-dong"),
+    ("Bình Phước", "dong-nai"),
+    ("Tây Ninh", "tay-ninh"),
+    ("Bình Dương", "ho-chi-minh"),
+    ("Đồng Nai", "dong-nai"),
+    ("Bà Rịa - Vũng Tàu", "ho-chi-minh"),
+    ("Hồ Chí Minh", "ho-chi-minh"),
+    ("Long An", "tay-ninh"),
+    ("Tiền Giang", "dong-thap"),
+    ("Bến Tre", "vinh-long"),
+    ("Trà Vinh", "vinh-long"),
+    ("Vĩnh Long", "vinh-long"),
+    ("Đồng Tháp", "dong-thap"),
+    ("An Giang", "an-giang"),
+    ("Kiên Giang", "an-giang"),
+    ("Cần Thơ", "can-tho"),
+    ("Hậu Giang", "can-tho"),
+    ("Sóc Trăng", "can-tho"),
+    ("Bạc Liêu", "ca-mau"),
+    ("Cà Mau", "ca-mau"),
+];
+
+/// Abbreviations and other spellings in common use. "HN", "HCM", "Bà Rịa", "Vũng Tàu" are
+/// the package's own aliases; the rest are unambiguous everyday forms. Spellings that differ
+/// only in diacritics, tone-mark placement, spaces or punctuation need no entry.
+static ALIASES: [(&str, &str); 15] = [
+    ("HN", "ha-noi"),
+    ("HCM", "ho-chi-minh"),
+    ("HCMC", "ho-chi-minh"),
+    ("Sài Gòn", "ho-chi-minh"),
+    ("Bà Rịa", "ho-chi-minh"),
+    ("Vũng Tàu", "ho-chi-minh"),
+    ("BRVT", "ho-chi-minh"),
+    ("TT Huế", "hue"),
+    ("TTH", "hue"),
+    ("Đắc Lắc", "dak-lak"),
+    ("Đắc Lắk", "dak-lak"),
+    ("Đắk Lắc", "dak-lak"),
+    ("Đắc Nông", "lam-dong"),
+    ("Bắc Cạn", "thai-nguyen"),
+    ("Thừa Thiên", "hue"),
+];
+
+/// Folded ward names (2025 and pre-2025, from `vietnamadminunits`) whose first syllable
+/// folds to a ward type word ("Phương Liệt", "Phường Đúc", "Xa Dung", "Xà Phiên"…): typed
+/// without diacritics they are kept whole instead of losing their first word.
+#[rustfmt::skip]
+static WARDS_LIKE_TYPE_WORD: [&str; 37] = [
+    "phuong binh", "phuong canh", "phuong cong", "phuong dinh", "phuong do", "phuong dong",
+    "phuong duc", "phuong giao", "phuong hai", "phuong khoan", "phuong lam", "phuong lau",
+    "phuong lien trung tu", "phuong liet", "phuong lieu", "phuong mai", "phuong mao",
+    "phuong nam", "phuong nghi", "phuong phu", "phuong sai", "phuong son", "phuong thanh",
+    "phuong thien", "phuong thinh", "phuong tien", "phuong tra", "phuong trung", "phuong tu",
+    "phuong vi", "phuong vien", "xa bang", "xa dung", "xa ho", "xa luong", "xa nhe",
+    "xa phien",
+];
+
+/// Province type words stripped from the compact key, and the English suffix.
+const PROVINCE_PREFIXES: [&str; 3] = ["thanhpho", "tinh", "tp"];
+const PROVINCE_SUFFIX: &str = "city";
+/// Longer input is not a province name; refuse it before doing any work.
+const MAX_PROVINCE_INPUT: usize = 256;
+
+/// All 34 provinces after the 2025 reform.
+pub fn provinces() -> &'static [Province] {
+    &PROVINCES
+}
+
+/// Accepts any of the 63 pre-2025 names and the 34 new ones, case- and diacritic-insensitive,
+/// with or without prefixes "Tỉnh", "Thành phố", "TP.", "TP ", and common abbreviations and
+/// aliases. Returns None when unknown — never guesses.
+pub fn normalize_province(raw: &str) -> Option<&'static Province> {
+    if raw.len() > MAX_PROVINCE_INPUT {
+        return None;
+    }
+    let key = compact(raw);
+    if key.is_empty() {
+        return None;
+    }
+    let index = &index().map;
+    let find = |k: &str| index.get(k).and_then(|&i| PROVINCES.get(i));
+    let mut bases = vec![key.as_str()];
+    if let Some(rest) = PROVINCE_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
+        bases.push(rest);
+    }
+    for base in bases {
+        if let Some(found) = find(base) {
+            return Some(found);
+        }
+        if let Some(found) = base.strip_suffix(PROVINCE_SUFFIX).and_then(find) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Lowercase, Unicode NFD with combining marks removed, 'đ'→'d', any run of non-alphanumerics
+/// → one space, trimmed. Used for matching and for buyer keys. ('ð', U+00F0, which legacy
+/// encodings produce for 'Đ', also folds to 'd'.)
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut gap = false;
+    for c in s.nfd() {
+        for c in c.to_lowercase() {
+            if is_combining_mark(c) {
+                continue;
+            }
+            let c = match c {
+                'đ' | 'ð' => 'd',
+                c => c,
+            };
+            if c.is_alphanumeric() {
+                if gap && !out.is_empty() {
+                    out.push(' ');
+                }
+                gap = false;
+                out.push(c);
+            } else {
+                gap = true;
+            }
+        }
+    }
+    out
+}
+
+/// Ward folded with its leading type word removed ("Phường", "P.", "Xã", "X.", "Thị trấn",
+/// "TT.", "Đặc khu") so "P. Hoa Lư" and "phuong hoa lu" are equal. Numbered wards become
+/// their number: "Phường 01", "P.1", "P1" → "1". A name that only looks like a type word keeps
+/// it: "Phường Phương Liệt", "Phương Liệt" and "phuong liet" are all "phuong liet".
+/// Inherent limit: typed without diacritics, "xa dung" may be "Xã Dung" or "Xa Dung"; it is
+/// read as the ward "Xa Dung".
+pub fn fold_ward(s: &str) -> String {
+    let lower: String = s.nfc().flat_map(char::to_lowercase).collect();
+    let tokens: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let folded = fold(s);
+    // "P1", "p01": the abbreviation glued to a ward number.
+    let glued = tokens.first().and_then(|t| t.strip_prefix('p'));
+    if let Some(n) = glued.filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        return trim_number(n.to_string());
+    }
+    let skip = match tokens.as_slice() {
+        // The ward Phường Đúc (Huế) typed without its type word; ASCII look-alikes.
+        ["phường", "đúc"] => 0,
+        ["phuong" | "xa", ..] if WARDS_LIKE_TYPE_WORD.contains(&folded.as_str()) => 0,
+        ["thị", "trấn", ..] | ["đặc", "khu", ..] | ["thi", "tran", ..] | ["dac", "khu", ..] => {
+            2
+        }
+        ["t", "t", ..] => 2,
+        ["phường" | "xã" | "phuong" | "xa" | "p" | "x" | "tt", ..] => 1,
+        _ => 0,
+    };
+    match tokens.get(skip..) {
+        Some(rest) if skip > 0 && !rest.is_empty() => trim_number(fold(&rest.join(" "))),
+        _ => trim_number(folded),
+    }
+}
+
+/// "01" → "1" for numbered wards; anything that is not all digits is returned unchanged.
+fn trim_number(s: String) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let t = s.trim_start_matches('0');
+        if t.is_empty() {
+            "0".to_string()
+        } else {
+            t.to_string()
+        }
+    } else {
+        s
+    }
+}
+
+/// `fold` with every space removed: "Bà Rịa - Vũng Tàu" → "bariavungtau".
+fn compact(s: &str) -> String {
+    fold(s).chars().filter(|c| *c != ' ').collect()
+}
+
+struct Index {
+    map: HashMap<String, usize>,
+    /// Keys claimed by two different provinces, or entries naming an unknown code
+    /// (data errors, checked by the tests; the first claim wins).
+    #[cfg_attr(not(test), allow(dead_code))]
+    problems: Vec<String>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(build_index)
+}
+
+fn build_index() -> Index {
+    let mut map = HashMap::new();
+    let mut problems = Vec::new();
+    let names = PROVINCES.iter().map(|p| (p.name, p.code));
+    for (name, code) in names
+        .chain(LEGACY.iter().copied())
+        .chain(ALIASES.iter().copied())
+    {
+        let Some(i) = PROVINCES.iter().position(|p| p.code == code) else {
+            problems.push(format!("{name}: unknown code {code}"));
+            continue;
+        };
+        let key = compact(name);
+        match map.get(&key) {
+            Some(&j) if j != i => problems.push(format!("{name}: key {key} is ambiguous")),
+            Some(_) => {}
+            None => {
+                map.insert(key, i);
+            }
+        }
+    }
+    Index { map, problems }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(raw: &str) -> Option<&'static str> {
+        normalize_province(raw).map(|p| p.code)
+    }
+
+    /// The 2025 merger as announced (new province first), typed independently of the data
+    /// table above: (old name, new name).
+    #[rustfmt::skip]
+    const MERGER: [(&str, &str); 63] = [
+        ("Hà Nội", "Hà Nội"), ("Thừa Thiên Huế", "Huế"), ("Lai Châu", "Lai Châu"),
+        ("Điện Biên", "Điện Biên"), ("Sơn La", "Sơn La"), ("Lạng Sơn", "Lạng Sơn"),
+        ("Quảng Ninh", "Quảng Ninh"), ("Thanh Hóa", "Thanh Hóa"), ("Nghệ An", "Nghệ An"),
+        ("Hà Tĩnh", "Hà Tĩnh"), ("Cao Bằng", "Cao Bằng"),
+        ("Tuyên Quang", "Tuyên Quang"), ("Hà Giang", "Tuyên Quang"),
+        ("Lào Cai", "Lào Cai"), ("Yên Bái", "Lào Cai"),
+        ("Thái Nguyên", "Thái Nguyên"), ("Bắc Kạn", "Thái Nguyên"),
+        ("Phú Thọ", "Phú Thọ"), ("Vĩnh Phúc", "Phú Thọ"), ("Hòa Bình", "Phú Thọ"),
+        ("Bắc Ninh", "Bắc Ninh"), ("Bắc Giang", "Bắc Ninh"),
+        ("Hưng Yên", "Hưng Yên"), ("Thái Bình", "Hưng Yên"),
+        ("Hải Phòng", "Hải Phòng"), ("Hải Dương", "Hải Phòng"),
+        ("Ninh Bình", "Ninh Bình"), ("Hà Nam", "Ninh Bình"), ("Nam Định", "Ninh Bình"),
+        ("Quảng Trị", "Quảng Trị"), ("Quảng Bình", "Quảng Trị"),
+        ("Đà Nẵng", "Đà Nẵng"), ("Quảng Nam", "Đà Nẵng"),
+        ("Quảng Ngãi", "Quảng Ngãi"), ("Kon Tum", "Quảng Ngãi"),
+        ("Gia Lai", "Gia Lai"), ("Bình Định", "Gia Lai"),
+        ("Khánh Hòa", "Khánh Hòa"), ("Ninh Thuận", "Khánh Hòa"),
+        ("Lâm Đồng", "Lâm Đồng"), ("Đắk Nông", "Lâm Đồng"), ("Bình Thuận", "Lâm Đồng"),
+        ("Đắk Lắk", "Đắk Lắk"), ("Phú Yên", "Đắk Lắk"),
+        ("Hồ Chí Minh", "Hồ Chí Minh"), ("Bình Dương", "Hồ Chí Minh"),
+        ("Bà Rịa - Vũng Tàu", "Hồ Chí Minh"),
+        ("Đồng Nai", "Đồng Nai"), ("Bình Phước", "Đồng Nai"),
+        ("Tây Ninh", "Tây Ninh"), ("Long An", "Tây Ninh"),
+        ("Cần Thơ", "Cần Thơ"), ("Sóc Trăng", "Cần Thơ"), ("Hậu Giang", "Cần Thơ"),
+        ("Vĩnh Long", "Vĩnh Long"), ("Bến Tre", "Vĩnh Long"), ("Trà Vinh", "Vĩnh Long"),
+        ("Đồng Tháp", "Đồng Tháp"), ("Tiền Giang", "Đồng Tháp"),
+        ("Cà Mau", "Cà Mau"), ("Bạc Liêu", "Cà Mau"),
+        ("An Giang", "An Giang"), ("Kiên Giang", "An Giang"),
+    ];
+
+    #[rustfmt::skip]
+    const ALIAS_CASES: [(&str, &str); 58] = [
+        ("HCM", "ho-chi-minh"), ("hcm", "ho-chi-minh"), ("TPHCM", "ho-chi-minh"),
+        ("TP.HCM", "ho-chi-minh"), ("TP. HCM", "ho-chi-minh"), ("Tp Hcm", "ho-chi-minh"),
+        ("T.P. Hồ Chí Minh", "ho-chi-minh"), ("Thành phố Hồ Chí Minh", "ho-chi-minh"),
+        ("Thành Phố HCM", "ho-chi-minh"), ("TP Hồ Chí Minh", "ho-chi-minh"),
+        ("Ho Chi Minh City", "ho-chi-minh"), ("HCMC", "ho-chi-minh"),
+        ("Sài Gòn", "ho-chi-minh"), ("Saigon", "ho-chi-minh"), ("sai gon", "ho-chi-minh"),
+        ("BRVT", "ho-chi-minh"), ("BR-VT", "ho-chi-minh"), ("Bà Rịa–Vũng Tàu", "ho-chi-minh"),
+        ("Ba Ria Vung Tau", "ho-chi-minh"), ("Vũng Tàu", "ho-chi-minh"),
+        ("HN", "ha-noi"), ("Ha Noi", "ha-noi"), ("Hanoi", "ha-noi"), ("HÀ NỘI", "ha-noi"),
+        ("TP. Hà Nội", "ha-noi"), ("Thành phố Hà Nội", "ha-noi"), ("Hanoi City", "ha-noi"),
+        ("Thừa Thiên Huế", "hue"), ("Thừa Thiên - Huế", "hue"), ("TT Huế", "hue"),
+        ("TT. Huế", "hue"), ("Thua Thien Hue", "hue"), ("Tỉnh Thừa Thiên Huế", "hue"),
+        ("Thành phố Huế", "hue"), ("Hue", "hue"),
+        ("Đắk Lắk", "dak-lak"), ("Dak Lak", "dak-lak"), ("Daklak", "dak-lak"),
+        ("Đắc Lắc", "dak-lak"), ("Đăk Lăk", "dak-lak"), ("Đắk Nông", "lam-dong"),
+        ("Dak Nong", "lam-dong"), ("Đắc Nông", "lam-dong"),
+        ("Hoà Bình", "phu-tho"), ("Hòa Bình", "phu-tho"), ("Khánh Hoà", "khanh-hoa"),
+        ("Thanh Hoá", "thanh-hoa"), ("Bắc Cạn", "thai-nguyen"), ("Kontum", "quang-ngai"),
+        ("Danang", "da-nang"), ("Da Nang City", "da-nang"), ("Haiphong", "hai-phong"),
+        ("TP Cần Thơ", "can-tho"), ("Tinh Ninh Binh", "ninh-binh"),
+        // decomposed (NFD) input, the legacy-encoding 'Ð' (U+00D0), odd spacing
+        ("Ninh Bi\u{300}nh", "ninh-binh"), ("\u{D0}à Nẵng", "da-nang"),
+        ("  hà   nội ", "ha-noi"), ("Hà\u{A0}Nội", "ha-noi"),
+    ];
+
+    #[rustfmt::skip]
+    const UNKNOWN: [&str; 24] = [
+        "Atlantis", "", "   ", "Hà", "Ha", "TP", "Tỉnh", "Thành phố", "City", "Hà N",
+        "Ninh", "Quảng", "Hồ Chí", "Hanoii", "Ha Noi Ha", "Việt Nam", "Quận 1", "Bình", "HC",
+        "Hà Nội Hải Phòng", "-", "84", "Paris", "Thành phố Hà",
+    ];
+
+    #[rustfmt::skip]
+    const FOLD_WARD_CASES: [(&str, &str); 37] = [
+        ("Phường Hoa Lư", "hoa lu"), ("P. Hoa Lư", "hoa lu"), ("phuong hoa lu", "hoa lu"),
+        ("P Hoa Lư", "hoa lu"), ("Hoa Lư", "hoa lu"), ("PHƯỜNG HOA LƯ", "hoa lu"),
+        ("Xã Gia Viễn", "gia vien"), ("X. Gia Viễn", "gia vien"), ("xa gia vien", "gia vien"),
+        ("Thị trấn Me", "me"), ("TT. Me", "me"), ("TT Me", "me"), ("thi tran me", "me"),
+        ("Đặc khu Côn Đảo", "con dao"), ("dac khu con dao", "con dao"), ("Côn Đảo", "con dao"),
+        ("Phường 1", "1"), ("P.1", "1"), ("P1", "1"), ("p01", "1"), ("Phường 01", "1"),
+        ("Phường Phương Liệt", "phuong liet"), ("Phương Liệt", "phuong liet"),
+        ("phuong liet", "phuong liet"), ("phuong phuong liet", "phuong liet"),
+        ("Phường Phường Đúc", "phuong duc"), ("Phường Đúc", "phuong duc"),
+        ("phuong duc", "phuong duc"),
+        ("Xã Xa Dung", "xa dung"), ("Xa Dung", "xa dung"),
+        ("Xã Xà Phiên", "xa phien"), ("Xà Phiên", "xa phien"), ("xa phien", "xa phien"),
+        ("Phường", "phuong"), ("Xã", "xa"), ("", ""), ("Phường Phú", "phu"),
+    ];
+
+    #[test]
+    fn data_is_consistent() {
+        assert_eq!(provinces().len(), 34);
+        assert!(index().problems.is_empty(), "{:?}", index().problems);
+        let mut codes: Vec<_> = provinces().iter().map(|p| p.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), 34);
+        for p in provinces() {
+            assert_eq!(p.code, fold(p.name).replace(' ', "-"), "slug of {}", p.name);
+        }
+        let count = |r| provinces().iter().filter(|p| p.region == r).count();
+        let counts = (
+            count(Region::North),
+            count(Region::Central),
+            count(Region::South),
+        );
+        assert_eq!(counts, (15, 11, 8));
+        // Prefix/suffix stripping can never change which province a key names.
+        for key in index().map.keys() {
+            assert!(
+                !PROVINCE_PREFIXES.iter().any(|p| key.starts_with(p)),
+                "{key}"
+            );
+            assert!(!key.ends_with(PROVINCE_SUFFIX), "{key}");
+        }
+        // The data table agrees with the independently typed merger list.
+        let legacy: Vec<_> = LEGACY.iter().map(|(o, _)| *o).collect();
+        assert!(MERGER.iter().all(|(o, _)| legacy.contains(o)));
+    }
+
+    #[test]
+    fn every_old_province_maps_to_its_new_province() {
+        let mut old: Vec<_> = MERGER.iter().map(|(o, _)| *o).collect();
+        old.sort_unstable();
+        old.dedup();
+        assert_eq!(old.len(), 63);
+        for (old, new) in MERGER {
+            let want = provinces().iter().find(|p| p.name == new);
+            assert!(want.is_some(), "{new}");
+            for raw in [
+                old.to_string(),
+                fold(old),
+                old.to_uppercase(),
+                format!("Tỉnh {old}"),
+                format!("tinh {}", fold(old)),
+                format!("  {old}, "),
+            ] {
+                assert_eq!(normalize_province(&raw), want, "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_new_province_maps_to_itself() {
+        for p in provinces() {
+            let compact = fold(p.name).replace(' ', "");
+            for raw in [p.name, &fold(p.name), p.code, &compact] {
+                assert_eq!(normalize_province(raw), Some(p), "{raw:?}");
+            }
+            assert_eq!(
+                normalize_province(&format!("Thành phố {}", p.name)),
+                Some(p)
+            );
+            assert_eq!(normalize_province(&format!("TP. {}", p.name)), Some(p));
+        }
+    }
+
+    #[test]
+    fn aliases_and_prefixes() {
+        for (raw, want) in ALIAS_CASES {
+            assert_eq!(code(raw), Some(want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_none() {
+        for raw in UNKNOWN {
+            assert_eq!(normalize_province(raw), None, "{raw:?}");
+        }
+        assert_eq!(normalize_province(&"Hà Nội ".repeat(100)), None);
+    }
+
+    #[test]
+    fn region_serializes_lowercase() {
+        let json = serde_json::to_string(&Region::Central).expect("json");
+        assert_eq!(json, "\"central\"");
+        let r: Region = serde_json::from_str("\"south\"").expect("json");
+        assert_eq!(r, Region::South);
+        assert_eq!(Region::North.as_str(), "north");
+        let ha_nam = normalize_province("Hà Nam").map(|p| (p.name, p.region));
+        assert_eq!(ha_nam, Some(("Ninh Bình", Region::North)));
+        let region = |raw| normalize_province(raw).map(|p| p.region);
+        assert_eq!(region("Bình Thuận"), Some(Region::Central));
+        assert_eq!(region("Kon Tum"), Some(Region::Central));
+        assert_eq!(region("Bạc Liêu"), Some(Region::South));
+        assert_eq!(region("Bình Phước"), Some(Region::South));
+    }
+
+    #[test]
+    fn fold_examples() {
+        let cases = [
+            ("Nguyễn Thị Lan", "nguyen thi lan"),
+            ("ĐẶNG VĂN ĐỨC", "dang van duc"),
+            ("  Bà Rịa - Vũng Tàu  ", "ba ria vung tau"),
+            ("Hoà Bình", "hoa binh"),
+            ("Hòa Bình", "hoa binh"),
+            ("Ninh Bi\u{300}nh", "ninh binh"),
+            ("12/3A Trần Hưng Đạo,,  P.5", "12 3a tran hung dao p 5"),
+            ("Thành phố Hồ Chí Minh!!!", "thanh pho ho chi minh"),
+            ("Mật ong rừng ngập mặn 500ml", "mat ong rung ngap man 500ml"),
+            ("\u{D0}ồng Nai", "dong nai"),
+            ("", ""),
+            (" -.,/ ", ""),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(fold(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn fold_ward_examples() {
+        for (raw, want) in FOLD_WARD_CASES {
+            assert_eq!(fold_ward(raw), want, "{raw:?}");
+        }
+        assert_eq!(fold_ward("P. Hoa Lư"), fold_ward("phuong hoa lu"));
+    }
+}

@@ -1,0 +1,142 @@
+//! Money in VND: whole đồng, never floats.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// An amount of VND as received: a decimal string (the contract's form) or a JSON integer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMoney(pub String);
+
+impl<'de> Deserialize<'de> for RawMoney {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawMoney;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a decimal string of VND such as \"185000\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMoney, E> {
+                Ok(RawMoney(v.to_owned()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawMoney, E> {
+                Ok(RawMoney(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawMoney, E> {
+                Ok(RawMoney(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A non-negative whole amount of VND.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Vnd(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
+
+/// Ten trillion đồng: far above any order, low enough that sums never overflow.
+const MAX_VND: i64 = 10_000_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoneyError {
+    NotANumber,
+    Negative,
+    Fractional,
+    TooLarge,
+}
+
+impl MoneyError {
+    pub fn code(self) -> &'static str {
+        match self {
+            MoneyError::NotANumber => "invalid_money",
+            MoneyError::Negative => "negative_money",
+            MoneyError::Fractional => "fractional_money",
+            MoneyError::TooLarge => "money_too_large",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            MoneyError::NotANumber => "expected a decimal string of VND such as \"185000\"",
+            MoneyError::Negative => "must not be negative",
+            MoneyError::Fractional => "VND has no fractional part",
+            MoneyError::TooLarge => "amount is implausibly large",
+        }
+    }
+}
+
+impl Vnd {
+    pub const ZERO: Vnd = Vnd(Decimal::ZERO);
+
+    pub fn parse(raw: &str) -> Result<Vnd, MoneyError> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.contains(['e', 'E']) {
+            return Err(MoneyError::NotANumber);
+        }
+        let d = Decimal::from_str(raw).map_err(|_| MoneyError::NotANumber)?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(MoneyError::Negative);
+        }
+        if d.fract() != Decimal::ZERO {
+            return Err(MoneyError::Fractional);
+        }
+        if d > Decimal::from(MAX_VND) {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Vnd(d.trunc().normalize()))
+    }
+
+    pub fn from_i64(v: i64) -> Vnd {
+        Vnd(Decimal::from(v))
+    }
+
+    pub fn checked_mul(self, qty: u32) -> Option<Vnd> {
+        self.0.checked_mul(Decimal::from(qty)).map(Vnd)
+    }
+
+    pub fn checked_add(self, other: Vnd) -> Option<Vnd> {
+        self.0.checked_add(other.0).map(Vnd)
+    }
+}
+
+impl std::fmt::Display for Vnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_whole_vnd() {
+        assert_eq!(Vnd::parse("185000").unwrap(), Vnd::from_i64(185_000));
+        assert_eq!(Vnd::parse("185000.00").unwrap(), Vnd::from_i64(185_000));
+        assert_eq!(Vnd::parse("0").unwrap(), Vnd::ZERO);
+        assert_eq!(Vnd::parse("185000").unwrap().to_string(), "185000");
+    }
+
+    #[test]
+    fn refuses_bad_amounts() {
+        assert_eq!(Vnd::parse("-1"), Err(MoneyError::Negative));
+        assert_eq!(Vnd::parse("1.5"), Err(MoneyError::Fractional));
+        assert_eq!(Vnd::parse("abc"), Err(MoneyError::NotANumber));
+        assert_eq!(Vnd::parse(""), Err(MoneyError::NotANumber));
+        assert_eq!(Vnd::parse("1e9"), Err(MoneyError::NotANumber));
+        assert_eq!(Vnd::parse("99999999999999999"), Err(MoneyError::TooLarge));
+    }
+
+    #[test]
+    fn raw_money_accepts_strings_and_integers() {
+        let a: RawMoney = serde_json::from_str("\"12\"").unwrap();
+        let b: RawMoney = serde_json::from_str("12").unwrap();
+        assert_eq!(a, b);
+        assert!(serde_json::from_str::<RawMoney>("1.5").is_err());
+    }
+}

@@ -1,0 +1,399 @@
+//! The contract's ORDER: its wire form, and validation into an [`Order`].
+//!
+//! Parsing happens in two steps so that every refusal names its field: serde (through
+//! `serde_path_to_error`) catches shape and type errors with their JSON path, then
+//! [`OrderWire::validate`] checks meaning (phone, province, quantities, money).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::address::{fold, fold_ward, normalize_province, Province};
+use super::money::{RawMoney, Vnd};
+use super::phone::Phone;
+use super::{is_label, FieldError};
+
+pub const MAX_ITEMS: usize = 100;
+pub const MAX_QTY: i64 = 999;
+pub const MAX_ITEM_WEIGHT_G: i64 = 100_000;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OrderWire {
+    pub order_id: String,
+    pub platform: String,
+    pub placed_at: String,
+    pub buyer: BuyerWire,
+    pub ship_to: ShipToWire,
+    pub items: Vec<ItemWire>,
+    pub cod_amount: RawMoneyOut,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_fee: Option<RawMoneyOut>,
+    /// Not in the contract's example: a discount that explains a COD below items + fee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<RawMoneyOut>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BuyerWire {
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ShipToWire {
+    pub province: String,
+    pub ward: String,
+    pub street: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ItemWire {
+    pub sku: String,
+    pub name: String,
+    pub qty: i64,
+    pub unit_price: RawMoneyOut,
+    pub weight_g: i64,
+}
+
+/// Money as received, serialized back as a string (the contract's form).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RawMoneyOut(pub RawMoney);
+
+impl Serialize for RawMoneyOut {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0 .0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Tiktok,
+    Shopee,
+    Lazada,
+    Facebook,
+    Zalo,
+    Other,
+}
+
+impl Platform {
+    fn parse(s: &str) -> Option<Platform> {
+        Some(match s {
+            "tiktok" => Platform::Tiktok,
+            "shopee" => Platform::Shopee,
+            "lazada" => Platform::Lazada,
+            "facebook" => Platform::Facebook,
+            "zalo" => Platform::Zalo,
+            "other" => Platform::Other,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub sku: String,
+    pub name: String,
+    pub qty: u32,
+    pub unit_price: Vnd,
+    pub weight_g: u32,
+}
+
+/// A validated order: every field checked, phone and address normalized.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub order_id: String,
+    pub platform: Platform,
+    pub placed_at: DateTime<Utc>,
+    pub phone: Phone,
+    pub province: &'static Province,
+    pub ward: String,
+    pub items: Vec<Item>,
+    pub cod_amount: Vnd,
+    pub shipping_fee: Vnd,
+    pub discount: Vnd,
+    /// Sum of item weights (grams), without packaging.
+    pub weight_g: u64,
+    /// Identifies the buyer's destination for combining (same phone and address) without
+    /// carrying personal data: a hash of normalized phone, province, ward and street.
+    pub buyer_key: String,
+}
+
+fn err(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError::new(code, field, message)
+}
+
+fn text(field: &str, value: &str, max: usize, code: &'static str) -> Result<(), FieldError> {
+    let n = value.trim().chars().count();
+    if n == 0 {
+        return Err(err(code, field, "must not be empty"));
+    }
+    if n > max {
+        return Err(err(code, field, format!("at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(err(code, field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
+    Vnd::parse(&raw.0 .0).map_err(|e| err(e.code(), field, e.message()))
+}
+
+/// Parses one ORDER from JSON text; a shape or type error names its JSON path.
+pub fn parse_order(json: &str) -> Result<OrderWire, FieldError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize::<_, OrderWire>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        // serde reports a missing field at its parent's path; name the field itself.
+        if let Some(name) = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            let field = if path == "." || path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            return err("missing_field", field, "is required");
+        }
+        let field = if path == "." { String::new() } else { path };
+        let message = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "malformed_order"
+        } else {
+            "invalid_type"
+        };
+        err(
+            code,
+            if field.is_empty() {
+                "order".into()
+            } else {
+                field
+            },
+            message,
+        )
+    })
+}
+
+/// Best effort: the `order_id` of an order that failed to parse, for its rejection.
+pub fn peek_order_id(json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Peek {
+        order_id: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<Peek>(json).ok()?.order_id? {
+        serde_json::Value::String(s) if s.len() <= 128 => Some(s),
+        _ => None,
+    }
+}
+
+impl OrderWire {
+    /// Checks meaning. `now` bounds `placed_at` (clock skew allowance `max_skew`).
+    pub fn validate(&self, now: DateTime<Utc>, max_skew: Duration) -> Result<Order, FieldError> {
+        if !is_label(&self.order_id) {
+            return Err(err(
+                "invalid_order_id",
+                "order_id",
+                "1–64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        let platform = Platform::parse(&self.platform).ok_or_else(|| {
+            err(
+                "invalid_platform",
+                "platform",
+                "one of tiktok, shopee, lazada, facebook, zalo, other",
+            )
+        })?;
+        let placed_at = DateTime::parse_from_rfc3339(&self.placed_at)
+            .map_err(|_| {
+                err(
+                    "invalid_placed_at",
+                    "placed_at",
+                    "an RFC 3339 time with offset, e.g. 2026-11-21T20:15:02+07:00",
+                )
+            })?
+            .with_timezone(&Utc);
+        if placed_at > now + max_skew {
+            return Err(err("placed_at_in_future", "placed_at", "is in the future"));
+        }
+        text("buyer.name", &self.buyer.name, 200, "invalid_name")?;
+        let phone = Phone::parse(&self.buyer.phone).map_err(|e| {
+            err(
+                "invalid_phone",
+                "buyer.phone",
+                format!("not a Vietnamese mobile number: {e}"),
+            )
+        })?;
+        let province = normalize_province(&self.ship_to.province).ok_or_else(|| {
+            err(
+                "unknown_province",
+                "ship_to.province",
+                "not a Vietnamese province (old or post-2025 name)",
+            )
+        })?;
+        text("ship_to.ward", &self.ship_to.ward, 100, "invalid_ward")?;
+        text(
+            "ship_to.street",
+            &self.ship_to.street,
+            300,
+            "invalid_street",
+        )?;
+        if let Some(d) = &self.ship_to.district {
+            if d.chars().count() > 100 {
+                return Err(err(
+                    "invalid_district",
+                    "ship_to.district",
+                    "at most 100 characters",
+                ));
+            }
+        }
+        if let Some(n) = &self.note {
+            if n.chars().count() > 1000 {
+                return Err(err("invalid_note", "note", "at most 1000 characters"));
+            }
+        }
+        let items = self.validate_items()?;
+        let cod_amount = money("cod_amount", &self.cod_amount)?;
+        let shipping_fee = match &self.shipping_fee {
+            Some(f) => money("shipping_fee", f)?,
+            None => Vnd::ZERO,
+        };
+        let discount = match &self.discount {
+            Some(d) => money("discount", d)?,
+            None => Vnd::ZERO,
+        };
+        let items_total = items
+            .iter()
+            .try_fold(Vnd::ZERO, |acc, i| {
+                i.unit_price.checked_mul(i.qty)?.checked_add(acc)
+            })
+            .ok_or_else(|| {
+                err(
+                    "money_too_large",
+                    "items",
+                    "order total is implausibly large",
+                )
+            })?;
+        let expected = Vnd(items_total.0 + shipping_fee.0 - discount.0);
+        if expected.0.is_sign_negative() && !expected.0.is_zero() {
+            return Err(err(
+                "invalid_discount",
+                "discount",
+                "exceeds items plus shipping fee",
+            ));
+        }
+        if cod_amount != Vnd::ZERO && cod_amount != expected {
+            return Err(err(
+                "cod_mismatch",
+                "cod_amount",
+                format!(
+                    "must be 0 (prepaid) or items + shipping_fee - discount = {expected}; got {cod_amount}"
+                ),
+            ));
+        }
+        let weight_g = items
+            .iter()
+            .map(|i| u64::from(i.weight_g) * u64::from(i.qty))
+            .sum();
+        let ward = fold_ward(&self.ship_to.ward);
+        let buyer_key = {
+            let mut h = Sha256::new();
+            for part in [
+                phone.as_str(),
+                province.code,
+                &ward,
+                &fold(&self.ship_to.street),
+            ] {
+                h.update(part.as_bytes());
+                h.update([0u8]);
+            }
+            hex::encode(&h.finalize()[..12])
+        };
+        Ok(Order {
+            order_id: self.order_id.clone(),
+            platform,
+            placed_at,
+            phone,
+            province,
+            ward,
+            items,
+            cod_amount,
+            shipping_fee,
+            discount,
+            weight_g,
+            buyer_key,
+        })
+    }
+
+    fn validate_items(&self) -> Result<Vec<Item>, FieldError> {
+        if self.items.is_empty() {
+            return Err(err("no_items", "items", "an order has at least one item"));
+        }
+        if self.items.len() > MAX_ITEMS {
+            return Err(err(
+                "too_many_items",
+                "items",
+                format!(
+                    "at most {MAX_ITEMS} items per order; got {}",
+                    self.items.len()
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(self.items.len());
+        for (n, i) in self.items.iter().enumerate() {
+            let f = |name: &str| format!("items[{n}].{name}");
+            let sku_ok =
+                (1..=64).contains(&i.sku.len()) && i.sku.bytes().all(|b| b.is_ascii_graphic());
+            if !sku_ok {
+                return Err(err(
+                    "invalid_sku",
+                    f("sku"),
+                    "1–64 printable ASCII characters, no spaces",
+                ));
+            }
+            text(&f("name"), &i.name, 300, "invalid_item_name")?;
+            if !(1..=MAX_QTY).contains(&i.qty) {
+                return Err(err("invalid_qty", f("qty"), format!("must be 1–{MAX_QTY}")));
+            }
+            let unit_price = money(&f("unit_price"), &i.unit_price)?;
+            if !(1..=MAX_ITEM_WEIGHT_G).contains(&i.weight_g) {
+                return Err(err(
+                    "invalid_weight",
+                    f("weight_g"),
+                    format!("grams per unit, 1–{MAX_ITEM_WEIGHT_G}"),
+                ));
+            }
+            out.push(Item {
+                sku: i.sku.clone(),
+                name: i.name.trim().to_owned(),
+                qty: i.qty as u32,
+                unit_price,
+                weight_g: i.weight_g as u32,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The canonical JSON of this order (fixed field order, no unknown fields): what is
+    /// stored, and what the duplicate check compares.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Content digest for "duplicate with different content" detection.
+pub fn digest(canonical: &str) -> String {
+    hex::encode(&Sha256::digest(canonical.as_bytes())[..12])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+use super::*;
+use serde_json::json;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T21:00:00+07:00")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn sample() -> serde_json::Value {
+    json!({ "order_id": "TT-579230112345", "platform": "tiktok",
+        "placed_at": "2026-11-21T20:15:02+07:00",
+        "buyer": { "name": "Nguyễn Thị Lan", "phone": "0912345678" },
+        "ship_to": { "province": "Ninh Bình", "ward": "Phường Hoa Lư", "street": "12 Trần Hưng Đạo" },
+        "items": [ { "sku": "HONEY-500", "name": "Mật ong rừng ngập mặn 500ml", "qty": 2,
+                     "unit_price": "185000", "weight_g": 650 } ],
+        "cod_amount": "400000", "shipping_fee": "30000", "note": "Giao giờ hành chính" })
+}
+
+fn check(v: &serde_json::Value) -> Result<Order, FieldError> {
+    parse_order(&v.to_string())?.validate(now(), Duration::minutes(15))
+}
+
+fn rejected(v: serde_json::Value) -> (String, String) {
+    let e = check(&v).expect_err("should be rejected");
+    (e.code.to_string(), e.field)
+}
+
+#[test]
+fn the_contract_example_is_accepted() {
+    let o = check(&sample()).unwrap();
+    assert_eq!(o.order_id, "TT-579230112345");
+    assert_eq!(o.weight_g, 1300);
+    assert_eq!(o.cod_amount, Vnd::from_i64(400_000));
+    assert_eq!(o.province.name, "Ninh Bình");
+}
+
+#[test]
+fn prepaid_orders_have_zero_cod() {
+    let mut v = sample();
+    v["cod_amount"] = json!("0");
+    assert!(check(&v).is_ok());
+}
+
+#[test]
+fn each_rejection_names_its_field() {
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str, &str)> = vec![
+        (
+            Box::new(|v| v["items"][0]["qty"] = json!(0)),
+            "invalid_qty",
+            "items[0].qty",
+        ),
+        (
+            Box::new(|v| v["items"][0]["qty"] = json!(1000)),
+            "invalid_qty",
+            "items[0].qty",
+        ),
+        (
+            Box::new(|v| v["items"][0]["qty"] = json!("two")),
+            "invalid_type",
+            "items[0].qty",
+        ),
+        (
+            Box::new(|v| v["items"][0]["unit_price"] = json!("-5")),
+            "negative_money",
+            "items[0].unit_price",
+        ),
+        (
+            Box::new(|v| v["items"][0]["unit_price"] = json!("1.5")),
+            "fractional_money",
+            "items[0].unit_price",
+        ),
+        (
+            Box::new(|v| v["items"][0]["weight_g"] = json!(0)),
+            "invalid_weight",
+            "items[0].weight_g",
+        ),
+        (
+            Box::new(|v| v["buyer"]["phone"] = json!("12345")),
+            "invalid_phone",
+            "buyer.phone",
+        ),
+        (
+            Box::new(|v| {
+                v["buyer"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("phone")
+                    .map(|_| ())
+                    .unwrap()
+            }),
+            "missing_field",
+            "buyer.phone",
+        ),
+        (
+            Box::new(|v| {
+                v.as_object_mut()
+                    .unwrap()
+                    .remove("items")
+                    .map(|_| ())
+                    .unwrap()
+            }),
+            "missing_field",
+            "items",
+        ),
+        (Box::new(|v| v["items"] = json!([])), "no_items", "items"),
+        (
+            Box::new(|v| v["ship_to"]["province"] = json!("Atlantis")),
+            "unknown_province",
+            "ship_to.province",
+        ),
+        (
+            Box::new(|v| v["ship_to"]["ward"] = json!("  ")),
+            "invalid_ward",
+            "ship_to.ward",
+        ),
+        (
+            Box::new(|v| v["platform"] = json!("amazon")),
+            "invalid_platform",
+            "platform",
+        ),
+        (
+            Box::new(|v| v["placed_at"] = json!("yesterday")),
+            "invalid_placed_at",
+            "placed_at",
+        ),
+        (
+            Box::new(|v| v["placed_at"] = json!("2026-11-23T20:15:02+07:00")),
+            "placed_at_in_future",
+            "placed_at",
+        ),
+        (
+            Box::new(|v| v["order_id"] = json!("has space")),
+            "invalid_order_id",
+            "order_id",
+        ),
+        (
+            Box::new(|v| v["order_id"] = json!(42)),
+            "invalid_type",
+            "order_id",
+        ),
+        (
+            Box::new(|v| v["cod_amount"] = json!("12345")),
+            "cod_mismatch",
+            "cod_amount",
+        ),
+        (
+            Box::new(|v| v["cod_amount"] = json!(1.5)),
+            "invalid_type",
+            "cod_amount",
+        ),
+    ];
+    for (mutate, code, field) in cases {
+        let mut v = sample();
+        mutate(&mut v);
+        assert_eq!(rejected(v), (code.to_string(), field.to_string()));
+    }
+}
+
+#[test]
+fn too_many_items_is_refused() {
+    let mut v = sample();
+    let item = v["items"][0].clone();
+    v["items"] = json!(vec![item; 101]);
+    assert_eq!(rejected(v), ("too_many_items".into(), "items".into()));
+}
+
+#[test]
+fn discount_explains_a_lower_cod() {
+    let mut v = sample();
+    v["cod_amount"] = json!("380000");
+    v["discount"] = json!("20000");
+    assert!(check(&v).is_ok());
+}
+
+#[test]
+fn same_buyer_same_key_despite_formatting() {
+    let a = check(&sample()).unwrap();
+    let mut v = sample();
+    v["buyer"]["phone"] = json!("+84 912.345.678");
+    v["ship_to"]["province"] = json!("ninh binh");
+    v["ship_to"]["ward"] = json!("P. Hoa Lu");
+    v["ship_to"]["street"] = json!("12  Tran Hung Dao");
+    v["order_id"] = json!("TT-2");
+    let b = check(&v).unwrap();
+    assert_eq!(a.buyer_key, b.buyer_key);
+    v["buyer"]["phone"] = json!("0987654321");
+    assert_ne!(check(&v).unwrap().buyer_key, a.buyer_key);
+}
+
+#[test]
+fn canonical_json_ignores_whitespace_and_unknown_fields() {
+    let a = parse_order(&sample().to_string()).unwrap();
+    let mut v = sample();
+    v["extra"] = json!("ignored");
+    let b = parse_order(&serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    assert_eq!(digest(&a.canonical_json()), digest(&b.canonical_json()));
+    v["note"] = json!("changed");
+    let c = parse_order(&v.to_string()).unwrap();
+    assert_ne!(digest(&a.canonical_json()), digest(&c.canonical_json()));
+}
+
+#[test]
+fn peeks_order_id_of_broken_orders() {
+    assert_eq!(
+        peek_order_id(r#"{"order_id":"X-1","items":5}"#),
+        Some("X-1".into())
+    );
+    assert_eq!(peek_order_id(r#"[1,2]"#), None);
+}

@@ -1,0 +1,38 @@
+//! `/healthz` (process up) and `/readyz` (Redis reachable and writable).
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+
+use super::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Redis is reachable and takes writes.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::unavailable(
+            "shutting_down",
+            "the service is shutting down",
+        ));
+    }
+    state.store.ready().await.map_err(|_| {
+        ApiError::unavailable(
+            "storage_unavailable",
+            "redis is not reachable or not writable",
+        )
+    })?;
+    Ok(Json(Health { status: "ready" }))
+}

@@ -1,0 +1,95 @@
+//! The HTTP API (contract §2): routes, OpenAPI document, cross-cutting layers.
+
+pub mod auth;
+pub mod error;
+mod health;
+mod orders;
+mod sessions;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "livepack", description = "Livestream order surges packed and shipped the same day"),
+    paths(
+        health::healthz, health::readyz,
+        crate::ingest::handler,
+        orders::get_order, orders::cancel_order,
+        sessions::get_session,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for name in ["seller_token", "operator_token"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Request metrics by route template (never the raw path), method and status class.
+async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let class = format!("{}xx", resp.status().as_u16() / 100);
+    metrics::histogram!("livepack_http_request_duration_seconds",
+        "route" => route.clone(), "method" => method.clone(), "status" => class.clone())
+    .record(started.elapsed().as_secs_f64());
+    metrics::counter!("livepack_http_requests_total",
+        "route" => route, "method" => method, "status" => class)
+    .increment(1);
+    resp
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/ingest", get(crate::ingest::handler))
+        .route("/v1/orders/{order_id}", get(orders::get_order))
+        .route("/v1/orders/{order_id}/cancel", post(orders::cancel_order))
+        .route("/v1/sessions/{label}", get(sessions::get_session))
+        .fallback(error::fallback)
+        .layer(middleware::from_fn(track))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ),
+        )
+        .with_state(state)
+}

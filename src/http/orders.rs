@@ -1,0 +1,154 @@
+//! `GET /v1/orders/{order_id}`, `POST /v1/orders/{order_id}/cancel`.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use crate::domain::address::Region;
+use crate::domain::is_label;
+use crate::state::AppState;
+use crate::store::CancelOutcome;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SellerParam {
+    /// Operator only: whose order.
+    pub seller: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NormalizedAddress {
+    /// Post-2025 province name.
+    pub province: String,
+    pub ward: String,
+    /// north | central | south
+    #[schema(value_type = String)]
+    pub region: Region,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    pub seller: String,
+    pub site: String,
+    pub session: String,
+    /// received | waved | picked | packed | booked | handed_over | delivered | returned | cancelled
+    pub status: String,
+    pub received_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub pickup_at: Option<DateTime<Utc>>,
+    /// True when no pickup before the deadline can be made.
+    pub at_risk: bool,
+    pub wave_id: Option<String>,
+    pub parcel_id: Option<String>,
+    pub shipment_id: Option<String>,
+    /// The ORDER as first accepted.
+    #[schema(value_type = Object)]
+    pub order: serde_json::Value,
+    pub ship_to_normalized: NormalizedAddress,
+}
+
+fn check_id(order_id: &str) -> Result<(), ApiError> {
+    if is_label(order_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("order"))
+    }
+}
+
+/// One order as stored, with where it is now.
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",
+    params(("order_id" = String, Path), SellerParam),
+    security(("seller_token" = []), ("operator_token" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<String>,
+    Query(q): Query<SellerParam>,
+) -> Result<Json<OrderView>, ApiError> {
+    check_id(&order_id)?;
+    let (seller, site) = caller.seller_scope(&state, q.seller.as_deref())?;
+    let rec = state
+        .store
+        .order(&site, &seller, &order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let d = rec.data;
+    Ok(Json(OrderView {
+        order_id,
+        seller: d.seller,
+        site: d.site,
+        session: d.session,
+        status: rec.status,
+        received_at: d.received_at,
+        deadline: d.deadline,
+        pickup_at: Some(d.pickup_at),
+        at_risk: d.at_risk,
+        wave_id: rec.wave_id,
+        parcel_id: rec.parcel_id,
+        shipment_id: rec.shipment_id,
+        order: serde_json::to_value(&d.order).unwrap_or_default(),
+        ship_to_normalized: NormalizedAddress {
+            province: d.norm.province,
+            ward: d.norm.ward,
+            region: d.norm.region,
+        },
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct CancelBody {
+    /// e.g. `buyer_cancelled`
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CancelResult {
+    pub order_id: String,
+    /// cancelled | too_late | unknown
+    pub status: String,
+}
+
+/// The same as the ingest `cancel` frame.
+#[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", tag = "orders",
+    params(("order_id" = String, Path)), request_body(content = CancelBody, description = "optional"),
+    security(("seller_token" = [])),
+    responses((status = 200, body = CancelResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<String>,
+    body: Option<Json<CancelBody>>,
+) -> Result<Json<CancelResult>, ApiError> {
+    let Caller::Seller { id: seller, site } = caller else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "seller_only",
+            "orders are cancelled with the seller's token",
+        ));
+    };
+    let reason = body
+        .and_then(|b| b.0.reason)
+        .unwrap_or_else(|| "unspecified".into());
+    if !is_label(&reason) {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            "`reason`: 1–64 of A-Z a-z 0-9 . _ -",
+        ));
+    }
+    let outcome = if is_label(&order_id) {
+        state
+            .store
+            .cancel(&site, &seller, &order_id, &reason)
+            .await?
+    } else {
+        CancelOutcome::Unknown
+    };
+    Ok(Json(CancelResult {
+        order_id,
+        status: outcome.as_str().into(),
+    }))
+}

@@ -1,0 +1,57 @@
+//! `GET /v1/sessions/{label}`.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::orders::SellerParam;
+use crate::domain::is_label;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub label: String,
+    pub seller: String,
+    /// live | ended
+    pub state: String,
+    /// Counts of orders, not frames.
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    pub waved: u64,
+    pub packed: u64,
+}
+
+/// A livestream session's progress.
+#[utoipa::path(get, path = "/v1/sessions/{label}", tag = "sessions",
+    params(("label" = String, Path), SellerParam),
+    security(("seller_token" = []), ("operator_token" = [])),
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(label): Path<String>,
+    Query(q): Query<SellerParam>,
+) -> Result<Json<SessionView>, ApiError> {
+    if !is_label(&label) {
+        return Err(ApiError::not_found("session"));
+    }
+    let (seller, site) = caller.seller_scope(&state, q.seller.as_deref())?;
+    let s = state
+        .store
+        .session(&site, &seller, &label)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    Ok(Json(SessionView {
+        label,
+        seller,
+        state: s.state,
+        accepted: s.accepted,
+        duplicate: s.duplicate,
+        rejected: s.rejected,
+        waved: s.waved,
+        packed: s.packed,
+    }))
+}

@@ -1,0 +1,354 @@
+//! Client frames and server replies of the ingest protocol (contract §1).
+//!
+//! A frame is parsed in two steps: a lenient envelope first (so a usable `seq` is found
+//! even when the rest is wrong), then the typed content.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::domain::FieldError;
+
+/// A frame the server understood well enough to act on.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    Orders {
+        seq: i64,
+        orders: Vec<&'a RawValue>,
+    },
+    EndSession {
+        seq: i64,
+    },
+    Cancel {
+        seq: i64,
+        order_id: String,
+        reason: String,
+    },
+    Ping {
+        seq: i64,
+    },
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    seq: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    order: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    orders: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    order_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reason: Option<&'a RawValue>,
+}
+
+/// Parses one text frame. On failure returns the error reply to send.
+pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
+    // serde would also read a struct from a JSON array; a frame is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(Reply::error(
+            None,
+            "malformed_frame",
+            None,
+            "a frame is a JSON object",
+        ));
+    }
+    let env: Envelope = serde_json::from_str(text).map_err(|e| {
+        Reply::error(
+            None,
+            "malformed_frame",
+            None,
+            format!("not a JSON object: {}", short(&e)),
+        )
+    })?;
+    let seq = env
+        .seq
+        .and_then(|raw| serde_json::from_str::<i64>(raw.get()).ok())
+        .ok_or_else(|| {
+            Reply::error(
+                None,
+                "malformed_frame",
+                Some("seq"),
+                "every frame needs an integer `seq`",
+            )
+        })?;
+    let kind = env
+        .kind
+        .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok())
+        .ok_or_else(|| {
+            Reply::error(
+                Some(seq),
+                "malformed_frame",
+                Some("type"),
+                "every frame needs a string `type`",
+            )
+        })?;
+    match kind {
+        "order" => {
+            let order = env.order.ok_or_else(|| {
+                Reply::error(
+                    Some(seq),
+                    "missing_field",
+                    Some("order"),
+                    "an `order` frame carries `order`",
+                )
+            })?;
+            Ok(Frame::Orders {
+                seq,
+                orders: vec![order],
+            })
+        }
+        "orders" => {
+            let raw = env.orders.ok_or_else(|| {
+                Reply::error(
+                    Some(seq),
+                    "missing_field",
+                    Some("orders"),
+                    "an `orders` frame carries `orders`",
+                )
+            })?;
+            let orders: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+                Reply::error(
+                    Some(seq),
+                    "invalid_type",
+                    Some("orders"),
+                    "`orders` must be an array of orders",
+                )
+            })?;
+            if orders.len() > max_orders {
+                return Err(Reply::error(
+                    Some(seq),
+                    "too_many_orders",
+                    Some("orders"),
+                    format!(
+                        "at most {max_orders} orders per frame; this one has {} (nothing of it was stored)",
+                        orders.len()
+                    ),
+                ));
+            }
+            Ok(Frame::Orders { seq, orders })
+        }
+        "end_session" => Ok(Frame::EndSession { seq }),
+        "ping" => Ok(Frame::Ping { seq }),
+        "cancel" => {
+            let order_id = env
+                .order_id
+                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+                .filter(|id| crate::domain::is_label(id))
+                .ok_or_else(|| {
+                    Reply::error(
+                        Some(seq),
+                        "invalid_order_id",
+                        Some("order_id"),
+                        "a `cancel` frame carries `order_id` (1–64 of A-Z a-z 0-9 . _ -)",
+                    )
+                })?;
+            let reason = match env.reason {
+                None => "unspecified".to_owned(),
+                Some(raw) => serde_json::from_str::<String>(raw.get())
+                    .ok()
+                    .filter(|r| (1..=64).contains(&r.len()) && crate::domain::is_label(r))
+                    .ok_or_else(|| {
+                        Reply::error(
+                            Some(seq),
+                            "invalid_reason",
+                            Some("reason"),
+                            "`reason` is 1–64 of A-Z a-z 0-9 . _ -, e.g. buyer_cancelled",
+                        )
+                    })?,
+            };
+            Ok(Frame::Cancel {
+                seq,
+                order_id,
+                reason,
+            })
+        }
+        _ => Err(Reply::error(
+            Some(seq),
+            "unknown_type",
+            Some("type"),
+            "`type` is one of order, orders, end_session, cancel, ping",
+        )),
+    }
+}
+
+fn short(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    s.chars().take(120).collect()
+}
+
+/// The answer to one order of a frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderResult {
+    pub order_id: Option<String>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<FieldError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionState {
+    pub label: String,
+    pub state: &'static str,
+}
+
+/// Exactly one reply per frame, with the frame's `seq`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Ack {
+        seq: i64,
+        results: Vec<OrderResult>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<SessionState>,
+    },
+    Nack {
+        seq: i64,
+        retry_after_ms: u64,
+        reason: &'static str,
+    },
+    Error {
+        seq: Option<i64>,
+        code: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<&'static str>,
+        message: String,
+    },
+    Pong {
+        seq: i64,
+    },
+}
+
+impl Reply {
+    pub fn error(
+        seq: Option<i64>,
+        code: &'static str,
+        field: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Reply {
+        Reply::Error {
+            seq,
+            code,
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Ack { .. } => "ack",
+            Reply::Nack { .. } => "nack",
+            Reply::Error { .. } => "error",
+            Reply::Pong { .. } => "pong",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> (Option<i64>, &'static str) {
+        match parse(text, 500) {
+            Err(Reply::Error { seq, code, .. }) => (seq, code),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_each_frame_type() {
+        assert!(matches!(
+            parse(r#"{"type":"ping","seq":4}"#, 500),
+            Ok(Frame::Ping { seq: 4 })
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"end_session","seq":3}"#, 500),
+            Ok(Frame::EndSession { seq: 3 })
+        ));
+        match parse(
+            r#"{"type":"orders","seq":2,"orders":[{"a":1},{"b":2}]}"#,
+            500,
+        ) {
+            Ok(Frame::Orders { seq: 2, orders }) => assert_eq!(orders.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match parse(
+            r#"{"type":"cancel","seq":5,"order_id":"TT-1","reason":"buyer_cancelled"}"#,
+            500,
+        ) {
+            Ok(Frame::Cancel {
+                seq: 5,
+                order_id,
+                reason,
+            }) => {
+                assert_eq!(
+                    (order_id.as_str(), reason.as_str()),
+                    ("TT-1", "buyer_cancelled")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_frames_get_the_contracts_answer() {
+        assert_eq!(code("not json"), (None, "malformed_frame"));
+        assert_eq!(code("[1,2]"), (None, "malformed_frame"));
+        assert_eq!(code(r#"{"type":"ping"}"#), (None, "malformed_frame"));
+        assert_eq!(
+            code(r#"{"type":"ping","seq":"x"}"#),
+            (None, "malformed_frame")
+        );
+        assert_eq!(
+            code(r#"{"type":"ping","seq":1.5}"#),
+            (None, "malformed_frame")
+        );
+        assert_eq!(
+            code(r#"{"type":"dance","seq":7}"#),
+            (Some(7), "unknown_type")
+        );
+        assert_eq!(code(r#"{"seq":7}"#), (Some(7), "malformed_frame"));
+        assert_eq!(
+            code(r#"{"type":"orders","seq":8,"orders":"x"}"#),
+            (Some(8), "invalid_type")
+        );
+        assert_eq!(
+            code(r#"{"type":"order","seq":9}"#),
+            (Some(9), "missing_field")
+        );
+        assert_eq!(
+            code(r#"{"type":"cancel","seq":9}"#),
+            (Some(9), "invalid_order_id")
+        );
+        let many = format!(
+            r#"{{"type":"orders","seq":10,"orders":[{}]}}"#,
+            vec!["{}"; 501].join(",")
+        );
+        assert_eq!(code(&many), (Some(10), "too_many_orders"));
+    }
+
+    #[test]
+    fn replies_serialize_as_the_contract_says() {
+        let r = Reply::Nack {
+            seq: 2,
+            retry_after_ms: 500,
+            reason: "storage_unavailable",
+        };
+        assert_eq!(
+            r.to_json(),
+            r#"{"type":"nack","seq":2,"retry_after_ms":500,"reason":"storage_unavailable"}"#
+        );
+        let e = Reply::error(None, "malformed_frame", None, "x");
+        assert_eq!(
+            e.to_json(),
+            r#"{"type":"error","seq":null,"code":"malformed_frame","message":"x"}"#
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `GET /v1/ingest?session=LABEL`: the sellers' WebSocket (contract §1).
+//! Authentication and the label are checked before the upgrade, so strangers never get a
+//! socket.
+
+mod conn;
+pub mod frame;
+mod process;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::http::auth::seller_from_headers;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct IngestQuery {
+    /// The livestream session label: 1–64 of `A-Z a-z 0-9 . _ -`.
+    pub session: Option<String>,
+}
+
+/// Opens the ingest WebSocket for one livestream session.
+#[utoipa::path(get, path = "/v1/ingest", params(IngestQuery), tag = "ingest",
+    security(("seller_token" = [])),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol of contract §1"),
+        (status = 400, description = "Bad session label or not a WebSocket request", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing or wrong seller token", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Too many open connections", body = crate::http::error::ErrorBody),
+    ))]
+pub async fn handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<IngestQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(seller) = seller_from_headers(&state, &headers) else {
+        return ApiError::unauthorized().into_response();
+    };
+    let label = match q.session {
+        Some(l) if crate::domain::is_label(&l) => l,
+        _ => {
+            return ApiError::bad_request(
+                "invalid_session",
+                "query parameter `session`: 1–64 of A-Z a-z 0-9 . _ -",
+            )
+            .into_response()
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return ApiError::bad_request("not_websocket", e.body_text()).into_response(),
+    };
+    let cfg = &state.config;
+    let open = state.connections.fetch_add(1, Ordering::SeqCst);
+    if open >= cfg.server.max_connections {
+        state.connections.fetch_sub(1, Ordering::SeqCst);
+        return ApiError::unavailable("too_many_connections", "too many open ingest connections")
+            .into_response();
+    }
+    let guard = ConnGuard(state.clone());
+    ConnGuard::gauge(open + 1);
+    let site = seller.site.clone();
+    let schedule = state.schedule(&site);
+    let ctx = Arc::new(process::Ctx {
+        store: state.store.clone(),
+        site,
+        seller: seller.id.clone(),
+        label,
+        schedule,
+        max_skew: chrono::Duration::minutes(cfg.ingest.max_clock_skew_minutes),
+        retry_after_ms: cfg.ingest.nack_retry_after_ms,
+    });
+    let limits = conn::Limits {
+        window: cfg.ingest.window,
+        max_orders_per_frame: cfg.ingest.max_orders_per_frame,
+        max_orders_per_sec: cfg.ingest.max_orders_per_sec,
+        idle: Duration::from_secs(cfg.ingest.idle_timeout_secs),
+    };
+    let tasks = state.tasks.clone();
+    let shutdown = state.shutdown.clone();
+    let slots = state.ingest_slots.clone();
+    ws.max_message_size(cfg.ingest.max_frame_bytes)
+        .max_frame_size(cfg.ingest.max_frame_bytes)
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                let span = tracing::info_span!("ingest", site = %ctx.site, seller = %ctx.seller);
+                let _guard = guard;
+                tracing::Instrument::instrument(
+                    async move {
+                        tracing::debug!("ingest connection open");
+                        conn::serve(socket, ctx, limits, slots, shutdown).await;
+                        tracing::debug!("ingest connection closed");
+                    },
+                    span,
+                )
+                .await
+            })
+        })
+}
+
+/// Counts an open connection for its whole life (also when the upgrade never completes).
+struct ConnGuard(AppState);
+
+impl ConnGuard {
+    fn gauge(n: usize) {
+        metrics::gauge!("livepack_ingest_connections").set(n as f64);
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let n = self.0.connections.fetch_sub(1, Ordering::SeqCst) - 1;
+        Self::gauge(n);
+    }
+}

@@ -1,0 +1,109 @@
+//! livepack: livestream order surges packed and shipped the same day.
+//!
+//! The library is the whole service; the `livepack` binary only parses its command line.
+//! [`run`] starts everything on a listener the caller chose (tests use port 0) and stops
+//! when `shutdown` resolves; [`app`] is the router alone.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use state::AppState;
+
+use store::embedded::{EmbeddedOptions, EmbeddedRedis};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Embedded(#[from] store::embedded::EmbeddedError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The service's router over shared state.
+pub fn app(state: AppState) -> axum::Router {
+    http::router(state)
+}
+
+/// Runs the service until `shutdown` resolves, then drains: stops accepting, lets
+/// in-flight frames finish, closes WebSockets with 1001, and stops an embedded Redis.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    metrics::install();
+    for key in config.demo_credentials() {
+        tracing::warn!(key = %key, "demo credentials in use: set real tokens before going live");
+    }
+    let mut embedded = None;
+    let url = if config.redis.url == "embedded" {
+        let mut opts = EmbeddedOptions::new(config.redis.data_dir.clone());
+        opts.bin = config.redis.bin.clone();
+        opts.appendfsync = config.redis.appendfsync.as_str().to_owned();
+        let e = EmbeddedRedis::start(opts).await?;
+        tracing::info!(port = e.port(), data_dir = %config.redis.data_dir.display(), "embedded redis-server running");
+        let url = e.url();
+        embedded = Some(e);
+        url
+    } else {
+        config.redis.url.clone()
+    };
+    let store = store::Store::connect(&config.redis, &url).await?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let token = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let state = AppState::new(config, store, token.clone(), tasks.clone());
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "livepack listening on http://{addr}");
+    let signal = token.clone();
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining connections");
+            signal.cancel();
+        })
+        .await;
+    token.cancel();
+    tasks.close();
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "some tasks did not finish within the shutdown grace period"
+        );
+    }
+    if let Some(mut e) = embedded {
+        e.stop().await;
+    }
+    served?;
+    Ok(())
+}
+
+/// Logs to stderr as text or JSON. `RUST_LOG` wins over the configured level.
+pub fn init_tracing(cfg: &config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,93 @@
+use clap::{Parser, Subcommand};
+use livepack::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "livepack",
+    version,
+    about = "Livestream order surges packed and shipped the same day"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Load and validate the configuration, print a summary, exit.
+    CheckConfig,
+}
+
+fn load() -> Config {
+    match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("livepack: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let config = load();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            println!(
+                "configuration ok: {} site(s), {} seller(s), {} carrier(s), redis {}",
+                config.sites.len(),
+                config.sellers.len(),
+                config.carriers.len(),
+                if config.redis.url == "embedded" {
+                    "embedded"
+                } else {
+                    "external"
+                }
+            );
+            for key in config.demo_credentials() {
+                println!("warning: {key} is a demo credential");
+            }
+        }
+        Command::Serve => {
+            livepack::init_tracing(&config.log);
+            let listener = match tokio::net::TcpListener::bind(&config.server.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!(
+                        "livepack: cannot listen on {} (server.listen): {e}",
+                        config.server.listen
+                    );
+                    std::process::exit(2);
+                }
+            };
+            if let Err(e) = livepack::run(config, listener, shutdown_signal()).await {
+                eprintln!("livepack: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

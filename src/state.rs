@@ -1,0 +1,74 @@
+//! What every handler shares.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::domain::schedule::SiteSchedule;
+use crate::store::Store;
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    /// Cancelled when the service starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Every task the service spawns (connections, planners): waited for on shutdown.
+    pub tasks: TaskTracker,
+    /// Frames in flight across all connections.
+    pub ingest_slots: Arc<Semaphore>,
+    pub connections: AtomicUsize,
+    schedules: HashMap<String, Arc<SiteSchedule>>,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
+        let schedules = config
+            .sites
+            .iter()
+            .map(|s| (s.id.clone(), Arc::new(SiteSchedule::from_config(s))))
+            .collect();
+        let slots = Arc::new(Semaphore::new(config.ingest.global_inflight));
+        AppState(Arc::new(Inner {
+            config,
+            store,
+            shutdown,
+            tasks,
+            ingest_slots: slots,
+            connections: AtomicUsize::new(0),
+            schedules,
+        }))
+    }
+
+    /// The schedule of a configured site (sellers only name configured sites).
+    pub fn schedule(&self, site: &str) -> Arc<SiteSchedule> {
+        self.schedules.get(site).cloned().unwrap_or_else(|| {
+            Arc::new(SiteSchedule {
+                pickups: vec![],
+                sla_hours: 24,
+                min_pack_minutes: 30,
+                same_day_cutoff: None,
+            })
+        })
+    }
+}

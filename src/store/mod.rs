@@ -1,0 +1,201 @@
+//! Redis: the only place state lives. A small pool of multiplexed connections (or a
+//! cluster connection), every call bounded by a timeout, every multi-key write one Lua
+//! script on one `{site}` slot.
+
+pub mod embedded;
+pub mod keys;
+mod orders;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+pub use orders::{
+    CancelOutcome, IngestOutcome, Normalized, OrderData, OrderRecord, SessionRecord, StoreOrder,
+};
+
+use crate::config::RedisConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+}
+
+/// One connection of the pool: a single server or a cluster.
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Single(c) => c.get_db(),
+            RedisConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+struct Scripts {
+    ingest: redis::Script,
+    end_session: redis::Script,
+    cancel: redis::Script,
+}
+
+struct Inner {
+    conns: Vec<RedisConn>,
+    next: AtomicUsize,
+    timeout: Duration,
+    replicas: u32,
+    replicas_timeout_ms: u64,
+    scripts: Scripts,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The per-order ingest script, for tools that drive it directly (the benchmark).
+pub const INGEST_LUA: &str = include_str!("lua/ingest.lua");
+
+impl Store {
+    /// Connects lazily: the service starts even while Redis is down, and `/readyz` says so.
+    pub async fn connect(cfg: &RedisConfig, url: &str) -> Result<Store, StoreError> {
+        let timeout = Duration::from_millis(cfg.command_timeout_ms);
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut conns = Vec::with_capacity(cfg.pool_size);
+        if nodes.len() > 1 {
+            let client = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .build()?;
+            let conn = tokio::time::timeout(timeout * 3, client.get_async_connection())
+                .await
+                .map_err(|_| StoreError::Timeout(timeout * 3))??;
+            conns.push(RedisConn::Cluster(conn));
+        } else {
+            let client = redis::Client::open(url)?;
+            for _ in 0..cfg.pool_size {
+                let mcfg = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                let cm = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)?;
+                conns.push(RedisConn::Single(cm));
+            }
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                conns,
+                next: AtomicUsize::new(0),
+                timeout,
+                replicas: cfg.replicas,
+                replicas_timeout_ms: cfg.replicas_timeout_ms,
+                scripts: Scripts {
+                    ingest: redis::Script::new(INGEST_LUA),
+                    end_session: redis::Script::new(include_str!("lua/end_session.lua")),
+                    cancel: redis::Script::new(include_str!("lua/cancel.lua")),
+                },
+            }),
+        })
+    }
+
+    /// A connection from the pool, round robin.
+    pub fn conn(&self) -> RedisConn {
+        let n = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
+        self.inner.conns[n].clone()
+    }
+
+    /// Runs one Redis operation under the configured time bound, counting failures.
+    pub async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let result = match tokio::time::timeout(self.inner.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(StoreError::Redis(e)),
+            Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
+        };
+        if result.is_err() {
+            metrics::counter!("livepack_redis_errors_total", "op" => op).increment(1);
+        }
+        result
+    }
+
+    /// With `redis.replicas > 0`: waits until that many replicas have every write this
+    /// connection made so far. Fails (so the caller nacks) when fewer confirm in time.
+    async fn wait_replicas(&self, conn: &mut RedisConn) -> Result<(), StoreError> {
+        let n = self.inner.replicas;
+        if n == 0 {
+            return Ok(());
+        }
+        let got: i64 = self
+            .bounded(
+                "wait",
+                redis::cmd("WAIT")
+                    .arg(n)
+                    .arg(self.inner.replicas_timeout_ms)
+                    .query_async(conn),
+            )
+            .await?;
+        if got < i64::from(n) {
+            return Err(StoreError::Corrupt(format!(
+                "only {got} of {n} replicas confirmed the write"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `/readyz`: Redis reachable and taking writes.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let _: () = self
+            .bounded(
+                "readyz",
+                redis::cmd("SET")
+                    .arg(keys::readyz())
+                    .arg(chrono::Utc::now().timestamp_millis())
+                    .arg("PX")
+                    .arg(60_000)
+                    .query_async(&mut c),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Orders and sessions in Redis: the ingest write path and the read-backs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::{keys, Store, StoreError};
+use crate::domain::address::Region;
+use crate::domain::order::OrderWire;
+
+/// One accepted order as stored under `data` in its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderData {
+    pub seller: String,
+    pub site: String,
+    pub session: String,
+    pub received_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub pickup_at: DateTime<Utc>,
+    pub at_risk: bool,
+    pub buyer_key: String,
+    pub weight_g: u64,
+    pub norm: Normalized,
+    /// The ORDER as first accepted (canonical form).
+    pub order: OrderWire,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Normalized {
+    pub phone: String,
+    pub province: String,
+    pub province_code: String,
+    pub region: Region,
+    pub ward: String,
+}
+
+/// An order ready to be written: its id, stored JSON and content digest.
+pub struct StoreOrder {
+    pub order_id: String,
+    pub data: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Accepted,
+    Duplicate,
+    /// A duplicate whose content differs from the first version (which wins).
+    DuplicateChanged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Cancelled,
+    TooLate,
+    Unknown,
+}
+
+impl CancelOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelOutcome::Cancelled => "cancelled",
+            CancelOutcome::TooLate => "too_late",
+            CancelOutcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// An order read back: what was stored and where it is now.
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub data: OrderData,
+    pub status: String,
+    pub wave_id: Option<String>,
+    pub parcel_id: Option<String>,
+    pub shipment_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionRecord {
+    pub state: String,
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    pub waved: u64,
+    pub packed: u64,
+}
+
+fn count(h: &HashMap<String, String>, k: &str) -> u64 {
+    h.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl Store {
+    /// Stores a frame's valid orders in one round trip and counts its rejected ones.
+    /// Returns one outcome per order, in order. Acks must wait for this to succeed.
+    pub async fn ingest(
+        &self,
+        site: &str,
+        seller: &str,
+        label: &str,
+        rejected: usize,
+        orders: &[StoreOrder],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let script = &self.inner.scripts.ingest;
+        let mut inv = script.prepare_invoke();
+        inv.key(keys::stream(site))
+            .key(keys::session(site, seller, label))
+            .key(keys::sessions(site))
+            .arg(seller)
+            .arg(label)
+            .arg(Utc::now().timestamp_millis())
+            .arg(rejected);
+        for o in orders {
+            inv.key(keys::order(site, seller, &o.order_id))
+                .arg(&o.order_id)
+                .arg(&o.data)
+                .arg(&o.digest);
+        }
+        let mut conn = self.conn();
+        let codes: Vec<i64> = self.bounded("ingest", inv.invoke_async(&mut conn)).await?;
+        self.wait_replicas(&mut conn).await?;
+        if codes.len() != orders.len() {
+            return Err(StoreError::Corrupt(format!(
+                "ingest script answered {} results for {} orders",
+                codes.len(),
+                orders.len()
+            )));
+        }
+        Ok(codes
+            .into_iter()
+            .map(|c| match c {
+                1 => IngestOutcome::Accepted,
+                3 => IngestOutcome::DuplicateChanged,
+                _ => IngestOutcome::Duplicate,
+            })
+            .collect())
+    }
+
+    /// Ends a session; returns false when it had ended already.
+    pub async fn end_session(
+        &self,
+        site: &str,
+        seller: &str,
+        label: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.inner.scripts.end_session.prepare_invoke();
+        inv.key(keys::session(site, seller, label))
+            .key(keys::stream(site))
+            .key(keys::sessions(site))
+            .arg(seller)
+            .arg(label)
+            .arg(Utc::now().timestamp_millis());
+        let mut conn = self.conn();
+        let was_live: i64 = self
+            .bounded("end_session", inv.invoke_async(&mut conn))
+            .await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(was_live == 1)
+    }
+
+    pub async fn cancel(
+        &self,
+        site: &str,
+        seller: &str,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<CancelOutcome, StoreError> {
+        let mut inv = self.inner.scripts.cancel.prepare_invoke();
+        inv.key(keys::order(site, seller, order_id))
+            .key(keys::stream(site))
+            .arg(seller)
+            .arg(order_id)
+            .arg(reason)
+            .arg(Utc::now().timestamp_millis());
+        let mut conn = self.conn();
+        let out: String = self.bounded("cancel", inv.invoke_async(&mut conn)).await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(match out.as_str() {
+            "cancelled" => CancelOutcome::Cancelled,
+            "too_late" => CancelOutcome::TooLate,
+            _ => CancelOutcome::Unknown,
+        })
+    }
+
+    pub async fn order(
+        &self,
+        site: &str,
+        seller: &str,
+        order_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let mut conn = self.conn();
+        let h: HashMap<String, String> = self
+            .bounded("order", conn.hgetall(keys::order(site, seller, order_id)))
+            .await?;
+        let Some(data) = h.get("data") else {
+            return Ok(None);
+        };
+        let data: OrderData =
+            serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let opt = |k: &str| h.get(k).filter(|v| !v.is_empty()).cloned();
+        Ok(Some(OrderRecord {
+            data,
+            status: opt("st").unwrap_or_else(|| "received".into()),
+            wave_id: opt("w"),
+            parcel_id: opt("p"),
+            shipment_id: opt("sh"),
+        }))
+    }
+
+    pub async fn session(
+        &self,
+        site: &str,
+        seller: &str,
+        label: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let mut conn = self.conn();
+        let h: HashMap<String, String> = self
+            .bounded("session", conn.hgetall(keys::session(site, seller, label)))
+            .await?;
+        let Some(state) = h.get("state") else {
+            return Ok(None);
+        };
+        Ok(Some(SessionRecord {
+            state: state.clone(),
+            accepted: count(&h, "accepted"),
+            duplicate: count(&h, "duplicate"),
+            rejected: count(&h, "rejected"),
+            waved: count(&h, "waved"),
+            packed: count(&h, "packed"),
+        }))
+    }
+}
