@@ -4,11 +4,13 @@
 //! [`run`] starts everything on a listener the caller chose (tests use port 0) and stops
 //! when `shutdown` resolves; [`app`] is the router alone.
 
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod planner;
 pub mod state;
 pub mod store;
 
@@ -68,6 +70,9 @@ pub async fn run(
     let token = CancellationToken::new();
     let tasks = TaskTracker::new();
     let state = AppState::new(config, store, token.clone(), tasks.clone());
+    if state.config.planner.enabled {
+        planner::spawn_all(&state, &instance_id(&state.config));
+    }
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "livepack listening on http://{addr}");
@@ -92,6 +97,21 @@ pub async fn run(
     }
     served?;
     Ok(())
+}
+
+/// This instance's name in planner leases.
+fn instance_id(config: &Config) -> String {
+    if !config.planner.instance_id.is_empty() {
+        return config.planner.instance_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "livepack".into());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Logs to stderr as text or JSON. `RUST_LOG` wins over the configured level.

@@ -18,6 +18,8 @@ enum Command {
     Serve,
     /// Load and validate the configuration, print a summary, exit.
     CheckConfig,
+    /// Print an argon2id hash of a station PIN for `station_pin` in the config.
+    HashPin { pin: String },
 }
 
 fn load() -> Config {
@@ -54,8 +56,19 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Some(Command::HashPin { pin }) = &cli.command {
+        match livepack::http::pin::hash(pin) {
+            Ok(h) => println!("{h}"),
+            Err(e) => {
+                eprintln!("livepack: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let config = load();
     match cli.command.unwrap_or(Command::Serve) {
+        Command::HashPin { .. } => {}
         Command::CheckConfig => {
             println!(
                 "configuration ok: {} site(s), {} seller(s), {} carrier(s), redis {}",

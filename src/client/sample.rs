@@ -18,9 +18,19 @@ const PLACES: [(&str, &str, &str, Option<&str>); 8] = [
     ("Ninh Bình", "Phường Hoa Lư", "Trần Hưng Đạo", None),
     ("Hà Nội", "Phường Hoàn Kiếm", "Hàng Bông", None),
     ("Hồ Chí Minh", "Phường Bến Thành", "Lê Lợi", None),
-    ("Nam Định", "Phường Vị Xuyên", "Hàn Thuyên", Some("Thành phố Nam Định")),
+    (
+        "Nam Định",
+        "Phường Vị Xuyên",
+        "Hàn Thuyên",
+        Some("Thành phố Nam Định"),
+    ),
     ("Đà Nẵng", "Phường Hải Châu", "Bạch Đằng", None),
-    ("Hà Nam", "Phường Lương Khánh Thiện", "Biên Hòa", Some("Thành phố Phủ Lý")),
+    (
+        "Hà Nam",
+        "Phường Lương Khánh Thiện",
+        "Biên Hòa",
+        Some("Thành phố Phủ Lý"),
+    ),
     ("Thanh Hóa", "Phường Hạc Thành", "Lê Hoàn", None),
     ("Cần Thơ", "Phường Ninh Kiều", "Hai Bà Trưng", None),
 ];

@@ -117,9 +117,9 @@ impl Reply {
 
 /// Parses one text reply; anything malformed is a protocol error (the caller reconnects).
 pub(crate) fn parse_reply(text: &str) -> Result<Reply, String> {
-    let raw: RawReply =
-        serde_json::from_str(text).map_err(|e| format!("unreadable reply: {e}"))?;
-    let need_seq = |seq: Option<i64>| seq.ok_or_else(|| format!("`{}` reply without seq", raw.kind));
+    let raw: RawReply = serde_json::from_str(text).map_err(|e| format!("unreadable reply: {e}"))?;
+    let need_seq =
+        |seq: Option<i64>| seq.ok_or_else(|| format!("`{}` reply without seq", raw.kind));
     match raw.kind.as_str() {
         "ack" => Ok(Reply::Ack {
             seq: need_seq(raw.seq)?,
@@ -206,7 +206,11 @@ mod tests {
         }
         assert!(matches!(
             parse_reply(r#"{"type":"nack","seq":2,"retry_after_ms":500,"reason":"s"}"#),
-            Ok(Reply::Nack { seq: 2, retry_after_ms: 500, .. })
+            Ok(Reply::Nack {
+                seq: 2,
+                retry_after_ms: 500,
+                ..
+            })
         ));
         assert!(matches!(
             parse_reply(r#"{"type":"error","seq":null,"code":"malformed_frame","message":"x"}"#),

@@ -16,6 +16,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use secret::Secret;
+pub use validate::is_valid_id;
 
 /// The demo configuration shipped with the service; it is also the base layer.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -48,6 +49,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub planner: PlannerConfig,
     #[serde(default)]
     pub sites: Vec<SiteConfig>,
     #[serde(default)]
@@ -165,6 +168,25 @@ impl Default for IngestConfig {
             idle_timeout_secs: 120,
             nack_retry_after_ms: 500,
             max_clock_skew_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlannerConfig {
+    /// Run the per-site planners in this instance (one instance per site plans at a time,
+    /// through a lease in Redis).
+    pub enabled: bool,
+    /// Names this instance in the lease; empty: host name + process id.
+    pub instance_id: String,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            enabled: true,
+            instance_id: String::new(),
         }
     }
 }

@@ -38,8 +38,51 @@ pub fn seller_from_headers<'a>(
 
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Seller { id: String, site: String },
+    Seller {
+        id: String,
+        site: String,
+    },
+    /// A packing tablet signed in with its site's PIN (cookie session).
+    Station {
+        site: String,
+    },
     Operator,
+}
+
+pub const STATION_COOKIE: &str = "lp_station";
+
+/// The station session token of the request's cookie, if any.
+pub fn station_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == STATION_COOKIE)
+        .map(|(_, v)| v)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Cookie-authenticated writes must come from our own pages: a cross-site Origin is
+/// refused (SameSite=Strict already keeps the cookie off cross-site requests).
+fn same_origin(parts: &Parts) -> bool {
+    let Some(origin) = parts
+        .headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return true;
+    };
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .map(|(_, rest)| rest == host)
+        .unwrap_or(false)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -53,7 +96,22 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         match bearer(&parts.headers) {
-            Some(t) if state.config.operator.token.matches(t) => Ok(Caller::Operator),
+            Some(t) if state.config.operator.token.matches(t) => return Ok(Caller::Operator),
+            Some(_) => return Err(ApiError::unauthorized()),
+            None => {}
+        }
+        let Some(token) = station_token(&parts.headers) else {
+            return Err(ApiError::unauthorized());
+        };
+        if parts.method != axum::http::Method::GET && !same_origin(parts) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "cross_origin",
+                "cross-site request refused",
+            ));
+        }
+        match state.store.station_session(token).await? {
+            Some(site) if state.config.site(&site).is_some() => Ok(Caller::Station { site }),
             _ => Err(ApiError::unauthorized()),
         }
     }
@@ -69,6 +127,7 @@ impl Caller {
     ) -> Result<(String, String), ApiError> {
         match self {
             Caller::Seller { id, site } => Ok((id.clone(), site.clone())),
+            Caller::Station { .. } => Err(ApiError::not_found("order")),
             Caller::Operator => {
                 let id = seller.ok_or_else(|| {
                     ApiError::bad_request(

@@ -4,7 +4,10 @@ pub mod auth;
 pub mod error;
 mod health;
 mod orders;
+pub mod pin;
 mod sessions;
+mod station;
+mod waves;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
@@ -26,6 +29,8 @@ use crate::state::AppState;
         crate::ingest::handler,
         orders::get_order, orders::cancel_order,
         sessions::get_session,
+        station::sign_in, station::sign_out,
+        waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&Security)
@@ -43,6 +48,12 @@ impl Modify for Security {
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
         }
+        components.add_security_scheme(
+            "station_cookie",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new(auth::STATION_COOKIE),
+            )),
+        );
     }
 }
 
@@ -81,6 +92,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders/{order_id}", get(orders::get_order))
         .route("/v1/orders/{order_id}/cancel", post(orders::cancel_order))
         .route("/v1/sessions/{label}", get(sessions::get_session))
+        .route(
+            "/v1/station/session",
+            post(station::sign_in).delete(station::sign_out),
+        )
+        .route("/v1/sites/{site}/waves", get(waves::list))
+        .route("/v1/sites/{site}/outlook", get(waves::outlook))
+        .route("/v1/waves/{wave_id}", get(waves::get))
+        .route("/v1/waves/{wave_id}/picks", post(waves::pick))
+        .route("/v1/parcels/{parcel_id}/packed", post(waves::packed))
         .fallback(error::fallback)
         .layer(middleware::from_fn(track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -29,3 +29,72 @@ pub fn sessions(site: &str) -> String {
 pub fn readyz() -> &'static str {
     "lp:readyz"
 }
+
+/// Set of `seller/label` of ended sessions (their orders are released at once).
+pub fn ended(site: &str) -> String {
+    format!("lp:{{{site}}}:ended")
+}
+
+/// Hash `seller/order_id` → pending record: stored, not yet in a wave.
+pub fn pending(site: &str) -> String {
+    format!("lp:{{{site}}}:pending")
+}
+
+/// Field of an order in the pending hash.
+pub fn pending_field(seller: &str, order_id: &str) -> String {
+    format!("{seller}/{order_id}")
+}
+
+/// The planner lease (holder id, with a TTL) and its fencing counter.
+pub fn lease(site: &str) -> String {
+    format!("lp:{{{site}}}:lease")
+}
+
+pub fn fence(site: &str) -> String {
+    format!("lp:{{{site}}}:fence")
+}
+
+/// Stream of entries the planner could not process after 5 deliveries.
+pub fn dead_letters(site: &str) -> String {
+    format!("lp:{{{site}}}:dead")
+}
+
+/// Hash: one wave (doc, status, progress, per-SKU totals `q:SKU` and picked `p:SKU`).
+pub fn wave(site: &str, wave_id: &str) -> String {
+    format!("lp:{{{site}}}:w:{wave_id}")
+}
+
+/// Set of pick ids already counted for a wave (idempotent picks).
+pub fn wave_picks(site: &str, wave_id: &str) -> String {
+    format!("lp:{{{site}}}:w:{wave_id}:picks")
+}
+
+/// Sorted set of a business day's waves, scored by release time (ms).
+pub fn waves_of_day(site: &str, date: chrono::NaiveDate) -> String {
+    format!("lp:{{{site}}}:waves:{}", date.format("%Y-%m-%d"))
+}
+
+/// Hash: one parcel (`data` JSON, `status`, `wave`).
+pub fn parcel(site: &str, parcel_id: &str) -> String {
+    format!("lp:{{{site}}}:p:{parcel_id}")
+}
+
+/// Counter for wave/parcel numbers of a day.
+pub fn counter(site: &str, what: &str, date: chrono::NaiveDate) -> String {
+    format!("lp:{{{site}}}:n:{what}:{}", date.format("%Y-%m-%d"))
+}
+
+/// JSON snapshot the planner writes each round: capacity forecast and at-risk orders.
+pub fn outlook(site: &str) -> String {
+    format!("lp:{{{site}}}:outlook")
+}
+
+/// A station (tablet) session: token → site.
+pub fn station(token: &str) -> String {
+    format!("lp:station:{token}")
+}
+
+/// Consecutive wrong PINs of a site's stations (expires: the lockout window).
+pub fn pin_failures(site: &str) -> String {
+    format!("lp:{{{site}}}:pinfail")
+}

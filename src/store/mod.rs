@@ -5,6 +5,8 @@
 pub mod embedded;
 pub mod keys;
 mod orders;
+pub mod stream;
+pub mod waves;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -69,6 +71,12 @@ struct Scripts {
     ingest: redis::Script,
     end_session: redis::Script,
     cancel: redis::Script,
+    absorb: redis::Script,
+    commit_wave: redis::Script,
+    lease: redis::Script,
+    pick: redis::Script,
+    packed: redis::Script,
+    unwave: redis::Script,
 }
 
 struct Inner {
@@ -131,6 +139,12 @@ impl Store {
                     ingest: redis::Script::new(INGEST_LUA),
                     end_session: redis::Script::new(include_str!("lua/end_session.lua")),
                     cancel: redis::Script::new(include_str!("lua/cancel.lua")),
+                    absorb: redis::Script::new(include_str!("lua/absorb.lua")),
+                    commit_wave: redis::Script::new(include_str!("lua/commit_wave.lua")),
+                    lease: redis::Script::new(include_str!("lua/lease.lua")),
+                    pick: redis::Script::new(include_str!("lua/pick.lua")),
+                    packed: redis::Script::new(include_str!("lua/packed.lua")),
+                    unwave: redis::Script::new(include_str!("lua/unwave.lua")),
                 },
             }),
         })

@@ -149,6 +149,7 @@ impl Store {
         inv.key(keys::session(site, seller, label))
             .key(keys::stream(site))
             .key(keys::sessions(site))
+            .key(keys::ended(site))
             .arg(seller)
             .arg(label)
             .arg(Utc::now().timestamp_millis());
@@ -170,6 +171,7 @@ impl Store {
         let mut inv = self.inner.scripts.cancel.prepare_invoke();
         inv.key(keys::order(site, seller, order_id))
             .key(keys::stream(site))
+            .key(keys::pending(site))
             .arg(seller)
             .arg(order_id)
             .arg(reason)

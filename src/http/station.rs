@@ -1,0 +1,100 @@
+//! Station sign-in for packing tablets: site + PIN → a cookie session.
+//! Five wrong PINs in a row lock the site's sign-in for 15 minutes.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{station_token, STATION_COOKIE};
+use super::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// How long a station session lasts (a packing shift and then some).
+pub const SESSION_SECS: u64 = 12 * 3600;
+const MAX_FAILURES: u64 = 5;
+const LOCKOUT_SECS: u64 = 15 * 60;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SignIn {
+    pub site: String,
+    pub pin: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StationSession {
+    pub site: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Signs a tablet in with its site's PIN; sets an HttpOnly, SameSite=Strict cookie.
+#[utoipa::path(post, path = "/v1/station/session", tag = "station", request_body = SignIn,
+    responses((status = 200, body = StationSession), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let Some(site) = state.config.site(&body.site) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_pin",
+            "wrong site or PIN",
+        ));
+    };
+    if state.store.pin_failures(&site.id).await? >= MAX_FAILURES {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked",
+            "too many wrong PINs: sign-in is locked for 15 minutes",
+        ));
+    }
+    if !crate::http::pin::verify(&site.station_pin, &body.pin) {
+        state.store.pin_failed(&site.id, LOCKOUT_SECS).await?;
+        tracing::warn!(site = %site.id, "wrong station PIN");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_pin",
+            "wrong site or PIN",
+        ));
+    }
+    state.store.pin_reset(&site.id).await?;
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    state
+        .store
+        .put_station_session(&token, &site.id, SESSION_SECS)
+        .await?;
+    let expires_at = Utc::now() + chrono::Duration::seconds(SESSION_SECS as i64);
+    let cookie = format!(
+        "{STATION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+    );
+    let mut resp = Json(StationSession {
+        site: site.id.clone(),
+        expires_at,
+    })
+    .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::bad_request("invalid", "cookie"))?,
+    );
+    Ok(resp)
+}
+
+/// Signs the tablet out.
+#[utoipa::path(delete, path = "/v1/station/session", tag = "station", responses((status = 204)))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = station_token(&headers) {
+        state.store.drop_station_session(token).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("lp_station=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(resp)
+}

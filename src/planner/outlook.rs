@@ -1,0 +1,45 @@
+//! What the planner sees ahead, published for the API and for metrics: the capacity
+//! forecast per pickup and the orders at risk of missing their deadline.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::core::{AtRisk, PickupForecast, Plan};
+use crate::domain::schedule::TZ;
+use crate::store::Store;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Outlook {
+    pub site: String,
+    pub computed_at: Option<DateTime<Utc>>,
+    pub pending: usize,
+    pub held: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub forecast: Vec<PickupForecast>,
+    #[schema(value_type = Vec<Object>)]
+    pub at_risk: Vec<AtRisk>,
+}
+
+pub async fn publish(store: &Store, site: &str, plan: &Plan, now: DateTime<Utc>) {
+    let pending = plan.held.len() + plan.waves.iter().map(|w| w.orders.len()).sum::<usize>();
+    let outlook = Outlook {
+        site: site.to_owned(),
+        computed_at: Some(now),
+        pending,
+        held: plan.held.len(),
+        forecast: plan.forecast.clone(),
+        at_risk: plan.at_risk.clone(),
+    };
+    metrics::gauge!("livepack_orders_at_risk", "site" => site.to_owned())
+        .set(plan.at_risk.len() as f64);
+    for f in &plan.forecast {
+        let pickup = f.pickup_at.with_timezone(&TZ).format("%H:%M").to_string();
+        metrics::gauge!("livepack_capacity_packers_needed", "site" => site.to_owned(), "pickup" => pickup.clone())
+            .set(f64::from(f.packers_needed));
+        metrics::gauge!("livepack_capacity_minutes_due", "site" => site.to_owned(), "pickup" => pickup)
+            .set(f.minutes_due);
+    }
+    if let Ok(json) = serde_json::to_string(&outlook) {
+        let _ = store.put_outlook(site, &json).await;
+    }
+}

@@ -1,0 +1,191 @@
+//! What the planner keeps in Redis: pending orders, waves and parcels, as JSON documents.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::core::{OrderRef, PlanLine, PlanOrder};
+use crate::domain::money::Vnd;
+use crate::store::OrderData;
+
+/// An order waiting to be waved: what planning needs, plus what the pack list shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingRecord {
+    pub plan: PlanOrder,
+    pub first_name: String,
+    pub phone_masked: String,
+    pub cod_amount: Vnd,
+    pub province: String,
+    pub ward: String,
+}
+
+/// The given name of a Vietnamese full name ("Nguyễn Thị Lan" → "Lan"): what staff see.
+pub fn first_name(full: &str) -> String {
+    full.split_whitespace().last().unwrap_or("").to_owned()
+}
+
+pub fn mask_phone(phone: &str) -> String {
+    crate::domain::phone::Phone::parse(phone)
+        .map(|p| p.masked())
+        .unwrap_or_else(|_| "***".into())
+}
+
+impl PendingRecord {
+    pub fn from_order(seller: &str, order_id: &str, d: &OrderData) -> PendingRecord {
+        let mut lines: Vec<PlanLine> = Vec::new();
+        for item in &d.order.items {
+            match lines.iter_mut().find(|l| l.sku == item.sku) {
+                Some(l) => l.qty += item.qty.clamp(0, 999) as u32,
+                None => lines.push(PlanLine {
+                    sku: item.sku.clone(),
+                    name: item.name.trim().to_owned(),
+                    qty: item.qty.clamp(0, 999) as u32,
+                }),
+            }
+        }
+        PendingRecord {
+            plan: PlanOrder {
+                id: OrderRef {
+                    seller: seller.to_owned(),
+                    order_id: order_id.to_owned(),
+                },
+                session: d.session.clone(),
+                buyer_key: d.buyer_key.clone(),
+                received_at: d.received_at,
+                deadline: d.deadline,
+                pickup_at: d.pickup_at,
+                lines,
+                weight_g: d.weight_g,
+            },
+            first_name: first_name(&d.order.buyer.name),
+            phone_masked: mask_phone(&d.norm.phone),
+            cod_amount: Vnd::parse(&d.order.cod_amount.0 .0).unwrap_or(Vnd::ZERO),
+            province: d.norm.province.clone(),
+            ward: d.norm.ward.clone(),
+        }
+    }
+}
+
+/// A pick-list line as stored (quantities live in the wave hash, so cancellations can
+/// change them atomically).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PickLineDoc {
+    pub sku: String,
+    pub name: String,
+    pub bin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaveDoc {
+    pub wave_id: String,
+    pub site: String,
+    pub date: NaiveDate,
+    pub released_at: DateTime<Utc>,
+    pub pickup_at: DateTime<Utc>,
+    pub release_reason: String,
+    pub pick_list: Vec<PickLineDoc>,
+    pub parcel_ids: Vec<String>,
+    pub orders: Vec<OrderRef>,
+    /// Why a buyer's orders were split, if they were.
+    #[serde(default)]
+    pub splits: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ParcelItem {
+    pub sku: String,
+    pub name: String,
+    pub qty: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParcelOrder {
+    pub order_id: String,
+    pub session: String,
+    pub cod_amount: Vnd,
+    pub weight_g: u64,
+    pub lines: Vec<ParcelItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParcelDoc {
+    pub parcel_id: String,
+    pub wave_id: String,
+    pub site: String,
+    pub seller: String,
+    pub buyer_key: String,
+    pub first_name: String,
+    pub phone_masked: String,
+    pub province: String,
+    pub ward: String,
+    pub pickup_at: DateTime<Utc>,
+    pub orders: Vec<ParcelOrder>,
+    pub carrier: Option<String>,
+    pub service: Option<String>,
+}
+
+impl ParcelDoc {
+    pub fn cod_amount(&self) -> Vnd {
+        self.orders
+            .iter()
+            .fold(Vnd::ZERO, |acc, o| Vnd(acc.0 + o.cod_amount.0))
+    }
+
+    pub fn weight_g(&self) -> u64 {
+        self.orders.iter().map(|o| o.weight_g).sum()
+    }
+
+    /// Items over all orders, per SKU.
+    pub fn items(&self) -> Vec<ParcelItem> {
+        let mut out: Vec<ParcelItem> = Vec::new();
+        for line in self.orders.iter().flat_map(|o| &o.lines) {
+            match out.iter_mut().find(|i| i.sku == line.sku) {
+                Some(i) => i.qty += line.qty,
+                None => out.push(line.clone()),
+            }
+        }
+        out
+    }
+}
+
+/// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys:
+/// `W-{site}-{MMDD}-{n}`, `P-{site}-{MMDD}-{n}`.
+pub fn make_id(kind: char, site: &str, date: NaiveDate, n: u64) -> String {
+    format!("{kind}-{site}-{}-{n}", date.format("%m%d"))
+}
+
+/// The site of a wave or parcel id (None when the id is not of that form).
+pub fn site_of(id: &str, kind: char) -> Option<&str> {
+    let rest = id.strip_prefix(kind)?.strip_prefix('-')?;
+    let mut parts = rest.rsplitn(3, '-');
+    let n = parts.next()?;
+    let day = parts.next()?;
+    let site = parts.next()?;
+    let ok = !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && day.len() == 4
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && crate::config::is_valid_id(site);
+    ok.then_some(site)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_their_site() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let id = make_id('W', "hoa-lu-hub", d, 7);
+        assert_eq!(id, "W-hoa-lu-hub-1121-7");
+        assert_eq!(site_of(&id, 'W'), Some("hoa-lu-hub"));
+        assert_eq!(site_of(&id, 'P'), None);
+        assert_eq!(site_of("W-x", 'W'), None);
+        assert_eq!(site_of("W-Bad Site-1121-1", 'W'), None);
+    }
+
+    #[test]
+    fn first_names() {
+        assert_eq!(first_name("Nguyễn Thị Lan"), "Lan");
+        assert_eq!(first_name("  "), "");
+    }
+}

@@ -1,0 +1,378 @@
+//! The imperative shell around the pure planner: one task per site. It holds the site's
+//! lease, feeds stream entries into the pending set, calls [`core::plan`] with the clock's
+//! time and commits each wave atomically. Crashing anywhere is safe: entries are acked
+//! only after their effect is committed, and a wave commit moves orders out of pending in
+//! the same script that creates the wave.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use redis::streams::StreamId;
+use tokio_util::sync::CancellationToken;
+
+use super::commit::commit_plan;
+use super::core::{self, PlanConfig, PlanOrder};
+use super::records::{ParcelDoc, PendingRecord};
+use crate::config::{Config, SiteConfig};
+use crate::store::stream::{decode, Entry};
+use crate::store::{keys, Store, StoreError};
+
+/// Lease time-to-live: a dead holder's site is taken over within this.
+const LEASE_TTL_MS: u64 = 5_000;
+/// After this many deliveries an undecodable entry goes to the dead-letter stream.
+pub const MAX_DELIVERIES: usize = 5;
+/// An entry delivered but not acked for this long is claimed again.
+const CLAIM_IDLE_MS: u64 = 2_000;
+
+pub struct SitePlanner {
+    pub store: Store,
+    pub site: SiteConfig,
+    pub cfg: PlanConfig,
+    pub holder: String,
+    /// (carrier id, service) parcels are booked with, for the pack list.
+    pub carrier: Option<(String, String)>,
+    fence: Option<String>,
+    pending: HashMap<String, PendingRecord>,
+    ended: HashSet<(String, String)>,
+    /// Something changed since the last plan (else plan at most once a second: time alone
+    /// can release held orders).
+    dirty: bool,
+    last_plan: Option<tokio::time::Instant>,
+}
+
+impl SitePlanner {
+    pub fn new(store: Store, config: &Config, site: &SiteConfig, holder: String) -> Self {
+        let carrier = site.carriers.first().and_then(|id| {
+            config
+                .carriers
+                .iter()
+                .find(|c| &c.id == id)
+                .map(|c| (c.id.clone(), c.default_service.clone()))
+        });
+        SitePlanner {
+            store,
+            cfg: PlanConfig::from_site(site),
+            site: site.clone(),
+            holder,
+            carrier,
+            fence: None,
+            pending: HashMap::new(),
+            ended: HashSet::new(),
+            dirty: true,
+            last_plan: None,
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.site.id
+    }
+
+    /// Runs until `shutdown`; errors are logged and retried, never fatal.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let site = self.site.id.clone();
+        let mut last_lease = tokio::time::Instant::now() - Duration::from_secs(10);
+        let mut last_claim = last_lease;
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let now = tokio::time::Instant::now();
+            if now - last_lease >= Duration::from_millis(1_000) {
+                last_lease = now;
+                if let Err(e) = self.keep_lease().await {
+                    tracing::warn!(site = %site, error = %e, "planner lease check failed");
+                    self.fence = None;
+                }
+            }
+            let mut busy = false;
+            if self.fence.is_some() {
+                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) {
+                    last_claim = now;
+                    if let Err(e) = self.reclaim().await {
+                        tracing::warn!(site = %site, error = %e, "planner could not claim stale entries");
+                    }
+                }
+                match self.round().await {
+                    Ok(b) => busy = b,
+                    Err(e) => {
+                        tracing::warn!(site = %site, error = %e, "planner round failed; retrying")
+                    }
+                }
+            }
+            metrics::gauge!("livepack_planner_leader", "site" => site.clone())
+                .set(if self.fence.is_some() { 1.0 } else { 0.0 });
+            if !busy {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+        if self.fence.is_some() {
+            let _ = self.store.release_lease(&site, &self.holder).await;
+        }
+    }
+
+    /// Takes or renews the lease; a newly taken site is loaded from Redis.
+    async fn keep_lease(&mut self) -> Result<(), StoreError> {
+        let token = self
+            .store
+            .lease(self.id(), &self.holder, LEASE_TTL_MS)
+            .await?;
+        let fresh = token.is_some() && token != self.fence;
+        self.fence = token;
+        if fresh {
+            tracing::info!(site = %self.site.id, holder = %self.holder, "planner took the site's lease");
+            self.store.ensure_group(self.id()).await?;
+            self.reload().await?;
+            let claimed = self
+                .store
+                .claim_stale(self.id(), &self.holder.clone(), 0)
+                .await?;
+            self.handle(claimed).await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the in-memory mirror of pending orders and ended sessions from Redis.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let raw = self.store.pending(self.id()).await?;
+        self.pending = raw
+            .into_iter()
+            .filter_map(|(k, v)| {
+                serde_json::from_str::<PendingRecord>(&v)
+                    .ok()
+                    .map(|r| (k, r))
+            })
+            .collect();
+        self.ended = self
+            .store
+            .ended_sessions(self.id())
+            .await?
+            .into_iter()
+            .filter_map(|s| s.split_once('/').map(|(a, b)| (a.to_owned(), b.to_owned())))
+            .collect();
+        self.dirty = true;
+        Ok(())
+    }
+
+    async fn reclaim(&mut self) -> Result<(), StoreError> {
+        let holder = self.holder.clone();
+        let claimed = self
+            .store
+            .claim_stale(self.id(), &holder, CLAIM_IDLE_MS)
+            .await?;
+        self.handle(claimed).await
+    }
+
+    /// Reads new entries, applies them, plans and commits. Returns true when there may be
+    /// more to read right away.
+    async fn round(&mut self) -> Result<bool, StoreError> {
+        let holder = self.holder.clone();
+        let entries = self.store.read_new(self.id(), &holder, 1000).await?;
+        let more = entries.len() == 1000;
+        self.handle(entries).await?;
+        self.plan_and_commit().await?;
+        Ok(more)
+    }
+
+    async fn handle(&mut self, entries: Vec<StreamId>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.dirty = true;
+        let site = self.site.id.clone();
+        let mut order_ids = Vec::new();
+        let mut order_refs = Vec::new();
+        let mut done = Vec::new();
+        for e in &entries {
+            match decode(e) {
+                Entry::Order { seller, order_id } => {
+                    order_ids.push(e.id.clone());
+                    order_refs.push((seller, order_id));
+                }
+                Entry::Cancel { seller, order_id } => {
+                    self.pending
+                        .remove(&keys::pending_field(&seller, &order_id));
+                    self.unwave(&seller, &order_id).await?;
+                    done.push(e.id.clone());
+                }
+                Entry::SessionEnded { seller, label } => {
+                    self.ended.insert((seller, label));
+                    done.push(e.id.clone());
+                }
+                Entry::Poison => self.poison(e, "undecodable entry").await?,
+            }
+        }
+        self.store.ack(&site, &done).await?;
+        if order_refs.is_empty() {
+            return Ok(());
+        }
+        let data = self.store.order_data(&site, &order_refs).await?;
+        let mut absorbed = Vec::new();
+        let mut records = Vec::new();
+        for (((seller, order_id), (json, status)), entry_id) in
+            order_refs.iter().zip(data).zip(&order_ids)
+        {
+            let parsed = json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+            let Some(data) = parsed else {
+                if let Some(e) = entries.iter().find(|e| &e.id == entry_id) {
+                    self.poison(e, "order data missing or unreadable").await?;
+                }
+                continue;
+            };
+            absorbed.push(entry_id.clone());
+            // Only orders still `received` enter pending (the script checks again).
+            if status.as_deref() == Some("received") {
+                let rec = PendingRecord::from_order(seller, order_id, &data);
+                records.push((keys::pending_field(seller, order_id), rec));
+            }
+        }
+        let orders: Vec<(String, String, String)> = records
+            .iter()
+            .map(|(_, r)| {
+                (
+                    r.plan.id.seller.clone(),
+                    r.plan.id.order_id.clone(),
+                    serde_json::to_string(r).unwrap_or_default(),
+                )
+            })
+            .collect();
+        self.store.absorb(&site, &absorbed, &orders).await?;
+        for (field, rec) in records {
+            self.pending.insert(field, rec);
+        }
+        Ok(())
+    }
+
+    /// An undecodable entry: left for redelivery until its 5th delivery, then moved to the
+    /// dead-letter stream (and counted) so it never stalls the site.
+    async fn poison(&mut self, e: &StreamId, why: &str) -> Result<(), StoreError> {
+        let site = self.site.id.clone();
+        let n = self.store.deliveries(&site, &e.id).await?;
+        if n >= MAX_DELIVERIES {
+            tracing::error!(site = %site, entry = %e.id, why, "stream entry moved to the dead-letter stream");
+            metrics::counter!("livepack_planner_dead_letters_total", "site" => site.clone())
+                .increment(1);
+            self.store.dead_letter(&site, e, why).await?;
+        }
+        Ok(())
+    }
+
+    /// A cancelled order that was already in a wave leaves its pick list and parcel (or its
+    /// packed parcel is flagged to be pulled).
+    async fn unwave(&mut self, seller: &str, order_id: &str) -> Result<(), StoreError> {
+        let site = self.site.id.clone();
+        let Some(rec) = self.store.order(&site, seller, order_id).await? else {
+            return Ok(());
+        };
+        let (Some(wave_id), Some(parcel_id)) = (rec.wave_id, rec.parcel_id) else {
+            return Ok(());
+        };
+        for _ in 0..5 {
+            let parcels = self
+                .store
+                .parcel_hashes(&site, std::slice::from_ref(&parcel_id))
+                .await?;
+            let Some(h) = parcels.into_iter().next() else {
+                return Ok(());
+            };
+            let ver = h.get("ver").cloned().unwrap_or_else(|| "0".into());
+            let Some(mut doc) = h
+                .get("data")
+                .and_then(|d| serde_json::from_str::<ParcelDoc>(d).ok())
+            else {
+                return Ok(());
+            };
+            let lines: Vec<(String, u32)> = doc
+                .orders
+                .iter()
+                .filter(|o| o.order_id == order_id)
+                .flat_map(|o| o.lines.iter().map(|l| (l.sku.clone(), l.qty)))
+                .collect();
+            doc.orders.retain(|o| o.order_id != order_id);
+            let new_doc = if doc.orders.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&doc).unwrap_or_default()
+            };
+            let out = self
+                .store
+                .unwave(
+                    &site,
+                    &wave_id,
+                    &parcel_id,
+                    seller,
+                    order_id,
+                    &rec.data.session,
+                    &ver,
+                    &new_doc,
+                    &lines,
+                )
+                .await?;
+            if out != "retry" {
+                tracing::info!(site = %site, wave = %wave_id, parcel = %parcel_id, outcome = %out, "cancelled order taken out of its wave");
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn plan_and_commit(&mut self) -> Result<(), StoreError> {
+        metrics::gauge!("livepack_planner_pending_orders", "site" => self.site.id.clone())
+            .set(self.pending.len() as f64);
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(fence) = self.fence.clone() else {
+            return Ok(());
+        };
+        let due = self
+            .last_plan
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if !self.dirty && !due {
+            return Ok(());
+        }
+        self.dirty = false;
+        self.last_plan = Some(tokio::time::Instant::now());
+        let now = Utc::now();
+        let orders: Vec<PlanOrder> = self.pending.values().map(|r| r.plan.clone()).collect();
+        let plan = core::plan(&self.cfg, &orders, &self.ended, now);
+        super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
+        if plan.waves.is_empty() {
+            return Ok(());
+        }
+        let result = commit_plan(
+            &self.store,
+            &self.site.id,
+            self.carrier.as_ref(),
+            &fence,
+            &self.pending,
+            plan,
+            now,
+        )
+        .await;
+        match result {
+            Ok(committed) => {
+                for field in committed {
+                    self.pending.remove(&field);
+                }
+                Ok(())
+            }
+            Err(CommitStop::Stale) => self.reload().await,
+            Err(CommitStop::Fenced) => {
+                tracing::warn!(site = %self.site.id, "planner lost its lease: another instance plans this site now");
+                self.fence = None;
+                Ok(())
+            }
+            Err(CommitStop::Store(e)) => Err(e),
+        }
+    }
+}
+
+pub enum CommitStop {
+    Stale,
+    Fenced,
+    Store(StoreError),
+}

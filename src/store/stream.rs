@@ -1,0 +1,219 @@
+//! The site stream as the planner reads it: a consumer group that is created when missing
+//! (also after it vanished), entries claimed from a dead consumer, poison entries moved to
+//! a dead-letter stream.
+
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
+    StreamReadOptions, StreamReadReply,
+};
+use redis::AsyncCommands;
+
+use super::waves::GROUP;
+use super::{keys, Store, StoreError};
+
+/// One stream entry, decoded to what the planner acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Order {
+        seller: String,
+        order_id: String,
+    },
+    Cancel {
+        seller: String,
+        order_id: String,
+    },
+    SessionEnded {
+        seller: String,
+        label: String,
+    },
+    /// Not decodable: retried, then dead-lettered.
+    Poison,
+}
+
+fn text(e: &StreamId, k: &str) -> Option<String> {
+    e.get::<String>(k)
+}
+
+pub fn decode(e: &StreamId) -> Entry {
+    let seller = text(e, "s");
+    match (text(e, "t").as_deref(), seller) {
+        (Some("o"), Some(seller)) => match text(e, "id") {
+            Some(order_id) => Entry::Order { seller, order_id },
+            None => Entry::Poison,
+        },
+        (Some("c"), Some(seller)) => match text(e, "id") {
+            Some(order_id) => Entry::Cancel { seller, order_id },
+            None => Entry::Poison,
+        },
+        (Some("e"), Some(seller)) => match text(e, "l") {
+            Some(label) => Entry::SessionEnded { seller, label },
+            None => Entry::Poison,
+        },
+        _ => Entry::Poison,
+    }
+}
+
+fn is_nogroup(e: &StoreError) -> bool {
+    matches!(e, StoreError::Redis(r) if r.code() == Some("NOGROUP") || r.to_string().contains("NOGROUP"))
+}
+
+impl Store {
+    /// Creates the planner's consumer group (and the stream) if missing.
+    pub async fn ensure_group(&self, site: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let r: Result<(), StoreError> = self
+            .bounded(
+                "xgroup",
+                conn.xgroup_create_mkstream(keys::stream(site), GROUP, "0"),
+            )
+            .await;
+        match r {
+            Err(StoreError::Redis(e)) if e.to_string().contains("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// New entries for this consumer; recreates the group if it disappeared.
+    pub async fn read_new(
+        &self,
+        site: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<StreamId>, StoreError> {
+        for _ in 0..2 {
+            let mut conn = self.conn();
+            let opts = StreamReadOptions::default()
+                .group(GROUP, consumer)
+                .count(count);
+            let r: Result<StreamReadReply, StoreError> = self
+                .bounded(
+                    "xreadgroup",
+                    conn.xread_options(&[keys::stream(site)], &[">"], &opts),
+                )
+                .await;
+            match r {
+                Ok(reply) => return Ok(reply.keys.into_iter().flat_map(|k| k.ids).collect()),
+                Err(e) if is_nogroup(&e) => {
+                    tracing::warn!(site, "planner consumer group was missing: recreating it");
+                    self.ensure_group(site).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Entries delivered to some consumer but not acked for `min_idle_ms`, claimed for
+    /// `consumer` (their delivery count goes up).
+    pub async fn claim_stale(
+        &self,
+        site: &str,
+        consumer: &str,
+        min_idle_ms: u64,
+    ) -> Result<Vec<StreamId>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = "0-0".to_owned();
+        for _ in 0..100 {
+            let mut conn = self.conn();
+            let reply: StreamAutoClaimReply = self
+                .bounded(
+                    "xautoclaim",
+                    conn.xautoclaim_options(
+                        keys::stream(site),
+                        GROUP,
+                        consumer,
+                        min_idle_ms,
+                        &start,
+                        StreamAutoClaimOptions::default().count(500),
+                    ),
+                )
+                .await?;
+            out.extend(reply.claimed);
+            if reply.next_stream_id == "0-0" {
+                break;
+            }
+            start = reply.next_stream_id;
+        }
+        Ok(out)
+    }
+
+    /// How many times an entry was delivered.
+    pub async fn deliveries(&self, site: &str, id: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let reply: StreamPendingCountReply = self
+            .bounded(
+                "xpending",
+                conn.xpending_count(keys::stream(site), GROUP, id, id, 1),
+            )
+            .await?;
+        Ok(reply.ids.first().map(|p| p.times_delivered).unwrap_or(0))
+    }
+
+    pub async fn ack(&self, site: &str, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let _: i64 = self
+            .bounded("xack", conn.xack(keys::stream(site), GROUP, ids))
+            .await?;
+        Ok(())
+    }
+
+    /// Moves an entry to the site's dead-letter stream and acks it, atomically.
+    pub async fn dead_letter(&self, site: &str, e: &StreamId, why: &str) -> Result<(), StoreError> {
+        let fields: Vec<(String, String)> = e
+            .map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    redis::from_redis_value::<String>(v.clone()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XADD")
+            .arg(keys::dead_letters(site))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(10_000)
+            .arg("*")
+            .arg("entry")
+            .arg(&e.id)
+            .arg("why")
+            .arg(why)
+            .arg(&fields)
+            .ignore()
+            .xack(keys::stream(site), GROUP, &[&e.id])
+            .ignore();
+        let mut conn = self.conn();
+        self.bounded("dead_letter", pipe.query_async::<()>(&mut conn))
+            .await
+    }
+
+    pub async fn dead_letter_count(&self, site: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("xlen", conn.xlen(keys::dead_letters(site)))
+            .await
+    }
+
+    /// (data JSON, status) of orders, in one round trip.
+    pub async fn order_data(
+        &self,
+        site: &str,
+        refs: &[(String, String)],
+    ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+        let mut pipe = redis::pipe();
+        for (seller, id) in refs {
+            pipe.cmd("HMGET")
+                .arg(keys::order(site, seller, id))
+                .arg("data")
+                .arg("st");
+        }
+        let mut conn = self.conn();
+        self.bounded("order_data", pipe.query_async(&mut conn))
+            .await
+    }
+}

@@ -1,0 +1,394 @@
+//! Planner and packing-floor state in Redis: the pending set, the planner lease, wave
+//! commits, picks, packed parcels and cancellations of waved orders. Every step that
+//! touches several keys is one script on the site's slot.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+
+use super::{keys, Store, StoreError};
+
+pub const GROUP: &str = "planner";
+
+/// What a wave commit writes; built by the planner shell.
+pub struct WaveCommit<'a> {
+    pub wave_id: &'a str,
+    pub date: chrono::NaiveDate,
+    pub released_ms: i64,
+    pub pickup_ms: i64,
+    pub doc: String,
+    pub qty_total: u64,
+    pub sku_qty: Vec<(String, u32)>,
+    /// (seller, order_id, session label, parcel id) per order.
+    pub orders: Vec<(String, String, String, String)>,
+    /// (parcel id, parcel JSON).
+    pub parcels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// Some order left pending meanwhile (cancelled, or waved by someone else): replan.
+    Stale,
+    /// Another planner holds the site now.
+    Fenced,
+    Exists,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickOutcome {
+    Counted { picked: u64, total: u64 },
+    Duplicate { picked: u64, total: u64 },
+    Over { picked: u64, total: u64 },
+    UnknownSku,
+    NoWave,
+}
+
+impl Store {
+    /// Takes or renews the site's planner lease; returns the fencing token while held.
+    pub async fn lease(
+        &self,
+        site: &str,
+        holder: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut inv = self.inner.scripts.lease.prepare_invoke();
+        inv.key(keys::lease(site))
+            .key(keys::fence(site))
+            .arg(holder)
+            .arg(ttl_ms);
+        let mut conn = self.conn();
+        self.bounded("lease", inv.invoke_async(&mut conn)).await
+    }
+
+    /// Gives the lease up (graceful shutdown) so another instance takes over at once.
+    pub async fn release_lease(&self, site: &str, holder: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let current: Option<String> = self.bounded("lease", conn.get(keys::lease(site))).await?;
+        if current.as_deref() == Some(holder) {
+            let _: () = self.bounded("lease", conn.del(keys::lease(site))).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds stored orders to the pending set (only those still `received`) and acks their
+    /// stream entries, atomically. `orders`: (seller, order_id, pending JSON).
+    pub async fn absorb(
+        &self,
+        site: &str,
+        entry_ids: &[String],
+        orders: &[(String, String, String)],
+    ) -> Result<u64, StoreError> {
+        let mut inv = self.inner.scripts.absorb.prepare_invoke();
+        inv.key(keys::pending(site))
+            .key(keys::stream(site))
+            .arg(GROUP)
+            .arg(entry_ids.len());
+        for id in entry_ids {
+            inv.arg(id);
+        }
+        for (seller, order_id, json) in orders {
+            inv.key(keys::order(site, seller, order_id))
+                .arg(keys::pending_field(seller, order_id))
+                .arg(json);
+        }
+        let mut conn = self.conn();
+        self.bounded("absorb", inv.invoke_async(&mut conn)).await
+    }
+
+    pub async fn pending(&self, site: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("pending", conn.hgetall(keys::pending(site)))
+            .await
+    }
+
+    /// `seller/label` of every ended session of the site.
+    pub async fn ended_sessions(&self, site: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("ended", conn.smembers(keys::ended(site)))
+            .await
+    }
+
+    pub async fn commit_wave(
+        &self,
+        site: &str,
+        fence: &str,
+        c: &WaveCommit<'_>,
+    ) -> Result<CommitOutcome, StoreError> {
+        let mut inv = self.inner.scripts.commit_wave.prepare_invoke();
+        inv.key(keys::pending(site))
+            .key(keys::fence(site))
+            .key(keys::wave(site, c.wave_id))
+            .key(keys::waves_of_day(site, c.date));
+        for (seller, order_id, _, _) in &c.orders {
+            inv.key(keys::order(site, seller, order_id));
+        }
+        for (parcel_id, _) in &c.parcels {
+            inv.key(keys::parcel(site, parcel_id));
+        }
+        for (seller, _, label, _) in &c.orders {
+            inv.key(keys::session(site, seller, label));
+        }
+        inv.arg(fence)
+            .arg(c.wave_id)
+            .arg(c.released_ms)
+            .arg(c.orders.len())
+            .arg(c.parcels.len())
+            .arg(&c.doc)
+            .arg(c.pickup_ms)
+            .arg(c.qty_total)
+            .arg(c.sku_qty.len());
+        for (sku, qty) in &c.sku_qty {
+            inv.arg(sku).arg(qty);
+        }
+        for (seller, order_id, _, parcel_id) in &c.orders {
+            inv.arg(keys::pending_field(seller, order_id))
+                .arg(parcel_id);
+        }
+        for (parcel_id, json) in &c.parcels {
+            inv.arg(parcel_id).arg(json);
+        }
+        let mut conn = self.conn();
+        let out: String = self
+            .bounded("commit_wave", inv.invoke_async(&mut conn))
+            .await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(match out.as_str() {
+            "ok" => CommitOutcome::Committed,
+            "fenced" => CommitOutcome::Fenced,
+            "exists" => CommitOutcome::Exists,
+            _ => CommitOutcome::Stale,
+        })
+    }
+
+    /// A number for the next wave or parcel of the day (for readable ids).
+    pub async fn next_number(
+        &self,
+        site: &str,
+        what: &str,
+        date: chrono::NaiveDate,
+        n: u64,
+    ) -> Result<u64, StoreError> {
+        let key = keys::counter(site, what, date);
+        let mut conn = self.conn();
+        let (last, _): (u64, i64) = self
+            .bounded(
+                "counter",
+                redis::pipe()
+                    .atomic()
+                    .incr(&key, n)
+                    .expire(&key, 3 * 24 * 3600)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(last - n + 1)
+    }
+
+    pub async fn wave_ids_of_day(
+        &self,
+        site: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("waves", conn.zrange(keys::waves_of_day(site, date), 0, -1))
+            .await
+    }
+
+    pub async fn wave_hash(
+        &self,
+        site: &str,
+        wave_id: &str,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("wave", conn.hgetall(keys::wave(site, wave_id)))
+            .await
+    }
+
+    pub async fn wave_hashes(
+        &self,
+        site: &str,
+        wave_ids: &[String],
+    ) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        if wave_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in wave_ids {
+            pipe.hgetall(keys::wave(site, id));
+        }
+        let mut conn = self.conn();
+        self.bounded("waves", pipe.query_async(&mut conn)).await
+    }
+
+    pub async fn parcel_hashes(
+        &self,
+        site: &str,
+        parcel_ids: &[String],
+    ) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        if parcel_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in parcel_ids {
+            pipe.hgetall(keys::parcel(site, id));
+        }
+        let mut conn = self.conn();
+        self.bounded("parcels", pipe.query_async(&mut conn)).await
+    }
+
+    /// `order_refs`: (seller, order_id) of the wave's orders (they become `picked` when the
+    /// last unit is picked).
+    pub async fn pick(
+        &self,
+        site: &str,
+        wave_id: &str,
+        pick_id: &str,
+        sku: &str,
+        qty: u32,
+        order_refs: &[(String, String)],
+    ) -> Result<PickOutcome, StoreError> {
+        let mut inv = self.inner.scripts.pick.prepare_invoke();
+        inv.key(keys::wave(site, wave_id))
+            .key(keys::wave_picks(site, wave_id));
+        for (seller, id) in order_refs {
+            inv.key(keys::order(site, seller, id));
+        }
+        inv.arg(pick_id).arg(sku).arg(qty);
+        let mut conn = self.conn();
+        let (code, picked, total): (String, u64, u64) =
+            self.bounded("pick", inv.invoke_async(&mut conn)).await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(match code.as_str() {
+            "ok" => PickOutcome::Counted { picked, total },
+            "dup" => PickOutcome::Duplicate { picked, total },
+            "over" => PickOutcome::Over { picked, total },
+            "unknown_sku" => PickOutcome::UnknownSku,
+            _ => PickOutcome::NoWave,
+        })
+    }
+
+    /// `orders`: (seller, order_id, session label) of the parcel. Returns the script's code.
+    pub async fn packed(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        wave_id: &str,
+        orders: &[(String, String, String)],
+    ) -> Result<String, StoreError> {
+        let mut inv = self.inner.scripts.packed.prepare_invoke();
+        inv.key(keys::parcel(site, parcel_id))
+            .key(keys::wave(site, wave_id));
+        for (seller, id, _) in orders {
+            inv.key(keys::order(site, seller, id));
+        }
+        for (seller, _, label) in orders {
+            inv.key(keys::session(site, seller, label));
+        }
+        inv.arg(orders.len())
+            .arg(chrono::Utc::now().timestamp_millis());
+        let mut conn = self.conn();
+        let out: String = self.bounded("packed", inv.invoke_async(&mut conn)).await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(out)
+    }
+
+    /// Takes a cancelled order out of its wave; see `unwave.lua`. `lines`: (sku, qty).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn unwave(
+        &self,
+        site: &str,
+        wave_id: &str,
+        parcel_id: &str,
+        seller: &str,
+        order_id: &str,
+        session: &str,
+        parcel_ver: &str,
+        new_parcel: &str,
+        lines: &[(String, u32)],
+    ) -> Result<String, StoreError> {
+        let mut inv = self.inner.scripts.unwave.prepare_invoke();
+        inv.key(keys::wave(site, wave_id))
+            .key(keys::parcel(site, parcel_id))
+            .key(keys::order(site, seller, order_id))
+            .key(keys::session(site, seller, session))
+            .arg(order_id)
+            .arg(parcel_ver)
+            .arg(new_parcel)
+            .arg(lines.len());
+        for (sku, qty) in lines {
+            inv.arg(sku).arg(qty);
+        }
+        let mut conn = self.conn();
+        self.bounded("unwave", inv.invoke_async(&mut conn)).await
+    }
+}
+
+impl Store {
+    /// The planner's latest outlook (forecast and at-risk), kept 10 minutes.
+    pub async fn put_outlook(&self, site: &str, json: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded("outlook", conn.set_ex(keys::outlook(site), json, 600))
+            .await
+    }
+
+    pub async fn outlook(&self, site: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("outlook", conn.get(keys::outlook(site))).await
+    }
+}
+
+/// Station sessions and PIN lockout.
+impl Store {
+    pub async fn station_session(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("station", conn.get(keys::station(token)))
+            .await
+    }
+
+    pub async fn put_station_session(
+        &self,
+        token: &str,
+        site: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded("station", conn.set_ex(keys::station(token), site, ttl_secs))
+            .await
+    }
+
+    pub async fn drop_station_session(&self, token: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded("station", conn.del(keys::station(token)))
+            .await
+    }
+
+    pub async fn pin_failures(&self, site: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let n: Option<u64> = self
+            .bounded("pin", conn.get(keys::pin_failures(site)))
+            .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    pub async fn pin_failed(&self, site: &str, lockout_secs: u64) -> Result<(), StoreError> {
+        let key = keys::pin_failures(site);
+        let mut conn = self.conn();
+        self.bounded(
+            "pin",
+            redis::pipe()
+                .atomic()
+                .incr(&key, 1)
+                .ignore()
+                .expire(&key, lockout_secs as i64)
+                .ignore()
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    pub async fn pin_reset(&self, site: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded("pin", conn.del(keys::pin_failures(site)))
+            .await
+    }
+}
