@@ -11,8 +11,10 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod planner;
+pub mod shipping;
 pub mod state;
 pub mod store;
+pub mod tablet;
 
 use std::future::Future;
 use std::time::Duration;
@@ -72,6 +74,11 @@ pub async fn run(
     let state = AppState::new(config, store, token.clone(), tasks.clone());
     if state.config.planner.enabled {
         planner::spawn_all(&state, &instance_id(&state.config));
+        for site in &state.config.sites {
+            state
+                .tasks
+                .spawn(shipping::service::auto_book(state.clone(), site.id.clone()));
+        }
     }
 
     let addr = listener.local_addr()?;

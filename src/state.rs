@@ -23,6 +23,8 @@ pub struct Inner {
     /// Frames in flight across all connections.
     pub ingest_slots: Arc<Semaphore>,
     pub connections: AtomicUsize,
+    /// Carrier clients by `[[carriers]]` id.
+    pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
     schedules: HashMap<String, Arc<SiteSchedule>>,
 }
 
@@ -49,6 +51,16 @@ impl AppState {
             .map(|s| (s.id.clone(), Arc::new(SiteSchedule::from_config(s))))
             .collect();
         let slots = Arc::new(Semaphore::new(config.ingest.global_inflight));
+        let carriers = config
+            .carriers
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    crate::shipping::carrier::CarrierClient::from_config(c),
+                )
+            })
+            .collect();
         AppState(Arc::new(Inner {
             config,
             store,
@@ -56,6 +68,7 @@ impl AppState {
             tasks,
             ingest_slots: slots,
             connections: AtomicUsize::new(0),
+            carriers,
             schedules,
         }))
     }

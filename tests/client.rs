@@ -416,26 +416,3 @@ async fn an_unreachable_server_ends_in_gave_up() {
         other => panic!("expected GaveUp, got {other:?}"),
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_speed() {
-    let svc = Service::start().await;
-    for (per, n) in [(1usize, 20000u64), (100, 50000)] {
-        let mut cfg = svc.client(TOKEN_A, &format!("speed-{per}"));
-        cfg.orders_per_frame = per;
-        let o = orders(&format!("S{per}"), n);
-        let t = std::time::Instant::now();
-        let r = push(&cfg, o, None).await.unwrap();
-        let mut l = r.ack_latencies_us.clone();
-        l.sort();
-        eprintln!(
-            "SPEED per={per} n={n} {:?} {:.0}/s p50={}us p99={}us",
-            t.elapsed(),
-            n as f64 / t.elapsed().as_secs_f64(),
-            l[l.len() / 2],
-            l[l.len() * 99 / 100]
-        );
-        assert_eq!(r.accepted.len() as u64, n);
-    }
-    svc.stop().await;
-}

@@ -79,7 +79,7 @@ async fn end_session(app: &TestApp, session: &str) {
 fn orders(prefix: &str, n: u64) -> Vec<Value> {
     (0..n)
         .map(|i| {
-            let buyer = if i % 10 == 0 { i / 10 } else { 100_000 + i };
+            let buyer = 100_000 + i + u64::from(i % 10 == 0);
             let mut o = order(&format!("{prefix}-{i}"), buyer);
             if i % 3 == 0 {
                 o["items"][0]["sku"] = json!("TEA-SHAN-100");

@@ -1,1 +1,99 @@
-fn main() {}
+//! `livepack-surge`: load tests and benchmarks for livepack's ingest.
+//!
+//! - `ingest`: N connections push M orders over the ingest WebSocket; orders/s, ack
+//!   latency percentiles (HDR histogram) and a check that every order was accepted once.
+//! - `redis-limit`: `redis-benchmark` running the service's ingest script with EVALSHA
+//!   against the same Redis: the ceiling the ingest is compared with.
+//! - `table`: a markdown table from the JSON reports of several runs.
+//! - `free-port`: prints a free TCP port on 127.0.0.1 (for scripts).
+//!
+//! No timing assertion anywhere: a run fails (exit 1) only when orders were lost,
+//! doubled or refused.
+
+mod ingest;
+mod limit;
+mod procstat;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "livepack-surge",
+    version,
+    about = "Surge load tests for livepack's ingest"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Push orders over N connections and measure acked orders/s and ack latency.
+    Ingest(ingest::IngestArgs),
+    /// Run redis-benchmark with the ingest script (EVALSHA) against the same Redis.
+    RedisLimit(limit::LimitArgs),
+    /// Print a markdown table of JSON reports (the redis-limit one is the ratio's base).
+    Table {
+        /// JSON reports written with `--json`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the table here instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a free TCP port on 127.0.0.1.
+    FreePort,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("livepack-surge: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        let (report, json) = match cli.cmd {
+            Cmd::Ingest(a) => {
+                let json = a.json.clone();
+                (ingest::run(a).await?, json)
+            }
+            Cmd::RedisLimit(a) => {
+                let json = a.json.clone();
+                (limit::run(a).await?, json)
+            }
+            Cmd::Table { files, out } => return report::table(&files, out.as_deref()),
+            Cmd::FreePort => {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+                println!("{}", l.local_addr().map_err(|e| e.to_string())?.port());
+                return Ok(());
+            }
+        };
+        report.print_summary();
+        if let Some(path) = json {
+            report.write_json(&path)?;
+        }
+        if report.verified {
+            Ok(())
+        } else {
+            Err(format!("{}: verification failed", report.name))
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("livepack-surge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -247,7 +247,8 @@ mod tests {
     #[test]
     fn order_frame_picks_the_frame_type() {
         let o = sample_order("TT-1", 1);
-        let one: serde_json::Value = serde_json::from_str(&order_frame(1, &[o.clone()])).unwrap();
+        let one: serde_json::Value =
+            serde_json::from_str(&order_frame(1, std::slice::from_ref(&o))).unwrap();
         assert_eq!(one["type"], "order");
         assert_eq!(one["order"], o);
         let two: serde_json::Value =

@@ -337,6 +337,50 @@ pub struct CarrierConfig {
     pub webhook_secret: Secret,
     #[serde(default)]
     pub default_service: String,
+    /// Rate tables per service; empty: the demo Viettel Post table (not its real tariff).
+    #[serde(default)]
+    pub services: Vec<crate::shipping::rates::ServiceRates>,
+    /// Packaging weight added once per parcel (grams).
+    #[serde(default = "default_tare_g")]
+    pub packaging_tare_g: u64,
+    /// Parcels of a pickup are booked on their own this long before it.
+    #[serde(default = "default_book_before")]
+    pub book_before_pickup_minutes: u32,
+    /// Back-off of a failed booking: base × 2^attempts, capped at 5 minutes.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+}
+
+fn default_tare_g() -> u64 {
+    150
+}
+fn default_book_before() -> u32 {
+    60
+}
+fn default_retry_base_ms() -> u64 {
+    2_000
+}
+
+impl CarrierConfig {
+    /// The configured rate tables, or the demo table.
+    pub fn rates(&self) -> Vec<crate::shipping::rates::ServiceRates> {
+        if self.services.is_empty() {
+            crate::shipping::rates::default_viettel_post_rates()
+        } else {
+            self.services.clone()
+        }
+    }
+
+    /// The service parcels are booked with: `default_service`, else the first table's.
+    pub fn service(&self) -> String {
+        if !self.default_service.is_empty() {
+            return self.default_service.clone();
+        }
+        self.rates()
+            .first()
+            .map(|r| r.code.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Config {

@@ -83,6 +83,14 @@ impl Config {
                     "1–64 of a-z 0-9 -",
                 ));
             }
+            for (r, rates) in c.services.iter().enumerate() {
+                if let Some(problem) = rates.problems().first() {
+                    return Err(ConfigError::invalid(
+                        format!("carriers[{n}].services[{r}]"),
+                        problem.clone(),
+                    ));
+                }
+            }
             if !matches!(c.kind.as_str(), "viettelpost" | "mock") {
                 return Err(ConfigError::invalid(
                     format!("carriers[{n}].kind"),

@@ -6,6 +6,7 @@ mod health;
 mod orders;
 pub mod pin;
 mod sessions;
+mod shipments;
 mod station;
 mod waves;
 
@@ -31,6 +32,9 @@ use crate::state::AppState;
         sessions::get_session,
         station::sign_in, station::sign_out,
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
+        shipments::list, shipments::get, shipments::book, shipments::handed_over,
+        shipments::manifest, shipments::report, shipments::webhook,
+        crate::tablet::events::stream,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&Security)
@@ -101,6 +105,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/waves/{wave_id}", get(waves::get))
         .route("/v1/waves/{wave_id}/picks", post(waves::pick))
         .route("/v1/parcels/{parcel_id}/packed", post(waves::packed))
+        .route("/v1/sites/{site}/shipments", get(shipments::list))
+        .route("/v1/sites/{site}/report", get(shipments::report))
+        .route("/v1/shipments/{shipment_id}", get(shipments::get))
+        .route("/v1/shipments/{shipment_id}/book", post(shipments::book))
+        .route(
+            "/v1/shipments/{shipment_id}/handed-over",
+            post(shipments::handed_over),
+        )
+        .route(
+            "/v1/shipments/{shipment_id}/manifest.csv",
+            get(shipments::manifest),
+        )
+        .route(
+            "/v1/carriers/{carrier_id}/webhook",
+            post(shipments::webhook),
+        )
+        .merge(crate::tablet::routes())
         .fallback(error::fallback)
         .layer(middleware::from_fn(track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

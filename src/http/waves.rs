@@ -129,7 +129,7 @@ fn summary(id: &str, h: &HashMap<String, String>) -> WaveSummary {
 }
 
 /// The station of `site`, or the operator.
-fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
+pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
     if state.config.site(site).is_none() {
         return Err(ApiError::not_found("site"));
     }
@@ -140,7 +140,7 @@ fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiEr
     }
 }
 
-fn parse_date(date: Option<&str>) -> Result<NaiveDate, ApiError> {
+pub fn parse_date(date: Option<&str>) -> Result<NaiveDate, ApiError> {
     match date {
         None => Ok(business_date(Utc::now())),
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -195,7 +195,7 @@ fn parcel_view(h: &HashMap<String, String>) -> Option<ParcelView> {
         items: doc
             .items()
             .into_iter()
-            .map(|ParcelItem { sku, name, qty }| ItemView { sku, name, qty })
+            .map(|ParcelItem { sku, name, qty, .. }| ItemView { sku, name, qty })
             .collect(),
         cod_amount: doc.cod_amount(),
         weight_g: doc.weight_g(),

@@ -11,6 +11,8 @@ use super::records::{
 };
 use super::shell::CommitStop;
 use crate::domain::schedule::business_date;
+use crate::shipping::consolidate::shipment_id;
+use crate::shipping::limits::{split, OrderPiece, ParcelLimits};
 use crate::store::keys::pending_field;
 use crate::store::waves::{CommitOutcome, WaveCommit};
 use crate::store::Store;
@@ -20,7 +22,7 @@ use crate::store::Store;
 pub async fn commit_plan(
     store: &Store,
     site: &str,
-    carrier: Option<&(String, String)>,
+    carrier: Option<&ShipCtx>,
     fence: &str,
     pending: &HashMap<String, PendingRecord>,
     plan: Plan,
@@ -39,11 +41,12 @@ pub async fn commit_plan(
             .next_number(site, "wave", date, 1)
             .await
             .map_err(CommitStop::Store)?;
+        let wave_id = make_id('W', site, date, n_wave);
+        let boxes = boxes(carrier, &wave, pending);
         let first_parcel = store
-            .next_number(site, "parcel", date, wave.parcels.len() as u64)
+            .next_number(site, "parcel", date, boxes.len() as u64)
             .await
             .map_err(CommitStop::Store)?;
-        let wave_id = make_id('W', site, date, n_wave);
         let built = build(
             site,
             carrier,
@@ -51,7 +54,7 @@ pub async fn commit_plan(
             first_parcel,
             date,
             &wave,
-            pending,
+            &boxes,
             now,
         );
         let commit = WaveCommit {
@@ -64,6 +67,7 @@ pub async fn commit_plan(
             sku_qty: built.sku_qty,
             orders: built.orders,
             parcels: built.parcels,
+            shipment: built.shipment.map(|s| (s.id, s.carrier, s.service)),
         };
         match store
             .commit_wave(site, fence, &commit)
@@ -85,69 +89,150 @@ pub async fn commit_plan(
     Ok(committed)
 }
 
-struct Built {
-    doc: WaveDoc,
-    sku_qty: Vec<(String, u32)>,
-    orders: Vec<(String, String, String, String)>,
-    parcels: Vec<(String, String)>,
+/// The carrier a site's parcels go with, and its limits.
+#[derive(Debug, Clone)]
+pub struct ShipCtx {
+    pub carrier: String,
+    pub service: String,
+    pub limits: ParcelLimits,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    site: &str,
-    carrier: Option<&(String, String)>,
-    wave_id: &str,
-    first_parcel: u64,
-    date: chrono::NaiveDate,
+/// One box: a buyer's orders (or part of them, split by the carrier's limits).
+struct Box<'a> {
+    recs: Vec<&'a PendingRecord>,
+    reason: Option<String>,
+    oversize: bool,
+}
+
+/// The planner's buyer parcels, split further where the carrier's weight or COD limit
+/// requires (every order in exactly one box).
+fn boxes<'a>(
+    ship: Option<&ShipCtx>,
     wave: &WavePlan,
-    pending: &HashMap<String, PendingRecord>,
-    now: DateTime<Utc>,
-) -> Built {
-    let mut orders = Vec::new();
-    let mut parcels = Vec::new();
-    let mut parcel_ids = Vec::new();
-    for (n, p) in wave.parcels.iter().enumerate() {
-        let parcel_id = make_id('P', site, date, first_parcel + n as u64);
+    pending: &'a HashMap<String, PendingRecord>,
+) -> Vec<Box<'a>> {
+    let mut out = Vec::new();
+    for p in &wave.parcels {
         let recs: Vec<&PendingRecord> = p
             .orders
             .iter()
             .filter_map(|o| pending.get(&pending_field(&o.seller, &o.order_id)))
             .collect();
-        let Some(first) = recs.first() else { continue };
+        let Some(ship) = ship else {
+            out.push(Box {
+                recs,
+                reason: None,
+                oversize: false,
+            });
+            continue;
+        };
+        let pieces: Vec<OrderPiece> = recs
+            .iter()
+            .map(|r| OrderPiece {
+                order_id: r.plan.id.order_id.clone(),
+                weight_g: r.plan.weight_g,
+                cod: r.cod_amount,
+            })
+            .collect();
+        for sp in split(&ship.limits, &pieces) {
+            out.push(Box {
+                recs: sp
+                    .orders
+                    .iter()
+                    .filter_map(|i| recs.get(*i).copied())
+                    .collect(),
+                reason: sp.reason,
+                oversize: sp.oversize,
+            });
+        }
+    }
+    out.retain(|b| !b.recs.is_empty());
+    out
+}
+
+struct Built {
+    doc: WaveDoc,
+    sku_qty: Vec<(String, u32)>,
+    orders: Vec<(String, String, String, String)>,
+    parcels: Vec<(String, String)>,
+    shipment: Option<ShipmentRef>,
+}
+
+/// The shipment a wave's parcels join (one carrier, one pickup).
+pub struct ShipmentRef {
+    pub id: String,
+    pub carrier: String,
+    pub service: String,
+}
+
+fn parcel_order(r: &PendingRecord) -> ParcelOrder {
+    ParcelOrder {
+        order_id: r.plan.id.order_id.clone(),
+        session: r.plan.session.clone(),
+        cod_amount: r.cod_amount,
+        weight_g: r.plan.weight_g,
+        lines: r
+            .plan
+            .lines
+            .iter()
+            .map(|l| {
+                let info = r.items.iter().find(|i| i.sku == l.sku);
+                ParcelItem {
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    qty: l.qty,
+                    unit_price: info.map(|i| i.unit_price).unwrap_or_default(),
+                    weight_g: info.map(|i| i.weight_g).unwrap_or(0),
+                }
+            })
+            .collect(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    site: &str,
+    ship: Option<&ShipCtx>,
+    wave_id: &str,
+    first_parcel: u64,
+    date: chrono::NaiveDate,
+    wave: &WavePlan,
+    boxes: &[Box<'_>],
+    now: DateTime<Utc>,
+) -> Built {
+    let shipment = ship.map(|s| ShipmentRef {
+        id: shipment_id(site, wave.pickup_at, &s.carrier, &s.service),
+        carrier: s.carrier.clone(),
+        service: s.service.clone(),
+    });
+    let mut orders = Vec::new();
+    let mut parcels = Vec::new();
+    let mut parcel_ids = Vec::new();
+    for (n, b) in boxes.iter().enumerate() {
+        let parcel_id = make_id('P', site, date, first_parcel + n as u64);
+        let Some(first) = b.recs.first() else {
+            continue;
+        };
         let doc = ParcelDoc {
             parcel_id: parcel_id.clone(),
             wave_id: wave_id.to_owned(),
             site: site.to_owned(),
-            seller: p.seller.clone(),
-            buyer_key: p.buyer_key.clone(),
+            seller: first.plan.id.seller.clone(),
+            buyer_key: first.plan.buyer_key.clone(),
             first_name: first.first_name.clone(),
             phone_masked: first.phone_masked.clone(),
             province: first.province.clone(),
             ward: first.ward.clone(),
             pickup_at: wave.pickup_at,
-            orders: recs
-                .iter()
-                .map(|r| ParcelOrder {
-                    order_id: r.plan.id.order_id.clone(),
-                    session: r.plan.session.clone(),
-                    cod_amount: r.cod_amount,
-                    weight_g: r.plan.weight_g,
-                    lines: r
-                        .plan
-                        .lines
-                        .iter()
-                        .map(|l| ParcelItem {
-                            sku: l.sku.clone(),
-                            name: l.name.clone(),
-                            qty: l.qty,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            carrier: carrier.map(|c| c.0.clone()),
-            service: carrier.map(|c| c.1.clone()),
+            orders: b.recs.iter().map(|r| parcel_order(r)).collect(),
+            carrier: ship.map(|s| s.carrier.clone()),
+            service: ship.map(|s| s.service.clone()),
+            shipment_id: shipment.as_ref().map(|s| s.id.clone()),
+            tare_g: ship.map(|s| s.limits.tare_g).unwrap_or(0),
+            split_reason: b.reason.clone(),
+            oversize: b.oversize,
         };
-        for r in &recs {
+        for r in &b.recs {
             orders.push((
                 r.plan.id.seller.clone(),
                 r.plan.id.order_id.clone(),
@@ -193,5 +278,6 @@ fn build(
         sku_qty: sku_qty.into_iter().collect(),
         orders,
         parcels,
+        shipment,
     }
 }

@@ -16,6 +16,16 @@ pub struct PendingRecord {
     pub cod_amount: Vnd,
     pub province: String,
     pub ward: String,
+    /// Per SKU: unit price and unit weight (what a carrier booking lists).
+    #[serde(default)]
+    pub items: Vec<ItemInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ItemInfo {
+    pub sku: String,
+    pub unit_price: Vnd,
+    pub weight_g: u32,
 }
 
 /// The given name of a Vietnamese full name ("Nguyễn Thị Lan" → "Lan"): what staff see.
@@ -61,6 +71,16 @@ impl PendingRecord {
             cod_amount: Vnd::parse(&d.order.cod_amount.0 .0).unwrap_or(Vnd::ZERO),
             province: d.norm.province.clone(),
             ward: d.norm.ward.clone(),
+            items: d
+                .order
+                .items
+                .iter()
+                .map(|i| ItemInfo {
+                    sku: i.sku.clone(),
+                    unit_price: Vnd::parse(&i.unit_price.0 .0).unwrap_or(Vnd::ZERO),
+                    weight_g: i.weight_g.clamp(0, i64::from(u32::MAX)) as u32,
+                })
+                .collect(),
         }
     }
 }
@@ -95,6 +115,11 @@ pub struct ParcelItem {
     pub sku: String,
     pub name: String,
     pub qty: u32,
+    #[serde(default)]
+    pub unit_price: Vnd,
+    /// Grams per unit.
+    #[serde(default)]
+    pub weight_g: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +146,18 @@ pub struct ParcelDoc {
     pub orders: Vec<ParcelOrder>,
     pub carrier: Option<String>,
     pub service: Option<String>,
+    /// The consolidated pickup this parcel leaves with.
+    #[serde(default)]
+    pub shipment_id: Option<String>,
+    /// Packaging weight of this box (grams).
+    #[serde(default)]
+    pub tare_g: u64,
+    /// Why a buyer's orders were split over several parcels, if they were.
+    #[serde(default)]
+    pub split_reason: Option<String>,
+    /// One order alone over a carrier limit: the carrier may refuse it.
+    #[serde(default)]
+    pub oversize: bool,
 }
 
 impl ParcelDoc {
@@ -130,8 +167,19 @@ impl ParcelDoc {
             .fold(Vnd::ZERO, |acc, o| Vnd(acc.0 + o.cod_amount.0))
     }
 
+    /// Items plus packaging.
     pub fn weight_g(&self) -> u64 {
-        self.orders.iter().map(|o| o.weight_g).sum()
+        self.orders.iter().map(|o| o.weight_g).sum::<u64>() + self.tare_g
+    }
+
+    /// Declared goods value: Σ qty × unit price.
+    pub fn value(&self) -> Vnd {
+        self.orders
+            .iter()
+            .flat_map(|o| &o.lines)
+            .fold(Vnd::ZERO, |acc, l| {
+                Vnd(acc.0 + l.unit_price.0 * rust_decimal::Decimal::from(l.qty))
+            })
     }
 
     /// Items over all orders, per SKU.

@@ -11,10 +11,11 @@ use chrono::Utc;
 use redis::streams::StreamId;
 use tokio_util::sync::CancellationToken;
 
-use super::commit::commit_plan;
+use super::commit::{commit_plan, ShipCtx};
 use super::core::{self, PlanConfig, PlanOrder};
 use super::records::{ParcelDoc, PendingRecord};
 use crate::config::{Config, SiteConfig};
+use crate::shipping::limits::ParcelLimits;
 use crate::store::stream::{decode, Entry};
 use crate::store::{keys, Store, StoreError};
 
@@ -30,8 +31,8 @@ pub struct SitePlanner {
     pub site: SiteConfig,
     pub cfg: PlanConfig,
     pub holder: String,
-    /// (carrier id, service) parcels are booked with, for the pack list.
-    pub carrier: Option<(String, String)>,
+    /// The carrier parcels are booked with, and its limits.
+    pub carrier: Option<ShipCtx>,
     fence: Option<String>,
     pending: HashMap<String, PendingRecord>,
     ended: HashSet<(String, String)>,
@@ -44,11 +45,15 @@ pub struct SitePlanner {
 impl SitePlanner {
     pub fn new(store: Store, config: &Config, site: &SiteConfig, holder: String) -> Self {
         let carrier = site.carriers.first().and_then(|id| {
-            config
-                .carriers
-                .iter()
-                .find(|c| &c.id == id)
-                .map(|c| (c.id.clone(), c.default_service.clone()))
+            let c = config.carriers.iter().find(|c| &c.id == id)?;
+            let service = c.service();
+            let rates = c.rates();
+            let table = crate::shipping::consolidate::rates_for(&rates, &service)?;
+            Some(ShipCtx {
+                carrier: c.id.clone(),
+                service,
+                limits: ParcelLimits::for_service(table, c.packaging_tare_g),
+            })
         });
         SitePlanner {
             store,

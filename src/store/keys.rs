@@ -98,3 +98,18 @@ pub fn station(token: &str) -> String {
 pub fn pin_failures(site: &str) -> String {
     format!("lp:{{{site}}}:pinfail")
 }
+
+/// Hash: one shipment (status, carrier, service, pickup).
+pub fn shipment(site: &str, shipment_id: &str) -> String {
+    format!("lp:{{{site}}}:sh:{shipment_id}")
+}
+
+/// Set of a shipment's parcel ids.
+pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {
+    format!("lp:{{{site}}}:sh:{shipment_id}:parcels")
+}
+
+/// Sorted set of a business day's shipments, scored by pickup time (ms).
+pub fn shipments_of_day(site: &str, date: chrono::NaiveDate) -> String {
+    format!("lp:{{{site}}}:shipments:{}", date.format("%Y-%m-%d"))
+}

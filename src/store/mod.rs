@@ -5,6 +5,7 @@
 pub mod embedded;
 pub mod keys;
 mod orders;
+pub mod shipments;
 pub mod stream;
 pub mod waves;
 
@@ -77,6 +78,8 @@ struct Scripts {
     pick: redis::Script,
     packed: redis::Script,
     unwave: redis::Script,
+    booked: redis::Script,
+    carrier_status: redis::Script,
 }
 
 struct Inner {
@@ -145,6 +148,8 @@ impl Store {
                     pick: redis::Script::new(include_str!("lua/pick.lua")),
                     packed: redis::Script::new(include_str!("lua/packed.lua")),
                     unwave: redis::Script::new(include_str!("lua/unwave.lua")),
+                    booked: redis::Script::new(include_str!("lua/booked.lua")),
+                    carrier_status: redis::Script::new(include_str!("lua/carrier_status.lua")),
                 },
             }),
         })

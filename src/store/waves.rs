@@ -23,6 +23,8 @@ pub struct WaveCommit<'a> {
     pub orders: Vec<(String, String, String, String)>,
     /// (parcel id, parcel JSON).
     pub parcels: Vec<(String, String)>,
+    /// (shipment id, carrier, service) the parcels join.
+    pub shipment: Option<(String, String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,14 @@ impl Store {
         for (seller, _, label, _) in &c.orders {
             inv.key(keys::session(site, seller, label));
         }
+        let pickup_date = crate::domain::schedule::business_date(
+            chrono::DateTime::from_timestamp_millis(c.pickup_ms).unwrap_or_default(),
+        );
+        if let Some((id, _, _)) = &c.shipment {
+            inv.key(keys::shipment(site, id))
+                .key(keys::shipment_parcels(site, id))
+                .key(keys::shipments_of_day(site, pickup_date));
+        }
         inv.arg(fence)
             .arg(c.wave_id)
             .arg(c.released_ms)
@@ -148,6 +158,14 @@ impl Store {
         for (parcel_id, json) in &c.parcels {
             inv.arg(parcel_id).arg(json);
         }
+        match &c.shipment {
+            Some((id, carrier, service)) => inv
+                .arg(id)
+                .arg(carrier)
+                .arg(service)
+                .arg(pickup_date.format("%Y-%m-%d").to_string()),
+            None => inv.arg("").arg("").arg("").arg(""),
+        };
         let mut conn = self.conn();
         let out: String = self
             .bounded("commit_wave", inv.invoke_async(&mut conn))
@@ -220,20 +238,24 @@ impl Store {
         self.bounded("waves", pipe.query_async(&mut conn)).await
     }
 
+    /// Parcels in chunks, so one call never carries thousands of replies.
     pub async fn parcel_hashes(
         &self,
         site: &str,
         parcel_ids: &[String],
     ) -> Result<Vec<HashMap<String, String>>, StoreError> {
-        if parcel_ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(parcel_ids.len());
+        for chunk in parcel_ids.chunks(256) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.hgetall(keys::parcel(site, id));
+            }
+            let mut conn = self.conn();
+            let part: Vec<HashMap<String, String>> =
+                self.bounded("parcels", pipe.query_async(&mut conn)).await?;
+            out.extend(part);
         }
-        let mut pipe = redis::pipe();
-        for id in parcel_ids {
-            pipe.hgetall(keys::parcel(site, id));
-        }
-        let mut conn = self.conn();
-        self.bounded("parcels", pipe.query_async(&mut conn)).await
+        Ok(out)
     }
 
     /// `order_refs`: (seller, order_id) of the wave's orders (they become `picked` when the

@@ -1,22 +1,21 @@
 //! Turning a chosen list of buyer pieces into a [`WavePlan`]: parcels, the aggregated
 //! pick list sorted by bin, split notes and the release reason.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
+use super::catalog::Catalog;
 use super::{
-    split_reason_parcel, ParcelPlan, PickLine, PlanConfig, PlanOrder, ReleaseReason, SplitNote,
-    WavePlan, SPLIT_DEADLINE, SPLIT_OVER_WAVE, UNASSIGNED_BIN,
+    split_reason_parcel, ParcelPlan, PickLine, PlanConfig, PlanLine, PlanOrder, ReleaseReason,
+    SplitNote, WavePlan, SPLIT_DEADLINE, SPLIT_OVER_WAVE, UNASSIGNED_BIN,
 };
 
 /// One buyer's orders that travel together in one wave (all of a group, or a part of it).
 #[derive(Debug, Clone)]
-pub(crate) struct Piece<'a> {
-    pub seller: &'a str,
-    pub buyer: &'a str,
-    /// Sorted by (received_at, id).
-    pub orders: Vec<&'a PlanOrder>,
+pub(crate) struct Piece<'u> {
+    pub seller: &'u str,
+    pub buyer: &'u str,
+    /// Indices into the canonical orders, sorted by (received_at, index).
+    pub orders: &'u [usize],
     pub reason: ReleaseReason,
     pub deadline: DateTime<Utc>,
     /// The buyer's orders are split because some cannot make this pickup.
@@ -41,7 +40,28 @@ pub(crate) fn wave_cap(cfg: &PlanConfig) -> usize {
     cfg.wave_max.max(1)
 }
 
-pub(crate) fn wave(cfg: &PlanConfig, pickup: DateTime<Utc>, pieces: &[Piece<'_>]) -> WavePlan {
+/// Per-plan scratch space for pick lists: a slot per SKU id, reset after every wave.
+pub(crate) struct Scratch<'c, 'a> {
+    catalog: &'c Catalog<'a>,
+    slot: Vec<usize>,
+}
+
+impl<'c, 'a> Scratch<'c, 'a> {
+    pub(crate) fn new(catalog: &'c Catalog<'a>) -> Self {
+        Scratch {
+            catalog,
+            slot: vec![usize::MAX; catalog.len()],
+        }
+    }
+}
+
+pub(crate) fn wave(
+    cfg: &PlanConfig,
+    all: &[&PlanOrder],
+    scratch: &mut Scratch<'_, '_>,
+    pickup: DateTime<Utc>,
+    pieces: &[Piece<'_>],
+) -> WavePlan {
     let cap = parcel_cap(cfg);
     let total: usize = pieces.iter().map(Piece::len).sum();
     let mut orders = Vec::with_capacity(total);
@@ -50,8 +70,8 @@ pub(crate) fn wave(cfg: &PlanConfig, pickup: DateTime<Utc>, pieces: &[Piece<'_>]
     let mut reason = ReleaseReason::CombineWindowElapsed;
     let mut deadline: Option<DateTime<Utc>> = None;
     let mut minutes = 0.0;
-    // sku → (name, qty); the name is the first one met in wave order.
-    let mut picks: BTreeMap<&str, (&str, u32)> = BTreeMap::new();
+    // (sku id, first line met in wave order: its name is used, qty).
+    let mut picks: Vec<(u32, &PlanLine, u32)> = Vec::new();
 
     for piece in pieces {
         reason = reason.min(piece.reason);
@@ -76,17 +96,36 @@ pub(crate) fn wave(cfg: &PlanConfig, pickup: DateTime<Utc>, pieces: &[Piece<'_>]
             parcels.push(ParcelPlan {
                 seller: piece.seller.to_owned(),
                 buyer_key: piece.buyer.to_owned(),
-                orders: chunk.iter().map(|o| o.id.clone()).collect(),
-                weight_g: chunk.iter().fold(0u64, |w, o| w.saturating_add(o.weight_g)),
+                orders: chunk.iter().map(|&i| all[i].id.clone()).collect(),
+                weight_g: chunk
+                    .iter()
+                    .fold(0u64, |w, &i| w.saturating_add(all[i].weight_g)),
             });
         }
-        for o in &piece.orders {
+        for &i in piece.orders {
+            let o = all[i];
             orders.push(o.id.clone());
             minutes += cfg.order_minutes(o);
-            for l in &o.lines {
-                let e = picks.entry(l.sku.as_str()).or_insert((l.name.as_str(), 0));
-                e.1 = e.1.saturating_add(l.qty);
+            for (l, &sku) in o.lines.iter().zip(scratch.catalog.skus_of(i)) {
+                let slot = scratch.slot.get_mut(sku as usize);
+                match slot {
+                    Some(s) if *s != usize::MAX => {
+                        if let Some(p) = picks.get_mut(*s) {
+                            p.2 = p.2.saturating_add(l.qty);
+                        }
+                    }
+                    Some(s) => {
+                        *s = picks.len();
+                        picks.push((sku, l, l.qty));
+                    }
+                    None => {}
+                }
             }
+        }
+    }
+    for p in &picks {
+        if let Some(s) = scratch.slot.get_mut(p.0 as usize) {
+            *s = usize::MAX;
         }
     }
     splits.sort();
@@ -105,13 +144,13 @@ pub(crate) fn wave(cfg: &PlanConfig, pickup: DateTime<Utc>, pieces: &[Piece<'_>]
 }
 
 /// Sorted by bin (UNASSIGNED last), then SKU.
-fn pick_list(cfg: &PlanConfig, picks: BTreeMap<&str, (&str, u32)>) -> Vec<PickLine> {
+fn pick_list(cfg: &PlanConfig, picks: Vec<(u32, &PlanLine, u32)>) -> Vec<PickLine> {
     let mut lines: Vec<PickLine> = picks
         .into_iter()
-        .map(|(sku, (name, qty))| PickLine {
-            sku: sku.to_owned(),
-            name: name.to_owned(),
-            bin: cfg.bin_of(sku).to_owned(),
+        .map(|(_, line, qty)| PickLine {
+            sku: line.sku.clone(),
+            name: line.name.clone(),
+            bin: cfg.bin_of(&line.sku).to_owned(),
             qty,
         })
         .collect();
@@ -119,40 +158,4 @@ fn pick_list(cfg: &PlanConfig, picks: BTreeMap<&str, (&str, u32)>) -> Vec<PickLi
         (a.bin == UNASSIGNED_BIN, &a.bin, &a.sku).cmp(&(b.bin == UNASSIGNED_BIN, &b.bin, &b.sku))
     });
     lines
-}
-
-/// The pieces of one buyer group sorted for a wave: by (seller, buyer), orders by
-/// (received_at, id). Used by the FIFO baseline, which combines buyers only by chance.
-pub(crate) fn pieces_by_buyer<'a>(
-    orders: &[&'a PlanOrder],
-    reason: ReleaseReason,
-) -> Vec<Piece<'a>> {
-    let mut v: Vec<&PlanOrder> = orders.to_vec();
-    v.sort_by(|a, b| {
-        (&a.id.seller, &a.buyer_key, a.received_at, &a.id).cmp(&(
-            &b.id.seller,
-            &b.buyer_key,
-            b.received_at,
-            &b.id,
-        ))
-    });
-    let mut out: Vec<Piece<'a>> = Vec::new();
-    for o in v {
-        match out.last_mut() {
-            Some(p) if p.seller == o.id.seller && p.buyer == o.buyer_key => {
-                p.deadline = p.deadline.min(o.deadline);
-                p.orders.push(o);
-            }
-            _ => out.push(Piece {
-                seller: &o.id.seller,
-                buyer: &o.buyer_key,
-                orders: vec![o],
-                reason,
-                deadline: o.deadline,
-                split_deadline: false,
-                split_over_wave: false,
-            }),
-        }
-    }
-    out
 }

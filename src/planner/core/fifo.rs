@@ -8,7 +8,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::build::{self, wave_cap};
+use super::build::{self, wave_cap, Piece};
+use super::catalog::Catalog;
+use super::fx::FxMap;
 use super::schedule::{self, Loads};
 use super::{canonical, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
 
@@ -19,48 +21,59 @@ pub fn plan_fifo(
     now: DateTime<Utc>,
 ) -> Plan {
     let ended = EndedSessions::new(ended);
-    let mut orders = canonical(pending);
-    orders.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
+    let all = canonical(pending);
+    let mut arrival: Vec<usize> = (0..all.len()).collect();
+    arrival.sort_unstable_by_key(|&i| (all[i].received_at, i));
 
     let mut loads = Loads::default();
-    for o in &orders {
+    for o in &all {
         loads.add(o.pickup_at, 1, cfg.order_minutes(o));
     }
     let forecast = schedule::forecast(cfg, &loads, now);
 
     let mut waves = Vec::new();
-    let mut held = Vec::new();
-    let mut at_risk = Vec::new();
+    let mut held_ix = Vec::new();
+    let mut risky = Vec::new();
+    let catalog = Catalog::new(&all);
+    let mut scratch = build::Scratch::new(&catalog);
     let max = wave_cap(cfg);
-    for chunk in orders.chunks(max) {
+    for chunk in arrival.chunks(max) {
         let reason = if chunk.len() == max {
             Some(ReleaseReason::WaveFull)
         } else {
-            urgent(cfg, chunk, &forecast, &ended, now)
+            urgent(cfg, &all, chunk, &forecast, &ended, now)
         };
-        let pickup = chunk.iter().map(|o| o.pickup_at).min().unwrap_or(now);
+        let pickup = chunk.iter().map(|&i| all[i].pickup_at).min().unwrap_or(now);
         match reason {
             Some(reason) => {
-                let pieces = build::pieces_by_buyer(chunk, reason);
-                waves.push(build::wave(cfg, pickup, &pieces));
-                at_risk.extend(
-                    chunk
-                        .iter()
-                        .filter_map(|o| schedule::at_risk(o, pickup, &forecast)),
-                );
+                let groups = by_buyer(&all, chunk);
+                let pieces: Vec<Piece<'_>> = groups
+                    .iter()
+                    .map(|g| {
+                        let first = all[g[0]];
+                        Piece {
+                            seller: &first.id.seller,
+                            buyer: &first.buyer_key,
+                            orders: g,
+                            reason,
+                            deadline: g.iter().map(|&i| all[i].deadline).min().unwrap_or(pickup),
+                            split_deadline: false,
+                            split_over_wave: false,
+                        }
+                    })
+                    .collect();
+                waves.push(build::wave(cfg, &all, &mut scratch, pickup, &pieces));
+                risky.extend(chunk.iter().map(|&i| (i, pickup)));
             }
             None => {
-                held.extend(chunk.iter().map(|o| o.id.clone()));
-                at_risk.extend(
-                    chunk
-                        .iter()
-                        .filter_map(|o| schedule::at_risk(o, o.pickup_at, &forecast)),
-                );
+                held_ix.extend_from_slice(chunk);
+                risky.extend(chunk.iter().map(|&i| (i, all[i].pickup_at)));
             }
         }
     }
-    held.sort();
-    schedule::sort_at_risk(&mut at_risk);
+    let mut held: Vec<_> = held_ix.into_iter().map(|i| all[i].id.clone()).collect();
+    held.sort_unstable();
+    let at_risk = schedule::at_risk_list(&all, risky, &forecast);
     Plan {
         waves,
         held,
@@ -69,21 +82,44 @@ pub fn plan_fifo(
     }
 }
 
+/// A chunk's orders by buyer, buyers in order of their first order in the chunk.
+fn by_buyer(all: &[&PlanOrder], chunk: &[usize]) -> Vec<Vec<usize>> {
+    let mut group_of: FxMap<(&str, &str), usize> = FxMap::default();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &i in chunk {
+        let o = all[i];
+        let next = groups.len();
+        let g = *group_of
+            .entry((o.id.seller.as_str(), o.buyer_key.as_str()))
+            .or_insert(next);
+        match groups.get_mut(g) {
+            Some(v) => v.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    groups
+}
+
 fn urgent(
     cfg: &PlanConfig,
-    chunk: &[&PlanOrder],
+    all: &[&PlanOrder],
+    chunk: &[usize],
     forecast: &[super::PickupForecast],
     ended: &EndedSessions<'_>,
     now: DateTime<Utc>,
 ) -> Option<ReleaseReason> {
-    if chunk.iter().any(|o| {
+    let mut orders = chunk.iter().map(|&i| all[i]);
+    if orders.any(|o| {
         o.deadline < o.pickup_at
             || schedule::entry(forecast, o.pickup_at).is_some_and(|f| f.under_pressure)
     }) {
         Some(ReleaseReason::DeadlinePressure)
-    } else if chunk.iter().any(|o| ended.has_ended(o)) {
+    } else if chunk.iter().any(|&i| ended.has_ended(all[i])) {
         Some(ReleaseReason::SessionEnded)
-    } else if chunk.iter().any(|o| now - o.received_at >= cfg.max_hold) {
+    } else if chunk
+        .iter()
+        .any(|&i| now - all[i].received_at >= cfg.max_hold)
+    {
         Some(ReleaseReason::MaxHold)
     } else {
         None

@@ -24,7 +24,9 @@
 //! [`plan_fifo`] is the plain FIFO baseline the benchmark compares against.
 
 mod build;
+mod catalog;
 pub mod fifo;
+mod fx;
 mod release;
 mod schedule;
 pub mod synth;
@@ -300,7 +302,7 @@ pub fn plan(
 }
 
 /// Borrowed view of the ended sessions, for allocation-free look-ups.
-pub(crate) struct EndedSessions<'a>(HashSet<(&'a str, &'a str)>);
+pub(crate) struct EndedSessions<'a>(fx::FxSet<(&'a str, &'a str)>);
 
 impl<'a> EndedSessions<'a> {
     pub(crate) fn new(ended: &'a HashSet<(String, String)>) -> Self {
@@ -318,22 +320,43 @@ impl<'a> EndedSessions<'a> {
     }
 }
 
-/// The pending orders in a stable order (by id), one per id: a duplicated id keeps the
-/// version that sorts first on every field, so the choice does not depend on input order.
+/// The pending orders in a stable order that depends only on their content, one per id:
+/// sorted by a hash of the id (cheap to compare), then by every field, so a duplicated id
+/// keeps the same version whatever the input order. Not id order: outputs that promise id
+/// order sort themselves.
 pub(crate) fn canonical(pending: &[PlanOrder]) -> Vec<&PlanOrder> {
-    let mut v: Vec<&PlanOrder> = pending.iter().collect();
-    v.sort_by(|a, b| {
-        a.id.cmp(&b.id)
-            .then_with(|| a.received_at.cmp(&b.received_at))
-            .then_with(|| a.pickup_at.cmp(&b.pickup_at))
-            .then_with(|| a.deadline.cmp(&b.deadline))
-            .then_with(|| a.session.cmp(&b.session))
-            .then_with(|| a.buyer_key.cmp(&b.buyer_key))
-            .then_with(|| a.weight_g.cmp(&b.weight_g))
-            .then_with(|| line_key(a).cmp(&line_key(b)))
-    });
-    v.dedup_by(|later, first| later.id == first.id);
-    v
+    let mut v: Vec<(u64, &PlanOrder)> = pending.iter().map(|o| (id_hash(&o.id), o)).collect();
+    v.sort_unstable_by(|(ha, a), (hb, b)| ha.cmp(hb).then_with(|| full_cmp(a, b)));
+    v.dedup_by(|later, first| later.1.id == first.1.id);
+    // Arrival order (ties by position) from here on: it follows how pending orders are
+    // usually laid out in memory.
+    let mut out: Vec<(DateTime<Utc>, usize, &PlanOrder)> = v
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, o))| (o.received_at, i, o))
+        .collect();
+    out.sort_unstable_by_key(|(t, i, _)| (*t, *i));
+    out.into_iter().map(|(_, _, o)| o).collect()
+}
+
+fn id_hash(id: &OrderRef) -> u64 {
+    use std::hash::Hasher;
+    let mut h = fx::FxHasher::default();
+    h.write(id.seller.as_bytes());
+    h.write_u8(0xff);
+    h.write(id.order_id.as_bytes());
+    h.finish()
+}
+
+fn full_cmp(a: &PlanOrder, b: &PlanOrder) -> std::cmp::Ordering {
+    a.id.cmp(&b.id)
+        .then_with(|| a.received_at.cmp(&b.received_at))
+        .then_with(|| a.pickup_at.cmp(&b.pickup_at))
+        .then_with(|| a.deadline.cmp(&b.deadline))
+        .then_with(|| a.session.cmp(&b.session))
+        .then_with(|| a.buyer_key.cmp(&b.buyer_key))
+        .then_with(|| a.weight_g.cmp(&b.weight_g))
+        .then_with(|| line_key(a).cmp(&line_key(b)))
 }
 
 fn line_key(o: &PlanOrder) -> Vec<(&str, &str, u32)> {

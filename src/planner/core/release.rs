@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::build::{self, Piece};
+use super::build;
+use super::catalog::Catalog;
+use super::fx::FxHasher;
 use super::schedule::{self, Loads};
 use super::{waves, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
 
@@ -15,8 +17,10 @@ pub(crate) struct Unit<'a> {
     pub seller: &'a str,
     pub buyer: &'a str,
     pub pickup: DateTime<Utc>,
-    /// Sorted by (received_at, id).
-    pub orders: Vec<&'a PlanOrder>,
+    /// Indices into the canonical orders, sorted by (pickup_at, received_at, index).
+    pub orders: &'a [usize],
+    /// The smallest of `orders`: a stable identity for tie-breaks.
+    pub key: usize,
     pub deadline: DateTime<Utc>,
     pub first_received: DateTime<Utc>,
     pub last_received: DateTime<Utc>,
@@ -30,100 +34,121 @@ pub(crate) struct Unit<'a> {
 impl<'a> Unit<'a> {
     fn new(
         cfg: &PlanConfig,
+        all: &[&'a PlanOrder],
         pickup: DateTime<Utc>,
-        mut orders: Vec<&'a PlanOrder>,
+        idx: &'a [usize],
     ) -> Option<Self> {
-        orders.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
-        let first = *orders.first()?;
+        let first = all[*idx.first()?];
         let mut u = Unit {
             seller: &first.id.seller,
             buyer: &first.buyer_key,
             pickup,
+            orders: idx,
+            key: usize::MAX,
             deadline: first.deadline,
             first_received: first.received_at,
             last_received: first.received_at,
             minutes: 0.0,
             split_deadline: false,
             reason: None,
-            orders: Vec::new(),
         };
-        for o in &orders {
+        for &i in idx {
+            let o = all[i];
+            u.key = u.key.min(i);
             u.deadline = u.deadline.min(o.deadline);
+            u.first_received = u.first_received.min(o.received_at);
             u.last_received = u.last_received.max(o.received_at);
             u.minutes += cfg.order_minutes(o);
         }
-        u.orders = orders;
         Some(u)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.orders.len()
     }
-
-    pub(crate) fn piece(&self, reason: ReleaseReason) -> Piece<'a> {
-        Piece {
-            seller: self.seller,
-            buyer: self.buyer,
-            orders: self.orders.clone(),
-            reason,
-            deadline: self.deadline,
-            split_deadline: self.split_deadline,
-            split_over_wave: false,
-        }
-    }
 }
 
-/// Groups orders by buyer (seller, buyer_key) and splits a group by pickup where its later
-/// orders can no longer be packed for its earliest pickup.
+fn same_buyer(a: &PlanOrder, b: &PlanOrder) -> bool {
+    a.id.seller == b.id.seller && a.buyer_key == b.buyer_key
+}
+
+/// Canonical order indices grouped by buyer (seller, buyer_key), each buyer's orders by
+/// (pickup_at, received_at, index). Buyers come in the order of a hash of their key (then
+/// the key itself): deterministic, and integer sorting instead of string sorting.
+pub(crate) fn by_buyer(all: &[&PlanOrder]) -> Vec<usize> {
+    use std::hash::Hasher;
+    let mut keyed: Vec<(u64, usize)> = all
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut h = FxHasher::default();
+            h.write(o.id.seller.as_bytes());
+            h.write_u8(0xff);
+            h.write(o.buyer_key.as_bytes());
+            (h.finish(), i)
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|&(h, i)| (h, all[i].pickup_at, all[i].received_at, i));
+    let mut ix: Vec<usize> = keyed.iter().map(|&(_, i)| i).collect();
+    // A hash shared by different buyers: order that run by the key itself.
+    let mut start = 0;
+    while start < keyed.len() {
+        let h = keyed[start].0;
+        let end = start + keyed[start..].iter().take_while(|k| k.0 == h).count();
+        let run = &mut ix[start..end];
+        if run.iter().any(|&i| !same_buyer(all[i], all[run[0]])) {
+            run.sort_by(|&a, &b| {
+                let (x, y) = (all[a], all[b]);
+                (&x.id.seller, &x.buyer_key, x.pickup_at, x.received_at, a).cmp(&(
+                    &y.id.seller,
+                    &y.buyer_key,
+                    y.pickup_at,
+                    y.received_at,
+                    b,
+                ))
+            });
+        }
+        start = end;
+    }
+    ix
+}
+
+/// Buyer groups (runs of [`by_buyer`]), split by pickup where a group's later orders can
+/// no longer be packed for its earliest pickup.
 pub(crate) fn units<'a>(
     cfg: &PlanConfig,
-    orders: &[&'a PlanOrder],
+    all: &[&'a PlanOrder],
+    ix: &'a [usize],
     now: DateTime<Utc>,
 ) -> Vec<Unit<'a>> {
-    let mut v: Vec<&'a PlanOrder> = orders.to_vec();
-    v.sort_by(|a, b| {
-        (
-            &a.id.seller,
-            &a.buyer_key,
-            a.pickup_at,
-            a.received_at,
-            &a.id,
-        )
-            .cmp(&(
-                &b.id.seller,
-                &b.buyer_key,
-                b.pickup_at,
-                b.received_at,
-                &b.id,
-            ))
-    });
     let ready = now
         .checked_add_signed(cfg.min_pack)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let mut out = Vec::new();
-    let mut rest = v.as_slice();
-    while let Some(first) = rest.first() {
+    let mut out = Vec::with_capacity(ix.len());
+    let mut rest = ix;
+    while let Some(&head) = rest.first() {
         let same = rest
             .iter()
-            .take_while(|o| o.id.seller == first.id.seller && o.buyer_key == first.buyer_key)
-            .count();
+            .take_while(|&&i| same_buyer(all[i], all[head]))
+            .count()
+            .max(1);
         let (group, tail) = rest.split_at(same);
         rest = tail;
         let before = out.len();
         let mut g = group;
-        while let Some(head) = g.first() {
-            let pickup = head.pickup_at;
+        while let Some(&first) = g.first() {
+            let pickup = all[first].pickup_at;
             // Later orders join while they can still be packed for this pickup.
             let take = if ready <= pickup {
                 g.len()
             } else {
-                g.iter().take_while(|o| o.pickup_at == pickup).count()
+                g.iter()
+                    .take_while(|&&i| all[i].pickup_at == pickup)
+                    .count()
             };
             let (unit, next) = g.split_at(take.max(1));
             g = next;
-            if let Some(u) = Unit::new(cfg, pickup, unit.to_vec()) {
-                out.push(u);
-            }
+            out.extend(Unit::new(cfg, all, pickup, unit));
         }
         if out.len() - before > 1 {
             for u in &mut out[before..] {
@@ -136,6 +161,7 @@ pub(crate) fn units<'a>(
 
 fn decide(
     cfg: &PlanConfig,
+    all: &[&PlanOrder],
     u: &Unit<'_>,
     under_pressure: bool,
     ended: &EndedSessions<'_>,
@@ -143,7 +169,7 @@ fn decide(
 ) -> Option<ReleaseReason> {
     if under_pressure || u.deadline < u.pickup {
         Some(ReleaseReason::DeadlinePressure)
-    } else if u.orders.iter().any(|o| ended.has_ended(o)) {
+    } else if u.orders.iter().any(|&i| ended.has_ended(all[i])) {
         Some(ReleaseReason::SessionEnded)
     } else if now - u.first_received >= cfg.max_hold {
         Some(ReleaseReason::MaxHold)
@@ -162,7 +188,9 @@ pub(crate) fn plan_released(
     ended: &EndedSessions<'_>,
     now: DateTime<Utc>,
 ) -> Plan {
-    let mut units = units(cfg, orders, now);
+    let ix = by_buyer(orders);
+    let catalog = Catalog::new(orders);
+    let mut units = units(cfg, orders, &ix, now);
     let mut loads = Loads::default();
     for u in &units {
         loads.add(u.pickup, u.len(), u.minutes);
@@ -173,7 +201,7 @@ pub(crate) fn plan_released(
     let mut pools: BTreeMap<DateTime<Utc>, Vec<usize>> = BTreeMap::new();
     for (i, u) in units.iter_mut().enumerate() {
         let pressure = schedule::entry(&forecast, u.pickup).is_some_and(|f| f.under_pressure);
-        u.reason = decide(cfg, u, pressure, ended, now);
+        u.reason = decide(cfg, orders, u, pressure, ended, now);
         if u.reason.is_some() {
             pools.entry(u.pickup).or_default().push(i);
         }
@@ -181,6 +209,7 @@ pub(crate) fn plan_released(
 
     let mut released = vec![false; units.len()];
     let mut waves_out = Vec::new();
+    let mut scratch = build::Scratch::new(&catalog);
     for (pickup, idx) in pools {
         let urgent = idx
             .iter()
@@ -190,9 +219,9 @@ pub(crate) fn plan_released(
             continue;
         }
         let pool: Vec<&Unit<'_>> = idx.iter().map(|&i| &units[i]).collect();
-        let mut pickup_waves: Vec<_> = waves::cut(cfg, &pool)
+        let mut pickup_waves: Vec<_> = waves::cut(cfg, orders, &catalog, &pool)
             .into_iter()
-            .map(|pieces| build::wave(cfg, pickup, &pieces))
+            .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, &pieces))
             .collect();
         pickup_waves.sort_by(|a, b| (a.deadline, &a.orders).cmp(&(b.deadline, &b.orders)));
         waves_out.extend(pickup_waves);
@@ -201,20 +230,19 @@ pub(crate) fn plan_released(
         }
     }
 
-    let mut held = Vec::new();
-    let mut at_risk = Vec::new();
+    let mut held_ix = Vec::new();
+    let mut risky = Vec::new();
     for (u, rel) in units.iter().zip(&released) {
-        for o in &u.orders {
+        for &i in u.orders {
             if !rel {
-                held.push(o.id.clone());
+                held_ix.push(i);
             }
-            if let Some(r) = schedule::at_risk(o, u.pickup, &forecast) {
-                at_risk.push(r);
-            }
+            risky.push((i, u.pickup));
         }
     }
-    held.sort();
-    schedule::sort_at_risk(&mut at_risk);
+    let at_risk = schedule::at_risk_list(orders, risky, &forecast);
+    let mut held: Vec<_> = held_ix.into_iter().map(|i| orders[i].id.clone()).collect();
+    held.sort_unstable();
 
     Plan {
         waves: waves_out,

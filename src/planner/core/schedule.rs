@@ -90,27 +90,46 @@ pub(crate) fn short_of_capacity(f: &PickupForecast) -> bool {
     f.minutes_due_through > f.minutes_available + 1e-9
 }
 
-/// Whether an order planned for `pickup` may miss its deadline, and why.
-pub(crate) fn at_risk(
+/// Why an order planned for `pickup` may miss its deadline, if it may.
+pub(crate) fn risk_of(
     order: &PlanOrder,
     pickup: DateTime<Utc>,
     forecast: &[PickupForecast],
-) -> Option<AtRisk> {
-    let reason = if pickup > order.deadline {
-        AtRiskReason::DeadlineBeforePickup
+) -> Option<AtRiskReason> {
+    if pickup > order.deadline {
+        Some(AtRiskReason::DeadlineBeforePickup)
     } else if entry(forecast, pickup).is_some_and(short_of_capacity) {
-        AtRiskReason::NotEnoughCapacity
+        Some(AtRiskReason::NotEnoughCapacity)
     } else {
-        return None;
-    };
-    Some(AtRisk {
-        id: order.id.clone(),
-        reason,
-        pickup_at: pickup,
-        deadline: order.deadline,
-    })
+        None
+    }
 }
 
-pub(crate) fn sort_at_risk(v: &mut [AtRisk]) {
-    v.sort_by(|a, b| (a.pickup_at, a.deadline, &a.id).cmp(&(b.pickup_at, b.deadline, &b.id)));
+/// The at-risk entries of (canonical index, planned pickup) pairs, sorted by pickup,
+/// deadline and id.
+pub(crate) fn at_risk_list(
+    all: &[&PlanOrder],
+    planned: Vec<(usize, DateTime<Utc>)>,
+    forecast: &[PickupForecast],
+) -> Vec<AtRisk> {
+    let mut v: Vec<(DateTime<Utc>, DateTime<Utc>, usize, AtRiskReason)> = planned
+        .into_iter()
+        .filter_map(|(i, pickup)| {
+            let o = all[i];
+            risk_of(o, pickup, forecast).map(|r| (pickup, o.deadline, i, r))
+        })
+        .collect();
+    v.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| all[a.2].id.cmp(&all[b.2].id))
+    });
+    v.into_iter()
+        .map(|(pickup, deadline, i, reason)| AtRisk {
+            id: all[i].id.clone(),
+            reason,
+            pickup_at: pickup,
+            deadline,
+        })
+        .collect()
 }

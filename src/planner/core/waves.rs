@@ -3,63 +3,78 @@
 //! within a cluster, balanced waves of at most `wave_max` orders, buyers kept whole.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use super::build::{parcel_cap, wave_cap, Piece};
+use super::catalog::Catalog;
 use super::release::Unit;
-use super::{PlanConfig, ReleaseReason};
+use super::{PlanConfig, PlanOrder, ReleaseReason};
 
 /// SKUs compared when clustering multi-SKU buyers (their most popular ones).
 const SIGNATURE_SKUS: usize = 4;
 
 struct Keyed<'u, 'a> {
     unit: &'u Unit<'a>,
-    /// Ranks of the unit's distinct SKUs by popularity in the pool, ascending.
-    ranks: Vec<u32>,
+    /// More than one distinct SKU.
+    multi: bool,
+    /// The smallest popularity ranks of its distinct SKUs, ascending, padded with MAX.
+    sig: [u32; SIGNATURE_SKUS],
 }
 
-impl Keyed<'_, '_> {
-    fn single(&self) -> bool {
-        self.ranks.len() <= 1
+impl<'u, 'a> Keyed<'u, 'a> {
+    fn new(unit: &'u Unit<'a>, catalog: &Catalog<'_>, rank: &[u32]) -> Self {
+        let mut sig = [u32::MAX; SIGNATURE_SKUS];
+        let mut first: Option<u32> = None;
+        let mut multi = false;
+        for &sku in unit.orders.iter().flat_map(|&i| catalog.skus_of(i)) {
+            let r = rank.get(sku as usize).copied().unwrap_or(u32::MAX);
+            match first {
+                None => first = Some(r),
+                Some(f) if f != r => multi = true,
+                Some(_) => {}
+            }
+            // Insert r into the sorted, distinct `sig` when it is among the smallest.
+            if sig.contains(&r) {
+                continue;
+            }
+            if let Some(pos) = sig.iter().position(|&x| r < x) {
+                sig[pos..].rotate_right(1);
+                sig[pos] = r;
+            }
+        }
+        Keyed { unit, multi, sig }
     }
 
     fn cmp(&self, other: &Self) -> Ordering {
-        let sig = |k: &Self| k.ranks.len().min(SIGNATURE_SKUS);
-        self.ranks[..sig(self)]
-            .cmp(&other.ranks[..sig(other)])
+        self.sig
+            .cmp(&other.sig)
             .then_with(|| self.unit.deadline.cmp(&other.unit.deadline))
-            .then_with(|| self.unit.seller.cmp(other.unit.seller))
-            .then_with(|| self.unit.buyer.cmp(other.unit.buyer))
-            .then_with(|| self.unit.pickup.cmp(&other.unit.pickup))
+            .then_with(|| self.unit.key.cmp(&other.unit.key))
     }
 }
 
 /// The waves of one pickup, each a list of buyer pieces.
-pub(crate) fn cut<'a>(cfg: &PlanConfig, pool: &[&Unit<'a>]) -> Vec<Vec<Piece<'a>>> {
-    let rank = popularity(pool);
+pub(crate) fn cut<'u>(
+    cfg: &PlanConfig,
+    all: &[&PlanOrder],
+    catalog: &Catalog<'_>,
+    pool: &[&'u Unit<'_>],
+) -> Vec<Vec<Piece<'u>>> {
+    let rank = popularity(catalog, pool);
     let mut singles = Vec::new();
     let mut multis = Vec::new();
     for u in pool {
-        let mut ranks: Vec<u32> = u
-            .orders
-            .iter()
-            .flat_map(|o| o.lines.iter())
-            .map(|l| rank.get(l.sku.as_str()).copied().unwrap_or(u32::MAX))
-            .collect();
-        ranks.sort_unstable();
-        ranks.dedup();
-        let k = Keyed { unit: u, ranks };
-        if k.single() {
-            singles.push(k);
-        } else {
+        let k = Keyed::new(u, catalog, &rank);
+        if k.multi {
             multis.push(k);
+        } else {
+            singles.push(k);
         }
     }
-    singles.sort_by(Keyed::cmp);
-    multis.sort_by(Keyed::cmp);
+    singles.sort_unstable_by(Keyed::cmp);
+    multis.sort_unstable_by(Keyed::cmp);
 
-    let singles = pieces(cfg, &singles);
-    let multis = pieces(cfg, &multis);
+    let singles = pieces(cfg, all, &singles);
+    let multis = pieces(cfg, all, &multis);
     let floor = cfg.wave_min.max(1);
     let n_single: usize = singles.iter().map(Piece::len).sum();
     let n_multi: usize = multis.iter().map(Piece::len).sum();
@@ -68,57 +83,77 @@ pub(crate) fn cut<'a>(cfg: &PlanConfig, pool: &[&Unit<'a>]) -> Vec<Vec<Piece<'a>
         out.extend(balanced(cfg, multis));
         out
     } else {
-        let mut all = singles;
-        all.extend(multis);
-        balanced(cfg, all)
+        let mut all_pieces = singles;
+        all_pieces.extend(multis);
+        balanced(cfg, all_pieces)
     }
 }
 
-/// SKU → rank (0 = in the most units of the pool; ties by SKU).
-fn popularity<'a>(pool: &[&Unit<'a>]) -> HashMap<&'a str, u32> {
-    let mut count: HashMap<&'a str, u32> = HashMap::new();
-    let mut seen: Vec<&'a str> = Vec::new();
-    for u in pool {
-        seen.clear();
-        seen.extend(
-            u.orders
-                .iter()
-                .flat_map(|o| o.lines.iter())
-                .map(|l| l.sku.as_str()),
-        );
-        seen.sort_unstable();
-        seen.dedup();
-        for s in &seen {
-            *count.entry(s).or_insert(0) += 1;
+/// SKU id → rank (0 = in the most units of the pool; ties by SKU); MAX when not in it.
+fn popularity(catalog: &Catalog<'_>, pool: &[&Unit<'_>]) -> Vec<u32> {
+    let mut count = vec![0u32; catalog.len()];
+    // The last unit that counted a SKU, so a unit counts each of its SKUs once.
+    let mut last = vec![usize::MAX; catalog.len()];
+    for (n, u) in pool.iter().enumerate() {
+        for &sku in u.orders.iter().flat_map(|&i| catalog.skus_of(i)) {
+            let k = sku as usize;
+            if let (Some(c), Some(l)) = (count.get_mut(k), last.get_mut(k)) {
+                if *l != n {
+                    *l = n;
+                    *c += 1;
+                }
+            }
         }
     }
-    let mut skus: Vec<(&'a str, u32)> = count.into_iter().collect();
-    skus.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    skus.into_iter()
+    let mut skus: Vec<(u32, u32)> = count
+        .iter()
         .enumerate()
-        .map(|(i, (s, _))| (s, u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect()
+        .filter(|(_, c)| **c > 0)
+        .map(|(k, c)| (u32::try_from(k).unwrap_or(u32::MAX), *c))
+        .collect();
+    skus.sort_unstable_by(|a, b| {
+        b.1.cmp(&a.1).then_with(|| {
+            let name = |k: u32| catalog.skus.get(k as usize).copied().unwrap_or("");
+            name(a.0).cmp(name(b.0))
+        })
+    });
+    let mut rank = vec![u32::MAX; catalog.len()];
+    for (r, (k, _)) in skus.into_iter().enumerate() {
+        if let Some(x) = rank.get_mut(k as usize) {
+            *x = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+    }
+    rank
 }
 
 /// One piece per unit; a unit larger than a wave becomes several pieces of whole parcels.
-fn pieces<'a>(cfg: &PlanConfig, keyed: &[Keyed<'_, 'a>]) -> Vec<Piece<'a>> {
+fn pieces<'u>(cfg: &PlanConfig, all: &[&PlanOrder], keyed: &[Keyed<'u, '_>]) -> Vec<Piece<'u>> {
     let wave = wave_cap(cfg);
     let cap = parcel_cap(cfg);
     let per = (wave / cap).max(1) * cap;
     let mut out = Vec::with_capacity(keyed.len());
     for k in keyed {
         let u = k.unit;
-        let reason = u.reason.unwrap_or(ReleaseReason::CombineWindowElapsed);
+        let piece = |orders: &'u [usize], deadline, split_over_wave| Piece {
+            seller: u.seller,
+            buyer: u.buyer,
+            orders,
+            reason: u.reason.unwrap_or(ReleaseReason::CombineWindowElapsed),
+            deadline,
+            split_deadline: u.split_deadline,
+            split_over_wave,
+        };
         if u.len() <= wave {
-            out.push(u.piece(reason));
+            out.push(piece(u.orders, u.deadline, false));
             continue;
         }
         for chunk in u.orders.chunks(per) {
-            let mut p = u.piece(reason);
-            p.orders = chunk.to_vec();
-            p.deadline = chunk.iter().map(|o| o.deadline).min().unwrap_or(u.deadline);
-            p.split_over_wave = true;
-            out.push(p);
+            let deadline = chunk
+                .iter()
+                .map(|&i| all[i].deadline)
+                .min()
+                .unwrap_or(u.deadline);
+            out.push(piece(chunk, deadline, true));
         }
     }
     out
@@ -140,7 +175,8 @@ fn balanced<'a>(cfg: &PlanConfig, seq: Vec<Piece<'a>>) -> Vec<Vec<Piece<'a>>> {
     for p in seq {
         let len = p.len();
         let next = size + len;
-        let close = size > 0 && (next > max || (next > target && next - target > target - size));
+        let close = size > 0
+            && (next > max || (next > target && next - target > target.saturating_sub(size)));
         if close {
             out.push(std::mem::take(&mut cur));
             size = 0;

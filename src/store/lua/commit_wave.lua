@@ -2,10 +2,12 @@
 -- happens. A planner whose fencing token is stale (another instance took the site over)
 -- is refused.
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
--- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes
+-- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes, then (when
+-- the parcels join a shipment) the shipment hash, its parcel set and the day's shipments
 -- ARGV[1] fence token, ARGV[2] wave id, ARGV[3] released ms, ARGV[4] n, ARGV[5] m,
 -- ARGV[6] wave doc JSON, ARGV[7] pickup ms, ARGV[8] qty total, ARGV[9] k skus,
--- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON)
+-- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON),
+-- then shipment id, carrier, service, pickup date ('' id: no shipment)
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'exists' end
 local n, m, k = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[9])
@@ -27,9 +29,26 @@ for i = 0, n - 1 do
   redis.call('HINCRBY', KEYS[5 + n + m + i], 'waved', 1)
 end
 local a_parcels = a_orders + 2 * n
+local a_ship = a_parcels + 2 * m
+local ship = ARGV[a_ship]
 for j = 0, m - 1 do
   redis.call('HSET', KEYS[5 + n + j], 'id', ARGV[a_parcels + 2 * j], 'wave', wave_id,
     'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1])
+  if ship ~= '' then
+    redis.call('HSET', KEYS[5 + n + j], 'sh', ship)
+    redis.call('SADD', KEYS[5 + 2 * n + m + 1], ARGV[a_parcels + 2 * j])
+  end
+end
+if ship ~= '' then
+  local sk = KEYS[5 + 2 * n + m]
+  if redis.call('HSETNX', sk, 'status', 'open') == 1 then
+    redis.call('HSET', sk, 'carrier', ARGV[a_ship + 1], 'service', ARGV[a_ship + 2],
+      'pickup_ms', ARGV[7], 'date', ARGV[a_ship + 3])
+  end
+  redis.call('ZADD', KEYS[5 + 2 * n + m + 2], ARGV[7], ship)
+  for i = 0, n - 1 do
+    redis.call('HSET', KEYS[5 + i], 'sh', ship)
+  end
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'

@@ -8,10 +8,13 @@ if status == 'cancelled' then return 'cancelled' end
 if status ~= 'open' then return 'dup' end
 redis.call('HSET', KEYS[1], 'status', 'packed', 'packed_ms', ARGV[2])
 local n = tonumber(ARGV[1])
+-- A parcel booked before it was packed: its orders go straight to 'booked'.
+local next_st = 'packed'
+if redis.call('HEXISTS', KEYS[1], 'tracking') == 1 then next_st = 'booked' end
 for i = 0, n - 1 do
   local st = redis.call('HGET', KEYS[3 + i], 'st')
   if st == 'waved' or st == 'picked' then
-    redis.call('HSET', KEYS[3 + i], 'st', 'packed')
+    redis.call('HSET', KEYS[3 + i], 'st', next_st)
     redis.call('HINCRBY', KEYS[3 + n + i], 'packed', 1)
   end
 end

@@ -1,0 +1,344 @@
+//! Shipments (contract §2): a site's shipments of a day with costs and savings, booking,
+//! hand-over, the driver's manifest, the day report, and the carriers' status webhook.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::waves::{check_site, parse_date, DateParam};
+use crate::domain::money::Vnd;
+use crate::shipping::carrier::{parse_webhook, WebhookError};
+use crate::shipping::consolidate::{day_report, DayReport};
+use crate::shipping::service::{self, ParcelBooking, Shipment};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShipmentView {
+    pub shipment_id: String,
+    pub site: String,
+    pub carrier: String,
+    pub service: String,
+    pub pickup_at: DateTime<Utc>,
+    pub parcel_ids: Vec<String>,
+    pub parcel_count: usize,
+    pub order_count: usize,
+    pub weight_g: u64,
+    #[schema(value_type = String)]
+    pub cod_total: Vnd,
+    /// COD the carrier collects, per seller.
+    #[schema(value_type = Object)]
+    pub cod_by_seller: BTreeMap<String, Vnd>,
+    #[schema(value_type = String)]
+    pub estimated_cost: Vnd,
+    /// The same orders shipped one order a box, each its own pickup.
+    #[schema(value_type = String)]
+    pub unconsolidated_cost: Vnd,
+    #[schema(value_type = String)]
+    pub savings: Vnd,
+    /// open | booked | handed_over
+    pub status: String,
+    pub parcels_booked: usize,
+    /// Parcels not shipped: every order cancelled, or flagged to be pulled.
+    pub parcels_held_back: Vec<String>,
+}
+
+fn view(sh: &Shipment) -> ShipmentView {
+    let p = &sh.plan;
+    ShipmentView {
+        shipment_id: sh.id.clone(),
+        site: sh.site.clone(),
+        carrier: sh.carrier.clone(),
+        service: sh.service.clone(),
+        pickup_at: sh.pickup_at,
+        parcel_ids: p.parcel_ids.clone(),
+        parcel_count: p.parcel_count,
+        order_count: p.order_count,
+        weight_g: p.weight_g,
+        cod_total: p.cod_total,
+        cod_by_seller: p.cod_by_seller.clone(),
+        estimated_cost: p.estimated_cost,
+        unconsolidated_cost: p.unconsolidated_cost,
+        savings: p.savings,
+        status: sh.status.clone(),
+        parcels_booked: sh
+            .parcels
+            .iter()
+            .filter(|x| x.ships() && x.tracking.is_some())
+            .count(),
+        parcels_held_back: sh
+            .parcels
+            .iter()
+            .filter(|x| !x.ships())
+            .map(|x| x.doc.parcel_id.clone())
+            .collect(),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShipmentList {
+    pub site: String,
+    pub date: NaiveDate,
+    pub shipments: Vec<ShipmentView>,
+}
+
+async fn shipments_of(
+    state: &AppState,
+    site: &str,
+    date: NaiveDate,
+) -> Result<Vec<Shipment>, ApiError> {
+    let mut out = Vec::new();
+    for id in state.store.shipment_ids_of_day(site, date).await? {
+        if let Some(sh) = service::load_shipment(state, site, &id).await? {
+            out.push(sh);
+        }
+    }
+    Ok(out)
+}
+
+/// A site's shipments of a business day (by pickup), with costs.
+#[utoipa::path(get, path = "/v1/sites/{site}/shipments", tag = "shipments", params(("site" = String, Path), DateParam),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = ShipmentList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site): Path<String>,
+    Query(q): Query<DateParam>,
+) -> Result<Json<ShipmentList>, ApiError> {
+    check_site(&state, &caller, &site)?;
+    let date = parse_date(q.date.as_deref())?;
+    let shipments = shipments_of(&state, &site, date)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
+    Ok(Json(ShipmentList {
+        site,
+        date,
+        shipments,
+    }))
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Shipment, ApiError> {
+    for site in service::site_of_prefixed(state, id, "S-") {
+        if check_site(state, caller, site).is_err() {
+            continue;
+        }
+        if let Some(sh) = service::load_shipment(state, site, id).await? {
+            return Ok(sh);
+        }
+    }
+    Err(ApiError::not_found("shipment"))
+}
+
+/// One shipment: parcels, weight, COD, consolidated and one-box-each cost.
+#[utoipa::path(get, path = "/v1/shipments/{shipment_id}", tag = "shipments", params(("shipment_id" = String, Path)),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = ShipmentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    Ok(Json(view(&find(&state, &caller, &id).await?)))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BookResult {
+    pub shipment_id: String,
+    pub parcels: Vec<ParcelBooking>,
+}
+
+/// Books every not-yet-booked parcel with the carrier; answers per parcel.
+#[utoipa::path(post, path = "/v1/shipments/{shipment_id}/book", tag = "shipments", params(("shipment_id" = String, Path)),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = BookResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn book(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<BookResult>, ApiError> {
+    let sh = find(&state, &caller, &id).await?;
+    if sh.status == "handed_over" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "handed_over",
+            "the shipment has left already",
+        ));
+    }
+    let parcels = service::book_shipment(&state, &sh, false).await?;
+    Ok(Json(BookResult {
+        shipment_id: id,
+        parcels,
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HandedOver {
+    pub shipment_id: String,
+    pub status: &'static str,
+    pub parcels_handed_over: usize,
+}
+
+/// The driver has left with the shipment.
+#[utoipa::path(post, path = "/v1/shipments/{shipment_id}/handed-over", tag = "shipments", params(("shipment_id" = String, Path)),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = HandedOver), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn handed_over(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<HandedOver>, ApiError> {
+    let sh = find(&state, &caller, &id).await?;
+    let n = service::hand_over(&state, &sh).await?;
+    Ok(Json(HandedOver {
+        shipment_id: id,
+        status: "handed_over",
+        parcels_handed_over: n,
+    }))
+}
+
+/// One row per parcel, for the carrier's driver.
+#[utoipa::path(get, path = "/v1/shipments/{shipment_id}/manifest.csv", tag = "shipments", params(("shipment_id" = String, Path)),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+pub async fn manifest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let sh = find(&state, &caller, &id).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "parcel_id",
+        "tracking_code",
+        "seller",
+        "buyer",
+        "phone",
+        "ward",
+        "province",
+        "weight_g",
+        "cod_amount",
+        "order_ids",
+        "status",
+    ];
+    let csv_err = |_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "manifest",
+            "could not write the manifest",
+        )
+    };
+    w.write_record(header).map_err(csv_err)?;
+    for p in sh.parcels.iter().filter(|p| p.ships()) {
+        let d = &p.doc;
+        w.write_record([
+            d.parcel_id.as_str(),
+            p.tracking.as_deref().unwrap_or(""),
+            d.seller.as_str(),
+            d.first_name.as_str(),
+            d.phone_masked.as_str(),
+            d.ward.as_str(),
+            d.province.as_str(),
+            &d.weight_g().to_string(),
+            &d.cod_amount().to_string(),
+            &d.orders
+                .iter()
+                .map(|o| o.order_id.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            p.status(),
+        ])
+        .map_err(csv_err)?;
+    }
+    let body = w.into_inner().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "manifest",
+            "could not write the manifest",
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DayReportView {
+    pub site: String,
+    pub date: NaiveDate,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub report: DayReport,
+}
+
+/// A day's orders, parcels, shipments, cost vs one-box-each cost, savings, COD per seller.
+#[utoipa::path(get, path = "/v1/sites/{site}/report", tag = "shipments", params(("site" = String, Path), DateParam),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = DayReportView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site): Path<String>,
+    Query(q): Query<DateParam>,
+) -> Result<Json<DayReportView>, ApiError> {
+    check_site(&state, &caller, &site)?;
+    let date = parse_date(q.date.as_deref())?;
+    let plans: Vec<_> = shipments_of(&state, &site, date)
+        .await?
+        .into_iter()
+        .map(|s| s.plan)
+        .collect();
+    Ok(Json(DayReportView {
+        site,
+        date,
+        report: day_report(&plans),
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookAck {
+    /// applied | unchanged | informational | unknown_parcel | tracking_mismatch | ignored
+    pub result: &'static str,
+}
+
+/// A carrier's status webhook: checks the shared secret, applies the event idempotently,
+/// answers fast.
+#[utoipa::path(post, path = "/v1/carriers/{carrier_id}/webhook", tag = "shipments", params(("carrier_id" = String, Path)),
+    request_body(content = Object, description = "the carrier's own body (Viettel Post: {DATA:{…}, TOKEN})"),
+    responses((status = 200, body = WebhookAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(carrier_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<WebhookAck>, ApiError> {
+    let cfg = state
+        .config
+        .carriers
+        .iter()
+        .find(|c| c.id == carrier_id)
+        .ok_or_else(|| ApiError::not_found("carrier"))?;
+    let update = parse_webhook(&cfg.kind, &body, &cfg.webhook_secret).map_err(|e| match e {
+        WebhookError::BadSecret => ApiError::unauthorized(),
+        WebhookError::Malformed(m) => ApiError::bad_request("malformed_webhook", m),
+    })?;
+    let result = service::apply_status(&state, &update).await?;
+    metrics::counter!("livepack_carrier_webhooks_total", "carrier" => carrier_id, "result" => result).increment(1);
+    Ok(Json(WebhookAck { result }))
+}

@@ -1,0 +1,291 @@
+//! Carriers: booking one parcel with a carrier and reading its status webhooks.
+//!
+//! Booking is per parcel and idempotent by our parcel id ([`BookingRequest::reference`]): a
+//! caller books every parcel of a shipment independently, records each result, and retries the
+//! ones that failed with [`CarrierError::Unavailable`] with back-off. A
+//! [`CarrierError::Rejected`] parcel is reported (its data must change first).
+//!
+//! Implementations: [`ViettelPost`] (its partner API, see `viettelpost.rs` for the wire format
+//! and sources) and [`MockCarrier`] (offline demo, no network). [`CarrierClient`] picks one at
+//! run time from a `[[carriers]]` entry's `kind`.
+
+mod mock;
+mod viettelpost;
+mod vtp_wire;
+mod webhook;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CarrierConfig, Secret};
+
+pub use mock::MockCarrier;
+pub use viettelpost::{ViettelPost, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use webhook::{map_viettelpost_status, parse_viettelpost_webhook};
+
+/// A sender or receiver as the carrier needs them: post-2025 addresses (province and ward, no
+/// district), already normalized by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub name: String,
+    pub phone: String,
+    pub street: String,
+    pub ward: String,
+    pub province: String,
+}
+
+impl Party {
+    /// "street, ward, province", skipping empty parts.
+    pub fn full_address(&self) -> String {
+        [&self.street, &self.ward, &self.province]
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One line of the parcel: price and weight are per unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingItem {
+    pub name: String,
+    pub qty: u32,
+    pub unit_price: Decimal,
+    pub weight_g: u32,
+}
+
+/// One parcel to book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingRequest {
+    /// Our parcel id: the carrier's order reference and the idempotency key.
+    pub reference: String,
+    pub sender: Party,
+    pub receiver: Party,
+    /// Gross weight (items + packaging), grams.
+    pub weight_g: u64,
+    /// Declared goods value, VND.
+    pub value: Decimal,
+    /// Money the carrier collects from the receiver, VND; 0 = prepaid.
+    pub cod: Decimal,
+    /// The carrier's service code (e.g. Viettel Post "VCN").
+    pub service: String,
+    pub items: Vec<BookingItem>,
+    pub note: Option<String>,
+}
+
+/// A booked parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    pub tracking_code: String,
+    /// The carrier's total fee for the parcel when it tells us (VND).
+    pub fee: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CarrierError {
+    /// The carrier refused this parcel (bad address, phone, weight, …): report it; retrying the
+    /// same data won't help.
+    #[error("carrier rejected the parcel: {message}")]
+    Rejected { message: String },
+    /// Network error, timeout, 5xx, expired or refused credentials…: retry with back-off.
+    #[error("carrier unavailable: {message}")]
+    Unavailable { message: String },
+}
+
+impl CarrierError {
+    /// Whether the same request may succeed later.
+    pub fn retryable(&self) -> bool {
+        matches!(self, CarrierError::Unavailable { .. })
+    }
+
+    /// The carrier's (or our) explanation.
+    pub fn message(&self) -> &str {
+        match self {
+            CarrierError::Rejected { message } | CarrierError::Unavailable { message } => message,
+        }
+    }
+
+    pub(crate) fn rejected(message: impl Into<String>) -> Self {
+        CarrierError::Rejected {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        CarrierError::Unavailable {
+            message: message.into(),
+        }
+    }
+}
+
+/// A carrier that books parcels.
+pub trait Carrier: Send + Sync {
+    /// Books one parcel. Idempotent by `req.reference`: booking a parcel the carrier already
+    /// has answers its existing tracking code where the carrier lets us learn it.
+    fn book(
+        &self,
+        req: &BookingRequest,
+    ) -> impl Future<Output = Result<Booking, CarrierError>> + Send;
+}
+
+/// The carrier of a `[[carriers]]` entry, chosen at run time by its `kind`.
+#[derive(Debug, Clone)]
+pub enum CarrierClient {
+    ViettelPost(ViettelPost),
+    Mock(MockCarrier),
+}
+
+impl CarrierClient {
+    /// `kind = "mock"` gives the offline [`MockCarrier`]; anything else the real partner API
+    /// (config validation only admits "viettelpost" and "mock", and an unknown kind must never
+    /// silently hand out fake tracking codes).
+    pub fn from_config(c: &CarrierConfig) -> Self {
+        match c.kind.as_str() {
+            "mock" => CarrierClient::Mock(MockCarrier::new()),
+            _ => CarrierClient::ViettelPost(ViettelPost::new(
+                &c.base_url,
+                &c.username,
+                c.password.clone(),
+            )),
+        }
+    }
+
+    pub async fn book(&self, req: &BookingRequest) -> Result<Booking, CarrierError> {
+        match self {
+            CarrierClient::ViettelPost(c) => c.book(req).await,
+            CarrierClient::Mock(c) => c.book(req).await,
+        }
+    }
+
+    /// The config `kind` this client speaks.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CarrierClient::ViettelPost(_) => "viettelpost",
+            CarrierClient::Mock(_) => "mock",
+        }
+    }
+}
+
+impl Carrier for CarrierClient {
+    fn book(
+        &self,
+        req: &BookingRequest,
+    ) -> impl Future<Output = Result<Booking, CarrierError>> + Send {
+        CarrierClient::book(self, req)
+    }
+}
+
+/// Our parcel statuses that a carrier event can move a parcel to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParcelStatus {
+    /// The carrier has the parcel: picked up, in transit, out for delivery, or on its way back.
+    HandedOver,
+    /// Delivered to the receiver (COD collected).
+    Delivered,
+    /// Returned to the sender.
+    Returned,
+    /// The carrier cancelled the waybill (before or without pickup).
+    CancelledByCarrier,
+}
+
+impl ParcelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParcelStatus::HandedOver => "handed_over",
+            ParcelStatus::Delivered => "delivered",
+            ParcelStatus::Returned => "returned",
+            ParcelStatus::CancelledByCarrier => "cancelled_by_carrier",
+        }
+    }
+
+    /// No later carrier event should move a parcel out of a final status: webhooks arrive late,
+    /// twice and out of order, so apply `HandedOver` only to a parcel that is not final yet.
+    pub fn is_final(self) -> bool {
+        !matches!(self, ParcelStatus::HandedOver)
+    }
+}
+
+/// One carrier status event, parsed and authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub tracking_code: String,
+    /// Our parcel id as we sent it, when the carrier echoes it.
+    pub reference: Option<String>,
+    /// What it means for us; `None` for informational events.
+    pub status: Option<ParcelStatus>,
+    /// The carrier's own status code and name, for the record.
+    pub carrier_code: i64,
+    pub carrier_status: String,
+    /// When the event happened at the carrier, if it said so parseably.
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong shared secret: answer 401 and change nothing.
+    #[error("webhook secret missing or wrong")]
+    BadSecret,
+    /// Authenticated (or not even JSON) but unusable: answer 400.
+    #[error("malformed webhook body: {0}")]
+    Malformed(String),
+}
+
+/// Parses and authenticates a status webhook body for a carrier of config `kind`. The secret is
+/// compared in constant time ([`Secret::matches`]); an empty configured secret accepts nothing.
+/// The `mock` carrier's webhook uses the Viettel Post body, so demos can post the same shape.
+pub fn parse_webhook(
+    kind: &str,
+    body: &[u8],
+    secret: &Secret,
+) -> Result<StatusUpdate, WebhookError> {
+    match kind {
+        "viettelpost" | "mock" => parse_viettelpost_webhook(body, secret),
+        other => Err(WebhookError::Malformed(format!(
+            "no webhook format for carrier kind `{other}`"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_address_skips_empty_parts() {
+        let p = Party {
+            name: "A".into(),
+            phone: "0912345678".into(),
+            street: " 12 Trần Hưng Đạo ".into(),
+            ward: "".into(),
+            province: "Ninh Bình".into(),
+        };
+        assert_eq!(p.full_address(), "12 Trần Hưng Đạo, Ninh Bình");
+    }
+
+    #[test]
+    fn only_unavailable_is_retryable() {
+        assert!(CarrierError::unavailable("x").retryable());
+        assert!(!CarrierError::rejected("x").retryable());
+    }
+
+    #[test]
+    fn from_config_picks_by_kind() {
+        let config = |kind: &str| -> CarrierConfig {
+            serde_json::from_value(serde_json::json!({
+                "id": "viettel-post", "kind": kind, "base_url": "http://127.0.0.1:9/v2",
+                "username": "u", "password": "p", "webhook_secret": "s", "default_service": "VCN"
+            }))
+            .expect("carrier config")
+        };
+        assert_eq!(CarrierClient::from_config(&config("mock")).kind(), "mock");
+        assert_eq!(
+            CarrierClient::from_config(&config("viettelpost")).kind(),
+            "viettelpost"
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! Shipments: every parcel that one carrier collects at one site at one pickup, for one
+//! service, is one shipment, whichever seller packed it (sellers sharing a cooperative hub
+//! share its pickups; each parcel keeps its seller and COD is totalled per seller). Pure;
+//! money in [`Vnd`], never floats.
+//!
+//! Choices where the contract is silent:
+//! - One shipment per (carrier, service, pickup). Its id is
+//!   `S-{site}-{YYYYMMDD}-{HHMM}-{carrier}-{service}` with the pickup's date and time in
+//!   Asia/Ho_Chi_Minh (see [`shipment_id`]): the service is part of the id because two
+//!   services at one pickup are two shipments and need two ids.
+//! - Costs use the rate table whose `code` equals the parcel's service; a service without
+//!   one is priced with the carrier's first table (its name stays on the shipment); with no
+//!   table at all every cost is 0. `rates` are one carrier's: pass the parcels of that
+//!   carrier only (the carrier field still groups and names shipments).
+//! - `unconsolidated_cost` prices each order of a parcel one box each (its weight
+//!   including its own tare, its own COD) with its own pickup; a parcel that lists no
+//!   orders counts as one order of its own weight and COD (and adds nothing to
+//!   `order_count`). Both costs use the zone from the site's province to the parcel's.
+//! - Output is sorted by pickup, carrier, service; parcel ids within a shipment sorted.
+//!   The result does not depend on the order of `parcels` (parcel ids are expected to be
+//!   unique; a repeated one is counted as given).
+//! - `savings` = `unconsolidated_cost − estimated_cost`. It is never negative for a rate
+//!   table without [`ServiceRates::problems`] when every parcel weighs at most the sum of
+//!   its orders' one-box weights (see the proof sketch in [`super::rates`]); for any other
+//!   table it is reported as computed, even negative.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::rates::{self, ServiceRates, Zone};
+use crate::domain::address::Province;
+use crate::domain::money::Vnd;
+use crate::domain::schedule::TZ;
+
+/// A packed (or planned) parcel as shipping sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipParcel {
+    pub parcel_id: String,
+    pub seller: String,
+    pub carrier: String,
+    /// The service code, e.g. "VCN" (the carrier's `default_service` when the parcel has
+    /// none).
+    pub service: String,
+    pub pickup_at: DateTime<Utc>,
+    /// The buyer's province (post-2025).
+    pub to: &'static Province,
+    /// Items plus one tare.
+    pub weight_g: u64,
+    pub cod: Vnd,
+    /// (order id, weight including its own tare as if boxed alone, COD).
+    pub orders: Vec<(String, u64, Vnd)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentPlan {
+    pub shipment_id: String,
+    pub site: String,
+    pub carrier: String,
+    pub service: String,
+    pub pickup_at: DateTime<Utc>,
+    pub parcel_ids: Vec<String>,
+    pub parcel_count: usize,
+    pub order_count: usize,
+    pub weight_g: u64,
+    pub cod_total: Vnd,
+    pub cod_by_seller: BTreeMap<String, Vnd>,
+    /// Σ parcel costs − volume discount + one pickup fee.
+    pub estimated_cost: Vnd,
+    /// The same orders one box each, each with its own pickup.
+    pub unconsolidated_cost: Vnd,
+    pub savings: Vnd,
+}
+
+/// A day (or any set of shipments) summed up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayReport {
+    pub orders: usize,
+    pub parcels: usize,
+    pub shipments: usize,
+    pub cost: Vnd,
+    pub unconsolidated_cost: Vnd,
+    pub savings: Vnd,
+    pub cod_total: Vnd,
+    /// COD the carrier collects for each seller.
+    pub cod_by_seller: BTreeMap<String, Vnd>,
+}
+
+/// `S-{site}-{YYYYMMDD}-{HHMM}-{carrier}-{service}`, date and time in Asia/Ho_Chi_Minh.
+/// Characters of the service code outside `A-Z a-z 0-9 . _ -` become `_` (ids go in URLs).
+pub fn shipment_id(site: &str, pickup_at: DateTime<Utc>, carrier: &str, service: &str) -> String {
+    let local = pickup_at.with_timezone(&TZ).format("%Y%m%d-%H%M");
+    let service: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("S-{site}-{local}-{carrier}-{service}")
+}
+
+/// The rate table for `service`: its own, else the first one (None without any table).
+pub fn rates_for<'a>(rates: &'a [ServiceRates], service: &str) -> Option<&'a ServiceRates> {
+    rates.iter().find(|r| r.code == service).or(rates.first())
+}
+
+/// Groups a site's parcels into shipments, one per (carrier, service, pickup), with their
+/// consolidated and one-box-each costs. See the module doc for the details.
+pub fn consolidate(
+    site: &str,
+    site_province: &Province,
+    rates: &[ServiceRates],
+    parcels: &[ShipParcel],
+) -> Vec<ShipmentPlan> {
+    let mut groups: BTreeMap<(DateTime<Utc>, &str, &str), Vec<&ShipParcel>> = BTreeMap::new();
+    for p in parcels {
+        groups
+            .entry((p.pickup_at, p.carrier.as_str(), p.service.as_str()))
+            .or_default()
+            .push(p);
+    }
+    groups
+        .into_iter()
+        .map(|((pickup_at, carrier, service), mut members)| {
+            members.sort_by(|a, b| a.key().cmp(&b.key()));
+            plan_one(
+                site,
+                site_province,
+                rates,
+                pickup_at,
+                carrier,
+                service,
+                &members,
+            )
+        })
+        .collect()
+}
+
+type ParcelKey<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    u64,
+    Vnd,
+    &'a [(String, u64, Vnd)],
+);
+
+impl ShipParcel {
+    /// Sort key: the parcel id, then every other field (for repeated ids), so the result
+    /// never depends on input order.
+    fn key(&self) -> ParcelKey<'_> {
+        let p = self;
+        (
+            &p.parcel_id,
+            &p.seller,
+            p.to.code,
+            p.weight_g,
+            p.cod,
+            &p.orders,
+        )
+    }
+}
+
+fn plan_one(
+    site: &str,
+    site_province: &Province,
+    rates: &[ServiceRates],
+    pickup_at: DateTime<Utc>,
+    carrier: &str,
+    service: &str,
+    members: &[&ShipParcel],
+) -> ShipmentPlan {
+    let mut boxes: Vec<(Zone, u64, Vnd)> = Vec::with_capacity(members.len());
+    let mut one_each: Vec<(Zone, u64, Vnd)> = Vec::new();
+    let mut cod_by_seller: BTreeMap<String, Vnd> = BTreeMap::new();
+    let mut cod_total = Decimal::ZERO;
+    let mut weight_g = 0u64;
+    let mut order_count = 0usize;
+    for p in members {
+        let z = rates::zone(site_province, p.to);
+        boxes.push((z, p.weight_g, p.cod));
+        if p.orders.is_empty() {
+            one_each.push((z, p.weight_g, p.cod));
+        }
+        one_each.extend(p.orders.iter().map(|(_, w, cod)| (z, *w, *cod)));
+        order_count += p.orders.len();
+        weight_g = weight_g.saturating_add(p.weight_g);
+        cod_total = cod_total.saturating_add(p.cod.0);
+        let seller = cod_by_seller.entry(p.seller.clone()).or_default();
+        *seller = Vnd(seller.0.saturating_add(p.cod.0));
+    }
+    let (estimated, unconsolidated) = match rates_for(rates, service) {
+        Some(r) => (
+            rates::shipment_cost(r, &boxes),
+            rates::unconsolidated_cost(r, &one_each),
+        ),
+        None => (Vnd::ZERO, Vnd::ZERO),
+    };
+    ShipmentPlan {
+        shipment_id: shipment_id(site, pickup_at, carrier, service),
+        site: site.to_owned(),
+        carrier: carrier.to_owned(),
+        service: service.to_owned(),
+        pickup_at,
+        parcel_ids: members.iter().map(|p| p.parcel_id.clone()).collect(),
+        parcel_count: members.len(),
+        order_count,
+        weight_g,
+        cod_total: Vnd(cod_total),
+        cod_by_seller,
+        estimated_cost: estimated,
+        unconsolidated_cost: unconsolidated,
+        savings: Vnd(unconsolidated.0.saturating_sub(estimated.0)),
+    }
+}
+
+/// Sums shipments up: counts, both costs, savings and COD per seller.
+pub fn day_report(shipments: &[ShipmentPlan]) -> DayReport {
+    let add = |a: Vnd, b: Vnd| Vnd(a.0.saturating_add(b.0));
+    let mut r = DayReport {
+        shipments: shipments.len(),
+        ..DayReport::default()
+    };
+    for s in shipments {
+        r.orders += s.order_count;
+        r.parcels += s.parcel_count;
+        r.cost = add(r.cost, s.estimated_cost);
+        r.unconsolidated_cost = add(r.unconsolidated_cost, s.unconsolidated_cost);
+        r.savings = add(r.savings, s.savings);
+        r.cod_total = add(r.cod_total, s.cod_total);
+        for (seller, cod) in &s.cod_by_seller {
+            let e = r.cod_by_seller.entry(seller.clone()).or_default();
+            *e = add(*e, *cod);
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::address::{normalize_province, provinces};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn prov(name: &str) -> &'static Province {
+        normalize_province(name).expect("known province")
+    }
+    fn v(n: i64) -> Vnd {
+        Vnd::from_i64(n)
+    }
+    /// 11:00 (h = 4) or 17:00 (h = 10) on 2026-11-21, Vietnamese time.
+    fn pickup(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0)
+            .single()
+            .expect("instant")
+    }
+    const TARE: u64 = 100;
+
+    /// A parcel of orders with the given item weights and COD, tare added once to the
+    /// parcel and once to each order's one-box weight.
+    #[rustfmt::skip]
+    fn parcel(id: &str, seller: &str, service: &str, h: u32, to: &str, orders: &[(u64, i64)]) -> ShipParcel {
+        ShipParcel {
+            parcel_id: id.into(),
+            seller: seller.into(),
+            carrier: "viettel-post".into(),
+            service: service.into(),
+            pickup_at: pickup(h),
+            to: prov(to),
+            weight_g: orders.iter().map(|o| o.0).sum::<u64>() + TARE,
+            cod: v(orders.iter().map(|o| o.1).sum()),
+            orders: orders
+                .iter()
+                .enumerate()
+                .map(|(i, &(w, c))| (format!("{id}-o{i}"), w + TARE, v(c)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn shared_hub_one_shipment_per_carrier_service_pickup() {
+        let rates = rates::default_viettel_post_rates();
+        let nb = prov("Ninh Bình");
+        let (mo, ts) = ("mat-ong-tam-diep", "tra-shan-tuyet");
+        #[rustfmt::skip]
+        let parcels = vec![
+            parcel("P-2", ts, "VCN", 4, "Hà Nội", &[(300, 200_000)]),
+            parcel("P-1", mo, "VCN", 4, "Nam Định", &[(650, 370_000), (650, 0)]),
+            parcel("P-3", mo, "VTK", 4, "HCM", &[(1_300, 0)]),
+            parcel("P-4", mo, "VCN", 10, "Ninh Bình", &[(200, 0)]),
+        ];
+        let got = consolidate("hoa-lu-hub", nb, &rates, &parcels);
+        let ids: Vec<_> = got.iter().map(|s| s.shipment_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "S-hoa-lu-hub-20261121-1100-viettel-post-VCN",
+                "S-hoa-lu-hub-20261121-1100-viettel-post-VTK",
+                "S-hoa-lu-hub-20261121-1700-viettel-post-VCN",
+            ]
+        );
+        let s = &got[0];
+        assert_eq!(s.parcel_ids, ["P-1", "P-2"]);
+        assert_eq!((s.parcel_count, s.order_count, s.weight_g), (2, 3, 1_800));
+        assert_eq!(s.cod_total, v(570_000));
+        let by_seller: Vec<_> = s.cod_by_seller.clone().into_iter().collect();
+        assert_eq!(
+            by_seller,
+            [(mo.into(), v(370_000)), (ts.into(), v(200_000))]
+        );
+        // P-1: same province 1 400 g → 16 500 + 2 × 2 500, COD fee 5 000 (minimum);
+        // P-2: same region 400 g → 25 000, COD fee 5 000; one 10 000 pickup.
+        assert_eq!(
+            s.estimated_cost,
+            v(21_500 + 5_000 + 25_000 + 5_000 + 10_000)
+        );
+        // Alone: 750 g → 19 000 + 5 000, 750 g → 19 000, 400 g → 25 000 + 5 000,
+        // three pickups.
+        assert_eq!(s.unconsolidated_cost, v(24_000 + 19_000 + 30_000 + 30_000));
+        assert_eq!(s.savings, v(103_000 - 66_500));
+        assert_eq!(got[1].estimated_cost, v(27_000 + 2 * 4_000 + 10_000)); // VTK other region
+
+        let day = day_report(&got);
+        assert_eq!((day.orders, day.parcels, day.shipments), (5, 4, 3));
+        assert_eq!(day.cod_total, v(570_000));
+        assert_eq!(day.cod_by_seller[mo], v(370_000));
+        let cost: Decimal = got.iter().map(|s| s.estimated_cost.0).sum();
+        assert_eq!(day.cost, Vnd(cost));
+        assert_eq!(day.savings.0, day.unconsolidated_cost.0 - day.cost.0);
+        assert_eq!(day_report(&[]), DayReport::default());
+    }
+
+    #[test]
+    fn unknown_service_falls_back_and_no_rates_cost_nothing() {
+        let rates = rates::default_viettel_post_rates();
+        let p = [parcel("P-1", "s", "SCOD", 4, "Hà Nội", &[(300, 0)])];
+        let got = consolidate("hub", prov("Ninh Bình"), &rates, &p);
+        assert_eq!(got[0].service, "SCOD");
+        assert_eq!(got[0].estimated_cost, v(25_000 + 10_000)); // VCN prices
+        let none = consolidate("hub", prov("Ninh Bình"), &[], &p);
+        assert_eq!(none[0].estimated_cost, Vnd::ZERO);
+        assert_eq!(none[0].savings, Vnd::ZERO);
+        let id = shipment_id("hub", pickup(4), "ghn", "a b/ç");
+        assert_eq!(id, "S-hub-20261121-1100-ghn-a_b__");
+        assert!(consolidate("hub", prov("Ninh Bình"), &rates, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_table_with_a_cheap_first_step_can_make_combining_dearer() {
+        // first 0, step 1 000 per 500 g, no pickup fee: problems() flags it, and two
+        // 500 g one-box orders (0 each) combine into a 900 g parcel that costs 1 000.
+        let mut r = rates::default_viettel_post_rates().remove(0);
+        (r.same_province.first, r.same_province.step) = (Vnd::ZERO, v(1_000));
+        r.pickup_fee = Vnd::ZERO;
+        assert!(!r.problems().is_empty());
+        #[rustfmt::skip]
+        let p = [parcel("P-1", "s", "VCN", 4, "Ninh Bình", &[(400, 0), (400, 0)])];
+        let got = consolidate("hub", prov("Ninh Bình"), &[r], &p);
+        assert_eq!(got[0].estimated_cost, v(1_000));
+        assert_eq!(got[0].unconsolidated_cost, Vnd::ZERO);
+        assert_eq!(got[0].savings, v(-1_000));
+    }
+
+    /// Rate tables that satisfy `ServiceRates::problems()`: first ≥ step × first steps.
+    fn arb_rates() -> impl Strategy<Value = ServiceRates> {
+        let zone = (0i64..10_000, 0i64..30_000);
+        (
+            (1u32..2_000, 1u32..1_000),
+            [zone.clone(), zone.clone(), zone],
+            (0i64..300, 0i64..20_000, 0i64..20_000),
+            prop::collection::vec((0u32..30, 0i64..=100), 0..4),
+        )
+            .prop_map(|((f, s), zones, (pct, min, pick), tiers)| {
+                let first_steps = i64::from(f.div_ceil(s));
+                let zp = |(step, extra): (i64, i64)| rates::ZonePrice {
+                    first: v(step * first_steps + extra),
+                    step: v(step),
+                };
+                let [a, b, c] = zones;
+                ServiceRates {
+                    code: "VCN".into(),
+                    name: String::new(),
+                    first_weight_g: f,
+                    step_g: s,
+                    same_province: zp(a),
+                    same_region: zp(b),
+                    other_region: zp(c),
+                    cod_fee_percent: Decimal::new(pct, 2),
+                    cod_fee_min: v(min),
+                    pickup_fee: v(pick),
+                    volume_discounts: tiers
+                        .into_iter()
+                        .map(|(m, p)| rates::VolumeDiscount {
+                            min_parcels: m,
+                            percent: Decimal::from(p),
+                        })
+                        .collect(),
+                    max_weight_g: 30_000,
+                    max_cod: v(20_000_000),
+                }
+            })
+    }
+
+    fn arb_parcels() -> impl Strategy<Value = Vec<ShipParcel>> {
+        let order = (0u64..8_000, 0i64..3_000_000);
+        let one = (
+            0usize..3, // seller
+            0usize..2, // carrier
+            0usize..3, // service (the third has no table)
+            0u32..3,   // pickup
+            0usize..34,
+            prop::collection::vec(order, 1..6),
+        );
+        prop::collection::vec(one, 0..40).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (s, c, sv, h, to, orders))| {
+                    let (seller, service) = (["a", "b", "c"][s], ["VCN", "VTK", "X"][sv]);
+                    let mut p = parcel(
+                        &format!("P-{i}"),
+                        seller,
+                        service,
+                        4 + 6 * h,
+                        "Huế",
+                        &orders,
+                    );
+                    p.carrier = ["viettel-post", "ghn"][c].into();
+                    p.to = &provinces()[to];
+                    p
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn consolidation_partitions_and_never_costs_more(
+            parcels in arb_parcels(),
+            custom in arb_rates(),
+            use_demo in any::<bool>(),
+        ) {
+            let rates = if use_demo { rates::default_viettel_post_rates() } else { vec![custom] };
+            let site = prov("Ninh Bình");
+            let got = consolidate("hub", site, &rates, &parcels);
+            let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut keys = Vec::new();
+            for s in &got {
+                keys.push((s.pickup_at, s.carrier.clone(), s.service.clone()));
+                prop_assert_eq!(s.parcel_count, s.parcel_ids.len());
+                let members: Vec<&ShipParcel> = s.parcel_ids.iter()
+                    .filter_map(|id| parcels.iter().find(|p| &p.parcel_id == id))
+                    .collect();
+                prop_assert_eq!(members.len(), s.parcel_count);
+                for p in &members {
+                    *seen.entry(p.parcel_id.as_str()).or_default() += 1;
+                    prop_assert_eq!((p.pickup_at, &p.carrier, &p.service), (s.pickup_at, &s.carrier, &s.service));
+                }
+                let cod: Decimal = members.iter().map(|p| p.cod.0).sum();
+                prop_assert_eq!(s.cod_total.0, cod);
+                prop_assert_eq!(s.cod_by_seller.values().map(|c| c.0).sum::<Decimal>(), cod);
+                prop_assert_eq!(s.order_count, members.iter().map(|p| p.orders.len()).sum::<usize>());
+                prop_assert_eq!(s.weight_g, members.iter().map(|p| p.weight_g).sum::<u64>());
+                prop_assert!(s.estimated_cost.0 <= s.unconsolidated_cost.0,
+                    "{} > {}", s.estimated_cost, s.unconsolidated_cost);
+                prop_assert_eq!(s.savings.0, s.unconsolidated_cost.0 - s.estimated_cost.0);
+                prop_assert_eq!(s.estimated_cost.0.fract(), Decimal::ZERO);
+            }
+            prop_assert_eq!(seen.len(), parcels.len());
+            prop_assert!(seen.values().all(|&n| n == 1));
+            let mut sorted = keys.clone();
+            sorted.sort();
+            sorted.dedup();
+            prop_assert_eq!(&sorted, &keys, "one shipment per key, in key order");
+            let mut reversed = parcels.clone();
+            reversed.reverse();
+            prop_assert_eq!(consolidate("hub", site, &rates, &reversed), got.clone());
+            let day = day_report(&got);
+            prop_assert_eq!(day.parcels, parcels.len());
+            prop_assert_eq!(day.savings.0, day.unconsolidated_cost.0 - day.cost.0);
+            prop_assert_eq!(day.cod_by_seller.values().map(|c| c.0).sum::<Decimal>(),
+                parcels.iter().map(|p| p.cod.0).sum::<Decimal>());
+        }
+    }
+}

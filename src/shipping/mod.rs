@@ -1,0 +1,7 @@
+//! Parcels, shipments and carriers.
+
+pub mod carrier;
+pub mod consolidate;
+pub mod limits;
+pub mod rates;
+pub mod service;

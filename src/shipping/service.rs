@@ -1,0 +1,557 @@
+//! The imperative shell of shipping: reading shipments with their costs, booking parcels
+//! with the carrier (per parcel, partial failure normal, retried with back-off), hand-over
+//! and carrier status webhooks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::{stream, StreamExt};
+use serde::Serialize;
+
+use super::carrier::{BookingItem, BookingRequest, CarrierClient, Party, StatusUpdate};
+use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
+use crate::config::{CarrierConfig, SiteConfig};
+use crate::domain::address::normalize_province;
+use crate::planner::records::ParcelDoc;
+use crate::state::AppState;
+use crate::store::{Store, StoreError};
+
+/// Parcels booked at once per shipment.
+const BOOK_CONCURRENCY: usize = 8;
+/// A booking attempt never takes longer than this (the adapter has its own timeouts).
+const BOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A parcel as stored: its document and its live fields.
+#[derive(Debug, Clone)]
+pub struct StoredParcel {
+    pub doc: ParcelDoc,
+    /// open | packed | cancelled (the floor)
+    pub floor_status: String,
+    /// booked | handed_over | delivered | returned | cancelled_by_carrier (the carrier)
+    pub carrier_status: Option<String>,
+    pub tracking: Option<String>,
+    pub book_error: Option<String>,
+    pub book_attempts: u64,
+    pub next_try_ms: Option<i64>,
+    pub pull: bool,
+}
+
+impl StoredParcel {
+    pub fn from_hash(h: &HashMap<String, String>) -> Option<StoredParcel> {
+        let doc: ParcelDoc = serde_json::from_str(h.get("data")?).ok()?;
+        Some(StoredParcel {
+            doc,
+            floor_status: h.get("status").cloned().unwrap_or_default(),
+            carrier_status: h.get("cstatus").cloned(),
+            tracking: h.get("tracking").cloned(),
+            book_error: h.get("book_error").cloned(),
+            book_attempts: h
+                .get("book_attempts")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            next_try_ms: h.get("next_try_ms").and_then(|v| v.parse().ok()),
+            pull: h.contains_key("pull"),
+        })
+    }
+
+    /// What the API shows: the carrier's status once there is one, else the floor's.
+    pub fn status(&self) -> &str {
+        self.carrier_status.as_deref().unwrap_or(&self.floor_status)
+    }
+
+    pub fn order_keys(&self) -> Vec<(String, String)> {
+        self.doc
+            .orders
+            .iter()
+            .map(|o| (self.doc.seller.clone(), o.order_id.clone()))
+            .collect()
+    }
+
+    /// Parcels that go to the carrier: not cancelled, not to be pulled.
+    pub fn ships(&self) -> bool {
+        self.floor_status != "cancelled" && !self.pull
+    }
+}
+
+pub async fn load_parcels(
+    store: &Store,
+    site: &str,
+    ids: &[String],
+) -> Result<Vec<StoredParcel>, StoreError> {
+    Ok(store
+        .parcel_hashes(site, ids)
+        .await?
+        .iter()
+        .filter_map(StoredParcel::from_hash)
+        .collect())
+}
+
+/// The site whose key space holds `id` (`{prefix}-{site}-…`): ids of waves, parcels and
+/// shipments start with their site.
+pub fn site_of_prefixed<'a>(state: &'a AppState, id: &str, prefix: &str) -> Vec<&'a str> {
+    state
+        .config
+        .sites
+        .iter()
+        .filter(|s| {
+            id.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix(s.id.as_str()))
+                .is_some_and(|r| r.starts_with('-'))
+        })
+        .map(|s| s.id.as_str())
+        .collect()
+}
+
+/// A shipment with its parcels and costs.
+pub struct Shipment {
+    pub site: String,
+    pub id: String,
+    pub status: String,
+    pub carrier: String,
+    pub service: String,
+    pub pickup_at: DateTime<Utc>,
+    pub parcels: Vec<StoredParcel>,
+    pub plan: ShipmentPlan,
+}
+
+fn carrier_config<'a>(state: &'a AppState, id: &str) -> Option<&'a CarrierConfig> {
+    state.config.carriers.iter().find(|c| c.id == id)
+}
+
+fn ship_parcel(p: &StoredParcel, carrier: &str, service: &str) -> Option<ShipParcel> {
+    let to = normalize_province(&p.doc.province)?;
+    Some(ShipParcel {
+        parcel_id: p.doc.parcel_id.clone(),
+        seller: p.doc.seller.clone(),
+        carrier: carrier.to_owned(),
+        service: service.to_owned(),
+        pickup_at: p.doc.pickup_at,
+        to,
+        weight_g: p.doc.weight_g(),
+        cod: p.doc.cod_amount(),
+        orders: p
+            .doc
+            .orders
+            .iter()
+            .map(|o| (o.order_id.clone(), o.weight_g + p.doc.tare_g, o.cod_amount))
+            .collect(),
+    })
+}
+
+/// Reads a shipment and prices it (consolidated vs one box each).
+pub async fn load_shipment(
+    state: &AppState,
+    site: &str,
+    id: &str,
+) -> Result<Option<Shipment>, StoreError> {
+    let (h, ids) = state.store.shipment(site, id).await?;
+    let Some(status) = h.get("status").cloned() else {
+        return Ok(None);
+    };
+    let carrier = h.get("carrier").cloned().unwrap_or_default();
+    let service = h.get("service").cloned().unwrap_or_default();
+    let pickup_at = h
+        .get("pickup_ms")
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        .unwrap_or_default();
+    let parcels = load_parcels(&state.store, site, &ids).await?;
+    let rates = carrier_config(state, &carrier)
+        .map(|c| c.rates())
+        .unwrap_or_default();
+    let site_cfg = state.config.site(site);
+    let origin = site_cfg.and_then(|s| normalize_province(&s.province));
+    let shipping: Vec<ShipParcel> = parcels
+        .iter()
+        .filter(|p| p.ships())
+        .filter_map(|p| ship_parcel(p, &carrier, &service))
+        .collect();
+    let plan = origin
+        .map(|o| consolidate(site, o, &rates, &shipping))
+        .and_then(|plans| plans.into_iter().next())
+        .unwrap_or_else(|| ShipmentPlan {
+            shipment_id: id.to_owned(),
+            site: site.to_owned(),
+            carrier: carrier.clone(),
+            service: service.clone(),
+            pickup_at,
+            parcel_ids: Vec::new(),
+            parcel_count: 0,
+            order_count: 0,
+            weight_g: 0,
+            cod_total: Default::default(),
+            cod_by_seller: Default::default(),
+            estimated_cost: Default::default(),
+            unconsolidated_cost: Default::default(),
+            savings: Default::default(),
+        });
+    Ok(Some(Shipment {
+        site: site.to_owned(),
+        id: id.to_owned(),
+        status,
+        carrier,
+        service,
+        pickup_at,
+        parcels,
+        plan,
+    }))
+}
+
+/// One parcel's booking result.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ParcelBooking {
+    pub parcel_id: String,
+    /// booked | failed | rejected | skipped
+    pub status: &'static str,
+    pub tracking_code: Option<String>,
+    pub error: Option<String>,
+}
+
+fn sender(site: &SiteConfig) -> Party {
+    Party {
+        name: site.name.clone(),
+        phone: site.phone.clone(),
+        street: site.street.clone(),
+        ward: site.ward.clone(),
+        province: normalize_province(&site.province)
+            .map(|p| p.name.to_owned())
+            .unwrap_or_else(|| site.province.clone()),
+    }
+}
+
+fn request(site: &SiteConfig, p: &StoredParcel, service: &str) -> BookingRequest {
+    let items = p.doc.items();
+    BookingRequest {
+        reference: p.doc.parcel_id.clone(),
+        sender: sender(site),
+        // The carrier needs the full receiver; the parcel keeps only what staff may see, so
+        // the full name, phone and street are read from the orders at booking time.
+        receiver: Party {
+            name: p.doc.first_name.clone(),
+            phone: String::new(),
+            street: String::new(),
+            ward: p.doc.ward.clone(),
+            province: p.doc.province.clone(),
+        },
+        weight_g: p.doc.weight_g(),
+        value: p.doc.value().0,
+        cod: p.doc.cod_amount().0,
+        service: service.to_owned(),
+        items: items
+            .iter()
+            .map(|i| BookingItem {
+                name: i.name.clone(),
+                qty: i.qty,
+                unit_price: i.unit_price.0,
+                weight_g: i.weight_g,
+            })
+            .collect(),
+        note: Some(format!(
+            "{} đơn: {}",
+            p.doc.orders.len(),
+            p.doc
+                .orders
+                .iter()
+                .map(|o| o.order_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Fills in the receiver from the first order as stored (name, phone, street).
+async fn with_receiver(
+    store: &Store,
+    site: &str,
+    p: &StoredParcel,
+    mut req: BookingRequest,
+) -> Result<BookingRequest, StoreError> {
+    if let Some(first) = p.doc.orders.first() {
+        if let Some(rec) = store.order(site, &p.doc.seller, &first.order_id).await? {
+            req.receiver.name = rec.data.order.buyer.name.trim().to_owned();
+            req.receiver.phone = rec.data.norm.phone.clone();
+            req.receiver.street = rec.data.order.ship_to.street.trim().to_owned();
+        }
+    }
+    Ok(req)
+}
+
+fn backoff_ms(base_ms: u64, attempts: u64) -> i64 {
+    let exp = attempts.min(16) as u32;
+    base_ms
+        .saturating_mul(2u64.saturating_pow(exp))
+        .min(300_000) as i64
+}
+
+/// Books every not-yet-booked parcel of a shipment with its carrier. Idempotent (booked
+/// parcels keep their tracking code; a parcel being booked elsewhere is skipped), and one
+/// parcel's failure never blocks the others. `only_due`: skip parcels whose back-off has
+/// not elapsed (the background booker).
+pub async fn book_shipment(
+    state: &AppState,
+    sh: &Shipment,
+    only_due: bool,
+) -> Result<Vec<ParcelBooking>, StoreError> {
+    let Some(site) = state.config.site(&sh.site) else {
+        return Ok(Vec::new());
+    };
+    let Some(carrier) = state.carriers.get(&sh.carrier) else {
+        return Ok(Vec::new());
+    };
+    let base_ms = carrier_config(state, &sh.carrier)
+        .map(|c| c.retry_base_ms)
+        .unwrap_or(2_000);
+    let now_ms = Utc::now().timestamp_millis();
+    let futures: Vec<_> = sh
+        .parcels
+        .iter()
+        .map(|p| {
+            book_or_skip(
+                state,
+                site,
+                carrier,
+                p,
+                &sh.service,
+                base_ms,
+                only_due,
+                now_ms,
+            )
+        })
+        .collect();
+    let results: Vec<Result<ParcelBooking, StoreError>> = stream::iter(futures)
+        .buffer_unordered(BOOK_CONCURRENCY)
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        out.push(r?);
+    }
+    out.sort_by(|a, b| a.parcel_id.cmp(&b.parcel_id));
+    let all_booked = sh.parcels.iter().filter(|p| p.ships()).count()
+        == out.iter().filter(|r| r.status == "booked").count();
+    if all_booked && sh.status == "open" && !out.is_empty() {
+        state
+            .store
+            .set_shipment_status(&sh.site, &sh.id, "booked")
+            .await?;
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn book_or_skip(
+    state: &AppState,
+    site: &SiteConfig,
+    carrier: &CarrierClient,
+    p: &StoredParcel,
+    service: &str,
+    base_ms: u64,
+    only_due: bool,
+    now_ms: i64,
+) -> Result<ParcelBooking, StoreError> {
+    let id = p.doc.parcel_id.clone();
+    if let Some(t) = &p.tracking {
+        return Ok(ParcelBooking {
+            parcel_id: id,
+            status: "booked",
+            tracking_code: Some(t.clone()),
+            error: None,
+        });
+    }
+    let skipped = |why: &str| ParcelBooking {
+        parcel_id: id.clone(),
+        status: "skipped",
+        tracking_code: None,
+        error: Some(why.to_owned()),
+    };
+    if !p.ships() {
+        return Ok(skipped("cancelled or to be pulled"));
+    }
+    if only_due && p.next_try_ms.is_some_and(|t| t > now_ms) {
+        return Ok(skipped("waiting to retry"));
+    }
+    book_one(state, site, carrier, p, service, base_ms).await
+}
+
+async fn book_one(
+    state: &AppState,
+    site: &SiteConfig,
+    carrier: &CarrierClient,
+    p: &StoredParcel,
+    service: &str,
+    base_ms: u64,
+) -> Result<ParcelBooking, StoreError> {
+    let id = p.doc.parcel_id.clone();
+    if !state.store.lock_parcel(&site.id, &id, 60_000).await? {
+        return Ok(ParcelBooking {
+            parcel_id: id,
+            status: "skipped",
+            tracking_code: None,
+            error: Some("being booked".into()),
+        });
+    }
+    let req = with_receiver(&state.store, &site.id, p, request(site, p, service)).await?;
+    let result = tokio::time::timeout(BOOK_TIMEOUT, carrier.book(&req)).await;
+    let out = match result {
+        Ok(Ok(booking)) => {
+            let fee = booking.fee.map(|f| f.to_string());
+            let code = state
+                .store
+                .record_booking(
+                    &site.id,
+                    &id,
+                    &p.order_keys(),
+                    &booking.tracking_code,
+                    fee.as_deref(),
+                )
+                .await?;
+            metrics::counter!("livepack_parcels_booked_total", "site" => site.id.clone(), "carrier" => p.doc.carrier.clone().unwrap_or_default()).increment(1);
+            ParcelBooking {
+                parcel_id: id.clone(),
+                status: "booked",
+                tracking_code: Some(code),
+                error: None,
+            }
+        }
+        Ok(Err(e)) => {
+            let next = Utc::now().timestamp_millis() + backoff_ms(base_ms, p.book_attempts);
+            state
+                .store
+                .record_booking_failure(&site.id, &id, e.message(), next)
+                .await?;
+            metrics::counter!("livepack_booking_failures_total", "site" => site.id.clone(), "retryable" => e.retryable().to_string()).increment(1);
+            tracing::warn!(site = %site.id, parcel = %id, retryable = e.retryable(), error = %e.message(), "booking failed");
+            let status = if e.retryable() { "failed" } else { "rejected" };
+            ParcelBooking {
+                parcel_id: id.clone(),
+                status,
+                tracking_code: None,
+                error: Some(e.message().to_owned()),
+            }
+        }
+        Err(_) => {
+            let next = Utc::now().timestamp_millis() + backoff_ms(base_ms, p.book_attempts);
+            state
+                .store
+                .record_booking_failure(&site.id, &id, "carrier timed out", next)
+                .await?;
+            ParcelBooking {
+                parcel_id: id.clone(),
+                status: "failed",
+                tracking_code: None,
+                error: Some("carrier timed out".into()),
+            }
+        }
+    };
+    state.store.unlock_parcel(&site.id, &id).await?;
+    Ok(out)
+}
+
+/// The driver has left: every booked parcel of the shipment is in the carrier's hands.
+pub async fn hand_over(state: &AppState, sh: &Shipment) -> Result<usize, StoreError> {
+    let mut moved = 0;
+    for p in sh
+        .parcels
+        .iter()
+        .filter(|p| p.ships() && p.tracking.is_some())
+    {
+        let out = state
+            .store
+            .carrier_status(
+                &sh.site,
+                &p.doc.parcel_id,
+                &p.order_keys(),
+                "handed_over",
+                None,
+                "",
+            )
+            .await?;
+        if out == "ok" {
+            moved += 1;
+        }
+    }
+    state
+        .store
+        .set_shipment_status(&sh.site, &sh.id, "handed_over")
+        .await?;
+    Ok(moved)
+}
+
+/// Applies a carrier status event to the parcel it names. Returns what happened.
+pub async fn apply_status(
+    state: &AppState,
+    update: &StatusUpdate,
+) -> Result<&'static str, StoreError> {
+    let Some(reference) = update.reference.as_deref() else {
+        return Ok("ignored");
+    };
+    let Some(status) = update.status else {
+        return Ok("informational");
+    };
+    for site in site_of_prefixed(state, reference, "P-") {
+        let Some(p) = load_parcels(&state.store, site, &[reference.to_owned()])
+            .await?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        if p.tracking
+            .as_deref()
+            .is_some_and(|t| t != update.tracking_code)
+        {
+            return Ok("tracking_mismatch");
+        }
+        let out = state
+            .store
+            .carrier_status(
+                site,
+                reference,
+                &p.order_keys(),
+                status.as_str(),
+                Some(update.carrier_code),
+                &update.carrier_status,
+            )
+            .await?;
+        return Ok(if out == "ok" { "applied" } else { "unchanged" });
+    }
+    Ok("unknown_parcel")
+}
+
+/// Books due shipments on their own, `book_before_pickup_minutes` before each pickup,
+/// and retries failed parcels with back-off. One task per site; the per-parcel lock keeps
+/// several instances from booking a parcel twice.
+pub async fn auto_book(state: AppState, site: String) {
+    let shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        if let Err(e) = auto_book_round(&state, &site).await {
+            tracing::warn!(site = %site, error = %e, "auto-booking round failed");
+        }
+    }
+}
+
+async fn auto_book_round(state: &AppState, site: &str) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let today = crate::domain::schedule::business_date(now);
+    for date in [today, today.succ_opt().unwrap_or(today)] {
+        for id in state.store.shipment_ids_of_day(site, date).await? {
+            let Some(sh) = load_shipment(state, site, &id).await? else {
+                continue;
+            };
+            let lead = carrier_config(state, &sh.carrier)
+                .map(|c| c.book_before_pickup_minutes)
+                .unwrap_or(60);
+            let due = sh.pickup_at - chrono::Duration::minutes(i64::from(lead)) <= now;
+            let pending = sh.parcels.iter().any(|p| p.ships() && p.tracking.is_none());
+            if due && pending && sh.status != "handed_over" {
+                book_shipment(state, &sh, true).await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Shipments in Redis: the day's shipments of a site, their parcels, bookings and carrier
+//! status updates.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+
+use super::{keys, Store, StoreError};
+
+/// A parcel's orders as (seller, order_id) — the keys a status change touches.
+pub type OrderKeys<'a> = &'a [(String, String)];
+
+impl Store {
+    pub async fn shipment_ids_of_day(
+        &self,
+        site: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "shipments",
+            conn.zrange(keys::shipments_of_day(site, date), 0, -1),
+        )
+        .await
+    }
+
+    /// The shipment hash and its parcel ids (sorted).
+    pub async fn shipment(
+        &self,
+        site: &str,
+        shipment_id: &str,
+    ) -> Result<(HashMap<String, String>, Vec<String>), StoreError> {
+        let mut conn = self.conn();
+        let (h, mut ids): (HashMap<String, String>, Vec<String>) = self
+            .bounded(
+                "shipment",
+                redis::pipe()
+                    .hgetall(keys::shipment(site, shipment_id))
+                    .smembers(keys::shipment_parcels(site, shipment_id))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        ids.sort();
+        Ok((h, ids))
+    }
+
+    pub async fn set_shipment_status(
+        &self,
+        site: &str,
+        shipment_id: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "shipment",
+            conn.hset(keys::shipment(site, shipment_id), "status", status),
+        )
+        .await
+    }
+
+    /// A short lock so two instances never book the same parcel at once.
+    pub async fn lock_parcel(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let got: Option<String> = self
+            .bounded(
+                "lock",
+                redis::cmd("SET")
+                    .arg(format!("{}:lock", keys::parcel(site, parcel_id)))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(got.is_some())
+    }
+
+    pub async fn unlock_parcel(&self, site: &str, parcel_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "lock",
+            conn.del(format!("{}:lock", keys::parcel(site, parcel_id))),
+        )
+        .await
+    }
+
+    /// Records a booking; returns the parcel's tracking code (the first one, if it was
+    /// booked already).
+    pub async fn record_booking(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        orders: OrderKeys<'_>,
+        tracking: &str,
+        fee: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let mut inv = self.inner.scripts.booked.prepare_invoke();
+        inv.key(keys::parcel(site, parcel_id));
+        for (seller, id) in orders {
+            inv.key(keys::order(site, seller, id));
+        }
+        inv.arg(tracking)
+            .arg(fee.unwrap_or(""))
+            .arg(chrono::Utc::now().timestamp_millis());
+        let mut conn = self.conn();
+        let (_, code): (String, String) =
+            self.bounded("booked", inv.invoke_async(&mut conn)).await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(code)
+    }
+
+    /// Records a failed booking attempt and when to try again.
+    pub async fn record_booking_failure(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        error: &str,
+        next_try_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let key = keys::parcel(site, parcel_id);
+        let mut conn = self.conn();
+        let (attempts, ()): (u64, ()) = self
+            .bounded(
+                "booking_failure",
+                redis::pipe()
+                    .atomic()
+                    .hincr(&key, "book_attempts", 1)
+                    .hset_multiple(
+                        &key,
+                        &[
+                            ("book_error", error.to_owned()),
+                            ("next_try_ms", next_try_ms.to_string()),
+                        ],
+                    )
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(attempts)
+    }
+
+    /// Moves a booked parcel forward (handed_over, delivered, returned, …); see
+    /// `carrier_status.lua`.
+    pub async fn carrier_status(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        orders: OrderKeys<'_>,
+        status: &str,
+        carrier_code: Option<i64>,
+        carrier_text: &str,
+    ) -> Result<String, StoreError> {
+        let mut inv = self.inner.scripts.carrier_status.prepare_invoke();
+        inv.key(keys::parcel(site, parcel_id));
+        for (seller, id) in orders {
+            inv.key(keys::order(site, seller, id));
+        }
+        inv.arg(status)
+            .arg(carrier_code.map(|c| c.to_string()).unwrap_or_default())
+            .arg(carrier_text)
+            .arg(chrono::Utc::now().timestamp_millis());
+        let mut conn = self.conn();
+        let out: String = self
+            .bounded("carrier_status", inv.invoke_async(&mut conn))
+            .await?;
+        self.wait_replicas(&mut conn).await?;
+        Ok(out)
+    }
+}

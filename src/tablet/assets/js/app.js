@@ -1,0 +1,222 @@
+// The packing tablet: sign-in, the live wave list, a wave's pick list and parcels.
+
+import { api, enc } from './api.js';
+import { t, applyStatic, getLang, setLang, vnDate } from './i18n.js';
+import * as Q from './queue.js';
+import { S, $, showView, renderWaves, say } from './views.js';
+import * as W from './wave.js';
+
+const SITE_KEY = 'lp.site';
+let stream = null;
+let streamRetry = null;
+
+function store(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value);
+  } catch { /* private mode */ }
+}
+
+function banner() {
+  const b = $('offline');
+  const show = Q.stalled();
+  b.hidden = !show;
+  b.dataset.waiting = String(Q.waiting());
+  if (show) b.textContent = t('offline', { n: Q.waiting() });
+}
+
+function live(ok) {
+  const c = $('conn');
+  c.textContent = S.view === 'signin' ? '' : t(ok ? 'live' : 'notLive');
+  c.className = ok ? 'conn' : 'conn bad';
+  c.dataset.live = ok ? '1' : '0';
+}
+
+function applyFeed(feed) {
+  if (!feed || feed.site !== S.site) return;
+  S.feed = feed;
+  renderWaves();
+  W.feedChanged(feed);
+}
+
+/** Reads today's and tomorrow's waves over the REST API (first load, `refresh` events). */
+async function refreshList() {
+  const now = new Date();
+  const dates = [vnDate(now), vnDate(new Date(now.getTime() + 86400000))];
+  const lists = await Promise.all(dates.map((d) =>
+    api('GET', `/v1/sites/${enc(S.site)}/waves?date=${d}`)));
+  const waves = lists.flatMap((l, i) => l.waves.map((w) => ({ ...w, date: dates[i] })));
+  waves.sort((a, b) => (a.pickup_at < b.pickup_at ? -1 : a.pickup_at > b.pickup_at ? 1
+    : a.released_at < b.released_at ? -1 : 1));
+  applyFeed({ site: S.site, dates, waves });
+}
+
+function closeStream() {
+  if (stream) stream.close();
+  stream = null;
+  if (streamRetry) clearTimeout(streamRetry);
+  streamRetry = null;
+}
+
+/** The live feed (Server-Sent Events); the browser reconnects by itself after a drop. */
+function openStream() {
+  closeStream();
+  const es = new EventSource(`/v1/sites/${enc(S.site)}/events`);
+  stream = es;
+  es.addEventListener('open', () => live(true));
+  es.addEventListener('waves', (e) => {
+    live(true);
+    try { applyFeed(JSON.parse(e.data)); } catch { /* a bad event: the next one fixes it */ }
+  });
+  es.addEventListener('refresh', () => {
+    refreshList().catch(failed);
+    if (S.waveId) W.reloadSoon(0);
+  });
+  es.addEventListener('error', () => {
+    live(false);
+    if (es.readyState === EventSource.CLOSED && stream === es) {
+      // Refused (signed out?) rather than dropped: find out, then try again.
+      streamRetry = setTimeout(() => {
+        refreshList().then(openStream, (e) => { failed(e); if (e.status !== 401) openStream(); });
+      }, 3000);
+    }
+  });
+}
+
+function failed(e) {
+  if (e && e.status === 401) signedOut(true);
+}
+
+function signedOut(expired) {
+  closeStream();
+  S.feed = null;
+  S.waveId = null;
+  S.wave = null;
+  showView('signin');
+  live(true);
+  $('site').value = S.site || new URLSearchParams(location.search).get('site') || '';
+  $('pin').value = '';
+  const err = $('signin-error');
+  err.hidden = !expired;
+  err.textContent = expired ? t('sessionExpired') : '';
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const site = $('site').value.trim();
+  const pin = $('pin').value.trim();
+  const err = $('signin-error');
+  err.hidden = true;
+  if (!site || !pin) { err.textContent = t('needBoth'); err.hidden = false; return; }
+  $('sign-in').disabled = true;
+  try {
+    const r = await api('POST', '/v1/station/session', { site, pin });
+    S.site = r.site;
+    store(SITE_KEY, r.site);
+    $('pin').value = '';
+    Q.resume();
+    await enter();
+  } catch (e) {
+    err.textContent = e.status === 401 ? t('wrongPin') : e.status === 429 ? t('locked')
+      : e.status === 0 ? t('network') : e.message;
+    err.hidden = false;
+  } finally {
+    $('sign-in').disabled = false;
+  }
+}
+
+async function signOut() {
+  try { await api('DELETE', '/v1/station/session'); } catch { /* gone anyway */ }
+  signedOut(false);
+}
+
+/** Signed in: the list, the live feed, then whatever the address asks for. */
+async function enter() {
+  try {
+    await refreshList();
+  } catch (e) {
+    if (e.status === 401) { signedOut(false); return; }
+  }
+  openStream();
+  await route();
+}
+
+async function route() {
+  if (!S.site || S.view === 'signin' && !stream) return;
+  const m = /^#\/wave\/([A-Za-z0-9._-]+)$/.exec(location.hash);
+  if (!m) {
+    S.waveId = null;
+    S.wave = null;
+    showView('waves');
+    renderWaves();
+    return;
+  }
+  showView('wave');
+  $('scan').value = '';
+  $('scan').focus();
+  try {
+    await W.load(m[1]);
+  } catch (e) {
+    if (e.status === 401) signedOut(true);
+    else if (e.status === 404) { say(t('waveGone')); }
+    else say(t('network'));
+  }
+}
+
+function wire() {
+  $('lang').addEventListener('click', () => {
+    setLang(getLang() === 'vi' ? 'en' : 'vi');
+    applyStatic();
+    renderWaves();
+    W.render();
+    banner();
+    live($('conn').dataset.live !== '0');
+  });
+  $('signin-form').addEventListener('submit', signIn);
+  $('sign-out').addEventListener('click', signOut);
+  $('back').addEventListener('click', () => { location.hash = '#/'; });
+  window.addEventListener('hashchange', () => { route(); });
+  $('wave-groups').addEventListener('click', (e) => {
+    const card = e.target.closest('[data-testid="wave"]');
+    if (card) location.hash = `#/wave/${card.dataset.waveId}`;
+  });
+  $('pick-list').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="pick-confirm"]');
+    if (b && !b.disabled) W.pick(b.dataset.sku);
+  });
+  $('parcel-list').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="parcel-packed"]');
+    if (b && !b.disabled) W.pack(b.dataset.parcelId);
+  });
+  $('scan-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const code = $('scan').value;
+    $('scan').value = '';
+    W.scan(code);
+  });
+  $('undo').addEventListener('click', W.undo);
+  $('wave-head').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-jump]');
+    if (b) $(b.dataset.jump).scrollIntoView({ behavior: 'smooth' });
+  });
+  // A barcode scanner types like a keyboard: whatever has focus, its keys go to the scan box.
+  document.addEventListener('keydown', (e) => {
+    if (S.view !== 'wave' || e.ctrlKey || e.metaKey || e.altKey) return;
+    const tag = (document.activeElement && document.activeElement.tagName) || '';
+    if (tag === 'INPUT' || tag === 'TEXTAREA') return;
+    if (e.key.length === 1) $('scan').focus();
+  });
+}
+
+function boot() {
+  applyStatic();
+  wire();
+  Q.onChange(() => { banner(); if (S.view === 'wave') W.render(); });
+  Q.start({ ack: W.acked, refused: W.refused, auth: () => signedOut(true) });
+  banner();
+  S.site = (() => { try { return localStorage.getItem(SITE_KEY); } catch { return null; } })();
+  if (!S.site) { signedOut(false); return; }
+  showView('waves');
+  enter();
+}
+
+boot();

@@ -1,0 +1,172 @@
+//! `GET /v1/sites/{site}/events`: Server-Sent Events for the packing tablet.
+//!
+//! Events: `waves` (data: a [`WaveFeed`], sent on connect when known and whenever the
+//! site's waves or their progress change) and `refresh` (data `{}`: this client fell
+//! behind; re-read the lists over the REST API). A comment every 15 s keeps proxies and
+//! Wi-Fi NATs from closing an idle stream. A stream ends after [`MAX_STREAM`] (the page's
+//! `EventSource` reconnects by itself and so proves its session is still valid) and when
+//! the service shuts down.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use futures_util::Stream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::{Hub, Subscription};
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// A stream lives at most this long; the browser reconnects (and re-authenticates).
+pub const MAX_STREAM: Duration = Duration::from_secs(15 * 60);
+/// What the page's `EventSource` waits before reconnecting.
+const RETRY: Duration = Duration::from_secs(3);
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The station of `site`, or the operator; anyone else sees no such site.
+fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
+    if state.config.site(site).is_none() {
+        return Err(ApiError::not_found("site"));
+    }
+    match caller {
+        Caller::Operator => Ok(()),
+        Caller::Station { site: own } if own == site => Ok(()),
+        _ => Err(ApiError::not_found("site")),
+    }
+}
+
+/// Connected streams, for the `livepack_tablet_streams` gauge.
+struct Connected;
+
+impl Connected {
+    fn new() -> Connected {
+        metrics::gauge!("livepack_tablet_streams").increment(1.0);
+        Connected
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        metrics::gauge!("livepack_tablet_streams").decrement(1.0);
+    }
+}
+
+struct Client {
+    sub: Subscription,
+    shutdown: CancellationToken,
+    until: Instant,
+    greeted: bool,
+    _connected: Connected,
+}
+
+/// The next event of a client's stream; None ends the stream.
+async fn next_event(mut c: Client) -> Option<(Result<Event, Infallible>, Client)> {
+    if !c.greeted {
+        c.greeted = true;
+        let hello = Event::default()
+            .retry(RETRY)
+            .comment("livepack tablet feed");
+        return Some((Ok(hello), c));
+    }
+    let snapshot = tokio::select! {
+        biased;
+        _ = c.shutdown.cancelled() => return None,
+        _ = tokio::time::sleep_until(c.until) => return None,
+        s = c.sub.rx.recv() => s?,
+    };
+    if c.sub.lagged.load(Ordering::Acquire) {
+        // Stale snapshots: drop them all and tell the page to re-read.
+        while c.sub.rx.try_recv().is_ok() {}
+        c.sub.lagged.store(false, Ordering::Release);
+        return Some((Ok(Event::default().event("refresh").data("{}")), c));
+    }
+    Some((Ok(Event::default().event("waves").data(&*snapshot)), c))
+}
+
+fn events(c: Client) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(c, next_event)
+}
+
+/// Live updates of the site's waves for the packing tablet (Server-Sent Events).
+#[utoipa::path(get, path = "/v1/sites/{site}/events", tag = "tablet", operation_id = "site_events",
+    params(("site" = String, Path)),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses(
+        (status = 200, content_type = "text/event-stream",
+         description = "`event: waves` with a WaveFeed as data (on connect and on every change of the list or its progress); `event: refresh` when this client fell behind (re-read over the REST API); keep-alive comments every 15 s",
+         body = super::hub::WaveFeed),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    Extension(hub): Extension<Arc<Hub>>,
+    caller: Caller,
+    Path(site): Path<String>,
+) -> Result<Response, ApiError> {
+    check_site(&state, &caller, &site)?;
+    let client = Client {
+        sub: hub.subscribe(&state, &site),
+        shutdown: state.shutdown.clone(),
+        until: Instant::now() + MAX_STREAM,
+        greeted: false,
+        _connected: Connected::new(),
+    };
+    let sse = Sse::new(events(client))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    let mut resp = sse.into_response();
+    // Reverse proxies (nginx) must pass events through at once.
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(sub: Subscription) -> Client {
+        Client {
+            sub,
+            shutdown: CancellationToken::new(),
+            until: Instant::now() + MAX_STREAM,
+            greeted: true,
+            _connected: Connected::new(),
+        }
+    }
+
+    async fn next_text(c: Client) -> Option<(String, Client)> {
+        let (ev, c) = next_event(c).await?;
+        let ev = ev.unwrap_or_default();
+        Some((format!("{ev:?}"), c))
+    }
+
+    #[tokio::test]
+    async fn a_lagging_client_gets_one_refresh_then_live_events_again() {
+        let hub = Hub::new();
+        let (sub, _) = hub.join("s");
+        for i in 0..50 {
+            hub.publish("s", Some(format!("{{\"n\":{i}}}")));
+        }
+        let c = client(sub);
+        let (first, c) = next_text(c).await.expect("an event");
+        assert!(first.contains("event: refresh"), "{first}");
+        hub.publish("s", Some("{\"n\":99}".into()));
+        let (next, c) = next_text(c).await.expect("an event");
+        assert!(
+            next.contains("event: waves") && next.contains("99"),
+            "{next}"
+        );
+        c.shutdown.cancel();
+        assert!(next_event(c).await.is_none(), "the stream ends on shutdown");
+    }
+}

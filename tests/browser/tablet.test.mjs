@@ -1,0 +1,156 @@
+// The packing tablet end to end in Debian's headless Chromium: sign in, 300 orders over the
+// ingest WebSocket appear as waves without a reload, every line picked, every parcel packed,
+// the orders read back `packed`; layout and contrast checks; screenshots for the README.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, call, SELLER_TOKEN } from './lib/server.mjs';
+import { orders, ingest, endSession } from './lib/ingest.mjs';
+import { checkLayout } from './lib/checks.mjs';
+import {
+  launch, openPage, clean, signIn, apiWaves, apiWave, newWaves, queueDrained, openWave, shot,
+  LANDSCAPE, PORTRAIT,
+} from './lib/tablet.mjs';
+
+let srv;
+let browser;
+
+before(async () => {
+  srv = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.stop();
+});
+
+/** Layout/contrast checks and a screenshot at both tablet sizes; ends in landscape. */
+async function bothSizes(page, name, prepare = async () => {}) {
+  for (const [size, label] of [[LANDSCAPE, '1280x800'], [PORTRAIT, '800x1280']]) {
+    await page.setViewportSize(size);
+    await prepare();
+    await checkLayout(page, assert, `${name} at ${label}`);
+    await page.screenshot({ path: shot(`tablet-${name}-${label}`) });
+  }
+  await page.setViewportSize(LANDSCAPE);
+}
+
+async function pickEverything(page) {
+  const lines = page.locator('[data-testid="pick-line"]');
+  const n = await lines.count();
+  assert.ok(n > 0, 'a pick list');
+  for (let i = 0; i < n; i++) {
+    const b = lines.nth(i).getByTestId('pick-confirm');
+    if (await b.isEnabled()) await b.click();
+  }
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="pick-line"]')]
+    .every((l) => l.dataset.picked === l.dataset.qty));
+}
+
+async function packEverything(page) {
+  const parcels = page.locator('[data-testid="parcel"]');
+  const n = await parcels.count();
+  for (let i = 0; i < n; i++) {
+    const b = parcels.nth(i).getByTestId('parcel-packed');
+    if (await b.isEnabled()) await b.click();
+  }
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="parcel"]')]
+    .every((p) => p.dataset.status === 'packed'));
+}
+
+test('the page and its files are served with security headers', async () => {
+  const r = await fetch(`${srv.base}/tablet/`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/html/);
+  const csp = r.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+  assert.equal(r.headers.get('x-frame-options'), 'DENY');
+  assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  const js = await fetch(`${srv.base}/tablet/js/app.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type'), /javascript/);
+});
+
+test('a wrong PIN shows sign-in-error and does not sign in', async () => {
+  const { context, page } = await openPage(browser);
+  try {
+    await signIn(page, srv.base, '0000');
+    const err = page.getByTestId('sign-in-error');
+    await err.waitFor({ state: 'visible' });
+    assert.match(await err.textContent(), /Sai mã điểm hoặc mã PIN/);
+    assert.equal(await page.locator('#view-waves').isHidden(), true);
+    await checkLayout(page, assert, 'sign-in with error');
+    await page.screenshot({ path: shot('tablet-sign-in-error-1280x800') });
+    clean(page, assert);
+  } finally {
+    await context.close();
+  }
+});
+
+test('300 orders appear live, every line is picked and every parcel packed', { timeout: 300000 }, async () => {
+  const { context, page } = await openPage(browser);
+  try {
+    await signIn(page, srv.base);
+    await page.evaluate(() => { window.sameDocument = true; });
+    const before = new Set((await apiWaves(srv.base)).map((w) => w.wave_id));
+    const list = orders('SAT', 300);
+    await ingest(srv.base, 'browser-sat', list);
+    await endSession(srv.base, 'browser-sat');
+    const waves = await newWaves(srv.base, before, 300);
+    // The tablet shows them through its live feed: no reload, no navigation.
+    await page.waitForFunction((ids) => ids.every((id) =>
+      document.querySelector(`[data-testid="wave"][data-wave-id="${id}"]`)),
+    waves.map((w) => w.wave_id), { timeout: 15000 });
+    assert.equal(await page.evaluate(() => window.sameDocument), true, 'the page was not reloaded');
+    await bothSizes(page, 'waves');
+
+    for (const [i, w] of waves.entries()) {
+      await openWave(page, w.wave_id);
+      assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'scan-input');
+      if (i === 0) {
+        // A first tap so the screenshot shows a picked line next to open ones.
+        await page.locator('[data-testid="pick-line"]').first().getByTestId('pick-confirm').click();
+        await bothSizes(page, 'picks', async () => page.evaluate(() => window.scrollTo(0, 0)));
+      }
+      await pickEverything(page);
+      const parcels = page.locator('[data-testid="parcel"]');
+      assert.equal(await parcels.count(), w.parcel_count, 'one card per parcel');
+      if (i === 0) {
+        for (let k = 0; k < 2; k++) await parcels.nth(k).getByTestId('parcel-packed').click();
+        await bothSizes(page, 'parcels', async () => page.evaluate(() =>
+          document.getElementById('parcel-title').scrollIntoView()));
+      }
+      await packEverything(page);
+      await page.getByTestId('back').click();
+      await page.locator('#view-waves').waitFor();
+    }
+
+    await queueDrained(page);
+    assert.equal(await page.getByTestId('offline-banner').isHidden(), true);
+    for (const w of waves) {
+      const view = await apiWave(srv.base, w.wave_id);
+      assert.equal(view.status, 'done', `${w.wave_id} is done`);
+      for (const l of view.pick_list) assert.equal(l.picked, l.qty, `${w.wave_id} ${l.sku} picked once`);
+    }
+    const ids = list.map((o) => o.order_id);
+    for (let k = 0; k < ids.length; k += 25) {
+      const got = await Promise.all(ids.slice(k, k + 25).map((id) =>
+        call(srv.base, 'GET', `/v1/orders/${id}`, SELLER_TOKEN)));
+      for (const [j, r] of got.entries()) {
+        assert.equal(r.status, 200);
+        assert.equal(r.body.status, 'packed', `${ids[k + j]} is packed`);
+      }
+    }
+    // The list follows: every wave shows done without a reload.
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="wave"]')]
+      .every((c) => c.dataset.status === 'done'), null, { timeout: 15000 });
+    assert.equal(await page.evaluate(() => window.sameDocument), true);
+    clean(page, assert);
+  } finally {
+    await context.close();
+  }
+});
