@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long a graceful shutdown waits for in-flight frames.
     pub shutdown_grace_secs: u64,
+    /// Optional second "host:port" serving only `/metrics` (and `/healthz`); empty: off.
+    pub admin_listen: String,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +80,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            admin_listen: String::new(),
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct IngestConfig {
     pub global_inflight: usize,
     /// Orders per second one connection may send; faster peers are slowed, not dropped.
     pub max_orders_per_sec: u32,
+    /// Orders read but not yet answered, per connection; when reached, reading pauses.
+    pub max_inflight_orders: usize,
     /// No frame for this long: the server pings; twice: it closes the connection.
     pub idle_timeout_secs: u64,
     /// `retry_after_ms` in a nack.
@@ -164,7 +169,8 @@ impl Default for IngestConfig {
             max_orders_per_frame: 500,
             window: 64,
             global_inflight: 4096,
-            max_orders_per_sec: 20_000,
+            max_orders_per_sec: 100_000,
+            max_inflight_orders: 5_000,
             idle_timeout_secs: 120,
             nack_retry_after_ms: 500,
             max_clock_skew_minutes: 15,

@@ -29,6 +29,13 @@ impl Config {
                 format!("`{}` is not host:port", self.server.listen),
             ));
         }
+        let admin = &self.server.admin_listen;
+        if !admin.is_empty() && admin.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "server.admin_listen",
+                format!("`{admin}` is not host:port (or \"\" for none)"),
+            ));
+        }
         let r = &self.redis;
         if r.url != "embedded"
             && !r

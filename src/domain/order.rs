@@ -148,6 +148,10 @@ fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
 
 /// Parses one ORDER from JSON text; a shape or type error names its JSON path.
 pub fn parse_order(json: &str) -> Result<OrderWire, FieldError> {
+    // The fast path; the slower path-tracking parse only runs to explain a failure.
+    if let Ok(wire) = serde_json::from_str::<OrderWire>(json) {
+        return Ok(wire);
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize::<_, OrderWire>(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -83,6 +83,7 @@ pub async fn handler(
         window: cfg.ingest.window,
         max_orders_per_frame: cfg.ingest.max_orders_per_frame,
         max_orders_per_sec: cfg.ingest.max_orders_per_sec,
+        max_inflight_orders: cfg.ingest.max_inflight_orders,
         idle: Duration::from_secs(cfg.ingest.idle_timeout_secs),
     };
     let tasks = state.tasks.clone();

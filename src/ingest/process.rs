@@ -9,9 +9,7 @@ use serde_json::value::RawValue;
 use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id};
 use crate::domain::schedule::{due, SiteSchedule};
-use crate::store::{
-    CancelOutcome, IngestOutcome, Normalized, OrderData, Store, StoreError, StoreOrder,
-};
+use crate::store::{CancelOutcome, IngestOutcome, Normalized, Store, StoreError, StoreOrder};
 
 /// Who is sending on this connection, and the settings their frames are judged by.
 pub struct Ctx {
@@ -71,30 +69,48 @@ fn validate_one(ctx: &Ctx, json: &str, now: DateTime<Utc>) -> Result<StoreOrder,
     let order = wire.validate(now, ctx.max_skew).map_err(reject)?;
     let canonical = wire.canonical_json();
     let due = due(&ctx.schedule, order.placed_at, now);
-    let data = OrderData {
-        seller: ctx.seller.clone(),
-        site: ctx.site.clone(),
-        session: ctx.label.clone(),
+    let norm = Normalized {
+        phone: order.phone.as_str().to_owned(),
+        province: order.province.name.to_owned(),
+        province_code: order.province.code.to_owned(),
+        region: order.province.region,
+        ward: wire.ship_to.ward.trim().to_owned(),
+    };
+    // The stored record embeds the canonical ORDER as is: one serialization per order.
+    let data = OrderDataOut {
+        seller: &ctx.seller,
+        site: &ctx.site,
+        session: &ctx.label,
         received_at: now,
         deadline: due.deadline,
         pickup_at: due.pickup_at,
         at_risk: due.at_risk,
-        buyer_key: order.buyer_key,
+        buyer_key: &order.buyer_key,
         weight_g: order.weight_g,
-        norm: Normalized {
-            phone: order.phone.as_str().to_owned(),
-            province: order.province.name.to_owned(),
-            province_code: order.province.code.to_owned(),
-            region: order.province.region,
-            ward: wire.ship_to.ward.trim().to_owned(),
-        },
-        order: wire,
+        norm: &norm,
+        order: serde_json::value::RawValue::from_string(canonical.clone()).ok(),
     };
     Ok(StoreOrder {
-        order_id: order.order_id,
         digest: digest(&canonical),
         data: serde_json::to_string(&data).unwrap_or_default(),
+        order_id: order.order_id,
     })
+}
+
+/// The write side of [`crate::store::OrderData`] (same JSON), with the order pre-serialized.
+#[derive(serde::Serialize)]
+struct OrderDataOut<'a> {
+    seller: &'a str,
+    site: &'a str,
+    session: &'a str,
+    received_at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    pickup_at: DateTime<Utc>,
+    at_risk: bool,
+    buyer_key: &'a str,
+    weight_g: u64,
+    norm: &'a Normalized,
+    order: Option<Box<RawValue>>,
 }
 
 fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
@@ -107,48 +123,61 @@ fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
     }
 }
 
-/// Stores what `prepare` accepted and answers the frame.
-pub async fn store(ctx: &Ctx, p: Prepared) -> Reply {
-    let outcomes = if p.to_store.is_empty() && p.rejected == 0 {
+/// Stores the orders `prepare` accepted, of one or more frames, in ONE Redis call, and
+/// answers each frame. If Redis fails, every frame of the batch is nacked.
+pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
+    let rejected: usize = frames.iter().map(|p| p.rejected).sum();
+    let to_store: Vec<&StoreOrder> = frames.iter().flat_map(|p| &p.to_store).collect();
+    let outcomes = if to_store.is_empty() && rejected == 0 {
         Vec::new()
     } else {
         match ctx
             .store
-            .ingest(&ctx.site, &ctx.seller, &ctx.label, p.rejected, &p.to_store)
+            .ingest(&ctx.site, &ctx.seller, &ctx.label, rejected, &to_store)
             .await
         {
             Ok(o) => o,
-            Err(e) => return nack(ctx, p.seq, &e),
+            Err(e) => return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect(),
         }
     };
     let (mut accepted, mut duplicate, mut changed) = (0u64, 0u64, 0u64);
-    let mut ids = p.to_store.into_iter().map(|o| o.order_id);
-    let mut results = Vec::with_capacity(p.slots.len());
-    for slot in p.slots {
-        results.push(match slot {
-            Slot::Rejected(r) => r,
-            Slot::Stored(n) => {
-                let status = match outcomes[n] {
-                    IngestOutcome::Accepted => {
-                        accepted += 1;
-                        "accepted"
+    let mut outcomes = outcomes.into_iter();
+    let mut replies = Vec::with_capacity(frames.len());
+    for p in frames {
+        let mine: Vec<IngestOutcome> = outcomes.by_ref().take(p.to_store.len()).collect();
+        let mut ids = p.to_store.into_iter().map(|o| o.order_id);
+        let mut results = Vec::with_capacity(p.slots.len());
+        for slot in p.slots {
+            results.push(match slot {
+                Slot::Rejected(r) => r,
+                Slot::Stored(n) => {
+                    let status = match mine.get(n) {
+                        Some(IngestOutcome::Accepted) => {
+                            accepted += 1;
+                            "accepted"
+                        }
+                        Some(IngestOutcome::DuplicateChanged) => {
+                            duplicate += 1;
+                            changed += 1;
+                            "duplicate"
+                        }
+                        _ => {
+                            duplicate += 1;
+                            "duplicate"
+                        }
+                    };
+                    OrderResult {
+                        order_id: ids.next(),
+                        status,
+                        error: None,
                     }
-                    IngestOutcome::Duplicate => {
-                        duplicate += 1;
-                        "duplicate"
-                    }
-                    IngestOutcome::DuplicateChanged => {
-                        duplicate += 1;
-                        changed += 1;
-                        "duplicate"
-                    }
-                };
-                OrderResult {
-                    order_id: ids.next(),
-                    status,
-                    error: None,
                 }
-            }
+            });
+        }
+        replies.push(Reply::Ack {
+            seq: p.seq,
+            results,
+            session: None,
         });
     }
     let labels = |result: &'static str| {
@@ -161,17 +190,13 @@ pub async fn store(ctx: &Ctx, p: Prepared) -> Reply {
     metrics::counter!("livepack_orders_received_total", &labels("accepted")).increment(accepted);
     metrics::counter!("livepack_orders_received_total", &labels("duplicate")).increment(duplicate);
     metrics::counter!("livepack_orders_received_total", &labels("rejected"))
-        .increment(p.rejected as u64);
+        .increment(rejected as u64);
     if changed > 0 {
         metrics::counter!("livepack_orders_duplicate_changed_total",
             "site" => ctx.site.clone(), "seller" => ctx.seller.clone())
         .increment(changed);
     }
-    Reply::Ack {
-        seq: p.seq,
-        results,
-        session: None,
-    }
+    replies
 }
 
 pub async fn end_session(ctx: &Ctx, seq: i64) -> Reply {

@@ -98,7 +98,7 @@ pub struct TestApp {
 
 pub fn test_config(redis_url: &str, extra: &str) -> Config {
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{redis_url}\"\ncommand_timeout_ms = 1000\n{extra}"
+        "[server]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{redis_url}\"\ncommand_timeout_ms = 3000\n{extra}"
     );
     Config::from_toml(&toml).expect("test config is valid")
 }
