@@ -22,6 +22,8 @@ pub struct Inner {
     pub tasks: TaskTracker,
     /// Frames in flight across all connections.
     pub ingest_slots: Arc<Semaphore>,
+    /// Orders sent to Redis and not answered yet, across all connections.
+    pub order_budget: Arc<Semaphore>,
     pub connections: AtomicUsize,
     /// Carrier clients by `[[carriers]]` id.
     pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
@@ -51,6 +53,7 @@ impl AppState {
             .map(|s| (s.id.clone(), Arc::new(SiteSchedule::from_config(s))))
             .collect();
         let slots = Arc::new(Semaphore::new(config.ingest.global_inflight));
+        let order_budget = Arc::new(Semaphore::new(config.ingest.global_inflight_orders));
         let carriers = config
             .carriers
             .iter()
@@ -67,6 +70,7 @@ impl AppState {
             shutdown,
             tasks,
             ingest_slots: slots,
+            order_budget,
             connections: AtomicUsize::new(0),
             carriers,
             schedules,

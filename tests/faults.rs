@@ -55,16 +55,25 @@ async fn redis_killed_mid_burst_gives_nacks_then_resends_are_accepted() {
         }
         tx
     });
+    // The first 1,000 frames go before the kill, the other 2,000 while Redis is dead.
+    let (killed_tx, killed_rx) = tokio::sync::oneshot::channel::<()>();
     let feeder = {
         let frames: Vec<Value> = frames.values().cloned().collect();
         tokio::spawn(async move {
-            for f in frames {
+            let mut killed = Some(killed_rx);
+            for (n, f) in frames.into_iter().enumerate() {
+                if n == 1000 {
+                    if let Some(k) = killed.take() {
+                        let _ = k.await;
+                    }
+                }
                 if go_tx.send(f).await.is_err() {
                     break;
                 }
             }
         })
     };
+    let mut killed_tx = Some(killed_tx);
     let mut acked_ids = BTreeSet::new();
     let mut nacked = Vec::new();
     let mut replies = 0;
@@ -89,6 +98,9 @@ async fn redis_killed_mid_burst_gives_nacks_then_resends_are_accepted() {
         }
         if replies == 1000 {
             redis.redis.kill();
+            if let Some(k) = killed_tx.take() {
+                let _ = k.send(());
+            }
         }
     }
     feeder.await.unwrap();

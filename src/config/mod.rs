@@ -52,6 +52,8 @@ pub struct Config {
     #[serde(default)]
     pub planner: PlannerConfig,
     #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
     pub sites: Vec<SiteConfig>,
     #[serde(default)]
     pub sellers: Vec<SellerConfig>,
@@ -154,6 +156,8 @@ pub struct IngestConfig {
     pub max_orders_per_sec: u32,
     /// Orders read but not yet answered, per connection; when reached, reading pauses.
     pub max_inflight_orders: usize,
+    /// Orders sent to Redis and not answered yet, across all connections.
+    pub global_inflight_orders: usize,
     /// No frame for this long: the server pings; twice: it closes the connection.
     pub idle_timeout_secs: u64,
     /// `retry_after_ms` in a nack.
@@ -171,6 +175,7 @@ impl Default for IngestConfig {
             global_inflight: 4096,
             max_orders_per_sec: 100_000,
             max_inflight_orders: 5_000,
+            global_inflight_orders: 10_000,
             idle_timeout_secs: 120,
             nack_retry_after_ms: 500,
             max_clock_skew_minutes: 15,
@@ -194,6 +199,51 @@ impl Default for PlannerConfig {
             enabled: true,
             instance_id: String::new(),
         }
+    }
+}
+
+/// How long orders stay in Redis ("hot") and where finished days are archived.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Run the archiver here: finished orders are written to the day's archive file, then
+    /// expire from Redis after the hot period (the purge of buyers' personal data).
+    pub enabled: bool,
+    /// Days an order stays in Redis after it was handed over, delivered, returned or
+    /// cancelled.
+    pub hot_days: u32,
+    /// Overrides `hot_days` in seconds (tests, drills).
+    pub hot_secs: Option<u64>,
+    /// `{archive_dir}/{site}/{YYYY-MM-DD}.jsonl.gz`, one line per order; shared by every
+    /// instance that runs the archiver (a volume), or the archiver runs on one instance.
+    pub archive_dir: PathBuf,
+    /// How often the archiver looks for newly finished orders.
+    pub scan_secs: u64,
+    /// Orders still not finished this many days after their business day are archived as
+    /// they are (and expire), so no personal data is kept forever.
+    pub max_open_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            enabled: true,
+            hot_days: 30,
+            hot_secs: None,
+            archive_dir: PathBuf::from("./archive"),
+            scan_secs: 300,
+            max_open_days: 7,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The hot period in milliseconds.
+    pub fn hot_ms(&self) -> i64 {
+        let secs = self
+            .hot_secs
+            .unwrap_or(u64::from(self.hot_days) * 24 * 3600);
+        i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 }
 

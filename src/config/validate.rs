@@ -63,11 +63,19 @@ impl Config {
             ("ingest.max_orders_per_frame", i.max_orders_per_frame),
             ("ingest.window", i.window),
             ("ingest.global_inflight", i.global_inflight),
+            ("ingest.max_inflight_orders", i.max_inflight_orders),
+            ("ingest.global_inflight_orders", i.global_inflight_orders),
             ("server.max_connections", self.server.max_connections),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be > 0"));
             }
+        }
+        if i.global_inflight_orders < 2 * i.max_orders_per_frame {
+            return Err(ConfigError::invalid(
+                "ingest.global_inflight_orders",
+                "must be at least twice ingest.max_orders_per_frame",
+            ));
         }
         if i.max_orders_per_sec == 0 {
             return Err(ConfigError::invalid(
@@ -79,6 +87,19 @@ impl Config {
             return Err(ConfigError::invalid(
                 "log.format",
                 "expected \"text\" or \"json\"",
+            ));
+        }
+        let t = &self.retention;
+        if t.hot_days == 0 && t.hot_secs.is_none() {
+            return Err(ConfigError::invalid("retention.hot_days", "must be > 0"));
+        }
+        if t.scan_secs == 0 {
+            return Err(ConfigError::invalid("retention.scan_secs", "must be > 0"));
+        }
+        if t.max_open_days == 0 {
+            return Err(ConfigError::invalid(
+                "retention.max_open_days",
+                "must be > 0",
             ));
         }
         self.validate_sites()?;

@@ -74,9 +74,10 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
                 "every frame needs an integer `seq`",
             )
         })?;
+    // A String, not a &str: a `type` written with JSON escapes ("ord\u0065r") is "order".
     let kind = env
         .kind
-        .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok())
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
         .ok_or_else(|| {
             Reply::error(
                 Some(seq),
@@ -85,7 +86,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
                 "every frame needs a string `type`",
             )
         })?;
-    match kind {
+    match kind.as_str() {
         "order" => {
             let order = env.order.ok_or_else(|| {
                 Reply::error(
@@ -310,6 +311,10 @@ mod tests {
             code(r#"{"type":"ping","seq":1.5}"#),
             (None, "malformed_frame")
         );
+        assert!(matches!(
+            parse(r#"{"type":"p\u0069ng","seq":4}"#, 500),
+            Ok(Frame::Ping { seq: 4 })
+        ));
         assert_eq!(
             code(r#"{"type":"dance","seq":7}"#),
             (Some(7), "unknown_type")

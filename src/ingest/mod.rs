@@ -78,6 +78,7 @@ pub async fn handler(
         schedule,
         max_skew: chrono::Duration::minutes(cfg.ingest.max_clock_skew_minutes),
         retry_after_ms: cfg.ingest.nack_retry_after_ms,
+        order_budget: state.order_budget.clone(),
     });
     let limits = conn::Limits {
         window: cfg.ingest.window,

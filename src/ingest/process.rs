@@ -20,7 +20,14 @@ pub struct Ctx {
     pub schedule: Arc<SiteSchedule>,
     pub max_skew: Duration,
     pub retry_after_ms: u64,
+    /// Orders handed to Redis and not answered yet, across all connections: bounds the
+    /// work queued in front of Redis so a timeout means an unhealthy Redis, not a queue.
+    pub order_budget: Arc<tokio::sync::Semaphore>,
 }
+
+/// After a Redis failure, frames are nacked without being sent for this long: a nack then
+/// certainly stored nothing, and a struggling Redis is not piled on.
+const BREAKER_MS: i64 = 250;
 
 /// A frame's orders after validation: rejections are final, the rest await Redis.
 pub struct Prepared {
@@ -131,6 +138,12 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
     let outcomes = if to_store.is_empty() && rejected == 0 {
         Vec::new()
     } else {
+        if ctx.store.failed_within(BREAKER_MS) {
+            let e = StoreError::Timeout(std::time::Duration::from_millis(BREAKER_MS as u64));
+            return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
+        }
+        let n = u32::try_from(to_store.len().max(1)).unwrap_or(u32::MAX);
+        let _permit = ctx.order_budget.acquire_many(n).await.ok();
         match ctx
             .store
             .ingest(&ctx.site, &ctx.seller, &ctx.label, rejected, &to_store)

@@ -83,6 +83,8 @@ struct Scripts {
 }
 
 struct Inner {
+    /// When the last Redis call failed (ms since the epoch; 0: never).
+    last_failure_ms: std::sync::atomic::AtomicI64,
     conns: Vec<RedisConn>,
     next: AtomicUsize,
     timeout: Duration,
@@ -133,6 +135,7 @@ impl Store {
         }
         Ok(Store {
             inner: Arc::new(Inner {
+                last_failure_ms: std::sync::atomic::AtomicI64::new(0),
                 conns,
                 next: AtomicUsize::new(0),
                 timeout,
@@ -172,6 +175,9 @@ impl Store {
             Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
         };
         if result.is_err() {
+            self.inner
+                .last_failure_ms
+                .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
             metrics::counter!("livepack_redis_errors_total", "op" => op).increment(1);
         }
         result
@@ -179,20 +185,27 @@ impl Store {
 
     /// With `redis.replicas > 0`: waits until that many replicas have every write this
     /// connection made so far. Fails (so the caller nacks) when fewer confirm in time.
-    async fn wait_replicas(&self, conn: &mut RedisConn) -> Result<(), StoreError> {
+    /// `key` is a key the write touched: on a cluster, `WAIT` goes to the master of its slot
+    /// (the cluster client would otherwise send it to every master and fail while any one
+    /// of them is down).
+    async fn wait_replicas(&self, conn: &mut RedisConn, key: &str) -> Result<(), StoreError> {
         let n = self.inner.replicas;
         if n == 0 {
             return Ok(());
         }
-        let got: i64 = self
-            .bounded(
-                "wait",
-                redis::cmd("WAIT")
-                    .arg(n)
-                    .arg(self.inner.replicas_timeout_ms)
-                    .query_async(conn),
-            )
-            .await?;
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(n).arg(self.inner.replicas_timeout_ms);
+        let got: i64 = match conn {
+            RedisConn::Single(c) => self.bounded("wait", cmd.query_async(c)).await?,
+            RedisConn::Cluster(c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                let v = self.bounded("wait", c.route_command(cmd, route)).await?;
+                redis::from_redis_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            }
+        };
         if got < i64::from(n) {
             return Err(StoreError::Corrupt(format!(
                 "only {got} of {n} replicas confirmed the write"
@@ -201,7 +214,14 @@ impl Store {
         Ok(())
     }
 
-    /// `/readyz`: Redis reachable and taking writes.
+    /// Whether a Redis call failed in the last `ms` milliseconds.
+    pub fn failed_within(&self, ms: i64) -> bool {
+        let last = self.inner.last_failure_ms.load(Ordering::Relaxed);
+        last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
+    }
+
+    /// `/readyz`: Redis reachable and taking writes; with `redis.replicas > 0`, writes that
+    /// enough replicas confirm (else every frame would be nacked while this says ready).
     pub async fn ready(&self) -> Result<(), StoreError> {
         let mut c = self.conn();
         let _: () = self
@@ -215,6 +235,6 @@ impl Store {
                     .query_async(&mut c),
             )
             .await?;
-        Ok(())
+        self.wait_replicas(&mut c, keys::readyz()).await
     }
 }

@@ -42,9 +42,13 @@ impl TestRedis {
     }
 
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        // Generous timeout: the machine may be busy; these are checks, not the service.
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(30)))
+            .set_connection_timeout(Some(Duration::from_secs(30)));
         redis::Client::open(self.url())
             .unwrap()
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&cfg)
             .await
             .unwrap()
     }
