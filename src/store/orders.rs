@@ -101,7 +101,7 @@ impl Store {
         seller: &str,
         label: &str,
         rejected: usize,
-        orders: &[StoreOrder],
+        orders: &[&StoreOrder],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let script = &self.inner.scripts.ingest;
         let mut inv = script.prepare_invoke();
@@ -119,8 +119,14 @@ impl Store {
                 .arg(&o.digest);
         }
         let mut conn = self.conn();
-        let codes: Vec<i64> = self.bounded("ingest", inv.invoke_async(&mut conn)).await?;
-        self.wait_replicas(&mut conn).await?;
+        let stored = match self.bounded("ingest", inv.invoke_async(&mut conn)).await {
+            Ok(codes) => self
+                .wait_replicas(&mut conn, &keys::tag(site))
+                .await
+                .map(|()| codes),
+            Err(e) => Err(e),
+        };
+        let codes: Vec<i64> = stored.inspect_err(|_| self.site_failed(site))?;
         if codes.len() != orders.len() {
             return Err(StoreError::Corrupt(format!(
                 "ingest script answered {} results for {} orders",
@@ -157,7 +163,7 @@ impl Store {
         let was_live: i64 = self
             .bounded("end_session", inv.invoke_async(&mut conn))
             .await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(was_live == 1)
     }
 
@@ -178,7 +184,7 @@ impl Store {
             .arg(Utc::now().timestamp_millis());
         let mut conn = self.conn();
         let out: String = self.bounded("cancel", inv.invoke_async(&mut conn)).await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(match out.as_str() {
             "cancelled" => CancelOutcome::Cancelled,
             "too_late" => CancelOutcome::TooLate,

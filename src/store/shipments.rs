@@ -111,7 +111,7 @@ impl Store {
         let mut conn = self.conn();
         let (_, code): (String, String) =
             self.bounded("booked", inv.invoke_async(&mut conn)).await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(code)
     }
 
@@ -168,7 +168,7 @@ impl Store {
         let out: String = self
             .bounded("carrier_status", inv.invoke_async(&mut conn))
             .await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(out)
     }
 }

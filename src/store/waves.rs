@@ -170,7 +170,7 @@ impl Store {
         let out: String = self
             .bounded("commit_wave", inv.invoke_async(&mut conn))
             .await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(match out.as_str() {
             "ok" => CommitOutcome::Committed,
             "fenced" => CommitOutcome::Fenced,
@@ -279,7 +279,7 @@ impl Store {
         let mut conn = self.conn();
         let (code, picked, total): (String, u64, u64) =
             self.bounded("pick", inv.invoke_async(&mut conn)).await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(match code.as_str() {
             "ok" => PickOutcome::Counted { picked, total },
             "dup" => PickOutcome::Duplicate { picked, total },
@@ -310,7 +310,7 @@ impl Store {
             .arg(chrono::Utc::now().timestamp_millis());
         let mut conn = self.conn();
         let out: String = self.bounded("packed", inv.invoke_async(&mut conn)).await?;
-        self.wait_replicas(&mut conn).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(out)
     }
 
