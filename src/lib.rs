@@ -4,12 +4,16 @@
 //! [`run`] starts everything on a listener the caller chose (tests use port 0) and stops
 //! when `shutdown` resolves; [`app`] is the router alone.
 
+pub mod archive;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod metrics;
+pub mod observe;
 pub mod planner;
 pub mod shipping;
 pub mod state;
@@ -51,6 +55,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     metrics::install();
+    metrics::register(&config);
+    let admin = match config.server.admin_listen.as_str() {
+        "" => None,
+        addr => Some(TcpListener::bind(addr).await?),
+    };
     for key in config.demo_credentials() {
         tracing::warn!(key = %key, "demo credentials in use: set real tokens before going live");
     }
@@ -72,6 +81,14 @@ pub async fn run(
     let token = CancellationToken::new();
     let tasks = TaskTracker::new();
     let state = AppState::new(config, store, token.clone(), tasks.clone());
+    observe::spawn(&state);
+    if let Some(admin) = admin {
+        tracing::info!(addr = ?admin.local_addr().ok(), "metrics on the admin port");
+        tasks.spawn(serve_admin(admin, token.clone()));
+    }
+    if state.config.retention.enabled {
+        archive::spawn(&state);
+    }
     if state.config.planner.enabled {
         planner::spawn_all(&state, &instance_id(&state.config));
         for site in &state.config.sites {
@@ -84,13 +101,12 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "livepack listening on http://{addr}");
     let signal = token.clone();
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: draining connections");
-            signal.cancel();
-        })
-        .await;
+    let served = http::serve::serve(listener, app(state), async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining connections");
+        signal.cancel();
+    })
+    .await;
     token.cancel();
     tasks.close();
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
@@ -104,6 +120,17 @@ pub async fn run(
     }
     served?;
     Ok(())
+}
+
+/// The admin port: `/metrics` and `/healthz` only, until shutdown.
+async fn serve_admin(listener: TcpListener, token: CancellationToken) {
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics::render))
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    let served = http::serve::serve(listener, router, token.cancelled_owned()).await;
+    if let Err(e) = served {
+        tracing::warn!(error = %e, "admin port stopped");
+    }
 }
 
 /// This instance's name in planner leases.

@@ -26,6 +26,17 @@ enum Command {
     CheckConfig,
     /// Print an argon2id hash of a station PIN for `station_pin` in the config.
     HashPin { pin: String },
+    /// Send orders from a file (JSON lines, TikTok Shop JSON, TikTok/Shopee export CSV or
+    /// XLSX) into a session. Exit codes: 0 all stored, 1 some rejected or unmappable,
+    /// 2 bad input, 3 server unreachable or token refused.
+    Push(livepack::cli::PushArgs),
+    /// Cancel an order (exit 0 cancelled, 1 too_late or unknown).
+    Cancel(livepack::cli::CancelArgs),
+    /// Show a session: counts, waved, packed, orders at risk.
+    Session(livepack::cli::SessionArgs),
+    /// Write a site's business day (orders as they are in Redis now) to its archive file,
+    /// gzip JSON lines, merged with the lines the file already has.
+    ExportDay(livepack::archive::ExportDayArgs),
 }
 
 fn load() -> Config {
@@ -62,6 +73,15 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    let seller_command = match &cli.command {
+        Some(Command::Push(a)) => Some(livepack::cli::run_push(a.clone()).await),
+        Some(Command::Cancel(a)) => Some(livepack::cli::run_cancel(a.clone()).await),
+        Some(Command::Session(a)) => Some(livepack::cli::run_session(a.clone()).await),
+        _ => None,
+    };
+    if let Some(code) = seller_command {
+        std::process::exit(code);
+    }
     if let Some(Command::HashPin { pin }) = &cli.command {
         match livepack::http::pin::hash(pin) {
             Ok(h) => println!("{h}"),
@@ -74,7 +94,10 @@ async fn main() {
     }
     let config = load();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::HashPin { .. } => {}
+        Command::HashPin { .. } | Command::Push(_) | Command::Cancel(_) | Command::Session(_) => {}
+        Command::ExportDay(args) => {
+            std::process::exit(livepack::archive::run_export_day(&config, &args).await);
+        }
         Command::CheckConfig => {
             println!(
                 "configuration ok: {} site(s), {} seller(s), {} carrier(s), redis {}",

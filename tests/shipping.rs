@@ -361,6 +361,17 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
         .format("%Y-%m-%d")
         .to_string();
     let report = get_json(&addr, &format!("/v1/sites/{SITE}/report?date={date}")).await;
+    eprintln!("day report: {report}");
+    for s in &shs {
+        eprintln!(
+            "shipment {}: {} orders in {} parcels, cost {} vs one box each {}",
+            s["shipment_id"],
+            s["order_count"],
+            s["parcel_count"],
+            s["estimated_cost"],
+            s["unconsolidated_cost"]
+        );
+    }
     assert_eq!(report["cod_by_seller"].as_object().unwrap().len(), 3);
     assert!(report["savings"].as_str().unwrap().parse::<i64>().unwrap() > 0);
     booker.stop().await;

@@ -78,7 +78,16 @@ impl Vnd {
         if raw.is_empty() || raw.contains(['e', 'E']) {
             return Err(MoneyError::NotANumber);
         }
-        let d = Decimal::from_str(raw).map_err(|_| MoneyError::NotANumber)?;
+        let d = Decimal::from_str(raw).map_err(|_| {
+            // Whole digits that do not fit a Decimal (> 28 digits) are a number, too large.
+            match raw.strip_prefix('-') {
+                Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
+                    MoneyError::Negative
+                }
+                None if raw.bytes().all(|b| b.is_ascii_digit()) => MoneyError::TooLarge,
+                _ => MoneyError::NotANumber,
+            }
+        })?;
         if d.is_sign_negative() && !d.is_zero() {
             return Err(MoneyError::Negative);
         }
@@ -127,6 +136,11 @@ mod tests {
         assert_eq!(Vnd::parse("-1"), Err(MoneyError::Negative));
         assert_eq!(Vnd::parse("1.5"), Err(MoneyError::Fractional));
         assert_eq!(Vnd::parse("abc"), Err(MoneyError::NotANumber));
+        assert_eq!(Vnd::parse(&"9".repeat(40)), Err(MoneyError::TooLarge));
+        assert_eq!(
+            Vnd::parse(&format!("-{}", "9".repeat(40))),
+            Err(MoneyError::Negative)
+        );
         assert_eq!(Vnd::parse(""), Err(MoneyError::NotANumber));
         assert_eq!(Vnd::parse("1e9"), Err(MoneyError::NotANumber));
         assert_eq!(Vnd::parse("99999999999999999"), Err(MoneyError::TooLarge));

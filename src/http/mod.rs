@@ -5,13 +5,14 @@ pub mod error;
 mod health;
 mod orders;
 pub mod pin;
+pub mod serve;
 mod sessions;
 mod shipments;
 mod station;
 mod waves;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -72,7 +73,16 @@ async fn track(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = match *req.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => req.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let class = format!("{}xx", resp.status().as_u16() / 100);
@@ -123,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::tablet::routes())
         .fallback(error::fallback)
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

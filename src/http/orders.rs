@@ -62,7 +62,8 @@ fn check_id(order_id: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",
     params(("order_id" = String, Path), SellerParam),
     security(("seller_token" = []), ("operator_token" = [])),
-    responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 400, body = ErrorBody, description = "the operator did not name `?seller=`"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_order(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,7 +117,10 @@ pub struct CancelResult {
 #[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", tag = "orders",
     params(("order_id" = String, Path)), request_body(content = CancelBody, description = "optional"),
     security(("seller_token" = [])),
-    responses((status = 200, body = CancelResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = CancelResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not a seller's token"),
+        (status = 415, body = ErrorBody, description = "a body that is not `Content-Type: application/json`"),
+        (status = 422, body = ErrorBody, description = "a body that is not `{reason}`")))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     caller: Caller,

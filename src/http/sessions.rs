@@ -14,6 +14,8 @@ use crate::state::AppState;
 pub struct SessionView {
     pub label: String,
     pub seller: String,
+    /// The seller's packing site.
+    pub site: String,
     /// live | ended
     pub state: String,
     /// Counts of orders, not frames.
@@ -28,7 +30,8 @@ pub struct SessionView {
 #[utoipa::path(get, path = "/v1/sessions/{label}", tag = "sessions",
     params(("label" = String, Path), SellerParam),
     security(("seller_token" = []), ("operator_token" = [])),
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 400, body = ErrorBody, description = "the operator did not name `?seller=`"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_session(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,6 +50,7 @@ pub async fn get_session(
     Ok(Json(SessionView {
         label,
         seller,
+        site,
         state: s.state,
         accepted: s.accepted,
         duplicate: s.duplicate,

@@ -106,7 +106,8 @@ async fn shipments_of(
 /// A site's shipments of a business day (by pickup), with costs.
 #[utoipa::path(get, path = "/v1/sites/{site}/shipments", tag = "shipments", params(("site" = String, Path), DateParam),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = ShipmentList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ShipmentList), (status = 400, body = ErrorBody, description = "`date` is not YYYY-MM-DD"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -160,7 +161,8 @@ pub struct BookResult {
 /// Books every not-yet-booked parcel with the carrier; answers per parcel.
 #[utoipa::path(post, path = "/v1/shipments/{shipment_id}/book", tag = "shipments", params(("shipment_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = BookResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = BookResult), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn book(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,7 +193,8 @@ pub struct HandedOver {
 /// The driver has left with the shipment.
 #[utoipa::path(post, path = "/v1/shipments/{shipment_id}/handed-over", tag = "shipments", params(("shipment_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = HandedOver), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = HandedOver), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody)))]
 pub async fn handed_over(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,7 +212,7 @@ pub async fn handed_over(
 /// One row per parcel, for the carrier's driver.
 #[utoipa::path(get, path = "/v1/shipments/{shipment_id}/manifest.csv", tag = "shipments", params(("shipment_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn manifest(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,7 +294,8 @@ pub struct DayReportView {
 /// A day's orders, parcels, shipments, cost vs one-box-each cost, savings, COD per seller.
 #[utoipa::path(get, path = "/v1/sites/{site}/report", tag = "shipments", params(("site" = String, Path), DateParam),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = DayReportView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DayReportView), (status = 400, body = ErrorBody, description = "`date` is not YYYY-MM-DD"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,

@@ -31,7 +31,9 @@ pub struct StationSession {
 
 /// Signs a tablet in with its site's PIN; sets an HttpOnly, SameSite=Strict cookie.
 #[utoipa::path(post, path = "/v1/station/session", tag = "station", request_body = SignIn,
-    responses((status = 200, body = StationSession), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = StationSession), (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody), (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 422, body = ErrorBody, description = "the JSON is not `{site, pin}`"), (status = 429, body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
@@ -44,7 +46,14 @@ pub async fn sign_in(
             "wrong site or PIN",
         ));
     };
-    if state.store.pin_failures(&site.id).await? >= MAX_FAILURES {
+    // The attempt is counted before the PIN is judged (a right PIN resets the count), so
+    // at most MAX_FAILURES guesses are ever judged per window, however many run in parallel.
+    if state
+        .store
+        .pin_attempt(&site.id, MAX_FAILURES, LOCKOUT_SECS)
+        .await?
+        > MAX_FAILURES
+    {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "locked",
@@ -52,7 +61,6 @@ pub async fn sign_in(
         ));
     }
     if !crate::http::pin::verify(&site.station_pin, &body.pin) {
-        state.store.pin_failed(&site.id, LOCKOUT_SECS).await?;
         tracing::warn!(site = %site.id, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -269,7 +269,11 @@ pub struct PickResult {
 /// Confirms picked units of a SKU (idempotent by `pick_id`; over-picks are refused, 409).
 #[utoipa::path(post, path = "/v1/waves/{wave_id}/picks", tag = "waves", params(("wave_id" = String, Path)),
     request_body = PickBody, security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = PickResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = PickResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 422, body = ErrorBody, description = "the JSON is not `{pick_id, sku, qty}`")))]
 pub async fn pick(
     State(state): State<AppState>,
     caller: Caller,
@@ -340,7 +344,9 @@ pub struct PackedResult {
 /// Marks a parcel packed (idempotent).
 #[utoipa::path(post, path = "/v1/parcels/{parcel_id}/packed", tag = "waves", params(("parcel_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = PackedResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = PackedResult), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn packed(
     State(state): State<AppState>,
     caller: Caller,

@@ -138,7 +138,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
     let outcomes = if to_store.is_empty() && rejected == 0 {
         Vec::new()
     } else {
-        if ctx.store.failed_within(BREAKER_MS) {
+        if ctx.store.failed_within_site(&ctx.site, BREAKER_MS) {
             let e = StoreError::Timeout(std::time::Duration::from_millis(BREAKER_MS as u64));
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         }

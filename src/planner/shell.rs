@@ -107,6 +107,10 @@ impl SitePlanner {
             }
             metrics::gauge!("livepack_planner_leader", "site" => site.clone())
                 .set(if self.fence.is_some() { 1.0 } else { 0.0 });
+            if self.fence.is_none() {
+                // Only the leader's view of the queue counts; a former leader shows none.
+                self.queue_gauges(0, None);
+            }
             if !busy {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -324,9 +328,24 @@ impl SitePlanner {
         Ok(())
     }
 
-    async fn plan_and_commit(&mut self) -> Result<(), StoreError> {
+    /// Queue lag: orders not yet waved and the age of the oldest.
+    fn queue_gauges(&self, pending: usize, oldest: Option<chrono::DateTime<Utc>>) {
+        let age = oldest.map_or(0.0, |t| {
+            (Utc::now() - t).num_milliseconds().max(0) as f64 / 1e3
+        });
         metrics::gauge!("livepack_planner_pending_orders", "site" => self.site.id.clone())
-            .set(self.pending.len() as f64);
+            .set(pending as f64);
+        metrics::gauge!("livepack_planner_oldest_pending_age_seconds", "site" => self.site.id.clone())
+            .set(age);
+        if pending == 0 {
+            // No plan runs on an empty queue: the last plan's at-risk count is stale.
+            metrics::gauge!("livepack_orders_at_risk", "site" => self.site.id.clone()).set(0.0);
+        }
+    }
+
+    async fn plan_and_commit(&mut self) -> Result<(), StoreError> {
+        let oldest = self.pending.values().map(|r| r.plan.received_at).min();
+        self.queue_gauges(self.pending.len(), oldest);
         if self.pending.is_empty() {
             return Ok(());
         }

@@ -335,6 +335,8 @@ pub async fn book_shipment(
             .store
             .set_shipment_status(&sh.site, &sh.id, "booked")
             .await?;
+        metrics::counter!("livepack_shipments_booked_total", "site" => sh.site.clone(), "carrier" => sh.carrier.clone())
+            .increment(1);
     }
     Ok(out)
 }
@@ -421,7 +423,9 @@ async fn book_one(
                 .record_booking_failure(&site.id, &id, e.message(), next)
                 .await?;
             metrics::counter!("livepack_booking_failures_total", "site" => site.id.clone(), "retryable" => e.retryable().to_string()).increment(1);
-            tracing::warn!(site = %site.id, parcel = %id, retryable = e.retryable(), error = %e.message(), "booking failed");
+            // The carrier's text may echo the receiver's address: it is kept on the parcel
+            // (staff see it), not logged.
+            tracing::warn!(site = %site.id, parcel = %id, retryable = e.retryable(), "booking failed");
             let status = if e.retryable() { "failed" } else { "rejected" };
             ParcelBooking {
                 parcel_id: id.clone(),

@@ -31,6 +31,10 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+    /// `redis.replicas > 0` and fewer replicas confirmed a write in time: the write is on
+    /// the primary only, so it is not acked (a 503 / a nack, not a corrupt store).
+    #[error("only {got} of {want} replicas confirmed the write in time")]
+    Replicas { got: i64, want: u32 },
 }
 
 /// One connection of the pool: a single server or a cluster.
@@ -85,6 +89,9 @@ struct Scripts {
 struct Inner {
     /// When the last Redis call failed (ms since the epoch; 0: never).
     last_failure_ms: std::sync::atomic::AtomicI64,
+    /// Cluster mode: when a site's ingest last failed (one master down must not stop the
+    /// sites whose slots live on the others).
+    site_failures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     conns: Vec<RedisConn>,
     next: AtomicUsize,
     timeout: Duration,
@@ -136,6 +143,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 last_failure_ms: std::sync::atomic::AtomicI64::new(0),
+                site_failures: Default::default(),
                 conns,
                 next: AtomicUsize::new(0),
                 timeout,
@@ -207,9 +215,7 @@ impl Store {
             }
         };
         if got < i64::from(n) {
-            return Err(StoreError::Corrupt(format!(
-                "only {got} of {n} replicas confirmed the write"
-            )));
+            return Err(StoreError::Replicas { got, want: n });
         }
         Ok(())
     }
@@ -218,6 +224,26 @@ impl Store {
     pub fn failed_within(&self, ms: i64) -> bool {
         let last = self.inner.last_failure_ms.load(Ordering::Relaxed);
         last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
+    }
+
+    /// Whether `site`'s Redis failed in the last `ms` milliseconds: on a single server any
+    /// failure counts; on a cluster only a failed ingest of that site (its master).
+    pub fn failed_within_site(&self, site: &str, ms: i64) -> bool {
+        if !matches!(self.inner.conns.first(), Some(RedisConn::Cluster(_))) {
+            return self.failed_within(ms);
+        }
+        let failures = self.inner.site_failures.lock();
+        let last = failures
+            .map(|f| f.get(site).copied().unwrap_or(0))
+            .unwrap_or(0);
+        last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
+    }
+
+    /// Records a failed ingest of `site` (see [`Store::failed_within_site`]).
+    pub(crate) fn site_failed(&self, site: &str) {
+        if let Ok(mut f) = self.inner.site_failures.lock() {
+            f.insert(site.to_owned(), chrono::Utc::now().timestamp_millis());
+        }
     }
 
     /// `/readyz`: Redis reachable and taking writes; with `redis.replicas > 0`, writes that

@@ -384,28 +384,25 @@ impl Store {
             .await
     }
 
-    pub async fn pin_failures(&self, site: &str) -> Result<u64, StoreError> {
+    /// Counts one sign-in attempt of `site` and returns the count. Counted before the PIN
+    /// is judged, atomically, so parallel guesses cannot all slip past the lockout check.
+    /// Attempts up to `max` (re)start the `lockout_secs` window; attempts refused while
+    /// locked out do not prolong it.
+    pub async fn pin_attempt(
+        &self,
+        site: &str,
+        max: u64,
+        lockout_secs: u64,
+    ) -> Result<u64, StoreError> {
+        const LUA: &str = "local n = redis.call('INCR', KEYS[1]) \
+            if n <= tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end \
+            if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end \
+            return n";
+        let script = redis::Script::new(LUA);
+        let mut inv = script.prepare_invoke();
+        inv.key(keys::pin_failures(site)).arg(max).arg(lockout_secs);
         let mut conn = self.conn();
-        let n: Option<u64> = self
-            .bounded("pin", conn.get(keys::pin_failures(site)))
-            .await?;
-        Ok(n.unwrap_or(0))
-    }
-
-    pub async fn pin_failed(&self, site: &str, lockout_secs: u64) -> Result<(), StoreError> {
-        let key = keys::pin_failures(site);
-        let mut conn = self.conn();
-        self.bounded(
-            "pin",
-            redis::pipe()
-                .atomic()
-                .incr(&key, 1)
-                .ignore()
-                .expire(&key, lockout_secs as i64)
-                .ignore()
-                .query_async(&mut conn),
-        )
-        .await
+        self.bounded("pin", inv.invoke_async(&mut conn)).await
     }
 
     pub async fn pin_reset(&self, site: &str) -> Result<(), StoreError> {

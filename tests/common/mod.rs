@@ -100,7 +100,17 @@ pub struct TestApp {
     pub handle: JoinHandle<Result<(), livepack::RunError>>,
 }
 
+/// The demo carrier, without booking on its own an hour before each pickup (tests check
+/// floor statuses such as `packed`, whatever the time of day they run).
+const TEST_CARRIER: &str = "[[carriers]]\nid = \"viettel-post\"\nkind = \"mock\"\nwebhook_secret = \"demo-webhook-secret\"\ndefault_service = \"VCN\"\nbook_before_pickup_minutes = 0\n";
+
 pub fn test_config(redis_url: &str, extra: &str) -> Config {
+    let carrier = if extra.contains("[[carriers]]") {
+        ""
+    } else {
+        TEST_CARRIER
+    };
+    let extra = format!("{extra}\n{carrier}");
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{redis_url}\"\ncommand_timeout_ms = 3000\n{extra}"
     );

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Facts};
 use super::{
     split_reason_parcel, ParcelPlan, PickLine, PlanConfig, PlanLine, PlanOrder, ReleaseReason,
     SplitNote, WavePlan, SPLIT_DEADLINE, SPLIT_OVER_WAVE, UNASSIGNED_BIN,
@@ -14,7 +14,7 @@ use super::{
 pub(crate) struct Piece<'u> {
     pub seller: &'u str,
     pub buyer: &'u str,
-    /// Indices into the canonical orders, sorted by (received_at, index).
+    /// Indices into the canonical orders (a buyer's: by pickup_at, received_at, index).
     pub orders: &'u [usize],
     pub reason: ReleaseReason,
     pub deadline: DateTime<Utc>,
@@ -43,13 +43,15 @@ pub(crate) fn wave_cap(cfg: &PlanConfig) -> usize {
 /// Per-plan scratch space for pick lists: a slot per SKU id, reset after every wave.
 pub(crate) struct Scratch<'c, 'a> {
     catalog: &'c Catalog<'a>,
+    facts: &'c Facts,
     slot: Vec<usize>,
 }
 
 impl<'c, 'a> Scratch<'c, 'a> {
-    pub(crate) fn new(catalog: &'c Catalog<'a>) -> Self {
+    pub(crate) fn new(catalog: &'c Catalog<'a>, facts: &'c Facts) -> Self {
         Scratch {
             catalog,
+            facts,
             slot: vec![usize::MAX; catalog.len()],
         }
     }
@@ -65,7 +67,7 @@ pub(crate) fn wave(
     let cap = parcel_cap(cfg);
     let total: usize = pieces.iter().map(Piece::len).sum();
     let mut orders = Vec::with_capacity(total);
-    let mut parcels = Vec::new();
+    let mut parcels = Vec::with_capacity(pieces.len());
     let mut splits = Vec::new();
     let mut reason = ReleaseReason::CombineWindowElapsed;
     let mut deadline: Option<DateTime<Utc>> = None;
@@ -93,30 +95,32 @@ pub(crate) fn wave(
             note(SPLIT_DEADLINE.to_owned());
         }
         for chunk in piece.orders.chunks(cap) {
-            parcels.push(ParcelPlan {
+            let parcel = ParcelPlan {
                 seller: piece.seller.to_owned(),
                 buyer_key: piece.buyer.to_owned(),
                 orders: chunk.iter().map(|&i| all[i].id.clone()).collect(),
                 weight_g: chunk
                     .iter()
-                    .fold(0u64, |w, &i| w.saturating_add(all[i].weight_g)),
-            });
+                    .fold(0u64, |w, &i| w.saturating_add(scratch.facts[i].weight)),
+            };
+            // Cloned from the parcel's fresh copies (still in cache).
+            orders.extend(parcel.orders.iter().cloned());
+            parcels.push(parcel);
         }
         for &i in piece.orders {
-            let o = all[i];
-            orders.push(o.id.clone());
-            minutes += cfg.order_minutes(o);
-            for (l, &sku) in o.lines.iter().zip(scratch.catalog.skus_of(i)) {
-                let slot = scratch.slot.get_mut(sku as usize);
-                match slot {
+            minutes += scratch.facts[i].minutes;
+            for (j, (sku, qty)) in scratch.catalog.lines_of(i).enumerate() {
+                match scratch.slot.get_mut(sku as usize) {
                     Some(s) if *s != usize::MAX => {
                         if let Some(p) = picks.get_mut(*s) {
-                            p.2 = p.2.saturating_add(l.qty);
+                            p.2 = p.2.saturating_add(qty);
                         }
                     }
                     Some(s) => {
-                        *s = picks.len();
-                        picks.push((sku, l, l.qty));
+                        if let Some(line) = all[i].lines.get(j) {
+                            *s = picks.len();
+                            picks.push((sku, line, qty));
+                        }
                     }
                     None => {}
                 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::build::{self, wave_cap, Piece};
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Facts};
 use super::fx::FxMap;
 use super::schedule::{self, Loads};
 use super::{canonical, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
@@ -22,8 +22,8 @@ pub fn plan_fifo(
 ) -> Plan {
     let ended = EndedSessions::new(ended);
     let all = canonical(pending);
-    let mut arrival: Vec<usize> = (0..all.len()).collect();
-    arrival.sort_unstable_by_key(|&i| (all[i].received_at, i));
+    // Canonical order is arrival order.
+    let arrival: Vec<usize> = (0..all.len()).collect();
 
     let mut loads = Loads::default();
     for o in &all {
@@ -35,7 +35,8 @@ pub fn plan_fifo(
     let mut held_ix = Vec::new();
     let mut risky = Vec::new();
     let catalog = Catalog::new(&all);
-    let mut scratch = build::Scratch::new(&catalog);
+    let facts = Facts::new(cfg, &all, &ended);
+    let mut scratch = build::Scratch::new(&catalog, &facts);
     let max = wave_cap(cfg);
     for chunk in arrival.chunks(max) {
         let reason = if chunk.len() == max {

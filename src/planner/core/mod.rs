@@ -12,11 +12,15 @@
 //!   `max_orders_per_parcel` orders. A group ships at its earliest order's pickup; an order
 //!   whose own pickup is later joins it only while it can still be packed for that pickup
 //!   (`now + min_pack ≤ pickup`); otherwise the group is split by pickup ("deadline" note).
-//! - **release**: a group is released when one of its orders' sessions has ended, when
-//!   `combine_window` has passed since its last arrival, when its oldest order has waited
-//!   `max_hold`, when its pickup is under deadline pressure (see [`PickupForecast`]), when
-//!   one of its orders cannot make its deadline anyway, or when it fills a parcel. A
-//!   non-urgent release smaller than `wave_min` orders (per pickup) is held instead.
+//! - **release**: a group is released when one of its orders' sessions has ended (any, not
+//!   all: `end_session` must release that session's orders in the very next call, and the
+//!   buyer's other orders go with them), when `combine_window` has passed since its last
+//!   arrival, when its oldest order has waited `max_hold`, when its pickup is under
+//!   deadline pressure (see [`PickupForecast::under_pressure`]), when one of its orders
+//!   cannot make its deadline anyway, or when it fills a parcel. A non-urgent release
+//!   smaller than `wave_min` orders (per pickup) is held instead.
+//! - **capacity** counts the work of `pending` only: waves released earlier but not yet
+//!   packed are not seen (a caller that knows of them can lower `packers` to match).
 //! - **waves**: per pickup, single-SKU buyers apart from multi-SKU ones, clustered by
 //!   shared SKUs (most popular first), earliest deadline first within a cluster, cut into
 //!   balanced waves of at most `wave_max` orders without splitting a buyer.
@@ -314,6 +318,10 @@ impl<'a> EndedSessions<'a> {
         )
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn has_ended(&self, order: &PlanOrder) -> bool {
         self.0
             .contains(&(order.id.seller.as_str(), order.session.as_str()))
@@ -327,7 +335,7 @@ impl<'a> EndedSessions<'a> {
 pub(crate) fn canonical(pending: &[PlanOrder]) -> Vec<&PlanOrder> {
     let mut v: Vec<(u64, &PlanOrder)> = pending.iter().map(|o| (id_hash(&o.id), o)).collect();
     v.sort_unstable_by(|(ha, a), (hb, b)| ha.cmp(hb).then_with(|| full_cmp(a, b)));
-    v.dedup_by(|later, first| later.1.id == first.1.id);
+    v.dedup_by(|later, first| later.0 == first.0 && later.1.id == first.1.id);
     // Arrival order (ties by position) from here on: it follows how pending orders are
     // usually laid out in memory.
     let mut out: Vec<(DateTime<Utc>, usize, &PlanOrder)> = v

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::build;
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Facts};
 use super::fx::FxHasher;
 use super::schedule::{self, Loads};
 use super::{waves, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
@@ -33,32 +33,32 @@ pub(crate) struct Unit<'a> {
 
 impl<'a> Unit<'a> {
     fn new(
-        cfg: &PlanConfig,
         all: &[&'a PlanOrder],
+        facts: &Facts,
         pickup: DateTime<Utc>,
         idx: &'a [usize],
     ) -> Option<Self> {
-        let first = all[*idx.first()?];
+        let head = *idx.first()?;
+        let first = all[head];
         let mut u = Unit {
             seller: &first.id.seller,
             buyer: &first.buyer_key,
             pickup,
             orders: idx,
             key: usize::MAX,
-            deadline: first.deadline,
-            first_received: first.received_at,
-            last_received: first.received_at,
+            deadline: facts[head].deadline,
+            first_received: facts[head].received,
+            last_received: facts[head].received,
             minutes: 0.0,
             split_deadline: false,
             reason: None,
         };
         for &i in idx {
-            let o = all[i];
             u.key = u.key.min(i);
-            u.deadline = u.deadline.min(o.deadline);
-            u.first_received = u.first_received.min(o.received_at);
-            u.last_received = u.last_received.max(o.received_at);
-            u.minutes += cfg.order_minutes(o);
+            u.deadline = u.deadline.min(facts[i].deadline);
+            u.first_received = u.first_received.min(facts[i].received);
+            u.last_received = u.last_received.max(facts[i].received);
+            u.minutes += facts[i].minutes;
         }
         Some(u)
     }
@@ -73,30 +73,49 @@ fn same_buyer(a: &PlanOrder, b: &PlanOrder) -> bool {
 }
 
 /// Canonical order indices grouped by buyer (seller, buyer_key), each buyer's orders by
-/// (pickup_at, received_at, index). Buyers come in the order of a hash of their key (then
-/// the key itself): deterministic, and integer sorting instead of string sorting.
-pub(crate) fn by_buyer(all: &[&PlanOrder]) -> Vec<usize> {
+/// (pickup_at, received_at, index), with a group number per position. Buyers come in the
+/// order of a hash of their key (then the key itself): deterministic, and integer sorting
+/// instead of string sorting; strings are only compared within runs of equal hashes.
+pub(crate) fn by_buyer(all: &[&PlanOrder], facts: &Facts) -> (Vec<usize>, Vec<u32>) {
+    by_buyer_with(all, facts, buyer_hash)
+}
+
+fn buyer_hash(o: &PlanOrder) -> u64 {
     use std::hash::Hasher;
-    let mut keyed: Vec<(u64, usize)> = all
+    let mut h = FxHasher::default();
+    h.write(o.id.seller.as_bytes());
+    h.write_u8(0xff);
+    h.write(o.buyer_key.as_bytes());
+    h.finish()
+}
+
+/// [`by_buyer`] with the hash as a parameter (tests force collisions with it).
+pub(crate) fn by_buyer_with(
+    all: &[&PlanOrder],
+    facts: &Facts,
+    hash: impl Fn(&PlanOrder) -> u64,
+) -> (Vec<usize>, Vec<u32>) {
+    // Sort keys copied next to each index: the sort never chases pointers.
+    let mut keyed: Vec<(u64, DateTime<Utc>, DateTime<Utc>, usize)> = all
         .iter()
         .enumerate()
-        .map(|(i, o)| {
-            let mut h = FxHasher::default();
-            h.write(o.id.seller.as_bytes());
-            h.write_u8(0xff);
-            h.write(o.buyer_key.as_bytes());
-            (h.finish(), i)
-        })
+        .map(|(i, o)| (hash(o), facts[i].pickup, facts[i].received, i))
         .collect();
-    keyed.sort_unstable_by_key(|&(h, i)| (h, all[i].pickup_at, all[i].received_at, i));
-    let mut ix: Vec<usize> = keyed.iter().map(|&(_, i)| i).collect();
-    // A hash shared by different buyers: order that run by the key itself.
+    keyed.sort_unstable();
+    let mut ix: Vec<usize> = keyed.iter().map(|k| k.3).collect();
+    let mut group = Vec::with_capacity(ix.len());
+    let mut g = 0u32;
     let mut start = 0;
     while start < keyed.len() {
         let h = keyed[start].0;
         let end = start + keyed[start..].iter().take_while(|k| k.0 == h).count();
         let run = &mut ix[start..end];
-        if run.iter().any(|&i| !same_buyer(all[i], all[run[0]])) {
+        let first = all[run[0]];
+        if run.iter().all(|&i| same_buyer(all[i], first)) {
+            group.extend(std::iter::repeat_n(g, run.len()));
+            g = g.wrapping_add(1);
+        } else {
+            // A hash shared by different buyers: order that run by the key itself.
             run.sort_by(|&a, &b| {
                 let (x, y) = (all[a], all[b]);
                 (&x.id.seller, &x.buyer_key, x.pickup_at, x.received_at, a).cmp(&(
@@ -107,10 +126,17 @@ pub(crate) fn by_buyer(all: &[&PlanOrder]) -> Vec<usize> {
                     b,
                 ))
             });
+            for k in 0..run.len() {
+                if k > 0 && !same_buyer(all[run[k]], all[run[k - 1]]) {
+                    g = g.wrapping_add(1);
+                }
+                group.push(g);
+            }
+            g = g.wrapping_add(1);
         }
         start = end;
     }
-    ix
+    (ix, group)
 }
 
 /// Buyer groups (runs of [`by_buyer`]), split by pickup where a group's later orders can
@@ -118,37 +144,36 @@ pub(crate) fn by_buyer(all: &[&PlanOrder]) -> Vec<usize> {
 pub(crate) fn units<'a>(
     cfg: &PlanConfig,
     all: &[&'a PlanOrder],
-    ix: &'a [usize],
+    facts: &Facts,
+    (ix, group): (&'a [usize], &[u32]),
     now: DateTime<Utc>,
 ) -> Vec<Unit<'a>> {
     let ready = now
         .checked_add_signed(cfg.min_pack)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let mut out = Vec::with_capacity(ix.len());
-    let mut rest = ix;
-    while let Some(&head) = rest.first() {
-        let same = rest
+    let mut at = 0;
+    while at < ix.len() {
+        let same = group[at..]
             .iter()
-            .take_while(|&&i| same_buyer(all[i], all[head]))
+            .take_while(|&&g| g == group[at])
             .count()
             .max(1);
-        let (group, tail) = rest.split_at(same);
-        rest = tail;
+        let end = (at + same).min(ix.len());
         let before = out.len();
-        let mut g = group;
+        let mut g = &ix[at..end];
+        at = end;
         while let Some(&first) = g.first() {
-            let pickup = all[first].pickup_at;
+            let pickup = facts[first].pickup;
             // Later orders join while they can still be packed for this pickup.
             let take = if ready <= pickup {
                 g.len()
             } else {
-                g.iter()
-                    .take_while(|&&i| all[i].pickup_at == pickup)
-                    .count()
+                g.iter().take_while(|&&i| facts[i].pickup == pickup).count()
             };
             let (unit, next) = g.split_at(take.max(1));
             g = next;
-            out.extend(Unit::new(cfg, all, pickup, unit));
+            out.extend(Unit::new(all, facts, pickup, unit));
         }
         if out.len() - before > 1 {
             for u in &mut out[before..] {
@@ -161,15 +186,14 @@ pub(crate) fn units<'a>(
 
 fn decide(
     cfg: &PlanConfig,
-    all: &[&PlanOrder],
+    facts: &Facts,
     u: &Unit<'_>,
     under_pressure: bool,
-    ended: &EndedSessions<'_>,
     now: DateTime<Utc>,
 ) -> Option<ReleaseReason> {
     if under_pressure || u.deadline < u.pickup {
         Some(ReleaseReason::DeadlinePressure)
-    } else if u.orders.iter().any(|&i| ended.has_ended(all[i])) {
+    } else if u.orders.iter().any(|&i| facts[i].ended) {
         Some(ReleaseReason::SessionEnded)
     } else if now - u.first_received >= cfg.max_hold {
         Some(ReleaseReason::MaxHold)
@@ -188,9 +212,10 @@ pub(crate) fn plan_released(
     ended: &EndedSessions<'_>,
     now: DateTime<Utc>,
 ) -> Plan {
-    let ix = by_buyer(orders);
+    let facts = Facts::new(cfg, orders, ended);
+    let (ix, group) = by_buyer(orders, &facts);
     let catalog = Catalog::new(orders);
-    let mut units = units(cfg, orders, &ix, now);
+    let mut units = units(cfg, orders, &facts, (&ix, &group), now);
     let mut loads = Loads::default();
     for u in &units {
         loads.add(u.pickup, u.len(), u.minutes);
@@ -201,15 +226,14 @@ pub(crate) fn plan_released(
     let mut pools: BTreeMap<DateTime<Utc>, Vec<usize>> = BTreeMap::new();
     for (i, u) in units.iter_mut().enumerate() {
         let pressure = schedule::entry(&forecast, u.pickup).is_some_and(|f| f.under_pressure);
-        u.reason = decide(cfg, orders, u, pressure, ended, now);
+        u.reason = decide(cfg, &facts, u, pressure, now);
         if u.reason.is_some() {
             pools.entry(u.pickup).or_default().push(i);
         }
     }
-
     let mut released = vec![false; units.len()];
     let mut waves_out = Vec::new();
-    let mut scratch = build::Scratch::new(&catalog);
+    let mut scratch = build::Scratch::new(&catalog, &facts);
     for (pickup, idx) in pools {
         let urgent = idx
             .iter()
@@ -229,21 +253,26 @@ pub(crate) fn plan_released(
             released[i] = true;
         }
     }
-
     let mut held_ix = Vec::new();
-    let mut risky = Vec::new();
+    let mut planned: Vec<DateTime<Utc>> = facts.iter().map(|f| f.pickup).collect();
     for (u, rel) in units.iter().zip(&released) {
         for &i in u.orders {
             if !rel {
                 held_ix.push(i);
             }
-            risky.push((i, u.pickup));
+            if let Some(p) = planned.get_mut(i) {
+                *p = u.pickup;
+            }
         }
     }
+    let risky = planned
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, p)| schedule::risk_of_at(facts[i].deadline, p, &forecast).is_some())
+        .collect();
     let at_risk = schedule::at_risk_list(orders, risky, &forecast);
     let mut held: Vec<_> = held_ix.into_iter().map(|i| orders[i].id.clone()).collect();
     held.sort_unstable();
-
     Plan {
         waves: waves_out,
         held,

@@ -96,7 +96,15 @@ pub(crate) fn risk_of(
     pickup: DateTime<Utc>,
     forecast: &[PickupForecast],
 ) -> Option<AtRiskReason> {
-    if pickup > order.deadline {
+    risk_of_at(order.deadline, pickup, forecast)
+}
+
+pub(crate) fn risk_of_at(
+    deadline: DateTime<Utc>,
+    pickup: DateTime<Utc>,
+    forecast: &[PickupForecast],
+) -> Option<AtRiskReason> {
+    if pickup > deadline {
         Some(AtRiskReason::DeadlineBeforePickup)
     } else if entry(forecast, pickup).is_some_and(short_of_capacity) {
         Some(AtRiskReason::NotEnoughCapacity)

@@ -11,14 +11,17 @@ use super::tests_support::*;
 use super::*;
 use crate::domain::schedule::{business_date, due};
 
+type Planner = fn(&PlanConfig, &[PlanOrder], &HashSet<(String, String)>, DateTime<Utc>) -> Plan;
+type Ends = Vec<((String, String), DateTime<Utc>)>;
+
 /// Calls the planner every `step` from `from` to `until`, feeding it the orders that have
 /// arrived and moving released orders out of `pending`, as the shell does. `ends` says
 /// when each (seller, session) gets its `end_session`.
 struct Sim<'a> {
     cfg: PlanConfig,
     orders: &'a [PlanOrder],
-    ends: Vec<((String, String), DateTime<Utc>)>,
-    planner: fn(&PlanConfig, &[PlanOrder], &HashSet<(String, String)>, DateTime<Utc>) -> Plan,
+    ends: Ends,
+    planner: Planner,
     /// Check the core's rules on every plan (not for the FIFO baseline).
     core_rules: bool,
 }
@@ -63,11 +66,7 @@ impl Sim<'_> {
     }
 }
 
-fn saturday_evening() -> (
-    Vec<PlanOrder>,
-    Vec<((String, String), DateTime<Utc>)>,
-    PlanConfig,
-) {
+fn saturday_evening() -> (Vec<PlanOrder>, Ends, PlanConfig) {
     let mut p = SynthParams::evening(1200, vn(SAT, 19, 0), 2026);
     p.whales = 1;
     let synth = generate(&p, &site_schedule(24));

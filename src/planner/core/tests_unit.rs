@@ -401,3 +401,39 @@ fn fifo_cuts_in_arrival_order_and_holds_the_partial_batch() {
     assert_eq!(p.waves[0].release_reason, ReleaseReason::WaveFull);
     check_plan(&c, &pending, &no_ended(), t, &p, false);
 }
+
+#[test]
+fn buyers_sharing_a_hash_are_still_grouped_apart() {
+    let t = vn(SAT, 19, 0);
+    let pending: Vec<PlanOrder> = (0..12)
+        .map(|i| {
+            let at = t + Duration::seconds(i64::from(i % 5));
+            order(
+                "s",
+                &format!("{i:02}"),
+                "live",
+                &format!("b{}", i % 3),
+                at,
+                &[("TEA-100", 1)],
+            )
+        })
+        .collect();
+    let all = canonical(&pending);
+    let ended = no_ended();
+    let ended = EndedSessions::new(&ended);
+    let facts = catalog::Facts::new(&cfg(), &all, &ended);
+    // Every buyer hashes to 0: the run must be split by the key itself.
+    let (ix, group) = release::by_buyer_with(&all, &facts, |_| 0);
+    assert_eq!(ix.len(), 12);
+    let mut seen: Vec<(u32, &str)> = ix
+        .iter()
+        .zip(&group)
+        .map(|(&i, &g)| (g, all[i].buyer_key.as_str()))
+        .collect();
+    seen.dedup();
+    assert_eq!(seen, vec![(0, "b0"), (1, "b1"), (2, "b2")]);
+    let (_, normal) = release::by_buyer(&all, &facts);
+    let mut distinct = normal.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+}

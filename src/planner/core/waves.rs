@@ -14,6 +14,9 @@ const SIGNATURE_SKUS: usize = 4;
 
 struct Keyed<'u, 'a> {
     unit: &'u Unit<'a>,
+    /// Copies of the unit's deadline and key, so sorting does not chase `unit`.
+    deadline: chrono::DateTime<chrono::Utc>,
+    key: usize,
     /// More than one distinct SKU.
     multi: bool,
     /// The smallest popularity ranks of its distinct SKUs, ascending, padded with MAX.
@@ -41,14 +44,20 @@ impl<'u, 'a> Keyed<'u, 'a> {
                 sig[pos] = r;
             }
         }
-        Keyed { unit, multi, sig }
+        Keyed {
+            unit,
+            deadline: unit.deadline,
+            key: unit.key,
+            multi,
+            sig,
+        }
     }
 
     fn cmp(&self, other: &Self) -> Ordering {
         self.sig
             .cmp(&other.sig)
-            .then_with(|| self.unit.deadline.cmp(&other.unit.deadline))
-            .then_with(|| self.unit.key.cmp(&other.unit.key))
+            .then_with(|| self.deadline.cmp(&other.deadline))
+            .then_with(|| self.key.cmp(&other.key))
     }
 }
 

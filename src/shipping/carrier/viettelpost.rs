@@ -143,7 +143,8 @@ impl ViettelPost {
             Ok(b) => Ok(b),
         };
         if let Err(e) = &result {
-            tracing::warn!(reference = %req.reference, error = %e, "viettel post booking failed");
+            // No carrier text in logs: it may echo the receiver's address or phone.
+            tracing::warn!(reference = %req.reference, retryable = e.retryable(), "viettel post booking failed");
         }
         result
     }

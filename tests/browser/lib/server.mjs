@@ -2,7 +2,7 @@
 // temporary directory, waits for /readyz, and stops it (SIGTERM, then SIGKILL).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -37,7 +37,15 @@ export async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), 'livepack-browser-'));
   const port = await freePort();
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEPACK')));
+  // The demo carrier books on its own an hour before each pickup; the tests check the
+  // floor statuses (`packed`), so auto-booking stays off whatever the time of day.
+  const config = join(dir, 'livepack.toml');
+  writeFileSync(config, [
+    '[[carriers]]', 'id = "viettel-post"', 'kind = "mock"', 'webhook_secret = "demo-webhook-secret"',
+    'default_service = "VCN"', 'book_before_pickup_minutes = 0', '',
+  ].join('\n'));
   Object.assign(env, {
+    LIVEPACK_CONFIG: config,
     LIVEPACK__SERVER__LISTEN: `127.0.0.1:${port}`,
     LIVEPACK__REDIS__URL: 'embedded',
     LIVEPACK__REDIS__DATA_DIR: join(dir, 'data'),

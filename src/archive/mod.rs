@@ -1,0 +1,369 @@
+//! Retention: finished orders (handed over, delivered, returned, cancelled) are written to
+//! their business day's archive file — `{archive_dir}/{site}/{YYYY-MM-DD}.jsonl.gz`, one
+//! JSON line per order: the order as stored, its final status, wave, parcel, shipment and
+//! tracking code — and only then set to expire from Redis `retention.hot_days` after they
+//! finished. That expiry is the purge of buyers' names, phones and addresses; the file is
+//! what a seller or accountant keeps. An order's business day is the Vietnamese calendar
+//! day it was stored on (its entry in the site stream).
+//!
+//! One archiver per site at a time (a short Redis lock), every `retention.scan_secs`.
+//! `livepack export-day` writes a day again from what Redis holds, merged into the file.
+
+pub mod file;
+pub mod read;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, RetentionConfig};
+use crate::domain::schedule::business_date;
+use crate::state::AppState;
+use crate::store::{keys, Store, StoreError};
+
+/// One archived order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveLine {
+    pub site: String,
+    pub business_date: NaiveDate,
+    pub seller: String,
+    pub order_id: String,
+    /// Status when archived: handed_over | delivered | returned | cancelled (or, for an
+    /// order still open `max_open_days` after its day, whatever it was then).
+    pub status: String,
+    /// When the order reached `status`, when known.
+    pub status_at: Option<DateTime<Utc>>,
+    pub wave_id: Option<String>,
+    pub parcel_id: Option<String>,
+    pub shipment_id: Option<String>,
+    pub tracking_code: Option<String>,
+    /// The carrier's last status of the parcel.
+    pub carrier_status: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub archived_at: DateTime<Utc>,
+    /// The order as stored: the ORDER as first accepted plus normalized fields, session,
+    /// deadline and pickup.
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("archive file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Embedded(#[from] crate::store::embedded::EmbeddedError),
+    #[error("no [[sites]] entry with id `{0}`")]
+    UnknownSite(String),
+    #[error("site `{0}`: another archiver holds the lock; try again")]
+    Busy(String),
+}
+
+/// How long the archiver lock of a site holds without being renewed (renewed before every
+/// file written, so two writers never rewrite the same file at once).
+const LOCK_TTL: Duration = Duration::from_secs(600);
+
+/// What one sweep of a site did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Orders written to archive files and set to expire.
+    pub archived: u64,
+    /// Days whose file was written.
+    pub days: Vec<NaiveDate>,
+}
+
+fn lock_key(site: &str) -> String {
+    format!("{}:archiver", keys::tag(site))
+}
+
+fn done_key(site: &str) -> String {
+    format!("{}:archived", keys::tag(site))
+}
+
+/// Archives the site's finished orders of the last `max_open_days` + 1 business days
+/// (older open orders as they are) and lets them expire. Idempotent; `now` is the clock;
+/// `holder` holds the site's archiver lock (renewed before each file is written).
+pub async fn sweep(
+    store: &Store,
+    cfg: &RetentionConfig,
+    site: &str,
+    now: DateTime<Utc>,
+    holder: &str,
+) -> Result<SweepReport, ArchiveError> {
+    let today = business_date(now);
+    let mut report = SweepReport::default();
+    let mut conn = store.conn();
+    let done: Vec<String> = store
+        .bounded(
+            "archive_done",
+            redis::AsyncCommands::smembers(&mut conn, done_key(site)),
+        )
+        .await?;
+    for back in (0..=i64::from(cfg.max_open_days) + 1).rev() {
+        let date = today - chrono::Duration::days(back);
+        if done.contains(&date.to_string()) {
+            continue;
+        }
+        let forced = back > i64::from(cfg.max_open_days);
+        let refs = read::day_orders(store, site, date).await?;
+        let states = read::states(store, site, &refs).await?;
+        let mut left = 0;
+        let todo: Vec<(String, String)> = refs
+            .into_iter()
+            .zip(states)
+            .filter_map(|(r, (st, ar))| {
+                let st = st?;
+                if ar.is_some() {
+                    return None;
+                }
+                if forced || read::FINAL.contains(&st.as_str()) {
+                    Some(r)
+                } else {
+                    left += 1;
+                    None
+                }
+            })
+            .collect();
+        if !todo.is_empty() {
+            let loaded = read::load(store, site, date, &todo, now).await?;
+            let lines: Vec<ArchiveLine> = loaded.iter().map(|l| l.line.clone()).collect();
+            let path = file::day_path(&cfg.archive_dir, site, date);
+            let dir = cfg.archive_dir.clone();
+            if !relock(store, site, holder).await? {
+                return Err(ArchiveError::Busy(site.to_owned()));
+            }
+            let written = tokio::task::spawn_blocking(move || file::merge_write(&path, &lines))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            // Only once the file is on disk do the orders start to expire.
+            let n = read::retire(store, site, &loaded, cfg.hot_ms(), now).await?;
+            tracing::info!(site, %date, archived = n, lines = written, dir = %dir.display(), "orders archived");
+            metrics::counter!("livepack_archived_orders_total", "site" => site.to_owned())
+                .increment(n);
+            report.archived += n;
+            report.days.push(date);
+        }
+        if left == 0 && date < today {
+            let _: i64 = store
+                .bounded(
+                    "archive_done",
+                    redis::AsyncCommands::sadd(&mut conn, done_key(site), date.to_string()),
+                )
+                .await?;
+        }
+    }
+    let keep_ms = cfg
+        .hot_ms()
+        .saturating_add((i64::from(cfg.max_open_days) + 2) * 86_400_000);
+    read::trim_stream(store, site, now.timestamp_millis().saturating_sub(keep_ms)).await?;
+    Ok(report)
+}
+
+/// Takes the site's archiver lock; false when another instance holds it.
+async fn lock(store: &Store, site: &str, holder: &str) -> Result<bool, StoreError> {
+    let mut conn = store.conn();
+    let got: Option<String> = store
+        .bounded(
+            "archive_lock",
+            redis::cmd("SET")
+                .arg(lock_key(site))
+                .arg(holder)
+                .arg("NX")
+                .arg("PX")
+                .arg(LOCK_TTL.as_millis() as u64)
+                .query_async(&mut conn),
+        )
+        .await?;
+    Ok(got.is_some())
+}
+
+/// Renews the lock while `holder` still holds it.
+async fn relock(store: &Store, site: &str, holder: &str) -> Result<bool, StoreError> {
+    let script = redis::Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+         return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+    );
+    let mut conn = store.conn();
+    let n: i64 = store
+        .bounded(
+            "archive_lock",
+            script
+                .key(lock_key(site))
+                .arg(holder)
+                .arg(LOCK_TTL.as_millis() as u64)
+                .invoke_async(&mut conn),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+async fn unlock(store: &Store, site: &str, holder: &str) -> Result<(), StoreError> {
+    let script = redis::Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+    );
+    let mut conn = store.conn();
+    let _: i64 = store
+        .bounded(
+            "archive_lock",
+            script
+                .key(lock_key(site))
+                .arg(holder)
+                .invoke_async(&mut conn),
+        )
+        .await?;
+    Ok(())
+}
+
+/// One archiver task per site, every `retention.scan_secs`, until shutdown.
+pub fn spawn(state: &AppState) {
+    let holder = format!(
+        "archiver-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    for site in &state.config.sites {
+        let tasks = state.tasks.clone();
+        let (state, site, holder) = (state.clone(), site.id.clone(), holder.clone());
+        let task = async move {
+            let cfg = state.config.retention.clone();
+            let every = Duration::from_secs(cfg.scan_secs);
+            loop {
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                match lock(&state.store, &site, &holder).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(site = %site, error = %e, "archiver lock failed");
+                        continue;
+                    }
+                }
+                if let Err(e) = sweep(&state.store, &cfg, &site, Utc::now(), &holder).await {
+                    metrics::counter!("livepack_archive_errors_total", "site" => site.clone())
+                        .increment(1);
+                    tracing::warn!(site = %site, error = %e, "archiving failed; retrying later");
+                }
+                let _ = unlock(&state.store, &site, &holder).await;
+            }
+        };
+        tasks.spawn(task);
+    }
+}
+
+/// `livepack export-day`: a business day of a site, written again from Redis.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportDayArgs {
+    /// Site id (`[[sites]]` id).
+    #[arg(long)]
+    pub site: String,
+    /// Business day, YYYY-MM-DD (Asia/Ho_Chi_Minh).
+    #[arg(long)]
+    pub date: NaiveDate,
+    /// Output file (gzip JSON lines); default: the day's file under `retention.archive_dir`.
+    /// Lines already in the file are kept; orders still in Redis are written as they are now.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Writes every order of the day still in Redis (whatever its status) into `out`, merged
+/// with what the file holds. Returns (orders read from Redis, lines in the file, path).
+pub async fn export_day(
+    store: &Store,
+    config: &Config,
+    args: &ExportDayArgs,
+) -> Result<(usize, usize, PathBuf), ArchiveError> {
+    if config.site(&args.site).is_none() {
+        return Err(ArchiveError::UnknownSite(args.site.clone()));
+    }
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| file::day_path(&config.retention.archive_dir, &args.site, args.date));
+    // The service's archiver may write the same file: take its lock (wait up to 30 s).
+    let holder = format!("export-day-{}", std::process::id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !lock(store, &args.site, &holder).await? {
+        if tokio::time::Instant::now() > deadline {
+            return Err(ArchiveError::Busy(args.site.clone()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let result = async {
+        let refs = read::day_orders(store, &args.site, args.date).await?;
+        let loaded = read::load(store, &args.site, args.date, &refs, Utc::now()).await?;
+        let lines: Vec<ArchiveLine> = loaded.into_iter().map(|l| l.line).collect();
+        let n = lines.len();
+        if n == 0 && !path.exists() {
+            return Ok((0, 0, path));
+        }
+        let p = path.clone();
+        let total = tokio::task::spawn_blocking(move || file::merge_write(&p, &lines))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok((n, total, path))
+    }
+    .await;
+    unlock(store, &args.site, &holder).await?;
+    result
+}
+
+/// The CLI command: connects (adopting the embedded Redis of a running service, or starting
+/// it on its data dir for the time of the export), exports, prints, returns the exit code.
+pub async fn run_export_day(config: &Config, args: &ExportDayArgs) -> i32 {
+    match export_day_cli(config, args).await {
+        Ok((n, total, path)) => {
+            println!(
+                "exported {n} order(s) of {} on {} to {} ({total} line(s) in the file)",
+                args.site,
+                args.date,
+                path.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("livepack export-day: {e}");
+            1
+        }
+    }
+}
+
+async fn export_day_cli(
+    config: &Config,
+    args: &ExportDayArgs,
+) -> Result<(usize, usize, PathBuf), ArchiveError> {
+    use crate::store::embedded::{EmbeddedOptions, EmbeddedRedis};
+    let mut embedded = None;
+    let url = if config.redis.url == "embedded" {
+        let record = config.redis.data_dir.join("livepack-redis.json");
+        let running_before = std::fs::read_to_string(&record)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["pid"].as_u64());
+        let mut opts = EmbeddedOptions::new(config.redis.data_dir.clone());
+        opts.bin = config.redis.bin.clone();
+        let e = EmbeddedRedis::start(opts).await?;
+        let url = e.url();
+        let adopted = running_before.is_some() && running_before == e.pid().map(u64::from);
+        embedded = Some((e, adopted));
+        url
+    } else {
+        config.redis.url.clone()
+    };
+    let result = match crate::store::Store::connect(&config.redis, &url).await {
+        Ok(store) => export_day(&store, config, args).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Some((mut e, adopted)) = embedded {
+        if adopted {
+            e.detach(); // the running service's server: leave it be
+        } else {
+            e.stop().await;
+        }
+    }
+    result
+}

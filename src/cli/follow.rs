@@ -1,0 +1,322 @@
+//! `livepack push --follow`: a livestream tool appends orders to a file (JSON lines or CSV
+//! rows) or writes them to our standard input; we send each new order once, as soon as it
+//! is whole, and end the session when the stream is over.
+//!
+//! The input is re-read when it grows (every 250 ms): only whole lines count, and for an
+//! export the last order waits until a row of another order follows (its rows may still be
+//! coming). It stops on the first of: Ctrl-C (SIGINT), a line `{"type":"end_session"}`,
+//! `--idle-secs` without growth, the end of standard input. Then it reads the input once
+//! more in full, sends what is left and `end_session`. A second Ctrl-C quits at once (the
+//! session is not ended; pushing the file again is safe).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::import::{self, Format, ImportError, Mapped, Options, Parsed, Unmappable};
+
+use super::push::{client_config, send, source_name};
+use super::summary::{bar, Tally};
+use super::{PushArgs, EXIT_INTERRUPTED, EXIT_USAGE};
+
+const POLL: Duration = Duration::from_millis(250);
+
+enum Source {
+    File(PathBuf),
+    Stdin {
+        buf: Arc<Mutex<Vec<u8>>>,
+        eof: Arc<AtomicBool>,
+    },
+}
+
+impl Source {
+    fn open(file: &str) -> Result<Source, ImportError> {
+        if file != "-" {
+            let path = PathBuf::from(file);
+            std::fs::metadata(&path).map_err(|error| ImportError::Io {
+                path: file.to_owned(),
+                error,
+            })?;
+            return Ok(Source::File(path));
+        }
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let eof = Arc::new(AtomicBool::new(false));
+        let (b, e) = (buf.clone(), eof.clone());
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin();
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match stdin.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => match b.lock() {
+                        Ok(mut g) => g.extend_from_slice(&chunk[..n]),
+                        Err(_) => break,
+                    },
+                }
+            }
+            e.store(true, Ordering::SeqCst);
+        });
+        Ok(Source::Stdin { buf, eof })
+    }
+
+    /// The input's current length, and whether it can still grow.
+    fn len(&self) -> Result<(u64, bool), ImportError> {
+        match self {
+            Source::File(p) => std::fs::metadata(p)
+                .map(|m| (m.len(), false))
+                .map_err(|error| ImportError::Io {
+                    path: p.display().to_string(),
+                    error,
+                }),
+            Source::Stdin { buf, eof } => {
+                let done = eof.load(Ordering::SeqCst);
+                let n = buf.lock().map(|g| g.len() as u64).unwrap_or(0);
+                Ok((n, done))
+            }
+        }
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, ImportError> {
+        match self {
+            Source::File(p) => import::read_path(p),
+            Source::Stdin { buf, .. } => Ok(buf.lock().map(|g| g.clone()).unwrap_or_default()),
+        }
+    }
+}
+
+/// What was already taken from the input: order keys with the JSON sent, and reported rows.
+#[derive(Default)]
+struct Seen {
+    sent: HashMap<String, String>,
+    reported: HashSet<(usize, String)>,
+}
+
+impl Seen {
+    /// The orders not sent yet; new unmappable rows go to the tally (and are shown now).
+    fn take_new(
+        &mut self,
+        parsed: Parsed,
+        tally: &mut Tally,
+        pb: &indicatif::ProgressBar,
+    ) -> Vec<Mapped> {
+        let mut fresh = Vec::new();
+        let mut problems = parsed.unmappable;
+        for m in parsed.orders {
+            let json = m.order.to_string();
+            match self.sent.get(&m.key) {
+                None => {
+                    self.sent.insert(m.key.clone(), json);
+                    fresh.push(m);
+                }
+                Some(old) if *old != json => problems.push(Unmappable {
+                    line: m.line,
+                    order_id: m.order_id().map(str::to_owned),
+                    reason: "the order changed after it was sent (rows of one order must be \
+                             written together); the first version was stored"
+                        .into(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for u in problems {
+            if self.reported.insert((u.line, u.reason.clone())) {
+                let msg = format!(
+                    "unmappable: line {} {}: {}",
+                    u.line,
+                    u.order_id.as_deref().unwrap_or("-"),
+                    u.reason
+                );
+                if pb.is_hidden() {
+                    eprintln!("{msg}");
+                } else {
+                    pb.println(msg);
+                }
+                tally.unmappable.push(u);
+            }
+        }
+        tally.note_orders(&fresh);
+        fresh
+    }
+}
+
+fn watch_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\nlivepack push: stopping: sending what was read, then end_session \
+                 (Ctrl-C again quits at once)"
+            );
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    });
+    stop
+}
+
+pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
+    if !args.format.can_follow() && args.format != Format::Auto {
+        eprintln!(
+            "livepack push: --follow reads JSON lines or CSV, not {}",
+            args.format.name()
+        );
+        return EXIT_USAGE;
+    }
+    let source = match Source::open(&args.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("livepack push: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let stop = watch_ctrl_c();
+    let cfg = client_config(args);
+    let pb = bar(None);
+    pb.set_message(format!(
+        "following {}: waiting for orders (Ctrl-C ends the session)",
+        source_name(&args.file)
+    ));
+    let mut tally = Tally::default();
+    let mut seen = Seen::default();
+    let mut format = (args.format != Format::Auto).then_some(args.format);
+    let mut last_len: Option<u64> = None;
+    let mut last_growth = Instant::now();
+    let idle = args.idle_secs.map(Duration::from_secs);
+    let mut fatal: Option<String> = None;
+    let why = loop {
+        if stop.load(Ordering::SeqCst) {
+            break "Ctrl-C";
+        }
+        let (len, eof) = match source.len() {
+            Ok(x) => x,
+            Err(e) => {
+                fatal = Some(e.to_string());
+                break "error";
+            }
+        };
+        if last_len.is_some_and(|l| len < l) {
+            fatal = Some("the file shrank: was it replaced or truncated?".into());
+            break "error";
+        }
+        if last_len != Some(len) {
+            last_len = Some(len);
+            last_growth = Instant::now();
+            match step(&source, &mut format, opts, eof, &mut seen, &mut tally, &pb) {
+                Err(e) => {
+                    fatal = Some(e.to_string());
+                    break "error";
+                }
+                Ok((fresh, end_marker)) => {
+                    if !fresh.is_empty() {
+                        send(&cfg, fresh, &mut tally, &pb).await;
+                        if tally.failure.is_some() {
+                            break "error";
+                        }
+                        pb.set_message(format!(
+                            "acked {}  rejected {}  unmappable {}  (following; Ctrl-C ends the session)",
+                            tally.accepted + tally.duplicate,
+                            tally.rejected.len(),
+                            tally.unmappable.len()
+                        ));
+                    }
+                    if end_marker {
+                        break "an end_session line";
+                    }
+                }
+            }
+        }
+        if eof {
+            break "the end of standard input";
+        }
+        if idle.is_some_and(|d| last_growth.elapsed() >= d) {
+            break "--idle-secs without new input";
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    if tally.failure.is_none() && fatal.is_none() {
+        // Everything that is left, the last order and an unterminated last line included.
+        let rest = source.bytes().and_then(|bytes| {
+            let f = match format {
+                Some(f) => f,
+                None if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(Vec::new()),
+                None => resolve(args, &bytes)?,
+            };
+            Ok(seen.take_new(import::parse(f, &bytes, opts, true)?, &mut tally, &pb))
+        });
+        match rest {
+            Ok(fresh) => {
+                let mut end = cfg.clone();
+                end.end_session = true;
+                send(&end, fresh, &mut tally, &pb).await;
+            }
+            Err(e) => fatal = Some(e.to_string()),
+        }
+    }
+    pb.finish_and_clear();
+    tally.print(&format!(
+        "followed {} until {why} → session {}",
+        source_name(&args.file),
+        args.session
+    ));
+    if let Some(f) = fatal {
+        eprintln!("livepack push: {f}");
+        return EXIT_USAGE;
+    }
+    tally.exit_code()
+}
+
+fn resolve(args: &PushArgs, bytes: &[u8]) -> Result<Format, ImportError> {
+    let name = (args.file != "-").then_some(args.file.as_str());
+    let f = import::detect(name, bytes)?;
+    if !f.can_follow() {
+        return Err(ImportError::Unreadable(format!(
+            "--follow reads JSON lines or CSV, not {}",
+            f.name()
+        )));
+    }
+    Ok(f)
+}
+
+/// Reads the grown input: the new whole orders, and whether the end marker was seen.
+fn step(
+    source: &Source,
+    format: &mut Option<Format>,
+    opts: &Options,
+    eof: bool,
+    seen: &mut Seen,
+    tally: &mut Tally,
+    pb: &indicatif::ProgressBar,
+) -> Result<(Vec<Mapped>, bool), ImportError> {
+    let bytes = source.bytes()?;
+    let f = match *format {
+        Some(f) => f,
+        None if !bytes.contains(&b'\n') && !eof => return Ok((Vec::new(), false)),
+        None if bytes.iter().all(u8::is_ascii_whitespace) => return Ok((Vec::new(), false)),
+        None => {
+            let name = match source {
+                Source::File(p) => p.to_str().map(str::to_owned),
+                Source::Stdin { .. } => None,
+            };
+            let f = import::detect(name.as_deref(), &bytes)?;
+            if !f.can_follow() {
+                return Err(ImportError::Unreadable(format!(
+                    "--follow reads JSON lines or CSV, not {}",
+                    f.name()
+                )));
+            }
+            *format = Some(f);
+            f
+        }
+    };
+    let parsed = import::parse(f, &bytes, opts, false)?;
+    let end = parsed.end_marker;
+    Ok((seen.take_new(parsed, tally, pb), end))
+}

@@ -1,0 +1,269 @@
+//! Reading orders from what sellers have: JSON lines in the contract's ORDER format,
+//! TikTok Shop Open API order JSON, and TikTok Shop / Shopee order exports (CSV or XLSX),
+//! mapped into the contract's ORDER (contract §1).
+//!
+//! Every input row ends up either in an ORDER ([`Mapped`]) or in the list of rows that could
+//! not be mapped ([`Unmappable`], with its line number and the reason): nothing is skipped
+//! silently (blank lines and a spreadsheet's column-description row excepted). What an
+//! ORDER means is checked by the server; this module only maps shapes, so that the server's
+//! error (with its field) reaches the seller for anything else.
+
+mod draft;
+mod export;
+mod jsonl;
+mod table;
+mod tiktok_api;
+pub mod values;
+mod xlsx;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use table::TablePlatform;
+
+/// An input format. `auto` looks at the file name and content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Auto,
+    /// One ORDER (contract §1) per line.
+    Jsonl,
+    /// TikTok Shop Open API order detail: one order, an array, `{"data":{"orders":[…]}}`,
+    /// or one order object per line.
+    TiktokJson,
+    /// TikTok Shop Seller Center order export.
+    TiktokCsv,
+    /// Shopee Seller Centre order export.
+    ShopeeCsv,
+    /// A TikTok Shop or Shopee export saved as XLSX (first sheet; platform from headers).
+    Xlsx,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::TiktokJson => "tiktok-json",
+            Format::TiktokCsv => "tiktok-csv",
+            Format::ShopeeCsv => "shopee-csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+
+    /// Whether a growing file of this format can be followed (`--follow`).
+    pub fn can_follow(self) -> bool {
+        !matches!(self, Format::Xlsx | Format::Auto)
+    }
+}
+
+/// Where weights come from: export files rarely carry per-unit weights, and the API never.
+/// Per unit, the first that applies: `weights[sku]`, the row's own weight column (an order
+/// weight spread evenly over its units), `default_weight_g`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Grams per unit by seller SKU.
+    pub weights: HashMap<String, u32>,
+    pub default_weight_g: Option<u32>,
+}
+
+/// One ORDER read from the input.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    /// The line (1-based) where the order starts in the input.
+    pub line: usize,
+    /// Stable across re-reads of a growing input (`--follow` sends each key once).
+    pub key: String,
+    pub order: serde_json::Value,
+}
+
+impl Mapped {
+    pub fn order_id(&self) -> Option<&str> {
+        self.order.get("order_id").and_then(|v| v.as_str())
+    }
+}
+
+/// Input that could not be turned into an ORDER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmappable {
+    pub line: usize,
+    pub order_id: Option<String>,
+    pub reason: String,
+}
+
+/// What an input holds.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub orders: Vec<Mapped>,
+    pub unmappable: Vec<Unmappable>,
+    /// A JSON line `{"type":"end_session"}` was read (`--follow` stops there).
+    pub end_marker: bool,
+    /// Data rows (or lines) read, blank ones excluded.
+    pub rows: usize,
+}
+
+/// Why an input cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("cannot tell the input's format: {0} (pass --format)")]
+    UnknownFormat(String),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("the header has no {column} column (looked for: {looked_for})")]
+    MissingColumn {
+        column: &'static str,
+        looked_for: String,
+    },
+}
+
+/// Guesses the format from the file name (if any) and the first bytes.
+pub fn detect(name: Option<&str>, bytes: &[u8]) -> Result<Format, ImportError> {
+    let ext = name
+        .and_then(|n| Path::new(n).extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if bytes.starts_with(b"PK\x03\x04") || ext.as_deref() == Some("xlsx") {
+        return Ok(Format::Xlsx);
+    }
+    let text = strip_bom(bytes);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => Err(ImportError::UnknownFormat("the input is empty".into())),
+        Some(b'{') | Some(b'[') => Ok(json_flavour(text)),
+        Some(_) => {
+            let header = table::header_platform(text)?;
+            Ok(match header {
+                TablePlatform::Tiktok => Format::TiktokCsv,
+                TablePlatform::Shopee => Format::ShopeeCsv,
+            })
+        }
+    }
+}
+
+/// JSON lines of ORDERs or TikTok API JSON: TikTok's order detail has `line_items` (or
+/// a `data` envelope), an ORDER has `items`.
+fn json_flavour(text: &[u8]) -> Format {
+    let head = &text[..text.len().min(64 * 1024)];
+    let s = String::from_utf8_lossy(head);
+    if s.contains("\"line_items\"") || s.contains("\"recipient_address\"") {
+        Format::TiktokJson
+    } else {
+        Format::Jsonl
+    }
+}
+
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ImportError> {
+    std::str::from_utf8(strip_bom(bytes)).map_err(|e| {
+        ImportError::Unreadable(format!(
+            "the input is not UTF-8 (byte {}): save the export as \"CSV UTF-8\"",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// Parses an input. `complete: false` reads a growing input: only whole lines, and for
+/// exports not the last order (its rows may still be coming).
+pub fn parse(
+    format: Format,
+    bytes: &[u8],
+    opts: &Options,
+    complete: bool,
+) -> Result<Parsed, ImportError> {
+    let format = match format {
+        Format::Auto => detect(None, bytes)?,
+        f => f,
+    };
+    let whole = if complete {
+        bytes
+    } else {
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(n) => &bytes[..=n],
+            None => &[],
+        }
+    };
+    match format {
+        Format::Auto => Err(ImportError::UnknownFormat("unresolved".into())),
+        Format::Jsonl => Ok(jsonl::parse(utf8(whole)?)),
+        Format::TiktokJson => tiktok_api::parse(utf8(whole)?, opts),
+        Format::TiktokCsv => export::parse_csv(whole, Some(TablePlatform::Tiktok), opts, complete),
+        Format::ShopeeCsv => export::parse_csv(whole, Some(TablePlatform::Shopee), opts, complete),
+        Format::Xlsx => export::parse_rows(xlsx::read(bytes)?, None, opts, true),
+    }
+}
+
+/// Reads a file and parses it whole.
+pub fn parse_file(path: &Path, format: Format, opts: &Options) -> Result<Parsed, ImportError> {
+    let bytes = read_path(path)?;
+    let format = match format {
+        Format::Auto => detect(path.to_str(), &bytes)?,
+        f => f,
+    };
+    parse(format, &bytes, opts, true)
+}
+
+pub fn read_path(path: &Path) -> Result<Vec<u8>, ImportError> {
+    std::fs::read(path).map_err(|error| ImportError::Io {
+        path: path.display().to_string(),
+        error,
+    })
+}
+
+/// Reads a SKU weight list: CSV `sku,weight_g` (a header line is optional; extra columns
+/// are ignored; `#` starts a comment line).
+pub fn load_weights(path: &Path) -> Result<HashMap<String, u32>, ImportError> {
+    let bytes = read_path(path)?;
+    let text = utf8(&bytes)?;
+    let mut out = HashMap::new();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    for (n, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| ImportError::Unreadable(format!("{}: {e}", path.display())))?;
+        let sku = rec.get(0).unwrap_or("").trim();
+        let grams = rec.get(1).unwrap_or("").trim();
+        if sku.is_empty() {
+            continue;
+        }
+        match values::parse_weight(grams, true) {
+            Ok(g) => {
+                out.insert(sku.to_owned(), g);
+            }
+            Err(_) if n == 0 => {} // a header line
+            Err(e) => {
+                return Err(ImportError::Unreadable(format!(
+                    "{} line {}: {e}",
+                    path.display(),
+                    rec.position().map_or(n + 1, |p| p.line() as usize)
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_from_content() {
+        let order = br#"{"order_id":"TT-1","items":[]}"#;
+        assert_eq!(detect(None, order).unwrap(), Format::Jsonl);
+        let tt = br#"{"data":{"orders":[{"id":"1","line_items":[]}]}}"#;
+        assert_eq!(detect(Some("x.json"), tt).unwrap(), Format::TiktokJson);
+        let csv = "\u{feff}Order ID,Seller SKU,Quantity\r\n".as_bytes();
+        assert_eq!(detect(None, csv).unwrap(), Format::TiktokCsv);
+        let sp = "Mã đơn hàng,SKU phân loại hàng,Số lượng\n".as_bytes();
+        assert_eq!(detect(None, sp).unwrap(), Format::ShopeeCsv);
+        assert_eq!(detect(Some("a.XLSX"), b"").unwrap(), Format::Xlsx);
+        assert!(detect(None, b"  ").is_err());
+        assert!(detect(None, b"a,b,c\n").is_err());
+    }
+}

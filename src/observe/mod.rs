@@ -1,0 +1,91 @@
+//! Gauges whose truth lives outside the request path, refreshed on a timer (never per
+//! scrape): process memory and CPU from `/proc`, and from Redis the dead-letter backlog,
+//! orders at risk close to their pickup, floor progress per pickup and the day's
+//! shipments with their consolidation savings.
+//!
+//! Every instance runs one refresher; the Redis-derived gauges are the same on each, so
+//! dashboards aggregate them with `max by (site)`.
+
+mod floor;
+mod process;
+mod risk;
+mod shipping;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// Default refresh period of the Redis-derived gauges.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// The day's shipments (every parcel read and priced) are refreshed every this many ticks.
+const SHIPPING_EVERY: u64 = 3;
+
+static INTERVAL_MS: AtomicU64 = AtomicU64::new(DEFAULT_INTERVAL.as_millis() as u64);
+
+/// Changes the refresh period for the whole process (tests use a short one).
+pub fn set_interval(period: Duration) {
+    INTERVAL_MS.store(period.as_millis().max(100) as u64, Ordering::Relaxed);
+}
+
+fn interval() -> Duration {
+    Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed))
+}
+
+/// Starts the refresher; it stops when the service shuts down.
+pub fn spawn(state: &AppState) {
+    let state = state.clone();
+    let tasks = state.tasks.clone();
+    tasks.spawn(run(state));
+}
+
+async fn run(state: AppState) {
+    let shutdown = state.shutdown.clone();
+    let mut tick: u64 = 0;
+    loop {
+        process::refresh();
+        refresh_redis(&state, tick.is_multiple_of(SHIPPING_EVERY)).await;
+        tick += 1;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval()) => {}
+        }
+    }
+}
+
+/// One pass over every configured site. Failures are logged at debug level (Redis errors
+/// are already counted by the store) and leave the previous values in place.
+async fn refresh_redis(state: &AppState, with_shipping: bool) {
+    let up = ping(state).await;
+    metrics::gauge!("livepack_redis_up").set(if up { 1.0 } else { 0.0 });
+    if !up {
+        return;
+    }
+    let now = chrono::Utc::now();
+    for site in &state.config.sites {
+        if state.shutdown.is_cancelled() {
+            return;
+        }
+        let id = site.id.as_str();
+        if let Err(e) = risk::refresh(state, id, now).await {
+            tracing::debug!(site = %id, error = %e, "at-risk gauges not refreshed");
+        }
+        if let Err(e) = floor::refresh(state, site, now).await {
+            tracing::debug!(site = %id, error = %e, "floor gauges not refreshed");
+        }
+        if with_shipping {
+            if let Err(e) = shipping::refresh(state, id, now).await {
+                tracing::debug!(site = %id, error = %e, "shipping gauges not refreshed");
+            }
+        }
+    }
+}
+
+async fn ping(state: &AppState) -> bool {
+    let mut conn = state.store.conn();
+    state
+        .store
+        .bounded("ping", redis::cmd("PING").query_async::<String>(&mut conn))
+        .await
+        .is_ok()
+}
