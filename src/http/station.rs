@@ -60,7 +60,12 @@ pub async fn sign_in(
             "too many wrong PINs: sign-in is locked for 15 minutes",
         ));
     }
-    if !crate::http::pin::verify(&site.station_pin, &body.pin) {
+    // argon2 is deliberately slow: verify off the async workers.
+    let (stored, candidate) = (site.station_pin.clone(), body.pin.clone());
+    let ok = tokio::task::spawn_blocking(move || crate::http::pin::verify(&stored, &candidate))
+        .await
+        .unwrap_or(false);
+    if !ok {
         tracing::warn!(site = %site.id, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

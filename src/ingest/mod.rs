@@ -79,6 +79,7 @@ pub async fn handler(
         max_skew: chrono::Duration::minutes(cfg.ingest.max_clock_skew_minutes),
         retry_after_ms: cfg.ingest.nack_retry_after_ms,
         order_budget: state.order_budget.clone(),
+        budget_wait: Duration::from_millis(cfg.redis.command_timeout_ms),
     });
     let limits = conn::Limits {
         window: cfg.ingest.window,

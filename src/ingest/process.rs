@@ -23,6 +23,8 @@ pub struct Ctx {
     /// Orders handed to Redis and not answered yet, across all connections: bounds the
     /// work queued in front of Redis so a timeout means an unhealthy Redis, not a queue.
     pub order_budget: Arc<tokio::sync::Semaphore>,
+    /// How long a batch may wait for that budget before its frames are nacked.
+    pub budget_wait: std::time::Duration,
 }
 
 /// After a Redis failure, frames are nacked without being sent for this long: a nack then
@@ -142,8 +144,15 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
             let e = StoreError::Timeout(std::time::Duration::from_millis(BREAKER_MS as u64));
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         }
+        // Waiting for the budget is bounded too: past the bound the frames are nacked
+        // without having been sent (so certainly nothing of them was stored).
         let n = u32::try_from(to_store.len().max(1)).unwrap_or(u32::MAX);
-        let _permit = ctx.order_budget.acquire_many(n).await.ok();
+        let Ok(Ok(_permit)) =
+            tokio::time::timeout(ctx.budget_wait, ctx.order_budget.acquire_many(n)).await
+        else {
+            let e = StoreError::Timeout(ctx.budget_wait);
+            return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
+        };
         match ctx
             .store
             .ingest(&ctx.site, &ctx.seller, &ctx.label, rejected, &to_store)

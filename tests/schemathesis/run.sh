@@ -49,14 +49,16 @@ curl -fsS "$base/readyz" >/dev/null
 "$venv/bin/python" "$here/seed.py" "$base" "$bin" "$work"
 
 status=0
-timeout --signal=INT "${ST_TIME_LIMIT:-900}" \
-    "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
+# Run from the temp dir: schemathesis keeps a cache (.schemathesis/) in its working directory.
+st=$(pwd)/$venv/bin/schemathesis
+(cd "$work" && timeout --signal=INT "${ST_TIME_LIMIT:-900}" \
+    "$st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
     --header "Authorization: Bearer demo-operator-token-change-me" \
     --checks "${ST_CHECKS:-not_a_server_error,response_schema_conformance}" \
     --max-examples "${ST_MAX_EXAMPLES:-50}" \
     --exclude-path /v1/ingest --exclude-path '/v1/sites/{site}/events' \
     --request-timeout 10 --workers 1 --no-color \
-    ${ST_SEED:+--seed "$ST_SEED"} || status=$?
+    ${ST_SEED:+--seed "$ST_SEED"}) || status=$?
 if grep -q "panicked" "$work/livepack.log"; then
     echo "the service panicked during the run" >&2
     grep -m5 -A3 "panicked" "$work/livepack.log" >&2
