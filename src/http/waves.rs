@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
@@ -100,19 +100,7 @@ pub struct WaveView {
     pub parcels: Vec<ParcelView>,
 }
 
-fn num(h: &HashMap<String, String>, k: &str) -> u64 {
-    h.get(k)
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|v| v.max(0) as u64)
-        .unwrap_or(0)
-}
-
-fn ms(h: &HashMap<String, String>, k: &str) -> DateTime<Utc> {
-    h.get(k)
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(|v| Utc.timestamp_millis_opt(v).single())
-        .unwrap_or_default()
-}
+use crate::store::{field_ms as ms, field_u64 as num};
 
 fn summary(id: &str, h: &HashMap<String, String>) -> WaveSummary {
     WaveSummary {

@@ -32,6 +32,9 @@ const MAX_BATCH_ORDERS: usize = 1000;
 /// how many orders it carried.
 type Pending = Pin<Box<dyn Future<Output = Vec<(Reply, Instant)>> + Send>>;
 
+/// A pending entry with the number of orders it holds.
+type Counted = Pin<Box<dyn Future<Output = (Vec<(Reply, Instant)>, usize)> + Send>>;
+
 /// Close codes (RFC 6455).
 const GOING_AWAY: u16 = 1001;
 const TOO_BIG: u16 = 1009;
@@ -160,9 +163,7 @@ pub async fn serve(
     });
 
     // Each pending entry remembers how many orders it holds.
-    let mut inflight: FuturesOrdered<
-        Pin<Box<dyn Future<Output = (Vec<(Reply, Instant)>, usize)> + Send>>,
-    > = FuturesOrdered::new();
+    let mut inflight: FuturesOrdered<Counted> = FuturesOrdered::new();
     let mut inflight_orders = 0usize;
     let mut pace = Pace {
         per_sec: f64::from(limits.max_orders_per_sec),
@@ -171,10 +172,8 @@ pub async fn serve(
     let mut reading = true;
     let mut pinged = false;
     let mut close: Option<(u16, &'static str)> = None;
-    let push = |inflight: &mut FuturesOrdered<_>, p: Pending, n: usize| {
-        inflight.push_back(
-            Box::pin(async move { (p.await, n) }) as Pin<Box<dyn Future<Output = _> + Send>>
-        );
+    let push = |inflight: &mut FuturesOrdered<Counted>, p: Pending, n: usize| {
+        inflight.push_back(Box::pin(async move { (p.await, n) }) as Counted);
     };
 
     // A close or error met while draining already-arrived frames, handled next turn.
@@ -280,10 +279,7 @@ pub async fn serve(
                         Some(other) => {
                             // Closed, errored or a close frame: handled by the next turn.
                             drop(permit);
-                            stashed = Some(other.and_then(|m| match m {
-                                Ok(Message::Close(c)) => Some(Ok(Message::Close(c))),
-                                other => Some(other),
-                            }));
+                            stashed = Some(other);
                             break;
                         }
                         None => break,

@@ -264,3 +264,23 @@ impl Store {
         self.wait_replicas(&mut c, keys::readyz()).await
     }
 }
+
+/// A counter field of a Redis hash (missing or negative: 0).
+pub fn field_u64(h: &std::collections::HashMap<String, String>, k: &str) -> u64 {
+    h.get(k)
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|v| v.max(0) as u64)
+        .unwrap_or(0)
+}
+
+/// A millisecond-timestamp field of a Redis hash (missing: the epoch).
+pub fn field_ms(
+    h: &std::collections::HashMap<String, String>,
+    k: &str,
+) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    h.get(k)
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|v| chrono::Utc.timestamp_millis_opt(v).single())
+        .unwrap_or_default()
+}

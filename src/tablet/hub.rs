@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -52,19 +52,7 @@ pub struct WaveFeed {
     pub waves: Vec<WaveRow>,
 }
 
-fn num(h: &HashMap<String, String>, k: &str) -> u64 {
-    h.get(k)
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|v| v.max(0) as u64)
-        .unwrap_or(0)
-}
-
-fn ms(h: &HashMap<String, String>, k: &str) -> DateTime<Utc> {
-    h.get(k)
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(|v| Utc.timestamp_millis_opt(v).single())
-        .unwrap_or_default()
-}
+use crate::store::{field_ms as ms, field_u64 as num};
 
 impl WaveRow {
     pub fn from_hash(id: &str, date: NaiveDate, h: &HashMap<String, String>) -> WaveRow {
@@ -277,6 +265,7 @@ async fn poll_site(hub: Arc<Hub>, state: AppState, site: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn a_new_stream_gets_the_last_snapshot_and_unchanged_ones_are_not_resent() {
