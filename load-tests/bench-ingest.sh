@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ORDERS (default 100000), LIMIT_CLIENTS (50), LIMIT_PIPELINE (16),
 # BURST (3000), PACE (per-connection orders/s limit given to livepack, default 1000000 so
-# the limiter does not bind; "default" keeps the shipped 20000), SKIP_BUILD=1, KEEP_TMP=1.
+# the limiter does not bind; "default" keeps the shipped 100000), SKIP_BUILD=1, KEEP_TMP=1.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -136,7 +136,7 @@ OUT=$RESULTS/ingest-$STAMP.md
     echo "Limit = redis-benchmark running livepack's ingest script (EVALSHA) with -c $LIMIT_CLIENTS" \
         "-P $LIMIT_PIPELINE, one order per call, run before and after the ingest runs;"
     echo "\"× limit\" is orders/s over the better of the two. livepack's per-connection limit"
-    echo "ingest.max_orders_per_sec: $PACE (shipped default 20000)."
+    echo "ingest.max_orders_per_sec: $PACE (shipped default 100000)."
     echo "Ack latency is per frame (send → ack) for ingest, per request for redis-benchmark."
     echo "CPU s/1k orders from /proc/PID/stat (utime+stime) around each run; peak RSS = VmHWM"
     echo "(reset before each run via /proc/PID/clear_refs when allowed)."

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use livepack::client::{push, sample_order, ClientConfig, Progress, Report};
+use livepack::client::{push, ClientConfig, Progress, Report};
 
 use crate::procstat::{MachineWatch, Watch};
 use crate::report::{new_histogram, Latency, RunReport};
+use crate::shape::{self, LivePlan, Shape};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct IngestArgs {
     /// Service address, `ws://host:port` (or `http://`).
     #[arg(long)]
@@ -57,6 +58,29 @@ pub struct IngestArgs {
     /// No progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Arrival shape: `flash` (all at once) or `live` (bursts after each pitch).
+    #[arg(long, value_enum, default_value = "flash")]
+    pub shape: Shape,
+    /// `live`: product pitches per stream, each followed by a burst of orders.
+    #[arg(long, default_value_t = 10)]
+    pub pitches: usize,
+    /// `live`: percent of orders by a buyer who already ordered in the stream.
+    #[arg(long, default_value_t = 20)]
+    pub repeat_pct: u64,
+    /// `live`: the stream is compressed into this many seconds (10 minutes into 60 s by
+    /// default): burst k of P is sent at k × duration / P.
+    #[arg(long, default_value_t = 60)]
+    pub duration_secs: u64,
+    /// Send `end_session` after the last order, then check that every order is in
+    /// exactly one wave (`waved` equals the count) through `GET /v1/sessions/{label}`.
+    #[arg(long)]
+    pub end_session: bool,
+    /// Bound on the whole push (0: none): past it the run fails, as a stuck surge would.
+    #[arg(long, default_value_t = 0)]
+    pub max_secs: u64,
+    /// How long to wait for every order to be waved after the sessions end.
+    #[arg(long, default_value_t = 60)]
+    pub wave_deadline_secs: u64,
 }
 
 fn is_label(s: &str) -> bool {
@@ -114,18 +138,17 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     let per = a.orders / a.connections;
     let extra = a.orders % a.connections;
     let mut plans = Vec::with_capacity(a.connections);
+    let live = LivePlan {
+        pitches: a.pitches,
+        repeat_pct: a.repeat_pct.min(100),
+        compressed: Duration::from_secs(a.duration_secs),
+    };
     let mut n = 0u64;
     for c in 0..a.connections {
         let count = per + usize::from(c < extra);
         let session = format!("{}-{run_id}-c{c}", a.session_prefix);
-        let mut ids = Vec::with_capacity(count);
-        let mut orders = Vec::with_capacity(count);
-        for i in 0..count {
-            let id = format!("{session}-{i}");
-            orders.push(sample_order(&id, n));
-            ids.push(id);
-            n += 1;
-        }
+        let (ids, orders) = shape::plan(a.shape, &live, &session, count, n);
+        n += count as u64;
         let mut cfg = ClientConfig::new(
             a.url.clone(),
             a.tokens[c % a.tokens.len()].clone(),
@@ -153,26 +176,52 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     let machine = MachineWatch::start();
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(plans.len());
+    let end_session = a.end_session;
     for (cfg, ids, orders) in plans {
         let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
             let done = AtomicUsize::new(0);
             let first_reply: Mutex<Option<Instant>> = Mutex::new(None);
             let last_final: Mutex<Option<Instant>> = Mutex::new(None);
+            let before_bursts = AtomicUsize::new(0);
             let on_progress = |p: Progress| {
                 let now = Instant::now();
                 let mut first = first_reply.lock().unwrap_or_else(|e| e.into_inner());
                 first.get_or_insert(now);
+                // Each burst is its own push: progress counts restart at 0.
                 let finals = p.acked + p.rejected;
-                let before = done.swap(finals, Ordering::Relaxed);
-                bar.inc(finals.saturating_sub(before) as u64);
-                if finals == p.total {
+                let base = before_bursts.load(Ordering::Relaxed);
+                let before = done.swap(base + finals, Ordering::Relaxed);
+                bar.inc((base + finals).saturating_sub(before) as u64);
+                if base + finals == ids.len() {
                     *last_final.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
                 }
             };
-            let report = push(&cfg, orders, Some(&on_progress))
-                .await
-                .map_err(|e| e.to_string());
+            let mut report = Ok(livepack::client::Report::default());
+            let last = orders.len().saturating_sub(1);
+            let start = Instant::now();
+            for (k, burst) in orders.into_iter().enumerate() {
+                let wait = burst.offset.saturating_sub(start.elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                before_bursts.store(done.load(Ordering::Relaxed), Ordering::Relaxed);
+                let mut c = cfg.clone();
+                c.end_session = end_session && k == last;
+                let r = push(&c, burst.orders, Some(&on_progress))
+                    .await
+                    .map_err(|e| e.to_string());
+                report = match (report, r) {
+                    (Ok(mut all), Ok(r)) => {
+                        shape::merge(&mut all, r);
+                        Ok(all)
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                if report.is_err() {
+                    break;
+                }
+            }
             let first_reply = *first_reply.lock().unwrap_or_else(|e| e.into_inner());
             let last_final = *last_final.lock().unwrap_or_else(|e| e.into_inner());
             ConnResult {
@@ -185,11 +234,27 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        results.push(
-            t.await
-                .map_err(|e| format!("connection task failed: {e}"))?,
-        );
+    let bound = (a.max_secs > 0).then(|| t0 + Duration::from_secs(a.max_secs));
+    let mut tasks = tasks.into_iter();
+    while let Some(mut t) = tasks.next() {
+        let joined = match bound {
+            Some(b) => match tokio::time::timeout_at(b.into(), &mut t).await {
+                Ok(j) => j,
+                Err(_) => {
+                    t.abort();
+                    tasks.for_each(|t| t.abort());
+                    bar.finish_and_clear();
+                    return Err(format!(
+                        "run not finished within --max-secs {} ({} of {} connections done)",
+                        a.max_secs,
+                        results.len(),
+                        a.connections
+                    ));
+                }
+            },
+            None => t.await,
+        };
+        results.push(joined.map_err(|e| format!("connection task failed: {e}"))?);
     }
     let wall_total = t0.elapsed();
     bar.finish_and_clear();
@@ -212,8 +277,10 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
         .filter_map(|u| u.as_ref().map(|u| u.cpu_s))
         .sum();
     out.machine = machine.map(|m| m.finish(ours));
-    out.notes
-        .push(format!("run id {run_id}, window {}", a.window));
+    out.notes.push(format!(
+        "run id {run_id}, window {}, shape {:?}",
+        a.window, a.shape
+    ));
 
     let mut hist = new_histogram();
     let mut first_send: Option<Instant> = None;
@@ -271,6 +338,26 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     }
     if !a.no_verify_http {
         verify_http(&a, &results, &mut out.problems).await;
+    }
+    if a.end_session {
+        let sessions: Vec<(String, String, u64)> = results
+            .iter()
+            .enumerate()
+            .map(|(c, r)| {
+                let token = a.tokens[c % a.tokens.len()].clone();
+                (r.session.clone(), token, r.ids.len() as u64)
+            })
+            .collect();
+        let deadline = Duration::from_secs(a.wave_deadline_secs);
+        let (problems, took) =
+            shape::wait_waved(&shape::http_base(&a.url), &sessions, deadline).await;
+        if problems.is_empty() {
+            out.notes.push(format!(
+                "every order in exactly one wave {:.1} s after the last ack",
+                took.as_secs_f64()
+            ));
+        }
+        out.problems.extend(problems);
     }
     out.verified = out.problems.is_empty();
     Ok(out)

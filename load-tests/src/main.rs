@@ -2,6 +2,7 @@
 //!
 //! - `ingest`: N connections push M orders over the ingest WebSocket; orders/s, ack
 //!   latency percentiles (HDR histogram) and a check that every order was accepted once.
+//! - `scenario --name flash|live|peak|idle`: the four scenarios, each one command.
 //! - `redis-limit`: `redis-benchmark` running the service's ingest script with EVALSHA
 //!   against the same Redis: the ceiling the ingest is compared with.
 //! - `table`: a markdown table from the JSON reports of several runs.
@@ -10,10 +11,7 @@
 //! No timing assertion anywhere: a run fails (exit 1) only when orders were lost,
 //! doubled or refused.
 
-mod ingest;
-mod limit;
-mod procstat;
-mod report;
+use livepack_surge::{ingest, limit, report, scenario};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +33,9 @@ struct Cli {
 enum Cmd {
     /// Push orders over N connections and measure acked orders/s and ack latency.
     Ingest(ingest::IngestArgs),
+    /// One of the scenarios: flash, live, peak, idle (ends the sessions and checks
+    /// that every order is in exactly one wave).
+    Scenario(scenario::ScenarioArgs),
     /// Run redis-benchmark with the ingest script (EVALSHA) against the same Redis.
     RedisLimit(limit::LimitArgs),
     /// Print a markdown table of JSON reports (the redis-limit one is the ratio's base).
@@ -67,6 +68,10 @@ fn main() -> ExitCode {
             Cmd::Ingest(a) => {
                 let json = a.json.clone();
                 (ingest::run(a).await?, json)
+            }
+            Cmd::Scenario(a) => {
+                let json = a.json.clone();
+                (scenario::run(a).await?, json)
             }
             Cmd::RedisLimit(a) => {
                 let json = a.json.clone();

@@ -182,7 +182,11 @@ impl Store {
             Ok(Err(e)) => Err(StoreError::Redis(e)),
             Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
         };
-        if result.is_err() {
+        // BUSYGROUP / NOGROUP are answers the callers expect and handle (creating the
+        // consumer group), not an unhealthy Redis: they neither trip the breaker nor count.
+        let expected = matches!(&result, Err(StoreError::Redis(e))
+            if matches!(e.code(), Some("BUSYGROUP") | Some("NOGROUP")));
+        if result.is_err() && !expected {
             self.inner
                 .last_failure_ms
                 .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);

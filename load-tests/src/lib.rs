@@ -1,0 +1,8 @@
+//! `livepack-surge` as a library: the CLI's commands, callable from tests.
+
+pub mod ingest;
+pub mod limit;
+pub mod procstat;
+pub mod report;
+pub mod scenario;
+pub mod shape;
