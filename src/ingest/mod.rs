@@ -91,7 +91,11 @@ pub async fn handler(
     let tasks = state.tasks.clone();
     let shutdown = state.shutdown.clone();
     let slots = state.ingest_slots.clone();
-    ws.max_message_size(cfg.ingest.max_frame_bytes)
+    // A 16 KiB read buffer (the default is 128 KiB, allocated per connection up front): an
+    // idle seller connection then costs tens of KiB, not 130; bigger frames still arrive whole
+    // (the buffer is refilled), up to `max_frame_bytes`.
+    ws.read_buffer_size(16 * 1024)
+        .max_message_size(cfg.ingest.max_frame_bytes)
         .max_frame_size(cfg.ingest.max_frame_bytes)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
