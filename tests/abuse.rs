@@ -443,7 +443,12 @@ async fn bad_http_input_gets_the_json_error_shape_never_a_5xx() {
         (M::GET, "/v1/ingest?session=ok".into(), TOKEN_A, None, 400),
         (M::GET, "/no/such/route".into(), TOKEN_A, None, 404),
     ];
-    let http = reqwest::Client::new();
+    // No connection reuse: a case the server refuses before reading the body (413) closes its
+    // connection, and a pooled client could send the next case on it as it closes.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     for (method, path, token, body, want) in cases {
         let mut req = http
             .request(method.clone(), app.http(&path))
