@@ -2,9 +2,9 @@
 //! is stored twice.
 
 mod common;
+mod svc;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -171,35 +171,10 @@ async fn redis_killed_mid_burst_gives_nacks_then_resends_are_accepted() {
     app.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Service(tokio::process::Child);
-
-impl Service {
-    fn start(config: &std::path::Path) -> Service {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
-            .arg("serve")
-            .env("LIVEPACK_CONFIG", config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("livepack binary starts");
-        Service(child)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = svc::free_port();
     let config = dir.path().join("livepack.toml");
     std::fs::write(
         &config,
@@ -217,7 +192,7 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
             .unwrap_or(false)
     };
 
-    let mut svc = Service::start(&config);
+    let mut svc = svc::Service::start(&config, port, None, "warn");
     eventually(30, "service ready", healthy).await;
     let ws = try_connect(
         &format!("ws://127.0.0.1:{port}/v1/ingest?session=killed"),
@@ -240,8 +215,8 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
             let r: Value = serde_json::from_str(t.as_str()).unwrap();
             acked_ids.extend(acked(&r));
             if acked_ids.len() >= 700 {
-                svc.0.start_kill().unwrap(); // SIGKILL
-                let _ = svc.0.wait().await;
+                svc.child.start_kill().unwrap(); // SIGKILL
+                let _ = svc.child.wait().await;
                 break;
             }
         }
@@ -255,7 +230,7 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     let _ = sender.await;
     assert!(acked_ids.len() >= 700);
 
-    let mut svc = Service::start(&config);
+    let mut svc = svc::Service::start(&config, port, None, "warn");
     eventually(30, "restarted service ready", healthy).await;
     let client = reqwest::Client::new();
     for id in &acked_ids {
@@ -284,8 +259,8 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     )
     .unwrap();
     let redis_pid = state["pid"].as_i64().unwrap() as i32;
-    unsafe { libc::kill(svc.0.id().unwrap() as i32, libc::SIGTERM) };
-    let _ = tokio::time::timeout(Duration::from_secs(20), svc.0.wait())
+    unsafe { libc::kill(svc.child.id().unwrap() as i32, libc::SIGTERM) };
+    let _ = tokio::time::timeout(Duration::from_secs(20), svc.child.wait())
         .await
         .expect("service exits on SIGTERM");
     eventually(15, "embedded redis stopped", || async move {
