@@ -4,6 +4,7 @@
 //! file again is all `duplicate`.
 
 mod common;
+mod svc;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -16,35 +17,6 @@ const ORDERS: usize = 3000;
 /// The service reads this many orders per second per connection, so the push lasts a few
 /// seconds and the restart surely lands in the middle of it.
 const RATE: usize = 400;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Service(tokio::process::Child);
-
-impl Service {
-    fn start(config: &Path) -> Service {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
-            .arg("serve")
-            .env("LIVEPACK_CONFIG", config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("livepack serve starts");
-        Service(child)
-    }
-
-    async fn kill(mut self) {
-        self.0.start_kill().expect("SIGKILL");
-        let _ = self.0.wait().await;
-    }
-}
 
 /// A TikTok Shop export: every third order on two rows (two SKUs), COD, times a few
 /// minutes ago in Vietnam's time as the Seller Center prints them.
@@ -130,7 +102,7 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiktok-export.csv");
     std::fs::write(&file, tiktok_export(ORDERS)).unwrap();
-    let port = free_port();
+    let port = svc::free_port();
     let config = dir.path().join("livepack.toml");
     std::fs::write(
         &config,
@@ -149,7 +121,7 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
             .unwrap_or(false)
     };
 
-    let svc = Service::start(&config);
+    let mut svc = svc::Service::start(&config, port, None, "warn");
     eventually(60, "service ready", ready).await;
     let child = push(
         &format!("ws://127.0.0.1:{port}"),
@@ -162,13 +134,13 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
         redis.order_keys(SITE).await.len() >= ORDERS / 5
     })
     .await;
-    svc.kill().await;
+    svc.kill9().await;
     let at_kill = redis.order_keys(SITE).await.len();
     assert!(
         at_kill < ORDERS,
         "the service died mid-push ({at_kill} stored)"
     );
-    let svc = Service::start(&config);
+    let mut svc = svc::Service::start(&config, port, None, "warn");
     eventually(60, "restarted service ready", ready).await;
 
     let (code, summary) = finish(child).await;
@@ -232,7 +204,7 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
     let out = cancel("TT-1").await.unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("unknown"));
-    svc.kill().await;
+    svc.kill9().await;
 }
 
 /// `--follow`: orders appended to a JSON lines file are sent as they come, and the line
@@ -241,7 +213,7 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
 async fn follow_sends_appended_orders_and_ends_the_session() {
     let redis = TestRedis::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = svc::free_port();
     let config = dir.path().join("livepack.toml");
     std::fs::write(
         &config,
@@ -252,7 +224,7 @@ async fn follow_sends_appended_orders_and_ends_the_session() {
     )
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let svc = Service::start(&config);
+    let mut svc = svc::Service::start(&config, port, None, "warn");
     eventually(60, "service ready", || async {
         reqwest::get(format!("{base}/readyz"))
             .await
@@ -307,5 +279,5 @@ async fn follow_sends_appended_orders_and_ends_the_session() {
         .unwrap();
     assert_eq!(session["state"], "ended", "{session}");
     assert_eq!(session["accepted"], 10, "{session}");
-    svc.kill().await;
+    svc.kill9().await;
 }
