@@ -83,7 +83,9 @@ pub fn register(config: &Config) {
         let _ = histogram!("livepack_ingest_reply_latency_seconds", "type" => kind);
     }
     for op in REDIS_OPS {
-        counter!("livepack_redis_errors_total", "op" => op).increment(0);
+        for kind in ["unavailable", "reply"] {
+            counter!("livepack_redis_errors_total", "op" => op, "kind" => kind).increment(0);
+        }
     }
     for s in &config.sellers {
         for result in RESULTS {
@@ -261,7 +263,7 @@ fn describe() {
     // Health.
     describe_counter!(
         "livepack_redis_errors_total",
-        "Redis commands that failed or timed out"
+        "Redis commands that failed, by op and kind (unavailable: connection, timeout, no master; reply: an error answer to that one command)"
     );
     describe_gauge!("livepack_redis_up", "1 when Redis answered the last PING");
     describe_histogram!(
