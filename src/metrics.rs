@@ -107,6 +107,8 @@ pub fn register(config: &Config) {
             "livepack_parcels_packed_total",
             "livepack_orders_packed_total",
             "livepack_planner_dead_letters_total",
+            "livepack_station_pin_failures_total",
+            "livepack_station_pin_throttled_total",
         ] {
             counter!(name, "site" => id()).increment(0);
         }
@@ -259,6 +261,14 @@ fn describe() {
     describe_gauge!(
         "livepack_day_cod_vnd",
         "Cash on delivery the carrier collects for a seller on a business day (VND)"
+    );
+    describe_counter!(
+        "livepack_station_pin_failures_total",
+        "Station sign-ins with a wrong PIN, by site"
+    );
+    describe_counter!(
+        "livepack_station_pin_throttled_total",
+        "Station sign-ins refused (429) because that client must back off, by site"
     );
     // Health.
     describe_counter!(

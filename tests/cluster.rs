@@ -190,7 +190,7 @@ fn config_extra(sites: &[String]) -> String {
     for site in sites {
         s.push_str(&format!(
             "[[sites]]\nid = \"{site}\"\nname = \"{site}\"\npickups = [\"11:00\", \"17:00\"]\n\
-             station_pin = \"2468\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
+             station_pin = \"246813\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
              province = \"Ninh Bình\"\nward = \"Phường Hoa Lư\"\nstreet = \"Thôn Văn Lâm\"\n"
         ));
     }

@@ -30,7 +30,11 @@ async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
 async fn seed(app: &TestApp) -> (String, String, String) {
     let mut ws = connect(app, SELLER_A, "iso-seed").await;
     let orders: Vec<Value> = (0..20).map(|i| order(&format!("ISO-{i}"), i)).collect();
-    send(&mut ws, &json!({"type": "orders", "seq": 1, "orders": orders})).await;
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 1, "orders": orders}),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await["type"], "ack");
     send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
     assert_eq!(recv(&mut ws).await["type"], "ack");
@@ -61,7 +65,15 @@ async fn malformed_ids_never_make_another_sellers_ingest_nack() {
 
     // Ids that reach a Redis key of another type or shape, and plain garbage.
     let mut paths = Vec::new();
-    for suffix in [":parcels", ":q", ":lock", ":x:y", "%00", "%2F..%2F..", "%E1%BA%A1"] {
+    for suffix in [
+        ":parcels",
+        ":q",
+        ":lock",
+        ":x:y",
+        "%00",
+        "%2F..%2F..",
+        "%E1%BA%A1",
+    ] {
         paths.push(format!("/v1/shipments/{shipment}{suffix}"));
         paths.push(format!("/v1/shipments/{shipment}{suffix}/manifest.csv"));
         paths.push(format!("/v1/waves/{wave}{suffix}"));
@@ -108,7 +120,10 @@ async fn malformed_ids_never_make_another_sellers_ingest_nack() {
         }
     }
     let statuses = hammer.await.unwrap();
-    assert_eq!(nacks, 0, "another party's bad ids made seller B's frames nack");
+    assert_eq!(
+        nacks, 0,
+        "another party's bad ids made seller B's frames nack"
+    );
     let server_errors: Vec<_> = statuses.iter().filter(|(_, s)| *s >= 500).collect();
     assert!(
         server_errors.is_empty(),

@@ -1,6 +1,7 @@
 //! The HTTP API (contract §2): routes, OpenAPI document, cross-cutting layers.
 
 pub mod auth;
+pub mod client;
 pub mod error;
 mod health;
 mod orders;
@@ -15,7 +16,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,7 +32,7 @@ use crate::state::AppState;
         crate::ingest::handler,
         orders::get_order, orders::cancel_order,
         sessions::get_session,
-        station::sign_in, station::sign_out,
+        station::sign_in, station::sign_out, station::unlock,
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
         shipments::list, shipments::get, shipments::book, shipments::handed_over,
         shipments::manifest, shipments::report, shipments::webhook,
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/station/session",
             post(station::sign_in).delete(station::sign_out),
         )
+        .route("/v1/sites/{site}/pin-failures", delete(station::unlock))
         .route("/v1/sites/{site}/waves", get(waves::list))
         .route("/v1/sites/{site}/outlook", get(waves::outlook))
         .route("/v1/waves/{wave_id}", get(waves::get))

@@ -94,9 +94,14 @@ pub fn station(token: &str) -> String {
     format!("lp:station:{token}")
 }
 
-/// Consecutive wrong PINs of a site's stations (expires: the lockout window).
-pub fn pin_failures(site: &str) -> String {
-    format!("lp:{{{site}}}:pinfail")
+/// Hash: sign-in attempts per client of a site's stations (`attempts:last_ms`).
+pub fn pin_clients(site: &str) -> String {
+    format!("lp:{{{site}}}:pinf")
+}
+
+/// Sign-in attempts at a site in the current minute (the site-wide slow-down).
+pub fn pin_minute(site: &str) -> String {
+    format!("lp:{{{site}}}:pinm")
 }
 
 /// Hash: one shipment (status, carrier, service, pickup).

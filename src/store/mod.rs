@@ -117,6 +117,7 @@ struct Scripts {
     unwave: redis::Script,
     booked: redis::Script,
     carrier_status: redis::Script,
+    pin: redis::Script,
 }
 
 struct Inner {
@@ -195,6 +196,7 @@ impl Store {
                     unwave: redis::Script::new(include_str!("lua/unwave.lua")),
                     booked: redis::Script::new(include_str!("lua/booked.lua")),
                     carrier_status: redis::Script::new(include_str!("lua/carrier_status.lua")),
+                    pin: redis::Script::new(include_str!("lua/pin.lua")),
                 },
             }),
         })
