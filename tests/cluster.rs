@@ -352,6 +352,7 @@ async fn ship_everything(addr: &str, site: &str, expect_orders: usize) {
             }
         })
         .await;
+        scan_all_onto_truck(addr, OPERATOR, &id).await;
         let path = format!("/v1/shipments/{id}/handed-over");
         let (s, r) = api(addr, reqwest::Method::POST, &path).await;
         assert_eq!((s, r["status"].as_str()), (200, Some("handed_over")), "{r}");

@@ -4,6 +4,7 @@
 //! Everything is validated once at start; an invalid value fails with a message that
 //! names the key. Secrets are wrapped in [`Secret`] so `Debug` never prints them.
 
+mod demo;
 mod secret;
 mod validate;
 

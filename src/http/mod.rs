@@ -3,8 +3,10 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+mod handover;
 mod health;
 mod orders;
+mod parcel_view;
 pub mod pin;
 pub mod serve;
 mod sessions;
@@ -34,7 +36,7 @@ use crate::state::AppState;
         sessions::get_session,
         station::sign_in, station::sign_out, station::unlock,
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
-        shipments::list, shipments::get, shipments::book, shipments::handed_over,
+        shipments::list, shipments::get, shipments::book, handover::handed_over, handover::scan,
         shipments::manifest, shipments::report, shipments::webhook,
         crate::tablet::events::stream,
     ),
@@ -123,8 +125,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shipments/{shipment_id}/book", post(shipments::book))
         .route(
             "/v1/shipments/{shipment_id}/handed-over",
-            post(shipments::handed_over),
+            post(handover::handed_over),
         )
+        .route("/v1/shipments/{shipment_id}/scans", post(handover::scan))
         .route(
             "/v1/shipments/{shipment_id}/manifest.csv",
             get(shipments::manifest),

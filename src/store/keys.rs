@@ -118,3 +118,8 @@ pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {
 pub fn shipments_of_day(site: &str, date: chrono::NaiveDate) -> String {
     format!("lp:{{{site}}}:shipments:{}", date.format("%Y-%m-%d"))
 }
+
+/// Hash: carrier tracking code → parcel id (hand-over scans read a label's barcode).
+pub fn tracking_index(site: &str) -> String {
+    format!("lp:{{{site}}}:trk")
+}

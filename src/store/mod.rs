@@ -3,6 +3,7 @@
 //! script on one `{site}` slot.
 
 pub mod embedded;
+pub mod handover;
 pub mod keys;
 mod orders;
 pub mod shipments;
