@@ -88,6 +88,9 @@ pub struct ParcelView {
     pub status: String,
     /// A packed parcel holding a cancelled order: pull it before hand-over.
     pub pull: bool,
+    /// A repack: the parcel this one replaces, and the one that replaced it (status `replaced`).
+    pub replaces: Option<String>,
+    pub replaced_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -200,6 +203,8 @@ fn parcel_view(h: &HashMap<String, String>) -> Option<ParcelView> {
         service: doc.service,
         status: h.get("status").cloned().unwrap_or_default(),
         pull: h.get("pull").is_some(),
+        replaces: h.get("replaces").cloned(),
+        replaced_by: h.get("replaced_by").cloned(),
     })
 }
 
@@ -377,6 +382,16 @@ pub async fn packed(
                 StatusCode::CONFLICT,
                 "parcel_cancelled",
                 "every order of this parcel was cancelled",
+            ))
+        }
+        "replaced" => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "parcel_replaced",
+                format!(
+                    "an order of this parcel was cancelled: pull it and repack as {}",
+                    h.get("replaced_by").map_or("its replacement", String::as_str)
+                ),
             ))
         }
         _ => return Err(ApiError::not_found("parcel")),

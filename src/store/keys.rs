@@ -113,3 +113,14 @@ pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {
 pub fn shipments_of_day(site: &str, date: chrono::NaiveDate) -> String {
     format!("lp:{{{site}}}:shipments:{}", date.format("%Y-%m-%d"))
 }
+
+/// Sorted set of parcel ids whose carrier order may need cancelling (replaced or cancelled
+/// after packing or booking), scored by when to look next (ms).
+pub fn carrier_cancels(site: &str) -> String {
+    format!("lp:{{{site}}}:cancels")
+}
+
+/// Held while one instance cancels a parcel's carrier order.
+pub fn cancel_lock(site: &str, parcel_id: &str) -> String {
+    format!("lp:{{{site}}}:p:{parcel_id}:cancel_lock")
+}
