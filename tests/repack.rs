@@ -122,7 +122,10 @@ impl Ctx {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -240,7 +243,8 @@ impl Ctx {
                 .any(|o| self.orders.iter().any(|t| t.id == *o));
             if mine && p["status"] == "open" {
                 let id = p["parcel_id"].as_str().unwrap();
-                self.post(&format!("/v1/parcels/{id}/packed"), json!({})).await;
+                self.post(&format!("/v1/parcels/{id}/packed"), json!({}))
+                    .await;
             }
         }
     }
@@ -257,7 +261,8 @@ impl Ctx {
                 .await;
             for sh in list["shipments"].as_array().unwrap() {
                 let id = sh["shipment_id"].as_str().unwrap();
-                self.post(&format!("/v1/shipments/{id}/book"), json!({})).await;
+                self.post(&format!("/v1/shipments/{id}/book"), json!({}))
+                    .await;
             }
         }
     }
@@ -341,7 +346,10 @@ impl Ctx {
                     );
                     cod += t.cod;
                     holder.entry(o.to_owned()).or_default().push(pid.clone());
-                    contents.entry(pid.clone()).or_default().insert(o.to_owned());
+                    contents
+                        .entry(pid.clone())
+                        .or_default()
+                        .insert(o.to_owned());
                 }
                 if contents.contains_key(&pid) {
                     assert_eq!(
@@ -358,7 +366,11 @@ impl Ctx {
                 if !self.wave_of.values().any(|v| *v == wave_id) {
                     continue;
                 }
-                assert_eq!(l["qty"].as_u64().unwrap(), live, "pick list {key:?} = live units");
+                assert_eq!(
+                    l["qty"].as_u64().unwrap(),
+                    live,
+                    "pick list {key:?} = live units"
+                );
                 assert_eq!(l["picked"].as_u64().unwrap(), picked, "picked {key:?}");
                 assert_eq!(l["put_back"].as_u64().unwrap(), back, "put-back {key:?}");
             }
@@ -367,7 +379,11 @@ impl Ctx {
             if live > 0 {
                 let listed = waves.iter().any(|w| {
                     w["wave_id"] == key.0.as_str()
-                        && w["pick_list"].as_array().unwrap().iter().any(|l| l["sku"] == key.1.as_str())
+                        && w["pick_list"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|l| l["sku"] == key.1.as_str())
                 });
                 assert!(listed, "{key:?} has live units but no pick line");
             }
@@ -379,7 +395,12 @@ impl Ctx {
                 assert!(held.is_empty(), "{} not waved yet but in {held:?}", o.id);
                 continue;
             }
-            assert_eq!(held.len(), 1, "live order {} in ship-able parcels {held:?}", o.id);
+            assert_eq!(
+                held.len(),
+                1,
+                "live order {} in ship-able parcels {held:?}",
+                o.id
+            );
             assert_eq!(
                 rec["parcel_id"].as_str(),
                 Some(held[0].as_str()),
@@ -391,7 +412,11 @@ impl Ctx {
                 .filter(|t| t.buyer == o.buyer)
                 .map(|t| t.id.clone())
                 .collect();
-            assert_eq!(contents[&held[0]], buyer, "buyer {}'s live orders share one parcel", o.buyer);
+            assert_eq!(
+                contents[&held[0]], buyer,
+                "buyer {}'s live orders share one parcel",
+                o.buyer
+            );
         }
         parcels
     }
@@ -515,7 +540,13 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     wait_waved(&mut ctx).await;
     let parcels = ctx.check().await;
     let p1 = parcel_of_buyer(&parcels, 1);
-    assert_eq!(parcel_of(&parcels, &p1)["order_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        parcel_of(&parcels, &p1)["order_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Waved (nothing picked): the open parcel just loses the order.
     let p2 = parcel_of_buyer(&parcels, 2);
@@ -536,7 +567,13 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     let back: u64 = ctx.picks.values().map(|(_, b)| b).sum();
     assert_eq!(back, test_order(3, 2).units, "RP-3-2's units to put back");
     assert_eq!(parcel_of(&parcels, &p3)["status"], "open");
-    assert_eq!(parcel_of(&parcels, &p3)["order_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        parcel_of(&parcels, &p3)["order_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Packed: the parcel is replaced by a new open one with the two surviving orders.
     let p4 = parcel_of_buyer(&parcels, 4);
@@ -556,7 +593,11 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     let new = parcel_of(&parcels, &p4_new);
     assert_eq!(new["status"], "open", "to repack with a new label");
     assert_eq!(new["replaces"], p4.as_str());
-    assert_eq!(new["order_ids"], json!(["RP-4-1", "RP-4-2"]), "the surviving orders");
+    assert_eq!(
+        new["order_ids"],
+        json!(["RP-4-1", "RP-4-2"]),
+        "the surviving orders"
+    );
     assert_eq!(
         new["cod_amount"].as_str().unwrap().parse::<i64>().unwrap(),
         test_order(4, 1).cod + test_order(4, 2).cod
@@ -567,21 +608,37 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         assert_eq!(rec["parcel_id"], p4_new.as_str());
         assert_eq!(rec["status"], "picked", "to be repacked");
     }
-    let sh = parcel_field(&redis, &p4, "sh").await.expect("in a shipment");
-    assert_eq!(parcel_field(&redis, &p4_new, "sh").await.as_deref(), Some(sh.as_str()));
+    let sh = parcel_field(&redis, &p4, "sh")
+        .await
+        .expect("in a shipment");
+    assert_eq!(
+        parcel_field(&redis, &p4_new, "sh").await.as_deref(),
+        Some(sh.as_str())
+    );
     // The old box cannot be packed again; the new one can.
     let (s, body) = ctx
-        .call(reqwest::Method::POST, &format!("/v1/parcels/{p4}/packed"), None)
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/parcels/{p4}/packed"),
+            None,
+        )
         .await;
     assert_eq!(s, 409, "{body}");
     assert_eq!(body["error"]["code"], "parcel_replaced");
     assert!(body["error"]["message"].as_str().unwrap().contains(&p4_new));
-    ctx.post(&format!("/v1/parcels/{p4_new}/packed"), json!({})).await;
+    ctx.post(&format!("/v1/parcels/{p4_new}/packed"), json!({}))
+        .await;
     ctx.check().await;
-    assert_eq!(parcel_field(&redis, &p4, "cancel_state").await, None, "never booked");
+    assert_eq!(
+        parcel_field(&redis, &p4, "cancel_state").await,
+        None,
+        "never booked"
+    );
 
     // Booked: book the shipment; buyer 6's order then reaches the post office.
-    let booking = ctx.post(&format!("/v1/shipments/{sh}/book"), json!({})).await;
+    let booking = ctx
+        .post(&format!("/v1/shipments/{sh}/book"), json!({}))
+        .await;
     assert!(
         booking["parcels"]
             .as_array()
@@ -594,7 +651,11 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     let t5 = vtp.tracking_code(&p5).expect("p5 booked");
     let t6 = vtp.tracking_code(&p6).expect("p6 booked");
     let t7 = vtp.tracking_code(&p7).expect("p7 booked");
-    assert_eq!(vtp.created_count(&p4), 0, "the replaced parcel is not booked");
+    assert_eq!(
+        vtp.created_count(&p4),
+        0,
+        "the replaced parcel is not booked"
+    );
     vtp.set_order_status(&p6, 200);
 
     // The first UpdateOrder fails with a 500: retried in the background, cancelled once.
@@ -603,9 +664,13 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     seq += 1;
     ctx.note_cancel("RP-5-1");
     ctx.settled("RP-5-1").await;
-    eventually(30, "the booked parcel's carrier order cancelled", || async {
-        parcel_field(&redis, &p5, "cancel_state").await.as_deref() == Some("cancelled")
-    })
+    eventually(
+        30,
+        "the booked parcel's carrier order cancelled",
+        || async {
+            parcel_field(&redis, &p5, "cancel_state").await.as_deref() == Some("cancelled")
+        },
+    )
     .await;
     assert_eq!(vtp.cancelled_count(&t5), 1, "cancelled exactly once");
     let calls: Vec<_> = vtp
@@ -614,7 +679,10 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         .filter(|c| c.tracking == t5)
         .collect();
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert_eq!(calls[0].outcome, CancelOutcome::Fault(CancelFault::ServerError));
+    assert_eq!(
+        calls[0].outcome,
+        CancelOutcome::Fault(CancelFault::ServerError)
+    );
     assert_eq!(calls[1].outcome, CancelOutcome::Cancelled);
     assert_eq!(calls[1].body["TYPE"], 4);
     let parcels = ctx.check().await;
@@ -634,7 +702,9 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     seq += 1;
     ctx.cancel_http("RP-5-1").await;
     // The replacement is booked like any parcel (the shipment re-opened for it).
-    let booking = ctx.post(&format!("/v1/shipments/{sh}/book"), json!({})).await;
+    let booking = ctx
+        .post(&format!("/v1/shipments/{sh}/book"), json!({}))
+        .await;
     let b5 = booking["parcels"]
         .as_array()
         .unwrap()
@@ -643,9 +713,16 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         .cloned()
         .unwrap();
     assert_eq!(b5["status"], "booked", "{booking}");
-    assert_eq!(vtp.created_count(&p5), 1, "the replaced parcel never booked again");
+    assert_eq!(
+        vtp.created_count(&p5),
+        1,
+        "the replaced parcel never booked again"
+    );
     let parcels = ctx.check().await;
-    let repacks = parcels.iter().filter(|p| p["replaces"] == p5.as_str()).count();
+    let repacks = parcels
+        .iter()
+        .filter(|p| p["replaces"] == p5.as_str())
+        .count();
     assert_eq!(repacks, 1, "one replacement of {p5}");
 
     // A single-order booked parcel: cancelled (no replacement); the cancel's answer is lost
@@ -655,9 +732,13 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     seq += 1;
     ctx.note_cancel("RP-7-0");
     ctx.settled("RP-7-0").await;
-    eventually(30, "the single-order parcel's carrier order cancelled", || async {
-        parcel_field(&redis, &p7, "cancel_state").await.as_deref() == Some("cancelled")
-    })
+    eventually(
+        30,
+        "the single-order parcel's carrier order cancelled",
+        || async {
+            parcel_field(&redis, &p7, "cancel_state").await.as_deref() == Some("cancelled")
+        },
+    )
     .await;
     assert_eq!(vtp.cancelled_count(&t7), 1);
     let parcels = ctx.check().await;
@@ -847,9 +928,12 @@ async fn run_case(addr: &str, redis: &TestRedis, n: u64, case: &Case) {
 }
 
 async fn connect_to(addr: &str, token: &str, session: &str) -> Ws {
-    try_connect(&format!("ws://{addr}/v1/ingest?session={session}"), Some(token))
-        .await
-        .expect("ws connects")
+    try_connect(
+        &format!("ws://{addr}/v1/ingest?session={session}"),
+        Some(token),
+    )
+    .await
+    .expect("ws connects")
 }
 
 #[test]

@@ -390,7 +390,8 @@ pub async fn packed(
                 "parcel_replaced",
                 format!(
                     "an order of this parcel was cancelled: pull it and repack as {}",
-                    h.get("replaced_by").map_or("its replacement", String::as_str)
+                    h.get("replaced_by")
+                        .map_or("its replacement", String::as_str)
                 ),
             ))
         }

@@ -33,7 +33,9 @@ pub const MAX_ATTEMPTS: u64 = 40;
 /// `jitter` (a factor in [0.5, 1)).
 pub fn backoff_ms(base_ms: u64, attempts: u64, jitter: f64) -> i64 {
     let exp = attempts.min(16) as u32;
-    let full = base_ms.saturating_mul(2u64.saturating_pow(exp)).min(300_000) as f64;
+    let full = base_ms
+        .saturating_mul(2u64.saturating_pow(exp))
+        .min(300_000) as f64;
     (full * jitter.clamp(0.5, 1.0)).max(1.0) as i64
 }
 
@@ -113,7 +115,7 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
         // No client for it (config changed): look again later, never drop a live order.
         return state.store.reschedule_cancel(site, id, now + 60_000).await;
     };
-    if h.get("cancel_state").is_none() {
+    if !h.contains_key("cancel_state") {
         state
             .store
             .set_parcel_field(site, id, "cancel_state", "pending")

@@ -163,11 +163,8 @@ impl Store {
     /// Nothing more to do with this parcel's carrier order.
     pub async fn drop_cancel(&self, site: &str, parcel_id: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        self.bounded(
-            "cancels",
-            conn.zrem(keys::carrier_cancels(site), parcel_id),
-        )
-        .await
+        self.bounded("cancels", conn.zrem(keys::carrier_cancels(site), parcel_id))
+            .await
     }
 
     /// Number of parcels waiting for a carrier cancellation.

@@ -126,15 +126,13 @@ pub(super) async fn update_order(
     } else if body["TYPE"].as_i64() != Some(4) {
         (
             CancelOutcome::BadType,
-            Json(envelope_error(400, "TYPE không hợp lệ (bản giả chỉ hỗ trợ hủy đơn, TYPE 4)"))
-                .into_response(),
+            Json(envelope_error(
+                400,
+                "TYPE không hợp lệ (bản giả chỉ hỗ trợ hủy đơn, TYPE 4)",
+            ))
+            .into_response(),
         )
-    } else if !s
-        .orders
-        .values()
-        .flatten()
-        .any(|o| o.tracking == tracking)
-    {
+    } else if !s.orders.values().flatten().any(|o| o.tracking == tracking) {
         (
             CancelOutcome::Unknown,
             Json(envelope_error(400, "Không tìm thấy vận đơn")).into_response(),

@@ -115,9 +115,15 @@ fn status_code(env: &Value) -> Option<i64> {
 /// A refusal that means the order is cancelled already (both Vietnamese spellings of "hủy").
 fn already_cancelled(message: &str) -> bool {
     let m = folded(message);
-    ["đã hủy", "đã huỷ", "đã được hủy", "đã được huỷ", "already cancel"]
-        .iter()
-        .any(|k| m.contains(k))
+    [
+        "đã hủy",
+        "đã huỷ",
+        "đã được hủy",
+        "đã được huỷ",
+        "already cancel",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 fn mentions_token(message: &str) -> bool {
@@ -187,7 +193,11 @@ mod tests {
 
     #[test]
     fn answers() {
-        assert!(run(200, json!({"status":200,"error":false,"message":"OK","data":null})).is_ok());
+        assert!(run(
+            200,
+            json!({"status":200,"error":false,"message":"OK","data":null})
+        )
+        .is_ok());
         assert!(matches!(
             run(500, json!({})),
             Err(Attempt::Failed(CarrierError::Unavailable { .. }))
@@ -197,7 +207,10 @@ mod tests {
             Err(Attempt::Failed(CarrierError::Unavailable { .. }))
         ));
         assert!(matches!(
-            run(200, json!({"status":401,"error":true,"message":"Token invalid"})),
+            run(
+                200,
+                json!({"status":401,"error":true,"message":"Token invalid"})
+            ),
             Err(Attempt::AuthExpired(_))
         ));
         // An earlier attempt went through but its answer was lost.
@@ -214,7 +227,10 @@ mod tests {
             Err(Attempt::Failed(CarrierError::Rejected { .. }))
         ));
         assert!(matches!(
-            run(200, json!({"status":500,"error":true,"message":"Lỗi hệ thống"})),
+            run(
+                200,
+                json!({"status":500,"error":true,"message":"Lỗi hệ thống"})
+            ),
             Err(Attempt::Failed(CarrierError::Unavailable { .. }))
         ));
     }
