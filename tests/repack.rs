@@ -953,7 +953,7 @@ fn property_every_live_order_in_exactly_one_shipable_parcel() {
     let cases: u32 = std::env::var("REPACK_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(16);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,

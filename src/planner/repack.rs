@@ -63,7 +63,8 @@ pub fn wave_with(wave: &WaveDoc, old: &str, new: &str) -> WaveDoc {
 }
 
 /// Takes the cancelled order `order_id` (whose record says wave `wave_id`, parcel
-/// `parcel_id`) out of its wave. Returns the script's last answer.
+/// `parcel_id`) out of its wave. Returns the script's answer; an error when the parcel or
+/// wave kept changing under it (the stream entry is then not acked, and delivered again).
 pub async fn unwave(
     store: &Store,
     site: &str,
@@ -137,11 +138,10 @@ pub async fn unwave(
                 let Some(wave) = &wave else {
                     return Ok(UnwaveOutcome::NotWaved);
                 };
-                if new_id.is_none() {
-                    // The planner's generator: the site's parcel counter of the wave's day.
-                    let n = store.next_number(site, "parcel", wave.date, 1).await?;
-                    new_id = Some(make_id('P', site, wave.date, n));
-                }
+                // The planner's generator: the site's parcel counter of the wave's day (again
+                // if the id drawn before turned out to be taken).
+                let n = store.next_number(site, "parcel", wave.date, 1).await?;
+                new_id = Some(make_id('P', site, wave.date, n));
             }
             UnwaveOutcome::Retry => {}
             done => {
@@ -154,8 +154,11 @@ pub async fn unwave(
             }
         }
     }
-    tracing::warn!(site, parcel = %parcel_id, "cancelled order still in its parcel after 8 tries; retried with the next delivery");
-    Ok(out)
+    // Not acked: the cancellation is delivered again and retried.
+    Err(StoreError::Corrupt(format!(
+        "parcel {parcel_id} kept changing while cancelled order {order_id} was taken out ({})",
+        out.as_str()
+    )))
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ local survivors = ARGV[4] ~= ''
 if repack and survivors then
   if ARGV[5] == '' then return 'need_id' end
   if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[3] then return 'retry' end
-  if redis.call('EXISTS', KEYS[6]) == 1 then return 'retry' end
+  -- The id is taken (it must never overwrite a parcel): the caller draws another.
+  if redis.call('EXISTS', KEYS[6]) == 1 then return 'need_id' end
 end
 
 -- The pick list: the cancelled order's units leave it.
