@@ -779,6 +779,28 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         .map(|c| &c.tracking)
         .collect();
     assert_eq!(cancelled, [&t5], "{calls:?}");
+    // Counted, by outcome.
+    let metrics = ctx
+        .http
+        .get(format!("http://{}/metrics", ctx.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "livepack_parcels_repacked_total{site=\"hoa-lu-hub\",outcome=\"replaced\"}",
+        "result=\"refused\"",
+        "result=\"failed\"",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.contains(needle)
+                && (l.starts_with("livepack_carrier_cancels_total")
+                    || l.starts_with("livepack_parcels_repacked_total"))),
+            "{needle} in /metrics"
+        );
+    }
     let _ = seq;
     app.stop().await;
 }
@@ -970,4 +992,103 @@ fn property_every_live_order_in_exactly_one_shipable_parcel() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The adapter alone: `UpdateOrder` TYPE 4 over the wire, with its failures.
+
+fn booking(reference: &str) -> livepack::shipping::carrier::BookingRequest {
+    use livepack::shipping::carrier::{BookingItem, BookingRequest, Party};
+    let party = |name: &str, phone: &str| Party {
+        name: name.into(),
+        phone: phone.into(),
+        street: "12 Trần Hưng Đạo".into(),
+        ward: "Phường Hoa Lư".into(),
+        province: "Ninh Bình".into(),
+    };
+    BookingRequest {
+        reference: reference.into(),
+        sender: party("HTX Hoa Lư", "0229123456"),
+        receiver: party("Nguyễn Thị Lan", "0912345678"),
+        weight_g: 1300,
+        value: rust_decimal::Decimal::new(370_000, 0),
+        cod: rust_decimal::Decimal::new(370_000, 0),
+        service: "VCN".into(),
+        items: vec![BookingItem {
+            name: "Mật ong rừng 500ml".into(),
+            qty: 2,
+            unit_price: rust_decimal::Decimal::new(185_000, 0),
+            weight_g: 650,
+        }],
+        note: None,
+    }
+}
+
+#[tokio::test]
+async fn viettel_post_cancel_over_the_wire() {
+    use livepack::shipping::carrier::CarrierError;
+    let vtp = FakeVtp::start().await;
+    let client = vtp.client();
+    let mut codes = Vec::new();
+    for r in ["P-c1", "P-c2", "P-c3", "P-c4"] {
+        codes.push(
+            client
+                .book(&booking(r))
+                .await
+                .expect("booked")
+                .tracking_code,
+        );
+    }
+    // Accepted once; a second cancel is answered "already cancelled": still Ok, no change.
+    client
+        .cancel(&codes[0], "Khách hủy đơn")
+        .await
+        .expect("cancelled");
+    client
+        .cancel(&codes[0], "Khách hủy đơn")
+        .await
+        .expect("again");
+    assert_eq!(vtp.cancelled_count(&codes[0]), 1);
+    let calls = vtp.cancel_calls();
+    assert_eq!(calls[0].body["TYPE"], 4);
+    assert_eq!(calls[0].body["ORDER_NUMBER"], codes[0].as_str());
+    assert_eq!(calls[0].body["NOTE"], "Khách hủy đơn");
+    assert_eq!(calls[1].outcome, CancelOutcome::AlreadyCancelled);
+    // A 500 and a `status: 500` envelope are transient; nothing changed at the carrier.
+    vtp.cancel_fault_next(CancelFault::ServerError, 1);
+    vtp.cancel_fault_next(CancelFault::Internal, 1);
+    for _ in 0..2 {
+        let e = client.cancel(&codes[1], "x").await.unwrap_err();
+        assert!(e.retryable(), "{e}");
+    }
+    assert_eq!(vtp.cancelled_count(&codes[1]), 0);
+    client.cancel(&codes[1], "x").await.expect("then cancelled");
+    // Picked up at the origin office (status 200): refused, final.
+    vtp.set_order_status("P-c3", 200);
+    let e = client.cancel(&codes[2], "x").await.unwrap_err();
+    assert!(matches!(e, CarrierError::Rejected { .. }), "{e}");
+    assert!(e.message().contains("200"));
+    // Still with the postman (105 < 200): allowed.
+    vtp.set_order_status("P-c4", 105);
+    client
+        .cancel(&codes[3], "x")
+        .await
+        .expect("cancelled before 200");
+    // An unknown tracking code: refused.
+    let e = client.cancel("999999999999", "x").await.unwrap_err();
+    assert!(!e.retryable());
+    // An expired token: logs in again once and cancels.
+    let before = vtp.logins();
+    vtp.expire_tokens();
+    let e = client.cancel(&codes[2], "x").await.unwrap_err();
+    assert!(
+        !e.retryable(),
+        "refused after the re-login, not an auth error: {e}"
+    );
+    assert_eq!(vtp.logins(), before + 1);
+    // The mock carrier cancels its own codes and refuses others.
+    let mock = livepack::shipping::carrier::MockCarrier::new();
+    let code = livepack::shipping::carrier::MockCarrier::tracking_code("P-c1");
+    mock.cancel(&code, "x").await.expect("mock cancels");
+    assert!(mock.cancel("1234", "x").await.is_err());
 }
