@@ -1092,3 +1092,77 @@ async fn viettel_post_cancel_over_the_wire() {
     mock.cancel(&code, "x").await.expect("mock cancels");
     assert!(mock.cancel("1234", "x").await.is_err());
 }
+
+// ---------------------------------------------------------------------------------------
+// A race: the order is cancelled while the booking of its (open) parcel is in flight. The
+// parcel is replaced (a new reference is needed: the carrier refuses a second order with the
+// same one), and the carrier order the in-flight booking created is cancelled once it lands.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let mut ctx = Ctx::new(app.addr.to_string(), SELLER, TOKEN);
+    for k in 0..2 {
+        ctx.orders.push(test_order(77, k));
+    }
+    let mut ws = connect(&app, TOKEN, "race").await;
+    ingest(&mut ws, 1, &ctx.orders).await;
+    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
+    recv(&mut ws).await;
+    wait_waved(&mut ctx).await;
+    let parcels = ctx.check().await;
+    let p = parcel_of_buyer(&parcels, 77);
+    assert_eq!(parcel_of(&parcels, &p)["status"], "open");
+    let sh = parcel_field(&redis, &p, "sh").await.expect("in a shipment");
+
+    vtp.set_delay(std::time::Duration::from_secs(3));
+    let url = format!("http://{}/v1/shipments/{sh}/book", ctx.addr);
+    let http = ctx.http.clone();
+    let book = tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(OPERATOR)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    eventually(30, "the booking reached the carrier", || async {
+        !vtp.calls_for(&p).is_empty()
+    })
+    .await;
+    ctx.cancel_http("RP-77-0").await;
+    ctx.settled("RP-77-0").await;
+    let parcels = ctx.check().await;
+    let old = parcel_of(&parcels, &p);
+    assert_eq!(old["status"], "replaced", "{old}");
+    let new_id = old["replaced_by"].as_str().unwrap().to_owned();
+    assert_eq!(
+        parcel_of(&parcels, &new_id)["order_ids"],
+        json!(["RP-77-1"])
+    );
+    let answer = book.await.unwrap();
+    assert!(answer["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["parcel_id"] == p.as_str() && r["status"] == "booked"));
+    let tracking = vtp.tracking_code(&p).expect("the in-flight booking landed");
+    eventually(30, "its carrier order cancelled", || async {
+        parcel_field(&redis, &p, "cancel_state").await.as_deref() == Some("cancelled")
+    })
+    .await;
+    assert_eq!(vtp.cancelled_count(&tracking), 1);
+    let parcels = ctx.check().await;
+    assert_eq!(parcel_of(&parcels, &p)["status"], "replaced");
+    // The replacement books under its own reference.
+    vtp.set_delay(std::time::Duration::ZERO);
+    ctx.post(&format!("/v1/shipments/{sh}/book"), json!({}))
+        .await;
+    assert_eq!(vtp.created_count(&new_id), 1);
+    assert_eq!(vtp.created_count(&p), 1);
+    app.stop().await;
+}
