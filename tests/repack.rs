@@ -66,7 +66,11 @@ fn test_order(buyer: u64, k: u64) -> TestOrder {
     TestOrder {
         id: format!("RP-{buyer}-{k}"),
         buyer,
-        sku: if k % 2 == 0 { "HONEY-500" } else { "TEA-100" },
+        sku: if k.is_multiple_of(2) {
+            "HONEY-500"
+        } else {
+            "TEA-100"
+        },
         units,
         cod: units as i64 * PRICE,
     }
@@ -876,7 +880,7 @@ async fn run_case(addr: &str, redis: &TestRedis, n: u64, case: &Case) {
     let session = format!("prop-{n}");
     let mut ws = connect_to(addr, PROP_TOKEN, &session).await;
     ingest(&mut ws, 1, &ctx.orders).await;
-    let mut seq = 2;
+    let mut seq: i64 = 2;
     let mut cancels: Vec<(String, Stage)> = case
         .cancels
         .iter()

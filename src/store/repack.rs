@@ -2,7 +2,6 @@
 //! the parcel is packed or booked, the parcel replaced by a new one holding the surviving
 //! orders. And the queue of carrier orders to cancel that such parcels leave behind.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use redis::AsyncCommands;
@@ -272,9 +271,4 @@ impl Store {
         )
         .await
     }
-}
-
-/// A parcel hash's `cancel_state`, if any.
-pub fn cancel_state(h: &HashMap<String, String>) -> Option<&str> {
-    h.get("cancel_state").map(String::as_str)
 }
