@@ -23,6 +23,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+mod cancel;
+#[allow(unused_imports)]
+pub use cancel::{CancelCall, CancelFault, CancelOutcome};
+
 pub const USERNAME: &str = "hoalu-hub@livepack.test";
 pub const PASSWORD: &str = "fake-vtp-password";
 /// How long a `Fault::Hang` call waits before answering: far past a test client's timeout,
@@ -99,6 +103,7 @@ struct Inner {
     auth_reply: AuthReply,
     duplicate_reply: DuplicateReply,
     calls: Vec<CreateCall>,
+    cancel: cancel::CancelState,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -122,6 +127,7 @@ impl FakeVtp {
             .route("/v2/user/Login", post(login))
             .route("/v2/user/login", post(login))
             .route("/v2/order/createOrder", post(create_order))
+            .route("/v2/order/UpdateOrder", post(cancel::update_order))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

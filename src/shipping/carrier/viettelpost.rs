@@ -257,6 +257,14 @@ impl Carrier for ViettelPost {
     ) -> impl std::future::Future<Output = Result<Booking, CarrierError>> + Send {
         ViettelPost::book(self, req)
     }
+
+    fn cancel(
+        &self,
+        tracking: &str,
+        note: &str,
+    ) -> impl std::future::Future<Output = Result<(), CarrierError>> + Send {
+        ViettelPost::cancel(self, tracking, note)
+    }
 }
 
 fn transport_error(call: &str, e: &reqwest::Error) -> CarrierError {
@@ -269,3 +277,8 @@ fn transport_error(call: &str, e: &reqwest::Error) -> CarrierError {
     };
     CarrierError::unavailable(format!("Viettel Post {call} {what}: {e}"))
 }
+
+// Cancelling a carrier order (`UpdateOrder` TYPE 4): its own file, a child module so it shares
+// the token cache.
+#[path = "vtp_cancel.rs"]
+mod vtp_cancel;
