@@ -79,7 +79,7 @@ fn test_order(buyer: u64, k: u64) -> TestOrder {
 fn order_json(o: &TestOrder) -> Value {
     json!({
         "order_id": o.id, "platform": "tiktok", "placed_at": placed_at_minutes_ago(5),
-        "buyer": { "name": "Nguyễn Thị Lan", "phone": format!("0912{:06}", o.buyer) },
+        "buyer": { "name": "Nguyễn Thị Lan", "phone": format!("09{:08}", o.buyer % 100_000_000) },
         "ship_to": { "province": "Ninh Bình", "ward": "Phường Hoa Lư",
                      "street": format!("{} Trần Hưng Đạo", o.buyer) },
         "items": [ { "sku": o.sku, "name": format!("Hàng {}", o.sku), "qty": o.units,
@@ -874,7 +874,7 @@ async fn run_case(addr: &str, redis: &TestRedis, n: u64, case: &Case) {
     let mut ctx = Ctx::new(addr.to_owned(), PROP_SELLER, PROP_TOKEN);
     for (b, orders) in case.buyers.iter().enumerate() {
         for k in 0..*orders {
-            ctx.orders.push(test_order(10_000 * (n + 1) + b as u64, k));
+            ctx.orders.push(test_order(1_000 * (n + 1) + b as u64, k));
         }
     }
     let session = format!("prop-{n}");
@@ -885,7 +885,7 @@ async fn run_case(addr: &str, redis: &TestRedis, n: u64, case: &Case) {
         .cancels
         .iter()
         .map(|(b, k, st)| {
-            let buyer = 10_000 * (n + 1) + *b as u64;
+            let buyer = 1_000 * (n + 1) + *b as u64;
             let k = k % case.buyers[*b];
             (format!("RP-{buyer}-{k}"), *st)
         })
