@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 mod health;
+mod labels;
 mod orders;
 pub mod pin;
 pub mod serve;
@@ -35,6 +36,7 @@ use crate::state::AppState;
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
         shipments::list, shipments::get, shipments::book, shipments::handed_over,
         shipments::manifest, shipments::report, shipments::webhook,
+        labels::parcel, labels::wave, labels::shipment,
         crate::tablet::events::stream,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
@@ -126,6 +128,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/shipments/{shipment_id}/manifest.csv",
             get(shipments::manifest),
+        )
+        .route("/v1/parcels/{parcel_id}/label.pdf", get(labels::parcel))
+        .route("/v1/waves/{wave_id}/labels.pdf", get(labels::wave))
+        .route(
+            "/v1/shipments/{shipment_id}/labels.pdf",
+            get(labels::shipment),
         )
         .route(
             "/v1/carriers/{carrier_id}/webhook",

@@ -2,6 +2,8 @@
 
 pub mod carrier;
 pub mod consolidate;
+pub mod label;
+pub mod labeling;
 pub mod limits;
 pub mod rates;
 pub mod service;
