@@ -1,7 +1,7 @@
 //! Labels end to end on real Redis: orders → waves → parcels → PDF labels, read back like a
 //! person and a scanner would: Debian's `pdftotext` for the Vietnamese text, `pdftoppm -r 300`
-//! + `zbarimg` for the Code 128 (tracking code, or the parcel id before booking) and the QR
-//! (parcel id), at A6 and 80×80. Then booking with a local server speaking Viettel Post's
+//! then `zbarimg` for the Code 128 (tracking code, or the parcel id before booking) and the
+//! QR (parcel id), at A6 and 80×80. Then booking with a local server speaking Viettel Post's
 //! partner API, and `?source=carrier` (its printing API) with its failures.
 //!
 //! The tools are required: a missing one fails the test with the install line.

@@ -13,7 +13,7 @@ pub fn code128(data: &str) -> Option<Vec<bool>> {
     // tracking codes) gets bars half as dense, easier to scan from a crumpled bag. Anything
     // else in set B (upper and lower case, digits, punctuation).
     let all_digits = data.bytes().all(|b| b.is_ascii_digit());
-    let encoded = if all_digits && data.len() % 2 == 0 {
+    let encoded = if all_digits && data.len().is_multiple_of(2) {
         format!("\u{0106}{data}")
     } else {
         format!("\u{0181}{data}")

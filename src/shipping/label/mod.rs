@@ -183,7 +183,7 @@ pub fn format_vnd(v: Decimal) -> String {
     let n = v.round().abs().to_string();
     let mut out = String::new();
     for (i, c) in n.chars().enumerate() {
-        if i > 0 && (n.len() - i) % 3 == 0 {
+        if i > 0 && (n.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
