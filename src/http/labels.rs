@@ -24,6 +24,12 @@ pub const LABEL_SOURCE: HeaderName = HeaderName::from_static("x-label-source");
 /// A carrier label request never holds the answer longer than this.
 const CARRIER_LABEL_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A PDF document (binary).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // a schema only: the body is the bytes
+pub struct Pdf(Vec<u8>);
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SizeParam {
@@ -100,7 +106,7 @@ fn label_failed() -> ApiError {
     params(("parcel_id" = String, Path), ParcelLabelParams),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses(
-        (status = 200, content_type = "application/pdf", body = Vec<u8>,
+        (status = 200, content_type = "application/pdf", body = Pdf,
             description = "the label (binary PDF, one page); header `X-Label-Source: carrier|livepack`"),
         (status = 400, body = ErrorBody, description = "`size` or `source` is not one of the listed values"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -188,7 +194,7 @@ async fn carrier_label(
     params(("wave_id" = String, Path), SizeParam),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses(
-        (status = 200, content_type = "application/pdf", body = Vec<u8>, description = "binary PDF, one page per ship-able parcel"),
+        (status = 200, content_type = "application/pdf", body = Pdf, description = "binary PDF, one page per ship-able parcel"),
         (status = 400, body = ErrorBody, description = "`size` is not `a6` or `80x80`"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "no ship-able parcel")))]
@@ -217,7 +223,7 @@ pub async fn wave(
     params(("shipment_id" = String, Path), SizeParam),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses(
-        (status = 200, content_type = "application/pdf", body = Vec<u8>, description = "binary PDF, one page per ship-able parcel"),
+        (status = 200, content_type = "application/pdf", body = Pdf, description = "binary PDF, one page per ship-able parcel"),
         (status = 400, body = ErrorBody, description = "`size` is not `a6` or `80x80`"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "no ship-able parcel")))]
@@ -249,4 +255,35 @@ pub async fn shipment(
         return Ok(pdf(body, &shipment_id, size, "livepack"));
     }
     Err(ApiError::not_found("shipment"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn openapi_describes_labels_as_binary_pdf() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        let paths = &doc["paths"];
+        for p in [
+            "/v1/parcels/{parcel_id}/label.pdf",
+            "/v1/waves/{wave_id}/labels.pdf",
+            "/v1/shipments/{shipment_id}/labels.pdf",
+        ] {
+            let ok = &paths[p]["get"]["responses"]["200"]["content"]["application/pdf"]["schema"];
+            let ok = if let Some(r) = ok["$ref"].as_str() {
+                &doc["components"]["schemas"][r.rsplit('/').next().unwrap()]
+            } else {
+                ok
+            };
+            assert_eq!(ok["type"], "string", "{p}: {ok}");
+            assert_eq!(ok["format"], "binary", "{p}: {ok}");
+            let params: Vec<&str> = paths[p]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap())
+                .collect();
+            assert!(params.contains(&"size"), "{p}: {params:?}");
+        }
+    }
 }
