@@ -9,12 +9,14 @@ pub fn code128(data: &str) -> Option<Vec<bool>> {
     if data.is_empty() || !data.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
         return None;
     }
-    // Code set C packs two digits per symbol: an all-digit code of even length (Viettel Post
-    // tracking codes) gets bars half as dense, easier to scan from a crumpled bag. Anything
-    // else in set B (upper and lower case, digits, punctuation).
+    // Code set C packs two digits per symbol: an all-digit code (Viettel Post tracking codes)
+    // gets bars half as dense, easier to scan from a crumpled bag; an odd count starts with
+    // one digit in set B. Anything else in set B (upper and lower case, digits, punctuation).
     let all_digits = data.bytes().all(|b| b.is_ascii_digit());
     let encoded = if all_digits && data.len().is_multiple_of(2) {
         format!("\u{0106}{data}")
+    } else if all_digits && data.len() >= 5 {
+        format!("\u{0181}{}\u{0106}{}", &data[..1], &data[1..])
     } else {
         format!("\u{0181}{data}")
     };
@@ -57,7 +59,10 @@ mod tests {
 
     #[test]
     fn odd_digit_counts_and_refusals() {
+        // One digit in set B, a code switch, six pairs, check, stop.
+        assert_eq!(code128("1700123456789").unwrap().len(), 10 * 11 + 13);
         assert!(code128("12345").is_some());
+        assert!(code128("123").is_some());
         assert!(code128("").is_none());
         assert!(code128("Hà Nội").is_none());
     }

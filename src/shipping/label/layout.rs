@@ -145,6 +145,13 @@ impl Pen<'_, '_> {
         self.text(cx - w / 2.0, baseline, size, weight, text, luma);
     }
 
+    /// Bold `text` centred on `cx`, moved left if it would pass `right`.
+    fn caption(&mut self, cx: f32, right: f32, baseline: f32, size: f32, text: &str) {
+        let w = FONTS.bold.width(text, size);
+        let x = (cx - w / 2.0).min(right - w);
+        self.text(x, baseline, size, Weight::Bold, text, BLACK);
+    }
+
     /// `text` cut to `max_w` and drawn; returns what was drawn.
     fn fitted(
         &mut self,
@@ -416,14 +423,7 @@ fn a6(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
     let qr_x = w - quiet(qr_side).max(m) - qr_side;
     let qr_y = caption - 6.0 - quiet(qr_side) - qr_side;
     p.qr(q, qr_x, qr_y, qr_side);
-    p.text_center(
-        qr_x + qr_side / 2.0,
-        caption,
-        6.5,
-        Weight::Bold,
-        &l.parcel_id,
-        BLACK,
-    );
+    p.caption(qr_x + qr_side / 2.0, right, caption, 6.5, &l.parcel_id);
     let col = qr_x - quiet(qr_side) - m;
     let mut y = rule + 13.0;
     let rows = [
@@ -487,27 +487,27 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
     );
     p.hline(m, right, 89.0, 0.9);
 
-    let mut y = 100.0;
-    p.fitted(m, y, 11.5, Weight::Bold, &l.receiver.name, inner);
-    y += 12.5;
+    let mut y = 102.0;
+    p.fitted(m, y, 13.0, Weight::Bold, &l.receiver.name, inner);
+    y += 13.5;
     p.text(
         m,
         y,
-        10.5,
+        12.0,
         Weight::Bold,
         &format_phone(&l.receiver.phone),
         BLACK,
     );
-    y += 10.5;
-    for line in wrap(&FONTS.regular, &address_line(l), 7.5, inner, 2) {
-        p.text(m, y, 7.5, Weight::Regular, &line, BLACK);
-        y += 8.5;
+    y += 11.0;
+    for line in wrap(&FONTS.regular, &address_line(l), 8.0, inner, 2) {
+        p.text(m, y, 8.0, Weight::Regular, &line, BLACK);
+        y += 9.0;
     }
-    y += 1.5;
+    y += 2.0;
     p.fitted(
         m,
         y,
-        9.5,
+        11.0,
         Weight::Bold,
         &l.receiver.province.to_uppercase(),
         inner,
@@ -521,30 +521,28 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
     let qr_x = w - quiet.max(m) - qr_side;
     let qr_y = caption - 5.0 - quiet - qr_side;
     p.qr(q, qr_x, qr_y, qr_side);
-    p.text_center(
-        qr_x + qr_side / 2.0,
-        caption,
-        5.0,
-        Weight::Bold,
-        &l.parcel_id,
-        BLACK,
-    );
+    p.caption(qr_x + qr_side / 2.0, right, caption, 5.0, &l.parcel_id);
     let col = qr_x - quiet - m;
-    let cod_top = y.max(152.0) + 5.0;
-    let cod_h = 21.0;
+    // The left column from the bottom up: contents, weight and pickup, sender, COD.
+    let items_y = h - m - 1.0;
+    let facts_y = items_y - 7.0;
+    let from_addr_y = facts_y - 7.5;
+    let from_y = from_addr_y - 6.5;
+    let cod_h = 25.0;
+    let cod_top = (from_y - 8.0 - cod_h).max(y + 5.0);
     if prepaid(l) {
         p.frame(m, cod_top, col, cod_h, 1.2);
         p.text(
             m + 4.0,
-            cod_top + 9.0,
-            6.5,
+            cod_top + 10.5,
+            7.0,
             Weight::Bold,
             "KHÔNG THU TIỀN",
             BLACK,
         );
         p.text(
             m + 4.0,
-            cod_top + 17.0,
+            cod_top + 19.5,
             5.5,
             Weight::Regular,
             "prepaid · collect nothing",
@@ -552,42 +550,51 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
         );
         p.text_right(
             m + col - 4.0,
-            cod_top + 14.5,
-            10.0,
+            cod_top + 17.0,
+            12.0,
             Weight::Bold,
             &format_vnd(l.cod),
             BLACK,
         );
     } else {
         p.rect(m, cod_top, col, cod_h, BLACK);
-        p.text(m + 4.0, cod_top + 13.5, 7.0, Weight::Bold, "COD", WHITE);
+        p.text(m + 4.0, cod_top + 11.0, 7.0, Weight::Bold, "THU HỘ", WHITE);
+        p.text(m + 4.0, cod_top + 19.5, 6.0, Weight::Regular, "COD", WHITE);
         p.text_right(
             m + col - 4.0,
-            cod_top + 15.0,
-            12.5,
+            cod_top + 18.0,
+            14.0,
             Weight::Bold,
             &format_vnd(l.cod),
             WHITE,
         );
     }
-    let mut y = cod_top + cod_h + 8.0;
     let who = format!(
         "Gửi: {} · {}",
         clean(&l.sender.name),
         format_phone(&l.sender.phone)
     );
-    p.fitted(m, y, 5.5, Weight::Bold, &who, col);
-    y += 6.5;
-    p.fitted(m, y, 5.5, Weight::Regular, &sender_address(l), col);
-    y += 7.5;
+    p.fitted(m, from_y, 5.5, Weight::Bold, &who, col);
+    p.fitted(
+        m,
+        from_addr_y,
+        5.5,
+        Weight::Regular,
+        &sender_address(l),
+        col,
+    );
     let facts = format!(
         "{} · lấy {}",
         format_weight(l.weight_g),
         format_pickup(l.pickup_at)
     );
-    p.fitted(m, y, 6.0, Weight::Bold, &facts, col);
-    y += 7.0;
-    if y < h - m {
-        p.fitted(m, y, 5.5, Weight::Regular, &item_summary(&l.items), col);
-    }
+    p.fitted(m, facts_y, 6.0, Weight::Bold, &facts, col);
+    p.fitted(
+        m,
+        items_y,
+        5.5,
+        Weight::Regular,
+        &item_summary(&l.items),
+        col,
+    );
 }

@@ -249,22 +249,49 @@ fn long_fields_are_cut_not_spilled() {
     }
 }
 
+/// Renders the pictures in `docs/labels/` (one label of each size, a booked COD parcel):
+/// `cargo test --lib docs_pictures -- --ignored`.
 #[test]
 #[ignore]
-fn dump_samples() {
-    let labels = vec![
-        sample(
-            "P-hoa-lu-hub-1202-1",
-            Some("170000000001"),
-            370_000,
-            Some((1, 2)),
-        ),
-        sample("P-hoa-lu-hub-1202-2", None, 0, Some((2, 2))),
+fn docs_pictures() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/labels");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut l = sample(
+        "P-hoa-lu-hub-1202-41",
+        Some("1700123456789"),
+        400_000,
+        Some((1, 2)),
+    );
+    l.sender = LabelParty {
+        name: "HTX Hoa Lư packing hub".into(),
+        phone: "02293888999".into(),
+        street: "Thôn Văn Lâm".into(),
+        ward: "Phường Hoa Lư".into(),
+        province: "Ninh Bình".into(),
+    };
+    l.receiver.ward = "Phường Lê Hồng Phong".into();
+    l.order_count = 1;
+    l.items = vec![
+        LabelItem {
+            name: "Mật ong rừng 500ml".into(),
+            qty: 2,
+        },
+        LabelItem {
+            name: "Trà Shan tuyết cổ thụ 100g".into(),
+            qty: 1,
+        },
     ];
-    std::fs::write("/tmp/lbl-a6.pdf", render(&labels, LabelSize::A6).unwrap()).unwrap();
-    std::fs::write(
-        "/tmp/lbl-80.pdf",
-        render(&labels, LabelSize::Square80).unwrap(),
-    )
-    .unwrap();
+    for size in [LabelSize::A6, LabelSize::Square80] {
+        let pdf = dir.join(format!("label-{}.pdf", size.as_str()));
+        std::fs::write(&pdf, render(std::slice::from_ref(&l), size).unwrap()).unwrap();
+        let png = dir.join(format!("label-{}", size.as_str()));
+        let out = Command::new(tool("pdftoppm"))
+            .args(["-r", "200", "-png", "-singlefile"])
+            .arg(&pdf)
+            .arg(&png)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::remove_file(&pdf).unwrap();
+    }
 }
