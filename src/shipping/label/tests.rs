@@ -295,3 +295,29 @@ fn docs_pictures() {
         std::fs::remove_file(&pdf).unwrap();
     }
 }
+
+/// How long a wave's labels take to draw (printed, not asserted: speed goes in benchmarks):
+/// `cargo test --lib label_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn label_speed() {
+    let labels: Vec<LabelData> = (1..=200)
+        .map(|i| {
+            sample(
+                &format!("P-hoa-lu-hub-1202-{i}"),
+                Some(&format!("17000000{i:04}")),
+                370_000,
+                None,
+            )
+        })
+        .collect();
+    for size in [LabelSize::A6, LabelSize::Square80] {
+        let started = std::time::Instant::now();
+        let pdf = render(&labels, size).unwrap();
+        println!(
+            "{size:?}: 200 labels in {:?}, {} KiB",
+            started.elapsed(),
+            pdf.len() / 1024
+        );
+    }
+}

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use krilla::text::{Font, GlyphId, KrillaGlyph};
 use skrifa::instance::{LocationRef, Size};
 use skrifa::metrics::GlyphMetrics;
+use skrifa::charmap::Charmap;
 use skrifa::{FontRef, MetadataProvider};
 use unicode_normalization::UnicodeNormalization;
 
@@ -28,7 +29,7 @@ pub enum Weight {
 /// One font: what krilla embeds, and what we measure with.
 pub struct Face {
     pub pdf: Font,
-    font: FontRef<'static>,
+    charmap: Charmap<'static>,
     metrics: GlyphMetrics<'static>,
     units_per_em: f32,
 }
@@ -46,14 +47,14 @@ impl Face {
         let pdf = Font::new(bytes.into(), 0).expect("embedded label font loads");
         Face {
             pdf,
-            font,
+            charmap: font.charmap(),
             metrics,
             units_per_em,
         }
     }
 
     fn glyph(&self, c: char) -> Option<(u32, f32)> {
-        let gid = self.font.charmap().map(c)?;
+        let gid = self.charmap.map(c)?;
         let adv = self.metrics.advance_width(gid).unwrap_or(0.0) / self.units_per_em;
         Some((gid.to_u32(), adv))
     }
