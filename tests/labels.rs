@@ -392,7 +392,9 @@ fn assert_receiver(page: &Page, b: &Buyer, what: &str) {
 async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
     let redis = TestRedis::start().await;
     let vtp = FakeVtp::start().await;
-    let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
+    let cfg = config(&redis.url(), &vtp);
+    let pin = cfg.sites[0].station_pin.expose().to_owned();
+    let app = TestApp::spawn_with(cfg).await;
     let addr = app.addr.to_string();
 
     ingest(&app, "labels-live", orders()).await;
@@ -619,6 +621,28 @@ async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
         .status,
         409
     );
+
+    // The site's station (the tablet, by its session cookie) prints too.
+    let signed = reqwest::Client::new()
+        .post(app.http("/v1/station/session"))
+        .json(&json!({"site": SITE, "pin": pin}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .get(app.http(&format!(
+            "/v1/waves/{}/labels.pdf?size=80x80",
+            parcels[&duc].0
+        )))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap().starts_with(b"%PDF-"));
 
     // Before booking, ?source=carrier has no carrier label to give: ours.
     let r = get(

@@ -29,8 +29,11 @@ const QUIET: usize = 10;
 pub(super) fn page(doc: &mut Document, l: &LabelData, size: LabelSize) -> Result<(), LabelError> {
     let (w, h) = size.points();
     let settings = PageSettings::from_wh(w, h).ok_or(LabelError::Pdf("page size".into()))?;
+    // A carrier code Code 128 cannot hold (it should never happen) must not cost the whole
+    // wave its labels: the bars then hold the parcel id, the code is still printed.
     let bars = code128(l.barcode_text())
-        .ok_or_else(|| LabelError::Barcode(l.barcode_text().to_owned()))?;
+        .or_else(|| code128(&l.parcel_id))
+        .ok_or_else(|| LabelError::Barcode(l.parcel_id.clone()))?;
     let qr = qr(&l.parcel_id).ok_or_else(|| LabelError::Barcode(l.parcel_id.clone()))?;
     let mut page = doc.start_page_with(settings);
     let mut surface = page.surface();

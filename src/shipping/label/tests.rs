@@ -154,6 +154,21 @@ fn a_code_that_cannot_be_a_barcode_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn odd_input_still_prints() {
+    let mut l = sample("P-hoa-lu-hub-1202-5", Some("VTP\u{1F600}"), 1, None);
+    l.receiver.name = "Lan 😀 ✿ 王芳".into();
+    l.receiver.phone = String::new();
+    l.receiver.street = "\u{0}\t  ".into();
+    l.items.clear();
+    l.sender = LabelParty::default();
+    for size in [LabelSize::A6, LabelSize::Square80] {
+        let text = pdftotext(&render(std::slice::from_ref(&l), size).unwrap());
+        assert!(text.contains("Lan"), "{text}");
+        assert!(text.contains("1 ₫"), "{text}");
+    }
+}
+
+#[test]
 fn one_page_per_label_at_the_right_size() {
     let labels = vec![
         sample(
