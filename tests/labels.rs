@@ -742,6 +742,18 @@ async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
         assert!(pages[0].text.contains(&want), "{}", pages[0].text);
     }
     assert_eq!(vtp.printed().len(), 2);
+    // An expired token: log in again once, still the carrier's label.
+    vtp.expire_tokens();
+    let logins = vtp.logins();
+    let r = get(
+        &addr,
+        &format!("/v1/parcels/{nhung}/label.pdf?source=carrier"),
+        Some(OPERATOR),
+    )
+    .await;
+    assert_eq!((r.status, r.source.as_deref()), (200, Some("carrier")));
+    assert_eq!(vtp.logins(), logins + 1);
+    assert_eq!(vtp.printed().len(), 3);
     // …and ours when it fails, whichever way.
     for fault in [
         PrintFault::NoCode,
