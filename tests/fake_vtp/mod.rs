@@ -11,6 +11,10 @@
 //! reference was booked exactly once.
 #![allow(dead_code)]
 
+mod print;
+#[allow(unused_imports)]
+pub use print::PrintFault;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,6 +108,7 @@ struct Inner {
     duplicate_reply: DuplicateReply,
     calls: Vec<CreateCall>,
     cancel: cancel::CancelState,
+    print: print::PrintState,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -128,6 +133,11 @@ impl FakeVtp {
             .route("/v2/user/login", post(login))
             .route("/v2/order/createOrder", post(create_order))
             .route("/v2/order/UpdateOrder", post(cancel::update_order))
+            .route("/v2/order/printing-code", post(print::printing_code))
+            .route(
+                "/DigitalizePrint/report.do",
+                axum::routing::get(print::report),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -45,6 +45,10 @@ use super::vtp_wire::{classify, is_error, message_of, order_body, Attempt};
 use super::{Booking, BookingRequest, Carrier, CarrierError};
 use crate::config::Secret;
 
+/// The carrier's own label (its printing API): `vtp_print.rs`.
+#[path = "vtp_print.rs"]
+mod print;
+
 /// TCP + TLS connect limit.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole request limit (connect, send, answer).
