@@ -27,6 +27,8 @@ pub struct Inner {
     pub connections: AtomicUsize,
     /// Carrier clients by `[[carriers]]` id.
     pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
+    /// Wakes each site's background booker at once after a booking request.
+    pub booker_wake: crate::shipping::booker::Wakers,
     schedules: HashMap<String, Arc<SiteSchedule>>,
 }
 
@@ -64,7 +66,9 @@ impl AppState {
                 )
             })
             .collect();
+        let booker_wake = crate::shipping::booker::Wakers::new(&config);
         AppState(Arc::new(Inner {
+            booker_wake,
             config,
             store,
             shutdown,

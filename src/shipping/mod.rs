@@ -1,5 +1,6 @@
 //! Parcels, shipments and carriers.
 
+pub mod booker;
 pub mod carrier;
 pub mod consolidate;
 pub mod limits;

@@ -113,3 +113,9 @@ pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {
 pub fn shipments_of_day(site: &str, date: chrono::NaiveDate) -> String {
     format!("lp:{{{site}}}:shipments:{}", date.format("%Y-%m-%d"))
 }
+
+/// Sorted set of the site's parcels whose booking was requested and is not settled yet
+/// (member parcel id, score: when the background booker may try it next, ms).
+pub fn booking_queue(site: &str) -> String {
+    format!("lp:{{{site}}}:bookq")
+}

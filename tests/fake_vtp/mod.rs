@@ -40,6 +40,21 @@ pub enum Fault {
     Hang,
     /// HTTP 200 with an HTML body; no order created.
     Garbage,
+    /// The order is created but the answer comes only after the stall time
+    /// ([`FakeVtp::set_random_faults`], 12 s by default): the carrier's "stall".
+    Stall,
+}
+
+/// Faults drawn at random (from a seed, so a run can be replayed) for every createOrder call
+/// that has no fault queued: the mix of a bad day at the carrier.
+#[derive(Debug, Clone, Copy)]
+pub struct RandomFaults {
+    /// Share of calls answered HTTP 500 (no order created), 0.0–1.0.
+    pub server_error: f64,
+    /// Share of calls that create the order and answer only after `stall`.
+    pub stall: f64,
+    pub stall_for: Duration,
+    pub seed: u64,
 }
 
 /// How an expired or unknown token is answered.
@@ -99,6 +114,8 @@ struct Inner {
     auth_reply: AuthReply,
     duplicate_reply: DuplicateReply,
     calls: Vec<CreateCall>,
+    random: Option<RandomFaults>,
+    random_draws: u64,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -182,6 +199,12 @@ impl FakeVtp {
         self.lock()
             .faults_next
             .extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// From now on every createOrder call without a queued fault fails at random with the
+    /// given mix.
+    pub fn set_random_faults(&self, faults: RandomFaults) {
+        self.lock().random = Some(faults);
     }
 
     /// Every createOrder answer waits `delay` (after creating the order).
@@ -429,6 +452,7 @@ fn decide(
         Some(f) => Some(f),
         None => s.faults_next.pop_front(),
     };
+    let fault = fault.or_else(|| random_fault(s));
     match fault {
         Some(Fault::ServerError) => {
             let reply = (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
@@ -444,7 +468,7 @@ fn decide(
             let reply = Json(envelope_error(400, message)).into_response();
             return (Outcome::Rejected(message.into()), reply, Duration::ZERO);
         }
-        Some(Fault::Hang) | None => {}
+        Some(Fault::Hang | Fault::Stall) | None => {}
     }
     if let Some(message) = invalid(body) {
         let reply = Json(envelope_error(400, &message)).into_response();
@@ -485,14 +509,36 @@ fn decide(
             "KPI_HT": 48.0
         }
     });
-    let wait = if fault == Some(Fault::Hang) {
-        HANG
-    } else {
-        s.delay
+    let wait = match fault {
+        Some(Fault::Hang) => HANG,
+        Some(Fault::Stall) => s.random.map_or(HANG, |r| r.stall_for),
+        _ => s.delay,
     };
     (
         Outcome::Booked(tracking),
         Json(answer).into_response(),
         wait,
     )
+}
+
+/// splitmix64: a tiny deterministic generator, enough to spread faults over calls.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn random_fault(s: &mut Inner) -> Option<Fault> {
+    let r = s.random?;
+    s.random_draws += 1;
+    let x = splitmix64(r.seed ^ s.random_draws.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+    if u < r.server_error {
+        Some(Fault::ServerError)
+    } else if u < r.server_error + r.stall {
+        Some(Fault::Stall)
+    } else {
+        None
+    }
 }
