@@ -260,3 +260,120 @@ async fn one_request_books_every_parcel_once_through_500s_and_stalls() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_counted() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    let counter =
+        format!("livepack_booking_rejections_total{{site=\"{SITE}\",carrier=\"viettel-post\"}}");
+    let before = metric(&addr, &counter).await;
+    // Order 3 goes to a ward Viettel Post does not know; order 5's ward still has its
+    // pre-2025 name (old three-level units); the others are ordinary.
+    ingest(&app, 8, |i, o| {
+        if i == 3 {
+            o["ship_to"]["ward"] = json!("Phường Không Tồn Tại");
+        }
+        if i == 5 {
+            o["ship_to"]["ward"] = json!("XÃ GIA VÂN");
+        }
+    })
+    .await;
+    let shs = planned(&addr, 8).await;
+    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
+    for (id, _) in &shs {
+        let (status, body) = api(
+            &addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    eventually(60, "every parcel booked or rejected", || {
+        let (r, ps) = (&redis, &parcels);
+        async move {
+            for p in ps {
+                let s = parcel_field(r, p, "book_state").await;
+                if !matches!(s.as_deref(), Some("booked" | "rejected")) {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    let mut rejected = Vec::new();
+    for p in &parcels {
+        if parcel_field(&redis, p, "book_state").await.as_deref() == Some("rejected") {
+            rejected.push(p.clone());
+        }
+    }
+    assert_eq!(
+        rejected.len(),
+        1,
+        "only the unknown ward is rejected: {rejected:?}"
+    );
+    let bad = &rejected[0];
+    let reason = parcel_field(&redis, bad, "book_error")
+        .await
+        .unwrap_or_default();
+    assert!(
+        reason.contains("Phường/Xã người nhận không hợp lệ"),
+        "the carrier's reason is kept: {reason}"
+    );
+    assert_eq!(vtp.created_count(bad), 0);
+    // The old-unit ward was resolved through the three-level lists and booked.
+    let old_unit = parcels
+        .iter()
+        .find(|p| {
+            vtp.order_body(p)
+                .is_some_and(|b| b["RECEIVER_WARD"] == 4001 && b["RECEIVER_DISTRICT"] == 400)
+        })
+        .cloned();
+    assert!(old_unit.is_some(), "XÃ GIA VÂN booked with its old ids");
+    let first = vtp.order_body(&parcels[0]).unwrap();
+    assert_eq!(first["RECEIVER_PROVINCE"], 27);
+    assert_eq!(first["RECEIVER_WARD"], 27001);
+    assert_eq!(first["RECEIVER_DISTRICT"], 0);
+
+    // Asking again does not retry it: rejection is final.
+    for (id, _) in &shs {
+        let (_, body) = api(
+            &addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+        )
+        .await;
+        let r: Value = serde_json::from_str(&body).unwrap();
+        let row = r["parcels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["parcel_id"] == bad.as_str())
+            .cloned();
+        if let Some(row) = row {
+            assert_eq!(row["status"], "rejected", "{row}");
+            assert!(row["error"].as_str().unwrap().contains("không hợp lệ"));
+        }
+    }
+    // Off the queue, so the background booker never takes it again; the second request
+    // above answered from the stored rejection without calling the carrier.
+    assert_eq!(vtp.calls_for(bad).len(), 1, "the carrier saw one attempt");
+    let mut c = redis.conn().await;
+    let queued: Option<f64> = c.zscore(format!("lp:{{{SITE}}}:bookq"), bad).await.unwrap();
+    assert!(
+        queued.is_none(),
+        "a rejected parcel leaves the booking queue"
+    );
+    let after = metric(&addr, &counter).await;
+    assert_eq!(after - before, 1.0, "the rejection is counted");
+    // Quotes: each booked parcel carries the carrier's fee quote beside our estimate.
+    let q = parcel_field(&redis, &parcels[0], "quote").await;
+    assert!(q.is_some_and(|q| q.parse::<i64>().unwrap() > 0));
+    let sh = get_json(&addr, &format!("/v1/shipments/{}", shs[0].0)).await;
+    assert!(sh["quoted_cost"].as_str().is_some(), "{sh}");
+    app.stop().await;
+}

@@ -238,6 +238,15 @@ async fn attempt_locked(
     )
     .await?;
     let limit = attempt_timeout(cfg);
+    if p.quote.is_none() {
+        // The carrier's own fee, kept beside our estimate; best effort, never blocks booking.
+        if let Ok(Some(Ok(q))) = tokio::time::timeout(limit / 2, carrier.quote(&req)).await {
+            state
+                .store
+                .set_parcel_quote(&site.id, parcel_id, &q.to_string())
+                .await?;
+        }
+    }
     let result = match tokio::time::timeout(limit, carrier.book(&req)).await {
         Ok(r) => r,
         Err(_) => Err(CarrierError::unavailable(format!(

@@ -33,6 +33,8 @@ pub struct StoredParcel {
     pub pull: bool,
     /// pending | retrying | booked | rejected (absent: never requested)
     pub book_state: Option<String>,
+    /// The carrier's own fee quote for this parcel (VND), beside our estimate.
+    pub quote: Option<crate::domain::money::Vnd>,
 }
 
 impl StoredParcel {
@@ -51,6 +53,10 @@ impl StoredParcel {
             next_try_ms: h.get("next_try_ms").and_then(|v| v.parse().ok()),
             pull: h.contains_key("pull"),
             book_state: h.get("book_state").cloned(),
+            quote: h
+                .get("quote")
+                .and_then(|v| v.parse().ok())
+                .map(crate::domain::money::Vnd),
         })
     }
 

@@ -150,6 +150,21 @@ impl Store {
         Ok(attempts)
     }
 
+    /// The carrier's fee quote for the parcel (VND), kept as `quote`.
+    pub async fn set_parcel_quote(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        quote: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "quote",
+            conn.hset(keys::parcel(site, parcel_id), "quote", quote),
+        )
+        .await
+    }
+
     /// The carrier refused the parcel: final, never retried; its reason is kept.
     pub async fn record_booking_rejection(
         &self,

@@ -19,9 +19,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+pub mod categories;
 
 pub const USERNAME: &str = "hoalu-hub@livepack.test";
 pub const PASSWORD: &str = "fake-vtp-password";
@@ -102,7 +104,7 @@ struct Order {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     valid_tokens: HashSet<String>,
     tokens_issued: u64,
     logins: usize,
@@ -116,9 +118,14 @@ struct Inner {
     calls: Vec<CreateCall>,
     random: Option<RandomFaults>,
     random_draws: u64,
+    /// Temporary tokens from `/user/Login`: good only for `/user/ownerconnect`.
+    temp_tokens: HashSet<String>,
+    category_calls: usize,
+    category_faults: VecDeque<categories::CategoryFault>,
+    quote_calls: usize,
 }
 
-type Shared = Arc<Mutex<Inner>>;
+pub(crate) type Shared = Arc<Mutex<Inner>>;
 
 pub struct FakeVtp {
     addr: SocketAddr,
@@ -139,6 +146,22 @@ impl FakeVtp {
             .route("/v2/user/Login", post(login))
             .route("/v2/user/login", post(login))
             .route("/v2/order/createOrder", post(create_order))
+            .route("/v2/user/ownerconnect", post(categories::owner_connect))
+            .route("/v2/order/getPrice", post(categories::get_price))
+            .route(
+                "/v3/categories/listProvinceNew",
+                get(categories::provinces_new),
+            )
+            .route("/v3/categories/listWardsNew", get(categories::wards_new))
+            .route(
+                "/v2/categories/listProvince",
+                get(categories::provinces_old),
+            )
+            .route(
+                "/v2/categories/listDistrict",
+                get(categories::districts_old),
+            )
+            .route("/v2/categories/listWards", get(categories::wards_old))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -225,6 +248,23 @@ impl FakeVtp {
         self.lock().duplicate_reply = reply;
     }
 
+    /// Category list calls so far (cached by the client: few).
+    pub fn category_calls(&self) -> usize {
+        self.lock().category_calls
+    }
+
+    /// getPrice calls so far.
+    pub fn quote_calls(&self) -> usize {
+        self.lock().quote_calls
+    }
+
+    /// The next `n` category calls fail with `fault`.
+    pub fn fail_categories(&self, fault: categories::CategoryFault, n: usize) {
+        self.lock()
+            .category_faults
+            .extend(std::iter::repeat_n(fault, n));
+    }
+
     /// Successful logins so far.
     pub fn logins(&self) -> usize {
         self.lock().logins
@@ -272,7 +312,7 @@ impl FakeVtp {
     }
 }
 
-fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -336,7 +376,7 @@ pub fn webhook_body_at(
     .into_bytes()
 }
 
-fn envelope_error(status: i64, message: &str) -> Value {
+pub(crate) fn envelope_error(status: i64, message: &str) -> Value {
     json!({"status": status, "error": true, "message": message})
 }
 
@@ -349,8 +389,8 @@ async fn login(State(state): State<Shared>, body: Option<Json<Value>>) -> Json<V
     let mut s = lock(&state);
     s.tokens_issued += 1;
     s.logins += 1;
-    let token = format!("fake-vtp-token-{}", s.tokens_issued);
-    s.valid_tokens.insert(token.clone());
+    let token = format!("fake-vtp-temp-token-{}", s.tokens_issued);
+    s.temp_tokens.insert(token.clone());
     Json(json!({
         "status": 200, "error": false, "message": "OK",
         "data": {"userId": 1, "token": token, "partner": 0, "phone": "0229000000",
@@ -382,6 +422,11 @@ fn invalid(body: &Value) -> Option<String> {
     if payment == 1 && body["MONEY_COLLECTION"].as_i64() != Some(0) {
         return Some("Đơn không thu hộ không được có MONEY_COLLECTION".into());
     }
+    for who in ["SENDER", "RECEIVER"] {
+        if let Some(m) = categories::address_problem(body, who) {
+            return Some(m);
+        }
+    }
     if !body["LIST_ITEM"].is_array() {
         return Some("LIST_ITEM phải là danh sách".into());
     }
@@ -394,7 +439,7 @@ fn invalid(body: &Value) -> Option<String> {
 }
 
 /// A deterministic fee: 16,500 đ for the first 500 g, 2,500 đ per further 500 g, 1 % COD fee.
-fn fee(body: &Value) -> (i64, i64) {
+pub(crate) fn fee(body: &Value) -> (i64, i64) {
     let weight = body["PRODUCT_WEIGHT"].as_i64().unwrap_or(0);
     let steps = (weight - 1).max(0) / 500;
     let main = 16_500 + 2_500 * steps;
