@@ -386,7 +386,7 @@ async fn queued_attempt(
     id: String,
 ) -> (String, Result<Option<String>, StoreError>) {
     let res = async {
-        let Some(p) = service::load_parcels(&state.store, &site.id, &[id.clone()])
+        let Some(p) = service::load_parcels(&state.store, &site.id, std::slice::from_ref(&id))
             .await?
             .into_iter()
             .next()

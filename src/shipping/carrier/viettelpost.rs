@@ -20,6 +20,10 @@
 //!   `LOCALION_CURRENTLY` (sic), and a status grouping (cancelled 101/107/201/503, picked 105,
 //!   transit 200–400, delivering 500/506–509/550, returning 502/515, returned 504, delivered 501).
 //!
+//! Addresses also go as ids (`SENDER_/RECEIVER_PROVINCE`, `_DISTRICT`, `_WARD`, see
+//! `vtp_category.rs`); the token is the long-lived one (`/user/Login`, then
+//! `/user/ownerconnect`); the fee quote is `vtp_quote.rs`.
+//!
 //! What we send to `POST {base_url}/order/createOrder` (header `Token`):
 //! `ORDER_NUMBER` (our parcel id), `SENDER_FULLNAME`, `SENDER_PHONE`, `SENDER_ADDRESS`,
 //! `RECEIVER_FULLNAME`, `RECEIVER_PHONE`, `RECEIVER_ADDRESS` (full text "street, ward,

@@ -346,7 +346,7 @@ mod tests {
             }],
             note: Some(long),
         };
-        let body = order_body(&req).ok().expect("body");
+        let body = order_body(&req).expect("body");
         fn check(v: &Value, path: &str) {
             match v {
                 Value::String(s) => assert!(s.len() <= MAX_TEXT_BYTES, "{path}: {} bytes", s.len()),
