@@ -377,3 +377,69 @@ async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_count
     assert!(sh["quoted_cost"].as_str().is_some(), "{sh}");
     app.stop().await;
 }
+
+/// The request is durable: parcels still failing when the instance stops are booked by the
+/// next instance from the queue in Redis, without a new request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_request_survives_a_restart() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    ingest(&app, 6, |_, _| {}).await;
+    let shs = planned(&addr, 6).await;
+    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
+    // Every createOrder fails for a while (HTTP 500).
+    for p in &parcels {
+        vtp.fault_first(p, fake_vtp::Fault::ServerError, 3);
+    }
+    for (id, _) in &shs {
+        let (status, body) = api(
+            &addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"failed\""), "{body}");
+    }
+    for p in &parcels {
+        assert_eq!(
+            parcel_field(&redis, p, "book_state").await.as_deref(),
+            Some("retrying")
+        );
+        assert!(parcel_field(&redis, p, "next_try_ms").await.is_some());
+    }
+    app.stop().await;
+
+    // A new instance, planner off, no request: its booker finds the queue and finishes.
+    let mut cfg = config(&redis.url(), &vtp.base_url());
+    cfg.planner.enabled = false;
+    let again = TestApp::spawn_with(cfg).await;
+    eventually(60, "the next instance books every parcel", || {
+        let (r, ps) = (&redis, &parcels);
+        async move {
+            for p in ps {
+                if parcel_field(r, p, "book_state").await.as_deref() != Some("booked") {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    let counts = vtp.created_counts();
+    for p in &parcels {
+        assert_eq!(counts.get(p), Some(&1), "{p} booked once");
+        let attempts: u64 = parcel_field(&redis, p, "book_attempts")
+            .await
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            attempts >= 3,
+            "{p}: {attempts} failed attempts before booking"
+        );
+    }
+    again.stop().await;
+}
