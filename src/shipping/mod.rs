@@ -1,7 +1,7 @@
 //! Parcels, shipments and carriers.
 
-pub mod cancel;
 pub mod booker;
+pub mod cancel;
 pub mod carrier;
 pub mod consolidate;
 pub mod handover;

@@ -24,13 +24,16 @@ use serde_json::{json, Value};
 use super::{envelope_error, fee, lock, Shared, PASSWORD, USERNAME};
 
 /// New provinces: (id, code, name).
-pub const PROVINCES_NEW: [(i64, &str, &str); 3] = [
+pub const PROVINCES_NEW: [(i64, &str, &str); 4] = [
     (1, "HNI", "THÀNH PHỐ HÀ NỘI"),
+    (15, "HPG", "THÀNH PHỐ HẢI PHÒNG"),
     (2, "HCM", "THÀNH PHỐ HỒ CHÍ MINH"),
     (27, "NBH", "TỈNH NINH BÌNH"),
 ];
 /// New wards: (id, province id, name).
-pub const WARDS_NEW: [(i64, i64, &str); 7] = [
+pub const WARDS_NEW: [(i64, i64, &str); 9] = [
+    (15001, 15, "XÃ THANH HẢI"),
+    (27004, 27, "PHƯỜNG LÊ HỒNG PHONG"),
     (1001, 1, "PHƯỜNG HOÀN KIẾM"),
     (1002, 1, "PHƯỜNG BA ĐÌNH"),
     (2001, 2, "PHƯỜNG SÀI GÒN"),
