@@ -136,6 +136,9 @@ pub struct ParcelView {
     pub replaces: Option<String>,
     /// The parcel that replaced this one.
     pub replaced_by: Option<String>,
+    /// Cancelling this parcel's carrier order after a repack or cancellation:
+    /// `pending | retrying | cancelled | refused`, or null when there is none.
+    pub carrier_cancel: Option<String>,
 }
 
 impl ParcelView {
@@ -169,6 +172,7 @@ impl ParcelView {
             split_reason: doc.split_reason.clone(),
             replaces: p.replaces.clone(),
             replaced_by: p.replaced_by.clone(),
+            carrier_cancel: p.cancel_state.clone(),
         }
     }
 }

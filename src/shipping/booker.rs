@@ -217,7 +217,7 @@ async fn attempt_locked(
             .await?;
         return Ok(outcome(
             parcel_id,
-            "failed",
+            "retrying",
             None,
             Some("no such carrier configured".into()),
         ));
@@ -314,7 +314,7 @@ async fn record(
                 .await?;
             metrics::counter!("livepack_booking_failures_total", "site" => site.id.clone(), "retryable" => "true").increment(1);
             tracing::info!(site = %site.id, parcel = %id, attempts, retry_in_ms = wait, "booking failed; will retry");
-            Ok(outcome(id, "failed", None, Some(message)))
+            Ok(outcome(id, "retrying", None, Some(message)))
         }
     }
 }

@@ -239,7 +239,7 @@ pub async fn load_shipment(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParcelBooking {
     pub parcel_id: String,
-    /// booked | failed | rejected | skipped
+    /// booked | retrying (the background booker tries again) | rejected (final) | skipped
     pub status: &'static str,
     pub tracking_code: Option<String>,
     pub error: Option<String>,
