@@ -136,12 +136,14 @@ export function render(sh) {
   setText($('ho-pull-title'), t('hoPull', { n: pull.length }));
   const open = missing.filter((id) => !left.has(id));
   const c = $('handover-confirm');
-  c.disabled = done || open.length > 0;
+  // Without the server's `missing` list nothing can be known to be complete.
+  c.disabled = done || open.length > 0 || !Array.isArray(sh.missing);
   c.dataset.missing = String(open.length);
   setText(c, done ? t('hoDone') : t('hoConfirm'));
   $('handover-scan').disabled = done;
-  setText($('ho-hint'), done ? t('hoDoneHint')
-    : open.length ? t('hoNeed', { n: open.length }) : t('hoReady', { n: left.size }));
+  setText($('ho-hint'), done ? t('hoDoneHint') : !Array.isArray(sh.missing) ? ''
+    : open.length ? t('hoNeed', { n: open.length })
+      : left.size ? t('hoReady', { n: left.size }) : t('hoReadyAll'));
   $('handover').classList.toggle('is-done', done);
 }
 

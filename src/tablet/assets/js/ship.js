@@ -174,7 +174,7 @@ function bookingText(p) {
 function row(p) {
   let e = rowEls.get(p.parcel_id);
   if (!e) {
-    e = el('li', { class: 'line srow', data: { testid: 'ship-parcel', parcelId: p.parcel_id } },
+    e = el('li', { class: 'srow', data: { testid: 'ship-parcel', parcelId: p.parcel_id } },
       el('span', { class: 'what' }, el('span', { class: 'sku' }), el('br'), el('span', { class: 'name' })),
       el('span', { class: 'bkt' }));
     rowEls.set(p.parcel_id, e);
@@ -184,10 +184,10 @@ function row(p) {
   e.dataset.booking = b.state;
   e.dataset.status = p.status;
   e.dataset.loaded = p.loaded ? '1' : '0';
-  e.className = `line srow bk-row-${out ? 'out' : b.state}`;
+  e.className = `srow bk-row-${out ? 'out' : b.state}`;
   setText(e.querySelector('.sku'), p.parcel_id);
   const who = p.buyer ? `${p.buyer.first_name || '—'} · ${p.buyer.phone_masked || ''}` : '';
-  const st = out ? t(`pState_${p.status}`) : p.status === 'open' ? t('notPackedYet') : '';
+  const st = !p.status ? '' : out ? t(`pState_${p.status}`) : p.status === 'open' ? t('notPackedYet') : '';
   setText(e.querySelector('.name'), [who, st, p.loaded ? t('onTruck') : ''].filter(Boolean).join(' · '));
   setText(e.querySelector('.bkt'), out ? t('notShipped') : bookingText(p));
   return e;
@@ -205,7 +205,7 @@ export function render() {
   const sh = S.ship;
   if (!sh) return;
   sync($('ship-head'), [card(sh, true)]);
-  const parcels = sh.parcels || sh.parcel_ids.map((id) => ({ parcel_id: id, status: 'open' }));
+  const parcels = sh.parcels || sh.parcel_ids.map((id) => ({ parcel_id: id, status: null }));
   const byId = new Map(parcels.map((p) => [p.parcel_id, p]));
   sync($('ship-repack'), parcels.filter((p) => p.status === 'replaced')
     .map((p) => repackCard(p, byId.get(p.replaced_by))));
