@@ -3,7 +3,7 @@
 import { api, enc } from './api.js';
 import { t, fmtMoney, fmtTime, dayLabel } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard } from './views.js';
+import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, memo, unbroken } from './views.js';
 import * as V from './verify.js';
 
 const lineEls = new Map();
@@ -129,7 +129,7 @@ function parcelView(p, q) {
   const items = p.items.map((i) => `${i.qty} × ${i.name} (${i.sku})`);
   if (e.itemsKey !== items.join('\n')) {
     e.itemsKey = items.join('\n');
-    e.querySelector('.items').replaceChildren(...items.map((text) => el('li', { text })));
+    e.querySelector('.items').replaceChildren(...items.map((text) => el('li', {}, ...unbroken(text))));
   }
   setText(e.querySelector('.cod-label'), `${t('cod')}:`);
   setText(e.querySelector('.cod'), fmtMoney(p.cod_amount));
@@ -174,7 +174,8 @@ export function render() {
     el('span', { class: `badge st-${status}`, text: t(`status_${status}`) }),
     el('span', { class: 'prog' }, el('span', { text: t('pickedProg', { a: picked, b: total }) }), progress(picked, total)),
     el('span', { class: 'small', text: w.wave_id }),
-    labelLink(`/v1/waves/${enc(w.wave_id)}/labels.pdf`, t('printWaveLabels'), 'print-labels'),
+    memo(`wave-labels:${w.wave_id}`, w.wave_id, () =>
+      labelLink(`/v1/waves/${enc(w.wave_id)}/labels.pdf`, t('printWaveLabels'), 'print-labels')),
     el('button', { type: 'button', class: 'btn secondary jump', data: { jump: 'parcel-title' }, text: t('toParcels') }));
   setText($('parcel-title'), t('parcelsN', { a: packed, b: live.length }));
   V.render();
