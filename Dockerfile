@@ -31,7 +31,9 @@ RUN apt-get update \
  && install -d -o livepack -g livepack /var/lib/livepack/data /var/lib/livepack/archive
 COPY --from=build /usr/local/bin/livepack /usr/local/bin/livepack
 # For reference only: the defaults are compiled in; mount your own file and point
-# LIVEPACK_CONFIG at it.
+# LIVEPACK_CONFIG at it. The image listens on 0.0.0.0, so the built-in demo (demo tokens,
+# PIN, webhook secret, mock carrier) only starts when asked for: `docker run … serve --demo`
+# or `-e LIVEPACK_DEMO=1`; otherwise `serve` exits naming each demo key left in the config.
 COPY config/default.toml /etc/livepack/default.toml
 USER 10001
 WORKDIR /var/lib/livepack

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Load and validate the configuration, print a summary, exit.
     CheckConfig,
     /// Print an argon2id hash of a station PIN for `station_pin` in the config.
@@ -37,6 +37,14 @@ enum Command {
     /// Write a site's business day (orders as they are in Redis now) to its archive file,
     /// gzip JSON lines, merged with the lines the file already has.
     ExportDay(livepack::archive::ExportDayArgs),
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Run with demo settings (demo tokens, the demo PIN or webhook secret, a `mock`
+    /// carrier) on a non-loopback `server.listen`: refused without it.
+    #[arg(long, env = "LIVEPACK_DEMO", value_parser = clap::builder::FalseyValueParser::new())]
+    demo: bool,
 }
 
 fn load() -> Config {
@@ -93,7 +101,10 @@ async fn main() {
         return;
     }
     let config = load();
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+    {
         Command::HashPin { .. } | Command::Push(_) | Command::Cancel(_) | Command::Session(_) => {}
         Command::ExportDay(args) => {
             std::process::exit(livepack::archive::run_export_day(&config, &args).await);
@@ -110,11 +121,22 @@ async fn main() {
                     "external"
                 }
             );
-            for key in config.demo_credentials() {
-                println!("warning: {key} is a demo credential");
+            let demo = config.demo_settings();
+            for key in &demo {
+                println!("warning: demo setting {key}");
+            }
+            if !demo.is_empty() {
+                println!(
+                    "`livepack serve` refuses these on a non-loopback server.listen ({}) unless --demo is given",
+                    config.server.listen
+                );
             }
         }
-        Command::Serve => {
+        Command::Serve(args) => {
+            if let Err(msg) = config.check_demo_exposure(args.demo) {
+                eprintln!("livepack: {msg}");
+                std::process::exit(2);
+            }
             livepack::init_tracing(&config.log);
             let listener = match tokio::net::TcpListener::bind(&config.server.listen).await {
                 Ok(l) => l,

@@ -83,7 +83,9 @@ pub fn register(config: &Config) {
         let _ = histogram!("livepack_ingest_reply_latency_seconds", "type" => kind);
     }
     for op in REDIS_OPS {
-        counter!("livepack_redis_errors_total", "op" => op).increment(0);
+        for kind in ["unavailable", "reply"] {
+            counter!("livepack_redis_errors_total", "op" => op, "kind" => kind).increment(0);
+        }
     }
     for s in &config.sellers {
         for result in RESULTS {
@@ -105,6 +107,8 @@ pub fn register(config: &Config) {
             "livepack_parcels_packed_total",
             "livepack_orders_packed_total",
             "livepack_planner_dead_letters_total",
+            "livepack_station_pin_failures_total",
+            "livepack_station_pin_throttled_total",
         ] {
             counter!(name, "site" => id()).increment(0);
         }
@@ -258,10 +262,18 @@ fn describe() {
         "livepack_day_cod_vnd",
         "Cash on delivery the carrier collects for a seller on a business day (VND)"
     );
+    describe_counter!(
+        "livepack_station_pin_failures_total",
+        "Station sign-ins with a wrong PIN, by site"
+    );
+    describe_counter!(
+        "livepack_station_pin_throttled_total",
+        "Station sign-ins refused (429) because that client must back off, by site"
+    );
     // Health.
     describe_counter!(
         "livepack_redis_errors_total",
-        "Redis commands that failed or timed out"
+        "Redis commands that failed, by op and kind (unavailable: connection, timeout, no master; reply: an error answer to that one command)"
     );
     describe_gauge!("livepack_redis_up", "1 when Redis answered the last PING");
     describe_histogram!(

@@ -27,6 +27,8 @@ pub struct Inner {
     pub connections: AtomicUsize,
     /// Carrier clients by `[[carriers]]` id.
     pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     schedules: HashMap<String, Arc<SiteSchedule>>,
 }
 
@@ -64,7 +66,9 @@ impl AppState {
                 )
             })
             .collect();
+        let trusted_proxies = config.server.trusted_networks();
         AppState(Arc::new(Inner {
+            trusted_proxies,
             config,
             store,
             shutdown,

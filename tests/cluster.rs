@@ -190,7 +190,7 @@ fn config_extra(sites: &[String]) -> String {
     for site in sites {
         s.push_str(&format!(
             "[[sites]]\nid = \"{site}\"\nname = \"{site}\"\npickups = [\"11:00\", \"17:00\"]\n\
-             station_pin = \"2468\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
+             station_pin = \"246813\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
              province = \"Ninh Bình\"\nward = \"Phường Hoa Lư\"\nstreet = \"Thôn Văn Lâm\"\n"
         ));
     }
@@ -352,6 +352,7 @@ async fn ship_everything(addr: &str, site: &str, expect_orders: usize) {
             }
         })
         .await;
+        scan_all_onto_truck(addr, OPERATOR, &id).await;
         let path = format!("/v1/shipments/{id}/handed-over");
         let (s, r) = api(addr, reqwest::Method::POST, &path).await;
         assert_eq!((s, r["status"].as_str()), (200, Some("handed_over")), "{r}");

@@ -377,7 +377,7 @@ async fn planner_killed_mid_run_and_restarted_still_waves_each_order_once() {
 id = "hoa-lu-hub"
 name = "HTX Hoa Lư packing hub"
 pickups = ["11:00", "17:00"]
-station_pin = "2468"
+station_pin = "246813"
 carriers = ["viettel-post"]
 province = "Ninh Bình"
 wave_min = 5

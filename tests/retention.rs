@@ -77,6 +77,7 @@ async fn ship_all(addr: &str) -> u64 {
                 }
             })
             .await;
+            scan_all_onto_truck(addr, OPERATOR, id).await;
             let path = format!("/v1/shipments/{id}/handed-over");
             let (s, r) = api(addr, OPERATOR, reqwest::Method::POST, &path).await;
             assert_eq!(s, 200, "handed over: {r}");

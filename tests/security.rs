@@ -161,6 +161,27 @@ async fn a_sellers_token_reaches_only_its_own_orders_and_sessions() {
     app.stop().await;
 }
 
+/// Sign-in through a trusted proxy that forwards for `client`: (status, Retry-After, body).
+async fn sign_in_from(
+    base: &str,
+    site: &str,
+    pin: &str,
+    client: &str,
+) -> (StatusCode, Option<u64>, Value) {
+    let (s, body, h) = call(
+        reqwest::Method::POST,
+        format!("{base}/v1/station/session"),
+        None,
+        &[("x-forwarded-for", client)],
+        Some(json!({"site": site, "pin": pin})),
+    )
+    .await;
+    let retry = h
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    (s, retry, body)
+}
+
 async fn sign_in(base: &str, site: &str, pin: &str) -> (StatusCode, Option<String>, Value) {
     let (s, body, h) = call(
         reqwest::Method::POST,
@@ -175,10 +196,12 @@ async fn sign_in(base: &str, site: &str, pin: &str) -> (StatusCode, Option<Strin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn station_pins_are_hashed_locked_out_and_sessions_expire_and_resist_csrf() {
+async fn station_pins_are_hashed_throttled_per_client_and_sessions_expire_and_resist_csrf() {
     use reqwest::Method as M;
     let redis = TestRedis::start().await;
-    let app = TestApp::spawn_with(test_config(&redis.url(), &secure_toml())).await;
+    let mut config = test_config(&redis.url(), &secure_toml());
+    config.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    let app = TestApp::spawn_with(config).await;
     let base = format!("http://{}", app.addr);
 
     // The argon2 PHC string in config works; the cookie is HttpOnly, Strict, ≤ 12 h.
@@ -269,19 +292,61 @@ async fn station_pins_are_hashed_locked_out_and_sessions_expire_and_resist_csrf(
         StatusCode::UNAUTHORIZED
     );
 
-    // Five wrong PINs lock the site's sign-in (even the right PIN), for ≤ 15 min.
+    // Guessing is throttled per client (the forwarded address: 127.0.0.1 is a trusted
+    // proxy here): five wrong PINs, then that client backs off — even its right PIN waits.
+    let guesser = "203.0.113.9";
     for _ in 0..5 {
         assert_eq!(
-            sign_in(&base, COOP, "00000000").await.0,
+            sign_in_from(&base, COOP, "00000000", guesser).await.0,
             StatusCode::UNAUTHORIZED
         );
     }
-    let (s, _, body) = sign_in(&base, COOP, PIN_COOP).await;
+    let (s, retry_after, body) = sign_in_from(&base, COOP, PIN_COOP, guesser).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    let ttl: i64 = c.ttl(format!("lp:{{{COOP}}}:pinfail")).await.unwrap();
-    assert!(ttl > 0 && ttl <= 15 * 60);
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(
+        retry_after.is_some_and(|s| (1..=900).contains(&s)),
+        "{retry_after:?}"
+    );
+    // Meanwhile another tablet signs in with the right PIN at once, and its success does not
+    // reset the guesser's count.
+    let (s, _, body) = sign_in_from(&base, COOP, PIN_COOP, "198.51.100.4").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(
-        sign_in(&base, "no-such-site", "1234").await.0,
+        sign_in_from(&base, COOP, "00000000", guesser).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = metrics
+        .lines()
+        .find(|l| l.starts_with("livepack_station_pin_failures_total") && l.contains(COOP))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(failures, Some(5.0), "wrong PINs are counted");
+    // Only the operator unlocks; then the guesser's right PIN works at once.
+    let unlock = format!("{base}/v1/sites/{COOP}/pin-failures");
+    let (s, _, _) = call(
+        M::DELETE,
+        unlock.clone(),
+        Some(format!("Bearer {TOK_C}")),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a seller cannot unlock");
+    let (s, body, _) = call(M::DELETE, unlock, Some(format!("Bearer {OPS}")), &[], None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body["cleared"].as_u64().unwrap() >= 1, "{body}");
+    assert_eq!(
+        sign_in_from(&base, COOP, PIN_COOP, guesser).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sign_in(&base, "no-such-site", "123456").await.0,
         StatusCode::UNAUTHORIZED
     );
 

@@ -325,14 +325,16 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
 
     for s in &shs {
         let id = s["shipment_id"].as_str().unwrap();
-        let (status, _) = api(
+        // Every label is scanned onto the truck before the driver leaves.
+        assert!(scan_all_onto_truck(&addr, OPERATOR, id).await > 0);
+        let (status, body) = api(
             &addr,
             reqwest::Method::POST,
             &format!("/v1/shipments/{id}/handed-over"),
             None,
         )
         .await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{body}");
     }
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
     for (n, id) in all.iter().enumerate().step_by(50) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-const PIN: &str = "2468";
+const PIN: &str = "246813";
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()

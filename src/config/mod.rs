@@ -4,6 +4,7 @@
 //! Everything is validated once at start; an invalid value fails with a message that
 //! names the key. Secrets are wrapped in [`Secret`] so `Debug` never prints them.
 
+mod demo;
 mod secret;
 mod validate;
 
@@ -74,6 +75,27 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Optional second "host:port" serving only `/metrics` (and `/healthz`); empty: off.
     pub admin_listen: String,
+    /// Peers (CIDR) whose `X-Forwarded-For` names the client (a reverse proxy in front);
+    /// from any other peer the header is ignored. Default: none.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl ServerConfig {
+    /// `trusted_proxies` parsed (validated at load: never fails on a loaded config).
+    pub fn trusted_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|s| parse_net(s))
+            .collect()
+    }
+}
+
+/// "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128).
+pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 impl Default for ServerConfig {
@@ -83,6 +105,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             shutdown_grace_secs: 10,
             admin_listen: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

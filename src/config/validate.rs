@@ -36,6 +36,14 @@ impl Config {
                 format!("`{admin}` is not host:port (or \"\" for none)"),
             ));
         }
+        for (i, net) in self.server.trusted_proxies.iter().enumerate() {
+            if super::parse_net(net).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("`{net}` is not an address or CIDR network"),
+                ));
+            }
+        }
         let r = &self.redis;
         if r.url != "embedded"
             && !r
@@ -175,10 +183,13 @@ impl Config {
                     "need 1 ≤ wave_min ≤ wave_max",
                 ));
             }
-            if s.station_pin.expose().len() < 4 {
+            let pin = s.station_pin.expose();
+            if !pin.starts_with("$argon2")
+                && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
+            {
                 return Err(ConfigError::invalid(
                     key("station_pin"),
-                    "at least 4 characters",
+                    "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
                 ));
             }
             if !s.province.is_empty() && normalize_province(&s.province).is_none() {
@@ -270,9 +281,17 @@ token = "0123456789abcdef0"
 id = "s1"
 name = "S"
 pickups = ["25:00"]
-station_pin = "1234"
+station_pin = "123456"
 "#;
         assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
+        for pin in ["2468", "12345", "abcdef", "12 456"] {
+            let short = format!(
+                "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{pin}\"\n"
+            );
+            assert!(err(&short).contains("sites[0].station_pin"), "{pin}");
+        }
+        assert!(err("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]")
+            .contains("server.trusted_proxies[0]"));
     }
 
     #[test]

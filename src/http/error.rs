@@ -84,6 +84,13 @@ impl From<StoreError> for ApiError {
                 "storage_corrupt",
                 "stored data could not be read",
             ),
+            // A reply error to this request's own command (a wrong type, a script error):
+            // this request's 500, never a sign that storage is down for everyone.
+            ref e if !e.is_unavailable() => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                "this request could not be answered from storage",
+            ),
             _ => Self::unavailable(
                 "storage_unavailable",
                 "storage is unavailable; retry shortly",

@@ -1,9 +1,12 @@
 //! The HTTP API (contract §2): routes, OpenAPI document, cross-cutting layers.
 
 pub mod auth;
+pub mod client;
 pub mod error;
+mod handover;
 mod health;
 mod orders;
+mod parcel_view;
 pub mod pin;
 pub mod serve;
 mod sessions;
@@ -15,7 +18,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,9 +34,9 @@ use crate::state::AppState;
         crate::ingest::handler,
         orders::get_order, orders::cancel_order,
         sessions::get_session,
-        station::sign_in, station::sign_out,
+        station::sign_in, station::sign_out, station::unlock,
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
-        shipments::list, shipments::get, shipments::book, shipments::handed_over,
+        shipments::list, shipments::get, shipments::book, handover::handed_over, handover::scan,
         shipments::manifest, shipments::report, shipments::webhook,
         crate::tablet::events::stream,
     ),
@@ -110,6 +113,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/station/session",
             post(station::sign_in).delete(station::sign_out),
         )
+        .route("/v1/sites/{site}/pin-failures", delete(station::unlock))
         .route("/v1/sites/{site}/waves", get(waves::list))
         .route("/v1/sites/{site}/outlook", get(waves::outlook))
         .route("/v1/waves/{wave_id}", get(waves::get))
@@ -121,8 +125,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shipments/{shipment_id}/book", post(shipments::book))
         .route(
             "/v1/shipments/{shipment_id}/handed-over",
-            post(shipments::handed_over),
+            post(handover::handed_over),
         )
+        .route("/v1/shipments/{shipment_id}/scans", post(handover::scan))
         .route(
             "/v1/shipments/{shipment_id}/manifest.csv",
             get(shipments::manifest),

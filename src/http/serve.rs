@@ -33,7 +33,7 @@ pub async fn serve(
         let stream = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // A peer that reset before accept is its own problem; anything else
                     // (EMFILE) is retried after a pause instead of spinning.
@@ -50,7 +50,17 @@ pub async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        let (stream, peer) = stream;
+        // The peer address reaches handlers as `ConnectInfo` (sign-in throttling per client).
+        let service = TowerToHyperService::new(
+            tower::ServiceBuilder::new()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                })
+                .service(app.clone()),
+        );
         let stop = stop.clone();
         conns.spawn(async move {
             let conn = http1::Builder::new()

@@ -13,10 +13,12 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::parcel_view::ParcelView;
 use super::waves::{check_site, parse_date, DateParam};
 use crate::domain::money::Vnd;
 use crate::shipping::carrier::{parse_webhook, WebhookError};
 use crate::shipping::consolidate::{day_report, DayReport};
+use crate::shipping::handover;
 use crate::shipping::service::{self, ParcelBooking, Shipment};
 use crate::state::AppState;
 
@@ -48,9 +50,16 @@ pub struct ShipmentView {
     pub parcels_booked: usize,
     /// Parcels not shipped: every order cancelled, or flagged to be pulled.
     pub parcels_held_back: Vec<String>,
+    /// Ship-able parcels scanned onto the truck.
+    pub loaded_count: usize,
+    /// Ship-able parcels neither loaded nor left behind.
+    pub missing: Vec<String>,
+    /// Every parcel of the shipment (held-back ones too); only in `GET /v1/shipments/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parcels: Option<Vec<ParcelView>>,
 }
 
-fn view(sh: &Shipment) -> ShipmentView {
+fn view(sh: &Shipment, with_parcels: bool) -> ShipmentView {
     let p = &sh.plan;
     ShipmentView {
         shipment_id: sh.id.clone(),
@@ -79,6 +88,9 @@ fn view(sh: &Shipment) -> ShipmentView {
             .filter(|x| !x.ships())
             .map(|x| x.doc.parcel_id.clone())
             .collect(),
+        loaded_count: handover::loaded_count(sh),
+        missing: handover::missing(sh),
+        parcels: with_parcels.then(|| sh.parcels.iter().map(ParcelView::of).collect()),
     }
 }
 
@@ -119,7 +131,7 @@ pub async fn list(
     let shipments = shipments_of(&state, &site, date)
         .await?
         .iter()
-        .map(view)
+        .map(|sh| view(sh, false))
         .collect();
     Ok(Json(ShipmentList {
         site,
@@ -128,7 +140,11 @@ pub async fn list(
     }))
 }
 
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Shipment, ApiError> {
+pub(super) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Shipment, ApiError> {
     for site in service::site_of_prefixed(state, id, "S-") {
         if check_site(state, caller, site).is_err() {
             continue;
@@ -149,7 +165,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
-    Ok(Json(view(&find(&state, &caller, &id).await?)))
+    Ok(Json(view(&find(&state, &caller, &id).await?, true)))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -180,32 +196,6 @@ pub async fn book(
     Ok(Json(BookResult {
         shipment_id: id,
         parcels,
-    }))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HandedOver {
-    pub shipment_id: String,
-    pub status: &'static str,
-    pub parcels_handed_over: usize,
-}
-
-/// The driver has left with the shipment.
-#[utoipa::path(post, path = "/v1/shipments/{shipment_id}/handed-over", tag = "shipments", params(("shipment_id" = String, Path)),
-    security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = HandedOver), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody)))]
-pub async fn handed_over(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<HandedOver>, ApiError> {
-    let sh = find(&state, &caller, &id).await?;
-    let n = service::hand_over(&state, &sh).await?;
-    Ok(Json(HandedOver {
-        shipment_id: id,
-        status: "handed_over",
-        parcels_handed_over: n,
     }))
 }
 

@@ -1,21 +1,43 @@
 //! Station sign-in for packing tablets: site + PIN → a cookie session.
-//! Five wrong PINs in a row lock the site's sign-in for 15 minutes.
+//!
+//! Guessing is throttled per client (its address, see `client.rs`) and site, never for a
+//! whole site: a client's first [`PIN_POLICY`]`.free_attempts` tries are judged at once,
+//! then it must wait 1 s, 2 s, 4 s … (at most 15 min) between tries (429 with
+//! `Retry-After`); its right PIN forgets only its own count. A site under many attempts
+//! a minute answers every try more slowly (never refusing the right PIN from another
+//! client). An operator can forget every count of a site:
+//! `DELETE /v1/sites/{site}/pin-failures`.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{station_token, STATION_COOKIE};
+use super::auth::{station_token, Caller, STATION_COOKIE};
 use super::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use crate::store::waves::PinPolicy;
 
 /// How long a station session lasts (a packing shift and then some).
 pub const SESSION_SECS: u64 = 12 * 3600;
-const MAX_FAILURES: u64 = 5;
-const LOCKOUT_SECS: u64 = 15 * 60;
+
+/// Per-client back-off of PIN guesses.
+pub const PIN_POLICY: PinPolicy = PinPolicy {
+    free_attempts: 5,
+    backoff_base_ms: 1_000,
+    backoff_cap_ms: 15 * 60 * 1_000,
+    remember_secs: 24 * 3600,
+};
+/// Attempts a minute at one site above which every try is slowed down.
+const SITE_CALM_PER_MINUTE: u64 = 30;
+/// The added delay per attempt over that, and its cap.
+const SITE_SLOWDOWN_STEP_MS: u64 = 100;
+const SITE_SLOWDOWN_MAX_MS: u64 = 3_000;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignIn {
@@ -36,6 +58,8 @@ pub struct StationSession {
         (status = 422, body = ErrorBody, description = "the JSON is not `{site, pin}`"), (status = 429, body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
@@ -46,19 +70,35 @@ pub async fn sign_in(
             "wrong site or PIN",
         ));
     };
-    // The attempt is counted before the PIN is judged (a right PIN resets the count), so
-    // at most MAX_FAILURES guesses are ever judged per window, however many run in parallel.
-    if state
+    let client = super::client::client_addr(
+        peer.map(|axum::Extension(ConnectInfo(p))| p),
+        &headers,
+        &state.trusted_proxies,
+    );
+    // The attempt is counted before the PIN is judged, atomically, so parallel guesses from
+    // one client get no more than its free attempts judged.
+    let attempt = state
         .store
-        .pin_attempt(&site.id, MAX_FAILURES, LOCKOUT_SECS)
-        .await?
-        > MAX_FAILURES
-    {
-        return Err(ApiError::new(
+        .pin_attempt(&site.id, &client, &PIN_POLICY)
+        .await?;
+    if attempt.attempts == 0 {
+        metrics::counter!("livepack_station_pin_throttled_total", "site" => site.id.clone())
+            .increment(1);
+        let secs = attempt.wait_ms.div_ceil(1000).max(1);
+        let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "locked",
-            "too many wrong PINs: sign-in is locked for 15 minutes",
-        ));
+            "too_many_attempts",
+            format!("too many wrong PINs from this device: try again in {secs} s"),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(resp);
+    }
+    if attempt.site_minute > SITE_CALM_PER_MINUTE {
+        let ms = ((attempt.site_minute - SITE_CALM_PER_MINUTE) * SITE_SLOWDOWN_STEP_MS)
+            .min(SITE_SLOWDOWN_MAX_MS);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     // argon2 is deliberately slow: verify off the async workers.
     let (stored, candidate) = (site.station_pin.clone(), body.pin.clone());
@@ -66,14 +106,16 @@ pub async fn sign_in(
         .await
         .unwrap_or(false);
     if !ok {
-        tracing::warn!(site = %site.id, "wrong station PIN");
+        metrics::counter!("livepack_station_pin_failures_total", "site" => site.id.clone())
+            .increment(1);
+        tracing::warn!(site = %site.id, attempts = attempt.attempts, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "wrong_pin",
             "wrong site or PIN",
         ));
     }
-    state.store.pin_reset(&site.id).await?;
+    state.store.pin_success(&site.id, &client).await?;
     let token = hex::encode(rand::random::<[u8; 32]>());
     state
         .store
@@ -110,4 +152,35 @@ pub async fn sign_out(
         HeaderValue::from_static("lp_station=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     Ok(resp)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PinUnlock {
+    pub site: String,
+    /// How many clients' counts were forgotten.
+    pub cleared: u64,
+}
+
+/// The operator forgets every client's wrong-PIN count at a site (a locked-out tablet
+/// can sign in again at once).
+#[utoipa::path(delete, path = "/v1/sites/{site}/pin-failures", tag = "station",
+    params(("site" = String, Path)),
+    responses((status = 200, body = PinUnlock), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site): Path<String>,
+) -> Result<Json<PinUnlock>, ApiError> {
+    if !matches!(caller, Caller::Operator) {
+        return Err(ApiError::not_found("site"));
+    }
+    let Some(site) = state.config.site(&site) else {
+        return Err(ApiError::not_found("site"));
+    };
+    let cleared = state.store.pin_unlock(&site.id).await?;
+    tracing::info!(site = %site.id, cleared, "station sign-in unlocked by the operator");
+    Ok(Json(PinUnlock {
+        site: site.id.clone(),
+        cleared,
+    }))
 }

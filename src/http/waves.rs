@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::is_label;
-use crate::domain::money::Vnd;
 use crate::domain::schedule::business_date;
 use crate::planner::outlook::Outlook;
-use crate::planner::records::{site_of, ParcelDoc, ParcelItem, WaveDoc};
+use crate::planner::records::{site_of, ParcelDoc, WaveDoc};
+use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
 use crate::store::waves::PickOutcome;
 
@@ -57,38 +57,7 @@ pub struct PickLineView {
     pub put_back: u64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BuyerView {
-    pub first_name: String,
-    pub phone_masked: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ItemView {
-    pub sku: String,
-    pub name: String,
-    pub qty: u32,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ParcelView {
-    pub parcel_id: String,
-    pub seller: String,
-    pub order_ids: Vec<String>,
-    pub buyer: BuyerView,
-    pub province: String,
-    pub ward: String,
-    pub items: Vec<ItemView>,
-    #[schema(value_type = String)]
-    pub cod_amount: Vnd,
-    pub weight_g: u64,
-    pub carrier: Option<String>,
-    pub service: Option<String>,
-    /// open | packed | cancelled (later: booked | handed_over)
-    pub status: String,
-    /// A packed parcel holding a cancelled order: pull it before hand-over.
-    pub pull: bool,
-}
+pub use super::parcel_view::ParcelView;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WaveView {
@@ -178,29 +147,7 @@ async fn load_wave(
 }
 
 fn parcel_view(h: &HashMap<String, String>) -> Option<ParcelView> {
-    let doc: ParcelDoc = serde_json::from_str(h.get("data")?).ok()?;
-    Some(ParcelView {
-        items: doc
-            .items()
-            .into_iter()
-            .map(|ParcelItem { sku, name, qty, .. }| ItemView { sku, name, qty })
-            .collect(),
-        cod_amount: doc.cod_amount(),
-        weight_g: doc.weight_g(),
-        order_ids: doc.orders.iter().map(|o| o.order_id.clone()).collect(),
-        parcel_id: doc.parcel_id,
-        seller: doc.seller,
-        buyer: BuyerView {
-            first_name: doc.first_name,
-            phone_masked: doc.phone_masked,
-        },
-        province: doc.province,
-        ward: doc.ward,
-        carrier: doc.carrier,
-        service: doc.service,
-        status: h.get("status").cloned().unwrap_or_default(),
-        pull: h.get("pull").is_some(),
-    })
+    StoredParcel::from_hash(h).map(|p| ParcelView::of(&p))
 }
 
 /// A wave's pick list (sorted by bin) and its parcels.

@@ -195,13 +195,15 @@ impl ParcelDoc {
     }
 }
 
-/// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys:
-/// `W-{site}-{MMDD}-{n}`, `P-{site}-{MMDD}-{n}`.
+/// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys, and their
+/// pickup day with its year so they are unique across years: `W-{site}-{YYYYMMDD}-{n}`,
+/// `P-{site}-{YYYYMMDD}-{n}` (ids made before 2026-12 read `W-{site}-{MMDD}-{n}`).
 pub fn make_id(kind: char, site: &str, date: NaiveDate, n: u64) -> String {
-    format!("{kind}-{site}-{}-{n}", date.format("%m%d"))
+    format!("{kind}-{site}-{}-{n}", date.format("%Y%m%d"))
 }
 
-/// The site of a wave or parcel id (None when the id is not of that form).
+/// The site of a wave or parcel id, old (`MMDD`) or new (`YYYYMMDD`) form (None when the
+/// id is not of that form).
 pub fn site_of(id: &str, kind: char) -> Option<&str> {
     let rest = id.strip_prefix(kind)?.strip_prefix('-')?;
     let mut parts = rest.rsplitn(3, '-');
@@ -210,7 +212,7 @@ pub fn site_of(id: &str, kind: char) -> Option<&str> {
     let site = parts.next()?;
     let ok = !n.is_empty()
         && n.bytes().all(|b| b.is_ascii_digit())
-        && day.len() == 4
+        && (day.len() == 4 || day.len() == 8)
         && day.bytes().all(|b| b.is_ascii_digit())
         && crate::config::is_valid_id(site);
     ok.then_some(site)
@@ -224,11 +226,23 @@ mod tests {
     fn ids_carry_their_site() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         let id = make_id('W', "hoa-lu-hub", d, 7);
-        assert_eq!(id, "W-hoa-lu-hub-1121-7");
+        assert_eq!(id, "W-hoa-lu-hub-20261121-7");
         assert_eq!(site_of(&id, 'W'), Some("hoa-lu-hub"));
+        // Ids made before the year was part of them still resolve.
+        assert_eq!(site_of("W-hoa-lu-hub-1121-7", 'W'), Some("hoa-lu-hub"));
+        assert_eq!(site_of("P-hoa-lu-hub-1121-12", 'P'), Some("hoa-lu-hub"));
+        assert_eq!(site_of("P-hoa-lu-hub-261121-12", 'P'), None);
         assert_eq!(site_of(&id, 'P'), None);
         assert_eq!(site_of("W-x", 'W'), None);
         assert_eq!(site_of("W-Bad Site-1121-1", 'W'), None);
+    }
+
+    #[test]
+    fn the_same_day_of_another_year_is_another_id() {
+        let a = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let b = NaiveDate::from_ymd_opt(2027, 11, 21).unwrap();
+        assert_ne!(make_id('P', "hub", a, 1), make_id('P', "hub", b, 1));
+        assert_eq!(make_id('P', "hub", b, 1), "P-hub-20271121-1");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod carrier;
 pub mod consolidate;
+pub mod handover;
 pub mod limits;
 pub mod rates;
 pub mod service;

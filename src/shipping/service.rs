@@ -35,6 +35,15 @@ pub struct StoredParcel {
     pub book_attempts: u64,
     pub next_try_ms: Option<i64>,
     pub pull: bool,
+    /// pending | retrying | booked | rejected, as the booker wrote it (absent: derived).
+    pub book_state: Option<String>,
+    /// Scanned onto the truck at hand-over.
+    pub loaded: bool,
+    /// Left behind at hand-over, with this reason.
+    pub left_behind: Option<String>,
+    /// The parcel this one replaces (a repack), and the one that replaced it.
+    pub replaces: Option<String>,
+    pub replaced_by: Option<String>,
 }
 
 impl StoredParcel {
@@ -52,6 +61,11 @@ impl StoredParcel {
                 .unwrap_or(0),
             next_try_ms: h.get("next_try_ms").and_then(|v| v.parse().ok()),
             pull: h.contains_key("pull"),
+            book_state: h.get("book_state").cloned(),
+            loaded: h.get("loaded").is_some_and(|v| v == "1"),
+            left_behind: h.get("left_behind").cloned(),
+            replaces: h.get("replaces").cloned(),
+            replaced_by: h.get("replaced_by").cloned(),
         })
     }
 
@@ -450,36 +464,6 @@ async fn book_one(
     };
     state.store.unlock_parcel(&site.id, &id).await?;
     Ok(out)
-}
-
-/// The driver has left: every booked parcel of the shipment is in the carrier's hands.
-pub async fn hand_over(state: &AppState, sh: &Shipment) -> Result<usize, StoreError> {
-    let mut moved = 0;
-    for p in sh
-        .parcels
-        .iter()
-        .filter(|p| p.ships() && p.tracking.is_some())
-    {
-        let out = state
-            .store
-            .carrier_status(
-                &sh.site,
-                &p.doc.parcel_id,
-                &p.order_keys(),
-                "handed_over",
-                None,
-                "",
-            )
-            .await?;
-        if out == "ok" {
-            moved += 1;
-        }
-    }
-    state
-        .store
-        .set_shipment_status(&sh.site, &sh.id, "handed_over")
-        .await?;
-    Ok(moved)
 }
 
 /// Applies a carrier status event to the parcel it names. Returns what happened.

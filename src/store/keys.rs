@@ -94,9 +94,14 @@ pub fn station(token: &str) -> String {
     format!("lp:station:{token}")
 }
 
-/// Consecutive wrong PINs of a site's stations (expires: the lockout window).
-pub fn pin_failures(site: &str) -> String {
-    format!("lp:{{{site}}}:pinfail")
+/// Hash: sign-in attempts per client of a site's stations (`attempts:last_ms`).
+pub fn pin_clients(site: &str) -> String {
+    format!("lp:{{{site}}}:pinf")
+}
+
+/// Sign-in attempts at a site in the current minute (the site-wide slow-down).
+pub fn pin_minute(site: &str) -> String {
+    format!("lp:{{{site}}}:pinm")
 }
 
 /// Hash: one shipment (status, carrier, service, pickup).
@@ -112,4 +117,9 @@ pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {
 /// Sorted set of a business day's shipments, scored by pickup time (ms).
 pub fn shipments_of_day(site: &str, date: chrono::NaiveDate) -> String {
     format!("lp:{{{site}}}:shipments:{}", date.format("%Y-%m-%d"))
+}
+
+/// Hash: carrier tracking code → parcel id (hand-over scans read a label's barcode).
+pub fn tracking_index(site: &str) -> String {
+    format!("lp:{{{site}}}:trk")
 }

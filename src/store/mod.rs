@@ -3,6 +3,7 @@
 //! script on one `{site}` slot.
 
 pub mod embedded;
+pub mod handover;
 pub mod keys;
 mod orders;
 pub mod shipments;
@@ -35,6 +36,39 @@ pub enum StoreError {
     /// the primary only, so it is not acked (a 503 / a nack, not a corrupt store).
     #[error("only {got} of {want} replicas confirmed the write in time")]
     Replicas { got: i64, want: u32 },
+}
+
+impl StoreError {
+    /// Whether Redis itself is unreachable or not taking writes (connection refused or
+    /// dropped, a timeout, a cluster without a master, a loading or read-only server, too
+    /// few replicas): what the ingest breaker trips on. A reply error to one command (a
+    /// wrong type, a script error) is that request's failure only and returns false.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) | StoreError::Replicas { .. } => true,
+            StoreError::Corrupt(_) => false,
+            StoreError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                    || e.is_cluster_error()
+                    || matches!(
+                        e.code(),
+                        Some(
+                            "LOADING"
+                                | "MASTERDOWN"
+                                | "READONLY"
+                                | "NOREPLICAS"
+                                | "MISCONF"
+                                | "BUSY"
+                                | "CLUSTERDOWN"
+                                | "TRYAGAIN"
+                        )
+                    )
+            }
+        }
+    }
 }
 
 /// One connection of the pool: a single server or a cluster.
@@ -84,13 +118,15 @@ struct Scripts {
     unwave: redis::Script,
     booked: redis::Script,
     carrier_status: redis::Script,
+    pin: redis::Script,
 }
 
 struct Inner {
-    /// When the last Redis call failed (ms since the epoch; 0: never).
+    /// When a Redis call last found Redis unavailable (ms since the epoch; 0: never).
     last_failure_ms: std::sync::atomic::AtomicI64,
-    /// Cluster mode: when a site's ingest last failed (one master down must not stop the
-    /// sites whose slots live on the others).
+    /// When a site's ingest last found Redis unavailable: the ingest breaker is per site
+    /// (on a cluster one master down must not stop the sites whose slots live on the
+    /// others) and only trips on unavailability, never on another request's reply error.
     site_failures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     conns: Vec<RedisConn>,
     next: AtomicUsize,
@@ -161,6 +197,7 @@ impl Store {
                     unwave: redis::Script::new(include_str!("lua/unwave.lua")),
                     booked: redis::Script::new(include_str!("lua/booked.lua")),
                     carrier_status: redis::Script::new(include_str!("lua/carrier_status.lua")),
+                    pin: redis::Script::new(include_str!("lua/pin.lua")),
                 },
             }),
         })
@@ -184,13 +221,21 @@ impl Store {
         };
         // BUSYGROUP / NOGROUP are answers the callers expect and handle (creating the
         // consumer group), not an unhealthy Redis: they neither trip the breaker nor count.
-        let expected = matches!(&result, Err(StoreError::Redis(e))
-            if matches!(e.code(), Some("BUSYGROUP") | Some("NOGROUP")));
-        if result.is_err() && !expected {
-            self.inner
-                .last_failure_ms
-                .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
-            metrics::counter!("livepack_redis_errors_total", "op" => op).increment(1);
+        if let Err(e) = &result {
+            let expected = matches!(e, StoreError::Redis(e)
+                if matches!(e.code(), Some("BUSYGROUP") | Some("NOGROUP")));
+            if !expected {
+                let kind = if e.is_unavailable() {
+                    self.inner
+                        .last_failure_ms
+                        .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+                    "unavailable"
+                } else {
+                    "reply"
+                };
+                metrics::counter!("livepack_redis_errors_total", "op" => op, "kind" => kind)
+                    .increment(1);
+            }
         }
         result
     }
@@ -230,12 +275,9 @@ impl Store {
         last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
     }
 
-    /// Whether `site`'s Redis failed in the last `ms` milliseconds: on a single server any
-    /// failure counts; on a cluster only a failed ingest of that site (its master).
+    /// Whether an ingest of `site` found Redis unavailable in the last `ms` milliseconds
+    /// (the per-site ingest breaker: another request's error never trips it).
     pub fn failed_within_site(&self, site: &str, ms: i64) -> bool {
-        if !matches!(self.inner.conns.first(), Some(RedisConn::Cluster(_))) {
-            return self.failed_within(ms);
-        }
         let failures = self.inner.site_failures.lock();
         let last = failures
             .map(|f| f.get(site).copied().unwrap_or(0))
@@ -243,8 +285,12 @@ impl Store {
         last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
     }
 
-    /// Records a failed ingest of `site` (see [`Store::failed_within_site`]).
-    pub(crate) fn site_failed(&self, site: &str) {
+    /// Records a failed ingest of `site` (see [`Store::failed_within_site`]); only
+    /// unavailability counts.
+    pub(crate) fn site_failed(&self, site: &str, err: &StoreError) {
+        if !err.is_unavailable() {
+            return;
+        }
         if let Ok(mut f) = self.inner.site_failures.lock() {
             f.insert(site.to_owned(), chrono::Utc::now().timestamp_millis());
         }

@@ -126,7 +126,7 @@ impl Store {
                 .map(|()| codes),
             Err(e) => Err(e),
         };
-        let codes: Vec<i64> = stored.inspect_err(|_| self.site_failed(site))?;
+        let codes: Vec<i64> = stored.inspect_err(|e| self.site_failed(site, e))?;
         if codes.len() != orders.len() {
             return Err(StoreError::Corrupt(format!(
                 "ingest script answered {} results for {} orders",

@@ -111,6 +111,8 @@ impl Store {
         let mut conn = self.conn();
         let (_, code): (String, String) =
             self.bounded("booked", inv.invoke_async(&mut conn)).await?;
+        // Hand-over scans read a label's tracking code back to its parcel.
+        self.index_tracking(site, &code, parcel_id).await?;
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(code)
     }

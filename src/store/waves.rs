@@ -359,7 +359,29 @@ impl Store {
     }
 }
 
-/// Station sessions and PIN lockout.
+/// How sign-in attempts are throttled: each client may try `free_attempts` times, then
+/// waits `backoff_base_ms` × 2^(attempts − free), at most `backoff_cap_ms`, between tries;
+/// its count is forgotten after `remember_secs` without a try, or on its right PIN.
+#[derive(Debug, Clone)]
+pub struct PinPolicy {
+    pub free_attempts: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    pub remember_secs: u64,
+}
+
+/// One counted (or refused) sign-in attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct PinAttempt {
+    /// This client's attempts so far, this one included; 0 = refused, back off.
+    pub attempts: u64,
+    /// When refused: how long the client must still wait (ms).
+    pub wait_ms: u64,
+    /// Attempts at the whole site in the current minute.
+    pub site_minute: u64,
+}
+
+/// Station sessions and PIN throttling.
 impl Store {
     pub async fn station_session(&self, token: &str) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn();
@@ -384,30 +406,52 @@ impl Store {
             .await
     }
 
-    /// Counts one sign-in attempt of `site` and returns the count. Counted before the PIN
-    /// is judged, atomically, so parallel guesses cannot all slip past the lockout check.
-    /// Attempts up to `max` (re)start the `lockout_secs` window; attempts refused while
-    /// locked out do not prolong it.
+    /// Counts one sign-in attempt of `client` at `site` before its PIN is judged; see
+    /// `lua/pin.lua` and [`PinAttempt`].
     pub async fn pin_attempt(
         &self,
         site: &str,
-        max: u64,
-        lockout_secs: u64,
-    ) -> Result<u64, StoreError> {
-        const LUA: &str = "local n = redis.call('INCR', KEYS[1]) \
-            if n <= tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end \
-            if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end \
-            return n";
-        let script = redis::Script::new(LUA);
-        let mut inv = script.prepare_invoke();
-        inv.key(keys::pin_failures(site)).arg(max).arg(lockout_secs);
+        client: &str,
+        policy: &PinPolicy,
+    ) -> Result<PinAttempt, StoreError> {
+        let mut inv = self.inner.scripts.pin.prepare_invoke();
+        inv.key(keys::pin_clients(site))
+            .key(keys::pin_minute(site))
+            .arg(client)
+            .arg(chrono::Utc::now().timestamp_millis())
+            .arg(policy.free_attempts)
+            .arg(policy.backoff_base_ms)
+            .arg(policy.backoff_cap_ms)
+            .arg(policy.remember_secs);
         let mut conn = self.conn();
-        self.bounded("pin", inv.invoke_async(&mut conn)).await
+        let (attempts, wait_ms, site_minute): (u64, u64, u64) =
+            self.bounded("pin", inv.invoke_async(&mut conn)).await?;
+        Ok(PinAttempt {
+            attempts,
+            wait_ms,
+            site_minute,
+        })
     }
 
-    pub async fn pin_reset(&self, site: &str) -> Result<(), StoreError> {
+    /// A right PIN: forgets this client's count (only this client's).
+    pub async fn pin_success(&self, site: &str, client: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        self.bounded("pin", conn.del(keys::pin_failures(site)))
+        self.bounded("pin", conn.hdel(keys::pin_clients(site), client))
             .await
+    }
+
+    /// An operator's unlock: forgets every client's count at `site`. Returns how many.
+    pub async fn pin_unlock(&self, site: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let (n, _): (u64, u64) = self
+            .bounded(
+                "pin",
+                redis::pipe()
+                    .hlen(keys::pin_clients(site))
+                    .del(keys::pin_clients(site))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(n)
     }
 }

@@ -241,3 +241,40 @@ where
         );
     }
 }
+
+/// Hand-over at the truck as a driver's pickup goes: scans every ship-able parcel of the
+/// shipment that is not loaded yet (by its tracking code once booked, else its parcel id).
+/// Returns how many were scanned; panics on a scan that does not load.
+pub async fn scan_all_onto_truck(addr: &str, token: &str, shipment_id: &str) -> usize {
+    let client = reqwest::Client::new();
+    let sh: Value = client
+        .get(format!("http://{addr}/v1/shipments/{shipment_id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parcels = sh["parcels"].as_array().cloned().unwrap_or_default();
+    let missing = sh["missing"].as_array().cloned().unwrap_or_default();
+    for id in &missing {
+        let p = parcels.iter().find(|p| p["parcel_id"] == *id);
+        let code = p
+            .and_then(|p| p["tracking"].as_str())
+            .unwrap_or_else(|| id.as_str().unwrap());
+        let r: Value = client
+            .post(format!("http://{addr}/v1/shipments/{shipment_id}/scans"))
+            .bearer_auth(token)
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["result"], "loaded", "scan {code}: {r}");
+        assert_eq!(r["parcel_id"], *id, "scan {code}: {r}");
+    }
+    missing.len()
+}

@@ -1,6 +1,6 @@
 -- Commit one wave atomically: every order moves from pending into this wave, or nothing
 -- happens. A planner whose fencing token is stale (another instance took the site over)
--- is refused.
+-- is refused, and so is a commit whose wave or any parcel id exists already ('exists').
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
 -- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes, then (when
 -- the parcels join a shipment) the shipment hash, its parcel set and the day's shipments
@@ -11,6 +11,11 @@
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'exists' end
 local n, m, k = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[9])
+-- Never overwrite a parcel (ids are readable and counted per day): refuse the whole
+-- commit; the planner replans with fresh numbers.
+for j = 0, m - 1 do
+  if redis.call('EXISTS', KEYS[5 + n + j]) == 1 then return 'exists' end
+end
 local a_orders = 10 + 2 * k
 for i = 0, n - 1 do
   if redis.call('HEXISTS', KEYS[1], ARGV[a_orders + 2 * i]) == 0 then return 'stale' end

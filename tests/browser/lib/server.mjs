@@ -12,7 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '..', '..', '..');
 
 export const SITE = 'hoa-lu-hub';
-export const PIN = '2468';
+export const PIN = '246813';
 export const SELLER = 'mat-ong-tam-diep';
 export const SELLER_TOKEN = 'demo-seller-mat-ong-tam-diep-token';
 export const OPERATOR_TOKEN = 'demo-operator-token-change-me';

@@ -1,0 +1,73 @@
+//! Who is asking: the client's address for sign-in throttling. The TCP peer, unless the
+//! peer is one of `server.trusted_proxies`: then the first address of `X-Forwarded-For`
+//! (the client as the proxy saw it). A forwarded header from anyone else is ignored, so a
+//! client cannot pick its own address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::HeaderMap;
+
+/// The client address of a request ("unknown" when the server did not record a peer, as
+/// in router-only tests).
+pub fn client_addr(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> String {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    resolve(peer.map(|p| p.ip()), forwarded, trusted)
+}
+
+fn resolve(peer: Option<IpAddr>, forwarded: Option<&str>, trusted: &[ipnet::IpNet]) -> String {
+    let Some(peer) = peer else {
+        return "unknown".into();
+    };
+    let peer = canonical(peer);
+    if trusted.iter().any(|n| n.contains(&peer)) {
+        if let Some(ip) = forwarded
+            .and_then(|f| f.split(',').next())
+            .and_then(|first| first.trim().parse::<IpAddr>().ok())
+        {
+            return canonical(ip).to_string();
+        }
+    }
+    peer.to_string()
+}
+
+/// An IPv4 client seen through an IPv6 socket (`::ffff:a.b.c.d`) is that IPv4 client.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(s: &[&str]) -> Vec<ipnet::IpNet> {
+        s.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        let trusted = nets(&["127.0.0.1/32"]);
+        assert_eq!(
+            resolve(Some(lo), Some("203.0.113.9, 10.0.0.1"), &trusted),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            resolve(Some(other), Some("203.0.113.9"), &trusted),
+            "192.0.2.7"
+        );
+        assert_eq!(resolve(Some(lo), Some("203.0.113.9"), &[]), "127.0.0.1");
+        assert_eq!(resolve(Some(lo), Some("not an ip"), &trusted), "127.0.0.1");
+        assert_eq!(resolve(Some(lo), None, &trusted), "127.0.0.1");
+        assert_eq!(resolve(None, Some("203.0.113.9"), &trusted), "unknown");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(resolve(Some(mapped), None, &[]), "192.0.2.7");
+    }
+}

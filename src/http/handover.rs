@@ -1,0 +1,236 @@
+//! Hand-over at the truck (contract §6): scans of each label onto the driver's truck, and
+//! the hand-over that needs every ship-able parcel loaded or left behind with a reason.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::shipments::find;
+use crate::shipping::handover::{self, MAX_CODE_LEN, MAX_REASON_CHARS};
+use crate::state::AppState;
+use crate::store::handover::{HandOverOutcome, ScanOutcome};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ScanBody {
+    /// A scanned tracking code or parcel id (surrounding whitespace is ignored).
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanResult {
+    /// Now on the truck.
+    Loaded,
+    /// Scanned before: nothing changes.
+    AlreadyLoaded,
+    /// Must not go: cancelled, replaced or flagged to be pulled.
+    Pull,
+    /// A parcel of this site, but of another shipment.
+    NotInShipment,
+    /// Neither a tracking code nor a parcel id this site knows.
+    Unknown,
+}
+
+impl ScanResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            ScanResult::Loaded => "loaded",
+            ScanResult::AlreadyLoaded => "already_loaded",
+            ScanResult::Pull => "pull",
+            ScanResult::NotInShipment => "not_in_shipment",
+            ScanResult::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScanAnswer {
+    /// The parcel the code names (null when unknown).
+    pub parcel_id: Option<String>,
+    pub result: ScanResult,
+}
+
+/// One label scanned at the truck: puts its parcel on the truck (idempotent).
+#[utoipa::path(post, path = "/v1/shipments/{shipment_id}/scans", tag = "shipments", params(("shipment_id" = String, Path)),
+    request_body = ScanBody, security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = ScanAnswer), (status = 400, body = ErrorBody, description = "`code` is empty or too long"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the shipment has left and this parcel was not on it"),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 422, body = ErrorBody, description = "the JSON is not `{code}`")))]
+pub async fn scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<ScanBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ScanAnswer>, ApiError> {
+    let Json(body) = body?;
+    let code = body.code.trim();
+    if code.is_empty() || code.len() > MAX_CODE_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_code",
+            format!("`code`: a tracking code or parcel id, 1–{MAX_CODE_LEN} bytes"),
+        ));
+    }
+    let sh = find(&state, &caller, &id).await?;
+    let (parcel_id, out) = handover::scan(&state, &sh, code).await?;
+    let result = match out {
+        ScanOutcome::Loaded => ScanResult::Loaded,
+        ScanOutcome::AlreadyLoaded => ScanResult::AlreadyLoaded,
+        ScanOutcome::Pull => ScanResult::Pull,
+        ScanOutcome::NotInShipment => ScanResult::NotInShipment,
+        ScanOutcome::Unknown => ScanResult::Unknown,
+        ScanOutcome::Closed => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "handed_over",
+                "the shipment has left already",
+            ))
+        }
+    };
+    metrics::counter!("livepack_handover_scans_total", "site" => sh.site.clone(), "result" => result.as_str())
+        .increment(1);
+    Ok(Json(ScanAnswer { parcel_id, result }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LeftBehind {
+    pub parcel_id: String,
+    /// Why it stays (1–200 characters).
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandOverBody {
+    /// Parcels of the shipment that do not go with this driver, each with its reason.
+    #[serde(default)]
+    pub left_behind: Vec<LeftBehind>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HandedOver {
+    pub shipment_id: String,
+    /// handed_over
+    pub status: &'static str,
+    pub parcels_handed_over: u64,
+    pub left_behind: Vec<String>,
+}
+
+/// A 409 naming the parcels still missing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ParcelsMissing {
+    pub error: ErrorDetail,
+    /// Ship-able parcels neither loaded nor left behind with a reason.
+    pub missing: Vec<String>,
+}
+
+fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HandOverBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "the body is `{{\"left_behind\":[{{\"parcel_id\",\"reason\"}}]}}` or empty: {e}"
+            ),
+        )
+    })
+}
+
+/// The driver leaves with the shipment: every ship-able parcel must be scanned onto the
+/// truck or left behind with a reason (409 with `missing` otherwise).
+#[utoipa::path(post, path = "/v1/shipments/{shipment_id}/handed-over", tag = "shipments", params(("shipment_id" = String, Path)),
+    request_body(content = Option<HandOverBody>, description = "optional: parcels left behind, each with its reason"),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = HandedOver), (status = 400, body = ErrorBody, description = "a malformed body, a parcel not in the shipment, or a missing or too long reason"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody),
+        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind")))]
+pub async fn handed_over(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let mut sh = find(&state, &caller, &id).await?;
+    let mut left: Vec<(String, String)> = Vec::with_capacity(body.left_behind.len());
+    for (i, lb) in body.left_behind.iter().enumerate() {
+        let field = format!("left_behind[{i}]");
+        if !sh.parcels.iter().any(|p| p.doc.parcel_id == lb.parcel_id) {
+            return Err(ApiError::bad_request(
+                "invalid_left_behind",
+                format!("`{field}.parcel_id`: not a parcel of this shipment"),
+            ));
+        }
+        if left.iter().any(|(p, _)| *p == lb.parcel_id) {
+            return Err(ApiError::bad_request(
+                "invalid_left_behind",
+                format!("`{field}.parcel_id`: listed twice"),
+            ));
+        }
+        let reason = lb.reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+            return Err(ApiError::bad_request(
+                "invalid_left_behind",
+                format!("`{field}.reason`: 1–{MAX_REASON_CHARS} characters"),
+            ));
+        }
+        left.push((lb.parcel_id.clone(), reason.to_owned()));
+    }
+    let mut tries = 0;
+    let handed_over = loop {
+        match handover::hand_over(&state, &sh, &left).await? {
+            HandOverOutcome::Done { handed_over } => break handed_over,
+            HandOverOutcome::AlreadyHandedOver => {
+                left = sh
+                    .parcels
+                    .iter()
+                    .filter_map(|p| Some((p.doc.parcel_id.clone(), p.left_behind.clone()?)))
+                    .collect();
+                break 0;
+            }
+            HandOverOutcome::Missing(missing) => {
+                let body = ParcelsMissing {
+                    error: ErrorDetail {
+                        code: "parcels_missing".into(),
+                        message: format!(
+                            "{} parcel(s) neither loaded nor left behind with a reason",
+                            missing.len()
+                        ),
+                    },
+                    missing,
+                };
+                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+            }
+            HandOverOutcome::Stale if tries < 3 => {
+                tries += 1;
+                sh = find(&state, &caller, &id).await?;
+            }
+            HandOverOutcome::Stale => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "shipment_changed",
+                    "the shipment's parcels keep changing; try again",
+                ))
+            }
+        }
+    };
+    metrics::counter!("livepack_shipments_handed_over_total", "site" => sh.site.clone())
+        .increment(1);
+    Ok(Json(HandedOver {
+        shipment_id: id,
+        status: "handed_over",
+        parcels_handed_over: handed_over,
+        left_behind: left.into_iter().map(|(p, _)| p).collect(),
+    })
+    .into_response())
+}

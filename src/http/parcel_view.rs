@@ -1,0 +1,245 @@
+//! The parcel object of the API (contract §2 and §6): what a wave and a shipment show of each
+//! parcel, with its booking state, whether it is on the truck, and repack links.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::domain::money::Vnd;
+use crate::planner::records::ParcelItem;
+use crate::shipping::service::StoredParcel;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BuyerView {
+    pub first_name: String,
+    pub phone_masked: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemView {
+    pub sku: String,
+    pub name: String,
+    pub qty: u32,
+}
+
+/// A parcel's place in its life: the floor's status until the carrier has it, except that a
+/// parcel not packed yet stays `open` even when booked early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParcelStatus {
+    Open,
+    Packed,
+    Booked,
+    HandedOver,
+    Delivered,
+    Returned,
+    Cancelled,
+    Replaced,
+}
+
+impl ParcelStatus {
+    pub fn of(p: &StoredParcel) -> ParcelStatus {
+        match p.floor_status.as_str() {
+            "cancelled" => return ParcelStatus::Cancelled,
+            "replaced" => return ParcelStatus::Replaced,
+            _ => {}
+        }
+        match p.carrier_status.as_deref() {
+            Some("handed_over") => return ParcelStatus::HandedOver,
+            Some("delivered") => return ParcelStatus::Delivered,
+            Some("returned") => return ParcelStatus::Returned,
+            Some("cancelled_by_carrier") => return ParcelStatus::Cancelled,
+            _ => {}
+        }
+        match (p.floor_status.as_str(), p.carrier_status.as_deref()) {
+            ("open", _) | ("", None) => ParcelStatus::Open,
+            (_, Some("booked")) => ParcelStatus::Booked,
+            _ => ParcelStatus::Packed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BookState {
+    None,
+    Pending,
+    Retrying,
+    Booked,
+    Rejected,
+}
+
+/// Where the parcel's carrier booking stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BookingView {
+    pub state: BookState,
+    /// Booking requests sent that failed.
+    pub attempts: u64,
+    /// When the booker tries again (while retrying).
+    pub next_try_at: Option<DateTime<Utc>>,
+    /// The carrier's last error or its rejection reason.
+    pub error: Option<String>,
+}
+
+impl BookingView {
+    /// From `book_state` as the booker wrote it; without it: a tracking code → booked,
+    /// failed attempts → retrying, else none.
+    pub fn of(p: &StoredParcel) -> BookingView {
+        let state = match p.book_state.as_deref() {
+            Some("pending") => BookState::Pending,
+            Some("retrying") => BookState::Retrying,
+            Some("booked") => BookState::Booked,
+            Some("rejected") => BookState::Rejected,
+            _ if p.tracking.is_some() => BookState::Booked,
+            _ if p.book_attempts > 0 => BookState::Retrying,
+            _ => BookState::None,
+        };
+        let waiting = matches!(state, BookState::Pending | BookState::Retrying);
+        BookingView {
+            state,
+            attempts: p.book_attempts,
+            next_try_at: p
+                .next_try_ms
+                .filter(|_| waiting)
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+            error: p.book_error.clone().filter(|_| state != BookState::Booked),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ParcelView {
+    pub parcel_id: String,
+    pub seller: String,
+    pub order_ids: Vec<String>,
+    pub buyer: BuyerView,
+    pub province: String,
+    pub ward: String,
+    pub items: Vec<ItemView>,
+    #[schema(value_type = String)]
+    pub cod_amount: Vnd,
+    pub weight_g: u64,
+    pub carrier: Option<String>,
+    pub service: Option<String>,
+    pub status: ParcelStatus,
+    /// A packed parcel holding a cancelled order: pull it before hand-over.
+    pub pull: bool,
+    /// The carrier's tracking code once booked.
+    pub tracking: Option<String>,
+    pub booking: BookingView,
+    /// Scanned onto the truck at hand-over.
+    pub loaded: bool,
+    /// Left behind at hand-over, with this reason.
+    pub left_behind: Option<String>,
+    /// Why this buyer's orders span several parcels, if they do.
+    pub split_reason: Option<String>,
+    /// The parcel this one replaces (repack after a cancellation).
+    pub replaces: Option<String>,
+    /// The parcel that replaced this one.
+    pub replaced_by: Option<String>,
+}
+
+impl ParcelView {
+    pub fn of(p: &StoredParcel) -> ParcelView {
+        let doc = &p.doc;
+        ParcelView {
+            parcel_id: doc.parcel_id.clone(),
+            seller: doc.seller.clone(),
+            order_ids: doc.orders.iter().map(|o| o.order_id.clone()).collect(),
+            buyer: BuyerView {
+                first_name: doc.first_name.clone(),
+                phone_masked: doc.phone_masked.clone(),
+            },
+            province: doc.province.clone(),
+            ward: doc.ward.clone(),
+            items: doc
+                .items()
+                .into_iter()
+                .map(|ParcelItem { sku, name, qty, .. }| ItemView { sku, name, qty })
+                .collect(),
+            cod_amount: doc.cod_amount(),
+            weight_g: doc.weight_g(),
+            carrier: doc.carrier.clone(),
+            service: doc.service.clone(),
+            status: ParcelStatus::of(p),
+            pull: p.pull,
+            tracking: p.tracking.clone(),
+            booking: BookingView::of(p),
+            loaded: p.loaded,
+            left_behind: p.left_behind.clone(),
+            split_reason: doc.split_reason.clone(),
+            replaces: p.replaces.clone(),
+            replaced_by: p.replaced_by.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parcel(fields: &[(&str, &str)]) -> StoredParcel {
+        let doc = serde_json::json!({
+            "parcel_id": "P-hub-20261121-1", "wave_id": "W-hub-20261121-1", "site": "hub",
+            "seller": "s", "buyer_key": "k", "first_name": "Lan", "phone_masked": "09***1",
+            "province": "Ninh Bình", "ward": "Hoa Lư", "pickup_at": "2026-11-21T04:00:00Z",
+            "orders": [], "carrier": null, "service": null
+        });
+        let mut h: HashMap<String, String> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        h.insert("data".into(), doc.to_string());
+        StoredParcel::from_hash(&h).unwrap()
+    }
+
+    #[test]
+    fn status_follows_floor_then_carrier() {
+        let st = |f: &[(&str, &str)]| ParcelStatus::of(&parcel(f));
+        assert_eq!(st(&[("status", "open")]), ParcelStatus::Open);
+        assert_eq!(
+            st(&[("status", "open"), ("cstatus", "booked")]),
+            ParcelStatus::Open
+        );
+        assert_eq!(st(&[("status", "packed")]), ParcelStatus::Packed);
+        assert_eq!(
+            st(&[("status", "packed"), ("cstatus", "booked")]),
+            ParcelStatus::Booked
+        );
+        assert_eq!(
+            st(&[("status", "packed"), ("cstatus", "handed_over")]),
+            ParcelStatus::HandedOver
+        );
+        assert_eq!(
+            st(&[("status", "replaced"), ("cstatus", "booked")]),
+            ParcelStatus::Replaced
+        );
+        assert_eq!(
+            st(&[("status", "packed"), ("cstatus", "cancelled_by_carrier")]),
+            ParcelStatus::Cancelled
+        );
+    }
+
+    #[test]
+    fn booking_state_is_derived_without_book_state() {
+        let b = |f: &[(&str, &str)]| BookingView::of(&parcel(f));
+        assert_eq!(b(&[]).state, BookState::None);
+        let r = b(&[
+            ("book_attempts", "2"),
+            ("next_try_ms", "1764000000000"),
+            ("book_error", "HTTP 500"),
+        ]);
+        assert_eq!(r.state, BookState::Retrying);
+        assert_eq!(r.attempts, 2);
+        assert!(r.next_try_at.is_some());
+        assert_eq!(r.error.as_deref(), Some("HTTP 500"));
+        let booked = b(&[("tracking", "VTP1"), ("book_attempts", "1")]);
+        assert_eq!(booked.state, BookState::Booked);
+        assert_eq!(booked.next_try_at, None);
+        let rej = b(&[("book_state", "rejected"), ("book_error", "bad ward")]);
+        assert_eq!(rej.state, BookState::Rejected);
+        assert_eq!(rej.next_try_at, None);
+        assert_eq!(rej.error.as_deref(), Some("bad ward"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Hand-over at the truck: each label scanned puts its parcel on the truck; the shipment is
+//! handed over once every ship-able parcel is loaded or left behind with a reason.
+
+use super::service::{Shipment, StoredParcel};
+use crate::planner::records::site_of;
+use crate::state::AppState;
+use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
+use crate::store::StoreError;
+
+/// Longest code a scan may carry (tracking codes and parcel ids are far shorter).
+pub const MAX_CODE_LEN: usize = 100;
+/// Longest reason for leaving a parcel behind, in characters.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// A parcel that goes to the carrier: not cancelled, replaced, pulled or cancelled by the
+/// carrier.
+pub fn shipable(p: &StoredParcel) -> bool {
+    p.ships()
+        && p.floor_status != "replaced"
+        && p.carrier_status.as_deref() != Some("cancelled_by_carrier")
+}
+
+/// Ship-able parcels neither loaded nor left behind, in the shipment's order.
+pub fn missing(sh: &Shipment) -> Vec<String> {
+    sh.parcels
+        .iter()
+        .filter(|p| shipable(p) && !p.loaded && p.left_behind.is_none())
+        .map(|p| p.doc.parcel_id.clone())
+        .collect()
+}
+
+/// Ship-able parcels on the truck.
+pub fn loaded_count(sh: &Shipment) -> usize {
+    sh.parcels
+        .iter()
+        .filter(|p| shipable(p) && p.loaded)
+        .count()
+}
+
+/// The parcel a scanned code names: this shipment's tracking codes and parcel ids first,
+/// then the site's tracking index, then any parcel id of the site. None: nothing known.
+async fn resolve(
+    state: &AppState,
+    sh: &Shipment,
+    code: &str,
+) -> Result<Option<String>, StoreError> {
+    if let Some(p) = sh
+        .parcels
+        .iter()
+        .find(|p| p.doc.parcel_id == code || p.tracking.as_deref() == Some(code))
+    {
+        return Ok(Some(p.doc.parcel_id.clone()));
+    }
+    if let Some(id) = state.store.parcel_of_tracking(&sh.site, code).await? {
+        return Ok(Some(id));
+    }
+    Ok((site_of(code, 'P') == Some(sh.site.as_str())).then(|| code.to_owned()))
+}
+
+/// Scans one code at the truck: `(parcel id, outcome)`; the id is None when unknown.
+pub async fn scan(
+    state: &AppState,
+    sh: &Shipment,
+    code: &str,
+) -> Result<(Option<String>, ScanOutcome), StoreError> {
+    let Some(parcel_id) = resolve(state, sh, code).await? else {
+        return Ok((None, ScanOutcome::Unknown));
+    };
+    let out = state
+        .store
+        .scan_parcel(&sh.site, &sh.id, &parcel_id)
+        .await?;
+    let id = (out != ScanOutcome::Unknown).then_some(parcel_id);
+    Ok((id, out))
+}
+
+/// Hands the shipment over with these parcels left behind (parcel id, reason); refused with
+/// the missing parcels while any ship-able one is neither loaded nor left behind.
+pub async fn hand_over(
+    state: &AppState,
+    sh: &Shipment,
+    left_behind: &[(String, String)],
+) -> Result<HandOverOutcome, StoreError> {
+    let parcels: Vec<HandOverParcel<'_>> = sh
+        .parcels
+        .iter()
+        .map(|p| HandOverParcel {
+            parcel_id: &p.doc.parcel_id,
+            orders: p.order_keys(),
+            left_behind: left_behind
+                .iter()
+                .find(|(id, _)| *id == p.doc.parcel_id)
+                .map(|(_, r)| r.as_str()),
+        })
+        .collect();
+    state.store.hand_over(&sh.site, &sh.id, &parcels).await
+}

@@ -1,0 +1,152 @@
+//! Hand-over at the truck in Redis: scans that put parcels on the truck, the tracking-code
+//! index the scans read, and the all-or-nothing hand-over of a shipment.
+
+use std::sync::LazyLock;
+
+use redis::AsyncCommands;
+
+use super::{keys, Store, StoreError};
+
+static SCAN: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/scan.lua")));
+static HANDOVER: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/handover.lua")));
+
+/// What a scan did (see `scan.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutcome {
+    Loaded,
+    AlreadyLoaded,
+    Pull,
+    NotInShipment,
+    Unknown,
+    /// The shipment has left and this parcel was not on it.
+    Closed,
+}
+
+/// One parcel of a hand-over: id, its orders' (seller, order id), and a left-behind reason.
+pub struct HandOverParcel<'a> {
+    pub parcel_id: &'a str,
+    pub orders: Vec<(String, String)>,
+    pub left_behind: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandOverOutcome {
+    Done {
+        handed_over: u64,
+    },
+    AlreadyHandedOver,
+    Missing(Vec<String>),
+    /// The shipment's parcels changed since they were read: read them again.
+    Stale,
+}
+
+impl Store {
+    /// The parcel a carrier tracking code belongs to.
+    pub async fn parcel_of_tracking(
+        &self,
+        site: &str,
+        tracking: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "tracking_index",
+            conn.hget(keys::tracking_index(site), tracking),
+        )
+        .await
+    }
+
+    /// Indexes a parcel's tracking code (written once a booking is recorded).
+    pub(super) async fn index_tracking(
+        &self,
+        site: &str,
+        tracking: &str,
+        parcel_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "tracking_index",
+            conn.hset(keys::tracking_index(site), tracking, parcel_id),
+        )
+        .await
+    }
+
+    /// Scans `parcel_id` onto the truck of `shipment_id` (idempotent, atomic).
+    pub async fn scan_parcel(
+        &self,
+        site: &str,
+        shipment_id: &str,
+        parcel_id: &str,
+    ) -> Result<ScanOutcome, StoreError> {
+        let mut inv = SCAN.prepare_invoke();
+        inv.key(keys::parcel(site, parcel_id))
+            .key(keys::shipment(site, shipment_id))
+            .key(keys::shipment_parcels(site, shipment_id))
+            .arg(parcel_id)
+            .arg(chrono::Utc::now().timestamp_millis());
+        let mut conn = self.conn();
+        let out: String = self.bounded("scan", inv.invoke_async(&mut conn)).await?;
+        let outcome = match out.as_str() {
+            "loaded" => ScanOutcome::Loaded,
+            "already_loaded" => ScanOutcome::AlreadyLoaded,
+            "pull" => ScanOutcome::Pull,
+            "not_in_shipment" => ScanOutcome::NotInShipment,
+            "unknown" => ScanOutcome::Unknown,
+            "closed" => ScanOutcome::Closed,
+            other => return Err(StoreError::Corrupt(format!("scan.lua answered {other}"))),
+        };
+        if outcome == ScanOutcome::Loaded {
+            self.wait_replicas(&mut conn, &keys::tag(site)).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Hands the shipment over, or names the ship-able parcels neither loaded nor left
+    /// behind (nothing changes then).
+    pub async fn hand_over(
+        &self,
+        site: &str,
+        shipment_id: &str,
+        parcels: &[HandOverParcel<'_>],
+    ) -> Result<HandOverOutcome, StoreError> {
+        let mut inv = HANDOVER.prepare_invoke();
+        inv.key(keys::shipment(site, shipment_id))
+            .key(keys::shipment_parcels(site, shipment_id))
+            .arg(chrono::Utc::now().timestamp_millis())
+            .arg(parcels.len());
+        for p in parcels {
+            inv.key(keys::parcel(site, p.parcel_id));
+            for (seller, id) in &p.orders {
+                inv.key(keys::order(site, seller, id));
+            }
+            inv.arg(p.parcel_id)
+                .arg(p.orders.len())
+                .arg(p.left_behind.unwrap_or(""));
+        }
+        let mut conn = self.conn();
+        let out: Vec<redis::Value> = self
+            .bounded("hand_over", inv.invoke_async(&mut conn))
+            .await?;
+        let texts: Vec<String> = out
+            .iter()
+            .map(|v| match v {
+                redis::Value::Int(n) => Ok(n.to_string()),
+                v => redis::from_redis_value::<String>(v.clone()),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match texts.split_first() {
+            Some((tag, rest)) if tag == "ok" => {
+                self.wait_replicas(&mut conn, &keys::tag(site)).await?;
+                Ok(HandOverOutcome::Done {
+                    handed_over: rest.first().and_then(|n| n.parse().ok()).unwrap_or(0),
+                })
+            }
+            Some((tag, _)) if tag == "dup" => Ok(HandOverOutcome::AlreadyHandedOver),
+            Some((tag, rest)) if tag == "missing" => Ok(HandOverOutcome::Missing(rest.to_vec())),
+            Some((tag, _)) if tag == "stale" => Ok(HandOverOutcome::Stale),
+            _ => Err(StoreError::Corrupt("handover.lua answered nothing".into())),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+-- Hand a shipment over to the driver, all or nothing: refused while any ship-able parcel
+-- is neither loaded nor left behind with a reason; else loaded parcels (and their orders)
+-- become handed_over, left-behind ones keep their reason, the shipment is handed_over.
+-- KEYS[1] shipment hash, KEYS[2] its parcel set, then per parcel: its hash, then its
+-- order hashes
+-- ARGV[1] now ms, ARGV[2] p parcels, then per parcel: parcel id, n orders, reason ('': none)
+-- Returns {'ok', handed over count} | {'dup', 0} | {'missing', parcel id…} | {'stale', 0}
+-- ('stale': the shipment's parcels changed since the caller read them).
+if redis.call('HGET', KEYS[1], 'status') == 'handed_over' then return {'dup', 0} end
+local p = tonumber(ARGV[2])
+if redis.call('SCARD', KEYS[2]) ~= p then return {'stale', 0} end
+local function ships(key)
+  local h = redis.call('HMGET', key, 'status', 'pull', 'cstatus')
+  if not h[1] then return false end
+  return h[1] ~= 'cancelled' and h[1] ~= 'replaced' and not h[2]
+    and h[3] ~= 'cancelled_by_carrier'
+end
+local missing = {}
+local k, a = 3, 3
+for _ = 1, p do
+  local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  if ships(KEYS[k]) and reason == '' and redis.call('HGET', KEYS[k], 'loaded') ~= '1' then
+    missing[#missing + 1] = id
+  end
+  k, a = k + 1 + n, a + 3
+end
+if #missing > 0 then
+  table.insert(missing, 1, 'missing')
+  return missing
+end
+local rank = { booked = 1, handed_over = 2, delivered = 3, returned = 3, cancelled_by_carrier = 3 }
+local moved = 0
+k, a = 3, 3
+for _ = 1, p do
+  local n, reason = tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local key = KEYS[k]
+  if ships(key) then
+    if reason ~= '' then
+      redis.call('HSET', key, 'left_behind', reason, 'left_behind_ms', ARGV[1])
+    elseif (rank[redis.call('HGET', key, 'cstatus') or ''] or 0) < 2 then
+      redis.call('HSET', key, 'cstatus', 'handed_over', 'handed_over_ms', ARGV[1])
+      moved = moved + 1
+      for i = k + 1, k + n do
+        local st = redis.call('HGET', KEYS[i], 'st')
+        if st and st ~= 'cancelled' then redis.call('HSET', KEYS[i], 'st', 'handed_over') end
+      end
+    end
+  end
+  k, a = k + 1 + n, a + 3
+end
+redis.call('HSET', KEYS[1], 'status', 'handed_over', 'handed_over_ms', ARGV[1])
+return {'ok', moved}
