@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, call, eventually, SITE, OPERATOR_TOKEN } from './lib/server.mjs';
-import { orders, ingest, endSession } from './lib/ingest.mjs';
+import { order, orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
   launch, openPage, clean, signIn, apiWave, newWaves, shot, LANDSCAPE, PORTRAIT,
@@ -163,6 +163,30 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     await dialog.waitFor({ state: 'hidden' });
     assert.equal(await missing.getAttribute('data-left-behind'), '1');
     await page.waitForFunction(() => !document.querySelector('[data-testid="handover-confirm"]').disabled);
+
+    // Meanwhile a late order joins this pickup while the tablet's view is stale (its reads of
+    // the shipment are held back): the server refuses with 409 and the screen lists the parcel.
+    const stale = (url) => url.pathname === `/v1/shipments/${id}`;
+    await page.route(stale, (route) => (route.request().method() === 'GET' ? route.abort() : route.continue()));
+    await ingest(srv.base, 'browser-ship-late', [order('SHP-LATE', 77)]);
+    await endSession(srv.base, 'browser-ship-late');
+    const late = await eventually('the late parcel missing', async () => {
+      const s = await apiShipment(id);
+      return s.missing.find((x) => x !== behind.parcel_id);
+    });
+    await confirm.click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="handover-result"]').dataset.result === 'refused_missing');
+    assert.match(await page.getByTestId('handover-result').textContent(), new RegExp(`MÁY CHỦ TỪ CHỐI.*${late}`));
+    const lateRow = page.locator(`[data-testid="handover-missing"][data-parcel-id="${late}"]`);
+    await lateRow.waitFor();
+    assert.equal(await confirm.isDisabled(), true, 'the late parcel is missing');
+    assert.notEqual((await apiShipment(id)).status, 'handed_over', 'not handed over');
+    await page.unroute(stale);
+    await lateRow.getByTestId('leave-behind').click();
+    await dialog.locator('[data-testid="leave-reason"][data-reason="not_packed"]').click();
+    await page.getByTestId('leave-ok').click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => !document.querySelector('[data-testid="handover-confirm"]').disabled);
     await confirm.click();
     await page.waitForFunction(() => document.querySelector('[data-testid="handover-result"]').dataset.result === 'handed_over');
     const done = await eventually('handed over', async () => {
@@ -171,6 +195,9 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     });
     assert.equal(done.status, 'handed_over');
     assert.equal(await input.isDisabled(), true, 'no more scans once it left');
+    const why = new Map(done.parcels.map((p) => [p.parcel_id, p.left_behind]));
+    assert.equal(why.get(behind.parcel_id), 'Kiện bị hỏng, cần đóng lại — móp góc hộp');
+    assert.equal(why.get(late), 'Chưa đóng gói xong');
     clean(page, assert);
   } finally {
     await context.close();

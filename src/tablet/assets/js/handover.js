@@ -166,6 +166,7 @@ function chooseReason(r) {
     b.setAttribute('aria-pressed', String(b.dataset.reason === r));
     b.className = b.dataset.reason === r ? 'btn primary reason' : 'btn secondary reason';
   }
+  $('leave-error').hidden = true;
   if (r === 'other') $('leave-text').focus();
 }
 
@@ -204,7 +205,12 @@ async function confirm() {
     const miss = b.missing || (b.error && b.error.missing) || [];
     if (e.status === 409 && miss.length) {
       result('refused_missing', { list: miss.join(', ') });
-      if (S.ship) S.ship.missing = miss;
+      if (S.ship) {
+        // Shown at once, even if the re-read below fails. The server's `missing` leaves out
+        // what was sent as left behind: those stay listed, with their reasons.
+        S.ship.missing = [...new Set([...miss, ...body.left_behind.map((x) => x.parcel_id)])];
+        render(S.ship);
+      }
     } else {
       result('error', { code: '', msg: e.status === 0 ? t('network') : e.message });
     }
