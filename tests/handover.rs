@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 fn config(redis: &str, pickup: &str) -> livepack::Config {
     let extra = format!(
         "[[sites]]\nid = \"{SITE}\"\nname = \"Hoa Lư hub\"\npickups = [\"{pickup}\"]\n\
-         station_pin = \"2468\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
+         station_pin = \"246813\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
          province = \"Ninh Bình\"\nward = \"Phường Hoa Lư\"\nstreet = \"Thôn Văn Lâm\"\n\
          min_pack_minutes = 0\n"
     );

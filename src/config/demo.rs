@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::Config;
 
 /// The station PIN shipped in `config/default.toml`.
-pub const DEMO_PIN: &str = "2468";
+pub const DEMO_PIN: &str = "246813";
 
 /// Whether `listen` ("host:port") only accepts connections from this machine.
 pub fn is_loopback(listen: &str) -> bool {

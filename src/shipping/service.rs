@@ -102,8 +102,17 @@ pub async fn load_parcels(
 }
 
 /// The site whose key space holds `id` (`{prefix}-{site}-…`): ids of waves, parcels and
-/// shipments start with their site.
+/// shipments start with their site. An id with anything but `A-Z a-z 0-9 . _ -` (or over
+/// 200 bytes) belongs to no site, so it never reaches a Redis key (`S-x:parcels` would
+/// name another key of the shipment).
 pub fn site_of_prefixed<'a>(state: &'a AppState, id: &str, prefix: &str) -> Vec<&'a str> {
+    let well_formed = id.len() <= 200
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !well_formed {
+        return Vec::new();
+    }
     state
         .config
         .sites
