@@ -5,18 +5,19 @@
 # (hadolint and a test that every COPY source exists and the workspace builds from them).
 
 # The toolchain must be at least the highest rust-version of the locked dependencies
-# (zip 9.8 and uuid 1.29 need 1.89; the tests here run on 1.95).
+# (zip 9.8 and uuid 1.29 need 1.89, krilla 0.8 1.92; the tests here run on 1.95).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Every workspace member's manifest and sources (members = [".", "load-tests"]); benches/
 # because Cargo.toml declares [[bench]] planner; config/ because config/default.toml is
-# compiled into the binary (include_str!).
+# compiled into the binary (include_str!); assets/ for the label fonts (include_bytes!).
 COPY Cargo.toml Cargo.lock ./
 COPY load-tests/Cargo.toml load-tests/Cargo.toml
 COPY load-tests/src load-tests/src
 COPY benches benches
 COPY config config
 COPY src src
+COPY assets assets
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin livepack \

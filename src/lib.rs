@@ -95,6 +95,9 @@ pub async fn run(
             state
                 .tasks
                 .spawn(shipping::service::auto_book(state.clone(), site.id.clone()));
+            state
+                .tasks
+                .spawn(shipping::cancel::run(state.clone(), site.id.clone()));
         }
     }
 

@@ -130,6 +130,11 @@ pub fn register(config: &Config) {
                 gauge!(name, "site" => id(), "pickup" => pickup.clone()).set(0.0);
             }
         }
+        for result in crate::shipping::handover::ScanResult::ALL {
+            counter!("livepack_handover_scans_total", "site" => id(), "result" => result.as_str())
+                .increment(0);
+        }
+        counter!("livepack_shipments_handed_over_total", "site" => id()).increment(0);
         for retryable in ["true", "false"] {
             counter!("livepack_booking_failures_total", "site" => id(), "retryable" => retryable)
                 .increment(0);
@@ -145,6 +150,14 @@ pub fn register(config: &Config) {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "livepack_handover_scans_total",
+        "Labels scanned at the truck, by site and result (loaded, already_loaded, pull, not_in_shipment, unknown)"
+    );
+    describe_counter!(
+        "livepack_shipments_handed_over_total",
+        "Shipments handed over to the carrier's driver, by site"
+    );
     describe_gauge!(
         "livepack_build_info",
         "Always 1; the version label names the build"

@@ -417,7 +417,8 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
             metrics
                 .lines()
                 .any(|l| l.starts_with("livepack_handover_scans_total")
-                    && l.contains(&format!("result=\"{result}\""))),
+                    && l.contains(&format!("result=\"{result}\""))
+                    && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)),
             "{result}"
         );
     }

@@ -428,6 +428,14 @@ pub struct CarrierConfig {
     /// Back-off of a failed booking: base × 2^attempts, capped at 5 minutes.
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
+    /// Viettel Post: the page that turns a print code (`POST …/order/printing-code`) into the
+    /// carrier's own label PDF, for `label.pdf?source=carrier`.
+    #[serde(default = "default_print_url")]
+    pub print_url: String,
+}
+
+fn default_print_url() -> String {
+    "https://digitalize.viettelpost.vn/DigitalizePrint/report.do".into()
 }
 
 fn default_tare_g() -> u64 {

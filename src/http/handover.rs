@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::shipments::find;
-use crate::shipping::handover::{self, MAX_CODE_LEN, MAX_REASON_CHARS};
+use crate::shipping::handover::{self, ScanResult, MAX_CODE_LEN, MAX_REASON_CHARS};
 use crate::state::AppState;
 use crate::store::handover::{HandOverOutcome, ScanOutcome};
 
@@ -19,33 +19,6 @@ use crate::store::handover::{HandOverOutcome, ScanOutcome};
 pub struct ScanBody {
     /// A scanned tracking code or parcel id (surrounding whitespace is ignored).
     pub code: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanResult {
-    /// Now on the truck.
-    Loaded,
-    /// Scanned before: nothing changes.
-    AlreadyLoaded,
-    /// Must not go: cancelled, replaced or flagged to be pulled.
-    Pull,
-    /// A parcel of this site, but of another shipment.
-    NotInShipment,
-    /// Neither a tracking code nor a parcel id this site knows.
-    Unknown,
-}
-
-impl ScanResult {
-    fn as_str(self) -> &'static str {
-        match self {
-            ScanResult::Loaded => "loaded",
-            ScanResult::AlreadyLoaded => "already_loaded",
-            ScanResult::Pull => "pull",
-            ScanResult::NotInShipment => "not_in_shipment",
-            ScanResult::Unknown => "unknown",
-        }
-    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

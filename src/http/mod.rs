@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 mod handover;
 mod health;
+mod labels;
 mod orders;
 mod parcel_view;
 pub mod pin;
@@ -38,6 +39,7 @@ use crate::state::AppState;
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
         shipments::list, shipments::get, shipments::book, handover::handed_over, handover::scan,
         shipments::manifest, shipments::report, shipments::webhook,
+        labels::parcel, labels::wave, labels::shipment,
         crate::tablet::events::stream,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
@@ -131,6 +133,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/shipments/{shipment_id}/manifest.csv",
             get(shipments::manifest),
+        )
+        .route("/v1/parcels/{parcel_id}/label.pdf", get(labels::parcel))
+        .route("/v1/waves/{wave_id}/labels.pdf", get(labels::wave))
+        .route(
+            "/v1/shipments/{shipment_id}/labels.pdf",
+            get(labels::shipment),
         )
         .route(
             "/v1/carriers/{carrier_id}/webhook",

@@ -326,6 +326,17 @@ pub async fn packed(
                 "every order of this parcel was cancelled",
             ))
         }
+        "replaced" => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "parcel_replaced",
+                format!(
+                    "an order of this parcel was cancelled: pull it and repack as {}",
+                    h.get("replaced_by")
+                        .map_or("its replacement", String::as_str)
+                ),
+            ))
+        }
         _ => return Err(ApiError::not_found("parcel")),
     }
     Ok(Json(PackedResult {

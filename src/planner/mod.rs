@@ -5,6 +5,7 @@ mod commit;
 pub mod core;
 pub mod outlook;
 pub mod records;
+pub mod repack;
 pub mod shell;
 
 use crate::state::AppState;

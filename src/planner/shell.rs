@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::commit::{commit_plan, ShipCtx};
 use super::core::{self, PlanConfig, PlanOrder};
-use super::records::{ParcelDoc, PendingRecord};
+use super::records::PendingRecord;
 use crate::config::{Config, SiteConfig};
 use crate::shipping::limits::ParcelLimits;
 use crate::store::stream::{decode, Entry};
@@ -269,8 +269,8 @@ impl SitePlanner {
         Ok(())
     }
 
-    /// A cancelled order that was already in a wave leaves its pick list and parcel (or its
-    /// packed parcel is flagged to be pulled).
+    /// A cancelled order that was already in a wave leaves its pick list and parcel; a
+    /// packed or booked parcel is replaced by a new one (see [`super::repack`]).
     async fn unwave(&mut self, seller: &str, order_id: &str) -> Result<(), StoreError> {
         let site = self.site.id.clone();
         let Some(rec) = self.store.order(&site, seller, order_id).await? else {
@@ -279,52 +279,16 @@ impl SitePlanner {
         let (Some(wave_id), Some(parcel_id)) = (rec.wave_id, rec.parcel_id) else {
             return Ok(());
         };
-        for _ in 0..5 {
-            let parcels = self
-                .store
-                .parcel_hashes(&site, std::slice::from_ref(&parcel_id))
-                .await?;
-            let Some(h) = parcels.into_iter().next() else {
-                return Ok(());
-            };
-            let ver = h.get("ver").cloned().unwrap_or_else(|| "0".into());
-            let Some(mut doc) = h
-                .get("data")
-                .and_then(|d| serde_json::from_str::<ParcelDoc>(d).ok())
-            else {
-                return Ok(());
-            };
-            let lines: Vec<(String, u32)> = doc
-                .orders
-                .iter()
-                .filter(|o| o.order_id == order_id)
-                .flat_map(|o| o.lines.iter().map(|l| (l.sku.clone(), l.qty)))
-                .collect();
-            doc.orders.retain(|o| o.order_id != order_id);
-            let new_doc = if doc.orders.is_empty() {
-                String::new()
-            } else {
-                serde_json::to_string(&doc).unwrap_or_default()
-            };
-            let out = self
-                .store
-                .unwave(
-                    &site,
-                    &wave_id,
-                    &parcel_id,
-                    seller,
-                    order_id,
-                    &rec.data.session,
-                    &ver,
-                    &new_doc,
-                    &lines,
-                )
-                .await?;
-            if out != "retry" {
-                tracing::info!(site = %site, wave = %wave_id, parcel = %parcel_id, outcome = %out, "cancelled order taken out of its wave");
-                return Ok(());
-            }
-        }
+        super::repack::unwave(
+            &self.store,
+            &site,
+            seller,
+            order_id,
+            &rec.data.session,
+            &wave_id,
+            &parcel_id,
+        )
+        .await?;
         Ok(())
     }
 

@@ -1,11 +1,49 @@
 //! Hand-over at the truck: each label scanned puts its parcel on the truck; the shipment is
 //! handed over once every ship-able parcel is loaded or left behind with a reason.
 
+use serde::Serialize;
+
 use super::service::{Shipment, StoredParcel};
 use crate::planner::records::site_of;
 use crate::state::AppState;
 use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
 use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanResult {
+    /// Now on the truck.
+    Loaded,
+    /// Scanned before: nothing changes.
+    AlreadyLoaded,
+    /// Must not go: cancelled, replaced or flagged to be pulled.
+    Pull,
+    /// A parcel of this site, but of another shipment.
+    NotInShipment,
+    /// Neither a tracking code nor a parcel id this site knows.
+    Unknown,
+}
+
+impl ScanResult {
+    /// Every result (metric labels come from this list only).
+    pub const ALL: [ScanResult; 5] = [
+        ScanResult::Loaded,
+        ScanResult::AlreadyLoaded,
+        ScanResult::Pull,
+        ScanResult::NotInShipment,
+        ScanResult::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanResult::Loaded => "loaded",
+            ScanResult::AlreadyLoaded => "already_loaded",
+            ScanResult::Pull => "pull",
+            ScanResult::NotInShipment => "not_in_shipment",
+            ScanResult::Unknown => "unknown",
+        }
+    }
+}
 
 /// Longest code a scan may carry (tracking codes and parcel ids are far shorter).
 pub const MAX_CODE_LEN: usize = 100;

@@ -1,8 +1,11 @@
 //! Parcels, shipments and carriers.
 
+pub mod cancel;
 pub mod carrier;
 pub mod consolidate;
 pub mod handover;
+pub mod label;
+pub mod labeling;
 pub mod limits;
 pub mod rates;
 pub mod service;

@@ -44,6 +44,8 @@ pub struct StoredParcel {
     /// The parcel this one replaces (a repack), and the one that replaced it.
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+    /// pending | retrying | cancelled | refused: cancelling its carrier order.
+    pub cancel_state: Option<String>,
 }
 
 impl StoredParcel {
@@ -66,11 +68,16 @@ impl StoredParcel {
             left_behind: h.get("left_behind").cloned(),
             replaces: h.get("replaces").cloned(),
             replaced_by: h.get("replaced_by").cloned(),
+            cancel_state: h.get("cancel_state").cloned(),
         })
     }
 
-    /// What the API shows: the carrier's status once there is one, else the floor's.
+    /// What the API shows: the carrier's status once there is one, else the floor's; a
+    /// parcel replaced or cancelled on the floor shows that (its carrier order is cancelled).
     pub fn status(&self) -> &str {
+        if matches!(self.floor_status.as_str(), "replaced" | "cancelled") {
+            return &self.floor_status;
+        }
         self.carrier_status.as_deref().unwrap_or(&self.floor_status)
     }
 
@@ -82,9 +89,9 @@ impl StoredParcel {
             .collect()
     }
 
-    /// Parcels that go to the carrier: not cancelled, not to be pulled.
+    /// Parcels that go to the carrier: not cancelled, not replaced, not to be pulled.
     pub fn ships(&self) -> bool {
-        self.floor_status != "cancelled" && !self.pull
+        !matches!(self.floor_status.as_str(), "cancelled" | "replaced") && !self.pull
     }
 }
 

@@ -123,3 +123,14 @@ pub fn shipments_of_day(site: &str, date: chrono::NaiveDate) -> String {
 pub fn tracking_index(site: &str) -> String {
     format!("lp:{{{site}}}:trk")
 }
+
+/// Sorted set of parcel ids whose carrier order may need cancelling (replaced or cancelled
+/// after packing or booking), scored by when to look next (ms).
+pub fn carrier_cancels(site: &str) -> String {
+    format!("lp:{{{site}}}:cancels")
+}
+
+/// Held while one instance cancels a parcel's carrier order.
+pub fn cancel_lock(site: &str, parcel_id: &str) -> String {
+    format!("lp:{{{site}}}:p:{parcel_id}:cancel_lock")
+}

@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod handover;
 pub mod keys;
 mod orders;
+pub mod repack;
 pub mod shipments;
 pub mod stream;
 pub mod waves;
@@ -115,7 +116,6 @@ struct Scripts {
     lease: redis::Script,
     pick: redis::Script,
     packed: redis::Script,
-    unwave: redis::Script,
     booked: redis::Script,
     carrier_status: redis::Script,
     pin: redis::Script,
@@ -194,7 +194,6 @@ impl Store {
                     lease: redis::Script::new(include_str!("lua/lease.lua")),
                     pick: redis::Script::new(include_str!("lua/pick.lua")),
                     packed: redis::Script::new(include_str!("lua/packed.lua")),
-                    unwave: redis::Script::new(include_str!("lua/unwave.lua")),
                     booked: redis::Script::new(include_str!("lua/booked.lua")),
                     carrier_status: redis::Script::new(include_str!("lua/carrier_status.lua")),
                     pin: redis::Script::new(include_str!("lua/pin.lua")),

@@ -313,36 +313,6 @@ impl Store {
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(out)
     }
-
-    /// Takes a cancelled order out of its wave; see `unwave.lua`. `lines`: (sku, qty).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn unwave(
-        &self,
-        site: &str,
-        wave_id: &str,
-        parcel_id: &str,
-        seller: &str,
-        order_id: &str,
-        session: &str,
-        parcel_ver: &str,
-        new_parcel: &str,
-        lines: &[(String, u32)],
-    ) -> Result<String, StoreError> {
-        let mut inv = self.inner.scripts.unwave.prepare_invoke();
-        inv.key(keys::wave(site, wave_id))
-            .key(keys::parcel(site, parcel_id))
-            .key(keys::order(site, seller, order_id))
-            .key(keys::session(site, seller, session))
-            .arg(order_id)
-            .arg(parcel_ver)
-            .arg(new_parcel)
-            .arg(lines.len());
-        for (sku, qty) in lines {
-            inv.arg(sku).arg(qty);
-        }
-        let mut conn = self.conn();
-        self.bounded("unwave", inv.invoke_async(&mut conn)).await
-    }
 }
 
 impl Store {

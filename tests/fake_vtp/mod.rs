@@ -11,6 +11,10 @@
 //! reference was booked exactly once.
 #![allow(dead_code)]
 
+mod print;
+#[allow(unused_imports)]
+pub use print::PrintFault;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +26,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+mod cancel;
+#[allow(unused_imports)]
+pub use cancel::{CancelCall, CancelFault, CancelOutcome};
 
 pub const USERNAME: &str = "hoalu-hub@livepack.test";
 pub const PASSWORD: &str = "fake-vtp-password";
@@ -99,6 +107,8 @@ struct Inner {
     auth_reply: AuthReply,
     duplicate_reply: DuplicateReply,
     calls: Vec<CreateCall>,
+    cancel: cancel::CancelState,
+    print: print::PrintState,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -122,6 +132,12 @@ impl FakeVtp {
             .route("/v2/user/Login", post(login))
             .route("/v2/user/login", post(login))
             .route("/v2/order/createOrder", post(create_order))
+            .route("/v2/order/UpdateOrder", post(cancel::update_order))
+            .route("/v2/order/printing-code", post(print::printing_code))
+            .route(
+                "/DigitalizePrint/report.do",
+                axum::routing::get(print::report),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

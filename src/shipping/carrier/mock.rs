@@ -38,6 +38,17 @@ impl MockCarrier {
             fee: None,
         })
     }
+
+    /// Cancels a mock carrier order: any code this carrier could have issued.
+    pub async fn cancel(&self, tracking: &str, _note: &str) -> Result<(), CarrierError> {
+        let hex = tracking.strip_prefix("MOCK").unwrap_or("");
+        if hex.len() != 10 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CarrierError::rejected(format!(
+                "no mock carrier order {tracking}"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Carrier for MockCarrier {
@@ -46,6 +57,14 @@ impl Carrier for MockCarrier {
         req: &BookingRequest,
     ) -> impl std::future::Future<Output = Result<Booking, CarrierError>> + Send {
         MockCarrier::book(self, req)
+    }
+
+    fn cancel(
+        &self,
+        tracking: &str,
+        note: &str,
+    ) -> impl std::future::Future<Output = Result<(), CarrierError>> + Send {
+        MockCarrier::cancel(self, tracking, note)
     }
 }
 

@@ -130,6 +130,15 @@ pub trait Carrier: Send + Sync {
         &self,
         req: &BookingRequest,
     ) -> impl Future<Output = Result<Booking, CarrierError>> + Send;
+
+    /// Cancels the carrier order `tracking` (the parcel will not ship). `Ok` also when it was
+    /// cancelled already; [`CarrierError::Rejected`] when the carrier no longer allows it
+    /// (e.g. already picked up): final.
+    fn cancel(
+        &self,
+        tracking: &str,
+        note: &str,
+    ) -> impl Future<Output = Result<(), CarrierError>> + Send;
 }
 
 /// The carrier of a `[[carriers]]` entry, chosen at run time by its `kind`.
@@ -161,6 +170,13 @@ impl CarrierClient {
         }
     }
 
+    pub async fn cancel(&self, tracking: &str, note: &str) -> Result<(), CarrierError> {
+        match self {
+            CarrierClient::ViettelPost(c) => c.cancel(tracking, note).await,
+            CarrierClient::Mock(c) => c.cancel(tracking, note).await,
+        }
+    }
+
     /// The config `kind` this client speaks.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -176,6 +192,14 @@ impl Carrier for CarrierClient {
         req: &BookingRequest,
     ) -> impl Future<Output = Result<Booking, CarrierError>> + Send {
         CarrierClient::book(self, req)
+    }
+
+    fn cancel(
+        &self,
+        tracking: &str,
+        note: &str,
+    ) -> impl Future<Output = Result<(), CarrierError>> + Send {
+        CarrierClient::cancel(self, tracking, note)
     }
 }
 

@@ -45,6 +45,10 @@ use super::vtp_wire::{classify, is_error, message_of, order_body, Attempt};
 use super::{Booking, BookingRequest, Carrier, CarrierError};
 use crate::config::Secret;
 
+/// The carrier's own label (its printing API): `vtp_print.rs`.
+#[path = "vtp_print.rs"]
+mod print;
+
 /// TCP + TLS connect limit.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole request limit (connect, send, answer).
@@ -257,6 +261,14 @@ impl Carrier for ViettelPost {
     ) -> impl std::future::Future<Output = Result<Booking, CarrierError>> + Send {
         ViettelPost::book(self, req)
     }
+
+    fn cancel(
+        &self,
+        tracking: &str,
+        note: &str,
+    ) -> impl std::future::Future<Output = Result<(), CarrierError>> + Send {
+        ViettelPost::cancel(self, tracking, note)
+    }
 }
 
 fn transport_error(call: &str, e: &reqwest::Error) -> CarrierError {
@@ -269,3 +281,8 @@ fn transport_error(call: &str, e: &reqwest::Error) -> CarrierError {
     };
     CarrierError::unavailable(format!("Viettel Post {call} {what}: {e}"))
 }
+
+// Cancelling a carrier order (`UpdateOrder` TYPE 4): its own file, a child module so it shares
+// the token cache.
+#[path = "vtp_cancel.rs"]
+mod vtp_cancel;

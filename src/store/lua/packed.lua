@@ -1,10 +1,11 @@
 -- Mark a parcel packed (idempotent): its orders become 'packed', the wave counts it.
 -- KEYS[1] parcel hash, KEYS[2] wave hash, then n order hashes, then n session hashes
 -- ARGV[1] n, ARGV[2] now ms
--- Returns 'ok' | 'dup' | 'cancelled' | 'no_parcel'
+-- Returns 'ok' | 'dup' | 'cancelled' | 'replaced' | 'no_parcel'
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'no_parcel' end
 if status == 'cancelled' then return 'cancelled' end
+if status == 'replaced' then return 'replaced' end
 if status ~= 'open' then return 'dup' end
 redis.call('HSET', KEYS[1], 'status', 'packed', 'packed_ms', ARGV[2])
 local n = tonumber(ARGV[1])

@@ -1,0 +1,289 @@
+//! Shipping labels (contract §6): one parcel's label, a wave's and a shipment's labels as
+//! PDF (one page per ship-able parcel, pack-list order), A6 or 80×80 mm; `?source=carrier`
+//! serves the carrier's own label where it issues one.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::waves::check_site;
+use crate::planner::records::site_of;
+use crate::shipping::label::{self, LabelError, LabelSize};
+use crate::shipping::labeling::{labels_for, pack_list_order, wave_doc};
+use crate::shipping::service::{self, load_parcels, StoredParcel};
+use crate::state::AppState;
+
+/// Which label was served: `carrier` (the carrier's own PDF) or `livepack` (ours).
+pub const LABEL_SOURCE: HeaderName = HeaderName::from_static("x-label-source");
+
+/// A carrier label request never holds the answer longer than this.
+const CARRIER_LABEL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A PDF document (binary).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // a schema only: the body is the bytes
+pub struct Pdf(Vec<u8>);
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SizeParam {
+    /// `a6` (100×150 mm, default) or `80x80`.
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParcelLabelParams {
+    /// `a6` (100×150 mm, default) or `80x80`.
+    pub size: Option<String>,
+    /// `carrier`: the carrier's own label when it issues one (booked Viettel Post parcels),
+    /// else ours; `livepack` (default): ours. The `X-Label-Source` header says which.
+    pub source: Option<String>,
+}
+
+fn size_of(raw: Option<&str>) -> Result<LabelSize, ApiError> {
+    LabelSize::parse(raw)
+        .ok_or_else(|| ApiError::bad_request("invalid_size", "`size` is `a6` (default) or `80x80`"))
+}
+
+fn pdf(body: Vec<u8>, name: &str, size: LabelSize, source: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}-{}.pdf\"", size.as_str()),
+            ),
+            // Receivers' names and phones: not for shared caches.
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+            (LABEL_SOURCE, source.to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn render(
+    state: &AppState,
+    site: &str,
+    parcels: &[StoredParcel],
+    size: LabelSize,
+) -> Result<Vec<u8>, ApiError> {
+    let labels = labels_for(state, site, parcels).await?;
+    // Drawing a few hundred pages is CPU work: off the async workers.
+    tokio::task::spawn_blocking(move || label::render(&labels, size))
+        .await
+        .map_err(|_| label_failed())?
+        .map_err(|e| match e {
+            LabelError::Empty => ApiError::new(
+                StatusCode::CONFLICT,
+                "nothing_to_ship",
+                "no ship-able parcel here: every one is cancelled, replaced or to be pulled",
+            ),
+            LabelError::Barcode(_) | LabelError::Pdf(_) => {
+                tracing::error!(site = %site, error = %e, "label rendering failed");
+                label_failed()
+            }
+        })
+}
+
+fn label_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "label_failed",
+        "the label could not be drawn",
+    )
+}
+
+/// One parcel's label.
+#[utoipa::path(get, path = "/v1/parcels/{parcel_id}/label.pdf", tag = "labels",
+    params(("parcel_id" = String, Path), ParcelLabelParams),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses(
+        (status = 200, content_type = "application/pdf", body = Pdf,
+            description = "the label (binary PDF, one page); header `X-Label-Source: carrier|livepack`"),
+        (status = 400, body = ErrorBody, description = "`size` or `source` is not one of the listed values"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the parcel does not ship (cancelled, replaced or to be pulled)")))]
+pub async fn parcel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(parcel_id): Path<String>,
+    Query(q): Query<ParcelLabelParams>,
+) -> Result<Response, ApiError> {
+    let size = size_of(q.size.as_deref())?;
+    let from_carrier = match q.source.as_deref().map(str::trim) {
+        None | Some("livepack") => false,
+        Some("carrier") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_source",
+                "`source` is `carrier` or `livepack` (default)",
+            ))
+        }
+    };
+    let site = site_of(&parcel_id, 'P')
+        .ok_or_else(|| ApiError::not_found("parcel"))?
+        .to_owned();
+    check_site(&state, &caller, &site).map_err(|_| ApiError::not_found("parcel"))?;
+    let p = load_parcels(&state.store, &site, std::slice::from_ref(&parcel_id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("parcel"))?;
+    if !p.ships() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "parcel_not_shipping",
+            "this parcel does not ship (cancelled, replaced or to be pulled): print its replacement's label",
+        ));
+    }
+    if from_carrier {
+        if let Some(body) = carrier_label(&state, &site, &p, size).await {
+            return Ok(pdf(body, &parcel_id, size, "carrier"));
+        }
+    }
+    let body = render(&state, &site, std::slice::from_ref(&p), size).await?;
+    Ok(pdf(body, &parcel_id, size, "livepack"))
+}
+
+/// The carrier's own label, or `None` (not booked, a carrier without labels, an error: the
+/// caller prints ours). The carrier's text is not logged (it may echo the address).
+async fn carrier_label(
+    state: &AppState,
+    site: &str,
+    p: &StoredParcel,
+    size: LabelSize,
+) -> Option<Vec<u8>> {
+    let tracking = p.tracking.as_deref()?;
+    let carrier_id = p.doc.carrier.as_deref()?;
+    let client = state.carriers.get(carrier_id)?;
+    let cfg = state.config.carriers.iter().find(|c| c.id == carrier_id)?;
+    let kind = client.kind();
+    let outcome = tokio::time::timeout(
+        CARRIER_LABEL_TIMEOUT,
+        client.label_pdf(tracking, &cfg.print_url, size),
+    )
+    .await;
+    let (result, body) = match outcome {
+        Ok(Some(Ok(body))) => ("carrier", Some(body)),
+        Ok(None) => ("no_carrier_label", None),
+        Ok(Some(Err(e))) => {
+            tracing::warn!(site = %site, parcel = %p.doc.parcel_id, retryable = e.retryable(),
+                "carrier label unavailable; serving ours");
+            ("carrier_error", None)
+        }
+        Err(_) => {
+            tracing::warn!(site = %site, parcel = %p.doc.parcel_id, "carrier label timed out; serving ours");
+            ("carrier_timeout", None)
+        }
+    };
+    metrics::counter!("livepack_carrier_labels_total", "carrier" => kind, "result" => result)
+        .increment(1);
+    body
+}
+
+/// Every ship-able parcel of a wave, one page each, in pack-list order.
+#[utoipa::path(get, path = "/v1/waves/{wave_id}/labels.pdf", tag = "labels",
+    params(("wave_id" = String, Path), SizeParam),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses(
+        (status = 200, content_type = "application/pdf", body = Pdf, description = "binary PDF, one page per ship-able parcel"),
+        (status = 400, body = ErrorBody, description = "`size` is not `a6` or `80x80`"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "no ship-able parcel")))]
+pub async fn wave(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(wave_id): Path<String>,
+    Query(q): Query<SizeParam>,
+) -> Result<Response, ApiError> {
+    let size = size_of(q.size.as_deref())?;
+    let site = site_of(&wave_id, 'W')
+        .ok_or_else(|| ApiError::not_found("wave"))?
+        .to_owned();
+    check_site(&state, &caller, &site).map_err(|_| ApiError::not_found("wave"))?;
+    let doc = wave_doc(&state.store, &site, &wave_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("wave"))?;
+    let parcels = load_parcels(&state.store, &site, &doc.parcel_ids).await?;
+    let body = render(&state, &site, &parcels, size).await?;
+    Ok(pdf(body, &wave_id, size, "livepack"))
+}
+
+/// Every ship-able parcel of a shipment, one page each, in pack-list order (waves by
+/// release, each wave's parcel order).
+#[utoipa::path(get, path = "/v1/shipments/{shipment_id}/labels.pdf", tag = "labels",
+    params(("shipment_id" = String, Path), SizeParam),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses(
+        (status = 200, content_type = "application/pdf", body = Pdf, description = "binary PDF, one page per ship-able parcel"),
+        (status = 400, body = ErrorBody, description = "`size` is not `a6` or `80x80`"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "no ship-able parcel")))]
+pub async fn shipment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(shipment_id): Path<String>,
+    Query(q): Query<SizeParam>,
+) -> Result<Response, ApiError> {
+    let size = size_of(q.size.as_deref())?;
+    for site in service::site_of_prefixed(&state, &shipment_id, "S-") {
+        if check_site(&state, &caller, site).is_err() {
+            continue;
+        }
+        let Some(sh) = service::load_shipment(&state, site, &shipment_id).await? else {
+            continue;
+        };
+        let mut parcels = sh.parcels;
+        let mut waves = std::collections::HashMap::new();
+        for p in &parcels {
+            if !waves.contains_key(&p.doc.wave_id) {
+                if let Some(w) = wave_doc(&state.store, site, &p.doc.wave_id).await? {
+                    waves.insert(p.doc.wave_id.clone(), w);
+                }
+            }
+        }
+        pack_list_order(&mut parcels, &waves);
+        let body = render(&state, site, &parcels, size).await?;
+        return Ok(pdf(body, &shipment_id, size, "livepack"));
+    }
+    Err(ApiError::not_found("shipment"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn openapi_describes_labels_as_binary_pdf() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        let paths = &doc["paths"];
+        for p in [
+            "/v1/parcels/{parcel_id}/label.pdf",
+            "/v1/waves/{wave_id}/labels.pdf",
+            "/v1/shipments/{shipment_id}/labels.pdf",
+        ] {
+            let ok = &paths[p]["get"]["responses"]["200"]["content"]["application/pdf"]["schema"];
+            let ok = if let Some(r) = ok["$ref"].as_str() {
+                &doc["components"]["schemas"][r.rsplit('/').next().unwrap()]
+            } else {
+                ok
+            };
+            assert_eq!(ok["type"], "string", "{p}: {ok}");
+            assert_eq!(ok["format"], "binary", "{p}: {ok}");
+            let params: Vec<&str> = paths[p]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap())
+                .collect();
+            assert!(params.contains(&"size"), "{p}: {params:?}");
+        }
+    }
+}

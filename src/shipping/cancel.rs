@@ -1,0 +1,206 @@
+//! Cancelling carrier orders of parcels that will not ship: a booked parcel replaced (repack
+//! after a cancellation) or cancelled keeps a carrier order the driver would otherwise come
+//! for. `repack.lua` queues every parcel that leaves the floor after packing or booking
+//! (`keys::carrier_cancels`); one task per site works through the due entries:
+//! - a tracking code: `CarrierClient::cancel`. Success (or "already cancelled") → `cancel_state`
+//!   `cancelled`; the carrier's refusal (e.g. already picked up) → `refused`, final, counted and
+//!   logged; a transient failure → `retrying`, next try after an exponential back-off with
+//!   jitter (base × 2^attempts, capped at 5 minutes, × a random factor in [0.5, 1)).
+//! - no tracking code: a booking of the parcel may still be in flight (its lock is held, or it
+//!   started from a read taken just before the repack): looked at again for two minutes, then
+//!   dropped (nothing to cancel).
+//!
+//! Bounded: at most [`BATCH`] parcels per site and round, one carrier call at a time per site,
+//! a per-parcel lock so that several instances never cancel the same parcel at once.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// Parcels looked at per round and site.
+pub const BATCH: usize = 32;
+/// A parcel without a tracking code is watched this long after it left the floor.
+const WATCH_UNBOOKED_MS: i64 = 120_000;
+/// One carrier call never takes longer than this.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(30);
+/// After this many failed attempts the cancel is given up (`refused`) and alerted on.
+pub const MAX_ATTEMPTS: u64 = 40;
+
+/// Back-off before attempt `attempts + 1`: base × 2^attempts, capped at 5 minutes, times
+/// `jitter` (a factor in [0.5, 1)).
+pub fn backoff_ms(base_ms: u64, attempts: u64, jitter: f64) -> i64 {
+    let exp = attempts.min(16) as u32;
+    let full = base_ms
+        .saturating_mul(2u64.saturating_pow(exp))
+        .min(300_000) as f64;
+    (full * jitter.clamp(0.5, 1.0)).max(1.0) as i64
+}
+
+/// The site's canceller: runs until shutdown.
+pub async fn run(state: AppState, site: String) {
+    let shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Err(e) = round(&state, &site).await {
+            tracing::warn!(site = %site, error = %e, "carrier cancel round failed");
+        }
+    }
+}
+
+/// One pass over the due entries. Returns how many parcels were looked at.
+pub async fn round(state: &AppState, site: &str) -> Result<usize, StoreError> {
+    let now = Utc::now().timestamp_millis();
+    let due = state.store.due_cancels(site, now, BATCH).await?;
+    for id in &due {
+        if state.shutdown.is_cancelled() {
+            break;
+        }
+        one(state, site, id).await?;
+    }
+    if let Ok(n) = state.store.cancels_waiting(site).await {
+        metrics::gauge!("livepack_carrier_cancels_waiting", "site" => site.to_owned())
+            .set(n as f64);
+    }
+    Ok(due.len())
+}
+
+async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
+    let Some(h) = state
+        .store
+        .parcel_hashes(site, &[id.to_owned()])
+        .await?
+        .into_iter()
+        .next()
+        .filter(|h| !h.is_empty())
+    else {
+        return state.store.drop_cancel(site, id).await;
+    };
+    let now = Utc::now().timestamp_millis();
+    if matches!(
+        h.get("cancel_state").map(String::as_str),
+        Some("cancelled" | "refused")
+    ) {
+        return state.store.drop_cancel(site, id).await;
+    }
+    let Some(tracking) = h.get("tracking").cloned() else {
+        let left = ["replaced_ms", "cancelled_ms"]
+            .iter()
+            .filter_map(|k| h.get(*k).and_then(|v| v.parse::<i64>().ok()))
+            .max()
+            .unwrap_or(0);
+        if state.store.booking_in_flight(site, id).await? || now - left < WATCH_UNBOOKED_MS {
+            return state.store.reschedule_cancel(site, id, now + 2_000).await;
+        }
+        return state.store.drop_cancel(site, id).await;
+    };
+    if h.get("cstatus").map(String::as_str) == Some("cancelled_by_carrier") {
+        state
+            .store
+            .record_cancel(site, id, "cancelled", None, None)
+            .await?;
+        return Ok(());
+    }
+    let carrier_id = h
+        .get("data")
+        .and_then(|d| serde_json::from_str::<crate::planner::records::ParcelDoc>(d).ok())
+        .and_then(|d| d.carrier)
+        .unwrap_or_default();
+    let Some(carrier) = state.carriers.get(&carrier_id) else {
+        // No client for it (config changed): look again later, never drop a live order.
+        return state.store.reschedule_cancel(site, id, now + 60_000).await;
+    };
+    if !h.contains_key("cancel_state") {
+        state
+            .store
+            .set_parcel_field(site, id, "cancel_state", "pending")
+            .await?;
+    }
+    if !state.store.lock_cancel(site, id, 60_000).await? {
+        return state.store.reschedule_cancel(site, id, now + 2_000).await;
+    }
+    let note = match h.get("replaced_by") {
+        Some(new) => format!("Khách hủy đơn; đóng gói lại thành {new}"),
+        None => "Khách hủy đơn".to_owned(),
+    };
+    let attempts: u64 = h
+        .get("cancel_attempts")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let result = tokio::time::timeout(CANCEL_TIMEOUT, carrier.cancel(&tracking, &note)).await;
+    let carrier_label = carrier_id.clone();
+    let outcome = match result {
+        Ok(Ok(())) => {
+            state
+                .store
+                .record_cancel(site, id, "cancelled", None, None)
+                .await?;
+            tracing::info!(site, parcel = %id, "carrier order cancelled");
+            "cancelled"
+        }
+        Ok(Err(e)) if !e.retryable() => {
+            state
+                .store
+                .record_cancel(site, id, "refused", Some(e.message()), None)
+                .await?;
+            // The carrier's text may echo the receiver: kept on the parcel, not logged.
+            tracing::warn!(site, parcel = %id, "carrier refused to cancel the order: pull the parcel at hand-over");
+            "refused"
+        }
+        failed => {
+            let message = match failed {
+                Ok(Err(e)) => e.message().to_owned(),
+                _ => "carrier timed out".to_owned(),
+            };
+            if attempts + 1 >= MAX_ATTEMPTS {
+                state
+                    .store
+                    .record_cancel(
+                        site,
+                        id,
+                        "refused",
+                        Some(&format!("gave up after {MAX_ATTEMPTS} attempts: {message}")),
+                        None,
+                    )
+                    .await?;
+                tracing::warn!(site, parcel = %id, "carrier cancel given up");
+                "refused"
+            } else {
+                let base = state
+                    .config
+                    .carriers
+                    .iter()
+                    .find(|c| c.id == carrier_id)
+                    .map_or(2_000, |c| c.retry_base_ms);
+                let next = now + backoff_ms(base, attempts, rand::random_range(0.5..1.0));
+                state
+                    .store
+                    .record_cancel(site, id, "retrying", Some(&message), Some(next))
+                    .await?;
+                "failed"
+            }
+        }
+    };
+    metrics::counter!("livepack_carrier_cancels_total", "site" => site.to_owned(), "carrier" => carrier_label, "result" => outcome)
+        .increment(1);
+    state.store.unlock_cancel(site, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        assert_eq!(backoff_ms(1_000, 0, 1.0), 1_000);
+        assert_eq!(backoff_ms(1_000, 3, 1.0), 8_000);
+        assert_eq!(backoff_ms(1_000, 3, 0.5), 4_000);
+        assert_eq!(backoff_ms(1_000, 30, 1.0), 300_000);
+        assert_eq!(backoff_ms(1_000, 2, 7.0), 4_000, "jitter factor clamped");
+    }
+}

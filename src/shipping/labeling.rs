@@ -1,0 +1,207 @@
+//! The shell around the label renderer: gathers what a label shows from the store (parcels,
+//! their waves, the orders' receivers, the site, the carrier) and hands it to
+//! [`super::label::render`]. Receiver names, phones and streets are read from the stored
+//! orders here and go only onto the label, never into logs.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+
+use super::label::{self, LabelData, LabelItem, LabelParty};
+use super::service::{load_parcels, StoredParcel};
+use crate::config::SiteConfig;
+use crate::domain::address::normalize_province;
+use crate::planner::records::WaveDoc;
+use crate::state::AppState;
+use crate::store::{Store, StoreError};
+
+/// Orders read at once while assembling labels.
+const ORDER_READS: usize = 16;
+
+/// A wave document, or `None` when there is no such wave.
+pub async fn wave_doc(
+    store: &Store,
+    site: &str,
+    wave_id: &str,
+) -> Result<Option<WaveDoc>, StoreError> {
+    let h = store.wave_hash(site, wave_id).await?;
+    Ok(h.get("data").and_then(|d| serde_json::from_str(d).ok()))
+}
+
+/// Pack-list order: waves by release, then each wave's own parcel order; parcels of no known
+/// wave last, by id.
+pub fn pack_list_order(parcels: &mut [StoredParcel], waves: &HashMap<String, WaveDoc>) {
+    let key = |p: &StoredParcel| {
+        let wave = waves.get(&p.doc.wave_id);
+        let released = wave
+            .map(|w| w.released_at.timestamp_millis())
+            .unwrap_or(i64::MAX);
+        let pos = wave
+            .and_then(|w| w.parcel_ids.iter().position(|id| *id == p.doc.parcel_id))
+            .unwrap_or(usize::MAX);
+        (
+            released,
+            p.doc.wave_id.clone(),
+            pos,
+            p.doc.parcel_id.clone(),
+        )
+    };
+    parcels.sort_by_cached_key(key);
+}
+
+/// Labels for `parcels` (ship-able ones only, in the order given).
+pub async fn labels_for(
+    state: &AppState,
+    site: &str,
+    parcels: &[StoredParcel],
+) -> Result<Vec<LabelData>, StoreError> {
+    let shipping: Vec<&StoredParcel> = parcels.iter().filter(|p| p.ships()).collect();
+    let Some(site_cfg) = state.config.site(site) else {
+        return Ok(Vec::new());
+    };
+    // k/n: the buyer's ship-able parcels in the same wave.
+    let wave_ids: HashSet<&str> = shipping.iter().map(|p| p.doc.wave_id.as_str()).collect();
+    let mut siblings: Siblings = HashMap::new();
+    for wave_id in wave_ids {
+        let Some(w) = wave_doc(&state.store, site, wave_id).await? else {
+            continue;
+        };
+        for p in load_parcels(&state.store, site, &w.parcel_ids).await? {
+            if p.ships() {
+                siblings
+                    .entry((
+                        w.wave_id.clone(),
+                        p.doc.seller.clone(),
+                        p.doc.buyer_key.clone(),
+                    ))
+                    .or_default()
+                    .push(p.doc.parcel_id.clone());
+            }
+        }
+    }
+    let sender = sender(site_cfg);
+    let futures: Vec<_> = shipping
+        .into_iter()
+        .map(|p| one_label(state, site, p, sender.clone(), &siblings))
+        .collect();
+    stream::iter(futures)
+        .buffered(ORDER_READS)
+        .try_collect()
+        .await
+}
+
+type Siblings = HashMap<(String, String, String), Vec<String>>;
+
+async fn one_label(
+    state: &AppState,
+    site: &str,
+    p: &StoredParcel,
+    sender: LabelParty,
+    siblings: &Siblings,
+) -> Result<LabelData, StoreError> {
+    let receiver = receiver(&state.store, site, p).await?;
+    let part = siblings
+        .get(&(
+            p.doc.wave_id.clone(),
+            p.doc.seller.clone(),
+            p.doc.buyer_key.clone(),
+        ))
+        .filter(|ids| ids.len() > 1)
+        .and_then(|ids| {
+            let k = ids.iter().position(|id| *id == p.doc.parcel_id)?;
+            Some((k + 1, ids.len()))
+        });
+    Ok(label_data(state, p, sender, receiver, part))
+}
+
+fn sender(site: &SiteConfig) -> LabelParty {
+    LabelParty {
+        name: site.name.clone(),
+        phone: site.phone.clone(),
+        street: site.street.clone(),
+        ward: site.ward.clone(),
+        province: normalize_province(&site.province)
+            .map(|p| p.name.to_owned())
+            .unwrap_or_else(|| site.province.clone()),
+    }
+}
+
+/// The receiver as the first order has it: full name and phone, street and ward as typed,
+/// the province normalized after 2025. Falls back to what the parcel keeps (given name,
+/// masked phone) if the order is gone.
+async fn receiver(store: &Store, site: &str, p: &StoredParcel) -> Result<LabelParty, StoreError> {
+    let province = |raw: &str| {
+        normalize_province(raw)
+            .map(|p| p.name.to_owned())
+            .unwrap_or_else(|| raw.to_owned())
+    };
+    if let Some(first) = p.doc.orders.first() {
+        if let Some(rec) = store.order(site, &p.doc.seller, &first.order_id).await? {
+            let o = &rec.data.order;
+            return Ok(LabelParty {
+                name: o.buyer.name.trim().to_owned(),
+                phone: rec.data.norm.phone.clone(),
+                street: o.ship_to.street.trim().to_owned(),
+                ward: o.ship_to.ward.trim().to_owned(),
+                province: province(&rec.data.norm.province),
+            });
+        }
+    }
+    Ok(LabelParty {
+        name: p.doc.first_name.clone(),
+        phone: p.doc.phone_masked.clone(),
+        street: String::new(),
+        ward: p.doc.ward.clone(),
+        province: province(&p.doc.province),
+    })
+}
+
+fn label_data(
+    state: &AppState,
+    p: &StoredParcel,
+    sender: LabelParty,
+    receiver: LabelParty,
+    part: Option<(usize, usize)>,
+) -> LabelData {
+    let carrier_id = p.doc.carrier.clone().unwrap_or_default();
+    let cfg = state.config.carriers.iter().find(|c| c.id == carrier_id);
+    let kind = cfg.map(|c| c.kind.as_str()).unwrap_or("");
+    let service = p
+        .doc
+        .service
+        .clone()
+        .or_else(|| cfg.map(|c| c.service()))
+        .unwrap_or_default();
+    let table_name = cfg.and_then(|c| {
+        c.rates()
+            .into_iter()
+            .find(|r| r.code == service)
+            .map(|r| r.name)
+    });
+    LabelData {
+        parcel_id: p.doc.parcel_id.clone(),
+        tracking: p.tracking.clone(),
+        carrier: if kind.is_empty() {
+            carrier_id
+        } else {
+            label::carrier_display_name(kind)
+        },
+        service: label::service_display(kind, &service, table_name.as_deref()),
+        sender,
+        receiver,
+        cod: p.doc.cod_amount().0,
+        weight_g: p.doc.weight_g(),
+        items: p
+            .doc
+            .items()
+            .into_iter()
+            .map(|i| LabelItem {
+                name: i.name,
+                qty: i.qty,
+            })
+            .collect(),
+        order_count: p.doc.orders.len(),
+        part,
+        pickup_at: p.doc.pickup_at,
+    }
+}

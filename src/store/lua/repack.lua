@@ -1,0 +1,128 @@
+-- Take a cancelled order out of its wave, atomically. Its lines leave the pick list (units
+-- picked beyond the new total are to be put back, `b:SKU`). Then, by its parcel's state:
+-- * open and not booked (no tracking code, no booking in flight): the parcel loses the order
+--   (the caller computed its JSON from version ARGV[2]); empty → `cancelled`.
+-- * packed or booked: the parcel becomes `replaced` (`replaced_by`) and its surviving orders
+--   go into a NEW open parcel ARGV[5] (`replaces`), same wave (inserted after it in the pack
+--   list), same shipment; the orders' `p` moves to it, packed ones go back to `picked`
+--   (to be repacked). No survivor → the parcel is `cancelled`. Either way it is flagged
+--   `pull` and queued for the carrier canceller (which cancels a booked carrier order, or
+--   drops the entry when the parcel never got a tracking code).
+-- Idempotent: an order already taken out answers 'done'.
+-- KEYS[1] wave hash, KEYS[2] parcel hash, KEYS[3] order hash, KEYS[4] its session hash,
+-- KEYS[5] the parcel's booking lock, KEYS[6] new parcel hash (KEYS[2] again when none yet),
+-- KEYS[7] shipment hash, KEYS[8] shipment parcel set (KEYS[1] twice when no shipment),
+-- KEYS[9] the site's carrier-cancel queue (zset), then n surviving order hashes, then their
+-- n session hashes
+-- ARGV[1] order id, ARGV[2] parcel version the JSONs were computed from, ARGV[3] wave
+-- version, ARGV[4] the parcel's JSON without the order ('' when none is left), ARGV[5] new
+-- parcel id ('' → answers 'need_id' when a repack needs one), ARGV[6] new parcel JSON,
+-- ARGV[7] wave JSON with the new parcel listed, ARGV[8] now ms, ARGV[9] shipment id ('' none),
+-- ARGV[10] n, ARGV[11] k, then k × (sku, qty)
+-- Returns 'removed' | 'replaced' | 'cancelled' | 'need_id' | 'done' | 'retry' | 'not_waved'
+if redis.call('HGET', KEYS[3], 'unwaved') then return 'done' end
+local st = redis.call('HGET', KEYS[3], 'st')
+local prev = redis.call('HGET', KEYS[3], 'prev_st')
+if st ~= 'cancelled' or not (prev == 'waved' or prev == 'picked' or prev == 'packed' or prev == 'booked') then
+  return 'not_waved'
+end
+local pstatus = redis.call('HGET', KEYS[2], 'status')
+if not pstatus then return 'not_waved' end
+if pstatus == 'replaced' or pstatus == 'cancelled' then
+  -- Already taken care of with its parcel.
+  redis.call('HSET', KEYS[3], 'unwaved', 1)
+  return 'done'
+end
+if (redis.call('HGET', KEYS[2], 'ver') or '0') ~= ARGV[2] then return 'retry' end
+local tracking = redis.call('HGET', KEYS[2], 'tracking')
+local booking = tracking or redis.call('EXISTS', KEYS[5]) == 1
+local repack = pstatus ~= 'open' or booking
+local survivors = ARGV[4] ~= ''
+if repack and survivors then
+  if ARGV[5] == '' then return 'need_id' end
+  if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[3] then return 'retry' end
+  -- The id is taken (it must never overwrite a parcel): the caller draws another.
+  if redis.call('EXISTS', KEYS[6]) == 1 then return 'need_id' end
+end
+
+-- The pick list: the cancelled order's units leave it.
+local n, k = tonumber(ARGV[10]), tonumber(ARGV[11])
+for j = 0, k - 1 do
+  local sku, qty = ARGV[12 + 2 * j], tonumber(ARGV[13 + 2 * j])
+  local total = redis.call('HINCRBY', KEYS[1], 'q:' .. sku, -qty)
+  redis.call('HINCRBY', KEYS[1], 'qty_total', -qty)
+  local picked = tonumber(redis.call('HGET', KEYS[1], 'p:' .. sku) or '0')
+  if picked > total then
+    redis.call('HINCRBY', KEYS[1], 'b:' .. sku, picked - total)
+    redis.call('HSET', KEYS[1], 'p:' .. sku, total)
+    redis.call('HINCRBY', KEYS[1], 'qty_picked', total - picked)
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'order_count', -1)
+redis.call('HINCRBY', KEYS[4], 'waved', -1)
+if prev == 'packed' or prev == 'booked' then redis.call('HINCRBY', KEYS[4], 'packed', -1) end
+redis.call('HSET', KEYS[3], 'unwaved', 1)
+redis.call('HINCRBY', KEYS[2], 'ver', 1)
+
+local out
+if not repack then
+  if survivors then
+    redis.call('HSET', KEYS[2], 'data', ARGV[4])
+  else
+    redis.call('HSET', KEYS[2], 'status', 'cancelled', 'cancelled_ms', ARGV[8])
+    redis.call('HINCRBY', KEYS[1], 'parcel_count', -1)
+  end
+  out = 'removed'
+else
+  if pstatus == 'packed' then redis.call('HINCRBY', KEYS[1], 'parcels_packed', -1) end
+  redis.call('HSET', KEYS[2], 'pull', 1)
+  redis.call('HINCRBY', KEYS[2], 'pull_count', 1)
+  if survivors then
+    local new_id = ARGV[5]
+    redis.call('HSET', KEYS[2], 'status', 'replaced', 'replaced_by', new_id, 'replaced_ms', ARGV[8])
+    redis.call('HSET', KEYS[6], 'id', new_id, 'wave', redis.call('HGET', KEYS[2], 'wave'),
+      'status', 'open', 'ver', 1, 'data', ARGV[6], 'replaces', redis.call('HGET', KEYS[2], 'id'),
+      'created_ms', ARGV[8])
+    redis.call('HSET', KEYS[1], 'data', ARGV[7])
+    redis.call('HINCRBY', KEYS[1], 'ver', 1)
+    if ARGV[9] ~= '' then
+      redis.call('HSET', KEYS[6], 'sh', ARGV[9])
+      redis.call('SADD', KEYS[8], new_id)
+      -- A new parcel to book: the shipment is not fully booked any more.
+      if redis.call('HGET', KEYS[7], 'status') == 'booked' then
+        redis.call('HSET', KEYS[7], 'status', 'open')
+      end
+    end
+    for i = 0, n - 1 do
+      local o = KEYS[10 + i]
+      redis.call('HSET', o, 'p', new_id)
+      local ost = redis.call('HGET', o, 'st')
+      if ost == 'packed' or ost == 'booked' then
+        redis.call('HSET', o, 'st', 'picked')
+        redis.call('HINCRBY', KEYS[10 + n + i], 'packed', -1)
+      end
+    end
+    out = 'replaced'
+  else
+    redis.call('HSET', KEYS[2], 'status', 'cancelled', 'cancelled_ms', ARGV[8])
+    redis.call('HINCRBY', KEYS[1], 'parcel_count', -1)
+    out = 'cancelled'
+  end
+  -- The carrier canceller looks at every parcel that left the floor after packing or
+  -- booking: a booked carrier order is cancelled; none (ever) → the entry is dropped.
+  if tracking then redis.call('HSET', KEYS[2], 'cancel_state', 'pending') end
+  redis.call('ZADD', KEYS[9], ARGV[8], redis.call('HGET', KEYS[2], 'id'))
+end
+
+-- The wave's status follows its counts (a repack reopens a finished wave).
+local h = redis.call('HMGET', KEYS[1], 'status', 'qty_total', 'qty_picked', 'parcel_count', 'parcels_packed')
+if h[1] == 'picking' and tonumber(h[3]) >= tonumber(h[2]) then
+  redis.call('HSET', KEYS[1], 'status', 'packing')
+  h[1] = 'packing'
+end
+if h[1] == 'packing' and tonumber(h[5]) >= tonumber(h[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'done')
+elseif h[1] == 'done' and tonumber(h[5]) < tonumber(h[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'packing')
+end
+return out
