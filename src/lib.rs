@@ -89,6 +89,8 @@ pub async fn run(
     if state.config.retention.enabled {
         archive::spawn(&state);
     }
+    // Booking requests are retried in the background until booked or rejected.
+    shipping::booker::spawn_all(&state);
     if state.config.planner.enabled {
         planner::spawn_all(&state, &instance_id(&state.config));
         for site in &state.config.sites {

@@ -144,6 +144,8 @@ pub fn register(config: &Config) {
                 .increment(0);
             counter!("livepack_shipments_booked_total", "site" => id(), "carrier" => carrier.clone())
                 .increment(0);
+            counter!("livepack_booking_rejections_total", "site" => id(), "carrier" => carrier.clone())
+                .increment(0);
         }
     }
 }
@@ -172,6 +174,10 @@ fn describe() {
         "Duplicates whose content differed from the first version"
     );
     describe_counter!("livepack_orders_cancelled_total", "Orders cancelled");
+    describe_counter!(
+        "livepack_booking_rejections_total",
+        "Parcels the carrier refused to book (final, never retried), by site and carrier"
+    );
     describe_histogram!(
         "livepack_ingest_reply_latency_seconds",
         Unit::Seconds,

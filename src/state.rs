@@ -29,6 +29,8 @@ pub struct Inner {
     pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Wakes each site's background booker at once after a booking request.
+    pub booker_wake: crate::shipping::booker::Wakers,
     schedules: HashMap<String, Arc<SiteSchedule>>,
 }
 
@@ -67,8 +69,10 @@ impl AppState {
             })
             .collect();
         let trusted_proxies = config.server.trusted_networks();
+        let booker_wake = crate::shipping::booker::Wakers::new(&config);
         AppState(Arc::new(Inner {
             trusted_proxies,
+            booker_wake,
             config,
             store,
             shutdown,

@@ -196,10 +196,11 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
     let unique: BTreeSet<&String> = parcel_ids.iter().collect();
     assert_eq!(unique.len(), parcel_ids.len());
 
-    // 5 % of parcels fail their first booking attempt.
+    // 5 % of parcels fail their first booking attempt (HTTP 500: retried; a carrier's
+    // rejection would be final).
     let failing: Vec<&String> = parcel_ids.iter().step_by(20).collect();
     for p in &failing {
-        vtp.fail_first(p, 1);
+        vtp.fault_first(p, fake_vtp::Fault::ServerError, 1);
     }
     let mut failed = 0;
     for s in &shs {

@@ -425,9 +425,17 @@ pub struct CarrierConfig {
     /// Parcels of a pickup are booked on their own this long before it.
     #[serde(default = "default_book_before")]
     pub book_before_pickup_minutes: u32,
-    /// Back-off of a failed booking: base × 2^attempts, capped at 5 minutes.
+    /// Back-off of a failed booking: base × 2^(attempts − 1), capped at `retry_cap_ms`,
+    /// with jitter (a random point in its upper half).
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
+    /// The longest wait between two booking attempts of a parcel.
+    #[serde(default = "default_retry_cap_ms")]
+    pub retry_cap_ms: u64,
+    /// One booking attempt (login, address ids, createOrder) is given up after this long and
+    /// retried; the carrier's duplicate check finds an order a stalled attempt created.
+    #[serde(default = "default_attempt_timeout_ms")]
+    pub attempt_timeout_ms: u64,
     /// Viettel Post: the page that turns a print code (`POST …/order/printing-code`) into the
     /// carrier's own label PDF, for `label.pdf?source=carrier`.
     #[serde(default = "default_print_url")]
@@ -445,7 +453,13 @@ fn default_book_before() -> u32 {
     60
 }
 fn default_retry_base_ms() -> u64 {
-    2_000
+    1_000
+}
+fn default_retry_cap_ms() -> u64 {
+    60_000
+}
+fn default_attempt_timeout_ms() -> u64 {
+    8_000
 }
 
 impl CarrierConfig {

@@ -45,6 +45,10 @@ pub struct ShipmentView {
     pub unconsolidated_cost: Vnd,
     #[schema(value_type = String)]
     pub savings: Vnd,
+    /// The carrier's own fee quotes of the ship-able parcels quoted so far, summed (Viettel
+    /// Post `getPrice`, taken when a parcel is booked); null before any quote.
+    #[schema(value_type = Option<String>)]
+    pub quoted_cost: Option<Vnd>,
     /// open | booked | handed_over
     pub status: String,
     pub parcels_booked: usize,
@@ -76,6 +80,12 @@ fn view(sh: &Shipment, with_parcels: bool) -> ShipmentView {
         estimated_cost: p.estimated_cost,
         unconsolidated_cost: p.unconsolidated_cost,
         savings: p.savings,
+        quoted_cost: sh
+            .parcels
+            .iter()
+            .filter(|x| x.ships())
+            .filter_map(|x| x.quote)
+            .reduce(|a, b| Vnd(a.0 + b.0)),
         status: sh.status.clone(),
         parcels_booked: sh
             .parcels

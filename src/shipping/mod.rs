@@ -1,5 +1,6 @@
 //! Parcels, shipments and carriers.
 
+pub mod booker;
 pub mod cancel;
 pub mod carrier;
 pub mod consolidate;

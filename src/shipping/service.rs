@@ -9,18 +9,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
-use super::carrier::{BookingItem, BookingRequest, CarrierClient, Party, StatusUpdate};
+use super::booker;
+use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
 use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
 use crate::config::{CarrierConfig, SiteConfig};
 use crate::domain::address::normalize_province;
 use crate::planner::records::ParcelDoc;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
-
-/// Parcels booked at once per shipment.
-const BOOK_CONCURRENCY: usize = 8;
-/// A booking attempt never takes longer than this (the adapter has its own timeouts).
-const BOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A parcel as stored: its document and its live fields.
 #[derive(Debug, Clone)]
@@ -46,6 +42,8 @@ pub struct StoredParcel {
     pub replaced_by: Option<String>,
     /// pending | retrying | cancelled | refused: cancelling its carrier order.
     pub cancel_state: Option<String>,
+    /// The carrier's own fee quote for this parcel (VND), beside our estimate.
+    pub quote: Option<crate::domain::money::Vnd>,
 }
 
 impl StoredParcel {
@@ -69,6 +67,10 @@ impl StoredParcel {
             replaces: h.get("replaces").cloned(),
             replaced_by: h.get("replaced_by").cloned(),
             cancel_state: h.get("cancel_state").cloned(),
+            quote: h
+                .get("quote")
+                .and_then(|v| v.parse().ok())
+                .map(crate::domain::money::Vnd),
         })
     }
 
@@ -92,6 +94,11 @@ impl StoredParcel {
     /// Parcels that go to the carrier: not cancelled, not replaced, not to be pulled.
     pub fn ships(&self) -> bool {
         !matches!(self.floor_status.as_str(), "cancelled" | "replaced") && !self.pull
+    }
+
+    /// The carrier refused it: final, never retried.
+    pub fn rejected(&self) -> bool {
+        self.tracking.is_none() && self.book_state.as_deref() == Some("rejected")
     }
 }
 
@@ -250,7 +257,7 @@ fn sender(site: &SiteConfig) -> Party {
     }
 }
 
-fn request(site: &SiteConfig, p: &StoredParcel, service: &str) -> BookingRequest {
+pub(crate) fn request(site: &SiteConfig, p: &StoredParcel, service: &str) -> BookingRequest {
     let items = p.doc.items();
     BookingRequest {
         reference: p.doc.parcel_id.clone(),
@@ -291,7 +298,7 @@ fn request(site: &SiteConfig, p: &StoredParcel, service: &str) -> BookingRequest
 }
 
 /// Fills in the receiver from the first order as stored (name, phone, street).
-async fn with_receiver(
+pub(crate) async fn with_receiver(
     store: &Store,
     site: &str,
     p: &StoredParcel,
@@ -307,17 +314,13 @@ async fn with_receiver(
     Ok(req)
 }
 
-fn backoff_ms(base_ms: u64, attempts: u64) -> i64 {
-    let exp = attempts.min(16) as u32;
-    base_ms
-        .saturating_mul(2u64.saturating_pow(exp))
-        .min(300_000) as i64
-}
-
-/// Books every not-yet-booked parcel of a shipment with its carrier. Idempotent (booked
-/// parcels keep their tracking code; a parcel being booked elsewhere is skipped), and one
-/// parcel's failure never blocks the others. `only_due`: skip parcels whose back-off has
-/// not elapsed (the background booker).
+/// Books every not-yet-booked parcel of a shipment with its carrier. The request is durable
+/// first: every parcel still to book is marked `pending` and queued for the background
+/// booker (see `booker`), then tried once here so the caller sees each parcel's first
+/// result; failures are retried in the background with back-off until booked or rejected.
+/// Idempotent (booked parcels keep their tracking code; a parcel being booked elsewhere is
+/// skipped), and one parcel's failure never blocks the others. `only_due`: skip parcels
+/// whose back-off has not elapsed.
 pub async fn book_shipment(
     state: &AppState,
     sh: &Shipment,
@@ -326,31 +329,30 @@ pub async fn book_shipment(
     let Some(site) = state.config.site(&sh.site) else {
         return Ok(Vec::new());
     };
-    let Some(carrier) = state.carriers.get(&sh.carrier) else {
+    if !state.carriers.contains_key(&sh.carrier) {
         return Ok(Vec::new());
-    };
-    let base_ms = carrier_config(state, &sh.carrier)
-        .map(|c| c.retry_base_ms)
-        .unwrap_or(2_000);
+    }
     let now_ms = Utc::now().timestamp_millis();
+    let to_book: Vec<String> = sh
+        .parcels
+        .iter()
+        .filter(|p| p.ships() && p.tracking.is_none() && !p.rejected())
+        .map(|p| p.doc.parcel_id.clone())
+        .collect();
+    // The background booker leaves them to this pass for as long as one attempt may take;
+    // each attempt below reschedules its parcel (or takes it off the queue).
+    let lease = now_ms + booker::first_pass_lease_ms(state, &sh.carrier, to_book.len());
+    state
+        .store
+        .request_booking(&sh.site, &to_book, lease, only_due)
+        .await?;
     let futures: Vec<_> = sh
         .parcels
         .iter()
-        .map(|p| {
-            book_or_skip(
-                state,
-                site,
-                carrier,
-                p,
-                &sh.service,
-                base_ms,
-                only_due,
-                now_ms,
-            )
-        })
+        .map(|p| book_or_skip(state, site, p, &sh.carrier, &sh.service, only_due, now_ms))
         .collect();
     let results: Vec<Result<ParcelBooking, StoreError>> = stream::iter(futures)
-        .buffer_unordered(BOOK_CONCURRENCY)
+        .buffer_unordered(booker::CONCURRENCY)
         .collect()
         .await;
     let mut out = Vec::with_capacity(results.len());
@@ -358,27 +360,32 @@ pub async fn book_shipment(
         out.push(r?);
     }
     out.sort_by(|a, b| a.parcel_id.cmp(&b.parcel_id));
-    let all_booked = sh.parcels.iter().filter(|p| p.ships()).count()
-        == out.iter().filter(|r| r.status == "booked").count();
-    if all_booked && sh.status == "open" && !out.is_empty() {
-        state
-            .store
-            .set_shipment_status(&sh.site, &sh.id, "booked")
-            .await?;
-        metrics::counter!("livepack_shipments_booked_total", "site" => sh.site.clone(), "carrier" => sh.carrier.clone())
-            .increment(1);
-    }
+    state.booker_wake.wake(&sh.site);
+    settle_shipment(state, &sh.site, &sh.id).await?;
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Marks an open shipment `booked` once every ship-able parcel has its tracking code.
+pub async fn settle_shipment(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
+    let Some(sh) = load_shipment(state, site, id).await? else {
+        return Ok(());
+    };
+    let shipping: Vec<&StoredParcel> = sh.parcels.iter().filter(|p| p.ships()).collect();
+    let all_booked = !shipping.is_empty() && shipping.iter().all(|p| p.tracking.is_some());
+    if all_booked && sh.status == "open" {
+        state.store.set_shipment_status(site, id, "booked").await?;
+        metrics::counter!("livepack_shipments_booked_total", "site" => site.to_owned(), "carrier" => sh.carrier.clone())
+            .increment(1);
+    }
+    Ok(())
+}
+
 async fn book_or_skip(
     state: &AppState,
     site: &SiteConfig,
-    carrier: &CarrierClient,
     p: &StoredParcel,
+    carrier: &str,
     service: &str,
-    base_ms: u64,
     only_due: bool,
     now_ms: i64,
 ) -> Result<ParcelBooking, StoreError> {
@@ -389,6 +396,14 @@ async fn book_or_skip(
             status: "booked",
             tracking_code: Some(t.clone()),
             error: None,
+        });
+    }
+    if p.rejected() {
+        return Ok(ParcelBooking {
+            parcel_id: id,
+            status: "rejected",
+            tracking_code: None,
+            error: p.book_error.clone(),
         });
     }
     let skipped = |why: &str| ParcelBooking {
@@ -403,83 +418,7 @@ async fn book_or_skip(
     if only_due && p.next_try_ms.is_some_and(|t| t > now_ms) {
         return Ok(skipped("waiting to retry"));
     }
-    book_one(state, site, carrier, p, service, base_ms).await
-}
-
-async fn book_one(
-    state: &AppState,
-    site: &SiteConfig,
-    carrier: &CarrierClient,
-    p: &StoredParcel,
-    service: &str,
-    base_ms: u64,
-) -> Result<ParcelBooking, StoreError> {
-    let id = p.doc.parcel_id.clone();
-    if !state.store.lock_parcel(&site.id, &id, 60_000).await? {
-        return Ok(ParcelBooking {
-            parcel_id: id,
-            status: "skipped",
-            tracking_code: None,
-            error: Some("being booked".into()),
-        });
-    }
-    let req = with_receiver(&state.store, &site.id, p, request(site, p, service)).await?;
-    let result = tokio::time::timeout(BOOK_TIMEOUT, carrier.book(&req)).await;
-    let out = match result {
-        Ok(Ok(booking)) => {
-            let fee = booking.fee.map(|f| f.to_string());
-            let code = state
-                .store
-                .record_booking(
-                    &site.id,
-                    &id,
-                    &p.order_keys(),
-                    &booking.tracking_code,
-                    fee.as_deref(),
-                )
-                .await?;
-            metrics::counter!("livepack_parcels_booked_total", "site" => site.id.clone(), "carrier" => p.doc.carrier.clone().unwrap_or_default()).increment(1);
-            ParcelBooking {
-                parcel_id: id.clone(),
-                status: "booked",
-                tracking_code: Some(code),
-                error: None,
-            }
-        }
-        Ok(Err(e)) => {
-            let next = Utc::now().timestamp_millis() + backoff_ms(base_ms, p.book_attempts);
-            state
-                .store
-                .record_booking_failure(&site.id, &id, e.message(), next)
-                .await?;
-            metrics::counter!("livepack_booking_failures_total", "site" => site.id.clone(), "retryable" => e.retryable().to_string()).increment(1);
-            // The carrier's text may echo the receiver's address: it is kept on the parcel
-            // (staff see it), not logged.
-            tracing::warn!(site = %site.id, parcel = %id, retryable = e.retryable(), "booking failed");
-            let status = if e.retryable() { "failed" } else { "rejected" };
-            ParcelBooking {
-                parcel_id: id.clone(),
-                status,
-                tracking_code: None,
-                error: Some(e.message().to_owned()),
-            }
-        }
-        Err(_) => {
-            let next = Utc::now().timestamp_millis() + backoff_ms(base_ms, p.book_attempts);
-            state
-                .store
-                .record_booking_failure(&site.id, &id, "carrier timed out", next)
-                .await?;
-            ParcelBooking {
-                parcel_id: id.clone(),
-                status: "failed",
-                tracking_code: None,
-                error: Some("carrier timed out".into()),
-            }
-        }
-    };
-    state.store.unlock_parcel(&site.id, &id).await?;
-    Ok(out)
+    booker::attempt(state, site, &id, carrier, service).await
 }
 
 /// Applies a carrier status event to the parcel it names. Returns what happened.
@@ -523,9 +462,10 @@ pub async fn apply_status(
     Ok("unknown_parcel")
 }
 
-/// Books due shipments on their own, `book_before_pickup_minutes` before each pickup,
-/// and retries failed parcels with back-off. One task per site; the per-parcel lock keeps
-/// several instances from booking a parcel twice.
+/// Requests the booking of due shipments on their own, `book_before_pickup_minutes` before
+/// each pickup; the site's background booker (`booker`) books them and retries failures.
+/// One task per site; the per-parcel lock keeps several instances from booking a parcel
+/// twice.
 pub async fn auto_book(state: AppState, site: String) {
     let shutdown = state.shutdown.clone();
     loop {
@@ -551,9 +491,14 @@ async fn auto_book_round(state: &AppState, site: &str) -> Result<(), StoreError>
                 .map(|c| c.book_before_pickup_minutes)
                 .unwrap_or(60);
             let due = sh.pickup_at - chrono::Duration::minutes(i64::from(lead)) <= now;
-            let pending = sh.parcels.iter().any(|p| p.ships() && p.tracking.is_none());
-            if due && pending && sh.status != "handed_over" {
-                book_shipment(state, &sh, true).await?;
+            let pending: Vec<String> = sh
+                .parcels
+                .iter()
+                .filter(|p| p.ships() && p.tracking.is_none() && p.book_state.is_none())
+                .map(|p| p.doc.parcel_id.clone())
+                .collect();
+            if due && !pending.is_empty() && sh.status != "handed_over" {
+                booker::request(state, site, &pending, now.timestamp_millis(), true).await?;
             }
         }
     }

@@ -134,3 +134,9 @@ pub fn carrier_cancels(site: &str) -> String {
 pub fn cancel_lock(site: &str, parcel_id: &str) -> String {
     format!("lp:{{{site}}}:p:{parcel_id}:cancel_lock")
 }
+
+/// Sorted set of the site's parcels whose booking was requested and is not settled yet
+/// (member parcel id, score: when the background booker may try it next, ms).
+pub fn booking_queue(site: &str) -> String {
+    format!("lp:{{{site}}}:bookq")
+}

@@ -2,6 +2,7 @@
 //! cluster connection), every call bounded by a timeout, every multi-key write one Lua
 //! script on one `{site}` slot.
 
+pub mod booking;
 pub mod embedded;
 pub mod handover;
 pub mod keys;

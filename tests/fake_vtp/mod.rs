@@ -23,13 +23,14 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 mod cancel;
 #[allow(unused_imports)]
 pub use cancel::{CancelCall, CancelFault, CancelOutcome};
+pub mod categories;
 
 pub const USERNAME: &str = "hoalu-hub@livepack.test";
 pub const PASSWORD: &str = "fake-vtp-password";
@@ -48,6 +49,21 @@ pub enum Fault {
     Hang,
     /// HTTP 200 with an HTML body; no order created.
     Garbage,
+    /// The order is created but the answer comes only after the stall time
+    /// ([`FakeVtp::set_random_faults`], 12 s by default): the carrier's "stall".
+    Stall,
+}
+
+/// Faults drawn at random (from a seed, so a run can be replayed) for every createOrder call
+/// that has no fault queued: the mix of a bad day at the carrier.
+#[derive(Debug, Clone, Copy)]
+pub struct RandomFaults {
+    /// Share of calls answered HTTP 500 (no order created), 0.0–1.0.
+    pub server_error: f64,
+    /// Share of calls that create the order and answer only after `stall`.
+    pub stall: f64,
+    pub stall_for: Duration,
+    pub seed: u64,
 }
 
 /// How an expired or unknown token is answered.
@@ -95,7 +111,7 @@ struct Order {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     valid_tokens: HashSet<String>,
     tokens_issued: u64,
     logins: usize,
@@ -109,9 +125,16 @@ struct Inner {
     calls: Vec<CreateCall>,
     cancel: cancel::CancelState,
     print: print::PrintState,
+    random: Option<RandomFaults>,
+    random_draws: u64,
+    /// Temporary tokens from `/user/Login`: good only for `/user/ownerconnect`.
+    temp_tokens: HashSet<String>,
+    category_calls: usize,
+    category_faults: VecDeque<categories::CategoryFault>,
+    quote_calls: usize,
 }
 
-type Shared = Arc<Mutex<Inner>>;
+pub(crate) type Shared = Arc<Mutex<Inner>>;
 
 pub struct FakeVtp {
     addr: SocketAddr,
@@ -138,6 +161,22 @@ impl FakeVtp {
                 "/DigitalizePrint/report.do",
                 axum::routing::get(print::report),
             )
+            .route("/v2/user/ownerconnect", post(categories::owner_connect))
+            .route("/v2/order/getPrice", post(categories::get_price))
+            .route(
+                "/v3/categories/listProvinceNew",
+                get(categories::provinces_new),
+            )
+            .route("/v3/categories/listWardsNew", get(categories::wards_new))
+            .route(
+                "/v2/categories/listProvince",
+                get(categories::provinces_old),
+            )
+            .route(
+                "/v2/categories/listDistrict",
+                get(categories::districts_old),
+            )
+            .route("/v2/categories/listWards", get(categories::wards_old))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -200,6 +239,12 @@ impl FakeVtp {
             .extend(std::iter::repeat_n(fault, n));
     }
 
+    /// From now on every createOrder call without a queued fault fails at random with the
+    /// given mix.
+    pub fn set_random_faults(&self, faults: RandomFaults) {
+        self.lock().random = Some(faults);
+    }
+
     /// Every createOrder answer waits `delay` (after creating the order).
     pub fn set_delay(&self, delay: Duration) {
         self.lock().delay = delay;
@@ -216,6 +261,23 @@ impl FakeVtp {
 
     pub fn set_duplicate_reply(&self, reply: DuplicateReply) {
         self.lock().duplicate_reply = reply;
+    }
+
+    /// Category list calls so far (cached by the client: few).
+    pub fn category_calls(&self) -> usize {
+        self.lock().category_calls
+    }
+
+    /// getPrice calls so far.
+    pub fn quote_calls(&self) -> usize {
+        self.lock().quote_calls
+    }
+
+    /// The next `n` category calls fail with `fault`.
+    pub fn fail_categories(&self, fault: categories::CategoryFault, n: usize) {
+        self.lock()
+            .category_faults
+            .extend(std::iter::repeat_n(fault, n));
     }
 
     /// Successful logins so far.
@@ -265,7 +327,7 @@ impl FakeVtp {
     }
 }
 
-fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -329,7 +391,7 @@ pub fn webhook_body_at(
     .into_bytes()
 }
 
-fn envelope_error(status: i64, message: &str) -> Value {
+pub(crate) fn envelope_error(status: i64, message: &str) -> Value {
     json!({"status": status, "error": true, "message": message})
 }
 
@@ -342,8 +404,8 @@ async fn login(State(state): State<Shared>, body: Option<Json<Value>>) -> Json<V
     let mut s = lock(&state);
     s.tokens_issued += 1;
     s.logins += 1;
-    let token = format!("fake-vtp-token-{}", s.tokens_issued);
-    s.valid_tokens.insert(token.clone());
+    let token = format!("fake-vtp-temp-token-{}", s.tokens_issued);
+    s.temp_tokens.insert(token.clone());
     Json(json!({
         "status": 200, "error": false, "message": "OK",
         "data": {"userId": 1, "token": token, "partner": 0, "phone": "0229000000",
@@ -375,6 +437,11 @@ fn invalid(body: &Value) -> Option<String> {
     if payment == 1 && body["MONEY_COLLECTION"].as_i64() != Some(0) {
         return Some("Đơn không thu hộ không được có MONEY_COLLECTION".into());
     }
+    for who in ["SENDER", "RECEIVER"] {
+        if let Some(m) = categories::address_problem(body, who) {
+            return Some(m);
+        }
+    }
     if !body["LIST_ITEM"].is_array() {
         return Some("LIST_ITEM phải là danh sách".into());
     }
@@ -387,7 +454,7 @@ fn invalid(body: &Value) -> Option<String> {
 }
 
 /// A deterministic fee: 16,500 đ for the first 500 g, 2,500 đ per further 500 g, 1 % COD fee.
-fn fee(body: &Value) -> (i64, i64) {
+pub(crate) fn fee(body: &Value) -> (i64, i64) {
     let weight = body["PRODUCT_WEIGHT"].as_i64().unwrap_or(0);
     let steps = (weight - 1).max(0) / 500;
     let main = 16_500 + 2_500 * steps;
@@ -445,6 +512,7 @@ fn decide(
         Some(f) => Some(f),
         None => s.faults_next.pop_front(),
     };
+    let fault = fault.or_else(|| random_fault(s));
     match fault {
         Some(Fault::ServerError) => {
             let reply = (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
@@ -460,7 +528,7 @@ fn decide(
             let reply = Json(envelope_error(400, message)).into_response();
             return (Outcome::Rejected(message.into()), reply, Duration::ZERO);
         }
-        Some(Fault::Hang) | None => {}
+        Some(Fault::Hang | Fault::Stall) | None => {}
     }
     if let Some(message) = invalid(body) {
         let reply = Json(envelope_error(400, &message)).into_response();
@@ -501,14 +569,36 @@ fn decide(
             "KPI_HT": 48.0
         }
     });
-    let wait = if fault == Some(Fault::Hang) {
-        HANG
-    } else {
-        s.delay
+    let wait = match fault {
+        Some(Fault::Hang) => HANG,
+        Some(Fault::Stall) => s.random.map_or(HANG, |r| r.stall_for),
+        _ => s.delay,
     };
     (
         Outcome::Booked(tracking),
         Json(answer).into_response(),
         wait,
     )
+}
+
+/// splitmix64: a tiny deterministic generator, enough to spread faults over calls.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn random_fault(s: &mut Inner) -> Option<Fault> {
+    let r = s.random?;
+    s.random_draws += 1;
+    let x = splitmix64(r.seed ^ s.random_draws.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+    if u < r.server_error {
+        Some(Fault::ServerError)
+    } else if u < r.server_error + r.stall {
+        Some(Fault::Stall)
+    } else {
+        None
+    }
 }

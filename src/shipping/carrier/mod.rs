@@ -11,6 +11,8 @@
 
 mod mock;
 mod viettelpost;
+mod vtp_category;
+mod vtp_quote;
 mod vtp_wire;
 mod webhook;
 
@@ -24,6 +26,7 @@ use crate::config::{CarrierConfig, Secret};
 
 pub use mock::MockCarrier;
 pub use viettelpost::{ViettelPost, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use vtp_category::{district_key, province_key, ward_key, AddressIds};
 pub use webhook::{map_viettelpost_status, parse_viettelpost_webhook};
 
 /// A sender or receiver as the carrier needs them: post-2025 addresses (province and ward, no
@@ -174,6 +177,15 @@ impl CarrierClient {
         match self {
             CarrierClient::ViettelPost(c) => c.cancel(tracking, note).await,
             CarrierClient::Mock(c) => c.cancel(tracking, note).await,
+        }
+    }
+
+    /// The carrier's own fee quote for a parcel (VND), where it has a fee API; `None` for
+    /// carriers without one (the mock).
+    pub async fn quote(&self, req: &BookingRequest) -> Option<Result<Decimal, CarrierError>> {
+        match self {
+            CarrierClient::ViettelPost(c) => Some(c.quote(req).await),
+            CarrierClient::Mock(_) => None,
         }
     }
 

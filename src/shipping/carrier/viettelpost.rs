@@ -20,6 +20,10 @@
 //!   `LOCALION_CURRENTLY` (sic), and a status grouping (cancelled 101/107/201/503, picked 105,
 //!   transit 200–400, delivering 500/506–509/550, returning 502/515, returned 504, delivered 501).
 //!
+//! Addresses also go as ids (`SENDER_/RECEIVER_PROVINCE`, `_DISTRICT`, `_WARD`, see
+//! `vtp_category.rs`); the token is the long-lived one (`/user/Login`, then
+//! `/user/ownerconnect`); the fee quote is `vtp_quote.rs`.
+//!
 //! What we send to `POST {base_url}/order/createOrder` (header `Token`):
 //! `ORDER_NUMBER` (our parcel id), `SENDER_FULLNAME`, `SENDER_PHONE`, `SENDER_ADDRESS`,
 //! `RECEIVER_FULLNAME`, `RECEIVER_PHONE`, `RECEIVER_ADDRESS` (full text "street, ward,
@@ -57,15 +61,17 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// A Viettel Post partner account. Cheap to clone; clones share the token cache.
 #[derive(Clone)]
 pub struct ViettelPost {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     base_url: String,
     username: String,
     password: Secret,
     http: Result<reqwest::Client, String>,
     token: tokio::sync::Mutex<TokenState>,
+    /// Province/district/ward lists (see `vtp_category.rs`).
+    pub(super) categories: tokio::sync::Mutex<super::vtp_category::CategoryCache>,
 }
 
 #[derive(Default)]
@@ -118,6 +124,7 @@ impl ViettelPost {
                 password,
                 http,
                 token: tokio::sync::Mutex::new(TokenState::default()),
+                categories: tokio::sync::Mutex::new(Default::default()),
             }),
         }
     }
@@ -129,7 +136,11 @@ impl ViettelPost {
     /// Books one parcel: logs in if no token is cached, sends `createOrder`, and on an auth
     /// error logs in again and retries once.
     pub async fn book(&self, req: &BookingRequest) -> Result<Booking, CarrierError> {
-        let body = order_body(req)?;
+        let mut body = order_body(req)?;
+        let sender = self.address_ids(&req.sender).await?;
+        let receiver = self.address_ids(&req.receiver).await?;
+        set_ids(&mut body, "SENDER", sender);
+        set_ids(&mut body, "RECEIVER", receiver);
         let (token, generation) = self.token().await?;
         let result = match self.create_order(&token, &body, &req.reference).await {
             Err(Attempt::AuthExpired(first)) => {
@@ -153,19 +164,19 @@ impl ViettelPost {
         result
     }
 
-    fn http(&self) -> Result<&reqwest::Client, CarrierError> {
+    pub(super) fn http(&self) -> Result<&reqwest::Client, CarrierError> {
         self.inner
             .http
             .as_ref()
             .map_err(|e| CarrierError::unavailable(e.clone()))
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inner.base_url)
     }
 
     /// The cached token, logging in first if there is none.
-    async fn token(&self) -> Result<(String, u64), CarrierError> {
+    pub(super) async fn token(&self) -> Result<(String, u64), CarrierError> {
         let mut state = self.inner.token.lock().await;
         if let Some(t) = &state.token {
             return Ok((t.clone(), state.generation));
@@ -177,7 +188,7 @@ impl ViettelPost {
     }
 
     /// A new token, unless another caller already replaced the one `stale` refers to.
-    async fn relogin(&self, stale: u64) -> Result<String, CarrierError> {
+    pub(super) async fn relogin(&self, stale: u64) -> Result<String, CarrierError> {
         let mut state = self.inner.token.lock().await;
         if state.generation != stale {
             if let Some(t) = &state.token {
@@ -191,15 +202,24 @@ impl ViettelPost {
         Ok(t)
     }
 
+    /// The partner account's long-lived token: `/user/Login` gives a temporary token, which
+    /// `/user/ownerconnect` (header `Token`) exchanges for the long-lived one.
     async fn login(&self) -> Result<String, CarrierError> {
+        let temporary = self.login_call("/user/Login", None).await?;
+        self.login_call("/user/ownerconnect", Some(&temporary))
+            .await
+    }
+
+    async fn login_call(&self, path: &str, token: Option<&str>) -> Result<String, CarrierError> {
         let body = json!({
             "USERNAME": self.inner.username,
             "PASSWORD": self.inner.password.expose(),
         });
-        let resp = self
-            .http()?
-            .post(self.url("/user/Login"))
-            .json(&body)
+        let mut request = self.http()?.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            request = request.header("Token", t);
+        }
+        let resp = request
             .send()
             .await
             .map_err(|e| transport_error("login", &e))?;
@@ -286,3 +306,9 @@ fn transport_error(call: &str, e: &reqwest::Error) -> CarrierError {
 // the token cache.
 #[path = "vtp_cancel.rs"]
 mod vtp_cancel;
+/// Puts an address's ids into a createOrder / getPrice body (`SENDER_PROVINCE`, …).
+pub(super) fn set_ids(body: &mut Value, who: &str, ids: super::vtp_category::AddressIds) {
+    body[format!("{who}_PROVINCE")] = json!(ids.province);
+    body[format!("{who}_DISTRICT")] = json!(ids.district);
+    body[format!("{who}_WARD")] = json!(ids.ward);
+}

@@ -9,8 +9,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::{Booking, BookingRequest, CarrierError, Party};
 
-/// Viettel Post's limit on address and description fields.
-const MAX_TEXT_BYTES: usize = 150;
+/// Viettel Post's limit on every string field (bytes of UTF-8, not characters).
+pub(super) const MAX_TEXT_BYTES: usize = 150;
 
 /// One create-order attempt's outcome besides success.
 pub(super) enum Attempt {
@@ -173,7 +173,7 @@ fn vnd(field: &str, d: Decimal) -> Result<i64, CarrierError> {
 }
 
 /// At most `max` bytes, cut at a character boundary.
-fn clip(s: &str, max: usize) -> String {
+pub(super) fn clip(s: &str, max: usize) -> String {
     let s = s.trim();
     if s.len() <= max {
         return s.to_owned();
@@ -258,13 +258,13 @@ pub(super) fn order_body(req: &BookingRequest) -> Result<Value, CarrierError> {
         .collect::<Vec<_>>()
         .join("; ");
     Ok(json!({
-        "ORDER_NUMBER": req.reference,
-        "SENDER_FULLNAME": req.sender.name.trim(),
+        "ORDER_NUMBER": clip(&req.reference, MAX_TEXT_BYTES),
+        "SENDER_FULLNAME": clip(&req.sender.name, MAX_TEXT_BYTES),
         "SENDER_ADDRESS": address(&req.sender),
-        "SENDER_PHONE": req.sender.phone.trim(),
-        "RECEIVER_FULLNAME": req.receiver.name.trim(),
+        "SENDER_PHONE": clip(&req.sender.phone, MAX_TEXT_BYTES),
+        "RECEIVER_FULLNAME": clip(&req.receiver.name, MAX_TEXT_BYTES),
         "RECEIVER_ADDRESS": address(&req.receiver),
-        "RECEIVER_PHONE": req.receiver.phone.trim(),
+        "RECEIVER_PHONE": clip(&req.receiver.phone, MAX_TEXT_BYTES),
         "PRODUCT_NAME": product_name,
         "PRODUCT_DESCRIPTION": clip(&description, MAX_TEXT_BYTES),
         "PRODUCT_QUANTITY": quantity,
@@ -272,7 +272,7 @@ pub(super) fn order_body(req: &BookingRequest) -> Result<Value, CarrierError> {
         "PRODUCT_WEIGHT": weight,
         "PRODUCT_TYPE": "HH",
         "ORDER_PAYMENT": order_payment,
-        "ORDER_SERVICE": req.service.trim(),
+        "ORDER_SERVICE": clip(&req.service, MAX_TEXT_BYTES),
         "ORDER_SERVICE_ADD": "",
         "ORDER_NOTE": clip(req.note.as_deref().unwrap_or(""), MAX_TEXT_BYTES),
         "MONEY_COLLECTION": cod,
@@ -304,6 +304,59 @@ mod tests {
     fn clip_respects_char_boundaries() {
         assert_eq!(clip("Đường", 2), "Đ");
         assert_eq!(clip("abc", 10), "abc");
+    }
+
+    #[test]
+    fn clip_counts_bytes_not_characters() {
+        // "Ễ" is 3 bytes in UTF-8 (precomposed): 150 bytes hold 50 of them.
+        let s = "Ễ".repeat(60);
+        let c = clip(&s, MAX_TEXT_BYTES);
+        assert_eq!(c.len(), 150);
+        assert_eq!(c.chars().count(), 50);
+        // A cut inside a 3-byte character backs off to the boundary before it.
+        let s = format!("a{}", "Ễ".repeat(60));
+        let c = clip(&s, MAX_TEXT_BYTES);
+        assert_eq!(c.len(), 148);
+        assert!(c.starts_with('a'));
+    }
+
+    #[test]
+    fn every_string_field_is_at_most_150_bytes() {
+        let long = "Nguyễn Thị Lan Hương Trần Hưng Đạo ".repeat(20);
+        let party = Party {
+            name: long.clone(),
+            phone: long.clone(),
+            street: long.clone(),
+            ward: long.clone(),
+            province: long.clone(),
+        };
+        let req = BookingRequest {
+            reference: "P-1".into(),
+            sender: party.clone(),
+            receiver: party,
+            weight_g: 500,
+            value: Decimal::new(100_000, 0),
+            cod: Decimal::ZERO,
+            service: "VCN".into(),
+            items: vec![super::super::BookingItem {
+                name: long.clone(),
+                qty: 1,
+                unit_price: Decimal::new(100_000, 0),
+                weight_g: 500,
+            }],
+            note: Some(long),
+        };
+        let body = order_body(&req).expect("body");
+        fn check(v: &Value, path: &str) {
+            match v {
+                Value::String(s) => assert!(s.len() <= MAX_TEXT_BYTES, "{path}: {} bytes", s.len()),
+                Value::Object(m) => m.iter().for_each(|(k, v)| check(v, &format!("{path}.{k}"))),
+                Value::Array(a) => a.iter().for_each(|v| check(v, path)),
+                _ => {}
+            }
+        }
+        check(&body, "body");
+        assert_eq!(body["ORDER_PAYMENT"], 1, "no COD: collect nothing");
     }
 
     #[test]

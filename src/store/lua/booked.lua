@@ -4,8 +4,12 @@
 -- ARGV[1] tracking code, ARGV[2] fee ('' unknown), ARGV[3] now ms
 -- Returns {'ok'|'dup', tracking}
 local existing = redis.call('HGET', KEYS[1], 'tracking')
-if existing then return {'dup', existing} end
-redis.call('HSET', KEYS[1], 'tracking', ARGV[1], 'cstatus', 'booked', 'booked_ms', ARGV[3])
+if existing then
+  redis.call('HSET', KEYS[1], 'book_state', 'booked')
+  return {'dup', existing}
+end
+redis.call('HSET', KEYS[1], 'tracking', ARGV[1], 'cstatus', 'booked', 'booked_ms', ARGV[3],
+  'book_state', 'booked')
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'fee', ARGV[2]) end
 redis.call('HDEL', KEYS[1], 'book_error', 'next_try_ms')
 for i = 2, #KEYS do
