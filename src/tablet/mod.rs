@@ -81,6 +81,21 @@ const ASSETS: &[Asset] = &[
         mime: JS,
         body: include_bytes!("assets/js/wave.js"),
     },
+    Asset {
+        path: "js/verify.js",
+        mime: JS,
+        body: include_bytes!("assets/js/verify.js"),
+    },
+    Asset {
+        path: "js/ship.js",
+        mime: JS,
+        body: include_bytes!("assets/js/ship.js"),
+    },
+    Asset {
+        path: "js/handover.js",
+        mime: JS,
+        body: include_bytes!("assets/js/handover.js"),
+    },
 ];
 
 /// Content ETags, computed once.

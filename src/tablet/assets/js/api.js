@@ -2,10 +2,11 @@
 
 export class ApiError extends Error {
   /** status 0: no answer (offline, timeout). */
-  constructor(status, code, message) {
+  constructor(status, code, message, body = null) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code || '';
+    this.body = body; // the whole JSON answer (a 409 hand-over carries `missing`)
   }
   /** Worth sending again later: no answer, overload, or a server-side failure. */
   get retryable() {
@@ -41,7 +42,7 @@ export async function api(method, path, body) {
   }
   if (!resp.ok) {
     const err = data && data.error;
-    throw new ApiError(resp.status, err && err.code, err && err.message);
+    throw new ApiError(resp.status, err && err.code, err && err.message, data);
   }
   return data;
 }

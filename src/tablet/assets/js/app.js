@@ -3,8 +3,9 @@
 import { api, enc } from './api.js';
 import { t, applyStatic, getLang, setLang, vnDate } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, showView, renderWaves, say } from './views.js';
+import { S, $, showView, renderWaves, say, warn } from './views.js';
 import * as W from './wave.js';
+import * as SH from './ship.js';
 
 const SITE_KEY = 'lp.site';
 let stream = null;
@@ -70,6 +71,7 @@ function openStream() {
   es.addEventListener('refresh', () => {
     refreshList().catch(failed);
     if (S.waveId) W.reloadSoon(0);
+    if (S.view === 'ship') SH.reload().catch(failed);
   });
   es.addEventListener('error', () => {
     live(false);
@@ -88,6 +90,10 @@ function failed(e) {
 
 function signedOut(expired) {
   closeStream();
+  SH.stop();
+  S.shipId = null;
+  S.ship = null;
+  S.ships = null;
   S.feed = null;
   S.waveId = null;
   S.wave = null;
@@ -142,6 +148,26 @@ async function enter() {
 
 async function route() {
   if (!S.site || S.view === 'signin' && !stream) return;
+  const ship = /^#\/ship(?:\/([A-Za-z0-9._-]+))?$/.exec(location.hash);
+  if (!ship) SH.stop();
+  if (ship) {
+    S.waveId = null;
+    S.wave = null;
+    showView('ship');
+    try {
+      await SH.open(ship[1] ? decodeURIComponent(ship[1]) : null);
+      if (ship[1]) $('handover-scan').focus();
+    } catch (e) {
+      if (e.status === 401) signedOut(true);
+      else {
+        const m = $('ship-msg');
+        m.textContent = e.status === 404 ? t('shipGone') : t('network');
+        m.className = 'msg bad';
+        m.hidden = false;
+      }
+    }
+    return;
+  }
   const m = /^#\/wave\/([A-Za-z0-9._-]+)$/.exec(location.hash);
   if (!m) {
     S.waveId = null;
@@ -168,12 +194,25 @@ function wire() {
     applyStatic();
     renderWaves();
     W.render();
+    SH.render();
     banner();
     live($('conn').dataset.live !== '0');
   });
   $('signin-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', signOut);
-  $('back').addEventListener('click', () => { location.hash = '#/'; });
+  $('back').addEventListener('click', () => {
+    location.hash = /^#\/ship\/./.test(location.hash) ? '#/ship' : '#/';
+  });
+  $('scan-warn-dismiss').addEventListener('click', () => {
+    warn('');
+    if (S.view === 'wave') $('scan').focus();
+  });
+  $('parcel-list').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="verify-open"]');
+    if (b) W.toggleVerify(b.dataset.parcelId);
+  });
+  $('verify-close').addEventListener('click', () => W.toggleVerify(null));
+  SH.wire((e) => failed(e));
   window.addEventListener('hashchange', () => { route(); });
   $('wave-groups').addEventListener('click', (e) => {
     const card = e.target.closest('[data-testid="wave"]');
@@ -200,10 +239,12 @@ function wire() {
   });
   // A barcode scanner types like a keyboard: whatever has focus, its keys go to the scan box.
   document.addEventListener('keydown', (e) => {
-    if (S.view !== 'wave' || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const target = S.view === 'wave' ? 'scan' : S.view === 'ship' && S.shipId ? 'handover-scan' : null;
+    if (!target || $('leave-dialog').open) return;
     const tag = (document.activeElement && document.activeElement.tagName) || '';
     if (tag === 'INPUT' || tag === 'TEXTAREA') return;
-    if (e.key.length === 1) $('scan').focus();
+    if (e.key.length === 1) $(target).focus();
   });
 }
 

@@ -34,6 +34,51 @@ const STR = {
     sessionExpired: 'Phiên đăng nhập đã hết. Hãy đăng nhập lại — thao tác đang chờ vẫn được giữ.',
     live: '● Trực tiếp', notLive: '○ Đang kết nối lại…', waveGone: 'Không tìm thấy đợt này.',
     toParcels: 'Đến kiện hàng ↓', dayOther: 'Ngày {d}',
+    toShip: 'Giao cho xe →', printWaveLabels: 'In nhãn cả đợt', printLabels: 'In nhãn',
+    pState_booked: 'Đã đặt xe', pState_handed_over: 'Đã giao xe', pState_delivered: 'Đã giao',
+    pState_returned: 'Hoàn về', pState_replaced: 'Đã thay — không gửi',
+    replacedBy: 'Đã thay bằng kiện {id}: lấy ra, đóng lại', replacedParcel: 'Kiện {id} đã được thay bằng {to}: lấy ra, đóng lại.',
+    repack: 'Lấy ra {from}, đóng lại thành {to}', repackNoNew: 'Lấy ra {from}: không gửi kiện này',
+    repackItems: 'Kiện mới gồm: {items}', printNewLabel: 'In nhãn mới {id}',
+    verifyOpen: 'Quét kiểm hàng', verifying: '● Đang kiểm', verifyClose: 'Đóng kiểm hàng',
+    verifyTitle: 'Kiểm hàng kiện {id} ({name}): quét từng sản phẩm', verifyCount: 'Đã quét {a}/{b}',
+    verifiedTick: '✓ {sku}: {n}/{qty}', verifiedPacked: '✓ Đủ hàng — kiện {id} đã đóng gói',
+    wrongSku: 'SAI HÀNG! Mã “{code}” không có trong kiện {id}',
+    tooMany: 'THỪA HÀNG! Kiện {id} chỉ cần {qty} × {sku}, đã quét đủ',
+    wrongSkuHint: 'Đừng cho vào hộp. Để sản phẩm này ra ngoài rồi quét tiếp.',
+    warnDismiss: 'Đã hiểu',
+    shipGone: 'Không tìm thấy chuyến xe này.', shipTitle: 'Giao hàng cho nhà vận chuyển', shipOneTitle: 'Chuyến xe và giao hàng',
+    noShipments: 'Chưa có chuyến xe nào hôm nay và ngày mai.',
+    shStatus_open: 'Chưa đặt xe', shStatus_booked: 'Đã đặt xe', shStatus_handed_over: 'Đã giao xe',
+    shFacts: '{p} kiện · {o} đơn · {kg} kg', book: 'Đặt xe', allBooked: '✓ Đã đặt đủ',
+    bookedN: 'Đã đặt {a}/{b}', pendingN: '{n} đang đặt', retryingN: '{n} đang thử lại',
+    rejectedN: '{n} bị từ chối', loadedN: 'Đã lên xe {a}/{b}', handoverOpen: 'Giao cho tài xế →',
+    bk_none: 'Chưa đặt', bk_pending: 'Đang đặt với nhà vận chuyển…', bk_booked: '✓ Đã đặt · mã {code}',
+    bk_retrying: 'Lỗi tạm thời — thử lại lần {n}, lần tới {time}', bk_rejected: '✗ Bị từ chối: {reason}',
+    notPackedYet: 'chưa đóng gói', onTruck: 'đã lên xe', notShipped: 'Không gửi',
+    shipParcels: 'Các kiện ({n})', bookSent: 'Đã gửi yêu cầu đặt xe: {what}.',
+    bookRes_booked: 'đã đặt', bookRes_failed: 'lỗi (sẽ thử lại)', bookRes_rejected: 'bị từ chối',
+    bookRes_skipped: 'bỏ qua', bookRes_pending: 'đang đặt', bookRes_retrying: 'đang thử lại',
+    handoverTitle: 'Giao cho tài xế: quét từng nhãn', handoverLabel: 'Mã trên nhãn',
+    handoverPh: 'Quét nhãn kiện rồi Enter',
+    ho_loaded: '✓ ĐÃ LÊN XE: {id}', ho_loaded_hint: 'Quét kiện tiếp theo.',
+    ho_already_loaded: 'Kiện {id} đã quét rồi', ho_already_loaded_hint: 'Không cần quét lại: kiện này đã tính.',
+    ho_pull: 'RÚT RA! Kiện {id} không được gửi', ho_pull_hint: 'Có đơn đã bị hủy: để kiện này ra ngoài, không đưa lên xe.',
+    ho_not_in_shipment: 'SAI CHUYẾN! {id} không thuộc chuyến này', ho_not_in_shipment_hint: 'Đừng đưa lên xe này. Để riêng ra.',
+    ho_unknown: 'MÃ LẠ: “{code}”', ho_unknown_hint: 'Không phải nhãn của kiện nào. Kiểm tra lại nhãn.',
+    ho_error: 'CHƯA GHI ĐƯỢC “{code}”', ho_error_hint: '{msg} — hãy quét lại kiện này.',
+    ho_handed_over: '✓ ĐÃ GIAO XE', ho_handed_over_hint: 'Chuyến {id} đã giao cho tài xế.',
+    ho_refused_missing: 'MÁY CHỦ TỪ CHỐI: còn thiếu kiện', ho_refused_missing_hint: '{list}',
+    hoMissing: 'Còn thiếu ({n})', hoLoaded: 'Đã lên xe {a}/{b}', hoPull: 'Phải rút ra ({n})',
+    hoConfirm: 'Xác nhận đã giao xe', hoDone: '✓ Đã giao xe',
+    hoNeed: 'Còn {n} kiện chưa lên xe: quét tiếp, hoặc bấm “Để lại” và ghi lý do.',
+    hoReady: 'Đủ hàng: {n} kiện để lại có lý do. Có thể xác nhận.',
+    hoReadyAll: 'Đủ hàng: mọi kiện đã lên xe. Có thể xác nhận.', hoDoneHint: 'Chuyến này đã đi.',
+    notLoaded: 'chưa lên xe', leftBecause: 'Để lại: {reason}', leaveBehind: 'Để lại', leaveUndo: 'Bỏ để lại',
+    leaveTitle: 'Để lại kiện {id}: chọn lý do', leaveText: 'Ghi chú thêm', leaveOk: 'Để lại kiện này',
+    cancel: 'Hủy', leaveNeedReason: 'Chọn một lý do.', leaveNeedText: 'Ghi lý do vào ô ghi chú.',
+    reason_not_packed: 'Chưa đóng gói xong', reason_damaged: 'Kiện bị hỏng, cần đóng lại',
+    reason_not_found: 'Không tìm thấy kiện', reason_truck_full: 'Xe hết chỗ', reason_other: 'Lý do khác…',
   },
   en: {
     appTitle: 'Packing', signInTitle: 'Sign in to the packing station', site: 'Site code',
@@ -68,6 +113,51 @@ const STR = {
     sessionExpired: 'Signed out. Sign in again — waiting actions are kept.',
     live: '● Live', notLive: '○ Reconnecting…', waveGone: 'Wave not found.',
     toParcels: 'To the parcels ↓', dayOther: '{d}',
+    toShip: 'To the truck →', printWaveLabels: 'Wave labels', printLabels: 'Print labels',
+    pState_booked: 'Booked', pState_handed_over: 'Handed over', pState_delivered: 'Delivered',
+    pState_returned: 'Returned', pState_replaced: 'Replaced — do not ship',
+    replacedBy: 'Replaced by parcel {id}: pull it, repack', replacedParcel: 'Parcel {id} was replaced by {to}: pull it and repack.',
+    repack: 'Pull {from}, repack as {to}', repackNoNew: 'Pull {from}: do not ship it',
+    repackItems: 'The new parcel holds: {items}', printNewLabel: 'New label {id}',
+    verifyOpen: 'Scan to verify', verifying: '● Verifying', verifyClose: 'Stop verifying',
+    verifyTitle: 'Verify parcel {id} ({name}): scan every item', verifyCount: 'Scanned {a}/{b}',
+    verifiedTick: '✓ {sku}: {n}/{qty}', verifiedPacked: '✓ All there — parcel {id} packed',
+    wrongSku: 'WRONG ITEM! “{code}” is not in parcel {id}',
+    tooMany: 'TOO MANY! Parcel {id} needs only {qty} × {sku}, all scanned',
+    wrongSkuHint: 'Keep it out of the box. Put it aside and scan on.',
+    warnDismiss: 'Got it',
+    shipGone: 'Shipment not found.', shipTitle: 'Shipping to the carrier', shipOneTitle: 'Shipment and hand-over',
+    noShipments: 'No shipments today or tomorrow yet.',
+    shStatus_open: 'Not booked', shStatus_booked: 'Booked', shStatus_handed_over: 'Handed over',
+    shFacts: '{p} parcels · {o} orders · {kg} kg', book: 'Book', allBooked: '✓ All booked',
+    bookedN: 'Booked {a}/{b}', pendingN: '{n} booking', retryingN: '{n} retrying',
+    rejectedN: '{n} rejected', loadedN: 'Loaded {a}/{b}', handoverOpen: 'Hand over →',
+    bk_none: 'Not booked', bk_pending: 'Booking with the carrier…', bk_booked: '✓ Booked · {code}',
+    bk_retrying: 'Carrier error — attempt {n}, next try {time}', bk_rejected: '✗ Rejected: {reason}',
+    notPackedYet: 'not packed yet', onTruck: 'on the truck', notShipped: 'Not shipped',
+    shipParcels: 'Parcels ({n})', bookSent: 'Booking sent: {what}.',
+    bookRes_booked: 'booked', bookRes_failed: 'failed (will retry)', bookRes_rejected: 'rejected',
+    bookRes_skipped: 'skipped', bookRes_pending: 'booking', bookRes_retrying: 'retrying',
+    handoverTitle: 'Hand-over: scan every label', handoverLabel: 'Label code',
+    handoverPh: 'Scan a parcel label, then Enter',
+    ho_loaded: '✓ LOADED: {id}', ho_loaded_hint: 'Scan the next parcel.',
+    ho_already_loaded: '{id} already scanned', ho_already_loaded_hint: 'No need to scan it again: it counts.',
+    ho_pull: 'PULL IT! {id} must not ship', ho_pull_hint: 'An order was cancelled: keep this parcel off the truck.',
+    ho_not_in_shipment: 'WRONG TRUCK! {id} is not in this shipment', ho_not_in_shipment_hint: 'Keep it off this truck. Put it aside.',
+    ho_unknown: 'UNKNOWN CODE: “{code}”', ho_unknown_hint: 'Not a label of any parcel. Check the label.',
+    ho_error: 'NOT RECORDED: “{code}”', ho_error_hint: '{msg} — scan this parcel again.',
+    ho_handed_over: '✓ HANDED OVER', ho_handed_over_hint: 'Shipment {id} left with the driver.',
+    ho_refused_missing: 'REFUSED BY THE SERVER: parcels missing', ho_refused_missing_hint: '{list}',
+    hoMissing: 'Missing ({n})', hoLoaded: 'Loaded {a}/{b}', hoPull: 'To pull ({n})',
+    hoConfirm: 'Confirm hand-over', hoDone: '✓ Handed over',
+    hoNeed: '{n} parcels not loaded: scan them, or tap “Leave behind” and give a reason.',
+    hoReady: 'Complete: {n} left behind with a reason. Ready to confirm.',
+    hoReadyAll: 'Complete: every parcel is on the truck. Ready to confirm.', hoDoneHint: 'This shipment has left.',
+    notLoaded: 'not loaded', leftBecause: 'Left behind: {reason}', leaveBehind: 'Leave behind', leaveUndo: 'Undo',
+    leaveTitle: 'Leave {id} behind: choose a reason', leaveText: 'Note', leaveOk: 'Leave it behind',
+    cancel: 'Cancel', leaveNeedReason: 'Choose a reason.', leaveNeedText: 'Write the reason in the note.',
+    reason_not_packed: 'Not packed yet', reason_damaged: 'Damaged, must be repacked',
+    reason_not_found: 'Parcel not found', reason_truck_full: 'Truck is full', reason_other: 'Other reason…',
   },
 };
 
@@ -87,7 +177,12 @@ export function setLang(l) {
 }
 
 export function t(key, vars = {}) {
-  const s = STR[lang][key] ?? STR.vi[key] ?? key;
+  return tIn(lang, key, vars);
+}
+
+/** A string in a given language (stored reasons are in Vietnamese whatever the screen shows). */
+export function tIn(l, key, vars = {}) {
+  const s = (STR[l] || STR.vi)[key] ?? STR.vi[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
 }
 
@@ -118,6 +213,13 @@ export function fmtTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '--:--';
   return new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hour12: false }).format(d);
+}
+
+/** HH:MM:SS in Vietnam (a retry's next try). */
+export function fmtClock(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '--:--:--';
+  return new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).format(d);
 }
 
 /** YYYY-MM-DD of an instant in Vietnam. */

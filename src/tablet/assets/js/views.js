@@ -1,6 +1,7 @@
 // Shared page state, small DOM helpers, the view switcher and the wave list.
 
 import { t, fmtTime, dayLabel } from './i18n.js';
+import { enc } from './api.js';
 
 /** What the page knows. */
 export const S = {
@@ -10,6 +11,9 @@ export const S = {
   wave: null,      // its GET /v1/waves/{id}
   waveKey: '',     // progress fingerprint of the loaded wave
   view: 'signin',
+  shipId: null,    // the open shipment (shipping screen), null for the list
+  ship: null,      // its GET /v1/shipments/{id}
+  ships: null,     // the list: each shipment with its parcels
 };
 
 export const $ = (id) => document.getElementById(id);
@@ -31,11 +35,12 @@ export function el(tag, attrs = {}, ...children) {
 export function showView(name) {
   S.view = name;
   document.body.dataset.view = name;
-  for (const v of ['signin', 'waves', 'wave']) $(`view-${v}`).hidden = v !== name;
-  $('back').hidden = name !== 'wave';
+  for (const v of ['signin', 'waves', 'wave', 'ship']) $(`view-${v}`).hidden = v !== name;
+  $('back').hidden = name !== 'wave' && name !== 'ship';
   $('sign-out').hidden = name === 'signin';
   $('where').textContent = name === 'signin' ? '' : (S.site || '');
   if (name !== 'wave') say('');
+  if (name !== 'wave') warn('');
 }
 
 let msgTimer = null;
@@ -109,4 +114,93 @@ export function sync(parent, nodes) {
   const kids = parent.children;
   if (kids.length === nodes.length && nodes.every((n, i) => kids[i] === n)) return;
   parent.replaceChildren(...nodes);
+}
+
+let audio = null;
+
+/** A short, unmissable beep (WebAudio; a scan is a key press, so audio may start). */
+export function beep() {
+  document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
+  try {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    audio = audio || new Ctx();
+    if (audio.state === 'suspended') audio.resume();
+    const now = audio.currentTime;
+    for (const [at, hz] of [[0, 520], [0.18, 380]]) {
+      const o = audio.createOscillator();
+      const g = audio.createGain();
+      o.type = 'square';
+      o.frequency.value = hz;
+      g.gain.setValueAtTime(0.3, now + at);
+      g.gain.exponentialRampToValueAtTime(0.001, now + at + 0.16);
+      o.connect(g).connect(audio.destination);
+      o.start(now + at);
+      o.stop(now + at + 0.17);
+    }
+  } catch { /* no audio device: the banner still shows */ }
+}
+
+/** Text as nodes where codes (SKUs, parcel ids: words joined by hyphens) never wrap. */
+export function unbroken(text) {
+  const out = [];
+  let at = 0;
+  for (const m of String(text).matchAll(/[\w.]+(?:-[\w.]+)+/g)) {
+    if (m.index > at) out.push(text.slice(at, m.index));
+    out.push(el('span', { class: 'code', text: m[0] }));
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}
+
+/** The big red warning (a wrong scan): stays until dismissed or the next good scan; '' hides. */
+export function warn(title, detail = '') {
+  const w = $('scan-warn');
+  if (!title) { w.hidden = true; return; }
+  $('scan-warn-title').replaceChildren(...unbroken(title));
+  $('scan-warn-detail').replaceChildren(...unbroken(detail));
+  w.hidden = false;
+  beep();
+}
+
+/** The label PDF of one parcel, a wave or a shipment (opened in a new tab to print). */
+export function labelLink(path, text, testid) {
+  return el('a', {
+    class: 'btn secondary', href: path, target: '_blank', rel: 'noopener', text,
+    data: { testid },
+  });
+}
+
+const built = new Map();
+
+/**
+ * The element `build()` makes for `data`, reused while `data` (and the language) stay the
+ * same: periodic refreshes must not swap a button out from under a finger.
+ */
+export function memo(id, data, build) {
+  const key = `${document.documentElement.lang}|${JSON.stringify(data)}`;
+  const had = built.get(id);
+  if (had && had.key === key) return had.e;
+  const e = build();
+  built.set(id, { key, e });
+  if (built.size > 500) built.delete(built.keys().next().value);
+  return e;
+}
+
+/** "Pull P-x, repack as P-y": one per replaced parcel, with the new parcel's label. */
+export function repackCard(p, fresh) {
+  return memo(`repack:${p.parcel_id}`, [p.replaced_by, fresh && fresh.items], () => repackBuild(p, fresh));
+}
+
+function repackBuild(p, fresh) {
+  const to = p.replaced_by;
+  return el('article', {
+    class: 'repack', data: { testid: 'repack', parcelId: p.parcel_id, replacedBy: to || '' },
+  },
+  el('p', { class: 'repack-title', text: to ? t('repack', { from: p.parcel_id, to }) : t('repackNoNew', { from: p.parcel_id }) }),
+  fresh && fresh.items ? el('p', { class: 'repack-items', text: t('repackItems', {
+    items: fresh.items.map((i) => `${i.qty} × ${i.name}`).join(', '),
+  }) }) : null,
+  to ? labelLink(`/v1/parcels/${enc(to)}/label.pdf`, t('printNewLabel', { id: to }), 'repack-label') : null);
 }

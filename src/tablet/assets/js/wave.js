@@ -3,7 +3,8 @@
 import { api, enc } from './api.js';
 import { t, fmtMoney, fmtTime, dayLabel } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, el, say, progress, waveNumber, setText, sync } from './views.js';
+import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, memo, unbroken } from './views.js';
+import * as V from './verify.js';
 
 const lineEls = new Map();
 const parcelEls = new Map();
@@ -28,6 +29,7 @@ export function progressKey(w) {
 /** Loads the wave (401 and network errors go to the caller). */
 export async function load(id) {
   if (id !== S.waveId) {
+    V.close();
     lineEls.clear();
     parcelEls.clear();
     $('pick-list').replaceChildren();
@@ -94,6 +96,7 @@ function lineView(l, q) {
 }
 
 function parcelStatus(p, q) {
+  if (p.status === 'replaced') return 'replaced';
   if (p.status === 'open' && q.packs.has(p.parcel_id)) return 'packed';
   return p.status;
 }
@@ -110,7 +113,9 @@ function parcelView(p, q) {
       el('div', { class: 'carrier' }),
       el('div', { class: 'warn' }),
       el('div', { class: 'pid' }),
-      el('button', { type: 'button', class: 'btn ok', data: { testid: 'parcel-packed', parcelId: p.parcel_id } }));
+      el('div', { class: 'acts' },
+        el('button', { type: 'button', class: 'btn secondary', data: { testid: 'verify-open', parcelId: p.parcel_id } }),
+        el('button', { type: 'button', class: 'btn ok', data: { testid: 'parcel-packed', parcelId: p.parcel_id } })));
     parcelEls.set(p.parcel_id, e);
   }
   e.dataset.status = status;
@@ -124,16 +129,21 @@ function parcelView(p, q) {
   const items = p.items.map((i) => `${i.qty} × ${i.name} (${i.sku})`);
   if (e.itemsKey !== items.join('\n')) {
     e.itemsKey = items.join('\n');
-    e.querySelector('.items').replaceChildren(...items.map((text) => el('li', { text })));
+    e.querySelector('.items').replaceChildren(...items.map((text) => el('li', {}, ...unbroken(text))));
   }
   setText(e.querySelector('.cod-label'), `${t('cod')}:`);
   setText(e.querySelector('.cod'), fmtMoney(p.cod_amount));
   setText(e.querySelector('.carrier'), `${t('carrier')}: ${p.carrier || t('noCarrier')}` +
     (p.service ? ` · ${p.service}` : ''));
-  setText(e.querySelector('.warn'), p.pull ? t('pull') : '');
+  setText(e.querySelector('.warn'), status === 'replaced' ? t('replacedBy', { id: p.replaced_by || '?' })
+    : p.pull ? t('pull') : '');
   setText(e.querySelector('.pid'), p.parcel_id);
-  const b = e.querySelector('button');
-  b.hidden = status === 'cancelled';
+  const v = e.querySelector('[data-testid="verify-open"]');
+  v.hidden = status !== 'open';
+  v.classList.toggle('on', V.openParcel() === p.parcel_id);
+  setText(v, V.openParcel() === p.parcel_id ? t('verifying') : t('verifyOpen'));
+  const b = e.querySelector('[data-testid="parcel-packed"]');
+  b.hidden = status === 'cancelled' || status === 'replaced';
   b.disabled = status !== 'open';
   b.className = status === 'open' ? 'btn ok' : 'btn';
   setText(b, status === 'open' ? t('markPacked') : t('isPacked'));
@@ -151,7 +161,10 @@ export function render() {
   sync($('parcel-list'), parcels);
   const picked = w.pick_list.reduce((s, l) => s + Math.min(l.qty, l.picked + (q.picks.get(l.sku) || 0)), 0);
   const total = w.pick_list.reduce((s, l) => s + l.qty, 0);
-  const live = w.parcels.filter((p) => p.status !== 'cancelled');
+  const live = w.parcels.filter((p) => p.status !== 'cancelled' && p.status !== 'replaced');
+  const byId = new Map(w.parcels.map((p) => [p.parcel_id, p]));
+  sync($('repack-list'), w.parcels.filter((p) => p.status === 'replaced')
+    .map((p) => repackCard(p, byId.get(p.replaced_by))));
   const packed = live.filter((p) => parcelStatus(p, q) === 'packed').length;
   const status = ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
   const day = w.pickup_at ? dayLabel(new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date(w.pickup_at))) : '';
@@ -161,8 +174,11 @@ export function render() {
     el('span', { class: `badge st-${status}`, text: t(`status_${status}`) }),
     el('span', { class: 'prog' }, el('span', { text: t('pickedProg', { a: picked, b: total }) }), progress(picked, total)),
     el('span', { class: 'small', text: w.wave_id }),
+    memo(`wave-labels:${w.wave_id}`, w.wave_id, () =>
+      labelLink(`/v1/waves/${enc(w.wave_id)}/labels.pdf`, t('printWaveLabels'), 'print-labels')),
     el('button', { type: 'button', class: 'btn secondary jump', data: { jump: 'parcel-title' }, text: t('toParcels') }));
   setText($('parcel-title'), t('parcelsN', { a: packed, b: live.length }));
+  V.render();
 }
 
 function findLine(sku) {
@@ -193,10 +209,12 @@ export function pack(parcelId, fromScan = false) {
   if (!p) return false;
   const status = parcelStatus(p, queued());
   if (status === 'cancelled') say(t('cancelledParcel', { id: p.parcel_id }));
+  else if (status === 'replaced') say(t('replacedParcel', { id: p.parcel_id, to: p.replaced_by || '?' }));
   else if (status !== 'open') say(t('alreadyPacked', { id: p.parcel_id }), 'good');
   else {
     Q.enqueue({ kind: 'packed', site: S.site, wave_id: S.waveId, parcel_id: p.parcel_id });
     if (fromScan) say(t('scannedPack', { id: p.parcel_id }), 'good');
+    V.finished(p.parcel_id);
   }
   return true;
 }
@@ -206,8 +224,26 @@ export function scan(code) {
   const c = code.trim();
   if (!c || !S.wave) return;
   if (pack(c, true)) return;
+  if (V.isOpen()) {
+    // Scan-to-verify: the SKU is checked against the open parcel, not picked.
+    const id = V.openParcel();
+    const r = V.scanSku(c);
+    if (r.done) {
+      pack(id);
+      say(t('verifiedPacked', { id }), 'good');
+    } else if (r.sku) {
+      say(t('verifiedTick', { sku: r.sku, n: r.n, qty: r.qty }), 'good');
+    }
+    return;
+  }
   if (pick(c, 1)) return;
   say(t('unknownCode', { code: c }));
+}
+
+/** Opens (or closes, when it is open) a parcel for scan-to-verify. */
+export function toggleVerify(parcelId) {
+  if (!parcelId || V.openParcel() === parcelId) V.close(); else V.open(parcelId);
+  render();
 }
 
 function describe(a) {

@@ -1,0 +1,249 @@
+// The hand-over of one shipment to the carrier's driver: every label is scanned into
+// `handover-scan` (a keyboard-wedge scanner types the code and Enter); the answer shows big
+// and coloured (pull and wrong codes also beep); what is loaded, what is missing and what
+// must be pulled are listed live; a missing parcel may be left behind with a reason; the
+// confirmation is possible only when nothing is missing.
+
+import { api, enc } from './api.js';
+import { t, tIn } from './i18n.js';
+import { S, $, el, setText, sync, beep, unbroken } from './views.js';
+
+const REASONS = ['not_packed', 'damaged', 'not_found', 'truck_full', 'other'];
+const KEY = 'lp.leave.v1';
+
+let left = new Map();       // parcel_id → reason, for the open shipment (kept until confirmed)
+let pulled = new Set();     // parcels a scan said to pull, this visit
+let chain = Promise.resolve();
+let leaving = null;         // the parcel the leave-behind dialog is about
+let reason = null;          // the preset chosen in the dialog
+let onChanged = () => {};
+let onAuth = () => {};
+const missEls = new Map();
+
+function readLeft(id) {
+  try {
+    const all = JSON.parse(localStorage.getItem(KEY) || '{}');
+    return new Map(Object.entries((all && all[id]) || {}));
+  } catch { return new Map(); }
+}
+
+function saveLeft() {
+  try {
+    const all = JSON.parse(localStorage.getItem(KEY) || '{}') || {};
+    if (left.size) all[S.shipId] = Object.fromEntries(left); else delete all[S.shipId];
+    localStorage.setItem(KEY, JSON.stringify(all));
+  } catch { /* private mode: kept in memory */ }
+}
+
+/** A new shipment is open (or none). */
+export function reset(id) {
+  left = id ? readLeft(id) : new Map();
+  pulled = new Set();
+  missEls.clear();
+  $('ho-missing').replaceChildren();
+  $('ho-loaded').replaceChildren();
+  $('ho-pull').replaceChildren();
+  result(null);
+  const d = $('leave-dialog');
+  if (d.open) d.close();
+}
+
+const RESULTS = {
+  loaded: 'good', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
+  handed_over: 'good', refused_missing: 'bad',
+};
+
+/** The big answer to the last scan (null hides it). */
+function result(kind, vars = {}) {
+  const box = $('handover-result');
+  if (!kind) { box.hidden = true; box.dataset.result = ''; return; }
+  box.hidden = false;
+  box.dataset.result = kind;
+  box.dataset.code = vars.code || '';
+  box.className = `ho-result ho-${RESULTS[kind] || 'bad'}`;
+  box.replaceChildren(
+    el('strong', { class: 'ho-big' }, ...unbroken(t(`ho_${kind}`, vars))),
+    el('span', { class: 'ho-small' }, ...unbroken(t(`ho_${kind}_hint`, vars))));
+  if (RESULTS[kind] === 'bad') beep();
+}
+
+/** A scanned label (tracking code or parcel id); scans are sent one after another. */
+export function scan(code) {
+  const c = code.trim();
+  if (!c || !S.shipId) return chain;
+  const id = S.shipId;
+  chain = chain.then(async () => {
+    let r;
+    try {
+      r = await api('POST', `/v1/shipments/${enc(id)}/scans`, { code: c });
+    } catch (e) {
+      if (e.status === 401) { onAuth(e); return; }
+      result('error', { code: c, msg: e.status === 0 ? t('network') : e.message });
+      return;
+    }
+    if (S.shipId !== id) return;
+    const pid = r.parcel_id || c;
+    if (r.result === 'pull') pulled.add(pid);
+    if (r.result === 'loaded' || r.result === 'already_loaded') {
+      if (left.delete(pid)) saveLeft();
+    }
+    const kind = ['loaded', 'already_loaded', 'pull', 'not_in_shipment', 'unknown'].includes(r.result)
+      ? r.result : 'unknown';
+    result(kind, { code: c, id: pid });
+    await onChanged();
+  });
+  return chain;
+}
+
+function missingRow(id) {
+  let e = missEls.get(id);
+  if (!e) {
+    e = el('li', { class: 'ho-item miss', data: { testid: 'handover-missing', parcelId: id } },
+      el('span', { class: 'sku', text: id }),
+      el('span', { class: 'ho-why' }),
+      el('button', { type: 'button', class: 'btn secondary', data: { testid: 'leave-behind', parcelId: id } }));
+    missEls.set(id, e);
+  }
+  const why = left.get(id);
+  e.dataset.leftBehind = why ? '1' : '0';
+  e.classList.toggle('is-left', !!why);
+  setText(e.querySelector('.ho-why'), why ? t('leftBecause', { reason: why }) : t('notLoaded'));
+  setText(e.querySelector('button'), why ? t('leaveUndo') : t('leaveBehind'));
+  return e;
+}
+
+function simple(id, testid, cls) {
+  return el('li', { class: `ho-item ${cls}`, data: { testid, parcelId: id } }, el('span', { class: 'sku', text: id }));
+}
+
+/** Draws the hand-over part of the open shipment. */
+export function render(sh) {
+  const done = sh.status === 'handed_over';
+  const missing = Array.isArray(sh.missing) ? sh.missing : [];
+  for (const id of [...left.keys()]) if (!missing.includes(id) && !done) left.delete(id);
+  const parcels = sh.parcels || [];
+  const loaded = parcels.filter((p) => p.loaded).map((p) => p.parcel_id);
+  const loadedN = typeof sh.loaded_count === 'number' ? sh.loaded_count : loaded.length;
+  sync($('ho-missing'), missing.map(missingRow));
+  sync($('ho-loaded'), loaded.map((id) => simple(id, 'handover-loaded', 'ok')));
+  const pull = parcels.filter((p) => (p.pull || !['open', 'packed', 'booked', 'handed_over'].includes(p.status))
+    && (p.loaded || pulled.has(p.parcel_id))).map((p) => p.parcel_id);
+  for (const id of pulled) if (!pull.includes(id)) pull.push(id);
+  sync($('ho-pull'), pull.map((id) => simple(id, 'handover-pull', 'bad')));
+  $('ho-pull-box').hidden = pull.length === 0;
+  setText($('ho-missing-title'), t('hoMissing', { n: missing.filter((id) => !left.has(id)).length }));
+  setText($('ho-loaded-title'), t('hoLoaded', { a: loadedN, b: loadedN + missing.length }));
+  setText($('ho-pull-title'), t('hoPull', { n: pull.length }));
+  const open = missing.filter((id) => !left.has(id));
+  const c = $('handover-confirm');
+  // Without the server's `missing` list nothing can be known to be complete.
+  c.disabled = done || open.length > 0 || !Array.isArray(sh.missing);
+  c.dataset.missing = String(open.length);
+  setText(c, done ? t('hoDone') : t('hoConfirm'));
+  $('handover-scan').disabled = done;
+  setText($('ho-hint'), done ? t('hoDoneHint') : !Array.isArray(sh.missing) ? ''
+    : open.length ? t('hoNeed', { n: open.length })
+      : left.size ? t('hoReady', { n: left.size }) : t('hoReadyAll'));
+  $('handover').classList.toggle('is-done', done);
+}
+
+function openDialog(id) {
+  leaving = id;
+  reason = null;
+  setText($('leave-title'), t('leaveTitle', { id }));
+  $('leave-reasons').replaceChildren(...REASONS.map((r) => el('button', {
+    type: 'button', class: 'btn secondary reason', text: t(`reason_${r}`),
+    data: { testid: 'leave-reason', reason: r }, 'aria-pressed': 'false',
+  })));
+  $('leave-text').value = '';
+  $('leave-error').hidden = true;
+  $('leave-dialog').showModal();
+}
+
+function chooseReason(r) {
+  reason = r;
+  for (const b of $('leave-reasons').children) {
+    b.setAttribute('aria-pressed', String(b.dataset.reason === r));
+    b.className = b.dataset.reason === r ? 'btn primary reason' : 'btn secondary reason';
+  }
+  $('leave-error').hidden = true;
+  if (r === 'other') $('leave-text').focus();
+}
+
+function confirmLeave(ev) {
+  ev.preventDefault();
+  const text = $('leave-text').value.trim();
+  const err = $('leave-error');
+  if (!reason || (reason === 'other' && !text)) {
+    err.textContent = reason ? t('leaveNeedText') : t('leaveNeedReason');
+    err.hidden = false;
+    return;
+  }
+  // Stored in Vietnamese (the site's language) whatever the screen shows.
+  const preset = reason === 'other' ? '' : tIn('vi', `reason_${reason}`);
+  left.set(leaving, [preset, text].filter(Boolean).join(' — ').slice(0, 200));
+  saveLeft();
+  $('leave-dialog').close();
+  if (S.ship) render(S.ship);
+  $('handover-scan').focus();
+}
+
+async function confirm() {
+  const sh = S.ship;
+  if (!sh) return;
+  const missing = Array.isArray(sh.missing) ? sh.missing : [];
+  const body = { left_behind: missing.filter((id) => left.has(id)).map((id) => ({ parcel_id: id, reason: left.get(id) })) };
+  $('handover-confirm').disabled = true;
+  try {
+    await api('POST', `/v1/shipments/${enc(sh.shipment_id)}/handed-over`, body);
+    left.clear();
+    saveLeft();
+    result('handed_over', { id: sh.shipment_id });
+  } catch (e) {
+    if (e.status === 401) { onAuth(e); return; }
+    const b = e.body || {};
+    const miss = b.missing || (b.error && b.error.missing) || [];
+    if (e.status === 409 && miss.length) {
+      result('refused_missing', { list: miss.join(', ') });
+      if (S.ship) {
+        // Shown at once, even if the re-read below fails. The server's `missing` leaves out
+        // what was sent as left behind: those stay listed, with their reasons.
+        S.ship.missing = [...new Set([...miss, ...body.left_behind.map((x) => x.parcel_id)])];
+        render(S.ship);
+      }
+    } else {
+      result('error', { code: '', msg: e.status === 0 ? t('network') : e.message });
+    }
+  }
+  await onChanged();
+}
+
+export function wire(changed, auth) {
+  onChanged = changed;
+  onAuth = auth;
+  $('handover-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const code = $('handover-scan').value;
+    $('handover-scan').value = '';
+    scan(code);
+  });
+  $('ho-missing').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="leave-behind"]');
+    if (!b) return;
+    const id = b.dataset.parcelId;
+    if (left.has(id)) {
+      left.delete(id);
+      saveLeft();
+      if (S.ship) render(S.ship);
+    } else {
+      openDialog(id);
+    }
+  });
+  $('leave-reasons').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-reason]');
+    if (b) chooseReason(b.dataset.reason);
+  });
+  $('leave-form').addEventListener('submit', confirmLeave);
+  $('leave-cancel').addEventListener('click', () => $('leave-dialog').close());
+  $('handover-confirm').addEventListener('click', confirm);
+}
