@@ -373,7 +373,9 @@ async fn bad_http_input_gets_the_json_error_shape_never_a_5xx() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let huge = format!(r#"{{"site":"{}","pin":"1"}}"#, "x".repeat(3 * 1024 * 1024));
     let json = "application/json";
-    let cases: Vec<(M, String, &str, Option<(&str, String)>, u16)> = vec![
+    // (method, path, token, (content type, body), expected status)
+    type Case<'a> = (M, String, &'a str, Option<(&'a str, String)>, u16);
+    let cases: Vec<Case> = vec![
         (M::PUT, "/v1/orders/x".into(), TOKEN_A, None, 405),
         (M::DELETE, "/healthz".into(), TOKEN_A, None, 405),
         (

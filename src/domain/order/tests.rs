@@ -42,9 +42,12 @@ fn prepaid_orders_have_zero_cod() {
     assert!(check(&v).is_ok());
 }
 
+/// A change that breaks a sample order.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn each_rejection_names_its_field() {
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str, &str)> = vec![
+    let cases: Vec<(Mutation, &str, &str)> = vec![
         (
             Box::new(|v| v["items"][0]["qty"] = json!(0)),
             "invalid_qty",
