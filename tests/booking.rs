@@ -401,7 +401,7 @@ async fn a_booking_request_survives_a_restart() {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert!(body.contains("\"failed\""), "{body}");
+        assert!(body.contains("\"retrying\""), "{body}");
     }
     for p in &parcels {
         assert_eq!(
