@@ -146,6 +146,10 @@ pub fn register(config: &Config) {
                 .increment(0);
             counter!("livepack_booking_rejections_total", "site" => id(), "carrier" => carrier.clone())
                 .increment(0);
+            for result in ["cancelled", "refused"] {
+                counter!("livepack_carrier_cancels_total", "site" => id(), "carrier" => carrier.clone(), "result" => result)
+                    .increment(0);
+            }
         }
     }
 }
