@@ -93,8 +93,7 @@ fn retention(extra: &str, archive: &std::path::Path) -> String {
 async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_again() {
     let redis = TestRedis::start().await;
     let archive = tempfile::tempdir().unwrap();
-    let app =
-        TestApp::spawn_with(test_config(&redis.url(), &retention("", archive.path()))).await;
+    let app = TestApp::spawn_with(test_config(&redis.url(), &retention("", archive.path()))).await;
     let addr = app.addr.to_string();
     let ids = ["DD-0", "DD-1", "DD-2", "DD-3"];
     let first: Vec<Value> = ids
@@ -147,16 +146,28 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
         let key = format!("lp:{{{SITE}}}:o:{SELLER_A}:{id}");
         let exists: bool = c.exists(&key).await.unwrap();
         assert!(!exists, "{key} stored again");
-        let (s, _) = api(&addr, TOKEN_A, reqwest::Method::GET, &format!("/v1/orders/{id}")).await;
+        let (s, _) = api(
+            &addr,
+            TOKEN_A,
+            reqwest::Method::GET,
+            &format!("/v1/orders/{id}"),
+        )
+        .await;
         assert_eq!(s, 404);
     }
     let pending: Vec<String> = c.hkeys(format!("lp:{{{SITE}}}:pending")).await.unwrap();
     assert!(
-        pending.iter().all(|f| !f.ends_with("/DD-0") && !f.ends_with("/DD-1")),
+        pending
+            .iter()
+            .all(|f| !f.ends_with("/DD-0") && !f.ends_with("/DD-1")),
         "{pending:?}"
     );
     let changed_after = changed_duplicates(&addr).await;
-    assert_eq!(changed_after - changed_before, 1.0, "the changed resend is counted");
+    assert_eq!(
+        changed_after - changed_before,
+        1.0,
+        "the changed resend is counted"
+    );
     let (_, session) = api(
         &addr,
         OPERATOR,
@@ -204,7 +215,11 @@ async fn placed_at_older_than_the_dedupe_window_is_rejected_naming_the_field() {
         "{}",
         results[0]
     );
-    assert_eq!(redis.order_keys(SITE).await.len(), 1, "the old one is not stored");
+    assert_eq!(
+        redis.order_keys(SITE).await.len(),
+        1,
+        "the old one is not stored"
+    );
     app.stop().await;
 }
 
