@@ -42,9 +42,16 @@ fn prepaid_orders_have_zero_cod() {
     assert!(check(&v).is_ok());
 }
 
+/// A change to the sample, the code and the field it is rejected with.
+type Case = (
+    Box<dyn Fn(&mut serde_json::Value)>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn each_rejection_names_its_field() {
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Box::new(|v| v["items"][0]["qty"] = json!(0)),
             "invalid_qty",
