@@ -479,3 +479,97 @@ async fn three_sites_on_three_masters_then_a_master_restart_loses_no_acked_order
     }
     app.stop().await;
 }
+
+/// Idempotency beyond retention on a cluster: the archiver's retire script writes each
+/// order's tombstone in the order's `{site}` slot, and the ingest script reads the seller's
+/// tombstone buckets in the same call — no CROSSSLOT; a resent old order is `duplicate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_keep_order_ids_known_on_a_cluster() {
+    use serde_json::json;
+    let cluster = Cluster::start().await;
+    let sites = sites_on_each_master(&cluster).await;
+    let archive = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{}\"\ncommand_timeout_ms = 3000\n\
+         [retention]\nhot_secs = 1\nscan_secs = 1\narchive_dir = \"{}\"\n{}",
+        cluster.url(),
+        archive.path().display(),
+        config_extra(&sites)
+    );
+    let app = TestApp::spawn_with(livepack::Config::from_toml(&toml).unwrap()).await;
+    for site in &sites {
+        let (seller, token) = (seller_id(site, 0), seller_token(site, 0));
+        let mut ws = connect(&app, &token, "tomb").await;
+        let orders: Vec<Value> = (0..3).map(|i| order(&format!("TB-{i}"), i)).collect();
+        send(
+            &mut ws,
+            &json!({"type": "orders", "seq": 1, "orders": orders}),
+        )
+        .await;
+        let r = recv(&mut ws).await;
+        assert!(
+            r["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["status"] == "accepted"),
+            "{r}"
+        );
+        for i in 0..3 {
+            let cancel = json!({"type": "cancel", "seq": 2 + i, "order_id": format!("TB-{i}"),
+                                "reason": "buyer_cancelled"});
+            send(&mut ws, &cancel).await;
+            assert_eq!(recv(&mut ws).await["results"][0]["status"], "cancelled");
+        }
+        let key = |id: &str| format!("lp:{{{site}}}:o:{seller}:{id}");
+        let master = cluster.master_of(&key("TB-0")).await;
+        let mut c = node_conn(cluster.nodes[master].port()).await;
+        eventually(60, "the orders expired from the cluster", || {
+            let mut c = c.clone();
+            let keys: Vec<String> = (0..3).map(|i| key(&format!("TB-{i}"))).collect();
+            async move {
+                let n: i64 = redis::cmd("EXISTS")
+                    .arg(&keys)
+                    .query_async(&mut c)
+                    .await
+                    .unwrap();
+                n == 0
+            }
+        })
+        .await;
+        let mut changed = order("TB-1", 1);
+        changed["note"] = json!("đổi nội dung");
+        let again = vec![order("TB-0", 0), changed];
+        send(
+            &mut ws,
+            &json!({"type": "orders", "seq": 9, "orders": again}),
+        )
+        .await;
+        let r = recv(&mut ws).await;
+        assert_eq!(r["results"][0]["status"], "duplicate", "{site}: {r}");
+        assert_eq!(r["results"][1]["status"], "duplicate", "{site}: {r}");
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(key("TB-0"))
+            .arg(key("TB-1"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{site}: not stored again");
+        // The tombstones live in the site's slot.
+        let (_, buckets): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(0)
+            .arg("MATCH")
+            .arg(format!("lp:{{{site}}}:t:*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(buckets.len(), 1, "{site}: {buckets:?}");
+        assert_eq!(
+            cluster.master_of(&buckets[0]).await,
+            cluster.master_of(&format!("lp:{{{site}}}:in")).await
+        );
+    }
+    app.stop().await;
+}

@@ -240,7 +240,7 @@ fn check_order(json: &str) -> Result<(), TestCaseError> {
         }
         Ok(wire) => {
             let _ = wire.canonical_json();
-            match wire.validate(Utc::now(), Duration::minutes(15)) {
+            match wire.validate(Utc::now(), Duration::minutes(15), Duration::days(90)) {
                 Err(e) => prop_assert!(!e.code.is_empty() && !e.field.is_empty(), "{e:?}"),
                 Ok(order) => {
                     prop_assert!(order.items.len() <= 100 && !order.items.is_empty());

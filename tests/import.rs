@@ -33,7 +33,11 @@ fn parse(name: &str, opts: &Options) -> Parsed {
     for m in &p.orders {
         let wire = parse_order(&m.order.to_string())
             .unwrap_or_else(|e| panic!("{name} line {}: {e}", m.line));
-        if let Err(e) = wire.validate(now(), chrono::Duration::minutes(15)) {
+        if let Err(e) = wire.validate(
+            now(),
+            chrono::Duration::minutes(15),
+            chrono::Duration::days(90),
+        ) {
             panic!(
                 "{name} line {}: the server would refuse it: {e}\n{}",
                 m.line, m.order

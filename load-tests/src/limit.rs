@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use livepack::client::sample_order;
 use livepack::store::INGEST_LUA;
+
+/// Tombstone buckets passed to the ingest script (5–6 at the default retention).
+const TOMB_BUCKETS: u64 = 6;
 use serde_json::json;
 
 use crate::procstat::{MachineWatch, ProcUsage, Watch};
@@ -195,17 +198,22 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
         "--csv".into(),
         "EVALSHA".into(),
         sha.clone(),
-        (3 + k).to_string(),
+        (3 + TOMB_BUCKETS + k).to_string(),
         stream.into(),
         "lp:{bench}:s:mat-ong-tam-diep:live-bench".into(),
         "lp:{bench}:sessions".into(),
     ];
+    // The seller's tombstone buckets the service checks at the default retention.
+    for b in 0..TOMB_BUCKETS {
+        args.push(format!("lp:{{bench}}:t:mat-ong-tam-diep:{b}"));
+    }
     for _ in 0..k {
         args.push("lp:{bench}:o:mat-ong-tam-diep:TT-__rand_int__".into());
     }
     for a in ["mat-ong-tam-diep", "live-bench", "1700000000000", "0"] {
         args.push(a.into());
     }
+    args.push(TOMB_BUCKETS.to_string());
     for _ in 0..k {
         args.push("TT-__rand_int__".into());
         args.push(data.clone());

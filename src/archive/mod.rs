@@ -139,7 +139,8 @@ pub async fn sweep(
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))??;
             // Only once the file is on disk do the orders start to expire.
-            let n = read::retire(store, site, &loaded, cfg.hot_ms(), now).await?;
+            let window = crate::store::tombstones::DedupeWindow::from_config(cfg);
+            let n = read::retire(store, site, &loaded, &window, now).await?;
             tracing::info!(site, %date, archived = n, lines = written, dir = %dir.display(), "orders archived");
             metrics::counter!("livepack_archived_orders_total", "site" => site.to_owned())
                 .increment(n);

@@ -10,6 +10,7 @@ use redis::streams::StreamRangeReply;
 
 use super::ArchiveLine;
 use crate::domain::schedule::{business_date, local_instant};
+use crate::store::tombstones::DedupeWindow;
 use crate::store::{keys, Store, StoreError};
 
 /// Statuses after which nothing more happens to an order on our side.
@@ -211,12 +212,13 @@ pub async fn load(
 }
 
 /// Marks archived orders and sets their expiry: `hot_ms` after they reached their final
-/// status (or after `now` when that time is unknown).
+/// status (or after `now` when that time is unknown); writes each one's tombstone, which
+/// outlives it by the dedupe window (`store::tombstones`).
 pub async fn retire(
     store: &Store,
     site: &str,
     loaded: &[Loaded],
-    hot_ms: i64,
+    window: &DedupeWindow,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut done = 0;
@@ -225,11 +227,18 @@ pub async fn retire(
         inv.arg(now.timestamp_millis());
         for l in chunk {
             let from = l.line.status_at.unwrap_or(now).timestamp_millis();
-            inv.key(keys::order(site, &l.line.seller, &l.line.order_id));
+            // Never before now: the order leaves Redis at the latest of the two.
+            let at = from.saturating_add(window.hot_ms);
+            let (bucket, tomb_at) = window.bucket_for(at.max(now.timestamp_millis()));
+            inv.key(keys::order(site, &l.line.seller, &l.line.order_id))
+                .key(DedupeWindow::key(site, &l.line.seller, bucket));
             for k in &l.related {
                 inv.key(k);
             }
-            inv.arg(l.related.len()).arg(from.saturating_add(hot_ms));
+            inv.arg(l.related.len())
+                .arg(at)
+                .arg(&l.line.order_id)
+                .arg(tomb_at);
         }
         let mut conn = store.conn();
         let n: u64 = store

@@ -1,26 +1,35 @@
 -- Archived orders: mark each one and let it, and the keys only finished orders still need,
--- expire after the hot period (the purge of the buyer's name, phone and address).
--- KEYS: per order, its hash then its k related keys (parcel, wave, pick ids, shipment, the
--- shipment's parcel set, session, the day's wave and shipment indexes)
--- ARGV[1] archived at (ms), then per order: k, expire at (ms)
+-- expire after the hot period (the purge of the buyer's name, phone and address); and in
+-- the same step write its tombstone (order id → first 8 hex digits of its digest) into the
+-- seller's bucket, which expires the dedupe window after the order (store/tombstones.rs):
+-- the id stays known once the order is gone.
+-- KEYS: per order, its hash, its tombstone bucket, then its k related keys (parcel, wave,
+-- pick ids, shipment, the shipment's parcel set, session, the day's wave and shipment
+-- indexes)
+-- ARGV[1] archived at (ms), then per order: k, expire at (ms), order id, bucket expiry (ms)
 -- A related key's expiry only ever moves later (another order may need it longer).
 -- Returns the number of orders marked.
 local now = ARGV[1]
 local ki, ai, done = 1, 2, 0
 while ai < #ARGV do
-  local k, at = tonumber(ARGV[ai]), ARGV[ai + 1]
-  ai = ai + 2
-  local order = KEYS[ki]
+  local k, at, id, tomb_at = tonumber(ARGV[ai]), ARGV[ai + 1], ARGV[ai + 2], ARGV[ai + 3]
+  ai = ai + 4
+  local order, tomb = KEYS[ki], KEYS[ki + 1]
   if redis.call('EXISTS', order) == 1 then
+    local dg = redis.call('HGET', order, 'dg') or ''
+    redis.call('HSET', tomb, id, string.sub(dg, 1, 8))
+    if redis.call('PEXPIREAT', tomb, tomb_at, 'NX') == 0 then
+      redis.call('PEXPIREAT', tomb, tomb_at, 'GT')
+    end
     redis.call('HSET', order, 'ar', now)
     redis.call('PEXPIREAT', order, at)
     done = done + 1
   end
-  for j = ki + 1, ki + k do
+  for j = ki + 2, ki + 1 + k do
     if redis.call('PEXPIREAT', KEYS[j], at, 'NX') == 0 then
       redis.call('PEXPIREAT', KEYS[j], at, 'GT')
     end
   end
-  ki = ki + 1 + k
+  ki = ki + 2 + k
 end
 return done

@@ -100,7 +100,11 @@ mod tests {
         for n in 0..500u64 {
             let v = sample_order(&format!("TT-{n}"), n * 7919);
             let wire = parse_order(&v.to_string()).expect("parses");
-            if let Err(e) = wire.validate(now, chrono::Duration::minutes(15)) {
+            if let Err(e) = wire.validate(
+                now,
+                chrono::Duration::minutes(15),
+                chrono::Duration::days(90),
+            ) {
                 panic!("sample {n} refused: {e}");
             }
         }

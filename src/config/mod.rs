@@ -245,6 +245,13 @@ pub struct RetentionConfig {
     /// Orders still not finished this many days after their business day are archived as
     /// they are (and expire), so no personal data is kept forever.
     pub max_open_days: u32,
+    /// Days an order id stays known after the order left Redis (a compact tombstone:
+    /// seller, order id, short digest): a resend within them is `duplicate`, never new.
+    /// Orders whose `placed_at` is older than this are rejected (`placed_at_too_old`).
+    pub dedupe_days: u32,
+    /// Overrides `dedupe_days` in seconds (tests, drills). Tombstones are kept in buckets
+    /// of 30 days, or of this many seconds when set: changing it loses the tombstones.
+    pub dedupe_secs: Option<u64>,
 }
 
 impl Default for RetentionConfig {
@@ -256,6 +263,8 @@ impl Default for RetentionConfig {
             archive_dir: PathBuf::from("./archive"),
             scan_secs: 300,
             max_open_days: 7,
+            dedupe_days: 90,
+            dedupe_secs: None,
         }
     }
 }
@@ -266,6 +275,15 @@ impl RetentionConfig {
         let secs = self
             .hot_secs
             .unwrap_or(u64::from(self.hot_days) * 24 * 3600);
+        i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    /// The dedupe window (how long an order id stays known after its order left Redis,
+    /// and how old a `placed_at` may be) in milliseconds.
+    pub fn dedupe_ms(&self) -> i64 {
+        let secs = self
+            .dedupe_secs
+            .unwrap_or(u64::from(self.dedupe_days) * 24 * 3600);
         i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 }

@@ -101,6 +101,15 @@ impl Config {
         if t.hot_days == 0 && t.hot_secs.is_none() {
             return Err(ConfigError::invalid("retention.hot_days", "must be > 0"));
         }
+        if t.dedupe_days == 0 && t.dedupe_secs.unwrap_or(0) == 0 {
+            return Err(ConfigError::invalid("retention.dedupe_days", "must be > 0"));
+        }
+        if t.dedupe_days > 3650 {
+            return Err(ConfigError::invalid(
+                "retention.dedupe_days",
+                "must be at most 3650 (ten years)",
+            ));
+        }
         if t.scan_secs == 0 {
             return Err(ConfigError::invalid("retention.scan_secs", "must be > 0"));
         }

@@ -201,8 +201,15 @@ pub fn peek_order_id(json: &str) -> Option<String> {
 }
 
 impl OrderWire {
-    /// Checks meaning. `now` bounds `placed_at` (clock skew allowance `max_skew`).
-    pub fn validate(&self, now: DateTime<Utc>, max_skew: Duration) -> Result<Order, FieldError> {
+    /// Checks meaning. `now` bounds `placed_at`: at most `max_skew` ahead (clock skew
+    /// allowance), at most `max_age` old (the dedupe window: an older order id could have
+    /// left our memory, so it is not taken as new).
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        max_skew: Duration,
+        max_age: Duration,
+    ) -> Result<Order, FieldError> {
         if !is_label(&self.order_id) {
             return Err(err(
                 "invalid_order_id",
@@ -228,6 +235,21 @@ impl OrderWire {
             .with_timezone(&Utc);
         if placed_at > now + max_skew {
             return Err(err("placed_at_in_future", "placed_at", "is in the future"));
+        }
+        if placed_at < now - max_age {
+            return Err(err(
+                "placed_at_too_old",
+                "placed_at",
+                match max_age.num_days() {
+                    d if d >= 1 => format!(
+                        "is older than {d} days, the window in which order ids are remembered"
+                    ),
+                    _ => format!(
+                        "is older than {} s, the window in which order ids are remembered",
+                        max_age.num_seconds()
+                    ),
+                },
+            ));
         }
         text("buyer.name", &self.buyer.name, 200, "invalid_name")?;
         let phone = Phone::parse(&self.buyer.phone).map_err(|e| {

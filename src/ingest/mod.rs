@@ -77,6 +77,7 @@ pub async fn handler(
         label,
         schedule,
         max_skew: chrono::Duration::minutes(cfg.ingest.max_clock_skew_minutes),
+        dedupe: crate::store::tombstones::DedupeWindow::from_config(&cfg.retention),
         retry_after_ms: cfg.ingest.nack_retry_after_ms,
         order_budget: state.order_budget.clone(),
         budget_wait: Duration::from_millis(cfg.redis.command_timeout_ms),

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id};
 use crate::domain::schedule::{due, SiteSchedule};
+use crate::store::tombstones::DedupeWindow;
 use crate::store::{CancelOutcome, IngestOutcome, Normalized, Store, StoreError, StoreOrder};
 
 /// Who is sending on this connection, and the settings their frames are judged by.
@@ -19,6 +20,9 @@ pub struct Ctx {
     pub label: String,
     pub schedule: Arc<SiteSchedule>,
     pub max_skew: Duration,
+    /// How old a `placed_at` may be, and where the tombstones of orders that left Redis
+    /// are (`retention.dedupe_days`).
+    pub dedupe: DedupeWindow,
     pub retry_after_ms: u64,
     /// Orders handed to Redis and not answered yet, across all connections: bounds the
     /// work queued in front of Redis so a timeout means an unhealthy Redis, not a queue.
@@ -75,7 +79,8 @@ fn validate_one(ctx: &Ctx, json: &str, now: DateTime<Utc>) -> Result<StoreOrder,
         error: Some(error),
     };
     let wire = parse_order(json).map_err(reject)?;
-    let order = wire.validate(now, ctx.max_skew).map_err(reject)?;
+    let max_age = Duration::milliseconds(ctx.dedupe.dedupe_ms);
+    let order = wire.validate(now, ctx.max_skew, max_age).map_err(reject)?;
     let canonical = wire.canonical_json();
     let due = due(&ctx.schedule, order.placed_at, now);
     let norm = Normalized {
@@ -155,7 +160,14 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
         };
         match ctx
             .store
-            .ingest(&ctx.site, &ctx.seller, &ctx.label, rejected, &to_store)
+            .ingest(
+                &ctx.site,
+                &ctx.seller,
+                &ctx.label,
+                rejected,
+                &to_store,
+                &ctx.dedupe,
+            )
             .await
         {
             Ok(o) => o,

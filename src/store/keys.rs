@@ -140,3 +140,9 @@ pub fn cancel_lock(site: &str, parcel_id: &str) -> String {
 pub fn booking_queue(site: &str) -> String {
     format!("lp:{{{site}}}:bookq")
 }
+
+/// Hash: a seller's tombstones (order id → short digest) of orders that left Redis, in
+/// the bucket starting at `bucket_start_secs` (see `store::tombstones`).
+pub fn tombstones(site: &str, seller: &str, bucket_start_secs: i64) -> String {
+    format!("lp:{{{site}}}:t:{seller}:{bucket_start_secs}")
+}

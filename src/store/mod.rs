@@ -10,6 +10,7 @@ mod orders;
 pub mod repack;
 pub mod shipments;
 pub mod stream;
+pub mod tombstones;
 pub mod waves;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
+use super::tombstones::DedupeWindow;
 use super::{keys, Store, StoreError};
 use crate::domain::address::Region;
 use crate::domain::order::OrderWire;
@@ -93,7 +94,8 @@ fn count(h: &HashMap<String, String>, k: &str) -> u64 {
 }
 
 impl Store {
-    /// Stores a frame's valid orders in one round trip and counts its rejected ones.
+    /// Stores a frame's valid orders in one round trip and counts its rejected ones. An
+    /// order id held by a live order or by a tombstone (`window`) is a duplicate.
     /// Returns one outcome per order, in order. Acks must wait for this to succeed.
     pub async fn ingest(
         &self,
@@ -102,16 +104,23 @@ impl Store {
         label: &str,
         rejected: usize,
         orders: &[&StoreOrder],
+        window: &DedupeWindow,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let script = &self.inner.scripts.ingest;
         let mut inv = script.prepare_invoke();
+        let now = Utc::now().timestamp_millis();
+        let buckets = window.live_buckets(now);
         inv.key(keys::stream(site))
             .key(keys::session(site, seller, label))
-            .key(keys::sessions(site))
-            .arg(seller)
+            .key(keys::sessions(site));
+        for b in &buckets {
+            inv.key(DedupeWindow::key(site, seller, *b));
+        }
+        inv.arg(seller)
             .arg(label)
-            .arg(Utc::now().timestamp_millis())
-            .arg(rejected);
+            .arg(now)
+            .arg(rejected)
+            .arg(buckets.len());
         for o in orders {
             inv.key(keys::order(site, seller, &o.order_id))
                 .arg(&o.order_id)

@@ -18,7 +18,7 @@ fn sample() -> serde_json::Value {
 }
 
 fn check(v: &serde_json::Value) -> Result<Order, FieldError> {
-    parse_order(&v.to_string())?.validate(now(), Duration::minutes(15))
+    parse_order(&v.to_string())?.validate(now(), Duration::minutes(15), Duration::days(90))
 }
 
 fn rejected(v: serde_json::Value) -> (String, String) {
@@ -210,4 +210,18 @@ fn peeks_order_id_of_broken_orders() {
         Some("X-1".into())
     );
     assert_eq!(peek_order_id(r#"[1,2]"#), None);
+}
+
+#[test]
+fn placed_at_older_than_the_dedupe_window_is_too_old() {
+    let mut v = sample();
+    v["placed_at"] = json!("2026-08-22T20:59:00+07:00"); // 91 days before now()
+    assert_eq!(
+        rejected(v.clone()),
+        ("placed_at_too_old".to_string(), "placed_at".to_string())
+    );
+    let e = check(&v).unwrap_err();
+    assert!(e.message.contains("90 days"), "{}", e.message);
+    v["placed_at"] = json!("2026-08-23T21:01:00+07:00"); // just inside 90 days
+    assert!(check(&v).is_ok());
 }
