@@ -344,7 +344,7 @@ async fn export_day_cli(
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["pid"].as_u64());
-        let mut opts = EmbeddedOptions::new(config.redis.data_dir.clone());
+        let mut opts = EmbeddedOptions::private(config.redis.data_dir.clone());
         opts.bin = config.redis.bin.clone();
         let e = EmbeddedRedis::start(opts).await?;
         let url = e.url();
