@@ -38,6 +38,8 @@ pub enum RunError {
     Embedded(#[from] store::embedded::EmbeddedError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Volatile(String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -74,6 +76,9 @@ pub async fn run(
         embedded = Some(e);
         url
     } else {
+        store::persistence::check(&config.redis, &config.redis.url)
+            .await
+            .map_err(RunError::Volatile)?;
         config.redis.url.clone()
     };
     let store = store::Store::connect(&config.redis, &url).await?;

@@ -147,6 +147,8 @@ pub struct RedisConfig {
     /// After a write, `WAIT replicas replicas_timeout_ms` before acking (0: off).
     pub replicas: u32,
     pub replicas_timeout_ms: u64,
+    /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
+    pub allow_volatile: bool,
 }
 
 impl Default for RedisConfig {
@@ -160,6 +162,7 @@ impl Default for RedisConfig {
             command_timeout_ms: 2_000,
             replicas: 0,
             replicas_timeout_ms: 500,
+            allow_volatile: false,
         }
     }
 }
