@@ -248,6 +248,9 @@ pub struct RetentionConfig {
     /// Orders still not finished this many days after their business day are archived as
     /// they are (and expire), so no personal data is kept forever.
     pub max_open_days: u32,
+    /// Archive files (buyers' names, phones, addresses) are deleted this many days after
+    /// their business day.
+    pub archive_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -259,6 +262,7 @@ impl Default for RetentionConfig {
             archive_dir: PathBuf::from("./archive"),
             scan_secs: 300,
             max_open_days: 7,
+            archive_days: 365,
         }
     }
 }

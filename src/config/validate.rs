@@ -110,6 +110,12 @@ impl Config {
                 "must be > 0",
             ));
         }
+        if t.archive_days <= t.max_open_days.saturating_add(1) {
+            return Err(ConfigError::invalid(
+                "retention.archive_days",
+                "must be > retention.max_open_days + 1 (a day's file is written until then)",
+            ));
+        }
         self.validate_sites()?;
         self.validate_sellers()?;
         for (n, c) in self.carriers.iter().enumerate() {
