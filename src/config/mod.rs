@@ -78,6 +78,8 @@ pub struct ServerConfig {
     /// Peers (CIDR) whose `X-Forwarded-For` names the client (a reverse proxy in front);
     /// from any other peer the header is ignored. Default: none.
     pub trusted_proxies: Vec<String>,
+    /// A request's body must arrive in full within this many seconds, else 408.
+    pub request_body_timeout_secs: u64,
 }
 
 impl ServerConfig {
@@ -104,6 +106,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            request_body_timeout_secs: 15,
             admin_listen: String::new(),
             trusted_proxies: Vec::new(),
         }

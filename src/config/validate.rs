@@ -97,6 +97,12 @@ impl Config {
                 "expected \"text\" or \"json\"",
             ));
         }
+        if self.server.request_body_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "server.request_body_timeout_secs",
+                "must be > 0",
+            ));
+        }
         let t = &self.retention;
         if t.hot_days == 0 && t.hot_secs.is_none() {
             return Err(ConfigError::invalid("retention.hot_days", "must be > 0"));
