@@ -38,6 +38,8 @@ pub enum RunError {
     Embedded(#[from] store::embedded::EmbeddedError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Volatile(String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -65,15 +67,18 @@ pub async fn run(
     }
     let mut embedded = None;
     let url = if config.redis.url == "embedded" {
-        let mut opts = EmbeddedOptions::new(config.redis.data_dir.clone());
+        let mut opts = EmbeddedOptions::private(config.redis.data_dir.clone());
         opts.bin = config.redis.bin.clone();
         opts.appendfsync = config.redis.appendfsync.as_str().to_owned();
         let e = EmbeddedRedis::start(opts).await?;
-        tracing::info!(port = e.port(), data_dir = %config.redis.data_dir.display(), "embedded redis-server running");
+        tracing::info!(url = %e.url(), data_dir = %config.redis.data_dir.display(), "embedded redis-server running");
         let url = e.url();
         embedded = Some(e);
         url
     } else {
+        store::persistence::check(&config.redis, &config.redis.url)
+            .await
+            .map_err(RunError::Volatile)?;
         config.redis.url.clone()
     };
     let store = store::Store::connect(&config.redis, &url).await?;

@@ -45,6 +45,10 @@ struct ServeArgs {
     /// carrier) on a non-loopback `server.listen`: refused without it.
     #[arg(long, env = "LIVEPACK_DEMO", value_parser = clap::builder::FalseyValueParser::new())]
     demo: bool,
+    /// Start on an external Redis with `appendonly no` (acked orders then do not survive a
+    /// Redis restart); refused without it. Same as `redis.allow_volatile = true`.
+    #[arg(long, env = "LIVEPACK_ALLOW_VOLATILE", value_parser = clap::builder::FalseyValueParser::new())]
+    allow_volatile: bool,
 }
 
 fn load() -> Config {
@@ -100,7 +104,7 @@ async fn main() {
         }
         return;
     }
-    let config = load();
+    let mut config = load();
     match cli
         .command
         .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
@@ -137,6 +141,7 @@ async fn main() {
                 eprintln!("livepack: {msg}");
                 std::process::exit(2);
             }
+            config.redis.allow_volatile |= args.allow_volatile;
             livepack::init_tracing(&config.log);
             let listener = match tokio::net::TcpListener::bind(&config.server.listen).await {
                 Ok(l) => l,

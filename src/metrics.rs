@@ -164,6 +164,14 @@ fn describe() {
         "livepack_shipments_handed_over_total",
         "Shipments handed over to the carrier's driver, by site"
     );
+    describe_counter!(
+        "livepack_archive_files_expired_total",
+        "Archive files deleted past retention.archive_days, by site"
+    );
+    describe_counter!(
+        "livepack_http_body_timeouts_total",
+        "HTTP requests answered 408: body not received within server.request_body_timeout_secs"
+    );
     describe_gauge!(
         "livepack_build_info",
         "Always 1; the version label names the build"

@@ -133,3 +133,99 @@ async fn acks_wait_for_a_replica_and_turn_to_nacks_without_one() {
     assert_eq!(n, 1, "once acked, the order is on the replica");
     app.stop().await;
 }
+
+/// An external Redis without AOF would lose acked orders on a restart: `serve` refuses it,
+/// naming the way out; `--allow-volatile` starts anyway (with a warning).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_an_external_redis_without_aof_unless_allowed() {
+    let (volatile, dir) = redis_with(|o| {
+        o.extra_args = vec!["--appendonly".into(), "no".into()];
+    })
+    .await;
+    let port = free_port();
+    let config = write_config(dir.path(), port, &volatile.url(), "", "");
+    let log = dir.path().join("refused.log");
+    let mut svc = Service::start(&config, port, Some(&log), "info");
+    let status = tokio::time::timeout(Duration::from_secs(30), svc.child.wait())
+        .await
+        .expect("livepack exits on a Redis without AOF")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("appendonly no"), "{said}");
+    assert!(said.contains("--allow-volatile"), "{said}");
+
+    let log = dir.path().join("allowed.log");
+    let mut svc =
+        Service::start_with_args(&config, port, Some(&log), "info", &["--allow-volatile"]);
+    svc.ready(30).await;
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("appendonly no"), "a warning: {said}");
+    svc.terminate().await;
+
+    // The same Redis with AOF turned on: no flag needed.
+    let mut c = redis_conn(&volatile.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut svc = Service::start(&config, port, None, "info");
+    svc.ready(30).await;
+    svc.terminate().await;
+}
+
+/// Where CONFIG is forbidden (managed Redis), the check reads `INFO persistence` and only warns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_config_the_check_reads_info_and_warns() {
+    use livepack::store::persistence::{check, probe, Persistence};
+    let limit = Duration::from_secs(5);
+    for aof in ["yes", "no"] {
+        let (r, _dir) = redis_with(|o| {
+            o.extra_args = vec!["--appendonly".into(), aof.into()];
+        })
+        .await;
+        let mut c = redis_conn(&r.url()).await;
+        let _: () = redis::cmd("ACL")
+            .arg(&[
+                "SETUSER",
+                "app",
+                "on",
+                ">app-pass",
+                "~*",
+                "&*",
+                "+@all",
+                "-config",
+            ])
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let full = probe(&r.url(), limit).await;
+        let limited_url = format!("redis://app:app-pass@127.0.0.1:{}/0", r.port());
+        let limited = probe(&limited_url, limit).await;
+        let mut cfg = test_config(&limited_url, "").redis;
+        if aof == "yes" {
+            assert!(
+                matches!(full, Persistence::Aof { ref appendfsync } if appendfsync == "everysec"),
+                "{full:?}"
+            );
+            assert_eq!(limited, Persistence::InfoOnly { aof_enabled: true });
+        } else {
+            assert_eq!(full, Persistence::Off);
+            assert_eq!(limited, Persistence::InfoOnly { aof_enabled: false });
+            assert!(
+                check(&cfg, &r.url()).await.is_err(),
+                "CONFIG says no: refused"
+            );
+            cfg.allow_volatile = true;
+            assert!(check(&cfg, &r.url()).await.is_ok());
+            cfg.allow_volatile = false;
+        }
+        assert!(
+            check(&cfg, &limited_url).await.is_ok(),
+            "INFO only: a warning"
+        );
+    }
+}

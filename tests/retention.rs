@@ -351,3 +351,129 @@ async fn bytes_per_order_in_redis() {
     assert!(default < 4096.0, "an order costs {default:.0} bytes");
     assert!(compact <= default, "listpack hashes are not larger");
 }
+
+/// Noon of the business day `days_ago` days before `now`, in ms.
+fn noon_ms(now: chrono::DateTime<chrono::Utc>, days_ago: i64) -> (chrono::NaiveDate, i64) {
+    let day = livepack::domain::schedule::business_date(now) - chrono::Duration::days(days_ago);
+    let noon = chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap();
+    let at = livepack::domain::schedule::local_instant(day, noon);
+    (day, at.timestamp_millis())
+}
+
+/// The service was down for days: the archiver catches up on every day it missed, oldest
+/// first — also days far outside `max_open_days` — and files past `archive_days` are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archiver_catches_up_every_missed_day_in_order_then_expires_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let redis = TestRedis::start().await;
+    let archive = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[planner]\nenabled = false\n[retention]\nenabled = false\nmax_open_days = 1\n\
+         archive_days = 10\narchive_dir = \"{}/a\"\n",
+        archive.path().display()
+    );
+    let config = test_config(&redis.url(), &extra);
+    let app = TestApp::spawn_with(config.clone()).await;
+    let orders: Vec<Value> = (0..10).map(|i| order(&format!("CU-{i}"), i)).collect();
+    assert_eq!(push_orders(&app, "catchup", orders, false).await, 10);
+    app.stop().await;
+
+    // The orders' stream entries move to five and four days ago (half each).
+    let now = chrono::Utc::now();
+    let (d5, ms5) = noon_ms(now, 5);
+    let (d4, ms4) = noon_ms(now, 4);
+    let mut c = redis.conn().await;
+    let stream = format!("lp:{{{SITE}}}:in");
+    let entries: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut c, &stream)
+            .await
+            .unwrap();
+    let _: () = redis::AsyncCommands::del(&mut c, &stream).await.unwrap();
+    let orders_in: Vec<_> = entries
+        .ids
+        .iter()
+        .filter(|e| e.get::<String>("t").as_deref() == Some("o"))
+        .collect();
+    assert_eq!(orders_in.len(), 10);
+    for (i, e) in orders_in.iter().enumerate() {
+        let id = format!("{}-{i}", if i < 5 { ms5 } else { ms4 });
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&stream).arg(&id);
+        for (k, v) in &e.map {
+            cmd.arg(k)
+                .arg(redis::from_redis_value::<String>(v.clone()).unwrap());
+        }
+        let _: String = cmd.query_async(&mut c).await.unwrap();
+    }
+
+    let store = livepack::store::Store::connect(&config.redis, &redis.url())
+        .await
+        .unwrap();
+    let holder = "catch-up-test";
+    let lock = format!("lp:{{{SITE}}}:archiver");
+    let _: () = redis::AsyncCommands::set(&mut c, &lock, holder)
+        .await
+        .unwrap();
+    let mut cfg = config.retention.clone();
+
+    // A sweep on the first of those days: the orders are open, nothing archived yet.
+    let then = chrono::DateTime::from_timestamp_millis(ms5 + 3_600_000).unwrap();
+    let report = livepack::archive::sweep(&store, &cfg, SITE, then, holder)
+        .await
+        .unwrap();
+    assert!(report.days.is_empty(), "{report:?}");
+    assert_eq!(
+        livepack::archive::archived_through(&store, SITE)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Down for the days after: the next sweep archives both days, oldest first.
+    let report = livepack::archive::sweep(&store, &cfg, SITE, now, holder)
+        .await
+        .unwrap();
+    assert_eq!(report.days, vec![d5, d4]);
+    assert_eq!(report.archived, 10);
+    let yesterday = livepack::domain::schedule::business_date(now) - chrono::Duration::days(1);
+    assert_eq!(
+        livepack::archive::archived_through(&store, SITE)
+            .await
+            .unwrap(),
+        Some(yesterday),
+        "every day before today is archived"
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = archive.path().join("a");
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join(SITE)), 0o700);
+    for (day, first) in [(d5, 0), (d4, 5)] {
+        let file = root.join(SITE).join(format!("{day}.jsonl.gz"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        let lines = read_lines(&file).unwrap();
+        let mut ids: Vec<String> = lines.iter().map(|l| l.order_id.clone()).collect();
+        ids.sort();
+        let want: Vec<String> = (first..first + 5).map(|i| format!("CU-{i}")).collect();
+        assert_eq!(ids, want, "{day}");
+        assert!(lines
+            .iter()
+            .all(|l| l.business_date == day && l.status == "received"));
+    }
+    // Nothing left: another sweep archives nothing.
+    let report = livepack::archive::sweep(&store, &cfg, SITE, now, holder)
+        .await
+        .unwrap();
+    assert!(
+        report.days.is_empty() && report.expired.is_empty(),
+        "{report:?}"
+    );
+
+    // Files expire after archive_days.
+    cfg.archive_days = 4;
+    let report = livepack::archive::sweep(&store, &cfg, SITE, now, holder)
+        .await
+        .unwrap();
+    assert_eq!(report.expired, vec![d5]);
+    assert!(!root.join(SITE).join(format!("{d5}.jsonl.gz")).exists());
+    assert!(root.join(SITE).join(format!("{d4}.jsonl.gz")).exists());
+}

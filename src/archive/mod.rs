@@ -6,6 +6,12 @@
 //! what a seller or accountant keeps. An order's business day is the Vietnamese calendar
 //! day it was stored on (its entry in the site stream).
 //!
+//! Days are tracked, not windowed: `lp:{site}:archived_through` holds the last business day
+//! whose orders are all archived; every sweep walks the days after it, oldest first, up to
+//! today (a service that was down for days catches up on each of them, in order), and moves
+//! it forward over each day left with nothing to archive. Archive files are 0600 in 0700
+//! directories and are deleted `retention.archive_days` after their day.
+//!
 //! One archiver per site at a time (a short Redis lock), every `retention.scan_secs`.
 //! `livepack export-day` writes a day again from what Redis holds, merged into the file.
 
@@ -71,8 +77,10 @@ const LOCK_TTL: Duration = Duration::from_secs(600);
 pub struct SweepReport {
     /// Orders written to archive files and set to expire.
     pub archived: u64,
-    /// Days whose file was written.
+    /// Days whose file was written, oldest first.
     pub days: Vec<NaiveDate>,
+    /// Days whose archive file was deleted (past `retention.archive_days`).
+    pub expired: Vec<NaiveDate>,
 }
 
 fn lock_key(site: &str) -> String {
@@ -83,9 +91,48 @@ fn done_key(site: &str) -> String {
     format!("{}:archived", keys::tag(site))
 }
 
-/// Archives the site's finished orders of the last `max_open_days` + 1 business days
-/// (older open orders as they are) and lets them expire. Idempotent; `now` is the clock;
-/// `holder` holds the site's archiver lock (renewed before each file is written).
+/// The last business day of the site whose orders are all archived (a date, `YYYY-MM-DD`).
+pub fn through_key(site: &str) -> String {
+    format!("{}:archived_through", keys::tag(site))
+}
+
+/// The last business day whose orders are all archived, if any day is.
+pub async fn archived_through(store: &Store, site: &str) -> Result<Option<NaiveDate>, StoreError> {
+    let mut conn = store.conn();
+    let at: Option<String> = store
+        .bounded(
+            "archive_done",
+            redis::AsyncCommands::get(&mut conn, through_key(site)),
+        )
+        .await?;
+    Ok(at.and_then(|d| d.parse().ok()))
+}
+
+/// The business day of the oldest entry in the site stream.
+async fn first_stream_day(store: &Store, site: &str) -> Result<Option<NaiveDate>, StoreError> {
+    let mut conn = store.conn();
+    let reply: redis::streams::StreamRangeReply = store
+        .bounded(
+            "archive_xrange",
+            redis::cmd("XRANGE")
+                .arg(keys::stream(site))
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn),
+        )
+        .await?;
+    Ok(reply.ids.first().and_then(|e| {
+        let ms = e.id.split('-').next()?.parse::<i64>().ok()?;
+        Some(business_date(DateTime::from_timestamp_millis(ms)?))
+    }))
+}
+
+/// Archives the site's finished orders of every business day not yet archived, oldest first
+/// (orders still open `max_open_days` after their day as they are) and lets them expire;
+/// deletes archive files older than `archive_days`. Idempotent; `now` is the clock; `holder`
+/// holds the site's archiver lock (renewed before each file is written).
 pub async fn sweep(
     store: &Store,
     cfg: &RetentionConfig,
@@ -102,12 +149,24 @@ pub async fn sweep(
             redis::AsyncCommands::smembers(&mut conn, done_key(site)),
         )
         .await?;
-    for back in (0..=i64::from(cfg.max_open_days) + 1).rev() {
-        let date = today - chrono::Duration::days(back);
+    let through = archived_through(store, site).await?;
+    let first = match through {
+        Some(d) => d.succ_opt().unwrap_or(d),
+        None => first_stream_day(store, site).await?.unwrap_or(today),
+    };
+    // Moves forward over each complete day while no earlier day is still open.
+    let mut contiguous = true;
+    let mut date = first;
+    while date <= today {
+        let next = date.succ_opt().unwrap_or(today + chrono::Duration::days(1));
         if done.contains(&date.to_string()) {
+            if contiguous {
+                set_through(store, site, date).await?;
+            }
+            date = next;
             continue;
         }
-        let forced = back > i64::from(cfg.max_open_days);
+        let forced = (today - date).num_days() > i64::from(cfg.max_open_days);
         let refs = read::day_orders(store, site, date).await?;
         let states = read::states(store, site, &refs).await?;
         let mut left = 0;
@@ -154,13 +213,57 @@ pub async fn sweep(
                     redis::AsyncCommands::sadd(&mut conn, done_key(site), date.to_string()),
                 )
                 .await?;
+            if contiguous {
+                set_through(store, site, date).await?;
+            }
+        } else {
+            contiguous = false;
         }
+        date = next;
     }
-    let keep_ms = cfg
-        .hot_ms()
-        .saturating_add((i64::from(cfg.max_open_days) + 2) * 86_400_000);
-    read::trim_stream(store, site, now.timestamp_millis().saturating_sub(keep_ms)).await?;
+    // The stream is what tells the days' orders: never trimmed past a day not yet archived.
+    if let Some(through) = archived_through(store, site).await? {
+        let keep_ms = cfg
+            .hot_ms()
+            .saturating_add((i64::from(cfg.max_open_days) + 2) * 86_400_000);
+        let unarchived = read::day_bounds_ms(through.succ_opt().unwrap_or(through)).0;
+        let before = now
+            .timestamp_millis()
+            .saturating_sub(keep_ms)
+            .min(unarchived);
+        read::trim_stream(store, site, before).await?;
+    }
+    let before = today - chrono::Duration::days(i64::from(cfg.archive_days));
+    let (dir, s) = (cfg.archive_dir.clone(), site.to_owned());
+    let gone = tokio::task::spawn_blocking(move || file::expire(&dir, &s, before))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    if !gone.is_empty() {
+        tracing::info!(site, files = gone.len(), %before, "archive files past retention.archive_days deleted");
+        metrics::counter!("livepack_archive_files_expired_total", "site" => site.to_owned())
+            .increment(gone.len() as u64);
+        report.expired = gone;
+    }
     Ok(report)
+}
+
+/// Records `date` as the last day all archived (only ever moves forward).
+async fn set_through(store: &Store, site: &str, date: NaiveDate) -> Result<(), StoreError> {
+    let script = redis::Script::new(
+        "local at = redis.call('GET', KEYS[1]) \
+         if not at or at < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end return 0",
+    );
+    let mut conn = store.conn();
+    let _: i64 = store
+        .bounded(
+            "archive_done",
+            script
+                .key(through_key(site))
+                .arg(date.to_string())
+                .invoke_async(&mut conn),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Takes the site's archiver lock; false when another instance holds it.
@@ -345,7 +448,7 @@ async fn export_day_cli(
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["pid"].as_u64());
-        let mut opts = EmbeddedOptions::new(config.redis.data_dir.clone());
+        let mut opts = EmbeddedOptions::private(config.redis.data_dir.clone());
         opts.bin = config.redis.bin.clone();
         let e = EmbeddedRedis::start(opts).await?;
         let url = e.url();

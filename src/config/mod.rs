@@ -78,6 +78,8 @@ pub struct ServerConfig {
     /// Peers (CIDR) whose `X-Forwarded-For` names the client (a reverse proxy in front);
     /// from any other peer the header is ignored. Default: none.
     pub trusted_proxies: Vec<String>,
+    /// A request's body must arrive in full within this many seconds, else 408.
+    pub request_body_timeout_secs: u64,
 }
 
 impl ServerConfig {
@@ -104,6 +106,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            request_body_timeout_secs: 15,
             admin_listen: String::new(),
             trusted_proxies: Vec::new(),
         }
@@ -147,6 +150,8 @@ pub struct RedisConfig {
     /// After a write, `WAIT replicas replicas_timeout_ms` before acking (0: off).
     pub replicas: u32,
     pub replicas_timeout_ms: u64,
+    /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
+    pub allow_volatile: bool,
 }
 
 impl Default for RedisConfig {
@@ -160,6 +165,7 @@ impl Default for RedisConfig {
             command_timeout_ms: 2_000,
             replicas: 0,
             replicas_timeout_ms: 500,
+            allow_volatile: false,
         }
     }
 }
@@ -252,6 +258,9 @@ pub struct RetentionConfig {
     /// Overrides `dedupe_days` in seconds (tests, drills). Tombstones are kept in buckets
     /// of 30 days, or of this many seconds when set: changing it loses the tombstones.
     pub dedupe_secs: Option<u64>,
+    /// Archive files (buyers' names, phones, addresses) are deleted this many days after
+    /// their business day.
+    pub archive_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -265,6 +274,7 @@ impl Default for RetentionConfig {
             max_open_days: 7,
             dedupe_days: 90,
             dedupe_secs: None,
+            archive_days: 365,
         }
     }
 }

@@ -97,6 +97,12 @@ impl Config {
                 "expected \"text\" or \"json\"",
             ));
         }
+        if self.server.request_body_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "server.request_body_timeout_secs",
+                "must be > 0",
+            ));
+        }
         let t = &self.retention;
         if t.hot_days == 0 && t.hot_secs.is_none() {
             return Err(ConfigError::invalid("retention.hot_days", "must be > 0"));
@@ -117,6 +123,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "retention.max_open_days",
                 "must be > 0",
+            ));
+        }
+        if t.archive_days <= t.max_open_days.saturating_add(1) {
+            return Err(ConfigError::invalid(
+                "retention.archive_days",
+                "must be > retention.max_open_days + 1 (a day's file is written until then)",
             ));
         }
         self.validate_sites()?;

@@ -1,6 +1,7 @@
 //! The HTTP API (contract §2): routes, OpenAPI document, cross-cutting layers.
 
 pub mod auth;
+mod body_timeout;
 pub mod client;
 pub mod error;
 mod handover;
@@ -146,6 +147,10 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::tablet::routes())
         .fallback(error::fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::limit,
+        ))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

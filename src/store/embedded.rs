@@ -2,17 +2,25 @@
 //! live in a data directory; tests use the same type for throwaway servers. The pid and port are
 //! recorded in `DATA_DIR/livepack-redis.json`, so a later `start` on the same directory adopts a
 //! server left running by a previous livepack process instead of starting a second one on the
-//! same AOF. Speaks just enough RESP over TCP (PING, CONFIG GET, SHUTDOWN) to need nothing else.
+//! same AOF. Speaks just enough RESP (PING, CONFIG GET, SHUTDOWN) to need nothing else.
+//!
+//! `private` (what `livepack serve` uses): no TCP port at all; the server listens on the unix
+//! socket `DATA_DIR/redis.sock` (mode 0700) inside the data dir (mode 0700), so no other local
+//! user can read buyers' data or forge a station session. Tests use the TCP mode (a free port on
+//! 127.0.0.1) where they need ports (replicas, clusters).
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::process::{Child, Command};
 use tokio::time::{sleep, timeout, Instant};
 
@@ -23,6 +31,9 @@ const KILL_DEADLINE: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const PORT_ATTEMPTS: usize = 5;
 const RECORD: &str = "livepack-redis.json";
+const SOCKET: &str = "redis.sock";
+/// `sun_path` holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
@@ -36,6 +47,8 @@ pub struct EmbeddedOptions {
     pub appendfsync: String,
     /// Appended after the built-in arguments (so they win), e.g. `["--maxmemory", "1gb"]`.
     pub extra_args: Vec<String>,
+    /// No TCP port: listen on `data_dir/redis.sock` (0700) only. `port` is then ignored.
+    pub private: bool,
 }
 
 impl EmbeddedOptions {
@@ -46,8 +59,24 @@ impl EmbeddedOptions {
             port: None,
             appendfsync: "everysec".into(),
             extra_args: Vec::new(),
+            private: false,
         }
     }
+
+    /// What `redis.url = "embedded"` runs: unix socket only, in a 0700 data dir.
+    pub fn private(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            private: true,
+            ..Self::new(data_dir)
+        }
+    }
+}
+
+/// Where the server listens.
+#[derive(Debug, Clone, PartialEq)]
+enum Endpoint {
+    Tcp(u16),
+    Unix(PathBuf),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +91,8 @@ pub enum EmbeddedError {
     Exited { status: String, log_tail: String },
     #[error("a redis-server (pid {pid}) left on the data dir neither answers nor exits; stop it by hand")]
     StaleServer { pid: u32 },
+    #[error("redis.data_dir `{dir}` is too long for the embedded server's unix socket (`{SOCKET}` in it must fit in {MAX_SOCKET_PATH} bytes); choose a shorter redis.data_dir")]
+    SocketPathTooLong { dir: String },
 }
 
 fn io_err(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> EmbeddedError {
@@ -74,6 +105,8 @@ pub struct EmbeddedRedis {
     opts: EmbeddedOptions,
     dir: PathBuf,
     port: u16,
+    /// `Some` in private mode: the unix socket.
+    socket: Option<PathBuf>,
     pid: Option<u32>,
     child: Option<Child>,
 }
@@ -91,15 +124,31 @@ impl EmbeddedRedis {
         let shown = opts.data_dir.display().to_string();
         std::fs::create_dir_all(&opts.data_dir).map_err(io_err(&shown))?;
         let dir = std::fs::canonicalize(&opts.data_dir).map_err(io_err(&shown))?;
+        // The AOF holds buyers' names, phones and addresses: only this user may enter.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(format!("chmod 0700 {shown}")))?;
+        let socket = opts.private.then(|| dir.join(SOCKET));
+        if let Some(s) = socket
+            .as_ref()
+            .filter(|s| s.as_os_str().len() > MAX_SOCKET_PATH)
+        {
+            return Err(EmbeddedError::SocketPathTooLong {
+                dir: s.display().to_string(),
+            });
+        }
         let mut me = Self {
             opts,
             dir,
             port: 0,
+            socket,
             pid: None,
             child: None,
         };
         if me.adopt_or_clear().await? {
             return Ok(me);
+        }
+        if me.socket.is_some() {
+            return me.spawn().await.map(|()| me);
         }
         let mut attempt = 1;
         loop {
@@ -121,13 +170,29 @@ impl EmbeddedRedis {
         }
     }
 
-    /// `redis://127.0.0.1:PORT/0`
+    /// `redis://127.0.0.1:PORT/0`, or `redis+unix:///DATA_DIR/redis.sock?db=0` when private.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.socket {
+            Some(s) => format!("redis+unix://{}?db=0", s.display()),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
+    /// The TCP port; 0 when private (no TCP listener).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The unix socket when private.
+    pub fn socket(&self) -> Option<&Path> {
+        self.socket.as_deref()
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        match &self.socket {
+            Some(s) => Endpoint::Unix(s.clone()),
+            None => Endpoint::Tcp(self.port),
+        }
     }
 
     /// The server's pid (spawned or adopted); `None` after `stop` or `detach`.
@@ -144,8 +209,9 @@ impl EmbeddedRedis {
     /// Idempotent.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.pid.take().filter(|&pid| pid_alive(pid)) {
-            let ours = probe(self.port, &self.dir).await == Probe::Ready;
-            if !(ours && shutdown(self.port).await) {
+            let ep = self.endpoint();
+            let ours = probe(&ep, &self.dir).await == Probe::Ready;
+            if !(ours && shutdown(&ep).await) {
                 signal(pid, libc::SIGTERM);
             }
             if !self.wait_exit(pid, STOP_DEADLINE).await {
@@ -179,7 +245,7 @@ impl EmbeddedRedis {
 
     /// Answers PING.
     pub async fn is_alive(&self) -> bool {
-        let replies = call(self.port, &[&["PING"]]).await;
+        let replies = call(&self.endpoint(), &[&["PING"]]).await;
         matches!(replies.as_deref(), Ok([Reply::Simple(s)]) if s == "PONG")
     }
 
@@ -193,14 +259,36 @@ impl EmbeddedRedis {
 
     async fn adopt_or_clear(&mut self) -> Result<bool, EmbeddedError> {
         let record = self.dir.join(RECORD);
-        if let Some((pid, port)) = read_record(&record).filter(|&(pid, _)| pid_alive(pid)) {
-            self.port = port;
-            match self.wait_ready(pid, true).await? {
-                Wait::Ready => {
+        if let Some((pid, ep)) = read_record(&record).filter(|(pid, _)| pid_alive(*pid)) {
+            let wanted = self.socket.clone();
+            let recorded_socket = match &ep {
+                Endpoint::Unix(s) => Some(s.clone()),
+                Endpoint::Tcp(_) => None,
+            };
+            if let Endpoint::Tcp(port) = ep {
+                self.port = port;
+            }
+            self.socket = recorded_socket;
+            let ready = self.wait_ready(pid, true).await?;
+            match ready {
+                Wait::Ready if self.socket == wanted => {
                     self.pid = Some(pid);
                     let dir = self.dir.display();
-                    tracing::warn!(pid, port, %dir, "adopted a redis-server left running by a previous livepack run");
+                    tracing::warn!(pid, port = self.port, %dir, "adopted a redis-server left running by a previous livepack run");
                     return Ok(true);
+                }
+                // Left by a run in the other mode (e.g. TCP before private mode existed): stop
+                // it gracefully (AOF flushed) and start one listening as configured.
+                Wait::Ready => {
+                    tracing::warn!(
+                        pid,
+                        "redis-server left on the data dir listens differently; restarting it"
+                    );
+                    self.pid = Some(pid);
+                    self.stop().await;
+                    if pid_alive(pid) {
+                        return Err(EmbeddedError::StaleServer { pid });
+                    }
                 }
                 // Two servers on one AOF dir would corrupt it: the silent one must go first.
                 Wait::NotReady if serves_dir(pid, &self.dir) => {
@@ -215,6 +303,7 @@ impl EmbeddedRedis {
                 }
                 _ => {}
             }
+            (self.socket, self.port) = (wanted, 0);
         }
         let _ = std::fs::remove_file(&record);
         Ok(false)
@@ -230,8 +319,19 @@ impl EmbeddedRedis {
         let offset = log.metadata().map_or(0, |m| m.len());
         let (port, fsync) = (self.port, &self.opts.appendfsync);
         let mut cmd = Command::new(&self.opts.bin);
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"]);
-        cmd.arg(&self.dir).args(["--appendonly", "yes"]);
+        match &self.socket {
+            Some(socket) => {
+                let _ = std::fs::remove_file(socket); // left by a killed server
+                cmd.args(["--port", "0", "--unixsocket"]).arg(socket);
+                cmd.args(["--unixsocketperm", "700"]);
+            }
+            None => {
+                cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+            }
+        }
+        cmd.arg("--dir")
+            .arg(&self.dir)
+            .args(["--appendonly", "yes"]);
         cmd.args(["--appendfsync", fsync, "--save", "", "--daemonize", "no"]);
         cmd.arg("--pidfile").arg(self.dir.join("redis.pid"));
         cmd.arg("--logfile").arg(&log_path);
@@ -247,7 +347,11 @@ impl EmbeddedRedis {
         let pid = child.id().unwrap_or(0);
         (self.child, self.pid) = (Some(child), Some(pid));
         let (record, tmp) = (self.dir.join(RECORD), self.dir.join("livepack-redis.tmp"));
-        let json = serde_json::json!({ "pid": pid, "port": self.port }).to_string();
+        let json = match &self.socket {
+            Some(s) => serde_json::json!({ "pid": pid, "port": 0, "socket": s }),
+            None => serde_json::json!({ "pid": pid, "port": self.port }),
+        }
+        .to_string();
         std::fs::write(&tmp, json)
             .and_then(|()| std::fs::rename(&tmp, &record))
             .map_err(io_err(record.display()))?;
@@ -273,7 +377,8 @@ impl EmbeddedRedis {
     async fn wait_ready(&mut self, pid: u32, adopting: bool) -> io::Result<Wait> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
-            let probe = probe(self.port, &self.dir);
+            let ep = self.endpoint();
+            let probe = probe(&ep, &self.dir);
             let probed = match &mut self.child {
                 Some(child) => tokio::select! {
                     status = child.wait() => return Ok(Wait::Exited(status?.to_string())),
@@ -316,10 +421,16 @@ fn free_port() -> io::Result<u16> {
         .port())
 }
 
-fn read_record(path: &Path) -> Option<(u32, u16)> {
+fn read_record(path: &Path) -> Option<(u32, Endpoint)> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let pid = u32::try_from(v.get("pid")?.as_u64()?).ok()?;
-    Some((pid, u16::try_from(v.get("port")?.as_u64()?).ok()?))
+    if let Some(s) = v.get("socket").and_then(|s| s.as_str()) {
+        return Some((pid, Endpoint::Unix(PathBuf::from(s))));
+    }
+    Some((
+        pid,
+        Endpoint::Tcp(u16::try_from(v.get("port")?.as_u64()?).ok()?),
+    ))
 }
 
 /// The last lines the log gained since `offset`.
@@ -380,9 +491,9 @@ enum Probe {
 }
 
 /// PING, and `CONFIG GET dir` must be `dir`: another server that took the port is not ours.
-async fn probe(port: u16, dir: &Path) -> Probe {
+async fn probe(ep: &Endpoint, dir: &Path) -> Probe {
     let same_dir = |d: &[u8]| std::fs::canonicalize(OsStr::from_bytes(d)).is_ok_and(|d| d == dir);
-    match call(port, &[&["PING"], &["CONFIG", "GET", "dir"]])
+    match call(ep, &[&["PING"], &["CONFIG", "GET", "dir"]])
         .await
         .as_deref()
     {
@@ -397,8 +508,8 @@ async fn probe(port: u16, dir: &Path) -> Probe {
 }
 
 /// `SHUTDOWN`: success is the server closing the connection without a reply.
-async fn shutdown(port: u16) -> bool {
-    match call(port, &[&["SHUTDOWN"]]).await {
+async fn shutdown(ep: &Endpoint) -> bool {
+    match call(ep, &[&["SHUTDOWN"]]).await {
         Ok(reply) => {
             tracing::warn!(?reply, "redis-server refused SHUTDOWN");
             false
@@ -421,10 +532,27 @@ enum Reply {
     Array(Vec<Reply>),
 }
 
-/// One connection to 127.0.0.1:`port`: sends `cmds` pipelined, reads one reply each.
-async fn call(port: u16, cmds: &[&[&str]]) -> io::Result<Vec<Reply>> {
+/// One connection to the server: sends `cmds` pipelined, reads one reply each.
+async fn call(ep: &Endpoint, cmds: &[&[&str]]) -> io::Result<Vec<Reply>> {
     let exchange = async {
-        let mut conn = BufReader::new(TcpStream::connect(("127.0.0.1", port)).await?);
+        match ep {
+            Endpoint::Tcp(port) => {
+                exchange(TcpStream::connect(("127.0.0.1", *port)).await?, cmds).await
+            }
+            Endpoint::Unix(path) => exchange(UnixStream::connect(path).await?, cmds).await,
+        }
+    };
+    timeout(IO_TIMEOUT, exchange)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "redis did not reply in time"))?
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    cmds: &[&[&str]],
+) -> io::Result<Vec<Reply>> {
+    {
+        let mut conn = BufReader::new(stream);
         let mut req = Vec::new();
         for args in cmds {
             req.extend(format!("*{}\r\n", args.len()).bytes());
@@ -448,13 +576,10 @@ async fn call(port: u16, cmds: &[&[&str]]) -> io::Result<Vec<Reply>> {
             replies.push(Reply::Array(items));
         }
         Ok(replies)
-    };
-    timeout(IO_TIMEOUT, exchange)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "redis did not reply in time"))?
+    }
 }
 
-async fn read_line(conn: &mut BufReader<TcpStream>) -> io::Result<(u8, String)> {
+async fn read_line<R: AsyncBufRead + Unpin>(conn: &mut R) -> io::Result<(u8, String)> {
     let mut buf = Vec::new();
     conn.read_until(b'\n', &mut buf).await?;
     match buf.strip_suffix(b"\r\n") {
@@ -464,7 +589,11 @@ async fn read_line(conn: &mut BufReader<TcpStream>) -> io::Result<(u8, String)> 
     }
 }
 
-async fn scalar(conn: &mut BufReader<TcpStream>, kind: u8, line: String) -> io::Result<Reply> {
+async fn scalar<R: AsyncBufRead + Unpin>(
+    conn: &mut R,
+    kind: u8,
+    line: String,
+) -> io::Result<Reply> {
     match (kind, num(&line)) {
         (b'+', _) => Ok(Reply::Simple(line)),
         (b'-', _) => Ok(Reply::Error(line)),
@@ -505,7 +634,7 @@ mod tests {
     }
 
     async fn cmd(r: &EmbeddedRedis, args: &[&str]) -> Reply {
-        call(r.port(), &[args]).await.unwrap().remove(0)
+        call(&r.endpoint(), &[args]).await.unwrap().remove(0)
     }
 
     fn bulk(s: &str) -> Reply {
@@ -525,7 +654,10 @@ mod tests {
             Reply::Simple("OK".into())
         );
         let pid = r.pid().unwrap();
-        assert_eq!(read_record(&dir.join(RECORD)), Some((pid, r.port())));
+        assert_eq!(
+            read_record(&dir.join(RECORD)),
+            Some((pid, Endpoint::Tcp(r.port())))
+        );
         r.stop().await;
         r.stop().await; // idempotent
         assert!(!pid_alive(pid) && r.pid().is_none() && !r.is_alive().await);
@@ -633,6 +765,80 @@ mod tests {
             !err.contains("sometimes"),
             "only this start's log lines: {err}"
         );
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn private_mode_listens_on_a_0700_socket_only_and_is_adopted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A TCP server left by an older run on the same dir is restarted in private mode.
+        let mut old = start(&dir).await;
+        cmd(&old, &["SET", "k", "kept"]).await;
+        let (old_pid, old_port) = (old.pid().unwrap(), old.port());
+        old.detach();
+        drop(old);
+        let mut a = EmbeddedRedis::start(EmbeddedOptions::private(&dir))
+            .await
+            .unwrap();
+        assert!(!pid_alive(old_pid));
+        assert!(call(&Endpoint::Tcp(old_port), &[&["PING"]]).await.is_err());
+        let dir = std::fs::canonicalize(&dir).unwrap();
+        let socket = dir.join(SOCKET);
+        assert_eq!(a.socket(), Some(socket.as_path()));
+        assert_eq!(a.port(), 0);
+        assert_eq!(a.url(), format!("redis+unix://{}?db=0", socket.display()));
+        assert_eq!(mode(&dir), 0o700, "data dir");
+        assert_eq!(mode(&socket), 0o700, "socket");
+        assert_eq!(cmd(&a, &["GET", "k"]).await, bulk("kept"));
+        let no_tcp = vec![bulk("port"), bulk("0")];
+        assert_eq!(
+            cmd(&a, &["CONFIG", "GET", "port"]).await,
+            Reply::Array(no_tcp)
+        );
+        // The redis crate speaks the URL.
+        let client = redis::Client::open(a.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let got: String = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(got, "kept");
+        // Killed livepack: the next start adopts the server on its socket.
+        let pid = a.pid().unwrap();
+        a.detach();
+        drop(a);
+        let mut b = EmbeddedRedis::start(EmbeddedOptions::private(&dir))
+            .await
+            .unwrap();
+        assert_eq!(b.pid(), Some(pid));
+        // Killed redis: started again on the same socket, AOF reloaded.
+        b.kill();
+        b.start_again().await.unwrap();
+        assert_eq!(cmd(&b, &["GET", "k"]).await, bulk("kept"));
+        b.stop().await;
+        assert!(!pid_alive(pid) && !dir.join(RECORD).exists());
+        // SAFETY: reaps the detached children's zombies; nothing else waits for them.
+        unsafe {
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+            libc::waitpid(old_pid as libc::pid_t, std::ptr::null_mut(), 0);
+        };
+    }
+
+    #[tokio::test]
+    async fn private_mode_refuses_a_socket_path_too_long() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d".repeat(110));
+        let err = EmbeddedRedis::start(EmbeddedOptions::private(&dir))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("redis.data_dir"), "{err}");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod handover;
 pub mod keys;
 mod orders;
+pub mod persistence;
 pub mod repack;
 pub mod shipments;
 pub mod stream;

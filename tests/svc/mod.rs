@@ -64,6 +64,17 @@ pub struct Service {
 impl Service {
     /// Starts the binary on `config` (whose port is `port`); stderr goes to `log` if given.
     pub fn start(config: &Path, port: u16, log: Option<&Path>, rust_log: &str) -> Service {
+        Self::start_with_args(config, port, log, rust_log, &[])
+    }
+
+    /// `start` with more arguments after `serve` (e.g. `--allow-volatile`).
+    pub fn start_with_args(
+        config: &Path,
+        port: u16,
+        log: Option<&Path>,
+        rust_log: &str,
+        args: &[&str],
+    ) -> Service {
         let stderr = match log {
             Some(p) => Stdio::from(
                 std::fs::OpenOptions::new()
@@ -76,6 +87,7 @@ impl Service {
         };
         let child = Command::new(env!("CARGO_BIN_EXE_livepack"))
             .arg("serve")
+            .args(args)
             .env("LIVEPACK_CONFIG", config)
             .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
