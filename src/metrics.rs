@@ -106,6 +106,7 @@ pub fn register(config: &Config) {
     // (tests) do not reset each other's.
     gauge!("livepack_ingest_inflight_frames").increment(0.0);
     gauge!("livepack_ingest_inflight_orders").increment(0.0);
+    gauge!("livepack_ingest_stalled_connections").increment(0.0);
     for site in &config.sites {
         let id = || site.id.clone();
         for name in [
@@ -212,6 +213,10 @@ fn describe() {
     describe_gauge!(
         "livepack_ingest_inflight_frames",
         "Frames whose replies are being computed, all connections (of ingest.global_inflight)"
+    );
+    describe_gauge!(
+        "livepack_ingest_stalled_connections",
+        "Ingest connections waiting for their peer to read replies (reading that peer is paused)"
     );
     describe_gauge!(
         "livepack_ingest_inflight_orders",

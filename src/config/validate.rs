@@ -73,7 +73,10 @@ impl Config {
             ("ingest.global_inflight", i.global_inflight),
             ("ingest.max_inflight_orders", i.max_inflight_orders),
             ("ingest.global_inflight_orders", i.global_inflight_orders),
-            ("ingest.max_connections_per_seller", i.max_connections_per_seller),
+            (
+                "ingest.max_connections_per_seller",
+                i.max_connections_per_seller,
+            ),
             ("server.max_connections", self.server.max_connections),
         ] {
             if value == 0 {

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use super::frame::{self, Frame, Reply};
 use super::process::{self, Ctx};
-use super::{closed, Held, FRAMES_GAUGE};
+use super::{closed, Held, FRAMES_GAUGE, STALLED_GAUGE};
 
 pub struct Limits {
     pub window: usize,
@@ -241,11 +241,22 @@ pub async fn serve(
                 for (reply, started) in replies {
                     metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => reply.kind())
                         .record(started.elapsed().as_secs_f64());
-                    if tx
-                        .send(Message::Text(Utf8Bytes::from(reply.to_json())))
-                        .await
-                        .is_err()
-                    {
+                    let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
+                    let sent = match tx.try_send(msg) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        // The writer is behind (the peer reads slowly or not at all): this
+                        // connection stops here, holding no shared budget, until it
+                        // catches up or its write deadline passes.
+                        Err(mpsc::error::TrySendError::Full(msg)) => {
+                            let stalled = metrics::gauge!(STALLED_GAUGE);
+                            stalled.increment(1.0);
+                            let sent = tx.send(msg).await.is_ok();
+                            stalled.decrement(1.0);
+                            sent
+                        }
+                    };
+                    if !sent {
                         break 'conn;
                     }
                 }
@@ -390,11 +401,7 @@ impl Single {
                 drop(permit);
                 ready(reply, started)
             }
-            Single::Work {
-                seq,
-                started,
-                work,
-            } => {
+            Single::Work { seq, started, work } => {
                 let task = tasks.spawn(async move {
                     let out = work.await;
                     drop(permit);
@@ -452,9 +459,9 @@ fn classify(
             Err(Single::Work {
                 seq,
                 started,
-                work: Box::pin(async move {
-                    vec![(process::end_session(&ctx, seq).await, started)]
-                }),
+                work: Box::pin(
+                    async move { vec![(process::end_session(&ctx, seq).await, started)] },
+                ),
             })
         }
         Ok(Frame::Cancel {

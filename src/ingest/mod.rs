@@ -224,3 +224,5 @@ impl Drop for Held {
 pub(crate) const FRAMES_GAUGE: &str = "livepack_ingest_inflight_frames";
 /// Orders handed to Redis and not answered yet (`ingest.global_inflight_orders`).
 pub(crate) const ORDERS_GAUGE: &str = "livepack_ingest_inflight_orders";
+/// Connections waiting for their peer to read replies (their writer is behind).
+pub(crate) const STALLED_GAUGE: &str = "livepack_ingest_stalled_connections";

@@ -154,8 +154,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
             ctx.order_budget.clone().acquire_many_owned(n),
         )
         .await
-        .map(|r| r.map(|p| super::Held::new(p, super::ORDERS_GAUGE)))
-        else {
+        .map(|r| r.map(|p| super::Held::new(p, super::ORDERS_GAUGE))) else {
             let e = StoreError::Timeout(ctx.budget_wait);
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         };
