@@ -102,6 +102,7 @@ wait_ready() { # port
 start_livepack() {
     PORT=$("$SURGE" free-port)
     LIVEPACK__REDIS__URL="$REDIS_URL" LIVEPACK__SERVER__LISTEN="127.0.0.1:$PORT" \
+        LIVEPACK__INGEST__MAX_CONNECTIONS_PER_SELLER=2000 \
         LIVEPACK__LOG__LEVEL=warn env "${PACE_ENV[@]}" "$LIVEPACK" serve >"$TMP/service.log" 2>&1 &
     SVC_PID=$!
     wait_ready "$PORT"

@@ -96,7 +96,17 @@ pub fn register(config: &Config) {
         counter!("livepack_orders_duplicate_changed_total",
             "site" => s.site.clone(), "seller" => s.id.clone())
         .increment(0);
+        for reason in crate::ingest::REFUSALS {
+            counter!("livepack_ingest_refused_total",
+                "site" => s.site.clone(), "seller" => s.id.clone(), "reason" => reason)
+            .increment(0);
+        }
     }
+    // Held budgets are counted up and down (never set), so services sharing a process
+    // (tests) do not reset each other's.
+    gauge!("livepack_ingest_inflight_frames").increment(0.0);
+    gauge!("livepack_ingest_inflight_orders").increment(0.0);
+    gauge!("livepack_ingest_stalled_connections").increment(0.0);
     for site in &config.sites {
         let id = || site.id.clone();
         for name in [
@@ -135,6 +145,10 @@ pub fn register(config: &Config) {
                 .increment(0);
         }
         counter!("livepack_shipments_handed_over_total", "site" => id()).increment(0);
+        for reason in crate::ingest::CLOSES {
+            counter!("livepack_ingest_closed_total", "site" => id(), "reason" => reason)
+                .increment(0);
+        }
         for retryable in ["true", "false"] {
             counter!("livepack_booking_failures_total", "site" => id(), "retryable" => retryable)
                 .increment(0);
@@ -200,6 +214,26 @@ fn describe() {
         "Open ingest WebSocket connections"
     );
     describe_counter!("livepack_ingest_frames_total", "Ingest frames by type");
+    describe_counter!(
+        "livepack_ingest_refused_total",
+        "Ingest handshakes refused before the upgrade, by site, seller and reason (global_limit: server.max_connections, seller_limit: ingest.max_connections_per_seller)"
+    );
+    describe_counter!(
+        "livepack_ingest_closed_total",
+        "Ingest connections the server closed, by site and reason (write_timeout: replies unwritable past ingest.write_timeout_secs, idle_timeout, too_big)"
+    );
+    describe_gauge!(
+        "livepack_ingest_inflight_frames",
+        "Frames whose replies are being computed, all connections (of ingest.global_inflight)"
+    );
+    describe_gauge!(
+        "livepack_ingest_stalled_connections",
+        "Ingest connections waiting for their peer to read replies (reading that peer is paused)"
+    );
+    describe_gauge!(
+        "livepack_ingest_inflight_orders",
+        "Orders sent to Redis and not answered yet, all connections (of ingest.global_inflight_orders)"
+    );
     describe_counter!(
         "livepack_ingest_nacks_total",
         "Frames nacked because storage was unavailable"

@@ -25,6 +25,8 @@ pub struct Inner {
     /// Orders sent to Redis and not answered yet, across all connections.
     pub order_budget: Arc<Semaphore>,
     pub connections: AtomicUsize,
+    /// Open ingest connections per configured seller (`ingest.max_connections_per_seller`).
+    pub seller_connections: HashMap<String, AtomicUsize>,
     /// Carrier clients by `[[carriers]]` id.
     pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
     /// `server.trusted_proxies`, parsed.
@@ -69,6 +71,11 @@ impl AppState {
             })
             .collect();
         let trusted_proxies = config.server.trusted_networks();
+        let seller_connections = config
+            .sellers
+            .iter()
+            .map(|s| (s.id.clone(), AtomicUsize::new(0)))
+            .collect();
         let booker_wake = crate::shipping::booker::Wakers::new(&config);
         AppState(Arc::new(Inner {
             trusted_proxies,
@@ -80,6 +87,7 @@ impl AppState {
             ingest_slots: slots,
             order_budget,
             connections: AtomicUsize::new(0),
+            seller_connections,
             carriers,
             schedules,
         }))

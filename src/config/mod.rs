@@ -193,6 +193,12 @@ pub struct IngestConfig {
     pub nack_retry_after_ms: u64,
     /// A `placed_at` further in the future than this is rejected.
     pub max_clock_skew_minutes: i64,
+    /// A reply that cannot be written for this long (the peer does not read): the
+    /// connection is closed.
+    pub write_timeout_secs: u64,
+    /// Open ingest connections per seller at most; more are refused with 429 before the
+    /// upgrade.
+    pub max_connections_per_seller: usize,
 }
 
 impl Default for IngestConfig {
@@ -208,6 +214,8 @@ impl Default for IngestConfig {
             idle_timeout_secs: 120,
             nack_retry_after_ms: 500,
             max_clock_skew_minutes: 15,
+            write_timeout_secs: 20,
+            max_connections_per_seller: 64,
         }
     }
 }

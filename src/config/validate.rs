@@ -73,6 +73,10 @@ impl Config {
             ("ingest.global_inflight", i.global_inflight),
             ("ingest.max_inflight_orders", i.max_inflight_orders),
             ("ingest.global_inflight_orders", i.global_inflight_orders),
+            (
+                "ingest.max_connections_per_seller",
+                i.max_connections_per_seller,
+            ),
             ("server.max_connections", self.server.max_connections),
         ] {
             if value == 0 {
@@ -83,6 +87,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "ingest.global_inflight_orders",
                 "must be at least twice ingest.max_orders_per_frame",
+            ));
+        }
+        if i.write_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "ingest.write_timeout_secs",
+                "must be > 0",
             ));
         }
         if i.max_orders_per_sec == 0 {

@@ -1,6 +1,13 @@
 //! One ingest WebSocket: read frames, work on up to `window` of them at once, answer in
 //! arrival order. When the window (or the global in-flight budget) is full the loop stops
 //! reading, so a fast client meets TCP back-pressure; nothing here queues without bound.
+//!
+//! Shared budgets are held only while a frame's reply is computed: each frame's work runs
+//! in a task of its own that holds the frame's global slot (and, in `store_batch`, its
+//! share of the order budget) and lets go of them when the reply is ready. A reply then
+//! waits for its connection's writer holding nothing shared, so a peer that never reads
+//! its replies fills only its own window. A writer that cannot write for
+//! `write_timeout` closes the connection.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,11 +16,14 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{FuturesOrdered, SplitStream};
 use futures_util::{Future, FutureExt, SinkExt, StreamExt};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::frame::{self, Frame, Reply};
 use super::process::{self, Ctx};
+use super::{closed, Held, FRAMES_GAUGE, STALLED_GAUGE};
 
 pub struct Limits {
     pub window: usize,
@@ -22,6 +32,8 @@ pub struct Limits {
     /// Orders read but not yet answered, per connection.
     pub max_inflight_orders: usize,
     pub idle: Duration,
+    /// A reply not written within this long (the peer reads nothing): the connection closes.
+    pub write_timeout: Duration,
 }
 
 /// Orders that go to Redis in one script call at most: consecutive `order`/`orders` frames
@@ -56,28 +68,30 @@ impl Pace {
 
 enum Event {
     Shutdown,
+    /// The writer gave up (write deadline passed, or the socket failed).
+    WriterGone,
     Replied(Option<(Vec<(Reply, Instant)>, usize)>),
-    Read(
-        Option<Result<Message, axum::Error>>,
-        Option<OwnedSemaphorePermit>,
-    ),
+    Read(Option<Result<Message, axum::Error>>),
     Idle,
 }
 
-async fn next_message(
-    stream: &mut SplitStream<WebSocket>,
-    slots: &Arc<Semaphore>,
-    pace: &Pace,
-    idle: Duration,
-) -> Event {
+/// Waits for the peer's next message. No global slot is held while waiting: a peer that
+/// is slow to send (or sends half a frame) holds nothing shared.
+async fn next_message(stream: &mut SplitStream<WebSocket>, pace: &Pace, idle: Duration) -> Event {
     tokio::time::sleep_until(pace.not_before).await;
-    let Ok(permit) = slots.clone().acquire_owned().await else {
-        return Event::Read(None, None);
-    };
     match tokio::time::timeout(idle, stream.next()).await {
-        Ok(msg) => Event::Read(msg, Some(permit)),
+        Ok(msg) => Event::Read(msg),
         Err(_) => Event::Idle,
     }
+}
+
+/// A frame's global in-flight slot (`ingest.global_inflight`), taken without waiting.
+fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
+    slots
+        .clone()
+        .try_acquire_owned()
+        .ok()
+        .map(|p| Held::new(p, FRAMES_GAUGE))
 }
 
 /// Order frames read together, stored with one Redis call in a task of their own (so a
@@ -86,7 +100,7 @@ struct Batch {
     /// (text, when read, seq)
     frames: Vec<(Utf8Bytes, Instant, i64)>,
     orders: usize,
-    permits: Vec<OwnedSemaphorePermit>,
+    permits: Vec<Held>,
 }
 
 impl Batch {
@@ -98,14 +112,16 @@ impl Batch {
         }
     }
 
-    fn into_pending(self, ctx: &Arc<Ctx>, max_orders: usize) -> Pending {
+    fn into_pending(self, ctx: &Arc<Ctx>, max_orders: usize, tasks: &TaskTracker) -> Pending {
         let ctx = ctx.clone();
         let seqs: Vec<(i64, Instant)> =
             self.frames.iter().map(|(_, at, seq)| (*seq, *at)).collect();
         let Batch {
             frames, permits, ..
         } = self;
-        let task = tokio::spawn(async move {
+        // The task owns the frames' global slots and lets go of them as soon as the
+        // replies exist, whether or not the connection ever writes them.
+        let task = tasks.spawn(async move {
             let now = chrono::Utc::now();
             let prepared: Vec<process::Prepared> = frames
                 .iter()
@@ -118,7 +134,9 @@ impl Batch {
                     },
                 )
                 .collect();
-            process::store_batch(&ctx, prepared).await
+            let replies = process::store_batch(&ctx, prepared).await;
+            drop(permits);
+            replies
         });
         Box::pin(async move {
             let replies = match task.await {
@@ -133,7 +151,6 @@ impl Batch {
                     })
                     .collect(),
             };
-            drop(permits);
             replies
                 .into_iter()
                 .zip(seqs)
@@ -148,19 +165,34 @@ pub async fn serve(
     ctx: Arc<Ctx>,
     limits: Limits,
     slots: Arc<Semaphore>,
+    tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Message>(limits.window + 2);
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
-                break;
+    let write_timeout = limits.write_timeout;
+    let site = ctx.site.clone();
+    let writer = tokio::spawn(
+        async move {
+            while let Some(msg) = rx.recv().await {
+                let closing = matches!(msg, Message::Close(_));
+                match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+                    Ok(Ok(())) if !closing => {}
+                    Ok(_) => break,
+                    Err(_) => {
+                        // The peer has read nothing for that long: close (dropping the
+                        // sink, and with `rx` the reader loop). Its unanswered frames are
+                        // "no reply": the client resends them, which is always safe.
+                        tracing::warn!(timeout = ?write_timeout, "ingest connection closed: replies unwritable past the write deadline (the peer does not read)");
+                        closed(&site, "write_timeout");
+                        return;
+                    }
+                }
             }
+            let _ = tokio::time::timeout(write_timeout, sink.close()).await;
         }
-        let _ = sink.close().await;
-    });
+        .instrument(tracing::Span::current()),
+    );
 
     // Each pending entry remembers how many orders it holds.
     let mut inflight: FuturesOrdered<Counted> = FuturesOrdered::new();
@@ -179,7 +211,7 @@ pub async fn serve(
     // A close or error met while draining already-arrived frames, handled next turn.
     let mut stashed: Option<Option<Result<Message, axum::Error>>> = None;
 
-    loop {
+    'conn: loop {
         if !reading && inflight.is_empty() {
             break;
         }
@@ -187,12 +219,13 @@ pub async fn serve(
             && inflight.len() < limits.window
             && inflight_orders < limits.max_inflight_orders;
         let event = match stashed.take() {
-            Some(m) => Event::Read(m, None),
+            Some(m) => Event::Read(m),
             None => tokio::select! {
                 biased;
                 _ = shutdown.cancelled(), if reading => Event::Shutdown,
+                _ = tx.closed() => Event::WriterGone,
                 r = inflight.next(), if !inflight.is_empty() => Event::Replied(r),
-                e = next_message(&mut stream, &slots, &pace, limits.idle), if can_read => e,
+                e = next_message(&mut stream, &pace, limits.idle), if can_read => e,
             },
         };
         match event {
@@ -200,17 +233,31 @@ pub async fn serve(
                 reading = false;
                 close = Some((GOING_AWAY, "server shutting down"));
             }
+            // Nothing more can be written: what is still in flight finishes in its own
+            // task (releasing its budget) and the connection closes now.
+            Event::WriterGone => break,
             Event::Replied(Some((replies, n))) => {
                 inflight_orders -= n;
                 for (reply, started) in replies {
                     metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => reply.kind())
                         .record(started.elapsed().as_secs_f64());
-                    if tx
-                        .send(Message::Text(Utf8Bytes::from(reply.to_json())))
-                        .await
-                        .is_err()
-                    {
-                        reading = false;
+                    let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
+                    let sent = match tx.try_send(msg) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        // The writer is behind (the peer reads slowly or not at all): this
+                        // connection stops here, holding no shared budget, until it
+                        // catches up or its write deadline passes.
+                        Err(mpsc::error::TrySendError::Full(msg)) => {
+                            let stalled = metrics::gauge!(STALLED_GAUGE);
+                            stalled.increment(1.0);
+                            let sent = tx.send(msg).await.is_ok();
+                            stalled.decrement(1.0);
+                            sent
+                        }
+                    };
+                    if !sent {
+                        break 'conn;
                     }
                 }
             }
@@ -218,23 +265,35 @@ pub async fn serve(
             Event::Idle => {
                 if pinged {
                     reading = false;
+                    closed(&ctx.site, "idle_timeout");
                     close = Some((NORMAL, "idle timeout"));
                 } else {
                     pinged = true;
                     let _ = tx.send(Message::Ping(Default::default())).await;
                 }
             }
-            Event::Read(None, _) | Event::Read(Some(Ok(Message::Close(_))), _) => reading = false,
-            Event::Read(Some(Err(e)), _) => {
+            Event::Read(None) | Event::Read(Some(Ok(Message::Close(_)))) => reading = false,
+            Event::Read(Some(Err(e))) => {
                 reading = false;
                 if is_too_big(e) {
                     metrics::counter!("livepack_ingest_frames_total", "type" => "too_big")
                         .increment(1);
+                    closed(&ctx.site, "too_big");
                     close = Some((TOO_BIG, "frame larger than the limit"));
                 }
             }
-            Event::Read(Some(Ok(msg)), permit) => {
+            Event::Read(Some(Ok(msg))) => {
                 pinged = false;
+                // A data frame takes a global slot now that it has arrived (waiting for
+                // one stops this connection's reading, not anyone else's).
+                let permit = if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+                    tokio::select! {
+                        p = slots.clone().acquire_owned() => p.ok().map(|p| Held::new(p, FRAMES_GAUGE)),
+                        _ = tx.closed() => break 'conn,
+                    }
+                } else {
+                    None
+                };
                 // This message, then whatever else has already arrived (without waiting):
                 // consecutive order frames share one Redis call.
                 let mut batch = Batch::new();
@@ -254,12 +313,15 @@ pub async fn serve(
                                 inflight_orders += n;
                                 push(
                                     &mut inflight,
-                                    std::mem::replace(&mut batch, Batch::new())
-                                        .into_pending(&ctx, limits.max_orders_per_frame),
+                                    std::mem::replace(&mut batch, Batch::new()).into_pending(
+                                        &ctx,
+                                        limits.max_orders_per_frame,
+                                        &tasks,
+                                    ),
                                     n,
                                 );
                             }
-                            push(&mut inflight, with_permit(pending, permit), 0);
+                            push(&mut inflight, pending.start(&tasks, permit), 0);
                         }
                     }
                     let room = inflight.len() + 1 < limits.window
@@ -269,7 +331,7 @@ pub async fn serve(
                     if !room {
                         break;
                     }
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    let Some(permit) = try_slot(&slots) else {
                         break;
                     };
                     match stream.next().now_or_never() {
@@ -290,7 +352,7 @@ pub async fn serve(
                     inflight_orders += n;
                     push(
                         &mut inflight,
-                        batch.into_pending(&ctx, limits.max_orders_per_frame),
+                        batch.into_pending(&ctx, limits.max_orders_per_frame, &tasks),
                         n,
                     );
                 }
@@ -320,13 +382,46 @@ fn ready(reply: Reply, started: Instant) -> Pending {
     Box::pin(std::future::ready(vec![(reply, started)]))
 }
 
-/// Holds the frame's global in-flight permit until its reply is ready.
-fn with_permit(p: Pending, permit: Option<OwnedSemaphorePermit>) -> Pending {
-    Box::pin(async move {
-        let out = p.await;
-        drop(permit);
-        out
-    })
+/// A frame answered on its own: its reply already known, or work to do (a Redis call).
+enum Single {
+    Ready(Reply, Instant),
+    Work {
+        seq: i64,
+        started: Instant,
+        work: Pending,
+    },
+}
+
+impl Single {
+    /// Starts the frame's work in a task that holds the frame's global slot until the
+    /// reply exists (a known reply lets go of it at once).
+    fn start(self, tasks: &TaskTracker, permit: Option<Held>) -> Pending {
+        match self {
+            Single::Ready(reply, started) => {
+                drop(permit);
+                ready(reply, started)
+            }
+            Single::Work { seq, started, work } => {
+                let task = tasks.spawn(async move {
+                    let out = work.await;
+                    drop(permit);
+                    out
+                });
+                Box::pin(async move {
+                    task.await.unwrap_or_else(|_| {
+                        vec![(
+                            Reply::Nack {
+                                seq,
+                                retry_after_ms: 500,
+                                reason: "internal_error",
+                            },
+                            started,
+                        )]
+                    })
+                })
+            }
+        }
+    }
 }
 
 enum Classified {
@@ -335,7 +430,7 @@ enum Classified {
     /// An `order`/`orders` frame: (text, number of orders, seq), stored in a batch.
     Orders(Utf8Bytes, usize, i64),
     /// Anything else, answered on its own.
-    Other(Pending),
+    Other(Single),
 }
 
 fn classify(
@@ -348,7 +443,7 @@ fn classify(
     let text = match msg {
         Message::Text(text) => text,
         Message::Binary(_) => {
-            return Classified::Other(ready(
+            return Classified::Other(Single::Ready(
                 Reply::error(None, "binary_frame", None, "frames are JSON text frames"),
                 started,
             ))
@@ -357,14 +452,17 @@ fn classify(
     };
     let parsed = match frame::parse(text.as_str(), limits.max_orders_per_frame) {
         Ok(Frame::Orders { seq, orders }) => Ok((seq, orders.len())),
-        Ok(Frame::Ping { seq }) => Err(ready(Reply::Pong { seq }, started)),
+        Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
             metrics::counter!("livepack_ingest_frames_total", "type" => "end_session").increment(1);
             let ctx = ctx.clone();
-            Err(
-                Box::pin(async move { vec![(process::end_session(&ctx, seq).await, started)] })
-                    as Pending,
-            )
+            Err(Single::Work {
+                seq,
+                started,
+                work: Box::pin(
+                    async move { vec![(process::end_session(&ctx, seq).await, started)] },
+                ),
+            })
         }
         Ok(Frame::Cancel {
             seq,
@@ -373,13 +471,17 @@ fn classify(
         }) => {
             metrics::counter!("livepack_ingest_frames_total", "type" => "cancel").increment(1);
             let ctx = ctx.clone();
-            Err(Box::pin(async move {
-                vec![(process::cancel(&ctx, seq, order_id, reason).await, started)]
-            }) as Pending)
+            Err(Single::Work {
+                seq,
+                started,
+                work: Box::pin(async move {
+                    vec![(process::cancel(&ctx, seq, order_id, reason).await, started)]
+                }),
+            })
         }
         Err(reply) => {
             metrics::counter!("livepack_ingest_frames_total", "type" => "invalid").increment(1);
-            Err(ready(reply, started))
+            Err(Single::Ready(reply, started))
         }
     };
     match parsed {
@@ -388,6 +490,6 @@ fn classify(
             pace.charge(n);
             Classified::Orders(text, n, seq)
         }
-        Err(pending) => Classified::Other(pending),
+        Err(single) => Classified::Other(single),
     }
 }

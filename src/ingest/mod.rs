@@ -13,9 +13,10 @@ use std::time::Duration;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::http::auth::seller_from_headers;
 use crate::http::error::ApiError;
@@ -34,6 +35,7 @@ pub struct IngestQuery {
         (status = 101, description = "Switching to the WebSocket protocol of contract §1"),
         (status = 400, description = "Bad session label or not a WebSocket request", body = crate::http::error::ErrorBody),
         (status = 401, description = "Missing or wrong seller token", body = crate::http::error::ErrorBody),
+        (status = 429, description = "This seller has `ingest.max_connections_per_seller` open connections", body = crate::http::error::ErrorBody),
         (status = 503, description = "Too many open connections", body = crate::http::error::ErrorBody),
     ))]
 pub async fn handler(
@@ -63,11 +65,42 @@ pub async fn handler(
     let open = state.connections.fetch_add(1, Ordering::SeqCst);
     if open >= cfg.server.max_connections {
         state.connections.fetch_sub(1, Ordering::SeqCst);
+        refused(&seller.site, &seller.id, "global_limit");
         return ApiError::unavailable("too_many_connections", "too many open ingest connections")
             .into_response();
     }
-    let guard = ConnGuard(state.clone());
+    let mut guard = ConnGuard {
+        state: state.clone(),
+        seller: None,
+    };
     ConnGuard::gauge(open + 1);
+    // Per seller: one shop's runaway tool (or a leaked token) cannot take every connection.
+    let cap = cfg.ingest.max_connections_per_seller;
+    if let Some(count) = state.seller_connections.get(&seller.id) {
+        if count.fetch_add(1, Ordering::SeqCst) >= cap {
+            count.fetch_sub(1, Ordering::SeqCst);
+            refused(&seller.site, &seller.id, "seller_limit");
+            // Debug only: a client retrying in a loop must not flood the log (the counter
+            // shows it).
+            tracing::debug!(seller = %seller.id, limit = cap, "ingest connection refused: seller at its connection limit");
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_seller_connections",
+                format!(
+                    "this seller already has {cap} open ingest connections \
+                     (ingest.max_connections_per_seller = {cap}); close one or send more \
+                     orders per frame"
+                ),
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            return resp;
+        }
+        guard.seller = Some(seller.id.clone());
+    }
     let site = seller.site.clone();
     let schedule = state.schedule(&site);
     let ctx = Arc::new(process::Ctx {
@@ -88,8 +121,10 @@ pub async fn handler(
         max_orders_per_sec: cfg.ingest.max_orders_per_sec,
         max_inflight_orders: cfg.ingest.max_inflight_orders,
         idle: Duration::from_secs(cfg.ingest.idle_timeout_secs),
+        write_timeout: Duration::from_secs(cfg.ingest.write_timeout_secs),
     };
     let tasks = state.tasks.clone();
+    let conn_tasks = state.tasks.clone();
     let shutdown = state.shutdown.clone();
     let slots = state.ingest_slots.clone();
     // A 16 KiB read buffer (the default is 128 KiB, allocated per connection up front): an
@@ -105,7 +140,7 @@ pub async fn handler(
                 tracing::Instrument::instrument(
                     async move {
                         tracing::debug!("ingest connection open");
-                        conn::serve(socket, ctx, limits, slots, shutdown).await;
+                        conn::serve(socket, ctx, limits, slots, conn_tasks, shutdown).await;
                         tracing::debug!("ingest connection closed");
                     },
                     span,
@@ -115,8 +150,12 @@ pub async fn handler(
         })
 }
 
-/// Counts an open connection for its whole life (also when the upgrade never completes).
-struct ConnGuard(AppState);
+/// Counts an open connection for its whole life (also when the upgrade never completes),
+/// in all and for its seller.
+struct ConnGuard {
+    state: AppState,
+    seller: Option<String>,
+}
 
 impl ConnGuard {
     fn gauge(n: usize) {
@@ -126,7 +165,65 @@ impl ConnGuard {
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        let n = self.0.connections.fetch_sub(1, Ordering::SeqCst) - 1;
+        let n = self.state.connections.fetch_sub(1, Ordering::SeqCst) - 1;
         Self::gauge(n);
+        if let Some(count) = self
+            .seller
+            .as_ref()
+            .and_then(|s| self.state.seller_connections.get(s))
+        {
+            count.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
+
+/// Why a handshake was refused before the upgrade (`reason` label).
+pub const REFUSALS: [&str; 2] = ["global_limit", "seller_limit"];
+
+fn refused(site: &str, seller: &str, reason: &'static str) {
+    metrics::counter!("livepack_ingest_refused_total",
+        "site" => site.to_owned(), "seller" => seller.to_owned(), "reason" => reason)
+    .increment(1);
+}
+
+/// Why the server closed an ingest connection (`reason` label).
+pub const CLOSES: [&str; 3] = ["write_timeout", "idle_timeout", "too_big"];
+
+fn closed(site: &str, reason: &'static str) {
+    metrics::counter!("livepack_ingest_closed_total", "site" => site.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// A share of a global ingest budget (frames in flight, orders at Redis), shown in a gauge
+/// while held. Held only while a frame's reply is being computed, never while it waits
+/// for its connection to write it.
+pub(crate) struct Held {
+    _permit: OwnedSemaphorePermit,
+    gauge: &'static str,
+    n: u32,
+}
+
+impl Held {
+    pub(crate) fn new(permit: OwnedSemaphorePermit, gauge: &'static str) -> Self {
+        let n = permit.num_permits() as u32;
+        metrics::gauge!(gauge).increment(f64::from(n));
+        Held {
+            _permit: permit,
+            gauge,
+            n,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        metrics::gauge!(self.gauge).decrement(f64::from(self.n));
+    }
+}
+
+/// Frames read and not yet answered, all connections (`ingest.global_inflight`).
+pub(crate) const FRAMES_GAUGE: &str = "livepack_ingest_inflight_frames";
+/// Orders handed to Redis and not answered yet (`ingest.global_inflight_orders`).
+pub(crate) const ORDERS_GAUGE: &str = "livepack_ingest_inflight_orders";
+/// Connections waiting for their peer to read replies (their writer is behind).
+pub(crate) const STALLED_GAUGE: &str = "livepack_ingest_stalled_connections";

@@ -152,9 +152,14 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
         // Waiting for the budget is bounded too: past the bound the frames are nacked
         // without having been sent (so certainly nothing of them was stored).
         let n = u32::try_from(to_store.len().max(1)).unwrap_or(u32::MAX);
-        let Ok(Ok(_permit)) =
-            tokio::time::timeout(ctx.budget_wait, ctx.order_budget.acquire_many(n)).await
-        else {
+        // Held (and shown in the in-flight gauge) until Redis answered: the replies are
+        // then computed here, before any connection writes them.
+        let Ok(Ok(_permit)) = tokio::time::timeout(
+            ctx.budget_wait,
+            ctx.order_budget.clone().acquire_many_owned(n),
+        )
+        .await
+        .map(|r| r.map(|p| super::Held::new(p, super::ORDERS_GAUGE))) else {
             let e = StoreError::Timeout(ctx.budget_wait);
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         };
