@@ -605,34 +605,59 @@ async fn floor_loop(
                         .send()
                         .await;
                 }
+                let open: Vec<String> = wave["parcels"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|p| p["status"] == "open")
+                    .filter_map(|p| p["parcel_id"].as_str().map(str::to_owned))
+                    .collect();
                 let mut all_packed = true;
-                for p in wave["parcels"].as_array().cloned().unwrap_or_default() {
-                    let Some(pid) = p["parcel_id"].as_str() else {
-                        continue;
-                    };
-                    if p["status"] != "open" {
-                        continue;
-                    }
-                    let ok = http
-                        .post(format!("{base}/v1/parcels/{pid}/packed"))
-                        .header("cookie", &c)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success());
-                    if ok {
-                        seen.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .packed
-                            .insert(pid.to_owned());
-                    } else {
-                        all_packed = false;
+                for chunk in open.chunks(8) {
+                    let posts = chunk.iter().map(|pid| {
+                        http.post(format!("{base}/v1/parcels/{pid}/packed"))
+                            .header("cookie", &c)
+                            .send()
+                    });
+                    let got = futures_util::future::join_all(posts).await;
+                    for (pid, r) in chunk.iter().zip(got) {
+                        if r.is_ok_and(|r| r.status().is_success()) {
+                            seen.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .packed
+                                .insert(pid.clone());
+                        } else {
+                            all_packed = false;
+                        }
                     }
                 }
                 if all_packed && wave["status"] == "done" {
                     done_waves.insert(wid.to_owned());
                 }
             }
-            // The operator books some open shipments (booking retries in the background).
+        }
+    }
+}
+
+/// The operator books open shipments of one site now and then (booking retries in the
+/// background until the carrier books or rejects each parcel).
+async fn booker_loop(
+    site: &'static str,
+    bases: Vec<String>,
+    http: reqwest::Client,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    seed: u64,
+) {
+    let mut rng = Rng::new(seed ^ 0xB00C_u64 ^ site.len() as u64);
+    for _round in 0..1_000_000u64 {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.range(1000, 3000))).await;
+        let base = bases[rng.range(0, bases.len() as u64 - 1) as usize].clone();
+        for date in vn_dates() {
             let Some(list) = get_json(
                 http.get(format!("{base}/v1/sites/{site}/shipments?date={date}"))
                     .bearer_auth(OPERATOR),
@@ -645,7 +670,7 @@ async fn floor_loop(
                 let Some(sid) = s["shipment_id"].as_str() else {
                     continue;
                 };
-                if s["status"] != "open" || !rng.chance(40) {
+                if s["status"] == "handed_over" || !rng.chance(50) {
                     continue;
                 }
                 let r = http
@@ -862,6 +887,14 @@ pub async fn run(a: ChaosArgs) -> Result<ChaosReport, String> {
     }
     for site in SITES {
         tasks.push(tokio::spawn(floor_loop(
+            site,
+            bases.clone(),
+            http.clone(),
+            stop.clone(),
+            seen.clone(),
+            seed,
+        )));
+        tasks.push(tokio::spawn(booker_loop(
             site,
             bases.clone(),
             http.clone(),
