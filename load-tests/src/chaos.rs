@@ -92,8 +92,15 @@ impl ChaosReport {
     }
 
     pub fn print(&self) {
-        println!("chaos soak: {} s of traffic (seed {})", self.secs, self.seed);
-        let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "chaos soak: {} s of traffic (seed {})",
+            self.secs, self.seed
+        );
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         println!("faults survived: {}", faults.join(", "));
         println!(
             "sessions {}, orders acked {}, cancelled {}, live {}; parcels packed {}, booked {}; client nacks {}, reconnects {}",
@@ -260,10 +267,7 @@ impl Redis {
         };
         let fut = async {
             let mut c = client.get_multiplexed_async_connection().await.ok()?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut c)
-                .await
-                .ok()
+            redis::cmd("PING").query_async::<String>(&mut c).await.ok()
         };
         matches!(
             tokio::time::timeout(Duration::from_secs(2), fut).await,
@@ -400,16 +404,24 @@ fn vn_dates() -> Vec<String> {
         .collect()
 }
 
-async fn seller_loop(
-    i: usize,
-    run: String,
+/// What every traffic task shares.
+#[derive(Clone)]
+struct Traffic {
     bases: Vec<String>,
     http: reqwest::Client,
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
     seed: u64,
-    max_orders: u64,
-) {
+}
+
+async fn seller_loop(t: Traffic, i: usize, run: String, max_orders: u64) {
+    let Traffic {
+        bases,
+        http,
+        stop,
+        seen,
+        seed,
+    } = t;
     let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut n = 0u64;
     let mut earlier: Vec<String> = Vec::new();
@@ -448,7 +460,8 @@ async fn seller_loop(
                 s.nacks += rep.nacks;
                 s.reconnects += rep.reconnects;
                 for (id, why) in &rep.rejected {
-                    s.rejected.push(format!("{id}: {} {}", why.code, why.message));
+                    s.rejected
+                        .push(format!("{id}: {} {}", why.code, why.message));
                 }
                 let acked: Vec<String> = rep.accepted.into_iter().chain(rep.duplicate).collect();
                 s.sessions.push((i, session.clone(), acked.clone()));
@@ -584,8 +597,11 @@ async fn floor_loop(
                 if rng.chance(30) {
                     continue;
                 }
-                let Some(wave) =
-                    get_json(http.get(format!("{base}/v1/waves/{wid}")).header("cookie", &c)).await
+                let Some(wave) = get_json(
+                    http.get(format!("{base}/v1/waves/{wid}"))
+                        .header("cookie", &c),
+                )
+                .await
                 else {
                     continue;
                 };
@@ -740,9 +756,11 @@ async fn controller(
     until: Instant,
     every: u64,
     rng: &mut Rng,
-    faults: &mut BTreeMap<String, u64>,
-    violations: &mut Vec<String>,
+    report: &mut ChaosReport,
 ) {
+    let ChaosReport {
+        faults, violations, ..
+    } = report;
     for _ in 0..100_000u32 {
         let gap = Duration::from_millis(rng.range(every * 1000, every * 2000));
         if Instant::now() + gap >= until {
@@ -804,6 +822,11 @@ async fn controller(
             }
         }
         *faults.entry(kind.name().into()).or_default() += 1;
+        eprintln!(
+            "chaos: fault {} ({:?} down), all up again",
+            kind.name(),
+            down
+        );
         if let Err(e) = wait_all_up(redis, instances, http, Duration::from_secs(60)).await {
             violations.push(format!("after {}: {e}", kind.name()));
             return;
@@ -872,16 +895,19 @@ pub async fn run(a: ChaosArgs) -> Result<ChaosReport, String> {
     let until = t0 + Duration::from_secs(a.secs);
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
+    let traffic = Traffic {
+        bases: bases.clone(),
+        http: http.clone(),
+        stop: stop.clone(),
+        seen: seen.clone(),
+        seed,
+    };
     let mut tasks = Vec::new();
     for i in 0..a.sellers {
         tasks.push(tokio::spawn(seller_loop(
+            traffic.clone(),
             i,
             run.clone(),
-            bases.clone(),
-            http.clone(),
-            stop.clone(),
-            seen.clone(),
-            seed,
             a.max_session_orders,
         )));
     }
@@ -915,12 +941,15 @@ pub async fn run(a: ChaosArgs) -> Result<ChaosReport, String> {
         until,
         a.fault_every_secs.max(1),
         &mut rng,
-        &mut report.faults,
-        &mut report.violations,
+        &mut report,
     )
     .await;
     tokio::time::sleep_until(until.into()).await;
     stop.store(true, Ordering::Relaxed);
+    phase(
+        t0,
+        "traffic stopped; waiting for the sellers' last sessions",
+    );
     // Everything the controller stopped is back; traffic finishes its current session.
     if let Err(e) = wait_all_up(&redis, &mut instances, &http, Duration::from_secs(60)).await {
         report.violations.push(format!("at the end: {e}"));
@@ -935,10 +964,12 @@ pub async fn run(a: ChaosArgs) -> Result<ChaosReport, String> {
         }
     }
     report.wall_s = t0.elapsed().as_secs_f64();
+    phase(t0, "traffic finished; checking");
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     if report.violations.is_empty() {
-        check(&http, &bases, &seen, &mut report).await;
+        check(&http, &bases, &seen, &mut report, t0).await;
     }
+    phase(t0, "check done");
     for (k, inst) in instances.iter_mut().enumerate() {
         if let Some(st) = inst.exited() {
             report
@@ -960,7 +991,13 @@ pub async fn run(a: ChaosArgs) -> Result<ChaosReport, String> {
 }
 
 /// The end-of-run proof, from the API.
-async fn check(http: &reqwest::Client, bases: &[String], seen: &Seen, report: &mut ChaosReport) {
+async fn check(
+    http: &reqwest::Client,
+    bases: &[String],
+    seen: &Seen,
+    report: &mut ChaosReport,
+    t0: Instant,
+) {
     let base = &bases[0];
     report.sessions = seen.sessions.len() as u64;
     report.nacks = seen.nacks;
@@ -991,13 +1028,10 @@ async fn check(http: &reqwest::Client, bases: &[String], seen: &Seen, report: &m
         if unfinished.contains(session.as_str()) {
             continue;
         }
-        let Some(v) = get_retry(
-            http,
-            || {
-                http.get(format!("{base}/v1/sessions/{session}"))
-                    .bearer_auth(token(*i))
-            },
-        )
+        let Some(v) = get_retry(http, || {
+            http.get(format!("{base}/v1/sessions/{session}"))
+                .bearer_auth(token(*i))
+        })
         .await
         else {
             report
@@ -1021,12 +1055,21 @@ async fn check(http: &reqwest::Client, bases: &[String], seen: &Seen, report: &m
         }
         if v["waved"].as_u64().unwrap_or(0) > accepted {
             report.doubled += 1;
-            report
-                .violations
-                .push(format!("session {session}: waved {} > accepted {accepted}", v["waved"]));
+            report.violations.push(format!(
+                "session {session}: waved {} > accepted {accepted}",
+                v["waved"]
+            ));
         }
     }
 
+    phase(
+        t0,
+        &format!(
+            "{} sessions checked; reading {} orders back",
+            seen.sessions.len(),
+            all.len()
+        ),
+    );
     // 3. Each order read back; wait (bounded) until every live one has a parcel.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut orders: HashMap<(usize, String), Value> = HashMap::new();
@@ -1083,6 +1126,7 @@ async fn check(http: &reqwest::Client, bases: &[String], seen: &Seen, report: &m
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    phase(t0, "orders read; reading waves and shipments");
     // 4. Parcels of every wave and shipment the orders name.
     let mut waves: HashSet<String> = HashSet::new();
     let mut shipments: HashSet<String> = HashSet::new();
@@ -1197,6 +1241,10 @@ async fn check(http: &reqwest::Client, bases: &[String], seen: &Seen, report: &m
         seen.book_calls,
         seen.packed.len()
     ));
+}
+
+fn phase(t0: Instant, what: &str) {
+    eprintln!("chaos: {:>6.1} s: {what}", t0.elapsed().as_secs_f64());
 }
 
 /// GET with a few retries (bounded): 200 → the JSON.
