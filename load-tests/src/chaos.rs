@@ -809,7 +809,7 @@ async fn controller(
                     .unwrap_or_default();
                 let Some(k) = instances.iter().position(|i| i.id() == holder) else {
                     *faults
-                        .entry("planner lease holder not found (skipped)".into())
+                        .entry("skipped: no lease holder found".into())
                         .or_default() += 1;
                     continue;
                 };
@@ -1076,7 +1076,7 @@ async fn check(
     let mut pending: Vec<(usize, String, String)> = all.clone();
     for _round in 0..1000 {
         let mut still = Vec::new();
-        for chunk in pending.chunks(16) {
+        for chunk in pending.chunks(32) {
             let gets = chunk.iter().map(|(i, _, id)| {
                 let url = format!("{base}/v1/orders/{id}?seller={}", seller_id(*i));
                 async move {

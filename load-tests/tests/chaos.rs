@@ -17,7 +17,7 @@ async fn chaos_soak_60s_loses_and_doubles_nothing() {
     let args = ChaosArgs {
         secs,
         sellers: 20,
-        max_session_orders: 30,
+        max_session_orders: 15,
         livepack: None,
         redis_server: "redis-server".into(),
         fault_every_secs: 4,
