@@ -1024,16 +1024,23 @@ async fn check(
 
     // 2. Session counters equal the acked set.
     let unfinished: HashSet<&str> = seen.unfinished.iter().map(String::as_str).collect();
-    for (i, session, acked) in &seen.sessions {
-        if unfinished.contains(session.as_str()) {
-            continue;
-        }
-        let Some(v) = get_retry(http, || {
-            http.get(format!("{base}/v1/sessions/{session}"))
-                .bearer_auth(token(*i))
-        })
-        .await
-        else {
+    let to_check: Vec<&(usize, String, Vec<String>)> = seen
+        .sessions
+        .iter()
+        .filter(|(_, s, _)| !unfinished.contains(s.as_str()))
+        .collect();
+    let mut answers = Vec::with_capacity(to_check.len());
+    for chunk in to_check.chunks(32) {
+        let gets = chunk.iter().map(|(i, session, _)| {
+            get_retry(http, move || {
+                http.get(format!("{base}/v1/sessions/{session}"))
+                    .bearer_auth(token(*i))
+            })
+        });
+        answers.extend(futures_util::future::join_all(gets).await);
+    }
+    for ((_, session, acked), v) in to_check.into_iter().zip(answers) {
+        let Some(v) = v else {
             report
                 .violations
                 .push(format!("GET /v1/sessions/{session} failed"));
