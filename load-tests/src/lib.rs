@@ -1,5 +1,6 @@
 //! `livepack-surge` as a library: the CLI's commands, callable from tests.
 
+pub mod chaos;
 pub mod ingest;
 pub mod limit;
 pub mod procstat;

@@ -11,7 +11,7 @@
 //! No timing assertion anywhere: a run fails (exit 1) only when orders were lost,
 //! doubled or refused.
 
-use livepack_surge::{ingest, limit, report, scenario};
+use livepack_surge::{chaos, ingest, limit, report, scenario};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,9 @@ enum Cmd {
     },
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
+    /// The fault soak (scenario `chaos`): 20 sellers, picks, packs and bookings while
+    /// service instances, Redis and the planner's lease holder are killed; then the check.
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,20 @@ fn main() -> ExitCode {
                 (limit::run(a).await?, json)
             }
             Cmd::Table { files, out } => return report::table(&files, out.as_deref()),
+            Cmd::Chaos(a) => {
+                let json = a.json.clone();
+                let r = chaos::run(a).await?;
+                r.print();
+                if let Some(path) = json {
+                    let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+                    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                return if r.ok() {
+                    Ok(())
+                } else {
+                    Err("chaos: violations found".into())
+                };
+            }
             Cmd::FreePort => {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
                 println!("{}", l.local_addr().map_err(|e| e.to_string())?.port());
