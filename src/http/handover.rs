@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
-use super::shipments::find;
+use super::shipments::{find, find_site};
 use crate::shipping::handover::{self, ScanResult, MAX_CODE_LEN, MAX_REASON_CHARS};
 use crate::state::AppState;
 use crate::store::handover::{HandOverOutcome, ScanOutcome};
@@ -51,8 +51,8 @@ pub async fn scan(
             format!("`code`: a tracking code or parcel id, 1–{MAX_CODE_LEN} bytes"),
         ));
     }
-    let sh = find(&state, &caller, &id).await?;
-    let (parcel_id, out) = handover::scan(&state, &sh, code).await?;
+    let site = find_site(&state, &caller, &id).await?;
+    let (parcel_id, out) = handover::scan(&state, &site, &id, code).await?;
     let result = match out {
         ScanOutcome::Loaded => ScanResult::Loaded,
         ScanOutcome::AlreadyLoaded => ScanResult::AlreadyLoaded,
@@ -67,7 +67,7 @@ pub async fn scan(
             ))
         }
     };
-    metrics::counter!("livepack_handover_scans_total", "site" => sh.site.clone(), "result" => result.as_str())
+    metrics::counter!("livepack_handover_scans_total", "site" => site.clone(), "result" => result.as_str())
         .increment(1);
     Ok(Json(ScanAnswer { parcel_id, result }))
 }

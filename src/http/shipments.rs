@@ -150,6 +150,23 @@ pub async fn list(
     }))
 }
 
+/// The site of a shipment the caller may see, without reading its parcels.
+pub(super) async fn find_site(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<String, ApiError> {
+    for site in service::site_of_prefixed(state, id, "S-") {
+        if check_site(state, caller, site).is_err() {
+            continue;
+        }
+        if state.store.shipment_exists(site, id).await? {
+            return Ok(site.to_owned());
+        }
+    }
+    Err(ApiError::not_found("shipment"))
+}
+
 pub(super) async fn find(
     state: &AppState,
     caller: &Caller,

@@ -75,38 +75,44 @@ pub fn loaded_count(sh: &Shipment) -> usize {
         .count()
 }
 
-/// The parcel a scanned code names: this shipment's tracking codes and parcel ids first,
-/// then the site's tracking index, then any parcel id of the site. None: nothing known.
+/// The parcel a scanned code names: the site's tracking index, then any parcel id of the
+/// site. None: nothing known. (Constant work per scan: a truck of thousands of parcels is
+/// scanned one label at a time, so a scan never reads the whole shipment.)
 async fn resolve(
     state: &AppState,
-    sh: &Shipment,
+    site: &str,
+    shipment_id: &str,
     code: &str,
 ) -> Result<Option<String>, StoreError> {
-    if let Some(p) = sh
-        .parcels
-        .iter()
-        .find(|p| p.doc.parcel_id == code || p.tracking.as_deref() == Some(code))
-    {
-        return Ok(Some(p.doc.parcel_id.clone()));
-    }
-    if let Some(id) = state.store.parcel_of_tracking(&sh.site, code).await? {
+    if let Some(id) = state.store.parcel_of_tracking(site, code).await? {
         return Ok(Some(id));
     }
-    Ok((site_of(code, 'P') == Some(sh.site.as_str())).then(|| code.to_owned()))
+    if site_of(code, 'P') == Some(site) {
+        return Ok(Some(code.to_owned()));
+    }
+    // Not indexed (the index is written just after a booking is recorded: a crash between
+    // the two leaves it out): look through this shipment's tracking codes, the slow way.
+    let ids = state.store.shipment(site, shipment_id).await?.1;
+    Ok(super::service::load_parcels(&state.store, site, &ids)
+        .await?
+        .into_iter()
+        .find(|p| p.tracking.as_deref() == Some(code))
+        .map(|p| p.doc.parcel_id))
 }
 
 /// Scans one code at the truck: `(parcel id, outcome)`; the id is None when unknown.
 pub async fn scan(
     state: &AppState,
-    sh: &Shipment,
+    site: &str,
+    shipment_id: &str,
     code: &str,
 ) -> Result<(Option<String>, ScanOutcome), StoreError> {
-    let Some(parcel_id) = resolve(state, sh, code).await? else {
+    let Some(parcel_id) = resolve(state, site, shipment_id, code).await? else {
         return Ok((None, ScanOutcome::Unknown));
     };
     let out = state
         .store
-        .scan_parcel(&sh.site, &sh.id, &parcel_id)
+        .scan_parcel(site, shipment_id, &parcel_id)
         .await?;
     let id = (out != ScanOutcome::Unknown).then_some(parcel_id);
     Ok((id, out))

@@ -24,6 +24,14 @@ impl Store {
         .await
     }
 
+    /// Whether the shipment exists (one cheap call: a scan at the truck must not read the
+    /// whole shipment).
+    pub async fn shipment_exists(&self, site: &str, shipment_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        self.bounded("shipment", conn.exists(keys::shipment(site, shipment_id)))
+            .await
+    }
+
     /// The shipment hash and its parcel ids (sorted).
     pub async fn shipment(
         &self,
