@@ -47,6 +47,9 @@ type Pending = Pin<Box<dyn Future<Output = Vec<(Reply, Instant)>> + Send>>;
 /// A pending entry with the number of orders it holds.
 type Counted = Pin<Box<dyn Future<Output = (Vec<(Reply, Instant)>, usize)> + Send>>;
 
+/// After our Close, how long we read the peer's last frames waiting for its Close.
+const CLOSE_DRAIN: Duration = Duration::from_secs(2);
+
 /// Close codes (RFC 6455).
 const GOING_AWAY: u16 = 1001;
 const TOO_BIG: u16 = 1009;
@@ -368,6 +371,18 @@ pub async fn serve(
         .await;
     drop(tx);
     let _ = writer.await;
+    // The closing handshake: read (and drop) what the peer still sends until its Close, for
+    // a bounded time. Dropping a socket with unread bytes in it makes the kernel reset the
+    // connection, and a reset can reach the peer before it has read our last replies and
+    // our Close.
+    let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+        while let Some(Ok(m)) = stream.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn is_too_big(e: axum::Error) -> bool {
