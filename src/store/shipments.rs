@@ -125,35 +125,6 @@ impl Store {
         Ok(code)
     }
 
-    /// Records a failed booking attempt and when to try again.
-    pub async fn record_booking_failure(
-        &self,
-        site: &str,
-        parcel_id: &str,
-        error: &str,
-        next_try_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let key = keys::parcel(site, parcel_id);
-        let mut conn = self.conn();
-        let (attempts, ()): (u64, ()) = self
-            .bounded(
-                "booking_failure",
-                redis::pipe()
-                    .atomic()
-                    .hincr(&key, "book_attempts", 1)
-                    .hset_multiple(
-                        &key,
-                        &[
-                            ("book_error", error.to_owned()),
-                            ("next_try_ms", next_try_ms.to_string()),
-                        ],
-                    )
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(attempts)
-    }
-
     /// Moves a booked parcel forward (handed_over, delivered, returned, …); see
     /// `carrier_status.lua`.
     pub async fn carrier_status(
