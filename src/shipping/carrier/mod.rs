@@ -259,6 +259,23 @@ pub struct StatusUpdate {
     pub carrier_status: String,
     /// When the event happened at the carrier, if it said so parseably.
     pub at: Option<DateTime<Utc>>,
+    /// What the carrier reports about the money, when this event carries it (COD statements).
+    pub money: CodReport,
+}
+
+/// Money facts a carrier reports for one parcel (any may be absent from a given event):
+/// Viettel Post's `MONEY_COLLECTION`, GHTK's `pick_money`/`fee`/`return_part_package`, GHN's
+/// `CODAmount`/`CODTransferDate`/`TotalFee`/`IsPartialReturn`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodReport {
+    /// COD the carrier collected (or will collect) from the buyer, in đồng.
+    pub cod_collected: Option<Decimal>,
+    /// The carrier's total fee for this parcel, in đồng.
+    pub fee: Option<Decimal>,
+    /// The day the carrier transferred (or will transfer) the collected COD to the shop.
+    pub transfer_date: Option<chrono::NaiveDate>,
+    /// Part of the parcel came back to the sender.
+    pub partial_return: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -80,6 +80,7 @@ pub fn parse_viettelpost_webhook(
         carrier_code,
         carrier_status: text("STATUS_NAME").unwrap_or_default(),
         at: text("ORDER_STATUSDATE").and_then(|s| parse_status_date(&s)),
+        money: super::CodReport::default(),
     })
 }
 
