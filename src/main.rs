@@ -95,7 +95,7 @@ async fn main() {
         std::process::exit(code);
     }
     if let Some(Command::HashPin { pin }) = &cli.command {
-        match livepack::http::pin::hash(pin) {
+        match livepack::config::pin::hash(pin) {
             Ok(h) => println!("{h}"),
             Err(e) => {
                 eprintln!("livepack: {e}");

@@ -5,6 +5,7 @@
 //! names the key. Secrets are wrapped in [`Secret`] so `Debug` never prints them.
 
 mod demo;
+pub mod pin;
 mod secret;
 mod validate;
 
@@ -401,6 +402,16 @@ fn default_max_hold_secs() -> u64 {
 }
 
 impl SiteConfig {
+    /// What the business-day arithmetic needs to know about this site.
+    pub fn schedule(&self) -> crate::domain::schedule::SiteSchedule {
+        crate::domain::schedule::SiteSchedule {
+            pickups: self.pickup_times(),
+            sla_hours: self.sla_hours,
+            min_pack_minutes: self.min_pack_minutes,
+            same_day_cutoff: self.same_day_cutoff_time(),
+        }
+    }
+
     /// Pickup times parsed; valid after [`Config::validate`].
     pub fn pickup_times(&self) -> Vec<NaiveTime> {
         let mut times: Vec<NaiveTime> = self
@@ -454,7 +465,7 @@ pub struct CarrierConfig {
     pub default_service: String,
     /// Rate tables per service; empty: the demo Viettel Post table (not its real tariff).
     #[serde(default)]
-    pub services: Vec<crate::shipping::rates::ServiceRates>,
+    pub services: Vec<crate::domain::rates::ServiceRates>,
     /// Packaging weight added once per parcel (grams).
     #[serde(default = "default_tare_g")]
     pub packaging_tare_g: u64,
@@ -500,9 +511,9 @@ fn default_attempt_timeout_ms() -> u64 {
 
 impl CarrierConfig {
     /// The configured rate tables, or the demo table.
-    pub fn rates(&self) -> Vec<crate::shipping::rates::ServiceRates> {
+    pub fn rates(&self) -> Vec<crate::domain::rates::ServiceRates> {
         if self.services.is_empty() {
-            crate::shipping::rates::default_viettel_post_rates()
+            crate::domain::rates::default_viettel_post_rates()
         } else {
             self.services.clone()
         }
