@@ -7,7 +7,7 @@
 //! dashboards aggregate them with `max by (site)`.
 
 mod floor;
-mod process;
+pub mod process;
 mod risk;
 mod shipping;
 
