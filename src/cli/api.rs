@@ -77,7 +77,7 @@ pub(crate) async fn preflight(url: &str, token: &str, session: &str) -> Result<(
     let req = http
         .get(format!("{base}/v1/sessions/{}", segment(session)))
         .bearer_auth(token);
-    match call(req, &base).await {
+    match call(req, url).await {
         Err(e) => Err((EXIT_SERVER, e)),
         Ok((200 | 404, _)) => Ok(()),
         // The service is up but cannot serve now (e.g. Redis down): the push retries.
