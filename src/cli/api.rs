@@ -251,7 +251,7 @@ fn at_risk_of(outlook: &Value, seller: Option<&str>) -> Vec<Value> {
         .collect()
 }
 
-fn reason_text(reason: &str) -> String {
+fn risk_reason_text(reason: &str) -> String {
     match reason {
         "overdue" => t(Msg::WhyOverdue, &[]),
         "deadline_before_pickup" => t(Msg::WhyDeadlineBeforePickup, &[]),
@@ -303,7 +303,10 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
                         &[
                             ("id", &id),
                             ("status", &status),
-                            ("why", &reason_text(r["reason"].as_str().unwrap_or("?"))),
+                            (
+                                "why",
+                                &risk_reason_text(r["reason"].as_str().unwrap_or("?"))
+                            ),
                             ("pickup", &r["pickup_at"].as_str().unwrap_or("?")),
                             ("deadline", &r["deadline"].as_str().unwrap_or("?")),
                         ]

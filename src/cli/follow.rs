@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::client::Progress;
 use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed, Unmappable};
 
-use super::i18n::{t, Msg};
+use super::i18n::{reason_text, t, Msg};
 use super::push::{cancel_rows, client_config, connect, import_error_text, send, source_name};
 use super::summary::{bar, Tally};
 use super::{PushArgs, EXIT_INTERRUPTED, EXIT_USAGE};
@@ -149,7 +149,7 @@ impl Seen {
                     &[
                         ("line", &u.line),
                         ("id", &u.order_id.as_deref().unwrap_or("-")),
-                        ("reason", &u.reason),
+                        ("reason", &reason_text(&u.reason)),
                     ],
                 );
                 if pb.is_hidden() {

@@ -230,6 +230,40 @@ catalogue! {
     CodePlacedAtTooOld => "the order is too old to be taken", "đơn quá cũ, không nhận";
     CodePlacedAtInFuture => "the order time is in the future", "thời gian đặt hàng ở tương lai";
     CodeInvalidWeight => "the weight must be 1 g – 100 kg", "cân nặng phải từ 1 g đến 100 kg";
+    // The importer's reasons for unmappable rows, phrase by phrase (values stay as written).
+    ReasonNoOrderId => "no order id", "thiếu mã đơn hàng";
+    ReasonIdAsNumber => "the order id was turned into a number by a spreadsheet and lost digits: export again, or format the column as text",
+        "mã đơn hàng đã bị bảng tính đổi thành số và mất chữ số: hãy xuất lại, hoặc định dạng cột là văn bản";
+    ReasonIdChars => "must be at most 61 of A-Z a-z 0-9 . _ -", "chỉ được tối đa 61 ký tự A-Z a-z 0-9 . _ -";
+    ReasonOrderId => "order id", "mã đơn hàng";
+    ReasonStatus => "order status is", "trạng thái đơn là";
+    ReasonNotToPack => "not to be packed", "không đóng gói";
+    ReasonNoTime => "no order time", "thiếu thời gian đặt hàng";
+    ReasonNoPhone => "no phone number for the recipient", "thiếu số điện thoại người nhận";
+    ReasonMasked => "the phone number is masked (*): export with full recipient data",
+        "số điện thoại bị che (*): hãy xuất file có đủ thông tin người nhận";
+    ReasonNoItems => "no items", "không có sản phẩm";
+    ReasonNoPayment => "no payment method: cannot tell cash on delivery from prepaid (payment method column)",
+        "thiếu phương thức thanh toán: không biết đơn thu hộ (COD) hay đã trả trước (cột phương thức thanh toán)";
+    ReasonNoSku => "no seller SKU", "thiếu SKU người bán";
+    ReasonSetSku => "set it on the platform", "hãy đặt SKU trên sàn";
+    ReasonNoWeight => "no weight for SKU", "không có cân nặng cho SKU";
+    ReasonWeightHow => "list it in --weights FILE or pass --default-weight-g",
+        "hãy ghi vào tệp --weights hoặc dùng --default-weight-g";
+    ReasonNoPrice => "no unit price", "thiếu đơn giá";
+    ReasonNotVnd => "not a VND amount", "không phải số tiền VND";
+    ReasonFraction => "VND has no fractional part", "tiền VND không có phần lẻ";
+    ReasonLarge => "implausibly large amount", "số tiền lớn bất thường";
+    ReasonQty => "quantity must be a whole number 1–999", "số lượng phải là số nguyên từ 1 đến 999";
+    ReasonNotWeight => "not a weight", "không phải cân nặng";
+    ReasonWeightRange => "weight out of range (1 g – 100 kg)", "cân nặng ngoài khoảng 1 g – 100 kg";
+    ReasonNotTime => "not a date-time", "không phải ngày giờ";
+    ReasonExceeds => "exceeds items", "lớn hơn tiền hàng";
+    ReasonTotal => "order total", "tổng tiền đơn";
+    ReasonFee => "shipping fee", "phí vận chuyển";
+    ReasonNotJson => "not valid JSON", "không phải JSON hợp lệ";
+    ReasonNotObject => "not a JSON object (one ORDER per line)", "không phải đối tượng JSON (mỗi dòng một ORDER)";
+    ReasonAllCancelled => "every line item is cancelled", "mọi sản phẩm của đơn đã bị hủy";
     // cancel.
     CancelResult => "{id}: {status}", "{id}: {status}";
     StatusCancelled => "cancelled", "đã hủy";
@@ -253,6 +287,73 @@ catalogue! {
     OutlookUnreadable => "the outlook is not readable: {why}", "không đọc được dự báo: {why}";
     WavedRiskUnknown => "this service does not say which waved orders are at risk",
         "máy chủ này không cho biết đơn nào đã chia đợt có nguy cơ";
+}
+
+/// Reason phrases, longest first (a phrase inside a longer one is replaced after it).
+const REASON_PHRASES: &[Msg] = &[
+    Msg::ReasonIdAsNumber,
+    Msg::ReasonNoPayment,
+    Msg::ReasonMasked,
+    Msg::ReasonWeightHow,
+    Msg::ReasonQty,
+    Msg::ReasonNotObject,
+    Msg::ReasonWeightRange,
+    Msg::ReasonNoPhone,
+    Msg::ReasonAllCancelled,
+    Msg::ReasonIdChars,
+    Msg::ReasonFraction,
+    Msg::ReasonLarge,
+    Msg::ReasonSetSku,
+    Msg::ReasonNoWeight,
+    Msg::ReasonNotVnd,
+    Msg::ReasonNotToPack,
+    Msg::ReasonStatus,
+    Msg::ReasonNoOrderId,
+    Msg::ReasonNoTime,
+    Msg::ReasonNotTime,
+    Msg::ReasonNoSku,
+    Msg::ReasonNoPrice,
+    Msg::ReasonNotWeight,
+    Msg::ReasonExceeds,
+    Msg::ReasonTotal,
+    Msg::ReasonFee,
+    Msg::ReasonNotJson,
+    Msg::ReasonNoItems,
+    Msg::ReasonOrderId,
+];
+
+/// An importer's reason (English) in the language in use: its known phrases translated,
+/// values and column names (quoted or as written in the file) kept.
+pub fn reason_text(reason: &str) -> String {
+    reason_in(lang(), reason)
+}
+
+fn reason_in(lang: Lang, reason: &str) -> String {
+    if lang == Lang::En {
+        return reason.to_owned();
+    }
+    // Quoted values are never translated: cut them out first.
+    let mut parts: Vec<(bool, String)> = Vec::new();
+    let mut rest = reason;
+    while let Some(open) = rest.find('"') {
+        let Some(len) = rest[open + 1..].find('"') else {
+            break;
+        };
+        parts.push((true, rest[..open].to_owned()));
+        parts.push((false, rest[open..open + len + 2].to_owned()));
+        rest = &rest[open + len + 2..];
+    }
+    parts.push((true, rest.to_owned()));
+    let mut out = String::with_capacity(reason.len() + 16);
+    for (text, mut part) in parts {
+        if text {
+            for &m in REASON_PHRASES {
+                part = part.replace(m.text(Lang::En), m.text(lang));
+            }
+        }
+        out.push_str(&part);
+    }
+    out
 }
 
 /// A server rejection code said plainly, when the catalogue has it.
@@ -304,6 +405,75 @@ mod tests {
             Msg::LabelAtRisk,
         ] {
             assert!(!m.text(Lang::En).contains(' '), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn importer_reasons_read_in_vietnamese_values_kept() {
+        let r = "Giá ưu đãi: not a VND amount: \"no items\"";
+        assert_eq!(
+            reason_in(Lang::Vi, r),
+            "Giá ưu đãi: không phải số tiền VND: \"no items\""
+        );
+        assert_eq!(reason_in(Lang::En, r), r);
+        assert_eq!(
+            reason_in(
+                Lang::Vi,
+                "no weight for SKU \"A\": list it in --weights FILE or pass --default-weight-g"
+            ),
+            "không có cân nặng cho SKU \"A\": hãy ghi vào tệp --weights hoặc dùng --default-weight-g"
+        );
+        // Every phrase is in the list, and none hides inside a later, shorter one's text.
+        for &m in Msg::ALL {
+            if format!("{m:?}").starts_with("Reason") {
+                assert!(REASON_PHRASES.contains(&m), "{m:?} not in REASON_PHRASES");
+            }
+        }
+    }
+
+    #[test]
+    fn importer_reasons_of_a_broken_export_have_no_english_left() {
+        let text = "Order ID,Order Status,Seller SKU,Quantity,SKU Unit Original Price,\
+                    Created Time,Recipient,Phone #,Province,Villages,Detail Address,Payment Method\n\
+                    1,To ship,A,1,abc,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    2,To ship,A,1000,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    3,To ship,A,1,1000,yesterday,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    4,To ship,A,1,1000,22/11/2026 10:00,Lan,,Hà Nội,Phường X,x,COD\n\
+                    5,To ship,A,1,1000,22/11/2026 10:00,Lan,091****678,Hà Nội,Phường X,x,COD\n\
+                    6,To ship,A,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,\n\
+                    7,To ship,,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    8,Unpaid,A,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    9,To ship,A,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n";
+        let p = crate::import::parse(
+            crate::import::Format::TiktokCsv,
+            text.as_bytes(),
+            &Default::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.unmappable.len(), 9, "{:?}", p.unmappable);
+        let english = [
+            "not", "no ", "must", "is ", "the ", "for ", "order", "quantity", "weight", "set ",
+        ];
+        for u in &p.unmappable {
+            let vi = reason_in(Lang::Vi, &u.reason);
+            // What is left outside quotes and column names is Vietnamese.
+            let bare: String = vi.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+            let bare = bare
+                .replace("Seller SKU", "")
+                .replace("Quantity", "")
+                .replace("SKU Unit Original Price", "")
+                .replace("Created Time", "")
+                .replace("Phone #", "")
+                .replace("--weights", "")
+                .replace("--default-weight-g", "");
+            for w in english {
+                assert!(
+                    !bare.contains(w),
+                    "{w:?} left in {vi:?} (from {:?})",
+                    u.reason
+                );
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::client::{push, ClientConfig, Progress};
 use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed};
 
 use super::api::{cancel_one, client, preflight};
-use super::i18n::{t, Msg};
+use super::i18n::{reason_text, t, Msg};
 use super::summary::{bar, progress_message, Tally};
 use super::{
     follow, http_base, PushArgs, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER,
@@ -291,7 +291,7 @@ fn dry_run(parsed: &Parsed) -> i32 {
                 &[
                     ("line", &u.line),
                     ("id", &u.order_id.as_deref().unwrap_or("-")),
-                    ("reason", &u.reason),
+                    ("reason", &reason_text(&u.reason)),
                 ]
             )
         );

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::client::{ClientError, Progress, RejectReason, Report};
 use crate::import::{CellSource, Mapped, Unmappable};
 
-use super::i18n::{code_text, t, Msg};
+use super::i18n::{code_text, reason_text, t, Msg};
 use super::{EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER};
 
 #[derive(Debug, Default)]
@@ -215,7 +215,7 @@ impl Tally {
             for u in rows {
                 let id = u.order_id.as_deref().unwrap_or("-");
                 let at = t(Msg::AtLine, &[("line", &u.line)]);
-                line(format!("  {at:<10} {id}  {}", u.reason));
+                line(format!("  {at:<10} {id}  {}", reason_text(&u.reason)));
             }
         }
         for (heading, list) in [
