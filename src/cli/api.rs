@@ -288,7 +288,17 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
     let label = t(Msg::LabelAtRisk, &[]);
     match at_risk {
         Ok(list) => {
-            s.push_str(&format!("  {label:<12}{:>8}\n", list.len()));
+            // The server lists at most 1,000 waved ones; its count is exact.
+            let unlisted = session["at_risk_waved"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(
+                    session["at_risk_orders"]
+                        .as_array()
+                        .map_or(0, |a| a.len() as u64),
+                );
+            let total = list.len() as u64 + unlisted;
+            s.push_str(&format!("  {label:<12}{total:>8}\n"));
             for r in list {
                 // Server entries carry `order_id` and `status`; outlook entries `id`.
                 let id = r["order_id"]

@@ -416,6 +416,27 @@ async fn a_re_pushed_export_cancels_what_the_platform_cancelled() {
 
     let after = get_json(&order_url, TOKEN_A).await;
     assert_eq!(after["status"], "cancelled", "{after}");
+    // Once more, in Vietnamese (a Vietnamese locale): cancelling again is harmless.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args(["push", "--url", &ws, "--session", "e2e-cancel"])
+        .arg(&file)
+        .env("LIVEPACK_TOKEN", TOKEN_A)
+        .env("LC_ALL", "vi_VN.UTF-8")
+        .output()
+        .await
+        .unwrap();
+    let vi = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{vi}");
+    for w in [
+        "trùng",
+        "đã hủy",
+        "bỏ qua",
+        "chưa từng lưu ở đây",
+        "→ phiên e2e-cancel",
+    ] {
+        assert!(vi.contains(w), "{w:?} in {vi}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("đang kết nối tới"));
     let never = get_json(&format!("{base}/v1/orders/TT-579250000000000004"), TOKEN_A).await;
     assert!(never["error"].is_object(), "never stored: {never}");
     // It leaves its parcel: no ship-able parcel of the wave holds it any more.
