@@ -500,6 +500,27 @@ async fn a_re_pushed_export_cancels_what_the_platform_cancelled() {
     let (_, vi) = session_cmd(&base, "e2e-risk", "vi").await;
     assert!(vi.contains("có nguy cơ") && vi.contains("quá hạn"), "{vi}");
 
+    // A spreadsheet row the server refuses: the column as written and the cell, not
+    // `unknown_province ship_to.province`.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/shopee-export.csv");
+    let text = std::fs::read_to_string(sample).unwrap().replace(
+        ",Hà Nội,,Phường Hoàn Kiếm,",
+        ",Ha Noi Capital,,Phường Hoàn Kiếm,",
+    );
+    let shopee = dir.path().join("shopee.csv");
+    std::fs::write(&shopee, text).unwrap();
+    let (code, summary) = finish(push(&ws, &shopee, &["--session", "e2e-cells"])).await;
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(count(&summary, "rejected"), 1, "{summary}");
+    assert!(
+        summary.contains(
+            "line 2     SP-261121K8M2P4QX  Tỉnh/Thành phố: 'Ha Noi Capital' — not a Vietnamese province"
+        ),
+        "{summary}"
+    );
+    assert!(!summary.contains("ship_to.province"), "{summary}");
+    assert!(!summary.contains("unknown_province"), "{summary}");
+
     // A wrong token: exit 3, one plain sentence, no table, no JSON.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
         .args([
