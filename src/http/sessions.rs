@@ -69,3 +69,18 @@ pub async fn get_session(
         at_risk_orders,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_session_schema_describes_its_at_risk_orders() {
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let props = &schemas["SessionView"]["properties"];
+        assert!(props["at_risk_waved"].is_object(), "{props}");
+        assert!(props["at_risk_orders"].is_object(), "{props}");
+        assert!(schemas["WavedAtRisk"]["properties"]["reason"].is_object());
+    }
+}
