@@ -186,6 +186,9 @@ catalogue! {
     LabelUnmappable => "unmappable", "lỗi dòng";
     LabelCancelled => "cancelled", "đã hủy";
     LabelSkipped => "skipped", "bỏ qua";
+    LabelAlready => "already", "đã hủy trước";
+    AlreadyNote => "(cancelled here by an earlier push or cancel)",
+        "(đã hủy ở đây từ lần gửi hoặc lệnh hủy trước)";
     LabelTooLate => "too-late", "quá muộn";
     LabelUnanswered => "unanswered", "chưa trả lời";
     LabelReconnects => "reconnects", "kết nối lại";
@@ -397,6 +400,7 @@ mod tests {
             Msg::LabelUnmappable,
             Msg::LabelCancelled,
             Msg::LabelSkipped,
+            Msg::LabelAlready,
             Msg::LabelTooLate,
             Msg::LabelUnanswered,
             Msg::LabelReconnects,

@@ -12,11 +12,11 @@ use indicatif::ProgressBar;
 use crate::client::{push, ClientConfig, Progress};
 use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed};
 
-use super::api::{cancel_one, client, preflight};
+use super::api::{call, cancel_one, client, failure, preflight};
 use super::i18n::{reason_text, t, Msg};
 use super::summary::{bar, progress_message, Tally};
 use super::{
-    follow, http_base, PushArgs, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER,
+    follow, http_base, segment, PushArgs, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER,
     EXIT_USAGE,
 };
 
@@ -246,7 +246,7 @@ pub(crate) async fn cancel_rows(
     let (http, base, token) = (&http, base.as_str(), args.token.as_str());
     let mut answers = futures_util::stream::iter(rows)
         .map(|row| async move {
-            let r = cancel_one(http, base, token, &row.order_id, Some(PLATFORM_CANCELLED)).await;
+            let r = cancel_if_live(http, base, token, &row.order_id).await;
             (row, r)
         })
         .buffer_unordered(CANCEL_CONCURRENCY);
@@ -270,10 +270,30 @@ pub(crate) async fn cancel_rows(
         let entry = (row.order_id, row.line);
         match status.as_str() {
             "cancelled" => tally.cancelled.push(entry),
+            "already_cancelled" => tally.already_cancelled += 1,
             "too_late" => tally.too_late.push(entry),
             _ => tally.skipped.push(entry),
         }
     }
+}
+
+/// Cancels a stored order that is not cancelled yet: `cancelled`, `too_late`, `unknown`
+/// (never stored here), or `already_cancelled` (an earlier push or `livepack cancel` did).
+async fn cancel_if_live(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    order_id: &str,
+) -> Result<String, (i32, String)> {
+    let url = format!("{base}/v1/orders/{}", segment(order_id));
+    match call(http.get(url).bearer_auth(token), base).await {
+        Err(e) => return Err((EXIT_SERVER, e)),
+        Ok((404, _)) => return Ok("unknown".into()),
+        Ok((200, order)) if order["status"] == "cancelled" => return Ok("already_cancelled".into()),
+        Ok((200, _)) => {}
+        Ok((status, body)) => return Err(failure(status, &body)),
+    }
+    cancel_one(http, base, token, order_id, Some(PLATFORM_CANCELLED)).await
 }
 
 fn dry_run(parsed: &Parsed) -> i32 {

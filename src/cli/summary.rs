@@ -22,6 +22,8 @@ pub(crate) struct Tally {
     pub unmappable: Vec<Unmappable>,
     /// Platform-cancelled rows of orders stored before: cancelled now (id, line).
     pub cancelled: Vec<(String, usize)>,
+    /// Platform-cancelled rows of orders cancelled here before (an earlier push).
+    pub already_cancelled: usize,
     /// Platform-cancelled rows of orders never stored here (not an error).
     pub skipped: Vec<(String, usize)>,
     /// Platform-cancelled rows of orders already handed to the carrier.
@@ -172,8 +174,19 @@ impl Tally {
         line(row(Msg::LabelDuplicate, self.duplicate));
         line(row(Msg::LabelRejected, self.rejected.len()));
         line(row(Msg::LabelUnmappable, self.unmappable.len()));
-        if !self.cancelled.is_empty() || !self.skipped.is_empty() || !self.too_late.is_empty() {
+        if !self.cancelled.is_empty()
+            || !self.skipped.is_empty()
+            || !self.too_late.is_empty()
+            || self.already_cancelled > 0
+        {
             line(row(Msg::LabelCancelled, self.cancelled.len()));
+            if self.already_cancelled > 0 {
+                line(format!(
+                    "{}   {}",
+                    row(Msg::LabelAlready, self.already_cancelled),
+                    t(Msg::AlreadyNote, &[])
+                ));
+            }
             line(format!(
                 "{}   {}",
                 row(Msg::LabelSkipped, self.skipped.len()),

@@ -427,9 +427,12 @@ async fn a_re_pushed_export_cancels_what_the_platform_cancelled() {
         .unwrap();
     let vi = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{vi}");
+    assert!(
+        vi.contains("đã hủy trước       1"),
+        "cancelled by the push before, not again: {vi}"
+    );
     for w in [
         "trùng",
-        "đã hủy",
         "bỏ qua",
         "chưa từng lưu ở đây",
         "→ phiên e2e-cancel",
