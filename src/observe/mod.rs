@@ -11,6 +11,8 @@ pub mod process;
 mod risk;
 mod shipping;
 
+pub use risk::{session_at_risk, WavedAtRisk};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
