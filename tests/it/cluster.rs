@@ -361,6 +361,14 @@ async fn ship_everything(addr: &str, site: &str, expect_orders: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_sites_on_three_masters_then_a_master_restart_loses_no_acked_order() {
+    if in_own_process(
+        module_path!(),
+        "three_sites_on_three_masters_then_a_master_restart_loses_no_acked_order",
+    )
+    .await
+    {
+        return;
+    }
     let mut cluster = Cluster::start().await;
     let sites = sites_on_each_master(&cluster).await;
     eprintln!("sites on masters 0, 1, 2: {sites:?}");
@@ -485,6 +493,14 @@ async fn three_sites_on_three_masters_then_a_master_restart_loses_no_acked_order
 /// tombstone buckets in the same call — no CROSSSLOT; a resent old order is `duplicate`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tombstones_keep_order_ids_known_on_a_cluster() {
+    if in_own_process(
+        module_path!(),
+        "tombstones_keep_order_ids_known_on_a_cluster",
+    )
+    .await
+    {
+        return;
+    }
     use serde_json::json;
     let cluster = Cluster::start().await;
     let sites = sites_on_each_master(&cluster).await;

@@ -277,3 +277,33 @@ pub async fn scan_all_onto_truck(addr: &str, token: &str, shipment_id: &str) -> 
     }
     missing.len()
 }
+
+/// Set in the environment of a test re-run by [`in_own_process`].
+const OWN_PROCESS_ENV: &str = "LIVEPACK_IT_OWN_PROCESS";
+
+/// Runs the calling test again, alone, in a fresh process of this test binary, and returns
+/// `true` in the caller (which then returns: the child did the work); returns `false` inside
+/// that child. For the few tests that read process-wide state — the metrics recorder and the
+/// observe interval are one per process, and every in-process service of the other tests
+/// running meanwhile adds to the same counters. `module` is `module_path!()`, `name` the
+/// test function's name.
+pub async fn in_own_process(module: &str, name: &str) -> bool {
+    if std::env::var_os(OWN_PROCESS_ENV).is_some() {
+        return false;
+    }
+    let path = module.split_once("::").map_or(module, |(_, rest)| rest);
+    let test = format!("{path}::{name}");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let status = tokio::process::Command::new(exe)
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS_ENV, "1")
+        .kill_on_drop(true)
+        .status()
+        .await
+        .expect("the test binary runs again");
+    assert!(
+        status.success(),
+        "{test} failed in its own process ({status})"
+    );
+    true
+}

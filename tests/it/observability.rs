@@ -186,6 +186,14 @@ async fn until_scraped(prom: &Prometheus, want: &[(String, f64)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_query_returns_data_and_every_alert_evaluates() {
+    if in_own_process(
+        module_path!(),
+        "every_panel_query_returns_data_and_every_alert_evaluates",
+    )
+    .await
+    {
+        return;
+    }
     prometheus_bin();
     livepack::observe::set_interval(Duration::from_millis(500));
     let started = chrono::Utc::now().timestamp() as f64;
@@ -397,6 +405,14 @@ async fn snapshot(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_and_rules_use_only_metrics_the_service_exports() {
+    if in_own_process(
+        module_path!(),
+        "dashboard_and_rules_use_only_metrics_the_service_exports",
+    )
+    .await
+    {
+        return;
+    }
     let d = dashboard();
     let mut used: Vec<String> = panel_queries(&d)
         .iter()
