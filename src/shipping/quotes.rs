@@ -7,8 +7,9 @@
 //! serves every parcel of the key. A parcel's cost is that freight plus the carrier's COD fee
 //! from its rate table. When the quote call fails (error or timeout) — or the carrier has no
 //! fee API (the mock) — the parcel is priced from the rate table alone
-//! ([`rates::parcel_cost`]); a failure is remembered for [`FAILURE_TTL`] so a carrier that is
-//! down is not asked again for every parcel.
+//! ([`rates::parcel_cost`]); a failure is remembered for [`FAILURE_TTL`], for its key and for
+//! the whole carrier, so a carrier that is down or slow is not asked again for every parcel
+//! (the planner waits at most one quote timeout per carrier per [`FAILURE_TTL`]).
 //!
 //! The cache holds at most `max_entries` keys (the oldest is dropped first); a quote is
 //! reused for `ttl`.
@@ -54,6 +55,8 @@ pub fn weight_step(r: &ServiceRates, weight_g: u64) -> (u64, u64) {
 #[derive(Debug)]
 pub struct QuoteCache {
     entries: Mutex<HashMap<QuoteKey, (Instant, Option<Vnd>)>>,
+    /// Carrier id → when its last quote call failed.
+    down: Mutex<HashMap<String, Instant>>,
     max_entries: usize,
     ttl: Duration,
 }
@@ -68,6 +71,7 @@ impl QuoteCache {
     pub fn new(max_entries: usize, ttl: Duration) -> Self {
         QuoteCache {
             entries: Mutex::new(HashMap::new()),
+            down: Mutex::new(HashMap::new()),
             max_entries: max_entries.max(1),
             ttl,
         }
@@ -101,6 +105,24 @@ impl QuoteCache {
             }
         }
         map.insert(key, (Instant::now(), value));
+    }
+
+    /// The carrier's last quote call failed less than [`FAILURE_TTL`] ago.
+    pub fn is_down(&self, carrier: &str) -> bool {
+        let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        down.get(carrier)
+            .is_some_and(|at| at.elapsed() < FAILURE_TTL)
+    }
+
+    /// Records the outcome of a quote call to `carrier` (bounded: one entry per carrier id
+    /// from config).
+    pub fn mark(&self, carrier: &str, failed: bool) {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        if failed {
+            down.insert(carrier.to_owned(), Instant::now());
+        } else {
+            down.remove(carrier);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -148,6 +170,10 @@ pub async fn price(
             metrics::counter!("livepack_carrier_quotes_total", "carrier" => carrier_id.to_owned(), "result" => if v.is_some() { "cached" } else { "cached_failure" }).increment(1);
             v
         }
+        None if cache.is_down(carrier_id) => {
+            metrics::counter!("livepack_carrier_quotes_total", "carrier" => carrier_id.to_owned(), "result" => "carrier_down").increment(1);
+            None
+        }
         None => {
             let req = BookingRequest {
                 weight_g: upper,
@@ -159,12 +185,15 @@ pub async fn price(
             let (v, result) = match answer {
                 Ok(Some(Ok(d))) if !d.is_sign_negative() => (Some(Vnd(d.round())), "quoted"),
                 Ok(None) => (None, "no_fee_api"),
+                Ok(Some(Err(e))) if !e.retryable() => (None, "refused"),
                 Ok(Some(_)) => (None, "failed"),
                 Err(_) => (None, "timeout"),
             };
             metrics::counter!("livepack_carrier_quotes_total", "carrier" => carrier_id.to_owned(), "result" => result).increment(1);
             if result != "no_fee_api" {
                 cache.put(key, v);
+                // Only an outage (not a refusal of one address) stops quoting the carrier.
+                cache.mark(carrier_id, matches!(result, "failed" | "timeout"));
             }
             v
         }
