@@ -387,6 +387,15 @@ pub struct SiteConfig {
     /// SKU → bin location; unknown SKUs go to bin `UNASSIGNED`, listed last.
     #[serde(default)]
     pub bins: BTreeMap<String, String>,
+    /// Carrier id → its own pickup times "HH:MM" at this site, for a carrier that does not
+    /// collect at every one of `pickups` (default: `pickups`).
+    #[serde(default)]
+    pub carrier_pickups: BTreeMap<String, Vec<String>>,
+    /// Every parcel of the site goes with this carrier (one of `carriers`): no quote
+    /// comparison. Without it, each parcel goes with the cheapest carrier that makes its
+    /// deadline.
+    #[serde(default)]
+    pub pinned_carrier: Option<String>,
 }
 
 fn default_sla_hours() -> u32 {
@@ -426,6 +435,20 @@ impl SiteConfig {
             min_pack_minutes: self.min_pack_minutes,
             same_day_cutoff: self.same_day_cutoff_time(),
         }
+    }
+
+    /// The pickup times of `carrier` at this site: its `carrier_pickups`, else `pickups`.
+    pub fn carrier_pickup_times(&self, carrier: &str) -> Vec<NaiveTime> {
+        let Some(list) = self.carrier_pickups.get(carrier) else {
+            return self.pickup_times();
+        };
+        let mut times: Vec<NaiveTime> = list
+            .iter()
+            .filter_map(|p| NaiveTime::parse_from_str(p, "%H:%M").ok())
+            .collect();
+        times.sort();
+        times.dedup();
+        times
     }
 
     /// Pickup times parsed; valid after [`Config::validate`].
@@ -475,18 +498,28 @@ pub struct OperatorConfig {
 pub struct CarrierConfig {
     /// 1–64 of a-z 0-9 -; its webhook is `POST /v1/carriers/{id}/webhook`.
     pub id: String,
-    /// "viettelpost" (its partner API) or "mock" (offline demo).
+    /// "viettelpost", "ghtk", "ghn" (their partner APIs) or "mock" (offline demo).
     pub kind: String,
     /// The partner API, e.g. "https://partner.viettelpost.vn/v2".
     #[serde(default)]
     pub base_url: String,
-    /// Partner API account (Viettel Post).
+    /// Viettel Post: the partner account's login.
     #[serde(default)]
     pub username: String,
     /// Partner API password (Viettel Post).
     #[serde(default)]
     pub password: Secret,
-    /// The carrier's status webhook must carry it (Viettel Post: the body's `TOKEN`).
+    /// GHTK and GHN: the API token (header `Token`).
+    #[serde(default)]
+    pub token: Secret,
+    /// GHN: the shop id (header `ShopId`), digits.
+    #[serde(default)]
+    pub shop_id: String,
+    /// GHTK: the partner code sent as `X-Client-Source` (partner accounts only).
+    #[serde(default)]
+    pub client_source: String,
+    /// The carrier's status webhook must carry it (Viettel Post: the body's `TOKEN`;
+    /// GHTK and GHN: `?secret=` in the registered URL or the `X-Livepack-Secret` header).
     #[serde(default)]
     pub webhook_secret: Secret,
     /// The service parcels are booked with (e.g. "VCN"); empty: the first rate table's.
@@ -552,6 +585,15 @@ impl CarrierConfig {
     pub fn service(&self) -> String {
         if !self.default_service.is_empty() {
             return self.default_service.clone();
+        }
+        if self.services.is_empty() {
+            // GHTK and GHN book one service (road; e-commerce): name it so, whatever table
+            // prices it.
+            match self.kind.as_str() {
+                "ghtk" => return "road".into(),
+                "ghn" => return "ecom".into(),
+                _ => {}
+            }
         }
         self.rates()
             .first()

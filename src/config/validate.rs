@@ -158,10 +158,42 @@ impl Config {
                     ));
                 }
             }
-            if !matches!(c.kind.as_str(), "viettelpost" | "mock") {
+            if !matches!(c.kind.as_str(), "viettelpost" | "ghtk" | "ghn" | "mock") {
                 return Err(ConfigError::invalid(
                     format!("carriers[{n}].kind"),
-                    "expected \"viettelpost\" or \"mock\"",
+                    "expected \"viettelpost\", \"ghtk\", \"ghn\" or \"mock\"",
+                ));
+            }
+            if matches!(c.kind.as_str(), "ghtk" | "ghn") {
+                let url = c.base_url.trim();
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || url.len() <= "https://".len()
+                {
+                    return Err(ConfigError::invalid(
+                        format!("carriers[{n}].base_url"),
+                        format!(
+                            "the {} API's http(s) URL, e.g. {}",
+                            c.kind,
+                            match c.kind.as_str() {
+                                "ghtk" => "https://services.giaohangtietkiem.vn",
+                                _ => "https://online-gateway.ghn.vn",
+                            }
+                        ),
+                    ));
+                }
+                if c.token.expose().trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("carriers[{n}].token"),
+                        format!("the {} API token is required", c.kind),
+                    ));
+                }
+            }
+            if c.kind == "ghn"
+                && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(ConfigError::invalid(
+                    format!("carriers[{n}].shop_id"),
+                    "the GHN shop id (digits) is required",
                 ));
             }
         }
@@ -235,6 +267,31 @@ impl Config {
                     ));
                 }
             }
+            for (carrier, times) in &s.carrier_pickups {
+                if !s.carriers.contains(carrier) {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].carrier_pickups.{carrier}"),
+                        format!("`{carrier}` is not one of this site's carriers"),
+                    ));
+                }
+                if times.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].carrier_pickups.{carrier}"),
+                        "at least one pickup time",
+                    ));
+                }
+                for (p, t) in times.iter().enumerate() {
+                    check_time(format!("sites[{n}].carrier_pickups.{carrier}[{p}]"), t)?;
+                }
+            }
+            if let Some(pin) = &s.pinned_carrier {
+                if !s.carriers.contains(pin) {
+                    return Err(ConfigError::invalid(
+                        key("pinned_carrier"),
+                        format!("`{pin}` is not one of this site's carriers"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -290,6 +347,52 @@ mod tests {
         assert!(!c.sites.is_empty());
         assert!(c.sellers.len() >= 2);
         assert!(!c.demo_credentials().is_empty());
+    }
+
+    #[test]
+    fn ghtk_and_ghn_entries_name_the_missing_field() {
+        let site = |extra: &str| {
+            format!(
+                "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"123456\"\ncarriers = [\"vtp\", \"g\"]\n{extra}\n[[sellers]]\nid = \"x\"\nname = \"X\"\nsite = \"s1\"\ntoken = \"0123456789abcdef0\"\n[[carriers]]\nid = \"vtp\"\nkind = \"mock\"\n"
+            )
+        };
+        let carrier = |body: &str| format!("{}[[carriers]]\nid = \"g\"\n{body}\n", site(""));
+        let ok = carrier("kind = \"ghn\"\nbase_url = \"https://online-gateway.ghn.vn\"\ntoken = \"t\"\nshop_id = \"885\"");
+        Config::from_toml(&ok).expect("a complete GHN entry");
+        let ghtk = carrier(
+            "kind = \"ghtk\"\nbase_url = \"https://services.giaohangtietkiem.vn\"\ntoken = \"t\"",
+        );
+        Config::from_toml(&ghtk).expect("a complete GHTK entry");
+        assert!(
+            err(&carrier("kind = \"ghtk\"\nbase_url = \"https://x.vn\""))
+                .contains("carriers[1].token")
+        );
+        assert!(err(&carrier("kind = \"ghtk\"\ntoken = \"t\"")).contains("carriers[1].base_url"));
+        assert!(err(&carrier(
+            "kind = \"ghn\"\nbase_url = \"https://x.vn\"\ntoken = \"t\""
+        ))
+        .contains("carriers[1].shop_id"));
+        assert!(err(&carrier(
+            "kind = \"ghn\"\nbase_url = \"https://x.vn\"\ntoken = \"t\"\nshop_id = \"12a\""
+        ))
+        .contains("carriers[1].shop_id"));
+        assert!(err(&carrier("kind = \"jnt\"")).contains("carriers[1].kind"));
+        // Site-level carrier choice settings.
+        let pinned = format!(
+            "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
+            site("pinned_carrier = \"nope\"")
+        );
+        assert!(err(&pinned).contains("sites[0].pinned_carrier"));
+        let pickups = format!(
+            "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
+            site("carrier_pickups = { g = [\"9:7x\"] }")
+        );
+        assert!(err(&pickups).contains("sites[0].carrier_pickups.g[0]"));
+        let stranger = format!(
+            "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
+            site("carrier_pickups = { other = [\"09:00\"] }")
+        );
+        assert!(err(&stranger).contains("sites[0].carrier_pickups.other"));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 #![allow(dead_code)] // each helper module serves some areas, not all
 
 mod common;
+mod fake_ghn;
+mod fake_ghtk;
 mod fake_vtp;
 mod prometheus;
 mod svc;
@@ -17,6 +19,7 @@ mod abuse;
 mod architecture;
 mod booking;
 mod carrier;
+mod cheapest_carrier;
 mod client;
 mod cluster;
 mod dedupe;
@@ -24,6 +27,7 @@ mod demo_safety;
 mod durability;
 mod faults;
 mod fuzz_parsers;
+mod ghtk_ghn;
 mod handover;
 mod http;
 mod import;
