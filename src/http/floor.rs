@@ -109,10 +109,7 @@ pub async fn put_back(
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "over_put_back",
-                format!(
-                    "{}: {open} to put back, {} is too many",
-                    body.sku, body.qty
-                ),
+                format!("{}: {open} to put back, {} is too many", body.sku, body.qty),
             ))
         }
         PutBackOutcome::UnknownSku => {
@@ -370,7 +367,8 @@ pub async fn unpacked(
         check_id(id, "invalid_unpack_id", "unpack_id")?;
     }
     let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
-    let booked = h.contains_key("tracking") || h.get("cstatus").map(String::as_str) == Some("booked");
+    let booked =
+        h.contains_key("tracking") || h.get("cstatus").map(String::as_str) == Some("booked");
     let open = h.get("status").map(String::as_str) == Some("open");
     let mut supervisor_ok = matches!(caller, Caller::Operator);
     if booked && !open && !supervisor_ok {
@@ -433,12 +431,10 @@ pub async fn unpacked(
             ))
         }
         // Booked between our read and the script: ask for the PIN.
-        UnpackOutcome::NeedPin => {
-            return Err(pin_refused(
-                "supervisor_pin_required",
-                "this parcel is booked with the carrier: a supervisor must enter the PIN to unpack it",
-            ))
-        }
+        UnpackOutcome::NeedPin => return Err(pin_refused(
+            "supervisor_pin_required",
+            "this parcel is booked with the carrier: a supervisor must enter the PIN to unpack it",
+        )),
         UnpackOutcome::NoParcel => return Err(ApiError::not_found("parcel")),
     };
     Ok(Json(UnpackResult {
