@@ -314,6 +314,62 @@ mod tests {
     }
 
     #[test]
+    fn supervisor_pin_and_barcodes_are_checked_at_start_up() {
+        let site = |extra: &str| {
+            format!(
+                "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"123456\"\n{extra}"
+            )
+        };
+        assert!(Config::from_toml(&site("supervisor_pin = \"135790\"\n")).is_ok());
+        assert!(err(&site("supervisor_pin = \"1234\"\n")).contains("sites[0].supervisor_pin"));
+        assert!(err(&site("[sites.barcodes]\n\"89 35\" = \"HONEY-500\"\n"))
+            .contains("sites[0].barcodes.89 35"));
+        assert!(err(&site("[sites.barcodes]\n\"8935\" = \" \"\n")).contains("SKU"));
+
+        let dir = std::env::temp_dir().join(format!("lp-barcodes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let good = file(
+            "good.csv",
+            "barcode,sku\n8935000000017,HONEY-500\n\n\"8935000000024\",TEA-100\n",
+        );
+        let c = Config::from_toml(&site(&format!(
+            "barcodes_csv = \"{good}\"\n[sites.barcodes]\n\"0001\" = \"SOAP-1\"\n"
+        )))
+        .unwrap();
+        let map = &c.sites[0].barcodes;
+        assert_eq!(
+            map.get("8935000000017").map(String::as_str),
+            Some("HONEY-500")
+        );
+        assert_eq!(
+            map.get("8935000000024").map(String::as_str),
+            Some("TEA-100")
+        );
+        assert_eq!(map.get("0001").map(String::as_str), Some("SOAP-1"));
+        let bad = file("bad.csv", "8935000000017,HONEY-500\n8935000000024\n");
+        let e = err(&site(&format!("barcodes_csv = \"{bad}\"\n")));
+        assert!(
+            e.contains("sites[0].barcodes_csv") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = err(&site(&format!(
+            "barcodes_csv = \"{good}\"\n[sites.barcodes]\n\"8935000000017\" = \"SOAP-1\"\n"
+        )));
+        assert!(
+            e.contains("sites[0].barcodes_csv") && e.contains("both"),
+            "{e}"
+        );
+        let e = err(&site("barcodes_csv = \"/no/such/file.csv\"\n"));
+        assert!(e.contains("sites[0].barcodes_csv"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn errors_name_the_key() {
         assert!(err("[server]\nlisten = \"nope\"").contains("server.listen"));
         assert!(err("[redis]\nurl = \"http://x\"").contains("redis.url"));
