@@ -520,8 +520,8 @@ pub async fn packed(
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
     let body: PackBody = optional_body(&body)?;
+    let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
     let orders: Vec<(String, String, String)> = doc
         .orders
         .iter()
