@@ -402,12 +402,14 @@ pub async fn pick(
         .store
         .pick(
             &site,
-            &wave_id,
-            &body.pick_id,
-            &body.sku,
-            body.qty,
+            &crate::store::floor::FloorOp {
+                wave_id: &wave_id,
+                op_id: &body.pick_id,
+                sku: &body.sku,
+                qty: body.qty,
+                station: caller.actor(),
+            },
             &refs,
-            caller.actor(),
         )
         .await?;
     let (result, picked, total) = match outcome {
