@@ -1012,6 +1012,45 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!((s, r["result"].as_str()), (200, Some("unpacked")), "{r}");
     assert_eq!(parcel_of(&get_wave().await, &p5)["status"], "open");
     assert_eq!(record(&app, "FL-5").await["status"], "picked");
+    // Guessing the supervisor PIN is throttled like the station PIN.
+    let (s, _) = call(
+        &app,
+        Some(cookie),
+        Method::POST,
+        &format!("/v1/parcels/{p5}/packed"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    for _ in 0..5 {
+        let (s, e) = call(
+            &app,
+            Some(cookie),
+            Method::POST,
+            &unpack5,
+            Some(json!({"supervisor_pin": "999999"})),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (403, Some("wrong_supervisor_pin")),
+            "{e}"
+        );
+    }
+    let (s, e) = call(
+        &app,
+        Some(cookie),
+        Method::POST,
+        &unpack5,
+        Some(json!({"supervisor_pin": SUPERVISOR_PIN})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (429, Some("too_many_attempts")),
+        "{e}"
+    );
+    assert_eq!(parcel_of(&get_wave().await, &p5)["status"], "booked");
 
     // Every undo and confirmation is in the site's audit, with the station's name.
     let (s, audit) = call(
