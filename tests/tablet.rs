@@ -639,17 +639,22 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(e["error"]["missing"][0]["need"], 1);
     assert_eq!(e["error"]["missing"][0]["available"], 0);
 
-    // One jar picked: the wave has started, by "Bàn 1"; the next parcel is a one-jar parcel.
+    // One jar picked (scanned by its EAN): the wave has started, by "Bàn 1"; the next
+    // parcel is a one-jar parcel.
     let picks = format!("/v1/waves/{wave_id}/picks");
-    let (s, _) = call(
+    let (s, r) = call(
         &app,
         Some(cookie),
         Method::POST,
         &picks,
-        Some(json!({"pick_id": "fl-pick-1", "sku": "HONEY-500", "qty": 1})),
+        Some(json!({"pick_id": "fl-pick-1", "sku": EAN, "qty": 1})),
     )
     .await;
-    assert_eq!(s, 200);
+    assert_eq!(
+        (s, r["sku"].as_str(), r["picked"].as_u64()),
+        (200, Some("HONEY-500"), Some(1)),
+        "{r}"
+    );
     let w = get_wave().await;
     assert!(w["started_at"].is_string(), "{w}");
     assert_eq!(w["station"], "Bàn 1");
