@@ -119,6 +119,7 @@ pub fn register(config: &Config) {
             "livepack_planner_dead_letters_total",
             "livepack_station_pin_failures_total",
             "livepack_station_pin_throttled_total",
+            "livepack_supervisor_pin_failures_total",
         ] {
             counter!(name, "site" => id()).increment(0);
         }
@@ -330,6 +331,10 @@ fn describe() {
     describe_counter!(
         "livepack_station_pin_failures_total",
         "Station sign-ins with a wrong PIN, by site"
+    );
+    describe_counter!(
+        "livepack_supervisor_pin_failures_total",
+        "Unpacks of booked parcels refused for a wrong supervisor PIN, by site"
     );
     describe_counter!(
         "livepack_station_pin_throttled_total",

@@ -259,6 +259,25 @@ impl Config {
                     format!("unknown province `{}`", s.province),
                 ));
             }
+            if let Some(sup) = &s.supervisor_pin {
+                let pin = sup.expose();
+                if !pin.starts_with("$argon2")
+                    && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
+                {
+                    return Err(ConfigError::invalid(
+                        key("supervisor_pin"),
+                        "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
+                    ));
+                }
+            }
+            for (code, sku) in &s.barcodes {
+                if let Err(why) = check_barcode(code, sku) {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].barcodes.{code}"),
+                        why,
+                    ));
+                }
+            }
             for (c, carrier) in s.carriers.iter().enumerate() {
                 if !self.carriers.iter().any(|k| &k.id == carrier) {
                     return Err(ConfigError::invalid(
@@ -333,6 +352,86 @@ impl Config {
     }
 }
 
+/// A barcode → SKU entry: the code 1–64 of A-Z a-z 0-9 . _ - (what a scanner types), the
+/// SKU not empty.
+pub fn check_barcode(code: &str, sku: &str) -> Result<(), String> {
+    if !crate::domain::is_label(code) {
+        return Err(format!(
+            "barcode `{code}`: 1–64 of A-Z a-z 0-9 . _ - expected"
+        ));
+    }
+    if sku.trim().is_empty() || sku.chars().count() > 64 {
+        return Err(format!("barcode `{code}`: the SKU must be 1–64 characters"));
+    }
+    Ok(())
+}
+
+/// The `barcode,sku` rows of a CSV file (blank lines skipped; a first row whose barcode
+/// column reads `barcode`/`ean`/`code` is a header). Errors name the line.
+pub fn parse_barcodes_csv(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() {
+            continue;
+        }
+        let sep = if line.contains(';') && !line.contains(',') {
+            ';'
+        } else {
+            ','
+        };
+        let mut cols = line.split(sep).map(|c| c.trim().trim_matches('"').trim());
+        let (code, sku) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+        if i == 0
+            && matches!(
+                code.to_ascii_lowercase().as_str(),
+                "barcode" | "ean" | "code" | "ma_vach"
+            )
+        {
+            continue;
+        }
+        if sku.is_empty() {
+            return Err(format!("line {}: expected `barcode,sku`", i + 1));
+        }
+        check_barcode(code, sku).map_err(|e| format!("line {}: {e}", i + 1))?;
+        out.push((code.to_owned(), sku.to_owned()));
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Reads every site's `barcodes_csv` into its `barcodes` (start-up). A code mapped to two
+    /// different SKUs is an error naming the file and line.
+    pub(super) fn load_barcode_files(&mut self) -> Result<(), ConfigError> {
+        for (n, s) in self.sites.iter_mut().enumerate() {
+            let Some(path) = s.barcodes_csv.clone() else {
+                continue;
+            };
+            let key = format!("sites[{n}].barcodes_csv");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(key.clone(), format!("{}: {e}", path.display()))
+            })?;
+            let rows = parse_barcodes_csv(&text).map_err(|e| {
+                ConfigError::invalid(key.clone(), format!("{}: {e}", path.display()))
+            })?;
+            for (code, sku) in rows {
+                match s.barcodes.get(&code) {
+                    Some(other) if *other != sku => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            format!("barcode `{code}` is both `{other}` and `{sku}`"),
+                        ))
+                    }
+                    _ => {
+                        s.barcodes.insert(code, sku);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +492,62 @@ mod tests {
             site("carrier_pickups = { other = [\"09:00\"] }")
         );
         assert!(err(&stranger).contains("sites[0].carrier_pickups.other"));
+    }
+
+    #[test]
+    fn supervisor_pin_and_barcodes_are_checked_at_start_up() {
+        let site = |extra: &str| {
+            format!(
+                "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"123456\"\n{extra}"
+            )
+        };
+        assert!(Config::from_toml(&site("supervisor_pin = \"135790\"\n")).is_ok());
+        assert!(err(&site("supervisor_pin = \"1234\"\n")).contains("sites[0].supervisor_pin"));
+        assert!(err(&site("[sites.barcodes]\n\"89 35\" = \"HONEY-500\"\n"))
+            .contains("sites[0].barcodes.89 35"));
+        assert!(err(&site("[sites.barcodes]\n\"8935\" = \" \"\n")).contains("SKU"));
+
+        let dir = std::env::temp_dir().join(format!("lp-barcodes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let good = file(
+            "good.csv",
+            "barcode,sku\n8935000000017,HONEY-500\n\n\"8935000000024\",TEA-100\n",
+        );
+        let c = Config::from_toml(&site(&format!(
+            "barcodes_csv = \"{good}\"\n[sites.barcodes]\n\"0001\" = \"SOAP-1\"\n"
+        )))
+        .unwrap();
+        let map = &c.sites[0].barcodes;
+        assert_eq!(
+            map.get("8935000000017").map(String::as_str),
+            Some("HONEY-500")
+        );
+        assert_eq!(
+            map.get("8935000000024").map(String::as_str),
+            Some("TEA-100")
+        );
+        assert_eq!(map.get("0001").map(String::as_str), Some("SOAP-1"));
+        let bad = file("bad.csv", "8935000000017,HONEY-500\n8935000000024\n");
+        let e = err(&site(&format!("barcodes_csv = \"{bad}\"\n")));
+        assert!(
+            e.contains("sites[0].barcodes_csv") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = err(&site(&format!(
+            "barcodes_csv = \"{good}\"\n[sites.barcodes]\n\"8935000000017\" = \"SOAP-1\"\n"
+        )));
+        assert!(
+            e.contains("sites[0].barcodes_csv") && e.contains("both"),
+            "{e}"
+        );
+        let e = err(&site("barcodes_csv = \"/no/such/file.csv\"\n"));
+        assert!(e.contains("sites[0].barcodes_csv"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

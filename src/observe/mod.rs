@@ -8,7 +8,7 @@
 
 mod floor;
 pub mod process;
-mod risk;
+pub mod risk;
 mod shipping;
 
 pub use risk::{session_at_risk, WavedAtRisk};

@@ -164,6 +164,36 @@ pub async fn session_at_risk(
     Ok((count, listed))
 }
 
+/// A parcel's badges on the packing floor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParcelRisk {
+    /// Not packed, and: one of its orders is at risk by [`waved_risk`] (overdue, or its
+    /// pickup is after its deadline), or the planner's outlook lists one of them, or its
+    /// pickup time has passed.
+    pub at_risk: bool,
+    /// Not packed, and an order's deadline has passed ([`waved_risk`] `overdue`).
+    pub overdue: bool,
+}
+
+/// The badges of a parcel: `unpacked` (its floor status is still open), its `pickup`, the
+/// earliest `deadline` of its orders (if known), whether the outlook lists one of them.
+pub fn parcel_risk(
+    now: DateTime<Utc>,
+    unpacked: bool,
+    pickup: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    listed: bool,
+) -> ParcelRisk {
+    if !unpacked {
+        return ParcelRisk::default();
+    }
+    let reason = deadline.and_then(|d| waved_risk(d, pickup, false, now));
+    ParcelRisk {
+        at_risk: reason.is_some() || listed || now >= pickup,
+        overdue: reason == Some("overdue"),
+    }
+}
+
 async fn count_unpacked(
     state: &AppState,
     site: &str,
@@ -211,6 +241,30 @@ mod tests {
             .map(|r| r.id.order_id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn parcel_badges() {
+        let now = Utc::now();
+        let h = Duration::hours(1);
+        let r = |unpacked, pickup, deadline, listed| {
+            parcel_risk(now, unpacked, pickup, deadline, listed)
+        };
+        assert_eq!(
+            r(true, now + h, Some(now + h * 3), false),
+            ParcelRisk::default()
+        );
+        let missed_pickup = r(true, now - h, Some(now + h * 3), false);
+        assert!(missed_pickup.at_risk && !missed_pickup.overdue);
+        let past_deadline = r(true, now + h, Some(now - h), false);
+        assert!(past_deadline.overdue && past_deadline.at_risk);
+        let misses = r(true, now + h * 2, Some(now + h), false);
+        assert!(misses.at_risk && !misses.overdue);
+        assert!(r(true, now + h, None, true).at_risk);
+        assert_eq!(
+            r(false, now - h, Some(now - h), true),
+            ParcelRisk::default()
+        );
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub struct WaveRow {
     pub qty_total: u64,
     pub qty_picked: u64,
     pub parcels_packed: u64,
+    /// The first counted pick (or pack); null: not started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The station that last picked, packed or undid in this wave.
+    pub station: Option<String>,
+    /// Units still to put back; parcels still to pull.
+    pub put_back_count: u64,
+    pub pull_count: u64,
 }
 
 /// The data of a `waves` event: the site's waves of today and tomorrow (business days,
@@ -67,6 +74,14 @@ impl WaveRow {
             qty_total: num(h, "qty_total"),
             qty_picked: num(h, "qty_picked"),
             parcels_packed: num(h, "parcels_packed"),
+            started_at: h.contains_key("started_ms").then(|| ms(h, "started_ms")),
+            station: h.get("station").cloned(),
+            put_back_count: h
+                .iter()
+                .filter(|(k, _)| k.starts_with("b:"))
+                .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0) as u64)
+                .sum(),
+            pull_count: num(h, "pulls_open"),
         }
     }
 }
