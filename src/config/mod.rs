@@ -370,6 +370,18 @@ pub struct SiteConfig {
     /// SKU → bin location; unknown SKUs go to bin `UNASSIGNED`, listed last.
     #[serde(default)]
     pub bins: BTreeMap<String, String>,
+    /// The PIN a supervisor types at a tablet to unpack a parcel already booked with the
+    /// carrier (at least 6 digits, or an argon2 hash from `livepack hash-pin`). None: such
+    /// an unpack is refused at tablets (the operator token still can).
+    #[serde(default)]
+    pub supervisor_pin: Option<Secret>,
+    /// Product barcode (EAN-13, UPC …) → SKU, so scanning a product picks it.
+    #[serde(default)]
+    pub barcodes: BTreeMap<String, String>,
+    /// The same as a CSV file of `barcode,sku` rows (a header row is skipped); merged into
+    /// `barcodes` at start-up.
+    #[serde(default)]
+    pub barcodes_csv: Option<PathBuf>,
 }
 
 fn default_sla_hours() -> u32 {
@@ -547,9 +559,10 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.load_barcode_files()?;
         config.validate()?;
         Ok(config)
     }

@@ -229,6 +229,25 @@ impl Config {
                     format!("unknown province `{}`", s.province),
                 ));
             }
+            if let Some(sup) = &s.supervisor_pin {
+                let pin = sup.expose();
+                if !pin.starts_with("$argon2")
+                    && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
+                {
+                    return Err(ConfigError::invalid(
+                        key("supervisor_pin"),
+                        "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
+                    ));
+                }
+            }
+            for (code, sku) in &s.barcodes {
+                if let Err(why) = check_barcode(code, sku) {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].barcodes.{code}"),
+                        why,
+                    ));
+                }
+            }
             for (c, carrier) in s.carriers.iter().enumerate() {
                 if !self.carriers.iter().any(|k| &k.id == carrier) {
                     return Err(ConfigError::invalid(
@@ -338,5 +357,75 @@ station_pin = "123456"
             assert!(!dump.contains(s.token.expose()));
         }
         assert!(!dump.contains(c.sites[0].station_pin.expose()));
+    }
+}
+
+/// A barcode → SKU entry: the code 1–64 of A-Z a-z 0-9 . _ - (what a scanner types), the
+/// SKU not empty.
+pub fn check_barcode(code: &str, sku: &str) -> Result<(), String> {
+    if !crate::domain::is_label(code) {
+        return Err(format!(
+            "barcode `{code}`: 1–64 of A-Z a-z 0-9 . _ - expected"
+        ));
+    }
+    if sku.trim().is_empty() || sku.chars().count() > 64 {
+        return Err(format!("barcode `{code}`: the SKU must be 1–64 characters"));
+    }
+    Ok(())
+}
+
+/// The `barcode,sku` rows of a CSV file (blank lines skipped; a first row whose barcode
+/// column reads `barcode`/`ean`/`code` is a header). Errors name the line.
+pub fn parse_barcodes_csv(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() {
+            continue;
+        }
+        let sep = if line.contains(';') && !line.contains(',') { ';' } else { ',' };
+        let mut cols = line.split(sep).map(|c| c.trim().trim_matches('"').trim());
+        let (code, sku) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+        if i == 0 && matches!(code.to_ascii_lowercase().as_str(), "barcode" | "ean" | "code" | "ma_vach") {
+            continue;
+        }
+        if sku.is_empty() {
+            return Err(format!("line {}: expected `barcode,sku`", i + 1));
+        }
+        check_barcode(code, sku).map_err(|e| format!("line {}: {e}", i + 1))?;
+        out.push((code.to_owned(), sku.to_owned()));
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Reads every site's `barcodes_csv` into its `barcodes` (start-up). A code mapped to two
+    /// different SKUs is an error naming the file and line.
+    pub(super) fn load_barcode_files(&mut self) -> Result<(), ConfigError> {
+        for (n, s) in self.sites.iter_mut().enumerate() {
+            let Some(path) = s.barcodes_csv.clone() else {
+                continue;
+            };
+            let key = format!("sites[{n}].barcodes_csv");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(key.clone(), format!("{}: {e}", path.display()))
+            })?;
+            let rows = parse_barcodes_csv(&text)
+                .map_err(|e| ConfigError::invalid(key.clone(), format!("{}: {e}", path.display())))?;
+            for (code, sku) in rows {
+                match s.barcodes.get(&code) {
+                    Some(other) if *other != sku => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            format!("barcode `{code}` is both `{other}` and `{sku}`"),
+                        ))
+                    }
+                    _ => {
+                        s.barcodes.insert(code, sku);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }

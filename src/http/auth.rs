@@ -42,9 +42,11 @@ pub enum Caller {
         id: String,
         site: String,
     },
-    /// A packing tablet signed in with its site's PIN (cookie session).
+    /// A packing tablet signed in with its site's PIN (cookie session), under the name
+    /// it gave itself at sign-in (who did what, in the floor's audit).
     Station {
         site: String,
+        station: String,
     },
     Operator,
 }
@@ -111,13 +113,42 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         match state.store.station_session(token).await? {
-            Some(site) if state.config.site(&site).is_some() => Ok(Caller::Station { site }),
+            Some(value) => {
+                let (site, station) = split_session(&value);
+                if state.config.site(site).is_some() {
+                    Ok(Caller::Station {
+                        site: site.to_owned(),
+                        station: station.to_owned(),
+                    })
+                } else {
+                    Err(ApiError::unauthorized())
+                }
+            }
             _ => Err(ApiError::unauthorized()),
         }
     }
 }
 
+/// A station session's stored value: `site` TAB `station name` (sessions made before
+/// stations had names hold the site alone: named `tablet`).
+pub fn session_value(site: &str, station: &str) -> String {
+    format!("{site}\t{station}")
+}
+
+fn split_session(value: &str) -> (&str, &str) {
+    value.split_once('\t').unwrap_or((value, "tablet"))
+}
+
 impl Caller {
+    /// Who acts, for the floor's audit: the station's name, or `operator`.
+    pub fn actor(&self) -> &str {
+        match self {
+            Caller::Station { station, .. } => station,
+            Caller::Operator => "operator",
+            Caller::Seller { id, .. } => id,
+        }
+    }
+
     /// The (seller, site) a seller-scoped read is about: a seller reads only its own; the
     /// operator names the seller with `?seller=ID`.
     pub fn seller_scope(

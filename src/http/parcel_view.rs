@@ -139,6 +139,104 @@ pub struct ParcelView {
     /// Cancelling this parcel's carrier order after a repack or cancellation:
     /// `pending | retrying | cancelled | refused`, or null when there is none.
     pub carrier_cancel: Option<String>,
+    /// The pull was confirmed (`POST /v1/parcels/{id}/pulled`).
+    pub pulled: bool,
+    /// The platforms' order ids of its orders (the ORDER's `order_id`, which sellers push
+    /// as the platform's id).
+    pub platform_order_ids: Vec<String>,
+    /// No money to collect (COD 0): "ĐÃ THANH TOÁN — KHÔNG THU TIỀN".
+    pub prepaid: bool,
+    /// The carrier and service by name ("Viettel Post", "VCN · Chuyển phát nhanh"); the
+    /// config ids stay in `carrier` and `service`.
+    pub carrier_name: Option<String>,
+    pub service_name: Option<String>,
+    pub pickup_at: DateTime<Utc>,
+    /// The earliest deadline of its orders (null for parcels made before 2026-12).
+    pub deadline: Option<DateTime<Utc>>,
+    /// Not packed, and overdue, or its pickup misses an order's deadline, or the planner
+    /// lists one of its orders at risk.
+    pub at_risk: bool,
+    /// Not packed, and its pickup time or an order's deadline has passed.
+    pub overdue: bool,
+    /// Wave view only: the wave's picked units not yet in packed parcels cover its items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items_picked: Option<bool>,
+}
+
+/// What the floor's badges need besides the parcel: the time, the planner's at-risk orders
+/// (seller, order id), the carriers' names.
+pub struct FloorCtx<'a> {
+    pub now: DateTime<Utc>,
+    pub listed: std::collections::HashSet<(String, String)>,
+    pub config: &'a crate::config::Config,
+}
+
+impl<'a> FloorCtx<'a> {
+    /// The outlook the site's planner last wrote (none: nothing listed).
+    pub async fn load(
+        state: &'a crate::state::AppState,
+        site: &str,
+    ) -> Result<FloorCtx<'a>, crate::store::StoreError> {
+        let outlook: Option<crate::planner::outlook::Outlook> = state
+            .store
+            .outlook(site)
+            .await?
+            .and_then(|j| serde_json::from_str(&j).ok());
+        Ok(FloorCtx {
+            now: Utc::now(),
+            listed: outlook
+                .map(|o| {
+                    o.at_risk
+                        .into_iter()
+                        .map(|r| (r.id.seller, r.id.order_id))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            config: &state.config,
+        })
+    }
+
+    /// The view with names and badges filled in.
+    pub fn view(&self, p: &StoredParcel) -> ParcelView {
+        let mut v = ParcelView::of(p);
+        let cfg = v
+            .carrier
+            .as_deref()
+            .and_then(|id| self.config.carriers.iter().find(|c| c.id == id));
+        if let (Some(id), Some(cfg)) = (v.carrier.as_deref(), cfg) {
+            let service = v.service.clone().unwrap_or_else(|| cfg.service());
+            let table = cfg
+                .rates()
+                .into_iter()
+                .find(|r| r.code == service)
+                .map(|r| r.name);
+            v.carrier_name = Some(if cfg.kind.is_empty() {
+                id.to_owned()
+            } else {
+                crate::shipping::label::carrier_display_name(&cfg.kind)
+            });
+            v.service_name = Some(crate::shipping::label::service_display(
+                &cfg.kind,
+                &service,
+                table.as_deref(),
+            ));
+        }
+        let listed = p
+            .doc
+            .orders
+            .iter()
+            .any(|o| self.listed.contains(&(p.doc.seller.clone(), o.order_id.clone())));
+        let risk = crate::observe::risk::parcel_risk(
+            self.now,
+            v.status == ParcelStatus::Open && !p.pull,
+            v.pickup_at,
+            v.deadline,
+            listed,
+        );
+        v.at_risk = risk.at_risk;
+        v.overdue = risk.overdue;
+        v
+    }
 }
 
 impl ParcelView {
@@ -173,6 +271,16 @@ impl ParcelView {
             replaces: p.replaces.clone(),
             replaced_by: p.replaced_by.clone(),
             carrier_cancel: p.cancel_state.clone(),
+            pulled: p.pulled,
+            platform_order_ids: doc.orders.iter().map(|o| o.order_id.clone()).collect(),
+            prepaid: doc.cod_amount().0.is_zero(),
+            carrier_name: None,
+            service_name: None,
+            pickup_at: doc.pickup_at,
+            deadline: doc.orders.iter().filter_map(|o| o.deadline).min(),
+            at_risk: false,
+            overdue: false,
+            items_picked: None,
         }
     }
 }

@@ -63,7 +63,7 @@ pub struct ShipmentView {
     pub parcels: Option<Vec<ParcelView>>,
 }
 
-fn view(sh: &Shipment, with_parcels: bool) -> ShipmentView {
+fn view(sh: &Shipment, floor: Option<&super::parcel_view::FloorCtx<'_>>) -> ShipmentView {
     let p = &sh.plan;
     ShipmentView {
         shipment_id: sh.id.clone(),
@@ -100,7 +100,7 @@ fn view(sh: &Shipment, with_parcels: bool) -> ShipmentView {
             .collect(),
         loaded_count: handover::loaded_count(sh),
         missing: handover::missing(sh),
-        parcels: with_parcels.then(|| sh.parcels.iter().map(ParcelView::of).collect()),
+        parcels: floor.map(|f| sh.parcels.iter().map(|p| f.view(p)).collect()),
     }
 }
 
@@ -141,7 +141,7 @@ pub async fn list(
     let shipments = shipments_of(&state, &site, date)
         .await?
         .iter()
-        .map(|sh| view(sh, false))
+        .map(|sh| view(sh, None))
         .collect();
     Ok(Json(ShipmentList {
         site,
@@ -192,7 +192,9 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
-    Ok(Json(view(&find(&state, &caller, &id).await?, true)))
+    let sh = find(&state, &caller, &id).await?;
+    let floor = super::parcel_view::FloorCtx::load(&state, &sh.site).await?;
+    Ok(Json(view(&sh, Some(&floor))))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -43,12 +43,32 @@ const SITE_SLOWDOWN_MAX_MS: u64 = 3_000;
 pub struct SignIn {
     pub site: String,
     pub pin: String,
+    /// Optional name of this tablet (1–32 characters, e.g. "Bàn 1"), shown on the waves it
+    /// works and in the floor's audit; default a short random id `T-xxxx`.
+    #[serde(default)]
+    pub station: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StationSession {
     pub site: String,
     pub expires_at: DateTime<Utc>,
+    /// The station's name (as given, or the one chosen for it).
+    pub station: String,
+}
+
+/// A station name: 1–32 characters, no control characters, trimmed.
+pub fn station_name(given: Option<&str>) -> Result<String, ApiError> {
+    match given.map(str::trim) {
+        None | Some("") => Ok(format!("T-{}", hex::encode(rand::random::<[u8; 2]>()))),
+        Some(n) if n.chars().count() <= 32 && !n.chars().any(char::is_control) => {
+            Ok(n.to_owned())
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_station",
+            "`station`: 1–32 characters, no control characters",
+        )),
+    }
 }
 
 /// Signs a tablet in with its site's PIN; sets an HttpOnly, SameSite=Strict cookie.
@@ -63,6 +83,7 @@ pub async fn sign_in(
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
+    let station = station_name(body.station.as_deref())?;
     let Some(site) = state.config.site(&body.site) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -119,7 +140,11 @@ pub async fn sign_in(
     let token = hex::encode(rand::random::<[u8; 32]>());
     state
         .store
-        .put_station_session(&token, &site.id, SESSION_SECS)
+        .put_station_session(
+            &token,
+            &super::auth::session_value(&site.id, &station),
+            SESSION_SECS,
+        )
         .await?;
     let expires_at = Utc::now() + chrono::Duration::seconds(SESSION_SECS as i64);
     let cookie = format!(
@@ -128,6 +153,7 @@ pub async fn sign_in(
     let mut resp = Json(StationSession {
         site: site.id.clone(),
         expires_at,
+        station,
     })
     .into_response();
     resp.headers_mut().insert(

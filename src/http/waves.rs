@@ -17,7 +17,8 @@ use crate::planner::outlook::Outlook;
 use crate::planner::records::{site_of, ParcelDoc, WaveDoc};
 use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
-use crate::store::waves::PickOutcome;
+use crate::store::waves::{Pack, PackOutcome, PickOutcome};
+use super::parcel_view::{FloorCtx, ParcelStatus};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct DateParam {
@@ -37,6 +38,17 @@ pub struct WaveSummary {
     pub qty_total: u64,
     pub qty_picked: u64,
     pub parcels_packed: u64,
+    /// The first counted pick (or pack); null: nobody has started the wave yet.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The station (its sign-in name) that last picked, packed or undid in this wave.
+    pub station: Option<String>,
+    /// Parcels not packed yet that are at risk / overdue (see the parcel's flags).
+    pub at_risk_count: u64,
+    pub overdue_count: u64,
+    /// Units still to put back on the shelf (orders cancelled after their units were picked).
+    pub put_back_count: u64,
+    /// Parcels still to pull off the floor (packed or booked, then an order was cancelled).
+    pub pull_count: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,6 +67,29 @@ pub struct PickLineView {
     pub picked: u64,
     /// Units picked for orders cancelled since: to put back on the shelf.
     pub put_back: u64,
+    /// The configured bin, or null when the SKU has none (`bin` then reads `UNASSIGNED`).
+    pub shelf: Option<String>,
+    /// Product barcodes of this SKU (the site's `barcodes` map): scanning one picks a unit.
+    pub barcodes: Vec<String>,
+}
+
+/// Units to put back on the shelf.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PutBackView {
+    pub sku: String,
+    pub name: String,
+    /// Null when the SKU has no configured bin.
+    pub bin: Option<String>,
+    pub qty: u64,
+}
+
+/// A parcel to pull off the floor (packed or booked, then one of its orders was cancelled).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PullView {
+    pub parcel_id: String,
+    /// The new parcel holding its surviving orders, if any.
+    pub replaced_by: Option<String>,
+    pub items: Vec<super::parcel_view::ItemView>,
 }
 
 pub use super::parcel_view::ParcelView;
@@ -67,6 +102,16 @@ pub struct WaveView {
     pub release_reason: String,
     pub pick_list: Vec<PickLineView>,
     pub parcels: Vec<ParcelView>,
+    /// Open put-backs, per SKU.
+    pub put_backs: Vec<PutBackView>,
+    /// Parcels to pull, not confirmed yet.
+    pub pulls: Vec<PullView>,
+    /// The next parcel to pack: the first open parcel (not to be pulled) whose items the
+    /// picked, not yet packed units cover, by earliest order deadline, then pickup, then
+    /// parcel number. Null when none.
+    pub next_parcel_id: Option<String>,
+    /// Barcode → SKU for the SKUs of this wave (the site's `barcodes` map).
+    pub barcodes: std::collections::BTreeMap<String, String>,
 }
 
 use crate::store::{field_ms as ms, field_u64 as num};
@@ -82,7 +127,35 @@ fn summary(id: &str, h: &HashMap<String, String>) -> WaveSummary {
         qty_total: num(h, "qty_total"),
         qty_picked: num(h, "qty_picked"),
         parcels_packed: num(h, "parcels_packed"),
+        started_at: h.contains_key("started_ms").then(|| ms(h, "started_ms")),
+        station: h.get("station").cloned(),
+        at_risk_count: 0,
+        overdue_count: 0,
+        put_back_count: h
+            .iter()
+            .filter(|(k, _)| k.starts_with("b:"))
+            .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0) as u64)
+            .sum(),
+        pull_count: num(h, "pulls_open"),
     }
+}
+
+/// The unit of a bin that is no bin: the planner's `UNASSIGNED`.
+const NO_BIN: &str = "UNASSIGNED";
+
+fn shelf(bin: &str) -> Option<String> {
+    (!bin.is_empty() && bin != NO_BIN).then(|| bin.to_owned())
+}
+
+/// Picked units not yet in packed parcels, per SKU (`p:SKU` − `k:SKU`).
+fn available(h: &HashMap<String, String>, sku: &str) -> i64 {
+    let get = |k: String| h.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    get(format!("p:{sku}")) - get(format!("k:{sku}"))
+}
+
+/// The number at the end of a parcel id (`P-hub-20261121-12` → 12), for ordering.
+fn parcel_number(id: &str) -> u64 {
+    id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX)
 }
 
 /// The station of `site`, or the operator.
@@ -92,7 +165,7 @@ pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), A
     }
     match caller {
         Caller::Operator => Ok(()),
-        Caller::Station { site: own } if own == site => Ok(()),
+        Caller::Station { site: own, .. } if own == site => Ok(()),
         _ => Err(ApiError::not_found("site")),
     }
 }
@@ -119,12 +192,24 @@ pub async fn list(
     let date = parse_date(q.date.as_deref())?;
     let ids = state.store.wave_ids_of_day(&site, date).await?;
     let hashes = state.store.wave_hashes(&site, &ids).await?;
-    let waves = ids
-        .iter()
-        .zip(&hashes)
-        .filter(|(_, h)| !h.is_empty())
-        .map(|(id, h)| summary(id, h))
-        .collect();
+    let floor = FloorCtx::load(&state, &site).await?;
+    let mut waves = Vec::new();
+    for (id, h) in ids.iter().zip(&hashes).filter(|(_, h)| !h.is_empty()) {
+        let mut w = summary(id, h);
+        // A done wave has every parcel packed: nothing at risk.
+        if w.status != "done" {
+            let doc: Option<WaveDoc> = h.get("data").and_then(|d| serde_json::from_str(d).ok());
+            if let Some(doc) = doc {
+                let parcels = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
+                for p in parcels.iter().filter_map(StoredParcel::from_hash) {
+                    let v = floor.view(&p);
+                    w.at_risk_count += u64::from(v.at_risk);
+                    w.overdue_count += u64::from(v.overdue);
+                }
+            }
+        }
+        waves.push(w);
+    }
     Ok(Json(WaveList { site, date, waves }))
 }
 
@@ -146,9 +231,6 @@ async fn load_wave(
     Ok((site, h, doc))
 }
 
-fn parcel_view(h: &HashMap<String, String>) -> Option<ParcelView> {
-    StoredParcel::from_hash(h).map(|p| ParcelView::of(&p))
-}
 
 /// A wave's pick list (sorted by bin) and its parcels.
 #[utoipa::path(get, path = "/v1/waves/{wave_id}", tag = "waves", params(("wave_id" = String, Path)),
@@ -160,7 +242,19 @@ pub async fn get(
     Path(wave_id): Path<String>,
 ) -> Result<Json<WaveView>, ApiError> {
     let (site, h, doc) = load_wave(&state, &caller, &wave_id).await?;
-    let pick_list = doc
+    let site_cfg = state.config.site(&site);
+    let codes_of = |sku: &str| -> Vec<String> {
+        site_cfg
+            .map(|c| {
+                c.barcodes
+                    .iter()
+                    .filter(|(_, s)| s.as_str() == sku)
+                    .map(|(code, _)| code.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let pick_list: Vec<PickLineView> = doc
         .pick_list
         .iter()
         .map(|l| PickLineView {
@@ -170,16 +264,87 @@ pub async fn get(
             qty: num(&h, &format!("q:{}", l.sku)),
             picked: num(&h, &format!("p:{}", l.sku)),
             put_back: num(&h, &format!("b:{}", l.sku)),
+            shelf: shelf(&l.bin),
+            barcodes: codes_of(&l.sku),
         })
         .filter(|l| l.qty > 0 || l.put_back > 0)
         .collect();
-    let parcels = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
+    let put_backs = pick_list
+        .iter()
+        .filter(|l| l.put_back > 0)
+        .map(|l| PutBackView {
+            sku: l.sku.clone(),
+            name: l.name.clone(),
+            bin: l.shelf.clone(),
+            qty: l.put_back,
+        })
+        .collect();
+    let barcodes = pick_list
+        .iter()
+        .flat_map(|l| l.barcodes.iter().map(|c| (c.clone(), l.sku.clone())))
+        .collect();
+    let floor = FloorCtx::load(&state, &site).await?;
+    let stored: Vec<StoredParcel> = state
+        .store
+        .parcel_hashes(&site, &doc.parcel_ids)
+        .await?
+        .iter()
+        .filter_map(StoredParcel::from_hash)
+        .collect();
+    let mut summary = summary(&wave_id, &h);
+    let mut parcels = Vec::with_capacity(stored.len());
+    let mut pulls = Vec::new();
+    let mut candidates = Vec::new();
+    for p in &stored {
+        let mut v = floor.view(p);
+        summary.at_risk_count += u64::from(v.at_risk);
+        summary.overdue_count += u64::from(v.overdue);
+        if p.pull && !p.pulled {
+            pulls.push(PullView {
+                parcel_id: v.parcel_id.clone(),
+                replaced_by: v.replaced_by.clone(),
+                items: p
+                    .doc
+                    .items()
+                    .into_iter()
+                    .map(|i| super::parcel_view::ItemView {
+                        sku: i.sku,
+                        name: i.name,
+                        qty: i.qty,
+                    })
+                    .collect(),
+            });
+        }
+        if v.status == ParcelStatus::Open && !p.pull {
+            let covered = v
+                .items
+                .iter()
+                .all(|i| available(&h, &i.sku) >= i64::from(i.qty));
+            v.items_picked = Some(covered);
+            if covered {
+                candidates.push((
+                    v.deadline.is_none(),
+                    v.deadline,
+                    v.pickup_at,
+                    parcel_number(&v.parcel_id),
+                    v.parcel_id.clone(),
+                ));
+            }
+        }
+        parcels.push(v);
+    }
+    summary.pull_count = pulls.len() as u64;
+    candidates.sort();
     Ok(Json(WaveView {
-        summary: summary(&wave_id, &h),
+        summary,
         site,
         release_reason: doc.release_reason,
         pick_list,
-        parcels: parcels.iter().filter_map(parcel_view).collect(),
+        parcels,
+        put_backs,
+        pulls,
+        next_parcel_id: candidates.into_iter().next().map(|c| c.4),
+        barcodes,
     }))
 }
 
@@ -233,7 +398,15 @@ pub async fn pick(
         .collect();
     let outcome = state
         .store
-        .pick(&site, &wave_id, &body.pick_id, &body.sku, body.qty, &refs)
+        .pick(
+            &site,
+            &wave_id,
+            &body.pick_id,
+            &body.sku,
+            body.qty,
+            &refs,
+            caller.actor(),
+        )
         .await?;
     let (result, picked, total) = match outcome {
         PickOutcome::Counted { picked, total } => {
@@ -276,24 +449,47 @@ pub struct PackedResult {
     pub status: &'static str,
 }
 
-/// Marks a parcel packed (idempotent).
-#[utoipa::path(post, path = "/v1/parcels/{parcel_id}/packed", tag = "waves", params(("parcel_id" = String, Path)),
-    security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = PackedResult), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn packed(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(parcel_id): Path<String>,
-) -> Result<Json<PackedResult>, ApiError> {
-    let site = site_of(&parcel_id, 'P')
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct PackBody {
+    /// The packer was asked and packs although the wave's picked units do not cover this
+    /// parcel's items (recorded in the site's audit).
+    #[serde(default)]
+    pub confirm_unpicked: bool,
+}
+
+/// A SKU the picked units do not cover.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MissingUnits {
+    pub sku: String,
+    pub need: u64,
+    /// Picked units of the wave not yet in packed parcels.
+    pub available: u64,
+}
+
+/// An optional JSON body: none (or blank) reads as the default.
+pub fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body: {e}")))
+}
+
+/// The parcel (hash and document) at `parcel_id`, checking who asks.
+pub async fn load_parcel(
+    state: &AppState,
+    caller: &Caller,
+    parcel_id: &str,
+) -> Result<(String, HashMap<String, String>, ParcelDoc), ApiError> {
+    let site = site_of(parcel_id, 'P')
         .ok_or_else(|| ApiError::not_found("parcel"))?
         .to_owned();
-    check_site(&state, &caller, &site).map_err(|_| ApiError::not_found("parcel"))?;
+    check_site(state, caller, &site).map_err(|_| ApiError::not_found("parcel"))?;
     let h = state
         .store
-        .parcel_hashes(&site, std::slice::from_ref(&parcel_id))
+        .parcel_hashes(&site, &[parcel_id.to_owned()])
         .await?
         .into_iter()
         .next()
@@ -302,31 +498,80 @@ pub async fn packed(
         .get("data")
         .and_then(|d| serde_json::from_str(d).ok())
         .ok_or_else(|| ApiError::not_found("parcel"))?;
+    Ok((site, h, doc))
+}
+
+/// Marks a parcel packed (idempotent). Refused (409 `items_not_picked`, naming the SKUs in
+/// `error.message` and `error.missing`) while the wave's picked units not yet packed do not
+/// cover the parcel's items, unless the body says `{"confirm_unpicked": true}`.
+#[utoipa::path(post, path = "/v1/parcels/{parcel_id}/packed", tag = "waves", params(("parcel_id" = String, Path)),
+    request_body(content = PackBody, description = "optional"),
+    security(("station_cookie" = []), ("operator_token" = [])),
+    responses((status = 200, body = PackedResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`items_not_picked` (with `error.missing`: [{sku, need, available}]), `parcel_cancelled`, `parcel_replaced`")))]
+pub async fn packed(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(parcel_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
+    let body: PackBody = optional_body(&body)?;
     let orders: Vec<(String, String, String)> = doc
         .orders
         .iter()
         .map(|o| (doc.seller.clone(), o.order_id.clone(), o.session.clone()))
         .collect();
-    match state
+    let lines: Vec<(String, u32)> = doc.items().into_iter().map(|i| (i.sku, i.qty)).collect();
+    let outcome = state
         .store
-        .packed(&site, &parcel_id, &doc.wave_id, &orders)
-        .await?
-        .as_str()
-    {
-        "ok" => {
+        .packed(
+            &site,
+            &Pack {
+                parcel_id: &parcel_id,
+                wave_id: &doc.wave_id,
+                orders: &orders,
+                lines: &lines,
+                confirm_unpicked: body.confirm_unpicked,
+                station: caller.actor(),
+            },
+        )
+        .await?;
+    match outcome {
+        PackOutcome::Packed => {
             metrics::counter!("livepack_parcels_packed_total", "site" => site.clone()).increment(1);
             metrics::counter!("livepack_orders_packed_total", "site" => site)
                 .increment(orders.len() as u64);
         }
-        "dup" => {}
-        "cancelled" => {
+        PackOutcome::Duplicate => {}
+        PackOutcome::NotPicked(missing) => {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|(sku, need, avail)| format!("{sku} (need {need}, picked {avail})"))
+                .collect();
+            let body = serde_json::json!({"error": {
+                "code": "items_not_picked",
+                "message": format!(
+                    "not picked yet: {}; pack anyway with {{\"confirm_unpicked\": true}}",
+                    list.join(", ")
+                ),
+                "missing": missing.iter().map(|(sku, need, avail)| MissingUnits {
+                    sku: sku.clone(), need: *need, available: *avail,
+                }).collect::<Vec<_>>(),
+            }});
+            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+        }
+        PackOutcome::Cancelled => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "parcel_cancelled",
                 "every order of this parcel was cancelled",
             ))
         }
-        "replaced" => {
+        PackOutcome::Replaced => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "parcel_replaced",
@@ -337,12 +582,13 @@ pub async fn packed(
                 ),
             ))
         }
-        _ => return Err(ApiError::not_found("parcel")),
+        PackOutcome::NoParcel => return Err(ApiError::not_found("parcel")),
     }
     Ok(Json(PackedResult {
         parcel_id,
         status: "packed",
-    }))
+    })
+    .into_response())
 }
 
 /// Capacity forecast per pickup and orders at risk, as the site's planner last saw them.

@@ -8,7 +8,7 @@
 
 mod floor;
 mod process;
-mod risk;
+pub mod risk;
 mod shipping;
 
 use std::sync::atomic::{AtomicU64, Ordering};

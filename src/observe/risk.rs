@@ -45,6 +45,36 @@ pub fn unpacked(status: Option<&str>) -> bool {
     matches!(status, Some("received" | "waved" | "picked"))
 }
 
+/// A parcel's badges on the packing floor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParcelRisk {
+    /// Not packed, and: overdue, or a pickup that misses an order's deadline (the
+    /// planner's rule), or listed at risk in the planner's outlook.
+    pub at_risk: bool,
+    /// Not packed, and its pickup time or an order's deadline has passed.
+    pub overdue: bool,
+}
+
+/// The badges of a parcel: `unpacked` (its floor status is still open), its `pickup`, the
+/// earliest `deadline` of its orders (if known), whether the outlook lists one of them.
+pub fn parcel_risk(
+    now: DateTime<Utc>,
+    unpacked: bool,
+    pickup: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    listed: bool,
+) -> ParcelRisk {
+    if !unpacked {
+        return ParcelRisk::default();
+    }
+    let overdue = now >= pickup || deadline.is_some_and(|d| now >= d);
+    let misses = deadline.is_some_and(|d| crate::planner::core::pickup_misses_deadline(d, pickup));
+    ParcelRisk {
+        at_risk: overdue || misses || listed,
+        overdue,
+    }
+}
+
 async fn count_unpacked(
     state: &AppState,
     site: &str,
@@ -92,6 +122,22 @@ mod tests {
             .map(|r| r.id.order_id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn parcel_badges() {
+        let now = Utc::now();
+        let h = Duration::hours(1);
+        let r = |unpacked, pickup, deadline, listed| parcel_risk(now, unpacked, pickup, deadline, listed);
+        assert_eq!(r(true, now + h, Some(now + h * 3), false), ParcelRisk::default());
+        let late = r(true, now - h, Some(now + h * 3), false);
+        assert!(late.overdue && late.at_risk);
+        let past_deadline = r(true, now + h, Some(now - h), false);
+        assert!(past_deadline.overdue && past_deadline.at_risk);
+        let misses = r(true, now + h * 2, Some(now + h), false);
+        assert!(misses.at_risk && !misses.overdue);
+        assert!(r(true, now + h, None, true).at_risk);
+        assert_eq!(r(false, now - h, Some(now - h), true), ParcelRisk::default());
     }
 
     #[test]

@@ -171,6 +171,7 @@ fn parcel_order(r: &PendingRecord) -> ParcelOrder {
         session: r.plan.session.clone(),
         cod_amount: r.cod_amount,
         weight_g: r.plan.weight_g,
+        deadline: Some(r.plan.deadline),
         lines: r
             .plan
             .lines

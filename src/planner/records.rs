@@ -128,6 +128,10 @@ pub struct ParcelOrder {
     pub session: String,
     pub cod_amount: Vnd,
     pub weight_g: u64,
+    /// The order's deadline (`placed_at` + the site's SLA); absent in parcels made before
+    /// 2026-12.
+    #[serde(default)]
+    pub deadline: Option<DateTime<Utc>>,
     pub lines: Vec<ParcelItem>,
 }
 

@@ -96,6 +96,8 @@ pub async fn unwave(
         let wave_ver = wh.get("ver").cloned().unwrap_or_else(|| "0".into());
         let wave: Option<WaveDoc> = wh.get("data").and_then(|d| serde_json::from_str(d).ok());
         let w = without(&doc, order_id);
+        let parcel_lines: Vec<(String, u32)> =
+            doc.items().into_iter().map(|i| (i.sku, i.qty)).collect();
         let remaining = w
             .remaining
             .as_ref()
@@ -130,6 +132,7 @@ pub async fn unwave(
                     shipment_id: doc.shipment_id.as_deref(),
                     survivors: &w.survivors,
                     lines: &w.lines,
+                    parcel_lines: &parcel_lines,
                 },
             )
             .await?;
@@ -173,6 +176,7 @@ mod tests {
             session: "s".into(),
             cod_amount: Vnd(cod.into()),
             weight_g: grams,
+            deadline: None,
             lines: vec![ParcelItem {
                 sku: "HONEY-500".into(),
                 name: "Mật ong".into(),

@@ -31,6 +31,8 @@ pub struct StoredParcel {
     pub book_attempts: u64,
     pub next_try_ms: Option<i64>,
     pub pull: bool,
+    /// The pull was confirmed at the floor (`POST /v1/parcels/{id}/pulled`).
+    pub pulled: bool,
     /// pending | retrying | booked | rejected, as the booker wrote it (absent: derived).
     pub book_state: Option<String>,
     /// Scanned onto the truck at hand-over.
@@ -61,6 +63,7 @@ impl StoredParcel {
                 .unwrap_or(0),
             next_try_ms: h.get("next_try_ms").and_then(|v| v.parse().ok()),
             pull: h.contains_key("pull"),
+            pulled: h.contains_key("pulled_ms"),
             book_state: h.get("book_state").cloned(),
             loaded: h.get("loaded").is_some_and(|v| v == "1"),
             left_behind: h.get("left_behind").cloned(),

@@ -64,7 +64,8 @@ pub fn wave(site: &str, wave_id: &str) -> String {
     format!("lp:{{{site}}}:w:{wave_id}")
 }
 
-/// Set of pick ids already counted for a wave (idempotent picks).
+/// Set of pick ids already counted for a wave (idempotent picks); also the ids of unpicks
+/// (`u:ID`), put-backs (`b:ID`) and unpacks (`x:ID`) of the wave.
 pub fn wave_picks(site: &str, wave_id: &str) -> String {
     format!("lp:{{{site}}}:w:{wave_id}:picks")
 }
@@ -145,4 +146,22 @@ pub fn booking_queue(site: &str) -> String {
 /// the bucket starting at `bucket_start_secs` (see `store::tombstones`).
 pub fn tombstones(site: &str, seller: &str, bucket_start_secs: i64) -> String {
     format!("lp:{{{site}}}:t:{seller}:{bucket_start_secs}")
+}
+
+/// Stream: who undid or confirmed what on the packing floor (unpick, unpack, put-back, pull,
+/// a pack before pick), capped at [`AUDIT_MAXLEN`] entries.
+pub fn audit(site: &str) -> String {
+    format!("lp:{{{site}}}:audit")
+}
+
+/// Entries kept in a site's audit stream.
+pub const AUDIT_MAXLEN: u64 = 10_000;
+
+/// Hash / counter of supervisor-PIN attempts (same throttle as the station PIN).
+pub fn supervisor_pin_clients(site: &str) -> String {
+    format!("lp:{{{site}}}:spinf")
+}
+
+pub fn supervisor_pin_minute(site: &str) -> String {
+    format!("lp:{{{site}}}:spinm")
 }

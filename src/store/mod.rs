@@ -4,6 +4,7 @@
 
 pub mod booking;
 pub mod embedded;
+pub mod floor;
 pub mod handover;
 pub mod keys;
 mod orders;

@@ -32,6 +32,8 @@ pub struct Unwave<'a> {
     pub survivors: &'a [(String, String)],
     /// The cancelled order's lines: (sku, qty).
     pub lines: &'a [(String, u32)],
+    /// Every line of the parcel (all its orders): (sku, qty).
+    pub parcel_lines: &'a [(String, u32)],
 }
 
 /// The script's answer.
@@ -107,6 +109,10 @@ impl Store {
             .arg(u.survivors.len())
             .arg(u.lines.len());
         for (sku, qty) in u.lines {
+            inv.arg(sku).arg(qty);
+        }
+        inv.arg(u.parcel_lines.len());
+        for (sku, qty) in u.parcel_lines {
             inv.arg(sku).arg(qty);
         }
         let mut conn = self.conn();

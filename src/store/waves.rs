@@ -46,6 +46,32 @@ pub enum PickOutcome {
     NoWave,
 }
 
+/// What `packed.lua` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackOutcome {
+    Packed,
+    /// Already packed (or further).
+    Duplicate,
+    Cancelled,
+    Replaced,
+    NoParcel,
+    /// Not covered by picked units: (sku, units needed, units picked and not yet packed).
+    NotPicked(Vec<(String, u64, u64)>),
+}
+
+/// One packed-parcel request.
+pub struct Pack<'a> {
+    pub parcel_id: &'a str,
+    pub wave_id: &'a str,
+    /// (seller, order_id, session label) of the parcel.
+    pub orders: &'a [(String, String, String)],
+    /// The parcel's lines (sku, qty).
+    pub lines: &'a [(String, u32)],
+    /// The packer confirmed packing units not (all) picked.
+    pub confirm_unpicked: bool,
+    pub station: &'a str,
+}
+
 impl Store {
     /// Takes or renews the site's planner lease; returns the fencing token while held.
     pub async fn lease(
@@ -268,6 +294,7 @@ impl Store {
         sku: &str,
         qty: u32,
         order_refs: &[(String, String)],
+        station: &str,
     ) -> Result<PickOutcome, StoreError> {
         let mut inv = self.inner.scripts.pick.prepare_invoke();
         inv.key(keys::wave(site, wave_id))
@@ -275,7 +302,11 @@ impl Store {
         for (seller, id) in order_refs {
             inv.key(keys::order(site, seller, id));
         }
-        inv.arg(pick_id).arg(sku).arg(qty);
+        inv.arg(pick_id)
+            .arg(sku)
+            .arg(qty)
+            .arg(station)
+            .arg(chrono::Utc::now().timestamp_millis());
         let mut conn = self.conn();
         let (code, picked, total): (String, u64, u64) =
             self.bounded("pick", inv.invoke_async(&mut conn)).await?;
@@ -289,29 +320,48 @@ impl Store {
         })
     }
 
-    /// `orders`: (seller, order_id, session label) of the parcel. Returns the script's code.
-    pub async fn packed(
-        &self,
-        site: &str,
-        parcel_id: &str,
-        wave_id: &str,
-        orders: &[(String, String, String)],
-    ) -> Result<String, StoreError> {
+    /// Marks a parcel packed; see `packed.lua`.
+    pub async fn packed(&self, site: &str, p: &Pack<'_>) -> Result<PackOutcome, StoreError> {
         let mut inv = self.inner.scripts.packed.prepare_invoke();
-        inv.key(keys::parcel(site, parcel_id))
-            .key(keys::wave(site, wave_id));
-        for (seller, id, _) in orders {
+        inv.key(keys::parcel(site, p.parcel_id))
+            .key(keys::wave(site, p.wave_id));
+        for (seller, id, _) in p.orders {
             inv.key(keys::order(site, seller, id));
         }
-        for (seller, _, label) in orders {
+        for (seller, _, label) in p.orders {
             inv.key(keys::session(site, seller, label));
         }
-        inv.arg(orders.len())
-            .arg(chrono::Utc::now().timestamp_millis());
+        inv.key(keys::audit(site))
+            .arg(p.orders.len())
+            .arg(chrono::Utc::now().timestamp_millis())
+            .arg(if p.confirm_unpicked { "1" } else { "0" })
+            .arg(p.station)
+            .arg(keys::AUDIT_MAXLEN)
+            .arg(p.lines.len());
+        for (sku, qty) in p.lines {
+            inv.arg(sku).arg(qty);
+        }
         let mut conn = self.conn();
         let out: String = self.bounded("packed", inv.invoke_async(&mut conn)).await?;
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
-        Ok(out)
+        Ok(match out.as_str() {
+            "ok" => PackOutcome::Packed,
+            "dup" => PackOutcome::Duplicate,
+            "cancelled" => PackOutcome::Cancelled,
+            "replaced" => PackOutcome::Replaced,
+            s if s.starts_with("unpicked") => PackOutcome::NotPicked(
+                s.split('\t')
+                    .skip(1)
+                    .filter_map(|m| {
+                        let mut f = m.rsplitn(3, ':');
+                        let avail = f.next()?.parse().ok()?;
+                        let need = f.next()?.parse().ok()?;
+                        Some((f.next()?.to_owned(), need, avail))
+                    })
+                    .collect(),
+            ),
+            _ => PackOutcome::NoParcel,
+        })
     }
 }
 

@@ -43,7 +43,7 @@ fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiEr
     }
     match caller {
         Caller::Operator => Ok(()),
-        Caller::Station { site: own } if own == site => Ok(()),
+        Caller::Station { site: own, .. } if own == site => Ok(()),
         _ => Err(ApiError::not_found("site")),
     }
 }

@@ -18,7 +18,8 @@
 -- version, ARGV[4] the parcel's JSON without the order ('' when none is left), ARGV[5] new
 -- parcel id ('' → answers 'need_id' when a repack needs one), ARGV[6] new parcel JSON,
 -- ARGV[7] wave JSON with the new parcel listed, ARGV[8] now ms, ARGV[9] shipment id ('' none),
--- ARGV[10] n, ARGV[11] k, then k × (sku, qty)
+-- ARGV[10] n, ARGV[11] k, then k × (sku, qty), then m and m × (sku, qty): every line of the
+-- parcel (a packed parcel's units leave the wave's packed-unit counters `k:SKU`)
 -- Returns 'removed' | 'replaced' | 'cancelled' | 'need_id' | 'done' | 'retry' | 'not_waved'
 if redis.call('HGET', KEYS[3], 'unwaved') then return 'done' end
 local st = redis.call('HGET', KEYS[3], 'st')
@@ -74,8 +75,17 @@ if not repack then
   end
   out = 'removed'
 else
-  if pstatus == 'packed' then redis.call('HINCRBY', KEYS[1], 'parcels_packed', -1) end
+  if pstatus == 'packed' then
+    redis.call('HINCRBY', KEYS[1], 'parcels_packed', -1)
+    local m = tonumber(ARGV[12 + 2 * k] or '0')
+    for j = 0, m - 1 do
+      local sku = ARGV[13 + 2 * k + 2 * j]
+      local left = redis.call('HINCRBY', KEYS[1], 'k:' .. sku, -tonumber(ARGV[14 + 2 * k + 2 * j]))
+      if left < 0 then redis.call('HSET', KEYS[1], 'k:' .. sku, 0) end
+    end
+  end
   redis.call('HSET', KEYS[2], 'pull', 1)
+  redis.call('HINCRBY', KEYS[1], 'pulls_open', 1)
   redis.call('HINCRBY', KEYS[2], 'pull_count', 1)
   if survivors then
     local new_id = ARGV[5]
