@@ -25,7 +25,8 @@ pub const CLIENT_BUFFER: usize = 4;
 /// How often a site's poller reads Redis.
 pub const POLL_EVERY: Duration = Duration::from_millis(1000);
 
-/// One wave as the tablet's list shows it (the same fields as `GET /v1/sites/{site}/waves`,
+/// One wave as the tablet's list shows it (the fields of `GET /v1/sites/{site}/waves` but the
+/// risk counts, which need every parcel read — the page keeps those from its REST reads —
 /// plus the business day it is listed under).
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WaveRow {
@@ -41,6 +42,14 @@ pub struct WaveRow {
     pub qty_total: u64,
     pub qty_picked: u64,
     pub parcels_packed: u64,
+    /// The first counted pick or pack; null: not started ("Chưa bắt đầu").
+    pub started_at: Option<DateTime<Utc>>,
+    /// The station (its sign-in name) that last picked, packed or undid in this wave.
+    pub station: Option<String>,
+    /// Units still to put back on their shelves (picked for orders cancelled since).
+    pub put_back_count: u64,
+    /// Parcels still to pull.
+    pub pull_count: u64,
 }
 
 /// The data of a `waves` event: the site's waves of today and tomorrow (business days,
@@ -67,6 +76,14 @@ impl WaveRow {
             qty_total: num(h, "qty_total"),
             qty_picked: num(h, "qty_picked"),
             parcels_packed: num(h, "parcels_packed"),
+            started_at: h.contains_key("started_ms").then(|| ms(h, "started_ms")),
+            station: h.get("station").cloned(),
+            put_back_count: h
+                .iter()
+                .filter(|(k, _)| k.starts_with("b:"))
+                .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0).unsigned_abs())
+                .sum(),
+            pull_count: num(h, "pulls_open"),
         }
     }
 }

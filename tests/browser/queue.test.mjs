@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, sleep, OPERATOR_TOKEN } from './lib/server.mjs';
+import { startServer, call, sleep, eventually, OPERATOR_TOKEN } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
@@ -89,6 +89,8 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
     });
     await context.setOffline(false);
     await queueDrained(page, 30000);
+    // The response handler reads the body asynchronously: wait for it, not for the queue.
+    await eventually('the resend answered', () => answers.length > 0, { timeout: 15000 });
     assert.deepEqual(lost, ['counted'], 'the first send was counted, its answer lost');
     assert.deepEqual(answers, ['duplicate'], 'the resend was recognised');
     assert.equal(await banner.isHidden(), true, 'the banner goes once everything is sent');

@@ -45,8 +45,16 @@ function live() {
   banner();
 }
 
+/** Fields the live feed does not carry (risk counts need every parcel read): kept from REST. */
+const REST_ONLY = ['at_risk_count', 'overdue_count'];
+
 function applyFeed(feed) {
   if (!feed || feed.site !== S.site) return;
+  const had = new Map(((S.feed && S.feed.waves) || []).map((w) => [w.wave_id, w]));
+  for (const w of feed.waves || []) {
+    const old = had.get(w.wave_id);
+    for (const k of REST_ONLY) if (!(k in w) && old && k in old) w[k] = old[k];
+  }
   S.feed = feed;
   renderWaves();
   W.feedChanged(feed);
@@ -62,6 +70,16 @@ async function refreshList() {
   waves.sort((a, b) => (a.pickup_at < b.pickup_at ? -1 : a.pickup_at > b.pickup_at ? 1
     : a.released_at < b.released_at ? -1 : 1));
   applyFeed({ site: S.site, dates, waves });
+}
+
+let listTimer = null;
+
+/** Overdue and at-risk counts change with the clock alone: re-read the list every minute. */
+function listEveryMinute() {
+  if (listTimer) clearInterval(listTimer);
+  listTimer = setInterval(() => {
+    if (S.site && S.view !== 'signin') refreshList().catch(failed);
+  }, 60000);
 }
 
 function closeStream() {
@@ -161,6 +179,7 @@ async function enter() {
     if (e.status === 401) { signedOut(false); return; }
   }
   openStream();
+  listEveryMinute();
   await route();
 }
 
