@@ -383,10 +383,19 @@ pub fn parse_barcodes_csv(text: &str) -> Result<Vec<(String, String)>, String> {
         if line.is_empty() {
             continue;
         }
-        let sep = if line.contains(';') && !line.contains(',') { ';' } else { ',' };
+        let sep = if line.contains(';') && !line.contains(',') {
+            ';'
+        } else {
+            ','
+        };
         let mut cols = line.split(sep).map(|c| c.trim().trim_matches('"').trim());
         let (code, sku) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
-        if i == 0 && matches!(code.to_ascii_lowercase().as_str(), "barcode" | "ean" | "code" | "ma_vach") {
+        if i == 0
+            && matches!(
+                code.to_ascii_lowercase().as_str(),
+                "barcode" | "ean" | "code" | "ma_vach"
+            )
+        {
             continue;
         }
         if sku.is_empty() {
@@ -410,8 +419,9 @@ impl Config {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 ConfigError::invalid(key.clone(), format!("{}: {e}", path.display()))
             })?;
-            let rows = parse_barcodes_csv(&text)
-                .map_err(|e| ConfigError::invalid(key.clone(), format!("{}: {e}", path.display())))?;
+            let rows = parse_barcodes_csv(&text).map_err(|e| {
+                ConfigError::invalid(key.clone(), format!("{}: {e}", path.display()))
+            })?;
             for (code, sku) in rows {
                 match s.barcodes.get(&code) {
                     Some(other) if *other != sku => {

@@ -4,6 +4,7 @@ pub mod auth;
 mod body_timeout;
 pub mod client;
 pub mod error;
+mod floor;
 mod handover;
 mod health;
 mod labels;
@@ -38,6 +39,7 @@ use crate::state::AppState;
         sessions::get_session,
         station::sign_in, station::sign_out, station::unlock,
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
+        floor::put_back, floor::pulled, floor::unpick, floor::unpacked, floor::audit,
         shipments::list, shipments::get, shipments::book, handover::handed_over, handover::scan,
         shipments::manifest, shipments::report, shipments::webhook,
         labels::parcel, labels::wave, labels::shipment,
@@ -122,6 +124,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/waves/{wave_id}", get(waves::get))
         .route("/v1/waves/{wave_id}/picks", post(waves::pick))
         .route("/v1/parcels/{parcel_id}/packed", post(waves::packed))
+        .route("/v1/waves/{wave_id}/put-backs", post(floor::put_back))
+        .route("/v1/waves/{wave_id}/unpicks", post(floor::unpick))
+        .route("/v1/parcels/{parcel_id}/pulled", post(floor::pulled))
+        .route("/v1/parcels/{parcel_id}/unpacked", post(floor::unpacked))
+        .route("/v1/sites/{site}/audit", get(floor::audit))
         .route("/v1/sites/{site}/shipments", get(shipments::list))
         .route("/v1/sites/{site}/report", get(shipments::report))
         .route("/v1/shipments/{shipment_id}", get(shipments::get))

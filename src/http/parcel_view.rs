@@ -221,11 +221,10 @@ impl<'a> FloorCtx<'a> {
                 table.as_deref(),
             ));
         }
-        let listed = p
-            .doc
-            .orders
-            .iter()
-            .any(|o| self.listed.contains(&(p.doc.seller.clone(), o.order_id.clone())));
+        let listed = p.doc.orders.iter().any(|o| {
+            self.listed
+                .contains(&(p.doc.seller.clone(), o.order_id.clone()))
+        });
         let risk = crate::observe::risk::parcel_risk(
             self.now,
             v.status == ParcelStatus::Open && !p.pull,

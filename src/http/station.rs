@@ -61,9 +61,7 @@ pub struct StationSession {
 pub fn station_name(given: Option<&str>) -> Result<String, ApiError> {
     match given.map(str::trim) {
         None | Some("") => Ok(format!("T-{}", hex::encode(rand::random::<[u8; 2]>()))),
-        Some(n) if n.chars().count() <= 32 && !n.chars().any(char::is_control) => {
-            Ok(n.to_owned())
-        }
+        Some(n) if n.chars().count() <= 32 && !n.chars().any(char::is_control) => Ok(n.to_owned()),
         Some(_) => Err(ApiError::bad_request(
             "invalid_station",
             "`station`: 1–32 characters, no control characters",

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
 use crate::planner::outlook::Outlook;
@@ -18,7 +19,6 @@ use crate::planner::records::{site_of, ParcelDoc, WaveDoc};
 use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
 use crate::store::waves::{Pack, PackOutcome, PickOutcome};
-use super::parcel_view::{FloorCtx, ParcelStatus};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct DateParam {
@@ -155,7 +155,10 @@ fn available(h: &HashMap<String, String>, sku: &str) -> i64 {
 
 /// The number at the end of a parcel id (`P-hub-20261121-12` → 12), for ordering.
 fn parcel_number(id: &str) -> u64 {
-    id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX)
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 /// The station of `site`, or the operator.
@@ -230,7 +233,6 @@ async fn load_wave(
         .ok_or_else(|| ApiError::not_found("wave"))?;
     Ok((site, h, doc))
 }
-
 
 /// A wave's pick list (sorted by bin) and its parcels.
 #[utoipa::path(get, path = "/v1/waves/{wave_id}", tag = "waves", params(("wave_id" = String, Path)),

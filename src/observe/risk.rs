@@ -128,8 +128,13 @@ mod tests {
     fn parcel_badges() {
         let now = Utc::now();
         let h = Duration::hours(1);
-        let r = |unpacked, pickup, deadline, listed| parcel_risk(now, unpacked, pickup, deadline, listed);
-        assert_eq!(r(true, now + h, Some(now + h * 3), false), ParcelRisk::default());
+        let r = |unpacked, pickup, deadline, listed| {
+            parcel_risk(now, unpacked, pickup, deadline, listed)
+        };
+        assert_eq!(
+            r(true, now + h, Some(now + h * 3), false),
+            ParcelRisk::default()
+        );
         let late = r(true, now - h, Some(now + h * 3), false);
         assert!(late.overdue && late.at_risk);
         let past_deadline = r(true, now + h, Some(now - h), false);
@@ -137,7 +142,10 @@ mod tests {
         let misses = r(true, now + h * 2, Some(now + h), false);
         assert!(misses.at_risk && !misses.overdue);
         assert!(r(true, now + h, None, true).at_risk);
-        assert_eq!(r(false, now - h, Some(now - h), true), ParcelRisk::default());
+        assert_eq!(
+            r(false, now - h, Some(now - h), true),
+            ParcelRisk::default()
+        );
     }
 
     #[test]

@@ -41,12 +41,24 @@ pub enum PutBackOutcome {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnpickOutcome {
-    Counted { picked: u64, total: u64 },
-    Duplicate { picked: u64, total: u64 },
+    Counted {
+        picked: u64,
+        total: u64,
+    },
+    Duplicate {
+        picked: u64,
+        total: u64,
+    },
     /// More than was picked.
-    Over { picked: u64, total: u64 },
+    Over {
+        picked: u64,
+        total: u64,
+    },
     /// Those units are in packed parcels.
-    Packed { picked: u64, total: u64 },
+    Packed {
+        picked: u64,
+        total: u64,
+    },
     UnknownSku,
     NoWave,
 }
@@ -95,7 +107,11 @@ pub struct AuditEntry {
 }
 
 impl Store {
-    pub async fn put_back(&self, site: &str, op: &FloorOp<'_>) -> Result<PutBackOutcome, StoreError> {
+    pub async fn put_back(
+        &self,
+        site: &str,
+        op: &FloorOp<'_>,
+    ) -> Result<PutBackOutcome, StoreError> {
         let mut inv = PUT_BACK.prepare_invoke();
         inv.key(keys::wave(site, op.wave_id))
             .key(keys::wave_picks(site, op.wave_id))
@@ -108,8 +124,9 @@ impl Store {
             .arg(keys::AUDIT_MAXLEN)
             .arg(op.wave_id);
         let mut conn = self.conn();
-        let (code, open): (String, i64) =
-            self.bounded("put_back", inv.invoke_async(&mut conn)).await?;
+        let (code, open): (String, i64) = self
+            .bounded("put_back", inv.invoke_async(&mut conn))
+            .await?;
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         let open = open.max(0) as u64;
         Ok(match code.as_str() {
@@ -281,10 +298,7 @@ impl Store {
 
     pub async fn supervisor_pin_success(&self, site: &str, client: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        self.bounded(
-            "pin",
-            conn.hdel(keys::supervisor_pin_clients(site), client),
-        )
-        .await
+        self.bounded("pin", conn.hdel(keys::supervisor_pin_clients(site), client))
+            .await
     }
 }

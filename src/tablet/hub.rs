@@ -25,8 +25,7 @@ pub const CLIENT_BUFFER: usize = 4;
 /// How often a site's poller reads Redis.
 pub const POLL_EVERY: Duration = Duration::from_millis(1000);
 
-/// One wave as the tablet's list shows it (the fields of `GET /v1/sites/{site}/waves` but the
-/// risk counts, which need every parcel read — the page keeps those from its REST reads —
+/// One wave as the tablet's list shows it (the same fields as `GET /v1/sites/{site}/waves`,
 /// plus the business day it is listed under).
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WaveRow {
@@ -42,13 +41,12 @@ pub struct WaveRow {
     pub qty_total: u64,
     pub qty_picked: u64,
     pub parcels_packed: u64,
-    /// The first counted pick or pack; null: not started ("Chưa bắt đầu").
+    /// The first counted pick (or pack); null: not started.
     pub started_at: Option<DateTime<Utc>>,
-    /// The station (its sign-in name) that last picked, packed or undid in this wave.
+    /// The station that last picked, packed or undid in this wave.
     pub station: Option<String>,
-    /// Units still to put back on their shelves (picked for orders cancelled since).
+    /// Units still to put back; parcels still to pull.
     pub put_back_count: u64,
-    /// Parcels still to pull.
     pub pull_count: u64,
 }
 
@@ -81,7 +79,7 @@ impl WaveRow {
             put_back_count: h
                 .iter()
                 .filter(|(k, _)| k.starts_with("b:"))
-                .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0).unsigned_abs())
+                .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0) as u64)
                 .sum(),
             pull_count: num(h, "pulls_open"),
         }
