@@ -132,10 +132,12 @@ export function view(p, q, r, next) {
   const ordersText = t('ordersOf', { ids: ids.join(', ') });
   const po = e.querySelector('.p-orders');
   if (po.key !== ordersText) { po.key = ordersText; po.replaceChildren(...unbroken(ordersText)); }
-  const items = p.items.map((i) => `${i.qty} × ${i.name} (${i.sku})`);
-  if (e.itemsKey !== items.join('\n')) {
-    e.itemsKey = items.join('\n');
-    e.querySelector('.items').replaceChildren(...items.map((text) => el('li', {}, ...unbroken(text))));
+  const itemsKey = p.items.map((i) => `${i.qty}|${i.name}|${i.sku}`).join('\n');
+  if (e.itemsKey !== itemsKey) {
+    // The SKU on a line of its own, whole (shrunk to fit, never broken inside a word).
+    e.itemsKey = itemsKey;
+    e.querySelector('.items').replaceChildren(...p.items.map((i) => el('li', {},
+      `${i.qty} × ${i.name}`, el('span', { class: 'item-sku fit code', text: i.sku }))));
   }
   const prepaid = p.prepaid === true || (p.prepaid === undefined && /^0*$/.test(String(p.cod_amount ?? '0')));
   const cod = e.querySelector('.p-cod');
