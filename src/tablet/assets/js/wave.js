@@ -4,7 +4,7 @@
 import { api, enc } from './api.js';
 import { t, fmtTime, dayLabel, errText } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, el, say, progress, waveNumber, setText, setCodes, sync, labelLink, repackCard, memo, unbroken, fitAll } from './views.js';
+import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, memo, unbroken, fitAll } from './views.js';
 import * as V from './verify.js';
 import * as P from './parcel.js';
 import { ask } from './ask.js';
@@ -99,8 +99,7 @@ function lineView(l, q) {
   setText(bin, l.bin && l.bin !== 'UNASSIGNED' ? `${t('binLabel')} ${l.bin}` : t('binNone'));
   setText(e.querySelector('.sku'), l.sku);
   setText(e.querySelector('.name'), l.name);
-  setCodes(e.querySelector('.warn'), l.put_back > 0 && !q.done.has(`b:${l.sku}`)
-    ? t('putBackDo', { n: l.put_back, sku: l.sku, bin: binText(l.bin) }) : '');
+  setText(e.querySelector('.warn'), l.put_back > 0 && !q.done.has(`b:${l.sku}`) ? t('putBackMark', { n: l.put_back }) : '');
   setText(e.querySelector('.pending'), waiting > 0 ? `${waiting} ${t('waiting')}` : '');
   setText(e.querySelector('.count'), `${picked}/${l.qty}`);
   const b = e.querySelector('[data-testid="pick-confirm"]');
