@@ -94,6 +94,33 @@ async fn placed(addr: &str, order_id: &str) -> (String, String) {
     )
 }
 
+/// Picks what is left to pick in the waves of these orders (packing needs picked items).
+async fn pick_waves_of(addr: &str, order_ids: &[String]) {
+    let mut waves = BTreeSet::new();
+    for id in order_ids {
+        let (_, o) = call(
+            addr,
+            TOKEN_A,
+            reqwest::Method::GET,
+            &format!("/v1/orders/{id}"),
+            None,
+        )
+        .await;
+        waves.insert(o["wave_id"].as_str().unwrap().to_owned());
+    }
+    for w in waves {
+        let wave = get(addr, &format!("/v1/waves/{w}")).await;
+        for l in wave["pick_list"].as_array().unwrap() {
+            let left = l["qty"].as_u64().unwrap() - l["picked"].as_u64().unwrap();
+            if left > 0 {
+                let body = json!({"pick_id": format!("all-{w}-{}", l["sku"].as_str().unwrap()), "sku": l["sku"], "qty": left});
+                let (s, r) = post(addr, &format!("/v1/waves/{w}/picks"), body).await;
+                assert_eq!(s, 200, "{r}");
+            }
+        }
+    }
+}
+
 fn parcel<'a>(sh: &'a Value, id: &str) -> &'a Value {
     sh["parcels"]
         .as_array()
@@ -149,7 +176,8 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
         assert_eq!(p["replaced_by"], Value::Null);
     }
 
-    // Pack and book.
+    // Pick, pack and book.
+    pick_waves_of(&addr, &orders).await;
     for p in &parcels {
         let (s, r) = post(&addr, &format!("/v1/parcels/{p}/packed"), json!({})).await;
         assert_eq!(s, 200, "{r}");

@@ -133,3 +133,149 @@ async fn openapi_describes_the_routes_and_metrics_are_served() {
     assert!(!text.contains("M-1"), "no order ids in metrics");
     app.stop().await;
 }
+
+/// A POST with a raw body (`None`: no body) as `token` (`None`: no credentials).
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new().post(app.http(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floor_endpoints_check_credentials_and_bodies_and_are_documented() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let (_, doc) = get(&app, "/openapi.json", None).await;
+    for path in [
+        "/v1/waves/{wave_id}/put-backs",
+        "/v1/waves/{wave_id}/unpicks",
+        "/v1/parcels/{parcel_id}/pulled",
+        "/v1/parcels/{parcel_id}/unpacked",
+        "/v1/sites/{site}/audit",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lists {path}");
+    }
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("WaveView", "next_parcel_id"),
+        ("WaveView", "put_backs"),
+        ("WaveSummary", "started_at"),
+        ("WaveSummary", "at_risk_count"),
+        ("ParcelView", "prepaid"),
+        ("ParcelView", "overdue"),
+        ("PickLineView", "barcodes"),
+        ("StationSession", "station"),
+    ] {
+        let s = &schemas[schema];
+        let parts = s["allOf"].as_array().cloned().unwrap_or_default();
+        assert!(
+            s["properties"].get(field).is_some()
+                || parts.iter().any(|p| p["properties"].get(field).is_some()),
+            "{schema}.{field} documented: {s}"
+        );
+    }
+
+    let wave = format!("/v1/waves/W-{SITE}-20261202-99");
+    let parcel = format!("/v1/parcels/P-{SITE}-20261202-99");
+    let put_backs = format!("{wave}/put-backs");
+    let unpicks = format!("{wave}/unpicks");
+    let pulled = format!("{parcel}/pulled");
+    let unpacked = format!("{parcel}/unpacked");
+    let packed = format!("{parcel}/packed");
+    let ok_pb = r#"{"put_back_id":"pb-1","sku":"HONEY-500","qty":1}"#;
+    let ok_un = r#"{"unpick_id":"un-1","sku":"HONEY-500","qty":1}"#;
+    for (path, body) in [
+        (&put_backs, Some(ok_pb)),
+        (&unpicks, Some(ok_un)),
+        (&pulled, None),
+        (&unpacked, None),
+    ] {
+        let (s, e) = post_raw(&app, path, None, body).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(e["error"]["code"], "unauthorized");
+        // A seller does not reach the floor.
+        assert_eq!(
+            post_raw(&app, path, Some(TOKEN_A), body).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        // No such wave or parcel.
+        let (s, e) = post_raw(&app, path, Some(OPERATOR), body).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}"
+        );
+    }
+    let (s, e) = get(&app, &format!("/v1/sites/{SITE}/audit"), Some(OPERATOR)).await;
+    assert_eq!((s, e["entries"].clone()), (StatusCode::OK, json!([])));
+    assert_eq!(
+        get(&app, &format!("/v1/sites/{SITE}/audit"), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&app, "/v1/sites/nowhere/audit", Some(OPERATOR)).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Bad bodies: a clear code naming the field, never a 500.
+    for (path, body, code) in [
+        (
+            &put_backs,
+            r#"{"put_back_id":"a b","sku":"X","qty":1}"#,
+            "invalid_put_back_id",
+        ),
+        (
+            &put_backs,
+            r#"{"put_back_id":"pb-1","sku":"X","qty":0}"#,
+            "invalid_qty",
+        ),
+        (
+            &unpicks,
+            r#"{"unpick_id":"","sku":"X","qty":1}"#,
+            "invalid_unpick_id",
+        ),
+        (
+            &unpicks,
+            r#"{"unpick_id":"u-1","sku":"X","qty":1000}"#,
+            "invalid_qty",
+        ),
+        (&unpacked, r#"{"unpack_id":"a/b"}"#, "invalid_unpack_id"),
+        (&unpacked, r#"{"supervisor_pin": 123456"#, "invalid_body"),
+        (&packed, r#"{"confirm_unpicked": "yes"}"#, "invalid_body"),
+    ] {
+        let (s, e) = post_raw(&app, path, Some(OPERATOR), Some(body)).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{path} {body}: {e}"
+        );
+    }
+    let (s, e) = post_raw(
+        &app,
+        &put_backs,
+        Some(OPERATOR),
+        Some(r#"{"sku":"X","qty":1}"#),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")),
+        "{e}"
+    );
+    app.stop().await;
+}

@@ -619,6 +619,36 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         parcel_field(&redis, &p4_new, "sh").await.as_deref(),
         Some(sh.as_str())
     );
+    // The floor's view: the old box is to pull (pointing at its replacement), the new one
+    // is covered by the units picked for it (they left the packed counts with the old box)
+    // and is the next to pack.
+    let wave = ctx
+        .get(&format!("/v1/waves/{}", ctx.wave_of["RP-4-1"]))
+        .await;
+    let pull = wave["pulls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == p4.as_str())
+        .expect("the old box is listed to pull");
+    assert_eq!(pull["replaced_by"], p4_new.as_str());
+    assert!(wave["pull_count"].as_u64().unwrap() >= 1);
+    let card = wave["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == p4_new.as_str())
+        .unwrap();
+    assert_eq!(card["items_picked"], true, "{card}");
+    assert_eq!(wave["next_parcel_id"], p4_new.as_str(), "{wave}");
+    assert!(
+        wave["put_backs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["bin"].is_string() || b["bin"].is_null()),
+        "{wave}"
+    );
     // The old box cannot be packed again; the new one can.
     let (s, body) = ctx
         .call(
@@ -632,6 +662,14 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     assert!(body["error"]["message"].as_str().unwrap().contains(&p4_new));
     ctx.post(&format!("/v1/parcels/{p4_new}/packed"), json!({}))
         .await;
+    let (s, r) = ctx
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/parcels/{p4}/pulled"),
+            None,
+        )
+        .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("pulled")), "{r}");
     ctx.check().await;
     assert_eq!(
         parcel_field(&redis, &p4, "cancel_state").await,

@@ -297,69 +297,6 @@ impl Config {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(toml: &str) -> String {
-        Config::from_toml(toml).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn shipped_default_is_valid() {
-        let c = Config::from_toml("").expect("default.toml must be valid");
-        assert!(!c.sites.is_empty());
-        assert!(c.sellers.len() >= 2);
-        assert!(!c.demo_credentials().is_empty());
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        assert!(err("[server]\nlisten = \"nope\"").contains("server.listen"));
-        assert!(err("[redis]\nurl = \"http://x\"").contains("redis.url"));
-        assert!(err("[redis]\npool_size = \"many\"").contains("pool_size"));
-        let bad_seller = r#"
-[[sellers]]
-id = "shop"
-name = "Shop"
-site = "nowhere"
-token = "0123456789abcdef0"
-"#;
-        assert!(err(bad_seller).contains("sellers[0].site"));
-        let bad_pickup = r#"
-[[sites]]
-id = "s1"
-name = "S"
-pickups = ["25:00"]
-station_pin = "123456"
-"#;
-        assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
-        for pin in ["2468", "12345", "abcdef", "12 456"] {
-            let short = format!(
-                "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{pin}\"\n"
-            );
-            assert!(err(&short).contains("sites[0].station_pin"), "{pin}");
-        }
-        assert!(err("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]")
-            .contains("server.trusted_proxies[0]"));
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        assert!(err("[server]\nlisten_addr = \"127.0.0.1:1\"").contains("listen_addr"));
-    }
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let c = Config::from_toml("").unwrap();
-        let dump = format!("{c:?}");
-        for s in &c.sellers {
-            assert!(!dump.contains(s.token.expose()));
-        }
-        assert!(!dump.contains(c.sites[0].station_pin.expose()));
-    }
-}
-
 /// A barcode → SKU entry: the code 1–64 of A-Z a-z 0-9 . _ - (what a scanner types), the
 /// SKU not empty.
 pub fn check_barcode(code: &str, sku: &str) -> Result<(), String> {
@@ -437,5 +374,124 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(toml: &str) -> String {
+        Config::from_toml(toml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shipped_default_is_valid() {
+        let c = Config::from_toml("").expect("default.toml must be valid");
+        assert!(!c.sites.is_empty());
+        assert!(c.sellers.len() >= 2);
+        assert!(!c.demo_credentials().is_empty());
+    }
+
+    #[test]
+    fn supervisor_pin_and_barcodes_are_checked_at_start_up() {
+        let site = |extra: &str| {
+            format!(
+                "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"123456\"\n{extra}"
+            )
+        };
+        assert!(Config::from_toml(&site("supervisor_pin = \"135790\"\n")).is_ok());
+        assert!(err(&site("supervisor_pin = \"1234\"\n")).contains("sites[0].supervisor_pin"));
+        assert!(err(&site("[sites.barcodes]\n\"89 35\" = \"HONEY-500\"\n"))
+            .contains("sites[0].barcodes.89 35"));
+        assert!(err(&site("[sites.barcodes]\n\"8935\" = \" \"\n")).contains("SKU"));
+
+        let dir = std::env::temp_dir().join(format!("lp-barcodes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let good = file(
+            "good.csv",
+            "barcode,sku\n8935000000017,HONEY-500\n\n\"8935000000024\",TEA-100\n",
+        );
+        let c = Config::from_toml(&site(&format!(
+            "barcodes_csv = \"{good}\"\n[sites.barcodes]\n\"0001\" = \"SOAP-1\"\n"
+        )))
+        .unwrap();
+        let map = &c.sites[0].barcodes;
+        assert_eq!(
+            map.get("8935000000017").map(String::as_str),
+            Some("HONEY-500")
+        );
+        assert_eq!(
+            map.get("8935000000024").map(String::as_str),
+            Some("TEA-100")
+        );
+        assert_eq!(map.get("0001").map(String::as_str), Some("SOAP-1"));
+        let bad = file("bad.csv", "8935000000017,HONEY-500\n8935000000024\n");
+        let e = err(&site(&format!("barcodes_csv = \"{bad}\"\n")));
+        assert!(
+            e.contains("sites[0].barcodes_csv") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = err(&site(&format!(
+            "barcodes_csv = \"{good}\"\n[sites.barcodes]\n\"8935000000017\" = \"SOAP-1\"\n"
+        )));
+        assert!(
+            e.contains("sites[0].barcodes_csv") && e.contains("both"),
+            "{e}"
+        );
+        let e = err(&site("barcodes_csv = \"/no/such/file.csv\"\n"));
+        assert!(e.contains("sites[0].barcodes_csv"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("[server]\nlisten = \"nope\"").contains("server.listen"));
+        assert!(err("[redis]\nurl = \"http://x\"").contains("redis.url"));
+        assert!(err("[redis]\npool_size = \"many\"").contains("pool_size"));
+        let bad_seller = r#"
+[[sellers]]
+id = "shop"
+name = "Shop"
+site = "nowhere"
+token = "0123456789abcdef0"
+"#;
+        assert!(err(bad_seller).contains("sellers[0].site"));
+        let bad_pickup = r#"
+[[sites]]
+id = "s1"
+name = "S"
+pickups = ["25:00"]
+station_pin = "123456"
+"#;
+        assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
+        for pin in ["2468", "12345", "abcdef", "12 456"] {
+            let short = format!(
+                "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{pin}\"\n"
+            );
+            assert!(err(&short).contains("sites[0].station_pin"), "{pin}");
+        }
+        assert!(err("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]")
+            .contains("server.trusted_proxies[0]"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(err("[server]\nlisten_addr = \"127.0.0.1:1\"").contains("listen_addr"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Config::from_toml("").unwrap();
+        let dump = format!("{c:?}");
+        for s in &c.sellers {
+            assert!(!dump.contains(s.token.expose()));
+        }
+        assert!(!dump.contains(c.sites[0].station_pin.expose()));
     }
 }

@@ -402,12 +402,14 @@ pub async fn pick(
         .store
         .pick(
             &site,
-            &wave_id,
-            &body.pick_id,
-            &body.sku,
-            body.qty,
+            &crate::store::floor::FloorOp {
+                wave_id: &wave_id,
+                op_id: &body.pick_id,
+                sku: &body.sku,
+                qty: body.qty,
+                station: caller.actor(),
+            },
             &refs,
-            caller.actor(),
         )
         .await?;
     let (result, picked, total) = match outcome {
@@ -520,8 +522,8 @@ pub async fn packed(
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
     let body: PackBody = optional_body(&body)?;
+    let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
     let orders: Vec<(String, String, String)> = doc
         .orders
         .iter()

@@ -289,23 +289,19 @@ impl Store {
     pub async fn pick(
         &self,
         site: &str,
-        wave_id: &str,
-        pick_id: &str,
-        sku: &str,
-        qty: u32,
+        op: &super::floor::FloorOp<'_>,
         order_refs: &[(String, String)],
-        station: &str,
     ) -> Result<PickOutcome, StoreError> {
         let mut inv = self.inner.scripts.pick.prepare_invoke();
-        inv.key(keys::wave(site, wave_id))
-            .key(keys::wave_picks(site, wave_id));
+        inv.key(keys::wave(site, op.wave_id))
+            .key(keys::wave_picks(site, op.wave_id));
         for (seller, id) in order_refs {
             inv.key(keys::order(site, seller, id));
         }
-        inv.arg(pick_id)
-            .arg(sku)
-            .arg(qty)
-            .arg(station)
+        inv.arg(op.op_id)
+            .arg(op.sku)
+            .arg(op.qty)
+            .arg(op.station)
             .arg(chrono::Utc::now().timestamp_millis());
         let mut conn = self.conn();
         let (code, picked, total): (String, u64, u64) =
