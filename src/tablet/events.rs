@@ -205,7 +205,10 @@ mod tests {
         assert!(second.contains("event: heartbeat"), "{second}");
         hub.publish("s", Some("{\"n\":7}".into()));
         let (next, c) = next_text(c).await.expect("an event");
-        assert!(next.contains("event: waves") && next.contains('7'), "{next}");
+        assert!(
+            next.contains("event: waves") && next.contains('7'),
+            "{next}"
+        );
         c.shutdown.cancel();
         assert!(next_event(c).await.is_none());
     }
