@@ -639,17 +639,22 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(e["error"]["missing"][0]["need"], 1);
     assert_eq!(e["error"]["missing"][0]["available"], 0);
 
-    // One jar picked: the wave has started, by "Bàn 1"; the next parcel is a one-jar parcel.
+    // One jar picked (scanned by its EAN): the wave has started, by "Bàn 1"; the next
+    // parcel is a one-jar parcel.
     let picks = format!("/v1/waves/{wave_id}/picks");
-    let (s, _) = call(
+    let (s, r) = call(
         &app,
         Some(cookie),
         Method::POST,
         &picks,
-        Some(json!({"pick_id": "fl-pick-1", "sku": "HONEY-500", "qty": 1})),
+        Some(json!({"pick_id": "fl-pick-1", "sku": EAN, "qty": 1})),
     )
     .await;
-    assert_eq!(s, 200);
+    assert_eq!(
+        (s, r["sku"].as_str(), r["picked"].as_u64()),
+        (200, Some("HONEY-500"), Some(1)),
+        "{r}"
+    );
     let w = get_wave().await;
     assert!(w["started_at"].is_string(), "{w}");
     assert_eq!(w["station"], "Bàn 1");
@@ -1012,6 +1017,45 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!((s, r["result"].as_str()), (200, Some("unpacked")), "{r}");
     assert_eq!(parcel_of(&get_wave().await, &p5)["status"], "open");
     assert_eq!(record(&app, "FL-5").await["status"], "picked");
+    // Guessing the supervisor PIN is throttled like the station PIN.
+    let (s, _) = call(
+        &app,
+        Some(cookie),
+        Method::POST,
+        &format!("/v1/parcels/{p5}/packed"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    for _ in 0..5 {
+        let (s, e) = call(
+            &app,
+            Some(cookie),
+            Method::POST,
+            &unpack5,
+            Some(json!({"supervisor_pin": "999999"})),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (403, Some("wrong_supervisor_pin")),
+            "{e}"
+        );
+    }
+    let (s, e) = call(
+        &app,
+        Some(cookie),
+        Method::POST,
+        &unpack5,
+        Some(json!({"supervisor_pin": SUPERVISOR_PIN})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (429, Some("too_many_attempts")),
+        "{e}"
+    );
+    assert_eq!(parcel_of(&get_wave().await, &p5)["status"], "booked");
 
     // Every undo and confirmation is in the site's audit, with the station's name.
     let (s, audit) = call(

@@ -369,6 +369,7 @@ pub struct PickResult {
 }
 
 /// Confirms picked units of a SKU (idempotent by `pick_id`; over-picks are refused, 409).
+/// `sku` may also be a product barcode of the site's `barcodes` map (the answer names the SKU).
 #[utoipa::path(post, path = "/v1/waves/{wave_id}/picks", tag = "waves", params(("wave_id" = String, Path)),
     request_body = PickBody, security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = PickResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -382,7 +383,7 @@ pub async fn pick(
     Path(wave_id): Path<String>,
     body: Result<Json<PickBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PickResult>, ApiError> {
-    let Json(body) = body?;
+    let Json(mut body) = body?;
     if !is_label(&body.pick_id) {
         return Err(ApiError::bad_request(
             "invalid_pick_id",
@@ -392,7 +393,17 @@ pub async fn pick(
     if !(1..=999).contains(&body.qty) {
         return Err(ApiError::bad_request("invalid_qty", "`qty`: 1–999"));
     }
-    let (site, _, doc) = load_wave(&state, &caller, &wave_id).await?;
+    let (site, h, doc) = load_wave(&state, &caller, &wave_id).await?;
+    // A scanned product barcode (the site's `barcodes` map) picks its SKU.
+    if !h.contains_key(&format!("q:{}", body.sku)) {
+        if let Some(sku) = state
+            .config
+            .site(&site)
+            .and_then(|c| c.barcodes.get(body.sku.trim()))
+        {
+            body.sku = sku.clone();
+        }
+    }
     let refs: Vec<(String, String)> = doc
         .orders
         .iter()
