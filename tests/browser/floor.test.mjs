@@ -117,6 +117,21 @@ async function message(page, pattern) {
   }, pattern.source, { timeout: 15000 });
 }
 
+/** Waits for a condition in the page; on timeout says what the page showed. */
+async function until(page, what, fn, arg, timeout = 60000) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch (e) {
+    const seen = await page.evaluate(() => ({
+      conn: document.getElementById('conn').dataset.state, online: navigator.onLine,
+      banner: document.querySelector('[data-testid="offline-banner"]').textContent,
+      queue: localStorage.getItem('lp.queue.v1'), msg: document.getElementById('msg').textContent,
+      dialog: document.getElementById('ask').open,
+    }));
+    throw new Error(`${what}: ${e.message}\npage: ${JSON.stringify(seen)}`);
+  }
+}
+
 async function reopenWave(page, id) {
   await page.getByTestId('back').click();
   await page.locator('#view-waves').waitFor();
@@ -156,7 +171,7 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await oldCard.getByTestId('wave-risk').waitFor();
     assert.match(await oldCard.getByTestId('wave-risk').textContent(), /1 đơn quá hạn/);
     await page.getByTestId('conn').waitFor();
-    await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'live');
+    await until(page, 'badge live', () => document.getElementById('conn').dataset.state === 'live');
     await checkLayout(page, assert, 'wave list (not started) at 800x1280');
     await page.screenshot({ path: shot('tablet-floor-waves-not-started-800x1280') });
   });
@@ -170,7 +185,9 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     assert.doesNotMatch(await page.locator('#pick-list').textContent(), /UNASSIGNED/);
     for (const [size, label] of [[PORTRAIT, '800x1280'], [LANDSCAPE, '1280x800']]) {
       await page.setViewportSize(size);
-      await page.waitForFunction(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true)))));
+      // The page shrinks codes to fit after each render and resize (a frame later): wait for it.
+      await page.waitForFunction(() => [...document.querySelectorAll('.fit')]
+        .every((e) => e.clientWidth === 0 || e.scrollWidth <= e.clientWidth + 1), null, { timeout: 15000 });
       assert.deepEqual(await page.evaluate(brokenWords, '#pick-list'), [], `pick list at ${label}`);
       assert.deepEqual(await page.evaluate(brokenWords, '#parcel-list'), [], `parcel cards at ${label}`);
       // The bin is on its own line: above the SKU, not beside it.
@@ -370,12 +387,12 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     const conn = page.getByTestId('conn');
     const banner = page.getByTestId('offline-banner');
     await context.setOffline(true);
-    await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'offline');
+    await until(page, 'badge offline', () => document.getElementById('conn').dataset.state === 'offline');
     await banner.waitFor({ state: 'visible' });
     assert.equal((await banner.textContent()).trim(), 'Mất kết nối — không có thao tác nào đang chờ gửi');
     assert.doesNotMatch(await conn.textContent(), /Trực tiếp/);
     await scan(page, LONG_SKU);
-    await page.waitForFunction(() => /1 thao tác đang chờ gửi/.test(document.querySelector('[data-testid="offline-banner"]').textContent));
+    await until(page, 'banner counts the tap', () => /1 thao tác đang chờ gửi/.test(document.querySelector('[data-testid="offline-banner"]').textContent));
     await page.getByTestId('back').click();
     await page.locator('#view-waves').waitFor();
     assert.equal(await waveCard.getAttribute('data-queued'), '1');
@@ -386,8 +403,8 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await page.screenshot({ path: shot('tablet-floor-offline-waves-800x1280') });
     await context.setOffline(false);
     await queueDrained(page, 30000);
-    await banner.waitFor({ state: 'hidden', timeout: 20000 });
-    await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'live', null, { timeout: 20000 });
+    await banner.waitFor({ state: 'hidden', timeout: 60000 });
+    await until(page, 'badge live again', () => document.getElementById('conn').dataset.state === 'live');
     assert.match(await conn.textContent(), /Trực tiếp/);
   });
 
