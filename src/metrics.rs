@@ -119,6 +119,7 @@ pub fn register(config: &Config) {
             "livepack_planner_dead_letters_total",
             "livepack_station_pin_failures_total",
             "livepack_station_pin_throttled_total",
+            "livepack_supervisor_pin_failures_total",
         ] {
             counter!(name, "site" => id()).increment(0);
         }
@@ -332,6 +333,10 @@ fn describe() {
         "Station sign-ins with a wrong PIN, by site"
     );
     describe_counter!(
+        "livepack_supervisor_pin_failures_total",
+        "Unpacks of booked parcels refused for a wrong supervisor PIN, by site"
+    );
+    describe_counter!(
         "livepack_station_pin_throttled_total",
         "Station sign-ins refused (429) because that client must back off, by site"
     );
@@ -350,28 +355,7 @@ fn describe() {
         "livepack_http_requests_total",
         "HTTP requests by route template, method, status class"
     );
-    describe_gauge!(
-        "livepack_process_resident_memory_bytes",
-        Unit::Bytes,
-        "Resident memory (VmRSS)"
-    );
-    describe_gauge!(
-        "livepack_process_virtual_memory_bytes",
-        Unit::Bytes,
-        "Virtual memory (VmSize)"
-    );
-    describe_gauge!(
-        "livepack_process_cpu_seconds",
-        Unit::Seconds,
-        "CPU time used since the process started (user + system); use rate()"
-    );
-    describe_gauge!("livepack_process_open_fds", "Open file descriptors");
-    describe_gauge!("livepack_process_threads", "OS threads");
-    describe_gauge!(
-        "livepack_process_start_time_seconds",
-        Unit::Seconds,
-        "Process start, seconds since the Unix epoch"
-    );
+    crate::observe::process::describe();
     describe_gauge!("livepack_tablet_streams", "Open tablet event streams");
     describe_counter!(
         "livepack_tablet_stream_lagged_total",

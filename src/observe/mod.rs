@@ -7,9 +7,11 @@
 //! dashboards aggregate them with `max by (site)`.
 
 mod floor;
-mod process;
+pub mod process;
 pub mod risk;
 mod shipping;
+
+pub use risk::{session_at_risk, WavedAtRisk};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

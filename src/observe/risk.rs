@@ -6,8 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::planner::core::AtRisk;
 use crate::planner::outlook::Outlook;
+use crate::planner::records::WaveDoc;
 use crate::state::AppState;
-use crate::store::{keys, StoreError};
+use crate::store::{keys, OrderData, StoreError};
 
 /// "Soon": the pickup is at most this far ahead.
 pub const SOON: Duration = Duration::minutes(60);
@@ -45,13 +46,132 @@ pub fn unpacked(status: Option<&str>) -> bool {
     matches!(status, Some("received" | "waved" | "picked"))
 }
 
+/// Waves read at most per call of [`session_at_risk`].
+const MAX_WAVES: usize = 500;
+/// At-risk orders listed at most per session (the count stays exact).
+const MAX_LISTED: usize = 1_000;
+
+/// A waved, not yet packed order of a session that is at risk.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct WavedAtRisk {
+    pub order_id: String,
+    /// received | waved | picked
+    pub status: String,
+    /// `overdue` (its deadline has passed) or `deadline_before_pickup` (its wave's pickup,
+    /// or every pickup it could make, is after its deadline).
+    pub reason: String,
+    pub pickup_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+}
+
+/// Why a waved order is at risk, if it is: overdue, or its pickup is after its deadline
+/// (the order's own `at_risk` flag, as `GET /v1/orders/{id}` shows it, counts too).
+pub fn waved_risk(
+    deadline: DateTime<Utc>,
+    pickup: DateTime<Utc>,
+    flagged: bool,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    if deadline <= now {
+        Some("overdue")
+    } else if pickup > deadline || flagged {
+        Some("deadline_before_pickup")
+    } else {
+        None
+    }
+}
+
+/// The session's orders that are in a wave not done (business days yesterday to
+/// tomorrow), not packed yet, and at risk ([`waved_risk`]); with the total count.
+pub async fn session_at_risk(
+    state: &AppState,
+    site: &str,
+    seller: &str,
+    label: &str,
+    now: DateTime<Utc>,
+) -> Result<(usize, Vec<WavedAtRisk>), StoreError> {
+    let today = crate::domain::schedule::business_date(now);
+    let mut ids = Vec::new();
+    for date in [today.pred_opt(), Some(today), today.succ_opt()]
+        .into_iter()
+        .flatten()
+    {
+        ids.extend(state.store.wave_ids_of_day(site, date).await?);
+    }
+    ids.truncate(MAX_WAVES);
+    // (order id, wave pickup) of the seller's orders in waves not done.
+    let mut refs: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for chunk in ids.chunks(50) {
+        for h in state.store.wave_hashes(site, chunk).await? {
+            if h.get("status").map(String::as_str) == Some("done") {
+                continue;
+            }
+            let Some(doc) = h
+                .get("data")
+                .and_then(|d| serde_json::from_str::<WaveDoc>(d).ok())
+            else {
+                continue;
+            };
+            refs.extend(
+                doc.orders
+                    .into_iter()
+                    .filter(|o| o.seller == seller)
+                    .map(|o| (o.order_id, doc.pickup_at)),
+            );
+        }
+    }
+    let mut count = 0;
+    let mut listed = Vec::new();
+    for chunk in refs.chunks(500) {
+        let mut pipe = redis::pipe();
+        for (id, _) in chunk {
+            pipe.cmd("HMGET")
+                .arg(keys::order(site, seller, id))
+                .arg("st")
+                .arg("data");
+        }
+        let mut conn = state.store.conn();
+        let rows: Vec<(Option<String>, Option<String>)> = state
+            .store
+            .bounded("session_at_risk", pipe.query_async(&mut conn))
+            .await?;
+        for ((id, pickup), (st, data)) in chunk.iter().zip(rows) {
+            let status = st.unwrap_or_else(|| "received".into());
+            if data.is_none() || !unpacked(Some(&status)) {
+                continue;
+            }
+            let Some(d) = data.and_then(|d| serde_json::from_str::<OrderData>(&d).ok()) else {
+                continue;
+            };
+            if d.session != label {
+                continue;
+            }
+            if let Some(reason) = waved_risk(d.deadline, *pickup, d.at_risk, now) {
+                count += 1;
+                if listed.len() < MAX_LISTED {
+                    listed.push(WavedAtRisk {
+                        order_id: id.clone(),
+                        status,
+                        reason: reason.into(),
+                        pickup_at: *pickup,
+                        deadline: d.deadline,
+                    });
+                }
+            }
+        }
+    }
+    listed.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
+    Ok((count, listed))
+}
+
 /// A parcel's badges on the packing floor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ParcelRisk {
-    /// Not packed, and: overdue, or a pickup that misses an order's deadline (the
-    /// planner's rule), or listed at risk in the planner's outlook.
+    /// Not packed, and: one of its orders is at risk by [`waved_risk`] (overdue, or its
+    /// pickup is after its deadline), or the planner's outlook lists one of them, or its
+    /// pickup time has passed.
     pub at_risk: bool,
-    /// Not packed, and its pickup time or an order's deadline has passed.
+    /// Not packed, and an order's deadline has passed ([`waved_risk`] `overdue`).
     pub overdue: bool,
 }
 
@@ -67,11 +187,10 @@ pub fn parcel_risk(
     if !unpacked {
         return ParcelRisk::default();
     }
-    let overdue = now >= pickup || deadline.is_some_and(|d| now >= d);
-    let misses = deadline.is_some_and(|d| crate::planner::core::pickup_misses_deadline(d, pickup));
+    let reason = deadline.and_then(|d| waved_risk(d, pickup, false, now));
     ParcelRisk {
-        at_risk: overdue || misses || listed,
-        overdue,
+        at_risk: reason.is_some() || listed || now >= pickup,
+        overdue: reason == Some("overdue"),
     }
 }
 
@@ -135,8 +254,8 @@ mod tests {
             r(true, now + h, Some(now + h * 3), false),
             ParcelRisk::default()
         );
-        let late = r(true, now - h, Some(now + h * 3), false);
-        assert!(late.overdue && late.at_risk);
+        let missed_pickup = r(true, now - h, Some(now + h * 3), false);
+        assert!(missed_pickup.at_risk && !missed_pickup.overdue);
         let past_deadline = r(true, now + h, Some(now - h), false);
         assert!(past_deadline.overdue && past_deadline.at_risk);
         let misses = r(true, now + h * 2, Some(now + h), false);
@@ -146,6 +265,22 @@ mod tests {
             r(false, now - h, Some(now - h), true),
             ParcelRisk::default()
         );
+    }
+
+    #[test]
+    fn a_waved_order_is_at_risk_when_overdue_or_its_pickup_is_late() {
+        let now = Utc::now();
+        let h = Duration::hours(1);
+        assert_eq!(waved_risk(now - h, now + h, false, now), Some("overdue"));
+        assert_eq!(
+            waved_risk(now + h, now + h * 2, false, now),
+            Some("deadline_before_pickup")
+        );
+        assert_eq!(
+            waved_risk(now + h * 3, now + h, true, now),
+            Some("deadline_before_pickup")
+        );
+        assert_eq!(waved_risk(now + h * 3, now + h, false, now), None);
     }
 
     #[test]

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::core::{Plan, WavePlan};
+use super::limits::{split, OrderPiece, ParcelLimits};
 use super::records::{
     make_id, ParcelDoc, ParcelItem, ParcelOrder, PendingRecord, PickLineDoc, WaveDoc,
 };
 use super::shell::CommitStop;
+use crate::domain::rates::shipment_id;
 use crate::domain::schedule::business_date;
-use crate::shipping::consolidate::shipment_id;
-use crate::shipping::limits::{split, OrderPiece, ParcelLimits};
 use crate::store::keys::pending_field;
 use crate::store::waves::{CommitOutcome, WaveCommit};
 use crate::store::Store;

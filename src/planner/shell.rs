@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::commit::{commit_plan, ShipCtx};
 use super::core::{self, PlanConfig, PlanOrder};
+use super::limits::ParcelLimits;
 use super::records::PendingRecord;
 use crate::config::{Config, SiteConfig};
-use crate::shipping::limits::ParcelLimits;
 use crate::store::stream::{decode, Entry};
 use crate::store::{keys, Store, StoreError};
 
@@ -48,7 +48,7 @@ impl SitePlanner {
             let c = config.carriers.iter().find(|c| &c.id == id)?;
             let service = c.service();
             let rates = c.rates();
-            let table = crate::shipping::consolidate::rates_for(&rates, &service)?;
+            let table = crate::domain::rates::rates_for(&rates, &service)?;
             Some(ShipCtx {
                 carrier: c.id.clone(),
                 service,

@@ -54,14 +54,6 @@ use serde::{Deserialize, Serialize};
 
 pub use fifo::plan_fifo;
 
-/// The planner's own rule, without capacity: a pickup at `pickup` misses `deadline`.
-pub fn pickup_misses_deadline(
-    deadline: chrono::DateTime<chrono::Utc>,
-    pickup: chrono::DateTime<chrono::Utc>,
-) -> bool {
-    schedule::risk_of_at(deadline, pickup, &[]) == Some(AtRiskReason::DeadlineBeforePickup)
-}
-
 /// The bin of a SKU that has none configured; listed last on pick lists.
 pub const UNASSIGNED_BIN: &str = "UNASSIGNED";
 
