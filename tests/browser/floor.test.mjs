@@ -44,7 +44,8 @@ const ITEMS = {
   tea: { sku: 'TEA-SHAN-100', name: 'Trà Shan tuyết cổ thụ 100g', price: 120000, weight_g: 150 },
   soap: { sku: LONG_SKU, name: 'Xà phòng nghệ hữu cơ thủ công', price: 45000, weight_g: 250 },
 };
-const NAMES = ['Nguyễn Thị Lan', 'Trần Văn Hùng', 'Lê Thị Mai', 'Phạm Minh Tuấn', 'Hoàng Thu Trang', 'Vũ Đức Anh'];
+const NAMES = ['Nguyễn Thị Lan', 'Trần Văn Hùng', 'Lê Thị Mai', 'Phạm Minh Tuấn', 'Hoàng Thu Trang', 'Vũ Đức Anh',
+  'Đặng Thị Hoa'];
 
 function vnTimeAgo(minutes) {
   return new Date(Date.now() + 7 * 3600000 - minutes * 60000).toISOString().replace('Z', '+07:00');
@@ -142,6 +143,8 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
   const list = [
     order(0, 'honey', 2), order(1, 'tea', 1, { prepaid: true }), order(2, 'soap', 1, { minutesAgo: 30 * 60 }),
     order(3, 'honey', 1), order(4, 'tea', 2), order(5, 'honey', 5),
+    // A fresh order of the bin-less SKU too: the overdue one may leave in a wave of its own.
+    order(6, 'soap', 1),
   ];
   await ingest(srv.base, 'browser-floor', list);
   await endSession(srv.base, 'browser-floor');
@@ -150,7 +153,7 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
   // The overdue order may leave in a wave of its own (released at once, at risk).
   const waveId = (await record('FL-0')).wave_id;
   const oldWaveId = (await record('FL-2')).wave_id;
-  for (const id of ['FL-1', 'FL-3', 'FL-4', 'FL-5']) assert.equal((await record(id)).wave_id, waveId, id);
+  for (const id of ['FL-1', 'FL-3', 'FL-4', 'FL-5', 'FL-6']) assert.equal((await record(id)).wave_id, waveId, id);
   let w = await apiWave(srv.base, waveId);
   const oldParcel = parcelOf(await apiWave(srv.base, oldWaveId), 'FL-2').parcel_id;
 
