@@ -153,10 +153,10 @@ pub struct ParcelView {
     pub pickup_at: DateTime<Utc>,
     /// The earliest deadline of its orders (null for parcels made before 2026-12).
     pub deadline: Option<DateTime<Utc>>,
-    /// Not packed, and overdue, or its pickup misses an order's deadline, or the planner
-    /// lists one of its orders at risk.
+    /// Not packed, and an order is at risk (overdue, or its pickup is after its deadline),
+    /// or the planner lists one of its orders at risk, or its pickup time has passed.
     pub at_risk: bool,
-    /// Not packed, and its pickup time or an order's deadline has passed.
+    /// Not packed, and an order's deadline has passed.
     pub overdue: bool,
     /// Wave view only: the wave's picked units not yet in packed parcels cover its items.
     #[serde(skip_serializing_if = "Option::is_none")]
