@@ -2,8 +2,10 @@
 //!
 //! Events: `waves` (data: a [`WaveFeed`], sent on connect when known and whenever the
 //! site's waves or their progress change) and `refresh` (data `{}`: this client fell
-//! behind; re-read the lists over the REST API). A comment every 15 s keeps proxies and
-//! Wi-Fi NATs from closing an idle stream. A stream ends after [`MAX_STREAM`] (the page's
+//! behind; re-read the lists over the REST API) and `heartbeat` (data `{"at": RFC 3339}`
+//! every [`HEARTBEAT`]: the page's connection badge turns "not live" when events stop
+//! coming, which a comment cannot tell it). A comment every 15 s keeps proxies and Wi-Fi
+//! NATs from closing an idle stream. A stream ends after [`MAX_STREAM`] (the page's
 //! `EventSource` reconnects by itself and so proves its session is still valid) and when
 //! the service shuts down.
 
@@ -31,6 +33,8 @@ pub const MAX_STREAM: Duration = Duration::from_secs(15 * 60);
 /// What the page's `EventSource` waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(3);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream carries a `heartbeat` event (the page counts 2.5× this as lost).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// The station of `site`, or the operator; anyone else sees no such site.
 fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
@@ -65,7 +69,16 @@ struct Client {
     shutdown: CancellationToken,
     until: Instant,
     greeted: bool,
+    beat_every: Duration,
+    next_beat: Instant,
     _connected: Connected,
+}
+
+fn heartbeat() -> Event {
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Event::default()
+        .event("heartbeat")
+        .data(format!("{{\"at\":\"{at}\"}}"))
 }
 
 /// The next event of a client's stream; None ends the stream.
@@ -82,6 +95,10 @@ async fn next_event(mut c: Client) -> Option<(Result<Event, Infallible>, Client)
         _ = c.shutdown.cancelled() => return None,
         _ = tokio::time::sleep_until(c.until) => return None,
         s = c.sub.rx.recv() => s?,
+        _ = tokio::time::sleep_until(c.next_beat) => {
+            c.next_beat = Instant::now() + c.beat_every;
+            return Some((Ok(heartbeat()), c));
+        }
     };
     if c.sub.lagged.load(Ordering::Acquire) {
         // Stale snapshots: drop them all and tell the page to re-read.
@@ -117,6 +134,8 @@ pub async fn stream(
         shutdown: state.shutdown.clone(),
         until: Instant::now() + MAX_STREAM,
         greeted: false,
+        beat_every: HEARTBEAT,
+        next_beat: Instant::now() + HEARTBEAT,
         _connected: Connected::new(),
     };
     let sse = Sse::new(events(client))
@@ -140,6 +159,8 @@ mod tests {
             shutdown: CancellationToken::new(),
             until: Instant::now() + MAX_STREAM,
             greeted: true,
+            beat_every: HEARTBEAT,
+            next_beat: Instant::now() + HEARTBEAT,
             _connected: Connected::new(),
         }
     }
@@ -168,5 +189,27 @@ mod tests {
         );
         c.shutdown.cancel();
         assert!(next_event(c).await.is_none(), "the stream ends on shutdown");
+    }
+
+    #[tokio::test]
+    async fn an_idle_stream_sends_heartbeats_and_still_delivers_snapshots() {
+        let hub = Hub::new();
+        let (sub, _) = hub.join("s");
+        let mut c = client(sub);
+        c.beat_every = Duration::from_millis(20);
+        c.next_beat = Instant::now() + c.beat_every;
+        let (first, c) = next_text(c).await.expect("an event");
+        assert!(first.contains("event: heartbeat"), "{first}");
+        assert!(first.contains("data: {") && first.contains("at"), "{first}");
+        let (second, c) = next_text(c).await.expect("an event");
+        assert!(second.contains("event: heartbeat"), "{second}");
+        hub.publish("s", Some("{\"n\":7}".into()));
+        let (next, c) = next_text(c).await.expect("an event");
+        assert!(
+            next.contains("event: waves") && next.contains('7'),
+            "{next}"
+        );
+        c.shutdown.cancel();
+        assert!(next_event(c).await.is_none());
     }
 }

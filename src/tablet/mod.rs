@@ -96,6 +96,26 @@ const ASSETS: &[Asset] = &[
         mime: JS,
         body: include_bytes!("assets/js/handover.js"),
     },
+    Asset {
+        path: "js/words.js",
+        mime: JS,
+        body: include_bytes!("assets/js/words.js"),
+    },
+    Asset {
+        path: "js/conn.js",
+        mime: JS,
+        body: include_bytes!("assets/js/conn.js"),
+    },
+    Asset {
+        path: "js/ask.js",
+        mime: JS,
+        body: include_bytes!("assets/js/ask.js"),
+    },
+    Asset {
+        path: "js/parcel.js",
+        mime: JS,
+        body: include_bytes!("assets/js/parcel.js"),
+    },
 ];
 
 /// Content ETags, computed once.

@@ -3,12 +3,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, sleep, OPERATOR_TOKEN } from './lib/server.mjs';
+import { startServer, call, sleep, eventually, OPERATOR_TOKEN } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
   launch, openPage, clean, signIn, apiWave, newWaves, queueDrained, queueLength, openWave, shot,
-  PORTRAIT,
+  takeAll, packParcel, answer, answered, PORTRAIT,
 } from './lib/tablet.mjs';
 
 const HOLD_MS = 3000;
@@ -65,7 +65,7 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
     await scan(page, a.sku); // one unit
     await banner.waitFor({ state: 'visible' });
     assert.equal(await banner.textContent(), 'Mất kết nối — 1 thao tác đang chờ gửi');
-    await parcel(page, p1).getByTestId('parcel-packed').click();
+    await packParcel(page, p1);
     await page.waitForFunction(() => document.querySelector('[data-testid="offline-banner"]')
       .textContent.includes('2 thao tác'));
     assert.equal(await line(page, a.sku).getAttribute('data-picked'), '1');
@@ -89,6 +89,8 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
     });
     await context.setOffline(false);
     await queueDrained(page, 30000);
+    // The response handler reads the body asynchronously: wait for it, not for the queue.
+    await eventually('the resend answered', () => answers.length > 0, { timeout: 15000 });
     assert.deepEqual(lost, ['counted'], 'the first send was counted, its answer lost');
     assert.deepEqual(answers, ['duplicate'], 'the resend was recognised');
     assert.equal(await banner.isHidden(), true, 'the banner goes once everything is sent');
@@ -98,7 +100,7 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
 
   await t.test('undo removes a tap that was not sent yet, and says so when it was', async () => {
     const before = Number(await line(page, b.sku).getAttribute('data-picked'));
-    await line(page, b.sku).getByTestId('pick-confirm').click();
+    await takeAll(page, b.sku);
     assert.equal(await line(page, b.sku).getAttribute('data-picked'), String(b.qty));
     await page.getByTestId('undo').click();
     await message(page, /Đã hoàn tác: lấy/);
@@ -107,20 +109,33 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
     await sleep(HOLD_MS + 1000);
     assert.equal(await picked(wave.wave_id, b.sku), before, 'the undone pick never reached the server');
     // A parcel tap, undone too.
-    await parcel(page, p2).getByTestId('parcel-packed').click();
+    await packParcel(page, p2);
     await page.getByTestId('undo').click();
     assert.equal(await parcel(page, p2).getAttribute('data-status'), 'open');
-    // Once sent, undo is refused with an explanation.
-    await line(page, b.sku).getByTestId('pick-confirm').click();
+    // Once sent, undo asks and takes the pick back on the server (unpick).
+    await takeAll(page, b.sku);
     await queueDrained(page, 20000);
+    assert.equal(await picked(wave.wave_id, b.sku), b.qty);
+    await page.getByTestId('undo').click();
+    await answer(page, { title: new RegExp(`Hoàn tác: lấy ${b.qty - before} × ${b.sku}`) });
+    await answered(page);
+    await message(page, /Đã hoàn tác: lấy/);
+    assert.equal(await picked(wave.wave_id, b.sku), before, 'the sent pick was taken back');
+    await page.waitForFunction(([sku, n]) => document.querySelector(
+      `[data-testid="pick-line"][data-sku="${sku}"]`).dataset.picked === String(n), [b.sku, before]);
+    // Nothing older to undo: said so.
     await page.getByTestId('undo').click();
     await message(page, /Không có gì để hoàn tác/);
+    await takeAll(page, b.sku);
+    await queueDrained(page, 20000);
     assert.equal(await picked(wave.wave_id, b.sku), b.qty);
   });
 
   await t.test('scanning a parcel id packs it; scanning a full SKU is refused as an over-pick', async () => {
     await page.getByTestId('scan-input').focus();
+    const p3ready = (await parcel(page, p3).getAttribute('data-ready')) === 'true';
     await scan(page, p3.toLowerCase());
+    if (!p3ready) { await answer(page); await answered(page); }
     assert.equal(await parcel(page, p3).getAttribute('data-status'), 'packed');
     await scan(page, b.sku);
     await message(page, /Lấy quá số lượng/);
@@ -140,12 +155,13 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
   await t.test("the server's over-pick refusal is shown with its message", async () => {
     // Offline, the tablet queues "the rest" of line a; meanwhile another tablet picks it all.
     await context.setOffline(true);
-    await line(page, a.sku).getByTestId('pick-confirm').click();
+    await takeAll(page, a.sku);
     const other = await call(srv.base, 'POST', `/v1/waves/${wave.wave_id}/picks`, OPERATOR_TOKEN,
       { pick_id: 'other-tablet-1', sku: a.sku, qty: a.qty - 2 });
     assert.equal(other.status, 200, JSON.stringify(other.body));
     await context.setOffline(false);
-    await message(page, /Lấy quá số lượng, máy chủ từ chối: .*too many/);
+    await message(page, /Máy chủ từ chối: Lấy quá số lượng cần của đợt/);
+    assert.doesNotMatch(await page.locator('#msg').textContent(), /too many|over/i, 'no English in the Vietnamese UI');
     await queueDrained(page, 20000);
     await page.waitForFunction(([sku, qty]) => document.querySelector(
       `[data-testid="pick-line"][data-sku="${sku}"]`).dataset.picked === String(qty), [a.sku, a.qty]);

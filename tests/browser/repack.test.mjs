@@ -36,7 +36,8 @@ test('a replaced parcel shows a repack card with the new label', { timeout: 1200
     if (p) { wave = w; old = p; }
   }
   assert.ok(old && old.order_ids.length === 2, 'a parcel of two orders');
-  const packed = await call(srv.base, 'POST', `/v1/parcels/${old.parcel_id}/packed`, OPERATOR_TOKEN);
+  const packed = await call(srv.base, 'POST', `/v1/parcels/${old.parcel_id}/packed`, OPERATOR_TOKEN,
+    { confirm_unpicked: true });
   assert.equal(packed.status, 200, JSON.stringify(packed.body));
   const cancel = await call(srv.base, 'POST', '/v1/orders/RPK-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
   assert.equal(cancel.status, 200, JSON.stringify(cancel.body));

@@ -9,7 +9,7 @@ import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
   launch, openPage, clean, signIn, apiWaves, apiWave, newWaves, queueDrained, openWave, shot,
-  LANDSCAPE, PORTRAIT,
+  takeAll, LANDSCAPE, PORTRAIT,
 } from './lib/tablet.mjs';
 
 let srv;
@@ -41,8 +41,8 @@ async function pickEverything(page) {
   const n = await lines.count();
   assert.ok(n > 0, 'a pick list');
   for (let i = 0; i < n; i++) {
-    const b = lines.nth(i).getByTestId('pick-confirm');
-    if (await b.isEnabled()) await b.click();
+    const l = lines.nth(i);
+    if (await l.getByTestId('pick-confirm').isEnabled()) await takeAll(page, await l.getAttribute('data-sku'));
   }
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="pick-line"]')]
     .every((l) => l.dataset.picked === l.dataset.qty));
@@ -113,7 +113,7 @@ test('300 orders appear live, every line is picked and every parcel packed', { t
       assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'scan-input');
       if (i === 0) {
         // A first tap so the screenshot shows a picked line next to open ones.
-        await page.locator('[data-testid="pick-line"]').first().getByTestId('pick-confirm').click();
+        await takeAll(page, await page.locator('[data-testid="pick-line"]').first().getAttribute('data-sku'));
         await bothSizes(page, 'picks', async () => page.evaluate(() => window.scrollTo(0, 0)));
       }
       await pickEverything(page);

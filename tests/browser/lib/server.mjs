@@ -31,7 +31,8 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startServer() {
+/** `toml`: more configuration appended to the test's file (e.g. a whole `[[sites]]`). */
+export async function startServer({ toml = '' } = {}) {
   const bin = process.env.LIVEPACK_BIN || join(ROOT, 'target', 'debug', 'livepack');
   if (!existsSync(bin)) throw new Error(`no livepack binary at ${bin}: run cargo build --bin livepack`);
   const dir = mkdtempSync(join(tmpdir(), 'livepack-browser-'));
@@ -43,7 +44,7 @@ export async function startServer() {
   writeFileSync(config, [
     '[[carriers]]', 'id = "viettel-post"', 'kind = "mock"', 'webhook_secret = "demo-webhook-secret"',
     'default_service = "VCN"', 'book_before_pickup_minutes = 0', '',
-  ].join('\n'));
+  ].join('\n') + toml);
   Object.assign(env, {
     LIVEPACK_CONFIG: config,
     LIVEPACK__SERVER__LISTEN: `127.0.0.1:${port}`,

@@ -91,3 +91,45 @@ export function shot(name) {
   mkdirSync(dir, { recursive: true });
   return join(dir, `${name}.png`);
 }
+
+/** The question dialog (confirm-dialog) is open; answers it with confirm-ok (or cancel). */
+export async function answer(page, { ok = true, pin, title } = {}) {
+  const d = page.getByTestId('confirm-dialog');
+  await d.waitFor({ state: 'visible', timeout: 15000 });
+  if (title) {
+    const text = await d.locator('#ask-title').textContent();
+    if (!title.test(text)) throw new Error(`question "${text}" does not match ${title}`);
+  }
+  if (pin !== undefined) await page.getByTestId('confirm-pin').fill(pin);
+  await page.getByTestId(ok ? 'confirm-ok' : 'confirm-cancel').click();
+}
+
+/** Waits until the question dialog is closed. */
+export async function answered(page) {
+  await page.getByTestId('confirm-dialog').waitFor({ state: 'hidden', timeout: 15000 });
+}
+
+/** Above this many units, "take all" asks to confirm the count (wave.js TAKE_ALL_CONFIRM_ABOVE). */
+export const TAKE_ALL_CONFIRM_ABOVE = 3;
+
+/** Taps a line's pick-confirm ("take all") and confirms the count when the tablet asks. */
+export async function takeAll(page, sku) {
+  const line = page.locator(`[data-testid="pick-line"][data-sku="${sku}"]`);
+  const left = Number(await line.getAttribute('data-qty')) - Number(await line.getAttribute('data-picked'));
+  await line.getByTestId('pick-confirm').click();
+  if (left > TAKE_ALL_CONFIRM_ABOVE) {
+    await answer(page, { title: new RegExp(`(Lấy|Take) ${left} × ${sku}`) });
+    await answered(page);
+  }
+}
+
+/** Taps a parcel's parcel-packed, confirming "pack anyway" when its items are not all picked. */
+export async function packParcel(page, id) {
+  const card = page.locator(`[data-testid="parcel"][data-parcel-id="${id}"]`);
+  const ready = (await card.getAttribute('data-ready')) === 'true';
+  await card.getByTestId('parcel-packed').click();
+  if (!ready) {
+    await answer(page, { title: /chưa lấy đủ hàng|not all picked/ });
+    await answered(page);
+  }
+}

@@ -1,13 +1,16 @@
 // The packing tablet: sign-in, the live wave list, a wave's pick list and parcels.
 
 import { api, enc } from './api.js';
-import { t, applyStatic, getLang, setLang, vnDate } from './i18n.js';
+import { t, applyStatic, getLang, setLang, vnDate, errText } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, showView, renderWaves, say, warn } from './views.js';
+import * as C from './conn.js';
+import { S, $, showView, renderWaves, say, warn, fitAll } from './views.js';
+import * as A from './ask.js';
 import * as W from './wave.js';
 import * as SH from './ship.js';
 
 const SITE_KEY = 'lp.site';
+const STATION_KEY = 'lp.station';
 let stream = null;
 let streamRetry = null;
 
@@ -17,23 +20,41 @@ function store(key, value) {
   } catch { /* private mode */ }
 }
 
+/** The banner: whenever the tablet is offline (with or without waiting actions), or taps wait unsent. */
 function banner() {
   const b = $('offline');
-  const show = Q.stalled();
+  const n = Q.waiting();
+  const signedIn = S.view !== 'signin';
+  const off = signedIn && C.state() === 'offline';
+  const show = off || Q.stalled();
   b.hidden = !show;
-  b.dataset.waiting = String(Q.waiting());
-  if (show) b.textContent = t('offline', { n: Q.waiting() });
+  b.dataset.waiting = String(n);
+  b.dataset.state = off ? 'offline' : 'stalled';
+  if (show) b.textContent = off ? (n ? t('offline', { n }) : t('offlineNone')) : t('stalled', { n });
 }
 
-function live(ok) {
+/** The header badge follows the real connection: browser online flag + the stream's heartbeat. */
+function live() {
   const c = $('conn');
-  c.textContent = S.view === 'signin' ? '' : t(ok ? 'live' : 'notLive');
-  c.className = ok ? 'conn' : 'conn bad';
-  c.dataset.live = ok ? '1' : '0';
+  const st = S.view === 'signin' ? 'live' : C.state();
+  c.textContent = S.view === 'signin' ? '' : st === 'live' ? t('live') : st === 'offline' ? t('offlineBadge') : t('notLive');
+  c.className = st === 'live' ? 'conn' : 'conn bad';
+  c.dataset.live = st === 'live' ? '1' : '0';
+  c.dataset.state = st;
+  c.dataset.testid = 'conn';
+  banner();
 }
+
+/** Fields the live feed does not carry (risk counts need every parcel read): kept from REST. */
+const REST_ONLY = ['at_risk_count', 'overdue_count'];
 
 function applyFeed(feed) {
   if (!feed || feed.site !== S.site) return;
+  const had = new Map(((S.feed && S.feed.waves) || []).map((w) => [w.wave_id, w]));
+  for (const w of feed.waves || []) {
+    const old = had.get(w.wave_id);
+    for (const k of REST_ONLY) if (!(k in w) && old && k in old) w[k] = old[k];
+  }
   S.feed = feed;
   renderWaves();
   W.feedChanged(feed);
@@ -51,6 +72,16 @@ async function refreshList() {
   applyFeed({ site: S.site, dates, waves });
 }
 
+let listTimer = null;
+
+/** Overdue and at-risk counts change with the clock alone: re-read the list every minute. */
+function listEveryMinute() {
+  if (listTimer) clearInterval(listTimer);
+  listTimer = setInterval(() => {
+    if (S.site && S.view !== 'signin') refreshList().catch(failed);
+  }, 60000);
+}
+
 function closeStream() {
   if (stream) stream.close();
   stream = null;
@@ -63,18 +94,20 @@ function openStream() {
   closeStream();
   const es = new EventSource(`/v1/sites/${enc(S.site)}/events`);
   stream = es;
-  es.addEventListener('open', () => live(true));
+  es.addEventListener('open', () => C.heard());
+  es.addEventListener('heartbeat', () => C.heard());
   es.addEventListener('waves', (e) => {
-    live(true);
+    C.heard();
     try { applyFeed(JSON.parse(e.data)); } catch { /* a bad event: the next one fixes it */ }
   });
   es.addEventListener('refresh', () => {
+    C.heard();
     refreshList().catch(failed);
     if (S.waveId) W.reloadSoon(0);
     if (S.view === 'ship') SH.reload().catch(failed);
   });
   es.addEventListener('error', () => {
-    live(false);
+    C.lost();
     if (es.readyState === EventSource.CLOSED && stream === es) {
       // Refused (signed out?) rather than dropped: find out, then try again.
       streamRetry = setTimeout(() => {
@@ -98,8 +131,10 @@ function signedOut(expired) {
   S.waveId = null;
   S.wave = null;
   showView('signin');
-  live(true);
+  C.reset();
+  live();
   $('site').value = S.site || new URLSearchParams(location.search).get('site') || '';
+  $('station').value = (() => { try { return localStorage.getItem(STATION_KEY) || ''; } catch { return ''; } })();
   $('pin').value = '';
   const err = $('signin-error');
   err.hidden = !expired;
@@ -110,20 +145,21 @@ async function signIn(ev) {
   ev.preventDefault();
   const site = $('site').value.trim();
   const pin = $('pin').value.trim();
+  const station = $('station').value.trim();
   const err = $('signin-error');
   err.hidden = true;
   if (!site || !pin) { err.textContent = t('needBoth'); err.hidden = false; return; }
   $('sign-in').disabled = true;
   try {
-    const r = await api('POST', '/v1/station/session', { site, pin });
+    const r = await api('POST', '/v1/station/session', station ? { site, pin, station } : { site, pin });
     S.site = r.site;
     store(SITE_KEY, r.site);
+    store(STATION_KEY, station || null);
     $('pin').value = '';
     Q.resume();
     await enter();
   } catch (e) {
-    err.textContent = e.status === 401 ? t('wrongPin') : e.status === 429 ? t('locked')
-      : e.status === 0 ? t('network') : e.message;
+    err.textContent = e.status === 401 ? t('wrongPin') : e.status === 429 ? t('locked') : errText(e);
     err.hidden = false;
   } finally {
     $('sign-in').disabled = false;
@@ -143,6 +179,7 @@ async function enter() {
     if (e.status === 401) { signedOut(false); return; }
   }
   openStream();
+  listEveryMinute();
   await route();
 }
 
@@ -195,8 +232,7 @@ function wire() {
     renderWaves();
     W.render();
     SH.render();
-    banner();
-    live($('conn').dataset.live !== '0');
+    live();
   });
   $('signin-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', signOut);
@@ -225,6 +261,22 @@ function wire() {
   $('parcel-list').addEventListener('click', (e) => {
     const b = e.target.closest('[data-testid="parcel-packed"]');
     if (b && !b.disabled) W.pack(b.dataset.parcelId);
+    const u = e.target.closest('[data-testid="parcel-unpack"]');
+    if (u) W.unpack(u.dataset.parcelId);
+  });
+  $('pick-list').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="unpick"]');
+    if (b) W.unpick(b.dataset.sku);
+  });
+  $('todo').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="put-back-confirm"], [data-testid="pull-confirm"]');
+    if (!b || b.disabled) return;
+    b.disabled = true;
+    W.done(b.dataset.testid === 'put-back-confirm' ? 'put_back' : 'pulled', b.dataset);
+  });
+  A.wire();
+  window.addEventListener('resize', () => {
+    if (S.view === 'wave') { fitAll($('pick-list')); fitAll($('parcel-list')); }
   });
   $('scan-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -235,13 +287,17 @@ function wire() {
   $('undo').addEventListener('click', W.undo);
   $('wave-head').addEventListener('click', (e) => {
     const b = e.target.closest('[data-jump]');
-    if (b) $(b.dataset.jump).scrollIntoView({ behavior: 'smooth' });
+    if (!b) return;
+    const to = b.dataset.jump.startsWith('next:')
+      ? document.querySelector(`[data-testid="parcel"][data-parcel-id="${b.dataset.jump.slice(5)}"]`)
+      : $(b.dataset.jump);
+    if (to) to.scrollIntoView({ behavior: 'smooth', block: 'center' });
   });
   // A barcode scanner types like a keyboard: whatever has focus, its keys go to the scan box.
   document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const target = S.view === 'wave' ? 'scan' : S.view === 'ship' && S.shipId ? 'handover-scan' : null;
-    if (!target || $('leave-dialog').open) return;
+    if (!target || $('leave-dialog').open || A.isOpen()) return;
     const tag = (document.activeElement && document.activeElement.tagName) || '';
     if (tag === 'INPUT' || tag === 'TEXTAREA') return;
     if (e.key.length === 1) $(target).focus();
@@ -251,9 +307,16 @@ function wire() {
 function boot() {
   applyStatic();
   wire();
-  Q.onChange(() => { banner(); if (S.view === 'wave') W.render(); });
+  Q.onChange(() => {
+    banner();
+    if (S.view === 'wave') W.render();
+    if (S.view === 'waves') renderWaves();
+  });
   Q.start({ ack: W.acked, refused: W.refused, auth: () => signedOut(true) });
-  banner();
+  W.setAuth(() => signedOut(true));
+  C.onChange(live);
+  C.start();
+  live();
   S.site = (() => { try { return localStorage.getItem(SITE_KEY); } catch { return null; } })();
   if (!S.site) { signedOut(false); return; }
   showView('waves');

@@ -5,7 +5,7 @@
 // confirmation is possible only when nothing is missing.
 
 import { api, enc } from './api.js';
-import { t, tIn } from './i18n.js';
+import { t, tIn, errText } from './i18n.js';
 import { S, $, el, setText, sync, beep, unbroken } from './views.js';
 
 const REASONS = ['not_packed', 'damaged', 'not_found', 'truck_full', 'other'];
@@ -78,7 +78,7 @@ export function scan(code) {
       r = await api('POST', `/v1/shipments/${enc(id)}/scans`, { code: c });
     } catch (e) {
       if (e.status === 401) { onAuth(e); return; }
-      result('error', { code: c, msg: e.status === 0 ? t('network') : e.message });
+      result('error', { code: c, msg: errText(e) });
       return;
     }
     if (S.shipId !== id) return;
@@ -212,7 +212,7 @@ async function confirm() {
         render(S.ship);
       }
     } else {
-      result('error', { code: '', msg: e.status === 0 ? t('network') : e.message });
+      result('error', { code: '', msg: errText(e) });
     }
   }
   await onChanged();

@@ -1,5 +1,7 @@
 // Strings in Vietnamese (default) and English; formatting in Vietnam's time zone.
 
+import { WORDS, CARRIERS, SERVICES } from './words.js';
+
 const STR = {
   vi: {
     appTitle: 'Đóng gói', signInTitle: 'Đăng nhập bàn đóng gói', site: 'Mã điểm đóng gói',
@@ -21,8 +23,8 @@ const STR = {
     pull: 'Rút kiện này ra: có đơn vừa bị hủy', waiting: 'đang chờ gửi',
     offline: 'Mất kết nối — {n} thao tác đang chờ gửi',
     undone: 'Đã hoàn tác: {what}',
-    nothingToUndo: 'Không có gì để hoàn tác: các thao tác đã được gửi lên máy chủ. ' +
-      'Nếu lấy nhầm, hãy trả hàng về kệ và báo quản lý.',
+    nothingToUndo: 'Không có gì để hoàn tác. Lấy nhầm: bấm “↶ Trả 1 về kệ” trên dòng hàng; ' +
+      'đóng nhầm: bấm “Mở lại kiện” trên kiện.',
     inFlight: 'Thao tác cuối đang được gửi, không hoàn tác được nữa.',
     whatPick: 'lấy {n} × {sku}', whatPack: 'đóng kiện {id}',
     overPick: 'Lấy quá số lượng: {sku} chỉ cần {qty}, đã lấy {picked}; thêm {n} là quá nhiều.',
@@ -100,8 +102,8 @@ const STR = {
     pull: 'Pull this parcel: an order was cancelled', waiting: 'waiting to send',
     offline: 'Offline, {n} actions waiting',
     undone: 'Undone: {what}',
-    nothingToUndo: 'Nothing to undo: your actions have already reached the server. ' +
-      'If you picked by mistake, put the items back and tell the supervisor.',
+    nothingToUndo: 'Nothing to undo. Picked too many: tap “↶ Put 1 back” on the line; ' +
+      'packed by mistake: tap “Reopen parcel” on the parcel.',
     inFlight: 'The last action is being sent and can no longer be undone.',
     whatPick: 'pick {n} × {sku}', whatPack: 'pack parcel {id}',
     overPick: 'Over-pick refused: {sku} needs {qty}, {picked} already picked; {n} more is too many.',
@@ -161,6 +163,9 @@ const STR = {
   },
 };
 
+Object.assign(STR.vi, WORDS.vi);
+Object.assign(STR.en, WORDS.en);
+
 const KEY = 'lp.lang';
 let lang = readLang();
 
@@ -184,6 +189,35 @@ export function t(key, vars = {}) {
 export function tIn(l, key, vars = {}) {
   const s = (STR[l] || STR.vi)[key] ?? STR.vi[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
+}
+
+/**
+ * A server refusal in the page's language: the API's error code mapped to our own words.
+ * The server's English `message` is shown only on the English screen, and only for a code we
+ * do not know; the Vietnamese screen names the code instead.
+ */
+export function errText(e) {
+  if (!e) return '';
+  if (e.status === 0) return t('network');
+  const code = e.code || '';
+  const key = `err_${code}`;
+  if (code && (key in STR[lang] || key in STR.vi)) return t(key);
+  if (lang === 'en' && e.message) return e.message;
+  return t('err_generic', { code: code || `HTTP ${e.status}` });
+}
+
+/** "viettel-post" → "Viettel Post" (the server's `carrier_name` wins when sent). */
+export function carrierName(p) {
+  if (p.carrier_name) return p.carrier_name;
+  if (!p.carrier) return '';
+  return CARRIERS[p.carrier] || CARRIERS[p.carrier.toLowerCase()] || p.carrier;
+}
+
+/** "VCN" → "Chuyển phát nhanh" (the server's `service_name` wins when sent). */
+export function serviceName(p) {
+  if (p.service_name) return p.service_name;
+  if (!p.service) return '';
+  return (SERVICES[lang] || SERVICES.vi)[p.service] || p.service;
 }
 
 /** Fills every [data-i18n] (text) and [data-i18n-ph] (placeholder) under root. */

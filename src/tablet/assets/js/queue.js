@@ -1,4 +1,4 @@
-// The action queue: every tap (a pick or a packed parcel) is stored in localStorage with a
+// The action queue: every tap (a pick, a packed parcel, a put-back or a pull done) is stored in localStorage with a
 // client-made id and sent in order until the server acknowledges it. Picks are idempotent
 // by that id (`pick_id`) and "packed" is idempotent by itself, so resending after a lost
 // answer never counts twice. An action is held HOLD_MS before it is sent: until then (and
@@ -59,6 +59,28 @@ export function enqueue(action) {
   return a;
 }
 
+/** Removes the unsent actions matching `pred` (never the one in flight); how many went. */
+export function removeWhere(pred) {
+  const before = items.length;
+  items = items.filter((a) => a.id === inflight || !pred(a));
+  if (items.length === before) return 0;
+  save();
+  notify();
+  return before - items.length;
+}
+
+/** ms until the newest action leaves (its undo window), 0 when none is held. */
+export function heldLeft() {
+  const last = items[items.length - 1];
+  if (!last || last.id === inflight) return 0;
+  return Math.max(0, last.sendAfter - Date.now());
+}
+
+/** Unsent actions of a wave (picks and packs), for the wave list. */
+export function waitingFor(waveId) {
+  return items.filter((a) => a.wave_id === waveId).length;
+}
+
 /** Removes the newest action if it was not sent yet. {action} | {inFlight: true} | {} */
 export function undoLast() {
   const last = items[items.length - 1];
@@ -79,7 +101,12 @@ function send(a) {
   if (a.kind === 'pick') {
     return api('POST', `/v1/waves/${enc(a.wave_id)}/picks`, { pick_id: a.id, sku: a.sku, qty: a.qty });
   }
-  return api('POST', `/v1/parcels/${enc(a.parcel_id)}/packed`);
+  if (a.kind === 'put_back') {
+    return api('POST', `/v1/waves/${enc(a.wave_id)}/put-backs`, { put_back_id: a.id, sku: a.sku, qty: a.qty });
+  }
+  if (a.kind === 'pulled') return api('POST', `/v1/parcels/${enc(a.parcel_id)}/pulled`, {});
+  return api('POST', `/v1/parcels/${enc(a.parcel_id)}/packed`,
+    a.confirm_unpicked ? { confirm_unpicked: true } : undefined);
 }
 
 function drop(id) {

@@ -3,7 +3,7 @@
 // shipment's page adds the hand-over (handover.js).
 
 import { api, enc } from './api.js';
-import { t, fmtMoney, fmtTime, fmtClock, dayLabel, vnDate } from './i18n.js';
+import { t, fmtMoney, fmtTime, fmtClock, dayLabel, vnDate, errText } from './i18n.js';
 import { S, $, el, setText, sync, labelLink, repackCard, memo } from './views.js';
 import * as H from './handover.js';
 
@@ -224,7 +224,7 @@ export async function book(id, button) {
     const parts = Object.entries(by).map(([k, n]) => `${n} ${t(`bookRes_${k}`)}`);
     say(t('bookSent', { what: parts.join(', ') || '0' }), by.rejected || by.failed ? 'bad' : 'good');
   } catch (e) {
-    say(e.status === 0 ? t('network') : t('refused', { msg: e.message }));
+    say(e.status === 0 ? t('network') : t('refused', { msg: errText(e) }));
     if (e.status === 401) throw e;
   } finally {
     button.disabled = false; // the reloaded card decides

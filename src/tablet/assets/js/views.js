@@ -2,6 +2,7 @@
 
 import { t, fmtTime, dayLabel } from './i18n.js';
 import { enc } from './api.js';
+import * as Q from './queue.js';
 
 /** What the page knows. */
 export const S = {
@@ -68,21 +69,29 @@ export function progress(value, max) {
 }
 
 function waveCard(w) {
-  const status = ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
+  const started = !!w.started_at || w.qty_picked > 0 || w.parcels_packed > 0;
+  const st = ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
+  const shown = started || st === 'done' ? st : 'not_started';
+  const waiting = Q.waitingFor(w.wave_id);
   return el('button', {
-    type: 'button', class: `wave${status === 'done' ? ' done' : ''}`,
-    data: { testid: 'wave', waveId: w.wave_id, status },
+    type: 'button', class: `wave${st === 'done' ? ' done' : ''}`,
+    data: { testid: 'wave', waveId: w.wave_id, status: st, started: String(started), queued: waiting },
   },
   el('span', { class: 'wave-top' },
     el('span', { class: 'wave-name', text: t('waveN', { n: waveNumber(w.wave_id) }) }),
     el('span', { class: 'pickup', text: t('pickupAt', { time: fmtTime(w.pickup_at) }) }),
-    el('span', { class: `badge st-${status}`, text: t(`status_${status}`) })),
+    el('span', { class: `badge st-${shown}`, text: t(`status_${shown}`) })),
+  w.station || w.overdue_count > 0 || w.at_risk_count > 0 ? el('span', { class: 'wave-top' },
+    w.station ? el('span', { class: 'station', text: t('stationBy', { s: w.station }) }) : null,
+    w.overdue_count > 0 ? el('span', { class: 'badge risk-overdue', data: { testid: 'wave-risk' }, text: t('waveOverdue', { n: w.overdue_count }) })
+      : w.at_risk_count > 0 ? el('span', { class: 'badge risk-at', data: { testid: 'wave-risk' }, text: t('waveAtRisk', { n: w.at_risk_count }) }) : null) : null,
   el('span', { class: 'prog' },
     el('span', { text: t('pickedProg', { a: w.qty_picked, b: w.qty_total }) }),
     progress(w.qty_picked, w.qty_total)),
   el('span', { class: 'prog' },
     el('span', { text: t('packedProg', { a: w.parcels_packed, b: w.parcel_count }) }),
     progress(w.parcels_packed, w.parcel_count)),
+  waiting > 0 ? el('span', { class: 'pending', data: { testid: 'wave-queued' }, text: t('queuedN', { n: waiting }) }) : null,
   el('span', { class: 'small', text: `${t('orders', { n: w.order_count })} · ${w.wave_id}` }));
 }
 
@@ -154,6 +163,13 @@ export function unbroken(text) {
   return out;
 }
 
+/** Sets text whose codes never wrap (see `unbroken`), only when it changed. */
+export function setCodes(node, text) {
+  if (node.codesKey === text) return;
+  node.codesKey = text;
+  node.replaceChildren(...unbroken(text));
+}
+
 /** The big red warning (a wrong scan): stays until dismissed or the next good scan; '' hides. */
 export function warn(title, detail = '') {
   const w = $('scan-warn');
@@ -203,4 +219,26 @@ function repackBuild(p, fresh) {
     items: fresh.items.map((i) => `${i.qty} × ${i.name}`).join(', '),
   }) }) : null,
   to ? labelLink(`/v1/parcels/${enc(to)}/label.pdf`, t('printNewLabel', { id: to }), 'repack-label') : null);
+}
+
+/**
+ * Codes (bins, SKUs) stay on one line: a `.fit` element whose text is wider than its box is
+ * shrunk (down to 55 %); only if even that is too wide may it wrap, at its hyphens (never
+ * inside a word). Runs after each render and on resize; skips unchanged elements.
+ */
+export function fitAll(root) {
+  requestAnimationFrame(() => { for (const e of root.querySelectorAll('.fit')) fit(e); });
+}
+
+function fit(e) {
+  if (e.fitKey === `${e.textContent}|${e.clientWidth}`) return;
+  e.style.fontSize = '';
+  e.classList.remove('fit-wrap');
+  const w = e.clientWidth;
+  if (w > 0 && e.scrollWidth > w) {
+    const base = parseFloat(getComputedStyle(e).fontSize) || 16;
+    e.style.fontSize = `${Math.max(base * 0.55, Math.floor(base * w / e.scrollWidth * 0.97))}px`;
+    if (e.scrollWidth > e.clientWidth) e.classList.add('fit-wrap');
+  }
+  e.fitKey = `${e.textContent}|${e.clientWidth}`;
 }

@@ -1,29 +1,29 @@
-// One wave: its pick list (by bin) then its parcels; taps and scans become queued actions.
+// One wave: what to do first (put-backs, pulls), its pick list (bin on its own line, SKU
+// whole), then its parcels; taps and scans become queued actions, undo counts down.
 
 import { api, enc } from './api.js';
-import { t, fmtMoney, fmtTime, dayLabel } from './i18n.js';
+import { t, fmtTime, dayLabel, errText } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, memo, unbroken } from './views.js';
+import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, memo, unbroken, fitAll } from './views.js';
 import * as V from './verify.js';
+import * as P from './parcel.js';
+import { ask } from './ask.js';
+
+/** "Take all" of more than this many units asks to confirm the count first. */
+export const TAKE_ALL_CONFIRM_ABOVE = 3;
 
 const lineEls = new Map();
-const parcelEls = new Map();
+const todoEls = new Map();
 let reloadTimer = null;
 let loading = null;
+let onAuth = () => {};
+let lastSent = null; // the newest acknowledged tap: undo after its hold goes through the server
 
-/** What the queue still holds for the open wave: qty per SKU, parcel ids being packed. */
-function queued() {
-  const picks = new Map();
-  const packs = new Set();
-  for (const a of Q.pending()) {
-    if (a.kind === 'pick' && a.wave_id === S.waveId) picks.set(a.sku, (picks.get(a.sku) || 0) + a.qty);
-    if (a.kind === 'packed') packs.add(a.parcel_id);
-  }
-  return { picks, packs };
-}
+export function setAuth(f) { onAuth = f; }
 
 export function progressKey(w) {
-  return w ? [w.status, w.qty_total, w.qty_picked, w.parcels_packed, w.order_count, w.parcel_count].join('|') : '';
+  return w ? [w.status, w.qty_total, w.qty_picked, w.parcels_packed, w.order_count, w.parcel_count,
+    w.started_at, w.put_back_count, w.pull_count, w.at_risk_count, w.overdue_count].join('|') : '';
 }
 
 /** Loads the wave (401 and network errors go to the caller). */
@@ -31,10 +31,10 @@ export async function load(id) {
   if (id !== S.waveId) {
     V.close();
     lineEls.clear();
-    parcelEls.clear();
-    $('pick-list').replaceChildren();
-    $('parcel-list').replaceChildren();
-    $('wave-head').replaceChildren();
+    todoEls.clear();
+    P.clear();
+    lastSent = null;
+    for (const x of ['pick-list', 'parcel-list', 'wave-head', 'todo']) $(x).replaceChildren();
     S.wave = null;
   }
   S.waveId = id;
@@ -63,6 +63,16 @@ export function feedChanged(feed) {
   if (row && progressKey(row) !== S.waveKey) reloadSoon();
 }
 
+/** A bin as the floor reads it: the configured code, or "Chưa xếp kệ". */
+export function binText(bin) {
+  return !bin || bin === 'UNASSIGNED' ? t('binNone') : bin;
+}
+
+function binOf(sku) {
+  const l = S.wave && S.wave.pick_list.find((x) => x.sku === sku);
+  return l ? l.bin : null;
+}
+
 function lineView(l, q) {
   const waiting = q.picks.get(l.sku) || 0;
   const picked = l.picked + waiting;
@@ -70,160 +80,188 @@ function lineView(l, q) {
   let e = lineEls.get(l.sku);
   if (!e) {
     e = el('li', { class: 'line', data: { testid: 'pick-line', sku: l.sku } },
-      el('span', { class: 'bin' }),
-      el('span', { class: 'what' },
-        el('span', { class: 'sku' }), el('br'), el('span', { class: 'name' }),
-        el('span', { class: 'warn' }), el('span', { class: 'pending' })),
-      el('span', { class: 'count' }),
-      el('button', { type: 'button', class: 'btn', data: { testid: 'pick-confirm', sku: l.sku } }));
+      el('div', { class: 'bin fit', data: { testid: 'pick-bin' } }),
+      el('div', { class: 'count' }),
+      el('div', { class: 'what' },
+        el('div', { class: 'sku fit code' }),
+        el('div', { class: 'name' }),
+        el('div', { class: 'warn' }), el('div', { class: 'pending' })),
+      el('div', { class: 'line-acts' },
+        el('button', { type: 'button', class: 'btn', data: { testid: 'pick-confirm', sku: l.sku } }),
+        el('button', { type: 'button', class: 'btn secondary', data: { testid: 'unpick', sku: l.sku } })));
     lineEls.set(l.sku, e);
   }
   e.dataset.qty = l.qty;
   e.dataset.picked = picked;
   e.classList.toggle('full', left === 0);
-  setText(e.querySelector('.bin'), l.bin);
+  const bin = e.querySelector('.bin');
+  bin.classList.toggle('none', !l.bin || l.bin === 'UNASSIGNED');
+  setText(bin, l.bin && l.bin !== 'UNASSIGNED' ? `${t('binLabel')} ${l.bin}` : t('binNone'));
   setText(e.querySelector('.sku'), l.sku);
   setText(e.querySelector('.name'), l.name);
-  const warn = e.querySelector('.warn');
-  setText(warn, l.put_back > 0 ? ` · ${t('putBack', { n: l.put_back })}` : '');
-  setText(e.querySelector('.pending'), waiting > 0 ? ` · ${waiting} ${t('waiting')}` : '');
+  setText(e.querySelector('.warn'), l.put_back > 0 && !q.done.has(`b:${l.sku}`) ? t('putBackMark', { n: l.put_back }) : '');
+  setText(e.querySelector('.pending'), waiting > 0 ? `${waiting} ${t('waiting')}` : '');
   setText(e.querySelector('.count'), `${picked}/${l.qty}`);
-  const b = e.querySelector('button');
+  const b = e.querySelector('[data-testid="pick-confirm"]');
   b.disabled = left === 0;
   b.className = left === 0 ? 'btn' : 'btn primary';
   setText(b, left === 0 ? t('pickedAll') : t('pickAll', { n: left }));
+  const u = e.querySelector('[data-testid="unpick"]');
+  u.hidden = l.picked === 0 || waiting > 0;
+  setText(u, t('unpick'));
   return e;
 }
 
-function parcelStatus(p, q) {
-  if (p.status === 'replaced') return 'replaced';
-  if (p.status === 'open' && q.packs.has(p.parcel_id)) return 'packed';
-  return p.status;
-}
-
-function parcelView(p, q) {
-  const status = parcelStatus(p, q);
-  let e = parcelEls.get(p.parcel_id);
-  if (!e) {
-    e = el('article', { class: 'parcel', data: { testid: 'parcel', parcelId: p.parcel_id } },
-      el('div', { class: 'wave-top' },
-        el('span', { class: 'buyer' }), el('span', { class: 'phone' }), el('span', { class: 'badge' })),
-      el('ul', { class: 'items' }),
-      el('div', {}, el('span', { class: 'cod-label' }), ' ', el('span', { class: 'cod' })),
-      el('div', { class: 'carrier' }),
-      el('div', { class: 'warn' }),
-      el('div', { class: 'pid' }),
-      el('div', { class: 'acts' },
-        el('button', { type: 'button', class: 'btn secondary', data: { testid: 'verify-open', parcelId: p.parcel_id } }),
-        el('button', { type: 'button', class: 'btn ok', data: { testid: 'parcel-packed', parcelId: p.parcel_id } })));
-    parcelEls.set(p.parcel_id, e);
+/** Put-backs and pulls: each an instruction with its own "done" button. */
+function todos(w, q) {
+  const out = [];
+  const backs = w.put_backs || w.pick_list.filter((l) => l.put_back > 0)
+    .map((l) => ({ sku: l.sku, name: l.name, bin: l.bin, qty: l.put_back }));
+  for (const b of backs) {
+    if (q.done.has(`b:${b.sku}`) || b.qty <= 0) continue;
+    const text = t('putBackDo', { n: b.qty, sku: b.sku, bin: binText(b.bin) });
+    out.push(memo(`pb:${S.waveId}:${b.sku}`, [text], () => el('article',
+      { class: 'todo-item', data: { testid: 'put-back', sku: b.sku, qty: b.qty } },
+      el('p', { class: 'todo-text' }, ...unbroken(text)),
+      el('button', { type: 'button', class: 'btn ok', data: { testid: 'put-back-confirm', sku: b.sku, qty: b.qty }, text: t('putBackBtn') }))));
   }
-  e.dataset.status = status;
-  e.className = `parcel is-${status}`;
-  setText(e.querySelector('.buyer'), p.buyer.first_name || '—');
-  setText(e.querySelector('.phone'), p.buyer.phone_masked);
-  const badge = e.querySelector('.badge');
-  badge.className = `badge st-${status}`;
-  setText(badge, t(`pState_${status}`) +
-    (status === 'packed' && p.status === 'open' ? ` (${t('waiting')})` : ''));
-  const items = p.items.map((i) => `${i.qty} × ${i.name} (${i.sku})`);
-  if (e.itemsKey !== items.join('\n')) {
-    e.itemsKey = items.join('\n');
-    e.querySelector('.items').replaceChildren(...items.map((text) => el('li', {}, ...unbroken(text))));
+  const pulls = w.pulls || w.parcels.filter(P.toPull)
+    .map((p) => ({ parcel_id: p.parcel_id, replaced_by: p.replaced_by, items: p.items }));
+  for (const p of pulls) {
+    if (q.done.has(`p:${p.parcel_id}`)) continue;
+    const items = (p.items || []).map((i) => t('itemToBin', { n: i.qty, sku: i.sku, bin: binText(i.bin || binOf(i.sku)) }));
+    const text = items.length ? t('pullDo', { id: p.parcel_id, items: items.join(', ') })
+      : t('pullDoNoItems', { id: p.parcel_id });
+    out.push(memo(`pl:${p.parcel_id}`, [text], () => el('article',
+      { class: 'todo-item pull', data: { testid: 'pull', parcelId: p.parcel_id } },
+      el('p', { class: 'todo-text' }, ...unbroken(text)),
+      el('button', { type: 'button', class: 'btn ok', data: { testid: 'pull-confirm', parcelId: p.parcel_id }, text: t('pullBtn') }))));
   }
-  setText(e.querySelector('.cod-label'), `${t('cod')}:`);
-  setText(e.querySelector('.cod'), fmtMoney(p.cod_amount));
-  setText(e.querySelector('.carrier'), `${t('carrier')}: ${p.carrier || t('noCarrier')}` +
-    (p.service ? ` · ${p.service}` : ''));
-  setText(e.querySelector('.warn'), status === 'replaced' ? t('replacedBy', { id: p.replaced_by || '?' })
-    : p.pull ? t('pull') : '');
-  setText(e.querySelector('.pid'), p.parcel_id);
-  const v = e.querySelector('[data-testid="verify-open"]');
-  v.hidden = status !== 'open';
-  v.classList.toggle('on', V.openParcel() === p.parcel_id);
-  setText(v, V.openParcel() === p.parcel_id ? t('verifying') : t('verifyOpen'));
-  const b = e.querySelector('[data-testid="parcel-packed"]');
-  b.hidden = status === 'cancelled' || status === 'replaced';
-  b.disabled = status !== 'open';
-  b.className = status === 'open' ? 'btn ok' : 'btn';
-  setText(b, status === 'open' ? t('markPacked') : t('isPacked'));
-  return e;
+  return out;
 }
 
 /** Draws the open wave with what the queue still holds on top of the server's numbers. */
 export function render() {
   const w = S.wave;
   if (!w) return;
-  const q = queued();
-  const lines = w.pick_list.map((l) => lineView(l, q));
-  sync($('pick-list'), lines);
-  const parcels = w.parcels.map((p) => parcelView(p, q));
-  sync($('parcel-list'), parcels);
+  const q = P.queued();
+  sync($('todo'), todos(w, q));
+  sync($('pick-list'), w.pick_list.map((l) => lineView(l, q)));
+  const ready = P.readiness(w, q);
+  const next = P.nextParcel(w, q, ready);
+  sync($('parcel-list'), w.parcels.map((p) => P.view(p, q, ready.get(p.parcel_id), next)));
   const picked = w.pick_list.reduce((s, l) => s + Math.min(l.qty, l.picked + (q.picks.get(l.sku) || 0)), 0);
   const total = w.pick_list.reduce((s, l) => s + l.qty, 0);
-  const live = w.parcels.filter((p) => p.status !== 'cancelled' && p.status !== 'replaced');
   const byId = new Map(w.parcels.map((p) => [p.parcel_id, p]));
   sync($('repack-list'), w.parcels.filter((p) => p.status === 'replaced')
     .map((p) => repackCard(p, byId.get(p.replaced_by))));
-  const packed = live.filter((p) => parcelStatus(p, q) === 'packed').length;
-  const status = ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
+  const c = P.counts(w, q);
+  const started = !!w.started_at || picked > 0 || c.packed > 0;
+  const status = !started ? 'not_started' : ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
   const day = w.pickup_at ? dayLabel(new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date(w.pickup_at))) : '';
-  $('wave-head').replaceChildren(
+  $('wave-head').replaceChildren(...[
     el('span', { class: 'wave-name', text: t('waveN', { n: waveNumber(w.wave_id) }) }),
     el('span', { class: 'pickup', text: `${t('pickupAt', { time: fmtTime(w.pickup_at) })} · ${day}` }),
-    el('span', { class: `badge st-${status}`, text: t(`status_${status}`) }),
+    el('span', { class: `badge st-${status}`, data: { testid: 'wave-status', status }, text: t(`status_${status}`) }),
+    w.station ? el('span', { class: 'station', text: t('stationBy', { s: w.station }) }) : null,
     el('span', { class: 'prog' }, el('span', { text: t('pickedProg', { a: picked, b: total }) }), progress(picked, total)),
     el('span', { class: 'small', text: w.wave_id }),
     memo(`wave-labels:${w.wave_id}`, w.wave_id, () =>
       labelLink(`/v1/waves/${enc(w.wave_id)}/labels.pdf`, t('printWaveLabels'), 'print-labels')),
-    el('button', { type: 'button', class: 'btn secondary jump', data: { jump: 'parcel-title' }, text: t('toParcels') }));
-  setText($('parcel-title'), t('parcelsN', { a: packed, b: live.length }));
+    next ? el('button', { type: 'button', class: 'btn secondary jump', data: { jump: `next:${next}`, testid: 'to-next' }, text: t('toNext') })
+      : el('button', { type: 'button', class: 'btn secondary jump', data: { jump: 'parcel-title' }, text: t('toParcels') }),
+  ].filter(Boolean));
+  setText($('parcel-title'), t('parcelsN', { a: c.packed, b: c.live }));
+  $('parcel-title').dataset.packed = c.packed;
+  $('parcel-title').dataset.live = c.live;
   V.render();
+  fitAll($('pick-list'));
+  fitAll($('parcel-list'));
+  undoButton();
 }
 
 function findLine(sku) {
   return S.wave && S.wave.pick_list.find((l) => l.sku.toUpperCase() === sku.toUpperCase());
 }
 
+function enqueuePicks(l, qty) {
+  for (let rest = qty; rest > 0; rest -= 999) {
+    Q.enqueue({ kind: 'pick', site: S.site, wave_id: S.waveId, sku: l.sku, qty: Math.min(rest, 999) });
+  }
+}
+
 /** Picks n units of a SKU (the whole rest when n is null); refuses over-picks. */
 export function pick(sku, n = null) {
   const l = findLine(sku);
   if (!l) return false;
-  const picked = l.picked + (queued().picks.get(l.sku) || 0);
+  const picked = l.picked + (P.queued().picks.get(l.sku) || 0);
   const left = l.qty - picked;
   const qty = n === null ? left : n;
   if (qty <= 0 || qty > left) {
     say(t('overPick', { sku: l.sku, qty: l.qty, picked, n: Math.max(qty, 1) }));
     return true;
   }
-  for (let rest = qty; rest > 0; rest -= 999) {
-    Q.enqueue({ kind: 'pick', site: S.site, wave_id: S.waveId, sku: l.sku, qty: Math.min(rest, 999) });
+  if (n === null && qty > TAKE_ALL_CONFIRM_ABOVE) {
+    ask({
+      title: t('confirmTakeTitle', { n: qty, sku: l.sku }),
+      text: t('confirmTakeText', { n: qty, bin: binText(l.bin) }), ok: t('confirmTakeOk', { n: qty }),
+    }).then((r) => {
+      if (!r.ok) return;
+      const now = l.qty - l.picked - (P.queued().picks.get(l.sku) || 0);
+      if (now > 0) enqueuePicks(l, Math.min(now, qty));
+    });
+    return true;
   }
+  enqueuePicks(l, qty);
   if (n !== null) say(t('scannedPick', { sku: l.sku, picked: picked + qty, qty: l.qty }), 'good');
   return true;
 }
 
-/** Marks a parcel packed. */
-export function pack(parcelId, fromScan = false) {
-  const p = S.wave && S.wave.parcels.find((x) => x.parcel_id.toUpperCase() === parcelId.toUpperCase());
-  if (!p) return false;
-  const status = parcelStatus(p, queued());
-  if (status === 'cancelled') say(t('cancelledParcel', { id: p.parcel_id }));
-  else if (status === 'replaced') say(t('replacedParcel', { id: p.parcel_id, to: p.replaced_by || '?' }));
-  else if (status !== 'open') say(t('alreadyPacked', { id: p.parcel_id }), 'good');
-  else {
-    Q.enqueue({ kind: 'packed', site: S.site, wave_id: S.waveId, parcel_id: p.parcel_id });
-    if (fromScan) say(t('scannedPack', { id: p.parcel_id }), 'good');
-    V.finished(p.parcel_id);
+const hooks = { changed: () => render(), reload: () => reloadSoon(0), auth: (e) => onAuth(e) };
+
+export function pack(parcelId, fromScan = false) { return P.pack(parcelId, fromScan, hooks); }
+export function unpack(parcelId) { return P.unpack(parcelId, hooks); }
+
+/** Put-back or pull done: a queued action (idempotent by its id), undoable like a tap. */
+export function done(kind, data) {
+  if (kind === 'put_back') {
+    Q.enqueue({ kind, site: S.site, wave_id: S.waveId, sku: data.sku, qty: Number(data.qty) });
+    say(t('putBackDone', { n: data.qty, sku: data.sku, bin: binText(binOf(data.sku)) }), 'good');
+  } else {
+    Q.enqueue({ kind: 'pulled', site: S.site, wave_id: S.waveId, parcel_id: data.parcelId });
+    say(t('pullDone', { id: data.parcelId }), 'good');
   }
-  return true;
 }
 
-/** A scanned code: a parcel id packs that parcel, a SKU picks one unit. */
+/** Takes one picked unit back off the count (the server's unpick, asked first). */
+export async function unpick(sku) {
+  const l = findLine(sku);
+  if (!l) return;
+  const id = Q.newId();
+  const r = await ask({
+    title: t('unpickTitle', { sku: l.sku, bin: binText(l.bin) }), text: t('unpickText'), ok: t('unpickOk'),
+    check: async () => {
+      try {
+        const res = await api('POST', `/v1/waves/${enc(S.waveId)}/unpicks`, { unpick_id: id, sku: l.sku, qty: 1 });
+        if (res && typeof res.picked === 'number') l.picked = res.picked;
+        return '';
+      } catch (e) { return errText(e); }
+    },
+  });
+  if (!r.ok) return;
+  say(t('unpicked', { sku: l.sku, picked: l.picked, qty: l.qty }), 'good');
+  render();
+  reloadSoon(0);
+}
+
+/** A scanned code: a parcel id packs that parcel, a SKU (or its barcode) picks one unit. */
 export function scan(code) {
-  const c = code.trim();
+  let c = code.trim();
   if (!c || !S.wave) return;
   if (pack(c, true)) return;
+  const map = S.wave.barcodes || {};
+  const viaBarcode = map[c] || (S.wave.pick_list.find((l) => (l.barcodes || []).includes(c)) || {}).sku;
+  if (viaBarcode && !findLine(c)) c = viaBarcode;
   if (V.isOpen()) {
     // Scan-to-verify: the SKU is checked against the open parcel, not picked.
     const id = V.openParcel();
@@ -234,6 +272,14 @@ export function scan(code) {
     } else if (r.sku) {
       say(t('verifiedTick', { sku: r.sku, n: r.n, qty: r.qty }), 'good');
     }
+    return;
+  }
+  if (viaBarcode && c === viaBarcode) {
+    const l = findLine(c);
+    const count = () => l.picked + (P.queued().picks.get(l.sku) || 0);
+    const before = count();
+    pick(c, 1);
+    if (count() > before) say(`${t('scannedEan', { code: code.trim(), sku: c })} · +1 (${count()}/${l.qty})`, 'good');
     return;
   }
   if (pick(c, 1)) return;
@@ -247,19 +293,52 @@ export function toggleVerify(parcelId) {
 }
 
 function describe(a) {
-  return a.kind === 'pick' ? t('whatPick', { n: a.qty, sku: a.sku }) : t('whatPack', { id: a.parcel_id });
+  if (a.kind === 'pick') return t('whatPick', { n: a.qty, sku: a.sku });
+  if (a.kind === 'put_back') return t('putBackDo', { n: a.qty, sku: a.sku, bin: binText(binOf(a.sku)) });
+  if (a.kind === 'pulled') return t('pullBtn');
+  return t('whatPack', { id: a.parcel_id });
 }
 
-/** Undo of the last tap: possible while it has not been sent (held or offline). */
-export function undo() {
+let undoTimer = null;
+
+/** The undo button counts the newest tap's hold down: "↶ Hoàn tác (2 s)". */
+export function undoButton() {
+  const b = $('undo');
+  const left = Q.heldLeft();
+  b.dataset.countdown = String(Math.ceil(left / 1000));
+  setText(b, left > 0 ? t('undoIn', { s: Math.ceil(left / 1000) }) : t('undo'));
+  b.classList.toggle('counting', left > 0);
+  if (undoTimer) clearTimeout(undoTimer);
+  undoTimer = left > 0 ? setTimeout(undoButton, Math.min(250, left)) : null;
+}
+
+/** Undo of the last tap: dropped while held or offline; once sent, taken back on the server. */
+export async function undo() {
   const r = Q.undoLast();
-  if (r.action) say(t('undone', { what: describe(r.action) }), 'good');
-  else if (r.inFlight) say(t('inFlight'));
-  else say(t('nothingToUndo'));
+  if (r.action) { say(t('undone', { what: describe(r.action) }), 'good'); undoButton(); return; }
+  if (r.inFlight) { say(t('inFlight')); return; }
+  const a = lastSent;
+  if (!a || a.wave_id !== S.waveId) { say(t('nothingToUndo')); return; }
+  if (a.kind === 'packed') { lastSent = null; await unpack(a.parcel_id); return; }
+  const id = Q.newId();
+  const ok = await ask({
+    title: t('undoSentTitle', { what: describe(a) }), text: t('undoSentText'), ok: t('undoSentOk'),
+    check: async () => {
+      try {
+        await api('POST', `/v1/waves/${enc(a.wave_id)}/unpicks`, { unpick_id: id, sku: a.sku, qty: a.qty });
+        return '';
+      } catch (e) { return errText(e); }
+    },
+  });
+  if (!ok.ok) return;
+  lastSent = null;
+  say(t('undone', { what: describe(a) }), 'good');
+  reloadSoon(0);
 }
 
 /** The server counted an action: fold its answer into the loaded wave. */
 export function acked(a, res) {
+  lastSent = a.kind === 'pick' || a.kind === 'packed' ? a : null;
   if (!S.wave || a.wave_id !== S.waveId) return;
   if (a.kind === 'pick' && res) {
     const l = S.wave.pick_list.find((x) => x.sku === a.sku);
@@ -269,11 +348,17 @@ export function acked(a, res) {
     if (p && p.status === 'open') p.status = 'packed';
   }
   render();
-  reloadSoon(1500);
+  reloadSoon(a.kind === 'pick' || a.kind === 'packed' ? 1500 : 0);
 }
 
-/** The server refused an action: say why (the API's own message) and re-read the wave. */
+/** The server refused an action: say why in the page's language and re-read the wave. */
 export function refused(a, err) {
-  say(err.code === 'over_pick' ? t('overPickServer', { msg: err.message }) : t('refused', { msg: err.message }));
+  if (a.kind === 'packed' && err.code === 'items_not_picked' && a.wave_id === S.waveId) {
+    const p = S.wave && S.wave.parcels.find((x) => x.parcel_id === a.parcel_id);
+    const missing = (err.body && err.body.error && err.body.error.missing) || [];
+    if (p) P.askUnpicked(p, missing, false, hooks);
+  } else {
+    say(t('refused', { msg: errText(err) }));
+  }
   if (a.wave_id === S.waveId) reloadSoon(0);
 }
