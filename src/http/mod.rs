@@ -3,6 +3,7 @@
 pub mod auth;
 mod body_timeout;
 pub mod client;
+mod cod;
 pub mod error;
 mod handover;
 mod health;
@@ -40,6 +41,7 @@ use crate::state::AppState;
         waves::list, waves::get, waves::pick, waves::packed, waves::outlook,
         shipments::list, shipments::get, shipments::book, handover::handed_over, handover::scan,
         shipments::manifest, shipments::report, shipments::webhook,
+        cod::settlements, cod::statement, cod::returns,
         labels::parcel, labels::wave, labels::shipment,
         crate::tablet::events::stream,
     ),
@@ -145,6 +147,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/carriers/{carrier_id}/webhook",
             post(shipments::webhook),
         )
+        .route(
+            "/v1/carriers/{carrier_id}/settlements",
+            post(cod::settlements).layer(axum::extract::DefaultBodyLimit::max(
+                cod::MAX_SETTLEMENT_BYTES,
+            )),
+        )
+        .route("/v1/sellers/{seller_id}/cod", get(cod::statement))
+        .route("/v1/sites/{site}/returns", get(cod::returns))
         .merge(crate::tablet::routes())
         .fallback(error::fallback)
         .layer(middleware::from_fn_with_state(
