@@ -315,4 +315,16 @@ mod tests {
             SettlementError::Empty
         );
     }
+
+    #[test]
+    fn an_xlsx_export_is_told_by_content() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/vtp-settlement.xlsx");
+        let rows = parse(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(rows.len(), 3, "the totals row is not a parcel");
+        assert_eq!(rows[0].line, 3);
+        assert_eq!(rows[0].tracking, "1000000001");
+        assert_eq!(rows[0].cod, Decimal::from(370_000));
+        assert_eq!(rows[2].fee, Some(Decimal::from(15_000)));
+        assert_eq!(rows[2].date, NaiveDate::from_ymd_opt(2026, 12, 5));
+    }
 }
