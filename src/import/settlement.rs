@@ -318,7 +318,10 @@ mod tests {
 
     #[test]
     fn an_xlsx_export_is_told_by_content() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/vtp-settlement.xlsx");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/examples/vtp-settlement.xlsx"
+        );
         let rows = parse(&std::fs::read(path).unwrap()).unwrap();
         assert_eq!(rows.len(), 3, "the totals row is not a parcel");
         assert_eq!(rows[0].line, 3);

@@ -1,0 +1,501 @@
+//! COD statements end to end on real Redis and a local server speaking Viettel Post's wire
+//! format: a hub day of 3 sellers → parcels booked with the carrier → status webhooks
+//! (picked up, delivered, delivered long ago and never paid, returned) → a settlement file
+//! with one wrong amount and one unknown tracking code → each seller's statement checked to
+//! the đồng, the returns list for restocking, the overdue gauge; repeated webhooks and a
+//! re-uploaded file change nothing.
+
+mod common;
+mod fake_vtp;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use fake_vtp::FakeVtp;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const SELLERS: [(&str, &str); 3] = [
+    ("mat-ong-tam-diep", "seller-one-token-0000000001"),
+    ("tra-shan-tuyet", "seller-two-token-0000000002"),
+    ("gao-st25-hoa-lu", "seller-three-token-000000003"),
+];
+const SECRET: &str = "vtp-webhook-secret-for-tests";
+const CARRIER: &str = "viettel-post";
+
+fn config(redis: &str, vtp: &str) -> livepack::Config {
+    let mut extra = format!(
+        r#"
+[planner]
+enabled = true
+[operator]
+token = "{OPERATOR}"
+[[carriers]]
+id = "{CARRIER}"
+kind = "viettelpost"
+base_url = "{vtp}"
+username = "{user}"
+password = "{pass}"
+webhook_secret = "{SECRET}"
+default_service = "VCN"
+retry_base_ms = 50
+book_before_pickup_minutes = 0
+cod_schedule_days = 15
+"#,
+        user = fake_vtp::USERNAME,
+        pass = fake_vtp::PASSWORD,
+    );
+    for (id, token) in SELLERS {
+        extra.push_str(&format!(
+            "[[sellers]]\nid = \"{id}\"\nname = \"{id}\"\nsite = \"{SITE}\"\ntoken = \"{token}\"\n"
+        ));
+    }
+    test_config(redis, &extra)
+}
+
+async fn call(
+    addr: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn get_json(addr: &str, path: &str, token: &str) -> Value {
+    let (s, body) = call(addr, reqwest::Method::GET, path, token, None).await;
+    assert_eq!(s, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Three orders of distinct buyers (three parcels), then end_session.
+async fn ingest_seller(app: &TestApp, seller: usize) {
+    let (_, token) = SELLERS[seller];
+    let ws = connect(app, token, "cod-day").await;
+    let (mut tx, mut rx) = ws.split();
+    let orders: Vec<Value> = (0..3u64)
+        .map(|i| order(&format!("S{seller}-{i}"), seller as u64 * 1000 + 100 + i))
+        .collect();
+    for f in [
+        json!({"type": "orders", "seq": 0, "orders": orders}),
+        json!({"type": "end_session", "seq": 1}),
+    ] {
+        tx.send(Message::Text(f.to_string().into())).await.unwrap();
+    }
+    for _ in 0..2 {
+        let msg = loop {
+            match tokio::time::timeout(Duration::from_secs(30), rx.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+            {
+                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
+                _ => continue,
+            }
+        };
+        assert_eq!(msg["type"], "ack", "{msg}");
+    }
+}
+
+fn vn_date(days: i64) -> String {
+    (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh) + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+async fn shipment_ids(addr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in 0..3 {
+        let list = get_json(
+            addr,
+            &format!("/v1/sites/{SITE}/shipments?date={}", vn_date(d)),
+            OPERATOR,
+        )
+        .await;
+        for s in list["shipments"].as_array().unwrap() {
+            if s["order_count"].as_u64().unwrap_or(0) > 0 {
+                out.push(s["shipment_id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct Parcel {
+    id: String,
+    tracking: String,
+    cod: i64,
+    order_ids: Vec<String>,
+}
+
+/// A Viettel Post webhook as the fake sends it, with the parcel's own COD and fee, dated
+/// `days_ago` days before now.
+fn webhook(p: &Parcel, status: i64, fee: i64, days_ago: i64) -> Vec<u8> {
+    let vn = chrono::FixedOffset::east_opt(7 * 3600).unwrap();
+    let at = (chrono::Utc::now() - chrono::Duration::days(days_ago)).with_timezone(&vn);
+    let body = fake_vtp::webhook_body_at(
+        &p.tracking,
+        &p.id,
+        status,
+        SECRET,
+        &at.format("%d/%m/%Y %H:%M:%S").to_string(),
+    );
+    let mut v: Value = serde_json::from_slice(&body).unwrap();
+    v["DATA"]["MONEY_COLLECTION"] = json!(p.cod);
+    v["DATA"]["MONEY_TOTAL"] = json!(fee);
+    v.to_string().into_bytes()
+}
+
+async fn post_webhook(addr: &str, body: Vec<u8>) -> String {
+    let (s, r) = call(
+        addr,
+        reqwest::Method::POST,
+        &format!("/v1/carriers/{CARRIER}/webhook"),
+        "",
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    r
+}
+
+fn money(v: &Value) -> i64 {
+    v.as_str()
+        .unwrap_or_else(|| panic!("money is a decimal string: {v}"))
+        .parse()
+        .unwrap()
+}
+
+async fn statement(addr: &str, seller: &str, token: &str) -> Value {
+    get_json(
+        addr,
+        &format!(
+            "/v1/sellers/{seller}/cod?from={}&to={}",
+            vn_date(-1),
+            vn_date(2)
+        ),
+        token,
+    )
+    .await
+}
+
+async fn metric(addr: &str, name: &str, having: &str) -> f64 {
+    let (_, text) = call(addr, reqwest::Method::GET, "/metrics", OPERATOR, None).await;
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(having))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
+    livepack::observe::set_interval(Duration::from_millis(300));
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    for s in 0..3 {
+        ingest_seller(&app, s).await;
+    }
+    eventually(60, "all 9 orders in shipments", || {
+        let a = addr.clone();
+        async move {
+            let mut n = 0;
+            for id in shipment_ids(&a).await {
+                n += get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await["order_count"]
+                    .as_u64()
+                    .unwrap_or(0);
+            }
+            n == 9
+        }
+    })
+    .await;
+    let shipments = shipment_ids(&addr).await;
+    for id in &shipments {
+        let (s, body) = call(
+            &addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+            OPERATOR,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    // Every parcel booked once with the carrier; read each one's seller, COD and code.
+    let mut by_seller: BTreeMap<String, Vec<Parcel>> = BTreeMap::new();
+    eventually(60, "every parcel booked", || {
+        let (a, shs) = (addr.clone(), shipments.clone());
+        async move {
+            for id in &shs {
+                let sh = get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await;
+                if sh["parcels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["tracking"].is_null())
+                {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    for id in &shipments {
+        let sh = get_json(&addr, &format!("/v1/shipments/{id}"), OPERATOR).await;
+        for p in sh["parcels"].as_array().unwrap() {
+            by_seller
+                .entry(p["seller"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(Parcel {
+                    id: p["parcel_id"].as_str().unwrap().to_owned(),
+                    tracking: p["tracking"].as_str().unwrap().to_owned(),
+                    cod: money(&p["cod_amount"]),
+                    order_ids: p["order_ids"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|o| o.as_str().unwrap().to_owned())
+                        .collect(),
+                });
+        }
+    }
+    for ps in by_seller.values_mut() {
+        ps.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(ps.len(), 3, "one parcel per buyer");
+    }
+    for p in by_seller.values().flatten() {
+        assert_eq!(vtp.created_count(&p.id), 1, "{} booked once", p.id);
+    }
+    let [s0, s1, s2] = [0, 1, 2].map(|i| by_seller[SELLERS[i].0].clone());
+
+    // Every parcel picked up (105, fee 30,000 reported), then:
+    // seller 0: delivered, delivered, returned; seller 1: delivered, delivered 20 days ago
+    // and never paid, in transit; seller 2: delivered, in transit, in transit.
+    for p in by_seller.values().flatten() {
+        assert!(post_webhook(&addr, webhook(p, 105, 30_000, 0))
+            .await
+            .contains("applied"));
+    }
+    for (p, status, days_ago) in [
+        (&s0[0], 501, 0),
+        (&s0[1], 501, 0),
+        (&s0[2], 504, 0),
+        (&s1[0], 501, 0),
+        (&s1[1], 501, 20),
+        (&s2[0], 501, 0),
+    ] {
+        assert!(post_webhook(&addr, webhook(p, status, 30_000, days_ago))
+            .await
+            .contains("applied"));
+    }
+
+    // The carrier's settlement export: s0[1] paid 10,000 short, s0[2] (returned) only its
+    // return fee, and a code that is none of ours.
+    let csv = format!(
+        "\u{feff}BẢNG KÊ ĐỐI SOÁT COD;;;;\n\
+         STT;Mã vận đơn;Tiền thu hộ;Tổng phí;Ngày đối soát\n\
+         1;{};{};33.000;{d}\n\
+         2;{};{};22.000;{d}\n\
+         3;{};0;15.000;{d}\n\
+         4;{};{};20.000;{d}\n\
+         5;{};{};25.000;{d}\n\
+         6;9999999999;50.000;18.000;{d}\n\
+         ;Tổng cộng;;;\n",
+        s0[0].tracking,
+        s0[0].cod,
+        s0[1].tracking,
+        s0[1].cod - 10_000,
+        s0[2].tracking,
+        s1[0].tracking,
+        s1[0].cod,
+        s2[0].tracking,
+        s2[0].cod,
+        d = chrono::Utc::now()
+            .with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+            .format("%d/%m/%Y"),
+    );
+    let upload = |body: Vec<u8>, token: &'static str| {
+        let a = addr.clone();
+        async move {
+            call(
+                &a,
+                reqwest::Method::POST,
+                &format!("/v1/carriers/{CARRIER}/settlements"),
+                token,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (s, seller_try) = upload(csv.clone().into_bytes(), SELLERS[0].1).await;
+    assert_eq!(s, 404, "operator only: {seller_try}");
+    let (s, body) = upload(csv.clone().into_bytes(), OPERATOR).await;
+    assert_eq!(s, 200, "{body}");
+    let result: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(result["rows"], 6);
+    assert_eq!(result["matched"], 5);
+    let mismatched = result["mismatched"].as_array().unwrap();
+    assert_eq!(mismatched.len(), 1, "{result}");
+    assert_eq!(mismatched[0]["line"], 4);
+    assert_eq!(mismatched[0]["parcel_id"], s0[1].id.as_str());
+    assert_eq!(money(&mismatched[0]["expected"]), s0[1].cod);
+    assert_eq!(money(&mismatched[0]["collected"]), s0[1].cod - 10_000);
+    assert_eq!(mismatched[0]["mismatch"], "amount");
+    assert_eq!(
+        result["unknown"],
+        json!([{"line": 8, "tracking": "9999999999", "collected": "50000"}])
+    );
+
+    // A bad row refuses the whole file, naming its line and column.
+    let bad = csv.replace(";22.000;", ";22.0x0;");
+    let (s, body) = upload(bad.into_bytes(), OPERATOR).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("line 4, column \\\"Tổng phí\\\""), "{body}");
+
+    // Seller 0: 2 delivered (one paid short), 1 returned.
+    let st0 = statement(&addr, SELLERS[0].0, SELLERS[0].1).await;
+    eprintln!("seller 0 statement: {st0:#}");
+    assert_eq!(money(&st0["expected"]), s0[0].cod + s0[1].cod);
+    assert_eq!(money(&st0["collected"]), s0[0].cod + s0[1].cod - 10_000);
+    assert_eq!(money(&st0["fees"]), 33_000 + 22_000 + 15_000);
+    assert_eq!(money(&st0["returned"]), s0[2].cod);
+    assert_eq!(money(&st0["net"]), s0[0].cod + s0[1].cod - 10_000 - 70_000);
+    let rows = st0["parcels"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let row = |id: &str| rows.iter().find(|r| r["parcel_id"] == id).unwrap().clone();
+    assert_eq!(row(&s0[0].id)["mismatch"], Value::Null);
+    assert_eq!(row(&s0[0].id)["transfer_date"], vn_date(0));
+    assert_eq!(row(&s0[1].id)["mismatch"], "amount");
+    assert_eq!(row(&s0[2].id)["status"], "returned");
+    assert_eq!(row(&s0[2].id)["mismatch"], Value::Null);
+    assert_eq!(row(&s0[2].id)["carrier"], CARRIER);
+
+    // Seller 1: one delivered and paid, one delivered 20 days ago and unpaid, one in transit.
+    let st1 = statement(&addr, "me", SELLERS[1].1).await;
+    assert_eq!(st1["seller"], SELLERS[1].0);
+    assert_eq!(
+        money(&st1["expected"]),
+        s1.iter().map(|p| p.cod).sum::<i64>()
+    );
+    assert_eq!(money(&st1["collected"]), s1[0].cod + s1[1].cod);
+    assert_eq!(money(&st1["fees"]), 20_000 + 30_000 + 30_000);
+    assert_eq!(money(&st1["returned"]), 0);
+    let rows1 = st1["parcels"].as_array().unwrap();
+    let m1: Vec<(&str, &Value)> = rows1
+        .iter()
+        .map(|r| (r["parcel_id"].as_str().unwrap(), &r["mismatch"]))
+        .collect();
+    assert!(
+        m1.contains(&(s1[1].id.as_str(), &json!("unpaid_overdue"))),
+        "{m1:?}"
+    );
+    assert_eq!(
+        rows1.iter().filter(|r| !r["mismatch"].is_null()).count(),
+        1,
+        "{st1:#}"
+    );
+
+    // Seller 2, read by the operator.
+    let st2 = statement(&addr, SELLERS[2].0, OPERATOR).await;
+    assert_eq!(
+        money(&st2["expected"]),
+        s2.iter().map(|p| p.cod).sum::<i64>()
+    );
+    assert_eq!(money(&st2["collected"]), s2[0].cod);
+    assert_eq!(money(&st2["fees"]), 25_000 + 30_000 + 30_000);
+    assert_eq!(money(&st2["net"]), s2[0].cod - 85_000);
+
+    // Another seller's statement is not found; bad periods name their field.
+    let path = format!(
+        "/v1/sellers/{}/cod?from={}&to={}",
+        SELLERS[1].0,
+        vn_date(0),
+        vn_date(0)
+    );
+    let (s, _) = call(&addr, reqwest::Method::GET, &path, SELLERS[0].1, None).await;
+    assert_eq!(s, 404);
+    let path = format!(
+        "/v1/sellers/{}/cod?from=2026-13-01&to={}",
+        SELLERS[0].0,
+        vn_date(0)
+    );
+    let (s, body) = call(&addr, reqwest::Method::GET, &path, SELLERS[0].1, None).await;
+    assert_eq!(s, 400);
+    assert!(body.contains("`from`"), "{body}");
+
+    // Idempotent: the same webhooks and the same file again change nothing.
+    post_webhook(&addr, webhook(&s0[0], 501, 30_000, 0)).await;
+    post_webhook(&addr, webhook(&s0[2], 504, 30_000, 0)).await;
+    post_webhook(&addr, webhook(&s0[0], 105, 30_000, 0)).await;
+    let (s, again) = upload(csv.clone().into_bytes(), OPERATOR).await;
+    assert_eq!(s, 200);
+    assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), result);
+    assert_eq!(statement(&addr, SELLERS[0].0, OPERATOR).await, st0);
+    assert_eq!(statement(&addr, SELLERS[1].0, OPERATOR).await, st1);
+
+    // Returns: the returned parcel's orders and items, for restocking.
+    let ret = get_json(
+        &addr,
+        &format!("/v1/sites/{SITE}/returns?date={}", vn_date(0)),
+        OPERATOR,
+    )
+    .await;
+    let parcels = ret["parcels"].as_array().unwrap();
+    assert_eq!(parcels.len(), 1, "{ret}");
+    assert_eq!(parcels[0]["parcel_id"], s0[2].id.as_str());
+    assert_eq!(parcels[0]["seller"], SELLERS[0].0);
+    let orders: Vec<&str> = parcels[0]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        orders,
+        s0[2]
+            .order_ids
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(parcels[0]["orders"][0]["items"][0]["sku"], "HONEY-500");
+
+    // The overdue gauge: exactly the parcel delivered 20 days ago and never paid.
+    eventually(30, "overdue COD gauge", || {
+        let a = addr.clone();
+        async move {
+            metric(
+                &a,
+                "livepack_cod_unpaid_overdue_parcels",
+                "carrier=\"viettel-post\"",
+            )
+            .await
+                == 1.0
+        }
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &addr,
+            "livepack_cod_unpaid_overdue_vnd",
+            "carrier=\"viettel-post\""
+        )
+        .await,
+        s1[1].cod as f64
+    );
+    app.stop().await;
+}
