@@ -497,5 +497,35 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         .await,
         s1[1].cod as f64
     );
+    // `livepack cod`: the same statement as CSV with the seller's token; exit 1 (mismatches).
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args(["cod", "--url", &format!("http://{addr}"), "--csv"])
+        .args(["--from", &vn_date(-1), "--to", &vn_date(2)])
+        .env("LIVEPACK_TOKEN", SELLERS[0].1)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv_out = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv_out.contains(&format!(
+            "{},{},{CARRIER},delivered,{},{},22000,{},amount",
+            s0[1].id,
+            s0[1].tracking,
+            s0[1].cod,
+            s0[1].cod - 10_000,
+            vn_date(0)
+        )),
+        "{csv_out}"
+    );
+    assert!(
+        csv_out.contains(&format!("TOTAL,net,{},", money(&st0["net"]))),
+        "{csv_out}"
+    );
     app.stop().await;
 }

@@ -12,6 +12,7 @@
 //! - 130: interrupted (a second Ctrl-C while following).
 
 mod api;
+mod cod;
 mod follow;
 mod push;
 mod summary;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use crate::import::Format;
 
 pub use api::{run_cancel, run_session};
+pub use cod::{run_cod, CodArgs};
 pub use push::run_push;
 
 pub const EXIT_OK: i32 = 0;
