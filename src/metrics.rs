@@ -107,6 +107,12 @@ pub fn register(config: &Config) {
     gauge!("livepack_ingest_inflight_frames").increment(0.0);
     gauge!("livepack_ingest_inflight_orders").increment(0.0);
     gauge!("livepack_ingest_stalled_connections").increment(0.0);
+    for c in &config.carriers {
+        for result in ["matched", "mismatched", "unknown"] {
+            counter!("livepack_cod_settlement_rows_total", "carrier" => c.id.clone(), "result" => result)
+                .increment(0);
+        }
+    }
     for site in &config.sites {
         let id = || site.id.clone();
         for name in [
