@@ -370,6 +370,15 @@ pub struct SiteConfig {
     /// SKU → bin location; unknown SKUs go to bin `UNASSIGNED`, listed last.
     #[serde(default)]
     pub bins: BTreeMap<String, String>,
+    /// Carrier id → its own pickup times "HH:MM" at this site, for a carrier that does not
+    /// collect at every one of `pickups` (default: `pickups`).
+    #[serde(default)]
+    pub carrier_pickups: BTreeMap<String, Vec<String>>,
+    /// Every parcel of the site goes with this carrier (one of `carriers`): no quote
+    /// comparison. Without it, each parcel goes with the cheapest carrier that makes its
+    /// deadline.
+    #[serde(default)]
+    pub pinned_carrier: Option<String>,
 }
 
 fn default_sla_hours() -> u32 {
@@ -401,6 +410,20 @@ fn default_max_hold_secs() -> u64 {
 }
 
 impl SiteConfig {
+    /// The pickup times of `carrier` at this site: its `carrier_pickups`, else `pickups`.
+    pub fn carrier_pickup_times(&self, carrier: &str) -> Vec<NaiveTime> {
+        let Some(list) = self.carrier_pickups.get(carrier) else {
+            return self.pickup_times();
+        };
+        let mut times: Vec<NaiveTime> = list
+            .iter()
+            .filter_map(|p| NaiveTime::parse_from_str(p, "%H:%M").ok())
+            .collect();
+        times.sort();
+        times.dedup();
+        times
+    }
+
     /// Pickup times parsed; valid after [`Config::validate`].
     pub fn pickup_times(&self) -> Vec<NaiveTime> {
         let mut times: Vec<NaiveTime> = self
@@ -440,14 +463,24 @@ pub struct OperatorConfig {
 #[serde(deny_unknown_fields)]
 pub struct CarrierConfig {
     pub id: String,
-    /// "viettelpost" (its partner API) or "mock" (offline demo).
+    /// "viettelpost", "ghtk", "ghn" (their partner APIs) or "mock" (offline demo).
     pub kind: String,
     #[serde(default)]
     pub base_url: String,
+    /// Viettel Post: the partner account's login.
     #[serde(default)]
     pub username: String,
     #[serde(default)]
     pub password: Secret,
+    /// GHTK and GHN: the API token (header `Token`).
+    #[serde(default)]
+    pub token: Secret,
+    /// GHN: the shop id (header `ShopId`), digits.
+    #[serde(default)]
+    pub shop_id: String,
+    /// GHTK: the partner code sent as `X-Client-Source` (partner accounts only).
+    #[serde(default)]
+    pub client_source: String,
     #[serde(default)]
     pub webhook_secret: Secret,
     #[serde(default)]

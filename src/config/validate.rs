@@ -158,10 +158,42 @@ impl Config {
                     ));
                 }
             }
-            if !matches!(c.kind.as_str(), "viettelpost" | "mock") {
+            if !matches!(c.kind.as_str(), "viettelpost" | "ghtk" | "ghn" | "mock") {
                 return Err(ConfigError::invalid(
                     format!("carriers[{n}].kind"),
-                    "expected \"viettelpost\" or \"mock\"",
+                    "expected \"viettelpost\", \"ghtk\", \"ghn\" or \"mock\"",
+                ));
+            }
+            if matches!(c.kind.as_str(), "ghtk" | "ghn") {
+                let url = c.base_url.trim();
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || url.len() <= "https://".len()
+                {
+                    return Err(ConfigError::invalid(
+                        format!("carriers[{n}].base_url"),
+                        format!(
+                            "the {} API's http(s) URL, e.g. {}",
+                            c.kind,
+                            match c.kind.as_str() {
+                                "ghtk" => "https://services.giaohangtietkiem.vn",
+                                _ => "https://online-gateway.ghn.vn",
+                            }
+                        ),
+                    ));
+                }
+                if c.token.expose().trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("carriers[{n}].token"),
+                        format!("the {} API token is required", c.kind),
+                    ));
+                }
+            }
+            if c.kind == "ghn"
+                && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(ConfigError::invalid(
+                    format!("carriers[{n}].shop_id"),
+                    "the GHN shop id (digits) is required",
                 ));
             }
         }
@@ -234,6 +266,31 @@ impl Config {
                     return Err(ConfigError::invalid(
                         format!("sites[{n}].carriers[{c}]"),
                         format!("no [[carriers]] entry with id `{carrier}`"),
+                    ));
+                }
+            }
+            for (carrier, times) in &s.carrier_pickups {
+                if !s.carriers.contains(carrier) {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].carrier_pickups.{carrier}"),
+                        format!("`{carrier}` is not one of this site's carriers"),
+                    ));
+                }
+                if times.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("sites[{n}].carrier_pickups.{carrier}"),
+                        "at least one pickup time",
+                    ));
+                }
+                for (p, t) in times.iter().enumerate() {
+                    check_time(format!("sites[{n}].carrier_pickups.{carrier}[{p}]"), t)?;
+                }
+            }
+            if let Some(pin) = &s.pinned_carrier {
+                if !s.carriers.contains(pin) {
+                    return Err(ConfigError::invalid(
+                        key("pinned_carrier"),
+                        format!("`{pin}` is not one of this site's carriers"),
                     ));
                 }
             }

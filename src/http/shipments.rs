@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorBody};
 use super::parcel_view::ParcelView;
 use super::waves::{check_site, parse_date, DateParam};
 use crate::domain::money::Vnd;
-use crate::shipping::carrier::{parse_webhook, WebhookError};
+use crate::shipping::carrier::{parse_webhook_request, WebhookError};
 use crate::shipping::consolidate::{day_report, DayReport};
 use crate::shipping::handover;
 use crate::shipping::service::{self, ParcelBooking, Shipment};
@@ -342,11 +342,13 @@ pub struct WebhookAck {
 /// A carrier's status webhook: checks the shared secret, applies the event idempotently,
 /// answers fast.
 #[utoipa::path(post, path = "/v1/carriers/{carrier_id}/webhook", tag = "shipments", params(("carrier_id" = String, Path)),
-    request_body(content = Object, description = "the carrier's own body (Viettel Post: {DATA:{…}, TOKEN})"),
+    request_body(content = Object, description = "the carrier's own body (Viettel Post: {DATA:{…}, TOKEN}; GHTK: form or JSON with label_id, partner_id, status_id…; GHN: JSON with OrderCode, Status…). GHTK and GHN: the webhook secret in the `secret` query parameter or the X-Livepack-Secret header"),
     responses((status = 200, body = WebhookAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn webhook(
     State(state): State<AppState>,
     Path(carrier_id): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>, ApiError> {
     let cfg = state
@@ -355,10 +357,22 @@ pub async fn webhook(
         .iter()
         .find(|c| c.id == carrier_id)
         .ok_or_else(|| ApiError::not_found("carrier"))?;
-    let update = parse_webhook(&cfg.kind, &body, &cfg.webhook_secret).map_err(|e| match e {
-        WebhookError::BadSecret => ApiError::unauthorized(),
-        WebhookError::Malformed(m) => ApiError::bad_request("malformed_webhook", m),
-    })?;
+    // GHTK and GHN sign nothing: the secret comes in the registered URL or a header.
+    let from_query = query.as_deref().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "secret")
+            .map(|(_, v)| v.into_owned())
+    });
+    let presented = headers
+        .get("x-livepack-secret")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(from_query);
+    let update = parse_webhook_request(&cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
+        .map_err(|e| match e {
+            WebhookError::BadSecret => ApiError::unauthorized(),
+            WebhookError::Malformed(m) => ApiError::bad_request("malformed_webhook", m),
+        })?;
     let result = service::apply_status(&state, &update).await?;
     // What the event says about the money (COD statements), after the status is applied
     // so the record carries the parcel's status; a failure answers 503 and the carrier

@@ -6,10 +6,15 @@
 //! [`CarrierError::Rejected`] parcel is reported (its data must change first).
 //!
 //! Implementations: [`ViettelPost`] (its partner API, see `viettelpost.rs` for the wire format
-//! and sources) and [`MockCarrier`] (offline demo, no network). [`CarrierClient`] picks one at
+//! and sources), [`Ghtk`] (`ghtk.rs`), [`Ghn`] (`ghn.rs`) and [`MockCarrier`] (offline demo,
+//! no network). [`CarrierClient`] picks one at
 //! run time from a `[[carriers]]` entry's `kind`.
 
+mod ghn;
+mod ghtk;
+mod ghx_webhook;
 mod mock;
+mod partner;
 mod viettelpost;
 mod vtp_category;
 mod vtp_quote;
@@ -24,6 +29,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{CarrierConfig, Secret};
 
+pub use ghn::Ghn;
+pub use ghtk::Ghtk;
+pub use ghx_webhook::{
+    map_ghn_status, map_ghtk_status, parse_ghn_webhook, parse_ghtk_webhook, GHN_STATUSES,
+};
 pub use mock::MockCarrier;
 pub use viettelpost::{ViettelPost, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 pub use vtp_category::{district_key, province_key, ward_key, AddressIds};
@@ -148,16 +158,22 @@ pub trait Carrier: Send + Sync {
 #[derive(Debug, Clone)]
 pub enum CarrierClient {
     ViettelPost(ViettelPost),
+    Ghtk(Ghtk),
+    Ghn(Ghn),
     Mock(MockCarrier),
 }
 
 impl CarrierClient {
-    /// `kind = "mock"` gives the offline [`MockCarrier`]; anything else the real partner API
-    /// (config validation only admits "viettelpost" and "mock", and an unknown kind must never
-    /// silently hand out fake tracking codes).
+    /// `kind = "mock"` gives the offline [`MockCarrier`], "ghtk" and "ghn" their partner APIs;
+    /// anything else Viettel Post's (config validation only admits these four, and an unknown
+    /// kind must never silently hand out fake tracking codes).
     pub fn from_config(c: &CarrierConfig) -> Self {
         match c.kind.as_str() {
             "mock" => CarrierClient::Mock(MockCarrier::new()),
+            "ghtk" => {
+                CarrierClient::Ghtk(Ghtk::new(&c.base_url, c.token.clone(), &c.client_source))
+            }
+            "ghn" => CarrierClient::Ghn(Ghn::new(&c.base_url, c.token.clone(), &c.shop_id)),
             _ => CarrierClient::ViettelPost(ViettelPost::new(
                 &c.base_url,
                 &c.username,
@@ -169,6 +185,8 @@ impl CarrierClient {
     pub async fn book(&self, req: &BookingRequest) -> Result<Booking, CarrierError> {
         match self {
             CarrierClient::ViettelPost(c) => c.book(req).await,
+            CarrierClient::Ghtk(c) => c.book(req).await,
+            CarrierClient::Ghn(c) => c.book(req).await,
             CarrierClient::Mock(c) => c.book(req).await,
         }
     }
@@ -176,6 +194,8 @@ impl CarrierClient {
     pub async fn cancel(&self, tracking: &str, note: &str) -> Result<(), CarrierError> {
         match self {
             CarrierClient::ViettelPost(c) => c.cancel(tracking, note).await,
+            CarrierClient::Ghtk(c) => c.cancel(tracking, note).await,
+            CarrierClient::Ghn(c) => c.cancel(tracking, note).await,
             CarrierClient::Mock(c) => c.cancel(tracking, note).await,
         }
     }
@@ -185,6 +205,8 @@ impl CarrierClient {
     pub async fn quote(&self, req: &BookingRequest) -> Option<Result<Decimal, CarrierError>> {
         match self {
             CarrierClient::ViettelPost(c) => Some(c.quote(req).await),
+            CarrierClient::Ghtk(c) => Some(c.quote(req).await),
+            CarrierClient::Ghn(c) => Some(c.quote(req).await),
             CarrierClient::Mock(_) => None,
         }
     }
@@ -193,6 +215,8 @@ impl CarrierClient {
     pub fn kind(&self) -> &'static str {
         match self {
             CarrierClient::ViettelPost(_) => "viettelpost",
+            CarrierClient::Ghtk(_) => "ghtk",
+            CarrierClient::Ghn(_) => "ghn",
             CarrierClient::Mock(_) => "mock",
         }
     }
@@ -288,6 +312,32 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// Parses and authenticates a status webhook request for a carrier of config `kind`.
+/// Viettel Post (and the mock) carry the secret in the body (`TOKEN`); GHTK and GHN sign
+/// nothing, so `presented` is the secret that came with the request: the `secret` query
+/// parameter of the URL registered with the carrier, or the `X-Livepack-Secret` header. It is
+/// checked in constant time before the body is read.
+pub fn parse_webhook_request(
+    kind: &str,
+    body: &[u8],
+    presented: Option<&str>,
+    secret: &Secret,
+) -> Result<StatusUpdate, WebhookError> {
+    match kind {
+        "ghtk" | "ghn" => {
+            if !secret.matches(presented.unwrap_or("")) {
+                return Err(WebhookError::BadSecret);
+            }
+            if kind == "ghtk" {
+                parse_ghtk_webhook(body)
+            } else {
+                parse_ghn_webhook(body)
+            }
+        }
+        _ => parse_webhook(kind, body, secret),
+    }
+}
+
 /// Parses and authenticates a status webhook body for a carrier of config `kind`. The secret is
 /// compared in constant time ([`Secret::matches`]); an empty configured secret accepts nothing.
 /// The `mock` carrier's webhook uses the Viettel Post body, so demos can post the same shape.
@@ -340,5 +390,29 @@ mod tests {
             CarrierClient::from_config(&config("viettelpost")).kind(),
             "viettelpost"
         );
+        assert_eq!(CarrierClient::from_config(&config("ghtk")).kind(), "ghtk");
+        assert_eq!(CarrierClient::from_config(&config("ghn")).kind(), "ghn");
+    }
+
+    #[test]
+    fn ghtk_and_ghn_webhooks_need_the_url_secret() {
+        let secret = Secret::new("s3cret-in-the-url");
+        let ghtk = b"partner_id=P-1&label_id=S1.A1.1&status_id=3";
+        assert_eq!(
+            parse_webhook_request("ghtk", ghtk, None, &secret),
+            Err(WebhookError::BadSecret)
+        );
+        assert_eq!(
+            parse_webhook_request("ghtk", ghtk, Some("wrong"), &secret),
+            Err(WebhookError::BadSecret)
+        );
+        let u = parse_webhook_request("ghtk", ghtk, Some("s3cret-in-the-url"), &secret).unwrap();
+        assert_eq!(u.status, Some(ParcelStatus::HandedOver));
+        let ghn = br#"{"OrderCode":"A1","ClientOrderCode":"P-1","Status":"picked"}"#;
+        assert_eq!(
+            parse_webhook_request("ghn", ghn, Some(""), &Secret::new("")),
+            Err(WebhookError::BadSecret)
+        );
+        assert!(parse_webhook_request("ghn", ghn, Some("s3cret-in-the-url"), &secret).is_ok());
     }
 }

@@ -175,7 +175,8 @@ fn is_print_code(s: &str) -> bool {
 
 impl CarrierClient {
     /// The carrier's own label PDF for a booked parcel, where the carrier issues one
-    /// (Viettel Post); `None` for carriers without (the mock).
+    /// (Viettel Post, GHTK, GHN when its print page is a PDF); `None` for carriers without
+    /// (the mock).
     pub async fn label_pdf(
         &self,
         tracking: &str,
@@ -186,7 +187,24 @@ impl CarrierClient {
             CarrierClient::ViettelPost(c) => {
                 Some(c.label_pdf(&[tracking.to_owned()], print_url, size).await)
             }
+            CarrierClient::Ghtk(c) => Some(c.label_pdf(tracking, size).await),
+            CarrierClient::Ghn(c) => Some(c.label_pdf(tracking, size).await),
             CarrierClient::Mock(_) => None,
+        }
+    }
+}
+
+impl CarrierClient {
+    /// The carrier's print page for a booked parcel where it has one (GHN: gen-token, then
+    /// its print URL); `None` for the others.
+    pub async fn label_link(
+        &self,
+        tracking: &str,
+        size: LabelSize,
+    ) -> Option<Result<String, CarrierError>> {
+        match self {
+            CarrierClient::Ghn(c) => Some(c.label_link(tracking, size).await),
+            _ => None,
         }
     }
 }
