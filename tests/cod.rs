@@ -80,10 +80,15 @@ async fn get_json(addr: &str, path: &str, token: &str) -> Value {
 
 /// Three orders of distinct buyers (three parcels), then end_session.
 async fn ingest_seller(app: &TestApp, seller: usize) {
+    ingest_n(app, seller, 3).await
+}
+
+/// `n` orders of distinct buyers of seller `seller`, then end_session.
+async fn ingest_n(app: &TestApp, seller: usize, n: u64) {
     let (_, token) = SELLERS[seller];
     let ws = connect(app, token, "cod-day").await;
     let (mut tx, mut rx) = ws.split();
-    let orders: Vec<Value> = (0..3u64)
+    let orders: Vec<Value> = (0..n)
         .map(|i| order(&format!("S{seller}-{i}"), seller as u64 * 1000 + 100 + i))
         .collect();
     for f in [
@@ -114,12 +119,12 @@ fn vn_date(days: i64) -> String {
         .to_string()
 }
 
-async fn shipment_ids(addr: &str) -> Vec<String> {
+async fn shipment_ids(addr: &str, site: &str) -> Vec<String> {
     let mut out = Vec::new();
     for d in 0..3 {
         let list = get_json(
             addr,
-            &format!("/v1/sites/{SITE}/shipments?date={}", vn_date(d)),
+            &format!("/v1/sites/{site}/shipments?date={}", vn_date(d)),
             OPERATOR,
         )
         .await;
@@ -213,7 +218,7 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         let a = addr.clone();
         async move {
             let mut n = 0;
-            for id in shipment_ids(&a).await {
+            for id in shipment_ids(&a, SITE).await {
                 n += get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await["order_count"]
                     .as_u64()
                     .unwrap_or(0);
@@ -222,7 +227,7 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         }
     })
     .await;
-    let shipments = shipment_ids(&addr).await;
+    let shipments = shipment_ids(&addr, SITE).await;
     for id in &shipments {
         let (s, body) = call(
             &addr,
@@ -527,5 +532,327 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         csv_out.contains(&format!("TOTAL,net,{},", money(&st0["net"]))),
         "{csv_out}"
     );
+    app.stop().await;
+}
+
+mod fake_ghn;
+mod fake_ghtk;
+
+// Sites of their own: the process-wide gauges of the other test's site stay its own.
+const VTP_SITE: &str = "hoa-lu-vtp";
+const GHTK_SITE: &str = "hoa-lu-ghtk";
+const GHN_SITE: &str = "hoa-lu-ghn";
+const GHX_SECRET: &str = "ghx-webhook-secret-for-tests";
+
+fn site_toml(id: &str, carrier: &str) -> String {
+    format!(
+        r#"
+[[sites]]
+id = "{id}"
+name = "HTX Hoa Lư packing hub ({carrier})"
+pickups = ["11:00", "17:00"]
+station_pin = "246813"
+packers = 4
+carriers = ["{carrier}"]
+phone = "02293888999"
+province = "Ninh Bình"
+ward = "Phường Hoa Lư"
+street = "Thôn Văn Lâm"
+"#
+    )
+}
+
+/// Three sellers, each packed at a site that ships with one of the three carriers (the
+/// cheapest-carrier choice of one site between several is another branch's work).
+fn config3(redis: &str, vtp: &str, ghtk: &str, ghn: &str) -> livepack::Config {
+    let mut extra = format!(
+        r#"
+[planner]
+enabled = true
+[operator]
+token = "{OPERATOR}"
+[[carriers]]
+id = "{CARRIER}"
+kind = "viettelpost"
+base_url = "{vtp}"
+username = "{user}"
+password = "{pass}"
+webhook_secret = "{SECRET}"
+default_service = "VCN"
+book_before_pickup_minutes = 0
+[[carriers]]
+id = "ghtk"
+kind = "ghtk"
+base_url = "{ghtk}"
+token = "{ghtk_token}"
+webhook_secret = "{GHX_SECRET}"
+book_before_pickup_minutes = 0
+cod_schedule_days = 7
+[[carriers]]
+id = "ghn"
+kind = "ghn"
+base_url = "{ghn}"
+token = "{ghn_token}"
+shop_id = "{shop}"
+webhook_secret = "{GHX_SECRET}"
+book_before_pickup_minutes = 0
+"#,
+        user = fake_vtp::USERNAME,
+        pass = fake_vtp::PASSWORD,
+        ghtk_token = fake_ghtk::TOKEN,
+        ghn_token = fake_ghn::TOKEN,
+        shop = fake_ghn::SHOP_ID,
+    );
+    extra.push_str(&site_toml(VTP_SITE, CARRIER));
+    extra.push_str(&site_toml(GHTK_SITE, "ghtk"));
+    extra.push_str(&site_toml(GHN_SITE, "ghn"));
+    for ((id, token), site) in SELLERS.iter().zip([VTP_SITE, GHTK_SITE, GHN_SITE]) {
+        extra.push_str(&format!(
+            "[[sellers]]\nid = \"{id}\"\nname = \"{id}\"\nsite = \"{site}\"\ntoken = \"{token}\"\n"
+        ));
+    }
+    test_config(redis, &extra)
+}
+
+/// Books every shipment of `site` and returns its parcels (sorted by id) once all are booked.
+async fn book_site(addr: &str, site: &str, orders: u64) -> Vec<Parcel> {
+    eventually(60, "orders in shipments", || {
+        let a = addr.to_owned();
+        let site = site.to_owned();
+        async move {
+            let mut n = 0;
+            for id in shipment_ids(&a, &site).await {
+                n += get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await["order_count"]
+                    .as_u64()
+                    .unwrap_or(0);
+            }
+            n == orders
+        }
+    })
+    .await;
+    let shipments = shipment_ids(addr, site).await;
+    for id in &shipments {
+        let (s, body) = call(
+            addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+            OPERATOR,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let mut out = Vec::new();
+    eventually(60, "every parcel booked", || {
+        let (a, shs) = (addr.to_owned(), shipments.clone());
+        async move {
+            for id in &shs {
+                let sh = get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await;
+                if sh["parcels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["tracking"].is_null())
+                {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    for id in &shipments {
+        let sh = get_json(addr, &format!("/v1/shipments/{id}"), OPERATOR).await;
+        for p in sh["parcels"].as_array().unwrap() {
+            out.push(Parcel {
+                id: p["parcel_id"].as_str().unwrap().to_owned(),
+                tracking: p["tracking"].as_str().unwrap().to_owned(),
+                cod: money(&p["cod_amount"]),
+                order_ids: p["order_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.as_str().unwrap().to_owned())
+                    .collect(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+async fn post_ghx(addr: &str, carrier: &str, body: Vec<u8>) -> String {
+    let (s, r) = call(
+        addr,
+        reqwest::Method::POST,
+        &format!("/v1/carriers/{carrier}/webhook?secret={GHX_SECRET}"),
+        "",
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
+    let redis = TestRedis::start().await;
+    let (vtp, ghtk, ghn) = (
+        FakeVtp::start().await,
+        fake_ghtk::FakeGhtk::start().await,
+        fake_ghn::FakeGhn::start().await,
+    );
+    let app = TestApp::spawn_with(config3(
+        &redis.url(),
+        &vtp.base_url(),
+        &ghtk.base_url(),
+        &ghn.base_url(),
+    ))
+    .await;
+    let addr = app.addr.to_string();
+    for s in 0..3 {
+        ingest_n(&app, s, 2).await;
+    }
+    let v = book_site(&addr, VTP_SITE, 2).await;
+    let k = book_site(&addr, GHTK_SITE, 2).await;
+    let n = book_site(&addr, GHN_SITE, 2).await;
+    for p in &v {
+        assert_eq!(vtp.created_count(&p.id), 1);
+    }
+    for p in &k {
+        assert_eq!(ghtk.created_count(&p.id), 1);
+        assert_eq!(
+            ghtk.tracking_code(&p.id).as_deref(),
+            Some(p.tracking.as_str())
+        );
+    }
+    for p in &n {
+        assert_eq!(ghn.created_count(&p.id), 1);
+        assert_eq!(
+            ghn.tracking_code(&p.id).as_deref(),
+            Some(p.tracking.as_str())
+        );
+    }
+
+    // Viettel Post: delivered; returned.
+    post_webhook(&addr, webhook(&v[0], 501, 30_000, 0)).await;
+    post_webhook(&addr, webhook(&v[1], 504, 30_000, 0)).await;
+    // GHTK (form posts): delivered (5) with pick_money and fee; delivered with part of the
+    // parcel returned (return_part_package=1), 100,000 less collected.
+    let partial_collected = k[1].cod - 100_000;
+    for (p, pick_money, part) in [(&k[0], k[0].cod, false), (&k[1], partial_collected, true)] {
+        let body = fake_ghtk::webhook_form(&p.tracking, &p.id, 5, 27_000, pick_money, part);
+        let r = post_ghx(&addr, "ghtk", body.clone()).await;
+        assert!(r.contains("applied"), "{r}");
+        // GHTK resends until it sees 200: the same post again changes nothing.
+        assert!(post_ghx(&addr, "ghtk", body).await.contains("unchanged"));
+    }
+    // GHN (JSON): delivered and already transferred (CODTransferDate); returned.
+    let transfer = format!("{}T10:00:00+07:00", vn_date(0));
+    let body = fake_ghn::webhook_body(
+        &n[0].tracking,
+        &n[0].id,
+        "delivered",
+        n[0].cod,
+        31_000,
+        Some(&transfer),
+        false,
+    );
+    post_ghx(&addr, "ghn", body).await;
+    let body = fake_ghn::webhook_body(
+        &n[1].tracking,
+        &n[1].id,
+        "returned",
+        n[1].cod,
+        18_000,
+        None,
+        false,
+    );
+    post_ghx(&addr, "ghn", body).await;
+
+    // GHTK's settlement: both parcels as collected, plus a code that is none of ours.
+    let csv = format!(
+        "Mã đơn GHTK,Thu hộ,Phí dịch vụ,Ngày đối soát\n{},{},27000,{d}\n{},{},27000,{d}\nS1.A1.999,90000,20000,{d}\n",
+        k[0].tracking,
+        k[0].cod,
+        k[1].tracking,
+        partial_collected,
+        d = vn_date(0),
+    );
+    let (s, body) = call(
+        &addr,
+        reqwest::Method::POST,
+        "/v1/carriers/ghtk/settlements",
+        OPERATOR,
+        Some(csv.into_bytes()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (r["rows"].as_u64(), r["matched"].as_u64()),
+        (Some(3), Some(2)),
+        "{r}"
+    );
+    assert_eq!(
+        r["mismatched"],
+        json!([]),
+        "a partial return is not a wrong amount"
+    );
+    assert_eq!(r["unknown"][0]["tracking"], "S1.A1.999");
+
+    // Seller 0 (Viettel Post): one delivered, unpaid but within the schedule; one returned.
+    let st = statement(&addr, SELLERS[0].0, OPERATOR).await;
+    assert_eq!(money(&st["expected"]), v[0].cod);
+    assert_eq!(money(&st["collected"]), v[0].cod);
+    assert_eq!(money(&st["fees"]), 60_000);
+    assert_eq!(money(&st["returned"]), v[1].cod);
+    assert_eq!(money(&st["net"]), v[0].cod - 60_000);
+    // Seller 1 (GHTK): the partial return moves 100,000 from expected to returned.
+    let st = statement(&addr, SELLERS[1].0, OPERATOR).await;
+    eprintln!("GHTK seller statement: {st:#}");
+    assert_eq!(money(&st["expected"]), k[0].cod + partial_collected);
+    assert_eq!(money(&st["collected"]), k[0].cod + partial_collected);
+    assert_eq!(money(&st["fees"]), 54_000);
+    assert_eq!(money(&st["returned"]), 100_000);
+    assert_eq!(money(&st["net"]), k[0].cod + partial_collected - 54_000);
+    let rows = st["parcels"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r["mismatch"].is_null() && r["carrier"] == "ghtk"),
+        "{st:#}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r["partial_return"] == true).count(),
+        1
+    );
+    // Seller 2 (GHN): delivered and transferred per the webhook; returned.
+    let st = statement(&addr, SELLERS[2].0, OPERATOR).await;
+    assert_eq!(money(&st["expected"]), n[0].cod);
+    assert_eq!(money(&st["collected"]), n[0].cod);
+    assert_eq!(money(&st["fees"]), 31_000 + 18_000);
+    assert_eq!(money(&st["returned"]), n[1].cod);
+    let rows = st["parcels"].as_array().unwrap();
+    let delivered = rows
+        .iter()
+        .find(|r| r["parcel_id"] == n[0].id.as_str())
+        .unwrap();
+    assert_eq!(delivered["transfer_date"], vn_date(0));
+
+    // Returns per site for restocking.
+    for (site, p, partial) in [
+        (VTP_SITE, &v[1], false),
+        (GHTK_SITE, &k[1], true),
+        (GHN_SITE, &n[1], false),
+    ] {
+        let ret = get_json(&addr, &format!("/v1/sites/{site}/returns"), OPERATOR).await;
+        assert_eq!(ret["parcels"].as_array().unwrap().len(), 1, "{ret}");
+        assert_eq!(ret["parcels"][0]["parcel_id"], p.id.as_str());
+        assert_eq!(ret["parcels"][0]["partial_return"], partial);
+        assert_eq!(
+            ret["parcels"][0]["orders"][0]["order_id"],
+            p.order_ids[0].as_str()
+        );
+    }
     app.stop().await;
 }

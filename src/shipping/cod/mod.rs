@@ -280,7 +280,7 @@ pub struct ReturnedParcel {
 }
 
 /// The parcels returned to `site` on a business day (the day the carrier reported the
-/// return), optionally of one seller only.
+/// return, or a partial return), optionally of one seller only.
 pub async fn returns_of_day(
     state: &AppState,
     site: &str,

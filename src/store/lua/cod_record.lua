@@ -28,7 +28,14 @@ end
 if ARGV[10] ~= '' then redis.call('HSET', h, 'reported', ARGV[10]) end
 if ARGV[11] ~= '' then redis.call('HSET', h, 'fee', ARGV[11]) end
 if ARGV[12] ~= '' then redis.call('HSET', h, 'transfer_date', ARGV[12]) end
-if ARGV[13] == '1' then redis.call('HSET', h, 'partial', '1') end
+if ARGV[13] == '1' then
+  redis.call('HSET', h, 'partial', '1')
+  -- Part of it came back: listed with the day's returns for restocking (once).
+  if redis.call('HSETNX', h, 'partial_ms', ARGV[9]) == 1 then
+    redis.call('SADD', KEYS[4], ARGV[1])
+    redis.call('PEXPIRE', KEYS[4], ARGV[17])
+  end
+end
 if ARGV[14] ~= '' then redis.call('HSET', h, 'settled', ARGV[14]) end
 if ARGV[15] ~= '' then redis.call('HSET', h, 'settled_fee', ARGV[15]) end
 if ARGV[16] ~= '' then redis.call('HSET', h, 'settled_date', ARGV[16]) end
