@@ -153,8 +153,9 @@ pub async fn apply_settlement(
     carrier: &str,
     rows: &[crate::import::settlement::SettlementRow],
 ) -> Result<SettlementResult, StoreError> {
-    let mut by_code: BTreeMap<&str, (usize, Decimal, Option<Decimal>, Option<NaiveDate>)> =
-        BTreeMap::new();
+    // Tracking code → (first line, COD, fee, latest transfer date) of its rows.
+    type Lines = (usize, Decimal, Option<Decimal>, Option<NaiveDate>);
+    let mut by_code: BTreeMap<&str, Lines> = BTreeMap::new();
     for r in rows {
         let e = by_code
             .entry(r.tracking.as_str())

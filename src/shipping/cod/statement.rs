@@ -128,7 +128,7 @@ impl CodRecord {
         }
         let due = self
             .delivered_at
-            .map(|t| crate::domain::schedule::business_date(t))
+            .map(crate::domain::schedule::business_date)
             .and_then(|d| d.checked_add_days(chrono::Days::new(u64::from(schedule_days))));
         if !self.paid() && due.is_some_and(|due| today > due) {
             return Some(Mismatch::UnpaidOverdue);
