@@ -252,3 +252,55 @@ async fn ghn_failures_quote_label_and_cancel() {
         Err(CarrierError::Rejected { .. })
     ));
 }
+
+#[tokio::test]
+async fn quotes_are_cached_per_zone_and_step_and_fall_back_to_the_table() {
+    use livepack::domain::money::Vnd;
+    use livepack::shipping::carrier::CarrierClient;
+    use livepack::shipping::quotes::{price, QuoteCache};
+    use livepack::shipping::rates::{default_viettel_post_rates, Zone};
+
+    let ghtk = fake_ghtk::FakeGhtk::start().await;
+    ghtk.set_price("Hà Nội", 15_000, 2_000);
+    let client = CarrierClient::Ghtk(ghtk.client());
+    let table = default_viettel_post_rates().remove(0);
+    let cache = QuoteCache::default();
+    let template = parcel("q", "Hà Nội");
+    let cod = Vnd::from_i64(400_000); // table COD fee: 0.8 % → 3 200, at least 5 000
+    let go = |w: u64| {
+        price(
+            &cache,
+            "hub",
+            "ghtk",
+            &client,
+            &table,
+            Zone::SameRegion,
+            w,
+            cod,
+            &template,
+            Duration::from_secs(2),
+        )
+    };
+    // 1 450 g is quoted as its step's dearest weight, 1 500 g: 15 000 + 2 × 2 000.
+    let p = go(1_450).await;
+    assert!(p.quoted);
+    assert_eq!(p.cost, Vnd::from_i64(19_000 + 5_000));
+    assert_eq!(go(1_100).await, p, "same step: from the cache");
+    assert_eq!(ghtk.fee_calls(), 1);
+    // The fee API fails for another step: the table prices it, and the failure is remembered.
+    ghtk.fail_fees(fake_ghtk::Fault::ServerError, 1);
+    let fallback = go(2_400).await;
+    assert!(!fallback.quoted);
+    // Table VCN same region: 25 000 + 4 × 4 000 for 2 400 g, plus the COD fee.
+    assert_eq!(fallback.cost, Vnd::from_i64(41_000 + 5_000));
+    assert_eq!(go(2_300).await, fallback);
+    assert_eq!(ghtk.fee_calls(), 2, "a recent failure is not asked again");
+    // Nor is the carrier, for another step: the table prices it until the failure is old.
+    let other = go(5_000).await;
+    assert!(!other.quoted);
+    assert_eq!(
+        ghtk.fee_calls(),
+        2,
+        "a carrier that just failed is not asked for a minute"
+    );
+}

@@ -460,7 +460,8 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         sku_qty: vec![("HONEY-500".into(), 1)],
         orders: vec![(SELLER_A.into(), order.into(), "s".into(), parcel.into())],
         parcels: vec![(parcel.into(), doc.into())],
-        shipment: None,
+        shipments: vec![],
+        parcel_shipment: vec![],
     };
     let first = commit(
         "W-hoa-lu-hub-20261202-1",

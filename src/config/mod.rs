@@ -555,6 +555,15 @@ impl CarrierConfig {
         if !self.default_service.is_empty() {
             return self.default_service.clone();
         }
+        if self.services.is_empty() {
+            // GHTK and GHN book one service (road; e-commerce): name it so, whatever table
+            // prices it.
+            match self.kind.as_str() {
+                "ghtk" => return "road".into(),
+                "ghn" => return "ecom".into(),
+                _ => {}
+            }
+        }
         self.rates()
             .first()
             .map(|r| r.code.clone())

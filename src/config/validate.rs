@@ -352,6 +352,52 @@ mod tests {
     }
 
     #[test]
+    fn ghtk_and_ghn_entries_name_the_missing_field() {
+        let site = |extra: &str| {
+            format!(
+                "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"123456\"\ncarriers = [\"vtp\", \"g\"]\n{extra}\n[[sellers]]\nid = \"x\"\nname = \"X\"\nsite = \"s1\"\ntoken = \"0123456789abcdef0\"\n[[carriers]]\nid = \"vtp\"\nkind = \"mock\"\n"
+            )
+        };
+        let carrier = |body: &str| format!("{}[[carriers]]\nid = \"g\"\n{body}\n", site(""));
+        let ok = carrier("kind = \"ghn\"\nbase_url = \"https://online-gateway.ghn.vn\"\ntoken = \"t\"\nshop_id = \"885\"");
+        Config::from_toml(&ok).expect("a complete GHN entry");
+        let ghtk = carrier(
+            "kind = \"ghtk\"\nbase_url = \"https://services.giaohangtietkiem.vn\"\ntoken = \"t\"",
+        );
+        Config::from_toml(&ghtk).expect("a complete GHTK entry");
+        assert!(
+            err(&carrier("kind = \"ghtk\"\nbase_url = \"https://x.vn\""))
+                .contains("carriers[1].token")
+        );
+        assert!(err(&carrier("kind = \"ghtk\"\ntoken = \"t\"")).contains("carriers[1].base_url"));
+        assert!(err(&carrier(
+            "kind = \"ghn\"\nbase_url = \"https://x.vn\"\ntoken = \"t\""
+        ))
+        .contains("carriers[1].shop_id"));
+        assert!(err(&carrier(
+            "kind = \"ghn\"\nbase_url = \"https://x.vn\"\ntoken = \"t\"\nshop_id = \"12a\""
+        ))
+        .contains("carriers[1].shop_id"));
+        assert!(err(&carrier("kind = \"jnt\"")).contains("carriers[1].kind"));
+        // Site-level carrier choice settings.
+        let pinned = format!(
+            "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
+            site("pinned_carrier = \"nope\"")
+        );
+        assert!(err(&pinned).contains("sites[0].pinned_carrier"));
+        let pickups = format!(
+            "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
+            site("carrier_pickups = { g = [\"9:7x\"] }")
+        );
+        assert!(err(&pickups).contains("sites[0].carrier_pickups.g[0]"));
+        let stranger = format!(
+            "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
+            site("carrier_pickups = { other = [\"09:00\"] }")
+        );
+        assert!(err(&stranger).contains("sites[0].carrier_pickups.other"));
+    }
+
+    #[test]
     fn errors_name_the_key() {
         assert!(err("[server]\nlisten = \"nope\"").contains("server.listen"));
         assert!(err("[redis]\nurl = \"http://x\"").contains("redis.url"));

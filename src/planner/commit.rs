@@ -2,19 +2,28 @@
 //! atomic script per wave.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
+use futures_util::future::join_all;
 
 use super::core::{Plan, WavePlan};
 use super::records::{
     make_id, ParcelDoc, ParcelItem, ParcelOrder, PendingRecord, PickLineDoc, WaveDoc,
 };
 use super::shell::CommitStop;
+use crate::domain::address::{normalize_province, Province};
+use crate::domain::money::Vnd;
 use crate::domain::schedule::business_date;
+use crate::shipping::carrier::{BookingRequest, CarrierClient, Party};
+use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
 use crate::shipping::consolidate::shipment_id;
 use crate::shipping::limits::{split, OrderPiece, ParcelLimits};
+use crate::shipping::quotes::{self, QuoteCache};
+use crate::shipping::rates::{self, ServiceRates};
 use crate::store::keys::pending_field;
-use crate::store::waves::{CommitOutcome, WaveCommit};
+use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit};
 use crate::store::Store;
 
 /// Commits every wave of `plan`; returns the pending fields that left pending. Stops at
@@ -43,6 +52,7 @@ pub async fn commit_plan(
             .map_err(CommitStop::Store)?;
         let wave_id = make_id('W', site, date, n_wave);
         let boxes = boxes(carrier, &wave, pending);
+        let routes = route(site, carrier, &wave, &boxes).await;
         let first_parcel = store
             .next_number(site, "parcel", date, boxes.len() as u64)
             .await
@@ -55,6 +65,7 @@ pub async fn commit_plan(
             date,
             &wave,
             &boxes,
+            &routes,
             now,
         );
         let commit = WaveCommit {
@@ -67,7 +78,8 @@ pub async fn commit_plan(
             sku_qty: built.sku_qty,
             orders: built.orders,
             parcels: built.parcels,
-            shipment: built.shipment.map(|s| (s.id, s.carrier, s.service)),
+            shipments: built.shipments,
+            parcel_shipment: built.parcel_shipment,
         };
         match store
             .commit_wave(site, fence, &commit)
@@ -95,6 +107,147 @@ pub struct ShipCtx {
     pub carrier: String,
     pub service: String,
     pub limits: ParcelLimits,
+    /// When the site lists several carriers and pins none: each parcel goes with the
+    /// cheapest of them that makes its deadline (else every parcel goes with `carrier`).
+    pub choice: Option<Arc<CarrierChoice>>,
+}
+
+/// A site's carriers to choose from, and the quote cache.
+#[derive(Debug)]
+pub struct CarrierChoice {
+    /// The site's province (zones are counted from it).
+    pub origin: &'static Province,
+    /// The site as the sender of a quote request.
+    pub sender: Party,
+    pub options: Vec<CarrierCtx>,
+    pub quotes: QuoteCache,
+    /// One quote call is given up after this long (the rate table prices instead).
+    pub quote_timeout: Duration,
+}
+
+/// One carrier a site's parcels may go with.
+#[derive(Debug, Clone)]
+pub struct CarrierCtx {
+    pub carrier: String,
+    pub service: String,
+    /// Its pickup times at the site.
+    pub pickups: Vec<NaiveTime>,
+    /// The rate table of `service` (the fallback price and the COD fee).
+    pub table: ServiceRates,
+    pub client: CarrierClient,
+}
+
+/// Where one box goes: its carrier, service and pickup, and what the carrier asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Route {
+    carrier: String,
+    service: String,
+    pickup_at: DateTime<Utc>,
+    quote: Option<Vnd>,
+}
+
+/// The route of every box: the site's one carrier at the wave's pickup, or (several
+/// carriers) the cheapest that makes the box's deadline, from quotes fetched here.
+async fn route(
+    site: &str,
+    ship: Option<&ShipCtx>,
+    wave: &WavePlan,
+    boxes: &[Box<'_>],
+) -> Vec<Option<Route>> {
+    let Some(ship) = ship else {
+        return vec![None; boxes.len()];
+    };
+    let primary = Route {
+        carrier: ship.carrier.clone(),
+        service: ship.service.clone(),
+        pickup_at: wave.pickup_at,
+        quote: None,
+    };
+    let Some(choice) = ship.choice.as_deref() else {
+        return vec![Some(primary); boxes.len()];
+    };
+    let mut out = Vec::with_capacity(boxes.len());
+    for b in boxes {
+        let Some(first) = b.recs.first() else {
+            out.push(Some(primary.clone()));
+            continue;
+        };
+        let Some(to) = normalize_province(&first.province) else {
+            out.push(Some(primary.clone()));
+            continue;
+        };
+        let zone = rates::zone(choice.origin, to);
+        let weight_g: u64 =
+            b.recs.iter().map(|r| r.plan.weight_g).sum::<u64>() + ship.limits.tare_g;
+        let cod = Vnd(b.recs.iter().map(|r| r.cod_amount.0).sum());
+        let deadline = b
+            .recs
+            .iter()
+            .map(|r| r.plan.deadline)
+            .min()
+            .unwrap_or(wave.pickup_at);
+        let priced = join_all(choice.options.iter().map(|o| {
+            let template = BookingRequest {
+                reference: String::new(),
+                sender: choice.sender.clone(),
+                receiver: Party {
+                    name: String::new(),
+                    phone: String::new(),
+                    street: String::new(),
+                    ward: first.ward.clone(),
+                    province: to.name.to_owned(),
+                },
+                weight_g,
+                value: rust_decimal::Decimal::ZERO,
+                cod: cod.0,
+                service: o.service.clone(),
+                items: Vec::new(),
+                note: None,
+            };
+            async move {
+                quotes::price(
+                    &choice.quotes,
+                    site,
+                    &o.carrier,
+                    &o.client,
+                    &o.table,
+                    zone,
+                    weight_g,
+                    cod,
+                    &template,
+                    choice.quote_timeout,
+                )
+                .await
+            }
+        }))
+        .await;
+        let options: Vec<CarrierOption> = choice
+            .options
+            .iter()
+            .zip(&priced)
+            .map(|(o, p)| CarrierOption {
+                carrier: o.carrier.clone(),
+                pickup_at: carrier_pickup(&o.pickups, wave.pickup_at),
+                cost: p.cost,
+                quoted: p.quoted,
+            })
+            .collect();
+        let chosen = choose(&options, deadline, None).and_then(|i| {
+            let o = options.get(i)?;
+            Some(Route {
+                carrier: o.carrier.clone(),
+                service: choice.options.get(i)?.service.clone(),
+                pickup_at: o.pickup_at,
+                quote: Some(o.cost),
+            })
+        });
+        if let Some(r) = &chosen {
+            metrics::counter!("livepack_parcels_routed_total", "site" => site.to_owned(), "carrier" => r.carrier.clone())
+                .increment(1);
+        }
+        out.push(Some(chosen.unwrap_or_else(|| primary.clone())));
+    }
+    out
 }
 
 /// One box: a buyer's orders (or part of them, split by the carrier's limits).
@@ -155,14 +308,8 @@ struct Built {
     sku_qty: Vec<(String, u32)>,
     orders: Vec<(String, String, String, String)>,
     parcels: Vec<(String, String)>,
-    shipment: Option<ShipmentRef>,
-}
-
-/// The shipment a wave's parcels join (one carrier, one pickup).
-pub struct ShipmentRef {
-    pub id: String,
-    pub carrier: String,
-    pub service: String,
+    shipments: Vec<ShipmentKey>,
+    parcel_shipment: Vec<usize>,
 }
 
 fn parcel_order(r: &PendingRecord) -> ParcelOrder {
@@ -198,13 +345,11 @@ fn build(
     date: chrono::NaiveDate,
     wave: &WavePlan,
     boxes: &[Box<'_>],
+    routes: &[Option<Route>],
     now: DateTime<Utc>,
 ) -> Built {
-    let shipment = ship.map(|s| ShipmentRef {
-        id: shipment_id(site, wave.pickup_at, &s.carrier, &s.service),
-        carrier: s.carrier.clone(),
-        service: s.service.clone(),
-    });
+    let mut shipments: Vec<ShipmentKey> = Vec::new();
+    let mut parcel_shipment = Vec::new();
     let mut orders = Vec::new();
     let mut parcels = Vec::new();
     let mut parcel_ids = Vec::new();
@@ -213,6 +358,27 @@ fn build(
         let Some(first) = b.recs.first() else {
             continue;
         };
+        let route = routes.get(n).cloned().flatten();
+        let shipment = route.as_ref().map(|r| {
+            let id = shipment_id(site, r.pickup_at, &r.carrier, &r.service);
+            let at = match shipments.iter().position(|s| s.id == id) {
+                Some(i) => i,
+                None => {
+                    shipments.push(ShipmentKey {
+                        id: id.clone(),
+                        carrier: r.carrier.clone(),
+                        service: r.service.clone(),
+                        pickup_ms: r.pickup_at.timestamp_millis(),
+                    });
+                    shipments.len() - 1
+                }
+            };
+            parcel_shipment.push(at + 1);
+            id
+        });
+        if shipment.is_none() {
+            parcel_shipment.push(0);
+        }
         let doc = ParcelDoc {
             parcel_id: parcel_id.clone(),
             wave_id: wave_id.to_owned(),
@@ -223,14 +389,15 @@ fn build(
             phone_masked: first.phone_masked.clone(),
             province: first.province.clone(),
             ward: first.ward.clone(),
-            pickup_at: wave.pickup_at,
+            pickup_at: route.as_ref().map_or(wave.pickup_at, |r| r.pickup_at),
             orders: b.recs.iter().map(|r| parcel_order(r)).collect(),
-            carrier: ship.map(|s| s.carrier.clone()),
-            service: ship.map(|s| s.service.clone()),
-            shipment_id: shipment.as_ref().map(|s| s.id.clone()),
+            carrier: route.as_ref().map(|r| r.carrier.clone()),
+            service: route.as_ref().map(|r| r.service.clone()),
+            shipment_id: shipment,
             tare_g: ship.map(|s| s.limits.tare_g).unwrap_or(0),
             split_reason: b.reason.clone(),
             oversize: b.oversize,
+            quote: route.as_ref().and_then(|r| r.quote),
         };
         for r in &b.recs {
             orders.push((
@@ -278,6 +445,7 @@ fn build(
         sku_qty: sku_qty.into_iter().collect(),
         orders,
         parcels,
-        shipment,
+        shipments,
+        parcel_shipment,
     }
 }

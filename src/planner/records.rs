@@ -158,6 +158,11 @@ pub struct ParcelDoc {
     /// One order alone over a carrier limit: the carrier may refuse it.
     #[serde(default)]
     pub oversize: bool,
+    /// What the chosen carrier asks for this parcel, when the planner chose among a site's
+    /// carriers: its freight quote plus its COD fee (or its rate table's price when the
+    /// quote failed). See `shipping::quotes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Vnd>,
 }
 
 impl ParcelDoc {

@@ -45,6 +45,8 @@ pub fn without(doc: &ParcelDoc, order_id: &str) -> Without {
 pub fn replacement(remaining: &ParcelDoc, new_id: &str) -> ParcelDoc {
     let mut doc = remaining.clone();
     doc.parcel_id = new_id.to_owned();
+    // The quote was for the old contents.
+    doc.quote = None;
     doc
 }
 

@@ -19,6 +19,10 @@
 //! - Output is sorted by pickup, carrier, service; parcel ids within a shipment sorted.
 //!   The result does not depend on the order of `parcels` (parcel ids are expected to be
 //!   unique; a repeated one is counted as given).
+//! - When the planner chose each parcel's carrier from quotes (a site with several
+//!   carriers), `estimated_cost` is the sum of those quotes (a parcel without one, e.g. a
+//!   repacked one, counts at its rate-table price): what the carriers asked, not our table.
+//!   `unconsolidated_cost` stays the table's one-box-each price.
 //! - `savings` = `unconsolidated_cost − estimated_cost`. It is never negative for a rate
 //!   table without [`ServiceRates::problems`] when every parcel weighs at most the sum of
 //!   its orders' one-box weights (see the proof sketch in [`super::rates`]); for any other
@@ -52,6 +56,8 @@ pub struct ShipParcel {
     pub cod: Vnd,
     /// (order id, weight including its own tare as if boxed alone, COD).
     pub orders: Vec<(String, u64, Vnd)>,
+    /// The chosen carrier's quote for this parcel, when the planner chose among several.
+    pub quote: Option<Vnd>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,13 +201,25 @@ fn plan_one(
         let seller = cod_by_seller.entry(p.seller.clone()).or_default();
         *seller = Vnd(seller.0.saturating_add(p.cod.0));
     }
-    let (estimated, unconsolidated) = match rates_for(rates, service) {
+    let (mut estimated, unconsolidated) = match rates_for(rates, service) {
         Some(r) => (
             rates::shipment_cost(r, &boxes),
             rates::unconsolidated_cost(r, &one_each),
         ),
         None => (Vnd::ZERO, Vnd::ZERO),
     };
+    if members.iter().any(|p| p.quote.is_some()) {
+        let table = rates_for(rates, service);
+        estimated = Vnd(members
+            .iter()
+            .zip(&boxes)
+            .map(|(p, &(z, w, cod))| match (p.quote, table) {
+                (Some(q), _) => q.0,
+                (None, Some(r)) => rates::parcel_cost(r, z, w, cod).0,
+                (None, None) => Decimal::ZERO,
+            })
+            .fold(Decimal::ZERO, |a, b| a.saturating_add(b)));
+    }
     ShipmentPlan {
         shipment_id: shipment_id(site, pickup_at, carrier, service),
         site: site.to_owned(),
@@ -281,6 +299,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &(w, c))| (format!("{id}-o{i}"), w + TARE, v(c)))
                 .collect(),
+            quote: None,
         }
     }
 
@@ -335,6 +354,23 @@ mod tests {
         assert_eq!(day.cost, Vnd(cost));
         assert_eq!(day.savings.0, day.unconsolidated_cost.0 - day.cost.0);
         assert_eq!(day_report(&[]), DayReport::default());
+    }
+
+    #[test]
+    fn quoted_parcels_cost_their_quotes() {
+        let rates = rates::default_viettel_post_rates();
+        let mut a = parcel("P-1", "s", "VCN", 4, "Hà Nội", &[(300, 0)]);
+        let mut b = parcel("P-2", "s", "VCN", 4, "HCM", &[(800, 0), (200, 0)]);
+        let c = parcel("P-3", "s", "VCN", 4, "Ninh Bình", &[(300, 0)]);
+        (a.quote, b.quote) = (Some(v(21_000)), Some(v(33_500)));
+        let got = consolidate("hub", prov("Ninh Bình"), &rates, &[a.clone(), b.clone()]);
+        assert_eq!(got[0].estimated_cost, v(54_500), "the sum of quotes");
+        // Table one box each: 25 000 (400 g) + 37 000 (900 g) + 32 000 (300 g), three pickups.
+        assert_eq!(got[0].unconsolidated_cost, v(94_000 + 30_000));
+        assert_eq!(got[0].savings, v(124_000 - 54_500));
+        // An unquoted parcel among quoted ones counts at its table price.
+        let got = consolidate("hub", prov("Ninh Bình"), &rates, &[a, b, c]);
+        assert_eq!(got[0].estimated_cost, v(54_500 + 16_500));
     }
 
     #[test]

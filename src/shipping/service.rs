@@ -156,14 +156,19 @@ fn carrier_config<'a>(state: &'a AppState, id: &str) -> Option<&'a CarrierConfig
     state.config.carriers.iter().find(|c| c.id == id)
 }
 
-fn ship_parcel(p: &StoredParcel, carrier: &str, service: &str) -> Option<ShipParcel> {
+fn ship_parcel(
+    p: &StoredParcel,
+    carrier: &str,
+    service: &str,
+    pickup_at: DateTime<Utc>,
+) -> Option<ShipParcel> {
     let to = normalize_province(&p.doc.province)?;
     Some(ShipParcel {
         parcel_id: p.doc.parcel_id.clone(),
         seller: p.doc.seller.clone(),
         carrier: carrier.to_owned(),
         service: service.to_owned(),
-        pickup_at: p.doc.pickup_at,
+        pickup_at,
         to,
         weight_g: p.doc.weight_g(),
         cod: p.doc.cod_amount(),
@@ -173,6 +178,7 @@ fn ship_parcel(p: &StoredParcel, carrier: &str, service: &str) -> Option<ShipPar
             .iter()
             .map(|o| (o.order_id.clone(), o.weight_g + p.doc.tare_g, o.cod_amount))
             .collect(),
+        quote: p.doc.quote,
     })
 }
 
@@ -202,7 +208,7 @@ pub async fn load_shipment(
     let shipping: Vec<ShipParcel> = parcels
         .iter()
         .filter(|p| p.ships())
-        .filter_map(|p| ship_parcel(p, &carrier, &service))
+        .filter_map(|p| ship_parcel(p, &carrier, &service, pickup_at))
         .collect();
     let plan = origin
         .map(|o| consolidate(site, o, &rates, &shipping))

@@ -23,8 +23,22 @@ pub struct WaveCommit<'a> {
     pub orders: Vec<(String, String, String, String)>,
     /// (parcel id, parcel JSON).
     pub parcels: Vec<(String, String)>,
-    /// (shipment id, carrier, service) the parcels join.
-    pub shipment: Option<(String, String, String)>,
+    /// The shipments this wave's parcels join (one per carrier pickup).
+    pub shipments: Vec<ShipmentKey>,
+    /// Per parcel (same order as `parcels`): 1 + the index of its shipment in `shipments`,
+    /// 0 (or missing) for none.
+    pub parcel_shipment: Vec<usize>,
+}
+
+/// A shipment a wave commit creates (if new) and adds parcels to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentKey {
+    pub id: String,
+    pub carrier: String,
+    pub service: String,
+    /// The carrier's pickup (it may differ from the wave's when the carrier has its own
+    /// pickup times).
+    pub pickup_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,13 +145,15 @@ impl Store {
         for (seller, _, label, _) in &c.orders {
             inv.key(keys::session(site, seller, label));
         }
-        let pickup_date = crate::domain::schedule::business_date(
-            chrono::DateTime::from_timestamp_millis(c.pickup_ms).unwrap_or_default(),
-        );
-        if let Some((id, _, _)) = &c.shipment {
-            inv.key(keys::shipment(site, id))
-                .key(keys::shipment_parcels(site, id))
-                .key(keys::shipments_of_day(site, pickup_date));
+        let date_of = |ms: i64| {
+            crate::domain::schedule::business_date(
+                chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+            )
+        };
+        for sh in &c.shipments {
+            inv.key(keys::shipment(site, &sh.id))
+                .key(keys::shipment_parcels(site, &sh.id))
+                .key(keys::shipments_of_day(site, date_of(sh.pickup_ms)));
         }
         inv.arg(fence)
             .arg(c.wave_id)
@@ -158,14 +174,18 @@ impl Store {
         for (parcel_id, json) in &c.parcels {
             inv.arg(parcel_id).arg(json);
         }
-        match &c.shipment {
-            Some((id, carrier, service)) => inv
-                .arg(id)
-                .arg(carrier)
-                .arg(service)
-                .arg(pickup_date.format("%Y-%m-%d").to_string()),
-            None => inv.arg("").arg("").arg("").arg(""),
-        };
+        inv.arg(c.shipments.len());
+        for sh in &c.shipments {
+            inv.arg(&sh.id)
+                .arg(&sh.carrier)
+                .arg(&sh.service)
+                .arg(sh.pickup_ms)
+                .arg(date_of(sh.pickup_ms).format("%Y-%m-%d").to_string());
+        }
+        for j in 0..c.parcels.len() {
+            let x = c.parcel_shipment.get(j).copied().unwrap_or(0);
+            inv.arg(if x <= c.shipments.len() { x } else { 0 });
+        }
         let mut conn = self.conn();
         let out: String = self
             .bounded("commit_wave", inv.invoke_async(&mut conn))
