@@ -856,3 +856,425 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     }
     app.stop().await;
 }
+
+const HUB3: &str = "hoa-lu-hub3";
+
+/// One site with the three carriers: each parcel goes to the cheapest by zone (the fakes'
+/// quotes), all 3 sellers share the pickups.
+fn config_hub3(redis: &str, vtp: &str, ghtk: &str, ghn: &str) -> livepack::Config {
+    let base = config3(redis, vtp, ghtk, ghn);
+    let mut toml = String::new();
+    toml.push_str(&format!(
+        r#"
+[planner]
+enabled = true
+[operator]
+token = "{OPERATOR}"
+[[sites]]
+id = "{HUB3}"
+name = "HTX Hoa Lư packing hub"
+pickups = ["11:00", "17:00"]
+station_pin = "246813"
+packers = 4
+carriers = ["{CARRIER}", "ghtk", "ghn"]
+phone = "02293888999"
+province = "Ninh Bình"
+ward = "Phường Hoa Lư"
+street = "Thôn Văn Lâm"
+"#
+    ));
+    for c in &base.carriers {
+        toml.push_str(&format!(
+            "[[carriers]]\nid = \"{}\"\nkind = \"{}\"\nbase_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\ntoken = \"{}\"\nshop_id = \"{}\"\nwebhook_secret = \"{}\"\ndefault_service = \"{}\"\nbook_before_pickup_minutes = 0\ncod_schedule_days = {}\n",
+            c.id, c.kind, c.base_url, c.username,
+            if c.kind == "viettelpost" { fake_vtp::PASSWORD } else { "" },
+            match c.kind.as_str() { "ghtk" => fake_ghtk::TOKEN, "ghn" => fake_ghn::TOKEN, _ => "" },
+            c.shop_id,
+            if c.kind == "viettelpost" { SECRET } else { GHX_SECRET },
+            c.default_service, c.cod_schedule_days,
+        ));
+    }
+    for (id, token) in SELLERS {
+        toml.push_str(&format!(
+            "[[sellers]]\nid = \"{id}\"\nname = \"{id}\"\nsite = \"{HUB3}\"\ntoken = \"{token}\"\n"
+        ));
+    }
+    test_config(redis, &toml)
+}
+
+/// Seller `s`'s order `i` goes to a zone where carrier `i % 3` is cheapest.
+fn zone(i: u64) -> (&'static str, &'static str) {
+    match i % 3 {
+        0 => ("Ninh Bình", "Phường Tam Điệp"),
+        1 => ("Hà Nội", "Phường Hoàn Kiếm"),
+        _ => ("Hồ Chí Minh", "Phường Sài Gòn"),
+    }
+}
+
+async fn ingest_zoned(app: &TestApp, seller: usize) {
+    let (_, token) = SELLERS[seller];
+    let ws = connect(app, token, "hub-day").await;
+    let (mut tx, mut rx) = ws.split();
+    let orders: Vec<Value> = (0..3u64)
+        .map(|i| {
+            let mut o = order(&format!("H{seller}-{i}"), seller as u64 * 1000 + 500 + i);
+            let (province, ward) = zone(i);
+            o["ship_to"]["province"] = json!(province);
+            o["ship_to"]["ward"] = json!(ward);
+            o
+        })
+        .collect();
+    for f in [
+        json!({"type": "orders", "seq": 0, "orders": orders}),
+        json!({"type": "end_session", "seq": 1}),
+    ] {
+        tx.send(Message::Text(f.to_string().into())).await.unwrap();
+    }
+    for _ in 0..2 {
+        let msg = loop {
+            match tokio::time::timeout(Duration::from_secs(30), rx.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+            {
+                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
+                _ => continue,
+            }
+        };
+        assert_eq!(msg["type"], "ack", "{msg}");
+    }
+}
+
+/// What the test expects of one parcel: (seller, expected, collected, fee, returned).
+#[derive(Debug, Clone, Default)]
+struct Want {
+    expected: i64,
+    collected: i64,
+    fees: i64,
+    returned: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_day_with_the_three_carriers_reconciles_to_the_dong() {
+    let redis = TestRedis::start().await;
+    let (vtp, ghtk, ghn) = (
+        FakeVtp::start().await,
+        fake_ghtk::FakeGhtk::start().await,
+        fake_ghn::FakeGhn::start().await,
+    );
+    // Viettel Post's fake quotes ~18–25k anywhere; GHTK is cheapest to Hà Nội, GHN to HCM.
+    ghtk.set_price("Ninh Bình", 40_000, 5_000);
+    ghtk.set_price("Hà Nội", 12_000, 1_000);
+    ghtk.set_price("Hồ Chí Minh", 41_000, 5_000);
+    ghn.set_price("Ninh Bình", 41_000, 5_000);
+    ghn.set_price("Hà Nội", 42_000, 5_000);
+    ghn.set_price("Hồ Chí Minh", 13_000, 1_000);
+    let app = TestApp::spawn_with(config_hub3(
+        &redis.url(),
+        &vtp.base_url(),
+        &ghtk.base_url(),
+        &ghn.base_url(),
+    ))
+    .await;
+    let addr = app.addr.to_string();
+    for s in 0..3 {
+        ingest_zoned(&app, s).await;
+    }
+    let parcels = book_site(&addr, HUB3, 9).await;
+    // parcel → (carrier, seller), from the shipments (one per carrier pickup).
+    let mut carrier_of: BTreeMap<String, String> = BTreeMap::new();
+    let mut seller_of: BTreeMap<String, String> = BTreeMap::new();
+    for id in shipment_ids(&addr, HUB3).await {
+        let sh = get_json(&addr, &format!("/v1/shipments/{id}"), OPERATOR).await;
+        for p in sh["parcels"].as_array().unwrap() {
+            let pid = p["parcel_id"].as_str().unwrap().to_owned();
+            carrier_of.insert(pid.clone(), sh["carrier"].as_str().unwrap().to_owned());
+            seller_of.insert(pid, p["seller"].as_str().unwrap().to_owned());
+        }
+    }
+    let of = |c: &str| -> Vec<Parcel> {
+        parcels
+            .iter()
+            .filter(|p| carrier_of[&p.id] == c)
+            .cloned()
+            .collect()
+    };
+    let (v, k, n) = (of(CARRIER), of("ghtk"), of("ghn"));
+    assert_eq!(
+        (v.len(), k.len(), n.len()),
+        (3, 3, 3),
+        "split by zone price: {carrier_of:?}"
+    );
+    for p in &v {
+        assert_eq!(vtp.created_count(&p.id), 1, "booked once");
+    }
+    for p in &k {
+        assert_eq!(ghtk.created_count(&p.id), 1, "booked once");
+    }
+    for p in &n {
+        assert_eq!(ghn.created_count(&p.id), 1, "booked once");
+    }
+
+    let mut want: BTreeMap<String, Want> = BTreeMap::new();
+    let mut add = |p: &Parcel, w: Want| {
+        let e = want.entry(seller_of[&p.id].clone()).or_default();
+        e.expected += w.expected;
+        e.collected += w.collected;
+        e.fees += w.fees;
+        e.returned += w.returned;
+    };
+    // Viettel Post: delivered (paid right), delivered (paid 10,000 short), returned.
+    post_webhook(&addr, webhook(&v[0], 501, 30_000, 0)).await;
+    post_webhook(&addr, webhook(&v[1], 501, 30_000, 0)).await;
+    post_webhook(&addr, webhook(&v[2], 504, 30_000, 0)).await;
+    add(
+        &v[0],
+        Want {
+            expected: v[0].cod,
+            collected: v[0].cod,
+            fees: 33_000,
+            returned: 0,
+        },
+    );
+    add(
+        &v[1],
+        Want {
+            expected: v[1].cod,
+            collected: v[1].cod - 10_000,
+            fees: 22_000,
+            returned: 0,
+        },
+    );
+    add(
+        &v[2],
+        Want {
+            expected: 0,
+            collected: 0,
+            fees: 15_000,
+            returned: v[2].cod,
+        },
+    );
+    // GHTK: delivered; delivered with part returned (100,000 less); delivered, unpaid.
+    let partial = k[1].cod - 100_000;
+    for (p, money, part) in [
+        (&k[0], k[0].cod, false),
+        (&k[1], partial, true),
+        (&k[2], k[2].cod, false),
+    ] {
+        let body = fake_ghtk::webhook_form(&p.tracking, &p.id, 5, 27_000, money, part);
+        assert!(post_ghx(&addr, "ghtk", body.clone())
+            .await
+            .contains("applied"));
+        assert!(post_ghx(&addr, "ghtk", body).await.contains("unchanged"));
+    }
+    add(
+        &k[0],
+        Want {
+            expected: k[0].cod,
+            collected: k[0].cod,
+            fees: 27_000,
+            returned: 0,
+        },
+    );
+    add(
+        &k[1],
+        Want {
+            expected: partial,
+            collected: partial,
+            fees: 27_000,
+            returned: 100_000,
+        },
+    );
+    add(
+        &k[2],
+        Want {
+            expected: k[2].cod,
+            collected: k[2].cod,
+            fees: 27_000,
+            returned: 0,
+        },
+    );
+    // GHN: delivered and transferred; returned; picked up only (in transit).
+    let transfer = format!("{}T10:00:00+07:00", vn_date(0));
+    let body = fake_ghn::webhook_body(
+        &n[0].tracking,
+        &n[0].id,
+        "delivered",
+        n[0].cod,
+        31_000,
+        Some(&transfer),
+        false,
+    );
+    post_ghx(&addr, "ghn", body).await;
+    let body = fake_ghn::webhook_body(
+        &n[1].tracking,
+        &n[1].id,
+        "returned",
+        n[1].cod,
+        18_000,
+        None,
+        false,
+    );
+    post_ghx(&addr, "ghn", body).await;
+    let body = fake_ghn::webhook_body(
+        &n[2].tracking,
+        &n[2].id,
+        "picked",
+        n[2].cod,
+        16_000,
+        None,
+        false,
+    );
+    post_ghx(&addr, "ghn", body).await;
+    add(
+        &n[0],
+        Want {
+            expected: n[0].cod,
+            collected: n[0].cod,
+            fees: 31_000,
+            returned: 0,
+        },
+    );
+    add(
+        &n[1],
+        Want {
+            expected: 0,
+            collected: 0,
+            fees: 18_000,
+            returned: n[1].cod,
+        },
+    );
+    add(
+        &n[2],
+        Want {
+            expected: n[2].cod,
+            collected: 0,
+            fees: 16_000,
+            returned: 0,
+        },
+    );
+
+    // Viettel Post's settlement: one wrong amount, one unknown tracking code.
+    let d = vn_date(0);
+    let csv = format!(
+        "BẢNG KÊ ĐỐI SOÁT COD;;;;\nSTT;Mã vận đơn;Tiền thu hộ;Tổng phí;Ngày đối soát\n\
+         1;{};{};33.000;{d}\n2;{};{};22.000;{d}\n3;{};0;15.000;{d}\n4;9999999999;50.000;18.000;{d}\n",
+        v[0].tracking, v[0].cod, v[1].tracking, v[1].cod - 10_000, v[2].tracking,
+    );
+    let (s, body) = call(
+        &addr,
+        reqwest::Method::POST,
+        &format!("/v1/carriers/{CARRIER}/settlements"),
+        OPERATOR,
+        Some(csv.clone().into_bytes()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (r["rows"].as_u64(), r["matched"].as_u64()),
+        (Some(4), Some(3)),
+        "{r}"
+    );
+    assert_eq!(r["mismatched"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["mismatched"][0]["parcel_id"], v[1].id.as_str());
+    assert_eq!(r["unknown"][0]["tracking"], "9999999999");
+    // GHTK's settlement: what it collected (the partial return at its reduced amount).
+    let csv_k = format!(
+        "Mã đơn GHTK,Thu hộ,Phí dịch vụ,Ngày đối soát\n{},{},27000,{d}\n{},{},27000,{d}\n",
+        k[0].tracking, k[0].cod, k[1].tracking, partial,
+    );
+    let (s, body) = call(
+        &addr,
+        reqwest::Method::POST,
+        "/v1/carriers/ghtk/settlements",
+        OPERATOR,
+        Some(csv_k.into_bytes()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["mismatched"],
+        json!([])
+    );
+    // The same file again changes nothing.
+    let (_, again) = call(
+        &addr,
+        reqwest::Method::POST,
+        &format!("/v1/carriers/{CARRIER}/settlements"),
+        OPERATOR,
+        Some(csv.into_bytes()),
+    )
+    .await;
+    assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), r);
+
+    // Each seller's statement, to the đồng; and the hub's totals.
+    let mut hub = Want::default();
+    for (id, token) in SELLERS {
+        let st = statement(&addr, "me", token).await;
+        let w = &want[id];
+        let got = (
+            money(&st["expected"]),
+            money(&st["collected"]),
+            money(&st["fees"]),
+            money(&st["returned"]),
+            money(&st["net"]),
+        );
+        assert_eq!(
+            got,
+            (
+                w.expected,
+                w.collected,
+                w.fees,
+                w.returned,
+                w.collected - w.fees
+            ),
+            "{id}: {st:#}"
+        );
+        assert_eq!(st["parcels"].as_array().unwrap().len(), 3, "{st:#}");
+        hub.expected += got.0;
+        hub.collected += got.1;
+        hub.fees += got.2;
+        hub.returned += got.3;
+        eprintln!(
+            "{id}: expected {} collected {} fees {} returned {} net {}",
+            got.0, got.1, got.2, got.3, got.4
+        );
+    }
+    let all: i64 = parcels.iter().map(|p| p.cod).sum();
+    assert_eq!(
+        hub.expected + hub.returned,
+        all,
+        "every đồng of COD is expected or returned"
+    );
+    let mismatches: Vec<(String, Value)> = {
+        let mut out = Vec::new();
+        for (id, token) in SELLERS {
+            let st = statement(&addr, id, token).await;
+            for p in st["parcels"].as_array().unwrap() {
+                if !p["mismatch"].is_null() {
+                    out.push((
+                        p["parcel_id"].as_str().unwrap().to_owned(),
+                        p["mismatch"].clone(),
+                    ));
+                }
+            }
+        }
+        out
+    };
+    assert_eq!(mismatches, vec![(v[1].id.clone(), json!("amount"))]);
+    // Returns for restocking: Viettel Post's and GHN's returns, GHTK's partial one.
+    let ret = get_json(&addr, &format!("/v1/sites/{HUB3}/returns"), OPERATOR).await;
+    let mut returned: Vec<&str> = ret["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["parcel_id"].as_str().unwrap())
+        .collect();
+    returned.sort();
+    let mut want_ret = vec![v[2].id.as_str(), k[1].id.as_str(), n[1].id.as_str()];
+    want_ret.sort();
+    assert_eq!(returned, want_ret);
+    app.stop().await;
+}
