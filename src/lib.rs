@@ -19,6 +19,7 @@ pub mod shipping;
 pub mod state;
 pub mod store;
 pub mod tablet;
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;

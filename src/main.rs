@@ -27,8 +27,9 @@ enum Command {
     /// Print an argon2id hash of a station PIN for `station_pin` in the config.
     HashPin { pin: String },
     /// Send orders from a file (JSON lines, TikTok Shop JSON, TikTok/Shopee export CSV or
-    /// XLSX) into a session. Exit codes: 0 all stored, 1 some rejected or unmappable,
-    /// 2 bad input, 3 server unreachable or token refused.
+    /// XLSX) into a session; rows cancelled on the platform cancel orders stored before.
+    /// Exit codes: 0 all stored, 1 some rejected, unmappable or too late to cancel, 2 bad
+    /// input, 3 server unreachable or token refused, 130 Ctrl-C.
     Push(livepack::cli::PushArgs),
     /// Cancel an order (exit 0 cancelled, 1 too_late or unknown).
     Cancel(livepack::cli::CancelArgs),
@@ -99,7 +100,7 @@ async fn main() {
         std::process::exit(code);
     }
     if let Some(Command::HashPin { pin }) = &cli.command {
-        match livepack::http::pin::hash(pin) {
+        match livepack::config::pin::hash(pin) {
             Ok(h) => println!("{h}"),
             Err(e) => {
                 eprintln!("livepack: {e}");

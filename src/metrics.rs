@@ -374,28 +374,7 @@ fn describe() {
         "livepack_http_requests_total",
         "HTTP requests by route template, method, status class"
     );
-    describe_gauge!(
-        "livepack_process_resident_memory_bytes",
-        Unit::Bytes,
-        "Resident memory (VmRSS)"
-    );
-    describe_gauge!(
-        "livepack_process_virtual_memory_bytes",
-        Unit::Bytes,
-        "Virtual memory (VmSize)"
-    );
-    describe_gauge!(
-        "livepack_process_cpu_seconds",
-        Unit::Seconds,
-        "CPU time used since the process started (user + system); use rate()"
-    );
-    describe_gauge!("livepack_process_open_fds", "Open file descriptors");
-    describe_gauge!("livepack_process_threads", "OS threads");
-    describe_gauge!(
-        "livepack_process_start_time_seconds",
-        Unit::Seconds,
-        "Process start, seconds since the Unix epoch"
-    );
+    crate::observe::process::describe();
     describe_gauge!("livepack_tablet_streams", "Open tablet event streams");
     describe_counter!(
         "livepack_tablet_stream_lagged_total",

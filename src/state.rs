@@ -56,7 +56,7 @@ impl AppState {
         let schedules = config
             .sites
             .iter()
-            .map(|s| (s.id.clone(), Arc::new(SiteSchedule::from_config(s))))
+            .map(|s| (s.id.clone(), Arc::new(s.schedule())))
             .collect();
         let slots = Arc::new(Semaphore::new(config.ingest.global_inflight));
         let order_budget = Arc::new(Semaphore::new(config.ingest.global_inflight_orders));

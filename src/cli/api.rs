@@ -4,43 +4,122 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::i18n::{t, Msg};
 use super::{
     http_base, segment, CancelArgs, SessionArgs, EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER, EXIT_USAGE,
 };
 
-fn client() -> Result<reqwest::Client, String> {
+pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(20))
         .build()
         .map_err(|e| e.to_string())
 }
 
 /// A failed request as an exit code and a message.
-fn failure(status: u16, body: &Value) -> (i32, String) {
+pub(crate) fn failure(status: u16, body: &Value) -> (i32, String) {
     let msg = body["error"]["message"]
         .as_str()
         .or_else(|| body["error"]["code"].as_str())
         .unwrap_or("")
         .to_owned();
     match status {
-        401 => (EXIT_SERVER, "the server refused the token (401)".into()),
-        400 | 422 => (EXIT_USAGE, format!("refused ({status}): {msg}")),
-        404 => (EXIT_INCOMPLETE, format!("not found: {msg}")),
-        _ => (EXIT_SERVER, format!("HTTP {status}: {msg}")),
+        401 => (EXIT_SERVER, t(Msg::TokenRefused, &[("status", &status)])),
+        403 => (EXIT_SERVER, t(Msg::NotASellerToken, &[("status", &status)])),
+        400 | 422 => (
+            EXIT_USAGE,
+            t(
+                Msg::ServerRefused,
+                &[("status", &status), ("message", &msg)],
+            ),
+        ),
+        404 => (EXIT_INCOMPLETE, t(Msg::NotFound, &[("message", &msg)])),
+        _ => (
+            EXIT_SERVER,
+            t(Msg::ServerError, &[("status", &status), ("message", &msg)]),
+        ),
     }
 }
 
-async fn call(req: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the service: {e}"))?;
+/// The innermost cause of an error ("Connection refused (os error 111)").
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let mut s = cur.to_string();
+    if s.is_empty() {
+        s = e.to_string();
+    }
+    s
+}
+
+pub(crate) async fn call(req: reqwest::RequestBuilder, url: &str) -> Result<(u16, Value), String> {
+    let resp = req.send().await.map_err(|e| {
+        let reason = if e.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            root_cause(&e)
+        };
+        t(Msg::Unreachable, &[("url", &url), ("reason", &reason)])
+    })?;
     let status = resp.status().as_u16();
     let body = resp.json::<Value>().await.unwrap_or(Value::Null);
     Ok((status, body))
 }
 
+/// Before a push: the service answers and takes the token. Reads the session (a new
+/// session is a 404, which is fine). Exit code and sentence when it cannot go on.
+pub(crate) async fn preflight(url: &str, token: &str, session: &str) -> Result<(), (i32, String)> {
+    let http = client().map_err(|e| (EXIT_SERVER, e))?;
+    let base = http_base(url);
+    let req = http
+        .get(format!("{base}/v1/sessions/{}", segment(session)))
+        .bearer_auth(token);
+    match call(req, url).await {
+        Err(e) => Err((EXIT_SERVER, e)),
+        Ok((200 | 404, _)) => Ok(()),
+        // The service is up but cannot serve now (e.g. Redis down): the push retries.
+        Ok((500..=599, _)) => Ok(()),
+        Ok((status, body)) => {
+            let (_, msg) = failure(status, &body);
+            Err((EXIT_SERVER, msg))
+        }
+    }
+}
+
+/// Cancels one order: its status (`cancelled`, `too_late`, `unknown`), or why not.
+pub(crate) async fn cancel_one(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    order_id: &str,
+    reason: Option<&str>,
+) -> Result<String, (i32, String)> {
+    let url = format!("{base}/v1/orders/{}/cancel", segment(order_id));
+    let body = match reason {
+        Some(r) => serde_json::json!({ "reason": r }),
+        None => serde_json::json!({}),
+    };
+    match call(http.post(url).bearer_auth(token).json(&body), base).await {
+        Err(e) => Err((EXIT_SERVER, e)),
+        Ok((200, body)) => Ok(body["status"].as_str().unwrap_or("?").to_owned()),
+        Ok((status, body)) => Err(failure(status, &body)),
+    }
+}
+
+fn status_text(status: &str) -> String {
+    match status {
+        "cancelled" => t(Msg::StatusCancelled, &[]),
+        "too_late" => t(Msg::StatusTooLate, &[]),
+        "unknown" => t(Msg::StatusUnknown, &[]),
+        other => other.to_owned(),
+    }
+}
+
 pub async fn run_cancel(args: CancelArgs) -> i32 {
+    super::i18n::init(args.lang);
     let http = match client() {
         Ok(c) => c,
         Err(e) => {
@@ -48,42 +127,42 @@ pub async fn run_cancel(args: CancelArgs) -> i32 {
             return EXIT_SERVER;
         }
     };
-    let url = format!(
-        "{}/v1/orders/{}/cancel",
-        http_base(&args.url),
-        segment(&args.order_id)
-    );
-    let mut req = http.post(url).bearer_auth(&args.token);
-    req = match &args.reason {
-        Some(r) => req.json(&serde_json::json!({ "reason": r })),
-        None => req.json(&serde_json::json!({})),
-    };
-    match call(req).await {
-        Err(e) => {
-            eprintln!("livepack cancel: {e}");
-            EXIT_SERVER
+    let base = http_base(&args.url);
+    match cancel_one(
+        &http,
+        &base,
+        &args.token,
+        &args.order_id,
+        args.reason.as_deref(),
+    )
+    .await
+    {
+        Err((code, msg)) => {
+            eprintln!("livepack cancel: {msg}");
+            code
         }
-        Ok((200, body)) => {
-            let status = body["status"].as_str().unwrap_or("?");
-            println!("{}: {status}", args.order_id);
-            match status {
+        Ok(status) => {
+            println!(
+                "{}",
+                t(
+                    Msg::CancelResult,
+                    &[("id", &args.order_id), ("status", &status_text(&status))]
+                )
+            );
+            match status.as_str() {
                 "cancelled" => EXIT_OK,
                 "too_late" => {
-                    eprintln!("already handed to the carrier: it cannot be cancelled here");
+                    eprintln!("{}", t(Msg::CancelTooLate, &[]));
                     EXIT_INCOMPLETE
                 }
                 _ => EXIT_INCOMPLETE,
             }
         }
-        Ok((status, body)) => {
-            let (code, msg) = failure(status, &body);
-            eprintln!("livepack cancel: {msg}");
-            code
-        }
     }
 }
 
 pub async fn run_session(args: SessionArgs) -> i32 {
+    super::i18n::init(args.lang);
     let http = match client() {
         Ok(c) => c,
         Err(e) => {
@@ -93,7 +172,7 @@ pub async fn run_session(args: SessionArgs) -> i32 {
     };
     let base = http_base(&args.url);
     let url = format!("{base}/v1/sessions/{}", segment(&args.label));
-    let session = match call(http.get(url).bearer_auth(&args.token)).await {
+    let session = match call(http.get(url).bearer_auth(&args.token), &base).await {
         Err(e) => {
             eprintln!("livepack session: {e}");
             return EXIT_SERVER;
@@ -109,20 +188,21 @@ pub async fn run_session(args: SessionArgs) -> i32 {
         .site
         .clone()
         .or_else(|| session["site"].as_str().map(str::to_owned));
-    let at_risk = match &site {
-        None => Err("pass --site to see orders at risk".to_owned()),
+    let outlook = match &site {
+        None => Err(t(Msg::PassSite, &[])),
         Some(site) => {
             let url = format!("{base}/v1/sites/{}/outlook", segment(site));
-            match call(http.get(url).bearer_auth(&args.token)).await {
+            match call(http.get(url).bearer_auth(&args.token), &base).await {
                 Ok((200, outlook)) => Ok(at_risk_of(&outlook, session["seller"].as_str())),
-                Ok((status, body)) => Err(format!(
-                    "outlook not readable: {}",
-                    failure(status, &body).1
+                Ok((status, body)) => Err(t(
+                    Msg::OutlookUnreadable,
+                    &[("why", &failure(status, &body).1)],
                 )),
                 Err(e) => Err(e),
             }
         }
     };
+    let at_risk = merge_at_risk(&session, outlook);
     if args.json {
         let mut out = session.clone();
         if let Ok(list) = &at_risk {
@@ -133,6 +213,31 @@ pub async fn run_session(args: SessionArgs) -> i32 {
     }
     print!("{}", render(&session, &at_risk));
     EXIT_OK
+}
+
+/// The session's at-risk orders: those the server lists for the session (waved and not
+/// packed: overdue, or no pickup before their deadline) and the seller's entries of the
+/// site's outlook (not waved yet), once each. When the outlook cannot be read, the
+/// server's list still counts (and the reason is kept for the table).
+fn merge_at_risk(
+    session: &Value,
+    outlook: Result<Vec<Value>, String>,
+) -> Result<Vec<Value>, String> {
+    let waved: Option<Vec<Value>> = session["at_risk_orders"].as_array().cloned();
+    match (waved, outlook) {
+        (Some(mut list), Ok(pending)) => {
+            for r in pending {
+                let id = r["id"]["order_id"].as_str();
+                if !list.iter().any(|w| w["order_id"].as_str() == id) {
+                    list.push(r);
+                }
+            }
+            Ok(list)
+        }
+        (Some(list), Err(_)) if !list.is_empty() => Ok(list),
+        (_, Err(e)) => Err(e),
+        (None, Ok(pending)) => Ok(pending),
+    }
 }
 
 /// The seller's entries of the site's at-risk list (the outlook covers the whole site).
@@ -146,31 +251,80 @@ fn at_risk_of(outlook: &Value, seller: Option<&str>) -> Vec<Value> {
         .collect()
 }
 
+fn risk_reason_text(reason: &str) -> String {
+    match reason {
+        "overdue" => t(Msg::WhyOverdue, &[]),
+        "deadline_before_pickup" => t(Msg::WhyDeadlineBeforePickup, &[]),
+        "not_enough_capacity" => t(Msg::WhyNotEnoughCapacity, &[]),
+        other => other.to_owned(),
+    }
+}
+
 fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
     let n = |k: &str| session[k].as_u64().unwrap_or(0);
-    let mut s = format!(
-        "session {} ({}, seller {})\n",
-        session["label"].as_str().unwrap_or("?"),
-        session["state"].as_str().unwrap_or("?"),
-        session["seller"].as_str().unwrap_or("?")
+    let state = match session["state"].as_str().unwrap_or("?") {
+        "live" => t(Msg::StateLive, &[]),
+        "ended" => t(Msg::StateEnded, &[]),
+        other => other.to_owned(),
+    };
+    let mut s = t(
+        Msg::SessionTitle,
+        &[
+            ("label", &session["label"].as_str().unwrap_or("?")),
+            ("state", &state),
+            ("seller", &session["seller"].as_str().unwrap_or("?")),
+        ],
     );
-    for k in ["accepted", "duplicate", "rejected", "waved", "packed"] {
-        s.push_str(&format!("  {k:<10}{:>8}\n", n(k)));
+    s.push('\n');
+    for (k, label) in [
+        ("accepted", Msg::LabelAccepted),
+        ("duplicate", Msg::LabelDuplicate),
+        ("rejected", Msg::LabelRejected),
+        ("waved", Msg::LabelWaved),
+        ("packed", Msg::LabelPacked),
+    ] {
+        s.push_str(&format!("  {:<12}{:>8}\n", t(label, &[]), n(k)));
     }
+    let label = t(Msg::LabelAtRisk, &[]);
     match at_risk {
         Ok(list) => {
-            s.push_str(&format!("  {:<10}{:>8}\n", "at risk", list.len()));
+            // The server lists at most 1,000 waved ones; its count is exact.
+            let unlisted = session["at_risk_waved"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(
+                    session["at_risk_orders"]
+                        .as_array()
+                        .map_or(0, |a| a.len() as u64),
+                );
+            let total = list.len() as u64 + unlisted;
+            s.push_str(&format!("  {label:<12}{total:>8}\n"));
             for r in list {
+                // Server entries carry `order_id` and `status`; outlook entries `id`.
+                let id = r["order_id"]
+                    .as_str()
+                    .or_else(|| r["id"]["order_id"].as_str())
+                    .unwrap_or("?");
+                let status = r["status"].as_str().unwrap_or("received");
                 s.push_str(&format!(
-                    "    {}  {}  pickup {}  deadline {}\n",
-                    r["id"]["order_id"].as_str().unwrap_or("?"),
-                    r["reason"].as_str().unwrap_or("?"),
-                    r["pickup_at"].as_str().unwrap_or("?"),
-                    r["deadline"].as_str().unwrap_or("?")
+                    "    {}\n",
+                    t(
+                        Msg::AtRiskLine,
+                        &[
+                            ("id", &id),
+                            ("status", &status),
+                            (
+                                "why",
+                                &risk_reason_text(r["reason"].as_str().unwrap_or("?"))
+                            ),
+                            ("pickup", &r["pickup_at"].as_str().unwrap_or("?")),
+                            ("deadline", &r["deadline"].as_str().unwrap_or("?")),
+                        ]
+                    )
                 ));
             }
         }
-        Err(why) => s.push_str(&format!("  {:<10}{:>8}   ({why})\n", "at risk", "?")),
+        Err(why) => s.push_str(&format!("  {label:<12}{:>8}   ({why})\n", "?")),
     }
     s
 }
@@ -191,10 +345,32 @@ mod tests {
         let list = at_risk_of(&outlook, Some("a"));
         assert_eq!(list.len(), 1);
         let s = render(&session, &Ok(list));
-        assert!(s.contains("accepted         3"), "{s}");
-        assert!(s.contains("at risk          1"), "{s}");
-        assert!(s.contains("TT-1  not_enough_capacity"), "{s}");
+        assert!(s.contains("accepted           3"), "{s}");
+        assert!(s.contains("at-risk            1"), "{s}");
+        assert!(
+            s.contains("TT-1  received  not enough packing capacity"),
+            "{s}"
+        );
         let s = render(&session, &Err("pass --site".into()));
         assert!(s.contains("(pass --site"), "{s}");
+    }
+
+    #[test]
+    fn waved_at_risk_orders_from_the_server_count_once() {
+        let session = json!({"label":"l","seller":"a","state":"ended","at_risk_orders":[
+            {"order_id":"TT-1","status":"waved","reason":"overdue",
+             "pickup_at":"2026-11-22T10:00:00Z","deadline":"2026-11-21T13:00:00Z"}]});
+        let pending = vec![
+            json!({"id":{"seller":"a","order_id":"TT-1"},"reason":"x"}),
+            json!({"id":{"seller":"a","order_id":"TT-2"},"reason":"not_enough_capacity"}),
+        ];
+        let list = merge_at_risk(&session, Ok(pending)).unwrap();
+        assert_eq!(list.len(), 2);
+        let s = render(&session, &Ok(list));
+        assert!(s.contains("at-risk            2"), "{s}");
+        assert!(s.contains("TT-1  waved  overdue"), "{s}");
+        // Without the outlook, the server's waved list still counts.
+        let list = merge_at_risk(&session, Err("no site".into())).unwrap();
+        assert_eq!(list.len(), 1);
     }
 }

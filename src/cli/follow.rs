@@ -18,13 +18,25 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::import::{self, Format, ImportError, Mapped, Options, Parsed, Unmappable};
+use crate::client::Progress;
+use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed, Unmappable};
 
-use super::push::{client_config, send, source_name};
+use super::i18n::{reason_text, t, Msg};
+use super::push::{cancel_rows, client_config, connect, import_error_text, send, source_name};
 use super::summary::{bar, Tally};
 use super::{PushArgs, EXIT_INTERRUPTED, EXIT_USAGE};
 
 const POLL: Duration = Duration::from_millis(250);
+
+/// Why following stopped.
+#[derive(Clone, Copy)]
+enum Why {
+    CtrlC,
+    EndLine,
+    Eof,
+    Idle,
+    Error,
+}
 
 enum Source {
     File(PathBuf),
@@ -94,6 +106,10 @@ impl Source {
 struct Seen {
     sent: HashMap<String, String>,
     reported: HashSet<(usize, String)>,
+    /// Orders whose platform-cancelled row was already acted on.
+    cancelled: HashSet<String>,
+    /// Platform-cancelled rows not acted on yet.
+    to_cancel: Vec<Cancelled>,
 }
 
 impl Seen {
@@ -106,6 +122,11 @@ impl Seen {
     ) -> Vec<Mapped> {
         let mut fresh = Vec::new();
         let mut problems = parsed.unmappable;
+        for c in parsed.cancelled {
+            if self.cancelled.insert(c.order_id.clone()) {
+                self.to_cancel.push(c);
+            }
+        }
         for m in parsed.orders {
             let json = m.order.to_string();
             match self.sent.get(&m.key) {
@@ -116,20 +137,20 @@ impl Seen {
                 Some(old) if *old != json => problems.push(Unmappable {
                     line: m.line,
                     order_id: m.order_id().map(str::to_owned),
-                    reason: "the order changed after it was sent (rows of one order must be \
-                             written together); the first version was stored"
-                        .into(),
+                    reason: t(Msg::OrderChanged, &[]),
                 }),
                 Some(_) => {}
             }
         }
         for u in problems {
             if self.reported.insert((u.line, u.reason.clone())) {
-                let msg = format!(
-                    "unmappable: line {} {}: {}",
-                    u.line,
-                    u.order_id.as_deref().unwrap_or("-"),
-                    u.reason
+                let msg = t(
+                    Msg::UnmappableLine,
+                    &[
+                        ("line", &u.line),
+                        ("id", &u.order_id.as_deref().unwrap_or("-")),
+                        ("reason", &reason_text(&u.reason)),
+                    ],
                 );
                 if pb.is_hidden() {
                     eprintln!("{msg}");
@@ -150,10 +171,7 @@ fn watch_ctrl_c() -> Arc<AtomicBool> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             flag.store(true, Ordering::SeqCst);
-            eprintln!(
-                "\nlivepack push: stopping: sending what was read, then end_session \
-                 (Ctrl-C again quits at once)"
-            );
+            eprintln!("\nlivepack push: {}", t(Msg::FollowStopping, &[]));
         }
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(EXIT_INTERRUPTED);
@@ -165,24 +183,28 @@ fn watch_ctrl_c() -> Arc<AtomicBool> {
 pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
     if !args.format.can_follow() && args.format != Format::Auto {
         eprintln!(
-            "livepack push: --follow reads JSON lines or CSV, not {}",
-            args.format.name()
+            "livepack push: {}",
+            t(Msg::FollowNeedsText, &[("format", &args.format.name())])
         );
         return EXIT_USAGE;
     }
     let source = match Source::open(&args.file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("livepack push: {e}");
+            eprintln!("livepack push: {}", import_error_text(&e));
             return EXIT_USAGE;
         }
     };
+    if let Err(code) = connect(args).await {
+        return code;
+    }
+    let last = Arc::new(Mutex::new(Progress::default()));
     let stop = watch_ctrl_c();
     let cfg = client_config(args);
     let pb = bar(None);
-    pb.set_message(format!(
-        "following {}: waiting for orders (Ctrl-C ends the session)",
-        source_name(&args.file)
+    pb.set_message(t(
+        Msg::FollowWaiting,
+        &[("source", &source_name(&args.file))],
     ));
     let mut tally = Tally::default();
     let mut seen = Seen::default();
@@ -193,55 +215,63 @@ pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
     let mut fatal: Option<String> = None;
     let why = loop {
         if stop.load(Ordering::SeqCst) {
-            break "Ctrl-C";
+            break Why::CtrlC;
         }
         let (len, eof) = match source.len() {
             Ok(x) => x,
             Err(e) => {
-                fatal = Some(e.to_string());
-                break "error";
+                fatal = Some(import_error_text(&e));
+                break Why::Error;
             }
         };
         if last_len.is_some_and(|l| len < l) {
-            fatal = Some("the file shrank: was it replaced or truncated?".into());
-            break "error";
+            fatal = Some(t(Msg::FileShrank, &[]));
+            break Why::Error;
         }
         if last_len != Some(len) {
             last_len = Some(len);
             last_growth = Instant::now();
             match step(&source, &mut format, opts, eof, &mut seen, &mut tally, &pb) {
                 Err(e) => {
-                    fatal = Some(e.to_string());
-                    break "error";
+                    fatal = Some(import_error_text(&e));
+                    break Why::Error;
                 }
                 Ok((fresh, end_marker)) => {
-                    if !fresh.is_empty() {
-                        send(&cfg, fresh, &mut tally, &pb).await;
-                        if tally.failure.is_some() {
-                            break "error";
+                    let cancels = std::mem::take(&mut seen.to_cancel);
+                    if !fresh.is_empty() || !cancels.is_empty() {
+                        if !fresh.is_empty() {
+                            send(&cfg, fresh, &mut tally, &pb, &last).await;
                         }
-                        pb.set_message(format!(
-                            "acked {}  rejected {}  unmappable {}  (following; Ctrl-C ends the session)",
-                            tally.accepted + tally.duplicate,
-                            tally.rejected.len(),
-                            tally.unmappable.len()
+                        if tally.failure.is_none() && tally.refused.is_none() {
+                            cancel_rows(args, cancels, &mut tally, &pb).await;
+                        }
+                        if tally.failure.is_some() || tally.refused.is_some() {
+                            break Why::Error;
+                        }
+                        pb.set_message(t(
+                            Msg::FollowProgress,
+                            &[
+                                ("acked", &(tally.accepted + tally.duplicate)),
+                                ("rejected", &tally.rejected.len()),
+                                ("unmappable", &tally.unmappable.len()),
+                            ],
                         ));
                     }
                     if end_marker {
-                        break "an end_session line";
+                        break Why::EndLine;
                     }
                 }
             }
         }
         if eof {
-            break "the end of standard input";
+            break Why::Eof;
         }
         if idle.is_some_and(|d| last_growth.elapsed() >= d) {
-            break "--idle-secs without new input";
+            break Why::Idle;
         }
         tokio::time::sleep(POLL).await;
     };
-    if tally.failure.is_none() && fatal.is_none() {
+    if tally.failure.is_none() && tally.refused.is_none() && fatal.is_none() {
         // Everything that is left, the last order and an unterminated last line included.
         let rest = source.bytes().and_then(|bytes| {
             let f = match format {
@@ -255,16 +285,33 @@ pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
             Ok(fresh) => {
                 let mut end = cfg.clone();
                 end.end_session = true;
-                send(&end, fresh, &mut tally, &pb).await;
+                send(&end, fresh, &mut tally, &pb, &last).await;
+                let cancels = std::mem::take(&mut seen.to_cancel);
+                if tally.failure.is_none() && tally.refused.is_none() {
+                    cancel_rows(args, cancels, &mut tally, &pb).await;
+                }
             }
-            Err(e) => fatal = Some(e.to_string()),
+            Err(e) => fatal = Some(import_error_text(&e)),
         }
     }
     pb.finish_and_clear();
-    tally.print(&format!(
-        "followed {} until {why} → session {}",
-        source_name(&args.file),
-        args.session
+    let why = t(
+        match why {
+            Why::CtrlC => Msg::WhyCtrlC,
+            Why::EndLine => Msg::WhyEndLine,
+            Why::Eof => Msg::WhyEof,
+            Why::Idle => Msg::WhyIdle,
+            Why::Error => Msg::WhyError,
+        },
+        &[],
+    );
+    tally.print(&t(
+        Msg::FollowedUntil,
+        &[
+            ("source", &source_name(&args.file)),
+            ("why", &why),
+            ("session", &args.session),
+        ],
     ));
     if let Some(f) = fatal {
         eprintln!("livepack push: {f}");
@@ -277,9 +324,9 @@ fn resolve(args: &PushArgs, bytes: &[u8]) -> Result<Format, ImportError> {
     let name = (args.file != "-").then_some(args.file.as_str());
     let f = import::detect(name, bytes)?;
     if !f.can_follow() {
-        return Err(ImportError::Unreadable(format!(
-            "--follow reads JSON lines or CSV, not {}",
-            f.name()
+        return Err(ImportError::Unreadable(t(
+            Msg::FollowNeedsText,
+            &[("format", &f.name())],
         )));
     }
     Ok(f)
@@ -307,9 +354,9 @@ fn step(
             };
             let f = import::detect(name.as_deref(), &bytes)?;
             if !f.can_follow() {
-                return Err(ImportError::Unreadable(format!(
-                    "--follow reads JSON lines or CSV, not {}",
-                    f.name()
+                return Err(ImportError::Unreadable(t(
+                    Msg::FollowNeedsText,
+                    &[("format", &f.name())],
                 )));
             }
             *format = Some(f);

@@ -4,16 +4,23 @@
 //!
 //! Exit codes (all three commands):
 //! - 0: everything went through (push: every order stored, as `accepted` or `duplicate`);
-//! - 1: done, but not everything: push had rejected orders or unmappable rows; cancel
-//!   answered `too_late` or `unknown`; session not found;
+//! - 1: done, but not everything: push had rejected orders, unmappable rows, or rows
+//!   cancelled on the platform whose order was already handed to the carrier; cancel
+//!   answered `too_late` or `unknown`; session not found (rows cancelled on the platform
+//!   for orders never stored here are counted as `skipped` and do not make it 1);
 //! - 2: bad input or usage: unreadable file, unknown format, missing column, bad flag;
-//! - 3: the server could not be used: refused the token, unreachable, or the push gave up
+//! - 3: the server could not be used: refused the token, unreachable (push checks this
+//!   before it sends anything and says "connecting to …" first), or the push gave up
 //!   with orders unanswered;
-//! - 130: interrupted (a second Ctrl-C while following).
+//! - 130: interrupted: Ctrl-C during a push (after saying what was sent), a second
+//!   Ctrl-C while following.
+//!
+//! Messages are in Vietnamese or English (`--lang`, else the locale: see `i18n.rs`).
 
 mod api;
 mod cod;
 mod follow;
+pub mod i18n;
 mod push;
 mod summary;
 
@@ -23,6 +30,7 @@ use crate::import::Format;
 
 pub use api::{run_cancel, run_session};
 pub use cod::{run_cod, CodArgs};
+pub use i18n::Lang;
 pub use push::run_push;
 
 pub const EXIT_OK: i32 = 0;
@@ -69,6 +77,10 @@ pub struct PushArgs {
     /// Orders per frame (1–500).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub batch: u16,
+    /// Language of the messages: vi or en (default: Vietnamese when LC_ALL, LC_MESSAGES
+    /// or LANG starts with "vi", else English).
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
     /// The input file, or - for standard input.
     pub file: String,
 }
@@ -85,6 +97,10 @@ pub struct CancelArgs {
     /// Why, e.g. buyer_cancelled (1–64 of A-Z a-z 0-9 . _ -).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Language of the messages: vi or en (default: Vietnamese when LC_ALL, LC_MESSAGES
+    /// or LANG starts with "vi", else English).
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
     /// The order id as pushed (exports get a prefix: TT-… TikTok, SP-… Shopee).
     pub order_id: String,
 }
@@ -105,6 +121,10 @@ pub struct SessionArgs {
     /// Print the server's JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Language of the messages: vi or en (default: Vietnamese when LC_ALL, LC_MESSAGES
+    /// or LANG starts with "vi", else English).
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
     /// The session label.
     pub label: String,
 }

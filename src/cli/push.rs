@@ -1,26 +1,40 @@
-//! `livepack push FILE|-`: read the whole input, map it, stream it with the client library
-//! (pipelined, resent and reconnected as needed), print the summary. `--follow` is in
-//! `follow.rs`.
+//! `livepack push FILE|-`: read the whole input, map it, check that the service answers
+//! and takes the token, stream the orders with the client library (pipelined, resent and
+//! reconnected as needed), cancel the orders the platform cancelled since an earlier
+//! push, print the summary. `--follow` is in `follow.rs`.
 
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 
+use futures_util::StreamExt;
 use indicatif::ProgressBar;
 
 use crate::client::{push, ClientConfig, Progress};
-use crate::import::{self, Format, ImportError, Mapped, Options, Parsed};
+use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed};
 
+use super::api::{call, cancel_one, client, failure, preflight};
+use super::i18n::{reason_text, t, Msg};
 use super::summary::{bar, progress_message, Tally};
-use super::{follow, PushArgs, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE};
+use super::{
+    follow, http_base, segment, PushArgs, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER,
+    EXIT_USAGE,
+};
+
+/// The reason sent with the cancel of an order the platform cancelled.
+const PLATFORM_CANCELLED: &str = "platform_cancelled";
+/// Cancels in flight at once.
+const CANCEL_CONCURRENCY: usize = 8;
 
 pub async fn run_push(args: PushArgs) -> i32 {
+    super::i18n::init(args.lang);
     if !crate::domain::is_label(&args.session) {
-        eprintln!("livepack push: --session must be 1–64 of A-Z a-z 0-9 . _ -");
+        eprintln!("livepack push: {}", t(Msg::BadSessionLabel, &[]));
         return EXIT_USAGE;
     }
     let opts = match options(&args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("livepack push: {e}");
+            eprintln!("livepack push: {}", import_error_text(&e));
             return EXIT_USAGE;
         }
     };
@@ -33,12 +47,15 @@ pub async fn run_push(args: PushArgs) -> i32 {
     let (parsed, format) = match input {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("livepack push: {e}");
+            eprintln!("livepack push: {}", import_error_text(&e));
             return EXIT_USAGE;
         }
     };
     if args.dry_run {
         return dry_run(&parsed);
+    }
+    if let Err(code) = connect(&args).await {
+        return code;
     }
     let mut tally = Tally {
         unmappable: parsed.unmappable,
@@ -48,17 +65,75 @@ pub async fn run_push(args: PushArgs) -> i32 {
     let mut cfg = client_config(&args);
     cfg.end_session = args.end_session;
     let pb = bar(Some(parsed.orders.len() as u64));
-    if !parsed.orders.is_empty() || cfg.end_session {
-        send(&cfg, parsed.orders, &mut tally, &pb).await;
-    }
+    let last = Arc::new(Mutex::new(Progress::default()));
+    let total = parsed.orders.len();
+    let work = async {
+        if !parsed.orders.is_empty() || cfg.end_session {
+            send(&cfg, parsed.orders, &mut tally, &pb, &last).await;
+        }
+        if tally.failure.is_none() && tally.refused.is_none() {
+            cancel_rows(&args, parsed.cancelled, &mut tally, &pb).await;
+        }
+    };
+    let interrupted = tokio::select! {
+        _ = work => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
     pb.finish_and_clear();
-    tally.print(&format!(
-        "{} ({}) → session {}",
-        source_name(&args.file),
-        format.name(),
-        args.session
+    if interrupted {
+        let p = last.lock().map(|g| *g).unwrap_or_default();
+        println!(
+            "livepack push: {}",
+            t(
+                Msg::Interrupted,
+                &[
+                    ("sent", &p.sent),
+                    ("total", &total),
+                    ("stored", &p.acked),
+                    ("rejected", &p.rejected),
+                ]
+            )
+        );
+        return EXIT_INTERRUPTED;
+    }
+    let source = source_name(&args.file);
+    tally.print(&t(
+        Msg::SourceFormat,
+        &[
+            ("source", &source),
+            ("format", &format.name()),
+            ("session", &args.session),
+        ],
     ));
     tally.exit_code()
+}
+
+/// Says where it connects, then checks that the service answers and takes the token:
+/// the exit code and a plain sentence when not.
+pub(crate) async fn connect(args: &PushArgs) -> Result<(), i32> {
+    eprintln!(
+        "livepack push: {}",
+        t(Msg::Connecting, &[("url", &args.url)])
+    );
+    preflight(&args.url, &args.token, &args.session)
+        .await
+        .map_err(|(code, msg)| {
+            eprintln!("livepack push: {msg}");
+            code
+        })
+}
+
+/// The import error in the seller's language.
+pub(crate) fn import_error_text(e: &ImportError) -> String {
+    match e {
+        ImportError::Io { path, error } => t(Msg::CannotRead, &[("path", path), ("error", error)]),
+        ImportError::UnknownFormat(why) => t(Msg::UnknownFormat, &[("why", why)]),
+        ImportError::Unreadable(why) => t(Msg::Unreadable, &[("why", why)]),
+        ImportError::MissingColumn { column, looked_for } => t(
+            Msg::MissingColumn,
+            &[("column", column), ("looked_for", looked_for)],
+        ),
+    }
 }
 
 pub(crate) fn options(args: &PushArgs) -> Result<Options, ImportError> {
@@ -80,7 +155,7 @@ pub(crate) fn client_config(args: &PushArgs) -> ClientConfig {
 
 pub(crate) fn source_name(file: &str) -> String {
     if file == "-" {
-        "standard input".into()
+        t(Msg::StandardInput, &[])
     } else {
         file.to_owned()
     }
@@ -92,7 +167,7 @@ fn read_input(file: &str) -> Result<Vec<u8>, ImportError> {
         std::io::stdin()
             .read_to_end(&mut buf)
             .map_err(|error| ImportError::Io {
-                path: "standard input".into(),
+                path: t(Msg::StandardInput, &[]),
                 error,
             })?;
         Ok(buf)
@@ -111,12 +186,14 @@ pub(crate) fn resolve_format(args: &PushArgs, bytes: &[u8]) -> Result<Format, Im
     }
 }
 
-/// Pushes one batch and adds its outcome to the tally, moving the progress bar.
+/// Pushes one batch and adds its outcome to the tally, moving the progress bar; `last`
+/// keeps the latest progress (what a Ctrl-C reports).
 pub(crate) async fn send(
     cfg: &ClientConfig,
     orders: Vec<Mapped>,
     tally: &mut Tally,
     pb: &ProgressBar,
+    last: &Arc<Mutex<Progress>>,
 ) {
     let before = (
         tally.accepted + tally.duplicate + tally.rejected.len(),
@@ -125,15 +202,98 @@ pub(crate) async fn send(
     );
     let bar = pb.clone();
     let with_len = pb.length().is_some();
+    let keep = last.clone();
     let on_progress = move |p: Progress| {
         if with_len {
             bar.set_position(p.sent as u64);
         }
         bar.set_message(progress_message(&p, before));
+        if let Ok(mut g) = keep.lock() {
+            *g = Progress {
+                sent: before.0 + p.sent,
+                acked: before.1 + p.acked,
+                rejected: before.2 + p.rejected,
+                ..p
+            };
+        }
     };
     let values = orders.iter().map(|m| m.order.clone()).collect();
     let result = push(cfg, values, Some(&on_progress)).await;
     tally.add(result, &orders);
+}
+
+/// Cancels the orders of rows the platform marked cancelled: `cancelled` when stored
+/// before, `skipped` when never stored here, `too_late` when already with the carrier.
+/// Stops at the first error that makes the service unusable (unreachable, token).
+pub(crate) async fn cancel_rows(
+    args: &PushArgs,
+    rows: Vec<Cancelled>,
+    tally: &mut Tally,
+    pb: &ProgressBar,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    pb.set_message(t(Msg::Cancelling, &[("n", &rows.len())]));
+    let http = match client() {
+        Ok(c) => c,
+        Err(e) => {
+            tally.failure = Some(e);
+            return;
+        }
+    };
+    let base = http_base(&args.url);
+    let (http, base, token) = (&http, base.as_str(), args.token.as_str());
+    let mut answers = futures_util::stream::iter(rows)
+        .map(|row| async move {
+            let r = cancel_if_live(http, base, token, &row.order_id).await;
+            (row, r)
+        })
+        .buffer_unordered(CANCEL_CONCURRENCY);
+    let mut done = Vec::new();
+    while let Some((row, r)) = answers.next().await {
+        match r {
+            Ok(status) => done.push((row, status)),
+            Err((code, msg)) if code == EXIT_SERVER => {
+                tally.failure = Some(msg);
+                break;
+            }
+            Err((_, msg)) => tally.unmappable.push(import::Unmappable {
+                line: row.line,
+                order_id: Some(row.order_id),
+                reason: msg,
+            }),
+        }
+    }
+    done.sort_by_key(|(row, _)| row.line);
+    for (row, status) in done {
+        let entry = (row.order_id, row.line);
+        match status.as_str() {
+            "cancelled" => tally.cancelled.push(entry),
+            "already_cancelled" => tally.already_cancelled += 1,
+            "too_late" => tally.too_late.push(entry),
+            _ => tally.skipped.push(entry),
+        }
+    }
+}
+
+/// Cancels a stored order that is not cancelled yet: `cancelled`, `too_late`, `unknown`
+/// (never stored here), or `already_cancelled` (an earlier push or `livepack cancel` did).
+async fn cancel_if_live(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    order_id: &str,
+) -> Result<String, (i32, String)> {
+    let url = format!("{base}/v1/orders/{}", segment(order_id));
+    match call(http.get(url).bearer_auth(token), base).await {
+        Err(e) => return Err((EXIT_SERVER, e)),
+        Ok((404, _)) => return Ok("unknown".into()),
+        Ok((200, order)) if order["status"] == "cancelled" => return Ok("already_cancelled".into()),
+        Ok((200, _)) => {}
+        Ok((status, body)) => return Err(failure(status, &body)),
+    }
+    cancel_one(http, base, token, order_id, Some(PLATFORM_CANCELLED)).await
 }
 
 fn dry_run(parsed: &Parsed) -> i32 {
@@ -145,16 +305,40 @@ fn dry_run(parsed: &Parsed) -> i32 {
     let _ = out.flush();
     for u in &parsed.unmappable {
         eprintln!(
-            "unmappable: line {} {}: {}",
-            u.line,
-            u.order_id.as_deref().unwrap_or("-"),
-            u.reason
+            "{}",
+            t(
+                Msg::UnmappableLine,
+                &[
+                    ("line", &u.line),
+                    ("id", &u.order_id.as_deref().unwrap_or("-")),
+                    ("reason", &reason_text(&u.reason)),
+                ]
+            )
+        );
+    }
+    for c in &parsed.cancelled {
+        eprintln!(
+            "{}",
+            t(
+                Msg::DryRunCancelled,
+                &[
+                    ("line", &c.line),
+                    ("id", &c.order_id),
+                    ("status", &c.status)
+                ]
+            )
         );
     }
     eprintln!(
-        "{} orders mapped, {} unmappable (dry run: nothing sent)",
-        parsed.orders.len(),
-        parsed.unmappable.len()
+        "{}",
+        t(
+            Msg::DryRunDone,
+            &[
+                ("mapped", &parsed.orders.len()),
+                ("unmappable", &parsed.unmappable.len()),
+                ("cancelled", &parsed.cancelled.len()),
+            ]
+        )
     );
     if parsed.unmappable.is_empty() {
         EXIT_OK

@@ -7,8 +7,9 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::{ClientError, Progress, RejectReason, Report};
-use crate::import::{Mapped, Unmappable};
+use crate::import::{CellSource, Mapped, Unmappable};
 
+use super::i18n::{code_text, reason_text, t, Msg};
 use super::{EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER};
 
 #[derive(Debug, Default)]
@@ -19,14 +20,57 @@ pub(crate) struct Tally {
     pub duplicate: usize,
     pub rejected: Vec<(String, RejectReason)>,
     pub unmappable: Vec<Unmappable>,
+    /// Platform-cancelled rows of orders stored before: cancelled now (id, line).
+    pub cancelled: Vec<(String, usize)>,
+    /// Platform-cancelled rows of orders cancelled here before (an earlier push).
+    pub already_cancelled: usize,
+    /// Platform-cancelled rows of orders never stored here (not an error).
+    pub skipped: Vec<(String, usize)>,
+    /// Platform-cancelled rows of orders already handed to the carrier.
+    pub too_late: Vec<(String, usize)>,
     /// Orders the push could not finish (with the error that stopped it).
     pub unfinished: Vec<String>,
     pub failure: Option<String>,
+    /// The server refused us for good (token, label): said in one sentence, no table.
+    pub refused: Option<String>,
     pub reconnects: u64,
     pub nacks: u64,
     pub session_ended: bool,
     /// Input line of each order id, for the rejected list.
     pub lines: HashMap<String, usize>,
+    /// Spreadsheet cells of each order id, to name a rejected field's column and value.
+    pub cells: HashMap<String, Vec<CellSource>>,
+}
+
+/// A client error as the seller reads it.
+pub(crate) fn client_error_text(e: &ClientError) -> String {
+    match e {
+        ClientError::GaveUp { unfinished } => t(Msg::GaveUp, &[("n", &unfinished.len())]),
+        ClientError::EndSessionUnacked { .. } => t(Msg::EndSessionUnacked, &[]),
+        ClientError::Handshake { status, body } => refusal_text(*status, body),
+        other => t(Msg::ClientFault, &[("why", other)]),
+    }
+}
+
+/// A refused ingest handshake (or HTTP call) in one plain sentence.
+pub(crate) fn refusal_text(status: u16, body: &str) -> String {
+    let message = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["error"]["message"]
+                .as_str()
+                .or_else(|| v["error"]["code"].as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    match status {
+        401 => t(Msg::TokenRefused, &[("status", &status)]),
+        403 => t(Msg::NotASellerToken, &[("status", &status)]),
+        _ => t(
+            Msg::ServerRefused,
+            &[("status", &status), ("message", &message)],
+        ),
+    }
 }
 
 impl Tally {
@@ -35,6 +79,11 @@ impl Tally {
         for m in orders {
             if let Some(id) = m.order_id() {
                 self.lines.entry(id.to_owned()).or_insert(m.line);
+                if !m.cells.is_empty() {
+                    self.cells
+                        .entry(id.to_owned())
+                        .or_insert_with(|| m.cells.clone());
+                }
             }
         }
     }
@@ -59,95 +108,162 @@ impl Tally {
                 }
             }
             Err(e) => {
+                if let ClientError::Handshake { .. } = &e {
+                    self.refused = Some(client_error_text(&e));
+                    return;
+                }
                 if let ClientError::GaveUp { unfinished } = &e {
                     self.unfinished.extend(unfinished.iter().cloned());
                 }
-                self.failure = Some(e.to_string());
+                self.failure = Some(client_error_text(&e));
             }
         }
     }
 
     pub fn exit_code(&self) -> i32 {
-        if self.failure.is_some() {
+        if self.failure.is_some() || self.refused.is_some() {
             EXIT_SERVER
-        } else if !self.rejected.is_empty() || !self.unmappable.is_empty() {
+        } else if !self.rejected.is_empty()
+            || !self.unmappable.is_empty()
+            || !self.too_late.is_empty()
+        {
             EXIT_INCOMPLETE
         } else {
             EXIT_OK
         }
     }
 
-    /// The summary table.
+    /// One rejected order's line: the spreadsheet column and cell when the field came
+    /// from one, else the field and the server's code.
+    fn rejected_line(&self, id: &str, why: &RejectReason) -> String {
+        let cell = self
+            .cells
+            .get(id)
+            .and_then(|cells| cells.iter().find(|c| c.field == why.field));
+        if let Some(c) = cell {
+            let at = t(Msg::AtLine, &[("line", &c.line)]);
+            let plain = code_text(&why.code).unwrap_or_else(|| why.message.clone());
+            return format!("  {at:<10} {id}  {}: '{}' — {plain}", c.column, c.value);
+        }
+        let at = self
+            .lines
+            .get(id)
+            .map_or(String::new(), |l| t(Msg::AtLine, &[("line", l)]));
+        let field = if why.field.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", why.field)
+        };
+        format!("  {at:<10} {id}  {}{field}: {}", why.code, why.message)
+    }
+
+    /// The summary table (or, when the server refused us, the one sentence saying so).
     pub fn render(&self, what: &str) -> String {
+        if let Some(r) = &self.refused {
+            return format!("livepack push: {r}\n");
+        }
         let mut s = String::new();
         let mut line = |t: String| {
             s.push_str(&t);
             s.push('\n');
         };
-        line(format!("livepack push: {what}"));
-        line(format!("  {:<12}{:>8}", "read", self.read));
-        line(format!("  {:<12}{:>8}", "accepted", self.accepted));
-        line(format!("  {:<12}{:>8}", "duplicate", self.duplicate));
-        line(format!("  {:<12}{:>8}", "rejected", self.rejected.len()));
-        line(format!(
-            "  {:<12}{:>8}",
-            "unmappable",
-            self.unmappable.len()
-        ));
-        if !self.unfinished.is_empty() {
+        let row = |label: Msg, n: usize| format!("  {:<12}{:>8}", t(label, &[]), n);
+        line(t(Msg::SummaryTitle, &[("what", &what)]));
+        line(row(Msg::LabelRead, self.read));
+        line(row(Msg::LabelAccepted, self.accepted));
+        line(row(Msg::LabelDuplicate, self.duplicate));
+        line(row(Msg::LabelRejected, self.rejected.len()));
+        line(row(Msg::LabelUnmappable, self.unmappable.len()));
+        if !self.cancelled.is_empty()
+            || !self.skipped.is_empty()
+            || !self.too_late.is_empty()
+            || self.already_cancelled > 0
+        {
+            line(row(Msg::LabelCancelled, self.cancelled.len()));
+            if self.already_cancelled > 0 {
+                line(format!(
+                    "{}   {}",
+                    row(Msg::LabelAlready, self.already_cancelled),
+                    t(Msg::AlreadyNote, &[])
+                ));
+            }
             line(format!(
-                "  {:<12}{:>8}",
-                "unanswered",
-                self.unfinished.len()
+                "{}   {}",
+                row(Msg::LabelSkipped, self.skipped.len()),
+                t(Msg::SkippedNote, &[])
             ));
         }
+        if !self.too_late.is_empty() {
+            line(row(Msg::LabelTooLate, self.too_late.len()));
+        }
+        if !self.unfinished.is_empty() {
+            line(row(Msg::LabelUnanswered, self.unfinished.len()));
+        }
+        let yes_no = t(
+            if self.session_ended {
+                Msg::Yes
+            } else {
+                Msg::No
+            },
+            &[],
+        );
         line(format!(
-            "  {:<12}{:>8}   (nacks {}, session ended: {})",
-            "reconnects",
-            self.reconnects,
-            self.nacks,
-            if self.session_ended { "yes" } else { "no" }
+            "{}   {}",
+            row(Msg::LabelReconnects, self.reconnects as usize),
+            t(
+                Msg::ReconnectsNote,
+                &[("nacks", &self.nacks), ("ended", &yes_no)]
+            )
         ));
         if !self.rejected.is_empty() {
-            line("rejected by the server (not stored):".into());
+            line(t(Msg::RejectedHeading, &[]));
             for (id, why) in &self.rejected {
-                let at = self
-                    .lines
-                    .get(id)
-                    .map_or(String::new(), |l| format!("line {l}"));
-                let field = if why.field.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", why.field)
-                };
-                line(format!(
-                    "  {at:<10} {id}  {}{field}: {}",
-                    why.code, why.message
-                ));
+                line(self.rejected_line(id, why));
             }
         }
         if !self.unmappable.is_empty() {
-            line("unmappable rows (not sent):".into());
+            line(t(Msg::UnmappableHeading, &[]));
             let mut rows: Vec<&Unmappable> = self.unmappable.iter().collect();
             rows.sort_by_key(|u| u.line);
             for u in rows {
                 let id = u.order_id.as_deref().unwrap_or("-");
-                line(format!("  line {:<5} {id}  {}", u.line, u.reason));
+                let at = t(Msg::AtLine, &[("line", &u.line)]);
+                line(format!("  {at:<10} {id}  {}", reason_text(&u.reason)));
+            }
+        }
+        for (heading, list) in [
+            (Msg::CancelledHeading, &self.cancelled),
+            (Msg::TooLateHeading, &self.too_late),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            line(t(heading, &[]));
+            for (id, l) in list {
+                let at = t(Msg::AtLine, &[("line", l)]);
+                line(format!("  {at:<10} {id}"));
             }
         }
         if let Some(f) = &self.failure {
-            line(format!("push failed: {f}"));
+            line(t(Msg::PushFailed, &[("why", f)]));
             for id in self.unfinished.iter().take(50) {
-                line(format!("  unanswered: {id}"));
+                line(format!("  {}", t(Msg::Unanswered, &[("id", id)])));
             }
             if self.unfinished.len() > 50 {
-                line(format!("  … and {} more", self.unfinished.len() - 50));
+                line(format!(
+                    "  {}",
+                    t(Msg::AndMore, &[("n", &(self.unfinished.len() - 50))])
+                ));
             }
         }
         s
     }
 
     pub fn print(&self, what: &str) {
+        if self.refused.is_some() {
+            eprint!("{}", self.render(what));
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(self.render(what).as_bytes());
         let _ = out.flush();
@@ -164,9 +280,10 @@ pub(crate) fn bar(total: Option<u64>) -> ProgressBar {
     match total {
         Some(n) => {
             let pb = ProgressBar::with_draw_target(Some(n), target);
-            if let Ok(style) =
-                ProgressStyle::with_template("{bar:30.green/white} {pos}/{len} sent  {msg}")
-            {
+            if let Ok(style) = ProgressStyle::with_template(&format!(
+                "{{bar:30.green/white}} {{pos}}/{{len}} {}  {{msg}}",
+                t(Msg::BarSent, &[])
+            )) {
                 pb.set_style(style.progress_chars("=> "));
             }
             pb
@@ -184,16 +301,18 @@ pub(crate) fn bar(total: Option<u64>) -> ProgressBar {
 
 /// The bar's message for a progress report, with counts of earlier batches added.
 pub(crate) fn progress_message(p: &Progress, before: (usize, usize, usize)) -> String {
-    let mut m = format!(
-        "sent {}  acked {}  rejected {}",
-        before.0 + p.sent,
-        before.1 + p.acked,
-        before.2 + p.rejected
+    let mut m = t(
+        Msg::ProgressSent,
+        &[
+            ("sent", &(before.0 + p.sent)),
+            ("acked", &(before.1 + p.acked)),
+            ("rejected", &(before.2 + p.rejected)),
+        ],
     );
     if p.reconnects > 0 || p.nacks > 0 {
-        m.push_str(&format!(
-            "  (reconnects {}, nacks {})",
-            p.reconnects, p.nacks
+        m.push_str(&t(
+            Msg::ProgressRetries,
+            &[("reconnects", &p.reconnects), ("nacks", &p.nacks)],
         ));
     }
     m
@@ -232,5 +351,64 @@ mod tests {
         assert!(s.contains("invalid_phone buyer.phone: bad"), "{s}");
         assert!(s.contains("line 9     TT-3  no phone"), "{s}");
         assert_eq!(t.exit_code(), EXIT_INCOMPLETE);
+    }
+
+    #[test]
+    fn a_rejected_spreadsheet_field_names_its_column_and_cell() {
+        let mut t = Tally::default();
+        t.cells.insert(
+            "SP-1".into(),
+            vec![CellSource {
+                field: "ship_to.province".into(),
+                column: "Tỉnh/Thành phố".into(),
+                value: "Ha Noi Capital".into(),
+                line: 4,
+            }],
+        );
+        t.rejected.push((
+            "SP-1".into(),
+            RejectReason {
+                code: "unknown_province".into(),
+                field: "ship_to.province".into(),
+                message: "not a Vietnamese province (old or post-2025 name)".into(),
+            },
+        ));
+        let s = t.render("x");
+        assert!(
+            s.contains("line 4     SP-1  Tỉnh/Thành phố: 'Ha Noi Capital' — not a Vietnamese"),
+            "{s}"
+        );
+        assert!(!s.contains("ship_to.province"), "{s}");
+        assert!(!s.contains("unknown_province"), "{s}");
+    }
+
+    #[test]
+    fn cancelled_rows_never_stored_do_not_fail_the_push_but_too_late_ones_do() {
+        let mut t = Tally::default();
+        t.skipped.push(("TT-9".into(), 3));
+        t.cancelled.push(("TT-1".into(), 2));
+        assert_eq!(t.exit_code(), EXIT_OK);
+        let s = t.render("x");
+        assert!(s.contains("cancelled          1"), "{s}");
+        assert!(s.contains("skipped            1"), "{s}");
+        t.too_late.push(("TT-2".into(), 5));
+        assert_eq!(t.exit_code(), EXIT_INCOMPLETE);
+    }
+
+    #[test]
+    fn a_refused_token_is_one_sentence_without_table_or_json() {
+        let mut t = Tally::default();
+        t.add(
+            Err(ClientError::Handshake {
+                status: 401,
+                body: r#"{"error":{"code":"unauthorized","message":"x"}}"#.into(),
+            }),
+            &[],
+        );
+        let s = t.render("x");
+        assert_eq!(s.lines().count(), 1, "{s}");
+        assert!(s.contains("refused the token"), "{s}");
+        assert!(!s.contains('{'), "{s}");
+        assert_eq!(t.exit_code(), EXIT_SERVER);
     }
 }

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_hashed_demo_pin_is_still_the_demo_pin() {
-        let h = crate::http::pin::hash(DEMO_PIN).unwrap();
+        let h = crate::config::pin::hash(DEMO_PIN).unwrap();
         let toml = format!(
             "[server]\nlisten = \"0.0.0.0:1\"\n[operator]\ntoken = \"a-real-operator-token-0123456789\"\n\
              [[sellers]]\nid = \"s\"\nname = \"S\"\nsite = \"hoa-lu-hub\"\ntoken = \"a-real-seller-token-0123456789\"\n\

@@ -5,6 +5,7 @@
 //! names the key. Secrets are wrapped in [`Secret`] so `Debug` never prints them.
 
 mod demo;
+pub mod pin;
 mod secret;
 mod validate;
 
@@ -149,6 +150,7 @@ pub struct RedisConfig {
     pub command_timeout_ms: u64,
     /// After a write, `WAIT replicas replicas_timeout_ms` before acking (0: off).
     pub replicas: u32,
+    /// How long that `WAIT` may take; fewer replicas in time: the frame is nacked.
     pub replicas_timeout_ms: u64,
     /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
     pub allow_volatile: bool,
@@ -324,38 +326,53 @@ impl Default for LogConfig {
     }
 }
 
+/// A packing site (a workshop or a cooperative hub): its pickups, capacity, tablet PIN,
+/// carriers and sender address.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteConfig {
+    /// 1–64 of a-z 0-9 -; names the site in the API, the tablet sign-in and Redis keys.
     pub id: String,
+    /// Shown on labels as the sender.
     pub name: String,
     /// Carrier pickup times "HH:MM", Asia/Ho_Chi_Minh, every day.
     pub pickups: Vec<String>,
+    /// An order's deadline is `placed_at` + this many hours (1–336).
     #[serde(default = "default_sla_hours")]
     pub sla_hours: u32,
+    /// An order goes to the first pickup at least this many minutes after it arrived.
     #[serde(default = "default_min_pack_minutes")]
     pub min_pack_minutes: u32,
+    /// People packing at once, for the capacity forecast.
     #[serde(default = "default_packers")]
     pub packers: u32,
+    /// Tablet sign-in: at least 6 digits, or an argon2 hash from `livepack hash-pin`.
     pub station_pin: Secret,
+    /// Ids of the `[[carriers]]` this site ships with.
     #[serde(default)]
     pub carriers: Vec<String>,
+    /// Sender phone, as carriers need it for the pickup.
     #[serde(default)]
     pub phone: String,
+    /// Sender province (old or post-2025 name; checked at start).
     #[serde(default)]
     pub province: String,
+    /// Sender ward.
     #[serde(default)]
     pub ward: String,
+    /// Sender street address.
     #[serde(default)]
     pub street: String,
     /// Packing effort, for capacity planning.
     #[serde(default = "default_minutes_per_order")]
     pub minutes_per_order: f64,
+    /// Packing effort per pick-list line, added to `minutes_per_order`.
     #[serde(default = "default_minutes_per_line")]
     pub minutes_per_line: f64,
-    /// Orders per wave.
+    /// Fewest orders in a wave: a smaller release that is not urgent waits.
     #[serde(default = "default_wave_min")]
     pub wave_min: usize,
+    /// Most orders in a wave.
     #[serde(default = "default_wave_max")]
     pub wave_max: usize,
     /// While a session is live, an order may wait this long for the same buyer's next order.
@@ -410,6 +427,16 @@ fn default_max_hold_secs() -> u64 {
 }
 
 impl SiteConfig {
+    /// What the business-day arithmetic needs to know about this site.
+    pub fn schedule(&self) -> crate::domain::schedule::SiteSchedule {
+        crate::domain::schedule::SiteSchedule {
+            pickups: self.pickup_times(),
+            sla_hours: self.sla_hours,
+            min_pack_minutes: self.min_pack_minutes,
+            same_day_cutoff: self.same_day_cutoff_time(),
+        }
+    }
+
     /// The pickup times of `carrier` at this site: its `carrier_pickups`, else `pickups`.
     pub fn carrier_pickup_times(&self, carrier: &str) -> Vec<NaiveTime> {
         let Some(list) = self.carrier_pickups.get(carrier) else {
@@ -443,33 +470,43 @@ impl SiteConfig {
     }
 }
 
+/// A shop (an OCOP producer) and the site that packs its orders.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SellerConfig {
+    /// 1–64 of a-z 0-9 -.
     pub id: String,
     pub name: String,
+    /// The `[[sites]]` id that packs this seller's orders.
     pub site: String,
+    /// Bearer token for the ingest and the seller's API: at least 16 characters, unique.
     pub token: Secret,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
+    /// Bearer token that reads every site, seller, wave and shipment (at least 16
+    /// characters; empty: no operator access).
     #[serde(default)]
     pub token: Secret,
 }
 
+/// A carrier account: its partner API, status webhook secret, rate tables and booking policy.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierConfig {
+    /// 1–64 of a-z 0-9 -; its webhook is `POST /v1/carriers/{id}/webhook`.
     pub id: String,
     /// "viettelpost", "ghtk", "ghn" (their partner APIs) or "mock" (offline demo).
     pub kind: String,
+    /// The partner API, e.g. "https://partner.viettelpost.vn/v2".
     #[serde(default)]
     pub base_url: String,
     /// Viettel Post: the partner account's login.
     #[serde(default)]
     pub username: String,
+    /// Partner API password (Viettel Post).
     #[serde(default)]
     pub password: Secret,
     /// GHTK and GHN: the API token (header `Token`).
@@ -481,13 +518,16 @@ pub struct CarrierConfig {
     /// GHTK: the partner code sent as `X-Client-Source` (partner accounts only).
     #[serde(default)]
     pub client_source: String,
+    /// The carrier's status webhook must carry it (Viettel Post: the body's `TOKEN`;
+    /// GHTK and GHN: `?secret=` in the registered URL or the `X-Livepack-Secret` header).
     #[serde(default)]
     pub webhook_secret: Secret,
+    /// The service parcels are booked with (e.g. "VCN"); empty: the first rate table's.
     #[serde(default)]
     pub default_service: String,
     /// Rate tables per service; empty: the demo Viettel Post table (not its real tariff).
     #[serde(default)]
-    pub services: Vec<crate::shipping::rates::ServiceRates>,
+    pub services: Vec<crate::domain::rates::ServiceRates>,
     /// Packaging weight added once per parcel (grams).
     #[serde(default = "default_tare_g")]
     pub packaging_tare_g: u64,
@@ -542,9 +582,9 @@ fn default_attempt_timeout_ms() -> u64 {
 
 impl CarrierConfig {
     /// The configured rate tables, or the demo table.
-    pub fn rates(&self) -> Vec<crate::shipping::rates::ServiceRates> {
+    pub fn rates(&self) -> Vec<crate::domain::rates::ServiceRates> {
         if self.services.is_empty() {
-            crate::shipping::rates::default_viettel_post_rates()
+            crate::domain::rates::default_viettel_post_rates()
         } else {
             self.services.clone()
         }

@@ -247,9 +247,7 @@ impl Config {
                 ));
             }
             let pin = s.station_pin.expose();
-            if !pin.starts_with("$argon2")
-                && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
-            {
+            if !pin.starts_with("$argon2") && super::pin::check_plain(pin).is_err() {
                 return Err(ConfigError::invalid(
                     key("station_pin"),
                     "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",

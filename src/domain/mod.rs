@@ -5,6 +5,7 @@ pub mod address;
 pub mod money;
 pub mod order;
 pub mod phone;
+pub mod rates;
 pub mod schedule;
 
 use serde::Serialize;

@@ -18,17 +18,6 @@ pub struct SiteSchedule {
     pub same_day_cutoff: Option<NaiveTime>,
 }
 
-impl SiteSchedule {
-    pub fn from_config(site: &crate::config::SiteConfig) -> Self {
-        SiteSchedule {
-            pickups: site.pickup_times(),
-            sla_hours: site.sla_hours,
-            min_pack_minutes: site.min_pack_minutes,
-            same_day_cutoff: site.same_day_cutoff_time(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Due {
     /// Packed by then, or the platform's SLA is missed.

@@ -1,21 +1,23 @@
 //! The HTTP API (contract §2): routes, OpenAPI document, cross-cutting layers.
 
-pub mod auth;
 mod body_timeout;
 pub mod client;
 mod cod;
-pub mod error;
 mod handover;
 mod health;
 mod labels;
 mod orders;
 mod parcel_view;
-pub mod pin;
 pub mod serve;
 mod sessions;
 mod shipments;
 mod station;
 mod waves;
+
+// The edges' shared plumbing lives in `crate::web` (auth, errors) and `crate::config::pin`;
+// re-exported so handlers keep naming them `super::auth` / `super::error`.
+pub use crate::config::pin;
+pub use crate::web::{auth, error};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};

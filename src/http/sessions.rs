@@ -8,6 +8,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::orders::SellerParam;
 use crate::domain::is_label;
+use crate::observe::{session_at_risk, WavedAtRisk};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -24,6 +25,11 @@ pub struct SessionView {
     pub rejected: u64,
     pub waved: u64,
     pub packed: u64,
+    /// How many of the session's waved, not yet packed orders are at risk: overdue, or
+    /// their wave's pickup (or their own `at_risk` flag) says they miss their deadline.
+    pub at_risk_waved: usize,
+    /// Those orders (at most 1,000), earliest deadline first.
+    pub at_risk_orders: Vec<WavedAtRisk>,
 }
 
 /// A livestream session's progress.
@@ -47,6 +53,8 @@ pub async fn get_session(
         .session(&site, &seller, &label)
         .await?
         .ok_or_else(|| ApiError::not_found("session"))?;
+    let (at_risk_waved, at_risk_orders) =
+        session_at_risk(&state, &site, &seller, &label, chrono::Utc::now()).await?;
     Ok(Json(SessionView {
         label,
         seller,
@@ -57,5 +65,22 @@ pub async fn get_session(
         rejected: s.rejected,
         waved: s.waved,
         packed: s.packed,
+        at_risk_waved,
+        at_risk_orders,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_session_schema_describes_its_at_risk_orders() {
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let props = &schemas["SessionView"]["properties"];
+        assert!(props["at_risk_waved"].is_object(), "{props}");
+        assert!(props["at_risk_orders"].is_object(), "{props}");
+        assert!(schemas["WavedAtRisk"]["properties"]["reason"].is_object());
+    }
 }

@@ -10,16 +10,18 @@
 //! buyer → `shipping_fee`; Order Amount / the buyer's total → `cod_amount` when the
 //! payment method is cash on delivery (else "0"), items + fee above it → `discount`; Buyer
 //! Message → `note`; Weight(kg) (order) or Cân nặng sản phẩm (unit) → `weight_g` when the
-//! weight list has no entry for the SKU. Cancelled and unpaid orders are unmappable.
+//! weight list has no entry for the SKU. Orders whose status says cancelled go to
+//! [`Parsed::cancelled`] (a re-pushed export cancels them); unpaid ones are unmappable.
 
 use std::collections::HashMap;
 
 use super::draft::{Draft, DraftItem};
 use super::table::{platform_of, read_csv, Col, Columns, Row, TablePlatform};
 use super::values::{
-    is_cod, parse_local_time, parse_qty, parse_vnd, parse_weight, unpackable_status,
+    cancelled_status, is_cod, parse_local_time, parse_qty, parse_vnd, parse_weight,
+    unpackable_status,
 };
-use super::{ImportError, Mapped, Options, Parsed, Unmappable};
+use super::{Cancelled, CellSource, ImportError, Mapped, Options, Parsed, Unmappable};
 
 const REQUIRED: [Col; 8] = [
     Col::OrderId,
@@ -122,14 +124,27 @@ pub(crate) fn parse_rows(
         } else {
             format!("{prefix}{raw_id}")
         };
+        let (status, srow) = first(&cols, &rows, Col::Status);
+        if cancelled_status(status) && crate::domain::is_label(&order_id) {
+            out.cancelled.push(Cancelled {
+                line: srow.map_or(first_line, |r| r.line),
+                order_id,
+                status: status.to_owned(),
+            });
+            continue;
+        }
         match map_order(&cols, platform, &order_id, &rows)
             .and_then(|d| d.finish(opts).map_err(|reason| (first_line, reason)))
         {
-            Ok(order) => out.orders.push(Mapped {
-                line: first_line,
-                key: order_id,
-                order,
-            }),
+            Ok(order) => {
+                let cells = cells_of(&cols, &rows, &order);
+                out.orders.push(Mapped {
+                    line: first_line,
+                    key: order_id,
+                    order,
+                    cells,
+                })
+            }
             Err((line, reason)) => out.unmappable.push(Unmappable {
                 line,
                 order_id: Some(order_id),
@@ -138,6 +153,67 @@ pub(crate) fn parse_rows(
         }
     }
     Ok(out)
+}
+
+/// Where each field of a mapped ORDER came from: order-level fields from the first row that
+/// has them, item fields from the first row of the item's SKU.
+fn cells_of(cols: &Columns, rows: &[Row], order: &serde_json::Value) -> Vec<CellSource> {
+    let mut out = Vec::new();
+    let mut add = |field: String, col: Col, row: Option<&Row>| {
+        let (Some(row), Some(column)) = (row, cols.header(col)) else {
+            return;
+        };
+        out.push(CellSource {
+            field,
+            column: column.to_owned(),
+            value: cols.get(row, col).to_owned(),
+            line: row.line,
+        });
+    };
+    for (field, col) in [
+        ("order_id", Col::OrderId),
+        ("placed_at", Col::Created),
+        ("buyer.name", Col::Recipient),
+        ("buyer.phone", Col::Phone),
+        ("ship_to.province", Col::Province),
+        ("ship_to.district", Col::District),
+        ("ship_to.ward", Col::Ward),
+        ("ship_to.street", Col::Street),
+        ("shipping_fee", Col::ShippingFee),
+        ("cod_amount", Col::Total),
+        ("note", Col::Note),
+    ] {
+        let (_, row) = first(cols, rows, col);
+        add(field.to_owned(), col, row.or(rows.first()));
+    }
+    let items = order["items"].as_array().map_or(&[][..], Vec::as_slice);
+    for (n, item) in items.iter().enumerate() {
+        let sku = item["sku"].as_str().unwrap_or("");
+        let row = rows.iter().find(|r| {
+            let s = cols.get(r, Col::Sku);
+            let s = if s.is_empty() {
+                cols.get(r, Col::SkuParent)
+            } else {
+                s
+            };
+            s == sku
+        });
+        let sku_col = if row.is_some_and(|r| !cols.get(r, Col::Sku).is_empty()) {
+            Col::Sku
+        } else {
+            Col::SkuParent
+        };
+        let price_col = if cols.has(Col::UnitPrice) {
+            Col::UnitPrice
+        } else {
+            Col::LineSubtotal
+        };
+        add(format!("items[{n}].sku"), sku_col, row);
+        add(format!("items[{n}].qty"), Col::Qty, row);
+        add(format!("items[{n}].unit_price"), price_col, row);
+        add(format!("items[{n}].name"), Col::Product, row);
+    }
+    out
 }
 
 /// TikTok's XLSX export has a second header row describing each column.
@@ -189,7 +265,8 @@ fn map_order(
     if created.is_empty() {
         return Err((line0, "no order time (Created Time / Ngày đặt hàng)".into()));
     }
-    let placed_at = parse_local_time(created).map_err(|e| (at(crow), e))?;
+    let placed_at = parse_local_time(created)
+        .map_err(|e| (at(crow), format!("{}: {e}", cols.name(Col::Created))))?;
     let (phone_raw, prow) = first(cols, rows, Col::Phone);
     let mut phone = phone_raw.to_owned();
     if prow.is_some_and(|r| cols.numeric(r, Col::Phone))
@@ -212,14 +289,17 @@ fn map_order(
         }
         parse_vnd(v)
             .map(Some)
-            .map_err(|e| (at(row), format!("{}: {e}", col.label())))
+            .map_err(|e| (at(row), format!("{}: {e}", cols.name(col))))
     };
     let (payment, _) = first(cols, rows, Col::Payment);
     let (order_weight, wrow) = first(cols, rows, Col::OrderWeightKg);
     let order_weight_g = if order_weight.is_empty() {
         None
     } else {
-        Some(parse_weight(order_weight, false).map_err(|e| (at(wrow), e))?)
+        Some(
+            parse_weight(order_weight, false)
+                .map_err(|e| (at(wrow), format!("{}: {e}", cols.name(Col::OrderWeightKg))))?,
+        )
     };
     let mut d = Draft {
         order_id: order_id.to_owned(),
@@ -257,7 +337,8 @@ fn map_item(cols: &Columns, row: &Row) -> Result<DraftItem, String> {
             "no seller SKU (Seller SKU / SKU phân loại hàng): set it on the platform".into(),
         );
     }
-    let qty = parse_qty(cols.get(row, Col::Qty))?;
+    let qty =
+        parse_qty(cols.get(row, Col::Qty)).map_err(|e| format!("{}: {e}", cols.name(Col::Qty)))?;
     let product = cols.get(row, Col::Product);
     let variation = cols.get(row, Col::Variation);
     let name = match (product.is_empty(), variation.is_empty()) {
@@ -268,13 +349,13 @@ fn map_item(cols: &Columns, row: &Row) -> Result<DraftItem, String> {
     };
     let unit = cols.get(row, Col::UnitPrice);
     let unit_price = if !unit.is_empty() {
-        parse_vnd(unit).map_err(|e| format!("{}: {e}", Col::UnitPrice.label()))?
+        parse_vnd(unit).map_err(|e| format!("{}: {e}", cols.name(Col::UnitPrice)))?
     } else {
         let sub = cols.get(row, Col::LineSubtotal);
         if sub.is_empty() {
             return Err("no unit price".into());
         }
-        let total = parse_vnd(sub).map_err(|e| format!("{}: {e}", Col::LineSubtotal.label()))?;
+        let total = parse_vnd(sub).map_err(|e| format!("{}: {e}", cols.name(Col::LineSubtotal)))?;
         if total % u64::from(qty) != 0 {
             return Err(format!(
                 "line subtotal {total} is not {qty} equal whole-đồng prices"
@@ -286,7 +367,7 @@ fn map_item(cols: &Columns, row: &Row) -> Result<DraftItem, String> {
     let weight_g = if w.is_empty() {
         None
     } else {
-        Some(parse_weight(w, false)?)
+        Some(parse_weight(w, false).map_err(|e| format!("{}: {e}", cols.name(Col::UnitWeightKg)))?)
     };
     Ok(DraftItem {
         sku: sku.to_owned(),

@@ -25,6 +25,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
                     line: line_no,
                     key: format!("L{line_no}"),
                     order: Value::Object(map),
+                    cells: Vec::new(),
                 });
             }
             Ok(_) => out.unmappable.push(Unmappable {

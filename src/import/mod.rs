@@ -75,12 +75,34 @@ pub struct Mapped {
     /// Stable across re-reads of a growing input (`--follow` sends each key once).
     pub key: String,
     pub order: serde_json::Value,
+    /// For spreadsheet exports: which cell each ORDER field came from, so that a server
+    /// error naming a field (`ship_to.province`) can name the column and value instead.
+    pub cells: Vec<CellSource>,
 }
 
 impl Mapped {
     pub fn order_id(&self) -> Option<&str> {
         self.order.get("order_id").and_then(|v| v.as_str())
     }
+
+    /// The cell an ORDER field (as the server names it: `buyer.phone`, `items[0].qty`) was
+    /// read from, if known.
+    pub fn cell(&self, field: &str) -> Option<&CellSource> {
+        self.cells.iter().find(|c| c.field == field)
+    }
+}
+
+/// One spreadsheet cell behind an ORDER field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellSource {
+    /// The ORDER field, e.g. `ship_to.province`, `items[1].unit_price`.
+    pub field: String,
+    /// The column's header as written in the file, e.g. `Tỉnh/Thành phố`.
+    pub column: String,
+    /// The cell's value as written.
+    pub value: String,
+    /// The file line of the cell's row.
+    pub line: usize,
 }
 
 /// Input that could not be turned into an ORDER.
@@ -91,11 +113,23 @@ pub struct Unmappable {
     pub reason: String,
 }
 
+/// An order the platform says was cancelled (status "Cancelled" / "Đã hủy"): not sent as
+/// an ORDER; `livepack push` cancels it if it was stored before (a re-pushed export).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    pub line: usize,
+    pub order_id: String,
+    /// The status as the platform wrote it.
+    pub status: String,
+}
+
 /// What an input holds.
 #[derive(Debug, Clone, Default)]
 pub struct Parsed {
     pub orders: Vec<Mapped>,
     pub unmappable: Vec<Unmappable>,
+    /// Orders cancelled on the platform (exports and TikTok API JSON).
+    pub cancelled: Vec<Cancelled>,
     /// A JSON line `{"type":"end_session"}` was read (`--follow` stops there).
     pub end_marker: bool,
     /// Data rows (or lines) read, blank ones excluded.

@@ -165,6 +165,8 @@ impl Col {
 #[derive(Debug, Clone)]
 pub(crate) struct Columns {
     at: [Option<usize>; ALL.len()],
+    /// The header cells as written in the file.
+    names: Vec<String>,
 }
 
 impl Columns {
@@ -177,7 +179,11 @@ impl Columns {
                 .iter()
                 .find_map(|syn| folded.iter().position(|h| h == syn));
         }
-        Columns { at }
+        let names = header
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').trim().to_owned())
+            .collect();
+        Columns { at, names }
     }
 
     pub fn has(&self, col: Col) -> bool {
@@ -193,6 +199,18 @@ impl Columns {
         self.index(col)
             .and_then(|i| row.cells.get(i))
             .map_or("", |c| c.trim())
+    }
+
+    /// The header of `col` as written in the file (trimmed, BOM dropped).
+    pub fn header(&self, col: Col) -> Option<&str> {
+        self.index(col)
+            .and_then(|i| self.names.get(i))
+            .map(String::as_str)
+    }
+
+    /// The header of `col` as written in the file, else its usual name.
+    pub fn name(&self, col: Col) -> &str {
+        self.header(col).unwrap_or(col.label())
     }
 
     pub fn numeric(&self, row: &Row, col: Col) -> bool {

@@ -10,13 +10,13 @@
 //! left out; `payment.shipping_fee` → `shipping_fee`; `payment.total_amount` → `cod_amount`
 //! when `is_cod` or `payment_method_name` says cash on delivery, else "0"; what items + fee
 //! exceed the total by → `discount`; `buyer_message` → `note`. Orders with status
-//! CANCELLED or UNPAID are unmappable (not to be packed).
+//! CANCELLED go to [`Parsed::cancelled`]; UNPAID ones are unmappable (not to be packed).
 
 use serde_json::Value;
 
 use super::draft::{Draft, DraftItem};
-use super::values::{epoch_to_rfc3339, is_cod, parse_vnd, unpackable_status};
-use super::{ImportError, Mapped, Options, Parsed, Unmappable};
+use super::values::{cancelled_status, epoch_to_rfc3339, is_cod, parse_vnd, unpackable_status};
+use super::{Cancelled, ImportError, Mapped, Options, Parsed, Unmappable};
 use crate::domain::address::fold;
 
 pub(crate) fn parse(text: &str, opts: &Options) -> Result<Parsed, ImportError> {
@@ -103,11 +103,23 @@ fn map_one(order: Value, line: usize, opts: &Options, out: &mut Parsed) {
             format!("TT-{id}")
         }
     });
+    let status = s(&order, "status");
+    if let Some(order_id) = id.as_ref().filter(|i| crate::domain::is_label(i)) {
+        if order.is_object() && cancelled_status(status) {
+            out.cancelled.push(Cancelled {
+                line,
+                order_id: order_id.clone(),
+                status: status.to_owned(),
+            });
+            return;
+        }
+    }
     match draft(&order).and_then(|d| d.finish(opts)) {
         Ok(o) => out.orders.push(Mapped {
             line,
             key: id.clone().unwrap_or_else(|| format!("L{line}")),
             order: o,
+            cells: Vec::new(),
         }),
         Err(reason) => out.unmappable.push(Unmappable {
             line,

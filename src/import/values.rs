@@ -196,6 +196,13 @@ pub fn is_cod(method: &str) -> Option<bool> {
     Some(cod)
 }
 
+/// Whether the platform's status says the order was cancelled ("Cancelled", "CANCELLED",
+/// "Đã hủy", "Hủy"): a re-pushed export turns such a row into a cancel.
+pub fn cancelled_status(status: &str) -> bool {
+    let f = fold(status);
+    f.contains("cancel") || f.split(' ').any(|w| w == "huy")
+}
+
 /// Why an order with this status must not be packed (cancelled, or unpaid online).
 pub fn unpackable_status(status: &str) -> Option<String> {
     let f = fold(status);
@@ -276,5 +283,7 @@ mod tests {
         assert!(unpackable_status("Đã hủy").is_some());
         assert!(unpackable_status("Cancelled").is_some());
         assert!(unpackable_status("Chờ lấy hàng").is_none());
+        assert!(cancelled_status("Đã hủy") && cancelled_status("CANCELLED"));
+        assert!(!cancelled_status("Chưa thanh toán") && !cancelled_status("To ship"));
     }
 }

@@ -18,9 +18,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::http::auth::seller_from_headers;
-use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::web::auth::seller_from_headers;
+use crate::web::error::ApiError;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct IngestQuery {
@@ -33,10 +33,10 @@ pub struct IngestQuery {
     security(("seller_token" = [])),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol of contract §1"),
-        (status = 400, description = "Bad session label or not a WebSocket request", body = crate::http::error::ErrorBody),
-        (status = 401, description = "Missing or wrong seller token", body = crate::http::error::ErrorBody),
-        (status = 429, description = "This seller has `ingest.max_connections_per_seller` open connections", body = crate::http::error::ErrorBody),
-        (status = 503, description = "Too many open connections", body = crate::http::error::ErrorBody),
+        (status = 400, description = "Bad session label or not a WebSocket request", body = crate::web::error::ErrorBody),
+        (status = 401, description = "Missing or wrong seller token", body = crate::web::error::ErrorBody),
+        (status = 429, description = "This seller has `ingest.max_connections_per_seller` open connections", body = crate::web::error::ErrorBody),
+        (status = 503, description = "Too many open connections", body = crate::web::error::ErrorBody),
     ))]
 pub async fn handler(
     State(state): State<AppState>,

@@ -8,9 +8,11 @@
 
 mod cod;
 mod floor;
-mod process;
+pub mod process;
 mod risk;
 mod shipping;
+
+pub use risk::{session_at_risk, WavedAtRisk};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -6,8 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::planner::core::AtRisk;
 use crate::planner::outlook::Outlook;
+use crate::planner::records::WaveDoc;
 use crate::state::AppState;
-use crate::store::{keys, StoreError};
+use crate::store::{keys, OrderData, StoreError};
 
 /// "Soon": the pickup is at most this far ahead.
 pub const SOON: Duration = Duration::minutes(60);
@@ -43,6 +44,124 @@ pub fn due_soon(at_risk: &[AtRisk], now: DateTime<Utc>) -> Vec<&AtRisk> {
 /// Orders still to be packed: stored, waved or picked (not packed, shipped or cancelled).
 pub fn unpacked(status: Option<&str>) -> bool {
     matches!(status, Some("received" | "waved" | "picked"))
+}
+
+/// Waves read at most per call of [`session_at_risk`].
+const MAX_WAVES: usize = 500;
+/// At-risk orders listed at most per session (the count stays exact).
+const MAX_LISTED: usize = 1_000;
+
+/// A waved, not yet packed order of a session that is at risk.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct WavedAtRisk {
+    pub order_id: String,
+    /// received | waved | picked
+    pub status: String,
+    /// `overdue` (its deadline has passed) or `deadline_before_pickup` (its wave's pickup,
+    /// or every pickup it could make, is after its deadline).
+    pub reason: String,
+    pub pickup_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+}
+
+/// Why a waved order is at risk, if it is: overdue, or its pickup is after its deadline
+/// (the order's own `at_risk` flag, as `GET /v1/orders/{id}` shows it, counts too).
+pub fn waved_risk(
+    deadline: DateTime<Utc>,
+    pickup: DateTime<Utc>,
+    flagged: bool,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    if deadline <= now {
+        Some("overdue")
+    } else if pickup > deadline || flagged {
+        Some("deadline_before_pickup")
+    } else {
+        None
+    }
+}
+
+/// The session's orders that are in a wave not done (business days yesterday to
+/// tomorrow), not packed yet, and at risk ([`waved_risk`]); with the total count.
+pub async fn session_at_risk(
+    state: &AppState,
+    site: &str,
+    seller: &str,
+    label: &str,
+    now: DateTime<Utc>,
+) -> Result<(usize, Vec<WavedAtRisk>), StoreError> {
+    let today = crate::domain::schedule::business_date(now);
+    let mut ids = Vec::new();
+    for date in [today.pred_opt(), Some(today), today.succ_opt()]
+        .into_iter()
+        .flatten()
+    {
+        ids.extend(state.store.wave_ids_of_day(site, date).await?);
+    }
+    ids.truncate(MAX_WAVES);
+    // (order id, wave pickup) of the seller's orders in waves not done.
+    let mut refs: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for chunk in ids.chunks(50) {
+        for h in state.store.wave_hashes(site, chunk).await? {
+            if h.get("status").map(String::as_str) == Some("done") {
+                continue;
+            }
+            let Some(doc) = h
+                .get("data")
+                .and_then(|d| serde_json::from_str::<WaveDoc>(d).ok())
+            else {
+                continue;
+            };
+            refs.extend(
+                doc.orders
+                    .into_iter()
+                    .filter(|o| o.seller == seller)
+                    .map(|o| (o.order_id, doc.pickup_at)),
+            );
+        }
+    }
+    let mut count = 0;
+    let mut listed = Vec::new();
+    for chunk in refs.chunks(500) {
+        let mut pipe = redis::pipe();
+        for (id, _) in chunk {
+            pipe.cmd("HMGET")
+                .arg(keys::order(site, seller, id))
+                .arg("st")
+                .arg("data");
+        }
+        let mut conn = state.store.conn();
+        let rows: Vec<(Option<String>, Option<String>)> = state
+            .store
+            .bounded("session_at_risk", pipe.query_async(&mut conn))
+            .await?;
+        for ((id, pickup), (st, data)) in chunk.iter().zip(rows) {
+            let status = st.unwrap_or_else(|| "received".into());
+            if data.is_none() || !unpacked(Some(&status)) {
+                continue;
+            }
+            let Some(d) = data.and_then(|d| serde_json::from_str::<OrderData>(&d).ok()) else {
+                continue;
+            };
+            if d.session != label {
+                continue;
+            }
+            if let Some(reason) = waved_risk(d.deadline, *pickup, d.at_risk, now) {
+                count += 1;
+                if listed.len() < MAX_LISTED {
+                    listed.push(WavedAtRisk {
+                        order_id: id.clone(),
+                        status,
+                        reason: reason.into(),
+                        pickup_at: *pickup,
+                        deadline: d.deadline,
+                    });
+                }
+            }
+        }
+    }
+    listed.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
+    Ok((count, listed))
 }
 
 async fn count_unpacked(
@@ -92,6 +211,22 @@ mod tests {
             .map(|r| r.id.order_id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_waved_order_is_at_risk_when_overdue_or_its_pickup_is_late() {
+        let now = Utc::now();
+        let h = Duration::hours(1);
+        assert_eq!(waved_risk(now - h, now + h, false, now), Some("overdue"));
+        assert_eq!(
+            waved_risk(now + h, now + h * 2, false, now),
+            Some("deadline_before_pickup")
+        );
+        assert_eq!(
+            waved_risk(now + h * 3, now + h, true, now),
+            Some("deadline_before_pickup")
+        );
+        assert_eq!(waved_risk(now + h * 3, now + h, false, now), None);
     }
 
     #[test]

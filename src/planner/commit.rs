@@ -9,19 +9,18 @@ use chrono::{DateTime, NaiveTime, Utc};
 use futures_util::future::join_all;
 
 use super::core::{Plan, WavePlan};
+use super::limits::{split, OrderPiece, ParcelLimits};
 use super::records::{
     make_id, ParcelDoc, ParcelItem, ParcelOrder, PendingRecord, PickLineDoc, WaveDoc,
 };
 use super::shell::CommitStop;
 use crate::domain::address::{normalize_province, Province};
 use crate::domain::money::Vnd;
+use crate::domain::rates::{self, shipment_id, ServiceRates};
 use crate::domain::schedule::business_date;
 use crate::shipping::carrier::{BookingRequest, CarrierClient, Party};
 use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
-use crate::shipping::consolidate::shipment_id;
-use crate::shipping::limits::{split, OrderPiece, ParcelLimits};
 use crate::shipping::quotes::{self, QuoteCache};
-use crate::shipping::rates::{self, ServiceRates};
 use crate::store::keys::pending_field;
 use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit};
 use crate::store::Store;

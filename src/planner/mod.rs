@@ -3,6 +3,7 @@
 
 mod commit;
 pub mod core;
+pub mod limits;
 pub mod outlook;
 pub mod records;
 pub mod repack;

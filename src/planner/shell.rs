@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::commit::{commit_plan, CarrierChoice, CarrierCtx, ShipCtx};
 use super::core::{self, PlanConfig, PlanOrder};
+use super::limits::ParcelLimits;
 use super::records::PendingRecord;
 use crate::config::{Config, SiteConfig};
-use crate::shipping::limits::ParcelLimits;
 use crate::store::stream::{decode, Entry};
 use crate::store::{keys, Store, StoreError};
 

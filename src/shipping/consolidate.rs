@@ -35,9 +35,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::rates::{self, ServiceRates, Zone};
+pub use super::rates::{rates_for, shipment_id};
 use crate::domain::address::Province;
 use crate::domain::money::Vnd;
-use crate::domain::schedule::TZ;
 
 /// A packed (or planned) parcel as shipping sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,28 +92,6 @@ pub struct DayReport {
     pub cod_total: Vnd,
     /// COD the carrier collects for each seller.
     pub cod_by_seller: BTreeMap<String, Vnd>,
-}
-
-/// `S-{site}-{YYYYMMDD}-{HHMM}-{carrier}-{service}`, date and time in Asia/Ho_Chi_Minh.
-/// Characters of the service code outside `A-Z a-z 0-9 . _ -` become `_` (ids go in URLs).
-pub fn shipment_id(site: &str, pickup_at: DateTime<Utc>, carrier: &str, service: &str) -> String {
-    let local = pickup_at.with_timezone(&TZ).format("%Y%m%d-%H%M");
-    let service: String = service
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("S-{site}-{local}-{carrier}-{service}")
-}
-
-/// The rate table for `service`: its own, else the first one (None without any table).
-pub fn rates_for<'a>(rates: &'a [ServiceRates], service: &str) -> Option<&'a ServiceRates> {
-    rates.iter().find(|r| r.code == service).or(rates.first())
 }
 
 /// Groups a site's parcels into shipments, one per (carrier, service, pickup), with their

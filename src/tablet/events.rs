@@ -22,9 +22,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::{Hub, Subscription};
-use crate::http::auth::Caller;
-use crate::http::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
 
 /// A stream lives at most this long; the browser reconnects (and re-authenticates).
 pub const MAX_STREAM: Duration = Duration::from_secs(15 * 60);

@@ -19,8 +19,8 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use sha2::{Digest, Sha256};
 
-use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::web::error::ApiError;
 
 /// The page's Content-Security-Policy: everything from this origin, nothing inline.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \

@@ -1,0 +1,519 @@
+//! The CLI's words in Vietnamese and English: one catalogue, every key in both languages.
+//!
+//! The language: `--lang vi|en` when given; otherwise the locale, as POSIX reads it (the
+//! first non-empty of `LC_ALL`, `LC_MESSAGES`, `LANG`): Vietnamese when it starts with
+//! `vi` (e.g. `vi_VN.UTF-8`), English otherwise (also when no locale is set).
+//!
+//! Texts carry named placeholders `{name}`, filled by [`fill`]; both languages of a key use
+//! the same placeholders (checked by a unit test). Clap's `--help` stays English.
+
+use std::sync::OnceLock;
+
+/// A language of the CLI's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Tiếng Việt
+    Vi,
+    /// English
+    En,
+}
+
+impl Lang {
+    /// `flag` when given, else the locale's language.
+    pub fn choose(flag: Option<Lang>) -> Lang {
+        flag.unwrap_or_else(|| Lang::from_locale(|k| std::env::var(k).ok()))
+    }
+
+    /// The locale's language: the first non-empty of LC_ALL, LC_MESSAGES, LANG.
+    pub fn from_locale(var: impl Fn(&str) -> Option<String>) -> Lang {
+        let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|k| var(k))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        if locale.to_ascii_lowercase().starts_with("vi") {
+            Lang::Vi
+        } else {
+            Lang::En
+        }
+    }
+}
+
+static LANG: OnceLock<Lang> = OnceLock::new();
+
+/// Sets the language for this process (the first call wins).
+pub fn init(flag: Option<Lang>) -> Lang {
+    *LANG.get_or_init(|| Lang::choose(flag))
+}
+
+/// The language in use (English until [`init`] ran).
+pub fn lang() -> Lang {
+    LANG.get().copied().unwrap_or(Lang::En)
+}
+
+/// The text of `msg` in the language in use, placeholders filled.
+pub fn t(msg: Msg, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    fill(msg.text(lang()), args)
+}
+
+/// Replaces each `{name}` of `template` by its value in `args` (one pass: values are never
+/// read as templates). An unknown `{name}` stays as written.
+pub fn fill(template: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if is_name(&after[..close]) => {
+                let name = &after[..close];
+                match args.iter().find(|(k, _)| *k == name) {
+                    Some((_, v)) => out.push_str(&v.to_string()),
+                    None => out.push_str(&rest[open..open + close + 2]),
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+/// The placeholders of a template, sorted.
+#[cfg(test)]
+fn placeholders(template: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if is_name(&after[..close]) => {
+                v.push(after[..close].to_owned());
+                rest = &after[close + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+macro_rules! catalogue {
+    ($($key:ident => $en:expr, $vi:expr;)*) => {
+        /// Every message of the CLI.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Msg { $($key,)* }
+
+        impl Msg {
+            pub const ALL: &'static [Msg] = &[$(Msg::$key,)*];
+
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((Msg::$key, Lang::En) => $en, (Msg::$key, Lang::Vi) => $vi,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // Usage and input.
+    BadSessionLabel => "--session must be 1–64 of A-Z a-z 0-9 . _ -",
+        "--session phải gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
+    CannotRead => "cannot read {path}: {error}", "không đọc được {path}: {error}";
+    UnknownFormat => "cannot tell the input's format: {why} (pass --format)",
+        "không nhận ra định dạng của tệp: {why} (hãy chỉ rõ --format)";
+    Unreadable => "the input cannot be read: {why}", "không đọc được dữ liệu: {why}";
+    MissingColumn => "the header has no {column} column (looked for: {looked_for})",
+        "dòng tiêu đề thiếu cột {column} (đã tìm: {looked_for})";
+    StandardInput => "standard input", "đầu vào chuẩn (stdin)";
+    FollowNeedsText => "--follow reads JSON lines or CSV, not {format}",
+        "--follow chỉ đọc JSON lines hoặc CSV, không đọc {format}";
+    FileShrank => "the file shrank: was it replaced or truncated?",
+        "tệp bị ngắn đi: tệp đã bị thay hoặc cắt bớt?";
+    OrderChanged => "the order changed after it was sent (rows of one order must be written together); the first version was stored",
+        "đơn đã thay đổi sau khi gửi (các dòng của một đơn phải được ghi cùng lúc); bản đầu tiên được lưu";
+    // Connecting.
+    Connecting => "connecting to {url} …", "đang kết nối tới {url} …";
+    Unreachable => "cannot reach the service at {url}: {reason}. Is it running, and is --url (LIVEPACK_URL) right?",
+        "không kết nối được tới máy chủ {url}: {reason}. Máy chủ có đang chạy không, --url (LIVEPACK_URL) có đúng không?";
+    TokenRefused => "the service refused the token (HTTP {status}): check --token or LIVEPACK_TOKEN",
+        "máy chủ từ chối mã truy cập (HTTP {status}): hãy kiểm tra --token hoặc LIVEPACK_TOKEN";
+    NotASellerToken => "this token is not a seller's token (HTTP {status}): push, cancel and session need the seller's token",
+        "mã truy cập này không phải của người bán (HTTP {status}): push, cancel và session cần mã của người bán";
+    ServerRefused => "the service refused the request (HTTP {status}): {message}",
+        "máy chủ từ chối yêu cầu (HTTP {status}): {message}";
+    NotFound => "not found: {message}", "không tìm thấy: {message}";
+    ServerError => "the service answered HTTP {status}: {message}",
+        "máy chủ trả lời HTTP {status}: {message}";
+    PushFailed => "push failed: {why}", "gửi đơn thất bại: {why}";
+    GaveUp => "gave up with {n} orders unanswered: the service stopped answering",
+        "đã dừng, còn {n} đơn chưa được trả lời: máy chủ không còn phản hồi";
+    EndSessionUnacked => "the service never confirmed the end of the session",
+        "máy chủ không xác nhận việc kết thúc phiên";
+    ClientFault => "the push stopped on an error of this program: {why}",
+        "việc gửi dừng vì lỗi của chương trình: {why}";
+    Unanswered => "unanswered: {id}", "chưa được trả lời: {id}";
+    AndMore => "… and {n} more", "… và {n} đơn khác";
+    // Interrupted.
+    Interrupted => "interrupted (Ctrl-C): {sent} of {total} orders sent, {stored} stored, {rejected} rejected; pushing the same file again is safe",
+        "đã ngắt (Ctrl-C): đã gửi {sent}/{total} đơn, {stored} đơn đã lưu, {rejected} đơn bị từ chối; gửi lại cùng tệp là an toàn";
+    FollowStopping => "stopping: sending what was read, then end_session (Ctrl-C again quits at once)",
+        "đang dừng: gửi nốt những đơn đã đọc rồi kết thúc phiên (nhấn Ctrl-C lần nữa để thoát ngay)";
+    // Summary table.
+    SummaryTitle => "livepack push: {what}", "livepack push: {what}";
+    SourceFormat => "{source} ({format}) → session {session}", "{source} ({format}) → phiên {session}";
+    FollowedUntil => "followed {source} until {why} → session {session}",
+        "đã theo dõi {source} cho tới khi {why} → phiên {session}";
+    WhyCtrlC => "Ctrl-C", "nhấn Ctrl-C";
+    WhyEndLine => "an end_session line", "gặp dòng end_session";
+    WhyEof => "the end of standard input", "hết đầu vào chuẩn";
+    WhyIdle => "--idle-secs without new input", "--idle-secs trôi qua mà không có đơn mới";
+    WhyError => "an error", "gặp lỗi";
+    LabelRead => "read", "đọc";
+    LabelAccepted => "accepted", "nhận";
+    LabelDuplicate => "duplicate", "trùng";
+    LabelRejected => "rejected", "từ chối";
+    LabelUnmappable => "unmappable", "lỗi dòng";
+    LabelCancelled => "cancelled", "đã hủy";
+    LabelSkipped => "skipped", "bỏ qua";
+    LabelAlready => "already", "đã hủy trước";
+    AlreadyNote => "(cancelled here by an earlier push or cancel)",
+        "(đã hủy ở đây từ lần gửi hoặc lệnh hủy trước)";
+    LabelTooLate => "too-late", "quá muộn";
+    LabelUnanswered => "unanswered", "chưa trả lời";
+    LabelReconnects => "reconnects", "kết nối lại";
+    SkippedNote => "(cancelled on the platform, never stored here)",
+        "(đã hủy trên sàn, chưa từng lưu ở đây)";
+    ReconnectsNote => "(nacks {nacks}, session ended: {ended})",
+        "(bị hoãn {nacks}, phiên đã kết thúc: {ended})";
+    Yes => "yes", "có";
+    No => "no", "không";
+    RejectedHeading => "rejected by the server (not stored):", "máy chủ từ chối (không lưu):";
+    UnmappableHeading => "unmappable rows (not sent):", "dòng không đọc được (không gửi):";
+    CancelledHeading => "cancelled on the platform, now cancelled here (not to be packed):",
+        "đã hủy trên sàn, nay đã hủy ở đây (không đóng gói):";
+    TooLateHeading => "cancelled on the platform but already handed to the carrier (recall it with the carrier):",
+        "đã hủy trên sàn nhưng đã giao cho hãng vận chuyển (hãy báo hãng thu hồi):";
+    AtLine => "line {line}", "dòng {line}";
+    ProgressSent => "sent {sent}  acked {acked}  rejected {rejected}",
+        "đã gửi {sent}  đã lưu {acked}  từ chối {rejected}";
+    ProgressRetries => "  (reconnects {reconnects}, nacks {nacks})",
+        "  (kết nối lại {reconnects}, bị hoãn {nacks})";
+    BarSent => "sent", "đã gửi";
+    Cancelling => "cancelling {n} orders cancelled on the platform …",
+        "đang hủy {n} đơn đã hủy trên sàn …";
+    FollowWaiting => "following {source}: waiting for orders (Ctrl-C ends the session)",
+        "đang theo dõi {source}: chờ đơn mới (Ctrl-C để kết thúc phiên)";
+    FollowProgress => "acked {acked}  rejected {rejected}  unmappable {unmappable}  (following; Ctrl-C ends the session)",
+        "đã lưu {acked}  từ chối {rejected}  lỗi dòng {unmappable}  (đang theo dõi; Ctrl-C để kết thúc phiên)";
+    UnmappableLine => "unmappable: line {line} {id}: {reason}", "không đọc được: dòng {line} {id}: {reason}";
+    DryRunDone => "{mapped} orders mapped, {unmappable} unmappable, {cancelled} cancelled on the platform (dry run: nothing sent)",
+        "{mapped} đơn đọc được, {unmappable} dòng lỗi, {cancelled} đơn đã hủy trên sàn (chạy thử: không gửi gì)";
+    DryRunCancelled => "cancelled on the platform: line {line} {id} ({status})",
+        "đã hủy trên sàn: dòng {line} {id} ({status})";
+    // Server rejection codes, said plainly (the server's own message is used for others).
+    CodeUnknownProvince => "not a Vietnamese province (old or post-2025 name)",
+        "không phải tên tỉnh/thành phố của Việt Nam (tên cũ hoặc sau 2025)";
+    CodeInvalidPhone => "not a Vietnamese mobile number", "không phải số di động Việt Nam";
+    CodeInvalidWard => "the ward is empty or too long", "phường/xã trống hoặc quá dài";
+    CodeInvalidStreet => "the address is empty or too long", "địa chỉ trống hoặc quá dài";
+    CodeInvalidName => "the name is empty or too long", "tên trống hoặc quá dài";
+    CodeInvalidQty => "the quantity must be 1–999", "số lượng phải từ 1 đến 999";
+    CodeInvalidMoney => "not an amount of VND", "không phải số tiền VND";
+    CodePlacedAtTooOld => "the order is too old to be taken", "đơn quá cũ, không nhận";
+    CodePlacedAtInFuture => "the order time is in the future", "thời gian đặt hàng ở tương lai";
+    CodeInvalidWeight => "the weight must be 1 g – 100 kg", "cân nặng phải từ 1 g đến 100 kg";
+    // The importer's reasons for unmappable rows, phrase by phrase (values stay as written).
+    ReasonNoOrderId => "no order id", "thiếu mã đơn hàng";
+    ReasonIdAsNumber => "the order id was turned into a number by a spreadsheet and lost digits: export again, or format the column as text",
+        "mã đơn hàng đã bị bảng tính đổi thành số và mất chữ số: hãy xuất lại, hoặc định dạng cột là văn bản";
+    ReasonIdChars => "must be at most 61 of A-Z a-z 0-9 . _ -", "chỉ được tối đa 61 ký tự A-Z a-z 0-9 . _ -";
+    ReasonOrderId => "order id", "mã đơn hàng";
+    ReasonStatus => "order status is", "trạng thái đơn là";
+    ReasonNotToPack => "not to be packed", "không đóng gói";
+    ReasonNoTime => "no order time", "thiếu thời gian đặt hàng";
+    ReasonNoPhone => "no phone number for the recipient", "thiếu số điện thoại người nhận";
+    ReasonMasked => "the phone number is masked (*): export with full recipient data",
+        "số điện thoại bị che (*): hãy xuất file có đủ thông tin người nhận";
+    ReasonNoItems => "no items", "không có sản phẩm";
+    ReasonNoPayment => "no payment method: cannot tell cash on delivery from prepaid (payment method column)",
+        "thiếu phương thức thanh toán: không biết đơn thu hộ (COD) hay đã trả trước (cột phương thức thanh toán)";
+    ReasonNoSku => "no seller SKU", "thiếu SKU người bán";
+    ReasonSetSku => "set it on the platform", "hãy đặt SKU trên sàn";
+    ReasonNoWeight => "no weight for SKU", "không có cân nặng cho SKU";
+    ReasonWeightHow => "list it in --weights FILE or pass --default-weight-g",
+        "hãy ghi vào tệp --weights hoặc dùng --default-weight-g";
+    ReasonNoPrice => "no unit price", "thiếu đơn giá";
+    ReasonNotVnd => "not a VND amount", "không phải số tiền VND";
+    ReasonFraction => "VND has no fractional part", "tiền VND không có phần lẻ";
+    ReasonLarge => "implausibly large amount", "số tiền lớn bất thường";
+    ReasonQty => "quantity must be a whole number 1–999", "số lượng phải là số nguyên từ 1 đến 999";
+    ReasonNotWeight => "not a weight", "không phải cân nặng";
+    ReasonWeightRange => "weight out of range (1 g – 100 kg)", "cân nặng ngoài khoảng 1 g – 100 kg";
+    ReasonNotTime => "not a date-time", "không phải ngày giờ";
+    ReasonExceeds => "exceeds items", "lớn hơn tiền hàng";
+    ReasonTotal => "order total", "tổng tiền đơn";
+    ReasonFee => "shipping fee", "phí vận chuyển";
+    ReasonNotJson => "not valid JSON", "không phải JSON hợp lệ";
+    ReasonNotObject => "not a JSON object (one ORDER per line)", "không phải đối tượng JSON (mỗi dòng một ORDER)";
+    ReasonAllCancelled => "every line item is cancelled", "mọi sản phẩm của đơn đã bị hủy";
+    // cancel.
+    CancelResult => "{id}: {status}", "{id}: {status}";
+    StatusCancelled => "cancelled", "đã hủy";
+    StatusTooLate => "too_late", "quá muộn";
+    StatusUnknown => "unknown", "không có đơn này";
+    CancelTooLate => "already handed to the carrier: it cannot be cancelled here",
+        "đã giao cho hãng vận chuyển: không hủy được ở đây";
+    // session.
+    SessionTitle => "session {label} ({state}, seller {seller})", "phiên {label} ({state}, người bán {seller})";
+    StateLive => "live", "đang live";
+    StateEnded => "ended", "đã kết thúc";
+    LabelWaved => "waved", "đã chia đợt";
+    LabelPacked => "packed", "đã đóng";
+    LabelAtRisk => "at-risk", "có nguy cơ";
+    AtRiskLine => "{id}  {status}  {why}  pickup {pickup}  deadline {deadline}",
+        "{id}  {status}  {why}  lấy hàng {pickup}  hạn {deadline}";
+    WhyOverdue => "overdue", "quá hạn";
+    WhyDeadlineBeforePickup => "no pickup before its deadline", "không kịp chuyến lấy hàng trước hạn";
+    WhyNotEnoughCapacity => "not enough packing capacity", "không đủ sức đóng gói";
+    PassSite => "pass --site to see orders at risk", "hãy thêm --site để xem đơn có nguy cơ";
+    OutlookUnreadable => "the outlook is not readable: {why}", "không đọc được dự báo: {why}";
+    WavedRiskUnknown => "this service does not say which waved orders are at risk",
+        "máy chủ này không cho biết đơn nào đã chia đợt có nguy cơ";
+}
+
+/// Reason phrases, longest first (a phrase inside a longer one is replaced after it).
+const REASON_PHRASES: &[Msg] = &[
+    Msg::ReasonIdAsNumber,
+    Msg::ReasonNoPayment,
+    Msg::ReasonMasked,
+    Msg::ReasonWeightHow,
+    Msg::ReasonQty,
+    Msg::ReasonNotObject,
+    Msg::ReasonWeightRange,
+    Msg::ReasonNoPhone,
+    Msg::ReasonAllCancelled,
+    Msg::ReasonIdChars,
+    Msg::ReasonFraction,
+    Msg::ReasonLarge,
+    Msg::ReasonSetSku,
+    Msg::ReasonNoWeight,
+    Msg::ReasonNotVnd,
+    Msg::ReasonNotToPack,
+    Msg::ReasonStatus,
+    Msg::ReasonNoOrderId,
+    Msg::ReasonNoTime,
+    Msg::ReasonNotTime,
+    Msg::ReasonNoSku,
+    Msg::ReasonNoPrice,
+    Msg::ReasonNotWeight,
+    Msg::ReasonExceeds,
+    Msg::ReasonTotal,
+    Msg::ReasonFee,
+    Msg::ReasonNotJson,
+    Msg::ReasonNoItems,
+    Msg::ReasonOrderId,
+];
+
+/// An importer's reason (English) in the language in use: its known phrases translated,
+/// values and column names (quoted or as written in the file) kept.
+pub fn reason_text(reason: &str) -> String {
+    reason_in(lang(), reason)
+}
+
+fn reason_in(lang: Lang, reason: &str) -> String {
+    if lang == Lang::En {
+        return reason.to_owned();
+    }
+    // Quoted values are never translated: cut them out first.
+    let mut parts: Vec<(bool, String)> = Vec::new();
+    let mut rest = reason;
+    while let Some(open) = rest.find('"') {
+        let Some(len) = rest[open + 1..].find('"') else {
+            break;
+        };
+        parts.push((true, rest[..open].to_owned()));
+        parts.push((false, rest[open..open + len + 2].to_owned()));
+        rest = &rest[open + len + 2..];
+    }
+    parts.push((true, rest.to_owned()));
+    let mut out = String::with_capacity(reason.len() + 16);
+    for (text, mut part) in parts {
+        if text {
+            for &m in REASON_PHRASES {
+                part = part.replace(m.text(Lang::En), m.text(lang));
+            }
+        }
+        out.push_str(&part);
+    }
+    out
+}
+
+/// A server rejection code said plainly, when the catalogue has it.
+pub fn code_text(code: &str) -> Option<String> {
+    let m = match code {
+        "unknown_province" => Msg::CodeUnknownProvince,
+        "invalid_phone" => Msg::CodeInvalidPhone,
+        "invalid_ward" => Msg::CodeInvalidWard,
+        "invalid_street" => Msg::CodeInvalidStreet,
+        "invalid_name" => Msg::CodeInvalidName,
+        "invalid_qty" => Msg::CodeInvalidQty,
+        "invalid_money" | "negative_money" | "fractional_money" | "money_too_large" => {
+            Msg::CodeInvalidMoney
+        }
+        "placed_at_too_old" => Msg::CodePlacedAtTooOld,
+        "placed_at_in_future" => Msg::CodePlacedAtInFuture,
+        "invalid_weight" => Msg::CodeInvalidWeight,
+        _ => return None,
+    };
+    Some(t(m, &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_both_languages_with_the_same_placeholders() {
+        for &m in Msg::ALL {
+            let (en, vi) = (m.text(Lang::En), m.text(Lang::Vi));
+            assert!(!en.trim().is_empty(), "{m:?} has no English");
+            assert!(!vi.trim().is_empty(), "{m:?} has no Vietnamese");
+            assert_eq!(placeholders(en), placeholders(vi), "{m:?}");
+        }
+        // English table labels are one word each (scripts read "label count" lines).
+        for m in [
+            Msg::LabelRead,
+            Msg::LabelAccepted,
+            Msg::LabelDuplicate,
+            Msg::LabelRejected,
+            Msg::LabelUnmappable,
+            Msg::LabelCancelled,
+            Msg::LabelSkipped,
+            Msg::LabelAlready,
+            Msg::LabelTooLate,
+            Msg::LabelUnanswered,
+            Msg::LabelReconnects,
+            Msg::LabelWaved,
+            Msg::LabelPacked,
+            Msg::LabelAtRisk,
+        ] {
+            assert!(!m.text(Lang::En).contains(' '), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn importer_reasons_read_in_vietnamese_values_kept() {
+        let r = "Giá ưu đãi: not a VND amount: \"no items\"";
+        assert_eq!(
+            reason_in(Lang::Vi, r),
+            "Giá ưu đãi: không phải số tiền VND: \"no items\""
+        );
+        assert_eq!(reason_in(Lang::En, r), r);
+        assert_eq!(
+            reason_in(
+                Lang::Vi,
+                "no weight for SKU \"A\": list it in --weights FILE or pass --default-weight-g"
+            ),
+            "không có cân nặng cho SKU \"A\": hãy ghi vào tệp --weights hoặc dùng --default-weight-g"
+        );
+        // Every phrase is in the list, and none hides inside a later, shorter one's text.
+        for &m in Msg::ALL {
+            if format!("{m:?}").starts_with("Reason") {
+                assert!(REASON_PHRASES.contains(&m), "{m:?} not in REASON_PHRASES");
+            }
+        }
+    }
+
+    #[test]
+    fn importer_reasons_of_a_broken_export_have_no_english_left() {
+        let text = "Order ID,Order Status,Seller SKU,Quantity,SKU Unit Original Price,\
+                    Created Time,Recipient,Phone #,Province,Villages,Detail Address,Payment Method\n\
+                    1,To ship,A,1,abc,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    2,To ship,A,1000,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    3,To ship,A,1,1000,yesterday,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    4,To ship,A,1,1000,22/11/2026 10:00,Lan,,Hà Nội,Phường X,x,COD\n\
+                    5,To ship,A,1,1000,22/11/2026 10:00,Lan,091****678,Hà Nội,Phường X,x,COD\n\
+                    6,To ship,A,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,\n\
+                    7,To ship,,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    8,Unpaid,A,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n\
+                    9,To ship,A,1,1000,22/11/2026 10:00,Lan,0912345678,Hà Nội,Phường X,x,COD\n";
+        let p = crate::import::parse(
+            crate::import::Format::TiktokCsv,
+            text.as_bytes(),
+            &Default::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.unmappable.len(), 9, "{:?}", p.unmappable);
+        let english = [
+            "not", "no ", "must", "is ", "the ", "for ", "order", "quantity", "weight", "set ",
+        ];
+        for u in &p.unmappable {
+            let vi = reason_in(Lang::Vi, &u.reason);
+            // What is left outside quotes and column names is Vietnamese.
+            let bare: String = vi.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+            let bare = bare
+                .replace("Seller SKU", "")
+                .replace("Quantity", "")
+                .replace("SKU Unit Original Price", "")
+                .replace("Created Time", "")
+                .replace("Phone #", "")
+                .replace("--weights", "")
+                .replace("--default-weight-g", "");
+            for w in english {
+                assert!(
+                    !bare.contains(w),
+                    "{w:?} left in {vi:?} (from {:?})",
+                    u.reason
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_fill_once() {
+        let s = fill("{a} and {b} {c} {", &[("a", &"{b}"), ("b", &2)]);
+        assert_eq!(s, "{b} and 2 {c} {");
+        assert_eq!(fill("{url} …", &[("url", &"ws://x")]), "ws://x …");
+    }
+
+    #[test]
+    fn locale_picks_vietnamese_only_when_it_says_vi() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Lang::from_locale(env(&[("LANG", "vi_VN.UTF-8")])), Lang::Vi);
+        assert_eq!(Lang::from_locale(env(&[])), Lang::En);
+        assert_eq!(Lang::from_locale(env(&[("LANG", "C.UTF-8")])), Lang::En);
+        assert_eq!(
+            Lang::from_locale(env(&[("LC_ALL", "en_US.UTF-8"), ("LANG", "vi_VN")])),
+            Lang::En,
+            "LC_ALL wins"
+        );
+        assert_eq!(
+            Lang::from_locale(env(&[
+                ("LC_ALL", ""),
+                ("LC_MESSAGES", "vi"),
+                ("LANG", "en")
+            ])),
+            Lang::Vi,
+            "an empty LC_ALL does not count"
+        );
+    }
+}

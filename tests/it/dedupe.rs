@@ -1,0 +1,306 @@
+//! Idempotency that outlives retention (contract §8): an order id once accepted is never
+//! accepted again as new, even after its data left Redis — the archiver leaves a tombstone
+//! (`lp:{site}:t:{seller}:{bucket}`: order id → short digest) that lives
+//! `retention.dedupe_days` after the order is gone; `placed_at` older than that window is
+//! rejected with `placed_at_too_old`. And what a tombstone costs in Redis memory.
+
+use crate::common;
+
+use common::*;
+use livepack::store::tombstones::DedupeWindow;
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+
+async fn api(addr: &str, token: &str, method: reqwest::Method, path: &str) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// The changed-duplicate counter of seller A.
+async fn changed_duplicates(addr: &str) -> f64 {
+    let (_, text) = api(addr, OPERATOR, reqwest::Method::GET, "/metrics").await;
+    text.lines()
+        .find(|l| {
+            l.starts_with("livepack_orders_duplicate_changed_total{")
+                && l.contains(&format!("seller=\"{SELLER_A}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Sends one `orders` frame and returns its results.
+async fn send_orders(ws: &mut Ws, seq: i64, orders: &[Value]) -> Vec<Value> {
+    send(ws, &json!({"type": "orders", "seq": seq, "orders": orders})).await;
+    let reply = recv(ws).await;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    assert_eq!(reply["seq"], seq);
+    reply["results"].as_array().unwrap().clone()
+}
+
+fn statuses(results: &[Value]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn keys_like(redis: &TestRedis, pattern: &str) -> Vec<String> {
+    let mut c = redis.conn().await;
+    let mut out = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        out.extend(keys);
+        if next == 0 {
+            return out;
+        }
+        cursor = next;
+    }
+}
+
+/// Cancels orders (a final status: the archiver archives them and lets them expire).
+async fn cancel_all(addr: &str, ids: &[&str]) {
+    for id in ids {
+        let path = format!("/v1/orders/{id}/cancel");
+        let (s, body) = api(addr, TOKEN_A, reqwest::Method::POST, &path).await;
+        assert_eq!(s, 200, "cancel {id}: {body}");
+    }
+}
+
+fn retention(extra: &str, archive: &std::path::Path) -> String {
+    format!(
+        "[retention]\nhot_secs = 1\nscan_secs = 1\narchive_dir = \"{}\"\n{extra}",
+        archive.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_again() {
+    let redis = TestRedis::start().await;
+    let archive = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(test_config(&redis.url(), &retention("", archive.path()))).await;
+    let addr = app.addr.to_string();
+    let ids = ["DD-0", "DD-1", "DD-2", "DD-3"];
+    let first: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| order(id, i as u64))
+        .collect();
+    let mut ws = connect(&app, TOKEN_A, "dedupe").await;
+    assert_eq!(
+        statuses(&send_orders(&mut ws, 1, &first).await),
+        ["accepted"; 4]
+    );
+    cancel_all(&addr, &ids).await;
+
+    // Archived, then gone from Redis one hot second later; the tombstones stay.
+    eventually(30, "every order expired from Redis", || async {
+        redis.order_keys(SITE).await.is_empty()
+    })
+    .await;
+    let tombs = keys_like(&redis, &format!("lp:{{{SITE}}}:t:*")).await;
+    assert_eq!(tombs.len(), 1, "one bucket: {tombs:?}");
+    let bucket = &tombs[0];
+    // Cluster-safe: the site's hash tag, like every key the ingest script touches.
+    assert!(
+        bucket.starts_with(&format!("lp:{{{SITE}}}:t:{SELLER_A}:")),
+        "{bucket}"
+    );
+    let mut c = redis.conn().await;
+    let held: std::collections::HashMap<String, String> = c.hgetall(bucket).await.unwrap();
+    assert_eq!(held.len(), 4);
+    assert!(held.values().all(|v| v.len() == 8), "{held:?}");
+    // It lives the 90-day window after the order left, at most one 30-day bucket more.
+    let ttl: i64 = c.pttl(bucket).await.unwrap();
+    let day = 86_400_000i64;
+    assert!(ttl > 90 * day - 60_000 && ttl <= 120 * day, "pttl {ttl}");
+
+    let stream_before = redis.stream_orders(SITE).await;
+    let changed_before = changed_duplicates(&addr).await;
+    // The same order (the seller's tool replays its backlog), and one with other content.
+    let mut changed = first[1].clone();
+    changed["note"] = json!("gọi trước khi giao");
+    let again = send_orders(&mut ws, 2, &[first[0].clone(), changed, order("DD-9", 9)]).await;
+    assert_eq!(statuses(&again), ["duplicate", "duplicate", "accepted"]);
+    assert_eq!(again[0]["order_id"], "DD-0");
+
+    // Nothing of the old ids was stored again: no order hash, no stream entry (so the
+    // planner never sees them), only the new order's.
+    assert_eq!(redis.stream_orders(SITE).await, stream_before + 1);
+    for id in ["DD-0", "DD-1"] {
+        let key = format!("lp:{{{SITE}}}:o:{SELLER_A}:{id}");
+        let exists: bool = c.exists(&key).await.unwrap();
+        assert!(!exists, "{key} stored again");
+        let (s, _) = api(
+            &addr,
+            TOKEN_A,
+            reqwest::Method::GET,
+            &format!("/v1/orders/{id}"),
+        )
+        .await;
+        assert_eq!(s, 404);
+    }
+    let pending: Vec<String> = c.hkeys(format!("lp:{{{SITE}}}:pending")).await.unwrap();
+    assert!(
+        pending
+            .iter()
+            .all(|f| !f.ends_with("/DD-0") && !f.ends_with("/DD-1")),
+        "{pending:?}"
+    );
+    let changed_after = changed_duplicates(&addr).await;
+    assert_eq!(
+        changed_after - changed_before,
+        1.0,
+        "the changed resend is counted"
+    );
+    let (_, session) = api(
+        &addr,
+        OPERATOR,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/dedupe?seller={SELLER_A}"),
+    )
+    .await;
+    let session: Value = serde_json::from_str(&session).unwrap();
+    // The session's hash left Redis with its orders: its counters start again.
+    assert_eq!(session["accepted"], 1, "{session}");
+    assert_eq!(session["duplicate"], 2, "{session}");
+
+    // Another seller's order with the same id is its own.
+    let mut other = connect(&app, TOKEN_B, "dedupe-b").await;
+    assert_eq!(
+        statuses(&send_orders(&mut other, 1, &[order("DD-0", 1)]).await),
+        ["accepted"]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placed_at_older_than_the_dedupe_window_is_rejected_naming_the_field() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(test_config(
+        &redis.url(),
+        "[planner]\nenabled = false\n[retention]\ndedupe_days = 30\n",
+    ))
+    .await;
+    let mut ws = connect(&app, TOKEN_A, "too-old").await;
+    let mut old = order("OLD-1", 1);
+    old["placed_at"] = json!(placed_at_minutes_ago(31 * 24 * 60));
+    let mut recent = order("OLD-2", 2);
+    recent["placed_at"] = json!(placed_at_minutes_ago(29 * 24 * 60));
+    let results = send_orders(&mut ws, 1, &[old, recent]).await;
+    assert_eq!(statuses(&results), ["rejected", "accepted"]);
+    assert_eq!(results[0]["order_id"], "OLD-1");
+    assert_eq!(results[0]["error"]["code"], "placed_at_too_old");
+    assert_eq!(results[0]["error"]["field"], "placed_at");
+    assert!(
+        results[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("30 days"),
+        "{}",
+        results[0]
+    );
+    assert_eq!(
+        redis.order_keys(SITE).await.len(),
+        1,
+        "the old one is not stored"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_expires_after_the_dedupe_window() {
+    let redis = TestRedis::start().await;
+    let archive = tempfile::tempdir().unwrap();
+    // A 4-second window (a drill setting): the tombstone's bucket expires 4–8 s after
+    // the order left Redis.
+    let extra = retention("dedupe_secs = 4\n", archive.path());
+    let app = TestApp::spawn_with(test_config(&redis.url(), &extra)).await;
+    let addr = app.addr.to_string();
+    let fresh = |id: &str| {
+        let mut o = order(id, 3);
+        o["placed_at"] = json!(placed_at_minutes_ago(0));
+        o
+    };
+    let mut ws = connect(&app, TOKEN_A, "window").await;
+    assert_eq!(
+        statuses(&send_orders(&mut ws, 1, &[fresh("WIN-1")]).await),
+        ["accepted"]
+    );
+    cancel_all(&addr, &["WIN-1"]).await;
+    let pattern = format!("lp:{{{SITE}}}:t:{SELLER_A}:*");
+    eventually(30, "the tombstone is written", || async {
+        !keys_like(&redis, &pattern).await.is_empty()
+    })
+    .await;
+    let bucket = keys_like(&redis, &pattern).await.remove(0);
+    let mut c = redis.conn().await;
+    let ttl: i64 = c.pttl(&bucket).await.unwrap();
+    // Order expiry (≤ 1 s hot) + 4 s window, rounded up to the 4 s bucket.
+    assert!(ttl > 0 && ttl <= 9_000, "pttl {ttl}");
+    eventually(30, "the order and then its tombstone expired", || async {
+        redis.order_keys(SITE).await.is_empty() && keys_like(&redis, &pattern).await.is_empty()
+    })
+    .await;
+    // Past the window the id is no longer known: a fresh order with it is new.
+    assert_eq!(
+        statuses(&send_orders(&mut ws, 2, &[fresh("WIN-1")]).await),
+        ["accepted"]
+    );
+    app.stop().await;
+}
+
+/// Bytes per tombstone: `MEMORY USAGE` of a bucket holding 10,000 (order ids like the
+/// platforms' and 8-hex-digit digests, as `retire.lua` writes them) ÷ 10,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_per_tombstone() {
+    const N: usize = 10_000;
+    let redis = TestRedis::start().await;
+    let mut c = redis.conn().await;
+    let key = DedupeWindow::key(SITE, SELLER_A, 1_800_000_000_000);
+    for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(&key);
+        for i in chunk {
+            cmd.arg(format!("TT-5792301{i:05}"))
+                .arg(format!("{:08x}", (*i as u32).wrapping_mul(2_654_435_761)));
+        }
+        let _: i64 = cmd.query_async(&mut c).await.unwrap();
+    }
+    let _: bool = c.pexpire(&key, 86_400_000).await.unwrap();
+    let bytes: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(&key)
+        .arg("SAMPLES")
+        .arg(0)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let per = bytes as f64 / N as f64;
+    eprintln!(
+        "bytes per tombstone: {per:.1} ({bytes} bytes for {N} in one bucket, order ids of 15 characters)"
+    );
+    // A tombstone lives from the retire (the order's hot period still running) to the
+    // window after the order left, rounded up to its 30-day bucket: ≈ 30 + 90 + 15 days.
+    eprintln!(
+        "  per million order ids: {:.0} MiB; 800 streams x 3,000 orders (2.4 M) kept ~135 days: {:.0} MiB",
+        per * 1e6 / (1u64 << 20) as f64,
+        per * 2.4e6 / (1u64 << 20) as f64
+    );
+    assert!(per < 128.0, "a tombstone costs {per:.1} bytes");
+}

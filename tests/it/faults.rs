@@ -1,0 +1,270 @@
+//! Faults during a burst: Redis dies, the service dies. Nothing acked is lost, nothing
+//! is stored twice.
+
+use crate::common;
+use crate::svc;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Acked (accepted or duplicate) order ids of a reply.
+fn acked(reply: &Value) -> Vec<String> {
+    reply["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"] == "accepted" || r["status"] == "duplicate")
+        .map(|r| r["order_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn ready_status(app: &TestApp) -> u16 {
+    reqwest::get(app.http("/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_burst_gives_nacks_then_resends_are_accepted() {
+    let mut redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let ws = connect(&app, TOKEN_A, "redis-dies").await;
+    let (mut tx, mut rx) = ws.split();
+    let frames: BTreeMap<i64, Value> = (0..3000)
+        .map(|i| {
+            (
+                i,
+                json!({"type": "order", "seq": i, "order": order(&format!("RD-{i}"), i as u64)}),
+            )
+        })
+        .collect();
+    // Sender paced by a bounded channel so the kill lands mid-burst.
+    let (go_tx, mut go_rx) = mpsc::channel::<Value>(64);
+    let sender = tokio::spawn(async move {
+        while let Some(f) = go_rx.recv().await {
+            if tx.send(Message::Text(f.to_string().into())).await.is_err() {
+                break;
+            }
+        }
+        tx
+    });
+    // The first 1,000 frames go before the kill, the other 2,000 while Redis is dead.
+    let (killed_tx, killed_rx) = tokio::sync::oneshot::channel::<()>();
+    let feeder = {
+        let frames: Vec<Value> = frames.values().cloned().collect();
+        tokio::spawn(async move {
+            let mut killed = Some(killed_rx);
+            for (n, f) in frames.into_iter().enumerate() {
+                if n == 1000 {
+                    if let Some(k) = killed.take() {
+                        let _ = k.await;
+                    }
+                }
+                if go_tx.send(f).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let mut killed_tx = Some(killed_tx);
+    let mut acked_ids = BTreeSet::new();
+    let mut nacked = Vec::new();
+    let mut replies = 0;
+    while replies < 3000 {
+        let msg = tokio::time::timeout(Duration::from_secs(30), rx.next())
+            .await
+            .expect("reply")
+            .unwrap()
+            .unwrap();
+        let Message::Text(t) = msg else { continue };
+        let r: Value = serde_json::from_str(t.as_str()).unwrap();
+        assert_eq!(r["seq"], replies, "replies in order, one per frame");
+        replies += 1;
+        match r["type"].as_str() {
+            Some("ack") => acked_ids.extend(acked(&r)),
+            Some("nack") => {
+                assert_eq!(r["reason"], "storage_unavailable");
+                assert!(r["retry_after_ms"].as_u64().unwrap() > 0);
+                nacked.push(r["seq"].as_i64().unwrap());
+            }
+            other => panic!("only acks and nacks expected, got {other:?}: {r}"),
+        }
+        if replies == 1000 {
+            redis.redis.kill();
+            if let Some(k) = killed_tx.take() {
+                let _ = k.send(());
+            }
+        }
+    }
+    feeder.await.unwrap();
+    let mut tx = sender.await.unwrap();
+    assert!(
+        acked_ids.len() >= 1000,
+        "the first thousand were acked before the kill"
+    );
+    assert!(
+        !nacked.is_empty(),
+        "frames after the kill are nacked, not dropped"
+    );
+    assert_eq!(
+        ready_status(&app).await,
+        503,
+        "/readyz reports Redis is gone"
+    );
+
+    redis
+        .redis
+        .start_again()
+        .await
+        .expect("redis restarts on its data");
+    eventually(20, "/readyz turns 200", || async {
+        ready_status(&app).await == 200
+    })
+    .await;
+
+    // Resend what was nacked until everything is acked (bounded rounds).
+    for _round in 0..20 {
+        if nacked.is_empty() {
+            break;
+        }
+        for seq in &nacked {
+            tx.send(Message::Text(frames[seq].to_string().into()))
+                .await
+                .unwrap();
+        }
+        let mut still = Vec::new();
+        for _ in 0..nacked.len() {
+            let r: Value = loop {
+                let msg = tokio::time::timeout(Duration::from_secs(30), rx.next())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                if let Message::Text(t) = msg {
+                    break serde_json::from_str(t.as_str()).unwrap();
+                }
+            };
+            match r["type"].as_str() {
+                Some("ack") => acked_ids.extend(acked(&r)),
+                _ => still.push(r["seq"].as_i64().unwrap()),
+            }
+        }
+        nacked = still;
+    }
+    assert!(nacked.is_empty(), "all resends accepted once Redis is back");
+    let stored: BTreeSet<String> = redis
+        .order_keys(SITE)
+        .await
+        .into_iter()
+        .map(|k| k.rsplit(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored, acked_ids, "stored set == acked set");
+    assert_eq!(stored.len(), 3000);
+    assert_eq!(redis.stream_orders(SITE).await, 3000, "each stored once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = svc::free_port();
+    let config = dir.path().join("livepack.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[redis]\nurl = \"embedded\"\ndata_dir = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let healthy = || async {
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    };
+
+    let mut svc = svc::Service::start(&config, port, None, "warn");
+    eventually(30, "service ready", healthy).await;
+    let ws = try_connect(
+        &format!("ws://127.0.0.1:{port}/v1/ingest?session=killed"),
+        Some(TOKEN_A),
+    )
+    .await
+    .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..3000u64 {
+            let f = json!({"type": "order", "seq": i, "order": order(&format!("K-{i}"), i)});
+            if tx.send(Message::Text(f.to_string().into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut acked_ids = BTreeSet::new();
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(30), rx.next()).await {
+        if let Message::Text(t) = msg {
+            let r: Value = serde_json::from_str(t.as_str()).unwrap();
+            acked_ids.extend(acked(&r));
+            if acked_ids.len() >= 700 {
+                svc.child.start_kill().unwrap(); // SIGKILL
+                let _ = svc.child.wait().await;
+                break;
+            }
+        }
+    }
+    // Replies already on the wire before the kill count too.
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), rx.next()).await {
+        if let Message::Text(t) = msg {
+            acked_ids.extend(acked(&serde_json::from_str::<Value>(t.as_str()).unwrap()));
+        }
+    }
+    let _ = sender.await;
+    assert!(acked_ids.len() >= 700);
+
+    let mut svc = svc::Service::start(&config, port, None, "warn");
+    eventually(30, "restarted service ready", healthy).await;
+    let client = reqwest::Client::new();
+    for id in &acked_ids {
+        let r = client
+            .get(format!("{base}/v1/orders/{id}"))
+            .bearer_auth(TOKEN_A)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acked order {id} survived the kill");
+    }
+    let session: Value = client
+        .get(format!("{base}/v1/sessions/killed"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(session["accepted"].as_u64().unwrap() >= acked_ids.len() as u64);
+
+    // Graceful stop also stops the embedded redis-server it adopted.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("data/livepack-redis.json")).unwrap(),
+    )
+    .unwrap();
+    let redis_pid = state["pid"].as_i64().unwrap() as i32;
+    unsafe { libc::kill(svc.child.id().unwrap() as i32, libc::SIGTERM) };
+    let _ = tokio::time::timeout(Duration::from_secs(20), svc.child.wait())
+        .await
+        .expect("service exits on SIGTERM");
+    eventually(15, "embedded redis stopped", || async move {
+        unsafe { libc::kill(redis_pid, 0) != 0 }
+    })
+    .await;
+}

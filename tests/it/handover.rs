@@ -1,0 +1,523 @@
+//! Hand-over at the truck end to end on real Redis: two shipments of one site (two pickups),
+//! packed and booked with the mock carrier, every label scanned including a wrong code, a
+//! duplicate, a parcel of the other shipment and a pulled one; the missing parcel is listed,
+//! the hand-over is refused until it is left behind with a reason, then statuses move.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn config(redis: &str, pickup: &str) -> livepack::Config {
+    let extra = format!(
+        "[[sites]]\nid = \"{SITE}\"\nname = \"Hoa Lư hub\"\npickups = [\"{pickup}\"]\n\
+         station_pin = \"246813\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
+         province = \"Ninh Bình\"\nward = \"Phường Hoa Lư\"\nstreet = \"Thôn Văn Lâm\"\n\
+         min_pack_minutes = 0\n"
+    );
+    test_config(redis, &extra)
+}
+
+async fn call(
+    addr: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(addr: &str, path: &str) -> Value {
+    let (s, v) = call(addr, OPERATOR, reqwest::Method::GET, path, None).await;
+    assert_eq!(s, 200, "{path}: {v}");
+    v
+}
+
+async fn post(addr: &str, path: &str, body: Value) -> (u16, Value) {
+    call(addr, OPERATOR, reqwest::Method::POST, path, Some(body)).await
+}
+
+/// Pushes `n` orders of distinct buyers as one session, ends it, waits until all are waved.
+async fn push_session(app: &TestApp, session: &str, n: u64) -> Vec<String> {
+    let mut ws = connect(app, TOKEN_A, session).await;
+    let ids: Vec<String> = (0..n).map(|i| format!("{session}-{i}")).collect();
+    let orders: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| order(id, 1000 + i as u64))
+        .collect();
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 1, "orders": orders}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["type"], "ack");
+    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
+    assert_eq!(recv(&mut ws).await["type"], "ack");
+    let addr = app.addr.to_string();
+    let path = format!("/v1/sessions/{session}");
+    eventually(30, "the session's orders waved", || {
+        let (a, p) = (addr.clone(), path.clone());
+        async move {
+            let (_, s) = call(&a, TOKEN_A, reqwest::Method::GET, &p, None).await;
+            s["waved"].as_u64() == Some(n)
+        }
+    })
+    .await;
+    ids
+}
+
+/// (parcel id, shipment id) of an order.
+async fn placed(addr: &str, order_id: &str) -> (String, String) {
+    let (_, o) = call(
+        addr,
+        TOKEN_A,
+        reqwest::Method::GET,
+        &format!("/v1/orders/{order_id}"),
+        None,
+    )
+    .await;
+    (
+        o["parcel_id"].as_str().unwrap().to_owned(),
+        o["shipment_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn parcel<'a>(sh: &'a Value, id: &str) -> &'a Value {
+    sh["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {sh}"))
+}
+
+fn ids(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
+    let redis = TestRedis::start().await;
+    // Two pickups of the same site, one after a configuration change: two shipments.
+    let first = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
+    let orders = push_session(&first, "morning", 4).await;
+    first.stop().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "16:00")).await;
+    let other_order = push_session(&app, "evening", 1).await;
+    let addr = app.addr.to_string();
+
+    let mut parcels = Vec::new();
+    let mut shipment = None;
+    for o in &orders {
+        let (p, s) = placed(&addr, o).await;
+        assert!(shipment.is_none() || shipment.as_ref() == Some(&s));
+        shipment = Some(s);
+        parcels.push(p);
+    }
+    let shipment = shipment.unwrap();
+    let (other_parcel, other_shipment) = placed(&addr, &other_order[0]).await;
+    assert_ne!(other_shipment, shipment, "two pickups, two shipments");
+    assert_eq!(parcels.iter().collect::<BTreeSet<_>>().len(), 4);
+
+    // Before booking: the §6 fields are there, nothing booked or loaded.
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(sh["loaded_count"], 0);
+    assert_eq!(ids(&sh["missing"]), parcels.iter().cloned().collect());
+    for p in sh["parcels"].as_array().unwrap() {
+        assert_eq!(p["status"], "open", "{p}");
+        assert_eq!(p["tracking"], Value::Null);
+        assert_eq!(p["booking"]["state"], "none");
+        assert_eq!(p["booking"]["attempts"], 0);
+        assert_eq!(p["loaded"], false);
+        assert_eq!(p["replaces"], Value::Null);
+        assert_eq!(p["replaced_by"], Value::Null);
+    }
+
+    // Pack and book.
+    for p in &parcels {
+        let (s, r) = post(&addr, &format!("/v1/parcels/{p}/packed"), json!({})).await;
+        assert_eq!(s, 200, "{r}");
+    }
+    let (s, r) = post(&addr, &format!("/v1/shipments/{shipment}/book"), json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    assert!(
+        r["parcels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["status"] == "booked"),
+        "{r}"
+    );
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    let tracking: Vec<String> = parcels
+        .iter()
+        .map(|p| {
+            let v = parcel(&sh, p);
+            assert_eq!(v["status"], "booked", "{v}");
+            assert_eq!(v["booking"]["state"], "booked", "{v}");
+            assert_eq!(v["booking"]["next_try_at"], Value::Null, "{v}");
+            v["tracking"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // The wave shows the same parcel object.
+    let o = get(
+        &addr,
+        &format!("/v1/orders/{}?seller={SELLER_A}", orders[0]),
+    )
+    .await;
+    let wave = get(
+        &addr,
+        &format!("/v1/waves/{}", o["wave_id"].as_str().unwrap()),
+    )
+    .await;
+    let w = parcel(&wave, &parcels[0]);
+    assert_eq!(w["tracking"].as_str(), Some(tracking[0].as_str()), "{w}");
+    assert_eq!(w["booking"]["state"], "booked");
+    assert_eq!(w["split_reason"], Value::Null);
+
+    // The buyer of the 4th parcel cancels after packing: that parcel must be pulled.
+    let (s, r) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::POST,
+        &format!("/v1/orders/{}/cancel", orders[3]),
+        Some(json!({"reason": "buyer_cancelled"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let pulled = parcels[3].clone();
+    eventually(30, "the cancelled parcel no longer ships", || {
+        let (a, id, p) = (addr.clone(), shipment.clone(), pulled.clone());
+        async move {
+            let sh = get(&a, &format!("/v1/shipments/{id}")).await;
+            let v = parcel(&sh, &p);
+            v["pull"] == true || v["status"] == "cancelled" || v["status"] == "replaced"
+        }
+    })
+    .await;
+
+    // The truck: a tracking code with a scanner's whitespace, a duplicate (by parcel id),
+    // a wrong code, a parcel of the other shipment, the pulled parcel, a second parcel.
+    let scan = |code: String| {
+        let (a, id) = (addr.clone(), shipment.clone());
+        async move {
+            post(
+                &a,
+                &format!("/v1/shipments/{id}/scans"),
+                json!({ "code": code }),
+            )
+            .await
+        }
+    };
+    let expect = |(s, r): (u16, Value), id: Option<&str>, result: &str| {
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["result"], result, "{r}");
+        assert_eq!(r["parcel_id"].as_str(), id, "{r}");
+    };
+    expect(
+        scan(format!("  {}\r\n", tracking[0])).await,
+        Some(&parcels[0]),
+        "loaded",
+    );
+    expect(
+        scan(parcels[0].clone()).await,
+        Some(&parcels[0]),
+        "already_loaded",
+    );
+    expect(
+        scan(tracking[0].clone()).await,
+        Some(&parcels[0]),
+        "already_loaded",
+    );
+    expect(scan("VTP-NO-SUCH-LABEL".into()).await, None, "unknown");
+    expect(
+        scan(format!("P-{SITE}-20261121-999999")).await,
+        None,
+        "unknown",
+    );
+    expect(
+        scan(other_parcel.clone()).await,
+        Some(&other_parcel),
+        "not_in_shipment",
+    );
+    expect(scan(tracking[3].clone()).await, Some(&pulled), "pull");
+    expect(scan(parcels[1].clone()).await, Some(&parcels[1]), "loaded");
+    let (s, r) = scan("   ".into()).await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (400, Some("invalid_code")),
+        "{r}"
+    );
+    let (s, _) = post(
+        &addr,
+        &format!("/v1/shipments/{shipment}/scans"),
+        json!({"codes": "x"}),
+    )
+    .await;
+    assert_eq!(s, 422);
+
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(sh["loaded_count"], 2, "{sh}");
+    let missing = ids(&sh["missing"]);
+    assert!(
+        missing.contains(&parcels[2]),
+        "the unscanned parcel is missing: {missing:?}"
+    );
+    for done in [&parcels[0], &parcels[1], &pulled] {
+        assert!(
+            !missing.contains(done),
+            "{done} is not missing: {missing:?}"
+        );
+    }
+    assert_eq!(parcel(&sh, &parcels[0])["loaded"], true);
+    assert_eq!(parcel(&sh, &parcels[2])["loaded"], false);
+
+    // Hand-over: refused while a parcel is missing, nothing changes.
+    let handed = format!("/v1/shipments/{shipment}/handed-over");
+    let (s, r) = call(&addr, OPERATOR, reqwest::Method::POST, &handed, None).await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(r["error"]["code"], "parcels_missing");
+    assert_eq!(ids(&r["missing"]), missing);
+    assert_eq!(
+        get(&addr, &format!("/v1/shipments/{shipment}")).await["status"],
+        "booked"
+    );
+
+    // Bad left_behind lists name the field.
+    let bad = [
+        (
+            json!({"left_behind": [{"parcel_id": other_parcel, "reason": "x"}]}),
+            "left_behind[0].parcel_id",
+        ),
+        (
+            json!({"left_behind": [{"parcel_id": parcels[2], "reason": "  "}]}),
+            "left_behind[0].reason",
+        ),
+        (
+            json!({"left_behind": [{"parcel_id": parcels[2], "reason": "x".repeat(201)}]}),
+            "left_behind[0].reason",
+        ),
+        (
+            json!({"left_behind": [{"parcel_id": parcels[2]}]}),
+            "reason",
+        ),
+    ];
+    for (body, field) in bad {
+        let (s, r) = post(&addr, &handed, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains(field),
+            "{body}: {r}"
+        );
+    }
+    // Leaving behind only some of the missing ones is still refused.
+    let (s, r) = post(
+        &addr,
+        &handed,
+        json!({"left_behind": [{"parcel_id": parcels[0], "reason": "box crushed"}]}),
+    )
+    .await;
+    assert_eq!(s, 409, "{r}");
+
+    // Every missing parcel left behind with a reason: handed over.
+    let reason = "Hộp bị móp, đóng gói lại";
+    let left: Vec<Value> = missing
+        .iter()
+        .map(|p| json!({"parcel_id": p, "reason": format!("  {reason} ")}))
+        .collect();
+    let (s, r) = post(&addr, &handed, json!({ "left_behind": left })).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["status"], "handed_over");
+    assert_eq!(r["parcels_handed_over"], 2, "{r}");
+    assert_eq!(ids(&r["left_behind"]), missing);
+
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(sh["status"], "handed_over");
+    assert_eq!(sh["missing"], json!([]), "{sh}");
+    for p in [&parcels[0], &parcels[1]] {
+        assert_eq!(parcel(&sh, p)["status"], "handed_over");
+    }
+    let stayed = parcel(&sh, &parcels[2]);
+    assert_eq!(stayed["status"], "booked", "{stayed}");
+    assert_eq!(stayed["left_behind"], reason);
+    assert_eq!(stayed["loaded"], false);
+    assert_ne!(parcel(&sh, &pulled)["status"], "handed_over");
+    let o = get(
+        &addr,
+        &format!("/v1/orders/{}?seller={SELLER_A}", orders[0]),
+    )
+    .await;
+    assert_eq!(o["status"], "handed_over", "{o}");
+    let o = get(
+        &addr,
+        &format!("/v1/orders/{}?seller={SELLER_A}", orders[2]),
+    )
+    .await;
+    assert_eq!(o["status"], "booked", "{o}");
+
+    // Repeating the hand-over changes nothing; a late scan of a parcel left behind is refused.
+    let (s, r) = call(&addr, OPERATOR, reqwest::Method::POST, &handed, None).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["parcels_handed_over"], 0);
+    let (s, r) = scan(parcels[2].clone()).await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (409, Some("handed_over")),
+        "{r}"
+    );
+    expect(
+        scan(tracking[1].clone()).await,
+        Some(&parcels[1]),
+        "already_loaded",
+    );
+
+    // The other shipment: nothing scanned, so an empty hand-over is refused with its parcel.
+    let (s, r) = call(
+        &addr,
+        OPERATOR,
+        reqwest::Method::POST,
+        &format!("/v1/shipments/{other_shipment}/handed-over"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(ids(&r["missing"]), BTreeSet::from([other_parcel.clone()]));
+
+    // Scans are counted by result.
+    let metrics = reqwest::get(app.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for result in [
+        "loaded",
+        "already_loaded",
+        "unknown",
+        "not_in_shipment",
+        "pull",
+    ] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("livepack_handover_scans_total")
+                    && l.contains(&format!("result=\"{result}\""))
+                    && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)),
+            "{result}"
+        );
+    }
+    app.stop().await;
+}
+
+/// A wave commit never overwrites a parcel: one whose parcel id exists already is refused
+/// as a whole (the planner replans with fresh numbers), the existing parcel untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_commit_never_overwrites_an_existing_parcel() {
+    use livepack::store::keys;
+    use livepack::store::waves::{CommitOutcome, WaveCommit};
+    use redis::AsyncCommands;
+
+    let redis = TestRedis::start().await;
+    let cfg = livepack::Config::from_toml("").unwrap();
+    let store = livepack::store::Store::connect(&cfg.redis, &redis.url())
+        .await
+        .unwrap();
+    let mut c = redis.conn().await;
+    let _: () = c.set(keys::fence(SITE), "7").await.unwrap();
+    for o in ["o1", "o2"] {
+        let _: () = c
+            .hset(keys::pending(SITE), keys::pending_field(SELLER_A, o), "{}")
+            .await
+            .unwrap();
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+    let commit = |wave: &'static str,
+                  order: &'static str,
+                  parcel: &'static str,
+                  doc: &'static str| WaveCommit {
+        wave_id: wave,
+        date,
+        released_ms: 1,
+        pickup_ms: 2,
+        doc: "{}".into(),
+        qty_total: 1,
+        sku_qty: vec![("HONEY-500".into(), 1)],
+        orders: vec![(SELLER_A.into(), order.into(), "s".into(), parcel.into())],
+        parcels: vec![(parcel.into(), doc.into())],
+        shipments: vec![],
+        parcel_shipment: vec![],
+    };
+    let first = commit(
+        "W-hoa-lu-hub-20261202-1",
+        "o1",
+        "P-hoa-lu-hub-20261202-1",
+        "{\"first\":1}",
+    );
+    assert_eq!(
+        store.commit_wave(SITE, "7", &first).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    // Another wave reusing that parcel id (a counter lost or reset): refused, nothing written.
+    let clash = commit(
+        "W-hoa-lu-hub-20261202-2",
+        "o2",
+        "P-hoa-lu-hub-20261202-1",
+        "{\"second\":1}",
+    );
+    assert_eq!(
+        store.commit_wave(SITE, "7", &clash).await.unwrap(),
+        CommitOutcome::Exists
+    );
+    let data: String = c
+        .hget(keys::parcel(SITE, "P-hoa-lu-hub-20261202-1"), "data")
+        .await
+        .unwrap();
+    assert_eq!(data, "{\"first\":1}");
+    let wave_exists: bool = c
+        .exists(keys::wave(SITE, "W-hoa-lu-hub-20261202-2"))
+        .await
+        .unwrap();
+    assert!(!wave_exists);
+    let still_pending: bool = c
+        .hexists(keys::pending(SITE), keys::pending_field(SELLER_A, "o2"))
+        .await
+        .unwrap();
+    assert!(still_pending, "the refused commit moved no order");
+    // The same wave id again is refused too; fresh ids go through.
+    let again = commit(
+        "W-hoa-lu-hub-20261202-1",
+        "o2",
+        "P-hoa-lu-hub-20261202-9",
+        "{}",
+    );
+    assert_eq!(
+        store.commit_wave(SITE, "7", &again).await.unwrap(),
+        CommitOutcome::Exists
+    );
+    let fresh = commit(
+        "W-hoa-lu-hub-20261202-3",
+        "o2",
+        "P-hoa-lu-hub-20261202-2",
+        "{}",
+    );
+    assert_eq!(
+        store.commit_wave(SITE, "7", &fresh).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}

@@ -1,0 +1,399 @@
+//! Ingest guarantees against a real redis-server: every order acked is stored once.
+
+use crate::common;
+
+use std::collections::{HashMap, HashSet};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Sends every frame without waiting, reads every reply; returns replies in arrival order.
+async fn burst(ws: Ws, frames: Vec<Value>) -> Vec<Value> {
+    let n = frames.len();
+    let (mut tx, mut rx) = ws.split();
+    let sender = tokio::spawn(async move {
+        for f in frames {
+            tx.send(Message::Text(f.to_string().into())).await.unwrap();
+        }
+        tx
+    });
+    let mut replies = Vec::with_capacity(n);
+    while replies.len() < n {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(30), rx.next())
+            .await
+            .expect("reply within 30 s")
+            .expect("open")
+            .expect("no error");
+        if let Message::Text(t) = msg {
+            replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+        }
+    }
+    let _ = sender.await;
+    replies
+}
+
+fn statuses(replies: &[Value]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for r in replies {
+        for res in r["results"].as_array().into_iter().flatten() {
+            *out.entry(res["status"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_of_3000_is_acked_in_order_and_stored_once_and_resend_is_all_duplicate() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let frames: Vec<Value> = (0..3000)
+        .map(|i| json!({"type": "order", "seq": i, "order": order(&format!("TT-{i}"), i)}))
+        .collect();
+
+    let replies = burst(connect(&app, TOKEN_A, "sat-market-1").await, frames.clone()).await;
+    let seqs: Vec<i64> = replies.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (0..3000).collect::<Vec<_>>(),
+        "one reply per frame, in order"
+    );
+    assert!(replies.iter().all(|r| r["type"] == "ack"));
+    assert_eq!(statuses(&replies).get("accepted"), Some(&3000));
+    assert_eq!(redis.order_keys(SITE).await.len(), 3000);
+    assert_eq!(redis.stream_orders(SITE).await, 3000);
+
+    let again = burst(connect(&app, TOKEN_A, "sat-market-1").await, frames).await;
+    assert_eq!(statuses(&again).get("duplicate"), Some(&3000));
+    assert_eq!(
+        redis.order_keys(SITE).await.len(),
+        3000,
+        "nothing new stored"
+    );
+    assert_eq!(redis.stream_orders(SITE).await, 3000);
+
+    let session: Value = reqwest::Client::new()
+        .get(app.http("/v1/sessions/sat-market-1"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["accepted"], 3000);
+    assert_eq!(session["duplicate"], 3000);
+    assert_eq!(session["state"], "live");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_connections_with_overlapping_ids_store_each_id_once() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut tasks = Vec::new();
+    for c in 0..20u64 {
+        let ws = connect(&app, TOKEN_A, "overlap").await;
+        // Connection c sends ids c*50 .. c*50+200: each id is sent by up to 4 connections.
+        let frames: Vec<Value> = (0..4)
+            .map(|f| {
+                let orders: Vec<Value> = (0..50)
+                    .map(|k| {
+                        let id = c * 50 + f * 50 + k;
+                        order(&format!("OV-{id}"), id)
+                    })
+                    .collect();
+                json!({"type": "orders", "seq": f, "orders": orders})
+            })
+            .collect();
+        tasks.push(tokio::spawn(burst(ws, frames)));
+    }
+    let mut accepted = HashSet::new();
+    let mut answered = 0;
+    for t in tasks {
+        let replies = t.await.unwrap();
+        assert_eq!(replies.len(), 4, "every frame answered");
+        for r in &replies {
+            for res in r["results"].as_array().unwrap() {
+                answered += 1;
+                if res["status"] == "accepted" {
+                    assert!(
+                        accepted.insert(res["order_id"].as_str().unwrap().to_owned()),
+                        "accepted twice"
+                    );
+                } else {
+                    assert_eq!(res["status"], "duplicate");
+                }
+            }
+        }
+    }
+    let distinct = 19 * 50 + 200;
+    assert_eq!(answered, 20 * 200);
+    assert_eq!(accepted.len(), distinct);
+    assert_eq!(redis.order_keys(SITE).await.len(), distinct);
+    assert_eq!(redis.stream_orders(SITE).await, distinct);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "bad-input").await;
+
+    ws.send(Message::Text("not json".into())).await.unwrap();
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["seq"].is_null(), r["code"].as_str()),
+        (Some("error"), true, Some("malformed_frame"))
+    );
+
+    send(
+        &mut ws,
+        &json!({"type": "order", "order": order("NO-SEQ", 1)}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["seq"].is_null(), r["code"].as_str()),
+        (true, Some("malformed_frame"))
+    );
+
+    send(&mut ws, &json!({"type": "dance", "seq": 1})).await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["seq"].as_i64(), r["code"].as_str()),
+        (Some(1), Some("unknown_type"))
+    );
+
+    let many: Vec<Value> = (0..600).map(|i| order(&format!("MANY-{i}"), i)).collect();
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 2, "orders": many}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["seq"].as_i64(), r["code"].as_str()),
+        (Some(2), Some("too_many_orders"))
+    );
+
+    let mut o101 = order("ITEMS-101", 1);
+    let item = o101["items"][0].clone();
+    o101["items"] = json!(vec![item; 101]);
+    let mut qty0 = order("QTY-0", 2);
+    qty0["items"][0]["qty"] = json!(0);
+    let mut neg = order("NEG", 3);
+    neg["items"][0]["unit_price"] = json!("-185000");
+    let mut phone = order("PHONE", 4);
+    phone["buyer"]["phone"] = json!("12345");
+    let good = order("GOOD-1", 5);
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 3, "orders": [o101, qty0, neg, phone, good]}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(r["type"], "ack");
+    let got: Vec<(String, String, String)> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["status"].as_str().unwrap().to_owned(),
+                x["error"]["code"].as_str().unwrap_or("").to_owned(),
+                x["error"]["field"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("rejected", "too_many_items", "items"),
+        ("rejected", "invalid_qty", "items[0].qty"),
+        ("rejected", "negative_money", "items[0].unit_price"),
+        ("rejected", "invalid_phone", "buyer.phone"),
+        ("accepted", "", ""),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+
+    ws.send(Message::Binary(vec![1u8, 2, 3].into()))
+        .await
+        .unwrap();
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("binary_frame"))
+    );
+
+    send(&mut ws, &json!({"type": "ping", "seq": 9})).await;
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"type": "pong", "seq": 9}),
+        "connection still serves"
+    );
+
+    // Over 256 KiB: the connection is closed with 1009; what was accepted stays.
+    let big = "x".repeat(300 * 1024);
+    ws.send(Message::Text(
+        format!("{{\"type\":\"ping\",\"seq\":10,\"pad\":\"{big}\"}}").into(),
+    ))
+    .await
+    .unwrap();
+    let closed = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, 1009);
+    assert_eq!(redis.order_keys(SITE).await.len(), 1);
+
+    // The service still serves others.
+    let mut other = connect(&app, TOKEN_B, "after-bad").await;
+    send(&mut other, &json!({"type": "ping", "seq": 1})).await;
+    assert_eq!(recv(&mut other).await["type"], "pong");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_needs_a_seller_token_and_a_valid_label() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let status = |e: tokio_tungstenite::tungstenite::Error| match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    };
+    let no_token = try_connect(&app.ws_url("s1"), None).await.unwrap_err();
+    assert_eq!(status(no_token), 401);
+    let wrong = try_connect(&app.ws_url("s1"), Some("demo-seller-nope-nope-nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(status(wrong), 401);
+    let operator = try_connect(&app.ws_url("s1"), Some(OPERATOR))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status(operator),
+        401,
+        "the operator token is not a seller token"
+    );
+    let bad_label = try_connect(&app.ws_url("has%20space"), Some(TOKEN_A))
+        .await
+        .unwrap_err();
+    assert_eq!(status(bad_label), 400);
+    let long = "x".repeat(65);
+    assert_eq!(
+        status(
+            try_connect(&app.ws_url(&long), Some(TOKEN_A))
+                .await
+                .unwrap_err()
+        ),
+        400
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_session_and_cancel_are_answered() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "evening").await;
+    send(
+        &mut ws,
+        &json!({"type": "order", "seq": 1, "order": order("C-1", 1)}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["results"][0]["status"], "accepted");
+    for seq in [2, 3] {
+        send(
+            &mut ws,
+            &json!({"type": "cancel", "seq": seq, "order_id": "C-1", "reason": "buyer_cancelled"}),
+        )
+        .await;
+        let r = recv(&mut ws).await;
+        assert_eq!(
+            (r["seq"].as_i64(), r["results"][0]["status"].as_str()),
+            (Some(seq), Some("cancelled"))
+        );
+    }
+    send(
+        &mut ws,
+        &json!({"type": "cancel", "seq": 4, "order_id": "NOPE"}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["results"][0]["status"], "unknown");
+    send(&mut ws, &json!({"type": "end_session", "seq": 5})).await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["seq"].as_i64()),
+        (Some("ack"), Some(5))
+    );
+    let session: Value = reqwest::Client::new()
+        .get(app.http("/v1/sessions/evening"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["state"], "ended");
+    let order: Value = reqwest::Client::new()
+        .get(app.http("/v1/orders/C-1"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "cancelled");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_answers_in_flight_frames_then_closes_with_1001() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "closing").await;
+    for i in 0..50 {
+        send(
+            &mut ws,
+            &json!({"type": "order", "seq": i, "order": order(&format!("G-{i}"), i)}),
+        )
+        .await;
+    }
+    let first = recv(&mut ws).await;
+    assert_eq!(first["seq"], 0);
+    app.shutdown.cancel();
+    let mut answered = 1;
+    let code = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(15), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Text(t))) => {
+                let r: Value = serde_json::from_str(t.as_str()).unwrap();
+                assert_eq!(r["seq"], answered);
+                assert_eq!(r["type"], "ack");
+                answered += 1;
+            }
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected replies then a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    // Every frame the server read was answered; whatever it answered is stored.
+    assert_eq!(redis.order_keys(SITE).await.len() as i64, answered);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), app.handle).await;
+}

@@ -1,0 +1,790 @@
+//! Labels end to end on real Redis: orders → waves → parcels → PDF labels, read back like a
+//! person and a scanner would: Debian's `pdftotext` for the Vietnamese text, `pdftoppm -r 300`
+//! then `zbarimg` for the Code 128 (tracking code, or the parcel id before booking) and the
+//! QR (parcel id), at A6 and 80×80. Then booking with a local server speaking Viettel Post's
+//! partner API, and `?source=carrier` (its printing API) with its failures.
+//!
+//! The tools are required: a missing one fails the test with the install line.
+
+use crate::common;
+use crate::fake_vtp;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use fake_vtp::{FakeVtp, PrintFault};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET: &str = "vtp-webhook-secret-for-label-tests";
+
+fn config(redis: &str, vtp: &FakeVtp) -> livepack::Config {
+    let extra = format!(
+        r#"
+[planner]
+enabled = true
+[operator]
+token = "{OPERATOR}"
+[[carriers]]
+id = "viettel-post"
+kind = "viettelpost"
+base_url = "{base}"
+print_url = "{print}"
+username = "{user}"
+password = "{pass}"
+webhook_secret = "{SECRET}"
+default_service = "VCN"
+retry_base_ms = 50
+book_before_pickup_minutes = 0
+[[carriers.services]]
+code = "VCN"
+name = "Chuyển phát nhanh (demo rates)"
+first_weight_g = 500
+step_g = 500
+same_province = {{ first = 16500, step = 2500 }}
+same_region = {{ first = 25000, step = 4000 }}
+other_region = {{ first = 32000, step = 5000 }}
+max_weight_g = 30000
+max_cod = 500000
+"#,
+        base = vtp.base_url(),
+        print = vtp.print_url(),
+        user = fake_vtp::USERNAME,
+        pass = fake_vtp::PASSWORD,
+    );
+    test_config(redis, &extra)
+}
+
+struct Buyer {
+    name: &'static str,
+    phone: &'static str,
+    province: &'static str,
+    /// What the label must print as the province (post-2025).
+    province_now: &'static str,
+    ward: &'static str,
+    street: &'static str,
+}
+
+const DUONG: Buyer = Buyer {
+    name: "Nguyễn Thị Thuỳ Dương",
+    phone: "0912345678",
+    province: "Hà Nam",
+    province_now: "NINH BÌNH",
+    ward: "Phường Lê Hồng Phong",
+    street: "Số 18 ngõ 42 Trần Hưng Đạo",
+};
+const DUC: Buyer = Buyer {
+    name: "Trần Văn Đức",
+    phone: "0987654321",
+    province: "Thành phố Hồ Chí Minh",
+    province_now: "HỒ CHÍ MINH",
+    ward: "Phường Bến Thành",
+    street: "12 Lê Lợi",
+};
+const NHUNG: Buyer = Buyer {
+    name: "Lê Thị Hồng Nhung",
+    phone: "0356789012",
+    province: "Hải Dương",
+    province_now: "HẢI PHÒNG",
+    ward: "Xã Thanh Hải",
+    street: "Thôn Đông Phan, đường 390",
+};
+const VIET: Buyer = Buyer {
+    name: "Phạm Quốc Việt",
+    phone: "0901234567",
+    province: "Ninh Bình",
+    province_now: "NINH BÌNH",
+    ward: "Phường Hoa Lư",
+    street: "25 Đinh Tiên Hoàng",
+};
+
+fn order(id: &str, b: &Buyer, sku: &str, name: &str, qty: u64, price: u64, prepaid: bool) -> Value {
+    let fee = 30_000u64;
+    let cod = if prepaid { 0 } else { qty * price + fee };
+    json!({
+        "order_id": id, "platform": "tiktok", "placed_at": placed_at_minutes_ago(5),
+        "buyer": { "name": b.name, "phone": b.phone },
+        "ship_to": { "province": b.province, "ward": b.ward, "street": b.street },
+        "items": [ { "sku": sku, "name": name, "qty": qty, "unit_price": price.to_string(), "weight_g": 650 } ],
+        "cod_amount": cod.to_string(), "shipping_fee": fee.to_string()
+    })
+}
+
+fn orders() -> Vec<Value> {
+    vec![
+        // Three orders of 400.000 ₫ COD from one buyer: over the 500.000 ₫ COD limit
+        // together, so three parcels (1/3, 2/3, 3/3).
+        order(
+            "L-1",
+            &DUONG,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            2,
+            185_000,
+            false,
+        ),
+        order(
+            "L-2",
+            &DUONG,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            2,
+            185_000,
+            false,
+        ),
+        order(
+            "L-3",
+            &DUONG,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            2,
+            185_000,
+            false,
+        ),
+        // Prepaid.
+        order(
+            "L-4",
+            &DUC,
+            "TEA-SHAN-100",
+            "Trà Shan tuyết cổ thụ",
+            1,
+            250_000,
+            true,
+        ),
+        order(
+            "L-5",
+            &NHUNG,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            1,
+            185_000,
+            false,
+        ),
+        // Cancelled after waving: its parcel gets no label.
+        order(
+            "L-6",
+            &VIET,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            1,
+            185_000,
+            false,
+        ),
+    ]
+}
+
+async fn ingest(app: &TestApp, session: &str, orders: Vec<Value>) {
+    let ws = connect(app, TOKEN_A, session).await;
+    let (mut tx, mut rx) = ws.split();
+    let frame = json!({"type": "orders", "seq": 0, "orders": orders});
+    tx.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    tx.send(Message::Text(
+        json!({"type": "end_session", "seq": 1}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let msg = loop {
+            match tokio::time::timeout(Duration::from_secs(30), rx.next())
+                .await
+                .expect("an ack within 30 s")
+                .unwrap()
+                .unwrap()
+            {
+                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
+                _ => continue,
+            }
+        };
+        assert_eq!(msg["type"], "ack", "{msg}");
+        if let Some(results) = msg["results"].as_array() {
+            assert!(results.iter().all(|r| r["status"] == "accepted"), "{msg}");
+        }
+    }
+}
+
+struct Resp {
+    status: u16,
+    source: Option<String>,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+async fn get(addr: &str, path: &str, token: Option<&str>) -> Resp {
+    let mut req = reqwest::Client::new().get(format!("http://{addr}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let source = header("x-label-source");
+    let content_type = header("content-type").unwrap_or_default();
+    Resp {
+        status: resp.status().as_u16(),
+        source,
+        content_type,
+        body: resp.bytes().await.unwrap().to_vec(),
+    }
+}
+
+async fn get_json(addr: &str, path: &str) -> Value {
+    let r = get(addr, path, Some(OPERATOR)).await;
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+async fn pdf(addr: &str, path: &str) -> Vec<u8> {
+    let r = get(addr, path, Some(OPERATOR)).await;
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.content_type, "application/pdf", "{path}");
+    assert!(r.body.starts_with(b"%PDF-"), "{path}");
+    r.body
+}
+
+fn dates() -> Vec<String> {
+    (0..3)
+        .map(|d| {
+            (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+                + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+        })
+        .collect()
+}
+
+/// Runs a poppler/zbar tool, failing clearly when it is missing.
+fn run(tool: &str, args: &[&str]) -> std::process::Output {
+    match Command::new(tool).args(args).output() {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "`{tool}` could not run ({e}): labels are checked with Debian's poppler-utils and \
+             zbar-tools — apt-get install -y poppler-utils zbar-tools (scripts/deps does it)"
+        ),
+    }
+}
+
+/// One page of a label PDF as a person and a scanner see it.
+#[derive(Debug)]
+struct Page {
+    text: String,
+    code128: Vec<String>,
+    qr: Vec<String>,
+}
+
+fn read_pdf(pdf: &[u8]) -> Vec<Page> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("labels.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let file = file.to_str().unwrap();
+    let out = run("pdftotext", &["-raw", "-enc", "UTF-8", file, "-"]);
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut texts: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
+    if texts.last().is_some_and(|t| t.trim().is_empty()) {
+        texts.pop();
+    }
+    let prefix = dir.path().join("page");
+    let out = run(
+        "pdftoppm",
+        &["-r", "300", "-png", file, prefix.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "pdftoppm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pngs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), texts.len(), "one image per page of text");
+    texts
+        .into_iter()
+        .zip(pngs)
+        .map(|(text, png)| {
+            let out = run("zbarimg", &["-q", png.to_str().unwrap()]);
+            let found = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut code128 = Vec::new();
+            let mut qr = Vec::new();
+            for line in found.lines() {
+                if let Some(v) = line.strip_prefix("CODE-128:") {
+                    code128.push(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("QR-Code:") {
+                    qr.push(v.to_owned());
+                }
+            }
+            Page { text, code128, qr }
+        })
+        .collect()
+}
+
+/// Every wave of the site in the next three days: id → wave view.
+async fn waves(addr: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for date in dates() {
+        let list = get_json(addr, &format!("/v1/sites/{SITE}/waves?date={date}")).await;
+        for w in list["waves"].as_array().unwrap() {
+            let id = w["wave_id"].as_str().unwrap().to_owned();
+            out.insert(id.clone(), get_json(addr, &format!("/v1/waves/{id}")).await);
+        }
+    }
+    out
+}
+
+async fn shipments(addr: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for date in dates() {
+        let list = get_json(addr, &format!("/v1/sites/{SITE}/shipments?date={date}")).await;
+        out.extend(list["shipments"].as_array().unwrap().iter().cloned());
+    }
+    out
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The page shows `b` exactly: full name, full phone, street and ward as typed, the
+/// post-2025 province.
+fn assert_receiver(page: &Page, b: &Buyer, what: &str) {
+    let text = squash(&page.text);
+    let phone = format!("{} {} {}", &b.phone[..4], &b.phone[4..7], &b.phone[7..]);
+    for want in [
+        b.name.to_owned(),
+        phone,
+        format!("{}, {}", b.street, b.ward),
+        b.province_now.to_owned(),
+    ] {
+        assert!(
+            text.contains(&want),
+            "{what}: no {want:?} in:\n{}",
+            page.text
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let cfg = config(&redis.url(), &vtp);
+    let pin = cfg.sites[0].station_pin.expose().to_owned();
+    let app = TestApp::spawn_with(cfg).await;
+    let addr = app.addr.to_string();
+
+    ingest(&app, "labels-live", orders()).await;
+    eventually(60, "all six orders waved", || {
+        let a = addr.clone();
+        async move {
+            get_json(&a, &format!("/v1/sessions/labels-live?seller={SELLER_A}")).await["waved"] == 6
+        }
+    })
+    .await;
+    let waves = waves(&addr).await;
+    assert!(!waves.is_empty());
+    // parcel id → (wave, index in its wave, first order id, status)
+    let mut parcels: BTreeMap<String, (String, Value)> = BTreeMap::new();
+    for (id, w) in &waves {
+        for p in w["parcels"].as_array().unwrap() {
+            parcels.insert(
+                p["parcel_id"].as_str().unwrap().to_owned(),
+                (id.clone(), p.clone()),
+            );
+        }
+    }
+    let by_order = |order: &str| -> String {
+        parcels
+            .iter()
+            .find(|(_, (_, p))| {
+                p["order_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o == order)
+            })
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no parcel holds {order}"))
+    };
+    let mut duong: Vec<String> = ["L-1", "L-2", "L-3"].iter().map(|o| by_order(o)).collect();
+    // k/n counts in the wave's (pack-list) order.
+    let position = |id: &String| {
+        let (wave, _) = &parcels[id];
+        let order = waves[wave]["parcels"].as_array().unwrap();
+        (
+            wave.clone(),
+            order.iter().position(|p| p["parcel_id"] == id.as_str()),
+        )
+    };
+    duong.sort_by_key(position);
+    let unique: BTreeSet<&String> = duong.iter().collect();
+    assert_eq!(
+        unique.len(),
+        3,
+        "the COD limit splits the buyer's orders in three parcels"
+    );
+    let duc = by_order("L-4");
+    let nhung = by_order("L-5");
+    let viet = by_order("L-6");
+
+    // Cancel L-6 after waving: its parcel becomes cancelled and gets no label.
+    let cancel = reqwest::Client::new()
+        .post(app.http("/v1/orders/L-6/cancel"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    let viet_wave = parcels[&viet].0.clone();
+    eventually(30, "the cancelled order's parcel is cancelled", || {
+        let (a, w, v) = (addr.clone(), viet_wave.clone(), viet.clone());
+        async move {
+            get_json(&a, &format!("/v1/waves/{w}")).await["parcels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["parcel_id"] == v.as_str() && p["status"] == "cancelled")
+        }
+    })
+    .await;
+    let waves = self::waves(&addr).await;
+
+    // Wave labels at both sizes: one page per ship-able parcel, in the wave's order, each
+    // readable and scannable.
+    for (wave_id, w) in &waves {
+        let ships: Vec<String> = w["parcels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] != "cancelled" && p["pull"] != true)
+            .map(|p| p["parcel_id"].as_str().unwrap().to_owned())
+            .collect();
+        for size in ["a6", "80x80"] {
+            let pages = read_pdf(
+                &pdf(
+                    &addr,
+                    &format!("/v1/waves/{wave_id}/labels.pdf?size={size}"),
+                )
+                .await,
+            );
+            assert_eq!(
+                pages.len(),
+                ships.len(),
+                "{wave_id} {size}: pages = ship-able parcels"
+            );
+            for (page, id) in pages.iter().zip(&ships) {
+                assert_eq!(page.qr, vec![id.clone()], "{size}: QR = parcel id");
+                assert_eq!(
+                    page.code128,
+                    vec![id.clone()],
+                    "{size}: before booking the barcode holds the parcel id"
+                );
+                assert!(page.text.contains(id.as_str()));
+                assert!(page.text.contains("Viettel Post"), "{}", page.text);
+                assert!(
+                    page.text.contains("VCN · Chuyển phát nhanh"),
+                    "{}",
+                    page.text
+                );
+                assert!(
+                    page.text.contains("HTX Hoa Lư packing hub"),
+                    "sender: {}",
+                    page.text
+                );
+                assert!(
+                    page.text.contains("0229 3888 999"),
+                    "sender phone: {}",
+                    page.text
+                );
+            }
+            assert!(
+                pages.iter().all(|p| !p.text.contains(VIET.name)),
+                "{size}: the cancelled parcel has no label"
+            );
+        }
+    }
+
+    // Single labels, both sizes: text exact, k/n, COD vs prepaid, both codes decode.
+    for size in ["a6", "80x80"] {
+        for (k, id) in duong.iter().enumerate() {
+            let pages =
+                read_pdf(&pdf(&addr, &format!("/v1/parcels/{id}/label.pdf?size={size}")).await);
+            assert_eq!(pages.len(), 1);
+            let page = &pages[0];
+            assert_receiver(page, &DUONG, &format!("{id} {size}"));
+            let text = squash(&page.text);
+            assert!(text.contains(&format!("{}/3", k + 1)), "{size} k/n: {text}");
+            assert!(text.contains("400.000 ₫"), "{size} COD: {text}");
+            assert!(!text.contains("KHÔNG THU TIỀN"), "{text}");
+            assert!(text.contains("2× Mật ong rừng 500ml"), "{text}");
+            assert!(
+                !text.contains("Hà Nam"),
+                "the old province is not printed: {text}"
+            );
+            assert_eq!(page.code128, vec![id.clone()]);
+            assert_eq!(page.qr, vec![id.clone()]);
+        }
+        let page =
+            &read_pdf(&pdf(&addr, &format!("/v1/parcels/{duc}/label.pdf?size={size}")).await)[0];
+        assert_receiver(page, &DUC, &format!("prepaid {size}"));
+        let text = squash(&page.text);
+        assert!(
+            text.contains("KHÔNG THU TIỀN") && text.contains("0 ₫"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("/3"),
+            "no k/n for a buyer with one parcel: {text}"
+        );
+        assert!(text.contains("1× Trà Shan tuyết cổ thụ"), "{text}");
+        let page =
+            &read_pdf(&pdf(&addr, &format!("/v1/parcels/{nhung}/label.pdf?size={size}")).await)[0];
+        assert_receiver(page, &NHUNG, &format!("{nhung} {size}"));
+        assert!(squash(&page.text).contains("215.000 ₫"));
+    }
+    // The default size is A6 (100 × 150 mm = 283.46 × 425.2 pt).
+    let default = pdf(&addr, &format!("/v1/parcels/{duc}/label.pdf")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("d.pdf");
+    std::fs::write(&f, &default).unwrap();
+    let info = String::from_utf8(run("pdfinfo", &[f.to_str().unwrap()]).stdout).unwrap();
+    assert!(info.contains("283.465 x 425.197 pts"), "{info}");
+
+    // Errors: a bad size names `size`; unknown ids are 404 JSON; no credentials 401; the
+    // cancelled parcel's own label is refused.
+    let bad = get(
+        &addr,
+        &format!("/v1/parcels/{duc}/label.pdf?size=a4"),
+        Some(OPERATOR),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    let err: Value = serde_json::from_slice(&bad.body).unwrap();
+    assert_eq!(err["error"]["code"], "invalid_size");
+    assert!(err["error"]["message"].as_str().unwrap().contains("`size`"));
+    let bad = get(
+        &addr,
+        &format!("/v1/parcels/{duc}/label.pdf?source=fax"),
+        Some(OPERATOR),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    for path in [
+        format!("/v1/parcels/P-{SITE}-0101-999999/label.pdf"),
+        "/v1/parcels/nonsense/label.pdf".to_owned(),
+        format!("/v1/waves/W-{SITE}-0101-999999/labels.pdf"),
+        "/v1/waves/W-elsewhere-0101-1/labels.pdf?size=80x80".to_owned(),
+        format!("/v1/shipments/S-{SITE}-0101-999999/labels.pdf"),
+    ] {
+        let r = get(&addr, &path, Some(OPERATOR)).await;
+        assert_eq!(r.status, 404, "{path}");
+        let err: Value = serde_json::from_slice(&r.body).expect("a JSON error");
+        assert!(err["error"]["code"].is_string(), "{path}: {err}");
+    }
+    assert_eq!(
+        get(&addr, &format!("/v1/parcels/{duc}/label.pdf"), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get(
+            &addr,
+            &format!("/v1/parcels/{viet}/label.pdf"),
+            Some(OPERATOR)
+        )
+        .await
+        .status,
+        409
+    );
+
+    // The site's station (the tablet, by its session cookie) prints too.
+    let signed = reqwest::Client::new()
+        .post(app.http("/v1/station/session"))
+        .json(&json!({"site": SITE, "pin": pin}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .get(app.http(&format!(
+            "/v1/waves/{}/labels.pdf?size=80x80",
+            parcels[&duc].0
+        )))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap().starts_with(b"%PDF-"));
+
+    // Before booking, ?source=carrier has no carrier label to give: ours.
+    let r = get(
+        &addr,
+        &format!("/v1/parcels/{duc}/label.pdf?source=carrier"),
+        Some(OPERATOR),
+    )
+    .await;
+    assert_eq!((r.status, r.source.as_deref()), (200, Some("livepack")));
+
+    // Book every shipment with the (fake) carrier.
+    let shs = shipments(&addr).await;
+    assert!(!shs.is_empty());
+    for sh in &shs {
+        let id = sh["shipment_id"].as_str().unwrap();
+        let r = reqwest::Client::new()
+            .post(app.http(&format!("/v1/shipments/{id}/book")))
+            .bearer_auth(OPERATOR)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let b: Value = r.json().await.unwrap();
+        for p in b["parcels"].as_array().unwrap() {
+            if p["parcel_id"] != viet.as_str() {
+                assert_eq!(p["status"], "booked", "{p}");
+            }
+        }
+    }
+    let tracking = |id: &str| {
+        vtp.tracking_code(id)
+            .unwrap_or_else(|| panic!("{id} booked"))
+    };
+
+    // After booking the barcode holds the tracking code; the QR still the parcel id.
+    for size in ["a6", "80x80"] {
+        for id in duong.iter().chain([&duc, &nhung]) {
+            let page =
+                &read_pdf(&pdf(&addr, &format!("/v1/parcels/{id}/label.pdf?size={size}")).await)[0];
+            let code = tracking(id);
+            assert_eq!(page.code128, vec![code.clone()], "{id} {size}");
+            assert_eq!(page.qr, vec![id.clone()], "{id} {size}");
+            assert!(
+                page.text.contains(&code),
+                "{id} {size}: the code's text is printed"
+            );
+        }
+    }
+
+    // Shipment labels: one page per ship-able parcel, in pack-list order.
+    for sh in &shs {
+        let id = sh["shipment_id"].as_str().unwrap();
+        let want: BTreeSet<String> = sh["parcel_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        let wave_order: Vec<String> = waves
+            .values()
+            .flat_map(|w| w["parcels"].as_array().unwrap().iter())
+            .map(|p| p["parcel_id"].as_str().unwrap().to_owned())
+            .filter(|p| want.contains(p))
+            .collect();
+        for size in ["a6", "80x80"] {
+            let pages =
+                read_pdf(&pdf(&addr, &format!("/v1/shipments/{id}/labels.pdf?size={size}")).await);
+            assert_eq!(pages.len(), want.len(), "{id} {size}");
+            let got: Vec<String> = pages.iter().map(|p| p.qr.concat()).collect();
+            if waves.len() == 1 {
+                assert_eq!(got, wave_order, "pack-list order");
+            }
+            assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want);
+            for (page, pid) in pages.iter().zip(&got) {
+                assert_eq!(page.code128, vec![tracking(pid)]);
+            }
+        }
+    }
+
+    // ?source=carrier: Viettel Post's own label through its printing API…
+    for (size, paper) in [("a6", "2"), ("80x80", "100")] {
+        let r = get(
+            &addr,
+            &format!("/v1/parcels/{duc}/label.pdf?source=carrier&size={size}"),
+            Some(OPERATOR),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.source.as_deref()),
+            (200, Some("carrier")),
+            "{size}"
+        );
+        assert_eq!(r.content_type, "application/pdf");
+        let pages = read_pdf(&r.body);
+        assert_eq!(pages.len(), 1);
+        let want = format!("VIETTEL POST {} TYPE {paper}", tracking(&duc));
+        assert!(pages[0].text.contains(&want), "{}", pages[0].text);
+    }
+    assert_eq!(vtp.printed().len(), 2);
+    // An expired token: log in again once, still the carrier's label.
+    vtp.expire_tokens();
+    let logins = vtp.logins();
+    let r = get(
+        &addr,
+        &format!("/v1/parcels/{nhung}/label.pdf?source=carrier"),
+        Some(OPERATOR),
+    )
+    .await;
+    assert_eq!((r.status, r.source.as_deref()), (200, Some("carrier")));
+    assert_eq!(vtp.logins(), logins + 1);
+    assert_eq!(vtp.printed().len(), 3);
+    // …and ours when it fails, whichever way.
+    for fault in [
+        PrintFault::NoCode,
+        PrintFault::ServerError,
+        PrintFault::Html,
+    ] {
+        vtp.set_print_fault(Some(fault));
+        let r = get(
+            &addr,
+            &format!("/v1/parcels/{duc}/label.pdf?source=carrier"),
+            Some(OPERATOR),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.source.as_deref()),
+            (200, Some("livepack")),
+            "{fault:?}"
+        );
+        let pages = read_pdf(&r.body);
+        assert_eq!(pages[0].code128, vec![tracking(&duc)], "{fault:?}");
+        assert_receiver(&pages[0], &DUC, &format!("fallback {fault:?}"));
+    }
+    vtp.set_print_fault(None);
+    // Without ?source the label is ours even for a booked Viettel Post parcel.
+    let r = get(
+        &addr,
+        &format!("/v1/parcels/{duc}/label.pdf"),
+        Some(OPERATOR),
+    )
+    .await;
+    assert_eq!(r.source.as_deref(), Some("livepack"));
+
+    app.stop().await;
+}

@@ -1,0 +1,428 @@
+//! Planning end to end against real Redis: ingest → waves → picks → packed, with
+//! cancellations before and after waving, and a planner killed mid-run.
+
+use crate::common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn api(
+    app_addr: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("http://{app_addr}{path}"))
+        .bearer_auth(OPERATOR);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Sends orders in frames of 100 and returns when all are acked.
+async fn ingest(app: &TestApp, session: &str, orders: Vec<Value>) {
+    let ws = connect(app, TOKEN_A, session).await;
+    let (mut tx, mut rx) = ws.split();
+    let frames: Vec<Value> = orders
+        .chunks(100)
+        .enumerate()
+        .map(|(i, c)| json!({"type": "orders", "seq": i, "orders": c}))
+        .collect();
+    let n = frames.len();
+    let sender = tokio::spawn(async move {
+        for f in frames {
+            tx.send(Message::Text(f.to_string().into())).await.unwrap();
+        }
+        tx
+    });
+    let mut acked = 0;
+    while acked < n {
+        let msg = tokio::time::timeout(Duration::from_secs(30), rx.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let r: Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(r["type"], "ack", "{r}");
+            assert!(
+                r["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|x| x["status"] == "accepted"),
+                "{r}"
+            );
+            acked += 1;
+        }
+    }
+    let _ = sender.await;
+}
+
+async fn end_session(app: &TestApp, session: &str) {
+    let mut ws = connect(app, TOKEN_A, session).await;
+    send(&mut ws, &json!({"type": "end_session", "seq": 1})).await;
+    assert_eq!(recv(&mut ws).await["type"], "ack");
+}
+
+/// Orders: ~10 % of buyers order twice or more.
+fn orders(prefix: &str, n: u64) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let buyer = 100_000 + i + u64::from(i % 10 == 0);
+            let mut o = order(&format!("{prefix}-{i}"), buyer);
+            if i % 3 == 0 {
+                o["items"][0]["sku"] = json!("TEA-SHAN-100");
+            }
+            o
+        })
+        .collect()
+}
+
+/// Every wave of the site over the next three business days: id → wave view.
+async fn all_waves(addr: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for d in 0..3 {
+        let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+            + chrono::Duration::days(d))
+        .format("%Y-%m-%d")
+        .to_string();
+        let (s, list) = api(
+            addr,
+            reqwest::Method::GET,
+            &format!("/v1/sites/{SITE}/waves?date={date}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{list}");
+        for w in list["waves"].as_array().unwrap() {
+            let id = w["wave_id"].as_str().unwrap();
+            let (s, view) = api(addr, reqwest::Method::GET, &format!("/v1/waves/{id}"), None).await;
+            assert_eq!(s, 200);
+            out.insert(id.to_owned(), view);
+        }
+    }
+    out
+}
+
+async fn session_waved(addr: &str, session: &str) -> u64 {
+    let path = format!("/v1/sessions/{session}?seller={SELLER_A}");
+    api(addr, reqwest::Method::GET, &path, None).await.1["waved"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Each live order in exactly one parcel of exactly one wave; no cancelled order on any
+/// parcel; pick lists add up to the parcels' items.
+fn check_waves(
+    waves: &BTreeMap<String, Value>,
+    live: &BTreeSet<String>,
+    cancelled: &BTreeSet<String>,
+) {
+    let mut seen = BTreeSet::new();
+    for (id, w) in waves {
+        let mut per_sku: BTreeMap<String, u64> = BTreeMap::new();
+        for p in w["parcels"].as_array().unwrap() {
+            if p["status"] == "cancelled" {
+                continue;
+            }
+            for o in p["order_ids"].as_array().unwrap() {
+                let o = o.as_str().unwrap().to_owned();
+                assert!(
+                    !cancelled.contains(&o),
+                    "cancelled order {o} still in parcel of {id}"
+                );
+                assert!(seen.insert(o.clone()), "order {o} in two parcels");
+            }
+            for i in p["items"].as_array().unwrap() {
+                *per_sku
+                    .entry(i["sku"].as_str().unwrap().to_owned())
+                    .or_default() += i["qty"].as_u64().unwrap();
+            }
+        }
+        let pick: BTreeMap<String, u64> = w["pick_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["qty"].as_u64().unwrap() > 0)
+            .map(|l| {
+                (
+                    l["sku"].as_str().unwrap().to_owned(),
+                    l["qty"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(pick, per_sku, "pick list of {id} equals its parcels' items");
+        let bins: Vec<&str> = w["pick_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["bin"].as_str().unwrap())
+            .collect();
+        let mut sorted = bins.clone();
+        sorted.sort_by_key(|b| (*b == "UNASSIGNED", b.to_string()));
+        assert_eq!(bins, sorted, "pick list sorted by bin, UNASSIGNED last");
+    }
+    assert_eq!(&seen, live, "every live order in exactly one wave");
+}
+
+fn planner_config(redis_url: &str, enabled: bool) -> livepack::Config {
+    test_config(redis_url, &format!("[planner]\nenabled = {enabled}\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_thousand_orders_with_cancellations_end_session_waves_and_packing() {
+    let redis = TestRedis::start().await;
+    // Ingest with no planner running, cancel 2.5 % before any wave exists.
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("SAT", 3000);
+    ingest(&quiet, "sat-live", all.clone()).await;
+    let mut cancelled = BTreeSet::new();
+    for i in (0..3000).step_by(40) {
+        let id = format!("SAT-{i}");
+        let (s, r) = api(
+            &quiet.addr.to_string(),
+            reqwest::Method::POST,
+            &format!("/v1/orders/{id}/cancel"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, r["error"]["code"].as_str()),
+            (403, Some("seller_only")),
+            "operator cannot cancel"
+        );
+        let r: Value = reqwest::Client::new()
+            .post(quiet.http(&format!("/v1/orders/{id}/cancel")))
+            .bearer_auth(TOKEN_A)
+            .json(&json!({"reason": "buyer_cancelled"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "cancelled");
+        cancelled.insert(id);
+    }
+    quiet.stop().await;
+
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    let addr = app.addr.to_string();
+    let live_count = 3000 - cancelled.len() as u64;
+    let started = Instant::now();
+    end_session(&app, "sat-live").await;
+    eventually(20, "every live order waved after end_session", || {
+        let addr = addr.clone();
+        async move { session_waved(&addr, "sat-live").await == live_count }
+    })
+    .await;
+    eprintln!(
+        "end_session → all {live_count} orders waved in {:?}",
+        started.elapsed()
+    );
+
+    // Cancel 2.5 % more, now that they are waved.
+    for i in (20..3000).step_by(40) {
+        let id = format!("SAT-{i}");
+        let r: Value = reqwest::Client::new()
+            .post(app.http(&format!("/v1/orders/{id}/cancel")))
+            .bearer_auth(TOKEN_A)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "cancelled");
+        cancelled.insert(id);
+    }
+    let live: BTreeSet<String> = all
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .filter(|id| !cancelled.contains(id))
+        .collect();
+    eventually(20, "cancelled orders leave their waves", || {
+        let addr = addr.clone();
+        let n = live.len() as u64;
+        async move { session_waved(&addr, "sat-live").await == n }
+    })
+    .await;
+    let waves = all_waves(&addr).await;
+    assert!(!waves.is_empty());
+    check_waves(&waves, &live, &cancelled);
+
+    // The floor: pick every line of the first wave (a resent pick counts once), pack every parcel.
+    let (wave_id, wave) = waves.iter().next().unwrap();
+    let line = &wave["pick_list"][0];
+    let (sku, qty) = (line["sku"].as_str().unwrap(), line["qty"].as_u64().unwrap());
+    let over = api(
+        &addr,
+        reqwest::Method::POST,
+        &format!("/v1/waves/{wave_id}/picks"),
+        Some(json!({"pick_id": "over-1", "sku": sku, "qty": qty + 1})),
+    )
+    .await;
+    assert_eq!(
+        (over.0, over.1["error"]["code"].as_str()),
+        (409, Some("over_pick"))
+    );
+    for (n, l) in wave["pick_list"].as_array().unwrap().iter().enumerate() {
+        let body = json!({"pick_id": format!("pick-{n}"), "sku": l["sku"], "qty": l["qty"]});
+        for expect in ["counted", "duplicate"] {
+            let (s, r) = api(
+                &addr,
+                reqwest::Method::POST,
+                &format!("/v1/waves/{wave_id}/picks"),
+                Some(body.clone()),
+            )
+            .await;
+            assert_eq!((s, r["result"].as_str()), (200, Some(expect)), "{r}");
+        }
+    }
+    let (_, after) = api(
+        &addr,
+        reqwest::Method::GET,
+        &format!("/v1/waves/{wave_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(after["status"], "packing");
+    assert_eq!(after["qty_picked"], after["qty_total"]);
+    let mut packed_orders = Vec::new();
+    for p in after["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "open")
+    {
+        let id = p["parcel_id"].as_str().unwrap();
+        for _ in 0..2 {
+            let (s, r) = api(
+                &addr,
+                reqwest::Method::POST,
+                &format!("/v1/parcels/{id}/packed"),
+                None,
+            )
+            .await;
+            assert_eq!((s, r["status"].as_str()), (200, Some("packed")));
+        }
+        packed_orders.extend(
+            p["order_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap().to_owned()),
+        );
+    }
+    let (_, done) = api(
+        &addr,
+        reqwest::Method::GET,
+        &format!("/v1/waves/{wave_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(done["status"], "done");
+    for id in &packed_orders {
+        let (_, o) = api(
+            &addr,
+            reqwest::Method::GET,
+            &format!("/v1/orders/{id}?seller={SELLER_A}"),
+            None,
+        )
+        .await;
+        assert_eq!(o["status"], "packed");
+        assert_eq!(o["wave_id"].as_str(), Some(wave_id.as_str()));
+    }
+    let (_, s) = api(
+        &addr,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/sat-live?seller={SELLER_A}"),
+        None,
+    )
+    .await;
+    assert_eq!(s["packed"].as_u64(), Some(packed_orders.len() as u64));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planner_killed_mid_run_and_restarted_still_waves_each_order_once() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("KP", 3000);
+    ingest(&quiet, "kp", all.clone()).await;
+    end_session(&quiet, "kp").await;
+
+    // A planner in its own process, killed (SIGKILL) as soon as it has committed a wave.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("p.toml");
+    // Small waves, so that the kill lands between commits.
+    let site = r#"
+[[sites]]
+id = "hoa-lu-hub"
+name = "HTX Hoa Lư packing hub"
+pickups = ["11:00", "17:00"]
+station_pin = "246813"
+carriers = ["viettel-post"]
+province = "Ninh Bình"
+wave_min = 5
+wave_max = 20
+"#;
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[redis]\nurl = \"{}\"\n{site}",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .env("LIVEPACK_CONFIG", &cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let qaddr = quiet.addr.to_string();
+    eventually(30, "the first waves committed", || {
+        let a = qaddr.clone();
+        async move { session_waved(&a, "kp").await > 0 }
+    })
+    .await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let waved_at_kill = session_waved(&qaddr, "kp").await;
+    quiet.stop().await;
+
+    // Another instance takes the site over once the dead holder's lease expires.
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    let addr = app.addr.to_string();
+    eventually(30, "every order waved after the takeover", || {
+        let a = addr.clone();
+        async move { session_waved(&a, "kp").await == 3000 }
+    })
+    .await;
+    eprintln!("waved before the kill: {waved_at_kill} of 3000");
+    let live: BTreeSet<String> = all
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
+    app.stop().await;
+}

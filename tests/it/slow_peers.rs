@@ -1,0 +1,397 @@
+//! Slow, stuck and oversized peers (issue 10): half-sent requests and trickled handshakes
+//! time out, a silent WebSocket is closed, a client that never reads its acks is bounded
+//! (the server stops reading it), memory stays bounded while clients push against a paused
+//! Redis, and oversized or invalid-UTF-8 frames end only their own connection.
+
+use crate::common;
+use crate::svc;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use svc::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long the server may keep a connection whose request head never completes.
+const HEAD_BOUND: Duration = Duration::from_secs(40);
+
+async fn service(redis_url: &str, dir: &std::path::Path, ingest: &str) -> Service {
+    let port = free_port();
+    let config = write_config(dir, port, redis_url, "command_timeout_ms = 500", ingest);
+    let mut s = Service::start(&config, port, Some(&dir.join("livepack.log")), "warn");
+    s.ready(30).await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_and_trickled_handshakes_are_cut_off() {
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = service(
+        &redis.url(),
+        dir.path(),
+        "[ingest]\nidle_timeout_secs = 1\n",
+    )
+    .await;
+    let addr = format!("127.0.0.1:{}", svc.port);
+    let t0 = Instant::now();
+
+    // Half an HTTP request, then nothing.
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Connected, never a byte.
+    let mut mute = TcpStream::connect(&addr).await.unwrap();
+    // A WebSocket handshake one byte every 200 ms (it would take minutes to finish).
+    let trickle = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut tcp = TcpStream::connect(&addr).await.unwrap();
+            let req = format!(
+                "GET /v1/ingest?session=slow HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {TOKEN_A}\r\n\r\n"
+            );
+            let t = Instant::now();
+            for b in req.bytes() {
+                if tcp.write_all(&[b]).await.is_err() || t.elapsed() > HEAD_BOUND {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (
+                until_closed(&mut tcp, Duration::from_secs(1)).await,
+                t.elapsed(),
+            )
+        })
+    };
+    // A WebSocket that is upgraded and then silent (never answers pings).
+    let mut silent = raw_ws(&addr, TOKEN_A, "silent").await;
+    let silent_closed = until_closed(&mut silent, Duration::from_secs(15)).await;
+    let half_closed = until_closed(&mut half, HEAD_BOUND)
+        .await
+        .map(|_| t0.elapsed());
+    let mute_closed = until_closed(&mut mute, HEAD_BOUND)
+        .await
+        .map(|_| t0.elapsed());
+    let (trickle_closed, trickle_took) = trickle.await.unwrap();
+    println!(
+        "silent websocket closed after {silent_closed:?} (idle_timeout_secs = 1); half request \
+         closed by {half_closed:?} after connecting; mute connection by {mute_closed:?}; \
+         trickled handshake cut after {trickle_took:?} ({trickle_closed:?})"
+    );
+    assert!(
+        silent_closed.is_some(),
+        "a silent WebSocket is closed (ping, then close)"
+    );
+    assert!(
+        half_closed.is_some(),
+        "a half-sent request is closed within {HEAD_BOUND:?}"
+    );
+    assert!(
+        mute_closed.is_some(),
+        "a mute connection is closed within {HEAD_BOUND:?}"
+    );
+    assert!(
+        trickle_took < HEAD_BOUND,
+        "a trickled handshake is cut within {HEAD_BOUND:?}"
+    );
+    let health = reqwest::get(format!("{}/healthz", svc.base()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    svc.terminate().await;
+}
+
+fn bad_orders_frame(seq: usize) -> Vec<u8> {
+    let f = format!(
+        r#"{{"type":"orders","seq":{seq},"orders":[{}]}}"#,
+        vec!["{}"; 500].join(",")
+    );
+    ws_frame(1, f.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_acks_is_not_buffered_without_limit() {
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = "[ingest]\nmax_orders_per_sec = 1000000\n";
+    let mut svc = service(&redis.url(), dir.path(), ingest).await;
+    let addr = format!("127.0.0.1:{}", svc.port);
+    let warm: Vec<Value> = (0..500).map(|i| order(&format!("W-{i}"), i)).collect();
+    let cfg = livepack::client::ClientConfig::new(svc.ws(), TOKEN_A, "warm");
+    livepack::client::push(&cfg, warm, None).await.unwrap();
+    let before = svc.rss_kib();
+
+    // Each frame asks for a ~55 KB reply (500 rejections) and the client reads none.
+    let mut raw = raw_ws(&addr, TOKEN_B, "never-reads").await;
+    let (mut written, mut peak) = (0usize, before);
+    let started = Instant::now();
+    let mut stalled = None;
+    for seq in 0.. {
+        let frame = bad_orders_frame(seq);
+        match tokio::time::timeout(Duration::from_secs(2), raw.write_all(&frame)).await {
+            Ok(Ok(())) => written += frame.len(),
+            Ok(Err(e)) => panic!("the server dropped the slow reader: {e}"),
+            Err(_) => {
+                stalled = Some(started.elapsed());
+                break;
+            }
+        }
+        peak = peak.max(svc.rss_kib());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "writes never stalled"
+        );
+    }
+    // Stalled: the server stopped reading. It stays stalled, and memory stays put.
+    for _ in 0..10 {
+        let more = tokio::time::timeout(
+            Duration::from_millis(300),
+            raw.write_all(&bad_orders_frame(0)),
+        )
+        .await;
+        assert!(
+            more.is_err(),
+            "the server does not read a peer that does not read"
+        );
+        peak = peak.max(svc.rss_kib());
+    }
+    println!(
+        "never-reading client: {written} bytes ({} frames) accepted before the server stopped reading \
+         after {stalled:?}; RSS {before} KiB before, peak {peak} KiB",
+        written / bad_orders_frame(0).len()
+    );
+    assert!(
+        peak < before + 64 * 1024,
+        "RSS grew from {before} to {peak} KiB"
+    );
+    // Others are still served while it hangs there.
+    let cfg = livepack::client::ClientConfig::new(svc.ws(), TOKEN_A, "others");
+    let others: Vec<Value> = (0..50).map(|i| order(&format!("OT-{i}"), i)).collect();
+    let report = livepack::client::push(&cfg, others, None).await.unwrap();
+    assert_eq!(report.accepted.len(), 50);
+    drop(raw);
+    svc.terminate().await;
+}
+
+/// What came of pushing against a paused Redis.
+struct Paused {
+    frames: u64,
+    rss: [u64; 4],
+    nacks: f64,
+    nack_mean: f64,
+    nack_bound: f64,
+}
+
+/// Four clients push frames of 100 orders (`per_sec` frames a second each, or as fast as
+/// the server reads) for 8 s while Redis refuses writes (`CLIENT PAUSE … WRITE`); RSS is
+/// sampled: before, max of the first 4 s, max of the last 4 s, after.
+async fn push_against_paused_redis(per_sec: Option<u64>) -> Paused {
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = service(&redis.url(), dir.path(), "").await;
+    let warm: Vec<Value> = (0..1000).map(|i| order(&format!("W-{i}"), i)).collect();
+    let cfg = livepack::client::ClientConfig::new(svc.ws(), TOKEN_A, "warm");
+    livepack::client::push(&cfg, warm, None).await.unwrap();
+    let before = svc.rss_kib();
+
+    let mut c = redis_conn(&redis.url()).await;
+    redis::cmd("CLIENT")
+        .arg(&["PAUSE", "15000", "WRITE"])
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut clients = Vec::new();
+    for k in 0..4usize {
+        let url = format!("{}/v1/ingest?session=paused-{k}", svc.ws());
+        let (mut tx, mut rx) = try_connect(&url, Some(TOKEN_A)).await.unwrap().split();
+        let (stop, paused) = (stop.clone(), stop.clone());
+        let sender = tokio::spawn(async move {
+            let period = Duration::from_millis(1000 / per_sec.unwrap_or(1000));
+            let mut tick = tokio::time::interval(period);
+            for seq in 0u64.. {
+                let orders: Vec<Value> = (0..100)
+                    .map(|j| order(&format!("PZ-{k}-{seq}-{j}"), j))
+                    .collect();
+                let f = json!({"type": "orders", "seq": seq, "orders": orders}).to_string();
+                let paced = async {
+                    if per_sec.is_some() {
+                        tick.tick().await;
+                    }
+                    tx.send(Message::Text(f.into())).await
+                };
+                tokio::select! {
+                    _ = stop.cancelled() => return seq,
+                    r = paced => if r.is_err() { return seq },
+                }
+            }
+            unreachable!()
+        });
+        let reader = tokio::spawn(async move {
+            let mut acks = 0u64;
+            loop {
+                let m = tokio::select! {
+                    _ = paused.cancelled() => return acks,
+                    m = rx.next() => m,
+                };
+                let Some(Ok(Message::Text(t))) = m else {
+                    return acks;
+                };
+                let r: Value = serde_json::from_str(t.as_str()).unwrap();
+                acks += u64::from(r["type"] == "ack");
+            }
+        });
+        clients.push((sender, reader));
+    }
+    let t = Instant::now();
+    let mut samples = Vec::new();
+    while t.elapsed() < Duration::from_secs(8) {
+        samples.push(svc.rss_kib());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Hang up (dropping both halves resets the sockets, and with them what the server had
+    // not read yet), then let Redis take writes again.
+    stop.cancel();
+    let mut frames = 0;
+    for (sender, reader) in clients {
+        frames += sender.await.unwrap();
+        assert_eq!(
+            reader.await.unwrap(),
+            0,
+            "nothing acked while Redis takes no writes"
+        );
+    }
+    redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    let page = reqwest::get(format!("{}/metrics", svc.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (nacks, nack_mean, nack_bound) = histogram_stats(
+        &page,
+        "livepack_ingest_reply_latency_seconds",
+        &["type=\"nack\""],
+    );
+    // Fine again once Redis takes writes.
+    let cfg = livepack::client::ClientConfig::new(svc.ws(), TOKEN_A, "after-pause");
+    let report = livepack::client::push(&cfg, vec![order("AP-1", 1)], None)
+        .await
+        .unwrap();
+    assert_eq!(report.stored(), 1);
+    let half = samples.len() / 2;
+    let rss = [
+        before,
+        *samples[..half].iter().max().unwrap(),
+        *samples[half..].iter().max().unwrap(),
+        svc.rss_kib(),
+    ];
+    svc.terminate().await;
+    Paused {
+        frames,
+        rss,
+        nacks,
+        nack_mean,
+        nack_bound,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_while_clients_flood_a_paused_redis() {
+    let p = push_against_paused_redis(None).await;
+    let [before, first, second, after] = p.rss;
+    println!(
+        "flood: 4 clients wrote {} frames of 100 orders in 8 s against CLIENT PAUSE WRITE: RSS \
+         {before} KiB before, max {first} KiB in the first 4 s, {second} KiB in the last 4 s, \
+         {after} KiB after; {} nacks, read-to-nack mean {:.3} s (debug build, CPU-bound)",
+        p.frames, p.nacks, p.nack_mean
+    );
+    assert!(p.nacks > 0.0);
+    assert!(
+        second < first + 32 * 1024,
+        "RSS still climbing: {first} then {second} KiB"
+    );
+    assert!(
+        second < before + 150 * 1024,
+        "RSS grew from {before} to {second} KiB"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacks_stay_within_the_command_timeout_under_load_against_a_paused_redis() {
+    let p = push_against_paused_redis(Some(4)).await;
+    println!(
+        "1,600 orders/s (4 clients × 4 frames/s × 100) against CLIENT PAUSE WRITE: {} nacks, \
+         read-to-nack mean {:.3} s, all within {} s (command_timeout_ms = 500); RSS {:?} KiB",
+        p.nacks, p.nack_mean, p.nack_bound, p.rss
+    );
+    assert!(p.nacks > 0.0);
+    assert!(p.nack_bound <= 2.5, "every nack within 2.5 s, not hangs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_and_invalid_utf8_close_only_their_own_connection() {
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("livepack.log");
+    let mut service = service(&redis.url(), dir.path(), "").await;
+    let url = format!("{}/v1/ingest?session=big", service.ws());
+    let mut bystander = try_connect(&url, Some(TOKEN_A)).await.unwrap();
+
+    // Just under 256 KiB: answered.
+    let mut ws = try_connect(&url, Some(TOKEN_A)).await.unwrap();
+    let pad = "x".repeat(256 * 1024 - 64);
+    send(&mut ws, &json!({"type": "ping", "seq": 1, "pad": pad})).await;
+    assert_eq!(recv(&mut ws).await, json!({"type": "pong", "seq": 1}));
+
+    // Over it, as text and as binary: close 1009, nothing else.
+    for big in [
+        Message::Text("y".repeat(300 * 1024).into()),
+        Message::Binary(vec![0u8; 300 * 1024].into()),
+    ] {
+        let mut ws = try_connect(&url, Some(TOKEN_A)).await.unwrap();
+        let _ = ws.send(big).await;
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap();
+        match msg {
+            Some(Ok(Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1009),
+            other => panic!("expected close 1009, got {other:?}"),
+        }
+    }
+
+    // Invalid UTF-8 in a text frame (tungstenite will not send one: by hand).
+    let addr = format!("127.0.0.1:{}", service.port);
+    let mut raw = raw_ws(&addr, TOKEN_A, "raw").await;
+    raw.write_all(&ws_frame(1, &[b'{', 0xc0, 0xaf, 0xff, b'}']))
+        .await
+        .unwrap();
+    let closed = until_closed(&mut raw, Duration::from_secs(10)).await;
+    println!("invalid UTF-8 text frame: connection closed after {closed:?}");
+    assert!(
+        closed.is_some(),
+        "a text frame of invalid UTF-8 ends that connection"
+    );
+
+    send(
+        &mut bystander,
+        &json!({"type": "order", "seq": 7, "order": order("BY-1", 1)}),
+    )
+    .await;
+    let r = recv(&mut bystander).await;
+    assert_eq!(r["results"][0]["status"], "accepted", "{r}");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(!stderr.contains("panicked"), "no panic:\n{stderr}");
+    service.terminate().await;
+}
