@@ -35,6 +35,9 @@ enum Command {
     Cancel(livepack::cli::CancelArgs),
     /// Show a session: counts, waved, packed, orders at risk.
     Session(livepack::cli::SessionArgs),
+    /// A seller's COD statement for a period: expected, collected, fees, returned, net and
+    /// every parcel with its mismatch (table, or --csv). Exit 1 when mismatches are listed.
+    Cod(livepack::cli::CodArgs),
     /// Write a site's business day (orders as they are in Redis now) to its archive file,
     /// gzip JSON lines, merged with the lines the file already has.
     ExportDay(livepack::archive::ExportDayArgs),
@@ -90,6 +93,7 @@ async fn main() {
         Some(Command::Push(a)) => Some(livepack::cli::run_push(a.clone()).await),
         Some(Command::Cancel(a)) => Some(livepack::cli::run_cancel(a.clone()).await),
         Some(Command::Session(a)) => Some(livepack::cli::run_session(a.clone()).await),
+        Some(Command::Cod(a)) => Some(livepack::cli::run_cod(a.clone()).await),
         _ => None,
     };
     if let Some(code) = seller_command {
@@ -110,7 +114,11 @@ async fn main() {
         .command
         .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
     {
-        Command::HashPin { .. } | Command::Push(_) | Command::Cancel(_) | Command::Session(_) => {}
+        Command::HashPin { .. }
+        | Command::Push(_)
+        | Command::Cancel(_)
+        | Command::Session(_)
+        | Command::Cod(_) => {}
         Command::ExportDay(args) => {
             std::process::exit(livepack::archive::run_export_day(&config, &args).await);
         }

@@ -107,6 +107,12 @@ pub fn register(config: &Config) {
     gauge!("livepack_ingest_inflight_frames").increment(0.0);
     gauge!("livepack_ingest_inflight_orders").increment(0.0);
     gauge!("livepack_ingest_stalled_connections").increment(0.0);
+    for c in &config.carriers {
+        for result in ["matched", "mismatched", "unknown"] {
+            counter!("livepack_cod_settlement_rows_total", "carrier" => c.id.clone(), "result" => result)
+                .increment(0);
+        }
+    }
     for site in &config.sites {
         let id = || site.id.clone();
         for name in [
@@ -164,6 +170,12 @@ pub fn register(config: &Config) {
             for result in ["cancelled", "refused"] {
                 counter!("livepack_carrier_cancels_total", "site" => id(), "carrier" => carrier.clone(), "result" => result)
                     .increment(0);
+            }
+            for name in [
+                "livepack_cod_unpaid_overdue_parcels",
+                "livepack_cod_unpaid_overdue_vnd",
+            ] {
+                gauge!(name, "site" => id(), "carrier" => carrier.clone()).set(0.0);
             }
         }
     }
@@ -344,6 +356,18 @@ fn describe() {
     describe_counter!(
         "livepack_redis_errors_total",
         "Redis commands that failed, by op and kind (unavailable: connection, timeout, no master; reply: an error answer to that one command)"
+    );
+    describe_gauge!(
+        "livepack_cod_unpaid_overdue_parcels",
+        "Delivered COD parcels the carrier has not paid more than its cod_schedule_days after delivery"
+    );
+    describe_gauge!(
+        "livepack_cod_unpaid_overdue_vnd",
+        "COD (VND) of the delivered parcels unpaid past the carrier's schedule"
+    );
+    describe_counter!(
+        "livepack_cod_settlement_rows_total",
+        "Settlement file rows imported, by result: matched, mismatched (wrong amount or paid but not delivered), unknown (no such tracking code)"
     );
     describe_gauge!("livepack_redis_up", "1 when Redis answered the last PING");
     describe_histogram!(

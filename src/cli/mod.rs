@@ -18,6 +18,7 @@
 //! Messages are in Vietnamese or English (`--lang`, else the locale: see `i18n.rs`).
 
 mod api;
+mod cod;
 mod follow;
 pub mod i18n;
 mod push;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use crate::import::Format;
 
 pub use api::{run_cancel, run_session};
+pub use cod::{run_cod, CodArgs};
 pub use i18n::Lang;
 pub use push::run_push;
 

@@ -561,6 +561,15 @@ pub struct CarrierConfig {
     /// carrier's own label PDF, for `label.pdf?source=carrier`.
     #[serde(default = "default_print_url")]
     pub print_url: String,
+    /// Days after delivery by which the carrier pays the collected COD (its settlement
+    /// schedule): a delivered parcel unpaid for longer is a mismatch in COD statements and
+    /// counts in `livepack_cod_unpaid_overdue_parcels`.
+    #[serde(default = "default_cod_schedule_days")]
+    pub cod_schedule_days: u32,
+}
+
+fn default_cod_schedule_days() -> u32 {
+    15
 }
 
 fn default_print_url() -> String {

@@ -2,6 +2,7 @@
 
 mod body_timeout;
 pub mod client;
+mod cod;
 mod floor;
 mod handover;
 mod health;
@@ -44,6 +45,7 @@ use crate::state::AppState;
         floor::put_back, floor::pulled, floor::unpick, floor::unpacked, floor::audit,
         shipments::list, shipments::get, shipments::book, handover::handed_over, handover::scan,
         shipments::manifest, shipments::report, shipments::webhook,
+        cod::settlements, cod::statement, cod::returns,
         labels::parcel, labels::wave, labels::shipment,
         crate::tablet::events::stream,
     ),
@@ -154,6 +156,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/carriers/{carrier_id}/webhook",
             post(shipments::webhook),
         )
+        .route(
+            "/v1/carriers/{carrier_id}/settlements",
+            post(cod::settlements).layer(axum::extract::DefaultBodyLimit::max(
+                cod::MAX_SETTLEMENT_BYTES,
+            )),
+        )
+        .route("/v1/sellers/{seller_id}/cod", get(cod::statement))
+        .route("/v1/sites/{site}/returns", get(cod::returns))
         .merge(crate::tablet::routes())
         .fallback(error::fallback)
         .layer(middleware::from_fn_with_state(

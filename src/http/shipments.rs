@@ -376,6 +376,10 @@ pub async fn webhook(
             WebhookError::Malformed(m) => ApiError::bad_request("malformed_webhook", m),
         })?;
     let result = service::apply_status(&state, &update).await?;
+    // What the event says about the money (COD statements), after the status is applied
+    // so the record carries the parcel's status; a failure answers 503 and the carrier
+    // retries (both steps are idempotent).
+    crate::shipping::cod::record_webhook(&state, &cfg.id, &update).await?;
     metrics::counter!("livepack_carrier_webhooks_total", "carrier" => carrier_id, "result" => result).increment(1);
     Ok(Json(WebhookAck { result }))
 }

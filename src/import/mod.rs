@@ -11,6 +11,7 @@
 mod draft;
 mod export;
 mod jsonl;
+pub mod settlement;
 mod table;
 mod tiktok_api;
 pub mod values;

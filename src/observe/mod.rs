@@ -1,11 +1,12 @@
 //! Gauges whose truth lives outside the request path, refreshed on a timer (never per
 //! scrape): process memory and CPU from `/proc`, and from Redis the dead-letter backlog,
 //! orders at risk close to their pickup, floor progress per pickup and the day's
-//! shipments with their consolidation savings.
+//! shipments with their consolidation savings, and delivered COD unpaid past schedule.
 //!
 //! Every instance runs one refresher; the Redis-derived gauges are the same on each, so
 //! dashboards aggregate them with `max by (site)`.
 
+mod cod;
 mod floor;
 pub mod process;
 pub mod risk;
@@ -78,6 +79,9 @@ async fn refresh_redis(state: &AppState, with_shipping: bool) {
         if with_shipping {
             if let Err(e) = shipping::refresh(state, id, now).await {
                 tracing::debug!(site = %id, error = %e, "shipping gauges not refreshed");
+            }
+            if let Err(e) = cod::refresh(state, id, now).await {
+                tracing::debug!(site = %id, error = %e, "COD gauges not refreshed");
             }
         }
     }

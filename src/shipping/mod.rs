@@ -4,6 +4,7 @@ pub mod booker;
 pub mod cancel;
 pub mod carrier;
 pub mod choice;
+pub mod cod;
 pub mod consolidate;
 pub mod handover;
 pub mod label;

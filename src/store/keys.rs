@@ -165,3 +165,26 @@ pub fn supervisor_pin_clients(site: &str) -> String {
 pub fn supervisor_pin_minute(site: &str) -> String {
     format!("lp:{{{site}}}:spinm")
 }
+
+/// Hash: what the carrier reported about one parcel's money (COD statements; no buyer data):
+/// seller, carrier, tracking, day, expected COD, status, webhook and settlement amounts.
+pub fn cod(site: &str, parcel_id: &str) -> String {
+    format!("lp:{{{site}}}:cod:p:{parcel_id}")
+}
+
+/// Sorted set of a seller's parcels in COD statements, scored by their day (days since
+/// 1970-01-01 of the parcel's pickup business day).
+pub fn cod_of_seller(site: &str, seller: &str) -> String {
+    format!("lp:{{{site}}}:cod:s:{seller}")
+}
+
+/// Sorted set of a carrier's delivered parcels whose COD is not paid yet, scored by when
+/// they were delivered (ms).
+pub fn cod_unpaid(site: &str, carrier: &str) -> String {
+    format!("lp:{{{site}}}:cod:unpaid:{carrier}")
+}
+
+/// Set of the parcels the carrier returned to the site on a business day (restocking).
+pub fn returns_of_day(site: &str, date: chrono::NaiveDate) -> String {
+    format!("lp:{{{site}}}:returns:{}", date.format("%Y-%m-%d"))
+}

@@ -3,6 +3,7 @@
 //! script on one `{site}` slot.
 
 pub mod booking;
+pub mod cod;
 pub mod embedded;
 pub mod floor;
 pub mod handover;
@@ -123,6 +124,7 @@ struct Scripts {
     booked: redis::Script,
     carrier_status: redis::Script,
     pin: redis::Script,
+    cod_record: redis::Script,
 }
 
 struct Inner {
@@ -201,6 +203,7 @@ impl Store {
                     booked: redis::Script::new(include_str!("lua/booked.lua")),
                     carrier_status: redis::Script::new(include_str!("lua/carrier_status.lua")),
                     pin: redis::Script::new(include_str!("lua/pin.lua")),
+                    cod_record: redis::Script::new(include_str!("lua/cod_record.lua")),
                 },
             }),
         })

@@ -22,6 +22,7 @@ mod carrier;
 mod cheapest_carrier;
 mod client;
 mod cluster;
+mod cod;
 mod dedupe;
 mod demo_safety;
 mod durability;

@@ -91,6 +91,17 @@ ROWS = [
          [(f'sum by (site) (increase(livepack_shipments_booked_total{{{S}}}[1h]))', "{{site}} shipments booked"),
           (f'sum by (site, retryable) (increase(livepack_booking_failures_total{{{S}}}[1h]))', "{{site}} failures (retryable={{retryable}})")]),
     ]),
+    ("COD", [
+        ("Delivered COD unpaid past schedule (parcels)", "timeseries", "short",
+         "Parcels the carrier delivered more than its cod_schedule_days ago (default 15) with no payment known: no settlement row, no transfer date. Alert: LivepackCodUnpaidPastSchedule.",
+         [(f'max by (site, carrier) (livepack_cod_unpaid_overdue_parcels{{{S}}})', "{{site}} {{carrier}}")]),
+        ("Delivered COD unpaid past schedule (VND)", "timeseries", "suffix: ₫",
+         "The COD of those parcels: money sellers wait for.",
+         [(f'max by (site, carrier) (livepack_cod_unpaid_overdue_vnd{{{S}}})', "{{site}} {{carrier}}")]),
+        ("Settlement rows imported, last 24 h", "bargauge", "short",
+         "Rows of uploaded carrier settlement files: matched to a parcel, mismatched (wrong amount, or paid but not delivered), unknown tracking code.",
+         [('sum by (carrier, result) (increase(livepack_cod_settlement_rows_total[24h]))', "{{carrier}} {{result}}")]),
+    ]),
     ("Health", [
         ("Redis errors / s", "timeseries", "ops",
          "Redis commands that failed or timed out, by operation; and whether Redis answers PING.",

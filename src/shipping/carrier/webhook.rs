@@ -3,6 +3,11 @@
 //! "STATUS_NAME", "LOCALION_CURRENTLY", "NOTE", "MONEY_COLLECTION", …}, "TOKEN": "<secret>"}`.
 //! Sources: see `viettelpost.rs`.
 //!
+//! Money (COD statements): `MONEY_COLLECTION` is the COD of the waybill (collected when the
+//! status is 501, delivered), `MONEY_TOTAL` the parcel's total charge (VAT included).
+//! Viettel Post's webhook carries no transfer date nor partial-return flag: those come from
+//! its settlement export (`POST /v1/carriers/{id}/settlements`).
+//!
 //! Status codes (`ORDER_STATUS`) and what they mean for us:
 //!
 //! | codes | Viettel Post meaning | ours |
@@ -80,8 +85,25 @@ pub fn parse_viettelpost_webhook(
         carrier_code,
         carrier_status: text("STATUS_NAME").unwrap_or_default(),
         at: text("ORDER_STATUSDATE").and_then(|s| parse_status_date(&s)),
-        money: super::CodReport::default(),
+        money: super::CodReport {
+            cod_collected: money(data.get("MONEY_COLLECTION")),
+            // MONEY_TOTAL: the parcel's total charge with VAT (MONEY_FEECOD, the COD fee, is
+            // part of it); 0 or absent when the webhook does not carry it.
+            fee: money(data.get("MONEY_TOTAL")).filter(|f| !f.is_zero()),
+            transfer_date: None,
+            partial_return: false,
+        },
     })
+}
+
+/// A whole non-negative đồng amount, as a JSON number or a numeric string.
+fn money(v: Option<&Value>) -> Option<rust_decimal::Decimal> {
+    let d = match v? {
+        Value::Number(n) => n.to_string().parse::<rust_decimal::Decimal>().ok()?,
+        Value::String(s) => s.trim().parse::<rust_decimal::Decimal>().ok()?,
+        _ => return None,
+    };
+    (!d.is_sign_negative()).then(|| d.trunc().normalize())
 }
 
 /// `dd/MM/yyyy HH:mm:ss` (seconds optional) in Vietnam time (UTC+7, no DST).
@@ -106,6 +128,35 @@ mod tests {
         let t = parse_status_date("01/02/2026 7:05:00").expect("single-digit hour");
         assert_eq!(t.to_rfc3339(), "2026-02-01T00:05:00+00:00");
         assert!(parse_status_date("2026-02-01").is_none());
+    }
+
+    #[test]
+    fn money_fields_are_read_as_whole_dong() {
+        let secret = Secret::new("s");
+        let body = |extra: serde_json::Value| {
+            let mut data = serde_json::json!({"ORDER_NUMBER": "1001", "ORDER_STATUS": 501});
+            for (k, v) in extra.as_object().unwrap() {
+                data[k] = v.clone();
+            }
+            serde_json::json!({"DATA": data, "TOKEN": "s"}).to_string()
+        };
+        let u = parse_viettelpost_webhook(
+            body(serde_json::json!({"MONEY_COLLECTION": 370000, "MONEY_TOTAL": "33000"}))
+                .as_bytes(),
+            &secret,
+        )
+        .unwrap();
+        assert_eq!(
+            u.money.cod_collected,
+            Some(rust_decimal::Decimal::from(370_000))
+        );
+        assert_eq!(u.money.fee, Some(rust_decimal::Decimal::from(33_000)));
+        let u = parse_viettelpost_webhook(
+            body(serde_json::json!({"MONEY_COLLECTION": -5, "MONEY_TOTAL": 0})).as_bytes(),
+            &secret,
+        )
+        .unwrap();
+        assert_eq!(u.money, super::super::CodReport::default());
     }
 
     #[test]

@@ -1,0 +1,260 @@
+//! `livepack cod --from --to`: the seller's COD statement (contract §7) as a table, or as
+//! CSV with `--csv` (one row per parcel, then the totals row), from
+//! `GET /v1/sellers/me/cod` with the seller's token.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use super::{http_base, segment, EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER, EXIT_USAGE};
+
+/// `livepack cod`: the seller's COD statement for a period.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CodArgs {
+    /// The seller's token (or set LIVEPACK_TOKEN).
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The service's address (http:// or ws://).
+    #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// First pickup day, YYYY-MM-DD.
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// Last pickup day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub to: NaiveDate,
+    /// Which seller (the operator's token reads any); default: the token's own.
+    #[arg(long, default_value = "me")]
+    pub seller: String,
+    /// Print CSV (one row per parcel, then a TOTAL row) instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// Exit codes: 0 the statement has no mismatch, 1 it lists mismatches, 2 bad period,
+/// 3 server unreachable or token refused.
+pub async fn run_cod(args: CodArgs) -> i32 {
+    if args.to < args.from {
+        eprintln!("livepack cod: --to is before --from");
+        return EXIT_USAGE;
+    }
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("livepack cod: {e}");
+            return EXIT_SERVER;
+        }
+    };
+    let url = format!(
+        "{}/v1/sellers/{}/cod?from={}&to={}",
+        http_base(&args.url),
+        segment(&args.seller),
+        args.from,
+        args.to
+    );
+    let resp = match http.get(url).bearer_auth(&args.token).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("livepack cod: cannot reach the service: {e}");
+            return EXIT_SERVER;
+        }
+    };
+    let status = resp.status().as_u16();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    if status != 200 {
+        let msg = body["error"]["message"].as_str().unwrap_or("");
+        eprintln!("livepack cod: HTTP {status}: {msg}");
+        return match status {
+            400 => EXIT_USAGE,
+            404 => EXIT_INCOMPLETE,
+            _ => EXIT_SERVER,
+        };
+    }
+    if args.csv {
+        match csv(&body) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("livepack cod: {e}");
+                return EXIT_SERVER;
+            }
+        }
+    } else {
+        print!("{}", table(&body));
+    }
+    let mismatches = body["parcels"].as_array().map_or(0, |ps| {
+        ps.iter().filter(|p| !p["mismatch"].is_null()).count()
+    });
+    if mismatches > 0 {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_OK
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Thousands grouped with dots, as Vietnamese money is written ("1.234.000").
+fn dong(v: &Value) -> String {
+    let s = text(v);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return s;
+    }
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+const COLUMNS: [&str; 9] = [
+    "parcel_id",
+    "tracking",
+    "carrier",
+    "status",
+    "cod_amount",
+    "collected",
+    "fee",
+    "transfer_date",
+    "mismatch",
+];
+
+fn table(s: &Value) -> String {
+    let mut rows: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| c.to_string()).collect()];
+    for p in s["parcels"].as_array().into_iter().flatten() {
+        rows.push(
+            COLUMNS
+                .iter()
+                .map(|c| match *c {
+                    "cod_amount" | "collected" | "fee" => dong(&p[*c]),
+                    _ => text(&p[*c]),
+                })
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..COLUMNS.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "COD statement of {} from {} to {}\n\n",
+        text(&s["seller"]),
+        text(&s["from"]),
+        text(&s["to"])
+    );
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w - c.chars().count();
+                // Money right-aligned.
+                if (4..=6).contains(&i) {
+                    format!("{}{c}", " ".repeat(pad))
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    for k in ["expected", "collected", "fees", "returned", "net"] {
+        out.push_str(&format!("{k:<10} {:>14} đ\n", dong(&s[k])));
+    }
+    out
+}
+
+fn csv(s: &Value) -> Result<String, String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let err = |e: ::csv::Error| e.to_string();
+    w.write_record(COLUMNS).map_err(err)?;
+    for p in s["parcels"].as_array().into_iter().flatten() {
+        w.write_record(COLUMNS.iter().map(|c| text(&p[*c])))
+            .map_err(err)?;
+    }
+    w.write_record([
+        "TOTAL",
+        "expected",
+        &text(&s["expected"]),
+        "collected",
+        &text(&s["collected"]),
+        "fees",
+        &text(&s["fees"]),
+        "returned",
+        &text(&s["returned"]),
+    ])
+    .map_err(err)?;
+    w.write_record(["TOTAL", "net", &text(&s["net"]), "", "", "", "", "", ""])
+        .map_err(err)?;
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({"seller": "s1", "from": "2026-12-01", "to": "2026-12-07",
+        "expected": "985000", "collected": "975000", "fees": "70000", "returned": "215000",
+        "net": "905000",
+        "parcels": [
+            {"parcel_id": "P-1", "tracking": "1700", "carrier": "viettel-post", "status": "delivered",
+             "cod_amount": "585000", "collected": "575000", "fee": "22000",
+             "transfer_date": "2026-12-05", "mismatch": "amount"},
+            {"parcel_id": "P-2", "tracking": "1701", "carrier": "viettel-post", "status": "handed_over",
+             "cod_amount": "400000", "collected": null, "fee": null,
+             "transfer_date": null, "mismatch": null}
+        ]})
+    }
+
+    #[test]
+    fn money_is_grouped_by_thousands() {
+        assert_eq!(dong(&json!("1234000")), "1.234.000");
+        assert_eq!(dong(&json!("-905000")), "-905.000");
+        assert_eq!(dong(&json!("0")), "0");
+        assert_eq!(dong(&Value::Null), "");
+    }
+
+    #[test]
+    fn table_lists_parcels_and_totals() {
+        let t = table(&sample());
+        assert!(t.contains("P-1"), "{t}");
+        assert!(t.contains("575.000"), "{t}");
+        assert!(t.contains("amount"), "{t}");
+        assert!(t.contains("net               905.000 đ"), "{t}");
+    }
+
+    #[test]
+    fn csv_has_a_row_per_parcel_and_totals() {
+        let c = csv(&sample()).unwrap();
+        let lines: Vec<&str> = c.lines().collect();
+        assert_eq!(lines[0], COLUMNS.join(","));
+        assert_eq!(
+            lines[1],
+            "P-1,1700,viettel-post,delivered,585000,575000,22000,2026-12-05,amount"
+        );
+        assert_eq!(lines[2], "P-2,1701,viettel-post,handed_over,400000,,,,");
+        assert_eq!(
+            lines[3],
+            "TOTAL,expected,985000,collected,975000,fees,70000,returned,215000"
+        );
+        assert_eq!(lines[4], "TOTAL,net,905000,,,,,,");
+    }
+}

@@ -1,0 +1,333 @@
+//! Carrier settlement exports (bảng kê đối soát COD), CSV or XLSX as downloaded: one row
+//! per parcel with its tracking code, the COD the carrier collected, its fee and the day
+//! the money was (or will be) transferred. The format is told by content (an XLSX is a ZIP:
+//! `PK\x03\x04`; anything else is read as CSV, `,` `;` or tab separated, UTF-8 with or
+//! without BOM). The header row may sit below title rows (the first 30 rows are searched).
+//!
+//! Headers are matched case- and diacritic-insensitively. Carriers' portals change their
+//! export columns without notice and none publishes them, so each column accepts the names
+//! the three portals and sellers' own sheets use (README "COD statements" lists them):
+//! tracking `Mã vận đơn` (also `Mã đơn hàng`, `Mã đơn GHN`, `Mã đơn GHTK`, `Số hiệu bưu
+//! gửi`, `Mã phiếu gửi`, `Tracking`), COD `Tiền thu hộ` (also `Thu hộ`, `COD`, `Tiền COD`,
+//! `Số tiền thu hộ`, `Tiền hàng`), fee `Tổng phí` (also `Phí`, `Cước phí`, `Tổng cước`,
+//! `Phí vận chuyển`, `Phí giao hàng`, `Phí dịch vụ`, `Fee`), transfer date `Ngày đối soát`
+//! (also `Ngày chuyển tiền`, `Ngày thanh toán`, `Ngày chuyển COD`, `Ngày trả tiền`).
+//! Tracking and COD are required; fee and date optional.
+//!
+//! A file with any bad row is refused as a whole (nothing half-applied), every error naming
+//! its line and column.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::table::Row;
+use super::values::parse_vnd;
+use crate::domain::address::fold;
+
+/// One parcel's line of a settlement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRow {
+    /// The line (1-based) in the file (the sheet's row number for XLSX).
+    pub line: usize,
+    pub tracking: String,
+    pub cod: Decimal,
+    pub fee: Option<Decimal>,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SCol {
+    Tracking,
+    Cod,
+    Fee,
+    Date,
+}
+
+impl SCol {
+    fn label(self) -> &'static str {
+        match self {
+            SCol::Tracking => "Mã vận đơn",
+            SCol::Cod => "Tiền thu hộ",
+            SCol::Fee => "Tổng phí",
+            SCol::Date => "Ngày đối soát",
+        }
+    }
+
+    /// Folded header names, best first.
+    fn synonyms(self) -> &'static [&'static str] {
+        match self {
+            SCol::Tracking => &[
+                "ma van don",
+                "ma vd",
+                "ma don ghn",
+                "ma don ghtk",
+                "ma don hang ghtk",
+                "so hieu buu gui",
+                "ma buu gui",
+                "ma phieu gui",
+                "ma don hang",
+                "tracking",
+                "tracking code",
+                "order code",
+            ],
+            SCol::Cod => &[
+                "tien thu ho",
+                "so tien thu ho",
+                "tien thu ho cod",
+                "thu ho",
+                "tien cod",
+                "cod",
+                "cod amount",
+                "tien hang",
+            ],
+            SCol::Fee => &[
+                "tong phi",
+                "tong cuoc",
+                "tong cuoc phi",
+                "cuoc phi",
+                "phi",
+                "phi van chuyen",
+                "phi giao hang",
+                "phi dich vu",
+                "fee",
+                "total fee",
+            ],
+            SCol::Date => &[
+                "ngay doi soat",
+                "ngay chuyen tien",
+                "ngay thanh toan",
+                "ngay chuyen cod",
+                "ngay tra tien",
+                "transfer date",
+            ],
+        }
+    }
+}
+
+const COLS: [SCol; 4] = [SCol::Tracking, SCol::Cod, SCol::Fee, SCol::Date];
+
+/// Why a settlement file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettlementError {
+    #[error("{0}")]
+    Unreadable(String),
+    #[error(
+        "no header row with a {column} column (looked for: {looked_for}) in the first 30 rows"
+    )]
+    MissingColumn {
+        column: &'static str,
+        looked_for: String,
+    },
+    /// Every bad cell (up to 20), each naming its line and column.
+    #[error("{}", .0.join("; "))]
+    BadRows(Vec<String>),
+    #[error("the file has no settlement rows")]
+    Empty,
+}
+
+/// Reads a settlement export (CSV or XLSX, told by content).
+pub fn parse(bytes: &[u8]) -> Result<Vec<SettlementRow>, SettlementError> {
+    let rows = if bytes.starts_with(b"PK\x03\x04") {
+        super::xlsx::read(bytes)
+    } else {
+        super::table::read_csv(bytes)
+    }
+    .map_err(|e| SettlementError::Unreadable(e.to_string()))?;
+    parse_rows(&rows)
+}
+
+fn find(folded: &[String], col: SCol) -> Option<usize> {
+    col.synonyms()
+        .iter()
+        .find_map(|syn| folded.iter().position(|h| h == syn))
+}
+
+fn parse_rows(rows: &[Row]) -> Result<Vec<SettlementRow>, SettlementError> {
+    let header_at = rows.iter().take(30).position(|r| {
+        let folded: Vec<String> = r.cells.iter().map(|c| fold(c)).collect();
+        find(&folded, SCol::Tracking).is_some() && find(&folded, SCol::Cod).is_some()
+    });
+    let Some(h) = header_at else {
+        // Name the first required column missing from the likeliest header (the first row).
+        let folded: Vec<String> = rows
+            .first()
+            .map(|r| r.cells.iter().map(|c| fold(c)).collect())
+            .unwrap_or_default();
+        let col = if find(&folded, SCol::Tracking).is_none() {
+            SCol::Tracking
+        } else {
+            SCol::Cod
+        };
+        return Err(SettlementError::MissingColumn {
+            column: col.label(),
+            looked_for: col.synonyms().join(" | "),
+        });
+    };
+    let header: Vec<String> = rows[h].cells.iter().map(|c| fold(c)).collect();
+    let at: Vec<Option<usize>> = COLS.iter().map(|c| find(&header, *c)).collect();
+    let name = |col: SCol| -> String {
+        let i = COLS.iter().position(|c| *c == col).and_then(|k| at[k]);
+        i.and_then(|i| rows[h].cells.get(i))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| col.label().to_owned())
+    };
+    let cell = |row: &Row, col: SCol| -> String {
+        let k = COLS.iter().position(|c| *c == col).unwrap_or(0);
+        at[k]
+            .and_then(|i| row.cells.get(i))
+            .map_or(String::new(), |c| c.trim().to_owned())
+    };
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for row in &rows[h + 1..] {
+        if row.is_blank() {
+            continue;
+        }
+        let tracking = cell(row, SCol::Tracking);
+        let cod_raw = cell(row, SCol::Cod);
+        // Totals and notes under the table: no tracking code, or a "Tổng" (total) label.
+        if tracking.is_empty() || fold(&tracking).starts_with("tong") {
+            continue;
+        }
+        let mut bad = |col: SCol, why: String| {
+            errors.push(format!(
+                "line {}, column \"{}\": {why}",
+                row.line,
+                name(col)
+            ));
+        };
+        if tracking.len() > 64 || tracking.chars().any(char::is_control) {
+            bad(SCol::Tracking, "not a tracking code".into());
+            continue;
+        }
+        let cod = if cod_raw.is_empty() {
+            Some(Decimal::ZERO)
+        } else {
+            match parse_vnd(&cod_raw) {
+                Ok(v) => Some(Decimal::from(v)),
+                Err(e) => {
+                    bad(SCol::Cod, e);
+                    None
+                }
+            }
+        };
+        let fee_raw = cell(row, SCol::Fee);
+        let fee = if fee_raw.is_empty() {
+            Some(None)
+        } else {
+            // A fee printed as a deduction ("-33.000") is the same fee.
+            match parse_vnd(fee_raw.trim_start_matches('-').trim()) {
+                Ok(v) => Some(Some(Decimal::from(v))),
+                Err(e) => {
+                    bad(SCol::Fee, e);
+                    None
+                }
+            }
+        };
+        let date_raw = cell(row, SCol::Date);
+        let date = if date_raw.is_empty() {
+            Some(None)
+        } else {
+            match parse_date(&date_raw) {
+                Some(d) => Some(Some(d)),
+                None => {
+                    bad(
+                        SCol::Date,
+                        format!("not a date (dd/mm/yyyy or yyyy-mm-dd): {date_raw:?}"),
+                    );
+                    None
+                }
+            }
+        };
+        if let (Some(cod), Some(fee), Some(date)) = (cod, fee, date) {
+            out.push(SettlementRow {
+                line: row.line,
+                tracking,
+                cod,
+                fee,
+                date,
+            });
+        }
+        if errors.len() >= 20 {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SettlementError::BadRows(errors));
+    }
+    if out.is_empty() {
+        return Err(SettlementError::Empty);
+    }
+    Ok(out)
+}
+
+/// `dd/mm/yyyy`, `dd-mm-yyyy`, `yyyy-mm-dd`, each with an optional time after a space.
+fn parse_date(raw: &str) -> Option<NaiveDate> {
+    let day = raw.split_whitespace().next()?;
+    ["%d/%m/%Y", "%d-%m-%Y", "%Y-%m-%d", "%Y/%m/%d"]
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(day, f).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vtp_style_csv_with_a_title_row_and_totals() {
+        let csv = "\u{feff}BẢNG KÊ ĐỐI SOÁT COD;;;;\n\
+                   STT;Mã vận đơn;Tiền thu hộ;Tổng phí;Ngày đối soát\n\
+                   1;1000123;370.000;33.000;05/12/2026\n\
+                   2;1000124;\"250,000\";-22.000;2026-12-05 10:00:00\n\
+                   ;Tổng;620.000;55.000;\n";
+        let rows = parse(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 3);
+        assert_eq!(rows[0].tracking, "1000123");
+        assert_eq!(rows[0].cod, Decimal::from(370_000));
+        assert_eq!(rows[1].fee, Some(Decimal::from(22_000)));
+        assert_eq!(rows[1].date, NaiveDate::from_ymd_opt(2026, 12, 5));
+    }
+
+    #[test]
+    fn aliases_of_ghn_and_ghtk_exports() {
+        let rows = parse(b"Ma don GHN,COD,Phi dich vu\nGHN1,100000,15000\n").unwrap();
+        assert_eq!(rows[0].tracking, "GHN1");
+        assert_eq!(rows[0].date, None);
+        let rows = parse("Mã đơn GHTK,Thu hộ\nS1.A1.2,0\n".as_bytes()).unwrap();
+        assert_eq!(rows[0].cod, Decimal::ZERO);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column() {
+        let err = parse(
+            "Mã vận đơn,Tiền thu hộ,Ngày đối soát\nA1,12x,01/12/2026\nA2,5000,32/12/2026\n"
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 2, column \"Tiền thu hộ\""), "{err}");
+        assert!(err.contains("line 3, column \"Ngày đối soát\""), "{err}");
+        let err = parse(b"a,b\n1,2\n").unwrap_err().to_string();
+        assert!(err.contains("Mã vận đơn"), "{err}");
+        assert_eq!(
+            parse(b"Ma van don,COD\n").unwrap_err(),
+            SettlementError::Empty
+        );
+    }
+
+    #[test]
+    fn an_xlsx_export_is_told_by_content() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/examples/vtp-settlement.xlsx"
+        );
+        let rows = parse(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(rows.len(), 3, "the totals row is not a parcel");
+        assert_eq!(rows[0].line, 3);
+        assert_eq!(rows[0].tracking, "1000000001");
+        assert_eq!(rows[0].cod, Decimal::from(370_000));
+        assert_eq!(rows[2].fee, Some(Decimal::from(15_000)));
+        assert_eq!(rows[2].date, NaiveDate::from_ymd_opt(2026, 12, 5));
+    }
+}
