@@ -208,7 +208,7 @@ fn decide(
 
 /// Of the units of one pickup that may go now (`idx`), those released: every urgent one,
 /// and the others only as far as they fill whole waves — or all of them once they reach
-/// the pickup's release floor ([`schedule::release_floor`]) when it is below a wave.
+/// the pickup's release `floor` ([`schedule::release_floor`]) when it is below a wave.
 /// Units that complete a wave are taken in SKU-cluster order (most popular SKUs first),
 /// so what waits is what is least like the rest.
 fn chosen(
@@ -217,12 +217,9 @@ fn chosen(
     units: &[Unit<'_>],
     idx: Vec<usize>,
     waiting: Vec<usize>,
-    forecast: &[super::PickupForecast],
-    pickup: DateTime<Utc>,
-    now: DateTime<Utc>,
+    floor: usize,
 ) -> Vec<usize> {
     let max = build::wave_cap(cfg);
-    let floor = schedule::release_floor(cfg, forecast, pickup, now);
     if !cfg.fill_waves {
         let urgent = idx
             .iter()
@@ -337,7 +334,8 @@ pub(crate) fn plan_released(
     let mut scratch = build::Scratch::new(&catalog, &facts);
     for (pickup, idx) in pools {
         let idle = waiting.remove(&pickup).unwrap_or_default();
-        let idx = chosen(cfg, &catalog, &units, idx, idle, &forecast, pickup, now);
+        let floor = schedule::release_floor(cfg, &forecast, pickup, now);
+        let idx = chosen(cfg, &catalog, &units, idx, idle, floor);
         if idx.is_empty() {
             continue;
         }
