@@ -14,11 +14,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 use livepack::domain::schedule::{local_instant, SiteSchedule};
-use livepack::planner::core::quality::{PackingSim, PlanQuality};
+use livepack::planner::core::quality::{replay, single_shot, PlanQuality, Planner};
 use livepack::planner::core::synth::{generate, Synth, SynthParams};
-use livepack::planner::core::{plan, plan_fifo, OrderRef, Plan, PlanConfig, PlanOrder};
-
-type Planner = fn(&PlanConfig, &[PlanOrder], &HashSet<(String, String)>, DateTime<Utc>) -> Plan;
+use livepack::planner::core::{plan, plan_fifo, PlanConfig, PlanOrder};
 
 fn at(day: u32, h: u32, m: u32) -> DateTime<Utc> {
     local_instant(
@@ -45,6 +43,7 @@ fn config(synth: &Synth, packers: u32) -> PlanConfig {
         minutes_per_order: 1.5,
         minutes_per_line: 0.5,
         wave_min: 20,
+        fill_waves: true,
         wave_max: 200,
         combine_window: Duration::seconds(300),
         max_hold: Duration::seconds(1800),
@@ -76,18 +75,17 @@ fn all_ended(s: &Synth) -> HashSet<(String, String)> {
         .collect()
 }
 
-/// Plans once, after every session ended; the waves go to the floor at `now`.
-fn single_shot(planner: Planner, cfg: &PlanConfig, s: &Synth, now: DateTime<Utc>) -> PlanQuality {
-    let p = planner(cfg, &s.orders, &all_ended(s), now);
-    let mut sim = PackingSim::new(cfg, &s.orders);
-    for w in &p.waves {
-        sim.release(now, w);
+/// p99 of the simulated time from an order's arrival to the plan that put it on a pick
+/// list (replanning every `step`: includes up to one step of polling).
+fn p99(waits: &mut [Duration]) -> String {
+    if waits.is_empty() {
+        return "–".into();
     }
-    sim.quality().clone()
+    waits.sort_unstable();
+    let i = ((waits.len() as f64 * 0.99).ceil() as usize).clamp(1, waits.len()) - 1;
+    format!("{} min", waits[i].num_seconds() / 60)
 }
 
-/// Replans every `step` as the shell does: arrived orders in, released orders out, each
-/// session's end_session at its end.
 fn replanned(
     planner: Planner,
     cfg: &PlanConfig,
@@ -95,36 +93,14 @@ fn replanned(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     step: Duration,
-) -> PlanQuality {
-    let mut pending: Vec<PlanOrder> = Vec::new();
-    let mut fed = 0;
-    let mut sim = PackingSim::new(cfg, &s.orders);
-    let mut now = from;
-    while now <= until {
-        while fed < s.orders.len() && s.orders[fed].received_at <= now {
-            pending.push(s.orders[fed].clone());
-            fed += 1;
-        }
-        let ended: HashSet<(String, String)> = s
-            .sessions
-            .iter()
-            .filter(|x| x.end <= now)
-            .map(|x| (x.seller.clone(), x.label.clone()))
-            .collect();
-        let p = planner(cfg, &pending, &ended, now);
-        for w in &p.waves {
-            sim.release(now, w);
-        }
-        let out: HashSet<&OrderRef> = p.released().collect();
-        pending.retain(|o| !out.contains(&o.id));
-        now += step;
-    }
-    sim.quality().clone()
+) -> (PlanQuality, String) {
+    let (q, mut waits) = replay(planner, cfg, s, from, until, step);
+    (q, p99(&mut waits))
 }
 
-fn row(scenario: &str, planner: &str, q: &PlanQuality, total: usize) {
+fn row(scenario: &str, planner: &str, (q, wait): &(PlanQuality, String), total: usize) {
     eprintln!(
-        "| {scenario} | {planner} | {} | {} | {:.3} | {:.3} | {:.1} % | {:.1} % |",
+        "| {scenario} | {planner} | {} | {} | {:.3} | {:.3} | {:.1} % | {:.1} % | {wait} |",
         q.orders,
         q.waves,
         q.pick_lines_per_order(),
@@ -134,12 +110,16 @@ fn row(scenario: &str, planner: &str, q: &PlanQuality, total: usize) {
     );
 }
 
+fn once(q: PlanQuality) -> (PlanQuality, String) {
+    (q, "–".into())
+}
+
 fn quality_table() {
     eprintln!();
     eprintln!("Plan quality, planner vs plain FIFO batching (wave_max 200), generated sessions:");
     eprintln!();
-    eprintln!("| scenario | planner | orders waved | waves | pick lines / order | parcels / order | wave pickup ≤ deadline | packed by pickup (sim) |");
-    eprintln!("|---|---|---|---|---|---|---|---|");
+    eprintln!("| scenario | planner | orders waved | waves | pick lines / order | parcels / order | wave pickup ≤ deadline | packed by pickup (sim) | p99 arrival → pick list (sim) |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|");
 
     // 1. Saturday evening, 3 sessions, 3,000 orders, planned once after the streams.
     let s = evening(3_000, 11);
@@ -147,24 +127,34 @@ fn quality_table() {
     let n = s.orders.len();
     let now = at(21, 22, 0);
     let name = "evening 19–22h, 3k orders, planned at 22:00";
-    row(name, "wave planner", &single_shot(plan, &cfg, &s, now), n);
-    row(name, "FIFO", &single_shot(plan_fifo, &cfg, &s, now), n);
+    row(
+        name,
+        "wave planner",
+        &once(single_shot(plan, &cfg, &s, now)),
+        n,
+    );
+    row(
+        name,
+        "FIFO",
+        &once(single_shot(plan_fifo, &cfg, &s, now)),
+        n,
+    );
 
     // 2. The same evening replanned every 3 minutes.
     let (from, until, step) = (at(21, 19, 0), at(22, 1, 0), Duration::minutes(3));
     let name = "evening, replanned every 3 min";
     row(
         name,
-        "wave planner (wave_min 20)",
+        "wave planner (defaults: wave_min 20, fill_waves)",
         &replanned(plan, &cfg, &s, from, until, step),
         n,
     );
-    let mut full = cfg.clone();
-    full.wave_min = full.wave_max;
+    let mut eager = cfg.clone();
+    eager.fill_waves = false;
     row(
         name,
-        "wave planner (wave_min 200)",
-        &replanned(plan, &full, &s, from, until, step),
+        "wave planner (wave_min 20, fill_waves off: before issue 20)",
+        &replanned(plan, &eager, &s, from, until, step),
         n,
     );
     row(
@@ -179,13 +169,21 @@ fn quality_table() {
     p.span = Duration::minutes(150);
     let s = generate(&p, &schedule());
     let cfg = config(&s, 6);
+    let mut eager = cfg.clone();
+    eager.fill_waves = false;
     let n = s.orders.len();
     let (from, until) = (at(21, 8, 0), at(21, 17, 0));
     let name = "morning sale 08–10:30h, 500 orders, 6 packers, replanned every 3 min";
     row(
         name,
-        "wave planner",
+        "wave planner (defaults)",
         &replanned(plan, &cfg, &s, from, until, step),
+        n,
+    );
+    row(
+        name,
+        "wave planner (fill_waves off: before issue 20)",
+        &replanned(plan, &eager, &s, from, until, step),
         n,
     );
     row(

@@ -7,7 +7,9 @@
 #
 # Knobs (environment): ORDERS (default 100000), LIMIT_CLIENTS (50), LIMIT_PIPELINE (16),
 # BURST (3000), PACE (per-connection orders/s limit given to livepack, default 1000000 so
-# the limiter does not bind; "default" keeps the shipped 100000), SKIP_BUILD=1, KEEP_TMP=1.
+# the limiter does not bind; "default" keeps the shipped 100000), SKIP_BUILD=1, KEEP_TMP=1,
+# BEFORE=/path/to/an/older/livepack (its ingest runs follow, named "before:", against the
+# same Redis in the same run: before/after ratios from one run on a noisy machine).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -55,20 +57,27 @@ RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
 for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
 "${RCLI[@]}" ping >/dev/null
 
-LP_PORT=$("$SURGE" free-port)
-echo "== livepack serve on 127.0.0.1:$LP_PORT (planner off)"
-LIVEPACK__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/0" \
-LIVEPACK__SERVER__LISTEN="127.0.0.1:$LP_PORT" \
-LIVEPACK__PLANNER__ENABLED=false \
-LIVEPACK__LOG__LEVEL=warn \
-    env "${PACE_ENV[@]}" "$LIVEPACK" serve >"$TMP/livepack.log" 2>&1 &
-LP_PID=$!
-for _ in $(seq 200); do
-    curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null 2>&1 && break
-    kill -0 "$LP_PID" 2>/dev/null || { cat "$TMP/livepack.log" >&2; exit 1; }
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null
+start_lp() { # binary
+    LP_PORT=$("$SURGE" free-port)
+    echo "== $1 serve on 127.0.0.1:$LP_PORT (planner off)"
+    LIVEPACK__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    LIVEPACK__SERVER__LISTEN="127.0.0.1:$LP_PORT" \
+    LIVEPACK__PLANNER__ENABLED=false \
+    LIVEPACK__LOG__LEVEL=warn \
+        env "${PACE_ENV[@]}" "$1" serve >"$TMP/livepack.log" 2>&1 &
+    LP_PID=$!
+    for _ in $(seq 200); do
+        curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null 2>&1 && break
+        kill -0 "$LP_PID" 2>/dev/null || { cat "$TMP/livepack.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null
+}
+stop_lp() {
+    kill "$LP_PID" 2>/dev/null && wait "$LP_PID" 2>/dev/null
+    LP_PID=""
+}
+start_lp "$LIVEPACK"
 
 RESULTS=$ROOT/load-tests/results
 mkdir -p "$RESULTS"
@@ -119,6 +128,17 @@ ingest "ingest 1 conn × 100/frame" i1x100 1 "$ORDERS" 100
 ingest "ingest 10 conns × 1/frame" i10x1 10 "$ORDERS" 1
 ingest "ingest 10 conns × 100/frame" i10x100 10 "$ORDERS" 100
 ingest "burst $BURST orders, 1 conn × 1/frame" burst 1 "$BURST" 1
+# Memory per order in Redis once stored (INFO used_memory before/after the burst above
+# would include the stream; this is the whole dataset over the orders stored).
+MEM_AFTER=$("${RCLI[@]}" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
+if [[ -n "${BEFORE:-}" ]]; then
+    stop_lp
+    start_lp "$BEFORE"
+    ingest "before: ingest 1 conn × 1/frame" b-i1x1 1 "$ORDERS" 1
+    ingest "before: ingest 10 conns × 100/frame" b-i10x100 10 "$ORDERS" 100
+    ingest "before: burst $BURST orders, 1 conn × 1/frame" b-burst 1 "$BURST" 1
+    MEM_BEFORE=$("${RCLI[@]}" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
+fi
 # The machine is shared and noisy: the limit again at the end brackets the ingest runs.
 limit "redis-benchmark EVALSHA, 1 order/call (after)" "$ORDERS" "$LIMIT_CLIENTS" "$LIMIT_PIPELINE" 1 limit-1b
 
@@ -132,6 +152,7 @@ OUT=$RESULTS/ingest-$STAMP.md
         "appendfsync everysec, FLUSHALL between runs; livepack release build, planner off;"
     echo "client (livepack-surge, livepack::client::push, window 64) on the same machine."
     echo "Stored order: ${STORED:-?}. Reproduce: \`bash load-tests/bench-ingest.sh\`."
+    echo "Redis used_memory after the $BURST-order burst (FLUSHALL before it): ${MEM_AFTER:-?} bytes${BEFORE:+; with the before build: ${MEM_BEFORE:-?} bytes}."
     echo
     echo "Limit = redis-benchmark running livepack's ingest script (EVALSHA) with -c $LIMIT_CLIENTS" \
         "-P $LIMIT_PIPELINE, one order per call, run before and after the ingest runs;"

@@ -100,8 +100,8 @@ fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
 /// Order frames read together, stored with one Redis call in a task of their own (so a
 /// busy connection's validation runs on any core).
 struct Batch {
-    /// (text, when read, seq)
-    frames: Vec<(Utf8Bytes, Instant, i64)>,
+    /// (text, when read, seq, where in the text each order is: the frame is parsed once)
+    frames: Vec<(Utf8Bytes, Instant, i64, Vec<std::ops::Range<usize>>)>,
     orders: usize,
     permits: Vec<Held>,
 }
@@ -115,10 +115,13 @@ impl Batch {
         }
     }
 
-    fn into_pending(self, ctx: &Arc<Ctx>, max_orders: usize, tasks: &TaskTracker) -> Pending {
+    fn into_pending(self, ctx: &Arc<Ctx>, tasks: &TaskTracker) -> Pending {
         let ctx = ctx.clone();
-        let seqs: Vec<(i64, Instant)> =
-            self.frames.iter().map(|(_, at, seq)| (*seq, *at)).collect();
+        let seqs: Vec<(i64, Instant)> = self
+            .frames
+            .iter()
+            .map(|(_, at, seq, _)| (*seq, *at))
+            .collect();
         let Batch {
             frames, permits, ..
         } = self;
@@ -128,14 +131,11 @@ impl Batch {
             let now = chrono::Utc::now();
             let prepared: Vec<process::Prepared> = frames
                 .iter()
-                .filter_map(
-                    |(text, _, _)| match frame::parse(text.as_str(), max_orders) {
-                        Ok(Frame::Orders { seq, orders }) => {
-                            Some(process::prepare(&ctx, seq, &orders, now))
-                        }
-                        _ => None,
-                    },
-                )
+                .map(|(text, _, seq, spans)| {
+                    let text = text.as_str();
+                    let orders = spans.iter().map(|r| text.get(r.clone()).unwrap_or(""));
+                    process::prepare(&ctx, *seq, orders, now)
+                })
                 .collect();
             let replies = process::store_batch(&ctx, prepared).await;
             drop(permits);
@@ -242,8 +242,13 @@ pub async fn serve(
             Event::Replied(Some((replies, n))) => {
                 inflight_orders -= n;
                 for (reply, started) in replies {
-                    metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => reply.kind())
-                        .record(started.elapsed().as_secs_f64());
+                    let latency = started.elapsed().as_secs_f64();
+                    if matches!(reply, Reply::Ack { .. }) {
+                        ctx.metrics.ack_latency.record(latency);
+                    } else {
+                        metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => reply.kind())
+                            .record(latency);
+                    }
                     let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
                     let sent = match tx.try_send(msg) {
                         Ok(()) => true,
@@ -305,9 +310,9 @@ pub async fn serve(
                     let started = Instant::now();
                     match classify(&ctx, &limits, &mut pace, msg, started) {
                         Classified::Skip => {}
-                        Classified::Orders(text, n, seq) => {
-                            batch.frames.push((text, started, seq));
-                            batch.orders += n;
+                        Classified::Orders(text, spans, seq) => {
+                            batch.orders += spans.len();
+                            batch.frames.push((text, started, seq, spans));
                             batch.permits.extend(permit);
                         }
                         Classified::Other(pending) => {
@@ -316,11 +321,8 @@ pub async fn serve(
                                 inflight_orders += n;
                                 push(
                                     &mut inflight,
-                                    std::mem::replace(&mut batch, Batch::new()).into_pending(
-                                        &ctx,
-                                        limits.max_orders_per_frame,
-                                        &tasks,
-                                    ),
+                                    std::mem::replace(&mut batch, Batch::new())
+                                        .into_pending(&ctx, &tasks),
                                     n,
                                 );
                             }
@@ -353,11 +355,7 @@ pub async fn serve(
                 if !batch.frames.is_empty() {
                     let n = batch.orders;
                     inflight_orders += n;
-                    push(
-                        &mut inflight,
-                        batch.into_pending(&ctx, limits.max_orders_per_frame, &tasks),
-                        n,
-                    );
+                    push(&mut inflight, batch.into_pending(&ctx, &tasks), n);
                 }
             }
         }
@@ -442,8 +440,8 @@ impl Single {
 enum Classified {
     /// Control messages (ping/pong/close) the WebSocket layer handles.
     Skip,
-    /// An `order`/`orders` frame: (text, number of orders, seq), stored in a batch.
-    Orders(Utf8Bytes, usize, i64),
+    /// An `order`/`orders` frame: (text, each order's place in it, seq), stored in a batch.
+    Orders(Utf8Bytes, Vec<std::ops::Range<usize>>, i64),
     /// Anything else, answered on its own.
     Other(Single),
 }
@@ -466,7 +464,17 @@ fn classify(
         Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Classified::Skip,
     };
     let parsed = match frame::parse(text.as_str(), limits.max_orders_per_frame) {
-        Ok(Frame::Orders { seq, orders }) => Ok((seq, orders.len())),
+        Ok(Frame::Orders { seq, orders }) => {
+            let base = text.as_str().as_ptr() as usize;
+            let spans: Vec<std::ops::Range<usize>> = orders
+                .iter()
+                .map(|raw| {
+                    let at = (raw.get().as_ptr() as usize).saturating_sub(base);
+                    at..at + raw.get().len()
+                })
+                .collect();
+            Ok((seq, spans))
+        }
         Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
             metrics::counter!("livepack_ingest_frames_total", "type" => "end_session").increment(1);
@@ -500,10 +508,10 @@ fn classify(
         }
     };
     match parsed {
-        Ok((seq, n)) => {
-            metrics::counter!("livepack_ingest_frames_total", "type" => "orders").increment(1);
-            pace.charge(n);
-            Classified::Orders(text, n, seq)
+        Ok((seq, spans)) => {
+            ctx.metrics.frames_orders.increment(1);
+            pace.charge(spans.len());
+            Classified::Orders(text, spans, seq)
         }
         Err(single) => Classified::Other(single),
     }

@@ -103,6 +103,7 @@ pub async fn handler(
     }
     let site = seller.site.clone();
     let schedule = state.schedule(&site);
+    let metrics = process::ConnMetrics::new(&site, &seller.id);
     let ctx = Arc::new(process::Ctx {
         store: state.store.clone(),
         site,
@@ -114,6 +115,7 @@ pub async fn handler(
         retry_after_ms: cfg.ingest.nack_retry_after_ms,
         order_budget: state.order_budget.clone(),
         budget_wait: Duration::from_millis(cfg.redis.command_timeout_ms),
+        metrics,
     });
     let limits = conn::Limits {
         window: cfg.ingest.window,

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::value::RawValue;
 
 use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id};
@@ -29,6 +28,36 @@ pub struct Ctx {
     pub order_budget: Arc<tokio::sync::Semaphore>,
     /// How long a batch may wait for that budget before its frames are nacked.
     pub budget_wait: std::time::Duration,
+    /// This connection's metric handles, looked up once (not per frame or order).
+    pub metrics: ConnMetrics,
+}
+
+/// Metric handles of one connection (site and seller labels come from configuration).
+pub struct ConnMetrics {
+    pub frames_orders: metrics::Counter,
+    pub ack_latency: metrics::Histogram,
+    accepted: metrics::Counter,
+    duplicate: metrics::Counter,
+    rejected: metrics::Counter,
+    duplicate_changed: metrics::Counter,
+}
+
+impl ConnMetrics {
+    pub fn new(site: &str, seller: &str) -> Self {
+        let received = |result: &'static str| {
+            metrics::counter!("livepack_orders_received_total",
+                "site" => site.to_owned(), "seller" => seller.to_owned(), "result" => result)
+        };
+        ConnMetrics {
+            frames_orders: metrics::counter!("livepack_ingest_frames_total", "type" => "orders"),
+            ack_latency: metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => "ack"),
+            accepted: received("accepted"),
+            duplicate: received("duplicate"),
+            rejected: received("rejected"),
+            duplicate_changed: metrics::counter!("livepack_orders_duplicate_changed_total",
+                "site" => site.to_owned(), "seller" => seller.to_owned()),
+        }
+    }
 }
 
 /// After a Redis failure, frames are nacked without being sent for this long: a nack then
@@ -48,12 +77,18 @@ enum Slot {
     Stored(usize),
 }
 
-pub fn prepare(ctx: &Ctx, seq: i64, raws: &[&RawValue], now: DateTime<Utc>) -> Prepared {
+/// Validates a frame's orders (each the JSON text of one order, as the frame carried it).
+pub fn prepare<'t>(
+    ctx: &Ctx,
+    seq: i64,
+    raws: impl ExactSizeIterator<Item = &'t str>,
+    now: DateTime<Utc>,
+) -> Prepared {
     let mut slots = Vec::with_capacity(raws.len());
     let mut to_store = Vec::with_capacity(raws.len());
     let mut rejected = 0;
     for raw in raws {
-        match validate_one(ctx, raw.get(), now) {
+        match validate_one(ctx, raw, now) {
             Ok(order) => {
                 slots.push(Slot::Stored(to_store.len()));
                 to_store.push(order);
@@ -102,13 +137,26 @@ fn validate_one(ctx: &Ctx, json: &str, now: DateTime<Utc>) -> Result<StoreOrder,
         buyer_key: &order.buyer_key,
         weight_g: order.weight_g,
         norm: &norm,
-        order: serde_json::value::RawValue::from_string(canonical.clone()).ok(),
     };
     Ok(StoreOrder {
         digest: digest(&canonical),
-        data: serde_json::to_string(&data).unwrap_or_default(),
+        data: with_order(&data, &canonical),
         order_id: order.order_id,
     })
+}
+
+/// The record's JSON with `"order":<canonical>` appended as its last member: the canonical
+/// order is serde_json's own output, so it is spliced in as is (not parsed again).
+fn with_order(data: &OrderDataOut<'_>, canonical: &str) -> String {
+    let mut out = Vec::with_capacity(256 + canonical.len());
+    // Serializing this plain struct into a Vec cannot fail.
+    if serde_json::to_writer(&mut out, data).is_err() || out.pop() != Some(b'}') {
+        return String::new();
+    }
+    out.extend_from_slice(b",\"order\":");
+    out.extend_from_slice(canonical.as_bytes());
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The write side of [`crate::store::OrderData`] (same JSON), with the order pre-serialized.
@@ -124,7 +172,6 @@ struct OrderDataOut<'a> {
     buyer_key: &'a str,
     weight_g: u64,
     norm: &'a Normalized,
-    order: Option<Box<RawValue>>,
 }
 
 fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
@@ -219,21 +266,12 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
             session: None,
         });
     }
-    let labels = |result: &'static str| {
-        [
-            ("site", ctx.site.clone()),
-            ("seller", ctx.seller.clone()),
-            ("result", result.to_owned()),
-        ]
-    };
-    metrics::counter!("livepack_orders_received_total", &labels("accepted")).increment(accepted);
-    metrics::counter!("livepack_orders_received_total", &labels("duplicate")).increment(duplicate);
-    metrics::counter!("livepack_orders_received_total", &labels("rejected"))
-        .increment(rejected as u64);
+    let m = &ctx.metrics;
+    m.accepted.increment(accepted);
+    m.duplicate.increment(duplicate);
+    m.rejected.increment(rejected as u64);
     if changed > 0 {
-        metrics::counter!("livepack_orders_duplicate_changed_total",
-            "site" => ctx.site.clone(), "seller" => ctx.seller.clone())
-        .increment(changed);
+        m.duplicate_changed.increment(changed);
     }
     replies
 }

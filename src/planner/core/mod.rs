@@ -18,7 +18,10 @@
 //!   arrival, when its oldest order has waited `max_hold`, when its pickup is under
 //!   deadline pressure (see [`PickupForecast::under_pressure`]), when one of its orders
 //!   cannot make its deadline anyway, or when it fills a parcel. A non-urgent release
-//!   smaller than `wave_min` orders (per pickup) is held instead.
+//!   smaller than `wave_min` orders (per pickup) is held instead; with `fill_waves`
+//!   (the default) one smaller than a whole wave is held while the pickup has slack, and
+//!   an urgent release is topped up to whole waves with the orders that add the fewest
+//!   pick lines (then the oldest).
 //! - **capacity** counts the work of `pending` only: waves released earlier but not yet
 //!   packed are not seen (a caller that knows of them can lower `packers` to match).
 //! - **waves**: per pickup, single-SKU buyers apart from multi-SKU ones, clustered by
@@ -38,6 +41,8 @@ mod waves;
 
 pub mod quality;
 
+#[cfg(test)]
+mod tests_fifo;
 #[cfg(test)]
 mod tests_prop;
 #[cfg(test)]
@@ -103,6 +108,11 @@ pub struct PlanConfig {
     pub minutes_per_line: f64,
     /// A non-urgent release smaller than this is held.
     pub wave_min: usize,
+    /// While a pickup has slack, hold non-urgent releases until they fill whole waves
+    /// (`wave_max`), so that live replanning walks no more than FIFO batching (issue 20;
+    /// see [`schedule::release_floor`]). `false`: every ready group of at least
+    /// `wave_min` orders goes at once.
+    pub fill_waves: bool,
     /// Orders per wave at most (0 is treated as 1).
     pub wave_max: usize,
     /// While a session is live, a buyer's orders wait this long after the last one.
@@ -130,6 +140,7 @@ impl PlanConfig {
             minutes_per_order: site.minutes_per_order,
             minutes_per_line: site.minutes_per_line,
             wave_min: site.wave_min,
+            fill_waves: true,
             wave_max: site.wave_max,
             combine_window: secs(site.combine_window_secs),
             max_hold: secs(site.max_hold_secs),

@@ -116,3 +116,77 @@ impl<'o> PackingSim<'o> {
         &self.quality
     }
 }
+
+/// A planner: [`super::plan`] or [`super::plan_fifo`].
+pub type Planner = fn(
+    &PlanConfig,
+    &[PlanOrder],
+    &std::collections::HashSet<(String, String)>,
+    DateTime<Utc>,
+) -> super::Plan;
+
+/// Plans once at `now` with every session of `synth` ended; the waves go to the floor at
+/// `now`.
+pub fn single_shot(
+    planner: Planner,
+    cfg: &PlanConfig,
+    synth: &super::synth::Synth,
+    now: DateTime<Utc>,
+) -> PlanQuality {
+    let ended = synth
+        .sessions
+        .iter()
+        .map(|x| (x.seller.clone(), x.label.clone()))
+        .collect();
+    let p = planner(cfg, &synth.orders, &ended, now);
+    let mut sim = PackingSim::new(cfg, &synth.orders);
+    for w in &p.waves {
+        sim.release(now, w);
+    }
+    sim.quality().clone()
+}
+
+/// Replans every `step` from `from` to `until` as the shell does: arrived orders in,
+/// released orders out, each session ended from its end on. Also returns, per released
+/// order, the time from its arrival to the plan that put it on a pick list.
+pub fn replay(
+    planner: Planner,
+    cfg: &PlanConfig,
+    synth: &super::synth::Synth,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    step: chrono::Duration,
+) -> (PlanQuality, Vec<chrono::Duration>) {
+    let orders = &synth.orders;
+    let mut pending: Vec<PlanOrder> = Vec::new();
+    let mut fed = 0;
+    let mut sim = PackingSim::new(cfg, orders);
+    let mut waits = Vec::with_capacity(orders.len());
+    let mut now = from;
+    while now <= until {
+        while fed < orders.len() && orders[fed].received_at <= now {
+            pending.push(orders[fed].clone());
+            fed += 1;
+        }
+        let ended = synth
+            .sessions
+            .iter()
+            .filter(|x| x.end <= now)
+            .map(|x| (x.seller.clone(), x.label.clone()))
+            .collect();
+        let p = planner(cfg, &pending, &ended, now);
+        for w in &p.waves {
+            sim.release(now, w);
+        }
+        let out: std::collections::HashSet<&OrderRef> = p.released().collect();
+        pending.retain(|o| {
+            let gone = out.contains(&o.id);
+            if gone {
+                waits.push(now - o.received_at);
+            }
+            !gone
+        });
+        now += step;
+    }
+    (sim.quality().clone(), waits)
+}

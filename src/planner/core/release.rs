@@ -206,6 +206,100 @@ fn decide(
     }
 }
 
+/// Of the units of one pickup that may go now (`idx`), those released: every urgent one,
+/// and the others only as far as they fill whole waves — or all of them once they reach
+/// the pickup's release `floor` ([`schedule::release_floor`]) when it is below a wave.
+/// Units that complete a wave are taken in SKU-cluster order (most popular SKUs first),
+/// so what waits is what is least like the rest.
+fn chosen(
+    cfg: &PlanConfig,
+    catalog: &Catalog<'_>,
+    units: &[Unit<'_>],
+    idx: Vec<usize>,
+    waiting: Vec<usize>,
+    floor: usize,
+) -> Vec<usize> {
+    let max = build::wave_cap(cfg);
+    if !cfg.fill_waves {
+        let urgent = idx
+            .iter()
+            .any(|&i| units[i].reason.is_some_and(ReleaseReason::is_urgent));
+        let count: usize = idx.iter().map(|&i| units[i].len()).sum();
+        return if urgent || count >= floor {
+            idx
+        } else {
+            Vec::new()
+        };
+    }
+    // A full parcel goes at once too (waiting cannot combine more).
+    let (must, may): (Vec<usize>, Vec<usize>) = idx.into_iter().partition(|&i| {
+        units[i]
+            .reason
+            .is_some_and(|r| r.is_urgent() || r == ReleaseReason::ParcelFull)
+    });
+    let must_n: usize = must.iter().map(|&i| units[i].len()).sum();
+    let may_n: usize = may.iter().map(|&i| units[i].len()).sum();
+    let total = must_n + may_n;
+    if total >= floor && floor < max {
+        let mut all = must;
+        all.extend(may);
+        return all;
+    }
+    let waves = must_n.div_ceil(max).max(total / max);
+    let take = waves * max;
+    let mut out = must;
+    let mut size = must_n;
+    // An urgent wave that the released units cannot fill takes units still combining
+    // too (a later order of theirs then travels in a later parcel).
+    // SKUs already on the released units' pick lists: units adding none of theirs come
+    // first (they cost no walking), then the rest in SKU-cluster order.
+    let mut covered = vec![false; catalog.len()];
+    let cover = |covered: &mut Vec<bool>, u: &Unit<'_>| {
+        for &i in u.orders {
+            for &sku in catalog.skus_of(i) {
+                if let Some(c) = covered.get_mut(sku as usize) {
+                    *c = true;
+                }
+            }
+        }
+    };
+    for &i in &out {
+        cover(&mut covered, &units[i]);
+    }
+    for group in [may, if take > total { waiting } else { Vec::new() }] {
+        if size >= take {
+            break;
+        }
+        let pool: Vec<&Unit<'_>> = group.iter().map(|&i| &units[i]).collect();
+        let order = waves::cluster_order(catalog, &pool);
+        // The rest oldest first: what has waited longest would soon force a wave anyway.
+        let mut oldest: Vec<usize> = (0..pool.len()).collect();
+        oldest.sort_by_key(|&k| (pool[k].first_received, pool[k].key));
+        let mut taken = vec![false; pool.len()];
+        for (free_only, order) in [(true, &order), (false, &oldest)] {
+            for &k in order {
+                let u = pool[k];
+                let len = u.len();
+                let free = u
+                    .orders
+                    .iter()
+                    .flat_map(|&i| catalog.skus_of(i))
+                    .all(|&sku| covered.get(sku as usize).copied().unwrap_or(false));
+                if taken[k] || (free_only && !free) {
+                    continue;
+                }
+                if size + len <= take || (len >= max && size < take) {
+                    size += len;
+                    taken[k] = true;
+                    out.push(group[k]);
+                    cover(&mut covered, u);
+                }
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn plan_released(
     cfg: &PlanConfig,
     orders: &[&PlanOrder],
@@ -224,26 +318,32 @@ pub(crate) fn plan_released(
 
     // Per pickup: the units released now.
     let mut pools: BTreeMap<DateTime<Utc>, Vec<usize>> = BTreeMap::new();
+    // Per pickup: the units still combining (they may complete an urgent wave).
+    let mut waiting: BTreeMap<DateTime<Utc>, Vec<usize>> = BTreeMap::new();
     for (i, u) in units.iter_mut().enumerate() {
         let pressure = schedule::entry(&forecast, u.pickup).is_some_and(|f| f.under_pressure);
         u.reason = decide(cfg, &facts, u, pressure, now);
         if u.reason.is_some() {
             pools.entry(u.pickup).or_default().push(i);
+        } else {
+            waiting.entry(u.pickup).or_default().push(i);
         }
     }
     let mut released = vec![false; units.len()];
     let mut waves_out = Vec::new();
     let mut scratch = build::Scratch::new(&catalog, &facts);
     for (pickup, idx) in pools {
-        let urgent = idx
-            .iter()
-            .any(|&i| units[i].reason.is_some_and(ReleaseReason::is_urgent));
-        let count: usize = idx.iter().map(|&i| units[i].len()).sum();
-        if !urgent && count < cfg.wave_min {
+        let idle = waiting.remove(&pickup).unwrap_or_default();
+        let floor = schedule::release_floor(cfg, &forecast, pickup, now);
+        let idx = chosen(cfg, &catalog, &units, idx, idle, floor);
+        if idx.is_empty() {
             continue;
         }
         let pool: Vec<&Unit<'_>> = idx.iter().map(|&i| &units[i]).collect();
-        let mut pickup_waves: Vec<_> = waves::cut(cfg, orders, &catalog, &pool)
+        // Short of packers, smaller waves get more done by the pickup than less walking.
+        let walk_first = cfg.fill_waves
+            && !schedule::entry(&forecast, pickup).is_some_and(schedule::short_of_capacity);
+        let mut pickup_waves: Vec<_> = waves::cut(cfg, orders, &catalog, &pool, walk_first)
             .into_iter()
             .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, &pieces))
             .collect();

@@ -78,6 +78,51 @@ pub(crate) fn forecast(cfg: &PlanConfig, loads: &Loads, now: DateTime<Utc>) -> V
     out
 }
 
+/// The smallest non-urgent release for `pickup` (orders): a release smaller than this
+/// waits. Walking per order falls with wave size, so while waiting costs nothing a
+/// release waits to fill a whole wave (`wave_max`): that is when, even after holding
+/// for `max_hold` and then packing a whole wave more than is pending, the pickup would
+/// still be met with the safety margin. Otherwise the floor is fed as it goes, in waves
+/// of what the packers pack in twice `max_hold` (never under `wave_min`). Without
+/// `fill_waves`: `wave_min`.
+pub(crate) fn release_floor(
+    cfg: &PlanConfig,
+    forecast: &[PickupForecast],
+    pickup: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> usize {
+    let max = cfg.wave_max.max(1);
+    let min = cfg.wave_min.clamp(1, max);
+    if !cfg.fill_waves {
+        return min;
+    }
+    let Some(f) = entry(forecast, pickup) else {
+        return min;
+    };
+    let packers = f64::from(cfg.packers.max(1));
+    let per_order = if f.orders > 0 {
+        f.minutes_due / f.orders as f64
+    } else {
+        0.0
+    };
+    let hold = cfg.max_hold.num_milliseconds() as f64 / 60_000.0;
+    let safety = cfg.safety_margin.num_milliseconds() as f64 / 60_000.0;
+    let left = minutes_between(now, pickup);
+    let full_wave = max as f64 * per_order;
+    if hold + (f.minutes_due_through + full_wave) / packers + safety <= left {
+        return max;
+    }
+    if per_order <= 0.0 {
+        return min;
+    }
+    let fed = (2.0 * packers * hold / per_order).floor();
+    if fed >= max as f64 {
+        max
+    } else {
+        (fed as usize).clamp(min, max)
+    }
+}
+
 /// Looks up a pickup's forecast entry.
 pub(crate) fn entry(forecast: &[PickupForecast], pickup: DateTime<Utc>) -> Option<&PickupForecast> {
     forecast

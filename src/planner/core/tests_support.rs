@@ -36,6 +36,7 @@ pub fn cfg() -> PlanConfig {
         minutes_per_order: 1.5,
         minutes_per_line: 0.5,
         wave_min: 20,
+        fill_waves: true,
         wave_max: 200,
         combine_window: Duration::seconds(300),
         max_hold: Duration::seconds(1800),

@@ -83,6 +83,7 @@ fn pick_list_aggregates_per_sku_sorted_by_bin_unassigned_last() {
 fn combine_window_holds_a_buyer_until_quiet_then_one_parcel() {
     let mut c = cfg();
     c.wave_min = 1;
+    c.fill_waves = false;
     let t = vn(SAT, 19, 0);
     let pending = vec![
         order("s", "1", "live", "lan", t, &[("HONEY-500", 1)]),
@@ -199,6 +200,7 @@ fn a_buyer_larger_than_a_wave_is_split_over_waves_and_noted() {
 fn waves_are_balanced_and_bounded() {
     let mut c = cfg();
     c.wave_min = 1;
+    c.fill_waves = false;
     let t = vn(SAT, 19, 0);
     let pending: Vec<PlanOrder> = (0..450)
         .map(|i| {
@@ -222,6 +224,7 @@ fn waves_are_balanced_and_bounded() {
 fn single_sku_buyers_are_waved_apart_from_multi_sku_ones_and_by_sku() {
     let mut c = cfg();
     c.wave_min = 10;
+    c.fill_waves = false;
     c.wave_max = 20;
     let t = vn(SAT, 19, 0);
     let mut pending = Vec::new();
@@ -336,6 +339,7 @@ fn forecast_counts_work_and_packers_needed() {
 fn a_buyer_whose_later_order_cannot_make_the_early_pickup_is_split_and_noted() {
     let mut c = cfg();
     c.wave_min = 1;
+    c.fill_waves = false;
     let a = order("s", "a", "live", "lan", vn(SAT, 10, 20), &[("TEA-100", 1)]);
     let b = order("s", "b", "live", "lan", vn(SAT, 10, 40), &[("TEA-100", 1)]);
     assert_eq!(a.pickup_at, vn(SAT, 11, 0));

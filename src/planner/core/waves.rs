@@ -67,6 +67,7 @@ pub(crate) fn cut<'u>(
     all: &[&PlanOrder],
     catalog: &Catalog<'_>,
     pool: &[&'u Unit<'_>],
+    walk_first: bool,
 ) -> Vec<Vec<Piece<'u>>> {
     let rank = popularity(catalog, pool);
     let mut singles = Vec::new();
@@ -87,15 +88,73 @@ pub(crate) fn cut<'u>(
     let floor = cfg.wave_min.max(1);
     let n_single: usize = singles.iter().map(Piece::len).sum();
     let n_multi: usize = multis.iter().map(Piece::len).sum();
-    if n_single >= floor && n_multi >= floor {
-        let mut out = balanced(cfg, singles);
-        out.extend(balanced(cfg, multis));
-        out
-    } else {
-        let mut all_pieces = singles;
-        all_pieces.extend(multis);
-        balanced(cfg, all_pieces)
+    if !walk_first {
+        return if n_single >= floor && n_multi >= floor {
+            let mut out = balanced(cfg, singles);
+            out.extend(balanced(cfg, multis));
+            out
+        } else {
+            let mut all_pieces = singles;
+            all_pieces.extend(multis);
+            balanced(cfg, all_pieces)
+        };
     }
+    let mut together = singles.clone();
+    together.extend(multis.iter().cloned());
+    let mut arrival = together.clone();
+    let mut best = balanced(cfg, together);
+    let mut best_lines = pick_lines(catalog, &best);
+    if n_single >= floor && n_multi >= floor {
+        // Apart only when that walks less (it can cost a wave more).
+        let mut apart = balanced(cfg, singles);
+        apart.extend(balanced(cfg, multis));
+        let lines = pick_lines(catalog, &apart);
+        if lines < best_lines {
+            (best, best_lines) = (apart, lines);
+        }
+    }
+    if best.len() > 1 {
+        // Clustering by popular SKUs can still lose to plain arrival order when it cuts a
+        // small release into waves: keep whichever walks less.
+        arrival.sort_by_key(|p| p.orders.iter().min().copied());
+        let arrival = balanced(cfg, arrival);
+        if pick_lines(catalog, &arrival) < best_lines {
+            best = arrival;
+        }
+    }
+    best
+}
+
+/// Σ over waves of distinct SKUs: the pick lines the waves would have.
+fn pick_lines(catalog: &Catalog<'_>, waves: &[Vec<Piece<'_>>]) -> usize {
+    let mut seen = vec![usize::MAX; catalog.len()];
+    let mut lines = 0;
+    for (w, pieces) in waves.iter().enumerate() {
+        for &i in pieces.iter().flat_map(|p| p.orders.iter()) {
+            for &sku in catalog.skus_of(i) {
+                if let Some(s) = seen.get_mut(sku as usize) {
+                    if *s != w {
+                        *s = w;
+                        lines += 1;
+                    }
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// Positions in `pool` in SKU-cluster order: by the popularity ranks of their SKUs
+/// (within the pool), then deadline, then identity.
+pub(crate) fn cluster_order(catalog: &Catalog<'_>, pool: &[&Unit<'_>]) -> Vec<usize> {
+    let rank = popularity(catalog, pool);
+    let mut keyed: Vec<(Keyed<'_, '_>, usize)> = pool
+        .iter()
+        .enumerate()
+        .map(|(n, u)| (Keyed::new(u, catalog, &rank), n))
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, n)| n).collect()
 }
 
 /// SKU id → rank (0 = in the most units of the pool; ties by SKU); MAX when not in it.
