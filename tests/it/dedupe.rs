@@ -91,6 +91,15 @@ fn retention(extra: &str, archive: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_again() {
+    // Reads a process-wide counter of a seller other areas' services also count.
+    if in_own_process(
+        module_path!(),
+        "an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_again",
+    )
+    .await
+    {
+        return;
+    }
     let redis = TestRedis::start().await;
     let archive = tempfile::tempdir().unwrap();
     let app = TestApp::spawn_with(test_config(&redis.url(), &retention("", archive.path()))).await;

@@ -82,6 +82,10 @@ async fn the_page_and_its_assets_are_served_with_security_headers() {
         ("/tablet/js/queue.js", "text/javascript"),
         ("/tablet/js/views.js", "text/javascript"),
         ("/tablet/js/wave.js", "text/javascript"),
+        ("/tablet/js/parcel.js", "text/javascript"),
+        ("/tablet/js/words.js", "text/javascript"),
+        ("/tablet/js/conn.js", "text/javascript"),
+        ("/tablet/js/ask.js", "text/javascript"),
     ] {
         let r = http.get(app.http(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -109,7 +113,8 @@ async fn the_page_and_its_assets_are_served_with_security_headers() {
         "parcel-packed",
     ] {
         assert!(
-            scripts.contains(&format!("testid: '{hook}'")),
+            scripts.contains(&format!("testid: '{hook}'"))
+                || scripts.contains(&format!("b('{hook}'")),
             "scripts make the {hook} hook"
         );
     }
