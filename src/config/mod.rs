@@ -381,6 +381,12 @@ pub struct SiteConfig {
     /// No order waits longer than this before it is released (a trickle is not held forever).
     #[serde(default = "default_max_hold_secs")]
     pub max_hold_secs: u64,
+    /// While a pickup has slack, hold non-urgent orders until they fill whole waves (never
+    /// more pick lines than FIFO). `false`: the earlier rule of many small waves early, which
+    /// packs more orders by the pickup on a floor short of packers (79.6 % against 44.8 % in
+    /// the morning-sale benchmark) at nearly twice the pick lines.
+    #[serde(default = "default_true")]
+    pub fill_waves: bool,
     /// Optional TikTok Shop VN style cut-off "HH:MM": orders placed before it are due that day.
     #[serde(default)]
     pub same_day_cutoff: Option<String>,
@@ -434,6 +440,10 @@ fn default_wave_max() -> usize {
 fn default_combine_window_secs() -> u64 {
     300
 }
+fn default_true() -> bool {
+    true
+}
+
 fn default_max_hold_secs() -> u64 {
     1800
 }

@@ -140,7 +140,7 @@ impl PlanConfig {
             minutes_per_order: site.minutes_per_order,
             minutes_per_line: site.minutes_per_line,
             wave_min: site.wave_min,
-            fill_waves: true,
+            fill_waves: site.fill_waves,
             wave_max: site.wave_max,
             combine_window: secs(site.combine_window_secs),
             max_hold: secs(site.max_hold_secs),
