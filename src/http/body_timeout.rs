@@ -12,7 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Bodies are buffered up to axum's default extractor limit (2 MiB); larger ones are refused
@@ -52,7 +52,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         }
         Ok(Err(_)) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("request body: larger than {MAX_BODY} bytes or broken off"),
         )
         .into_response(),
@@ -60,7 +60,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
             metrics::counter!("livepack_http_body_timeouts_total").increment(1);
             let mut resp = ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                ErrorCode::RequestTimeout,
                 format!("request body: not received in full within {secs} s"),
             )
             .into_response();

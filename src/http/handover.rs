@@ -9,7 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 use super::shipments::{find, find_site};
 use crate::shipping::handover::{self, ScanResult, MAX_CODE_LEN, MAX_REASON_CHARS};
 use crate::state::AppState;
@@ -47,7 +47,7 @@ pub async fn scan(
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN {
         return Err(ApiError::bad_request(
-            "invalid_code",
+            ErrorCode::InvalidCode,
             format!("`code`: a tracking code or parcel id, 1–{MAX_CODE_LEN} bytes"),
         ));
     }
@@ -62,7 +62,7 @@ pub async fn scan(
         ScanOutcome::Closed => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "handed_over",
+                ErrorCode::HandedOver,
                 "the shipment has left already",
             ))
         }
@@ -110,7 +110,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!(
                 "the body is `{{\"left_behind\":[{{\"parcel_id\",\"reason\"}}]}}` or empty: {e}"
             ),
@@ -140,20 +140,20 @@ pub async fn handed_over(
         let field = format!("left_behind[{i}]");
         if !sh.parcels.iter().any(|p| p.doc.parcel_id == lb.parcel_id) {
             return Err(ApiError::bad_request(
-                "invalid_left_behind",
+                ErrorCode::InvalidLeftBehind,
                 format!("`{field}.parcel_id`: not a parcel of this shipment"),
             ));
         }
         if left.iter().any(|(p, _)| *p == lb.parcel_id) {
             return Err(ApiError::bad_request(
-                "invalid_left_behind",
+                ErrorCode::InvalidLeftBehind,
                 format!("`{field}.parcel_id`: listed twice"),
             ));
         }
         let reason = lb.reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
             return Err(ApiError::bad_request(
-                "invalid_left_behind",
+                ErrorCode::InvalidLeftBehind,
                 format!("`{field}.reason`: 1–{MAX_REASON_CHARS} characters"),
             ));
         }
@@ -174,7 +174,7 @@ pub async fn handed_over(
             HandOverOutcome::Missing(missing) => {
                 let body = ParcelsMissing {
                     error: ErrorDetail {
-                        code: "parcels_missing".into(),
+                        code: ErrorCode::ParcelsMissing,
                         message: format!(
                             "{} parcel(s) neither loaded nor left behind with a reason",
                             missing.len()
@@ -191,7 +191,7 @@ pub async fn handed_over(
             HandOverOutcome::Stale => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    "shipment_changed",
+                    ErrorCode::ShipmentChanged,
                     "the shipment's parcels keep changing; try again",
                 ))
             }

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::ParcelView;
 use super::waves::{check_site, parse_date, DateParam};
 use crate::domain::money::Vnd;
@@ -217,7 +217,7 @@ pub async fn book(
     if sh.status == "handed_over" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "handed_over",
+            ErrorCode::HandedOver,
             "the shipment has left already",
         ));
     }
@@ -255,7 +255,7 @@ pub async fn manifest(
     let csv_err = |_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "manifest",
+            ErrorCode::Manifest,
             "could not write the manifest",
         )
     };
@@ -284,7 +284,7 @@ pub async fn manifest(
     let body = w.into_inner().map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "manifest",
+            ErrorCode::Manifest,
             "could not write the manifest",
         )
     })?;
@@ -373,7 +373,7 @@ pub async fn webhook(
     let update = parse_webhook_request(&cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
         .map_err(|e| match e {
             WebhookError::BadSecret => ApiError::unauthorized(),
-            WebhookError::Malformed(m) => ApiError::bad_request("malformed_webhook", m),
+            WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),
         })?;
     let result = service::apply_status(&state, &update).await?;
     // What the event says about the money (COD statements), after the status is applied

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{station_token, Caller, STATION_COOKIE};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::store::waves::PinPolicy;
 
@@ -63,7 +63,7 @@ pub fn station_name(given: Option<&str>) -> Result<String, ApiError> {
         None | Some("") => Ok(format!("T-{}", hex::encode(rand::random::<[u8; 2]>()))),
         Some(n) if n.chars().count() <= 32 && !n.chars().any(char::is_control) => Ok(n.to_owned()),
         Some(_) => Err(ApiError::bad_request(
-            "invalid_station",
+            ErrorCode::InvalidStation,
             "`station`: 1–32 characters, no control characters",
         )),
     }
@@ -85,7 +85,7 @@ pub async fn sign_in(
     let Some(site) = state.config.site(&body.site) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "wrong_pin",
+            ErrorCode::WrongPin,
             "wrong site or PIN",
         ));
     };
@@ -106,7 +106,7 @@ pub async fn sign_in(
         let secs = attempt.wait_ms.div_ceil(1000).max(1);
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             format!("too many wrong PINs from this device: try again in {secs} s"),
         )
         .into_response();
@@ -130,7 +130,7 @@ pub async fn sign_in(
         tracing::warn!(site = %site.id, attempts = attempt.attempts, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "wrong_pin",
+            ErrorCode::WrongPin,
             "wrong site or PIN",
         ));
     }
@@ -156,7 +156,8 @@ pub async fn sign_in(
     .into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::bad_request("invalid", "cookie"))?,
+        HeaderValue::from_str(&cookie)
+            .map_err(|_| ApiError::bad_request(ErrorCode::Invalid, "cookie"))?,
     );
     Ok(resp)
 }

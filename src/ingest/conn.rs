@@ -24,6 +24,7 @@ use tracing::Instrument;
 use super::frame::{self, Frame, Reply};
 use super::process::{self, Ctx};
 use super::{closed, Held, FRAMES_GAUGE, STALLED_GAUGE};
+use crate::web::error::ErrorCode;
 
 pub struct Limits {
     pub window: usize,
@@ -457,7 +458,12 @@ fn classify(
         Message::Text(text) => text,
         Message::Binary(_) => {
             return Classified::Other(Single::Ready(
-                Reply::error(None, "binary_frame", None, "frames are JSON text frames"),
+                Reply::error(
+                    None,
+                    ErrorCode::BinaryFrame,
+                    None,
+                    "frames are JSON text frames",
+                ),
                 started,
             ))
         }

@@ -20,7 +20,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::state::AppState;
 use crate::web::auth::seller_from_headers;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct IngestQuery {
@@ -51,7 +51,7 @@ pub async fn handler(
         Some(l) if crate::domain::is_label(&l) => l,
         _ => {
             return ApiError::bad_request(
-                "invalid_session",
+                ErrorCode::InvalidSession,
                 "query parameter `session`: 1–64 of A-Z a-z 0-9 . _ -",
             )
             .into_response()
@@ -59,15 +59,20 @@ pub async fn handler(
     };
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => return ApiError::bad_request("not_websocket", e.body_text()).into_response(),
+        Err(e) => {
+            return ApiError::bad_request(ErrorCode::NotWebsocket, e.body_text()).into_response()
+        }
     };
     let cfg = &state.config;
     let open = state.connections.fetch_add(1, Ordering::SeqCst);
     if open >= cfg.server.max_connections {
         state.connections.fetch_sub(1, Ordering::SeqCst);
         refused(&seller.site, &seller.id, "global_limit");
-        return ApiError::unavailable("too_many_connections", "too many open ingest connections")
-            .into_response();
+        return ApiError::unavailable(
+            ErrorCode::TooManyConnections,
+            "too many open ingest connections",
+        )
+        .into_response();
     }
     let mut guard = ConnGuard {
         state: state.clone(),
@@ -85,7 +90,7 @@ pub async fn handler(
             tracing::debug!(seller = %seller.id, limit = cap, "ingest connection refused: seller at its connection limit");
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_seller_connections",
+                ErrorCode::TooManySellerConnections,
                 format!(
                     "this seller already has {cap} open ingest connections \
                      (ingest.max_connections_per_seller = {cap}); close one or send more \
