@@ -4,6 +4,7 @@
 //! A client trickling a body byte by byte thus holds no task, socket or lock past the deadline.
 //! Requests without a body (GETs, the WebSocket upgrade, the SSE stream) pass straight through.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -57,7 +58,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         )
         .into_response(),
         Err(_) => {
-            metrics::counter!("livepack_http_body_timeouts_total").increment(1);
+            metrics::counter!(names::HTTP_BODY_TIMEOUTS).increment(1);
             let mut resp = ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 ErrorCode::RequestTimeout,

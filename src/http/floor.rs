@@ -2,6 +2,7 @@
 //! an unpick, an unpack (a parcel already booked with the carrier needs the supervisor's
 //! PIN, throttled like the station PIN), and the site's audit of all of these.
 
+use crate::metric_names as names;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -333,8 +334,7 @@ async fn check_supervisor(
         .await
         .unwrap_or(false);
     if !ok {
-        metrics::counter!("livepack_supervisor_pin_failures_total", "site" => site.to_owned())
-            .increment(1);
+        metrics::counter!(names::SUPERVISOR_PIN_FAILURES, "site" => site.to_owned()).increment(1);
         tracing::warn!(site, attempts = attempt.attempts, "wrong supervisor PIN");
         return Err(
             pin_refused(ErrorCode::WrongSupervisorPin, "wrong supervisor PIN").into_response(),

@@ -1,6 +1,7 @@
 //! Hand-over at the truck (contract §6): scans of each label onto the driver's truck, and
 //! the hand-over that needs every ship-able parcel loaded or left behind with a reason.
 
+use crate::metric_names as names;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -67,7 +68,7 @@ pub async fn scan(
             ))
         }
     };
-    metrics::counter!("livepack_handover_scans_total", "site" => site.clone(), "result" => result.as_str())
+    metrics::counter!(names::HANDOVER_SCANS, "site" => site.clone(), "result" => result.as_str())
         .increment(1);
     Ok(Json(ScanAnswer { parcel_id, result }))
 }
@@ -197,8 +198,7 @@ pub async fn handed_over(
             }
         }
     };
-    metrics::counter!("livepack_shipments_handed_over_total", "site" => sh.site.clone())
-        .increment(1);
+    metrics::counter!(names::SHIPMENTS_HANDED_OVER, "site" => sh.site.clone()).increment(1);
     Ok(Json(HandedOver {
         shipment_id: id,
         status: "handed_over",

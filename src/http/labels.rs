@@ -2,6 +2,7 @@
 //! PDF (one page per ship-able parcel, pack-list order), A6 or 80×80 mm; `?source=carrier`
 //! serves the carrier's own label where it issues one.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -188,8 +189,7 @@ async fn carrier_label(
             ("carrier_timeout", None)
         }
     };
-    metrics::counter!("livepack_carrier_labels_total", "carrier" => kind, "result" => result)
-        .increment(1);
+    metrics::counter!(names::CARRIER_LABELS, "carrier" => kind, "result" => result).increment(1);
     body
 }
 

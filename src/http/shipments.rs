@@ -1,6 +1,7 @@
 //! Shipments (contract §2): a site's shipments of a day with costs and savings, booking,
 //! hand-over, the driver's manifest, the day report, and the carriers' status webhook.
 
+use crate::metric_names as names;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -380,6 +381,7 @@ pub async fn webhook(
     // so the record carries the parcel's status; a failure answers 503 and the carrier
     // retries (both steps are idempotent).
     crate::shipping::cod::record_webhook(&state, &cfg.id, &update).await?;
-    metrics::counter!("livepack_carrier_webhooks_total", "carrier" => carrier_id, "result" => result).increment(1);
+    metrics::counter!(names::CARRIER_WEBHOOKS, "carrier" => carrier_id, "result" => result)
+        .increment(1);
     Ok(Json(WebhookAck { result }))
 }

@@ -8,6 +8,7 @@
 //! client). An operator can forget every count of a site:
 //! `DELETE /v1/sites/{site}/pin-failures`.
 
+use crate::metric_names as names;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -101,8 +102,7 @@ pub async fn sign_in(
         .pin_attempt(&site.id, &client, &PIN_POLICY)
         .await?;
     if attempt.attempts == 0 {
-        metrics::counter!("livepack_station_pin_throttled_total", "site" => site.id.clone())
-            .increment(1);
+        metrics::counter!(names::STATION_PIN_THROTTLED, "site" => site.id.clone()).increment(1);
         let secs = attempt.wait_ms.div_ceil(1000).max(1);
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -125,8 +125,7 @@ pub async fn sign_in(
         .await
         .unwrap_or(false);
     if !ok {
-        metrics::counter!("livepack_station_pin_failures_total", "site" => site.id.clone())
-            .increment(1);
+        metrics::counter!(names::STATION_PIN_FAILURES, "site" => site.id.clone()).increment(1);
         tracing::warn!(site = %site.id, attempts = attempt.attempts, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

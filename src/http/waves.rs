@@ -1,6 +1,7 @@
 //! The packing floor: a site's waves, a wave's pick list and parcels, picks and packed
 //! parcels from tablets, and the planner's outlook (capacity forecast, at-risk orders).
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
@@ -425,7 +426,7 @@ pub async fn pick(
         .await?;
     let (result, picked, total) = match outcome {
         PickOutcome::Counted { picked, total } => {
-            metrics::counter!("livepack_units_picked_total", "site" => site.clone())
+            metrics::counter!(names::UNITS_PICKED, "site" => site.clone())
                 .increment(u64::from(body.qty));
             ("counted", picked, total)
         }
@@ -557,9 +558,8 @@ pub async fn packed(
         .await?;
     match outcome {
         PackOutcome::Packed => {
-            metrics::counter!("livepack_parcels_packed_total", "site" => site.clone()).increment(1);
-            metrics::counter!("livepack_orders_packed_total", "site" => site)
-                .increment(orders.len() as u64);
+            metrics::counter!(names::PARCELS_PACKED, "site" => site.clone()).increment(1);
+            metrics::counter!(names::ORDERS_PACKED, "site" => site).increment(orders.len() as u64);
         }
         PackOutcome::Duplicate => {}
         PackOutcome::NotPicked(missing) => {

@@ -6,6 +6,7 @@ mod conn;
 pub mod frame;
 mod process;
 
+use crate::metric_names as names;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,7 +167,7 @@ struct ConnGuard {
 
 impl ConnGuard {
     fn gauge(n: usize) {
-        metrics::gauge!("livepack_ingest_connections").set(n as f64);
+        metrics::gauge!(names::INGEST_CONNECTIONS).set(n as f64);
     }
 }
 
@@ -188,7 +189,7 @@ impl Drop for ConnGuard {
 pub const REFUSALS: [&str; 2] = ["global_limit", "seller_limit"];
 
 fn refused(site: &str, seller: &str, reason: &'static str) {
-    metrics::counter!("livepack_ingest_refused_total",
+    metrics::counter!(names::INGEST_REFUSED,
         "site" => site.to_owned(), "seller" => seller.to_owned(), "reason" => reason)
     .increment(1);
 }
@@ -197,7 +198,7 @@ fn refused(site: &str, seller: &str, reason: &'static str) {
 pub const CLOSES: [&str; 3] = ["write_timeout", "idle_timeout", "too_big"];
 
 fn closed(site: &str, reason: &'static str) {
-    metrics::counter!("livepack_ingest_closed_total", "site" => site.to_owned(), "reason" => reason)
+    metrics::counter!(names::INGEST_CLOSED, "site" => site.to_owned(), "reason" => reason)
         .increment(1);
 }
 
@@ -227,10 +228,3 @@ impl Drop for Held {
         metrics::gauge!(self.gauge).decrement(f64::from(self.n));
     }
 }
-
-/// Frames read and not yet answered, all connections (`ingest.global_inflight`).
-pub(crate) const FRAMES_GAUGE: &str = "livepack_ingest_inflight_frames";
-/// Orders handed to Redis and not answered yet (`ingest.global_inflight_orders`).
-pub(crate) const ORDERS_GAUGE: &str = "livepack_ingest_inflight_orders";
-/// Connections waiting for their peer to read replies (their writer is behind).
-pub(crate) const STALLED_GAUGE: &str = "livepack_ingest_stalled_connections";
