@@ -183,3 +183,27 @@ pub fn router(state: AppState) -> Router {
         )
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    use crate::web::error::ErrorCode;
+
+    #[test]
+    fn the_openapi_document_lists_every_error_code() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).expect("openapi is JSON");
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["ErrorDetail"]["properties"]["code"]["$ref"],
+            "#/components/schemas/ErrorCode"
+        );
+        let listed = schemas["ErrorCode"]["enum"]
+            .as_array()
+            .expect("ErrorCode is an enum schema");
+        for code in ErrorCode::ALL {
+            assert!(listed.iter().any(|v| v == code.as_str()), "{code} listed");
+        }
+        assert_eq!(listed.len(), ErrorCode::ALL.len());
+    }
+}
