@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod metric_names;
 pub mod metrics;
 pub mod observe;
 pub mod planner;

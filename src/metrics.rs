@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Config;
+pub use crate::metric_names as names;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -57,13 +58,13 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full("livepack_ingest_reply_latency_seconds".into()),
+                    Matcher::Full(names::INGEST_REPLY_LATENCY_SECONDS.into()),
                     ACK_BUCKETS,
                 )
                 .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
                 .ok()?
-                .set_buckets_for_metric(Matcher::Full("livepack_wave_orders".into()), WAVE_BUCKETS)
+                .set_buckets_for_metric(Matcher::Full(names::WAVE_ORDERS.into()), WAVE_BUCKETS)
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -77,103 +78,99 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 /// Creates every series of the configured sites, sellers and carriers at zero.
 pub fn register(config: &Config) {
     use metrics::{counter, gauge, histogram};
-    gauge!("livepack_ingest_connections").set(0.0);
-    gauge!("livepack_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    gauge!(names::INGEST_CONNECTIONS).set(0.0);
+    gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     for kind in ["ack", "nack", "error"] {
-        let _ = histogram!("livepack_ingest_reply_latency_seconds", "type" => kind);
+        let _ = histogram!(names::INGEST_REPLY_LATENCY_SECONDS, "type" => kind);
     }
     for op in REDIS_OPS {
         for kind in ["unavailable", "reply"] {
-            counter!("livepack_redis_errors_total", "op" => op, "kind" => kind).increment(0);
+            counter!(names::REDIS_ERRORS, "op" => op, "kind" => kind).increment(0);
         }
     }
     for s in &config.sellers {
         for result in RESULTS {
-            counter!("livepack_orders_received_total",
+            counter!(names::ORDERS_RECEIVED,
                 "site" => s.site.clone(), "seller" => s.id.clone(), "result" => result)
             .increment(0);
         }
-        counter!("livepack_orders_duplicate_changed_total",
+        counter!(names::ORDERS_DUPLICATE_CHANGED,
             "site" => s.site.clone(), "seller" => s.id.clone())
         .increment(0);
         for reason in crate::ingest::REFUSALS {
-            counter!("livepack_ingest_refused_total",
+            counter!(names::INGEST_REFUSED,
                 "site" => s.site.clone(), "seller" => s.id.clone(), "reason" => reason)
             .increment(0);
         }
     }
     // Held budgets are counted up and down (never set), so services sharing a process
     // (tests) do not reset each other's.
-    gauge!("livepack_ingest_inflight_frames").increment(0.0);
-    gauge!("livepack_ingest_inflight_orders").increment(0.0);
-    gauge!("livepack_ingest_stalled_connections").increment(0.0);
+    gauge!(names::INGEST_INFLIGHT_FRAMES).increment(0.0);
+    gauge!(names::INGEST_INFLIGHT_ORDERS).increment(0.0);
+    gauge!(names::INGEST_STALLED_CONNECTIONS).increment(0.0);
     for c in &config.carriers {
         for result in ["matched", "mismatched", "unknown"] {
-            counter!("livepack_cod_settlement_rows_total", "carrier" => c.id.clone(), "result" => result)
+            counter!(names::COD_SETTLEMENT_ROWS, "carrier" => c.id.clone(), "result" => result)
                 .increment(0);
         }
     }
     for site in &config.sites {
         let id = || site.id.clone();
         for name in [
-            "livepack_ingest_nacks_total",
-            "livepack_orders_cancelled_total",
-            "livepack_waves_released_total",
-            "livepack_units_picked_total",
-            "livepack_parcels_packed_total",
-            "livepack_orders_packed_total",
-            "livepack_planner_dead_letters_total",
-            "livepack_station_pin_failures_total",
-            "livepack_station_pin_throttled_total",
-            "livepack_supervisor_pin_failures_total",
+            names::INGEST_NACKS,
+            names::ORDERS_CANCELLED,
+            names::WAVES_RELEASED,
+            names::UNITS_PICKED,
+            names::PARCELS_PACKED,
+            names::ORDERS_PACKED,
+            names::PLANNER_DEAD_LETTERS,
+            names::STATION_PIN_FAILURES,
+            names::STATION_PIN_THROTTLED,
+            names::SUPERVISOR_PIN_FAILURES,
         ] {
             counter!(name, "site" => id()).increment(0);
         }
         for name in [
-            "livepack_planner_leader",
-            "livepack_planner_pending_orders",
-            "livepack_planner_oldest_pending_age_seconds",
-            "livepack_orders_at_risk",
+            names::PLANNER_LEADER,
+            names::PLANNER_PENDING_ORDERS,
+            names::PLANNER_OLDEST_PENDING_AGE_SECONDS,
+            names::ORDERS_AT_RISK,
         ] {
             gauge!(name, "site" => id()).set(0.0);
         }
-        let _ = histogram!("livepack_wave_orders", "site" => id());
+        let _ = histogram!(names::WAVE_ORDERS, "site" => id());
         for t in site.pickup_times() {
             let pickup = t.format("%H:%M").to_string();
-            for name in [
-                "livepack_capacity_packers_needed",
-                "livepack_capacity_minutes_due",
-            ] {
+            for name in [names::CAPACITY_PACKERS_NEEDED, names::CAPACITY_MINUTES_DUE] {
                 gauge!(name, "site" => id(), "pickup" => pickup.clone()).set(0.0);
             }
         }
         for result in crate::shipping::handover::ScanResult::ALL {
-            counter!("livepack_handover_scans_total", "site" => id(), "result" => result.as_str())
+            counter!(names::HANDOVER_SCANS, "site" => id(), "result" => result.as_str())
                 .increment(0);
         }
-        counter!("livepack_shipments_handed_over_total", "site" => id()).increment(0);
+        counter!(names::SHIPMENTS_HANDED_OVER, "site" => id()).increment(0);
         for reason in crate::ingest::CLOSES {
-            counter!("livepack_ingest_closed_total", "site" => id(), "reason" => reason)
-                .increment(0);
+            counter!(names::INGEST_CLOSED, "site" => id(), "reason" => reason).increment(0);
         }
         for retryable in ["true", "false"] {
-            counter!("livepack_booking_failures_total", "site" => id(), "retryable" => retryable)
+            counter!(names::BOOKING_FAILURES, "site" => id(), "retryable" => retryable)
                 .increment(0);
         }
         for carrier in &site.carriers {
-            counter!("livepack_parcels_booked_total", "site" => id(), "carrier" => carrier.clone())
+            counter!(names::PARCELS_BOOKED, "site" => id(), "carrier" => carrier.clone())
                 .increment(0);
-            counter!("livepack_shipments_booked_total", "site" => id(), "carrier" => carrier.clone())
+            counter!(names::SHIPMENTS_BOOKED, "site" => id(), "carrier" => carrier.clone())
                 .increment(0);
-            counter!("livepack_booking_rejections_total", "site" => id(), "carrier" => carrier.clone())
+            counter!(names::BOOKING_REJECTIONS, "site" => id(), "carrier" => carrier.clone())
                 .increment(0);
             for result in ["cancelled", "refused"] {
-                counter!("livepack_carrier_cancels_total", "site" => id(), "carrier" => carrier.clone(), "result" => result)
+                counter!(names::CARRIER_CANCELS, "site" => id(), "carrier" => carrier.clone(), "result" => result)
                     .increment(0);
             }
             for name in [
-                "livepack_cod_unpaid_overdue_parcels",
-                "livepack_cod_unpaid_overdue_vnd",
+                names::COD_UNPAID_OVERDUE_PARCELS,
+                names::COD_UNPAID_OVERDUE_VND,
             ] {
                 gauge!(name, "site" => id(), "carrier" => carrier.clone()).set(0.0);
             }
@@ -184,205 +181,199 @@ pub fn register(config: &Config) {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
-        "livepack_handover_scans_total",
+        names::HANDOVER_SCANS,
         "Labels scanned at the truck, by site and result (loaded, already_loaded, pull, not_in_shipment, unknown)"
     );
     describe_counter!(
-        "livepack_shipments_handed_over_total",
+        names::SHIPMENTS_HANDED_OVER,
         "Shipments handed over to the carrier's driver, by site"
     );
     describe_counter!(
-        "livepack_archive_files_expired_total",
+        names::ARCHIVE_FILES_EXPIRED,
         "Archive files deleted past retention.archive_days, by site"
     );
     describe_counter!(
-        "livepack_http_body_timeouts_total",
+        names::HTTP_BODY_TIMEOUTS,
         "HTTP requests answered 408: body not received within server.request_body_timeout_secs"
     );
     describe_gauge!(
-        "livepack_build_info",
+        names::BUILD_INFO,
         "Always 1; the version label names the build"
     );
     // Ingest.
     describe_counter!(
-        "livepack_orders_received_total",
+        names::ORDERS_RECEIVED,
         "Orders answered over the ingest, by site, seller and result (accepted, duplicate, rejected)"
     );
     describe_counter!(
-        "livepack_orders_duplicate_changed_total",
+        names::ORDERS_DUPLICATE_CHANGED,
         "Duplicates whose content differed from the first version"
     );
-    describe_counter!("livepack_orders_cancelled_total", "Orders cancelled");
+    describe_counter!(names::ORDERS_CANCELLED, "Orders cancelled");
     describe_counter!(
-        "livepack_booking_rejections_total",
+        names::BOOKING_REJECTIONS,
         "Parcels the carrier refused to book (final, never retried), by site and carrier"
     );
     describe_histogram!(
-        "livepack_ingest_reply_latency_seconds",
+        names::INGEST_REPLY_LATENCY_SECONDS,
         Unit::Seconds,
         "Time from reading a frame to handing its reply to the socket, by reply type"
     );
     describe_gauge!(
-        "livepack_ingest_connections",
+        names::INGEST_CONNECTIONS,
         "Open ingest WebSocket connections"
     );
-    describe_counter!("livepack_ingest_frames_total", "Ingest frames by type");
+    describe_counter!(names::INGEST_FRAMES, "Ingest frames by type");
     describe_counter!(
-        "livepack_ingest_refused_total",
+        names::INGEST_REFUSED,
         "Ingest handshakes refused before the upgrade, by site, seller and reason (global_limit: server.max_connections, seller_limit: ingest.max_connections_per_seller)"
     );
     describe_counter!(
-        "livepack_ingest_closed_total",
+        names::INGEST_CLOSED,
         "Ingest connections the server closed, by site and reason (write_timeout: replies unwritable past ingest.write_timeout_secs, idle_timeout, too_big)"
     );
     describe_gauge!(
-        "livepack_ingest_inflight_frames",
+        names::INGEST_INFLIGHT_FRAMES,
         "Frames whose replies are being computed, all connections (of ingest.global_inflight)"
     );
     describe_gauge!(
-        "livepack_ingest_stalled_connections",
+        names::INGEST_STALLED_CONNECTIONS,
         "Ingest connections waiting for their peer to read replies (reading that peer is paused)"
     );
     describe_gauge!(
-        "livepack_ingest_inflight_orders",
+        names::INGEST_INFLIGHT_ORDERS,
         "Orders sent to Redis and not answered yet, all connections (of ingest.global_inflight_orders)"
     );
     describe_counter!(
-        "livepack_ingest_nacks_total",
+        names::INGEST_NACKS,
         "Frames nacked because storage was unavailable"
     );
     // Planning.
     describe_gauge!(
-        "livepack_planner_leader",
+        names::PLANNER_LEADER,
         "1 while this instance holds the site's planner lease"
     );
     describe_gauge!(
-        "livepack_planner_pending_orders",
+        names::PLANNER_PENDING_ORDERS,
         "Orders stored but not yet in a wave (the leader's view; 0 elsewhere)"
     );
     describe_gauge!(
-        "livepack_planner_oldest_pending_age_seconds",
+        names::PLANNER_OLDEST_PENDING_AGE_SECONDS,
         Unit::Seconds,
         "Age of the oldest order not yet in a wave (the leader's view; 0 elsewhere)"
     );
     describe_counter!(
-        "livepack_planner_dead_letters_total",
+        names::PLANNER_DEAD_LETTERS,
         "Stream entries moved to the dead-letter stream"
     );
     describe_gauge!(
-        "livepack_dead_letters",
+        names::DEAD_LETTERS,
         "Entries in the site's dead-letter stream (XLEN)"
     );
-    describe_counter!("livepack_waves_released_total", "Waves released");
-    describe_histogram!("livepack_wave_orders", "Orders per released wave");
+    describe_counter!(names::WAVES_RELEASED, "Waves released");
+    describe_histogram!(names::WAVE_ORDERS, "Orders per released wave");
     describe_gauge!(
-        "livepack_orders_at_risk",
+        names::ORDERS_AT_RISK,
         "Pending orders whose deadline is at risk (planner outlook)"
     );
     describe_gauge!(
-        "livepack_orders_at_risk_soon",
+        names::ORDERS_AT_RISK_SOON,
         "At-risk orders not yet packed whose pickup is within 60 minutes (or past)"
     );
     describe_gauge!(
-        "livepack_capacity_packers_needed",
+        names::CAPACITY_PACKERS_NEEDED,
         "Packers needed to finish the work due by each pickup"
     );
     describe_gauge!(
-        "livepack_capacity_minutes_due",
+        names::CAPACITY_MINUTES_DUE,
         "Packing minutes of pending orders planned for each pickup"
     );
     // Floor.
-    describe_counter!("livepack_units_picked_total", "Units picked on the floor");
-    describe_counter!("livepack_parcels_packed_total", "Parcels packed");
-    describe_counter!("livepack_orders_packed_total", "Orders packed");
+    describe_counter!(names::UNITS_PICKED, "Units picked on the floor");
+    describe_counter!(names::PARCELS_PACKED, "Parcels packed");
+    describe_counter!(names::ORDERS_PACKED, "Orders packed");
     describe_gauge!(
-        "livepack_pickup_units",
+        names::PICKUP_UNITS,
         "Units in waves for the next occurrence of each pickup, by stage (waved, picked)"
     );
     describe_gauge!(
-        "livepack_pickup_parcels",
+        names::PICKUP_PARCELS,
         "Parcels in waves for the next occurrence of each pickup, by stage (waved, packed)"
     );
     describe_gauge!(
-        "livepack_pickup_time_left_seconds",
+        names::PICKUP_TIME_LEFT_SECONDS,
         Unit::Seconds,
         "Seconds until the next occurrence of each pickup (negative up to an hour after it)"
     );
     // Shipping.
+    describe_counter!(names::PARCELS_BOOKED, "Parcels booked with a carrier");
     describe_counter!(
-        "livepack_parcels_booked_total",
-        "Parcels booked with a carrier"
-    );
-    describe_counter!(
-        "livepack_shipments_booked_total",
+        names::SHIPMENTS_BOOKED,
         "Shipments whose every parcel is booked"
     );
-    describe_counter!("livepack_booking_failures_total", "Failed parcel bookings");
-    describe_counter!(
-        "livepack_carrier_webhooks_total",
-        "Carrier status webhooks by result"
-    );
+    describe_counter!(names::BOOKING_FAILURES, "Failed parcel bookings");
+    describe_counter!(names::CARRIER_WEBHOOKS, "Carrier status webhooks by result");
     describe_gauge!(
-        "livepack_day_shipments",
+        names::DAY_SHIPMENTS,
         "Shipments of a business day (by pickup; day = today | tomorrow)"
     );
-    describe_gauge!("livepack_day_parcels", "Parcels shipping on a business day");
-    describe_gauge!("livepack_day_orders", "Orders shipping on a business day");
+    describe_gauge!(names::DAY_PARCELS, "Parcels shipping on a business day");
+    describe_gauge!(names::DAY_ORDERS, "Orders shipping on a business day");
     describe_gauge!(
-        "livepack_consolidation_savings_vnd",
+        names::CONSOLIDATION_SAVINGS_VND,
         "VND saved by consolidating a business day's parcels (vs one box and pickup per order)"
     );
     describe_gauge!(
-        "livepack_shipping_cost_vnd",
+        names::SHIPPING_COST_VND,
         "Estimated carrier cost of a business day's shipments (VND)"
     );
     describe_gauge!(
-        "livepack_day_cod_vnd",
+        names::DAY_COD_VND,
         "Cash on delivery the carrier collects for a seller on a business day (VND)"
     );
     describe_counter!(
-        "livepack_station_pin_failures_total",
+        names::STATION_PIN_FAILURES,
         "Station sign-ins with a wrong PIN, by site"
     );
     describe_counter!(
-        "livepack_supervisor_pin_failures_total",
+        names::SUPERVISOR_PIN_FAILURES,
         "Unpacks of booked parcels refused for a wrong supervisor PIN, by site"
     );
     describe_counter!(
-        "livepack_station_pin_throttled_total",
+        names::STATION_PIN_THROTTLED,
         "Station sign-ins refused (429) because that client must back off, by site"
     );
     // Health.
     describe_counter!(
-        "livepack_redis_errors_total",
+        names::REDIS_ERRORS,
         "Redis commands that failed, by op and kind (unavailable: connection, timeout, no master; reply: an error answer to that one command)"
     );
     describe_gauge!(
-        "livepack_cod_unpaid_overdue_parcels",
+        names::COD_UNPAID_OVERDUE_PARCELS,
         "Delivered COD parcels the carrier has not paid more than its cod_schedule_days after delivery"
     );
     describe_gauge!(
-        "livepack_cod_unpaid_overdue_vnd",
+        names::COD_UNPAID_OVERDUE_VND,
         "COD (VND) of the delivered parcels unpaid past the carrier's schedule"
     );
     describe_counter!(
-        "livepack_cod_settlement_rows_total",
+        names::COD_SETTLEMENT_ROWS,
         "Settlement file rows imported, by result: matched, mismatched (wrong amount or paid but not delivered), unknown (no such tracking code)"
     );
-    describe_gauge!("livepack_redis_up", "1 when Redis answered the last PING");
+    describe_gauge!(names::REDIS_UP, "1 when Redis answered the last PING");
     describe_histogram!(
-        "livepack_http_request_duration_seconds",
+        names::HTTP_REQUEST_DURATION_SECONDS,
         Unit::Seconds,
         "HTTP request latency by route template, method, status class"
     );
     describe_counter!(
-        "livepack_http_requests_total",
+        names::HTTP_REQUESTS,
         "HTTP requests by route template, method, status class"
     );
     crate::observe::process::describe();
-    describe_gauge!("livepack_tablet_streams", "Open tablet event streams");
+    describe_gauge!(names::TABLET_STREAMS, "Open tablet event streams");
     describe_counter!(
-        "livepack_tablet_stream_lagged_total",
+        names::TABLET_STREAM_LAGGED,
         "Tablet streams that fell behind"
     );
 }

@@ -18,6 +18,7 @@
 pub mod file;
 pub mod read;
 
+use crate::metric_names as names;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -201,8 +202,7 @@ pub async fn sweep(
             let window = crate::store::tombstones::DedupeWindow::from_config(cfg);
             let n = read::retire(store, site, &loaded, &window, now).await?;
             tracing::info!(site, %date, archived = n, lines = written, dir = %dir.display(), "orders archived");
-            metrics::counter!("livepack_archived_orders_total", "site" => site.to_owned())
-                .increment(n);
+            metrics::counter!(names::ARCHIVED_ORDERS, "site" => site.to_owned()).increment(n);
             report.archived += n;
             report.days.push(date);
         }
@@ -240,7 +240,7 @@ pub async fn sweep(
         .map_err(|e| std::io::Error::other(e.to_string()))??;
     if !gone.is_empty() {
         tracing::info!(site, files = gone.len(), %before, "archive files past retention.archive_days deleted");
-        metrics::counter!("livepack_archive_files_expired_total", "site" => site.to_owned())
+        metrics::counter!(names::ARCHIVE_FILES_EXPIRED, "site" => site.to_owned())
             .increment(gone.len() as u64);
         report.expired = gone;
     }
@@ -348,8 +348,7 @@ pub fn spawn(state: &AppState) {
                     }
                 }
                 if let Err(e) = sweep(&state.store, &cfg, &site, Utc::now(), &holder).await {
-                    metrics::counter!("livepack_archive_errors_total", "site" => site.clone())
-                        .increment(1);
+                    metrics::counter!(names::ARCHIVE_ERRORS, "site" => site.clone()).increment(1);
                     tracing::warn!(site = %site, error = %e, "archiving failed; retrying later");
                 }
                 let _ = unlock(&state.store, &site, &holder).await;

@@ -4,6 +4,7 @@
 //! A client trickling a body byte by byte thus holds no task, socket or lock past the deadline.
 //! Requests without a body (GETs, the WebSocket upgrade, the SSE stream) pass straight through.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Bodies are buffered up to axum's default extractor limit (2 MiB); larger ones are refused
@@ -52,15 +53,15 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         }
         Ok(Err(_)) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("request body: larger than {MAX_BODY} bytes or broken off"),
         )
         .into_response(),
         Err(_) => {
-            metrics::counter!("livepack_http_body_timeouts_total").increment(1);
+            metrics::counter!(names::HTTP_BODY_TIMEOUTS).increment(1);
             let mut resp = ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                ErrorCode::RequestTimeout,
                 format!("request body: not received in full within {secs} s"),
             )
             .into_response();

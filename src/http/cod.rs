@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::waves::{check_site, parse_date, DateParam};
 use crate::import::settlement::{self, SettlementError};
 use crate::shipping::cod::{self, ReturnedParcel, SettlementResult, Statement};
@@ -42,10 +42,10 @@ pub async fn settlements(
         .ok_or_else(|| ApiError::not_found("carrier"))?;
     let rows = settlement::parse(&body).map_err(|e| {
         let code = match e {
-            SettlementError::Unreadable(_) => "unreadable_file",
-            SettlementError::MissingColumn { .. } => "missing_column",
-            SettlementError::BadRows(_) => "invalid_rows",
-            SettlementError::Empty => "empty_file",
+            SettlementError::Unreadable(_) => ErrorCode::UnreadableFile,
+            SettlementError::MissingColumn { .. } => ErrorCode::MissingColumn,
+            SettlementError::BadRows(_) => ErrorCode::InvalidRows,
+            SettlementError::Empty => ErrorCode::EmptyFile,
         };
         ApiError::bad_request(code, e.to_string())
     })?;
@@ -65,10 +65,14 @@ pub struct PeriodParams {
 
 fn day(field: &'static str, v: Option<&str>) -> Result<NaiveDate, ApiError> {
     let v = v.ok_or_else(|| {
-        ApiError::bad_request("invalid_date", format!("`{field}` is required: YYYY-MM-DD"))
+        ApiError::bad_request(
+            ErrorCode::InvalidDate,
+            format!("`{field}` is required: YYYY-MM-DD"),
+        )
     })?;
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request("invalid_date", format!("`{field}` is YYYY-MM-DD")))
+    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+        ApiError::bad_request(ErrorCode::InvalidDate, format!("`{field}` is YYYY-MM-DD"))
+    })
 }
 
 /// The (seller, site) the caller may read: `me` or its own id for a seller; any configured
@@ -108,13 +112,13 @@ pub async fn statement(
     let to = day("to", q.to.as_deref())?;
     if to < from {
         return Err(ApiError::bad_request(
-            "invalid_period",
+            ErrorCode::InvalidPeriod,
             "`to` is before `from`",
         ));
     }
     if (to - from).num_days() > cod::MAX_PERIOD_DAYS {
         return Err(ApiError::bad_request(
-            "invalid_period",
+            ErrorCode::InvalidPeriod,
             format!("`from`..`to` spans more than {} days", cod::MAX_PERIOD_DAYS),
         ));
     }

@@ -2,6 +2,7 @@
 //! an unpick, an unpack (a parcel already booked with the carrier needs the supervisor's
 //! PIN, throttled like the station PIN), and the site's audit of all of these.
 
+use crate::metric_names as names;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::station::PIN_POLICY;
 use super::waves::{check_site, load_parcel, optional_body};
 use crate::domain::is_label;
@@ -45,11 +46,11 @@ fn check_qty(qty: u32) -> Result<(), ApiError> {
     if (1..=999).contains(&qty) {
         Ok(())
     } else {
-        Err(ApiError::bad_request("invalid_qty", "`qty`: 1–999"))
+        Err(ApiError::bad_request(ErrorCode::InvalidQty, "`qty`: 1–999"))
     }
 }
 
-fn check_id(id: &str, code: &'static str, field: &str) -> Result<(), ApiError> {
+fn check_id(id: &str, code: ErrorCode, field: &str) -> Result<(), ApiError> {
     if is_label(id) {
         Ok(())
     } else {
@@ -92,7 +93,11 @@ pub async fn put_back(
     body: Result<Json<PutBackBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PutBackResult>, ApiError> {
     let Json(body) = body?;
-    check_id(&body.put_back_id, "invalid_put_back_id", "put_back_id")?;
+    check_id(
+        &body.put_back_id,
+        ErrorCode::InvalidPutBackId,
+        "put_back_id",
+    )?;
     check_qty(body.qty)?;
     let (site, _) = wave_of(&state, &caller, &wave_id).await?;
     let op = FloorOp {
@@ -108,13 +113,13 @@ pub async fn put_back(
         PutBackOutcome::Over { open } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "over_put_back",
+                ErrorCode::OverPutBack,
                 format!("{}: {open} to put back, {} is too many", body.sku, body.qty),
             ))
         }
         PutBackOutcome::UnknownSku => {
             return Err(ApiError::bad_request(
-                "unknown_sku",
+                ErrorCode::UnknownSku,
                 "this SKU is not on the wave's pick list",
             ))
         }
@@ -157,7 +162,7 @@ pub async fn pulled(
         PullOutcome::Nothing => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "nothing_to_pull",
+                ErrorCode::NothingToPull,
                 "this parcel is not to be pulled",
             ))
         }
@@ -198,7 +203,7 @@ pub async fn unpick(
     body: Result<Json<UnpickBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<UnpickResult>, ApiError> {
     let Json(body) = body?;
-    check_id(&body.unpick_id, "invalid_unpick_id", "unpick_id")?;
+    check_id(&body.unpick_id, ErrorCode::InvalidUnpickId, "unpick_id")?;
     check_qty(body.qty)?;
     let (site, doc) = wave_of(&state, &caller, &wave_id).await?;
     let refs: Vec<(String, String)> = doc
@@ -219,7 +224,7 @@ pub async fn unpick(
         UnpickOutcome::Over { picked, .. } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "over_unpick",
+                ErrorCode::OverUnpick,
                 format!(
                     "{}: {picked} picked, cannot take back {}",
                     body.sku, body.qty
@@ -229,7 +234,7 @@ pub async fn unpick(
         UnpickOutcome::Packed { picked, .. } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "units_packed",
+                ErrorCode::UnitsPacked,
                 format!(
                     "{}: of {picked} picked, some are in packed parcels; unpack the parcel first",
                     body.sku
@@ -238,7 +243,7 @@ pub async fn unpick(
         }
         UnpickOutcome::UnknownSku => {
             return Err(ApiError::bad_request(
-                "unknown_sku",
+                ErrorCode::UnknownSku,
                 "this SKU is not on the wave's pick list",
             ))
         }
@@ -274,7 +279,7 @@ pub struct UnpackResult {
     pub result: &'static str,
 }
 
-fn pin_refused(code: &'static str, message: &str) -> ApiError {
+fn pin_refused(code: ErrorCode, message: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, code, message)
 }
 
@@ -291,14 +296,14 @@ async fn check_supervisor(
     };
     let Some(stored) = cfg.supervisor_pin.clone() else {
         return Err(pin_refused(
-            "supervisor_pin_not_configured",
+            ErrorCode::SupervisorPinNotConfigured,
             "this parcel is booked with the carrier: unpacking it needs a supervisor PIN, and this site has none configured",
         )
         .into_response());
     };
     let Some(pin) = pin.filter(|p| !p.is_empty()) else {
         return Err(pin_refused(
-            "supervisor_pin_required",
+            ErrorCode::SupervisorPinRequired,
             "this parcel is booked with the carrier: a supervisor must enter the PIN to unpack it",
         )
         .into_response());
@@ -312,7 +317,7 @@ async fn check_supervisor(
         let secs = attempt.wait_ms.div_ceil(1000).max(1);
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             format!("too many wrong supervisor PINs from this device: try again in {secs} s"),
         )
         .into_response();
@@ -329,10 +334,11 @@ async fn check_supervisor(
         .await
         .unwrap_or(false);
     if !ok {
-        metrics::counter!("livepack_supervisor_pin_failures_total", "site" => site.to_owned())
-            .increment(1);
+        metrics::counter!(names::SUPERVISOR_PIN_FAILURES, "site" => site.to_owned()).increment(1);
         tracing::warn!(site, attempts = attempt.attempts, "wrong supervisor PIN");
-        return Err(pin_refused("wrong_supervisor_pin", "wrong supervisor PIN").into_response());
+        return Err(
+            pin_refused(ErrorCode::WrongSupervisorPin, "wrong supervisor PIN").into_response(),
+        );
     }
     state
         .store
@@ -364,7 +370,7 @@ pub async fn unpacked(
 ) -> Result<Response, ApiError> {
     let body: UnpackBody = optional_body(&body)?;
     if let Some(id) = &body.unpack_id {
-        check_id(id, "invalid_unpack_id", "unpack_id")?;
+        check_id(id, ErrorCode::InvalidUnpackId, "unpack_id")?;
     }
     let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
     let booked =
@@ -412,27 +418,27 @@ pub async fn unpacked(
         UnpackOutcome::Cancelled => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "parcel_cancelled",
+                ErrorCode::ParcelCancelled,
                 "every order of this parcel was cancelled",
             ))
         }
         UnpackOutcome::Replaced => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "parcel_replaced",
+                ErrorCode::ParcelReplaced,
                 "this parcel was replaced after a cancellation: pull it",
             ))
         }
         UnpackOutcome::HandedOver => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "parcel_handed_over",
+                ErrorCode::ParcelHandedOver,
                 "this parcel is already with the carrier",
             ))
         }
         // Booked between our read and the script: ask for the PIN.
         UnpackOutcome::NeedPin => return Err(pin_refused(
-            "supervisor_pin_required",
+            ErrorCode::SupervisorPinRequired,
             "this parcel is booked with the carrier: a supervisor must enter the PIN to unpack it",
         )),
         UnpackOutcome::NoParcel => return Err(ApiError::not_found("parcel")),

@@ -1,6 +1,7 @@
 //! Hand-over at the truck (contract §6): scans of each label onto the driver's truck, and
 //! the hand-over that needs every ship-able parcel loaded or left behind with a reason.
 
+use crate::metric_names as names;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 use super::shipments::{find, find_site};
 use crate::shipping::handover::{self, ScanResult, MAX_CODE_LEN, MAX_REASON_CHARS};
 use crate::state::AppState;
@@ -47,7 +48,7 @@ pub async fn scan(
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN {
         return Err(ApiError::bad_request(
-            "invalid_code",
+            ErrorCode::InvalidCode,
             format!("`code`: a tracking code or parcel id, 1–{MAX_CODE_LEN} bytes"),
         ));
     }
@@ -62,12 +63,12 @@ pub async fn scan(
         ScanOutcome::Closed => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "handed_over",
+                ErrorCode::HandedOver,
                 "the shipment has left already",
             ))
         }
     };
-    metrics::counter!("livepack_handover_scans_total", "site" => site.clone(), "result" => result.as_str())
+    metrics::counter!(names::HANDOVER_SCANS, "site" => site.clone(), "result" => result.as_str())
         .increment(1);
     Ok(Json(ScanAnswer { parcel_id, result }))
 }
@@ -110,7 +111,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!(
                 "the body is `{{\"left_behind\":[{{\"parcel_id\",\"reason\"}}]}}` or empty: {e}"
             ),
@@ -140,20 +141,20 @@ pub async fn handed_over(
         let field = format!("left_behind[{i}]");
         if !sh.parcels.iter().any(|p| p.doc.parcel_id == lb.parcel_id) {
             return Err(ApiError::bad_request(
-                "invalid_left_behind",
+                ErrorCode::InvalidLeftBehind,
                 format!("`{field}.parcel_id`: not a parcel of this shipment"),
             ));
         }
         if left.iter().any(|(p, _)| *p == lb.parcel_id) {
             return Err(ApiError::bad_request(
-                "invalid_left_behind",
+                ErrorCode::InvalidLeftBehind,
                 format!("`{field}.parcel_id`: listed twice"),
             ));
         }
         let reason = lb.reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
             return Err(ApiError::bad_request(
-                "invalid_left_behind",
+                ErrorCode::InvalidLeftBehind,
                 format!("`{field}.reason`: 1–{MAX_REASON_CHARS} characters"),
             ));
         }
@@ -174,7 +175,7 @@ pub async fn handed_over(
             HandOverOutcome::Missing(missing) => {
                 let body = ParcelsMissing {
                     error: ErrorDetail {
-                        code: "parcels_missing".into(),
+                        code: ErrorCode::ParcelsMissing,
                         message: format!(
                             "{} parcel(s) neither loaded nor left behind with a reason",
                             missing.len()
@@ -191,14 +192,13 @@ pub async fn handed_over(
             HandOverOutcome::Stale => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    "shipment_changed",
+                    ErrorCode::ShipmentChanged,
                     "the shipment's parcels keep changing; try again",
                 ))
             }
         }
     };
-    metrics::counter!("livepack_shipments_handed_over_total", "site" => sh.site.clone())
-        .increment(1);
+    metrics::counter!(names::SHIPMENTS_HANDED_OVER, "site" => sh.site.clone()).increment(1);
     Ok(Json(HandedOver {
         shipment_id: id,
         status: "handed_over",

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -24,13 +24,13 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::unavailable(
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the service is shutting down",
         ));
     }
     state.store.ready().await.map_err(|_| {
         ApiError::unavailable(
-            "storage_unavailable",
+            ErrorCode::StorageUnavailable,
             "redis is not reachable or not writable",
         )
     })?;

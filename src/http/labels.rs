@@ -2,6 +2,7 @@
 //! PDF (one page per ship-able parcel, pack-list order), A6 or 80×80 mm; `?source=carrier`
 //! serves the carrier's own label where it issues one.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::waves::check_site;
 use crate::planner::records::site_of;
 use crate::shipping::label::{self, LabelError, LabelSize};
@@ -48,8 +49,12 @@ pub struct ParcelLabelParams {
 }
 
 fn size_of(raw: Option<&str>) -> Result<LabelSize, ApiError> {
-    LabelSize::parse(raw)
-        .ok_or_else(|| ApiError::bad_request("invalid_size", "`size` is `a6` (default) or `80x80`"))
+    LabelSize::parse(raw).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidSize,
+            "`size` is `a6` (default) or `80x80`",
+        )
+    })
 }
 
 fn pdf(body: Vec<u8>, name: &str, size: LabelSize, source: &'static str) -> Response {
@@ -83,7 +88,7 @@ async fn render(
         .map_err(|e| match e {
             LabelError::Empty => ApiError::new(
                 StatusCode::CONFLICT,
-                "nothing_to_ship",
+                ErrorCode::NothingToShip,
                 "no ship-able parcel here: every one is cancelled, replaced or to be pulled",
             ),
             LabelError::Barcode(_) | LabelError::Pdf(_) => {
@@ -96,7 +101,7 @@ async fn render(
 fn label_failed() -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "label_failed",
+        ErrorCode::LabelFailed,
         "the label could not be drawn",
     )
 }
@@ -123,7 +128,7 @@ pub async fn parcel(
         Some("carrier") => true,
         Some(_) => {
             return Err(ApiError::bad_request(
-                "invalid_source",
+                ErrorCode::InvalidSource,
                 "`source` is `carrier` or `livepack` (default)",
             ))
         }
@@ -140,7 +145,7 @@ pub async fn parcel(
     if !p.ships() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "parcel_not_shipping",
+            ErrorCode::ParcelNotShipping,
             "this parcel does not ship (cancelled, replaced or to be pulled): print its replacement's label",
         ));
     }
@@ -184,8 +189,7 @@ async fn carrier_label(
             ("carrier_timeout", None)
         }
     };
-    metrics::counter!("livepack_carrier_labels_total", "carrier" => kind, "result" => result)
-        .increment(1);
+    metrics::counter!(names::CARRIER_LABELS, "carrier" => kind, "result" => result).increment(1);
     body
 }
 

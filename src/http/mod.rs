@@ -20,6 +20,7 @@ mod waves;
 pub use crate::config::pin;
 pub use crate::web::{auth, error};
 
+use crate::metric_names as names;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
@@ -98,10 +99,10 @@ async fn track(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let class = format!("{}xx", resp.status().as_u16() / 100);
-    metrics::histogram!("livepack_http_request_duration_seconds",
+    metrics::histogram!(names::HTTP_REQUEST_DURATION_SECONDS,
         "route" => route.clone(), "method" => method.clone(), "status" => class.clone())
     .record(started.elapsed().as_secs_f64());
-    metrics::counter!("livepack_http_requests_total",
+    metrics::counter!(names::HTTP_REQUESTS,
         "route" => route, "method" => method, "status" => class)
     .increment(1);
     resp
@@ -181,4 +182,28 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    use crate::web::error::ErrorCode;
+
+    #[test]
+    fn the_openapi_document_lists_every_error_code() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).expect("openapi is JSON");
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["ErrorDetail"]["properties"]["code"]["$ref"],
+            "#/components/schemas/ErrorCode"
+        );
+        let listed = schemas["ErrorCode"]["enum"]
+            .as_array()
+            .expect("ErrorCode is an enum schema");
+        for code in ErrorCode::ALL {
+            assert!(listed.iter().any(|v| v == code.as_str()), "{code} listed");
+        }
+        assert_eq!(listed.len(), ErrorCode::ALL.len());
+    }
 }

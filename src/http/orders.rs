@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::domain::address::Region;
 use crate::domain::is_label;
 use crate::state::AppState;
@@ -130,7 +130,7 @@ pub async fn cancel_order(
     let Caller::Seller { id: seller, site } = caller else {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
-            "seller_only",
+            ErrorCode::SellerOnly,
             "orders are cancelled with the seller's token",
         ));
     };
@@ -139,7 +139,7 @@ pub async fn cancel_order(
         .unwrap_or_else(|| "unspecified".into());
     if !is_label(&reason) {
         return Err(ApiError::bad_request(
-            "invalid_reason",
+            ErrorCode::InvalidReason,
             "`reason`: 1–64 of A-Z a-z 0-9 . _ -",
         ));
     }

@@ -1,6 +1,7 @@
 //! Shipments (contract §2): a site's shipments of a day with costs and savings, booking,
 //! hand-over, the driver's manifest, the day report, and the carriers' status webhook.
 
+use crate::metric_names as names;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -12,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::ParcelView;
 use super::waves::{check_site, parse_date, DateParam};
 use crate::domain::money::Vnd;
@@ -217,7 +218,7 @@ pub async fn book(
     if sh.status == "handed_over" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "handed_over",
+            ErrorCode::HandedOver,
             "the shipment has left already",
         ));
     }
@@ -255,7 +256,7 @@ pub async fn manifest(
     let csv_err = |_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "manifest",
+            ErrorCode::Manifest,
             "could not write the manifest",
         )
     };
@@ -284,7 +285,7 @@ pub async fn manifest(
     let body = w.into_inner().map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "manifest",
+            ErrorCode::Manifest,
             "could not write the manifest",
         )
     })?;
@@ -373,13 +374,14 @@ pub async fn webhook(
     let update = parse_webhook_request(&cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
         .map_err(|e| match e {
             WebhookError::BadSecret => ApiError::unauthorized(),
-            WebhookError::Malformed(m) => ApiError::bad_request("malformed_webhook", m),
+            WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),
         })?;
     let result = service::apply_status(&state, &update).await?;
     // What the event says about the money (COD statements), after the status is applied
     // so the record carries the parcel's status; a failure answers 503 and the carrier
     // retries (both steps are idempotent).
     crate::shipping::cod::record_webhook(&state, &cfg.id, &update).await?;
-    metrics::counter!("livepack_carrier_webhooks_total", "carrier" => carrier_id, "result" => result).increment(1);
+    metrics::counter!(names::CARRIER_WEBHOOKS, "carrier" => carrier_id, "result" => result)
+        .increment(1);
     Ok(Json(WebhookAck { result }))
 }

@@ -8,6 +8,7 @@
 //! client). An operator can forget every count of a site:
 //! `DELETE /v1/sites/{site}/pin-failures`.
 
+use crate::metric_names as names;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{station_token, Caller, STATION_COOKIE};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::store::waves::PinPolicy;
 
@@ -63,7 +64,7 @@ pub fn station_name(given: Option<&str>) -> Result<String, ApiError> {
         None | Some("") => Ok(format!("T-{}", hex::encode(rand::random::<[u8; 2]>()))),
         Some(n) if n.chars().count() <= 32 && !n.chars().any(char::is_control) => Ok(n.to_owned()),
         Some(_) => Err(ApiError::bad_request(
-            "invalid_station",
+            ErrorCode::InvalidStation,
             "`station`: 1–32 characters, no control characters",
         )),
     }
@@ -85,7 +86,7 @@ pub async fn sign_in(
     let Some(site) = state.config.site(&body.site) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "wrong_pin",
+            ErrorCode::WrongPin,
             "wrong site or PIN",
         ));
     };
@@ -101,12 +102,11 @@ pub async fn sign_in(
         .pin_attempt(&site.id, &client, &PIN_POLICY)
         .await?;
     if attempt.attempts == 0 {
-        metrics::counter!("livepack_station_pin_throttled_total", "site" => site.id.clone())
-            .increment(1);
+        metrics::counter!(names::STATION_PIN_THROTTLED, "site" => site.id.clone()).increment(1);
         let secs = attempt.wait_ms.div_ceil(1000).max(1);
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             format!("too many wrong PINs from this device: try again in {secs} s"),
         )
         .into_response();
@@ -125,12 +125,11 @@ pub async fn sign_in(
         .await
         .unwrap_or(false);
     if !ok {
-        metrics::counter!("livepack_station_pin_failures_total", "site" => site.id.clone())
-            .increment(1);
+        metrics::counter!(names::STATION_PIN_FAILURES, "site" => site.id.clone()).increment(1);
         tracing::warn!(site = %site.id, attempts = attempt.attempts, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "wrong_pin",
+            ErrorCode::WrongPin,
             "wrong site or PIN",
         ));
     }
@@ -156,7 +155,8 @@ pub async fn sign_in(
     .into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::bad_request("invalid", "cookie"))?,
+        HeaderValue::from_str(&cookie)
+            .map_err(|_| ApiError::bad_request(ErrorCode::Invalid, "cookie"))?,
     );
     Ok(resp)
 }

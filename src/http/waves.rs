@@ -1,6 +1,7 @@
 //! The packing floor: a site's waves, a wave's pick list and parcels, picks and packed
 //! parcels from tablets, and the planner's outlook (capacity forecast, at-risk orders).
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
@@ -10,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
@@ -177,7 +178,7 @@ pub fn parse_date(date: Option<&str>) -> Result<NaiveDate, ApiError> {
     match date {
         None => Ok(business_date(Utc::now())),
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request("invalid_date", "`date` is YYYY-MM-DD")),
+            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidDate, "`date` is YYYY-MM-DD")),
     }
 }
 
@@ -386,12 +387,12 @@ pub async fn pick(
     let Json(mut body) = body?;
     if !is_label(&body.pick_id) {
         return Err(ApiError::bad_request(
-            "invalid_pick_id",
+            ErrorCode::InvalidPickId,
             "`pick_id`: 1–64 of A-Z a-z 0-9 . _ -",
         ));
     }
     if !(1..=999).contains(&body.qty) {
-        return Err(ApiError::bad_request("invalid_qty", "`qty`: 1–999"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidQty, "`qty`: 1–999"));
     }
     let (site, h, doc) = load_wave(&state, &caller, &wave_id).await?;
     // A scanned product barcode (the site's `barcodes` map) picks its SKU.
@@ -425,7 +426,7 @@ pub async fn pick(
         .await?;
     let (result, picked, total) = match outcome {
         PickOutcome::Counted { picked, total } => {
-            metrics::counter!("livepack_units_picked_total", "site" => site.clone())
+            metrics::counter!(names::UNITS_PICKED, "site" => site.clone())
                 .increment(u64::from(body.qty));
             ("counted", picked, total)
         }
@@ -433,7 +434,7 @@ pub async fn pick(
         PickOutcome::Over { picked, total } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "over_pick",
+                ErrorCode::OverPick,
                 format!(
                     "{}: the wave needs {total}, {picked} already picked; {} more is too many",
                     body.sku, body.qty
@@ -442,7 +443,7 @@ pub async fn pick(
         }
         PickOutcome::UnknownSku => {
             return Err(ApiError::bad_request(
-                "unknown_sku",
+                ErrorCode::UnknownSku,
                 "this SKU is not on the wave's pick list",
             ))
         }
@@ -489,7 +490,7 @@ pub fn optional_body<T: serde::de::DeserializeOwned + Default>(
         return Ok(T::default());
     }
     serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body: {e}")))
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("the JSON body: {e}")))
 }
 
 /// The parcel (hash and document) at `parcel_id`, checking who asks.
@@ -557,9 +558,8 @@ pub async fn packed(
         .await?;
     match outcome {
         PackOutcome::Packed => {
-            metrics::counter!("livepack_parcels_packed_total", "site" => site.clone()).increment(1);
-            metrics::counter!("livepack_orders_packed_total", "site" => site)
-                .increment(orders.len() as u64);
+            metrics::counter!(names::PARCELS_PACKED, "site" => site.clone()).increment(1);
+            metrics::counter!(names::ORDERS_PACKED, "site" => site).increment(orders.len() as u64);
         }
         PackOutcome::Duplicate => {}
         PackOutcome::NotPicked(missing) => {
@@ -568,7 +568,7 @@ pub async fn packed(
                 .map(|(sku, need, avail)| format!("{sku} (need {need}, picked {avail})"))
                 .collect();
             let body = serde_json::json!({"error": {
-                "code": "items_not_picked",
+                "code": ErrorCode::ItemsNotPicked,
                 "message": format!(
                     "not picked yet: {}; pack anyway with {{\"confirm_unpicked\": true}}",
                     list.join(", ")
@@ -582,14 +582,14 @@ pub async fn packed(
         PackOutcome::Cancelled => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "parcel_cancelled",
+                ErrorCode::ParcelCancelled,
                 "every order of this parcel was cancelled",
             ))
         }
         PackOutcome::Replaced => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "parcel_replaced",
+                ErrorCode::ParcelReplaced,
                 format!(
                     "an order of this parcel was cancelled: pull it and repack as {}",
                     h.get("replaced_by")

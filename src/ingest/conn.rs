@@ -9,6 +9,7 @@
 //! its replies fills only its own window. A writer that cannot write for
 //! `write_timeout` closes the connection.
 
+use crate::metric_names as names;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,8 @@ use tracing::Instrument;
 
 use super::frame::{self, Frame, Reply};
 use super::process::{self, Ctx};
-use super::{closed, Held, FRAMES_GAUGE, STALLED_GAUGE};
+use super::{closed, Held};
+use crate::web::error::ErrorCode;
 
 pub struct Limits {
     pub window: usize,
@@ -94,7 +96,7 @@ fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
         .clone()
         .try_acquire_owned()
         .ok()
-        .map(|p| Held::new(p, FRAMES_GAUGE))
+        .map(|p| Held::new(p, names::INGEST_INFLIGHT_FRAMES))
 }
 
 /// Order frames read together, stored with one Redis call in a task of their own (so a
@@ -246,7 +248,7 @@ pub async fn serve(
                     if matches!(reply, Reply::Ack { .. }) {
                         ctx.metrics.ack_latency.record(latency);
                     } else {
-                        metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => reply.kind())
+                        metrics::histogram!(names::INGEST_REPLY_LATENCY_SECONDS, "type" => reply.kind())
                             .record(latency);
                     }
                     let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
@@ -257,7 +259,7 @@ pub async fn serve(
                         // connection stops here, holding no shared budget, until it
                         // catches up or its write deadline passes.
                         Err(mpsc::error::TrySendError::Full(msg)) => {
-                            let stalled = metrics::gauge!(STALLED_GAUGE);
+                            let stalled = metrics::gauge!(names::INGEST_STALLED_CONNECTIONS);
                             stalled.increment(1.0);
                             let sent = tx.send(msg).await.is_ok();
                             stalled.decrement(1.0);
@@ -284,8 +286,7 @@ pub async fn serve(
             Event::Read(Some(Err(e))) => {
                 reading = false;
                 if is_too_big(e) {
-                    metrics::counter!("livepack_ingest_frames_total", "type" => "too_big")
-                        .increment(1);
+                    metrics::counter!(names::INGEST_FRAMES, "type" => "too_big").increment(1);
                     closed(&ctx.site, "too_big");
                     close = Some((TOO_BIG, "frame larger than the limit"));
                 }
@@ -296,7 +297,7 @@ pub async fn serve(
                 // one stops this connection's reading, not anyone else's).
                 let permit = if matches!(msg, Message::Text(_) | Message::Binary(_)) {
                     tokio::select! {
-                        p = slots.clone().acquire_owned() => p.ok().map(|p| Held::new(p, FRAMES_GAUGE)),
+                        p = slots.clone().acquire_owned() => p.ok().map(|p| Held::new(p, names::INGEST_INFLIGHT_FRAMES)),
                         _ = tx.closed() => break 'conn,
                     }
                 } else {
@@ -457,7 +458,12 @@ fn classify(
         Message::Text(text) => text,
         Message::Binary(_) => {
             return Classified::Other(Single::Ready(
-                Reply::error(None, "binary_frame", None, "frames are JSON text frames"),
+                Reply::error(
+                    None,
+                    ErrorCode::BinaryFrame,
+                    None,
+                    "frames are JSON text frames",
+                ),
                 started,
             ))
         }
@@ -477,7 +483,7 @@ fn classify(
         }
         Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
-            metrics::counter!("livepack_ingest_frames_total", "type" => "end_session").increment(1);
+            metrics::counter!(names::INGEST_FRAMES, "type" => "end_session").increment(1);
             let ctx = ctx.clone();
             Err(Single::Work {
                 seq,
@@ -492,7 +498,7 @@ fn classify(
             order_id,
             reason,
         }) => {
-            metrics::counter!("livepack_ingest_frames_total", "type" => "cancel").increment(1);
+            metrics::counter!(names::INGEST_FRAMES, "type" => "cancel").increment(1);
             let ctx = ctx.clone();
             Err(Single::Work {
                 seq,
@@ -503,7 +509,7 @@ fn classify(
             })
         }
         Err(reply) => {
-            metrics::counter!("livepack_ingest_frames_total", "type" => "invalid").increment(1);
+            metrics::counter!(names::INGEST_FRAMES, "type" => "invalid").increment(1);
             Err(Single::Ready(reply, started))
         }
     };

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::domain::FieldError;
+use crate::web::error::ErrorCode;
 
 /// A frame the server understood well enough to act on.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
     if !text.trim_start().starts_with('{') {
         return Err(Reply::error(
             None,
-            "malformed_frame",
+            ErrorCode::MalformedFrame,
             None,
             "a frame is a JSON object",
         ));
@@ -58,7 +59,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
     let env: Envelope = serde_json::from_str(text).map_err(|e| {
         Reply::error(
             None,
-            "malformed_frame",
+            ErrorCode::MalformedFrame,
             None,
             format!("not a JSON object: {}", short(&e)),
         )
@@ -69,7 +70,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
         .ok_or_else(|| {
             Reply::error(
                 None,
-                "malformed_frame",
+                ErrorCode::MalformedFrame,
                 Some("seq"),
                 "every frame needs an integer `seq`",
             )
@@ -81,7 +82,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
         .ok_or_else(|| {
             Reply::error(
                 Some(seq),
-                "malformed_frame",
+                ErrorCode::MalformedFrame,
                 Some("type"),
                 "every frame needs a string `type`",
             )
@@ -91,7 +92,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
             let order = env.order.ok_or_else(|| {
                 Reply::error(
                     Some(seq),
-                    "missing_field",
+                    ErrorCode::MissingField,
                     Some("order"),
                     "an `order` frame carries `order`",
                 )
@@ -105,7 +106,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
             let raw = env.orders.ok_or_else(|| {
                 Reply::error(
                     Some(seq),
-                    "missing_field",
+                    ErrorCode::MissingField,
                     Some("orders"),
                     "an `orders` frame carries `orders`",
                 )
@@ -113,7 +114,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
             let orders: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
                 Reply::error(
                     Some(seq),
-                    "invalid_type",
+                    ErrorCode::InvalidType,
                     Some("orders"),
                     "`orders` must be an array of orders",
                 )
@@ -121,7 +122,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
             if orders.len() > max_orders {
                 return Err(Reply::error(
                     Some(seq),
-                    "too_many_orders",
+                    ErrorCode::TooManyOrders,
                     Some("orders"),
                     format!(
                         "at most {max_orders} orders per frame; this one has {} (nothing of it was stored)",
@@ -141,7 +142,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
                 .ok_or_else(|| {
                     Reply::error(
                         Some(seq),
-                        "invalid_order_id",
+                        ErrorCode::InvalidOrderId,
                         Some("order_id"),
                         "a `cancel` frame carries `order_id` (1–64 of A-Z a-z 0-9 . _ -)",
                     )
@@ -154,7 +155,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
                     .ok_or_else(|| {
                         Reply::error(
                             Some(seq),
-                            "invalid_reason",
+                            ErrorCode::InvalidReason,
                             Some("reason"),
                             "`reason` is 1–64 of A-Z a-z 0-9 . _ -, e.g. buyer_cancelled",
                         )
@@ -168,7 +169,7 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
         }
         _ => Err(Reply::error(
             Some(seq),
-            "unknown_type",
+            ErrorCode::UnknownType,
             Some("type"),
             "`type` is one of order, orders, end_session, cancel, ping",
         )),
@@ -212,7 +213,7 @@ pub enum Reply {
     },
     Error {
         seq: Option<i64>,
-        code: &'static str,
+        code: ErrorCode,
         #[serde(skip_serializing_if = "Option::is_none")]
         field: Option<&'static str>,
         message: String,
@@ -225,7 +226,7 @@ pub enum Reply {
 impl Reply {
     pub fn error(
         seq: Option<i64>,
-        code: &'static str,
+        code: ErrorCode,
         field: Option<&'static str>,
         message: impl Into<String>,
     ) -> Reply {
@@ -258,7 +259,7 @@ mod tests {
 
     fn code(text: &str) -> (Option<i64>, &'static str) {
         match parse(text, 500) {
-            Err(Reply::Error { seq, code, .. }) => (seq, code),
+            Err(Reply::Error { seq, code, .. }) => (seq, code.as_str()),
             other => panic!("expected an error, got {other:?}"),
         }
     }
@@ -350,7 +351,7 @@ mod tests {
             r.to_json(),
             r#"{"type":"nack","seq":2,"retry_after_ms":500,"reason":"storage_unavailable"}"#
         );
-        let e = Reply::error(None, "malformed_frame", None, "x");
+        let e = Reply::error(None, ErrorCode::MalformedFrame, None, "x");
         assert_eq!(
             e.to_json(),
             r#"{"type":"error","seq":null,"code":"malformed_frame","message":"x"}"#

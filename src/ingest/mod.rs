@@ -6,6 +6,7 @@ mod conn;
 pub mod frame;
 mod process;
 
+use crate::metric_names as names;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::state::AppState;
 use crate::web::auth::seller_from_headers;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct IngestQuery {
@@ -51,7 +52,7 @@ pub async fn handler(
         Some(l) if crate::domain::is_label(&l) => l,
         _ => {
             return ApiError::bad_request(
-                "invalid_session",
+                ErrorCode::InvalidSession,
                 "query parameter `session`: 1–64 of A-Z a-z 0-9 . _ -",
             )
             .into_response()
@@ -59,15 +60,20 @@ pub async fn handler(
     };
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => return ApiError::bad_request("not_websocket", e.body_text()).into_response(),
+        Err(e) => {
+            return ApiError::bad_request(ErrorCode::NotWebsocket, e.body_text()).into_response()
+        }
     };
     let cfg = &state.config;
     let open = state.connections.fetch_add(1, Ordering::SeqCst);
     if open >= cfg.server.max_connections {
         state.connections.fetch_sub(1, Ordering::SeqCst);
         refused(&seller.site, &seller.id, "global_limit");
-        return ApiError::unavailable("too_many_connections", "too many open ingest connections")
-            .into_response();
+        return ApiError::unavailable(
+            ErrorCode::TooManyConnections,
+            "too many open ingest connections",
+        )
+        .into_response();
     }
     let mut guard = ConnGuard {
         state: state.clone(),
@@ -85,7 +91,7 @@ pub async fn handler(
             tracing::debug!(seller = %seller.id, limit = cap, "ingest connection refused: seller at its connection limit");
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_seller_connections",
+                ErrorCode::TooManySellerConnections,
                 format!(
                     "this seller already has {cap} open ingest connections \
                      (ingest.max_connections_per_seller = {cap}); close one or send more \
@@ -161,7 +167,7 @@ struct ConnGuard {
 
 impl ConnGuard {
     fn gauge(n: usize) {
-        metrics::gauge!("livepack_ingest_connections").set(n as f64);
+        metrics::gauge!(names::INGEST_CONNECTIONS).set(n as f64);
     }
 }
 
@@ -183,7 +189,7 @@ impl Drop for ConnGuard {
 pub const REFUSALS: [&str; 2] = ["global_limit", "seller_limit"];
 
 fn refused(site: &str, seller: &str, reason: &'static str) {
-    metrics::counter!("livepack_ingest_refused_total",
+    metrics::counter!(names::INGEST_REFUSED,
         "site" => site.to_owned(), "seller" => seller.to_owned(), "reason" => reason)
     .increment(1);
 }
@@ -192,7 +198,7 @@ fn refused(site: &str, seller: &str, reason: &'static str) {
 pub const CLOSES: [&str; 3] = ["write_timeout", "idle_timeout", "too_big"];
 
 fn closed(site: &str, reason: &'static str) {
-    metrics::counter!("livepack_ingest_closed_total", "site" => site.to_owned(), "reason" => reason)
+    metrics::counter!(names::INGEST_CLOSED, "site" => site.to_owned(), "reason" => reason)
         .increment(1);
 }
 
@@ -222,10 +228,3 @@ impl Drop for Held {
         metrics::gauge!(self.gauge).decrement(f64::from(self.n));
     }
 }
-
-/// Frames read and not yet answered, all connections (`ingest.global_inflight`).
-pub(crate) const FRAMES_GAUGE: &str = "livepack_ingest_inflight_frames";
-/// Orders handed to Redis and not answered yet (`ingest.global_inflight_orders`).
-pub(crate) const ORDERS_GAUGE: &str = "livepack_ingest_inflight_orders";
-/// Connections waiting for their peer to read replies (their writer is behind).
-pub(crate) const STALLED_GAUGE: &str = "livepack_ingest_stalled_connections";

@@ -1,6 +1,7 @@
 //! What one frame does: validate its orders (pure), then store the valid ones in one
 //! Redis round trip and build the reply. Nothing is acked before Redis answered.
 
+use crate::metric_names as names;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -45,16 +46,16 @@ pub struct ConnMetrics {
 impl ConnMetrics {
     pub fn new(site: &str, seller: &str) -> Self {
         let received = |result: &'static str| {
-            metrics::counter!("livepack_orders_received_total",
+            metrics::counter!(names::ORDERS_RECEIVED,
                 "site" => site.to_owned(), "seller" => seller.to_owned(), "result" => result)
         };
         ConnMetrics {
-            frames_orders: metrics::counter!("livepack_ingest_frames_total", "type" => "orders"),
-            ack_latency: metrics::histogram!("livepack_ingest_reply_latency_seconds", "type" => "ack"),
+            frames_orders: metrics::counter!(names::INGEST_FRAMES, "type" => "orders"),
+            ack_latency: metrics::histogram!(names::INGEST_REPLY_LATENCY_SECONDS, "type" => "ack"),
             accepted: received("accepted"),
             duplicate: received("duplicate"),
             rejected: received("rejected"),
-            duplicate_changed: metrics::counter!("livepack_orders_duplicate_changed_total",
+            duplicate_changed: metrics::counter!(names::ORDERS_DUPLICATE_CHANGED,
                 "site" => site.to_owned(), "seller" => seller.to_owned()),
         }
     }
@@ -176,7 +177,7 @@ struct OrderDataOut<'a> {
 
 fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
     tracing::warn!(site = %ctx.site, seller = %ctx.seller, error = %err, "frame nacked: storage unavailable");
-    metrics::counter!("livepack_ingest_nacks_total", "site" => ctx.site.clone()).increment(1);
+    metrics::counter!(names::INGEST_NACKS, "site" => ctx.site.clone()).increment(1);
     Reply::Nack {
         seq,
         retry_after_ms: ctx.retry_after_ms,
@@ -206,7 +207,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
             ctx.order_budget.clone().acquire_many_owned(n),
         )
         .await
-        .map(|r| r.map(|p| super::Held::new(p, super::ORDERS_GAUGE))) else {
+        .map(|r| r.map(|p| super::Held::new(p, names::INGEST_INFLIGHT_ORDERS))) else {
             let e = StoreError::Timeout(ctx.budget_wait);
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         };
@@ -302,8 +303,7 @@ pub async fn cancel(ctx: &Ctx, seq: i64, order_id: String, reason: String) -> Re
     {
         Ok(outcome) => {
             if outcome == CancelOutcome::Cancelled {
-                metrics::counter!("livepack_orders_cancelled_total", "site" => ctx.site.clone())
-                    .increment(1);
+                metrics::counter!(names::ORDERS_CANCELLED, "site" => ctx.site.clone()).increment(1);
             }
             Reply::Ack {
                 seq,

@@ -2,6 +2,7 @@
 //! delivery), per site and carrier: how many parcels and how much money. Labels come from
 //! the config (site and carrier ids) only.
 
+use crate::metric_names as names;
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -31,9 +32,8 @@ pub async fn refresh(state: &AppState, site: &str, now: DateTime<Utc>) -> Result
             .map(|r| r.split().0)
             .sum();
         let labels = [("site", site.to_owned()), ("carrier", carrier.clone())];
-        metrics::gauge!("livepack_cod_unpaid_overdue_parcels", &labels).set(ids.len() as f64);
-        metrics::gauge!("livepack_cod_unpaid_overdue_vnd", &labels)
-            .set(amount.to_f64().unwrap_or(0.0));
+        metrics::gauge!(names::COD_UNPAID_OVERDUE_PARCELS, &labels).set(ids.len() as f64);
+        metrics::gauge!(names::COD_UNPAID_OVERDUE_VND, &labels).set(amount.to_f64().unwrap_or(0.0));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! (today's until an hour after it, then tomorrow's), the units and parcels of its waves,
 //! how many are picked and packed, and the time left. Labels: site, pickup ("HH:MM").
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
@@ -54,12 +55,12 @@ pub async fn refresh(
             metrics::gauge!(name, "site" => site.id.clone(), "pickup" => label.clone(), "stage" => stage)
                 .set(v as f64);
         };
-        g("livepack_pickup_units", "waved", p.units);
-        g("livepack_pickup_units", "picked", p.units_picked);
-        g("livepack_pickup_parcels", "waved", p.parcels);
-        g("livepack_pickup_parcels", "packed", p.parcels_packed);
+        g(names::PICKUP_UNITS, "waved", p.units);
+        g(names::PICKUP_UNITS, "picked", p.units_picked);
+        g(names::PICKUP_PARCELS, "waved", p.parcels);
+        g(names::PICKUP_PARCELS, "packed", p.parcels_packed);
         let left = (at - now).num_milliseconds() as f64 / 1000.0;
-        metrics::gauge!("livepack_pickup_time_left_seconds", "site" => site.id.clone(), "pickup" => label)
+        metrics::gauge!(names::PICKUP_TIME_LEFT_SECONDS, "site" => site.id.clone(), "pickup" => label)
             .set(left);
     }
     Ok(())

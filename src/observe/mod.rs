@@ -14,6 +14,7 @@ mod shipping;
 
 pub use risk::{session_at_risk, WavedAtRisk};
 
+use crate::metric_names as names;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ async fn run(state: AppState) {
 /// are already counted by the store) and leave the previous values in place.
 async fn refresh_redis(state: &AppState, with_shipping: bool) {
     let up = ping(state).await;
-    metrics::gauge!("livepack_redis_up").set(if up { 1.0 } else { 0.0 });
+    metrics::gauge!(names::REDIS_UP).set(if up { 1.0 } else { 0.0 });
     if !up {
         return;
     }

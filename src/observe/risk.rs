@@ -2,6 +2,7 @@
 //! outlook (`lp:{site}:outlook`) lists at-risk orders with their pickup; those whose
 //! pickup is within the next hour (or past) and that are not packed yet are counted.
 
+use crate::metric_names as names;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::planner::core::AtRisk;
@@ -18,7 +19,7 @@ const MAX_LOOKUPS: usize = 2_000;
 
 pub async fn refresh(state: &AppState, site: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     let dead = state.store.dead_letter_count(site).await?;
-    metrics::gauge!("livepack_dead_letters", "site" => site.to_owned()).set(dead as f64);
+    metrics::gauge!(names::DEAD_LETTERS, "site" => site.to_owned()).set(dead as f64);
     let outlook: Option<Outlook> = state
         .store
         .outlook(site)
@@ -28,7 +29,7 @@ pub async fn refresh(state: &AppState, site: &str, now: DateTime<Utc>) -> Result
         Some(o) => count_unpacked(state, site, &due_soon(&o.at_risk, now)).await?,
         None => 0,
     };
-    metrics::gauge!("livepack_orders_at_risk_soon", "site" => site.to_owned()).set(soon as f64);
+    metrics::gauge!(names::ORDERS_AT_RISK_SOON, "site" => site.to_owned()).set(soon as f64);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! `GET /v1/sites/{site}/report` computes it): shipments, parcels, orders, cost, savings
 //! from consolidation, and COD per seller. Labels: site, day (today | tomorrow), seller.
 
+use crate::metric_names as names;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive;
 
@@ -33,15 +34,15 @@ fn vnd(v: Vnd) -> f64 {
 fn publish(state: &AppState, site: &str, day: &'static str, r: &DayReport) {
     use metrics::gauge;
     let s = || site.to_owned();
-    gauge!("livepack_day_shipments", "site" => s(), "day" => day).set(r.shipments as f64);
-    gauge!("livepack_day_parcels", "site" => s(), "day" => day).set(r.parcels as f64);
-    gauge!("livepack_day_orders", "site" => s(), "day" => day).set(r.orders as f64);
-    gauge!("livepack_shipping_cost_vnd", "site" => s(), "day" => day).set(vnd(r.cost));
-    gauge!("livepack_consolidation_savings_vnd", "site" => s(), "day" => day).set(vnd(r.savings));
+    gauge!(names::DAY_SHIPMENTS, "site" => s(), "day" => day).set(r.shipments as f64);
+    gauge!(names::DAY_PARCELS, "site" => s(), "day" => day).set(r.parcels as f64);
+    gauge!(names::DAY_ORDERS, "site" => s(), "day" => day).set(r.orders as f64);
+    gauge!(names::SHIPPING_COST_VND, "site" => s(), "day" => day).set(vnd(r.cost));
+    gauge!(names::CONSOLIDATION_SAVINGS_VND, "site" => s(), "day" => day).set(vnd(r.savings));
     // Every configured seller of the site, so a seller without COD shows 0.
     for seller in state.config.sellers.iter().filter(|x| x.site == site) {
         let cod = r.cod_by_seller.get(&seller.id).copied().unwrap_or_default();
-        gauge!("livepack_day_cod_vnd", "site" => s(), "day" => day, "seller" => seller.id.clone())
+        gauge!(names::DAY_COD_VND, "site" => s(), "day" => day, "seller" => seller.id.clone())
             .set(vnd(cod));
     }
 }

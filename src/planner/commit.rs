@@ -1,6 +1,7 @@
 //! Turning a computed plan into committed waves: ids, wave and parcel documents, one
 //! atomic script per wave.
 
+use crate::metric_names as names;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,9 +87,8 @@ pub async fn commit_plan(
             .map_err(CommitStop::Store)?
         {
             CommitOutcome::Committed => {
-                metrics::counter!("livepack_waves_released_total", "site" => site.to_owned())
-                    .increment(1);
-                metrics::histogram!("livepack_wave_orders", "site" => site.to_owned())
+                metrics::counter!(names::WAVES_RELEASED, "site" => site.to_owned()).increment(1);
+                metrics::histogram!(names::WAVE_ORDERS, "site" => site.to_owned())
                     .record(fields.len() as f64);
                 tracing::info!(site, wave = %wave_id, orders = fields.len(), reason = ?wave.release_reason, "wave released");
                 committed.extend(fields);
@@ -241,7 +241,7 @@ async fn route(
             })
         });
         if let Some(r) = &chosen {
-            metrics::counter!("livepack_parcels_routed_total", "site" => site.to_owned(), "carrier" => r.carrier.clone())
+            metrics::counter!(names::PARCELS_ROUTED, "site" => site.to_owned(), "carrier" => r.carrier.clone())
                 .increment(1);
         }
         out.push(Some(chosen.unwrap_or_else(|| primary.clone())));

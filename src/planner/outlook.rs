@@ -1,6 +1,7 @@
 //! What the planner sees ahead, published for the API and for metrics: the capacity
 //! forecast per pickup and the orders at risk of missing their deadline.
 
+use crate::metric_names as names;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -30,13 +31,13 @@ pub async fn publish(store: &Store, site: &str, plan: &Plan, now: DateTime<Utc>)
         forecast: plan.forecast.clone(),
         at_risk: plan.at_risk.clone(),
     };
-    metrics::gauge!("livepack_orders_at_risk", "site" => site.to_owned())
+    metrics::gauge!(names::ORDERS_AT_RISK, "site" => site.to_owned())
         .set(plan.at_risk.len() as f64);
     for f in &plan.forecast {
         let pickup = f.pickup_at.with_timezone(&TZ).format("%H:%M").to_string();
-        metrics::gauge!("livepack_capacity_packers_needed", "site" => site.to_owned(), "pickup" => pickup.clone())
+        metrics::gauge!(names::CAPACITY_PACKERS_NEEDED, "site" => site.to_owned(), "pickup" => pickup.clone())
             .set(f64::from(f.packers_needed));
-        metrics::gauge!("livepack_capacity_minutes_due", "site" => site.to_owned(), "pickup" => pickup)
+        metrics::gauge!(names::CAPACITY_MINUTES_DUE, "site" => site.to_owned(), "pickup" => pickup)
             .set(f.minutes_due);
     }
     if let Ok(json) = serde_json::to_string(&outlook) {

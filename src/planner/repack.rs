@@ -4,6 +4,7 @@
 //! one script (`repack.lua`); this computes the documents it needs (pure) and drives it.
 
 use super::records::{make_id, ParcelDoc, WaveDoc};
+use crate::metric_names as names;
 use crate::store::repack::{Unwave, UnwaveOutcome};
 use crate::store::{Store, StoreError};
 
@@ -151,7 +152,7 @@ pub async fn unwave(
             UnwaveOutcome::Retry => {}
             done => {
                 if matches!(done, UnwaveOutcome::Replaced | UnwaveOutcome::Cancelled) {
-                    metrics::counter!("livepack_parcels_repacked_total", "site" => site.to_owned(), "outcome" => done.as_str())
+                    metrics::counter!(names::PARCELS_REPACKED, "site" => site.to_owned(), "outcome" => done.as_str())
                         .increment(1);
                 }
                 tracing::info!(site, wave = %wave_id, parcel = %parcel_id, new_parcel = ?new_id, outcome = done.as_str(), "cancelled order taken out of its wave");

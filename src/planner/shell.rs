@@ -4,6 +4,7 @@
 //! only after their effect is committed, and a wave commit moves orders out of pending in
 //! the same script that creates the wave.
 
+use crate::metric_names as names;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -155,7 +156,7 @@ impl SitePlanner {
                     }
                 }
             }
-            metrics::gauge!("livepack_planner_leader", "site" => site.clone())
+            metrics::gauge!(names::PLANNER_LEADER, "site" => site.clone())
                 .set(if self.fence.is_some() { 1.0 } else { 0.0 });
             if self.fence.is_none() {
                 // Only the leader's view of the queue counts; a former leader shows none.
@@ -312,8 +313,7 @@ impl SitePlanner {
         let n = self.store.deliveries(&site, &e.id).await?;
         if n >= MAX_DELIVERIES {
             tracing::error!(site = %site, entry = %e.id, why, "stream entry moved to the dead-letter stream");
-            metrics::counter!("livepack_planner_dead_letters_total", "site" => site.clone())
-                .increment(1);
+            metrics::counter!(names::PLANNER_DEAD_LETTERS, "site" => site.clone()).increment(1);
             self.store.dead_letter(&site, e, why).await?;
         }
         Ok(())
@@ -347,13 +347,13 @@ impl SitePlanner {
         let age = oldest.map_or(0.0, |t| {
             (Utc::now() - t).num_milliseconds().max(0) as f64 / 1e3
         });
-        metrics::gauge!("livepack_planner_pending_orders", "site" => self.site.id.clone())
+        metrics::gauge!(names::PLANNER_PENDING_ORDERS, "site" => self.site.id.clone())
             .set(pending as f64);
-        metrics::gauge!("livepack_planner_oldest_pending_age_seconds", "site" => self.site.id.clone())
+        metrics::gauge!(names::PLANNER_OLDEST_PENDING_AGE_SECONDS, "site" => self.site.id.clone())
             .set(age);
         if pending == 0 {
             // No plan runs on an empty queue: the last plan's at-risk count is stale.
-            metrics::gauge!("livepack_orders_at_risk", "site" => self.site.id.clone()).set(0.0);
+            metrics::gauge!(names::ORDERS_AT_RISK, "site" => self.site.id.clone()).set(0.0);
         }
     }
 

@@ -7,6 +7,7 @@
 //! The queue lives in Redis, so a restart (or another instance) carries on where this one
 //! stopped; a request wakes the booker at once.
 
+use crate::metric_names as names;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -284,7 +285,7 @@ async fn record(
                 )
                 .await?;
             state.store.unqueue_booking(&site.id, id).await?;
-            metrics::counter!("livepack_parcels_booked_total", &labels).increment(1);
+            metrics::counter!(names::PARCELS_BOOKED, &labels).increment(1);
             Ok(outcome(id, "booked", Some(code), None))
         }
         Err(CarrierError::Rejected { message }) => {
@@ -292,8 +293,8 @@ async fn record(
                 .store
                 .record_booking_rejection(&site.id, id, &message)
                 .await?;
-            metrics::counter!("livepack_booking_rejections_total", &labels).increment(1);
-            metrics::counter!("livepack_booking_failures_total", "site" => site.id.clone(), "retryable" => "false").increment(1);
+            metrics::counter!(names::BOOKING_REJECTIONS, &labels).increment(1);
+            metrics::counter!(names::BOOKING_FAILURES, "site" => site.id.clone(), "retryable" => "false").increment(1);
             // The carrier's text may echo the receiver's address: kept on the parcel (staff
             // see it), not logged.
             tracing::warn!(site = %site.id, parcel = %id, carrier = %carrier_id, "carrier rejected the parcel; not retried");
@@ -312,7 +313,7 @@ async fn record(
                 .store
                 .record_booking_retry(&site.id, id, &message, next)
                 .await?;
-            metrics::counter!("livepack_booking_failures_total", "site" => site.id.clone(), "retryable" => "true").increment(1);
+            metrics::counter!(names::BOOKING_FAILURES, "site" => site.id.clone(), "retryable" => "true").increment(1);
             tracing::info!(site = %site.id, parcel = %id, attempts, retry_in_ms = wait, "booking failed; will retry");
             Ok(outcome(id, "retrying", None, Some(message)))
         }

@@ -13,6 +13,7 @@
 //! Bounded: at most [`BATCH`] parcels per site and round, one carrier call at a time per site,
 //! a per-parcel lock so that several instances never cancel the same parcel at once.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -64,8 +65,7 @@ pub async fn round(state: &AppState, site: &str) -> Result<usize, StoreError> {
         one(state, site, id).await?;
     }
     if let Ok(n) = state.store.cancels_waiting(site).await {
-        metrics::gauge!("livepack_carrier_cancels_waiting", "site" => site.to_owned())
-            .set(n as f64);
+        metrics::gauge!(names::CARRIER_CANCELS_WAITING, "site" => site.to_owned()).set(n as f64);
     }
     Ok(due.len())
 }
@@ -186,7 +186,7 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
             }
         }
     };
-    metrics::counter!("livepack_carrier_cancels_total", "site" => site.to_owned(), "carrier" => carrier_label, "result" => outcome)
+    metrics::counter!(names::CARRIER_CANCELS, "site" => site.to_owned(), "carrier" => carrier_label, "result" => outcome)
         .increment(1);
     state.store.unlock_cancel(site, id).await
 }

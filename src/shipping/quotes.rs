@@ -14,6 +14,7 @@
 //! The cache holds at most `max_entries` keys (the oldest is dropped first); a quote is
 //! reused for `ttl`.
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -167,11 +168,11 @@ pub async fn price(
     };
     let freight = match cache.get(&key) {
         Some(v) => {
-            metrics::counter!("livepack_carrier_quotes_total", "carrier" => carrier_id.to_owned(), "result" => if v.is_some() { "cached" } else { "cached_failure" }).increment(1);
+            metrics::counter!(names::CARRIER_QUOTES, "carrier" => carrier_id.to_owned(), "result" => if v.is_some() { "cached" } else { "cached_failure" }).increment(1);
             v
         }
         None if cache.is_down(carrier_id) => {
-            metrics::counter!("livepack_carrier_quotes_total", "carrier" => carrier_id.to_owned(), "result" => "carrier_down").increment(1);
+            metrics::counter!(names::CARRIER_QUOTES, "carrier" => carrier_id.to_owned(), "result" => "carrier_down").increment(1);
             None
         }
         None => {
@@ -189,7 +190,7 @@ pub async fn price(
                 Ok(Some(_)) => (None, "failed"),
                 Err(_) => (None, "timeout"),
             };
-            metrics::counter!("livepack_carrier_quotes_total", "carrier" => carrier_id.to_owned(), "result" => result).increment(1);
+            metrics::counter!(names::CARRIER_QUOTES, "carrier" => carrier_id.to_owned(), "result" => result).increment(1);
             if result != "no_fee_api" {
                 cache.put(key, v);
                 // Only an outage (not a refusal of one address) stops quoting the carrier.

@@ -2,6 +2,7 @@
 //! with the carrier (per parcel, partial failure normal, retried with back-off), hand-over
 //! and carrier status webhooks.
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -383,7 +384,7 @@ pub async fn settle_shipment(state: &AppState, site: &str, id: &str) -> Result<(
     let all_booked = !shipping.is_empty() && shipping.iter().all(|p| p.tracking.is_some());
     if all_booked && sh.status == "open" {
         state.store.set_shipment_status(site, id, "booked").await?;
-        metrics::counter!("livepack_shipments_booked_total", "site" => site.to_owned(), "carrier" => sh.carrier.clone())
+        metrics::counter!(names::SHIPMENTS_BOOKED, "site" => site.to_owned(), "carrier" => sh.carrier.clone())
             .increment(1);
     }
     Ok(())

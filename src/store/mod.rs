@@ -16,6 +16,7 @@ pub mod stream;
 pub mod tombstones;
 pub mod waves;
 
+use crate::metric_names as names;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,8 +240,7 @@ impl Store {
                 } else {
                     "reply"
                 };
-                metrics::counter!("livepack_redis_errors_total", "op" => op, "kind" => kind)
-                    .increment(1);
+                metrics::counter!(names::REDIS_ERRORS, "op" => op, "kind" => kind).increment(1);
             }
         }
         result

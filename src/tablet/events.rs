@@ -9,6 +9,7 @@
 //! `EventSource` reconnects by itself and so proves its session is still valid) and when
 //! the service shuts down.
 
+use crate::metric_names as names;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,14 +54,14 @@ struct Connected;
 
 impl Connected {
     fn new() -> Connected {
-        metrics::gauge!("livepack_tablet_streams").increment(1.0);
+        metrics::gauge!(names::TABLET_STREAMS).increment(1.0);
         Connected
     }
 }
 
 impl Drop for Connected {
     fn drop(&mut self) {
-        metrics::gauge!("livepack_tablet_streams").decrement(1.0);
+        metrics::gauge!(names::TABLET_STREAMS).decrement(1.0);
     }
 }
 

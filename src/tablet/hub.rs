@@ -8,6 +8,7 @@
 //! more than [`CLIENT_BUFFER`] shared snapshots for it, and never enters a reconnect loop.
 //! The poller stops when its last stream is gone, and on shutdown.
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -214,7 +215,7 @@ impl Hub {
             }
             if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(snapshot.clone()) {
                 c.lagged.store(true, Ordering::Release);
-                metrics::counter!("livepack_tablet_stream_lagged_total").increment(1);
+                metrics::counter!(names::TABLET_STREAM_LAGGED).increment(1);
             }
         }
         true

@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::config::SellerConfig;
 use crate::state::AppState;
 
@@ -108,7 +108,7 @@ impl FromRequestParts<AppState> for Caller {
         if parts.method != axum::http::Method::GET && !same_origin(parts) {
             return Err(ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,
-                "cross_origin",
+                ErrorCode::CrossOrigin,
                 "cross-site request refused",
             ));
         }
@@ -162,7 +162,7 @@ impl Caller {
             Caller::Operator => {
                 let id = seller.ok_or_else(|| {
                     ApiError::bad_request(
-                        "missing_seller",
+                        ErrorCode::MissingSeller,
                         "the operator names the seller: ?seller=ID",
                     )
                 })?;

@@ -7,6 +7,241 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
+/// Every stable machine-readable error code this service answers with, in HTTP error
+/// bodies (`{"error":{"code"}}`) and ingest `error` frames. The serde name is the wire string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    BinaryFrame,
+    CrossOrigin,
+    EmptyFile,
+    Error,
+    HandedOver,
+    Invalid,
+    InvalidBody,
+    InvalidCode,
+    InvalidDate,
+    InvalidLeftBehind,
+    InvalidOrderId,
+    InvalidPath,
+    InvalidPeriod,
+    InvalidPickId,
+    InvalidPutBackId,
+    InvalidQty,
+    InvalidQuery,
+    InvalidReason,
+    InvalidRows,
+    InvalidSession,
+    InvalidSize,
+    InvalidSource,
+    InvalidStation,
+    InvalidType,
+    InvalidUnpackId,
+    InvalidUnpickId,
+    ItemsNotPicked,
+    LabelFailed,
+    MalformedFrame,
+    MalformedWebhook,
+    Manifest,
+    MethodNotAllowed,
+    MissingColumn,
+    MissingField,
+    MissingSeller,
+    NotFound,
+    NotWebsocket,
+    NothingToPull,
+    NothingToShip,
+    OverPick,
+    OverPutBack,
+    OverUnpick,
+    ParcelCancelled,
+    ParcelHandedOver,
+    ParcelNotShipping,
+    ParcelReplaced,
+    ParcelsMissing,
+    PayloadTooLarge,
+    RequestTimeout,
+    SellerOnly,
+    ShipmentChanged,
+    ShuttingDown,
+    StorageCorrupt,
+    StorageError,
+    StorageUnavailable,
+    SupervisorPinNotConfigured,
+    SupervisorPinRequired,
+    TooLarge,
+    TooManyAttempts,
+    TooManyConnections,
+    TooManyOrders,
+    TooManySellerConnections,
+    Unauthorized,
+    UnitsPacked,
+    UnknownSku,
+    UnknownType,
+    UnreadableFile,
+    WrongPin,
+    WrongSupervisorPin,
+}
+
+impl ErrorCode {
+    /// Every code, for tests and documentation.
+    pub const ALL: [ErrorCode; 70] = [
+        ErrorCode::BadRequest,
+        ErrorCode::BinaryFrame,
+        ErrorCode::CrossOrigin,
+        ErrorCode::EmptyFile,
+        ErrorCode::Error,
+        ErrorCode::HandedOver,
+        ErrorCode::Invalid,
+        ErrorCode::InvalidBody,
+        ErrorCode::InvalidCode,
+        ErrorCode::InvalidDate,
+        ErrorCode::InvalidLeftBehind,
+        ErrorCode::InvalidOrderId,
+        ErrorCode::InvalidPath,
+        ErrorCode::InvalidPeriod,
+        ErrorCode::InvalidPickId,
+        ErrorCode::InvalidPutBackId,
+        ErrorCode::InvalidQty,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidReason,
+        ErrorCode::InvalidRows,
+        ErrorCode::InvalidSession,
+        ErrorCode::InvalidSize,
+        ErrorCode::InvalidSource,
+        ErrorCode::InvalidStation,
+        ErrorCode::InvalidType,
+        ErrorCode::InvalidUnpackId,
+        ErrorCode::InvalidUnpickId,
+        ErrorCode::ItemsNotPicked,
+        ErrorCode::LabelFailed,
+        ErrorCode::MalformedFrame,
+        ErrorCode::MalformedWebhook,
+        ErrorCode::Manifest,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::MissingColumn,
+        ErrorCode::MissingField,
+        ErrorCode::MissingSeller,
+        ErrorCode::NotFound,
+        ErrorCode::NotWebsocket,
+        ErrorCode::NothingToPull,
+        ErrorCode::NothingToShip,
+        ErrorCode::OverPick,
+        ErrorCode::OverPutBack,
+        ErrorCode::OverUnpick,
+        ErrorCode::ParcelCancelled,
+        ErrorCode::ParcelHandedOver,
+        ErrorCode::ParcelNotShipping,
+        ErrorCode::ParcelReplaced,
+        ErrorCode::ParcelsMissing,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
+        ErrorCode::SellerOnly,
+        ErrorCode::ShipmentChanged,
+        ErrorCode::ShuttingDown,
+        ErrorCode::StorageCorrupt,
+        ErrorCode::StorageError,
+        ErrorCode::StorageUnavailable,
+        ErrorCode::SupervisorPinNotConfigured,
+        ErrorCode::SupervisorPinRequired,
+        ErrorCode::TooLarge,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::TooManyConnections,
+        ErrorCode::TooManyOrders,
+        ErrorCode::TooManySellerConnections,
+        ErrorCode::Unauthorized,
+        ErrorCode::UnitsPacked,
+        ErrorCode::UnknownSku,
+        ErrorCode::UnknownType,
+        ErrorCode::UnreadableFile,
+        ErrorCode::WrongPin,
+        ErrorCode::WrongSupervisorPin,
+    ];
+
+    /// The wire string (equal to the serde name).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::BinaryFrame => "binary_frame",
+            ErrorCode::CrossOrigin => "cross_origin",
+            ErrorCode::EmptyFile => "empty_file",
+            ErrorCode::Error => "error",
+            ErrorCode::HandedOver => "handed_over",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::InvalidCode => "invalid_code",
+            ErrorCode::InvalidDate => "invalid_date",
+            ErrorCode::InvalidLeftBehind => "invalid_left_behind",
+            ErrorCode::InvalidOrderId => "invalid_order_id",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::InvalidPeriod => "invalid_period",
+            ErrorCode::InvalidPickId => "invalid_pick_id",
+            ErrorCode::InvalidPutBackId => "invalid_put_back_id",
+            ErrorCode::InvalidQty => "invalid_qty",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::InvalidReason => "invalid_reason",
+            ErrorCode::InvalidRows => "invalid_rows",
+            ErrorCode::InvalidSession => "invalid_session",
+            ErrorCode::InvalidSize => "invalid_size",
+            ErrorCode::InvalidSource => "invalid_source",
+            ErrorCode::InvalidStation => "invalid_station",
+            ErrorCode::InvalidType => "invalid_type",
+            ErrorCode::InvalidUnpackId => "invalid_unpack_id",
+            ErrorCode::InvalidUnpickId => "invalid_unpick_id",
+            ErrorCode::ItemsNotPicked => "items_not_picked",
+            ErrorCode::LabelFailed => "label_failed",
+            ErrorCode::MalformedFrame => "malformed_frame",
+            ErrorCode::MalformedWebhook => "malformed_webhook",
+            ErrorCode::Manifest => "manifest",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::MissingColumn => "missing_column",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::MissingSeller => "missing_seller",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::NotWebsocket => "not_websocket",
+            ErrorCode::NothingToPull => "nothing_to_pull",
+            ErrorCode::NothingToShip => "nothing_to_ship",
+            ErrorCode::OverPick => "over_pick",
+            ErrorCode::OverPutBack => "over_put_back",
+            ErrorCode::OverUnpick => "over_unpick",
+            ErrorCode::ParcelCancelled => "parcel_cancelled",
+            ErrorCode::ParcelHandedOver => "parcel_handed_over",
+            ErrorCode::ParcelNotShipping => "parcel_not_shipping",
+            ErrorCode::ParcelReplaced => "parcel_replaced",
+            ErrorCode::ParcelsMissing => "parcels_missing",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::SellerOnly => "seller_only",
+            ErrorCode::ShipmentChanged => "shipment_changed",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::StorageCorrupt => "storage_corrupt",
+            ErrorCode::StorageError => "storage_error",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::SupervisorPinNotConfigured => "supervisor_pin_not_configured",
+            ErrorCode::SupervisorPinRequired => "supervisor_pin_required",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::TooManyOrders => "too_many_orders",
+            ErrorCode::TooManySellerConnections => "too_many_seller_connections",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::UnitsPacked => "units_packed",
+            ErrorCode::UnknownSku => "unknown_sku",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::UnreadableFile => "unreadable_file",
+            ErrorCode::WrongPin => "wrong_pin",
+            ErrorCode::WrongSupervisorPin => "wrong_supervisor_pin",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -15,19 +250,19 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `not_found`, `unauthorized`.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -37,21 +272,21 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "missing or wrong credentials",
         )
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no such {what}"),
         )
     }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 }
@@ -60,7 +295,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message,
             },
         };
@@ -81,18 +316,18 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Corrupt(_) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "storage_corrupt",
+                ErrorCode::StorageCorrupt,
                 "stored data could not be read",
             ),
             // A reply error to this request's own command (a wrong type, a script error):
             // this request's 500, never a sign that storage is down for everyone.
             ref e if !e.is_unavailable() => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "storage_error",
+                ErrorCode::StorageError,
                 "this request could not be answered from storage",
             ),
             _ => Self::unavailable(
-                "storage_unavailable",
+                ErrorCode::StorageUnavailable,
                 "storage is unavailable; retry shortly",
             ),
         }
@@ -101,19 +336,19 @@ impl From<StoreError> for ApiError {
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(e: axum::extract::rejection::QueryRejection) -> Self {
-        Self::bad_request("invalid_query", e.body_text())
+        Self::bad_request(ErrorCode::InvalidQuery, e.body_text())
     }
 }
 
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(e: axum::extract::rejection::PathRejection) -> Self {
-        Self::bad_request("invalid_path", e.body_text())
+        Self::bad_request(ErrorCode::InvalidPath, e.body_text())
     }
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        Self::new(e.status(), "invalid_body", e.body_text())
+        Self::new(e.status(), ErrorCode::InvalidBody, e.body_text())
     }
 }
 
@@ -143,11 +378,13 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
     let code = match status {
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
-        _ => "error",
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => {
+            ErrorCode::InvalidBody
+        }
+        _ => ErrorCode::Error,
     };
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_lowercase()
@@ -155,10 +392,7 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         text
     };
     let body = ErrorBody {
-        error: ErrorDetail {
-            code: code.to_owned(),
-            message,
-        },
+        error: ErrorDetail { code, message },
     };
     let json = serde_json::to_vec(&body).unwrap_or_default();
     parts.headers.remove(CONTENT_LENGTH);
@@ -167,4 +401,21 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         axum::http::HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, axum::body::Body::from(json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_serializes_to_its_as_str_and_is_unique() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).expect("serialize");
+            assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+        }
+        assert_eq!(seen.len(), ErrorCode::ALL.len());
+    }
 }

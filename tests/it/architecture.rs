@@ -2,7 +2,7 @@
 //! in `src/`) point down the layers, and no new cycle appears.
 //!
 //! Layers, bottom to top:
-//! 0 `domain` (plain data and rules) · 1 `config` · 2 `store` (the only way into Redis) ·
+//! 0 `domain` (plain data and rules), `metric_names` (every metric name) · 1 `config` · 2 `store` (the only way into Redis) ·
 //! 3 services: `planner`, `shipping`, `archive`, `observe`, `state`, and the pure parsers
 //! `import` and `client` · 4 `web` (what the HTTP edges share: auth, errors) ·
 //! 5 edges: `ingest`, `http`, `tablet`, `cli`, `metrics`.
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 const LAYERS: &[(&str, u8)] = &[
     ("domain", 0),
+    ("metric_names", 0),
     ("config", 1),
     ("store", 2),
     ("planner", 3),

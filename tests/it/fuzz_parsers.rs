@@ -202,7 +202,10 @@ fn check_frame(text: &str) -> Result<(), TestCaseError> {
                     "a parse error is an `error` reply: {reply:?}"
                 )));
             };
-            prop_assert!(FRAME_CODES.contains(code), "unexpected code {code}");
+            prop_assert!(
+                FRAME_CODES.contains(&code.as_str()),
+                "unexpected code {code}"
+            );
             prop_assert!(!message.is_empty());
             let v: Value = serde_json::from_str(&reply.to_json()).expect("the reply is JSON");
             prop_assert_eq!(&v["type"], "error");

@@ -10,6 +10,7 @@
 
 pub mod statement;
 
+use crate::metric_names as names;
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
@@ -215,7 +216,7 @@ pub async fn apply_settlement(
     out.unknown.sort_by_key(|u| u.line);
     out.mismatched.sort_by_key(|m| m.line);
     let count = |result: &'static str, n: usize| {
-        metrics::counter!("livepack_cod_settlement_rows_total", "carrier" => carrier.to_owned(), "result" => result)
+        metrics::counter!(names::COD_SETTLEMENT_ROWS, "carrier" => carrier.to_owned(), "result" => result)
             .increment(n as u64);
     };
     count("matched", out.matched - out.mismatched.len());
