@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::client::Progress;
+use indicatif::ProgressBar;
+
+use crate::client::{ClientConfig, Progress};
 use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed, Unmappable};
 
 use super::i18n::{reason_text, t, Msg};
@@ -181,143 +183,207 @@ fn watch_ctrl_c() -> Arc<AtomicBool> {
 }
 
 pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
+    let source = match open_source(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Err(code) = connect(args).await {
+        return code;
+    }
+    let stop = watch_ctrl_c();
+    let mut follow = Follow::new(args, opts, source);
+    let (why, mut fatal) = follow.watch(&stop).await;
+    if follow.healthy() && fatal.is_none() {
+        fatal = follow.send_rest().await.err();
+    }
+    follow.report(why, fatal)
+}
+
+/// The source to follow, if `--format` allows following (a usage error otherwise).
+fn open_source(args: &PushArgs) -> Result<Source, i32> {
     if !args.format.can_follow() && args.format != Format::Auto {
         eprintln!(
             "livepack push: {}",
             t(Msg::FollowNeedsText, &[("format", &args.format.name())])
         );
-        return EXIT_USAGE;
+        return Err(EXIT_USAGE);
     }
-    let source = match Source::open(&args.file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("livepack push: {}", import_error_text(&e));
-            return EXIT_USAGE;
+    Source::open(&args.file).map_err(|e| {
+        eprintln!("livepack push: {}", import_error_text(&e));
+        EXIT_USAGE
+    })
+}
+
+/// One `push --follow` session: the source, what has been seen and sent of it, and the
+/// progress shown.
+struct Follow<'a> {
+    args: &'a PushArgs,
+    opts: &'a Options,
+    source: Source,
+    cfg: ClientConfig,
+    pb: ProgressBar,
+    last: Arc<Mutex<Progress>>,
+    tally: Tally,
+    seen: Seen,
+    /// The format, once given or detected.
+    format: Option<Format>,
+}
+
+impl<'a> Follow<'a> {
+    fn new(args: &'a PushArgs, opts: &'a Options, source: Source) -> Self {
+        let last = Arc::new(Mutex::new(Progress::default()));
+        let cfg = client_config(args);
+        let pb = bar(None);
+        pb.set_message(t(
+            Msg::FollowWaiting,
+            &[("source", &source_name(&args.file))],
+        ));
+        Follow {
+            args,
+            opts,
+            source,
+            cfg,
+            pb,
+            last,
+            tally: Tally::default(),
+            seen: Seen::default(),
+            format: (args.format != Format::Auto).then_some(args.format),
         }
-    };
-    if let Err(code) = connect(args).await {
-        return code;
     }
-    let last = Arc::new(Mutex::new(Progress::default()));
-    let stop = watch_ctrl_c();
-    let cfg = client_config(args);
-    let pb = bar(None);
-    pb.set_message(t(
-        Msg::FollowWaiting,
-        &[("source", &source_name(&args.file))],
-    ));
-    let mut tally = Tally::default();
-    let mut seen = Seen::default();
-    let mut format = (args.format != Format::Auto).then_some(args.format);
-    let mut last_len: Option<u64> = None;
-    let mut last_growth = Instant::now();
-    let idle = args.idle_secs.map(Duration::from_secs);
-    let mut fatal: Option<String> = None;
-    let why = loop {
-        if stop.load(Ordering::SeqCst) {
-            break Why::CtrlC;
-        }
-        let (len, eof) = match source.len() {
-            Ok(x) => x,
-            Err(e) => {
-                fatal = Some(import_error_text(&e));
-                break Why::Error;
+
+    /// Neither a failure nor a refusal so far.
+    fn healthy(&self) -> bool {
+        self.tally.failure.is_none() && self.tally.refused.is_none()
+    }
+
+    /// Polls the source and sends what it grows by, until Ctrl-C, the end line, the end
+    /// of a pipe, the idle time, or an error (with its text when the source is at fault).
+    async fn watch(&mut self, stop: &AtomicBool) -> (Why, Option<String>) {
+        let idle = self.args.idle_secs.map(Duration::from_secs);
+        let mut last_len: Option<u64> = None;
+        let mut last_growth = Instant::now();
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return (Why::CtrlC, None);
             }
-        };
-        if last_len.is_some_and(|l| len < l) {
-            fatal = Some(t(Msg::FileShrank, &[]));
-            break Why::Error;
-        }
-        if last_len != Some(len) {
-            last_len = Some(len);
-            last_growth = Instant::now();
-            match step(&source, &mut format, opts, eof, &mut seen, &mut tally, &pb) {
-                Err(e) => {
-                    fatal = Some(import_error_text(&e));
-                    break Why::Error;
-                }
-                Ok((fresh, end_marker)) => {
-                    let cancels = std::mem::take(&mut seen.to_cancel);
-                    if !fresh.is_empty() || !cancels.is_empty() {
-                        if !fresh.is_empty() {
-                            send(&cfg, fresh, &mut tally, &pb, &last).await;
-                        }
-                        if tally.failure.is_none() && tally.refused.is_none() {
-                            cancel_rows(args, cancels, &mut tally, &pb).await;
-                        }
-                        if tally.failure.is_some() || tally.refused.is_some() {
-                            break Why::Error;
-                        }
-                        pb.set_message(t(
-                            Msg::FollowProgress,
-                            &[
-                                ("acked", &(tally.accepted + tally.duplicate)),
-                                ("rejected", &tally.rejected.len()),
-                                ("unmappable", &tally.unmappable.len()),
-                            ],
-                        ));
-                    }
-                    if end_marker {
-                        break Why::EndLine;
-                    }
+            let (len, eof) = match self.source.len() {
+                Ok(x) => x,
+                Err(e) => return (Why::Error, Some(import_error_text(&e))),
+            };
+            if last_len.is_some_and(|l| len < l) {
+                return (Why::Error, Some(t(Msg::FileShrank, &[])));
+            }
+            if last_len != Some(len) {
+                last_len = Some(len);
+                last_growth = Instant::now();
+                match self.on_growth(eof).await {
+                    Err(e) => return (Why::Error, Some(import_error_text(&e))),
+                    Ok(Some(why)) => return (why, None),
+                    Ok(None) => {}
                 }
             }
+            if eof {
+                return (Why::Eof, None);
+            }
+            if idle.is_some_and(|d| last_growth.elapsed() >= d) {
+                return (Why::Idle, None);
+            }
+            tokio::time::sleep(POLL).await;
         }
-        if eof {
-            break Why::Eof;
+    }
+
+    /// The source grew: parse what is new, send its orders and cancellations. Some(why)
+    /// when following ends here (the end line, or the server failed or refused).
+    async fn on_growth(&mut self, eof: bool) -> Result<Option<Why>, ImportError> {
+        let (fresh, end_marker) = step(
+            &self.source,
+            &mut self.format,
+            self.opts,
+            eof,
+            &mut self.seen,
+            &mut self.tally,
+            &self.pb,
+        )?;
+        let cancels = std::mem::take(&mut self.seen.to_cancel);
+        if !fresh.is_empty() || !cancels.is_empty() {
+            if !fresh.is_empty() {
+                send(&self.cfg, fresh, &mut self.tally, &self.pb, &self.last).await;
+            }
+            if self.healthy() {
+                cancel_rows(self.args, cancels, &mut self.tally, &self.pb).await;
+            }
+            if !self.healthy() {
+                return Ok(Some(Why::Error));
+            }
+            self.show_progress();
         }
-        if idle.is_some_and(|d| last_growth.elapsed() >= d) {
-            break Why::Idle;
-        }
-        tokio::time::sleep(POLL).await;
-    };
-    if tally.failure.is_none() && tally.refused.is_none() && fatal.is_none() {
-        // Everything that is left, the last order and an unterminated last line included.
-        let rest = source.bytes().and_then(|bytes| {
-            let f = match format {
+        Ok(end_marker.then_some(Why::EndLine))
+    }
+
+    fn show_progress(&self) {
+        self.pb.set_message(t(
+            Msg::FollowProgress,
+            &[
+                ("acked", &(self.tally.accepted + self.tally.duplicate)),
+                ("rejected", &self.tally.rejected.len()),
+                ("unmappable", &self.tally.unmappable.len()),
+            ],
+        ));
+    }
+
+    /// Everything that is left, the last order and an unterminated last line included,
+    /// sent with the end of the session; the error text if the rest cannot be read.
+    async fn send_rest(&mut self) -> Result<(), String> {
+        let rest = self.source.bytes().and_then(|bytes| {
+            let f = match self.format {
                 Some(f) => f,
                 None if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(Vec::new()),
-                None => resolve(args, &bytes)?,
+                None => resolve(self.args, &bytes)?,
             };
-            Ok(seen.take_new(import::parse(f, &bytes, opts, true)?, &mut tally, &pb))
+            Ok(self.seen.take_new(
+                import::parse(f, &bytes, self.opts, true)?,
+                &mut self.tally,
+                &self.pb,
+            ))
         });
-        match rest {
-            Ok(fresh) => {
-                let mut end = cfg.clone();
-                end.end_session = true;
-                send(&end, fresh, &mut tally, &pb, &last).await;
-                let cancels = std::mem::take(&mut seen.to_cancel);
-                if tally.failure.is_none() && tally.refused.is_none() {
-                    cancel_rows(args, cancels, &mut tally, &pb).await;
-                }
-            }
-            Err(e) => fatal = Some(import_error_text(&e)),
+        let fresh = rest.map_err(|e| import_error_text(&e))?;
+        let mut end = self.cfg.clone();
+        end.end_session = true;
+        send(&end, fresh, &mut self.tally, &self.pb, &self.last).await;
+        let cancels = std::mem::take(&mut self.seen.to_cancel);
+        if self.healthy() {
+            cancel_rows(self.args, cancels, &mut self.tally, &self.pb).await;
         }
+        Ok(())
     }
-    pb.finish_and_clear();
-    let why = t(
-        match why {
-            Why::CtrlC => Msg::WhyCtrlC,
-            Why::EndLine => Msg::WhyEndLine,
-            Why::Eof => Msg::WhyEof,
-            Why::Idle => Msg::WhyIdle,
-            Why::Error => Msg::WhyError,
-        },
-        &[],
-    );
-    tally.print(&t(
-        Msg::FollowedUntil,
-        &[
-            ("source", &source_name(&args.file)),
-            ("why", &why),
-            ("session", &args.session),
-        ],
-    ));
-    if let Some(f) = fatal {
-        eprintln!("livepack push: {f}");
-        return EXIT_USAGE;
+
+    /// Prints the summary and why following stopped; the exit code.
+    fn report(self, why: Why, fatal: Option<String>) -> i32 {
+        self.pb.finish_and_clear();
+        let why = t(
+            match why {
+                Why::CtrlC => Msg::WhyCtrlC,
+                Why::EndLine => Msg::WhyEndLine,
+                Why::Eof => Msg::WhyEof,
+                Why::Idle => Msg::WhyIdle,
+                Why::Error => Msg::WhyError,
+            },
+            &[],
+        );
+        self.tally.print(&t(
+            Msg::FollowedUntil,
+            &[
+                ("source", &source_name(&self.args.file)),
+                ("why", &why),
+                ("session", &self.args.session),
+            ],
+        ));
+        if let Some(f) = fatal {
+            eprintln!("livepack push: {f}");
+            return EXIT_USAGE;
+        }
+        self.tally.exit_code()
     }
-    tally.exit_code()
 }
 
 fn resolve(args: &PushArgs, bytes: &[u8]) -> Result<Format, ImportError> {

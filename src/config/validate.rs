@@ -23,6 +23,32 @@ fn check_time(key: String, value: &str) -> Result<(), ConfigError> {
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_redis()?;
+        self.validate_ingest()?;
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "expected \"text\" or \"json\"",
+            ));
+        }
+        if self.server.request_body_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "server.request_body_timeout_secs",
+                "must be > 0",
+            ));
+        }
+        self.validate_retention()?;
+        self.validate_sites()?;
+        self.validate_sellers()?;
+        for (n, c) in self.carriers.iter().enumerate() {
+            validate_carrier(n, c)?;
+        }
+        Ok(())
+    }
+
+    /// `server.listen`, `server.admin_listen` and `server.trusted_proxies`.
+    fn validate_server(&self) -> Result<(), ConfigError> {
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(
                 "server.listen",
@@ -44,6 +70,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[redis]`: the URL (or `embedded`), pool size and command timeout.
+    fn validate_redis(&self) -> Result<(), ConfigError> {
         let r = &self.redis;
         if r.url != "embedded"
             && !r
@@ -65,6 +96,11 @@ impl Config {
                 "must be > 0",
             ));
         }
+        Ok(())
+    }
+
+    /// `[ingest]` limits (and `server.max_connections`): every budget > 0.
+    fn validate_ingest(&self) -> Result<(), ConfigError> {
         let i = &self.ingest;
         for (key, value) in [
             ("ingest.max_frame_bytes", i.max_frame_bytes),
@@ -101,18 +137,11 @@ impl Config {
                 "must be > 0",
             ));
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::invalid(
-                "log.format",
-                "expected \"text\" or \"json\"",
-            ));
-        }
-        if self.server.request_body_timeout_secs == 0 {
-            return Err(ConfigError::invalid(
-                "server.request_body_timeout_secs",
-                "must be > 0",
-            ));
-        }
+        Ok(())
+    }
+
+    /// `[retention]`: the hot, dedupe, scan, open and archive windows.
+    fn validate_retention(&self) -> Result<(), ConfigError> {
         let t = &self.retention;
         if t.hot_days == 0 && t.hot_secs.is_none() {
             return Err(ConfigError::invalid("retention.hot_days", "must be > 0"));
@@ -140,62 +169,6 @@ impl Config {
                 "retention.archive_days",
                 "must be > retention.max_open_days + 1 (a day's file is written until then)",
             ));
-        }
-        self.validate_sites()?;
-        self.validate_sellers()?;
-        for (n, c) in self.carriers.iter().enumerate() {
-            if !is_valid_id(&c.id) {
-                return Err(ConfigError::invalid(
-                    format!("carriers[{n}].id"),
-                    "1–64 of a-z 0-9 -",
-                ));
-            }
-            for (r, rates) in c.services.iter().enumerate() {
-                if let Some(problem) = rates.problems().first() {
-                    return Err(ConfigError::invalid(
-                        format!("carriers[{n}].services[{r}]"),
-                        problem.clone(),
-                    ));
-                }
-            }
-            if !matches!(c.kind.as_str(), "viettelpost" | "ghtk" | "ghn" | "mock") {
-                return Err(ConfigError::invalid(
-                    format!("carriers[{n}].kind"),
-                    "expected \"viettelpost\", \"ghtk\", \"ghn\" or \"mock\"",
-                ));
-            }
-            if matches!(c.kind.as_str(), "ghtk" | "ghn") {
-                let url = c.base_url.trim();
-                if !(url.starts_with("https://") || url.starts_with("http://"))
-                    || url.len() <= "https://".len()
-                {
-                    return Err(ConfigError::invalid(
-                        format!("carriers[{n}].base_url"),
-                        format!(
-                            "the {} API's http(s) URL, e.g. {}",
-                            c.kind,
-                            match c.kind.as_str() {
-                                "ghtk" => "https://services.giaohangtietkiem.vn",
-                                _ => "https://online-gateway.ghn.vn",
-                            }
-                        ),
-                    ));
-                }
-                if c.token.expose().trim().is_empty() {
-                    return Err(ConfigError::invalid(
-                        format!("carriers[{n}].token"),
-                        format!("the {} API token is required", c.kind),
-                    ));
-                }
-            }
-            if c.kind == "ghn"
-                && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit()))
-            {
-                return Err(ConfigError::invalid(
-                    format!("carriers[{n}].shop_id"),
-                    "the GHN shop id (digits) is required",
-                ));
-            }
         }
         Ok(())
     }
@@ -430,6 +403,61 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `carriers[n]`: id, rate tables, kind, and the API settings its kind needs.
+fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigError> {
+    if !is_valid_id(&c.id) {
+        return Err(ConfigError::invalid(
+            format!("carriers[{n}].id"),
+            "1–64 of a-z 0-9 -",
+        ));
+    }
+    for (r, rates) in c.services.iter().enumerate() {
+        if let Some(problem) = rates.problems().first() {
+            return Err(ConfigError::invalid(
+                format!("carriers[{n}].services[{r}]"),
+                problem.clone(),
+            ));
+        }
+    }
+    if !matches!(c.kind.as_str(), "viettelpost" | "ghtk" | "ghn" | "mock") {
+        return Err(ConfigError::invalid(
+            format!("carriers[{n}].kind"),
+            "expected \"viettelpost\", \"ghtk\", \"ghn\" or \"mock\"",
+        ));
+    }
+    if matches!(c.kind.as_str(), "ghtk" | "ghn") {
+        let url = c.base_url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.len() <= "https://".len()
+        {
+            return Err(ConfigError::invalid(
+                format!("carriers[{n}].base_url"),
+                format!(
+                    "the {} API's http(s) URL, e.g. {}",
+                    c.kind,
+                    match c.kind.as_str() {
+                        "ghtk" => "https://services.giaohangtietkiem.vn",
+                        _ => "https://online-gateway.ghn.vn",
+                    }
+                ),
+            ));
+        }
+        if c.token.expose().trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("carriers[{n}].token"),
+                format!("the {} API token is required", c.kind),
+            ));
+        }
+    }
+    if c.kind == "ghn" && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(ConfigError::invalid(
+            format!("carriers[{n}].shop_id"),
+            "the GHN shop id (digits) is required",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

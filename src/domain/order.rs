@@ -128,6 +128,17 @@ fn err(code: &'static str, field: impl Into<String>, message: impl Into<String>)
     FieldError::new(code, field, message)
 }
 
+/// A hash of normalized phone, province, ward and street: the buyer's destination for
+/// combining, without carrying personal data.
+fn buyer_key(phone: &Phone, province: &Province, ward: &str, street: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [phone.as_str(), province.code, ward, &fold(street)] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
 fn text(field: &str, value: &str, max: usize, code: &'static str) -> Result<(), FieldError> {
     let n = value.trim().chars().count();
     if n == 0 {
@@ -224,6 +235,41 @@ impl OrderWire {
                 "one of tiktok, shopee, lazada, facebook, zalo, other",
             )
         })?;
+        let placed_at = self.validate_placed_at(now, max_skew, max_age)?;
+        let (phone, province) = self.validate_destination()?;
+        self.validate_optional_text()?;
+        let items = self.validate_items()?;
+        let (cod_amount, shipping_fee, discount) = self.validate_money(&items)?;
+        let weight_g = items
+            .iter()
+            .map(|i| u64::from(i.weight_g) * u64::from(i.qty))
+            .sum();
+        let ward = fold_ward(&self.ship_to.ward);
+        let buyer_key = buyer_key(&phone, province, &ward, &self.ship_to.street);
+        Ok(Order {
+            order_id: self.order_id.clone(),
+            platform,
+            placed_at,
+            phone,
+            province,
+            ward,
+            items,
+            cod_amount,
+            shipping_fee,
+            discount,
+            weight_g,
+            buyer_key,
+        })
+    }
+
+    /// `placed_at`: an RFC 3339 time, not in the future (beyond `max_skew`) and not older
+    /// than `max_age` (the window in which order ids are remembered).
+    fn validate_placed_at(
+        &self,
+        now: DateTime<Utc>,
+        max_skew: Duration,
+        max_age: Duration,
+    ) -> Result<DateTime<Utc>, FieldError> {
         let placed_at = DateTime::parse_from_rfc3339(&self.placed_at)
             .map_err(|_| {
                 err(
@@ -251,6 +297,11 @@ impl OrderWire {
                 },
             ));
         }
+        Ok(placed_at)
+    }
+
+    /// The buyer and where the parcel goes: name, phone, province, ward and street.
+    fn validate_destination(&self) -> Result<(Phone, &'static Province), FieldError> {
         text("buyer.name", &self.buyer.name, 200, "invalid_name")?;
         let phone = Phone::parse(&self.buyer.phone).map_err(|e| {
             err(
@@ -273,6 +324,11 @@ impl OrderWire {
             300,
             "invalid_street",
         )?;
+        Ok((phone, province))
+    }
+
+    /// The optional free text: `ship_to.district` and `note`.
+    fn validate_optional_text(&self) -> Result<(), FieldError> {
         if let Some(d) = &self.ship_to.district {
             if d.chars().count() > 100 {
                 return Err(err(
@@ -287,7 +343,12 @@ impl OrderWire {
                 return Err(err("invalid_note", "note", "at most 1000 characters"));
             }
         }
-        let items = self.validate_items()?;
+        Ok(())
+    }
+
+    /// (cod_amount, shipping_fee, discount): each a valid amount, the discount within items
+    /// plus shipping fee, and the COD 0 (prepaid) or exactly what the buyer owes.
+    fn validate_money(&self, items: &[Item]) -> Result<(Vnd, Vnd, Vnd), FieldError> {
         let cod_amount = money("cod_amount", &self.cod_amount)?;
         let shipping_fee = match &self.shipping_fee {
             Some(f) => money("shipping_fee", f)?,
@@ -326,38 +387,7 @@ impl OrderWire {
                 ),
             ));
         }
-        let weight_g = items
-            .iter()
-            .map(|i| u64::from(i.weight_g) * u64::from(i.qty))
-            .sum();
-        let ward = fold_ward(&self.ship_to.ward);
-        let buyer_key = {
-            let mut h = Sha256::new();
-            for part in [
-                phone.as_str(),
-                province.code,
-                &ward,
-                &fold(&self.ship_to.street),
-            ] {
-                h.update(part.as_bytes());
-                h.update([0u8]);
-            }
-            hex::encode(&h.finalize()[..12])
-        };
-        Ok(Order {
-            order_id: self.order_id.clone(),
-            platform,
-            placed_at,
-            phone,
-            province,
-            ward,
-            items,
-            cod_amount,
-            shipping_fee,
-            discount,
-            weight_g,
-            buyer_key,
-        })
+        Ok((cod_amount, shipping_fee, discount))
     }
 
     fn validate_items(&self) -> Result<Vec<Item>, FieldError> {

@@ -9,15 +9,18 @@
 //! its replies fills only its own window. A writer that cannot write for
 //! `write_timeout` closes the connection.
 
+use std::ops::ControlFlow;
+
 use crate::metric_names as names;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{FuturesOrdered, SplitStream};
+use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{Future, FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -173,11 +176,321 @@ pub async fn serve(
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(limits.window + 2);
-    let write_timeout = limits.write_timeout;
-    let site = ctx.site.clone();
-    let writer = tokio::spawn(
+    let mut handler = Handler::new(socket, ctx, limits, slots, tasks, shutdown);
+    handler.run().await;
+    handler.close().await;
+}
+
+/// One ingest connection's state, in the manner of mini-redis's connection `Handler`: the
+/// read half of the socket, the queue to its writer task, the frames in flight (their
+/// replies come out in arrival order) and the shared budgets it draws on.
+struct Handler {
+    ctx: Arc<Ctx>,
+    limits: Limits,
+    /// The global in-flight budget (`ingest.global_inflight`), one slot per frame.
+    slots: Arc<Semaphore>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    stream: SplitStream<WebSocket>,
+    /// To the writer task; closed when the writer gives up.
+    tx: mpsc::Sender<Message>,
+    writer: JoinHandle<()>,
+    /// Each pending entry remembers how many orders it holds.
+    inflight: FuturesOrdered<Counted>,
+    inflight_orders: usize,
+    pace: Pace,
+    /// False once the peer has closed, failed, idled out, or the server shuts down: the
+    /// frames already read are still answered.
+    reading: bool,
+    /// An idle ping was sent and nothing has been read since.
+    pinged: bool,
+    /// The Close code and reason to send when done (default: 1000 "bye").
+    close: Option<(u16, &'static str)>,
+    /// A close or error met while draining already-arrived frames, handled next turn.
+    stashed: Option<Option<Result<Message, axum::Error>>>,
+}
+
+impl Handler {
+    fn new(
+        socket: WebSocket,
+        ctx: Arc<Ctx>,
+        limits: Limits,
+        slots: Arc<Semaphore>,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (sink, stream) = socket.split();
+        let (tx, rx) = mpsc::channel::<Message>(limits.window + 2);
+        let writer = spawn_writer(sink, rx, limits.write_timeout, ctx.site.clone());
+        let pace = Pace {
+            per_sec: f64::from(limits.max_orders_per_sec),
+            not_before: tokio::time::Instant::now(),
+        };
+        Handler {
+            ctx,
+            limits,
+            slots,
+            tasks,
+            shutdown,
+            stream,
+            tx,
+            writer,
+            inflight: FuturesOrdered::new(),
+            inflight_orders: 0,
+            pace,
+            reading: true,
+            pinged: false,
+            close: None,
+            stashed: None,
+        }
+    }
+
+    /// Reads and answers frames until the peer is done (or gone) and every frame read
+    /// has its reply written, or the writer gives up.
+    async fn run(&mut self) {
+        while self.reading || !self.inflight.is_empty() {
+            let event = self.next_event().await;
+            if self.handle(event).await.is_break() {
+                break;
+            }
+        }
+    }
+
+    /// Whether another frame may be read now: the window and the connection's order
+    /// budget both have room.
+    fn can_read(&self) -> bool {
+        self.reading
+            && self.inflight.len() < self.limits.window
+            && self.inflight_orders < self.limits.max_inflight_orders
+    }
+
+    async fn next_event(&mut self) -> Event {
+        let can_read = self.can_read();
+        if let Some(m) = self.stashed.take() {
+            return Event::Read(m);
+        }
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled(), if self.reading => Event::Shutdown,
+            _ = self.tx.closed() => Event::WriterGone,
+            r = self.inflight.next(), if !self.inflight.is_empty() => Event::Replied(r),
+            e = next_message(&mut self.stream, &self.pace, self.limits.idle), if can_read => e,
+        }
+    }
+
+    async fn handle(&mut self, event: Event) -> ControlFlow<()> {
+        match event {
+            Event::Shutdown => {
+                self.reading = false;
+                self.close = Some((GOING_AWAY, "server shutting down"));
+            }
+            // Nothing more can be written: what is still in flight finishes in its own
+            // task (releasing its budget) and the connection closes now.
+            Event::WriterGone => return ControlFlow::Break(()),
+            Event::Replied(Some((replies, n))) => return self.write_replies(replies, n).await,
+            Event::Replied(None) => {}
+            Event::Idle => self.on_idle().await,
+            Event::Read(None) | Event::Read(Some(Ok(Message::Close(_)))) => self.reading = false,
+            Event::Read(Some(Err(e))) => self.on_read_error(e),
+            Event::Read(Some(Ok(msg))) => return self.on_message(msg).await,
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Hands one entry's replies to the writer, in order; breaks when the writer is gone.
+    async fn write_replies(&mut self, replies: Vec<(Reply, Instant)>, n: usize) -> ControlFlow<()> {
+        self.inflight_orders -= n;
+        for (reply, started) in replies {
+            record_latency(&self.ctx, &reply, started);
+            let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
+            if !self.send_reply(msg).await {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Queues a reply for the writer; false when the writer is gone.
+    async fn send_reply(&mut self, msg: Message) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            // The writer is behind (the peer reads slowly or not at all): this
+            // connection stops here, holding no shared budget, until it
+            // catches up or its write deadline passes.
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let stalled = metrics::gauge!(names::INGEST_STALLED_CONNECTIONS);
+                stalled.increment(1.0);
+                let sent = self.tx.send(msg).await.is_ok();
+                stalled.decrement(1.0);
+                sent
+            }
+        }
+    }
+
+    /// Nothing read for `idle`: ping once, then stop reading.
+    async fn on_idle(&mut self) {
+        if self.pinged {
+            self.reading = false;
+            closed(&self.ctx.site, "idle_timeout");
+            self.close = Some((NORMAL, "idle timeout"));
+        } else {
+            self.pinged = true;
+            let _ = self.tx.send(Message::Ping(Default::default())).await;
+        }
+    }
+
+    fn on_read_error(&mut self, e: axum::Error) {
+        self.reading = false;
+        if is_too_big(e) {
+            metrics::counter!(names::INGEST_FRAMES, "type" => "too_big").increment(1);
+            closed(&self.ctx.site, "too_big");
+            self.close = Some((TOO_BIG, "frame larger than the limit"));
+        }
+    }
+
+    /// A message from the peer: take a global slot for it (a data frame), then start its
+    /// work together with whatever else has already arrived.
+    async fn on_message(&mut self, msg: Message) -> ControlFlow<()> {
+        self.pinged = false;
+        let permit = if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+            self.wait_slot().await?
+        } else {
+            None
+        };
+        self.start_arrived(msg, permit);
+        ControlFlow::Continue(())
+    }
+
+    /// A data frame takes a global slot now that it has arrived (waiting for one stops
+    /// this connection's reading, not anyone else's). Breaks when the writer is gone.
+    async fn wait_slot(&mut self) -> ControlFlow<(), Option<Held>> {
+        tokio::select! {
+            p = self.slots.clone().acquire_owned() => {
+                ControlFlow::Continue(p.ok().map(|p| Held::new(p, names::INGEST_INFLIGHT_FRAMES)))
+            }
+            _ = self.tx.closed() => ControlFlow::Break(()),
+        }
+    }
+
+    /// This message, then whatever else has already arrived (without waiting):
+    /// consecutive order frames share one Redis call.
+    fn start_arrived(&mut self, msg: Message, permit: Option<Held>) {
+        let mut batch = Batch::new();
+        let mut next = Some((msg, permit));
+        while let Some((msg, permit)) = next.take() {
+            self.take_in(&mut batch, msg, permit);
+            next = self.next_arrived(&batch);
+        }
+        self.flush(batch);
+    }
+
+    /// Adds an order frame to the batch; any other frame first flushes the batch (replies
+    /// stay in arrival order), then starts on its own.
+    fn take_in(&mut self, batch: &mut Batch, msg: Message, permit: Option<Held>) {
+        let started = Instant::now();
+        match classify(&self.ctx, &self.limits, &mut self.pace, msg, started) {
+            Classified::Skip => {}
+            Classified::Orders(text, spans, seq) => {
+                batch.orders += spans.len();
+                batch.frames.push((text, started, seq, spans));
+                batch.permits.extend(permit);
+            }
+            Classified::Other(single) => {
+                self.flush(std::mem::replace(batch, Batch::new()));
+                let pending = single.start(&self.tasks, permit);
+                self.push(pending, 0);
+            }
+        }
+    }
+
+    /// Whether one more frame fits with this batch: window, order budget, batch size and
+    /// pacing.
+    fn has_room(&self, batch: &Batch) -> bool {
+        self.inflight.len() + 1 < self.limits.window
+            && self.inflight_orders + batch.orders < self.limits.max_inflight_orders
+            && batch.orders < MAX_BATCH_ORDERS
+            && tokio::time::Instant::now() >= self.pace.not_before
+    }
+
+    /// The next message if it has already arrived, there is room for it and a global slot
+    /// is free. A close or error is stashed for the next turn.
+    fn next_arrived(&mut self, batch: &Batch) -> Option<(Message, Option<Held>)> {
+        if !self.has_room(batch) {
+            return None;
+        }
+        let permit = try_slot(&self.slots)?;
+        match self.stream.next().now_or_never() {
+            Some(Some(Ok(m))) if !matches!(m, Message::Close(_)) => Some((m, Some(permit))),
+            Some(other) => {
+                // Closed, errored or a close frame: handled by the next turn.
+                drop(permit);
+                self.stashed = Some(other);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Starts the batch's work (if it holds any frame) and puts it in flight.
+    fn flush(&mut self, batch: Batch) {
+        if batch.frames.is_empty() {
+            return;
+        }
+        let n = batch.orders;
+        self.inflight_orders += n;
+        let pending = batch.into_pending(&self.ctx, &self.tasks);
+        self.push(pending, n);
+    }
+
+    fn push(&mut self, pending: Pending, orders: usize) {
+        self.inflight
+            .push_back(Box::pin(async move { (pending.await, orders) }) as Counted);
+    }
+
+    /// Sends our Close (after every reply already queued), waits for the writer, then
+    /// reads the peer's last frames until its Close.
+    async fn close(self) {
+        let Handler {
+            tx,
+            writer,
+            mut stream,
+            close,
+            ..
+        } = self;
+        let (code, reason) = close.unwrap_or((NORMAL, "bye"));
+        let _ = tx
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await;
+        drop(tx);
+        let _ = writer.await;
+        // The closing handshake: read (and drop) what the peer still sends until its Close,
+        // for a bounded time. Dropping a socket with unread bytes in it makes the kernel
+        // reset the connection, and a reset can reach the peer before it has read our last
+        // replies and our Close.
+        let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The connection's writer: writes queued messages, each within `write_timeout`, and
+/// stops after a Close, a failed write, or a passed deadline.
+fn spawn_writer(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    write_timeout: Duration,
+    site: String,
+) -> JoinHandle<()> {
+    tokio::spawn(
         async move {
             while let Some(msg) = rx.recv().await {
                 let closing = matches!(msg, Message::Close(_));
@@ -197,191 +510,17 @@ pub async fn serve(
             let _ = tokio::time::timeout(write_timeout, sink.close()).await;
         }
         .instrument(tracing::Span::current()),
-    );
+    )
+}
 
-    // Each pending entry remembers how many orders it holds.
-    let mut inflight: FuturesOrdered<Counted> = FuturesOrdered::new();
-    let mut inflight_orders = 0usize;
-    let mut pace = Pace {
-        per_sec: f64::from(limits.max_orders_per_sec),
-        not_before: tokio::time::Instant::now(),
-    };
-    let mut reading = true;
-    let mut pinged = false;
-    let mut close: Option<(u16, &'static str)> = None;
-    let push = |inflight: &mut FuturesOrdered<Counted>, p: Pending, n: usize| {
-        inflight.push_back(Box::pin(async move { (p.await, n) }) as Counted);
-    };
-
-    // A close or error met while draining already-arrived frames, handled next turn.
-    let mut stashed: Option<Option<Result<Message, axum::Error>>> = None;
-
-    'conn: loop {
-        if !reading && inflight.is_empty() {
-            break;
-        }
-        let can_read = reading
-            && inflight.len() < limits.window
-            && inflight_orders < limits.max_inflight_orders;
-        let event = match stashed.take() {
-            Some(m) => Event::Read(m),
-            None => tokio::select! {
-                biased;
-                _ = shutdown.cancelled(), if reading => Event::Shutdown,
-                _ = tx.closed() => Event::WriterGone,
-                r = inflight.next(), if !inflight.is_empty() => Event::Replied(r),
-                e = next_message(&mut stream, &pace, limits.idle), if can_read => e,
-            },
-        };
-        match event {
-            Event::Shutdown => {
-                reading = false;
-                close = Some((GOING_AWAY, "server shutting down"));
-            }
-            // Nothing more can be written: what is still in flight finishes in its own
-            // task (releasing its budget) and the connection closes now.
-            Event::WriterGone => break,
-            Event::Replied(Some((replies, n))) => {
-                inflight_orders -= n;
-                for (reply, started) in replies {
-                    let latency = started.elapsed().as_secs_f64();
-                    if matches!(reply, Reply::Ack { .. }) {
-                        ctx.metrics.ack_latency.record(latency);
-                    } else {
-                        metrics::histogram!(names::INGEST_REPLY_LATENCY_SECONDS, "type" => reply.kind())
-                            .record(latency);
-                    }
-                    let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
-                    let sent = match tx.try_send(msg) {
-                        Ok(()) => true,
-                        Err(mpsc::error::TrySendError::Closed(_)) => false,
-                        // The writer is behind (the peer reads slowly or not at all): this
-                        // connection stops here, holding no shared budget, until it
-                        // catches up or its write deadline passes.
-                        Err(mpsc::error::TrySendError::Full(msg)) => {
-                            let stalled = metrics::gauge!(names::INGEST_STALLED_CONNECTIONS);
-                            stalled.increment(1.0);
-                            let sent = tx.send(msg).await.is_ok();
-                            stalled.decrement(1.0);
-                            sent
-                        }
-                    };
-                    if !sent {
-                        break 'conn;
-                    }
-                }
-            }
-            Event::Replied(None) => {}
-            Event::Idle => {
-                if pinged {
-                    reading = false;
-                    closed(&ctx.site, "idle_timeout");
-                    close = Some((NORMAL, "idle timeout"));
-                } else {
-                    pinged = true;
-                    let _ = tx.send(Message::Ping(Default::default())).await;
-                }
-            }
-            Event::Read(None) | Event::Read(Some(Ok(Message::Close(_)))) => reading = false,
-            Event::Read(Some(Err(e))) => {
-                reading = false;
-                if is_too_big(e) {
-                    metrics::counter!(names::INGEST_FRAMES, "type" => "too_big").increment(1);
-                    closed(&ctx.site, "too_big");
-                    close = Some((TOO_BIG, "frame larger than the limit"));
-                }
-            }
-            Event::Read(Some(Ok(msg))) => {
-                pinged = false;
-                // A data frame takes a global slot now that it has arrived (waiting for
-                // one stops this connection's reading, not anyone else's).
-                let permit = if matches!(msg, Message::Text(_) | Message::Binary(_)) {
-                    tokio::select! {
-                        p = slots.clone().acquire_owned() => p.ok().map(|p| Held::new(p, names::INGEST_INFLIGHT_FRAMES)),
-                        _ = tx.closed() => break 'conn,
-                    }
-                } else {
-                    None
-                };
-                // This message, then whatever else has already arrived (without waiting):
-                // consecutive order frames share one Redis call.
-                let mut batch = Batch::new();
-                let mut next = Some((msg, permit));
-                while let Some((msg, permit)) = next.take() {
-                    let started = Instant::now();
-                    match classify(&ctx, &limits, &mut pace, msg, started) {
-                        Classified::Skip => {}
-                        Classified::Orders(text, spans, seq) => {
-                            batch.orders += spans.len();
-                            batch.frames.push((text, started, seq, spans));
-                            batch.permits.extend(permit);
-                        }
-                        Classified::Other(pending) => {
-                            if !batch.frames.is_empty() {
-                                let n = batch.orders;
-                                inflight_orders += n;
-                                push(
-                                    &mut inflight,
-                                    std::mem::replace(&mut batch, Batch::new())
-                                        .into_pending(&ctx, &tasks),
-                                    n,
-                                );
-                            }
-                            push(&mut inflight, pending.start(&tasks, permit), 0);
-                        }
-                    }
-                    let room = inflight.len() + 1 < limits.window
-                        && inflight_orders + batch.orders < limits.max_inflight_orders
-                        && batch.orders < MAX_BATCH_ORDERS
-                        && tokio::time::Instant::now() >= pace.not_before;
-                    if !room {
-                        break;
-                    }
-                    let Some(permit) = try_slot(&slots) else {
-                        break;
-                    };
-                    match stream.next().now_or_never() {
-                        Some(Some(Ok(m))) if !matches!(m, Message::Close(_)) => {
-                            next = Some((m, Some(permit)))
-                        }
-                        Some(other) => {
-                            // Closed, errored or a close frame: handled by the next turn.
-                            drop(permit);
-                            stashed = Some(other);
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                if !batch.frames.is_empty() {
-                    let n = batch.orders;
-                    inflight_orders += n;
-                    push(&mut inflight, batch.into_pending(&ctx, &tasks), n);
-                }
-            }
-        }
+fn record_latency(ctx: &Ctx, reply: &Reply, started: Instant) {
+    let latency = started.elapsed().as_secs_f64();
+    if matches!(reply, Reply::Ack { .. }) {
+        ctx.metrics.ack_latency.record(latency);
+    } else {
+        metrics::histogram!(names::INGEST_REPLY_LATENCY_SECONDS, "type" => reply.kind())
+            .record(latency);
     }
-    let (code, reason) = close.unwrap_or((NORMAL, "bye"));
-    let _ = tx
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })))
-        .await;
-    drop(tx);
-    let _ = writer.await;
-    // The closing handshake: read (and drop) what the peer still sends until its Close, for
-    // a bounded time. Dropping a socket with unread bytes in it makes the kernel reset the
-    // connection, and a reset can reach the peer before it has read our last replies and
-    // our Close.
-    let _ = tokio::time::timeout(CLOSE_DRAIN, async {
-        while let Some(Ok(m)) = stream.next().await {
-            if matches!(m, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 fn is_too_big(e: axum::Error) -> bool {
