@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The issue-3 ingest benchmark, side by side in one run on this machine:
-#   redis-benchmark running livepack's own ingest script with EVALSHA (the limit), then
+#   redis-benchmark running livepack's own ingest script with EVALSHA (the limit) and,
+#   right after it, a minimal set-if-absent + XADD script (the floor the ingest script is
+#   held to: issue 20, ≤ 1.3× its cost), then
 #   livepack's WebSocket ingest at several shapes, against the same fresh Redis
 #   (appendonly yes, appendfsync everysec), FLUSHALL between runs.
 # Writes load-tests/results/ingest-<date>.md (and the JSON reports next to it).
@@ -92,12 +94,12 @@ flush() {
     sleep 1
 }
 
-limit() { # name, orders, clients, pipeline, orders per call
+limit() { # name, orders, clients, pipeline, orders per call, report, [script: ingest|minimal]
     flush
     echo "== $1"
     "$SURGE" redis-limit --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --orders "$2" \
         --clients "$3" --pipeline "$4" --orders-per-call "$5" --redis-pid "$REDIS_PID" \
-        --name "$1" --json "$JSON_DIR/$6.json" || FAILED=1
+        --script "${7:-ingest}" --name "$1" --json "$JSON_DIR/$6.json" || FAILED=1
     [[ -f "$JSON_DIR/$6.json" ]] && REPORTS+=("$JSON_DIR/$6.json")
     return 0
 }
@@ -121,6 +123,8 @@ stored_size() {
 }
 
 limit "redis-benchmark EVALSHA, 1 order/call (before)" "$ORDERS" "$LIMIT_CLIENTS" "$LIMIT_PIPELINE" 1 limit-1
+limit "redis-benchmark EVALSHA minimal set-if-absent + XADD, 1 order/call (before)" "$ORDERS" \
+    "$LIMIT_CLIENTS" "$LIMIT_PIPELINE" 1 minimal-1 minimal
 limit "redis-benchmark EVALSHA, 100 orders/call" "$ORDERS" 10 2 100 limit-100
 ingest "ingest 1 conn × 1/frame" i1x1 1 "$ORDERS" 1
 STORED=$(stored_size || true)
@@ -141,6 +145,37 @@ if [[ -n "${BEFORE:-}" ]]; then
 fi
 # The machine is shared and noisy: the limit again at the end brackets the ingest runs.
 limit "redis-benchmark EVALSHA, 1 order/call (after)" "$ORDERS" "$LIMIT_CLIENTS" "$LIMIT_PIPELINE" 1 limit-1b
+limit "redis-benchmark EVALSHA minimal set-if-absent + XADD, 1 order/call (after)" "$ORDERS" \
+    "$LIMIT_CLIENTS" "$LIMIT_PIPELINE" 1 minimal-1b minimal
+
+# The ingest script against the minimal one, same run: throughput (best of each pair) and
+# Redis CPU per order (mean of each pair), read from the JSON reports.
+field() { # file, field: the first number of that name in the report (orders_per_sec), or
+    # the Redis process's cpu_s_per_1k_orders
+    if [[ $2 == redis_cpu ]]; then
+        sed -n '/"redis": {/,/}/s/.*"cpu_s_per_1k_orders": \([0-9.e+-]*\).*/\1/p' "$1" | head -n 1
+    else
+        sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p" "$1" | head -n 1
+    fi
+}
+SCRIPT_RATIO=""
+if [[ -f $JSON_DIR/limit-1.json && -f $JSON_DIR/limit-1b.json && -f $JSON_DIR/minimal-1.json &&
+    -f $JSON_DIR/minimal-1b.json ]]; then
+    SCRIPT_RATIO=$(awk -v i1="$(field "$JSON_DIR/limit-1.json" orders_per_sec)" \
+        -v i2="$(field "$JSON_DIR/limit-1b.json" orders_per_sec)" \
+        -v m1="$(field "$JSON_DIR/minimal-1.json" orders_per_sec)" \
+        -v m2="$(field "$JSON_DIR/minimal-1b.json" orders_per_sec)" \
+        -v ci1="$(field "$JSON_DIR/limit-1.json" redis_cpu)" -v ci2="$(field "$JSON_DIR/limit-1b.json" redis_cpu)" \
+        -v cm1="$(field "$JSON_DIR/minimal-1.json" redis_cpu)" -v cm2="$(field "$JSON_DIR/minimal-1b.json" redis_cpu)" \
+        'BEGIN {
+            bi = (i1 > i2 ? i1 : i2); bm = (m1 > m2 ? m1 : m2)
+            ci = (ci1 + ci2) / 2; cm = (cm1 + cm2) / 2
+            printf "ingest script / minimal set-if-absent + XADD (1 order/call, same run): " \
+                "%.2f× by throughput (%.0f vs %.0f orders/s, best of each pair), " \
+                "%.2f× by Redis CPU per order (%.4f vs %.4f s/1k orders, mean of each pair); target ≤ 1.3×.",
+                bm / bi, bi, bm, (cm > 0 ? ci / cm : 0), ci, cm
+        }')
+fi
 
 OUT=$RESULTS/ingest-$STAMP.md
 {
@@ -152,11 +187,13 @@ OUT=$RESULTS/ingest-$STAMP.md
         "appendfsync everysec, FLUSHALL between runs; livepack release build, planner off;"
     echo "client (livepack-surge, livepack::client::push, window 64) on the same machine."
     echo "Stored order: ${STORED:-?}. Reproduce: \`bash load-tests/bench-ingest.sh\`."
+    [[ -n "$SCRIPT_RATIO" ]] && echo "$SCRIPT_RATIO" && echo
     echo "Redis used_memory after the $BURST-order burst (FLUSHALL before it): ${MEM_AFTER:-?} bytes${BEFORE:+; with the before build: ${MEM_BEFORE:-?} bytes}."
     echo
     echo "Limit = redis-benchmark running livepack's ingest script (EVALSHA) with -c $LIMIT_CLIENTS" \
         "-P $LIMIT_PIPELINE, one order per call, run before and after the ingest runs;"
-    echo "\"× limit\" is orders/s over the better of the two. livepack's per-connection limit"
+    echo "\"× limit\" is orders/s over the better of the two (a minimal-script row's \"× limit\" is"
+    echo "the ingest script's cost over the minimal one's, by throughput). livepack's per-connection limit"
     echo "ingest.max_orders_per_sec: $PACE (shipped default 100000)."
     echo "Ack latency is per frame (send → ack) for ingest, per request for redis-benchmark."
     echo "CPU s/1k orders from /proc/PID/stat (utime+stime) around each run; peak RSS = VmHWM"

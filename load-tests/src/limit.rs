@@ -13,6 +13,31 @@ use livepack::store::INGEST_LUA;
 const TOMB_BUCKETS: u64 = 6;
 use serde_json::json;
 
+/// The floor the ingest script is compared with (issue 20: the ingest script ≤ 1.3× its
+/// cost): per order one set-if-absent of the stored order and one stream append of its id,
+/// nothing else. KEYS[1] stream, then one key per order; ARGV per order: id, data.
+pub const MINIMAL_LUA: &str = r#"
+local out = {}
+for i = 1, #KEYS - 1 do
+  if redis.call('SET', KEYS[i + 1], ARGV[2 * i], 'NX') then
+    redis.call('XADD', KEYS[1], '*', 'id', ARGV[2 * i - 1])
+    out[i] = 1
+  else
+    out[i] = 2
+  end
+end
+return out
+"#;
+
+/// Which script redis-benchmark runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScriptKind {
+    /// livepack's own ingest script (`store/lua/ingest.lua`): the limit.
+    Ingest,
+    /// `MINIMAL_LUA`: set-if-absent + stream append, the floor the ingest script is held to.
+    Minimal,
+}
+
 use crate::procstat::{MachineWatch, ProcUsage, Watch};
 use crate::report::{Latency, RunReport};
 
@@ -33,6 +58,10 @@ pub struct LimitArgs {
     /// Orders per script call: 1 as in an `order` frame, more as in an `orders` frame.
     #[arg(long, default_value_t = 1)]
     pub orders_per_call: u64,
+    /// The script: livepack's ingest script (the limit) or the minimal set-if-absent +
+    /// XADD one (its report's kind is `redis-minimal`: never the ratio's base).
+    #[arg(long, value_enum, default_value_t = ScriptKind::Ingest)]
+    pub script: ScriptKind,
     /// Random key space (-r): order keys and ids are `__rand_int__` out of this many.
     #[arg(long, default_value_t = 100_000_000)]
     pub keyspace: u64,
@@ -84,7 +113,8 @@ fn stored_order_json() -> String {
 }
 
 /// The command line for humans: the order JSON abbreviated, per-order repeats collapsed.
-fn show_command(bin: &str, args: &[String], k: usize) -> String {
+/// `per`: arguments per order (3 for the ingest script, 2 for the minimal one).
+fn show_command(bin: &str, args: &[String], k: usize, per: usize) -> String {
     let word = |s: &String| {
         if s.len() > 60 {
             format!("'<{} bytes of order JSON>'", s.len())
@@ -103,9 +133,9 @@ fn show_command(bin: &str, args: &[String], k: usize) -> String {
             out.push(format!("{} ×{k}", word(&args[i])));
             i += k;
         } else if at_order_args {
-            let group: Vec<String> = args[i..i + 3].iter().map(word).collect();
+            let group: Vec<String> = args[i..i + per].iter().map(word).collect();
             out.push(format!("[{}] ×{k}", group.join(" ")));
-            i += 3 * k;
+            i += per * k;
         } else {
             out.push(word(&args[i]));
             i += 1;
@@ -159,7 +189,10 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
         .map_err(|e| format!("{}: {e}", a.redis_url))?;
     let sha: String = redis::cmd("SCRIPT")
         .arg("LOAD")
-        .arg(INGEST_LUA)
+        .arg(match a.script {
+            ScriptKind::Ingest => INGEST_LUA,
+            ScriptKind::Minimal => MINIMAL_LUA,
+        })
         .query_async(&mut conn)
         .await
         .map_err(|e| format!("SCRIPT LOAD: {e}"))?;
@@ -198,28 +231,47 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
         "--csv".into(),
         "EVALSHA".into(),
         sha.clone(),
-        (3 + TOMB_BUCKETS + k).to_string(),
-        stream.into(),
-        "lp:{bench}:s:mat-ong-tam-diep:live-bench".into(),
-        "lp:{bench}:sessions".into(),
     ];
-    // The seller's tombstone buckets the service checks at the default retention.
-    for b in 0..TOMB_BUCKETS {
-        args.push(format!("lp:{{bench}}:t:mat-ong-tam-diep:{b}"));
+    match a.script {
+        ScriptKind::Ingest => {
+            args.push((3 + TOMB_BUCKETS + k).to_string());
+            args.push(stream.into());
+            args.push("lp:{bench}:s:mat-ong-tam-diep:live-bench".into());
+            args.push("lp:{bench}:sessions".into());
+            // The seller's tombstone buckets the service checks at the default retention.
+            for b in 0..TOMB_BUCKETS {
+                args.push(format!("lp:{{bench}}:t:mat-ong-tam-diep:{b}"));
+            }
+            for _ in 0..k {
+                args.push("lp:{bench}:o:mat-ong-tam-diep:TT-__rand_int__".into());
+            }
+            for a in ["mat-ong-tam-diep", "live-bench", "1700000000000", "0"] {
+                args.push(a.into());
+            }
+            args.push(TOMB_BUCKETS.to_string());
+            for _ in 0..k {
+                args.push("TT-__rand_int__".into());
+                args.push(data.clone());
+                args.push(digest.into());
+            }
+        }
+        ScriptKind::Minimal => {
+            args.push((1 + k).to_string());
+            args.push(stream.into());
+            for _ in 0..k {
+                args.push("lp:{bench}:o:mat-ong-tam-diep:TT-__rand_int__".into());
+            }
+            for _ in 0..k {
+                args.push("TT-__rand_int__".into());
+                args.push(data.clone());
+            }
+        }
     }
-    for _ in 0..k {
-        args.push("lp:{bench}:o:mat-ong-tam-diep:TT-__rand_int__".into());
-    }
-    for a in ["mat-ong-tam-diep", "live-bench", "1700000000000", "0"] {
-        args.push(a.into());
-    }
-    args.push(TOMB_BUCKETS.to_string());
-    for _ in 0..k {
-        args.push("TT-__rand_int__".into());
-        args.push(data.clone());
-        args.push(digest.into());
-    }
-    let shown = show_command(&a.benchmark_bin, &args, k as usize);
+    let per = match a.script {
+        ScriptKind::Ingest => 3,
+        ScriptKind::Minimal => 2,
+    };
+    let shown = show_command(&a.benchmark_bin, &args, k as usize, per);
     eprintln!("running: {shown}");
 
     let redis_watch = a.redis_pid.map(|p| Watch::start(p, false)).transpose()?;
@@ -256,7 +308,11 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
     let orders = requests * k;
     let us = |ms: f64| (ms * 1000.0).round() as u64;
     let mut rep = RunReport {
-        kind: "redis-limit".into(),
+        kind: match a.script {
+            ScriptKind::Ingest => "redis-limit",
+            ScriptKind::Minimal => "redis-minimal",
+        }
+        .into(),
         name: a
             .name
             .clone()

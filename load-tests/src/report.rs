@@ -185,7 +185,7 @@ pub fn markdown_table(runs: &[RunReport]) -> String {
             Some(l) if l > 0.0 => format!("{:.2}", r.orders_per_sec / l),
             _ => "–".to_owned(),
         };
-        let shape = if r.kind == "redis-limit" {
+        let shape = if r.kind == "redis-limit" || r.kind == "redis-minimal" {
             format!(
                 "{} clients × {} orders/call",
                 r.connections, r.orders_per_frame

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Redis memory per waved order (issue 20: target ≤ 1.5 KB): a fresh Redis (appendonly yes,
+# appendfsync everysec), livepack with the planner on, the `flash` scenario (its sessions
+# end and every order is checked to be in exactly one wave), then INFO used_memory over the
+# orders (minus the empty dataset) and MEMORY USAGE of every key, grouped by key kind.
+# Twice in one run: Redis defaults, then hash-max-listpack-value 4096 (deploy/compose.yaml).
+# Writes load-tests/results/memory-<date>.md.
+# Knobs (environment): SCALE (flash scenario scale, default 1.0: 3,000 orders), SKIP_BUILD=1, KEEP_TMP=1,
+# LIVEPACK=/path/to/a/livepack binary (e.g. an older build, for a before/after).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SCALE=${SCALE:-1.0}
+TOKENS=(--token demo-seller-mat-ong-tam-diep-token --token demo-seller-tra-shan-tuyet-token)
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+    cargo build --release -p livepack -p livepack-surge
+fi
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+LIVEPACK=${LIVEPACK:-$TARGET/release/livepack}
+SURGE=$TARGET/release/livepack-surge
+
+TMP=$(mktemp -d /tmp/livepack-mem.XXXXXX)
+REDIS_PID=""
+LP_PID=""
+stop() { # pid variable name
+    local pid=${!1}
+    if [[ -n "$pid" ]]; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    printf -v "$1" '%s' ""
+}
+cleanup() {
+    stop LP_PID
+    stop REDIS_PID
+    if [[ -z "${KEEP_TMP:-}" ]]; then rm -rf "$TMP"; else echo "kept $TMP"; fi
+}
+trap cleanup EXIT
+RESULTS=$ROOT/load-tests/results
+mkdir -p "$RESULTS"
+OUT=$RESULTS/memory-$(date +%Y-%m-%d-%H%M).md
+
+measure() { # title, extra redis-server arguments...
+    local title=$1 dir
+    shift
+    dir=$(mktemp -d "$TMP/run.XXXX")
+    REDIS_PORT=$("$SURGE" free-port)
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --appendonly yes \
+        --appendfsync everysec --save "" --daemonize no --logfile "$dir/redis.log" "$@" &
+    REDIS_PID=$!
+    RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
+    for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    "${RCLI[@]}" ping >/dev/null
+
+    LP_PORT=$("$SURGE" free-port)
+    LIVEPACK__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    LIVEPACK__SERVER__LISTEN="127.0.0.1:$LP_PORT" \
+    LIVEPACK__LOG__LEVEL=warn \
+    LIVEPACK__INGEST__MAX_ORDERS_PER_SEC=1000000 \
+        "$LIVEPACK" serve >"$dir/livepack.log" 2>&1 &
+    LP_PID=$!
+    for _ in $(seq 200); do
+        curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null 2>&1 && break
+        kill -0 "$LP_PID" 2>/dev/null || { cat "$dir/livepack.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    local mem0 mem1 orders waved
+    mem0=$(used)
+    "$SURGE" scenario --name flash --url "ws://127.0.0.1:$LP_PORT" "${TOKENS[@]}" --scale "$SCALE" \
+        --no-progress --json "$dir/flash.json"
+    # Stop the service so nothing changes while the keys are read.
+    stop LP_PID
+    mem1=$(used)
+
+    # Every key: its MEMORY USAGE (all samples), grouped by kind (the key with ids stripped).
+    "${RCLI[@]}" --scan >"$dir/keys"
+    while read -r k; do
+        printf 'MEMORY USAGE "%s" SAMPLES 0\n' "$k"
+    done <"$dir/keys" | "${RCLI[@]}" >"$dir/sizes"
+    orders=$(grep -c ':o:' "$dir/keys" || true)
+    waved=$(grep -m1 ':o:' "$dir/keys" || true)
+    {
+        echo "## $title"
+        echo
+        echo "Orders stored: $orders. INFO used_memory: $mem0 before, $mem1 after:" \
+            "**$(( (mem1 - mem0) / (orders > 0 ? orders : 1) )) bytes per waved order** (includes allocator and key-space overhead)."
+        echo "A waved order's hash: encoding $("${RCLI[@]}" object encoding "$waved"), fields" \
+            "\`$("${RCLI[@]}" hgetall "$waved" | paste -sd' ' | cut -c1-150)…\`" \
+            "(data $("${RCLI[@]}" hstrlen "$waved" data) bytes)."
+        echo
+        paste "$dir/keys" "$dir/sizes" | awk -F'\t' -v n="$orders" '
+            {
+                k = $1
+                if (k ~ /:o:/) kind = "order hash (lp:{site}:o:seller:id)"
+                else if (k ~ /:p:[^:]*:cancel_lock$/) kind = "parcel cancel lock"
+                else if (k ~ /:p:/) kind = "parcel hash (lp:{site}:p:id)"
+                else if (k ~ /:w:[^:]*:picks$/) kind = "wave picks"
+                else if (k ~ /:w:/) kind = "wave hash (lp:{site}:w:id)"
+                else if (k ~ /:sh:[^:]*:parcels$/) kind = "shipment parcels"
+                else if (k ~ /:sh:/) kind = "shipment hash"
+                else if (k ~ /:in$/) kind = "site stream (lp:{site}:in)"
+                else if (k ~ /:t:/) kind = "tombstones"
+                else if (k ~ /:s:/) kind = "session hash"
+                else { kind = k; sub(/\{[^}]*\}/, "{site}", kind); gsub(/[0-9]{4}-[0-9]{2}-[0-9]{2}/, "DATE", kind) }
+                bytes[kind] += $2; count[kind] += 1; total += $2
+            }
+            END {
+                printf "| key kind | keys | bytes | bytes/order |\n|---|---:|---:|---:|\n"
+                for (x in bytes) printf "| %s | %d | %d | %.0f |\n", x, count[x], bytes[x], bytes[x] / n | "sort -t\"|\" -k4 -nr"
+                close("sort -t\"|\" -k4 -nr")
+                printf "| **all keys (MEMORY USAGE)** | %d | %d | **%.0f** |\n", NR, total, total / n
+            }'
+        echo
+    } >>"$OUT"
+    stop REDIS_PID
+}
+used() { "${RCLI[@]}" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
+
+{
+    echo "# Redis memory per waved order, $(date -u +'%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-), appendonly yes, appendfsync everysec, a fresh"
+    echo "Redis per run; livepack \`$LIVEPACK\` (planner on), \`livepack-surge scenario --name flash --scale $SCALE\`:"
+    echo "sessions ended, every order checked to be in exactly one wave. Reproduce: \`bash load-tests/bench-memory.sh\`."
+    echo
+} >"$OUT"
+measure "Redis defaults (hash-max-listpack-value 64)"
+measure "hash-max-listpack-value 4096 (deploy/compose.yaml)" --hash-max-listpack-value 4096
+cat "$OUT"
+echo "written: $OUT"
