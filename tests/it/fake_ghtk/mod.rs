@@ -141,18 +141,19 @@ fn refuse(message: &str) -> Response {
     Json(json!({"success": false, "message": message})).into_response()
 }
 
-/// The state, once the token is checked and the call counted by `count`.
+/// The state, once the token is checked (`None`: a wrong token) and the call counted by
+/// `count`.
 fn checked<'a>(
     state: &'a Shared,
     headers: &HeaderMap,
     count: fn(&mut Inner),
-) -> Result<MutexGuard<'a, Inner>, Response> {
+) -> Option<MutexGuard<'a, Inner>> {
     if !authorized(headers) {
-        return Err(refuse("Token không hợp lệ"));
+        return None;
     }
     let mut s = lock(state);
     count(&mut s);
-    Ok(s)
+    Some(s)
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -302,9 +303,8 @@ async fn label(
     headers: HeaderMap,
     Path(label): Path<String>,
 ) -> Response {
-    let s = match checked(&state, &headers, |s| s.label_calls += 1) {
-        Ok(s) => s,
-        Err(refused) => return refused,
+    let Some(s) = checked(&state, &headers, |s| s.label_calls += 1) else {
+        return refuse("Token không hợp lệ");
     };
     if !s.knows(&label) {
         return (
@@ -322,9 +322,8 @@ async fn cancel(
     headers: HeaderMap,
     Path(label): Path<String>,
 ) -> Response {
-    let mut s = match checked(&state, &headers, |s| s.cancel_calls += 1) {
-        Ok(s) => s,
-        Err(refused) => return refused,
+    let Some(mut s) = checked(&state, &headers, |s| s.cancel_calls += 1) else {
+        return refuse("Token không hợp lệ");
     };
     if !s.knows(&label) {
         return refuse("Không tìm thấy đơn hàng");
