@@ -12,39 +12,20 @@ use std::time::Duration;
 
 use common::*;
 use fake_vtp::{FakeVtp, RandomFaults};
-use futures_util::{SinkExt, StreamExt};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const SELLER: (&str, &str) = ("mat-ong-tam-diep", "seller-one-token-0000000001");
 
 fn config(redis: &str, vtp: &str) -> livepack::Config {
+    let carrier = vtp_carrier_toml(
+        vtp,
+        "vtp-webhook-secret-for-tests",
+        "book_before_pickup_minutes = 0",
+    );
     let extra = format!(
-        r#"
-[planner]
-enabled = true
-[operator]
-token = "{OPERATOR}"
-[[carriers]]
-id = "viettel-post"
-kind = "viettelpost"
-base_url = "{vtp}"
-username = "{user}"
-password = "{pass}"
-webhook_secret = "vtp-webhook-secret-for-tests"
-default_service = "VCN"
-book_before_pickup_minutes = 0
-[[sellers]]
-id = "{seller}"
-name = "{seller}"
-site = "{SITE}"
-token = "{token}"
-"#,
-        user = fake_vtp::USERNAME,
-        pass = fake_vtp::PASSWORD,
-        seller = SELLER.0,
-        token = SELLER.1,
+        "[planner]\nenabled = true\n{carrier}{}",
+        sellers_toml(&[SELLER])
     );
     test_config(redis, &extra)
 }
@@ -67,8 +48,6 @@ async fn get_json(addr: &str, path: &str) -> Value {
 
 /// `n` orders of distinct buyers (one parcel each), then end_session.
 async fn ingest(app: &TestApp, n: u64, edit: impl Fn(u64, &mut Value)) {
-    let ws = connect(app, SELLER.1, "booking-day").await;
-    let (mut tx, mut rx) = ws.split();
     let orders: Vec<Value> = (0..n)
         .map(|i| {
             let mut o = order(&format!("B-{i}"), 20_000 + i);
@@ -76,61 +55,13 @@ async fn ingest(app: &TestApp, n: u64, edit: impl Fn(u64, &mut Value)) {
             o
         })
         .collect();
-    let mut frames: Vec<Value> = orders
-        .chunks(50)
-        .enumerate()
-        .map(|(k, c)| json!({"type": "orders", "seq": k, "orders": c}))
-        .collect();
-    frames.push(json!({"type": "end_session", "seq": frames.len()}));
-    let count = frames.len();
-    for f in frames {
-        tx.send(Message::Text(f.to_string().into())).await.unwrap();
-    }
-    for _ in 0..count {
-        let msg = loop {
-            match tokio::time::timeout(Duration::from_secs(30), rx.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        };
-        assert_eq!(msg["type"], "ack", "{msg}");
-    }
-}
-
-async fn shipments(addr: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    for d in 0..3 {
-        let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
-            + chrono::Duration::days(d))
-        .format("%Y-%m-%d")
-        .to_string();
-        let list = get_json(addr, &format!("/v1/sites/{SITE}/shipments?date={date}")).await;
-        out.extend(list["shipments"].as_array().unwrap().iter().cloned());
-    }
-    out
+    push_session(app, SELLER.1, "booking-day", &orders, 50).await;
 }
 
 /// Waits until all `n` orders are in parcels of shipments; returns (shipment id, parcel ids)
 /// of the shipments.
 async fn planned(addr: &str, n: u64) -> Vec<(String, Vec<String>)> {
-    eventually(60, "every order in a shipment", || {
-        let a = addr.to_owned();
-        async move {
-            shipments(&a)
-                .await
-                .iter()
-                .map(|s| s["order_count"].as_u64().unwrap_or(0))
-                .sum::<u64>()
-                == n
-        }
-    })
-    .await;
-    shipments(addr)
+    planned_shipments(addr, n, 3)
         .await
         .iter()
         .map(|s| {
@@ -255,7 +186,12 @@ async fn one_request_books_every_parcel_once_through_500s_and_stalls() {
     assert!(!failed.is_empty(), "the fault mix did hit some parcels");
     eventually(30, "shipments booked", || {
         let a = addr.clone();
-        async move { shipments(&a).await.iter().all(|s| s["status"] == "booked") }
+        async move {
+            shipments_near(&a, 3)
+                .await
+                .iter()
+                .all(|s| s["status"] == "booked")
+        }
     })
     .await;
     app.stop().await;

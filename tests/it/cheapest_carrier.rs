@@ -11,13 +11,10 @@ use crate::fake_ghtk;
 use crate::fake_vtp;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const GHTK_SECRET: &str = "ghtk-webhook-secret-0123456789";
 const GHN_SECRET: &str = "ghn-webhook-secret-0123456789";
@@ -111,26 +108,6 @@ async fn api(addr: &str, method: reqwest::Method, path: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-async fn shipments(addr: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    for d in 0..2 {
-        let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
-            + chrono::Duration::days(d))
-        .format("%Y-%m-%d")
-        .to_string();
-        let (s, body) = api(
-            addr,
-            reqwest::Method::GET,
-            &format!("/v1/sites/{SITE}/shipments?date={date}"),
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
-        let list: Value = serde_json::from_str(&body).unwrap();
-        out.extend(list["shipments"].as_array().unwrap().iter().cloned());
-    }
-    out
-}
-
 async fn parcel_field(redis: &TestRedis, parcel: &str, field: &str) -> Option<String> {
     let mut c = redis.conn().await;
     c.hget(format!("lp:{{{SITE}}}:p:{parcel}"), field)
@@ -191,46 +168,14 @@ async fn parcels_split_across_carriers_by_price_and_deadline_and_book_once_each(
             o
         })
         .collect();
-    let ws = connect(&app, TOKEN_A, "carrier-day").await;
-    let (mut tx, mut rx) = ws.split();
-    for f in [
-        json!({"type": "orders", "seq": 0, "orders": orders}),
-        json!({"type": "end_session", "seq": 1}),
-    ] {
-        tx.send(Message::Text(f.to_string().into())).await.unwrap();
-    }
-    for _ in 0..2 {
-        let msg = loop {
-            match tokio::time::timeout(Duration::from_secs(30), rx.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        };
-        assert_eq!(msg["type"], "ack", "{msg}");
+    for msg in push_session(&app, TOKEN_A, "carrier-day", &orders, orders.len()).await {
         assert!(
             msg["rejected"].as_array().is_none_or(|r| r.is_empty()),
             "{msg}"
         );
     }
 
-    eventually(60, "every order in a shipment", || {
-        let a = addr.clone();
-        async move {
-            shipments(&a)
-                .await
-                .iter()
-                .map(|s| s["order_count"].as_u64().unwrap_or(0))
-                .sum::<u64>()
-                == n
-        }
-    })
-    .await;
-    let shs = shipments(&addr).await;
+    let shs = planned_shipments(&addr, n, 2).await;
     // parcel → (carrier, shipment pickup)
     let mut carrier_of: HashMap<String, (String, String)> = HashMap::new();
     for s in &shs {

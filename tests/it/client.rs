@@ -8,58 +8,35 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use livepack::client::{push, sample_order, ClientConfig, ClientError, Progress};
-use livepack::store::embedded::{EmbeddedOptions, EmbeddedRedis};
 use livepack::Config;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
-const SITE: &str = "hoa-lu-hub";
-const TOKEN_A: &str = "demo-seller-mat-ong-tam-diep-token";
-const TOKEN_B: &str = "demo-seller-tra-shan-tuyet-token";
+use crate::common::{scan_keys, TestApp, TestRedis, SITE, TOKEN_A, TOKEN_B};
 
+/// The service in-process on its own redis-server, with short Redis and retry limits.
 struct Service {
-    redis: EmbeddedRedis,
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    handle: JoinHandle<Result<(), livepack::RunError>>,
-    _dir: tempfile::TempDir,
+    redis: TestRedis,
+    app: TestApp,
 }
 
 impl Service {
     async fn start() -> Service {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let redis = EmbeddedRedis::start(EmbeddedOptions::new(dir.path().join("redis")))
-            .await
-            .expect("redis-server starts");
+        let redis = TestRedis::start().await;
         let toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{}\"\ncommand_timeout_ms = 1000\n\
              [ingest]\nnack_retry_after_ms = 100\n",
             redis.url()
         );
         let config = Config::from_toml(&toml).expect("test config");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(livepack::run(
-            config,
-            listener,
-            shutdown.clone().cancelled_owned(),
-        ));
-        Service {
-            redis,
-            addr,
-            shutdown,
-            handle,
-            _dir: dir,
-        }
+        let app = TestApp::spawn_with(config).await;
+        Service { redis, app }
     }
 
     fn client(&self, token: &str, session: &str) -> ClientConfig {
-        client_for(&format!("ws://{}", self.addr), token, session)
+        client_for(&format!("ws://{}", self.app.addr), token, session)
     }
 
     async fn conn(&self) -> redis::aio::MultiplexedConnection {
@@ -69,24 +46,8 @@ impl Service {
 
     /// Stored order hashes of the site (SCAN).
     async fn stored_orders(&self) -> usize {
-        let mut c = self.conn().await;
-        let (mut cursor, mut n) = (0u64, 0usize);
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("lp:{{{SITE}}}:o:*"))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            n += keys.len();
-            if next == 0 {
-                return n;
-            }
-            cursor = next;
-        }
+        let pattern = format!("lp:{{{SITE}}}:o:*");
+        scan_keys(&mut self.conn().await, &pattern).await.len()
     }
 
     async fn stream_len(&self) -> usize {
@@ -99,9 +60,8 @@ impl Service {
     }
 
     async fn stop(mut self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.handle).await;
-        self.redis.stop().await;
+        self.app.stop().await;
+        self.redis.redis.stop().await;
     }
 }
 
@@ -238,16 +198,10 @@ async fn wrong_token_and_bad_label_fail_without_retrying() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_a_redis_restart_and_stores_each_order_once() {
     let svc = Service::start().await;
-    let Service {
-        mut redis,
-        addr,
-        shutdown,
-        handle,
-        _dir,
-    } = svc;
-    redis.kill();
+    let Service { mut redis, app } = svc;
+    redis.redis.kill();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while redis.is_alive().await {
+    while redis.redis.is_alive().await {
         assert!(tokio::time::Instant::now() < deadline, "redis did not die");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -256,10 +210,10 @@ async fn survives_a_redis_restart_and_stores_each_order_once() {
     let seen = nacks.clone();
     let restarter = tokio::spawn(async move {
         wait_for("a nack", 30, || seen.load(Ordering::Relaxed) > 0).await;
-        redis.start_again().await.expect("redis restarts");
+        redis.redis.start_again().await.expect("redis restarts");
         redis
     });
-    let mut cfg = client_for(&format!("ws://{addr}"), TOKEN_A, "live-restart");
+    let mut cfg = client_for(&format!("ws://{}", app.addr), TOKEN_A, "live-restart");
     cfg.orders_per_frame = 50;
     cfg.end_session = true;
     let progress = |p: Progress| nacks.store(p.nacks, Ordering::Relaxed);
@@ -272,13 +226,7 @@ async fn survives_a_redis_restart_and_stores_each_order_once() {
     assert!(report.rejected.is_empty());
     assert!(report.session_ended);
 
-    let svc = Service {
-        redis,
-        addr,
-        shutdown,
-        handle,
-        _dir,
-    };
+    let svc = Service { redis, app };
     assert_eq!(svc.stored_orders().await, 2000);
     assert_eq!(svc.stream_len().await, 2000 + 1);
     svc.stop().await;
@@ -329,7 +277,7 @@ async fn cutting_proxy(upstream: SocketAddr, budget: usize) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_connections_cut_mid_stream() {
     let svc = Service::start().await;
-    let proxy = cutting_proxy(svc.addr, 12_000).await;
+    let proxy = cutting_proxy(svc.app.addr, 12_000).await;
     let mut cfg = client_for(&format!("ws://{proxy}"), TOKEN_A, "live-cut");
     cfg.orders_per_frame = 20;
     cfg.window = 8;

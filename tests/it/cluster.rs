@@ -383,12 +383,7 @@ async fn three_sites_on_three_masters_then_a_master_restart_loses_no_acked_order
     );
     let app = TestApp::spawn_with(livepack::Config::from_toml(&toml).unwrap()).await;
     let addr = app.addr.to_string();
-    eventually(20, "/readyz", || async {
-        reqwest::get(app.http("/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    await_ready(&app.http(""), 20).await;
 
     // 1. No faults: 3 sites × 2 sellers × 150 orders all the way to handed over.
     let started = Instant::now();
@@ -517,20 +512,7 @@ async fn tombstones_keep_order_ids_known_on_a_cluster() {
         let (seller, token) = (seller_id(site, 0), seller_token(site, 0));
         let mut ws = connect(&app, &token, "tomb").await;
         let orders: Vec<Value> = (0..3).map(|i| order(&format!("TB-{i}"), i)).collect();
-        send(
-            &mut ws,
-            &json!({"type": "orders", "seq": 1, "orders": orders}),
-        )
-        .await;
-        let r = recv(&mut ws).await;
-        assert!(
-            r["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|o| o["status"] == "accepted"),
-            "{r}"
-        );
+        send_accepted(&mut ws, &orders).await;
         for i in 0..3 {
             let cancel = json!({"type": "cancel", "seq": 2 + i, "order_id": format!("TB-{i}"),
                                 "reason": "buyer_cancelled"});

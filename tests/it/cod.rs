@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use fake_vtp::FakeVtp;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const SELLERS: [(&str, &str); 3] = [
     ("mat-ong-tam-diep", "seller-one-token-0000000001"),
@@ -26,32 +24,15 @@ const SECRET: &str = "vtp-webhook-secret-for-tests";
 const CARRIER: &str = "viettel-post";
 
 fn config(redis: &str, vtp: &str) -> livepack::Config {
-    let mut extra = format!(
-        r#"
-[planner]
-enabled = true
-[operator]
-token = "{OPERATOR}"
-[[carriers]]
-id = "{CARRIER}"
-kind = "viettelpost"
-base_url = "{vtp}"
-username = "{user}"
-password = "{pass}"
-webhook_secret = "{SECRET}"
-default_service = "VCN"
-retry_base_ms = 50
-book_before_pickup_minutes = 0
-cod_schedule_days = 15
-"#,
-        user = fake_vtp::USERNAME,
-        pass = fake_vtp::PASSWORD,
+    let carrier = vtp_carrier_toml(
+        vtp,
+        SECRET,
+        "retry_base_ms = 50\nbook_before_pickup_minutes = 0\ncod_schedule_days = 15",
     );
-    for (id, token) in SELLERS {
-        extra.push_str(&format!(
-            "[[sellers]]\nid = \"{id}\"\nname = \"{id}\"\nsite = \"{SITE}\"\ntoken = \"{token}\"\n"
-        ));
-    }
+    let extra = format!(
+        "[planner]\nenabled = true\n{carrier}{}",
+        sellers_toml(&SELLERS)
+    );
     test_config(redis, &extra)
 }
 
@@ -86,37 +67,10 @@ async fn ingest_seller(app: &TestApp, seller: usize) {
 /// `n` orders of distinct buyers of seller `seller`, then end_session.
 async fn ingest_n(app: &TestApp, seller: usize, n: u64) {
     let (_, token) = SELLERS[seller];
-    let ws = connect(app, token, "cod-day").await;
-    let (mut tx, mut rx) = ws.split();
     let orders: Vec<Value> = (0..n)
         .map(|i| order(&format!("S{seller}-{i}"), seller as u64 * 1000 + 100 + i))
         .collect();
-    for f in [
-        json!({"type": "orders", "seq": 0, "orders": orders}),
-        json!({"type": "end_session", "seq": 1}),
-    ] {
-        tx.send(Message::Text(f.to_string().into())).await.unwrap();
-    }
-    for _ in 0..2 {
-        let msg = loop {
-            match tokio::time::timeout(Duration::from_secs(30), rx.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        };
-        assert_eq!(msg["type"], "ack", "{msg}");
-    }
-}
-
-fn vn_date(days: i64) -> String {
-    (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh) + chrono::Duration::days(days))
-        .format("%Y-%m-%d")
-        .to_string()
+    push_session(app, token, "cod-day", &orders, orders.len()).await;
 }
 
 async fn shipment_ids(addr: &str, site: &str) -> Vec<String> {
@@ -237,37 +191,9 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
     })
     .await;
     let shipments = shipment_ids(&addr, SITE).await;
-    for id in &shipments {
-        let (s, body) = call(
-            &addr,
-            reqwest::Method::POST,
-            &format!("/v1/shipments/{id}/book"),
-            OPERATOR,
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
-    }
+    book_all(&addr, &shipments).await;
     // Every parcel booked once with the carrier; read each one's seller, COD and code.
     let mut by_seller: BTreeMap<String, Vec<Parcel>> = BTreeMap::new();
-    eventually(60, "every parcel booked", || {
-        let (a, shs) = (addr.clone(), shipments.clone());
-        async move {
-            for id in &shs {
-                let sh = get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await;
-                if sh["parcels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|p| p["tracking"].is_null())
-                {
-                    return false;
-                }
-            }
-            true
-        }
-    })
-    .await;
     for id in &shipments {
         let sh = get_json(&addr, &format!("/v1/shipments/{id}"), OPERATOR).await;
         for p in sh["parcels"].as_array().unwrap() {
@@ -640,36 +566,8 @@ async fn book_site(addr: &str, site: &str, orders: u64) -> Vec<Parcel> {
     })
     .await;
     let shipments = shipment_ids(addr, site).await;
-    for id in &shipments {
-        let (s, body) = call(
-            addr,
-            reqwest::Method::POST,
-            &format!("/v1/shipments/{id}/book"),
-            OPERATOR,
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
-    }
+    book_all(addr, &shipments).await;
     let mut out = Vec::new();
-    eventually(60, "every parcel booked", || {
-        let (a, shs) = (addr.to_owned(), shipments.clone());
-        async move {
-            for id in &shs {
-                let sh = get_json(&a, &format!("/v1/shipments/{id}"), OPERATOR).await;
-                if sh["parcels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|p| p["tracking"].is_null())
-                {
-                    return false;
-                }
-            }
-            true
-        }
-    })
-    .await;
     for id in &shipments {
         let sh = get_json(addr, &format!("/v1/shipments/{id}"), OPERATOR).await;
         for p in sh["parcels"].as_array().unwrap() {
@@ -688,6 +586,42 @@ async fn book_site(addr: &str, site: &str, orders: u64) -> Vec<Parcel> {
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+/// Books each shipment and waits until every parcel of them has its tracking code.
+async fn book_all(addr: &str, shipments: &[String]) {
+    for id in shipments {
+        let (s, body) = call(
+            addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+            OPERATOR,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    eventually(60, "every parcel booked", || async move {
+        for id in shipments {
+            let sh = get_json(addr, &format!("/v1/shipments/{id}"), OPERATOR).await;
+            if sh["parcels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["tracking"].is_null())
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
+/// Posts GHN's `switch_status` webhook for `p` (its whole COD, no partial return).
+async fn ghn_webhook(addr: &str, p: &Parcel, status: &str, fee: i64, transfer: Option<&str>) {
+    let body = fake_ghn::webhook_body(&p.tracking, &p.id, status, p.cod, fee, transfer, false);
+    post_ghx(addr, "ghn", body).await;
 }
 
 async fn post_ghx(addr: &str, carrier: &str, body: Vec<u8>) -> String {
@@ -758,26 +692,8 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     }
     // GHN (JSON): delivered and already transferred (CODTransferDate); returned.
     let transfer = format!("{}T10:00:00+07:00", vn_date(0));
-    let body = fake_ghn::webhook_body(
-        &n[0].tracking,
-        &n[0].id,
-        "delivered",
-        n[0].cod,
-        31_000,
-        Some(&transfer),
-        false,
-    );
-    post_ghx(&addr, "ghn", body).await;
-    let body = fake_ghn::webhook_body(
-        &n[1].tracking,
-        &n[1].id,
-        "returned",
-        n[1].cod,
-        18_000,
-        None,
-        false,
-    );
-    post_ghx(&addr, "ghn", body).await;
+    ghn_webhook(&addr, &n[0], "delivered", 31_000, Some(&transfer)).await;
+    ghn_webhook(&addr, &n[1], "returned", 18_000, None).await;
 
     // GHTK's settlement: both parcels as collected, plus a code that is none of ours.
     let csv = format!(
@@ -922,8 +838,6 @@ fn zone(i: u64) -> (&'static str, &'static str) {
 
 async fn ingest_zoned(app: &TestApp, seller: usize) {
     let (_, token) = SELLERS[seller];
-    let ws = connect(app, token, "hub-day").await;
-    let (mut tx, mut rx) = ws.split();
     let orders: Vec<Value> = (0..3u64)
         .map(|i| {
             let mut o = order(&format!("H{seller}-{i}"), seller as u64 * 1000 + 500 + i);
@@ -933,26 +847,7 @@ async fn ingest_zoned(app: &TestApp, seller: usize) {
             o
         })
         .collect();
-    for f in [
-        json!({"type": "orders", "seq": 0, "orders": orders}),
-        json!({"type": "end_session", "seq": 1}),
-    ] {
-        tx.send(Message::Text(f.to_string().into())).await.unwrap();
-    }
-    for _ in 0..2 {
-        let msg = loop {
-            match tokio::time::timeout(Duration::from_secs(30), rx.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        };
-        assert_eq!(msg["type"], "ack", "{msg}");
-    }
+    push_session(app, token, "hub-day", &orders, orders.len()).await;
 }
 
 /// What the test expects of one parcel: (seller, expected, collected, fee, returned).
@@ -962,6 +857,15 @@ struct Want {
     collected: i64,
     fees: i64,
     returned: i64,
+}
+
+fn want_of(expected: i64, collected: i64, fees: i64, returned: i64) -> Want {
+    Want {
+        expected,
+        collected,
+        fees,
+        returned,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1037,33 +941,9 @@ async fn a_hub_day_with_the_three_carriers_reconciles_to_the_dong() {
     post_webhook(&addr, webhook(&v[0], 501, 30_000, 0)).await;
     post_webhook(&addr, webhook(&v[1], 501, 30_000, 0)).await;
     post_webhook(&addr, webhook(&v[2], 504, 30_000, 0)).await;
-    add(
-        &v[0],
-        Want {
-            expected: v[0].cod,
-            collected: v[0].cod,
-            fees: 33_000,
-            returned: 0,
-        },
-    );
-    add(
-        &v[1],
-        Want {
-            expected: v[1].cod,
-            collected: v[1].cod - 10_000,
-            fees: 22_000,
-            returned: 0,
-        },
-    );
-    add(
-        &v[2],
-        Want {
-            expected: 0,
-            collected: 0,
-            fees: 15_000,
-            returned: v[2].cod,
-        },
-    );
+    add(&v[0], want_of(v[0].cod, v[0].cod, 33_000, 0));
+    add(&v[1], want_of(v[1].cod, v[1].cod - 10_000, 22_000, 0));
+    add(&v[2], want_of(0, 0, 15_000, v[2].cod));
     // GHTK: delivered; delivered with part returned (100,000 less); delivered, unpaid.
     let partial = k[1].cod - 100_000;
     for (p, money, part) in [
@@ -1077,92 +957,17 @@ async fn a_hub_day_with_the_three_carriers_reconciles_to_the_dong() {
             .contains("applied"));
         assert!(post_ghx(&addr, "ghtk", body).await.contains("unchanged"));
     }
-    add(
-        &k[0],
-        Want {
-            expected: k[0].cod,
-            collected: k[0].cod,
-            fees: 27_000,
-            returned: 0,
-        },
-    );
-    add(
-        &k[1],
-        Want {
-            expected: partial,
-            collected: partial,
-            fees: 27_000,
-            returned: 100_000,
-        },
-    );
-    add(
-        &k[2],
-        Want {
-            expected: k[2].cod,
-            collected: k[2].cod,
-            fees: 27_000,
-            returned: 0,
-        },
-    );
+    add(&k[0], want_of(k[0].cod, k[0].cod, 27_000, 0));
+    add(&k[1], want_of(partial, partial, 27_000, 100_000));
+    add(&k[2], want_of(k[2].cod, k[2].cod, 27_000, 0));
     // GHN: delivered and transferred; returned; picked up only (in transit).
     let transfer = format!("{}T10:00:00+07:00", vn_date(0));
-    let body = fake_ghn::webhook_body(
-        &n[0].tracking,
-        &n[0].id,
-        "delivered",
-        n[0].cod,
-        31_000,
-        Some(&transfer),
-        false,
-    );
-    post_ghx(&addr, "ghn", body).await;
-    let body = fake_ghn::webhook_body(
-        &n[1].tracking,
-        &n[1].id,
-        "returned",
-        n[1].cod,
-        18_000,
-        None,
-        false,
-    );
-    post_ghx(&addr, "ghn", body).await;
-    let body = fake_ghn::webhook_body(
-        &n[2].tracking,
-        &n[2].id,
-        "picked",
-        n[2].cod,
-        16_000,
-        None,
-        false,
-    );
-    post_ghx(&addr, "ghn", body).await;
-    add(
-        &n[0],
-        Want {
-            expected: n[0].cod,
-            collected: n[0].cod,
-            fees: 31_000,
-            returned: 0,
-        },
-    );
-    add(
-        &n[1],
-        Want {
-            expected: 0,
-            collected: 0,
-            fees: 18_000,
-            returned: n[1].cod,
-        },
-    );
-    add(
-        &n[2],
-        Want {
-            expected: n[2].cod,
-            collected: 0,
-            fees: 16_000,
-            returned: 0,
-        },
-    );
+    ghn_webhook(&addr, &n[0], "delivered", 31_000, Some(&transfer)).await;
+    ghn_webhook(&addr, &n[1], "returned", 18_000, None).await;
+    ghn_webhook(&addr, &n[2], "picked", 16_000, None).await;
+    add(&n[0], want_of(n[0].cod, n[0].cod, 31_000, 0));
+    add(&n[1], want_of(0, 0, 18_000, n[1].cod));
+    add(&n[2], want_of(n[2].cod, 0, 16_000, 0));
 
     // Viettel Post's settlement: one wrong amount, one unknown tracking code.
     let d = vn_date(0);

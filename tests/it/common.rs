@@ -54,25 +54,12 @@ impl TestRedis {
 
     /// Keys of stored orders of a site.
     pub async fn order_keys(&self, site: &str) -> Vec<String> {
-        let mut c = self.conn().await;
-        let mut out = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("lp:{{{site}}}:o:*"))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            out.extend(keys);
-            if next == 0 {
-                return out;
-            }
-            cursor = next;
-        }
+        scan_keys(&mut self.conn().await, &format!("lp:{{{site}}}:o:*")).await
+    }
+
+    /// Every key matching `pattern` (SCAN).
+    pub async fn keys_like(&self, pattern: &str) -> Vec<String> {
+        scan_keys(&mut self.conn().await, pattern).await
     }
 
     /// Order-entries in the site's stream (one per stored order).
@@ -93,6 +80,91 @@ impl TestRedis {
     }
 }
 
+/// Every key matching `pattern`, by SCAN (never KEYS).
+pub async fn scan_keys(c: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(c)
+            .await
+            .unwrap();
+        out.extend(keys);
+        if next == 0 {
+            return out;
+        }
+        cursor = next;
+    }
+}
+
+/// A port free right now on 127.0.0.1, for a service started as a child process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (≤ `secs`) until `{base}/readyz` answers 200.
+pub async fn await_ready(base: &str, secs: u64) {
+    let url = format!("{base}/readyz");
+    eventually(secs, &url, || async {
+        reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await
+}
+
+/// A small typed client for the service's JSON API, as one caller: `base` is
+/// `http://host:port`, `token` the bearer. Answers are (status, JSON body or `null`).
+#[derive(Clone)]
+pub struct TestClient {
+    pub base: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl TestClient {
+    pub fn new(addr: impl std::fmt::Display, token: &str) -> TestClient {
+        TestClient {
+            base: format!("http://{addr}"),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -102,6 +174,28 @@ pub struct TestApp {
 /// The demo carrier, without booking on its own an hour before each pickup (tests check
 /// floor statuses such as `packed`, whatever the time of day they run).
 const TEST_CARRIER: &str = "[[carriers]]\nid = \"viettel-post\"\nkind = \"mock\"\nwebhook_secret = \"demo-webhook-secret\"\ndefault_service = \"VCN\"\nbook_before_pickup_minutes = 0\n";
+
+/// `[operator]` with the test token, and the fake Viettel Post at `base_url` as the carrier
+/// (its login, webhooks signed with `secret`); `more` adds lines to that `[[carriers]]`.
+pub fn vtp_carrier_toml(base_url: &str, secret: &str, more: &str) -> String {
+    format!(
+        "[operator]\ntoken = \"{OPERATOR}\"\n[[carriers]]\nid = \"viettel-post\"\n\
+         kind = \"viettelpost\"\nbase_url = \"{base_url}\"\nusername = \"{user}\"\n\
+         password = \"{pass}\"\nwebhook_secret = \"{secret}\"\ndefault_service = \"VCN\"\n{more}\n",
+        user = crate::fake_vtp::USERNAME,
+        pass = crate::fake_vtp::PASSWORD,
+    )
+}
+
+/// A `[[sellers]]` entry at [`SITE`] for each `(id, token)`.
+pub fn sellers_toml(sellers: &[(&str, &str)]) -> String {
+    sellers
+        .iter()
+        .map(|(id, token)| {
+            format!("[[sellers]]\nid = \"{id}\"\nname = \"{id}\"\nsite = \"{SITE}\"\ntoken = \"{token}\"\n")
+        })
+        .collect()
+}
 
 pub fn test_config(redis_url: &str, extra: &str) -> Config {
     let carrier = if extra.contains("[[carriers]]") {
@@ -146,6 +240,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// A [`TestClient`] of this app as the caller of `token`.
+    pub fn client(&self, token: &str) -> TestClient {
+        TestClient::new(self.addr, token)
+    }
+
     pub fn ws_url(&self, session: &str) -> String {
         format!("ws://{}/v1/ingest?session={session}", self.addr)
     }
@@ -180,10 +279,15 @@ pub async fn try_connect(
 
 /// Next JSON text reply, within a deadline.
 pub async fn recv(ws: &mut Ws) -> Value {
+    recv_within(ws, 20).await
+}
+
+/// Next JSON text reply, within `secs`.
+pub async fn recv_within(ws: &mut Ws, secs: u64) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+        let msg = tokio::time::timeout(Duration::from_secs(secs), ws.next())
             .await
-            .expect("a reply within 20 s")
+            .unwrap_or_else(|_| panic!("a reply within {secs} s"))
             .expect("connection open")
             .expect("no socket error");
         match msg {
@@ -192,6 +296,34 @@ pub async fn recv(ws: &mut Ws) -> Value {
             other => panic!("unexpected message {other:?}"),
         }
     }
+}
+
+/// One seller session: connects as `token`, sends `orders` in frames of `chunk` and then
+/// `end_session`, and returns the acks (one a frame; panics on any other reply or after 30 s).
+pub async fn push_session(
+    app: &TestApp,
+    token: &str,
+    session: &str,
+    orders: &[Value],
+    chunk: usize,
+) -> Vec<Value> {
+    let mut ws = connect(app, token, session).await;
+    let mut frames: Vec<Value> = orders
+        .chunks(chunk.max(1))
+        .enumerate()
+        .map(|(n, c)| json!({"type": "orders", "seq": n, "orders": c}))
+        .collect();
+    frames.push(json!({"type": "end_session", "seq": frames.len()}));
+    for f in &frames {
+        send(&mut ws, f).await;
+    }
+    let mut acks = Vec::with_capacity(frames.len());
+    for _ in 0..frames.len() {
+        let msg = recv_within(&mut ws, 30).await;
+        assert_eq!(msg["type"], "ack", "{msg}");
+        acks.push(msg);
+    }
+    acks
 }
 
 pub async fn send(ws: &mut Ws, frame: &Value) {
@@ -239,6 +371,55 @@ where
             "timed out waiting for: {what}"
         );
     }
+}
+
+/// The local (Asia/Ho_Chi_Minh) date `days` from today, `YYYY-MM-DD`.
+pub fn vn_date(days: i64) -> String {
+    (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh) + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// The site's shipments of `days` days from today (`GET /v1/sites/{SITE}/shipments`).
+pub async fn shipments_near(addr: &str, days: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for d in 0..days {
+        let date = vn_date(d);
+        let url = format!("http://{addr}/v1/sites/{SITE}/shipments?date={date}");
+        let res = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(OPERATOR)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        let list: Value = res.json().await.unwrap();
+        out.extend(list["shipments"].as_array().unwrap().iter().cloned());
+    }
+    out
+}
+
+/// Waits (≤ 60 s) until the shipments of `days` days from today hold `n` orders in all, and
+/// returns those shipments.
+pub async fn planned_shipments(addr: &str, n: u64, days: i64) -> Vec<Value> {
+    eventually(60, "every order in a shipment", || async move {
+        shipments_near(addr, days)
+            .await
+            .iter()
+            .map(|s| s["order_count"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+            == n
+    })
+    .await;
+    shipments_near(addr, days).await
+}
+
+/// Sends one `orders` frame (seq 1) and asserts every order in it is accepted.
+pub async fn send_accepted(ws: &mut Ws, orders: &[Value]) {
+    send(ws, &json!({"type": "orders", "seq": 1, "orders": orders})).await;
+    let ack = recv(ws).await;
+    let results = ack["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["status"] == "accepted"), "{ack}");
 }
 
 /// Hand-over at the truck as a driver's pickup goes: scans every ship-able parcel of the

@@ -51,28 +51,6 @@ fn statuses(results: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn keys_like(redis: &TestRedis, pattern: &str) -> Vec<String> {
-    let mut c = redis.conn().await;
-    let mut out = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
-}
-
 /// Cancels orders (a final status: the archiver archives them and lets them expire).
 async fn cancel_all(addr: &str, ids: &[&str]) {
     for id in ids {
@@ -122,7 +100,7 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
         redis.order_keys(SITE).await.is_empty()
     })
     .await;
-    let tombs = keys_like(&redis, &format!("lp:{{{SITE}}}:t:*")).await;
+    let tombs = redis.keys_like(&format!("lp:{{{SITE}}}:t:*")).await;
     assert_eq!(tombs.len(), 1, "one bucket: {tombs:?}");
     let bucket = &tombs[0];
     // Cluster-safe: the site's hash tag, like every key the ingest script touches.
@@ -254,16 +232,16 @@ async fn a_tombstone_expires_after_the_dedupe_window() {
     cancel_all(&addr, &["WIN-1"]).await;
     let pattern = format!("lp:{{{SITE}}}:t:{SELLER_A}:*");
     eventually(30, "the tombstone is written", || async {
-        !keys_like(&redis, &pattern).await.is_empty()
+        !redis.keys_like(&pattern).await.is_empty()
     })
     .await;
-    let bucket = keys_like(&redis, &pattern).await.remove(0);
+    let bucket = redis.keys_like(&pattern).await.remove(0);
     let mut c = redis.conn().await;
     let ttl: i64 = c.pttl(&bucket).await.unwrap();
     // Order expiry (≤ 1 s hot) + 4 s window, rounded up to the 4 s bucket.
     assert!(ttl > 0 && ttl <= 9_000, "pttl {ttl}");
     eventually(30, "the order and then its tombstone expired", || async {
-        redis.order_keys(SITE).await.is_empty() && keys_like(&redis, &pattern).await.is_empty()
+        redis.order_keys(SITE).await.is_empty() && redis.keys_like(&pattern).await.is_empty()
     })
     .await;
     // Past the window the id is no longer known: a fresh order with it is new.

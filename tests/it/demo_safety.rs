@@ -70,11 +70,7 @@ fn serve_refuses_demo_settings_beyond_loopback_and_check_config_lists_them() {
 async fn serve_runs_the_demo_beyond_loopback_only_with_demo() {
     let redis = TestRedis::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = tokio::process::Command::from(livepack(dir.path(), &format!("0.0.0.0:{port}")))
         .env("LIVEPACK__REDIS__URL", redis.url())
         .arg("serve")
@@ -84,20 +80,11 @@ async fn serve_runs_the_demo_beyond_loopback_only_with_demo() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    eventually(30, "the demo answers /readyz", || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    await_ready(&format!("http://127.0.0.1:{port}"), 30).await;
     child.kill().await.unwrap();
 
     // Loopback needs no flag, demo settings or not.
-    let port2 = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port2 = free_port();
     let mut child =
         tokio::process::Command::from(livepack(dir.path(), &format!("127.0.0.1:{port2}")))
             .env("LIVEPACK__REDIS__URL", redis.url())
@@ -107,11 +94,6 @@ async fn serve_runs_the_demo_beyond_loopback_only_with_demo() {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-    eventually(30, "the loopback demo answers /readyz", || async {
-        reqwest::get(format!("http://127.0.0.1:{port2}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    await_ready(&format!("http://127.0.0.1:{port2}"), 30).await;
     child.kill().await.unwrap();
 }

@@ -114,12 +114,7 @@ async fn acks_wait_for_a_replica_and_turn_to_nacks_without_one() {
     // Replica back: it resyncs, and the resend is acked (duplicate: stored by the nacked try).
     replica.start_again().await.expect("replica restarts");
     wait_link_up(&p_url, &r_url).await;
-    eventually(10, "/readyz 200 again", || async {
-        reqwest::get(format!("{base}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    await_ready(&base, 10).await;
     let (r, took) = one_frame(&app, &lonely).await;
     println!("replica back: {r} after {took:?}");
     assert_eq!(r["type"], "ack", "{r}");

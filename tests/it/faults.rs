@@ -185,15 +185,9 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     )
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let healthy = || async {
-        reqwest::get(format!("{base}/readyz"))
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    };
 
     let mut svc = svc::Service::start(&config, port, None, "warn");
-    eventually(30, "service ready", healthy).await;
+    svc.ready(30).await;
     let ws = try_connect(
         &format!("ws://127.0.0.1:{port}/v1/ingest?session=killed"),
         Some(TOKEN_A),
@@ -231,7 +225,7 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     assert!(acked_ids.len() >= 700);
 
     let mut svc = svc::Service::start(&config, port, None, "warn");
-    eventually(30, "restarted service ready", healthy).await;
+    svc.ready(30).await;
     let client = reqwest::Client::new();
     for id in &acked_ids {
         let r = client

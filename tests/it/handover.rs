@@ -27,15 +27,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("http://{addr}{path}"))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    TestClient::new(addr, token).call(method, path, body).await
 }
 
 async fn get(addr: &str, path: &str) -> Value {
@@ -498,7 +490,7 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         "{\"first\":1}",
     );
     assert_eq!(
-        store.commit_wave(SITE, "7", &first).await.unwrap(),
+        commit_at_fence_7(&store, &first).await,
         CommitOutcome::Committed
     );
     // Another wave reusing that parcel id (a counter lost or reset): refused, nothing written.
@@ -509,7 +501,7 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         "{\"second\":1}",
     );
     assert_eq!(
-        store.commit_wave(SITE, "7", &clash).await.unwrap(),
+        commit_at_fence_7(&store, &clash).await,
         CommitOutcome::Exists
     );
     let data: String = c
@@ -535,7 +527,7 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         "{}",
     );
     assert_eq!(
-        store.commit_wave(SITE, "7", &again).await.unwrap(),
+        commit_at_fence_7(&store, &again).await,
         CommitOutcome::Exists
     );
     let fresh = commit(
@@ -545,7 +537,15 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         "{}",
     );
     assert_eq!(
-        store.commit_wave(SITE, "7", &fresh).await.unwrap(),
+        commit_at_fence_7(&store, &fresh).await,
         CommitOutcome::Committed
     );
+}
+
+/// Commits `wave` under fence token 7.
+async fn commit_at_fence_7(
+    store: &livepack::store::Store,
+    wave: &livepack::store::waves::WaveCommit<'_>,
+) -> livepack::store::waves::CommitOutcome {
+    store.commit_wave(SITE, "7", wave).await.unwrap()
 }

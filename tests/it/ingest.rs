@@ -337,25 +337,9 @@ async fn end_session_and_cancel_are_answered() {
         (r["type"].as_str(), r["seq"].as_i64()),
         (Some("ack"), Some(5))
     );
-    let session: Value = reqwest::Client::new()
-        .get(app.http("/v1/sessions/evening"))
-        .bearer_auth(TOKEN_A)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, session) = app.client(TOKEN_A).get_json("/v1/sessions/evening").await;
     assert_eq!(session["state"], "ended");
-    let order: Value = reqwest::Client::new()
-        .get(app.http("/v1/orders/C-1"))
-        .bearer_auth(TOKEN_A)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, order) = app.client(TOKEN_A).get_json("/v1/orders/C-1").await;
     assert_eq!(order["status"], "cancelled");
     app.stop().await;
 }

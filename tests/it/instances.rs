@@ -22,13 +22,7 @@ use tokio::sync::Notify;
 const CONNECTIONS: usize = 20;
 const PER_CONNECTION: usize = 150;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::free_port;
 
 struct Instance {
     name: String,

@@ -11,32 +11,16 @@ use crate::fake_vtp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 use fake_vtp::{FakeVtp, PrintFault};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "vtp-webhook-secret-for-label-tests";
 
 fn config(redis: &str, vtp: &FakeVtp) -> livepack::Config {
-    let extra = format!(
-        r#"
-[planner]
-enabled = true
-[operator]
-token = "{OPERATOR}"
-[[carriers]]
-id = "viettel-post"
-kind = "viettelpost"
-base_url = "{base}"
-print_url = "{print}"
-username = "{user}"
-password = "{pass}"
-webhook_secret = "{SECRET}"
-default_service = "VCN"
+    let more = format!(
+        r#"print_url = "{print}"
 retry_base_ms = 50
 book_before_pickup_minutes = 0
 [[carriers.services]]
@@ -50,10 +34,11 @@ other_region = {{ first = 32000, step = 5000 }}
 max_weight_g = 30000
 max_cod = 500000
 "#,
-        base = vtp.base_url(),
         print = vtp.print_url(),
-        user = fake_vtp::USERNAME,
-        pass = fake_vtp::PASSWORD,
+    );
+    let extra = format!(
+        "[planner]\nenabled = true\n{}",
+        vtp_carrier_toml(&vtp.base_url(), SECRET, &more)
     );
     test_config(redis, &extra)
 }
@@ -177,30 +162,7 @@ fn orders() -> Vec<Value> {
 }
 
 async fn ingest(app: &TestApp, session: &str, orders: Vec<Value>) {
-    let ws = connect(app, TOKEN_A, session).await;
-    let (mut tx, mut rx) = ws.split();
-    let frame = json!({"type": "orders", "seq": 0, "orders": orders});
-    tx.send(Message::Text(frame.to_string().into()))
-        .await
-        .unwrap();
-    tx.send(Message::Text(
-        json!({"type": "end_session", "seq": 1}).to_string().into(),
-    ))
-    .await
-    .unwrap();
-    for _ in 0..2 {
-        let msg = loop {
-            match tokio::time::timeout(Duration::from_secs(30), rx.next())
-                .await
-                .expect("an ack within 30 s")
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        };
-        assert_eq!(msg["type"], "ack", "{msg}");
+    for msg in push_session(app, TOKEN_A, session, &orders, orders.len()).await {
         if let Some(results) = msg["results"].as_array() {
             assert!(results.iter().all(|r| r["status"] == "accepted"), "{msg}");
         }

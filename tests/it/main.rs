@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each helper module serves some areas, not all
 
 mod common;
+mod fake_carrier;
 mod fake_ghn;
 mod fake_ghtk;
 mod fake_vtp;

@@ -18,15 +18,9 @@ async fn api(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("http://{app_addr}{path}"))
-        .bearer_auth(OPERATOR);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    TestClient::new(app_addr, OPERATOR)
+        .call(method, path, body)
+        .await
 }
 
 /// Sends orders in frames of 100 and returns when all are acked.
@@ -93,10 +87,7 @@ fn orders(prefix: &str, n: u64) -> Vec<Value> {
 async fn all_waves(addr: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for d in 0..3 {
-        let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
-            + chrono::Duration::days(d))
-        .format("%Y-%m-%d")
-        .to_string();
+        let date = vn_date(d);
         let (s, list) = api(
             addr,
             reqwest::Method::GET,
@@ -365,11 +356,7 @@ async fn planner_killed_mid_run_and_restarted_still_waves_each_order_once() {
 
     // A planner in its own process, killed (SIGKILL) as soon as it has committed a wave.
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = dir.path().join("p.toml");
     // Small waves, so that the kill lands between commits.
     let site = r#"

@@ -26,13 +26,7 @@ pub fn prometheus_bin() -> PathBuf {
         .unwrap_or_else(|| panic!("prometheus not found on PATH: {INSTALL_HELP}"))
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::common::free_port;
 
 pub struct Prometheus {
     pub base: String,

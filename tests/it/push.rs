@@ -123,15 +123,9 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
     )
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let ready = || async {
-        reqwest::get(format!("{base}/readyz"))
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    };
 
     let mut svc = svc::Service::start(&config, port, None, "warn");
-    eventually(60, "service ready", ready).await;
+    svc.ready(60).await;
     let child = push(
         &format!("ws://127.0.0.1:{port}"),
         &file,
@@ -150,7 +144,7 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
         "the service died mid-push ({at_kill} stored)"
     );
     let mut svc = svc::Service::start(&config, port, None, "warn");
-    eventually(60, "restarted service ready", ready).await;
+    svc.ready(60).await;
 
     let (code, summary) = finish(child).await;
     eprintln!("{at_kill} stored when the service was killed; the push said:\n{summary}");
@@ -252,13 +246,7 @@ async fn follow_sends_appended_orders_and_ends_the_session() {
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let mut svc = svc::Service::start(&config, port, None, "warn");
-    eventually(60, "service ready", || async {
-        reqwest::get(format!("{base}/readyz"))
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    svc.ready(60).await;
     let file = dir.path().join("live.jsonl");
     let lines = |from: usize, to: usize| -> String {
         (from..to)

@@ -23,29 +23,12 @@ const TOKEN: &str = "seller-one-token-0000000001";
 const SESSION: &str = "ocop-repack";
 
 fn config(redis: &str, vtp: &str) -> livepack::Config {
-    let extra = format!(
-        r#"
-[operator]
-token = "{OPERATOR}"
-[[carriers]]
-id = "viettel-post"
-kind = "viettelpost"
-base_url = "{vtp}"
-username = "{user}"
-password = "{pass}"
-webhook_secret = "vtp-webhook-secret-for-tests"
-default_service = "VCN"
-retry_base_ms = 50
-book_before_pickup_minutes = 0
-[[sellers]]
-id = "{SELLER}"
-name = "{SELLER}"
-site = "{SITE}"
-token = "{TOKEN}"
-"#,
-        user = fake_vtp::USERNAME,
-        pass = fake_vtp::PASSWORD,
+    let carrier = vtp_carrier_toml(
+        vtp,
+        "vtp-webhook-secret-for-tests",
+        "retry_base_ms = 50\nbook_before_pickup_minutes = 0",
     );
+    let extra = format!("{carrier}{}", sellers_toml(&[(SELLER, TOKEN)]));
     test_config(redis, &extra)
 }
 

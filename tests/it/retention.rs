@@ -87,24 +87,7 @@ async fn ship_all(addr: &str) -> u64 {
 }
 
 async fn scan(mut c: redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
+    scan_keys(&mut c, pattern).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,19 +47,7 @@ async fn small_buffer_ws(
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(8 * 1024).unwrap();
     let mut tcp = socket.connect(addr.parse().unwrap()).await.unwrap();
-    let req = format!(
-        "GET /v1/ingest?session={session} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
-    );
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        tcp.read_exact(&mut b).await.expect("handshake answer");
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
+    let head = ws_handshake(&mut tcp, addr, token, session).await;
     let status: u16 = head[9..12].parse().unwrap();
     if status == 101 {
         return Ok(tcp);

@@ -6,13 +6,10 @@ use crate::common;
 use crate::fake_vtp;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use common::*;
 use fake_vtp::FakeVtp;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::Value;
 
 const SELLERS: [(&str, &str); 3] = [
     ("mat-ong-tam-diep", "seller-one-token-0000000001"),
@@ -22,31 +19,12 @@ const SELLERS: [(&str, &str); 3] = [
 const SECRET: &str = "vtp-webhook-secret-for-tests";
 
 fn config(redis: &str, vtp: &str, book_before_minutes: u32, planner: bool) -> livepack::Config {
-    let mut extra = format!(
-        r#"
-[planner]
-enabled = {planner}
-[operator]
-token = "{OPERATOR}"
-[[carriers]]
-id = "viettel-post"
-kind = "viettelpost"
-base_url = "{vtp}"
-username = "{user}"
-password = "{pass}"
-webhook_secret = "{SECRET}"
-default_service = "VCN"
-retry_base_ms = 50
-book_before_pickup_minutes = {book_before_minutes}
-"#,
-        user = fake_vtp::USERNAME,
-        pass = fake_vtp::PASSWORD,
+    let more = format!("retry_base_ms = 50\nbook_before_pickup_minutes = {book_before_minutes}");
+    let carrier = vtp_carrier_toml(vtp, SECRET, &more);
+    let extra = format!(
+        "[planner]\nenabled = {planner}\n{carrier}{}",
+        sellers_toml(&SELLERS)
     );
-    for (id, token) in SELLERS {
-        extra.push_str(&format!(
-            "[[sellers]]\nid = \"{id}\"\nname = \"{id}\"\nsite = \"{SITE}\"\ntoken = \"{token}\"\n"
-        ));
-    }
     test_config(redis, &extra)
 }
 
@@ -75,8 +53,6 @@ async fn get_json(addr: &str, path: &str) -> Value {
 /// 2,500 orders of one seller, 10 % from repeat buyers, then end_session.
 async fn ingest_seller(app: &TestApp, seller: usize) -> Vec<String> {
     let (_, token) = SELLERS[seller];
-    let ws = connect(app, token, "ocop-saturday").await;
-    let (mut tx, mut rx) = ws.split();
     let orders: Vec<Value> = (0..2500u64)
         .map(|i| {
             let buyer = seller as u64 * 1_000_000 + 10_000 + i + u64::from(i % 10 == 0);
@@ -87,44 +63,8 @@ async fn ingest_seller(app: &TestApp, seller: usize) -> Vec<String> {
         .iter()
         .map(|o| o["order_id"].as_str().unwrap().to_owned())
         .collect();
-    let mut frames: Vec<Value> = orders
-        .chunks(250)
-        .enumerate()
-        .map(|(n, c)| json!({"type": "orders", "seq": n, "orders": c}))
-        .collect();
-    frames.push(json!({"type": "end_session", "seq": frames.len()}));
-    let n = frames.len();
-    for f in frames {
-        tx.send(Message::Text(f.to_string().into())).await.unwrap();
-    }
-    for _ in 0..n {
-        let msg = loop {
-            match tokio::time::timeout(Duration::from_secs(30), rx.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => break serde_json::from_str::<Value>(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        };
-        assert_eq!(msg["type"], "ack", "{msg}");
-    }
+    push_session(app, token, "ocop-saturday", &orders, 250).await;
     ids
-}
-
-async fn shipments(addr: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    for d in 0..3 {
-        let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
-            + chrono::Duration::days(d))
-        .format("%Y-%m-%d")
-        .to_string();
-        let list = get_json(addr, &format!("/v1/sites/{SITE}/shipments?date={date}")).await;
-        out.extend(list["shipments"].as_array().unwrap().iter().cloned());
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +94,7 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
     .await;
 
     // One shipment per pickup (one carrier), holding every parcel of the three sellers.
-    let shs = shipments(&addr).await;
+    let shs = shipments_near(&addr, 3).await;
     assert!(!shs.is_empty());
     let pickups: BTreeSet<&str> = shs
         .iter()
@@ -231,7 +171,12 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
     let booker = TestApp::spawn_with(config(&redis.url(), &vtp.base_url(), 100_000, true)).await;
     eventually(60, "every parcel booked", || {
         let a = addr.clone();
-        async move { shipments(&a).await.iter().all(|s| s["status"] == "booked") }
+        async move {
+            shipments_near(&a, 3)
+                .await
+                .iter()
+                .all(|s| s["status"] == "booked")
+        }
     })
     .await;
     let counts = vtp.created_counts();
@@ -352,7 +297,7 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
             .all(|s| s == "handed_over" || s == "delivered"),
         "{statuses:?}"
     );
-    assert!(shipments(&addr)
+    assert!(shipments_near(&addr, 3)
         .await
         .iter()
         .all(|s| s["status"] == "handed_over"));

@@ -9,13 +9,7 @@ use std::time::Duration;
 use livepack::store::embedded::{EmbeddedOptions, EmbeddedRedis};
 use tokio::process::{Child, Command};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::common::free_port;
 
 /// A redis-server in its own temp dir, `tune` adjusting the options (appendfsync, args).
 pub async fn redis_with(
@@ -195,8 +189,20 @@ pub fn metric_sum(page: &str, name: &str, having: &[&str]) -> f64 {
 /// A WebSocket by hand over TCP, for what tungstenite will not send (invalid UTF-8 in a
 /// text frame) and for peers that never read: upgrades `/v1/ingest` and returns the socket.
 pub async fn raw_ws(addr: &str, token: &str, session: &str) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = ws_handshake(&mut tcp, addr, token, session).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+    tcp
+}
+
+/// Sends the `/v1/ingest` upgrade request (as `token`) over `tcp` and reads the answer's head.
+pub async fn ws_handshake(
+    tcp: &mut tokio::net::TcpStream,
+    addr: &str,
+    token: &str,
+    session: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let req = format!(
         "GET /v1/ingest?session={session} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -209,9 +215,7 @@ pub async fn raw_ws(addr: &str, token: &str, session: &str) -> tokio::net::TcpSt
         tcp.read_exact(&mut b).await.expect("handshake answer");
         head.push(b[0]);
     }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-    tcp
+    String::from_utf8_lossy(&head).to_string()
 }
 
 /// One masked client frame (RFC 6455): `opcode` 1 text, 2 binary, 8 close.

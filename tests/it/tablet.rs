@@ -467,20 +467,7 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     prepaid["cod_amount"] = json!("0");
     orders.push(prepaid);
     let mut ws = connect(&app, TOKEN_A, "floor").await;
-    send(
-        &mut ws,
-        &json!({"type": "orders", "seq": 1, "orders": orders}),
-    )
-    .await;
-    let ack = recv(&mut ws).await;
-    assert!(
-        ack["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "accepted"),
-        "{ack}"
-    );
+    send_accepted(&mut ws, &orders).await;
     send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
     recv(&mut ws).await;
     let ids: Vec<String> = (0..6)

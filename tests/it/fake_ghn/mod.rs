@@ -12,9 +12,8 @@
 //! Prices are per destination province ([`FakeGhn::set_price`]). Failures on demand
 //! ([`Fault`]); every create call is recorded.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -24,77 +23,30 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::fake_carrier::{create, failed, fee_call, lock, Book, Fake};
+pub use crate::fake_carrier::{Fault, Outcome};
+
 pub const TOKEN: &str = "fake-ghn-token";
 pub const SHOP_ID: &str = "885123";
 pub const HANG: Duration = Duration::from_secs(5);
 const API: &str = "/shiip/public-api/v2";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// HTTP 400 `{code: 400, message}`: a business refusal.
-    Reject,
-    /// HTTP 500, nothing created.
-    ServerError,
-    /// The order is created but the answer comes only after [`HANG`].
-    Hang,
-    /// HTTP 200 with an HTML body, nothing created.
-    Garbage,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Booked(String),
-    Duplicate(String),
-    Rejected(String),
-    AuthFailed,
-    ServerError,
-    Garbage,
-}
-
-#[derive(Debug, Clone)]
-pub struct CreateCall {
-    pub reference: String,
-    pub body: Value,
-    pub outcome: Outcome,
-}
-
 #[derive(Default)]
-struct Inner {
-    orders: HashMap<String, Vec<(String, Value)>>,
-    next: u64,
-    faults_by_ref: HashMap<String, VecDeque<Fault>>,
-    faults_next: VecDeque<Fault>,
-    fee_faults: VecDeque<Fault>,
-    calls: Vec<CreateCall>,
-    fee_calls: usize,
-    prices: HashMap<String, (i64, i64)>,
-    picked: HashSet<String>,
-    cancelled: HashSet<String>,
+pub struct Inner {
+    book: Book,
     print_tokens: HashMap<String, Vec<String>>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
 
-pub struct FakeGhn {
-    addr: SocketAddr,
-    state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
+/// The fake GHN; its knobs and records are [`Fake`]'s.
+pub struct FakeGhn(Fake<Inner>);
 
-impl Drop for FakeGhn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(|e| e.into_inner())
-}
+crate::fake_carrier::fake_deref!(FakeGhn, Inner);
 
 impl FakeGhn {
     pub async fn start() -> FakeGhn {
-        let state: Shared = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new()
+        let routes = Router::new()
             .route(&format!("{API}/shipping-order/create"), post(create_order))
             .route(
                 &format!("{API}/shipping-order/detail-by-client-code"),
@@ -104,20 +56,12 @@ impl FakeGhn {
             .route(&format!("{API}/switch-status/cancel"), post(cancel))
             .route(&format!("{API}/a5/gen-token"), post(gen_token))
             .route("/a5/public-api/printA5", get(print_page))
-            .route("/a5/public-api/print80x80", get(print_page))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake ghn");
-        let addr = listener.local_addr().expect("fake ghn address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeGhn { addr, state, task }
+            .route("/a5/public-api/print80x80", get(print_page));
+        FakeGhn(Fake::start(routes, "fake ghn").await)
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     pub fn client(&self) -> livepack::shipping::carrier::Ghn {
@@ -136,73 +80,6 @@ impl FakeGhn {
             timeout,
             timeout,
         )
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        lock(&self.state)
-    }
-
-    pub fn set_price(&self, province: &str, first: i64, step: i64) {
-        self.lock()
-            .prices
-            .insert(province.trim().to_lowercase(), (first, step));
-    }
-
-    pub fn fault_first(&self, reference: &str, fault: Fault, n: usize) {
-        let mut s = self.lock();
-        let q = s.faults_by_ref.entry(reference.to_owned()).or_default();
-        q.extend(std::iter::repeat_n(fault, n));
-    }
-
-    pub fn fault_next(&self, fault: Fault, n: usize) {
-        self.lock()
-            .faults_next
-            .extend(std::iter::repeat_n(fault, n));
-    }
-
-    pub fn fail_fees(&self, fault: Fault, n: usize) {
-        self.lock().fee_faults.extend(std::iter::repeat_n(fault, n));
-    }
-
-    pub fn mark_picked(&self, code: &str) {
-        self.lock().picked.insert(code.to_owned());
-    }
-
-    pub fn calls(&self) -> Vec<CreateCall> {
-        self.lock().calls.clone()
-    }
-
-    pub fn fee_calls(&self) -> usize {
-        self.lock().fee_calls
-    }
-
-    pub fn is_cancelled(&self, code: &str) -> bool {
-        self.lock().cancelled.contains(code)
-    }
-
-    pub fn created_count(&self, reference: &str) -> usize {
-        self.lock().orders.get(reference).map_or(0, Vec::len)
-    }
-
-    pub fn created_counts(&self) -> HashMap<String, usize> {
-        let s = self.lock();
-        s.orders.iter().map(|(r, o)| (r.clone(), o.len())).collect()
-    }
-
-    pub fn tracking_code(&self, reference: &str) -> Option<String> {
-        self.lock()
-            .orders
-            .get(reference)?
-            .first()
-            .map(|o| o.0.clone())
-    }
-
-    pub fn order_body(&self, reference: &str) -> Option<Value> {
-        self.lock()
-            .orders
-            .get(reference)?
-            .first()
-            .map(|o| o.1.clone())
     }
 
     /// A GHN `switch_status` webhook for the order of `reference`.
@@ -287,15 +164,6 @@ fn unauthorized() -> Response {
     )
 }
 
-fn price(s: &Inner, province: &str, grams: i64) -> i64 {
-    let (first, step) = s
-        .prices
-        .get(&province.trim().to_lowercase())
-        .copied()
-        .unwrap_or((30_000, 5_000));
-    first + step * (((grams - 500).max(0) + 499) / 500)
-}
-
 fn invalid(body: &Value) -> Option<String> {
     for key in [
         "client_order_code",
@@ -338,25 +206,14 @@ async fn create_order(
 ) -> Response {
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     let reference = body["client_order_code"].as_str().unwrap_or("").to_owned();
-    let (outcome, answer, wait) = {
-        let mut s = lock(&state);
-        let r = decide(&mut s, &headers, &reference, &body);
-        s.calls.push(CreateCall {
-            reference,
-            body,
-            outcome: r.0.clone(),
-        });
-        r
-    };
-    let _ = outcome;
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    answer
+    create(&state, reference, body, |s, reference, body| {
+        decide(s, &headers, reference, body)
+    })
+    .await
 }
 
 fn decide(
-    s: &mut Inner,
+    s: &mut Book,
     headers: &HeaderMap,
     reference: &str,
     body: &Value,
@@ -364,25 +221,10 @@ fn decide(
     if !authorized(headers) {
         return (Outcome::AuthFailed, unauthorized(), Duration::ZERO);
     }
-    let fault = s
-        .faults_by_ref
-        .get_mut(reference)
-        .and_then(VecDeque::pop_front)
-        .or_else(|| s.faults_next.pop_front());
-    match fault {
-        Some(Fault::ServerError) => {
-            let r = (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
-            return (Outcome::ServerError, r, Duration::ZERO);
-        }
-        Some(Fault::Garbage) => {
-            let r = (StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response();
-            return (Outcome::Garbage, r, Duration::ZERO);
-        }
-        Some(Fault::Reject) => {
-            let m = "Số điện thoại người nhận không hợp lệ (từ chối thử nghiệm)";
-            return (Outcome::Rejected(m.into()), refuse(m), Duration::ZERO);
-        }
-        Some(Fault::Hang) | None => {}
+    let fault = s.take_fault(reference);
+    let why = "Số điện thoại người nhận không hợp lệ (từ chối thử nghiệm)";
+    if let Some((outcome, reply)) = failed(fault, why, refuse) {
+        return (outcome, reply, Duration::ZERO);
     }
     if let Some(m) = invalid(body) {
         return (Outcome::Rejected(m.clone()), refuse(&m), Duration::ZERO);
@@ -393,8 +235,7 @@ fn decide(
     }
     s.next += 1;
     let code = format!("GHN{:05}", s.next);
-    let fee = price(
-        s,
+    let fee = s.price(
         body["to_province_name"].as_str().unwrap_or(""),
         body["weight"].as_i64().unwrap_or(0),
     );
@@ -427,7 +268,7 @@ async fn detail(
     let reference = body["client_order_code"].as_str().unwrap_or("");
     match s.orders.get(reference).and_then(|o| o.first()) {
         Some((code, b)) => ok(json!({"order_code": code, "client_order_code": reference,
-            "total_fee": price(&s, b["to_province_name"].as_str().unwrap_or(""), b["weight"].as_i64().unwrap_or(0)),
+            "total_fee": s.price(b["to_province_name"].as_str().unwrap_or(""), b["weight"].as_i64().unwrap_or(0)),
             "status": "ready_to_pick"})),
         None => refuse("Không tìm thấy đơn hàng"),
     }
@@ -437,26 +278,15 @@ async fn fee(State(state): State<Shared>, headers: HeaderMap, Json(body): Json<V
     if !authorized(&headers) {
         return unauthorized();
     }
-    let fault = {
-        let mut s = lock(&state);
-        s.fee_calls += 1;
-        s.fee_faults.pop_front()
-    };
-    match fault {
-        Some(Fault::ServerError) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response()
-        }
-        Some(Fault::Garbage) => return (StatusCode::OK, "<html></html>").into_response(),
-        Some(Fault::Reject) => return refuse("Tuyến giao không hỗ trợ"),
-        Some(Fault::Hang) => tokio::time::sleep(HANG).await,
-        None => {}
+    if let Err(failed) = fee_call(&state, "Tuyến giao không hỗ trợ", refuse, HANG).await {
+        return failed;
     }
     let province = body["to_province_name"].as_str().unwrap_or("");
     let grams = body["weight"].as_i64().unwrap_or(0);
     if province.trim().is_empty() || grams <= 0 {
         return refuse("to_province_name/weight là bắt buộc");
     }
-    let total = price(&lock(&state), province, grams);
+    let total = lock(&state).price(province, grams);
     ok(
         json!({"total": total, "service_fee": total, "insurance_fee": 0, "pick_station_fee": 0,
               "coupon_value": 0, "r2s_fee": 0, "document_return": 0, "double_check": 0, "cod_fee": 0}),

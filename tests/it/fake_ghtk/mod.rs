@@ -12,8 +12,7 @@
 //! 500 g, `step` per further started 500 g. Failures on demand ([`Fault`]); every call is
 //! recorded so a test can assert each parcel was booked exactly once.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -24,95 +23,40 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::fake_carrier::{create, failed, fee_call, lock, Book, Fake};
+pub use crate::fake_carrier::{Fault, Outcome};
+
 pub const TOKEN: &str = "fake-ghtk-token";
 /// How long a `Fault::Hang` call waits before answering.
 pub const HANG: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// `{success: false, message}`: a business refusal.
-    Reject,
-    /// HTTP 500, nothing created.
-    ServerError,
-    /// The order is created but the answer comes only after [`HANG`].
-    Hang,
-    /// HTTP 200 with an HTML body, nothing created.
-    Garbage,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Booked(String),
-    Duplicate(String),
-    Rejected(String),
-    AuthFailed,
-    ServerError,
-    Garbage,
-}
-
-#[derive(Debug, Clone)]
-pub struct CreateCall {
-    pub reference: String,
-    pub body: Value,
-    pub outcome: Outcome,
-}
-
 #[derive(Default)]
-struct Inner {
-    orders: HashMap<String, Vec<(String, Value)>>,
-    next: u64,
-    faults_by_ref: HashMap<String, VecDeque<Fault>>,
-    faults_next: VecDeque<Fault>,
-    fee_faults: VecDeque<Fault>,
-    calls: Vec<CreateCall>,
-    fee_calls: usize,
-    prices: HashMap<String, (i64, i64)>,
-    picked: HashSet<String>,
-    cancelled: HashSet<String>,
+pub struct Inner {
+    book: Book,
     cancel_calls: usize,
     label_calls: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
 
-pub struct FakeGhtk {
-    addr: SocketAddr,
-    state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
+/// The fake GHTK; its knobs and records are [`Fake`]'s.
+pub struct FakeGhtk(Fake<Inner>);
 
-impl Drop for FakeGhtk {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(|e| e.into_inner())
-}
+crate::fake_carrier::fake_deref!(FakeGhtk, Inner);
 
 impl FakeGhtk {
     pub async fn start() -> FakeGhtk {
-        let state: Shared = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new()
+        let routes = Router::new()
             .route("/services/shipment/order", post(create_order))
             .route("/services/shipment/fee", get(fee))
             .route("/services/label/{label}", get(label))
-            .route("/services/shipment/cancel/{label}", post(cancel))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake ghtk");
-        let addr = listener.local_addr().expect("fake ghtk address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeGhtk { addr, state, task }
+            .route("/services/shipment/cancel/{label}", post(cancel));
+        FakeGhtk(Fake::start(routes, "fake ghtk").await)
     }
 
     /// What `[[carriers]] base_url` should be.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     pub fn client(&self) -> livepack::shipping::carrier::Ghtk {
@@ -133,80 +77,8 @@ impl FakeGhtk {
         )
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        lock(&self.state)
-    }
-
-    /// Parcels to `province` cost `first` for 500 g and `step` per further 500 g.
-    pub fn set_price(&self, province: &str, first: i64, step: i64) {
-        self.lock()
-            .prices
-            .insert(province.trim().to_lowercase(), (first, step));
-    }
-
-    pub fn fault_first(&self, reference: &str, fault: Fault, n: usize) {
-        let mut s = self.lock();
-        let q = s.faults_by_ref.entry(reference.to_owned()).or_default();
-        q.extend(std::iter::repeat_n(fault, n));
-    }
-
-    pub fn fault_next(&self, fault: Fault, n: usize) {
-        self.lock()
-            .faults_next
-            .extend(std::iter::repeat_n(fault, n));
-    }
-
-    /// The next `n` fee calls fail with `fault`.
-    pub fn fail_fees(&self, fault: Fault, n: usize) {
-        self.lock().fee_faults.extend(std::iter::repeat_n(fault, n));
-    }
-
-    /// The order `label` has been picked up: GHTK no longer cancels it.
-    pub fn mark_picked(&self, label: &str) {
-        self.lock().picked.insert(label.to_owned());
-    }
-
-    pub fn calls(&self) -> Vec<CreateCall> {
-        self.lock().calls.clone()
-    }
-
-    pub fn fee_calls(&self) -> usize {
-        self.lock().fee_calls
-    }
-
     pub fn cancel_calls(&self) -> usize {
         self.lock().cancel_calls
-    }
-
-    pub fn is_cancelled(&self, label: &str) -> bool {
-        self.lock().cancelled.contains(label)
-    }
-
-    /// Orders created for `reference`: 1 when booked exactly once.
-    pub fn created_count(&self, reference: &str) -> usize {
-        self.lock().orders.get(reference).map_or(0, Vec::len)
-    }
-
-    /// Reference → orders created.
-    pub fn created_counts(&self) -> HashMap<String, usize> {
-        let s = self.lock();
-        s.orders.iter().map(|(r, o)| (r.clone(), o.len())).collect()
-    }
-
-    pub fn tracking_code(&self, reference: &str) -> Option<String> {
-        self.lock()
-            .orders
-            .get(reference)?
-            .first()
-            .map(|o| o.0.clone())
-    }
-
-    pub fn order_body(&self, reference: &str) -> Option<Value> {
-        self.lock()
-            .orders
-            .get(reference)?
-            .first()
-            .map(|o| o.1.clone())
     }
 
     /// A GHTK status webhook (form body, as GHTK posts it) for the order of `reference`.
@@ -269,17 +141,23 @@ fn refuse(message: &str) -> Response {
     Json(json!({"success": false, "message": message})).into_response()
 }
 
-fn authorized(headers: &HeaderMap) -> bool {
-    headers.get("Token").and_then(|v| v.to_str().ok()) == Some(TOKEN)
+/// The state, once the token is checked (`None`: a wrong token) and the call counted by
+/// `count`.
+fn checked<'a>(
+    state: &'a Shared,
+    headers: &HeaderMap,
+    count: fn(&mut Inner),
+) -> Option<MutexGuard<'a, Inner>> {
+    if !authorized(headers) {
+        return None;
+    }
+    let mut s = lock(state);
+    count(&mut s);
+    Some(s)
 }
 
-fn price(s: &Inner, province: &str, grams: i64) -> i64 {
-    let (first, step) = s
-        .prices
-        .get(&province.trim().to_lowercase())
-        .copied()
-        .unwrap_or((30_000, 5_000));
-    first + step * (((grams - 500).max(0) + 499) / 500)
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get("Token").and_then(|v| v.to_str().ok()) == Some(TOKEN)
 }
 
 fn grams_of(v: &Value) -> i64 {
@@ -330,25 +208,14 @@ async fn create_order(
 ) -> Response {
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     let reference = body["order"]["id"].as_str().unwrap_or("").to_owned();
-    let (outcome, reply, wait) = {
-        let mut s = lock(&state);
-        let r = decide(&mut s, &headers, &q, &reference, &body);
-        s.calls.push(CreateCall {
-            reference,
-            body,
-            outcome: r.0.clone(),
-        });
-        r
-    };
-    let _ = outcome;
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    reply
+    create(&state, reference, body, |s, reference, body| {
+        decide(s, &headers, &q, reference, body)
+    })
+    .await
 }
 
 fn decide(
-    s: &mut Inner,
+    s: &mut Book,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
     reference: &str,
@@ -361,25 +228,10 @@ fn decide(
             Duration::ZERO,
         );
     }
-    let fault = s
-        .faults_by_ref
-        .get_mut(reference)
-        .and_then(VecDeque::pop_front)
-        .or_else(|| s.faults_next.pop_front());
-    match fault {
-        Some(Fault::ServerError) => {
-            let r = (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
-            return (Outcome::ServerError, r, Duration::ZERO);
-        }
-        Some(Fault::Garbage) => {
-            let r = (StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response();
-            return (Outcome::Garbage, r, Duration::ZERO);
-        }
-        Some(Fault::Reject) => {
-            let m = "Địa chỉ nhận hàng không hợp lệ (từ chối thử nghiệm)";
-            return (Outcome::Rejected(m.into()), refuse(m), Duration::ZERO);
-        }
-        Some(Fault::Hang) | None => {}
+    let fault = s.take_fault(reference);
+    let why = "Địa chỉ nhận hàng không hợp lệ (từ chối thử nghiệm)";
+    if let Some((outcome, reply)) = failed(fault, why, refuse) {
+        return (outcome, reply, Duration::ZERO);
     }
     if q.get("ver").map(String::as_str) != Some("1.5") {
         let m = "Phiên bản API không hợp lệ";
@@ -403,7 +255,7 @@ fn decide(
     s.next += 1;
     let label = format!("S22.A1.{}", 1_700_000_000 + s.next);
     let grams = grams_of(&body["order"]["total_weight"]);
-    let fee = price(s, body["order"]["province"].as_str().unwrap_or(""), grams);
+    let fee = s.price(body["order"]["province"].as_str().unwrap_or(""), grams);
     s.orders
         .entry(reference.to_owned())
         .or_default()
@@ -431,26 +283,16 @@ async fn fee(
     if !authorized(&headers) {
         return refuse("Token không hợp lệ");
     }
-    let fault = {
-        let mut s = lock(&state);
-        s.fee_calls += 1;
-        s.fee_faults.pop_front()
-    };
-    match fault {
-        Some(Fault::ServerError) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response()
-        }
-        Some(Fault::Garbage) => return (StatusCode::OK, "<html></html>").into_response(),
-        Some(Fault::Reject) => return refuse("Không hỗ trợ giao đến địa chỉ này"),
-        Some(Fault::Hang) => tokio::time::sleep(HANG).await,
-        None => {}
+    if let Err(failed) = fee_call(&state, "Không hỗ trợ giao đến địa chỉ này", refuse, HANG).await
+    {
+        return failed;
     }
     let grams: i64 = q.get("weight").and_then(|w| w.parse().ok()).unwrap_or(0);
     let province = q.get("province").cloned().unwrap_or_default();
     if province.trim().is_empty() || grams <= 0 {
         return refuse("Thiếu tỉnh/thành hoặc khối lượng");
     }
-    let fee = price(&lock(&state), &province, grams);
+    let fee = lock(&state).price(&province, grams);
     Json(json!({"success": true, "message": "",
         "fee": {"name": "area1", "fee": fee, "insurance_fee": 0, "delivery": true}}))
     .into_response()
@@ -461,12 +303,10 @@ async fn label(
     headers: HeaderMap,
     Path(label): Path<String>,
 ) -> Response {
-    if !authorized(&headers) {
+    let Some(s) = checked(&state, &headers, |s| s.label_calls += 1) else {
         return refuse("Token không hợp lệ");
-    }
-    let mut s = lock(&state);
-    s.label_calls += 1;
-    if !s.orders.values().flatten().any(|(l, _)| *l == label) {
+    };
+    if !s.knows(&label) {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"success": false, "message": "Không tìm thấy đơn hàng"})),
@@ -482,12 +322,10 @@ async fn cancel(
     headers: HeaderMap,
     Path(label): Path<String>,
 ) -> Response {
-    if !authorized(&headers) {
+    let Some(mut s) = checked(&state, &headers, |s| s.cancel_calls += 1) else {
         return refuse("Token không hợp lệ");
-    }
-    let mut s = lock(&state);
-    s.cancel_calls += 1;
-    if !s.orders.values().flatten().any(|(l, _)| *l == label) {
+    };
+    if !s.knows(&label) {
         return refuse("Không tìm thấy đơn hàng");
     }
     if s.cancelled.contains(&label) {

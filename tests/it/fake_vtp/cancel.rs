@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{envelope_error, lock, FakeVtp, Shared};
+use super::{body_of, envelope_error, lock, token_of, FakeVtp, Shared};
 
 /// Cancelled by the partner through the API.
 pub const STATUS_CANCELLED_BY_API: i64 = 107;
@@ -107,16 +107,13 @@ pub(super) async fn update_order(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let body = body_of(body);
     let tracking = match &body["ORDER_NUMBER"] {
         Value::String(s) => s.trim().to_owned(),
         Value::Number(n) => n.to_string(),
         _ => String::new(),
     };
-    let token = headers
-        .get("Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let token = token_of(&headers);
     let mut s = lock(&state);
     let (outcome, reply) = if !s.valid_tokens.contains(token) {
         (

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{envelope_error, fee, lock, Shared, PASSWORD, USERNAME};
+use super::{body_of, envelope_error, fee, lock, token_of, Shared, PASSWORD, USERNAME};
 
 /// New provinces: (id, code, name).
 pub const PROVINCES_NEW: [(i64, &str, &str); 4] = [
@@ -93,13 +93,38 @@ fn arg(q: &HashMap<String, String>, name: &str) -> i64 {
     q.get(name).and_then(|v| v.parse().ok()).unwrap_or(-1)
 }
 
-pub async fn provinces_new(State(state): State<Shared>) -> Response {
-    if let Some(r) = category_call(&state) {
+/// A province list, as both category versions answer it.
+fn provinces(state: &Shared, list: &[(i64, &str, &str)]) -> Response {
+    if let Some(r) = category_call(state) {
         return r;
     }
-    ok(PROVINCES_NEW
+    ok(list
         .iter()
         .map(|(id, code, name)| json!({"PROVINCE_ID": id, "PROVINCE_CODE": code, "PROVINCE_NAME": name}))
+        .collect())
+}
+
+pub async fn provinces_new(State(state): State<Shared>) -> Response {
+    provinces(&state, &PROVINCES_NEW)
+}
+
+/// The rows of `list` under parent `parent` (all when the query has no `param`), each as
+/// `row` makes it.
+fn children(
+    state: &Shared,
+    q: &HashMap<String, String>,
+    param: &str,
+    list: &[(i64, i64, &str)],
+    row: fn(i64, i64, &str) -> Value,
+) -> Response {
+    if let Some(r) = category_call(state) {
+        return r;
+    }
+    let p = arg(q, param);
+    ok(list
+        .iter()
+        .filter(|(_, parent, _)| p == -1 || *parent == p)
+        .map(|&(id, parent, name)| row(id, parent, name))
         .collect())
 }
 
@@ -107,57 +132,43 @@ pub async fn wards_new(
     State(state): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = category_call(&state) {
-        return r;
-    }
-    let p = arg(&q, "provinceId");
-    ok(WARDS_NEW
-        .iter()
-        .filter(|(_, prov, _)| p == -1 || *prov == p)
-        .map(|(id, _, name)| json!({"WARDS_ID": id, "WARDS_NAME": name, "DISTRICT_ID": 0}))
-        .collect())
+    children(
+        &state,
+        &q,
+        "provinceId",
+        &WARDS_NEW,
+        |id, _, name| json!({"WARDS_ID": id, "WARDS_NAME": name, "DISTRICT_ID": 0}),
+    )
 }
 
 pub async fn provinces_old(State(state): State<Shared>) -> Response {
-    if let Some(r) = category_call(&state) {
-        return r;
-    }
-    ok(PROVINCES_OLD
-        .iter()
-        .map(|(id, code, name)| json!({"PROVINCE_ID": id, "PROVINCE_CODE": code, "PROVINCE_NAME": name}))
-        .collect())
+    provinces(&state, &PROVINCES_OLD)
 }
 
 pub async fn districts_old(
     State(state): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = category_call(&state) {
-        return r;
-    }
-    let p = arg(&q, "provinceId");
-    ok(DISTRICTS_OLD
-        .iter()
-        .filter(|(_, prov, _)| p == -1 || *prov == p)
-        .map(|(id, prov, name)| {
-            json!({"DISTRICT_ID": id, "DISTRICT_VALUE": id.to_string(), "DISTRICT_NAME": name, "PROVINCE_ID": prov})
-        })
-        .collect())
+    children(
+        &state,
+        &q,
+        "provinceId",
+        &DISTRICTS_OLD,
+        |id, prov, name| json!({"DISTRICT_ID": id, "DISTRICT_VALUE": id.to_string(), "DISTRICT_NAME": name, "PROVINCE_ID": prov}),
+    )
 }
 
 pub async fn wards_old(
     State(state): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = category_call(&state) {
-        return r;
-    }
-    let d = arg(&q, "districtId");
-    ok(WARDS_OLD
-        .iter()
-        .filter(|(_, dist, _)| d == -1 || *dist == d)
-        .map(|(id, dist, name)| json!({"WARDS_ID": id, "WARDS_NAME": name, "DISTRICT_ID": dist}))
-        .collect())
+    children(
+        &state,
+        &q,
+        "districtId",
+        &WARDS_OLD,
+        |id, dist, name| json!({"WARDS_ID": id, "WARDS_NAME": name, "DISTRICT_ID": dist}),
+    )
 }
 
 /// Why `{who}_PROVINCE/_DISTRICT/_WARD` do not name one known address, if they don't.
@@ -192,11 +203,8 @@ pub async fn owner_connect(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Json<Value> {
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
-    let token = headers
-        .get("Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let body = body_of(body);
+    let token = token_of(&headers);
     let mut s = lock(&state);
     if !s.temp_tokens.contains(token) {
         return Json(envelope_error(401, "Token invalid"));
@@ -220,11 +228,8 @@ pub async fn get_price(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
-    let token = headers
-        .get("Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let body = body_of(body);
+    let token = token_of(&headers);
     let mut s = lock(&state);
     s.quote_calls += 1;
     if !s.valid_tokens.contains(token) {

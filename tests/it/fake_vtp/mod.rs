@@ -15,7 +15,6 @@ mod print;
 pub use print::PrintFault;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,6 +24,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+use crate::fake_carrier::{serve, Served};
+/// What the fake did with one createOrder call, and the record of each.
+pub use crate::fake_carrier::{CreateCall, Outcome};
 
 mod cancel;
 #[allow(unused_imports)]
@@ -85,24 +88,6 @@ pub enum DuplicateReply {
     WithoutTrackingCode,
 }
 
-/// What the fake did with one createOrder call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Booked(String),
-    Duplicate(String),
-    Rejected(String),
-    AuthFailed,
-    ServerError,
-    Garbage,
-}
-
-#[derive(Debug, Clone)]
-pub struct CreateCall {
-    pub reference: String,
-    pub body: Value,
-    pub outcome: Outcome,
-}
-
 #[derive(Debug, Clone)]
 struct Order {
     tracking: String,
@@ -136,15 +121,8 @@ pub(crate) struct Inner {
 pub(crate) type Shared = Arc<Mutex<Inner>>;
 
 pub struct FakeVtp {
-    addr: SocketAddr,
+    served: Served,
     state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeVtp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeVtp {
@@ -177,19 +155,13 @@ impl FakeVtp {
             )
             .route("/v2/categories/listWards", get(categories::wards_old))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake viettel post");
-        let addr = listener.local_addr().expect("fake viettel post address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeVtp { addr, state, task }
+        let served = serve(app, "fake viettel post").await;
+        FakeVtp { served, state }
     }
 
     /// What `[[carriers]] base_url` should be: `http://127.0.0.1:PORT/v2`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v2", self.addr)
+        format!("http://{}/v2", self.served.addr)
     }
 
     /// An adapter logged in as [`USERNAME`] with the default time limits.
@@ -326,6 +298,19 @@ impl FakeVtp {
     }
 }
 
+/// The `Token` header, empty when missing.
+pub(crate) fn token_of(headers: &HeaderMap) -> &str {
+    headers
+        .get("Token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A JSON body, `null` when missing or not JSON.
+pub(crate) fn body_of(body: Option<Json<Value>>) -> Value {
+    body.map(|Json(b)| b).unwrap_or(Value::Null)
+}
+
 pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -395,7 +380,7 @@ pub(crate) fn envelope_error(status: i64, message: &str) -> Value {
 }
 
 async fn login(State(state): State<Shared>, body: Option<Json<Value>>) -> Json<Value> {
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let body = body_of(body);
     let ok = body["USERNAME"] == USERNAME && body["PASSWORD"] == PASSWORD;
     if !ok {
         return Json(envelope_error(205, "Sai tên đăng nhập hoặc mật khẩu"));
@@ -466,12 +451,9 @@ async fn create_order(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let body = body_of(body);
     let reference = body["ORDER_NUMBER"].as_str().unwrap_or("").to_owned();
-    let token = headers
-        .get("Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let token = token_of(&headers);
     let (reply, wait) = {
         let mut s = lock(&state);
         let (outcome, reply, wait) = decide(&mut s, token, &reference, &body);

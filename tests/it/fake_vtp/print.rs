@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{envelope_error, lock, Shared};
+use super::{body_of, envelope_error, lock, token_of, Shared};
 
 /// How the next print calls fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct PrintState {
 impl super::FakeVtp {
     /// What `[[carriers]] print_url` should be.
     pub fn print_url(&self) -> String {
-        format!("http://{}/DigitalizePrint/report.do", self.addr)
+        format!("http://{}/DigitalizePrint/report.do", self.served.addr)
     }
 
     pub fn set_print_fault(&self, fault: Option<PrintFault>) {
@@ -55,11 +55,8 @@ pub async fn printing_code(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
-    let token = headers
-        .get("Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let body = body_of(body);
+    let token = token_of(&headers);
     let mut s = lock(&state);
     if !s.valid_tokens.contains(token) {
         return Json(envelope_error(401, "Token invalid")).into_response();
