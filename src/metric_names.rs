@@ -1,5 +1,5 @@
 //! Every `livepack_*` metric name, in one place. A leaf module (it names nothing else in the
-//! crate) so every layer can use it; [`crate::metrics`] re-exports it as `metrics::names`.
+//! crate) so every layer can use it; the `metrics` module re-exports it as `metrics::names`.
 //! The dashboards and alert rules under `config/` use these names.
 
 pub const ARCHIVE_ERRORS: &str = "livepack_archive_errors_total";

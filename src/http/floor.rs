@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::station::PIN_POLICY;
-use super::waves::{check_site, load_parcel, optional_body};
+use super::waves::{check_site, load_parcel, optional_body, PickResult};
 use crate::domain::is_label;
 use crate::planner::records::{site_of, WaveDoc};
 use crate::state::AppState;
@@ -179,21 +179,11 @@ pub struct UnpickBody {
     pub qty: u32,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UnpickResult {
-    pub wave_id: String,
-    pub sku: String,
-    /// counted | duplicate
-    pub result: &'static str,
-    pub picked: u64,
-    pub qty: u64,
-}
-
 /// Takes back picked units of a SKU (a wrong tap). Idempotent by `unpick_id`; never below
 /// zero (409 `over_unpick`) nor below the units already packed (409 `units_packed`).
 #[utoipa::path(post, path = "/v1/waves/{wave_id}/unpicks", tag = "floor", params(("wave_id" = String, Path)),
     request_body = UnpickBody, security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = UnpickResult), (status = 400, body = ErrorBody, description = "`invalid_unpick_id`, `invalid_qty`, `unknown_sku`"),
+    responses((status = 200, body = PickResult), (status = 400, body = ErrorBody, description = "`invalid_unpick_id`, `invalid_qty`, `unknown_sku`"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`over_unpick`, `units_packed`"), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn unpick(
@@ -201,7 +191,7 @@ pub async fn unpick(
     caller: Caller,
     Path(wave_id): Path<String>,
     body: Result<Json<UnpickBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<UnpickResult>, ApiError> {
+) -> Result<Json<PickResult>, ApiError> {
     let Json(body) = body?;
     check_id(&body.unpick_id, ErrorCode::InvalidUnpickId, "unpick_id")?;
     check_qty(body.qty)?;
@@ -249,7 +239,7 @@ pub async fn unpick(
         }
         UnpickOutcome::NoWave => return Err(ApiError::not_found("wave")),
     };
-    Ok(Json(UnpickResult {
+    Ok(Json(PickResult {
         wave_id,
         sku: body.sku,
         result,

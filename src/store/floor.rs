@@ -277,28 +277,17 @@ impl Store {
         client: &str,
         policy: &PinPolicy,
     ) -> Result<PinAttempt, StoreError> {
-        let mut inv = self.inner.scripts.pin.prepare_invoke();
-        inv.key(keys::supervisor_pin_clients(site))
-            .key(keys::supervisor_pin_minute(site))
-            .arg(client)
-            .arg(chrono::Utc::now().timestamp_millis())
-            .arg(policy.free_attempts)
-            .arg(policy.backoff_base_ms)
-            .arg(policy.backoff_cap_ms)
-            .arg(policy.remember_secs);
-        let mut conn = self.conn();
-        let (attempts, wait_ms, site_minute): (u64, u64, u64) =
-            self.bounded("pin", inv.invoke_async(&mut conn)).await?;
-        Ok(PinAttempt {
-            attempts,
-            wait_ms,
-            site_minute,
-        })
+        self.throttled_attempt(
+            keys::supervisor_pin_clients(site),
+            keys::supervisor_pin_minute(site),
+            client,
+            policy,
+        )
+        .await
     }
 
     pub async fn supervisor_pin_success(&self, site: &str, client: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        self.bounded("pin", conn.hdel(keys::supervisor_pin_clients(site), client))
+        self.throttle_forget(keys::supervisor_pin_clients(site), client)
             .await
     }
 }

@@ -450,9 +450,33 @@ impl Store {
         client: &str,
         policy: &PinPolicy,
     ) -> Result<PinAttempt, StoreError> {
+        self.throttled_attempt(
+            keys::pin_clients(site),
+            keys::pin_minute(site),
+            client,
+            policy,
+        )
+        .await
+    }
+
+    /// A right PIN: forgets this client's count (only this client's).
+    pub async fn pin_success(&self, site: &str, client: &str) -> Result<(), StoreError> {
+        self.throttle_forget(keys::pin_clients(site), client).await
+    }
+
+    /// One attempt on a PIN throttle (`lua/pin.lua`): per-client counts in `clients_key`, the
+    /// site's attempts this minute in `minute_key`. The station and the supervisor PIN each
+    /// have their own pair of keys.
+    pub(super) async fn throttled_attempt(
+        &self,
+        clients_key: String,
+        minute_key: String,
+        client: &str,
+        policy: &PinPolicy,
+    ) -> Result<PinAttempt, StoreError> {
         let mut inv = self.inner.scripts.pin.prepare_invoke();
-        inv.key(keys::pin_clients(site))
-            .key(keys::pin_minute(site))
+        inv.key(clients_key)
+            .key(minute_key)
             .arg(client)
             .arg(chrono::Utc::now().timestamp_millis())
             .arg(policy.free_attempts)
@@ -469,11 +493,14 @@ impl Store {
         })
     }
 
-    /// A right PIN: forgets this client's count (only this client's).
-    pub async fn pin_success(&self, site: &str, client: &str) -> Result<(), StoreError> {
+    /// Forgets `client`'s count on a PIN throttle.
+    pub(super) async fn throttle_forget(
+        &self,
+        clients_key: String,
+        client: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        self.bounded("pin", conn.hdel(keys::pin_clients(site), client))
-            .await
+        self.bounded("pin", conn.hdel(clients_key, client)).await
     }
 
     /// An operator's unlock: forgets every client's count at `site`. Returns how many.

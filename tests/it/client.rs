@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{scan_keys, TestApp, TestRedis, SITE, TOKEN_A, TOKEN_B};
+use crate::common::{eventually, scan_keys, TestApp, TestRedis, SITE, TOKEN_A, TOKEN_B};
 
 /// The service in-process on its own redis-server, with short Redis and retry limits.
 struct Service {
@@ -78,18 +78,6 @@ fn orders(prefix: &str, n: u64) -> Vec<Value> {
     (0..n)
         .map(|i| sample_order(&format!("{prefix}-{i}"), i * 37 + 11))
         .collect()
-}
-
-/// Polls `cond` until it holds; panics after `secs`.
-async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,16 +188,19 @@ async fn survives_a_redis_restart_and_stores_each_order_once() {
     let svc = Service::start().await;
     let Service { mut redis, app } = svc;
     redis.redis.kill();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while redis.redis.is_alive().await {
-        assert!(tokio::time::Instant::now() < deadline, "redis did not die");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(10, "redis to die", || async {
+        !redis.redis.is_alive().await
+    })
+    .await;
 
     let nacks = Arc::new(AtomicU64::new(0));
     let seen = nacks.clone();
     let restarter = tokio::spawn(async move {
-        wait_for("a nack", 30, || seen.load(Ordering::Relaxed) > 0).await;
+        eventually(30, "a nack", || {
+            let nacked = seen.load(Ordering::Relaxed) > 0;
+            async move { nacked }
+        })
+        .await;
         redis.redis.start_again().await.expect("redis restarts");
         redis
     });
