@@ -4,13 +4,13 @@
 // asks, the undo countdown, put-back and pull confirmed, unpick and unpack (the supervisor
 // PIN once booked), barcode scans, the connection badge and banner, queued counts per wave.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, eventually, SITE, PIN, OPERATOR_TOKEN, SELLER_TOKEN } from './lib/server.mjs';
+import { call, eventually, SITE, PIN, OPERATOR_TOKEN, SELLER_TOKEN } from './lib/server.mjs';
 import { ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  launch, openPage, clean, apiWave, newWaves, queueDrained, openWave, shot, answer, answered,
+  serviceAndBrowser, openPage, clean, apiWave, newWaves, queueDrained, openWave, shot, answer, answered,
   takeAll, LANDSCAPE, PORTRAIT,
 } from './lib/tablet.mjs';
 
@@ -62,18 +62,7 @@ function order(i, item, qty, { prepaid = false, minutesAgo = 5 } = {}) {
   };
 }
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer({ toml: SITE_TOML });
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const env = serviceAndBrowser({ toml: SITE_TOML });
 
 /** Words (letters/digits) of the pick list whose rendered boxes sit on more than one line. */
 function brokenWords(selector) {
@@ -146,19 +135,19 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     // A fresh order of the bin-less SKU too: the overdue one may leave in a wave of its own.
     order(6, 'soap', 1),
   ];
-  await ingest(srv.base, 'browser-floor', list);
-  await endSession(srv.base, 'browser-floor');
-  await newWaves(srv.base, new Set(), list.length);
-  const record = async (id) => (await call(srv.base, 'GET', `/v1/orders/${id}`, SELLER_TOKEN)).body;
+  await ingest(env.srv.base, 'browser-floor', list);
+  await endSession(env.srv.base, 'browser-floor');
+  await newWaves(env.srv.base, new Set(), list.length);
+  const record = async (id) => (await call(env.srv.base, 'GET', `/v1/orders/${id}`, SELLER_TOKEN)).body;
   // The overdue order may leave in a wave of its own (released at once, at risk).
   const waveId = (await record('FL-0')).wave_id;
   const oldWaveId = (await record('FL-2')).wave_id;
   for (const id of ['FL-1', 'FL-3', 'FL-4', 'FL-5', 'FL-6']) assert.equal((await record(id)).wave_id, waveId, id);
-  let w = await apiWave(srv.base, waveId);
-  const oldParcel = parcelOf(await apiWave(srv.base, oldWaveId), 'FL-2').parcel_id;
+  let w = await apiWave(env.srv.base, waveId);
+  const oldParcel = parcelOf(await apiWave(env.srv.base, oldWaveId), 'FL-2').parcel_id;
 
-  const { context, page } = await openPage(browser, PORTRAIT);
-  await page.goto(`${srv.base}/tablet/`);
+  const { context, page } = await openPage(env.browser, PORTRAIT);
+  await page.goto(`${env.srv.base}/tablet/`);
   await page.getByTestId('site').fill(SITE);
   await page.getByTestId('pin').fill(PIN);
   await page.getByTestId('station').fill('Bàn 1');
@@ -245,10 +234,10 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await answer(page, { ok: false });
     await answered(page);
     // Over the API too: refused without the confirm flag.
-    const r = await call(srv.base, 'POST', `/v1/parcels/${p0}/packed`, OPERATOR_TOKEN);
+    const r = await call(env.srv.base, 'POST', `/v1/parcels/${p0}/packed`, OPERATOR_TOKEN);
     assert.equal(r.status, 409);
     assert.equal(r.body.error.code, 'items_not_picked');
-    assert.equal((await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'open');
+    assert.equal((await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'open');
   });
 
   await t.test('take all asks above 3 units; undo counts down; the next parcel is shown', async () => {
@@ -262,7 +251,7 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await page.screenshot({ path: shot('tablet-floor-undo-countdown-800x1280') });
     await queueDrained(page, 30000);
     await page.waitForFunction(() => !/\(\d s\)/.test(document.querySelector('[data-testid="undo"]').textContent));
-    w = await apiWave(srv.base, waveId);
+    w = await apiWave(env.srv.base, waveId);
     assert.equal(w.pick_list.find((l) => l.sku === 'HONEY-500').picked, 8);
     assert.ok(w.next_parcel_id, 'the server names a next parcel');
     await page.waitForFunction((id) => document.querySelector(`[data-testid="parcel"][data-next="true"]`)?.dataset.parcelId === id,
@@ -289,12 +278,12 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await answer(page, { title: /chưa lấy đủ hàng/ });
     await answered(page);
     await queueDrained(page, 30000);
-    assert.equal((await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === p4).status, 'packed');
-    const audit = await call(srv.base, 'GET', `/v1/sites/${SITE}/audit`, OPERATOR_TOKEN);
+    assert.equal((await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p4).status, 'packed');
+    const audit = await call(env.srv.base, 'GET', `/v1/sites/${SITE}/audit`, OPERATOR_TOKEN);
     assert.ok(audit.body.entries.some((e) => e.action === 'pack_unpicked' && e.parcel_id === p4 && e.station === 'Bàn 1'),
       JSON.stringify(audit.body.entries.slice(0, 5)));
     for (const id of ['FL-3', 'FL-4']) {
-      const c = await call(srv.base, 'POST', `/v1/orders/${id}/cancel`, SELLER_TOKEN, { reason: 'buyer_cancelled' });
+      const c = await call(env.srv.base, 'POST', `/v1/orders/${id}/cancel`, SELLER_TOKEN, { reason: 'buyer_cancelled' });
       assert.equal(c.status, 200, JSON.stringify(c.body));
     }
     const putBack = page.locator('[data-testid="put-back"][data-sku="HONEY-500"]');
@@ -323,30 +312,30 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await putBack.waitFor({ state: 'detached' });
     await pull.waitFor({ state: 'detached' });
     await queueDrained(page, 30000);
-    w = await apiWave(srv.base, waveId);
+    w = await apiWave(env.srv.base, waveId);
     assert.deepEqual(w.put_backs, [], 'put-back done on the server');
     assert.deepEqual(w.pulls, [], 'pull done on the server');
     assert.equal(w.parcels.find((p) => p.parcel_id === p4).pulled, true);
   });
 
   await t.test('unpick one unit and unpack a packed parcel from the tablet', async () => {
-    const before = (await apiWave(srv.base, waveId)).pick_list.find((l) => l.sku === 'HONEY-500').picked;
+    const before = (await apiWave(env.srv.base, waveId)).pick_list.find((l) => l.sku === 'HONEY-500').picked;
     await line(page, 'HONEY-500').getByTestId('unpick').click();
     await answer(page, { title: /Trả 1 × HONEY-500 về kệ/ });
     await answered(page);
     await message(page, /Đã bớt 1 × HONEY-500/);
-    assert.equal((await apiWave(srv.base, waveId)).pick_list.find((l) => l.sku === 'HONEY-500').picked, before - 1);
+    assert.equal((await apiWave(env.srv.base, waveId)).pick_list.find((l) => l.sku === 'HONEY-500').picked, before - 1);
     // Pack FL-0's parcel (its units are picked), then reopen it.
     await page.waitForFunction((id) => document.querySelector(`[data-testid="parcel"][data-parcel-id="${id}"]`).dataset.ready === 'true', p0);
     await card(page, p0).getByTestId('parcel-packed').click();
     await queueDrained(page, 30000);
-    assert.equal((await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'packed');
+    assert.equal((await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'packed');
     await card(page, p0).getByTestId('parcel-unpack').waitFor();
     await card(page, p0).getByTestId('parcel-unpack').click();
     await answer(page, { title: new RegExp(`Mở lại kiện ${p0}`) });
     await answered(page);
     await message(page, /đã mở lại/);
-    assert.equal((await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'open');
+    assert.equal((await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'open');
     await page.waitForFunction((id) => document.querySelector(`[data-testid="parcel"][data-parcel-id="${id}"]`).dataset.status === 'open', p0);
   });
 
@@ -356,15 +345,15 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     const day = (d) => new Date(Date.now() + 7 * 3600000 + d * 86400000).toISOString().slice(0, 10);
     const sh = await eventually('the parcel in a shipment', async () => {
       for (const d of [day(0), day(1)]) {
-        const r = await call(srv.base, 'GET', `/v1/sites/${SITE}/shipments?date=${d}`, OPERATOR_TOKEN);
+        const r = await call(env.srv.base, 'GET', `/v1/sites/${SITE}/shipments?date=${d}`, OPERATOR_TOKEN);
         const hit = (r.body.shipments || []).find((s) => (s.parcel_ids || []).includes(p0));
         if (hit) return hit;
       }
       return null;
     });
-    const booked = await call(srv.base, 'POST', `/v1/shipments/${sh.shipment_id}/book`, OPERATOR_TOKEN);
+    const booked = await call(env.srv.base, 'POST', `/v1/shipments/${sh.shipment_id}/book`, OPERATOR_TOKEN);
     assert.equal(booked.status, 200, JSON.stringify(booked.body));
-    await eventually('booked', async () => (await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).tracking);
+    await eventually('booked', async () => (await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).tracking);
     await reopenWave(page, waveId);
     await card(page, p0).getByTestId('parcel-unpack').click();
     await page.getByTestId('confirm-pin').waitFor();
@@ -375,7 +364,7 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await page.screenshot({ path: shot('tablet-floor-unpack-pin-800x1280') });
     await answer(page, { pin: SUPERVISOR_PIN });
     await answered(page);
-    assert.equal((await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'open');
+    assert.equal((await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p0).status, 'open');
   });
 
   await t.test("a product's EAN barcode picks its SKU", async () => {

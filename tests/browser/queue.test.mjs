@@ -1,34 +1,23 @@
 // Flaky Wi-Fi and mistakes: the offline queue (nothing lost, nothing counted twice even when
 // an answer is lost), undo of a tap not yet sent, scanning, over-picks, the language toggle.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, sleep, eventually, OPERATOR_TOKEN } from './lib/server.mjs';
+import { call, sleep, eventually, OPERATOR_TOKEN } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  launch, openPage, clean, signIn, apiWave, newWaves, queueDrained, queueLength, openWave, shot,
+  serviceAndBrowser, openPage, clean, signIn, apiWave, newWaves, queueDrained, queueLength, openWave, shot,
   takeAll, packParcel, answer, answered, PORTRAIT,
 } from './lib/tablet.mjs';
 
 const HOLD_MS = 3000;
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const env = serviceAndBrowser();
 
 const picked = async (waveId, sku) =>
-  (await apiWave(srv.base, waveId)).pick_list.find((l) => l.sku === sku).picked;
+  (await apiWave(env.srv.base, waveId)).pick_list.find((l) => l.sku === sku).picked;
 const parcelStatus = async (waveId, id) =>
-  (await apiWave(srv.base, waveId)).parcels.find((p) => p.parcel_id === id).status;
+  (await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === id).status;
 const line = (page, sku) => page.locator(`[data-testid="pick-line"][data-sku="${sku}"]`);
 const parcel = (page, id) => page.locator(`[data-testid="parcel"][data-parcel-id="${id}"]`);
 
@@ -46,14 +35,14 @@ async function message(page, pattern) {
 }
 
 test('offline queue, undo, scanning and over-picks on one wave', { timeout: 180000 }, async (t) => {
-  const { context, page } = await openPage(browser, PORTRAIT);
-  await signIn(page, srv.base);
-  await ingest(srv.base, 'browser-offline', orders('OFF', 40));
-  await endSession(srv.base, 'browser-offline');
-  const [wave] = await newWaves(srv.base, new Set(), 40);
+  const { context, page } = await openPage(env.browser, PORTRAIT);
+  await signIn(page, env.srv.base);
+  await ingest(env.srv.base, 'browser-offline', orders('OFF', 40));
+  await endSession(env.srv.base, 'browser-offline');
+  const [wave] = await newWaves(env.srv.base, new Set(), 40);
   await page.locator(`[data-testid="wave"][data-wave-id="${wave.wave_id}"]`).waitFor();
   await openWave(page, wave.wave_id);
-  const view = await apiWave(srv.base, wave.wave_id);
+  const view = await apiWave(env.srv.base, wave.wave_id);
   const [a, b] = view.pick_list.filter((l) => l.qty >= 3);
   assert.ok(a && b, `two lines of 3+ units: ${JSON.stringify(view.pick_list)}`);
   const [p1, p2, p3] = view.parcels.map((p) => p.parcel_id);
@@ -156,7 +145,7 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
     // Offline, the tablet queues "the rest" of line a; meanwhile another tablet picks it all.
     await context.setOffline(true);
     await takeAll(page, a.sku);
-    const other = await call(srv.base, 'POST', `/v1/waves/${wave.wave_id}/picks`, OPERATOR_TOKEN,
+    const other = await call(env.srv.base, 'POST', `/v1/waves/${wave.wave_id}/picks`, OPERATOR_TOKEN,
       { pick_id: 'other-tablet-1', sku: a.sku, qty: a.qty - 2 });
     assert.equal(other.status, 200, JSON.stringify(other.body));
     await context.setOffline(false);
@@ -173,9 +162,9 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
 });
 
 test('Vietnamese by default, English on the lang toggle, remembered after a reload', async () => {
-  const { context, page } = await openPage(browser);
+  const { context, page } = await openPage(env.browser);
   try {
-    await page.goto(`${srv.base}/tablet/`);
+    await page.goto(`${env.srv.base}/tablet/`);
     assert.equal(await page.getAttribute('html', 'lang'), 'vi');
     assert.equal(await page.getByTestId('sign-in').textContent(), 'Đăng nhập');
     await page.getByTestId('lang').click();
@@ -183,7 +172,7 @@ test('Vietnamese by default, English on the lang toggle, remembered after a relo
     assert.equal(await page.getAttribute('html', 'lang'), 'en');
     await page.reload();
     assert.equal(await page.getByTestId('sign-in').textContent(), 'Sign in');
-    await signIn(page, srv.base);
+    await signIn(page, env.srv.base);
     await page.locator('[data-testid="wave"]').first().waitFor();
     assert.match(await page.locator('#view-waves h2').textContent(), /Packing waves/);
     await checkLayout(page, assert, 'English wave list');

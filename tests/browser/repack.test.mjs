@@ -2,54 +2,43 @@
 // becomes `replaced` and the station sees a big "pull P-x, repack as P-y" card with the new
 // parcel's label, in the wave view; the old parcel can no longer be marked packed.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, eventually, OPERATOR_TOKEN, SELLER_TOKEN } from './lib/server.mjs';
+import { call, eventually, OPERATOR_TOKEN, SELLER_TOKEN } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  launch, openPage, clean, signIn, apiWave, newWaves, openWave, shot, PORTRAIT,
+  serviceAndBrowser, openPage, clean, signIn, apiWave, newWaves, openWave, shot, PORTRAIT,
 } from './lib/tablet.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const env = serviceAndBrowser();
 
 test('a replaced parcel shows a repack card with the new label', { timeout: 120000 }, async () => {
   // Buyer 0 orders twice (RPK-0 and RPK-1): one parcel of two orders.
-  await ingest(srv.base, 'browser-repack', orders('RPK', 12));
-  await endSession(srv.base, 'browser-repack');
-  const waves = await newWaves(srv.base, new Set(), 12);
+  await ingest(env.srv.base, 'browser-repack', orders('RPK', 12));
+  await endSession(env.srv.base, 'browser-repack');
+  const waves = await newWaves(env.srv.base, new Set(), 12);
   let wave = null;
   let old = null;
   for (const w of waves) {
-    const p = (await apiWave(srv.base, w.wave_id)).parcels.find((x) => x.order_ids.includes('RPK-1'));
+    const p = (await apiWave(env.srv.base, w.wave_id)).parcels.find((x) => x.order_ids.includes('RPK-1'));
     if (p) { wave = w; old = p; }
   }
   assert.ok(old && old.order_ids.length === 2, 'a parcel of two orders');
-  const packed = await call(srv.base, 'POST', `/v1/parcels/${old.parcel_id}/packed`, OPERATOR_TOKEN,
+  const packed = await call(env.srv.base, 'POST', `/v1/parcels/${old.parcel_id}/packed`, OPERATOR_TOKEN,
     { confirm_unpicked: true });
   assert.equal(packed.status, 200, JSON.stringify(packed.body));
-  const cancel = await call(srv.base, 'POST', '/v1/orders/RPK-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
+  const cancel = await call(env.srv.base, 'POST', '/v1/orders/RPK-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
   assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
   const replaced = await eventually('the parcel replaced', async () => {
-    const p = (await apiWave(srv.base, wave.wave_id)).parcels.find((x) => x.parcel_id === old.parcel_id);
+    const p = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((x) => x.parcel_id === old.parcel_id);
     return p.status === 'replaced' && p.replaced_by ? p : null;
   });
   const fresh = replaced.replaced_by;
 
-  const { context, page } = await openPage(browser, PORTRAIT);
+  const { context, page } = await openPage(env.browser, PORTRAIT);
   try {
-    await signIn(page, srv.base);
+    await signIn(page, env.srv.base);
     await page.locator(`[data-testid="wave"][data-wave-id="${wave.wave_id}"]`).waitFor();
     await openWave(page, wave.wave_id);
     const card = page.locator(`[data-testid="repack"][data-parcel-id="${old.parcel_id}"]`);

@@ -4,34 +4,23 @@
 // one duplicate among them), the one parcel not scanned is listed missing, and the hand-over
 // is confirmed only after leaving it behind with a reason. Screenshots at both sizes.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, eventually, SITE, OPERATOR_TOKEN } from './lib/server.mjs';
+import { call, eventually, SITE, OPERATOR_TOKEN } from './lib/server.mjs';
 import { order, orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  launch, openPage, clean, signIn, apiWave, newWaves, shot, LANDSCAPE, PORTRAIT,
+  serviceAndBrowser, openPage, clean, signIn, apiWave, newWaves, shot, LANDSCAPE, PORTRAIT,
 } from './lib/tablet.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const env = serviceAndBrowser();
 
 function vnDate(offsetDays = 0) {
   return new Date(Date.now() + 7 * 3600000 + offsetDays * 86400000).toISOString().slice(0, 10);
 }
 
 async function apiShipment(id) {
-  const r = await call(srv.base, 'GET', `/v1/shipments/${id}`, OPERATOR_TOKEN);
+  const r = await call(env.srv.base, 'GET', `/v1/shipments/${id}`, OPERATOR_TOKEN);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
 }
@@ -40,7 +29,7 @@ async function apiShipment(id) {
 async function ourShipment(parcelIds) {
   const all = [];
   for (const d of [vnDate(0), vnDate(1)]) {
-    const r = await call(srv.base, 'GET', `/v1/sites/${SITE}/shipments?date=${d}`, OPERATOR_TOKEN);
+    const r = await call(env.srv.base, 'GET', `/v1/sites/${SITE}/shipments?date=${d}`, OPERATOR_TOKEN);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     all.push(...r.body.shipments);
   }
@@ -71,14 +60,14 @@ async function handoverScan(page, code, expect) {
 }
 
 test('book, print labels, scan at hand-over, leave one behind, confirm', { timeout: 240000 }, async () => {
-  await ingest(srv.base, 'browser-ship', orders('SHP', 16));
-  await endSession(srv.base, 'browser-ship');
-  const waves = await newWaves(srv.base, new Set(), 16);
+  await ingest(env.srv.base, 'browser-ship', orders('SHP', 16));
+  await endSession(env.srv.base, 'browser-ship');
+  const waves = await newWaves(env.srv.base, new Set(), 16);
   const parcelIds = new Set();
   for (const w of waves) {
-    for (const p of (await apiWave(srv.base, w.wave_id)).parcels) {
+    for (const p of (await apiWave(env.srv.base, w.wave_id)).parcels) {
       parcelIds.add(p.parcel_id);
-      const r = await call(srv.base, 'POST', `/v1/parcels/${p.parcel_id}/packed`, OPERATOR_TOKEN,
+      const r = await call(env.srv.base, 'POST', `/v1/parcels/${p.parcel_id}/packed`, OPERATOR_TOKEN,
         { confirm_unpicked: true });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
@@ -86,9 +75,9 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
   const sh = await ourShipment(parcelIds);
   const id = sh.shipment_id;
 
-  const { context, page } = await openPage(browser);
+  const { context, page } = await openPage(env.browser);
   try {
-    await signIn(page, srv.base);
+    await signIn(page, env.srv.base);
     await page.getByTestId('to-ship').click();
     const view = page.getByTestId('ship-view');
     await view.waitFor({ state: 'visible' });
@@ -169,8 +158,8 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     // the shipment are held back): the server refuses with 409 and the screen lists the parcel.
     const stale = (url) => url.pathname === `/v1/shipments/${id}`;
     await page.route(stale, (route) => (route.request().method() === 'GET' ? route.abort() : route.continue()));
-    await ingest(srv.base, 'browser-ship-late', [order('SHP-LATE', 77)]);
-    await endSession(srv.base, 'browser-ship-late');
+    await ingest(env.srv.base, 'browser-ship-late', [order('SHP-LATE', 77)]);
+    await endSession(env.srv.base, 'browser-ship-late');
     const late = await eventually('the late parcel missing', async () => {
       const s = await apiShipment(id);
       return s.missing.find((x) => x !== behind.parcel_id);

@@ -2,28 +2,17 @@
 // ingest WebSocket appear as waves without a reload, every line picked, every parcel packed,
 // the orders read back `packed`; layout and contrast checks; screenshots for the README.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, call, SELLER_TOKEN } from './lib/server.mjs';
+import { call, SELLER_TOKEN } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  launch, openPage, clean, signIn, apiWaves, apiWave, newWaves, queueDrained, openWave, shot,
+  serviceAndBrowser, openPage, clean, signIn, apiWaves, apiWave, newWaves, queueDrained, openWave, shot,
   takeAll, LANDSCAPE, PORTRAIT,
 } from './lib/tablet.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const env = serviceAndBrowser();
 
 /** Layout/contrast checks and a screenshot at both tablet sizes; ends in landscape. */
 async function bothSizes(page, name, prepare = async () => {}) {
@@ -60,7 +49,7 @@ async function packEverything(page) {
 }
 
 test('the page and its files are served with security headers', async () => {
-  const r = await fetch(`${srv.base}/tablet/`);
+  const r = await fetch(`${env.srv.base}/tablet/`);
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /^text\/html/);
   const csp = r.headers.get('content-security-policy');
@@ -70,15 +59,15 @@ test('the page and its files are served with security headers', async () => {
   assert.equal(r.headers.get('x-frame-options'), 'DENY');
   assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
   assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
-  const js = await fetch(`${srv.base}/tablet/js/app.js`);
+  const js = await fetch(`${env.srv.base}/tablet/js/app.js`);
   assert.equal(js.status, 200);
   assert.match(js.headers.get('content-type'), /javascript/);
 });
 
 test('a wrong PIN shows sign-in-error and does not sign in', async () => {
-  const { context, page } = await openPage(browser);
+  const { context, page } = await openPage(env.browser);
   try {
-    await signIn(page, srv.base, '0000');
+    await signIn(page, env.srv.base, '0000');
     const err = page.getByTestId('sign-in-error');
     await err.waitFor({ state: 'visible' });
     assert.match(await err.textContent(), /Sai mã điểm hoặc mã PIN/);
@@ -92,15 +81,15 @@ test('a wrong PIN shows sign-in-error and does not sign in', async () => {
 });
 
 test('300 orders appear live, every line is picked and every parcel packed', { timeout: 300000 }, async () => {
-  const { context, page } = await openPage(browser);
+  const { context, page } = await openPage(env.browser);
   try {
-    await signIn(page, srv.base);
+    await signIn(page, env.srv.base);
     await page.evaluate(() => { window.sameDocument = true; });
-    const before = new Set((await apiWaves(srv.base)).map((w) => w.wave_id));
+    const before = new Set((await apiWaves(env.srv.base)).map((w) => w.wave_id));
     const list = orders('SAT', 300);
-    await ingest(srv.base, 'browser-sat', list);
-    await endSession(srv.base, 'browser-sat');
-    const waves = await newWaves(srv.base, before, 300);
+    await ingest(env.srv.base, 'browser-sat', list);
+    await endSession(env.srv.base, 'browser-sat');
+    const waves = await newWaves(env.srv.base, before, 300);
     // The tablet shows them through its live feed: no reload, no navigation.
     await page.waitForFunction((ids) => ids.every((id) =>
       document.querySelector(`[data-testid="wave"][data-wave-id="${id}"]`)),
@@ -132,14 +121,14 @@ test('300 orders appear live, every line is picked and every parcel packed', { t
     await queueDrained(page);
     assert.equal(await page.getByTestId('offline-banner').isHidden(), true);
     for (const w of waves) {
-      const view = await apiWave(srv.base, w.wave_id);
+      const view = await apiWave(env.srv.base, w.wave_id);
       assert.equal(view.status, 'done', `${w.wave_id} is done`);
       for (const l of view.pick_list) assert.equal(l.picked, l.qty, `${w.wave_id} ${l.sku} picked once`);
     }
     const ids = list.map((o) => o.order_id);
     for (let k = 0; k < ids.length; k += 25) {
       const got = await Promise.all(ids.slice(k, k + 25).map((id) =>
-        call(srv.base, 'GET', `/v1/orders/${id}`, SELLER_TOKEN)));
+        call(env.srv.base, 'GET', `/v1/orders/${id}`, SELLER_TOKEN)));
       for (const [j, r] of got.entries()) {
         assert.equal(r.status, 200);
         assert.equal(r.body.status, 'packed', `${ids[k + j]} is packed`);

@@ -3,28 +3,16 @@
 // ticks nothing; the last unit marks the parcel packed through the offline queue as a tap
 // does. Screenshots of the verify panel and of the warning at both tablet sizes.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  launch, openPage, clean, signIn, apiWave, newWaves, queueDrained, openWave, shot,
+  serviceAndBrowser, openPage, clean, signIn, apiWave, newWaves, queueDrained, openWave, shot,
   packParcel, answer, answered, LANDSCAPE, PORTRAIT,
 } from './lib/tablet.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const env = serviceAndBrowser();
 
 async function scan(page, code) {
   const input = page.getByTestId('scan-input');
@@ -36,17 +24,17 @@ const vline = (page, sku) => page.locator(`[data-testid="verify-line"][data-sku=
 const beeps = (page) => page.evaluate(() => Number(document.body.dataset.beeps || 0));
 
 test('scan-to-verify a parcel, with a wrong SKU and one unit too many', { timeout: 180000 }, async () => {
-  const { context, page } = await openPage(browser);
+  const { context, page } = await openPage(env.browser);
   try {
-    await signIn(page, srv.base);
+    await signIn(page, env.srv.base);
     // Buyer 0 orders twice (orders VER-0 and VER-1): one parcel, two SKUs.
-    await ingest(srv.base, 'browser-verify', orders('VER', 12));
-    await endSession(srv.base, 'browser-verify');
-    const waves = await newWaves(srv.base, new Set(), 12);
+    await ingest(env.srv.base, 'browser-verify', orders('VER', 12));
+    await endSession(env.srv.base, 'browser-verify');
+    const waves = await newWaves(env.srv.base, new Set(), 12);
     let wave = null;
     let target = null;
     for (const w of waves) {
-      const view = await apiWave(srv.base, w.wave_id);
+      const view = await apiWave(env.srv.base, w.wave_id);
       const p = view.parcels.find((x) => x.order_ids.includes('VER-0'));
       if (p) { wave = view; target = p; }
     }
@@ -58,7 +46,7 @@ test('scan-to-verify a parcel, with a wrong SKU and one unit too many', { timeou
     const [[one, oneQty], [two, twoQty]] = [...units.entries()].sort((x, y) => x[1] - y[1]);
     assert.ok(twoQty >= 2, `a line of 2+ units: ${JSON.stringify(target.items)}`);
     const stranger = wave.pick_list.map((l) => l.sku).find((s) => !units.has(s)) || 'RICE-ST25-5KG';
-    const pickedBefore = (await apiWave(srv.base, wave.wave_id)).pick_list;
+    const pickedBefore = (await apiWave(env.srv.base, wave.wave_id)).pick_list;
 
     await page.locator(`[data-testid="wave"][data-wave-id="${wave.wave_id}"]`).waitFor();
     await openWave(page, wave.wave_id);
@@ -127,7 +115,7 @@ test('scan-to-verify a parcel, with a wrong SKU and one unit too many', { timeou
     await page.getByTestId('offline-banner').waitFor({ state: 'visible', timeout: 15000 });
     await context.setOffline(false);
     await queueDrained(page, 30000);
-    const after = await apiWave(srv.base, wave.wave_id);
+    const after = await apiWave(env.srv.base, wave.wave_id);
     assert.equal(after.parcels.find((p) => p.parcel_id === target.parcel_id).status, 'packed');
     assert.deepEqual(after.pick_list.map((l) => l.picked), pickedBefore.map((l) => l.picked),
       'verify scans never count as picks');
@@ -142,12 +130,12 @@ test('scan-to-verify a parcel, with a wrong SKU and one unit too many', { timeou
     await panel.waitFor({ state: 'hidden' });
     await packParcel(page, other.parcel_id);
     await queueDrained(page, 30000);
-    assert.equal((await apiWave(srv.base, wave.wave_id)).parcels
+    assert.equal((await apiWave(env.srv.base, wave.wave_id)).parcels
       .find((p) => p.parcel_id === other.parcel_id).status, 'packed');
 
     // English on the toggle.
     await page.getByTestId('lang').click();
-    const third = (await apiWave(srv.base, wave.wave_id)).parcels.find((p) => p.status === 'open');
+    const third = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((p) => p.status === 'open');
     if (third) {
       await page.locator(`[data-testid="parcel"][data-parcel-id="${third.parcel_id}"]`).getByTestId('verify-open').click();
       await scan(page, 'NOT-A-SKU');

@@ -6,6 +6,7 @@
 
 use crate::common;
 use crate::fake_vtp;
+use livepack::store::keys;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -80,9 +81,7 @@ async fn planned(addr: &str, n: u64) -> Vec<(String, Vec<String>)> {
 
 async fn parcel_field(redis: &TestRedis, parcel: &str, field: &str) -> Option<String> {
     let mut c = redis.conn().await;
-    c.hget(format!("lp:{{{SITE}}}:p:{parcel}"), field)
-        .await
-        .unwrap()
+    c.hget(keys::parcel(SITE, parcel), field).await.unwrap()
 }
 
 async fn metric(addr: &str, line_start: &str) -> f64 {
@@ -299,7 +298,7 @@ async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_count
     // above answered from the stored rejection without calling the carrier.
     assert_eq!(vtp.calls_for(bad).len(), 1, "the carrier saw one attempt");
     let mut c = redis.conn().await;
-    let queued: Option<f64> = c.zscore(format!("lp:{{{SITE}}}:bookq"), bad).await.unwrap();
+    let queued: Option<f64> = c.zscore(keys::booking_queue(SITE), bad).await.unwrap();
     assert!(
         queued.is_none(),
         "a rejected parcel leaves the booking queue"

@@ -9,6 +9,7 @@ use crate::common;
 use crate::fake_ghn;
 use crate::fake_ghtk;
 use crate::fake_vtp;
+use livepack::store::keys;
 
 use std::collections::HashMap;
 
@@ -110,9 +111,7 @@ async fn api(addr: &str, method: reqwest::Method, path: &str) -> (u16, String) {
 
 async fn parcel_field(redis: &TestRedis, parcel: &str, field: &str) -> Option<String> {
     let mut c = redis.conn().await;
-    c.hget(format!("lp:{{{SITE}}}:p:{parcel}"), field)
-        .await
-        .unwrap()
+    c.hget(keys::parcel(SITE, parcel), field).await.unwrap()
 }
 
 /// Which zone/deadline an order is, by its index.

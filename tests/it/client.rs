@@ -1,6 +1,7 @@
 //! `livepack::client` against the real service (own redis-server per test), plus a fault
 //! proxy that cuts connections and a scripted fake server for protocol faults.
 
+use livepack::store::keys;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,14 +47,14 @@ impl Service {
 
     /// Stored order hashes of the site (SCAN).
     async fn stored_orders(&self) -> usize {
-        let pattern = format!("lp:{{{SITE}}}:o:*");
+        let pattern = format!("{}:o:*", keys::tag(SITE));
         scan_keys(&mut self.conn().await, &pattern).await.len()
     }
 
     async fn stream_len(&self) -> usize {
         let mut c = self.conn().await;
         redis::cmd("XLEN")
-            .arg(format!("lp:{{{SITE}}}:in"))
+            .arg(keys::stream(SITE))
             .query_async(&mut c)
             .await
             .unwrap()

@@ -7,6 +7,7 @@
 //! is lost, none is stored twice, and the sites on the other masters never notice.
 
 use crate::common;
+use livepack::store::keys;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,7 +168,7 @@ async fn sites_on_each_master(cluster: &Cluster) -> Vec<String> {
     let mut by_master: BTreeMap<usize, String> = BTreeMap::new();
     for c in 'a'..='z' {
         let site = format!("site-{c}");
-        let m = cluster.master_of(&format!("lp:{{{site}}}:in")).await;
+        let m = cluster.master_of(&keys::stream(&site)).await;
         by_master.entry(m).or_insert(site);
         if by_master.len() == 3 {
             break;
@@ -275,11 +276,11 @@ async fn wait_all_waved(addr: &str, reports: &[(String, String, Report)], label:
 
 /// Every order key and stream order-entry of a site, read on the master that holds it.
 async fn stored(cluster: &Cluster, site: &str) -> (BTreeSet<String>, usize) {
-    let port = cluster.nodes[cluster.master_of(&format!("lp:{{{site}}}:in")).await].port();
+    let port = cluster.nodes[cluster.master_of(&keys::stream(site)).await].port();
     let mut c = node_conn(port).await;
     // KEYS on the site's own master: fine for a test's few thousand keys.
     let names: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("lp:{{{site}}}:o:*"))
+        .arg(format!("{}:o:*", keys::tag(site)))
         .query_async(&mut c)
         .await
         .unwrap();
@@ -288,7 +289,7 @@ async fn stored(cluster: &Cluster, site: &str) -> (BTreeSet<String>, usize) {
         .map(|k| k.rsplit(':').next().unwrap().to_owned())
         .collect();
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(format!("lp:{{{site}}}:in"))
+        .arg(keys::stream(site))
         .arg("-")
         .arg("+")
         .query_async(&mut c)
@@ -421,7 +422,7 @@ async fn three_sites_on_three_masters_then_a_master_restart_loses_no_acked_order
     );
 
     // 2. A master restarted mid-burst (SIGKILL, then the same port and dir: AOF + nodes.conf).
-    let victim = cluster.master_of(&format!("lp:{{{}}}:in", sites[1])).await;
+    let victim = cluster.master_of(&keys::stream(&sites[1])).await;
     let acked = Arc::new(AtomicU64::new(0));
     let reached = Arc::new(Notify::new());
     let burst = {
@@ -519,7 +520,7 @@ async fn tombstones_keep_order_ids_known_on_a_cluster() {
             send(&mut ws, &cancel).await;
             assert_eq!(recv(&mut ws).await["results"][0]["status"], "cancelled");
         }
-        let key = |id: &str| format!("lp:{{{site}}}:o:{seller}:{id}");
+        let key = |id: &str| keys::order(site, &seller, id);
         let master = cluster.master_of(&key("TB-0")).await;
         let mut c = node_conn(cluster.nodes[master].port()).await;
         eventually(60, "the orders expired from the cluster", || {
@@ -557,7 +558,7 @@ async fn tombstones_keep_order_ids_known_on_a_cluster() {
         let (_, buckets): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(0)
             .arg("MATCH")
-            .arg(format!("lp:{{{site}}}:t:*"))
+            .arg(format!("{}:t:*", keys::tag(site)))
             .arg("COUNT")
             .arg(10_000)
             .query_async(&mut c)
@@ -566,7 +567,7 @@ async fn tombstones_keep_order_ids_known_on_a_cluster() {
         assert_eq!(buckets.len(), 1, "{site}: {buckets:?}");
         assert_eq!(
             cluster.master_of(&buckets[0]).await,
-            cluster.master_of(&format!("lp:{{{site}}}:in")).await
+            cluster.master_of(&keys::stream(site)).await
         );
     }
     app.stop().await;

@@ -1,6 +1,7 @@
 //! Test harness: a real redis-server per test (own port, own temp dir, AOF on) and the
 //! whole service started in-process on port 0.
 
+use livepack::store::keys;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ impl TestRedis {
 
     /// Keys of stored orders of a site.
     pub async fn order_keys(&self, site: &str) -> Vec<String> {
-        scan_keys(&mut self.conn().await, &format!("lp:{{{site}}}:o:*")).await
+        scan_keys(&mut self.conn().await, &format!("{}:o:*", keys::tag(site))).await
     }
 
     /// Every key matching `pattern` (SCAN).
@@ -66,7 +67,7 @@ impl TestRedis {
     pub async fn stream_orders(&self, site: &str) -> usize {
         let mut c = self.conn().await;
         let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(format!("lp:{{{site}}}:in"))
+            .arg(keys::stream(site))
             .arg("-")
             .arg("+")
             .query_async(&mut c)

@@ -5,6 +5,7 @@
 //! rejected with `placed_at_too_old`. And what a tombstone costs in Redis memory.
 
 use crate::common;
+use livepack::store::keys;
 
 use common::*;
 use livepack::store::tombstones::DedupeWindow;
@@ -100,12 +101,12 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
         redis.order_keys(SITE).await.is_empty()
     })
     .await;
-    let tombs = redis.keys_like(&format!("lp:{{{SITE}}}:t:*")).await;
+    let tombs = redis.keys_like(&format!("{}:t:*", keys::tag(SITE))).await;
     assert_eq!(tombs.len(), 1, "one bucket: {tombs:?}");
     let bucket = &tombs[0];
     // Cluster-safe: the site's hash tag, like every key the ingest script touches.
     assert!(
-        bucket.starts_with(&format!("lp:{{{SITE}}}:t:{SELLER_A}:")),
+        bucket.starts_with(&format!("{}:t:{SELLER_A}:", keys::tag(SITE))),
         "{bucket}"
     );
     let mut c = redis.conn().await;
@@ -130,7 +131,7 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     // planner never sees them), only the new order's.
     assert_eq!(redis.stream_orders(SITE).await, stream_before + 1);
     for id in ["DD-0", "DD-1"] {
-        let key = format!("lp:{{{SITE}}}:o:{SELLER_A}:{id}");
+        let key = keys::order(SITE, SELLER_A, id);
         let exists: bool = c.exists(&key).await.unwrap();
         assert!(!exists, "{key} stored again");
         let (s, _) = api(
@@ -142,7 +143,7 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
         .await;
         assert_eq!(s, 404);
     }
-    let pending: Vec<String> = c.hkeys(format!("lp:{{{SITE}}}:pending")).await.unwrap();
+    let pending: Vec<String> = c.hkeys(keys::pending(SITE)).await.unwrap();
     assert!(
         pending
             .iter()
@@ -230,7 +231,7 @@ async fn a_tombstone_expires_after_the_dedupe_window() {
         ["accepted"]
     );
     cancel_all(&addr, &["WIN-1"]).await;
-    let pattern = format!("lp:{{{SITE}}}:t:{SELLER_A}:*");
+    let pattern = format!("{}:t:{SELLER_A}:*", keys::tag(SITE));
     eventually(30, "the tombstone is written", || async {
         !redis.keys_like(&pattern).await.is_empty()
     })

@@ -3,6 +3,7 @@
 
 use crate::common;
 use crate::svc;
+use livepack::store::keys;
 
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ async fn acks_wait_for_a_replica_and_turn_to_nacks_without_one() {
     let mut rc = redis_conn(&r_url).await;
     for i in (0..300).step_by(37) {
         let n: u64 = rc
-            .exists(format!("lp:{{{SITE}}}:o:{SELLER_A}:RP-{i}"))
+            .exists(keys::order(SITE, SELLER_A, &format!("RP-{i}")))
             .await
             .unwrap();
         assert_eq!(n, 1, "acked RP-{i} is on the replica");
@@ -106,7 +107,7 @@ async fn acks_wait_for_a_replica_and_turn_to_nacks_without_one() {
     // The write itself did reach the primary (WAIT cannot undo it): a resend is a duplicate.
     let mut pc = redis_conn(&p_url).await;
     let on_primary: u64 = pc
-        .exists(format!("lp:{{{SITE}}}:o:{SELLER_A}:RP-LONELY"))
+        .exists(keys::order(SITE, SELLER_A, "RP-LONELY"))
         .await
         .unwrap();
     println!("nacked order present on the primary: {}", on_primary == 1);
@@ -122,7 +123,7 @@ async fn acks_wait_for_a_replica_and_turn_to_nacks_without_one() {
     assert!(status == "accepted" || status == "duplicate", "{r}");
     let mut rc = redis_conn(&r_url).await;
     let n: u64 = rc
-        .exists(format!("lp:{{{SITE}}}:o:{SELLER_A}:RP-LONELY"))
+        .exists(keys::order(SITE, SELLER_A, "RP-LONELY"))
         .await
         .unwrap();
     assert_eq!(n, 1, "once acked, the order is on the replica");

@@ -21,6 +21,20 @@ fn party(name: &str, ward: &str, province: &str) -> Party {
     }
 }
 
+/// The carrier client `$c`'s fee quote for a parcel to `$province`.
+macro_rules! quote {
+    ($c:expr, $province:expr) => {
+        $c.quote(&parcel("q", $province)).await
+    };
+}
+
+/// The carrier client `$c` books a parcel `$reference` to `$province`.
+macro_rules! book {
+    ($c:expr, $reference:expr, $province:expr) => {
+        $c.book(&parcel($reference, $province)).await
+    };
+}
+
 fn parcel(reference: &str, province: &str) -> BookingRequest {
     BookingRequest {
         reference: reference.into(),
@@ -44,11 +58,7 @@ fn parcel(reference: &str, province: &str) -> BookingRequest {
 async fn ghtk_books_in_kilograms_and_a_lost_answer_books_once() {
     let ghtk = fake_ghtk::FakeGhtk::start().await;
     ghtk.set_price("Hà Nội", 22_000, 5_000);
-    let b = ghtk
-        .client()
-        .book(&parcel("P-1", "Hà Nội"))
-        .await
-        .expect("booked");
+    let b = book!(ghtk.client(), "P-1", "Hà Nội").expect("booked");
     let body = ghtk.order_body("P-1").expect("created");
     assert_eq!(body["order"]["total_weight"], serde_json::json!(1.45));
     assert_eq!(body["products"][0]["weight"], serde_json::json!(0.65));
@@ -78,20 +88,12 @@ async fn ghtk_failures_are_classified() {
     assert!(e.retryable(), "auth errors wait for a config fix: {e}");
     for fault in [fake_ghtk::Fault::ServerError, fake_ghtk::Fault::Garbage] {
         ghtk.fault_next(fault, 1);
-        let e = ghtk
-            .client()
-            .book(&parcel("P-1", "Hà Nội"))
-            .await
-            .expect_err("5xx");
+        let e = book!(ghtk.client(), "P-1", "Hà Nội").expect_err("5xx");
         assert!(e.retryable(), "{fault:?}: {e}");
     }
     assert_eq!(ghtk.created_count("P-1"), 0);
     ghtk.fault_next(fake_ghtk::Fault::Reject, 1);
-    let e = ghtk
-        .client()
-        .book(&parcel("P-1", "Hà Nội"))
-        .await
-        .expect_err("refused");
+    let e = book!(ghtk.client(), "P-1", "Hà Nội").expect_err("refused");
     assert!(matches!(e, CarrierError::Rejected { .. }), "{e:?}");
     assert!(e.message().contains("không hợp lệ"), "{e}");
     let mut heavy = parcel("P-3", "Hà Nội");
@@ -111,20 +113,10 @@ async fn ghtk_quote_label_and_cancel() {
     ghtk.set_price("Ninh Bình", 15_000, 2_500);
     ghtk.set_price("Hồ Chí Minh", 35_000, 7_000);
     let c = ghtk.client();
-    assert_eq!(
-        c.quote(&parcel("q", "Ninh Bình")).await.unwrap(),
-        Decimal::from(20_000)
-    );
-    assert_eq!(
-        c.quote(&parcel("q", "Hồ Chí Minh")).await.unwrap(),
-        Decimal::from(49_000)
-    );
+    assert_eq!(quote!(c, "Ninh Bình").unwrap(), Decimal::from(20_000));
+    assert_eq!(quote!(c, "Hồ Chí Minh").unwrap(), Decimal::from(49_000));
     ghtk.fail_fees(fake_ghtk::Fault::ServerError, 1);
-    assert!(c
-        .quote(&parcel("q", "Ninh Bình"))
-        .await
-        .unwrap_err()
-        .retryable());
+    assert!(quote!(c, "Ninh Bình").unwrap_err().retryable());
 
     let b = c.book(&parcel("P-1", "Ninh Bình")).await.unwrap();
     let pdf = c
@@ -160,11 +152,7 @@ async fn ghtk_quote_label_and_cancel() {
 async fn ghn_books_in_grams_and_a_lost_answer_books_once() {
     let ghn = fake_ghn::FakeGhn::start().await;
     ghn.set_price("Hà Nội", 21_000, 4_000);
-    let b = ghn
-        .client()
-        .book(&parcel("P-1", "Hà Nội"))
-        .await
-        .expect("booked");
+    let b = book!(ghn.client(), "P-1", "Hà Nội").expect("booked");
     let body = ghn.order_body("P-1").expect("created");
     assert_eq!(body["weight"], 1_450);
     assert_eq!(body["items"][0]["weight"], 650);
@@ -215,16 +203,9 @@ async fn ghn_failures_quote_label_and_cancel() {
     assert!(matches!(e, CarrierError::Rejected { .. }), "{e:?}");
     assert_eq!(ghn.created_count("P-1"), 0);
 
-    assert_eq!(
-        c.quote(&parcel("q", "Ninh Bình")).await.unwrap(),
-        Decimal::from(22_000)
-    );
+    assert_eq!(quote!(c, "Ninh Bình").unwrap(), Decimal::from(22_000));
     ghn.fail_fees(fake_ghn::Fault::Garbage, 1);
-    assert!(c
-        .quote(&parcel("q", "Ninh Bình"))
-        .await
-        .unwrap_err()
-        .retryable());
+    assert!(quote!(c, "Ninh Bình").unwrap_err().retryable());
 
     let b = c.book(&parcel("P-1", "Ninh Bình")).await.unwrap();
     let link = c

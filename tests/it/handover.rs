@@ -483,36 +483,25 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         shipments: vec![],
         parcel_shipment: vec![],
     };
-    let first = commit(
-        "W-hoa-lu-hub-20261202-1",
-        "o1",
-        "P-hoa-lu-hub-20261202-1",
-        "{\"first\":1}",
-    );
+    let outcome = |wave, order, parcel, doc| {
+        let wave = commit(wave, order, parcel, doc);
+        let store = &store;
+        async move { commit_at_fence_7(store, &wave).await }
+    };
+    let (w1, p1) = ("W-hoa-lu-hub-20261202-1", "P-hoa-lu-hub-20261202-1");
     assert_eq!(
-        commit_at_fence_7(&store, &first).await,
+        outcome(w1, "o1", p1, "{\"first\":1}").await,
         CommitOutcome::Committed
     );
     // Another wave reusing that parcel id (a counter lost or reset): refused, nothing written.
-    let clash = commit(
-        "W-hoa-lu-hub-20261202-2",
-        "o2",
-        "P-hoa-lu-hub-20261202-1",
-        "{\"second\":1}",
-    );
+    let w2 = "W-hoa-lu-hub-20261202-2";
     assert_eq!(
-        commit_at_fence_7(&store, &clash).await,
+        outcome(w2, "o2", p1, "{\"second\":1}").await,
         CommitOutcome::Exists
     );
-    let data: String = c
-        .hget(keys::parcel(SITE, "P-hoa-lu-hub-20261202-1"), "data")
-        .await
-        .unwrap();
+    let data: String = c.hget(keys::parcel(SITE, p1), "data").await.unwrap();
     assert_eq!(data, "{\"first\":1}");
-    let wave_exists: bool = c
-        .exists(keys::wave(SITE, "W-hoa-lu-hub-20261202-2"))
-        .await
-        .unwrap();
+    let wave_exists: bool = c.exists(keys::wave(SITE, w2)).await.unwrap();
     assert!(!wave_exists);
     let still_pending: bool = c
         .hexists(keys::pending(SITE), keys::pending_field(SELLER_A, "o2"))
@@ -520,26 +509,10 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         .unwrap();
     assert!(still_pending, "the refused commit moved no order");
     // The same wave id again is refused too; fresh ids go through.
-    let again = commit(
-        "W-hoa-lu-hub-20261202-1",
-        "o2",
-        "P-hoa-lu-hub-20261202-9",
-        "{}",
-    );
-    assert_eq!(
-        commit_at_fence_7(&store, &again).await,
-        CommitOutcome::Exists
-    );
-    let fresh = commit(
-        "W-hoa-lu-hub-20261202-3",
-        "o2",
-        "P-hoa-lu-hub-20261202-2",
-        "{}",
-    );
-    assert_eq!(
-        commit_at_fence_7(&store, &fresh).await,
-        CommitOutcome::Committed
-    );
+    let p9 = "P-hoa-lu-hub-20261202-9";
+    assert_eq!(outcome(w1, "o2", p9, "{}").await, CommitOutcome::Exists);
+    let (w3, p2) = ("W-hoa-lu-hub-20261202-3", "P-hoa-lu-hub-20261202-2");
+    assert_eq!(outcome(w3, "o2", p2, "{}").await, CommitOutcome::Committed);
 }
 
 /// Commits `wave` under fence token 7.

@@ -5,6 +5,7 @@
 //! wave after end_session) and another instance takes the site's planning over within 10 s.
 
 use crate::common;
+use livepack::store::keys;
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
@@ -114,7 +115,7 @@ async fn waved_orders(port: u16) -> Vec<String> {
 }
 
 async fn lease_holder(c: &mut redis::aio::MultiplexedConnection) -> Option<String> {
-    c.get(format!("lp:{{{SITE}}}:lease")).await.unwrap()
+    c.get(keys::lease(SITE)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

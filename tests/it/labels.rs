@@ -52,39 +52,45 @@ struct Buyer {
     ward: &'static str,
     street: &'static str,
 }
+impl Buyer {
+    /// `[name, phone]`, `[province as typed, province printed]`, `[ward, street]`.
+    const fn new(
+        who: [&'static str; 2],
+        province: [&'static str; 2],
+        at: [&'static str; 2],
+    ) -> Self {
+        let ([name, phone], [province, province_now], [ward, street]) = (who, province, at);
+        Buyer {
+            name,
+            phone,
+            province,
+            province_now,
+            ward,
+            street,
+        }
+    }
+}
 
-const DUONG: Buyer = Buyer {
-    name: "Nguyễn Thị Thuỳ Dương",
-    phone: "0912345678",
-    province: "Hà Nam",
-    province_now: "NINH BÌNH",
-    ward: "Phường Lê Hồng Phong",
-    street: "Số 18 ngõ 42 Trần Hưng Đạo",
-};
-const DUC: Buyer = Buyer {
-    name: "Trần Văn Đức",
-    phone: "0987654321",
-    province: "Thành phố Hồ Chí Minh",
-    province_now: "HỒ CHÍ MINH",
-    ward: "Phường Bến Thành",
-    street: "12 Lê Lợi",
-};
-const NHUNG: Buyer = Buyer {
-    name: "Lê Thị Hồng Nhung",
-    phone: "0356789012",
-    province: "Hải Dương",
-    province_now: "HẢI PHÒNG",
-    ward: "Xã Thanh Hải",
-    street: "Thôn Đông Phan, đường 390",
-};
-const VIET: Buyer = Buyer {
-    name: "Phạm Quốc Việt",
-    phone: "0901234567",
-    province: "Ninh Bình",
-    province_now: "NINH BÌNH",
-    ward: "Phường Hoa Lư",
-    street: "25 Đinh Tiên Hoàng",
-};
+const DUONG: Buyer = Buyer::new(
+    ["Nguyễn Thị Thuỳ Dương", "0912345678"],
+    ["Hà Nam", "NINH BÌNH"],
+    ["Phường Lê Hồng Phong", "Số 18 ngõ 42 Trần Hưng Đạo"],
+);
+const DUC: Buyer = Buyer::new(
+    ["Trần Văn Đức", "0987654321"],
+    ["Thành phố Hồ Chí Minh", "HỒ CHÍ MINH"],
+    ["Phường Bến Thành", "12 Lê Lợi"],
+);
+const NHUNG: Buyer = Buyer::new(
+    ["Lê Thị Hồng Nhung", "0356789012"],
+    ["Hải Dương", "HẢI PHÒNG"],
+    ["Xã Thanh Hải", "Thôn Đông Phan, đường 390"],
+);
+const VIET: Buyer = Buyer::new(
+    ["Phạm Quốc Việt", "0901234567"],
+    ["Ninh Bình", "NINH BÌNH"],
+    ["Phường Hoa Lư", "25 Đinh Tiên Hoàng"],
+);
 
 fn order(id: &str, b: &Buyer, sku: &str, name: &str, qty: u64, price: u64, prepaid: bool) -> Value {
     let fee = 30_000u64;

@@ -11,6 +11,7 @@
 
 use crate::common;
 use crate::fake_vtp;
+use livepack::store::keys;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -135,11 +136,7 @@ impl Ctx {
     /// Every wave of the site (today's and tomorrow's business days), in full.
     async fn waves(&self) -> Vec<Value> {
         let mut out = Vec::new();
-        for d in 0..2 {
-            let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
-                + chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string();
+        for date in business_days() {
             let list = self
                 .get(&format!("/v1/sites/{SITE}/waves?date={date}"))
                 .await;
@@ -238,11 +235,7 @@ impl Ctx {
 
     /// Books every shipment of the site (today's and tomorrow's pickups).
     async fn book_all(&self) {
-        for d in 0..2 {
-            let date = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
-                + chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string();
+        for date in business_days() {
             let list = self
                 .get(&format!("/v1/sites/{SITE}/shipments?date={date}"))
                 .await;
@@ -277,6 +270,14 @@ impl Ctx {
 
     /// Waits until the planner has taken the cancelled order `id` out of every ship-able
     /// parcel and its units out of the pick list.
+    /// Cancels `id` over the WebSocket (answered `cancelled`) and waits until it settled.
+    async fn cancel_ws(&mut self, ws: &mut Ws, seq: &mut i64, id: &str) {
+        assert_eq!(cancel_frame(ws, *seq, id).await, "cancelled");
+        *seq += 1;
+        self.note_cancel(id);
+        self.settled(id).await;
+    }
+
     async fn settled(&self, id: &str) {
         let wave = self.wave_of.get(id).cloned();
         let sku = self.test_order(id).sku;
@@ -437,14 +438,32 @@ async fn cancel_frame(ws: &mut Ws, seq: i64, id: &str) -> Value {
     r["results"][0]["status"].clone()
 }
 
+/// Waits until the carrier order of `parcel` is cancelled.
+async fn carrier_cancelled(redis: &TestRedis, parcel: &str, what: &str) {
+    let cancelled = || async {
+        parcel_field(redis, parcel, "cancel_state").await.as_deref() == Some("cancelled")
+    };
+    eventually(30, what, cancelled).await;
+}
+
 async fn parcel_field(redis: &TestRedis, id: &str, field: &str) -> Option<String> {
     let mut c = redis.conn().await;
     redis::cmd("HGET")
-        .arg(format!("lp:{{{SITE}}}:p:{id}"))
+        .arg(livepack::store::keys::parcel(SITE, id))
         .arg(field)
         .query_async(&mut c)
         .await
         .unwrap()
+}
+
+/// Today's and tomorrow's dates at the hub (`YYYY-MM-DD`).
+fn business_days() -> [String; 2] {
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh);
+    [0, 1].map(|d| {
+        (today + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    })
 }
 
 fn parcel_of<'a>(parcels: &'a [Value], id: &str) -> &'a Value {
@@ -537,10 +556,7 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
 
     // Waved (nothing picked): the open parcel just loses the order.
     let p2 = parcel_of_buyer(&parcels, 2);
-    assert_eq!(cancel_frame(&mut ws, seq, "RP-2-1").await, "cancelled");
-    seq += 1;
-    ctx.note_cancel("RP-2-1");
-    ctx.settled("RP-2-1").await;
+    ctx.cancel_ws(&mut ws, &mut seq, "RP-2-1").await;
     let parcels = ctx.check().await;
     assert_eq!(parcel_of(&parcels, &p2)["status"], "open");
     assert!(parcel_of(&parcels, &p2)["replaced_by"].is_null());
@@ -568,10 +584,7 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     let p6 = parcel_of_buyer(&parcels, 6);
     let p7 = parcel_of_buyer(&parcels, 7);
     ctx.pack_all().await;
-    assert_eq!(cancel_frame(&mut ws, seq, "RP-4-0").await, "cancelled");
-    seq += 1;
-    ctx.note_cancel("RP-4-0");
-    ctx.settled("RP-4-0").await;
+    ctx.cancel_ws(&mut ws, &mut seq, "RP-4-0").await;
     let parcels = ctx.check().await;
     let old = parcel_of(&parcels, &p4);
     assert_eq!(old["status"], "replaced");
@@ -685,18 +698,8 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
 
     // The first UpdateOrder fails with a 500: retried in the background, cancelled once.
     vtp.cancel_fault_next(CancelFault::ServerError, 1);
-    assert_eq!(cancel_frame(&mut ws, seq, "RP-5-1").await, "cancelled");
-    seq += 1;
-    ctx.note_cancel("RP-5-1");
-    ctx.settled("RP-5-1").await;
-    eventually(
-        30,
-        "the booked parcel's carrier order cancelled",
-        || async {
-            parcel_field(&redis, &p5, "cancel_state").await.as_deref() == Some("cancelled")
-        },
-    )
-    .await;
+    ctx.cancel_ws(&mut ws, &mut seq, "RP-5-1").await;
+    carrier_cancelled(&redis, &p5, "the booked parcel's carrier order cancelled").await;
     assert_eq!(vtp.cancelled_count(&t5), 1, "cancelled exactly once");
     let calls: Vec<_> = vtp
         .cancel_calls()
@@ -753,16 +756,11 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     // A single-order booked parcel: cancelled (no replacement); the cancel's answer is lost
     // once, the retry finds it cancelled already.
     vtp.cancel_fault_next(CancelFault::Lost, 1);
-    assert_eq!(cancel_frame(&mut ws, seq, "RP-7-0").await, "cancelled");
-    seq += 1;
-    ctx.note_cancel("RP-7-0");
-    ctx.settled("RP-7-0").await;
-    eventually(
-        30,
+    ctx.cancel_ws(&mut ws, &mut seq, "RP-7-0").await;
+    carrier_cancelled(
+        &redis,
+        &p7,
         "the single-order parcel's carrier order cancelled",
-        || async {
-            parcel_field(&redis, &p7, "cancel_state").await.as_deref() == Some("cancelled")
-        },
     )
     .await;
     assert_eq!(vtp.cancelled_count(&t7), 1);
@@ -788,7 +786,7 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     // The booked parcels left the cancel queue, and no carrier order was cancelled twice.
     let mut c = redis.conn().await;
     let queued: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("lp:{{{SITE}}}:cancels"))
+        .arg(keys::carrier_cancels(SITE))
         .arg(0)
         .arg(-1)
         .query_async(&mut c)

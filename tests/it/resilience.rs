@@ -4,6 +4,7 @@
 
 use crate::common;
 use crate::svc;
+use livepack::store::keys;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -72,7 +73,7 @@ async fn scan(c: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<S
 /// and one shipment, and the parcels, waves and shipments agree with the orders.
 async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
     let mut c = redis_conn(url).await;
-    let tag = format!("lp:{{{SITE}}}");
+    let tag = keys::tag(SITE);
     let stored = scan(&mut c, &format!("{tag}:o:*")).await;
     assert_eq!(stored.len(), ids.len(), "stored orders == acked orders");
     let entries: redis::streams::StreamRangeReply =
@@ -329,7 +330,7 @@ async fn redis_killed_with_appendfsync_always_loses_no_acked_order_and_service_r
     assert_eq!(report.stored(), 3000);
     // The client never resends an acked order: had Redis lost one, it would be missing here.
     let mut c = redis_conn(&redis.url()).await;
-    let stored = scan(&mut c, &format!("lp:{{{SITE}}}:o:*")).await;
+    let stored = scan(&mut c, &format!("{}:o:*", keys::tag(SITE))).await;
     assert_eq!(stored.len(), 3000, "every acked order survived the SIGKILL");
     let ids: BTreeSet<String> = report
         .accepted
@@ -351,7 +352,7 @@ async fn a_poison_entry_is_dead_lettered_after_five_deliveries_and_the_site_goes
     let app = TestApp::spawn(&redis.url()).await;
     let base = format!("http://{}", app.addr);
     let mut c = redis.conn().await;
-    let stream = format!("lp:{{{SITE}}}:in");
+    let stream = keys::stream(SITE);
     let poison: String = c
         .xadd(&stream, "*", &[("t", "x"), ("junk", "\u{0}\u{202e}")])
         .await
@@ -367,7 +368,7 @@ async fn a_poison_entry_is_dead_lettered_after_five_deliveries_and_the_site_goes
         "orders after the poison entry waved {:?} after end_session",
         waved
     );
-    let dead = format!("lp:{{{SITE}}}:dead");
+    let dead = keys::dead_letters(SITE);
     eventually(40, "poison entry dead-lettered", || {
         let mut c = c.clone();
         let dead = dead.clone();
@@ -481,10 +482,7 @@ async fn slow_redis_gets_nacks_within_the_command_timeout_not_hangs() {
     let mut c = redis_conn(&url).await;
     for o in &all_nacked {
         let id = o["order_id"].as_str().unwrap();
-        let n: u64 = c
-            .exists(format!("lp:{{{SITE}}}:o:{SELLER_A}:{id}"))
-            .await
-            .unwrap();
+        let n: u64 = c.exists(keys::order(SITE, SELLER_A, id)).await.unwrap();
         assert_eq!(n, 1);
     }
     app.stop().await;

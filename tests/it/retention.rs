@@ -3,6 +3,7 @@
 //! writes a day again; and what an order costs in Redis memory.
 
 use crate::common;
+use livepack::store::keys;
 
 use std::process::Stdio;
 use std::time::Instant;
@@ -128,7 +129,7 @@ async fn handed_over_and_cancelled_orders_are_archived_then_gone_from_redis() {
     let (s, _) = api(&addr, TOKEN_A, reqwest::Method::GET, "/v1/orders/R-5").await;
     assert_eq!(s, 404, "the order is gone from Redis");
     for what in ["p", "w", "sh"] {
-        let pattern = format!("lp:{{{SITE}}}:{what}:*");
+        let pattern = format!("{}:{what}:*", keys::tag(SITE));
         eventually(10, "parcels, waves and shipments expired too", || {
             let p = pattern.clone();
             let r = &redis;
@@ -217,7 +218,7 @@ async fn export_day_writes_the_day_again_and_keeps_what_the_file_had() {
 
     // An order that left Redis stays in the file; new ones join it.
     let mut c = redis.conn().await;
-    let _: () = redis::AsyncCommands::del(&mut c, format!("lp:{{{SITE}}}:o:{SELLER_A}:EX-0"))
+    let _: () = redis::AsyncCommands::del(&mut c, keys::order(SITE, SELLER_A, "EX-0"))
         .await
         .unwrap();
     let more: Vec<Value> = (10..15).map(|i| order(&format!("EX-{i}"), i)).collect();
@@ -292,11 +293,11 @@ async fn measure(label: &str, redis_args: &[&str]) -> f64 {
         .await;
     }
     let after = used_memory(&mut c).await;
-    let (n_orders, orders) = memory_of(&c, &format!("lp:{{{SITE}}}:o:*")).await;
-    let (_, stream) = memory_of(&c, &format!("lp:{{{SITE}}}:in")).await;
-    let (n_parcels, parcels) = memory_of(&c, &format!("lp:{{{SITE}}}:p:*")).await;
-    let (n_waves, waves) = memory_of(&c, &format!("lp:{{{SITE}}}:w:*")).await;
-    let (n_ship, ships) = memory_of(&c, &format!("lp:{{{SITE}}}:sh*")).await;
+    let (n_orders, orders) = memory_of(&c, &format!("{}:o:*", keys::tag(SITE))).await;
+    let (_, stream) = memory_of(&c, &keys::stream(SITE)).await;
+    let (n_parcels, parcels) = memory_of(&c, &format!("{}:p:*", keys::tag(SITE))).await;
+    let (n_waves, waves) = memory_of(&c, &format!("{}:w:*", keys::tag(SITE))).await;
+    let (n_ship, ships) = memory_of(&c, &format!("{}:sh*", keys::tag(SITE))).await;
     assert_eq!(n_orders, N);
     let per = |b: i64| b as f64 / N as f64;
     let total = (after - before) as f64 / N as f64;
@@ -366,7 +367,7 @@ async fn the_archiver_catches_up_every_missed_day_in_order_then_expires_files() 
     let (d5, ms5) = noon_ms(now, 5);
     let (d4, ms4) = noon_ms(now, 4);
     let mut c = redis.conn().await;
-    let stream = format!("lp:{{{SITE}}}:in");
+    let stream = keys::stream(SITE);
     let entries: redis::streams::StreamRangeReply =
         redis::AsyncCommands::xrange_all(&mut c, &stream)
             .await
@@ -393,7 +394,7 @@ async fn the_archiver_catches_up_every_missed_day_in_order_then_expires_files() 
         .await
         .unwrap();
     let holder = "catch-up-test";
-    let lock = format!("lp:{{{SITE}}}:archiver");
+    let lock = format!("{}:archiver", keys::tag(SITE));
     let _: () = redis::AsyncCommands::set(&mut c, &lock, holder)
         .await
         .unwrap();

@@ -387,6 +387,11 @@ async fn call(
     )
 }
 
+/// A JSON POST as the station.
+async fn post(app: &TestApp, cookie: &str, path: &str, body: Value) -> (u16, Value) {
+    call(app, Some(cookie), reqwest::Method::POST, path, Some(body)).await
+}
+
 async fn record(app: &TestApp, order_id: &str) -> Value {
     let path = format!("/v1/orders/{order_id}?seller={SELLER_A}");
     let (s, v) = call(app, None, reqwest::Method::GET, &path, None).await;
@@ -634,12 +639,11 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     // One jar picked (scanned by its EAN): the wave has started, by "Bàn 1"; the next
     // parcel is a one-jar parcel.
     let picks = format!("/v1/waves/{wave_id}/picks");
-    let (s, r) = call(
+    let (s, r) = post(
         &app,
-        Some(cookie),
-        Method::POST,
+        cookie,
         &picks,
-        Some(json!({"pick_id": "fl-pick-1", "sku": EAN, "qty": 1})),
+        json!({"pick_id": "fl-pick-1", "sku": EAN, "qty": 1}),
     )
     .await;
     assert_eq!(
@@ -697,84 +701,41 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     }
 
     // Pack it; its jar cannot be unpicked while packed; unpack (idempotent by id), unpick.
-    let (s, r) = call(
+    let (s, r) = post(
         &app,
-        Some(cookie),
-        Method::POST,
+        cookie,
         &format!("/v1/parcels/{next}/packed"),
-        Some(json!({})),
+        json!({}),
     )
     .await;
     assert_eq!((s, r["status"].as_str()), (200, Some("packed")), "{r}");
     assert_eq!(get_wave().await["parcels_packed"], 1);
     let unpicks = format!("/v1/waves/{wave_id}/unpicks");
     let un = |id: &str| json!({"unpick_id": id, "sku": "HONEY-500", "qty": 1});
-    let (s, e) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpicks,
-        Some(un("fl-un-1")),
-    )
-    .await;
+    let (s, e) = post(&app, cookie, &unpicks, un("fl-un-1")).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (409, Some("units_packed")),
         "{e}"
     );
     let unpack = format!("/v1/parcels/{next}/unpacked");
-    let (s, r) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpack,
-        Some(json!({"unpack_id": "fl-x-1"})),
-    )
-    .await;
+    let (s, r) = post(&app, cookie, &unpack, json!({"unpack_id": "fl-x-1"})).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("unpacked")), "{r}");
-    let (s, r) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpack,
-        Some(json!({"unpack_id": "fl-x-1"})),
-    )
-    .await;
+    let (s, r) = post(&app, cookie, &unpack, json!({"unpack_id": "fl-x-1"})).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("duplicate")), "{r}");
     let w = get_wave().await;
     assert_eq!(w["parcels_packed"], 0);
     assert_eq!(parcel_of(&w, &next)["status"], "open");
     assert_eq!(w["next_parcel_id"], next.as_str(), "its jar is free again");
-    let (s, r) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpicks,
-        Some(un("fl-un-1")),
-    )
-    .await;
+    let (s, r) = post(&app, cookie, &unpicks, un("fl-un-1")).await;
     assert_eq!(
         (s, r["result"].as_str(), r["picked"].as_u64()),
         (200, Some("counted"), Some(0)),
         "{r}"
     );
-    let (s, r) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpicks,
-        Some(un("fl-un-1")),
-    )
-    .await;
+    let (s, r) = post(&app, cookie, &unpicks, un("fl-un-1")).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("duplicate")));
-    let (s, e) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpicks,
-        Some(un("fl-un-2")),
-    )
-    .await;
+    let (s, e) = post(&app, cookie, &unpicks, un("fl-un-2")).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (409, Some("over_unpick")),
@@ -783,12 +744,11 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(get_wave().await["qty_picked"], 0);
 
     // The packer may pack unpicked items after being asked: audited.
-    let (s, r) = call(
+    let (s, r) = post(
         &app,
-        Some(cookie),
-        Method::POST,
+        cookie,
         &format!("/v1/parcels/{p0}/packed"),
-        Some(json!({"confirm_unpicked": true})),
+        json!({"confirm_unpicked": true}),
     )
     .await;
     assert_eq!((s, r["status"].as_str()), (200, Some("packed")), "{r}");
@@ -807,12 +767,11 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     for (n, l) in w["pick_list"].as_array().unwrap().iter().enumerate() {
         let left = l["qty"].as_u64().unwrap() - l["picked"].as_u64().unwrap();
         if left > 0 {
-            let (s, r) = call(
+            let (s, r) = post(
                 &app,
-                Some(cookie),
-                Method::POST,
+                cookie,
                 &picks,
-                Some(json!({"pick_id": format!("fl-all-{n}"), "sku": l["sku"], "qty": left})),
+                json!({"pick_id": format!("fl-all-{n}"), "sku": l["sku"], "qty": left}),
             )
             .await;
             assert_eq!(s, 200, "{r}");
@@ -851,40 +810,19 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     );
     let put_backs = format!("/v1/waves/{wave_id}/put-backs");
     let pb = |id: &str, qty: u64| json!({"put_back_id": id, "sku": "HONEY-500", "qty": qty});
-    let (s, e) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &put_backs,
-        Some(pb("fl-pb-1", jars2 + 1)),
-    )
-    .await;
+    let (s, e) = post(&app, cookie, &put_backs, pb("fl-pb-1", jars2 + 1)).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (409, Some("over_put_back")),
         "{e}"
     );
-    let (s, r) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &put_backs,
-        Some(pb("fl-pb-1", jars2)),
-    )
-    .await;
+    let (s, r) = post(&app, cookie, &put_backs, pb("fl-pb-1", jars2)).await;
     assert_eq!(
         (s, r["result"].as_str(), r["put_back"].as_u64()),
         (200, Some("counted"), Some(0)),
         "{r}"
     );
-    let (s, r) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &put_backs,
-        Some(pb("fl-pb-1", jars2)),
-    )
-    .await;
+    let (s, r) = post(&app, cookie, &put_backs, pb("fl-pb-1", jars2)).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("duplicate")));
     let w = get_wave().await;
     assert_eq!(w["put_backs"], json!([]));
@@ -984,26 +922,18 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
         (403, Some("supervisor_pin_required")),
         "{e}"
     );
-    let (s, e) = call(
-        &app,
-        Some(cookie),
-        Method::POST,
-        &unpack5,
-        Some(json!({"supervisor_pin": "000000"})),
-    )
-    .await;
+    let (s, e) = post(&app, cookie, &unpack5, json!({"supervisor_pin": "000000"})).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (403, Some("wrong_supervisor_pin")),
         "{e}"
     );
     assert_eq!(parcel_of(&get_wave().await, &p5)["status"], "booked");
-    let (s, r) = call(
+    let (s, r) = post(
         &app,
-        Some(cookie),
-        Method::POST,
+        cookie,
         &unpack5,
-        Some(json!({"supervisor_pin": SUPERVISOR_PIN, "unpack_id": "fl-x-5"})),
+        json!({"supervisor_pin": SUPERVISOR_PIN, "unpack_id": "fl-x-5"}),
     )
     .await;
     assert_eq!((s, r["result"].as_str()), (200, Some("unpacked")), "{r}");
@@ -1020,26 +950,18 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     .await;
     assert_eq!(s, 200);
     for _ in 0..5 {
-        let (s, e) = call(
-            &app,
-            Some(cookie),
-            Method::POST,
-            &unpack5,
-            Some(json!({"supervisor_pin": "999999"})),
-        )
-        .await;
+        let (s, e) = post(&app, cookie, &unpack5, json!({"supervisor_pin": "999999"})).await;
         assert_eq!(
             (s, e["error"]["code"].as_str()),
             (403, Some("wrong_supervisor_pin")),
             "{e}"
         );
     }
-    let (s, e) = call(
+    let (s, e) = post(
         &app,
-        Some(cookie),
-        Method::POST,
+        cookie,
         &unpack5,
-        Some(json!({"supervisor_pin": SUPERVISOR_PIN})),
+        json!({"supervisor_pin": SUPERVISOR_PIN}),
     )
     .await;
     assert_eq!(

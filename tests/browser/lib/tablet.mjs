@@ -2,8 +2,9 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
-import { ROOT, SITE, PIN, OPERATOR_TOKEN, call, eventually } from './server.mjs';
+import { ROOT, SITE, PIN, OPERATOR_TOKEN, call, eventually, startServer } from './server.mjs';
 
 export const LANDSCAPE = { width: 1280, height: 800 };
 export const PORTRAIT = { width: 800, height: 1280 };
@@ -16,6 +17,23 @@ export function launch() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/**
+ * One service (`startServer(options)`) and one Chromium for a test file: started before its
+ * tests, stopped after them. Returns `{ srv, browser }`, filled in once `before` ran.
+ */
+export function serviceAndBrowser(options) {
+  const env = {};
+  before(async () => {
+    env.srv = await startServer(options);
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.srv?.stop();
+  });
+  return env;
 }
 
 /** A page that records uncaught errors and CSP violations (asserted empty by `clean`). */
