@@ -13,11 +13,11 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::waves::check_site;
-use crate::planner::records::site_of;
 use crate::shipping::label::{self, LabelError, LabelSize};
 use crate::shipping::labeling::{labels_for, pack_list_order, wave_doc};
 use crate::shipping::service::{self, load_parcels, StoredParcel};
 use crate::state::AppState;
+use crate::store::records::site_of;
 
 /// Which label was served: `carrier` (the carrier's own PDF) or `livepack` (ours).
 pub const LABEL_SOURCE: HeaderName = HeaderName::from_static("x-label-source");

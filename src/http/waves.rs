@@ -16,9 +16,9 @@ use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
 use crate::planner::outlook::Outlook;
-use crate::planner::records::{site_of, ParcelDoc, WaveDoc};
 use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
+use crate::store::records::{site_of, ParcelDoc, WaveDoc};
 use crate::store::waves::{Pack, PackOutcome, PickOutcome};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

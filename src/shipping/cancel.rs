@@ -108,7 +108,7 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
     }
     let carrier_id = h
         .get("data")
-        .and_then(|d| serde_json::from_str::<crate::planner::records::ParcelDoc>(d).ok())
+        .and_then(|d| serde_json::from_str::<crate::store::records::ParcelDoc>(d).ok())
         .and_then(|d| d.carrier)
         .unwrap_or_default();
     let Some(carrier) = state.carriers.get(&carrier_id) else {

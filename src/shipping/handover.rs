@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::service::{Shipment, StoredParcel};
-use crate::planner::records::site_of;
 use crate::state::AppState;
 use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
+use crate::store::records::site_of;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -11,8 +11,8 @@ use super::label::{self, LabelData, LabelItem, LabelParty};
 use super::service::{load_parcels, StoredParcel};
 use crate::config::SiteConfig;
 use crate::domain::address::normalize_province;
-use crate::planner::records::WaveDoc;
 use crate::state::AppState;
+use crate::store::records::WaveDoc;
 use crate::store::{Store, StoreError};
 
 /// Orders read at once while assembling labels.

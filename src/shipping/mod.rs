@@ -14,6 +14,3 @@ pub mod service;
 
 /// Carrier price tables and cost rules are plain data and rules: they live in `domain`.
 pub use crate::domain::rates;
-
-/// How orders split into parcels (weight, COD and count limits) is the planner's rule.
-pub use crate::planner::limits;

@@ -15,8 +15,8 @@ use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
 use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
 use crate::config::{CarrierConfig, SiteConfig};
 use crate::domain::address::normalize_province;
-use crate::planner::records::ParcelDoc;
 use crate::state::AppState;
+use crate::store::records::ParcelDoc;
 use crate::store::{Store, StoreError};
 
 /// A parcel as stored: its document and its live fields.
