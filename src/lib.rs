@@ -97,16 +97,18 @@ pub async fn run(
         archive::spawn(&state);
     }
     // Booking requests are retried in the background until booked or rejected.
-    shipping::booker::spawn_all(&state);
+    shipping::booker::spawn_all(&state.shipping);
     if state.config.planner.enabled {
         planner::spawn_all(&state, &instance_id(&state.config));
         for site in &state.config.sites {
-            state
-                .tasks
-                .spawn(shipping::service::auto_book(state.clone(), site.id.clone()));
-            state
-                .tasks
-                .spawn(shipping::cancel::run(state.clone(), site.id.clone()));
+            state.tasks.spawn(shipping::service::auto_book(
+                state.shipping.clone(),
+                site.id.clone(),
+            ));
+            state.tasks.spawn(shipping::cancel::run(
+                state.shipping.clone(),
+                site.id.clone(),
+            ));
         }
     }
 

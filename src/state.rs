@@ -11,10 +11,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::domain::schedule::SiteSchedule;
+use crate::shipping::Shipping;
 use crate::store::Store;
 
 pub struct Inner {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub store: Store,
     /// Cancelled when the service starts shutting down.
     pub shutdown: CancellationToken,
@@ -27,12 +28,10 @@ pub struct Inner {
     pub connections: AtomicUsize,
     /// Open ingest connections per configured seller (`ingest.max_connections_per_seller`).
     pub seller_connections: HashMap<String, AtomicUsize>,
-    /// Carrier clients by `[[carriers]]` id.
-    pub carriers: HashMap<String, crate::shipping::carrier::CarrierClient>,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Wakes each site's background booker at once after a booking request.
-    pub booker_wake: crate::shipping::booker::Wakers,
+    /// Shipping's share: carrier clients, booker wake-ups (with the store and config).
+    pub shipping: Shipping,
     schedules: HashMap<String, Arc<SiteSchedule>>,
 }
 
@@ -60,26 +59,22 @@ impl AppState {
             .collect();
         let slots = Arc::new(Semaphore::new(config.ingest.global_inflight));
         let order_budget = Arc::new(Semaphore::new(config.ingest.global_inflight_orders));
-        let carriers = config
-            .carriers
-            .iter()
-            .map(|c| {
-                (
-                    c.id.clone(),
-                    crate::shipping::carrier::CarrierClient::from_config(c),
-                )
-            })
-            .collect();
         let trusted_proxies = config.server.trusted_networks();
         let seller_connections = config
             .sellers
             .iter()
             .map(|s| (s.id.clone(), AtomicUsize::new(0)))
             .collect();
-        let booker_wake = crate::shipping::booker::Wakers::new(&config);
+        let config = Arc::new(config);
+        let shipping = Shipping::new(
+            config.clone(),
+            store.clone(),
+            shutdown.clone(),
+            tasks.clone(),
+        );
         AppState(Arc::new(Inner {
             trusted_proxies,
-            booker_wake,
+            shipping,
             config,
             store,
             shutdown,
@@ -88,7 +83,6 @@ impl AppState {
             order_budget,
             connections: AtomicUsize::new(0),
             seller_connections,
-            carriers,
             schedules,
         }))
     }

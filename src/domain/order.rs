@@ -17,6 +17,13 @@ pub const MAX_ITEMS: usize = 100;
 pub const MAX_QTY: i64 = 999;
 pub const MAX_ITEM_WEIGHT_G: i64 = 100_000;
 
+/// Which order: its seller and the seller's order id (an order id is unique per seller).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OrderRef {
+    pub seller: String,
+    pub order_id: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OrderWire {
     pub order_id: String,

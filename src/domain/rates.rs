@@ -19,7 +19,7 @@
 //! discount down), so no price is ever fractional. These choices are ours: confirm them
 //! against a carrier's real tariff before relying on the estimates to the đồng. Table
 //! prices are taken as final prices (VAT included). The table itself does not enforce the
-//! weight and COD limits: [`super::limits::split`] does, before pricing.
+//! weight and COD limits: `planner::limits::split` does, before pricing.
 //!
 //! Consolidation never costs more (what the property tests check): with non-negative
 //! prices, discounts within 0–100 % and every zone satisfying

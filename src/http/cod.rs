@@ -49,7 +49,7 @@ pub async fn settlements(
         };
         ApiError::bad_request(code, e.to_string())
     })?;
-    let out = cod::apply_settlement(&state, &carrier.id, &rows).await?;
+    let out = cod::apply_settlement(&state.shipping, &carrier.id, &rows).await?;
     tracing::info!(carrier = %carrier.id, rows = out.rows, matched = out.matched,
         mismatched = out.mismatched.len(), unknown = out.unknown.len(), "settlement imported");
     Ok(Json(out))
@@ -123,7 +123,7 @@ pub async fn statement(
         ));
     }
     Ok(Json(
-        cod::seller_statement(&state, &site, &seller, from, to).await?,
+        cod::seller_statement(&state.shipping, &site, &seller, from, to).await?,
     ))
 }
 
@@ -151,7 +151,7 @@ pub async fn returns(
 ) -> Result<Json<ReturnsView>, ApiError> {
     check_site(&state, &caller, &site)?;
     let date = parse_date(q.date.as_deref())?;
-    let parcels = cod::returns_of_day(&state, &site, date, None).await?;
+    let parcels = cod::returns_of_day(&state.shipping, &site, date, None).await?;
     Ok(Json(ReturnsView {
         site,
         date,

@@ -18,11 +18,11 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::station::PIN_POLICY;
 use super::waves::{check_site, load_parcel, optional_body, PickResult};
 use crate::domain::is_label;
-use crate::planner::records::{site_of, WaveDoc};
 use crate::state::AppState;
 use crate::store::floor::{
     FloorOp, PullOutcome, PutBackOutcome, Unpack, UnpackOutcome, UnpickOutcome,
 };
+use crate::store::records::{site_of, WaveDoc};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PutBackBody {

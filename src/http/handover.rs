@@ -53,7 +53,7 @@ pub async fn scan(
         ));
     }
     let site = find_site(&state, &caller, &id).await?;
-    let (parcel_id, out) = handover::scan(&state, &site, &id, code).await?;
+    let (parcel_id, out) = handover::scan(&state.shipping, &site, &id, code).await?;
     let result = match out {
         ScanOutcome::Loaded => ScanResult::Loaded,
         ScanOutcome::AlreadyLoaded => ScanResult::AlreadyLoaded,
@@ -162,7 +162,7 @@ pub async fn handed_over(
     }
     let mut tries = 0;
     let handed_over = loop {
-        match handover::hand_over(&state, &sh, &left).await? {
+        match handover::hand_over(&state.shipping, &sh, &left).await? {
             HandOverOutcome::Done { handed_over } => break handed_over,
             HandOverOutcome::AlreadyHandedOver => {
                 left = sh

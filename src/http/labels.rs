@@ -13,11 +13,11 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::waves::check_site;
-use crate::planner::records::site_of;
 use crate::shipping::label::{self, LabelError, LabelSize};
 use crate::shipping::labeling::{labels_for, pack_list_order, wave_doc};
 use crate::shipping::service::{self, load_parcels, StoredParcel};
 use crate::state::AppState;
+use crate::store::records::site_of;
 
 /// Which label was served: `carrier` (the carrier's own PDF) or `livepack` (ours).
 pub const LABEL_SOURCE: HeaderName = HeaderName::from_static("x-label-source");
@@ -80,7 +80,7 @@ async fn render(
     parcels: &[StoredParcel],
     size: LabelSize,
 ) -> Result<Vec<u8>, ApiError> {
-    let labels = labels_for(state, site, parcels).await?;
+    let labels = labels_for(&state.shipping, site, parcels).await?;
     // Drawing a few hundred pages is CPU work: off the async workers.
     tokio::task::spawn_blocking(move || label::render(&labels, size))
         .await
@@ -168,7 +168,7 @@ async fn carrier_label(
 ) -> Option<Vec<u8>> {
     let tracking = p.tracking.as_deref()?;
     let carrier_id = p.doc.carrier.as_deref()?;
-    let client = state.carriers.get(carrier_id)?;
+    let client = state.shipping.carriers.get(carrier_id)?;
     let cfg = state.config.carriers.iter().find(|c| c.id == carrier_id)?;
     let kind = client.kind();
     let outcome = tokio::time::timeout(
@@ -238,11 +238,11 @@ pub async fn shipment(
     Query(q): Query<SizeParam>,
 ) -> Result<Response, ApiError> {
     let size = size_of(q.size.as_deref())?;
-    for site in service::site_of_prefixed(&state, &shipment_id, "S-") {
+    for site in service::site_of_prefixed(&state.shipping, &shipment_id, "S-") {
         if check_site(&state, &caller, site).is_err() {
             continue;
         }
-        let Some(sh) = service::load_shipment(&state, site, &shipment_id).await? else {
+        let Some(sh) = service::load_shipment(&state.shipping, site, &shipment_id).await? else {
             continue;
         };
         let mut parcels = sh.parcels;

@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::domain::money::Vnd;
-use crate::planner::records::ParcelItem;
 use crate::shipping::service::StoredParcel;
+use crate::store::records::ParcelItem;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BuyerView {

@@ -119,7 +119,7 @@ async fn shipments_of(
 ) -> Result<Vec<Shipment>, ApiError> {
     let mut out = Vec::new();
     for id in state.store.shipment_ids_of_day(site, date).await? {
-        if let Some(sh) = service::load_shipment(state, site, &id).await? {
+        if let Some(sh) = service::load_shipment(&state.shipping, site, &id).await? {
             out.push(sh);
         }
     }
@@ -157,7 +157,7 @@ pub(super) async fn find_site(
     caller: &Caller,
     id: &str,
 ) -> Result<String, ApiError> {
-    for site in service::site_of_prefixed(state, id, "S-") {
+    for site in service::site_of_prefixed(&state.shipping, id, "S-") {
         if check_site(state, caller, site).is_err() {
             continue;
         }
@@ -173,11 +173,11 @@ pub(super) async fn find(
     caller: &Caller,
     id: &str,
 ) -> Result<Shipment, ApiError> {
-    for site in service::site_of_prefixed(state, id, "S-") {
+    for site in service::site_of_prefixed(&state.shipping, id, "S-") {
         if check_site(state, caller, site).is_err() {
             continue;
         }
-        if let Some(sh) = service::load_shipment(state, site, id).await? {
+        if let Some(sh) = service::load_shipment(&state.shipping, site, id).await? {
             return Ok(sh);
         }
     }
@@ -222,7 +222,7 @@ pub async fn book(
             "the shipment has left already",
         ));
     }
-    let parcels = service::book_shipment(&state, &sh, false).await?;
+    let parcels = service::book_shipment(&state.shipping, &sh, false).await?;
     Ok(Json(BookResult {
         shipment_id: id,
         parcels,
@@ -376,11 +376,11 @@ pub async fn webhook(
             WebhookError::BadSecret => ApiError::unauthorized(),
             WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),
         })?;
-    let result = service::apply_status(&state, &update).await?;
+    let result = service::apply_status(&state.shipping, &update).await?;
     // What the event says about the money (COD statements), after the status is applied
     // so the record carries the parcel's status; a failure answers 503 and the carrier
     // retries (both steps are idempotent).
-    crate::shipping::cod::record_webhook(&state, &cfg.id, &update).await?;
+    crate::shipping::cod::record_webhook(&state.shipping, &cfg.id, &update).await?;
     metrics::counter!(names::CARRIER_WEBHOOKS, "carrier" => carrier_id, "result" => result)
         .increment(1);
     Ok(Json(WebhookAck { result }))

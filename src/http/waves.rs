@@ -16,9 +16,9 @@ use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
 use crate::planner::outlook::Outlook;
-use crate::planner::records::{site_of, ParcelDoc, WaveDoc};
 use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
+use crate::store::records::{site_of, ParcelDoc, WaveDoc, WaveRow};
 use crate::store::waves::{Pack, PackOutcome, PickOutcome};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -115,29 +115,23 @@ pub struct WaveView {
     pub barcodes: std::collections::BTreeMap<String, String>,
 }
 
-use crate::store::{field_ms as ms, field_u64 as num};
-
-fn summary(id: &str, h: &HashMap<String, String>) -> WaveSummary {
+fn summary(w: &WaveRow) -> WaveSummary {
     WaveSummary {
-        wave_id: id.to_owned(),
-        status: h.get("status").cloned().unwrap_or_default(),
-        released_at: ms(h, "released_ms"),
-        pickup_at: ms(h, "pickup_ms"),
-        order_count: num(h, "order_count"),
-        parcel_count: num(h, "parcel_count"),
-        qty_total: num(h, "qty_total"),
-        qty_picked: num(h, "qty_picked"),
-        parcels_packed: num(h, "parcels_packed"),
-        started_at: h.contains_key("started_ms").then(|| ms(h, "started_ms")),
-        station: h.get("station").cloned(),
+        wave_id: w.wave_id.clone(),
+        status: w.status.clone(),
+        released_at: w.released_at,
+        pickup_at: w.pickup_at,
+        order_count: w.order_count,
+        parcel_count: w.parcel_count,
+        qty_total: w.qty_total,
+        qty_picked: w.qty_picked,
+        parcels_packed: w.parcels_packed,
+        started_at: w.started_at,
+        station: w.station.clone(),
         at_risk_count: 0,
         overdue_count: 0,
-        put_back_count: h
-            .iter()
-            .filter(|(k, _)| k.starts_with("b:"))
-            .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0) as u64)
-            .sum(),
-        pull_count: num(h, "pulls_open"),
+        put_back_count: w.put_back_count,
+        pull_count: w.pull_count,
     }
 }
 
@@ -146,12 +140,6 @@ const NO_BIN: &str = "UNASSIGNED";
 
 fn shelf(bin: &str) -> Option<String> {
     (!bin.is_empty() && bin != NO_BIN).then(|| bin.to_owned())
-}
-
-/// Picked units not yet in packed parcels, per SKU (`p:SKU` − `k:SKU`).
-fn available(h: &HashMap<String, String>, sku: &str) -> i64 {
-    let get = |k: String| h.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    get(format!("p:{sku}")) - get(format!("k:{sku}"))
 }
 
 /// The number at the end of a parcel id (`P-hub-20261121-12` → 12), for ordering.
@@ -195,15 +183,14 @@ pub async fn list(
     check_site(&state, &caller, &site)?;
     let date = parse_date(q.date.as_deref())?;
     let ids = state.store.wave_ids_of_day(&site, date).await?;
-    let hashes = state.store.wave_hashes(&site, &ids).await?;
+    let rows = state.store.wave_rows(&site, &ids).await?;
     let floor = FloorCtx::load(&state, &site).await?;
     let mut waves = Vec::new();
-    for (id, h) in ids.iter().zip(&hashes).filter(|(_, h)| !h.is_empty()) {
-        let mut w = summary(id, h);
+    for row in &rows {
+        let mut w = summary(row);
         // A done wave has every parcel packed: nothing at risk.
         if w.status != "done" {
-            let doc: Option<WaveDoc> = h.get("data").and_then(|d| serde_json::from_str(d).ok());
-            if let Some(doc) = doc {
+            if let Some(doc) = row.doc() {
                 let parcels = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
                 for p in parcels.iter().filter_map(StoredParcel::from_hash) {
                     let v = floor.view(&p);
@@ -217,22 +204,21 @@ pub async fn list(
     Ok(Json(WaveList { site, date, waves }))
 }
 
-/// The wave's hash and document, checking who asks.
+/// The wave's row and document, checking who asks.
 async fn load_wave(
     state: &AppState,
     caller: &Caller,
     wave_id: &str,
-) -> Result<(String, HashMap<String, String>, WaveDoc), ApiError> {
+) -> Result<(String, WaveRow, WaveDoc), ApiError> {
     let site = site_of(wave_id, 'W')
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();
     check_site(state, caller, &site).map_err(|_| ApiError::not_found("wave"))?;
-    let h = state.store.wave_hash(&site, wave_id).await?;
-    let doc: WaveDoc = h
-        .get("data")
-        .and_then(|d| serde_json::from_str(d).ok())
+    let row = state.store.wave_row(&site, wave_id).await?;
+    let (row, doc) = row
+        .and_then(|r| r.doc().map(|d| (r, d)))
         .ok_or_else(|| ApiError::not_found("wave"))?;
-    Ok((site, h, doc))
+    Ok((site, row, doc))
 }
 
 /// A wave's pick list (sorted by bin) and its parcels.
@@ -244,7 +230,7 @@ pub async fn get(
     caller: Caller,
     Path(wave_id): Path<String>,
 ) -> Result<Json<WaveView>, ApiError> {
-    let (site, h, doc) = load_wave(&state, &caller, &wave_id).await?;
+    let (site, row, doc) = load_wave(&state, &caller, &wave_id).await?;
     let site_cfg = state.config.site(&site);
     let codes_of = |sku: &str| -> Vec<String> {
         site_cfg
@@ -264,9 +250,9 @@ pub async fn get(
             sku: l.sku.clone(),
             name: l.name.clone(),
             bin: l.bin.clone(),
-            qty: num(&h, &format!("q:{}", l.sku)),
-            picked: num(&h, &format!("p:{}", l.sku)),
-            put_back: num(&h, &format!("b:{}", l.sku)),
+            qty: row.sku(&l.sku).qty.max(0) as u64,
+            picked: row.sku(&l.sku).picked.max(0) as u64,
+            put_back: row.sku(&l.sku).put_back.max(0) as u64,
             shelf: shelf(&l.bin),
             barcodes: codes_of(&l.sku),
         })
@@ -294,7 +280,7 @@ pub async fn get(
         .iter()
         .filter_map(StoredParcel::from_hash)
         .collect();
-    let mut summary = summary(&wave_id, &h);
+    let mut summary = summary(&row);
     let mut parcels = Vec::with_capacity(stored.len());
     let mut pulls = Vec::new();
     let mut candidates = Vec::new();
@@ -322,7 +308,7 @@ pub async fn get(
             let covered = v
                 .items
                 .iter()
-                .all(|i| available(&h, &i.sku) >= i64::from(i.qty));
+                .all(|i| row.sku(&i.sku).available() >= i64::from(i.qty));
             v.items_picked = Some(covered);
             if covered {
                 candidates.push((
@@ -394,9 +380,9 @@ pub async fn pick(
     if !(1..=999).contains(&body.qty) {
         return Err(ApiError::bad_request(ErrorCode::InvalidQty, "`qty`: 1–999"));
     }
-    let (site, h, doc) = load_wave(&state, &caller, &wave_id).await?;
+    let (site, row, doc) = load_wave(&state, &caller, &wave_id).await?;
     // A scanned product barcode (the site's `barcodes` map) picks its SKU.
-    if !h.contains_key(&format!("q:{}", body.sku)) {
+    if !row.sku(&body.sku).listed {
         if let Some(sku) = state
             .config
             .site(&site)

@@ -19,7 +19,7 @@ pub async fn refresh(state: &AppState, site: &str, now: DateTime<Utc>) -> Result
         return Ok(());
     };
     for carrier in &site_cfg.carriers {
-        let days = i64::from(schedule_days(state, carrier));
+        let days = i64::from(schedule_days(&state.shipping, carrier));
         let before = (now - chrono::Duration::days(days)).timestamp_millis();
         let ids = state.store.cod_unpaid_before(site, carrier, before).await?;
         let read = &ids[..ids.len().min(MAX_READ)];

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::planner::core::AtRisk;
 use crate::planner::outlook::Outlook;
-use crate::planner::records::WaveDoc;
 use crate::state::AppState;
+use crate::store::records::WaveDoc;
 use crate::store::{keys, OrderData, StoreError};
 
 /// "Soon": the pickup is at most this far ahead.

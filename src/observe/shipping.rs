@@ -18,7 +18,7 @@ pub async fn refresh(state: &AppState, site: &str, now: DateTime<Utc>) -> Result
     for (day, date) in [("today", today), ("tomorrow", today + Duration::days(1))] {
         let mut plans = Vec::new();
         for id in state.store.shipment_ids_of_day(site, date).await? {
-            if let Some(sh) = load_shipment(state, site, &id).await? {
+            if let Some(sh) = load_shipment(&state.shipping, site, &id).await? {
                 plans.push(sh.plan);
             }
         }

@@ -11,9 +11,7 @@ use futures_util::future::join_all;
 
 use super::core::{Plan, WavePlan};
 use super::limits::{split, OrderPiece, ParcelLimits};
-use super::records::{
-    make_id, ParcelDoc, ParcelItem, ParcelOrder, PendingRecord, PickLineDoc, WaveDoc,
-};
+use super::pending::PendingRecord;
 use super::shell::CommitStop;
 use crate::domain::address::{normalize_province, Province};
 use crate::domain::money::Vnd;
@@ -23,6 +21,7 @@ use crate::shipping::carrier::{BookingRequest, CarrierClient, Party};
 use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
 use crate::shipping::quotes::{self, QuoteCache};
 use crate::store::keys::pending_field;
+use crate::store::records::{make_id, ParcelDoc, ParcelItem, ParcelOrder, PickLineDoc, WaveDoc};
 use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit};
 use crate::store::Store;
 

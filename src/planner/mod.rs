@@ -5,7 +5,7 @@ mod commit;
 pub mod core;
 pub mod limits;
 pub mod outlook;
-pub mod records;
+pub mod pending;
 pub mod repack;
 pub mod shell;
 

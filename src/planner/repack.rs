@@ -3,8 +3,8 @@
 //! planner's generator) holding the surviving orders. The decision and every write happen in
 //! one script (`repack.lua`); this computes the documents it needs (pure) and drives it.
 
-use super::records::{make_id, ParcelDoc, WaveDoc};
 use crate::metric_names as names;
+use crate::store::records::{make_id, ParcelDoc, WaveDoc};
 use crate::store::repack::{Unwave, UnwaveOutcome};
 use crate::store::{Store, StoreError};
 
@@ -171,7 +171,7 @@ pub async fn unwave(
 mod tests {
     use super::*;
     use crate::domain::money::Vnd;
-    use crate::planner::records::{ParcelItem, ParcelOrder};
+    use crate::store::records::{ParcelItem, ParcelOrder};
 
     fn order(id: &str, cod: i64, grams: u64) -> ParcelOrder {
         ParcelOrder {

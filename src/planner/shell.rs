@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::commit::{commit_plan, CarrierChoice, CarrierCtx, ShipCtx};
 use super::core::{self, PlanConfig, PlanOrder};
 use super::limits::ParcelLimits;
-use super::records::PendingRecord;
+use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
 use crate::store::stream::{decode, Entry};
 use crate::store::{keys, Store, StoreError};

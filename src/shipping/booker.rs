@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::carrier::CarrierError;
 use super::service::{self, ParcelBooking, StoredParcel};
 use crate::config::{CarrierConfig, Config, SiteConfig};
-use crate::state::AppState;
+use crate::shipping::Shipping;
 use crate::store::StoreError;
 
 /// Parcels one site's booker books at once.
@@ -60,28 +60,28 @@ impl Wakers {
     }
 }
 
-/// Starts one booker per site under `state.tasks`; each stops on `state.shutdown`.
-pub fn spawn_all(state: &AppState) {
-    for site in &state.config.sites {
-        state.tasks.spawn(run(state.clone(), site.id.clone()));
+/// Starts one booker per site under `ship.tasks`; each stops on `ship.shutdown`.
+pub fn spawn_all(ship: &Shipping) {
+    for site in &ship.config.sites {
+        ship.tasks.spawn(run(ship.clone(), site.id.clone()));
     }
 }
 
 /// Requests booking of `ids` (durably) and wakes the site's booker. `keep_schedule`: a
 /// parcel already queued keeps its next try (the automatic window asks every round).
 pub async fn request(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     ids: &[String],
     due_ms: i64,
     keep_schedule: bool,
 ) -> Result<u64, StoreError> {
-    let n = state
+    let n = ship
         .store
         .request_booking(site, ids, due_ms, keep_schedule)
         .await?;
     if n > 0 {
-        state.booker_wake.wake(site);
+        ship.booker_wake.wake(site);
     }
     Ok(n)
 }
@@ -99,8 +99,8 @@ pub fn backoff_ms(base_ms: u64, cap_ms: u64, attempts: u64, rng: &mut impl Rng) 
     (half + rng.random_range(0..=full - half)) as i64
 }
 
-pub(crate) fn carrier_config<'a>(state: &'a AppState, id: &str) -> Option<&'a CarrierConfig> {
-    state.config.carriers.iter().find(|c| c.id == id)
+pub(crate) fn carrier_config<'a>(ship: &'a Shipping, id: &str) -> Option<&'a CarrierConfig> {
+    ship.config.carriers.iter().find(|c| c.id == id)
 }
 
 fn attempt_timeout(cfg: Option<&CarrierConfig>) -> Duration {
@@ -111,8 +111,8 @@ fn attempt_timeout(cfg: Option<&CarrierConfig>) -> Duration {
 /// pass before the background booker may take them: enough for the pass to reach each one
 /// when every attempt takes its whole time limit, at most [`MAX_FIRST_PASS_MS`] (the caller
 /// reschedules or settles each parcel as it tries it, so this only matters if it dies).
-pub fn first_pass_lease_ms(state: &AppState, carrier: &str, parcels: usize) -> i64 {
-    let one = attempt_timeout(carrier_config(state, carrier)).as_millis() as i64;
+pub fn first_pass_lease_ms(ship: &Shipping, carrier: &str, parcels: usize) -> i64 {
+    let one = attempt_timeout(carrier_config(ship, carrier)).as_millis() as i64;
     let rounds = parcels.div_ceil(CONCURRENCY).max(1) as i64;
     (one.saturating_mul(rounds) + LOCK_MARGIN_MS as i64).min(MAX_FIRST_PASS_MS)
 }
@@ -138,19 +138,15 @@ fn outcome(
 /// re-reads the parcel (another instance may have settled it meanwhile), books it with its
 /// carrier within the attempt time limit and records the result with its `book_state`.
 pub async fn attempt(
-    state: &AppState,
+    ship: &Shipping,
     site: &SiteConfig,
     parcel_id: &str,
     carrier_hint: &str,
     service_hint: &str,
 ) -> Result<ParcelBooking, StoreError> {
-    let cfg = carrier_config(state, carrier_hint);
+    let cfg = carrier_config(ship, carrier_hint);
     let lock_ms = attempt_timeout(cfg).as_millis() as u64 + LOCK_MARGIN_MS;
-    if !state
-        .store
-        .lock_parcel(&site.id, parcel_id, lock_ms)
-        .await?
-    {
+    if !ship.store.lock_parcel(&site.id, parcel_id, lock_ms).await? {
         return Ok(outcome(
             parcel_id,
             "skipped",
@@ -158,26 +154,26 @@ pub async fn attempt(
             Some("being booked".into()),
         ));
     }
-    let out = attempt_locked(state, site, parcel_id, carrier_hint, service_hint).await;
-    let unlocked = state.store.unlock_parcel(&site.id, parcel_id).await;
+    let out = attempt_locked(ship, site, parcel_id, carrier_hint, service_hint).await;
+    let unlocked = ship.store.unlock_parcel(&site.id, parcel_id).await;
     let out = out?;
     unlocked?;
     Ok(out)
 }
 
 async fn attempt_locked(
-    state: &AppState,
+    ship: &Shipping,
     site: &SiteConfig,
     parcel_id: &str,
     carrier_hint: &str,
     service_hint: &str,
 ) -> Result<ParcelBooking, StoreError> {
-    let Some(p) = service::load_parcels(&state.store, &site.id, &[parcel_id.to_owned()])
+    let Some(p) = service::load_parcels(&ship.store, &site.id, &[parcel_id.to_owned()])
         .await?
         .into_iter()
         .next()
     else {
-        state.store.unqueue_booking(&site.id, parcel_id).await?;
+        ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
             "skipped",
@@ -186,15 +182,15 @@ async fn attempt_locked(
         ));
     };
     if let Some(t) = &p.tracking {
-        state.store.unqueue_booking(&site.id, parcel_id).await?;
+        ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(parcel_id, "booked", Some(t.clone()), None));
     }
     if p.book_state.as_deref() == Some("rejected") {
-        state.store.unqueue_booking(&site.id, parcel_id).await?;
+        ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(parcel_id, "rejected", None, p.book_error.clone()));
     }
     if !p.ships() {
-        state.store.unqueue_booking(&site.id, parcel_id).await?;
+        ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
             "skipped",
@@ -208,12 +204,11 @@ async fn attempt_locked(
         .clone()
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| carrier_hint.to_owned());
-    let cfg = carrier_config(state, &carrier_id);
-    let Some(carrier) = state.carriers.get(&carrier_id) else {
+    let cfg = carrier_config(ship, &carrier_id);
+    let Some(carrier) = ship.carriers.get(&carrier_id) else {
         // A configuration problem, not the parcel's: keep it queued for when it is fixed.
         let next = Utc::now().timestamp_millis() + 60_000;
-        state
-            .store
+        ship.store
             .record_booking_retry(&site.id, parcel_id, "no such carrier configured", next)
             .await?;
         return Ok(outcome(
@@ -232,7 +227,7 @@ async fn attempt_locked(
         .or_else(|| cfg.map(CarrierConfig::service))
         .unwrap_or_default();
     let req = service::with_receiver(
-        &state.store,
+        &ship.store,
         &site.id,
         &p,
         service::request(site, &p, &service),
@@ -242,8 +237,7 @@ async fn attempt_locked(
     if p.quote.is_none() {
         // The carrier's own fee, kept beside our estimate; best effort, never blocks booking.
         if let Ok(Some(Ok(q))) = tokio::time::timeout(limit / 2, carrier.quote(&req)).await {
-            state
-                .store
+            ship.store
                 .set_parcel_quote(&site.id, parcel_id, &q.to_string())
                 .await?;
         }
@@ -255,11 +249,11 @@ async fn attempt_locked(
             limit.as_millis()
         ))),
     };
-    record(state, site, &p, &carrier_id, cfg, result).await
+    record(ship, site, &p, &carrier_id, cfg, result).await
 }
 
 async fn record(
-    state: &AppState,
+    ship: &Shipping,
     site: &SiteConfig,
     p: &StoredParcel,
     carrier_id: &str,
@@ -274,7 +268,7 @@ async fn record(
     match result {
         Ok(booking) => {
             let fee = booking.fee.map(|f| f.to_string());
-            let code = state
+            let code = ship
                 .store
                 .record_booking(
                     &site.id,
@@ -284,13 +278,12 @@ async fn record(
                     fee.as_deref(),
                 )
                 .await?;
-            state.store.unqueue_booking(&site.id, id).await?;
+            ship.store.unqueue_booking(&site.id, id).await?;
             metrics::counter!(names::PARCELS_BOOKED, &labels).increment(1);
             Ok(outcome(id, "booked", Some(code), None))
         }
         Err(CarrierError::Rejected { message }) => {
-            state
-                .store
+            ship.store
                 .record_booking_rejection(&site.id, id, &message)
                 .await?;
             metrics::counter!(names::BOOKING_REJECTIONS, &labels).increment(1);
@@ -309,8 +302,7 @@ async fn record(
                 &mut rand::rng(),
             );
             let next = Utc::now().timestamp_millis() + wait;
-            state
-                .store
+            ship.store
                 .record_booking_retry(&site.id, id, &message, next)
                 .await?;
             metrics::counter!(names::BOOKING_FAILURES, "site" => site.id.clone(), "retryable" => "true").increment(1);
@@ -322,13 +314,13 @@ async fn record(
 
 /// The site's background booker: takes due parcels off the queue, up to [`CONCURRENCY`] at
 /// once, until shutdown.
-pub async fn run(state: AppState, site: String) {
-    let Some(site_cfg) = state.config.site(&site).cloned() else {
+pub async fn run(ship: Shipping, site: String) {
+    let Some(site_cfg) = ship.config.site(&site).cloned() else {
         return;
     };
     let site_cfg = Arc::new(site_cfg);
-    let wake = state.booker_wake.get(&site);
-    let shutdown = state.shutdown.clone();
+    let wake = ship.booker_wake.get(&site);
+    let shutdown = ship.shutdown.clone();
     let mut inflight = FuturesUnordered::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut touched: HashSet<String> = HashSet::new();
@@ -336,20 +328,20 @@ pub async fn run(state: AppState, site: String) {
         let mut wait = IDLE_POLL;
         if inflight.len() < CONCURRENCY {
             let now = Utc::now().timestamp_millis();
-            match state.store.due_bookings(&site, now, CONCURRENCY * 4).await {
+            match ship.store.due_bookings(&site, now, CONCURRENCY * 4).await {
                 Ok(ids) => {
                     for id in ids {
                         if inflight.len() >= CONCURRENCY {
                             break;
                         }
                         if busy.insert(id.clone()) {
-                            inflight.push(queued_attempt(state.clone(), site_cfg.clone(), id));
+                            inflight.push(queued_attempt(ship.clone(), site_cfg.clone(), id));
                         }
                     }
                 }
                 Err(e) => tracing::warn!(site = %site, error = %e, "booking queue unreadable"),
             }
-            if let Ok(Some(due)) = state.store.next_booking_due(&site).await {
+            if let Ok(Some(due)) = ship.store.next_booking_due(&site).await {
                 let ms = due - Utc::now().timestamp_millis();
                 if ms > 0 {
                     wait =
@@ -372,7 +364,7 @@ pub async fn run(state: AppState, site: String) {
         }
         if inflight.is_empty() && !touched.is_empty() {
             for shipment in std::mem::take(&mut touched) {
-                if let Err(e) = service::settle_shipment(&state, &site, &shipment).await {
+                if let Err(e) = service::settle_shipment(&ship, &site, &shipment).await {
                     tracing::warn!(site = %site, shipment = %shipment, error = %e, "shipment status not updated");
                 }
             }
@@ -382,25 +374,25 @@ pub async fn run(state: AppState, site: String) {
 
 /// One queued parcel: returns its id and, when it got booked, its shipment (to settle).
 async fn queued_attempt(
-    state: AppState,
+    ship: Shipping,
     site: Arc<SiteConfig>,
     id: String,
 ) -> (String, Result<Option<String>, StoreError>) {
     let res = async {
-        let Some(p) = service::load_parcels(&state.store, &site.id, std::slice::from_ref(&id))
+        let Some(p) = service::load_parcels(&ship.store, &site.id, std::slice::from_ref(&id))
             .await?
             .into_iter()
             .next()
         else {
-            state.store.unqueue_booking(&site.id, &id).await?;
+            ship.store.unqueue_booking(&site.id, &id).await?;
             return Ok(None);
         };
         let carrier = p.doc.carrier.clone().unwrap_or_default();
         let service = p.doc.service.clone().unwrap_or_default();
-        let out = attempt(&state, &site, &id, &carrier, &service).await?;
+        let out = attempt(&ship, &site, &id, &carrier, &service).await?;
         if out.status == "skipped" && out.error.as_deref() == Some("being booked") {
             let later = Utc::now().timestamp_millis() + LOCKED_RETRY_MS;
-            state.store.postpone_booking(&site.id, &id, later).await?;
+            ship.store.postpone_booking(&site.id, &id, later).await?;
         }
         Ok(if out.status == "booked" {
             p.doc.shipment_id.clone()

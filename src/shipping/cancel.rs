@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::state::AppState;
+use crate::shipping::Shipping;
 use crate::store::StoreError;
 
 /// Parcels looked at per round and site.
@@ -41,37 +41,37 @@ pub fn backoff_ms(base_ms: u64, attempts: u64, jitter: f64) -> i64 {
 }
 
 /// The site's canceller: runs until shutdown.
-pub async fn run(state: AppState, site: String) {
-    let shutdown = state.shutdown.clone();
+pub async fn run(ship: Shipping, site: String) {
+    let shutdown = ship.shutdown.clone();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        if let Err(e) = round(&state, &site).await {
+        if let Err(e) = round(&ship, &site).await {
             tracing::warn!(site = %site, error = %e, "carrier cancel round failed");
         }
     }
 }
 
 /// One pass over the due entries. Returns how many parcels were looked at.
-pub async fn round(state: &AppState, site: &str) -> Result<usize, StoreError> {
+pub async fn round(ship: &Shipping, site: &str) -> Result<usize, StoreError> {
     let now = Utc::now().timestamp_millis();
-    let due = state.store.due_cancels(site, now, BATCH).await?;
+    let due = ship.store.due_cancels(site, now, BATCH).await?;
     for id in &due {
-        if state.shutdown.is_cancelled() {
+        if ship.shutdown.is_cancelled() {
             break;
         }
-        one(state, site, id).await?;
+        one(ship, site, id).await?;
     }
-    if let Ok(n) = state.store.cancels_waiting(site).await {
+    if let Ok(n) = ship.store.cancels_waiting(site).await {
         metrics::gauge!(names::CARRIER_CANCELS_WAITING, "site" => site.to_owned()).set(n as f64);
     }
     Ok(due.len())
 }
 
-async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
-    let Some(h) = state
+async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
+    let Some(h) = ship
         .store
         .parcel_hashes(site, &[id.to_owned()])
         .await?
@@ -79,14 +79,14 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
         .next()
         .filter(|h| !h.is_empty())
     else {
-        return state.store.drop_cancel(site, id).await;
+        return ship.store.drop_cancel(site, id).await;
     };
     let now = Utc::now().timestamp_millis();
     if matches!(
         h.get("cancel_state").map(String::as_str),
         Some("cancelled" | "refused")
     ) {
-        return state.store.drop_cancel(site, id).await;
+        return ship.store.drop_cancel(site, id).await;
     }
     let Some(tracking) = h.get("tracking").cloned() else {
         let left = ["replaced_ms", "cancelled_ms"]
@@ -94,35 +94,33 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
             .filter_map(|k| h.get(*k).and_then(|v| v.parse::<i64>().ok()))
             .max()
             .unwrap_or(0);
-        if state.store.booking_in_flight(site, id).await? || now - left < WATCH_UNBOOKED_MS {
-            return state.store.reschedule_cancel(site, id, now + 2_000).await;
+        if ship.store.booking_in_flight(site, id).await? || now - left < WATCH_UNBOOKED_MS {
+            return ship.store.reschedule_cancel(site, id, now + 2_000).await;
         }
-        return state.store.drop_cancel(site, id).await;
+        return ship.store.drop_cancel(site, id).await;
     };
     if h.get("cstatus").map(String::as_str) == Some("cancelled_by_carrier") {
-        state
-            .store
+        ship.store
             .record_cancel(site, id, "cancelled", None, None)
             .await?;
         return Ok(());
     }
     let carrier_id = h
         .get("data")
-        .and_then(|d| serde_json::from_str::<crate::planner::records::ParcelDoc>(d).ok())
+        .and_then(|d| serde_json::from_str::<crate::store::records::ParcelDoc>(d).ok())
         .and_then(|d| d.carrier)
         .unwrap_or_default();
-    let Some(carrier) = state.carriers.get(&carrier_id) else {
+    let Some(carrier) = ship.carriers.get(&carrier_id) else {
         // No client for it (config changed): look again later, never drop a live order.
-        return state.store.reschedule_cancel(site, id, now + 60_000).await;
+        return ship.store.reschedule_cancel(site, id, now + 60_000).await;
     };
     if !h.contains_key("cancel_state") {
-        state
-            .store
+        ship.store
             .set_parcel_field(site, id, "cancel_state", "pending")
             .await?;
     }
-    if !state.store.lock_cancel(site, id, 60_000).await? {
-        return state.store.reschedule_cancel(site, id, now + 2_000).await;
+    if !ship.store.lock_cancel(site, id, 60_000).await? {
+        return ship.store.reschedule_cancel(site, id, now + 2_000).await;
     }
     let note = match h.get("replaced_by") {
         Some(new) => format!("Khách hủy đơn; đóng gói lại thành {new}"),
@@ -136,16 +134,14 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
     let carrier_label = carrier_id.clone();
     let outcome = match result {
         Ok(Ok(())) => {
-            state
-                .store
+            ship.store
                 .record_cancel(site, id, "cancelled", None, None)
                 .await?;
             tracing::info!(site, parcel = %id, "carrier order cancelled");
             "cancelled"
         }
         Ok(Err(e)) if !e.retryable() => {
-            state
-                .store
+            ship.store
                 .record_cancel(site, id, "refused", Some(e.message()), None)
                 .await?;
             // The carrier's text may echo the receiver: kept on the parcel, not logged.
@@ -158,8 +154,7 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
                 _ => "carrier timed out".to_owned(),
             };
             if attempts + 1 >= MAX_ATTEMPTS {
-                state
-                    .store
+                ship.store
                     .record_cancel(
                         site,
                         id,
@@ -171,15 +166,14 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
                 tracing::warn!(site, parcel = %id, "carrier cancel given up");
                 "refused"
             } else {
-                let base = state
+                let base = ship
                     .config
                     .carriers
                     .iter()
                     .find(|c| c.id == carrier_id)
                     .map_or(2_000, |c| c.retry_base_ms);
                 let next = now + backoff_ms(base, attempts, rand::random_range(0.5..1.0));
-                state
-                    .store
+                ship.store
                     .record_cancel(site, id, "retrying", Some(&message), Some(next))
                     .await?;
                 "failed"
@@ -188,7 +182,7 @@ async fn one(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
     };
     metrics::counter!(names::CARRIER_CANCELS, "site" => site.to_owned(), "carrier" => carrier_label, "result" => outcome)
         .increment(1);
-    state.store.unlock_cancel(site, id).await
+    ship.store.unlock_cancel(site, id).await
 }
 
 #[cfg(test)]

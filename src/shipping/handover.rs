@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::service::{Shipment, StoredParcel};
-use crate::planner::records::site_of;
-use crate::state::AppState;
+use crate::shipping::Shipping;
 use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
+use crate::store::records::site_of;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -79,12 +79,12 @@ pub fn loaded_count(sh: &Shipment) -> usize {
 /// site. None: nothing known. (Constant work per scan: a truck of thousands of parcels is
 /// scanned one label at a time, so a scan never reads the whole shipment.)
 async fn resolve(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     shipment_id: &str,
     code: &str,
 ) -> Result<Option<String>, StoreError> {
-    if let Some(id) = state.store.parcel_of_tracking(site, code).await? {
+    if let Some(id) = ship.store.parcel_of_tracking(site, code).await? {
         return Ok(Some(id));
     }
     if site_of(code, 'P') == Some(site) {
@@ -92,8 +92,8 @@ async fn resolve(
     }
     // Not indexed (the index is written just after a booking is recorded: a crash between
     // the two leaves it out): look through this shipment's tracking codes, the slow way.
-    let ids = state.store.shipment(site, shipment_id).await?.1;
-    Ok(super::service::load_parcels(&state.store, site, &ids)
+    let ids = ship.store.shipment(site, shipment_id).await?.1;
+    Ok(super::service::load_parcels(&ship.store, site, &ids)
         .await?
         .into_iter()
         .find(|p| p.tracking.as_deref() == Some(code))
@@ -102,15 +102,15 @@ async fn resolve(
 
 /// Scans one code at the truck: `(parcel id, outcome)`; the id is None when unknown.
 pub async fn scan(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     shipment_id: &str,
     code: &str,
 ) -> Result<(Option<String>, ScanOutcome), StoreError> {
-    let Some(parcel_id) = resolve(state, site, shipment_id, code).await? else {
+    let Some(parcel_id) = resolve(ship, site, shipment_id, code).await? else {
         return Ok((None, ScanOutcome::Unknown));
     };
-    let out = state
+    let out = ship
         .store
         .scan_parcel(site, shipment_id, &parcel_id)
         .await?;
@@ -121,7 +121,7 @@ pub async fn scan(
 /// Hands the shipment over with these parcels left behind (parcel id, reason); refused with
 /// the missing parcels while any ship-able one is neither loaded nor left behind.
 pub async fn hand_over(
-    state: &AppState,
+    ship: &Shipping,
     sh: &Shipment,
     left_behind: &[(String, String)],
 ) -> Result<HandOverOutcome, StoreError> {
@@ -137,5 +137,5 @@ pub async fn hand_over(
                 .map(|(_, r)| r.as_str()),
         })
         .collect();
-    state.store.hand_over(&sh.site, &sh.id, &parcels).await
+    ship.store.hand_over(&sh.site, &sh.id, &parcels).await
 }

@@ -11,8 +11,8 @@ use super::label::{self, LabelData, LabelItem, LabelParty};
 use super::service::{load_parcels, StoredParcel};
 use crate::config::SiteConfig;
 use crate::domain::address::normalize_province;
-use crate::planner::records::WaveDoc;
-use crate::state::AppState;
+use crate::shipping::Shipping;
+use crate::store::records::WaveDoc;
 use crate::store::{Store, StoreError};
 
 /// Orders read at once while assembling labels.
@@ -51,22 +51,22 @@ pub fn pack_list_order(parcels: &mut [StoredParcel], waves: &HashMap<String, Wav
 
 /// Labels for `parcels` (ship-able ones only, in the order given).
 pub async fn labels_for(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     parcels: &[StoredParcel],
 ) -> Result<Vec<LabelData>, StoreError> {
     let shipping: Vec<&StoredParcel> = parcels.iter().filter(|p| p.ships()).collect();
-    let Some(site_cfg) = state.config.site(site) else {
+    let Some(site_cfg) = ship.config.site(site) else {
         return Ok(Vec::new());
     };
     // k/n: the buyer's ship-able parcels in the same wave.
     let wave_ids: HashSet<&str> = shipping.iter().map(|p| p.doc.wave_id.as_str()).collect();
     let mut siblings: Siblings = HashMap::new();
     for wave_id in wave_ids {
-        let Some(w) = wave_doc(&state.store, site, wave_id).await? else {
+        let Some(w) = wave_doc(&ship.store, site, wave_id).await? else {
             continue;
         };
-        for p in load_parcels(&state.store, site, &w.parcel_ids).await? {
+        for p in load_parcels(&ship.store, site, &w.parcel_ids).await? {
             if p.ships() {
                 siblings
                     .entry((
@@ -82,7 +82,7 @@ pub async fn labels_for(
     let sender = sender(site_cfg);
     let futures: Vec<_> = shipping
         .into_iter()
-        .map(|p| one_label(state, site, p, sender.clone(), &siblings))
+        .map(|p| one_label(ship, site, p, sender.clone(), &siblings))
         .collect();
     stream::iter(futures)
         .buffered(ORDER_READS)
@@ -93,13 +93,13 @@ pub async fn labels_for(
 type Siblings = HashMap<(String, String, String), Vec<String>>;
 
 async fn one_label(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     p: &StoredParcel,
     sender: LabelParty,
     siblings: &Siblings,
 ) -> Result<LabelData, StoreError> {
-    let receiver = receiver(&state.store, site, p).await?;
+    let receiver = receiver(&ship.store, site, p).await?;
     let part = siblings
         .get(&(
             p.doc.wave_id.clone(),
@@ -111,7 +111,7 @@ async fn one_label(
             let k = ids.iter().position(|id| *id == p.doc.parcel_id)?;
             Some((k + 1, ids.len()))
         });
-    Ok(label_data(state, p, sender, receiver, part))
+    Ok(label_data(ship, p, sender, receiver, part))
 }
 
 fn sender(site: &SiteConfig) -> LabelParty {
@@ -157,14 +157,14 @@ async fn receiver(store: &Store, site: &str, p: &StoredParcel) -> Result<LabelPa
 }
 
 fn label_data(
-    state: &AppState,
+    ship: &Shipping,
     p: &StoredParcel,
     sender: LabelParty,
     receiver: LabelParty,
     part: Option<(usize, usize)>,
 ) -> LabelData {
     let carrier_id = p.doc.carrier.clone().unwrap_or_default();
-    let cfg = state.config.carriers.iter().find(|c| c.id == carrier_id);
+    let cfg = ship.config.carriers.iter().find(|c| c.id == carrier_id);
     let kind = cfg.map(|c| c.kind.as_str()).unwrap_or("");
     let service = p
         .doc

@@ -15,8 +15,8 @@ use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
 use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
 use crate::config::{CarrierConfig, SiteConfig};
 use crate::domain::address::normalize_province;
-use crate::planner::records::ParcelDoc;
-use crate::state::AppState;
+use crate::shipping::Shipping;
+use crate::store::records::ParcelDoc;
 use crate::store::{Store, StoreError};
 
 /// A parcel as stored: its document and its live fields.
@@ -123,7 +123,7 @@ pub async fn load_parcels(
 /// shipments start with their site. An id with anything but `A-Z a-z 0-9 . _ -` (or over
 /// 200 bytes) belongs to no site, so it never reaches a Redis key (`S-x:parcels` would
 /// name another key of the shipment).
-pub fn site_of_prefixed<'a>(state: &'a AppState, id: &str, prefix: &str) -> Vec<&'a str> {
+pub fn site_of_prefixed<'a>(ship: &'a Shipping, id: &str, prefix: &str) -> Vec<&'a str> {
     let well_formed = id.len() <= 200
         && id
             .bytes()
@@ -131,8 +131,7 @@ pub fn site_of_prefixed<'a>(state: &'a AppState, id: &str, prefix: &str) -> Vec<
     if !well_formed {
         return Vec::new();
     }
-    state
-        .config
+    ship.config
         .sites
         .iter()
         .filter(|s| {
@@ -156,8 +155,8 @@ pub struct Shipment {
     pub plan: ShipmentPlan,
 }
 
-fn carrier_config<'a>(state: &'a AppState, id: &str) -> Option<&'a CarrierConfig> {
-    state.config.carriers.iter().find(|c| c.id == id)
+fn carrier_config<'a>(ship: &'a Shipping, id: &str) -> Option<&'a CarrierConfig> {
+    ship.config.carriers.iter().find(|c| c.id == id)
 }
 
 fn ship_parcel(
@@ -188,11 +187,11 @@ fn ship_parcel(
 
 /// Reads a shipment and prices it (consolidated vs one box each).
 pub async fn load_shipment(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     id: &str,
 ) -> Result<Option<Shipment>, StoreError> {
-    let (h, ids) = state.store.shipment(site, id).await?;
+    let (h, ids) = ship.store.shipment(site, id).await?;
     let Some(status) = h.get("status").cloned() else {
         return Ok(None);
     };
@@ -203,11 +202,11 @@ pub async fn load_shipment(
         .and_then(|v| v.parse::<i64>().ok())
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
         .unwrap_or_default();
-    let parcels = load_parcels(&state.store, site, &ids).await?;
-    let rates = carrier_config(state, &carrier)
+    let parcels = load_parcels(&ship.store, site, &ids).await?;
+    let rates = carrier_config(ship, &carrier)
         .map(|c| c.rates())
         .unwrap_or_default();
-    let site_cfg = state.config.site(site);
+    let site_cfg = ship.config.site(site);
     let origin = site_cfg.and_then(|s| normalize_province(&s.province));
     let shipping: Vec<ShipParcel> = parcels
         .iter()
@@ -332,14 +331,14 @@ pub(crate) async fn with_receiver(
 /// skipped), and one parcel's failure never blocks the others. `only_due`: skip parcels
 /// whose back-off has not elapsed.
 pub async fn book_shipment(
-    state: &AppState,
+    ship: &Shipping,
     sh: &Shipment,
     only_due: bool,
 ) -> Result<Vec<ParcelBooking>, StoreError> {
-    let Some(site) = state.config.site(&sh.site) else {
+    let Some(site) = ship.config.site(&sh.site) else {
         return Ok(Vec::new());
     };
-    if !state.carriers.contains_key(&sh.carrier) {
+    if !ship.carriers.contains_key(&sh.carrier) {
         return Ok(Vec::new());
     }
     let now_ms = Utc::now().timestamp_millis();
@@ -351,15 +350,14 @@ pub async fn book_shipment(
         .collect();
     // The background booker leaves them to this pass for as long as one attempt may take;
     // each attempt below reschedules its parcel (or takes it off the queue).
-    let lease = now_ms + booker::first_pass_lease_ms(state, &sh.carrier, to_book.len());
-    state
-        .store
+    let lease = now_ms + booker::first_pass_lease_ms(ship, &sh.carrier, to_book.len());
+    ship.store
         .request_booking(&sh.site, &to_book, lease, only_due)
         .await?;
     let futures: Vec<_> = sh
         .parcels
         .iter()
-        .map(|p| book_or_skip(state, site, p, &sh.carrier, &sh.service, only_due, now_ms))
+        .map(|p| book_or_skip(ship, site, p, &sh.carrier, &sh.service, only_due, now_ms))
         .collect();
     let results: Vec<Result<ParcelBooking, StoreError>> = stream::iter(futures)
         .buffer_unordered(booker::CONCURRENCY)
@@ -370,20 +368,20 @@ pub async fn book_shipment(
         out.push(r?);
     }
     out.sort_by(|a, b| a.parcel_id.cmp(&b.parcel_id));
-    state.booker_wake.wake(&sh.site);
-    settle_shipment(state, &sh.site, &sh.id).await?;
+    ship.booker_wake.wake(&sh.site);
+    settle_shipment(ship, &sh.site, &sh.id).await?;
     Ok(out)
 }
 
 /// Marks an open shipment `booked` once every ship-able parcel has its tracking code.
-pub async fn settle_shipment(state: &AppState, site: &str, id: &str) -> Result<(), StoreError> {
-    let Some(sh) = load_shipment(state, site, id).await? else {
+pub async fn settle_shipment(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
+    let Some(sh) = load_shipment(ship, site, id).await? else {
         return Ok(());
     };
     let shipping: Vec<&StoredParcel> = sh.parcels.iter().filter(|p| p.ships()).collect();
     let all_booked = !shipping.is_empty() && shipping.iter().all(|p| p.tracking.is_some());
     if all_booked && sh.status == "open" {
-        state.store.set_shipment_status(site, id, "booked").await?;
+        ship.store.set_shipment_status(site, id, "booked").await?;
         metrics::counter!(names::SHIPMENTS_BOOKED, "site" => site.to_owned(), "carrier" => sh.carrier.clone())
             .increment(1);
     }
@@ -391,7 +389,7 @@ pub async fn settle_shipment(state: &AppState, site: &str, id: &str) -> Result<(
 }
 
 async fn book_or_skip(
-    state: &AppState,
+    ship: &Shipping,
     site: &SiteConfig,
     p: &StoredParcel,
     carrier: &str,
@@ -428,12 +426,12 @@ async fn book_or_skip(
     if only_due && p.next_try_ms.is_some_and(|t| t > now_ms) {
         return Ok(skipped("waiting to retry"));
     }
-    booker::attempt(state, site, &id, carrier, service).await
+    booker::attempt(ship, site, &id, carrier, service).await
 }
 
 /// Applies a carrier status event to the parcel it names. Returns what happened.
 pub async fn apply_status(
-    state: &AppState,
+    ship: &Shipping,
     update: &StatusUpdate,
 ) -> Result<&'static str, StoreError> {
     let Some(reference) = update.reference.as_deref() else {
@@ -442,8 +440,8 @@ pub async fn apply_status(
     let Some(status) = update.status else {
         return Ok("informational");
     };
-    for site in site_of_prefixed(state, reference, "P-") {
-        let Some(p) = load_parcels(&state.store, site, &[reference.to_owned()])
+    for site in site_of_prefixed(ship, reference, "P-") {
+        let Some(p) = load_parcels(&ship.store, site, &[reference.to_owned()])
             .await?
             .into_iter()
             .next()
@@ -456,7 +454,7 @@ pub async fn apply_status(
         {
             return Ok("tracking_mismatch");
         }
-        let out = state
+        let out = ship
             .store
             .carrier_status(
                 site,
@@ -476,28 +474,28 @@ pub async fn apply_status(
 /// each pickup; the site's background booker (`booker`) books them and retries failures.
 /// One task per site; the per-parcel lock keeps several instances from booking a parcel
 /// twice.
-pub async fn auto_book(state: AppState, site: String) {
-    let shutdown = state.shutdown.clone();
+pub async fn auto_book(ship: Shipping, site: String) {
+    let shutdown = ship.shutdown.clone();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
-        if let Err(e) = auto_book_round(&state, &site).await {
+        if let Err(e) = auto_book_round(&ship, &site).await {
             tracing::warn!(site = %site, error = %e, "auto-booking round failed");
         }
     }
 }
 
-async fn auto_book_round(state: &AppState, site: &str) -> Result<(), StoreError> {
+async fn auto_book_round(ship: &Shipping, site: &str) -> Result<(), StoreError> {
     let now = Utc::now();
     let today = crate::domain::schedule::business_date(now);
     for date in [today, today.succ_opt().unwrap_or(today)] {
-        for id in state.store.shipment_ids_of_day(site, date).await? {
-            let Some(sh) = load_shipment(state, site, &id).await? else {
+        for id in ship.store.shipment_ids_of_day(site, date).await? {
+            let Some(sh) = load_shipment(ship, site, &id).await? else {
                 continue;
             };
-            let lead = carrier_config(state, &sh.carrier)
+            let lead = carrier_config(ship, &sh.carrier)
                 .map(|c| c.book_before_pickup_minutes)
                 .unwrap_or(60);
             let due = sh.pickup_at - chrono::Duration::minutes(i64::from(lead)) <= now;
@@ -508,7 +506,7 @@ async fn auto_book_round(state: &AppState, site: &str) -> Result<(), StoreError>
                 .map(|p| p.doc.parcel_id.clone())
                 .collect();
             if due && !pending.is_empty() && sh.status != "handed_over" {
-                booker::request(state, site, &pending, now.timestamp_millis(), true).await?;
+                booker::request(ship, site, &pending, now.timestamp_millis(), true).await?;
             }
         }
     }

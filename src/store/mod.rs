@@ -10,6 +10,7 @@ pub mod handover;
 pub mod keys;
 mod orders;
 pub mod persistence;
+pub mod records;
 pub mod repack;
 pub mod shipments;
 pub mod stream;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use redis::AsyncCommands;
 
+use super::records::WaveRow;
 use super::{keys, Store, StoreError};
 
 pub const GROUP: &str = "planner";
@@ -282,6 +283,26 @@ impl Store {
         }
         let mut conn = self.conn();
         self.bounded("waves", pipe.query_async(&mut conn)).await
+    }
+
+    /// A wave's hash as a typed row; None when there is no such wave.
+    pub async fn wave_row(&self, site: &str, wave_id: &str) -> Result<Option<WaveRow>, StoreError> {
+        let h = self.wave_hash(site, wave_id).await?;
+        Ok(WaveRow::from_hash(wave_id, &h))
+    }
+
+    /// The rows of the waves of `wave_ids` that exist, in the order asked.
+    pub async fn wave_rows(
+        &self,
+        site: &str,
+        wave_ids: &[String],
+    ) -> Result<Vec<WaveRow>, StoreError> {
+        let hashes = self.wave_hashes(site, wave_ids).await?;
+        Ok(wave_ids
+            .iter()
+            .zip(&hashes)
+            .filter_map(|(id, h)| WaveRow::from_hash(id, h))
+            .collect())
     }
 
     /// Parcels in chunks, so one call never carries thousands of replies.

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::domain::schedule::business_date;
 use crate::state::AppState;
+use crate::store::records::WaveRow as StoredWave;
 
 /// Snapshots a stream may have waiting before it counts as lagging.
 pub const CLIENT_BUFFER: usize = 4;
@@ -60,29 +61,24 @@ pub struct WaveFeed {
     pub waves: Vec<WaveRow>,
 }
 
-use crate::store::{field_ms as ms, field_u64 as num};
-
 impl WaveRow {
-    pub fn from_hash(id: &str, date: NaiveDate, h: &HashMap<String, String>) -> WaveRow {
+    /// The tablet's row of a stored wave, listed under `date`.
+    pub fn new(date: NaiveDate, w: StoredWave) -> WaveRow {
         WaveRow {
-            wave_id: id.to_owned(),
+            wave_id: w.wave_id,
             date,
-            status: h.get("status").cloned().unwrap_or_default(),
-            released_at: ms(h, "released_ms"),
-            pickup_at: ms(h, "pickup_ms"),
-            order_count: num(h, "order_count"),
-            parcel_count: num(h, "parcel_count"),
-            qty_total: num(h, "qty_total"),
-            qty_picked: num(h, "qty_picked"),
-            parcels_packed: num(h, "parcels_packed"),
-            started_at: h.contains_key("started_ms").then(|| ms(h, "started_ms")),
-            station: h.get("station").cloned(),
-            put_back_count: h
-                .iter()
-                .filter(|(k, _)| k.starts_with("b:"))
-                .map(|(_, v)| v.parse::<i64>().unwrap_or(0).max(0) as u64)
-                .sum(),
-            pull_count: num(h, "pulls_open"),
+            status: w.status,
+            released_at: w.released_at,
+            pickup_at: w.pickup_at,
+            order_count: w.order_count,
+            parcel_count: w.parcel_count,
+            qty_total: w.qty_total,
+            qty_picked: w.qty_picked,
+            parcels_packed: w.parcels_packed,
+            started_at: w.started_at,
+            station: w.station,
+            put_back_count: w.put_back_count,
+            pull_count: w.pull_count,
         }
     }
 }
@@ -103,13 +99,8 @@ pub async fn read_feed(state: &AppState, site: &str) -> Result<String, FeedError
     let mut waves = Vec::new();
     for &date in &dates {
         let ids = state.store.wave_ids_of_day(site, date).await?;
-        let hashes = state.store.wave_hashes(site, &ids).await?;
-        waves.extend(
-            ids.iter()
-                .zip(&hashes)
-                .filter(|(_, h)| !h.is_empty())
-                .map(|(id, h)| WaveRow::from_hash(id, date, h)),
-        );
+        let rows = state.store.wave_rows(site, &ids).await?;
+        waves.extend(rows.into_iter().map(|w| WaveRow::new(date, w)));
     }
     waves.sort_by(|a, b| {
         (a.pickup_at, a.released_at, &a.wave_id).cmp(&(b.pickup_at, b.released_at, &b.wave_id))

@@ -31,11 +31,11 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 5),
 ];
 
-/// Cycles (strongly connected sets) still in the code, a known debt to pay off, never to grow:
-/// `state` holds the carrier clients and booker wake-ups that `shipping` defines, while
-/// `shipping`'s tasks (and the planner's) take the whole `AppState`; with `shipping -> planner`
-/// that puts the three in one set. The only 2-cycle is `shipping <-> state`.
-const KNOWN_CYCLES: &[&[&str]] = &[&["planner", "shipping", "state"]];
+/// Cycles (strongly connected sets) still in the code, a known debt to pay off, never to grow.
+/// None left: `shipping` takes its own context (`shipping::Shipping`, held by `AppState`) and
+/// reads the wave and parcel rows from `store::records`, so `state -> shipping` and
+/// `planner -> shipping` are one way.
+const KNOWN_CYCLES: &[&[&str]] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {
@@ -156,17 +156,22 @@ fn arrows(graph: &BTreeMap<String, BTreeSet<String>>) -> String {
         .join("\n")
 }
 
-#[test]
-fn no_new_cycle_between_top_level_modules() {
-    let graph = module_graph();
+/// The cycles of `graph` that are not in [`KNOWN_CYCLES`].
+fn new_cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     let known: Vec<Vec<String>> = KNOWN_CYCLES
         .iter()
         .map(|c| c.iter().map(|s| s.to_string()).collect())
         .collect();
-    let new: Vec<_> = cycles(&graph)
+    cycles(graph)
         .into_iter()
         .filter(|c| !known.contains(c))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn no_new_cycle_between_top_level_modules() {
+    let graph = module_graph();
+    let new = new_cycles(&graph);
     assert!(
         new.is_empty(),
         "new import cycle(s) between top-level modules: {new:?}\nthe arrows:\n{}",
@@ -212,4 +217,25 @@ fn the_cycle_finder_finds_cycles() {
         cycles(&g),
         vec![vec!["a".to_owned(), "b".into(), "c".into()]]
     );
+}
+
+#[test]
+fn one_arrow_back_up_is_a_new_cycle() {
+    // The real graph has none; `shipping -> state` or `store -> planner` added back is one.
+    let mut g = module_graph();
+    assert!(new_cycles(&g).is_empty());
+    g.entry("shipping".into())
+        .or_default()
+        .insert("state".into());
+    assert_eq!(
+        new_cycles(&g),
+        vec![vec!["shipping".to_owned(), "state".into()]]
+    );
+    let mut g = module_graph();
+    g.entry("store".into())
+        .or_default()
+        .insert("planner".into());
+    assert!(new_cycles(&g)
+        .iter()
+        .any(|c| c.contains(&"store".to_owned()) && c.contains(&"planner".to_owned())));
 }

@@ -71,11 +71,7 @@ pub const SPLIT_OVER_WAVE: &str = "over wave size";
 /// Split reason: part of a buyer's orders cannot make the pickup the rest must make.
 pub const SPLIT_DEADLINE: &str = "deadline";
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct OrderRef {
-    pub seller: String,
-    pub order_id: String,
-}
+pub use crate::domain::order::OrderRef;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanLine {

@@ -22,7 +22,7 @@ pub use statement::{statement, CodRecord, Mismatch, Statement, StatementRow};
 use super::carrier::StatusUpdate;
 use super::service::{load_parcels, site_of_prefixed, StoredParcel};
 use crate::domain::schedule::business_date;
-use crate::state::AppState;
+use crate::shipping::Shipping;
 use crate::store::cod::CodWrite;
 use crate::store::StoreError;
 
@@ -33,9 +33,8 @@ pub const KEEP_DAYS: i64 = 120;
 pub const MAX_PERIOD_DAYS: i64 = 366;
 
 /// A carrier's COD payment schedule (days after delivery), from its config; 15 unknown.
-pub fn schedule_days(state: &AppState, carrier: &str) -> u32 {
-    state
-        .config
+pub fn schedule_days(ship: &Shipping, carrier: &str) -> u32 {
+    ship.config
         .carriers
         .iter()
         .find(|c| c.id == carrier)
@@ -45,24 +44,24 @@ pub fn schedule_days(state: &AppState, carrier: &str) -> u32 {
 /// The parcel a carrier event or settlement row is about: by our reference when the carrier
 /// echoes it, else by its tracking code on every site. Only a parcel booked with that code.
 async fn find_parcel(
-    state: &AppState,
+    ship: &Shipping,
     reference: Option<&str>,
     tracking: &str,
 ) -> Result<Option<(String, StoredParcel)>, StoreError> {
     let booked_with = |p: &StoredParcel| p.tracking.as_deref() == Some(tracking);
     if let Some(reference) = reference {
-        for site in site_of_prefixed(state, reference, "P-") {
-            let ps = load_parcels(&state.store, site, &[reference.to_owned()]).await?;
+        for site in site_of_prefixed(ship, reference, "P-") {
+            let ps = load_parcels(&ship.store, site, &[reference.to_owned()]).await?;
             if let Some(p) = ps.into_iter().find(booked_with) {
                 return Ok(Some((site.to_owned(), p)));
             }
         }
     }
-    for site in &state.config.sites {
-        let Some(id) = state.store.parcel_of_tracking(&site.id, tracking).await? else {
+    for site in &ship.config.sites {
+        let Some(id) = ship.store.parcel_of_tracking(&site.id, tracking).await? else {
             continue;
         };
-        let ps = load_parcels(&state.store, &site.id, &[id]).await?;
+        let ps = load_parcels(&ship.store, &site.id, &[id]).await?;
         if let Some(p) = ps.into_iter().find(booked_with) {
             return Ok(Some((site.id.clone(), p)));
         }
@@ -89,12 +88,12 @@ fn base_write(p: &StoredParcel, carrier: &str, event_ms: i64) -> CodWrite {
 /// Records what a (parsed, authenticated, already applied) status webhook reports about the
 /// parcel's money. Idempotent. Returns whether a parcel was found.
 pub async fn record_webhook(
-    state: &AppState,
+    ship: &Shipping,
     carrier: &str,
     update: &StatusUpdate,
 ) -> Result<bool, StoreError> {
     let Some((site, p)) =
-        find_parcel(state, update.reference.as_deref(), &update.tracking_code).await?
+        find_parcel(ship, update.reference.as_deref(), &update.tracking_code).await?
     else {
         return Ok(false);
     };
@@ -105,7 +104,7 @@ pub async fn record_webhook(
     w.fee = m.fee.map(|v| v.normalize().to_string());
     w.transfer_date = m.transfer_date;
     w.partial_return = m.partial_return;
-    state.store.record_cod(&site, &w).await?;
+    ship.store.record_cod(&site, &w).await?;
     Ok(true)
 }
 
@@ -150,7 +149,7 @@ pub struct SettlementResult {
 /// file again writes the same values). Several rows of one tracking code in a file are one
 /// parcel's lines (COD and an adjustment): their amounts and fees are added.
 pub async fn apply_settlement(
-    state: &AppState,
+    ship: &Shipping,
     carrier: &str,
     rows: &[crate::import::settlement::SettlementRow],
 ) -> Result<SettlementResult, StoreError> {
@@ -177,7 +176,7 @@ pub async fn apply_settlement(
     };
     for (tracking, (line, cod, fee, date)) in by_code {
         let lines = rows.iter().filter(|r| r.tracking == tracking).count();
-        let Some((site, p)) = find_parcel(state, None, tracking).await? else {
+        let Some((site, p)) = find_parcel(ship, None, tracking).await? else {
             out.unknown.push(UnknownRow {
                 line,
                 tracking: tracking.to_owned(),
@@ -191,8 +190,8 @@ pub async fn apply_settlement(
         w.settled_fee = fee.map(|f| f.normalize().to_string());
         // Paid: the transfer day is the file's, else the upload's.
         w.settled_date = Some(date.unwrap_or(today));
-        state.store.record_cod(&site, &w).await?;
-        let rec = state
+        ship.store.record_cod(&site, &w).await?;
+        let rec = ship
             .store
             .cod_records(&site, std::slice::from_ref(&p.doc.parcel_id))
             .await?
@@ -200,7 +199,7 @@ pub async fn apply_settlement(
             .and_then(CodRecord::from_hash);
         let Some(rec) = rec else { continue };
         if let Some(m @ (Mismatch::Amount | Mismatch::PaidNotDelivered)) =
-            rec.mismatch(today, schedule_days(state, carrier))
+            rec.mismatch(today, schedule_days(ship, carrier))
         {
             out.mismatched.push(SettlementMismatch {
                 line,
@@ -227,17 +226,17 @@ pub async fn apply_settlement(
 
 /// A seller's statement for `from..=to` (pickup days).
 pub async fn seller_statement(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     seller: &str,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Statement, StoreError> {
-    let ids = state
+    let ids = ship
         .store
         .cod_parcels_of_seller(site, seller, from, to)
         .await?;
-    let records: Vec<CodRecord> = state
+    let records: Vec<CodRecord> = ship
         .store
         .cod_records(site, &ids)
         .await?
@@ -250,7 +249,7 @@ pub async fn seller_statement(
         to,
         &records,
         business_date(Utc::now()),
-        |c| schedule_days(state, c),
+        |c| schedule_days(ship, c),
     ))
 }
 
@@ -284,13 +283,13 @@ pub struct ReturnedParcel {
 /// The parcels returned to `site` on a business day (the day the carrier reported the
 /// return, or a partial return), optionally of one seller only.
 pub async fn returns_of_day(
-    state: &AppState,
+    ship: &Shipping,
     site: &str,
     date: NaiveDate,
     seller: Option<&str>,
 ) -> Result<Vec<ReturnedParcel>, StoreError> {
-    let ids = state.store.returns_of_day(site, date).await?;
-    let records: Vec<CodRecord> = state
+    let ids = ship.store.returns_of_day(site, date).await?;
+    let records: Vec<CodRecord> = ship
         .store
         .cod_records(site, &ids)
         .await?
@@ -299,7 +298,7 @@ pub async fn returns_of_day(
         .filter(|r| seller.is_none_or(|s| r.seller == s))
         .collect();
     let wanted: Vec<String> = records.iter().map(|r| r.parcel_id.clone()).collect();
-    let parcels = load_parcels(&state.store, site, &wanted).await?;
+    let parcels = load_parcels(&ship.store, site, &wanted).await?;
     Ok(records
         .into_iter()
         .map(|r| {

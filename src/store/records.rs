@@ -1,89 +1,14 @@
-//! What the planner keeps in Redis: pending orders, waves and parcels, as JSON documents.
+//! The wave and parcel documents kept in Redis (the `data` field of a wave's and a parcel's
+//! hash), as typed rows: the planner writes them, shipping and the edges read them.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::core::{OrderRef, PlanLine, PlanOrder};
 use crate::domain::money::Vnd;
-use crate::store::OrderData;
-
-/// An order waiting to be waved: what planning needs, plus what the pack list shows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingRecord {
-    pub plan: PlanOrder,
-    pub first_name: String,
-    pub phone_masked: String,
-    pub cod_amount: Vnd,
-    pub province: String,
-    pub ward: String,
-    /// Per SKU: unit price and unit weight (what a carrier booking lists).
-    #[serde(default)]
-    pub items: Vec<ItemInfo>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ItemInfo {
-    pub sku: String,
-    pub unit_price: Vnd,
-    pub weight_g: u32,
-}
-
-/// The given name of a Vietnamese full name ("Nguyễn Thị Lan" → "Lan"): what staff see.
-pub fn first_name(full: &str) -> String {
-    full.split_whitespace().last().unwrap_or("").to_owned()
-}
-
-pub fn mask_phone(phone: &str) -> String {
-    crate::domain::phone::Phone::parse(phone)
-        .map(|p| p.masked())
-        .unwrap_or_else(|_| "***".into())
-}
-
-impl PendingRecord {
-    pub fn from_order(seller: &str, order_id: &str, d: &OrderData) -> PendingRecord {
-        let mut lines: Vec<PlanLine> = Vec::new();
-        for item in &d.order.items {
-            match lines.iter_mut().find(|l| l.sku == item.sku) {
-                Some(l) => l.qty += item.qty.clamp(0, 999) as u32,
-                None => lines.push(PlanLine {
-                    sku: item.sku.clone(),
-                    name: item.name.trim().to_owned(),
-                    qty: item.qty.clamp(0, 999) as u32,
-                }),
-            }
-        }
-        PendingRecord {
-            plan: PlanOrder {
-                id: OrderRef {
-                    seller: seller.to_owned(),
-                    order_id: order_id.to_owned(),
-                },
-                session: d.session.clone(),
-                buyer_key: d.buyer_key.clone(),
-                received_at: d.received_at,
-                deadline: d.deadline,
-                pickup_at: d.pickup_at,
-                lines,
-                weight_g: d.weight_g,
-            },
-            first_name: first_name(&d.order.buyer.name),
-            phone_masked: mask_phone(&d.norm.phone),
-            cod_amount: Vnd::parse(&d.order.cod_amount.0 .0).unwrap_or(Vnd::ZERO),
-            province: d.norm.province.clone(),
-            ward: d.norm.ward.clone(),
-            items: d
-                .order
-                .items
-                .iter()
-                .map(|i| ItemInfo {
-                    sku: i.sku.clone(),
-                    unit_price: Vnd::parse(&i.unit_price.0 .0).unwrap_or(Vnd::ZERO),
-                    weight_g: i.weight_g.clamp(0, i64::from(u32::MAX)) as u32,
-                })
-                .collect(),
-        }
-    }
-}
+use crate::domain::order::OrderRef;
+use crate::store::{field_ms as ms, field_u64 as num};
 
 /// A pick-list line as stored (quantities live in the wave hash, so cancellations can
 /// change them atomically).
@@ -227,6 +152,117 @@ pub fn site_of(id: &str, kind: char) -> Option<&str> {
     ok.then_some(site)
 }
 
+/// A wave's hash (`keys::wave`) as one typed row: its progress counters, its per-SKU
+/// counters (`q:`, `p:`, `b:`, `k:` SKU fields) and its document (`data`). Read with
+/// [`Store::wave_row`](crate::store::Store::wave_row) and
+/// [`Store::wave_rows`](crate::store::Store::wave_rows).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WaveRow {
+    pub wave_id: String,
+    /// picking | packing | done
+    pub status: String,
+    pub released_at: DateTime<Utc>,
+    pub pickup_at: DateTime<Utc>,
+    pub order_count: u64,
+    pub parcel_count: u64,
+    pub qty_total: u64,
+    pub qty_picked: u64,
+    pub parcels_packed: u64,
+    /// The first counted pick (or pack); None: nobody has started the wave yet.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The station that last picked, packed or undid in this wave.
+    pub station: Option<String>,
+    /// Units still to put back, over every SKU (Σ `b:SKU`).
+    pub put_back_count: u64,
+    /// Parcels still to pull off the floor (`pulls_open`).
+    pub pull_count: u64,
+    /// Per SKU: its counters.
+    skus: HashMap<String, SkuCounts>,
+    /// The `data` field, parsed on demand by [`WaveRow::doc`].
+    data: Option<String>,
+}
+
+/// The counters of one SKU of a wave, as stored (unreadable: 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SkuCounts {
+    /// The SKU has a quantity field (`q:SKU`): it is on the wave's pick list.
+    pub listed: bool,
+    /// Units to pick (`q:`), picked (`p:`), to put back (`b:`), packed (`k:`).
+    pub qty: i64,
+    pub picked: i64,
+    pub put_back: i64,
+    pub packed: i64,
+}
+
+impl SkuCounts {
+    /// Picked units not yet in packed parcels (`p:SKU` − `k:SKU`).
+    pub fn available(&self) -> i64 {
+        self.picked - self.packed
+    }
+}
+
+impl WaveRow {
+    /// The row of a wave's hash; None when the hash is empty (no such wave).
+    pub fn from_hash(wave_id: &str, h: &HashMap<String, String>) -> Option<WaveRow> {
+        if h.is_empty() {
+            return None;
+        }
+        let mut skus: HashMap<String, SkuCounts> = HashMap::new();
+        let mut put_back_count = 0;
+        for (k, v) in h {
+            let Some((kind, sku)) = k.split_once(':') else {
+                continue;
+            };
+            let n = v.parse::<i64>().unwrap_or(0);
+            let c = match kind {
+                "q" | "p" | "b" | "k" => skus.entry(sku.to_owned()).or_default(),
+                _ => continue,
+            };
+            match kind {
+                "q" => {
+                    c.listed = true;
+                    c.qty = n;
+                }
+                "p" => c.picked = n,
+                "b" => {
+                    c.put_back = n;
+                    put_back_count += n.max(0) as u64;
+                }
+                _ => c.packed = n,
+            }
+        }
+        Some(WaveRow {
+            wave_id: wave_id.to_owned(),
+            status: h.get("status").cloned().unwrap_or_default(),
+            released_at: ms(h, "released_ms"),
+            pickup_at: ms(h, "pickup_ms"),
+            order_count: num(h, "order_count"),
+            parcel_count: num(h, "parcel_count"),
+            qty_total: num(h, "qty_total"),
+            qty_picked: num(h, "qty_picked"),
+            parcels_packed: num(h, "parcels_packed"),
+            started_at: h.contains_key("started_ms").then(|| ms(h, "started_ms")),
+            station: h.get("station").cloned(),
+            put_back_count,
+            pull_count: num(h, "pulls_open"),
+            skus,
+            data: h.get("data").cloned(),
+        })
+    }
+
+    /// The wave document; None when missing or unreadable.
+    pub fn doc(&self) -> Option<WaveDoc> {
+        self.data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+    }
+
+    /// The counters of `sku` (all 0 and not listed when the wave has none).
+    pub fn sku(&self, sku: &str) -> SkuCounts {
+        self.skus.get(sku).copied().unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,8 +291,45 @@ mod tests {
     }
 
     #[test]
-    fn first_names() {
-        assert_eq!(first_name("Nguyễn Thị Lan"), "Lan");
-        assert_eq!(first_name("  "), "");
+    fn a_wave_hash_reads_as_one_row() {
+        assert_eq!(
+            WaveRow::from_hash("W-hub-20261121-1", &HashMap::new()),
+            None
+        );
+        let h: HashMap<String, String> = [
+            ("status", "picking"),
+            ("released_ms", "1763700000000"),
+            ("order_count", "3"),
+            ("qty_total", "7"),
+            ("qty_picked", "-2"),
+            ("station", "pack-1"),
+            ("pulls_open", "1"),
+            ("q:A", "4"),
+            ("p:A", "3"),
+            ("k:A", "1"),
+            ("b:A", "2"),
+            ("b:B", "x"),
+            ("b:C", "-5"),
+            ("data", "not json"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let w = WaveRow::from_hash("W-hub-20261121-1", &h).unwrap();
+        assert_eq!(w.wave_id, "W-hub-20261121-1");
+        assert_eq!(w.status, "picking");
+        assert_eq!(w.released_at.timestamp_millis(), 1763700000000);
+        assert_eq!(w.pickup_at.timestamp_millis(), 0);
+        assert_eq!((w.order_count, w.qty_total, w.qty_picked), (3, 7, 0));
+        assert_eq!(w.started_at, None);
+        assert_eq!(w.station.as_deref(), Some("pack-1"));
+        assert_eq!((w.put_back_count, w.pull_count), (2, 1));
+        let a = w.sku("A");
+        assert!(a.listed);
+        assert_eq!((a.qty, a.picked, a.packed, a.put_back), (4, 3, 1, 2));
+        assert_eq!(a.available(), 2);
+        assert!(!w.sku("B").listed);
+        assert_eq!(w.sku("Z"), SkuCounts::default());
+        assert!(w.doc().is_none());
     }
 }
