@@ -23,37 +23,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RetentionConfig};
 use crate::domain::schedule::business_date;
 use crate::state::AppState;
-use crate::store::{keys, Store, StoreError};
+use crate::store::{Store, StoreError};
 
-/// One archived order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchiveLine {
-    pub site: String,
-    pub business_date: NaiveDate,
-    pub seller: String,
-    pub order_id: String,
-    /// Status when archived: handed_over | delivered | returned | cancelled (or, for an
-    /// order still open `max_open_days` after its day, whatever it was then).
-    pub status: String,
-    /// When the order reached `status`, when known.
-    pub status_at: Option<DateTime<Utc>>,
-    pub wave_id: Option<String>,
-    pub parcel_id: Option<String>,
-    pub shipment_id: Option<String>,
-    pub tracking_code: Option<String>,
-    /// The carrier's last status of the parcel.
-    pub carrier_status: Option<String>,
-    pub cancel_reason: Option<String>,
-    pub archived_at: DateTime<Utc>,
-    /// The order as stored: the ORDER as first accepted plus normalized fields, session,
-    /// deadline and pickup.
-    pub data: serde_json::Value,
-}
+pub use crate::store::archive::ArchiveLine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -84,50 +60,17 @@ pub struct SweepReport {
     pub expired: Vec<NaiveDate>,
 }
 
-fn lock_key(site: &str) -> String {
-    format!("{}:archiver", keys::tag(site))
-}
-
-fn done_key(site: &str) -> String {
-    format!("{}:archived", keys::tag(site))
-}
-
-/// The last business day of the site whose orders are all archived (a date, `YYYY-MM-DD`).
-pub fn through_key(site: &str) -> String {
-    format!("{}:archived_through", keys::tag(site))
-}
-
 /// The last business day whose orders are all archived, if any day is.
 pub async fn archived_through(store: &Store, site: &str) -> Result<Option<NaiveDate>, StoreError> {
-    let mut conn = store.conn();
-    let at: Option<String> = store
-        .bounded(
-            "archive_done",
-            redis::AsyncCommands::get(&mut conn, through_key(site)),
-        )
-        .await?;
-    Ok(at.and_then(|d| d.parse().ok()))
+    store.archived_through(site).await
 }
 
 /// The business day of the oldest entry in the site stream.
 async fn first_stream_day(store: &Store, site: &str) -> Result<Option<NaiveDate>, StoreError> {
-    let mut conn = store.conn();
-    let reply: redis::streams::StreamRangeReply = store
-        .bounded(
-            "archive_xrange",
-            redis::cmd("XRANGE")
-                .arg(keys::stream(site))
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut conn),
-        )
-        .await?;
-    Ok(reply.ids.first().and_then(|e| {
-        let ms = e.id.split('-').next()?.parse::<i64>().ok()?;
-        Some(business_date(DateTime::from_timestamp_millis(ms)?))
-    }))
+    let first = store.first_stream_ms(site).await?;
+    Ok(first
+        .and_then(DateTime::from_timestamp_millis)
+        .map(business_date))
 }
 
 /// Archives the site's finished orders of every business day not yet archived, oldest first
@@ -143,13 +86,7 @@ pub async fn sweep(
 ) -> Result<SweepReport, ArchiveError> {
     let today = business_date(now);
     let mut report = SweepReport::default();
-    let mut conn = store.conn();
-    let done: Vec<String> = store
-        .bounded(
-            "archive_done",
-            redis::AsyncCommands::smembers(&mut conn, done_key(site)),
-        )
-        .await?;
+    let done = store.archived_days(site).await?;
     let through = archived_through(store, site).await?;
     let first = match through {
         Some(d) => d.succ_opt().unwrap_or(d),
@@ -169,7 +106,7 @@ pub async fn sweep(
         }
         let forced = (today - date).num_days() > i64::from(cfg.max_open_days);
         let refs = read::day_orders(store, site, date).await?;
-        let states = read::states(store, site, &refs).await?;
+        let states = store.archive_states(site, &refs).await?;
         let mut left = 0;
         let todo: Vec<(String, String)> = refs
             .into_iter()
@@ -188,7 +125,7 @@ pub async fn sweep(
             })
             .collect();
         if !todo.is_empty() {
-            let loaded = read::load(store, site, date, &todo, now).await?;
+            let loaded = store.load_for_archive(site, date, &todo, now).await?;
             let lines: Vec<ArchiveLine> = loaded.iter().map(|l| l.line.clone()).collect();
             let path = file::day_path(&cfg.archive_dir, site, date);
             let dir = cfg.archive_dir.clone();
@@ -200,19 +137,14 @@ pub async fn sweep(
                 .map_err(|e| std::io::Error::other(e.to_string()))??;
             // Only once the file is on disk do the orders start to expire.
             let window = crate::store::tombstones::DedupeWindow::from_config(cfg);
-            let n = read::retire(store, site, &loaded, &window, now).await?;
+            let n = store.retire_archived(site, &loaded, &window, now).await?;
             tracing::info!(site, %date, archived = n, lines = written, dir = %dir.display(), "orders archived");
             metrics::counter!(names::ARCHIVED_ORDERS, "site" => site.to_owned()).increment(n);
             report.archived += n;
             report.days.push(date);
         }
         if left == 0 && date < today {
-            let _: i64 = store
-                .bounded(
-                    "archive_done",
-                    redis::AsyncCommands::sadd(&mut conn, done_key(site), date.to_string()),
-                )
-                .await?;
+            store.add_archived_day(site, date).await?;
             if contiguous {
                 set_through(store, site, date).await?;
             }
@@ -231,7 +163,7 @@ pub async fn sweep(
             .timestamp_millis()
             .saturating_sub(keep_ms)
             .min(unarchived);
-        read::trim_stream(store, site, before).await?;
+        store.trim_stream_before(site, before).await?;
     }
     let before = today - chrono::Duration::days(i64::from(cfg.archive_days));
     let (dir, s) = (cfg.archive_dir.clone(), site.to_owned());
@@ -247,78 +179,22 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Records `date` as the last day all archived (only ever moves forward).
 async fn set_through(store: &Store, site: &str, date: NaiveDate) -> Result<(), StoreError> {
-    let script = redis::Script::new(
-        "local at = redis.call('GET', KEYS[1]) \
-         if not at or at < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end return 0",
-    );
-    let mut conn = store.conn();
-    let _: i64 = store
-        .bounded(
-            "archive_done",
-            script
-                .key(through_key(site))
-                .arg(date.to_string())
-                .invoke_async(&mut conn),
-        )
-        .await?;
-    Ok(())
+    store.set_archived_through(site, date).await
 }
 
 /// Takes the site's archiver lock; false when another instance holds it.
 async fn lock(store: &Store, site: &str, holder: &str) -> Result<bool, StoreError> {
-    let mut conn = store.conn();
-    let got: Option<String> = store
-        .bounded(
-            "archive_lock",
-            redis::cmd("SET")
-                .arg(lock_key(site))
-                .arg(holder)
-                .arg("NX")
-                .arg("PX")
-                .arg(LOCK_TTL.as_millis() as u64)
-                .query_async(&mut conn),
-        )
-        .await?;
-    Ok(got.is_some())
+    store.archiver_lock(site, holder, LOCK_TTL).await
 }
 
 /// Renews the lock while `holder` still holds it.
 async fn relock(store: &Store, site: &str, holder: &str) -> Result<bool, StoreError> {
-    let script = redis::Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-         return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
-    );
-    let mut conn = store.conn();
-    let n: i64 = store
-        .bounded(
-            "archive_lock",
-            script
-                .key(lock_key(site))
-                .arg(holder)
-                .arg(LOCK_TTL.as_millis() as u64)
-                .invoke_async(&mut conn),
-        )
-        .await?;
-    Ok(n == 1)
+    store.archiver_relock(site, holder, LOCK_TTL).await
 }
 
 async fn unlock(store: &Store, site: &str, holder: &str) -> Result<(), StoreError> {
-    let script = redis::Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-    );
-    let mut conn = store.conn();
-    let _: i64 = store
-        .bounded(
-            "archive_lock",
-            script
-                .key(lock_key(site))
-                .arg(holder)
-                .invoke_async(&mut conn),
-        )
-        .await?;
-    Ok(())
+    store.archiver_unlock(site, holder).await
 }
 
 /// One archiver task per site, every `retention.scan_secs`, until shutdown.
@@ -398,7 +274,9 @@ pub async fn export_day(
     }
     let result = async {
         let refs = read::day_orders(store, &args.site, args.date).await?;
-        let loaded = read::load(store, &args.site, args.date, &refs, Utc::now()).await?;
+        let loaded = store
+            .load_for_archive(&args.site, args.date, &refs, Utc::now())
+            .await?;
         let lines: Vec<ArchiveLine> = loaded.into_iter().map(|l| l.line).collect();
         let n = lines.len();
         if n == 0 && !path.exists() {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use chrono::NaiveTime;
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, SiteConfig};
 use crate::domain::address::normalize_province;
 
 /// `1–64 of a-z 0-9 -`: the contract's form for site and seller ids.
@@ -19,6 +19,102 @@ fn check_time(key: String, value: &str) -> Result<(), ConfigError> {
     NaiveTime::parse_from_str(value, "%H:%M")
         .map(|_| ())
         .map_err(|_| ConfigError::invalid(key, format!("`{value}` is not a time of day HH:MM")))
+}
+
+/// `sites[n].field`.
+fn site_key(n: usize, field: &str) -> String {
+    format!("sites[{n}].{field}")
+}
+
+/// Pickup times, the same-day cutoff and the SLA of site `n`.
+fn check_site_schedule(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
+    if s.pickups.is_empty() {
+        return Err(ConfigError::invalid(
+            site_key(n, "pickups"),
+            "at least one pickup time",
+        ));
+    }
+    for (p, t) in s.pickups.iter().enumerate() {
+        check_time(format!("sites[{n}].pickups[{p}]"), t)?;
+    }
+    if let Some(c) = &s.same_day_cutoff {
+        check_time(site_key(n, "same_day_cutoff"), c)?;
+    }
+    if s.sla_hours == 0 || s.sla_hours > 24 * 14 {
+        return Err(ConfigError::invalid(
+            site_key(n, "sla_hours"),
+            "must be 1–336",
+        ));
+    }
+    Ok(())
+}
+
+/// Packers, minutes per order and per line, and wave sizes of site `n`.
+fn check_site_floor(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
+    if s.packers == 0 {
+        return Err(ConfigError::invalid(site_key(n, "packers"), "must be > 0"));
+    }
+    if !(s.minutes_per_order.is_finite() && s.minutes_per_order > 0.0) {
+        return Err(ConfigError::invalid(
+            site_key(n, "minutes_per_order"),
+            "must be > 0",
+        ));
+    }
+    if !(s.minutes_per_line.is_finite() && s.minutes_per_line >= 0.0) {
+        return Err(ConfigError::invalid(
+            site_key(n, "minutes_per_line"),
+            "must be ≥ 0",
+        ));
+    }
+    if s.wave_min == 0 || s.wave_max < s.wave_min {
+        return Err(ConfigError::invalid(
+            site_key(n, "wave_max"),
+            "need 1 ≤ wave_min ≤ wave_max",
+        ));
+    }
+    Ok(())
+}
+
+/// The station PIN, the province and the supervisor PIN of site `n`.
+fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
+    let pin = s.station_pin.expose();
+    if !pin.starts_with("$argon2") && super::pin::check_plain(pin).is_err() {
+        return Err(ConfigError::invalid(
+            site_key(n, "station_pin"),
+            "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
+        ));
+    }
+    if !s.province.is_empty() && normalize_province(&s.province).is_none() {
+        return Err(ConfigError::invalid(
+            site_key(n, "province"),
+            format!("unknown province `{}`", s.province),
+        ));
+    }
+    if let Some(sup) = &s.supervisor_pin {
+        let pin = sup.expose();
+        if !pin.starts_with("$argon2")
+            && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ConfigError::invalid(
+                site_key(n, "supervisor_pin"),
+                "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every barcode → SKU entry of site `n`.
+fn check_site_barcodes(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
+    for (code, sku) in &s.barcodes {
+        if let Err(why) = check_barcode(code, sku) {
+            return Err(ConfigError::invalid(
+                format!("sites[{n}].barcodes.{code}"),
+                why,
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Config {
@@ -176,113 +272,57 @@ impl Config {
     fn validate_sites(&self) -> Result<(), ConfigError> {
         let mut ids = HashSet::new();
         for (n, s) in self.sites.iter().enumerate() {
-            let key = |field: &str| format!("sites[{n}].{field}");
             if !is_valid_id(&s.id) {
-                return Err(ConfigError::invalid(key("id"), "1–64 of a-z 0-9 -"));
+                return Err(ConfigError::invalid(site_key(n, "id"), "1–64 of a-z 0-9 -"));
             }
             if !ids.insert(s.id.as_str()) {
                 return Err(ConfigError::invalid(
-                    key("id"),
+                    site_key(n, "id"),
                     format!("`{}` appears twice", s.id),
                 ));
             }
-            if s.pickups.is_empty() {
+            check_site_schedule(n, s)?;
+            check_site_floor(n, s)?;
+            check_site_pins_and_province(n, s)?;
+            check_site_barcodes(n, s)?;
+            self.check_site_carriers(n, s)?;
+        }
+        Ok(())
+    }
+
+    /// The site's carriers exist, its per-carrier pickups and pinned carrier are among them.
+    fn check_site_carriers(&self, n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
+        for (c, carrier) in s.carriers.iter().enumerate() {
+            if !self.carriers.iter().any(|k| &k.id == carrier) {
                 return Err(ConfigError::invalid(
-                    key("pickups"),
+                    format!("sites[{n}].carriers[{c}]"),
+                    format!("no [[carriers]] entry with id `{carrier}`"),
+                ));
+            }
+        }
+        for (carrier, times) in &s.carrier_pickups {
+            if !s.carriers.contains(carrier) {
+                return Err(ConfigError::invalid(
+                    format!("sites[{n}].carrier_pickups.{carrier}"),
+                    format!("`{carrier}` is not one of this site's carriers"),
+                ));
+            }
+            if times.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("sites[{n}].carrier_pickups.{carrier}"),
                     "at least one pickup time",
                 ));
             }
-            for (p, t) in s.pickups.iter().enumerate() {
-                check_time(format!("sites[{n}].pickups[{p}]"), t)?;
+            for (p, t) in times.iter().enumerate() {
+                check_time(format!("sites[{n}].carrier_pickups.{carrier}[{p}]"), t)?;
             }
-            if let Some(c) = &s.same_day_cutoff {
-                check_time(key("same_day_cutoff"), c)?;
-            }
-            if s.sla_hours == 0 || s.sla_hours > 24 * 14 {
-                return Err(ConfigError::invalid(key("sla_hours"), "must be 1–336"));
-            }
-            if s.packers == 0 {
-                return Err(ConfigError::invalid(key("packers"), "must be > 0"));
-            }
-            if !(s.minutes_per_order.is_finite() && s.minutes_per_order > 0.0) {
+        }
+        if let Some(pin) = &s.pinned_carrier {
+            if !s.carriers.contains(pin) {
                 return Err(ConfigError::invalid(
-                    key("minutes_per_order"),
-                    "must be > 0",
+                    site_key(n, "pinned_carrier"),
+                    format!("`{pin}` is not one of this site's carriers"),
                 ));
-            }
-            if !(s.minutes_per_line.is_finite() && s.minutes_per_line >= 0.0) {
-                return Err(ConfigError::invalid(key("minutes_per_line"), "must be ≥ 0"));
-            }
-            if s.wave_min == 0 || s.wave_max < s.wave_min {
-                return Err(ConfigError::invalid(
-                    key("wave_max"),
-                    "need 1 ≤ wave_min ≤ wave_max",
-                ));
-            }
-            let pin = s.station_pin.expose();
-            if !pin.starts_with("$argon2") && super::pin::check_plain(pin).is_err() {
-                return Err(ConfigError::invalid(
-                    key("station_pin"),
-                    "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
-                ));
-            }
-            if !s.province.is_empty() && normalize_province(&s.province).is_none() {
-                return Err(ConfigError::invalid(
-                    key("province"),
-                    format!("unknown province `{}`", s.province),
-                ));
-            }
-            if let Some(sup) = &s.supervisor_pin {
-                let pin = sup.expose();
-                if !pin.starts_with("$argon2")
-                    && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
-                {
-                    return Err(ConfigError::invalid(
-                        key("supervisor_pin"),
-                        "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
-                    ));
-                }
-            }
-            for (code, sku) in &s.barcodes {
-                if let Err(why) = check_barcode(code, sku) {
-                    return Err(ConfigError::invalid(
-                        format!("sites[{n}].barcodes.{code}"),
-                        why,
-                    ));
-                }
-            }
-            for (c, carrier) in s.carriers.iter().enumerate() {
-                if !self.carriers.iter().any(|k| &k.id == carrier) {
-                    return Err(ConfigError::invalid(
-                        format!("sites[{n}].carriers[{c}]"),
-                        format!("no [[carriers]] entry with id `{carrier}`"),
-                    ));
-                }
-            }
-            for (carrier, times) in &s.carrier_pickups {
-                if !s.carriers.contains(carrier) {
-                    return Err(ConfigError::invalid(
-                        format!("sites[{n}].carrier_pickups.{carrier}"),
-                        format!("`{carrier}` is not one of this site's carriers"),
-                    ));
-                }
-                if times.is_empty() {
-                    return Err(ConfigError::invalid(
-                        format!("sites[{n}].carrier_pickups.{carrier}"),
-                        "at least one pickup time",
-                    ));
-                }
-                for (p, t) in times.iter().enumerate() {
-                    check_time(format!("sites[{n}].carrier_pickups.{carrier}[{p}]"), t)?;
-                }
-            }
-            if let Some(pin) = &s.pinned_carrier {
-                if !s.carriers.contains(pin) {
-                    return Err(ConfigError::invalid(
-                        key("pinned_carrier"),
-                        format!("`{pin}` is not one of this site's carriers"),
-                    ));
-                }
             }
         }
         Ok(())

@@ -143,6 +143,34 @@ fn find(folded: &[String], col: SCol) -> Option<usize> {
 }
 
 fn parse_rows(rows: &[Row]) -> Result<Vec<SettlementRow>, SettlementError> {
+    let h = header_row(rows)?;
+    let header: Vec<String> = rows[h].cells.iter().map(|c| fold(c)).collect();
+    let table = Table {
+        header: &rows[h],
+        at: COLS.iter().map(|c| find(&header, *c)).collect(),
+    };
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for row in &rows[h + 1..] {
+        let Some(parsed) = table.parse_row(row, &mut errors) else {
+            continue;
+        };
+        out.extend(parsed);
+        if errors.len() >= 20 {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SettlementError::BadRows(errors));
+    }
+    if out.is_empty() {
+        return Err(SettlementError::Empty);
+    }
+    Ok(out)
+}
+
+/// The header: the first of the first 30 rows naming both the tracking and the COD column.
+fn header_row(rows: &[Row]) -> Result<usize, SettlementError> {
     let header_at = rows.iter().take(30).position(|r| {
         let folded: Vec<String> = r.cells.iter().map(|c| fold(c)).collect();
         find(&folded, SCol::Tracking).is_some() && find(&folded, SCol::Cod).is_some()
@@ -163,102 +191,116 @@ fn parse_rows(rows: &[Row]) -> Result<Vec<SettlementRow>, SettlementError> {
             looked_for: col.synonyms().join(" | "),
         });
     };
-    let header: Vec<String> = rows[h].cells.iter().map(|c| fold(c)).collect();
-    let at: Vec<Option<usize>> = COLS.iter().map(|c| find(&header, *c)).collect();
-    let name = |col: SCol| -> String {
-        let i = COLS.iter().position(|c| *c == col).and_then(|k| at[k]);
-        i.and_then(|i| rows[h].cells.get(i))
+    Ok(h)
+}
+
+/// The columns found in the header row: `at[k]` is where `COLS[k]` is, if present.
+struct Table<'a> {
+    header: &'a Row,
+    at: Vec<Option<usize>>,
+}
+
+impl Table<'_> {
+    /// The column's name as the file spells it (else our label), for error messages.
+    fn name(&self, col: SCol) -> String {
+        let i = COLS.iter().position(|c| *c == col).and_then(|k| self.at[k]);
+        i.and_then(|i| self.header.cells.get(i))
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|| col.label().to_owned())
-    };
-    let cell = |row: &Row, col: SCol| -> String {
+    }
+
+    /// The trimmed cell of `row` in `col` ("" when the column or the cell is missing).
+    fn cell(&self, row: &Row, col: SCol) -> String {
         let k = COLS.iter().position(|c| *c == col).unwrap_or(0);
-        at[k]
+        self.at[k]
             .and_then(|i| row.cells.get(i))
             .map_or(String::new(), |c| c.trim().to_owned())
-    };
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for row in &rows[h + 1..] {
+    }
+
+    /// One row below the header. `None`: not a parcel's row (blank, a total or a note) or a
+    /// tracking code that is not one (reported in `errors`), skipped outright; `Some(None)`:
+    /// a bad cell, reported in `errors`; `Some(Some(row))`: the parsed row.
+    fn parse_row(&self, row: &Row, errors: &mut Vec<String>) -> Option<Option<SettlementRow>> {
         if row.is_blank() {
-            continue;
+            return None;
         }
-        let tracking = cell(row, SCol::Tracking);
-        let cod_raw = cell(row, SCol::Cod);
+        let tracking = self.cell(row, SCol::Tracking);
+        let cod_raw = self.cell(row, SCol::Cod);
         // Totals and notes under the table: no tracking code, or a "Tổng" (total) label.
         if tracking.is_empty() || fold(&tracking).starts_with("tong") {
-            continue;
+            return None;
         }
         let mut bad = |col: SCol, why: String| {
             errors.push(format!(
                 "line {}, column \"{}\": {why}",
                 row.line,
-                name(col)
+                self.name(col)
             ));
         };
         if tracking.len() > 64 || tracking.chars().any(char::is_control) {
             bad(SCol::Tracking, "not a tracking code".into());
-            continue;
+            return None;
         }
-        let cod = if cod_raw.is_empty() {
-            Some(Decimal::ZERO)
-        } else {
-            match parse_vnd(&cod_raw) {
-                Ok(v) => Some(Decimal::from(v)),
-                Err(e) => {
-                    bad(SCol::Cod, e);
-                    None
-                }
-            }
+        let cod = cod_cell(&cod_raw, &mut bad);
+        let fee = fee_cell(&self.cell(row, SCol::Fee), &mut bad);
+        let date = date_cell(&self.cell(row, SCol::Date), &mut bad);
+        let (Some(cod), Some(fee), Some(date)) = (cod, fee, date) else {
+            return Some(None);
         };
-        let fee_raw = cell(row, SCol::Fee);
-        let fee = if fee_raw.is_empty() {
-            Some(None)
-        } else {
-            // A fee printed as a deduction ("-33.000") is the same fee.
-            match parse_vnd(fee_raw.trim_start_matches('-').trim()) {
-                Ok(v) => Some(Some(Decimal::from(v))),
-                Err(e) => {
-                    bad(SCol::Fee, e);
-                    None
-                }
-            }
-        };
-        let date_raw = cell(row, SCol::Date);
-        let date = if date_raw.is_empty() {
-            Some(None)
-        } else {
-            match parse_date(&date_raw) {
-                Some(d) => Some(Some(d)),
-                None => {
-                    bad(
-                        SCol::Date,
-                        format!("not a date (dd/mm/yyyy or yyyy-mm-dd): {date_raw:?}"),
-                    );
-                    None
-                }
-            }
-        };
-        if let (Some(cod), Some(fee), Some(date)) = (cod, fee, date) {
-            out.push(SettlementRow {
-                line: row.line,
-                tracking,
-                cod,
-                fee,
-                date,
-            });
-        }
-        if errors.len() >= 20 {
-            break;
+        Some(Some(SettlementRow {
+            line: row.line,
+            tracking,
+            cod,
+            fee,
+            date,
+        }))
+    }
+}
+
+/// The COD amount (empty: 0); `None` when reported bad.
+fn cod_cell(raw: &str, bad: &mut impl FnMut(SCol, String)) -> Option<Decimal> {
+    if raw.is_empty() {
+        return Some(Decimal::ZERO);
+    }
+    match parse_vnd(raw) {
+        Ok(v) => Some(Decimal::from(v)),
+        Err(e) => {
+            bad(SCol::Cod, e);
+            None
         }
     }
-    if !errors.is_empty() {
-        return Err(SettlementError::BadRows(errors));
+}
+
+/// The fee, if any; `None` when reported bad.
+fn fee_cell(raw: &str, bad: &mut impl FnMut(SCol, String)) -> Option<Option<Decimal>> {
+    if raw.is_empty() {
+        return Some(None);
     }
-    if out.is_empty() {
-        return Err(SettlementError::Empty);
+    // A fee printed as a deduction ("-33.000") is the same fee.
+    match parse_vnd(raw.trim_start_matches('-').trim()) {
+        Ok(v) => Some(Some(Decimal::from(v))),
+        Err(e) => {
+            bad(SCol::Fee, e);
+            None
+        }
     }
-    Ok(out)
+}
+
+/// The transfer date, if any; `None` when reported bad.
+fn date_cell(raw: &str, bad: &mut impl FnMut(SCol, String)) -> Option<Option<NaiveDate>> {
+    if raw.is_empty() {
+        return Some(None);
+    }
+    match parse_date(raw) {
+        Some(d) => Some(Some(d)),
+        None => {
+            bad(
+                SCol::Date,
+                format!("not a date (dd/mm/yyyy or yyyy-mm-dd): {raw:?}"),
+            );
+            None
+        }
+    }
 }
 
 /// `dd/mm/yyyy`, `dd-mm-yyyy`, `yyyy-mm-dd`, each with an optional time after a space.

@@ -47,34 +47,8 @@ struct Envelope<'a> {
 
 /// Parses one text frame. On failure returns the error reply to send.
 pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
-    // serde would also read a struct from a JSON array; a frame is an object.
-    if !text.trim_start().starts_with('{') {
-        return Err(Reply::error(
-            None,
-            ErrorCode::MalformedFrame,
-            None,
-            "a frame is a JSON object",
-        ));
-    }
-    let env: Envelope = serde_json::from_str(text).map_err(|e| {
-        Reply::error(
-            None,
-            ErrorCode::MalformedFrame,
-            None,
-            format!("not a JSON object: {}", short(&e)),
-        )
-    })?;
-    let seq = env
-        .seq
-        .and_then(|raw| serde_json::from_str::<i64>(raw.get()).ok())
-        .ok_or_else(|| {
-            Reply::error(
-                None,
-                ErrorCode::MalformedFrame,
-                Some("seq"),
-                "every frame needs an integer `seq`",
-            )
-        })?;
+    let env = envelope(text)?;
+    let seq = seq_of(&env)?;
     // A String, not a &str: a `type` written with JSON escapes ("ord\u0065r") is "order".
     let kind = env
         .kind
@@ -88,85 +62,11 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
             )
         })?;
     match kind.as_str() {
-        "order" => {
-            let order = env.order.ok_or_else(|| {
-                Reply::error(
-                    Some(seq),
-                    ErrorCode::MissingField,
-                    Some("order"),
-                    "an `order` frame carries `order`",
-                )
-            })?;
-            Ok(Frame::Orders {
-                seq,
-                orders: vec![order],
-            })
-        }
-        "orders" => {
-            let raw = env.orders.ok_or_else(|| {
-                Reply::error(
-                    Some(seq),
-                    ErrorCode::MissingField,
-                    Some("orders"),
-                    "an `orders` frame carries `orders`",
-                )
-            })?;
-            let orders: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
-                Reply::error(
-                    Some(seq),
-                    ErrorCode::InvalidType,
-                    Some("orders"),
-                    "`orders` must be an array of orders",
-                )
-            })?;
-            if orders.len() > max_orders {
-                return Err(Reply::error(
-                    Some(seq),
-                    ErrorCode::TooManyOrders,
-                    Some("orders"),
-                    format!(
-                        "at most {max_orders} orders per frame; this one has {} (nothing of it was stored)",
-                        orders.len()
-                    ),
-                ));
-            }
-            Ok(Frame::Orders { seq, orders })
-        }
+        "order" => order_frame(seq, env.order),
+        "orders" => orders_frame(seq, env.orders, max_orders),
         "end_session" => Ok(Frame::EndSession { seq }),
         "ping" => Ok(Frame::Ping { seq }),
-        "cancel" => {
-            let order_id = env
-                .order_id
-                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-                .filter(|id| crate::domain::is_label(id))
-                .ok_or_else(|| {
-                    Reply::error(
-                        Some(seq),
-                        ErrorCode::InvalidOrderId,
-                        Some("order_id"),
-                        "a `cancel` frame carries `order_id` (1–64 of A-Z a-z 0-9 . _ -)",
-                    )
-                })?;
-            let reason = match env.reason {
-                None => "unspecified".to_owned(),
-                Some(raw) => serde_json::from_str::<String>(raw.get())
-                    .ok()
-                    .filter(|r| (1..=64).contains(&r.len()) && crate::domain::is_label(r))
-                    .ok_or_else(|| {
-                        Reply::error(
-                            Some(seq),
-                            ErrorCode::InvalidReason,
-                            Some("reason"),
-                            "`reason` is 1–64 of A-Z a-z 0-9 . _ -, e.g. buyer_cancelled",
-                        )
-                    })?,
-            };
-            Ok(Frame::Cancel {
-                seq,
-                order_id,
-                reason,
-            })
-        }
+        "cancel" => cancel_frame(seq, env.order_id, env.reason),
         _ => Err(Reply::error(
             Some(seq),
             ErrorCode::UnknownType,
@@ -174,6 +74,127 @@ pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
             "`type` is one of order, orders, end_session, cancel, ping",
         )),
     }
+}
+
+/// The frame's top-level fields, unparsed.
+fn envelope(text: &str) -> Result<Envelope<'_>, Reply> {
+    // serde would also read a struct from a JSON array; a frame is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(Reply::error(
+            None,
+            ErrorCode::MalformedFrame,
+            None,
+            "a frame is a JSON object",
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        Reply::error(
+            None,
+            ErrorCode::MalformedFrame,
+            None,
+            format!("not a JSON object: {}", short(&e)),
+        )
+    })
+}
+
+/// The integer `seq` every frame carries.
+fn seq_of(env: &Envelope<'_>) -> Result<i64, Reply> {
+    env.seq
+        .and_then(|raw| serde_json::from_str::<i64>(raw.get()).ok())
+        .ok_or_else(|| {
+            Reply::error(
+                None,
+                ErrorCode::MalformedFrame,
+                Some("seq"),
+                "every frame needs an integer `seq`",
+            )
+        })
+}
+
+/// `{"type":"order"}`: one order.
+fn order_frame(seq: i64, order: Option<&RawValue>) -> Result<Frame<'_>, Reply> {
+    let order = order.ok_or_else(|| {
+        Reply::error(
+            Some(seq),
+            ErrorCode::MissingField,
+            Some("order"),
+            "an `order` frame carries `order`",
+        )
+    })?;
+    Ok(Frame::Orders {
+        seq,
+        orders: vec![order],
+    })
+}
+
+/// `{"type":"orders"}`: an array of at most `max_orders` orders.
+fn orders_frame(seq: i64, raw: Option<&RawValue>, max_orders: usize) -> Result<Frame<'_>, Reply> {
+    let raw = raw.ok_or_else(|| {
+        Reply::error(
+            Some(seq),
+            ErrorCode::MissingField,
+            Some("orders"),
+            "an `orders` frame carries `orders`",
+        )
+    })?;
+    let orders: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+        Reply::error(
+            Some(seq),
+            ErrorCode::InvalidType,
+            Some("orders"),
+            "`orders` must be an array of orders",
+        )
+    })?;
+    if orders.len() > max_orders {
+        return Err(Reply::error(
+            Some(seq),
+            ErrorCode::TooManyOrders,
+            Some("orders"),
+            format!(
+                "at most {max_orders} orders per frame; this one has {} (nothing of it was stored)",
+                orders.len()
+            ),
+        ));
+    }
+    Ok(Frame::Orders { seq, orders })
+}
+
+/// `{"type":"cancel"}`: an order id and an optional reason (default `unspecified`).
+fn cancel_frame<'a>(
+    seq: i64,
+    order_id: Option<&RawValue>,
+    reason: Option<&RawValue>,
+) -> Result<Frame<'a>, Reply> {
+    let order_id = order_id
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        .filter(|id| crate::domain::is_label(id))
+        .ok_or_else(|| {
+            Reply::error(
+                Some(seq),
+                ErrorCode::InvalidOrderId,
+                Some("order_id"),
+                "a `cancel` frame carries `order_id` (1–64 of A-Z a-z 0-9 . _ -)",
+            )
+        })?;
+    let reason = match reason {
+        None => "unspecified".to_owned(),
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .filter(|r| (1..=64).contains(&r.len()) && crate::domain::is_label(r))
+            .ok_or_else(|| {
+                Reply::error(
+                    Some(seq),
+                    ErrorCode::InvalidReason,
+                    Some("reason"),
+                    "`reason` is 1–64 of A-Z a-z 0-9 . _ -, e.g. buyer_cancelled",
+                )
+            })?,
+    };
+    Ok(Frame::Cancel {
+        seq,
+        order_id,
+        reason,
+    })
 }
 
 fn short(e: &serde_json::Error) -> String {

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::config::{Config, SellerConfig};
 use crate::state::AppState;
 use crate::web::auth::seller_from_headers;
 use crate::web::error::{ApiError, ErrorCode};
@@ -64,16 +65,54 @@ pub async fn handler(
             return ApiError::bad_request(ErrorCode::NotWebsocket, e.body_text()).into_response()
         }
     };
+    let guard = match admit(&state, seller) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal,
+    };
+    let ctx = conn_ctx(&state, seller, label);
+    let limits = conn_limits(&state.config);
+    let cfg = &state.config;
+    let tasks = state.tasks.clone();
+    let conn_tasks = state.tasks.clone();
+    let shutdown = state.shutdown.clone();
+    let slots = state.ingest_slots.clone();
+    // A 16 KiB read buffer (the default is 128 KiB, allocated per connection up front): an
+    // idle seller connection then costs tens of KiB, not 130; bigger frames still arrive whole
+    // (the buffer is refilled), up to `max_frame_bytes`.
+    ws.read_buffer_size(16 * 1024)
+        .max_message_size(cfg.ingest.max_frame_bytes)
+        .max_frame_size(cfg.ingest.max_frame_bytes)
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                let span = tracing::info_span!("ingest", site = %ctx.site, seller = %ctx.seller);
+                let _guard = guard;
+                tracing::Instrument::instrument(
+                    async move {
+                        tracing::debug!("ingest connection open");
+                        conn::serve(socket, ctx, limits, slots, conn_tasks, shutdown).await;
+                        tracing::debug!("ingest connection closed");
+                    },
+                    span,
+                )
+                .await
+            })
+        })
+}
+
+/// Counts the connection against `server.max_connections` and the seller's
+/// `ingest.max_connections_per_seller`; the refusal (503 or 429) when either is reached.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once per refused upgrade
+fn admit(state: &AppState, seller: &SellerConfig) -> Result<ConnGuard, Response> {
     let cfg = &state.config;
     let open = state.connections.fetch_add(1, Ordering::SeqCst);
     if open >= cfg.server.max_connections {
         state.connections.fetch_sub(1, Ordering::SeqCst);
         refused(&seller.site, &seller.id, "global_limit");
-        return ApiError::unavailable(
+        return Err(ApiError::unavailable(
             ErrorCode::TooManyConnections,
             "too many open ingest connections",
         )
-        .into_response();
+        .into_response());
     }
     let mut guard = ConnGuard {
         state: state.clone(),
@@ -103,14 +142,20 @@ pub async fn handler(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("5"),
             );
-            return resp;
+            return Err(resp);
         }
         guard.seller = Some(seller.id.clone());
     }
+    Ok(guard)
+}
+
+/// What every frame of the connection is processed with.
+fn conn_ctx(state: &AppState, seller: &SellerConfig, label: String) -> Arc<process::Ctx> {
+    let cfg = &state.config;
     let site = seller.site.clone();
     let schedule = state.schedule(&site);
     let metrics = process::ConnMetrics::new(&site, &seller.id);
-    let ctx = Arc::new(process::Ctx {
+    Arc::new(process::Ctx {
         store: state.store.clone(),
         site,
         seller: seller.id.clone(),
@@ -122,40 +167,18 @@ pub async fn handler(
         order_budget: state.order_budget.clone(),
         budget_wait: Duration::from_millis(cfg.redis.command_timeout_ms),
         metrics,
-    });
-    let limits = conn::Limits {
+    })
+}
+
+fn conn_limits(cfg: &Config) -> conn::Limits {
+    conn::Limits {
         window: cfg.ingest.window,
         max_orders_per_frame: cfg.ingest.max_orders_per_frame,
         max_orders_per_sec: cfg.ingest.max_orders_per_sec,
         max_inflight_orders: cfg.ingest.max_inflight_orders,
         idle: Duration::from_secs(cfg.ingest.idle_timeout_secs),
         write_timeout: Duration::from_secs(cfg.ingest.write_timeout_secs),
-    };
-    let tasks = state.tasks.clone();
-    let conn_tasks = state.tasks.clone();
-    let shutdown = state.shutdown.clone();
-    let slots = state.ingest_slots.clone();
-    // A 16 KiB read buffer (the default is 128 KiB, allocated per connection up front): an
-    // idle seller connection then costs tens of KiB, not 130; bigger frames still arrive whole
-    // (the buffer is refilled), up to `max_frame_bytes`.
-    ws.read_buffer_size(16 * 1024)
-        .max_message_size(cfg.ingest.max_frame_bytes)
-        .max_frame_size(cfg.ingest.max_frame_bytes)
-        .on_upgrade(move |socket| {
-            tasks.track_future(async move {
-                let span = tracing::info_span!("ingest", site = %ctx.site, seller = %ctx.seller);
-                let _guard = guard;
-                tracing::Instrument::instrument(
-                    async move {
-                        tracing::debug!("ingest connection open");
-                        conn::serve(socket, ctx, limits, slots, conn_tasks, shutdown).await;
-                        tracing::debug!("ingest connection closed");
-                    },
-                    span,
-                )
-                .await
-            })
-        })
+    }
 }
 
 /// Counts an open connection for its whole life (also when the upgrade never completes),

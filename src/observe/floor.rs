@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use crate::config::SiteConfig;
 use crate::domain::schedule::{business_date, local_instant};
 use crate::state::AppState;
-use crate::store::{keys, StoreError};
+use crate::store::StoreError;
 
 /// A pickup still counts as "next" until this long after it (late trucks, last parcels).
 const GRACE: Duration = Duration::hours(1);
@@ -90,15 +90,7 @@ async fn progress_by_pickup(
     );
     let mut out: HashMap<i64, Progress> = HashMap::new();
     for chunk in ids.chunks(256) {
-        let mut pipe = redis::pipe();
-        for id in chunk {
-            pipe.cmd("HMGET").arg(keys::wave(site, id)).arg(&FIELDS[..]);
-        }
-        let mut conn = state.store.conn();
-        let rows: Vec<Vec<Option<String>>> = state
-            .store
-            .bounded("floor", pipe.query_async(&mut conn))
-            .await?;
+        let rows = state.store.wave_fields(site, chunk, &FIELDS).await?;
         for row in rows {
             let row: Vec<Option<i64>> = row
                 .iter()

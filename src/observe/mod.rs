@@ -89,10 +89,5 @@ async fn refresh_redis(state: &AppState, with_shipping: bool) {
 }
 
 async fn ping(state: &AppState) -> bool {
-    let mut conn = state.store.conn();
-    state
-        .store
-        .bounded("ping", redis::cmd("PING").query_async::<String>(&mut conn))
-        .await
-        .is_ok()
+    state.store.ping().await.is_ok()
 }

@@ -9,7 +9,7 @@ use crate::planner::core::AtRisk;
 use crate::planner::outlook::Outlook;
 use crate::state::AppState;
 use crate::store::records::WaveDoc;
-use crate::store::{keys, OrderData, StoreError};
+use crate::store::{OrderData, StoreError};
 
 /// "Soon": the pickup is at most this far ahead.
 pub const SOON: Duration = Duration::minutes(60);
@@ -124,17 +124,10 @@ pub async fn session_at_risk(
     let mut count = 0;
     let mut listed = Vec::new();
     for chunk in refs.chunks(500) {
-        let mut pipe = redis::pipe();
-        for (id, _) in chunk {
-            pipe.cmd("HMGET")
-                .arg(keys::order(site, seller, id))
-                .arg("st")
-                .arg("data");
-        }
-        let mut conn = state.store.conn();
-        let rows: Vec<(Option<String>, Option<String>)> = state
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+        let rows = state
             .store
-            .bounded("session_at_risk", pipe.query_async(&mut conn))
+            .order_status_and_data(site, seller, &ids)
             .await?;
         for ((id, pickup), (st, data)) in chunk.iter().zip(rows) {
             let status = st.unwrap_or_else(|| "received".into());
@@ -202,15 +195,11 @@ async fn count_unpacked(
 ) -> Result<usize, StoreError> {
     let mut n = 0;
     for chunk in orders.chunks(500) {
-        let mut pipe = redis::pipe();
-        for r in chunk {
-            pipe.hget(keys::order(site, &r.id.seller, &r.id.order_id), "st");
-        }
-        let mut conn = state.store.conn();
-        let st: Vec<Option<String>> = state
-            .store
-            .bounded("at_risk", pipe.query_async(&mut conn))
-            .await?;
+        let refs: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|r| (r.id.seller.as_str(), r.id.order_id.as_str()))
+            .collect();
+        let st = state.store.order_statuses(site, &refs).await?;
         n += st.iter().filter(|s| unpacked(s.as_deref())).count();
     }
     Ok(n)

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::shipping::carrier::CarrierError;
 use crate::shipping::Shipping;
 use crate::store::StoreError;
 
@@ -89,15 +90,7 @@ async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
         return ship.store.drop_cancel(site, id).await;
     }
     let Some(tracking) = h.get("tracking").cloned() else {
-        let left = ["replaced_ms", "cancelled_ms"]
-            .iter()
-            .filter_map(|k| h.get(*k).and_then(|v| v.parse::<i64>().ok()))
-            .max()
-            .unwrap_or(0);
-        if ship.store.booking_in_flight(site, id).await? || now - left < WATCH_UNBOOKED_MS {
-            return ship.store.reschedule_cancel(site, id, now + 2_000).await;
-        }
-        return ship.store.drop_cancel(site, id).await;
+        return watch_unbooked(ship, site, id, &h, now).await;
     };
     if h.get("cstatus").map(String::as_str) == Some("cancelled_by_carrier") {
         ship.store
@@ -131,14 +124,63 @@ async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let result = tokio::time::timeout(CANCEL_TIMEOUT, carrier.cancel(&tracking, &note)).await;
-    let carrier_label = carrier_id.clone();
-    let outcome = match result {
+    let attempt = Attempt {
+        site,
+        id,
+        carrier_id: &carrier_id,
+        attempts,
+        now,
+    };
+    let outcome = record_outcome(ship, &attempt, result).await?;
+    metrics::counter!(names::CARRIER_CANCELS, "site" => site.to_owned(), "carrier" => carrier_id.clone(), "result" => outcome)
+        .increment(1);
+    ship.store.unlock_cancel(site, id).await
+}
+
+/// A parcel without a tracking code: a booking of it may still be in flight (its lock is
+/// held, or it left the floor less than [`WATCH_UNBOOKED_MS`] ago): looked at again in two
+/// seconds; else dropped (nothing to cancel).
+async fn watch_unbooked(
+    ship: &Shipping,
+    site: &str,
+    id: &str,
+    h: &std::collections::HashMap<String, String>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let left = ["replaced_ms", "cancelled_ms"]
+        .iter()
+        .filter_map(|k| h.get(*k).and_then(|v| v.parse::<i64>().ok()))
+        .max()
+        .unwrap_or(0);
+    if ship.store.booking_in_flight(site, id).await? || now - left < WATCH_UNBOOKED_MS {
+        return ship.store.reschedule_cancel(site, id, now + 2_000).await;
+    }
+    ship.store.drop_cancel(site, id).await
+}
+
+/// One carrier cancel being made: of parcel `id`, after `attempts` failed ones, at `now`.
+struct Attempt<'a> {
+    site: &'a str,
+    id: &'a str,
+    carrier_id: &'a str,
+    attempts: u64,
+    now: i64,
+}
+
+/// Records what the carrier answered; returns the `result` label of the counter.
+async fn record_outcome(
+    ship: &Shipping,
+    a: &Attempt<'_>,
+    result: Result<Result<(), CarrierError>, tokio::time::error::Elapsed>,
+) -> Result<&'static str, StoreError> {
+    let (site, id) = (a.site, a.id);
+    match result {
         Ok(Ok(())) => {
             ship.store
                 .record_cancel(site, id, "cancelled", None, None)
                 .await?;
             tracing::info!(site, parcel = %id, "carrier order cancelled");
-            "cancelled"
+            Ok("cancelled")
         }
         Ok(Err(e)) if !e.retryable() => {
             ship.store
@@ -146,43 +188,49 @@ async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
                 .await?;
             // The carrier's text may echo the receiver: kept on the parcel, not logged.
             tracing::warn!(site, parcel = %id, "carrier refused to cancel the order: pull the parcel at hand-over");
-            "refused"
+            Ok("refused")
         }
         failed => {
             let message = match failed {
                 Ok(Err(e)) => e.message().to_owned(),
                 _ => "carrier timed out".to_owned(),
             };
-            if attempts + 1 >= MAX_ATTEMPTS {
-                ship.store
-                    .record_cancel(
-                        site,
-                        id,
-                        "refused",
-                        Some(&format!("gave up after {MAX_ATTEMPTS} attempts: {message}")),
-                        None,
-                    )
-                    .await?;
-                tracing::warn!(site, parcel = %id, "carrier cancel given up");
-                "refused"
-            } else {
-                let base = ship
-                    .config
-                    .carriers
-                    .iter()
-                    .find(|c| c.id == carrier_id)
-                    .map_or(2_000, |c| c.retry_base_ms);
-                let next = now + backoff_ms(base, attempts, rand::random_range(0.5..1.0));
-                ship.store
-                    .record_cancel(site, id, "retrying", Some(&message), Some(next))
-                    .await?;
-                "failed"
-            }
+            record_failure(ship, a, &message).await
         }
-    };
-    metrics::counter!(names::CARRIER_CANCELS, "site" => site.to_owned(), "carrier" => carrier_label, "result" => outcome)
-        .increment(1);
-    ship.store.unlock_cancel(site, id).await
+    }
+}
+
+/// A transient failure: retried after a back-off, or given up after [`MAX_ATTEMPTS`].
+async fn record_failure(
+    ship: &Shipping,
+    a: &Attempt<'_>,
+    message: &str,
+) -> Result<&'static str, StoreError> {
+    let (site, id) = (a.site, a.id);
+    if a.attempts + 1 >= MAX_ATTEMPTS {
+        ship.store
+            .record_cancel(
+                site,
+                id,
+                "refused",
+                Some(&format!("gave up after {MAX_ATTEMPTS} attempts: {message}")),
+                None,
+            )
+            .await?;
+        tracing::warn!(site, parcel = %id, "carrier cancel given up");
+        return Ok("refused");
+    }
+    let base = ship
+        .config
+        .carriers
+        .iter()
+        .find(|c| c.id == a.carrier_id)
+        .map_or(2_000, |c| c.retry_base_ms);
+    let next = a.now + backoff_ms(base, a.attempts, rand::random_range(0.5..1.0));
+    ship.store
+        .record_cancel(site, id, "retrying", Some(message), Some(next))
+        .await?;
+    Ok("failed")
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! live in a data directory; tests use the same type for throwaway servers. The pid and port are
 //! recorded in `DATA_DIR/livepack-redis.json`, so a later `start` on the same directory adopts a
 //! server left running by a previous livepack process instead of starting a second one on the
-//! same AOF. Speaks just enough RESP (PING, CONFIG GET, SHUTDOWN) to need nothing else.
+//! same AOF. Talks to it (PING, CONFIG GET, SHUTDOWN) with the redis crate, one short connection
+//! per check.
 //!
 //! `private` (what `livepack serve` uses): no TCP port at all; the server listens on the unix
 //! socket `DATA_DIR/redis.sock` (mode 0700) inside the data dir (mode 0700), so no other local
@@ -17,10 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
-};
-use tokio::net::{TcpStream, UnixStream};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 use tokio::process::{Child, Command};
 use tokio::time::{sleep, timeout, Instant};
 
@@ -245,8 +244,12 @@ impl EmbeddedRedis {
 
     /// Answers PING.
     pub async fn is_alive(&self) -> bool {
-        let replies = call(&self.endpoint(), &[&["PING"]]).await;
-        matches!(replies.as_deref(), Ok([Reply::Simple(s)]) if s == "PONG")
+        let Ok(mut c) = connect(&self.endpoint()).await else {
+            return false;
+        };
+        let pong: redis::RedisResult<String> =
+            bounded(redis::cmd("PING").query_async(&mut c)).await;
+        pong.is_ok_and(|p| p == "PONG")
     }
 
     /// Forgets the server without stopping it, as if livepack had crashed (adoption tests).
@@ -493,133 +496,68 @@ enum Probe {
 /// PING, and `CONFIG GET dir` must be `dir`: another server that took the port is not ours.
 async fn probe(ep: &Endpoint, dir: &Path) -> Probe {
     let same_dir = |d: &[u8]| std::fs::canonicalize(OsStr::from_bytes(d)).is_ok_and(|d| d == dir);
-    match call(ep, &[&["PING"], &["CONFIG", "GET", "dir"]])
-        .await
-        .as_deref()
-    {
-        Ok([Reply::Simple(pong), Reply::Array(kv)])
-            if pong == "PONG" && matches!(kv.as_slice(), [_, Reply::Bulk(d)] if same_dir(d)) =>
-        {
+    let Ok(mut c) = connect(ep).await else {
+        return Probe::Other;
+    };
+    let mut pipe = redis::pipe();
+    pipe.cmd("PING").cmd("CONFIG").arg("GET").arg("dir");
+    let replies: redis::RedisResult<(String, Vec<Vec<u8>>)> =
+        bounded(pipe.query_async(&mut c)).await;
+    match replies {
+        Ok((pong, kv)) if pong == "PONG" && matches!(kv.as_slice(), [_, d] if same_dir(d)) => {
             Probe::Ready
         }
-        Ok([Reply::Error(e), _]) if e.starts_with("LOADING") => Probe::Loading,
+        Err(e) if e.code() == Some("LOADING") => Probe::Loading,
         _ => Probe::Other,
     }
 }
 
 /// `SHUTDOWN`: success is the server closing the connection without a reply.
 async fn shutdown(ep: &Endpoint) -> bool {
-    match call(ep, &[&["SHUTDOWN"]]).await {
-        Ok(reply) => {
+    let Ok(mut c) = connect(ep).await else {
+        return false;
+    };
+    let reply: redis::RedisResult<redis::Value> =
+        bounded(redis::cmd("SHUTDOWN").query_async(&mut c)).await;
+    match reply {
+        Err(e) if e.is_connection_dropped() => true,
+        reply => {
             tracing::warn!(?reply, "redis-server refused SHUTDOWN");
             false
         }
-        Err(e) => matches!(
-            e.kind(),
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-        ),
     }
 }
 
-/// A RESP2 reply; arrays hold scalars only (enough for PING, CONFIG GET, SET, GET).
-#[derive(Debug, PartialEq)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Nil,
-    Array(Vec<Reply>),
-}
-
-/// One connection to the server: sends `cmds` pipelined, reads one reply each.
-async fn call(ep: &Endpoint, cmds: &[&[&str]]) -> io::Result<Vec<Reply>> {
-    let exchange = async {
-        match ep {
-            Endpoint::Tcp(port) => {
-                exchange(TcpStream::connect(("127.0.0.1", *port)).await?, cmds).await
-            }
-            Endpoint::Unix(path) => exchange(UnixStream::connect(path).await?, cmds).await,
-        }
+/// A fresh connection to the server (RESP2, db 0, no `CLIENT SETINFO`), within `IO_TIMEOUT`.
+async fn connect(ep: &Endpoint) -> redis::RedisResult<MultiplexedConnection> {
+    let addr = match ep {
+        Endpoint::Tcp(port) => ConnectionAddr::Tcp("127.0.0.1".into(), *port),
+        Endpoint::Unix(path) => ConnectionAddr::Unix(path.clone()),
     };
-    timeout(IO_TIMEOUT, exchange)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "redis did not reply in time"))?
+    let info = addr
+        .into_connection_info()?
+        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(IO_TIMEOUT))
+        .set_response_timeout(Some(IO_TIMEOUT));
+    let client = redis::Client::open(info)?;
+    bounded(client.get_multiplexed_async_connection_with_config(&config)).await
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
-    cmds: &[&[&str]],
-) -> io::Result<Vec<Reply>> {
-    {
-        let mut conn = BufReader::new(stream);
-        let mut req = Vec::new();
-        for args in cmds {
-            req.extend(format!("*{}\r\n", args.len()).bytes());
-            for a in args.iter() {
-                req.extend(format!("${}\r\n{a}\r\n", a.len()).bytes());
-            }
-        }
-        conn.get_mut().write_all(&req).await?;
-        let mut replies = Vec::new();
-        for _ in cmds {
-            let (kind, line) = read_line(&mut conn).await?;
-            if kind != b'*' {
-                replies.push(scalar(&mut conn, kind, line).await?);
-                continue;
-            }
-            let mut items = Vec::new();
-            for _ in 0..num(&line)? {
-                let (kind, line) = read_line(&mut conn).await?;
-                items.push(scalar(&mut conn, kind, line).await?);
-            }
-            replies.push(Reply::Array(items));
-        }
-        Ok(replies)
-    }
-}
-
-async fn read_line<R: AsyncBufRead + Unpin>(conn: &mut R) -> io::Result<(u8, String)> {
-    let mut buf = Vec::new();
-    conn.read_until(b'\n', &mut buf).await?;
-    match buf.strip_suffix(b"\r\n") {
-        Some([kind, rest @ ..]) => Ok((*kind, String::from_utf8_lossy(rest).into_owned())),
-        _ if buf.is_empty() => Err(io::ErrorKind::UnexpectedEof.into()),
-        _ => Err(invalid("bad RESP line")),
-    }
-}
-
-async fn scalar<R: AsyncBufRead + Unpin>(
-    conn: &mut R,
-    kind: u8,
-    line: String,
-) -> io::Result<Reply> {
-    match (kind, num(&line)) {
-        (b'+', _) => Ok(Reply::Simple(line)),
-        (b'-', _) => Ok(Reply::Error(line)),
-        (b':', n) => Ok(Reply::Int(n?)),
-        (b'$', Ok(n)) if n < 0 => Ok(Reply::Nil),
-        (b'$', Ok(n)) if n <= 64 << 20 => {
-            let mut bulk = vec![0; n as usize + 2];
-            conn.read_exact(&mut bulk).await?;
-            bulk.truncate(n as usize);
-            Ok(Reply::Bulk(bulk))
-        }
-        _ => Err(invalid("unsupported RESP reply")),
-    }
-}
-
-fn num(s: &str) -> io::Result<i64> {
-    s.parse().map_err(|_| invalid("bad RESP number"))
-}
-
-fn invalid(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
+/// A call to the server under `IO_TIMEOUT` (the connection's own timeouts bound each step;
+/// this bounds the whole).
+async fn bounded<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    timeout(IO_TIMEOUT, call).await.unwrap_or_else(|_| {
+        Err(io::Error::new(io::ErrorKind::TimedOut, "redis did not reply in time").into())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::Value;
 
     async fn start(dir: &Path) -> EmbeddedRedis {
         EmbeddedRedis::start(EmbeddedOptions::new(dir))
@@ -633,12 +571,17 @@ mod tests {
         opts
     }
 
-    async fn cmd(r: &EmbeddedRedis, args: &[&str]) -> Reply {
-        call(&r.endpoint(), &[args]).await.unwrap().remove(0)
+    async fn cmd(r: &EmbeddedRedis, args: &[&str]) -> Value {
+        let mut c = connect(&r.endpoint()).await.unwrap();
+        redis::cmd(args[0])
+            .arg(&args[1..])
+            .query_async(&mut c)
+            .await
+            .unwrap()
     }
 
-    fn bulk(s: &str) -> Reply {
-        Reply::Bulk(s.as_bytes().to_vec())
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
     }
 
     #[tokio::test]
@@ -649,10 +592,7 @@ mod tests {
         assert!(r.is_alive().await);
         assert_eq!(r.url(), format!("redis://127.0.0.1:{}/0", r.port()));
         assert_eq!(r.data_dir(), std::fs::canonicalize(&dir).unwrap());
-        assert_eq!(
-            cmd(&r, &["SET", "k", "v1"]).await,
-            Reply::Simple("OK".into())
-        );
+        assert_eq!(cmd(&r, &["SET", "k", "v1"]).await, Value::Okay);
         let pid = r.pid().unwrap();
         assert_eq!(
             read_record(&dir.join(RECORD)),
@@ -681,7 +621,7 @@ mod tests {
         r.start_again().await.unwrap();
         assert_eq!(r.port(), port);
         assert_ne!(r.pid(), Some(pid));
-        assert_eq!(cmd(&r, &["DBSIZE"]).await, Reply::Int(100));
+        assert_eq!(cmd(&r, &["DBSIZE"]).await, Value::Int(100));
         assert_eq!(cmd(&r, &["GET", "k99"]).await, bulk("v99"));
         r.start_again().await.unwrap(); // while running: a graceful restart
         assert_eq!(cmd(&r, &["GET", "k0"]).await, bulk("v0"));
@@ -787,7 +727,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!pid_alive(old_pid));
-        assert!(call(&Endpoint::Tcp(old_port), &[&["PING"]]).await.is_err());
+        assert!(connect(&Endpoint::Tcp(old_port)).await.is_err());
         let dir = std::fs::canonicalize(&dir).unwrap();
         let socket = dir.join(SOCKET);
         assert_eq!(a.socket(), Some(socket.as_path()));
@@ -799,7 +739,7 @@ mod tests {
         let no_tcp = vec![bulk("port"), bulk("0")];
         assert_eq!(
             cmd(&a, &["CONFIG", "GET", "port"]).await,
-            Reply::Array(no_tcp)
+            Value::Array(no_tcp)
         );
         // The redis crate speaks the URL.
         let client = redis::Client::open(a.url()).unwrap();
@@ -842,12 +782,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn probe_knows_its_server_and_shutdown_stops_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut r = start(tmp.path()).await;
+        let (ep, pid) = (r.endpoint(), r.pid().unwrap());
+        assert_eq!(probe(&ep, r.data_dir()).await, Probe::Ready);
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(probe(&ep, elsewhere.path()).await, Probe::Other);
+        assert!(shutdown(&ep).await, "SHUTDOWN closes the connection");
+        assert!(r.wait_exit(pid, STOP_DEADLINE).await);
+        assert_eq!(probe(&ep, r.data_dir()).await, Probe::Other);
+        assert!(!shutdown(&ep).await, "nobody to shut down");
+        r.stop().await;
+    }
+
+    #[tokio::test]
     async fn two_instances_with_free_ports_run_side_by_side() {
         let (t1, t2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (mut a, mut b) = tokio::join!(start(t1.path()), start(t2.path()));
         assert_ne!(a.port(), b.port());
         cmd(&a, &["SET", "only", "a"]).await;
-        assert_eq!(cmd(&b, &["GET", "only"]).await, Reply::Nil);
+        assert_eq!(cmd(&b, &["GET", "only"]).await, Value::Nil);
         a.stop().await;
         assert!(b.is_alive().await);
         b.stop().await;

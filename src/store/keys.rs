@@ -59,6 +59,22 @@ pub fn dead_letters(site: &str) -> String {
     format!("lp:{{{site}}}:dead")
 }
 
+/// String: the archiver lock of a site (value: the holder; expires unless renewed).
+pub fn archiver_lock(site: &str) -> String {
+    format!("lp:{{{site}}}:archiver")
+}
+
+/// Set of the business days (`YYYY-MM-DD`) whose orders are all archived.
+pub fn archived_days(site: &str) -> String {
+    format!("lp:{{{site}}}:archived")
+}
+
+/// String: the last business day (`YYYY-MM-DD`) of the site whose orders, and every earlier
+/// day's, are all archived.
+pub fn archived_through(site: &str) -> String {
+    format!("lp:{{{site}}}:archived_through")
+}
+
 /// Hash: one wave (doc, status, progress, per-SKU totals `q:SKU` and picked `p:SKU`).
 pub fn wave(site: &str, wave_id: &str) -> String {
     format!("lp:{{{site}}}:w:{wave_id}")

@@ -2,12 +2,14 @@
 //! cluster connection), every call bounded by a timeout, every multi-key write one Lua
 //! script on one `{site}` slot.
 
+pub mod archive;
 pub mod booking;
 pub mod cod;
 pub mod embedded;
 pub mod floor;
 pub mod handover;
 pub mod keys;
+pub mod observe;
 mod orders;
 pub mod persistence;
 pub mod records;

@@ -206,6 +206,52 @@ fn arrows_point_down_the_layers() {
     );
 }
 
+/// What only `src/store/` may write: the redis crate's paths (commands, scripts, pipelines,
+/// connections) and the pool's raw calls.
+const RAW_REDIS: &[&str] = &[
+    "redis::",
+    "query_async",
+    "invoke_async",
+    ".conn()",
+    ".bounded(",
+];
+
+/// Files outside `src/store/` allowed to name the redis crate, and why. A type only, never a
+/// command: `planner/shell.rs` reads the planner's stream entries as `redis::streams::StreamId`.
+const RAW_REDIS_ALLOWED: &[&str] = &["planner/shell.rs"];
+
+#[test]
+fn only_the_store_talks_to_redis() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut raw = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).expect("under src");
+        let shown = rel.to_string_lossy().replace('\\', "/");
+        if shown.starts_with("store/") || RAW_REDIS_ALLOWED.contains(&shown.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if let Some(what) = RAW_REDIS.iter().find(|w| code.contains(*w)) {
+                raw.push(format!(
+                    "src/{shown}:{}: `{what}` in {}",
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        raw.is_empty(),
+        "Redis is reached through Store methods only (add one under src/store/, keys from \
+         store::keys, scripts under src/store/lua/):\n{}",
+        raw.join("\n")
+    );
+}
+
 #[test]
 fn the_cycle_finder_finds_cycles() {
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -1,0 +1,63 @@
+//! The reads behind the gauges (`crate::observe`): a liveness ping, wave progress fields and
+//! order statuses. Each call is one pipeline; callers pass bounded slices (a few hundred).
+
+use super::{keys, Store, StoreError};
+
+impl Store {
+    /// `PING`: Redis answers (the `redis_up` gauge).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let _: String = self
+            .bounded("ping", redis::cmd("PING").query_async(&mut conn))
+            .await?;
+        Ok(())
+    }
+
+    /// `fields` of each wave of `wave_ids` (a missing field or wave: `None`), in order.
+    pub async fn wave_fields(
+        &self,
+        site: &str,
+        wave_ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for id in wave_ids {
+            pipe.cmd("HMGET").arg(keys::wave(site, id)).arg(fields);
+        }
+        let mut conn = self.conn();
+        self.bounded("floor", pipe.query_async(&mut conn)).await
+    }
+
+    /// `st` (status) and `data` of a seller's orders, in order (`None`: not stored).
+    pub async fn order_status_and_data<S: AsRef<str>>(
+        &self,
+        site: &str,
+        seller: &str,
+        order_ids: &[S],
+    ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+        let mut pipe = redis::pipe();
+        for id in order_ids {
+            pipe.cmd("HMGET")
+                .arg(keys::order(site, seller, id.as_ref()))
+                .arg("st")
+                .arg("data");
+        }
+        let mut conn = self.conn();
+        self.bounded("session_at_risk", pipe.query_async(&mut conn))
+            .await
+    }
+
+    /// `st` (status) of orders given as (seller, order id), in order (`None`: none stored).
+    pub async fn order_statuses(
+        &self,
+        site: &str,
+        orders: &[(&str, &str)],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for (seller, id) in orders {
+            pipe.hget(keys::order(site, seller, id), "st");
+        }
+        let mut conn = self.conn();
+        self.bounded("at_risk", pipe.query_async(&mut conn)).await
+    }
+}
