@@ -203,20 +203,16 @@ impl<'a> FloorCtx<'a> {
             .carrier
             .as_deref()
             .and_then(|id| self.config.carriers.iter().find(|c| c.id == id));
-        if let (Some(id), Some(cfg)) = (v.carrier.as_deref(), cfg) {
+        if let Some(cfg) = cfg {
             let service = v.service.clone().unwrap_or_else(|| cfg.service());
             let table = cfg
                 .rates()
                 .into_iter()
                 .find(|r| r.code == service)
                 .map(|r| r.name);
-            v.carrier_name = Some(if cfg.kind.is_empty() {
-                id.to_owned()
-            } else {
-                crate::shipping::label::carrier_display_name(&cfg.kind)
-            });
+            v.carrier_name = Some(crate::shipping::label::carrier_display_name(cfg.kind));
             v.service_name = Some(crate::shipping::label::service_display(
-                &cfg.kind,
+                Some(cfg.kind),
                 &service,
                 table.as_deref(),
             ));

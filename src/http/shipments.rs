@@ -371,7 +371,7 @@ pub async fn webhook(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(from_query);
-    let update = parse_webhook_request(&cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
+    let update = parse_webhook_request(cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
         .map_err(|e| match e {
             WebhookError::BadSecret => ApiError::unauthorized(),
             WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),
