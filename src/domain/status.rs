@@ -159,6 +159,20 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// What one booking request did for a parcel (`POST /v1/shipments/{id}/book`).
+    pub enum BookResult ("booking result") {
+        /// The carrier booked it (now or before): it has a tracking code.
+        Booked = "booked",
+        /// It failed; the background booker tries again.
+        Retrying = "retrying",
+        /// The carrier refused it: final.
+        Rejected = "rejected",
+        /// Not tried now (cancelled, to be pulled, waiting to retry, being booked).
+        Skipped = "skipped",
+    }
+}
+
+wire_enum! {
     /// A wave's status (contract §2): the wave hash's `status` field.
     pub enum WaveStatus ("wave status") {
         Picking = "picking",
@@ -203,6 +217,7 @@ mod tests {
         agree(CarrierStatus::ALL);
         agree(ShipmentStatus::ALL);
         agree(BookState::ALL);
+        agree(BookResult::ALL);
         agree(WaveStatus::ALL);
         agree(SessionState::ALL);
     }

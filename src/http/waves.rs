@@ -15,6 +15,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
+use crate::domain::status::WaveStatus;
 use crate::planner::outlook::Outlook;
 use crate::planner::records::{site_of, ParcelDoc, WaveDoc};
 use crate::shipping::service::StoredParcel;
@@ -201,7 +202,7 @@ pub async fn list(
     for (id, h) in ids.iter().zip(&hashes).filter(|(_, h)| !h.is_empty()) {
         let mut w = summary(id, h);
         // A done wave has every parcel packed: nothing at risk.
-        if w.status != "done" {
+        if h.get("status").and_then(|s| s.parse().ok()) != Some(WaveStatus::Done) {
             let doc: Option<WaveDoc> = h.get("data").and_then(|d| serde_json::from_str(d).ok());
             if let Some(doc) = doc {
                 let parcels = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
@@ -462,7 +463,7 @@ pub async fn pick(
 pub struct PackedResult {
     pub parcel_id: String,
     /// packed (also when it already was)
-    pub status: &'static str,
+    pub status: ParcelStatus,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -601,7 +602,7 @@ pub async fn packed(
     }
     Ok(Json(PackedResult {
         parcel_id,
-        status: "packed",
+        status: ParcelStatus::Packed,
     })
     .into_response())
 }

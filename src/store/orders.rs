@@ -10,6 +10,7 @@ use super::tombstones::DedupeWindow;
 use super::{keys, Store, StoreError};
 use crate::domain::address::Region;
 use crate::domain::order::OrderWire;
+use crate::domain::status::OrderStatus;
 
 /// One accepted order as stored under `data` in its hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,7 +74,7 @@ impl CancelOutcome {
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
     pub data: OrderData,
-    pub status: String,
+    pub status: OrderStatus,
     pub wave_id: Option<String>,
     pub parcel_id: Option<String>,
     pub shipment_id: Option<String>,
@@ -219,7 +220,12 @@ impl Store {
         let opt = |k: &str| h.get(k).filter(|v| !v.is_empty()).cloned();
         Ok(Some(OrderRecord {
             data,
-            status: opt("st").unwrap_or_else(|| "received".into()),
+            status: match opt("st") {
+                None => OrderStatus::Received,
+                Some(st) => st
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("order {order_id}: {e}")))?,
+            },
             wave_id: opt("w"),
             parcel_id: opt("p"),
             shipment_id: opt("sh"),
