@@ -10,7 +10,7 @@ use super::tombstones::DedupeWindow;
 use super::{keys, Store, StoreError};
 use crate::domain::address::Region;
 use crate::domain::order::OrderWire;
-use crate::domain::status::OrderStatus;
+use crate::domain::status::{OrderStatus, SessionState};
 
 /// One accepted order as stored under `data` in its hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,9 +80,9 @@ pub struct OrderRecord {
     pub shipment_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionRecord {
-    pub state: String,
+    pub state: SessionState,
     pub accepted: u64,
     pub duplicate: u64,
     pub rejected: u64,
@@ -245,8 +245,11 @@ impl Store {
         let Some(state) = h.get("state") else {
             return Ok(None);
         };
+        let state: SessionState = state
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("session {label}: {e}")))?;
         Ok(Some(SessionRecord {
-            state: state.clone(),
+            state,
             accepted: count(&h, "accepted"),
             duplicate: count(&h, "duplicate"),
             rejected: count(&h, "rejected"),
