@@ -116,9 +116,11 @@ def rust_value(expr):
         return "[]"
     if expr == "None":
         return "unset"
-    m = re.fullmatch(r"Fsync::(\w+)", expr)
+    m = re.fullmatch(r"(?:Fsync|LogFormat|CarrierKind)::(\w+)", expr)
     if m:
         return '"' + m.group(1).lower() + '"'
+    if expr == "RedisTarget::Embedded":
+        return '"embedded"'
     m = re.fullmatch(r"(\d[\d_]*)\s*\*\s*(\d[\d_]*)", expr)
     if m:
         return str(int(m.group(1).replace("_", "")) * int(m.group(2).replace("_", "")))

@@ -68,7 +68,12 @@ pub async fn run(
         tracing::warn!(key = %key, "demo credentials in use: set real tokens before going live");
     }
     let mut embedded = None;
-    let url = if config.redis.url == "embedded" {
+    let url = if let Some(url) = config.redis.url.url() {
+        store::persistence::check(&config.redis, url)
+            .await
+            .map_err(RunError::Volatile)?;
+        url.to_owned()
+    } else {
         let mut opts = EmbeddedOptions::private(config.redis.data_dir.clone());
         opts.bin = config.redis.bin.clone();
         opts.appendfsync = config.redis.appendfsync.as_str().to_owned();
@@ -77,11 +82,6 @@ pub async fn run(
         let url = e.url();
         embedded = Some(e);
         url
-    } else {
-        store::persistence::check(&config.redis, &config.redis.url)
-            .await
-            .map_err(RunError::Volatile)?;
-        config.redis.url.clone()
     };
     let store = store::Store::connect(&config.redis, &url).await?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
@@ -169,9 +169,8 @@ pub fn init_tracing(cfg: &config::LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if cfg.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match cfg.format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
     };
 }

@@ -128,10 +128,9 @@ async fn main() {
                 config.sites.len(),
                 config.sellers.len(),
                 config.carriers.len(),
-                if config.redis.url == "embedded" {
-                    "embedded"
-                } else {
-                    "external"
+                match config.redis.url {
+                    livepack::config::RedisTarget::Embedded => "embedded",
+                    livepack::config::RedisTarget::Url(_) => "external",
                 }
             );
             let demo = config.demo_settings();

@@ -319,7 +319,9 @@ async fn export_day_cli(
 ) -> Result<(usize, usize, PathBuf), ArchiveError> {
     use crate::store::embedded::{EmbeddedOptions, EmbeddedRedis};
     let mut embedded = None;
-    let url = if config.redis.url == "embedded" {
+    let url = if let Some(url) = config.redis.url.url() {
+        url.to_owned()
+    } else {
         let record = config.redis.data_dir.join("livepack-redis.json");
         let running_before = std::fs::read_to_string(&record)
             .ok()
@@ -332,8 +334,6 @@ async fn export_day_cli(
         let adopted = running_before.is_some() && running_before == e.pid().map(u64::from);
         embedded = Some((e, adopted));
         url
-    } else {
-        config.redis.url.clone()
     };
     let result = match crate::store::Store::connect(&config.redis, &url).await {
         Ok(store) => export_day(&store, config, args).await,

@@ -8,6 +8,7 @@ use super::i18n::{t, Msg};
 use super::{
     http_base, segment, CancelArgs, SessionArgs, EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER, EXIT_USAGE,
 };
+use crate::domain::status::SessionState;
 
 pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
@@ -262,10 +263,11 @@ fn risk_reason_text(reason: &str) -> String {
 
 fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
     let n = |k: &str| session[k].as_u64().unwrap_or(0);
-    let state = match session["state"].as_str().unwrap_or("?") {
-        "live" => t(Msg::StateLive, &[]),
-        "ended" => t(Msg::StateEnded, &[]),
-        other => other.to_owned(),
+    let raw = session["state"].as_str().unwrap_or("?");
+    let state = match raw.parse() {
+        Ok(SessionState::Live) => t(Msg::StateLive, &[]),
+        Ok(SessionState::Ended) => t(Msg::StateEnded, &[]),
+        Err(_) => raw.to_owned(),
     };
     let mut s = t(
         Msg::SessionTitle,

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use indicatif::ProgressBar;
 
 use crate::client::{push, ClientConfig, Progress};
+use crate::domain::status::OrderStatus;
 use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed};
 
 use super::api::{call, cancel_one, client, failure, preflight};
@@ -289,7 +290,12 @@ async fn cancel_if_live(
     match call(http.get(url).bearer_auth(token), base).await {
         Err(e) => return Err((EXIT_SERVER, e)),
         Ok((404, _)) => return Ok("unknown".into()),
-        Ok((200, order)) if order["status"] == "cancelled" => return Ok("already_cancelled".into()),
+        Ok((200, order))
+            if order["status"].as_str().and_then(|s| s.parse().ok())
+                == Some(OrderStatus::Cancelled) =>
+        {
+            return Ok("already_cancelled".into())
+        }
         Ok((200, _)) => {}
         Ok((status, body)) => return Err(failure(status, &body)),
     }

@@ -60,7 +60,7 @@ impl Config {
                     c.id
                 ));
             }
-            if c.kind == "mock" {
+            if c.kind == super::CarrierKind::Mock {
                 out.push(format!(
                     "carriers.{}.kind = \"mock\" (books nothing with a real carrier)",
                     c.id

@@ -32,6 +32,36 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// An unknown value of an enum-typed key (`log.format`, `carriers[n].kind`) reads like a
+    /// validation error, naming the key as validation does; other load errors as figment
+    /// words them.
+    fn from_figment(e: figment::Error) -> Self {
+        if let figment::error::Kind::UnknownVariant(_, expected) = &e.kind {
+            if !e.path.is_empty() {
+                let key = e.path.iter().fold(String::new(), |mut key, part| {
+                    if part.bytes().all(|b| b.is_ascii_digit()) {
+                        key.push_str(&format!("[{part}]"));
+                    } else {
+                        if !key.is_empty() {
+                            key.push('.');
+                        }
+                        key.push_str(part);
+                    }
+                    key
+                });
+                let quoted: Vec<String> = expected.iter().map(|v| format!("\"{v}\"")).collect();
+                let message = match quoted.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("expected {} or {last}", rest.join(", "))
+                    }
+                    _ => format!("expected {}", quoted.join(", ")),
+                };
+                return ConfigError::invalid(key, message);
+            }
+        }
+        ConfigError::Load(Box::new(e))
+    }
+
     pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key: key.into(),
@@ -132,12 +162,69 @@ impl Fsync {
     }
 }
 
+/// `redis.url`: the private `redis-server` this process runs ("embedded"), or an external
+/// Redis (`redis://…`, `rediss://…`, or a comma-separated list of cluster nodes, checked by
+/// validation). Read and written as the string.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
+pub enum RedisTarget {
+    Embedded,
+    Url(String),
+}
+
+impl RedisTarget {
+    /// The URL of an external Redis; `None` when embedded.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            RedisTarget::Embedded => None,
+            RedisTarget::Url(url) => Some(url),
+        }
+    }
+}
+
+impl From<String> for RedisTarget {
+    fn from(s: String) -> Self {
+        if s == "embedded" {
+            RedisTarget::Embedded
+        } else {
+            RedisTarget::Url(s)
+        }
+    }
+}
+
+impl From<RedisTarget> for String {
+    fn from(t: RedisTarget) -> Self {
+        match t {
+            RedisTarget::Embedded => "embedded".into(),
+            RedisTarget::Url(url) => url,
+        }
+    }
+}
+
+crate::domain::status::wire_enum! {
+    /// `log.format`: human-readable lines or one JSON object per line.
+    pub enum LogFormat ("log format") {
+        Text = "text",
+        Json = "json",
+    }
+}
+
+crate::domain::status::wire_enum! {
+    /// `[[carriers]] kind`: whose partner API a carrier account speaks (contract §7).
+    pub enum CarrierKind ("carrier kind") {
+        Viettelpost = "viettelpost",
+        Ghtk = "ghtk",
+        Ghn = "ghn",
+        Mock = "mock",
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     /// "embedded", "redis://…", "rediss://…", or a comma-separated list of cluster nodes
     /// ("redis://a:7000,redis://b:7001").
-    pub url: String,
+    pub url: RedisTarget,
     /// Embedded mode: where the AOF and RDB files live.
     pub data_dir: PathBuf,
     /// Embedded mode: the redis-server binary.
@@ -159,7 +246,7 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
-            url: "embedded".into(),
+            url: RedisTarget::Embedded,
             data_dir: PathBuf::from("./data"),
             bin: "redis-server".into(),
             appendfsync: Fsync::Everysec,
@@ -312,7 +399,7 @@ impl RetentionConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// "text" or "json".
-    pub format: String,
+    pub format: LogFormat,
     /// A tracing filter, e.g. "info,livepack=debug"; `RUST_LOG` wins when set.
     pub level: String,
 }
@@ -320,7 +407,7 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            format: "text".into(),
+            format: LogFormat::Text,
             level: "info".into(),
         }
     }
@@ -521,7 +608,7 @@ pub struct CarrierConfig {
     /// 1–64 of a-z 0-9 -; its webhook is `POST /v1/carriers/{id}/webhook`.
     pub id: String,
     /// "viettelpost", "ghtk", "ghn" (their partner APIs) or "mock" (offline demo).
-    pub kind: String,
+    pub kind: CarrierKind,
     /// The partner API, e.g. "https://partner.viettelpost.vn/v2".
     #[serde(default)]
     pub base_url: String,
@@ -620,10 +707,10 @@ impl CarrierConfig {
         if self.services.is_empty() {
             // GHTK and GHN book one service (road; e-commerce): name it so, whatever table
             // prices it.
-            match self.kind.as_str() {
-                "ghtk" => return "road".into(),
-                "ghn" => return "ecom".into(),
-                _ => {}
+            match self.kind {
+                CarrierKind::Ghtk => return "road".into(),
+                CarrierKind::Ghn => return "ecom".into(),
+                CarrierKind::Viettelpost | CarrierKind::Mock => {}
             }
         }
         self.rates()
@@ -660,9 +747,7 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let mut config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let mut config: Config = figment.extract().map_err(ConfigError::from_figment)?;
         config.load_barcode_files()?;
         config.validate()?;
         Ok(config)

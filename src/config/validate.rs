@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use chrono::NaiveTime;
 
-use super::{Config, ConfigError, SiteConfig};
+use super::{CarrierKind, Config, ConfigError, SiteConfig};
 use crate::domain::address::normalize_province;
 
 /// `1–64 of a-z 0-9 -`: the contract's form for site and seller ids.
@@ -122,12 +122,6 @@ impl Config {
         self.validate_server()?;
         self.validate_redis()?;
         self.validate_ingest()?;
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::invalid(
-                "log.format",
-                "expected \"text\" or \"json\"",
-            ));
-        }
         if self.server.request_body_timeout_secs == 0 {
             return Err(ConfigError::invalid(
                 "server.request_body_timeout_secs",
@@ -172,12 +166,11 @@ impl Config {
     /// `[redis]`: the URL (or `embedded`), pool size and command timeout.
     fn validate_redis(&self) -> Result<(), ConfigError> {
         let r = &self.redis;
-        if r.url != "embedded"
-            && !r
-                .url
-                .split(',')
+        let external_ok = |url: &str| {
+            url.split(',')
                 .all(|u| u.trim().starts_with("redis://") || u.trim().starts_with("rediss://"))
-        {
+        };
+        if !r.url.url().is_none_or(external_ok) {
             return Err(ConfigError::invalid(
                 "redis.url",
                 "expected \"embedded\", redis://…, rediss://… or a comma-separated list of cluster nodes",
@@ -461,13 +454,7 @@ fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigErro
             ));
         }
     }
-    if !matches!(c.kind.as_str(), "viettelpost" | "ghtk" | "ghn" | "mock") {
-        return Err(ConfigError::invalid(
-            format!("carriers[{n}].kind"),
-            "expected \"viettelpost\", \"ghtk\", \"ghn\" or \"mock\"",
-        ));
-    }
-    if matches!(c.kind.as_str(), "ghtk" | "ghn") {
+    if matches!(c.kind, CarrierKind::Ghtk | CarrierKind::Ghn) {
         let url = c.base_url.trim();
         if !(url.starts_with("https://") || url.starts_with("http://"))
             || url.len() <= "https://".len()
@@ -477,8 +464,8 @@ fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigErro
                 format!(
                     "the {} API's http(s) URL, e.g. {}",
                     c.kind,
-                    match c.kind.as_str() {
-                        "ghtk" => "https://services.giaohangtietkiem.vn",
+                    match c.kind {
+                        CarrierKind::Ghtk => "https://services.giaohangtietkiem.vn",
                         _ => "https://online-gateway.ghn.vn",
                     }
                 ),
@@ -491,7 +478,9 @@ fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigErro
             ));
         }
     }
-    if c.kind == "ghn" && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit())) {
+    if c.kind == CarrierKind::Ghn
+        && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(ConfigError::invalid(
             format!("carriers[{n}].shop_id"),
             "the GHN shop id (digits) is required",
@@ -544,6 +533,14 @@ mod tests {
         ))
         .contains("carriers[1].shop_id"));
         assert!(err(&carrier("kind = \"jnt\"")).contains("carriers[1].kind"));
+        assert_eq!(
+            err(&carrier("kind = \"jnt\"")),
+            "configuration key `carriers[1].kind`: expected \"viettelpost\", \"ghtk\", \"ghn\" or \"mock\""
+        );
+        assert_eq!(
+            err("[log]\nformat = \"xml\""),
+            "configuration key `log.format`: expected \"text\" or \"json\""
+        );
         // Site-level carrier choice settings.
         let pinned = format!(
             "{}[[carriers]]\nid = \"g\"\nkind = \"mock\"\n",
@@ -647,6 +644,19 @@ station_pin = "123456"
         }
         assert!(err("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]")
             .contains("server.trusted_proxies[0]"));
+    }
+
+    #[test]
+    fn redis_url_is_embedded_or_a_url() {
+        use crate::config::RedisTarget;
+        assert_eq!(
+            Config::from_toml("").unwrap().redis.url,
+            RedisTarget::Embedded
+        );
+        let url = "redis://127.0.0.1:6379/0";
+        let c = Config::from_toml(&format!("[redis]\nurl = \"{url}\"")).unwrap();
+        assert_eq!(c.redis.url.url(), Some(url));
+        assert_eq!(String::from(c.redis.url), url);
     }
 
     #[test]

@@ -7,21 +7,56 @@ pub mod order;
 pub mod phone;
 pub mod rates;
 pub mod schedule;
+pub mod status;
 
 use serde::Serialize;
+
+status::wire_enum! {
+    /// Why an order was refused: the stable machine code of a [`FieldError`] (contract §1,
+    /// the `error.code` of a rejected order). The serde name is the wire string.
+    pub enum FieldCode ("field error code") {
+        MissingField = "missing_field",
+        MalformedOrder = "malformed_order",
+        InvalidType = "invalid_type",
+        InvalidOrderId = "invalid_order_id",
+        InvalidPlatform = "invalid_platform",
+        InvalidPlacedAt = "invalid_placed_at",
+        PlacedAtInFuture = "placed_at_in_future",
+        PlacedAtTooOld = "placed_at_too_old",
+        InvalidName = "invalid_name",
+        InvalidPhone = "invalid_phone",
+        UnknownProvince = "unknown_province",
+        InvalidWard = "invalid_ward",
+        InvalidStreet = "invalid_street",
+        InvalidDistrict = "invalid_district",
+        InvalidNote = "invalid_note",
+        InvalidMoney = "invalid_money",
+        NegativeMoney = "negative_money",
+        FractionalMoney = "fractional_money",
+        MoneyTooLarge = "money_too_large",
+        InvalidDiscount = "invalid_discount",
+        CodMismatch = "cod_mismatch",
+        NoItems = "no_items",
+        TooManyItems = "too_many_items",
+        InvalidSku = "invalid_sku",
+        InvalidItemName = "invalid_item_name",
+        InvalidQty = "invalid_qty",
+        InvalidWeight = "invalid_weight",
+    }
+}
 
 /// Why an input was refused: a stable machine code, the field (a JSON path such as
 /// `items[2].qty`) and a human message. Never carries the rejected value itself when it
 /// may be personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    pub code: &'static str,
+    pub code: FieldCode,
     pub field: String,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: FieldCode, field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
             code,
             field: field.into(),

@@ -6,6 +6,8 @@ use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::FieldCode;
+
 /// An amount of VND as received: a decimal string (the contract's form) or a JSON integer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawMoney(pub String);
@@ -51,12 +53,12 @@ pub enum MoneyError {
 }
 
 impl MoneyError {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> FieldCode {
         match self {
-            MoneyError::NotANumber => "invalid_money",
-            MoneyError::Negative => "negative_money",
-            MoneyError::Fractional => "fractional_money",
-            MoneyError::TooLarge => "money_too_large",
+            MoneyError::NotANumber => FieldCode::InvalidMoney,
+            MoneyError::Negative => FieldCode::NegativeMoney,
+            MoneyError::Fractional => FieldCode::FractionalMoney,
+            MoneyError::TooLarge => FieldCode::MoneyTooLarge,
         }
     }
 

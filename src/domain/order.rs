@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::address::{fold, fold_ward, normalize_province, Province};
 use super::money::{RawMoney, Vnd};
 use super::phone::Phone;
-use super::{is_label, FieldError};
+use super::{is_label, FieldCode, FieldError};
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QTY: i64 = 999;
@@ -131,7 +131,7 @@ pub struct Order {
     pub buyer_key: String,
 }
 
-fn err(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> FieldError {
+fn err(code: FieldCode, field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError::new(code, field, message)
 }
 
@@ -146,7 +146,7 @@ fn buyer_key(phone: &Phone, province: &Province, ward: &str, street: &str) -> St
     hex::encode(&h.finalize()[..12])
 }
 
-fn text(field: &str, value: &str, max: usize, code: &'static str) -> Result<(), FieldError> {
+fn text(field: &str, value: &str, max: usize, code: FieldCode) -> Result<(), FieldError> {
     let n = value.trim().chars().count();
     if n == 0 {
         return Err(err(code, field, "must not be empty"));
@@ -185,14 +185,14 @@ pub fn parse_order(json: &str) -> Result<OrderWire, FieldError> {
             } else {
                 format!("{path}.{name}")
             };
-            return err("missing_field", field, "is required");
+            return err(FieldCode::MissingField, field, "is required");
         }
         let field = if path == "." { String::new() } else { path };
         let message = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
         let code = if inner.is_syntax() || inner.is_eof() {
-            "malformed_order"
+            FieldCode::MalformedOrder
         } else {
-            "invalid_type"
+            FieldCode::InvalidType
         };
         err(
             code,
@@ -230,14 +230,14 @@ impl OrderWire {
     ) -> Result<Order, FieldError> {
         if !is_label(&self.order_id) {
             return Err(err(
-                "invalid_order_id",
+                FieldCode::InvalidOrderId,
                 "order_id",
                 "1–64 of A-Z a-z 0-9 . _ -",
             ));
         }
         let platform = Platform::parse(&self.platform).ok_or_else(|| {
             err(
-                "invalid_platform",
+                FieldCode::InvalidPlatform,
                 "platform",
                 "one of tiktok, shopee, lazada, facebook, zalo, other",
             )
@@ -280,18 +280,22 @@ impl OrderWire {
         let placed_at = DateTime::parse_from_rfc3339(&self.placed_at)
             .map_err(|_| {
                 err(
-                    "invalid_placed_at",
+                    FieldCode::InvalidPlacedAt,
                     "placed_at",
                     "an RFC 3339 time with offset, e.g. 2026-11-21T20:15:02+07:00",
                 )
             })?
             .with_timezone(&Utc);
         if placed_at > now + max_skew {
-            return Err(err("placed_at_in_future", "placed_at", "is in the future"));
+            return Err(err(
+                FieldCode::PlacedAtInFuture,
+                "placed_at",
+                "is in the future",
+            ));
         }
         if placed_at < now - max_age {
             return Err(err(
-                "placed_at_too_old",
+                FieldCode::PlacedAtTooOld,
                 "placed_at",
                 match max_age.num_days() {
                     d if d >= 1 => format!(
@@ -309,27 +313,32 @@ impl OrderWire {
 
     /// The buyer and where the parcel goes: name, phone, province, ward and street.
     fn validate_destination(&self) -> Result<(Phone, &'static Province), FieldError> {
-        text("buyer.name", &self.buyer.name, 200, "invalid_name")?;
+        text("buyer.name", &self.buyer.name, 200, FieldCode::InvalidName)?;
         let phone = Phone::parse(&self.buyer.phone).map_err(|e| {
             err(
-                "invalid_phone",
+                FieldCode::InvalidPhone,
                 "buyer.phone",
                 format!("not a Vietnamese mobile number: {e}"),
             )
         })?;
         let province = normalize_province(&self.ship_to.province).ok_or_else(|| {
             err(
-                "unknown_province",
+                FieldCode::UnknownProvince,
                 "ship_to.province",
                 "not a Vietnamese province (old or post-2025 name)",
             )
         })?;
-        text("ship_to.ward", &self.ship_to.ward, 100, "invalid_ward")?;
+        text(
+            "ship_to.ward",
+            &self.ship_to.ward,
+            100,
+            FieldCode::InvalidWard,
+        )?;
         text(
             "ship_to.street",
             &self.ship_to.street,
             300,
-            "invalid_street",
+            FieldCode::InvalidStreet,
         )?;
         Ok((phone, province))
     }
@@ -339,7 +348,7 @@ impl OrderWire {
         if let Some(d) = &self.ship_to.district {
             if d.chars().count() > 100 {
                 return Err(err(
-                    "invalid_district",
+                    FieldCode::InvalidDistrict,
                     "ship_to.district",
                     "at most 100 characters",
                 ));
@@ -347,7 +356,11 @@ impl OrderWire {
         }
         if let Some(n) = &self.note {
             if n.chars().count() > 1000 {
-                return Err(err("invalid_note", "note", "at most 1000 characters"));
+                return Err(err(
+                    FieldCode::InvalidNote,
+                    "note",
+                    "at most 1000 characters",
+                ));
             }
         }
         Ok(())
@@ -372,7 +385,7 @@ impl OrderWire {
             })
             .ok_or_else(|| {
                 err(
-                    "money_too_large",
+                    FieldCode::MoneyTooLarge,
                     "items",
                     "order total is implausibly large",
                 )
@@ -380,14 +393,14 @@ impl OrderWire {
         let expected = Vnd(items_total.0 + shipping_fee.0 - discount.0);
         if expected.0.is_sign_negative() && !expected.0.is_zero() {
             return Err(err(
-                "invalid_discount",
+                FieldCode::InvalidDiscount,
                 "discount",
                 "exceeds items plus shipping fee",
             ));
         }
         if cod_amount != Vnd::ZERO && cod_amount != expected {
             return Err(err(
-                "cod_mismatch",
+                FieldCode::CodMismatch,
                 "cod_amount",
                 format!(
                     "must be 0 (prepaid) or items + shipping_fee - discount = {expected}; got {cod_amount}"
@@ -399,11 +412,15 @@ impl OrderWire {
 
     fn validate_items(&self) -> Result<Vec<Item>, FieldError> {
         if self.items.is_empty() {
-            return Err(err("no_items", "items", "an order has at least one item"));
+            return Err(err(
+                FieldCode::NoItems,
+                "items",
+                "an order has at least one item",
+            ));
         }
         if self.items.len() > MAX_ITEMS {
             return Err(err(
-                "too_many_items",
+                FieldCode::TooManyItems,
                 "items",
                 format!(
                     "at most {MAX_ITEMS} items per order; got {}",
@@ -418,19 +435,23 @@ impl OrderWire {
                 (1..=64).contains(&i.sku.len()) && i.sku.bytes().all(|b| b.is_ascii_graphic());
             if !sku_ok {
                 return Err(err(
-                    "invalid_sku",
+                    FieldCode::InvalidSku,
                     f("sku"),
                     "1–64 printable ASCII characters, no spaces",
                 ));
             }
-            text(&f("name"), &i.name, 300, "invalid_item_name")?;
+            text(&f("name"), &i.name, 300, FieldCode::InvalidItemName)?;
             if !(1..=MAX_QTY).contains(&i.qty) {
-                return Err(err("invalid_qty", f("qty"), format!("must be 1–{MAX_QTY}")));
+                return Err(err(
+                    FieldCode::InvalidQty,
+                    f("qty"),
+                    format!("must be 1–{MAX_QTY}"),
+                ));
             }
             let unit_price = money(&f("unit_price"), &i.unit_price)?;
             if !(1..=MAX_ITEM_WEIGHT_G).contains(&i.weight_g) {
                 return Err(err(
-                    "invalid_weight",
+                    FieldCode::InvalidWeight,
                     f("weight_g"),
                     format!("grams per unit, 1–{MAX_ITEM_WEIGHT_G}"),
                 ));

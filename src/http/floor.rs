@@ -18,6 +18,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::station::PIN_POLICY;
 use super::waves::{check_site, load_parcel, optional_body, PickResult};
 use crate::domain::is_label;
+use crate::domain::status::{CarrierStatus, FloorStatus, ParcelStatus};
 use crate::state::AppState;
 use crate::store::floor::{
     FloorOp, PullOutcome, PutBackOutcome, Unpack, UnpackOutcome, UnpickOutcome,
@@ -264,7 +265,7 @@ pub struct UnpackBody {
 pub struct UnpackResult {
     pub parcel_id: String,
     /// open
-    pub status: &'static str,
+    pub status: ParcelStatus,
     /// unpacked | already_open | duplicate
     pub result: &'static str,
 }
@@ -363,9 +364,9 @@ pub async fn unpacked(
         check_id(id, ErrorCode::InvalidUnpackId, "unpack_id")?;
     }
     let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
-    let booked =
-        h.contains_key("tracking") || h.get("cstatus").map(String::as_str) == Some("booked");
-    let open = h.get("status").map(String::as_str) == Some("open");
+    let booked = h.contains_key("tracking")
+        || h.get("cstatus").and_then(|s| s.parse().ok()) == Some(CarrierStatus::Booked);
+    let open = h.get("status").and_then(|s| s.parse().ok()) == Some(FloorStatus::Open);
     let mut supervisor_ok = matches!(caller, Caller::Operator);
     if booked && !open && !supervisor_ok {
         let client = super::client::client_addr(
@@ -435,7 +436,7 @@ pub async fn unpacked(
     };
     Ok(Json(UnpackResult {
         parcel_id,
-        status: "open",
+        status: ParcelStatus::Open,
         result,
     })
     .into_response())

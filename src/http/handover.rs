@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 use super::shipments::{find, find_site};
+use crate::domain::status::ShipmentStatus;
 use crate::shipping::handover::{self, ScanResult, MAX_CODE_LEN, MAX_REASON_CHARS};
 use crate::state::AppState;
 use crate::store::handover::{HandOverOutcome, ScanOutcome};
@@ -92,7 +93,7 @@ pub struct HandOverBody {
 pub struct HandedOver {
     pub shipment_id: String,
     /// handed_over
-    pub status: &'static str,
+    pub status: ShipmentStatus,
     pub parcels_handed_over: u64,
     pub left_behind: Vec<String>,
 }
@@ -201,7 +202,7 @@ pub async fn handed_over(
     metrics::counter!(names::SHIPMENTS_HANDED_OVER, "site" => sh.site.clone()).increment(1);
     Ok(Json(HandedOver {
         shipment_id: id,
-        status: "handed_over",
+        status: ShipmentStatus::HandedOver,
         parcels_handed_over: handed_over,
         left_behind: left.into_iter().map(|(p, _)| p).collect(),
     })

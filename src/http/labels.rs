@@ -189,7 +189,8 @@ async fn carrier_label(
             ("carrier_timeout", None)
         }
     };
-    metrics::counter!(names::CARRIER_LABELS, "carrier" => kind, "result" => result).increment(1);
+    metrics::counter!(names::CARRIER_LABELS, "carrier" => kind.as_str(), "result" => result)
+        .increment(1);
     body
 }
 

@@ -9,6 +9,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::domain::address::Region;
 use crate::domain::is_label;
+use crate::domain::status::OrderStatus;
 use crate::state::AppState;
 use crate::store::CancelOutcome;
 
@@ -34,8 +35,7 @@ pub struct OrderView {
     pub seller: String,
     pub site: String,
     pub session: String,
-    /// received | waved | picked | packed | booked | handed_over | delivered | returned | cancelled
-    pub status: String,
+    pub status: OrderStatus,
     pub received_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub pickup_at: Option<DateTime<Utc>>,

@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::domain::money::Vnd;
+use crate::domain::status::{CarrierStatus, FloorStatus};
 use crate::shipping::service::StoredParcel;
 use crate::store::records::ParcelItem;
 
@@ -21,51 +22,28 @@ pub struct ItemView {
     pub qty: u32,
 }
 
+pub use crate::domain::status::{BookState, ParcelStatus};
+
 /// A parcel's place in its life: the floor's status until the carrier has it, except that a
 /// parcel not packed yet stays `open` even when booked early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ParcelStatus {
-    Open,
-    Packed,
-    Booked,
-    HandedOver,
-    Delivered,
-    Returned,
-    Cancelled,
-    Replaced,
-}
-
-impl ParcelStatus {
-    pub fn of(p: &StoredParcel) -> ParcelStatus {
-        match p.floor_status.as_str() {
-            "cancelled" => return ParcelStatus::Cancelled,
-            "replaced" => return ParcelStatus::Replaced,
-            _ => {}
-        }
-        match p.carrier_status.as_deref() {
-            Some("handed_over") => return ParcelStatus::HandedOver,
-            Some("delivered") => return ParcelStatus::Delivered,
-            Some("returned") => return ParcelStatus::Returned,
-            Some("cancelled_by_carrier") => return ParcelStatus::Cancelled,
-            _ => {}
-        }
-        match (p.floor_status.as_str(), p.carrier_status.as_deref()) {
-            ("open", _) | ("", None) => ParcelStatus::Open,
-            (_, Some("booked")) => ParcelStatus::Booked,
-            _ => ParcelStatus::Packed,
-        }
+pub fn parcel_status(p: &StoredParcel) -> ParcelStatus {
+    match p.floor_status {
+        Some(FloorStatus::Cancelled) => return ParcelStatus::Cancelled,
+        Some(FloorStatus::Replaced) => return ParcelStatus::Replaced,
+        _ => {}
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BookState {
-    None,
-    Pending,
-    Retrying,
-    Booked,
-    Rejected,
+    match p.carrier_status {
+        Some(CarrierStatus::HandedOver) => return ParcelStatus::HandedOver,
+        Some(CarrierStatus::Delivered) => return ParcelStatus::Delivered,
+        Some(CarrierStatus::Returned) => return ParcelStatus::Returned,
+        Some(CarrierStatus::CancelledByCarrier) => return ParcelStatus::Cancelled,
+        _ => {}
+    }
+    match (p.floor_status, p.carrier_status) {
+        (Some(FloorStatus::Open), _) | (None, None) => ParcelStatus::Open,
+        (_, Some(CarrierStatus::Booked)) => ParcelStatus::Booked,
+        _ => ParcelStatus::Packed,
+    }
 }
 
 /// Where the parcel's carrier booking stands.
@@ -84,11 +62,9 @@ impl BookingView {
     /// From `book_state` as the booker wrote it; without it: a tracking code → booked,
     /// failed attempts → retrying, else none.
     pub fn of(p: &StoredParcel) -> BookingView {
-        let state = match p.book_state.as_deref() {
-            Some("pending") => BookState::Pending,
-            Some("retrying") => BookState::Retrying,
-            Some("booked") => BookState::Booked,
-            Some("rejected") => BookState::Rejected,
+        let state = match p.book_state {
+            Some(s @ (BookState::Pending | BookState::Retrying)) => s,
+            Some(s @ (BookState::Booked | BookState::Rejected)) => s,
             _ if p.tracking.is_some() => BookState::Booked,
             _ if p.book_attempts > 0 => BookState::Retrying,
             _ => BookState::None,
@@ -203,20 +179,16 @@ impl<'a> FloorCtx<'a> {
             .carrier
             .as_deref()
             .and_then(|id| self.config.carriers.iter().find(|c| c.id == id));
-        if let (Some(id), Some(cfg)) = (v.carrier.as_deref(), cfg) {
+        if let Some(cfg) = cfg {
             let service = v.service.clone().unwrap_or_else(|| cfg.service());
             let table = cfg
                 .rates()
                 .into_iter()
                 .find(|r| r.code == service)
                 .map(|r| r.name);
-            v.carrier_name = Some(if cfg.kind.is_empty() {
-                id.to_owned()
-            } else {
-                crate::shipping::label::carrier_display_name(&cfg.kind)
-            });
+            v.carrier_name = Some(crate::shipping::label::carrier_display_name(cfg.kind));
             v.service_name = Some(crate::shipping::label::service_display(
-                &cfg.kind,
+                Some(cfg.kind),
                 &service,
                 table.as_deref(),
             ));
@@ -260,7 +232,7 @@ impl ParcelView {
             weight_g: doc.weight_g(),
             carrier: doc.carrier.clone(),
             service: doc.service.clone(),
-            status: ParcelStatus::of(p),
+            status: parcel_status(p),
             pull: p.pull,
             tracking: p.tracking.clone(),
             booking: BookingView::of(p),
@@ -307,7 +279,7 @@ mod tests {
 
     #[test]
     fn status_follows_floor_then_carrier() {
-        let st = |f: &[(&str, &str)]| ParcelStatus::of(&parcel(f));
+        let st = |f: &[(&str, &str)]| parcel_status(&parcel(f));
         assert_eq!(st(&[("status", "open")]), ParcelStatus::Open);
         assert_eq!(
             st(&[("status", "open"), ("cstatus", "booked")]),

@@ -8,6 +8,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::orders::SellerParam;
 use crate::domain::is_label;
+use crate::domain::status::SessionState;
 use crate::observe::{session_at_risk, WavedAtRisk};
 use crate::state::AppState;
 
@@ -17,8 +18,7 @@ pub struct SessionView {
     pub seller: String,
     /// The seller's packing site.
     pub site: String,
-    /// live | ended
-    pub state: String,
+    pub state: SessionState,
     /// Counts of orders, not frames.
     pub accepted: u64,
     pub duplicate: u64,

@@ -17,6 +17,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::ParcelView;
 use super::waves::{check_site, parse_date, DateParam};
 use crate::domain::money::Vnd;
+use crate::domain::status::ShipmentStatus;
 use crate::shipping::carrier::{parse_webhook_request, WebhookError};
 use crate::shipping::consolidate::{day_report, DayReport};
 use crate::shipping::handover;
@@ -50,8 +51,7 @@ pub struct ShipmentView {
     /// Post `getPrice`, taken when a parcel is booked); null before any quote.
     #[schema(value_type = Option<String>)]
     pub quoted_cost: Option<Vnd>,
-    /// open | booked | handed_over
-    pub status: String,
+    pub status: ShipmentStatus,
     pub parcels_booked: usize,
     /// Parcels not shipped: every order cancelled, or flagged to be pulled.
     pub parcels_held_back: Vec<String>,
@@ -87,7 +87,7 @@ fn view(sh: &Shipment, floor: Option<&super::parcel_view::FloorCtx<'_>>) -> Ship
             .filter(|x| x.ships())
             .filter_map(|x| x.quote)
             .reduce(|a, b| Vnd(a.0 + b.0)),
-        status: sh.status.clone(),
+        status: sh.status,
         parcels_booked: sh
             .parcels
             .iter()
@@ -215,7 +215,7 @@ pub async fn book(
     Path(id): Path<String>,
 ) -> Result<Json<BookResult>, ApiError> {
     let sh = find(&state, &caller, &id).await?;
-    if sh.status == "handed_over" {
+    if sh.status == ShipmentStatus::HandedOver {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::HandedOver,
@@ -371,7 +371,7 @@ pub async fn webhook(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(from_query);
-    let update = parse_webhook_request(&cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
+    let update = parse_webhook_request(cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
         .map_err(|e| match e {
             WebhookError::BadSecret => ApiError::unauthorized(),
             WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),

@@ -15,6 +15,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
+use crate::domain::status::WaveStatus;
 use crate::planner::outlook::Outlook;
 use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
@@ -189,7 +190,7 @@ pub async fn list(
     for row in &rows {
         let mut w = summary(row);
         // A done wave has every parcel packed: nothing at risk.
-        if w.status != "done" {
+        if row.status.parse().ok() != Some(WaveStatus::Done) {
             if let Some(doc) = row.doc() {
                 let parcels = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
                 for p in parcels.iter().filter_map(StoredParcel::from_hash) {
@@ -448,7 +449,7 @@ pub async fn pick(
 pub struct PackedResult {
     pub parcel_id: String,
     /// packed (also when it already was)
-    pub status: &'static str,
+    pub status: ParcelStatus,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -587,7 +588,7 @@ pub async fn packed(
     }
     Ok(Json(PackedResult {
         parcel_id,
-        status: "packed",
+        status: ParcelStatus::Packed,
     })
     .into_response())
 }

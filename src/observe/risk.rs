@@ -5,6 +5,7 @@
 use crate::metric_names as names;
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::status::{OrderStatus, WaveStatus};
 use crate::planner::core::AtRisk;
 use crate::planner::outlook::Outlook;
 use crate::state::AppState;
@@ -44,7 +45,9 @@ pub fn due_soon(at_risk: &[AtRisk], now: DateTime<Utc>) -> Vec<&AtRisk> {
 
 /// Orders still to be packed: stored, waved or picked (not packed, shipped or cancelled).
 pub fn unpacked(status: Option<&str>) -> bool {
-    matches!(status, Some("received" | "waved" | "picked"))
+    status
+        .and_then(|s| s.parse::<OrderStatus>().ok())
+        .is_some_and(OrderStatus::is_unpacked)
 }
 
 /// Waves read at most per call of [`session_at_risk`].
@@ -104,7 +107,7 @@ pub async fn session_at_risk(
     let mut refs: Vec<(String, DateTime<Utc>)> = Vec::new();
     for chunk in ids.chunks(50) {
         for h in state.store.wave_hashes(site, chunk).await? {
-            if h.get("status").map(String::as_str) == Some("done") {
+            if h.get("status").and_then(|s| s.parse().ok()) == Some(WaveStatus::Done) {
                 continue;
             }
             let Some(doc) = h
@@ -130,7 +133,7 @@ pub async fn session_at_risk(
             .order_status_and_data(site, seller, &ids)
             .await?;
         for ((id, pickup), (st, data)) in chunk.iter().zip(rows) {
-            let status = st.unwrap_or_else(|| "received".into());
+            let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
             if data.is_none() || !unpacked(Some(&status)) {
                 continue;
             }

@@ -17,6 +17,7 @@ use super::core::{self, PlanConfig, PlanOrder};
 use super::limits::ParcelLimits;
 use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
+use crate::domain::status::OrderStatus;
 use crate::store::stream::{decode, Entry};
 use crate::store::{keys, Store, StoreError};
 
@@ -284,7 +285,7 @@ impl SitePlanner {
             };
             absorbed.push(entry_id.clone());
             // Only orders still `received` enter pending (the script checks again).
-            if status.as_deref() == Some("received") {
+            if status.as_deref().and_then(|s| s.parse().ok()) == Some(OrderStatus::Received) {
                 let rec = PendingRecord::from_order(seller, order_id, &data);
                 records.push((keys::pending_field(seller, order_id), rec));
             }

@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use super::carrier::CarrierError;
 use super::service::{self, ParcelBooking, StoredParcel};
 use crate::config::{CarrierConfig, Config, SiteConfig};
+use crate::domain::status::{BookResult, BookState};
 use crate::shipping::Shipping;
 use crate::store::StoreError;
 
@@ -122,7 +123,7 @@ const MAX_FIRST_PASS_MS: i64 = 300_000;
 
 fn outcome(
     id: &str,
-    status: &'static str,
+    status: BookResult,
     tracking: Option<String>,
     error: Option<String>,
 ) -> ParcelBooking {
@@ -149,7 +150,7 @@ pub async fn attempt(
     if !ship.store.lock_parcel(&site.id, parcel_id, lock_ms).await? {
         return Ok(outcome(
             parcel_id,
-            "skipped",
+            BookResult::Skipped,
             None,
             Some("being booked".into()),
         ));
@@ -176,24 +177,34 @@ async fn attempt_locked(
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
-            "skipped",
+            BookResult::Skipped,
             None,
             Some("no such parcel".into()),
         ));
     };
     if let Some(t) = &p.tracking {
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
-        return Ok(outcome(parcel_id, "booked", Some(t.clone()), None));
+        return Ok(outcome(
+            parcel_id,
+            BookResult::Booked,
+            Some(t.clone()),
+            None,
+        ));
     }
-    if p.book_state.as_deref() == Some("rejected") {
+    if p.book_state == Some(BookState::Rejected) {
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
-        return Ok(outcome(parcel_id, "rejected", None, p.book_error.clone()));
+        return Ok(outcome(
+            parcel_id,
+            BookResult::Rejected,
+            None,
+            p.book_error.clone(),
+        ));
     }
     if !p.ships() {
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
-            "skipped",
+            BookResult::Skipped,
             None,
             Some("cancelled or to be pulled".into()),
         ));
@@ -213,7 +224,7 @@ async fn attempt_locked(
             .await?;
         return Ok(outcome(
             parcel_id,
-            "retrying",
+            BookResult::Retrying,
             None,
             Some("no such carrier configured".into()),
         ));
@@ -280,7 +291,7 @@ async fn record(
                 .await?;
             ship.store.unqueue_booking(&site.id, id).await?;
             metrics::counter!(names::PARCELS_BOOKED, &labels).increment(1);
-            Ok(outcome(id, "booked", Some(code), None))
+            Ok(outcome(id, BookResult::Booked, Some(code), None))
         }
         Err(CarrierError::Rejected { message }) => {
             ship.store
@@ -291,7 +302,7 @@ async fn record(
             // The carrier's text may echo the receiver's address: kept on the parcel (staff
             // see it), not logged.
             tracing::warn!(site = %site.id, parcel = %id, carrier = %carrier_id, "carrier rejected the parcel; not retried");
-            Ok(outcome(id, "rejected", None, Some(message)))
+            Ok(outcome(id, BookResult::Rejected, None, Some(message)))
         }
         Err(CarrierError::Unavailable { message }) => {
             let attempts = p.book_attempts + 1;
@@ -307,7 +318,7 @@ async fn record(
                 .await?;
             metrics::counter!(names::BOOKING_FAILURES, "site" => site.id.clone(), "retryable" => "true").increment(1);
             tracing::info!(site = %site.id, parcel = %id, attempts, retry_in_ms = wait, "booking failed; will retry");
-            Ok(outcome(id, "retrying", None, Some(message)))
+            Ok(outcome(id, BookResult::Retrying, None, Some(message)))
         }
     }
 }
@@ -390,11 +401,11 @@ async fn queued_attempt(
         let carrier = p.doc.carrier.clone().unwrap_or_default();
         let service = p.doc.service.clone().unwrap_or_default();
         let out = attempt(&ship, &site, &id, &carrier, &service).await?;
-        if out.status == "skipped" && out.error.as_deref() == Some("being booked") {
+        if out.status == BookResult::Skipped && out.error.as_deref() == Some("being booked") {
             let later = Utc::now().timestamp_millis() + LOCKED_RETRY_MS;
             ship.store.postpone_booking(&site.id, &id, later).await?;
         }
-        Ok(if out.status == "booked" {
+        Ok(if out.status == BookResult::Booked {
             p.doc.shipment_id.clone()
         } else {
             None

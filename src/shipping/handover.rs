@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::service::{Shipment, StoredParcel};
+use crate::domain::status::{CarrierStatus, FloorStatus};
 use crate::shipping::Shipping;
 use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
 use crate::store::records::site_of;
@@ -54,8 +55,8 @@ pub const MAX_REASON_CHARS: usize = 200;
 /// carrier.
 pub fn shipable(p: &StoredParcel) -> bool {
     p.ships()
-        && p.floor_status != "replaced"
-        && p.carrier_status.as_deref() != Some("cancelled_by_carrier")
+        && p.floor_status != Some(FloorStatus::Replaced)
+        && p.carrier_status != Some(CarrierStatus::CancelledByCarrier)
 }
 
 /// Ship-able parcels neither loaded nor left behind, in the shipment's order.

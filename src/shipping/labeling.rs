@@ -165,7 +165,7 @@ fn label_data(
 ) -> LabelData {
     let carrier_id = p.doc.carrier.clone().unwrap_or_default();
     let cfg = ship.config.carriers.iter().find(|c| c.id == carrier_id);
-    let kind = cfg.map(|c| c.kind.as_str()).unwrap_or("");
+    let kind = cfg.map(|c| c.kind);
     let service = p
         .doc
         .service
@@ -181,10 +181,9 @@ fn label_data(
     LabelData {
         parcel_id: p.doc.parcel_id.clone(),
         tracking: p.tracking.clone(),
-        carrier: if kind.is_empty() {
-            carrier_id
-        } else {
-            label::carrier_display_name(kind)
+        carrier: match kind {
+            None => carrier_id,
+            Some(kind) => label::carrier_display_name(kind),
         },
         service: label::service_display(kind, &service, table_name.as_deref()),
         sender,

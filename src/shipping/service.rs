@@ -15,6 +15,7 @@ use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
 use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
 use crate::config::{CarrierConfig, SiteConfig};
 use crate::domain::address::normalize_province;
+use crate::domain::status::{BookResult, BookState, CarrierStatus, FloorStatus, ShipmentStatus};
 use crate::shipping::Shipping;
 use crate::store::records::ParcelDoc;
 use crate::store::{Store, StoreError};
@@ -23,10 +24,10 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct StoredParcel {
     pub doc: ParcelDoc,
-    /// open | packed | cancelled (the floor)
-    pub floor_status: String,
-    /// booked | handed_over | delivered | returned | cancelled_by_carrier (the carrier)
-    pub carrier_status: Option<String>,
+    /// What the floor did (the hash's `status`; absent or unreadable: none).
+    pub floor_status: Option<FloorStatus>,
+    /// What the carrier did (the hash's `cstatus`).
+    pub carrier_status: Option<CarrierStatus>,
     pub tracking: Option<String>,
     pub book_error: Option<String>,
     pub book_attempts: u64,
@@ -35,7 +36,7 @@ pub struct StoredParcel {
     /// The pull was confirmed at the floor (`POST /v1/parcels/{id}/pulled`).
     pub pulled: bool,
     /// pending | retrying | booked | rejected, as the booker wrote it (absent: derived).
-    pub book_state: Option<String>,
+    pub book_state: Option<BookState>,
     /// Scanned onto the truck at hand-over.
     pub loaded: bool,
     /// Left behind at hand-over, with this reason.
@@ -54,8 +55,8 @@ impl StoredParcel {
         let doc: ParcelDoc = serde_json::from_str(h.get("data")?).ok()?;
         Some(StoredParcel {
             doc,
-            floor_status: h.get("status").cloned().unwrap_or_default(),
-            carrier_status: h.get("cstatus").cloned(),
+            floor_status: h.get("status").and_then(|v| v.parse().ok()),
+            carrier_status: h.get("cstatus").and_then(|v| v.parse().ok()),
             tracking: h.get("tracking").cloned(),
             book_error: h.get("book_error").cloned(),
             book_attempts: h
@@ -65,7 +66,7 @@ impl StoredParcel {
             next_try_ms: h.get("next_try_ms").and_then(|v| v.parse().ok()),
             pull: h.contains_key("pull"),
             pulled: h.contains_key("pulled_ms"),
-            book_state: h.get("book_state").cloned(),
+            book_state: h.get("book_state").and_then(|v| v.parse().ok()),
             loaded: h.get("loaded").is_some_and(|v| v == "1"),
             left_behind: h.get("left_behind").cloned(),
             replaces: h.get("replaces").cloned(),
@@ -80,11 +81,12 @@ impl StoredParcel {
 
     /// What the API shows: the carrier's status once there is one, else the floor's; a
     /// parcel replaced or cancelled on the floor shows that (its carrier order is cancelled).
-    pub fn status(&self) -> &str {
-        if matches!(self.floor_status.as_str(), "replaced" | "cancelled") {
-            return &self.floor_status;
+    pub fn status(&self) -> &'static str {
+        match (self.floor_status, self.carrier_status) {
+            (Some(floor), _) if floor.is_gone() => floor.as_str(),
+            (_, Some(carrier)) => carrier.as_str(),
+            (floor, None) => floor.map_or("", FloorStatus::as_str),
         }
-        self.carrier_status.as_deref().unwrap_or(&self.floor_status)
     }
 
     pub fn order_keys(&self) -> Vec<(String, String)> {
@@ -97,12 +99,12 @@ impl StoredParcel {
 
     /// Parcels that go to the carrier: not cancelled, not replaced, not to be pulled.
     pub fn ships(&self) -> bool {
-        !matches!(self.floor_status.as_str(), "cancelled" | "replaced") && !self.pull
+        !self.floor_status.is_some_and(FloorStatus::is_gone) && !self.pull
     }
 
     /// The carrier refused it: final, never retried.
     pub fn rejected(&self) -> bool {
-        self.tracking.is_none() && self.book_state.as_deref() == Some("rejected")
+        self.tracking.is_none() && self.book_state == Some(BookState::Rejected)
     }
 }
 
@@ -147,7 +149,7 @@ pub fn site_of_prefixed<'a>(ship: &'a Shipping, id: &str, prefix: &str) -> Vec<&
 pub struct Shipment {
     pub site: String,
     pub id: String,
-    pub status: String,
+    pub status: ShipmentStatus,
     pub carrier: String,
     pub service: String,
     pub pickup_at: DateTime<Utc>,
@@ -192,9 +194,12 @@ pub async fn load_shipment(
     id: &str,
 ) -> Result<Option<Shipment>, StoreError> {
     let (h, ids) = ship.store.shipment(site, id).await?;
-    let Some(status) = h.get("status").cloned() else {
+    let Some(status) = h.get("status") else {
         return Ok(None);
     };
+    let status: ShipmentStatus = status
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("shipment {id}: {e}")))?;
     let carrier = h.get("carrier").cloned().unwrap_or_default();
     let service = h.get("service").cloned().unwrap_or_default();
     let pickup_at = h
@@ -248,8 +253,7 @@ pub async fn load_shipment(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParcelBooking {
     pub parcel_id: String,
-    /// booked | retrying (the background booker tries again) | rejected (final) | skipped
-    pub status: &'static str,
+    pub status: BookResult,
     pub tracking_code: Option<String>,
     pub error: Option<String>,
 }
@@ -380,8 +384,10 @@ pub async fn settle_shipment(ship: &Shipping, site: &str, id: &str) -> Result<()
     };
     let shipping: Vec<&StoredParcel> = sh.parcels.iter().filter(|p| p.ships()).collect();
     let all_booked = !shipping.is_empty() && shipping.iter().all(|p| p.tracking.is_some());
-    if all_booked && sh.status == "open" {
-        ship.store.set_shipment_status(site, id, "booked").await?;
+    if all_booked && sh.status == ShipmentStatus::Open {
+        ship.store
+            .set_shipment_status(site, id, ShipmentStatus::Booked)
+            .await?;
         metrics::counter!(names::SHIPMENTS_BOOKED, "site" => site.to_owned(), "carrier" => sh.carrier.clone())
             .increment(1);
     }
@@ -401,7 +407,7 @@ async fn book_or_skip(
     if let Some(t) = &p.tracking {
         return Ok(ParcelBooking {
             parcel_id: id,
-            status: "booked",
+            status: BookResult::Booked,
             tracking_code: Some(t.clone()),
             error: None,
         });
@@ -409,14 +415,14 @@ async fn book_or_skip(
     if p.rejected() {
         return Ok(ParcelBooking {
             parcel_id: id,
-            status: "rejected",
+            status: BookResult::Rejected,
             tracking_code: None,
             error: p.book_error.clone(),
         });
     }
     let skipped = |why: &str| ParcelBooking {
         parcel_id: id.clone(),
-        status: "skipped",
+        status: BookResult::Skipped,
         tracking_code: None,
         error: Some(why.to_owned()),
     };
@@ -505,7 +511,7 @@ async fn auto_book_round(ship: &Shipping, site: &str) -> Result<(), StoreError> 
                 .filter(|p| p.ships() && p.tracking.is_none() && p.book_state.is_none())
                 .map(|p| p.doc.parcel_id.clone())
                 .collect();
-            if due && !pending.is_empty() && sh.status != "handed_over" {
+            if due && !pending.is_empty() && sh.status != ShipmentStatus::HandedOver {
                 booker::request(ship, site, &pending, now.timestamp_millis(), true).await?;
             }
         }

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use redis::AsyncCommands;
 
 use super::{keys, Store, StoreError};
+use crate::domain::status::BookState;
 
 static REQUEST_BOOKING: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/request_booking.lua")));
@@ -139,7 +140,7 @@ impl Store {
                         &[
                             ("book_error", error.to_owned()),
                             ("next_try_ms", next_try_ms.to_string()),
-                            ("book_state", "retrying".to_owned()),
+                            ("book_state", BookState::Retrying.as_str().to_owned()),
                         ],
                     )
                     .zadd(keys::booking_queue(site), parcel_id, next_try_ms)
@@ -184,7 +185,7 @@ impl Store {
                         &key,
                         &[
                             ("book_error", error.to_owned()),
-                            ("book_state", "rejected".to_owned()),
+                            ("book_state", BookState::Rejected.as_str().to_owned()),
                         ],
                     )
                     .hdel(&key, "next_try_ms")

@@ -10,6 +10,7 @@ use super::tombstones::DedupeWindow;
 use super::{keys, Store, StoreError};
 use crate::domain::address::Region;
 use crate::domain::order::OrderWire;
+use crate::domain::status::{OrderStatus, SessionState};
 
 /// One accepted order as stored under `data` in its hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,15 +74,15 @@ impl CancelOutcome {
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
     pub data: OrderData,
-    pub status: String,
+    pub status: OrderStatus,
     pub wave_id: Option<String>,
     pub parcel_id: Option<String>,
     pub shipment_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionRecord {
-    pub state: String,
+    pub state: SessionState,
     pub accepted: u64,
     pub duplicate: u64,
     pub rejected: u64,
@@ -219,7 +220,12 @@ impl Store {
         let opt = |k: &str| h.get(k).filter(|v| !v.is_empty()).cloned();
         Ok(Some(OrderRecord {
             data,
-            status: opt("st").unwrap_or_else(|| "received".into()),
+            status: match opt("st") {
+                None => OrderStatus::Received,
+                Some(st) => st
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("order {order_id}: {e}")))?,
+            },
             wave_id: opt("w"),
             parcel_id: opt("p"),
             shipment_id: opt("sh"),
@@ -239,8 +245,11 @@ impl Store {
         let Some(state) = h.get("state") else {
             return Ok(None);
         };
+        let state: SessionState = state
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("session {label}: {e}")))?;
         Ok(Some(SessionRecord {
-            state: state.clone(),
+            state,
             accepted: count(&h, "accepted"),
             duplicate: count(&h, "duplicate"),
             rejected: count(&h, "rejected"),

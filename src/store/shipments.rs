@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 
 use super::{keys, Store, StoreError};
+use crate::domain::status::ShipmentStatus;
 
 /// A parcel's orders as (seller, order_id) — the keys a status change touches.
 pub type OrderKeys<'a> = &'a [(String, String)];
@@ -56,12 +57,12 @@ impl Store {
         &self,
         site: &str,
         shipment_id: &str,
-        status: &str,
+        status: ShipmentStatus,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         self.bounded(
             "shipment",
-            conn.hset(keys::shipment(site, shipment_id), "status", status),
+            conn.hset(keys::shipment(site, shipment_id), "status", status.as_str()),
         )
         .await
     }

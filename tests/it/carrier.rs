@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use fake_vtp::{AuthReply, DuplicateReply, FakeVtp, Fault, Outcome};
-use livepack::config::{CarrierConfig, Secret};
+use livepack::config::{CarrierConfig, CarrierKind, Secret};
 use livepack::shipping::carrier::{
     parse_webhook, Booking, BookingItem, BookingRequest, Carrier, CarrierClient, CarrierError,
     MockCarrier, ParcelStatus, Party, StatusUpdate, ViettelPost, WebhookError,
@@ -352,7 +352,7 @@ async fn client_from_config_books_through_the_carrier_trait() {
         &vtp.base_url(),
         fake_vtp::PASSWORD,
     ));
-    assert_eq!(client.kind(), "viettelpost");
+    assert_eq!(client.kind(), CarrierKind::Viettelpost);
     let b = book_via(&client, &parcel("P-1")).await.expect("booked");
     assert_eq!(Some(b.tracking_code), vtp.tracking_code("P-1"));
 }
@@ -360,7 +360,7 @@ async fn client_from_config_books_through_the_carrier_trait() {
 #[tokio::test]
 async fn mock_books_offline_and_deterministically() {
     let client = CarrierClient::from_config(&carrier_config("mock", "http://127.0.0.1:9/v2", ""));
-    assert_eq!(client.kind(), "mock");
+    assert_eq!(client.kind(), CarrierKind::Mock);
     let a = client.book(&parcel("P-1")).await.expect("booked");
     assert!(a.tracking_code.starts_with("MOCK"), "{}", a.tracking_code);
     assert_eq!(a.tracking_code, MockCarrier::tracking_code("P-1"));
@@ -381,7 +381,7 @@ fn secret() -> Secret {
 }
 
 fn vtp(body: impl AsRef<[u8]>) -> Result<StatusUpdate, WebhookError> {
-    parse_webhook("viettelpost", body.as_ref(), &secret())
+    parse_webhook(CarrierKind::Viettelpost, body.as_ref(), &secret())
 }
 
 fn bytes(v: serde_json::Value) -> Vec<u8> {
@@ -400,7 +400,7 @@ fn webhook_with_wrong_or_missing_secret_is_refused() {
     // Unauthenticated garbage learns nothing about the DATA format.
     assert_eq!(vtp(bytes(json!({"TOKEN": "nope", "DATA": 5}))), bad);
     let empty = fake_vtp::webhook_body("1700", "P-1", 501, "");
-    let unset = parse_webhook("viettelpost", &empty, &Secret::default());
+    let unset = parse_webhook(CarrierKind::Viettelpost, &empty, &Secret::default());
     assert_eq!(unset, bad, "an unset secret accepts nothing");
 }
 
@@ -423,14 +423,14 @@ fn malformed_webhooks_are_refused() {
         );
     }
     let body = fake_vtp::webhook_body("170000000001", "P-1", 501, SECRET);
-    let r = parse_webhook("ghn", &body, &secret());
+    let r = parse_webhook(CarrierKind::Ghn, &body, &secret());
     assert!(matches!(r, Err(WebhookError::Malformed(_))), "{r:?}");
 }
 
 #[test]
 fn webhook_fields_and_time_are_read() {
     let body = fake_vtp::webhook_body_at("170000000001", "P-1", 501, SECRET, "21/11/2026 20:15:02");
-    let u = parse_webhook("viettelpost", &body, &secret()).expect("parsed");
+    let u = parse_webhook(CarrierKind::Viettelpost, &body, &secret()).expect("parsed");
     assert_eq!(u.tracking_code, "170000000001");
     assert_eq!(u.reference.as_deref(), Some("P-1"));
     assert_eq!(u.status, Some(ParcelStatus::Delivered));
@@ -445,7 +445,8 @@ fn webhook_fields_and_time_are_read() {
     let loose = json!({"TOKEN": SECRET, "DATA": {
         "ORDER_NUMBER": 170000000002_i64, "ORDER_STATUS": "105", "ORDER_REFERENCE": "",
         "ORDER_STATUSDATE": "yesterday"}});
-    let u = parse_webhook("mock", loose.to_string().as_bytes(), &secret()).expect("parsed");
+    let u =
+        parse_webhook(CarrierKind::Mock, loose.to_string().as_bytes(), &secret()).expect("parsed");
     assert_eq!(u.tracking_code, "170000000002");
     assert_eq!(u.status, Some(ParcelStatus::HandedOver));
     assert_eq!(u.reference, None);
@@ -483,7 +484,7 @@ async fn a_booked_parcel_s_webhook_names_its_booking() {
     let vtp = FakeVtp::start().await;
     let booking = vtp.client().book(&parcel("P-1")).await.expect("booked");
     let body = vtp.webhook_for("P-1", 105, SECRET).expect("webhook body");
-    let u = parse_webhook("viettelpost", &body, &secret()).expect("parsed");
+    let u = parse_webhook(CarrierKind::Viettelpost, &body, &secret()).expect("parsed");
     assert_eq!(u.tracking_code, booking.tracking_code);
     assert_eq!(u.reference.as_deref(), Some("P-1"));
     assert_eq!(u.status, Some(ParcelStatus::HandedOver));

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use fake_vtp::FakeVtp;
+use livepack::config::CarrierKind;
 use serde_json::{json, Value};
 
 const SELLERS: [(&str, &str); 3] = [
@@ -812,10 +813,10 @@ street = "Thôn Văn Lâm"
         toml.push_str(&format!(
             "[[carriers]]\nid = \"{}\"\nkind = \"{}\"\nbase_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\ntoken = \"{}\"\nshop_id = \"{}\"\nwebhook_secret = \"{}\"\ndefault_service = \"{}\"\nbook_before_pickup_minutes = 0\ncod_schedule_days = {}\n",
             c.id, c.kind, c.base_url, c.username,
-            if c.kind == "viettelpost" { fake_vtp::PASSWORD } else { "" },
-            match c.kind.as_str() { "ghtk" => fake_ghtk::TOKEN, "ghn" => fake_ghn::TOKEN, _ => "" },
+            if c.kind == CarrierKind::Viettelpost { fake_vtp::PASSWORD } else { "" },
+            match c.kind { CarrierKind::Ghtk => fake_ghtk::TOKEN, CarrierKind::Ghn => fake_ghn::TOKEN, _ => "" },
             c.shop_id,
-            if c.kind == "viettelpost" { SECRET } else { GHX_SECRET },
+            if c.kind == CarrierKind::Viettelpost { SECRET } else { GHX_SECRET },
             c.default_service, c.cod_schedule_days,
         ));
     }

@@ -219,7 +219,7 @@ impl TestApp {
     pub async fn spawn_with(config: Config) -> TestApp {
         // Warnings go to the test's captured output, shown when a test fails.
         livepack::init_tracing(&livepack::config::LogConfig {
-            format: "text".into(),
+            format: livepack::config::LogFormat::Text,
             level: "warn".into(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

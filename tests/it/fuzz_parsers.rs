@@ -239,12 +239,12 @@ fn check_order(json: &str) -> Result<(), TestCaseError> {
     let _ = peek_order_id(json);
     match parse_order(json) {
         Err(e) => {
-            prop_assert!(!e.code.is_empty() && !e.field.is_empty(), "{e:?}");
+            prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}");
         }
         Ok(wire) => {
             let _ = wire.canonical_json();
             match wire.validate(Utc::now(), Duration::minutes(15), Duration::days(90)) {
-                Err(e) => prop_assert!(!e.code.is_empty() && !e.field.is_empty(), "{e:?}"),
+                Err(e) => prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}"),
                 Ok(order) => {
                     prop_assert!(order.items.len() <= 100 && !order.items.is_empty());
                     prop_assert!(order.items.iter().all(|i| (1..=999).contains(&i.qty)));

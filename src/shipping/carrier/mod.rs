@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CarrierConfig, Secret};
+use crate::config::{CarrierConfig, CarrierKind, Secret};
 
 pub use ghn::Ghn;
 pub use ghtk::Ghtk;
@@ -168,13 +168,15 @@ impl CarrierClient {
     /// anything else Viettel Post's (config validation only admits these four, and an unknown
     /// kind must never silently hand out fake tracking codes).
     pub fn from_config(c: &CarrierConfig) -> Self {
-        match c.kind.as_str() {
-            "mock" => CarrierClient::Mock(MockCarrier::new()),
-            "ghtk" => {
+        match c.kind {
+            CarrierKind::Mock => CarrierClient::Mock(MockCarrier::new()),
+            CarrierKind::Ghtk => {
                 CarrierClient::Ghtk(Ghtk::new(&c.base_url, c.token.clone(), &c.client_source))
             }
-            "ghn" => CarrierClient::Ghn(Ghn::new(&c.base_url, c.token.clone(), &c.shop_id)),
-            _ => CarrierClient::ViettelPost(ViettelPost::new(
+            CarrierKind::Ghn => {
+                CarrierClient::Ghn(Ghn::new(&c.base_url, c.token.clone(), &c.shop_id))
+            }
+            CarrierKind::Viettelpost => CarrierClient::ViettelPost(ViettelPost::new(
                 &c.base_url,
                 &c.username,
                 c.password.clone(),
@@ -212,12 +214,12 @@ impl CarrierClient {
     }
 
     /// The config `kind` this client speaks.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> CarrierKind {
         match self {
-            CarrierClient::ViettelPost(_) => "viettelpost",
-            CarrierClient::Ghtk(_) => "ghtk",
-            CarrierClient::Ghn(_) => "ghn",
-            CarrierClient::Mock(_) => "mock",
+            CarrierClient::ViettelPost(_) => CarrierKind::Viettelpost,
+            CarrierClient::Ghtk(_) => CarrierKind::Ghtk,
+            CarrierClient::Ghn(_) => CarrierKind::Ghn,
+            CarrierClient::Mock(_) => CarrierKind::Mock,
         }
     }
 }
@@ -318,23 +320,23 @@ pub enum WebhookError {
 /// parameter of the URL registered with the carrier, or the `X-Livepack-Secret` header. It is
 /// checked in constant time before the body is read.
 pub fn parse_webhook_request(
-    kind: &str,
+    kind: CarrierKind,
     body: &[u8],
     presented: Option<&str>,
     secret: &Secret,
 ) -> Result<StatusUpdate, WebhookError> {
     match kind {
-        "ghtk" | "ghn" => {
+        CarrierKind::Ghtk | CarrierKind::Ghn => {
             if !secret.matches(presented.unwrap_or("")) {
                 return Err(WebhookError::BadSecret);
             }
-            if kind == "ghtk" {
+            if kind == CarrierKind::Ghtk {
                 parse_ghtk_webhook(body)
             } else {
                 parse_ghn_webhook(body)
             }
         }
-        _ => parse_webhook(kind, body, secret),
+        CarrierKind::Viettelpost | CarrierKind::Mock => parse_webhook(kind, body, secret),
     }
 }
 
@@ -342,12 +344,12 @@ pub fn parse_webhook_request(
 /// compared in constant time ([`Secret::matches`]); an empty configured secret accepts nothing.
 /// The `mock` carrier's webhook uses the Viettel Post body, so demos can post the same shape.
 pub fn parse_webhook(
-    kind: &str,
+    kind: CarrierKind,
     body: &[u8],
     secret: &Secret,
 ) -> Result<StatusUpdate, WebhookError> {
     match kind {
-        "viettelpost" | "mock" => parse_viettelpost_webhook(body, secret),
+        CarrierKind::Viettelpost | CarrierKind::Mock => parse_viettelpost_webhook(body, secret),
         other => Err(WebhookError::Malformed(format!(
             "no webhook format for carrier kind `{other}`"
         ))),
@@ -385,13 +387,22 @@ mod tests {
             }))
             .expect("carrier config")
         };
-        assert_eq!(CarrierClient::from_config(&config("mock")).kind(), "mock");
+        assert_eq!(
+            CarrierClient::from_config(&config("mock")).kind(),
+            CarrierKind::Mock
+        );
         assert_eq!(
             CarrierClient::from_config(&config("viettelpost")).kind(),
-            "viettelpost"
+            CarrierKind::Viettelpost
         );
-        assert_eq!(CarrierClient::from_config(&config("ghtk")).kind(), "ghtk");
-        assert_eq!(CarrierClient::from_config(&config("ghn")).kind(), "ghn");
+        assert_eq!(
+            CarrierClient::from_config(&config("ghtk")).kind(),
+            CarrierKind::Ghtk
+        );
+        assert_eq!(
+            CarrierClient::from_config(&config("ghn")).kind(),
+            CarrierKind::Ghn
+        );
     }
 
     #[test]
@@ -399,20 +410,24 @@ mod tests {
         let secret = Secret::new("s3cret-in-the-url");
         let ghtk = b"partner_id=P-1&label_id=S1.A1.1&status_id=3";
         assert_eq!(
-            parse_webhook_request("ghtk", ghtk, None, &secret),
+            parse_webhook_request(CarrierKind::Ghtk, ghtk, None, &secret),
             Err(WebhookError::BadSecret)
         );
         assert_eq!(
-            parse_webhook_request("ghtk", ghtk, Some("wrong"), &secret),
+            parse_webhook_request(CarrierKind::Ghtk, ghtk, Some("wrong"), &secret),
             Err(WebhookError::BadSecret)
         );
-        let u = parse_webhook_request("ghtk", ghtk, Some("s3cret-in-the-url"), &secret).unwrap();
+        let u = parse_webhook_request(CarrierKind::Ghtk, ghtk, Some("s3cret-in-the-url"), &secret)
+            .unwrap();
         assert_eq!(u.status, Some(ParcelStatus::HandedOver));
         let ghn = br#"{"OrderCode":"A1","ClientOrderCode":"P-1","Status":"picked"}"#;
         assert_eq!(
-            parse_webhook_request("ghn", ghn, Some(""), &Secret::new("")),
+            parse_webhook_request(CarrierKind::Ghn, ghn, Some(""), &Secret::new("")),
             Err(WebhookError::BadSecret)
         );
-        assert!(parse_webhook_request("ghn", ghn, Some("s3cret-in-the-url"), &secret).is_ok());
+        assert!(
+            parse_webhook_request(CarrierKind::Ghn, ghn, Some("s3cret-in-the-url"), &secret)
+                .is_ok()
+        );
     }
 }

@@ -77,7 +77,7 @@ fn base_write(p: &StoredParcel, carrier: &str, event_ms: i64) -> CodWrite {
         tracking: p.tracking.clone().unwrap_or_default(),
         day: Some(business_date(p.doc.pickup_at)),
         expected: p.doc.cod_amount().0.to_string(),
-        status: p.carrier_status.clone(),
+        status: p.carrier_status.map(|s| s.as_str().to_owned()),
         event_ms,
         keep_ms: KEEP_DAYS * 24 * 3600 * 1000,
         order_ids: p.doc.orders.iter().map(|o| o.order_id.clone()).collect(),

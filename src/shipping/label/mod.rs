@@ -20,6 +20,8 @@ pub mod text;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use crate::config::CarrierKind;
+
 pub use codes::{code128, qr, Qr};
 
 /// Paper size of a label.
@@ -149,23 +151,28 @@ pub fn render(labels: &[LabelData], size: LabelSize) -> Result<Vec<u8>, LabelErr
 }
 
 /// The display name of a carrier kind (`[[carriers]] kind`).
-pub fn carrier_display_name(kind: &str) -> String {
+pub fn carrier_display_name(kind: CarrierKind) -> String {
     match kind {
-        "viettelpost" => "Viettel Post".to_owned(),
-        "ghtk" => "Giao Hàng Tiết Kiệm".to_owned(),
-        "ghn" => "Giao Hàng Nhanh".to_owned(),
-        "mock" => "Demo carrier (mock)".to_owned(),
-        other => other.to_owned(),
+        CarrierKind::Viettelpost => "Viettel Post",
+        CarrierKind::Ghtk => "Giao Hàng Tiết Kiệm",
+        CarrierKind::Ghn => "Giao Hàng Nhanh",
+        CarrierKind::Mock => "Demo carrier (mock)",
     }
+    .to_owned()
 }
 
 /// "VCN · Chuyển phát nhanh": the service code with its name. Viettel Post's public service
 /// names first; else the configured rate table's name (without a "(demo rates)" remark).
-pub fn service_display(kind: &str, code: &str, configured_name: Option<&str>) -> String {
-    let known = match (kind, code) {
-        ("viettelpost" | "mock", "VCN") => Some("Chuyển phát nhanh"),
-        ("viettelpost" | "mock", "VTK") => Some("Tiết kiệm"),
-        ("viettelpost" | "mock", "VHT") => Some("Hỏa tốc"),
+pub fn service_display(
+    kind: Option<CarrierKind>,
+    code: &str,
+    configured_name: Option<&str>,
+) -> String {
+    let viettel = matches!(kind, Some(CarrierKind::Viettelpost | CarrierKind::Mock));
+    let known = match code {
+        "VCN" if viettel => Some("Chuyển phát nhanh"),
+        "VTK" if viettel => Some("Tiết kiệm"),
+        "VHT" if viettel => Some("Hỏa tốc"),
         _ => None,
     };
     let name = known

@@ -19,7 +19,7 @@ fn sample(
         parcel_id: parcel.into(),
         tracking: tracking.map(str::to_owned),
         carrier: "Viettel Post".into(),
-        service: service_display("viettelpost", "VCN", None),
+        service: service_display(Some(CarrierKind::Viettelpost), "VCN", None),
         sender: LabelParty {
             name: "Kho Hoa Lư".into(),
             phone: "0229388888".into(),
@@ -126,16 +126,19 @@ fn formats() {
         format_pickup(chrono::Utc.with_ymd_and_hms(2026, 12, 2, 7, 0, 0).unwrap()),
         "14:00 02/12/2026"
     );
-    assert_eq!(carrier_display_name("viettelpost"), "Viettel Post");
     assert_eq!(
-        service_display("viettelpost", "VTK", None),
+        carrier_display_name(CarrierKind::Viettelpost),
+        "Viettel Post"
+    );
+    assert_eq!(
+        service_display(Some(CarrierKind::Viettelpost), "VTK", None),
         "VTK · Tiết kiệm"
     );
     assert_eq!(
-        service_display("ghn", "2", Some("E-commerce (demo rates)")),
+        service_display(Some(CarrierKind::Ghn), "2", Some("E-commerce (demo rates)")),
         "2 · E-commerce"
     );
-    assert_eq!(service_display("ghn", "X", None), "X");
+    assert_eq!(service_display(Some(CarrierKind::Ghn), "X", None), "X");
 }
 
 #[test]
