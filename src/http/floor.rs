@@ -72,10 +72,11 @@ async fn wave_of(
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();
     check_site(state, caller, &site).map_err(|_| ApiError::not_found("wave"))?;
-    let h = state.store.wave_hash(&site, wave_id).await?;
-    let doc: WaveDoc = h
-        .get("data")
-        .and_then(|d| serde_json::from_str(d).ok())
+    let doc: WaveDoc = state
+        .store
+        .wave_row(&site, wave_id)
+        .await?
+        .and_then(|w| w.doc())
         .ok_or_else(|| ApiError::not_found("wave"))?;
     Ok((site, doc))
 }

@@ -24,8 +24,7 @@ pub async fn wave_doc(
     site: &str,
     wave_id: &str,
 ) -> Result<Option<WaveDoc>, StoreError> {
-    let h = store.wave_hash(site, wave_id).await?;
-    Ok(h.get("data").and_then(|d| serde_json::from_str(d).ok()))
+    Ok(store.wave_row(site, wave_id).await?.and_then(|w| w.doc()))
 }
 
 /// Pack-list order: waves by release, then each wave's own parcel order; parcels of no known
