@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use futures_util::future::join_all;
 
 use super::core::{Plan, WavePlan};
@@ -25,8 +25,18 @@ use crate::store::records::{make_id, ParcelDoc, ParcelItem, ParcelOrder, PickLin
 use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit};
 use crate::store::Store;
 
+/// Wave commits in flight at once (each one atomic script; a bounded window instead of
+/// one round trip per wave after another).
+const COMMITS_IN_FLIGHT: usize = 16;
+
 /// Commits every wave of `plan`; returns the pending fields that left pending. Stops at
 /// the first stale or fenced commit (the caller reloads or steps down).
+///
+/// Wave and parcel numbers are reserved once per business day for the whole plan (two
+/// counter calls, not two per wave), then the waves go in windows of
+/// [`COMMITS_IN_FLIGHT`] scripts. Each script checks the fence and that its orders are
+/// still pending on its own, so a wave committed beside a stale or fenced one is a valid
+/// commit; after either the caller rebuilds its mirror from Redis (or steps down) anyway.
 pub async fn commit_plan(
     store: &Store,
     site: &str,
@@ -36,64 +46,106 @@ pub async fn commit_plan(
     plan: Plan,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, CommitStop> {
-    let mut committed = Vec::new();
-    for wave in plan.waves {
-        // Waves are listed under their pickup's business day: the day staff pack them for.
-        let date = business_date(wave.pickup_at);
-        let fields: Vec<String> = wave
-            .orders
-            .iter()
-            .map(|o| pending_field(&o.seller, &o.order_id))
-            .collect();
-        let n_wave = store
-            .next_number(site, "wave", date, 1)
+    // Waves are listed under their pickup's business day: the day staff pack them for.
+    let dates: Vec<NaiveDate> = plan
+        .waves
+        .iter()
+        .map(|w| business_date(w.pickup_at))
+        .collect();
+    let boxes: Vec<Vec<Box<'_>>> = plan
+        .waves
+        .iter()
+        .map(|w| boxes(carrier, w, pending))
+        .collect();
+    // Per day: (waves, parcels) needed, then the first number of each reserved.
+    let mut need: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
+    for (date, b) in dates.iter().zip(&boxes) {
+        let e = need.entry(*date).or_default();
+        e.0 += 1;
+        e.1 += b.len() as u64;
+    }
+    let mut next: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
+    for (date, (waves, parcels)) in need {
+        let w = store
+            .next_number(site, "wave", date, waves)
             .await
             .map_err(CommitStop::Store)?;
-        let wave_id = make_id('W', site, date, n_wave);
-        let boxes = boxes(carrier, &wave, pending);
-        let routes = route(site, carrier, &wave, &boxes).await;
-        let first_parcel = store
-            .next_number(site, "parcel", date, boxes.len() as u64)
-            .await
-            .map_err(CommitStop::Store)?;
-        let built = build(
-            site,
-            carrier,
-            &wave_id,
-            first_parcel,
-            date,
-            &wave,
-            &boxes,
-            &routes,
-            now,
-        );
-        let commit = WaveCommit {
-            wave_id: &wave_id,
-            date,
-            released_ms: now.timestamp_millis(),
-            pickup_ms: wave.pickup_at.timestamp_millis(),
-            doc: serde_json::to_string(&built.doc).unwrap_or_default(),
-            qty_total: built.sku_qty.iter().map(|(_, q)| u64::from(*q)).sum(),
-            sku_qty: built.sku_qty,
-            orders: built.orders,
-            parcels: built.parcels,
-            shipments: built.shipments,
-            parcel_shipment: built.parcel_shipment,
+        let p = if parcels > 0 {
+            store
+                .next_number(site, "parcel", date, parcels)
+                .await
+                .map_err(CommitStop::Store)?
+        } else {
+            1
         };
-        match store
-            .commit_wave(site, fence, &commit)
-            .await
-            .map_err(CommitStop::Store)?
-        {
-            CommitOutcome::Committed => {
-                metrics::counter!(names::WAVES_RELEASED, "site" => site.to_owned()).increment(1);
-                metrics::histogram!(names::WAVE_ORDERS, "site" => site.to_owned())
-                    .record(fields.len() as f64);
-                tracing::info!(site, wave = %wave_id, orders = fields.len(), reason = ?wave.release_reason, "wave released");
-                committed.extend(fields);
+        next.insert(date, (w, p));
+    }
+
+    let mut committed = Vec::new();
+    let mut waves = plan.waves.iter().zip(dates).zip(boxes).peekable();
+    while waves.peek().is_some() {
+        let mut window = Vec::with_capacity(COMMITS_IN_FLIGHT);
+        for ((wave, date), boxes) in waves.by_ref().take(COMMITS_IN_FLIGHT) {
+            let (n_wave, first_parcel) = next.get(&date).copied().unwrap_or((1, 1));
+            if let Some(e) = next.get_mut(&date) {
+                *e = (n_wave + 1, first_parcel + boxes.len() as u64);
             }
-            CommitOutcome::Stale | CommitOutcome::Exists => return Err(CommitStop::Stale),
-            CommitOutcome::Fenced => return Err(CommitStop::Fenced),
+            let wave_id = make_id('W', site, date, n_wave);
+            let routes = route(site, carrier, wave, &boxes).await;
+            let built = build(
+                site,
+                carrier,
+                &wave_id,
+                first_parcel,
+                date,
+                wave,
+                &boxes,
+                &routes,
+                now,
+            );
+            let fields: Vec<String> = wave
+                .orders
+                .iter()
+                .map(|o| pending_field(&o.seller, &o.order_id))
+                .collect();
+            window.push((wave, wave_id, date, built, fields));
+        }
+        let commits: Vec<WaveCommit<'_>> = window
+            .iter_mut()
+            .map(|(wave, wave_id, date, built, _)| WaveCommit {
+                wave_id,
+                date: *date,
+                released_ms: now.timestamp_millis(),
+                pickup_ms: wave.pickup_at.timestamp_millis(),
+                doc: serde_json::to_string(&built.doc).unwrap_or_default(),
+                qty_total: built.sku_qty.iter().map(|(_, q)| u64::from(*q)).sum(),
+                sku_qty: std::mem::take(&mut built.sku_qty),
+                orders: std::mem::take(&mut built.orders),
+                parcels: std::mem::take(&mut built.parcels),
+                shipments: std::mem::take(&mut built.shipments),
+                parcel_shipment: std::mem::take(&mut built.parcel_shipment),
+            })
+            .collect();
+        let outcomes = join_all(commits.iter().map(|c| store.commit_wave(site, fence, c))).await;
+        let mut stop = None;
+        for ((wave, wave_id, _, _, fields), outcome) in window.into_iter().zip(outcomes) {
+            match outcome.map_err(CommitStop::Store)? {
+                CommitOutcome::Committed => {
+                    metrics::counter!(names::WAVES_RELEASED, "site" => site.to_owned())
+                        .increment(1);
+                    metrics::histogram!(names::WAVE_ORDERS, "site" => site.to_owned())
+                        .record(fields.len() as f64);
+                    tracing::info!(site, wave = %wave_id, orders = fields.len(), reason = ?wave.release_reason, "wave released");
+                    committed.extend(fields);
+                }
+                CommitOutcome::Stale | CommitOutcome::Exists => {
+                    stop = stop.or(Some(CommitStop::Stale));
+                }
+                CommitOutcome::Fenced => stop = Some(CommitStop::Fenced),
+            }
+        }
+        if let Some(stop) = stop {
+            return Err(stop);
         }
     }
     Ok(committed)

@@ -36,10 +36,14 @@ pub mod fifo;
 mod fx;
 mod release;
 mod schedule;
-pub mod synth;
 mod waves;
 
+// Bench-only: the session generator and the quality replay ship only with the `bench`
+// feature (`cargo bench --bench planner --features bench`) and in the lib's unit tests.
+#[cfg(any(test, feature = "bench"))]
 pub mod quality;
+#[cfg(any(test, feature = "bench"))]
+pub mod synth;
 
 #[cfg(test)]
 mod tests_fifo;
@@ -307,6 +311,17 @@ pub fn plan(
     ended: &HashSet<(String, String)>,
     now: DateTime<Utc>,
 ) -> Plan {
+    plan_refs(cfg, pending.iter(), ended, now)
+}
+
+/// [`plan`] over borrowed orders (the planner shell plans its pending mirror in place
+/// instead of cloning 300,000 orders into a slice). Same plan for the same set of orders.
+pub fn plan_refs<'a>(
+    cfg: &PlanConfig,
+    pending: impl IntoIterator<Item = &'a PlanOrder>,
+    ended: &HashSet<(String, String)>,
+    now: DateTime<Utc>,
+) -> Plan {
     let orders = canonical(pending);
     let ended = EndedSessions::new(ended);
     release::plan_released(cfg, &orders, &ended, now)
@@ -339,8 +354,10 @@ impl<'a> EndedSessions<'a> {
 /// sorted by a hash of the id (cheap to compare), then by every field, so a duplicated id
 /// keeps the same version whatever the input order. Not id order: outputs that promise id
 /// order sort themselves.
-pub(crate) fn canonical(pending: &[PlanOrder]) -> Vec<&PlanOrder> {
-    let mut v: Vec<(u64, &PlanOrder)> = pending.iter().map(|o| (id_hash(&o.id), o)).collect();
+pub(crate) fn canonical<'a>(
+    pending: impl IntoIterator<Item = &'a PlanOrder>,
+) -> Vec<&'a PlanOrder> {
+    let mut v: Vec<(u64, &PlanOrder)> = pending.into_iter().map(|o| (id_hash(&o.id), o)).collect();
     v.sort_unstable_by(|(ha, a), (hb, b)| ha.cmp(hb).then_with(|| full_cmp(a, b)));
     v.dedup_by(|later, first| later.0 == first.0 && later.1.id == first.1.id);
     // Arrival order (ties by position) from here on: it follows how pending orders are
