@@ -147,17 +147,23 @@ fn buyer_key(phone: &Phone, province: &Province, ward: &str, street: &str) -> St
 }
 
 fn text(field: &str, value: &str, max: usize, code: FieldCode) -> Result<(), FieldError> {
+    text_problem(value, max).map_or(Ok(()), |m| Err(err(code, field, m)))
+}
+
+/// What is wrong with a free-text value, if anything (the field's name is only built
+/// for an error: no allocation per valid field).
+fn text_problem(value: &str, max: usize) -> Option<String> {
     let n = value.trim().chars().count();
     if n == 0 {
-        return Err(err(code, field, "must not be empty"));
+        return Some("must not be empty".into());
     }
     if n > max {
-        return Err(err(code, field, format!("at most {max} characters")));
+        return Some(format!("at most {max} characters"));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(err(code, field, "must not contain control characters"));
+        return Some("must not contain control characters".into());
     }
-    Ok(())
+    None
 }
 
 fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
@@ -440,7 +446,9 @@ impl OrderWire {
                     "1–64 printable ASCII characters, no spaces",
                 ));
             }
-            text(&f("name"), &i.name, 300, FieldCode::InvalidItemName)?;
+            if let Some(m) = text_problem(&i.name, 300) {
+                return Err(err(FieldCode::InvalidItemName, f("name"), m));
+            }
             if !(1..=MAX_QTY).contains(&i.qty) {
                 return Err(err(
                     FieldCode::InvalidQty,
@@ -448,7 +456,8 @@ impl OrderWire {
                     format!("must be 1–{MAX_QTY}"),
                 ));
             }
-            let unit_price = money(&f("unit_price"), &i.unit_price)?;
+            let unit_price = Vnd::parse(&i.unit_price.0 .0)
+                .map_err(|e| err(e.code(), f("unit_price"), e.message()))?;
             if !(1..=MAX_ITEM_WEIGHT_G).contains(&i.weight_g) {
                 return Err(err(
                     FieldCode::InvalidWeight,

@@ -260,8 +260,31 @@ impl Reply {
     }
 
     pub fn to_json(&self) -> String {
-        // Serializing these plain structs cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+        match self {
+            // The reply to every order frame, written directly (the same JSON as the
+            // derived form, without the generic tagged-enum path; tested below).
+            Reply::Ack {
+                seq,
+                results,
+                session: None,
+            } => {
+                // Writing numbers and plain structs into a Vec cannot fail.
+                let mut out = Vec::with_capacity(32 + 48 * results.len());
+                out.extend_from_slice(b"{\"type\":\"ack\",\"seq\":");
+                let _ = serde_json::to_writer(&mut out, seq);
+                out.extend_from_slice(b",\"results\":[");
+                for (n, r) in results.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    let _ = serde_json::to_writer(&mut out, r);
+                }
+                out.extend_from_slice(b"]}");
+                String::from_utf8(out).unwrap_or_else(|_| "{}".into())
+            }
+            // Serializing these plain structs cannot fail.
+            _ => serde_json::to_string(self).unwrap_or_else(|_| "{}".into()),
+        }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -372,6 +395,33 @@ mod tests {
             r.to_json(),
             r#"{"type":"nack","seq":2,"retry_after_ms":500,"reason":"storage_unavailable"}"#
         );
+        let ack = Reply::Ack {
+            seq: -3,
+            results: vec![
+                OrderResult {
+                    order_id: Some("TT-1".into()),
+                    status: "accepted",
+                    error: None,
+                },
+                OrderResult {
+                    order_id: None,
+                    status: "rejected",
+                    error: Some(FieldError::new(
+                        crate::domain::FieldCode::InvalidPhone,
+                        "buyer.phone",
+                        "x \"y\"",
+                    )),
+                },
+            ],
+            session: None,
+        };
+        assert_eq!(ack.to_json(), serde_json::to_string(&ack).unwrap());
+        let empty = Reply::Ack {
+            seq: 7,
+            results: Vec::new(),
+            session: None,
+        };
+        assert_eq!(empty.to_json(), serde_json::to_string(&empty).unwrap());
         let e = Reply::error(None, ErrorCode::MalformedFrame, None, "x");
         assert_eq!(
             e.to_json(),

@@ -10,7 +10,7 @@ use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id};
 use crate::domain::schedule::{due, SiteSchedule};
 use crate::store::tombstones::DedupeWindow;
-use crate::store::{CancelOutcome, IngestOutcome, Normalized, Store, StoreError, StoreOrder};
+use crate::store::{CancelOutcome, IngestOutcome, Store, StoreError, StoreOrder};
 
 /// Who is sending on this connection, and the settings their frames are judged by.
 pub struct Ctx {
@@ -119,12 +119,12 @@ fn validate_one(ctx: &Ctx, json: &str, now: DateTime<Utc>) -> Result<StoreOrder,
     let order = wire.validate(now, ctx.max_skew, max_age).map_err(reject)?;
     let canonical = wire.canonical_json();
     let due = due(&ctx.schedule, order.placed_at, now);
-    let norm = Normalized {
-        phone: order.phone.as_str().to_owned(),
-        province: order.province.name.to_owned(),
-        province_code: order.province.code.to_owned(),
+    let norm = NormalizedOut {
+        phone: order.phone.as_str(),
+        province: order.province.name,
+        province_code: order.province.code,
         region: order.province.region,
-        ward: wire.ship_to.ward.trim().to_owned(),
+        ward: wire.ship_to.ward.trim(),
     };
     // The stored record embeds the canonical ORDER as is: one serialization per order.
     let data = OrderDataOut {
@@ -172,7 +172,17 @@ struct OrderDataOut<'a> {
     at_risk: bool,
     buyer_key: &'a str,
     weight_g: u64,
-    norm: &'a Normalized,
+    norm: &'a NormalizedOut<'a>,
+}
+
+/// The write side of [`crate::store::Normalized`] (same JSON), borrowing from the validated order.
+#[derive(serde::Serialize)]
+struct NormalizedOut<'a> {
+    phone: &'a str,
+    province: &'a str,
+    province_code: &'a str,
+    region: crate::domain::address::Region,
+    ward: &'a str,
 }
 
 fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {

@@ -4,7 +4,8 @@
 //   (401 for an unknown token, 400 for a bad label), one HTTP server for everything.
 // - Frames `order`, `orders`, `end_session`, `ping` of livepack's contract; per frame the
 //   same Redis script as livepack (src/store/lua/ingest.lua: set-if-absent per order +
-//   stream append + session counters, one EVALSHA per frame), then one reply per frame:
+//   stream append + session counters, one EVALSHA per frame, with the same keys and
+//   arguments: the seller's live tombstone buckets included), then one reply per frame:
 //   {"type":"ack","seq":N,"results":[{"order_id":..,"status":"accepted"|"duplicate"}]};
 //   when Redis fails: {"type":"nack","seq":N,"retry_after_ms":500,"reason":...}, so the
 //   client resends (nothing of the frame was stored: the script is atomic).
@@ -57,7 +58,22 @@ const keys = {
   session: (seller, label) => `${tag}:s:${seller}:${label}`,
   sessions: `${tag}:sessions`,
   order: (seller, id) => `${tag}:o:${seller}:${id}`,
+  tombstones: (seller, bucketMs) => `${tag}:t:${seller}:${Math.floor(bucketMs / 1000)}`,
 };
+
+// The seller's tombstone buckets that can be live (src/store/tombstones.rs, default
+// retention: hot 30 days, dedupe window 90 days, 30-day buckets): the script checks them.
+const DAY_MS = 86400000;
+const PERIOD_MS = 30 * DAY_MS;
+const HOT_MS = 30 * DAY_MS;
+const DEDUPE_MS = 90 * DAY_MS;
+function liveBuckets(now) {
+  const first = Math.floor(now / PERIOD_MS);
+  const last = Math.floor((now + HOT_MS + DEDUPE_MS + PERIOD_MS) / PERIOD_MS);
+  const out = [];
+  for (let b = first; b <= last; b++) out.push(b * PERIOD_MS);
+  return out;
+}
 
 let queue = null;
 if (BULLMQ) {
@@ -108,8 +124,11 @@ async function storeOrders(seller, label, orders) {
       .exec();
     return results;
   }
+  const now = Date.now();
+  const buckets = liveBuckets(now);
   const k = [keys.stream, keys.session(seller, label), keys.sessions];
-  const argv = [seller, label, String(Date.now()), String(rejected)];
+  for (const b of buckets) k.push(keys.tombstones(seller, b));
+  const argv = [seller, label, String(now), String(rejected), String(buckets.length)];
   for (const i of good) {
     const id = orders[i].order_id;
     const data = JSON.stringify(orders[i]);

@@ -9,56 +9,67 @@
 -- ARGV[1] seller, ARGV[2] session label, ARGV[3] now (ms), ARGV[4] rejected count,
 -- ARGV[5] n, then per order 3 args: order_id, data (JSON), digest
 -- Returns per order: 1 accepted, 2 duplicate (same content), 3 duplicate (different content)
+--
+-- Cost (issue 20: close to a bare set-if-absent + XADD): one EXISTS over every tombstone
+-- bucket and every order key of the call finds the usual case (nothing of it exists):
+-- then each order is one HSET + one XADD. Only when something exists are the buckets and
+-- the orders looked at one by one. The session hash takes one HINCRBY per call.
 local seller, label, now = ARGV[1], ARGV[2], ARGV[3]
 local nt = tonumber(ARGV[5])
+local first = 4 + nt
+local known = 0
+for j = 4, #KEYS, 1000 do -- (unpack's stack limit: at most 1,000 keys a call)
+  known = known + redis.call('EXISTS', unpack(KEYS, j, math.min(j + 999, #KEYS)))
+end
+-- The buckets that exist (looked at only when something of this call exists).
 local tombs = {}
-for j = 4, 3 + nt do
-  if redis.call('EXISTS', KEYS[j]) == 1 then tombs[#tombs + 1] = KEYS[j] end
+if known > 0 then
+  for j = 4, first - 1 do
+    if redis.call('EXISTS', KEYS[j]) == 1 then tombs[#tombs + 1] = KEYS[j] end
+  end
 end
 local out = {}
 local accepted, dup = 0, 0
-for i = 4 + nt, #KEYS do
-  local a = 6 + (i - 4 - nt) * 3
+-- Order keys written by this call (the same id twice in one batch: the second is a duplicate).
+local mine = {}
+for i = first, #KEYS do
+  local a = 6 + (i - first) * 3
   local key = KEYS[i]
   local id, dg = ARGV[a], ARGV[a + 2]
-  local seen = false
-  if redis.call('EXISTS', key) == 0 then
+  local stored = mine[key] or (known > 0 and redis.call('EXISTS', key) == 1)
+  local code = nil
+  if not stored then
     for _, t in ipairs(tombs) do
       local short = redis.call('HGET', t, id)
       if short then
-        seen = true
-        dup = dup + 1
-        if short == string.sub(dg, 1, #short) then
-          out[#out + 1] = 2
-        else
-          out[#out + 1] = 3
-        end
+        if short == string.sub(dg, 1, #short) then code = 2 else code = 3 end
         break
       end
     end
-  end
-  if seen then
-    -- known from its tombstone: answered above, nothing stored
-  elseif redis.call('HSETNX', key, 'data', ARGV[a + 1]) == 1 then
-    redis.call('HSET', key, 'st', 'received', 'dg', dg)
-    redis.call('XADD', KEYS[1], '*', 't', 'o', 's', seller, 'id', id)
-    accepted = accepted + 1
-    out[#out + 1] = 1
-  else
-    dup = dup + 1
-    if redis.call('HGET', key, 'dg') == dg then
-      out[#out + 1] = 2
-    else
-      out[#out + 1] = 3
+    if not code then
+      redis.call('HSET', key, 'data', ARGV[a + 1], 'st', 'received', 'dg', dg)
+      redis.call('XADD', KEYS[1], '*', 't', 'o', 's', seller, 'id', id)
+      mine[key] = true
+      code = 1
     end
+  elseif redis.call('HGET', key, 'dg') == dg then
+    code = 2
+  else
+    code = 3
   end
+  if code == 1 then accepted = accepted + 1 else dup = dup + 1 end
+  out[#out + 1] = code
 end
-if redis.call('HSETNX', KEYS[2], 'state', 'live') == 1 then
+-- The session: created live on its first frame. HINCRBY answering exactly this call's count
+-- means the field was new, so only then (or when nothing was accepted) can the session be new.
+local fresh = true
+if accepted > 0 then
+  fresh = redis.call('HINCRBY', KEYS[2], 'accepted', accepted) == accepted
+end
+if fresh and redis.call('HSETNX', KEYS[2], 'state', 'live') == 1 then
   redis.call('HSET', KEYS[2], 'started_ms', now)
   redis.call('SADD', KEYS[3], seller .. '/' .. label)
 end
-redis.call('HSET', KEYS[2], 'last_ms', now)
-if accepted > 0 then redis.call('HINCRBY', KEYS[2], 'accepted', accepted) end
 if dup > 0 then redis.call('HINCRBY', KEYS[2], 'duplicate', dup) end
 local rejected = tonumber(ARGV[4])
 if rejected > 0 then redis.call('HINCRBY', KEYS[2], 'rejected', rejected) end
