@@ -19,7 +19,7 @@ macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident ($what:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, )+
+            $( $(#[$vmeta:meta])* $variant:ident = $wire:tt, )+
         }
     ) => {
         $(#[$meta])*
@@ -160,7 +160,7 @@ wire_enum! {
 
 wire_enum! {
     /// What one booking request did for a parcel (`POST /v1/shipments/{id}/book`).
-    pub enum BookResult ("booking result") {
+    pub enum BookOutcome ("booking result") {
         /// The carrier booked it (now or before): it has a tracking code.
         Booked = "booked",
         /// It failed; the background booker tries again.
@@ -217,7 +217,7 @@ mod tests {
         agree(CarrierStatus::ALL);
         agree(ShipmentStatus::ALL);
         agree(BookState::ALL);
-        agree(BookResult::ALL);
+        agree(BookOutcome::ALL);
         agree(WaveStatus::ALL);
         agree(SessionState::ALL);
     }

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::carrier::CarrierError;
 use super::service::{self, ParcelBooking, StoredParcel};
 use crate::config::{CarrierConfig, Config, SiteConfig};
-use crate::domain::status::{BookResult, BookState};
+use crate::domain::status::{BookOutcome, BookState};
 use crate::shipping::Shipping;
 use crate::store::StoreError;
 
@@ -123,7 +123,7 @@ const MAX_FIRST_PASS_MS: i64 = 300_000;
 
 fn outcome(
     id: &str,
-    status: BookResult,
+    status: BookOutcome,
     tracking: Option<String>,
     error: Option<String>,
 ) -> ParcelBooking {
@@ -150,7 +150,7 @@ pub async fn attempt(
     if !ship.store.lock_parcel(&site.id, parcel_id, lock_ms).await? {
         return Ok(outcome(
             parcel_id,
-            BookResult::Skipped,
+            BookOutcome::Skipped,
             None,
             Some("being booked".into()),
         ));
@@ -177,7 +177,7 @@ async fn attempt_locked(
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
-            BookResult::Skipped,
+            BookOutcome::Skipped,
             None,
             Some("no such parcel".into()),
         ));
@@ -186,7 +186,7 @@ async fn attempt_locked(
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
-            BookResult::Booked,
+            BookOutcome::Booked,
             Some(t.clone()),
             None,
         ));
@@ -195,7 +195,7 @@ async fn attempt_locked(
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
-            BookResult::Rejected,
+            BookOutcome::Rejected,
             None,
             p.book_error.clone(),
         ));
@@ -204,7 +204,7 @@ async fn attempt_locked(
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
             parcel_id,
-            BookResult::Skipped,
+            BookOutcome::Skipped,
             None,
             Some("cancelled or to be pulled".into()),
         ));
@@ -224,7 +224,7 @@ async fn attempt_locked(
             .await?;
         return Ok(outcome(
             parcel_id,
-            BookResult::Retrying,
+            BookOutcome::Retrying,
             None,
             Some("no such carrier configured".into()),
         ));
@@ -291,7 +291,7 @@ async fn record(
                 .await?;
             ship.store.unqueue_booking(&site.id, id).await?;
             metrics::counter!(names::PARCELS_BOOKED, &labels).increment(1);
-            Ok(outcome(id, BookResult::Booked, Some(code), None))
+            Ok(outcome(id, BookOutcome::Booked, Some(code), None))
         }
         Err(CarrierError::Rejected { message }) => {
             ship.store
@@ -302,7 +302,7 @@ async fn record(
             // The carrier's text may echo the receiver's address: kept on the parcel (staff
             // see it), not logged.
             tracing::warn!(site = %site.id, parcel = %id, carrier = %carrier_id, "carrier rejected the parcel; not retried");
-            Ok(outcome(id, BookResult::Rejected, None, Some(message)))
+            Ok(outcome(id, BookOutcome::Rejected, None, Some(message)))
         }
         Err(CarrierError::Unavailable { message }) => {
             let attempts = p.book_attempts + 1;
@@ -318,7 +318,7 @@ async fn record(
                 .await?;
             metrics::counter!(names::BOOKING_FAILURES, "site" => site.id.clone(), "retryable" => "true").increment(1);
             tracing::info!(site = %site.id, parcel = %id, attempts, retry_in_ms = wait, "booking failed; will retry");
-            Ok(outcome(id, BookResult::Retrying, None, Some(message)))
+            Ok(outcome(id, BookOutcome::Retrying, None, Some(message)))
         }
     }
 }
@@ -401,11 +401,11 @@ async fn queued_attempt(
         let carrier = p.doc.carrier.clone().unwrap_or_default();
         let service = p.doc.service.clone().unwrap_or_default();
         let out = attempt(&ship, &site, &id, &carrier, &service).await?;
-        if out.status == BookResult::Skipped && out.error.as_deref() == Some("being booked") {
+        if out.status == BookOutcome::Skipped && out.error.as_deref() == Some("being booked") {
             let later = Utc::now().timestamp_millis() + LOCKED_RETRY_MS;
             ship.store.postpone_booking(&site.id, &id, later).await?;
         }
-        Ok(if out.status == BookResult::Booked {
+        Ok(if out.status == BookOutcome::Booked {
             p.doc.shipment_id.clone()
         } else {
             None

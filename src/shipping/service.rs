@@ -15,7 +15,7 @@ use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
 use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
 use crate::config::{CarrierConfig, SiteConfig};
 use crate::domain::address::normalize_province;
-use crate::domain::status::{BookResult, BookState, CarrierStatus, FloorStatus, ShipmentStatus};
+use crate::domain::status::{BookOutcome, BookState, CarrierStatus, FloorStatus, ShipmentStatus};
 use crate::shipping::Shipping;
 use crate::store::records::ParcelDoc;
 use crate::store::{Store, StoreError};
@@ -253,7 +253,7 @@ pub async fn load_shipment(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParcelBooking {
     pub parcel_id: String,
-    pub status: BookResult,
+    pub status: BookOutcome,
     pub tracking_code: Option<String>,
     pub error: Option<String>,
 }
@@ -407,7 +407,7 @@ async fn book_or_skip(
     if let Some(t) = &p.tracking {
         return Ok(ParcelBooking {
             parcel_id: id,
-            status: BookResult::Booked,
+            status: BookOutcome::Booked,
             tracking_code: Some(t.clone()),
             error: None,
         });
@@ -415,14 +415,14 @@ async fn book_or_skip(
     if p.rejected() {
         return Ok(ParcelBooking {
             parcel_id: id,
-            status: BookResult::Rejected,
+            status: BookOutcome::Rejected,
             tracking_code: None,
             error: p.book_error.clone(),
         });
     }
     let skipped = |why: &str| ParcelBooking {
         parcel_id: id.clone(),
-        status: BookResult::Skipped,
+        status: BookOutcome::Skipped,
         tracking_code: None,
         error: Some(why.to_owned()),
     };
