@@ -1,4 +1,4 @@
-//! What retention (`crate::archive`) reads from and writes to Redis: the site's archiver lock,
+//! What retention (the `archive` module) reads from and writes to Redis: the site's archiver lock,
 //! the days already archived, a business day's orders (from the site stream, whose entry ids
 //! are the times the orders were stored), each order with its wave, parcel, shipment and
 //! tracking code, and the script that lets archived orders expire (`lua/retire.lua`).

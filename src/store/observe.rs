@@ -1,4 +1,4 @@
-//! The reads behind the gauges (`crate::observe`): a liveness ping, wave progress fields and
+//! The reads behind the gauges (the `observe` module): a liveness ping, wave progress fields and
 //! order statuses. Each call is one pipeline; callers pass bounded slices (a few hundred).
 
 use super::{keys, Store, StoreError};
