@@ -4,12 +4,12 @@
 
 use crate::metric_names as names;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 
 use crate::domain::status::{OrderStatus, WaveStatus};
 use crate::planner::core::AtRisk;
 use crate::planner::outlook::Outlook;
 use crate::state::AppState;
-use crate::store::records::WaveDoc;
 use crate::store::{OrderData, StoreError};
 
 /// "Soon": the pickup is at most this far ahead.
@@ -50,10 +50,10 @@ pub fn unpacked(status: Option<&str>) -> bool {
         .is_some_and(OrderStatus::is_unpacked)
 }
 
-/// Waves read at most per call of [`session_at_risk`].
-const MAX_WAVES: usize = 500;
 /// At-risk orders listed at most per session (the count stays exact).
 const MAX_LISTED: usize = 1_000;
+/// Orders (and their waves) read per pipeline.
+const CHUNK: usize = 500;
 
 /// A waved, not yet packed order of a session that is at risk.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -85,8 +85,12 @@ pub fn waved_risk(
     }
 }
 
-/// The session's orders that are in a wave not done (business days yesterday to
-/// tomorrow), not packed yet, and at risk ([`waved_risk`]); with the total count.
+/// The session's orders that are in a wave not done, not packed yet, and at risk
+/// ([`waved_risk`]); with the total count.
+///
+/// Only the orders the session's risk set ([`crate::store::keys::session_risk`]) says are
+/// due by `now` are read — those whose deadline has passed or whose wave's pickup was after
+/// it when waved — not every wave of the site: the cost follows the session, not the site.
 pub async fn session_at_risk(
     state: &AppState,
     site: &str,
@@ -94,63 +98,58 @@ pub async fn session_at_risk(
     label: &str,
     now: DateTime<Utc>,
 ) -> Result<(usize, Vec<WavedAtRisk>), StoreError> {
-    let today = crate::domain::schedule::business_date(now);
-    let mut ids = Vec::new();
-    for date in [today.pred_opt(), Some(today), today.succ_opt()]
-        .into_iter()
-        .flatten()
-    {
-        ids.extend(state.store.wave_ids_of_day(site, date).await?);
-    }
-    ids.truncate(MAX_WAVES);
-    // (order id, wave pickup) of the seller's orders in waves not done.
-    let mut refs: Vec<(String, DateTime<Utc>)> = Vec::new();
-    for chunk in ids.chunks(50) {
-        for h in state.store.wave_hashes(site, chunk).await? {
-            if h.get("status").and_then(|s| s.parse().ok()) == Some(WaveStatus::Done) {
-                continue;
-            }
-            let Some(doc) = h
-                .get("data")
-                .and_then(|d| serde_json::from_str::<WaveDoc>(d).ok())
-            else {
-                continue;
-            };
-            refs.extend(
-                doc.orders
-                    .into_iter()
-                    .filter(|o| o.seller == seller)
-                    .map(|o| (o.order_id, doc.pickup_at)),
-            );
-        }
-    }
+    let due = state
+        .store
+        .session_risk_due(site, seller, label, now.timestamp_millis())
+        .await?;
     let mut count = 0;
     let mut listed = Vec::new();
-    for chunk in refs.chunks(500) {
-        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-        let rows = state
+    for chunk in due.chunks(CHUNK) {
+        let rows = state.store.orders_for_risk(site, seller, chunk).await?;
+        // (order id, status, data, wave id) of the orders still to be packed.
+        let open: Vec<(&String, String, OrderData, String)> = chunk
+            .iter()
+            .zip(rows)
+            .filter_map(|(id, (st, data, wave))| {
+                let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
+                if !unpacked(Some(&status)) {
+                    return None;
+                }
+                let d = serde_json::from_str::<OrderData>(&data?).ok()?;
+                (d.session == label).then_some((id, status, d, wave?))
+            })
+            .collect();
+        let mut waves: Vec<String> = open.iter().map(|(.., w)| w.clone()).collect();
+        waves.sort_unstable();
+        waves.dedup();
+        let fields = state
             .store
-            .order_status_and_data(site, seller, &ids)
+            .wave_fields(site, &waves, &["status", "pickup_ms"])
             .await?;
-        for ((id, pickup), (st, data)) in chunk.iter().zip(rows) {
-            let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
-            if data.is_none() || !unpacked(Some(&status)) {
-                continue;
-            }
-            let Some(d) = data.and_then(|d| serde_json::from_str::<OrderData>(&d).ok()) else {
+        let pickup_of: HashMap<&str, DateTime<Utc>> = waves
+            .iter()
+            .zip(fields)
+            .filter_map(|(w, f)| {
+                let [status, pickup] = <[Option<String>; 2]>::try_from(f).ok()?;
+                if status?.parse::<WaveStatus>().ok() == Some(WaveStatus::Done) {
+                    return None;
+                }
+                let ms = pickup?.parse::<i64>().ok()?;
+                Some((w.as_str(), DateTime::from_timestamp_millis(ms)?))
+            })
+            .collect();
+        for (id, status, d, wave) in open {
+            let Some(pickup) = pickup_of.get(wave.as_str()).copied() else {
                 continue;
             };
-            if d.session != label {
-                continue;
-            }
-            if let Some(reason) = waved_risk(d.deadline, *pickup, d.at_risk, now) {
+            if let Some(reason) = waved_risk(d.deadline, pickup, d.at_risk, now) {
                 count += 1;
                 if listed.len() < MAX_LISTED {
                     listed.push(WavedAtRisk {
                         order_id: id.clone(),
                         status,
                         reason: reason.into(),
-                        pickup_at: *pickup,
+                        pickup_at: pickup,
                         deadline: d.deadline,
                     });
                 }

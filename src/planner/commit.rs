@@ -22,7 +22,7 @@ use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
 use crate::shipping::quotes::{self, QuoteCache};
 use crate::store::keys::pending_field;
 use crate::store::records::{make_id, ParcelDoc, ParcelItem, ParcelOrder, PickLineDoc, WaveDoc};
-use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit};
+use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit, WaveOrder};
 use crate::store::Store;
 
 /// Wave commits in flight at once (each one atomic script; a bounded window instead of
@@ -356,7 +356,7 @@ fn boxes<'a>(
 struct Built {
     doc: WaveDoc,
     sku_qty: Vec<(String, u32)>,
-    orders: Vec<(String, String, String, String)>,
+    orders: Vec<WaveOrder>,
     parcels: Vec<(String, String)>,
     shipments: Vec<ShipmentKey>,
     parcel_shipment: Vec<usize>,
@@ -384,6 +384,18 @@ fn parcel_order(r: &PendingRecord) -> ParcelOrder {
                 }
             })
             .collect(),
+    }
+}
+
+/// From when a waved order counts as at risk ([`crate::store::keys::session_risk`]): at
+/// once when its wave's pickup (or, as its own `at_risk` flag says, every pickup it could
+/// make) is after its deadline, else from its deadline (overdue).
+fn risk_from(r: &PendingRecord, wave_pickup: DateTime<Utc>) -> DateTime<Utc> {
+    let deadline = r.plan.deadline;
+    if wave_pickup > deadline || r.plan.pickup_at > deadline {
+        DateTime::UNIX_EPOCH
+    } else {
+        deadline
     }
 }
 
@@ -451,12 +463,13 @@ fn build(
             quote: route.as_ref().and_then(|r| r.quote),
         };
         for r in &b.recs {
-            orders.push((
-                r.plan.id.seller.clone(),
-                r.plan.id.order_id.clone(),
-                r.plan.session.clone(),
-                parcel_id.clone(),
-            ));
+            orders.push(WaveOrder {
+                seller: r.plan.id.seller.clone(),
+                order_id: r.plan.id.order_id.clone(),
+                session: r.plan.session.clone(),
+                parcel_id: parcel_id.clone(),
+                risk_from_ms: risk_from(r, wave.pickup_at).timestamp_millis(),
+            });
         }
         parcels.push((
             parcel_id.clone(),

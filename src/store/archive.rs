@@ -428,7 +428,10 @@ fn related_keys(
     wave: Option<(&str, Option<DateTime<Utc>>)>,
     shipment_id: Option<&str>,
 ) -> Vec<String> {
-    let mut related = vec![keys::session(site, seller, session)];
+    let mut related = vec![
+        keys::session(site, seller, session),
+        keys::session_risk(site, seller, session),
+    ];
     if let Some(p) = parcel_id {
         related.push(keys::parcel(site, p));
     }

@@ -20,6 +20,13 @@ pub fn session(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}")
 }
 
+/// Sorted set of a session's waved orders: order id → the time (ms) from which it counts
+/// as at risk: its deadline, or 0 when its wave's pickup was already after its deadline.
+/// `GET /v1/sessions/{label}` reads only the members due by now, not every wave.
+pub fn session_risk(site: &str, seller: &str, label: &str) -> String {
+    format!("lp:{{{site}}}:s:{seller}:{label}:risk")
+}
+
 /// Set of `seller/label` of every session the site has seen.
 pub fn sessions(site: &str) -> String {
     format!("lp:{{{site}}}:sessions")

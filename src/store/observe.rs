@@ -28,19 +28,42 @@ impl Store {
         self.bounded("floor", pipe.query_async(&mut conn)).await
     }
 
-    /// `st` (status) and `data` of a seller's orders, in order (`None`: not stored).
-    pub async fn order_status_and_data<S: AsRef<str>>(
+    /// The ids of a session's waved orders that count as at risk by `now_ms`
+    /// ([`keys::session_risk`]), earliest first.
+    pub async fn session_risk_due(
+        &self,
+        site: &str,
+        seller: &str,
+        label: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "session_at_risk",
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(keys::session_risk(site, seller, label))
+                .arg("-inf")
+                .arg(now_ms)
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    /// `st` (status), `data` and `w` (wave id) of a seller's orders, in order (`None`: not
+    /// stored).
+    pub async fn orders_for_risk<S: AsRef<str>>(
         &self,
         site: &str,
         seller: &str,
         order_ids: &[S],
-    ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(Option<String>, Option<String>, Option<String>)>, StoreError> {
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.cmd("HMGET")
                 .arg(keys::order(site, seller, id.as_ref()))
                 .arg("st")
-                .arg("data");
+                .arg("data")
+                .arg("w");
         }
         let mut conn = self.conn();
         self.bounded("session_at_risk", pipe.query_async(&mut conn))

@@ -20,8 +20,7 @@ pub struct WaveCommit<'a> {
     pub doc: String,
     pub qty_total: u64,
     pub sku_qty: Vec<(String, u32)>,
-    /// (seller, order_id, session label, parcel id) per order.
-    pub orders: Vec<(String, String, String, String)>,
+    pub orders: Vec<WaveOrder>,
     /// (parcel id, parcel JSON).
     pub parcels: Vec<(String, String)>,
     /// The shipments this wave's parcels join (one per carrier pickup).
@@ -29,6 +28,19 @@ pub struct WaveCommit<'a> {
     /// Per parcel (same order as `parcels`): 1 + the index of its shipment in `shipments`,
     /// 0 (or missing) for none.
     pub parcel_shipment: Vec<usize>,
+}
+
+/// One order a wave commit takes out of pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaveOrder {
+    pub seller: String,
+    pub order_id: String,
+    /// Its session's label.
+    pub session: String,
+    pub parcel_id: String,
+    /// From when it counts as at risk (ms): its deadline, or 0 when the wave's pickup is
+    /// already after it (see [`super::keys::session_risk`]).
+    pub risk_from_ms: i64,
 }
 
 /// A shipment a wave commit creates (if new) and adds parcels to.
@@ -163,14 +175,17 @@ impl Store {
             .key(keys::fence(site))
             .key(keys::wave(site, c.wave_id))
             .key(keys::waves_of_day(site, c.date));
-        for (seller, order_id, _, _) in &c.orders {
-            inv.key(keys::order(site, seller, order_id));
+        for o in &c.orders {
+            inv.key(keys::order(site, &o.seller, &o.order_id));
         }
         for (parcel_id, _) in &c.parcels {
             inv.key(keys::parcel(site, parcel_id));
         }
-        for (seller, _, label, _) in &c.orders {
-            inv.key(keys::session(site, seller, label));
+        for o in &c.orders {
+            inv.key(keys::session(site, &o.seller, &o.session));
+        }
+        for o in &c.orders {
+            inv.key(keys::session_risk(site, &o.seller, &o.session));
         }
         let date_of = |ms: i64| {
             crate::domain::schedule::business_date(
@@ -194,9 +209,9 @@ impl Store {
         for (sku, qty) in &c.sku_qty {
             inv.arg(sku).arg(qty);
         }
-        for (seller, order_id, _, parcel_id) in &c.orders {
-            inv.arg(keys::pending_field(seller, order_id))
-                .arg(parcel_id);
+        for o in &c.orders {
+            inv.arg(keys::pending_field(&o.seller, &o.order_id))
+                .arg(&o.parcel_id);
         }
         for (parcel_id, json) in &c.parcels {
             inv.arg(parcel_id).arg(json);
@@ -212,6 +227,9 @@ impl Store {
         for j in 0..c.parcels.len() {
             let x = c.parcel_shipment.get(j).copied().unwrap_or(0);
             inv.arg(if x <= c.shipments.len() { x } else { 0 });
+        }
+        for o in &c.orders {
+            inv.arg(o.risk_from_ms).arg(&o.order_id);
         }
         let mut conn = self.conn();
         let out: String = self

@@ -450,7 +450,7 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wave_commit_never_overwrites_an_existing_parcel() {
     use livepack::store::keys;
-    use livepack::store::waves::{CommitOutcome, WaveCommit};
+    use livepack::store::waves::{CommitOutcome, WaveCommit, WaveOrder};
     use redis::AsyncCommands;
 
     let redis = TestRedis::start().await;
@@ -478,7 +478,13 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         doc: "{}".into(),
         qty_total: 1,
         sku_qty: vec![("HONEY-500".into(), 1)],
-        orders: vec![(SELLER_A.into(), order.into(), "s".into(), parcel.into())],
+        orders: vec![WaveOrder {
+            seller: SELLER_A.into(),
+            order_id: order.into(),
+            session: "s".into(),
+            parcel_id: parcel.into(),
+            risk_from_ms: 3,
+        }],
         parcels: vec![(parcel.into(), doc.into())],
         shipments: vec![],
         parcel_shipment: vec![],

@@ -615,6 +615,28 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(listed["at_risk_count"], old_wave["at_risk_count"]);
     assert_eq!(listed["started_at"], Value::Null);
 
+    // The seller's session view lists the overdue order among its waved orders at risk,
+    // with its wave's pickup; the on-time ones are not listed.
+    let (s, session) = app.client(TOKEN_A).get_json("/v1/sessions/floor").await;
+    assert_eq!(s, 200, "{session}");
+    let at_risk = session["at_risk_orders"].as_array().unwrap();
+    assert_eq!(
+        session["at_risk_waved"].as_u64(),
+        Some(at_risk.len() as u64),
+        "{session}"
+    );
+    let old = at_risk
+        .iter()
+        .find(|o| o["order_id"] == "FL-OLD")
+        .unwrap_or_else(|| panic!("FL-OLD is at risk: {session}"));
+    assert_eq!(old["reason"], "overdue");
+    assert_eq!(old["status"], "waved");
+    assert_eq!(old["pickup_at"], old_wave["pickup_at"]);
+    assert!(
+        at_risk.iter().all(|o| o["order_id"] != "FL-PRE"),
+        "{session}"
+    );
+
     // Packing before picking is refused, naming the SKU.
     let (s, e) = call(
         &app,

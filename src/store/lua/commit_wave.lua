@@ -2,13 +2,15 @@
 -- happens. A planner whose fencing token is stale (another instance took the site over)
 -- is refused, and so is a commit whose wave or any parcel id exists already ('exists').
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
--- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes, then per
--- shipment s: its hash, its parcel set and its pickup day's shipments
+-- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes, then n
+-- session risk sets (zset, keys.rs `session_risk`), then per shipment s: its hash, its
+-- parcel set and its pickup day's shipments
 -- ARGV[1] fence token, ARGV[2] wave id, ARGV[3] released ms, ARGV[4] n, ARGV[5] m,
 -- ARGV[6] wave doc JSON, ARGV[7] pickup ms, ARGV[8] qty total, ARGV[9] k skus,
 -- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON),
 -- then s, then s × (shipment id, carrier, service, pickup ms, pickup date), then m × the
--- parcel's shipment (1-based index, 0 none). An order joins its parcel's shipment.
+-- parcel's shipment (1-based index, 0 none), then n × (risk-from ms, order id). An order
+-- joins its parcel's shipment.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'exists' end
 local n, m, k = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[9])
@@ -38,7 +40,7 @@ local a_parcels = a_orders + 2 * n
 local a_ship = a_parcels + 2 * m
 local s = tonumber(ARGV[a_ship])
 local a_idx = a_ship + 1 + 5 * s
-local k_ship = 5 + 2 * n + m
+local k_ship = 5 + 3 * n + m
 local ship_of = {}
 for j = 0, m - 1 do
   local pid = ARGV[a_parcels + 2 * j]
@@ -66,6 +68,10 @@ for i = 0, n - 1 do
   if ship then
     redis.call('HSET', KEYS[5 + i], 'sh', ship)
   end
+end
+local a_risk = a_idx + m
+for i = 0, n - 1 do
+  redis.call('ZADD', KEYS[5 + 2 * n + m + i], ARGV[a_risk + 2 * i], ARGV[a_risk + 2 * i + 1])
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'
