@@ -22,7 +22,8 @@ use crate::state::AppState;
 
 /// Default refresh period of the Redis-derived gauges.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-/// The day's shipments (every parcel read and priced) are refreshed every this many ticks.
+/// The day's shipments (priced again where a parcel changed) are refreshed every this many
+/// ticks.
 const SHIPPING_EVERY: u64 = 3;
 
 static INTERVAL_MS: AtomicU64 = AtomicU64::new(DEFAULT_INTERVAL.as_millis() as u64);
@@ -46,9 +47,11 @@ pub fn spawn(state: &AppState) {
 async fn run(state: AppState) {
     let shutdown = state.shutdown.clone();
     let mut tick: u64 = 0;
+    let mut plans = shipping::PlanCache::default();
     loop {
         process::refresh();
-        refresh_redis(&state, tick.is_multiple_of(SHIPPING_EVERY)).await;
+        let with_shipping = tick.is_multiple_of(SHIPPING_EVERY);
+        refresh_redis(&state, with_shipping.then_some(&mut plans)).await;
         tick += 1;
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -59,7 +62,7 @@ async fn run(state: AppState) {
 
 /// One pass over every configured site. Failures are logged at debug level (Redis errors
 /// are already counted by the store) and leave the previous values in place.
-async fn refresh_redis(state: &AppState, with_shipping: bool) {
+async fn refresh_redis(state: &AppState, mut shipment_plans: Option<&mut shipping::PlanCache>) {
     let up = ping(state).await;
     metrics::gauge!(names::REDIS_UP).set(if up { 1.0 } else { 0.0 });
     if !up {
@@ -77,8 +80,8 @@ async fn refresh_redis(state: &AppState, with_shipping: bool) {
         if let Err(e) = floor::refresh(state, site, now).await {
             tracing::debug!(site = %id, error = %e, "floor gauges not refreshed");
         }
-        if with_shipping {
-            if let Err(e) = shipping::refresh(state, id, now).await {
+        if let Some(plans) = shipment_plans.as_deref_mut() {
+            if let Err(e) = shipping::refresh(state, id, now, plans).await {
                 tracing::debug!(site = %id, error = %e, "shipping gauges not refreshed");
             }
             if let Err(e) = cod::refresh(state, id, now).await {

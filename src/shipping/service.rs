@@ -498,23 +498,63 @@ async fn auto_book_round(ship: &Shipping, site: &str) -> Result<(), StoreError> 
     let today = crate::domain::schedule::business_date(now);
     for date in [today, today.succ_opt().unwrap_or(today)] {
         for id in ship.store.shipment_ids_of_day(site, date).await? {
-            let Some(sh) = load_shipment(ship, site, &id).await? else {
+            // The shipment's hash first: a shipment not yet due (or handed over) costs one
+            // small read, however many parcels it has.
+            let head = ship.store.shipment_head(site, &id).await?;
+            let Some(status) = head
+                .get("status")
+                .and_then(|s| s.parse::<ShipmentStatus>().ok())
+            else {
                 continue;
             };
-            let lead = carrier_config(ship, &sh.carrier)
+            let pickup_at = head
+                .get("pickup_ms")
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+            let Some(pickup_at) = pickup_at else {
+                continue;
+            };
+            let carrier = head.get("carrier").map_or("", String::as_str);
+            let lead = carrier_config(ship, carrier)
                 .map(|c| c.book_before_pickup_minutes)
                 .unwrap_or(60);
-            let due = sh.pickup_at - chrono::Duration::minutes(i64::from(lead)) <= now;
-            let pending: Vec<String> = sh
-                .parcels
-                .iter()
-                .filter(|p| p.ships() && p.tracking.is_none() && p.book_state.is_none())
-                .map(|p| p.doc.parcel_id.clone())
-                .collect();
-            if due && !pending.is_empty() && sh.status != ShipmentStatus::HandedOver {
+            let due = pickup_at - chrono::Duration::minutes(i64::from(lead)) <= now;
+            if !due || status == ShipmentStatus::HandedOver {
+                continue;
+            }
+            let pending = unbooked(ship, site, &id).await?;
+            if !pending.is_empty() {
                 booker::request(ship, site, &pending, now.timestamp_millis(), true).await?;
             }
         }
     }
     Ok(())
+}
+
+/// A shipment's parcels that ship and have neither a tracking code nor a booking state
+/// (never asked for), read from four small fields per parcel, not their documents.
+async fn unbooked(ship: &Shipping, site: &str, id: &str) -> Result<Vec<String>, StoreError> {
+    let ids = ship.store.shipment_parcel_ids(site, id).await?;
+    let rows = ship
+        .store
+        .parcel_fields(site, &ids, &["status", "pull", "tracking", "book_state"])
+        .await?;
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .filter(|(_, row)| match row.as_slice() {
+            [status, pull, tracking, book_state] => {
+                let gone = status
+                    .as_deref()
+                    .and_then(|s| s.parse::<FloorStatus>().ok())
+                    .is_some_and(FloorStatus::is_gone);
+                let book_state = book_state
+                    .as_deref()
+                    .and_then(|s| s.parse::<BookState>().ok());
+                !gone && pull.is_none() && tracking.is_none() && book_state.is_none()
+            }
+            _ => false,
+        })
+        .map(|(id, _)| id)
+        .collect())
 }

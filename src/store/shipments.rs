@@ -53,6 +53,41 @@ impl Store {
         Ok((h, ids))
     }
 
+    /// A shipment's hash alone (status, carrier, service, pickup), without its parcel ids.
+    pub async fn shipment_head(
+        &self,
+        site: &str,
+        shipment_id: &str,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn();
+        self.bounded(
+            "shipment",
+            redis::cmd("HGETALL")
+                .arg(keys::shipment(site, shipment_id))
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    /// A shipment's parcel ids, sorted.
+    pub async fn shipment_parcel_ids(
+        &self,
+        site: &str,
+        shipment_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        let mut ids: Vec<String> = self
+            .bounded(
+                "shipment",
+                redis::cmd("SMEMBERS")
+                    .arg(keys::shipment_parcels(site, shipment_id))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        ids.sort();
+        Ok(ids)
+    }
+
     pub async fn set_shipment_status(
         &self,
         site: &str,

@@ -343,6 +343,28 @@ impl Store {
         Ok(out)
     }
 
+    /// `fields` of each parcel of `parcel_ids` (a missing field or parcel: `None`), in order,
+    /// in chunks: what a scan over many parcels needs without their documents.
+    pub async fn parcel_fields(
+        &self,
+        site: &str,
+        parcel_ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let mut out = Vec::with_capacity(parcel_ids.len());
+        for chunk in parcel_ids.chunks(1024) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.cmd("HMGET").arg(keys::parcel(site, id)).arg(fields);
+            }
+            let mut conn = self.conn();
+            let part: Vec<Vec<Option<String>>> =
+                self.bounded("parcels", pipe.query_async(&mut conn)).await?;
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
     /// `order_refs`: (seller, order_id) of the wave's orders (they become `picked` when the
     /// last unit is picked).
     pub async fn pick(
