@@ -11,47 +11,75 @@
 -- then s, then s × (shipment id, carrier, service, pickup ms, pickup date), then m × the
 -- parcel's shipment (1-based index, 0 none), then n × (risk-from ms, order id). An order
 -- joins its parcel's shipment.
+--
+-- Cost (issue 20): a wave of 200 orders is a few hundred commands, not one per order per
+-- step: the checks are one EXISTS over the parcels and one HMGET over pending; pending
+-- loses its fields in one HDEL; sessions, risk sets and shipment parcel sets take one
+-- command per distinct key. Each order and parcel is still one HSET.
+local CHUNK = 1000 -- (unpack's stack limit)
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'exists' end
 local n, m, k = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[9])
+
+-- Calls `cmd key` with the items of `list` (a flat array) appended, `per` items at a time
+-- (`per` even for pairs).
+local function batched(cmd, key, list, per)
+  local total = 0
+  for i = 1, #list, per do
+    total = total + redis.call(cmd, key, unpack(list, i, math.min(i + per - 1, #list)))
+  end
+  return total
+end
+
 -- Never overwrite a parcel (ids are readable and counted per day): refuse the whole
 -- commit; the planner replans with fresh numbers.
-for j = 0, m - 1 do
-  if redis.call('EXISTS', KEYS[5 + n + j]) == 1 then return 'exists' end
+for j = 0, m - 1, CHUNK do
+  local last = math.min(j + CHUNK - 1, m - 1)
+  if redis.call('EXISTS', unpack(KEYS, 5 + n + j, 5 + n + last)) > 0 then return 'exists' end
 end
 local a_orders = 10 + 2 * k
-for i = 0, n - 1 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[a_orders + 2 * i]) == 0 then return 'stale' end
+local fields = {}
+for i = 0, n - 1 do fields[i + 1] = ARGV[a_orders + 2 * i] end
+for i = 1, n, CHUNK do
+  local got = redis.call('HMGET', KEYS[1], unpack(fields, i, math.min(i + CHUNK - 1, n)))
+  for j = 1, #got do
+    if not got[j] then return 'stale' end
+  end
 end
+
 local wave_id = ARGV[2]
 redis.call('HSET', KEYS[3], 'data', ARGV[6], 'status', 'picking', 'released_ms', ARGV[3],
   'pickup_ms', ARGV[7], 'order_count', n, 'parcel_count', m, 'qty_total', ARGV[8],
   'qty_picked', 0, 'parcels_packed', 0, 'ver', 1)
+local qty = {}
 for j = 0, k - 1 do
-  redis.call('HSET', KEYS[3], 'q:' .. ARGV[10 + 2 * j], ARGV[11 + 2 * j])
+  qty[#qty + 1] = 'q:' .. ARGV[10 + 2 * j]
+  qty[#qty + 1] = ARGV[11 + 2 * j]
 end
-for i = 0, n - 1 do
-  local field, parcel = ARGV[a_orders + 2 * i], ARGV[a_orders + 2 * i + 1]
-  redis.call('HDEL', KEYS[1], field)
-  redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'w', wave_id, 'p', parcel)
-  redis.call('HINCRBY', KEYS[5 + n + m + i], 'waved', 1)
-end
+batched('HSET', KEYS[3], qty, CHUNK)
+if n > 0 then batched('HDEL', KEYS[1], fields, CHUNK) end
+
+-- Parcels, and the shipments they join.
 local a_parcels = a_orders + 2 * n
 local a_ship = a_parcels + 2 * m
 local s = tonumber(ARGV[a_ship])
 local a_idx = a_ship + 1 + 5 * s
 local k_ship = 5 + 3 * n + m
 local ship_of = {}
+local ship_parcels = {}
 for j = 0, m - 1 do
   local pid = ARGV[a_parcels + 2 * j]
-  redis.call('HSET', KEYS[5 + n + j], 'id', pid, 'wave', wave_id,
-    'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1])
   local x = tonumber(ARGV[a_idx + j])
   if x > 0 then
     local ship = ARGV[a_ship + 1 + 5 * (x - 1)]
     ship_of[pid] = ship
-    redis.call('HSET', KEYS[5 + n + j], 'sh', ship)
-    redis.call('SADD', KEYS[k_ship + 3 * (x - 1) + 1], pid)
+    redis.call('HSET', KEYS[5 + n + j], 'id', pid, 'wave', wave_id,
+      'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1], 'sh', ship)
+    ship_parcels[x] = ship_parcels[x] or {}
+    table.insert(ship_parcels[x], pid)
+  else
+    redis.call('HSET', KEYS[5 + n + j], 'id', pid, 'wave', wave_id,
+      'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1])
   end
 end
 for x = 1, s do
@@ -61,17 +89,39 @@ for x = 1, s do
     redis.call('HSET', sk, 'carrier', ARGV[b + 1], 'service', ARGV[b + 2],
       'pickup_ms', ARGV[b + 3], 'date', ARGV[b + 4])
   end
+  if ship_parcels[x] then
+    batched('SADD', KEYS[k_ship + 3 * (x - 1) + 1], ship_parcels[x], CHUNK)
+  end
   redis.call('ZADD', KEYS[k_ship + 3 * (x - 1) + 2], ARGV[b + 3], ARGV[b])
 end
-for i = 0, n - 1 do
-  local ship = ship_of[ARGV[a_orders + 2 * i + 1]]
-  if ship then
-    redis.call('HSET', KEYS[5 + i], 'sh', ship)
-  end
-end
+
+-- Orders; per session (in first-seen order) its waved count and risk entries.
 local a_risk = a_idx + m
+local sessions = {}
+local per_session = {}
 for i = 0, n - 1 do
-  redis.call('ZADD', KEYS[5 + 2 * n + m + i], ARGV[a_risk + 2 * i], ARGV[a_risk + 2 * i + 1])
+  local parcel = ARGV[a_orders + 2 * i + 1]
+  local ship = ship_of[parcel]
+  if ship then
+    redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'w', wave_id, 'p', parcel, 'sh', ship)
+  else
+    redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'w', wave_id, 'p', parcel)
+  end
+  local sk = KEYS[5 + n + m + i]
+  local e = per_session[sk]
+  if not e then
+    e = { risk_key = KEYS[5 + 2 * n + m + i], count = 0, risk = {} }
+    per_session[sk] = e
+    sessions[#sessions + 1] = sk
+  end
+  e.count = e.count + 1
+  e.risk[#e.risk + 1] = ARGV[a_risk + 2 * i]
+  e.risk[#e.risk + 1] = ARGV[a_risk + 2 * i + 1]
+end
+for _, sk in ipairs(sessions) do
+  local e = per_session[sk]
+  redis.call('HINCRBY', sk, 'waved', e.count)
+  batched('ZADD', e.risk_key, e.risk, CHUNK)
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'
