@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use futures_util::future::join_all;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use super::core::{Plan, WavePlan};
 use super::limits::{split, OrderPiece, ParcelLimits};
@@ -26,7 +27,7 @@ use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit, WaveOrder};
 use crate::store::Store;
 
 /// Wave commits in flight at once (each one atomic script; a bounded window instead of
-/// one round trip per wave after another).
+/// one round trip per wave after another, built while earlier ones run).
 const COMMITS_IN_FLIGHT: usize = 16;
 
 /// Commits every wave of `plan`; returns the pending fields that left pending. Stops at
@@ -37,6 +38,8 @@ const COMMITS_IN_FLIGHT: usize = 16;
 /// [`COMMITS_IN_FLIGHT`] scripts. Each script checks the fence and that its orders are
 /// still pending on its own, so a wave committed beside a stale or fenced one is a valid
 /// commit; after either the caller rebuilds its mirror from Redis (or steps down) anyway.
+/// A store error ends the plan the same way (the caller retries with its mirror intact:
+/// a wave whose script did run is refused as `exists` or stale next time, then reloaded).
 pub async fn commit_plan(
     store: &Store,
     site: &str,
@@ -81,74 +84,120 @@ pub async fn commit_plan(
         next.insert(date, (w, p));
     }
 
+    // Numbers in plan order; each wave's routes, documents and script are built only when
+    // a slot of the window frees up, so building the next waves overlaps the scripts in
+    // flight (Redis works while this task serializes documents).
+    let mut numbered = Vec::with_capacity(plan.waves.len());
+    for ((wave, date), boxes) in plan.waves.iter().zip(dates).zip(boxes) {
+        let (n_wave, first_parcel) = next.get(&date).copied().unwrap_or((1, 1));
+        if let Some(e) = next.get_mut(&date) {
+            *e = (n_wave + 1, first_parcel + boxes.len() as u64);
+        }
+        numbered.push(Numbered {
+            wave,
+            date,
+            boxes,
+            wave_id: make_id('W', site, date, n_wave),
+            first_parcel,
+        });
+    }
+    let ctx = Ctx {
+        store,
+        site,
+        carrier,
+        fence,
+        now,
+    };
+    let mut queue = numbered.into_iter();
+    let mut in_flight = FuturesOrdered::new();
     let mut committed = Vec::new();
-    let mut waves = plan.waves.iter().zip(dates).zip(boxes).peekable();
-    while waves.peek().is_some() {
-        let mut window = Vec::with_capacity(COMMITS_IN_FLIGHT);
-        for ((wave, date), boxes) in waves.by_ref().take(COMMITS_IN_FLIGHT) {
-            let (n_wave, first_parcel) = next.get(&date).copied().unwrap_or((1, 1));
-            if let Some(e) = next.get_mut(&date) {
-                *e = (n_wave + 1, first_parcel + boxes.len() as u64);
-            }
-            let wave_id = make_id('W', site, date, n_wave);
-            let routes = route(site, carrier, wave, &boxes).await;
-            let built = build(
-                site,
-                carrier,
-                &wave_id,
-                first_parcel,
-                date,
-                wave,
-                &boxes,
-                &routes,
-                now,
-            );
-            let fields: Vec<String> = wave
-                .orders
-                .iter()
-                .map(|o| pending_field(&o.seller, &o.order_id))
-                .collect();
-            window.push((wave, wave_id, date, built, fields));
+    loop {
+        while in_flight.len() < COMMITS_IN_FLIGHT {
+            let Some(w) = queue.next() else { break };
+            in_flight.push_back(commit_one(&ctx, w));
         }
-        let commits: Vec<WaveCommit<'_>> = window
-            .iter_mut()
-            .map(|(wave, wave_id, date, built, _)| WaveCommit {
-                wave_id,
-                date: *date,
-                released_ms: now.timestamp_millis(),
-                pickup_ms: wave.pickup_at.timestamp_millis(),
-                doc: serde_json::to_string(&built.doc).unwrap_or_default(),
-                qty_total: built.sku_qty.iter().map(|(_, q)| u64::from(*q)).sum(),
-                sku_qty: std::mem::take(&mut built.sku_qty),
-                orders: std::mem::take(&mut built.orders),
-                parcels: std::mem::take(&mut built.parcels),
-                shipments: std::mem::take(&mut built.shipments),
-                parcel_shipment: std::mem::take(&mut built.parcel_shipment),
-            })
-            .collect();
-        let outcomes = join_all(commits.iter().map(|c| store.commit_wave(site, fence, c))).await;
-        let mut stop = None;
-        for ((wave, wave_id, _, _, fields), outcome) in window.into_iter().zip(outcomes) {
-            match outcome.map_err(CommitStop::Store)? {
-                CommitOutcome::Committed => {
-                    metrics::counter!(names::WAVES_RELEASED, "site" => site.to_owned())
-                        .increment(1);
-                    metrics::histogram!(names::WAVE_ORDERS, "site" => site.to_owned())
-                        .record(fields.len() as f64);
-                    tracing::info!(site, wave = %wave_id, orders = fields.len(), reason = ?wave.release_reason, "wave released");
-                    committed.extend(fields);
-                }
-                CommitOutcome::Stale | CommitOutcome::Exists => {
-                    stop = stop.or(Some(CommitStop::Stale));
-                }
-                CommitOutcome::Fenced => stop = Some(CommitStop::Fenced),
+        let Some((wave, wave_id, fields, outcome)) = in_flight.next().await else {
+            break;
+        };
+        match outcome.map_err(CommitStop::Store)? {
+            CommitOutcome::Committed => {
+                metrics::counter!(names::WAVES_RELEASED, "site" => site.to_owned()).increment(1);
+                metrics::histogram!(names::WAVE_ORDERS, "site" => site.to_owned())
+                    .record(fields.len() as f64);
+                tracing::info!(site, wave = %wave_id, orders = fields.len(), reason = ?wave.release_reason, "wave released");
+                committed.extend(fields);
             }
-        }
-        if let Some(stop) = stop {
-            return Err(stop);
+            // The first refusal ends the plan; scripts already in flight may still commit
+            // (each checked on its own), which the caller's reload (or stepping down) sees.
+            CommitOutcome::Stale | CommitOutcome::Exists => return Err(CommitStop::Stale),
+            CommitOutcome::Fenced => return Err(CommitStop::Fenced),
         }
     }
     Ok(committed)
+}
+
+/// What every wave commit of one plan shares.
+struct Ctx<'a> {
+    store: &'a Store,
+    site: &'a str,
+    carrier: Option<&'a ShipCtx>,
+    fence: &'a str,
+    now: DateTime<Utc>,
+}
+
+/// A planned wave with its id and first parcel number.
+struct Numbered<'a, 'p> {
+    wave: &'a WavePlan,
+    date: NaiveDate,
+    boxes: Vec<Box<'p>>,
+    wave_id: String,
+    first_parcel: u64,
+}
+
+/// Routes, builds and commits one wave; returns it with its pending fields and the
+/// script's outcome.
+async fn commit_one<'a>(
+    ctx: &Ctx<'_>,
+    w: Numbered<'a, '_>,
+) -> (
+    &'a WavePlan,
+    String,
+    Vec<String>,
+    Result<CommitOutcome, crate::store::StoreError>,
+) {
+    let routes = route(ctx.site, ctx.carrier, w.wave, &w.boxes).await;
+    let mut built = build(
+        ctx.site,
+        ctx.carrier,
+        &w.wave_id,
+        w.first_parcel,
+        w.date,
+        w.wave,
+        &w.boxes,
+        &routes,
+        ctx.now,
+    );
+    let fields: Vec<String> = w
+        .wave
+        .orders
+        .iter()
+        .map(|o| pending_field(&o.seller, &o.order_id))
+        .collect();
+    let commit = WaveCommit {
+        wave_id: &w.wave_id,
+        date: w.date,
+        released_ms: ctx.now.timestamp_millis(),
+        pickup_ms: w.wave.pickup_at.timestamp_millis(),
+        doc: serde_json::to_string(&built.doc).unwrap_or_default(),
+        qty_total: built.sku_qty.iter().map(|(_, q)| u64::from(*q)).sum(),
+        sku_qty: std::mem::take(&mut built.sku_qty),
+        orders: std::mem::take(&mut built.orders),
+        parcels: std::mem::take(&mut built.parcels),
+        shipments: std::mem::take(&mut built.shipments),
+        parcel_shipment: std::mem::take(&mut built.parcel_shipment),
+    };
+    let outcome = ctx.store.commit_wave(ctx.site, ctx.fence, &commit).await;
+    (w.wave, w.wave_id, fields, outcome)
 }
 
 /// The carrier a site's parcels go with, and its limits.

@@ -25,6 +25,8 @@ use crate::store::{keys, Store, StoreError};
 const LEASE_TTL_MS: u64 = 5_000;
 /// After this many deliveries an undecodable entry goes to the dead-letter stream.
 pub const MAX_DELIVERIES: usize = 5;
+/// Stream entries read per round.
+const BATCH: usize = 1000;
 /// An entry delivered but not acked for this long is claimed again.
 const CLAIM_IDLE_MS: u64 = 2_000;
 
@@ -102,6 +104,8 @@ pub struct SitePlanner {
     /// can release held orders).
     dirty: bool,
     last_plan: Option<tokio::time::Instant>,
+    /// The next batch of a backlog, read while the previous one was handled.
+    ahead: Option<Vec<StreamId>>,
 }
 
 impl SitePlanner {
@@ -118,6 +122,7 @@ impl SitePlanner {
             ended: HashSet::new(),
             dirty: true,
             last_plan: None,
+            ahead: None,
         }
     }
 
@@ -183,6 +188,10 @@ impl SitePlanner {
             .await?;
         let fresh = token.is_some() && token != self.fence;
         self.fence = token;
+        if self.fence.is_none() || fresh {
+            // Read under another lease: claimed again below (or by the new holder).
+            self.ahead = None;
+        }
         if fresh {
             tracing::info!(site = %self.site.id, holder = %self.holder, "planner took the site's lease");
             self.store.ensure_group(self.id()).await?;
@@ -229,18 +238,35 @@ impl SitePlanner {
 
     /// Reads new entries, applies them, plans and commits. Returns true when there may be
     /// more to read right away.
+    ///
+    /// While a backlog is read, the next batch is read during the handling of this one (its
+    /// entries wait in the group's pending list until handled: a crash or a lost lease
+    /// leaves them to be claimed again).
     async fn round(&mut self) -> Result<bool, StoreError> {
         let holder = self.holder.clone();
-        let entries = self.store.read_new(self.id(), &holder, 1000).await?;
-        let more = entries.len() == 1000;
-        self.handle(entries).await?;
+        let entries = match self.ahead.take() {
+            Some(e) => e,
+            None => self.store.read_new(self.id(), &holder, BATCH).await?,
+        };
+        let more = entries.len() == BATCH;
+        if more {
+            let store = self.store.clone();
+            let site = self.site.id.clone();
+            let (next, handled) =
+                tokio::join!(store.read_new(&site, &holder, BATCH), self.handle(entries));
+            // A failed read-ahead is read again (or claimed) later.
+            self.ahead = next.ok().filter(|e| !e.is_empty());
+            handled?;
+        } else {
+            self.handle(entries).await?;
+        }
         // While a backlog is read, plan at most once a second: every plan covers all
         // pending orders, so planning after each batch of 1,000 made catching up with a
         // surge quadratic (300 plans of up to 300,000 orders).
         if !more || self.plan_due() {
             self.plan_and_commit().await?;
         }
-        Ok(more)
+        Ok(more || self.ahead.is_some())
     }
 
     /// A second since the last plan (or none yet).
