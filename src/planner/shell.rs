@@ -207,15 +207,22 @@ impl SitePlanner {
 
     /// Rebuilds the in-memory mirror of pending orders and ended sessions from Redis.
     async fn reload(&mut self) -> Result<(), StoreError> {
-        let raw = self.store.pending(self.id()).await?;
-        self.pending = raw
-            .into_iter()
-            .filter_map(|(k, v)| {
-                serde_json::from_str::<PendingRecord>(&v)
-                    .ok()
-                    .map(|r| (k, r))
-            })
+        let fields = self.store.pending(self.id()).await?;
+        let refs: Vec<(String, String)> = fields
+            .iter()
+            .filter_map(|f| f.split_once('/'))
+            .map(|(s, o)| (s.to_owned(), o.to_owned()))
             .collect();
+        self.pending = HashMap::with_capacity(refs.len());
+        for chunk in refs.chunks(BATCH) {
+            let data = self.store.order_data(self.id(), chunk).await?;
+            for ((seller, order_id), (json, status)) in chunk.iter().zip(data) {
+                if let Some(rec) = pending_record(seller, order_id, json, status) {
+                    self.pending
+                        .insert(keys::pending_field(seller, order_id), rec);
+                }
+            }
+        }
         self.ended = self
             .store
             .ended_sessions(self.id())
@@ -327,15 +334,9 @@ impl SitePlanner {
                 records.push((keys::pending_field(seller, order_id), rec));
             }
         }
-        let orders: Vec<(String, String, String)> = records
+        let orders: Vec<(&str, &str)> = records
             .iter()
-            .map(|(_, r)| {
-                (
-                    r.plan.id.seller.clone(),
-                    r.plan.id.order_id.clone(),
-                    serde_json::to_string(r).unwrap_or_default(),
-                )
-            })
+            .map(|(_, r)| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
             .collect();
         self.store.absorb(&site, &absorbed, &orders).await?;
         for (field, rec) in records {
@@ -447,6 +448,20 @@ impl SitePlanner {
             Err(CommitStop::Store(e)) => Err(e),
         }
     }
+}
+
+/// The planner's record of a stored order that is still `received` (else none).
+fn pending_record(
+    seller: &str,
+    order_id: &str,
+    json: Option<String>,
+    status: Option<String>,
+) -> Option<PendingRecord> {
+    if status.as_deref().and_then(|s| s.parse().ok()) != Some(OrderStatus::Received) {
+        return None;
+    }
+    let data = serde_json::from_str(&json?).ok()?;
+    Some(PendingRecord::from_order(seller, order_id, &data))
 }
 
 pub enum CommitStop {

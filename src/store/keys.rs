@@ -42,7 +42,8 @@ pub fn ended(site: &str) -> String {
     format!("lp:{{{site}}}:ended")
 }
 
-/// Hash `seller/order_id` → pending record: stored, not yet in a wave.
+/// Hash `seller/order_id` → `1`: stored, not yet in a wave (the planner reads the orders
+/// themselves when it takes a site over).
 pub fn pending(site: &str) -> String {
     format!("lp:{{{site}}}:pending")
 }

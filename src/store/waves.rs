@@ -127,12 +127,12 @@ impl Store {
     }
 
     /// Adds stored orders to the pending set (only those still `received`) and acks their
-    /// stream entries, atomically. `orders`: (seller, order_id, pending JSON).
+    /// stream entries, atomically. `orders`: (seller, order_id).
     pub async fn absorb(
         &self,
         site: &str,
         entry_ids: &[String],
-        orders: &[(String, String, String)],
+        orders: &[(&str, &str)],
     ) -> Result<u64, StoreError> {
         let mut inv = self.inner.scripts.absorb.prepare_invoke();
         inv.key(keys::pending(site))
@@ -142,18 +142,18 @@ impl Store {
         for id in entry_ids {
             inv.arg(id);
         }
-        for (seller, order_id, json) in orders {
+        for (seller, order_id) in orders {
             inv.key(keys::order(site, seller, order_id))
-                .arg(keys::pending_field(seller, order_id))
-                .arg(json);
+                .arg(keys::pending_field(seller, order_id));
         }
         let mut conn = self.conn();
         self.bounded("absorb", inv.invoke_async(&mut conn)).await
     }
 
-    pub async fn pending(&self, site: &str) -> Result<HashMap<String, String>, StoreError> {
+    /// The fields (`seller/order_id`) of the site's pending orders.
+    pub async fn pending(&self, site: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
-        self.bounded("pending", conn.hgetall(keys::pending(site)))
+        self.bounded("pending", conn.hkeys(keys::pending(site)))
             .await
     }
 
