@@ -105,18 +105,29 @@ pub async fn session_at_risk(
     let mut count = 0;
     let mut listed = Vec::new();
     for chunk in due.chunks(CHUNK) {
-        let rows = state.store.orders_for_risk(site, seller, chunk).await?;
-        // (order id, status, data, wave id) of the orders still to be packed.
-        let open: Vec<(&String, String, OrderData, String)> = chunk
+        // Status and wave first: packed, shipped and cancelled orders (most of an old
+        // session's due members) cost two small fields, not their documents.
+        let rows = state
+            .store
+            .order_status_and_wave(site, seller, chunk)
+            .await?;
+        let unpacked_ids: Vec<(&String, String, String)> = chunk
             .iter()
             .zip(rows)
-            .filter_map(|(id, (st, data, wave))| {
+            .filter_map(|(id, (st, wave))| {
                 let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
-                if !unpacked(Some(&status)) {
-                    return None;
-                }
+                unpacked(Some(&status)).then_some((id, status, wave?))
+            })
+            .collect();
+        let ids: Vec<&str> = unpacked_ids.iter().map(|(id, ..)| id.as_str()).collect();
+        let data = state.store.order_data_of(site, seller, &ids).await?;
+        // (order id, status, data, wave id) of the orders still to be packed.
+        let open: Vec<(&String, String, OrderData, String)> = unpacked_ids
+            .into_iter()
+            .zip(data)
+            .filter_map(|((id, status, wave), data)| {
                 let d = serde_json::from_str::<OrderData>(&data?).ok()?;
-                (d.session == label).then_some((id, status, d, wave?))
+                (d.session == label).then_some((id, status, d, wave))
             })
             .collect();
         let mut waves: Vec<String> = open.iter().map(|(.., w)| w.clone()).collect();

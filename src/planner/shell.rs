@@ -149,7 +149,10 @@ impl SitePlanner {
             }
             let mut busy = false;
             if self.fence.is_some() {
-                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) {
+                // Not while a read-ahead batch waits: its entries look idle to the claim and
+                // would be handled twice (harmless, but twice the work under load).
+                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) && self.ahead.is_none()
+                {
                     last_claim = now;
                     if let Err(e) = self.reclaim().await {
                         tracing::warn!(site = %site, error = %e, "planner could not claim stale entries");
@@ -213,16 +216,18 @@ impl SitePlanner {
             .filter_map(|f| f.split_once('/'))
             .map(|(s, o)| (s.to_owned(), o.to_owned()))
             .collect();
-        self.pending = HashMap::with_capacity(refs.len());
+        // Built aside and swapped in whole: a read failing half-way keeps the old mirror,
+        // whose next stale commit asks for a reload again (never a partial mirror).
+        let mut pending = HashMap::with_capacity(refs.len());
         for chunk in refs.chunks(BATCH) {
             let data = self.store.order_data(self.id(), chunk).await?;
             for ((seller, order_id), (json, status)) in chunk.iter().zip(data) {
                 if let Some(rec) = pending_record(seller, order_id, json, status) {
-                    self.pending
-                        .insert(keys::pending_field(seller, order_id), rec);
+                    pending.insert(keys::pending_field(seller, order_id), rec);
                 }
             }
         }
+        self.pending = pending;
         self.ended = self
             .store
             .ended_sessions(self.id())

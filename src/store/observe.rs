@@ -49,21 +49,35 @@ impl Store {
         .await
     }
 
-    /// `st` (status), `data` and `w` (wave id) of a seller's orders, in order (`None`: not
-    /// stored).
-    pub async fn orders_for_risk<S: AsRef<str>>(
+    /// `st` (status) and `w` (wave id) of a seller's orders, in order (`None`: not stored).
+    pub async fn order_status_and_wave<S: AsRef<str>>(
         &self,
         site: &str,
         seller: &str,
         order_ids: &[S],
-    ) -> Result<Vec<(Option<String>, Option<String>, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.cmd("HMGET")
                 .arg(keys::order(site, seller, id.as_ref()))
                 .arg("st")
-                .arg("data")
                 .arg("w");
+        }
+        let mut conn = self.conn();
+        self.bounded("session_at_risk", pipe.query_async(&mut conn))
+            .await
+    }
+
+    /// `data` of a seller's orders, in order (`None`: not stored).
+    pub async fn order_data_of<S: AsRef<str>>(
+        &self,
+        site: &str,
+        seller: &str,
+        order_ids: &[S],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for id in order_ids {
+            pipe.hget(keys::order(site, seller, id.as_ref()), "data");
         }
         let mut conn = self.conn();
         self.bounded("session_at_risk", pipe.query_async(&mut conn))
