@@ -123,6 +123,7 @@ scenario() { # who, scenario, extra args
     echo "== $who: $name (scale $SCALE)"
     "$SURGE" scenario --name "$name" --url "ws://127.0.0.1:$PORT" "${TOKENS[@]}" \
         --scale "$SCALE" --orders-per-frame "$OPF" --idle "$IDLE" --duration-secs "$DURATION" \
+        --max-secs $((DURATION + 600)) \
         --no-progress --server-pid "$SVC_PID" --redis-pid "$REDIS_PID" \
         --who "$who" --json "$JSON_DIR/$who-$name.json" "$@" | tee "$TMP/out.txt" || FAILED=1
     [[ -f "$JSON_DIR/$who-$name.json" ]] && REPORTS+=("$JSON_DIR/$who-$name.json")
@@ -146,6 +147,11 @@ for s in $SCENARIOS; do
         start_livepack
     fi
     scenario livepack "$s"
+    if [[ $s == live ]]; then
+        # Ingest → pick list per order (before the next scenario's FLUSHALL).
+        "$SURGE" pick-latency --redis-url "$REDIS_URL" | tee "$TMP/latency.txt" || FAILED=1
+        sed "s/^/- livepack live: /" "$TMP/latency.txt" >>"$TMP/notes.md"
+    fi
 done
 stop_service
 

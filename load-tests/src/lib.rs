@@ -2,6 +2,7 @@
 
 pub mod chaos;
 pub mod ingest;
+pub mod latency;
 pub mod limit;
 pub mod procstat;
 pub mod report;

@@ -11,7 +11,7 @@
 //! No timing assertion anywhere: a run fails (exit 1) only when orders were lost,
 //! doubled or refused.
 
-use livepack_surge::{chaos, ingest, limit, report, scenario};
+use livepack_surge::{chaos, ingest, latency, limit, report, scenario};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +52,9 @@ enum Cmd {
     /// The fault soak (scenario `chaos`): 20 sellers, picks, packs and bookings while
     /// service instances, Redis and the planner's lease holder are killed; then the check.
     Chaos(chaos::ChaosArgs),
+    /// From a Redis a scenario ran against: each order's time from ingest to its wave's
+    /// release (its pick list), split by released while live / by `end_session`.
+    PickLatency(latency::LatencyArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
                     Err("chaos: violations found".into())
                 };
             }
+            Cmd::PickLatency(a) => return latency::run(a).await,
             Cmd::FreePort => {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
                 println!("{}", l.local_addr().map_err(|e| e.to_string())?.port());
