@@ -91,7 +91,7 @@ pub async fn run(
     observe::spawn(&state);
     if let Some(admin) = admin {
         tracing::info!(addr = ?admin.local_addr().ok(), "metrics on the admin port");
-        tasks.spawn(serve_admin(admin, token.clone()));
+        tasks.spawn(serve_admin(admin, token.clone(), grace));
     }
     if state.config.retention.enabled {
         archive::spawn(&state);
@@ -115,11 +115,16 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "livepack listening on http://{addr}");
     let signal = token.clone();
-    let served = http::serve::serve(listener, app(state), async move {
-        shutdown.await;
-        tracing::info!("shutting down: draining connections");
-        signal.cancel();
-    })
+    let served = http::serve::serve(
+        listener,
+        app(state),
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining connections");
+            signal.cancel();
+        },
+        grace,
+    )
     .await;
     token.cancel();
     tasks.close();
@@ -137,11 +142,11 @@ pub async fn run(
 }
 
 /// The admin port: `/metrics` and `/healthz` only, until shutdown.
-async fn serve_admin(listener: TcpListener, token: CancellationToken) {
+async fn serve_admin(listener: TcpListener, token: CancellationToken, grace: Duration) {
     let router = axum::Router::new()
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
-    let served = http::serve::serve(listener, router, token.cancelled_owned()).await;
+    let served = http::serve::serve(listener, router, token.cancelled_owned(), grace).await;
     if let Err(e) = served {
         tracing::warn!(error = %e, "admin port stopped");
     }

@@ -20,11 +20,13 @@ use tokio_util::task::TaskTracker;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets every
-/// connection finish its request in flight, and returns when they are all closed.
+/// connection finish its request in flight, and returns when they are all closed or
+/// `grace` has passed (a peer holding a request open never holds up the shutdown).
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
     let conns = TaskTracker::new();
@@ -81,6 +83,13 @@ pub async fn serve(
     drop(listener);
     stop.cancel();
     conns.close();
-    conns.wait().await;
+    if tokio::time::timeout(grace, conns.wait()).await.is_err() {
+        // Left to the runtime's end, which drops them.
+        tracing::warn!(
+            open = conns.len(),
+            ?grace,
+            "connections still open after the shutdown grace period"
+        );
+    }
     Ok(())
 }

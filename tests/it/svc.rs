@@ -52,6 +52,8 @@ pub fn write_config(dir: &Path, port: u16, url: &str, redis_lines: &str, rest: &
 pub struct Service {
     pub child: Child,
     pub port: u16,
+    /// Where its stderr goes, if anywhere: quoted when it fails to stop.
+    log: Option<PathBuf>,
 }
 
 impl Service {
@@ -89,7 +91,11 @@ impl Service {
             .kill_on_drop(true)
             .spawn()
             .expect("livepack binary starts");
-        Service { child, port }
+        Service {
+            child,
+            port,
+            log: log.map(Path::to_path_buf),
+        }
     }
 
     pub fn base(&self) -> String {
@@ -153,7 +159,12 @@ impl Service {
         let exited = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
         if exited.is_err() {
             self.kill9().await;
-            panic!("livepack did not exit within 20 s of SIGTERM");
+            let log = self.log.as_ref().map_or_else(String::new, |p| {
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            });
+            panic!("livepack did not exit within 20 s of SIGTERM; its log ends:\n{log}");
         }
     }
 
