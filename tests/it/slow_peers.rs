@@ -1,7 +1,8 @@
 //! Slow, stuck and oversized peers (issue 10): half-sent requests and trickled handshakes
 //! time out, a silent WebSocket is closed, a client that never reads its acks is bounded
 //! (the server stops reading it), memory stays bounded while clients push against a paused
-//! Redis, and oversized or invalid-UTF-8 frames end only their own connection.
+//! Redis, oversized or invalid-UTF-8 frames end only their own connection, and a request
+//! left half-sent does not hold up a shutdown past its grace period.
 
 use crate::common;
 use crate::svc;
@@ -394,4 +395,67 @@ async fn oversized_frames_and_invalid_utf8_close_only_their_own_connection() {
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!stderr.contains("panicked"), "no panic:\n{stderr}");
     service.terminate().await;
+}
+
+/// The receive queue of the service's end of the TCP connection from `client_port`, from
+/// `/proc/net/tcp` (`None` while the kernel lists no such socket).
+fn server_rx_queue(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port_of = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, queues) = (f.get(1)?, f.get(2)?, f.get(4)?);
+        if port_of(local)? != server_port || port_of(remote)? != client_port {
+            return None;
+        }
+        u64::from_str_radix(queues.split(':').nth(1)?, 16).ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_left_half_sent_does_not_hold_up_shutdown_past_the_grace_period() {
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The body deadline far beyond terminate's 20 s: only the shutdown grace (3 s) can end
+    // the request below in time.
+    let port = free_port();
+    let config = write_config(dir.path(), port, &redis.url(), "", "");
+    let toml = std::fs::read_to_string(&config).unwrap().replacen(
+        "[server]\n",
+        "[server]\nrequest_body_timeout_secs = 120\n",
+        1,
+    );
+    std::fs::write(&config, toml).unwrap();
+    let mut svc = Service::start(
+        &config,
+        port,
+        Some(&dir.path().join("livepack.log")),
+        "warn",
+    );
+    svc.ready(30).await;
+
+    // A cancel whose 100-byte body stops after 10 bytes.
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "POST /v1/orders/HS-1/cancel HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN_A}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"reason\""
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let client_port = tcp.local_addr().unwrap().port();
+    // In flight: the service has read every byte sent.
+    eventually(10, "the service read the half-sent request", || async {
+        server_rx_queue(port, client_port) == Some(0)
+    })
+    .await;
+    let t = Instant::now();
+    svc.terminate().await;
+    println!(
+        "exited {:?} after SIGTERM with a request half-sent",
+        t.elapsed()
+    );
+    drop(tcp);
 }
