@@ -102,7 +102,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Open WebSocket connections at most; more are refused with 503 before the upgrade.
     pub max_connections: usize,
-    /// How long a graceful shutdown waits for in-flight frames.
+    /// How long a graceful shutdown waits for in-flight requests and frames (then again
+    /// for background work); a request still open after it is dropped.
     pub shutdown_grace_secs: u64,
     /// Optional second "host:port" serving only `/metrics` (and `/healthz`); empty: off.
     pub admin_listen: String,
