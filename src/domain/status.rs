@@ -126,6 +126,13 @@ impl FloorStatus {
     }
 }
 
+/// The one rule for whether a parcel goes to the carrier: not cancelled, not replaced, not
+/// to be pulled from its shipment. `status` is its floor status (none yet, or a raw field
+/// that does not parse, counts as live: a parcel just waved has none).
+pub fn parcel_ships(status: Option<FloorStatus>, pulled: bool) -> bool {
+    !status.is_some_and(FloorStatus::is_gone) && !pulled
+}
+
 wire_enum! {
     /// What the carrier did with a parcel: the parcel hash's `cstatus` field.
     pub enum CarrierStatus ("parcel carrier status") {
@@ -194,6 +201,19 @@ mod tests {
     use super::*;
     use std::fmt;
     use std::str::FromStr;
+
+    #[test]
+    fn a_parcel_ships_unless_gone_or_pulled() {
+        use FloorStatus::*;
+        assert!(parcel_ships(None, false), "just waved");
+        for live in [Open, Packed] {
+            assert!(parcel_ships(Some(live), false));
+            assert!(!parcel_ships(Some(live), true), "to be pulled");
+        }
+        for gone in [Cancelled, Replaced] {
+            assert!(!parcel_ships(Some(gone), false));
+        }
+    }
 
     /// Each value's serde name, `as_str()`, `Display` and `FromStr` agree.
     fn agree<T>(all: &[T])

@@ -11,7 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::domain::money::Vnd;
 use crate::domain::schedule::business_date;
-use crate::domain::status::FloorStatus;
+use crate::domain::status::parcel_ships;
 use crate::shipping::consolidate::{day_report, DayReport, ShipmentPlan};
 use crate::shipping::service::load_shipment;
 use crate::state::AppState;
@@ -69,18 +69,9 @@ async fn fingerprint(state: &AppState, site: &str, id: &str) -> Result<u64, Stor
         head.get(field).hash(&mut h);
     }
     for (id, row) in ids.iter().zip(&rows) {
-        let gone = row
-            .get(1)
-            .and_then(|s| s.as_deref())
-            .and_then(|s| s.parse::<FloorStatus>().ok())
-            .is_some_and(FloorStatus::is_gone);
-        (
-            id,
-            row.first(),
-            gone,
-            row.get(2).is_some_and(Option::is_some),
-        )
-            .hash(&mut h);
+        let status = row.get(1).and_then(|s| s.as_deref()?.parse().ok());
+        let pulled = row.get(2).is_some_and(Option::is_some);
+        (id, row.first(), parcel_ships(status, pulled)).hash(&mut h);
     }
     Ok(h.finish())
 }

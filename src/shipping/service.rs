@@ -15,7 +15,9 @@ use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
 use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
 use crate::config::{CarrierConfig, SiteConfig};
 use crate::domain::address::normalize_province;
-use crate::domain::status::{BookOutcome, BookState, CarrierStatus, FloorStatus, ShipmentStatus};
+use crate::domain::status::{
+    parcel_ships, BookOutcome, BookState, CarrierStatus, FloorStatus, ShipmentStatus,
+};
 use crate::shipping::Shipping;
 use crate::store::records::ParcelDoc;
 use crate::store::{Store, StoreError};
@@ -99,7 +101,7 @@ impl StoredParcel {
 
     /// Parcels that go to the carrier: not cancelled, not replaced, not to be pulled.
     pub fn ships(&self) -> bool {
-        !self.floor_status.is_some_and(FloorStatus::is_gone) && !self.pull
+        parcel_ships(self.floor_status, self.pull)
     }
 
     /// The carrier refused it: final, never retried.
@@ -544,14 +546,14 @@ async fn unbooked(ship: &Shipping, site: &str, id: &str) -> Result<Vec<String>, 
         .zip(rows)
         .filter(|(_, row)| match row.as_slice() {
             [status, pull, tracking, book_state] => {
-                let gone = status
-                    .as_deref()
-                    .and_then(|s| s.parse::<FloorStatus>().ok())
-                    .is_some_and(FloorStatus::is_gone);
                 let book_state = book_state
                     .as_deref()
                     .and_then(|s| s.parse::<BookState>().ok());
-                !gone && pull.is_none() && tracking.is_none() && book_state.is_none()
+                parcel_ships(
+                    status.as_deref().and_then(|s| s.parse().ok()),
+                    pull.is_some(),
+                ) && tracking.is_none()
+                    && book_state.is_none()
             }
             _ => false,
         })
