@@ -92,6 +92,18 @@ impl OrderStatus {
             OrderStatus::Received | OrderStatus::Waved | OrderStatus::Picked
         )
     }
+
+    /// On the truck, delivered, returned or cancelled: never packed again (a packed or
+    /// booked order may be: an undone pack or a repack takes it back to `picked`).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::HandedOver
+                | OrderStatus::Delivered
+                | OrderStatus::Returned
+                | OrderStatus::Cancelled
+        )
+    }
 }
 
 wire_enum! {

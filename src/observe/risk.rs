@@ -111,14 +111,25 @@ pub async fn session_at_risk(
             .store
             .order_status_and_wave(site, seller, chunk)
             .await?;
+        let mut finished: Vec<&str> = Vec::new();
         let unpacked_ids: Vec<(&String, String, String)> = chunk
             .iter()
             .zip(rows)
             .filter_map(|(id, (st, wave))| {
                 let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
+                if status
+                    .parse::<OrderStatus>()
+                    .is_ok_and(OrderStatus::is_final)
+                {
+                    finished.push(id);
+                }
                 unpacked(Some(&status)).then_some((id, status, wave?))
             })
             .collect();
+        state
+            .store
+            .session_risk_forget(site, seller, label, &finished)
+            .await?;
         let ids: Vec<&str> = unpacked_ids.iter().map(|(id, ..)| id.as_str()).collect();
         let data = state.store.order_data_of(site, seller, &ids).await?;
         // (order id, status, data, wave id) of the orders still to be packed.

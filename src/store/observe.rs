@@ -20,6 +20,10 @@ impl Store {
         wave_ids: &[String],
         fields: &[&str],
     ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        if wave_ids.is_empty() {
+            // An empty pipeline is a client error ("empty command"), not an empty answer.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in wave_ids {
             pipe.cmd("HMGET").arg(keys::wave(site, id)).arg(fields);
@@ -49,6 +53,31 @@ impl Store {
         .await
     }
 
+    /// Drops orders that can never be at risk again (final statuses) from a session's risk
+    /// set, so later views do not read them.
+    pub async fn session_risk_forget(
+        &self,
+        site: &str,
+        seller: &str,
+        label: &str,
+        order_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        if order_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let _removed: i64 = self
+            .bounded(
+                "session_at_risk",
+                redis::cmd("ZREM")
+                    .arg(keys::session_risk(site, seller, label))
+                    .arg(order_ids)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `st` (status) and `w` (wave id) of a seller's orders, in order (`None`: not stored).
     pub async fn order_status_and_wave<S: AsRef<str>>(
         &self,
@@ -56,6 +85,10 @@ impl Store {
         seller: &str,
         order_ids: &[S],
     ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+        if order_ids.is_empty() {
+            // An empty pipeline is a client error ("empty command"), not an empty answer.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.cmd("HMGET")
@@ -75,6 +108,10 @@ impl Store {
         seller: &str,
         order_ids: &[S],
     ) -> Result<Vec<Option<String>>, StoreError> {
+        if order_ids.is_empty() {
+            // An empty pipeline is a client error ("empty command"), not an empty answer.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.hget(keys::order(site, seller, id.as_ref()), "data");
@@ -90,6 +127,10 @@ impl Store {
         site: &str,
         orders: &[(&str, &str)],
     ) -> Result<Vec<Option<String>>, StoreError> {
+        if orders.is_empty() {
+            // An empty pipeline is a client error ("empty command"), not an empty answer.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for (seller, id) in orders {
             pipe.hget(keys::order(site, seller, id), "st");

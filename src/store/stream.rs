@@ -205,6 +205,9 @@ impl Store {
         site: &str,
         refs: &[(String, String)],
     ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for (seller, id) in refs {
             pipe.cmd("HMGET")

@@ -1027,5 +1027,42 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     );
     assert_eq!(audit["entries"][0]["parcel_id"], p5.as_str());
     assert_eq!(audit["entries"][2]["qty"], jars2);
+
+    // A cancelled order can never be packed again: the next session view drops it from the
+    // session's risk set (the view reads only what may still be at risk).
+    let risk_key = livepack::store::keys::session_risk(SITE, SELLER_A, "floor");
+    let mut conn = crate::svc::redis_conn(&redis.url()).await;
+    let score = |c: &mut redis::aio::MultiplexedConnection| {
+        let key = risk_key.clone();
+        let mut c = c.clone();
+        async move {
+            redis::cmd("ZSCORE")
+                .arg(key)
+                .arg("FL-OLD")
+                .query_async::<Option<f64>>(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        score(&mut conn).await.is_some(),
+        "FL-OLD is in the risk set"
+    );
+    let (s, c) = app
+        .client(TOKEN_A)
+        .post_json("/v1/orders/FL-OLD/cancel", json!({}))
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let (s, session) = app.client(TOKEN_A).get_json("/v1/sessions/floor").await;
+    assert_eq!(s, 200, "{session}");
+    assert!(
+        session["at_risk_orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["order_id"] != "FL-OLD"),
+        "{session}"
+    );
+    assert_eq!(score(&mut conn).await, None, "pruned from the risk set");
     app.stop().await;
 }
