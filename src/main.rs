@@ -86,8 +86,26 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("livepack: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(run_command());
+    // Everything the service owns has been drained (each step bounded by
+    // `server.shutdown_grace_secs`); a blocking task still running (a label render, an
+    // archive write) must not hold the process up: dropping the runtime would wait for it
+    // without limit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
+async fn run_command() {
     let cli = Cli::parse();
     let seller_command = match &cli.command {
         Some(Command::Push(a)) => Some(livepack::cli::run_push(a.clone()).await),
