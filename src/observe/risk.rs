@@ -126,10 +126,14 @@ pub async fn session_at_risk(
                 unpacked(Some(&status)).then_some((id, status, wave?))
             })
             .collect();
-        state
+        // Best effort: a view never fails for its clean-up (the next view prunes again).
+        if let Err(e) = state
             .store
             .session_risk_forget(site, seller, label, &finished)
-            .await?;
+            .await
+        {
+            tracing::warn!(site, error = %e, "could not prune a session's risk set");
+        }
         let ids: Vec<&str> = unpacked_ids.iter().map(|(id, ..)| id.as_str()).collect();
         let data = state.store.order_data_of(site, seller, &ids).await?;
         // (order id, status, data, wave id) of the orders still to be packed.

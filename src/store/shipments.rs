@@ -180,7 +180,8 @@ impl Store {
         inv.arg(status)
             .arg(carrier_code.map(|c| c.to_string()).unwrap_or_default())
             .arg(carrier_text)
-            .arg(chrono::Utc::now().timestamp_millis());
+            .arg(chrono::Utc::now().timestamp_millis())
+            .arg(parcel_id);
         let mut conn = self.conn();
         let out: String = self
             .bounded("carrier_status", inv.invoke_async(&mut conn))

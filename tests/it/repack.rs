@@ -752,6 +752,33 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         .filter(|p| p["replaces"] == p5.as_str())
         .count();
     assert_eq!(repacks, 1, "one replacement of {p5}");
+    // A late webhook for the replaced parcel (the postman picked it up: 105) is that
+    // parcel's news only: the orders the repack moved to the replacement keep their status.
+    let moved = ["RP-5-0", "RP-5-2"];
+    let mut before = Vec::new();
+    for id in moved {
+        before.push(ctx.order(id).await["status"].clone());
+    }
+    let body = fake_vtp::webhook_body(&t5, &p5, 105, "vtp-webhook-secret-for-tests");
+    let resp = ctx
+        .http
+        .post(format!("http://{}/v1/carriers/viettel-post/webhook", ctx.addr))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        parcel_field(&redis, &p5, "cstatus").await.as_deref(),
+        Some("handed_over"),
+        "the webhook reached the replaced parcel"
+    );
+    for (id, was) in moved.iter().zip(&before) {
+        let now = ctx.order(id).await;
+        assert_eq!(&now["status"], was, "{id} is not handed over: {now}");
+        assert_eq!(now["parcel_id"], p5_new.as_str(), "{now}");
+    }
 
     // A single-order booked parcel: cancelled (no replacement); the cancel's answer is lost
     // once, the retry finds it cancelled already.

@@ -397,9 +397,9 @@ async fn oversized_frames_and_invalid_utf8_close_only_their_own_connection() {
     service.terminate().await;
 }
 
-/// The receive queue of the service's end of the TCP connection from `client_port`, from
-/// `/proc/net/tcp` (`None` while the kernel lists no such socket).
-fn server_rx_queue(server_port: u16, client_port: u16) -> Option<u64> {
+/// (send queue, receive queue) of the TCP socket from local port `local` to remote port
+/// `remote`, from `/proc/net/tcp` (`None` while the kernel lists no such socket).
+fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     let port_of = |addr: &str| {
         addr.rsplit(':')
@@ -408,11 +408,15 @@ fn server_rx_queue(server_port: u16, client_port: u16) -> Option<u64> {
     };
     table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let (local, remote, queues) = (f.get(1)?, f.get(2)?, f.get(4)?);
-        if port_of(local)? != server_port || port_of(remote)? != client_port {
+        let (l, r, queues) = (f.get(1)?, f.get(2)?, f.get(4)?);
+        if port_of(l)? != local || port_of(r)? != remote {
             return None;
         }
-        u64::from_str_radix(queues.split(':').nth(1)?, 16).ok()
+        let (tx, rx) = queues.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
     })
 }
 
@@ -446,16 +450,21 @@ async fn a_request_left_half_sent_does_not_hold_up_shutdown_past_the_grace_perio
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
     let client_port = tcp.local_addr().unwrap().port();
-    // In flight: the service has read every byte sent.
+    // In flight: the service's kernel has every byte (nothing unacknowledged on our side)
+    // and the service has read them all (nothing queued on its side).
     eventually(10, "the service read the half-sent request", || async {
-        server_rx_queue(port, client_port) == Some(0)
+        tcp_queues(client_port, port).is_some_and(|(tx, _)| tx == 0)
+            && tcp_queues(port, client_port).is_some_and(|(_, rx)| rx == 0)
     })
     .await;
     let t = Instant::now();
     svc.terminate().await;
-    println!(
-        "exited {:?} after SIGTERM with a request half-sent",
-        t.elapsed()
+    let took = t.elapsed();
+    println!("exited {took:?} after SIGTERM with a request half-sent");
+    // It did wait for the request (the grace is 3 s): the drain saw it in flight.
+    assert!(
+        took >= Duration::from_secs(2),
+        "the drain waited for the open request ({took:?})"
     );
     drop(tcp);
 }

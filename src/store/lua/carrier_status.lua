@@ -2,7 +2,9 @@
 -- booked < handed_over < delivered | returned | cancelled_by_carrier (final).
 -- Webhooks arrive late, twice and out of order; applying one twice changes nothing.
 -- KEYS[1] parcel hash, KEYS[2..] the parcel's order hashes
--- ARGV[1] new status, ARGV[2] carrier code, ARGV[3] carrier status text, ARGV[4] now ms
+-- ARGV[1] new status, ARGV[2] carrier code, ARGV[3] carrier status text, ARGV[4] now ms,
+-- ARGV[5] the parcel's id: an order that a repack moved to another parcel (its `p` names
+-- that one) is left alone: a late webhook for the replaced parcel is not its news.
 -- Returns 'ok' | 'unchanged' | 'not_booked'
 local rank = { booked = 1, handed_over = 2, delivered = 3, returned = 3, cancelled_by_carrier = 3 }
 local cur = redis.call('HGET', KEYS[1], 'cstatus')
@@ -19,7 +21,8 @@ if new == 'cancelled_by_carrier' then order_status = nil end
 if order_status then
   for i = 2, #KEYS do
     local st = redis.call('HGET', KEYS[i], 'st')
-    if st and st ~= 'cancelled' then
+    local p = redis.call('HGET', KEYS[i], 'p')
+    if st and st ~= 'cancelled' and (not p or p == ARGV[5]) then
       redis.call('HSET', KEYS[i], 'st', order_status)
     end
   end
