@@ -762,7 +762,10 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     let body = fake_vtp::webhook_body(&t5, &p5, 105, "vtp-webhook-secret-for-tests");
     let resp = ctx
         .http
-        .post(format!("http://{}/v1/carriers/viettel-post/webhook", ctx.addr))
+        .post(format!(
+            "http://{}/v1/carriers/viettel-post/webhook",
+            ctx.addr
+        ))
         .header("content-type", "application/json")
         .body(body)
         .send()
