@@ -140,8 +140,8 @@ impl FloorStatus {
 
 /// Whether a parcel goes to the carrier: not cancelled, not replaced, not to be pulled from
 /// its shipment (the rule every Rust caller uses; the Lua scripts that book or hand over a
-/// parcel also skip one the carrier cancelled). `status` is its floor status (none yet, or a raw field
-/// that does not parse, counts as live: a parcel just waved has none).
+/// parcel also skip one the carrier cancelled). `status` is its floor status: none (a
+/// parcel just waved has none) counts as live.
 pub fn parcel_ships(status: Option<FloorStatus>, pulled: bool) -> bool {
     !status.is_some_and(FloorStatus::is_gone) && !pulled
 }

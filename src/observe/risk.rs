@@ -117,13 +117,13 @@ pub async fn session_at_risk(
             .zip(rows)
             .filter_map(|(id, (st, wave))| {
                 let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
-                if status
-                    .parse::<OrderStatus>()
-                    .is_ok_and(OrderStatus::is_final)
-                {
+                let parsed = status.parse::<OrderStatus>().ok();
+                if parsed.is_some_and(OrderStatus::is_final) {
                     finished.push(id);
                 }
-                unpacked(Some(&status)).then_some((id, status, wave?))
+                parsed
+                    .is_some_and(OrderStatus::is_unpacked)
+                    .then_some((id, status, wave?))
             })
             .collect();
         // Best effort: a view never fails for its clean-up (the next view prunes again).

@@ -262,10 +262,8 @@ impl Store {
                     .arg("st")
                     .arg("ar");
             }
-            let mut conn = self.conn();
-            let part: Vec<(Option<String>, Option<String>)> = self
-                .bounded("archive_states", pipe.query_async(&mut conn))
-                .await?;
+            let part: Vec<(Option<String>, Option<String>)> =
+                self.read_pipe("archive_states", &pipe).await?;
             out.extend(part);
         }
         Ok(out)
@@ -281,10 +279,7 @@ impl Store {
             for k in chunk {
                 pipe.hgetall(k);
             }
-            let mut conn = self.conn();
-            let part: Vec<HashMap<String, String>> = self
-                .bounded("archive_read", pipe.query_async(&mut conn))
-                .await?;
+            let part: Vec<HashMap<String, String>> = self.read_pipe("archive_read", &pipe).await?;
             out.extend(part);
         }
         Ok(out)

@@ -113,10 +113,7 @@ impl Store {
             for id in chunk {
                 pipe.hgetall(keys::cod(site, id));
             }
-            let mut conn = self.conn();
-            let part: Vec<HashMap<String, String>> = self
-                .bounded("cod_read", pipe.query_async(&mut conn))
-                .await?;
+            let part: Vec<HashMap<String, String>> = self.read_pipe("cod_read", &pipe).await?;
             out.extend(part);
         }
         Ok(out)

@@ -219,6 +219,21 @@ impl Store {
         self.inner.conns[n].clone()
     }
 
+    /// Runs a pipeline of reads (one reply per command) under the time bound. No commands,
+    /// no replies: redis-rs answers an empty pipeline with a client error ("empty
+    /// command"), which callers given an empty list of ids must not see.
+    pub async fn read_pipe<T: redis::FromRedisValue>(
+        &self,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<T>, StoreError> {
+        if pipe.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn();
+        self.bounded(op, pipe.query_async(&mut conn)).await
+    }
+
     /// Runs one Redis operation under the configured time bound, counting failures.
     pub async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, StoreError>
     where

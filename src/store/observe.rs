@@ -20,16 +20,11 @@ impl Store {
         wave_ids: &[String],
         fields: &[&str],
     ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-        if wave_ids.is_empty() {
-            // An empty pipeline is a client error ("empty command"), not an empty answer.
-            return Ok(Vec::new());
-        }
         let mut pipe = redis::pipe();
         for id in wave_ids {
             pipe.cmd("HMGET").arg(keys::wave(site, id)).arg(fields);
         }
-        let mut conn = self.conn();
-        self.bounded("floor", pipe.query_async(&mut conn)).await
+        self.read_pipe("floor", &pipe).await
     }
 
     /// The ids of a session's waved orders that count as at risk by `now_ms`
@@ -85,10 +80,6 @@ impl Store {
         seller: &str,
         order_ids: &[S],
     ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
-        if order_ids.is_empty() {
-            // An empty pipeline is a client error ("empty command"), not an empty answer.
-            return Ok(Vec::new());
-        }
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.cmd("HMGET")
@@ -96,9 +87,7 @@ impl Store {
                 .arg("st")
                 .arg("w");
         }
-        let mut conn = self.conn();
-        self.bounded("session_at_risk", pipe.query_async(&mut conn))
-            .await
+        self.read_pipe("session_at_risk", &pipe).await
     }
 
     /// `data` of a seller's orders, in order (`None`: not stored).
@@ -108,17 +97,11 @@ impl Store {
         seller: &str,
         order_ids: &[S],
     ) -> Result<Vec<Option<String>>, StoreError> {
-        if order_ids.is_empty() {
-            // An empty pipeline is a client error ("empty command"), not an empty answer.
-            return Ok(Vec::new());
-        }
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.hget(keys::order(site, seller, id.as_ref()), "data");
         }
-        let mut conn = self.conn();
-        self.bounded("session_at_risk", pipe.query_async(&mut conn))
-            .await
+        self.read_pipe("session_at_risk", &pipe).await
     }
 
     /// `st` (status) of orders given as (seller, order id), in order (`None`: none stored).
@@ -127,15 +110,10 @@ impl Store {
         site: &str,
         orders: &[(&str, &str)],
     ) -> Result<Vec<Option<String>>, StoreError> {
-        if orders.is_empty() {
-            // An empty pipeline is a client error ("empty command"), not an empty answer.
-            return Ok(Vec::new());
-        }
         let mut pipe = redis::pipe();
         for (seller, id) in orders {
             pipe.hget(keys::order(site, seller, id), "st");
         }
-        let mut conn = self.conn();
-        self.bounded("at_risk", pipe.query_async(&mut conn)).await
+        self.read_pipe("at_risk", &pipe).await
     }
 }

@@ -205,9 +205,6 @@ impl Store {
         site: &str,
         refs: &[(String, String)],
     ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
-        if refs.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut pipe = redis::pipe();
         for (seller, id) in refs {
             pipe.cmd("HMGET")
@@ -215,8 +212,6 @@ impl Store {
                 .arg("data")
                 .arg("st");
         }
-        let mut conn = self.conn();
-        self.bounded("order_data", pipe.query_async(&mut conn))
-            .await
+        self.read_pipe("order_data", &pipe).await
     }
 }

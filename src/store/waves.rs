@@ -292,15 +292,11 @@ impl Store {
         site: &str,
         wave_ids: &[String],
     ) -> Result<Vec<HashMap<String, String>>, StoreError> {
-        if wave_ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut pipe = redis::pipe();
         for id in wave_ids {
             pipe.hgetall(keys::wave(site, id));
         }
-        let mut conn = self.conn();
-        self.bounded("waves", pipe.query_async(&mut conn)).await
+        self.read_pipe("waves", &pipe).await
     }
 
     /// A wave's hash as a typed row; None when there is no such wave.
@@ -335,9 +331,7 @@ impl Store {
             for id in chunk {
                 pipe.hgetall(keys::parcel(site, id));
             }
-            let mut conn = self.conn();
-            let part: Vec<HashMap<String, String>> =
-                self.bounded("parcels", pipe.query_async(&mut conn)).await?;
+            let part: Vec<HashMap<String, String>> = self.read_pipe("parcels", &pipe).await?;
             out.extend(part);
         }
         Ok(out)
@@ -357,9 +351,7 @@ impl Store {
             for id in chunk {
                 pipe.cmd("HMGET").arg(keys::parcel(site, id)).arg(fields);
             }
-            let mut conn = self.conn();
-            let part: Vec<Vec<Option<String>>> =
-                self.bounded("parcels", pipe.query_async(&mut conn)).await?;
+            let part: Vec<Vec<Option<String>>> = self.read_pipe("parcels", &pipe).await?;
             out.extend(part);
         }
         Ok(out)

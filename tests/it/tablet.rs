@@ -1032,22 +1032,9 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     // session's risk set (the view reads only what may still be at risk).
     let risk_key = livepack::store::keys::session_risk(SITE, SELLER_A, "floor");
     let mut conn = crate::svc::redis_conn(&redis.url()).await;
-    let score = |c: &mut redis::aio::MultiplexedConnection| {
-        let key = risk_key.clone();
-        let mut c = c.clone();
-        async move {
-            redis::cmd("ZSCORE")
-                .arg(key)
-                .arg("FL-OLD")
-                .query_async::<Option<f64>>(&mut c)
-                .await
-                .unwrap()
-        }
-    };
-    assert!(
-        score(&mut conn).await.is_some(),
-        "FL-OLD is in the risk set"
-    );
+    let zscore = redis::cmd("ZSCORE").arg(&risk_key).arg("FL-OLD").clone();
+    let score: Option<f64> = zscore.query_async(&mut conn).await.unwrap();
+    assert!(score.is_some(), "FL-OLD is in the risk set");
     let (s, c) = app
         .client(TOKEN_A)
         .post_json("/v1/orders/FL-OLD/cancel", json!({}))
@@ -1063,6 +1050,7 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
             .all(|o| o["order_id"] != "FL-OLD"),
         "{session}"
     );
-    assert_eq!(score(&mut conn).await, None, "pruned from the risk set");
+    let score: Option<f64> = zscore.query_async(&mut conn).await.unwrap();
+    assert_eq!(score, None, "pruned from the risk set");
     app.stop().await;
 }
