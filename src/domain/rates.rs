@@ -213,11 +213,18 @@ pub fn shipment_cost(r: &ServiceRates, parcels: &[(Zone, u64, Vnd)]) -> Vnd {
         freight = freight.saturating_add(r.freight(zone, weight_g).0);
         cod_fees = cod_fees.saturating_add(r.cod_fee(cod).0);
     }
-    let percent = r.discount_percent(parcels.len());
-    let discount = (freight.saturating_mul(percent) / Decimal::ONE_HUNDRED).floor();
+    consolidated_cost(r, Vnd(freight), Vnd(cod_fees), parcels.len())
+}
+
+/// [`shipment_cost`] from its sums: `freight` and `cod_fees` summed over `parcels`
+/// parcels (at least one). For callers that keep those sums per shipment.
+pub fn consolidated_cost(r: &ServiceRates, freight: Vnd, cod_fees: Vnd, parcels: usize) -> Vnd {
+    let percent = r.discount_percent(parcels);
+    let discount = (freight.0.saturating_mul(percent) / Decimal::ONE_HUNDRED).floor();
     Vnd(freight
+        .0
         .saturating_sub(discount)
-        .saturating_add(cod_fees)
+        .saturating_add(cod_fees.0)
         .saturating_add(r.pickup_fee.0))
 }
 

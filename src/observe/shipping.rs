@@ -4,7 +4,6 @@
 
 use crate::metric_names as names;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -12,19 +11,35 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::domain::money::Vnd;
 use crate::domain::schedule::business_date;
 use crate::domain::status::parcel_ships;
+use crate::shipping::consolidate::ParcelPart;
 use crate::shipping::consolidate::{day_report, DayReport, ShipmentPlan};
-use crate::shipping::service::load_shipment;
+use crate::shipping::service::{load_parcels, Pricing};
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// The priced plan of each shipment of the last pass, with a fingerprint of what it was
-/// priced from (carrier, service, pickup, and per parcel its id, version and whether it
-/// ships): a shipment whose fingerprint is unchanged is not read and priced again. A
-/// parcel's document only changes with its version (a repack), so the fingerprint reads
-/// three small fields per parcel instead of every document. Holds the shipments of the
-/// last pass only.
+/// What the last pass knew of each shipment: its hash's carrier, service and pickup, and
+/// per parcel its version, whether it ships and its part of the shipment's price. A pass
+/// reads three small fields of every parcel and the document only of a parcel that is new
+/// or whose version changed (a parcel's document changes only with its version, e.g. a
+/// repack); whether it ships is one of those fields. So a surge's shipments, which change
+/// on every pass, are re-priced from the parcels added since the last pass, not re-read.
+/// Holds the shipments of the last pass only: about 200 bytes per parcel.
 #[derive(Debug, Default)]
-pub struct PlanCache(HashMap<(String, String), (u64, ShipmentPlan)>);
+pub struct PlanCache(HashMap<(String, String), Known>);
+
+#[derive(Debug, Default, PartialEq)]
+struct Known {
+    head: [Option<String>; 3],
+    parcels: HashMap<String, KnownParcel>,
+}
+
+#[derive(Debug, PartialEq)]
+struct KnownParcel {
+    ver: Option<String>,
+    ships: bool,
+    /// None until read, or when it has no known province (left out of the plan).
+    part: Option<ParcelPart>,
+}
 
 pub async fn refresh(
     state: &AppState,
@@ -37,16 +52,10 @@ pub async fn refresh(
     for (day, date) in [("today", today), ("tomorrow", today + Duration::days(1))] {
         let mut plans = Vec::new();
         for id in state.store.shipment_ids_of_day(site, date).await? {
-            let print = fingerprint(state, site, &id).await?;
             let key = (site.to_owned(), id);
-            match cache.0.get(&key) {
-                Some((p, plan)) if *p == print => plans.push(plan.clone()),
-                _ => {
-                    if let Some(sh) = load_shipment(&state.shipping, site, &key.1).await? {
-                        cache.0.insert(key.clone(), (print, sh.plan.clone()));
-                        plans.push(sh.plan);
-                    }
-                }
+            let known = cache.0.entry(key.clone()).or_default();
+            if let Some(plan) = price(state, site, &key.1, known).await? {
+                plans.push(plan);
             }
             seen.insert(key);
         }
@@ -56,24 +65,77 @@ pub async fn refresh(
     Ok(())
 }
 
-/// What a shipment's price depends on, hashed.
-async fn fingerprint(state: &AppState, site: &str, id: &str) -> Result<u64, StoreError> {
+/// Shipment `id`'s plan (without parcel ids), reading only what changed since `known`
+/// (which it updates); none when the shipment has no hash.
+async fn price(
+    state: &AppState,
+    site: &str,
+    id: &str,
+    known: &mut Known,
+) -> Result<Option<ShipmentPlan>, StoreError> {
     let head = state.store.shipment_head(site, id).await?;
+    if !head.contains_key("status") {
+        return Ok(None);
+    }
     let ids = state.store.shipment_parcel_ids(site, id).await?;
     let rows = state
         .store
         .parcel_fields(site, &ids, &["ver", "status", "pull"])
         .await?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for field in ["carrier", "service", "pickup_ms"] {
-        head.get(field).hash(&mut h);
+    let rows = ids.into_iter().zip(rows).map(|(id, row)| {
+        let mut row = row.into_iter();
+        let ver = row.next().flatten();
+        let status = row.next().flatten().and_then(|s| s.parse().ok());
+        let pulled = row.next().flatten().is_some();
+        (id, ver, parcel_ships(status, pulled))
+    });
+    let to_read = known.update(head_of(&head), rows);
+    let pricing = Pricing::of(&state.shipping, site, &head);
+    for p in load_parcels(&state.store, site, &to_read).await? {
+        if let Some(k) = known.parcels.get_mut(&p.doc.parcel_id) {
+            k.part = pricing.part(&p);
+        }
     }
-    for (id, row) in ids.iter().zip(&rows) {
-        let status = row.get(1).and_then(|s| s.as_deref()?.parse().ok());
-        let pulled = row.get(2).is_some_and(Option::is_some);
-        (id, row.first(), parcel_ships(status, pulled)).hash(&mut h);
+    let parts = known.parcels.values().filter(|k| k.ships);
+    Ok(Some(pricing.plan(
+        site,
+        id,
+        parts.filter_map(|k| k.part.as_ref()),
+    )))
+}
+
+/// What the price depends on in a shipment's hash.
+fn head_of(head: &HashMap<String, String>) -> [Option<String>; 3] {
+    ["carrier", "service", "pickup_ms"].map(|f| head.get(f).cloned())
+}
+
+impl Known {
+    /// Takes this pass's head and parcels (id, version, ships); returns the parcels whose
+    /// document must be read: new ones, those whose version changed, every one when the
+    /// head changed. Parcels no longer in the shipment are forgotten.
+    fn update(
+        &mut self,
+        head: [Option<String>; 3],
+        rows: impl Iterator<Item = (String, Option<String>, bool)>,
+    ) -> Vec<String> {
+        if self.head != head {
+            self.head = head;
+            self.parcels.clear();
+        }
+        let mut before = std::mem::take(&mut self.parcels);
+        let mut to_read = Vec::new();
+        for (id, ver, ships) in rows {
+            let part = match before.remove(&id) {
+                Some(k) if k.ver == ver => k.part,
+                _ => {
+                    to_read.push(id.clone());
+                    None
+                }
+            };
+            self.parcels.insert(id, KnownParcel { ver, ships, part });
+        }
+        to_read
     }
-    Ok(h.finish())
 }
 
 fn vnd(v: Vnd) -> f64 {
@@ -93,5 +155,76 @@ fn publish(state: &AppState, site: &str, day: &'static str, r: &DayReport) {
         let cod = r.cod_by_seller.get(&seller.id).copied().unwrap_or_default();
         gauge!(names::DAY_COD_VND, "site" => s(), "day" => day, "seller" => seller.id.clone())
             .set(vnd(cod));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(r: &[(&str, &str, bool)]) -> impl Iterator<Item = (String, Option<String>, bool)> {
+        let r: Vec<_> = r
+            .iter()
+            .map(|&(id, ver, ships)| (id.to_owned(), Some(ver.to_owned()), ships))
+            .collect();
+        r.into_iter()
+    }
+    fn head(pickup: &str) -> [Option<String>; 3] {
+        [
+            Some("viettel-post".into()),
+            Some("VCN".into()),
+            Some(pickup.into()),
+        ]
+    }
+
+    #[test]
+    fn a_pass_reads_only_new_parcels_and_changed_versions() {
+        let mut k = Known::default();
+        let first = k.update(head("1"), rows(&[("p1", "1", true), ("p2", "1", true)]));
+        assert_eq!(first, ["p1", "p2"]);
+        // Pretend both were read (any part stands for "read").
+        for p in k.parcels.values_mut() {
+            p.part = Some(part());
+        }
+
+        // p1 stops shipping (its version unchanged), p2 is repacked, p3 is new, nothing
+        // else: only p2 and p3 are read, p1 keeps its part with its new flag.
+        let next = k.update(
+            head("1"),
+            rows(&[("p1", "1", false), ("p2", "2", true), ("p3", "1", true)]),
+        );
+        assert_eq!(next, ["p2", "p3"]);
+        assert!(!k.parcels["p1"].ships && k.parcels["p1"].part.is_some());
+        assert!(k.parcels["p2"].part.is_none() && k.parcels["p3"].part.is_none());
+
+        // A parcel gone from the shipment is forgotten; an unchanged pass reads nothing.
+        k.parcels.get_mut("p2").unwrap().part = Some(part());
+        k.parcels.get_mut("p3").unwrap().part = Some(part());
+        let same = k.update(head("1"), rows(&[("p1", "1", false), ("p3", "1", true)]));
+        assert!(same.is_empty());
+        assert_eq!(k.parcels.len(), 2);
+
+        // A new pickup (or carrier, or service) re-prices every parcel.
+        let moved = k.update(head("2"), rows(&[("p1", "1", false), ("p3", "1", true)]));
+        assert_eq!(moved, ["p1", "p3"]);
+    }
+
+    fn part() -> ParcelPart {
+        use crate::domain::address::normalize_province;
+        use crate::shipping::consolidate::ShipParcel;
+        let hn = normalize_province("Hà Nội").unwrap();
+        let p = ShipParcel {
+            parcel_id: "p".into(),
+            seller: "s".into(),
+            carrier: "viettel-post".into(),
+            service: "VCN".into(),
+            pickup_at: DateTime::<Utc>::default(),
+            to: hn,
+            weight_g: 500,
+            cod: Vnd::from_i64(100_000),
+            orders: Vec::new(),
+            quote: None,
+        };
+        ParcelPart::of(None, hn, &p)
     }
 }

@@ -160,59 +160,158 @@ fn plan_one(
     service: &str,
     members: &[&ShipParcel],
 ) -> ShipmentPlan {
-    let mut boxes: Vec<(Zone, u64, Vnd)> = Vec::with_capacity(members.len());
-    let mut one_each: Vec<(Zone, u64, Vnd)> = Vec::new();
-    let mut cod_by_seller: BTreeMap<String, Vnd> = BTreeMap::new();
-    let mut cod_total = Decimal::ZERO;
-    let mut weight_g = 0u64;
-    let mut order_count = 0usize;
+    let table = rates_for(rates, service);
+    let mut totals = ShipmentTotals::default();
     for p in members {
-        let z = rates::zone(site_province, p.to);
-        boxes.push((z, p.weight_g, p.cod));
-        if p.orders.is_empty() {
-            one_each.push((z, p.weight_g, p.cod));
+        totals.add(&ParcelPart::of(table, site_province, p));
+    }
+    let id = shipment_id(site, pickup_at, carrier, service);
+    let mut plan = ShipmentPlan::empty(&id, site, carrier, service, pickup_at);
+    plan.parcel_ids = members.iter().map(|p| p.parcel_id.clone()).collect();
+    totals.fill(table, &mut plan);
+    plan
+}
+
+impl ShipmentPlan {
+    /// A shipment with no parcels: nothing to pay, nothing collected.
+    pub fn empty(
+        shipment_id: &str,
+        site: &str,
+        carrier: &str,
+        service: &str,
+        pickup_at: DateTime<Utc>,
+    ) -> ShipmentPlan {
+        ShipmentPlan {
+            shipment_id: shipment_id.to_owned(),
+            site: site.to_owned(),
+            carrier: carrier.to_owned(),
+            service: service.to_owned(),
+            pickup_at,
+            parcel_ids: Vec::new(),
+            parcel_count: 0,
+            order_count: 0,
+            weight_g: 0,
+            cod_total: Vnd::ZERO,
+            cod_by_seller: BTreeMap::new(),
+            estimated_cost: Vnd::ZERO,
+            unconsolidated_cost: Vnd::ZERO,
+            savings: Vnd::ZERO,
         }
-        one_each.extend(p.orders.iter().map(|(_, w, cod)| (z, *w, *cod)));
-        order_count += p.orders.len();
-        weight_g = weight_g.saturating_add(p.weight_g);
-        cod_total = cod_total.saturating_add(p.cod.0);
-        let seller = cod_by_seller.entry(p.seller.clone()).or_default();
-        *seller = Vnd(seller.0.saturating_add(p.cod.0));
     }
-    let (mut estimated, unconsolidated) = match rates_for(rates, service) {
-        Some(r) => (
-            rates::shipment_cost(r, &boxes),
-            rates::unconsolidated_cost(r, &one_each),
-        ),
-        None => (Vnd::ZERO, Vnd::ZERO),
-    };
-    if members.iter().any(|p| p.quote.is_some()) {
-        let table = rates_for(rates, service);
-        estimated = Vnd(members
-            .iter()
-            .zip(&boxes)
-            .map(|(p, &(z, w, cod))| match (p.quote, table) {
-                (Some(q), _) => q.0,
-                (None, Some(r)) => rates::parcel_cost(r, z, w, cod).0,
-                (None, None) => Decimal::ZERO,
-            })
-            .fold(Decimal::ZERO, |a, b| a.saturating_add(b)));
+}
+
+/// What one parcel adds to its shipment: its counts and COD, and its share of both costs.
+/// A shipment's plan is the sum of its parcels' parts ([`ShipmentTotals`]), so a caller
+/// that keeps the parts (the day-report gauges) re-prices a shipment by reading only the
+/// parcels that changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParcelPart {
+    seller: String,
+    orders: usize,
+    weight_g: u64,
+    cod: Vnd,
+    freight: Decimal,
+    cod_fee: Decimal,
+    /// Its quote, else its rate-table price (freight + COD fee).
+    own_cost: Decimal,
+    quoted: bool,
+    /// Its orders one box and one pickup each (the parcel itself when it lists none).
+    unconsolidated: Decimal,
+}
+
+impl ParcelPart {
+    /// `table`: the rate table of the parcel's service (see [`rates_for`]); none prices
+    /// everything at 0 (its quote still counts).
+    pub fn of(
+        table: Option<&ServiceRates>,
+        site_province: &Province,
+        p: &ShipParcel,
+    ) -> ParcelPart {
+        let z = rates::zone(site_province, p.to);
+        let (freight, cod_fee, unconsolidated) = match table {
+            Some(r) => {
+                let one_each: Vec<(Zone, u64, Vnd)> = if p.orders.is_empty() {
+                    vec![(z, p.weight_g, p.cod)]
+                } else {
+                    p.orders.iter().map(|&(_, w, cod)| (z, w, cod)).collect()
+                };
+                (
+                    r.freight(z, p.weight_g).0,
+                    r.cod_fee(p.cod).0,
+                    rates::unconsolidated_cost(r, &one_each).0,
+                )
+            }
+            None => (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
+        };
+        ParcelPart {
+            seller: p.seller.clone(),
+            orders: p.orders.len(),
+            weight_g: p.weight_g,
+            cod: p.cod,
+            freight,
+            cod_fee,
+            own_cost: p.quote.map_or(freight.saturating_add(cod_fee), |q| q.0),
+            quoted: p.quote.is_some(),
+            unconsolidated,
+        }
     }
-    ShipmentPlan {
-        shipment_id: shipment_id(site, pickup_at, carrier, service),
-        site: site.to_owned(),
-        carrier: carrier.to_owned(),
-        service: service.to_owned(),
-        pickup_at,
-        parcel_ids: members.iter().map(|p| p.parcel_id.clone()).collect(),
-        parcel_count: members.len(),
-        order_count,
-        weight_g,
-        cod_total: Vnd(cod_total),
-        cod_by_seller,
-        estimated_cost: estimated,
-        unconsolidated_cost: unconsolidated,
-        savings: Vnd(unconsolidated.0.saturating_sub(estimated.0)),
+}
+
+/// The sums of a shipment's [`ParcelPart`]s, in any order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipmentTotals {
+    parcels: usize,
+    orders: usize,
+    weight_g: u64,
+    cod_total: Decimal,
+    cod_by_seller: BTreeMap<String, Vnd>,
+    freight: Decimal,
+    cod_fees: Decimal,
+    own_costs: Decimal,
+    quoted: bool,
+    unconsolidated: Decimal,
+}
+
+impl ShipmentTotals {
+    pub fn add(&mut self, p: &ParcelPart) {
+        self.parcels += 1;
+        self.orders += p.orders;
+        self.weight_g = self.weight_g.saturating_add(p.weight_g);
+        self.cod_total = self.cod_total.saturating_add(p.cod.0);
+        match self.cod_by_seller.get_mut(&p.seller) {
+            Some(c) => *c = Vnd(c.0.saturating_add(p.cod.0)),
+            None => {
+                self.cod_by_seller.insert(p.seller.clone(), p.cod);
+            }
+        }
+        self.freight = self.freight.saturating_add(p.freight);
+        self.cod_fees = self.cod_fees.saturating_add(p.cod_fee);
+        self.own_costs = self.own_costs.saturating_add(p.own_cost);
+        self.quoted |= p.quoted;
+        self.unconsolidated = self.unconsolidated.saturating_add(p.unconsolidated);
+    }
+
+    /// Writes the counts, COD and both costs into `plan`. `estimated_cost`: the sum of the
+    /// parcels' own prices when any was quoted, else the table's consolidated price (Σ
+    /// freight − volume discount + Σ COD fees + one pickup fee); 0 without a table or
+    /// without parcels.
+    pub fn fill(self, table: Option<&ServiceRates>, plan: &mut ShipmentPlan) {
+        let estimated = match table {
+            _ if self.quoted => Vnd(self.own_costs),
+            Some(r) if self.parcels > 0 => {
+                let (freight, fees) = (Vnd(self.freight), Vnd(self.cod_fees));
+                rates::consolidated_cost(r, freight, fees, self.parcels)
+            }
+            _ => Vnd::ZERO,
+        };
+        plan.parcel_count = self.parcels;
+        plan.order_count = self.orders;
+        plan.weight_g = self.weight_g;
+        plan.cod_total = Vnd(self.cod_total);
+        plan.cod_by_seller = self.cod_by_seller;
+        plan.estimated_cost = estimated;
+        plan.unconsolidated_cost = Vnd(self.unconsolidated);
+        plan.savings = Vnd(self.unconsolidated.saturating_sub(estimated.0));
     }
 }
 
@@ -485,6 +584,17 @@ mod tests {
                     "{} > {}", s.estimated_cost, s.unconsolidated_cost);
                 prop_assert_eq!(s.savings.0, s.unconsolidated_cost.0 - s.estimated_cost.0);
                 prop_assert_eq!(s.estimated_cost.0.fract(), Decimal::ZERO);
+                // The sums of the parcels' parts price exactly as the rate functions do.
+                let zone = |p: &ShipParcel| rates::zone(site, p.to);
+                let boxes: Vec<_> = members.iter().map(|p| (zone(p), p.weight_g, p.cod)).collect();
+                let one_each: Vec<_> = members.iter().flat_map(|p| {
+                    let own = [(zone(p), p.weight_g, p.cod)];
+                    let orders = p.orders.iter().map(|&(_, w, c)| (zone(p), w, c));
+                    own.into_iter().filter(|_| p.orders.is_empty()).chain(orders)
+                }).collect();
+                let r = rates_for(&rates, &s.service).expect("a table");
+                prop_assert_eq!(s.estimated_cost, rates::shipment_cost(r, &boxes));
+                prop_assert_eq!(s.unconsolidated_cost, rates::unconsolidated_cost(r, &one_each));
             }
             prop_assert_eq!(seen.len(), parcels.len());
             prop_assert!(seen.values().all(|&n| n == 1));

@@ -12,9 +12,12 @@ use serde::Serialize;
 
 use super::booker;
 use super::carrier::{BookingItem, BookingRequest, Party, StatusUpdate};
-use super::consolidate::{consolidate, ShipParcel, ShipmentPlan};
+use super::consolidate::{
+    consolidate, rates_for, ParcelPart, ShipParcel, ShipmentPlan, ShipmentTotals,
+};
+use super::rates::ServiceRates;
 use crate::config::{CarrierConfig, SiteConfig};
-use crate::domain::address::normalize_province;
+use crate::domain::address::{normalize_province, Province};
 use crate::domain::status::{
     parcel_ships, BookOutcome, BookState, CarrierStatus, FloorStatus, ShipmentStatus,
 };
@@ -189,6 +192,70 @@ fn ship_parcel(
     })
 }
 
+/// How one shipment's parcels are priced: its carrier, service and pickup (from its hash),
+/// the carrier's rate tables and the site's province.
+pub struct Pricing {
+    carrier: String,
+    service: String,
+    pickup_at: DateTime<Utc>,
+    rates: Vec<ServiceRates>,
+    origin: Option<&'static Province>,
+}
+
+impl Pricing {
+    /// `head`: the shipment's hash (`carrier`, `service`, `pickup_ms`).
+    pub fn of(ship: &Shipping, site: &str, head: &HashMap<String, String>) -> Pricing {
+        let carrier = head.get("carrier").cloned().unwrap_or_default();
+        Pricing {
+            rates: carrier_config(ship, &carrier)
+                .map(|c| c.rates())
+                .unwrap_or_default(),
+            carrier,
+            service: head.get("service").cloned().unwrap_or_default(),
+            pickup_at: head
+                .get("pickup_ms")
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                .unwrap_or_default(),
+            origin: ship
+                .config
+                .site(site)
+                .and_then(|s| normalize_province(&s.province)),
+        }
+    }
+
+    /// The parcel as this shipment prices it; none when its province or the site's is
+    /// unknown (it is then left out of the plan).
+    fn ship_parcel(&self, p: &StoredParcel) -> Option<ShipParcel> {
+        self.origin?;
+        ship_parcel(p, &self.carrier, &self.service, self.pickup_at)
+    }
+
+    /// The parcel's part of the shipment's plan, whether or not it ships (see
+    /// [`StoredParcel::ships`]; only the parts of parcels that ship go into
+    /// [`Pricing::plan`]).
+    pub fn part(&self, p: &StoredParcel) -> Option<ParcelPart> {
+        let origin = self.origin?;
+        let table = rates_for(&self.rates, &self.service);
+        Some(ParcelPart::of(table, origin, &self.ship_parcel(p)?))
+    }
+
+    /// The plan of shipment `id` from its shipping parcels' parts, without parcel ids.
+    pub fn plan<'a>(
+        &self,
+        site: &str,
+        id: &str,
+        parts: impl IntoIterator<Item = &'a ParcelPart>,
+    ) -> ShipmentPlan {
+        let mut totals = ShipmentTotals::default();
+        parts.into_iter().for_each(|p| totals.add(p));
+        let (carrier, service) = (&self.carrier, &self.service);
+        let mut plan = ShipmentPlan::empty(id, site, carrier, service, self.pickup_at);
+        totals.fill(rates_for(&self.rates, service), &mut plan);
+        plan
+    }
+}
+
 /// Reads a shipment and prices it (consolidated vs one box each).
 pub async fn load_shipment(
     ship: &Shipping,
@@ -202,43 +269,24 @@ pub async fn load_shipment(
     let status: ShipmentStatus = status
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("shipment {id}: {e}")))?;
-    let carrier = h.get("carrier").cloned().unwrap_or_default();
-    let service = h.get("service").cloned().unwrap_or_default();
-    let pickup_at = h
-        .get("pickup_ms")
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-        .unwrap_or_default();
+    let pricing = Pricing::of(ship, site, &h);
     let parcels = load_parcels(&ship.store, site, &ids).await?;
-    let rates = carrier_config(ship, &carrier)
-        .map(|c| c.rates())
-        .unwrap_or_default();
-    let site_cfg = ship.config.site(site);
-    let origin = site_cfg.and_then(|s| normalize_province(&s.province));
     let shipping: Vec<ShipParcel> = parcels
         .iter()
         .filter(|p| p.ships())
-        .filter_map(|p| ship_parcel(p, &carrier, &service, pickup_at))
+        .filter_map(|p| pricing.ship_parcel(p))
         .collect();
-    let plan = origin
-        .map(|o| consolidate(site, o, &rates, &shipping))
+    let plan = pricing
+        .origin
+        .map(|o| consolidate(site, o, &pricing.rates, &shipping))
         .and_then(|plans| plans.into_iter().next())
-        .unwrap_or_else(|| ShipmentPlan {
-            shipment_id: id.to_owned(),
-            site: site.to_owned(),
-            carrier: carrier.clone(),
-            service: service.clone(),
-            pickup_at,
-            parcel_ids: Vec::new(),
-            parcel_count: 0,
-            order_count: 0,
-            weight_g: 0,
-            cod_total: Default::default(),
-            cod_by_seller: Default::default(),
-            estimated_cost: Default::default(),
-            unconsolidated_cost: Default::default(),
-            savings: Default::default(),
-        });
+        .unwrap_or_else(|| pricing.plan(site, id, []));
+    let Pricing {
+        carrier,
+        service,
+        pickup_at,
+        ..
+    } = pricing;
     Ok(Some(Shipment {
         site: site.to_owned(),
         id: id.to_owned(),

@@ -265,6 +265,33 @@ async fn every_panel_query_returns_data_and_every_alert_evaluates() {
         .await;
     assert!(savings.is_some_and(|v| v > 0.0), "savings {savings:?}");
 
+    // The day-report gauges, re-priced pass by pass from the parcels that changed, equal
+    // the day report, which reads and prices every parcel.
+    let today = livepack::domain::schedule::business_date(chrono::Utc::now());
+    let mut want = Vec::new();
+    for (day, date) in [
+        ("today", today),
+        ("tomorrow", today + chrono::Duration::days(1)),
+    ] {
+        let path = format!("/v1/sites/{SITE}/report?date={date}");
+        let r = api(&addr, reqwest::Method::GET, &path, None).await;
+        let num = |f: &str| match &r[f] {
+            Value::String(v) => v.parse::<f64>().unwrap(),
+            v => v.as_f64().unwrap_or_else(|| panic!("report {f}: {r}")),
+        };
+        for (metric, field) in [
+            ("livepack_day_shipments", "shipments"),
+            ("livepack_day_parcels", "parcels"),
+            ("livepack_day_orders", "orders"),
+            ("livepack_shipping_cost_vnd", "cost"),
+            ("livepack_consolidation_savings_vnd", "savings"),
+        ] {
+            want.push((format!("{metric}{{{s},day=\"{day}\"}}"), num(field)));
+        }
+    }
+    assert!(want.iter().any(|(_, v)| *v > 0.0), "{want:?}");
+    until_scraped(&prom, &want).await;
+
     // Every panel query returns data.
     let d = dashboard();
     let vars = [("site", SITE), ("seller", SELLER_A)];
