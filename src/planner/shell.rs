@@ -417,12 +417,14 @@ impl SitePlanner {
         self.last_plan = Some(tokio::time::Instant::now());
         let now = Utc::now();
         // Planned in place: no copy of the pending orders.
-        let plan = core::plan_refs(
-            &self.cfg,
-            self.pending.values().map(|r| &r.plan),
-            &self.ended,
-            now,
-        );
+        let plan = cpu_bound(|| {
+            core::plan_refs(
+                &self.cfg,
+                self.pending.values().map(|r| &r.plan),
+                &self.ended,
+                now,
+            )
+        });
         super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
         if plan.waves.is_empty() {
             return Ok(());
@@ -452,6 +454,17 @@ impl SitePlanner {
             }
             Err(CommitStop::Store(e)) => Err(e),
         }
+    }
+}
+
+/// Runs `f`, CPU-bound for up to a second or more (a plan of 300,000 orders), without
+/// holding up the tasks queued on this worker thread (the ingest connections): on the
+/// multi-thread runtime they move to another thread meanwhile (`block_in_place`).
+fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
