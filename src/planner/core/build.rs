@@ -10,7 +10,7 @@ use super::{
 };
 
 /// One buyer's orders that travel together in one wave (all of a group, or a part of it).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Piece<'u> {
     pub seller: &'u str,
     pub buyer: &'u str,

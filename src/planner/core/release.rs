@@ -343,9 +343,10 @@ pub(crate) fn plan_released(
         // Short of packers, smaller waves get more done by the pickup than less walking.
         let walk_first = cfg.fill_waves
             && !schedule::entry(&forecast, pickup).is_some_and(schedule::short_of_capacity);
-        let mut pickup_waves: Vec<_> = waves::cut(cfg, orders, &catalog, &pool, walk_first)
-            .into_iter()
-            .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, &pieces))
+        let cut = waves::cut(cfg, orders, &catalog, &pool, walk_first);
+        let mut pickup_waves: Vec<_> = cut
+            .waves()
+            .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, pieces))
             .collect();
         pickup_waves.sort_by(|a, b| (a.deadline, &a.orders).cmp(&(b.deadline, &b.orders)));
         waves_out.extend(pickup_waves);

@@ -61,14 +61,35 @@ impl<'u, 'a> Keyed<'u, 'a> {
     }
 }
 
+/// The waves of one pickup: `pieces` in wave order, wave `w` being
+/// `pieces[ends[w - 1]..ends[w]]` (from 0 for the first).
+pub(crate) struct Cut<'u> {
+    pieces: Vec<Piece<'u>>,
+    ends: Vec<usize>,
+}
+
+impl<'u> Cut<'u> {
+    /// Each wave's buyer pieces, in order.
+    pub(crate) fn waves(&self) -> impl Iterator<Item = &[Piece<'u>]> + '_ {
+        self.ends.iter().scan(0, |start, &end| {
+            let wave = self.pieces.get(*start..end);
+            *start = end;
+            wave
+        })
+    }
+}
+
 /// The waves of one pickup, each a list of buyer pieces.
+///
+/// The candidate cuts are wave ends over one sequence of pieces (singles, then multis),
+/// so comparing them copies no pieces; only an arrival-order winner is re-laid out.
 pub(crate) fn cut<'u>(
     cfg: &PlanConfig,
     all: &[&PlanOrder],
     catalog: &Catalog<'_>,
     pool: &[&'u Unit<'_>],
     walk_first: bool,
-) -> Vec<Vec<Piece<'u>>> {
+) -> Cut<'u> {
     let rank = popularity(catalog, pool);
     let mut singles = Vec::new();
     let mut multis = Vec::new();
@@ -83,54 +104,74 @@ pub(crate) fn cut<'u>(
     singles.sort_unstable_by(Keyed::cmp);
     multis.sort_unstable_by(Keyed::cmp);
 
-    let singles = pieces(cfg, all, &singles);
-    let multis = pieces(cfg, all, &multis);
+    // Singles, then multis: cut together, or apart at `split`.
+    let mut seq = Vec::with_capacity(singles.len() + multis.len());
+    pieces(cfg, all, &singles, &mut seq);
+    let split = seq.len();
+    pieces(cfg, all, &multis, &mut seq);
+    drop((singles, multis));
     let floor = cfg.wave_min.max(1);
-    let n_single: usize = singles.iter().map(Piece::len).sum();
-    let n_multi: usize = multis.iter().map(Piece::len).sum();
+    let n_single: usize = seq[..split].iter().map(Piece::len).sum();
+    let n_multi: usize = seq[split..].iter().map(Piece::len).sum();
+    let may_part = n_single >= floor && n_multi >= floor;
+    let apart = |seq: &[Piece<'_>]| {
+        let mut ends = balanced(cfg, &seq[..split]);
+        ends.extend(balanced(cfg, &seq[split..]).into_iter().map(|e| e + split));
+        ends
+    };
     if !walk_first {
-        return if n_single >= floor && n_multi >= floor {
-            let mut out = balanced(cfg, singles);
-            out.extend(balanced(cfg, multis));
-            out
+        let ends = if may_part {
+            apart(&seq)
         } else {
-            let mut all_pieces = singles;
-            all_pieces.extend(multis);
-            balanced(cfg, all_pieces)
+            balanced(cfg, &seq)
         };
+        return Cut { pieces: seq, ends };
     }
-    let mut together = singles.clone();
-    together.extend(multis.iter().cloned());
-    let mut arrival = together.clone();
-    let mut best = balanced(cfg, together);
-    let mut best_lines = pick_lines(catalog, &best);
-    if n_single >= floor && n_multi >= floor {
+    let mut best = balanced(cfg, &seq);
+    let mut best_lines = pick_lines(catalog, &seq, &best);
+    if may_part {
         // Apart only when that walks less (it can cost a wave more).
-        let mut apart = balanced(cfg, singles);
-        apart.extend(balanced(cfg, multis));
-        let lines = pick_lines(catalog, &apart);
+        let ends = apart(&seq);
+        let lines = pick_lines(catalog, &seq, &ends);
         if lines < best_lines {
-            (best, best_lines) = (apart, lines);
+            (best, best_lines) = (ends, lines);
         }
     }
     if best.len() > 1 {
         // Clustering by popular SKUs can still lose to plain arrival order when it cuts a
-        // small release into waves: keep whichever walks less.
-        arrival.sort_by_key(|p| p.orders.iter().min().copied());
-        let arrival = balanced(cfg, arrival);
-        if pick_lines(catalog, &arrival) < best_lines {
-            best = arrival;
+        // small release into waves: keep whichever walks less. Arrival order is by each
+        // piece's smallest canonical index (ties, which disjoint pieces cannot have, by
+        // position: a stable sort).
+        let mut by_arrival: Vec<(Option<usize>, usize)> = seq
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (p.orders.iter().min().copied(), k))
+            .collect();
+        by_arrival.sort_unstable();
+        let arrival: Vec<Piece<'u>> = by_arrival.into_iter().map(|(_, k)| seq[k]).collect();
+        let ends = balanced(cfg, &arrival);
+        if pick_lines(catalog, &arrival, &ends) < best_lines {
+            return Cut {
+                pieces: arrival,
+                ends,
+            };
         }
     }
-    best
+    Cut {
+        pieces: seq,
+        ends: best,
+    }
 }
 
-/// Σ over waves of distinct SKUs: the pick lines the waves would have.
-fn pick_lines(catalog: &Catalog<'_>, waves: &[Vec<Piece<'_>>]) -> usize {
+/// Σ over waves of distinct SKUs: the pick lines the waves (`ends` over `seq`) would have.
+fn pick_lines(catalog: &Catalog<'_>, seq: &[Piece<'_>], ends: &[usize]) -> usize {
     let mut seen = vec![usize::MAX; catalog.len()];
     let mut lines = 0;
-    for (w, pieces) in waves.iter().enumerate() {
-        for &i in pieces.iter().flat_map(|p| p.orders.iter()) {
+    let mut start = 0;
+    for (w, &end) in ends.iter().enumerate() {
+        let wave = seq.get(start..end).unwrap_or(&[]);
+        start = end;
+        for &i in wave.iter().flat_map(|p| p.orders.iter()) {
             for &sku in catalog.skus_of(i) {
                 if let Some(s) = seen.get_mut(sku as usize) {
                     if *s != w {
@@ -194,12 +235,17 @@ fn popularity(catalog: &Catalog<'_>, pool: &[&Unit<'_>]) -> Vec<u32> {
     rank
 }
 
-/// One piece per unit; a unit larger than a wave becomes several pieces of whole parcels.
-fn pieces<'u>(cfg: &PlanConfig, all: &[&PlanOrder], keyed: &[Keyed<'u, '_>]) -> Vec<Piece<'u>> {
+/// One piece per unit, appended to `out`; a unit larger than a wave becomes several
+/// pieces of whole parcels.
+fn pieces<'u>(
+    cfg: &PlanConfig,
+    all: &[&PlanOrder],
+    keyed: &[Keyed<'u, '_>],
+    out: &mut Vec<Piece<'u>>,
+) {
     let wave = wave_cap(cfg);
     let cap = parcel_cap(cfg);
     let per = (wave / cap).max(1) * cap;
-    let mut out = Vec::with_capacity(keyed.len());
     for k in keyed {
         let u = k.unit;
         let piece = |orders: &'u [usize], deadline, split_over_wave| Piece {
@@ -224,12 +270,11 @@ fn pieces<'u>(cfg: &PlanConfig, all: &[&PlanOrder], keyed: &[Keyed<'u, '_>]) -> 
             out.push(piece(chunk, deadline, true));
         }
     }
-    out
 }
 
 /// Cuts a sequence into waves of at most `wave_max` orders, near `ceil(n / ceil(n /
-/// wave_max))` each, never splitting a piece.
-fn balanced<'a>(cfg: &PlanConfig, seq: Vec<Piece<'a>>) -> Vec<Vec<Piece<'a>>> {
+/// wave_max))` each, never splitting a piece: the end (exclusive) of each wave in `seq`.
+fn balanced(cfg: &PlanConfig, seq: &[Piece<'_>]) -> Vec<usize> {
     let max = wave_cap(cfg);
     let n: usize = seq.iter().map(Piece::len).sum();
     if n == 0 {
@@ -237,23 +282,19 @@ fn balanced<'a>(cfg: &PlanConfig, seq: Vec<Piece<'a>>) -> Vec<Vec<Piece<'a>>> {
     }
     let waves = n.div_ceil(max);
     let target = n.div_ceil(waves);
-    let mut out: Vec<Vec<Piece<'a>>> = Vec::with_capacity(waves);
-    let mut cur: Vec<Piece<'a>> = Vec::new();
+    let mut ends = Vec::with_capacity(waves + 1);
     let mut size = 0usize;
-    for p in seq {
+    for (k, p) in seq.iter().enumerate() {
         let len = p.len();
         let next = size + len;
         let close = size > 0
             && (next > max || (next > target && next - target > target.saturating_sub(size)));
         if close {
-            out.push(std::mem::take(&mut cur));
+            ends.push(k);
             size = 0;
         }
         size += len;
-        cur.push(p);
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    ends.push(seq.len());
+    ends
 }
