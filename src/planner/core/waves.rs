@@ -249,8 +249,6 @@ fn pieces<'u>(
     for k in keyed {
         let u = k.unit;
         let piece = |orders: &'u [usize], deadline, split_over_wave| Piece {
-            seller: u.seller,
-            buyer: u.buyer,
             orders,
             reason: u.reason.unwrap_or(ReleaseReason::CombineWindowElapsed),
             deadline,
