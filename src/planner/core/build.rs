@@ -10,11 +10,11 @@ use super::{
 };
 
 /// One buyer's orders that travel together in one wave (all of a group, or a part of it).
-#[derive(Debug, Clone)]
+/// Its seller and buyer are those of its first order.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Piece<'u> {
-    pub seller: &'u str,
-    pub buyer: &'u str,
-    /// Indices into the canonical orders (a buyer's: by pickup_at, received_at, index).
+    /// Indices into the canonical orders (a buyer's: by pickup_at, received_at, index);
+    /// never empty.
     pub orders: &'u [usize],
     pub reason: ReleaseReason,
     pub deadline: DateTime<Utc>,
@@ -78,10 +78,14 @@ pub(crate) fn wave(
     for piece in pieces {
         reason = reason.min(piece.reason);
         deadline = Some(deadline.map_or(piece.deadline, |d| d.min(piece.deadline)));
+        let Some(&head) = piece.orders.first() else {
+            continue;
+        };
+        let (seller, buyer) = (&all[head].id.seller, &all[head].buyer_key);
         let mut note = |r: String| {
             splits.push(SplitNote {
-                seller: piece.seller.to_owned(),
-                buyer_key: piece.buyer.to_owned(),
+                seller: seller.clone(),
+                buyer_key: buyer.clone(),
                 reason: r,
             })
         };
@@ -94,37 +98,41 @@ pub(crate) fn wave(
         if piece.split_deadline {
             note(SPLIT_DEADLINE.to_owned());
         }
+        // One pass over each parcel's orders: its ids and weight, the wave's minutes and
+        // pick lines (each order's facts and lines are fetched once).
         for chunk in piece.orders.chunks(cap) {
-            let parcel = ParcelPlan {
-                seller: piece.seller.to_owned(),
-                buyer_key: piece.buyer.to_owned(),
-                orders: chunk.iter().map(|&i| all[i].id.clone()).collect(),
-                weight_g: chunk
-                    .iter()
-                    .fold(0u64, |w, &i| w.saturating_add(scratch.facts[i].weight)),
-            };
-            // Cloned from the parcel's fresh copies (still in cache).
-            orders.extend(parcel.orders.iter().cloned());
-            parcels.push(parcel);
-        }
-        for &i in piece.orders {
-            minutes += scratch.facts[i].minutes;
-            for (j, (sku, qty)) in scratch.catalog.lines_of(i).enumerate() {
-                match scratch.slot.get_mut(sku as usize) {
-                    Some(s) if *s != usize::MAX => {
-                        if let Some(p) = picks.get_mut(*s) {
-                            p.2 = p.2.saturating_add(qty);
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut weight_g = 0u64;
+            for &i in chunk {
+                let fact = &scratch.facts[i];
+                weight_g = weight_g.saturating_add(fact.weight);
+                minutes += fact.minutes;
+                ids.push(all[i].id.clone());
+                for (j, (sku, qty)) in scratch.catalog.lines_of(i).enumerate() {
+                    match scratch.slot.get_mut(sku as usize) {
+                        Some(s) if *s != usize::MAX => {
+                            if let Some(p) = picks.get_mut(*s) {
+                                p.2 = p.2.saturating_add(qty);
+                            }
                         }
-                    }
-                    Some(s) => {
-                        if let Some(line) = all[i].lines.get(j) {
-                            *s = picks.len();
-                            picks.push((sku, line, qty));
+                        Some(s) => {
+                            if let Some(line) = all[i].lines.get(j) {
+                                *s = picks.len();
+                                picks.push((sku, line, qty));
+                            }
                         }
+                        None => {}
                     }
-                    None => {}
                 }
             }
+            // Cloned from the parcel's fresh copies (still in cache).
+            orders.extend(ids.iter().cloned());
+            parcels.push(ParcelPlan {
+                seller: seller.clone(),
+                buyer_key: buyer.clone(),
+                orders: ids,
+                weight_g,
+            });
         }
     }
     for p in &picks {

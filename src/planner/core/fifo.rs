@@ -50,17 +50,12 @@ pub fn plan_fifo(
                 let groups = by_buyer(&all, chunk);
                 let pieces: Vec<Piece<'_>> = groups
                     .iter()
-                    .map(|g| {
-                        let first = all[g[0]];
-                        Piece {
-                            seller: &first.id.seller,
-                            buyer: &first.buyer_key,
-                            orders: g,
-                            reason,
-                            deadline: g.iter().map(|&i| all[i].deadline).min().unwrap_or(pickup),
-                            split_deadline: false,
-                            split_over_wave: false,
-                        }
+                    .map(|g| Piece {
+                        orders: g,
+                        reason,
+                        deadline: g.iter().map(|&i| all[i].deadline).min().unwrap_or(pickup),
+                        split_deadline: false,
+                        split_over_wave: false,
                     })
                     .collect();
                 waves.push(build::wave(cfg, &all, &mut scratch, pickup, &pieces));

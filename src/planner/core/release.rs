@@ -14,8 +14,6 @@ use super::{waves, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
 /// some orders cannot make the group's earliest pickup) the part that ships at this one.
 #[derive(Debug)]
 pub(crate) struct Unit<'a> {
-    pub seller: &'a str,
-    pub buyer: &'a str,
     pub pickup: DateTime<Utc>,
     /// Indices into the canonical orders, sorted by (pickup_at, received_at, index).
     pub orders: &'a [usize],
@@ -25,6 +23,8 @@ pub(crate) struct Unit<'a> {
     pub first_received: DateTime<Utc>,
     pub last_received: DateTime<Utc>,
     pub minutes: f64,
+    /// One of its orders' sessions has ended.
+    pub ended: bool,
     /// The buyer's pending orders were split over several pickups.
     pub split_deadline: bool,
     /// Why it is released now; `None`: it waits.
@@ -32,17 +32,11 @@ pub(crate) struct Unit<'a> {
 }
 
 impl<'a> Unit<'a> {
-    fn new(
-        all: &[&'a PlanOrder],
-        facts: &Facts,
-        pickup: DateTime<Utc>,
-        idx: &'a [usize],
-    ) -> Option<Self> {
+    /// Reads only `facts`: the orders themselves (seller, buyer) are read when the waves
+    /// are built, from the first order of each piece.
+    fn new(facts: &Facts, pickup: DateTime<Utc>, idx: &'a [usize]) -> Option<Self> {
         let head = *idx.first()?;
-        let first = all[head];
         let mut u = Unit {
-            seller: &first.id.seller,
-            buyer: &first.buyer_key,
             pickup,
             orders: idx,
             key: usize::MAX,
@@ -50,6 +44,7 @@ impl<'a> Unit<'a> {
             first_received: facts[head].received,
             last_received: facts[head].received,
             minutes: 0.0,
+            ended: false,
             split_deadline: false,
             reason: None,
         };
@@ -59,6 +54,7 @@ impl<'a> Unit<'a> {
             u.first_received = u.first_received.min(facts[i].received);
             u.last_received = u.last_received.max(facts[i].received);
             u.minutes += facts[i].minutes;
+            u.ended |= facts[i].ended;
         }
         Some(u)
     }
@@ -111,7 +107,8 @@ pub(crate) fn by_buyer_with(
         let end = start + keyed[start..].iter().take_while(|k| k.0 == h).count();
         let run = &mut ix[start..end];
         let first = all[run[0]];
-        if run.iter().all(|&i| same_buyer(all[i], first)) {
+        // A run of one is one buyer: its strings need not be read again.
+        if run.len() == 1 || run[1..].iter().all(|&i| same_buyer(all[i], first)) {
             group.extend(std::iter::repeat_n(g, run.len()));
             g = g.wrapping_add(1);
         } else {
@@ -143,7 +140,6 @@ pub(crate) fn by_buyer_with(
 /// no longer be packed for its earliest pickup.
 pub(crate) fn units<'a>(
     cfg: &PlanConfig,
-    all: &[&'a PlanOrder],
     facts: &Facts,
     (ix, group): (&'a [usize], &[u32]),
     now: DateTime<Utc>,
@@ -173,7 +169,7 @@ pub(crate) fn units<'a>(
             };
             let (unit, next) = g.split_at(take.max(1));
             g = next;
-            out.extend(Unit::new(all, facts, pickup, unit));
+            out.extend(Unit::new(facts, pickup, unit));
         }
         if out.len() - before > 1 {
             for u in &mut out[before..] {
@@ -186,14 +182,13 @@ pub(crate) fn units<'a>(
 
 fn decide(
     cfg: &PlanConfig,
-    facts: &Facts,
     u: &Unit<'_>,
     under_pressure: bool,
     now: DateTime<Utc>,
 ) -> Option<ReleaseReason> {
     if under_pressure || u.deadline < u.pickup {
         Some(ReleaseReason::DeadlinePressure)
-    } else if u.orders.iter().any(|&i| facts[i].ended) {
+    } else if u.ended {
         Some(ReleaseReason::SessionEnded)
     } else if now - u.first_received >= cfg.max_hold {
         Some(ReleaseReason::MaxHold)
@@ -253,6 +248,11 @@ fn chosen(
     // too (a later order of theirs then travels in a later parcel).
     // SKUs already on the released units' pick lists: units adding none of theirs come
     // first (they cost no walking), then the rest in SKU-cluster order.
+    let groups = [may, if take > total { waiting } else { Vec::new() }];
+    if size >= take || groups.iter().all(Vec::is_empty) {
+        // Nothing can be added: the released units' SKUs need not be looked up.
+        return out;
+    }
     let mut covered = vec![false; catalog.len()];
     let cover = |covered: &mut Vec<bool>, u: &Unit<'_>| {
         for &i in u.orders {
@@ -266,7 +266,7 @@ fn chosen(
     for &i in &out {
         cover(&mut covered, &units[i]);
     }
-    for group in [may, if take > total { waiting } else { Vec::new() }] {
+    for group in groups {
         if size >= take {
             break;
         }
@@ -309,7 +309,7 @@ pub(crate) fn plan_released(
     let facts = Facts::new(cfg, orders, ended);
     let (ix, group) = by_buyer(orders, &facts);
     let catalog = Catalog::new(orders);
-    let mut units = units(cfg, orders, &facts, (&ix, &group), now);
+    let mut units = units(cfg, &facts, (&ix, &group), now);
     let mut loads = Loads::default();
     for u in &units {
         loads.add(u.pickup, u.len(), u.minutes);
@@ -322,7 +322,7 @@ pub(crate) fn plan_released(
     let mut waiting: BTreeMap<DateTime<Utc>, Vec<usize>> = BTreeMap::new();
     for (i, u) in units.iter_mut().enumerate() {
         let pressure = schedule::entry(&forecast, u.pickup).is_some_and(|f| f.under_pressure);
-        u.reason = decide(cfg, &facts, u, pressure, now);
+        u.reason = decide(cfg, u, pressure, now);
         if u.reason.is_some() {
             pools.entry(u.pickup).or_default().push(i);
         } else {
@@ -343,9 +343,10 @@ pub(crate) fn plan_released(
         // Short of packers, smaller waves get more done by the pickup than less walking.
         let walk_first = cfg.fill_waves
             && !schedule::entry(&forecast, pickup).is_some_and(schedule::short_of_capacity);
-        let mut pickup_waves: Vec<_> = waves::cut(cfg, orders, &catalog, &pool, walk_first)
-            .into_iter()
-            .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, &pieces))
+        let cut = waves::cut(cfg, orders, &catalog, &pool, walk_first);
+        let mut pickup_waves: Vec<_> = cut
+            .waves()
+            .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, pieces))
             .collect();
         pickup_waves.sort_by(|a, b| (a.deadline, &a.orders).cmp(&(b.deadline, &b.orders)));
         waves_out.extend(pickup_waves);
