@@ -11,8 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::domain::money::Vnd;
 use crate::domain::schedule::business_date;
 use crate::domain::status::parcel_ships;
-use crate::shipping::consolidate::ParcelPart;
-use crate::shipping::consolidate::{day_report, DayReport, ShipmentPlan};
+use crate::shipping::consolidate::{day_report, DayReport, ParcelPart, ShipmentPlan};
 use crate::shipping::service::{load_parcels, Pricing};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -23,7 +22,7 @@ use crate::store::StoreError;
 /// or whose version changed (a parcel's document changes only with its version, e.g. a
 /// repack); whether it ships is one of those fields. So a surge's shipments, which change
 /// on every pass, are re-priced from the parcels added since the last pass, not re-read.
-/// Holds the shipments of the last pass only: about 200 bytes per parcel.
+/// Holds the shipments of the last pass only: a few hundred bytes per parcel.
 #[derive(Debug, Default)]
 pub struct PlanCache(HashMap<(String, String), Known>);
 
@@ -37,6 +36,8 @@ struct Known {
 struct KnownParcel {
     ver: Option<String>,
     ships: bool,
+    /// Its document was read at this version (a pass whose read failed reads it again).
+    read: bool,
     /// None until read, or when it has no known province (left out of the plan).
     part: Option<ParcelPart>,
 }
@@ -86,14 +87,20 @@ async fn price(
         let mut row = row.into_iter();
         let ver = row.next().flatten();
         let status = row.next().flatten().and_then(|s| s.parse().ok());
-        let pulled = row.next().flatten().is_some();
-        (id, ver, parcel_ships(status, pulled))
+        let pull = row.next().flatten().is_some();
+        (id, ver, parcel_ships(status, pull))
     });
     let to_read = known.update(head_of(&head), rows);
     let pricing = Pricing::of(&state.shipping, site, &head);
     for p in load_parcels(&state.store, site, &to_read).await? {
         if let Some(k) = known.parcels.get_mut(&p.doc.parcel_id) {
             k.part = pricing.part(&p);
+        }
+    }
+    // Read (a parcel without a readable document stays out of the plan until it changes).
+    for id in &to_read {
+        if let Some(k) = known.parcels.get_mut(id) {
+            k.read = true;
         }
     }
     let parts = known.parcels.values().filter(|k| k.ships);
@@ -111,8 +118,9 @@ fn head_of(head: &HashMap<String, String>) -> [Option<String>; 3] {
 
 impl Known {
     /// Takes this pass's head and parcels (id, version, ships); returns the parcels whose
-    /// document must be read: new ones, those whose version changed, every one when the
-    /// head changed. Parcels no longer in the shipment are forgotten.
+    /// document must be read: new ones, those whose version changed or whose last read
+    /// failed, every one when the head changed. Parcels no longer in the shipment are
+    /// forgotten.
     fn update(
         &mut self,
         head: [Option<String>; 3],
@@ -125,14 +133,20 @@ impl Known {
         let mut before = std::mem::take(&mut self.parcels);
         let mut to_read = Vec::new();
         for (id, ver, ships) in rows {
-            let part = match before.remove(&id) {
-                Some(k) if k.ver == ver => k.part,
+            let (read, part) = match before.remove(&id) {
+                Some(k) if k.read && k.ver == ver => (true, k.part),
                 _ => {
                     to_read.push(id.clone());
-                    None
+                    (false, None)
                 }
             };
-            self.parcels.insert(id, KnownParcel { ver, ships, part });
+            let k = KnownParcel {
+                ver,
+                ships,
+                read,
+                part,
+            };
+            self.parcels.insert(id, k);
         }
         to_read
     }
@@ -182,9 +196,9 @@ mod tests {
         let mut k = Known::default();
         let first = k.update(head("1"), rows(&[("p1", "1", true), ("p2", "1", true)]));
         assert_eq!(first, ["p1", "p2"]);
-        // Pretend both were read (any part stands for "read").
+        // Pretend both were read.
         for p in k.parcels.values_mut() {
-            p.part = Some(part());
+            (p.read, p.part) = (true, Some(part()));
         }
 
         // p1 stops shipping (its version unchanged), p2 is repacked, p3 is new, nothing
@@ -197,9 +211,16 @@ mod tests {
         assert!(!k.parcels["p1"].ships && k.parcels["p1"].part.is_some());
         assert!(k.parcels["p2"].part.is_none() && k.parcels["p3"].part.is_none());
 
+        // A read that failed (p3 was never marked read) is tried again on the next pass.
+        k.parcels.get_mut("p2").unwrap().read = true;
+        let again = k.update(
+            head("1"),
+            rows(&[("p1", "1", false), ("p2", "2", true), ("p3", "1", true)]),
+        );
+        assert_eq!(again, ["p3"]);
+
         // A parcel gone from the shipment is forgotten; an unchanged pass reads nothing.
-        k.parcels.get_mut("p2").unwrap().part = Some(part());
-        k.parcels.get_mut("p3").unwrap().part = Some(part());
+        k.parcels.get_mut("p3").unwrap().read = true;
         let same = k.update(head("1"), rows(&[("p1", "1", false), ("p3", "1", true)]));
         assert!(same.is_empty());
         assert_eq!(k.parcels.len(), 2);

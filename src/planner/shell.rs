@@ -459,7 +459,9 @@ impl SitePlanner {
 
 /// Runs `f`, CPU-bound for up to a second or more (a plan of 300,000 orders), without
 /// holding up the tasks queued on this worker thread (the ingest connections): on the
-/// multi-thread runtime they move to another thread meanwhile (`block_in_place`).
+/// multi-thread runtime they move to another thread meanwhile (`block_in_place`). On a
+/// current-thread runtime (most `#[tokio::test]`s) it runs inline: `block_in_place` would
+/// panic there.
 fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
