@@ -123,7 +123,8 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     // The same order (the seller's tool replays its backlog), and one with other content.
     let mut changed = first[1].clone();
     changed["note"] = json!("gọi trước khi giao");
-    let again = send_orders(&mut ws, 2, &[first[0].clone(), changed, order("DD-9", 9)]).await;
+    let nine = order("DD-9", 9);
+    let again = send_orders(&mut ws, 2, &[first[0].clone(), changed, nine.clone()]).await;
     assert_eq!(statuses(&again), ["duplicate", "duplicate", "accepted"]);
     assert_eq!(again[0]["order_id"], "DD-0");
 
@@ -167,6 +168,41 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     // The session's hash left Redis with its orders: its counters start again.
     assert_eq!(session["accepted"], 1, "{session}");
     assert_eq!(session["duplicate"], 2, "{session}");
+
+    // One frame mixing every case the script tells apart while the seller has tombstones:
+    // a live order (same content), a tombstone (same content), a new order sent twice in
+    // the frame, a live order with other content, and a tombstone with other content.
+    let mut changed9 = nine.clone();
+    changed9["note"] = json!("khác");
+    let ten = order("DD-10", 10);
+    let mut changed3 = first[3].clone();
+    changed3["note"] = json!("khác");
+    let mixed = send_orders(
+        &mut ws,
+        3,
+        &[
+            nine,
+            first[2].clone(),
+            ten.clone(),
+            ten,
+            changed9,
+            changed3,
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&mixed),
+        [
+            "duplicate",
+            "duplicate",
+            "accepted",
+            "duplicate",
+            "duplicate",
+            "duplicate"
+        ]
+    );
+    assert_eq!(redis.stream_orders(SITE).await, stream_before + 2);
+    assert_eq!(changed_duplicates(&addr).await - changed_before, 3.0);
 
     // Another seller's order with the same id is its own.
     let mut other = connect(&app, TOKEN_B, "dedupe-b").await;

@@ -11,54 +11,63 @@
 -- Returns per order: 1 accepted, 2 duplicate (same content), 3 duplicate (different content)
 --
 -- Cost (issue 20: close to a bare set-if-absent + XADD): one EXISTS over every tombstone
--- bucket and every order key of the call finds the usual case (nothing of it exists):
--- then each order is one HSET + one XADD. Only when something exists are the buckets and
--- the orders looked at one by one. The session hash takes one HINCRBY per call.
+-- bucket and every order key of the call finds the usual case for a new seller (nothing of
+-- it exists): then each order is one HSET + one XADD. Otherwise (a seller whose orders
+-- left Redis has live buckets) the call looks once more: one EXISTS over the order keys,
+-- and one HMGET of the call's ids per bucket, a fixed number of lookups per call whatever
+-- its size. Only when an order key exists are the orders looked at one by one. The session
+-- hash takes one HINCRBY per call.
 local seller, label, now = ARGV[1], ARGV[2], ARGV[3]
 local nt = tonumber(ARGV[5])
 local first = 4 + nt
-local known = 0
-for j = 4, #KEYS, 1000 do -- (unpack's stack limit: at most 1,000 keys a call)
-  known = known + redis.call('EXISTS', unpack(KEYS, j, math.min(j + 999, #KEYS)))
+local n = #KEYS - first + 1
+-- EXISTS/HMGET over at most 1,000 keys or ids a command (unpack's stack limit).
+local function exists(from, to)
+  local c = 0
+  for j = from, to, 1000 do
+    c = c + redis.call('EXISTS', unpack(KEYS, j, math.min(j + 999, to)))
+  end
+  return c
 end
--- The buckets that exist (looked at only when something of this call exists).
-local tombs = {}
+local known = exists(4, #KEYS)
+-- Per order, the short digest of its tombstone (the first bucket holding it), if any.
+local short = {}
+local stored_any = 0
 if known > 0 then
+  stored_any = exists(first, #KEYS)
+  local ids = {}
+  for i = 1, n do ids[i] = ARGV[3 + i * 3] end
   for j = 4, first - 1 do
-    if redis.call('EXISTS', KEYS[j]) == 1 then tombs[#tombs + 1] = KEYS[j] end
+    for k = 1, n, 1000 do
+      local got = redis.call('HMGET', KEYS[j], unpack(ids, k, math.min(k + 999, n)))
+      for x, v in ipairs(got) do
+        if v and not short[k + x - 1] then short[k + x - 1] = v end
+      end
+    end
   end
 end
 local out = {}
 local accepted, dup = 0, 0
 -- Order keys written by this call (the same id twice in one batch: the second is a duplicate).
 local mine = {}
-for i = first, #KEYS do
-  local a = 6 + (i - first) * 3
-  local key = KEYS[i]
+for i = 1, n do
+  local a = 3 + i * 3
+  local key = KEYS[first + i - 1]
   local id, dg = ARGV[a], ARGV[a + 2]
-  local stored = mine[key] or (known > 0 and redis.call('EXISTS', key) == 1)
-  local code = nil
-  if not stored then
-    for _, t in ipairs(tombs) do
-      local short = redis.call('HGET', t, id)
-      if short then
-        if short == string.sub(dg, 1, #short) then code = 2 else code = 3 end
-        break
-      end
-    end
-    if not code then
-      redis.call('HSET', key, 'data', ARGV[a + 1], 'st', 'received', 'dg', dg)
-      redis.call('XADD', KEYS[1], '*', 't', 'o', 's', seller, 'id', id)
-      mine[key] = true
-      code = 1
-    end
-  elseif redis.call('HGET', key, 'dg') == dg then
-    code = 2
+  local stored = mine[key] or (stored_any > 0 and redis.call('EXISTS', key) == 1)
+  local code
+  if stored then
+    if redis.call('HGET', key, 'dg') == dg then code = 2 else code = 3 end
+  elseif short[i] then
+    if short[i] == string.sub(dg, 1, #short[i]) then code = 2 else code = 3 end
   else
-    code = 3
+    redis.call('HSET', key, 'data', ARGV[a + 1], 'st', 'received', 'dg', dg)
+    redis.call('XADD', KEYS[1], '*', 't', 'o', 's', seller, 'id', id)
+    mine[key] = true
+    code = 1
   end
   if code == 1 then accepted = accepted + 1 else dup = dup + 1 end
-  out[#out + 1] = code
+  out[i] = code
 end
 -- The session: created live on its first frame. HINCRBY answering exactly this call's count
 -- means the field was new, so only then (or when nothing was accepted) can the session be new.
