@@ -180,14 +180,7 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     let mixed = send_orders(
         &mut ws,
         3,
-        &[
-            nine,
-            first[2].clone(),
-            ten.clone(),
-            ten,
-            changed9,
-            changed3,
-        ],
+        &[nine, first[2].clone(), ten.clone(), ten, changed9, changed3],
     )
     .await;
     assert_eq!(
