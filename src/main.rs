@@ -3,7 +3,7 @@ use clap::{Parser, Subcommand};
 use livepack::Config;
 
 /// mimalloc: the ingest path allocates many small strings; glibc malloc showed up as ~18 %
-/// of CPU in profiles.
+/// of CPU in profiles. Built without transparent huge pages (`no_thp`, see Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
