@@ -84,6 +84,8 @@ start_lp "$LIVEPACK"
 RESULTS=$ROOT/load-tests/results
 mkdir -p "$RESULTS"
 STAMP=$(date +%Y-%m-%d-%H%M)
+# Two runs started within a minute (an A/B) must not share a name.
+[[ -e "$RESULTS/ingest-$STAMP" ]] && STAMP=$(date +%Y-%m-%d-%H%M%S)
 JSON_DIR=$RESULTS/ingest-$STAMP
 mkdir -p "$JSON_DIR"
 REPORTS=()

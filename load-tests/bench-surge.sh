@@ -77,6 +77,8 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
 RESULTS=$ROOT/load-tests/results
 STAMP=$(date +%Y-%m-%d-%H%M)
+# Two runs started within a minute (an A/B) must not share a name.
+[[ -e "$RESULTS/surge-$STAMP" ]] && STAMP=$(date +%Y-%m-%d-%H%M%S)
 JSON_DIR=$RESULTS/surge-$STAMP
 mkdir -p "$JSON_DIR"
 REPORTS=()
