@@ -319,6 +319,7 @@ impl SitePlanner {
         if order_refs.is_empty() {
             return Ok(());
         }
+        tracing::debug!(site = %site, orders = order_refs.len(), "stream entries read");
         let data = self.store.order_data(&site, &order_refs).await?;
         let mut absorbed = Vec::new();
         let mut records = Vec::new();
@@ -416,6 +417,7 @@ impl SitePlanner {
         self.dirty = false;
         self.last_plan = Some(tokio::time::Instant::now());
         let now = Utc::now();
+        let started = std::time::Instant::now();
         // Planned in place: no copy of the pending orders.
         let plan = cpu_bound(|| {
             core::plan_refs(
@@ -425,6 +427,8 @@ impl SitePlanner {
                 now,
             )
         });
+        tracing::debug!(site = %self.site.id, pending = self.pending.len(), waves = plan.waves.len(),
+            ms = started.elapsed().as_millis() as u64, "planned");
         super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
         if plan.waves.is_empty() {
             return Ok(());
