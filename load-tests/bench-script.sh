@@ -20,6 +20,9 @@ CLIENTS=${CLIENTS:-50}
 PIPELINE=${PIPELINE:-16}
 PER_CALL=${PER_CALL:-1 100}
 TOMBS=${TOMBS:-none live}
+for t in $TOMBS; do
+    [[ $t == none || $t == live ]] || { echo "bench-script: TOMBS takes none and/or live, not '$t'" >&2; exit 2; }
+done
 [[ -z "${SKIP_BUILD:-}" ]] && cargo build --release -p livepack-surge
 SURGE=${CARGO_TARGET_DIR:-$ROOT/target}/release/livepack-surge
 
@@ -57,7 +60,8 @@ for k in $PER_CALL; do
             for s in ingest minimal; do
                 "${RCLI[@]}" flushall >/dev/null
                 if [[ $t == live ]]; then
-                    # The buckets `livepack-surge redis-limit` passes (the default retention's).
+                    # The buckets `livepack-surge redis-limit` passes (the default retention's:
+                    # `TOMB_BUCKETS` = 6 in load-tests/src/limit.rs).
                     for b in 0 1 2 3 4 5; do
                         "${RCLI[@]}" hset "lp:{bench}:t:mat-ong-tam-diep:$b" TT-gone 9a0c5b1e >/dev/null
                     done
@@ -80,6 +84,8 @@ for k in $PER_CALL; do
     done
 done
 OUT=$ROOT/load-tests/results/script-$(date +%Y-%m-%d-%H%M).md
+# Two runs finished within a minute must not share a name.
+[[ -e "$OUT" ]] && OUT=$ROOT/load-tests/results/script-$(date +%Y-%m-%d-%H%M%S).md
 {
     echo "# The ingest script against a minimal set-if-absent + XADD, $(date -u +'%Y-%m-%d %H:%M UTC')"
     echo

@@ -11,7 +11,7 @@
 # idle"), PEER_SCENARIOS ("flash peak"), IDLE (1000), OPF (orders per frame, 1),
 # DURATION (live compressed into seconds, 60), PACE (livepack's per-connection orders/s
 # limit, default 1000000 so it does not bind, as the peers have none; "default" keeps the
-# shipped 20000, whose nacks then show in the table), LOG (the service's log level, warn; its log
+# shipped 20000, whose nacks then show in the table), LP_LOG (the service's log level, warn; its log
 # is kept with KEEP_TMP), SKIP_BUILD=1, SKIP_PEERS=1, KEEP_TMP=1.
 set -euo pipefail
 
@@ -106,7 +106,7 @@ start_livepack() {
     PORT=$("$SURGE" free-port)
     LIVEPACK__REDIS__URL="$REDIS_URL" LIVEPACK__SERVER__LISTEN="127.0.0.1:$PORT" \
         LIVEPACK__INGEST__MAX_CONNECTIONS_PER_SELLER=2000 \
-        LIVEPACK__LOG__LEVEL="${LOG:-warn}" env "${PACE_ENV[@]}" "$LIVEPACK" serve >"$TMP/service.log" 2>&1 &
+        LIVEPACK__LOG__LEVEL="${LP_LOG:-warn}" env "${PACE_ENV[@]}" "$LIVEPACK" serve >"$TMP/service.log" 2>&1 &
     SVC_PID=$!
     wait_ready "$PORT"
 }

@@ -170,8 +170,11 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     assert_eq!(session["duplicate"], 2, "{session}");
 
     // One frame mixing every case the script tells apart while the seller has tombstones:
-    // a live order (same content), a tombstone (same content), a new order sent twice in
-    // the frame, a live order with other content, and a tombstone with other content.
+    // a live order (same content; also tombstoned with another digest), a tombstone (same
+    // content), a new order sent twice in the frame, a live order with other content, a
+    // tombstone with other content, and a tombstone resent again.
+    // DD-9 is live; a tombstone of it with another digest must not win over the live order.
+    let _: () = c.hset(bucket, "DD-9", "00000000").await.unwrap();
     let mut changed9 = nine.clone();
     changed9["note"] = json!("khác");
     let ten = order("DD-10", 10);
@@ -180,7 +183,15 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     let mixed = send_orders(
         &mut ws,
         3,
-        &[nine, first[2].clone(), ten.clone(), ten, changed9, changed3],
+        &[
+            nine,
+            first[2].clone(),
+            ten.clone(),
+            ten,
+            changed9,
+            changed3,
+            first[0].clone(),
+        ],
     )
     .await;
     assert_eq!(
@@ -191,11 +202,24 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
             "accepted",
             "duplicate",
             "duplicate",
+            "duplicate",
             "duplicate"
         ]
     );
     assert_eq!(redis.stream_orders(SITE).await, stream_before + 2);
+    // Exactly the two with other content count as changed (a tombstone compared the wrong
+    // way round would count the same-content ones instead: 4).
     assert_eq!(changed_duplicates(&addr).await - changed_before, 3.0);
+    let (_, session) = api(
+        &addr,
+        OPERATOR,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/dedupe?seller={SELLER_A}"),
+    )
+    .await;
+    let session: Value = serde_json::from_str(&session).unwrap();
+    assert_eq!(session["accepted"], 2, "{session}");
+    assert_eq!(session["duplicate"], 8, "{session}");
 
     // Another seller's order with the same id is its own.
     let mut other = connect(&app, TOKEN_B, "dedupe-b").await;

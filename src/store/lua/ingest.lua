@@ -13,10 +13,11 @@
 -- Cost (issue 20: close to a bare set-if-absent + XADD): one EXISTS over every tombstone
 -- bucket and every order key of the call finds the usual case for a new seller (nothing of
 -- it exists): then each order is one HSET + one XADD. Otherwise (a seller whose orders
--- left Redis has live buckets) the call looks once more: one EXISTS over the order keys,
--- and one HMGET of the call's ids per bucket, a fixed number of lookups per call whatever
--- its size. Only when an order key exists are the orders looked at one by one. The session
--- hash takes one HINCRBY per call.
+-- left Redis has live buckets, or a resend) the call looks once more: one EXISTS over the
+-- order keys (then one EXISTS per order only if some exist), and, only if some bucket
+-- exists, one HMGET per bucket of the ids not stored (per 1,000 ids): a fixed number of
+-- lookups per call for new orders, not one per order per bucket. The session hash takes
+-- one HINCRBY per call.
 local seller, label, now = ARGV[1], ARGV[2], ARGV[3]
 local nt = tonumber(ARGV[5])
 local first = 4 + nt
@@ -30,18 +31,30 @@ local function exists(from, to)
   return c
 end
 local known = exists(4, #KEYS)
--- Per order, the short digest of its tombstone (the first bucket holding it), if any.
-local short = {}
-local stored_any = 0
+-- Per order: whether its order hash exists (`live`), else the short digest of its
+-- tombstone (the first bucket holding it), if any.
+local short, live = {}, {}
 if known > 0 then
-  stored_any = exists(first, #KEYS)
-  local ids = {}
-  for i = 1, n do ids[i] = ARGV[3 + i * 3] end
-  for j = 4, first - 1 do
-    for k = 1, n, 1000 do
-      local got = redis.call('HMGET', KEYS[j], unpack(ids, k, math.min(k + 999, n)))
-      for x, v in ipairs(got) do
-        if v and not short[k + x - 1] then short[k + x - 1] = v end
+  local stored_any = exists(first, #KEYS)
+  local ids, at = {}, {}
+  for i = 1, n do
+    if stored_any > 0 and redis.call('EXISTS', KEYS[first + i - 1]) == 1 then
+      live[i] = true
+    else
+      ids[#ids + 1] = ARGV[3 + i * 3]
+      at[#ids] = i
+    end
+  end
+  -- Both counts include the same order keys: the difference is the buckets that exist.
+  local m = #ids
+  if known > stored_any and m > 0 then
+    for j = 4, first - 1 do
+      for k = 1, m, 1000 do
+        local got = redis.call('HMGET', KEYS[j], unpack(ids, k, math.min(k + 999, m)))
+        for x, v in ipairs(got) do
+          local i = at[k + x - 1]
+          if v and not short[i] then short[i] = v end
+        end
       end
     end
   end
@@ -54,7 +67,7 @@ for i = 1, n do
   local a = 3 + i * 3
   local key = KEYS[first + i - 1]
   local id, dg = ARGV[a], ARGV[a + 2]
-  local stored = mine[key] or (stored_any > 0 and redis.call('EXISTS', key) == 1)
+  local stored = mine[key] or live[i]
   local code
   if stored then
     if redis.call('HGET', key, 'dg') == dg then code = 2 else code = 3 end
