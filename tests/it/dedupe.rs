@@ -36,6 +36,18 @@ async fn changed_duplicates(addr: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Seller A's `dedupe` session as `GET /v1/sessions/{label}` answers it.
+async fn dedupe_session(addr: &str) -> Value {
+    let (_, body) = api(
+        addr,
+        OPERATOR,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/dedupe?seller={SELLER_A}"),
+    )
+    .await;
+    serde_json::from_str(&body).unwrap()
+}
+
 /// Sends one `orders` frame and returns its results.
 async fn send_orders(ws: &mut Ws, seq: i64, orders: &[Value]) -> Vec<Value> {
     send(ws, &json!({"type": "orders", "seq": seq, "orders": orders})).await;
@@ -157,14 +169,7 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
         1.0,
         "the changed resend is counted"
     );
-    let (_, session) = api(
-        &addr,
-        OPERATOR,
-        reqwest::Method::GET,
-        &format!("/v1/sessions/dedupe?seller={SELLER_A}"),
-    )
-    .await;
-    let session: Value = serde_json::from_str(&session).unwrap();
+    let session = dedupe_session(&addr).await;
     // The session's hash left Redis with its orders: its counters start again.
     assert_eq!(session["accepted"], 1, "{session}");
     assert_eq!(session["duplicate"], 2, "{session}");
@@ -210,14 +215,7 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     // Exactly the two with other content count as changed (a tombstone compared the wrong
     // way round would count the same-content ones instead: 4).
     assert_eq!(changed_duplicates(&addr).await - changed_before, 3.0);
-    let (_, session) = api(
-        &addr,
-        OPERATOR,
-        reqwest::Method::GET,
-        &format!("/v1/sessions/dedupe?seller={SELLER_A}"),
-    )
-    .await;
-    let session: Value = serde_json::from_str(&session).unwrap();
+    let session = dedupe_session(&addr).await;
     assert_eq!(session["accepted"], 2, "{session}");
     assert_eq!(session["duplicate"], 8, "{session}");
 
