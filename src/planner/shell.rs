@@ -5,7 +5,7 @@
 //! the same script that creates the wave.
 
 use crate::metric_names as names;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -29,6 +29,9 @@ pub const MAX_DELIVERIES: usize = 5;
 const BATCH: usize = 1000;
 /// An entry delivered but not acked for this long is claimed again.
 const CLAIM_IDLE_MS: u64 = 2_000;
+/// Batches read ahead while a plan commits, at most: up to 100,000 orders that would be
+/// pending in memory a moment later anyway.
+const MAX_AHEAD: usize = 100;
 
 /// How a site's parcels ship: its pinned carrier, else its first; with several carriers and
 /// no pin, each parcel goes with the cheapest that makes its deadline (`CarrierChoice`).
@@ -104,8 +107,9 @@ pub struct SitePlanner {
     /// can release held orders).
     dirty: bool,
     last_plan: Option<tokio::time::Instant>,
-    /// The next batch of a backlog, read while the previous one was handled.
-    ahead: Option<Vec<StreamId>>,
+    /// The next batches of a backlog, read (and their orders fetched) while the previous
+    /// one was handled or while a plan committed; handled in stream order.
+    ahead: VecDeque<Fetched>,
 }
 
 impl SitePlanner {
@@ -122,7 +126,7 @@ impl SitePlanner {
             ended: HashSet::new(),
             dirty: true,
             last_plan: None,
-            ahead: None,
+            ahead: VecDeque::new(),
         }
     }
 
@@ -151,7 +155,7 @@ impl SitePlanner {
             if self.fence.is_some() {
                 // Not while a read-ahead batch waits: its entries look idle to the claim and
                 // would be handled twice (harmless, but twice the work under load).
-                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) && self.ahead.is_none()
+                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) && self.ahead.is_empty()
                 {
                     last_claim = now;
                     if let Err(e) = self.reclaim().await {
@@ -193,7 +197,7 @@ impl SitePlanner {
         self.fence = token;
         if self.fence.is_none() || fresh {
             // Read under another lease: claimed again below (or by the new holder).
-            self.ahead = None;
+            self.ahead.clear();
         }
         if fresh {
             tracing::info!(site = %self.site.id, holder = %self.holder, "planner took the site's lease");
@@ -222,8 +226,10 @@ impl SitePlanner {
         for chunk in refs.chunks(BATCH) {
             let data = self.store.order_data(self.id(), chunk).await?;
             for ((seller, order_id), (json, status)) in chunk.iter().zip(data) {
-                if let Some(rec) = pending_record(seller, order_id, json, status) {
-                    pending.insert(keys::pending_field(seller, order_id), rec);
+                if let Readable::Received(rec) =
+                    readable(seller, order_id, json.as_deref(), status.as_deref())
+                {
+                    pending.insert(keys::pending_field(seller, order_id), *rec);
                 }
             }
         }
@@ -251,34 +257,44 @@ impl SitePlanner {
     /// Reads new entries, applies them, plans and commits. Returns true when there may be
     /// more to read right away.
     ///
-    /// While a backlog is read, the next batch is read during the handling of this one (its
-    /// entries wait in the group's pending list until handled: a crash or a lost lease
-    /// leaves them to be claimed again).
+    /// While a backlog is read, the next batch is read during the handling of this one, and
+    /// further batches while a plan commits (their entries wait in the group's pending list
+    /// until handled: a crash or a lost lease leaves them to be claimed again).
     async fn round(&mut self) -> Result<bool, StoreError> {
-        let holder = self.holder.clone();
-        let entries = match self.ahead.take() {
-            Some(e) => e,
-            None => self.store.read_new(self.id(), &holder, BATCH).await?,
+        let batch = match self.ahead.pop_front() {
+            Some(b) => b,
+            None => {
+                let entries = self.store.read_new(self.id(), &self.holder, BATCH).await?;
+                fetch(&self.store, self.id(), entries).await?
+            }
         };
-        let more = entries.len() == BATCH;
-        if more {
+        let full = batch.entries.len() == BATCH;
+        if full && self.ahead.is_empty() {
             let store = self.store.clone();
-            let site = self.site.id.clone();
-            let (next, handled) =
-                tokio::join!(store.read_new(&site, &holder, BATCH), self.handle(entries));
+            let (site, holder) = (self.site.id.clone(), self.holder.clone());
+            let (next, applied) = tokio::join!(
+                async {
+                    let entries = store.read_new(&site, &holder, BATCH).await?;
+                    fetch(&store, &site, entries).await
+                },
+                self.apply(batch)
+            );
             // A failed read-ahead is read again (or claimed) later.
-            self.ahead = next.ok().filter(|e| !e.is_empty());
-            handled?;
+            if let Some(next) = next.ok().filter(|b| !b.entries.is_empty()) {
+                self.ahead.push_back(next);
+            }
+            applied?;
         } else {
-            self.handle(entries).await?;
+            self.apply(batch).await?;
         }
+        let more = full || !self.ahead.is_empty();
         // While a backlog is read, plan at most once a second: every plan covers all
         // pending orders, so planning after each batch of 1,000 made catching up with a
         // surge quadratic (300 plans of up to 300,000 orders).
         if !more || self.plan_due() {
             self.plan_and_commit().await?;
         }
-        Ok(more || self.ahead.is_some())
+        Ok(more || !self.ahead.is_empty())
     }
 
     /// A second since the last plan (or none yet).
@@ -287,21 +303,34 @@ impl SitePlanner {
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
     }
 
+    /// Handles entries in batches of [`BATCH`], in stream order (a claim can return tens of
+    /// thousands: one script over them all would exceed Lua's limits).
     async fn handle(&mut self, entries: Vec<StreamId>) -> Result<(), StoreError> {
+        let mut entries = entries.into_iter();
+        loop {
+            let chunk: Vec<StreamId> = entries.by_ref().take(BATCH).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let batch = fetch(&self.store, self.id(), chunk).await?;
+            self.apply(batch).await?;
+        }
+    }
+
+    /// Applies a fetched batch in stream order: cancels and session ends first (each acked),
+    /// then its orders enter pending (the absorb script acks them and checks each is still
+    /// `received`).
+    async fn apply(&mut self, batch: Fetched) -> Result<(), StoreError> {
+        let Fetched { entries, orders } = batch;
         if entries.is_empty() {
             return Ok(());
         }
         self.dirty = true;
         let site = self.site.id.clone();
-        let mut order_ids = Vec::new();
-        let mut order_refs = Vec::new();
         let mut done = Vec::new();
         for e in &entries {
             match decode(e) {
-                Entry::Order { seller, order_id } => {
-                    order_ids.push(e.id.clone());
-                    order_refs.push((seller, order_id));
-                }
+                Entry::Order { .. } => {}
                 Entry::Cancel { seller, order_id } => {
                     self.pending
                         .remove(&keys::pending_field(&seller, &order_id));
@@ -316,36 +345,32 @@ impl SitePlanner {
             }
         }
         self.store.ack(&site, &done).await?;
-        if order_refs.is_empty() {
+        if orders.is_empty() {
             return Ok(());
         }
-        tracing::debug!(site = %site, orders = order_refs.len(), "stream entries read");
-        let data = self.store.order_data(&site, &order_refs).await?;
         let mut absorbed = Vec::new();
         let mut records = Vec::new();
-        for (((seller, order_id), (json, status)), entry_id) in
-            order_refs.iter().zip(data).zip(&order_ids)
-        {
-            let parsed = json.as_deref().and_then(|j| serde_json::from_str(j).ok());
-            let Some(data) = parsed else {
-                if let Some(e) = entries.iter().find(|e| &e.id == entry_id) {
-                    self.poison(e, "order data missing or unreadable").await?;
+        for order in orders {
+            let entry = &entries[order.entry];
+            match order.record {
+                Readable::No => {
+                    self.poison(entry, "order data missing or unreadable")
+                        .await?
                 }
-                continue;
-            };
-            absorbed.push(entry_id.clone());
-            // Only orders still `received` enter pending (the script checks again).
-            if status.as_deref().and_then(|s| s.parse().ok()) == Some(OrderStatus::Received) {
-                let rec = PendingRecord::from_order(seller, order_id, &data);
-                records.push((keys::pending_field(seller, order_id), rec));
+                Readable::NotReceived => absorbed.push(entry.id.clone()),
+                Readable::Received(rec) => {
+                    absorbed.push(entry.id.clone());
+                    records.push(*rec);
+                }
             }
         }
-        let orders: Vec<(&str, &str)> = records
+        let refs: Vec<(&str, &str)> = records
             .iter()
-            .map(|(_, r)| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
+            .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
             .collect();
-        self.store.absorb(&site, &absorbed, &orders).await?;
-        for (field, rec) in records {
+        self.store.absorb(&site, &absorbed, &refs).await?;
+        for rec in records {
+            let field = keys::pending_field(&rec.plan.id.seller, &rec.plan.id.order_id);
             self.pending.insert(field, rec);
         }
         Ok(())
@@ -416,6 +441,44 @@ impl SitePlanner {
         }
         self.dirty = false;
         self.last_plan = Some(tokio::time::Instant::now());
+        // While this plan is made and committed (seconds after a surge), another task keeps
+        // the lease (a plan outlasting it would be fenced, and the site reloaded) and reads
+        // the next batches: reading and committing overlap instead of taking turns.
+        let stop = CancellationToken::new();
+        let room = MAX_AHEAD.saturating_sub(self.ahead.len());
+        let (store, site, holder) = (
+            self.store.clone(),
+            self.site.id.clone(),
+            self.holder.clone(),
+        );
+        let meanwhile = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let (batches, ()) = tokio::join!(
+                    read_ahead(&store, &site, &holder, room, &stop),
+                    renew_lease(&store, &site, &holder, &stop)
+                );
+                batches
+            }
+        });
+        let result = self.plan_and_commit_now(&fence).await;
+        stop.cancel();
+        match meanwhile.await {
+            Ok(batches) => {
+                if !batches.is_empty() {
+                    tracing::debug!(site = %self.site.id, batches = batches.len(), "read ahead while planning");
+                }
+                self.ahead.extend(batches);
+            }
+            // Its entries are claimed again later.
+            Err(e) => {
+                tracing::warn!(site = %self.site.id, error = %e, "planner read-ahead failed")
+            }
+        }
+        result
+    }
+
+    async fn plan_and_commit_now(&mut self, fence: &str) -> Result<(), StoreError> {
         let now = Utc::now();
         let started = std::time::Instant::now();
         // Planned in place: no copy of the pending orders.
@@ -437,7 +500,7 @@ impl SitePlanner {
             &self.store,
             &self.site.id,
             self.carrier.as_ref(),
-            &fence,
+            fence,
             &self.pending,
             plan,
             now,
@@ -461,6 +524,111 @@ impl SitePlanner {
     }
 }
 
+/// A batch of stream entries with its orders read from Redis and parsed: everything
+/// handling it needs before it changes anything (so it can be done off the planner's
+/// task, while a plan commits).
+struct Fetched {
+    entries: Vec<StreamId>,
+    /// The batch's order entries, in stream order.
+    orders: Vec<FetchedOrder>,
+}
+
+struct FetchedOrder {
+    /// Index into `entries`.
+    entry: usize,
+    record: Readable,
+}
+
+enum Readable {
+    /// Its data is missing or cannot be parsed (a poison entry).
+    No,
+    /// Stored, but no longer `received` (cancelled or waved): acked, not pending.
+    NotReceived,
+    Received(Box<PendingRecord>),
+}
+
+/// Reads the stored data of a batch's orders (one pipeline) and parses it.
+async fn fetch(store: &Store, site: &str, entries: Vec<StreamId>) -> Result<Fetched, StoreError> {
+    let mut at = Vec::new();
+    let mut refs = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Entry::Order { seller, order_id } = decode(e) {
+            at.push(i);
+            refs.push((seller, order_id));
+        }
+    }
+    if refs.is_empty() {
+        return Ok(Fetched {
+            entries,
+            orders: Vec::new(),
+        });
+    }
+    tracing::debug!(site, orders = refs.len(), "stream entries read");
+    let data = store.order_data(site, &refs).await?;
+    let orders = at
+        .into_iter()
+        .zip(refs.iter().zip(data))
+        .map(
+            |(entry, ((seller, order_id), (json, status)))| FetchedOrder {
+                entry,
+                record: readable(seller, order_id, json.as_deref(), status.as_deref()),
+            },
+        )
+        .collect();
+    Ok(Fetched { entries, orders })
+}
+
+/// Reads and fetches full batches until `stop` (checked between batches: a read is never
+/// cut short, or its entries would wait to be claimed), `max` batches, a short batch (the
+/// stream is caught up) or an error (the entries read are claimed again later).
+async fn read_ahead(
+    store: &Store,
+    site: &str,
+    holder: &str,
+    max: usize,
+    stop: &CancellationToken,
+) -> Vec<Fetched> {
+    let mut out = Vec::new();
+    while out.len() < max && !stop.is_cancelled() {
+        let batch = match store.read_new(site, holder, BATCH).await {
+            Ok(entries) => fetch(store, site, entries).await,
+            Err(e) => Err(e),
+        };
+        match batch {
+            Ok(b) => {
+                let full = b.entries.len() == BATCH;
+                if !b.entries.is_empty() {
+                    out.push(b);
+                }
+                if !full {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(site, error = %e, "planner could not read ahead");
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Renews the planner's lease every second until `stop`. Safety never rests on this: each
+/// commit checks the fencing token. A lease that lapsed meanwhile (a stall of seconds) and
+/// was taken again here, or by another instance, has a new token, so the plan's remaining
+/// commits are refused as fenced, and the main loop reloads the site or leaves it.
+async fn renew_lease(store: &Store, site: &str, holder: &str, stop: &CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(1_000)) => {}
+        }
+        if let Err(e) = store.lease(site, holder, LEASE_TTL_MS).await {
+            tracing::warn!(site, error = %e, "planner could not renew its lease while planning");
+        }
+    }
+}
+
 /// Runs `f`, CPU-bound for up to a second or more (a plan of 300,000 orders), without
 /// holding up the tasks queued on this worker thread (the ingest connections): on the
 /// multi-thread runtime they move to another thread meanwhile (`block_in_place`). On a
@@ -474,18 +642,16 @@ fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The planner's record of a stored order that is still `received` (else none).
-fn pending_record(
-    seller: &str,
-    order_id: &str,
-    json: Option<String>,
-    status: Option<String>,
-) -> Option<PendingRecord> {
-    if status.as_deref().and_then(|s| s.parse().ok()) != Some(OrderStatus::Received) {
-        return None;
+/// What an order's stored data and status make of it: the planner's record while it is
+/// still `received` (only those enter pending; the absorb script checks again).
+fn readable(seller: &str, order_id: &str, json: Option<&str>, status: Option<&str>) -> Readable {
+    let Some(data) = json.and_then(|j| serde_json::from_str(j).ok()) else {
+        return Readable::No;
+    };
+    if status.and_then(|s| s.parse().ok()) != Some(OrderStatus::Received) {
+        return Readable::NotReceived;
     }
-    let data = serde_json::from_str(&json?).ok()?;
-    Some(PendingRecord::from_order(seller, order_id, &data))
+    Readable::Received(Box::new(PendingRecord::from_order(seller, order_id, &data)))
 }
 
 pub enum CommitStop {

@@ -413,3 +413,65 @@ wave_max = 20
     check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
     app.stop().await;
 }
+
+/// A planner that died holding read-ahead entries leaves them delivered but not acked; the
+/// next holder claims them all at once (here 10,001: more than one Lua call can take) and
+/// must still wave every order once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("RA", 10_000);
+    ingest(&quiet, "ra", all.clone()).await;
+    end_session(&quiet, "ra").await;
+    quiet.stop().await;
+
+    // The dead planner: every entry delivered to it, none acked.
+    let stream = livepack::store::keys::stream(SITE);
+    let group = livepack::store::waves::GROUP;
+    let mut c = redis.conn().await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("dead-planner")
+        .arg("COUNT")
+        .arg(20_000)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let delivered: usize = read.keys.iter().map(|k| k.ids.len()).sum();
+    assert_eq!(delivered, 10_001, "10,000 orders and the session's end");
+
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    let addr = app.addr.to_string();
+    eventually(90, "every order waved after the takeover", || {
+        let a = addr.clone();
+        async move { session_waved(&a, "ra").await == 10_000 }
+    })
+    .await;
+    let live: BTreeSet<String> = all
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
+    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg(group)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(pel.count(), 0, "every claimed entry acked");
+    app.stop().await;
+}

@@ -17,7 +17,8 @@ for i = 3, #KEYS do
     added = added + redis.call('HSETNX', KEYS[1], field, '1')
   end
 end
-if n_ids > 0 then
-  redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, 3, 2 + n_ids))
+-- (1,000 ids a call: unpack's stack limit)
+for i = 3, 2 + n_ids, 1000 do
+  redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, i, math.min(i + 999, 2 + n_ids)))
 end
 return added
