@@ -175,6 +175,7 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     let client = Watch::start(std::process::id(), false)?;
     let machine = MachineWatch::start();
     let t0 = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
     let mut tasks = Vec::with_capacity(plans.len());
     let end_session = a.end_session;
     for (cfg, ids, orders) in plans {
@@ -262,7 +263,7 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     let mut out = RunReport {
         kind: "ingest".into(),
         name,
-        started_at: chrono::Utc::now().to_rfc3339(),
+        started_at,
         orders: a.orders as u64,
         connections: a.connections as u64,
         orders_per_frame: a.orders_per_frame as u64,

@@ -278,6 +278,7 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
     let cpu0 = children_cpu_s();
     let machine = MachineWatch::start();
     let t0 = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
     let out = Command::new(&a.benchmark_bin)
         .args(&args)
         .output()
@@ -317,7 +318,7 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
             .name
             .clone()
             .unwrap_or_else(|| format!("redis-benchmark EVALSHA ({k}/call)")),
-        started_at: chrono::Utc::now().to_rfc3339(),
+        started_at,
         orders,
         connections: a.clients,
         orders_per_frame: k,

@@ -153,10 +153,7 @@ impl SitePlanner {
             }
             let mut busy = false;
             if self.fence.is_some() {
-                // Not while a read-ahead batch waits: its entries look idle to the claim and
-                // would be handled twice (harmless, but twice the work under load).
-                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) && self.ahead.is_empty()
-                {
+                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) {
                     last_claim = now;
                     if let Err(e) = self.reclaim().await {
                         tracing::warn!(site = %site, error = %e, "planner could not claim stale entries");
@@ -203,6 +200,9 @@ impl SitePlanner {
             tracing::info!(site = %self.site.id, holder = %self.holder, "planner took the site's lease");
             self.store.ensure_group(self.id()).await?;
             self.reload().await?;
+            if self.fence.is_none() {
+                return Ok(()); // lost during the reload
+            }
             let claimed = self
                 .store
                 .claim_stale(self.id(), &self.holder.clone(), 0)
@@ -223,7 +223,11 @@ impl SitePlanner {
         // Built aside and swapped in whole: a read failing half-way keeps the old mirror,
         // whose next stale commit asks for a reload again (never a partial mirror).
         let mut pending = HashMap::with_capacity(refs.len());
+        let mut renewed = tokio::time::Instant::now();
         for chunk in refs.chunks(BATCH) {
+            if !self.still_held(&mut renewed).await? {
+                return Ok(());
+            }
             let data = self.store.order_data(self.id(), chunk).await?;
             for ((seller, order_id), (json, status)) in chunk.iter().zip(data) {
                 if let Readable::Received(rec) =
@@ -245,12 +249,28 @@ impl SitePlanner {
         Ok(())
     }
 
+    /// Claims entries delivered but left unacked (a dead consumer's, or this planner's after
+    /// a failed read or apply). While batches read ahead are held, only entries before them:
+    /// the held ones look idle too, and would be handled twice.
     async fn reclaim(&mut self) -> Result<(), StoreError> {
         let holder = self.holder.clone();
-        let claimed = self
-            .store
-            .claim_stale(self.id(), &holder, CLAIM_IDLE_MS)
-            .await?;
+        let first_held = self
+            .ahead
+            .front()
+            .and_then(|b| b.entries.first())
+            .map(|e| e.id.clone());
+        let claimed = match first_held {
+            Some(before) => {
+                self.store
+                    .claim_stale_before(self.id(), &holder, CLAIM_IDLE_MS, &before)
+                    .await?
+            }
+            None => {
+                self.store
+                    .claim_stale(self.id(), &holder, CLAIM_IDLE_MS)
+                    .await?
+            }
+        };
         self.handle(claimed).await
     }
 
@@ -304,17 +324,41 @@ impl SitePlanner {
     }
 
     /// Handles entries in batches of [`BATCH`], in stream order (a claim can return tens of
-    /// thousands: one script over them all would exceed Lua's limits).
+    /// thousands: one script over them all would exceed Lua's limits), renewing the lease
+    /// every second meanwhile. Stops when the lease is found gone (the rest stays unacked,
+    /// for the lease's holder to claim).
     async fn handle(&mut self, entries: Vec<StreamId>) -> Result<(), StoreError> {
         let mut entries = entries.into_iter();
+        let mut renewed = tokio::time::Instant::now();
         loop {
             let chunk: Vec<StreamId> = entries.by_ref().take(BATCH).collect();
             if chunk.is_empty() {
                 return Ok(());
             }
+            if !self.still_held(&mut renewed).await? {
+                return Ok(());
+            }
             let batch = fetch(&self.store, self.id(), chunk).await?;
             self.apply(batch).await?;
         }
+    }
+
+    /// For long loops under the lease (a takeover's reload and claim): renews it once a
+    /// second since `renewed`; false (and no fence) when it is found gone.
+    async fn still_held(&mut self, renewed: &mut tokio::time::Instant) -> Result<bool, StoreError> {
+        if renewed.elapsed() < Duration::from_millis(1_000) {
+            return Ok(true);
+        }
+        *renewed = tokio::time::Instant::now();
+        let token = self
+            .store
+            .lease(self.id(), &self.holder, LEASE_TTL_MS)
+            .await?;
+        if token != self.fence {
+            self.fence = None;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Applies a fetched batch in stream order: cancels and session ends first (each acked),
@@ -368,10 +412,15 @@ impl SitePlanner {
             .iter()
             .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
             .collect();
-        self.store.absorb(&site, &absorbed, &refs).await?;
-        for rec in records {
-            let field = keys::pending_field(&rec.plan.id.seller, &rec.plan.id.order_id);
-            self.pending.insert(field, rec);
+        let now_pending = self.store.absorb(&site, &absorbed, &refs).await?;
+        // Only what the script found still `received`: an order read ahead seconds ago may
+        // have been cancelled since (its cancel entry comes later; planning it now would
+        // only make its wave's commit stale and reload the site).
+        for (rec, pending) in records.into_iter().zip(now_pending) {
+            if pending {
+                let field = keys::pending_field(&rec.plan.id.seller, &rec.plan.id.order_id);
+                self.pending.insert(field, rec);
+            }
         }
         Ok(())
     }
@@ -452,19 +501,27 @@ impl SitePlanner {
             self.holder.clone(),
         );
         let meanwhile = tokio::spawn({
-            let stop = stop.clone();
+            let (stop, fence) = (stop.clone(), fence.clone());
             async move {
-                let (batches, ()) = tokio::join!(
+                tokio::join!(
                     read_ahead(&store, &site, &holder, room, &stop),
-                    renew_lease(&store, &site, &holder, &stop)
-                );
-                batches
+                    renew_lease(&store, &site, &holder, &fence, &stop)
+                )
             }
         });
+        // Stopped when the plan is committed, or if this future is dropped: the task then ends
+        // after at most its current read (whose entries are claimed again later).
+        let stopping = stop.drop_guard();
         let result = self.plan_and_commit_now(&fence).await;
-        stop.cancel();
+        drop(stopping);
         match meanwhile.await {
-            Ok(batches) => {
+            Ok((_, Held::Lost)) => {
+                // Read under a lease that is gone: claimed again by whoever holds it now.
+                tracing::warn!(site = %self.site.id, "planner lost its lease while planning");
+                self.fence = None;
+                self.ahead.clear();
+            }
+            Ok((batches, Held::Kept)) => {
                 if !batches.is_empty() {
                     tracing::debug!(site = %self.site.id, batches = batches.len(), "read ahead while planning");
                 }
@@ -613,18 +670,36 @@ async fn read_ahead(
     out
 }
 
+enum Held {
+    Kept,
+    Lost,
+}
+
 /// Renews the planner's lease every second until `stop`. Safety never rests on this: each
-/// commit checks the fencing token. A lease that lapsed meanwhile (a stall of seconds) and
-/// was taken again here, or by another instance, has a new token, so the plan's remaining
-/// commits are refused as fenced, and the main loop reloads the site or leaves it.
-async fn renew_lease(store: &Store, site: &str, holder: &str, stop: &CancellationToken) {
+/// commit checks the fencing token. When the lease is found gone (another holder, or it
+/// lapsed and was taken again with a new token), the read-ahead is stopped (`stop`) and
+/// `Lost` returned; the plan's remaining commits are refused as fenced.
+async fn renew_lease(
+    store: &Store,
+    site: &str,
+    holder: &str,
+    fence: &str,
+    stop: &CancellationToken,
+) -> Held {
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return Held::Kept,
             _ = tokio::time::sleep(Duration::from_millis(1_000)) => {}
         }
-        if let Err(e) = store.lease(site, holder, LEASE_TTL_MS).await {
-            tracing::warn!(site, error = %e, "planner could not renew its lease while planning");
+        match store.lease(site, holder, LEASE_TTL_MS).await {
+            Ok(token) if token.as_deref() == Some(fence) => {}
+            Ok(_) => {
+                stop.cancel();
+                return Held::Lost;
+            }
+            Err(e) => {
+                tracing::warn!(site, error = %e, "planner could not renew its lease while planning")
+            }
         }
     }
 }

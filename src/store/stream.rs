@@ -3,8 +3,8 @@
 //! a dead-letter stream.
 
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
-    StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamClaimReply, StreamId,
+    StreamPendingCountReply, StreamReadOptions, StreamReadReply,
 };
 use redis::AsyncCommands;
 
@@ -133,6 +133,52 @@ impl Store {
                 break;
             }
             start = reply.next_stream_id;
+        }
+        Ok(out)
+    }
+
+    /// Like [`Store::claim_stale`], but only entries whose ids are below `before`: the
+    /// planner holds later entries read ahead, which look idle too and must not be claimed
+    /// (they would be handled twice). In stream order; up to 50,000.
+    pub async fn claim_stale_before(
+        &self,
+        site: &str,
+        consumer: &str,
+        min_idle_ms: u64,
+        before: &str,
+    ) -> Result<Vec<StreamId>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = "-".to_owned();
+        for _ in 0..100 {
+            let mut conn = self.conn();
+            let stale: StreamPendingCountReply = self
+                .bounded(
+                    "xpending",
+                    redis::cmd("XPENDING")
+                        .arg(keys::stream(site))
+                        .arg(GROUP)
+                        .arg("IDLE")
+                        .arg(min_idle_ms)
+                        .arg(&start)
+                        .arg(format!("({before}"))
+                        .arg(500)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            let Some(last) = stale.ids.last() else { break };
+            start = format!("({}", last.id);
+            let full = stale.ids.len() == 500;
+            let ids: Vec<&str> = stale.ids.iter().map(|p| p.id.as_str()).collect();
+            let claimed: StreamClaimReply = self
+                .bounded(
+                    "xclaim",
+                    conn.xclaim(keys::stream(site), GROUP, consumer, min_idle_ms, &ids),
+                )
+                .await?;
+            out.extend(claimed.ids);
+            if !full {
+                break;
+            }
         }
         Ok(out)
     }

@@ -127,13 +127,14 @@ impl Store {
     }
 
     /// Adds stored orders to the pending set (only those still `received`) and acks their
-    /// stream entries, atomically. `orders`: (seller, order_id).
+    /// stream entries, atomically. `orders`: (seller, order_id). Returns, per order, whether
+    /// it is pending now: an order read as `received` may have been cancelled since.
     pub async fn absorb(
         &self,
         site: &str,
         entry_ids: &[String],
         orders: &[(&str, &str)],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<bool>, StoreError> {
         let mut inv = self.inner.scripts.absorb.prepare_invoke();
         inv.key(keys::pending(site))
             .key(keys::stream(site))
@@ -147,7 +148,8 @@ impl Store {
                 .arg(keys::pending_field(seller, order_id));
         }
         let mut conn = self.conn();
-        self.bounded("absorb", inv.invoke_async(&mut conn)).await
+        let pending: Vec<i64> = self.bounded("absorb", inv.invoke_async(&mut conn)).await?;
+        Ok(pending.into_iter().map(|p| p == 1).collect())
     }
 
     /// The fields (`seller/order_id`) of the site's pending orders.

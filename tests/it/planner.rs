@@ -430,29 +430,12 @@ async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once
     let stream = livepack::store::keys::stream(SITE);
     let group = livepack::store::waves::GROUP;
     let mut c = redis.conn().await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg(group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(group)
-        .arg("dead-planner")
-        .arg("COUNT")
-        .arg(20_000)
-        .arg("STREAMS")
-        .arg(&stream)
-        .arg(">")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let delivered: usize = read.keys.iter().map(|k| k.ids.len()).sum();
-    assert_eq!(delivered, 10_001, "10,000 orders and the session's end");
+    let delivered = deliver_to_dead_consumer(&redis).await;
+    assert_eq!(
+        delivered.len(),
+        10_001,
+        "10,000 orders and the session's end"
+    );
 
     let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
     let addr = app.addr.to_string();
@@ -473,5 +456,202 @@ async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once
         .await
         .unwrap();
     assert_eq!(pel.count(), 0, "every claimed entry acked");
+    app.stop().await;
+}
+
+/// Creates the planner's group and delivers every entry of the site's stream to a consumer
+/// that never acks (a planner that died); returns the entry ids in stream order.
+async fn deliver_to_dead_consumer(redis: &TestRedis) -> Vec<String> {
+    let stream = livepack::store::keys::stream(SITE);
+    let group = livepack::store::waves::GROUP;
+    let mut c = redis.conn().await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("dead-planner")
+        .arg("COUNT")
+        .arg(100_000)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    read.keys
+        .into_iter()
+        .flat_map(|k| k.ids)
+        .map(|e| e.id)
+        .collect()
+}
+
+async fn store_of(redis: &TestRedis) -> livepack::store::Store {
+    let cfg = livepack::Config::from_toml("").unwrap();
+    livepack::store::Store::connect(&cfg.redis, &redis.url())
+        .await
+        .unwrap()
+}
+
+/// The absorb script over more ids than one Lua `unpack` takes: every entry acked, and per
+/// order whether it is pending now (an order cancelled after the planner read it is not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    ingest(&quiet, "ab", orders("AB", 8_200)).await;
+    let ids = deliver_to_dead_consumer(&redis).await;
+    assert_eq!(ids.len(), 8_200);
+    // Cancelled after the planner read it: stored as cancelled, its cancel entry later.
+    let r: Value = reqwest::Client::new()
+        .post(quiet.http("/v1/orders/AB-7/cancel"))
+        .bearer_auth(TOKEN_A)
+        .json(&json!({"reason": "buyer_cancelled"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "cancelled", "{r}");
+    quiet.stop().await;
+
+    let store = store_of(&redis).await;
+    let order_ids: Vec<String> = (0..8_200).map(|i| format!("AB-{i}")).collect();
+    let refs: Vec<(&str, &str)> = order_ids.iter().map(|o| (SELLER_A, o.as_str())).collect();
+    let pending = store.absorb(SITE, &ids, &refs).await.unwrap();
+    assert_eq!(pending.len(), 8_200);
+    let not_pending: Vec<&str> = order_ids
+        .iter()
+        .zip(&pending)
+        .filter(|(_, p)| !**p)
+        .map(|(o, _)| o.as_str())
+        .collect();
+    assert_eq!(not_pending, ["AB-7"]);
+
+    let mut c = redis.conn().await;
+    let stream = livepack::store::keys::stream(SITE);
+    let group = livepack::store::waves::GROUP;
+    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg(group)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        pel.count(),
+        0,
+        "all 8,200 entries acked (Lua's unpack takes 8,000 at most)"
+    );
+    let in_pending: usize = redis::cmd("HLEN")
+        .arg(livepack::store::keys::pending(SITE))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(in_pending, 8_199);
+}
+
+/// While the planner holds entries read ahead, a claim takes only the stale entries before
+/// them, in stream order (the held ones look idle too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_before_held_entries_takes_only_the_earlier_ones_in_order() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    ingest(&quiet, "cb", orders("CB", 1_200)).await;
+    quiet.stop().await;
+    let ids = deliver_to_dead_consumer(&redis).await;
+    assert_eq!(ids.len(), 1_200);
+
+    let store = store_of(&redis).await;
+    let held_from = &ids[1_100];
+    let claimed = store
+        .claim_stale_before(SITE, "me", 0, held_from)
+        .await
+        .unwrap();
+    let claimed: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+    let expected: Vec<&str> = ids[..1_100].iter().map(String::as_str).collect();
+    assert_eq!(
+        claimed, expected,
+        "the 1,100 before the held ones, in order"
+    );
+    let mut c = redis.conn().await;
+    let left: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(livepack::store::keys::stream(SITE))
+        .arg(livepack::store::waves::GROUP)
+        .arg("-")
+        .arg("+")
+        .arg(1_000)
+        .arg("dead-planner")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let left: Vec<&str> = left.ids.iter().map(|p| p.id.as_str()).collect();
+    let expected: Vec<&str> = ids[1_100..].iter().map(String::as_str).collect();
+    assert_eq!(left, expected, "the held ones stay where they were");
+}
+
+/// Another instance takes the lease again and again while the planner works through a
+/// backlog (as after a stall longer than the lease): the planner's commits are fenced, its
+/// read-ahead dropped, and each time it gets the site back it reloads and claims. Every
+/// order still ends in exactly one wave, and no entry is left unacked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
+    use redis::AsyncCommands;
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("LL", 12_000);
+    ingest(&quiet, "ll", all.clone()).await;
+    end_session(&quiet, "ll").await;
+    quiet.stop().await;
+
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    let addr = app.addr.to_string();
+    // The thief: what another instance's lease script does once the lease has lapsed.
+    let lease = livepack::store::keys::lease(SITE);
+    let fence = livepack::store::keys::fence(SITE);
+    let mut c = redis.conn().await;
+    for _ in 0..8 {
+        // Once the planner holds the site again, let it work a moment, then take it.
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let holder: Option<String> = c.get(&lease).await.unwrap();
+            if holder.is_some_and(|h| h != "thief") {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "the planner never took the site back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _: () = c.del(&lease).await.unwrap();
+        let _: () = c.pset_ex(&lease, "thief", 300).await.unwrap();
+        let _: i64 = c.incr(&fence, 1).await.unwrap();
+    }
+    eventually(90, "every order waved despite the thefts", || {
+        let a = addr.clone();
+        async move { session_waved(&a, "ll").await == 12_000 }
+    })
+    .await;
+    let live: BTreeSet<String> = all
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
+    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(livepack::store::keys::stream(SITE))
+        .arg(livepack::store::waves::GROUP)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(pel.count(), 0, "every entry acked");
     app.stop().await;
 }

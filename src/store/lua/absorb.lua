@@ -6,19 +6,23 @@
 -- KEYS[1] pending hash, KEYS[2] site stream, KEYS[3..] order hashes
 -- ARGV[1] group, ARGV[2] n entry ids, ARGV[3..2+n] entry ids,
 -- then per order key: its pending field
--- Returns the number of orders added.
+-- Returns per order key 1 when the order is pending now (added, or there already), else 0
+-- (no longer 'received': the planner read it earlier and must not plan it).
 local n_ids = tonumber(ARGV[2])
-local added = 0
+local pending = {}
 local a = 3 + n_ids
 for i = 3, #KEYS do
   local field = ARGV[a]
   a = a + 1
   if redis.call('HGET', KEYS[i], 'st') == 'received' then
-    added = added + redis.call('HSETNX', KEYS[1], field, '1')
+    redis.call('HSETNX', KEYS[1], field, '1')
+    pending[#pending + 1] = 1
+  else
+    pending[#pending + 1] = 0
   end
 end
 -- (1,000 ids a call: unpack's stack limit)
 for i = 3, 2 + n_ids, 1000 do
   redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, i, math.min(i + 999, 2 + n_ids)))
 end
-return added
+return pending
