@@ -19,6 +19,7 @@ use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
 use crate::domain::status::OrderStatus;
 use crate::store::stream::{decode, Entry};
+use crate::store::waves::is_fenced;
 use crate::store::{keys, Store, StoreError};
 
 /// Lease time-to-live: a dead holder's site is taken over within this.
@@ -148,17 +149,18 @@ impl SitePlanner {
                 last_lease = now;
                 if let Err(e) = self.keep_lease().await {
                     tracing::warn!(site = %site, error = %e, "planner lease check failed");
-                    self.fence = None;
+                    self.step_down();
                 }
             }
             let mut busy = false;
-            if self.fence.is_some() {
-                if now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) {
-                    last_claim = now;
-                    if let Err(e) = self.reclaim().await {
-                        tracing::warn!(site = %site, error = %e, "planner could not claim stale entries");
-                    }
+            if self.fence.is_some() && now - last_claim >= Duration::from_millis(CLAIM_IDLE_MS) {
+                last_claim = now;
+                if let Err(e) = self.reclaim().await {
+                    tracing::warn!(site = %site, error = %e, "planner could not claim stale entries");
                 }
+            }
+            // (Again: the claim may have found the lease gone.)
+            if self.fence.is_some() {
                 match self.round().await {
                     Ok(b) => busy = b,
                     Err(e) => {
@@ -355,10 +357,18 @@ impl SitePlanner {
             .lease(self.id(), &self.holder, LEASE_TTL_MS)
             .await?;
         if token != self.fence {
-            self.fence = None;
+            // Gone, or lapsed and taken again here with a new token: either way the next
+            // lease check starts over (a new holder claims what this one held).
+            self.step_down();
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// No longer the site's planner: what was read ahead is left to the lease's holder.
+    fn step_down(&mut self) {
+        self.fence = None;
+        self.ahead.clear();
     }
 
     /// Applies a fetched batch in stream order: cancels and session ends first (each acked),
@@ -366,6 +376,9 @@ impl SitePlanner {
     /// `received`).
     async fn apply(&mut self, batch: Fetched) -> Result<(), StoreError> {
         let Fetched { entries, orders } = batch;
+        let Some(fence) = self.fence.clone() else {
+            return Ok(()); // not the holder: its entries are claimed by the one who is
+        };
         if entries.is_empty() {
             return Ok(());
         }
@@ -412,7 +425,16 @@ impl SitePlanner {
             .iter()
             .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
             .collect();
-        let now_pending = self.store.absorb(&site, &absorbed, &refs).await?;
+        let now_pending = match self.store.absorb(&site, &fence, &absorbed, &refs).await {
+            Ok(p) => p,
+            Err(e) if is_fenced(&e) => {
+                tracing::warn!(site = %site, "planner lost its lease: another instance plans this site now");
+                self.step_down();
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        debug_assert_eq!(now_pending.len(), records.len(), "one flag per order");
         // Only what the script found still `received`: an order read ahead seconds ago may
         // have been cancelled since (its cancel entry comes later; planning it now would
         // only make its wave's commit stale and reload the site).
@@ -518,8 +540,7 @@ impl SitePlanner {
             Ok((_, Held::Lost)) => {
                 // Read under a lease that is gone: claimed again by whoever holds it now.
                 tracing::warn!(site = %self.site.id, "planner lost its lease while planning");
-                self.fence = None;
-                self.ahead.clear();
+                self.step_down();
             }
             Ok((batches, Held::Kept)) => {
                 if !batches.is_empty() {
@@ -531,6 +552,9 @@ impl SitePlanner {
             Err(e) => {
                 tracing::warn!(site = %self.site.id, error = %e, "planner read-ahead failed")
             }
+        }
+        if self.fence.is_none() {
+            self.step_down(); // fenced while committing, or lost during a reload
         }
         result
     }

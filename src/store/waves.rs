@@ -129,16 +129,22 @@ impl Store {
     /// Adds stored orders to the pending set (only those still `received`) and acks their
     /// stream entries, atomically. `orders`: (seller, order_id). Returns, per order, whether
     /// it is pending now: an order read as `received` may have been cancelled since.
+    ///
+    /// Refused with a Redis error whose code is `FENCED` ([`is_fenced`]) when `fence` is no
+    /// longer the site's fencing token.
     pub async fn absorb(
         &self,
         site: &str,
+        fence: &str,
         entry_ids: &[String],
         orders: &[(&str, &str)],
     ) -> Result<Vec<bool>, StoreError> {
         let mut inv = self.inner.scripts.absorb.prepare_invoke();
         inv.key(keys::pending(site))
             .key(keys::stream(site))
+            .key(keys::fence(site))
             .arg(GROUP)
+            .arg(fence)
             .arg(entry_ids.len());
         for id in entry_ids {
             inv.arg(id);
@@ -572,4 +578,9 @@ impl Store {
             .await?;
         Ok(n)
     }
+}
+
+/// Whether a script refused a planner whose fencing token is stale (`FENCED`).
+pub fn is_fenced(e: &StoreError) -> bool {
+    matches!(e, StoreError::Redis(r) if r.code() == Some("FENCED"))
 }

@@ -501,7 +501,8 @@ async fn store_of(redis: &TestRedis) -> livepack::store::Store {
 }
 
 /// The absorb script over more ids than one Lua `unpack` takes: every entry acked, and per
-/// order whether it is pending now (an order cancelled after the planner read it is not).
+/// order whether it is pending now (an order cancelled after the planner read it is not);
+/// refused, changing nothing, for a planner whose fencing token is stale.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since() {
     let redis = TestRedis::start().await;
@@ -526,7 +527,27 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
     let store = store_of(&redis).await;
     let order_ids: Vec<String> = (0..8_200).map(|i| format!("AB-{i}")).collect();
     let refs: Vec<(&str, &str)> = order_ids.iter().map(|o| (SELLER_A, o.as_str())).collect();
-    let pending = store.absorb(SITE, &ids, &refs).await.unwrap();
+    let mut c = redis.conn().await;
+    let stream = livepack::store::keys::stream(SITE);
+    let group = livepack::store::waves::GROUP;
+    let _: () = redis::cmd("SET")
+        .arg(livepack::store::keys::fence(SITE))
+        .arg("7")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // A planner whose token is stale changes nothing.
+    let refused = store.absorb(SITE, "6", &ids, &refs).await.unwrap_err();
+    assert!(livepack::store::waves::is_fenced(&refused), "{refused}");
+    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg(group)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(pel.count(), 8_200, "nothing acked by a fenced planner");
+
+    let pending = store.absorb(SITE, "7", &ids, &refs).await.unwrap();
     assert_eq!(pending.len(), 8_200);
     let not_pending: Vec<&str> = order_ids
         .iter()
@@ -536,9 +557,6 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
         .collect();
     assert_eq!(not_pending, ["AB-7"]);
 
-    let mut c = redis.conn().await;
-    let stream = livepack::store::keys::stream(SITE);
-    let group = livepack::store::waves::GROUP;
     let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
         .arg(&stream)
         .arg(group)
@@ -617,6 +635,7 @@ async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
     let lease = livepack::store::keys::lease(SITE);
     let fence = livepack::store::keys::fence(SITE);
     let mut c = redis.conn().await;
+    let mut mid_backlog = 0;
     for _ in 0..8 {
         // Once the planner holds the site again, let it work a moment, then take it.
         let until = Instant::now() + Duration::from_secs(30);
@@ -632,10 +651,17 @@ async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+        if session_waved(&addr, "ll").await < 12_000 {
+            mid_backlog += 1;
+        }
         let _: () = c.del(&lease).await.unwrap();
         let _: () = c.pset_ex(&lease, "thief", 300).await.unwrap();
         let _: i64 = c.incr(&fence, 1).await.unwrap();
     }
+    assert!(
+        mid_backlog > 0,
+        "no theft happened while orders were still unwaved"
+    );
     eventually(90, "every order waved despite the thefts", || {
         let a = addr.clone();
         async move { session_waved(&a, "ll").await == 12_000 }

@@ -3,15 +3,20 @@
 -- already, so a redelivered entry never brings back an order that was waved or cancelled.
 -- The pending hash holds only the orders' names (value '1'): a planner that takes the site
 -- over reads the orders themselves (issue 20: no second copy of each order in Redis).
--- KEYS[1] pending hash, KEYS[2] site stream, KEYS[3..] order hashes
--- ARGV[1] group, ARGV[2] n entry ids, ARGV[3..2+n] entry ids,
+-- A planner whose fencing token is stale (another instance took the site) is refused with a
+-- FENCED error, and its entries stay unacked for the site's holder to claim.
+-- KEYS[1] pending hash, KEYS[2] site stream, KEYS[3] fence, KEYS[4..] order hashes
+-- ARGV[1] group, ARGV[2] fence token, ARGV[3] n entry ids, ARGV[4..3+n] entry ids,
 -- then per order key: its pending field
 -- Returns per order key 1 when the order is pending now (added, or there already), else 0
 -- (no longer 'received': the planner read it earlier and must not plan it).
-local n_ids = tonumber(ARGV[2])
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return redis.error_reply('FENCED this planner no longer holds the site')
+end
+local n_ids = tonumber(ARGV[3])
 local pending = {}
-local a = 3 + n_ids
-for i = 3, #KEYS do
+local a = 4 + n_ids
+for i = 4, #KEYS do
   local field = ARGV[a]
   a = a + 1
   if redis.call('HGET', KEYS[i], 'st') == 'received' then
@@ -22,7 +27,7 @@ for i = 3, #KEYS do
   end
 end
 -- (1,000 ids a call: unpack's stack limit)
-for i = 3, 2 + n_ids, 1000 do
-  redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, i, math.min(i + 999, 2 + n_ids)))
+for i = 4, 3 + n_ids, 1000 do
+  redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, i, math.min(i + 999, 3 + n_ids)))
 end
 return pending
