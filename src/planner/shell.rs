@@ -301,9 +301,12 @@ impl SitePlanner {
                 },
                 self.apply(batch)
             );
-            // A failed read-ahead is read again (or claimed) later.
+            // A failed read-ahead is read again (or claimed) later; one read by a planner
+            // that has just stepped down is left to the lease's holder.
             if let Some(next) = next.ok().filter(|b| !b.entries.is_empty()) {
-                self.ahead.push_back(next);
+                if self.fence.is_some() {
+                    self.ahead.push_back(next);
+                }
             }
             applied?;
         } else {
@@ -371,9 +374,9 @@ impl SitePlanner {
         self.ahead.clear();
     }
 
-    /// Applies a fetched batch in stream order: cancels and session ends first (each acked),
-    /// then its orders enter pending (the absorb script acks them and checks each is still
-    /// `received`).
+    /// Applies a fetched batch in stream order: cancels and session ends first, then its
+    /// orders enter pending. One absorb script acks them all, checking the fencing token and
+    /// that each order is still `received`.
     async fn apply(&mut self, batch: Fetched) -> Result<(), StoreError> {
         let Fetched { entries, orders } = batch;
         let Some(fence) = self.fence.clone() else {
@@ -401,11 +404,7 @@ impl SitePlanner {
                 Entry::Poison => self.poison(e, "undecodable entry").await?,
             }
         }
-        self.store.ack(&site, &done).await?;
-        if orders.is_empty() {
-            return Ok(());
-        }
-        let mut absorbed = Vec::new();
+        let mut absorbed = done;
         let mut records = Vec::new();
         for order in orders {
             let entry = &entries[order.entry];
@@ -420,6 +419,9 @@ impl SitePlanner {
                     records.push(*rec);
                 }
             }
+        }
+        if absorbed.is_empty() {
+            return Ok(()); // only poison entries
         }
         let refs: Vec<(&str, &str)> = records
             .iter()

@@ -195,17 +195,6 @@ impl Store {
         Ok(reply.ids.first().map(|p| p.times_delivered).unwrap_or(0))
     }
 
-    pub async fn ack(&self, site: &str, ids: &[String]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.conn();
-        let _: i64 = self
-            .bounded("xack", conn.xack(keys::stream(site), GROUP, ids))
-            .await?;
-        Ok(())
-    }
-
     /// Moves an entry to the site's dead-letter stream and acks it, atomically.
     pub async fn dead_letter(&self, site: &str, e: &StreamId, why: &str) -> Result<(), StoreError> {
         let fields: Vec<(String, String)> = e
