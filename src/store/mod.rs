@@ -244,11 +244,12 @@ impl Store {
             Ok(Err(e)) => Err(StoreError::Redis(e)),
             Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
         };
-        // BUSYGROUP / NOGROUP are answers the callers expect and handle (creating the
-        // consumer group), not an unhealthy Redis: they neither trip the breaker nor count.
+        // BUSYGROUP / NOGROUP (creating the consumer group) and FENCED (a planner that lost
+        // its site steps down) are answers the callers expect and handle, not an unhealthy
+        // Redis: they neither trip the breaker nor count.
         if let Err(e) = &result {
             let expected = matches!(e, StoreError::Redis(e)
-                if matches!(e.code(), Some("BUSYGROUP") | Some("NOGROUP")));
+                if matches!(e.code(), Some("BUSYGROUP") | Some("NOGROUP") | Some("FENCED")));
             if !expected {
                 let kind = if e.is_unavailable() {
                     self.inner

@@ -126,9 +126,10 @@ impl Store {
         Ok(())
     }
 
-    /// Adds stored orders to the pending set (only those still `received`) and acks their
-    /// stream entries, atomically. `orders`: (seller, order_id). Returns, per order, whether
-    /// it is pending now: an order read as `received` may have been cancelled since.
+    /// Adds stored orders to the pending set (only those still `received`) and acks the
+    /// given stream entries (the batch's orders, cancels and session ends), atomically.
+    /// `orders`: (seller, order_id). Returns, per order, whether it is pending now: an order
+    /// read as `received` may have been cancelled since.
     ///
     /// Refused with a Redis error whose code is `FENCED` ([`is_fenced`]) when `fence` is no
     /// longer the site's fencing token.

@@ -167,6 +167,21 @@ fn check_waves(
     assert_eq!(&seen, live, "every live order in exactly one wave");
 }
 
+/// The seller cancels one of its orders (the buyer changed their mind).
+async fn seller_cancels(app: &TestApp, order_id: &str) {
+    let r: Value = reqwest::Client::new()
+        .post(app.http(&format!("/v1/orders/{order_id}/cancel")))
+        .bearer_auth(TOKEN_A)
+        .json(&json!({"reason": "buyer_cancelled"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "cancelled", "{order_id}: {r}");
+}
+
 fn planner_config(redis_url: &str, enabled: bool) -> livepack::Config {
     test_config(redis_url, &format!("[planner]\nenabled = {enabled}\n"))
 }
@@ -193,17 +208,7 @@ async fn three_thousand_orders_with_cancellations_end_session_waves_and_packing(
             (403, Some("seller_only")),
             "operator cannot cancel"
         );
-        let r: Value = reqwest::Client::new()
-            .post(quiet.http(&format!("/v1/orders/{id}/cancel")))
-            .bearer_auth(TOKEN_A)
-            .json(&json!({"reason": "buyer_cancelled"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["status"], "cancelled");
+        seller_cancels(&quiet, &id).await;
         cancelled.insert(id);
     }
     quiet.stop().await;
@@ -226,16 +231,7 @@ async fn three_thousand_orders_with_cancellations_end_session_waves_and_packing(
     // Cancel 2.5 % more, now that they are waved.
     for i in (20..3000).step_by(40) {
         let id = format!("SAT-{i}");
-        let r: Value = reqwest::Client::new()
-            .post(app.http(&format!("/v1/orders/{id}/cancel")))
-            .bearer_auth(TOKEN_A)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["status"], "cancelled");
+        seller_cancels(&app, &id).await;
         cancelled.insert(id);
     }
     let live: BTreeSet<String> = all
@@ -419,17 +415,9 @@ wave_max = 20
 /// must still wave every order once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once() {
-    let redis = TestRedis::start().await;
-    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
-    let all = orders("RA", 10_000);
-    ingest(&quiet, "ra", all.clone()).await;
-    end_session(&quiet, "ra").await;
-    quiet.stop().await;
+    let (redis, all) = ended_backlog("RA", "ra", 10_000).await;
 
     // The dead planner: every entry delivered to it, none acked.
-    let stream = livepack::store::keys::stream(SITE);
-    let group = livepack::store::waves::GROUP;
-    let mut c = redis.conn().await;
     let delivered = deliver_to_dead_consumer(&redis).await;
     assert_eq!(
         delivered.len(),
@@ -438,10 +426,30 @@ async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once
     );
 
     let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    each_waved_once_and_acked(&redis, &app, "ra", &all).await;
+    app.stop().await;
+}
+
+/// A fresh Redis holding `n` orders of an ended session, taken in with no planner running:
+/// a backlog for the planner that starts next.
+async fn ended_backlog(prefix: &str, session: &str, n: u64) -> (TestRedis, Vec<Value>) {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders(prefix, n);
+    ingest(&quiet, session, all.clone()).await;
+    end_session(&quiet, session).await;
+    quiet.stop().await;
+    (redis, all)
+}
+
+/// Waits until every order of `session` (all of `all`) is waved, then checks each is in
+/// exactly one wave and no stream entry is left unacked.
+async fn each_waved_once_and_acked(redis: &TestRedis, app: &TestApp, session: &str, all: &[Value]) {
     let addr = app.addr.to_string();
-    eventually(90, "every order waved after the takeover", || {
-        let a = addr.clone();
-        async move { session_waved(&a, "ra").await == 10_000 }
+    let n = all.len() as u64;
+    eventually(90, "every order waved", || {
+        let (a, s) = (addr.clone(), session.to_owned());
+        async move { session_waved(&a, &s).await == n }
     })
     .await;
     let live: BTreeSet<String> = all
@@ -449,14 +457,14 @@ async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once
         .map(|o| o["order_id"].as_str().unwrap().to_owned())
         .collect();
     check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
+    let mut c = redis.conn().await;
     let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(&stream)
-        .arg(group)
+        .arg(livepack::store::keys::stream(SITE))
+        .arg(livepack::store::waves::GROUP)
         .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(pel.count(), 0, "every claimed entry acked");
-    app.stop().await;
+    assert_eq!(pel.count(), 0, "every entry acked");
 }
 
 /// Creates the planner's group and delivers every entry of the site's stream to a consumer
@@ -511,17 +519,7 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
     let ids = deliver_to_dead_consumer(&redis).await;
     assert_eq!(ids.len(), 8_200);
     // Cancelled after the planner read it: stored as cancelled, its cancel entry later.
-    let r: Value = reqwest::Client::new()
-        .post(quiet.http("/v1/orders/AB-7/cancel"))
-        .bearer_auth(TOKEN_A)
-        .json(&json!({"reason": "buyer_cancelled"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "cancelled", "{r}");
+    seller_cancels(&quiet, "AB-7").await;
     quiet.stop().await;
 
     let store = store_of(&redis).await;
@@ -622,12 +620,7 @@ async fn a_claim_before_held_entries_takes_only_the_earlier_ones_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
     use redis::AsyncCommands;
-    let redis = TestRedis::start().await;
-    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
-    let all = orders("LL", 12_000);
-    ingest(&quiet, "ll", all.clone()).await;
-    end_session(&quiet, "ll").await;
-    quiet.stop().await;
+    let (redis, all) = ended_backlog("LL", "ll", 12_000).await;
 
     let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
     let addr = app.addr.to_string();
@@ -662,22 +655,6 @@ async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
         mid_backlog > 0,
         "no theft happened while orders were still unwaved"
     );
-    eventually(90, "every order waved despite the thefts", || {
-        let a = addr.clone();
-        async move { session_waved(&a, "ll").await == 12_000 }
-    })
-    .await;
-    let live: BTreeSet<String> = all
-        .iter()
-        .map(|o| o["order_id"].as_str().unwrap().to_owned())
-        .collect();
-    check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
-    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(livepack::store::keys::stream(SITE))
-        .arg(livepack::store::waves::GROUP)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(pel.count(), 0, "every entry acked");
+    each_waved_once_and_acked(&redis, &app, "ll", &all).await;
     app.stop().await;
 }
