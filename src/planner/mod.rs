@@ -3,6 +3,7 @@
 
 mod commit;
 pub mod core;
+mod intake;
 pub mod limits;
 pub mod outlook;
 pub mod pending;

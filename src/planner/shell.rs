@@ -9,16 +9,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
-use redis::streams::StreamId;
 use tokio_util::sync::CancellationToken;
 
 use super::commit::{commit_plan, CarrierChoice, CarrierCtx, ShipCtx};
 use super::core::{self, PlanConfig};
+use super::intake::{fetch, read_ahead, readable, Fetched, Readable, BATCH};
 use super::limits::ParcelLimits;
 use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
-use crate::domain::status::OrderStatus;
-use crate::store::stream::{decode, Entry};
+use crate::store::stream::{decode, Entry, StreamId};
 use crate::store::waves::is_fenced;
 use crate::store::{keys, Store, StoreError};
 
@@ -26,8 +25,6 @@ use crate::store::{keys, Store, StoreError};
 const LEASE_TTL_MS: u64 = 5_000;
 /// After this many deliveries an undecodable entry goes to the dead-letter stream.
 pub const MAX_DELIVERIES: usize = 5;
-/// Stream entries read per round.
-const BATCH: usize = 1000;
 /// An entry delivered but not acked for this long is claimed again.
 const CLAIM_IDLE_MS: u64 = 2_000;
 /// Batches read ahead while a plan commits, at most: up to 100,000 orders that would be
@@ -607,95 +604,6 @@ impl SitePlanner {
     }
 }
 
-/// A batch of stream entries with its orders read from Redis and parsed: everything
-/// handling it needs before it changes anything (so it can be done off the planner's
-/// task, while a plan commits).
-struct Fetched {
-    entries: Vec<StreamId>,
-    /// The batch's order entries, in stream order.
-    orders: Vec<FetchedOrder>,
-}
-
-struct FetchedOrder {
-    /// Index into `entries`.
-    entry: usize,
-    record: Readable,
-}
-
-enum Readable {
-    /// Its data is missing or cannot be parsed (a poison entry).
-    No,
-    /// Stored, but no longer `received` (cancelled or waved): acked, not pending.
-    NotReceived,
-    Received(Box<PendingRecord>),
-}
-
-/// Reads the stored data of a batch's orders (one pipeline) and parses it.
-async fn fetch(store: &Store, site: &str, entries: Vec<StreamId>) -> Result<Fetched, StoreError> {
-    let mut at = Vec::new();
-    let mut refs = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        if let Entry::Order { seller, order_id } = decode(e) {
-            at.push(i);
-            refs.push((seller, order_id));
-        }
-    }
-    if refs.is_empty() {
-        return Ok(Fetched {
-            entries,
-            orders: Vec::new(),
-        });
-    }
-    tracing::debug!(site, orders = refs.len(), "stream entries read");
-    let data = store.order_data(site, &refs).await?;
-    let orders = at
-        .into_iter()
-        .zip(refs.iter().zip(data))
-        .map(
-            |(entry, ((seller, order_id), (json, status)))| FetchedOrder {
-                entry,
-                record: readable(seller, order_id, json.as_deref(), status.as_deref()),
-            },
-        )
-        .collect();
-    Ok(Fetched { entries, orders })
-}
-
-/// Reads and fetches full batches until `stop` (checked between batches: a read is never
-/// cut short, or its entries would wait to be claimed), `max` batches, a short batch (the
-/// stream is caught up) or an error (the entries read are claimed again later).
-async fn read_ahead(
-    store: &Store,
-    site: &str,
-    holder: &str,
-    max: usize,
-    stop: &CancellationToken,
-) -> Vec<Fetched> {
-    let mut out = Vec::new();
-    while out.len() < max && !stop.is_cancelled() {
-        let batch = match store.read_new(site, holder, BATCH).await {
-            Ok(entries) => fetch(store, site, entries).await,
-            Err(e) => Err(e),
-        };
-        match batch {
-            Ok(b) => {
-                let full = b.entries.len() == BATCH;
-                if !b.entries.is_empty() {
-                    out.push(b);
-                }
-                if !full {
-                    break;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(site, error = %e, "planner could not read ahead");
-                break;
-            }
-        }
-    }
-    out
-}
-
 enum Held {
     Kept,
     Lost,
@@ -741,18 +649,6 @@ fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
     }
-}
-
-/// What an order's stored data and status make of it: the planner's record while it is
-/// still `received` (only those enter pending; the absorb script checks again).
-fn readable(seller: &str, order_id: &str, json: Option<&str>, status: Option<&str>) -> Readable {
-    let Some(data) = json.and_then(|j| serde_json::from_str(j).ok()) else {
-        return Readable::No;
-    };
-    if status.and_then(|s| s.parse().ok()) != Some(OrderStatus::Received) {
-        return Readable::NotReceived;
-    }
-    Readable::Received(Box::new(PendingRecord::from_order(seller, order_id, &data)))
 }
 
 pub enum CommitStop {

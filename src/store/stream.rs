@@ -2,9 +2,11 @@
 //! (also after it vanished), entries claimed from a dead consumer, poison entries moved to
 //! a dead-letter stream.
 
+/// A stream entry as read (the planner handles them without touching Redis types itself).
+pub use redis::streams::StreamId;
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamClaimReply, StreamId,
-    StreamPendingCountReply, StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamClaimReply, StreamPendingCountReply,
+    StreamReadOptions, StreamReadReply,
 };
 use redis::AsyncCommands;
 

@@ -457,6 +457,11 @@ async fn each_waved_once_and_acked(redis: &TestRedis, app: &TestApp, session: &s
         .map(|o| o["order_id"].as_str().unwrap().to_owned())
         .collect();
     check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
+    assert_eq!(unacked(redis).await, 0, "every entry acked");
+}
+
+/// Entries of the site stream delivered to some planner and not acked.
+async fn unacked(redis: &TestRedis) -> usize {
     let mut c = redis.conn().await;
     let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
         .arg(livepack::store::keys::stream(SITE))
@@ -464,7 +469,7 @@ async fn each_waved_once_and_acked(redis: &TestRedis, app: &TestApp, session: &s
         .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(pel.count(), 0, "every entry acked");
+    pel.count()
 }
 
 /// Creates the planner's group and delivers every entry of the site's stream to a consumer
@@ -526,8 +531,6 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
     let order_ids: Vec<String> = (0..8_200).map(|i| format!("AB-{i}")).collect();
     let refs: Vec<(&str, &str)> = order_ids.iter().map(|o| (SELLER_A, o.as_str())).collect();
     let mut c = redis.conn().await;
-    let stream = livepack::store::keys::stream(SITE);
-    let group = livepack::store::waves::GROUP;
     let _: () = redis::cmd("SET")
         .arg(livepack::store::keys::fence(SITE))
         .arg("7")
@@ -537,13 +540,11 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
     // A planner whose token is stale changes nothing.
     let refused = store.absorb(SITE, "6", &ids, &refs).await.unwrap_err();
     assert!(livepack::store::waves::is_fenced(&refused), "{refused}");
-    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(&stream)
-        .arg(group)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(pel.count(), 8_200, "nothing acked by a fenced planner");
+    assert_eq!(
+        unacked(&redis).await,
+        8_200,
+        "nothing acked by a fenced planner"
+    );
 
     let pending = store.absorb(SITE, "7", &ids, &refs).await.unwrap();
     assert_eq!(pending.len(), 8_200);
@@ -555,14 +556,8 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
         .collect();
     assert_eq!(not_pending, ["AB-7"]);
 
-    let pel: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(&stream)
-        .arg(group)
-        .query_async(&mut c)
-        .await
-        .unwrap();
     assert_eq!(
-        pel.count(),
+        unacked(&redis).await,
         0,
         "all 8,200 entries acked (Lua's unpack takes 8,000 at most)"
     );
