@@ -46,7 +46,7 @@ pub async fn commit_plan(
     carrier: Option<&ShipCtx>,
     fence: &str,
     pending: &HashMap<String, PendingRecord>,
-    plan: Plan,
+    plan: Plan<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, CommitStop> {
     // Waves are listed under their pickup's business day: the day staff pack them for.
@@ -147,7 +147,7 @@ struct Ctx<'a> {
 
 /// A planned wave with its id and first parcel number.
 struct Numbered<'a, 'p> {
-    wave: &'a WavePlan,
+    wave: &'a WavePlan<'p>,
     date: NaiveDate,
     boxes: Vec<Box<'p>>,
     wave_id: String,
@@ -156,11 +156,11 @@ struct Numbered<'a, 'p> {
 
 /// Routes, builds and commits one wave; returns it with its pending fields and the
 /// script's outcome.
-async fn commit_one<'a>(
+async fn commit_one<'a, 'p>(
     ctx: &Ctx<'_>,
-    w: Numbered<'a, '_>,
+    w: Numbered<'a, 'p>,
 ) -> (
-    &'a WavePlan,
+    &'a WavePlan<'p>,
     String,
     Vec<String>,
     Result<CommitOutcome, crate::store::StoreError>,
@@ -179,8 +179,7 @@ async fn commit_one<'a>(
     );
     let fields: Vec<String> = w
         .wave
-        .orders
-        .iter()
+        .orders()
         .map(|o| pending_field(&o.seller, &o.order_id))
         .collect();
     let commit = WaveCommit {
@@ -250,7 +249,7 @@ struct Route {
 async fn route(
     site: &str,
     ship: Option<&ShipCtx>,
-    wave: &WavePlan,
+    wave: &WavePlan<'_>,
     boxes: &[Box<'_>],
 ) -> Vec<Option<Route>> {
     let Some(ship) = ship else {
@@ -360,7 +359,7 @@ struct Box<'a> {
 /// requires (every order in exactly one box).
 fn boxes<'a>(
     ship: Option<&ShipCtx>,
-    wave: &WavePlan,
+    wave: &WavePlan<'_>,
     pending: &'a HashMap<String, PendingRecord>,
 ) -> Vec<Box<'a>> {
     let mut out = Vec::new();
@@ -455,7 +454,7 @@ fn build(
     wave_id: &str,
     first_parcel: u64,
     date: chrono::NaiveDate,
-    wave: &WavePlan,
+    wave: &WavePlan<'_>,
     boxes: &[Box<'_>],
     routes: &[Option<Route>],
     now: DateTime<Utc>,
@@ -548,7 +547,7 @@ fn build(
                 })
                 .collect(),
             parcel_ids,
-            orders: wave.orders.clone(),
+            orders: wave.orders().cloned().collect(),
             splits: wave
                 .splits
                 .iter()

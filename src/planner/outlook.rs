@@ -5,7 +5,7 @@ use crate::metric_names as names;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::core::{AtRisk, PickupForecast, Plan};
+use super::core::{AtRisk, PickupForecast, Plan, WavePlan};
 use crate::domain::schedule::TZ;
 use crate::store::Store;
 
@@ -21,8 +21,8 @@ pub struct Outlook {
     pub at_risk: Vec<AtRisk>,
 }
 
-pub async fn publish(store: &Store, site: &str, plan: &Plan, now: DateTime<Utc>) {
-    let pending = plan.held.len() + plan.waves.iter().map(|w| w.orders.len()).sum::<usize>();
+pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<Utc>) {
+    let pending = plan.held.len() + plan.waves.iter().map(WavePlan::order_count).sum::<usize>();
     let outlook = Outlook {
         site: site.to_owned(),
         computed_at: Some(now),

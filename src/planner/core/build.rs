@@ -57,16 +57,14 @@ impl<'c, 'a> Scratch<'c, 'a> {
     }
 }
 
-pub(crate) fn wave(
+pub(crate) fn wave<'a>(
     cfg: &PlanConfig,
-    all: &[&PlanOrder],
+    all: &[&'a PlanOrder],
     scratch: &mut Scratch<'_, '_>,
     pickup: DateTime<Utc>,
     pieces: &[Piece<'_>],
-) -> WavePlan {
+) -> WavePlan<'a> {
     let cap = parcel_cap(cfg);
-    let total: usize = pieces.iter().map(Piece::len).sum();
-    let mut orders = Vec::with_capacity(total);
     let mut parcels = Vec::with_capacity(pieces.len());
     let mut splits = Vec::new();
     let mut reason = ReleaseReason::CombineWindowElapsed;
@@ -81,11 +79,12 @@ pub(crate) fn wave(
         let Some(&head) = piece.orders.first() else {
             continue;
         };
-        let (seller, buyer) = (&all[head].id.seller, &all[head].buyer_key);
+        let first: &'a PlanOrder = all[head];
+        let (seller, buyer) = (first.id.seller.as_str(), first.buyer_key.as_str());
         let mut note = |r: String| {
             splits.push(SplitNote {
-                seller: seller.clone(),
-                buyer_key: buyer.clone(),
+                seller: seller.to_owned(),
+                buyer_key: buyer.to_owned(),
                 reason: r,
             })
         };
@@ -107,7 +106,8 @@ pub(crate) fn wave(
                 let fact = &scratch.facts[i];
                 weight_g = weight_g.saturating_add(fact.weight);
                 minutes += fact.minutes;
-                ids.push(all[i].id.clone());
+                let order: &'a PlanOrder = all[i];
+                ids.push(&order.id);
                 for (j, (sku, qty)) in scratch.catalog.lines_of(i).enumerate() {
                     match scratch.slot.get_mut(sku as usize) {
                         Some(s) if *s != usize::MAX => {
@@ -125,11 +125,9 @@ pub(crate) fn wave(
                     }
                 }
             }
-            // Cloned from the parcel's fresh copies (still in cache).
-            orders.extend(ids.iter().cloned());
             parcels.push(ParcelPlan {
-                seller: seller.clone(),
-                buyer_key: buyer.clone(),
+                seller,
+                buyer_key: buyer,
                 orders: ids,
                 weight_g,
             });
@@ -146,7 +144,6 @@ pub(crate) fn wave(
     WavePlan {
         pickup_at: pickup,
         deadline: deadline.unwrap_or(pickup),
-        orders,
         parcels,
         pick_list: pick_list(cfg, picks),
         release_reason: reason,

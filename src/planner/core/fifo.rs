@@ -14,12 +14,12 @@ use super::fx::FxMap;
 use super::schedule::{self, Loads};
 use super::{canonical, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
 
-pub fn plan_fifo(
+pub fn plan_fifo<'a>(
     cfg: &PlanConfig,
-    pending: &[PlanOrder],
+    pending: &'a [PlanOrder],
     ended: &HashSet<(String, String)>,
     now: DateTime<Utc>,
-) -> Plan {
+) -> Plan<'a> {
     let ended = EndedSessions::new(ended);
     let all = canonical(pending);
     // Canonical order is arrival order.

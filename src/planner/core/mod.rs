@@ -178,10 +178,12 @@ fn finite_non_negative(x: f64) -> f64 {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
+/// A plan borrows the pending orders it was made from: its parcels name them by
+/// reference (cloning every id into a 300,000-order plan took a fifth of its time).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan<'a> {
     /// Released now, in the order packers should take them (pickup, then deadline).
-    pub waves: Vec<WavePlan>,
+    pub waves: Vec<WavePlan<'a>>,
     /// Pending orders not released this time, sorted.
     pub held: Vec<OrderRef>,
     /// Orders (released or held) that may miss their deadline, sorted by pickup.
@@ -190,10 +192,10 @@ pub struct Plan {
     pub forecast: Vec<PickupForecast>,
 }
 
-impl Plan {
+impl<'a> Plan<'a> {
     /// Every released order, wave by wave.
-    pub fn released(&self) -> impl Iterator<Item = &OrderRef> {
-        self.waves.iter().flat_map(|w| w.orders.iter())
+    pub fn released(&self) -> impl Iterator<Item = &'a OrderRef> + '_ {
+        self.waves.iter().flat_map(WavePlan::orders)
     }
 }
 
@@ -224,14 +226,14 @@ impl ReleaseReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WavePlan {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WavePlan<'a> {
     /// The pickup the wave is packed for: at or before each of its orders' `pickup_at`.
     pub pickup_at: DateTime<Utc>,
     /// The earliest deadline among its orders.
     pub deadline: DateTime<Utc>,
-    pub orders: Vec<OrderRef>,
-    pub parcels: Vec<ParcelPlan>,
+    /// Its orders in parcels; [`WavePlan::orders`] lists them parcel by parcel.
+    pub parcels: Vec<ParcelPlan<'a>>,
     pub pick_list: Vec<PickLine>,
     /// The most pressing reason among its buyers'.
     pub release_reason: ReleaseReason,
@@ -240,11 +242,23 @@ pub struct WavePlan {
     pub minutes: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParcelPlan {
-    pub seller: String,
-    pub buyer_key: String,
-    pub orders: Vec<OrderRef>,
+impl<'a> WavePlan<'a> {
+    /// Its orders, parcel by parcel: the order they are packed in.
+    pub fn orders(&self) -> impl Iterator<Item = &'a OrderRef> + '_ {
+        self.parcels.iter().flat_map(|p| p.orders.iter().copied())
+    }
+
+    /// How many orders it holds.
+    pub fn order_count(&self) -> usize {
+        self.parcels.iter().map(|p| p.orders.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParcelPlan<'a> {
+    pub seller: &'a str,
+    pub buyer_key: &'a str,
+    pub orders: Vec<&'a OrderRef>,
     pub weight_g: u64,
 }
 
@@ -305,12 +319,12 @@ pub struct PickupForecast {
 
 /// Plans one site: what to release now and how. `ended` holds the (seller, session label)
 /// pairs whose sessions are over: their orders are released by this call.
-pub fn plan(
+pub fn plan<'a>(
     cfg: &PlanConfig,
-    pending: &[PlanOrder],
+    pending: &'a [PlanOrder],
     ended: &HashSet<(String, String)>,
     now: DateTime<Utc>,
-) -> Plan {
+) -> Plan<'a> {
     plan_refs(cfg, pending.iter(), ended, now)
 }
 
@@ -321,7 +335,7 @@ pub fn plan_refs<'a>(
     pending: impl IntoIterator<Item = &'a PlanOrder>,
     ended: &HashSet<(String, String)>,
     now: DateTime<Utc>,
-) -> Plan {
+) -> Plan<'a> {
     let orders = canonical(pending);
     let ended = EndedSessions::new(ended);
     release::plan_released(cfg, &orders, &ended, now)

@@ -47,7 +47,7 @@ fn ratio(a: usize, b: usize) -> f64 {
 
 /// Measures waves over the orders they came from (orders not found count as on time).
 pub fn measure<'w>(
-    waves: impl IntoIterator<Item = &'w WavePlan>,
+    waves: impl IntoIterator<Item = &'w WavePlan<'w>>,
     orders: &[PlanOrder],
 ) -> PlanQuality {
     let deadlines: HashMap<&OrderRef, DateTime<Utc>> =
@@ -55,12 +55,11 @@ pub fn measure<'w>(
     let mut q = PlanQuality::default();
     for w in waves {
         q.waves += 1;
-        q.orders += w.orders.len();
+        q.orders += w.order_count();
         q.pick_lines += w.pick_list.len();
         q.parcels += w.parcels.len();
         q.pickup_by_deadline += w
-            .orders
-            .iter()
+            .orders()
             .filter(|id| deadlines.get(id).is_none_or(|d| w.pickup_at <= *d))
             .count();
     }
@@ -89,7 +88,7 @@ impl<'o> PackingSim<'o> {
     }
 
     /// A wave released at `at`.
-    pub fn release(&mut self, at: DateTime<Utc>, w: &WavePlan) {
+    pub fn release(&mut self, at: DateTime<Utc>, w: &WavePlan<'_>) {
         let start = self.free_at.map_or(at, |f| f.max(at));
         let ms = (w.minutes / self.packers * 60_000.0).clamp(0.0, 1e15) as i64;
         let finish = start
@@ -98,10 +97,10 @@ impl<'o> PackingSim<'o> {
         self.free_at = Some(finish);
         let q = &mut self.quality;
         q.waves += 1;
-        q.orders += w.orders.len();
+        q.orders += w.order_count();
         q.pick_lines += w.pick_list.len();
         q.parcels += w.parcels.len();
-        for id in &w.orders {
+        for id in w.orders() {
             let by_deadline = self.deadlines.get(id).is_none_or(|d| w.pickup_at <= *d);
             if by_deadline {
                 q.pickup_by_deadline += 1;
@@ -118,12 +117,12 @@ impl<'o> PackingSim<'o> {
 }
 
 /// A planner: [`super::plan`] or [`super::plan_fifo`].
-pub type Planner = fn(
+pub type Planner = for<'a> fn(
     &PlanConfig,
-    &[PlanOrder],
+    &'a [PlanOrder],
     &std::collections::HashSet<(String, String)>,
     DateTime<Utc>,
-) -> super::Plan;
+) -> super::Plan<'a>;
 
 /// Plans once at `now` with every session of `synth` ended; the waves go to the floor at
 /// `now`.
@@ -178,7 +177,8 @@ pub fn replay(
         for w in &p.waves {
             sim.release(now, w);
         }
-        let out: std::collections::HashSet<&OrderRef> = p.released().collect();
+        let out: std::collections::HashSet<OrderRef> = p.released().cloned().collect();
+        drop(p);
         pending.retain(|o| {
             let gone = out.contains(&o.id);
             if gone {

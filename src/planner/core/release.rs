@@ -300,12 +300,12 @@ fn chosen(
     out
 }
 
-pub(crate) fn plan_released(
+pub(crate) fn plan_released<'a>(
     cfg: &PlanConfig,
-    orders: &[&PlanOrder],
+    orders: &[&'a PlanOrder],
     ended: &EndedSessions<'_>,
     now: DateTime<Utc>,
-) -> Plan {
+) -> Plan<'a> {
     let facts = Facts::new(cfg, orders, ended);
     let (ix, group) = by_buyer(orders, &facts);
     let catalog = Catalog::new(orders);
@@ -348,7 +348,11 @@ pub(crate) fn plan_released(
             .waves()
             .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, pieces))
             .collect();
-        pickup_waves.sort_by(|a, b| (a.deadline, &a.orders).cmp(&(b.deadline, &b.orders)));
+        pickup_waves.sort_by(|a, b| {
+            a.deadline
+                .cmp(&b.deadline)
+                .then_with(|| a.orders().cmp(b.orders()))
+        });
         waves_out.extend(pickup_waves);
         for &i in &idx {
             released[i] = true;

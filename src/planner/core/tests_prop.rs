@@ -111,10 +111,11 @@ proptest! {
     #[test]
     fn plans_are_deterministic(c in cases()) {
         let a = plan(&c.cfg, &c.pending, &c.ended, c.now);
-        let b = plan(&c.cfg, &shuffled(&c.pending, c.shuffle_seed), &c.ended, c.now);
+        let other = shuffled(&c.pending, c.shuffle_seed);
+        let b = plan(&c.cfg, &other, &c.ended, c.now);
         prop_assert_eq!(&a, &b);
         let a = plan_fifo(&c.cfg, &c.pending, &c.ended, c.now);
-        let b = plan_fifo(&c.cfg, &shuffled(&c.pending, c.shuffle_seed), &c.ended, c.now);
+        let b = plan_fifo(&c.cfg, &other, &c.ended, c.now);
         prop_assert_eq!(&a, &b);
     }
 
@@ -138,7 +139,8 @@ proptest! {
             for id in p.released() {
                 prop_assert!(released.insert(id.clone()), "{:?} released twice", id);
             }
-            let out: HashSet<&OrderRef> = p.released().collect();
+            let out: HashSet<OrderRef> = p.released().cloned().collect();
+            drop(p);
             pending.retain(|o| !out.contains(&o.id));
             now += Duration::minutes(step);
         }

@@ -5,8 +5,8 @@ use chrono::Duration;
 use super::tests_support::*;
 use super::*;
 
-fn ids(v: &[OrderRef]) -> Vec<&str> {
-    v.iter().map(|r| r.order_id.as_str()).collect()
+fn ids<'a>(v: impl IntoIterator<Item = &'a OrderRef>) -> Vec<&'a str> {
+    v.into_iter().map(|r| r.order_id.as_str()).collect()
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn combine_window_holds_a_buyer_until_quiet_then_one_parcel() {
     let w = &p.waves[0];
     assert_eq!(w.release_reason, ReleaseReason::CombineWindowElapsed);
     assert_eq!(w.parcels.len(), 1);
-    assert_eq!(ids(&w.parcels[0].orders), vec!["1", "2"]);
+    assert_eq!(ids(w.parcels[0].orders.iter().copied()), vec!["1", "2"]);
     assert!(w.splits.is_empty());
 }
 
@@ -187,7 +187,7 @@ fn a_buyer_larger_than_a_wave_is_split_over_waves_and_noted() {
         })
         .collect();
     let p = plan(&c, &pending, &no_ended(), t + Duration::seconds(10));
-    let sizes: Vec<usize> = p.waves.iter().map(|w| w.orders.len()).collect();
+    let sizes: Vec<usize> = p.waves.iter().map(WavePlan::order_count).collect();
     assert_eq!(sizes.iter().sum::<usize>(), 130);
     assert!(sizes.iter().all(|s| *s <= 50), "{sizes:?}");
     for w in &p.waves {
@@ -216,7 +216,7 @@ fn waves_are_balanced_and_bounded() {
         .collect();
     let ended = HashSet::from([("s".to_owned(), "live".to_owned())]);
     let p = plan(&c, &pending, &ended, t + Duration::minutes(1));
-    let sizes: Vec<usize> = p.waves.iter().map(|w| w.orders.len()).collect();
+    let sizes: Vec<usize> = p.waves.iter().map(WavePlan::order_count).collect();
     assert_eq!(sizes, vec![150, 150, 150]);
 }
 
@@ -247,7 +247,7 @@ fn single_sku_buyers_are_waved_apart_from_multi_sku_ones_and_by_sku() {
     let p = plan(&c, &pending, &ended, t + Duration::minutes(1));
     assert_eq!(p.waves.len(), 3);
     for w in &p.waves {
-        assert_eq!(w.orders.len(), 20);
+        assert_eq!(w.order_count(), 20);
         let skus: Vec<&str> = w.pick_list.iter().map(|l| l.sku.as_str()).collect();
         // Each wave is one kind: all honey, all tea, or all honey+tea.
         let lines: usize = w.pick_list.len();
@@ -349,10 +349,10 @@ fn a_buyer_whose_later_order_cannot_make_the_early_pickup_is_split_and_noted() {
     let pending = vec![a.clone(), b.clone()];
     let p = plan(&c, &pending, &no_ended(), vn(SAT, 10, 52));
     assert_eq!(p.waves.len(), 2);
-    assert_eq!(ids(&p.waves[0].orders), vec!["a"]);
+    assert_eq!(ids(p.waves[0].orders()), vec!["a"]);
     assert_eq!(p.waves[0].pickup_at, vn(SAT, 11, 0));
     assert_eq!(p.waves[0].release_reason, ReleaseReason::DeadlinePressure);
-    assert_eq!(ids(&p.waves[1].orders), vec!["b"]);
+    assert_eq!(ids(p.waves[1].orders()), vec!["b"]);
     assert_eq!(p.waves[1].pickup_at, vn(SAT, 17, 0));
     for w in &p.waves {
         assert_eq!(w.splits.len(), 1);
@@ -362,7 +362,8 @@ fn a_buyer_whose_later_order_cannot_make_the_early_pickup_is_split_and_noted() {
     // Earlier, with time to pack both for 11:00, they stay together.
     let mut early_b = b;
     early_b.received_at = vn(SAT, 10, 25);
-    let p = plan(&c, &[a, early_b], &no_ended(), vn(SAT, 10, 30));
+    let pending = [a, early_b];
+    let p = plan(&c, &pending, &no_ended(), vn(SAT, 10, 30));
     assert_eq!(p.waves.len(), 1);
     assert_eq!(p.waves[0].parcels.len(), 1);
     assert_eq!(p.waves[0].pickup_at, vn(SAT, 11, 0));
@@ -373,7 +374,8 @@ fn duplicate_ids_are_planned_once() {
     let t = vn(SAT, 19, 0);
     let o = order("s", "1", "live", "b", t, &[("TEA-100", 1)]);
     let ended = HashSet::from([("s".to_owned(), "live".to_owned())]);
-    let p = plan(&cfg(), &[o.clone(), o], &ended, t + Duration::minutes(1));
+    let pending = [o.clone(), o];
+    let p = plan(&cfg(), &pending, &ended, t + Duration::minutes(1));
     assert_eq!(p.released().count(), 1);
 }
 
@@ -397,8 +399,8 @@ fn fifo_cuts_in_arrival_order_and_holds_the_partial_batch() {
         .collect();
     let p = plan_fifo(&c, &pending, &no_ended(), t + Duration::minutes(1));
     assert_eq!(p.waves.len(), 2);
-    assert_eq!(ids(&p.waves[0].orders).len(), 4);
-    let mut first: Vec<&str> = ids(&p.waves[0].orders);
+    assert_eq!(ids(p.waves[0].orders()).len(), 4);
+    let mut first: Vec<&str> = ids(p.waves[0].orders());
     first.sort();
     assert_eq!(first, vec!["6", "7", "8", "9"]);
     assert_eq!(ids(&p.held), vec!["0", "1"]);
