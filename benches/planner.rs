@@ -212,12 +212,12 @@ fn quality_table() {
         let (wall, cpu) = (Instant::now(), thread_cpu());
         let p = plan(&cfg, &s.orders, &ended, at(21, 22, 0));
         let (wall, cpu) = (wall.elapsed(), thread_cpu().saturating_sub(cpu));
-        let waves = p.waves.len();
+        let (waves, held, at_risk) = (p.waves.len(), p.held.len(), p.at_risk.len());
         let dropped = Instant::now();
         drop(p);
         eprintln!(
-            "one plan of {n} pending orders: {wall:.1?} wall, {cpu:.1?} CPU ({waves} waves); \
-             dropping the plan: {:.1?}",
+            "one plan of {n} pending orders: {wall:.1?} wall, {cpu:.1?} CPU ({waves} waves, \
+             {held} held, {at_risk} at risk); dropping the plan: {:.1?}",
             dropped.elapsed()
         );
     }
