@@ -169,17 +169,14 @@ fn check_waves(
 
 /// The seller cancels one of its orders (the buyer changed their mind).
 async fn seller_cancels(app: &TestApp, order_id: &str) {
-    let r: Value = reqwest::Client::new()
-        .post(app.http(&format!("/v1/orders/{order_id}/cancel")))
-        .bearer_auth(TOKEN_A)
-        .json(&json!({"reason": "buyer_cancelled"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "cancelled", "{order_id}: {r}");
+    let (code, r) = app
+        .client(TOKEN_A)
+        .post_json(
+            &format!("/v1/orders/{order_id}/cancel"),
+            json!({"reason": "buyer_cancelled"}),
+        )
+        .await;
+    assert_eq!(r["status"], "cancelled", "{order_id}: {code} {r}");
 }
 
 fn planner_config(redis_url: &str, enabled: bool) -> livepack::Config {
