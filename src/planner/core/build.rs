@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::catalog::{Catalog, Facts};
+use super::catalog::Table;
 use super::{
     split_reason_parcel, ParcelPlan, PickLine, PlanConfig, PlanLine, PlanOrder, ReleaseReason,
     SplitNote, WavePlan, SPLIT_DEADLINE, SPLIT_OVER_WAVE, UNASSIGNED_BIN,
@@ -42,25 +42,24 @@ pub(crate) fn wave_cap(cfg: &PlanConfig) -> usize {
 
 /// Per-plan scratch space for pick lists: a slot per SKU id, reset after every wave.
 pub(crate) struct Scratch<'c, 'a> {
-    catalog: &'c Catalog<'a>,
-    facts: &'c Facts,
+    table: &'c Table<'a>,
     slot: Vec<usize>,
 }
 
 impl<'c, 'a> Scratch<'c, 'a> {
-    pub(crate) fn new(catalog: &'c Catalog<'a>, facts: &'c Facts) -> Self {
+    pub(crate) fn new(table: &'c Table<'a>) -> Self {
         Scratch {
-            catalog,
-            facts,
-            slot: vec![usize::MAX; catalog.len()],
+            table,
+            slot: vec![usize::MAX; table.catalog.len()],
         }
     }
 }
 
+/// `all` and `scratch`'s table are the same canonical orders.
 pub(crate) fn wave<'a>(
     cfg: &PlanConfig,
     all: &[&'a PlanOrder],
-    scratch: &mut Scratch<'_, '_>,
+    scratch: &mut Scratch<'_, 'a>,
     pickup: DateTime<Utc>,
     pieces: &[Piece<'_>],
 ) -> WavePlan<'a> {
@@ -76,11 +75,16 @@ pub(crate) fn wave<'a>(
     for piece in pieces {
         reason = reason.min(piece.reason);
         deadline = Some(deadline.map_or(piece.deadline, |d| d.min(piece.deadline)));
-        let Some(&head) = piece.orders.first() else {
+        // The piece's buyer from the table, a dense array: reading the order itself here
+        // would be a cache miss per piece (pieces come in SKU-cluster order).
+        let Some(first) = piece
+            .orders
+            .first()
+            .and_then(|&i| scratch.table.buyers.get(i))
+        else {
             continue;
         };
-        let first: &'a PlanOrder = all[head];
-        let (seller, buyer) = (first.id.seller.as_str(), first.buyer_key.as_str());
+        let (seller, buyer) = (first.seller, first.key);
         let mut note = |r: String| {
             splits.push(SplitNote {
                 seller: seller.to_owned(),
@@ -103,12 +107,12 @@ pub(crate) fn wave<'a>(
             let mut ids = Vec::with_capacity(chunk.len());
             let mut weight_g = 0u64;
             for &i in chunk {
-                let fact = &scratch.facts[i];
+                let fact = &scratch.table.facts[i];
                 weight_g = weight_g.saturating_add(fact.weight);
                 minutes += fact.minutes;
                 let order: &'a PlanOrder = all[i];
                 ids.push(&order.id);
-                for (j, (sku, qty)) in scratch.catalog.lines_of(i).enumerate() {
+                for (j, (sku, qty)) in scratch.table.catalog.lines_of(i).enumerate() {
                     match scratch.slot.get_mut(sku as usize) {
                         Some(s) if *s != usize::MAX => {
                             if let Some(p) = picks.get_mut(*s) {

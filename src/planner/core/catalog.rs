@@ -1,13 +1,77 @@
-//! SKUs as small integers: one pass over the canonical orders gives every line its SKU id,
-//! so clustering and pick lists never touch the SKU strings again (the planner's hot paths
-//! stay within a few flat arrays, which matters at 100,000+ pending orders).
+//! The canonical orders as flat per-order arrays, filled in one sequential pass
+//! ([`Table::new`]): SKUs as small integers (clustering and pick lists never touch the SKU
+//! strings again), the facts planning reads again and again, and each order's buyer. The
+//! planner's later passes visit the orders in buyer or SKU-cluster order; they read these
+//! dense arrays instead of the orders (whose strings and lines are scattered over the heap),
+//! which matters at 100,000+ pending orders.
+
+use std::hash::Hasher;
 
 use chrono::{DateTime, Utc};
 
-use super::fx::FxMap;
+use super::fx::{FxHasher, FxMap};
 use super::{EndedSessions, PlanConfig, PlanOrder};
 
+/// Everything planning reads of the canonical orders, read from each order once.
+pub(crate) struct Table<'a> {
+    pub catalog: Catalog<'a>,
+    pub facts: Facts,
+    /// Per canonical order: its buyer.
+    pub buyers: Vec<Buyer<'a>>,
+}
+
+/// One order's buyer: (seller, buyer_key), borrowed, and a hash of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Buyer<'a> {
+    pub hash: u64,
+    pub seller: &'a str,
+    pub key: &'a str,
+}
+
+impl<'a> Buyer<'a> {
+    pub(crate) fn of(o: &'a PlanOrder) -> Self {
+        let (seller, key) = (o.id.seller.as_str(), o.buyer_key.as_str());
+        let mut h = FxHasher::default();
+        h.write(seller.as_bytes());
+        h.write_u8(0xff);
+        h.write(key.as_bytes());
+        Buyer {
+            hash: h.finish(),
+            seller,
+            key,
+        }
+    }
+
+    /// Same seller and buyer key (the hash aside).
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        self.seller == other.seller && self.key == other.key
+    }
+}
+
+impl<'a> Table<'a> {
+    /// One pass over `all` in its order (arrival order: how pending orders are usually laid
+    /// out in memory), each order's struct, strings and lines read while they are cached.
+    pub(crate) fn new(cfg: &PlanConfig, all: &[&'a PlanOrder], ended: &EndedSessions<'_>) -> Self {
+        let mut catalog = Catalog::with_capacity(all.len());
+        let mut facts = Vec::with_capacity(all.len());
+        let mut buyers = Vec::with_capacity(all.len());
+        let any_ended = !ended.is_empty();
+        for o in all {
+            buyers.push(Buyer::of(o));
+            facts.push(Fact::of(cfg, o, any_ended && ended.has_ended(o)));
+            catalog.push(o);
+        }
+        Table {
+            catalog,
+            facts: Facts(facts),
+            buyers,
+        }
+    }
+}
+
 pub(crate) struct Catalog<'a> {
+    /// SKU → SKU id.
+    id_of: FxMap<&'a str, u32>,
     /// SKU id → SKU, ids in order of first appearance in the canonical orders.
     pub skus: Vec<&'a str>,
     /// Per canonical order `i`: its lines' SKU ids are `line_sku[line_off[i]..line_off[i+1]]`.
@@ -18,31 +82,31 @@ pub(crate) struct Catalog<'a> {
 }
 
 impl<'a> Catalog<'a> {
-    pub(crate) fn new(all: &[&'a PlanOrder]) -> Self {
-        let mut id_of: FxMap<&'a str, u32> = FxMap::default();
-        let mut skus: Vec<&'a str> = Vec::new();
-        let mut line_off = Vec::with_capacity(all.len() + 1);
-        let mut line_sku = Vec::with_capacity(all.len() * 2);
-        let mut line_qty = Vec::with_capacity(all.len() * 2);
+    fn with_capacity(orders: usize) -> Self {
+        let mut line_off = Vec::with_capacity(orders + 1);
         line_off.push(0);
-        for o in all {
-            for l in &o.lines {
-                let next = u32::try_from(skus.len()).unwrap_or(u32::MAX);
-                let id = *id_of.entry(l.sku.as_str()).or_insert_with(|| {
-                    skus.push(l.sku.as_str());
-                    next
-                });
-                line_sku.push(id);
-                line_qty.push(l.qty);
-            }
-            line_off.push(line_sku.len());
-        }
         Catalog {
-            skus,
+            id_of: FxMap::default(),
+            skus: Vec::new(),
             line_off,
-            line_sku,
-            line_qty,
+            line_sku: Vec::with_capacity(orders * 2),
+            line_qty: Vec::with_capacity(orders * 2),
         }
+    }
+
+    /// The next canonical order's lines.
+    fn push(&mut self, o: &'a PlanOrder) {
+        for l in &o.lines {
+            let next = u32::try_from(self.skus.len()).unwrap_or(u32::MAX);
+            let skus = &mut self.skus;
+            let id = *self.id_of.entry(l.sku.as_str()).or_insert_with(|| {
+                skus.push(l.sku.as_str());
+                next
+            });
+            self.line_sku.push(id);
+            self.line_qty.push(l.qty);
+        }
+        self.line_off.push(self.line_sku.len());
     }
 
     /// The SKU ids of canonical order `i`'s lines, in line order.
@@ -81,27 +145,24 @@ pub(crate) struct Fact {
     pub ended: bool,
 }
 
-/// [`Fact`]s of the canonical orders, one cache line each, filled in one sequential pass,
-/// so the later passes in buyer or SKU order do not chase pointers into the orders.
+impl Fact {
+    fn of(cfg: &PlanConfig, o: &PlanOrder, ended: bool) -> Self {
+        Fact {
+            pickup: o.pickup_at,
+            received: o.received_at,
+            deadline: o.deadline,
+            minutes: cfg.order_minutes(o),
+            weight: o.weight_g,
+            ended,
+        }
+    }
+}
+
+/// [`Fact`]s of the canonical orders, one cache line each, so the later passes in buyer or
+/// SKU order do not chase pointers into the orders.
 pub(crate) struct Facts(Vec<Fact>);
 
 impl Facts {
-    pub(crate) fn new(cfg: &PlanConfig, all: &[&PlanOrder], ended: &EndedSessions<'_>) -> Self {
-        let any_ended = !ended.is_empty();
-        Facts(
-            all.iter()
-                .map(|o| Fact {
-                    pickup: o.pickup_at,
-                    received: o.received_at,
-                    deadline: o.deadline,
-                    minutes: cfg.order_minutes(o),
-                    weight: o.weight_g,
-                    ended: any_ended && ended.has_ended(o),
-                })
-                .collect(),
-        )
-    }
-
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Fact> {
         self.0.iter()
     }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::build::{self, wave_cap, Piece};
-use super::catalog::{Catalog, Facts};
+use super::catalog::Table;
 use super::fx::FxMap;
 use super::schedule::{self, Loads};
 use super::{canonical, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
@@ -34,9 +34,8 @@ pub fn plan_fifo<'a>(
     let mut waves = Vec::new();
     let mut held_ix = Vec::new();
     let mut risky = Vec::new();
-    let catalog = Catalog::new(&all);
-    let facts = Facts::new(cfg, &all, &ended);
-    let mut scratch = build::Scratch::new(&catalog, &facts);
+    let table = Table::new(cfg, &all, &ended);
+    let mut scratch = build::Scratch::new(&table);
     let max = wave_cap(cfg);
     for chunk in arrival.chunks(max) {
         let reason = if chunk.len() == max {

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::build;
-use super::catalog::{Catalog, Facts};
-use super::fx::FxHasher;
+use super::catalog::{Buyer, Catalog, Facts, Table};
 use super::schedule::{self, Loads};
 use super::{waves, EndedSessions, Plan, PlanConfig, PlanOrder, ReleaseReason};
 
@@ -64,38 +63,17 @@ impl<'a> Unit<'a> {
     }
 }
 
-fn same_buyer(a: &PlanOrder, b: &PlanOrder) -> bool {
-    a.id.seller == b.id.seller && a.buyer_key == b.buyer_key
-}
-
 /// Canonical order indices grouped by buyer (seller, buyer_key), each buyer's orders by
 /// (pickup_at, received_at, index), with a group number per position. Buyers come in the
 /// order of a hash of their key (then the key itself): deterministic, and integer sorting
 /// instead of string sorting; strings are only compared within runs of equal hashes.
-pub(crate) fn by_buyer(all: &[&PlanOrder], facts: &Facts) -> (Vec<usize>, Vec<u32>) {
-    by_buyer_with(all, facts, buyer_hash)
-}
-
-fn buyer_hash(o: &PlanOrder) -> u64 {
-    use std::hash::Hasher;
-    let mut h = FxHasher::default();
-    h.write(o.id.seller.as_bytes());
-    h.write_u8(0xff);
-    h.write(o.buyer_key.as_bytes());
-    h.finish()
-}
-
-/// [`by_buyer`] with the hash as a parameter (tests force collisions with it).
-pub(crate) fn by_buyer_with(
-    all: &[&PlanOrder],
-    facts: &Facts,
-    hash: impl Fn(&PlanOrder) -> u64,
-) -> (Vec<usize>, Vec<u32>) {
+/// `buyers` and `facts` are per canonical order ([`Table`]).
+pub(crate) fn by_buyer(buyers: &[Buyer<'_>], facts: &Facts) -> (Vec<usize>, Vec<u32>) {
     // Sort keys copied next to each index: the sort never chases pointers.
-    let mut keyed: Vec<(u64, DateTime<Utc>, DateTime<Utc>, usize)> = all
+    let mut keyed: Vec<(u64, DateTime<Utc>, DateTime<Utc>, usize)> = buyers
         .iter()
         .enumerate()
-        .map(|(i, o)| (hash(o), facts[i].pickup, facts[i].received, i))
+        .map(|(i, b)| (b.hash, facts[i].pickup, facts[i].received, i))
         .collect();
     keyed.sort_unstable();
     let mut ix: Vec<usize> = keyed.iter().map(|k| k.3).collect();
@@ -106,25 +84,26 @@ pub(crate) fn by_buyer_with(
         let h = keyed[start].0;
         let end = start + keyed[start..].iter().take_while(|k| k.0 == h).count();
         let run = &mut ix[start..end];
-        let first = all[run[0]];
+        let first = &buyers[run[0]];
         // A run of one is one buyer: its strings need not be read again.
-        if run.len() == 1 || run[1..].iter().all(|&i| same_buyer(all[i], first)) {
+        if run.len() == 1 || run[1..].iter().all(|&i| buyers[i].same(first)) {
             group.extend(std::iter::repeat_n(g, run.len()));
             g = g.wrapping_add(1);
         } else {
             // A hash shared by different buyers: order that run by the key itself.
             run.sort_by(|&a, &b| {
-                let (x, y) = (all[a], all[b]);
-                (&x.id.seller, &x.buyer_key, x.pickup_at, x.received_at, a).cmp(&(
-                    &y.id.seller,
-                    &y.buyer_key,
-                    y.pickup_at,
-                    y.received_at,
+                let (x, y) = (&buyers[a], &buyers[b]);
+                let (fx, fy) = (&facts[a], &facts[b]);
+                (x.seller, x.key, fx.pickup, fx.received, a).cmp(&(
+                    y.seller,
+                    y.key,
+                    fy.pickup,
+                    fy.received,
                     b,
                 ))
             });
             for k in 0..run.len() {
-                if k > 0 && !same_buyer(all[run[k]], all[run[k - 1]]) {
+                if k > 0 && !buyers[run[k]].same(&buyers[run[k - 1]]) {
                     g = g.wrapping_add(1);
                 }
                 group.push(g);
@@ -306,10 +285,10 @@ pub(crate) fn plan_released<'a>(
     ended: &EndedSessions<'_>,
     now: DateTime<Utc>,
 ) -> Plan<'a> {
-    let facts = Facts::new(cfg, orders, ended);
-    let (ix, group) = by_buyer(orders, &facts);
-    let catalog = Catalog::new(orders);
-    let mut units = units(cfg, &facts, (&ix, &group), now);
+    let table = Table::new(cfg, orders, ended);
+    let (catalog, facts) = (&table.catalog, &table.facts);
+    let (ix, group) = by_buyer(&table.buyers, facts);
+    let mut units = units(cfg, facts, (&ix, &group), now);
     let mut loads = Loads::default();
     for u in &units {
         loads.add(u.pickup, u.len(), u.minutes);
@@ -331,11 +310,11 @@ pub(crate) fn plan_released<'a>(
     }
     let mut released = vec![false; units.len()];
     let mut waves_out = Vec::new();
-    let mut scratch = build::Scratch::new(&catalog, &facts);
+    let mut scratch = build::Scratch::new(&table);
     for (pickup, idx) in pools {
         let idle = waiting.remove(&pickup).unwrap_or_default();
         let floor = schedule::release_floor(cfg, &forecast, pickup, now);
-        let idx = chosen(cfg, &catalog, &units, idx, idle, floor);
+        let idx = chosen(cfg, catalog, &units, idx, idle, floor);
         if idx.is_empty() {
             continue;
         }
@@ -343,7 +322,7 @@ pub(crate) fn plan_released<'a>(
         // Short of packers, smaller waves get more done by the pickup than less walking.
         let walk_first = cfg.fill_waves
             && !schedule::entry(&forecast, pickup).is_some_and(schedule::short_of_capacity);
-        let cut = waves::cut(cfg, orders, &catalog, &pool, walk_first);
+        let cut = waves::cut(cfg, orders, catalog, &pool, walk_first);
         let mut pickup_waves: Vec<_> = cut
             .waves()
             .map(|pieces| build::wave(cfg, orders, &mut scratch, pickup, pieces))

@@ -427,9 +427,14 @@ fn buyers_sharing_a_hash_are_still_grouped_apart() {
     let all = canonical(&pending);
     let ended = no_ended();
     let ended = EndedSessions::new(&ended);
-    let facts = catalog::Facts::new(&cfg(), &all, &ended);
+    let table = catalog::Table::new(&cfg(), &all, &ended);
     // Every buyer hashes to 0: the run must be split by the key itself.
-    let (ix, group) = release::by_buyer_with(&all, &facts, |_| 0);
+    let colliding: Vec<catalog::Buyer<'_>> = table
+        .buyers
+        .iter()
+        .map(|b| catalog::Buyer { hash: 0, ..*b })
+        .collect();
+    let (ix, group) = release::by_buyer(&colliding, &table.facts);
     assert_eq!(ix.len(), 12);
     let mut seen: Vec<(u32, &str)> = ix
         .iter()
@@ -438,7 +443,7 @@ fn buyers_sharing_a_hash_are_still_grouped_apart() {
         .collect();
     seen.dedup();
     assert_eq!(seen, vec![(0, "b0"), (1, "b1"), (2, "b2")]);
-    let (_, normal) = release::by_buyer(&all, &facts);
+    let (_, normal) = release::by_buyer(&table.buyers, &table.facts);
     let mut distinct = normal.clone();
     distinct.dedup();
     assert_eq!(distinct.len(), 3);
