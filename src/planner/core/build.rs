@@ -63,6 +63,11 @@ pub(crate) fn wave<'a>(
     pickup: DateTime<Utc>,
     pieces: &[Piece<'_>],
 ) -> WavePlan<'a> {
+    debug_assert_eq!(
+        all.len(),
+        scratch.table.buyers.len(),
+        "one table row per order"
+    );
     let cap = parcel_cap(cfg);
     let mut parcels = Vec::with_capacity(pieces.len());
     let mut splits = Vec::new();
@@ -75,15 +80,12 @@ pub(crate) fn wave<'a>(
     for piece in pieces {
         reason = reason.min(piece.reason);
         deadline = Some(deadline.map_or(piece.deadline, |d| d.min(piece.deadline)));
-        // The piece's buyer from the table, a dense array: reading the order itself here
-        // would be a cache miss per piece (pieces come in SKU-cluster order).
-        let Some(first) = piece
-            .orders
-            .first()
-            .and_then(|&i| scratch.table.buyers.get(i))
-        else {
+        let Some(&head) = piece.orders.first() else {
             continue;
         };
+        // The piece's buyer from the table, a dense array: reading the order itself here
+        // would be a cache miss per piece (pieces come in SKU-cluster order).
+        let first = &scratch.table.buyers[head];
         let (seller, buyer) = (first.seller, first.key);
         let mut note = |r: String| {
             splits.push(SplitNote {

@@ -411,14 +411,20 @@ fn fifo_cuts_in_arrival_order_and_holds_the_partial_batch() {
 #[test]
 fn buyers_sharing_a_hash_are_still_grouped_apart() {
     let t = vn(SAT, 19, 0);
-    let pending: Vec<PlanOrder> = (0..12)
+    // Seller "s": buyers b0, b1, b2; seller "t" reuses the key b1 (another buyer).
+    let pending: Vec<PlanOrder> = (0..16)
         .map(|i| {
-            let at = t + Duration::seconds(i64::from(i % 5));
+            let at = t + Duration::seconds(i64::from((i * 7) % 5));
+            let (seller, buyer) = if i < 12 {
+                ("s", format!("b{}", i % 3))
+            } else {
+                ("t", "b1".to_owned())
+            };
             order(
-                "s",
+                seller,
                 &format!("{i:02}"),
                 "live",
-                &format!("b{}", i % 3),
+                &buyer,
                 at,
                 &[("TEA-100", 1)],
             )
@@ -435,16 +441,35 @@ fn buyers_sharing_a_hash_are_still_grouped_apart() {
         .map(|b| catalog::Buyer { hash: 0, ..*b })
         .collect();
     let (ix, group) = release::by_buyer(&colliding, &table.facts);
-    assert_eq!(ix.len(), 12);
-    let mut seen: Vec<(u32, &str)> = ix
+    assert_eq!(ix.len(), 16);
+    let mut seen: Vec<(u32, &str, &str)> = ix
         .iter()
         .zip(&group)
-        .map(|(&i, &g)| (g, all[i].buyer_key.as_str()))
+        .map(|(&i, &g)| (g, all[i].id.seller.as_str(), all[i].buyer_key.as_str()))
         .collect();
     seen.dedup();
-    assert_eq!(seen, vec![(0, "b0"), (1, "b1"), (2, "b2")]);
+    assert_eq!(
+        seen,
+        vec![
+            (0, "s", "b0"),
+            (1, "s", "b1"),
+            (2, "s", "b2"),
+            (3, "t", "b1")
+        ]
+    );
+    // Within a buyer: by (pickup_at, received_at, canonical index).
+    for (k, pair) in ix.windows(2).enumerate() {
+        if group[k] == group[k + 1] {
+            let (a, b) = (all[pair[0]], all[pair[1]]);
+            assert!(
+                (a.pickup_at, a.received_at, pair[0]) < (b.pickup_at, b.received_at, pair[1]),
+                "buyer order at {k}"
+            );
+        }
+    }
     let (_, normal) = release::by_buyer(&table.buyers, &table.facts);
     let mut distinct = normal.clone();
+    distinct.sort_unstable();
     distinct.dedup();
-    assert_eq!(distinct.len(), 3);
+    assert_eq!(distinct.len(), 4);
 }
