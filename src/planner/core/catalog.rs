@@ -5,11 +5,9 @@
 //! dense arrays instead of the orders (whose strings and lines are scattered over the heap),
 //! which matters at 100,000+ pending orders.
 
-use std::hash::Hasher;
-
 use chrono::{DateTime, Utc};
 
-use super::fx::{FxHasher, FxMap};
+use super::fx::{self, FxMap};
 use super::{EndedSessions, PlanConfig, PlanOrder};
 
 /// Everything planning reads of the canonical orders, read from each order once.
@@ -29,14 +27,10 @@ pub(crate) struct Buyer<'a> {
 }
 
 impl<'a> Buyer<'a> {
-    pub(crate) fn of(o: &'a PlanOrder) -> Self {
+    fn of(o: &'a PlanOrder) -> Self {
         let (seller, key) = (o.id.seller.as_str(), o.buyer_key.as_str());
-        let mut h = FxHasher::default();
-        h.write(seller.as_bytes());
-        h.write_u8(0xff);
-        h.write(key.as_bytes());
         Buyer {
-            hash: h.finish(),
+            hash: fx::hash_pair(seller, key),
             seller,
             key,
         }

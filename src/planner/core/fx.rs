@@ -60,5 +60,15 @@ impl Hasher for FxHasher {
     }
 }
 
+/// A hash of two strings, `a` then `b`, with a separator between them (so ("ab", "c") and
+/// ("a", "bc") differ): an order's id (seller, order id), a buyer (seller, buyer key).
+pub(crate) fn hash_pair(a: &str, b: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(a.as_bytes());
+    h.write_u8(0xff);
+    h.write(b.as_bytes());
+    h.finish()
+}
+
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;

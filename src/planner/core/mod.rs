@@ -386,12 +386,7 @@ pub(crate) fn canonical<'a>(
 }
 
 fn id_hash(id: &OrderRef) -> u64 {
-    use std::hash::Hasher;
-    let mut h = fx::FxHasher::default();
-    h.write(id.seller.as_bytes());
-    h.write_u8(0xff);
-    h.write(id.order_id.as_bytes());
-    h.finish()
+    fx::hash_pair(&id.seller, &id.order_id)
 }
 
 fn full_cmp(a: &PlanOrder, b: &PlanOrder) -> std::cmp::Ordering {
