@@ -16,7 +16,10 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+mod fold;
+pub use fold::fold;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -239,35 +242,6 @@ pub fn normalize_province(raw: &str) -> Option<&'static Province> {
     None
 }
 
-/// Lowercase, Unicode NFD with combining marks removed, 'đ'→'d', any run of non-alphanumerics
-/// → one space, trimmed. Used for matching and for buyer keys. ('ð', U+00F0, which legacy
-/// encodings produce for 'Đ', also folds to 'd'.)
-pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut gap = false;
-    for c in s.nfd() {
-        for c in c.to_lowercase() {
-            if is_combining_mark(c) {
-                continue;
-            }
-            let c = match c {
-                'đ' | 'ð' => 'd',
-                c => c,
-            };
-            if c.is_alphanumeric() {
-                if gap && !out.is_empty() {
-                    out.push(' ');
-                }
-                gap = false;
-                out.push(c);
-            } else {
-                gap = true;
-            }
-        }
-    }
-    out
-}
-
 /// Ward folded with its leading type word removed ("Phường", "P.", "Xã", "X.", "Thị trấn",
 /// "TT.", "Đặc khu") so "P. Hoa Lư" and "phuong hoa lu" are equal. Numbered wards become
 /// their number: "Phường 01", "P.1", "P1" → "1". A name that only looks like a type word keeps
@@ -275,7 +249,12 @@ pub fn fold(s: &str) -> String {
 /// Inherent limit: typed without diacritics, "xa dung" may be "Xã Dung" or "Xa Dung"; it is
 /// read as the ward "Xa Dung".
 pub fn fold_ward(s: &str) -> String {
-    let lower: String = s.nfc().flat_map(char::to_lowercase).collect();
+    // Text typed on a phone is already NFC nearly always: the quick check skips composing.
+    let lower: String = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        s.chars().flat_map(char::to_lowercase).collect()
+    } else {
+        s.nfc().flat_map(char::to_lowercase).collect()
+    };
     let tokens: Vec<&str> = lower
         .split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
         .filter(|t| !t.is_empty())
@@ -578,5 +557,14 @@ mod tests {
             assert_eq!(fold_ward(raw), want, "{raw:?}");
         }
         assert_eq!(fold_ward("P. Hoa Lư"), fold_ward("phuong hoa lu"));
+    }
+
+    #[test]
+    fn fold_ward_reads_decomposed_text_as_composed() {
+        // "Phường Đúc" and "Thị trấn Me" typed with combining marks (NFD): not NFC, so
+        // composed before the type word is looked at.
+        let nfd = "Phu\u{31b}\u{300}o\u{31b}ng \u{110}u\u{301}c";
+        assert_eq!(fold_ward(nfd), fold_ward("Phường Đúc"));
+        assert_eq!(fold_ward("Thi\u{323} tra\u{302}\u{301}n Me"), "me");
     }
 }

@@ -482,8 +482,8 @@ impl Handler {
     }
 }
 
-/// The connection's writer: writes queued messages, each within `write_timeout`, and
-/// stops after a Close, a failed write, or a passed deadline.
+/// The connection's writer: writes queued messages, each run of them within
+/// `write_timeout`, and stops after a Close, a failed write, or a passed deadline.
 fn spawn_writer(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Message>,
@@ -493,9 +493,10 @@ fn spawn_writer(
     tokio::spawn(
         async move {
             while let Some(msg) = rx.recv().await {
-                let closing = matches!(msg, Message::Close(_));
-                match tokio::time::timeout(write_timeout, sink.send(msg)).await {
-                    Ok(Ok(())) if !closing => {}
+                match tokio::time::timeout(write_timeout, write_run(&mut sink, &mut rx, msg))
+                    .await
+                {
+                    Ok(Ok(Written::More)) => {}
                     Ok(_) => break,
                     Err(_) => {
                         // The peer has read nothing for that long: close (dropping the
@@ -511,6 +512,41 @@ fn spawn_writer(
         }
         .instrument(tracing::Span::current()),
     )
+}
+
+/// Replies written together at most: one socket write (`flush`) for all of them.
+const MAX_WRITE_RUN: usize = 64;
+
+/// Whether the writer goes on after a run.
+enum Written {
+    More,
+    Closed,
+}
+
+/// Writes `first` and the messages already queued behind it (up to [`MAX_WRITE_RUN`],
+/// stopping after a Close), then flushes once: at one order a frame a burst's replies
+/// leave in a few socket writes instead of one each.
+async fn write_run(
+    sink: &mut SplitSink<WebSocket, Message>,
+    rx: &mut mpsc::Receiver<Message>,
+    first: Message,
+) -> Result<Written, axum::Error> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(msg) = next.take() {
+        let closing = matches!(msg, Message::Close(_));
+        sink.feed(msg).await?;
+        written += 1;
+        if closing {
+            sink.flush().await?;
+            return Ok(Written::Closed);
+        }
+        if written < MAX_WRITE_RUN {
+            next = rx.try_recv().ok();
+        }
+    }
+    sink.flush().await?;
+    Ok(Written::More)
 }
 
 fn record_latency(ctx: &Ctx, reply: &Reply, started: Instant) {

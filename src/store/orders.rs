@@ -38,10 +38,11 @@ pub struct Normalized {
     pub ward: String,
 }
 
-/// An order ready to be written: its id, stored JSON and content digest.
+/// An order ready to be written: its id, stored JSON (UTF-8 bytes, written as they are)
+/// and content digest.
 pub struct StoreOrder {
     pub order_id: String,
-    pub data: String,
+    pub data: Vec<u8>,
     pub digest: String,
 }
 
@@ -125,7 +126,7 @@ impl Store {
         for o in orders {
             inv.key(keys::order(site, seller, &o.order_id))
                 .arg(&o.order_id)
-                .arg(&o.data)
+                .arg(o.data.as_slice())
                 .arg(&o.digest);
         }
         let mut conn = self.conn();
