@@ -482,8 +482,8 @@ impl Handler {
     }
 }
 
-/// The connection's writer: writes queued messages, each run of them within
-/// `write_timeout`, and stops after a Close, a failed write, or a passed deadline.
+/// The connection's writer: writes queued messages, each within `write_timeout`, and
+/// stops after a Close, a failed write, or a passed deadline.
 fn spawn_writer(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Message>,
@@ -493,12 +493,10 @@ fn spawn_writer(
     tokio::spawn(
         async move {
             while let Some(msg) = rx.recv().await {
-                match tokio::time::timeout(write_timeout, write_run(&mut sink, &mut rx, msg))
-                    .await
-                {
-                    Ok(Ok(Written::More)) => {}
-                    Ok(_) => break,
-                    Err(_) => {
+                match write_run(&mut sink, &mut rx, msg, write_timeout).await {
+                    Written::More => {}
+                    Written::Done => break,
+                    Written::TimedOut => {
                         // The peer has read nothing for that long: close (dropping the
                         // sink, and with `rx` the reader loop). Its unanswered frames are
                         // "no reply": the client resends them, which is always safe.
@@ -514,39 +512,57 @@ fn spawn_writer(
     )
 }
 
-/// Replies written together at most: one socket write (`flush`) for all of them.
+/// Replies handed to the socket together at most, then flushed once.
 const MAX_WRITE_RUN: usize = 64;
 
-/// Whether the writer goes on after a run.
+/// How a run of writes ended.
 enum Written {
+    /// All written: wait for the next reply.
     More,
-    Closed,
+    /// A Close was written, or the socket failed: stop.
+    Done,
+    /// One step (a message, or the flush) did not finish within the write deadline.
+    TimedOut,
 }
 
 /// Writes `first` and the messages already queued behind it (up to [`MAX_WRITE_RUN`],
 /// stopping after a Close), then flushes once: at one order a frame a burst's replies
-/// leave in a few socket writes instead of one each.
+/// leave in a few socket writes instead of one each. Each message and the flush have
+/// `deadline` of their own, as each reply had when it was written and flushed alone (the
+/// WebSocket layer writes to the socket whenever its buffer passes 128 KiB, so a step
+/// moves at most that much plus one reply).
 async fn write_run(
     sink: &mut SplitSink<WebSocket, Message>,
     rx: &mut mpsc::Receiver<Message>,
     first: Message,
-) -> Result<Written, axum::Error> {
+    deadline: Duration,
+) -> Written {
+    let step = |r: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>| match r {
+        Ok(Ok(())) => None,
+        Ok(Err(_)) => Some(Written::Done),
+        Err(_) => Some(Written::TimedOut),
+    };
     let mut next = Some(first);
-    let mut written = 0;
+    let mut fed = 0;
+    let mut closing = false;
     while let Some(msg) = next.take() {
-        let closing = matches!(msg, Message::Close(_));
-        sink.feed(msg).await?;
-        written += 1;
-        if closing {
-            sink.flush().await?;
-            return Ok(Written::Closed);
+        closing = matches!(msg, Message::Close(_));
+        if let Some(end) = step(tokio::time::timeout(deadline, sink.feed(msg)).await) {
+            return end;
         }
-        if written < MAX_WRITE_RUN {
+        fed += 1;
+        if !closing && fed < MAX_WRITE_RUN {
             next = rx.try_recv().ok();
         }
     }
-    sink.flush().await?;
-    Ok(Written::More)
+    if let Some(end) = step(tokio::time::timeout(deadline, sink.flush()).await) {
+        return end;
+    }
+    if closing {
+        Written::Done
+    } else {
+        Written::More
+    }
 }
 
 fn record_latency(ctx: &Ctx, reply: &Reply, started: Instant) {

@@ -109,28 +109,29 @@ impl Store {
         window: &DedupeWindow,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let script = &self.inner.scripts.ingest;
-        let mut inv = script.prepare_invoke();
         let now = Utc::now().timestamp_millis();
         let buckets = window.live_buckets(now);
-        inv.key(keys::stream(site))
-            .key(keys::session(site, seller, label))
-            .key(keys::sessions(site));
+        let mut cmd = Store::evalsha(script, 3 + buckets.len() + orders.len());
+        cmd.arg(keys::stream(site))
+            .arg(keys::session(site, seller, label))
+            .arg(keys::sessions(site));
         for b in &buckets {
-            inv.key(DedupeWindow::key(site, seller, *b));
+            cmd.arg(DedupeWindow::key(site, seller, *b));
         }
-        inv.arg(seller)
+        for o in orders {
+            cmd.arg(keys::order(site, seller, &o.order_id));
+        }
+        cmd.arg(seller)
             .arg(label)
             .arg(now)
             .arg(rejected)
             .arg(buckets.len());
         for o in orders {
-            inv.key(keys::order(site, seller, &o.order_id))
-                .arg(&o.order_id)
-                .arg(o.data.as_slice())
-                .arg(&o.digest);
+            cmd.arg(&o.order_id).arg(o.data.as_slice()).arg(&o.digest);
         }
         let mut conn = self.conn();
-        let stored = match self.bounded("ingest", inv.invoke_async(&mut conn)).await {
+        let call = Store::run_script(&mut conn, script, &cmd);
+        let stored = match self.bounded("ingest", call).await {
             Ok(codes) => self
                 .wait_replicas(&mut conn, &keys::tag(site))
                 .await

@@ -303,6 +303,40 @@ async fn handshake_needs_a_seller_token_and_a_valid_label() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_stored_after_redis_forgets_the_ingest_script() {
+    // The ingest call is an EVALSHA built by hand: when Redis answers NOSCRIPT (a restart
+    // without the script cache, or SCRIPT FLUSH), the script is loaded and the call re-run.
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "evening").await;
+    let mut conn = crate::svc::redis_conn(&redis.url()).await;
+    for (seq, id) in [(1, "F-1"), (2, "F-2")] {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        send(
+            &mut ws,
+            &json!({"type": "order", "seq": seq, "order": order(id, 1)}),
+        )
+        .await;
+        let r = recv(&mut ws).await;
+        assert_eq!(
+            (r["type"].as_str(), r["results"][0]["status"].as_str()),
+            (Some("ack"), Some("accepted")),
+            "{r}"
+        );
+        let (status, stored) = app
+            .client(TOKEN_A)
+            .get_json(&format!("/v1/orders/{id}"))
+            .await;
+        assert_eq!(status, 200, "{stored}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_session_and_cancel_are_answered() {
     let redis = TestRedis::start().await;
     let app = TestApp::spawn(&redis.url()).await;
