@@ -476,16 +476,17 @@ impl OrderWire {
         Ok(out)
     }
 
-    /// The canonical JSON of this order (fixed field order, no unknown fields): what is
-    /// stored, and what the duplicate check compares.
-    pub fn canonical_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    /// Appends the canonical JSON of this order (fixed field order, no unknown fields) to
+    /// `out`: what is stored, and what the duplicate check compares. Written into the
+    /// caller's buffer, so the stored record holds it without a copy.
+    pub fn write_canonical_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
     }
 }
 
-/// Content digest for "duplicate with different content" detection.
-pub fn digest(canonical: &str) -> String {
-    hex::encode(&Sha256::digest(canonical.as_bytes())[..12])
+/// Content digest (of the canonical JSON) for "duplicate with different content" detection.
+pub fn digest(canonical: &[u8]) -> String {
+    hex::encode(&Sha256::digest(canonical)[..12])
 }
 
 #[cfg(test)]

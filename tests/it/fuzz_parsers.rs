@@ -242,7 +242,9 @@ fn check_order(json: &str) -> Result<(), TestCaseError> {
             prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}");
         }
         Ok(wire) => {
-            let _ = wire.canonical_json();
+            let mut canonical = Vec::new();
+            prop_assert!(wire.write_canonical_json(&mut canonical).is_ok());
+            prop_assert!(std::str::from_utf8(&canonical).is_ok());
             match wire.validate(Utc::now(), Duration::minutes(15), Duration::days(90)) {
                 Err(e) => prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}"),
                 Ok(order) => {
