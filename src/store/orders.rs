@@ -111,7 +111,13 @@ impl Store {
         let script = &self.inner.scripts.ingest;
         let now = Utc::now().timestamp_millis();
         let buckets = window.live_buckets(now);
-        let mut cmd = Store::evalsha(script, 3 + buckets.len() + orders.len());
+        let nkeys = 3 + buckets.len() + orders.len();
+        // Each order: its key (site, seller and id in it), id, record and digest.
+        let bytes: usize = orders
+            .iter()
+            .map(|o| 64 + site.len() + seller.len() + 2 * o.order_id.len() + o.data.len())
+            .sum();
+        let mut cmd = Store::evalsha(script, nkeys, nkeys + 5 + 3 * orders.len(), 512 + bytes);
         cmd.arg(keys::stream(site))
             .arg(keys::session(site, seller, label))
             .arg(keys::sessions(site));
