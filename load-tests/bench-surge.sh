@@ -12,7 +12,8 @@
 # DURATION (live compressed into seconds, 60), PACE (livepack's per-connection orders/s
 # limit, default 1000000 so it does not bind, as the peers have none; "default" keeps the
 # shipped 20000, whose nacks then show in the table), LP_LOG (the service's log level, warn; its log
-# is kept with KEEP_TMP), SKIP_BUILD=1, SKIP_PEERS=1, KEEP_TMP=1.
+# is kept with KEEP_TMP), SKIP_BUILD=1, SKIP_PEERS=1, KEEP_TMP=1, LIVEPACK=<another livepack
+# binary> (e.g. an older build, for a before/after pair of runs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
     cargo build --release -p livepack -p livepack-surge
 fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-LIVEPACK=$TARGET/release/livepack
+LIVEPACK=${LIVEPACK:-$TARGET/release/livepack}
 SURGE=$TARGET/release/livepack-surge
 # 1,000 idle sockets per side, plus the runs' own.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
