@@ -528,9 +528,9 @@ enum Written {
 /// Writes `first` and the messages already queued behind it (up to [`MAX_WRITE_RUN`],
 /// stopping after a Close), then flushes once: at one order a frame a burst's replies
 /// leave in a few socket writes instead of one each. Each message and the flush have
-/// `deadline` of their own, as each reply had when it was written and flushed alone (the
-/// WebSocket layer writes to the socket whenever its buffer passes 128 KiB, so a step
-/// moves at most that much plus one reply).
+/// `deadline` of their own. A step may move more than one reply did when each was written
+/// and flushed alone, but not much more: the WebSocket layer writes to the socket whenever
+/// its buffer passes 128 KiB, so a step moves at most that plus one reply.
 async fn write_run(
     sink: &mut SplitSink<WebSocket, Message>,
     rx: &mut mpsc::Receiver<Message>,
