@@ -38,11 +38,74 @@ struct Envelope<'a> {
     #[serde(borrow, default)]
     order: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    orders: Option<&'a RawValue>,
+    orders: Option<OrdersField<'a>>,
     #[serde(borrow, default)]
     order_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     reason: Option<&'a RawValue>,
+}
+
+/// The envelope's `orders`: the array's elements, unparsed, or any other value (answered
+/// as "must be an array"). Read in the envelope's one pass over the frame: reading it as
+/// one raw value and then its elements scanned a 100-order frame twice (issue 20).
+#[derive(Debug)]
+enum OrdersField<'a> {
+    List(Vec<&'a RawValue>),
+    NotAList,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OrdersField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OrdersVisitor(std::marker::PhantomData))
+    }
+}
+
+struct OrdersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for OrdersVisitor<'a> {
+    type Value = OrdersField<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut list = Vec::new();
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            list.push(raw);
+        }
+        Ok(OrdersField::List(list))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::IgnoredAny;
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(OrdersField::NotAList)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(OrdersField::NotAList)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(OrdersField::NotAList)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(OrdersField::NotAList)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(OrdersField::NotAList)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(OrdersField::NotAList)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(OrdersField::NotAList)
+    }
 }
 
 /// Parses one text frame. On failure returns the error reply to send.
@@ -128,23 +191,30 @@ fn order_frame(seq: i64, order: Option<&RawValue>) -> Result<Frame<'_>, Reply> {
 }
 
 /// `{"type":"orders"}`: an array of at most `max_orders` orders.
-fn orders_frame(seq: i64, raw: Option<&RawValue>, max_orders: usize) -> Result<Frame<'_>, Reply> {
-    let raw = raw.ok_or_else(|| {
-        Reply::error(
-            Some(seq),
-            ErrorCode::MissingField,
-            Some("orders"),
-            "an `orders` frame carries `orders`",
-        )
-    })?;
-    let orders: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
-        Reply::error(
-            Some(seq),
-            ErrorCode::InvalidType,
-            Some("orders"),
-            "`orders` must be an array of orders",
-        )
-    })?;
+fn orders_frame(
+    seq: i64,
+    field: Option<OrdersField<'_>>,
+    max_orders: usize,
+) -> Result<Frame<'_>, Reply> {
+    let orders = match field {
+        Some(OrdersField::List(orders)) => orders,
+        Some(OrdersField::NotAList) => {
+            return Err(Reply::error(
+                Some(seq),
+                ErrorCode::InvalidType,
+                Some("orders"),
+                "`orders` must be an array of orders",
+            ))
+        }
+        None => {
+            return Err(Reply::error(
+                Some(seq),
+                ErrorCode::MissingField,
+                Some("orders"),
+                "an `orders` frame carries `orders`",
+            ))
+        }
+    };
     if orders.len() > max_orders {
         return Err(Reply::error(
             Some(seq),
@@ -365,10 +435,31 @@ mod tests {
             (Some(7), "unknown_type")
         );
         assert_eq!(code(r#"{"seq":7}"#), (Some(7), "malformed_frame"));
+        for not_a_list in [
+            r#""x""#,
+            r#""\u0078""#,
+            "5",
+            "-5",
+            "1.5",
+            "true",
+            r#"{"a":[1,{"b":2}]}"#,
+        ] {
+            let frame = format!(r#"{{"type":"orders","seq":8,"orders":{not_a_list}}}"#);
+            assert_eq!(code(&frame), (Some(8), "invalid_type"), "{frame}");
+        }
+        // null is no `orders` at all, as before; a broken element breaks the frame.
         assert_eq!(
-            code(r#"{"type":"orders","seq":8,"orders":"x"}"#),
-            (Some(8), "invalid_type")
+            code(r#"{"type":"orders","seq":8,"orders":null}"#),
+            (Some(8), "missing_field")
         );
+        assert_eq!(
+            code(r#"{"type":"orders","seq":8,"orders":[{"a":}]}"#),
+            (None, "malformed_frame")
+        );
+        assert!(matches!(
+            parse(r#"{"type":"orders","seq":3,"orders":[]}"#, 500),
+            Ok(Frame::Orders { seq: 3, orders }) if orders.is_empty()
+        ));
         assert_eq!(
             code(r#"{"type":"order","seq":9}"#),
             (Some(9), "missing_field")
