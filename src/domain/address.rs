@@ -11,6 +11,7 @@
 //! "Tỉnh" / "Thành phố" / "TP" and a trailing English "City". It never guesses: an unknown
 //! name is `None` (no edit distance, no prefix matching).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -250,11 +251,12 @@ pub fn normalize_province(raw: &str) -> Option<&'static Province> {
 /// read as the ward "Xa Dung".
 pub fn fold_ward(s: &str) -> String {
     // Text typed on a phone is already NFC nearly always: the quick check skips composing.
-    let lower: String = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
-        s.chars().flat_map(char::to_lowercase).collect()
+    let composed: Cow<str> = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(s)
     } else {
-        s.nfc().flat_map(char::to_lowercase).collect()
+        Cow::Owned(s.nfc().collect())
     };
+    let lower: String = composed.chars().flat_map(char::to_lowercase).collect();
     let tokens: Vec<&str> = lower
         .split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
         .filter(|t| !t.is_empty())

@@ -21,10 +21,8 @@ pub fn fold(s: &str) -> String {
 fn fold_unicode(s: &str) -> String {
     let mut out = Folded::with_capacity(s.len());
     for c in s.nfd() {
-        for c in c.to_lowercase() {
-            if !is_combining_mark(c) {
-                out.push(base(c));
-            }
+        for f in folded(c) {
+            out.push(f);
         }
     }
     out.0
@@ -50,12 +48,16 @@ fn fold_latin(s: &str) -> Option<String> {
     Some(out.0)
 }
 
-/// 'đ' (and its legacy look-alike 'ð') folds to 'd'.
-fn base(c: char) -> char {
-    match c {
-        'đ' | 'ð' => 'd',
-        c => c,
-    }
+/// What one character of the decomposed text folds to: lower case, combining marks
+/// dropped, 'đ' (and its legacy look-alike 'ð') as 'd'. The general path and the table
+/// both fold characters with this.
+fn folded(c: char) -> impl Iterator<Item = char> {
+    c.to_lowercase()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' | 'ð' => 'd',
+            c => c,
+        })
 }
 
 /// The folded text and whether non-alphanumerics were met since its last character.
@@ -123,12 +125,7 @@ impl LatinTable {
         if canonical_combining_class(first) != 0 || !decomposed.all(is_combining_mark) {
             return None;
         }
-        let folded: Vec<char> = first
-            .to_lowercase()
-            .filter(|c| !is_combining_mark(*c))
-            .map(base)
-            .collect();
-        match folded.as_slice() {
+        match folded(first).collect::<Vec<_>>().as_slice() {
             [] => Some(Latin::Nothing),
             [one] => Some(Latin::One(*one)),
             _ => None,
