@@ -77,6 +77,19 @@ impl Vnd {
 
     pub fn parse(raw: &str) -> Result<Vnd, MoneyError> {
         let raw = raw.trim();
+        // Plain digits, as nearly every amount arrives: no decimal parse (issue 20). The
+        // same value as the general path below.
+        if (1..=18).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return match raw.parse::<i64>() {
+                Ok(v) if v <= MAX_VND => Ok(Vnd(Decimal::from(v))),
+                _ => Err(MoneyError::TooLarge),
+            };
+        }
+        Self::parse_decimal(raw)
+    }
+
+    /// The general path: any number text `Decimal` reads, judged as an amount of đồng.
+    fn parse_decimal(raw: &str) -> Result<Vnd, MoneyError> {
         if raw.is_empty() || raw.contains(['e', 'E']) {
             return Err(MoneyError::NotANumber);
         }
@@ -124,6 +137,38 @@ impl std::fmt::Display for Vnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Plain digits take a shortcut; it must answer what the decimal parse answers.
+        #[test]
+        fn digits_parse_as_the_decimal_path_does(raw in "[0-9]{1,20}") {
+            let fast = Vnd::parse(&raw);
+            let general = Vnd::parse_decimal(&raw);
+            prop_assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+            if let (Ok(a), Ok(b)) = (fast, general) {
+                prop_assert_eq!(a.to_string(), b.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn digit_amounts_at_the_limits() {
+        for raw in [
+            "0",
+            "000",
+            "0150000",
+            "10000000000000",
+            "10000000000001",
+            "999999999999999999",
+        ] {
+            assert_eq!(
+                format!("{:?}", Vnd::parse(raw)),
+                format!("{:?}", Vnd::parse_decimal(raw)),
+                "{raw}"
+            );
+        }
+    }
 
     #[test]
     fn parses_whole_vnd() {

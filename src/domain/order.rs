@@ -160,10 +160,22 @@ fn text_problem(value: &str, max: usize) -> Option<String> {
     if n > max {
         return Some(format!("at most {max} characters"));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
+    if has_control(value) {
         return Some("must not contain control characters".into());
     }
     None
+}
+
+/// Whether `value` has a control character other than a newline (`char::is_control`:
+/// U+0000–U+001F, U+007F–U+009F), read from its UTF-8 bytes rather than decoded (issue 20):
+/// U+0080–U+009F are the two bytes C2 80 – C2 9F (C2 is only ever a first byte).
+fn has_control(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.iter().enumerate().any(|(i, &x)| {
+        (x < 0x20 && x != b'\n')
+            || x == 0x7f
+            || (x == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
 }
 
 fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
@@ -219,9 +231,15 @@ pub fn peek_order_id(json: &str) -> Option<String> {
         order_id: Option<serde_json::Value>,
     }
     match serde_json::from_str::<Peek>(json).ok()?.order_id? {
-        serde_json::Value::String(s) if s.len() <= 128 => Some(s),
+        serde_json::Value::String(s) => reported_order_id(&s),
         _ => None,
     }
+}
+
+/// An order id as a reply may repeat it: the id as sent, unless it is longer than 128
+/// bytes (then none).
+pub fn reported_order_id(id: &str) -> Option<String> {
+    (id.len() <= 128).then(|| id.to_owned())
 }
 
 impl OrderWire {

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::frame::{self, Frame, Reply};
+use super::frame::{self, Frame, FrameOrders, Reply};
 use super::process::{self, Ctx};
 use super::{closed, Held};
 use crate::web::error::ErrorCode;
@@ -107,8 +107,8 @@ fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
 /// Order frames read together, stored with one Redis call in a task of their own (so a
 /// busy connection's validation runs on any core).
 struct Batch {
-    /// (text, when read, seq, where in the text each order is: the frame is parsed once)
-    frames: Vec<(Utf8Bytes, Instant, i64, Vec<std::ops::Range<usize>>)>,
+    /// (the frame's orders, when read, seq)
+    frames: Vec<(Body, Instant, i64)>,
     orders: usize,
     permits: Vec<Held>,
 }
@@ -124,11 +124,8 @@ impl Batch {
 
     fn into_pending(self, ctx: &Arc<Ctx>, tasks: &TaskTracker) -> Pending {
         let ctx = ctx.clone();
-        let seqs: Vec<(i64, Instant)> = self
-            .frames
-            .iter()
-            .map(|(_, at, seq, _)| (*seq, *at))
-            .collect();
+        let seqs: Vec<(i64, Instant)> =
+            self.frames.iter().map(|(_, at, seq)| (*seq, *at)).collect();
         let Batch {
             frames, permits, ..
         } = self;
@@ -137,11 +134,21 @@ impl Batch {
         let task = tasks.spawn(async move {
             let now = chrono::Utc::now();
             let prepared: Vec<process::Prepared> = frames
-                .iter()
-                .map(|(text, _, seq, spans)| {
-                    let text = text.as_str();
-                    let orders = spans.iter().map(|r| text.get(r.clone()).unwrap_or(""));
-                    process::prepare(&ctx, *seq, orders, now)
+                .into_iter()
+                .map(|(body, _, seq)| match body {
+                    Body::Parsed(orders, per_order) => {
+                        let orders = orders
+                            .into_iter()
+                            .map(|o| process::OrderInput::Parsed(o, per_order));
+                        process::prepare(&ctx, seq, orders, now)
+                    }
+                    Body::Raw(text, spans) => {
+                        let text = text.as_str();
+                        let orders = spans
+                            .iter()
+                            .map(|r| process::OrderInput::Raw(text.get(r.clone()).unwrap_or("")));
+                        process::prepare(&ctx, seq, orders, now)
+                    }
                 })
                 .collect();
             let replies = process::store_batch(&ctx, prepared).await;
@@ -393,9 +400,9 @@ impl Handler {
         let started = Instant::now();
         match classify(&self.ctx, &self.limits, &mut self.pace, msg, started) {
             Classified::Skip => {}
-            Classified::Orders(text, spans, seq) => {
-                batch.orders += spans.len();
-                batch.frames.push((text, started, seq, spans));
+            Classified::Orders(body, seq) => {
+                batch.orders += body.len();
+                batch.frames.push((body, started, seq));
                 batch.permits.extend(permit);
             }
             Classified::Other(single) => {
@@ -548,11 +555,28 @@ impl Single {
     }
 }
 
+/// An order frame's orders as its batch takes them.
+enum Body {
+    /// Read with the frame (every order read as one), with the frame's bytes per order.
+    Parsed(Vec<crate::domain::order::OrderWire>, usize),
+    /// The frame's text and where in it each order is (some order did not read).
+    Raw(Utf8Bytes, Vec<std::ops::Range<usize>>),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Parsed(orders, _) => orders.len(),
+            Body::Raw(_, spans) => spans.len(),
+        }
+    }
+}
+
 enum Classified {
     /// Control messages (ping/pong/close) the WebSocket layer handles.
     Skip,
-    /// An `order`/`orders` frame: (text, each order's place in it, seq), stored in a batch.
-    Orders(Utf8Bytes, Vec<std::ops::Range<usize>>, i64),
+    /// An `order`/`orders` frame: its orders and seq, stored in a batch.
+    Orders(Body, i64),
     /// Anything else, answered on its own.
     Other(Single),
 }
@@ -580,7 +604,14 @@ fn classify(
         Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Classified::Skip,
     };
     let parsed = match frame::parse(text.as_str(), limits.max_orders_per_frame) {
-        Ok(Frame::Orders { seq, orders }) => {
+        Ok(Frame::Orders {
+            seq,
+            orders: FrameOrders::Parsed(orders, per_order),
+        }) => Ok((seq, Ok((orders, per_order)))),
+        Ok(Frame::Orders {
+            seq,
+            orders: FrameOrders::Raw(orders),
+        }) => {
             let base = text.as_str().as_ptr() as usize;
             let spans: Vec<std::ops::Range<usize>> = orders
                 .iter()
@@ -589,7 +620,7 @@ fn classify(
                     at..at + raw.get().len()
                 })
                 .collect();
-            Ok((seq, spans))
+            Ok((seq, Err(spans)))
         }
         Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
@@ -624,10 +655,14 @@ fn classify(
         }
     };
     match parsed {
-        Ok((seq, spans)) => {
+        Ok((seq, orders)) => {
+            let body = match orders {
+                Ok((orders, per_order)) => Body::Parsed(orders, per_order),
+                Err(spans) => Body::Raw(text, spans),
+            };
             ctx.metrics.frames_orders.increment(1);
-            pace.charge(spans.len());
-            Classified::Orders(text, spans, seq)
+            pace.charge(body.len());
+            Classified::Orders(body, seq)
         }
         Err(single) => Classified::Other(single),
     }

@@ -1,11 +1,15 @@
 //! Client frames and server replies of the ingest protocol (contract §1).
 //!
-//! A frame is parsed in two steps: a lenient envelope first (so a usable `seq` is found
-//! even when the rest is wrong), then the typed content.
+//! An `order`/`orders` frame whose orders all read as orders is parsed in one pass, orders
+//! included. Any other frame, or one with an order that does not read, is parsed in two
+//! steps: a lenient envelope first (so a usable `seq` is found even when the rest is
+//! wrong), then the typed content; its orders stay unparsed text, each parsed on its own
+//! so the one that does not read is rejected with its field and the others are stored.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::domain::order::OrderWire;
 use crate::domain::FieldError;
 use crate::web::error::ErrorCode;
 
@@ -14,7 +18,7 @@ use crate::web::error::ErrorCode;
 pub enum Frame<'a> {
     Orders {
         seq: i64,
-        orders: Vec<&'a RawValue>,
+        orders: FrameOrders<'a>,
     },
     EndSession {
         seq: i64,
@@ -27,6 +31,49 @@ pub enum Frame<'a> {
     Ping {
         seq: i64,
     },
+}
+
+/// The orders of an `order`/`orders` frame.
+#[derive(Debug)]
+pub enum FrameOrders<'a> {
+    /// Every order read with the envelope (issue 20: the frame is read once, not scanned
+    /// for its orders' ends and then each order parsed again), with the frame's bytes per
+    /// order (what a stored record is reserved for).
+    Parsed(Vec<OrderWire>, usize),
+    /// Each order's text, for a frame where some order does not read as one.
+    Raw(Vec<&'a RawValue>),
+}
+
+impl FrameOrders<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            FrameOrders::Parsed(orders, _) => orders.len(),
+            FrameOrders::Raw(orders) => orders.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The envelope of the one-pass parse: as [`Envelope`], with the orders typed.
+#[derive(Deserialize)]
+struct TypedEnvelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    seq: Option<&'a RawValue>,
+    #[serde(default)]
+    order: Option<OrderWire>,
+    #[serde(default)]
+    orders: Option<Vec<OrderWire>>,
+    #[serde(borrow, default)]
+    #[allow(dead_code)] // read so that a frame with two is refused as the lenient parse does
+    order_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    #[allow(dead_code)]
+    reason: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +157,41 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for OrdersVisitor<'a> {
 
 /// Parses one text frame. On failure returns the error reply to send.
 pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
+    match parse_in_one_pass(text, max_orders) {
+        Some(frame) => Ok(frame),
+        None => parse_lenient(text, max_orders),
+    }
+}
+
+/// An `order`/`orders` frame whose orders all read, parsed with its orders in one pass;
+/// `None` for anything else, which [`parse_lenient`] then answers (it decides every error,
+/// so both paths answer a frame alike).
+fn parse_in_one_pass(text: &str, max_orders: usize) -> Option<Frame<'_>> {
+    // serde would also read a struct from a JSON array; a frame is an object.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let env: TypedEnvelope = serde_json::from_str(text).ok()?;
+    let seq = env
+        .seq
+        .and_then(|raw| serde_json::from_str::<i64>(raw.get()).ok())?;
+    let kind = env
+        .kind
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())?;
+    let orders = match kind.as_str() {
+        "order" => vec![env.order?],
+        "orders" => env.orders.filter(|o| o.len() <= max_orders)?,
+        _ => return None,
+    };
+    let per_order = text.len() / orders.len().max(1);
+    Some(Frame::Orders {
+        seq,
+        orders: FrameOrders::Parsed(orders, per_order),
+    })
+}
+
+/// The two-step parse: the lenient envelope, then the typed content.
+fn parse_lenient(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
     let env = envelope(text)?;
     let seq = seq_of(&env)?;
     // A String, not a &str: a `type` written with JSON escapes ("ord\u0065r") is "order".
@@ -186,7 +268,7 @@ fn order_frame(seq: i64, order: Option<&RawValue>) -> Result<Frame<'_>, Reply> {
     })?;
     Ok(Frame::Orders {
         seq,
-        orders: vec![order],
+        orders: FrameOrders::Raw(vec![order]),
     })
 }
 
@@ -226,7 +308,10 @@ fn orders_frame(
             ),
         ));
     }
-    Ok(Frame::Orders { seq, orders })
+    Ok(Frame::Orders {
+        seq,
+        orders: FrameOrders::Raw(orders),
+    })
 }
 
 /// `{"type":"cancel"}`: an order id and an optional reason (default `unspecified`).
@@ -376,6 +461,80 @@ mod tests {
             Err(Reply::Error { seq, code, .. }) => (seq, code.as_str()),
             other => panic!("expected an error, got {other:?}"),
         }
+    }
+
+    const ORDER: &str = r#"{ "order_id": "TT-1", "platform": "tiktok",
+        "placed_at": "2026-11-21T20:15:02+07:00",
+        "buyer": { "name": "Nguyễn Thị Lan", "phone": "0912345678" },
+        "ship_to": { "province": "Ninh Bình", "ward": "Phường Hoa Lư", "street": "12 \u0110ạo" },
+        "items": [ { "sku": "HONEY-500", "name": "Mật ong", "qty": 2,
+                     "unit_price": "185000", "weight_g": 650 } ],
+        "cod_amount": "370000" }"#;
+
+    /// A frame's answer as text: the reply, or each order's canonical form (a raw order
+    /// parsed on its own, or its parse error).
+    fn answer(frame: Result<Frame<'_>, Reply>) -> (String, Option<bool>) {
+        let canonical = |wire: &OrderWire| {
+            let mut out = Vec::new();
+            wire.write_canonical_json(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        match frame {
+            Err(reply) => (reply.to_json(), None),
+            Ok(Frame::Orders { seq, orders }) => {
+                let (texts, one_pass): (Vec<String>, bool) = match &orders {
+                    FrameOrders::Parsed(wires, _) => (wires.iter().map(canonical).collect(), true),
+                    FrameOrders::Raw(raws) => (
+                        raws.iter()
+                            .map(|raw| match crate::domain::order::parse_order(raw.get()) {
+                                Ok(wire) => canonical(&wire),
+                                Err(e) => format!("{e:?}"),
+                            })
+                            .collect(),
+                        false,
+                    ),
+                };
+                (format!("orders {seq} {texts:?}"), Some(one_pass))
+            }
+            Ok(other) => (format!("{other:?}"), None),
+        }
+    }
+
+    #[test]
+    fn both_parses_answer_every_frame_alike() {
+        let bad = ORDER.replace("\"qty\": 2", "\"qty\": \"two\"");
+        let frames = [
+            format!(r#"{{"type":"order","seq":1,"order":{ORDER}}}"#),
+            format!(r#"{{"seq":2,"orders":[{ORDER},{ORDER}],"type":"orders"}}"#),
+            format!(r#"{{"type":"ord\u0065r","seq":3,"order":{ORDER},"extra":[1]}}"#),
+            format!(r#"{{"type":"orders","seq":4,"orders":[{ORDER},{bad}]}}"#),
+            format!(r#"{{"type":"order","seq":5,"order":{bad}}}"#),
+            format!(r#"{{"type":"order","seq":6,"order":{ORDER},"seq":7}}"#),
+            format!(r#"{{"type":"order","seq":8,"order":{ORDER},"order_id":1,"order_id":2}}"#),
+            format!(r#"{{"type":"orders","seq":9,"orders":[{ORDER},{ORDER},{ORDER}]}}"#),
+            r#"{"type":"order","seq":10,"order":null}"#.to_string(),
+            format!(r#"{{"type":"orders","seq":11,"orders":null,"order":{ORDER}}}"#),
+            r#"{"type":"orders","seq":12,"orders":[]}"#.to_string(),
+            format!(r#"{{"type":"cancel","seq":13,"order_id":"TT-1","order":{ORDER}}}"#),
+            format!(r#"{{"type":"order","seq":"14","order":{ORDER}}}"#),
+            format!(r#"[{{"type":"order","seq":15,"order":{ORDER}}}]"#),
+            format!(r#"{{"type":"order","seq":16,"order":{ORDER}}} x"#),
+            format!(r#"{{"type":"order","seq":17,"order":{ORDER},"orders":"no"}}"#),
+        ];
+        let mut one_pass = Vec::new();
+        for text in &frames {
+            let (fast, path) = answer(parse(text, 2));
+            let (lenient, _) = answer(parse_lenient(text, 2));
+            assert_eq!(fast, lenient, "{text}");
+            one_pass.push(path == Some(true));
+        }
+        // Frames whose orders all read take the one pass; the rest the two steps (also an
+        // `order` frame whose `orders` is no list of orders).
+        let want = [
+            true, true, true, false, false, false, false, false, false, false, true, false, false,
+            false, false, false,
+        ];
+        assert_eq!(one_pass, want);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use crate::common;
 use chrono::{Duration, Utc};
 use livepack::domain::address::{fold, normalize_province};
 use livepack::domain::money::Vnd;
-use livepack::domain::order::{parse_order, peek_order_id};
+use livepack::domain::order::{parse_order, peek_order_id, OrderWire};
 use livepack::domain::phone::Phone;
-use livepack::ingest::frame::{parse, Frame, Reply};
+use livepack::ingest::frame::{parse, Frame, FrameOrders, Reply};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -213,8 +213,22 @@ fn check_frame(text: &str) -> Result<(), TestCaseError> {
         }
         Ok(Frame::Orders { orders, .. }) => {
             prop_assert!(orders.len() <= 500);
-            for raw in orders {
-                check_order(raw.get())?;
+            match orders {
+                FrameOrders::Raw(raws) => {
+                    for raw in raws {
+                        check_order(raw.get())?;
+                    }
+                }
+                // Read with the frame: each reads alone as it did in the frame.
+                FrameOrders::Parsed(wires, _) => {
+                    for wire in wires {
+                        let mut canonical = Vec::new();
+                        prop_assert!(wire.write_canonical_json(&mut canonical).is_ok());
+                        let text = std::str::from_utf8(&canonical).expect("UTF-8");
+                        prop_assert!(parse_order(text).is_ok());
+                        check_wire(wire)?;
+                    }
+                }
             }
         }
         Ok(Frame::Cancel {
@@ -241,17 +255,20 @@ fn check_order(json: &str) -> Result<(), TestCaseError> {
         Err(e) => {
             prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}");
         }
-        Ok(wire) => {
-            let mut canonical = Vec::new();
-            prop_assert!(wire.write_canonical_json(&mut canonical).is_ok());
-            prop_assert!(std::str::from_utf8(&canonical).is_ok());
-            match wire.validate(Utc::now(), Duration::minutes(15), Duration::days(90)) {
-                Err(e) => prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}"),
-                Ok(order) => {
-                    prop_assert!(order.items.len() <= 100 && !order.items.is_empty());
-                    prop_assert!(order.items.iter().all(|i| (1..=999).contains(&i.qty)));
-                }
-            }
+        Ok(wire) => check_wire(wire)?,
+    }
+    Ok(())
+}
+
+fn check_wire(wire: OrderWire) -> Result<(), TestCaseError> {
+    let mut canonical = Vec::new();
+    prop_assert!(wire.write_canonical_json(&mut canonical).is_ok());
+    prop_assert!(std::str::from_utf8(&canonical).is_ok());
+    match wire.validate(Utc::now(), Duration::minutes(15), Duration::days(90)) {
+        Err(e) => prop_assert!(!e.code.as_str().is_empty() && !e.field.is_empty(), "{e:?}"),
+        Ok(order) => {
+            prop_assert!(order.items.len() <= 100 && !order.items.is_empty());
+            prop_assert!(order.items.iter().all(|i| (1..=999).contains(&i.qty)));
         }
     }
     Ok(())

@@ -230,3 +230,13 @@ fn placed_at_older_than_the_dedupe_window_is_too_old() {
     v["placed_at"] = json!("2026-08-23T21:01:00+07:00"); // just inside 90 days
     assert!(check(&v).is_ok());
 }
+
+#[test]
+fn control_characters_are_found_in_the_bytes_as_in_the_characters() {
+    for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+        for text in [c.to_string(), format!("a{c}b"), format!("ệ{c}\u{a0}x")] {
+            let want = text.chars().any(|c| c.is_control() && c != '\n');
+            assert_eq!(has_control(&text), want, "{:?}", c);
+        }
+    }
+}
