@@ -279,6 +279,10 @@ pub fn fold_ward(s: &str) -> String {
         (Some("phường" | "xã" | "phuong" | "xa" | "p" | "x" | "tt"), ..) => 1,
         _ => 0,
     };
+    if skip == 0 {
+        return trim_number(fold(s));
+    }
+    // The words after the type word, one space apart.
     let rest = [first, second, third].into_iter().flatten().skip(skip);
     let mut joined = String::with_capacity(composed.len());
     for w in rest.chain(words) {
@@ -287,10 +291,10 @@ pub fn fold_ward(s: &str) -> String {
         }
         joined.push_str(w);
     }
-    if skip > 0 && !joined.is_empty() {
-        trim_number(fold(&joined))
-    } else {
+    if joined.is_empty() {
         trim_number(fold(s))
+    } else {
+        trim_number(fold(&joined))
     }
 }
 

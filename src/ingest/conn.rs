@@ -105,7 +105,9 @@ fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
 }
 
 /// Order frames read together, stored with one Redis call in a task of their own (so a
-/// busy connection's validation runs on any core).
+/// busy connection's validation runs on any core). A frame's orders are parsed in the read
+/// loop, with the frame (one pass over its text; see `frame::parse`), unless some order
+/// does not read: then the task parses each order's text on its own.
 struct Batch {
     /// (the frame's orders, when read, seq)
     frames: Vec<(Body, Instant, i64)>,
@@ -559,7 +561,9 @@ impl Single {
 enum Body {
     /// Read with the frame (every order read as one), with the frame's bytes per order.
     Parsed(Vec<crate::domain::order::OrderWire>, usize),
-    /// The frame's text and where in it each order is (some order did not read).
+    /// The frame's text and where in it each order is (the two-step parse: some order did
+    /// not read as an order object, or the frame had other trouble the task answers per
+    /// order).
     Raw(Utf8Bytes, Vec<std::ops::Range<usize>>),
 }
 

@@ -1,10 +1,11 @@
 //! Client frames and server replies of the ingest protocol (contract §1).
 //!
-//! An `order`/`orders` frame whose orders all read as orders is parsed in one pass, orders
-//! included. Any other frame, or one with an order that does not read, is parsed in two
-//! steps: a lenient envelope first (so a usable `seq` is found even when the rest is
-//! wrong), then the typed content; its orders stay unparsed text, each parsed on its own
-//! so the one that does not read is rejected with its field and the others are stored.
+//! A frame whose orders all read as order objects (and any frame without orders) is parsed
+//! in one pass, orders included. Any other frame is parsed in two steps: a lenient envelope
+//! first (so a usable `seq` is found even when the rest is wrong), then the typed content;
+//! its orders stay unparsed text, each parsed on its own so the one that does not read is
+//! rejected with its field and the others are stored. Both paths give every frame the same
+//! answer (`parse_two_step` decides every error).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -65,15 +66,40 @@ struct TypedEnvelope<'a> {
     #[serde(borrow, default)]
     seq: Option<&'a RawValue>,
     #[serde(default)]
-    order: Option<OrderWire>,
+    order: Option<ObjectOrder>,
     #[serde(default)]
-    orders: Option<Vec<OrderWire>>,
+    orders: Option<Vec<ObjectOrder>>,
     #[serde(borrow, default)]
-    #[allow(dead_code)] // read so that a frame with two is refused as the lenient parse does
     order_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    #[allow(dead_code)]
     reason: Option<&'a RawValue>,
+}
+
+/// An order read only from a JSON object. serde would also read an order from a JSON array,
+/// and a rejection reports the id `peek_order_id` finds in the text, which it does not find
+/// in such an array: an array takes the two-step path, as before.
+struct ObjectOrder(OrderWire);
+
+impl<'de> Deserialize<'de> for ObjectOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = ObjectOrder;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an order object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ObjectOrder, A::Error> {
+                OrderWire::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ObjectOrder)
+            }
+        }
+        d.deserialize_map(Object)
+    }
 }
 
 #[derive(Deserialize)]
@@ -158,15 +184,16 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for OrdersVisitor<'a> {
 /// Parses one text frame. On failure returns the error reply to send.
 pub fn parse(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
     match parse_in_one_pass(text, max_orders) {
-        Some(frame) => Ok(frame),
-        None => parse_lenient(text, max_orders),
+        Some(answer) => answer,
+        None => parse_two_step(text, max_orders),
     }
 }
 
-/// An `order`/`orders` frame whose orders all read, parsed with its orders in one pass;
-/// `None` for anything else, which [`parse_lenient`] then answers (it decides every error,
-/// so both paths answer a frame alike).
-fn parse_in_one_pass(text: &str, max_orders: usize) -> Option<Frame<'_>> {
+/// A frame whose orders all read as order objects, or that carries none, parsed in one
+/// pass; `None` when [`parse_two_step`] must answer (an order that does not read, or any
+/// error: it decides every error, so both paths answer a frame alike). A frame that falls
+/// back is read twice, at most `ingest.max_frame_bytes` each time.
+fn parse_in_one_pass(text: &str, max_orders: usize) -> Option<Result<Frame<'_>, Reply>> {
     // serde would also read a struct from a JSON array; a frame is an object.
     if !text.trim_start().starts_with('{') {
         return None;
@@ -178,21 +205,43 @@ fn parse_in_one_pass(text: &str, max_orders: usize) -> Option<Frame<'_>> {
     let kind = env
         .kind
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())?;
-    let orders = match kind.as_str() {
-        "order" => vec![env.order?],
-        "orders" => env.orders.filter(|o| o.len() <= max_orders)?,
-        _ => return None,
+    let orders: Vec<OrderWire> = match kind.as_str() {
+        "order" => vec![env.order?.0],
+        "orders" => env
+            .orders
+            .filter(|o| o.len() <= max_orders)?
+            .into_iter()
+            .map(|o| o.0)
+            .collect(),
+        // A frame without orders: answered from the fields it shares with the lenient
+        // envelope (`order`/`orders` are not looked at for these types).
+        _ => {
+            let env = Envelope {
+                kind: env.kind,
+                seq: env.seq,
+                order: None,
+                orders: None,
+                order_id: env.order_id,
+                reason: env.reason,
+            };
+            return Some(content(env, max_orders));
+        }
     };
     let per_order = text.len() / orders.len().max(1);
-    Some(Frame::Orders {
+    Some(Ok(Frame::Orders {
         seq,
         orders: FrameOrders::Parsed(orders, per_order),
-    })
+    }))
 }
 
-/// The two-step parse: the lenient envelope, then the typed content.
-fn parse_lenient(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
-    let env = envelope(text)?;
+/// The two-step parse: the lenient envelope, then the typed content. What [`parse`] falls
+/// back to; public so the fuzz tests can check that both answer every frame alike.
+pub fn parse_two_step(text: &str, max_orders: usize) -> Result<Frame<'_>, Reply> {
+    content(envelope(text)?, max_orders)
+}
+
+/// A frame's content, from its lenient envelope.
+fn content(env: Envelope<'_>, max_orders: usize) -> Result<Frame<'_>, Reply> {
     let seq = seq_of(&env)?;
     // A String, not a &str: a `type` written with JSON escapes ("ord\u0065r") is "order".
     let kind = env
@@ -503,6 +552,15 @@ mod tests {
     #[test]
     fn both_parses_answer_every_frame_alike() {
         let bad = ORDER.replace("\"qty\": 2", "\"qty\": \"two\"");
+        let array = r#"["TT-2","tiktok","2026-11-21T20:15:02+07:00",
+            {"name":"Lan","phone":"0912345678"},
+            {"province":"Ninh Bình","ward":"Hoa Lư","street":"12 Đạo"},
+            [{"sku":"HONEY-500","name":"Mật ong","qty":2,"unit_price":"185000","weight_g":650}],
+            "370000"]"#;
+        assert!(
+            crate::domain::order::parse_order(array).is_ok(),
+            "serde reads an array"
+        );
         let frames = [
             format!(r#"{{"type":"order","seq":1,"order":{ORDER}}}"#),
             format!(r#"{{"seq":2,"orders":[{ORDER},{ORDER}],"type":"orders"}}"#),
@@ -520,11 +578,20 @@ mod tests {
             format!(r#"[{{"type":"order","seq":15,"order":{ORDER}}}]"#),
             format!(r#"{{"type":"order","seq":16,"order":{ORDER}}} x"#),
             format!(r#"{{"type":"order","seq":17,"order":{ORDER},"orders":"no"}}"#),
+            // An order written as an array reads (serde), but only the two steps take it.
+            format!(r#"{{"type":"order","seq":18,"order":{array}}}"#),
+            format!(r#"{{"type":"orders","seq":19,"orders":[{ORDER},{array}]}}"#),
+            r#"{"type":"ping","seq":20,"pad":[1,2,3]}"#.to_string(),
+            r#"{"type":"end_session","seq":21}"#.to_string(),
+            r#"{"type":"cancel","seq":22,"order_id":"TT-1","reason":"no way"}"#.to_string(),
+            r#"{"type":"cancel","seq":23,"order_id":"TT-1"}"#.to_string(),
+            r#"{"type":"refund","seq":24}"#.to_string(),
+            r#"{"type":"ping","seq":25,"order":[1]}"#.to_string(),
         ];
         let mut one_pass = Vec::new();
         for text in &frames {
             let (fast, path) = answer(parse(text, 2));
-            let (lenient, _) = answer(parse_lenient(text, 2));
+            let (lenient, _) = answer(parse_two_step(text, 2));
             assert_eq!(fast, lenient, "{text}");
             one_pass.push(path == Some(true));
         }
@@ -532,7 +599,7 @@ mod tests {
         // `order` frame whose `orders` is no list of orders).
         let want = [
             true, true, true, false, false, false, false, false, false, false, true, false, false,
-            false, false, false,
+            false, false, false, false, false, false, false, false, false, false, false,
         ];
         assert_eq!(one_pass, want);
     }

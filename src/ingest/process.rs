@@ -124,10 +124,10 @@ fn validate_one(
     input: OrderInput<'_>,
     now: DateTime<Utc>,
 ) -> Result<StoreOrder, OrderResult> {
-    let (wire, text_len) = match input {
-        OrderInput::Parsed(wire, len) => (wire, len),
+    let (wire, text_len, text) = match input {
+        OrderInput::Parsed(wire, len) => (wire, len, None),
         OrderInput::Raw(json) => match parse_order(json) {
-            Ok(wire) => (wire, json.len()),
+            Ok(wire) => (wire, json.len(), Some(json)),
             Err(error) => {
                 return Err(OrderResult {
                     order_id: peek_order_id(json),
@@ -137,9 +137,13 @@ fn validate_one(
             }
         },
     };
-    // What `peek_order_id` finds in the text of an order that reads.
+    // The id `peek_order_id` finds in the order's text; for an order object read with its
+    // frame, that is the id it was read with.
     let reject = |error| OrderResult {
-        order_id: reported_order_id(&wire.order_id),
+        order_id: match text {
+            Some(json) => peek_order_id(json),
+            None => reported_order_id(&wire.order_id),
+        },
         status: "rejected",
         error: Some(error),
     };
@@ -177,10 +181,11 @@ fn validate_one(
 /// The stored record: its own members, then `"order":` and the canonical order written
 /// into the same buffer (one serialization, no copy), and the digest of those order bytes.
 /// The buffer is reserved for the whole record (`order_len`: the order's text as received,
-/// about its canonical size): growing it midway copied it (6 % of ingest's CPU in a
-/// profile). serde_json writes UTF-8, so the bytes go to Redis as they are (issue 20).
+/// or its frame's bytes per order, about its canonical size; at most `MAX_ORDER_ROOM`):
+/// growing it midway copied it (6 % of ingest's CPU in a profile). serde_json writes
+/// UTF-8, so the bytes go to Redis as they are (issue 20).
 fn record(data: &OrderDataOut<'_>, wire: &OrderWire, order_len: usize) -> (Vec<u8>, String) {
-    let mut out = Vec::with_capacity(RECORD_ROOM + order_len);
+    let mut out = Vec::with_capacity(RECORD_ROOM + order_len.min(MAX_ORDER_ROOM));
     // Serializing these plain structs into a Vec cannot fail.
     if serde_json::to_writer(&mut out, data).is_err() || out.pop() != Some(b'}') {
         return (Vec::new(), String::new());
@@ -197,6 +202,10 @@ fn record(data: &OrderDataOut<'_>, wire: &OrderWire, order_len: usize) -> (Vec<u
 
 /// Bytes reserved for a stored record beyond its canonical order.
 const RECORD_ROOM: usize = 640;
+
+/// The most reserved for the order itself (a frame padded with unknown fields must not
+/// reserve its size for its one order; a larger order grows the buffer).
+const MAX_ORDER_ROOM: usize = 16 * 1024;
 
 /// A time as chrono's own `Serialize` writes it (RFC 3339, `AutoSi` fraction digits, `Z`),
 /// formatted on the stack rather than through serde's `collect_str`, which escapes it a
