@@ -177,7 +177,7 @@ OUT=$RESULTS/surge-$STAMP.md
     echo "Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-), appendonly yes," \
         "appendfsync everysec, FLUSHALL between runs; livepack release build, planner on;"
     echo "node $(node --version 2>/dev/null || echo '-'); scale $SCALE, $OPF order(s) per frame;"
-    echo "livepack ingest.max_orders_per_sec: $PACE (shipped default 20000)."
+    echo "livepack ingest.max_orders_per_sec: $PACE (shipped default 100000)."
     echo "Reproduce: \`bash load-tests/bench-surge.sh\`."
     echo
     "$SURGE" table "${REPORTS[@]}"
