@@ -611,7 +611,7 @@ fn classify(
         Ok(Frame::Orders {
             seq,
             orders: FrameOrders::Parsed(orders, per_order),
-        }) => Ok((seq, Ok((orders, per_order)))),
+        }) => Ok((seq, Body::Parsed(orders, per_order))),
         Ok(Frame::Orders {
             seq,
             orders: FrameOrders::Raw(orders),
@@ -624,7 +624,8 @@ fn classify(
                     at..at + raw.get().len()
                 })
                 .collect();
-            Ok((seq, Err(spans)))
+            // (A handle on the frame's bytes, not a copy.)
+            Ok((seq, Body::Raw(text.clone(), spans)))
         }
         Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
@@ -659,11 +660,7 @@ fn classify(
         }
     };
     match parsed {
-        Ok((seq, orders)) => {
-            let body = match orders {
-                Ok((orders, per_order)) => Body::Parsed(orders, per_order),
-                Err(spans) => Body::Raw(text, spans),
-            };
+        Ok((seq, body)) => {
             ctx.metrics.frames_orders.increment(1);
             pace.charge(body.len());
             Classified::Orders(body, seq)
