@@ -6,8 +6,9 @@ pub fn tag(site: &str) -> String {
 }
 
 /// Hash: one stored order (`data`, `st` status, `dg` digest, ids once known).
+/// Built by concatenation rather than `format!`: ingest makes one per order (issue 20).
 pub fn order(site: &str, seller: &str, order_id: &str) -> String {
-    format!("lp:{{{site}}}:o:{seller}:{order_id}")
+    ["lp:{", site, "}:o:", seller, ":", order_id].concat()
 }
 
 /// Stream: what the site's planner has to look at (new orders, session ends, cancels).
@@ -211,4 +212,15 @@ pub fn cod_unpaid(site: &str, carrier: &str) -> String {
 /// Set of the parcels the carrier returned to the site on a business day (restocking).
 pub fn returns_of_day(site: &str, date: chrono::NaiveDate) -> String {
     format!("lp:{{{site}}}:returns:{}", date.format("%Y-%m-%d"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_order_key_is_the_documented_layout() {
+        assert_eq!(
+            super::order("hoa-lu-hub", "mat-ong-tam-diep", "TT-1:2"),
+            "lp:{hoa-lu-hub}:o:mat-ong-tam-diep:TT-1:2"
+        );
+    }
 }

@@ -240,3 +240,31 @@ fn control_characters_are_found_in_the_bytes_as_in_the_characters() {
         }
     }
 }
+
+#[test]
+fn short_digests_are_the_first_twelve_bytes_in_lowercase_hex() {
+    use sha2::{Digest, Sha256};
+    for text in [&b""[..], b"{}", "Trần Ngọc Hương".as_bytes()] {
+        assert_eq!(digest(text), hex::encode(&Sha256::digest(text)[..12]));
+    }
+}
+
+#[test]
+fn text_length_limits_count_characters_not_bytes() {
+    // 100 Vietnamese letters take 2-3 bytes each: within a 100-character limit.
+    let ward = "ờ".repeat(100);
+    assert!(text_problem(&ward, 100).is_none());
+    assert_eq!(
+        text_problem(&"ờ".repeat(101), 100).as_deref(),
+        Some("at most 100 characters")
+    );
+    assert_eq!(
+        text_problem(&"a".repeat(101), 100).as_deref(),
+        Some("at most 100 characters")
+    );
+    assert!(text_problem(&format!("  {}  ", "a".repeat(100)), 100).is_none());
+    assert_eq!(
+        text_problem("   ", 100).as_deref(),
+        Some("must not be empty")
+    );
+}
