@@ -11,7 +11,7 @@
 # idle"), PEER_SCENARIOS ("flash peak"), IDLE (1000), OPF (orders per frame, 1),
 # DURATION (live compressed into seconds, 60), PACE (livepack's per-connection orders/s
 # limit, default 1000000 so it does not bind, as the peers have none; "default" keeps the
-# shipped 20000, whose nacks then show in the table), LP_LOG (the service's log level, warn; its log
+# shipped 100000, whose nacks then show in the table), LP_LOG (the service's log level, warn; its log
 # is kept with KEEP_TMP), SKIP_BUILD=1, SKIP_PEERS=1, KEEP_TMP=1, LIVEPACK=<another livepack
 # binary> (e.g. an older build, for a before/after pair of runs).
 set -euo pipefail

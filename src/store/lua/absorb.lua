@@ -15,16 +15,26 @@ if redis.call('GET', KEYS[3]) ~= ARGV[2] then
 end
 local n_ids = tonumber(ARGV[3])
 local pending = {}
+-- The pending fields to set, as (field, '1') pairs: set with one HSET per 500 orders
+-- rather than one HSETNX each (issue 20: each redis.call costs a few microseconds of its
+-- own in the waving tail). Setting '1' over '1' changes nothing, so "not there already"
+-- needs no check.
+local fields = {}
 local a = 4 + n_ids
 for i = 4, #KEYS do
   local field = ARGV[a]
   a = a + 1
   if redis.call('HGET', KEYS[i], 'st') == 'received' then
-    redis.call('HSETNX', KEYS[1], field, '1')
+    fields[#fields + 1] = field
+    fields[#fields + 1] = '1'
     pending[#pending + 1] = 1
   else
     pending[#pending + 1] = 0
   end
+end
+-- (1,000 arguments a command: unpack's stack limit)
+for i = 1, #fields, 1000 do
+  redis.call('HSET', KEYS[1], unpack(fields, i, math.min(i + 999, #fields)))
 end
 -- (1,000 ids a call: unpack's stack limit)
 for i = 4, 3 + n_ids, 1000 do
