@@ -153,8 +153,8 @@ fn short_hex(sha: &[u8]) -> String {
     let mut buf = [0u8; 24];
     match hex::encode_to_slice(&sha[..12], &mut buf) {
         Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
-        // A SHA-256 always has 12 bytes to show.
-        Err(_) => hex::encode(sha),
+        // 12 bytes always fill the 24 digits; this is the same answer the long way.
+        Err(_) => hex::encode(&sha[..12]),
     }
 }
 

@@ -48,7 +48,7 @@ pub struct Limits {
 /// 250 rather than 1,000 (issue 20, thirteenth session): a call's command (about 1.1 KB
 /// an order) then usually stays under the allocator's 512 KiB huge-object size, and at 10
 /// connections × 100 orders a frame throughput rose 10–15 % in three A B B A rounds (CPU
-/// per order unchanged).
+/// per order the same within the noise).
 const MAX_BATCH_ORDERS: usize = 250;
 
 /// The replies of one or more frames, in frame order, with when each frame was read and

@@ -268,3 +268,21 @@ fn text_length_limits_count_characters_not_bytes() {
         Some("must not be empty")
     );
 }
+
+#[test]
+fn district_and_note_limits_count_characters() {
+    for (path, max, code) in [
+        ("district", 100, "invalid_district"),
+        ("note", 1000, "invalid_note"),
+    ] {
+        let set = |v: &mut serde_json::Value, text: String| match path {
+            "district" => v["ship_to"]["district"] = json!(text),
+            _ => v["note"] = json!(text),
+        };
+        let mut v = sample();
+        set(&mut v, "ờ".repeat(max));
+        assert!(check(&v).is_ok(), "{max} characters of {path} are allowed");
+        set(&mut v, "ờ".repeat(max + 1));
+        assert_eq!(rejected(v).0, code);
+    }
+}
