@@ -17,8 +17,8 @@ local n_ids = tonumber(ARGV[3])
 local pending = {}
 -- The pending fields to set, as (field, '1') pairs: set with one HSET per 500 orders
 -- rather than one HSETNX each (issue 20: each redis.call costs a few microseconds of its
--- own in the waving tail). Setting '1' over '1' changes nothing, so "not there already"
--- needs no check.
+-- own in the waving tail). A field already there gets the same '1' again (a write that is
+-- propagated, but no change of value), so "not there already" needs no check.
 local fields = {}
 local a = 4 + n_ids
 for i = 4, #KEYS do
