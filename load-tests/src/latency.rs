@@ -80,7 +80,7 @@ pub async fn run(a: LatencyArgs) -> Result<(), String> {
                 .arg("released_ms")
                 .arg("data");
         }
-        let rows: Vec<(Option<i64>, Option<String>)> = pipe
+        let rows: Vec<(Option<i64>, Option<Vec<u8>>)> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
@@ -88,6 +88,8 @@ pub async fn run(a: LatencyArgs) -> Result<(), String> {
             let (Some(ms), Some(data)) = (ms, data) else {
                 continue;
             };
+            // Wave documents are stored packed (`livepack::store::doc`).
+            let data = livepack::store::doc::unpack(data).map_err(|e| e.to_string())?;
             let v: serde_json::Value = serde_json::from_str(&data).map_err(|e| e.to_string())?;
             let reason = v["release_reason"].as_str().unwrap_or("unknown").to_owned();
             released.insert((*w).to_owned(), (ms, reason));

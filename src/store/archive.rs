@@ -279,8 +279,10 @@ impl Store {
             for k in chunk {
                 pipe.hgetall(k);
             }
-            let part: Vec<HashMap<String, String>> = self.read_pipe("archive_read", &pipe).await?;
-            out.extend(part);
+            let part: Vec<HashMap<String, Vec<u8>>> = self.read_pipe("archive_read", &pipe).await?;
+            for h in part {
+                out.push(super::doc::hash_text(h)?);
+            }
         }
         Ok(out)
     }

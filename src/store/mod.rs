@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod booking;
 pub mod cod;
+pub mod doc;
 pub mod embedded;
 pub mod floor;
 pub mod handover;

@@ -211,7 +211,7 @@ impl Store {
             .arg(c.released_ms)
             .arg(c.orders.len())
             .arg(c.parcels.len())
-            .arg(&c.doc)
+            .arg(super::doc::pack_wave(&c.doc))
             .arg(c.pickup_ms)
             .arg(c.qty_total)
             .arg(c.sku_qty.len());
@@ -223,7 +223,7 @@ impl Store {
                 .arg(&o.parcel_id);
         }
         for (parcel_id, json) in &c.parcels {
-            inv.arg(parcel_id).arg(json);
+            inv.arg(parcel_id).arg(super::doc::pack_parcel(json));
         }
         inv.arg(c.shipments.len());
         for sh in &c.shipments {
@@ -292,8 +292,10 @@ impl Store {
         wave_id: &str,
     ) -> Result<HashMap<String, String>, StoreError> {
         let mut conn = self.conn();
-        self.bounded("wave", conn.hgetall(keys::wave(site, wave_id)))
-            .await
+        let raw: HashMap<String, Vec<u8>> = self
+            .bounded("wave", conn.hgetall(keys::wave(site, wave_id)))
+            .await?;
+        super::doc::hash_text(raw)
     }
 
     pub async fn wave_hashes(
@@ -305,7 +307,8 @@ impl Store {
         for id in wave_ids {
             pipe.hgetall(keys::wave(site, id));
         }
-        self.read_pipe("waves", &pipe).await
+        let raw: Vec<HashMap<String, Vec<u8>>> = self.read_pipe("waves", &pipe).await?;
+        raw.into_iter().map(super::doc::hash_text).collect()
     }
 
     /// A wave's hash as a typed row; None when there is no such wave.
@@ -340,8 +343,10 @@ impl Store {
             for id in chunk {
                 pipe.hgetall(keys::parcel(site, id));
             }
-            let part: Vec<HashMap<String, String>> = self.read_pipe("parcels", &pipe).await?;
-            out.extend(part);
+            let part: Vec<HashMap<String, Vec<u8>>> = self.read_pipe("parcels", &pipe).await?;
+            for h in part {
+                out.push(super::doc::hash_text(h)?);
+            }
         }
         Ok(out)
     }

@@ -109,9 +109,11 @@ async fn api(addr: &str, method: reqwest::Method, path: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// A parcel hash's field as text (its `data` document unpacked as the service reads it).
 async fn parcel_field(redis: &TestRedis, parcel: &str, field: &str) -> Option<String> {
     let mut c = redis.conn().await;
-    c.hget(keys::parcel(SITE, parcel), field).await.unwrap()
+    let raw: Option<Vec<u8>> = c.hget(keys::parcel(SITE, parcel), field).await.unwrap();
+    raw.map(|v| livepack::store::doc::unpack(v).unwrap())
 }
 
 /// Which zone/deadline an order is, by its index.

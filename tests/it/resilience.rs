@@ -119,7 +119,7 @@ async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
         .into_iter()
         .filter(|k| !k[prefix.len()..].contains(':'));
     for key in parcel_keys {
-        let (data, wave, sh): (String, String, Option<String>) = redis::cmd("HMGET")
+        let (data, wave, sh): (Vec<u8>, String, Option<String>) = redis::cmd("HMGET")
             .arg(&key)
             .arg("data")
             .arg("wave")
@@ -127,6 +127,7 @@ async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
             .query_async(&mut c)
             .await
             .unwrap();
+        let data = livepack::store::doc::unpack(data).unwrap();
         let doc: Value = serde_json::from_str(&data).unwrap();
         let pid = doc["parcel_id"].as_str().unwrap().to_owned();
         for o in doc["orders"].as_array().unwrap() {
