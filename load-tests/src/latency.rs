@@ -51,7 +51,7 @@ pub async fn run(a: LatencyArgs) -> Result<(), String> {
         for k in chunk {
             pipe.cmd("HMGET").arg(k).arg("data").arg("w");
         }
-        let rows: Vec<(Option<String>, Option<String>)> = pipe
+        let rows: Vec<(Option<Vec<u8>>, Option<String>)> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
@@ -59,6 +59,7 @@ pub async fn run(a: LatencyArgs) -> Result<(), String> {
             let (Some(data), Some(wave)) = (data, wave) else {
                 continue;
             };
+            let data = livepack::store::doc::unpack(data).map_err(|e| e.to_string())?;
             let v: serde_json::Value = serde_json::from_str(&data).map_err(|e| e.to_string())?;
             let at = v["received_at"]
                 .as_str()

@@ -242,6 +242,10 @@ pub struct RedisConfig {
     pub replicas_timeout_ms: u64,
     /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
     pub allow_volatile: bool,
+    /// Store each order's record LZ4-packed (about 45 % smaller in Redis; costs the service
+    /// about 2.5 µs of CPU an order and saves Redis about as much). Records of either kind
+    /// always read back.
+    pub pack_orders: bool,
 }
 
 impl Default for RedisConfig {
@@ -256,6 +260,7 @@ impl Default for RedisConfig {
             replicas: 0,
             replicas_timeout_ms: 500,
             allow_volatile: false,
+            pack_orders: true,
         }
     }
 }

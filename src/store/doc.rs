@@ -1,13 +1,13 @@
-//! Documents as stored under a hash's `data` field. A parcel's document is written packed:
-//! a tag byte, the JSON's length (little-endian u32), then an LZ4 block of the JSON compressed
-//! against a fixed dictionary of the document's own keys. Every parcel repeats the same keys,
-//! which a document of under 1 KB cannot compress on its own; with the dictionary a parcel
-//! takes about half its JSON (issue 20: Redis memory per waved order). Any other value (wave
-//! and order documents, parcels written before) is JSON and reads as it is: JSON never starts
-//! with a tag byte.
+//! Documents as stored under a hash's `data` field, packed: a tag byte, the JSON's length
+//! (little-endian u32), then an LZ4 block of the JSON. An order's record and a parcel's
+//! document are compressed against a fixed dictionary of their own keys (every record repeats
+//! the same keys, which a document of about 1 KB cannot compress on its own); a wave's
+//! document, hundreds of ids with shared prefixes, needs none. Each takes about half its JSON
+//! or less (issue 20: Redis memory per waved order). A value that is JSON (written before,
+//! or with `redis.pack_orders = false`) reads as it is: JSON never starts with a tag byte.
 //!
-//! Packing is the store's business: the planner hands over JSON text and every reader gets
-//! JSON text back.
+//! Packing is the store's business: the planner and ingest hand over JSON and every reader
+//! gets JSON back. Lua scripts never read a document, only store what they are given.
 
 use std::collections::HashMap;
 
@@ -21,6 +21,9 @@ use super::StoreError;
 /// format: never edit it; a new dictionary takes a new tag, and this one stays readable.
 const PARCEL_V1: u8 = 0x01;
 
+/// An order's record packed against [`ORDER_DICT_V1`] (never edit it either).
+const ORDER_V1: u8 = 0x03;
+
 /// A document packed without a dictionary: a wave's, whose hundreds of parcel ids and
 /// (seller, order id) pairs repeat their own prefixes.
 const PLAIN_V1: u8 = 0x02;
@@ -30,6 +33,11 @@ const PLAIN_V1: u8 = 0x02;
 /// seller's or product's data: this is the document's shape only.
 const PARCEL_DICT_V1: &[u8] = br#"{"parcel_id":"P-","wave_id":"W-","site":"","seller":"","buyer_key":"","first_name":"","phone_masked":"","province":"","ward":"","pickup_at":"","orders":[{"order_id":"","session":"","cod_amount":"","weight_g":0,"deadline":"","lines":[{"sku":"","name":"","qty":1,"unit_price":"","weight_g":0}]},{"order_id":"","lines":[{"sku":"","name":"","qty":2,"unit_price":"000","weight_g":0},{"sku":""}]}],"carrier":"ghn","carrier":"ghtk","carrier":"viettel-post","service":"","shipment_id":"S-","tare_g":150,"split_reason":null,"oversize":false,"quote":"","split_reason":"","oversize":true}"#;
 
+/// The keys of an order's record (`OrderData`, its canonical ORDER inside) in the order they
+/// are written, with the values every site shares (platforms, regions, `false`, the
+/// "Phường"/"Xã" of a ward). The document's shape only, as for parcels.
+const ORDER_DICT_V1: &[u8] = r#"{"seller":"","site":"","session":"","received_at":"","deadline":"","pickup_at":"","at_risk":false,"at_risk":true,"buyer_key":"","weight_g":0,"norm":{"phone":"0","province":"","province_code":"","region":"north","region":"central","region":"south","ward":"Xã "},"order":{"order_id":"","platform":"shopee","platform":"facebook","platform":"tiktok","placed_at":"+07:00","buyer":{"name":"","phone":"0"},"ship_to":{"province":"Tỉnh ","district":"","ward":"Phường ","street":""},"items":[{"sku":"","name":"","qty":1,"unit_price":"000","weight_g":0},{"sku":"","name":"","qty":2,"unit_price":"000","weight_g":0}],"cod_amount":"000","shipping_fee":"000","note":""}}"#.as_bytes();
+
 /// Header: the tag and the JSON's length.
 const HEADER: usize = 5;
 
@@ -38,30 +46,35 @@ const MAX_DOC: usize = 1 << 20;
 
 /// A parcel document as it is stored.
 pub fn pack_parcel(json: &str) -> Vec<u8> {
-    pack(json, PARCEL_V1, PARCEL_DICT_V1)
+    pack(json.as_bytes(), PARCEL_V1, PARCEL_DICT_V1)
+}
+
+/// An order's record as it is stored.
+pub fn pack_order(json: &[u8]) -> Vec<u8> {
+    pack(json, ORDER_V1, ORDER_DICT_V1)
 }
 
 /// A wave document as it is stored.
 pub fn pack_wave(json: &str) -> Vec<u8> {
-    pack(json, PLAIN_V1, b"")
+    pack(json.as_bytes(), PLAIN_V1, b"")
 }
 
-fn pack(json: &str, tag: u8, dict: &[u8]) -> Vec<u8> {
+fn pack(json: &[u8], tag: u8, dict: &[u8]) -> Vec<u8> {
     let n = json.len();
     if n > MAX_DOC {
-        return json.as_bytes().to_vec();
+        return json.to_vec();
     }
     let mut out = vec![0u8; HEADER + get_maximum_output_size(n)];
     out[0] = tag;
     out[1..HEADER].copy_from_slice(&(n as u32).to_le_bytes());
-    match compress_into_with_dict(json.as_bytes(), &mut out[HEADER..], dict) {
+    match compress_into_with_dict(json, &mut out[HEADER..], dict) {
         Ok(len) => {
             out.truncate(HEADER + len);
             out
         }
         // The output is sized for the worst case, so this does not happen; plain JSON is
         // always readable.
-        Err(_) => json.as_bytes().to_vec(),
+        Err(_) => json.to_vec(),
     }
 }
 
@@ -70,6 +83,7 @@ pub fn unpack(stored: Vec<u8>) -> Result<String, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("stored document: {what}"));
     let dict = match stored.first() {
         Some(&PARCEL_V1) => Some(PARCEL_DICT_V1),
+        Some(&ORDER_V1) => Some(ORDER_DICT_V1),
         Some(&PLAIN_V1) => Some(&b""[..]),
         _ => None,
     };
@@ -154,6 +168,29 @@ mod tests {
             r#"{"parcel_ids":["P-a-1","P-a-2","P-a-3"]}"#
         );
     }
+
+    const ORDER: &str = r#"{"seller":"mat-ong-tam-diep","site":"hoa-lu-hub","session":"s1-1d4smlyyxab6-c0","received_at":"2026-12-04T12:34:23.117213958Z","deadline":"2026-12-05T12:30:23Z","pickup_at":"2026-12-05T04:00:00Z","at_risk":false,"buyer_key":"73bc33418e87e0f33e07c82a","weight_g":5650,"norm":{"phone":"0900000703","province":"Hồ Chí Minh","province_code":"ho-chi-minh","region":"south","ward":"Phường Bến Thành"},"order":{"order_id":"s1-1d4smlyyxab6-c0-703","platform":"tiktok","placed_at":"2026-12-04T19:30:23+07:00","buyer":{"name":"Bùi Ngọc Dũng","phone":"0900000703"},"ship_to":{"province":"Hồ Chí Minh","ward":"Phường Bến Thành","street":"107 Lê Lợi"},"items":[{"sku":"RICE-ST25-5KG","name":"Gạo ST25 túi 5kg","qty":1,"unit_price":"195000","weight_g":5100},{"sku":"FISH-DRIED-500","name":"Cá cơm khô 500g","qty":1,"unit_price":"160000","weight_g":550}],"cod_amount":"380000","shipping_fee":"25000","note":"Giao giờ hành chính"}}"#;
+
+    #[test]
+    fn a_packed_order_unpacks_to_its_record_in_about_half_the_bytes() {
+        let packed = pack_order(ORDER.as_bytes());
+        assert_eq!(packed[0], ORDER_V1);
+        assert!(
+            packed.len() * 10 < ORDER.len() * 6,
+            "{} bytes packed of {}",
+            packed.len(),
+            ORDER.len()
+        );
+        assert_eq!(unpack(packed).unwrap(), ORDER);
+        let packed = hex::decode(PACKED_ORDER_V1).unwrap();
+        assert_eq!(
+            unpack(packed).unwrap(),
+            r#"{"seller":"a","norm":{"region":"south"},"order":{"platform":"tiktok"}}"#
+        );
+    }
+
+    const PACKED_ORDER_V1: &str =
+        "034600000007960226612217020bc60108b8010796019074696b746f6b227d7d";
 
     const PACKED_WAVE_V1: &str =
         "0228000000f1087b2270617263656c5f696473223a5b22502d612d31222c0800c032222c22502d612d33225d7d";

@@ -144,6 +144,8 @@ struct Inner {
     timeout: Duration,
     replicas: u32,
     replicas_timeout_ms: u64,
+    /// `redis.pack_orders`: order records are written packed (`doc::pack_order`).
+    pack_orders: bool,
     scripts: Scripts,
 }
 
@@ -196,6 +198,7 @@ impl Store {
                 timeout,
                 replicas: cfg.replicas,
                 replicas_timeout_ms: cfg.replicas_timeout_ms,
+                pack_orders: cfg.pack_orders,
                 scripts: Scripts {
                     ingest: redis::Script::new(INGEST_LUA),
                     end_session: redis::Script::new(include_str!("lua/end_session.lua")),

@@ -101,7 +101,10 @@ impl Store {
         for id in order_ids {
             pipe.hget(keys::order(site, seller, id.as_ref()), "data");
         }
-        self.read_pipe("session_at_risk", &pipe).await
+        let raw: Vec<Option<Vec<u8>>> = self.read_pipe("session_at_risk", &pipe).await?;
+        raw.into_iter()
+            .map(|d| d.map(super::doc::unpack).transpose())
+            .collect()
     }
 
     /// `st` (status) of orders given as (seller, order id), in order (`None`: none stored).

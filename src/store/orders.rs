@@ -133,7 +133,13 @@ impl Store {
             .arg(rejected)
             .arg(buckets.len());
         for o in orders {
-            cmd.arg(&o.order_id).arg(o.data.as_slice()).arg(&o.digest);
+            cmd.arg(&o.order_id);
+            if self.inner.pack_orders {
+                cmd.arg(super::doc::pack_order(&o.data));
+            } else {
+                cmd.arg(o.data.as_slice());
+            }
+            cmd.arg(&o.digest);
         }
         let mut conn = self.conn();
         let call = Store::run_script(&mut conn, script, &cmd);
@@ -217,9 +223,10 @@ impl Store {
         order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let mut conn = self.conn();
-        let h: HashMap<String, String> = self
+        let h: HashMap<String, Vec<u8>> = self
             .bounded("order", conn.hgetall(keys::order(site, seller, order_id)))
             .await?;
+        let h = super::doc::hash_text(h)?;
         let Some(data) = h.get("data") else {
             return Ok(None);
         };

@@ -249,6 +249,10 @@ impl Store {
                 .arg("data")
                 .arg("st");
         }
-        self.read_pipe("order_data", &pipe).await
+        let raw: Vec<(Option<Vec<u8>>, Option<String>)> =
+            self.read_pipe("order_data", &pipe).await?;
+        raw.into_iter()
+            .map(|(d, st)| Ok((d.map(super::doc::unpack).transpose()?, st)))
+            .collect()
     }
 }

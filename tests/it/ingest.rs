@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
+use livepack::store::keys;
+use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -414,4 +416,62 @@ async fn graceful_shutdown_answers_in_flight_frames_then_closes_with_1001() {
     // Every frame the server read was answered; whatever it answered is stored.
     assert_eq!(redis.order_keys(SITE).await.len() as i64, answered);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(15), app.handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_stored_packed_and_plain_read_back_the_same() {
+    // `redis.pack_orders` (on by default) stores an order's record LZ4-packed; off, as JSON.
+    // Either kind reads back the same through the API, whichever setting the reader has, and
+    // a resend of either is a plain duplicate (the digest is of the order, not the bytes).
+    let redis = TestRedis::start().await;
+    let packed = TestApp::spawn(&redis.url()).await;
+    let plain = TestApp::spawn_with(test_config(&redis.url(), "pack_orders = false")).await;
+    let placed = placed_at_minutes_ago(5);
+    let frame = |seq: i64, id: &str| {
+        let mut o = order(id, 7);
+        o["placed_at"] = json!(placed);
+        json!({"type": "order", "seq": seq, "order": o})
+    };
+    for (app, id) in [(&packed, "PK-1"), (&plain, "PL-1")] {
+        let mut ws = connect(app, TOKEN_A, "evening").await;
+        send(&mut ws, &frame(1, id)).await;
+        assert_eq!(recv(&mut ws).await["results"][0]["status"], "accepted");
+    }
+    let mut c = redis.conn().await;
+    let mut stored = Vec::new();
+    for id in ["PK-1", "PL-1"] {
+        let raw: Vec<u8> = c
+            .hget(keys::order(SITE, SELLER_A, id), "data")
+            .await
+            .unwrap();
+        stored.push(raw);
+    }
+    assert_eq!(stored[0][0], 0x03, "packed: the order tag");
+    assert_eq!(stored[1][0], b'{', "plain: JSON");
+    assert!(
+        stored[0].len() * 10 < stored[1].len() * 7,
+        "packed {} bytes, plain {}",
+        stored[0].len(),
+        stored[1].len()
+    );
+    let view = |v: Value| {
+        let mut o = v["order"].clone();
+        o["order_id"] = Value::Null;
+        json!({"order": o, "normalized": v["ship_to_normalized"], "seller": v["seller"]})
+    };
+    for app in [&packed, &plain] {
+        let (s1, a) = app.client(TOKEN_A).get_json("/v1/orders/PK-1").await;
+        let (s2, b) = app.client(TOKEN_A).get_json("/v1/orders/PL-1").await;
+        assert_eq!((s1, s2), (200, 200), "{a} {b}");
+        assert_eq!(a["order"]["order_id"], "PK-1");
+        assert_eq!(a["order"]["buyer"], order("PK-1", 7)["buyer"], "{a}");
+        assert_eq!(view(a), view(b));
+    }
+    for (app, id) in [(&plain, "PK-1"), (&packed, "PL-1")] {
+        let mut ws = connect(app, TOKEN_A, "evening").await;
+        send(&mut ws, &frame(2, id)).await;
+        assert_eq!(recv(&mut ws).await["results"][0]["status"], "duplicate");
+    }
+    packed.stop().await;
+    plain.stop().await;
 }
