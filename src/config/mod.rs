@@ -242,7 +242,7 @@ pub struct RedisConfig {
     pub replicas_timeout_ms: u64,
     /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
     pub allow_volatile: bool,
-    /// Store each order's record LZ4-packed (about 45 % smaller in Redis; costs the service
+    /// Store each order's record LZ4-packed (about half its size in Redis; costs the service
     /// about 2.5 µs of CPU an order and saves Redis about as much). Records of either kind
     /// always read back.
     pub pack_orders: bool,
