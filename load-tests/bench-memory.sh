@@ -85,8 +85,9 @@ measure() { # title, extra redis-server arguments...
         echo
         echo "Orders stored: $orders. INFO used_memory: $mem0 before, $mem1 after:" \
             "**$(( (mem1 - mem0) / (orders > 0 ? orders : 1) )) bytes per waved order** (includes allocator and key-space overhead)."
+        # Field names only: `data` is packed (binary) since redis.pack_documents.
         echo "A waved order's hash: encoding $("${RCLI[@]}" object encoding "$waved"), fields" \
-            "\`$("${RCLI[@]}" hgetall "$waved" | paste -sd' ' | cut -c1-150)…\`" \
+            "\`$("${RCLI[@]}" hkeys "$waved" | paste -sd' ')\`" \
             "(data $("${RCLI[@]}" hstrlen "$waved" data) bytes)."
         echo
         paste "$dir/keys" "$dir/sizes" | awk -F'\t' -v n="$orders" '

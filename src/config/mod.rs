@@ -242,10 +242,11 @@ pub struct RedisConfig {
     pub replicas_timeout_ms: u64,
     /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
     pub allow_volatile: bool,
-    /// Store each order's record LZ4-packed (about half its size in Redis; costs the service
-    /// about 2.5 µs of CPU an order and saves Redis about as much). Records of either kind
-    /// always read back.
-    pub pack_orders: bool,
+    /// Store order records, parcel and wave documents LZ4-packed: about half their size in
+    /// Redis; packing a record costs the service about 2.5 µs of CPU and saves Redis about as
+    /// much. Documents of either kind always read back, so a rolling upgrade runs every
+    /// instance with `false` first, then turns it on.
+    pub pack_documents: bool,
 }
 
 impl Default for RedisConfig {
@@ -260,7 +261,7 @@ impl Default for RedisConfig {
             replicas: 0,
             replicas_timeout_ms: 500,
             allow_volatile: false,
-            pack_orders: true,
+            pack_documents: true,
         }
     }
 }

@@ -4,10 +4,11 @@
 //! the same keys, which a document of about 1 KB cannot compress on its own); a wave's
 //! document, hundreds of ids with shared prefixes, needs none. Each takes about half its JSON
 //! or less (issue 20: Redis memory per waved order). A value that is JSON (written before,
-//! or with `redis.pack_orders = false`) reads as it is: JSON never starts with a tag byte.
+//! or with `redis.pack_documents = false`) reads as it is: JSON never starts with a tag byte.
 //!
 //! Packing is the store's business: the planner and ingest hand over JSON and every reader
-//! gets JSON back. Lua scripts never read a document, only store what they are given.
+//! gets JSON back. Lua scripts store what they are given and never look inside a document
+//! (`request_booking.lua` only checks that a parcel has one).
 
 use std::collections::HashMap;
 
@@ -26,7 +27,7 @@ const ORDER_V1: u8 = 0x03;
 
 /// A document packed without a dictionary: a wave's, whose hundreds of parcel ids and
 /// (seller, order id) pairs repeat their own prefixes.
-const PLAIN_V1: u8 = 0x02;
+const NO_DICT_V1: u8 = 0x02;
 
 /// The keys of a parcel document in the order `ParcelDoc` writes them, with the punctuation
 /// around them and the values every site shares (carrier names, `null`, `false`). No buyer's,
@@ -45,8 +46,8 @@ const HEADER: usize = 5;
 const MAX_DOC: usize = 1 << 20;
 
 /// A parcel document as it is stored.
-pub fn pack_parcel(json: &str) -> Vec<u8> {
-    pack(json.as_bytes(), PARCEL_V1, PARCEL_DICT_V1)
+pub fn pack_parcel(json: &[u8]) -> Vec<u8> {
+    pack(json, PARCEL_V1, PARCEL_DICT_V1)
 }
 
 /// An order's record as it is stored.
@@ -55,8 +56,8 @@ pub fn pack_order(json: &[u8]) -> Vec<u8> {
 }
 
 /// A wave document as it is stored.
-pub fn pack_wave(json: &str) -> Vec<u8> {
-    pack(json.as_bytes(), PLAIN_V1, b"")
+pub fn pack_wave(json: &[u8]) -> Vec<u8> {
+    pack(json, NO_DICT_V1, b"")
 }
 
 fn pack(json: &[u8], tag: u8, dict: &[u8]) -> Vec<u8> {
@@ -84,7 +85,7 @@ pub fn unpack(stored: Vec<u8>) -> Result<String, StoreError> {
     let dict = match stored.first() {
         Some(&PARCEL_V1) => Some(PARCEL_DICT_V1),
         Some(&ORDER_V1) => Some(ORDER_DICT_V1),
-        Some(&PLAIN_V1) => Some(&b""[..]),
+        Some(&NO_DICT_V1) => Some(&b""[..]),
         _ => None,
     };
     let json = match dict {
@@ -131,7 +132,7 @@ mod tests {
 
     #[test]
     fn a_packed_parcel_unpacks_to_its_json_in_about_half_the_bytes() {
-        let packed = pack_parcel(PARCEL);
+        let packed = pack_parcel(PARCEL.as_bytes());
         assert_eq!(packed[0], PARCEL_V1);
         assert!(
             packed.len() * 10 < PARCEL.len() * 6,
@@ -140,8 +141,8 @@ mod tests {
             PARCEL.len()
         );
         assert_eq!(unpack(packed).unwrap(), PARCEL);
-        assert_eq!(unpack(pack_parcel("")).unwrap(), "");
-        assert_eq!(unpack(pack_parcel("{}")).unwrap(), "{}");
+        assert_eq!(unpack(pack_parcel(b"")).unwrap(), "");
+        assert_eq!(unpack(pack_parcel(b"{}")).unwrap(), "{}");
     }
 
     #[test]
@@ -153,8 +154,8 @@ mod tests {
             "{{\"wave_id\":\"W-hoa-lu-hub-20261205-3\",\"parcel_ids\":[{}]}}",
             ids.join(",")
         );
-        let packed = pack_wave(&wave);
-        assert_eq!(packed[0], PLAIN_V1);
+        let packed = pack_wave(wave.as_bytes());
+        assert_eq!(packed[0], NO_DICT_V1);
         assert!(
             packed.len() * 2 < wave.len(),
             "{} bytes packed of {}",
@@ -214,9 +215,23 @@ mod tests {
     const PACKED_V1: &str =
         "01530000000c4102c9612d32303236313230352d31b60002d7000a50000c80006066616c73657d";
 
+    /// Every byte of each dictionary is pinned, not only those the vectors above use.
+    #[test]
+    fn the_dictionaries_are_the_first_ones() {
+        use sha2::{Digest, Sha256};
+        let pin = |d: &[u8]| hex::encode(Sha256::digest(d));
+        assert_eq!(pin(PARCEL_DICT_V1), PARCEL_DICT_V1_SHA256);
+        assert_eq!(pin(ORDER_DICT_V1), ORDER_DICT_V1_SHA256);
+    }
+
+    const PARCEL_DICT_V1_SHA256: &str =
+        "3b76407d0b47a58996c234537d97a33b15292b8f9efce21614f516b0741c509a";
+    const ORDER_DICT_V1_SHA256: &str =
+        "ca4e959d2ec7f0c8ec15f4d097ff6f712133f5d5c92fda6db58bf8baa30af4b4";
+
     #[test]
     fn a_damaged_packed_value_is_an_error_not_a_panic() {
-        let packed = pack_parcel(PARCEL);
+        let packed = pack_parcel(PARCEL.as_bytes());
         for cut in 0..packed.len() {
             let _ = unpack(packed[..cut].to_vec());
         }
@@ -238,7 +253,7 @@ mod tests {
     #[test]
     fn a_hash_reads_with_its_document_unpacked() {
         let raw: HashMap<String, Vec<u8>> = [
-            ("data".to_owned(), pack_parcel(PARCEL)),
+            ("data".to_owned(), pack_parcel(PARCEL.as_bytes())),
             ("status".to_owned(), b"open".to_vec()),
         ]
         .into_iter()

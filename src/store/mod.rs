@@ -144,8 +144,9 @@ struct Inner {
     timeout: Duration,
     replicas: u32,
     replicas_timeout_ms: u64,
-    /// `redis.pack_orders`: order records are written packed (`doc::pack_order`).
-    pack_orders: bool,
+    /// `redis.pack_documents`: order records, parcel and wave documents are written packed
+    /// (`doc`).
+    pack_documents: bool,
     scripts: Scripts,
 }
 
@@ -158,6 +159,20 @@ pub struct Store {
 pub const INGEST_LUA: &str = include_str!("lua/ingest.lua");
 
 impl Store {
+    /// What is written for a document: packed by `pack` (`doc`) when `redis.pack_documents`
+    /// is on, its JSON as it is otherwise.
+    fn document<'a>(
+        &self,
+        json: &'a [u8],
+        pack: fn(&[u8]) -> Vec<u8>,
+    ) -> std::borrow::Cow<'a, [u8]> {
+        if self.inner.pack_documents {
+            std::borrow::Cow::Owned(pack(json))
+        } else {
+            std::borrow::Cow::Borrowed(json)
+        }
+    }
+
     /// Connects lazily: the service starts even while Redis is down, and `/readyz` says so.
     pub async fn connect(cfg: &RedisConfig, url: &str) -> Result<Store, StoreError> {
         let timeout = Duration::from_millis(cfg.command_timeout_ms);
@@ -198,7 +213,7 @@ impl Store {
                 timeout,
                 replicas: cfg.replicas,
                 replicas_timeout_ms: cfg.replicas_timeout_ms,
-                pack_orders: cfg.pack_orders,
+                pack_documents: cfg.pack_documents,
                 scripts: Scripts {
                     ingest: redis::Script::new(INGEST_LUA),
                     end_session: redis::Script::new(include_str!("lua/end_session.lua")),

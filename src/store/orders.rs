@@ -133,13 +133,9 @@ impl Store {
             .arg(rejected)
             .arg(buckets.len());
         for o in orders {
-            cmd.arg(&o.order_id);
-            if self.inner.pack_orders {
-                cmd.arg(super::doc::pack_order(&o.data));
-            } else {
-                cmd.arg(o.data.as_slice());
-            }
-            cmd.arg(&o.digest);
+            cmd.arg(&o.order_id)
+                .arg(self.document(&o.data, super::doc::pack_order).as_ref())
+                .arg(&o.digest);
         }
         let mut conn = self.conn();
         let call = Store::run_script(&mut conn, script, &cmd);

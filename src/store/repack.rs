@@ -97,19 +97,19 @@ impl Store {
         for (_, label) in u.survivors {
             inv.key(keys::session(site, u.seller, label));
         }
-        // Documents are stored packed; '' (none) stays '' for the script.
-        let packed = |json: &str, pack: fn(&str) -> Vec<u8>| match json {
+        // Documents as they are stored; '' (none) stays '' for the script.
+        let doc = |json: &str, pack: fn(&[u8]) -> Vec<u8>| match json {
             "" => Vec::new(),
-            json => pack(json),
+            json => self.document(json.as_bytes(), pack).into_owned(),
         };
         let parcel = super::doc::pack_parcel;
         inv.arg(u.order_id)
             .arg(u.parcel_ver)
             .arg(u.wave_ver)
-            .arg(packed(u.remaining, parcel))
+            .arg(doc(u.remaining, parcel))
             .arg(u.new_id)
-            .arg(packed(u.new_parcel, parcel))
-            .arg(packed(u.new_wave, super::doc::pack_wave))
+            .arg(doc(u.new_parcel, parcel))
+            .arg(doc(u.new_wave, super::doc::pack_wave))
             .arg(chrono::Utc::now().timestamp_millis())
             .arg(u.shipment_id.unwrap_or(""))
             .arg(u.survivors.len())

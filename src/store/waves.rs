@@ -211,7 +211,10 @@ impl Store {
             .arg(c.released_ms)
             .arg(c.orders.len())
             .arg(c.parcels.len())
-            .arg(super::doc::pack_wave(&c.doc))
+            .arg(
+                self.document(c.doc.as_bytes(), super::doc::pack_wave)
+                    .as_ref(),
+            )
             .arg(c.pickup_ms)
             .arg(c.qty_total)
             .arg(c.sku_qty.len());
@@ -223,7 +226,10 @@ impl Store {
                 .arg(&o.parcel_id);
         }
         for (parcel_id, json) in &c.parcels {
-            inv.arg(parcel_id).arg(super::doc::pack_parcel(json));
+            inv.arg(parcel_id).arg(
+                self.document(json.as_bytes(), super::doc::pack_parcel)
+                    .as_ref(),
+            );
         }
         inv.arg(c.shipments.len());
         for sh in &c.shipments {

@@ -420,12 +420,12 @@ async fn graceful_shutdown_answers_in_flight_frames_then_closes_with_1001() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_stored_packed_and_plain_read_back_the_same() {
-    // `redis.pack_orders` (on by default) stores an order's record LZ4-packed; off, as JSON.
+    // `redis.pack_documents` (on by default) stores an order's record LZ4-packed; off, as JSON.
     // Either kind reads back the same through the API, whichever setting the reader has, and
     // a resend of either is a plain duplicate (the digest is of the order, not the bytes).
     let redis = TestRedis::start().await;
     let packed = TestApp::spawn(&redis.url()).await;
-    let plain = TestApp::spawn_with(test_config(&redis.url(), "pack_orders = false")).await;
+    let plain = TestApp::spawn_with(test_config(&redis.url(), "pack_documents = false")).await;
     let placed = placed_at_minutes_ago(5);
     let frame = |seq: i64, id: &str| {
         let mut o = order(id, 7);
