@@ -279,10 +279,7 @@ impl Store {
             for k in chunk {
                 pipe.hgetall(k);
             }
-            let part: Vec<HashMap<String, Vec<u8>>> = self.read_pipe("archive_read", &pipe).await?;
-            for h in part {
-                out.push(super::doc::hash_text(h)?);
-            }
+            out.extend(self.read_hashes("archive_read", &pipe).await?);
         }
         Ok(out)
     }

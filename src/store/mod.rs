@@ -281,6 +281,17 @@ impl Store {
         self.bounded(op, pipe.query_async(&mut conn)).await
     }
 
+    /// [`Store::read_pipe`] of `HGETALL`s: each hash with its `data` unpacked
+    /// ([`doc::hash_text`]).
+    pub async fn read_hashes(
+        &self,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<std::collections::HashMap<String, String>>, StoreError> {
+        let raw: Vec<std::collections::HashMap<String, Vec<u8>>> = self.read_pipe(op, pipe).await?;
+        raw.into_iter().map(doc::hash_text).collect()
+    }
+
     /// Runs one Redis operation under the configured time bound, counting failures.
     pub async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, StoreError>
     where

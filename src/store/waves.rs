@@ -313,8 +313,7 @@ impl Store {
         for id in wave_ids {
             pipe.hgetall(keys::wave(site, id));
         }
-        let raw: Vec<HashMap<String, Vec<u8>>> = self.read_pipe("waves", &pipe).await?;
-        raw.into_iter().map(super::doc::hash_text).collect()
+        self.read_hashes("waves", &pipe).await
     }
 
     /// A wave's hash as a typed row; None when there is no such wave.
@@ -349,10 +348,7 @@ impl Store {
             for id in chunk {
                 pipe.hgetall(keys::parcel(site, id));
             }
-            let part: Vec<HashMap<String, Vec<u8>>> = self.read_pipe("parcels", &pipe).await?;
-            for h in part {
-                out.push(super::doc::hash_text(h)?);
-            }
+            out.extend(self.read_hashes("parcels", &pipe).await?);
         }
         Ok(out)
     }
