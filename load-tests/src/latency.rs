@@ -49,12 +49,35 @@ pub async fn run(a: LatencyArgs) -> Result<(), String> {
     for chunk in keys.chunks(1000) {
         let mut pipe = redis::pipe();
         for k in chunk {
-            pipe.cmd("HMGET").arg(k).arg("data").arg("w");
+            pipe.cmd("HMGET").arg(k).arg("data").arg("w").arg("p");
         }
-        let rows: Vec<(Option<Vec<u8>>, Option<String>)> = pipe
+        // (data, `w`, `p`) of each order.
+        type Row = (Option<Vec<u8>>, Option<String>, Option<String>);
+        let rows: Vec<Row> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
+        // An order names its parcel, whose `wave` is the order's (builds before issue 20's
+        // fifteenth session also stored `w` on the order).
+        let mut pipe = redis::pipe();
+        for (_, w, p) in &rows {
+            if let (None, Some(p)) = (w, p) {
+                pipe.hget(format!("lp:{{{}}}:p:{p}", a.site), "wave");
+            }
+        }
+        let mut parcel_waves = if pipe.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async::<Vec<Option<String>>>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        .into_iter();
+        let rows = rows.into_iter().map(|(data, w, p)| match (w, p) {
+            (Some(w), _) => (data, Some(w)),
+            (None, Some(_)) => (data, parcel_waves.next().flatten()),
+            (None, None) => (data, None),
+        });
         for (data, wave) in rows {
             let (Some(data), Some(wave)) = (data, wave) else {
                 continue;

@@ -105,6 +105,9 @@ pub struct SitePlanner {
     /// can release held orders).
     dirty: bool,
     last_plan: Option<tokio::time::Instant>,
+    /// The published outlook lists orders (no plan runs on an empty queue, so once the queue
+    /// empties, the outlook of no orders is published once instead).
+    outlook_listed: bool,
     /// The next batches of a backlog, read (and their orders fetched) while the previous
     /// one was handled or while a plan committed; handled in stream order.
     ahead: VecDeque<Fetched>,
@@ -124,6 +127,7 @@ impl SitePlanner {
             ended: HashSet::new(),
             dirty: true,
             last_plan: None,
+            outlook_listed: true,
             ahead: VecDeque::new(),
         }
     }
@@ -500,12 +504,19 @@ impl SitePlanner {
     async fn plan_and_commit(&mut self) -> Result<(), StoreError> {
         let oldest = self.pending.values().map(|r| r.plan.received_at).min();
         self.queue_gauges(self.pending.len(), oldest);
-        if self.pending.is_empty() {
-            return Ok(());
-        }
         let Some(fence) = self.fence.clone() else {
             return Ok(());
         };
+        if self.pending.is_empty() {
+            if self.outlook_listed {
+                // What a plan of nothing says: the last plan's waved, cancelled or
+                // unwaved orders are no longer ahead.
+                let plan = core::plan_refs(&self.cfg, [], &self.ended, Utc::now());
+                super::outlook::publish(&self.store, &self.site.id, &plan, Utc::now()).await;
+                self.outlook_listed = false;
+            }
+            return Ok(());
+        }
         if !self.dirty && !self.plan_due() {
             return Ok(());
         }
@@ -573,6 +584,7 @@ impl SitePlanner {
         tracing::debug!(site = %self.site.id, pending = self.pending.len(), waves = plan.waves.len(),
             ms = started.elapsed().as_millis() as u64, "planned");
         super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
+        self.outlook_listed = true;
         if plan.waves.is_empty() {
             return Ok(());
         }

@@ -299,13 +299,18 @@ impl Store {
             .collect();
         let orders = self.archive_hashes(&order_keys).await?;
         let parcel_ids = distinct(orders.iter().filter_map(|h| opt(h, "p")).collect());
-        let wave_ids = distinct(orders.iter().filter_map(|h| opt(h, "w")).collect());
         let parcel_keys: Vec<String> = parcel_ids.iter().map(|p| keys::parcel(site, p)).collect();
-        let wave_keys: Vec<String> = wave_ids.iter().map(|w| keys::wave(site, w)).collect();
         let parcels: HashMap<&String, HashMap<String, String>> = parcel_ids
             .iter()
             .zip(self.archive_hashes(&parcel_keys).await?)
             .collect();
+        // An order names its parcel; its wave and shipment are the parcel's (builds before
+        // issue 20's fifteenth session also stored `w` and `sh` on the order).
+        let wave_of = |h: &HashMap<String, String>| {
+            opt(h, "w").or_else(|| parcels.get(&opt(h, "p")?).and_then(|p| opt(p, "wave")))
+        };
+        let wave_ids = distinct(orders.iter().filter_map(wave_of).collect());
+        let wave_keys: Vec<String> = wave_ids.iter().map(|w| keys::wave(site, w)).collect();
         let waves: HashMap<&String, HashMap<String, String>> = wave_ids
             .iter()
             .zip(self.archive_hashes(&wave_keys).await?)
@@ -316,7 +321,7 @@ impl Store {
             let data: serde_json::Value =
                 serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let status = opt(h, "st").unwrap_or_else(|| "received".into());
-            let (wave_id, parcel_id) = (opt(h, "w"), opt(h, "p"));
+            let (wave_id, parcel_id) = (wave_of(h), opt(h, "p"));
             let parcel = parcel_id.as_ref().and_then(|p| parcels.get(p));
             let shipment_id = opt(h, "sh").or_else(|| parcel.and_then(|p| opt(p, "sh")));
             let status_at = match status.as_str() {
@@ -425,6 +430,7 @@ fn related_keys(
     let mut related = vec![
         keys::session(site, seller, session),
         keys::session_risk(site, seller, session),
+        keys::session_risk_zset(site, seller, session),
     ];
     if let Some(p) = parcel_id {
         related.push(keys::parcel(site, p));

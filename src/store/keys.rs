@@ -21,10 +21,19 @@ pub fn session(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}")
 }
 
-/// Sorted set of a session's waved orders: order id → the time (ms) from which it counts
-/// as at risk: its deadline, or 0 when its wave's pickup was already after its deadline.
-/// `GET /v1/sessions/{label}` reads only the members due by now, not every wave.
+/// Hash of a session's waved orders by wave: wave id → `ms id,id…;ms id…`, each order id
+/// under the time (ms) from which it counts as at risk: its deadline, or 0 when its wave's
+/// pickup was already after its deadline ([`super::risk`]). `GET /v1/sessions/{label}` reads
+/// this session's entries, not every wave of the site. About 25 bytes an order, where a
+/// sorted-set member cost 120 (issue 20).
 pub fn session_risk(site: &str, seller: &str, label: &str) -> String {
+    format!("lp:{{{site}}}:s:{seller}:{label}:riskw")
+}
+
+/// What builds before issue 20's fifteenth session kept instead of [`session_risk`]: a sorted
+/// set, order id scored by the same time. Still read (and pruned) until it expires with its
+/// session.
+pub fn session_risk_zset(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}:risk")
 }
 

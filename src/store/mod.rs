@@ -15,6 +15,7 @@ mod orders;
 pub mod persistence;
 pub mod records;
 pub mod repack;
+mod risk;
 pub mod shipments;
 pub mod stream;
 pub mod tombstones;

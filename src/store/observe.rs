@@ -1,6 +1,10 @@
 //! The reads behind the gauges (the `observe` module): a liveness ping, wave progress fields and
 //! order statuses. Each call is one pipeline; callers pass bounded slices (a few hundred).
 
+use std::collections::{HashMap, HashSet};
+
+use redis::AsyncCommands;
+
 use super::{keys, Store, StoreError};
 
 impl Store {
@@ -28,7 +32,8 @@ impl Store {
     }
 
     /// The ids of a session's waved orders that count as at risk by `now_ms`
-    /// ([`keys::session_risk`]), earliest first.
+    /// ([`keys::session_risk`], and the sorted set builds before it kept,
+    /// [`keys::session_risk_zset`]), earliest first.
     pub async fn session_risk_due(
         &self,
         site: &str,
@@ -36,20 +41,35 @@ impl Store {
         label: &str,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZRANGEBYSCORE")
+            .arg(keys::session_risk_zset(site, seller, label))
+            .arg("-inf")
+            .arg(now_ms)
+            .arg("WITHSCORES")
+            .hgetall(keys::session_risk(site, seller, label));
         let mut conn = self.conn();
-        self.bounded(
-            "session_at_risk",
-            redis::cmd("ZRANGEBYSCORE")
-                .arg(keys::session_risk(site, seller, label))
-                .arg("-inf")
-                .arg(now_ms)
-                .query_async(&mut conn),
-        )
-        .await
+        let (old, by_wave): (Vec<(String, f64)>, HashMap<String, String>) = self
+            .bounded("session_at_risk", pipe.query_async(&mut conn))
+            .await?;
+        let mut due: Vec<(i64, String)> = old.into_iter().map(|(id, ms)| (ms as i64, id)).collect();
+        for value in by_wave.values() {
+            for (ms, id) in super::risk::parse(value)? {
+                if ms <= now_ms {
+                    due.push((ms, id.to_owned()));
+                }
+            }
+        }
+        due.sort();
+        let mut seen = HashSet::new();
+        due.retain(|(_, id)| seen.insert(id.clone()));
+        Ok(due.into_iter().map(|(_, id)| id).collect())
     }
 
     /// Drops orders that can never be at risk again (final statuses) from a session's risk
-    /// set, so later views do not read them.
+    /// entries, so later views do not read them. Not atomic with another view's pruning:
+    /// at worst an entry pruned by one comes back from the other, and the next view prunes
+    /// it again (nothing else writes a wave's field after its commit).
     pub async fn session_risk_forget(
         &self,
         site: &str,
@@ -60,15 +80,29 @@ impl Store {
         if order_ids.is_empty() {
             return Ok(());
         }
+        let key = keys::session_risk(site, seller, label);
         let mut conn = self.conn();
-        let _removed: i64 = self
-            .bounded(
-                "session_at_risk",
-                redis::cmd("ZREM")
-                    .arg(keys::session_risk(site, seller, label))
-                    .arg(order_ids)
-                    .query_async(&mut conn),
-            )
+        let by_wave: HashMap<String, String> =
+            self.bounded("session_at_risk", conn.hgetall(&key)).await?;
+        let gone: HashSet<&str> = order_ids.iter().copied().collect();
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM")
+            .arg(keys::session_risk_zset(site, seller, label))
+            .arg(order_ids)
+            .ignore();
+        for (wave, value) in &by_wave {
+            match super::risk::without(value, &gone)? {
+                Some(left) if left == *value => {}
+                Some(left) => {
+                    pipe.hset(&key, wave, left).ignore();
+                }
+                None => {
+                    pipe.hdel(&key, wave).ignore();
+                }
+            }
+        }
+        let () = self
+            .bounded("session_at_risk", pipe.query_async(&mut conn))
             .await?;
         Ok(())
     }
@@ -85,9 +119,31 @@ impl Store {
             pipe.cmd("HMGET")
                 .arg(keys::order(site, seller, id.as_ref()))
                 .arg("st")
-                .arg("w");
+                .arg("w")
+                .arg("p");
         }
-        self.read_pipe("session_at_risk", &pipe).await
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
+            self.read_pipe("session_at_risk", &pipe).await?;
+        // An order names its parcel, whose `wave` is the order's (builds before issue 20's
+        // fifteenth session also stored `w` on the order).
+        let mut pipe = redis::pipe();
+        for (_, w, p) in &rows {
+            if let (None, Some(p)) = (w, p) {
+                pipe.hget(keys::parcel(site, p), "wave");
+            }
+        }
+        let mut waves = self
+            .read_pipe::<Option<String>>("session_at_risk", &pipe)
+            .await?
+            .into_iter();
+        Ok(rows
+            .into_iter()
+            .map(|(st, w, p)| match (w, p) {
+                (Some(w), _) => (st, Some(w)),
+                (None, Some(_)) => (st, waves.next().flatten()),
+                (None, None) => (st, None),
+            })
+            .collect())
     }
 
     /// `data` of a seller's orders, in order (`None`: not stored).

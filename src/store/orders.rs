@@ -229,6 +229,24 @@ impl Store {
         let data: OrderData =
             serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let opt = |k: &str| h.get(k).filter(|v| !v.is_empty()).cloned();
+        let parcel_id = opt("p");
+        // Its wave and shipment are its parcel's (builds before issue 20's fifteenth session
+        // also stored `w` and `sh` on the order).
+        let (mut wave_id, mut shipment_id) = (opt("w"), opt("sh"));
+        if let Some(p) = parcel_id.as_deref().filter(|_| wave_id.is_none()) {
+            let (w, sh): (Option<String>, Option<String>) = self
+                .bounded(
+                    "order",
+                    redis::cmd("HMGET")
+                        .arg(keys::parcel(site, p))
+                        .arg("wave")
+                        .arg("sh")
+                        .query_async(&mut conn),
+                )
+                .await?;
+            wave_id = w.filter(|v| !v.is_empty());
+            shipment_id = sh.filter(|v| !v.is_empty());
+        }
         Ok(Some(OrderRecord {
             data,
             status: match opt("st") {
@@ -237,9 +255,9 @@ impl Store {
                     .parse()
                     .map_err(|e| StoreError::Corrupt(format!("order {order_id}: {e}")))?,
             },
-            wave_id: opt("w"),
-            parcel_id: opt("p"),
-            shipment_id: opt("sh"),
+            wave_id,
+            parcel_id,
+            shipment_id,
         }))
     }
 

@@ -650,3 +650,129 @@ async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
     each_waved_once_and_acked(&redis, &app, "ll", &all).await;
     app.stop().await;
 }
+
+/// A session's waved orders at risk come from its risk entries (one hash field per wave,
+/// `ms id,id…`), and still from the sorted set that builds before issue 20's fifteenth
+/// session kept instead; an order that can no longer be at risk (cancelled) leaves both at
+/// the next view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waved_orders_at_risk_read_from_the_risk_hash_and_the_old_sorted_set() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    // Three placed 30 hours ago (past their 24-hour deadline), two fresh.
+    let orders: Vec<Value> = (0..5)
+        .map(|i| {
+            let mut o = order(&format!("RK-{i}"), 700 + i);
+            if i < 3 {
+                o["placed_at"] = placed_at_minutes_ago(30 * 60).into();
+            }
+            o
+        })
+        .collect();
+    push_session(&app, TOKEN_A, "risk-day", &orders, 5).await;
+    let path = "/v1/sessions/risk-day";
+    let client = app.client(TOKEN_A);
+    eventually(60, "all five waved", || async {
+        client.get_json(path).await.1["waved"] == 5
+    })
+    .await;
+    let at_risk = |v: &Value| -> BTreeSet<String> {
+        v["at_risk_orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["order_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let overdue: BTreeSet<String> = (0..3).map(|i| format!("RK-{i}")).collect();
+    let (s, view) = client.get_json(path).await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(view["at_risk_waved"], 3, "{view}");
+    assert_eq!(at_risk(&view), overdue);
+
+    // Stored as one field per wave: every order once, under its time.
+    let mut c = redis.conn().await;
+    let key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:riskw");
+    let old_key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:risk");
+    let fields: BTreeMap<String, String> =
+        redis::AsyncCommands::hgetall(&mut c, &key).await.unwrap();
+    let mut stored: Vec<(i64, String)> = Vec::new();
+    for value in fields.values() {
+        for group in value.split(';') {
+            let (ms, ids) = group.split_once(' ').expect("`ms id,id…`");
+            let ms: i64 = ms.parse().unwrap();
+            stored.extend(ids.split(',').map(|id| (ms, id.to_owned())));
+        }
+    }
+    stored.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        stored.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>(),
+        ["RK-0", "RK-1", "RK-2", "RK-3", "RK-4"]
+    );
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for (ms, id) in &stored {
+        assert_eq!(*ms <= now_ms, overdue.contains(id), "{id} at {ms}");
+    }
+
+    // The same entries as the sorted set older builds wrote: the same view.
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(&old_key);
+    for (ms, id) in &stored {
+        zadd.arg(*ms).arg(id);
+    }
+    let _: i64 = zadd.query_async(&mut c).await.unwrap();
+    let (_, view) = client.get_json(path).await;
+    assert_eq!(view["at_risk_waved"], 3, "{view}");
+    assert_eq!(at_risk(&view), overdue);
+
+    // Half in each: RK-0 back in the hash, the rest in the sorted set.
+    let (ms0, _) = stored.iter().find(|(_, id)| id == "RK-0").unwrap();
+    let _: i64 = redis::cmd("ZREM")
+        .arg(&old_key)
+        .arg("RK-0")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg(&key)
+        .arg("W-test")
+        .arg(format!("{ms0} RK-0"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let (_, view) = client.get_json(path).await;
+    assert_eq!(at_risk(&view), overdue, "{view}");
+
+    // Cancelled orders leave the entries at the next view, wherever they were.
+    for id in ["RK-0", "RK-1"] {
+        let (s, body) = client
+            .post_json(
+                &format!("/v1/orders/{id}/cancel"),
+                json!({"reason": "buyer"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{id}: {body}");
+    }
+    eventually(30, "two cancelled orders no longer at risk", || async {
+        client.get_json(path).await.1["at_risk_waved"] == 1
+    })
+    .await;
+    let in_hash: Option<String> = redis::AsyncCommands::hget(&mut c, &key, "W-test")
+        .await
+        .unwrap();
+    assert_eq!(in_hash, None, "a field left empty is gone");
+    let score: Option<f64> = redis::AsyncCommands::zscore(&mut c, &old_key, "RK-1")
+        .await
+        .unwrap();
+    assert_eq!(score, None, "pruned from the sorted set too");
+    let left: Vec<String> = redis::AsyncCommands::zrange(&mut c, &old_key, 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(left, ["RK-2", "RK-3", "RK-4"].map(String::from));
+    app.stop().await;
+}

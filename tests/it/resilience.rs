@@ -90,25 +90,16 @@ async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
     let pending: usize = c.hlen(format!("{tag}:pending")).await.unwrap();
     assert_eq!(pending, 0, "nothing left pending");
 
-    // order → (wave, parcel, shipment), from the order hashes.
-    let mut of_order = BTreeMap::new();
+    // order → parcel, from the order hashes (an order names its parcel; its wave and
+    // shipment are the parcel's).
+    let mut parcel_of = BTreeMap::new();
     for id in ids {
         let key = format!("{tag}:o:{SELLER_A}:{id}");
-        let (w, p, sh): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(&key)
-            .arg("w")
-            .arg("p")
-            .arg("sh")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        let all = (
-            w.expect("wave id"),
-            p.expect("parcel id"),
-            sh.expect("shipment id"),
-        );
-        of_order.insert(id.clone(), all);
+        let p: Option<String> = c.hget(&key, "p").await.unwrap();
+        parcel_of.insert(id.clone(), p.expect("parcel id"));
     }
+    // order → (wave, parcel, shipment), from its parcel.
+    let mut of_order = BTreeMap::new();
     // The parcels' own lists: each order in exactly one parcel, the one the order names.
     let mut in_parcels: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Parcel hashes only: `…:p:{id}:lock` is a booking lock the auto-booker may hold (and
@@ -130,19 +121,25 @@ async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
         let data = livepack::store::doc::unpack(data).unwrap();
         let doc: Value = serde_json::from_str(&data).unwrap();
         let pid = doc["parcel_id"].as_str().unwrap().to_owned();
+        assert_eq!(key[prefix.len()..], pid, "a parcel's key names it");
         for o in doc["orders"].as_array().unwrap() {
             let oid = o["order_id"].as_str().unwrap().to_owned();
-            let (ow, op, osh) = &of_order[&oid];
             assert_eq!(
-                (ow, op),
-                (&wave, &pid),
+                parcel_of[&oid], pid,
                 "order {oid}: its hash and its parcel agree"
             );
             assert_eq!(
-                Some(osh),
-                sh.as_ref(),
-                "order {oid}: parcel in the order's shipment"
+                doc["wave_id"].as_str(),
+                Some(wave.as_str()),
+                "parcel {pid}: its document and its hash name one wave"
             );
+            assert_eq!(
+                doc["shipment_id"].as_str(),
+                sh.as_deref(),
+                "parcel {pid}: its document and its hash name one shipment"
+            );
+            let sh = sh.clone().expect("shipment id");
+            of_order.insert(oid.clone(), (wave.clone(), pid.clone(), sh));
             in_parcels.entry(oid).or_default().push(pid.clone());
         }
     }

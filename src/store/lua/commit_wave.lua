@@ -3,14 +3,15 @@
 -- is refused, and so is a commit whose wave or any parcel id exists already ('exists').
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
 -- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes, then n
--- session risk sets (zset, keys.rs `session_risk`), then per shipment s: its hash, its
+-- session risk hashes (keys.rs `session_risk`), then per shipment s: its hash, its
 -- parcel set and its pickup day's shipments
 -- ARGV[1] fence token, ARGV[2] wave id, ARGV[3] released ms, ARGV[4] n, ARGV[5] m,
 -- ARGV[6] wave doc JSON, ARGV[7] pickup ms, ARGV[8] qty total, ARGV[9] k skus,
 -- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON),
 -- then s, then s × (shipment id, carrier, service, pickup ms, pickup date), then m × the
 -- parcel's shipment (1-based index, 0 none), then n × (risk-from ms, order id). An order
--- joins its parcel's shipment.
+-- names only its parcel (`p`): its wave and shipment are the parcel's (`wave`, `sh`), and a
+-- parcel's id is its key's last part (issue 20: no field repeats what another holds).
 --
 -- Cost (issue 20): a wave of 200 orders is a few hundred commands, not one per order per
 -- step: the checks are one EXISTS over the parcels and one HMGET over pending; pending
@@ -65,20 +66,18 @@ local a_ship = a_parcels + 2 * m
 local s = tonumber(ARGV[a_ship])
 local a_idx = a_ship + 1 + 5 * s
 local k_ship = 5 + 3 * n + m
-local ship_of = {}
 local ship_parcels = {}
 for j = 0, m - 1 do
   local pid = ARGV[a_parcels + 2 * j]
   local x = tonumber(ARGV[a_idx + j])
   if x > 0 then
     local ship = ARGV[a_ship + 1 + 5 * (x - 1)]
-    ship_of[pid] = ship
-    redis.call('HSET', KEYS[5 + n + j], 'id', pid, 'wave', wave_id,
+    redis.call('HSET', KEYS[5 + n + j], 'wave', wave_id,
       'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1], 'sh', ship)
     ship_parcels[x] = ship_parcels[x] or {}
     table.insert(ship_parcels[x], pid)
   else
-    redis.call('HSET', KEYS[5 + n + j], 'id', pid, 'wave', wave_id,
+    redis.call('HSET', KEYS[5 + n + j], 'wave', wave_id,
       'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1])
   end
 end
@@ -101,12 +100,7 @@ local sessions = {}
 local per_session = {}
 for i = 0, n - 1 do
   local parcel = ARGV[a_orders + 2 * i + 1]
-  local ship = ship_of[parcel]
-  if ship then
-    redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'w', wave_id, 'p', parcel, 'sh', ship)
-  else
-    redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'w', wave_id, 'p', parcel)
-  end
+  redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'p', parcel)
   local sk = KEYS[5 + n + m + i]
   local e = per_session[sk]
   if not e then
@@ -118,10 +112,23 @@ for i = 0, n - 1 do
   e.risk[#e.risk + 1] = ARGV[a_risk + 2 * i]
   e.risk[#e.risk + 1] = ARGV[a_risk + 2 * i + 1]
 end
+-- A session's risk entries of this wave: one field, `ms id,id…;ms id…` (ids grouped by
+-- their time, first seen first; store/risk.rs reads it).
 for _, sk in ipairs(sessions) do
   local e = per_session[sk]
   redis.call('HINCRBY', sk, 'waved', e.count)
-  batched('ZADD', e.risk_key, e.risk, CHUNK)
+  local groups, times = {}, {}
+  for j = 1, #e.risk, 2 do
+    local ms = e.risk[j]
+    if not groups[ms] then
+      groups[ms] = {}
+      times[#times + 1] = ms
+    end
+    table.insert(groups[ms], e.risk[j + 1])
+  end
+  local parts = {}
+  for _, ms in ipairs(times) do parts[#parts + 1] = ms .. ' ' .. table.concat(groups[ms], ',') end
+  redis.call('HSET', e.risk_key, wave_id, table.concat(parts, ';'))
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'

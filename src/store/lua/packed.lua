@@ -45,7 +45,7 @@ redis.call('HSET', KEYS[2], 'station', ARGV[4])
 if missing ~= '' then
   redis.call('XADD', KEYS[3 + 2 * n], 'MAXLEN', '~', ARGV[5], '*', 'at', ARGV[2],
     'station', ARGV[4], 'action', 'pack_unpicked', 'wave', redis.call('HGET', KEYS[1], 'wave') or '',
-    'parcel', redis.call('HGET', KEYS[1], 'id') or '')
+    'parcel', string.match(KEYS[1], '}:p:(.+)$'))
 end
 local packed = redis.call('HINCRBY', KEYS[2], 'parcels_packed', 1)
 local h = redis.call('HMGET', KEYS[2], 'status', 'parcel_count', 'qty_total', 'qty_picked')

@@ -10,5 +10,5 @@ redis.call('HSET', KEYS[1], 'pulled_ms', ARGV[2], 'pulled_by', ARGV[1])
 if redis.call('HINCRBY', KEYS[3], 'pulls_open', -1) < 0 then redis.call('HSET', KEYS[3], 'pulls_open', 0) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'at', ARGV[2], 'station', ARGV[1],
   'action', 'pull', 'wave', redis.call('HGET', KEYS[1], 'wave') or '',
-  'parcel', redis.call('HGET', KEYS[1], 'id') or '')
+  'parcel', string.match(KEYS[1], '}:p:(.+)$'))
 return 'pulled'

@@ -22,6 +22,8 @@
 -- parcel (a packed parcel's units leave the wave's packed-unit counters `k:SKU`)
 -- Returns 'removed' | 'replaced' | 'cancelled' | 'need_id' | 'done' | 'retry' | 'not_waved'
 if redis.call('HGET', KEYS[3], 'unwaved') then return 'done' end
+-- A parcel's id is its key's last part (`lp:{site}:p:{id}`, keys.rs); no field repeats it.
+local parcel_id = string.match(KEYS[2], '}:p:(.+)$')
 local st = redis.call('HGET', KEYS[3], 'st')
 local prev = redis.call('HGET', KEYS[3], 'prev_st')
 if st ~= 'cancelled' or not (prev == 'waved' or prev == 'picked' or prev == 'packed' or prev == 'booked') then
@@ -90,8 +92,8 @@ else
   if survivors then
     local new_id = ARGV[5]
     redis.call('HSET', KEYS[2], 'status', 'replaced', 'replaced_by', new_id, 'replaced_ms', ARGV[8])
-    redis.call('HSET', KEYS[6], 'id', new_id, 'wave', redis.call('HGET', KEYS[2], 'wave'),
-      'status', 'open', 'ver', 1, 'data', ARGV[6], 'replaces', redis.call('HGET', KEYS[2], 'id'),
+    redis.call('HSET', KEYS[6], 'wave', redis.call('HGET', KEYS[2], 'wave'),
+      'status', 'open', 'ver', 1, 'data', ARGV[6], 'replaces', parcel_id,
       'created_ms', ARGV[8])
     redis.call('HSET', KEYS[1], 'data', ARGV[7])
     redis.call('HINCRBY', KEYS[1], 'ver', 1)
@@ -121,7 +123,7 @@ else
   -- The carrier canceller looks at every parcel that left the floor after packing or
   -- booking: a booked carrier order is cancelled; none (ever) → the entry is dropped.
   if tracking then redis.call('HSET', KEYS[2], 'cancel_state', 'pending') end
-  redis.call('ZADD', KEYS[9], ARGV[8], redis.call('HGET', KEYS[2], 'id'))
+  redis.call('ZADD', KEYS[9], ARGV[8], parcel_id)
 end
 
 -- The wave's status follows its counts (a repack reopens a finished wave).

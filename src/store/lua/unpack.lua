@@ -47,5 +47,5 @@ if ARGV[3] ~= '' then redis.call('SADD', KEYS[3], 'x:' .. ARGV[3]) end
 redis.call('HSET', KEYS[2], 'station', ARGV[4])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'at', ARGV[2], 'station', ARGV[4],
   'action', 'unpack', 'wave', redis.call('HGET', KEYS[1], 'wave') or '',
-  'parcel', redis.call('HGET', KEYS[1], 'id') or '', 'id', ARGV[3], 'booked', booked and '1' or '0')
+  'parcel', string.match(KEYS[1], '}:p:(.+)$'), 'id', ARGV[3], 'booked', booked and '1' or '0')
 return 'unpacked'
