@@ -88,7 +88,7 @@ pub fn waved_risk(
 /// The session's orders that are in a wave not done, not packed yet, and at risk
 /// ([`waved_risk`]); with the total count.
 ///
-/// Only the orders the session's risk set ([`crate::store::keys::session_risk`]) says are
+/// Only the orders the session's risk entries ([`crate::store::keys::session_risk`]) say are
 /// due by `now` are read — those whose deadline has passed or whose wave's pickup was after
 /// it when waved — not every wave of the site: the cost follows the session, not the site.
 pub async fn session_at_risk(
@@ -104,14 +104,14 @@ pub async fn session_at_risk(
         .await?;
     let mut count = 0;
     let mut listed = Vec::new();
-    for chunk in due.chunks(CHUNK) {
+    let mut finished: Vec<&str> = Vec::new();
+    for chunk in due.ids.chunks(CHUNK) {
         // Status and wave first: packed, shipped and cancelled orders (most of an old
         // session's due members) cost two small fields, not their documents.
         let rows = state
             .store
             .order_status_and_wave(site, seller, chunk)
             .await?;
-        let mut finished: Vec<&str> = Vec::new();
         let unpacked_ids: Vec<(&String, String, String)> = chunk
             .iter()
             .zip(rows)
@@ -126,14 +126,6 @@ pub async fn session_at_risk(
                     .then_some((id, status, wave?))
             })
             .collect();
-        // Best effort: a view never fails for its clean-up (the next view prunes again).
-        if let Err(e) = state
-            .store
-            .session_risk_forget(site, seller, label, &finished)
-            .await
-        {
-            tracing::warn!(site, error = %e, "could not prune a session's risk set");
-        }
         let ids: Vec<&str> = unpacked_ids.iter().map(|(id, ..)| id.as_str()).collect();
         let data = state.store.order_data_of(site, seller, &ids).await?;
         // (order id, status, data, wave id) of the orders still to be packed.
@@ -181,6 +173,15 @@ pub async fn session_at_risk(
                 }
             }
         }
+    }
+    // Once, after every chunk. Best effort: a view never fails for its clean-up (the next view
+    // prunes again).
+    if let Err(e) = state
+        .store
+        .session_risk_forget(site, seller, label, &due, &finished)
+        .await
+    {
+        tracing::warn!(site, error = %e, "could not prune a session's risk entries");
     }
     listed.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
     Ok((count, listed))

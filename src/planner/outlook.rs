@@ -21,7 +21,8 @@ pub struct Outlook {
     pub at_risk: Vec<AtRisk>,
 }
 
-pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<Utc>) {
+/// Whether the outlook was written (a failure is retried by the next plan).
+pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> bool {
     let pending = plan.held.len() + plan.waves.iter().map(WavePlan::order_count).sum::<usize>();
     let outlook = Outlook {
         site: site.to_owned(),
@@ -40,7 +41,8 @@ pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<U
         metrics::gauge!(names::CAPACITY_MINUTES_DUE, "site" => site.to_owned(), "pickup" => pickup)
             .set(f.minutes_due);
     }
-    if let Ok(json) = serde_json::to_string(&outlook) {
-        let _ = store.put_outlook(site, &json).await;
+    match serde_json::to_string(&outlook) {
+        Ok(json) => store.put_outlook(site, &json).await.is_ok(),
+        Err(_) => false,
     }
 }

@@ -217,6 +217,8 @@ impl SitePlanner {
 
     /// Rebuilds the in-memory mirror of pending orders and ended sessions from Redis.
     async fn reload(&mut self) -> Result<(), StoreError> {
+        // Another instance may have published since: what is stored is not known.
+        self.outlook_listed = true;
         let fields = self.store.pending(self.id()).await?;
         let refs: Vec<(String, String)> = fields
             .iter()
@@ -512,8 +514,8 @@ impl SitePlanner {
                 // What a plan of nothing says: the last plan's waved, cancelled or
                 // unwaved orders are no longer ahead.
                 let plan = core::plan_refs(&self.cfg, [], &self.ended, Utc::now());
-                super::outlook::publish(&self.store, &self.site.id, &plan, Utc::now()).await;
-                self.outlook_listed = false;
+                self.outlook_listed =
+                    !super::outlook::publish(&self.store, &self.site.id, &plan, Utc::now()).await;
             }
             return Ok(());
         }

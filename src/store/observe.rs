@@ -1,11 +1,22 @@
 //! The reads behind the gauges (the `observe` module): a liveness ping, wave progress fields and
 //! order statuses. Each call is one pipeline; callers pass bounded slices (a few hundred).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
-use redis::AsyncCommands;
-
+use super::risk::Pruned;
 use super::{keys, Store, StoreError};
+
+static RISK_PRUNE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/risk_prune.lua")));
+
+/// What [`Store::session_risk_due`] read: the due order ids, earliest first, and the risk
+/// entries they came from (for [`Store::session_risk_forget`]).
+#[derive(Debug, Default)]
+pub struct RiskDue {
+    pub ids: Vec<String>,
+    members: Vec<String>,
+}
 
 impl Store {
     /// `PING`: Redis answers (the `redis_up` gauge).
@@ -33,76 +44,86 @@ impl Store {
 
     /// The ids of a session's waved orders that count as at risk by `now_ms`
     /// ([`keys::session_risk`], and the sorted set builds before it kept,
-    /// [`keys::session_risk_zset`]), earliest first.
+    /// [`keys::session_risk_zset`]), earliest first. A member that does not parse is left out
+    /// (and logged): one damaged entry never hides the others.
     pub async fn session_risk_due(
         &self,
         site: &str,
         seller: &str,
         label: &str,
         now_ms: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<RiskDue, StoreError> {
         let mut pipe = redis::pipe();
         pipe.cmd("ZRANGEBYSCORE")
             .arg(keys::session_risk_zset(site, seller, label))
             .arg("-inf")
             .arg(now_ms)
             .arg("WITHSCORES")
-            .hgetall(keys::session_risk(site, seller, label));
+            .cmd("ZRANGEBYSCORE")
+            .arg(keys::session_risk(site, seller, label))
+            .arg("-inf")
+            .arg(now_ms);
         let mut conn = self.conn();
-        let (old, by_wave): (Vec<(String, f64)>, HashMap<String, String>) = self
+        let (old, members): (Vec<(String, f64)>, Vec<String>) = self
             .bounded("session_at_risk", pipe.query_async(&mut conn))
             .await?;
         let mut due: Vec<(i64, String)> = old.into_iter().map(|(id, ms)| (ms as i64, id)).collect();
-        for value in by_wave.values() {
-            for (ms, id) in super::risk::parse(value)? {
-                if ms <= now_ms {
-                    due.push((ms, id.to_owned()));
-                }
+        for member in &members {
+            match super::risk::parse(member) {
+                Ok((_, entries)) => due.extend(
+                    entries
+                        .into_iter()
+                        .filter(|(ms, _)| *ms <= now_ms)
+                        .map(|(ms, id)| (ms, id.to_owned())),
+                ),
+                Err(e) => tracing::warn!(site, error = %e, "a session risk entry left out"),
             }
         }
         due.sort();
         let mut seen = HashSet::new();
         due.retain(|(_, id)| seen.insert(id.clone()));
-        Ok(due.into_iter().map(|(_, id)| id).collect())
+        Ok(RiskDue {
+            ids: due.into_iter().map(|(_, id)| id).collect(),
+            members,
+        })
     }
 
-    /// Drops orders that can never be at risk again (final statuses) from a session's risk
-    /// entries, so later views do not read them. Not atomic with another view's pruning:
-    /// at worst an entry pruned by one comes back from the other, and the next view prunes
-    /// it again (nothing else writes a wave's field after its commit).
+    /// Drops orders that can never be at risk again (final statuses) from the session's risk
+    /// entries that `due` read, so later views do not read them (`risk_prune.lua`).
     pub async fn session_risk_forget(
         &self,
         site: &str,
         seller: &str,
         label: &str,
-        order_ids: &[&str],
+        due: &RiskDue,
+        finished: &[&str],
     ) -> Result<(), StoreError> {
-        if order_ids.is_empty() {
+        if finished.is_empty() {
             return Ok(());
         }
-        let key = keys::session_risk(site, seller, label);
-        let mut conn = self.conn();
-        let by_wave: HashMap<String, String> =
-            self.bounded("session_at_risk", conn.hgetall(&key)).await?;
-        let gone: HashSet<&str> = order_ids.iter().copied().collect();
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZREM")
-            .arg(keys::session_risk_zset(site, seller, label))
-            .arg(order_ids)
-            .ignore();
-        for (wave, value) in &by_wave {
-            match super::risk::without(value, &gone)? {
-                Some(left) if left == *value => {}
-                Some(left) => {
-                    pipe.hset(&key, wave, left).ignore();
+        let gone: HashSet<&str> = finished.iter().copied().collect();
+        let mut inv = RISK_PRUNE.prepare_invoke();
+        inv.key(keys::session_risk(site, seller, label))
+            .key(keys::session_risk_zset(site, seller, label))
+            .arg(finished.len())
+            .arg(finished);
+        for member in &due.members {
+            match super::risk::prune(member, &gone) {
+                Ok(Pruned::Unchanged) | Err(_) => {}
+                Ok(Pruned::Empty) => {
+                    inv.arg(member).arg("").arg(0);
                 }
-                None => {
-                    pipe.hdel(&key, wave).ignore();
+                Ok(Pruned::Left {
+                    member: left,
+                    score,
+                }) => {
+                    inv.arg(member).arg(left).arg(score);
                 }
             }
         }
-        let () = self
-            .bounded("session_at_risk", pipe.query_async(&mut conn))
+        let mut conn = self.conn();
+        let _: i64 = self
+            .bounded("session_at_risk", inv.invoke_async(&mut conn))
             .await?;
         Ok(())
     }

@@ -1,16 +1,22 @@
 //! A session's waved orders by the time each counts as at risk ([`super::keys::session_risk`]):
-//! one hash field per wave, `ms id,id…;ms id…`, written by `commit_wave.lua` (order ids are
-//! `A-Z a-z 0-9 . _ -`, so the separators cannot occur in them).
+//! a sorted set with one member per wave, `wave|ms id,id…;ms id…`, scored by the earliest
+//! time in it; written by `commit_wave.lua`, pruned by `risk_prune.lua`. Order and wave ids
+//! are `A-Z a-z 0-9 . _ -`, so the separators cannot occur in them.
 
 use std::collections::HashSet;
 
 use super::StoreError;
 
-/// The entries of one wave's field: (from when the order counts as at risk in ms, its id).
-pub(crate) fn parse(value: &str) -> Result<Vec<(i64, &str)>, StoreError> {
+/// A member's entries: (from when the order counts as at risk in ms, its id), in the order
+/// written.
+type Entries<'a> = Vec<(i64, &'a str)>;
+
+/// A member's wave and entries.
+pub(crate) fn parse(member: &str) -> Result<(&str, Entries<'_>), StoreError> {
+    let bad = || StoreError::Corrupt(format!("a session risk entry: {member:?}"));
+    let (wave, groups) = member.split_once('|').ok_or_else(bad)?;
     let mut out = Vec::new();
-    for group in value.split(';').filter(|g| !g.is_empty()) {
-        let bad = || StoreError::Corrupt(format!("a session risk entry: {group:?}"));
+    for group in groups.split(';').filter(|g| !g.is_empty()) {
         let (ms, ids) = group.split_once(' ').ok_or_else(bad)?;
         let ms: i64 = ms.parse().map_err(|_| bad())?;
         out.extend(
@@ -19,19 +25,38 @@ pub(crate) fn parse(value: &str) -> Result<Vec<(i64, &str)>, StoreError> {
                 .map(|id| (ms, id)),
         );
     }
-    Ok(out)
+    Ok((wave, out))
 }
 
-/// The field without the orders of `gone` (`None`: none left), or the same text when none of
-/// them is in it.
-pub(crate) fn without(value: &str, gone: &HashSet<&str>) -> Result<Option<String>, StoreError> {
-    let entries = parse(value)?;
+/// What pruning makes of a member.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pruned {
+    /// None of the orders is in it.
+    Unchanged,
+    /// Every order of it is gone.
+    Empty,
+    /// The member that replaces it, and its score (its earliest time).
+    Left { member: String, score: i64 },
+}
+
+/// The member without the orders of `gone`.
+pub(crate) fn prune(member: &str, gone: &HashSet<&str>) -> Result<Pruned, StoreError> {
+    let (wave, entries) = parse(member)?;
     if !entries.iter().any(|(_, id)| gone.contains(id)) {
-        return Ok(Some(value.to_owned()));
+        return Ok(Pruned::Unchanged);
     }
-    let mut out = String::with_capacity(value.len());
+    let left: Entries<'_> = entries
+        .into_iter()
+        .filter(|(_, id)| !gone.contains(id))
+        .collect();
+    let Some(score) = left.iter().map(|(ms, _)| *ms).min() else {
+        return Ok(Pruned::Empty);
+    };
+    let mut out = String::with_capacity(member.len());
+    out.push_str(wave);
+    out.push('|');
     let mut last: Option<i64> = None;
-    for (ms, id) in entries.into_iter().filter(|(_, id)| !gone.contains(id)) {
+    for (ms, id) in left {
         if last == Some(ms) {
             out.push(',');
         } else {
@@ -44,7 +69,7 @@ pub(crate) fn without(value: &str, gone: &HashSet<&str>) -> Result<Option<String
         }
         out.push_str(id);
     }
-    Ok((!out.is_empty()).then_some(out))
+    Ok(Pruned::Left { member: out, score })
 }
 
 #[cfg(test)]
@@ -53,9 +78,11 @@ mod tests {
 
     #[test]
     fn entries_read_in_the_order_written() {
-        let v = "1733371200000 A-1,B.2,c_3;0 D-4";
+        let m = "W-hub-20261205-3|1733371200000 A-1,B.2,c_3;0 D-4";
+        let (wave, entries) = parse(m).unwrap();
+        assert_eq!(wave, "W-hub-20261205-3");
         assert_eq!(
-            parse(v).unwrap(),
+            entries,
             vec![
                 (1_733_371_200_000, "A-1"),
                 (1_733_371_200_000, "B.2"),
@@ -63,31 +90,35 @@ mod tests {
                 (0, "D-4")
             ]
         );
-        assert_eq!(parse("").unwrap(), vec![]);
+        assert_eq!(parse("W|").unwrap(), ("W", vec![]));
     }
 
     #[test]
-    fn a_damaged_field_is_an_error_not_a_panic() {
-        for v in ["x A", "12", "12A", " A", ";;1 A;x"] {
-            assert!(matches!(parse(v), Err(StoreError::Corrupt(_))), "{v:?}");
+    fn a_damaged_member_is_an_error_not_a_panic() {
+        for m in ["W 1 A", "W|x A", "W|12", "W|12A", "W| A", "W|;;1 A;x", ""] {
+            assert!(matches!(parse(m), Err(StoreError::Corrupt(_))), "{m:?}");
         }
     }
 
     #[test]
-    fn orders_leave_their_group_and_empty_groups_go() {
-        let v = "5 A,B;0 C;7 D";
+    fn orders_leave_their_group_empty_groups_go_and_the_score_follows() {
+        let m = "W|5 A,B;0 C;7 D";
         let gone = |ids: &[&'static str]| ids.iter().copied().collect::<HashSet<&str>>();
+        let left = |member: &str, score: i64| Pruned::Left {
+            member: member.into(),
+            score,
+        };
+        assert_eq!(prune(m, &gone(&["B"])).unwrap(), left("W|5 A;0 C;7 D", 0));
+        assert_eq!(prune(m, &gone(&["C"])).unwrap(), left("W|5 A,B;7 D", 5));
+        assert_eq!(prune(m, &gone(&["A", "B", "C"])).unwrap(), left("W|7 D", 7));
+        assert_eq!(prune(m, &gone(&["X"])).unwrap(), Pruned::Unchanged);
         assert_eq!(
-            without(v, &gone(&["B"])).unwrap().as_deref(),
-            Some("5 A;0 C;7 D")
+            prune(m, &gone(&["A", "B", "C", "D"])).unwrap(),
+            Pruned::Empty
         );
-        assert_eq!(
-            without(v, &gone(&["C"])).unwrap().as_deref(),
-            Some("5 A,B;7 D")
-        );
-        assert_eq!(without(v, &gone(&["X"])).unwrap().as_deref(), Some(v));
-        assert_eq!(without(v, &gone(&["A", "B", "C", "D"])).unwrap(), None);
-        let left = without(v, &gone(&["A", "D"])).unwrap().unwrap();
-        assert_eq!(parse(&left).unwrap(), vec![(5, "B"), (0, "C")]);
+        let Pruned::Left { member, .. } = prune(m, &gone(&["A", "D"])).unwrap() else {
+            panic!("two left");
+        };
+        assert_eq!(parse(&member).unwrap(), ("W", vec![(5, "B"), (0, "C")]));
     }
 }

@@ -651,12 +651,12 @@ async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
     app.stop().await;
 }
 
-/// A session's waved orders at risk come from its risk entries (one hash field per wave,
-/// `ms id,id…`), and still from the sorted set that builds before issue 20's fifteenth
-/// session kept instead; an order that can no longer be at risk (cancelled) leaves both at
-/// the next view.
+/// A session's waved orders at risk come from its risk entries (one sorted-set member per
+/// wave, `wave|ms id,id…`, scored by its earliest time), and still from the sorted set of one
+/// member per order that builds before issue 20's fifteenth session kept; an order that can
+/// no longer be at risk (cancelled) leaves both at the next view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waved_orders_at_risk_read_from_the_risk_hash_and_the_old_sorted_set() {
+async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set() {
     let redis = TestRedis::start().await;
     let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
     // Three placed 30 hours ago (past their 24-hour deadline), two fresh.
@@ -676,6 +676,19 @@ async fn waved_orders_at_risk_read_from_the_risk_hash_and_the_old_sorted_set() {
         client.get_json(path).await.1["waved"] == 5
     })
     .await;
+    // The queue is empty: the outlook no longer lists what the last plan waved.
+    let addr = app.addr.to_string();
+    eventually(10, "an outlook of nothing pending", || async {
+        let (s, o) = api(
+            &addr,
+            reqwest::Method::GET,
+            &format!("/v1/sites/{SITE}/outlook"),
+            None,
+        )
+        .await;
+        s == 200 && o["pending"] == 0 && o["at_risk"].as_array().is_some_and(Vec::is_empty)
+    })
+    .await;
     let at_risk = |v: &Value| -> BTreeSet<String> {
         v["at_risk_orders"]
             .as_array()
@@ -690,19 +703,32 @@ async fn waved_orders_at_risk_read_from_the_risk_hash_and_the_old_sorted_set() {
     assert_eq!(view["at_risk_waved"], 3, "{view}");
     assert_eq!(at_risk(&view), overdue);
 
-    // Stored as one field per wave: every order once, under its time.
+    // Stored as one member per wave: every order once, under its time; the member's score is
+    // its earliest time.
     let mut c = redis.conn().await;
     let key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:riskw");
     let old_key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:risk");
-    let fields: BTreeMap<String, String> =
-        redis::AsyncCommands::hgetall(&mut c, &key).await.unwrap();
+    let members: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(&key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(!members.is_empty());
     let mut stored: Vec<(i64, String)> = Vec::new();
-    for value in fields.values() {
-        for group in value.split(';') {
+    for (member, score) in &members {
+        let (wave, groups) = member.split_once('|').expect("`wave|…`");
+        assert!(wave.starts_with("W-"), "{member}");
+        let mut earliest = i64::MAX;
+        for group in groups.split(';') {
             let (ms, ids) = group.split_once(' ').expect("`ms id,id…`");
             let ms: i64 = ms.parse().unwrap();
+            earliest = earliest.min(ms);
             stored.extend(ids.split(',').map(|id| (ms, id.to_owned())));
         }
+        assert_eq!(*score as i64, earliest, "{member}");
     }
     stored.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
@@ -738,10 +764,10 @@ async fn waved_orders_at_risk_read_from_the_risk_hash_and_the_old_sorted_set() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let _: i64 = redis::cmd("HSET")
+    let _: i64 = redis::cmd("ZADD")
         .arg(&key)
-        .arg("W-test")
-        .arg(format!("{ms0} RK-0"))
+        .arg(*ms0)
+        .arg(format!("W-test|{ms0} RK-0"))
         .query_async(&mut c)
         .await
         .unwrap();
@@ -762,10 +788,13 @@ async fn waved_orders_at_risk_read_from_the_risk_hash_and_the_old_sorted_set() {
         client.get_json(path).await.1["at_risk_waved"] == 1
     })
     .await;
-    let in_hash: Option<String> = redis::AsyncCommands::hget(&mut c, &key, "W-test")
+    let members: Vec<String> = redis::AsyncCommands::zrange(&mut c, &key, 0, -1)
         .await
         .unwrap();
-    assert_eq!(in_hash, None, "a field left empty is gone");
+    assert!(
+        !members.iter().any(|m| m.starts_with("W-test|")),
+        "a member left empty is gone: {members:?}"
+    );
     let score: Option<f64> = redis::AsyncCommands::zscore(&mut c, &old_key, "RK-1")
         .await
         .unwrap();

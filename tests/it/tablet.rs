@@ -1029,19 +1029,21 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(audit["entries"][2]["qty"], jars2);
 
     // A cancelled order can never be packed again: the next session view drops it from the
-    // session's risk entries (the view reads only what may still be at risk): one hash field
-    // per wave, `ms id,id…;ms id…`.
+    // session's risk entries (the view reads only what may still be at risk): one sorted-set
+    // member per wave, `wave|ms id,id…;ms id…`.
     let risk_key = livepack::store::keys::session_risk(SITE, SELLER_A, "floor");
     let mut conn = crate::svc::redis_conn(&redis.url()).await;
-    let hvals = redis::cmd("HVALS").arg(&risk_key).clone();
+    let members = redis::cmd("ZRANGE").arg(&risk_key).arg(0).arg(-1).clone();
     let listed = |vals: Vec<String>| {
         vals.iter().any(|v| {
-            v.split(';')
+            v.split_once('|')
+                .into_iter()
+                .flat_map(|(_, groups)| groups.split(';'))
                 .filter_map(|g| g.split_once(' '))
                 .any(|(_, ids)| ids.split(',').any(|id| id == "FL-OLD"))
         })
     };
-    let vals: Vec<String> = hvals.query_async(&mut conn).await.unwrap();
+    let vals: Vec<String> = members.query_async(&mut conn).await.unwrap();
     assert!(listed(vals), "FL-OLD is in the risk entries");
     let (s, c) = app
         .client(TOKEN_A)
@@ -1058,7 +1060,7 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
             .all(|o| o["order_id"] != "FL-OLD"),
         "{session}"
     );
-    let vals: Vec<String> = hvals.query_async(&mut conn).await.unwrap();
+    let vals: Vec<String> = members.query_async(&mut conn).await.unwrap();
     assert!(!listed(vals), "pruned from the risk entries");
     app.stop().await;
 }

@@ -3,7 +3,7 @@
 -- is refused, and so is a commit whose wave or any parcel id exists already ('exists').
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
 -- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then n session hashes, then n
--- session risk hashes (keys.rs `session_risk`), then per shipment s: its hash, its
+-- session risk entries (zset, keys.rs `session_risk`), then per shipment s: its hash, its
 -- parcel set and its pickup day's shipments
 -- ARGV[1] fence token, ARGV[2] wave id, ARGV[3] released ms, ARGV[4] n, ARGV[5] m,
 -- ARGV[6] wave doc JSON, ARGV[7] pickup ms, ARGV[8] qty total, ARGV[9] k skus,
@@ -15,7 +15,7 @@
 --
 -- Cost (issue 20): a wave of 200 orders is a few hundred commands, not one per order per
 -- step: the checks are one EXISTS over the parcels and one HMGET over pending; pending
--- loses its fields in one HDEL; sessions, risk sets and shipment parcel sets take one
+-- loses its fields in one HDEL; sessions, risk entries and shipment parcel sets take one
 -- command per distinct key. Each order and parcel is still one HSET.
 local CHUNK = 1000 -- (unpack's stack limit)
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
@@ -112,8 +112,8 @@ for i = 0, n - 1 do
   e.risk[#e.risk + 1] = ARGV[a_risk + 2 * i]
   e.risk[#e.risk + 1] = ARGV[a_risk + 2 * i + 1]
 end
--- A session's risk entries of this wave: one field, `ms id,id…;ms id…` (ids grouped by
--- their time, first seen first; store/risk.rs reads it).
+-- A session's risk entries of this wave: one member, `wave|ms id,id…;ms id…` (ids grouped
+-- by their time, first seen first), scored by its earliest time (store/risk.rs reads it).
 for _, sk in ipairs(sessions) do
   local e = per_session[sk]
   redis.call('HINCRBY', sk, 'waved', e.count)
@@ -126,9 +126,12 @@ for _, sk in ipairs(sessions) do
     end
     table.insert(groups[ms], e.risk[j + 1])
   end
-  local parts = {}
-  for _, ms in ipairs(times) do parts[#parts + 1] = ms .. ' ' .. table.concat(groups[ms], ',') end
-  redis.call('HSET', e.risk_key, wave_id, table.concat(parts, ';'))
+  local parts, first = {}, times[1]
+  for _, ms in ipairs(times) do
+    parts[#parts + 1] = ms .. ' ' .. table.concat(groups[ms], ',')
+    if tonumber(ms) < tonumber(first) then first = ms end
+  end
+  redis.call('ZADD', e.risk_key, first, wave_id .. '|' .. table.concat(parts, ';'))
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'
