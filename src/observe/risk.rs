@@ -107,7 +107,7 @@ pub async fn session_at_risk(
     let mut finished: Vec<&str> = Vec::new();
     for chunk in due.ids.chunks(CHUNK) {
         // Status and wave first: packed, shipped and cancelled orders (most of an old
-        // session's due members) cost two small fields, not their documents.
+        // session's due orders) cost a few small fields, not their documents.
         let rows = state
             .store
             .order_status_and_wave(site, seller, chunk)

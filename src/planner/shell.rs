@@ -513,9 +513,10 @@ impl SitePlanner {
             if self.outlook_listed {
                 // What a plan of nothing says: the last plan's waved, cancelled or
                 // unwaved orders are no longer ahead.
-                let plan = core::plan_refs(&self.cfg, [], &self.ended, Utc::now());
+                let now = Utc::now();
+                let plan = core::plan_refs(&self.cfg, [], &self.ended, now);
                 self.outlook_listed =
-                    !super::outlook::publish(&self.store, &self.site.id, &plan, Utc::now()).await;
+                    !super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
             }
             return Ok(());
         }

@@ -25,7 +25,7 @@ pub fn session(site: &str, seller: &str, label: &str) -> String {
 /// order id under the time (ms) from which it counts as at risk (its deadline, or 0 when its
 /// wave's pickup was already after its deadline), scored by the earliest of them
 /// ([`super::risk`]). `GET /v1/sessions/{label}` reads only the members due by now, not every
-/// wave of the site. About 27 bytes an order, where a member per order cost 120 (issue 20).
+/// wave of the site. About 28 bytes an order, where a member per order cost 120 (issue 20).
 pub fn session_risk(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}:riskw")
 }

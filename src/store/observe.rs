@@ -1,5 +1,6 @@
 //! The reads behind the gauges (the `observe` module): a liveness ping, wave progress fields and
-//! order statuses. Each call is one pipeline; callers pass bounded slices (a few hundred).
+//! order statuses, a session's risk entries. Each call is one pipeline or a few bounded
+//! script calls; callers pass bounded slices (a few hundred).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -102,33 +103,42 @@ impl Store {
             return Ok(());
         }
         let gone: HashSet<&str> = finished.iter().copied().collect();
-        let mut inv = RISK_PRUNE.prepare_invoke();
-        inv.key(keys::session_risk(site, seller, label))
-            .key(keys::session_risk_zset(site, seller, label))
-            .arg(finished.len())
-            .arg(finished);
-        for member in &due.members {
-            match super::risk::prune(member, &gone) {
-                Ok(Pruned::Unchanged) | Err(_) => {}
-                Ok(Pruned::Empty) => {
-                    inv.arg(member).arg("").arg(0);
-                }
-                Ok(Pruned::Left {
-                    member: left,
-                    score,
-                }) => {
-                    inv.arg(member).arg(left).arg(score);
-                }
+        // (member, what replaces it ('' none), its score) of each member that changes.
+        let changed: Vec<(&str, String, i64)> = due
+            .members
+            .iter()
+            .filter_map(|m| match super::risk::prune(m, &gone).ok()? {
+                Pruned::Unchanged => None,
+                Pruned::Empty => Some((m.as_str(), String::new(), 0)),
+                Pruned::Left { member, score } => Some((m.as_str(), member, score)),
+            })
+            .collect();
+        let (key, old) = (
+            keys::session_risk(site, seller, label),
+            keys::session_risk_zset(site, seller, label),
+        );
+        // At most 1,000 ids and 200 members a call: no call holds Redis for long.
+        let (mut ids, mut members) = (finished.chunks(1000), changed.chunks(200));
+        loop {
+            let (some_ids, some_members) = (ids.next(), members.next());
+            if some_ids.is_none() && some_members.is_none() {
+                return Ok(());
             }
+            let some_ids = some_ids.unwrap_or_default();
+            let mut inv = RISK_PRUNE.prepare_invoke();
+            inv.key(&key).key(&old).arg(some_ids.len()).arg(some_ids);
+            for (member, left, score) in some_members.unwrap_or_default() {
+                inv.arg(*member).arg(left).arg(*score);
+            }
+            let mut conn = self.conn();
+            let _: i64 = self
+                .bounded("session_at_risk", inv.invoke_async(&mut conn))
+                .await?;
         }
-        let mut conn = self.conn();
-        let _: i64 = self
-            .bounded("session_at_risk", inv.invoke_async(&mut conn))
-            .await?;
-        Ok(())
     }
 
-    /// `st` (status) and `w` (wave id) of a seller's orders, in order (`None`: not stored).
+    /// `st` (status) and `w` (wave id, or its parcel's `wave` when the order names only its
+    /// parcel) of a seller's orders, in order (`None`: not stored).
     pub async fn order_status_and_wave<S: AsRef<str>>(
         &self,
         site: &str,

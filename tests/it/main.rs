@@ -44,6 +44,7 @@ mod repack;
 mod resilience;
 mod retention;
 mod security;
+mod session_risk;
 mod shared_budgets;
 mod shipping;
 mod slow_body;

@@ -1043,7 +1043,17 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
                 .any(|(_, ids)| ids.split(',').any(|id| id == "FL-OLD"))
         })
     };
+    // Every order id in the entries.
+    let ids = |vals: &[String]| -> usize {
+        vals.iter()
+            .filter_map(|v| v.split_once('|'))
+            .flat_map(|(_, groups)| groups.split(';'))
+            .filter_map(|g| g.split_once(' '))
+            .map(|(_, ids)| ids.split(',').count())
+            .sum()
+    };
     let vals: Vec<String> = members.query_async(&mut conn).await.unwrap();
+    let before = ids(&vals);
     assert!(listed(vals), "FL-OLD is in the risk entries");
     let (s, c) = app
         .client(TOKEN_A)
@@ -1061,6 +1071,11 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
         "{session}"
     );
     let vals: Vec<String> = members.query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        ids(&vals),
+        before - 1,
+        "only FL-OLD left the entries: {vals:?}"
+    );
     assert!(!listed(vals), "pruned from the risk entries");
     app.stop().await;
 }
