@@ -304,8 +304,9 @@ impl Store {
             .iter()
             .zip(self.archive_hashes(&parcel_keys).await?)
             .collect();
-        // An order names its parcel; its wave and shipment are the parcel's (builds before
-        // issue 20's fifteenth session also stored `w` and `sh` on the order).
+        // An order names its parcel; its wave is the parcel's `wave`, its shipment the parcel
+        // document's (builds before issue 20's fifteenth session also stored `w` and `sh` on
+        // the order, and `sh` on the parcel).
         let wave_of = |h: &HashMap<String, String>| {
             opt(h, "w").or_else(|| parcels.get(&opt(h, "p")?).and_then(|p| opt(p, "wave")))
         };
@@ -323,7 +324,13 @@ impl Store {
             let status = opt(h, "st").unwrap_or_else(|| "received".into());
             let (wave_id, parcel_id) = (wave_of(h), opt(h, "p"));
             let parcel = parcel_id.as_ref().and_then(|p| parcels.get(p));
-            let shipment_id = opt(h, "sh").or_else(|| parcel.and_then(|p| opt(p, "sh")));
+            let shipment_id = opt(h, "sh").or_else(|| {
+                let p = parcel?;
+                super::records::parcel_shipment(
+                    p.get("sh").map(String::as_str),
+                    p.get("data").map(String::as_str),
+                )
+            });
             let status_at = match status.as_str() {
                 "cancelled" => ms_time(h.get("cancelled_ms")),
                 s => parcel.and_then(|p| ms_time(p.get(&format!("{s}_ms")))),

@@ -230,22 +230,24 @@ impl Store {
             serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let opt = |k: &str| h.get(k).filter(|v| !v.is_empty()).cloned();
         let parcel_id = opt("p");
-        // Its wave and shipment are its parcel's (builds before issue 20's fifteenth session
-        // also stored `w` and `sh` on the order).
+        // Its wave is its parcel's `wave`, its shipment the parcel document's (builds before
+        // issue 20's fifteenth session also stored `w` and `sh` on the order).
         let (mut wave_id, mut shipment_id) = (opt("w"), opt("sh"));
         if let Some(p) = parcel_id.as_deref().filter(|_| wave_id.is_none()) {
-            let (w, sh): (Option<String>, Option<String>) = self
+            let (w, sh, doc): (Option<String>, Option<String>, Option<Vec<u8>>) = self
                 .bounded(
                     "order",
                     redis::cmd("HMGET")
                         .arg(keys::parcel(site, p))
                         .arg("wave")
                         .arg("sh")
+                        .arg("data")
                         .query_async(&mut conn),
                 )
                 .await?;
+            let doc = doc.map(super::doc::unpack).transpose()?;
             wave_id = w.filter(|v| !v.is_empty());
-            shipment_id = sh.filter(|v| !v.is_empty());
+            shipment_id = super::records::parcel_shipment(sh.as_deref(), doc.as_deref());
         }
         Ok(Some(OrderRecord {
             data,

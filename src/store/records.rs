@@ -129,6 +129,23 @@ impl ParcelDoc {
     }
 }
 
+/// The shipment a parcel leaves with: its document's `shipment_id`, or the `sh` field that
+/// builds before issue 20's fifteenth session also wrote on its hash (and that parcels from
+/// before shipment ids were in documents have alone).
+pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Shipment {
+        #[serde(default)]
+        shipment_id: Option<String>,
+    }
+    sh.filter(|s| !s.is_empty()).map(str::to_owned).or_else(|| {
+        serde_json::from_str::<Shipment>(data?)
+            .ok()?
+            .shipment_id
+            .filter(|s| !s.is_empty())
+    })
+}
+
 /// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys, and their
 /// pickup day with its year so they are unique across years: `W-{site}-{YYYYMMDD}-{n}`,
 /// `P-{site}-{YYYYMMDD}-{n}` (ids made before 2026-12 read `W-{site}-{MMDD}-{n}`).
@@ -266,6 +283,27 @@ impl WaveRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parcels_shipment_from_its_document_or_the_older_field() {
+        let doc = r#"{"parcel_id":"P-h-20261205-1","shipment_id":"S-h-20261205-1100-ghn-std"}"#;
+        let none = r#"{"parcel_id":"P-h-20261205-1","shipment_id":null}"#;
+        let older = r#"{"parcel_id":"P-h-20261205-1"}"#;
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            parcel_shipment(None, Some(doc)),
+            s("S-h-20261205-1100-ghn-std")
+        );
+        assert_eq!(parcel_shipment(Some("S-old"), Some(older)), s("S-old"));
+        assert_eq!(
+            parcel_shipment(Some(""), Some(doc)),
+            s("S-h-20261205-1100-ghn-std")
+        );
+        assert_eq!(parcel_shipment(None, Some(none)), None);
+        assert_eq!(parcel_shipment(None, Some(older)), None);
+        assert_eq!(parcel_shipment(None, Some("not json")), None);
+        assert_eq!(parcel_shipment(None, None), None);
+    }
 
     #[test]
     fn ids_carry_their_site() {

@@ -456,6 +456,23 @@ async fn parcel_field(redis: &TestRedis, id: &str, field: &str) -> Option<String
         .unwrap()
 }
 
+/// The shipment a parcel leaves with: its document's `shipment_id` (the hash repeats no id).
+async fn parcel_shipment(redis: &TestRedis, id: &str) -> Option<String> {
+    let data: Vec<u8> = parcel_bytes(redis, id, "data").await?;
+    let doc: Value = serde_json::from_str(&livepack::store::doc::unpack(data).unwrap()).unwrap();
+    doc["shipment_id"].as_str().map(String::from)
+}
+
+async fn parcel_bytes(redis: &TestRedis, id: &str, field: &str) -> Option<Vec<u8>> {
+    let mut c = redis.conn().await;
+    redis::cmd("HGET")
+        .arg(livepack::store::keys::parcel(SITE, id))
+        .arg(field)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
 /// Today's and tomorrow's dates at the hub (`YYYY-MM-DD`).
 fn business_days() -> [String; 2] {
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh);
@@ -608,13 +625,19 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         assert_eq!(rec["parcel_id"], p4_new.as_str());
         assert_eq!(rec["status"], "picked", "to be repacked");
     }
-    let sh = parcel_field(&redis, &p4, "sh")
-        .await
-        .expect("in a shipment");
+    let sh = parcel_shipment(&redis, &p4).await.expect("in a shipment");
     assert_eq!(
-        parcel_field(&redis, &p4_new, "sh").await.as_deref(),
+        parcel_shipment(&redis, &p4_new).await.as_deref(),
         Some(sh.as_str())
     );
+    let mut c = redis.conn().await;
+    let on_it: bool = redis::cmd("SISMEMBER")
+        .arg(livepack::store::keys::shipment_parcels(SITE, &sh))
+        .arg(&p4_new)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(on_it, "the new parcel joins its shipment's parcels");
     // The floor's view: the old box is to pull (pointing at its replacement), the new one
     // is covered by the units picked for it (they left the packed counts with the old box)
     // and is the next to pack.
@@ -1168,7 +1191,7 @@ async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
     let parcels = ctx.check().await;
     let p = parcel_of_buyer(&parcels, 77);
     assert_eq!(parcel_of(&parcels, &p)["status"], "open");
-    let sh = parcel_field(&redis, &p, "sh").await.expect("in a shipment");
+    let sh = parcel_shipment(&redis, &p).await.expect("in a shipment");
 
     vtp.set_delay(std::time::Duration::from_secs(3));
     let url = format!("http://{}/v1/shipments/{sh}/book", ctx.addr);

@@ -10,8 +10,9 @@
 -- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON),
 -- then s, then s × (shipment id, carrier, service, pickup ms, pickup date), then m × the
 -- parcel's shipment (1-based index, 0 none), then n × (risk-from ms, order id). An order
--- names only its parcel (`p`): its wave and shipment are the parcel's (`wave`, `sh`), and a
--- parcel's id is its key's last part (issue 20: no field repeats what another holds).
+-- names only its parcel (`p`): its wave is the parcel's `wave`, its shipment the parcel
+-- document's; a parcel's id is its key's last part (issue 20: no field repeats what another
+-- holds).
 --
 -- Cost (issue 20): a wave of 200 orders is a few hundred commands, not one per order per
 -- step: the checks are one EXISTS over the parcels and one HMGET over pending; pending
@@ -71,15 +72,11 @@ for j = 0, m - 1 do
   local pid = ARGV[a_parcels + 2 * j]
   local x = tonumber(ARGV[a_idx + j])
   if x > 0 then
-    local ship = ARGV[a_ship + 1 + 5 * (x - 1)]
-    redis.call('HSET', KEYS[5 + n + j], 'wave', wave_id,
-      'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1], 'sh', ship)
     ship_parcels[x] = ship_parcels[x] or {}
     table.insert(ship_parcels[x], pid)
-  else
-    redis.call('HSET', KEYS[5 + n + j], 'wave', wave_id,
-      'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1])
   end
+  redis.call('HSET', KEYS[5 + n + j], 'wave', wave_id,
+    'status', 'open', 'ver', 1, 'data', ARGV[a_parcels + 2 * j + 1])
 end
 for x = 1, s do
   local b = a_ship + 1 + 5 * (x - 1)

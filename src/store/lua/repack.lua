@@ -98,7 +98,6 @@ else
     redis.call('HSET', KEYS[1], 'data', ARGV[7])
     redis.call('HINCRBY', KEYS[1], 'ver', 1)
     if ARGV[9] ~= '' then
-      redis.call('HSET', KEYS[6], 'sh', ARGV[9])
       redis.call('SADD', KEYS[8], new_id)
       -- A new parcel to book: the shipment is not fully booked any more.
       if redis.call('HGET', KEYS[7], 'status') == 'booked' then
