@@ -129,9 +129,8 @@ impl ParcelDoc {
     }
 }
 
-/// The shipment a parcel leaves with: its document's `shipment_id`, or the `sh` field that
-/// builds before issue 20's fifteenth session also wrote on its hash (and that parcels from
-/// before shipment ids were in documents have alone).
+/// The shipment a parcel leaves with: the `sh` field that builds before issue 20's fifteenth
+/// session also wrote on its hash, else its document's `shipment_id` (both always agreed).
 pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<String> {
     #[derive(Deserialize)]
     struct Shipment {
