@@ -447,13 +447,8 @@ async fn carrier_cancelled(redis: &TestRedis, parcel: &str, what: &str) {
 }
 
 async fn parcel_field(redis: &TestRedis, id: &str, field: &str) -> Option<String> {
-    let mut c = redis.conn().await;
-    redis::cmd("HGET")
-        .arg(livepack::store::keys::parcel(SITE, id))
-        .arg(field)
-        .query_async(&mut c)
-        .await
-        .unwrap()
+    let bytes = parcel_bytes(redis, id, field).await?;
+    Some(String::from_utf8(bytes).expect("a text field"))
 }
 
 /// The shipment a parcel leaves with: its document's `shipment_id` (the hash repeats no id).

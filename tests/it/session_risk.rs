@@ -63,14 +63,7 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     let mut c = redis.conn().await;
     let key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:riskw");
     let old_key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:risk");
-    let members: Vec<(String, f64)> = redis::cmd("ZRANGE")
-        .arg(&key)
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let members = with_scores(&mut c, &key).await;
     assert!(!members.is_empty());
     let mut stored: Vec<(i64, String)> = Vec::new();
     for (member, score) in &members {
@@ -153,14 +146,7 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     })
     .await;
     // The wave member lost RK-0: RK-3 is left, scored by its own time; the expiry stays.
-    let members: Vec<(String, f64)> = redis::cmd("ZRANGE")
-        .arg(&key)
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let members = with_scores(&mut c, &key).await;
     assert_eq!(
         members,
         [(format!("W-test|{ms3} RK-3"), ms3 as f64)],
@@ -181,4 +167,16 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
         .unwrap();
     assert_eq!(left, ["RK-2", "RK-4"].map(String::from));
     app.stop().await;
+}
+
+/// Every member of a sorted set with its score, lowest first.
+async fn with_scores(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<(String, f64)> {
+    redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(c)
+        .await
+        .unwrap()
 }
