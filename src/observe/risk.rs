@@ -105,25 +105,29 @@ pub async fn session_at_risk(
     let mut count = 0;
     let mut listed = Vec::new();
     let mut finished: Vec<&str> = Vec::new();
-    for chunk in due.ids.chunks(CHUNK) {
-        // Status and wave first: packed, shipped and cancelled orders (most of an old
-        // session's due orders) cost a few small fields, not their documents.
+    for chunk in due.orders.chunks(CHUNK) {
+        // Status (and the wave of an order the older sorted set listed) first: packed,
+        // shipped and cancelled orders (most of an old session's due orders) cost two small
+        // fields, not their documents. An entry kept per wave names its wave itself.
+        let chunk_ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
         let rows = state
             .store
-            .order_status_and_wave(site, seller, chunk)
+            .order_status_and_wave(site, seller, &chunk_ids)
             .await?;
         let unpacked_ids: Vec<(&String, String, String)> = chunk
             .iter()
             .zip(rows)
-            .filter_map(|(id, (st, wave))| {
+            .filter_map(|((id, entry_wave), (st, wave))| {
                 let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
                 let parsed = status.parse::<OrderStatus>().ok();
                 if parsed.is_some_and(OrderStatus::is_final) {
                     finished.push(id);
                 }
-                parsed
-                    .is_some_and(OrderStatus::is_unpacked)
-                    .then_some((id, status, wave?))
+                parsed.is_some_and(OrderStatus::is_unpacked).then_some((
+                    id,
+                    status,
+                    entry_wave.clone().or(wave)?,
+                ))
             })
             .collect();
         let ids: Vec<&str> = unpacked_ids.iter().map(|(id, ..)| id.as_str()).collect();

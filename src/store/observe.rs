@@ -11,11 +11,13 @@ use super::{keys, Store, StoreError};
 static RISK_PRUNE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/risk_prune.lua")));
 
-/// What [`Store::session_risk_due`] read: the due order ids, earliest first, and the risk
+/// What [`Store::session_risk_due`] read: the due orders, earliest first, and the risk
 /// entries they came from (for [`Store::session_risk_forget`]).
 #[derive(Debug, Default)]
 pub struct RiskDue {
-    pub ids: Vec<String>,
+    /// Each due order's id and, when it came from an entry kept per wave, that wave (`None`
+    /// from the older sorted set, whose orders hold their wave in `w`).
+    pub orders: Vec<(String, Option<String>)>,
     members: Vec<String>,
 }
 
@@ -68,23 +70,26 @@ impl Store {
         let (old, members): (Vec<(String, f64)>, Vec<String>) = self
             .bounded("session_at_risk", pipe.query_async(&mut conn))
             .await?;
-        let mut due: Vec<(i64, String)> = old.into_iter().map(|(id, ms)| (ms as i64, id)).collect();
+        let mut due: Vec<(i64, String, Option<String>)> = old
+            .into_iter()
+            .map(|(id, ms)| (ms as i64, id, None))
+            .collect();
         for member in &members {
             match super::risk::parse(member) {
-                Ok((_, entries)) => due.extend(
+                Ok((wave, entries)) => due.extend(
                     entries
                         .into_iter()
                         .filter(|(ms, _)| *ms <= now_ms)
-                        .map(|(ms, id)| (ms, id.to_owned())),
+                        .map(|(ms, id)| (ms, id.to_owned(), Some(wave.to_owned()))),
                 ),
                 Err(e) => tracing::warn!(site, error = %e, "a session risk entry left out"),
             }
         }
         due.sort();
         let mut seen = HashSet::new();
-        due.retain(|(_, id)| seen.insert(id.clone()));
+        due.retain(|(_, id, _)| seen.insert(id.clone()));
         Ok(RiskDue {
-            ids: due.into_iter().map(|(_, id)| id).collect(),
+            orders: due.into_iter().map(|(_, id, wave)| (id, wave)).collect(),
             members,
         })
     }
@@ -137,8 +142,8 @@ impl Store {
         }
     }
 
-    /// `st` (status) and `w` (wave id, or its parcel's `wave` when the order names only its
-    /// parcel) of a seller's orders, in order (`None`: not stored).
+    /// `st` (status) and `w` (wave id, written by builds before issue 20's fifteenth session)
+    /// of a seller's orders, in order (`None`: not stored).
     pub async fn order_status_and_wave<S: AsRef<str>>(
         &self,
         site: &str,
@@ -150,31 +155,9 @@ impl Store {
             pipe.cmd("HMGET")
                 .arg(keys::order(site, seller, id.as_ref()))
                 .arg("st")
-                .arg("w")
-                .arg("p");
+                .arg("w");
         }
-        let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
-            self.read_pipe("session_at_risk", &pipe).await?;
-        // An order names its parcel, whose `wave` is the order's (builds before issue 20's
-        // fifteenth session also stored `w` on the order).
-        let mut pipe = redis::pipe();
-        for (_, w, p) in &rows {
-            if let (None, Some(p)) = (w, p) {
-                pipe.hget(keys::parcel(site, p), "wave");
-            }
-        }
-        let mut waves = self
-            .read_pipe::<Option<String>>("session_at_risk", &pipe)
-            .await?
-            .into_iter();
-        Ok(rows
-            .into_iter()
-            .map(|(st, w, p)| match (w, p) {
-                (Some(w), _) => (st, Some(w)),
-                (None, Some(_)) => (st, waves.next().flatten()),
-                (None, None) => (st, None),
-            })
-            .collect())
+        self.read_pipe("session_at_risk", &pipe).await
     }
 
     /// `data` of a seller's orders, in order (`None`: not stored).

@@ -65,7 +65,8 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     let old_key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:risk");
     let members = with_scores(&mut c, &key).await;
     assert!(!members.is_empty());
-    let mut stored: Vec<(i64, String)> = Vec::new();
+    // (from when at risk, order id, its wave)
+    let mut stored: Vec<(i64, String, String)> = Vec::new();
     for (member, score) in &members {
         let (wave, groups) = member.split_once('|').expect("`wave|…`");
         assert!(wave.starts_with("W-"), "{member}");
@@ -74,21 +75,28 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
             let (ms, ids) = group.split_once(' ').expect("`ms id,id…`");
             let ms: i64 = ms.parse().unwrap();
             earliest = earliest.min(ms);
-            stored.extend(ids.split(',').map(|id| (ms, id.to_owned())));
+            stored.extend(
+                ids.split(',')
+                    .map(|id| (ms, id.to_owned(), wave.to_owned())),
+            );
         }
         assert_eq!(*score as i64, earliest, "{member}");
     }
     stored.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
-        stored.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>(),
+        stored
+            .iter()
+            .map(|(_, id, _)| id.as_str())
+            .collect::<Vec<_>>(),
         ["RK-0", "RK-1", "RK-2", "RK-3", "RK-4"]
     );
     let now_ms = chrono::Utc::now().timestamp_millis();
-    for (ms, id) in &stored {
+    for (ms, id, _) in &stored {
         assert_eq!(*ms <= now_ms, overdue.contains(id), "{id} at {ms}");
     }
 
-    // The same entries as the sorted set older builds wrote: the same view.
+    // The same entries as the sorted set older builds wrote (with each order's `w`, which they
+    // also wrote): the same view.
     let _: () = redis::cmd("DEL")
         .arg(&key)
         .query_async(&mut c)
@@ -96,8 +104,15 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
         .unwrap();
     let mut zadd = redis::cmd("ZADD");
     zadd.arg(&old_key);
-    for (ms, id) in &stored {
+    for (ms, id, wave) in &stored {
         zadd.arg(*ms).arg(id);
+        let _: i64 = redis::cmd("HSET")
+            .arg(format!("lp:{{{SITE}}}:o:{SELLER_A}:{id}"))
+            .arg("w")
+            .arg(wave)
+            .query_async(&mut c)
+            .await
+            .unwrap();
     }
     let _: i64 = zadd.query_async(&mut c).await.unwrap();
     let (_, view) = client.get_json(path).await;
@@ -106,8 +121,9 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
 
     // Some in each: RK-0 (overdue) and RK-3 (not yet) back in one wave member, under their
     // times, the rest in the sorted set; the key expires (as the archiver leaves it).
-    let ms_of = |id: &str| stored.iter().find(|(_, i)| i == id).unwrap().0;
+    let ms_of = |id: &str| stored.iter().find(|(_, i, _)| i == id).unwrap().0;
     let (ms0, ms3) = (ms_of("RK-0"), ms_of("RK-3"));
+    let wave0 = &stored.iter().find(|(_, i, _)| i == "RK-0").unwrap().2;
     let _: i64 = redis::cmd("ZREM")
         .arg(&old_key)
         .arg("RK-0")
@@ -118,7 +134,7 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     let _: i64 = redis::cmd("ZADD")
         .arg(&key)
         .arg(ms0)
-        .arg(format!("W-test|{ms0} RK-0;{ms3} RK-3"))
+        .arg(format!("{wave0}|{ms0} RK-0;{ms3} RK-3"))
         .query_async(&mut c)
         .await
         .unwrap();
@@ -149,7 +165,7 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     let members = with_scores(&mut c, &key).await;
     assert_eq!(
         members,
-        [(format!("W-test|{ms3} RK-3"), ms3 as f64)],
+        [(format!("{wave0}|{ms3} RK-3"), ms3 as f64)],
         "the member replaced by what is left"
     );
     let ttl: i64 = redis::cmd("PTTL")
