@@ -72,6 +72,9 @@ measure() { # title, extra redis-server arguments...
     # Stop the service so nothing changes while the keys are read.
     stop LP_PID
     mem1=$(used)
+    # Kept with KEEP_TMP=1: where used_memory beyond the keys went.
+    "${RCLI[@]}" info memory >"$dir/info-memory"
+    "${RCLI[@]}" memory stats >"$dir/memory-stats"
 
     # Every key: its MEMORY USAGE (all samples), grouped by kind (the key with ids stripped).
     "${RCLI[@]}" --scan >"$dir/keys"
