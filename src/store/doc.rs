@@ -204,11 +204,16 @@ thread_local! {
         const { RefCell::new([None, None]) };
 }
 
-/// A document as a tag and a zstd frame without its magic number; `None` if zstd could not
-/// set up (the caller then packs it as before).
+/// A document as a tag and a zstd frame without its magic number. `None` for a document over
+/// [`MAX_DOC`] (what `unpack` refuses to allocate; it is then stored as JSON) and for an error
+/// zstd reports (not seen: it panics rather than return when it cannot allocate a context);
+/// the caller then packs it as before.
 fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
+    if json.len() > MAX_DOC {
+        return None;
+    }
     let dict = kind.dict();
-    let frame = COMPRESSORS.with(|c| {
+    let mut frame = COMPRESSORS.with(|c| {
         let mut c = c.borrow_mut();
         let slot = &mut c[kind as usize];
         if slot.is_none() {
@@ -220,13 +225,17 @@ fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
             z.include_contentsize(true).ok()?;
             *slot = Some(z);
         }
-        slot.as_mut()?.compress(json).ok()
+        let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(json.len()));
+        slot.as_mut()?.compress_to_buffer(json, &mut frame).ok()?;
+        Some(frame)
     })?;
-    let body = frame.strip_prefix(&ZSTD_MAGIC[..])?;
-    let mut out = Vec::with_capacity(1 + body.len());
-    out.push(dict.tag);
-    out.extend_from_slice(body);
-    Some(out)
+    // The tag takes the magic number's last byte; the three before it go.
+    if !frame.starts_with(&ZSTD_MAGIC) {
+        return None;
+    }
+    frame[ZSTD_MAGIC.len() - 1] = dict.tag;
+    frame.drain(..ZSTD_MAGIC.len() - 1);
+    Some(frame)
 }
 
 /// The JSON of a tag and a zstd frame without its magic number.
@@ -538,7 +547,28 @@ mod tests {
         let mut huge = vec![ORDER_V2, 0xe0];
         huge.extend_from_slice(&(1u64 << 32).to_le_bytes());
         huge.extend_from_slice(&[0x01, 0x00, 0x00]);
-        assert!(unpack(huge).is_err());
+        let refused = unpack(huge).unwrap_err().to_string();
+        assert!(refused.contains("too large"), "{refused}");
+    }
+
+    /// A document of several zstd blocks (128 KiB each) packs and reads back; one over
+    /// `MAX_DOC`, which `unpack` would refuse to allocate, is stored as JSON instead.
+    #[test]
+    fn large_documents_read_back() {
+        let lines: Vec<String> = (0..6_000)
+            .map(|i| format!(r#"{{"sku":"SKU-{i}","name":"Mật ong rừng {i}","qty":{i}}}"#))
+            .collect();
+        let big = format!(r#"{{"order_id":"big","lines":[{}]}}"#, lines.join(","));
+        assert!(big.len() > 2 * 128 * 1024, "{} bytes", big.len());
+        for packed in [pack_order(big.as_bytes()), pack_parcel(big.as_bytes())] {
+            assert!(matches!(packed[0], ORDER_V2 | PARCEL_V2));
+            assert_eq!(unpack(packed).unwrap(), big);
+        }
+        let over = format!(r#"{{"note":"{}"}}"#, "x".repeat(MAX_DOC));
+        for packed in [pack_order(over.as_bytes()), pack_parcel(over.as_bytes())] {
+            assert_eq!(packed[0], b'{', "stored as JSON");
+            assert_eq!(unpack(packed).unwrap(), over);
+        }
     }
 
     #[test]

@@ -420,7 +420,7 @@ async fn graceful_shutdown_answers_in_flight_frames_then_closes_with_1001() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_stored_packed_and_plain_read_back_the_same() {
-    // `redis.pack_documents` (on by default) stores an order's record LZ4-packed; off, as JSON.
+    // `redis.pack_documents` (on by default) stores an order's record zstd-packed; off, as JSON.
     // Either kind reads back the same through the API, whichever setting the reader has, and
     // a resend of either is a plain duplicate (the digest is of the order, not the bytes).
     let redis = TestRedis::start().await;
@@ -446,7 +446,7 @@ async fn records_stored_packed_and_plain_read_back_the_same() {
             .unwrap();
         stored.push(raw);
     }
-    assert_eq!(stored[0][0], 0x03, "packed: the order tag");
+    assert_eq!(stored[0][0], 0x05, "packed: the order tag (zstd)");
     assert_eq!(stored[1][0], b'{', "plain: JSON");
     assert!(
         stored[0].len() * 10 < stored[1].len() * 7,
