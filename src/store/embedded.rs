@@ -600,7 +600,10 @@ mod tests {
         // A hash with a 1 KB value stays a listpack (Redis' default would make it a table).
         let kb = "x".repeat(1024);
         cmd(&r, &["HSET", "h", "data", &kb, "st", "waved"]).await;
-        assert_eq!(cmd(&r, &["OBJECT", "ENCODING", "h"]).await, bulk("listpack"));
+        assert_eq!(
+            cmd(&r, &["OBJECT", "ENCODING", "h"]).await,
+            bulk("listpack")
+        );
         let pid = r.pid().unwrap();
         assert_eq!(
             read_record(&dir.join(RECORD)),
