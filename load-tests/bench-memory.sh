@@ -69,6 +69,15 @@ measure() { # title, extra redis-server arguments...
     mem0=$(used)
     "$SURGE" scenario --name flash --url "ws://127.0.0.1:$LP_PORT" "${TOKENS[@]}" --scale "$SCALE" \
         --no-progress --json "$dir/flash.json"
+    # The outlook (a 10-minute key) lists the last plan's pending orders until the planner's
+    # next pass finds its queue empty and publishes none: wait for that (up to 15 s), so the
+    # measurement does not depend on when the run stopped (0–175 bytes an order otherwise).
+    for _ in $(seq 150); do
+        curl -fsS -H "Authorization: Bearer demo-operator-token-change-me" \
+            "http://127.0.0.1:$LP_PORT/v1/sites/hoa-lu-hub/outlook" 2>/dev/null |
+            grep -q '"pending":0[,}]' && break
+        sleep 0.1
+    done
     # Stop the service so nothing changes while the keys are read.
     stop LP_PID
     mem1=$(used)
