@@ -173,7 +173,7 @@ fn validate_one(
     let (data, digest) = record(&data, &wire, text_len);
     Ok(StoreOrder {
         digest,
-        data,
+        data: ctx.store.stored_record(data),
         order_id: order.order_id,
     })
 }

@@ -198,8 +198,8 @@ impl Zkind {
 thread_local! {
     /// Each thread's zstd contexts, per dictionary, made on first use and reused (a context
     /// holds the match tables; making one per document would cost more than packing it).
-    static COMPRESSORS: RefCell<[Option<Compressor<'static>>; 2]> =
-        const { RefCell::new([None, None]) };
+    static COMPRESSORS: RefCell<([Option<Compressor<'static>>; 2], Vec<u8>)> =
+        const { RefCell::new(([None, None], Vec::new())) };
     static DECOMPRESSORS: RefCell<[Option<Decompressor<'static>>; 2]> =
         const { RefCell::new([None, None]) };
 }
@@ -213,9 +213,9 @@ fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
         return None;
     }
     let dict = kind.dict();
-    let mut frame = COMPRESSORS.with(|c| {
-        let mut c = c.borrow_mut();
-        let slot = &mut c[kind as usize];
+    COMPRESSORS.with(|c| {
+        let (contexts, scratch) = &mut *c.borrow_mut();
+        let slot = &mut contexts[kind as usize];
         if slot.is_none() {
             let mut z = Compressor::with_prepared_dictionary(&dict.encoder).ok()?;
             // The frame keeps its content size (what `unpack` allocates) and drops the
@@ -225,18 +225,24 @@ fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
             z.include_contentsize(true).ok()?;
             *slot = Some(z);
         }
-        let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(json.len()));
-        slot.as_mut()?.compress_to_buffer(json, &mut frame).ok()?;
-        Some(frame)
-    })?;
-    // The tag takes the magic number's last byte; the three before it go.
-    if !frame.starts_with(&ZSTD_MAGIC) {
-        return None;
-    }
-    frame[ZSTD_MAGIC.len() - 1] = dict.tag;
-    frame.drain(..ZSTD_MAGIC.len() - 1);
-    Some(frame)
+        // Compressed into the thread's scratch buffer, then copied into a buffer of exactly
+        // its size: ingest holds packed records until Redis answers them.
+        scratch.clear();
+        scratch.reserve(zstd::zstd_safe::compress_bound(json.len()));
+        slot.as_mut()?.compress_to_buffer(json, scratch).ok()?;
+        let body = scratch.strip_prefix(&ZSTD_MAGIC[..])?;
+        let mut out = Vec::with_capacity(1 + body.len());
+        out.push(dict.tag);
+        out.extend_from_slice(body);
+        if scratch.capacity() > SCRATCH_KEPT {
+            *scratch = Vec::new();
+        }
+        Some(out)
+    })
 }
+
+/// The most scratch space a thread keeps between documents (a larger one is let go).
+const SCRATCH_KEPT: usize = 64 * 1024;
 
 /// The JSON of a tag and a zstd frame without its magic number.
 fn unpack_zstd(stored: &[u8], kind: Zkind) -> Result<Vec<u8>, &'static str> {
@@ -411,6 +417,8 @@ mod tests {
     fn a_packed_order_unpacks_to_its_record_in_less_than_half_the_bytes() {
         let packed = pack_order(ORDER.as_bytes());
         assert_eq!(packed[0], ORDER_V2);
+        // Ingest holds packed records until Redis answers: no slack kept with them.
+        assert_eq!(packed.capacity(), packed.len());
         assert!(
             packed.len() * 2 < ORDER.len(),
             "{} bytes packed of {}",

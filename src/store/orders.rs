@@ -38,8 +38,9 @@ pub struct Normalized {
     pub ward: String,
 }
 
-/// An order ready to be written: its id, stored JSON (UTF-8 bytes, written as they are)
-/// and content digest.
+/// An order ready to be written: its id, its record as stored ([`Store::stored_record`]:
+/// packed, or its JSON when `redis.pack_documents` is off; written as it is) and content
+/// digest.
 pub struct StoreOrder {
     pub order_id: String,
     pub data: Vec<u8>,
@@ -133,9 +134,7 @@ impl Store {
             .arg(rejected)
             .arg(buckets.len());
         for o in orders {
-            cmd.arg(&o.order_id)
-                .arg(self.document(&o.data, super::doc::pack_order).as_ref())
-                .arg(&o.digest);
+            cmd.arg(&o.order_id).arg(&o.data).arg(&o.digest);
         }
         let mut conn = self.conn();
         let call = Store::run_script(&mut conn, script, &cmd);
