@@ -229,15 +229,21 @@ fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
         // its size: ingest holds packed records until Redis answers them.
         scratch.clear();
         scratch.reserve(zstd::zstd_safe::compress_bound(json.len()));
-        slot.as_mut()?.compress_to_buffer(json, scratch).ok()?;
-        let body = scratch.strip_prefix(&ZSTD_MAGIC[..])?;
-        let mut out = Vec::with_capacity(1 + body.len());
-        out.push(dict.tag);
-        out.extend_from_slice(body);
+        let out = slot
+            .as_mut()?
+            .compress_to_buffer(json, scratch)
+            .ok()
+            .and_then(|_| {
+                let body = scratch.strip_prefix(&ZSTD_MAGIC[..])?;
+                let mut out = Vec::with_capacity(1 + body.len());
+                out.push(dict.tag);
+                out.extend_from_slice(body);
+                Some(out)
+            });
         if scratch.capacity() > SCRATCH_KEPT {
             *scratch = Vec::new();
         }
-        Some(out)
+        out
     })
 }
 

@@ -7,7 +7,7 @@
 -- KEYS[4..3+n] the seller's tombstone buckets that can be live (n = ARGV[5]),
 -- then the order hashes (one per order, in frame order)
 -- ARGV[1] seller, ARGV[2] session label, ARGV[3] now (ms), ARGV[4] rejected count,
--- ARGV[5] n, then per order 3 args: order_id, data (JSON), digest
+-- ARGV[5] n, then per order 3 args: order_id, data (the record as stored: packed, or JSON), digest
 -- Returns per order: 1 accepted, 2 duplicate (same content), 3 duplicate (different content)
 --
 -- Cost (issue 20: close to a bare set-if-absent + XADD): one EXISTS over every tombstone
