@@ -180,10 +180,9 @@ impl Store {
     /// JSON's buffer (about 1.6 KB): less memory, and fewer fresh pages to fault in, while a
     /// surge is in flight (issue 20).
     pub fn stored_record(&self, json: Vec<u8>) -> Vec<u8> {
-        if self.inner.pack_documents {
-            doc::pack_order(&json)
-        } else {
-            json
+        match self.document(&json, doc::pack_order) {
+            std::borrow::Cow::Owned(packed) => packed,
+            std::borrow::Cow::Borrowed(_) => json,
         }
     }
 
