@@ -446,7 +446,10 @@ async fn records_stored_packed_and_plain_read_back_the_same() {
             .unwrap();
         stored.push(raw);
     }
-    assert_eq!(stored[0][0], 0x05, "packed: the order tag (zstd)");
+    assert_eq!(
+        stored[0][0], 0x06,
+        "packed: the order tag (zstd, trained dictionary)"
+    );
     assert_eq!(stored[1][0], b'{', "plain: JSON");
     assert!(
         stored[0].len() * 10 < stored[1].len() * 7,
