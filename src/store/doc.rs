@@ -158,16 +158,16 @@ const ORDER_DICT_V3: &[u8] = include_bytes!("order-v3.zdict");
 /// 3.4 µs against 638 in 3.6 µs); 3,000 records, one core of this machine. A parcel's
 /// document is packed by the planner, off that path: level 1.
 const ORDER_LEVEL: i32 = 1;
-const ORDER_V2_LEVEL: i32 = -1;
 const PARCEL_LEVEL: i32 = 1;
 
 /// The magic number that opens every zstd frame, left out of what is stored.
 const ZSTD_MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
 
-/// A zstd dictionary, prepared once per process for both directions.
+/// A zstd dictionary, prepared once per process: for both directions, or (a format no
+/// longer written) for reading only.
 struct ZstdDict {
     tag: u8,
-    encoder: EncoderDictionary<'static>,
+    encoder: Option<EncoderDictionary<'static>>,
     decoder: DecoderDictionary<'static>,
 }
 
@@ -176,8 +176,16 @@ impl ZstdDict {
         let bytes = parts.concat();
         ZstdDict {
             tag,
-            encoder: EncoderDictionary::copy(&bytes, level),
+            encoder: Some(EncoderDictionary::copy(&bytes, level)),
             decoder: DecoderDictionary::copy(&bytes),
+        }
+    }
+
+    fn read_only(tag: u8, parts: &[&[u8]]) -> ZstdDict {
+        ZstdDict {
+            tag,
+            encoder: None,
+            decoder: DecoderDictionary::copy(&parts.concat()),
         }
     }
 }
@@ -186,11 +194,7 @@ static ORDER_ZSTD: LazyLock<ZstdDict> =
     LazyLock::new(|| ZstdDict::new(ORDER_V3, ORDER_LEVEL, &[ORDER_DICT_V3]));
 /// Read only: records the sixteenth session's build wrote.
 static ORDER_V2_ZSTD: LazyLock<ZstdDict> = LazyLock::new(|| {
-    ZstdDict::new(
-        ORDER_V2,
-        ORDER_V2_LEVEL,
-        &[ORDER_PROVINCES_V2.as_bytes(), ORDER_DICT_V1],
-    )
+    ZstdDict::read_only(ORDER_V2, &[ORDER_PROVINCES_V2.as_bytes(), ORDER_DICT_V1])
 });
 static PARCEL_ZSTD: LazyLock<ZstdDict> = LazyLock::new(|| {
     ZstdDict::new(
@@ -240,7 +244,7 @@ fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
         let (contexts, scratch) = &mut *c.borrow_mut();
         let slot = &mut contexts[kind as usize];
         if slot.is_none() {
-            let mut z = Compressor::with_prepared_dictionary(&dict.encoder).ok()?;
+            let mut z = Compressor::with_prepared_dictionary(dict.encoder.as_ref()?).ok()?;
             // The frame keeps its content size (what `unpack` allocates) and drops the
             // checksum and dictionary id (the tag names the dictionary).
             z.include_checksum(false).ok()?;
