@@ -3,8 +3,9 @@
 //! time in it; written by `commit_wave.lua`, pruned by `risk_prune.lua`. Order and wave ids
 //! are `A-Z a-z 0-9 . _ -`, so the separators cannot occur in them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use super::waves::WaveOrder;
 use super::StoreError;
 
 /// A member's entries: (from when the order counts as at risk in ms, its id), in the order
@@ -26,6 +27,67 @@ pub(crate) fn parse(member: &str) -> Result<(&str, Entries<'_>), StoreError> {
         );
     }
     Ok((wave, out))
+}
+
+/// One session's part of a wave commit: its orders in the wave, and its risk entry (the
+/// member and its score).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SessionWave<'a> {
+    pub seller: &'a str,
+    pub session: &'a str,
+    pub orders: usize,
+    pub score: i64,
+    pub member: String,
+}
+
+/// Per session of a wave's orders (first seen first), its count and its risk entry: the
+/// ids grouped by their time (times and ids first seen first), scored by the earliest
+/// time.
+pub(crate) fn of_wave<'a>(wave_id: &str, orders: &'a [WaveOrder]) -> Vec<SessionWave<'a>> {
+    let mut out: Vec<SessionWave<'a>> = Vec::new();
+    let mut groups: Vec<Vec<(i64, Vec<&'a str>)>> = Vec::new();
+    let mut index: HashMap<(&'a str, &'a str), usize> = HashMap::new();
+    for o in orders {
+        let i = *index
+            .entry((o.seller.as_str(), o.session.as_str()))
+            .or_insert_with(|| {
+                out.push(SessionWave {
+                    seller: &o.seller,
+                    session: &o.session,
+                    orders: 0,
+                    score: o.risk_from_ms,
+                    member: String::new(),
+                });
+                groups.push(Vec::new());
+                out.len() - 1
+            });
+        out[i].orders += 1;
+        out[i].score = out[i].score.min(o.risk_from_ms);
+        match groups[i].iter_mut().find(|(ms, _)| *ms == o.risk_from_ms) {
+            Some((_, ids)) => ids.push(&o.order_id),
+            None => groups[i].push((o.risk_from_ms, vec![o.order_id.as_str()])),
+        }
+    }
+    for (e, times) in out.iter_mut().zip(groups) {
+        let mut m = String::with_capacity(wave_id.len() + 1 + 16 * e.orders + 20 * times.len());
+        m.push_str(wave_id);
+        m.push('|');
+        for (k, (ms, ids)) in times.iter().enumerate() {
+            if k > 0 {
+                m.push(';');
+            }
+            m.push_str(&ms.to_string());
+            m.push(' ');
+            for (j, id) in ids.iter().enumerate() {
+                if j > 0 {
+                    m.push(',');
+                }
+                m.push_str(id);
+            }
+        }
+        e.member = m;
+    }
+    out
 }
 
 /// What pruning makes of a member.
@@ -91,6 +153,42 @@ mod tests {
             ]
         );
         assert_eq!(parse("W|").unwrap(), ("W", vec![]));
+    }
+
+    #[test]
+    fn a_wave_makes_one_member_per_session_with_its_count_and_earliest_time() {
+        let order = |seller: &str, session: &str, id: &str, ms: i64| WaveOrder {
+            seller: seller.into(),
+            session: session.into(),
+            order_id: id.into(),
+            parcel_id: format!("P-{id}"),
+            risk_from_ms: ms,
+        };
+        let orders = [
+            order("s1", "live-a", "A-1", 500),
+            order("s2", "live-a", "B-1", 0),
+            order("s1", "live-a", "A-2", 300),
+            order("s1", "live-a", "A-3", 500),
+            order("s1", "live-b", "C-1", 900),
+        ];
+        let got = of_wave("W-7", &orders);
+        let summary: Vec<_> = got
+            .iter()
+            .map(|e| (e.seller, e.session, e.orders, e.score, e.member.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("s1", "live-a", 3, 300, "W-7|500 A-1,A-3;300 A-2"),
+                ("s2", "live-a", 1, 0, "W-7|0 B-1"),
+                ("s1", "live-b", 1, 900, "W-7|900 C-1"),
+            ]
+        );
+        // What the reader makes of it: every order once, with its time.
+        let (wave, entries) = parse(&got[0].member).unwrap();
+        assert_eq!(wave, "W-7");
+        assert_eq!(entries, vec![(500, "A-1"), (500, "A-3"), (300, "A-2")]);
+        assert!(of_wave("W-8", &[]).is_empty());
     }
 
     #[test]

@@ -190,11 +190,10 @@ impl Store {
         for (parcel_id, _) in &c.parcels {
             inv.key(keys::parcel(site, parcel_id));
         }
-        for o in &c.orders {
-            inv.key(keys::session(site, &o.seller, &o.session));
-        }
-        for o in &c.orders {
-            inv.key(keys::session_risk(site, &o.seller, &o.session));
+        let sessions = super::risk::of_wave(c.wave_id, &c.orders);
+        for e in &sessions {
+            inv.key(keys::session(site, e.seller, e.session))
+                .key(keys::session_risk(site, e.seller, e.session));
         }
         let date_of = |ms: i64| {
             crate::domain::schedule::business_date(
@@ -243,8 +242,9 @@ impl Store {
             let x = c.parcel_shipment.get(j).copied().unwrap_or(0);
             inv.arg(if x <= c.shipments.len() { x } else { 0 });
         }
-        for o in &c.orders {
-            inv.arg(o.risk_from_ms).arg(&o.order_id);
+        inv.arg(sessions.len());
+        for e in &sessions {
+            inv.arg(e.orders).arg(e.score).arg(&e.member);
         }
         let mut conn = self.conn();
         let out: String = self
