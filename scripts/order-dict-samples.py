@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Samples for the order records' zstd dictionary (`src/store/order-v3.zdict`, issue 20).
+"""Samples for the zstd dictionaries of order records (`src/store/order-v3.zdict`) and parcel
+documents (`src/store/parcel-v3.zdict`), issue 20.
 
 Reads stored order records (JSON lines: the `data` field of order hashes written with
 `redis.pack_documents = false`) and writes them again with every value that carries words or
@@ -16,6 +17,14 @@ then zstd's trainer, `zstd::dict::from_samples(samples, 8192)` (the `zdict_build
 of the zstd crate, not enabled in the build). The dictionary is frozen: records packed
 against it must read forever (its SHA-256 is pinned in `src/store/doc.rs`); a better one
 is a new tag.
+
+How `parcel-v3.zdict` was made (2026-12-04, the same way): 6,750 parcel documents of
+`SCENARIOS=peak SCALE=0.15 bash load-tests/bench-surge.sh` run with
+`LIVEPACK__REDIS__PACK_DOCUMENTS=false` (the `data` field of every parcel hash, key-scan
+order); `order-dict-samples.py 11 parcels.jsonl samples.jsonl 0 3000` (parcels add their ids,
+masked phone and the carrier enumerations: carrier, service, split_reason); each sample
+written to a file of its own, then `zstd --train -B0 --maxdict=8192 samples/*` (the zstd
+1.5 command-line tool).
 
 usage: order-dict-samples.py SEED IN.jsonl OUT.jsonl [FIRST [N]]
 """
@@ -45,7 +54,9 @@ def walk(o, key=None):
     if isinstance(o, list): return [walk(v, key) for v in o]
     if isinstance(o, bool) or o is None: return o
     if isinstance(o, (int, float)): return random.randint(1, 20000) if key == 'weight_g' else random.randint(1, 9)
-    if key in ('province', 'province_code', 'region', 'platform'): return o
+    if key in ('province', 'province_code', 'region', 'platform', 'carrier', 'service', 'split_reason'): return o
+    if key in ('parcel_id', 'wave_id', 'shipment_id'): return o[:2] + slug(len(o) - 2)
+    if key == 'phone_masked': return ts(o)
     if key in ('received_at', 'deadline', 'pickup_at', 'placed_at'): return ts(o)
     if key == 'phone': return '0' + digits(9)
     if key == 'buyer_key': return hexs(len(o))
