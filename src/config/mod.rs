@@ -242,9 +242,9 @@ pub struct RedisConfig {
     pub replicas_timeout_ms: u64,
     /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
     pub allow_volatile: bool,
-    /// Store order records and parcel documents zstd-packed (about two fifths of their JSON;
-    /// packing costs the service about 3 µs of CPU per record at ingest and 6 µs per parcel
-    /// in the planner) and wave documents LZ4-packed.
+    /// Store order records and parcel documents zstd-packed (about a third of their JSON;
+    /// packing costs the service about 2–3 µs of CPU per record at ingest and 2–3 µs per
+    /// parcel in the planner) and wave documents LZ4-packed.
     /// Packed and plain documents always read back, so a rolling upgrade runs every instance
     /// with `false` first, then turns it on.
     pub pack_documents: bool,
