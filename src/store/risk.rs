@@ -69,23 +69,34 @@ pub(crate) fn of_wave<'a>(wave_id: &str, orders: &'a [WaveOrder]) -> Vec<Session
         }
     }
     for (e, times) in out.iter_mut().zip(groups) {
-        let mut m = String::with_capacity(wave_id.len() + 1 + 16 * e.orders + 20 * times.len());
-        m.push_str(wave_id);
-        m.push('|');
-        for (k, (ms, ids)) in times.iter().enumerate() {
-            if k > 0 {
-                m.push(';');
+        let entries: Entries<'_> = times
+            .iter()
+            .flat_map(|(ms, ids)| ids.iter().map(move |id| (*ms, *id)))
+            .collect();
+        e.member = write_member(wave_id, &entries);
+    }
+    out
+}
+
+/// A member of `wave` with `entries` in their order: each run of ids of the same time is one
+/// group (`ms id,id`), groups separated by `;`.
+fn write_member(wave: &str, entries: &[(i64, &str)]) -> String {
+    let mut out = String::with_capacity(wave.len() + 1 + 20 * entries.len());
+    out.push_str(wave);
+    out.push('|');
+    let mut last: Option<i64> = None;
+    for &(ms, id) in entries {
+        if last == Some(ms) {
+            out.push(',');
+        } else {
+            if last.is_some() {
+                out.push(';');
             }
-            m.push_str(&ms.to_string());
-            m.push(' ');
-            for (j, id) in ids.iter().enumerate() {
-                if j > 0 {
-                    m.push(',');
-                }
-                m.push_str(id);
-            }
+            out.push_str(&ms.to_string());
+            out.push(' ');
+            last = Some(ms);
         }
-        e.member = m;
+        out.push_str(id);
     }
     out
 }
@@ -114,24 +125,10 @@ pub(crate) fn prune(member: &str, gone: &HashSet<&str>) -> Result<Pruned, StoreE
     let Some(score) = left.iter().map(|(ms, _)| *ms).min() else {
         return Ok(Pruned::Empty);
     };
-    let mut out = String::with_capacity(member.len());
-    out.push_str(wave);
-    out.push('|');
-    let mut last: Option<i64> = None;
-    for (ms, id) in left {
-        if last == Some(ms) {
-            out.push(',');
-        } else {
-            if last.is_some() {
-                out.push(';');
-            }
-            out.push_str(&ms.to_string());
-            out.push(' ');
-            last = Some(ms);
-        }
-        out.push_str(id);
-    }
-    Ok(Pruned::Left { member: out, score })
+    Ok(Pruned::Left {
+        member: write_member(wave, &left),
+        score,
+    })
 }
 
 #[cfg(test)]
