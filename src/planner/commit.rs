@@ -14,6 +14,7 @@ use super::core::{Plan, WavePlan};
 use super::limits::{split, OrderPiece, ParcelLimits};
 use super::pending::PendingRecord;
 use super::shell::CommitStop;
+use crate::config::{Config, SiteConfig};
 use crate::domain::address::{normalize_province, Province};
 use crate::domain::money::Vnd;
 use crate::domain::rates::{self, shipment_id, ServiceRates};
@@ -134,6 +135,66 @@ pub async fn commit_plan(
         }
     }
     Ok(committed)
+}
+
+/// How a site's parcels ship: its pinned carrier, else its first; with several carriers and
+/// no pin, each parcel goes with the cheapest that makes its deadline (`CarrierChoice`).
+/// Boxes are split by the tightest weight and COD limits among the carriers, so any of them
+/// can take any box.
+pub fn ship_ctx(config: &Config, site: &SiteConfig) -> Option<ShipCtx> {
+    let ctx = |id: &String| -> Option<CarrierCtx> {
+        let c = config.carriers.iter().find(|c| &c.id == id)?;
+        let service = c.service();
+        let rates = c.rates();
+        let table = crate::shipping::consolidate::rates_for(&rates, &service)?.clone();
+        Some(CarrierCtx {
+            carrier: c.id.clone(),
+            service,
+            pickups: site.carrier_pickup_times(&c.id),
+            table,
+            client: crate::shipping::carrier::CarrierClient::from_config(c),
+        })
+    };
+    let tare = |id: &str| {
+        config
+            .carriers
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.packaging_tare_g)
+    };
+    let options: Vec<CarrierCtx> = site.carriers.iter().filter_map(ctx).collect();
+    let primary_id = site.pinned_carrier.as_ref().or(site.carriers.first())?;
+    let primary = options.iter().find(|o| &o.carrier == primary_id)?.clone();
+    let mut limits = ParcelLimits::for_service(&primary.table, tare(&primary.carrier));
+    let origin = crate::domain::address::normalize_province(&site.province);
+    let choice = match origin {
+        Some(origin) if site.pinned_carrier.is_none() && options.len() > 1 => {
+            for o in &options {
+                limits.max_weight_g = limits.max_weight_g.min(u64::from(o.table.max_weight_g));
+                limits.max_cod = limits.max_cod.min(o.table.max_cod);
+            }
+            Some(std::sync::Arc::new(CarrierChoice {
+                origin,
+                sender: crate::shipping::carrier::Party {
+                    name: site.name.clone(),
+                    phone: site.phone.clone(),
+                    street: site.street.clone(),
+                    ward: site.ward.clone(),
+                    province: origin.name.to_owned(),
+                },
+                options,
+                quotes: Default::default(),
+                quote_timeout: Duration::from_secs(3),
+            }))
+        }
+        _ => None,
+    };
+    Some(ShipCtx {
+        carrier: primary.carrier,
+        service: primary.service,
+        limits,
+        choice,
+    })
 }
 
 /// What every wave commit of one plan shares.

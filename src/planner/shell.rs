@@ -12,10 +12,9 @@ use chrono::Utc;
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use super::commit::{commit_plan, CarrierChoice, CarrierCtx, ShipCtx};
+use super::commit::{commit_plan, ship_ctx, ShipCtx};
 use super::core::{self, PlanConfig};
 use super::intake::{fetch, read_ahead, readable, Fetched, Readable, BATCH};
-use super::limits::ParcelLimits;
 use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
 use crate::store::stream::{decode, Entry, StreamId};
@@ -35,66 +34,6 @@ const ABSORBS_IN_FLIGHT: usize = 8;
 /// Batches read ahead while a plan commits, at most: up to 100,000 orders that would be
 /// pending in memory a moment later anyway.
 const MAX_AHEAD: usize = 100;
-
-/// How a site's parcels ship: its pinned carrier, else its first; with several carriers and
-/// no pin, each parcel goes with the cheapest that makes its deadline (`CarrierChoice`).
-/// Boxes are split by the tightest weight and COD limits among the carriers, so any of them
-/// can take any box.
-pub fn ship_ctx(config: &Config, site: &SiteConfig) -> Option<ShipCtx> {
-    let ctx = |id: &String| -> Option<CarrierCtx> {
-        let c = config.carriers.iter().find(|c| &c.id == id)?;
-        let service = c.service();
-        let rates = c.rates();
-        let table = crate::shipping::consolidate::rates_for(&rates, &service)?.clone();
-        Some(CarrierCtx {
-            carrier: c.id.clone(),
-            service,
-            pickups: site.carrier_pickup_times(&c.id),
-            table,
-            client: crate::shipping::carrier::CarrierClient::from_config(c),
-        })
-    };
-    let tare = |id: &str| {
-        config
-            .carriers
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(0, |c| c.packaging_tare_g)
-    };
-    let options: Vec<CarrierCtx> = site.carriers.iter().filter_map(ctx).collect();
-    let primary_id = site.pinned_carrier.as_ref().or(site.carriers.first())?;
-    let primary = options.iter().find(|o| &o.carrier == primary_id)?.clone();
-    let mut limits = ParcelLimits::for_service(&primary.table, tare(&primary.carrier));
-    let origin = crate::domain::address::normalize_province(&site.province);
-    let choice = match origin {
-        Some(origin) if site.pinned_carrier.is_none() && options.len() > 1 => {
-            for o in &options {
-                limits.max_weight_g = limits.max_weight_g.min(u64::from(o.table.max_weight_g));
-                limits.max_cod = limits.max_cod.min(o.table.max_cod);
-            }
-            Some(std::sync::Arc::new(CarrierChoice {
-                origin,
-                sender: crate::shipping::carrier::Party {
-                    name: site.name.clone(),
-                    phone: site.phone.clone(),
-                    street: site.street.clone(),
-                    ward: site.ward.clone(),
-                    province: origin.name.to_owned(),
-                },
-                options,
-                quotes: Default::default(),
-                quote_timeout: Duration::from_secs(3),
-            }))
-        }
-        _ => None,
-    };
-    Some(ShipCtx {
-        carrier: primary.carrier,
-        service: primary.service,
-        limits,
-        choice,
-    })
-}
 
 pub struct SitePlanner {
     pub store: Store,
@@ -361,16 +300,13 @@ impl SitePlanner {
     /// in flight together: a backlog read ahead during a commit is absorbed at the pace
     /// Redis runs the scripts, not one round trip after another. Their order does not
     /// matter (each names other orders and entries; there is nothing else in them), so the
-    /// scripts may run in any order, on any connection. Each one's answer is applied on
-    /// its own: the orders of a batch whose script failed stay unacked, to be claimed
-    /// again; the first error is returned once the rest are applied.
+    /// scripts may run in any order, on any connection.
     async fn apply_orders_only(&mut self, run: Vec<Fetched>) -> Result<(), StoreError> {
         let Some(fence) = self.fence.clone() else {
             return Ok(());
         };
         self.dirty = true;
-        let site = self.site.id.clone();
-        let prepared: Vec<(Vec<String>, Vec<PendingRecord>)> = run
+        let prepared = run
             .into_iter()
             .map(|Fetched { entries, orders }| {
                 let mut absorbed = Vec::with_capacity(orders.len());
@@ -384,20 +320,36 @@ impl SitePlanner {
                 (absorbed, records)
             })
             .collect();
+        self.absorb_all(&fence, prepared).await
+    }
+
+    /// Runs one absorb script per (entry ids to ack, orders read as `received`), all in
+    /// flight together, and puts into pending the orders each found still `received`: an
+    /// order read ahead seconds ago may have been cancelled since (its cancel entry comes
+    /// later; planning it now would only make its wave's commit stale and reload the site).
+    /// Each answer is applied on its own: a failed script's entries stay unacked, to be
+    /// claimed again, and the first error is returned once the rest are applied; `FENCED`
+    /// steps down.
+    async fn absorb_all(
+        &mut self,
+        fence: &str,
+        prepared: Vec<(Vec<String>, Vec<PendingRecord>)>,
+    ) -> Result<(), StoreError> {
+        let site = self.site.id.clone();
         let store = &self.store;
         let answers = join_all(prepared.iter().map(|(absorbed, records)| {
             let refs: Vec<(&str, &str)> = records
                 .iter()
                 .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
                 .collect();
-            let (site, fence) = (&site, &fence);
+            let site = &site;
             async move { store.absorb(site, fence, absorbed, &refs).await }
         }))
         .await;
         let mut first_error = None;
         for ((_, records), answer) in prepared.into_iter().zip(answers) {
-            match answer {
-                Ok(now_pending) => self.now_pending(records, now_pending),
+            let now_pending = match answer {
+                Ok(p) => p,
                 Err(e) if is_fenced(&e) => {
                     tracing::warn!(site = %site, "planner lost its lease: another instance plans this site now");
                     self.step_down();
@@ -405,23 +357,18 @@ impl SitePlanner {
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            debug_assert_eq!(now_pending.len(), records.len(), "one flag per order");
+            for (rec, pending) in records.into_iter().zip(now_pending) {
+                if pending {
+                    let field = keys::pending_field(&rec.plan.id.seller, &rec.plan.id.order_id);
+                    self.pending.insert(field, rec);
                 }
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// Puts the orders an absorb script found still `received` into pending: an order read
-    /// ahead seconds ago may have been cancelled since (its cancel entry comes later;
-    /// planning it now would only make its wave's commit stale and reload the site).
-    fn now_pending(&mut self, records: Vec<PendingRecord>, now_pending: Vec<bool>) {
-        debug_assert_eq!(now_pending.len(), records.len(), "one flag per order");
-        for (rec, pending) in records.into_iter().zip(now_pending) {
-            if pending {
-                let field = keys::pending_field(&rec.plan.id.seller, &rec.plan.id.order_id);
-                self.pending.insert(field, rec);
-            }
-        }
     }
 
     /// A second since the last plan (or none yet).
@@ -498,7 +445,6 @@ impl SitePlanner {
             return Ok(());
         }
         self.dirty = true;
-        let site = self.site.id.clone();
         let mut done = Vec::new();
         for e in &entries {
             match decode(e) {
@@ -535,21 +481,7 @@ impl SitePlanner {
         if absorbed.is_empty() {
             return Ok(()); // only poison entries
         }
-        let refs: Vec<(&str, &str)> = records
-            .iter()
-            .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
-            .collect();
-        let now_pending = match self.store.absorb(&site, &fence, &absorbed, &refs).await {
-            Ok(p) => p,
-            Err(e) if is_fenced(&e) => {
-                tracing::warn!(site = %site, "planner lost its lease: another instance plans this site now");
-                self.step_down();
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        self.now_pending(records, now_pending);
-        Ok(())
+        self.absorb_all(&fence, vec![(absorbed, records)]).await
     }
 
     /// An undecodable entry: left for redelivery until its 5th delivery, then moved to the
