@@ -2,6 +2,7 @@
 //! No I/O here; every function is pure.
 
 pub mod address;
+pub mod json;
 pub mod money;
 pub mod order;
 pub mod phone;

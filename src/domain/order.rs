@@ -514,9 +514,67 @@ impl OrderWire {
 
     /// Appends the canonical JSON of this order (fixed field order, no unknown fields) to
     /// `out`: what is stored, and what the duplicate check compares. Written into the
-    /// caller's buffer, so the stored record holds it without a copy.
-    pub fn write_canonical_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    /// caller's buffer, so the stored record holds it without a copy. The bytes are
+    /// serde_json's of this type's `Serialize` (the field order and the absent options
+    /// left out), written by hand ([`crate::domain::json`]; the tests compare the two).
+    pub fn write_canonical_json(&self, out: &mut Vec<u8>) {
+        use crate::domain::json::{write_int, write_key, write_member};
+        out.push(b'{');
+        write_member(out, "order_id", &self.order_id);
+        out.push(b',');
+        write_member(out, "platform", &self.platform);
+        out.push(b',');
+        write_member(out, "placed_at", &self.placed_at);
+        out.extend_from_slice(b",\"buyer\":{");
+        write_member(out, "name", &self.buyer.name);
+        out.push(b',');
+        write_member(out, "phone", &self.buyer.phone);
+        out.extend_from_slice(b"},\"ship_to\":{");
+        let to = &self.ship_to;
+        write_member(out, "province", &to.province);
+        out.push(b',');
+        write_member(out, "ward", &to.ward);
+        out.push(b',');
+        write_member(out, "street", &to.street);
+        if let Some(district) = &to.district {
+            out.push(b',');
+            write_member(out, "district", district);
+        }
+        out.extend_from_slice(b"},\"items\":[");
+        for (n, item) in self.items.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            write_member(out, "sku", &item.sku);
+            out.push(b',');
+            write_member(out, "name", &item.name);
+            out.push(b',');
+            write_key(out, "qty");
+            write_int(out, item.qty);
+            out.push(b',');
+            write_member(out, "unit_price", &item.unit_price.0 .0);
+            out.push(b',');
+            write_key(out, "weight_g");
+            write_int(out, item.weight_g);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],");
+        write_member(out, "cod_amount", &self.cod_amount.0 .0);
+        for (key, money) in [
+            ("shipping_fee", &self.shipping_fee),
+            ("discount", &self.discount),
+        ] {
+            if let Some(money) = money {
+                out.push(b',');
+                write_member(out, key, &money.0 .0);
+            }
+        }
+        if let Some(note) = &self.note {
+            out.push(b',');
+            write_member(out, "note", note);
+        }
+        out.push(b'}');
     }
 }
 

@@ -415,6 +415,28 @@ pub struct OrderResult {
     pub error: Option<FieldError>,
 }
 
+impl OrderResult {
+    /// Appends this result's JSON, as serde_json writes it: by hand for an order without
+    /// an error (every accepted or duplicate one), through serde for a rejection.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::domain::json::{write_key, write_member, write_str};
+        if self.error.is_some() {
+            // Writing a plain struct into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, self);
+            return;
+        }
+        out.push(b'{');
+        write_key(out, "order_id");
+        match &self.order_id {
+            Some(id) => write_str(out, id),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b',');
+        write_member(out, "status", self.status);
+        out.push(b'}');
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionState {
     pub label: String,
@@ -481,7 +503,7 @@ impl Reply {
                     if n > 0 {
                         out.push(b',');
                     }
-                    let _ = serde_json::to_writer(&mut out, r);
+                    r.write_json(&mut out);
                 }
                 out.extend_from_slice(b"]}");
                 String::from_utf8(out).unwrap_or_else(|_| "{}".into())

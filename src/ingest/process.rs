@@ -186,15 +186,10 @@ fn validate_one(
 /// UTF-8, so the bytes go to Redis as they are (issue 20).
 fn record(data: &OrderDataOut<'_>, wire: &OrderWire, order_len: usize) -> (Vec<u8>, String) {
     let mut out = Vec::with_capacity(RECORD_ROOM + order_len.min(MAX_ORDER_ROOM));
-    // Serializing these plain structs into a Vec cannot fail.
-    if serde_json::to_writer(&mut out, data).is_err() || out.pop() != Some(b'}') {
-        return (Vec::new(), String::new());
-    }
+    data.write_members(&mut out);
     out.extend_from_slice(b",\"order\":");
     let start = out.len();
-    if wire.write_canonical_json(&mut out).is_err() {
-        return (Vec::new(), String::new());
-    }
+    wire.write_canonical_json(&mut out);
     let digest = digest(&out[start..]);
     out.push(b'}');
     (out, digest)
@@ -216,8 +211,13 @@ fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
     let mut buf = [0u8; RFC3339_MAX];
     match write_rfc3339(t, &mut buf) {
         Some(text) => s.serialize_str(text),
-        None => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        None => s.serialize_str(&chrono_rfc3339(t)),
     }
+}
+
+/// chrono's own RFC 3339 form of a time (what [`write_rfc3339`] leaves to it).
+fn chrono_rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
@@ -289,6 +289,54 @@ struct NormalizedOut<'a> {
     province_code: &'a str,
     region: crate::domain::address::Region,
     ward: &'a str,
+}
+
+impl OrderDataOut<'_> {
+    /// Appends `{` and the members, as serde_json writes this struct but without its
+    /// closing brace (the record's `order` follows): written by hand, the same bytes
+    /// (`crate::domain::json`; the tests compare them with serde_json's).
+    fn write_members(&self, out: &mut Vec<u8>) {
+        use crate::domain::json::{write_key, write_member, write_uint};
+        out.push(b'{');
+        write_member(out, "seller", self.seller);
+        out.push(b',');
+        write_member(out, "site", self.site);
+        out.push(b',');
+        write_member(out, "session", self.session);
+        for (key, t) in [
+            ("received_at", &self.received_at),
+            ("deadline", &self.deadline),
+            ("pickup_at", &self.pickup_at),
+        ] {
+            out.push(b',');
+            let mut buf = [0u8; RFC3339_MAX];
+            match write_rfc3339(t, &mut buf) {
+                Some(text) => write_member(out, key, text),
+                None => write_member(out, key, &chrono_rfc3339(t)),
+            }
+        }
+        out.extend_from_slice(if self.at_risk {
+            b",\"at_risk\":true,"
+        } else {
+            b",\"at_risk\":false,"
+        });
+        write_member(out, "buyer_key", self.buyer_key);
+        out.push(b',');
+        write_key(out, "weight_g");
+        write_uint(out, self.weight_g);
+        out.extend_from_slice(b",\"norm\":{");
+        let norm = self.norm;
+        write_member(out, "phone", norm.phone);
+        out.push(b',');
+        write_member(out, "province", norm.province);
+        out.push(b',');
+        write_member(out, "province_code", norm.province_code);
+        out.push(b',');
+        write_member(out, "region", norm.region.as_str());
+        out.push(b',');
+        write_member(out, "ward", norm.ward);
+        out.push(b'}');
+    }
 }
 
 fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
@@ -491,6 +539,42 @@ mod tests {
     }
 
     proptest! {
+        /// The record's members are written by hand: byte for byte serde_json's of the
+        /// struct, whatever the text, the flag and the times.
+        #[test]
+        fn the_members_are_what_serde_json_writes(
+            text in proptest::collection::vec(any::<String>(), 8),
+            at_risk in any::<bool>(),
+            weight_g in any::<u64>(),
+            secs in proptest::collection::vec(-70_000_000_000i64..260_000_000_000, 3),
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let t = |i: usize| Utc.timestamp_opt(secs[i], nanos).unwrap();
+            let norm = NormalizedOut {
+                phone: &text[4],
+                province: &text[5],
+                province_code: &text[6],
+                region: crate::domain::address::Region::Central,
+                ward: &text[7],
+            };
+            let data = OrderDataOut {
+                seller: &text[0],
+                site: &text[1],
+                session: &text[2],
+                received_at: t(0),
+                deadline: t(1),
+                pickup_at: t(2),
+                at_risk,
+                buyer_key: &text[3],
+                weight_g,
+                norm: &norm,
+            };
+            let mut out = Vec::new();
+            data.write_members(&mut out);
+            out.push(b'}');
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&data).unwrap());
+        }
+
         /// Years 0–9999 are written here, the rest (either side) by chrono.
         #[test]
         fn any_time_is_written_as_chrono_writes_it(

@@ -199,7 +199,7 @@ fn canonical_json_ignores_whitespace_and_unknown_fields() {
     let b = parse_order(&serde_json::to_string_pretty(&v).unwrap()).unwrap();
     let canonical = |o: &OrderWire| {
         let mut out = Vec::new();
-        o.write_canonical_json(&mut out).unwrap();
+        o.write_canonical_json(&mut out);
         digest(&out)
     };
     assert_eq!(canonical(&a), canonical(&b));
@@ -284,5 +284,47 @@ fn district_and_note_limits_count_characters() {
         assert!(check(&v).is_ok(), "{max} characters of {path} are allowed");
         set(&mut v, "ờ".repeat(max + 1));
         assert_eq!(rejected(v).0, code);
+    }
+}
+
+proptest::proptest! {
+    /// The canonical form is written by hand: it must stay byte for byte what serde_json
+    /// writes of the type, whatever the text (stored digests compare with it).
+    #[test]
+    fn canonical_json_is_what_serde_json_writes(
+        text in proptest::collection::vec(proptest::prelude::any::<String>(), 16),
+        numbers in proptest::collection::vec(proptest::prelude::any::<i64>(), 6),
+        present in proptest::collection::vec(proptest::prelude::any::<bool>(), 4),
+        items in 0usize..3,
+    ) {
+        let money = |s: &String| RawMoneyOut(crate::domain::money::RawMoney(s.clone()));
+        let wire = OrderWire {
+            order_id: text[0].clone(),
+            platform: text[1].clone(),
+            placed_at: text[2].clone(),
+            buyer: BuyerWire { name: text[3].clone(), phone: text[4].clone() },
+            ship_to: ShipToWire {
+                province: text[5].clone(),
+                ward: text[6].clone(),
+                street: text[7].clone(),
+                district: present[0].then(|| text[8].clone()),
+            },
+            items: (0..items)
+                .map(|i| ItemWire {
+                    sku: text[9 + i].clone(),
+                    name: text[10 + i].clone(),
+                    qty: numbers[i],
+                    unit_price: money(&text[11 + i]),
+                    weight_g: numbers[3 + i],
+                })
+                .collect(),
+            cod_amount: money(&text[13]),
+            shipping_fee: present[1].then(|| money(&text[14])),
+            discount: present[2].then(|| money(&text[15])),
+            note: present[3].then(|| text[12].clone()),
+        };
+        let mut out = Vec::new();
+        wire.write_canonical_json(&mut out);
+        proptest::prop_assert_eq!(out, serde_json::to_vec(&wire).unwrap());
     }
 }

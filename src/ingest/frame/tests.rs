@@ -20,7 +20,7 @@ const ORDER: &str = r#"{ "order_id": "TT-1", "platform": "tiktok",
 fn answer(frame: Result<Frame<'_>, Reply>) -> (String, Option<bool>) {
     let canonical = |wire: &OrderWire| {
         let mut out = Vec::new();
-        wire.write_canonical_json(&mut out).unwrap();
+        wire.write_canonical_json(&mut out);
         String::from_utf8(out).unwrap()
     };
     match frame {
@@ -213,6 +213,16 @@ fn replies_serialize_as_the_contract_says() {
             OrderResult {
                 order_id: Some("TT-1".into()),
                 status: "accepted",
+                error: None,
+            },
+            OrderResult {
+                order_id: Some("a\"b\\c\u{1}đ".into()),
+                status: "duplicate",
+                error: None,
+            },
+            OrderResult {
+                order_id: None,
+                status: "duplicate",
                 error: None,
             },
             OrderResult {
