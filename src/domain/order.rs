@@ -103,9 +103,9 @@ impl Platform {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    pub sku: String,
-    pub name: String,
+pub struct Item<'w> {
+    pub sku: &'w str,
+    pub name: &'w str,
     pub qty: u32,
     pub unit_price: Vnd,
     pub weight_g: u32,
@@ -113,14 +113,14 @@ pub struct Item {
 
 /// A validated order: every field checked, phone and address normalized.
 #[derive(Debug, Clone)]
-pub struct Order {
-    pub order_id: String,
+pub struct Order<'w> {
+    pub order_id: &'w str,
     pub platform: Platform,
     pub placed_at: DateTime<Utc>,
     pub phone: Phone,
     pub province: &'static Province,
     pub ward: String,
-    pub items: Vec<Item>,
+    pub items: Vec<Item<'w>>,
     pub cod_amount: Vnd,
     pub shipping_fee: Vnd,
     pub discount: Vnd,
@@ -269,7 +269,7 @@ impl OrderWire {
         now: DateTime<Utc>,
         max_skew: Duration,
         max_age: Duration,
-    ) -> Result<Order, FieldError> {
+    ) -> Result<Order<'_>, FieldError> {
         if !is_label(&self.order_id) {
             return Err(err(
                 FieldCode::InvalidOrderId,
@@ -296,7 +296,7 @@ impl OrderWire {
         let ward = fold_ward(&self.ship_to.ward);
         let buyer_key = buyer_key(&phone, province, &ward, &self.ship_to.street);
         Ok(Order {
-            order_id: self.order_id.clone(),
+            order_id: &self.order_id,
             platform,
             placed_at,
             phone,
@@ -452,7 +452,7 @@ impl OrderWire {
         Ok((cod_amount, shipping_fee, discount))
     }
 
-    fn validate_items(&self) -> Result<Vec<Item>, FieldError> {
+    fn validate_items(&self) -> Result<Vec<Item<'_>>, FieldError> {
         if self.items.is_empty() {
             return Err(err(
                 FieldCode::NoItems,
@@ -502,8 +502,8 @@ impl OrderWire {
                 ));
             }
             out.push(Item {
-                sku: i.sku.clone(),
-                name: i.name.trim().to_owned(),
+                sku: &i.sku,
+                name: i.name.trim(),
                 qty: i.qty as u32,
                 unit_price,
                 weight_g: i.weight_g as u32,

@@ -174,7 +174,8 @@ fn validate_one(
     Ok(StoreOrder {
         digest,
         data: ctx.store.stored_record(data),
-        order_id: order.order_id,
+        // Moved out of the wire form: the validated order borrowed from it until here.
+        order_id: wire.order_id,
     })
 }
 
