@@ -2,6 +2,7 @@
 //! Redis round trip and build the reply. Nothing is acked before Redis answered.
 
 use crate::metric_names as names;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -210,16 +211,16 @@ const MAX_ORDER_ROOM: usize = 16 * 1024;
 /// times an order). Years outside 0–9999 and leap seconds, which ingest never makes, take
 /// chrono's own path.
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    let mut buf = [0u8; RFC3339_MAX];
-    match write_rfc3339(t, &mut buf) {
-        Some(text) => s.serialize_str(text),
-        None => s.serialize_str(&chrono_rfc3339(t)),
-    }
+    s.serialize_str(&rfc3339_text(t, &mut [0u8; RFC3339_MAX]))
 }
 
-/// chrono's own RFC 3339 form of a time (what [`write_rfc3339`] leaves to it).
-fn chrono_rfc3339(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+/// A time's RFC 3339 text: written on the stack by [`write_rfc3339`], or by chrono for the
+/// times it leaves to chrono.
+fn rfc3339_text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; RFC3339_MAX]) -> Cow<'b, str> {
+    match write_rfc3339(t, buf) {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    }
 }
 
 /// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
@@ -311,11 +312,7 @@ impl OrderDataOut<'_> {
             ("pickup_at", &self.pickup_at),
         ] {
             out.push(b',');
-            let mut buf = [0u8; RFC3339_MAX];
-            match write_rfc3339(t, &mut buf) {
-                Some(text) => write_member(out, key, text),
-                None => write_member(out, key, &chrono_rfc3339(t)),
-            }
+            write_member(out, key, &rfc3339_text(t, &mut [0u8; RFC3339_MAX]));
         }
         out.extend_from_slice(if self.at_risk {
             b",\"at_risk\":true,"
