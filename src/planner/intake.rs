@@ -2,6 +2,7 @@
 //! from Redis and parsed, before anything changes (so a batch can be read ahead, off the
 //! planner's task, while a plan commits).
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::pending::PendingRecord;
@@ -70,37 +71,155 @@ pub(super) async fn fetch(
     Ok(Fetched { entries, orders })
 }
 
-/// Reads and fetches full batches until `stop` (checked between batches: a read is never
-/// cut short, or its entries would wait to be claimed), `max` batches, a short batch (the
-/// stream is caught up) or an error (the entries read are claimed again later).
+/// Whether a batch holds orders alone (no cancel, session end or unreadable entry): such
+/// batches name other orders and entries than any other batch, so their absorb scripts may
+/// run in any order, and beside a commit (whose waves hold only orders already pending).
+pub(super) fn orders_only(b: &Fetched) -> bool {
+    b.orders.len() == b.entries.len() && b.orders.iter().all(|o| !matches!(o.record, Readable::No))
+}
+
+/// A batch of orders alone as its absorb script takes it: every entry id to ack, and the
+/// orders read as `received` (the script checks each again).
+pub(super) fn for_absorb(b: Fetched) -> (Vec<String>, Vec<PendingRecord>) {
+    let Fetched { entries, orders } = b;
+    let mut absorbed = Vec::with_capacity(orders.len());
+    let mut records = Vec::with_capacity(orders.len());
+    for order in orders {
+        absorbed.push(entries[order.entry].id.clone());
+        if let Readable::Received(rec) = order.record {
+            records.push(*rec);
+        }
+    }
+    (absorbed, records)
+}
+
+/// Runs one absorb script: the flags of the orders still `received` (now in Redis' pending).
+pub(super) async fn absorb(
+    store: &Store,
+    site: &str,
+    fence: &str,
+    absorbed: &[String],
+    records: &[PendingRecord],
+) -> Result<Vec<bool>, StoreError> {
+    let refs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
+        .collect();
+    store.absorb(site, fence, absorbed, &refs).await
+}
+
+/// What a read-ahead brought back.
+#[derive(Default)]
+pub(super) struct ReadAhead {
+    /// Batches absorbed while the plan committed.
+    pub(super) absorbed: Vec<Absorbed>,
+    /// Batches fetched and not absorbed (from the first holding anything but orders on, and
+    /// any with an unreadable order): applied later, in stream order.
+    pub(super) fetched: Vec<Fetched>,
+}
+
+/// A batch absorbed: the orders it found `received`, and its script's answer (one flag per
+/// order: now pending).
+pub(super) struct Absorbed {
+    pub(super) records: Vec<PendingRecord>,
+    pub(super) answer: Result<Vec<bool>, StoreError>,
+}
+
+/// Batches read ahead whose orders are fetched (and absorbed) while the next is read.
+const FETCHES_IN_FLIGHT: usize = 8;
+
+/// One batch read ahead, once fetched.
+enum Got {
+    Absorbed(Absorbed),
+    Fetched(Fetched),
+}
+
+/// Fetches a batch's orders and, given the fencing token and if it holds orders alone,
+/// absorbs it.
+async fn fetch_then_absorb(
+    store: &Store,
+    site: &str,
+    entries: Vec<StreamId>,
+    absorb_with: Option<&str>,
+) -> Result<Got, StoreError> {
+    let b = fetch(store, site, entries).await?;
+    match absorb_with {
+        Some(fence) if orders_only(&b) => {
+            let (absorbed, records) = for_absorb(b);
+            let answer = absorb(store, site, fence, &absorbed, &records).await;
+            Ok(Got::Absorbed(Absorbed { records, answer }))
+        }
+        _ => Ok(Got::Fetched(b)),
+    }
+}
+
+/// Reads full batches until `stop` (checked between reads: a read is never cut short, or
+/// its entries would wait to be claimed), `max` batches, a short batch (the stream is caught
+/// up) or an error (the entries read and not handled are claimed again later), and fetches
+/// their orders, [`FETCHES_IN_FLIGHT`] batches at a time while the next is read.
+///
+/// With `absorb_with` (the fencing token), batches of orders alone are absorbed as they are
+/// fetched, beside the commit (issue 20: in the waving tail a commit and the absorbing of
+/// what was read meanwhile took turns). Their order does not matter; what does is kept: no
+/// batch is absorbed after one holding a cancel, a session's end or an undecodable entry
+/// (known from its entries when it is read), and a batch with an unreadable order is handed
+/// back instead.
 pub(super) async fn read_ahead(
     store: &Store,
     site: &str,
     holder: &str,
     max: usize,
+    mut absorb_with: Option<&str>,
     stop: &CancellationToken,
-) -> Vec<Fetched> {
-    let mut out = Vec::new();
-    while out.len() < max && !stop.is_cancelled() {
-        let batch = match store.read_new(site, holder, BATCH).await {
-            Ok(entries) => fetch(store, site, entries).await,
-            Err(e) => Err(e),
-        };
-        match batch {
-            Ok(b) => {
-                let full = b.entries.len() == BATCH;
-                if !b.entries.is_empty() {
-                    out.push(b);
-                }
-                if !full {
-                    break;
-                }
+) -> ReadAhead {
+    let mut out = ReadAhead::default();
+    let mut in_flight = FuturesOrdered::new();
+    let take = |got: Result<Got, StoreError>, out: &mut ReadAhead| match got {
+        Ok(Got::Absorbed(a)) => out.absorbed.push(a),
+        Ok(Got::Fetched(b)) => out.fetched.push(b),
+        Err(e) => tracing::warn!(site, error = %e, "planner could not fetch a batch read ahead"),
+    };
+    let mut read = 0;
+    while read < max && !stop.is_cancelled() {
+        // The batches in flight go on (and are taken as they finish) while the next is read.
+        let next = store.read_new(site, holder, BATCH);
+        tokio::pin!(next);
+        let entries = loop {
+            tokio::select! {
+                entries = &mut next => break entries,
+                Some(got) = in_flight.next(), if !in_flight.is_empty() => take(got, &mut out),
             }
+        };
+        let entries = match entries {
+            Ok(entries) => entries,
             Err(e) => {
                 tracing::warn!(site, error = %e, "planner could not read ahead");
                 break;
             }
+        };
+        if entries.is_empty() {
+            break;
         }
+        read += 1;
+        let full = entries.len() == BATCH;
+        if !entries
+            .iter()
+            .all(|e| matches!(decode(e), Entry::Order { .. }))
+        {
+            absorb_with = None;
+        }
+        in_flight.push_back(fetch_then_absorb(store, site, entries, absorb_with));
+        while in_flight.len() >= FETCHES_IN_FLIGHT {
+            if let Some(got) = in_flight.next().await {
+                take(got, &mut out);
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    while let Some(got) = in_flight.next().await {
+        take(got, &mut out);
     }
     out
 }

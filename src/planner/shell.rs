@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::commit::{commit_plan, ship_ctx, ShipCtx};
 use super::core::{self, PlanConfig};
-use super::intake::{fetch, read_ahead, readable, Fetched, Readable, BATCH};
+use super::intake::{
+    absorb, fetch, for_absorb, orders_only, read_ahead, readable, Absorbed, Fetched, Readable,
+    BATCH,
+};
 use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
 use crate::store::stream::{decode, Entry, StreamId};
@@ -49,6 +52,9 @@ pub struct SitePlanner {
     /// can release held orders).
     dirty: bool,
     last_plan: Option<tokio::time::Instant>,
+    /// The last plan's commit waved at least half of the orders it planned: a backlog is
+    /// being worked off, so the next plan may follow sooner ([`Self::plan_due`]).
+    draining: bool,
     /// The published outlook lists orders (no plan runs on an empty queue, so once the queue
     /// empties, the outlook of no orders is published once instead).
     outlook_listed: bool,
@@ -71,6 +77,7 @@ impl SitePlanner {
             ended: HashSet::new(),
             dirty: true,
             last_plan: None,
+            draining: false,
             outlook_listed: true,
             ahead: VecDeque::new(),
         }
@@ -280,15 +287,11 @@ impl SitePlanner {
     /// or unreadable entry), [`ABSORBS_IN_FLIGHT`] at most, taken out of `ahead`; none
     /// unless there are two or more (one batch goes the usual way).
     fn orders_only_run(&mut self) -> Vec<Fetched> {
-        let simple = |b: &Fetched| {
-            b.orders.len() == b.entries.len()
-                && b.orders.iter().all(|o| !matches!(o.record, Readable::No))
-        };
         let n = self
             .ahead
             .iter()
             .take(ABSORBS_IN_FLIGHT)
-            .take_while(|b| simple(b))
+            .take_while(|b| orders_only(b))
             .count();
         if n < 2 {
             return Vec::new();
@@ -306,52 +309,47 @@ impl SitePlanner {
             return Ok(());
         };
         self.dirty = true;
-        let prepared = run
-            .into_iter()
-            .map(|Fetched { entries, orders }| {
-                let mut absorbed = Vec::with_capacity(orders.len());
-                let mut records = Vec::with_capacity(orders.len());
-                for order in orders {
-                    absorbed.push(entries[order.entry].id.clone());
-                    if let Readable::Received(rec) = order.record {
-                        records.push(*rec);
-                    }
-                }
-                (absorbed, records)
-            })
-            .collect();
+        let prepared = run.into_iter().map(for_absorb).collect();
         self.absorb_all(&fence, prepared).await
     }
 
     /// Runs one absorb script per (entry ids to ack, orders read as `received`), all in
-    /// flight together, and puts into pending the orders each found still `received`: an
-    /// order read ahead seconds ago may have been cancelled since (its cancel entry comes
-    /// later; planning it now would only make its wave's commit stale and reload the site).
-    /// Each answer is applied on its own: a failed script's entries stay unacked, to be
-    /// claimed again, and the first error is returned once the rest are applied; `FENCED`
-    /// steps down.
+    /// flight together, and takes their answers ([`Self::take_absorbed`]): an order read
+    /// ahead seconds ago may have been cancelled since (its cancel entry comes later;
+    /// planning it now would only make its wave's commit stale and reload the site).
     async fn absorb_all(
         &mut self,
         fence: &str,
         prepared: Vec<(Vec<String>, Vec<PendingRecord>)>,
     ) -> Result<(), StoreError> {
-        let site = self.site.id.clone();
-        let store = &self.store;
-        let answers = join_all(prepared.iter().map(|(absorbed, records)| {
-            let refs: Vec<(&str, &str)> = records
+        let (store, site) = (&self.store, self.site.id.as_str());
+        let answers = join_all(
+            prepared
                 .iter()
-                .map(|r| (r.plan.id.seller.as_str(), r.plan.id.order_id.as_str()))
-                .collect();
-            let site = &site;
-            async move { store.absorb(site, fence, absorbed, &refs).await }
-        }))
+                .map(|(absorbed, records)| absorb(store, site, fence, absorbed, records)),
+        )
         .await;
+        let done = prepared
+            .into_iter()
+            .zip(answers)
+            .map(|((_, records), answer)| Absorbed { records, answer })
+            .collect();
+        self.take_absorbed(done)
+    }
+
+    /// Puts into pending the orders each absorb script found still `received`. A failed
+    /// script's entries stay unacked, to be claimed again, and the first error is returned
+    /// once the rest are taken; `FENCED` steps down.
+    fn take_absorbed(&mut self, done: Vec<Absorbed>) -> Result<(), StoreError> {
+        if !done.is_empty() {
+            self.dirty = true;
+        }
         let mut first_error = None;
-        for ((_, records), answer) in prepared.into_iter().zip(answers) {
+        for Absorbed { records, answer } in done {
             let now_pending = match answer {
                 Ok(p) => p,
                 Err(e) if is_fenced(&e) => {
-                    tracing::warn!(site = %site, "planner lost its lease: another instance plans this site now");
+                    tracing::warn!(site = %self.site.id, "planner lost its lease: another instance plans this site now");
                     self.step_down();
                     return Ok(());
                 }
@@ -372,13 +370,21 @@ impl SitePlanner {
     }
 
     /// A second since the last plan (or none yet).
+    ///
+    /// A quarter of a second while the plans drain a backlog (each waves at least half of
+    /// what it plans, so planning stays linear in the orders waved): the next plan then
+    /// follows its commit instead of waiting out the second (issue 20: the waving tail).
     fn plan_due(&self) -> bool {
-        self.last_plan
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        let every = if self.draining {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(1)
+        };
+        self.last_plan.is_none_or(|t| t.elapsed() >= every)
     }
 
-    /// While a backlog is read: plan at most once a second (every plan covers all pending
-    /// orders, so planning after each batch of 1,000 made catching up with a surge
+    /// While a backlog is read: plan only when [`Self::plan_due`] (every plan covers all
+    /// pending orders, so planning after each batch of 1,000 made catching up with a surge
     /// quadratic: 300 plans of up to 300,000 orders), and not before the batches read
     /// ahead during the last commit are absorbed (a commit of seconds was followed by a
     /// plan of its first batch alone). One batch may wait: the one each round reads while
@@ -562,6 +568,10 @@ impl SitePlanner {
         // the next batches: reading and committing overlap instead of taking turns.
         let stop = CancellationToken::new();
         let room = MAX_AHEAD.saturating_sub(self.ahead.len());
+        // Batches read meanwhile are absorbed as they come while everything held before
+        // them is orders alone too (their order then does not matter); otherwise they wait
+        // for their turn behind what is held.
+        let absorb_with = self.ahead.iter().all(orders_only).then(|| fence.clone());
         let (store, site, holder) = (
             self.store.clone(),
             self.site.id.clone(),
@@ -571,7 +581,7 @@ impl SitePlanner {
             let (stop, fence) = (stop.clone(), fence.clone());
             async move {
                 tokio::join!(
-                    read_ahead(&store, &site, &holder, room, &stop),
+                    read_ahead(&store, &site, &holder, room, absorb_with.as_deref(), &stop),
                     renew_lease(&store, &site, &holder, &fence, &stop)
                 )
             }
@@ -587,15 +597,30 @@ impl SitePlanner {
                 tracing::warn!(site = %self.site.id, "planner lost its lease while planning");
                 self.step_down();
             }
-            Ok((batches, Held::Kept)) => {
-                if !batches.is_empty() {
-                    tracing::debug!(site = %self.site.id, batches = batches.len(), "read ahead while planning");
+            Ok((read, Held::Kept)) => {
+                if read.absorbed.len() + read.fetched.len() > 0 {
+                    tracing::debug!(site = %self.site.id, absorbed = read.absorbed.len(),
+                        held = read.fetched.len(), "read ahead while planning");
                 }
-                self.ahead.extend(batches);
+                // A failed absorb's entries are claimed again later; the others' orders
+                // are pending now, before anything held is applied.
+                if let Err(e) = self.take_absorbed(read.absorbed) {
+                    tracing::warn!(site = %self.site.id, error = %e, "planner could not absorb a batch read ahead");
+                }
+                if self.fence.is_some() {
+                    self.ahead.extend(read.fetched);
+                }
             }
-            // Its entries are claimed again later.
+            // Its entries are claimed again later; what it may have absorbed is in Redis'
+            // pending, so the mirror is read again from there.
             Err(e) => {
-                tracing::warn!(site = %self.site.id, error = %e, "planner read-ahead failed")
+                tracing::warn!(site = %self.site.id, error = %e, "planner read-ahead failed");
+                if self.fence.is_some() {
+                    if let Err(e) = self.reload().await {
+                        tracing::warn!(site = %self.site.id, error = %e, "planner could not reload the site");
+                        self.step_down();
+                    }
+                }
             }
         }
         if self.fence.is_none() {
@@ -620,9 +645,11 @@ impl SitePlanner {
             ms = started.elapsed().as_millis() as u64, "planned");
         super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
         self.outlook_listed = true;
+        self.draining = false;
         if plan.waves.is_empty() {
             return Ok(());
         }
+        let planned = self.pending.len();
         let result = commit_plan(
             &self.store,
             &self.site.id,
@@ -635,6 +662,7 @@ impl SitePlanner {
         .await;
         match result {
             Ok(committed) => {
+                self.draining = committed.len() * 2 >= planned;
                 for field in committed {
                     self.pending.remove(&field);
                 }
