@@ -1,6 +1,7 @@
 //! The planner's intake from the site stream: batches of entries with their orders read
 //! from Redis and parsed, before anything changes (so a batch can be read ahead, off the
-//! planner's task, while a plan commits).
+//! planner's task, while a plan commits), and the absorbing of batches of orders alone,
+//! which the read-ahead also does beside a commit.
 
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -116,6 +117,8 @@ pub(super) struct ReadAhead {
     /// Batches fetched and not absorbed (from the first holding anything but orders on, and
     /// any with an unreadable order): applied later, in stream order.
     pub(super) fetched: Vec<Fetched>,
+    /// The last read was a full batch: there may be more to read right away.
+    pub(super) more: bool,
 }
 
 /// A batch absorbed: the orders it found `received`, and its script's answer (one flag per
@@ -155,8 +158,10 @@ async fn fetch_then_absorb(
 
 /// Reads full batches until `stop` (checked between reads: a read is never cut short, or
 /// its entries would wait to be claimed), `max` batches, a short batch (the stream is caught
-/// up) or an error (the entries read and not handled are claimed again later), and fetches
-/// their orders, [`FETCHES_IN_FLIGHT`] batches at a time while the next is read.
+/// up) or an error, and fetches their orders, [`FETCHES_IN_FLIGHT`] batches at a time while
+/// the next is read. After a failed read or fetch nothing more is read, and the batches
+/// fetched after a failed one are let go unless absorbed: what was held stays contiguous in
+/// stream order, and the entries let go are claimed again later, in order.
 ///
 /// With `absorb_with` (the fencing token), batches of orders alone are absorbed as they are
 /// fetched, beside the commit (issue 20: in the waving tail a commit and the absorbing of
@@ -174,29 +179,38 @@ pub(super) async fn read_ahead(
 ) -> ReadAhead {
     let mut out = ReadAhead::default();
     let mut in_flight = FuturesOrdered::new();
-    let take = |got: Result<Got, StoreError>, out: &mut ReadAhead| match got {
+    let mut failed = false;
+    let take = |got: Result<Got, StoreError>, out: &mut ReadAhead, failed: &mut bool| match got {
         Ok(Got::Absorbed(a)) => out.absorbed.push(a),
-        Ok(Got::Fetched(b)) => out.fetched.push(b),
-        Err(e) => tracing::warn!(site, error = %e, "planner could not fetch a batch read ahead"),
+        Ok(Got::Fetched(b)) if !*failed => out.fetched.push(b),
+        Ok(Got::Fetched(_)) => {} // after a failed batch: claimed again later, in order
+        Err(e) => {
+            tracing::warn!(site, error = %e, "planner could not fetch a batch read ahead");
+            *failed = true;
+        }
     };
     let mut read = 0;
-    while read < max && !stop.is_cancelled() {
+    while read < max && !stop.is_cancelled() && !failed {
         // The batches in flight go on (and are taken as they finish) while the next is read.
         let next = store.read_new(site, holder, BATCH);
         tokio::pin!(next);
         let entries = loop {
             tokio::select! {
                 entries = &mut next => break entries,
-                Some(got) = in_flight.next(), if !in_flight.is_empty() => take(got, &mut out),
+                Some(got) = in_flight.next(), if !in_flight.is_empty() => {
+                    take(got, &mut out, &mut failed)
+                }
             }
         };
         let entries = match entries {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::warn!(site, error = %e, "planner could not read ahead");
+                out.more = false;
                 break;
             }
         };
+        out.more = entries.len() == BATCH;
         if entries.is_empty() {
             break;
         }
@@ -211,7 +225,7 @@ pub(super) async fn read_ahead(
         in_flight.push_back(fetch_then_absorb(store, site, entries, absorb_with));
         while in_flight.len() >= FETCHES_IN_FLIGHT {
             if let Some(got) = in_flight.next().await {
-                take(got, &mut out);
+                take(got, &mut out, &mut failed);
             }
         }
         if !full {
@@ -219,7 +233,7 @@ pub(super) async fn read_ahead(
         }
     }
     while let Some(got) = in_flight.next().await {
-        take(got, &mut out);
+        take(got, &mut out, &mut failed);
     }
     out
 }

@@ -48,8 +48,8 @@ pub struct SitePlanner {
     fence: Option<String>,
     pending: HashMap<String, PendingRecord>,
     ended: HashSet<(String, String)>,
-    /// Something changed since the last plan (else plan at most once a second: time alone
-    /// can release held orders).
+    /// Something changed since the last plan (else plan only when [`Self::plan_due`]: time
+    /// alone can release held orders).
     dirty: bool,
     last_plan: Option<tokio::time::Instant>,
     /// The last plan's commit waved at least half of the orders it planned: a backlog is
@@ -61,6 +61,9 @@ pub struct SitePlanner {
     /// The next batches of a backlog, read (and their orders fetched) while the previous
     /// one was handled or while a plan committed; handled in stream order.
     ahead: VecDeque<Fetched>,
+    /// The read-ahead during the last commit ended on a full batch (what it absorbed is not
+    /// in `ahead`): there may be more to read right away.
+    read_more: bool,
 }
 
 impl SitePlanner {
@@ -78,6 +81,7 @@ impl SitePlanner {
             dirty: true,
             last_plan: None,
             draining: false,
+            read_more: false,
             outlook_listed: true,
             ahead: VecDeque::new(),
         }
@@ -245,7 +249,7 @@ impl SitePlanner {
             if !more || self.plan_due_now() {
                 self.plan_and_commit().await?;
             }
-            return Ok(more || !self.ahead.is_empty());
+            return Ok(more || !self.ahead.is_empty() || std::mem::take(&mut self.read_more));
         }
         let batch = match self.ahead.pop_front() {
             Some(b) => b,
@@ -280,7 +284,7 @@ impl SitePlanner {
         if !more || self.plan_due_now() {
             self.plan_and_commit().await?;
         }
-        Ok(more || !self.ahead.is_empty())
+        Ok(more || !self.ahead.is_empty() || std::mem::take(&mut self.read_more))
     }
 
     /// The read-ahead batches at the front that hold orders alone (no cancel, session end
@@ -334,12 +338,31 @@ impl SitePlanner {
             .zip(answers)
             .map(|((_, records), answer)| Absorbed { records, answer })
             .collect();
-        self.take_absorbed(done)
+        let taken = self.take_absorbed(done);
+        if taken.is_err() {
+            self.reload_mirror().await;
+        }
+        taken
+    }
+
+    /// After an absorb script failed without an answer (a timeout: it may still have run,
+    /// leaving its orders in Redis' pending and not here) or the read-ahead task failed:
+    /// the mirror is read again from Redis; if that fails too, the site is given up (the
+    /// next lease reloads it).
+    async fn reload_mirror(&mut self) {
+        if self.fence.is_none() {
+            return;
+        }
+        if let Err(e) = self.reload().await {
+            tracing::warn!(site = %self.site.id, error = %e, "planner could not reload the site");
+            self.step_down();
+        }
     }
 
     /// Puts into pending the orders each absorb script found still `received`. A failed
     /// script's entries stay unacked, to be claimed again, and the first error is returned
-    /// once the rest are taken; `FENCED` steps down.
+    /// once the rest are taken (the callers then reload the mirror: a script that timed out
+    /// may still have run); `FENCED` steps down.
     fn take_absorbed(&mut self, done: Vec<Absorbed>) -> Result<(), StoreError> {
         if !done.is_empty() {
             self.dirty = true;
@@ -369,9 +392,8 @@ impl SitePlanner {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// A second since the last plan (or none yet).
-    ///
-    /// A quarter of a second while the plans drain a backlog (each waves at least half of
+    /// Whether a plan is due by time: a second since the last plan (or none yet), or a
+    /// quarter of a second while the plans drain a backlog (each waves at least half of
     /// what it plans, so planning stays linear in the orders waved): the next plan then
     /// follows its commit instead of waiting out the second (issue 20: the waving tail).
     fn plan_due(&self) -> bool {
@@ -580,14 +602,25 @@ impl SitePlanner {
         let meanwhile = tokio::spawn({
             let (stop, fence) = (stop.clone(), fence.clone());
             async move {
+                // The lease is renewed until the read-ahead has finished what it has in
+                // flight, not only until the commit is.
+                let read_done = CancellationToken::new();
                 tokio::join!(
-                    read_ahead(&store, &site, &holder, room, absorb_with.as_deref(), &stop),
-                    renew_lease(&store, &site, &holder, &fence, &stop)
+                    async {
+                        let read =
+                            read_ahead(&store, &site, &holder, room, absorb_with.as_deref(), &stop)
+                                .await;
+                        read_done.cancel();
+                        read
+                    },
+                    renew_lease(&store, &site, &holder, &fence, &read_done, &stop)
                 )
             }
         });
         // Stopped when the plan is committed, or if this future is dropped: the task then ends
-        // after at most its current read (whose entries are claimed again later).
+        // after its current read and the fetches (and absorbs) in flight; entries read and not
+        // absorbed are claimed again later, and what was absorbed is in Redis' pending (read
+        // again by whoever reloads the site).
         let stopping = stop.drop_guard();
         let result = self.plan_and_commit_now(&fence).await;
         drop(stopping);
@@ -602,10 +635,12 @@ impl SitePlanner {
                     tracing::debug!(site = %self.site.id, absorbed = read.absorbed.len(),
                         held = read.fetched.len(), "read ahead while planning");
                 }
-                // A failed absorb's entries are claimed again later; the others' orders
-                // are pending now, before anything held is applied.
+                self.read_more = read.more;
+                // The absorbed orders are pending now, before anything held is applied; a
+                // failed absorb's entries are claimed again later.
                 if let Err(e) = self.take_absorbed(read.absorbed) {
                     tracing::warn!(site = %self.site.id, error = %e, "planner could not absorb a batch read ahead");
+                    self.reload_mirror().await;
                 }
                 if self.fence.is_some() {
                     self.ahead.extend(read.fetched);
@@ -615,12 +650,7 @@ impl SitePlanner {
             // pending, so the mirror is read again from there.
             Err(e) => {
                 tracing::warn!(site = %self.site.id, error = %e, "planner read-ahead failed");
-                if self.fence.is_some() {
-                    if let Err(e) = self.reload().await {
-                        tracing::warn!(site = %self.site.id, error = %e, "planner could not reload the site");
-                        self.step_down();
-                    }
-                }
+                self.reload_mirror().await;
             }
         }
         if self.fence.is_none() {
@@ -684,7 +714,7 @@ enum Held {
     Lost,
 }
 
-/// Renews the planner's lease every second until `stop`. Safety never rests on this: each
+/// Renews the planner's lease every second until `until`. Safety never rests on this: each
 /// commit checks the fencing token. When the lease is found gone (another holder, or it
 /// lapsed and was taken again with a new token), the read-ahead is stopped (`stop`) and
 /// `Lost` returned; the plan's remaining commits are refused as fenced.
@@ -693,11 +723,12 @@ async fn renew_lease(
     site: &str,
     holder: &str,
     fence: &str,
+    until: &CancellationToken,
     stop: &CancellationToken,
 ) -> Held {
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return Held::Kept,
+            _ = until.cancelled() => return Held::Kept,
             _ = tokio::time::sleep(Duration::from_millis(1_000)) => {}
         }
         match store.lease(site, holder, LEASE_TTL_MS).await {
