@@ -338,11 +338,7 @@ impl SitePlanner {
             .zip(answers)
             .map(|((_, records), answer)| Absorbed { records, answer })
             .collect();
-        let taken = self.take_absorbed(done);
-        if taken.is_err() {
-            self.reload_mirror().await;
-        }
-        taken
+        self.take_absorbed(done).await
     }
 
     /// After an absorb script failed without an answer (a timeout: it may still have run,
@@ -361,9 +357,9 @@ impl SitePlanner {
 
     /// Puts into pending the orders each absorb script found still `received`. A failed
     /// script's entries stay unacked, to be claimed again, and the first error is returned
-    /// once the rest are taken (the callers then reload the mirror: a script that timed out
-    /// may still have run); `FENCED` steps down.
-    fn take_absorbed(&mut self, done: Vec<Absorbed>) -> Result<(), StoreError> {
+    /// once the rest are taken and the mirror reloaded (a script that timed out may still
+    /// have run); `FENCED` steps down.
+    async fn take_absorbed(&mut self, done: Vec<Absorbed>) -> Result<(), StoreError> {
         if !done.is_empty() {
             self.dirty = true;
         }
@@ -389,7 +385,13 @@ impl SitePlanner {
                 }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            None => Ok(()),
+            Some(e) => {
+                self.reload_mirror().await;
+                Err(e)
+            }
+        }
     }
 
     /// Whether a plan is due by time: a second since the last plan (or none yet), or a
@@ -638,9 +640,8 @@ impl SitePlanner {
                 self.read_more = read.more;
                 // The absorbed orders are pending now, before anything held is applied; a
                 // failed absorb's entries are claimed again later.
-                if let Err(e) = self.take_absorbed(read.absorbed) {
+                if let Err(e) = self.take_absorbed(read.absorbed).await {
                     tracing::warn!(site = %self.site.id, error = %e, "planner could not absorb a batch read ahead");
-                    self.reload_mirror().await;
                 }
                 if self.fence.is_some() {
                     self.ahead.extend(read.fetched);
