@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use livepack::client::{push, ClientConfig, Progress, Report};
 
-use crate::procstat::{MachineWatch, Watch};
+use crate::procstat::{cpu_seconds, MachineWatch, Watch};
 use crate::report::{new_histogram, Latency, RunReport};
 use crate::shape::{self, LivePlan, Shape};
 
@@ -272,6 +272,11 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     };
     out.server = server.map(|w| w.finish(out.orders));
     out.redis = redis.map(|w| w.finish(out.orders));
+    // CPU from here (the pushes are done) until every order is waved: the waving tail's.
+    let tail_cpu = (
+        a.server_pid.and_then(cpu_seconds),
+        a.redis_pid.and_then(cpu_seconds),
+    );
     out.client = Some(client.finish(out.orders));
     let ours: f64 = [&out.server, &out.redis, &out.client]
         .iter()
@@ -350,13 +355,27 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
             })
             .collect();
         let deadline = Duration::from_secs(a.wave_deadline_secs);
+        // From the last ack, not from here: reading the sessions back (above) happens
+        // while the planner waves.
+        let since = last_ack.unwrap_or_else(Instant::now);
         let (problems, took) =
-            shape::wait_waved(&shape::http_base(&a.url), &sessions, deadline).await;
+            shape::wait_waved(&shape::http_base(&a.url), &sessions, since, deadline).await;
         if problems.is_empty() {
             out.notes.push(format!(
                 "every order in exactly one wave {:.1} s after the last ack",
                 took.as_secs_f64()
             ));
+            let used =
+                |before: Option<f64>, pid: Option<u32>| Some(pid.and_then(cpu_seconds)? - before?);
+            if let (Some(svc), Some(redis)) = (
+                used(tail_cpu.0, a.server_pid),
+                used(tail_cpu.1, a.redis_pid),
+            ) {
+                out.notes.push(format!(
+                    "CPU while waving after the pushes: livepack {svc:.2} s, Redis {redis:.2} s \
+                     (its main process; AOF rewrites run in children)"
+                ));
+            }
         }
         out.problems.extend(problems);
     }

@@ -127,13 +127,15 @@ pub fn http_base(url: &str) -> String {
 
 /// Polls `GET /v1/sessions/{label}` until every session reports `state` `ended` and
 /// `waved` equal to its order count, or the deadline passes. Returns the problems left
-/// and the time it took.
+/// and the time since `since` (the run's last ack: the sessions end right after it, so the
+/// time the checks between take counts too), which the deadline counts from as well.
 pub async fn wait_waved(
     base: &str,
     sessions: &[(String, String, u64)],
+    since: Instant,
     deadline: Duration,
 ) -> (Vec<String>, Duration) {
-    let t0 = Instant::now();
+    let t0 = since;
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
