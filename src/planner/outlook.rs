@@ -23,6 +23,15 @@ pub struct Outlook {
 
 /// Whether the outlook was written (a failure is retried by the next plan).
 pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> bool {
+    match prepare(site, plan, now) {
+        Some(json) => store.put_outlook(site, &json).await.is_ok(),
+        None => false,
+    }
+}
+
+/// Sets the outlook's gauges and returns the outlook to write (`Store::put_outlook`), so a
+/// caller can write it beside other work (the planner, beside the plan's commit).
+pub fn prepare(site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> Option<String> {
     let pending = plan.held.len() + plan.waves.iter().map(WavePlan::order_count).sum::<usize>();
     let outlook = Outlook {
         site: site.to_owned(),
@@ -41,8 +50,5 @@ pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<U
         metrics::gauge!(names::CAPACITY_MINUTES_DUE, "site" => site.to_owned(), "pickup" => pickup)
             .set(f.minutes_due);
     }
-    match serde_json::to_string(&outlook) {
-        Ok(json) => store.put_outlook(site, &json).await.is_ok(),
-        Err(_) => false,
-    }
+    serde_json::to_string(&outlook).ok()
 }

@@ -674,23 +674,33 @@ impl SitePlanner {
         });
         tracing::debug!(site = %self.site.id, pending = self.pending.len(), waves = plan.waves.len(),
             ms = started.elapsed().as_millis() as u64, "planned");
-        super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
         self.outlook_listed = true;
         self.draining = false;
         if plan.waves.is_empty() {
+            super::outlook::publish(&self.store, &self.site.id, &plan, now).await;
             return Ok(());
         }
+        // The outlook is written beside the commit, not before it: behind the read-ahead's
+        // work on its connection, its write took up to 70 ms of each plan in the waving
+        // tail (issue 20). A failed write is retried by the next plan, as before.
+        let outlook = super::outlook::prepare(&self.site.id, &plan, now);
         let planned = self.pending.len();
-        let result = commit_plan(
-            &self.store,
-            &self.site.id,
-            self.carrier.as_ref(),
-            fence,
-            &self.pending,
-            plan,
-            now,
-        )
-        .await;
+        let (_, result) = tokio::join!(
+            async {
+                if let Some(json) = &outlook {
+                    let _ = self.store.put_outlook(&self.site.id, json).await;
+                }
+            },
+            commit_plan(
+                &self.store,
+                &self.site.id,
+                self.carrier.as_ref(),
+                fence,
+                &self.pending,
+                plan,
+                now,
+            )
+        );
         match result {
             Ok(committed) => {
                 self.draining = committed.len() * 2 >= planned;
