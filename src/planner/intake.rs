@@ -215,7 +215,6 @@ pub(super) async fn read_ahead(
             break;
         }
         read += 1;
-        let full = entries.len() == BATCH;
         if !entries
             .iter()
             .all(|e| matches!(decode(e), Entry::Order { .. }))
@@ -228,7 +227,7 @@ pub(super) async fn read_ahead(
                 take(got, &mut out, &mut failed);
             }
         }
-        if !full {
+        if !out.more {
             break;
         }
     }

@@ -312,7 +312,6 @@ impl SitePlanner {
         let Some(fence) = self.fence.clone() else {
             return Ok(());
         };
-        self.dirty = true;
         let prepared = run.into_iter().map(for_absorb).collect();
         self.absorb_all(&fence, prepared).await
     }
