@@ -10,8 +10,16 @@ session, risk entry key, risk time and id passed per order, grouped by the scrip
 the one that takes each session's count and risk entry made by the planner (`new`):
 
     git show fe52885:src/store/lua/commit_wave.lua > /tmp/commit_old.lua
+    git show 20a063c:src/store/lua/commit_wave.lua > /tmp/commit_new.lua
     python3 load-tests/bench-commit-script.py /tmp/commit_old.lua:old \\
-        src/store/lua/commit_wave.lua:new /tmp/commit_old.lua:old src/store/lua/commit_wave.lua:new
+        /tmp/commit_new.lua:new /tmp/commit_old.lua:old /tmp/commit_new.lua:new
+
+Twenty-second session: the `new` layout's risk entry was a sorted-set member (count, score,
+member); the script now appends the same record, with a newline, to the session's log (`log`:
+count, record):
+
+    python3 load-tests/bench-commit-script.py /tmp/commit_new.lua:new \\
+        src/store/lua/commit_wave.lua:log /tmp/commit_new.lua:new src/store/lua/commit_wave.lua:log
 
 Needs redis-server and the `redis` Python package (pip install redis).
 """
@@ -83,7 +91,10 @@ def commit(r, sha, layout, w):
             for o in group:
                 times.setdefault(o[4], []).append(o[1])
             member = f'W{w}|' + ';'.join(f'{t} ' + ','.join(ids) for t, ids in times.items())
-            args += [len(group), min(times), member]
+            if layout == 'log':
+                args += [len(group), member + '\n']
+            else:
+                args += [len(group), min(times), member]
     r.slowlog_reset()
     out = r.evalsha(sha, len(keys), *keys, *args)
     if out != b'ok':

@@ -114,7 +114,7 @@ measure() { # title, extra redis-server arguments...
                 else if (k ~ /:sh:/) kind = "shipment hash"
                 else if (k ~ /:in$/) kind = "site stream (lp:{site}:in)"
                 else if (k ~ /:t:/) kind = "tombstones"
-                else if (k ~ /:s:[^:]*:[^:]*:risk(w)?$/) kind = "session risk entries (waved orders by risk time)"
+                else if (k ~ /:s:[^:]*:[^:]*:risk[wl]?$/) kind = "session risk records (waved orders by risk time)"
                 else if (k ~ /:s:/) kind = "session hash"
                 else { kind = k; sub(/\{[^}]*\}/, "{site}", kind); gsub(/[0-9]{4}-[0-9]{2}-[0-9]{2}/, "DATE", kind) }
                 bytes[kind] += $2; count[kind] += 1; total += $2

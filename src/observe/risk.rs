@@ -88,7 +88,7 @@ pub fn waved_risk(
 /// The session's orders that are in a wave not done, not packed yet, and at risk
 /// ([`waved_risk`]); with the total count.
 ///
-/// Only the orders the session's risk entries ([`crate::store::keys::session_risk`]) say are
+/// Only the orders the session's risk records ([`crate::store::keys::session_risk`]) say are
 /// due by `now` are read — those whose deadline has passed or whose wave's pickup was after
 /// it when waved — not every wave of the site: the cost follows the session, not the site.
 pub async fn session_at_risk(
@@ -185,7 +185,7 @@ pub async fn session_at_risk(
         .session_risk_forget(site, seller, label, &due, &finished)
         .await
     {
-        tracing::warn!(site, error = %e, "could not prune a session's risk entries");
+        tracing::warn!(site, error = %e, "could not prune a session's risk records");
     }
     listed.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
     Ok((count, listed))

@@ -437,6 +437,7 @@ fn related_keys(
     let mut related = vec![
         keys::session(site, seller, session),
         keys::session_risk(site, seller, session),
+        keys::session_risk_waves(site, seller, session),
         keys::session_risk_zset(site, seller, session),
     ];
     if let Some(p) = parcel_id {

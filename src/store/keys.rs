@@ -21,12 +21,21 @@ pub fn session(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}")
 }
 
-/// Sorted set of a session's waved orders, one member per wave: `wave|ms id,id…;ms id…`, each
-/// order id under the time (ms) from which it counts as at risk (its deadline, or 0 when its
-/// wave's pickup was already after its deadline), scored by the earliest of them
-/// ([`super::risk`]). `GET /v1/sessions/{label}` reads only the members due by now, not every
-/// wave of the site. About 28 bytes an order, where a member per order cost 120 (issue 20).
+/// A session's waved orders by the time each counts as at risk: a string of records appended
+/// by each wave commit, one per wave that holds some of the session's orders, each
+/// `wave|ms id,id…;ms id…` and a newline, each order id under the time (ms) from which it
+/// counts as at risk (its deadline, or 0 when its wave's pickup was already after its deadline)
+/// ([`super::risk`]). `GET /v1/sessions/{label}` reads it and looks up only the orders due by
+/// now, not every wave of the site. About 28 bytes an order; an `APPEND` costs Redis less
+/// than a sorted-set member a wave did (issue 20's twenty-second session).
 pub fn session_risk(site: &str, seller: &str, label: &str) -> String {
+    format!("lp:{{{site}}}:s:{seller}:{label}:riskl")
+}
+
+/// What builds from issue 20's fifteenth to its twenty-second session kept instead of
+/// [`session_risk`]: a sorted set of the same records, one member per wave, scored by the
+/// earliest time in it. Still read (and pruned) until it expires with its session.
+pub fn session_risk_waves(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}:riskw")
 }
 

@@ -1,5 +1,5 @@
 //! The reads behind the gauges (the `observe` module): a liveness ping, wave progress fields and
-//! order statuses, a session's risk entries. Each call is one pipeline or a few bounded
+//! order statuses, a session's risk records. Each call is one pipeline or a few bounded
 //! script calls; callers pass bounded slices (a few hundred).
 
 use std::collections::HashSet;
@@ -12,12 +12,15 @@ static RISK_PRUNE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/risk_prune.lua")));
 
 /// What [`Store::session_risk_due`] read: the due orders, earliest first, and the risk
-/// entries they came from (for [`Store::session_risk_forget`]).
+/// records they came from (for [`Store::session_risk_forget`]).
 #[derive(Debug, Default)]
 pub struct RiskDue {
-    /// Each due order's id and, when it came from an entry kept per wave, that wave (`None`
-    /// from the older sorted set, whose orders hold their wave in `w`).
+    /// Each due order's id and, when it came from a record kept per wave, that wave (`None`
+    /// from the oldest sorted set, whose orders hold their wave in `w`).
     pub orders: Vec<(String, Option<String>)>,
+    /// The session's log as read.
+    log: String,
+    /// The due members of the sorted set of records builds before the log kept.
     members: Vec<String>,
 }
 
@@ -46,9 +49,9 @@ impl Store {
     }
 
     /// The ids of a session's waved orders that count as at risk by `now_ms`
-    /// ([`keys::session_risk`], and the sorted set builds before it kept,
-    /// [`keys::session_risk_zset`]), earliest first. A member that does not parse is left out
-    /// (and logged): one damaged entry never hides the others.
+    /// ([`keys::session_risk`], and what builds before it kept: [`keys::session_risk_waves`]
+    /// and [`keys::session_risk_zset`]), earliest first. A record that does not parse is left
+    /// out (and logged): one damaged record never hides the others.
     pub async fn session_risk_due(
         &self,
         site: &str,
@@ -63,26 +66,29 @@ impl Store {
             .arg(now_ms)
             .arg("WITHSCORES")
             .cmd("ZRANGEBYSCORE")
-            .arg(keys::session_risk(site, seller, label))
+            .arg(keys::session_risk_waves(site, seller, label))
             .arg("-inf")
-            .arg(now_ms);
+            .arg(now_ms)
+            .cmd("GET")
+            .arg(keys::session_risk(site, seller, label));
         let mut conn = self.conn();
-        let (old, members): (Vec<(String, f64)>, Vec<String>) = self
+        let (old, members, log): (Vec<(String, f64)>, Vec<String>, Option<String>) = self
             .bounded("session_at_risk", pipe.query_async(&mut conn))
             .await?;
+        let log = log.unwrap_or_default();
         let mut due: Vec<(i64, String, Option<String>)> = old
             .into_iter()
             .map(|(id, ms)| (ms as i64, id, None))
             .collect();
-        for member in &members {
-            match super::risk::parse(member) {
+        for record in super::risk::records(&log).chain(members.iter().map(String::as_str)) {
+            match super::risk::parse(record) {
                 Ok((wave, entries)) => due.extend(
                     entries
                         .into_iter()
                         .filter(|(ms, _)| *ms <= now_ms)
                         .map(|(ms, id)| (ms, id.to_owned(), Some(wave.to_owned()))),
                 ),
-                Err(e) => tracing::warn!(site, error = %e, "a session risk entry left out"),
+                Err(e) => tracing::warn!(site, error = %e, "a session risk record left out"),
             }
         }
         due.sort();
@@ -90,12 +96,15 @@ impl Store {
         due.retain(|(_, id, _)| seen.insert(id.clone()));
         Ok(RiskDue {
             orders: due.into_iter().map(|(_, id, wave)| (id, wave)).collect(),
+            log,
             members,
         })
     }
 
     /// Drops orders that can never be at risk again (final statuses) from the session's risk
-    /// entries that `due` read, so later views do not read them (`risk_prune.lua`).
+    /// records that `due` read, so later views do not read them (`risk_prune.lua`). The log
+    /// is replaced only if what was read is still its start (SHA-1): records appended since
+    /// stay, and of two views pruning at once the second leaves it.
     pub async fn session_risk_forget(
         &self,
         site: &str,
@@ -108,6 +117,11 @@ impl Store {
             return Ok(());
         }
         let gone: HashSet<&str> = finished.iter().copied().collect();
+        // (length read, its SHA-1, what replaces it) when the log changes.
+        let log = super::risk::prune_log(&due.log, &gone).map(|left| {
+            let sha = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(due.log.as_bytes()));
+            (due.log.len(), sha, left)
+        });
         // (member, what replaces it ('' none), its score) of each member that changes.
         let changed: Vec<(&str, String, i64)> = due
             .members
@@ -118,20 +132,28 @@ impl Store {
                 Pruned::Left { member, score } => Some((m.as_str(), member, score)),
             })
             .collect();
-        let (key, old) = (
+        let (key, waves, old) = (
             keys::session_risk(site, seller, label),
+            keys::session_risk_waves(site, seller, label),
             keys::session_risk_zset(site, seller, label),
         );
-        // At most 1,000 ids and 200 members a call: no call holds Redis for long.
+        // The log in the first call; at most 1,000 ids and 200 members a call: no call holds
+        // Redis for long.
+        let mut log = log;
         let (mut ids, mut members) = (finished.chunks(1000), changed.chunks(200));
         loop {
-            let (some_ids, some_members) = (ids.next(), members.next());
-            if some_ids.is_none() && some_members.is_none() {
+            let (some_ids, some_members, some_log) = (ids.next(), members.next(), log.take());
+            if some_ids.is_none() && some_members.is_none() && some_log.is_none() {
                 return Ok(());
             }
             let some_ids = some_ids.unwrap_or_default();
             let mut inv = RISK_PRUNE.prepare_invoke();
-            inv.key(&key).key(&old).arg(some_ids.len()).arg(some_ids);
+            inv.key(&key).key(&waves).key(&old).arg(some_ids.len());
+            match &some_log {
+                Some((len, sha, left)) => inv.arg(*len).arg(sha).arg(left),
+                None => inv.arg(0).arg("").arg(""),
+            };
+            inv.arg(some_ids);
             for (member, left, score) in some_members.unwrap_or_default() {
                 inv.arg(*member).arg(left).arg(*score);
             }

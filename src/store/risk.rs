@@ -1,20 +1,28 @@
 //! A session's waved orders by the time each counts as at risk ([`super::keys::session_risk`]):
-//! a sorted set with one member per wave, `wave|ms id,id…;ms id…`, scored by the earliest
-//! time in it; written by `commit_wave.lua`, pruned by `risk_prune.lua`. Order and wave ids
-//! are `A-Z a-z 0-9 . _ -`, so the separators cannot occur in them.
+//! one record per wave, `wave|ms id,id…;ms id…`, appended with a newline to the session's log
+//! by `commit_wave.lua`, pruned by `risk_prune.lua`; builds from issue 20's fifteenth to its
+//! twenty-second session kept the same records as the members of a sorted set
+//! ([`super::keys::session_risk_waves`]). Order and wave ids are `A-Z a-z 0-9 . _ -`, so the
+//! separators cannot occur in them.
 
 use std::collections::{HashMap, HashSet};
 
 use super::waves::WaveOrder;
 use super::StoreError;
 
-/// A member's entries: (from when the order counts as at risk in ms, its id), in the order
+/// A record's entries: (from when the order counts as at risk in ms, its id), in the order
 /// written.
 type Entries<'a> = Vec<(i64, &'a str)>;
 
-/// A member's wave and entries.
+/// The records of a log, in the order appended (an empty line, as a log never holds, is
+/// skipped).
+pub(crate) fn records(log: &str) -> impl Iterator<Item = &str> {
+    log.split('\n').filter(|r| !r.is_empty())
+}
+
+/// A record's (or a member's) wave and entries.
 pub(crate) fn parse(member: &str) -> Result<(&str, Entries<'_>), StoreError> {
-    let bad = || StoreError::Corrupt(format!("a session risk entry: {member:?}"));
+    let bad = || StoreError::Corrupt(format!("a session risk record: {member:?}"));
     let (wave, groups) = member.split_once('|').ok_or_else(bad)?;
     let mut out = Vec::new();
     for group in groups.split(';').filter(|g| !g.is_empty()) {
@@ -29,20 +37,18 @@ pub(crate) fn parse(member: &str) -> Result<(&str, Entries<'_>), StoreError> {
     Ok((wave, out))
 }
 
-/// One session's part of a wave commit: its orders in the wave, and its risk entry (the
-/// member and its score).
+/// One session's part of a wave commit: its orders in the wave, and its risk record (with
+/// its newline, as appended to the log).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct SessionWave<'a> {
     pub seller: &'a str,
     pub session: &'a str,
     pub orders: usize,
-    pub score: i64,
-    pub member: String,
+    pub record: String,
 }
 
-/// Per session of a wave's orders (first seen first), its count and its risk entry: the
-/// ids grouped by their time (times and ids first seen first), scored by the earliest
-/// time.
+/// Per session of a wave's orders (first seen first), its count and its risk record: the
+/// ids grouped by their time (times and ids first seen first).
 pub(crate) fn of_wave<'a>(wave_id: &str, orders: &'a [WaveOrder]) -> Vec<SessionWave<'a>> {
     let mut out: Vec<SessionWave<'a>> = Vec::new();
     let mut groups: Vec<Vec<(i64, Vec<&'a str>)>> = Vec::new();
@@ -55,14 +61,12 @@ pub(crate) fn of_wave<'a>(wave_id: &str, orders: &'a [WaveOrder]) -> Vec<Session
                     seller: &o.seller,
                     session: &o.session,
                     orders: 0,
-                    score: o.risk_from_ms,
-                    member: String::new(),
+                    record: String::new(),
                 });
                 groups.push(Vec::new());
                 out.len() - 1
             });
         out[i].orders += 1;
-        out[i].score = out[i].score.min(o.risk_from_ms);
         match groups[i].iter_mut().find(|(ms, _)| *ms == o.risk_from_ms) {
             Some((_, ids)) => ids.push(&o.order_id),
             None => groups[i].push((o.risk_from_ms, vec![o.order_id.as_str()])),
@@ -73,7 +77,8 @@ pub(crate) fn of_wave<'a>(wave_id: &str, orders: &'a [WaveOrder]) -> Vec<Session
             .iter()
             .flat_map(|(ms, ids)| ids.iter().map(move |id| (*ms, *id)))
             .collect();
-        e.member = write_member(wave_id, &entries);
+        e.record = write_member(wave_id, &entries);
+        e.record.push('\n');
     }
     out
 }
@@ -112,7 +117,30 @@ pub(crate) enum Pruned {
     Left { member: String, score: i64 },
 }
 
-/// The member without the orders of `gone`.
+/// The log without the orders of `gone` (`None`: none of them is in it): records that lose
+/// every order go, the others keep their place.
+pub(crate) fn prune_log(log: &str, gone: &HashSet<&str>) -> Option<String> {
+    let mut out = String::with_capacity(log.len());
+    let mut changed = false;
+    for record in records(log) {
+        // A record that does not parse is kept as it is (the reader leaves it out and logs it).
+        match prune(record, gone) {
+            Ok(Pruned::Unchanged) | Err(_) => out.push_str(record),
+            Ok(Pruned::Empty) => {
+                changed = true;
+                continue;
+            }
+            Ok(Pruned::Left { member, .. }) => {
+                changed = true;
+                out.push_str(&member);
+            }
+        }
+        out.push('\n');
+    }
+    changed.then_some(out)
+}
+
+/// The member (or record) without the orders of `gone`.
 pub(crate) fn prune(member: &str, gone: &HashSet<&str>) -> Result<Pruned, StoreError> {
     let (wave, entries) = parse(member)?;
     if !entries.iter().any(|(_, id)| gone.contains(id)) {
@@ -153,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn a_wave_makes_one_member_per_session_with_its_count_and_earliest_time() {
+    fn a_wave_makes_one_record_per_session_with_its_count() {
         let order = |seller: &str, session: &str, id: &str, ms: i64| WaveOrder {
             seller: seller.into(),
             session: session.into(),
@@ -171,18 +199,21 @@ mod tests {
         let got = of_wave("W-7", &orders);
         let summary: Vec<_> = got
             .iter()
-            .map(|e| (e.seller, e.session, e.orders, e.score, e.member.as_str()))
+            .map(|e| (e.seller, e.session, e.orders, e.record.as_str()))
             .collect();
         assert_eq!(
             summary,
             vec![
-                ("s1", "live-a", 3, 300, "W-7|500 A-1,A-3;300 A-2"),
-                ("s2", "live-a", 1, 0, "W-7|0 B-1"),
-                ("s1", "live-b", 1, 900, "W-7|900 C-1"),
+                ("s1", "live-a", 3, "W-7|500 A-1,A-3;300 A-2\n"),
+                ("s2", "live-a", 1, "W-7|0 B-1\n"),
+                ("s1", "live-b", 1, "W-7|900 C-1\n"),
             ]
         );
         // What the reader makes of it: every order once, with its time.
-        let (wave, entries) = parse(&got[0].member).unwrap();
+        let log = format!("{}{}", got[0].record, got[1].record);
+        let read: Vec<_> = records(&log).collect();
+        assert_eq!(read, ["W-7|500 A-1,A-3;300 A-2", "W-7|0 B-1"]);
+        let (wave, entries) = parse(read[0]).unwrap();
         assert_eq!(wave, "W-7");
         assert_eq!(entries, vec![(500, "A-1"), (500, "A-3"), (300, "A-2")]);
         assert!(of_wave("W-8", &[]).is_empty());
@@ -215,5 +246,22 @@ mod tests {
             panic!("two left");
         };
         assert_eq!(parse(&member).unwrap(), ("W", vec![(5, "B"), (0, "C")]));
+    }
+
+    #[test]
+    fn a_log_loses_pruned_orders_and_emptied_records_and_keeps_the_rest_in_place() {
+        let gone = |ids: &[&'static str]| ids.iter().copied().collect::<HashSet<&str>>();
+        let log = "W-1|5 A,B;0 C\nW-2|7 D\nW-3 damaged\nW-4|9 E\n";
+        assert_eq!(prune_log(log, &gone(&["X"])), None);
+        assert_eq!(
+            prune_log(log, &gone(&["B", "D"])).as_deref(),
+            Some("W-1|5 A;0 C\nW-3 damaged\nW-4|9 E\n")
+        );
+        assert_eq!(
+            prune_log(log, &gone(&["A", "B", "C", "D", "E"])).as_deref(),
+            Some("W-3 damaged\n")
+        );
+        assert_eq!(prune_log("W-2|7 D\n", &gone(&["D"])).as_deref(), Some(""));
+        assert_eq!(prune_log("", &gone(&["D"])), None);
     }
 }

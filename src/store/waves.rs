@@ -244,7 +244,7 @@ impl Store {
         }
         inv.arg(sessions.len());
         for e in &sessions {
-            inv.arg(e.orders).arg(e.score).arg(&e.member);
+            inv.arg(e.orders).arg(&e.record);
         }
         let mut conn = self.conn();
         let out: String = self

@@ -1,7 +1,7 @@
-//! A session's waved orders at risk (issue 20's fifteenth session): the risk entries the wave
-//! commit writes (`lp:{site}:s:{seller}:{label}:riskw`, one sorted-set member per wave), the
-//! older builds' sorted set still read, pruning, and the planner's outlook once its queue is
-//! empty.
+//! A session's waved orders at risk (issue 20's fifteenth and twenty-second sessions): the
+//! risk records the wave commit appends to the session's log
+//! (`lp:{site}:s:{seller}:{label}:riskl`, one line per wave), the older builds' sorted sets
+//! still read, pruning, and the planner's outlook once its queue is empty.
 
 use crate::common;
 
@@ -10,12 +10,12 @@ use std::collections::BTreeSet;
 use common::*;
 use serde_json::{json, Value};
 
-/// A session's waved orders at risk come from its risk entries (one sorted-set member per
-/// wave, `wave|ms id,id…`, scored by its earliest time), and still from the sorted set of one
-/// member per order that builds before issue 20's fifteenth session kept; an order that can
-/// no longer be at risk (cancelled) leaves both at the next view.
+/// A session's waved orders at risk come from its log (one record per wave, `wave|ms id,id…`),
+/// and still from the sorted sets older builds kept (the same records, one member per wave,
+/// scored by its earliest time; before that one member per order); an order that can no
+/// longer be at risk (cancelled) leaves all three at the next view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set() {
+async fn waved_orders_at_risk_read_from_the_log_and_the_older_sorted_sets() {
     let redis = TestRedis::start().await;
     let app = TestApp::spawn_with(test_config(&redis.url(), "[planner]\nenabled = true\n")).await;
     // Three placed 30 hours ago (past their 24-hour deadline), two fresh.
@@ -58,29 +58,26 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     assert_eq!(view["at_risk_waved"], 3, "{view}");
     assert_eq!(at_risk(&view), overdue);
 
-    // Stored as one member per wave: every order once, under its time; the member's score is
-    // its earliest time.
+    // Stored as one record per wave in the session's log: every order once, under its time.
     let mut c = redis.conn().await;
-    let key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:riskw");
+    let key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:riskl");
+    let waves_key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:riskw");
     let old_key = format!("lp:{{{SITE}}}:s:{SELLER_A}:risk-day:risk");
-    let members = with_scores(&mut c, &key).await;
-    assert!(!members.is_empty());
+    let log = get(&mut c, &key).await.expect("the session's log");
+    assert!(log.ends_with('\n'), "{log:?}");
     // (from when at risk, order id, its wave)
     let mut stored: Vec<(i64, String, String)> = Vec::new();
-    for (member, score) in &members {
-        let (wave, groups) = member.split_once('|').expect("`wave|…`");
-        assert!(wave.starts_with("W-"), "{member}");
-        let mut earliest = i64::MAX;
+    for record in log.lines() {
+        let (wave, groups) = record.split_once('|').expect("`wave|…`");
+        assert!(wave.starts_with("W-"), "{record}");
         for group in groups.split(';') {
             let (ms, ids) = group.split_once(' ').expect("`ms id,id…`");
             let ms: i64 = ms.parse().unwrap();
-            earliest = earliest.min(ms);
             stored.extend(
                 ids.split(',')
                     .map(|id| (ms, id.to_owned(), wave.to_owned())),
             );
         }
-        assert_eq!(*score as i64, earliest, "{member}");
     }
     stored.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
@@ -95,8 +92,8 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
         assert_eq!(*ms <= now_ms, overdue.contains(id), "{id} at {ms}");
     }
 
-    // The same entries as the sorted set older builds wrote (with each order's `w`, which they
-    // also wrote): the same view.
+    // The same entries as the sorted set the oldest builds wrote (with each order's `w`, which
+    // they also wrote): the same view.
     let _: () = redis::cmd("DEL")
         .arg(&key)
         .query_async(&mut c)
@@ -119,36 +116,45 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
     assert_eq!(view["at_risk_waved"], 3, "{view}");
     assert_eq!(at_risk(&view), overdue);
 
-    // Some in each: RK-0 (overdue) and RK-3 (not yet) back in one wave member, under their
-    // times, the rest in the sorted set; the key expires (as the archiver leaves it).
-    let ms_of = |id: &str| stored.iter().find(|(_, i, _)| i == id).unwrap().0;
-    let (ms0, ms3) = (ms_of("RK-0"), ms_of("RK-3"));
-    let wave0 = &stored.iter().find(|(_, i, _)| i == "RK-0").unwrap().2;
+    // Some in each of the three: RK-0 (overdue) and RK-3 (not yet) in one record of the log,
+    // RK-2 (overdue) and RK-4 (not yet) in one member of the per-wave sorted set builds from
+    // the fifteenth to the twenty-second session wrote, RK-1 left in the oldest; the log and
+    // the per-wave set expire (as the archiver leaves them).
+    let entry = |id: &str| stored.iter().find(|(_, i, _)| i == id).unwrap().clone();
+    let ((ms0, _, wave0), (ms2, _, wave2)) = (entry("RK-0"), entry("RK-2"));
+    let (ms3, ms4) = (entry("RK-3").0, entry("RK-4").0);
     let _: i64 = redis::cmd("ZREM")
         .arg(&old_key)
-        .arg("RK-0")
-        .arg("RK-3")
+        .arg(&["RK-0", "RK-2", "RK-3", "RK-4"][..])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("APPEND")
+        .arg(&key)
+        .arg(format!("{wave0}|{ms0} RK-0;{ms3} RK-3\n"))
         .query_async(&mut c)
         .await
         .unwrap();
     let _: i64 = redis::cmd("ZADD")
-        .arg(&key)
-        .arg(ms0)
-        .arg(format!("{wave0}|{ms0} RK-0;{ms3} RK-3"))
+        .arg(&waves_key)
+        .arg(ms2)
+        .arg(format!("{wave2}|{ms2} RK-2;{ms4} RK-4"))
         .query_async(&mut c)
         .await
         .unwrap();
-    let _: i64 = redis::cmd("PEXPIRE")
-        .arg(&key)
-        .arg(3_600_000)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    for k in [&key, &waves_key] {
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(k)
+            .arg(3_600_000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
     let (_, view) = client.get_json(path).await;
     assert_eq!(at_risk(&view), overdue, "{view}");
 
-    // Cancelled orders leave the entries at the next view, wherever they were.
-    for id in ["RK-0", "RK-1"] {
+    // Cancelled orders leave the records at the next view, wherever they were.
+    for id in ["RK-0", "RK-1", "RK-2"] {
         let (s, body) = client
             .post_json(
                 &format!("/v1/orders/{id}/cancel"),
@@ -157,32 +163,97 @@ async fn waved_orders_at_risk_read_from_the_risk_entries_and_the_old_sorted_set(
             .await;
         assert_eq!(s, 200, "{id}: {body}");
     }
-    eventually(30, "two cancelled orders no longer at risk", || async {
-        client.get_json(path).await.1["at_risk_waved"] == 1
+    eventually(30, "three cancelled orders no longer at risk", || async {
+        client.get_json(path).await.1["at_risk_waved"] == 0
     })
     .await;
-    // The wave member lost RK-0: RK-3 is left, scored by its own time; the expiry stays.
-    let members = with_scores(&mut c, &key).await;
+    // The log's record lost RK-0, the member RK-2 (scored by RK-4's time now); the expiries
+    // stay.
     assert_eq!(
-        members,
-        [(format!("{wave0}|{ms3} RK-3"), ms3 as f64)],
+        get(&mut c, &key).await.as_deref(),
+        Some(format!("{wave0}|{ms3} RK-3\n").as_str()),
+        "the record replaced by what is left"
+    );
+    assert_eq!(
+        with_scores(&mut c, &waves_key).await,
+        [(format!("{wave2}|{ms4} RK-4"), ms4 as f64)],
         "the member replaced by what is left"
+    );
+    for k in [&key, &waves_key] {
+        let ttl: i64 = redis::cmd("PTTL").arg(k).query_async(&mut c).await.unwrap();
+        assert!(ttl > 0, "{k} keeps its expiry: {ttl}");
+    }
+    let score: Option<f64> = redis::AsyncCommands::zscore(&mut c, &old_key, "RK-1")
+        .await
+        .unwrap();
+    assert_eq!(score, None, "pruned from the oldest sorted set too");
+    app.stop().await;
+}
+
+/// The prune script replaces the start of a session's log only if it is still what the view
+/// read: records appended after the read stay behind the replacement; a start another view
+/// changed meanwhile is left; a log pruned to nothing goes.
+#[tokio::test]
+async fn pruning_the_log_keeps_what_was_appended_after_the_read() {
+    let redis = TestRedis::start().await;
+    let mut c = redis.conn().await;
+    let script = redis::Script::new(include_str!("../../src/store/lua/risk_prune.lua"));
+    let key = format!("lp:{{{SITE}}}:s:{SELLER_A}:prune:riskl");
+    let (waves, old) = (format!("{key}w"), format!("{key}o"));
+    let sha = |s: &str| hex::encode(<sha1::Sha1 as sha1::Digest>::digest(s.as_bytes()));
+    let prune = |read: &str, left: &str| {
+        let mut inv = script.prepare_invoke();
+        inv.key(&key)
+            .key(&waves)
+            .key(&old)
+            .arg(0)
+            .arg(read.len())
+            .arg(sha(read))
+            .arg(left);
+        inv
+    };
+    let read = "W-1|5 A,B\nW-2|7 C\n";
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(read)
+        .arg("PX")
+        .arg(3_600_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // A wave commits after the view read the log.
+    let _: i64 = redis::cmd("APPEND")
+        .arg(&key)
+        .arg("W-3|9 D\n")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: i64 = prune(read, "W-1|5 A\n").invoke_async(&mut c).await.unwrap();
+    assert_eq!(
+        get(&mut c, &key).await.as_deref(),
+        Some("W-1|5 A\nW-3|9 D\n")
     );
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut c)
         .await
         .unwrap();
-    assert!(ttl > 0, "the key keeps its expiry: {ttl}");
-    let score: Option<f64> = redis::AsyncCommands::zscore(&mut c, &old_key, "RK-1")
-        .await
-        .unwrap();
-    assert_eq!(score, None, "pruned from the sorted set too");
-    let left: Vec<String> = redis::AsyncCommands::zrange(&mut c, &old_key, 0, -1)
-        .await
-        .unwrap();
-    assert_eq!(left, ["RK-2", "RK-4"].map(String::from));
-    app.stop().await;
+    assert!(ttl > 0, "the log keeps its expiry: {ttl}");
+    // A second view that read the log before the first pruned it: its start has changed.
+    let _: i64 = prune(read, "").invoke_async(&mut c).await.unwrap();
+    assert_eq!(
+        get(&mut c, &key).await.as_deref(),
+        Some("W-1|5 A\nW-3|9 D\n")
+    );
+    // Pruned to nothing: the key goes.
+    let now = "W-1|5 A\nW-3|9 D\n";
+    let _: i64 = prune(now, "").invoke_async(&mut c).await.unwrap();
+    assert_eq!(get(&mut c, &key).await, None);
+}
+
+/// A string key's value (`None`: no such key).
+async fn get(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query_async(c).await.unwrap()
 }
 
 /// Every member of a sorted set with its score, lowest first.

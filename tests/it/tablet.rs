@@ -1029,11 +1029,14 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(audit["entries"][2]["qty"], jars2);
 
     // A cancelled order can never be packed again: the next session view drops it from the
-    // session's risk entries (the view reads only what may still be at risk): one sorted-set
-    // member per wave, `wave|ms id,id…;ms id…`.
+    // session's risk records (the view reads only what may still be at risk): one line per
+    // wave in the session's log, `wave|ms id,id…;ms id…`.
     let risk_key = livepack::store::keys::session_risk(SITE, SELLER_A, "floor");
     let mut conn = crate::svc::redis_conn(&redis.url()).await;
-    let members = redis::cmd("ZRANGE").arg(&risk_key).arg(0).arg(-1).clone();
+    let log = redis::cmd("GET").arg(&risk_key).clone();
+    let lines = |log: Option<String>| -> Vec<String> {
+        log.unwrap_or_default().lines().map(String::from).collect()
+    };
     let listed = |vals: Vec<String>| {
         vals.iter().any(|v| {
             v.split_once('|')
@@ -1052,9 +1055,9 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
             .map(|(_, ids)| ids.split(',').count())
             .sum()
     };
-    let vals: Vec<String> = members.query_async(&mut conn).await.unwrap();
+    let vals = lines(log.query_async(&mut conn).await.unwrap());
     let before = ids(&vals);
-    assert!(listed(vals), "FL-OLD is in the risk entries");
+    assert!(listed(vals), "FL-OLD is in the risk records");
     let (s, c) = app
         .client(TOKEN_A)
         .post_json("/v1/orders/FL-OLD/cancel", json!({}))
@@ -1070,12 +1073,12 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
             .all(|o| o["order_id"] != "FL-OLD"),
         "{session}"
     );
-    let vals: Vec<String> = members.query_async(&mut conn).await.unwrap();
+    let vals = lines(log.query_async(&mut conn).await.unwrap());
     assert_eq!(
         ids(&vals),
         before - 1,
         "only FL-OLD left the entries: {vals:?}"
     );
-    assert!(!listed(vals), "pruned from the risk entries");
+    assert!(!listed(vals), "pruned from the risk records");
     app.stop().await;
 }

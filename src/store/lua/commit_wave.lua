@@ -3,22 +3,22 @@
 -- is refused, and so is a commit whose wave or any parcel id exists already ('exists').
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
 -- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then per session g of the wave's
--- orders: its hash and its risk entries (zset, keys.rs `session_risk`), then per shipment
+-- orders: its hash and its risk log (a string, keys.rs `session_risk`), then per shipment
 -- s: its hash, its parcel set and its pickup day's shipments
 -- ARGV[1] fence token, ARGV[2] wave id, ARGV[3] released ms, ARGV[4] n, ARGV[5] m,
 -- ARGV[6] wave doc JSON, ARGV[7] pickup ms, ARGV[8] qty total, ARGV[9] k skus,
 -- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON),
 -- then s, then s × (shipment id, carrier, service, pickup ms, pickup date), then m × the
 -- parcel's shipment (1-based index, 0 none), then g, then g × (the session's orders in this
--- wave, its risk entry's score, the entry). An order names only its parcel (`p`): its wave
+-- wave, its risk record). An order names only its parcel (`p`): its wave
 -- is the parcel's `wave`, its shipment the parcel document's; a parcel's id is its key's
 -- last part (issue 20: no field repeats what another holds).
 --
 -- Cost (issue 20): a wave of 200 orders is a few hundred commands, not one per order per
 -- step: the checks are one EXISTS over the parcels and one HMGET over pending; pending
--- loses its fields in one HDEL; sessions, risk entries and shipment parcel sets take one
+-- loses its fields in one HDEL; sessions, risk logs and shipment parcel sets take one
 -- command per distinct key. Each order and parcel is still one HSET. What can be worked
--- out before the call is (the sessions' counts and risk entries: store/risk.rs `of_wave`):
+-- out before the call is (the sessions' counts and risk records: store/risk.rs `of_wave`):
 -- an order is three arguments here, and a 200-order wave takes about a sixth less of
 -- Redis' time than when the script grouped them itself (load-tests/bench-commit-script.py).
 local CHUNK = 1000 -- (unpack's stack limit)
@@ -96,15 +96,17 @@ for x = 1, s do
   redis.call('ZADD', KEYS[k_ship + 3 * (x - 1) + 2], ARGV[b + 3], ARGV[b])
 end
 
--- Orders, then per session its waved count and its risk entry of this wave: one member,
--- `wave|ms id,id…;ms id…`, scored by its earliest time (store/risk.rs reads it).
+-- Orders, then per session its waved count and its risk record of this wave, appended to its
+-- log: `wave|ms id,id…;ms id…` and a newline (store/risk.rs reads it). An APPEND costs Redis
+-- less than the sorted-set member builds before issue 20's twenty-second session wrote
+-- (load-tests/results/tail-2026-12-05-twentysecond.md).
 for i = 0, n - 1 do
   redis.call('HSET', KEYS[5 + i], 'st', 'waved', 'p', ARGV[a_orders + 2 * i + 1])
 end
 for x = 0, g - 1 do
-  local b = a_risk + 1 + 3 * x
+  local b = a_risk + 1 + 2 * x
   redis.call('HINCRBY', KEYS[5 + n + m + 2 * x], 'waved', ARGV[b])
-  redis.call('ZADD', KEYS[6 + n + m + 2 * x], ARGV[b + 1], ARGV[b + 2])
+  redis.call('APPEND', KEYS[6 + n + m + 2 * x], ARGV[b + 1])
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'
