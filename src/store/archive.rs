@@ -424,8 +424,9 @@ impl Store {
     }
 }
 
-/// The keys that expire with an archived order: its session, parcel, wave (its pick ids and,
-/// by the wave's pickup day, the day's wave and shipment indexes), shipment and its parcels.
+/// The keys that expire with an archived order: its session and the session's risk records
+/// (`riskl`, and the older `riskw` and `risk`), parcel, wave (its pick ids and, by the wave's
+/// pickup day, the day's wave and shipment indexes), shipment and its parcels.
 fn related_keys(
     site: &str,
     seller: &str,

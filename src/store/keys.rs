@@ -32,14 +32,14 @@ pub fn session_risk(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}:riskl")
 }
 
-/// What builds from issue 20's fifteenth to its twenty-second session kept instead of
+/// What builds from issue 20's fifteenth session to before its twenty-second kept instead of
 /// [`session_risk`]: a sorted set of the same records, one member per wave, scored by the
 /// earliest time in it. Still read (and pruned) until it expires with its session.
 pub fn session_risk_waves(site: &str, seller: &str, label: &str) -> String {
     format!("lp:{{{site}}}:s:{seller}:{label}:riskw")
 }
 
-/// What builds before issue 20's fifteenth session kept instead of [`session_risk`]: a sorted
+/// What builds before issue 20's fifteenth session kept instead of [`session_risk_waves`]: a sorted
 /// set, order id scored by the same time. Still read (and pruned) until it expires with its
 /// session.
 pub fn session_risk_zset(site: &str, seller: &str, label: &str) -> String {

@@ -18,8 +18,8 @@ pub struct RiskDue {
     /// Each due order's id and, when it came from a record kept per wave, that wave (`None`
     /// from the oldest sorted set, whose orders hold their wave in `w`).
     pub orders: Vec<(String, Option<String>)>,
-    /// The session's log as read.
-    log: String,
+    /// The session's log as read (bytes: one record that is not UTF-8 never hides the rest).
+    log: Vec<u8>,
     /// The due members of the sorted set of records builds before the log kept.
     members: Vec<String>,
 }
@@ -72,7 +72,8 @@ impl Store {
             .cmd("GET")
             .arg(keys::session_risk(site, seller, label));
         let mut conn = self.conn();
-        let (old, members, log): (Vec<(String, f64)>, Vec<String>, Option<String>) = self
+        type Read = (Vec<(String, f64)>, Vec<String>, Option<Vec<u8>>);
+        let (old, members, log): Read = self
             .bounded("session_at_risk", pipe.query_async(&mut conn))
             .await?;
         let log = log.unwrap_or_default();
@@ -80,8 +81,12 @@ impl Store {
             .into_iter()
             .map(|(id, ms)| (ms as i64, id, None))
             .collect();
-        for record in super::risk::records(&log).chain(members.iter().map(String::as_str)) {
-            match super::risk::parse(record) {
+        let records = super::risk::records(&log).map(|r| {
+            std::str::from_utf8(r)
+                .map_err(|_| StoreError::Corrupt("a session risk record that is not UTF-8".into()))
+        });
+        for record in records.chain(members.iter().map(|m| Ok(m.as_str()))) {
+            match record.and_then(super::risk::parse) {
                 Ok((wave, entries)) => due.extend(
                     entries
                         .into_iter()
@@ -119,7 +124,7 @@ impl Store {
         let gone: HashSet<&str> = finished.iter().copied().collect();
         // (length read, its SHA-1, what replaces it) when the log changes.
         let log = super::risk::prune_log(&due.log, &gone).map(|left| {
-            let sha = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(due.log.as_bytes()));
+            let sha = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&due.log));
             (due.log.len(), sha, left)
         });
         // (member, what replaces it ('' none), its score) of each member that changes.

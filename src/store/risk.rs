@@ -1,7 +1,7 @@
 //! A session's waved orders by the time each counts as at risk ([`super::keys::session_risk`]):
 //! one record per wave, `wave|ms id,id…;ms id…`, appended with a newline to the session's log
-//! by `commit_wave.lua`, pruned by `risk_prune.lua`; builds from issue 20's fifteenth to its
-//! twenty-second session kept the same records as the members of a sorted set
+//! by `commit_wave.lua`, pruned by `risk_prune.lua`; builds from issue 20's fifteenth session to
+//! before its twenty-second kept the same records as the members of a sorted set
 //! ([`super::keys::session_risk_waves`]). Order and wave ids are `A-Z a-z 0-9 . _ -`, so the
 //! separators cannot occur in them.
 
@@ -15,9 +15,9 @@ use super::StoreError;
 type Entries<'a> = Vec<(i64, &'a str)>;
 
 /// The records of a log, in the order appended (an empty line, as a log never holds, is
-/// skipped).
-pub(crate) fn records(log: &str) -> impl Iterator<Item = &str> {
-    log.split('\n').filter(|r| !r.is_empty())
+/// skipped). Bytes: a record that is not UTF-8 is the reader's to leave out, not the log's.
+pub(crate) fn records(log: &[u8]) -> impl Iterator<Item = &[u8]> {
+    log.split(|b| *b == b'\n').filter(|r| !r.is_empty())
 }
 
 /// A record's (or a member's) wave and entries.
@@ -119,23 +119,26 @@ pub(crate) enum Pruned {
 
 /// The log without the orders of `gone` (`None`: none of them is in it): records that lose
 /// every order go, the others keep their place.
-pub(crate) fn prune_log(log: &str, gone: &HashSet<&str>) -> Option<String> {
-    let mut out = String::with_capacity(log.len());
+pub(crate) fn prune_log(log: &[u8], gone: &HashSet<&str>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(log.len());
     let mut changed = false;
     for record in records(log) {
         // A record that does not parse is kept as it is (the reader leaves it out and logs it).
-        match prune(record, gone) {
-            Ok(Pruned::Unchanged) | Err(_) => out.push_str(record),
-            Ok(Pruned::Empty) => {
+        let pruned = std::str::from_utf8(record)
+            .ok()
+            .and_then(|r| prune(r, gone).ok());
+        match pruned {
+            Some(Pruned::Unchanged) | None => out.extend_from_slice(record),
+            Some(Pruned::Empty) => {
                 changed = true;
                 continue;
             }
-            Ok(Pruned::Left { member, .. }) => {
+            Some(Pruned::Left { member, .. }) => {
                 changed = true;
-                out.push_str(&member);
+                out.extend_from_slice(member.as_bytes());
             }
         }
-        out.push('\n');
+        out.push(b'\n');
     }
     changed.then_some(out)
 }
@@ -211,9 +214,9 @@ mod tests {
         );
         // What the reader makes of it: every order once, with its time.
         let log = format!("{}{}", got[0].record, got[1].record);
-        let read: Vec<_> = records(&log).collect();
-        assert_eq!(read, ["W-7|500 A-1,A-3;300 A-2", "W-7|0 B-1"]);
-        let (wave, entries) = parse(read[0]).unwrap();
+        let read: Vec<_> = records(log.as_bytes()).collect();
+        assert_eq!(read, [&b"W-7|500 A-1,A-3;300 A-2"[..], b"W-7|0 B-1"]);
+        let (wave, entries) = parse(&got[0].record[..got[0].record.len() - 1]).unwrap();
         assert_eq!(wave, "W-7");
         assert_eq!(entries, vec![(500, "A-1"), (500, "A-3"), (300, "A-2")]);
         assert!(of_wave("W-8", &[]).is_empty());
@@ -251,17 +254,20 @@ mod tests {
     #[test]
     fn a_log_loses_pruned_orders_and_emptied_records_and_keeps_the_rest_in_place() {
         let gone = |ids: &[&'static str]| ids.iter().copied().collect::<HashSet<&str>>();
-        let log = "W-1|5 A,B;0 C\nW-2|7 D\nW-3 damaged\nW-4|9 E\n";
+        let log = b"W-1|5 A,B;0 C\nW-2|7 D\nW-3 damaged\nW-4|9 \xff\nW-5|9 E\n";
         assert_eq!(prune_log(log, &gone(&["X"])), None);
         assert_eq!(
             prune_log(log, &gone(&["B", "D"])).as_deref(),
-            Some("W-1|5 A;0 C\nW-3 damaged\nW-4|9 E\n")
+            Some(&b"W-1|5 A;0 C\nW-3 damaged\nW-4|9 \xff\nW-5|9 E\n"[..])
         );
         assert_eq!(
             prune_log(log, &gone(&["A", "B", "C", "D", "E"])).as_deref(),
-            Some("W-3 damaged\n")
+            Some(&b"W-3 damaged\nW-4|9 \xff\n"[..])
         );
-        assert_eq!(prune_log("W-2|7 D\n", &gone(&["D"])).as_deref(), Some(""));
-        assert_eq!(prune_log("", &gone(&["D"])), None);
+        assert_eq!(
+            prune_log(b"W-2|7 D\n", &gone(&["D"])).as_deref(),
+            Some(&b""[..])
+        );
+        assert_eq!(prune_log(b"", &gone(&["D"])), None);
     }
 }
