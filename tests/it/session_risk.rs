@@ -256,6 +256,78 @@ async fn pruning_the_log_keeps_what_was_appended_after_the_read() {
     assert_eq!(get(&mut c, &key).await, None);
 }
 
+/// More than one prune call's worth (1,000 ids, 200 changed members a call): the log is
+/// rewritten once and every finished order leaves all three keys, whatever the split.
+#[tokio::test]
+async fn pruning_more_than_one_call_s_worth_leaves_nothing_finished() {
+    use livepack::store::keys;
+    let redis = TestRedis::start().await;
+    let cfg = livepack::Config::from_toml("").unwrap();
+    let store = livepack::store::Store::connect(&cfg.redis, &redis.url())
+        .await
+        .unwrap();
+    let mut c = redis.conn().await;
+    let label = "multi";
+    let (log_key, waves_key, old_key) = (
+        keys::session_risk(SITE, SELLER_A, label),
+        keys::session_risk_waves(SITE, SELLER_A, label),
+        keys::session_risk_zset(SITE, SELLER_A, label),
+    );
+    let ids: Vec<String> = (0..1001).map(|i| format!("L-{i}")).collect();
+    let log = format!("W-1|0 {}\nW-2|0 KEEP\n", ids.join(","));
+    let _: () = redis::cmd("SET")
+        .arg(&log_key)
+        .arg(&log)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let members: Vec<String> = (0..201).map(|i| format!("M-{i}")).collect();
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(&waves_key);
+    for (i, id) in members.iter().enumerate() {
+        zadd.arg(0).arg(format!("W-m{i}|0 {id}"));
+    }
+    let _: i64 = zadd.query_async(&mut c).await.unwrap();
+    let olds: Vec<String> = (0..1001).map(|i| format!("O-{i}")).collect();
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(&old_key);
+    for id in &olds {
+        zadd.arg(0).arg(id);
+    }
+    let _: i64 = zadd.query_async(&mut c).await.unwrap();
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let due = store
+        .session_risk_due(SITE, SELLER_A, label, now)
+        .await
+        .unwrap();
+    assert_eq!(due.orders.len(), 1001 + 1 + 201 + 1001);
+    let finished: Vec<&str> = due
+        .orders
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .filter(|id| *id != "KEEP")
+        .collect();
+    store
+        .session_risk_forget(SITE, SELLER_A, label, &due, &finished)
+        .await
+        .unwrap();
+    assert_eq!(get(&mut c, &log_key).await.as_deref(), Some("W-2|0 KEEP\n"));
+    for k in [&waves_key, &old_key] {
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{k} emptied");
+    }
+    let again = store
+        .session_risk_due(SITE, SELLER_A, label, now)
+        .await
+        .unwrap();
+    assert_eq!(again.orders, [("KEEP".to_owned(), Some("W-2".to_owned()))]);
+}
+
 /// A string key's value (`None`: no such key).
 async fn get(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
     redis::cmd("GET").arg(key).query_async(c).await.unwrap()
