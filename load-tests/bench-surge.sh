@@ -13,7 +13,9 @@
 # limit, default 1000000 so it does not bind, as the peers have none; "default" keeps the
 # shipped 100000, whose nacks then show in the table), LP_LOG (the service's log level, warn; its log
 # is kept with KEEP_TMP), SKIP_BUILD=1, SKIP_PEERS=1, KEEP_TMP=1, LIVEPACK=<another livepack
-# binary> (e.g. an older build, for a before/after pair of runs).
+# binary> (e.g. an older build, for a before/after pair of runs), REDIS_ARGS (more
+# redis-server arguments, e.g. "--hash-max-listpack-value 4096" as livepack's embedded Redis
+# and deploy/compose.yaml run it; Redis' defaults when unset).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -70,7 +72,7 @@ trap cleanup EXIT
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" &
+    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" ${REDIS_ARGS:-} &
 REDIS_PID=$!
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
 for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
