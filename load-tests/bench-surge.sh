@@ -69,10 +69,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+read -r -a REDIS_EXTRA <<<"${REDIS_ARGS:-}"
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" ${REDIS_ARGS:-} &
+    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"} &
 REDIS_PID=$!
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
 for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -177,7 +178,7 @@ OUT=$RESULTS/surge-$STAMP.md
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
         "$(free -g | awk '/Mem:/ {print $2}') GiB RAM; load before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-), appendonly yes," \
-        "appendfsync everysec, FLUSHALL between runs; livepack release build, planner on;"
+        "appendfsync everysec${REDIS_ARGS:+, $REDIS_ARGS}, FLUSHALL between runs; livepack release build, planner on;"
     echo "node $(node --version 2>/dev/null || echo '-'); scale $SCALE, $OPF order(s) per frame;"
     echo "livepack ingest.max_orders_per_sec: $PACE (shipped default 100000)."
     echo "Reproduce: \`bash load-tests/bench-surge.sh\`."
