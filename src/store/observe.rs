@@ -123,7 +123,7 @@ impl Store {
         }
         let gone: HashSet<&str> = finished.iter().copied().collect();
         // (length read, its SHA-1, what replaces it) when the log changes.
-        let log = super::risk::prune_log(&due.log, &gone).map(|left| {
+        let mut log = super::risk::prune_log(&due.log, &gone).map(|left| {
             let sha = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&due.log));
             (due.log.len(), sha, left)
         });
@@ -144,7 +144,6 @@ impl Store {
         );
         // The log in the first call; at most 1,000 ids and 200 members a call: no call holds
         // Redis for long.
-        let mut log = log;
         let (mut ids, mut members) = (finished.chunks(1000), changed.chunks(200));
         loop {
             let (some_ids, some_members, some_log) = (ids.next(), members.next(), log.take());
