@@ -24,6 +24,13 @@ count, record):
 (N=1500: each session's set as large as in the 300,000-order surge; with the default 100 the
 two do not differ by more than the runs vary.)
 
+Twenty-third session: each shipment's parcels, added to a set before (d32984e), are now
+appended to a string, one id and a newline each (same layout, same arguments):
+
+    git show d32984e:src/store/lua/commit_wave.lua > /tmp/commit_set.lua
+    N=1500 python3 load-tests/bench-commit-script.py /tmp/commit_set.lua:log \
+        src/store/lua/commit_wave.lua:log /tmp/commit_set.lua:log src/store/lua/commit_wave.lua:log
+
 Needs redis-server and the `redis` Python package (pip install redis).
 """
 import os
@@ -72,7 +79,7 @@ def commit(r, sha, layout, w):
             keys += [f'{S}:session:{seller}:{label}', f'{S}:srisk:{seller}:{label}']
     ships = [f'SH{k}' for k in range(3)]
     for sh in ships:
-        keys += [f'{S}:shipment:{sh}', f'{S}:shipment:{sh}:parcels', f'{S}:shipments:2026-12-05']
+        keys += [f'{S}:shipment:{sh}', f'{S}:shipment:{sh}:plist', f'{S}:shipments:2026-12-05']
     args = ['tok', f'W{w}', 1764900000000, n, m, os.urandom(300), 1764950000000, 400, 20]
     for k in range(20):
         args += [f'SKU-{k:03d}', 20]

@@ -110,7 +110,7 @@ measure() { # title, extra redis-server arguments...
                 else if (k ~ /:p:/) kind = "parcel hash (lp:{site}:p:id)"
                 else if (k ~ /:w:[^:]*:picks$/) kind = "wave picks"
                 else if (k ~ /:w:/) kind = "wave hash (lp:{site}:w:id)"
-                else if (k ~ /:sh:[^:]*:parcels$/) kind = "shipment parcels"
+                else if (k ~ /:sh:[^:]*:(parcels|plist)$/) kind = "shipment parcels (list, or the older set)"
                 else if (k ~ /:sh:/) kind = "shipment hash"
                 else if (k ~ /:in$/) kind = "site stream (lp:{site}:in)"
                 else if (k ~ /:t:/) kind = "tombstones"

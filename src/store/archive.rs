@@ -426,7 +426,8 @@ impl Store {
 
 /// The keys that expire with an archived order: its session and the session's risk records
 /// (`riskl`, and the older `riskw` and `risk`), parcel, wave (its pick ids and, by the wave's
-/// pickup day, the day's wave and shipment indexes), shipment and its parcels.
+/// pickup day, the day's wave and shipment indexes), shipment and its parcel list (and the
+/// set earlier builds wrote).
 fn related_keys(
     site: &str,
     seller: &str,
@@ -455,6 +456,7 @@ fn related_keys(
     if let Some(s) = shipment_id {
         related.push(keys::shipment(site, s));
         related.push(keys::shipment_parcels(site, s));
+        related.push(keys::shipment_parcel_set(site, s));
     }
     related
 }

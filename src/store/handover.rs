@@ -79,19 +79,42 @@ impl Store {
         shipment_id: &str,
         parcel_id: &str,
     ) -> Result<ScanOutcome, StoreError> {
-        let mut inv = SCAN.prepare_invoke();
-        inv.key(keys::parcel(site, parcel_id))
-            .key(keys::shipment(site, shipment_id))
-            .key(keys::shipment_parcels(site, shipment_id))
-            .arg(parcel_id)
-            .arg(chrono::Utc::now().timestamp_millis());
+        let parcel = keys::parcel(site, parcel_id);
         let mut conn = self.conn();
+        // On this shipment: its document's `shipment_id` (or the `sh` field of parcels
+        // written before issue 20's fifteenth session), fixed when the parcel is made (a
+        // repack makes a new parcel on the same shipment), so it is read before the script.
+        let (sh, doc): (Option<String>, Option<Vec<u8>>) = self
+            .bounded(
+                "scan",
+                redis::cmd("HMGET")
+                    .arg(&parcel)
+                    .arg("sh")
+                    .arg("data")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        if sh.is_none() && doc.is_none() {
+            return Ok(ScanOutcome::Unknown);
+        }
+        let doc = match (&sh, doc) {
+            (Some(s), _) if !s.is_empty() => None,
+            (_, doc) => doc.map(super::doc::unpack).transpose()?,
+        };
+        if super::records::parcel_shipment(sh.as_deref(), doc.as_deref()).as_deref()
+            != Some(shipment_id)
+        {
+            return Ok(ScanOutcome::NotInShipment);
+        }
+        let mut inv = SCAN.prepare_invoke();
+        inv.key(&parcel)
+            .key(keys::shipment(site, shipment_id))
+            .arg(chrono::Utc::now().timestamp_millis());
         let out: String = self.bounded("scan", inv.invoke_async(&mut conn)).await?;
         let outcome = match out.as_str() {
             "loaded" => ScanOutcome::Loaded,
             "already_loaded" => ScanOutcome::AlreadyLoaded,
             "pull" => ScanOutcome::Pull,
-            "not_in_shipment" => ScanOutcome::NotInShipment,
             "unknown" => ScanOutcome::Unknown,
             "closed" => ScanOutcome::Closed,
             other => return Err(StoreError::Corrupt(format!("scan.lua answered {other}"))),
@@ -113,6 +136,7 @@ impl Store {
         let mut inv = HANDOVER.prepare_invoke();
         inv.key(keys::shipment(site, shipment_id))
             .key(keys::shipment_parcels(site, shipment_id))
+            .key(keys::shipment_parcel_set(site, shipment_id))
             .arg(chrono::Utc::now().timestamp_millis())
             .arg(parcels.len());
         for p in parcels {

@@ -153,8 +153,19 @@ pub fn shipment(site: &str, shipment_id: &str) -> String {
     format!("lp:{{{site}}}:sh:{shipment_id}")
 }
 
-/// Set of a shipment's parcel ids.
+/// String: a shipment's parcel ids, each followed by a newline, appended as waves commit and
+/// repacks make new parcels (a parcel never leaves its shipment: a replaced one stays listed
+/// with its status). An `APPEND` of a wave's ids costs Redis a fifth to a tenth of adding them
+/// to a set and under a third of the memory (issue 20, twenty-third session:
+/// load-tests/results/tail-2026-12-05-twentythird.md).
+/// Whether a parcel is on a shipment is its document's `shipment_id` (`store/handover.rs`).
 pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {
+    format!("lp:{{{site}}}:sh:{shipment_id}:plist")
+}
+
+/// Set of a shipment's parcel ids, as builds before issue 20's twenty-third session wrote
+/// them: read beside [`shipment_parcels`] and deleted with the shipment, no longer written.
+pub fn shipment_parcel_set(site: &str, shipment_id: &str) -> String {
     format!("lp:{{{site}}}:sh:{shipment_id}:parcels")
 }
 

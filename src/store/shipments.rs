@@ -40,17 +40,18 @@ impl Store {
         shipment_id: &str,
     ) -> Result<(HashMap<String, String>, Vec<String>), StoreError> {
         let mut conn = self.conn();
-        let (h, mut ids): (HashMap<String, String>, Vec<String>) = self
+        let (h, list, set): (HashMap<String, String>, Option<Vec<u8>>, Vec<String>) = self
             .bounded(
                 "shipment",
                 redis::pipe()
+                    .atomic()
                     .hgetall(keys::shipment(site, shipment_id))
-                    .smembers(keys::shipment_parcels(site, shipment_id))
+                    .get(keys::shipment_parcels(site, shipment_id))
+                    .smembers(keys::shipment_parcel_set(site, shipment_id))
                     .query_async(&mut conn),
             )
             .await?;
-        ids.sort();
-        Ok((h, ids))
+        Ok((h, parcel_ids(site, list, set)))
     }
 
     /// A shipment's hash alone (status, carrier, service, pickup), without its parcel ids.
@@ -76,16 +77,17 @@ impl Store {
         shipment_id: &str,
     ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
-        let mut ids: Vec<String> = self
+        let (list, set): (Option<Vec<u8>>, Vec<String>) = self
             .bounded(
                 "shipment",
-                redis::cmd("SMEMBERS")
-                    .arg(keys::shipment_parcels(site, shipment_id))
+                redis::pipe()
+                    .atomic()
+                    .get(keys::shipment_parcels(site, shipment_id))
+                    .smembers(keys::shipment_parcel_set(site, shipment_id))
                     .query_async(&mut conn),
             )
             .await?;
-        ids.sort();
-        Ok(ids)
+        Ok(parcel_ids(site, list, set))
     }
 
     pub async fn set_shipment_status(
@@ -188,5 +190,48 @@ impl Store {
             .await?;
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(out)
+    }
+}
+
+/// A shipment's parcel ids, sorted: its list's lines (`keys::shipment_parcels`) and its set's
+/// members (builds before the list). An id that is not UTF-8 is left out and logged (never
+/// written: ids are ASCII), so it never hides the others.
+fn parcel_ids(site: &str, list: Option<Vec<u8>>, set: Vec<String>) -> Vec<String> {
+    let mut ids = set;
+    for line in list.as_deref().unwrap_or_default().split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(id) => ids.push(id.to_owned()),
+            Err(_) => tracing::warn!(
+                site,
+                "a shipment's parcel list holds an id that is not UTF-8"
+            ),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parcel_ids;
+
+    #[test]
+    fn a_shipments_parcels_are_its_lists_lines_and_its_sets_members() {
+        let list = b"P-h-20261205-3\nP-h-20261205-1\n\xff\xfe\nP-h-20261205-2\n".to_vec();
+        let set = vec!["P-h-20261204-9".to_owned(), "P-h-20261205-1".to_owned()];
+        assert_eq!(
+            parcel_ids("h", Some(list), set),
+            [
+                "P-h-20261204-9",
+                "P-h-20261205-1",
+                "P-h-20261205-2",
+                "P-h-20261205-3"
+            ]
+        );
+        assert!(parcel_ids("h", None, Vec::new()).is_empty());
     }
 }

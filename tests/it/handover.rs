@@ -445,6 +445,86 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     app.stop().await;
 }
 
+/// A shipment begun by a build before the parcel list (its parcels in a set) and continued
+/// by this one: both halves are listed once, scanned and counted by the hand-over, whose
+/// count check still catches a parcel the caller did not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands_over() {
+    use livepack::store::handover::{HandOverOutcome, HandOverParcel};
+    use redis::AsyncCommands;
+
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
+    let orders = push_session(&app, "older", 3).await;
+    let addr = app.addr.to_string();
+    let mut parcels = Vec::new();
+    let mut shipment = String::new();
+    for o in &orders {
+        let (p, s) = placed(&addr, o).await;
+        parcels.push(p);
+        shipment = s;
+    }
+    let list_key = livepack::store::keys::shipment_parcels(SITE, &shipment);
+    let set_key = livepack::store::keys::shipment_parcel_set(SITE, &shipment);
+    let mut c = redis.conn().await;
+    let list: String = c.get(&list_key).await.unwrap();
+    assert_eq!(
+        list.lines().collect::<BTreeSet<_>>(),
+        parcels.iter().map(String::as_str).collect(),
+        "the commit lists every parcel once: {list:?}"
+    );
+    assert!(list.ends_with('\n'));
+    // As an earlier build left it: two parcels in the set, one in the list; that one also
+    // listed twice and in the set (never written so, but each parcel still counts once).
+    let _: () = c
+        .set(&list_key, format!("{0}\n{0}\n", parcels[0]))
+        .await
+        .unwrap();
+    let _: () = c.sadd(&set_key, &parcels[..]).await.unwrap();
+
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(ids(&sh["missing"]), parcels.iter().cloned().collect());
+    assert_eq!(sh["parcels"].as_array().unwrap().len(), 3, "{sh}");
+    for id in [&parcels[0], &parcels[1]] {
+        let (s, r) = post(
+            &addr,
+            &format!("/v1/shipments/{shipment}/scans"),
+            json!({ "code": id }),
+        )
+        .await;
+        assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+    }
+
+    // Handing over with one parcel fewer than listed: stale, nothing changes.
+    let cfg = livepack::Config::from_toml("").unwrap();
+    let store = livepack::store::Store::connect(&cfg.redis, &redis.url())
+        .await
+        .unwrap();
+    let read: Vec<HandOverParcel<'_>> = [&parcels[0], &parcels[1]]
+        .iter()
+        .zip(&orders)
+        .map(|(p, o)| HandOverParcel {
+            parcel_id: p,
+            orders: vec![(SELLER_A.to_owned(), o.clone())],
+            left_behind: None,
+        })
+        .collect();
+    assert!(matches!(
+        store.hand_over(SITE, &shipment, &read).await.unwrap(),
+        HandOverOutcome::Stale
+    ));
+
+    let handed = format!("/v1/shipments/{shipment}/handed-over");
+    let (s, r) = call(&addr, OPERATOR, reqwest::Method::POST, &handed, None).await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(ids(&r["missing"]), BTreeSet::from([parcels[2].clone()]));
+    let left = json!({"left_behind": [{"parcel_id": parcels[2], "reason": "chưa dán nhãn"}]});
+    let (s, r) = post(&addr, &handed, left).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["parcels_handed_over"], 2, "{r}");
+    app.stop().await;
+}
+
 /// A wave commit never overwrites a parcel: one whose parcel id exists already is refused
 /// as a whole (the planner replans with fresh numbers), the existing parcel untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,25 @@
 -- Hand a shipment over to the driver, all or nothing: refused while any ship-able parcel
 -- is neither loaded nor left behind with a reason; else loaded parcels (and their orders)
 -- become handed_over, left-behind ones keep their reason, the shipment is handed_over.
--- KEYS[1] shipment hash, KEYS[2] its parcel set, then per parcel: its hash, then its
+-- KEYS[1] shipment hash, KEYS[2] its parcel list (ids, each followed by a newline), KEYS[3]
+-- its parcel set (as builds before the list wrote it), then per parcel: its hash, then its
 -- order hashes
 -- ARGV[1] now ms, ARGV[2] p parcels, then per parcel: parcel id, n orders, reason ('': none)
 -- Returns {'ok', handed over count} | {'dup', 0} | {'missing', parcel id…} | {'stale', 0}
--- ('stale': the shipment's parcels changed since the caller read them).
+-- ('stale': the shipment's parcels changed since the caller read them: their number, the
+-- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p).
 if redis.call('HGET', KEYS[1], 'status') == 'handed_over' then return {'dup', 0} end
 local p = tonumber(ARGV[2])
-if redis.call('SCARD', KEYS[2]) ~= p then return {'stale', 0} end
+local listed = redis.call('SCARD', KEYS[3])
+local in_set = listed > 0
+local seen = {}
+for id in string.gmatch(redis.call('GET', KEYS[2]) or '', '[^\n]+') do
+  if not seen[id] then
+    seen[id] = true
+    if not (in_set and redis.call('SISMEMBER', KEYS[3], id) == 1) then listed = listed + 1 end
+  end
+end
+if listed ~= p then return {'stale', 0} end
 local function ships(key)
   local h = redis.call('HMGET', key, 'status', 'pull', 'cstatus')
   if not h[1] then return false end
@@ -16,7 +27,7 @@ local function ships(key)
     and h[3] ~= 'cancelled_by_carrier'
 end
 local missing = {}
-local k, a = 3, 3
+local k, a = 4, 3
 for _ = 1, p do
   local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   if ships(KEYS[k]) and reason == '' and redis.call('HGET', KEYS[k], 'loaded') ~= '1' then
@@ -30,7 +41,7 @@ if #missing > 0 then
 end
 local rank = { booked = 1, handed_over = 2, delivered = 3, returned = 3, cancelled_by_carrier = 3 }
 local moved = 0
-k, a = 3, 3
+k, a = 4, 3
 for _ = 1, p do
   local n, reason = tonumber(ARGV[a + 1]), ARGV[a + 2]
   local key = KEYS[k]

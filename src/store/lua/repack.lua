@@ -11,7 +11,7 @@
 -- Idempotent: an order already taken out answers 'done'.
 -- KEYS[1] wave hash, KEYS[2] parcel hash, KEYS[3] order hash, KEYS[4] its session hash,
 -- KEYS[5] the parcel's booking lock, KEYS[6] new parcel hash (KEYS[2] again when none yet),
--- KEYS[7] shipment hash, KEYS[8] shipment parcel set (KEYS[1] twice when no shipment),
+-- KEYS[7] shipment hash, KEYS[8] shipment parcel list (KEYS[1] twice when no shipment),
 -- KEYS[9] the site's carrier-cancel queue (zset), then n surviving order hashes, then their
 -- n session hashes
 -- ARGV[1] order id, ARGV[2] parcel version the JSONs were computed from, ARGV[3] wave
@@ -98,7 +98,7 @@ else
     redis.call('HSET', KEYS[1], 'data', ARGV[7])
     redis.call('HINCRBY', KEYS[1], 'ver', 1)
     if ARGV[9] ~= '' then
-      redis.call('SADD', KEYS[8], new_id)
+      redis.call('APPEND', KEYS[8], new_id .. '\n')
       -- A new parcel to book: the shipment is not fully booked any more.
       if redis.call('HGET', KEYS[7], 'status') == 'booked' then
         redis.call('HSET', KEYS[7], 'status', 'open')

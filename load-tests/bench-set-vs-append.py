@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Redis' own CPU and memory for a shipment's parcel ids kept as a set (SADD, as before issue
+20's twenty-third session), as a set per (shipment, wave), or appended to a string (APPEND,
+now: keys.rs `shipment_parcels`). W waves (default 1,500) of 200 ids over 4 shipments, one
+command per shipment per wave, pipelined, into a scratch redis-server (own port and temp dir,
+AOF everysec); three rounds. Prints Redis' main-thread CPU (INFO used_cpu_*_main_thread) and
+used_memory per layout. Needs redis-server and the `redis` Python package.
+
+    python3 load-tests/bench-set-vs-append.py
+"""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import redis
+
+WAVES, PER, SH = int(os.environ.get('W', 1500)), 200, 4
+
+
+def cpu(r):
+    i = r.info('cpu')
+    return i['used_cpu_user_main_thread'] + i['used_cpu_sys_main_thread']
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run(mode, r):
+    r.flushall()
+    t = cpu(r)
+    n = 0
+    for w in range(WAVES):
+        pipe = r.pipeline(transaction=False)
+        for s in range(SH):
+            ids = ['P-1205-%06d' % (n + i) for i in range(PER // SH)]
+            n += PER // SH
+            if mode == 'set':
+                pipe.sadd('lp:{h}:sh:S%d:parcels' % s, *ids)
+            elif mode == 'set per wave':
+                pipe.sadd('lp:{h}:sh:S%d:parcels:W%d' % (s, w), *ids)
+                pipe.sadd('lp:{h}:sh:S%d:waves' % s, 'W%d' % w)
+            elif mode == 'append':
+                pipe.append('lp:{h}:sh:S%d:plist' % s, '\n'.join(ids) + '\n')
+            else:
+                pipe.ping()
+        pipe.execute()
+    return cpu(r) - t, r.info('memory')['used_memory']
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='set-vs-append.')
+    port = free_port()
+    server = subprocess.Popen(['redis-server', '--port', str(port), '--bind', '127.0.0.1',
+                               '--dir', tmp, '--save', '', '--appendonly', 'yes',
+                               '--appendfsync', 'everysec'], stdout=subprocess.DEVNULL)
+    try:
+        r = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        for _ in range(3):
+            for mode in ['ping only', 'set', 'set per wave', 'append']:
+                c, m = run(mode, r)
+                print(f'{mode:12} Redis CPU {c:.3f} s, used_memory {m / 1e6:.1f} MB '
+                      f'({WAVES * PER} ids)', flush=True)
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
