@@ -4,7 +4,7 @@
 now: keys.rs `shipment_parcels`). W waves (default 1,500) of 200 ids over 4 shipments, one
 command per shipment per wave, pipelined, into a scratch redis-server (own port and temp dir,
 AOF everysec); three rounds. Prints Redis' main-thread CPU (INFO used_cpu_*_main_thread) and
-used_memory per layout. Needs redis-server and the `redis` Python package.
+used_memory over the empty dataset's per layout. Needs redis-server and the `redis` Python package.
 
     python3 load-tests/bench-set-vs-append.py
 """
@@ -33,12 +33,14 @@ def free_port():
 
 def run(mode, r):
     r.flushall()
+    empty = r.info('memory')['used_memory']
     t = cpu(r)
     n = 0
     for w in range(WAVES):
         pipe = r.pipeline(transaction=False)
         for s in range(SH):
-            ids = ['P-1205-%06d' % (n + i) for i in range(PER // SH)]
+            # Shaped as the service's (`P-{site}-{YYYYMMDD}-{n}`, records.rs `make_id`).
+            ids = ['P-hoa-lu-hub-20261205-%d' % (n + i + 1) for i in range(PER // SH)]
             n += PER // SH
             if mode == 'set':
                 pipe.sadd('lp:{h}:sh:S%d:parcels' % s, *ids)
@@ -50,7 +52,7 @@ def run(mode, r):
             else:
                 pipe.ping()
         pipe.execute()
-    return cpu(r) - t, r.info('memory')['used_memory']
+    return cpu(r) - t, r.info('memory')['used_memory'] - empty
 
 
 def main():
@@ -73,8 +75,8 @@ def main():
         for _ in range(3):
             for mode in ['ping only', 'set', 'set per wave', 'append']:
                 c, m = run(mode, r)
-                print(f'{mode:12} Redis CPU {c:.3f} s, used_memory {m / 1e6:.1f} MB '
-                      f'({WAVES * PER} ids)', flush=True)
+                print(f'{mode:12} Redis CPU {c:.3f} s, used_memory +{m / 1e6:.1f} MB, '
+                      f'{m / (WAVES * PER):.0f} bytes an id ({WAVES * PER} ids)', flush=True)
     finally:
         server.terminate()
         server.wait()

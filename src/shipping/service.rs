@@ -128,7 +128,7 @@ pub async fn load_parcels(
 
 /// The site whose key space holds `id` (`{prefix}-{site}-…`): ids of waves, parcels and
 /// shipments start with their site. An id with anything but `A-Z a-z 0-9 . _ -` (or over
-/// 200 bytes) belongs to no site, so it never reaches a Redis key (`S-x:parcels` would
+/// 200 bytes) belongs to no site, so it never reaches a Redis key (`S-x:plist` would
 /// name another key of the shipment).
 pub fn site_of_prefixed<'a>(ship: &'a Shipping, id: &str, prefix: &str) -> Vec<&'a str> {
     let well_formed = id.len() <= 200

@@ -155,8 +155,8 @@ pub fn shipment(site: &str, shipment_id: &str) -> String {
 
 /// String: a shipment's parcel ids, each followed by a newline, appended as waves commit and
 /// repacks make new parcels (a parcel never leaves its shipment: a replaced one stays listed
-/// with its status). An `APPEND` of a wave's ids costs Redis a fifth to a tenth of adding them
-/// to a set and under a third of the memory (issue 20, twenty-third session:
+/// with its status). An `APPEND` of a wave's ids costs Redis about a quarter of the time of
+/// adding them to a set and half the memory (issue 20, twenty-third session:
 /// load-tests/results/tail-2026-12-05-twentythird.md).
 /// Whether a parcel is on a shipment is its document's `shipment_id` (`store/handover.rs`).
 pub fn shipment_parcels(site: &str, shipment_id: &str) -> String {

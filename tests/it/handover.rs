@@ -468,19 +468,25 @@ async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands
     let set_key = livepack::store::keys::shipment_parcel_set(SITE, &shipment);
     let mut c = redis.conn().await;
     let list: String = c.get(&list_key).await.unwrap();
+    assert_eq!(list.lines().count(), 3, "{list:?}");
     assert_eq!(
         list.lines().collect::<BTreeSet<_>>(),
         parcels.iter().map(String::as_str).collect(),
         "the commit lists every parcel once: {list:?}"
     );
     assert!(list.ends_with('\n'));
-    // As an earlier build left it: two parcels in the set, one in the list; that one also
-    // listed twice and in the set (never written so, but each parcel still counts once).
+    // As a shipment begun by an earlier build: two parcels in its set, then one listed by
+    // this build; the list also names the first one twice and one of the set's (never
+    // written so, but each parcel still counts once: the set alone, the list alone or the
+    // larger of the two would count 2, their sum 4).
     let _: () = c
-        .set(&list_key, format!("{0}\n{0}\n", parcels[0]))
+        .set(
+            &list_key,
+            format!("{0}\n{0}\n{1}\n", parcels[0], parcels[1]),
+        )
         .await
         .unwrap();
-    let _: () = c.sadd(&set_key, &parcels[..]).await.unwrap();
+    let _: () = c.sadd(&set_key, &parcels[1..]).await.unwrap();
 
     let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
     assert_eq!(ids(&sh["missing"]), parcels.iter().cloned().collect());

@@ -67,6 +67,7 @@ async fn malformed_ids_never_make_another_sellers_ingest_nack() {
     let mut paths = Vec::new();
     for suffix in [
         ":parcels",
+        ":plist",
         ":q",
         ":lock",
         ":x:y",

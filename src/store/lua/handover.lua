@@ -7,7 +7,8 @@
 -- ARGV[1] now ms, ARGV[2] p parcels, then per parcel: parcel id, n orders, reason ('': none)
 -- Returns {'ok', handed over count} | {'dup', 0} | {'missing', parcel id…} | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
--- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p).
+-- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
+-- shipments.rs leaves out a line that is not UTF-8, which is never written: ids are ASCII).
 if redis.call('HGET', KEYS[1], 'status') == 'handed_over' then return {'dup', 0} end
 local p = tonumber(ARGV[2])
 local listed = redis.call('SCARD', KEYS[3])

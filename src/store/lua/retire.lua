@@ -4,8 +4,8 @@
 -- seller's bucket, which expires the dedupe window after the order (store/tombstones.rs):
 -- the id stays known once the order is gone.
 -- KEYS: per order, its hash, its tombstone bucket, then its k related keys (parcel, wave,
--- pick ids, shipment, the shipment's parcel set, session, the session's risk records, the
--- day's wave and shipment indexes)
+-- pick ids, shipment, the shipment's parcel list and older set, session, the session's risk
+-- records, the day's wave and shipment indexes)
 -- ARGV[1] archived at (ms), then per order: k, expire at (ms), order id, bucket expiry (ms)
 -- A related key's expiry only ever moves later (another order may need it longer).
 -- Returns the number of orders marked.
