@@ -184,7 +184,9 @@ fn decide(
 /// and the others only as far as they fill whole waves — or all of them once they reach
 /// the pickup's release `floor` ([`schedule::release_floor`]) when it is below a wave.
 /// Units that complete a wave are taken in SKU-cluster order (most popular SKUs first),
-/// so what waits is what is least like the rest.
+/// so what waits is what is least like the rest, or oldest first (as FIFO would) when that
+/// leaves fewer pick lines between what goes and what stays (issue 20: the cluster order
+/// could strand diverse orders whose later wave walked more than FIFO's).
 fn chosen(
     cfg: &PlanConfig,
     catalog: &Catalog<'_>,
@@ -221,62 +223,96 @@ fn chosen(
     }
     let waves = must_n.div_ceil(max).max(total / max);
     let take = waves * max;
-    let mut out = must;
-    let mut size = must_n;
+    let out = must;
+    let size = must_n;
     // An urgent wave that the released units cannot fill takes units still combining
     // too (a later order of theirs then travels in a later parcel).
     // SKUs already on the released units' pick lists: units adding none of theirs come
     // first (they cost no walking), then the rest in SKU-cluster order.
-    let groups = [may, if take > total { waiting } else { Vec::new() }];
+    let pools = [may, waiting];
+    let groups = &pools[..if take > total { 2 } else { 1 }];
     if size >= take || groups.iter().all(Vec::is_empty) {
         // Nothing can be added: the released units' SKUs need not be looked up.
         return out;
     }
-    let mut covered = vec![false; catalog.len()];
-    let cover = |covered: &mut Vec<bool>, u: &Unit<'_>| {
-        for &i in u.orders {
-            for &sku in catalog.skus_of(i) {
-                if let Some(c) = covered.get_mut(sku as usize) {
-                    *c = true;
+    let fill = |oldest_only: bool| {
+        let mut out = out.clone();
+        let mut size = size;
+        let mut covered = vec![false; catalog.len()];
+        for &i in &out {
+            cover(catalog, &mut covered, &units[i]);
+        }
+        for group in groups {
+            if size >= take {
+                break;
+            }
+            let pool: Vec<&Unit<'_>> = group.iter().map(|&i| &units[i]).collect();
+            // The rest oldest first: what has waited longest would soon force a wave anyway.
+            let mut oldest: Vec<usize> = (0..pool.len()).collect();
+            oldest.sort_by_key(|&k| (pool[k].first_received, pool[k].key));
+            let order = if oldest_only {
+                Vec::new()
+            } else {
+                waves::cluster_order(catalog, &pool)
+            };
+            let mut taken = vec![false; pool.len()];
+            for (free_only, order) in [(true, &order), (false, &oldest)] {
+                for &k in order {
+                    let u = pool[k];
+                    let len = u.len();
+                    let free = u
+                        .orders
+                        .iter()
+                        .flat_map(|&i| catalog.skus_of(i))
+                        .all(|&sku| covered.get(sku as usize).copied().unwrap_or(false));
+                    if taken[k] || (free_only && !free) {
+                        continue;
+                    }
+                    if size + len <= take || (len >= max && size < take) {
+                        size += len;
+                        taken[k] = true;
+                        out.push(group[k]);
+                        cover(catalog, &mut covered, u);
+                    }
                 }
             }
         }
+        out
     };
-    for &i in &out {
-        cover(&mut covered, &units[i]);
-    }
-    for group in groups {
-        if size >= take {
-            break;
+    let clustered = fill(false);
+    let oldest = fill(true);
+    // Lines now and lines left: the SKUs of what goes plus those of what stays (it will
+    // need its own lines later); ties keep the SKU-cluster fill.
+    let cost = |chosen: &[usize]| {
+        let mut going = vec![false; catalog.len()];
+        let mut staying = vec![false; catalog.len()];
+        let mut is_chosen = vec![false; units.len()];
+        for &i in chosen {
+            is_chosen[i] = true;
+            cover(catalog, &mut going, &units[i]);
         }
-        let pool: Vec<&Unit<'_>> = group.iter().map(|&i| &units[i]).collect();
-        let order = waves::cluster_order(catalog, &pool);
-        // The rest oldest first: what has waited longest would soon force a wave anyway.
-        let mut oldest: Vec<usize> = (0..pool.len()).collect();
-        oldest.sort_by_key(|&k| (pool[k].first_received, pool[k].key));
-        let mut taken = vec![false; pool.len()];
-        for (free_only, order) in [(true, &order), (false, &oldest)] {
-            for &k in order {
-                let u = pool[k];
-                let len = u.len();
-                let free = u
-                    .orders
-                    .iter()
-                    .flat_map(|&i| catalog.skus_of(i))
-                    .all(|&sku| covered.get(sku as usize).copied().unwrap_or(false));
-                if taken[k] || (free_only && !free) {
-                    continue;
-                }
-                if size + len <= take || (len >= max && size < take) {
-                    size += len;
-                    taken[k] = true;
-                    out.push(group[k]);
-                    cover(&mut covered, u);
-                }
+        for &i in groups.iter().flatten() {
+            if !is_chosen[i] {
+                cover(catalog, &mut staying, &units[i]);
+            }
+        }
+        going.iter().filter(|&&c| c).count() + staying.iter().filter(|&&c| c).count()
+    };
+    if cost(&oldest) < cost(&clustered) {
+        oldest
+    } else {
+        clustered
+    }
+}
+
+fn cover(catalog: &Catalog<'_>, covered: &mut [bool], u: &Unit<'_>) {
+    for &i in u.orders {
+        for &sku in catalog.skus_of(i) {
+            if let Some(c) = covered.get_mut(sku as usize) {
+                *c = true;
             }
         }
     }
-    out
 }
 
 pub(crate) fn plan_released<'a>(
