@@ -183,10 +183,11 @@ fn decide(
 /// Of the units of one pickup that may go now (`idx`), those released: every urgent one,
 /// and the others only as far as they fill whole waves — or all of them once they reach
 /// the pickup's release `floor` ([`schedule::release_floor`]) when it is below a wave.
-/// Units that complete a wave are taken in SKU-cluster order (most popular SKUs first),
-/// so what waits is what is least like the rest, or oldest first (as FIFO would) when that
-/// leaves fewer pick lines between what goes and what stays (issue 20: the cluster order
-/// could strand diverse orders whose later wave walked more than FIFO's).
+/// Units that complete a wave are taken oldest first; when urgent (or full-parcel) units go
+/// already, those that add none of their SKUs come first, in SKU-cluster order, unless
+/// taking the oldest alone releases as many orders and leaves fewer pick lines between what
+/// goes and what stays (issue 20: the free units first could strand diverse orders whose
+/// later wave walked more than FIFO's).
 fn chosen(
     cfg: &PlanConfig,
     catalog: &Catalog<'_>,
@@ -228,44 +229,58 @@ fn chosen(
     // An urgent wave that the released units cannot fill takes units still combining
     // too (a later order of theirs then travels in a later parcel).
     // SKUs already on the released units' pick lists: units adding none of theirs come
-    // first (they cost no walking), then the rest in SKU-cluster order.
-    let pools = [may, waiting];
-    let groups = &pools[..if take > total { 2 } else { 1 }];
+    // first, in SKU-cluster order (they cost no walking), then the rest oldest first; or
+    // the oldest alone, when that leaves fewer pick lines (below).
+    let sources = [may, waiting];
+    let groups = &sources[..if take > total { 2 } else { 1 }];
     if size >= take || groups.iter().all(Vec::is_empty) {
         // Nothing can be added: the released units' SKUs need not be looked up.
         return out;
     }
-    let fill = |oldest_only: bool| {
+    // Per group: its units, and their positions oldest first (what has waited longest
+    // would soon force a wave anyway).
+    let pools: Vec<(Vec<&Unit<'_>>, Vec<usize>)> = groups
+        .iter()
+        .map(|group| {
+            let pool: Vec<&Unit<'_>> = group.iter().map(|&i| &units[i]).collect();
+            let mut oldest: Vec<usize> = (0..pool.len()).collect();
+            oldest.sort_by_key(|&k| (pool[k].first_received, pool[k].key));
+            (pool, oldest)
+        })
+        .collect();
+    // The release, how many orders it holds, its units taken (per group, by position) and
+    // how many SKUs it walks; free units first (in SKU-cluster order) or by age alone.
+    let fill = |free_first: bool| {
         let mut out = out.clone();
         let mut size = size;
         let mut covered = vec![false; catalog.len()];
         for &i in &out {
             cover(catalog, &mut covered, &units[i]);
         }
-        for group in groups {
+        let mut taken: Vec<Vec<bool>> = pools.iter().map(|(p, _)| vec![false; p.len()]).collect();
+        for ((group, (pool, oldest)), taken) in groups.iter().zip(&pools).zip(&mut taken) {
             if size >= take {
                 break;
             }
-            let pool: Vec<&Unit<'_>> = group.iter().map(|&i| &units[i]).collect();
-            // The rest oldest first: what has waited longest would soon force a wave anyway.
-            let mut oldest: Vec<usize> = (0..pool.len()).collect();
-            oldest.sort_by_key(|&k| (pool[k].first_received, pool[k].key));
-            let order = if oldest_only {
-                Vec::new()
+            let order = if free_first {
+                waves::cluster_order(catalog, pool)
             } else {
-                waves::cluster_order(catalog, &pool)
+                Vec::new()
             };
-            let mut taken = vec![false; pool.len()];
-            for (free_only, order) in [(true, &order), (false, &oldest)] {
+            for (free_only, order) in [(true, &order), (false, oldest)] {
                 for &k in order {
                     let u = pool[k];
                     let len = u.len();
-                    let free = u
-                        .orders
-                        .iter()
-                        .flat_map(|&i| catalog.skus_of(i))
-                        .all(|&sku| covered.get(sku as usize).copied().unwrap_or(false));
-                    if taken[k] || (free_only && !free) {
+                    if taken[k] {
+                        continue;
+                    }
+                    let free = || {
+                        u.orders
+                            .iter()
+                            .flat_map(|&i| catalog.skus_of(i))
+                            .all(|&sku| covered.get(sku as usize).copied().unwrap_or(false))
+                    };
+                    if free_only && !free() {
                         continue;
                     }
                     if size + len <= take || (len >= max && size < take) {
@@ -277,29 +292,35 @@ fn chosen(
                 }
             }
         }
-        out
+        let going = covered.iter().filter(|&&c| c).count();
+        (out, size, taken, going)
     };
-    let clustered = fill(false);
-    let oldest = fill(true);
-    // Lines now and lines left: the SKUs of what goes plus those of what stays (it will
-    // need its own lines later); ties keep the SKU-cluster fill.
-    let cost = |chosen: &[usize]| {
-        let mut going = vec![false; catalog.len()];
+    let (clustered, clustered_n, clustered_taken, clustered_going) = fill(true);
+    // With nothing released yet no unit is free of new SKUs: both fills are oldest first.
+    if out.is_empty() {
+        return clustered;
+    }
+    let (by_age, by_age_n, by_age_taken, by_age_going) = fill(false);
+    if by_age_n != clustered_n || by_age_taken == clustered_taken {
+        return if by_age_n > clustered_n {
+            by_age
+        } else {
+            clustered
+        };
+    }
+    // As many orders either way: lines now and lines left, the SKUs of what goes plus those
+    // of what stays (it will need its own lines later); ties keep the first fill.
+    let staying = |taken: &[Vec<bool>]| {
         let mut staying = vec![false; catalog.len()];
-        let mut is_chosen = vec![false; units.len()];
-        for &i in chosen {
-            is_chosen[i] = true;
-            cover(catalog, &mut going, &units[i]);
-        }
-        for &i in groups.iter().flatten() {
-            if !is_chosen[i] {
-                cover(catalog, &mut staying, &units[i]);
+        for ((pool, _), taken) in pools.iter().zip(taken) {
+            for (u, _) in pool.iter().zip(taken).filter(|(_, &t)| !t) {
+                cover(catalog, &mut staying, u);
             }
         }
-        going.iter().filter(|&&c| c).count() + staying.iter().filter(|&&c| c).count()
+        staying.iter().filter(|&&c| c).count()
     };
-    if cost(&oldest) < cost(&clustered) {
-        oldest
+    if by_age_going + staying(&by_age_taken) < clustered_going + staying(&clustered_taken) {
+        by_age
     } else {
         clustered
     }
