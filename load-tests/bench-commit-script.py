@@ -35,24 +35,13 @@ Needs redis-server and the `redis` Python package (pip install redis).
 """
 import os
 import random
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-import redis
+from scratch_redis import scratch_redis
 
 S = '{bench-hub}'
 N = int(os.environ.get('N', '100'))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def commit(r, sha, layout, w):
@@ -115,22 +104,7 @@ def commit(r, sha, layout, w):
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    tmp = tempfile.mkdtemp(prefix='commit-bench.')
-    port = free_port()
-    server = subprocess.Popen(['redis-server', '--port', str(port), '--bind', '127.0.0.1',
-                               '--dir', tmp, '--save', '', '--appendonly', 'yes',
-                               '--appendfsync', 'everysec'], stdout=subprocess.DEVNULL)
-    try:
-        r = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with scratch_redis('commit-bench.') as r:
         r.config_set('slowlog-log-slower-than', 0)
         for spec in sys.argv[1:]:
             path, layout = spec.rsplit(':', 1)
@@ -142,10 +116,6 @@ def main():
             warm = ds[10:] or ds
             print(f'{path} ({layout}): median {statistics.median(warm):.0f} us, '
                   f'min {min(ds)} us per 200-order wave ({N} waves)')
-    finally:
-        server.terminate()
-        server.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':

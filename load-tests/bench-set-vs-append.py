@@ -9,13 +9,8 @@ used_memory over the empty dataset's per layout. Needs redis-server and the `red
     python3 load-tests/bench-set-vs-append.py
 """
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 
-import redis
+from scratch_redis import scratch_redis
 
 WAVES, PER, SH = int(os.environ.get('W', 1500)), 200, 4
 
@@ -23,12 +18,6 @@ WAVES, PER, SH = int(os.environ.get('W', 1500)), 200, 4
 def cpu(r):
     i = r.info('cpu')
     return i['used_cpu_user_main_thread'] + i['used_cpu_sys_main_thread']
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def run(mode, r):
@@ -56,31 +45,12 @@ def run(mode, r):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='set-vs-append.')
-    port = free_port()
-    server = subprocess.Popen(['redis-server', '--port', str(port), '--bind', '127.0.0.1',
-                               '--dir', tmp, '--save', '', '--appendonly', 'yes',
-                               '--appendfsync', 'everysec'], stdout=subprocess.DEVNULL)
-    try:
-        r = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with scratch_redis('set-vs-append.') as r:
         for _ in range(3):
             for mode in ['ping only', 'set', 'set per wave', 'append']:
                 c, m = run(mode, r)
                 print(f'{mode:12} Redis CPU {c:.3f} s, used_memory +{m / 1e6:.1f} MB, '
                       f'{m / (WAVES * PER):.0f} bytes an id ({WAVES * PER} ids)', flush=True)
-    finally:
-        server.terminate()
-        server.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':
