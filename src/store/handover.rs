@@ -97,11 +97,7 @@ impl Store {
         if sh.is_none() && doc.is_none() {
             return Ok(ScanOutcome::Unknown);
         }
-        let doc = match (&sh, doc) {
-            (Some(s), _) if !s.is_empty() => None,
-            (_, doc) => doc.map(super::doc::unpack).transpose()?,
-        };
-        if super::records::parcel_shipment(sh.as_deref(), doc.as_deref()).as_deref()
+        if super::records::stored_parcel_shipment(sh.as_deref(), doc)?.as_deref()
             != Some(shipment_id)
         {
             return Ok(ScanOutcome::NotInShipment);

@@ -246,16 +246,11 @@ impl Store {
                 .await?;
             // The parcel's document only for its shipment: one that does not unpack leaves the
             // order without a shipment id (and is logged), never fails the order's read.
-            let doc = match (&sh, doc) {
-                (Some(s), _) if !s.is_empty() => None,
-                (_, doc) => doc.and_then(|d| {
-                    super::doc::unpack(d)
-                        .inspect_err(|e| tracing::warn!(site, error = %e, "a parcel document"))
-                        .ok()
-                }),
-            };
             wave_id = w.filter(|v| !v.is_empty());
-            shipment_id = super::records::parcel_shipment(sh.as_deref(), doc.as_deref());
+            shipment_id = super::records::stored_parcel_shipment(sh.as_deref(), doc)
+                .inspect_err(|e| tracing::warn!(site, error = %e, "a parcel document"))
+                .ok()
+                .flatten();
         }
         Ok(Some(OrderRecord {
             data,
