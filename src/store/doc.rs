@@ -170,13 +170,18 @@ const PARCEL_DICT_V3: &[u8] = include_bytes!("parcel-v3.zdict");
 /// its entropy tables are reused instead of built for every record, so level 1 packs a
 /// generator record to 343 bytes in 2.3 µs, where the second dictionary's fast mode (-1)
 /// took 416 in 2.9 µs and its level 1 390 in 5.9 µs (and records of random text: 461 in
-/// 3.4 µs against 638 in 3.6 µs); 3,000 records, one core of this machine. A parcel's
-/// document is packed by the planner, off that path, at level 1 too.
-const ORDER_LEVEL: i32 = 1;
+/// 3.4 µs against 638 in 3.6 µs); 3,000 records, one core of this machine. Since issue 20's
+/// twenty-fourth session records are packed at level -2 (zstd's fast mode, which skips ahead
+/// faster through text that does not match): about a quarter less of zstd's work on the ack
+/// path (nineteenth session, callgrind: 39.1k → 29.2k instructions a surge record) for about
+/// 80 bytes more a record (1,352 → 1,455 bytes of Redis per waved order with the deploy
+/// setting, within issue 20's 1,500). A parcel's document is packed by the planner, off that
+/// path, at level 1.
+const ORDER_LEVEL: i32 = -2;
 const PARCEL_LEVEL: i32 = 1;
 
-/// The shortest match level 1 looks for in an order's record: 6 bytes instead of the level's
-/// 5 (issue 20, twentieth session: 3,000 records of a surge run, packed against
+/// The shortest match the order level looks for in a record: 6 bytes instead of zstd's 5 for
+/// these sizes (issue 20, twentieth session, measured at level 1 and kept at -2: 3,000 records of a surge run, packed against
 /// [`ORDER_DICT_V3`] and counted by callgrind: 40,037 → 38,948 instructions a record and
 /// 352.2 → 348.9 bytes; 4 took 43,055 and 361.9, 7 38,779 and 349.5). A frame packed so is
 /// an ordinary zstd frame: reading it is unchanged.
