@@ -99,7 +99,8 @@ mod tests {
         let now = Utc::now();
         for n in 0..500u64 {
             let v = sample_order(&format!("TT-{n}"), n * 7919);
-            let wire = parse_order(&v.to_string()).expect("parses");
+            let text = v.to_string();
+            let wire = parse_order(&text).expect("parses");
             if let Err(e) = wire.validate(
                 now,
                 chrono::Duration::minutes(15),

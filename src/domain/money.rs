@@ -1,5 +1,6 @@
 //! Money in VND: whole đồng, never floats.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -9,28 +10,40 @@ use serde::{Deserialize, Serialize};
 use super::FieldCode;
 
 /// An amount of VND as received: a decimal string (the contract's form) or a JSON integer.
+/// A string borrows from the text it was read from when it can (an order's amounts, issue
+/// 20: no allocation per field).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawMoney(pub String);
+pub struct RawMoney<'a>(pub Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for RawMoney {
+impl RawMoney<'_> {
+    /// The same amount, owning its text.
+    pub fn into_owned(self) -> RawMoney<'static> {
+        RawMoney(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawMoney<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = RawMoney;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawMoney<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a decimal string of VND such as \"185000\"")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMoney, E> {
-                Ok(RawMoney(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<RawMoney<'a>, E> {
+                Ok(RawMoney(Cow::Borrowed(v)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawMoney, E> {
-                Ok(RawMoney(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMoney<'a>, E> {
+                Ok(RawMoney(Cow::Owned(v.to_owned())))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawMoney, E> {
-                Ok(RawMoney(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawMoney<'a>, E> {
+                Ok(RawMoney(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawMoney<'a>, E> {
+                Ok(RawMoney(Cow::Owned(v.to_string())))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 

@@ -4,6 +4,8 @@
 //! `serde_path_to_error`) catches shape and type errors with their JSON path, then
 //! [`OrderWire::validate`] checks meaning (phone, province, quantities, money).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,54 +26,121 @@ pub struct OrderRef {
     pub order_id: String,
 }
 
+/// An ORDER as received. Its strings borrow from the text it was read from wherever that
+/// text has them as they are (no JSON escapes): reading a frame's orders then allocates
+/// nothing per field (issue 20). [`OrderWire::into_owned`] detaches it from its text
+/// (stored records are read so).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct OrderWire {
-    pub order_id: String,
-    pub platform: String,
-    pub placed_at: String,
-    pub buyer: BuyerWire,
-    pub ship_to: ShipToWire,
-    pub items: Vec<ItemWire>,
-    pub cod_amount: RawMoneyOut,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shipping_fee: Option<RawMoneyOut>,
+pub struct OrderWire<'a> {
+    #[serde(borrow)]
+    pub order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub platform: Cow<'a, str>,
+    #[serde(borrow)]
+    pub placed_at: Cow<'a, str>,
+    #[serde(borrow)]
+    pub buyer: BuyerWire<'a>,
+    #[serde(borrow)]
+    pub ship_to: ShipToWire<'a>,
+    #[serde(borrow)]
+    pub items: Vec<ItemWire<'a>>,
+    #[serde(borrow)]
+    pub cod_amount: RawMoneyOut<'a>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub shipping_fee: Option<RawMoneyOut<'a>>,
     /// Not in the contract's example: a discount that explains a COD below items + fee.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discount: Option<RawMoneyOut>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<RawMoneyOut<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct BuyerWire {
-    pub name: String,
-    pub phone: String,
+pub struct BuyerWire<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub phone: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ShipToWire {
-    pub province: String,
-    pub ward: String,
-    pub street: String,
+pub struct ShipToWire<'a> {
+    #[serde(borrow)]
+    pub province: Cow<'a, str>,
+    #[serde(borrow)]
+    pub ward: Cow<'a, str>,
+    #[serde(borrow)]
+    pub street: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub district: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ItemWire {
-    pub sku: String,
-    pub name: String,
+pub struct ItemWire<'a> {
+    #[serde(borrow)]
+    pub sku: Cow<'a, str>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     pub qty: i64,
-    pub unit_price: RawMoneyOut,
+    #[serde(borrow)]
+    pub unit_price: RawMoneyOut<'a>,
     pub weight_g: i64,
+}
+
+/// A string that owns its text.
+fn owned(s: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(s.into_owned())
+}
+
+impl OrderWire<'_> {
+    /// The same order, owning its strings.
+    pub fn into_owned(self) -> OrderWire<'static> {
+        OrderWire {
+            order_id: owned(self.order_id),
+            platform: owned(self.platform),
+            placed_at: owned(self.placed_at),
+            buyer: BuyerWire {
+                name: owned(self.buyer.name),
+                phone: owned(self.buyer.phone),
+            },
+            ship_to: ShipToWire {
+                province: owned(self.ship_to.province),
+                ward: owned(self.ship_to.ward),
+                street: owned(self.ship_to.street),
+                district: self.ship_to.district,
+            },
+            items: self
+                .items
+                .into_iter()
+                .map(|i| ItemWire {
+                    sku: owned(i.sku),
+                    name: owned(i.name),
+                    qty: i.qty,
+                    unit_price: i.unit_price.into_owned(),
+                    weight_g: i.weight_g,
+                })
+                .collect(),
+            cod_amount: self.cod_amount.into_owned(),
+            shipping_fee: self.shipping_fee.map(RawMoneyOut::into_owned),
+            discount: self.discount.map(RawMoneyOut::into_owned),
+            note: self.note,
+        }
+    }
 }
 
 /// Money as received, serialized back as a string (the contract's form).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct RawMoneyOut(pub RawMoney);
+pub struct RawMoneyOut<'a>(#[serde(borrow)] pub RawMoney<'a>);
 
-impl Serialize for RawMoneyOut {
+impl RawMoneyOut<'_> {
+    /// The same amount, owning its text.
+    pub fn into_owned(self) -> RawMoneyOut<'static> {
+        RawMoneyOut(self.0.into_owned())
+    }
+}
+
+impl Serialize for RawMoneyOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0 .0)
     }
@@ -201,7 +270,7 @@ fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
 }
 
 /// Parses one ORDER from JSON text; a shape or type error names its JSON path.
-pub fn parse_order(json: &str) -> Result<OrderWire, FieldError> {
+pub fn parse_order(json: &str) -> Result<OrderWire<'_>, FieldError> {
     // The fast path; the slower path-tracking parse only runs to explain a failure.
     if let Ok(wire) = serde_json::from_str::<OrderWire>(json) {
         return Ok(wire);
@@ -260,7 +329,7 @@ pub fn reported_order_id(id: &str) -> Option<String> {
     (id.len() <= 128).then(|| id.to_owned())
 }
 
-impl OrderWire {
+impl OrderWire<'_> {
     /// Checks meaning. `now` bounds `placed_at`: at most `max_skew` ahead (clock skew
     /// allowance), at most `max_age` old (the dedupe window: an older order id could have
     /// left our memory, so it is not taken as new).

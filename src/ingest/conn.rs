@@ -141,20 +141,20 @@ impl Batch {
             let now = chrono::Utc::now();
             let prepared: Vec<process::Prepared> = frames
                 .into_iter()
-                .map(|(body, _, seq)| match body {
-                    Body::Parsed(orders, per_order) => {
-                        let orders = orders
-                            .into_iter()
-                            .map(|o| process::OrderInput::Parsed(o, per_order));
-                        process::prepare(&ctx, seq, orders, now)
-                    }
-                    Body::Raw(text, spans) => {
-                        let text = text.as_str();
-                        let orders = spans
-                            .iter()
-                            .map(|r| process::OrderInput::Raw(text.get(r.clone()).unwrap_or("")));
-                        process::prepare(&ctx, seq, orders, now)
-                    }
+                .map(|(mut body, _, seq)| {
+                    body.with_dependent_mut(|_, orders| match orders {
+                        FrameOrders::Parsed(orders, per_order) => {
+                            let per_order = *per_order;
+                            let orders = orders
+                                .drain(..)
+                                .map(|o| process::OrderInput::Parsed(o, per_order));
+                            process::prepare(&ctx, seq, orders, now)
+                        }
+                        FrameOrders::Raw(orders) => {
+                            let orders = orders.iter().map(|r| process::OrderInput::Raw(r.get()));
+                            process::prepare(&ctx, seq, orders, now)
+                        }
+                    })
                 })
                 .collect();
             let replies = process::store_batch(&ctx, prepared).await;
@@ -561,22 +561,20 @@ impl Single {
     }
 }
 
-/// An order frame's orders as its batch takes them.
-enum Body {
-    /// Read with the frame (every order read as one), with the frame's bytes per order.
-    Parsed(Vec<crate::domain::order::OrderWire>, usize),
-    /// The frame's text and where in it each order is (the two-step parse: some order did
-    /// not read as an order object, or the frame had other trouble the task answers per
-    /// order).
-    Raw(Utf8Bytes, Vec<std::ops::Range<usize>>),
-}
+self_cell::self_cell!(
+    /// An order frame as its batch takes it: the frame's text, and its orders read from
+    /// it, whose strings borrow from that text (issue 20: no allocation per field) or, for
+    /// a frame read in two steps, each order's text in it.
+    struct Body {
+        owner: Utf8Bytes,
+        #[covariant]
+        dependent: FrameOrders,
+    }
+);
 
 impl Body {
     fn len(&self) -> usize {
-        match self {
-            Body::Parsed(orders, _) => orders.len(),
-            Body::Raw(_, spans) => spans.len(),
-        }
+        self.borrow_dependent().len()
     }
 }
 
@@ -611,25 +609,14 @@ fn classify(
         }
         Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Classified::Skip,
     };
-    let parsed = match frame::parse(text.as_str(), limits.max_orders_per_frame) {
-        Ok(Frame::Orders {
-            seq,
-            orders: FrameOrders::Parsed(orders, per_order),
-        }) => Ok((seq, Body::Parsed(orders, per_order))),
-        Ok(Frame::Orders {
-            seq,
-            orders: FrameOrders::Raw(orders),
-        }) => {
-            let base = text.as_str().as_ptr() as usize;
-            let spans: Vec<std::ops::Range<usize>> = orders
-                .iter()
-                .map(|raw| {
-                    let at = (raw.get().as_ptr() as usize).saturating_sub(base);
-                    at..at + raw.get().len()
-                })
-                .collect();
-            // (A handle on the frame's bytes, not a copy.)
-            Ok((seq, Body::Raw(text.clone(), spans)))
+    // The frame is read inside the cell that keeps its text, so that its orders can
+    // borrow from it; any other frame is answered from what it read as (owned).
+    let mut order_seq = 0;
+    let max_orders = limits.max_orders_per_frame;
+    let parsed = Body::try_new(text, |text| match frame::parse(text.as_str(), max_orders) {
+        Ok(Frame::Orders { seq, orders }) => {
+            order_seq = seq;
+            Ok(orders)
         }
         Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
@@ -662,12 +649,12 @@ fn classify(
             metrics::counter!(names::INGEST_FRAMES, "type" => "invalid").increment(1);
             Err(Single::Ready(reply, started))
         }
-    };
+    });
     match parsed {
-        Ok((seq, body)) => {
+        Ok(body) => {
             ctx.metrics.frames_orders.increment(1);
             pace.charge(body.len());
-            Classified::Orders(body, seq)
+            Classified::Orders(body, order_seq)
         }
         Err(single) => Classified::Other(single),
     }

@@ -40,7 +40,7 @@ pub enum FrameOrders<'a> {
     /// Every order read with the envelope (issue 20: the frame is read once, not scanned
     /// for its orders' ends and then each order parsed again), with the frame's bytes per
     /// order (what a stored record is reserved for).
-    Parsed(Vec<OrderWire>, usize),
+    Parsed(Vec<OrderWire<'a>>, usize),
     /// Each order's text, for a frame where some order does not read as one.
     Raw(Vec<&'a RawValue>),
 }
@@ -65,10 +65,10 @@ struct TypedEnvelope<'a> {
     kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
     seq: Option<&'a RawValue>,
-    #[serde(default)]
-    order: Option<ObjectOrder>,
-    #[serde(default)]
-    orders: Option<Vec<ObjectOrder>>,
+    #[serde(borrow, default)]
+    order: Option<ObjectOrder<'a>>,
+    #[serde(borrow, default)]
+    orders: Option<Vec<ObjectOrder<'a>>>,
     #[serde(borrow, default)]
     order_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -78,13 +78,13 @@ struct TypedEnvelope<'a> {
 /// An order read only from a JSON object. serde would also read an order from a JSON array,
 /// and a rejection reports the id `peek_order_id` finds in the text, which it does not find
 /// in such an array: an array takes the two-step path, as before.
-struct ObjectOrder(OrderWire);
+struct ObjectOrder<'a>(OrderWire<'a>);
 
-impl<'de> Deserialize<'de> for ObjectOrder {
+impl<'de: 'a, 'a> Deserialize<'de> for ObjectOrder<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Object;
-        impl<'de> serde::de::Visitor<'de> for Object {
-            type Value = ObjectOrder;
+        struct Object<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Object<'a> {
+            type Value = ObjectOrder<'a>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an order object")
@@ -93,12 +93,12 @@ impl<'de> Deserialize<'de> for ObjectOrder {
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<ObjectOrder, A::Error> {
+            ) -> Result<ObjectOrder<'a>, A::Error> {
                 OrderWire::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(ObjectOrder)
             }
         }
-        d.deserialize_map(Object)
+        d.deserialize_map(Object(std::marker::PhantomData))
     }
 }
 

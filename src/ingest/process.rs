@@ -85,7 +85,7 @@ enum Slot {
 #[allow(clippy::large_enum_variant)]
 pub enum OrderInput<'t> {
     /// Read with the frame, and about how many bytes of the frame it took.
-    Parsed(OrderWire, usize),
+    Parsed(OrderWire<'t>, usize),
     /// The JSON text of the order, as the frame carried it.
     Raw(&'t str),
 }
@@ -176,7 +176,7 @@ fn validate_one(
         digest,
         data: ctx.store.stored_record(data),
         // Moved out of the wire form: the validated order borrowed from it until here.
-        order_id: wire.order_id,
+        order_id: wire.order_id.into_owned(),
     })
 }
 

@@ -46,7 +46,7 @@ impl PendingRecord {
             match lines.iter_mut().find(|l| l.sku == item.sku) {
                 Some(l) => l.qty += item.qty.clamp(0, 999) as u32,
                 None => lines.push(PlanLine {
-                    sku: item.sku.clone(),
+                    sku: item.sku.to_string(),
                     name: item.name.trim().to_owned(),
                     qty: item.qty.clamp(0, 999) as u32,
                 }),
@@ -76,7 +76,7 @@ impl PendingRecord {
                 .items
                 .iter()
                 .map(|i| ItemInfo {
-                    sku: i.sku.clone(),
+                    sku: i.sku.to_string(),
                     unit_price: Vnd::parse(&i.unit_price.0 .0).unwrap_or(Vnd::ZERO),
                     weight_g: i.weight_g.clamp(0, i64::from(u32::MAX)) as u32,
                 })

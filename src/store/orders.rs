@@ -26,7 +26,13 @@ pub struct OrderData {
     pub weight_g: u64,
     pub norm: Normalized,
     /// The ORDER as first accepted (canonical form).
-    pub order: OrderWire,
+    #[serde(deserialize_with = "owned_order")]
+    pub order: OrderWire<'static>,
+}
+
+/// A stored record's ORDER, read owning its strings (the record's text is gone after).
+fn owned_order<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OrderWire<'static>, D::Error> {
+    OrderWire::deserialize(d).map(OrderWire::into_owned)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -31,8 +31,8 @@ fn now() -> DateTime<Utc> {
 fn parse(name: &str, opts: &Options) -> Parsed {
     let p = import::parse_file(&example(name), Format::Auto, opts).expect("sample parses");
     for m in &p.orders {
-        let wire = parse_order(&m.order.to_string())
-            .unwrap_or_else(|e| panic!("{name} line {}: {e}", m.line));
+        let text = m.order.to_string();
+        let wire = parse_order(&text).unwrap_or_else(|e| panic!("{name} line {}: {e}", m.line));
         if let Err(e) = wire.validate(
             now(),
             chrono::Duration::minutes(15),

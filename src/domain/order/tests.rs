@@ -17,10 +17,11 @@ fn sample() -> serde_json::Value {
         "cod_amount": "400000", "shipping_fee": "30000", "note": "Giao giờ hành chính" })
 }
 
-/// The order validated; its wire form is leaked, which the validated order borrows from
+/// The order validated; its text and wire form are leaked, which the validated order borrows from
 /// (a few hundred bytes per call, in tests only).
 fn check(v: &serde_json::Value) -> Result<Order<'static>, FieldError> {
-    let wire: &'static OrderWire = Box::leak(Box::new(parse_order(&v.to_string())?));
+    let text: &'static str = Box::leak(v.to_string().into_boxed_str());
+    let wire: &'static OrderWire = Box::leak(Box::new(parse_order(text)?));
     wire.validate(now(), Duration::minutes(15), Duration::days(90))
 }
 
@@ -196,10 +197,12 @@ fn same_buyer_same_key_despite_formatting() {
 
 #[test]
 fn canonical_json_ignores_whitespace_and_unknown_fields() {
-    let a = parse_order(&sample().to_string()).unwrap();
+    let a_text = sample().to_string();
+    let a = parse_order(&a_text).unwrap();
     let mut v = sample();
     v["extra"] = json!("ignored");
-    let b = parse_order(&serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let b_text = serde_json::to_string_pretty(&v).unwrap();
+    let b = parse_order(&b_text).unwrap();
     let canonical = |o: &OrderWire| {
         let mut out = Vec::new();
         o.write_canonical_json(&mut out);
@@ -207,7 +210,8 @@ fn canonical_json_ignores_whitespace_and_unknown_fields() {
     };
     assert_eq!(canonical(&a), canonical(&b));
     v["note"] = json!("changed");
-    let c = parse_order(&v.to_string()).unwrap();
+    let c_text = v.to_string();
+    let c = parse_order(&c_text).unwrap();
     assert_ne!(canonical(&a), canonical(&c));
 }
 
@@ -300,22 +304,22 @@ proptest::proptest! {
         present in proptest::collection::vec(proptest::prelude::any::<bool>(), 4),
         items in 0usize..3,
     ) {
-        let money = |s: &String| RawMoneyOut(crate::domain::money::RawMoney(s.clone()));
+        let money = |s: &String| RawMoneyOut(crate::domain::money::RawMoney(s.clone().into()));
         let wire = OrderWire {
-            order_id: text[0].clone(),
-            platform: text[1].clone(),
-            placed_at: text[2].clone(),
-            buyer: BuyerWire { name: text[3].clone(), phone: text[4].clone() },
+            order_id: text[0].as_str().into(),
+            platform: text[1].as_str().into(),
+            placed_at: text[2].as_str().into(),
+            buyer: BuyerWire { name: text[3].as_str().into(), phone: text[4].as_str().into() },
             ship_to: ShipToWire {
-                province: text[5].clone(),
-                ward: text[6].clone(),
-                street: text[7].clone(),
+                province: text[5].as_str().into(),
+                ward: text[6].as_str().into(),
+                street: text[7].as_str().into(),
                 district: present[0].then(|| text[8].clone()),
             },
             items: (0..items)
                 .map(|i| ItemWire {
-                    sku: text[9 + i].clone(),
-                    name: text[10 + i].clone(),
+                    sku: text[9 + i].as_str().into(),
+                    name: text[10 + i].as_str().into(),
                     qty: numbers[i],
                     unit_price: money(&text[11 + i]),
                     weight_g: numbers[3 + i],

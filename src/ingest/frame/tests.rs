@@ -134,6 +134,54 @@ fn parses_each_frame_type() {
     }
 }
 
+/// An order frame read in one pass allocates nothing for a string its text holds as it is
+/// (issue 20): every such field borrows from the frame; a string with an escape is read
+/// into a string of its own, with the escape decoded.
+#[test]
+fn orders_read_with_their_frame_borrow_their_strings() {
+    use std::borrow::Cow;
+    let text = format!(r#"{{"type":"orders","seq":7,"orders":[{ORDER}]}}"#);
+    let Ok(Frame::Orders {
+        seq: 7,
+        orders: FrameOrders::Parsed(orders, _),
+    }) = parse(&text, 500)
+    else {
+        panic!("an order frame read in one pass");
+    };
+    let o = &orders[0];
+    let item = &o.items[0];
+    let borrowed = [
+        &o.order_id,
+        &o.platform,
+        &o.placed_at,
+        &o.buyer.name,
+        &o.buyer.phone,
+        &o.ship_to.province,
+        &o.ship_to.ward,
+        &item.sku,
+        &item.name,
+        &item.unit_price.0 .0,
+        &o.cod_amount.0 .0,
+    ];
+    for field in borrowed {
+        assert!(matches!(field, Cow::Borrowed(_)), "{field:?} was copied");
+        let at = field.as_ptr() as usize;
+        let frame = text.as_ptr() as usize..text.as_ptr() as usize + text.len();
+        assert!(frame.contains(&at), "{field:?} is not in the frame");
+    }
+    assert!(matches!(&o.ship_to.street, Cow::Owned(s) if s == "12 Đạo"));
+    // A JSON integer amount becomes its decimal text.
+    let text = text.replace(r#""cod_amount": "370000""#, r#""cod_amount": 370000"#);
+    let Ok(Frame::Orders {
+        orders: FrameOrders::Parsed(orders, _),
+        ..
+    }) = parse(&text, 500)
+    else {
+        panic!("an order frame read in one pass");
+    };
+    assert!(matches!(&orders[0].cod_amount.0 .0, Cow::Owned(s) if s == "370000"));
+}
+
 #[test]
 fn bad_frames_get_the_contracts_answer() {
     assert_eq!(code("not json"), (None, "malformed_frame"));
