@@ -11,7 +11,7 @@ use super::FieldCode;
 
 /// An amount of VND as received: a decimal string (the contract's form) or a JSON integer.
 /// A string borrows from the text it was read from when it can (an order's amounts, issue
-/// 20: no allocation per field).
+/// 20: no allocation for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawMoney<'a>(pub Cow<'a, str>);
 

@@ -26,10 +26,13 @@ pub struct OrderRef {
     pub order_id: String,
 }
 
-/// An ORDER as received. Its strings borrow from the text it was read from wherever that
-/// text has them as they are (no JSON escapes): reading a frame's orders then allocates
-/// nothing per field (issue 20). [`OrderWire::into_owned`] detaches it from its text
-/// (stored records are read so).
+/// An ORDER as received. Its strings and amounts borrow from the text it was read from
+/// wherever that text has them as they are (no JSON escapes): reading a frame's orders then
+/// allocates only their item lists, a string with an escape, an amount sent as a JSON
+/// integer, and `note` and `ship_to.district` (issue 20). Those two stay `String`s on
+/// purpose: they are rare, and serde never borrows into an `Option<Cow<str>>` (it would take
+/// a newtype like [`RawMoneyOut`]). [`OrderWire::into_owned`] detaches an order from its
+/// text (stored records are read so).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OrderWire<'a> {
     #[serde(borrow)]

@@ -113,8 +113,8 @@ fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
 /// loop, with the frame (one pass over its text; see `frame::parse`), unless some order
 /// does not read: then the task parses each order's text on its own.
 struct Batch {
-    /// (the frame's orders, when read, seq)
-    frames: Vec<(Body, Instant, i64)>,
+    /// (the frame: its text, seq and orders; when it was read)
+    frames: Vec<(Body, Instant)>,
     orders: usize,
     permits: Vec<Held>,
 }
@@ -130,8 +130,11 @@ impl Batch {
 
     fn into_pending(self, ctx: &Arc<Ctx>, tasks: &TaskTracker) -> Pending {
         let ctx = ctx.clone();
-        let seqs: Vec<(i64, Instant)> =
-            self.frames.iter().map(|(_, at, seq)| (*seq, *at)).collect();
+        let seqs: Vec<(i64, Instant)> = self
+            .frames
+            .iter()
+            .map(|(body, at)| (body.seq(), *at))
+            .collect();
         let Batch {
             frames, permits, ..
         } = self;
@@ -141,8 +144,9 @@ impl Batch {
             let now = chrono::Utc::now();
             let prepared: Vec<process::Prepared> = frames
                 .into_iter()
-                .map(|(mut body, _, seq)| {
-                    body.with_dependent_mut(|_, orders| match orders {
+                .map(|(mut body, _)| {
+                    let seq = body.seq();
+                    body.with_dependent_mut(|_, frame| match &mut frame.orders {
                         FrameOrders::Parsed(orders, per_order) => {
                             let per_order = *per_order;
                             let orders = orders
@@ -406,9 +410,9 @@ impl Handler {
         let started = Instant::now();
         match classify(&self.ctx, &self.limits, &mut self.pace, msg, started) {
             Classified::Skip => {}
-            Classified::Orders(body, seq) => {
+            Classified::Orders(body) => {
                 batch.orders += body.len();
-                batch.frames.push((body, started, seq));
+                batch.frames.push((body, started));
                 batch.permits.extend(permit);
             }
             Classified::Other(single) => {
@@ -562,27 +566,37 @@ impl Single {
 }
 
 self_cell::self_cell!(
-    /// An order frame as its batch takes it: the frame's text, and its orders read from
-    /// it, whose strings borrow from that text (issue 20: no allocation per field) or, for
-    /// a frame read in two steps, each order's text in it.
+    /// An order frame as its batch takes it: the frame's text, and its seq and orders read
+    /// from it, whose strings borrow from that text (issue 20: no allocation for most
+    /// fields) or, for a frame read in two steps, each order's text in it.
     struct Body {
         owner: Utf8Bytes,
         #[covariant]
-        dependent: FrameOrders,
+        dependent: OrderFrame,
     }
 );
 
+/// What a [`Body`] holds besides the frame's text.
+struct OrderFrame<'a> {
+    seq: i64,
+    orders: FrameOrders<'a>,
+}
+
 impl Body {
+    fn seq(&self) -> i64 {
+        self.borrow_dependent().seq
+    }
+
     fn len(&self) -> usize {
-        self.borrow_dependent().len()
+        self.borrow_dependent().orders.len()
     }
 }
 
 enum Classified {
     /// Control messages (ping/pong/close) the WebSocket layer handles.
     Skip,
-    /// An `order`/`orders` frame: its orders and seq, stored in a batch.
-    Orders(Body, i64),
+    /// An `order`/`orders` frame: its seq and orders, stored in a batch.
+    Orders(Body),
     /// Anything else, answered on its own.
     Other(Single),
 }
@@ -611,13 +625,9 @@ fn classify(
     };
     // The frame is read inside the cell that keeps its text, so that its orders can
     // borrow from it; any other frame is answered from what it read as (owned).
-    let mut order_seq = 0;
     let max_orders = limits.max_orders_per_frame;
     let parsed = Body::try_new(text, |text| match frame::parse(text.as_str(), max_orders) {
-        Ok(Frame::Orders { seq, orders }) => {
-            order_seq = seq;
-            Ok(orders)
-        }
+        Ok(Frame::Orders { seq, orders }) => Ok(OrderFrame { seq, orders }),
         Ok(Frame::Ping { seq }) => Err(Single::Ready(Reply::Pong { seq }, started)),
         Ok(Frame::EndSession { seq }) => {
             metrics::counter!(names::INGEST_FRAMES, "type" => "end_session").increment(1);
@@ -654,7 +664,7 @@ fn classify(
         Ok(body) => {
             ctx.metrics.frames_orders.increment(1);
             pace.charge(body.len());
-            Classified::Orders(body, order_seq)
+            Classified::Orders(body)
         }
         Err(single) => Classified::Other(single),
     }

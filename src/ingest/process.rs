@@ -175,7 +175,8 @@ fn validate_one(
     Ok(StoreOrder {
         digest,
         data: ctx.store.stored_record(data),
-        // Moved out of the wire form: the validated order borrowed from it until here.
+        // The one string of the order kept past this point (its text is dropped once the
+        // frame's orders are prepared): the validated order borrowed it until here.
         order_id: wire.order_id.into_owned(),
     })
 }

@@ -173,18 +173,18 @@ const PARCEL_DICT_V3: &[u8] = include_bytes!("parcel-v3.zdict");
 /// 3.4 µs against 638 in 3.6 µs); 3,000 records, one core of this machine. Since issue 20's
 /// twenty-fourth session records are packed at level -2 (zstd's fast mode, which skips ahead
 /// faster through text that does not match): about a quarter less of zstd's work on the ack
-/// path (nineteenth session, callgrind: 39.1k → 29.2k instructions a surge record) for about
-/// 80 bytes more a record (1,352 → 1,455 bytes of Redis per waved order with the deploy
-/// setting, within issue 20's 1,500). A parcel's document is packed by the planner, off that
-/// path, at level 1.
+/// path (nineteenth session, callgrind, before the shortest match below: 39.1k → 29.2k
+/// instructions a surge record) for about 100 bytes more of Redis per waved order (1,352 →
+/// 1,455 with the deploy setting, within issue 20's 1,500). A parcel's document is packed by
+/// the planner, off that path, at level 1.
 const ORDER_LEVEL: i32 = -2;
 const PARCEL_LEVEL: i32 = 1;
 
-/// The shortest match the order level looks for in a record: 6 bytes instead of zstd's 5 for
-/// these sizes (issue 20, twentieth session, measured at level 1 and kept at -2: 3,000 records of a surge run, packed against
-/// [`ORDER_DICT_V3`] and counted by callgrind: 40,037 → 38,948 instructions a record and
-/// 352.2 → 348.9 bytes; 4 took 43,055 and 361.9, 7 38,779 and 349.5). A frame packed so is
-/// an ordinary zstd frame: reading it is unchanged.
+/// The shortest match the order level looks for in a record: 6 bytes instead of zstd's 5
+/// (issue 20, twentieth session, measured at level 1 and kept at -2 without measuring again:
+/// 3,000 records of a surge run, packed against [`ORDER_DICT_V3`] and counted by callgrind:
+/// 40,037 → 38,948 instructions a record and 352.2 → 348.9 bytes; 4 took 43,055 and 361.9,
+/// 7 38,779 and 349.5). A frame packed so is an ordinary zstd frame: reading it is unchanged.
 const ORDER_MIN_MATCH: Option<u32> = Some(6);
 
 /// The magic number that opens every zstd frame, left out of what is stored.

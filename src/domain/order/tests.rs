@@ -332,6 +332,38 @@ proptest::proptest! {
         };
         let mut out = Vec::new();
         wire.write_canonical_json(&mut out);
-        proptest::prop_assert_eq!(out, serde_json::to_vec(&wire).unwrap());
+        proptest::prop_assert_eq!(&out, &serde_json::to_vec(&wire).unwrap());
+        // Detached from its text, an order writes the same bytes (stored records are read so).
+        let mut owned = Vec::new();
+        wire.clone().into_owned().write_canonical_json(&mut owned);
+        proptest::prop_assert_eq!(out, owned);
+    }
+}
+
+/// A wrong type of amount is refused with the same words whether the order's strings are
+/// read borrowed or owned (issue 20's borrowed amounts kept serde's message): the field, and
+/// what it expects.
+#[test]
+fn a_wrong_type_of_amount_names_the_field_and_what_it_expects() {
+    for (bad, found) in [
+        (json!(1.5), "floating point `1.5`"),
+        (json!(true), "boolean `true`"),
+        (json!({"v": 1}), "map"),
+    ] {
+        for field in ["cod_amount", "shipping_fee"] {
+            let mut v = sample();
+            v[field] = bad.clone();
+            let e = check(&v).expect_err("a wrong type of amount");
+            assert_eq!(
+                (e.code.to_string(), e.field.as_str()),
+                ("invalid_type".into(), field)
+            );
+            assert_eq!(
+                e.message,
+                format!(
+                    "invalid type: {found}, expected a decimal string of VND such as \"185000\""
+                )
+            );
+        }
     }
 }

@@ -140,7 +140,11 @@ fn parses_each_frame_type() {
 #[test]
 fn orders_read_with_their_frame_borrow_their_strings() {
     use std::borrow::Cow;
-    let text = format!(r#"{{"type":"orders","seq":7,"orders":[{ORDER}]}}"#);
+    let order = ORDER.replace(
+        r#""cod_amount": "370000""#,
+        r#""cod_amount": "370000", "shipping_fee": "30000", "discount": "30000""#,
+    );
+    let text = format!(r#"{{"type":"orders","seq":7,"orders":[{order}]}}"#);
     let Ok(Frame::Orders {
         seq: 7,
         orders: FrameOrders::Parsed(orders, _),
@@ -162,6 +166,8 @@ fn orders_read_with_their_frame_borrow_their_strings() {
         &item.name,
         &item.unit_price.0 .0,
         &o.cod_amount.0 .0,
+        &o.shipping_fee.as_ref().expect("a shipping fee").0 .0,
+        &o.discount.as_ref().expect("a discount").0 .0,
     ];
     for field in borrowed {
         assert!(matches!(field, Cow::Borrowed(_)), "{field:?} was copied");
