@@ -197,17 +197,26 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
         .await
         .map_err(|e| format!("SCRIPT LOAD: {e}"))?;
     let stream = "lp:{bench}:in";
-    let xlen = |c: &mut redis::aio::MultiplexedConnection| {
+    let session = "lp:{bench}:s:mat-ong-tam-diep:live-bench";
+    // Orders stored so far: the session's `accepted` count for the ingest script (its
+    // stream entries name up to ten orders each), the stream's length for the minimal one.
+    let script = a.script;
+    let stored_now = |c: &mut redis::aio::MultiplexedConnection| {
         let mut c = c.clone();
         async move {
-            redis::cmd("XLEN")
-                .arg(stream)
-                .query_async::<u64>(&mut c)
-                .await
-                .map_err(|e| format!("XLEN: {e}"))
+            let n: Option<u64> = match script {
+                ScriptKind::Ingest => {
+                    let mut cmd = redis::cmd("HGET");
+                    cmd.arg(session).arg("accepted");
+                    cmd.query_async(&mut c).await
+                }
+                ScriptKind::Minimal => redis::cmd("XLEN").arg(stream).query_async(&mut c).await,
+            }
+            .map_err(|e| format!("stored orders: {e}"))?;
+            Ok::<u64, String>(n.unwrap_or(0))
         }
     };
-    let before = xlen(&mut conn).await?;
+    let before = stored_now(&mut conn).await?;
 
     let data = stored_order_json();
     let digest = "9a0c5b1e4f7d2a8c3e6b0f1d";
@@ -236,7 +245,7 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
         ScriptKind::Ingest => {
             args.push((3 + TOMB_BUCKETS + k).to_string());
             args.push(stream.into());
-            args.push("lp:{bench}:s:mat-ong-tam-diep:live-bench".into());
+            args.push(session.into());
             args.push("lp:{bench}:sessions".into());
             // The seller's tombstone buckets the service checks at the default retention.
             for b in 0..TOMB_BUCKETS {
@@ -303,7 +312,7 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
         ));
     }
     let (rps, [avg, _min, p50, _p95, p99, max]) = parse_csv(&stdout)?;
-    let after = xlen(&mut conn).await?;
+    let after = stored_now(&mut conn).await?;
     let stored = after.saturating_sub(before);
 
     let orders = requests * k;

@@ -19,12 +19,14 @@ pub(super) const BATCH: usize = 1000;
 /// task, while a plan commits).
 pub(super) struct Fetched {
     pub(super) entries: Vec<StreamId>,
-    /// The batch's order entries, in stream order.
+    /// The orders its entries name, in stream order (an entry may name several).
     pub(super) orders: Vec<FetchedOrder>,
+    /// Every entry names orders (none is a cancel, a session's end or undecodable).
+    pub(super) orders_alone: bool,
 }
 
 pub(super) struct FetchedOrder {
-    /// Index into `entries`.
+    /// Index into `entries` (orders of one entry are next to each other).
     pub(super) entry: usize,
     pub(super) record: Readable,
 }
@@ -45,16 +47,23 @@ pub(super) async fn fetch(
 ) -> Result<Fetched, StoreError> {
     let mut at = Vec::new();
     let mut refs = Vec::new();
+    let mut orders_alone = true;
     for (i, e) in entries.iter().enumerate() {
-        if let Entry::Order { seller, order_id } = decode(e) {
-            at.push(i);
-            refs.push((seller, order_id));
+        match decode(e) {
+            Entry::Orders { seller, order_ids } => {
+                for order_id in order_ids {
+                    at.push(i);
+                    refs.push((seller.clone(), order_id));
+                }
+            }
+            _ => orders_alone = false,
         }
     }
     if refs.is_empty() {
         return Ok(Fetched {
             entries,
             orders: Vec::new(),
+            orders_alone,
         });
     }
     tracing::debug!(site, orders = refs.len(), "stream entries read");
@@ -69,29 +78,64 @@ pub(super) async fn fetch(
             },
         )
         .collect();
-    Ok(Fetched { entries, orders })
+    Ok(Fetched {
+        entries,
+        orders,
+        orders_alone,
+    })
 }
 
 /// Whether a batch holds orders alone (no cancel, session end or unreadable entry): such
 /// batches name other orders and entries than any other batch, so their absorb scripts may
 /// run in any order, and beside a commit (whose waves hold only orders already pending).
 pub(super) fn orders_only(b: &Fetched) -> bool {
-    b.orders.len() == b.entries.len() && b.orders.iter().all(|o| !matches!(o.record, Readable::No))
+    b.orders_alone && b.orders.iter().all(|o| !matches!(o.record, Readable::No))
 }
 
-/// A batch of orders alone as its absorb script takes it: every entry id to ack, and the
-/// orders read as `received` (the script checks each again).
-pub(super) fn for_absorb(b: Fetched) -> (Vec<String>, Vec<PendingRecord>) {
-    let Fetched { entries, orders } = b;
-    let mut absorbed = Vec::with_capacity(orders.len());
-    let mut records = Vec::with_capacity(orders.len());
+/// Orders an absorb script takes at most (rounded up to a whole entry): a batch of entries
+/// naming several orders each is absorbed by several scripts, each short (issue 20: Redis
+/// runs one script at a time, other sites' ingest included).
+pub(super) const ABSORB_ORDERS: usize = 1000;
+
+/// One absorb script's part of a batch: the entry ids it acks and the orders read as
+/// `received` (the script checks each again).
+pub(super) type ForAbsorb = (Vec<String>, Vec<PendingRecord>);
+
+/// A batch's orders as absorb scripts take them: each entry's id once, in the part that
+/// holds its orders, the parts cut between entries after [`ABSORB_ORDERS`] orders. An
+/// entry in `skip` is not acked (it names an unreadable order: retried, then
+/// dead-lettered), its readable orders are absorbed all the same.
+pub(super) fn for_absorb(
+    entries: &[StreamId],
+    orders: Vec<FetchedOrder>,
+    skip: &[bool],
+) -> Vec<ForAbsorb> {
+    let mut parts: Vec<ForAbsorb> = Vec::new();
+    let mut part: ForAbsorb = (Vec::new(), Vec::new());
+    let mut named = 0;
+    let mut last = None;
     for order in orders {
-        absorbed.push(entries[order.entry].id.clone());
+        if last != Some(order.entry) {
+            if named >= ABSORB_ORDERS {
+                if !part.0.is_empty() || !part.1.is_empty() {
+                    parts.push(std::mem::take(&mut part));
+                }
+                named = 0;
+            }
+            last = Some(order.entry);
+            if !skip.get(order.entry).copied().unwrap_or(false) {
+                part.0.push(entries[order.entry].id.clone());
+            }
+        }
+        named += 1;
         if let Readable::Received(rec) = order.record {
-            records.push(*rec);
+            part.1.push(*rec);
         }
     }
-    (absorbed, records)
+    if !part.0.is_empty() || !part.1.is_empty() {
+        parts.push(part);
+    }
+    parts
 }
 
 /// Runs one absorb script: the flags of the orders still `received` (now in Redis' pending).
@@ -133,7 +177,8 @@ const FETCHES_IN_FLIGHT: usize = 8;
 
 /// One batch read ahead, once fetched.
 enum Got {
-    Absorbed(Absorbed),
+    /// Its absorb scripts' answers, one per part.
+    Absorbed(Vec<Absorbed>),
     Fetched(Fetched),
 }
 
@@ -148,9 +193,12 @@ async fn fetch_then_absorb(
     let b = fetch(store, site, entries).await?;
     match absorb_with {
         Some(fence) if orders_only(&b) => {
-            let (absorbed, records) = for_absorb(b);
-            let answer = absorb(store, site, fence, &absorbed, &records).await;
-            Ok(Got::Absorbed(Absorbed { records, answer }))
+            let mut done = Vec::new();
+            for (absorbed, records) in for_absorb(&b.entries, b.orders, &[]) {
+                let answer = absorb(store, site, fence, &absorbed, &records).await;
+                done.push(Absorbed { records, answer });
+            }
+            Ok(Got::Absorbed(done))
         }
         _ => Ok(Got::Fetched(b)),
     }
@@ -181,7 +229,7 @@ pub(super) async fn read_ahead(
     let mut in_flight = FuturesOrdered::new();
     let mut failed = false;
     let take = |got: Result<Got, StoreError>, out: &mut ReadAhead, failed: &mut bool| match got {
-        Ok(Got::Absorbed(a)) => out.absorbed.push(a),
+        Ok(Got::Absorbed(a)) => out.absorbed.extend(a),
         Ok(Got::Fetched(b)) if !*failed => out.fetched.push(b),
         Ok(Got::Fetched(_)) => {} // after a failed batch: claimed again later, in order
         Err(e) => {
@@ -217,7 +265,7 @@ pub(super) async fn read_ahead(
         read += 1;
         if !entries
             .iter()
-            .all(|e| matches!(decode(e), Entry::Order { .. }))
+            .all(|e| matches!(decode(e), Entry::Orders { .. }))
         {
             absorb_with = None;
         }
@@ -252,4 +300,67 @@ pub(super) fn readable(
         return Readable::NotReceived;
     }
     Readable::Received(Box::new(PendingRecord::from_order(seller, order_id, &data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(entries: usize, per_entry: usize) -> (Vec<StreamId>, Vec<FetchedOrder>) {
+        let ids = (0..entries)
+            .map(|i| StreamId {
+                id: format!("{i}-0"),
+                ..Default::default()
+            })
+            .collect();
+        let orders = (0..entries * per_entry)
+            .map(|k| FetchedOrder {
+                entry: k / per_entry,
+                record: Readable::NotReceived,
+            })
+            .collect();
+        (ids, orders)
+    }
+
+    fn acked(parts: &[ForAbsorb]) -> Vec<Vec<String>> {
+        parts.iter().map(|p| p.0.clone()).collect()
+    }
+
+    #[test]
+    fn a_batch_is_absorbed_in_parts_of_whole_entries_each_acked_once() {
+        let (entries, orders) = batch(250, 10);
+        let parts = acked(&for_absorb(&entries, orders, &[]));
+        let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 100, 50], "1,000 orders a part, whole entries");
+        let all: Vec<String> = parts.concat();
+        let expected: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(all, expected, "each entry once, in stream order");
+
+        let (entries, orders) = batch(1_500, 1);
+        let sizes: Vec<usize> = acked(&for_absorb(&entries, orders, &[]))
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [1_000, 500]);
+
+        // A part is cut only between entries: 7 a entry, the part after 1,001 orders.
+        let (entries, orders) = batch(300, 7);
+        let sizes: Vec<usize> = acked(&for_absorb(&entries, orders, &[]))
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [143, 143, 14]);
+    }
+
+    #[test]
+    fn an_entry_to_skip_is_not_acked_and_the_rest_are() {
+        let (entries, orders) = batch(3, 10);
+        let parts = acked(&for_absorb(&entries, orders, &[false, true, false]));
+        assert_eq!(parts, [vec!["0-0".to_owned(), "2-0".to_owned()]]);
+        let (entries, orders) = batch(1, 10);
+        assert!(
+            for_absorb(&entries, orders, &[true]).is_empty(),
+            "nothing to ack and no order read as received: no script"
+        );
+    }
 }

@@ -312,7 +312,10 @@ impl SitePlanner {
         let Some(fence) = self.fence.clone() else {
             return Ok(());
         };
-        let prepared = run.into_iter().map(for_absorb).collect();
+        let prepared = run
+            .into_iter()
+            .flat_map(|b| for_absorb(&b.entries, b.orders, &[]))
+            .collect();
         self.absorb_all(&fence, prepared).await
     }
 
@@ -463,10 +466,13 @@ impl SitePlanner {
     }
 
     /// Applies a fetched batch in stream order: cancels and session ends first, then its
-    /// orders enter pending. One absorb script acks them all, checking the fencing token and
-    /// that each order is still `received`.
+    /// orders enter pending. Absorb scripts (one per [`ABSORB_ORDERS`](super::intake::ABSORB_ORDERS)
+    /// orders) ack them all, checking the fencing token and that each order is still
+    /// `received`.
     async fn apply(&mut self, batch: Fetched) -> Result<(), StoreError> {
-        let Fetched { entries, orders } = batch;
+        let Fetched {
+            entries, orders, ..
+        } = batch;
         let Some(fence) = self.fence.clone() else {
             return Ok(()); // not the holder: its entries are claimed by the one who is
         };
@@ -477,7 +483,7 @@ impl SitePlanner {
         let mut done = Vec::new();
         for e in &entries {
             match decode(e) {
-                Entry::Order { .. } => {}
+                Entry::Orders { .. } => {}
                 Entry::Cancel { seller, order_id } => {
                     self.pending
                         .remove(&keys::pending_field(&seller, &order_id));
@@ -491,26 +497,27 @@ impl SitePlanner {
                 Entry::Poison => self.poison(e, "undecodable entry").await?,
             }
         }
-        let mut absorbed = done;
-        let mut records = Vec::new();
-        for order in orders {
-            let entry = &entries[order.entry];
-            match order.record {
-                Readable::No => {
-                    self.poison(entry, "order data missing or unreadable")
-                        .await?
-                }
-                Readable::NotReceived => absorbed.push(entry.id.clone()),
-                Readable::Received(rec) => {
-                    absorbed.push(entry.id.clone());
-                    records.push(*rec);
-                }
+        // An entry naming an unreadable order stays unacked (retried, then dead-lettered);
+        // its other orders are absorbed (absorbing again on a retry changes nothing).
+        let mut unreadable = vec![false; entries.len()];
+        for order in &orders {
+            if matches!(order.record, Readable::No) && !unreadable[order.entry] {
+                unreadable[order.entry] = true;
+                self.poison(&entries[order.entry], "order data missing or unreadable")
+                    .await?;
             }
         }
-        if absorbed.is_empty() {
+        let mut prepared = for_absorb(&entries, orders, &unreadable);
+        if !done.is_empty() {
+            match prepared.first_mut() {
+                Some(first) => first.0.extend(done),
+                None => prepared.push((done, Vec::new())),
+            }
+        }
+        if prepared.is_empty() {
             return Ok(()); // only poison entries
         }
-        self.absorb_all(&fence, vec![(absorbed, records)]).await
+        self.absorb_all(&fence, prepared).await
     }
 
     /// An undecodable entry: left for redelivery until its 5th delivery, then moved to the

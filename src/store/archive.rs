@@ -234,10 +234,9 @@ impl Store {
                 .await?;
             let n = reply.ids.len();
             for e in &reply.ids {
-                if e.get::<String>("t").as_deref() == Some("o") {
-                    if let (Some(s), Some(id)) = (e.get::<String>("s"), e.get::<String>("id")) {
-                        out.push((s, id));
-                    }
+                if let super::stream::Entry::Orders { seller, order_ids } = super::stream::decode(e)
+                {
+                    out.extend(order_ids.into_iter().map(|id| (seller.clone(), id)));
                 }
             }
             match reply.ids.last() {

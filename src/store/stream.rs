@@ -16,9 +16,12 @@ use super::{keys, Store, StoreError};
 /// One stream entry, decoded to what the planner acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Order {
+    /// Orders of one seller stored by one ingest call, in the order they were accepted:
+    /// `id` names one, `ids` up to [`ORDERS_PER_ENTRY`] separated by spaces (issue 20: one
+    /// `XADD` per ten orders of a frame instead of one per order).
+    Orders {
         seller: String,
-        order_id: String,
+        order_ids: Vec<String>,
     },
     Cancel {
         seller: String,
@@ -36,12 +39,28 @@ fn text(e: &StreamId, k: &str) -> Option<String> {
     e.get::<String>(k)
 }
 
+/// Order ids the ingest script lists in one stream entry at most (`ingest.lua` writes a
+/// frame's accepted orders in entries of this many: a batch of entries the planner reads
+/// holds at most this many times as many orders).
+pub const ORDERS_PER_ENTRY: usize = 10;
+
 pub fn decode(e: &StreamId) -> Entry {
     let seller = text(e, "s");
     match (text(e, "t").as_deref(), seller) {
-        (Some("o"), Some(seller)) => match text(e, "id") {
-            Some(order_id) => Entry::Order { seller, order_id },
-            None => Entry::Poison,
+        (Some("o"), Some(seller)) => match (text(e, "id"), text(e, "ids")) {
+            (Some(order_id), None) => Entry::Orders {
+                seller,
+                order_ids: vec![order_id],
+            },
+            (None, Some(ids)) => {
+                let order_ids: Vec<String> = ids.split(' ').map(str::to_owned).collect();
+                if order_ids.iter().any(String::is_empty) || order_ids.len() > ORDERS_PER_ENTRY {
+                    Entry::Poison
+                } else {
+                    Entry::Orders { seller, order_ids }
+                }
+            }
+            _ => Entry::Poison,
         },
         (Some("c"), Some(seller)) => match text(e, "id") {
             Some(order_id) => Entry::Cancel { seller, order_id },
@@ -254,5 +273,72 @@ impl Store {
         raw.into_iter()
             .map(|(d, st)| Ok((d.map(super::doc::unpack).transpose()?, st)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(fields: &[(&str, &str)]) -> StreamId {
+        StreamId {
+            id: "1-0".into(),
+            map: fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        (*k).to_owned(),
+                        redis::Value::BulkString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn orders(seller: &str, ids: &[&str]) -> Entry {
+        Entry::Orders {
+            seller: seller.into(),
+            order_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_order_entry_names_one_order_or_several_in_order() {
+        let one = entry(&[("t", "o"), ("s", "tea"), ("id", "TT-1")]);
+        assert_eq!(decode(&one), orders("tea", &["TT-1"]));
+        let three = entry(&[("t", "o"), ("s", "tea"), ("ids", "TT-3 TT-1 TT-2")]);
+        assert_eq!(decode(&three), orders("tea", &["TT-3", "TT-1", "TT-2"]));
+        let ten: Vec<String> = (0..ORDERS_PER_ENTRY).map(|i| format!("A-{i}")).collect();
+        let full = entry(&[("t", "o"), ("s", "tea"), ("ids", &ten.join(" "))]);
+        let refs: Vec<&str> = ten.iter().map(String::as_str).collect();
+        assert_eq!(decode(&full), orders("tea", &refs));
+    }
+
+    #[test]
+    fn an_order_entry_that_is_not_exactly_one_of_the_two_forms_is_poison() {
+        for fields in [
+            &[("t", "o"), ("s", "tea")][..],
+            &[("t", "o"), ("s", "tea"), ("id", "A"), ("ids", "A B")],
+            &[("t", "o"), ("s", "tea"), ("ids", "")],
+            &[("t", "o"), ("s", "tea"), ("ids", "A  B")],
+            &[("t", "o"), ("s", "tea"), ("ids", "A B ")],
+            &[("t", "o"), ("ids", "A B")],
+            &[("t", "z"), ("s", "tea"), ("id", "A")],
+        ] {
+            assert_eq!(decode(&entry(fields)), Entry::Poison, "{fields:?}");
+        }
+        let eleven: Vec<String> = (0..=ORDERS_PER_ENTRY).map(|i| format!("A-{i}")).collect();
+        let over = entry(&[("t", "o"), ("s", "tea"), ("ids", &eleven.join(" "))]);
+        assert_eq!(decode(&over), Entry::Poison);
+    }
+
+    #[test]
+    fn the_ingest_script_writes_as_many_ids_an_entry_as_the_reader_takes() {
+        let line = format!("local per_entry = {ORDERS_PER_ENTRY}\n");
+        assert!(
+            super::super::INGEST_LUA.contains(&line),
+            "ingest.lua: {line}"
+        );
     }
 }

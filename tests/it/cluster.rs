@@ -295,11 +295,7 @@ async fn stored(cluster: &Cluster, site: &str) -> (BTreeSet<String>, usize) {
         .query_async(&mut c)
         .await
         .unwrap();
-    let orders = entries
-        .ids
-        .iter()
-        .filter(|e| e.get::<String>("t").as_deref() == Some("o"))
-        .count();
+    let orders = crate::common::stream_order_count(&entries.ids);
     (keys, orders)
 }
 

@@ -63,7 +63,8 @@ impl TestRedis {
         scan_keys(&mut self.conn().await, pattern).await
     }
 
-    /// Order-entries in the site's stream (one per stored order).
+    /// Orders named by the site's stream (each stored order once; an entry names up to
+    /// `ORDERS_PER_ENTRY` of a frame's orders).
     pub async fn stream_orders(&self, site: &str) -> usize {
         let mut c = self.conn().await;
         let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
@@ -73,12 +74,19 @@ impl TestRedis {
             .query_async(&mut c)
             .await
             .unwrap();
-        entries
-            .ids
-            .iter()
-            .filter(|e| e.get::<String>("t").as_deref() == Some("o"))
-            .count()
+        stream_order_count(&entries.ids)
     }
+}
+
+/// How many orders stream entries name (each order entry names one or more).
+pub fn stream_order_count(entries: &[redis::streams::StreamId]) -> usize {
+    entries
+        .iter()
+        .map(|e| match livepack::store::stream::decode(e) {
+            livepack::store::stream::Entry::Orders { order_ids, .. } => order_ids.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Every key matching `pattern`, by SCAN (never KEYS).

@@ -408,8 +408,9 @@ wave_max = 20
 }
 
 /// A planner that died holding read-ahead entries leaves them delivered but not acked; the
-/// next holder claims them all at once (here 10,001: more than one Lua call can take) and
-/// must still wave every order once.
+/// next holder claims them all at once (here 1,001 entries naming 10,000 orders, ten an
+/// entry: more than one Lua call can take, so a batch's orders go to several absorb
+/// scripts) and must still wave every order once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once() {
     let (redis, all) = ended_backlog("RA", "ra", 10_000).await;
@@ -418,12 +419,71 @@ async fn a_takeover_claiming_ten_thousand_unacked_entries_waves_every_order_once
     let delivered = deliver_to_dead_consumer(&redis).await;
     assert_eq!(
         delivered.len(),
-        10_001,
-        "10,000 orders and the session's end"
+        1_001,
+        "10,000 orders ten an entry, and the session's end"
     );
 
     let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
     each_waved_once_and_acked(&redis, &app, "ra", &all).await;
+    app.stop().await;
+}
+
+/// An entry naming several orders, one of them unreadable (here never stored): its other
+/// orders are waved all the same, and the entry is retried, then dead-lettered whole,
+/// leaving nothing unacked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_naming_an_unreadable_order_still_waves_its_other_orders() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("UE", 3);
+    ingest(&quiet, "ue", all.clone()).await;
+    let stream = livepack::store::keys::stream(SITE);
+    let mut c = redis.conn().await;
+    let _: () = redis::pipe()
+        .del(&stream)
+        .ignore()
+        .cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(&["t", "o", "s", SELLER_A, "ids", "UE-0 UE-GONE UE-1 UE-2"])
+        .ignore()
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    end_session(&quiet, "ue").await;
+    quiet.stop().await;
+
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    let addr = app.addr.to_string();
+    eventually(90, "the readable orders waved", || {
+        let a = addr.clone();
+        async move { session_waved(&a, "ue").await == 3 }
+    })
+    .await;
+    let live: BTreeSet<String> = all
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    check_waves(&all_waves(&addr).await, &live, &BTreeSet::new());
+    let dead = livepack::store::keys::dead_letters(SITE);
+    eventually(60, "the entry dead-lettered", || {
+        let (mut c, dead) = (c.clone(), dead.clone());
+        async move {
+            redis::AsyncCommands::xlen::<_, u64>(&mut c, &dead)
+                .await
+                .unwrap_or(0)
+                == 1
+        }
+    })
+    .await;
+    let entries: redis::streams::StreamRangeReply = redis::AsyncCommands::xrange_all(&mut c, &dead)
+        .await
+        .unwrap();
+    assert_eq!(
+        entries.ids[0].get::<String>("ids").as_deref(),
+        Some("UE-0 UE-GONE UE-1 UE-2")
+    );
+    assert_eq!(unacked(&redis).await, 0, "every entry acked");
     app.stop().await;
 }
 
@@ -467,6 +527,35 @@ async fn unacked(redis: &TestRedis) -> usize {
         .await
         .unwrap();
     pel.count()
+}
+
+/// Writes the site stream again with one entry per order (the form builds before issue
+/// 20's twenty-fifth session wrote, and a frame's order alone still takes), in order; no
+/// consumer group exists yet.
+async fn one_entry_per_order(redis: &TestRedis) {
+    let stream = livepack::store::keys::stream(SITE);
+    let mut c = redis.conn().await;
+    let entries: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut c, &stream)
+            .await
+            .unwrap();
+    let mut pipe = redis::pipe();
+    pipe.del(&stream).ignore();
+    for e in &entries.ids {
+        let livepack::store::stream::Entry::Orders { seller, order_ids } =
+            livepack::store::stream::decode(e)
+        else {
+            panic!("only orders expected: {e:?}");
+        };
+        for id in &order_ids {
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg(&["t", "o", "s", &seller, "id", id])
+                .ignore();
+        }
+    }
+    let _: () = pipe.query_async(&mut c).await.unwrap();
 }
 
 /// Creates the planner's group and delivers every entry of the site's stream to a consumer
@@ -518,6 +607,7 @@ async fn absorb_acks_thousands_of_entries_and_leaves_out_orders_cancelled_since(
     let redis = TestRedis::start().await;
     let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
     ingest(&quiet, "ab", orders("AB", 8_200)).await;
+    one_entry_per_order(&redis).await;
     let ids = deliver_to_dead_consumer(&redis).await;
     assert_eq!(ids.len(), 8_200);
     // Cancelled after the planner read it: stored as cancelled, its cancel entry later.
@@ -574,6 +664,7 @@ async fn a_claim_before_held_entries_takes_only_the_earlier_ones_in_order() {
     let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
     ingest(&quiet, "cb", orders("CB", 1_200)).await;
     quiet.stop().await;
+    one_entry_per_order(&redis).await;
     let ids = deliver_to_dead_consumer(&redis).await;
     assert_eq!(ids.len(), 1_200);
 

@@ -78,13 +78,20 @@ async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
     assert_eq!(stored.len(), ids.len(), "stored orders == acked orders");
     let entries: redis::streams::StreamRangeReply =
         c.xrange_all(format!("{tag}:in")).await.unwrap();
-    let adds = entries
+    let mut named: Vec<String> = entries
         .ids
         .iter()
-        .filter(|e| e.get::<String>("t").as_deref() == Some("o"));
+        .filter_map(|e| match livepack::store::stream::decode(e) {
+            livepack::store::stream::Entry::Orders { order_ids, .. } => Some(order_ids),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    named.sort();
+    named.dedup();
     assert_eq!(
-        adds.count(),
-        ids.len(),
+        (named.len(), crate::common::stream_order_count(&entries.ids)),
+        (ids.len(), ids.len()),
         "each order appended to the stream once"
     );
     let pending: usize = c.hlen(format!("{tag}:pending")).await.unwrap();
