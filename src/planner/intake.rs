@@ -205,8 +205,8 @@ async fn fetch_then_absorb(
 }
 
 /// Reads full batches until `stop` (checked between reads: a read is never cut short, or
-/// its entries would wait to be claimed), `max` batches, a short batch (the stream is caught
-/// up) or an error, and fetches their orders, [`FETCHES_IN_FLIGHT`] batches at a time while
+/// its entries would wait to be claimed), `max.0` batches or `max.1` orders named (the batch
+/// that reaches it is kept), a short batch (the stream is caught up) or an error, and fetches their orders, [`FETCHES_IN_FLIGHT`] batches at a time while
 /// the next is read. After a failed read or fetch nothing more is read, and the batches
 /// fetched after a failed one are let go unless absorbed: what was held stays contiguous in
 /// stream order, and the entries let go are claimed again later, in order.
@@ -221,7 +221,7 @@ pub(super) async fn read_ahead(
     store: &Store,
     site: &str,
     holder: &str,
-    max: usize,
+    max: (usize, usize),
     mut absorb_with: Option<&str>,
     stop: &CancellationToken,
 ) -> ReadAhead {
@@ -237,8 +237,8 @@ pub(super) async fn read_ahead(
             *failed = true;
         }
     };
-    let mut read = 0;
-    while read < max && !stop.is_cancelled() && !failed {
+    let (mut read, mut named) = (0, 0);
+    while read < max.0 && named < max.1 && !stop.is_cancelled() && !failed {
         // The batches in flight go on (and are taken as they finish) while the next is read.
         let next = store.read_new(site, holder, BATCH);
         tokio::pin!(next);
@@ -263,11 +263,11 @@ pub(super) async fn read_ahead(
             break;
         }
         read += 1;
-        if !entries
-            .iter()
-            .all(|e| matches!(decode(e), Entry::Orders { .. }))
-        {
-            absorb_with = None;
+        for e in &entries {
+            match decode(e) {
+                Entry::Orders { order_ids, .. } => named += order_ids.len(),
+                _ => absorb_with = None,
+            }
         }
         in_flight.push_back(fetch_then_absorb(store, site, entries, absorb_with));
         while in_flight.len() >= FETCHES_IN_FLIGHT {

@@ -30,13 +30,15 @@ const LEASE_TTL_MS: u64 = 5_000;
 pub const MAX_DELIVERIES: usize = 5;
 /// An entry delivered but not acked for this long is claimed again.
 const CLAIM_IDLE_MS: u64 = 2_000;
-/// Absorb scripts in flight at once for a run of read-ahead batches holding orders alone
-/// (each about 6 ms of Redis for 1,000 orders: never one long script that would hold up
-/// other sites' ingest).
+/// Absorb scripts in flight at once (each about 6 ms of Redis for 1,000 orders: never one
+/// long script that would hold up other sites' ingest, nor a queue of them), and batches
+/// of orders alone read ahead that are applied together.
 const ABSORBS_IN_FLIGHT: usize = 8;
-/// Batches read ahead while a plan commits, at most: up to 100,000 orders that would be
-/// pending in memory a moment later anyway.
+/// Batches read ahead while a plan commits, at most, and the orders they name at most:
+/// orders that would be pending in memory a moment later anyway (a batch of 1,000
+/// entries names up to 10,000 orders).
 const MAX_AHEAD: usize = 100;
+const MAX_AHEAD_ORDERS: usize = 100_000;
 
 pub struct SitePlanner {
     pub store: Store,
@@ -319,8 +321,8 @@ impl SitePlanner {
         self.absorb_all(&fence, prepared).await
     }
 
-    /// Runs one absorb script per (entry ids to ack, orders read as `received`), all in
-    /// flight together, and takes their answers ([`Self::take_absorbed`]): an order read
+    /// Runs one absorb script per (entry ids to ack, orders read as `received`), up to
+    /// [`ABSORBS_IN_FLIGHT`] in flight together, and takes their answers ([`Self::take_absorbed`]): an order read
     /// ahead seconds ago may have been cancelled since (its cancel entry comes later;
     /// planning it now would only make its wave's commit stale and reload the site).
     async fn absorb_all(
@@ -329,12 +331,17 @@ impl SitePlanner {
         prepared: Vec<(Vec<String>, Vec<PendingRecord>)>,
     ) -> Result<(), StoreError> {
         let (store, site) = (&self.store, self.site.id.as_str());
-        let answers = join_all(
-            prepared
-                .iter()
-                .map(|(absorbed, records)| absorb(store, site, fence, absorbed, records)),
-        )
-        .await;
+        let mut answers = Vec::with_capacity(prepared.len());
+        for chunk in prepared.chunks(ABSORBS_IN_FLIGHT) {
+            answers.extend(
+                join_all(
+                    chunk
+                        .iter()
+                        .map(|(absorbed, records)| absorb(store, site, fence, absorbed, records)),
+                )
+                .await,
+            );
+        }
         let done = prepared
             .into_iter()
             .zip(answers)
@@ -501,10 +508,8 @@ impl SitePlanner {
         // its other orders are absorbed (absorbing again on a retry changes nothing).
         let mut unreadable = vec![false; entries.len()];
         for order in &orders {
-            if matches!(order.record, Readable::No) && !unreadable[order.entry] {
+            if matches!(order.record, Readable::No) {
                 unreadable[order.entry] = true;
-                self.poison(&entries[order.entry], "order data missing or unreadable")
-                    .await?;
             }
         }
         let mut prepared = for_absorb(&entries, orders, &unreadable);
@@ -514,10 +519,18 @@ impl SitePlanner {
                 None => prepared.push((done, Vec::new())),
             }
         }
-        if prepared.is_empty() {
-            return Ok(()); // only poison entries
+        if !prepared.is_empty() {
+            self.absorb_all(&fence, prepared).await?;
         }
-        self.absorb_all(&fence, prepared).await
+        // Dead-lettering acks the entry: only once its readable orders are pending (after a
+        // failed absorb the entry is delivered again, and they are absorbed then).
+        for (e, _) in entries.iter().zip(&unreadable).filter(|(_, u)| **u) {
+            if self.fence.is_none() {
+                break; // stepped down: the entry is the new holder's
+            }
+            self.poison(e, "order data missing or unreadable").await?;
+        }
+        Ok(())
     }
 
     /// An undecodable entry: left for redelivery until its 5th delivery, then moved to the
@@ -598,6 +611,8 @@ impl SitePlanner {
         // the next batches: reading and committing overlap instead of taking turns.
         let stop = CancellationToken::new();
         let room = MAX_AHEAD.saturating_sub(self.ahead.len());
+        let held: usize = self.ahead.iter().map(|b| b.orders.len()).sum();
+        let room_orders = MAX_AHEAD_ORDERS.saturating_sub(held);
         // Batches read meanwhile are absorbed as they come while everything held before
         // them is orders alone too (their order then does not matter); otherwise they wait
         // for their turn behind what is held.
@@ -615,9 +630,16 @@ impl SitePlanner {
                 let read_done = CancellationToken::new();
                 tokio::join!(
                     async {
-                        let read =
-                            read_ahead(&store, &site, &holder, room, absorb_with.as_deref(), &stop)
-                                .await;
+                        let limit = (room, room_orders);
+                        let read = read_ahead(
+                            &store,
+                            &site,
+                            &holder,
+                            limit,
+                            absorb_with.as_deref(),
+                            &stop,
+                        )
+                        .await;
                         read_done.cancel();
                         read
                     },
