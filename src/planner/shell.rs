@@ -322,9 +322,10 @@ impl SitePlanner {
     }
 
     /// Runs one absorb script per (entry ids to ack, orders read as `received`), up to
-    /// [`ABSORBS_IN_FLIGHT`] in flight together, and takes their answers ([`Self::take_absorbed`]): an order read
-    /// ahead seconds ago may have been cancelled since (its cancel entry comes later;
-    /// planning it now would only make its wave's commit stale and reload the site).
+    /// [`ABSORBS_IN_FLIGHT`] in flight together, and takes their answers
+    /// ([`Self::take_absorbed`]): an order read ahead seconds ago may have been cancelled
+    /// since (its cancel entry comes later; planning it now would only make its wave's
+    /// commit stale and reload the site).
     async fn absorb_all(
         &mut self,
         fence: &str,
@@ -473,9 +474,9 @@ impl SitePlanner {
     }
 
     /// Applies a fetched batch in stream order: cancels and session ends first, then its
-    /// orders enter pending. Absorb scripts (one per [`ABSORB_ORDERS`](super::intake::ABSORB_ORDERS)
-    /// orders) ack them all, checking the fencing token and that each order is still
-    /// `received`.
+    /// orders enter pending. Absorb scripts (one per
+    /// [`ABSORB_ORDERS`](super::intake::ABSORB_ORDERS) orders) ack them all, checking the
+    /// fencing token and that each order is still `received`.
     async fn apply(&mut self, batch: Fetched) -> Result<(), StoreError> {
         let Fetched {
             entries, orders, ..

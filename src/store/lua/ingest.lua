@@ -16,12 +16,12 @@
 --
 -- Cost (issue 20: close to a bare set-if-absent + XADD): one EXISTS over every tombstone
 -- bucket and every order key of the call finds the usual case for a new seller (nothing of
--- it exists): then each order is one HSET, and every ten accepted one XADD. Otherwise (a seller whose orders
--- left Redis has live buckets, or a resend) the call looks once more: one EXISTS over the
--- order keys (then one EXISTS per order only if some exist), and, only if some bucket
--- exists, one HMGET per bucket of the ids not stored (per 1,000 ids): a fixed number of
--- lookups per call for new orders, not one per order per bucket. The session hash takes
--- one HINCRBY per call.
+-- it exists): then each order is one HSET, and every ten accepted one XADD. Otherwise (a
+-- seller whose orders left Redis has live buckets, or a resend) the call looks once more:
+-- one EXISTS over the order keys (then one EXISTS per order only if some exist), and,
+-- only if some bucket exists, one HMGET per bucket of the ids not stored (per 1,000 ids):
+-- a fixed number of lookups per call for new orders, not one per order per bucket. The
+-- session hash takes one HINCRBY per call.
 -- Ids per stream entry: store::stream::ORDERS_PER_ENTRY (a unit test keeps them equal).
 local per_entry = 10
 local seller, label, now = ARGV[1], ARGV[2], ARGV[3]
