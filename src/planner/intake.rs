@@ -207,9 +207,10 @@ async fn fetch_then_absorb(
 /// Reads full batches until `stop` (checked between reads: a read is never cut short, or
 /// its entries would wait to be claimed), `max.0` batches or `max.1` orders named (the batch
 /// that reaches it is kept), a short batch (the stream is caught up) or an error, and
-/// fetches their orders, [`FETCHES_IN_FLIGHT`] batches at a time while the next is read. After a failed read or fetch nothing more is read, and the batches
-/// fetched after a failed one are let go unless absorbed: what was held stays contiguous in
-/// stream order, and the entries let go are claimed again later, in order.
+/// fetches their orders, [`FETCHES_IN_FLIGHT`] batches at a time while the next is read.
+/// After a failed read or fetch nothing more is read, and the batches fetched after a
+/// failed one are let go unless absorbed: what was held stays contiguous in stream order,
+/// and the entries let go are claimed again later, in order.
 ///
 /// With `absorb_with` (the fencing token), batches of orders alone are absorbed as they are
 /// fetched, beside the commit (issue 20: in the waving tail a commit and the absorbing of

@@ -78,15 +78,24 @@ impl TestRedis {
     }
 }
 
-/// How many orders stream entries name (each order entry names one or more).
-pub fn stream_order_count(entries: &[redis::streams::StreamId]) -> usize {
+/// The (seller, order id) of every order stream entries name, in stream order (each order
+/// entry names one or more).
+pub fn stream_named_orders(entries: &[redis::streams::StreamId]) -> Vec<(String, String)> {
     entries
         .iter()
-        .map(|e| match livepack::store::stream::decode(e) {
-            livepack::store::stream::Entry::Orders { order_ids, .. } => order_ids.len(),
-            _ => 0,
+        .filter_map(|e| match livepack::store::stream::decode(e) {
+            livepack::store::stream::Entry::Orders { seller, order_ids } => {
+                Some(order_ids.into_iter().map(move |o| (seller.clone(), o)))
+            }
+            _ => None,
         })
-        .sum()
+        .flatten()
+        .collect()
+}
+
+/// How many orders stream entries name.
+pub fn stream_order_count(entries: &[redis::streams::StreamId]) -> usize {
+    stream_named_orders(entries).len()
 }
 
 /// Every key matching `pattern`, by SCAN (never KEYS).

@@ -78,19 +78,10 @@ async fn check_each_order_once(url: &str, ids: &BTreeSet<String>) {
     assert_eq!(stored.len(), ids.len(), "stored orders == acked orders");
     let entries: redis::streams::StreamRangeReply =
         c.xrange_all(format!("{tag}:in")).await.unwrap();
-    let mut named: Vec<String> = entries
-        .ids
-        .iter()
-        .filter_map(|e| match livepack::store::stream::decode(e) {
-            livepack::store::stream::Entry::Orders { order_ids, .. } => Some(order_ids),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    named.sort();
-    named.dedup();
+    let named = stream_named_orders(&entries.ids);
+    let distinct: BTreeSet<&str> = named.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(
-        (named.len(), crate::common::stream_order_count(&entries.ids)),
+        (distinct.len(), named.len()),
         (ids.len(), ids.len()),
         "each order appended to the stream once"
     );

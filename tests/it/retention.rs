@@ -376,17 +376,7 @@ async fn the_archiver_catches_up_every_missed_day_in_order_then_expires_files() 
     let _: () = redis::AsyncCommands::del(&mut c, &stream).await.unwrap();
     // Written back one order an entry (as builds before issue 20's twenty-fifth session
     // wrote them), which the archiver reads as well as entries naming several.
-    let orders_in: Vec<(String, String)> = entries
-        .ids
-        .iter()
-        .filter_map(|e| match livepack::store::stream::decode(e) {
-            livepack::store::stream::Entry::Orders { seller, order_ids } => {
-                Some(order_ids.into_iter().map(move |o| (seller.clone(), o)))
-            }
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let orders_in = stream_named_orders(&entries.ids);
     assert_eq!(orders_in.len(), 10);
     for (i, (seller, order_id)) in orders_in.iter().enumerate() {
         let id = format!("{}-{i}", if i < 5 { ms5 } else { ms4 });
