@@ -26,13 +26,16 @@ fn defaults(synth: &Synth, packers: u32) -> PlanConfig {
 /// Prints the comparison; the reason it is worse than FIFO, if it is.
 fn not_worse(name: &str, ours: &PlanQuality, fifo: &PlanQuality) -> Option<String> {
     eprintln!(
-        "{name}: planner {} waves {:.3} lines/order {} packed | FIFO {} waves {:.3} lines/order {} packed",
+        "{name}: planner {} waves {:.3} lines/order {} packed {} lines | \
+         FIFO {} waves {:.3} lines/order {} packed {} lines",
         ours.waves,
         ours.pick_lines_per_order(),
         ours.packed_in_time,
+        ours.pick_lines,
         fifo.waves,
         fifo.pick_lines_per_order(),
-        fifo.packed_in_time
+        fifo.packed_in_time,
+        fifo.pick_lines
     );
     let worse = ours.orders != fifo.orders
         || ours.pick_lines * fifo.orders > fifo.pick_lines * ours.orders
@@ -60,8 +63,8 @@ fn evening(orders: usize, seed: u64) -> Synth {
 #[test]
 fn evening_planned_once_and_replanned_live_is_never_worse_than_fifo() {
     let mut failures = Vec::new();
-    // Not yet: 1,500 orders (seeds 3, 4 and 11) replanned every 3 min walk up to 2 lines
-    // more than FIFO over the evening (the README's planner section, and the scan below).
+    // Not yet: 1,500 orders (seeds 3 and 4) replanned every 3 min walk up to 2 lines more
+    // than FIFO over the evening (the README's planner section, and the scan below).
     // 600 orders seed 2 walked more every 10 min until an urgent release's top-up could take
     // the oldest alone (issue 20, twenty-third session).
     for (orders, seed) in [(3_000, 11), (3_000, 4), (600, 7), (600, 2)] {
@@ -104,13 +107,14 @@ fn morning_sale_replanned_live_is_never_worse_than_fifo() {
 }
 
 /// The scan behind the README's planner section: 72 evenings (600, 1,500 and 3,000 orders,
-/// seeds 1–12, replanned every 3 and every 10 minutes). Only the three known days may walk
-/// more than FIFO (by at most 0.002 pick lines an order). Slow unoptimized:
-/// `cargo test --release --lib -- --ignored scan_of_72_evenings`.
+/// seeds 1–12, replanned every 3 and every 10 minutes). Only the two known days may walk
+/// more than FIFO (by at most 0.002 pick lines an order; a third, 1,500 orders seed 11,
+/// walks less since issue 20's twenty-sixth session: 377 lines against FIFO's 394). Slow
+/// unoptimized: `cargo test --release --lib -- --ignored scan_of_72_evenings`.
 #[test]
 #[ignore]
-fn scan_of_72_evenings_walks_no_more_than_fifo_but_on_three_known_days() {
-    let known = [(1_500, 3, 3), (1_500, 4, 3), (1_500, 11, 3)];
+fn scan_of_72_evenings_walks_no_more_than_fifo_but_on_two_known_days() {
+    let known = [(1_500, 3, 3), (1_500, 4, 3)];
     let mut failures = Vec::new();
     for orders in [600usize, 1_500, 3_000] {
         for seed in 1..=12u64 {

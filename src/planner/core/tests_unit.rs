@@ -473,3 +473,40 @@ fn buyers_sharing_a_hash_are_still_grouped_apart() {
     distinct.dedup();
     assert_eq!(distinct.len(), 4);
 }
+
+/// An urgent order topped up to a wave from a small pool: oldest first would take seven
+/// single-SKU orders of seven SKUs and leave their seven repeat SKUs for later (8 lines now,
+/// 7 later); the fewest-new-SKUs fill takes pairs of the same SKU (5 lines now, 4 later).
+#[test]
+fn an_urgent_top_up_from_a_small_pool_takes_the_orders_adding_fewest_skus() {
+    let t = vn(SAT, 19, 0);
+    let mut c = cfg();
+    c.wave_max = 8;
+    c.wave_min = 1;
+    let skus = ["B", "C", "D", "E", "F", "G", "I"];
+    let mut pending = vec![order("s", "u0", "live", "b-u0", t, &[("A", 1)])];
+    // First one order of each SKU, then a second of each: fourteen buyers.
+    for round in 0..2 {
+        for (k, sku) in skus.iter().enumerate() {
+            let at = t + Duration::minutes(10 + i64::from(round) * 7 + k as i64);
+            let id = format!("p{round}{k}");
+            pending.push(order("s", &id, "live", &format!("b-{id}"), at, &[(sku, 1)]));
+        }
+    }
+    let now = t + Duration::minutes(31);
+    let p = plan(&c, &pending, &no_ended(), now);
+    check_plan(&c, &pending, &no_ended(), now, &p, true);
+    let released: Vec<&str> = {
+        let mut v = ids(p.released());
+        v.sort_unstable();
+        v
+    };
+    // u0 (held 31 minutes: MaxHold), then B, C, D (each SKU twice) and the first E.
+    assert_eq!(
+        released,
+        ["p00", "p01", "p02", "p03", "p10", "p11", "p12", "u0"]
+    );
+    let lines: usize = p.waves.iter().map(|w| w.pick_list.len()).sum();
+    assert_eq!(lines, 5, "A, B, C, D, E");
+    assert_eq!(p.held.len(), 7);
+}
