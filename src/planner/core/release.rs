@@ -340,6 +340,8 @@ fn chosen(
     if !few {
         return pick;
     }
+    // Only as many orders as that choice (one holding more is not taken either: the rule
+    // compares lines at equal sizes).
     let (fewest, fewest_n, fewest_taken, fewest_going) =
         fewest_new_skus(catalog, units, &pools, (out, size), groups, (take, max));
     if fewest_n == pick_n && fewest_going + staying(&fewest_taken) + FEWEST_GAIN <= pick_lines {
@@ -349,10 +351,11 @@ fn chosen(
     }
 }
 
-/// The most units (of what may go and what still combines) for which [`chosen`] also
-/// tries [`fewest_new_skus`]: a hub's live pool is hundreds of units, and a backlog of
-/// 300,000 orders keeps the two linear fills. At 2,000 units, one live plan took about
-/// 4 ms instead of 2 (release build, one core).
+/// The most units (of what may go, and of what still combines when the release takes from
+/// it too) for which [`chosen`] also tries [`fewest_new_skus`]: a hub's live pool is
+/// hundreds of units, and a backlog of 300,000 orders keeps the two fills above. At 2,000
+/// units, one live plan took about 4 ms instead of 2 (a scratch measurement, release build:
+/// `load-tests/results/planner-2026-12-05-twentysixth.md`).
 const FEWEST_POOL: usize = 2_000;
 
 /// [`fewest_new_skus`]' fill is taken when it leaves at least this many fewer lines (what
@@ -364,7 +367,8 @@ const FEWEST_GAIN: usize = 3;
 
 /// The release `(out, size)` (units, orders) topped up towards `take` orders from each
 /// group's pool in turn (`groups`: the units' indices, `pools`: the units), each step
-/// with the unit that adds the fewest SKUs not yet going (then the oldest).
+/// with the unit that adds the fewest SKUs not yet going (then the oldest, then the lowest
+/// key), as the other fills stopping once `take` is reached.
 /// Returns the release, its orders, the units taken (per group, by position) and how many
 /// SKUs it walks. Per unit its SKUs not yet going are counted once and kept up to date
 /// through each SKU's units, so a step is a pop from an ordered queue, not a search.
@@ -382,6 +386,9 @@ fn fewest_new_skus(
     }
     let mut taken: Vec<Vec<bool>> = pools.iter().map(|(p, _)| vec![false; p.len()]).collect();
     for ((group, (pool, _)), taken) in groups.iter().zip(pools).zip(&mut taken) {
+        if size >= take {
+            break;
+        }
         let skus: Vec<Vec<u32>> = pool.iter().map(|u| distinct_skus(catalog, u)).collect();
         let mut holders: Vec<Vec<usize>> = vec![Vec::new(); catalog.len()];
         let mut adds: Vec<usize> = vec![0; pool.len()];

@@ -510,3 +510,30 @@ fn an_urgent_top_up_from_a_small_pool_takes_the_orders_adding_fewest_skus() {
     assert_eq!(lines, 5, "A, B, C, D, E");
     assert_eq!(p.held.len(), 7);
 }
+
+/// The same top-up where the fewest-new-SKUs fill would leave only 2 lines fewer (5 against
+/// 7 between what goes and what stays): under `FEWEST_GAIN`, so the oldest go.
+#[test]
+fn an_urgent_top_up_keeps_the_oldest_when_fewest_new_skus_gains_under_three_lines() {
+    let t = vn(SAT, 19, 0);
+    let mut c = cfg();
+    c.wave_max = 4;
+    c.wave_min = 1;
+    let skus = ["B", "C", "D"];
+    let mut pending = vec![order("s", "u0", "live", "b-u0", t, &[("A", 1)])];
+    for round in 0..2 {
+        for (k, sku) in skus.iter().enumerate() {
+            let at = t + Duration::minutes(10 + i64::from(round) * 5 + k as i64);
+            let id = format!("p{round}{k}");
+            pending.push(order("s", &id, "live", &format!("b-{id}"), at, &[(sku, 1)]));
+        }
+    }
+    let now = t + Duration::minutes(31);
+    let p = plan(&c, &pending, &no_ended(), now);
+    check_plan(&c, &pending, &no_ended(), now, &p, true);
+    let mut released = ids(p.released());
+    released.sort_unstable();
+    // Fewest new SKUs would take p00, p10 (both B) and p01 instead of p02.
+    assert_eq!(released, ["p00", "p01", "p02", "u0"]);
+    assert_eq!(p.held.len(), 3);
+}
