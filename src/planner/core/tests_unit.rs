@@ -496,11 +496,8 @@ fn an_urgent_top_up_from_a_small_pool_takes_the_orders_adding_fewest_skus() {
     let now = t + Duration::minutes(31);
     let p = plan(&c, &pending, &no_ended(), now);
     check_plan(&c, &pending, &no_ended(), now, &p, true);
-    let released: Vec<&str> = {
-        let mut v = ids(p.released());
-        v.sort_unstable();
-        v
-    };
+    let mut released = ids(p.released());
+    released.sort_unstable();
     // u0 (held 31 minutes: MaxHold), then B, C, D (each SKU twice) and the first E.
     assert_eq!(
         released,
