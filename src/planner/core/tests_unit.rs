@@ -474,31 +474,36 @@ fn buyers_sharing_a_hash_are_still_grouped_apart() {
     assert_eq!(distinct.len(), 4);
 }
 
+/// An urgent order (`u0`, SKU A, held 31 minutes at `now`: MaxHold) and two rounds of one
+/// order of each of `skus` (buyers `b-p{round}{k}`, arrived 10 minutes later and on, their
+/// combine window passed), for waves of `wave_max`.
+fn top_up_day(wave_max: usize, skus: &[&str]) -> (PlanConfig, Vec<PlanOrder>, DateTime<Utc>) {
+    let t = vn(SAT, 19, 0);
+    let mut c = cfg();
+    c.wave_max = wave_max;
+    c.wave_min = 1;
+    let mut pending = vec![order("s", "u0", "live", "b-u0", t, &[("A", 1)])];
+    for round in 0..2i64 {
+        for (k, sku) in skus.iter().enumerate() {
+            let at = t + Duration::minutes(10 + round * skus.len() as i64 + k as i64);
+            let id = format!("p{round}{k}");
+            pending.push(order("s", &id, "live", &format!("b-{id}"), at, &[(sku, 1)]));
+        }
+    }
+    (c, pending, t + Duration::minutes(31))
+}
+
 /// An urgent order topped up to a wave from a small pool: oldest first would take seven
 /// single-SKU orders of seven SKUs and leave their seven repeat SKUs for later (8 lines now,
 /// 7 later); the fewest-new-SKUs fill takes pairs of the same SKU (5 lines now, 4 later).
 #[test]
 fn an_urgent_top_up_from_a_small_pool_takes_the_orders_adding_fewest_skus() {
-    let t = vn(SAT, 19, 0);
-    let mut c = cfg();
-    c.wave_max = 8;
-    c.wave_min = 1;
-    let skus = ["B", "C", "D", "E", "F", "G", "I"];
-    let mut pending = vec![order("s", "u0", "live", "b-u0", t, &[("A", 1)])];
-    // First one order of each SKU, then a second of each: fourteen buyers.
-    for round in 0..2 {
-        for (k, sku) in skus.iter().enumerate() {
-            let at = t + Duration::minutes(10 + i64::from(round) * 7 + k as i64);
-            let id = format!("p{round}{k}");
-            pending.push(order("s", &id, "live", &format!("b-{id}"), at, &[(sku, 1)]));
-        }
-    }
-    let now = t + Duration::minutes(31);
+    let (c, pending, now) = top_up_day(8, &["B", "C", "D", "E", "F", "G", "I"]);
     let p = plan(&c, &pending, &no_ended(), now);
     check_plan(&c, &pending, &no_ended(), now, &p, true);
     let mut released = ids(p.released());
     released.sort_unstable();
-    // u0 (held 31 minutes: MaxHold), then B, C, D (each SKU twice) and the first E.
+    // u0, then B, C, D (each SKU twice) and the first E.
     assert_eq!(
         released,
         ["p00", "p01", "p02", "p03", "p10", "p11", "p12", "u0"]
@@ -512,20 +517,7 @@ fn an_urgent_top_up_from_a_small_pool_takes_the_orders_adding_fewest_skus() {
 /// 7 between what goes and what stays): under `FEWEST_GAIN`, so the oldest go.
 #[test]
 fn an_urgent_top_up_keeps_the_oldest_when_fewest_new_skus_gains_under_three_lines() {
-    let t = vn(SAT, 19, 0);
-    let mut c = cfg();
-    c.wave_max = 4;
-    c.wave_min = 1;
-    let skus = ["B", "C", "D"];
-    let mut pending = vec![order("s", "u0", "live", "b-u0", t, &[("A", 1)])];
-    for round in 0..2 {
-        for (k, sku) in skus.iter().enumerate() {
-            let at = t + Duration::minutes(10 + i64::from(round) * 5 + k as i64);
-            let id = format!("p{round}{k}");
-            pending.push(order("s", &id, "live", &format!("b-{id}"), at, &[(sku, 1)]));
-        }
-    }
-    let now = t + Duration::minutes(31);
+    let (c, pending, now) = top_up_day(4, &["B", "C", "D"]);
     let p = plan(&c, &pending, &no_ended(), now);
     check_plan(&c, &pending, &no_ended(), now, &p, true);
     let mut released = ids(p.released());
