@@ -33,14 +33,6 @@ pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<U
 /// caller can write it beside other work (the planner, beside the plan's commit).
 pub fn prepare(site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> Option<String> {
     let pending = plan.held.len() + plan.waves.iter().map(WavePlan::order_count).sum::<usize>();
-    let outlook = Outlook {
-        site: site.to_owned(),
-        computed_at: Some(now),
-        pending,
-        held: plan.held.len(),
-        forecast: plan.forecast.clone(),
-        at_risk: plan.at_risk.clone(),
-    };
     metrics::gauge!(names::ORDERS_AT_RISK, "site" => site.to_owned())
         .set(plan.at_risk.len() as f64);
     for f in &plan.forecast {
@@ -50,5 +42,177 @@ pub fn prepare(site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> Option<String
         metrics::gauge!(names::CAPACITY_MINUTES_DUE, "site" => site.to_owned(), "pickup" => pickup)
             .set(f.minutes_due);
     }
-    serde_json::to_string(&outlook).ok()
+    outlook_json(
+        site,
+        now,
+        pending,
+        plan.held.len(),
+        &plan.forecast,
+        &plan.at_risk,
+    )
+}
+
+/// The JSON of the [`Outlook`] of these parts, byte for byte as serde_json writes it (the
+/// tests compare the two), written by hand from the plan's lists without copying them
+/// (issue 20): in a surge short of packers every pending order is at risk, and through
+/// serde the outlook of 100,000 of them (17.6 MB) took up to 230 ms of the planner's task,
+/// before each plan's commit began. Each entry's times repeat the entry's before it (the
+/// list is sorted by pickup, then deadline), so each distinct time is formatted once, by
+/// serde_json.
+fn outlook_json(
+    site: &str,
+    now: DateTime<Utc>,
+    pending: usize,
+    held: usize,
+    forecast: &[PickupForecast],
+    at_risk: &[AtRisk],
+) -> Option<String> {
+    use crate::domain::json::{write_key, write_member, write_uint};
+    /// A value's JSON, formatted again only when the value changes.
+    struct Last<T>(Option<(T, Vec<u8>)>);
+    impl<T: PartialEq + Copy + Serialize> Last<T> {
+        fn write(&mut self, out: &mut Vec<u8>, v: T) -> Option<()> {
+            if self.0.as_ref().is_none_or(|(last, _)| *last != v) {
+                self.0 = Some((v, serde_json::to_vec(&v).ok()?));
+            }
+            out.extend_from_slice(&self.0.as_ref()?.1);
+            Some(())
+        }
+    }
+    let mut out = Vec::with_capacity(256 + at_risk.len() * 176);
+    out.push(b'{');
+    write_member(&mut out, "site", site);
+    out.push(b',');
+    write_key(&mut out, "computed_at");
+    serde_json::to_writer(&mut out, &now).ok()?;
+    out.push(b',');
+    write_key(&mut out, "pending");
+    write_uint(&mut out, pending as u64);
+    out.push(b',');
+    write_key(&mut out, "held");
+    write_uint(&mut out, held as u64);
+    out.push(b',');
+    write_key(&mut out, "forecast");
+    serde_json::to_writer(&mut out, forecast).ok()?;
+    out.extend_from_slice(b",\"at_risk\":[");
+    let (mut reason, mut pickup, mut deadline) = (Last(None), Last(None), Last(None));
+    for (n, r) in at_risk.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"id\":{");
+        write_member(&mut out, "seller", &r.id.seller);
+        out.push(b',');
+        write_member(&mut out, "order_id", &r.id.order_id);
+        out.extend_from_slice(b"},\"reason\":");
+        reason.write(&mut out, r.reason)?;
+        out.extend_from_slice(b",\"pickup_at\":");
+        pickup.write(&mut out, r.pickup_at)?;
+        out.extend_from_slice(b",\"deadline\":");
+        deadline.write(&mut out, r.deadline)?;
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    // Every piece is JSON text: UTF-8.
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::OrderRef;
+    use crate::planner::core::AtRiskReason;
+    use chrono::TimeZone;
+
+    fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_796_000_000 + secs, nanos).unwrap()
+    }
+
+    fn risk(
+        seller: &str,
+        id: &str,
+        reason: AtRiskReason,
+        pickup: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> AtRisk {
+        AtRisk {
+            id: OrderRef {
+                seller: seller.into(),
+                order_id: id.into(),
+            },
+            reason,
+            pickup_at: pickup,
+            deadline,
+        }
+    }
+
+    #[test]
+    fn the_outlook_is_written_as_serde_json_writes_it() {
+        let forecast = [PickupForecast {
+            pickup_at: at(3600, 0),
+            orders: 3,
+            minutes_due: 4.5,
+            minutes_due_through: 4.5,
+            minutes_available: 0.0,
+            packers_needed: 2,
+            under_pressure: true,
+        }];
+        let (p1, p2) = (at(3600, 0), at(7200, 0));
+        let at_risk = [
+            risk(
+                "mat-ong",
+                "TT-1",
+                AtRiskReason::NotEnoughCapacity,
+                p1,
+                at(100, 0),
+            ),
+            risk(
+                "mat-ong",
+                "TT-2",
+                AtRiskReason::NotEnoughCapacity,
+                p1,
+                at(100, 0),
+            ),
+            risk(
+                "mat-ong",
+                "TT-\"3\\",
+                AtRiskReason::DeadlineBeforePickup,
+                p1,
+                at(100, 5),
+            ),
+            risk(
+                "trà",
+                "Đơn-4\u{1}",
+                AtRiskReason::DeadlineBeforePickup,
+                p2,
+                at(100, 123_000_000),
+            ),
+            risk(
+                "trà",
+                "TT-5",
+                AtRiskReason::NotEnoughCapacity,
+                p2,
+                at(-5, 999_999_999),
+            ),
+        ];
+        let now = at(1, 500);
+        for (site, forecast, at_risk) in [
+            ("hoa-lu-hub", &forecast[..], &at_risk[..]),
+            ("hub \"x\"", &[][..], &[][..]),
+        ] {
+            let by_serde = serde_json::to_string(&Outlook {
+                site: site.into(),
+                computed_at: Some(now),
+                pending: 7,
+                held: 2,
+                forecast: forecast.to_vec(),
+                at_risk: at_risk.to_vec(),
+            })
+            .unwrap();
+            let by_hand = outlook_json(site, now, 7, 2, forecast, at_risk).unwrap();
+            assert_eq!(by_hand, by_serde);
+            let back: Outlook = serde_json::from_str(&by_hand).unwrap();
+            assert_eq!(back.at_risk, at_risk);
+        }
+    }
 }
