@@ -35,10 +35,11 @@ const COMMITS_IN_FLIGHT: usize = 16;
 /// the first stale or fenced commit (the caller reloads or steps down).
 ///
 /// Wave and parcel numbers are reserved per business day for [`NUMBERED_AT_ONCE`] waves
-/// at a time (two counter calls, not two per wave), in plan order, and the waves go in
-/// windows of [`COMMITS_IN_FLIGHT`] scripts. Each script checks the fence and that its orders are
-/// still pending on its own, so a wave committed beside a stale or fenced one is a valid
-/// commit; after either the caller rebuilds its mirror from Redis (or steps down) anyway.
+/// at a time (two counter calls per day and batch, not two per wave), in plan order, and
+/// the waves go in windows of [`COMMITS_IN_FLIGHT`] scripts. Each script checks the fence
+/// and that its orders are still pending on its own, so a wave committed beside a stale or
+/// fenced one is a valid commit; after either the caller rebuilds its mirror from Redis (or
+/// steps down) anyway.
 /// A store error ends the plan the same way (the caller retries with its mirror intact:
 /// a wave whose script did run is refused as `exists` or stale next time, then reloaded).
 pub async fn commit_plan(
@@ -67,7 +68,8 @@ pub async fn commit_plan(
     loop {
         while in_flight.len() < COMMITS_IN_FLIGHT {
             if queue.is_empty() {
-                // (The scripts already sent run meanwhile.)
+                // (Redis runs the scripts already sent meanwhile; the futures in the window,
+                // their routes, `WAIT`s and retries included, wait for this.)
                 let Some(chunk) = chunks.next() else { break };
                 let numbered = number(store, site, carrier, pending, chunk)
                     .await
@@ -159,8 +161,9 @@ pub fn ship_ctx(config: &Config, site: &SiteConfig) -> Option<ShipCtx> {
 
 /// Waves numbered at a time: their parcels are boxed and their numbers reserved together
 /// (two counter calls per business day), then they are committed, the next ones numbered
-/// when these have gone. Boxing all of a plan's waves first kept Redis idle for 60–130 ms
-/// before each commit of a surge's plan of 70,000–100,000 orders (issue 20).
+/// once the last of these has been sent. Boxing all of a plan's waves first kept Redis
+/// idle for 60–130 ms before each commit of a surge's plan of 70,000–100,000 orders (issue
+/// 20).
 const NUMBERED_AT_ONCE: usize = 32;
 
 /// Boxes `waves` and reserves their wave and parcel numbers, per business day (waves are
