@@ -594,10 +594,7 @@ fn build(
                 risk_from_ms: risk_from(r, wave.pickup_at).timestamp_millis(),
             });
         }
-        parcels.push((
-            parcel_id.clone(),
-            serde_json::to_string(&doc).unwrap_or_default(),
-        ));
+        parcels.push((parcel_id.clone(), doc.to_json()));
         parcel_ids.push(parcel_id);
     }
     let mut sku_qty: BTreeMap<String, u32> = BTreeMap::new();
