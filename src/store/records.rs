@@ -100,7 +100,7 @@ impl ParcelDoc {
     /// per parcel, and through serde this took about 4 % of the service's CPU in the
     /// 300,000-order peak. Times (a pickup's once per thread) and amounts with a fraction
     /// are still written by serde_json.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         use crate::domain::json::{write_key, write_member, write_str, write_uint};
         fn opt_str(out: &mut Vec<u8>, key: &str, v: &Option<String>) {
             out.push(b',');
@@ -110,39 +110,41 @@ impl ParcelDoc {
                 None => out.extend_from_slice(b"null"),
             }
         }
-        // Writing a time or an amount into a Vec cannot fail.
-        fn by_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-            let _ = serde_json::to_writer(&mut *out, v);
+        fn by_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
+            serde_json::to_writer(&mut *out, v)
         }
         // An amount in whole đồng (all of them, in practice) is its digits in quotes, as
         // rust_decimal writes it; anything else is written by serde.
-        fn amount(out: &mut Vec<u8>, v: &Vnd) {
+        fn amount(out: &mut Vec<u8>, v: &Vnd) -> serde_json::Result<()> {
             use rust_decimal::prelude::ToPrimitive;
             match v.0.to_u64() {
                 Some(n) if v.0.scale() == 0 && !v.0.is_sign_negative() => {
                     out.push(b'"');
                     write_uint(out, n);
                     out.push(b'"');
+                    Ok(())
                 }
                 _ => by_serde(out, v),
             }
         }
-        // A parcel's pickup is its wave's (the same for every parcel of a wave): formatted
-        // once per thread and time.
-        fn pickup(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+        // A parcel's pickup is most often the one before it (its wave's, or its carrier's
+        // within the wave): formatted again only when it changes, per thread. (`Utc`: equal
+        // times are the same text.)
+        fn pickup(out: &mut Vec<u8>, t: &DateTime<Utc>) -> serde_json::Result<()> {
             thread_local! {
-                static LAST: std::cell::RefCell<Option<(DateTime<Utc>, Vec<u8>)>> =
-                    const { std::cell::RefCell::new(None) };
+                static LAST: std::cell::RefCell<(Option<DateTime<Utc>>, Vec<u8>)> =
+                    const { std::cell::RefCell::new((None, Vec::new())) };
             }
             LAST.with(|last| {
-                let mut last = last.borrow_mut();
-                if last.as_ref().is_none_or(|(at, _)| at != t) {
-                    *last = serde_json::to_vec(t).ok().map(|json| (*t, json));
+                let (at, json) = &mut *last.borrow_mut();
+                if *at != Some(*t) {
+                    *at = None;
+                    json.clear();
+                    serde_json::to_writer(&mut *json, t)?;
+                    *at = Some(*t);
                 }
-                match last.as_ref() {
-                    Some((_, json)) => out.extend_from_slice(json),
-                    None => by_serde(out, t),
-                }
+                out.extend_from_slice(json);
+                Ok(())
             })
         }
         out.push(b'{');
@@ -167,7 +169,7 @@ impl ParcelDoc {
         }
         out.push(b',');
         write_key(out, "pickup_at");
-        pickup(out, &self.pickup_at);
+        pickup(out, &self.pickup_at)?;
         out.extend_from_slice(b",\"orders\":[");
         for (n, o) in self.orders.iter().enumerate() {
             if n > 0 {
@@ -179,13 +181,13 @@ impl ParcelDoc {
             write_member(out, "session", &o.session);
             out.push(b',');
             write_key(out, "cod_amount");
-            amount(out, &o.cod_amount);
+            amount(out, &o.cod_amount)?;
             out.push(b',');
             write_key(out, "weight_g");
             write_uint(out, o.weight_g);
             out.push(b',');
             write_key(out, "deadline");
-            by_serde(out, &o.deadline);
+            by_serde(out, &o.deadline)?;
             out.extend_from_slice(b",\"lines\":[");
             for (k, l) in o.lines.iter().enumerate() {
                 if k > 0 {
@@ -200,7 +202,7 @@ impl ParcelDoc {
                 write_uint(out, u64::from(l.qty));
                 out.push(b',');
                 write_key(out, "unit_price");
-                amount(out, &l.unit_price);
+                amount(out, &l.unit_price)?;
                 out.push(b',');
                 write_key(out, "weight_g");
                 write_uint(out, u64::from(l.weight_g));
@@ -224,17 +226,21 @@ impl ParcelDoc {
         if let Some(quote) = &self.quote {
             out.push(b',');
             write_key(out, "quote");
-            amount(out, quote);
+            amount(out, quote)?;
         }
         out.push(b'}');
+        Ok(())
     }
 
-    /// [`ParcelDoc::write_json`] as a string.
+    /// [`ParcelDoc::write_json`] as a string; empty if serde_json failed on a part (not seen:
+    /// as `serde_json::to_string(…).unwrap_or_default()` before it).
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(1024);
-        self.write_json(&mut out);
-        // JSON written from strings and serde_json's output: UTF-8.
-        String::from_utf8(out).unwrap_or_default()
+        match self.write_json(&mut out) {
+            // JSON written from strings and serde_json's output: UTF-8.
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     pub fn cod_amount(&self) -> Vnd {
@@ -452,8 +458,23 @@ mod tests {
     }
 
     fn vnd() -> impl Strategy<Value = Vnd> {
-        (0i64..10_000_000_000, 0u32..3)
-            .prop_map(|(n, scale)| Vnd(rust_decimal::Decimal::new(n, scale)))
+        use rust_decimal::Decimal;
+        let negative_zero = {
+            let mut z = Decimal::ZERO;
+            z.set_sign_negative(true);
+            z
+        };
+        prop_oneof![
+            (-20_000_000_000_000i64..20_000_000_000_000, 0u32..3)
+                .prop_map(|(n, scale)| Decimal::new(n, scale)),
+            (0i64..1000).prop_map(Decimal::from),
+            Just(Decimal::ZERO),
+            Just(negative_zero),
+            Just(Decimal::from(u64::MAX)),
+            Just(Decimal::MAX),
+            Just(Decimal::new(18_500_000, 2)),
+        ]
+        .prop_map(Vnd)
     }
 
     fn item() -> impl Strategy<Value = ParcelItem> {
