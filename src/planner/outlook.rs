@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::core::{AtRisk, PickupForecast, Plan, WavePlan};
+use crate::domain::order::OrderRef;
 use crate::domain::schedule::TZ;
 use crate::store::Store;
+use std::borrow::Borrow;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outlook {
@@ -60,13 +62,13 @@ pub fn prepare(site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> Option<String
 /// (by hand: 4–13 ms alone). An entry's times often repeat the entry's before it (the list
 /// is sorted by pickup, then deadline), so a time is formatted (by serde_json) once per run
 /// of equal values.
-fn outlook_json(
+fn outlook_json<Id: Borrow<OrderRef>>(
     site: &str,
     now: DateTime<Utc>,
     pending: usize,
     held: usize,
     forecast: &[PickupForecast],
-    at_risk: &[AtRisk],
+    at_risk: &[AtRisk<Id>],
 ) -> Option<String> {
     use crate::domain::json::{write_key, write_member, write_uint};
     /// A value's JSON, formatted again only when the value changes.
@@ -101,10 +103,11 @@ fn outlook_json(
         if n > 0 {
             out.push(b',');
         }
+        let id = r.id.borrow();
         out.extend_from_slice(b"{\"id\":{");
-        write_member(&mut out, "seller", &r.id.seller);
+        write_member(&mut out, "seller", &id.seller);
         out.push(b',');
-        write_member(&mut out, "order_id", &r.id.order_id);
+        write_member(&mut out, "order_id", &id.order_id);
         out.extend_from_slice(b"},\"reason\":");
         reason.write(&mut out, r.reason)?;
         out.extend_from_slice(b",\"pickup_at\":");

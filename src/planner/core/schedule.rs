@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{AtRisk, AtRiskReason, PickupForecast, PlanConfig, PlanOrder};
+use super::{AtRisk, AtRiskReason, OrderRef, PickupForecast, PlanConfig, PlanOrder};
 
 /// Work due at each pickup: orders and packing minutes.
 #[derive(Debug, Default)]
@@ -160,11 +160,11 @@ pub(crate) fn risk_of_at(
 
 /// The at-risk entries of (canonical index, planned pickup) pairs, sorted by pickup,
 /// deadline and id.
-pub(crate) fn at_risk_list(
-    all: &[&PlanOrder],
+pub(crate) fn at_risk_list<'a>(
+    all: &[&'a PlanOrder],
     planned: Vec<(usize, DateTime<Utc>)>,
     forecast: &[PickupForecast],
-) -> Vec<AtRisk> {
+) -> Vec<AtRisk<&'a OrderRef>> {
     let mut v: Vec<(DateTime<Utc>, DateTime<Utc>, usize, AtRiskReason)> = planned
         .into_iter()
         .filter_map(|(i, pickup)| {
@@ -179,7 +179,7 @@ pub(crate) fn at_risk_list(
     });
     v.into_iter()
         .map(|(pickup, deadline, i, reason)| AtRisk {
-            id: all[i].id.clone(),
+            id: &all[i].id,
             reason,
             pickup_at: pickup,
             deadline,

@@ -286,7 +286,7 @@ fn an_order_that_cannot_make_any_pickup_is_released_and_at_risk() {
     assert_eq!(
         p.at_risk,
         vec![AtRisk {
-            id: OrderRef {
+            id: &OrderRef {
                 seller: "s".into(),
                 order_id: "rush".into()
             },

@@ -187,8 +187,8 @@ pub fn check_plan(
     // At risk: every order planned past its deadline is listed, once.
     let mut risk = HashSet::new();
     for r in &plan.at_risk {
-        assert!(risk.insert(&r.id), "{:?} at risk twice", r.id);
-        assert_eq!(r.deadline, by_id[&r.id].deadline);
+        assert!(risk.insert(r.id), "{:?} at risk twice", r.id);
+        assert_eq!(r.deadline, by_id[r.id].deadline);
     }
     for (wi, w) in plan.waves.iter().enumerate() {
         for id in w.orders() {
