@@ -124,7 +124,6 @@ fn outlook_json<Id: Borrow<OrderRef>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::order::OrderRef;
     use crate::planner::core::AtRiskReason;
     use chrono::TimeZone;
 
@@ -214,6 +213,18 @@ mod tests {
             })
             .unwrap();
             let by_hand = outlook_json(site, now, 7, 2, forecast, at_risk).unwrap();
+            assert_eq!(by_hand, by_serde);
+            // As a plan holds them: ids borrowed.
+            let borrowed: Vec<AtRisk<&OrderRef>> = at_risk
+                .iter()
+                .map(|r| AtRisk {
+                    id: &r.id,
+                    reason: r.reason,
+                    pickup_at: r.pickup_at,
+                    deadline: r.deadline,
+                })
+                .collect();
+            let by_hand = outlook_json(site, now, 7, 2, forecast, &borrowed).unwrap();
             assert_eq!(by_hand, by_serde);
             let back: Outlook = serde_json::from_str(&by_hand).unwrap();
             assert_eq!(back.at_risk, at_risk);

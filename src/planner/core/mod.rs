@@ -188,8 +188,7 @@ pub struct Plan<'a> {
     pub held: Vec<OrderRef>,
     /// Orders (released or held) that may miss their deadline, sorted by pickup; their ids
     /// borrowed from the plan's orders (in a surge short of packers every pending order is
-    /// listed: copying 100,000 ids per plan was 2 % of the service's CPU in the issue-20
-    /// peak).
+    /// listed: copying 100,000 ids took 23 of the list's 57–61 ms, issue 20).
     pub at_risk: Vec<AtRisk<&'a OrderRef>>,
     /// One entry per pickup that has pending orders, earliest first.
     pub forecast: Vec<PickupForecast>,
