@@ -58,6 +58,44 @@ pub fn write_uint(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[at..]);
 }
 
+/// A value's JSON as serde_json writes it, kept and written again while the same value
+/// comes back (the times of a sorted list, the pickup of a wave's parcels): formatted only
+/// when the value changes, into a buffer reused. For types whose equal values have the same
+/// JSON (`DateTime<Utc>`, a plain enum).
+pub struct LastJson<T> {
+    last: Option<T>,
+    json: Vec<u8>,
+}
+
+impl<T> LastJson<T> {
+    pub const fn new() -> Self {
+        LastJson {
+            last: None,
+            json: Vec::new(),
+        }
+    }
+}
+
+impl<T> Default for LastJson<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: PartialEq + Copy + serde::Serialize> LastJson<T> {
+    /// Appends `v`'s JSON; an error of serde_json (then nothing is kept) is returned.
+    pub fn write(&mut self, out: &mut Vec<u8>, v: T) -> serde_json::Result<()> {
+        if self.last != Some(v) {
+            self.last = None;
+            self.json.clear();
+            serde_json::to_writer(&mut self.json, &v)?;
+            self.last = Some(v);
+        }
+        out.extend_from_slice(&self.json);
+        Ok(())
+    }
+}
+
 /// Whether any byte of `b` must be escaped (serde_json escapes control characters, `"`
 /// and `\`). Text of 16 bytes or more is looked at in blocks of 16, the last one
 /// overlapping the one before; shorter text (most strings here: ids, phones, prices) as

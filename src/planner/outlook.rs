@@ -70,18 +70,7 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     forecast: &[PickupForecast],
     at_risk: &[AtRisk<Id>],
 ) -> Option<String> {
-    use crate::domain::json::{write_key, write_member, write_uint};
-    /// A value's JSON, formatted again only when the value changes.
-    struct Last<T>(Option<(T, Vec<u8>)>);
-    impl<T: PartialEq + Copy + Serialize> Last<T> {
-        fn write(&mut self, out: &mut Vec<u8>, v: T) -> Option<()> {
-            if self.0.as_ref().is_none_or(|(last, _)| *last != v) {
-                self.0 = Some((v, serde_json::to_vec(&v).ok()?));
-            }
-            out.extend_from_slice(&self.0.as_ref()?.1);
-            Some(())
-        }
-    }
+    use crate::domain::json::{write_key, write_member, write_uint, LastJson};
     let mut out = Vec::with_capacity(256 + at_risk.len() * 176);
     out.push(b'{');
     write_member(&mut out, "site", site);
@@ -98,7 +87,8 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     write_key(&mut out, "forecast");
     serde_json::to_writer(&mut out, forecast).ok()?;
     out.extend_from_slice(b",\"at_risk\":[");
-    let (mut reason, mut pickup, mut deadline) = (Last(None), Last(None), Last(None));
+    let (mut reason, mut pickup, mut deadline) =
+        (LastJson::new(), LastJson::new(), LastJson::new());
     for (n, r) in at_risk.iter().enumerate() {
         if n > 0 {
             out.push(b',');
@@ -109,11 +99,11 @@ fn outlook_json<Id: Borrow<OrderRef>>(
         out.push(b',');
         write_member(&mut out, "order_id", &id.order_id);
         out.extend_from_slice(b"},\"reason\":");
-        reason.write(&mut out, r.reason)?;
+        reason.write(&mut out, r.reason).ok()?;
         out.extend_from_slice(b",\"pickup_at\":");
-        pickup.write(&mut out, r.pickup_at)?;
+        pickup.write(&mut out, r.pickup_at).ok()?;
         out.extend_from_slice(b",\"deadline\":");
-        deadline.write(&mut out, r.deadline)?;
+        deadline.write(&mut out, r.deadline).ok()?;
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");

@@ -101,7 +101,7 @@ impl ParcelDoc {
     /// 300,000-order peak. Times (a pickup's once per thread) and amounts with a fraction
     /// are still written by serde_json.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        use crate::domain::json::{write_key, write_member, write_str, write_uint};
+        use crate::domain::json::{write_key, write_member, write_str, write_uint, LastJson};
         fn opt_str(out: &mut Vec<u8>, key: &str, v: &Option<String>) {
             out.push(b',');
             write_key(out, key);
@@ -132,20 +132,10 @@ impl ParcelDoc {
         // times are the same text.)
         fn pickup(out: &mut Vec<u8>, t: &DateTime<Utc>) -> serde_json::Result<()> {
             thread_local! {
-                static LAST: std::cell::RefCell<(Option<DateTime<Utc>>, Vec<u8>)> =
-                    const { std::cell::RefCell::new((None, Vec::new())) };
+                static LAST: std::cell::RefCell<LastJson<DateTime<Utc>>> =
+                    const { std::cell::RefCell::new(LastJson::new()) };
             }
-            LAST.with(|last| {
-                let (at, json) = &mut *last.borrow_mut();
-                if *at != Some(*t) {
-                    *at = None;
-                    json.clear();
-                    serde_json::to_writer(&mut *json, t)?;
-                    *at = Some(*t);
-                }
-                out.extend_from_slice(json);
-                Ok(())
-            })
+            LAST.with(|last| last.borrow_mut().write(out, *t))
         }
         out.push(b'{');
         for (n, (key, v)) in [
