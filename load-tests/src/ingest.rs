@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use livepack::client::{push, ClientConfig, Progress, Report};
+use livepack::client::{push_prepared, ClientConfig, Prepared, Progress, Report};
 
 use crate::procstat::{cpu_seconds, MachineWatch, Watch};
 use crate::report::{new_histogram, Latency, RunReport};
@@ -147,7 +147,13 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
     for c in 0..a.connections {
         let count = per + usize::from(c < extra);
         let session = format!("{}-{run_id}-c{c}", a.session_prefix);
-        let (ids, orders) = shape::plan(a.shape, &live, &session, count, n);
+        let (ids, bursts) = shape::plan(a.shape, &live, &session, count, n);
+        // Serialized here, before the clocks start: a real client has its orders' JSON
+        // already, and this machine's two cores are shared with the service and Redis.
+        let orders: Vec<(Duration, Vec<Prepared>)> = bursts
+            .into_iter()
+            .map(|b| (b.offset, b.orders.iter().map(Prepared::new).collect()))
+            .collect();
         n += count as u64;
         let mut cfg = ClientConfig::new(
             a.url.clone(),
@@ -201,15 +207,15 @@ pub async fn run(a: IngestArgs) -> Result<RunReport, String> {
             let mut report = Ok(livepack::client::Report::default());
             let last = orders.len().saturating_sub(1);
             let start = Instant::now();
-            for (k, burst) in orders.into_iter().enumerate() {
-                let wait = burst.offset.saturating_sub(start.elapsed());
+            for (k, (offset, burst)) in orders.into_iter().enumerate() {
+                let wait = offset.saturating_sub(start.elapsed());
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 before_bursts.store(done.load(Ordering::Relaxed), Ordering::Relaxed);
                 let mut c = cfg.clone();
                 c.end_session = end_session && k == last;
-                let r = push(&c, burst.orders, Some(&on_progress))
+                let r = push_prepared(&c, burst, Some(&on_progress))
                     .await
                     .map_err(|e| e.to_string());
                 report = match (report, r) {

@@ -54,6 +54,26 @@ pub(super) enum Bad {
     Protocol(String),
 }
 
+/// An order as the client sends it: its JSON text, and its `order_id` when it has one (a
+/// string), by which the server's answers are matched.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    id: Option<String>,
+    json: String,
+}
+
+impl Prepared {
+    pub fn new(order: &serde_json::Value) -> Self {
+        Prepared {
+            id: order
+                .get("order_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            json: order.to_string(),
+        }
+    }
+}
+
 pub(crate) struct Engine<'a> {
     pub(super) cfg: &'a ClientConfig,
     progress: Option<ProgressFn<'a>>,
@@ -81,7 +101,7 @@ pub(crate) struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub fn new(
         cfg: &'a ClientConfig,
-        orders: Vec<serde_json::Value>,
+        orders: Vec<Prepared>,
         progress: Option<ProgressFn<'a>>,
     ) -> Self {
         let n = orders.len();
@@ -89,9 +109,9 @@ impl<'a> Engine<'a> {
         let mut own_id = Vec::with_capacity(n);
         let mut json = Vec::with_capacity(n);
         for (i, o) in orders.into_iter().enumerate() {
-            match o.get("order_id").and_then(|v| v.as_str()) {
+            match o.id {
                 Some(id) => {
-                    ids.push(id.to_owned());
+                    ids.push(id);
                     own_id.push(true);
                 }
                 None => {
@@ -99,7 +119,7 @@ impl<'a> Engine<'a> {
                     own_id.push(false);
                 }
             }
-            json.push(o.to_string());
+            json.push(o.json);
         }
         let now = Instant::now();
         Engine {

@@ -26,6 +26,7 @@ mod wire;
 
 use std::time::Duration;
 
+pub use engine::Prepared;
 pub use sample::sample_order;
 pub use wire::RejectReason;
 
@@ -208,6 +209,17 @@ pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 pub async fn push(
     cfg: &ClientConfig,
     orders: Vec<serde_json::Value>,
+    progress: Option<ProgressFn<'_>>,
+) -> Result<Report, ClientError> {
+    let prepared = orders.iter().map(Prepared::new).collect();
+    push_prepared(cfg, prepared, progress).await
+}
+
+/// [`push`] with orders already serialized ([`Prepared::new`]): a caller that pushes the
+/// same orders again, or times the push (the load tests), serializes them beforehand.
+pub async fn push_prepared(
+    cfg: &ClientConfig,
+    orders: Vec<Prepared>,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<Report, ClientError> {
     cfg.check()?;
