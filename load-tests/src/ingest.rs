@@ -1,4 +1,5 @@
-//! `livepack-surge ingest`: N connections push M orders with `livepack::client::push`,
+//! `livepack-surge ingest`: N connections push M orders with `livepack::client::push_prepared`
+//! (each connection's orders serialized before the clocks start),
 //! then the numbers and a correctness check (every order accepted exactly once).
 
 use std::collections::HashSet;

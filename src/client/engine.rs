@@ -63,6 +63,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The order's JSON text (as `serde_json` writes it) and its `order_id` when that is a
+    /// string; an order without one is reported under a `#index` stand-in, as by [`push`].
+    ///
+    /// [`push`]: super::push
     pub fn new(order: &serde_json::Value) -> Self {
         Prepared {
             id: order

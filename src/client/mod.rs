@@ -2,7 +2,8 @@
 //! with pipelining, and keeps at it through nacks, lost connections and server restarts
 //! until every order has a final answer.
 //!
-//! Used by the integration tests, the `livepack push` CLI and the load-test tool.
+//! Used by the integration tests, the `livepack push` CLI and the load-test tool (which
+//! serializes its orders before timing the push: [`push_prepared`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), livepack::client::ClientError> {
@@ -211,7 +212,9 @@ pub async fn push(
     orders: Vec<serde_json::Value>,
     progress: Option<ProgressFn<'_>>,
 ) -> Result<Report, ClientError> {
-    let prepared = orders.iter().map(Prepared::new).collect();
+    cfg.check()?;
+    // Each Value is dropped once serialized: the push holds only the texts.
+    let prepared = orders.into_iter().map(|o| Prepared::new(&o)).collect();
     push_prepared(cfg, prepared, progress).await
 }
 

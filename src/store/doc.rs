@@ -15,7 +15,9 @@
 //! parcel in the planner (README, issue 20's sixteenth session). Since the seventeenth, an
 //! order's record is packed against a dictionary zstd trained on records of random text
 //! ([`ORDER_DICT_V3`]): about 343 bytes in less CPU than before (its entropy tables are not
-//! built again for each record); records packed against the second dictionary still read.
+//! built again for each record; about 438 at the faster level used since issue 20's
+//! twenty-eighth session, [`ORDER_LEVEL`]); records packed against the second dictionary
+//! still read.
 //! Since the eighteenth, a parcel's document likewise ([`PARCEL_DICT_V3`]): about 281 bytes
 //! of a surge's 827-byte documents in 2.2 µs, where the second dictionary took 333 in 5.6 µs.
 //!
@@ -178,21 +180,21 @@ const PARCEL_DICT_V3: &[u8] = include_bytes!("parcel-v3.zdict");
 /// 1,455 with the deploy setting, within issue 20's 1,500). Since the twenty-eighth session,
 /// level -4 with a shortest match of 7 (below): 17 % fewer of zstd's instructions a record
 /// (callgrind, this crate's zstd, 3,000 records of an ingest run: 28.4k → 23.5k; -3 with 6:
-/// 25.0k; -6 with 7: 21.3k for 41 bytes more), zstd being about 28 % of the service's CPU at 10
+/// 25.0k; -6 with 7: 21.3k for 41 bytes more a record), zstd about 28 % of the service's CPU at 10
 /// connections × 100 orders a frame; for about 25 bytes more of Redis per waved order
 /// (`bench-memory.sh`, two runs each: 1,421–1,436 → 1,452–1,458 with the deploy setting). A
 /// parcel's document is packed by the planner, off that path, at level 1.
 const ORDER_LEVEL: i32 = -4;
 const PARCEL_LEVEL: i32 = 1;
 
-/// The shortest match the order level looks for in a record: 6 bytes instead of zstd's 5
-/// (issue 20, twentieth session, measured at level 1 and kept at -2 without measuring again:
-/// 3,000 records of a surge run, packed against [`ORDER_DICT_V3`] and counted by callgrind:
-/// 40,037 → 38,948 instructions a record and 352.2 → 348.9 bytes; 4 took 43,055 and 361.9,
-/// 7 38,779 and 349.5). 7 since the twenty-eighth session, with level -4 (the same 3,000
-/// records: at -4, 6 took 24.1k instructions and 440.5 bytes a record, 7 23.5k and 438.1;
-/// 7 is the longest zstd takes at this level). A frame packed so is an ordinary zstd frame:
-/// reading it is unchanged.
+/// The shortest match the order level looks for in a record: 7 bytes, since issue 20's
+/// twenty-eighth session, with level -4 (3,000 records of an ingest run: at -4, 6 took 24.1k
+/// instructions and 440.5 bytes a record, 7 23.5k and 438.1; 7 is the longest zstd takes at
+/// this level). From the twentieth session it was 6 instead of zstd's 5 (measured at level 1
+/// and kept at -2 without measuring again: 3,000 records of a surge run, packed against
+/// [`ORDER_DICT_V3`] and counted by callgrind: 40,037 → 38,948 instructions a record and
+/// 352.2 → 348.9 bytes; 4 took 43,055 and 361.9, 7 38,779 and 349.5). A frame packed so is
+/// an ordinary zstd frame: reading it is unchanged.
 const ORDER_MIN_MATCH: Option<u32> = Some(7);
 
 /// The magic number that opens every zstd frame, left out of what is stored.
