@@ -215,7 +215,7 @@ pub async fn push(
     cfg.check()?;
     // Each Value is dropped once serialized: the push holds only the texts.
     let prepared = orders.into_iter().map(|o| Prepared::new(&o)).collect();
-    push_prepared(cfg, prepared, progress).await
+    engine::Engine::new(cfg, prepared, progress).run().await
 }
 
 /// [`push`] with orders already serialized ([`Prepared::new`]): a caller that pushes the
