@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::pending::PendingRecord;
 use crate::domain::status::OrderStatus;
 use crate::store::stream::{decode, Entry, StreamId};
-use crate::store::{Store, StoreError};
+use crate::store::{OrderDataRef, Store, StoreError};
 
 /// Stream entries read per round.
 pub(super) const BATCH: usize = 1000;
@@ -294,7 +294,7 @@ pub(super) fn readable(
     json: Option<&str>,
     status: Option<&str>,
 ) -> Readable {
-    let Some(data) = json.and_then(|j| serde_json::from_str(j).ok()) else {
+    let Some(data) = json.and_then(|j| serde_json::from_str::<OrderDataRef<'_>>(j).ok()) else {
         return Readable::No;
     };
     if status.and_then(|s| s.parse().ok()) != Some(OrderStatus::Received) {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::core::{OrderRef, PlanLine, PlanOrder};
 use crate::domain::money::Vnd;
-use crate::store::OrderData;
+use crate::store::OrderDataRef;
 
 /// An order waiting to be waved: what planning needs, plus what the pack list shows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub fn mask_phone(phone: &str) -> String {
 }
 
 impl PendingRecord {
-    pub fn from_order(seller: &str, order_id: &str, d: &OrderData) -> PendingRecord {
+    pub fn from_order(seller: &str, order_id: &str, d: &OrderDataRef<'_>) -> PendingRecord {
         let mut lines: Vec<PlanLine> = Vec::new();
         for item in &d.order.items {
             match lines.iter_mut().find(|l| l.sku == item.sku) {
@@ -58,8 +58,8 @@ impl PendingRecord {
                     seller: seller.to_owned(),
                     order_id: order_id.to_owned(),
                 },
-                session: d.session.clone(),
-                buyer_key: d.buyer_key.clone(),
+                session: d.session[..].to_owned(),
+                buyer_key: d.buyer_key[..].to_owned(),
                 received_at: d.received_at,
                 deadline: d.deadline,
                 pickup_at: d.pickup_at,
@@ -69,8 +69,8 @@ impl PendingRecord {
             first_name: first_name(&d.order.buyer.name),
             phone_masked: mask_phone(&d.norm.phone),
             cod_amount: Vnd::parse(&d.order.cod_amount.0 .0).unwrap_or(Vnd::ZERO),
-            province: d.norm.province.clone(),
-            ward: d.norm.ward.clone(),
+            province: d.norm.province[..].to_owned(),
+            ward: d.norm.ward[..].to_owned(),
             items: d
                 .order
                 .items

@@ -31,7 +31,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 pub use orders::{
-    CancelOutcome, IngestOutcome, Normalized, OrderData, OrderRecord, SessionRecord, StoreOrder,
+    CancelOutcome, IngestOutcome, Normalized, OrderData, OrderDataRef, OrderRecord, SessionRecord,
+    StoreOrder,
 };
 
 use crate::config::RedisConfig;

@@ -300,7 +300,27 @@ pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<St
 /// pickup day with its year so they are unique across years: `W-{site}-{YYYYMMDD}-{n}`,
 /// `P-{site}-{YYYYMMDD}-{n}` (ids made before 2026-12 read `W-{site}-{MMDD}-{n}`).
 pub fn make_id(kind: char, site: &str, date: NaiveDate, n: u64) -> String {
-    format!("{kind}-{site}-{}-{n}", date.format("%Y%m%d"))
+    IdPrefix::new(kind, site, date).id(n)
+}
+
+/// What every id of one kind, site and day starts with, formatted once: a wave's parcels
+/// are numbered from it (chrono's `format` per parcel was 0.7 % of the service's samples in
+/// issue 20's 300,000-order peak).
+pub struct IdPrefix(String);
+
+impl IdPrefix {
+    pub fn new(kind: char, site: &str, date: NaiveDate) -> IdPrefix {
+        IdPrefix(format!("{kind}-{site}-{}-", date.format("%Y%m%d")))
+    }
+
+    /// The id numbered `n`.
+    pub fn id(&self, n: u64) -> String {
+        use std::fmt::Write as _;
+        let mut id = String::with_capacity(self.0.len() + 20);
+        id.push_str(&self.0);
+        let _ = write!(id, "{n}"); // writing to a String does not fail
+        id
+    }
 }
 
 /// The site of a wave or parcel id, old (`MMDD`) or new (`YYYYMMDD`) form (None when the
