@@ -32,7 +32,8 @@ pub struct OrderRef {
 /// integer, and `note` and `ship_to.district` (issue 20). Those two stay `String`s on
 /// purpose: they are rare, and serde never borrows into an `Option<Cow<str>>` (it would take
 /// a newtype like [`RawMoneyOut`]). [`OrderWire::into_owned`] detaches an order from its
-/// text (stored records are read so).
+/// text (the owned `store::OrderData` reads stored records so; the planner's intake reads
+/// them borrowed, `store::OrderDataRef`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OrderWire<'a> {
     #[serde(borrow)]

@@ -550,9 +550,10 @@ fn build(
         };
         let route = routes.get(n).and_then(Option::as_ref);
         let shipment = route.map(|r| {
-            // A route's shipment id is formatted once per wave, not per parcel (1.5 % of
-            // the service's samples in issue 20's peak); routes whose ids are the same
-            // (pickups in one minute) share the first one's shipment, as before.
+            // Each distinct route's shipment id is formatted once per wave, not per parcel
+            // (`shipment_id` was 1.5 % of the service's samples in issue 20's peak). Routes
+            // whose ids are the same (pickups in one minute, or services that differ only
+            // in characters `shipment_id` replaces) share the first one's shipment, as before.
             let seen = routes_seen.iter().find(|(s, _)| {
                 s.pickup_at == r.pickup_at && s.carrier == r.carrier && s.service == r.service
             });

@@ -306,6 +306,95 @@ pub(super) fn readable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::money::Vnd;
+
+    /// A stored record with JSON escapes in its strings (read as owned `Cow`s) and amounts
+    /// both as JSON strings and as integers.
+    const RECORD: &str = concat!(
+        r#"{"seller":"mat-ong-tam-diep","site":"hoa-lu-hub","session":"s1","#,
+        r#""received_at":"2026-12-06T01:31:05.071958637Z","#,
+        r#""deadline":"2026-12-07T01:22:04Z","pickup_at":"2026-12-06T04:00:00Z","#,
+        r#""at_risk":false,"buyer_key":"a3e8ad6d","weight_g":2500,"#,
+        r#""norm":{"phone":"0900002448","province":"Ninh B\u00ecnh","#,
+        r#""province_code":"ninh-binh","region":"north","#,
+        r#""ward":"Ph\u01b0\u1eddng Hoa L\u01b0"},"order":{"order_id":"o-1","#,
+        r#""platform":"tiktok","placed_at":"2026-12-06T08:22:04+07:00","#,
+        r#""buyer":{"name":"Nguy\u1ec5n Minh H\u01b0\u01a1ng","phone":"0900002448"},"#,
+        r#""ship_to":{"province":"Ninh B\u00ecnh","ward":"Ph\u01b0\u1eddng Hoa L\u01b0","#,
+        r#""street":"61 Tr\u1ea7n H\u01b0ng \u0110\u1ea1o"},"items":[{"sku":"HONEY-1000","#,
+        r#""name":" M\u1eadt ong 1 l\u00edt ","qty":1,"unit_price":340000,"#,
+        r#""weight_g":1250},{"sku":"HONEY-1000","name":"M\u1eadt ong 1 l\u00edt","qty":1,"#,
+        r#""unit_price":"340000","weight_g":1250}],"cod_amount":710000,"#,
+        r#""shipping_fee":"30000"}}"#,
+    );
+
+    #[test]
+    fn a_stored_record_is_read_borrowed_into_the_planners_record() {
+        let Readable::Received(r) = readable("seller-a", "o-1", Some(RECORD), Some("received"))
+        else {
+            panic!("a whole record is readable");
+        };
+        assert_eq!(r.plan.id.seller, "seller-a");
+        assert_eq!(r.plan.id.order_id, "o-1");
+        assert_eq!(r.plan.session, "s1");
+        assert_eq!(r.plan.buyer_key, "a3e8ad6d");
+        assert_eq!(r.plan.weight_g, 2500);
+        assert_eq!(
+            r.plan.received_at.to_rfc3339(),
+            "2026-12-06T01:31:05.071958637+00:00"
+        );
+        assert_eq!(r.plan.lines.len(), 1, "one line per SKU");
+        assert_eq!(
+            (r.plan.lines[0].name.as_str(), r.plan.lines[0].qty),
+            ("Mật ong 1 lít", 2)
+        );
+        assert_eq!(r.first_name, "Hương");
+        assert_eq!(
+            r.phone_masked,
+            super::super::pending::mask_phone("0900002448")
+        );
+        assert_eq!(r.cod_amount, Vnd::from_i64(710_000));
+        assert_eq!(
+            (r.province.as_str(), r.ward.as_str()),
+            ("Ninh Bình", "Phường Hoa Lư")
+        );
+        assert_eq!(r.items.len(), 2);
+        assert!(r
+            .items
+            .iter()
+            .all(|i| i.unit_price == Vnd::from_i64(340_000)));
+    }
+
+    #[test]
+    fn a_damaged_record_stays_unreadable_even_in_fields_the_planner_skips() {
+        assert!(matches!(
+            readable("s", "o-1", Some(RECORD), Some("waved")),
+            Readable::NotReceived
+        ));
+        let damaged = [
+            RECORD.replace(r#""site":"hoa-lu-hub","#, ""),
+            RECORD.replace(r#""seller":"mat-ong-tam-diep","#, ""),
+            RECORD.replace(r#""at_risk":false"#, r#""at_risk":"no""#),
+            RECORD.replace(r#""region":"north""#, r#""region":"mars""#),
+            RECORD.replace(r#""province_code":"ninh-binh","#, ""),
+            RECORD.replace(r#""weight_g":2500"#, r#""weight_g":-1"#),
+            RECORD[..RECORD.len() - 1].to_owned(),
+        ];
+        for (i, json) in damaged.iter().enumerate() {
+            assert_ne!(json, RECORD, "case {i} changes the record");
+            assert!(
+                matches!(
+                    readable("s", "o-1", Some(json), Some("received")),
+                    Readable::No
+                ),
+                "case {i} is a poison entry"
+            );
+        }
+        assert!(matches!(
+            readable("s", "o-1", None, Some("received")),
+            Readable::No
+        ));
+    }
 
     fn batch(entries: usize, per_entry: usize) -> (Vec<StreamId>, Vec<FetchedOrder>) {
         let ids = (0..entries)
