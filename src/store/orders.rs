@@ -39,7 +39,7 @@ fn owned_order<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OrderWire<'stat
 /// The same record read for planning, borrowing its strings from the record's text instead
 /// of owning them: the planner keeps a few and drops the rest (issue 20: `intake::readable`
 /// was 10 % of the service's samples in the 300,000-order peak, most of it allocating and
-/// dropping an owned [`OrderData`]; 17 % fewer instructions a record so). It takes the same
+/// dropping an owned [`OrderData`]; 16 % fewer instructions a record so). It takes the same
 /// fields with the same types as [`OrderData`], so it accepts exactly the records that
 /// [`OrderData`] accepts (a damaged one stays a poison entry), including those the planner
 /// does not read.
