@@ -536,13 +536,12 @@ fn build(
     routes: &[Option<Route>],
     now: DateTime<Utc>,
 ) -> Built {
-    let mut shipments: Vec<ShipmentKey> = Vec::new();
+    let mut shipments = Shipments::default();
     let mut parcel_shipment = Vec::new();
     let mut orders = Vec::new();
     let mut parcels = Vec::new();
     let mut parcel_ids = Vec::new();
     let parcel_prefix = IdPrefix::new('P', site, date);
-    let mut routes_seen: Vec<(&Route, usize)> = Vec::new();
     for (n, b) in boxes.iter().enumerate() {
         let parcel_id = parcel_prefix.id(first_parcel + n as u64);
         let Some(first) = b.recs.first() else {
@@ -550,35 +549,9 @@ fn build(
         };
         let route = routes.get(n).and_then(Option::as_ref);
         let shipment = route.map(|r| {
-            // Each distinct route's shipment id is formatted once per wave, not per parcel
-            // (`shipment_id` was 1.5 % of the service's samples in issue 20's peak). Routes
-            // whose ids are the same (pickups in one minute, or services that differ only
-            // in characters `shipment_id` replaces) share the first one's shipment, as before.
-            let seen = routes_seen.iter().find(|(s, _)| {
-                s.pickup_at == r.pickup_at && s.carrier == r.carrier && s.service == r.service
-            });
-            let at = match seen {
-                Some(&(_, at)) => at,
-                None => {
-                    let id = shipment_id(site, r.pickup_at, &r.carrier, &r.service);
-                    let at = match shipments.iter().position(|s| s.id == id) {
-                        Some(i) => i,
-                        None => {
-                            shipments.push(ShipmentKey {
-                                id,
-                                carrier: r.carrier.clone(),
-                                service: r.service.clone(),
-                                pickup_ms: r.pickup_at.timestamp_millis(),
-                            });
-                            shipments.len() - 1
-                        }
-                    };
-                    routes_seen.push((r, at));
-                    at
-                }
-            };
+            let at = shipments.of(site, r);
             parcel_shipment.push(at + 1);
-            shipments[at].id.clone()
+            shipments.keys[at].id.clone()
         });
         if shipment.is_none() {
             parcel_shipment.push(0);
@@ -647,7 +620,50 @@ fn build(
         sku_qty: sku_qty.into_iter().collect(),
         orders,
         parcels,
-        shipments,
+        shipments: shipments.keys,
         parcel_shipment,
     }
 }
+
+/// A wave's shipments, one per distinct shipment id of its parcels' routes, in the order
+/// first seen.
+#[derive(Default)]
+struct Shipments<'r> {
+    keys: Vec<ShipmentKey>,
+    /// Each distinct route met so far and its shipment (index into `keys`).
+    seen: Vec<(&'r Route, usize)>,
+}
+
+impl<'r> Shipments<'r> {
+    /// The shipment (index into `keys`) of a parcel on route `r`, added if new. Each
+    /// distinct route's shipment id is formatted once per wave, not per parcel
+    /// (`shipment_id` was 1.5 % of the service's samples in issue 20's peak). Routes whose
+    /// ids are the same (pickups in one minute, or services that differ only in characters
+    /// `shipment_id` replaces) share the first one's shipment.
+    fn of(&mut self, site: &str, r: &'r Route) -> usize {
+        let seen = self.seen.iter().find(|(s, _)| {
+            s.pickup_at == r.pickup_at && s.carrier == r.carrier && s.service == r.service
+        });
+        if let Some(&(_, at)) = seen {
+            return at;
+        }
+        let id = shipment_id(site, r.pickup_at, &r.carrier, &r.service);
+        let at = match self.keys.iter().position(|s| s.id == id) {
+            Some(i) => i,
+            None => {
+                self.keys.push(ShipmentKey {
+                    id,
+                    carrier: r.carrier.clone(),
+                    service: r.service.clone(),
+                    pickup_ms: r.pickup_at.timestamp_millis(),
+                });
+                self.keys.len() - 1
+            }
+        };
+        self.seen.push((r, at));
+        at
+    }
+}
+
+#[cfg(test)]
+mod tests;
