@@ -24,7 +24,7 @@ use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
 use crate::shipping::quotes::{self, QuoteCache};
 use crate::store::keys::pending_field;
 use crate::store::records::{
-    make_id, IdPrefix, ParcelDoc, ParcelItem, ParcelOrder, PickLineDoc, WaveDoc,
+    make_id, IdPrefix, ParcelItemParts, ParcelOrderParts, ParcelParts, PickLineDoc, WaveDoc,
 };
 use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit, WaveOrder};
 use crate::store::Store;
@@ -487,28 +487,25 @@ struct Built {
     parcel_shipment: Vec<usize>,
 }
 
-fn parcel_order(r: &PendingRecord) -> ParcelOrder {
-    ParcelOrder {
-        order_id: r.plan.id.order_id.clone(),
-        session: r.plan.session.clone(),
+fn parcel_order(
+    r: &PendingRecord,
+) -> ParcelOrderParts<'_, impl Iterator<Item = ParcelItemParts<'_>>> {
+    ParcelOrderParts {
+        order_id: &r.plan.id.order_id,
+        session: &r.plan.session,
         cod_amount: r.cod_amount,
         weight_g: r.plan.weight_g,
         deadline: Some(r.plan.deadline),
-        lines: r
-            .plan
-            .lines
-            .iter()
-            .map(|l| {
-                let info = r.items.iter().find(|i| i.sku == l.sku);
-                ParcelItem {
-                    sku: l.sku.clone(),
-                    name: l.name.clone(),
-                    qty: l.qty,
-                    unit_price: info.map(|i| i.unit_price).unwrap_or_default(),
-                    weight_g: info.map(|i| i.weight_g).unwrap_or(0),
-                }
-            })
-            .collect(),
+        lines: r.plan.lines.iter().map(|l| {
+            let info = r.items.iter().find(|i| i.sku == l.sku);
+            ParcelItemParts {
+                sku: &l.sku,
+                name: &l.name,
+                qty: l.qty,
+                unit_price: info.map(|i| i.unit_price).unwrap_or_default(),
+                weight_g: info.map(|i| i.weight_g).unwrap_or(0),
+            }
+        }),
     }
 }
 
@@ -548,34 +545,28 @@ fn build(
             continue;
         };
         let route = routes.get(n).and_then(Option::as_ref);
-        let shipment = route.map(|r| {
-            let at = shipments.of(site, r);
-            parcel_shipment.push(at + 1);
-            shipments.keys[at].id.clone()
-        });
-        if shipment.is_none() {
-            parcel_shipment.push(0);
-        }
-        let doc = ParcelDoc {
-            parcel_id: parcel_id.clone(),
-            wave_id: wave_id.to_owned(),
-            site: site.to_owned(),
-            seller: first.plan.id.seller.clone(),
-            buyer_key: first.plan.buyer_key.clone(),
-            first_name: first.first_name.clone(),
-            phone_masked: first.phone_masked.clone(),
-            province: first.province.clone(),
-            ward: first.ward.clone(),
+        let shipment = route.map(|r| shipments.of(site, r));
+        parcel_shipment.push(shipment.map_or(0, |at| at + 1));
+        let parts = ParcelParts {
+            parcel_id: &parcel_id,
+            wave_id,
+            site,
+            seller: &first.plan.id.seller,
+            buyer_key: &first.plan.buyer_key,
+            first_name: &first.first_name,
+            phone_masked: &first.phone_masked,
+            province: &first.province,
+            ward: &first.ward,
             pickup_at: route.map_or(wave.pickup_at, |r| r.pickup_at),
-            orders: b.recs.iter().map(|r| parcel_order(r)).collect(),
-            carrier: route.map(|r| r.carrier.clone()),
-            service: route.map(|r| r.service.clone()),
-            shipment_id: shipment,
+            carrier: route.map(|r| r.carrier.as_str()),
+            service: route.map(|r| r.service.as_str()),
+            shipment_id: shipment.map(|at| shipments.keys[at].id.as_str()),
             tare_g: ship.map(|s| s.limits.tare_g).unwrap_or(0),
-            split_reason: b.reason.clone(),
+            split_reason: b.reason.as_deref(),
             oversize: b.oversize,
             quote: route.and_then(|r| r.quote),
         };
+        let json = parts.to_json(b.recs.iter().map(|r| parcel_order(r)));
         for r in &b.recs {
             orders.push(WaveOrder {
                 seller: r.plan.id.seller.clone(),
@@ -585,7 +576,7 @@ fn build(
                 risk_from_ms: risk_from(r, wave.pickup_at).timestamp_millis(),
             });
         }
-        parcels.push((parcel_id.clone(), doc.to_json()));
+        parcels.push((parcel_id.clone(), json));
         parcel_ids.push(parcel_id);
     }
     let mut sku_qty: BTreeMap<String, u32> = BTreeMap::new();

@@ -95,131 +95,43 @@ pub struct ParcelDoc {
 }
 
 impl ParcelDoc {
-    /// Appends this document's JSON, byte for byte as serde_json writes it (the tests
-    /// compare the two on any document), written by hand (issue 20): the planner writes one
-    /// per parcel, and through serde this took about 4 % of the service's CPU in the
-    /// 300,000-order peak. Times (a pickup's once per thread) and amounts with a fraction
-    /// are still written by serde_json.
+    /// Appends this document's JSON, byte for byte as serde_json writes it: its
+    /// [`ParcelParts`] written by [`ParcelParts::write_json`].
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        use crate::domain::json::{write_key, write_member, write_str, write_uint, LastJson};
-        fn opt_str(out: &mut Vec<u8>, key: &str, v: &Option<String>) {
-            out.push(b',');
-            write_key(out, key);
-            match v {
-                Some(s) => write_str(out, s),
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        fn by_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
-            serde_json::to_writer(&mut *out, v)
-        }
-        // An amount in whole đồng (all of them, in practice) is its digits in quotes, as
-        // rust_decimal writes it; anything else is written by serde.
-        fn amount(out: &mut Vec<u8>, v: &Vnd) -> serde_json::Result<()> {
-            use rust_decimal::prelude::ToPrimitive;
-            match v.0.to_u64() {
-                Some(n) if v.0.scale() == 0 && !v.0.is_sign_negative() => {
-                    out.push(b'"');
-                    write_uint(out, n);
-                    out.push(b'"');
-                    Ok(())
-                }
-                _ => by_serde(out, v),
-            }
-        }
-        // A parcel's pickup is most often the one before it (its wave's, or its carrier's
-        // within the wave): formatted again only when it changes, per thread. (`Utc`: equal
-        // times are the same text.)
-        fn pickup(out: &mut Vec<u8>, t: &DateTime<Utc>) -> serde_json::Result<()> {
-            thread_local! {
-                static LAST: std::cell::RefCell<LastJson<DateTime<Utc>>> =
-                    const { std::cell::RefCell::new(LastJson::new()) };
-            }
-            LAST.with(|last| last.borrow_mut().write(out, *t))
-        }
-        out.push(b'{');
-        for (n, (key, v)) in [
-            ("parcel_id", &self.parcel_id),
-            ("wave_id", &self.wave_id),
-            ("site", &self.site),
-            ("seller", &self.seller),
-            ("buyer_key", &self.buyer_key),
-            ("first_name", &self.first_name),
-            ("phone_masked", &self.phone_masked),
-            ("province", &self.province),
-            ("ward", &self.ward),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if n > 0 {
-                out.push(b',');
-            }
-            write_member(out, key, v);
-        }
-        out.push(b',');
-        write_key(out, "pickup_at");
-        pickup(out, &self.pickup_at)?;
-        out.extend_from_slice(b",\"orders\":[");
-        for (n, o) in self.orders.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            out.push(b'{');
-            write_member(out, "order_id", &o.order_id);
-            out.push(b',');
-            write_member(out, "session", &o.session);
-            out.push(b',');
-            write_key(out, "cod_amount");
-            amount(out, &o.cod_amount)?;
-            out.push(b',');
-            write_key(out, "weight_g");
-            write_uint(out, o.weight_g);
-            out.push(b',');
-            write_key(out, "deadline");
-            by_serde(out, &o.deadline)?;
-            out.extend_from_slice(b",\"lines\":[");
-            for (k, l) in o.lines.iter().enumerate() {
-                if k > 0 {
-                    out.push(b',');
-                }
-                out.push(b'{');
-                write_member(out, "sku", &l.sku);
-                out.push(b',');
-                write_member(out, "name", &l.name);
-                out.push(b',');
-                write_key(out, "qty");
-                write_uint(out, u64::from(l.qty));
-                out.push(b',');
-                write_key(out, "unit_price");
-                amount(out, &l.unit_price)?;
-                out.push(b',');
-                write_key(out, "weight_g");
-                write_uint(out, u64::from(l.weight_g));
-                out.push(b'}');
-            }
-            out.extend_from_slice(b"]}");
-        }
-        out.push(b']');
-        opt_str(out, "carrier", &self.carrier);
-        opt_str(out, "service", &self.service);
-        opt_str(out, "shipment_id", &self.shipment_id);
-        out.push(b',');
-        write_key(out, "tare_g");
-        write_uint(out, self.tare_g);
-        opt_str(out, "split_reason", &self.split_reason);
-        out.extend_from_slice(if self.oversize {
-            b",\"oversize\":true"
-        } else {
-            b",\"oversize\":false"
+        let parts = ParcelParts {
+            parcel_id: &self.parcel_id,
+            wave_id: &self.wave_id,
+            site: &self.site,
+            seller: &self.seller,
+            buyer_key: &self.buyer_key,
+            first_name: &self.first_name,
+            phone_masked: &self.phone_masked,
+            province: &self.province,
+            ward: &self.ward,
+            pickup_at: self.pickup_at,
+            carrier: self.carrier.as_deref(),
+            service: self.service.as_deref(),
+            shipment_id: self.shipment_id.as_deref(),
+            tare_g: self.tare_g,
+            split_reason: self.split_reason.as_deref(),
+            oversize: self.oversize,
+            quote: self.quote,
+        };
+        let orders = self.orders.iter().map(|o| ParcelOrderParts {
+            order_id: &o.order_id,
+            session: &o.session,
+            cod_amount: o.cod_amount,
+            weight_g: o.weight_g,
+            deadline: o.deadline,
+            lines: o.lines.iter().map(|l| ParcelItemParts {
+                sku: &l.sku,
+                name: &l.name,
+                qty: l.qty,
+                unit_price: l.unit_price,
+                weight_g: l.weight_g,
+            }),
         });
-        if let Some(quote) = &self.quote {
-            out.push(b',');
-            write_key(out, "quote");
-            amount(out, quote)?;
-        }
-        out.push(b'}');
-        Ok(())
+        parts.write_json(orders, out)
     }
 
     /// [`ParcelDoc::write_json`] as a string; empty if serde_json failed on a part (not seen:
@@ -294,6 +206,203 @@ pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<St
             .shipment_id
             .filter(|s| !s.is_empty())
     })
+}
+
+/// A parcel document's members other than its orders, borrowed: from a [`ParcelDoc`], or
+/// from what the planner holds, which then writes a new parcel's JSON without building a
+/// `ParcelDoc` (issue 20: cloning every string of every parcel into one, only to write it
+/// and drop it, was about 5 % of the service's CPU in the 300,000-order peak).
+pub struct ParcelParts<'a> {
+    pub parcel_id: &'a str,
+    pub wave_id: &'a str,
+    pub site: &'a str,
+    pub seller: &'a str,
+    pub buyer_key: &'a str,
+    pub first_name: &'a str,
+    pub phone_masked: &'a str,
+    pub province: &'a str,
+    pub ward: &'a str,
+    pub pickup_at: DateTime<Utc>,
+    pub carrier: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub shipment_id: Option<&'a str>,
+    pub tare_g: u64,
+    pub split_reason: Option<&'a str>,
+    pub oversize: bool,
+    pub quote: Option<Vnd>,
+}
+
+/// One order of a parcel document, borrowed ([`ParcelOrder`]'s members); `lines` yields
+/// its lines.
+pub struct ParcelOrderParts<'a, L> {
+    pub order_id: &'a str,
+    pub session: &'a str,
+    pub cod_amount: Vnd,
+    pub weight_g: u64,
+    pub deadline: Option<DateTime<Utc>>,
+    pub lines: L,
+}
+
+/// One line of a parcel document's order, borrowed ([`ParcelItem`]'s members).
+pub struct ParcelItemParts<'a> {
+    pub sku: &'a str,
+    pub name: &'a str,
+    pub qty: u32,
+    pub unit_price: Vnd,
+    pub weight_g: u32,
+}
+
+impl ParcelParts<'_> {
+    /// Appends the document's JSON, byte for byte as serde_json writes a [`ParcelDoc`] (the
+    /// tests compare the two on any document), written by hand (issue 20: through serde
+    /// this took about 4 % of the service's CPU in the 300,000-order peak). Times (a
+    /// pickup's once per thread) and amounts with a fraction are still written by
+    /// serde_json.
+    pub fn write_json<'o, L>(
+        &self,
+        orders: impl IntoIterator<Item = ParcelOrderParts<'o, L>>,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()>
+    where
+        L: IntoIterator<Item = ParcelItemParts<'o>>,
+    {
+        use crate::domain::json::{write_key, write_member, write_str, write_uint, LastJson};
+        fn opt_str(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
+            out.push(b',');
+            write_key(out, key);
+            match v {
+                Some(s) => write_str(out, s),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn by_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
+            serde_json::to_writer(&mut *out, v)
+        }
+        // An amount in whole đồng (all of them, in practice) is its digits in quotes, as
+        // rust_decimal writes it; anything else is written by serde.
+        fn amount(out: &mut Vec<u8>, v: &Vnd) -> serde_json::Result<()> {
+            use rust_decimal::prelude::ToPrimitive;
+            match v.0.to_u64() {
+                Some(n) if v.0.scale() == 0 && !v.0.is_sign_negative() => {
+                    out.push(b'"');
+                    write_uint(out, n);
+                    out.push(b'"');
+                    Ok(())
+                }
+                _ => by_serde(out, v),
+            }
+        }
+        // A parcel's pickup is most often the one before it (its wave's, or its carrier's
+        // within the wave): formatted again only when it changes, per thread. (`Utc`: equal
+        // times are the same text.)
+        fn pickup(out: &mut Vec<u8>, t: &DateTime<Utc>) -> serde_json::Result<()> {
+            thread_local! {
+                static LAST: std::cell::RefCell<LastJson<DateTime<Utc>>> =
+                    const { std::cell::RefCell::new(LastJson::new()) };
+            }
+            LAST.with(|last| last.borrow_mut().write(out, *t))
+        }
+        out.push(b'{');
+        for (n, (key, v)) in [
+            ("parcel_id", self.parcel_id),
+            ("wave_id", self.wave_id),
+            ("site", self.site),
+            ("seller", self.seller),
+            ("buyer_key", self.buyer_key),
+            ("first_name", self.first_name),
+            ("phone_masked", self.phone_masked),
+            ("province", self.province),
+            ("ward", self.ward),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_member(out, key, v);
+        }
+        out.push(b',');
+        write_key(out, "pickup_at");
+        pickup(out, &self.pickup_at)?;
+        out.extend_from_slice(b",\"orders\":[");
+        for (n, o) in orders.into_iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            write_member(out, "order_id", o.order_id);
+            out.push(b',');
+            write_member(out, "session", o.session);
+            out.push(b',');
+            write_key(out, "cod_amount");
+            amount(out, &o.cod_amount)?;
+            out.push(b',');
+            write_key(out, "weight_g");
+            write_uint(out, o.weight_g);
+            out.push(b',');
+            write_key(out, "deadline");
+            by_serde(out, &o.deadline)?;
+            out.extend_from_slice(b",\"lines\":[");
+            for (k, l) in o.lines.into_iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                write_member(out, "sku", l.sku);
+                out.push(b',');
+                write_member(out, "name", l.name);
+                out.push(b',');
+                write_key(out, "qty");
+                write_uint(out, u64::from(l.qty));
+                out.push(b',');
+                write_key(out, "unit_price");
+                amount(out, &l.unit_price)?;
+                out.push(b',');
+                write_key(out, "weight_g");
+                write_uint(out, u64::from(l.weight_g));
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.push(b']');
+        opt_str(out, "carrier", self.carrier);
+        opt_str(out, "service", self.service);
+        opt_str(out, "shipment_id", self.shipment_id);
+        out.push(b',');
+        write_key(out, "tare_g");
+        write_uint(out, self.tare_g);
+        opt_str(out, "split_reason", self.split_reason);
+        out.extend_from_slice(if self.oversize {
+            b",\"oversize\":true"
+        } else {
+            b",\"oversize\":false"
+        });
+        if let Some(quote) = &self.quote {
+            out.push(b',');
+            write_key(out, "quote");
+            amount(out, quote)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// [`ParcelParts::write_json`] as a string; empty if serde_json failed on a part (not
+    /// seen: as `serde_json::to_string(…).unwrap_or_default()` before it).
+    pub fn to_json<'o, L>(
+        &self,
+        orders: impl IntoIterator<Item = ParcelOrderParts<'o, L>>,
+    ) -> String
+    where
+        L: IntoIterator<Item = ParcelItemParts<'o>>,
+    {
+        let mut out = Vec::with_capacity(1024);
+        match self.write_json(orders, &mut out) {
+            // JSON written from strings and serde_json's output: UTF-8.
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
 }
 
 /// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys, and their

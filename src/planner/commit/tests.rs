@@ -70,3 +70,175 @@ fn parcels_share_a_shipment_exactly_when_their_shipment_ids_are_equal() {
     );
     assert_eq!(group.keys[1].service, "V CN");
 }
+
+fn record(seller: &str, id: &str, lines: &[(&str, &str, u32)], priced: &[&str]) -> PendingRecord {
+    let t = Utc.with_ymd_and_hms(2026, 12, 6, 2, 0, 0).unwrap();
+    PendingRecord {
+        plan: crate::planner::core::PlanOrder {
+            id: crate::domain::order::OrderRef {
+                seller: seller.into(),
+                order_id: id.into(),
+            },
+            session: "live-\"7\"".into(),
+            buyer_key: "9be7863d053d1f2f777358d7".into(),
+            received_at: t,
+            deadline: t + chrono::Duration::hours(20),
+            pickup_at: t + chrono::Duration::hours(1),
+            lines: lines
+                .iter()
+                .map(|&(sku, name, qty)| crate::planner::core::PlanLine {
+                    sku: sku.into(),
+                    name: name.into(),
+                    qty,
+                })
+                .collect(),
+            weight_g: 1_850,
+        },
+        first_name: "Hùng".into(),
+        phone_masked: "090****043".into(),
+        cod_amount: Vnd(rust_decimal::Decimal::new(1_230_000, 0)),
+        province: "Thanh Hóa".into(),
+        ward: "Phường Hạc Thành".into(),
+        // Only the SKUs in `priced` have a price and weight (the others are written as 0).
+        items: priced
+            .iter()
+            .map(|&sku| crate::planner::pending::ItemInfo {
+                sku: sku.into(),
+                unit_price: Vnd(rust_decimal::Decimal::new(1_855, 1)),
+                weight_g: 650,
+            })
+            .collect(),
+    }
+}
+
+/// A parcel's document as `build` made it before it wrote the JSON from borrowed parts:
+/// a `ParcelDoc` of cloned strings, written by `ParcelDoc::to_json`.
+fn parcel_doc_as_before(
+    site: &str,
+    wave_id: &str,
+    parcel_id: &str,
+    wave_pickup: DateTime<Utc>,
+    b: &Box<'_>,
+    route: Option<&Route>,
+    tare_g: u64,
+) -> String {
+    let first = b.recs[0];
+    crate::store::records::ParcelDoc {
+        parcel_id: parcel_id.to_owned(),
+        wave_id: wave_id.to_owned(),
+        site: site.to_owned(),
+        seller: first.plan.id.seller.clone(),
+        buyer_key: first.plan.buyer_key.clone(),
+        first_name: first.first_name.clone(),
+        phone_masked: first.phone_masked.clone(),
+        province: first.province.clone(),
+        ward: first.ward.clone(),
+        pickup_at: route.map_or(wave_pickup, |r| r.pickup_at),
+        orders: b
+            .recs
+            .iter()
+            .map(|r| crate::store::records::ParcelOrder {
+                order_id: r.plan.id.order_id.clone(),
+                session: r.plan.session.clone(),
+                cod_amount: r.cod_amount,
+                weight_g: r.plan.weight_g,
+                deadline: Some(r.plan.deadline),
+                lines: r
+                    .plan
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        let info = r.items.iter().find(|i| i.sku == l.sku);
+                        crate::store::records::ParcelItem {
+                            sku: l.sku.clone(),
+                            name: l.name.clone(),
+                            qty: l.qty,
+                            unit_price: info.map(|i| i.unit_price).unwrap_or_default(),
+                            weight_g: info.map(|i| i.weight_g).unwrap_or(0),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        carrier: route.map(|r| r.carrier.clone()),
+        service: route.map(|r| r.service.clone()),
+        shipment_id: route.map(|r| shipment_id(site, r.pickup_at, &r.carrier, &r.service)),
+        tare_g,
+        split_reason: b.reason.clone(),
+        oversize: b.oversize,
+        quote: route.and_then(|r| r.quote),
+    }
+    .to_json()
+}
+
+#[test]
+fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
+    let site = "hoa-lu-hub";
+    let honey = ("HONEY-500", "Mật ong rừng \"Tam Điệp\" 500ml", 1);
+    let tea = ("TEA-100", "Trà Shan Tuyết\tcổ thụ", 3);
+    let a = record("mat-ong-tam-diep", "TT-1", &[honey, tea], &["HONEY-500"]);
+    let b = record("mat-ong-tam-diep", "TT-2", &[tea], &["TEA-100"]);
+    let c = record("tra-shan-tuyet", "SP-9", &[], &[]);
+    let boxes = vec![
+        Box {
+            recs: vec![&a, &b],
+            reason: Some("over 20,000 g".into()),
+            oversize: false,
+        },
+        Box {
+            recs: vec![&c],
+            reason: None,
+            oversize: true,
+        },
+        Box {
+            recs: vec![&b],
+            reason: None,
+            oversize: false,
+        },
+    ];
+    let mut quoted = route("ghn", "2", 3, 0, 0);
+    quoted.quote = Some(Vnd(rust_decimal::Decimal::new(32_500, 0)));
+    let routes = vec![
+        Some(route("viettelpost", "VCN", 3, 0, 30)),
+        None,
+        Some(quoted),
+    ];
+    let pickup = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
+    let wave = WavePlan {
+        pickup_at: pickup,
+        deadline: pickup,
+        parcels: Vec::new(),
+        pick_list: Vec::new(),
+        release_reason: crate::planner::core::ReleaseReason::DeadlinePressure,
+        splits: Vec::new(),
+        minutes: 0.0,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let ship = ShipCtx {
+        carrier: "viettelpost".into(),
+        service: "VCN".into(),
+        limits: ParcelLimits {
+            max_orders: 20,
+            max_weight_g: 30_000,
+            max_cod: Vnd(rust_decimal::Decimal::new(10_000_000, 0)),
+            tare_g: 120,
+        },
+        choice: None,
+    };
+    for ship in [None, Some(&ship)] {
+        let built = build(site, ship, "W-1", 41, date, &wave, &boxes, &routes, pickup);
+        let tare = ship.map_or(0, |s| s.limits.tare_g);
+        let want: Vec<(String, String)> = boxes
+            .iter()
+            .zip(&routes)
+            .enumerate()
+            .map(|(n, (b, r))| {
+                let id = make_id('P', site, date, 41 + n as u64);
+                let doc = parcel_doc_as_before(site, "W-1", &id, pickup, b, r.as_ref(), tare);
+                (id, doc)
+            })
+            .collect();
+        assert_eq!(built.parcels, want);
+        assert_eq!(built.parcel_shipment, [1, 0, 2]);
+    }
+}
