@@ -64,7 +64,7 @@ const ORDER_V1: u8 = 0x03;
 /// (seller, order id) pairs repeat their own prefixes.
 const NO_DICT_V1: u8 = 0x02;
 
-/// The keys of a parcel document in the order `ParcelDoc` writes them, with the punctuation
+/// The keys of a parcel document in the order `ParcelParts` writes them, with the punctuation
 /// around them and the values every site shares (carrier names, `null`, `false`). No buyer's,
 /// seller's or product's data: this is the document's shape only.
 const PARCEL_DICT_V1: &[u8] = br#"{"parcel_id":"P-","wave_id":"W-","site":"","seller":"","buyer_key":"","first_name":"","phone_masked":"","province":"","ward":"","pickup_at":"","orders":[{"order_id":"","session":"","cod_amount":"","weight_g":0,"deadline":"","lines":[{"sku":"","name":"","qty":1,"unit_price":"","weight_g":0}]},{"order_id":"","lines":[{"sku":"","name":"","qty":2,"unit_price":"000","weight_g":0},{"sku":""}]}],"carrier":"ghn","carrier":"ghtk","carrier":"viettel-post","service":"","shipment_id":"S-","tare_g":150,"split_reason":null,"oversize":false,"quote":"","split_reason":"","oversize":true}"#;

@@ -95,9 +95,10 @@ pub struct ParcelDoc {
 }
 
 impl ParcelDoc {
-    /// Appends this document's JSON, byte for byte as serde_json writes it: its
-    /// [`ParcelParts`] written by [`ParcelParts::write_json`].
-    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    /// This document's JSON, byte for byte as serde_json writes it: its [`ParcelParts`]
+    /// written by [`ParcelParts::to_json`], as the planner writes a new parcel's (the tests
+    /// compare the two writers on any document).
+    pub fn to_json(&self) -> String {
         let parts = ParcelParts {
             parcel_id: &self.parcel_id,
             wave_id: &self.wave_id,
@@ -117,7 +118,7 @@ impl ParcelDoc {
             oversize: self.oversize,
             quote: self.quote,
         };
-        let orders = self.orders.iter().map(|o| ParcelOrderParts {
+        parts.to_json(self.orders.iter().map(|o| ParcelOrderParts {
             order_id: &o.order_id,
             session: &o.session,
             cod_amount: o.cod_amount,
@@ -130,19 +131,7 @@ impl ParcelDoc {
                 unit_price: l.unit_price,
                 weight_g: l.weight_g,
             }),
-        });
-        parts.write_json(orders, out)
-    }
-
-    /// [`ParcelDoc::write_json`] as a string; empty if serde_json failed on a part (not seen:
-    /// as `serde_json::to_string(…).unwrap_or_default()` before it).
-    pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(1024);
-        match self.write_json(&mut out) {
-            // JSON written from strings and serde_json's output: UTF-8.
-            Ok(()) => String::from_utf8(out).unwrap_or_default(),
-            Err(_) => String::new(),
-        }
+        }))
     }
 
     pub fn cod_amount(&self) -> Vnd {
@@ -177,35 +166,6 @@ impl ParcelDoc {
         }
         out
     }
-}
-
-/// [`parcel_shipment`] of a parcel hash's `sh` and `data` fields as stored: the document is
-/// unpacked only when no `sh` names the shipment (an error when it does not unpack).
-pub(crate) fn stored_parcel_shipment(
-    sh: Option<&str>,
-    data: Option<Vec<u8>>,
-) -> Result<Option<String>, super::StoreError> {
-    let doc = match (sh, data) {
-        (Some(s), _) if !s.is_empty() => None,
-        (_, data) => data.map(super::doc::unpack).transpose()?,
-    };
-    Ok(parcel_shipment(sh, doc.as_deref()))
-}
-
-/// The shipment a parcel leaves with: the `sh` field that builds before issue 20's fifteenth
-/// session also wrote on its hash, else its document's `shipment_id` (both always agreed).
-pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Shipment {
-        #[serde(default)]
-        shipment_id: Option<String>,
-    }
-    sh.filter(|s| !s.is_empty()).map(str::to_owned).or_else(|| {
-        serde_json::from_str::<Shipment>(data?)
-            .ok()?
-            .shipment_id
-            .filter(|s| !s.is_empty())
-    })
 }
 
 /// A parcel document's members other than its orders, borrowed: from a [`ParcelDoc`], or
@@ -403,6 +363,35 @@ impl ParcelParts<'_> {
             Err(_) => String::new(),
         }
     }
+}
+
+/// [`parcel_shipment`] of a parcel hash's `sh` and `data` fields as stored: the document is
+/// unpacked only when no `sh` names the shipment (an error when it does not unpack).
+pub(crate) fn stored_parcel_shipment(
+    sh: Option<&str>,
+    data: Option<Vec<u8>>,
+) -> Result<Option<String>, super::StoreError> {
+    let doc = match (sh, data) {
+        (Some(s), _) if !s.is_empty() => None,
+        (_, data) => data.map(super::doc::unpack).transpose()?,
+    };
+    Ok(parcel_shipment(sh, doc.as_deref()))
+}
+
+/// The shipment a parcel leaves with: the `sh` field that builds before issue 20's fifteenth
+/// session also wrote on its hash, else its document's `shipment_id` (both always agreed).
+pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Shipment {
+        #[serde(default)]
+        shipment_id: Option<String>,
+    }
+    sh.filter(|s| !s.is_empty()).map(str::to_owned).or_else(|| {
+        serde_json::from_str::<Shipment>(data?)
+            .ok()?
+            .shipment_id
+            .filter(|s| !s.is_empty())
+    })
 }
 
 /// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys, and their

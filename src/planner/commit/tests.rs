@@ -71,18 +71,26 @@ fn parcels_share_a_shipment_exactly_when_their_shipment_ids_are_equal() {
     assert_eq!(group.keys[1].service, "V CN");
 }
 
-fn record(seller: &str, id: &str, lines: &[(&str, &str, u32)], priced: &[&str]) -> PendingRecord {
-    let t = Utc.with_ymd_and_hms(2026, 12, 6, 2, 0, 0).unwrap();
+/// A planner record whose every value differs with `n` (so a member taken from the wrong
+/// record shows); of its lines' SKUs, those in `priced` have a price and weight (each its own),
+/// the others none (written as 0).
+fn record(
+    n: u32,
+    seller: &str,
+    lines: &[(&str, &str, u32)],
+    priced: &[(&str, i64, u32)],
+) -> PendingRecord {
+    let t = Utc.with_ymd_and_hms(2026, 12, 6, 2, n, 0).unwrap();
     PendingRecord {
         plan: crate::planner::core::PlanOrder {
             id: crate::domain::order::OrderRef {
                 seller: seller.into(),
-                order_id: id.into(),
+                order_id: format!("TT-{n}"),
             },
-            session: "live-\"7\"".into(),
-            buyer_key: "9be7863d053d1f2f777358d7".into(),
+            session: format!("live-\"{n}\""),
+            buyer_key: format!("9be7863d053d1f2f777358d{n}"),
             received_at: t,
-            deadline: t + chrono::Duration::hours(20),
+            deadline: t + chrono::Duration::hours(20 + i64::from(n)),
             pickup_at: t + chrono::Duration::hours(1),
             lines: lines
                 .iter()
@@ -92,27 +100,29 @@ fn record(seller: &str, id: &str, lines: &[(&str, &str, u32)], priced: &[&str]) 
                     qty,
                 })
                 .collect(),
-            weight_g: 1_850,
+            weight_g: 1_850 + u64::from(n),
         },
-        first_name: "Hùng".into(),
-        phone_masked: "090****043".into(),
-        cod_amount: Vnd(rust_decimal::Decimal::new(1_230_000, 0)),
-        province: "Thanh Hóa".into(),
-        ward: "Phường Hạc Thành".into(),
-        // Only the SKUs in `priced` have a price and weight (the others are written as 0).
+        first_name: format!("Hùng {n}"),
+        phone_masked: format!("090****04{n}"),
+        cod_amount: Vnd(rust_decimal::Decimal::new(1_230_000 + i64::from(n), 0)),
+        province: format!("Thanh Hóa {n}"),
+        ward: format!("Phường Hạc Thành {n}"),
         items: priced
             .iter()
-            .map(|&sku| crate::planner::pending::ItemInfo {
-                sku: sku.into(),
-                unit_price: Vnd(rust_decimal::Decimal::new(1_855, 1)),
-                weight_g: 650,
-            })
+            .map(
+                |&(sku, tenths, weight_g)| crate::planner::pending::ItemInfo {
+                    sku: sku.into(),
+                    unit_price: Vnd(rust_decimal::Decimal::new(tenths, 1)),
+                    weight_g,
+                },
+            )
             .collect(),
     }
 }
 
 /// A parcel's document as `build` made it before it wrote the JSON from borrowed parts:
-/// a `ParcelDoc` of cloned strings, written by `ParcelDoc::to_json`.
+/// a `ParcelDoc` of cloned strings, here written by serde_json (as the hand-written writer
+/// writes it: `store::records`' tests).
 fn parcel_doc_as_before(
     site: &str,
     wave_id: &str,
@@ -123,7 +133,7 @@ fn parcel_doc_as_before(
     tare_g: u64,
 ) -> String {
     let first = b.recs[0];
-    crate::store::records::ParcelDoc {
+    let doc = crate::store::records::ParcelDoc {
         parcel_id: parcel_id.to_owned(),
         wave_id: wave_id.to_owned(),
         site: site.to_owned(),
@@ -167,8 +177,8 @@ fn parcel_doc_as_before(
         split_reason: b.reason.clone(),
         oversize: b.oversize,
         quote: route.and_then(|r| r.quote),
-    }
-    .to_json()
+    };
+    serde_json::to_string(&doc).unwrap()
 }
 
 #[test]
@@ -176,9 +186,19 @@ fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
     let site = "hoa-lu-hub";
     let honey = ("HONEY-500", "Mật ong rừng \"Tam Điệp\" 500ml", 1);
     let tea = ("TEA-100", "Trà Shan Tuyết\tcổ thụ", 3);
-    let a = record("mat-ong-tam-diep", "TT-1", &[honey, tea], &["HONEY-500"]);
-    let b = record("mat-ong-tam-diep", "TT-2", &[tea], &["TEA-100"]);
-    let c = record("tra-shan-tuyet", "SP-9", &[], &[]);
+    let a = record(
+        1,
+        "mat-ong-tam-diep",
+        &[honey, tea],
+        &[("HONEY-500", 1_855, 650), ("TEA-100", 1_200_000, 120)],
+    );
+    let b = record(
+        2,
+        "mat-ong-tam-diep",
+        &[tea, honey],
+        &[("TEA-100", 990_000, 100)],
+    );
+    let c = record(3, "tra-shan-tuyet", &[], &[]);
     let boxes = vec![
         Box {
             recs: vec![&a, &b],
@@ -195,6 +215,12 @@ fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
             reason: None,
             oversize: false,
         },
+        // The first box's shipment again (a route in the same minute).
+        Box {
+            recs: vec![&c, &a],
+            reason: None,
+            oversize: false,
+        },
     ];
     let mut quoted = route("ghn", "2", 3, 0, 0);
     quoted.quote = Some(Vnd(rust_decimal::Decimal::new(32_500, 0)));
@@ -202,6 +228,7 @@ fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
         Some(route("viettelpost", "VCN", 3, 0, 30)),
         None,
         Some(quoted),
+        Some(route("viettelpost", "VCN", 3, 0, 45)),
     ];
     let pickup = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
     let wave = WavePlan {
@@ -239,6 +266,11 @@ fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
             })
             .collect();
         assert_eq!(built.parcels, want);
-        assert_eq!(built.parcel_shipment, [1, 0, 2]);
+        assert_eq!(built.parcel_shipment, [1, 0, 2, 1]);
+        let (keys, _) = by_id_per_parcel(
+            site,
+            &[routes[0].clone().unwrap(), routes[2].clone().unwrap()],
+        );
+        assert_eq!(built.shipments, keys);
     }
 }
