@@ -17,6 +17,7 @@ use super::shell::CommitStop;
 use crate::config::{Config, SiteConfig};
 use crate::domain::address::{normalize_province, Province};
 use crate::domain::money::Vnd;
+use crate::domain::order::Item;
 use crate::domain::rates::{self, shipment_id, ServiceRates};
 use crate::domain::schedule::business_date;
 use crate::shipping::carrier::{BookingRequest, CarrierClient, Party};
@@ -24,7 +25,7 @@ use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
 use crate::shipping::quotes::{self, QuoteCache};
 use crate::store::keys::pending_field;
 use crate::store::records::{
-    make_id, IdPrefix, ParcelItemParts, ParcelOrderParts, ParcelParts, PickLineDoc, WaveDoc,
+    make_id, IdPrefix, ParcelOrderParts, ParcelParts, PickLineDoc, WaveDoc,
 };
 use crate::store::waves::{CommitOutcome, ShipmentKey, WaveCommit, WaveOrder};
 use crate::store::Store;
@@ -487,9 +488,7 @@ struct Built {
     parcel_shipment: Vec<usize>,
 }
 
-fn parcel_order(
-    r: &PendingRecord,
-) -> ParcelOrderParts<'_, impl Iterator<Item = ParcelItemParts<'_>>> {
+fn parcel_order(r: &PendingRecord) -> ParcelOrderParts<'_, impl Iterator<Item = Item<'_>>> {
     ParcelOrderParts {
         order_id: &r.plan.id.order_id,
         session: &r.plan.session,
@@ -498,7 +497,7 @@ fn parcel_order(
         deadline: Some(r.plan.deadline),
         lines: r.plan.lines.iter().map(|l| {
             let info = r.items.iter().find(|i| i.sku == l.sku);
-            ParcelItemParts {
+            Item {
                 sku: &l.sku,
                 name: &l.name,
                 qty: l.qty,

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::money::Vnd;
-use crate::domain::order::OrderRef;
+use crate::domain::order::{Item, OrderRef};
 use crate::store::{field_ms as ms, field_u64 as num};
 
 /// A pick-list line as stored (quantities live in the wave hash, so cancellations can
@@ -124,7 +124,7 @@ impl ParcelDoc {
             cod_amount: o.cod_amount,
             weight_g: o.weight_g,
             deadline: o.deadline,
-            lines: o.lines.iter().map(|l| ParcelItemParts {
+            lines: o.lines.iter().map(|l| Item {
                 sku: &l.sku,
                 name: &l.name,
                 qty: l.qty,
@@ -193,7 +193,7 @@ pub struct ParcelParts<'a> {
 }
 
 /// One order of a parcel document, borrowed ([`ParcelOrder`]'s members); `lines` yields
-/// its lines.
+/// its lines as an order's validated [`Item`]s (the members of a [`ParcelItem`]).
 pub struct ParcelOrderParts<'a, L> {
     pub order_id: &'a str,
     pub session: &'a str,
@@ -201,15 +201,6 @@ pub struct ParcelOrderParts<'a, L> {
     pub weight_g: u64,
     pub deadline: Option<DateTime<Utc>>,
     pub lines: L,
-}
-
-/// One line of a parcel document's order, borrowed ([`ParcelItem`]'s members).
-pub struct ParcelItemParts<'a> {
-    pub sku: &'a str,
-    pub name: &'a str,
-    pub qty: u32,
-    pub unit_price: Vnd,
-    pub weight_g: u32,
 }
 
 impl ParcelParts<'_> {
@@ -224,7 +215,7 @@ impl ParcelParts<'_> {
         out: &mut Vec<u8>,
     ) -> serde_json::Result<()>
     where
-        L: IntoIterator<Item = ParcelItemParts<'o>>,
+        L: IntoIterator<Item = Item<'o>>,
     {
         use crate::domain::json::{write_key, write_member, write_str, write_uint, LastJson};
         fn opt_str(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
@@ -354,7 +345,7 @@ impl ParcelParts<'_> {
         orders: impl IntoIterator<Item = ParcelOrderParts<'o, L>>,
     ) -> String
     where
-        L: IntoIterator<Item = ParcelItemParts<'o>>,
+        L: IntoIterator<Item = Item<'o>>,
     {
         let mut out = Vec::with_capacity(1024);
         match self.write_json(orders, &mut out) {
