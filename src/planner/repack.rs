@@ -104,11 +104,11 @@ pub async fn unwave(
         let remaining = w
             .remaining
             .as_ref()
-            .map(|d| serde_json::to_string(d).unwrap_or_default())
+            .map(ParcelDoc::to_json)
             .unwrap_or_default();
         let (new_parcel, new_wave) = match (&new_id, &w.remaining, &wave) {
             (Some(id), Some(rest), Some(wave)) => (
-                serde_json::to_string(&replacement(rest, id)).unwrap_or_default(),
+                replacement(rest, id).to_json(),
                 serde_json::to_string(&wave_with(wave, parcel_id, id)).unwrap_or_default(),
             ),
             _ => (String::new(), String::new()),
