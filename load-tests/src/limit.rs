@@ -219,7 +219,8 @@ pub async fn run(a: LimitArgs) -> Result<RunReport, String> {
     let before = stored_now(&mut conn).await?;
 
     let data = stored_order_json();
-    let digest = "9a0c5b1e4f7d2a8c3e6b0f1d";
+    // The shape of livepack::domain::order::digest (its mark, then 24 hex digits).
+    let digest = "x9a0c5b1e4f7d2a8c3e6b0f1d";
     let k = a.orders_per_call;
     let requests = a.orders / k;
     let mut args: Vec<String> = vec![

@@ -8,7 +8,38 @@ pub fn tag(site: &str) -> String {
 /// Hash: one stored order (`data`, `st` status, `dg` digest, ids once known).
 /// Built by concatenation rather than `format!`: ingest makes one per order (issue 20).
 pub fn order(site: &str, seller: &str, order_id: &str) -> String {
-    ["lp:{", site, "}:o:", seller, ":", order_id].concat()
+    OrderKey {
+        site,
+        seller,
+        order_id,
+    }
+    .parts()
+    .concat()
+}
+
+/// [`order`]'s key as a command argument, written into the command in place: ingest passes
+/// one per order, and a string of its own cost an allocation and a copy more (issue 20).
+pub struct OrderKey<'a> {
+    pub site: &'a str,
+    pub seller: &'a str,
+    pub order_id: &'a str,
+}
+
+impl OrderKey<'_> {
+    fn parts(&self) -> [&str; 6] {
+        ["lp:{", self.site, "}:o:", self.seller, ":", self.order_id]
+    }
+}
+
+impl redis::ToRedisArgs for OrderKey<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        use std::io::Write;
+        let mut arg = out.writer_for_next_arg();
+        for part in self.parts() {
+            // Into the command's own buffer: writing to memory does not fail.
+            let _ = arg.write_all(part.as_bytes());
+        }
+    }
 }
 
 /// Stream: what the site's planner has to look at (new orders, session ends, cancels).
@@ -251,5 +282,31 @@ mod tests {
             super::order("hoa-lu-hub", "mat-ong-tam-diep", "TT-1:2"),
             "lp:{hoa-lu-hub}:o:mat-ong-tam-diep:TT-1:2"
         );
+    }
+
+    /// Ingest writes the key into its command in place: the same bytes as the key's string,
+    /// as one argument between its neighbours.
+    #[test]
+    fn an_order_key_argument_is_the_key() {
+        let key = super::OrderKey {
+            site: "hoa-lu-hub",
+            seller: "mật-ong",
+            order_id: "TT-1:2",
+        };
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg("before").arg(&key).arg("after");
+        let args: Vec<Vec<u8>> = cmd
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => b.to_vec(),
+                _ => b"(not a plain argument)".to_vec(),
+            })
+            .collect();
+        let want = super::order("hoa-lu-hub", "mật-ong", "TT-1:2");
+        assert_eq!(
+            args,
+            [&b"EVALSHA"[..], b"before", want.as_bytes(), b"after"]
+        );
+        assert_eq!(redis::ToRedisArgs::to_redis_args(&key), [want.into_bytes()]);
     }
 }

@@ -175,7 +175,11 @@ impl Store {
             cmd.arg(DedupeWindow::key(site, seller, *b));
         }
         for o in orders {
-            cmd.arg(keys::order(site, seller, &o.order_id));
+            cmd.arg(keys::OrderKey {
+                site,
+                seller,
+                order_id: &o.order_id,
+            });
         }
         cmd.arg(seller)
             .arg(label)

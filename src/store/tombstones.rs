@@ -2,7 +2,8 @@
 //!
 //! When the archiver lets an order expire (`retire.lua`, at `at`), it writes in the same
 //! script a tombstone — field = order id, value = the first 8 hex digits of the content
-//! digest — into a hash of the seller's (`lp:{site}:t:{seller}:{bucket}`). The bucket is
+//! digest (after its `x`, which digests since issue 20's thirty-second session start with) —
+//! into a hash of the seller's (`lp:{site}:t:{seller}:{bucket}`). The bucket is
 //! the period (30 days) in which the tombstone may be dropped, `at` + the dedupe window,
 //! and the hash expires at that period's end: a tombstone lives from the retire until at
 //! least `dedupe_days` after its order left Redis, at most one period longer. The ingest

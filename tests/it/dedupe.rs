@@ -124,7 +124,11 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     let mut c = redis.conn().await;
     let held: std::collections::HashMap<String, String> = c.hgetall(bucket).await.unwrap();
     assert_eq!(held.len(), 4);
-    assert!(held.values().all(|v| v.len() == 8), "{held:?}");
+    // The first 8 hex digits of the digest, after its mark.
+    assert!(
+        held.values().all(|v| v.len() == 9 && v.starts_with('x')),
+        "{held:?}"
+    );
     // It lives the 90-day window after the order left, at most one 30-day bucket more.
     let ttl: i64 = c.pttl(bucket).await.unwrap();
     let day = 86_400_000i64;
@@ -218,6 +222,22 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     let session = dedupe_session(&addr).await;
     assert_eq!(session["accepted"], 2, "{session}");
     assert_eq!(session["duplicate"], 8, "{session}");
+
+    // Digests an older build stored (SHA-256's hex digits, no mark) are of another kind: a
+    // resend with other content compared with one counts as unchanged, live or tombstoned.
+    let key10 = keys::order(SITE, SELLER_A, "DD-10");
+    let _: () = c
+        .hset(&key10, "dg", "0123456789abcdef01234567")
+        .await
+        .unwrap();
+    let _: () = c.hset(bucket, "DD-2", "0123abcd").await.unwrap();
+    let mut changed10 = order("DD-10", 10);
+    changed10["note"] = json!("khác nữa");
+    let mut changed2 = first[2].clone();
+    changed2["note"] = json!("khác nữa");
+    let older = send_orders(&mut ws, 4, &[changed10, changed2]).await;
+    assert_eq!(statuses(&older), ["duplicate", "duplicate"]);
+    assert_eq!(changed_duplicates(&addr).await - changed_before, 3.0);
 
     // Another seller's order with the same id is its own.
     let mut other = connect(&app, TOKEN_B, "dedupe-b").await;

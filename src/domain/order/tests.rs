@@ -246,14 +246,32 @@ fn control_characters_are_found_in_the_bytes_as_in_the_characters() {
             assert_eq!(has_control(&text), want, "{:?}", c);
         }
     }
+    // Longer text is first looked at 16 bytes at a time: a character at every place,
+    // across the blocks' edges too (C2 ending one block, its second byte starting the next).
+    let controls = ['\u{0}', '\t', '\n', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}'];
+    let others = ['\u{a0}', '°', 'ệ', 'a', '\u{2028}'];
+    for c in controls.into_iter().chain(others) {
+        for at in 0..40 {
+            for filler in ["a", "ệ"] {
+                let mut text = filler.repeat(at);
+                text.push(c);
+                text.push_str(&"x".repeat(40 - at));
+                let want = c.is_control() && c != '\n';
+                assert_eq!(has_control(&text), want, "{c:?} after {at} of {filler:?}");
+            }
+        }
+    }
 }
 
 #[test]
-fn short_digests_are_the_first_twelve_bytes_in_lowercase_hex() {
-    use sha2::{Digest, Sha256};
+fn digests_are_a_mark_and_the_first_twelve_bytes_of_xxh3_in_lowercase_hex() {
     for text in [&b""[..], b"{}", "Trần Ngọc Hương".as_bytes()] {
-        assert_eq!(digest(text), hex::encode(&Sha256::digest(text)[..12]));
+        let hash = xxhash_rust::xxh3::xxh3_128(text).to_be_bytes();
+        assert_eq!(digest(text), format!("x{}", hex::encode(&hash[..12])));
     }
+    // XXH3-128 of nothing, as its reference implementation gives it: what is stored stays
+    // comparable across builds.
+    assert_eq!(digest(b""), "x99aa06d3014798d86001c324");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 -- Archived orders: mark each one and let it, and the keys only finished orders still need,
 -- expire after the hot period (the purge of the buyer's name, phone and address); and in
--- the same step write its tombstone (order id → first 8 hex digits of its digest) into the
--- seller's bucket, which expires the dedupe window after the order (store/tombstones.rs):
--- the id stays known once the order is gone.
+-- the same step write its tombstone (order id → first 8 hex digits of its digest, after its
+-- `x` when it has one: domain::order::digest) into the seller's bucket, which expires the
+-- dedupe window after the order (store/tombstones.rs): the id stays known once the order is
+-- gone.
 -- KEYS: per order, its hash, its tombstone bucket, then its k related keys (parcel, wave,
 -- pick ids, shipment, the shipment's parcel list and older set, session, the session's risk
 -- records, the day's wave and shipment indexes)
@@ -17,7 +18,7 @@ while ai < #ARGV do
   local order, tomb = KEYS[ki], KEYS[ki + 1]
   if redis.call('EXISTS', order) == 1 then
     local dg = redis.call('HGET', order, 'dg') or ''
-    redis.call('HSET', tomb, id, string.sub(dg, 1, 8))
+    redis.call('HSET', tomb, id, string.sub(dg, 1, string.byte(dg) == 120 and 9 or 8))
     if redis.call('PEXPIREAT', tomb, tomb_at, 'NX') == 0 then
       redis.call('PEXPIREAT', tomb, tomb_at, 'GT')
     end
