@@ -57,6 +57,22 @@ pub fn pickups_from(
 }
 
 pub fn due(s: &SiteSchedule, placed_at: DateTime<Utc>, received_at: DateTime<Utc>) -> Due {
+    due_for_pickup(s, placed_at, first_pickup(s, received_at))
+}
+
+/// The first pickup an order received at `received_at` can make: the first one at least
+/// `min_pack_minutes` later. The same for every order received at one instant: ingest asks
+/// once per frame, not per order (issue 20: 2 % of ingest's instructions at 100 orders a
+/// frame).
+pub fn first_pickup(s: &SiteSchedule, received_at: DateTime<Utc>) -> DateTime<Utc> {
+    let ready = received_at + Duration::minutes(i64::from(s.min_pack_minutes));
+    // With at least one pickup a day, the iterator always yields; the fallback is for an
+    // empty pickup list, which config validation refuses.
+    pickups_from(s, ready).next().unwrap_or(ready)
+}
+
+/// [`due`] of an order whose pickup is known: [`first_pickup`] of when it was received.
+pub fn due_for_pickup(s: &SiteSchedule, placed_at: DateTime<Utc>, pickup_at: DateTime<Utc>) -> Due {
     let mut deadline = placed_at + Duration::hours(i64::from(s.sla_hours));
     if let (Some(cutoff), Some(last)) = (s.same_day_cutoff, s.pickups.last()) {
         let local = placed_at.with_timezone(&TZ);
@@ -64,10 +80,6 @@ pub fn due(s: &SiteSchedule, placed_at: DateTime<Utc>, received_at: DateTime<Utc
             deadline = deadline.min(local_instant(local.date_naive(), *last));
         }
     }
-    let ready = received_at + Duration::minutes(i64::from(s.min_pack_minutes));
-    // With at least one pickup a day, the iterator always yields; the fallback is for an
-    // empty pickup list, which config validation refuses.
-    let pickup_at = pickups_from(s, ready).next().unwrap_or(ready);
     Due {
         deadline,
         pickup_at,

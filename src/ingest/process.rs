@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id, reported_order_id, OrderWire};
-use crate::domain::schedule::{due, SiteSchedule};
+use crate::domain::schedule::{due_for_pickup, first_pickup, SiteSchedule};
 use crate::store::tombstones::DedupeWindow;
 use crate::store::{CancelOutcome, IngestOutcome, Store, StoreError, StoreOrder};
 
@@ -100,8 +100,10 @@ pub fn prepare<'t>(
     let mut slots = Vec::with_capacity(raws.len());
     let mut to_store = Vec::with_capacity(raws.len());
     let mut rejected = 0;
+    let received = Stamp::new(now);
+    let pickup = Stamp::new(first_pickup(&ctx.schedule, now));
     for raw in raws {
-        match validate_one(ctx, raw, now) {
+        match validate_one(ctx, raw, &received, &pickup) {
             Ok(order) => {
                 slots.push(Slot::Stored(to_store.len()));
                 to_store.push(order);
@@ -120,10 +122,13 @@ pub fn prepare<'t>(
     }
 }
 
+/// `received`: when the frame arrived; `pickup`: the first pickup an order received then can
+/// make (both the same for every order of the frame).
 fn validate_one(
     ctx: &Ctx,
     input: OrderInput<'_>,
-    now: DateTime<Utc>,
+    received: &Stamp,
+    pickup: &Stamp,
 ) -> Result<StoreOrder, OrderResult> {
     let (wire, text_len, text) = match input {
         OrderInput::Parsed(wire, len) => (wire, len, None),
@@ -149,8 +154,10 @@ fn validate_one(
         error: Some(error),
     };
     let max_age = Duration::milliseconds(ctx.dedupe.dedupe_ms);
-    let order = wire.validate(now, ctx.max_skew, max_age).map_err(reject)?;
-    let due = due(&ctx.schedule, order.placed_at, now);
+    let order = wire
+        .validate(received.at, ctx.max_skew, max_age)
+        .map_err(reject)?;
+    let due = due_for_pickup(&ctx.schedule, order.placed_at, pickup.at);
     let norm = NormalizedOut {
         phone: order.phone.as_str(),
         province: order.province.name,
@@ -163,9 +170,9 @@ fn validate_one(
         seller: &ctx.seller,
         site: &ctx.site,
         session: &ctx.label,
-        received_at: now,
+        received_at: received,
         deadline: due.deadline,
-        pickup_at: due.pickup_at,
+        pickup_at: pickup,
         at_risk: due.at_risk,
         buyer_key: &order.buyer_key,
         weight_g: order.weight_g,
@@ -267,18 +274,38 @@ fn write_rfc3339<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; RFC3339_MAX]) -> Optio
     std::str::from_utf8(&buf[..=end]).ok()
 }
 
+/// A time every order of a frame records, and its text as the record writes it (RFC 3339,
+/// as chrono's `Serialize` writes it): written once a frame rather than once an order.
+struct Stamp {
+    at: DateTime<Utc>,
+    text: String,
+}
+
+impl Stamp {
+    fn new(at: DateTime<Utc>) -> Self {
+        Stamp {
+            at,
+            text: rfc3339_text(&at, &mut [0u8; RFC3339_MAX]).into_owned(),
+        }
+    }
+}
+
+impl serde::Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 /// The write side of [`crate::store::OrderData`] (same JSON), with the order pre-serialized.
 #[derive(serde::Serialize)]
 struct OrderDataOut<'a> {
     seller: &'a str,
     site: &'a str,
     session: &'a str,
-    #[serde(serialize_with = "rfc3339")]
-    received_at: DateTime<Utc>,
+    received_at: &'a Stamp,
     #[serde(serialize_with = "rfc3339")]
     deadline: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pickup_at: DateTime<Utc>,
+    pickup_at: &'a Stamp,
     at_risk: bool,
     buyer_key: &'a str,
     weight_g: u64,
@@ -307,14 +334,13 @@ impl OrderDataOut<'_> {
         write_member(out, "site", self.site);
         out.push(b',');
         write_member(out, "session", self.session);
-        for (key, t) in [
-            ("received_at", &self.received_at),
-            ("deadline", &self.deadline),
-            ("pickup_at", &self.pickup_at),
-        ] {
-            out.push(b',');
-            write_member(out, key, &rfc3339_text(t, &mut [0u8; RFC3339_MAX]));
-        }
+        out.push(b',');
+        write_member(out, "received_at", &self.received_at.text);
+        out.push(b',');
+        let mut buf = [0u8; RFC3339_MAX];
+        write_member(out, "deadline", &rfc3339_text(&self.deadline, &mut buf));
+        out.push(b',');
+        write_member(out, "pickup_at", &self.pickup_at.text);
         out.extend_from_slice(if self.at_risk {
             b",\"at_risk\":true,"
         } else {
@@ -512,9 +538,9 @@ mod tests {
             seller: "mat-ong",
             site: "hoa-lu-hub",
             session: "evening",
-            received_at: t,
+            received_at: &Stamp::new(t),
             deadline: t,
-            pickup_at: t,
+            pickup_at: &Stamp::new(t),
             at_risk: false,
             buyer_key: "k",
             weight_g: 1300,
@@ -557,13 +583,14 @@ mod tests {
                 region: crate::domain::address::Region::Central,
                 ward: &text[7],
             };
+            let (received, pickup) = (Stamp::new(t(0)), Stamp::new(t(2)));
             let data = OrderDataOut {
                 seller: &text[0],
                 site: &text[1],
                 session: &text[2],
-                received_at: t(0),
+                received_at: &received,
                 deadline: t(1),
-                pickup_at: t(2),
+                pickup_at: &pickup,
                 at_risk,
                 buyer_key: &text[3],
                 weight_g,
@@ -573,6 +600,13 @@ mod tests {
             data.write_members(&mut out);
             out.push(b'}');
             prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&data).unwrap());
+            // A frame's times are written once, as chrono writes them.
+            for i in [0, 2] {
+                prop_assert_eq!(
+                    serde_json::to_string(&Stamp::new(t(i))).unwrap(),
+                    serde_json::to_string(&t(i)).unwrap()
+                );
+            }
         }
 
         /// Years 0–9999 are written here, the rest (either side) by chrono.
