@@ -324,15 +324,44 @@ const WORD_BUF: usize = 16;
 /// (a word never contains '-').
 fn lower_word<'b>(word: &str, buf: &'b mut [u8; WORD_BUF]) -> &'b str {
     let mut n = 0;
-    for c in word.chars().flat_map(char::to_lowercase) {
+    let mut put = |c: char| {
         let len = c.len_utf8();
         if n + len > WORD_BUF {
-            return "-";
+            return false;
         }
         c.encode_utf8(&mut buf[n..n + len]);
         n += len;
+        true
+    };
+    for c in word.chars() {
+        let fits = match quick_lower(c) {
+            Some(l) => put(l),
+            None => c.to_lowercase().all(&mut put),
+        };
+        if !fits {
+            return "-";
+        }
     }
     std::str::from_utf8(&buf[..n]).unwrap_or("-")
+}
+
+/// `c` lowercased, for ASCII and the Latin letters Vietnamese is written with, answered by
+/// their ranges rather than Unicode's tables (issue 20: `to_lowercase` was a third of the
+/// ward's folding); `None` for any other character. Within U+0100–U+012F, U+014A–U+0177 and
+/// U+1EA0–U+1EF9 the capitals are the even code points and each one's small letter the next.
+fn quick_lower(c: char) -> Option<char> {
+    let u = c as u32;
+    let lower = match u {
+        0x41..=0x5a => u + 0x20,
+        0..=0x7f => u,
+        0xc0..=0xde if u != 0xd7 => u + 0x20,
+        0xd7..=0xff => u,
+        0x100..=0x12f | 0x14a..=0x177 | 0x1ea0..=0x1ef9 => u | 1,
+        0x1a0 | 0x1a1 => 0x1a1,
+        0x1af | 0x1b0 => 0x1b0,
+        _ => return None,
+    };
+    char::from_u32(lower)
 }
 
 /// "01" → "1" for numbered wards; anything that is not all digits is returned unchanged.

@@ -311,3 +311,34 @@ fn fold_ward_reads_decomposed_text_as_composed() {
     assert_eq!(fold_ward(nfd), fold_ward("Phường Đúc"));
     assert_eq!(fold_ward("Thi\u{323} tra\u{302}\u{301}n Me"), "me");
 }
+
+#[test]
+fn quick_lowercase_is_unicodes_lowercase() {
+    let mut answered = 0;
+    for c in (0..0x2000).filter_map(char::from_u32) {
+        if let Some(l) = quick_lower(c) {
+            assert_eq!(
+                c.to_lowercase().collect::<Vec<_>>(),
+                [l],
+                "U+{:04X}",
+                c as u32
+            );
+            answered += 1;
+        }
+    }
+    // ASCII, Latin-1, the Vietnamese letters of Latin Extended-A/B and Additional.
+    assert_eq!(answered, 128 + 64 + 48 + 46 + 4 + 90);
+    let mut buf = [0u8; WORD_BUF];
+    for (word, lower) in [
+        ("PHƯỜNG", "phường"),
+        ("Xã", "xã"),
+        ("ĐẶC", "đặc"),
+        ("THỊ", "thị"),
+        ("İ", "i\u{307}"),
+        ("\u{212a}HU", "khu"),
+        ("ΑΘΉΝΑ", "αθήνα"),
+        ("ĐƯỜNGDÀIQUÁ", "-"),
+    ] {
+        assert_eq!(lower_word(word, &mut buf), lower, "{word}");
+    }
+}
