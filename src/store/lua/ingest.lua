@@ -65,14 +65,17 @@ if known > 0 then
     end
   end
 end
--- A resend's code: 2 when its digest starts with the stored (full or tombstone's short)
--- one, 3 when it differs. Digests are of two kinds: since issue 20's thirty-second session
--- `x` and an XXH3's hex digits, before that a SHA-256's (a hex digit first). Digests of
--- different kinds cannot tell a change: such a resend counts as unchanged (2).
-local function same(stored, dg)
+-- A resend's code: 2 when its digest is the stored one (`whole`: a live order's), or starts
+-- with it (a tombstone's short one), 3 when it differs. Digests are of two kinds: since
+-- issue 20's thirty-second session `x` and an XXH3's hex digits, before that a SHA-256's (a
+-- hex digit first). Digests of different kinds cannot tell a change: such a resend counts
+-- as unchanged (2).
+local function same(stored, dg, whole)
   if not stored then return 3 end
-  if stored == string.sub(dg, 1, #stored) then return 2 end
-  if (string.byte(stored) == 120) ~= (string.byte(dg) == 120) then return 2 end
+  if stored == (whole and dg or string.sub(dg, 1, #stored)) then return 2 end
+  if stored ~= '' and (string.byte(stored) == 120) ~= (string.byte(dg) == 120) then
+    return 2
+  end
   return 3
 end
 local out = {}
@@ -88,7 +91,7 @@ for i = 1, n do
   local stored = mine[key] or live[i]
   local code
   if stored then
-    code = same(redis.call('HGET', key, 'dg'), dg)
+    code = same(redis.call('HGET', key, 'dg'), dg, true)
   elseif short[i] then
     code = same(short[i], dg)
   else
