@@ -342,3 +342,22 @@ fn quick_lowercase_is_unicodes_lowercase() {
         assert_eq!(lower_word(word, &mut buf), lower, "{word}");
     }
 }
+
+#[test]
+fn a_listed_name_as_written_finds_what_folding_it_finds() {
+    let index = index();
+    assert!(
+        index.exact.len() >= PROVINCES.len(),
+        "{}",
+        index.exact.len()
+    );
+    for (name, &i) in &index.exact {
+        // With a space after it the name is not listed: it takes the folding path.
+        let folded = normalize_province(&format!("{name} ")).map(|p| p.code);
+        assert_eq!(normalize_province(name).map(|p| p.code), folded, "{name}");
+        assert_eq!(Some(PROVINCES[i].code), folded, "{name}");
+    }
+    for p in PROVINCES.iter() {
+        assert_eq!(normalize_province(p.name).map(|f| f.code), Some(p.code));
+    }
+}
