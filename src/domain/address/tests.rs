@@ -361,3 +361,22 @@ fn a_listed_name_as_written_finds_what_folding_it_finds() {
         assert_eq!(normalize_province(p.name).map(|f| f.code), Some(p.code));
     }
 }
+
+#[test]
+fn plain_text_is_nfc_by_its_bytes_as_by_unicodes_quick_check() {
+    let plain = |c: char| (c as u32) < 0x300 || ('\u{1e00}'..='\u{1eff}').contains(&c);
+    for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+        let text = format!("a{c}b");
+        assert_eq!(plain_nfc(&text), plain(c), "U+{:04X}", c as u32);
+        if plain(c) {
+            assert_eq!(
+                is_nfc_quick(text.chars()),
+                IsNormalized::Yes,
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+    assert!(plain_nfc("Phường Hoa Lư, Thị trấn Đồng Đăng"));
+    assert!(!plain_nfc("Le\u{302}\u{301} Lợi"));
+}
