@@ -375,6 +375,14 @@ fn plain_text_is_nfc_by_its_bytes_as_by_unicodes_quick_check() {
                 "U+{:04X}",
                 c as u32
             );
+            // No combining class either: any string of such characters is in order, so NFC
+            // (not only each character on its own).
+            assert_eq!(
+                unicode_normalization::char::canonical_combining_class(c),
+                0,
+                "U+{:04X}",
+                c as u32
+            );
         }
     }
     assert!(plain_nfc("Phường Hoa Lư, Thị trấn Đồng Đăng"));
