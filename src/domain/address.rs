@@ -420,6 +420,7 @@ fn index() -> &'static Index {
 
 fn build_index() -> Index {
     let mut map = HashMap::new();
+    let mut exact = HashMap::new();
     let mut problems = Vec::new();
     let names = PROVINCES.iter().map(|p| (p.name, p.code));
     for (name, code) in names
@@ -431,19 +432,21 @@ fn build_index() -> Index {
             continue;
         };
         let key = compact(name);
-        match map.get(&key) {
-            Some(&j) if j != i => problems.push(format!("{name}: key {key} is ambiguous")),
-            Some(_) => {}
+        // The first claim of a key wins; the name as written finds what its key finds.
+        let found = match map.get(&key) {
+            Some(&j) => {
+                if j != i {
+                    problems.push(format!("{name}: key {key} is ambiguous"));
+                }
+                j
+            }
             None => {
                 map.insert(key, i);
+                i
             }
-        }
+        };
+        exact.insert(name, found);
     }
-    let names = PROVINCES.iter().map(|p| p.name);
-    let exact = names
-        .chain(LEGACY.iter().chain(ALIASES.iter()).map(|(name, _)| *name))
-        .filter_map(|name| Some((name, *map.get(&compact(name))?)))
-        .collect();
     Index {
         map,
         exact,
