@@ -7,6 +7,7 @@ pub mod money;
 pub mod order;
 pub mod phone;
 pub mod rates;
+pub mod rfc3339;
 pub mod schedule;
 pub mod status;
 

@@ -170,7 +170,7 @@ impl Phone {
         let s = self.0.as_str();
         let head = s.get(..3).unwrap_or("");
         let tail = s.get(s.len().saturating_sub(3)..).unwrap_or("");
-        format!("{head}****{tail}")
+        [head, "****", tail].concat()
     }
 }
 

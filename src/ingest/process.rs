@@ -2,13 +2,13 @@
 //! Redis round trip and build the reply. Nothing is acked before Redis answered.
 
 use crate::metric_names as names;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id, reported_order_id, OrderWire};
+use crate::domain::rfc3339;
 use crate::domain::schedule::{due_for_pickup, first_pickup, SiteSchedule};
 use crate::store::tombstones::DedupeWindow;
 use crate::store::{CancelOutcome, IngestOutcome, Store, StoreError, StoreOrder};
@@ -213,67 +213,6 @@ const RECORD_ROOM: usize = 640;
 /// reserve its size for its one order; a larger order grows the buffer).
 const MAX_ORDER_ROOM: usize = 16 * 1024;
 
-/// A time as chrono's own `Serialize` writes it (RFC 3339, `AutoSi` fraction digits, `Z`),
-/// formatted on the stack rather than through serde's `collect_str`, which escapes it a
-/// character at a time, or chrono's formatter (issue 20: 2–3 % of ingest's CPU for three
-/// times an order). Years outside 0–9999 and leap seconds, which ingest never makes, take
-/// chrono's own path.
-fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339_text(t, &mut [0u8; RFC3339_MAX]))
-}
-
-/// A time's RFC 3339 text: written on the stack by [`write_rfc3339`], or by chrono for the
-/// times it leaves to chrono.
-fn rfc3339_text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; RFC3339_MAX]) -> Cow<'b, str> {
-    match write_rfc3339(t, buf) {
-        Some(text) => Cow::Borrowed(text),
-        None => Cow::Owned(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-    }
-}
-
-/// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
-const RFC3339_MAX: usize = 30;
-
-fn write_rfc3339<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; RFC3339_MAX]) -> Option<&'b str> {
-    use chrono::{Datelike, Timelike};
-    // The naive UTC time: its parts are read without converting for an offset each time.
-    let t = t.naive_utc();
-    let (year, nanos) = (t.year(), t.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return None;
-    }
-    fn digits(out: &mut [u8], mut v: u32) {
-        for b in out.iter_mut().rev() {
-            *b = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    }
-    digits(&mut buf[0..4], year.unsigned_abs());
-    digits(&mut buf[5..7], t.month());
-    digits(&mut buf[8..10], t.day());
-    digits(&mut buf[11..13], t.hour());
-    digits(&mut buf[14..16], t.minute());
-    digits(&mut buf[17..19], t.second());
-    for (i, b) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
-        buf[i] = b;
-    }
-    // AutoSi: as few of 0, 3, 6 or 9 fraction digits as show the time exactly.
-    let (width, fraction) = match nanos {
-        0 => (0, 0),
-        n if n % 1_000_000 == 0 => (3, n / 1_000_000),
-        n if n % 1_000 == 0 => (6, n / 1_000),
-        n => (9, n),
-    };
-    let mut end = 19;
-    if width > 0 {
-        buf[end] = b'.';
-        digits(&mut buf[end + 1..end + 1 + width], fraction);
-        end += 1 + width;
-    }
-    buf[end] = b'Z';
-    std::str::from_utf8(&buf[..=end]).ok()
-}
-
 /// A time every order of a frame records, and its text as the record writes it (RFC 3339,
 /// as chrono's `Serialize` writes it): written once a frame rather than once an order.
 struct Stamp {
@@ -285,7 +224,7 @@ impl Stamp {
     fn new(at: DateTime<Utc>) -> Self {
         Stamp {
             at,
-            text: rfc3339_text(&at, &mut [0u8; RFC3339_MAX]).into_owned(),
+            text: rfc3339::text(&at, &mut [0u8; rfc3339::MAX]).into_owned(),
         }
     }
 }
@@ -303,7 +242,7 @@ struct OrderDataOut<'a> {
     site: &'a str,
     session: &'a str,
     received_at: &'a Stamp,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     deadline: DateTime<Utc>,
     pickup_at: &'a Stamp,
     at_risk: bool,
@@ -337,8 +276,8 @@ impl OrderDataOut<'_> {
         out.push(b',');
         write_member(out, "received_at", &self.received_at.text);
         out.push(b',');
-        let mut buf = [0u8; RFC3339_MAX];
-        write_member(out, "deadline", &rfc3339_text(&self.deadline, &mut buf));
+        let mut buf = [0u8; rfc3339::MAX];
+        write_member(out, "deadline", &rfc3339::text(&self.deadline, &mut buf));
         out.push(b',');
         write_member(out, "pickup_at", &self.pickup_at.text);
         out.extend_from_slice(if self.at_risk {
@@ -607,48 +546,6 @@ mod tests {
                     serde_json::to_string(&t(i)).unwrap()
                 );
             }
-        }
-
-        /// Years 0–9999 are written here, the rest (either side) by chrono.
-        #[test]
-        fn any_time_is_written_as_chrono_writes_it(
-            secs in -70_000_000_000i64..260_000_000_000,
-            nanos in prop_oneof![
-                Just(0u32),
-                (0u32..1000).prop_map(|n| n * 1_000_000),
-                (0u32..1_000_000).prop_map(|n| n * 1_000),
-                0u32..1_000_000_000,
-            ],
-        ) {
-            #[derive(serde::Serialize)]
-            struct Ours(#[serde(serialize_with = "rfc3339")] DateTime<Utc>);
-            let t = DateTime::from_timestamp(secs, nanos).unwrap();
-            prop_assert_eq!(
-                serde_json::to_string(&Ours(t)).unwrap(),
-                serde_json::to_string(&t).unwrap()
-            );
-        }
-    }
-
-    #[test]
-    fn times_are_written_as_chrono_writes_them() {
-        #[derive(serde::Serialize)]
-        struct Ours(#[serde(serialize_with = "rfc3339")] DateTime<Utc>);
-        let base = Utc.with_ymd_and_hms(2026, 12, 5, 19, 30, 0).unwrap();
-        for nanos in [
-            0,
-            1_000_000,
-            123_000_000,
-            123_456_000,
-            123_456_789,
-            999_999_999,
-        ] {
-            let t = base + Duration::nanoseconds(nanos);
-            assert_eq!(
-                serde_json::to_string(&Ours(t)).unwrap(),
-                serde_json::to_string(&t).unwrap(),
-                "{nanos} ns"
-            );
         }
     }
 }

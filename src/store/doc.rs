@@ -19,7 +19,9 @@
 //! twenty-eighth session, [`ORDER_LEVEL`]); records packed against the second dictionary
 //! still read.
 //! Since the eighteenth, a parcel's document likewise ([`PARCEL_DICT_V3`]): about 281 bytes
-//! of a surge's 827-byte documents in 2.2 µs, where the second dictionary took 333 in 5.6 µs.
+//! of a surge's 827-byte documents in 2.2 µs, where the second dictionary took 333 in 5.6 µs
+//! (about 297, in a quarter fewer instructions, at the faster level used since issue 20's
+//! thirty-third session, [`PARCEL_LEVEL`]).
 //!
 //! Packing is the store's business: the planner and ingest hand over JSON and every reader
 //! gets JSON back. Lua scripts store what they are given and never look inside a document
@@ -34,7 +36,7 @@ use lz4_flex::block::{
 };
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::dict::DecoderDictionary;
-use zstd::zstd_safe::CParameter;
+use zstd::zstd_safe::{CParameter, ParamSwitch};
 
 use super::StoreError;
 
@@ -183,9 +185,24 @@ const PARCEL_DICT_V3: &[u8] = include_bytes!("parcel-v3.zdict");
 /// 25.0k; -6 with 7: 21.3k for 41 bytes more a record), zstd about 28 % of the service's CPU at 10
 /// connections × 100 orders a frame; for about 25 bytes more of Redis per waved order
 /// (`bench-memory.sh`, two runs each: 1,421–1,436 → 1,452–1,458 with the deploy setting). A
-/// parcel's document is packed by the planner, off that path, at level 1.
+/// parcel's document is packed by the planner, off that path: at level 1 until issue 20's
+/// thirty-third session, now at -3 with its literals compressed ([`PARCEL_LITERALS`]).
 const ORDER_LEVEL: i32 = -4;
-const PARCEL_LEVEL: i32 = 1;
+const PARCEL_LEVEL: i32 = -3;
+
+/// Whether the text no match covers (the literals) is Huffman-coded at a level below 1,
+/// where zstd stores it as it is. Records: no (3,000 records of a surge run at -4: 446.3
+/// bytes and 23.2k instructions a record as they are, 373.8 and 25.9k coded, and reading them
+/// back would decode them too; the ack path keeps the cheaper). Parcel documents: yes, since
+/// issue 20's thirty-third session. A parcel's document was packed at level 1 (32.4k
+/// instructions and 280.4 bytes a document, 3,000 documents of a surge run, callgrind): at -3
+/// with its literals coded it takes 23.7k and 297.2 bytes (-2: 26.1k and 285.1; -4: 22.5k and
+/// 306.5; -1 as level 1; -3 as it is: 55 bytes or more larger, as the twenty-ninth session
+/// found). The planner packs a document per parcel while the surge's orders arrive: a
+/// quarter less of that work for about 17 bytes more of Redis per waved order. Reading is
+/// unchanged (an ordinary zstd frame).
+const ORDER_LITERALS: bool = false;
+const PARCEL_LITERALS: bool = true;
 
 /// The shortest match the order level looks for in a record: 7 bytes, since issue 20's
 /// twenty-eighth session, with level -4 (3,000 records of an ingest run: at -4, 6 took 24.1k
@@ -200,7 +217,8 @@ const ORDER_MIN_MATCH: Option<u32> = Some(7);
 /// The shortest match the parcel level looks for: 7 bytes instead of zstd's 5, since issue
 /// 20's twenty-ninth session (callgrind of this crate's zstd on 3,000 parcel documents of a
 /// flash run, level 1: 34.2k → 33.4k instructions a document and 282.3 → 279.0 bytes; 6 took
-/// 279.4 bytes; levels below 1 were faster but 55 bytes or more larger). Reading is unchanged.
+/// 279.4 bytes; levels below 1 were faster but 55 bytes or more larger). Kept at -3 with
+/// coded literals (6 there: 302.5 bytes against 297.2). Reading is unchanged.
 const PARCEL_MIN_MATCH: Option<u32> = Some(7);
 
 /// The magic number that opens every zstd frame, left out of what is stored.
@@ -215,25 +233,28 @@ struct ZstdDict {
 }
 
 /// How documents are packed against a dictionary: its bytes, loaded into each thread's
-/// context (which digests them once, with the context's parameters), the level and, where
-/// measured better, the shortest match the level's search looks for.
+/// context (which digests them once, with the context's parameters), and the tuning.
 struct Encoder {
     dict: Vec<u8>,
+    tuning: Tuning,
+}
+
+/// The level, where measured better the shortest match the level's search looks for, and
+/// whether literals are coded below level 1.
+#[derive(Clone, Copy)]
+struct Tuning {
     level: i32,
     min_match: Option<u32>,
+    literals: bool,
 }
 
 impl ZstdDict {
-    fn new(tag: u8, level: i32, min_match: Option<u32>, parts: &[&[u8]]) -> ZstdDict {
+    fn new(tag: u8, tuning: Tuning, parts: &[&[u8]]) -> ZstdDict {
         let dict = parts.concat();
         ZstdDict {
             tag,
             decoder: DecoderDictionary::copy(&dict),
-            encoder: Some(Encoder {
-                dict,
-                level,
-                min_match,
-            }),
+            encoder: Some(Encoder { dict, tuning }),
         }
     }
 
@@ -246,14 +267,25 @@ impl ZstdDict {
     }
 }
 
+const ORDER_TUNING: Tuning = Tuning {
+    level: ORDER_LEVEL,
+    min_match: ORDER_MIN_MATCH,
+    literals: ORDER_LITERALS,
+};
+const PARCEL_TUNING: Tuning = Tuning {
+    level: PARCEL_LEVEL,
+    min_match: PARCEL_MIN_MATCH,
+    literals: PARCEL_LITERALS,
+};
+
 static ORDER_ZSTD: LazyLock<ZstdDict> =
-    LazyLock::new(|| ZstdDict::new(ORDER_V3, ORDER_LEVEL, ORDER_MIN_MATCH, &[ORDER_DICT_V3]));
+    LazyLock::new(|| ZstdDict::new(ORDER_V3, ORDER_TUNING, &[ORDER_DICT_V3]));
 /// Read only: records the sixteenth session's build wrote.
 static ORDER_V2_ZSTD: LazyLock<ZstdDict> = LazyLock::new(|| {
     ZstdDict::read_only(ORDER_V2, &[ORDER_PROVINCES_V2.as_bytes(), ORDER_DICT_V1])
 });
 static PARCEL_ZSTD: LazyLock<ZstdDict> =
-    LazyLock::new(|| ZstdDict::new(PARCEL_V3, PARCEL_LEVEL, PARCEL_MIN_MATCH, &[PARCEL_DICT_V3]));
+    LazyLock::new(|| ZstdDict::new(PARCEL_V3, PARCEL_TUNING, &[PARCEL_DICT_V3]));
 /// Read only: documents the sixteenth and seventeenth sessions' builds wrote.
 static PARCEL_V2_ZSTD: LazyLock<ZstdDict> = LazyLock::new(|| {
     ZstdDict::read_only(PARCEL_V2, &[PARCEL_PROVINCES_V2.as_bytes(), PARCEL_DICT_V1])
@@ -302,9 +334,14 @@ fn pack_zstd(json: &[u8], kind: Zkind) -> Option<Vec<u8>> {
         let slot = &mut contexts[kind as usize];
         if slot.is_none() {
             let encoder = dict.encoder.as_ref()?;
-            let mut z = Compressor::with_dictionary(encoder.level, &encoder.dict).ok()?;
-            if let Some(n) = encoder.min_match {
+            let t = encoder.tuning;
+            let mut z = Compressor::with_dictionary(t.level, &encoder.dict).ok()?;
+            if let Some(n) = t.min_match {
                 z.set_parameter(CParameter::MinMatch(n)).ok()?;
+            }
+            if t.literals {
+                z.set_parameter(CParameter::LiteralCompressionMode(ParamSwitch::Enable))
+                    .ok()?;
             }
             // The frame keeps its content size (what `unpack` allocates) and drops the
             // checksum and dictionary id (the tag names the dictionary).

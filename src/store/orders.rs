@@ -11,6 +11,7 @@ use super::tombstones::DedupeWindow;
 use super::{keys, Store, StoreError};
 use crate::domain::address::Region;
 use crate::domain::order::OrderWire;
+use crate::domain::rfc3339;
 use crate::domain::status::{OrderStatus, SessionState};
 
 /// One accepted order as stored under `data` in its hash.
@@ -42,7 +43,8 @@ fn owned_order<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OrderWire<'stat
 /// dropping an owned [`OrderData`]; 16 % fewer instructions a record so). It takes the same
 /// fields with the same types as [`OrderData`], so it accepts exactly the records that
 /// [`OrderData`] accepts (a damaged one stays a poison entry), including those the planner
-/// does not read.
+/// does not read. Its times are read by [`rfc3339::deserialize`], which accepts what
+/// chrono's `Deserialize` does (about 1,800 instructions a time less on the planner's path).
 #[derive(Debug, Deserialize)]
 pub struct OrderDataRef<'a> {
     #[serde(borrow)]
@@ -51,8 +53,11 @@ pub struct OrderDataRef<'a> {
     pub site: Cow<'a, str>,
     #[serde(borrow)]
     pub session: Cow<'a, str>,
+    #[serde(deserialize_with = "rfc3339::deserialize")]
     pub received_at: DateTime<Utc>,
+    #[serde(deserialize_with = "rfc3339::deserialize")]
     pub deadline: DateTime<Utc>,
+    #[serde(deserialize_with = "rfc3339::deserialize")]
     pub pickup_at: DateTime<Utc>,
     pub at_risk: bool,
     #[serde(borrow)]
