@@ -100,12 +100,12 @@ async fn next_message(stream: &mut SplitStream<WebSocket>, pace: &Pace, idle: Du
 }
 
 /// A frame's global in-flight slot (`ingest.global_inflight`), taken without waiting.
-fn try_slot(slots: &Arc<Semaphore>) -> Option<Held> {
+fn try_slot(slots: &Arc<Semaphore>, ctx: &Ctx) -> Option<Held> {
     slots
         .clone()
         .try_acquire_owned()
         .ok()
-        .map(|p| Held::new(p, names::INGEST_INFLIGHT_FRAMES))
+        .map(|p| Held::new(p, &ctx.metrics.inflight_frames))
 }
 
 /// Order frames read together, stored with one Redis call in a task of their own (so a
@@ -386,7 +386,7 @@ impl Handler {
     async fn wait_slot(&mut self) -> ControlFlow<(), Option<Held>> {
         tokio::select! {
             p = self.slots.clone().acquire_owned() => {
-                ControlFlow::Continue(p.ok().map(|p| Held::new(p, names::INGEST_INFLIGHT_FRAMES)))
+                ControlFlow::Continue(p.ok().map(|p| Held::new(p, &self.ctx.metrics.inflight_frames)))
             }
             _ = self.tx.closed() => ControlFlow::Break(()),
         }
@@ -438,7 +438,7 @@ impl Handler {
         if !self.has_room(batch) {
             return None;
         }
-        let permit = try_slot(&self.slots)?;
+        let permit = try_slot(&self.slots, &self.ctx)?;
         match self.stream.next().now_or_never() {
             Some(Some(Ok(m))) if !matches!(m, Message::Close(_)) => Some((m, Some(permit))),
             Some(other) => {

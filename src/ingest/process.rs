@@ -42,6 +42,9 @@ pub struct ConnMetrics {
     duplicate: metrics::Counter,
     rejected: metrics::Counter,
     duplicate_changed: metrics::Counter,
+    /// The budgets' gauges ([`super::Held`]).
+    pub inflight_frames: metrics::Gauge,
+    pub inflight_orders: metrics::Gauge,
 }
 
 impl ConnMetrics {
@@ -58,6 +61,8 @@ impl ConnMetrics {
             rejected: received("rejected"),
             duplicate_changed: metrics::counter!(names::ORDERS_DUPLICATE_CHANGED,
                 "site" => site.to_owned(), "seller" => seller.to_owned()),
+            inflight_frames: metrics::gauge!(names::INGEST_INFLIGHT_FRAMES),
+            inflight_orders: metrics::gauge!(names::INGEST_INFLIGHT_ORDERS),
         }
     }
 }
@@ -336,7 +341,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
             ctx.order_budget.clone().acquire_many_owned(n),
         )
         .await
-        .map(|r| r.map(|p| super::Held::new(p, names::INGEST_INFLIGHT_ORDERS))) else {
+        .map(|r| r.map(|p| super::Held::new(p, &ctx.metrics.inflight_orders))) else {
             let e = StoreError::Timeout(ctx.budget_wait);
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         };

@@ -358,7 +358,7 @@ impl ParcelParts<'_> {
         let mut out = Vec::with_capacity(1024);
         match self.write_json(orders, &mut out) {
             // JSON written from strings and serde_json's output: UTF-8.
-            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Ok(()) => super::doc::utf8(out).unwrap_or_default(),
             Err(_) => String::new(),
         }
     }
