@@ -384,9 +384,10 @@ impl Handler {
     /// A data frame takes a global slot now that it has arrived (waiting for one stops
     /// this connection's reading, not anyone else's). Breaks when the writer is gone.
     async fn wait_slot(&mut self) -> ControlFlow<(), Option<Held>> {
+        let gauge = &self.ctx.metrics.inflight_frames;
         tokio::select! {
             p = self.slots.clone().acquire_owned() => {
-                ControlFlow::Continue(p.ok().map(|p| Held::new(p, &self.ctx.metrics.inflight_frames)))
+                ControlFlow::Continue(p.ok().map(|p| Held::new(p, gauge)))
             }
             _ = self.tx.closed() => ControlFlow::Break(()),
         }
