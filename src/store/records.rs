@@ -602,7 +602,21 @@ mod tests {
             text(),
             vnd(),
             any::<u64>(),
-            proptest::option::of((-100_000i64..100_000, 0u32..1_000_000_000)),
+            // Deadlines of every fraction width (none, 3, 6, 9 digits), and of years outside
+            // 0–9999 (written by chrono).
+            proptest::option::of((
+                prop_oneof![
+                    4 => -100_000i64..100_000,
+                    1 => -70_000_000_000i64..-62_200_000_000,
+                    1 => 253_500_000_000i64..260_000_000_000,
+                ],
+                prop_oneof![
+                    Just(0u32),
+                    (0u32..1000).prop_map(|n| n * 1_000_000),
+                    (0u32..1_000_000).prop_map(|n| n * 1_000),
+                    0u32..1_000_000_000,
+                ],
+            )),
             proptest::collection::vec(item(), 0..4),
         )
             .prop_map(
