@@ -275,6 +275,8 @@ pub struct IngestConfig {
     /// Orders in one `orders` frame at most.
     pub max_orders_per_frame: usize,
     /// Frames in flight (read, not yet answered) per connection; when full, reading stops.
+    /// Reading also waits while 4 Redis calls of the connection are in flight; frames that
+    /// arrived meanwhile are then read together.
     pub window: usize,
     /// Frames in flight across all connections.
     pub global_inflight: usize,

@@ -1,6 +1,8 @@
 //! One ingest WebSocket: read frames, work on up to `window` of them at once, answer in
 //! arrival order. When the window (or the global in-flight budget) is full the loop stops
 //! reading, so a fast client meets TCP back-pressure; nothing here queues without bound.
+//! Reading also waits while [`CALLS_IN_FLIGHT`] entries are in flight, so that frames
+//! arriving meanwhile are stored together.
 //!
 //! Shared budgets are held only while a frame's reply is computed: each frame's work runs
 //! in a task of its own that holds the frame's global slot (and, in `store_batch`, its
@@ -50,6 +52,16 @@ pub struct Limits {
 /// connections × 100 orders a frame throughput rose 10–15 % in three A B B A rounds (CPU
 /// per order the same within the noise).
 const MAX_BATCH_ORDERS: usize = 250;
+
+/// A connection starts reading a frame only while fewer entries than this are in flight
+/// (an entry: a batch's Redis call, or a frame answered on its own), within its window.
+/// Frames that arrived meanwhile wait in the socket and are then taken in together: order
+/// frames as one batch and one call (issue 20, thirty-third session: at one order a frame
+/// over 100 connections each call carried about 6 orders, 45,725 script calls for 300,000
+/// orders; with 4, about 25 orders a call and 11,909 calls; the surge peak alternated: the
+/// service's CPU −11 %, Redis' −5 %). Other frames taken in with them are entries of their
+/// own, up to the window as before. A connection's round trips still overlap.
+const CALLS_IN_FLIGHT: usize = 4;
 
 /// The replies of one or more frames, in frame order, with when each frame was read and
 /// how many orders it carried.
@@ -112,14 +124,6 @@ fn try_slot(slots: &Arc<Semaphore>, ctx: &Ctx) -> Option<Held> {
 /// busy connection's validation runs on any core). A frame's orders are parsed in the read
 /// loop, with the frame (one pass over its text; see `frame::parse`), unless some order
 /// does not read: then the task parses each order's text on its own.
-/// Entries (a batch's Redis call, or a frame answered on its own) a connection has in flight
-/// at most, within its window: frames that arrive meanwhile wait in the socket and are then
-/// read together, as one batch and one call (issue 20, thirty-third session: at one order a
-/// frame over 100 connections each call carried about 6 orders, 45,700 script calls for
-/// 300,000 orders; with 4, about 25 orders a call and 11,900 calls, the service's CPU −17 %
-/// and Redis' −7 % in one run each). A connection's frames still overlap their round trips.
-const CALLS_IN_FLIGHT: usize = 4;
-
 struct Batch {
     /// (the frame: its text, seq and orders; when it was read)
     frames: Vec<(Body, Instant)>,
@@ -283,8 +287,8 @@ impl Handler {
         }
     }
 
-    /// Whether another frame may be read now: the window, [`CALLS_IN_FLIGHT`] and the
-    /// connection's order budget all have room.
+    /// Whether reading may start now: fewer entries in flight than the window and
+    /// [`CALLS_IN_FLIGHT`], and room in the connection's order budget.
     fn can_read(&self) -> bool {
         self.reading
             && self.inflight.len() < self.limits.window.min(CALLS_IN_FLIGHT)
