@@ -11,6 +11,9 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 /// The longest text [`write`] makes: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub const MAX: usize = 30;
 
+/// Where the written form has its separators, and which ([`write`] and [`parse`]).
+const SEPARATORS: [(usize, u8); 5] = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+
 /// A time's text: written on the stack by [`write`], or by chrono for the times it leaves
 /// to chrono.
 pub fn text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; MAX]) -> Cow<'b, str> {
@@ -47,7 +50,7 @@ pub fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; MAX]) -> Option<&'b str> {
     digits(&mut buf[11..13], t.hour());
     digits(&mut buf[14..16], t.minute());
     digits(&mut buf[17..19], t.second());
-    for (i, b) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+    for (i, b) in SEPARATORS {
         buf[i] = b;
     }
     // AutoSi: as few of 0, 3, 6 or 9 fraction digits as show the time exactly.
@@ -81,10 +84,7 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
             c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
         })
     }
-    if [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')]
-        .iter()
-        .any(|&(i, c)| b[i] != c)
-    {
+    if SEPARATORS.iter().any(|&(i, c)| b[i] != c) {
         return None;
     }
     let nanos = match &b[19..b.len() - 1] {

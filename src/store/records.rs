@@ -208,7 +208,7 @@ impl ParcelParts<'_> {
     /// tests compare the two on any document), written by hand (issue 20: through serde
     /// this took about 4 % of the service's CPU in the 300,000-order peak). The pickup time
     /// (formatted again only when it changes, per thread) and amounts with a fraction are
-    /// still written by serde_json; deadlines by [`crate::domain::rfc3339::write`] (chrono's
+    /// still written by serde_json; deadlines by [`crate::domain::rfc3339::text`] (chrono's
     /// path, through serde's `collect_str`, cost about 2,000 instructions a parcel).
     pub fn write_json<'o, L>(
         &self,
@@ -296,10 +296,7 @@ impl ParcelParts<'_> {
             out.push(b',');
             write_key(out, "deadline");
             match &o.deadline {
-                Some(t) => match rfc3339::write(t, &mut [0u8; rfc3339::MAX]) {
-                    Some(text) => write_str(out, text),
-                    None => by_serde(out, t)?,
-                },
+                Some(t) => write_str(out, &rfc3339::text(t, &mut [0u8; rfc3339::MAX])),
                 None => out.extend_from_slice(b"null"),
             }
             out.extend_from_slice(b",\"lines\":[");
