@@ -4,9 +4,10 @@ waving tail is held by Redis, and `INFO commandstats` cannot tell one script fro
 
     python3 load-tests/redis_time.py PORT OUT.md [TITLE]
 
-Sets the Redis at 127.0.0.1:PORT to log every command in SLOWLOG (threshold 0) and drains the
-log every POLL_MS (default 100) until it gets SIGTERM or SIGINT, then writes a markdown table to
-OUT.md and puts the threshold and length back. Each drain is `SLOWLOG GET -1` and `SLOWLOG
+Sets the Redis at 127.0.0.1:PORT to log every command in SLOWLOG (threshold 0; what the log held
+before is cleared) and drains the log every POLL_MS (default 100) until it gets SIGTERM or
+SIGINT, then writes a markdown table to OUT.md (also after a failed drain: what was counted so
+far) and puts the threshold and length back. Each drain is `SLOWLOG GET -1` and `SLOWLOG
 RESET` in one MULTI/EXEC, so nothing logged between the two is lost; the log holds up to
 `slowlog-max-len` (set to 200,000) entries between drains, and entries lost to it are counted
 (the entries' ids are consecutive; the drain's own `SLOWLOG GET`, logged after it ran and
@@ -18,7 +19,9 @@ SLOWLOG's duration is the command's execution, without reading it off the socket
 its reply. Redis 7 logs the commands a script runs too, before the script's own entry and with
 the client address `?:0`: each is counted under the script that ran it (the next top-level
 entry), so a script's own row includes them and its commands are listed below it. Scripts are
-named by the SHA-1 of the files in src/store/lua/. Logging every command slows Redis down:
+named by the SHA-1 of the files in src/store/lua/ (another build's scripts show as their hash;
+an EVAL's body is cut short in the log, so it shows as `eval (script body)`). REPRODUCE (the
+environment) is the command the report names. Logging every command slows Redis down:
 compare shares within a run, not times with runs made without it. At the full surge peak
 (300,000 orders) the log fills faster than it is drained (about 70 % of the entries lost, and
 the waving tail twice as long as without the log): measure the peak's shape at SCALE=0.3 or
@@ -58,6 +61,7 @@ class Tally:
         self.waiting = []  # inner entries not yet claimed by their script: (command, µs)
         self.last_id = None
         self.lost = 0
+        self.seen = 0
 
     def take(self, entries):
         # SLOWLOG GET lists the newest first.
@@ -70,6 +74,7 @@ class Tally:
                 missing = entry_id - self.last_id - 1
                 self.lost += max(0, missing - 1 if first else missing)
             self.last_id = entry_id
+            self.seen += 1
             first = False
             if client == OWN_NAME.encode():
                 continue
@@ -78,11 +83,11 @@ class Tally:
                 self.waiting.append((cmd, duration))
                 continue
             name = cmd
-            if cmd in ('evalsha', 'eval') and len(args) > 1:
+            if cmd in ('evalsha', 'evalsha_ro') and len(args) > 1:
                 sha = args[1].decode(errors='replace').lower()
-                if cmd == 'eval':
-                    sha = hashlib.sha1(args[1]).hexdigest()
                 name = f'{cmd} {self.names.get(sha, sha[:12])}'
+            elif cmd in ('eval', 'eval_ro'):
+                name = f'{cmd} (script body)'
             row = self.top[name]
             row[0] += 1
             row[1] += duration
@@ -92,13 +97,14 @@ class Tally:
                 r[1] += d
             self.waiting = []
 
-    def markdown(self, title, seconds):
+    def markdown(self, title, seconds, reproduce):
         total = sum(v[1] for v in self.top.values()) or 1
         out = [f'# Redis time by script and command: {title}', '',
-               f'SLOWLOG over {seconds:.1f} s (threshold 0, drained every {POLL_MS} ms), '
-               f'{sum(v[0] for v in self.top.values()):,} top-level entries, '
-               f'{self.lost:,} lost to the log\'s length. Reproduce: '
-               '`bash load-tests/bench-redis-time.sh`.', '',
+               f'SLOWLOG over {seconds:.1f} s (threshold 0, drained every {POLL_MS} ms): '
+               f'{self.seen:,} entries read ({sum(v[0] for v in self.top.values()):,} '
+               f'top-level), **{self.lost:,} lost** to the log\'s length (of '
+               f'{self.seen + self.lost:,}; the count can be one high for a drain that found the '
+               f'log full). Reproduce: `{reproduce}`.', '',
                '| script or command | calls | µs in all | µs a call | share |',
                '|---|---:|---:|---:|---:|']
         for name, (calls, us) in sorted(self.top.items(), key=lambda kv: -kv[1][1]):
@@ -121,18 +127,13 @@ def main():
         sys.exit(__doc__)
     port, out_path = int(sys.argv[1]), sys.argv[2]
     title = sys.argv[3] if len(sys.argv) > 3 else 'a run'
-    r = redis.Redis(host='127.0.0.1', port=port, client_name=OWN_NAME)
-    before = r.config_get('slowlog-*')
-    r.config_set('slowlog-max-len', MAX_LEN)
-    r.config_set('slowlog-log-slower-than', 0)
-    r.slowlog_reset()
+    reproduce = os.environ.get('REPRODUCE', 'bash load-tests/bench-redis-time.sh')
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.append(True))
     tally = Tally(script_names())
-    if os.environ.get('READY_FILE'):
-        with open(os.environ['READY_FILE'], 'w') as f:
-            f.write('logging\n')
+    r = redis.Redis(host='127.0.0.1', port=port, client_name=OWN_NAME)
+    before = r.config_get('slowlog-*')
     started = time.monotonic()
 
     def drain():
@@ -143,6 +144,12 @@ def main():
         tally.take(entries)
 
     try:
+        r.config_set('slowlog-max-len', MAX_LEN)
+        r.config_set('slowlog-log-slower-than', 0)
+        r.slowlog_reset()
+        if os.environ.get('READY_FILE'):
+            with open(os.environ['READY_FILE'], 'w') as f:
+                f.write('logging\n')
         while not stop:
             drain()
             time.sleep(POLL_MS / 1000)
@@ -153,8 +160,8 @@ def main():
             r.config_set('slowlog-max-len', before.get('slowlog-max-len', 128))
         except redis.RedisError:
             pass  # Redis stopped first: nothing to put back
-    with open(out_path, 'w') as f:
-        f.write(tally.markdown(title, time.monotonic() - started))
+        with open(out_path, 'w') as f:
+            f.write(tally.markdown(title, time.monotonic() - started, reproduce))
 
 
 if __name__ == '__main__':
