@@ -11,6 +11,7 @@
 # Knobs (environment): ROUNDS (5), ORDERS (300000), CONNS (10), PER_FRAME (100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source load-tests/lib.sh
 (($# >= 1)) || { sed -n '2,9p' "$0" >&2; exit 2; }
 ROUNDS=${ROUNDS:-5}
 ORDERS=${ORDERS:-300000}
@@ -34,20 +35,14 @@ run() { # binary → "cpu_s orders_per_s peak_rss_mib"
     TMP=$(mktemp -d /tmp/livepack-ab.XXXXXX)
     local rport lport
     rport=$("$SURGE" free-port)
-    redis-server --bind 127.0.0.1 --port "$rport" --dir "$TMP" --appendonly yes \
-        --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" &
-    RPID=$!
-    for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_redis "$rport" "$TMP"
+    RPID=$REDIS_PID
     lport=$("$SURGE" free-port)
     LIVEPACK__REDIS__URL="redis://127.0.0.1:$rport/0" LIVEPACK__SERVER__LISTEN="127.0.0.1:$lport" \
     LIVEPACK__PLANNER__ENABLED=false LIVEPACK__LOG__LEVEL=warn \
     LIVEPACK__INGEST__MAX_ORDERS_PER_SEC=1000000 "$1" serve >"$TMP/livepack.log" 2>&1 &
     LPID=$!
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$lport/readyz" >/dev/null 2>&1 && break
-        kill -0 "$LPID" 2>/dev/null || { cat "$TMP/livepack.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_ready "$lport" "$LPID" "$TMP/livepack.log"
     "$SURGE" ingest --url "ws://127.0.0.1:$lport" --token demo-seller-mat-ong-tam-diep-token \
         --token demo-seller-tra-shan-tuyet-token --connections "$CONNS" --orders "$ORDERS" \
         --orders-per-frame "$PER_FRAME" --session-prefix "ab$RANDOM" --no-progress \

@@ -7,6 +7,7 @@
 # Prints a markdown table. Knobs: ORDERS (default 50000), ROUNDS (2), SURGE (binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source load-tests/lib.sh
 ORDERS=${ORDERS:-50000}
 ROUNDS=${ROUNDS:-2}
 SURGE=${SURGE:-${CARGO_TARGET_DIR:-$PWD/target}/debug/livepack-surge}
@@ -19,11 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 PORT=$("$SURGE" free-port)
-redis-server --bind 127.0.0.1 --port "$PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" &
-REDIS_PID=$!
+start_redis "$PORT" "$TMP"
 RCLI=(redis-cli -h 127.0.0.1 -p "$PORT")
-for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
 echo "# appendfsync always vs everysec, $(date -u +'%Y-%m-%d %H:%M UTC'), AOF on $(df -T "$TMP" | awk 'NR==2 {print $2}') ($TMP)"
 echo
 echo "| shape (clients × pipeline × orders/call) | round | everysec orders/s | always orders/s | always / everysec |"

@@ -15,6 +15,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source load-tests/lib.sh
 ROOT=$PWD
 ORDERS=${ORDERS:-100000}
 LIMIT_CLIENTS=${LIMIT_CLIENTS:-50}
@@ -52,12 +53,8 @@ trap cleanup EXIT
 
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" &
-REDIS_PID=$!
+start_redis "$REDIS_PORT" "$TMP"
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
-for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
-"${RCLI[@]}" ping >/dev/null
 
 start_lp() { # binary
     LP_PORT=$("$SURGE" free-port)
@@ -68,12 +65,7 @@ start_lp() { # binary
     LIVEPACK__LOG__LEVEL=warn \
         env "${PACE_ENV[@]}" "$1" serve >"$TMP/livepack.log" 2>&1 &
     LP_PID=$!
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null 2>&1 && break
-        kill -0 "$LP_PID" 2>/dev/null || { cat "$TMP/livepack.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null
+    wait_ready "$LP_PORT" "$LP_PID" "$TMP/livepack.log"
 }
 stop_lp() {
     kill "$LP_PID" 2>/dev/null && wait "$LP_PID" 2>/dev/null

@@ -11,6 +11,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+source load-tests/lib.sh
 SCALE=${SCALE:-1.0}
 TOKENS=(--token demo-seller-mat-ong-tam-diep-token --token demo-seller-tra-shan-tuyet-token)
 if [[ -z "${SKIP_BUILD:-}" ]]; then
@@ -23,17 +24,9 @@ SURGE=$TARGET/release/livepack-surge
 TMP=$(mktemp -d /tmp/livepack-mem.XXXXXX)
 REDIS_PID=""
 LP_PID=""
-stop() { # pid variable name
-    local pid=${!1}
-    if [[ -n "$pid" ]]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    printf -v "$1" '%s' ""
-}
 cleanup() {
-    stop LP_PID
-    stop REDIS_PID
+    stop_pid LP_PID
+    stop_pid REDIS_PID
     if [[ -z "${KEEP_TMP:-}" ]]; then rm -rf "$TMP"; else echo "kept $TMP"; fi
 }
 trap cleanup EXIT
@@ -46,12 +39,8 @@ measure() { # title, extra redis-server arguments...
     shift
     dir=$(mktemp -d "$TMP/run.XXXX")
     REDIS_PORT=$("$SURGE" free-port)
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --appendonly yes \
-        --appendfsync everysec --save "" --daemonize no --logfile "$dir/redis.log" "$@" &
-    REDIS_PID=$!
+    start_redis "$REDIS_PORT" "$dir" "$@"
     RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
-    for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    "${RCLI[@]}" ping >/dev/null
 
     LP_PORT=$("$SURGE" free-port)
     LIVEPACK__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/0" \
@@ -60,11 +49,7 @@ measure() { # title, extra redis-server arguments...
     LIVEPACK__INGEST__MAX_ORDERS_PER_SEC=1000000 \
         "$LIVEPACK" serve >"$dir/livepack.log" 2>&1 &
     LP_PID=$!
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null 2>&1 && break
-        kill -0 "$LP_PID" 2>/dev/null || { cat "$dir/livepack.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_ready "$LP_PORT" "$LP_PID" "$dir/livepack.log"
     local mem0 mem1 orders waved
     mem0=$(used)
     "$SURGE" scenario --name flash --url "ws://127.0.0.1:$LP_PORT" "${TOKENS[@]}" --scale "$SCALE" \
@@ -79,7 +64,7 @@ measure() { # title, extra redis-server arguments...
         sleep 0.1
     done
     # Stop the service so nothing changes while the keys are read.
-    stop LP_PID
+    stop_pid LP_PID
     mem1=$(used)
     # Kept with KEEP_TMP=1: where used_memory beyond the keys went.
     "${RCLI[@]}" info memory >"$dir/info-memory"
@@ -127,7 +112,7 @@ measure() { # title, extra redis-server arguments...
             }'
         echo
     } >>"$OUT"
-    stop REDIS_PID
+    stop_pid REDIS_PID
 }
 used() { "${RCLI[@]}" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
 

@@ -15,6 +15,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+source load-tests/lib.sh
 SCENARIO=${SCENARIO:-peak}
 SCALE=${SCALE:-0.3}
 OPF=${OPF:-1}
@@ -41,19 +42,11 @@ TMP=$(mktemp -d /tmp/livepack-redis-time.XXXXXX)
 REDIS_PID=""
 LP_PID=""
 POLLER=""
-stop() { # pid variable name
-    local pid=${!1}
-    if [[ -n "$pid" ]]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    printf -v "$1" '%s' ""
-}
 cleanup() {
     # The poller first (its last drain needs Redis), then the service, then Redis.
-    stop POLLER
-    stop LP_PID
-    stop REDIS_PID
+    stop_pid POLLER
+    stop_pid LP_PID
+    stop_pid REDIS_PID
     if [[ -z "${KEEP_TMP:-}" ]]; then rm -rf "$TMP"; else echo "kept $TMP"; fi
 }
 trap cleanup EXIT
@@ -65,12 +58,7 @@ OUT=$RESULTS/redis-time-$STAMP.md
 
 read -r -a REDIS_EXTRA <<<"${REDIS_ARGS:-}"
 REDIS_PORT=$("$SURGE" free-port)
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" \
-    ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"} &
-REDIS_PID=$!
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$REDIS_PORT" ping >/dev/null
+start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
 
 LP_PORT=$("$SURGE" free-port)
 LIVEPACK__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/0" \
@@ -80,12 +68,7 @@ LIVEPACK__LOG__LEVEL=warn \
 LIVEPACK__INGEST__MAX_ORDERS_PER_SEC=1000000 \
     "$LIVEPACK" serve >"$TMP/livepack.log" 2>&1 &
 LP_PID=$!
-for _ in $(seq 200); do
-    curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null 2>&1 && break
-    kill -0 "$LP_PID" 2>/dev/null || { cat "$TMP/livepack.log" >&2; exit 1; }
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$LP_PORT/readyz" >/dev/null
+wait_ready "$LP_PORT" "$LP_PID" "$TMP/livepack.log"
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs || true)
 TITLE="livepack $SCENARIO, scale $SCALE, $OPF order(s) a frame, $(date -u +'%Y-%m-%d %H:%M UTC'), $(nproc) cores${CPU:+, $CPU}${REDIS_ARGS:+, $REDIS_ARGS}"
@@ -104,7 +87,7 @@ done
     --scale "$SCALE" --orders-per-frame "$OPF" --idle 0 --no-progress \
     --server-pid "$LP_PID" --redis-pid "$REDIS_PID" | tee "$TMP/out.txt"
 # The poller drains once more and writes its report when told to stop.
-stop POLLER
+stop_pid POLLER
 {
     cat "$TMP/time.md"
     echo

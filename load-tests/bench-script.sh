@@ -13,6 +13,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source load-tests/lib.sh
 ROOT=$PWD
 ORDERS=${ORDERS:-100000}
 ROUNDS=${ROUNDS:-3}
@@ -37,12 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 REDIS_PORT=$("$SURGE" free-port)
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" &
-REDIS_PID=$!
+start_redis "$REDIS_PORT" "$TMP"
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
-for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
-"${RCLI[@]}" ping >/dev/null
 
 REPORTS=()
 SUMS=""

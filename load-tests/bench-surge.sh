@@ -19,6 +19,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source load-tests/lib.sh
 ROOT=$PWD
 SCALE=${SCALE:-1.0}
 SCENARIOS=${SCENARIOS:-flash live peak idle}
@@ -72,12 +73,8 @@ trap cleanup EXIT
 read -r -a REDIS_EXTRA <<<"${REDIS_ARGS:-}"
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$TMP/redis.log" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"} &
-REDIS_PID=$!
+start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
-for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
-"${RCLI[@]}" ping >/dev/null
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
 RESULTS=$ROOT/load-tests/results
@@ -97,22 +94,13 @@ stop_service() {
     fi
 }
 
-wait_ready() { # port
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
-        kill -0 "$SVC_PID" 2>/dev/null || { cat "$TMP/service.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null
-}
-
 start_livepack() {
     PORT=$("$SURGE" free-port)
     LIVEPACK__REDIS__URL="$REDIS_URL" LIVEPACK__SERVER__LISTEN="127.0.0.1:$PORT" \
         LIVEPACK__INGEST__MAX_CONNECTIONS_PER_SELLER=2000 \
         LIVEPACK__LOG__LEVEL="${LP_LOG:-warn}" env "${PACE_ENV[@]}" "$LIVEPACK" serve >"$TMP/service.log" 2>&1 &
     SVC_PID=$!
-    wait_ready "$PORT"
+    wait_ready "$PORT" "$SVC_PID" "$TMP/service.log"
 }
 
 start_peer() { # extra args
@@ -120,7 +108,7 @@ start_peer() { # extra args
     PORT=$PORT REDIS_URL="$REDIS_URL" node load-tests/peers/node/server.js "$@" \
         >"$TMP/service.log" 2>&1 &
     SVC_PID=$!
-    wait_ready "$PORT"
+    wait_ready "$PORT" "$SVC_PID" "$TMP/service.log"
 }
 
 scenario() { # who, scenario, extra args

@@ -1,0 +1,36 @@
+# Shared by the load-tests scripts (`source load-tests/lib.sh` from the repository's root): a
+# scratch Redis, waiting for a service to be ready, stopping a process.
+
+# Starts redis-server on 127.0.0.1:PORT with its files in DIR (AOF on, appendfsync everysec, no
+# RDB snapshots), then any more arguments given; sets REDIS_PID and returns once Redis answers
+# PING (after 10 s a failing PING ends a `set -e` script).
+start_redis() { # port, dir, more redis-server arguments...
+    local port=$1 dir=$2
+    shift 2
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes \
+        --appendfsync everysec --save "" --daemonize no --logfile "$dir/redis.log" "$@" &
+    REDIS_PID=$!
+    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null
+}
+
+# Waits up to 20 s for the service on 127.0.0.1:PORT to answer /readyz; if its process (PID)
+# ends first, prints its LOG and exits.
+wait_ready() { # port, pid, log
+    for _ in $(seq 200); do
+        curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null
+}
+
+# Stops the process whose pid the named variable holds, if any, and empties the variable.
+stop_pid() { # variable name
+    local pid=${!1}
+    if [[ -n "$pid" ]]; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    printf -v "$1" '%s' ""
+}
