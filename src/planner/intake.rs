@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::pending::PendingRecord;
 use crate::domain::status::OrderStatus;
 use crate::store::stream::{decode, Entry, StreamId};
-use crate::store::{OrderDataRef, Store, StoreError};
+use crate::store::waves::TakenOrder;
+use crate::store::{keys, OrderDataRef, Store, StoreError};
 
 /// Stream entries read per round.
 pub(super) const BATCH: usize = 1000;
@@ -153,13 +154,130 @@ pub(super) async fn absorb(
     store.absorb(site, fence, absorbed, &refs).await
 }
 
+/// A batch of orders alone, read and absorbed by one `take` script per part (issue 20,
+/// thirty-fifth session: the orders were read back by one `HMGET` each, then absorbed by a
+/// script that read each again).
+pub(super) struct Taken {
+    /// Each part's orders found `received` (pending now), or its script's error.
+    pub(super) absorbed: Vec<Absorbed>,
+    /// Acking the entries of the parts whose scripts answered, apart from `unreadable`
+    /// (after an error they are claimed again later; taking them again changes nothing).
+    pub(super) acked: Result<(), StoreError>,
+    /// Entries naming an order whose data is missing or unreadable: not acked (retried,
+    /// then dead-lettered); their readable orders are pending all the same.
+    pub(super) unreadable: Vec<StreamId>,
+}
+
+/// Whether every entry names orders (none is a cancel, a session's end or undecodable):
+/// such a batch can be taken ([`take`]) instead of fetched, then applied.
+pub(super) fn orders_alone(entries: &[StreamId]) -> bool {
+    entries
+        .iter()
+        .all(|e| matches!(decode(e), Entry::Orders { .. }))
+}
+
+/// Takes a batch of orders alone ([`orders_alone`]): one `take` script per
+/// [`ABSORB_ORDERS`] orders (cut between entries) reads them and puts those still
+/// `received` into Redis' pending, their records are parsed here, an order whose data turns
+/// out unreadable is taken out of pending again, and then one absorb script acks the
+/// entries whose orders were all readable.
+pub(super) async fn take(store: &Store, site: &str, fence: &str, entries: Vec<StreamId>) -> Taken {
+    // Per part, its orders as (entry index, seller, order id).
+    let mut parts: Vec<Vec<(usize, String, String)>> = Vec::new();
+    let mut part = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Entry::Orders { seller, order_ids } = decode(e) {
+            if part.len() >= ABSORB_ORDERS {
+                parts.push(std::mem::take(&mut part));
+            }
+            part.extend(order_ids.into_iter().map(|o| (i, seller.clone(), o)));
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    let mut answered = vec![false; entries.len()];
+    let mut unreadable = vec![false; entries.len()];
+    let mut unpend = Vec::new();
+    let mut absorbed = Vec::with_capacity(parts.len());
+    for part in parts {
+        let refs: Vec<(&str, &str)> = part
+            .iter()
+            .map(|(_, s, o)| (s.as_str(), o.as_str()))
+            .collect();
+        let found = match store.take_orders(site, fence, &refs).await {
+            Ok(found) => found,
+            Err(e) => {
+                absorbed.push(Absorbed {
+                    records: Vec::new(),
+                    answer: Err(e),
+                });
+                continue;
+            }
+        };
+        let mut records = Vec::new();
+        for ((entry, seller, order_id), order) in part.iter().zip(found) {
+            answered[*entry] = true;
+            // Pending here too, or unreadable (then out of Redis' pending again, if there).
+            let pending = match order {
+                TakenOrder::NotReceived => continue,
+                TakenOrder::Missing => false,
+                TakenOrder::Pending(json) => {
+                    match readable(seller, order_id, json.as_deref(), Some("received")) {
+                        Readable::Received(rec) => {
+                            records.push(*rec);
+                            true
+                        }
+                        Readable::No | Readable::NotReceived => {
+                            unpend.push(keys::pending_field(seller, order_id));
+                            false
+                        }
+                    }
+                }
+            };
+            if !pending {
+                unreadable[*entry] = true;
+            }
+        }
+        let answer = Ok(vec![true; records.len()]);
+        absorbed.push(Absorbed { records, answer });
+    }
+    if let Err(e) = store.unpend(site, &unpend).await {
+        // Left in Redis' pending, they are unreadable there too: a reload skips them
+        // (`Store::order_data` reads data it cannot unpack as missing).
+        tracing::warn!(site, error = %e, orders = unpend.len(),
+            "planner could not take unreadable orders out of pending");
+    }
+    let ack: Vec<String> = entries
+        .iter()
+        .zip(answered.iter().zip(&unreadable))
+        .filter(|(_, (a, u))| **a && !**u)
+        .map(|(e, _)| e.id.clone())
+        .collect();
+    let acked = if ack.is_empty() {
+        Ok(())
+    } else {
+        store.absorb(site, fence, &ack, &[]).await.map(drop)
+    };
+    let unreadable = entries
+        .into_iter()
+        .zip(unreadable)
+        .filter_map(|(e, u)| u.then_some(e))
+        .collect();
+    Taken {
+        absorbed,
+        acked,
+        unreadable,
+    }
+}
+
 /// What a read-ahead brought back.
 #[derive(Default)]
 pub(super) struct ReadAhead {
-    /// Batches absorbed while the plan committed.
-    pub(super) absorbed: Vec<Absorbed>,
-    /// Batches fetched and not absorbed (from the first holding anything but orders on, and
-    /// any with an unreadable order): applied later, in stream order.
+    /// Batches of orders alone taken while the plan committed.
+    pub(super) taken: Vec<Taken>,
+    /// Batches fetched and not absorbed (from the first holding anything but orders on):
+    /// applied later, in stream order.
     pub(super) fetched: Vec<Fetched>,
     /// The last read was a full batch: there may be more to read right away.
     pub(super) more: bool,
@@ -172,35 +290,28 @@ pub(super) struct Absorbed {
     pub(super) answer: Result<Vec<bool>, StoreError>,
 }
 
-/// Batches read ahead whose orders are fetched (and absorbed) while the next is read.
+/// Batches read ahead whose orders are fetched (or taken) while the next is read.
 const FETCHES_IN_FLIGHT: usize = 8;
 
-/// One batch read ahead, once fetched.
-enum Got {
-    /// Its absorb scripts' answers, one per part.
-    Absorbed(Vec<Absorbed>),
+/// One batch, read and then taken or fetched.
+pub(super) enum Got {
+    Taken(Taken),
     Fetched(Fetched),
 }
 
-/// Fetches a batch's orders and, given the fencing token and if it holds orders alone,
-/// absorbs it.
-async fn fetch_then_absorb(
+/// Given the fencing token, takes a batch of orders alone ([`take`]); fetches any other
+/// batch, or without the token.
+pub(super) async fn intake(
     store: &Store,
     site: &str,
     entries: Vec<StreamId>,
     absorb_with: Option<&str>,
 ) -> Result<Got, StoreError> {
-    let b = fetch(store, site, entries).await?;
     match absorb_with {
-        Some(fence) if orders_only(&b) => {
-            let mut done = Vec::new();
-            for (absorbed, records) in for_absorb(&b.entries, b.orders, &[]) {
-                let answer = absorb(store, site, fence, &absorbed, &records).await;
-                done.push(Absorbed { records, answer });
-            }
-            Ok(Got::Absorbed(done))
+        Some(fence) if !entries.is_empty() && orders_alone(&entries) => {
+            Ok(Got::Taken(take(store, site, fence, entries).await))
         }
-        _ => Ok(Got::Fetched(b)),
+        _ => fetch(store, site, entries).await.map(Got::Fetched),
     }
 }
 
@@ -212,12 +323,12 @@ async fn fetch_then_absorb(
 /// failed one are let go unless absorbed: what was held stays contiguous in stream order,
 /// and the entries let go are claimed again later, in order.
 ///
-/// With `absorb_with` (the fencing token), batches of orders alone are absorbed as they are
-/// fetched, beside the commit (issue 20: in the waving tail a commit and the absorbing of
-/// what was read meanwhile took turns). Their order does not matter; what does is kept: no
-/// batch is absorbed after one holding a cancel, a session's end or an undecodable entry
-/// (known from its entries when it is read), and a batch with an unreadable order is handed
-/// back instead.
+/// With `absorb_with` (the fencing token), batches of orders alone are taken ([`take`]) as
+/// they are read, beside the commit (issue 20: in the waving tail a commit and the
+/// absorbing of what was read meanwhile took turns). Their order does not matter; what does
+/// is kept: no batch is taken after one holding a cancel, a session's end or an
+/// undecodable entry (known from its entries when it is read). An entry naming an
+/// unreadable order is handed back in [`Taken::unreadable`], not acked.
 pub(super) async fn read_ahead(
     store: &Store,
     site: &str,
@@ -230,7 +341,7 @@ pub(super) async fn read_ahead(
     let mut in_flight = FuturesOrdered::new();
     let mut failed = false;
     let take = |got: Result<Got, StoreError>, out: &mut ReadAhead, failed: &mut bool| match got {
-        Ok(Got::Absorbed(a)) => out.absorbed.extend(a),
+        Ok(Got::Taken(t)) => out.taken.push(t),
         Ok(Got::Fetched(b)) if !*failed => out.fetched.push(b),
         Ok(Got::Fetched(_)) => {} // after a failed batch: claimed again later, in order
         Err(e) => {
@@ -270,7 +381,7 @@ pub(super) async fn read_ahead(
                 _ => absorb_with = None,
             }
         }
-        in_flight.push_back(fetch_then_absorb(store, site, entries, absorb_with));
+        in_flight.push_back(intake(store, site, entries, absorb_with));
         while in_flight.len() >= FETCHES_IN_FLIGHT {
             if let Some(got) = in_flight.next().await {
                 take(got, &mut out, &mut failed);

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::commit::{commit_plan, ship_ctx, ShipCtx};
 use super::core::{self, PlanConfig};
 use super::intake::{
-    absorb, fetch, for_absorb, orders_only, read_ahead, readable, Absorbed, Fetched, Readable,
-    BATCH,
+    absorb, fetch, for_absorb, intake, orders_alone, orders_only, read_ahead, readable, take,
+    Absorbed, Fetched, Got, Readable, Taken, BATCH,
 };
 use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
@@ -254,33 +254,37 @@ impl SitePlanner {
             return Ok(more || !self.ahead.is_empty() || std::mem::take(&mut self.read_more));
         }
         let batch = match self.ahead.pop_front() {
-            Some(b) => b,
-            None => {
-                let entries = self.store.read_new(self.id(), &self.holder, BATCH).await?;
-                fetch(&self.store, self.id(), entries).await?
-            }
+            Some(b) => Next::Held(b),
+            None => Next::Read(self.store.read_new(self.id(), &self.holder, BATCH).await?),
         };
-        let full = batch.entries.len() == BATCH;
+        let full = batch.len() == BATCH;
         if full && self.ahead.is_empty() {
+            // The next batch is read while this one is handled, and taken too when this one
+            // holds orders alone (the order of the two then does not matter).
+            let absorb_next = self.fence.clone().filter(|_| batch.orders_alone());
             let store = self.store.clone();
             let (site, holder) = (self.site.id.clone(), self.holder.clone());
-            let (next, applied) = tokio::join!(
+            let (next, handled) = tokio::join!(
                 async {
                     let entries = store.read_new(&site, &holder, BATCH).await?;
-                    fetch(&store, &site, entries).await
+                    intake(&store, &site, entries, absorb_next.as_deref()).await
                 },
-                self.apply(batch)
+                self.handle_next(batch)
             );
-            // A failed read-ahead is read again (or claimed) later; one read by a planner
-            // that has just stepped down is left to the lease's holder.
-            if let Some(next) = next.ok().filter(|b| !b.entries.is_empty()) {
-                if self.fence.is_some() {
-                    self.ahead.push_back(next);
+            match next {
+                // Its orders are in Redis' pending: taken in whatever became of this batch.
+                Ok(Got::Taken(t)) => self.take_in(vec![t]).await?,
+                // One read by a planner that has just stepped down is left to the lease's
+                // holder.
+                Ok(Got::Fetched(b)) if !b.entries.is_empty() && self.fence.is_some() => {
+                    self.ahead.push_back(b)
                 }
+                // A failed read-ahead is read again (or claimed) later.
+                Ok(Got::Fetched(_)) | Err(_) => {}
             }
-            applied?;
+            handled?;
         } else {
-            self.apply(batch).await?;
+            self.handle_next(batch).await?;
         }
         let more = full || !self.ahead.is_empty();
         if !more || self.plan_due_now() {
@@ -402,6 +406,57 @@ impl SitePlanner {
                 Err(e)
             }
         }
+    }
+
+    /// Handles a batch held (fetched) or just read: a batch of orders alone read just now
+    /// is taken ([`take`]: one script reads and absorbs its orders), any other is fetched
+    /// and applied in stream order ([`Self::apply`]).
+    async fn handle_next(&mut self, batch: Next) -> Result<(), StoreError> {
+        match batch {
+            Next::Held(b) => self.apply(b).await,
+            Next::Read(entries) => match self.fence.clone() {
+                Some(fence) if !entries.is_empty() && orders_alone(&entries) => {
+                    let taken = take(&self.store, self.id(), &fence, entries).await;
+                    self.take_in(vec![taken]).await
+                }
+                _ => {
+                    let b = fetch(&self.store, self.id(), entries).await?;
+                    self.apply(b).await
+                }
+            },
+        }
+    }
+
+    /// Takes in batches taken ([`take`]): their orders found `received` enter pending here
+    /// as they did in Redis ([`Self::take_absorbed`]); an entry naming an unreadable order
+    /// counts toward its dead-lettering ([`Self::poison`]); entries whose ack failed are
+    /// claimed again later (taking them again changes nothing), and one refused as
+    /// `FENCED` steps down.
+    async fn take_in(&mut self, taken: Vec<Taken>) -> Result<(), StoreError> {
+        let (mut absorbed, mut unreadable, mut fenced) = (Vec::new(), Vec::new(), false);
+        for t in taken {
+            absorbed.extend(t.absorbed);
+            unreadable.extend(t.unreadable);
+            match t.acked {
+                Ok(()) => {}
+                Err(e) if is_fenced(&e) => fenced = true,
+                Err(e) => {
+                    tracing::warn!(site = %self.site.id, error = %e, "planner could not ack a batch it took; claimed again later")
+                }
+            }
+        }
+        self.take_absorbed(absorbed).await?;
+        if fenced {
+            tracing::warn!(site = %self.site.id, "planner lost its lease: another instance plans this site now");
+            self.step_down();
+        }
+        for e in &unreadable {
+            if self.fence.is_none() {
+                break; // stepped down: the entry is the new holder's
+            }
+            self.poison(e, "order data missing or unreadable").await?;
+        }
+        Ok(())
     }
 
     /// Whether a plan is due by time: a second since the last plan (or none yet), or a
@@ -662,14 +717,14 @@ impl SitePlanner {
                 self.step_down();
             }
             Ok((read, Held::Kept)) => {
-                if read.absorbed.len() + read.fetched.len() > 0 {
-                    tracing::debug!(site = %self.site.id, absorbed = read.absorbed.len(),
+                if read.taken.len() + read.fetched.len() > 0 {
+                    tracing::debug!(site = %self.site.id, taken = read.taken.len(),
                         held = read.fetched.len(), "read ahead while planning");
                 }
                 self.read_more = read.more;
-                // The absorbed orders are pending now, before anything held is applied; a
-                // failed absorb's entries are claimed again later.
-                if let Err(e) = self.take_absorbed(read.absorbed).await {
+                // The orders taken are pending now, before anything held is applied; a
+                // failed script's entries are claimed again later.
+                if let Err(e) = self.take_in(read.taken).await {
                     tracing::warn!(site = %self.site.id, error = %e, "planner could not absorb a batch read ahead");
                 }
                 if self.fence.is_some() {
@@ -752,6 +807,29 @@ impl SitePlanner {
 enum Held {
     Kept,
     Lost,
+}
+
+/// The batch a round handles: one read ahead and fetched before, or one read just now.
+enum Next {
+    Held(Fetched),
+    Read(Vec<StreamId>),
+}
+
+impl Next {
+    fn len(&self) -> usize {
+        match self {
+            Next::Held(b) => b.entries.len(),
+            Next::Read(entries) => entries.len(),
+        }
+    }
+
+    /// Every entry names orders (an unreadable one is dead-lettered in any order).
+    fn orders_alone(&self) -> bool {
+        match self {
+            Next::Held(b) => b.orders_alone,
+            Next::Read(entries) => orders_alone(entries),
+        }
+    }
 }
 
 /// Renews the planner's lease every second until `until`. Safety never rests on this: each

@@ -255,7 +255,9 @@ impl Store {
             .await
     }
 
-    /// (data JSON, status) of orders, in one round trip.
+    /// (data JSON, status) of orders, in one round trip. Data that cannot be unpacked is
+    /// read as missing: that order is unreadable, not the whole batch (the planner
+    /// dead-letters its entry after retries instead of failing every read of the batch).
     pub async fn order_data(
         &self,
         site: &str,
@@ -271,7 +273,7 @@ impl Store {
         let raw: Vec<(Option<Vec<u8>>, Option<String>)> =
             self.read_pipe("order_data", &pipe).await?;
         raw.into_iter()
-            .map(|(d, st)| Ok((d.map(super::doc::unpack).transpose()?, st)))
+            .map(|(d, st)| Ok((d.and_then(|d| super::doc::unpack(d).ok()), st)))
             .collect()
     }
 }

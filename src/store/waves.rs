@@ -54,6 +54,17 @@ pub struct ShipmentKey {
     pub pickup_ms: i64,
 }
 
+/// What [`Store::take_orders`] found of one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakenOrder {
+    /// Still `received`: pending now. Its stored data, unpacked (`None`: it cannot be).
+    Pending(Option<String>),
+    /// Stored, but no longer `received` (cancelled or waved): not pending.
+    NotReceived,
+    /// No data stored under its key: not pending.
+    Missing,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
     Committed,
@@ -157,6 +168,61 @@ impl Store {
         let mut conn = self.conn();
         let pending: Vec<i64> = self.bounded("absorb", inv.invoke_async(&mut conn)).await?;
         Ok(pending.into_iter().map(|p| p == 1).collect())
+    }
+
+    /// Reads newly stored orders and puts those still `received` into the pending set, in
+    /// one script (`take.lua`), without acking their stream entries (the caller acks those
+    /// whose orders all turned out readable, with [`Store::absorb`]). `orders`: (seller,
+    /// order_id). Per order, in order: see [`TakenOrder`].
+    ///
+    /// Refused with a Redis error whose code is `FENCED` ([`is_fenced`]) when `fence` is no
+    /// longer the site's fencing token.
+    pub async fn take_orders(
+        &self,
+        site: &str,
+        fence: &str,
+        orders: &[(&str, &str)],
+    ) -> Result<Vec<TakenOrder>, StoreError> {
+        let mut inv = self.inner.scripts.take.prepare_invoke();
+        inv.key(keys::pending(site))
+            .key(keys::fence(site))
+            .arg(fence);
+        for (seller, order_id) in orders {
+            inv.key(keys::order(site, seller, order_id))
+                .arg(keys::pending_field(seller, order_id));
+        }
+        let mut conn = self.conn();
+        let raw: Vec<redis::Value> = self.bounded("take", inv.invoke_async(&mut conn)).await?;
+        if raw.len() != orders.len() {
+            return Err(StoreError::Corrupt(format!(
+                "take: {} answers for {} orders",
+                raw.len(),
+                orders.len()
+            )));
+        }
+        Ok(raw
+            .into_iter()
+            .map(|v| match v {
+                redis::Value::BulkString(data) => {
+                    TakenOrder::Pending(super::doc::unpack(data).ok())
+                }
+                redis::Value::Nil => TakenOrder::Missing,
+                _ => TakenOrder::NotReceived,
+            })
+            .collect())
+    }
+
+    /// Takes orders out of the pending set (orders [`Store::take_orders`] put there whose
+    /// data turned out unreadable). `fields`: `seller/order_id`.
+    pub async fn unpend(&self, site: &str, fields: &[String]) -> Result<(), StoreError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let _: i64 = self
+            .bounded("unpend", conn.hdel(keys::pending(site), fields))
+            .await?;
+        Ok(())
     }
 
     /// The fields (`seller/order_id`) of the site's pending orders.

@@ -477,6 +477,138 @@ async fn an_entry_naming_an_unreadable_order_still_waves_its_other_orders() {
     app.stop().await;
 }
 
+/// A batch of orders alone read by a running planner is taken (one script reads and
+/// absorbs its orders): an entry naming an order never stored, or one whose stored data is
+/// damaged (not JSON, or packed and cut short), is retried, then dead-lettered, its
+/// readable orders pending and waved all the same; a damaged order does not stay in Redis'
+/// pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_taken_whole_dead_letters_entries_naming_unreadable_orders() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("TU", 5);
+    ingest(&quiet, "tu", all.clone()).await;
+    quiet.stop().await;
+    let stream = livepack::store::keys::stream(SITE);
+    let mut c = redis.conn().await;
+    // TU-3 and TU-4 are stored, but their data is damaged; TU-GONE was never stored.
+    let _: () = redis::pipe()
+        .hset(
+            livepack::store::keys::order(SITE, SELLER_A, "TU-3"),
+            "data",
+            "{not json",
+        )
+        .ignore()
+        .hset(
+            livepack::store::keys::order(SITE, SELLER_A, "TU-4"),
+            "data",
+            &b"\x06 a packed order cut short"[..],
+        )
+        .ignore()
+        .del(&stream)
+        .ignore()
+        .cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(&["t", "o", "s", SELLER_A, "ids", "TU-0 TU-GONE TU-1"])
+        .ignore()
+        .cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(&["t", "o", "s", SELLER_A, "ids", "TU-2 TU-3"])
+        .ignore()
+        .cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(&["t", "o", "s", SELLER_A, "id", "TU-4"])
+        .ignore()
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    let dead = livepack::store::keys::dead_letters(SITE);
+    eventually(60, "the three entries dead-lettered", || {
+        let (mut c, dead) = (c.clone(), dead.clone());
+        async move {
+            redis::AsyncCommands::xlen::<_, u64>(&mut c, &dead)
+                .await
+                .unwrap_or(0)
+                == 3
+        }
+    })
+    .await;
+    assert_eq!(unacked(&redis).await, 0, "every entry acked");
+    let in_pending: Vec<String> =
+        redis::AsyncCommands::hkeys(&mut c, livepack::store::keys::pending(SITE))
+            .await
+            .unwrap();
+    for id in ["TU-3", "TU-4"] {
+        let damaged = livepack::store::keys::pending_field(SELLER_A, id);
+        assert!(
+            !in_pending.contains(&damaged),
+            "a damaged order is not left pending: {in_pending:?}"
+        );
+    }
+    // Ended now: every readable order is waved (its entries dead-lettered or not).
+    end_session(&app, "tu").await;
+    each_waved_once(&app, "tu", &all[..3]).await;
+    app.stop().await;
+}
+
+/// The take script: per order its data when it is pending now, `NotReceived` for one
+/// cancelled since it was stored, `Missing` for one never stored; refused, changing
+/// nothing, for a planner whose fencing token is stale. `unpend` takes an order out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn take_puts_orders_still_received_in_pending_and_answers_their_data() {
+    use livepack::store::waves::TakenOrder;
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    ingest(&quiet, "tk", orders("TK", 3)).await;
+    seller_cancels(&quiet, "TK-1").await;
+    quiet.stop().await;
+
+    let store = store_of(&redis).await;
+    let mut c = redis.conn().await;
+    let _: () = redis::cmd("SET")
+        .arg(livepack::store::keys::fence(SITE))
+        .arg("7")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let refs = [
+        (SELLER_A, "TK-0"),
+        (SELLER_A, "TK-1"),
+        (SELLER_A, "TK-GONE"),
+        (SELLER_A, "TK-2"),
+    ];
+    let pending = livepack::store::keys::pending(SITE);
+    let refused = store.take_orders(SITE, "6", &refs).await.unwrap_err();
+    assert!(livepack::store::waves::is_fenced(&refused), "{refused}");
+    let n: usize = redis::AsyncCommands::hlen(&mut c, &pending).await.unwrap();
+    assert_eq!(n, 0, "nothing pending by a fenced planner");
+
+    let got = store.take_orders(SITE, "7", &refs).await.unwrap();
+    assert_eq!(got.len(), 4);
+    for (i, id) in [(0, "TK-0"), (3, "TK-2")] {
+        let TakenOrder::Pending(Some(json)) = &got[i] else {
+            panic!("{id} is pending with its data: {:?}", got[i]);
+        };
+        let data: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(data["order"]["order_id"], id);
+    }
+    assert_eq!(got[1], TakenOrder::NotReceived, "cancelled since");
+    assert_eq!(got[2], TakenOrder::Missing, "never stored");
+    let mut fields: Vec<String> = redis::AsyncCommands::hkeys(&mut c, &pending).await.unwrap();
+    fields.sort();
+    let field = |id| livepack::store::keys::pending_field(SELLER_A, id);
+    assert_eq!(fields, [field("TK-0"), field("TK-2")]);
+
+    store.unpend(SITE, &[field("TK-2")]).await.unwrap();
+    let fields: Vec<String> = redis::AsyncCommands::hkeys(&mut c, &pending).await.unwrap();
+    assert_eq!(fields, [field("TK-0")]);
+}
+
 /// A fresh Redis holding `n` orders of an ended session, taken in with no planner running:
 /// a backlog for the planner that starts next.
 async fn ended_backlog(prefix: &str, session: &str, n: u64) -> (TestRedis, Vec<Value>) {
