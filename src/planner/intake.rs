@@ -30,6 +30,8 @@ pub(super) struct FetchedOrder {
     /// Index into `entries` (orders of one entry are next to each other).
     pub(super) entry: usize,
     pub(super) record: Readable,
+    /// Its pending field (`seller/order_id`) when the record is [`Readable::No`].
+    pub(super) unreadable: Option<String>,
 }
 
 pub(super) enum Readable {
@@ -72,12 +74,16 @@ pub(super) async fn fetch(
     let orders = at
         .into_iter()
         .zip(refs.iter().zip(data))
-        .map(
-            |(entry, ((seller, order_id), (json, status)))| FetchedOrder {
+        .map(|(entry, ((seller, order_id), (json, status)))| {
+            let record = readable(seller, order_id, json.as_deref(), status.as_deref());
+            let unreadable =
+                matches!(record, Readable::No).then(|| keys::pending_field(seller, order_id));
+            FetchedOrder {
                 entry,
-                record: readable(seller, order_id, json.as_deref(), status.as_deref()),
-            },
-        )
+                record,
+                unreadable,
+            }
+        })
         .collect();
     Ok(Fetched {
         entries,
@@ -90,7 +96,7 @@ pub(super) async fn fetch(
 /// batches name other orders and entries than any other batch, so their absorb scripts may
 /// run in any order, and beside a commit (whose waves hold only orders already pending).
 pub(super) fn orders_only(b: &Fetched) -> bool {
-    b.orders_alone && b.orders.iter().all(|o| !matches!(o.record, Readable::No))
+    b.orders_alone && b.orders.iter().all(|o| o.unreadable.is_none())
 }
 
 /// Orders an absorb script takes at most (rounded up to a whole entry): a batch of entries
@@ -161,7 +167,8 @@ pub(super) struct Taken {
     /// Each part's orders found `received` (pending now), or its script's error.
     pub(super) absorbed: Vec<Absorbed>,
     /// Acking the entries of the parts whose scripts answered, apart from `unreadable`
-    /// (after an error they are claimed again later; taking them again changes nothing).
+    /// (after an error they are claimed again later and applied again, which changes
+    /// nothing).
     pub(super) acked: Result<(), StoreError>,
     /// Entries naming an order whose data is missing or unreadable: not acked (retried,
     /// then dead-lettered); their readable orders are pending all the same.
@@ -243,8 +250,8 @@ pub(super) async fn take(store: &Store, site: &str, fence: &str, entries: Vec<St
         absorbed.push(Absorbed { records, answer });
     }
     if let Err(e) = store.unpend(site, &unpend).await {
-        // Left in Redis' pending, they are unreadable there too: a reload skips them
-        // (`Store::order_data` reads data it cannot unpack as missing).
+        // Taken out on their entries' retries ([`FetchedOrder::unreadable`]); meanwhile a
+        // reload skips them (`Store::order_data` reads data it cannot unpack as missing).
         tracing::warn!(site, error = %e, orders = unpend.len(),
             "planner could not take unreadable orders out of pending");
     }
@@ -518,6 +525,7 @@ mod tests {
             .map(|k| FetchedOrder {
                 entry: k / per_entry,
                 record: Readable::NotReceived,
+                unreadable: None,
             })
             .collect();
         (ids, orders)

@@ -271,18 +271,20 @@ impl SitePlanner {
                 },
                 self.handle_next(batch)
             );
-            match next {
+            let taken = match next {
                 // Its orders are in Redis' pending: taken in whatever became of this batch.
-                Ok(Got::Taken(t)) => self.take_in(vec![t]).await?,
+                Ok(Got::Taken(t)) => self.take_in(vec![t]).await,
                 // One read by a planner that has just stepped down is left to the lease's
                 // holder.
                 Ok(Got::Fetched(b)) if !b.entries.is_empty() && self.fence.is_some() => {
-                    self.ahead.push_back(b)
+                    self.ahead.push_back(b);
+                    Ok(())
                 }
                 // A failed read-ahead is read again (or claimed) later.
-                Ok(Got::Fetched(_)) | Err(_) => {}
-            }
+                Ok(Got::Fetched(_)) | Err(_) => Ok(()),
+            };
             handled?;
+            taken?;
         } else {
             self.handle_next(batch).await?;
         }
@@ -430,8 +432,8 @@ impl SitePlanner {
     /// Takes in batches taken ([`take`]): their orders found `received` enter pending here
     /// as they did in Redis ([`Self::take_absorbed`]); an entry naming an unreadable order
     /// counts toward its dead-lettering ([`Self::poison`]); entries whose ack failed are
-    /// claimed again later (taking them again changes nothing), and one refused as
-    /// `FENCED` steps down.
+    /// claimed again later (and applied again, which changes nothing), and an ack refused
+    /// as `FENCED` steps down.
     async fn take_in(&mut self, taken: Vec<Taken>) -> Result<(), StoreError> {
         let (mut absorbed, mut unreadable, mut fenced) = (Vec::new(), Vec::new(), false);
         for t in taken {
@@ -445,11 +447,14 @@ impl SitePlanner {
                 }
             }
         }
-        self.take_absorbed(absorbed).await?;
-        if fenced {
+        let result = self.take_absorbed(absorbed).await;
+        if fenced && self.fence.is_some() {
             tracing::warn!(site = %self.site.id, "planner lost its lease: another instance plans this site now");
             self.step_down();
         }
+        // After a failed script the mirror was reloaded and its entries are claimed again
+        // later: the unreadable ones are counted then.
+        result?;
         for e in &unreadable {
             if self.fence.is_none() {
                 break; // stepped down: the entry is the new holder's
@@ -561,13 +566,17 @@ impl SitePlanner {
             }
         }
         // An entry naming an unreadable order stays unacked (retried, then dead-lettered);
-        // its other orders are absorbed (absorbing again on a retry changes nothing).
+        // its other orders are absorbed (absorbing again on a retry changes nothing). An
+        // unreadable order leaves Redis' pending, where a take may have put it.
         let mut unreadable = vec![false; entries.len()];
+        let mut unpend = Vec::new();
         for order in &orders {
-            if matches!(order.record, Readable::No) {
+            if let Some(field) = &order.unreadable {
                 unreadable[order.entry] = true;
+                unpend.push(field.clone());
             }
         }
+        self.store.unpend(&self.site.id, &unpend).await?;
         let mut prepared = for_absorb(&entries, orders, &unreadable);
         if !done.is_empty() {
             match prepared.first_mut() {

@@ -200,16 +200,17 @@ impl Store {
                 orders.len()
             )));
         }
-        Ok(raw
-            .into_iter()
+        raw.into_iter()
             .map(|v| match v {
                 redis::Value::BulkString(data) => {
-                    TakenOrder::Pending(super::doc::unpack(data).ok())
+                    Ok(TakenOrder::Pending(super::doc::unpack(data).ok()))
                 }
-                redis::Value::Nil => TakenOrder::Missing,
-                _ => TakenOrder::NotReceived,
+                redis::Value::Int(0) => Ok(TakenOrder::NotReceived),
+                // Lua's false: nil in RESP2, a boolean in RESP3.
+                redis::Value::Nil | redis::Value::Boolean(false) => Ok(TakenOrder::Missing),
+                other => Err(StoreError::Corrupt(format!("take: answered {other:?}"))),
             })
-            .collect())
+            .collect()
     }
 
     /// Takes orders out of the pending set (orders [`Store::take_orders`] put there whose

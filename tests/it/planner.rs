@@ -556,7 +556,8 @@ async fn a_batch_taken_whole_dead_letters_entries_naming_unreadable_orders() {
     app.stop().await;
 }
 
-/// The take script: per order its data when it is pending now, `NotReceived` for one
+/// The take script over more orders than one Lua `unpack` takes: per order its data when
+/// it is pending now (`None` when the data cannot be unpacked), `NotReceived` for one
 /// cancelled since it was stored, `Missing` for one never stored; refused, changing
 /// nothing, for a planner whose fencing token is stale. `unpend` takes an order out again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,24 +565,27 @@ async fn take_puts_orders_still_received_in_pending_and_answers_their_data() {
     use livepack::store::waves::TakenOrder;
     let redis = TestRedis::start().await;
     let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
-    ingest(&quiet, "tk", orders("TK", 3)).await;
+    ingest(&quiet, "tk", orders("TK", 1_200)).await;
     seller_cancels(&quiet, "TK-1").await;
     quiet.stop().await;
 
     let store = store_of(&redis).await;
     let mut c = redis.conn().await;
-    let _: () = redis::cmd("SET")
-        .arg(livepack::store::keys::fence(SITE))
-        .arg("7")
+    let _: () = redis::pipe()
+        .set(livepack::store::keys::fence(SITE), "7")
+        .ignore()
+        .hset(
+            livepack::store::keys::order(SITE, SELLER_A, "TK-5"),
+            "data",
+            &b"\x06 a packed order cut short"[..],
+        )
+        .ignore()
         .query_async(&mut c)
         .await
         .unwrap();
-    let refs = [
-        (SELLER_A, "TK-0"),
-        (SELLER_A, "TK-1"),
-        (SELLER_A, "TK-GONE"),
-        (SELLER_A, "TK-2"),
-    ];
+    let mut ids: Vec<String> = (0..1_200).map(|i| format!("TK-{i}")).collect();
+    ids.push("TK-GONE".into());
+    let refs: Vec<(&str, &str)> = ids.iter().map(|o| (SELLER_A, o.as_str())).collect();
     let pending = livepack::store::keys::pending(SITE);
     let refused = store.take_orders(SITE, "6", &refs).await.unwrap_err();
     assert!(livepack::store::waves::is_fenced(&refused), "{refused}");
@@ -589,8 +593,8 @@ async fn take_puts_orders_still_received_in_pending_and_answers_their_data() {
     assert_eq!(n, 0, "nothing pending by a fenced planner");
 
     let got = store.take_orders(SITE, "7", &refs).await.unwrap();
-    assert_eq!(got.len(), 4);
-    for (i, id) in [(0, "TK-0"), (3, "TK-2")] {
+    assert_eq!(got.len(), 1_201);
+    for (i, id) in [(0, "TK-0"), (1_199, "TK-1199")] {
         let TakenOrder::Pending(Some(json)) = &got[i] else {
             panic!("{id} is pending with its data: {:?}", got[i]);
         };
@@ -598,15 +602,32 @@ async fn take_puts_orders_still_received_in_pending_and_answers_their_data() {
         assert_eq!(data["order"]["order_id"], id);
     }
     assert_eq!(got[1], TakenOrder::NotReceived, "cancelled since");
-    assert_eq!(got[2], TakenOrder::Missing, "never stored");
-    let mut fields: Vec<String> = redis::AsyncCommands::hkeys(&mut c, &pending).await.unwrap();
-    fields.sort();
+    assert_eq!(
+        got[5],
+        TakenOrder::Pending(None),
+        "its data cannot be unpacked"
+    );
+    assert_eq!(got[1_200], TakenOrder::Missing, "never stored");
+    let taken = got
+        .iter()
+        .filter(|o| matches!(o, TakenOrder::Pending(_)))
+        .count();
+    assert_eq!(taken, 1_199);
+    let n: usize = redis::AsyncCommands::hlen(&mut c, &pending).await.unwrap();
+    assert_eq!(n, 1_199, "every order still received is pending");
     let field = |id| livepack::store::keys::pending_field(SELLER_A, id);
-    assert_eq!(fields, [field("TK-0"), field("TK-2")]);
+    let cancelled: bool = redis::AsyncCommands::hexists(&mut c, &pending, field("TK-1"))
+        .await
+        .unwrap();
+    assert!(!cancelled, "a cancelled order is not pending");
 
-    store.unpend(SITE, &[field("TK-2")]).await.unwrap();
-    let fields: Vec<String> = redis::AsyncCommands::hkeys(&mut c, &pending).await.unwrap();
-    assert_eq!(fields, [field("TK-0")]);
+    store.unpend(SITE, &[field("TK-5")]).await.unwrap();
+    let n: usize = redis::AsyncCommands::hlen(&mut c, &pending).await.unwrap();
+    assert_eq!(n, 1_198);
+    let left: bool = redis::AsyncCommands::hexists(&mut c, &pending, field("TK-5"))
+        .await
+        .unwrap();
+    assert!(!left, "unpend takes the order out");
 }
 
 /// A fresh Redis holding `n` orders of an ended session, taken in with no planner running:
