@@ -556,6 +556,25 @@ async fn a_batch_taken_whole_dead_letters_entries_naming_unreadable_orders() {
     app.stop().await;
 }
 
+/// A backlog of entries naming orders alone, read new by a planner that was not running:
+/// each full batch is taken while the next is read, and that one, orders alone too, is
+/// taken beside it (a round's read-ahead); every order waved once, every entry acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_orders_alone_is_taken_beside_the_batch_before_and_waved_once() {
+    let redis = TestRedis::start().await;
+    let quiet = TestApp::spawn_with(planner_config(&redis.url(), false)).await;
+    let all = orders("TB", 3_500);
+    ingest(&quiet, "tb", all.clone()).await;
+    quiet.stop().await;
+    // 3,500 entries: the first two batches of 1,000 hold orders alone.
+    one_entry_per_order(&redis).await;
+
+    let app = TestApp::spawn_with(planner_config(&redis.url(), true)).await;
+    end_session(&app, "tb").await;
+    each_waved_once_and_acked(&redis, &app, "tb", &all).await;
+    app.stop().await;
+}
+
 /// The take script over more orders than one Lua `unpack` takes: per order its data when
 /// it is pending now (`None` when the data cannot be unpacked), `NotReceived` for one
 /// cancelled since it was stored, `Missing` for one never stored; refused, changing
