@@ -280,9 +280,16 @@ impl SitePlanner {
                     self.ahead.push_back(b);
                     Ok(())
                 }
+                Ok(Got::Fetched(_)) => Ok(()),
                 // A failed read-ahead is read again (or claimed) later.
-                Ok(Got::Fetched(_)) | Err(_) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(site = %self.site.id, error = %e, "planner could not read ahead");
+                    Ok(())
+                }
             };
+            if let (Err(_), Err(e)) = (&handled, &taken) {
+                tracing::warn!(site = %self.site.id, error = %e, "planner could not take in the batch read ahead");
+            }
             handled?;
             taken?;
         } else {
@@ -455,6 +462,8 @@ impl SitePlanner {
         // After a failed script the mirror was reloaded and its entries are claimed again
         // later: the unreadable ones are counted then.
         result?;
+        // Counted like any delivery (a batch just read is on its first: dead-lettered only
+        // on a later one, through the claims).
         for e in &unreadable {
             if self.fence.is_none() {
                 break; // stepped down: the entry is the new holder's
