@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::commit::{commit_plan, ship_ctx, ShipCtx};
 use super::core::{self, PlanConfig};
 use super::intake::{
-    absorb, fetch, for_absorb, intake, orders_alone, orders_only, read_ahead, readable, take,
-    Absorbed, Fetched, Got, Readable, Taken, BATCH,
+    absorb, fetch, for_absorb, intake, orders_alone, orders_only, read_ahead, readable, Absorbed,
+    Fetched, Got, Readable, Taken, BATCH,
 };
 use super::pending::PendingRecord;
 use crate::config::{Config, SiteConfig};
@@ -418,29 +418,25 @@ impl SitePlanner {
     }
 
     /// Handles a batch held (fetched) or just read: a batch of orders alone read just now
-    /// is taken ([`take`]: one script reads and absorbs its orders), any other is fetched
+    /// is taken ([`intake`]: one script reads and absorbs its orders), any other is fetched
     /// and applied in stream order ([`Self::apply`]).
     async fn handle_next(&mut self, batch: Next) -> Result<(), StoreError> {
-        match batch {
-            Next::Held(b) => self.apply(b).await,
-            Next::Read(entries) => match self.fence.clone() {
-                Some(fence) if !entries.is_empty() && orders_alone(&entries) => {
-                    let taken = take(&self.store, self.id(), &fence, entries).await;
-                    self.take_in(vec![taken]).await
-                }
-                _ => {
-                    let b = fetch(&self.store, self.id(), entries).await?;
-                    self.apply(b).await
-                }
-            },
+        let entries = match batch {
+            Next::Held(b) => return self.apply(b).await,
+            Next::Read(entries) => entries,
+        };
+        let fence = self.fence.clone();
+        match intake(&self.store, self.id(), entries, fence.as_deref()).await? {
+            Got::Taken(taken) => self.take_in(vec![taken]).await,
+            Got::Fetched(b) => self.apply(b).await,
         }
     }
 
-    /// Takes in batches taken ([`take`]): their orders found `received` enter pending here
-    /// as they did in Redis ([`Self::take_absorbed`]); an entry naming an unreadable order
-    /// counts toward its dead-lettering ([`Self::poison`]); entries whose ack failed are
-    /// claimed again later (and applied again, which changes nothing), and an ack refused
-    /// as `FENCED` steps down.
+    /// Takes in batches taken ([`super::intake::take`]): their orders found `received` enter
+    /// pending here as they did in Redis ([`Self::take_absorbed`]); an entry naming an
+    /// unreadable order counts toward its dead-lettering ([`Self::poison`]); entries whose
+    /// ack failed are claimed again later (and applied again, which changes nothing), and an
+    /// ack refused as `FENCED` steps down.
     async fn take_in(&mut self, taken: Vec<Taken>) -> Result<(), StoreError> {
         let (mut absorbed, mut unreadable, mut fenced) = (Vec::new(), Vec::new(), false);
         for t in taken {
