@@ -8,7 +8,9 @@
 #
 #   bash load-tests/bench-cpu-ab.sh /path/to/livepack-before /path/to/livepack-after
 #
-# Knobs (environment): ROUNDS (5), ORDERS (300000), CONNS (10), PER_FRAME (100).
+# Knobs (environment): ROUNDS (5), ORDERS (300000), CONNS (10), PER_FRAME (100), REDIS_ARGS
+# (redis-server settings: unset, livepack's embedded Redis' (lib.sh EMBEDDED_REDIS_ARGS); ""
+# for Redis' defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source load-tests/lib.sh
@@ -17,6 +19,8 @@ ROUNDS=${ROUNDS:-5}
 ORDERS=${ORDERS:-300000}
 CONNS=${CONNS:-10}
 PER_FRAME=${PER_FRAME:-100}
+REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
+read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
 SURGE=${CARGO_TARGET_DIR:-$PWD/target}/release/livepack-surge
 [[ -x $SURGE ]] || cargo build --release -p livepack-surge
 
@@ -35,7 +39,7 @@ run() { # binary → "cpu_s orders_per_s peak_rss_mib"
     TMP=$(mktemp -d /tmp/livepack-ab.XXXXXX)
     local rport lport
     rport=$("$SURGE" free-port)
-    start_redis "$rport" "$TMP"
+    start_redis "$rport" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
     RPID=$REDIS_PID
     lport=$("$SURGE" free-port)
     LIVEPACK__REDIS__URL="redis://127.0.0.1:$rport/0" LIVEPACK__SERVER__LISTEN="127.0.0.1:$lport" \

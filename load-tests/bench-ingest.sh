@@ -11,7 +11,9 @@
 # BURST (3000), PACE (per-connection orders/s limit given to livepack, default 1000000 so
 # the limiter does not bind; "default" keeps the shipped 100000), SKIP_BUILD=1, KEEP_TMP=1,
 # BEFORE=/path/to/an/older/livepack (its ingest runs follow, named "before:", against the
-# same Redis in the same run: before/after ratios from one run on a noisy machine).
+# same Redis in the same run: before/after ratios from one run on a noisy machine), REDIS_ARGS
+# (redis-server settings: unset, livepack's embedded Redis' (lib.sh EMBEDDED_REDIS_ARGS); ""
+# for Redis' defaults, as runs before issue 20's thirty-sixth session had).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -53,7 +55,9 @@ trap cleanup EXIT
 
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
-start_redis "$REDIS_PORT" "$TMP"
+REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
+read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
+start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
 
 start_lp() { # binary
@@ -178,7 +182,7 @@ OUT=$RESULTS/ingest-$STAMP.md
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
         "$(free -g | awk '/Mem:/ {print $2}') GiB RAM; load before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-), appendonly yes," \
-        "appendfsync everysec, FLUSHALL between runs; livepack release build, planner off;"
+        "appendfsync everysec${REDIS_ARGS:+, $REDIS_ARGS}, FLUSHALL between runs; livepack release build, planner off;"
     echo "client (livepack-surge, livepack::client::push, window 64) on the same machine."
     echo "Stored order: ${STORED:-?}. Reproduce: \`bash load-tests/bench-ingest.sh\`."
     [[ -n "$SCRIPT_RATIO" ]] && echo "$SCRIPT_RATIO" && echo

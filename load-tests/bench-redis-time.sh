@@ -9,8 +9,8 @@
 # default SCALE of 0.3 (27,000 orders of the peak's 300,000; nothing lost here).
 # Writes load-tests/results/redis-time-<date>.md.
 # Knobs (environment): SCENARIO (peak), SCALE (0.3), OPF (orders per frame, 1), POLL_MS (100),
-# SKIP_BUILD=1, KEEP_TMP=1, LIVEPACK=/path/to/a/livepack binary, REDIS_ARGS (more redis-server
-# arguments, e.g. "--hash-max-listpack-value 4096" as deploy/compose.yaml runs it).
+# SKIP_BUILD=1, KEEP_TMP=1, LIVEPACK=/path/to/a/livepack binary, REDIS_ARGS (redis-server
+# settings: unset, livepack's embedded Redis' (lib.sh EMBEDDED_REDIS_ARGS); "" for Redis' defaults).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -56,7 +56,8 @@ STAMP=$(date +%Y-%m-%d-%H%M)
 [[ -e "$RESULTS/redis-time-$STAMP.md" ]] && STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$RESULTS/redis-time-$STAMP.md
 
-read -r -a REDIS_EXTRA <<<"${REDIS_ARGS:-}"
+REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
+read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
 REDIS_PORT=$("$SURGE" free-port)
 start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
 

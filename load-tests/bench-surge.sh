@@ -13,9 +13,10 @@
 # limit, default 1000000 so it does not bind, as the peers have none; "default" keeps the
 # shipped 100000, whose nacks then show in the table), LP_LOG (the service's log level, warn; its log
 # is kept with KEEP_TMP), SKIP_BUILD=1, SKIP_PEERS=1, KEEP_TMP=1, LIVEPACK=<another livepack
-# binary> (e.g. an older build, for a before/after pair of runs), REDIS_ARGS (more
-# redis-server arguments, e.g. "--hash-max-listpack-value 4096" as livepack's embedded Redis
-# and deploy/compose.yaml run it; Redis' defaults when unset).
+# binary> (e.g. an older build, for a before/after pair of runs), REDIS_ARGS (redis-server
+# settings: unset, livepack's embedded Redis' (lib.sh EMBEDDED_REDIS_ARGS, as
+# deploy/compose.yaml sets them); "" for Redis' defaults, as runs before issue 20's
+# thirty-sixth session had).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -70,7 +71,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r -a REDIS_EXTRA <<<"${REDIS_ARGS:-}"
+REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
+read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
 start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}

@@ -1,6 +1,12 @@
 # Shared by the load-tests scripts (`source load-tests/lib.sh` from the repository's root): a
 # scratch Redis, waiting for a service to be ready, stopping a process.
 
+# The settings livepack's embedded Redis runs with (src/store/embedded.rs `REDIS_TUNING`, also
+# in deploy/compose.yaml; a unit test keeps the three equal): the surge, ingest, CPU A/B and
+# Redis-time benchmarks give them to their Redis unless REDIS_ARGS says otherwise (REDIS_ARGS=""
+# runs Redis' defaults).
+EMBEDDED_REDIS_ARGS="--hash-max-listpack-value 4096 --auto-aof-rewrite-min-size 1gb"
+
 # Starts redis-server on 127.0.0.1:PORT with its files in DIR (AOF on, appendfsync everysec, no
 # RDB snapshots), then any more arguments given; sets REDIS_PID and returns once Redis answers
 # PING (after 10 s a failing PING ends a `set -e` script).
