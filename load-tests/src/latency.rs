@@ -148,11 +148,12 @@ pub async fn run(a: LatencyArgs) -> Result<(), String> {
 }
 
 fn line(name: &str, v: &mut [f64]) {
+    if v.is_empty() {
+        println!("  {name}: 0 orders");
+        return;
+    }
     v.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| {
-        if v.is_empty() {
-            return f64::NAN;
-        }
         let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
         v[i]
     };
