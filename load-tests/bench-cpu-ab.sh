@@ -56,6 +56,7 @@ s = d["server"]; print(s["cpu_s"], round(d["orders_per_sec"]), s["peak_rss_kib"]
     stop
 }
 
+echo "Redis: appendfsync everysec, ${REDIS_ARGS:-Redis defaults otherwise}"
 LINES=()
 for round in $(seq "$ROUNDS"); do
     bins=("$@")

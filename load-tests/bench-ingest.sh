@@ -57,6 +57,9 @@ REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
 REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
 read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
+# (Redis' settings go into the report's reproduce line unless they are the default.)
+REPRODUCE_ARGS=""
+[[ "$REDIS_ARGS" != "$EMBEDDED_REDIS_ARGS" ]] && REPRODUCE_ARGS="REDIS_ARGS=\"$REDIS_ARGS\""
 start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
 RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
 
@@ -182,9 +185,9 @@ OUT=$RESULTS/ingest-$STAMP.md
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
         "$(free -g | awk '/Mem:/ {print $2}') GiB RAM; load before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-), appendonly yes," \
-        "appendfsync everysec${REDIS_ARGS:+, $REDIS_ARGS}, FLUSHALL between runs; livepack release build, planner off;"
+        "appendfsync everysec, ${REDIS_ARGS:-Redis defaults otherwise}, FLUSHALL between runs; livepack release build, planner off;"
     echo "client (livepack-surge, livepack::client::push, window 64) on the same machine."
-    echo "Stored order: ${STORED:-?}. Reproduce: \`bash load-tests/bench-ingest.sh\`."
+    echo "Stored order: ${STORED:-?}. Reproduce: \`${REPRODUCE_ARGS:+$REPRODUCE_ARGS }bash load-tests/bench-ingest.sh\`."
     [[ -n "$SCRIPT_RATIO" ]] && echo "$SCRIPT_RATIO" && echo
     echo "Redis used_memory after the $BURST-order burst (FLUSHALL before it): ${MEM_AFTER:-?} bytes${BEFORE:+; with the before build: ${MEM_BEFORE:-?} bytes}."
     echo

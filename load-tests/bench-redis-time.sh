@@ -72,8 +72,8 @@ LP_PID=$!
 wait_ready "$LP_PORT" "$LP_PID" "$TMP/livepack.log"
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs || true)
-TITLE="livepack $SCENARIO, scale $SCALE, $OPF order(s) a frame, $(date -u +'%Y-%m-%d %H:%M UTC'), $(nproc) cores${CPU:+, $CPU}${REDIS_ARGS:+, $REDIS_ARGS}"
-REPRODUCE="SCENARIO=$SCENARIO SCALE=$SCALE OPF=$OPF${REDIS_ARGS:+ REDIS_ARGS=\"$REDIS_ARGS\"} bash load-tests/bench-redis-time.sh"
+TITLE="livepack $SCENARIO, scale $SCALE, $OPF order(s) a frame, $(date -u +'%Y-%m-%d %H:%M UTC'), $(nproc) cores${CPU:+, $CPU}, Redis ${REDIS_ARGS:-defaults}"
+REPRODUCE="SCENARIO=$SCENARIO SCALE=$SCALE OPF=$OPF REDIS_ARGS=\"$REDIS_ARGS\" bash load-tests/bench-redis-time.sh"
 READY_FILE="$TMP/ready" REPRODUCE="$REPRODUCE" \
     python3 load-tests/redis_time.py "$REDIS_PORT" "$TMP/time.md" "$TITLE" &
 POLLER=$!

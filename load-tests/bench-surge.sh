@@ -73,6 +73,9 @@ trap cleanup EXIT
 
 REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
 read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
+# (Redis' settings go into the report's reproduce line unless they are the default.)
+REPRODUCE_ARGS=""
+[[ "$REDIS_ARGS" != "$EMBEDDED_REDIS_ARGS" ]] && REPRODUCE_ARGS="REDIS_ARGS=\"$REDIS_ARGS\""
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
 start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
@@ -168,10 +171,10 @@ OUT=$RESULTS/surge-$STAMP.md
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
         "$(free -g | awk '/Mem:/ {print $2}') GiB RAM; load before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-), appendonly yes," \
-        "appendfsync everysec${REDIS_ARGS:+, $REDIS_ARGS}, FLUSHALL between runs; livepack release build, planner on;"
+        "appendfsync everysec, ${REDIS_ARGS:-Redis defaults otherwise}, FLUSHALL between runs; livepack release build, planner on;"
     echo "node $(node --version 2>/dev/null || echo '-'); scale $SCALE, $OPF order(s) per frame;"
     echo "livepack ingest.max_orders_per_sec: $PACE (shipped default 100000)."
-    echo "Reproduce: \`bash load-tests/bench-surge.sh\`."
+    echo "Reproduce: \`${REPRODUCE_ARGS:+$REPRODUCE_ARGS }bash load-tests/bench-surge.sh\`."
     echo
     "$SURGE" table "${REPORTS[@]}"
     echo
