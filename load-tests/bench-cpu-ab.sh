@@ -19,8 +19,7 @@ ROUNDS=${ROUNDS:-5}
 ORDERS=${ORDERS:-300000}
 CONNS=${CONNS:-10}
 PER_FRAME=${PER_FRAME:-100}
-REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
-read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
+redis_settings
 SURGE=${CARGO_TARGET_DIR:-$PWD/target}/release/livepack-surge
 [[ -x $SURGE ]] || cargo build --release -p livepack-surge
 

@@ -56,8 +56,7 @@ STAMP=$(date +%Y-%m-%d-%H%M)
 [[ -e "$RESULTS/redis-time-$STAMP.md" ]] && STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$RESULTS/redis-time-$STAMP.md
 
-REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
-read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
+redis_settings
 REDIS_PORT=$("$SURGE" free-port)
 start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}
 

@@ -71,11 +71,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
-read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
-# (Redis' settings go into the report's reproduce line unless they are the default.)
-REPRODUCE_ARGS=""
-[[ "$REDIS_ARGS" != "$EMBEDDED_REDIS_ARGS" ]] && REPRODUCE_ARGS="REDIS_ARGS=\"$REDIS_ARGS\""
+redis_settings
 REDIS_PORT=$("$SURGE" free-port)
 echo "== redis-server on 127.0.0.1:$REDIS_PORT (AOF everysec) in $TMP"
 start_redis "$REDIS_PORT" "$TMP" ${REDIS_EXTRA[@]+"${REDIS_EXTRA[@]}"}

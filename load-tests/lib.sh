@@ -7,6 +7,18 @@
 # runs Redis' defaults).
 EMBEDDED_REDIS_ARGS="--hash-max-listpack-value 4096 --auto-aof-rewrite-min-size 1gb"
 
+# Those benchmarks' Redis settings: REDIS_ARGS (the embedded ones when unset), REDIS_EXTRA (them
+# as an array, for start_redis) and REPRODUCE_ARGS (`REDIS_ARGS="…"` for a report's reproduce
+# line when they are not the embedded ones, else empty).
+redis_settings() {
+    REDIS_ARGS=${REDIS_ARGS-$EMBEDDED_REDIS_ARGS}
+    read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
+    REPRODUCE_ARGS=""
+    if [[ "$REDIS_ARGS" != "$EMBEDDED_REDIS_ARGS" ]]; then
+        REPRODUCE_ARGS="REDIS_ARGS=\"$REDIS_ARGS\""
+    fi
+}
+
 # Starts redis-server on 127.0.0.1:PORT with its files in DIR (AOF on, appendfsync everysec, no
 # RDB snapshots), then any more arguments given; sets REDIS_PID and returns once Redis answers
 # PING (after 10 s a failing PING ends a `set -e` script).

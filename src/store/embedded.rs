@@ -30,6 +30,15 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// 5.4 s on a 2-core machine, and a site's retained data can take longer. Giving up would kill the
 /// server mid-load, and every retry would start the load again.
 const LOAD_DEADLINE: Duration = Duration::from_secs(15 * 60);
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+const KILL_DEADLINE: Duration = Duration::from_secs(5);
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+const PORT_ATTEMPTS: usize = 5;
+const RECORD: &str = "livepack-redis.json";
+const SOCKET: &str = "redis.sock";
+/// `sun_path` holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
 /// Redis settings every embedded server runs with (after the fixed ones, before
 /// `extra_args`), as `deploy/compose.yaml` sets them for an external Redis and
 /// `load-tests/lib.sh` (`EMBEDDED_REDIS_ARGS`) for the benchmarks; a unit test keeps the three
@@ -41,23 +50,16 @@ const LOAD_DEADLINE: Duration = Duration::from_secs(15 * 60);
 ///   reaches a gigabyte. From a small dataset the default rewrites each time the AOF passes
 ///   64 MB and twice its size after the last rewrite, four or five times during the surge
 ///   peak: each rewrite is a child process serializing the whole dataset, which took as many
-///   of the 2-core machine's CPU samples as the service (issue 20, thirty-sixth session). Once the dataset is large, rewrites still come each time
-///   the AOF doubles, as before. The cost: up to a gigabyte of AOF more on disk, and as much
-///   more to replay on a restart (about 9 s).
+///   of the 2-core machine's CPU samples as the service (issue 20, thirty-sixth session).
+///   Once the dataset is large, rewrites still come each time the AOF doubles, as before. The
+///   cost: up to a gigabyte of AOF more on disk, and as much more to replay on a restart
+///   (about 9 s).
 pub const REDIS_TUNING: [&str; 4] = [
     "--hash-max-listpack-value",
     "4096",
     "--auto-aof-rewrite-min-size",
     "1gb",
 ];
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
-const KILL_DEADLINE: Duration = Duration::from_secs(5);
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
-const PORT_ATTEMPTS: usize = 5;
-const RECORD: &str = "livepack-redis.json";
-const SOCKET: &str = "redis.sock";
-/// `sun_path` holds 108 bytes with the terminating NUL.
-const MAX_SOCKET_PATH: usize = 107;
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
