@@ -67,6 +67,9 @@ pub async fn run(
     for key in config.demo_credentials() {
         tracing::warn!(key = %key, "demo credentials in use: set real tokens before going live");
     }
+    // Polled from here on, so a SIGTERM during a long embedded start (a large AOF loading)
+    // is heard: the start is given up and its server stopped.
+    let mut shutdown = Box::pin(shutdown);
     let mut embedded = None;
     let url = if let Some(url) = config.redis.url.url() {
         store::persistence::check(&config.redis, url)
@@ -77,7 +80,10 @@ pub async fn run(
         let mut opts = EmbeddedOptions::private(config.redis.data_dir.clone());
         opts.bin = config.redis.bin.clone();
         opts.appendfsync = config.redis.appendfsync.as_str().to_owned();
-        let e = EmbeddedRedis::start(opts).await?;
+        let Some(e) = EmbeddedRedis::start_until(opts, &mut shutdown).await? else {
+            tracing::info!("shutting down: stopped during the embedded redis-server's start");
+            return Ok(());
+        };
         tracing::info!(url = %e.url(), data_dir = %config.redis.data_dir.display(), "embedded redis-server running");
         let url = e.url();
         embedded = Some(e);

@@ -11,6 +11,7 @@
 //! 127.0.0.1) where they need ports (replicas, clusters).
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -154,6 +155,34 @@ impl EmbeddedRedis {
     /// starts one and waits until it answers PING (10 s by default, 15 min while it loads its
     /// data).
     pub async fn start(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
+        let mut me = Self::prepare(opts)?;
+        me.bring_up().await.map(|()| me)
+    }
+
+    /// `start`, given up if `stop` resolves first (a SIGTERM while a large AOF loads, which
+    /// may take minutes): the server this start spawned is stopped as `stop` does (`SHUTDOWN`,
+    /// else SIGTERM, then SIGKILL after 10 s) and the answer is `None`. A server being adopted
+    /// is left running then, as a crash would leave it; the next start adopts it.
+    pub async fn start_until(
+        opts: EmbeddedOptions,
+        stop: impl Future<Output = ()>,
+    ) -> Result<Option<Self>, EmbeddedError> {
+        let mut me = Self::prepare(opts)?;
+        let up = tokio::select! {
+            up = me.bring_up() => Some(up),
+            () = stop => None,
+        };
+        match up {
+            Some(up) => up.map(|()| Some(me)),
+            None => {
+                me.stop().await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The data dir made (mode 0700) and checked; nothing started yet.
+    fn prepare(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
         let shown = opts.data_dir.display().to_string();
         std::fs::create_dir_all(&opts.data_dir).map_err(io_err(&shown))?;
         let dir = std::fs::canonicalize(&opts.data_dir).map_err(io_err(&shown))?;
@@ -169,36 +198,40 @@ impl EmbeddedRedis {
                 dir: s.display().to_string(),
             });
         }
-        let mut me = Self {
+        Ok(Self {
             opts,
             dir,
             port: 0,
             socket,
             pid: None,
             child: None,
-        };
-        if me.adopt_or_clear().await? {
-            return Ok(me);
+        })
+    }
+
+    /// Adopts the recorded server or spawns one, and waits until it is ready.
+    async fn bring_up(&mut self) -> Result<(), EmbeddedError> {
+        if self.adopt_or_clear().await? {
+            return Ok(());
         }
-        if me.socket.is_some() {
-            return me.spawn().await.map(|()| me);
+        if self.socket.is_some() {
+            return self.spawn().await;
         }
         let mut attempt = 1;
         loop {
-            me.port = match me.opts.port {
+            self.port = match self.opts.port {
                 Some(p) => p,
                 None => free_port().map_err(io_err("pick a free port"))?,
             };
-            match me.spawn().await {
+            match self.spawn().await {
                 // The free port was taken between our probe and the server's bind: try another.
                 Err(EmbeddedError::Exited { log_tail, .. })
-                    if me.opts.port.is_none()
+                    if self.opts.port.is_none()
                         && attempt < PORT_ATTEMPTS
                         && log_tail.contains("Address already in use") =>
                 {
                     attempt += 1
                 }
-                r => return r.map(|()| me),
+                r => return r,
             }
         }
     }

@@ -262,3 +262,79 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     })
     .await;
 }
+
+/// A SIGTERM while the embedded redis-server loads a large AOF (minutes at a big site) stops
+/// livepack and that server. Before, livepack heard no signal until the load ended: SIGTERM
+/// killed it outright and left the loading server running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_embedded_server_loads_stops_both() {
+    use livepack::store::embedded::{EmbeddedOptions, EmbeddedRedis};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut r = EmbeddedRedis::start(EmbeddedOptions::private(&data))
+        .await
+        .unwrap();
+    let mut c = svc::redis_conn(&r.url()).await;
+    let mut pipe = redis::pipe();
+    for i in 0..20_000 {
+        pipe.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    let () = pipe.query_async(&mut c).await.unwrap();
+    r.stop().await;
+    // Redis' `key-load-delay` (µs a key): the 20,000 keys take at least 3 s to load.
+    let slow = dir.path().join("slow-redis-server");
+    std::fs::write(
+        &slow,
+        "#!/bin/sh\nexec redis-server \"$@\" --key-load-delay 150\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = svc::free_port();
+    let redis_lines = format!(
+        "data_dir = \"{}\"\nbin = \"{}\"",
+        data.display(),
+        slow.display()
+    );
+    let config = svc::write_config(dir.path(), port, "embedded", &redis_lines, "");
+    let log = dir.path().join("livepack.log");
+    let mut svc = svc::Service::start(&config, port, Some(&log), "info");
+    eventually(30, "livepack waiting on the loading server", || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.contains("is loading its data")
+        }
+    })
+    .await;
+    let record = std::fs::read_to_string(data.join("livepack-redis.json")).unwrap();
+    let redis_pid = serde_json::from_str::<Value>(&record).unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(svc.pid(), libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(20), svc.child.wait())
+        .await
+        .expect("livepack exits within 20 s of SIGTERM")
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status}; its log:\n{text}");
+    assert!(
+        text.contains("stopped during the embedded redis-server's start"),
+        "{text}"
+    );
+    eventually(15, "the loading redis-server stopped", || async move {
+        // SAFETY: signal 0 only checks that the pid exists.
+        unsafe { libc::kill(redis_pid, 0) != 0 }
+    })
+    .await;
+    // Its data is whole: the next start loads every key.
+    let mut r = EmbeddedRedis::start(EmbeddedOptions::private(&data))
+        .await
+        .unwrap();
+    let mut c = svc::redis_conn(&r.url()).await;
+    let n: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(n, 20_000);
+    r.stop().await;
+}
