@@ -753,11 +753,21 @@ mod tests {
             "load-tests/lib.sh lacks {want}"
         );
         let compose = std::fs::read_to_string(root.join("deploy/compose.yaml")).unwrap();
+        // The list under `services:` → `redis:` → `command:`, up to the next key.
         let args: Vec<&str> = compose
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("- "))
+            .skip_while(|l| *l != "services:")
+            .skip_while(|l| *l != "  redis:")
+            .skip_while(|l| *l != "    command:")
+            .skip(1)
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map_while(|l| l.trim().strip_prefix("- "))
             .map(|a| a.trim_matches('"'))
             .collect();
+        assert!(
+            args.first() == Some(&"redis-server"),
+            "no redis command list in deploy/compose.yaml: {args:?}"
+        );
         for pair in REDIS_TUNING.chunks(2) {
             assert!(
                 args.windows(2).any(|w| w == pair),
