@@ -11,7 +11,6 @@ use crate::domain::address::Region;
 use crate::domain::is_label;
 use crate::domain::status::OrderStatus;
 use crate::state::AppState;
-use crate::store::CancelOutcome;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct SellerParam {
@@ -134,6 +133,13 @@ pub async fn cancel_order(
             "orders are cancelled with the seller's token",
         ));
     };
+    // As the `cancel` frame: a malformed id is an error naming it, not an `unknown` order.
+    if !is_label(&order_id) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidOrderId,
+            "`order_id`: 1–64 of A-Z a-z 0-9 . _ -",
+        ));
+    }
     let reason = body
         .and_then(|b| b.0.reason)
         .unwrap_or_else(|| "unspecified".into());
@@ -143,14 +149,10 @@ pub async fn cancel_order(
             "`reason`: 1–64 of A-Z a-z 0-9 . _ -",
         ));
     }
-    let outcome = if is_label(&order_id) {
-        state
-            .store
-            .cancel(&site, &seller, &order_id, &reason)
-            .await?
-    } else {
-        CancelOutcome::Unknown
-    };
+    let outcome = state
+        .store
+        .cancel(&site, &seller, &order_id, &reason)
+        .await?;
     Ok(Json(CancelResult {
         order_id,
         status: outcome.as_str().into(),

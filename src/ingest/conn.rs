@@ -140,7 +140,8 @@ impl Batch {
         }
     }
 
-    fn into_pending(self, ctx: &Arc<Ctx>, tasks: &TaskTracker) -> Pending {
+    /// `turn`: when this batch's work may start (see [`Turns`]).
+    fn into_pending(self, ctx: &Arc<Ctx>, tasks: &TaskTracker, turn: Turn) -> Pending {
         let ctx = ctx.clone();
         let seqs: Vec<(i64, Instant)> = self
             .frames
@@ -153,6 +154,7 @@ impl Batch {
         // The task owns the frames' global slots and lets go of them as soon as the
         // replies exist, whether or not the connection ever writes them.
         let task = tasks.spawn(async move {
+            let _done = turn.wait().await;
             let now = chrono::Utc::now();
             let prepared: Vec<process::Prepared> = frames
                 .into_iter()
@@ -229,6 +231,8 @@ struct Handler {
     /// Each pending entry remembers how many orders it holds.
     inflight: FuturesOrdered<Counted>,
     inflight_orders: usize,
+    /// When each entry's work may start, so that frames act in arrival order.
+    turns: Turns,
     pace: Pace,
     /// False once the peer has closed, failed, idled out, or the server shuts down: the
     /// frames already read are still answered.
@@ -268,6 +272,7 @@ impl Handler {
             writer,
             inflight: FuturesOrdered::new(),
             inflight_orders: 0,
+            turns: Turns::default(),
             pace,
             reading: true,
             pinged: false,
@@ -430,7 +435,7 @@ impl Handler {
             }
             Classified::Other(single) => {
                 self.flush(std::mem::replace(batch, Batch::new()));
-                let pending = single.start(&self.tasks, permit);
+                let pending = single.start(&self.tasks, permit, &mut self.turns);
                 self.push(pending, 0);
             }
         }
@@ -471,7 +476,8 @@ impl Handler {
         }
         let n = batch.orders;
         self.inflight_orders += n;
-        let pending = batch.into_pending(&self.ctx, &self.tasks);
+        let turn = self.turns.batch();
+        let pending = batch.into_pending(&self.ctx, &self.tasks, turn);
         self.push(pending, n);
     }
 
@@ -536,6 +542,61 @@ fn ready(reply: Reply, started: Instant) -> Pending {
     Box::pin(std::future::ready(vec![(reply, started)]))
 }
 
+/// The order in which a connection's entries act on Redis. Batches of order frames run
+/// side by side (each is one script call; the same order id in two of them is told apart
+/// by the script), but a frame answered on its own with work (`cancel`, `end_session`)
+/// starts only after every entry read before it has finished, and the entries read after
+/// it start after it has: a cancel sent right behind its order, without waiting for the
+/// order's ack, finds the order stored; `end_session` counts every order sent before it.
+/// Each entry's task holds its [`Done`] until its work ends (also if it panics).
+#[derive(Default)]
+struct Turns {
+    /// The work of the batches started since the last single one.
+    batches: Vec<CancellationToken>,
+    /// The last single frame's work.
+    single: Option<CancellationToken>,
+}
+
+impl Turns {
+    /// A batch's turn: after the last single frame.
+    fn batch(&mut self) -> Turn {
+        let done = CancellationToken::new();
+        self.batches.retain(|b| !b.is_cancelled());
+        self.batches.push(done.clone());
+        let after = self.single.iter().filter(|s| !s.is_cancelled()).cloned();
+        Turn {
+            after: after.collect(),
+            done,
+        }
+    }
+
+    /// A single frame's turn: after every entry before it.
+    fn single(&mut self) -> Turn {
+        let done = CancellationToken::new();
+        let mut after: Vec<CancellationToken> = std::mem::take(&mut self.batches);
+        after.extend(self.single.replace(done.clone()));
+        after.retain(|t| !t.is_cancelled());
+        Turn { after, done }
+    }
+}
+
+/// One entry's place in [`Turns`]: what it waits for, and what it signals when done.
+struct Turn {
+    after: Vec<CancellationToken>,
+    done: CancellationToken,
+}
+
+impl Turn {
+    /// Waits for the entries before; the answer, while held, marks this entry's work as
+    /// running (dropped: done).
+    async fn wait(self) -> tokio_util::sync::DropGuard {
+        for t in &self.after {
+            t.cancelled().await;
+        }
+        self.done.drop_guard()
+    }
+}
+
 /// A frame answered on its own: its reply already known, or work to do (a Redis call).
 enum Single {
     Ready(Reply, Instant),
@@ -549,14 +610,16 @@ enum Single {
 impl Single {
     /// Starts the frame's work in a task that holds the frame's global slot until the
     /// reply exists (a known reply lets go of it at once).
-    fn start(self, tasks: &TaskTracker, permit: Option<Held>) -> Pending {
+    fn start(self, tasks: &TaskTracker, permit: Option<Held>, turns: &mut Turns) -> Pending {
         match self {
             Single::Ready(reply, started) => {
                 drop(permit);
                 ready(reply, started)
             }
             Single::Work { seq, started, work } => {
+                let turn = turns.single();
                 let task = tasks.spawn(async move {
+                    let _done = turn.wait().await;
                     let out = work.await;
                     drop(permit);
                     out

@@ -377,6 +377,51 @@ async fn end_session_and_cancel_are_answered() {
     assert_eq!(session["state"], "ended");
     let (_, order) = app.client(TOKEN_A).get_json("/v1/orders/C-1").await;
     assert_eq!(order["status"], "cancelled");
+    // The HTTP route, as the frame: a malformed id is a 400 naming it, not `unknown`.
+    for bad in ["a%20b", "%C3%A9", &"x".repeat(65)] {
+        let path = format!("/v1/orders/{bad}/cancel");
+        let (status, r) = app.client(TOKEN_A).post_json(&path, json!({})).await;
+        assert_eq!(status, 400, "{bad}: {r}");
+        assert_eq!(r["error"]["code"], "invalid_order_id", "{bad}: {r}");
+    }
+    app.stop().await;
+}
+
+/// Frames sent without waiting for replies act in arrival order: a cancel right behind its
+/// order finds the order stored (before, it could run first and answer `unknown`, and the
+/// order was packed), and an order right behind a cancel of its id is not cancelled by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_frames_act_in_arrival_order() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "pipelined").await;
+    let n = 40;
+    for i in 0..n {
+        let (p, q) = (format!("P-{i}"), format!("Q-{i}"));
+        let frames = [
+            json!({"type": "order", "seq": 4 * i, "order": order(&p, i)}),
+            json!({"type": "cancel", "seq": 4 * i + 1, "order_id": p, "reason": "buyer_cancelled"}),
+            json!({"type": "cancel", "seq": 4 * i + 2, "order_id": q}),
+            json!({"type": "order", "seq": 4 * i + 3, "order": order(&q, 100 + i)}),
+        ];
+        for f in &frames {
+            send(&mut ws, f).await;
+        }
+    }
+    let want = ["accepted", "cancelled", "unknown", "accepted"];
+    for seq in 0..4 * n {
+        let r = recv(&mut ws).await;
+        assert_eq!(r["seq"], seq, "{r}");
+        let k = (seq % 4) as usize;
+        assert_eq!(r["results"][0]["status"], want[k], "seq {seq}: {r}");
+    }
+    let client = app.client(TOKEN_A);
+    for i in 0..n {
+        let (_, p) = client.get_json(&format!("/v1/orders/P-{i}")).await;
+        assert_eq!(p["status"], "cancelled", "{p}");
+        let (_, q) = client.get_json(&format!("/v1/orders/Q-{i}")).await;
+        assert_eq!(q["status"], "received", "{q}");
+    }
     app.stop().await;
 }
 
