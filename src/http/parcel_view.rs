@@ -60,13 +60,16 @@ pub struct BookingView {
 
 impl BookingView {
     /// From `book_state` as the booker wrote it; without it: a tracking code → booked,
-    /// failed attempts → retrying, else none.
+    /// failed attempts → retrying, else none. A parcel that no longer ships (cancelled,
+    /// replaced, to be pulled) waits for no booking: pending or retrying show as none (the
+    /// booker stopped trying), with its attempts and last error.
     pub fn of(p: &StoredParcel) -> BookingView {
         let state = match p.book_state {
+            Some(BookState::Pending | BookState::Retrying) if !p.ships() => BookState::None,
             Some(s @ (BookState::Pending | BookState::Retrying)) => s,
             Some(s @ (BookState::Booked | BookState::Rejected)) => s,
             _ if p.tracking.is_some() => BookState::Booked,
-            _ if p.book_attempts > 0 => BookState::Retrying,
+            _ if p.book_attempts > 0 && p.ships() => BookState::Retrying,
             _ => BookState::None,
         };
         let waiting = matches!(state, BookState::Pending | BookState::Retrying);
@@ -320,6 +323,17 @@ mod tests {
         let booked = b(&[("tracking", "VTP1"), ("book_attempts", "1")]);
         assert_eq!(booked.state, BookState::Booked);
         assert_eq!(booked.next_try_at, None);
+        // Cancelled while retrying: the booker stopped.
+        let gone = b(&[
+            ("status", "cancelled"),
+            ("book_state", "retrying"),
+            ("book_attempts", "14"),
+            ("next_try_ms", "1764000000000"),
+            ("book_error", "HTTP 500"),
+        ]);
+        assert_eq!((gone.state, gone.attempts), (BookState::None, 14));
+        assert_eq!(gone.next_try_at, None);
+        assert_eq!(gone.error.as_deref(), Some("HTTP 500"));
         let rej = b(&[("book_state", "rejected"), ("book_error", "bad ward")]);
         assert_eq!(rej.state, BookState::Rejected);
         assert_eq!(rej.next_try_at, None);

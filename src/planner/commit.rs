@@ -60,6 +60,7 @@ pub async fn commit_plan(
         carrier,
         fence,
         now,
+        open: Default::default(),
     };
     // Each wave's routes, documents and script are built only when a slot of the window
     // frees up, so building the next waves overlaps the scripts in flight (Redis works
@@ -157,6 +158,7 @@ pub fn ship_ctx(config: &Config, site: &SiteConfig) -> Option<ShipCtx> {
     Some(ShipCtx {
         carrier: primary.carrier,
         service: primary.service,
+        pickups: primary.pickups,
         limits,
         choice,
     })
@@ -221,6 +223,9 @@ struct Ctx<'a> {
     carrier: Option<&'a ShipCtx>,
     fence: &'a str,
     now: DateTime<Utc>,
+    /// Shipments seen not departed during this plan: asked once each (one that leaves
+    /// meanwhile is refused by the wave commit, and the next plan asks again).
+    open: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A planned wave with its id and first parcel number.
@@ -243,7 +248,14 @@ async fn commit_one<'a, 'p>(
     Vec<String>,
     Result<CommitOutcome, crate::store::StoreError>,
 ) {
-    let routes = route(ctx.site, ctx.carrier, w.wave, &w.boxes).await;
+    let mut routes = route(ctx.site, ctx.carrier, w.wave, &w.boxes).await;
+    if let Err(e) = avoid_departed(ctx, &mut routes).await {
+        let fields = w
+            .wave
+            .orders()
+            .map(|o| pending_field(&o.seller, &o.order_id));
+        return (w.wave, w.wave_id, fields.collect(), Err(e));
+    }
     let mut built = build(
         ctx.site,
         ctx.carrier,
@@ -282,6 +294,8 @@ async fn commit_one<'a, 'p>(
 pub struct ShipCtx {
     pub carrier: String,
     pub service: String,
+    /// `carrier`'s pickup times at the site.
+    pub pickups: Vec<NaiveTime>,
     pub limits: ParcelLimits,
     /// When the site lists several carriers and pins none: each parcel goes with the
     /// cheapest of them that makes its deadline (else every parcel goes with `carrier`).
@@ -426,6 +440,54 @@ async fn route(
     out
 }
 
+/// Moves each route whose shipment has already left (handed over: the truck went, perhaps
+/// before its pickup time) to its carrier's next pickup, until its shipment is one still
+/// open. A parcel must never join a departed shipment: it could not be loaded or handed
+/// over, and its orders would never ship. (The wave commit refuses one that left meanwhile.)
+async fn avoid_departed(
+    ctx: &Ctx<'_>,
+    routes: &mut [Option<Route>],
+) -> Result<(), crate::store::StoreError> {
+    let Some(ship) = ctx.carrier else {
+        return Ok(());
+    };
+    // Each round moves the routes of departed shipments one pickup on; two departed
+    // pickups in a row are rare, and the bound keeps a misconfiguration from looping.
+    for _ in 0..MOVES_PAST_DEPARTED {
+        let mut ids: Vec<String> = routes
+            .iter()
+            .flatten()
+            .map(|r| shipment_id(ctx.site, r.pickup_at, &r.carrier, &r.service))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.retain(|id| !ctx.open.lock().is_ok_and(|open| open.contains(id)));
+        let left = ctx.store.departed_shipments(ctx.site, &ids).await?;
+        if let Ok(mut open) = ctx.open.lock() {
+            open.extend(ids.into_iter().filter(|id| !left.contains(id)));
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        for r in routes.iter_mut().flatten() {
+            if left.contains(&shipment_id(ctx.site, r.pickup_at, &r.carrier, &r.service)) {
+                let times = match ship.choice.as_deref() {
+                    Some(c) => c.options.iter().find(|o| o.carrier == r.carrier),
+                    None => None,
+                }
+                .map_or(&ship.pickups, |o| &o.pickups);
+                let after = r.pickup_at + chrono::Duration::seconds(1);
+                r.pickup_at = carrier_pickup(times, after);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many departed pickups in a row a route moves past at most (then the wave commit
+/// refuses it and the planner tries again next round).
+const MOVES_PAST_DEPARTED: usize = 8;
+
 /// One box: a buyer's orders (or part of them, split by the carrier's limits).
 struct Box<'a> {
     recs: Vec<&'a PendingRecord>,
@@ -447,10 +509,13 @@ fn boxes<'a>(
             .iter()
             .filter_map(|o| pending.get(&pending_field(&o.seller, &o.order_id)))
             .collect();
+        // Why the planner split this buyer's orders (more than a parcel holds, the wave's
+        // size, a deadline), if it did: every box of the buyer says so.
+        let planned = split_notes(wave, p.seller, p.buyer_key);
         let Some(ship) = ship else {
             out.push(Box {
                 recs,
-                reason: None,
+                reason: planned,
                 oversize: false,
             });
             continue;
@@ -470,13 +535,32 @@ fn boxes<'a>(
                     .iter()
                     .filter_map(|i| recs.get(*i).copied())
                     .collect(),
-                reason: sp.reason,
+                reason: match (&planned, sp.reason) {
+                    (Some(a), Some(b)) => Some(format!("{a}, {b}")),
+                    (a, b) => b.or_else(|| a.clone()),
+                },
                 oversize: sp.oversize,
             });
         }
     }
     out.retain(|b| !b.recs.is_empty());
     out
+}
+
+/// The planner's split notes of one buyer in a wave, joined (`wave.splits` is sorted).
+fn split_notes(wave: &WavePlan<'_>, seller: &str, buyer_key: &str) -> Option<String> {
+    fn key(n: &super::core::SplitNote) -> (&str, &str) {
+        (&n.seller, &n.buyer_key)
+    }
+    let from = wave
+        .splits
+        .partition_point(|n| key(n) < (seller, buyer_key));
+    let notes: Vec<&str> = wave.splits[from..]
+        .iter()
+        .take_while(|n| key(n) == (seller, buyer_key))
+        .map(|n| n.reason.as_str())
+        .collect();
+    (!notes.is_empty()).then(|| notes.join(", "))
 }
 
 struct Built {

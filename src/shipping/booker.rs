@@ -182,6 +182,16 @@ async fn attempt_locked(
             Some("no such parcel".into()),
         ));
     };
+    // A cancelled or replaced parcel is not `booked`, whatever tracking code it kept.
+    if !p.ships() {
+        ship.store.unqueue_booking(&site.id, parcel_id).await?;
+        return Ok(outcome(
+            parcel_id,
+            BookOutcome::Skipped,
+            None,
+            Some("cancelled or to be pulled".into()),
+        ));
+    }
     if let Some(t) = &p.tracking {
         ship.store.unqueue_booking(&site.id, parcel_id).await?;
         return Ok(outcome(
@@ -198,15 +208,6 @@ async fn attempt_locked(
             BookOutcome::Rejected,
             None,
             p.book_error.clone(),
-        ));
-    }
-    if !p.ships() {
-        ship.store.unqueue_booking(&site.id, parcel_id).await?;
-        return Ok(outcome(
-            parcel_id,
-            BookOutcome::Skipped,
-            None,
-            Some("cancelled or to be pulled".into()),
         ));
     }
     let carrier_id = p

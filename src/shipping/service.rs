@@ -454,6 +454,17 @@ async fn book_or_skip(
     now_ms: i64,
 ) -> Result<ParcelBooking, StoreError> {
     let id = p.doc.parcel_id.clone();
+    let skipped = |why: &str| ParcelBooking {
+        parcel_id: id.clone(),
+        status: BookOutcome::Skipped,
+        tracking_code: None,
+        error: Some(why.to_owned()),
+    };
+    // First: a cancelled or replaced parcel (its carrier order cancelled, if it had one) is
+    // not `booked`, whatever tracking code it kept.
+    if !p.ships() {
+        return Ok(skipped("cancelled or to be pulled"));
+    }
     if let Some(t) = &p.tracking {
         return Ok(ParcelBooking {
             parcel_id: id,
@@ -469,15 +480,6 @@ async fn book_or_skip(
             tracking_code: None,
             error: p.book_error.clone(),
         });
-    }
-    let skipped = |why: &str| ParcelBooking {
-        parcel_id: id.clone(),
-        status: BookOutcome::Skipped,
-        tracking_code: None,
-        error: Some(why.to_owned()),
-    };
-    if !p.ships() {
-        return Ok(skipped("cancelled or to be pulled"));
     }
     if only_due && p.next_try_ms.is_some_and(|t| t > now_ms) {
         return Ok(skipped("waiting to retry"));

@@ -25,6 +25,33 @@ impl Store {
         .await
     }
 
+    /// The ones of `ids` that have left (handed over to the carrier): a parcel must not
+    /// join one. One pipelined `HGET` each.
+    pub async fn departed_shipments(
+        &self,
+        site: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hget(keys::shipment(site, id), "status");
+        }
+        let mut conn = self.conn();
+        let status: Vec<Option<String>> = self
+            .bounded("shipment", pipe.query_async(&mut conn))
+            .await?;
+        let left = ShipmentStatus::HandedOver.as_str();
+        Ok(ids
+            .iter()
+            .zip(status)
+            .filter(|(_, s)| s.as_deref() == Some(left))
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
     /// Whether the shipment exists (one cheap call: a scan at the truck must not read the
     /// whole shipment).
     pub async fn shipment_exists(&self, site: &str, shipment_id: &str) -> Result<bool, StoreError> {

@@ -68,7 +68,8 @@ pub enum TakenOrder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
     Committed,
-    /// Some order left pending meanwhile (cancelled, or waved by someone else): replan.
+    /// Some order left pending meanwhile (cancelled, or waved by someone else), or a
+    /// shipment of the wave was handed over meanwhile: replan.
     Stale,
     /// Another planner holds the site now.
     Fenced,
@@ -322,6 +323,7 @@ impl Store {
             "ok" => CommitOutcome::Committed,
             "fenced" => CommitOutcome::Fenced,
             "exists" => CommitOutcome::Exists,
+            // "stale", or "departed" (a shipment left meanwhile): replan.
             _ => CommitOutcome::Stale,
         })
     }

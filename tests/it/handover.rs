@@ -532,7 +532,8 @@ async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands
 }
 
 /// A wave commit never overwrites a parcel: one whose parcel id exists already is refused
-/// as a whole (the planner replans with fresh numbers), the existing parcel untouched.
+/// as a whole (the planner replans with fresh numbers), the existing parcel untouched; so is
+/// one whose parcel would join a shipment already handed over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wave_commit_never_overwrites_an_existing_parcel() {
     use livepack::store::keys;
@@ -605,6 +606,37 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
     assert_eq!(outcome(w1, "o2", p9, "{}").await, CommitOutcome::Exists);
     let (w3, p2) = ("W-hoa-lu-hub-20261202-3", "P-hoa-lu-hub-20261202-2");
     assert_eq!(outcome(w3, "o2", p2, "{}").await, CommitOutcome::Committed);
+
+    // A wave whose parcel would join a shipment handed over meanwhile: refused as stale (the
+    // planner replans, moving the parcel to the next pickup), nothing written.
+    let sid = "S-hoa-lu-hub-20261202-1000-viettel-post-VCN";
+    let _: () = c
+        .hset(keys::shipment(SITE, sid), "status", "handed_over")
+        .await
+        .unwrap();
+    let _: () = c
+        .hset(
+            keys::pending(SITE),
+            keys::pending_field(SELLER_A, "o3"),
+            "{}",
+        )
+        .await
+        .unwrap();
+    let (w4, p3) = ("W-hoa-lu-hub-20261202-4", "P-hoa-lu-hub-20261202-3");
+    let mut departed = commit(w4, "o3", p3, "{}");
+    departed.shipments = vec![livepack::store::waves::ShipmentKey {
+        id: sid.into(),
+        carrier: "viettel-post".into(),
+        service: "VCN".into(),
+        pickup_ms: 2,
+    }];
+    departed.parcel_shipment = vec![1];
+    assert_eq!(
+        commit_at_fence_7(&store, &departed).await,
+        CommitOutcome::Stale
+    );
+    let parcel_exists: bool = c.exists(keys::parcel(SITE, p3)).await.unwrap();
+    assert!(!parcel_exists, "the refused commit wrote nothing");
 }
 
 /// Commits `wave` under fence token 7.
@@ -613,4 +645,100 @@ async fn commit_at_fence_7(
     wave: &livepack::store::waves::WaveCommit<'_>,
 ) -> livepack::store::waves::CommitOutcome {
     store.commit_wave(SITE, "7", wave).await.unwrap()
+}
+
+/// A shipment handed over takes no more parcels: orders that arrive for its pickup after the
+/// truck left (trucks often leave early) go to the carrier's next pickup, in a shipment of
+/// their own. Before, they joined the departed shipment and could never be loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_after_the_truck_left_go_to_the_next_pickup() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
+    let addr = app.addr.to_string();
+    let first = push_session(&app, "early", 2).await;
+    let (_, shipment) = placed(&addr, &first[0]).await;
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    let before = ids(&sh["parcel_ids"]);
+    // The truck leaves without them: both parcels left behind with a reason.
+    let left: Vec<Value> = sh["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| json!({"parcel_id": p, "reason": "not_ready"}))
+        .collect();
+    assert_eq!(left.len(), 2, "{sh}");
+    let path = format!("/v1/shipments/{shipment}/handed-over");
+    let (s, r) = post(&addr, &path, json!({ "left_behind": left })).await;
+    assert_eq!(s, 200, "{r}");
+
+    let late = push_session(&app, "late", 3).await;
+    let (_, next) = placed(&addr, &late[0]).await;
+    for o in &late {
+        let (_, s) = placed(&addr, o).await;
+        assert_eq!(
+            s, next,
+            "{o}: every late order in the next pickup's shipment"
+        );
+    }
+    assert_ne!(next, shipment, "a late order joined the departed shipment");
+    let pickup =
+        |v: &Value| chrono::DateTime::parse_from_rfc3339(v["pickup_at"].as_str().unwrap()).unwrap();
+    let old = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    let new = get(&addr, &format!("/v1/shipments/{next}")).await;
+    assert_eq!(pickup(&new) - pickup(&old), chrono::Duration::days(1));
+    assert_eq!(new["status"], "open", "{new}");
+    assert_eq!(new["parcel_count"], 3, "{new}");
+    assert_eq!(ids(&old["parcel_ids"]), before, "{old}");
+    app.stop().await;
+}
+
+/// A buyer's orders the planner splits over parcels (more than a parcel holds) say why on
+/// each of those parcels; another buyer's parcel says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_split_over_parcels_says_why_on_each() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
+    let addr = app.addr.to_string();
+    let mut ws = connect(&app, TOKEN_A, "big-buyer").await;
+    let mut orders: Vec<Value> = (0..21).map(|i| order(&format!("BB-{i}"), 7)).collect();
+    orders.push(order("BB-other", 8));
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 1, "orders": orders}),
+    )
+    .await;
+    let ack = recv(&mut ws).await;
+    let results = ack["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["status"] == "accepted"), "{ack}");
+    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
+    assert_eq!(recv(&mut ws).await["type"], "ack");
+    eventually(30, "the session's orders waved", || {
+        let a = addr.clone();
+        async move {
+            let (_, s) = call(
+                &a,
+                TOKEN_A,
+                reqwest::Method::GET,
+                "/v1/sessions/big-buyer",
+                None,
+            )
+            .await;
+            s["waved"].as_u64() == Some(22)
+        }
+    })
+    .await;
+    let mut split = BTreeSet::new();
+    for i in 0..21 {
+        let (p, s) = placed(&addr, &format!("BB-{i}")).await;
+        split.insert((p, s));
+    }
+    assert_eq!(split.len(), 2, "21 orders, 20 a parcel: {split:?}");
+    for (p, s) in &split {
+        let sh = get(&addr, &format!("/v1/shipments/{s}")).await;
+        assert_eq!(parcel(&sh, p)["split_reason"], "over 20 orders", "{p}");
+    }
+    let (p, s) = placed(&addr, "BB-other").await;
+    let sh = get(&addr, &format!("/v1/shipments/{s}")).await;
+    assert_eq!(parcel(&sh, &p)["split_reason"], Value::Null, "{p}");
+    app.stop().await;
 }

@@ -766,6 +766,15 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         .cloned()
         .unwrap();
     assert_eq!(b5["status"], "booked", "{booking}");
+    // The replaced parcel kept its tracking code, but is not `booked` any more.
+    let old = booking["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == p5.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(old["status"], "skipped", "{booking}");
     assert_eq!(
         vtp.created_count(&p5),
         1,

@@ -244,6 +244,7 @@ fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
     let ship = ShipCtx {
         carrier: "viettelpost".into(),
         service: "VCN".into(),
+        pickups: Vec::new(),
         limits: ParcelLimits {
             max_orders: 20,
             max_weight_g: 30_000,

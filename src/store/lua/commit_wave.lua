@@ -1,6 +1,7 @@
 -- Commit one wave atomically: every order moves from pending into this wave, or nothing
 -- happens. A planner whose fencing token is stale (another instance took the site over)
--- is refused, and so is a commit whose wave or any parcel id exists already ('exists').
+-- is refused, and so is a commit whose wave or any parcel id exists already ('exists'), or
+-- one whose parcels would join a shipment already handed over ('departed').
 -- KEYS[1] pending, KEYS[2] fence, KEYS[3] wave hash, KEYS[4] day index (zset),
 -- KEYS[5 .. 4+n] order hashes, then m parcel hashes, then per session g of the wave's
 -- orders: its hash and its risk log (a string, keys.rs `session_risk`), then per shipment
@@ -53,6 +54,21 @@ for i = 1, n, CHUNK do
   end
 end
 
+local a_parcels = a_orders + 2 * n
+local a_ship = a_parcels + 2 * m
+local s = tonumber(ARGV[a_ship])
+local a_idx = a_ship + 1 + 5 * s
+local a_risk = a_idx + m
+local g = tonumber(ARGV[a_risk])
+local k_ship = 5 + n + m + 2 * g
+-- A shipment handed over (its truck left, perhaps before its pickup time) takes no more
+-- parcels: they could never be loaded. The planner moves them to the carrier's next pickup.
+for x = 1, s do
+  if redis.call('HGET', KEYS[k_ship + 3 * (x - 1)], 'status') == 'handed_over' then
+    return 'departed'
+  end
+end
+
 local wave_id = ARGV[2]
 redis.call('HSET', KEYS[3], 'data', ARGV[6], 'status', 'picking', 'released_ms', ARGV[3],
   'pickup_ms', ARGV[7], 'order_count', n, 'parcel_count', m, 'qty_total', ARGV[8],
@@ -66,13 +82,6 @@ batched('HSET', KEYS[3], qty, CHUNK)
 if n > 0 then batched('HDEL', KEYS[1], fields, CHUNK) end
 
 -- Parcels, and the shipments they join.
-local a_parcels = a_orders + 2 * n
-local a_ship = a_parcels + 2 * m
-local s = tonumber(ARGV[a_ship])
-local a_idx = a_ship + 1 + 5 * s
-local a_risk = a_idx + m
-local g = tonumber(ARGV[a_risk])
-local k_ship = 5 + n + m + 2 * g
 local ship_parcels = {}
 for j = 0, m - 1 do
   local pid = ARGV[a_parcels + 2 * j]
