@@ -378,6 +378,10 @@ fn describe() {
     );
 }
 
+/// Every metric, in Prometheus' text format (no credentials; the admin port serves it too).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4",
+        description = "Prometheus text format: livepack_* metrics")))]
 pub async fn render() -> String {
     install().map(|h| h.render()).unwrap_or_default()
 }

@@ -48,7 +48,8 @@ use crate::state::AppState;
         shipments::manifest, shipments::report, shipments::webhook,
         cod::settlements, cod::statement, cod::returns,
         labels::parcel, labels::wave, labels::shipment,
-        crate::tablet::events::stream,
+        crate::tablet::events::stream, crate::tablet::index,
+        crate::metrics::render, openapi,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&Security)
@@ -75,6 +76,9 @@ impl Modify for Security {
     }
 }
 
+/// This description of the API (no credentials).
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "OpenAPI 3.1 document of every route")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

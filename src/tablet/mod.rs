@@ -180,7 +180,12 @@ fn serve(path: &str, req: &HeaderMap) -> Response {
     resp
 }
 
-async fn index(headers: HeaderMap) -> Response {
+/// The packing tablet's page (no credentials: a station signs in on it with its site's PIN).
+#[utoipa::path(get, path = "/tablet/", tag = "tablet",
+    responses((status = 200, body = String, content_type = "text/html; charset=utf-8",
+        description = "the tablet page; its scripts and styles under /tablet/"),
+        (status = 304, description = "unchanged since the ETag sent")))]
+pub(crate) async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 

@@ -112,6 +112,9 @@ async fn openapi_describes_the_routes_and_metrics_are_served() {
         "/v1/ingest",
         "/v1/orders/{order_id}",
         "/v1/sessions/{label}",
+        "/metrics",
+        "/tablet/",
+        "/openapi.json",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lists {path}");
     }
