@@ -85,7 +85,8 @@ pub async fn get_order(
         status: rec.status,
         received_at: d.received_at,
         deadline: d.deadline,
-        pickup_at: Some(d.pickup_at),
+        // Where it ships: its parcel's pickup once waved, else the first it can make.
+        pickup_at: Some(rec.parcel_pickup.unwrap_or(d.pickup_at)),
         at_risk: d.at_risk,
         wave_id: rec.wave_id,
         parcel_id: rec.parcel_id,

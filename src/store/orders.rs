@@ -134,6 +134,9 @@ pub struct OrderRecord {
     pub wave_id: Option<String>,
     pub parcel_id: Option<String>,
     pub shipment_id: Option<String>,
+    /// Its parcel's pickup (the chosen carrier's, or the next one when the truck left
+    /// early), once waved; the order's own `pickup_at` is the site's first it could make.
+    pub parcel_pickup: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +293,7 @@ impl Store {
         // Its wave is its parcel's `wave`, its shipment the parcel document's (builds before
         // issue 20's fifteenth session also stored `w` and `sh` on the order).
         let (mut wave_id, mut shipment_id) = (opt("w"), opt("sh"));
+        let mut parcel_pickup = None;
         if let Some(p) = parcel_id.as_deref().filter(|_| wave_id.is_none()) {
             let (w, sh, doc): (Option<String>, Option<String>, Option<Vec<u8>>) = self
                 .bounded(
@@ -302,13 +306,17 @@ impl Store {
                         .query_async(&mut conn),
                 )
                 .await?;
-            // The parcel's document only for its shipment: one that does not unpack leaves the
-            // order without a shipment id (and is logged), never fails the order's read.
+            // The parcel's document only for its shipment and pickup: one that does not unpack
+            // leaves the order without them (and is logged), never fails the order's read.
             wave_id = w.filter(|v| !v.is_empty());
-            shipment_id = super::records::stored_parcel_shipment(sh.as_deref(), doc)
+            let text = doc
+                .map(super::doc::unpack)
+                .transpose()
                 .inspect_err(|e| tracing::warn!(site, error = %e, "a parcel document"))
                 .ok()
                 .flatten();
+            shipment_id = super::records::parcel_shipment(sh.as_deref(), text.as_deref());
+            parcel_pickup = text.as_deref().and_then(super::records::parcel_pickup);
         }
         Ok(Some(OrderRecord {
             data,
@@ -321,6 +329,7 @@ impl Store {
             wave_id,
             parcel_id,
             shipment_id,
+            parcel_pickup,
         }))
     }
 

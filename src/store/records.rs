@@ -390,6 +390,17 @@ pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<St
     })
 }
 
+/// The pickup a parcel's document names (`None`: not a parcel document).
+pub(crate) fn parcel_pickup(data: &str) -> Option<DateTime<Utc>> {
+    #[derive(Deserialize)]
+    struct Pickup {
+        pickup_at: DateTime<Utc>,
+    }
+    serde_json::from_str::<Pickup>(data)
+        .ok()
+        .map(|p| p.pickup_at)
+}
+
 /// Wave and parcel ids carry their site so `GET /v1/waves/{id}` finds the keys, and their
 /// pickup day with its year so they are unique across years: `W-{site}-{YYYYMMDD}-{n}`,
 /// `P-{site}-{YYYYMMDD}-{n}` (ids made before 2026-12 read `W-{site}-{MMDD}-{n}`).

@@ -686,6 +686,16 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     let old = get(&addr, &format!("/v1/shipments/{shipment}")).await;
     let new = get(&addr, &format!("/v1/shipments/{next}")).await;
     assert_eq!(pickup(&new) - pickup(&old), chrono::Duration::days(1));
+    // The order says where it ships: its parcel's pickup, not the one it first aimed at.
+    let (_, o) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::GET,
+        &format!("/v1/orders/{}", late[0]),
+        None,
+    )
+    .await;
+    assert_eq!(pickup(&o), pickup(&new), "{o}");
     assert_eq!(new["status"], "open", "{new}");
     assert_eq!(new["parcel_count"], 3, "{new}");
     assert_eq!(ids(&old["parcel_ids"]), before, "{old}");
