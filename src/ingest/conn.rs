@@ -548,7 +548,7 @@ fn ready(reply: Reply, started: Instant) -> Pending {
 /// starts only after every entry read before it has finished, and the entries read after
 /// it start after it has: a cancel sent right behind its order, without waiting for the
 /// order's ack, finds the order stored; `end_session` counts every order sent before it.
-/// Each entry's task holds its [`Done`] until its work ends (also if it panics).
+/// Each entry's task holds its turn's guard until its work ends (also if it panics).
 #[derive(Default)]
 struct Turns {
     /// The work of the batches started since the last single one.

@@ -162,7 +162,8 @@ impl EmbeddedRedis {
     /// `start`, given up if `stop` resolves first (a SIGTERM while a large AOF loads, which
     /// may take minutes): the server this start spawned is stopped as `stop` does (`SHUTDOWN`,
     /// else SIGTERM, then SIGKILL after 10 s) and the answer is `None`. A server being adopted
-    /// is left running then, as a crash would leave it; the next start adopts it.
+    /// (one a killed livepack left loading) is left running with its record, as a crash
+    /// would leave it; the next start adopts it.
     pub async fn start_until(
         opts: EmbeddedOptions,
         stop: impl Future<Output = ()>,
@@ -174,10 +175,14 @@ impl EmbeddedRedis {
         };
         match up {
             Some(up) => up.map(|()| Some(me)),
-            None => {
+            // Only a server this start owns by now is stopped (and its record removed): one
+            // still being adopted, or a stale one being stopped, keeps its record, so that
+            // the next start finds it rather than starting a second server on the same AOF.
+            None if me.pid.is_some() => {
                 me.stop().await;
                 Ok(None)
             }
+            None => Ok(None),
         }
     }
 
