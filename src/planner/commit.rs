@@ -60,7 +60,7 @@ pub async fn commit_plan(
         carrier,
         fence,
         now,
-        open: Default::default(),
+        departed: Default::default(),
     };
     // Each wave's routes, documents and script are built only when a slot of the window
     // frees up, so building the next waves overlaps the scripts in flight (Redis works
@@ -223,9 +223,9 @@ struct Ctx<'a> {
     carrier: Option<&'a ShipCtx>,
     fence: &'a str,
     now: DateTime<Utc>,
-    /// Shipments seen not departed during this plan: asked once each (one that leaves
+    /// Whether a shipment has left (handed over), as asked once per plan (one that leaves
     /// meanwhile is refused by the wave commit, and the next plan asks again).
-    open: std::sync::Mutex<std::collections::HashSet<String>>,
+    departed: std::sync::Mutex<HashMap<String, bool>>,
 }
 
 /// A planned wave with its id and first parcel number.
@@ -248,14 +248,16 @@ async fn commit_one<'a, 'p>(
     Vec<String>,
     Result<CommitOutcome, crate::store::StoreError>,
 ) {
-    let mut routes = route(ctx.site, ctx.carrier, w.wave, &w.boxes).await;
-    if let Err(e) = avoid_departed(ctx, &mut routes).await {
-        let fields = w
-            .wave
+    let fields = || {
+        w.wave
             .orders()
-            .map(|o| pending_field(&o.seller, &o.order_id));
-        return (w.wave, w.wave_id, fields.collect(), Err(e));
-    }
+            .map(|o| pending_field(&o.seller, &o.order_id))
+    };
+    let at = match pickups(ctx, w.wave.pickup_at).await {
+        Ok(at) => at,
+        Err(e) => return (w.wave, w.wave_id, fields().collect(), Err(e)),
+    };
+    let routes = route(ctx.site, ctx.carrier, &w.boxes, &at).await;
     let mut built = build(
         ctx.site,
         ctx.carrier,
@@ -263,20 +265,17 @@ async fn commit_one<'a, 'p>(
         w.first_parcel,
         w.date,
         w.wave,
+        at.wave,
         &w.boxes,
         &routes,
         ctx.now,
     );
-    let fields: Vec<String> = w
-        .wave
-        .orders()
-        .map(|o| pending_field(&o.seller, &o.order_id))
-        .collect();
+    let fields: Vec<String> = fields().collect();
     let commit = WaveCommit {
         wave_id: &w.wave_id,
         date: w.date,
         released_ms: ctx.now.timestamp_millis(),
-        pickup_ms: w.wave.pickup_at.timestamp_millis(),
+        pickup_ms: at.wave.timestamp_millis(),
         doc: serde_json::to_string(&built.doc).unwrap_or_default(),
         qty_total: built.sku_qty.iter().map(|(_, q)| u64::from(*q)).sum(),
         sku_qty: std::mem::take(&mut built.sku_qty),
@@ -336,13 +335,14 @@ struct Route {
     quote: Option<Vnd>,
 }
 
-/// The route of every box: the site's one carrier at the wave's pickup, or (several
-/// carriers) the cheapest that makes the box's deadline, from quotes fetched here.
+/// The route of every box: the site's one carrier at its pickup (`at`: past departed
+/// shipments), or (several carriers) the cheapest that makes the box's deadline, from
+/// quotes fetched here.
 async fn route(
     site: &str,
     ship: Option<&ShipCtx>,
-    wave: &WavePlan<'_>,
     boxes: &[Box<'_>],
+    at: &Pickups,
 ) -> Vec<Option<Route>> {
     let Some(ship) = ship else {
         return vec![None; boxes.len()];
@@ -350,7 +350,7 @@ async fn route(
     let primary = Route {
         carrier: ship.carrier.clone(),
         service: ship.service.clone(),
-        pickup_at: wave.pickup_at,
+        pickup_at: at.primary,
         quote: None,
     };
     let Some(choice) = ship.choice.as_deref() else {
@@ -375,7 +375,7 @@ async fn route(
             .iter()
             .map(|r| r.plan.deadline)
             .min()
-            .unwrap_or(wave.pickup_at);
+            .unwrap_or(at.wave);
         let priced = join_all(choice.options.iter().map(|o| {
             let template = BookingRequest {
                 reference: String::new(),
@@ -415,9 +415,10 @@ async fn route(
             .options
             .iter()
             .zip(&priced)
-            .map(|(o, p)| CarrierOption {
+            .enumerate()
+            .map(|(i, (o, p))| CarrierOption {
                 carrier: o.carrier.clone(),
-                pickup_at: carrier_pickup(&o.pickups, wave.pickup_at),
+                pickup_at: at.options.get(i).copied().unwrap_or(at.wave),
                 cost: p.cost,
                 quoted: p.quoted,
             })
@@ -440,53 +441,87 @@ async fn route(
     out
 }
 
-/// Moves each route whose shipment has already left (handed over: the truck went, perhaps
-/// before its pickup time) to its carrier's next pickup, until its shipment is one still
-/// open. A parcel must never join a departed shipment: it could not be loaded or handed
-/// over, and its orders would never ship. (The wave commit refuses one that left meanwhile.)
-async fn avoid_departed(
-    ctx: &Ctx<'_>,
-    routes: &mut [Option<Route>],
-) -> Result<(), crate::store::StoreError> {
-    let Some(ship) = ctx.carrier else {
-        return Ok(());
-    };
-    // Each round moves the routes of departed shipments one pickup on; two departed
-    // pickups in a row are rare, and the bound keeps a misconfiguration from looping.
-    for _ in 0..MOVES_PAST_DEPARTED {
-        let mut ids: Vec<String> = routes
-            .iter()
-            .flatten()
-            .map(|r| shipment_id(ctx.site, r.pickup_at, &r.carrier, &r.service))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids.retain(|id| !ctx.open.lock().is_ok_and(|open| open.contains(id)));
-        let left = ctx.store.departed_shipments(ctx.site, &ids).await?;
-        if let Ok(mut open) = ctx.open.lock() {
-            open.extend(ids.into_iter().filter(|id| !left.contains(id)));
-        }
-        if left.is_empty() {
-            return Ok(());
-        }
-        for r in routes.iter_mut().flatten() {
-            if left.contains(&shipment_id(ctx.site, r.pickup_at, &r.carrier, &r.service)) {
-                let times = match ship.choice.as_deref() {
-                    Some(c) => c.options.iter().find(|o| o.carrier == r.carrier),
-                    None => None,
-                }
-                .map_or(&ship.pickups, |o| &o.pickups);
-                let after = r.pickup_at + chrono::Duration::seconds(1);
-                r.pickup_at = carrier_pickup(times, after);
-            }
-        }
-    }
-    Ok(())
+/// Where a wave's parcels can still go: pickups moved past shipments already handed over
+/// (the truck left, perhaps before its time). A parcel never joins a departed shipment: it
+/// could not be loaded, and its orders would never ship.
+struct Pickups {
+    /// The wave's: moved with its carrier at a single-carrier site (with several carriers,
+    /// each option moves on its own and the cheapest in time is chosen as before).
+    wave: DateTime<Utc>,
+    /// The site's carrier's (every box's route at a single-carrier site, else the fallback).
+    primary: DateTime<Utc>,
+    /// Each of `CarrierChoice::options`'.
+    options: Vec<DateTime<Utc>>,
 }
 
-/// How many departed pickups in a row a route moves past at most (then the wave commit
-/// refuses it and the planner tries again next round).
-const MOVES_PAST_DEPARTED: usize = 8;
+async fn pickups(ctx: &Ctx<'_>, at: DateTime<Utc>) -> Result<Pickups, crate::store::StoreError> {
+    let Some(ship) = ctx.carrier else {
+        return Ok(Pickups {
+            wave: at,
+            primary: at,
+            options: Vec::new(),
+        });
+    };
+    let primary = next_open(ctx, &ship.carrier, &ship.service, &ship.pickups, at).await?;
+    let Some(choice) = ship.choice.as_deref() else {
+        return Ok(Pickups {
+            wave: primary,
+            primary,
+            options: Vec::new(),
+        });
+    };
+    let mut options = Vec::with_capacity(choice.options.len());
+    for o in &choice.options {
+        let first = carrier_pickup(&o.pickups, at);
+        options.push(next_open(ctx, &o.carrier, &o.service, &o.pickups, first).await?);
+    }
+    Ok(Pickups {
+        wave: at,
+        primary,
+        options,
+    })
+}
+
+/// `at`, or else the carrier's first pickup after it whose shipment has not left.
+async fn next_open(
+    ctx: &Ctx<'_>,
+    carrier: &str,
+    service: &str,
+    times: &[NaiveTime],
+    mut at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, crate::store::StoreError> {
+    for _ in 0..MOVES_PAST_DEPARTED {
+        let id = shipment_id(ctx.site, at, carrier, service);
+        let known = ctx.departed.lock().ok().and_then(|d| d.get(&id).copied());
+        let left = match known {
+            Some(left) => left,
+            None => {
+                let ids = [id];
+                let left = !ctx
+                    .store
+                    .departed_shipments(ctx.site, &ids)
+                    .await?
+                    .is_empty();
+                let [id] = ids;
+                if let Ok(mut d) = ctx.departed.lock() {
+                    d.insert(id, left);
+                }
+                left
+            }
+        };
+        // (Shipment ids name the minute: the next pickup is looked for a minute on.)
+        let next = carrier_pickup(times, at + chrono::Duration::minutes(1));
+        if !left || next <= at {
+            return Ok(at);
+        }
+        at = next;
+    }
+    Ok(at)
+}
+
+/// Departed pickups in a row a route moves past at most (then the wave commit refuses the
+/// departed shipment and the planner tries again).
+const MOVES_PAST_DEPARTED: usize = 32;
 
 /// One box: a buyer's orders (or part of them, split by the carrier's limits).
 struct Box<'a> {
@@ -612,6 +647,7 @@ fn build(
     first_parcel: u64,
     date: chrono::NaiveDate,
     wave: &WavePlan<'_>,
+    pickup: DateTime<Utc>,
     boxes: &[Box<'_>],
     routes: &[Option<Route>],
     now: DateTime<Utc>,
@@ -640,7 +676,7 @@ fn build(
             phone_masked: &first.phone_masked,
             province: &first.province,
             ward: &first.ward,
-            pickup_at: route.map_or(wave.pickup_at, |r| r.pickup_at),
+            pickup_at: route.map_or(pickup, |r| r.pickup_at),
             carrier: route.map(|r| r.carrier.as_str()),
             service: route.map(|r| r.service.as_str()),
             shipment_id: shipment.map(|at| shipments.keys[at].id.as_str()),
@@ -656,7 +692,7 @@ fn build(
                 order_id: r.plan.id.order_id.clone(),
                 session: r.plan.session.clone(),
                 parcel_id: parcel_id.clone(),
-                risk_from_ms: risk_from(r, wave.pickup_at).timestamp_millis(),
+                risk_from_ms: risk_from(r, pickup).timestamp_millis(),
             });
         }
         parcels.push((parcel_id.clone(), json));
@@ -672,7 +708,7 @@ fn build(
             site: site.to_owned(),
             date,
             released_at: now,
-            pickup_at: wave.pickup_at,
+            pickup_at: pickup,
             release_reason: format!("{:?}", wave.release_reason),
             pick_list: wave
                 .pick_list

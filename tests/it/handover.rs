@@ -696,6 +696,13 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     )
     .await;
     assert_eq!(pickup(&o), pickup(&new), "{o}");
+    // So does its wave (picked for the truck that is still to come).
+    let wave = get(
+        &addr,
+        &format!("/v1/waves/{}", o["wave_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(pickup(&wave), pickup(&new), "{wave}");
     assert_eq!(new["status"], "open", "{new}");
     assert_eq!(new["parcel_count"], 3, "{new}");
     assert_eq!(ids(&old["parcel_ids"]), before, "{old}");

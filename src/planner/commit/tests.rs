@@ -254,7 +254,9 @@ fn a_waves_parcel_documents_are_what_the_cloned_parcel_document_wrote() {
         choice: None,
     };
     for ship in [None, Some(&ship)] {
-        let built = build(site, ship, "W-1", 41, date, &wave, &boxes, &routes, pickup);
+        let built = build(
+            site, ship, "W-1", 41, date, &wave, pickup, &boxes, &routes, pickup,
+        );
         let tare = ship.map_or(0, |s| s.limits.tare_g);
         let want: Vec<(String, String)> = boxes
             .iter()
