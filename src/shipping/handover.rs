@@ -4,10 +4,13 @@
 use serde::Serialize;
 
 use super::service::{Shipment, StoredParcel};
+use crate::domain::rates::shipment_id;
 use crate::domain::status::{CarrierStatus, FloorStatus};
+use crate::shipping::choice::carrier_pickup;
 use crate::shipping::Shipping;
 use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
 use crate::store::records::site_of;
+use crate::store::waves::ShipmentKey;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -121,22 +124,79 @@ pub async fn scan(
 
 /// Hands the shipment over with these parcels left behind (parcel id, reason); refused with
 /// the missing parcels while any ship-able one is neither loaded nor left behind.
+///
+/// A ship-able parcel left behind goes on with the carrier's next pickup (the first after
+/// this one whose shipment has not left): it moves to that shipment, its document naming
+/// it, to be loaded there.
 pub async fn hand_over(
     ship: &Shipping,
     sh: &Shipment,
     left_behind: &[(String, String)],
 ) -> Result<HandOverOutcome, StoreError> {
+    let reason = |p: &StoredParcel| {
+        left_behind
+            .iter()
+            .find(|(id, _)| *id == p.doc.parcel_id)
+            .map(|(_, r)| r.as_str())
+    };
+    let next = if sh.parcels.iter().any(|p| p.ships() && reason(p).is_some()) {
+        next_pickup(ship, sh).await?
+    } else {
+        None
+    };
     let parcels: Vec<HandOverParcel<'_>> = sh
         .parcels
         .iter()
         .map(|p| HandOverParcel {
             parcel_id: &p.doc.parcel_id,
             orders: p.order_keys(),
-            left_behind: left_behind
-                .iter()
-                .find(|(id, _)| *id == p.doc.parcel_id)
-                .map(|(_, r)| r.as_str()),
+            left_behind: reason(p),
+            next: next
+                .as_ref()
+                .filter(|_| p.ships() && reason(p).is_some())
+                .map(|key| {
+                    let mut doc = p.doc.clone();
+                    doc.shipment_id = Some(key.id.clone());
+                    doc.pickup_at = chrono::DateTime::from_timestamp_millis(key.pickup_ms)
+                        .unwrap_or(doc.pickup_at);
+                    (key.clone(), doc.to_json())
+                }),
         })
         .collect();
     ship.store.hand_over(&sh.site, &sh.id, &parcels).await
+}
+
+/// The carrier's next pickup at the site after this shipment's whose shipment has not left
+/// (`None`: the site or carrier is no longer configured: left-behind parcels then stay).
+async fn next_pickup(ship: &Shipping, sh: &Shipment) -> Result<Option<ShipmentKey>, StoreError> {
+    let Some(site) = ship.config.site(&sh.site) else {
+        return Ok(None);
+    };
+    let times = site.carrier_pickup_times(&sh.carrier);
+    let mut at = sh.pickup_at;
+    for _ in 0..32 {
+        // (Shipment ids name the minute: the next pickup is looked for a minute on.)
+        let next = carrier_pickup(&times, at + chrono::Duration::minutes(1));
+        if next <= at {
+            return Ok(None);
+        }
+        at = next;
+        let id = shipment_id(&sh.site, at, &sh.carrier, &sh.service);
+        let ids = [id];
+        if ship
+            .store
+            .departed_shipments(&sh.site, &ids)
+            .await?
+            .is_empty()
+        {
+            let [id] = ids;
+            return Ok(Some(ShipmentKey {
+                id,
+                carrier: sh.carrier.clone(),
+                service: sh.service.clone(),
+                pickup_ms: at.timestamp_millis(),
+            }));
+        }
+    }
+    Ok(None)
 }

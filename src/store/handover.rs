@@ -29,6 +29,9 @@ pub struct HandOverParcel<'a> {
     pub parcel_id: &'a str,
     pub orders: Vec<(String, String)>,
     pub left_behind: Option<&'a str>,
+    /// Where a ship-able parcel left behind goes on: its carrier's next pickup's shipment,
+    /// and its document (JSON) naming that shipment and pickup.
+    pub next: Option<(super::waves::ShipmentKey, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +146,25 @@ impl Store {
             inv.arg(p.parcel_id)
                 .arg(p.orders.len())
                 .arg(p.left_behind.unwrap_or(""));
+            match &p.next {
+                Some((sh, doc)) => {
+                    let date = crate::domain::schedule::business_date(
+                        chrono::DateTime::from_timestamp_millis(sh.pickup_ms).unwrap_or_default(),
+                    );
+                    inv.key(keys::shipment(site, &sh.id))
+                        .key(keys::shipment_parcels(site, &sh.id))
+                        .key(keys::shipments_of_day(site, date))
+                        .arg(&*self.document(doc.as_bytes(), super::doc::pack_parcel))
+                        .arg(&sh.id)
+                        .arg(&sh.carrier)
+                        .arg(&sh.service)
+                        .arg(sh.pickup_ms)
+                        .arg(date.format("%Y-%m-%d").to_string());
+                }
+                None => {
+                    inv.arg("").arg("").arg("").arg("").arg("").arg("");
+                }
+            }
         }
         let mut conn = self.conn();
         let out: Vec<redis::Value> = self

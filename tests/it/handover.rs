@@ -373,7 +373,11 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     for p in [&parcels[0], &parcels[1]] {
         assert_eq!(parcel(&sh, p)["status"], "handed_over");
     }
-    let stayed = parcel(&sh, &parcels[2]);
+    // The parcel left behind goes on with the carrier's next pickup: the other shipment.
+    assert!(!ids(&sh["parcel_ids"]).contains(&parcels[2]), "{sh}");
+    let next = get(&addr, &format!("/v1/shipments/{other_shipment}")).await;
+    assert!(ids(&next["parcel_ids"]).contains(&parcels[2]), "{next}");
+    let stayed = parcel(&next, &parcels[2]);
     assert_eq!(stayed["status"], "booked", "{stayed}");
     assert_eq!(stayed["left_behind"], reason);
     assert_eq!(stayed["loaded"], false);
@@ -391,15 +395,15 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     .await;
     assert_eq!(o["status"], "booked", "{o}");
 
-    // Repeating the hand-over changes nothing; a late scan of a parcel left behind is refused.
+    // Repeating the hand-over changes nothing; a late scan of the parcel left behind is
+    // not this shipment's any more.
     let (s, r) = call(&addr, OPERATOR, reqwest::Method::POST, &handed, None).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["parcels_handed_over"], 0);
-    let (s, r) = scan(parcels[2].clone()).await;
-    assert_eq!(
-        (s, r["error"]["code"].as_str()),
-        (409, Some("handed_over")),
-        "{r}"
+    expect(
+        scan(parcels[2].clone()).await,
+        Some(&parcels[2]),
+        "not_in_shipment",
     );
     expect(
         scan(tracking[1].clone()).await,
@@ -417,7 +421,10 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     )
     .await;
     assert_eq!(s, 409, "{r}");
-    assert_eq!(ids(&r["missing"]), BTreeSet::from([other_parcel.clone()]));
+    assert_eq!(
+        ids(&r["missing"]),
+        BTreeSet::from([other_parcel.clone(), parcels[2].clone()])
+    );
 
     // Scans are counted by result.
     let metrics = reqwest::get(app.http("/metrics"))
@@ -513,6 +520,7 @@ async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands
             parcel_id: p,
             orders: vec![(SELLER_A.to_owned(), o.clone())],
             left_behind: None,
+            next: None,
         })
         .collect();
     assert!(matches!(
@@ -704,8 +712,10 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     .await;
     assert_eq!(pickup(&wave), pickup(&new), "{wave}");
     assert_eq!(new["status"], "open", "{new}");
-    assert_eq!(new["parcel_count"], 3, "{new}");
-    assert_eq!(ids(&old["parcel_ids"]), before, "{old}");
+    // The two parcels left behind went on with the next pickup too.
+    assert_eq!(new["parcel_count"], 5, "{new}");
+    assert!(ids(&new["parcel_ids"]).is_superset(&before), "{new}");
+    assert_eq!(old["parcel_count"], 0, "{old}");
     app.stop().await;
 }
 

@@ -1,10 +1,15 @@
 -- Hand a shipment over to the driver, all or nothing: refused while any ship-able parcel
 -- is neither loaded nor left behind with a reason; else loaded parcels (and their orders)
 -- become handed_over, left-behind ones keep their reason, the shipment is handed_over.
+-- A parcel left behind (ship-able, with a reason) goes on with its carrier's next pickup:
+-- it leaves this shipment's list for that shipment's (made if new, re-opened if it was
+-- fully booked), its document naming that shipment and pickup.
 -- KEYS[1] shipment hash, KEYS[2] its parcel list (ids, each followed by a newline), KEYS[3]
 -- its parcel set (as builds before the list wrote it), then per parcel: its hash, then its
--- order hashes
--- ARGV[1] now ms, ARGV[2] p parcels, then per parcel: parcel id, n orders, reason ('': none)
+-- order hashes, then (a parcel that moves on) the next shipment's hash, list and day index
+-- ARGV[1] now ms, ARGV[2] p parcels, then per parcel 9: parcel id, n orders, reason ('':
+-- none), then for a move ('' otherwise): its new document, the next shipment's id, carrier,
+-- service, pickup ms, pickup date
 -- Returns {'ok', handed over count} | {'dup', 0} | {'missing', parcel id…} | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
 -- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
@@ -27,6 +32,11 @@ local function ships(key)
   return h[1] ~= 'cancelled' and h[1] ~= 'replaced' and not h[2]
     and h[3] ~= 'cancelled_by_carrier'
 end
+-- The keys of parcel `a`'s entry after its hash and orders (3 when it moves on).
+local function more(a)
+  if ARGV[a + 3] ~= '' then return 3 end
+  return 0
+end
 local missing = {}
 local k, a = 4, 3
 for _ = 1, p do
@@ -34,7 +44,7 @@ for _ = 1, p do
   if ships(KEYS[k]) and reason == '' and redis.call('HGET', KEYS[k], 'loaded') ~= '1' then
     missing[#missing + 1] = id
   end
-  k, a = k + 1 + n, a + 3
+  k, a = k + 1 + n + more(a), a + 9
 end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
@@ -42,13 +52,32 @@ if #missing > 0 then
 end
 local rank = { booked = 1, handed_over = 2, delivered = 3, returned = 3, cancelled_by_carrier = 3 }
 local moved = 0
+local gone = {}
 k, a = 4, 3
 for _ = 1, p do
-  local n, reason = tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local key = KEYS[k]
   if ships(key) then
     if reason ~= '' then
       redis.call('HSET', key, 'left_behind', reason, 'left_behind_ms', ARGV[1])
+      if ARGV[a + 3] ~= '' then
+        local sk, list, day = KEYS[k + 1 + n], KEYS[k + 2 + n], KEYS[k + 3 + n]
+        local sid, pickup = ARGV[a + 4], ARGV[a + 7]
+        redis.call('HSET', key, 'data', ARGV[a + 3])
+        redis.call('HDEL', key, 'loaded')
+        -- (`sh`: the shipment as builds before issue 20's fifteenth session named it)
+        if redis.call('HEXISTS', key, 'sh') == 1 then redis.call('HSET', key, 'sh', sid) end
+        if redis.call('HSETNX', sk, 'status', 'open') == 1 then
+          redis.call('HSET', sk, 'carrier', ARGV[a + 5], 'service', ARGV[a + 6],
+            'pickup_ms', pickup, 'date', ARGV[a + 8])
+        elseif redis.call('HGET', sk, 'status') == 'booked'
+            and not redis.call('HGET', key, 'tracking') then
+          redis.call('HSET', sk, 'status', 'open')
+        end
+        redis.call('APPEND', list, id .. '\n')
+        redis.call('ZADD', day, pickup, sid)
+        gone[id] = true
+      end
     elseif (rank[redis.call('HGET', key, 'cstatus') or ''] or 0) < 2 then
       redis.call('HSET', key, 'cstatus', 'handed_over', 'handed_over_ms', ARGV[1])
       moved = moved + 1
@@ -58,7 +87,20 @@ for _ = 1, p do
       end
     end
   end
-  k, a = k + 1 + n, a + 3
+  k, a = k + 1 + n + more(a), a + 9
+end
+-- The parcels that moved on leave this shipment's list (and set).
+if next(gone) then
+  local kept = {}
+  for id in string.gmatch(redis.call('GET', KEYS[2]) or '', '[^\n]+') do
+    if not gone[id] then kept[#kept + 1] = id .. '\n' end
+  end
+  if #kept > 0 then
+    redis.call('SET', KEYS[2], table.concat(kept))
+  else
+    redis.call('DEL', KEYS[2])
+  end
+  for id in pairs(gone) do redis.call('SREM', KEYS[3], id) end
 end
 redis.call('HSET', KEYS[1], 'status', 'handed_over', 'handed_over_ms', ARGV[1])
 return {'ok', moved}
