@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveTime;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -743,8 +743,19 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("LIVEPACK__").split("__"));
-        Self::from_figment(figment)
+        Self::from_figment(with_env(figment, std::env::vars()))
+    }
+
+    /// The built-in defaults, `toml` over them, then these `LIVEPACK__…` variables (tests).
+    pub fn from_toml_and_env<'a>(
+        toml: &str,
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Config, ConfigError> {
+        let figment = Figment::new()
+            .merge(Toml::string(DEFAULT_TOML))
+            .merge(Toml::string(toml));
+        let vars = vars.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
+        Self::from_figment(with_env(figment, vars))
     }
 
     /// The built-in defaults with `toml` merged over them (used by tests and tools).
@@ -757,7 +768,9 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let mut config: Config = figment.extract().map_err(ConfigError::from_figment)?;
+        // Lossy: a number or a boolean is also read from its text (an environment variable's
+        // value is text, see `with_env`).
+        let mut config: Config = figment.extract_lossy().map_err(ConfigError::from_figment)?;
         config.load_barcode_files()?;
         config.validate()?;
         Ok(config)
@@ -783,5 +796,83 @@ impl Config {
             out.push("operator.token".into());
         }
         out
+    }
+}
+
+/// `LIVEPACK__SECTION__KEY` variables merged over `figment` (`__` between the parts of a key,
+/// any case). A value stays the text it is, so a token, PIN or id made of digits (or `true`)
+/// is read as the string it is; numbers and booleans are read from that text where a setting
+/// wants one (`extract_lossy`). Only a value written as an array or a table (`[…]`, `{…}`) is
+/// parsed as one.
+fn with_env(mut figment: Figment, vars: impl IntoIterator<Item = (String, String)>) -> Figment {
+    use figment::value::Value;
+    const PREFIX: &str = "LIVEPACK__";
+    for (name, raw) in vars {
+        let Some(rest) = name
+            .get(..PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(PREFIX))
+            .and_then(|_| name.get(PREFIX.len()..))
+        else {
+            continue;
+        };
+        let key = rest
+            .split("__")
+            .collect::<Vec<_>>()
+            .join(".")
+            .to_lowercase();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            continue;
+        }
+        let value = match raw.parse::<Value>() {
+            Ok(v @ (Value::Array(..) | Value::Dict(..))) => v,
+            _ => Value::from(raw),
+        };
+        figment = figment.merge(figment::providers::Serialized::default(&key, value));
+    }
+    figment
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    /// Environment values are text: a setting that is a string keeps digits and words as
+    /// they are; numbers, booleans and lists are read where a setting wants one.
+    #[test]
+    fn environment_overrides_keep_strings_and_read_numbers_lists_and_booleans() {
+        let c = Config::from_toml_and_env(
+            "",
+            [
+                ("LIVEPACK__PLANNER__INSTANCE_ID", "2"),
+                ("LIVEPACK__OPERATOR__TOKEN", "1234567890123456"),
+                ("LIVEPACK__LOG__LEVEL", "debug"),
+                ("livepack__server__listen", "127.0.0.1:0"),
+                ("LIVEPACK__INGEST__WINDOW", "32"),
+                ("LIVEPACK__PLANNER__ENABLED", "false"),
+                ("LIVEPACK__SERVER__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]"),
+                ("OTHER__PLANNER__INSTANCE_ID", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.planner.instance_id, "2");
+        assert!(c.operator.token.matches("1234567890123456"));
+        assert_eq!(c.log.level, "debug");
+        assert_eq!(c.server.listen, "127.0.0.1:0");
+        assert_eq!(c.ingest.window, 32);
+        assert!(!c.planner.enabled);
+        assert_eq!(c.server.trusted_proxies.len(), 1);
+    }
+
+    /// A bad value is refused naming its key, never showing a secret's value.
+    #[test]
+    fn a_bad_environment_value_names_its_key() {
+        let e = Config::from_toml_and_env("", [("LIVEPACK__INGEST__WINDOW", "many")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.to_lowercase().contains("window"), "{e}");
+        let e = Config::from_toml_and_env("", [("LIVEPACK__NOPE__KEY", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.to_lowercase().contains("nope"), "{e}");
     }
 }

@@ -42,9 +42,39 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// A string; a whole number (a PIN written without quotes) is read as its digits. Any other
+/// value is refused without being shown (the error would print the secret).
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a secret is a string (quote it)"))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a secret is a string (quote it)"))
+            }
+        }
+        d.deserialize_any(Text)
     }
 }
 
@@ -65,6 +95,17 @@ mod tests {
         assert_eq!(format!("{s:?}"), "[redacted]");
         assert_eq!(format!("{s}"), "[redacted]");
         assert!(!format!("{:?}", vec![s]).contains("hunter2"));
+    }
+
+    #[test]
+    fn reads_a_string_or_a_whole_number_and_never_shows_another_value() {
+        let read = |json: &str| serde_json::from_str::<Secret>(json);
+        assert_eq!(read("\"0912\"").unwrap().expose(), "0912");
+        assert_eq!(read("482915").unwrap().expose(), "482915");
+        for bad in ["4829.15", "true"] {
+            let e = read(bad).unwrap_err().to_string();
+            assert!(!e.contains("4829") && !e.contains("true"), "{e}");
+        }
     }
 
     #[test]
