@@ -62,11 +62,16 @@ pub fn shipable(p: &StoredParcel) -> bool {
         && p.carrier_status != Some(CarrierStatus::CancelledByCarrier)
 }
 
-/// Ship-able parcels neither loaded nor left behind, in the shipment's order.
+/// Ship-able parcels neither loaded nor left behind, in the shipment's order. A reason a
+/// parcel carries from an earlier truck (it was left behind there and moved on to this
+/// shipment) does not excuse it here: only this shipment's own hand-over leaves one behind.
 pub fn missing(sh: &Shipment) -> Vec<String> {
+    let left_here = |p: &StoredParcel| {
+        p.left_behind.is_some() && sh.status == crate::domain::status::ShipmentStatus::HandedOver
+    };
     sh.parcels
         .iter()
-        .filter(|p| shipable(p) && !p.loaded && p.left_behind.is_none())
+        .filter(|p| shipable(p) && !p.loaded && !left_here(p))
         .map(|p| p.doc.parcel_id.clone())
         .collect()
 }

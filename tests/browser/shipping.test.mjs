@@ -185,9 +185,22 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     });
     assert.equal(done.status, 'handed_over');
     assert.equal(await input.isDisabled(), true, 'no more scans once it left');
-    const why = new Map(done.parcels.map((p) => [p.parcel_id, p.left_behind]));
+    // Left behind: they go on with the carrier's next pickup, their reasons kept.
+    assert.ok(!done.parcel_ids.includes(behind.parcel_id) && !done.parcel_ids.includes(late), 'moved on');
+    const next = [];
+    for (const d of [vnDate(0), vnDate(1), vnDate(2)]) {
+      const r = await call(env.srv.base, 'GET', `/v1/sites/${SITE}/shipments?date=${d}`, OPERATOR_TOKEN);
+      for (const sh of r.body.shipments) {
+        if (sh.shipment_id !== id && sh.parcel_ids.includes(behind.parcel_id)) next.push(sh.shipment_id);
+      }
+    }
+    assert.equal(next.length, 1, 'one next shipment');
+    const moved = await apiShipment(next[0]);
+    assert.equal(moved.status, 'open');
+    const why = new Map(moved.parcels.map((p) => [p.parcel_id, p.left_behind]));
     assert.equal(why.get(behind.parcel_id), 'Kiện bị hỏng, cần đóng lại — móp góc hộp');
     assert.equal(why.get(late), 'Chưa đóng gói xong');
+    assert.ok(moved.missing.includes(behind.parcel_id), 'to be loaded on the next truck');
     clean(page, assert);
   } finally {
     await context.close();

@@ -715,6 +715,10 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     // The two parcels left behind went on with the next pickup too.
     assert_eq!(new["parcel_count"], 5, "{new}");
     assert!(ids(&new["parcel_ids"]).is_superset(&before), "{new}");
+    assert!(
+        ids(&new["missing"]).is_superset(&before),
+        "to load there: {new}"
+    );
     assert_eq!(old["parcel_count"], 0, "{old}");
     app.stop().await;
 }

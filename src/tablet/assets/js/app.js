@@ -20,17 +20,18 @@ function store(key, value) {
   } catch { /* private mode */ }
 }
 
-/** The banner: whenever the tablet is offline (with or without waiting actions), or taps wait unsent. */
+/** The banner (contract §3): only while actions wait to be sent, offline or failing. Being
+ *  offline with nothing waiting is the header badge's to say. */
 function banner() {
   const b = $('offline');
   const n = Q.waiting();
   const signedIn = S.view !== 'signin';
   const off = signedIn && C.state() === 'offline';
-  const show = off || Q.stalled();
+  const show = n > 0 && (off || Q.stalled());
   b.hidden = !show;
   b.dataset.waiting = String(n);
   b.dataset.state = off ? 'offline' : 'stalled';
-  if (show) b.textContent = off ? (n ? t('offline', { n }) : t('offlineNone')) : t('stalled', { n });
+  if (show) b.textContent = off ? t('offline', { n }) : t('stalled', { n });
 }
 
 /** The header badge follows the real connection: browser online flag + the stream's heartbeat. */
