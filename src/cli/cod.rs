@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use serde_json::Value;
 
+use super::i18n::{fill, t, Lang, Msg};
 use super::{http_base, segment, EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER, EXIT_USAGE};
 
 /// `livepack cod`: the seller's COD statement for a period.
@@ -30,13 +31,18 @@ pub struct CodArgs {
     /// Print CSV (one row per parcel, then a TOTAL row) instead of a table.
     #[arg(long)]
     pub csv: bool,
+    /// Language of the table and messages: vi or en (default: Vietnamese when LC_ALL,
+    /// LC_MESSAGES or LANG starts with "vi", else English). CSV columns stay field names.
+    #[arg(long, value_enum)]
+    pub lang: Option<super::i18n::Lang>,
 }
 
 /// Exit codes: 0 the statement has no mismatch, 1 it lists mismatches, 2 bad period,
 /// 3 server unreachable or token refused.
 pub async fn run_cod(args: CodArgs) -> i32 {
+    super::i18n::init(args.lang);
     if args.to < args.from {
-        eprintln!("livepack cod: --to is before --from");
+        eprintln!("livepack cod: {}", t(Msg::CodPeriod, &[]));
         return EXIT_USAGE;
     }
     let http = match reqwest::Client::builder()
@@ -59,15 +65,29 @@ pub async fn run_cod(args: CodArgs) -> i32 {
     let resp = match http.get(url).bearer_auth(&args.token).send().await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("livepack cod: cannot reach the service: {e}");
+            let reason =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+            let url = http_base(&args.url);
+            eprintln!(
+                "livepack cod: {}",
+                t(Msg::Unreachable, &[("url", &url), ("reason", &reason)])
+            );
             return EXIT_SERVER;
         }
     };
     let status = resp.status().as_u16();
     let body = resp.json::<Value>().await.unwrap_or(Value::Null);
     if status != 200 {
-        let msg = body["error"]["message"].as_str().unwrap_or("");
-        eprintln!("livepack cod: HTTP {status}: {msg}");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        let msg = match status {
+            401 => t(Msg::TokenRefused, &[("status", &status)]),
+            404 => t(Msg::NotFound, &[("message", &message)]),
+            _ => t(
+                Msg::ServerError,
+                &[("status", &status), ("message", &message)],
+            ),
+        };
+        eprintln!("livepack cod: {msg}");
         return match status {
             400 => EXIT_USAGE,
             404 => EXIT_INCOMPLETE,
@@ -83,7 +103,7 @@ pub async fn run_cod(args: CodArgs) -> i32 {
             }
         }
     } else {
-        print!("{}", table(&body));
+        print!("{}", table(&body, super::i18n::lang()));
     }
     let mismatches = body["parcels"].as_array().map_or(0, |ps| {
         ps.iter().filter(|p| !p["mismatch"].is_null()).count()
@@ -132,8 +152,10 @@ const COLUMNS: [&str; 9] = [
     "mismatch",
 ];
 
-fn table(s: &Value) -> String {
-    let mut rows: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| c.to_string()).collect()];
+fn table(s: &Value, lang: Lang) -> String {
+    let say = |m: Msg, args: &[(&str, &dyn std::fmt::Display)]| fill(m.text(lang), args);
+    let head = say(Msg::CodColumns, &[]);
+    let mut rows: Vec<Vec<String>> = vec![head.split('|').map(str::to_owned).collect()];
     for p in s["parcels"].as_array().into_iter().flatten() {
         rows.push(
             COLUMNS
@@ -148,12 +170,12 @@ fn table(s: &Value) -> String {
     let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = format!(
-        "COD statement of {} from {} to {}\n\n",
-        text(&s["seller"]),
-        text(&s["from"]),
-        text(&s["to"])
+    let (seller, from, to) = (text(&s["seller"]), text(&s["from"]), text(&s["to"]));
+    let title = say(
+        Msg::CodTitle,
+        &[("seller", &seller), ("from", &from), ("to", &to)],
     );
+    let mut out = format!("{title}\n\n");
     for r in &rows {
         let cells: Vec<String> = r
             .iter()
@@ -173,8 +195,15 @@ fn table(s: &Value) -> String {
         out.push('\n');
     }
     out.push('\n');
-    for k in ["expected", "collected", "fees", "returned", "net"] {
-        out.push_str(&format!("{k:<10} {:>14} đ\n", dong(&s[k])));
+    let totals = say(Msg::CodTotals, &[]);
+    let names: Vec<&str> = totals.split('|').collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    for (k, name) in ["expected", "collected", "fees", "returned", "net"]
+        .iter()
+        .zip(&names)
+    {
+        let pad = " ".repeat(width - name.chars().count());
+        out.push_str(&format!("{name}{pad} {:>14} đ\n", dong(&s[*k])));
     }
     out
 }
@@ -234,11 +263,22 @@ mod tests {
 
     #[test]
     fn table_lists_parcels_and_totals() {
-        let t = table(&sample());
+        let t = table(&sample(), Lang::En);
+        assert!(
+            t.starts_with("COD statement of s1 from 2026-12-01 to 2026-12-07"),
+            "{t}"
+        );
         assert!(t.contains("P-1"), "{t}");
         assert!(t.contains("575.000"), "{t}");
         assert!(t.contains("amount"), "{t}");
-        assert!(t.contains("net               905.000 đ"), "{t}");
+        let net = t.lines().find(|l| l.starts_with("net")).unwrap();
+        assert!(net.ends_with(" 905.000 đ"), "{t}");
+        // In Vietnamese: title, columns and totals (the values as they are).
+        let v = table(&sample(), Lang::Vi);
+        assert!(v.starts_with("Bảng kê tiền thu hộ (COD) của s1"), "{v}");
+        assert!(v.contains("mã kiện") && v.contains("P-1"), "{v}");
+        let net = v.lines().find(|l| l.starts_with("thực nhận")).unwrap();
+        assert!(net.ends_with(" 905.000 đ"), "{v}");
     }
 
     #[test]

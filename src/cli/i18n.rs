@@ -142,6 +142,14 @@ catalogue! {
         "tệp bị ngắn đi: tệp đã bị thay hoặc cắt bớt?";
     OrderChanged => "the order changed after it was sent (rows of one order must be written together); the first version was stored",
         "đơn đã thay đổi sau khi gửi (các dòng của một đơn phải được ghi cùng lúc); bản đầu tiên được lưu";
+    // The COD statement (`livepack cod`).
+    CodPeriod => "--to is before --from", "--to phải từ ngày --from trở đi";
+    CodTitle => "COD statement of {seller} from {from} to {to}",
+        "Bảng kê tiền thu hộ (COD) của {seller} từ {from} đến {to}";
+    CodColumns => "parcel_id|tracking|carrier|status|cod_amount|collected|fee|transfer_date|mismatch",
+        "mã kiện|mã vận đơn|hãng|trạng thái|tiền COD|đã thu|phí|ngày chuyển|lệch";
+    CodTotals => "expected|collected|fees|returned|net",
+        "phải thu|đã thu|phí|hoàn về|thực nhận";
     // Connecting.
     Connecting => "connecting to {url} …", "đang kết nối tới {url} …";
     Unreachable => "cannot reach the service at {url}: {reason}. Is it running, and is --url (LIVEPACK_URL) right?",
