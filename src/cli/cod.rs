@@ -65,8 +65,7 @@ pub async fn run_cod(args: CodArgs) -> i32 {
     let resp = match http.get(url).bearer_auth(&args.token).send().await {
         Ok(r) => r,
         Err(e) => {
-            let reason =
-                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+            let reason = super::api::root_cause(&e);
             let url = http_base(&args.url);
             eprintln!(
                 "livepack cod: {}",

@@ -59,6 +59,14 @@ impl ConfigError {
                 return ConfigError::invalid(key, message);
             }
         }
+        // A TOML syntax error quotes the line it is on, which may hold a token or a PIN:
+        // only its position and what was expected are kept.
+        let mut e = e;
+        if let figment::error::Kind::Message(m) = &mut e.kind {
+            if m.starts_with("TOML parse error") {
+                *m = without_source_lines(m);
+            }
+        }
         ConfigError::Load(Box::new(e))
     }
 
@@ -743,7 +751,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        Self::from_figment(with_env(figment, std::env::vars()))
+        // (`vars_os`: a variable that is not Unicode, ours or not, is skipped, never a panic.)
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self::from_figment(with_env(figment, vars))
     }
 
     /// The built-in defaults, `toml` over them, then these `LIVEPACK__…` variables (tests).
@@ -799,6 +810,18 @@ impl Config {
     }
 }
 
+/// A TOML parser's message without the quoted source (`2 | token = …` and the `|` lines).
+fn without_source_lines(message: &str) -> String {
+    let quoted = |l: &str| {
+        let l = l.trim_start();
+        l.starts_with('|')
+            || l.split_once(" |")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let kept: Vec<&str> = message.lines().filter(|l| !quoted(l)).collect();
+    kept.join(" ")
+}
+
 /// `LIVEPACK__SECTION__KEY` variables merged over `figment` (`__` between the parts of a key,
 /// any case). A value stays the text it is, so a token, PIN or id made of digits (or `true`)
 /// is read as the string it is; numbers and booleans are read from that text where a setting
@@ -825,6 +848,8 @@ fn with_env(mut figment: Figment, vars: impl IntoIterator<Item = (String, String
         }
         let value = match raw.parse::<Value>() {
             Ok(v @ (Value::Array(..) | Value::Dict(..))) => v,
+            // A value written in double quotes (`"0123"`) is the text inside them.
+            Ok(Value::String(_, text)) if raw.trim_start().starts_with('"') => Value::from(text),
             _ => Value::from(raw),
         };
         figment = figment.merge(figment::providers::Serialized::default(&key, value));
@@ -861,6 +886,25 @@ mod env_tests {
         assert_eq!(c.ingest.window, 32);
         assert!(!c.planner.enabled);
         assert_eq!(c.server.trusted_proxies.len(), 1);
+    }
+
+    /// A TOML syntax error says where, never the line (it may hold a secret).
+    #[test]
+    fn a_toml_syntax_error_does_not_quote_the_line() {
+        let e = Config::from_toml("[operator]\ntoken = 0123456789abcdef\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains("0123456789abcdef"), "{e}");
+    }
+
+    /// A quoted value is the text inside the quotes.
+    #[test]
+    fn a_quoted_environment_value_is_its_text() {
+        let c =
+            Config::from_toml_and_env("", [("LIVEPACK__OPERATOR__TOKEN", "\"0123456789012345\"")])
+                .unwrap();
+        assert!(c.operator.token.matches("0123456789012345"));
     }
 
     /// A bad value is refused naming its key, never showing a secret's value.

@@ -62,7 +62,10 @@ impl<'de> Deserialize<'de> for Secret {
                 Ok(Secret(v.to_string()))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
+                match u64::try_from(v) {
+                    Ok(v) => Ok(Secret(v.to_string())),
+                    Err(_) => Err(E::custom("a secret is a string (quote it)")),
+                }
             }
             fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Secret, E> {
                 Ok(Secret(v.to_string()))

@@ -278,7 +278,9 @@ pub async fn manifest(
                 .map(|o| o.order_id.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
-            p.status(),
+            // The parcel's status as the API shows it (a parcel booked before it is packed
+            // is still `open`).
+            super::parcel_view::parcel_status(p).as_str(),
         ])
         .map_err(csv_err)?;
     }

@@ -8,7 +8,7 @@ use crate::domain::rates::shipment_id;
 use crate::domain::status::{CarrierStatus, FloorStatus};
 use crate::shipping::choice::carrier_pickup;
 use crate::shipping::Shipping;
-use crate::store::handover::{HandOverOutcome, HandOverParcel, ScanOutcome};
+use crate::store::handover::{HandOverOutcome, HandOverParcel, NextPickup, ScanOutcome};
 use crate::store::records::site_of;
 use crate::store::waves::ShipmentKey;
 use crate::store::StoreError;
@@ -164,7 +164,11 @@ pub async fn hand_over(
                     doc.shipment_id = Some(key.id.clone());
                     doc.pickup_at = chrono::DateTime::from_timestamp_millis(key.pickup_ms)
                         .unwrap_or(doc.pickup_at);
-                    (key.clone(), doc.to_json())
+                    NextPickup {
+                        shipment: key.clone(),
+                        doc: doc.to_json(),
+                        ver: p.ver.clone(),
+                    }
                 }),
         })
         .collect();

@@ -46,6 +46,8 @@ pub struct StoredParcel {
     pub loaded: bool,
     /// Left behind at hand-over, with this reason.
     pub left_behind: Option<String>,
+    /// The hash's `ver` as read ("0" when absent): a write from what was read checks it.
+    pub ver: String,
     /// The parcel this one replaces (a repack), and the one that replaced it.
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
@@ -74,6 +76,7 @@ impl StoredParcel {
             book_state: h.get("book_state").and_then(|v| v.parse().ok()),
             loaded: h.get("loaded").is_some_and(|v| v == "1"),
             left_behind: h.get("left_behind").cloned(),
+            ver: h.get("ver").cloned().unwrap_or_else(|| "0".into()),
             replaces: h.get("replaces").cloned(),
             replaced_by: h.get("replaced_by").cloned(),
             cancel_state: h.get("cancel_state").cloned(),
@@ -82,16 +85,6 @@ impl StoredParcel {
                 .and_then(|v| v.parse().ok())
                 .map(crate::domain::money::Vnd),
         })
-    }
-
-    /// What the API shows: the carrier's status once there is one, else the floor's; a
-    /// parcel replaced or cancelled on the floor shows that (its carrier order is cancelled).
-    pub fn status(&self) -> &'static str {
-        match (self.floor_status, self.carrier_status) {
-            (Some(floor), _) if floor.is_gone() => floor.as_str(),
-            (_, Some(carrier)) => carrier.as_str(),
-            (floor, None) => floor.map_or("", FloorStatus::as_str),
-        }
     }
 
     pub fn order_keys(&self) -> Vec<(String, String)> {

@@ -29,9 +29,18 @@ pub struct HandOverParcel<'a> {
     pub parcel_id: &'a str,
     pub orders: Vec<(String, String)>,
     pub left_behind: Option<&'a str>,
-    /// Where a ship-able parcel left behind goes on: its carrier's next pickup's shipment,
-    /// and its document (JSON) naming that shipment and pickup.
-    pub next: Option<(super::waves::ShipmentKey, String)>,
+    /// Where a ship-able parcel left behind goes on (its carrier's next pickup).
+    pub next: Option<NextPickup>,
+}
+
+/// A parcel's move to the next pickup's shipment, made from the parcel as read.
+pub struct NextPickup {
+    pub shipment: super::waves::ShipmentKey,
+    /// Its document (JSON) naming that shipment and pickup.
+    pub doc: String,
+    /// The parcel's `ver` the document was made from: the move is refused (`Stale`) if the
+    /// parcel changed since (a repack meanwhile), or if that shipment has left meanwhile.
+    pub ver: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +94,9 @@ impl Store {
         let parcel = keys::parcel(site, parcel_id);
         let mut conn = self.conn();
         // On this shipment: its document's `shipment_id` (or the `sh` field of parcels
-        // written before issue 20's fifteenth session), fixed when the parcel is made (a
-        // repack makes a new parcel on the same shipment), so it is read before the script.
+        // written before issue 20's fifteenth session), set when the parcel is made (a
+        // repack makes a new parcel on the same shipment) and changed only when a hand-over
+        // moves it on, left behind, to the next pickup: read before the script.
         let (sh, doc): (Option<String>, Option<Vec<u8>>) = self
             .bounded(
                 "scan",
@@ -147,7 +157,11 @@ impl Store {
                 .arg(p.orders.len())
                 .arg(p.left_behind.unwrap_or(""));
             match &p.next {
-                Some((sh, doc)) => {
+                Some(NextPickup {
+                    shipment: sh,
+                    doc,
+                    ver,
+                }) => {
                     let date = crate::domain::schedule::business_date(
                         chrono::DateTime::from_timestamp_millis(sh.pickup_ms).unwrap_or_default(),
                     );
@@ -159,10 +173,11 @@ impl Store {
                         .arg(&sh.carrier)
                         .arg(&sh.service)
                         .arg(sh.pickup_ms)
-                        .arg(date.format("%Y-%m-%d").to_string());
+                        .arg(date.format("%Y-%m-%d").to_string())
+                        .arg(ver);
                 }
                 None => {
-                    inv.arg("").arg("").arg("").arg("").arg("").arg("");
+                    inv.arg("").arg("").arg("").arg("").arg("").arg("").arg("");
                 }
             }
         }

@@ -675,6 +675,37 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
         .map(|p| json!({"parcel_id": p, "reason": "not_ready"}))
         .collect();
     assert_eq!(left.len(), 2, "{sh}");
+    // A move made from a parcel as read (its `ver`) is refused once the parcel changed (a
+    // repack meanwhile): nothing written, the caller reads again.
+    {
+        use livepack::store::handover::{HandOverOutcome, HandOverParcel, NextPickup};
+        let cfg = livepack::Config::from_toml("").unwrap();
+        let store = livepack::store::Store::connect(&cfg.redis, &redis.url())
+            .await
+            .unwrap();
+        let read: Vec<HandOverParcel<'_>> = before
+            .iter()
+            .map(|p| HandOverParcel {
+                parcel_id: p,
+                orders: Vec::new(),
+                left_behind: Some("x"),
+                next: Some(NextPickup {
+                    shipment: livepack::store::waves::ShipmentKey {
+                        id: "S-next".into(),
+                        carrier: "viettel-post".into(),
+                        service: "VCN".into(),
+                        pickup_ms: 1,
+                    },
+                    doc: "{}".into(),
+                    ver: "41".into(),
+                }),
+            })
+            .collect();
+        let out = store.hand_over(SITE, &shipment, &read).await.unwrap();
+        assert!(matches!(out, HandOverOutcome::Stale), "{out:?}");
+        let still = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+        assert_eq!(still["status"], "open", "{still}");
+    }
     let path = format!("/v1/shipments/{shipment}/handed-over");
     let (s, r) = post(&addr, &path, json!({ "left_behind": left })).await;
     assert_eq!(s, 200, "{r}");

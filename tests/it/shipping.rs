@@ -199,11 +199,33 @@ async fn shared_hub_consolidates_books_with_retries_and_hands_over() {
     .await;
     assert_eq!(s, 200);
     let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let status_at = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "status")
+        .expect("a status column");
+    let (_, sh_json) = api(
+        &addr,
+        reqwest::Method::GET,
+        &format!("/v1/shipments/{id}"),
+        None,
+    )
+    .await;
+    let sh_json: Value = serde_json::from_str(&sh_json).unwrap();
     let mut listed = BTreeMap::new();
     for r in rows.records() {
         let r = r.unwrap();
         assert!(!r[1].is_empty(), "tracking code listed");
         assert!(r[4].contains('*'), "phone masked");
+        // The status the API shows for the parcel (`open` while not packed, even if booked).
+        let shown = sh_json["parcels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["parcel_id"] == r[0])
+            .unwrap();
+        assert_eq!(shown["status"], r[status_at], "{}", &r[0]);
         *listed.entry(r[0].to_owned()).or_insert(0) += 1;
     }
     let expected: BTreeSet<String> = shs[0]["parcel_ids"]

@@ -7,9 +7,10 @@
 -- KEYS[1] shipment hash, KEYS[2] its parcel list (ids, each followed by a newline), KEYS[3]
 -- its parcel set (as builds before the list wrote it), then per parcel: its hash, then its
 -- order hashes, then (a parcel that moves on) the next shipment's hash, list and day index
--- ARGV[1] now ms, ARGV[2] p parcels, then per parcel 9: parcel id, n orders, reason ('':
+-- ARGV[1] now ms, ARGV[2] p parcels, then per parcel 10: parcel id, n orders, reason ('':
 -- none), then for a move ('' otherwise): its new document, the next shipment's id, carrier,
--- service, pickup ms, pickup date
+-- service, pickup ms, pickup date, and the parcel's `ver` that document was made from (a
+-- parcel changed since, or a next shipment handed over meanwhile: 'stale', nothing written)
 -- Returns {'ok', handed over count} | {'dup', 0} | {'missing', parcel id…} | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
 -- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
@@ -44,7 +45,13 @@ for _ = 1, p do
   if ships(KEYS[k]) and reason == '' and redis.call('HGET', KEYS[k], 'loaded') ~= '1' then
     missing[#missing + 1] = id
   end
-  k, a = k + 1 + n + more(a), a + 9
+  if more(a) > 0 and ships(KEYS[k]) and reason ~= '' then
+    if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a + 9]
+        or redis.call('HGET', KEYS[k + 1 + n], 'status') == 'handed_over' then
+      return {'stale', 0}
+    end
+  end
+  k, a = k + 1 + n + more(a), a + 10
 end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
@@ -64,6 +71,7 @@ for _ = 1, p do
         local sk, list, day = KEYS[k + 1 + n], KEYS[k + 2 + n], KEYS[k + 3 + n]
         local sid, pickup = ARGV[a + 4], ARGV[a + 7]
         redis.call('HSET', key, 'data', ARGV[a + 3])
+        redis.call('HINCRBY', key, 'ver', 1)
         redis.call('HDEL', key, 'loaded')
         -- (`sh`: the shipment as builds before issue 20's fifteenth session named it)
         if redis.call('HEXISTS', key, 'sh') == 1 then redis.call('HSET', key, 'sh', sid) end
@@ -87,7 +95,7 @@ for _ = 1, p do
       end
     end
   end
-  k, a = k + 1 + n + more(a), a + 9
+  k, a = k + 1 + n + more(a), a + 10
 end
 -- The parcels that moved on leave this shipment's list (and set).
 if next(gone) then

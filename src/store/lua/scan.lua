@@ -4,7 +4,8 @@
 -- Returns 'unknown' | 'pull' | 'already_loaded' | 'loaded' | 'closed'
 -- ('closed': the shipment was handed over already and this parcel was not on it).
 -- The caller has checked that the parcel is on this shipment (its document's `shipment_id`,
--- which never changes: store/handover.rs `scan_parcel`).
+-- which changes only when a hand-over moves a parcel left behind to the next pickup:
+-- store/handover.rs `scan_parcel`).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
 local h = redis.call('HMGET', KEYS[1], 'status', 'pull', 'cstatus', 'loaded')
 if h[1] == 'cancelled' or h[1] == 'replaced' or h[2] or h[3] == 'cancelled_by_carrier' then
