@@ -373,6 +373,14 @@ fn describe() {
     crate::observe::process::describe();
     describe_gauge!(names::TABLET_STREAMS, "Open tablet event streams");
     describe_counter!(
+        names::CARRIER_CANCELS,
+        "Carrier orders cancelled after a late cancellation or repack, by result"
+    );
+    describe_gauge!(
+        names::CARRIER_CANCELS_WAITING,
+        "Carrier orders still to be cancelled (queued, or waiting to retry)"
+    );
+    describe_counter!(
         names::TABLET_STREAM_LAGGED,
         "Tablet streams that fell behind"
     );

@@ -72,6 +72,11 @@ test('a wrong PIN shows sign-in-error and does not sign in', async () => {
     await err.waitFor({ state: 'visible' });
     assert.match(await err.textContent(), /Sai mã điểm hoặc mã PIN/);
     assert.equal(await page.locator('#view-waves').isHidden(), true);
+    // Switching the language re-words it.
+    await page.getByTestId('lang').click();
+    assert.doesNotMatch(await err.textContent(), /Sai mã/);
+    await page.getByTestId('lang').click();
+    assert.match(await err.textContent(), /Sai mã điểm hoặc mã PIN/);
     await checkLayout(page, assert, 'sign-in with error');
     await page.screenshot({ path: shot('tablet-sign-in-error-1280x800') });
     clean(page, assert);

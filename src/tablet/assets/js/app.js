@@ -137,9 +137,16 @@ function signedOut(expired) {
   $('site').value = S.site || new URLSearchParams(location.search).get('site') || '';
   $('station').value = (() => { try { return localStorage.getItem(STATION_KEY) || ''; } catch { return ''; } })();
   $('pin').value = '';
+  signinError(expired ? () => t('sessionExpired') : null);
+}
+
+/** The sign-in error, kept as a function of the language so a switch re-words it. */
+let signinSays = null;
+function signinError(says) {
   const err = $('signin-error');
-  err.hidden = !expired;
-  err.textContent = expired ? t('sessionExpired') : '';
+  signinSays = says;
+  err.hidden = !says;
+  err.textContent = says ? says() : '';
 }
 
 async function signIn(ev) {
@@ -147,9 +154,8 @@ async function signIn(ev) {
   const site = $('site').value.trim();
   const pin = $('pin').value.trim();
   const station = $('station').value.trim();
-  const err = $('signin-error');
-  err.hidden = true;
-  if (!site || !pin) { err.textContent = t('needBoth'); err.hidden = false; return; }
+  signinError(null);
+  if (!site || !pin) { signinError(() => t('needBoth')); return; }
   $('sign-in').disabled = true;
   try {
     const r = await api('POST', '/v1/station/session', station ? { site, pin, station } : { site, pin });
@@ -160,8 +166,7 @@ async function signIn(ev) {
     Q.resume();
     await enter();
   } catch (e) {
-    err.textContent = e.status === 401 ? t('wrongPin') : e.status === 429 ? t('locked') : errText(e);
-    err.hidden = false;
+    signinError(() => (e.status === 401 ? t('wrongPin') : e.status === 429 ? t('locked') : errText(e)));
   } finally {
     $('sign-in').disabled = false;
   }
@@ -230,6 +235,7 @@ function wire() {
   $('lang').addEventListener('click', () => {
     setLang(getLang() === 'vi' ? 'en' : 'vi');
     applyStatic();
+    signinError(signinSays);
     renderWaves();
     W.render();
     SH.render();
