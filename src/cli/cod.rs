@@ -37,8 +37,8 @@ pub struct CodArgs {
     pub lang: Option<super::i18n::Lang>,
 }
 
-/// Exit codes: 0 the statement has no mismatch, 1 it lists mismatches, 2 bad period,
-/// 3 server unreachable or token refused.
+/// Exit codes: 0 the statement has no mismatch, 1 it lists mismatches, 2 bad period or no
+/// such seller, 3 server unreachable, token refused or another server error.
 pub async fn run_cod(args: CodArgs) -> i32 {
     super::i18n::init(args.lang);
     if args.to < args.from {
@@ -87,9 +87,9 @@ pub async fn run_cod(args: CodArgs) -> i32 {
             ),
         };
         eprintln!("livepack cod: {msg}");
+        // 1 is kept for a statement listing mismatches: a refusal is never that.
         return match status {
-            400 => EXIT_USAGE,
-            404 => EXIT_INCOMPLETE,
+            400 | 404 => EXIT_USAGE,
             _ => EXIT_SERVER,
         };
     }

@@ -468,6 +468,24 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         csv_out.contains(&format!("TOTAL,net,{},", money(&st0["net"]))),
         "{csv_out}"
     );
+    // Another seller's statement: refused, exit 2 (1 is kept for mismatches), in Vietnamese.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args(["cod", "--url", &format!("http://{addr}"), "--lang", "vi"])
+        .args([
+            "--seller",
+            SELLERS[1].0,
+            "--from",
+            &vn_date(-1),
+            "--to",
+            &vn_date(2),
+        ])
+        .env("LIVEPACK_TOKEN", SELLERS[0].1)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("không tìm thấy"), "{err}");
     app.stop().await;
 }
 
