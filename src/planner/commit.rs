@@ -22,6 +22,7 @@ use crate::domain::rates::{self, shipment_id, ServiceRates};
 use crate::domain::schedule::business_date;
 use crate::shipping::carrier::{BookingRequest, CarrierClient, Party};
 use crate::shipping::choice::{carrier_pickup, choose, CarrierOption};
+use crate::shipping::handover::first_open_pickup;
 use crate::shipping::quotes::{self, QuoteCache};
 use crate::store::keys::pending_field;
 use crate::store::records::{
@@ -482,46 +483,20 @@ async fn pickups(ctx: &Ctx<'_>, at: DateTime<Utc>) -> Result<Pickups, crate::sto
     })
 }
 
-/// `at`, or else the carrier's first pickup after it whose shipment has not left.
+/// `at`, or else the carrier's first pickup after it whose shipment has not left (with none
+/// within reach, `at`: the wave commit refuses the departed shipment and the planner tries
+/// again).
 async fn next_open(
     ctx: &Ctx<'_>,
     carrier: &str,
     service: &str,
     times: &[NaiveTime],
-    mut at: DateTime<Utc>,
+    at: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, crate::store::StoreError> {
-    for _ in 0..MOVES_PAST_DEPARTED {
-        let id = shipment_id(ctx.site, at, carrier, service);
-        let known = ctx.departed.lock().ok().and_then(|d| d.get(&id).copied());
-        let left = match known {
-            Some(left) => left,
-            None => {
-                let ids = [id];
-                let left = !ctx
-                    .store
-                    .departed_shipments(ctx.site, &ids)
-                    .await?
-                    .is_empty();
-                let [id] = ids;
-                if let Ok(mut d) = ctx.departed.lock() {
-                    d.insert(id, left);
-                }
-                left
-            }
-        };
-        // (Shipment ids name the minute: the next pickup is looked for a minute on.)
-        let next = carrier_pickup(times, at + chrono::Duration::minutes(1));
-        if !left || next <= at {
-            return Ok(at);
-        }
-        at = next;
-    }
-    Ok(at)
+    let known = Some(&ctx.departed);
+    let open = first_open_pickup(ctx.store, ctx.site, carrier, service, times, at, known).await?;
+    Ok(open.unwrap_or(at))
 }
-
-/// Departed pickups in a row a route moves past at most (then the wave commit refuses the
-/// departed shipment and the planner tries again).
-const MOVES_PAST_DEPARTED: usize = 32;
 
 /// One box: a buyer's orders (or part of them, split by the carrier's limits).
 struct Box<'a> {

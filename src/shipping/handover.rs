@@ -1,6 +1,10 @@
 //! Hand-over at the truck: each label scanned puts its parcel on the truck; the shipment is
 //! handed over once every ship-able parcel is loaded or left behind with a reason.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveTime, Utc};
 use serde::Serialize;
 
 use super::service::{Shipment, StoredParcel};
@@ -11,7 +15,7 @@ use crate::shipping::Shipping;
 use crate::store::handover::{HandOverOutcome, HandOverParcel, NextPickup, ScanOutcome};
 use crate::store::records::site_of;
 use crate::store::waves::ShipmentKey;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -176,36 +180,59 @@ pub async fn hand_over(
 }
 
 /// The carrier's next pickup at the site after this shipment's whose shipment has not left
-/// (`None`: the site or carrier is no longer configured: left-behind parcels then stay).
+/// (`None`: the site or carrier is no longer configured, or none within
+/// [`MOVES_PAST_DEPARTED`]: left-behind parcels then stay).
 async fn next_pickup(ship: &Shipping, sh: &Shipment) -> Result<Option<ShipmentKey>, StoreError> {
     let Some(site) = ship.config.site(&sh.site) else {
         return Ok(None);
     };
     let times = site.carrier_pickup_times(&sh.carrier);
-    let mut at = sh.pickup_at;
-    for _ in 0..32 {
+    // (Shipment ids name the minute: the next pickup is looked for a minute on.)
+    let after = carrier_pickup(&times, sh.pickup_at + chrono::Duration::minutes(1));
+    let (site, carrier, service) = (sh.site.as_str(), sh.carrier.as_str(), sh.service.as_str());
+    let open = first_open_pickup(&ship.store, site, carrier, service, &times, after, None).await?;
+    Ok(open.map(|at| ShipmentKey {
+        id: shipment_id(site, at, carrier, service),
+        carrier: carrier.to_owned(),
+        service: service.to_owned(),
+        pickup_ms: at.timestamp_millis(),
+    }))
+}
+
+/// Departed pickups in a row looked past at most.
+pub const MOVES_PAST_DEPARTED: usize = 32;
+
+/// The first of a carrier's pickups (`times`, every day), from `at` on, whose shipment has not
+/// left (handed over: the truck went, perhaps before its time); `None` past
+/// [`MOVES_PAST_DEPARTED`] departed ones. `known` remembers what was asked (the planner's,
+/// for one plan).
+pub async fn first_open_pickup(
+    store: &Store,
+    site: &str,
+    carrier: &str,
+    service: &str,
+    times: &[NaiveTime],
+    mut at: DateTime<Utc>,
+    known: Option<&Mutex<HashMap<String, bool>>>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    for _ in 0..MOVES_PAST_DEPARTED {
+        let id = shipment_id(site, at, carrier, service);
+        let cached = known.and_then(|k| k.lock().ok()?.get(&id).copied());
+        let left = match cached {
+            Some(left) => left,
+            None => {
+                let left = store.shipment_departed(site, &id).await?;
+                if let Some(mut k) = known.and_then(|k| k.lock().ok()) {
+                    k.insert(id, left);
+                }
+                left
+            }
+        };
+        if !left {
+            return Ok(Some(at));
+        }
         // (Shipment ids name the minute: the next pickup is looked for a minute on.)
-        let next = carrier_pickup(&times, at + chrono::Duration::minutes(1));
-        if next <= at {
-            return Ok(None);
-        }
-        at = next;
-        let id = shipment_id(&sh.site, at, &sh.carrier, &sh.service);
-        let ids = [id];
-        if ship
-            .store
-            .departed_shipments(&sh.site, &ids)
-            .await?
-            .is_empty()
-        {
-            let [id] = ids;
-            return Ok(Some(ShipmentKey {
-                id,
-                carrier: sh.carrier.clone(),
-                service: sh.service.clone(),
-                pickup_ms: at.timestamp_millis(),
-            }));
-        }
+        at = carrier_pickup(times, at + chrono::Duration::minutes(1));
     }
     Ok(None)
 }

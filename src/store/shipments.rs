@@ -25,31 +25,14 @@ impl Store {
         .await
     }
 
-    /// The ones of `ids` that have left (handed over to the carrier): a parcel must not
-    /// join one. One pipelined `HGET` each.
-    pub async fn departed_shipments(
-        &self,
-        site: &str,
-        ids: &[String],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.hget(keys::shipment(site, id), "status");
-        }
+    /// Whether the shipment has left (handed over to the carrier): a parcel must not join
+    /// it. One `HGET`.
+    pub async fn shipment_departed(&self, site: &str, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn();
-        let status: Vec<Option<String>> = self
-            .bounded("shipment", pipe.query_async(&mut conn))
+        let status: Option<String> = self
+            .bounded("shipment", conn.hget(keys::shipment(site, id), "status"))
             .await?;
-        let left = ShipmentStatus::HandedOver.as_str();
-        Ok(ids
-            .iter()
-            .zip(status)
-            .filter(|(_, s)| s.as_deref() == Some(left))
-            .map(|(id, _)| id.clone())
-            .collect())
+        Ok(status.as_deref() == Some(ShipmentStatus::HandedOver.as_str()))
     }
 
     /// Whether the shipment exists (one cheap call: a scan at the truck must not read the
