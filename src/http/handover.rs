@@ -162,16 +162,26 @@ pub async fn handed_over(
         left.push((lb.parcel_id.clone(), reason.to_owned()));
     }
     let mut tries = 0;
-    let handed_over = loop {
+    let (handed_over, left_behind) = loop {
         match handover::hand_over(&state.shipping, &sh, &left).await? {
-            HandOverOutcome::Done { handed_over } => break handed_over,
-            HandOverOutcome::AlreadyHandedOver => {
-                left = sh
+            HandOverOutcome::Done { handed_over } => {
+                metrics::counter!(names::SHIPMENTS_HANDED_OVER, "site" => sh.site.clone())
+                    .increment(1);
+                break (handed_over, left.into_iter().map(|(p, _)| p).collect());
+            }
+            // A repeat answers as the first hand-over did (and counts no second one).
+            HandOverOutcome::AlreadyHandedOver(Some(first)) => {
+                break (first.handed_over, first.left_behind)
+            }
+            // Handed over by a build that kept no answer: what the parcels still say.
+            HandOverOutcome::AlreadyHandedOver(None) => {
+                let left = sh
                     .parcels
                     .iter()
-                    .filter_map(|p| Some((p.doc.parcel_id.clone(), p.left_behind.clone()?)))
+                    .filter(|p| p.left_behind.is_some())
+                    .map(|p| p.doc.parcel_id.clone())
                     .collect();
-                break 0;
+                break (0, left);
             }
             HandOverOutcome::Missing(missing) => {
                 let body = ParcelsMissing {
@@ -199,12 +209,11 @@ pub async fn handed_over(
             }
         }
     };
-    metrics::counter!(names::SHIPMENTS_HANDED_OVER, "site" => sh.site.clone()).increment(1);
     Ok(Json(HandedOver {
         shipment_id: id,
         status: ShipmentStatus::HandedOver,
         parcels_handed_over: handed_over,
-        left_behind: left.into_iter().map(|(p, _)| p).collect(),
+        left_behind,
     })
     .into_response())
 }

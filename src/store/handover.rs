@@ -48,10 +48,20 @@ pub enum HandOverOutcome {
     Done {
         handed_over: u64,
     },
-    AlreadyHandedOver,
+    /// A repeat: the first hand-over's answer (`None` for a shipment handed over by a build
+    /// that did not record it).
+    AlreadyHandedOver(Option<FirstHandOver>),
     Missing(Vec<String>),
     /// The shipment's parcels changed since they were read: read them again.
     Stale,
+}
+
+/// What the first hand-over of a shipment answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstHandOver {
+    pub handed_over: u64,
+    /// The parcels listed as left behind, in the order listed.
+    pub left_behind: Vec<String>,
 }
 
 impl Store {
@@ -200,7 +210,14 @@ impl Store {
                     handed_over: rest.first().and_then(|n| n.parse().ok()).unwrap_or(0),
                 })
             }
-            Some((tag, _)) if tag == "dup" => Ok(HandOverOutcome::AlreadyHandedOver),
+            Some((tag, rest)) if tag == "dup" => Ok(HandOverOutcome::AlreadyHandedOver(
+                rest.split_first().and_then(|(n, ids)| {
+                    Some(FirstHandOver {
+                        handed_over: n.parse().ok()?,
+                        left_behind: ids.to_vec(),
+                    })
+                }),
+            )),
             Some((tag, rest)) if tag == "missing" => Ok(HandOverOutcome::Missing(rest.to_vec())),
             Some((tag, _)) if tag == "stale" => Ok(HandOverOutcome::Stale),
             _ => Err(StoreError::Corrupt("handover.lua answered nothing".into())),

@@ -11,11 +11,19 @@
 -- none), then for a move ('' otherwise): its new document, the next shipment's id, carrier,
 -- service, pickup ms, pickup date, and the parcel's `ver` that document was made from (a
 -- parcel changed since, or a next shipment handed over meanwhile: 'stale', nothing written)
--- Returns {'ok', handed over count} | {'dup', 0} | {'missing', parcel id…} | {'stale', 0}
+-- Returns {'ok', handed over count} | {'dup', handed over count, left-behind parcel id…}
+-- (a repeat: the first hand-over's answer, as the shipment hash recorded it; '' for the count
+-- of a shipment handed over by builds before the thirty-eighth session, which recorded none)
+-- | {'missing', parcel id…} | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
 -- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
 -- shipments.rs leaves out a line that is not UTF-8, which is never written: ids are ASCII).
-if redis.call('HGET', KEYS[1], 'status') == 'handed_over' then return {'dup', 0} end
+if redis.call('HGET', KEYS[1], 'status') == 'handed_over' then
+  local h = redis.call('HMGET', KEYS[1], 'handed_count', 'left_ids')
+  local out = {'dup', h[1] or ''}
+  for id in string.gmatch(h[2] or '', '[^\n]+') do out[#out + 1] = id end
+  return out
+end
 local p = tonumber(ARGV[2])
 local listed = redis.call('SCARD', KEYS[3])
 local in_set = listed > 0
@@ -60,10 +68,13 @@ end
 local rank = { booked = 1, handed_over = 2, delivered = 3, returned = 3, cancelled_by_carrier = 3 }
 local moved = 0
 local gone = {}
+-- The parcels listed with a reason, for a repeat's answer.
+local left = {}
 k, a = 4, 3
 for _ = 1, p do
   local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local key = KEYS[k]
+  if reason ~= '' then left[#left + 1] = id end
   if ships(key) then
     if reason ~= '' then
       redis.call('HSET', key, 'left_behind', reason, 'left_behind_ms', ARGV[1])
@@ -110,5 +121,6 @@ if next(gone) then
   end
   for id in pairs(gone) do redis.call('SREM', KEYS[3], id) end
 end
-redis.call('HSET', KEYS[1], 'status', 'handed_over', 'handed_over_ms', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'handed_over', 'handed_over_ms', ARGV[1],
+  'handed_count', moved, 'left_ids', table.concat(left, '\n'))
 return {'ok', moved}
