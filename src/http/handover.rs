@@ -138,7 +138,10 @@ pub async fn handed_over(
     let body = parse_body(&body)?;
     let mut sh = find(&state, &caller, &id).await?;
     let mut left: Vec<(String, String)> = Vec::with_capacity(body.left_behind.len());
-    for (i, lb) in body.left_behind.iter().enumerate() {
+    // A repeat (a tablet's retry after a lost answer) is answered as the first was, whatever
+    // its list: the parcels it left behind have moved on to another shipment meanwhile.
+    let repeat = sh.status == ShipmentStatus::HandedOver;
+    for (i, lb) in body.left_behind.iter().enumerate().filter(|_| !repeat) {
         let field = format!("left_behind[{i}]");
         if !sh.parcels.iter().any(|p| p.doc.parcel_id == lb.parcel_id) {
             return Err(ApiError::bad_request(

@@ -10,7 +10,9 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::domain::address::Region;
 use crate::domain::is_label;
 use crate::domain::status::OrderStatus;
+use crate::metric_names as names;
 use crate::state::AppState;
+use crate::store::CancelOutcome;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct SellerParam {
@@ -154,6 +156,9 @@ pub async fn cancel_order(
         .store
         .cancel(&site, &seller, &order_id, &reason)
         .await?;
+    if outcome == CancelOutcome::Cancelled {
+        metrics::counter!(names::ORDERS_CANCELLED, "site" => site).increment(1);
+    }
     Ok(Json(CancelResult {
         order_id,
         status: outcome.as_str().into(),

@@ -378,7 +378,7 @@ pub async fn webhook(
             WebhookError::BadSecret => ApiError::unauthorized(),
             WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),
         })?;
-    let result = service::apply_status(&state.shipping, &update).await?;
+    let result = service::apply_status(&state.shipping, &cfg.id, &update).await?;
     // What the event says about the money (COD statements), after the status is applied
     // so the record carries the parcel's status; a failure answers 503 and the carrier
     // retries (both steps are idempotent).

@@ -436,6 +436,7 @@ pub async fn cancel(ctx: &Ctx, seq: i64, order_id: String, reason: String) -> Re
         .await
     {
         Ok(outcome) => {
+            // Counted once: a repeated cancel answers `cancelled` again, uncounted.
             if outcome == CancelOutcome::Cancelled {
                 metrics::counter!(names::ORDERS_CANCELLED, "site" => ctx.site.clone()).increment(1);
             }

@@ -480,9 +480,12 @@ async fn book_or_skip(
     booker::attempt(ship, site, &id, carrier, service).await
 }
 
-/// Applies a carrier status event to the parcel it names. Returns what happened.
+/// Applies carrier `carrier`'s status event to the parcel it names, if that parcel is
+/// booked with that carrier (another carrier's parcel is `unknown_parcel` to it). Returns
+/// what happened.
 pub async fn apply_status(
     ship: &Shipping,
+    carrier: &str,
     update: &StatusUpdate,
 ) -> Result<&'static str, StoreError> {
     let Some(reference) = update.reference.as_deref() else {
@@ -499,6 +502,9 @@ pub async fn apply_status(
         else {
             continue;
         };
+        if p.doc.carrier.as_deref() != Some(carrier) {
+            return Ok("unknown_parcel");
+        }
         if p.tracking
             .as_deref()
             .is_some_and(|t| t != update.tracking_code)

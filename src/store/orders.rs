@@ -111,7 +111,10 @@ pub enum IngestOutcome {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelOutcome {
+    /// Cancelled by this request.
     Cancelled,
+    /// Cancelled before (answered `cancelled` too: a cancel is idempotent).
+    AlreadyCancelled,
     TooLate,
     Unknown,
 }
@@ -119,7 +122,7 @@ pub enum CancelOutcome {
 impl CancelOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            CancelOutcome::Cancelled => "cancelled",
+            CancelOutcome::Cancelled | CancelOutcome::AlreadyCancelled => "cancelled",
             CancelOutcome::TooLate => "too_late",
             CancelOutcome::Unknown => "unknown",
         }
@@ -267,6 +270,7 @@ impl Store {
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         Ok(match out.as_str() {
             "cancelled" => CancelOutcome::Cancelled,
+            "already_cancelled" => CancelOutcome::AlreadyCancelled,
             "too_late" => CancelOutcome::TooLate,
             _ => CancelOutcome::Unknown,
         })

@@ -713,6 +713,26 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     let transfer = format!("{}T10:00:00+07:00", vn_date(0));
     ghn_webhook(&addr, &n[0], "delivered", 31_000, Some(&transfer)).await;
     ghn_webhook(&addr, &n[1], "returned", 18_000, None).await;
+    // A late GHN event (its status behind the parcel's) changes neither status nor money.
+    let late = fake_ghn::webhook_body(&n[0].tracking, &n[0].id, "delivering", 0, 0, None, false);
+    assert!(post_ghx(&addr, "ghn", late).await.contains("unchanged"));
+    // One carrier's webhook or settlement file cannot touch another carrier's parcel.
+    let foreign = fake_ghtk::webhook_form(&v[0].tracking, &v[0].id, 5, 1_000, 1, false);
+    let r = post_ghx(&addr, "ghtk", foreign).await;
+    assert!(r.contains("unknown_parcel"), "{r}");
+    let csv = format!("Mã vận đơn,Tiền thu hộ,Tổng phí\n{},1,1\n", k[0].tracking);
+    let (s, body) = call(
+        &addr,
+        reqwest::Method::POST,
+        &format!("/v1/carriers/{CARRIER}/settlements"),
+        OPERATOR,
+        Some(csv.into_bytes()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["matched"], 0, "a GHTK code in Viettel Post's file: {r}");
+    assert_eq!(r["unknown"][0]["tracking"], k[0].tracking.as_str(), "{r}");
 
     // GHTK's settlement: both parcels as collected, plus a code that is none of ours.
     let csv = format!(

@@ -402,6 +402,11 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["parcels_handed_over"], 2, "{r}");
     assert_eq!(ids(&r["left_behind"]), missing, "{r}");
+    // So does the identical request (a tablet's retry after a lost answer).
+    let (s, r) = post(&addr, &handed, json!({ "left_behind": left })).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["parcels_handed_over"], 2, "{r}");
+    assert_eq!(ids(&r["left_behind"]), missing, "{r}");
     expect(
         scan(parcels[2].clone()).await,
         Some(&parcels[2]),

@@ -387,6 +387,65 @@ async fn end_session_and_cancel_are_answered() {
     app.stop().await;
 }
 
+/// `livepack_orders_cancelled_total` counts each order once, by frame or by HTTP: a repeated
+/// cancel answers `cancelled` again, uncounted. (Its own site: the metric is per site and
+/// the recorder is shared by the tests of this process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_is_counted_once_however_it_came() {
+    const HUB: &str = "cancel-count-hub";
+    const SHOP: &str = "cancel-count-shop";
+    const TOKEN: &str = "cancel-count-shop-token-0123456789";
+    let redis = TestRedis::start().await;
+    let extra = format!(
+        "[operator]\ntoken = \"{OPERATOR}\"\n\
+         [[sites]]\nid = \"{HUB}\"\nname = \"Cancel count hub\"\npickups = [\"11:00\", \"17:00\"]\n\
+         station_pin = \"246813\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
+         province = \"Ninh Bình\"\nward = \"Phường Hoa Lư\"\nstreet = \"Thôn Văn Lâm\"\n\
+         [[sellers]]\nid = \"{SHOP}\"\nname = \"Shop\"\nsite = \"{HUB}\"\ntoken = \"{TOKEN}\"\n"
+    );
+    let app = TestApp::spawn_with(test_config(&redis.url(), &extra)).await;
+    let counted = || async {
+        let text = reqwest::get(app.http("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        crate::svc::metric_sum(
+            &text,
+            "livepack_orders_cancelled_total",
+            &[&format!("site=\"{HUB}\"")],
+        )
+    };
+    let mut ws = connect(&app, TOKEN, "counted").await;
+    send_accepted(&mut ws, &[order("K-1", 1), order("K-2", 2)]).await;
+    for seq in [10, 11] {
+        send(
+            &mut ws,
+            &json!({"type": "cancel", "seq": seq, "order_id": "K-1"}),
+        )
+        .await;
+        assert_eq!(recv(&mut ws).await["results"][0]["status"], "cancelled");
+    }
+    for _ in 0..2 {
+        let (status, r) = app
+            .client(TOKEN)
+            .post_json("/v1/orders/K-2/cancel", json!({}))
+            .await;
+        assert_eq!(
+            (status, r["status"].as_str()),
+            (200, Some("cancelled")),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        counted().await,
+        2.0,
+        "two orders cancelled, each counted once"
+    );
+    app.stop().await;
+}
+
 /// Frames sent without waiting for replies act in arrival order: a cancel right behind its
 /// order finds the order stored (before, it could run first and answer `unknown`, and the
 /// order was packed), and an order right behind a cancel of its id is not cancelled by it.

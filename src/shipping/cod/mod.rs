@@ -42,13 +42,17 @@ pub fn schedule_days(ship: &Shipping, carrier: &str) -> u32 {
 }
 
 /// The parcel a carrier event or settlement row is about: by our reference when the carrier
-/// echoes it, else by its tracking code on every site. Only a parcel booked with that code.
+/// echoes it, else by its tracking code on every site. Only a parcel booked with that code
+/// and that carrier (another carrier's webhook or settlement file cannot touch it).
 async fn find_parcel(
     ship: &Shipping,
+    carrier: &str,
     reference: Option<&str>,
     tracking: &str,
 ) -> Result<Option<(String, StoredParcel)>, StoreError> {
-    let booked_with = |p: &StoredParcel| p.tracking.as_deref() == Some(tracking);
+    let booked_with = |p: &StoredParcel| {
+        p.tracking.as_deref() == Some(tracking) && p.doc.carrier.as_deref() == Some(carrier)
+    };
     if let Some(reference) = reference {
         for site in site_of_prefixed(ship, reference, "P-") {
             let ps = load_parcels(&ship.store, site, &[reference.to_owned()]).await?;
@@ -92,18 +96,30 @@ pub async fn record_webhook(
     carrier: &str,
     update: &StatusUpdate,
 ) -> Result<bool, StoreError> {
-    let Some((site, p)) =
-        find_parcel(ship, update.reference.as_deref(), &update.tracking_code).await?
+    let Some((site, p)) = find_parcel(
+        ship,
+        carrier,
+        update.reference.as_deref(),
+        &update.tracking_code,
+    )
+    .await?
     else {
         return Ok(false);
     };
     let at = update.at.unwrap_or_else(Utc::now).timestamp_millis();
     let m = &update.money;
     let mut w = base_write(&p, carrier, at);
-    w.reported = m.cod_collected.map(|v| v.normalize().to_string());
-    w.fee = m.fee.map(|v| v.normalize().to_string());
-    w.transfer_date = m.transfer_date;
-    w.partial_return = m.partial_return;
+    // A late event (its status behind the parcel's, which never goes back: a "delivering"
+    // after "delivered") says nothing new about the money: its figures are not taken.
+    let current = update
+        .status
+        .is_none_or(|s| p.carrier_status.map(|c| c.as_str()) == Some(s.as_str()));
+    if current {
+        w.reported = m.cod_collected.map(|v| v.normalize().to_string());
+        w.fee = m.fee.map(|v| v.normalize().to_string());
+        w.transfer_date = m.transfer_date;
+        w.partial_return = m.partial_return;
+    }
     ship.store.record_cod(&site, &w).await?;
     Ok(true)
 }
@@ -176,7 +192,7 @@ pub async fn apply_settlement(
     };
     for (tracking, (line, cod, fee, date)) in by_code {
         let lines = rows.iter().filter(|r| r.tracking == tracking).count();
-        let Some((site, p)) = find_parcel(ship, None, tracking).await? else {
+        let Some((site, p)) = find_parcel(ship, carrier, None, tracking).await? else {
             out.unknown.push(UnknownRow {
                 line,
                 tracking: tracking.to_owned(),
