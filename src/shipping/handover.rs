@@ -58,12 +58,14 @@ pub const MAX_CODE_LEN: usize = 100;
 /// Longest reason for leaving a parcel behind, in characters.
 pub const MAX_REASON_CHARS: usize = 200;
 
-/// A parcel that goes to the carrier: not cancelled, replaced, pulled or cancelled by the
-/// carrier.
+/// A parcel that goes on the truck: not cancelled, replaced, pulled, cancelled by the
+/// carrier, or rejected by it (a final refusal: the box is set aside, its scan answers
+/// `pull`; store/lua/scan.lua and handover.lua's `ships` say the same).
 pub fn shipable(p: &StoredParcel) -> bool {
     p.ships()
         && p.floor_status != Some(FloorStatus::Replaced)
         && p.carrier_status != Some(CarrierStatus::CancelledByCarrier)
+        && !p.rejected()
 }
 
 /// Ship-able parcels neither loaded nor left behind, in the shipment's order. A reason a

@@ -310,6 +310,49 @@ async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_count
     assert!(q.is_some_and(|q| q.parse::<i64>().unwrap() > 0));
     let sh = get_json(&addr, &format!("/v1/shipments/{}", shs[0].0)).await;
     assert!(sh["quoted_cost"].as_str().is_some(), "{sh}");
+
+    // The truck does not take it: its scan says to set it aside, it is not missing, and
+    // the hand-over neither waits for it nor hands it over.
+    let (bad_sh, _) = shs.iter().find(|(_, ps)| ps.contains(bad)).unwrap();
+    let app_client = app.client(OPERATOR);
+    let (s, r) = app_client
+        .post_json(
+            &format!("/v1/shipments/{bad_sh}/scans"),
+            json!({ "code": bad }),
+        )
+        .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("pull")), "{r}");
+    let sh = get_json(&addr, &format!("/v1/shipments/{bad_sh}")).await;
+    let missing: Vec<&str> = sh["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!missing.contains(&bad.as_str()), "{sh}");
+    for p in &missing {
+        let (s, r) = app_client
+            .post_json(
+                &format!("/v1/shipments/{bad_sh}/scans"),
+                json!({ "code": p }),
+            )
+            .await;
+        assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+    }
+    let (s, r) = app_client
+        .post_json(&format!("/v1/shipments/{bad_sh}/handed-over"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let sh = get_json(&addr, &format!("/v1/shipments/{bad_sh}")).await;
+    let row = sh["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == bad.as_str())
+        .cloned()
+        .unwrap();
+    assert_ne!(row["status"], "handed_over", "{row}");
+    assert_eq!(row["booking"]["state"], "rejected", "{row}");
     app.stop().await;
 }
 

@@ -35,11 +35,13 @@ for id in string.gmatch(redis.call('GET', KEYS[2]) or '', '[^\n]+') do
   end
 end
 if listed ~= p then return {'stale', 0} end
+-- Goes on the truck (shipping/handover.rs `shipable`): not cancelled, replaced, pulled,
+-- cancelled or rejected by the carrier.
 local function ships(key)
-  local h = redis.call('HMGET', key, 'status', 'pull', 'cstatus')
+  local h = redis.call('HMGET', key, 'status', 'pull', 'cstatus', 'book_state', 'tracking')
   if not h[1] then return false end
   return h[1] ~= 'cancelled' and h[1] ~= 'replaced' and not h[2]
-    and h[3] ~= 'cancelled_by_carrier'
+    and h[3] ~= 'cancelled_by_carrier' and not (h[4] == 'rejected' and not h[5])
 end
 -- The keys of parcel `a`'s entry after its hash and orders (3 when it moves on).
 local function more(a)

@@ -7,8 +7,11 @@
 -- which changes only when a hand-over moves a parcel left behind to the next pickup:
 -- store/handover.rs `scan_parcel`).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
-local h = redis.call('HMGET', KEYS[1], 'status', 'pull', 'cstatus', 'loaded')
-if h[1] == 'cancelled' or h[1] == 'replaced' or h[2] or h[3] == 'cancelled_by_carrier' then
+local h = redis.call('HMGET', KEYS[1], 'status', 'pull', 'cstatus', 'loaded', 'book_state',
+  'tracking')
+-- Not for the truck: cancelled, replaced, pulled, cancelled or rejected by the carrier.
+if h[1] == 'cancelled' or h[1] == 'replaced' or h[2] or h[3] == 'cancelled_by_carrier'
+    or (h[5] == 'rejected' and not h[6]) then
   return 'pull'
 end
 if h[4] == '1' then return 'already_loaded' end
