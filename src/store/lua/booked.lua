@@ -10,6 +10,8 @@ if existing then
 end
 redis.call('HSET', KEYS[1], 'tracking', ARGV[1], 'cstatus', 'booked', 'booked_ms', ARGV[3],
   'book_state', 'booked')
+-- The successful attempt counts too (`booking.attempts`: every attempt made).
+redis.call('HINCRBY', KEYS[1], 'book_attempts', 1)
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'fee', ARGV[2]) end
 redis.call('HDEL', KEYS[1], 'book_error', 'next_try_ms')
 for i = 2, #KEYS do
