@@ -140,6 +140,21 @@ impl Batch {
         }
     }
 
+    /// Its order ids, hashed (for [`Turns`]); `None` when some frame's orders were not read
+    /// in the read loop (the task reads them).
+    fn ids(&self) -> Option<IdSet> {
+        let mut ids = IdSet::with_capacity_and_hasher(self.orders, Default::default());
+        for (body, _) in &self.frames {
+            match &body.borrow_dependent().orders {
+                FrameOrders::Parsed(orders, _) => {
+                    ids.extend(orders.iter().map(|o| id_hash(&o.order_id)));
+                }
+                FrameOrders::Raw(_) => return None,
+            }
+        }
+        Some(ids)
+    }
+
     /// `turn`: when this batch's work may start (see [`Turns`]).
     fn into_pending(self, ctx: &Arc<Ctx>, tasks: &TaskTracker, turn: Turn) -> Pending {
         let ctx = ctx.clone();
@@ -476,7 +491,7 @@ impl Handler {
         }
         let n = batch.orders;
         self.inflight_orders += n;
-        let turn = self.turns.batch();
+        let turn = self.turns.batch(batch.ids());
         let pending = batch.into_pending(&self.ctx, &self.tasks, turn);
         self.push(pending, n);
     }
@@ -542,38 +557,64 @@ fn ready(reply: Reply, started: Instant) -> Pending {
     Box::pin(std::future::ready(vec![(reply, started)]))
 }
 
+/// A batch's order ids, hashed (a collision only makes a batch wait when it need not).
+type IdSet = rustc_hash::FxHashSet<u64>;
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(id)
+}
+
 /// The order in which a connection's entries act on Redis. Batches of order frames run
-/// side by side (each is one script call; the same order id in two of them is told apart
-/// by the script), but a frame answered on its own with work (`cancel`, `end_session`)
+/// side by side (each is one script call), except that a batch holding an order id of a
+/// batch still in flight starts after it: the same order sent twice without waiting is
+/// `accepted` the first time and `duplicate` the second, and the first version is stored
+/// (a batch whose ids were not read in the read loop waits for, and is waited for by, every
+/// batch in flight). A frame answered on its own with work (`cancel`, `end_session`)
 /// starts only after every entry read before it has finished, and the entries read after
 /// it start after it has: a cancel sent right behind its order, without waiting for the
 /// order's ack, finds the order stored; `end_session` counts every order sent before it.
 /// Each entry's task holds its turn's guard until its work ends (also if it panics).
 #[derive(Default)]
 struct Turns {
-    /// The work of the batches started since the last single one.
-    batches: Vec<CancellationToken>,
+    /// The work of the batches started since the last single one, with their ids.
+    batches: Vec<(CancellationToken, Option<IdSet>)>,
     /// The last single frame's work.
     single: Option<CancellationToken>,
 }
 
 impl Turns {
-    /// A batch's turn: after the last single frame.
-    fn batch(&mut self) -> Turn {
+    /// A batch's turn: after the last single frame, and after the batches in flight that
+    /// share an order id with it.
+    fn batch(&mut self, ids: Option<IdSet>) -> Turn {
         let done = CancellationToken::new();
-        self.batches.retain(|b| !b.is_cancelled());
-        self.batches.push(done.clone());
-        let after = self.single.iter().filter(|s| !s.is_cancelled()).cloned();
-        Turn {
-            after: after.collect(),
-            done,
+        self.batches.retain(|(b, _)| !b.is_cancelled());
+        let mut after: Vec<CancellationToken> = self
+            .single
+            .iter()
+            .filter(|s| !s.is_cancelled())
+            .cloned()
+            .collect();
+        for (token, theirs) in &self.batches {
+            let shared = match (&ids, theirs) {
+                (Some(mine), Some(theirs)) => !mine.is_disjoint(theirs),
+                _ => true,
+            };
+            if shared {
+                after.push(token.clone());
+            }
         }
+        self.batches.push((done.clone(), ids));
+        Turn { after, done }
     }
 
     /// A single frame's turn: after every entry before it.
     fn single(&mut self) -> Turn {
         let done = CancellationToken::new();
-        let mut after: Vec<CancellationToken> = std::mem::take(&mut self.batches);
+        let mut after: Vec<CancellationToken> = std::mem::take(&mut self.batches)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         after.extend(self.single.replace(done.clone()));
         after.retain(|t| !t.is_cancelled());
         Turn { after, done }

@@ -387,6 +387,52 @@ async fn end_session_and_cancel_are_answered() {
     app.stop().await;
 }
 
+/// The same order sent twice on one connection without waiting: the first frame's copy is
+/// `accepted` and stored, the later one `duplicate`, however small the later frame is (a
+/// frame of one order behind a frame of 200 could reach Redis first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_behind_its_first_frame_never_overtakes_it() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "overtake").await;
+    let trials = 20;
+    for t in 0..trials {
+        let orders: Vec<Value> = (0..200).map(|i| order(&format!("F{t}-{i}"), i)).collect();
+        let mut changed = order(&format!("F{t}-199"), 199);
+        changed["note"] = json!("changed");
+        send(
+            &mut ws,
+            &json!({"type": "orders", "seq": 2 * t, "orders": orders}),
+        )
+        .await;
+        send(
+            &mut ws,
+            &json!({"type": "order", "seq": 2 * t + 1, "order": changed}),
+        )
+        .await;
+    }
+    for t in 0..trials {
+        let big = recv(&mut ws).await;
+        assert_eq!(big["seq"], 2 * t, "{big}");
+        assert_eq!(big["results"][199]["status"], "accepted", "trial {t}");
+        let small = recv(&mut ws).await;
+        assert_eq!(small["seq"], 2 * t + 1, "{small}");
+        assert_eq!(
+            small["results"][0]["status"], "duplicate",
+            "trial {t}: {small}"
+        );
+        let (_, stored) = app
+            .client(TOKEN_A)
+            .get_json(&format!("/v1/orders/F{t}-199"))
+            .await;
+        assert_ne!(
+            stored["order"]["note"], "changed",
+            "trial {t}: the first version wins"
+        );
+    }
+    app.stop().await;
+}
+
 /// `livepack_orders_cancelled_total` counts each order once, by frame or by HTTP: a repeated
 /// cancel answers `cancelled` again, uncounted. (Its own site: the metric is per site and
 /// the recorder is shared by the tests of this process.)
