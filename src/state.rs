@@ -25,6 +25,8 @@ pub struct Inner {
     pub ingest_slots: Arc<Semaphore>,
     /// Orders sent to Redis and not answered yet, across all connections.
     pub order_budget: Arc<Semaphore>,
+    /// Each configured seller's share of it (`ingest.seller_inflight_orders`).
+    pub seller_order_budgets: HashMap<String, Arc<Semaphore>>,
     pub connections: AtomicUsize,
     /// Open ingest connections per configured seller (`ingest.max_connections_per_seller`).
     pub seller_connections: HashMap<String, AtomicUsize>,
@@ -59,6 +61,14 @@ impl AppState {
             .collect();
         let slots = Arc::new(Semaphore::new(config.ingest.global_inflight));
         let order_budget = Arc::new(Semaphore::new(config.ingest.global_inflight_orders));
+        let seller_order_budgets = config
+            .sellers
+            .iter()
+            .map(|s| {
+                let share = Semaphore::new(config.ingest.seller_inflight_orders);
+                (s.id.clone(), Arc::new(share))
+            })
+            .collect();
         let trusted_proxies = config.server.trusted_networks();
         let seller_connections = config
             .sellers
@@ -81,6 +91,7 @@ impl AppState {
             tasks,
             ingest_slots: slots,
             order_budget,
+            seller_order_budgets,
             connections: AtomicUsize::new(0),
             seller_connections,
             schedules,

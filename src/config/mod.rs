@@ -294,6 +294,10 @@ pub struct IngestConfig {
     pub max_inflight_orders: usize,
     /// Orders sent to Redis and not answered yet, across all connections.
     pub global_inflight_orders: usize,
+    /// Orders of one seller sent to Redis and not answered yet, all its connections together
+    /// (at most `global_inflight_orders`): a seller pushing more waits for its own orders,
+    /// never behind another seller's queue.
+    pub seller_inflight_orders: usize,
     /// No frame for this long: the server pings; twice: it closes the connection.
     pub idle_timeout_secs: u64,
     /// `retry_after_ms` in a nack.
@@ -318,6 +322,7 @@ impl Default for IngestConfig {
             max_orders_per_sec: 100_000,
             max_inflight_orders: 5_000,
             global_inflight_orders: 10_000,
+            seller_inflight_orders: 5_000,
             idle_timeout_secs: 120,
             nack_retry_after_ms: 500,
             max_clock_skew_minutes: 15,

@@ -198,6 +198,7 @@ impl Config {
             ("ingest.global_inflight", i.global_inflight),
             ("ingest.max_inflight_orders", i.max_inflight_orders),
             ("ingest.global_inflight_orders", i.global_inflight_orders),
+            ("ingest.seller_inflight_orders", i.seller_inflight_orders),
             (
                 "ingest.max_connections_per_seller",
                 i.max_connections_per_seller,
@@ -212,6 +213,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "ingest.global_inflight_orders",
                 "must be at least twice ingest.max_orders_per_frame",
+            ));
+        }
+        if i.seller_inflight_orders > i.global_inflight_orders {
+            return Err(ConfigError::invalid(
+                "ingest.seller_inflight_orders",
+                "must be at most ingest.global_inflight_orders",
             ));
         }
         if i.write_timeout_secs == 0 {

@@ -165,6 +165,15 @@ fn conn_ctx(state: &AppState, seller: &SellerConfig, label: String) -> Arc<proce
         dedupe: crate::store::tombstones::DedupeWindow::from_config(&cfg.retention),
         retry_after_ms: cfg.ingest.nack_retry_after_ms,
         order_budget: state.order_budget.clone(),
+        seller_budget: state
+            .seller_order_budgets
+            .get(&seller.id)
+            .cloned()
+            .unwrap_or_else(|| {
+                let share = cfg.ingest.seller_inflight_orders;
+                Arc::new(tokio::sync::Semaphore::new(share))
+            }),
+        seller_share: u32::try_from(cfg.ingest.seller_inflight_orders).unwrap_or(u32::MAX),
         budget_wait: Duration::from_millis(cfg.redis.command_timeout_ms),
         metrics,
     })

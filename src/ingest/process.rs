@@ -3,6 +3,7 @@
 
 use crate::metric_names as names;
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -28,7 +29,13 @@ pub struct Ctx {
     /// Orders handed to Redis and not answered yet, across all connections: bounds the
     /// work queued in front of Redis so a timeout means an unhealthy Redis, not a queue.
     pub order_budget: Arc<tokio::sync::Semaphore>,
-    /// How long a batch may wait for that budget before its frames are nacked.
+    /// This seller's share of it (`ingest.seller_inflight_orders`), taken first: a seller
+    /// with more orders queued than its share waits behind its own, and the global budget's
+    /// queue never holds more of one seller than that (one seller cannot make another wait).
+    pub seller_budget: Arc<tokio::sync::Semaphore>,
+    /// That share's size (a batch takes at most all of it).
+    pub seller_share: u32,
+    /// How long a batch may wait for both budgets before its frames are nacked.
     pub budget_wait: std::time::Duration,
     /// This connection's metric handles, looked up once (not per frame or order).
     pub metrics: ConnMetrics,
@@ -321,6 +328,21 @@ fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
 
 /// Stores the orders `prepare` accepted, of one or more frames, in ONE Redis call, and
 /// answers each frame. If Redis fails, every frame of the batch is nacked.
+/// Takes `n` orders of the seller's share (`share` its size: a batch bigger than the share
+/// takes all of it), then of the global budget. A seller's batches wait in its share's queue,
+/// so the global budget's queue (first come, first served) holds at most a share of each
+/// seller: another seller's batch never waits behind the whole of one seller's backlog.
+async fn take_budgets(
+    seller: Arc<tokio::sync::Semaphore>,
+    share: u32,
+    global: Arc<tokio::sync::Semaphore>,
+    n: u32,
+) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), tokio::sync::AcquireError> {
+    let mine = seller.acquire_many_owned(n.min(share)).await?;
+    let all = global.acquire_many_owned(n).await?;
+    Ok((mine, all))
+}
+
 pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
     let rejected: usize = frames.iter().map(|p| p.rejected).sum();
     let to_store: Vec<&StoreOrder> = frames.iter().flat_map(|p| &p.to_store).collect();
@@ -335,13 +357,20 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
         // without having been sent (so certainly nothing of them was stored).
         let n = u32::try_from(to_store.len().max(1)).unwrap_or(u32::MAX);
         // Held (and shown in the in-flight gauge) until Redis answered: the replies are
-        // then computed here, before any connection writes them.
-        let Ok(Ok(_permit)) = tokio::time::timeout(
-            ctx.budget_wait,
-            ctx.order_budget.clone().acquire_many_owned(n),
-        )
-        .await
-        .map(|r| r.map(|p| super::Held::new(p, &ctx.metrics.inflight_orders))) else {
+        // then computed here, before any connection writes them. The seller's share first
+        // (a batch bigger than the whole share takes all of it).
+        let budgets = take_budgets(
+            ctx.seller_budget.clone(),
+            ctx.seller_share,
+            ctx.order_budget.clone(),
+            n,
+        );
+        let Ok(Ok(_permits)) = tokio::time::timeout(ctx.budget_wait, budgets)
+            .await
+            .map(|r| {
+                r.map(|(mine, all)| (mine, super::Held::new(all, &ctx.metrics.inflight_orders)))
+            })
+        else {
             let e = StoreError::Timeout(ctx.budget_wait);
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         };
@@ -460,6 +489,38 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// Seller B's backlog (ten batches of 500 against a share of 500 and a global budget of
+    /// 1,000) leaves room in the global budget: seller A's one order is granted at once.
+    /// (Before shares, B's batches queued on the global budget, and A's waited behind them
+    /// all: a reviewer saw another seller's acks go from 1 ms to seconds, and nacks.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_seller_s_backlog_never_makes_another_wait() {
+        use futures_util::FutureExt;
+        use tokio::sync::Semaphore;
+        let global = Arc::new(Semaphore::new(1_000));
+        let (a, b) = (Arc::new(Semaphore::new(500)), Arc::new(Semaphore::new(500)));
+        let held = take_budgets(b.clone(), 500, global.clone(), 500)
+            .await
+            .unwrap();
+        let waiting: Vec<_> = (0..9)
+            .map(|_| tokio::spawn(take_budgets(b.clone(), 500, global.clone(), 500)))
+            .collect();
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        let granted = take_budgets(a, 500, global.clone(), 1).now_or_never();
+        assert!(matches!(granted, Some(Ok(_))), "A waited behind B");
+        // B's next batch goes on once B's first is answered.
+        drop((held, granted));
+        for w in waiting {
+            w.abort();
+            let _ = w.await;
+        }
+        // A batch bigger than the whole share takes all of it rather than waiting forever.
+        let big = take_budgets(Arc::new(Semaphore::new(500)), 500, global, 700).now_or_never();
+        assert!(matches!(big, Some(Ok(_))));
+    }
 
     #[test]
     fn the_record_is_its_members_then_the_canonical_order() {
