@@ -488,13 +488,34 @@ pub async fn apply_status(
     carrier: &str,
     update: &StatusUpdate,
 ) -> Result<&'static str, StoreError> {
-    let Some(reference) = update.reference.as_deref() else {
-        return Ok("ignored");
-    };
     let Some(status) = update.status else {
         return Ok("informational");
     };
-    for site in site_of_prefixed(ship, reference, "P-") {
+    // Our parcel id when the carrier echoes it, else the parcel its tracking code was
+    // booked as (an event without the reference still counts: the carrier would not resend
+    // a lost "delivered").
+    let mut candidates: Vec<(String, String)> = Vec::new();
+    match update.reference.as_deref() {
+        Some(reference) => {
+            for site in site_of_prefixed(ship, reference, "P-") {
+                candidates.push((site.to_owned(), reference.to_owned()));
+            }
+        }
+        None if update.tracking_code.is_empty() => return Ok("ignored"),
+        None => {
+            for site in &ship.config.sites {
+                if let Some(id) = ship
+                    .store
+                    .parcel_of_tracking(&site.id, &update.tracking_code)
+                    .await?
+                {
+                    candidates.push((site.id.clone(), id));
+                }
+            }
+        }
+    }
+    for (site, reference) in &candidates {
+        let (site, reference) = (site.as_str(), reference.as_str());
         let Some(p) = load_parcels(&ship.store, site, &[reference.to_owned()])
             .await?
             .into_iter()

@@ -712,6 +712,18 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     // GHN (JSON): delivered and already transferred (CODTransferDate); returned.
     let transfer = format!("{}T10:00:00+07:00", vn_date(0));
     ghn_webhook(&addr, &n[0], "delivered", 31_000, Some(&transfer)).await;
+    // GHN's returned event without our reference (ClientOrderCode): found by its code.
+    let unreferenced = fake_ghn::webhook_body(
+        &n[1].tracking,
+        "",
+        "returned",
+        n[1].cod,
+        18_000,
+        None,
+        false,
+    );
+    let r = post_ghx(&addr, "ghn", unreferenced).await;
+    assert!(r.contains("applied"), "{r}");
     ghn_webhook(&addr, &n[1], "returned", 18_000, None).await;
     // A late GHN event (its status behind the parcel's) changes neither status nor money.
     let late = fake_ghn::webhook_body(&n[0].tracking, &n[0].id, "delivering", 0, 0, None, false);
