@@ -32,7 +32,7 @@ pub async fn settlements(
     body: Bytes,
 ) -> Result<Json<SettlementResult>, ApiError> {
     if !matches!(caller, Caller::Operator) {
-        return Err(ApiError::not_found("carrier"));
+        return Err(ApiError::wrong_credentials("the operator's token"));
     }
     let carrier = state
         .config
@@ -91,7 +91,11 @@ fn seller_of(
             .seller(seller_id)
             .map(|s| (s.id.clone(), s.site.clone()))
             .ok_or_else(|| ApiError::not_found("seller")),
-        _ => Err(ApiError::not_found("seller")),
+        Caller::Station { .. } => Err(ApiError::wrong_credentials(
+            "the seller's token or the operator's",
+        )),
+        // Another seller's statement: no such seller, for this one.
+        Caller::Seller { .. } => Err(ApiError::not_found("seller")),
     }
 }
 

@@ -196,7 +196,7 @@ pub async fn unlock(
     Path(site): Path<String>,
 ) -> Result<Json<PinUnlock>, ApiError> {
     if !matches!(caller, Caller::Operator) {
-        return Err(ApiError::not_found("site"));
+        return Err(ApiError::wrong_credentials("the operator's token"));
     }
     let Some(site) = state.config.site(&site) else {
         return Err(ApiError::not_found("site"));

@@ -159,7 +159,11 @@ pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), A
     match caller {
         Caller::Operator => Ok(()),
         Caller::Station { site: own, .. } if own == site => Ok(()),
-        _ => Err(ApiError::not_found("site")),
+        // Another site's station: no such site, for it.
+        Caller::Station { .. } => Err(ApiError::not_found("site")),
+        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
+            "a station's sign-in or the operator's token",
+        )),
     }
 }
 

@@ -45,7 +45,10 @@ fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiEr
     match caller {
         Caller::Operator => Ok(()),
         Caller::Station { site: own, .. } if own == site => Ok(()),
-        _ => Err(ApiError::not_found("site")),
+        Caller::Station { .. } => Err(ApiError::not_found("site")),
+        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
+            "a station's sign-in or the operator's token",
+        )),
     }
 }
 

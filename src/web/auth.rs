@@ -158,7 +158,9 @@ impl Caller {
     ) -> Result<(String, String), ApiError> {
         match self {
             Caller::Seller { id, site } => Ok((id.clone(), site.clone())),
-            Caller::Station { .. } => Err(ApiError::not_found("order")),
+            Caller::Station { .. } => Err(ApiError::wrong_credentials(
+                "a seller's token or the operator's",
+            )),
             Caller::Operator => {
                 let id = seller.ok_or_else(|| {
                     ApiError::bad_request(

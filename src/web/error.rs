@@ -276,6 +276,16 @@ impl ApiError {
             "missing or wrong credentials",
         )
     }
+    /// Credentials of a kind this route does not take (a station's sign-in on a seller's
+    /// route, a seller's token on a station's): 401 as the contract says for wrong
+    /// credentials, naming the kinds it takes.
+    pub fn wrong_credentials(takes: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            format!("wrong credentials: this route takes {takes}"),
+        )
+    }
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

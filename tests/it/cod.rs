@@ -283,7 +283,7 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         }
     };
     let (s, seller_try) = upload(csv.clone().into_bytes(), SELLERS[0].1).await;
-    assert_eq!(s, 404, "operator only: {seller_try}");
+    assert_eq!(s, 401, "operator only: {seller_try}");
     let (s, body) = upload(csv.clone().into_bytes(), OPERATOR).await;
     assert_eq!(s, 200, "{body}");
     let result: Value = serde_json::from_str(&body).unwrap();

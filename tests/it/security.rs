@@ -126,10 +126,16 @@ async fn a_sellers_token_reaches_only_its_own_orders_and_sessions() {
     assert_eq!(mine["order"]["buyer"]["name"], "Nguyễn Thị Lan");
     assert_eq!(mine["session"], "sess-a");
 
-    // Packing-floor data is not the sellers'; strangers get 401.
-    assert_eq!(
-        get(&format!("/v1/sites/{SITE}/waves"), TOK_A).await.0,
-        StatusCode::NOT_FOUND
+    // Packing-floor data is not the sellers': a seller's token is the wrong credential
+    // there (401, naming what the route takes); strangers get 401 too.
+    let (s, body, _) = get(&format!("/v1/sites/{SITE}/waves"), TOK_A).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("station"),
+        "{body}"
     );
     assert_eq!(
         get(&format!("/v1/sites/{COOP}/outlook"), TOK_A).await.0,
@@ -337,7 +343,7 @@ async fn station_pins_are_hashed_throttled_per_client_and_sessions_expire_and_re
         None,
     )
     .await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "a seller cannot unlock");
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a seller cannot unlock");
     let (s, body, _) = call(M::DELETE, unlock, Some(format!("Bearer {OPS}")), &[], None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert!(body["cleared"].as_u64().unwrap() >= 1, "{body}");

@@ -231,7 +231,7 @@ async fn the_event_stream_needs_a_station_of_that_site_or_the_operator() {
     };
     assert_eq!(get(None, SITE).await.unwrap().status(), 401);
     assert_eq!(get(Some("wrong"), SITE).await.unwrap().status(), 401);
-    assert_eq!(get(Some(TOKEN_A), SITE).await.unwrap().status(), 404);
+    assert_eq!(get(Some(TOKEN_A), SITE).await.unwrap().status(), 401);
     assert_eq!(
         get(Some(OPERATOR), "no-such-site").await.unwrap().status(),
         404
