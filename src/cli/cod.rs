@@ -31,8 +31,9 @@ pub struct CodArgs {
     /// Print CSV (one row per parcel, then a TOTAL row) instead of a table.
     #[arg(long)]
     pub csv: bool,
-    /// Language of the table and messages: vi or en (default: Vietnamese when LC_ALL,
-    /// LC_MESSAGES or LANG starts with "vi", else English). CSV columns stay field names.
+    /// Language of the table and messages: vi or en (default: English when LC_ALL,
+    /// LC_MESSAGES or LANG names another language, e.g. en_US, else Vietnamese). CSV
+    /// columns stay field names.
     #[arg(long, value_enum)]
     pub lang: Option<super::i18n::Lang>,
 }

@@ -1,8 +1,10 @@
 //! The CLI's words in Vietnamese and English: one catalogue, every key in both languages.
 //!
 //! The language: `--lang vi|en` when given; otherwise the locale, as POSIX reads it (the
-//! first non-empty of `LC_ALL`, `LC_MESSAGES`, `LANG`): Vietnamese when it starts with
-//! `vi` (e.g. `vi_VN.UTF-8`), English otherwise (also when no locale is set).
+//! first non-empty of `LC_ALL`, `LC_MESSAGES`, `LANG`): English when it names another
+//! language (e.g. `en_US.UTF-8`), Vietnamese otherwise: `vi_VN.UTF-8`, and also no locale
+//! or the language-less `C`/`POSIX` (a fresh server's or container's), since the CLI's users
+//! are Vietnamese shops (thirty-eighth session; before, those read English).
 //!
 //! Texts carry named placeholders `{name}`, filled by [`fill`]; both languages of a key use
 //! the same placeholders (checked by a unit test). Clap's `--help` stays English.
@@ -24,17 +26,20 @@ impl Lang {
         flag.unwrap_or_else(|| Lang::from_locale(|k| std::env::var(k).ok()))
     }
 
-    /// The locale's language: the first non-empty of LC_ALL, LC_MESSAGES, LANG.
+    /// The locale's language: the first non-empty of LC_ALL, LC_MESSAGES, LANG; English
+    /// only when it names a language other than Vietnamese.
     pub fn from_locale(var: impl Fn(&str) -> Option<String>) -> Lang {
         let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
             .iter()
             .filter_map(|k| var(k))
             .find(|v| !v.is_empty())
-            .unwrap_or_default();
-        if locale.to_ascii_lowercase().starts_with("vi") {
-            Lang::Vi
-        } else {
-            Lang::En
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // The language part: before `_`, `.` or `@` (`en_US.UTF-8`, `C.UTF-8`, `vi`).
+        let language = locale.split(['_', '.', '@']).next().unwrap_or_default();
+        match language {
+            "" | "c" | "posix" | "vi" => Lang::Vi,
+            _ => Lang::En,
         }
     }
 }
@@ -497,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn locale_picks_vietnamese_only_when_it_says_vi() {
+    fn locale_picks_english_only_when_it_names_another_language() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| {
                 pairs
@@ -507,8 +512,11 @@ mod tests {
             }
         };
         assert_eq!(Lang::from_locale(env(&[("LANG", "vi_VN.UTF-8")])), Lang::Vi);
-        assert_eq!(Lang::from_locale(env(&[])), Lang::En);
-        assert_eq!(Lang::from_locale(env(&[("LANG", "C.UTF-8")])), Lang::En);
+        assert_eq!(Lang::from_locale(env(&[])), Lang::Vi, "no locale");
+        assert_eq!(Lang::from_locale(env(&[("LANG", "C.UTF-8")])), Lang::Vi);
+        assert_eq!(Lang::from_locale(env(&[("LANG", "POSIX")])), Lang::Vi);
+        assert_eq!(Lang::from_locale(env(&[("LANG", "en_US.UTF-8")])), Lang::En);
+        assert_eq!(Lang::from_locale(env(&[("LANG", "fr_FR")])), Lang::En);
         assert_eq!(
             Lang::from_locale(env(&[("LC_ALL", "en_US.UTF-8"), ("LANG", "vi_VN")])),
             Lang::En,

@@ -77,8 +77,8 @@ pub struct PushArgs {
     /// Orders per frame (1–500).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub batch: u16,
-    /// Language of the messages: vi or en (default: Vietnamese when LC_ALL, LC_MESSAGES
-    /// or LANG starts with "vi", else English).
+    /// Language of the messages: vi or en (default: English when LC_ALL, LC_MESSAGES or
+    /// LANG names another language, e.g. en_US, else Vietnamese).
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,
     /// The input file, or - for standard input.
@@ -97,8 +97,8 @@ pub struct CancelArgs {
     /// Why, e.g. buyer_cancelled (1–64 of A-Z a-z 0-9 . _ -).
     #[arg(long)]
     pub reason: Option<String>,
-    /// Language of the messages: vi or en (default: Vietnamese when LC_ALL, LC_MESSAGES
-    /// or LANG starts with "vi", else English).
+    /// Language of the messages: vi or en (default: English when LC_ALL, LC_MESSAGES or
+    /// LANG names another language, e.g. en_US, else Vietnamese).
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,
     /// The order id as pushed (exports get a prefix: TT-… TikTok, SP-… Shopee).
@@ -121,8 +121,8 @@ pub struct SessionArgs {
     /// Print the server's JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Language of the messages: vi or en (default: Vietnamese when LC_ALL, LC_MESSAGES
-    /// or LANG starts with "vi", else English).
+    /// Language of the messages: vi or en (default: English when LC_ALL, LC_MESSAGES or
+    /// LANG names another language, e.g. en_US, else Vietnamese).
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,
     /// The session label.
