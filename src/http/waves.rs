@@ -151,6 +151,33 @@ fn parcel_number(id: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// What a pulled box's card sends back to the shelf: its items, less those repacked into the
+/// parcel that replaces it (they stay picked, for that parcel), less the units its put-back
+/// cards already send back (`put_back`, per SKU): so every unit is asked back once, and
+/// none that the new parcel needs.
+fn pull_items(
+    old: &ParcelDoc,
+    new: Option<&ParcelDoc>,
+    put_back: impl Fn(&str) -> u32,
+) -> Vec<super::parcel_view::ItemView> {
+    let kept = new.map(ParcelDoc::items).unwrap_or_default();
+    old.items()
+        .into_iter()
+        .filter_map(|i| {
+            let repacked = kept.iter().find(|k| k.sku == i.sku).map_or(0, |k| k.qty);
+            let qty = i
+                .qty
+                .saturating_sub(repacked)
+                .saturating_sub(put_back(&i.sku));
+            (qty > 0).then_some(super::parcel_view::ItemView {
+                sku: i.sku,
+                name: i.name,
+                qty,
+            })
+        })
+        .collect()
+}
+
 /// The station of `site`, or the operator.
 pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
     if state.config.site(site).is_none() {
@@ -278,13 +305,17 @@ pub async fn get(
         .flat_map(|l| l.barcodes.iter().map(|c| (c.clone(), l.sku.clone())))
         .collect();
     let floor = FloorCtx::load(&state, &site).await?;
-    let stored: Vec<StoredParcel> = state
-        .store
-        .parcel_hashes(&site, &doc.parcel_ids)
-        .await?
-        .iter()
-        .filter_map(StoredParcel::from_hash)
-        .collect();
+    let hashes = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
+    let stored: Vec<StoredParcel> = hashes.iter().filter_map(StoredParcel::from_hash).collect();
+    // The units of each pulled box its put-back cards already send to the shelf.
+    let put_back_of = |id: &str, sku: &str| -> u32 {
+        hashes
+            .iter()
+            .zip(&stored)
+            .find(|(_, p)| p.doc.parcel_id == id)
+            .and_then(|(h, _)| h.get(&format!("pb:{sku}"))?.parse().ok())
+            .unwrap_or(0)
+    };
     let mut summary = summary(&row);
     let mut parcels = Vec::with_capacity(stored.len());
     let mut pulls = Vec::new();
@@ -294,19 +325,15 @@ pub async fn get(
         summary.at_risk_count += u64::from(v.at_risk);
         summary.overdue_count += u64::from(v.overdue);
         if p.pull && !p.pulled {
+            let new = p
+                .replaced_by
+                .as_deref()
+                .and_then(|n| stored.iter().find(|q| q.doc.parcel_id == n));
+            let id = p.doc.parcel_id.as_str();
             pulls.push(PullView {
                 parcel_id: v.parcel_id.clone(),
                 replaced_by: v.replaced_by.clone(),
-                items: p
-                    .doc
-                    .items()
-                    .into_iter()
-                    .map(|i| super::parcel_view::ItemView {
-                        sku: i.sku,
-                        name: i.name,
-                        qty: i.qty,
-                    })
-                    .collect(),
+                items: pull_items(&p.doc, new.map(|n| &n.doc), |sku| put_back_of(id, sku)),
             });
         }
         if v.status == ParcelStatus::Open && !p.pull {

@@ -46,6 +46,16 @@ test('a replaced parcel shows a repack card with the new label', { timeout: 1200
     assert.equal(await card.getAttribute('data-replaced-by'), fresh);
     assert.equal((await card.locator('.repack-title').textContent()).trim(),
       `Lấy ra ${old.parcel_id}, đóng lại thành ${fresh}`);
+    // Its pull card says what leaves the box and that the rest is repacked, never to shelve
+    // what the new parcel needs.
+    const pull = page.locator(`[data-testid="pull"][data-parcel-id="${old.parcel_id}"]`);
+    await pull.waitFor();
+    assert.match((await pull.locator('.todo-text').textContent()).trim(), new RegExp(`đóng lại thành ${fresh}$`));
+    const w = await apiWave(env.srv.base, wave.wave_id);
+    const units = (items) => items.reduce((s, i) => s + i.qty, 0);
+    const newParcel = w.parcels.find((x) => x.parcel_id === fresh);
+    const pulled = w.pulls.find((x) => x.parcel_id === old.parcel_id);
+    assert.equal(units(pulled.items), units(old.items) - units(newParcel.items), JSON.stringify(pulled));
     const oldCard = page.locator(`[data-testid="parcel"][data-parcel-id="${old.parcel_id}"]`);
     assert.equal(await oldCard.getAttribute('data-status'), 'replaced');
     assert.equal(await oldCard.getByTestId('parcel-packed').isHidden(), true);

@@ -1248,3 +1248,123 @@ async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
     assert_eq!(vtp.created_count(&p), 1);
     app.stop().await;
 }
+
+/// A packed box whose buyer cancels one order is pulled and repacked: its pull card sends to
+/// the shelf only what leaves the box and no put-back card already sends back, never the
+/// items the new parcel needs (a reviewer saw a pull card send the whole box back, beside a
+/// put-back card for the same cancelled unit, beside the repack card).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_box_s_card_asks_back_each_unit_once_and_none_the_new_parcel_needs() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let client = app.client(OPERATOR);
+    // Two buyers, each a honey order and a tea order (one parcel each).
+    let mut orders = Vec::new();
+    for buyer in [70, 71] {
+        orders.push(order(&format!("PB-{buyer}-H"), buyer));
+        let mut tea = order(&format!("PB-{buyer}-T"), buyer);
+        tea["items"] = json!([{ "sku": "TEA-LOTUS-200", "name": "Trà sen 200g", "qty": 1,
+            "unit_price": "120000", "weight_g": 250 }]);
+        tea["cod_amount"] = json!("150000");
+        orders.push(tea);
+    }
+    push_session(&app, TOKEN_A, "pull-card", &orders, 10).await;
+    let seller_client = app.client(TOKEN_A);
+    let mut parcels = Vec::new();
+    for buyer in [70, 71] {
+        let path = format!("/v1/orders/PB-{buyer}-H");
+        eventually(30, "waved", || {
+            let (c, path) = (&seller_client, &path);
+            async move { c.get_json(path).await.1["parcel_id"].is_string() }
+        })
+        .await;
+        let (_, o) = seller_client.get_json(&path).await;
+        let id = |k: &str| o[k].as_str().unwrap().to_owned();
+        parcels.push((id("parcel_id"), id("wave_id")));
+    }
+    // Buyer 70's box: every unit picked, then packed. Buyer 71's: packed without picks.
+    let (p70, w70) = &parcels[0];
+    let (p71, w71) = &parcels[1];
+    let (_, wave) = client.get_json(&format!("/v1/waves/{w70}")).await;
+    let box70 = wave["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == p70.as_str())
+        .unwrap()
+        .clone();
+    for (n, item) in box70["items"].as_array().unwrap().iter().enumerate() {
+        let (s, r) = client
+            .post_json(
+                &format!("/v1/waves/{w70}/picks"),
+                json!({"pick_id": format!("pb70-{n}"), "sku": item["sku"], "qty": item["qty"]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    let (s, r) = client
+        .post_json(&format!("/v1/parcels/{p70}/packed"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = client
+        .post_json(
+            &format!("/v1/parcels/{p71}/packed"),
+            json!({"confirm_unpicked": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    for id in ["PB-70-T", "PB-71-T"] {
+        let (s, r) = seller_client
+            .post_json(&format!("/v1/orders/{id}/cancel"), json!({}))
+            .await;
+        assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    }
+    let pull_of = |wave: &Value, p: &str| -> Option<Value> {
+        wave["pulls"]
+            .as_array()?
+            .iter()
+            .find(|x| x["parcel_id"] == p)
+            .cloned()
+    };
+    // Every cancelled tea is out of its box and goes back to the shelf once: by a put-back
+    // card (the wave counted it picked) or by its box's pull card (the wave did not); the
+    // honey stays for the new parcels. (Which card asks for a given unit depends on the
+    // wave's counters: units of one SKU are interchangeable on the floor.)
+    for (p, w) in [(p70, w70), (p71, w71)] {
+        let path = format!("/v1/waves/{w}");
+        eventually(30, "the box to pull", || {
+            let (c, path) = (&client, &path);
+            async move {
+                let wave = c.get_json(path).await.1;
+                pull_of(&wave, p).is_some_and(|x| x["replaced_by"].is_string())
+            }
+        })
+        .await;
+    }
+    let mut waves = vec![w70.clone()];
+    if w71 != w70 {
+        waves.push(w71.clone());
+    }
+    let mut asked: std::collections::BTreeMap<String, u64> = Default::default();
+    for w in &waves {
+        let (_, wave) = client.get_json(&format!("/v1/waves/{w}")).await;
+        for pull in wave["pulls"].as_array().unwrap() {
+            for i in pull["items"].as_array().unwrap() {
+                *asked
+                    .entry(i["sku"].as_str().unwrap().to_owned())
+                    .or_default() += i["qty"].as_u64().unwrap();
+            }
+        }
+        for b in wave["put_backs"].as_array().unwrap() {
+            *asked
+                .entry(b["sku"].as_str().unwrap().to_owned())
+                .or_default() += b["qty"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(
+        asked,
+        [("TEA-LOTUS-200".to_owned(), 2)].into_iter().collect(),
+        "each cancelled unit asked back once, nothing the new parcels need"
+    );
+    app.stop().await;
+}

@@ -1,5 +1,6 @@
 -- Take a cancelled order out of its wave, atomically. Its lines leave the pick list (units
--- picked beyond the new total are to be put back, `b:SKU`). Then, by its parcel's state:
+-- picked beyond the new total are to be put back, `b:SKU`; of a box to pull, also counted
+-- on the parcel, `pb:SKU`). Then, by its parcel's state:
 -- * open and not booked (no tracking code, no booking in flight): the parcel loses the order
 --   (the caller computed its JSON from version ARGV[2]); empty → `cancelled`.
 -- * packed or booked: the parcel becomes `replaced` (`replaced_by`) and its surviving orders
@@ -59,6 +60,9 @@ for j = 0, k - 1 do
     redis.call('HINCRBY', KEYS[1], 'b:' .. sku, picked - total)
     redis.call('HSET', KEYS[1], 'p:' .. sku, total)
     redis.call('HINCRBY', KEYS[1], 'qty_picked', total - picked)
+    -- A box to pull: the units its put-back card sends to the shelf (`pb:SKU`), which its
+    -- pull card then leaves out (http/waves.rs `pull_items`: each unit asked back once).
+    if repack then redis.call('HINCRBY', KEYS[2], 'pb:' .. sku, math.min(qty, picked - total)) end
   end
 end
 redis.call('HINCRBY', KEYS[1], 'order_count', -1)

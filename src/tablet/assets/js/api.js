@@ -42,7 +42,11 @@ export async function api(method, path, body) {
   }
   if (!resp.ok) {
     const err = data && data.error;
-    throw new ApiError(resp.status, err && err.code, err && err.message, data);
+    const e = new ApiError(resp.status, err && err.code, err && err.message, data);
+    // Seconds to wait (429: the sign-in throttle), when the server says.
+    const after = Number(resp.headers.get('Retry-After'));
+    e.retryAfter = Number.isFinite(after) && after > 0 ? after : null;
+    throw e;
   }
   return data;
 }

@@ -149,6 +149,12 @@ function signinError(says) {
   err.textContent = says ? says() : '';
 }
 
+/** The throttle's answer: how long this tablet waits (the server's Retry-After). */
+function lockedText(secs) {
+  if (!secs) return t('locked');
+  return secs < 90 ? t('lockedSecs', { n: Math.ceil(secs) }) : t('lockedMins', { n: Math.ceil(secs / 60) });
+}
+
 async function signIn(ev) {
   ev.preventDefault();
   const site = $('site').value.trim();
@@ -166,7 +172,7 @@ async function signIn(ev) {
     Q.resume();
     await enter();
   } catch (e) {
-    signinError(() => (e.status === 401 ? t('wrongPin') : e.status === 429 ? t('locked') : errText(e)));
+    signinError(() => (e.status === 401 ? t('wrongPin') : e.status === 429 ? lockedText(e.retryAfter) : errText(e)));
   } finally {
     $('sign-in').disabled = false;
   }

@@ -6,7 +6,8 @@ const STR = {
   vi: {
     appTitle: 'Đóng gói', signInTitle: 'Đăng nhập bàn đóng gói', site: 'Mã điểm đóng gói',
     pin: 'Mã PIN', signIn: 'Đăng nhập', signOut: 'Đăng xuất', langSwitch: 'English',
-    wrongPin: 'Sai mã điểm hoặc mã PIN.', locked: 'Nhập sai quá nhiều lần: tạm khóa 15 phút.',
+    wrongPin: 'Sai mã điểm hoặc mã PIN.', locked: 'Nhập sai quá nhiều lần: chờ một lát rồi thử lại.',
+    lockedSecs: 'Nhập sai quá nhiều lần: thử lại sau {n} giây.', lockedMins: 'Nhập sai quá nhiều lần: thử lại sau {n} phút.',
     needBoth: 'Nhập mã điểm và mã PIN.', network: 'Không kết nối được máy chủ. Hãy thử lại.',
     wavesTitle: 'Các đợt đóng gói', today: 'Hôm nay', tomorrow: 'Ngày mai',
     noWaves: 'Chưa có đợt nào. Đợt mới sẽ tự hiện ra ở đây.',
@@ -85,7 +86,8 @@ const STR = {
   en: {
     appTitle: 'Packing', signInTitle: 'Sign in to the packing station', site: 'Site code',
     pin: 'PIN', signIn: 'Sign in', signOut: 'Sign out', langSwitch: 'Tiếng Việt',
-    wrongPin: 'Wrong site or PIN.', locked: 'Too many wrong PINs: locked for 15 minutes.',
+    wrongPin: 'Wrong site or PIN.', locked: 'Too many wrong PINs: wait a moment, then try again.',
+    lockedSecs: 'Too many wrong PINs: try again in {n} s.', lockedMins: 'Too many wrong PINs: try again in {n} min.',
     needBoth: 'Enter the site and the PIN.', network: 'Cannot reach the server. Try again.',
     wavesTitle: 'Packing waves', today: 'Today', tomorrow: 'Tomorrow',
     noWaves: 'No waves yet. New waves appear here by themselves.',

@@ -130,8 +130,12 @@ function todos(w, q) {
   for (const p of pulls) {
     if (q.done.has(`p:${p.parcel_id}`)) continue;
     const items = (p.items || []).map((i) => t('itemToBin', { n: i.qty, sku: i.sku, bin: binText(i.bin || binOf(i.sku)) }));
-    const text = items.length ? t('pullDo', { id: p.parcel_id, items: items.join(', ') })
-      : t('pullDoNoItems', { id: p.parcel_id });
+    // A replaced box: what leaves it (its put-back cards aside), then repacked as the new one.
+    const text = p.replaced_by
+      ? (items.length ? t('pullRepackItems', { id: p.parcel_id, items: items.join(', '), new: p.replaced_by })
+        : t('pullRepack', { id: p.parcel_id, new: p.replaced_by }))
+      : items.length ? t('pullDo', { id: p.parcel_id, items: items.join(', ') })
+        : t('pullDoNoItems', { id: p.parcel_id });
     out.push(memo(`pl:${p.parcel_id}`, [text], () => el('article',
       { class: 'todo-item pull', data: { testid: 'pull', parcelId: p.parcel_id } },
       el('p', { class: 'todo-text' }, ...unbroken(text)),
