@@ -18,6 +18,18 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A 404's sentence: the server's "no such X" in the language in use.
+fn not_found(server_message: &str) -> String {
+    let what = match server_message.strip_prefix("no such ") {
+        Some("session") => Msg::WhatSession,
+        Some("order") => Msg::WhatOrder,
+        Some("seller") => Msg::WhatSeller,
+        Some("site") => Msg::WhatSite,
+        _ => return t(Msg::NotFound, &[("message", &server_message)]),
+    };
+    t(what, &[])
+}
+
 /// A failed request as an exit code and a message.
 pub(crate) fn failure(status: u16, body: &Value) -> (i32, String) {
     let msg = body["error"]["message"]
@@ -35,7 +47,7 @@ pub(crate) fn failure(status: u16, body: &Value) -> (i32, String) {
                 &[("status", &status), ("message", &msg)],
             ),
         ),
-        404 => (EXIT_INCOMPLETE, t(Msg::NotFound, &[("message", &msg)])),
+        404 => (EXIT_INCOMPLETE, not_found(&msg)),
         _ => (
             EXIT_SERVER,
             t(Msg::ServerError, &[("status", &status), ("message", &msg)]),
@@ -83,6 +95,10 @@ pub(crate) async fn preflight(url: &str, token: &str, session: &str) -> Result<(
         Ok((200 | 404, _)) => Ok(()),
         // The service is up but cannot serve now (e.g. Redis down): the push retries.
         Ok((500..=599, _)) => Ok(()),
+        // The operator's token: it reads sessions only for a named seller, and never pushes.
+        Ok((400, body)) if body["error"]["code"] == "missing_seller" => {
+            Err((EXIT_SERVER, t(Msg::NotASellerToken, &[("status", &400)])))
+        }
         Ok((status, body)) => {
             let (_, msg) = failure(status, &body);
             Err((EXIT_SERVER, msg))
@@ -261,6 +277,27 @@ fn risk_reason_text(reason: &str) -> String {
     }
 }
 
+/// An at-risk order's status in the language in use (it is not packed yet).
+fn order_status_text(status: &str) -> String {
+    match status {
+        "received" => t(Msg::OrderReceived, &[]),
+        "waved" => t(Msg::OrderWaved, &[]),
+        "picked" => t(Msg::OrderPicked, &[]),
+        other => other.to_owned(),
+    }
+}
+
+/// A time of the API (RFC 3339, UTC) as the hub reads it: Vietnam time, `HH:MM dd/mm`.
+fn vn_time(at: Option<&str>) -> String {
+    match at.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
+        Some(t) => t
+            .with_timezone(&crate::domain::schedule::TZ)
+            .format("%H:%M %d/%m")
+            .to_string(),
+        None => at.unwrap_or("?").to_owned(),
+    }
+}
+
 fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
     let n = |k: &str| session[k].as_u64().unwrap_or(0);
     let raw = session["state"].as_str().unwrap_or("?");
@@ -307,7 +344,7 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
                     .as_str()
                     .or_else(|| r["id"]["order_id"].as_str())
                     .unwrap_or("?");
-                let status = r["status"].as_str().unwrap_or("received");
+                let status = order_status_text(r["status"].as_str().unwrap_or("received"));
                 s.push_str(&format!(
                     "    {}\n",
                     t(
@@ -319,8 +356,8 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
                                 "why",
                                 &risk_reason_text(r["reason"].as_str().unwrap_or("?"))
                             ),
-                            ("pickup", &r["pickup_at"].as_str().unwrap_or("?")),
-                            ("deadline", &r["deadline"].as_str().unwrap_or("?")),
+                            ("pickup", &vn_time(r["pickup_at"].as_str())),
+                            ("deadline", &vn_time(r["deadline"].as_str())),
                         ]
                     )
                 ));
@@ -351,6 +388,11 @@ mod tests {
         assert!(s.contains("at-risk            1"), "{s}");
         assert!(
             s.contains("TT-1  received  not enough packing capacity"),
+            "{s}"
+        );
+        // Times as the hub reads them: Vietnam time.
+        assert!(
+            s.contains("pickup 17:00 22/11  deadline 20:00 22/11"),
             "{s}"
         );
         let s = render(&session, &Err("pass --site".into()));

@@ -166,6 +166,10 @@ catalogue! {
     ServerRefused => "the service refused the request (HTTP {status}): {message}",
         "máy chủ từ chối yêu cầu (HTTP {status}): {message}";
     NotFound => "not found: {message}", "không tìm thấy: {message}";
+    WhatSession => "no such session", "không có phiên này";
+    WhatOrder => "no such order", "không có đơn này";
+    WhatSeller => "no such seller", "không có người bán này";
+    WhatSite => "no such site", "không có điểm đóng gói này";
     ServerError => "the service answered HTTP {status}: {message}",
         "máy chủ trả lời HTTP {status}: {message}";
     PushFailed => "push failed: {why}", "gửi đơn thất bại: {why}";
@@ -292,6 +296,9 @@ catalogue! {
     StateLive => "live", "đang live";
     StateEnded => "ended", "đã kết thúc";
     LabelWaved => "waved", "đã chia đợt";
+    OrderReceived => "received", "đã nhận";
+    OrderWaved => "waved", "đã chia đợt";
+    OrderPicked => "picked", "đã lấy hàng";
     LabelPacked => "packed", "đã đóng";
     LabelAtRisk => "at-risk", "có nguy cơ";
     AtRiskLine => "{id}  {status}  {why}  pickup {pickup}  deadline {deadline}",

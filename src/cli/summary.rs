@@ -154,7 +154,12 @@ impl Tally {
         } else {
             format!(" {}", why.field)
         };
-        format!("  {at:<10} {id}  {}{field}: {}", why.code, why.message)
+        // In Vietnamese the catalogue's words for the code (the server's message is English).
+        let said = match super::i18n::lang() {
+            super::i18n::Lang::Vi => code_text(&why.code).unwrap_or_else(|| why.message.clone()),
+            super::i18n::Lang::En => why.message.clone(),
+        };
+        format!("  {at:<10} {id}  {}{field}: {said}", why.code)
     }
 
     /// The summary table (or, when the server refused us, the one sentence saying so).
