@@ -143,11 +143,34 @@ pub fn site_of_prefixed<'a>(ship: &'a Shipping, id: &str, prefix: &str) -> Vec<&
         .collect()
 }
 
+/// What a shipment's status is, from the stored one and its parcels: handed over stays;
+/// otherwise `booked` exactly when it has parcels for the truck (not cancelled, replaced,
+/// pulled or rejected) and every one has its tracking code, else `open`. (The stored status
+/// is only settled after a booking pass: a parcel booked by a background retry, or the last
+/// parcels cancelled, left it stale; a black-box review saw both.)
+pub fn effective_status(stored: ShipmentStatus, parcels: &[StoredParcel]) -> ShipmentStatus {
+    if stored == ShipmentStatus::HandedOver {
+        return stored;
+    }
+    let mut truck = parcels
+        .iter()
+        .filter(|p| p.ships() && !p.rejected())
+        .peekable();
+    if truck.peek().is_some() && truck.all(|p| p.tracking.is_some()) {
+        ShipmentStatus::Booked
+    } else {
+        ShipmentStatus::Open
+    }
+}
+
 /// A shipment with its parcels and costs.
 pub struct Shipment {
     pub site: String,
     pub id: String,
+    /// As the API shows it ([`effective_status`]).
     pub status: ShipmentStatus,
+    /// As the shipment hash holds it (settled after booking passes).
+    pub stored_status: ShipmentStatus,
     pub carrier: String,
     pub service: String,
     pub pickup_at: DateTime<Utc>,
@@ -259,11 +282,12 @@ pub async fn load_shipment(
     let Some(status) = h.get("status") else {
         return Ok(None);
     };
-    let status: ShipmentStatus = status
+    let stored_status: ShipmentStatus = status
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("shipment {id}: {e}")))?;
     let pricing = Pricing::of(ship, site, &h);
     let parcels = load_parcels(&ship.store, site, &ids).await?;
+    let status = effective_status(stored_status, &parcels);
     let shipping: Vec<ShipParcel> = parcels
         .iter()
         .filter(|p| p.ships())
@@ -284,6 +308,7 @@ pub async fn load_shipment(
         site: site.to_owned(),
         id: id.to_owned(),
         status,
+        stored_status,
         carrier,
         service,
         pickup_at,
@@ -427,7 +452,7 @@ pub async fn settle_shipment(ship: &Shipping, site: &str, id: &str) -> Result<()
     };
     let shipping: Vec<&StoredParcel> = sh.parcels.iter().filter(|p| p.ships()).collect();
     let all_booked = !shipping.is_empty() && shipping.iter().all(|p| p.tracking.is_some());
-    if all_booked && sh.status == ShipmentStatus::Open {
+    if all_booked && sh.stored_status == ShipmentStatus::Open {
         ship.store
             .set_shipment_status(site, id, ShipmentStatus::Booked)
             .await?;

@@ -419,5 +419,66 @@ async fn a_booking_request_survives_a_restart() {
             "{p}: {attempts} attempts: 3 failed, then the one that booked"
         );
     }
+    // Booked in the background, not by a request: the shipments read `booked` all the same.
+    let addr = again.addr.to_string();
+    for (id, _) in &shs {
+        let sh = get_json(&addr, &format!("/v1/shipments/{id}")).await;
+        assert_eq!(sh["status"], "booked", "{sh}");
+    }
     again.stop().await;
+}
+
+/// A shipment's status follows its parcels: booked once every parcel for the truck has its
+/// tracking code, open again when its last ones are cancelled (it read `booked` with nothing
+/// left to ship).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipment_whose_parcels_are_all_cancelled_is_not_booked() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    ingest(&app, 2, |_, _| {}).await;
+    let shs = planned(&addr, 2).await;
+    for (id, _) in &shs {
+        let (s, body) = api(
+            &addr,
+            reqwest::Method::POST,
+            &format!("/v1/shipments/{id}/book"),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    for (id, _) in &shs {
+        let path = format!("/v1/shipments/{id}");
+        eventually(60, "booked", || {
+            let (a, path) = (&addr, &path);
+            async move { get_json(a, path).await["status"] == "booked" }
+        })
+        .await;
+    }
+    for i in 0..2 {
+        let (s, r) = app
+            .client(SELLER.1)
+            .post_json(&format!("/v1/orders/B-{i}/cancel"), json!({}))
+            .await;
+        assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    }
+    for (id, _) in &shs {
+        let path = format!("/v1/shipments/{id}");
+        eventually(60, "nothing left to ship", || {
+            let (a, path) = (&addr, &path);
+            async move {
+                let sh = get_json(a, path).await;
+                sh["parcels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["status"] == "cancelled")
+            }
+        })
+        .await;
+        let sh = get_json(&addr, &path).await;
+        assert_eq!(sh["status"], "open", "{sh}");
+    }
+    app.stop().await;
 }
