@@ -79,3 +79,30 @@ pub fn is_label(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
+
+/// How ids we number (`P-<site>-<day>-<n>`, `W-…-<n>`, `S-…-<n>`) sort for people: by what
+/// comes before the last `-`, then by the number after it (`-6` before `-10`), then as text.
+pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn split(id: &str) -> (&str, Option<u64>) {
+        match id.rsplit_once('-') {
+            Some((head, n)) => (head, n.parse().ok()),
+            None => (id, None),
+        }
+    }
+    split(a).cmp(&split(b)).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod id_order_tests {
+    use super::id_order;
+
+    #[test]
+    fn numbered_ids_sort_by_their_number() {
+        let mut ids = vec!["P-hub-20261207-10", "P-hub-20261207-6", "P-hub-20261206-11", "x"];
+        ids.sort_by(|a, b| id_order(a, b));
+        assert_eq!(
+            ids,
+            ["P-hub-20261206-11", "P-hub-20261207-6", "P-hub-20261207-10", "x"]
+        );
+    }
+}

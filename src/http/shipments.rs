@@ -123,6 +123,12 @@ async fn shipments_of(
             out.push(sh);
         }
     }
+    // By pickup, then by number (`-6` before `-10`).
+    out.sort_by(|a, b| {
+        a.pickup_at
+            .cmp(&b.pickup_at)
+            .then_with(|| crate::domain::id_order(&a.id, &b.id))
+    });
     Ok(out)
 }
 

@@ -233,6 +233,12 @@ pub async fn list(
         }
         waves.push(w);
     }
+    // By pickup, then by number (`-6` before `-10`).
+    waves.sort_by(|a, b| {
+        a.pickup_at
+            .cmp(&b.pickup_at)
+            .then_with(|| crate::domain::id_order(&a.wave_id, &b.wave_id))
+    });
     Ok(Json(WaveList { site, date, waves }))
 }
 

@@ -439,7 +439,7 @@ pub async fn book_shipment(
     for r in results {
         out.push(r?);
     }
-    out.sort_by(|a, b| a.parcel_id.cmp(&b.parcel_id));
+    out.sort_by(|a, b| crate::domain::id_order(&a.parcel_id, &b.parcel_id));
     ship.booker_wake.wake(&sh.site);
     settle_shipment(ship, &sh.site, &sh.id).await?;
     Ok(out)

@@ -220,7 +220,7 @@ fn parcel_ids(site: &str, list: Option<Vec<u8>>, set: Vec<String>) -> Vec<String
             ),
         }
     }
-    ids.sort_unstable();
+    ids.sort_unstable_by(|a, b| crate::domain::id_order(a, b));
     ids.dedup();
     ids
 }
