@@ -36,19 +36,53 @@ impl ConfigError {
     /// validation error, naming the key as validation does; other load errors as figment
     /// words them.
     fn from_figment(e: figment::Error) -> Self {
-        if let figment::error::Kind::UnknownVariant(_, expected) = &e.kind {
-            if !e.path.is_empty() {
-                let key = e.path.iter().fold(String::new(), |mut key, part| {
-                    if part.bytes().all(|b| b.is_ascii_digit()) {
-                        key.push_str(&format!("[{part}]"));
-                    } else {
-                        if !key.is_empty() {
-                            key.push('.');
-                        }
-                        key.push_str(part);
+        use figment::error::Kind;
+        let key_of = |path: &[String]| {
+            path.iter().fold(String::new(), |mut key, part| {
+                if part.bytes().all(|b| b.is_ascii_digit()) {
+                    key.push_str(&format!("[{part}]"));
+                } else {
+                    if !key.is_empty() {
+                        key.push('.');
                     }
-                    key
-                });
+                    key.push_str(part);
+                }
+                key
+            })
+        };
+        // A wrong type, an unknown or missing key: named as validation names keys, in
+        // serde's words, without figment's source location and type paths.
+        match &e.kind {
+            // (figment's path may already end with the field)
+            Kind::UnknownField(field, _) => {
+                let mut path = e.path.clone();
+                if path.last() != Some(field) {
+                    path.push(field.clone());
+                }
+                return ConfigError::invalid(key_of(&path), "unknown key");
+            }
+            Kind::MissingField(field) => {
+                let mut path = e.path.clone();
+                if path.last().map(String::as_str) != Some(field.as_ref()) {
+                    path.push(field.to_string());
+                }
+                return ConfigError::invalid(key_of(&path), "is required");
+            }
+            Kind::InvalidType(..) | Kind::InvalidValue(..) | Kind::InvalidLength(..)
+                if !e.path.is_empty() =>
+            {
+                return ConfigError::invalid(key_of(&e.path), e.kind.to_string());
+            }
+            // A type's own refusal (a secret that is not a string, a pickup time that does
+            // not read), at a key; never a TOML syntax error (handled below).
+            Kind::Message(m) if !e.path.is_empty() && !m.starts_with("TOML parse error") => {
+                return ConfigError::invalid(key_of(&e.path), m.clone());
+            }
+            _ => {}
+        }
+        if let Kind::UnknownVariant(_, expected) = &e.kind {
+            if !e.path.is_empty() {
+                let key = key_of(&e.path);
                 let quoted: Vec<String> = expected.iter().map(|v| format!("\"{v}\"")).collect();
                 let message = match quoted.split_last() {
                     Some((last, rest)) if !rest.is_empty() => {
@@ -865,6 +899,29 @@ fn with_env(mut figment: Figment, vars: impl IntoIterator<Item = (String, String
 #[cfg(test)]
 mod env_tests {
     use super::*;
+
+    /// A wrong type, an unknown key, a missing one, or a type's own refusal names the key
+    /// as validation does, without figment's source location or type paths.
+    #[test]
+    fn load_errors_name_the_key_plainly() {
+        let cases = [
+            (
+                "[server]\nmax_connections = \"abc\"",
+                "configuration key `server.max_connections`: invalid type: found string \"abc\", expected usize",
+            ),
+            ("[server]\nnope = 1", "configuration key `server.nope`: unknown key"),
+            ("[[sites]]\nid = \"x\"", "configuration key `sites[0].name`: is required"),
+        ];
+        for (toml, want) in cases {
+            let e = Config::from_toml(toml).unwrap_err().to_string();
+            assert_eq!(e, want, "{toml}");
+        }
+        let e = Config::from_toml_and_env("", [("LIVEPACK__OPERATOR__TOKEN", "[1]")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("configuration key `operator.token`: "), "{e}");
+        assert!(!e.contains("src/") && !e.contains("figment"), "{e}");
+    }
 
     /// Environment values are text: a setting that is a string keeps digits and words as
     /// they are; numbers, booleans and lists are read where a setting wants one.

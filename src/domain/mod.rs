@@ -98,11 +98,21 @@ mod id_order_tests {
 
     #[test]
     fn numbered_ids_sort_by_their_number() {
-        let mut ids = vec!["P-hub-20261207-10", "P-hub-20261207-6", "P-hub-20261206-11", "x"];
+        let mut ids = vec![
+            "P-hub-20261207-10",
+            "P-hub-20261207-6",
+            "P-hub-20261206-11",
+            "x",
+        ];
         ids.sort_by(|a, b| id_order(a, b));
         assert_eq!(
             ids,
-            ["P-hub-20261206-11", "P-hub-20261207-6", "P-hub-20261207-10", "x"]
+            [
+                "P-hub-20261206-11",
+                "P-hub-20261207-6",
+                "P-hub-20261207-10",
+                "x"
+            ]
         );
     }
 }
