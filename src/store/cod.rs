@@ -30,6 +30,9 @@ pub struct CodWrite {
     pub settled: Option<String>,
     pub settled_fee: Option<String>,
     pub settled_date: Option<NaiveDate>,
+    /// `settled_date` is the upload's day, the file naming none: it never replaces a day
+    /// already recorded.
+    pub settled_date_assumed: bool,
     /// How long the record is kept after its last report.
     pub keep_ms: i64,
     pub order_ids: Vec<String>,
@@ -72,7 +75,8 @@ impl Store {
             .arg(w.settled_fee.as_deref().unwrap_or(""))
             .arg(date(w.settled_date))
             .arg(w.keep_ms.max(1))
-            .arg(w.order_ids.join(" "));
+            .arg(w.order_ids.join(" "))
+            .arg(if w.settled_date_assumed { "1" } else { "" });
         let mut conn = self.conn();
         let out: String = self
             .bounded("cod_record", inv.invoke_async(&mut conn))

@@ -776,6 +776,29 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
         "a partial return is not a wrong amount"
     );
     assert_eq!(r["unknown"][0]["tracking"], "S1.A1.999");
+    // A file naming k[0]'s transfer day, then one naming none (its rows dated by the
+    // upload): the day already known stays.
+    let dated = format!(
+        "Mã đơn GHTK,Thu hộ,Phí dịch vụ,Ngày đối soát\n{},{},27000,{}\n",
+        k[0].tracking,
+        k[0].cod,
+        vn_date(-1)
+    );
+    let dateless = format!(
+        "Mã đơn GHTK,Thu hộ,Phí dịch vụ\n{},{},27000\n",
+        k[0].tracking, k[0].cod
+    );
+    for csv in [dated, dateless] {
+        let (s, body) = call(
+            &addr,
+            reqwest::Method::POST,
+            "/v1/carriers/ghtk/settlements",
+            OPERATOR,
+            Some(csv.into_bytes()),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
 
     // Seller 0 (Viettel Post): one delivered, unpaid but within the schedule; one returned.
     let st = statement(&addr, SELLERS[0].0, OPERATOR).await;
@@ -802,6 +825,11 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
         rows.iter().filter(|r| r["partial_return"] == true).count(),
         1
     );
+    let first = rows
+        .iter()
+        .find(|r| r["parcel_id"] == k[0].id.as_str())
+        .unwrap();
+    assert_eq!(first["transfer_date"], vn_date(-1), "{first}");
     // Seller 2 (GHN): delivered and transferred per the webhook; returned.
     let st = statement(&addr, SELLERS[2].0, OPERATOR).await;
     assert_eq!(money(&st["expected"]), n[0].cod);

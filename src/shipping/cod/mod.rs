@@ -204,8 +204,10 @@ pub async fn apply_settlement(
         let mut w = base_write(&p, carrier, now_ms);
         w.settled = Some(cod.normalize().to_string());
         w.settled_fee = fee.map(|f| f.normalize().to_string());
-        // Paid: the transfer day is the file's, else the upload's.
+        // Paid: the transfer day is the file's, else the upload's (which never replaces a
+        // day already known: a dateless file uploaded again later moves nothing).
         w.settled_date = Some(date.unwrap_or(today));
+        w.settled_date_assumed = date.is_none();
         ship.store.record_cod(&site, &w).await?;
         let rec = ship
             .store

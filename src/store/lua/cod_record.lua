@@ -8,7 +8,8 @@
 -- ('' unknown), ARGV[9] event ms, ARGV[10] reported COD (''), ARGV[11] fee (''),
 -- ARGV[12] transfer date (''), ARGV[13] partial return '1'|'', ARGV[14] settled amount (''),
 -- ARGV[15] settled fee (''), ARGV[16] settled date (''), ARGV[17] keep ms,
--- ARGV[18] the parcel's order ids (space-separated)
+-- ARGV[18] the parcel's order ids (space-separated), ARGV[19] '1' when the settled date is
+-- the upload's (the file names none): then it does not replace a date already recorded
 -- Returns the stored status ('' when none yet)
 local h = KEYS[1]
 redis.call('HSET', h, 'parcel', ARGV[1], 'seller', ARGV[2], 'carrier', ARGV[3],
@@ -38,7 +39,13 @@ if ARGV[13] == '1' then
 end
 if ARGV[14] ~= '' then redis.call('HSET', h, 'settled', ARGV[14]) end
 if ARGV[15] ~= '' then redis.call('HSET', h, 'settled_fee', ARGV[15]) end
-if ARGV[16] ~= '' then redis.call('HSET', h, 'settled_date', ARGV[16]) end
+if ARGV[16] ~= '' then
+  if ARGV[19] == '1' then
+    redis.call('HSETNX', h, 'settled_date', ARGV[16])
+  else
+    redis.call('HSET', h, 'settled_date', ARGV[16])
+  end
+end
 -- Delivered and not paid yet: watched by the overdue gauge until a transfer is known.
 local st = redis.call('HGET', h, 'status')
 local paid = redis.call('HEXISTS', h, 'settled') == 1 or redis.call('HEXISTS', h, 'transfer_date') == 1
