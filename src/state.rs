@@ -65,7 +65,7 @@ impl AppState {
             .sellers
             .iter()
             .map(|s| {
-                let share = Semaphore::new(config.ingest.seller_inflight_orders);
+                let share = Semaphore::new(config.ingest.seller_share());
                 (s.id.clone(), Arc::new(share))
             })
             .collect();

@@ -329,9 +329,10 @@ pub struct IngestConfig {
     /// Orders sent to Redis and not answered yet, across all connections.
     pub global_inflight_orders: usize,
     /// Orders of one seller sent to Redis and not answered yet, all its connections together
-    /// (at most `global_inflight_orders`): a seller pushing more waits for its own orders,
-    /// never behind another seller's queue.
-    pub seller_inflight_orders: usize,
+    /// (at most `global_inflight_orders`; unset: a quarter of it): a seller pushing more
+    /// waits behind its own orders, and up to three sellers at their full share still leave
+    /// room in the global budget for everyone else.
+    pub seller_inflight_orders: Option<usize>,
     /// No frame for this long: the server pings; twice: it closes the connection.
     pub idle_timeout_secs: u64,
     /// `retry_after_ms` in a nack.
@@ -346,6 +347,16 @@ pub struct IngestConfig {
     pub max_connections_per_seller: usize,
 }
 
+impl IngestConfig {
+    /// One seller's share of the global order budget: `seller_inflight_orders`, else a
+    /// quarter of `global_inflight_orders` (at least 1).
+    pub fn seller_share(&self) -> usize {
+        self.seller_inflight_orders
+            .unwrap_or(self.global_inflight_orders / 4)
+            .max(1)
+    }
+}
+
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
@@ -356,7 +367,7 @@ impl Default for IngestConfig {
             max_orders_per_sec: 100_000,
             max_inflight_orders: 5_000,
             global_inflight_orders: 10_000,
-            seller_inflight_orders: 5_000,
+            seller_inflight_orders: None,
             idle_timeout_secs: 120,
             nack_retry_after_ms: 500,
             max_clock_skew_minutes: 15,

@@ -198,7 +198,6 @@ impl Config {
             ("ingest.global_inflight", i.global_inflight),
             ("ingest.max_inflight_orders", i.max_inflight_orders),
             ("ingest.global_inflight_orders", i.global_inflight_orders),
-            ("ingest.seller_inflight_orders", i.seller_inflight_orders),
             (
                 "ingest.max_connections_per_seller",
                 i.max_connections_per_seller,
@@ -215,11 +214,13 @@ impl Config {
                 "must be at least twice ingest.max_orders_per_frame",
             ));
         }
-        if i.seller_inflight_orders > i.global_inflight_orders {
-            return Err(ConfigError::invalid(
-                "ingest.seller_inflight_orders",
-                "must be at most ingest.global_inflight_orders",
-            ));
+        if let Some(share) = i.seller_inflight_orders {
+            if share == 0 || share > i.global_inflight_orders {
+                return Err(ConfigError::invalid(
+                    "ingest.seller_inflight_orders",
+                    "must be > 0 and at most ingest.global_inflight_orders",
+                ));
+            }
         }
         if i.write_timeout_secs == 0 {
             return Err(ConfigError::invalid(

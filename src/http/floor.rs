@@ -68,6 +68,7 @@ async fn wave_of(
     caller: &Caller,
     wave_id: &str,
 ) -> Result<(String, WaveDoc), ApiError> {
+    super::waves::not_for_sellers(caller)?;
     let site = site_of(wave_id, 'W')
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();

@@ -212,6 +212,9 @@ pub async fn handed_over(
             }
         }
     };
+    // Sorted (by number), so a repeat answers exactly as the first did.
+    let mut left_behind = left_behind;
+    left_behind.sort_by(|a, b| crate::domain::id_order(a, b));
     Ok(Json(HandedOver {
         shipment_id: id,
         status: ShipmentStatus::HandedOver,

@@ -133,6 +133,7 @@ pub async fn parcel(
             ))
         }
     };
+    super::waves::not_for_sellers(&caller)?;
     let site = site_of(&parcel_id, 'P')
         .ok_or_else(|| ApiError::not_found("parcel"))?
         .to_owned();
@@ -210,6 +211,7 @@ pub async fn wave(
     Query(q): Query<SizeParam>,
 ) -> Result<Response, ApiError> {
     let size = size_of(q.size.as_deref())?;
+    super::waves::not_for_sellers(&caller)?;
     let site = site_of(&wave_id, 'W')
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();
@@ -239,6 +241,7 @@ pub async fn shipment(
     Query(q): Query<SizeParam>,
 ) -> Result<Response, ApiError> {
     let size = size_of(q.size.as_deref())?;
+    super::waves::not_for_sellers(&caller)?;
     for site in service::site_of_prefixed(&state.shipping, &shipment_id, "S-") {
         if check_site(&state, &caller, site).is_err() {
             continue;

@@ -163,6 +163,7 @@ pub(super) async fn find_site(
     caller: &Caller,
     id: &str,
 ) -> Result<String, ApiError> {
+    super::waves::not_for_sellers(caller)?;
     for site in service::site_of_prefixed(&state.shipping, id, "S-") {
         if check_site(state, caller, site).is_err() {
             continue;
@@ -179,6 +180,7 @@ pub(super) async fn find(
     caller: &Caller,
     id: &str,
 ) -> Result<Shipment, ApiError> {
+    super::waves::not_for_sellers(caller)?;
     for site in service::site_of_prefixed(&state.shipping, id, "S-") {
         if check_site(state, caller, site).is_err() {
             continue;

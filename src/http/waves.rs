@@ -178,6 +178,17 @@ fn pull_items(
         .collect()
 }
 
+/// A station's or the operator's route: a seller's token is the wrong kind of credential
+/// there (401), before any id is looked at.
+pub fn not_for_sellers(caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
+            "a station's sign-in or the operator's token",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The station of `site`, or the operator.
 pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
     if state.config.site(site).is_none() {
@@ -248,6 +259,7 @@ async fn load_wave(
     caller: &Caller,
     wave_id: &str,
 ) -> Result<(String, WaveRow, WaveDoc), ApiError> {
+    not_for_sellers(caller)?;
     let site = site_of(wave_id, 'W')
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();
@@ -312,15 +324,24 @@ pub async fn get(
         .collect();
     let floor = FloorCtx::load(&state, &site).await?;
     let hashes = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
-    let stored: Vec<StoredParcel> = hashes.iter().filter_map(StoredParcel::from_hash).collect();
-    // The units of each pulled box its put-back cards already send to the shelf.
-    let put_back_of = |id: &str, sku: &str| -> u32 {
-        hashes
-            .iter()
-            .zip(&stored)
+    // Each readable parcel with its hash (an unreadable one is left out of both).
+    let read: Vec<(&HashMap<String, String>, StoredParcel)> = hashes
+        .iter()
+        .filter_map(|h| Some((h, StoredParcel::from_hash(h)?)))
+        .collect();
+    let stored: Vec<StoredParcel> = read.iter().map(|(_, p)| p.clone()).collect();
+    // A counter of a parcel's hash (0 when absent).
+    let counter = |id: &str, field: &str| -> u32 {
+        read.iter()
             .find(|(_, p)| p.doc.parcel_id == id)
-            .and_then(|(h, _)| h.get(&format!("pb:{sku}"))?.parse().ok())
+            .and_then(|(h, _)| h.get(field)?.parse().ok())
             .unwrap_or(0)
+    };
+    // The units of a pulled box its put-back cards already send to the shelf: those of the
+    // cancel that replaced it (`pb:`), and those of orders cancelled since from the parcel
+    // that replaced it, while still open (`pbr:` on that parcel).
+    let put_back_of = |id: &str, new: Option<&str>, sku: &str| -> u32 {
+        counter(id, &format!("pb:{sku}")) + new.map_or(0, |n| counter(n, &format!("pbr:{sku}")))
     };
     let mut summary = summary(&row);
     let mut parcels = Vec::with_capacity(stored.len());
@@ -339,7 +360,9 @@ pub async fn get(
             pulls.push(PullView {
                 parcel_id: v.parcel_id.clone(),
                 replaced_by: v.replaced_by.clone(),
-                items: pull_items(&p.doc, new.map(|n| &n.doc), |sku| put_back_of(id, sku)),
+                items: pull_items(&p.doc, new.map(|n| &n.doc), |sku| {
+                    put_back_of(id, p.replaced_by.as_deref(), sku)
+                }),
             });
         }
         if v.status == ParcelStatus::Open && !p.pull {
@@ -523,6 +546,7 @@ pub async fn load_parcel(
     caller: &Caller,
     parcel_id: &str,
 ) -> Result<(String, HashMap<String, String>, ParcelDoc), ApiError> {
+    not_for_sellers(caller)?;
     let site = site_of(parcel_id, 'P')
         .ok_or_else(|| ApiError::not_found("parcel"))?
         .to_owned();

@@ -170,10 +170,10 @@ fn conn_ctx(state: &AppState, seller: &SellerConfig, label: String) -> Arc<proce
             .get(&seller.id)
             .cloned()
             .unwrap_or_else(|| {
-                let share = cfg.ingest.seller_inflight_orders;
+                let share = cfg.ingest.seller_share();
                 Arc::new(tokio::sync::Semaphore::new(share))
             }),
-        seller_share: u32::try_from(cfg.ingest.seller_inflight_orders).unwrap_or(u32::MAX),
+        seller_share: u32::try_from(cfg.ingest.seller_share()).unwrap_or(u32::MAX),
         budget_wait: Duration::from_millis(cfg.redis.command_timeout_ms),
         metrics,
     })

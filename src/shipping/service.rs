@@ -548,8 +548,10 @@ pub async fn apply_status(
         else {
             continue;
         };
+        // Another carrier's parcel is not this carrier's to update (another site may hold
+        // the one it means).
         if p.doc.carrier.as_deref() != Some(carrier) {
-            return Ok("unknown_parcel");
+            continue;
         }
         if p.tracking
             .as_deref()

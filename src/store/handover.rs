@@ -60,7 +60,7 @@ pub enum HandOverOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstHandOver {
     pub handed_over: u64,
-    /// The parcels listed as left behind, in the order listed.
+    /// The parcels listed as left behind (in the shipment's order; the API sorts them).
     pub left_behind: Vec<String>,
 }
 

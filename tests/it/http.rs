@@ -210,10 +210,10 @@ async fn floor_endpoints_check_credentials_and_bodies_and_are_documented() {
         let (s, e) = post_raw(&app, path, None, body).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(e["error"]["code"], "unauthorized");
-        // A seller does not reach the floor.
+        // A seller does not reach the floor: its token is the wrong kind of credential.
         assert_eq!(
             post_raw(&app, path, Some(TOKEN_A), body).await.0,
-            StatusCode::NOT_FOUND,
+            StatusCode::UNAUTHORIZED,
             "{path}"
         );
         // No such wave or parcel.

@@ -473,6 +473,11 @@ async fn a_cancel_is_counted_once_however_it_came() {
         .await;
         assert_eq!(recv(&mut ws).await["results"][0]["status"], "cancelled");
     }
+    assert_eq!(
+        counted().await,
+        1.0,
+        "a repeated cancel frame is not counted again"
+    );
     for _ in 0..2 {
         let (status, r) = app
             .client(TOKEN)

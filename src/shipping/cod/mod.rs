@@ -110,10 +110,17 @@ pub async fn record_webhook(
     let m = &update.money;
     let mut w = base_write(&p, carrier, at);
     // A late event (its status behind the parcel's, which never goes back: a "delivering"
-    // after "delivered") says nothing new about the money: its figures are not taken.
+    // after "delivered") says nothing new about the money: its figures are not taken. One
+    // of the same rank (a "returned" after "delivered": a partial return) still counts.
+    let rank = |s: &str| match s {
+        "booked" => 1,
+        "handed_over" => 2,
+        "delivered" | "returned" | "cancelled_by_carrier" => 3,
+        _ => 0,
+    };
     let current = update
         .status
-        .is_none_or(|s| p.carrier_status.map(|c| c.as_str()) == Some(s.as_str()));
+        .is_none_or(|s| rank(s.as_str()) >= rank(p.carrier_status.map_or("", |c| c.as_str())));
     if current {
         w.reported = m.cod_collected.map(|v| v.normalize().to_string());
         w.fee = m.fee.map(|v| v.normalize().to_string());

@@ -62,7 +62,14 @@ for j = 0, k - 1 do
     redis.call('HINCRBY', KEYS[1], 'qty_picked', total - picked)
     -- A box to pull: the units its put-back card sends to the shelf (`pb:SKU`), which its
     -- pull card then leaves out (http/waves.rs `pull_items`: each unit asked back once).
-    if repack then redis.call('HINCRBY', KEYS[2], 'pb:' .. sku, math.min(qty, picked - total)) end
+    -- An open parcel that replaced a box (its units still in that box until it is
+    -- repacked): counted on it (`pbr:SKU`), for that box's pull card.
+    local back = math.min(qty, picked - total)
+    if repack then
+      redis.call('HINCRBY', KEYS[2], 'pb:' .. sku, back)
+    elseif redis.call('HEXISTS', KEYS[2], 'replaces') == 1 then
+      redis.call('HINCRBY', KEYS[2], 'pbr:' .. sku, back)
+    end
   end
 end
 redis.call('HINCRBY', KEYS[1], 'order_count', -1)
