@@ -76,6 +76,10 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 /// Close codes (RFC 6455).
 const GOING_AWAY: u16 = 1001;
 const TOO_BIG: u16 = 1009;
+/// RFC 6455: data not consistent with the message's type (a text frame that is not UTF-8).
+const INVALID_DATA: u16 = 1007;
+/// RFC 6455: a protocol error.
+const PROTOCOL_ERROR: u16 = 1002;
 const NORMAL: u16 = 1000;
 
 /// Slows a peer that sends more orders per second than allowed by delaying the next read.
@@ -391,12 +395,26 @@ impl Handler {
         }
     }
 
+    /// The peer broke the WebSocket protocol: closed with RFC 6455's code for it (1009 a
+    /// frame over the limit, 1007 a text frame that is not UTF-8, 1002 any other protocol
+    /// error), not the normal 1000.
     fn on_read_error(&mut self, e: axum::Error) {
         self.reading = false;
-        if is_too_big(e) {
-            metrics::counter!(names::INGEST_FRAMES, "type" => "too_big").increment(1);
-            closed(&self.ctx.site, "too_big");
-            self.close = Some((TOO_BIG, "frame larger than the limit"));
+        match read_error(e) {
+            ReadError::TooBig => {
+                metrics::counter!(names::INGEST_FRAMES, "type" => "too_big").increment(1);
+                closed(&self.ctx.site, "too_big");
+                self.close = Some((TOO_BIG, "frame larger than the limit"));
+            }
+            ReadError::NotUtf8 => {
+                closed(&self.ctx.site, "invalid_utf8");
+                self.close = Some((INVALID_DATA, "a text frame that is not UTF-8"));
+            }
+            ReadError::Protocol => {
+                closed(&self.ctx.site, "protocol_error");
+                self.close = Some((PROTOCOL_ERROR, "WebSocket protocol error"));
+            }
+            ReadError::Other => {}
         }
     }
 
@@ -545,12 +563,23 @@ fn record_latency(ctx: &Ctx, reply: &Reply, started: Instant) {
     }
 }
 
-fn is_too_big(e: axum::Error) -> bool {
+/// What went wrong reading the socket.
+enum ReadError {
+    TooBig,
+    NotUtf8,
+    Protocol,
+    /// The connection itself (reset, closed): nothing to say to the peer.
+    Other,
+}
+
+fn read_error(e: axum::Error) -> ReadError {
     use tokio_tungstenite::tungstenite::Error as WsError;
-    matches!(
-        e.into_inner().downcast_ref::<WsError>(),
-        Some(WsError::Capacity(_))
-    )
+    match e.into_inner().downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => ReadError::TooBig,
+        Some(WsError::Utf8(_)) => ReadError::NotUtf8,
+        Some(WsError::Protocol(_)) => ReadError::Protocol,
+        _ => ReadError::Other,
+    }
 }
 
 fn ready(reply: Reply, started: Instant) -> Pending {

@@ -227,7 +227,13 @@ fn refused(site: &str, seller: &str, reason: &'static str) {
 }
 
 /// Why the server closed an ingest connection (`reason` label).
-pub const CLOSES: [&str; 3] = ["write_timeout", "idle_timeout", "too_big"];
+pub const CLOSES: [&str; 5] = [
+    "write_timeout",
+    "idle_timeout",
+    "too_big",
+    "invalid_utf8",
+    "protocol_error",
+];
 
 fn closed(site: &str, reason: &'static str) {
     metrics::counter!(names::INGEST_CLOSED, "site" => site.to_owned(), "reason" => reason)

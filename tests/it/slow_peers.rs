@@ -13,7 +13,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use svc::*;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -372,18 +372,26 @@ async fn oversized_frames_and_invalid_utf8_close_only_their_own_connection() {
         }
     }
 
-    // Invalid UTF-8 in a text frame (tungstenite will not send one: by hand).
+    // Invalid UTF-8 in a text frame, a reserved opcode (tungstenite will not send them: by
+    // hand): each ends that connection with RFC 6455's code for it, not the normal 1000.
     let addr = format!("127.0.0.1:{}", service.port);
-    let mut raw = raw_ws(&addr, TOKEN_A, "raw").await;
-    raw.write_all(&ws_frame(1, &[b'{', 0xc0, 0xaf, 0xff, b'}']))
-        .await
-        .unwrap();
-    let closed = until_closed(&mut raw, Duration::from_secs(10)).await;
-    println!("invalid UTF-8 text frame: connection closed after {closed:?}");
-    assert!(
-        closed.is_some(),
-        "a text frame of invalid UTF-8 ends that connection"
-    );
+    for (frame, code, what) in [
+        (
+            ws_frame(1, &[b'{', 0xc0, 0xaf, 0xff, b'}']),
+            1007,
+            "a text frame of invalid UTF-8",
+        ),
+        (ws_frame(3, b"x"), 1002, "a reserved opcode"),
+    ] {
+        let mut raw = raw_ws(&addr, TOKEN_A, "raw").await;
+        raw.write_all(&frame).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "{what} ends that connection");
+        // The server's first frame: a close (0x88), then its length and its 2-byte code.
+        assert!(got.len() >= 4 && got[0] == 0x88, "{what}: {got:?}");
+        assert_eq!(u16::from_be_bytes([got[2], got[3]]), code, "{what}");
+    }
 
     send(
         &mut bystander,
