@@ -154,7 +154,13 @@ pub async fn cancel_order(
     }
     let outcome = state
         .store
-        .cancel(&site, &seller, &order_id, &reason)
+        .cancel(
+            &site,
+            &seller,
+            &order_id,
+            &reason,
+            &crate::store::tombstones::DedupeWindow::from_config(&state.config.retention),
+        )
         .await?;
     if outcome == CancelOutcome::Cancelled {
         metrics::counter!(names::ORDERS_CANCELLED, "site" => site).increment(1);

@@ -461,7 +461,7 @@ pub async fn end_session(ctx: &Ctx, seq: i64) -> Reply {
 pub async fn cancel(ctx: &Ctx, seq: i64, order_id: String, reason: String) -> Reply {
     match ctx
         .store
-        .cancel(&ctx.site, &ctx.seller, &order_id, &reason)
+        .cancel(&ctx.site, &ctx.seller, &order_id, &reason, &ctx.dedupe)
         .await
     {
         Ok(outcome) => {

@@ -250,12 +250,15 @@ impl Store {
         Ok(was_live == 1)
     }
 
+    /// Cancels an order. One that already left Redis (its tombstone within `dedupe`) answers
+    /// as it finished: `cancelled` again if it was cancelled, else `too_late`.
     pub async fn cancel(
         &self,
         site: &str,
         seller: &str,
         order_id: &str,
         reason: &str,
+        dedupe: &super::tombstones::DedupeWindow,
     ) -> Result<CancelOutcome, StoreError> {
         let mut inv = self.inner.scripts.cancel.prepare_invoke();
         inv.key(keys::order(site, seller, order_id))
@@ -272,8 +275,39 @@ impl Store {
             "cancelled" => CancelOutcome::Cancelled,
             "already_cancelled" => CancelOutcome::AlreadyCancelled,
             "too_late" => CancelOutcome::TooLate,
-            _ => CancelOutcome::Unknown,
+            _ => match self.finished(site, seller, order_id, dedupe).await? {
+                Some(true) => CancelOutcome::AlreadyCancelled,
+                Some(false) => CancelOutcome::TooLate,
+                None => CancelOutcome::Unknown,
+            },
         })
+    }
+
+    /// An order that left Redis: whether it was cancelled (its tombstone's mark), `None`
+    /// when no live tombstone knows it.
+    async fn finished(
+        &self,
+        site: &str,
+        seller: &str,
+        order_id: &str,
+        dedupe: &super::tombstones::DedupeWindow,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut pipe = redis::pipe();
+        for bucket in dedupe.live_buckets(Utc::now().timestamp_millis()) {
+            let key = super::tombstones::DedupeWindow::key(site, seller, bucket);
+            pipe.cmd("HMGET")
+                .arg(key)
+                .arg(order_id)
+                .arg(format!("c:{order_id}"));
+        }
+        let mut conn = self.conn();
+        let found: Vec<(Option<String>, Option<String>)> = self
+            .bounded("tombstone", pipe.query_async(&mut conn))
+            .await?;
+        if found.iter().any(|(_, c)| c.is_some()) {
+            return Ok(Some(true));
+        }
+        Ok(found.iter().any(|(t, _)| t.is_some()).then_some(false))
     }
 
     pub async fn order(

@@ -122,7 +122,15 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
         "{bucket}"
     );
     let mut c = redis.conn().await;
-    let held: std::collections::HashMap<String, String> = c.hgetall(bucket).await.unwrap();
+    let mut held: std::collections::HashMap<String, String> = c.hgetall(bucket).await.unwrap();
+    // Each was cancelled: marked so beside its tombstone.
+    for id in ids {
+        assert_eq!(
+            held.remove(&format!("c:{id}")).as_deref(),
+            Some("1"),
+            "{held:?}"
+        );
+    }
     assert_eq!(held.len(), 4);
     // The first 8 hex digits of the digest, after its mark.
     assert!(
@@ -133,6 +141,33 @@ async fn an_order_id_resent_after_its_retention_is_a_duplicate_and_not_stored_ag
     let ttl: i64 = c.pttl(bucket).await.unwrap();
     let day = 86_400_000i64;
     assert!(ttl > 90 * day - 60_000 && ttl <= 120 * day, "pttl {ttl}");
+
+    // Cancelling one again, by HTTP or by frame, answers `cancelled` as before it left
+    // (not `unknown`, which a seller's tool reads as "never arrived").
+    let (s, body) = api(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::POST,
+        "/v1/orders/DD-0/cancel",
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"cancelled\""), "{body}");
+    send(
+        &mut ws,
+        &json!({"type": "cancel", "seq": 90, "order_id": "DD-1"}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(r["results"][0]["status"], "cancelled", "{r}");
+    let (_, body) = api(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::POST,
+        "/v1/orders/NEVER-1/cancel",
+    )
+    .await;
+    assert!(body.contains("\"unknown\""), "{body}");
 
     let stream_before = redis.stream_orders(SITE).await;
     let changed_before = changed_duplicates(&addr).await;

@@ -3,7 +3,7 @@
 -- the same step write its tombstone (order id → first 8 hex digits of its digest, after its
 -- `x` when it has one: domain::order::digest) into the seller's bucket, which expires the
 -- dedupe window after the order (store/tombstones.rs): the id stays known once the order is
--- gone.
+-- gone. A cancelled order's tombstone has a mark beside it (`c:<id>` → 1).
 -- KEYS: per order, its hash, its tombstone bucket, then its k related keys (parcel, wave,
 -- pick ids, shipment, the shipment's parcel list and older set, session, the session's risk
 -- records, the day's wave and shipment indexes)
@@ -19,6 +19,11 @@ while ai < #ARGV do
   if redis.call('EXISTS', order) == 1 then
     local dg = redis.call('HGET', order, 'dg') or ''
     redis.call('HSET', tomb, id, string.sub(dg, 1, string.byte(dg) == 120 and 9 or 8))
+    -- A cancelled order is marked so (`c:<id>`): cancelling it again still answers
+    -- `cancelled`, any other finished one `too_late` (the ingest reads only `<id>`).
+    if redis.call('HGET', order, 'st') == 'cancelled' then
+      redis.call('HSET', tomb, 'c:' .. id, 1)
+    end
     if redis.call('PEXPIREAT', tomb, tomb_at, 'NX') == 0 then
       redis.call('PEXPIREAT', tomb, tomb_at, 'GT')
     end
