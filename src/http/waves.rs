@@ -178,32 +178,7 @@ fn pull_items(
         .collect()
 }
 
-/// A station's or the operator's route: a seller's token is the wrong kind of credential
-/// there (401), before any id is looked at.
-pub fn not_for_sellers(caller: &Caller) -> Result<(), ApiError> {
-    match caller {
-        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
-            "a station's sign-in or the operator's token",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The station of `site`, or the operator.
-pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
-    if state.config.site(site).is_none() {
-        return Err(ApiError::not_found("site"));
-    }
-    match caller {
-        Caller::Operator => Ok(()),
-        Caller::Station { site: own, .. } if own == site => Ok(()),
-        // Another site's station: no such site, for it.
-        Caller::Station { .. } => Err(ApiError::not_found("site")),
-        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
-            "a station's sign-in or the operator's token",
-        )),
-    }
-}
+pub use crate::web::auth::{check_site, not_for_sellers};
 
 pub fn parse_date(date: Option<&str>) -> Result<NaiveDate, ApiError> {
     match date {

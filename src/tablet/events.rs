@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hub::{Hub, Subscription};
 use crate::state::AppState;
-use crate::web::auth::Caller;
+use crate::web::auth::{check_site, Caller};
 use crate::web::error::{ApiError, ErrorBody};
 
 /// A stream lives at most this long; the browser reconnects (and re-authenticates).
@@ -36,21 +36,6 @@ const RETRY: Duration = Duration::from_secs(3);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often a stream carries a `heartbeat` event (the page counts 2.5× this as lost).
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
-
-/// The station of `site`, or the operator; anyone else sees no such site.
-fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
-    if state.config.site(site).is_none() {
-        return Err(ApiError::not_found("site"));
-    }
-    match caller {
-        Caller::Operator => Ok(()),
-        Caller::Station { site: own, .. } if own == site => Ok(()),
-        Caller::Station { .. } => Err(ApiError::not_found("site")),
-        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
-            "a station's sign-in or the operator's token",
-        )),
-    }
-}
 
 /// Connected streams, for the `livepack_tablet_streams` gauge.
 struct Connected;

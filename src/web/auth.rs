@@ -177,3 +177,29 @@ impl Caller {
         }
     }
 }
+
+/// A station's or the operator's route: a seller's token is the wrong kind of credential
+/// there (401), before any id is looked at.
+pub fn not_for_sellers(caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Seller { .. } => Err(ApiError::wrong_credentials(
+            "a station's sign-in or the operator's token",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The station of `site`, or the operator (the HTTP API's and the tablet's event stream's
+/// one check): another site's station sees no such site; a seller's token is the wrong
+/// kind of credential.
+pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
+    if state.config.site(site).is_none() {
+        return Err(ApiError::not_found("site"));
+    }
+    match caller {
+        Caller::Operator => Ok(()),
+        Caller::Station { site: own, .. } if own == site => Ok(()),
+        Caller::Station { .. } => Err(ApiError::not_found("site")),
+        Caller::Seller { .. } => not_for_sellers(caller),
+    }
+}
