@@ -656,6 +656,20 @@ async fn post_ghx(addr: &str, carrier: &str, body: Vec<u8>) -> String {
     r
 }
 
+/// Uploads a settlement file as the operator to `carrier`: its answer (200 expected).
+async fn settle(addr: &str, carrier: &str, csv: String) -> Value {
+    let (s, body) = call(
+        addr,
+        reqwest::Method::POST,
+        &format!("/v1/carriers/{carrier}/settlements"),
+        OPERATOR,
+        Some(csv.into_bytes()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     let redis = TestRedis::start().await;
@@ -733,16 +747,7 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     let r = post_ghx(&addr, "ghtk", foreign).await;
     assert!(r.contains("unknown_parcel"), "{r}");
     let csv = format!("Mã vận đơn,Tiền thu hộ,Tổng phí\n{},1,1\n", k[0].tracking);
-    let (s, body) = call(
-        &addr,
-        reqwest::Method::POST,
-        &format!("/v1/carriers/{CARRIER}/settlements"),
-        OPERATOR,
-        Some(csv.into_bytes()),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    let r: Value = serde_json::from_str(&body).unwrap();
+    let r = settle(&addr, CARRIER, csv).await;
     assert_eq!(r["matched"], 0, "a GHTK code in Viettel Post's file: {r}");
     assert_eq!(r["unknown"][0]["tracking"], k[0].tracking.as_str(), "{r}");
 
@@ -755,16 +760,7 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
         partial_collected,
         d = vn_date(0),
     );
-    let (s, body) = call(
-        &addr,
-        reqwest::Method::POST,
-        "/v1/carriers/ghtk/settlements",
-        OPERATOR,
-        Some(csv.into_bytes()),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    let r: Value = serde_json::from_str(&body).unwrap();
+    let r = settle(&addr, "ghtk", csv).await;
     assert_eq!(
         (r["rows"].as_u64(), r["matched"].as_u64()),
         (Some(3), Some(2)),
@@ -789,15 +785,7 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
         k[0].tracking, k[0].cod
     );
     for csv in [dated, dateless] {
-        let (s, body) = call(
-            &addr,
-            reqwest::Method::POST,
-            "/v1/carriers/ghtk/settlements",
-            OPERATOR,
-            Some(csv.into_bytes()),
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
+        settle(&addr, "ghtk", csv).await;
     }
 
     // Seller 0 (Viettel Post): one delivered, unpaid but within the schedule; one returned.
@@ -1055,16 +1043,7 @@ async fn a_hub_day_with_the_three_carriers_reconciles_to_the_dong() {
          1;{};{};33.000;{d}\n2;{};{};22.000;{d}\n3;{};0;15.000;{d}\n4;9999999999;50.000;18.000;{d}\n",
         v[0].tracking, v[0].cod, v[1].tracking, v[1].cod - 10_000, v[2].tracking,
     );
-    let (s, body) = call(
-        &addr,
-        reqwest::Method::POST,
-        &format!("/v1/carriers/{CARRIER}/settlements"),
-        OPERATOR,
-        Some(csv.clone().into_bytes()),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    let r: Value = serde_json::from_str(&body).unwrap();
+    let r = settle(&addr, CARRIER, csv.clone()).await;
     assert_eq!(
         (r["rows"].as_u64(), r["matched"].as_u64()),
         (Some(4), Some(3)),
@@ -1078,29 +1057,9 @@ async fn a_hub_day_with_the_three_carriers_reconciles_to_the_dong() {
         "Mã đơn GHTK,Thu hộ,Phí dịch vụ,Ngày đối soát\n{},{},27000,{d}\n{},{},27000,{d}\n",
         k[0].tracking, k[0].cod, k[1].tracking, partial,
     );
-    let (s, body) = call(
-        &addr,
-        reqwest::Method::POST,
-        "/v1/carriers/ghtk/settlements",
-        OPERATOR,
-        Some(csv_k.into_bytes()),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["mismatched"],
-        json!([])
-    );
+    assert_eq!(settle(&addr, "ghtk", csv_k).await["mismatched"], json!([]));
     // The same file again changes nothing.
-    let (_, again) = call(
-        &addr,
-        reqwest::Method::POST,
-        &format!("/v1/carriers/{CARRIER}/settlements"),
-        OPERATOR,
-        Some(csv.into_bytes()),
-    )
-    .await;
-    assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), r);
+    assert_eq!(settle(&addr, CARRIER, csv).await, r);
 
     // Each seller's statement, to the đồng; and the hub's totals.
     let mut hub = Want::default();

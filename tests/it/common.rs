@@ -258,6 +258,16 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The service's `/metrics` page.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(self.http("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A [`TestClient`] of this app as the caller of `token`.
     pub fn client(&self, token: &str) -> TestClient {
         TestClient::new(self.addr, token)

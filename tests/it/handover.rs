@@ -434,12 +434,7 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     );
 
     // Scans are counted by result.
-    let metrics = reqwest::get(app.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for result in [
         "loaded",
         "already_loaded",

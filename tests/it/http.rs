@@ -125,12 +125,7 @@ async fn openapi_describes_the_routes_and_metrics_are_served() {
     )
     .await;
     recv(&mut ws).await;
-    let text = reqwest::get(app.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(text.contains("livepack_orders_received_total"), "{text}");
     assert!(text.contains("livepack_ingest_reply_latency_seconds_bucket"));
     assert!(!text.contains("M-1"), "no order ids in metrics");

@@ -451,12 +451,7 @@ async fn a_cancel_is_counted_once_however_it_came() {
     );
     let app = TestApp::spawn_with(test_config(&redis.url(), &extra)).await;
     let counted = || async {
-        let text = reqwest::get(app.http("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics_text().await;
         crate::svc::metric_sum(
             &text,
             "livepack_orders_cancelled_total",

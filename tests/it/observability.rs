@@ -357,12 +357,7 @@ async fn every_panel_query_returns_data_and_every_alert_evaluates() {
     );
 
     // No unbounded label values: order ids, session labels, phones never become labels.
-    let text = reqwest::get(app.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for leak in ["OBS-", "obs-a", "obs-b", "+84", "\"09"] {
         assert!(!text.contains(leak), "/metrics contains {leak:?}");
     }
