@@ -531,12 +531,15 @@ impl OrderWire<'_> {
                 "exceeds items plus shipping fee",
             ));
         }
-        if cod_amount != Vnd::ZERO && cod_amount != expected {
+        // What the carrier collects is at most what the buyer owes: it may be less (the
+        // contract's own example collects the items alone: the seller pays the shipping fee,
+        // as in a free-shipping livestream deal), never more (a typed extra zero).
+        if cod_amount.0 > expected.0 {
             return Err(err(
                 FieldCode::CodMismatch,
                 "cod_amount",
                 format!(
-                    "must be 0 (prepaid) or items + shipping_fee - discount = {expected}; got {cod_amount}"
+                    "at most items + shipping_fee - discount = {expected} (0: prepaid); got {cod_amount}"
                 ),
             ));
         }

@@ -95,6 +95,9 @@ pub async fn put_back(
     Path(wave_id): Path<String>,
     body: Result<Json<PutBackBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PutBackResult>, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    super::waves::not_for_sellers(&caller)?;
     let Json(body) = body?;
     check_id(
         &body.put_back_id,
@@ -195,6 +198,9 @@ pub async fn unpick(
     Path(wave_id): Path<String>,
     body: Result<Json<UnpickBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PickResult>, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    super::waves::not_for_sellers(&caller)?;
     let Json(body) = body?;
     check_id(&body.unpick_id, ErrorCode::InvalidUnpickId, "unpick_id")?;
     check_qty(body.qty)?;
@@ -361,6 +367,9 @@ pub async fn unpacked(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    super::waves::not_for_sellers(&caller)?;
     let body: UnpackBody = optional_body(&body)?;
     if let Some(id) = &body.unpack_id {
         check_id(id, ErrorCode::InvalidUnpackId, "unpack_id")?;

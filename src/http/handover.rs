@@ -45,6 +45,9 @@ pub async fn scan(
     Path(id): Path<String>,
     body: Result<Json<ScanBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ScanAnswer>, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    super::waves::not_for_sellers(&caller)?;
     let Json(body) = body?;
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN {
@@ -135,6 +138,9 @@ pub async fn handed_over(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    super::waves::not_for_sellers(&caller)?;
     let body = parse_body(&body)?;
     let mut sh = find(&state, &caller, &id).await?;
     let mut left: Vec<(String, String)> = Vec::with_capacity(body.left_behind.len());

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::waves::check_site;
+use crate::shipping::handover::shipable;
 use crate::shipping::label::{self, LabelError, LabelSize};
 use crate::shipping::labeling::{labels_for, pack_list_order, wave_doc};
 use crate::shipping::service::{self, load_parcels, StoredParcel};
@@ -143,11 +144,11 @@ pub async fn parcel(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("parcel"))?;
-    if !p.ships() {
+    if !shipable(&p) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::ParcelNotShipping,
-            "this parcel does not ship (cancelled, replaced or to be pulled): print its replacement's label",
+            not_shipping(&p),
         ));
     }
     if from_carrier {
@@ -263,6 +264,21 @@ pub async fn shipment(
         return Ok(pdf(body, &shipment_id, size, "livepack"));
     }
     Err(ApiError::not_found("shipment"))
+}
+
+/// Why a parcel gets no label, and what to print instead.
+fn not_shipping(p: &StoredParcel) -> String {
+    if let Some(new) = &p.replaced_by {
+        return format!("this parcel was replaced by {new}: print that parcel's label");
+    }
+    if p.rejected() {
+        let why = p.book_error.as_deref().unwrap_or("no reason given");
+        return format!("the carrier rejected this parcel ({why}): set it aside, it gets no label");
+    }
+    if p.pull {
+        return "this parcel is to be pulled: it gets no label".to_owned();
+    }
+    "this parcel does not ship (cancelled): it gets no label".to_owned()
 }
 
 #[cfg(test)]

@@ -61,13 +61,15 @@ pub struct BookingView {
 impl BookingView {
     /// From `book_state` as the booker wrote it; without it: a tracking code → booked,
     /// failed attempts → retrying, else none. A parcel that no longer ships (cancelled,
-    /// replaced, to be pulled) waits for no booking: pending or retrying show as none (the
-    /// booker stopped trying), with its attempts and last error.
+    /// replaced, to be pulled) has no booking standing: it reads none (the booker stopped
+    /// trying; a carrier order it had is cancelled, see `carrier_cancel`), with its attempts
+    /// and last error; a rejection stays rejected.
     pub fn of(p: &StoredParcel) -> BookingView {
         let state = match p.book_state {
-            Some(BookState::Pending | BookState::Retrying) if !p.ships() => BookState::None,
+            Some(BookState::Rejected) => BookState::Rejected,
+            _ if !p.ships() => BookState::None,
             Some(s @ (BookState::Pending | BookState::Retrying)) => s,
-            Some(s @ (BookState::Booked | BookState::Rejected)) => s,
+            Some(BookState::Booked) => BookState::Booked,
             _ if p.tracking.is_some() => BookState::Booked,
             _ if p.book_attempts > 0 && p.ships() => BookState::Retrying,
             _ => BookState::None,
@@ -241,7 +243,7 @@ impl ParcelView {
             booking: BookingView::of(p),
             loaded: p.loaded,
             left_behind: p.left_behind.clone(),
-            split_reason: doc.split_reason.clone(),
+            split_reason: p.split_reason(),
             replaces: p.replaces.clone(),
             replaced_by: p.replaced_by.clone(),
             carrier_cancel: p.cancel_state.clone(),

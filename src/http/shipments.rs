@@ -84,19 +84,19 @@ fn view(sh: &Shipment, floor: Option<&super::parcel_view::FloorCtx<'_>>) -> Ship
         quoted_cost: sh
             .parcels
             .iter()
-            .filter(|x| x.ships())
+            .filter(|x| handover::shipable(x))
             .filter_map(|x| x.quote)
             .reduce(|a, b| Vnd(a.0 + b.0)),
         status: sh.status,
         parcels_booked: sh
             .parcels
             .iter()
-            .filter(|x| x.ships() && x.tracking.is_some())
+            .filter(|x| handover::shipable(x) && x.tracking.is_some())
             .count(),
         parcels_held_back: sh
             .parcels
             .iter()
-            .filter(|x| !x.ships())
+            .filter(|x| !handover::shipable(x))
             .map(|x| x.doc.parcel_id.clone())
             .collect(),
         loaded_count: handover::loaded_count(sh),
@@ -269,7 +269,7 @@ pub async fn manifest(
         )
     };
     w.write_record(header).map_err(csv_err)?;
-    for p in sh.parcels.iter().filter(|p| p.ships()) {
+    for p in sh.parcels.iter().filter(|p| handover::shipable(p)) {
         let d = &p.doc;
         w.write_record([
             d.parcel_id.as_str(),

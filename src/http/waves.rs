@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::parcel_view::{FloorCtx, ParcelStatus};
 use crate::domain::is_label;
 use crate::domain::schedule::business_date;
-use crate::domain::status::WaveStatus;
+use crate::domain::status::{FloorStatus, WaveStatus};
 use crate::planner::outlook::Outlook;
 use crate::shipping::service::StoredParcel;
 use crate::state::AppState;
@@ -406,6 +406,9 @@ pub async fn pick(
     Path(wave_id): Path<String>,
     body: Result<Json<PickBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PickResult>, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    not_for_sellers(&caller)?;
     let Json(mut body) = body?;
     if !is_label(&body.pick_id) {
         return Err(ApiError::bad_request(
@@ -556,6 +559,9 @@ pub async fn packed(
     Path(parcel_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
+    // A seller's token is refused before its body is read (401, not a 422 for a body
+    // it had no business sending).
+    not_for_sellers(&caller)?;
     use axum::response::IntoResponse;
     let body: PackBody = optional_body(&body)?;
     let (site, h, doc) = load_parcel(&state, &caller, &parcel_id).await?;
@@ -622,11 +628,13 @@ pub async fn packed(
         }
         PackOutcome::NoParcel => return Err(ApiError::not_found("parcel")),
     }
-    Ok(Json(PackedResult {
-        parcel_id,
-        status: ParcelStatus::Packed,
-    })
-    .into_response())
+    // The parcel's status as its views show it: packed, or what the carrier made of it
+    // since (booked; handed over when its box went on the truck before its tap).
+    let status = StoredParcel::from_hash(&h).map_or(ParcelStatus::Packed, |mut p| {
+        p.floor_status = Some(FloorStatus::Packed);
+        super::parcel_view::parcel_status(&p)
+    });
+    Ok(Json(PackedResult { parcel_id, status }).into_response())
 }
 
 /// Capacity forecast per pickup and orders at risk, as the site's planner last saw them.

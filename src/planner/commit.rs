@@ -3,7 +3,7 @@
 
 use crate::metric_names as names;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -13,6 +13,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use super::core::{Plan, WavePlan};
 use super::limits::{split, OrderPiece, ParcelLimits};
 use super::pending::PendingRecord;
+use super::released::Released;
 use super::shell::CommitStop;
 use crate::config::{Config, SiteConfig};
 use crate::domain::address::{normalize_province, Province};
@@ -46,6 +47,7 @@ const COMMITS_IN_FLIGHT: usize = 16;
 /// steps down) anyway.
 /// A store error ends the plan the same way (the caller retries with its mirror intact:
 /// a wave whose script did run is refused as `exists` or stale next time, then reloaded).
+#[allow(clippy::too_many_arguments)]
 pub async fn commit_plan(
     store: &Store,
     site: &str,
@@ -54,6 +56,7 @@ pub async fn commit_plan(
     pending: &HashMap<String, PendingRecord>,
     plan: Plan<'_>,
     now: DateTime<Utc>,
+    released: &Mutex<Released>,
 ) -> Result<Vec<String>, CommitStop> {
     let ctx = Ctx {
         store,
@@ -62,6 +65,7 @@ pub async fn commit_plan(
         fence,
         now,
         departed: Default::default(),
+        released,
     };
     // Each wave's routes, documents and script are built only when a slot of the window
     // frees up, so building the next waves overlaps the scripts in flight (Redis works
@@ -84,11 +88,16 @@ pub async fn commit_plan(
             let Some(w) = queue.pop_front() else { break };
             in_flight.push_back(commit_one(&ctx, w));
         }
-        let Some((wave, wave_id, fields, outcome)) = in_flight.next().await else {
+        let Some((wave, wave_id, fields, parcels, outcome)) = in_flight.next().await else {
             break;
         };
         match outcome.map_err(CommitStop::Store)? {
             CommitOutcome::Committed => {
+                let mut r = released.lock().unwrap_or_else(|e| e.into_inner());
+                for p in &parcels {
+                    r.add(p.pickup_ms, &p.seller, &p.buyer_key, &p.parcel_id);
+                }
+                drop(r);
                 metrics::counter!(names::WAVES_RELEASED, "site" => site.to_owned()).increment(1);
                 metrics::histogram!(names::WAVE_ORDERS, "site" => site.to_owned())
                     .record(fields.len() as f64);
@@ -226,7 +235,17 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
     /// Whether a shipment has left (handed over), as asked once per plan (one that leaves
     /// meanwhile is refused by the wave commit, and the next plan asks again).
-    departed: std::sync::Mutex<HashMap<String, bool>>,
+    departed: Mutex<HashMap<String, bool>>,
+    /// The buyers' parcels already released per pickup (the site planner's).
+    released: &'a Mutex<Released>,
+}
+
+/// A parcel a wave commit releases: its buyer at its pickup.
+struct ReleasedParcel {
+    pickup_ms: i64,
+    seller: String,
+    buyer_key: String,
+    parcel_id: String,
 }
 
 /// A planned wave with its id and first parcel number.
@@ -242,11 +261,12 @@ struct Numbered<'a, 'p> {
 /// script's outcome.
 async fn commit_one<'a, 'p>(
     ctx: &Ctx<'_>,
-    w: Numbered<'a, 'p>,
+    mut w: Numbered<'a, 'p>,
 ) -> (
     &'a WavePlan<'p>,
     String,
     Vec<String>,
+    Vec<ReleasedParcel>,
     Result<CommitOutcome, crate::store::StoreError>,
 ) {
     let fields = || {
@@ -256,9 +276,29 @@ async fn commit_one<'a, 'p>(
     };
     let at = match pickups(ctx, w.wave.pickup_at).await {
         Ok(at) => at,
-        Err(e) => return (w.wave, w.wave_id, fields().collect(), Err(e)),
+        Err(e) => return (w.wave, w.wave_id, fields().collect(), Vec::new(), Err(e)),
     };
     let routes = route(ctx.site, ctx.carrier, &w.boxes, &at).await;
+    let parcel_prefix = IdPrefix::new('P', ctx.site, w.date);
+    let new_parcels: Vec<ReleasedParcel> = w
+        .boxes
+        .iter()
+        .enumerate()
+        .filter_map(|(n, b)| {
+            let first = b.recs.first()?;
+            let pickup = routes.get(n).and_then(Option::as_ref);
+            Some(ReleasedParcel {
+                pickup_ms: pickup.map_or(at.wave, |r| r.pickup_at).timestamp_millis(),
+                seller: first.plan.id.seller.clone(),
+                buyer_key: first.plan.buyer_key.clone(),
+                parcel_id: parcel_prefix.id(w.first_parcel + n as u64),
+            })
+        })
+        .collect();
+    let marks = match after_release(ctx, &mut w.boxes, &new_parcels).await {
+        Ok(marks) => marks,
+        Err(e) => return (w.wave, w.wave_id, fields().collect(), Vec::new(), Err(e)),
+    };
     let mut built = build(
         ctx.site,
         ctx.carrier,
@@ -284,10 +324,83 @@ async fn commit_one<'a, 'p>(
         parcels: std::mem::take(&mut built.parcels),
         shipments: std::mem::take(&mut built.shipments),
         parcel_shipment: std::mem::take(&mut built.parcel_shipment),
+        marks,
     };
     let outcome = ctx.store.commit_wave(ctx.site, ctx.fence, &commit).await;
-    (w.wave, w.wave_id, fields, outcome)
+    (w.wave, w.wave_id, fields, new_parcels, outcome)
 }
+
+/// Boxes of buyers who already have a parcel released for the same pickup (they ordered
+/// again after its wave was released): each such box says why the buyer's orders span
+/// parcels, and so does each earlier parcel still shipping (the returned marks: parcel id,
+/// note). `parcels` are the boxes' parcels, in box order (a box without orders has none).
+async fn after_release(
+    ctx: &Ctx<'_>,
+    boxes: &mut [Box<'_>],
+    parcels: &[ReleasedParcel],
+) -> Result<Vec<(String, String, String)>, crate::store::StoreError> {
+    let mut unknown: Vec<i64> = {
+        let r = ctx.released.lock().unwrap_or_else(|e| e.into_inner());
+        parcels
+            .iter()
+            .map(|p| p.pickup_ms)
+            .filter(|ms| !r.knows(*ms))
+            .collect()
+    };
+    unknown.sort_unstable();
+    unknown.dedup();
+    for ms in unknown {
+        let Some(pickup) = DateTime::from_timestamp_millis(ms) else {
+            continue;
+        };
+        let buyers = super::released::load(ctx.store, ctx.site, pickup).await?;
+        ctx.released
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert_loaded(ms, buyers);
+    }
+    let earlier: Vec<Vec<String>> = {
+        let r = ctx.released.lock().unwrap_or_else(|e| e.into_inner());
+        parcels
+            .iter()
+            .map(|p| r.earlier(p.pickup_ms, &p.seller, &p.buyer_key).to_vec())
+            .collect()
+    };
+    // Earlier parcel → the new parcels of its buyer.
+    let mut notes: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let with_orders = boxes.iter_mut().filter(|b| !b.recs.is_empty());
+    for ((b, p), earlier) in with_orders.zip(parcels).zip(earlier) {
+        if earlier.is_empty() {
+            continue;
+        }
+        let now = super::released::shipping_now(ctx.store, ctx.site, &earlier).await?;
+        if now.is_empty() {
+            continue; // every earlier order of the buyer was cancelled
+        }
+        let verb = if now.len() == 1 { "was" } else { "were" };
+        let why = format!("{SPLIT_AFTER_RELEASE} {} {verb} released", now.join(", "));
+        b.reason = Some(match b.reason.take() {
+            Some(r) => format!("{r}, {why}"),
+            None => why,
+        });
+        for id in now {
+            notes.entry(id).or_default().push(&p.parcel_id);
+        }
+    }
+    Ok(notes
+        .into_iter()
+        .map(|(id, new)| {
+            let ids = new.join(", ");
+            (id, format!("{AGAIN_AFTER_RELEASE} {ids}"), ids)
+        })
+        .collect())
+}
+
+/// A parcel's `split_reason` when its buyer ordered after an earlier parcel of theirs for
+/// the same pickup was released (followed by that parcel's id and "was released").
+pub const SPLIT_AFTER_RELEASE: &str = "ordered after";
+/// The earlier parcel's (followed by the later parcels' ids).
+pub const AGAIN_AFTER_RELEASE: &str = "ordered again after release:";
 
 /// The carrier a site's parcels go with, and its limits.
 #[derive(Debug, Clone)]

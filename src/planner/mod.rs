@@ -7,6 +7,7 @@ mod intake;
 pub mod limits;
 pub mod outlook;
 pub mod pending;
+mod released;
 pub mod repack;
 pub mod shell;
 

@@ -42,10 +42,17 @@ pub fn without(doc: &ParcelDoc, order_id: &str) -> Without {
 }
 
 /// The parcel that replaces a packed or booked one: the same buyer, pickup, carrier and
-/// shipment, the surviving orders, a new id.
-pub fn replacement(remaining: &ParcelDoc, new_id: &str) -> ParcelDoc {
+/// shipment, the surviving orders, a new id. `split_note`: the old parcel's note that its
+/// buyer ordered again after it was released (its hash's `sr`), kept in the new document.
+pub fn replacement(remaining: &ParcelDoc, new_id: &str, split_note: Option<&str>) -> ParcelDoc {
     let mut doc = remaining.clone();
     doc.parcel_id = new_id.to_owned();
+    if let Some(note) = split_note {
+        doc.split_reason = Some(match doc.split_reason.take() {
+            Some(r) => format!("{r}, {note}"),
+            None => note.to_owned(),
+        });
+    }
     // The quote was for the old contents.
     doc.quote = None;
     doc
@@ -108,7 +115,7 @@ pub async fn unwave(
             .unwrap_or_default();
         let (new_parcel, new_wave) = match (&new_id, &w.remaining, &wave) {
             (Some(id), Some(rest), Some(wave)) => (
-                replacement(rest, id).to_json(),
+                replacement(rest, id, h.get("sr").map(String::as_str)).to_json(),
                 serde_json::to_string(&wave_with(wave, parcel_id, id)).unwrap_or_default(),
             ),
             _ => (String::new(), String::new()),
@@ -211,10 +218,17 @@ mod tests {
         assert_eq!(rest.cod_amount(), Vnd(200_000.into()));
         assert_eq!(rest.weight_g(), 750);
         assert_eq!(w.survivors, vec![("B".to_owned(), "s".to_owned())]);
-        let new = replacement(&rest, "P-hub-1202-9");
+        let new = replacement(&rest, "P-hub-1202-9", None);
         assert_eq!(new.parcel_id, "P-hub-1202-9");
         assert_eq!(new.shipment_id.as_deref(), Some("SH-1"));
         assert!(without(&new, "B").remaining.is_none());
+        assert_eq!(new.split_reason, None);
+        // The old parcel's note that its buyer ordered again after release stays with it.
+        let noted = replacement(&rest, "P-x", Some("ordered again after release: P-7"));
+        assert_eq!(
+            noted.split_reason.as_deref(),
+            Some("ordered again after release: P-7")
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::intake::{
     Fetched, Got, Readable, Taken, BATCH,
 };
 use super::pending::PendingRecord;
+use super::released::Released;
 use crate::config::{Config, SiteConfig};
 use crate::store::stream::{decode, Entry, StreamId};
 use crate::store::waves::is_fenced;
@@ -66,6 +67,8 @@ pub struct SitePlanner {
     /// The read-ahead during the last commit ended on a full batch (what it absorbed is not
     /// in `ahead`): there may be more to read right away.
     read_more: bool,
+    /// The buyers' parcels already released per pickup (`released.rs`).
+    released: std::sync::Mutex<Released>,
 }
 
 impl SitePlanner {
@@ -86,6 +89,7 @@ impl SitePlanner {
             read_more: false,
             outlook_listed: true,
             ahead: VecDeque::new(),
+            released: Default::default(),
         }
     }
 
@@ -155,6 +159,8 @@ impl SitePlanner {
         if self.fence.is_none() || fresh {
             // Read under another lease: claimed again below (or by the new holder).
             self.ahead.clear();
+            // Another holder may have released waves meanwhile.
+            self.forget_released();
         }
         if fresh {
             tracing::info!(site = %self.site.id, holder = %self.holder, "planner took the site's lease");
@@ -536,6 +542,14 @@ impl SitePlanner {
     fn step_down(&mut self) {
         self.fence = None;
         self.ahead.clear();
+        self.forget_released();
+    }
+
+    fn forget_released(&mut self) {
+        self.released
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Applies a fetched batch in stream order: cancels and session ends first, then its
@@ -760,6 +774,10 @@ impl SitePlanner {
 
     async fn plan_and_commit_now(&mut self, fence: &str) -> Result<(), StoreError> {
         let now = Utc::now();
+        self.released
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .prune(now);
         let started = std::time::Instant::now();
         // Planned in place: no copy of the pending orders.
         let plan = cpu_bound(|| {
@@ -797,6 +815,7 @@ impl SitePlanner {
                 &self.pending,
                 plan,
                 now,
+                &self.released,
             )
         );
         match result {

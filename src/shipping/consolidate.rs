@@ -16,7 +16,8 @@
 //!   including its own tare, its own COD) with its own pickup; a parcel that lists no
 //!   orders counts as one order of its own weight and COD (and adds nothing to
 //!   `order_count`). Both costs use the zone from the site's province to the parcel's.
-//! - Output is sorted by pickup, carrier, service; parcel ids within a shipment sorted.
+//! - Output is sorted by pickup, carrier, service; parcel ids within a shipment sorted (by
+//!   number: `domain::id_order`).
 //!   The result does not depend on the order of `parcels` (parcel ids are expected to be
 //!   unique; a repeated one is counted as given).
 //! - When the planner chose each parcel's carrier from quotes (a site with several
@@ -112,7 +113,11 @@ pub fn consolidate(
     groups
         .into_iter()
         .map(|((pickup_at, carrier, service), mut members)| {
-            members.sort_by(|a, b| a.key().cmp(&b.key()));
+            // Ids by number (`-9` before `-10`), as every other list of ids.
+            members.sort_by(|a, b| {
+                crate::domain::id_order(&a.parcel_id, &b.parcel_id)
+                    .then_with(|| a.key().cmp(&b.key()))
+            });
             plan_one(
                 site,
                 site_province,
@@ -378,6 +383,21 @@ mod tests {
                 .collect(),
             quote: None,
         }
+    }
+
+    #[test]
+    fn a_shipment_s_parcel_ids_are_in_number_order() {
+        let rates = rates::default_viettel_post_rates();
+        let mo = "mat-ong-tam-diep";
+        let parcels: Vec<ShipParcel> = ["P-h-20261121-10", "P-h-20261121-9", "P-h-20261121-100"]
+            .iter()
+            .map(|id| parcel(id, mo, "VCN", 4, "Hà Nội", &[(300, 0)]))
+            .collect();
+        let got = consolidate("hoa-lu-hub", prov("Ninh Bình"), &rates, &parcels);
+        assert_eq!(
+            got[0].parcel_ids,
+            ["P-h-20261121-9", "P-h-20261121-10", "P-h-20261121-100"]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 
+use super::handover::shipable;
 use super::label::{self, LabelData, LabelItem, LabelParty};
 use super::service::{load_parcels, StoredParcel};
 use crate::config::SiteConfig;
@@ -48,34 +49,43 @@ pub fn pack_list_order(parcels: &mut [StoredParcel], waves: &HashMap<String, Wav
     parcels.sort_by_cached_key(key);
 }
 
-/// Labels for `parcels` (ship-able ones only, in the order given).
+/// Labels for `parcels` (those for the truck only, in the order given: not cancelled,
+/// replaced, to be pulled or rejected by the carrier).
 pub async fn labels_for(
     ship: &Shipping,
     site: &str,
     parcels: &[StoredParcel],
 ) -> Result<Vec<LabelData>, StoreError> {
-    let shipping: Vec<&StoredParcel> = parcels.iter().filter(|p| p.ships()).collect();
+    let shipping: Vec<&StoredParcel> = parcels.iter().filter(|p| shipable(p)).collect();
     let Some(site_cfg) = ship.config.site(site) else {
         return Ok(Vec::new());
     };
-    // k/n: the buyer's ship-able parcels in the same wave.
+    // k/n: the buyer's ship-able parcels for the same pickup: those of the same wave, and
+    // those of the same shipments (a buyer who ordered again after a wave was released has
+    // a parcel in a later wave).
     let wave_ids: HashSet<&str> = shipping.iter().map(|p| p.doc.wave_id.as_str()).collect();
-    let mut siblings: Siblings = HashMap::new();
+    let shipment_ids: HashSet<&str> = shipping
+        .iter()
+        .filter_map(|p| p.doc.shipment_id.as_deref())
+        .collect();
+    let mut pool: Vec<String> = Vec::new();
     for wave_id in wave_ids {
-        let Some(w) = wave_doc(&ship.store, site, wave_id).await? else {
-            continue;
-        };
-        for p in load_parcels(&ship.store, site, &w.parcel_ids).await? {
-            if p.ships() {
-                siblings
-                    .entry((
-                        w.wave_id.clone(),
-                        p.doc.seller.clone(),
-                        p.doc.buyer_key.clone(),
-                    ))
-                    .or_default()
-                    .push(p.doc.parcel_id.clone());
-            }
+        if let Some(w) = wave_doc(&ship.store, site, wave_id).await? {
+            pool.extend(w.parcel_ids);
+        }
+    }
+    for shipment_id in shipment_ids {
+        pool.extend(ship.store.shipment_parcel_ids(site, shipment_id).await?);
+    }
+    pool.sort_by(|a, b| crate::domain::id_order(a, b));
+    pool.dedup();
+    let mut siblings: Siblings = HashMap::new();
+    for p in load_parcels(&ship.store, site, &pool).await? {
+        if shipable(&p) {
+            siblings
+                .entry(sibling_key(&p))
+                .or_default()
+                .push(p.doc.parcel_id.clone());
         }
     }
     let sender = sender(site_cfg);
@@ -89,7 +99,16 @@ pub async fn labels_for(
         .await
 }
 
-type Siblings = HashMap<(String, String, String), Vec<String>>;
+/// (seller, buyer key, pickup ms) → the buyer's ship-able parcels for that pickup, by id.
+type Siblings = HashMap<(String, String, i64), Vec<String>>;
+
+fn sibling_key(p: &StoredParcel) -> (String, String, i64) {
+    (
+        p.doc.seller.clone(),
+        p.doc.buyer_key.clone(),
+        p.doc.pickup_at.timestamp_millis(),
+    )
+}
 
 async fn one_label(
     ship: &Shipping,
@@ -100,11 +119,7 @@ async fn one_label(
 ) -> Result<LabelData, StoreError> {
     let receiver = receiver(&ship.store, site, p).await?;
     let part = siblings
-        .get(&(
-            p.doc.wave_id.clone(),
-            p.doc.seller.clone(),
-            p.doc.buyer_key.clone(),
-        ))
+        .get(&sibling_key(p))
         .filter(|ids| ids.len() > 1)
         .and_then(|ids| {
             let k = ids.iter().position(|id| *id == p.doc.parcel_id)?;

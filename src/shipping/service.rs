@@ -55,6 +55,9 @@ pub struct StoredParcel {
     pub cancel_state: Option<String>,
     /// The carrier's own fee quote for this parcel (VND), beside our estimate.
     pub quote: Option<crate::domain::money::Vnd>,
+    /// Why the buyer's orders came to span this parcel and later ones (the hash's `sr`,
+    /// written when the buyer ordered again after this parcel was released).
+    pub split_note: Option<String>,
 }
 
 impl StoredParcel {
@@ -84,7 +87,17 @@ impl StoredParcel {
                 .get("quote")
                 .and_then(|v| v.parse().ok())
                 .map(crate::domain::money::Vnd),
+            split_note: h.get("sr").cloned(),
         })
+    }
+
+    /// Why this buyer's orders span several parcels, if they do: the planner's reason in
+    /// the document, and what the buyer ordered after this parcel was released.
+    pub fn split_reason(&self) -> Option<String> {
+        match (&self.doc.split_reason, &self.split_note) {
+            (Some(a), Some(b)) => Some(format!("{a}, {b}")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        }
     }
 
     pub fn order_keys(&self) -> Vec<(String, String)> {
@@ -288,9 +301,10 @@ pub async fn load_shipment(
     let pricing = Pricing::of(ship, site, &h);
     let parcels = load_parcels(&ship.store, site, &ids).await?;
     let status = effective_status(stored_status, &parcels);
+    // What the carrier collects: not a parcel it rejected or cancelled.
     let shipping: Vec<ShipParcel> = parcels
         .iter()
-        .filter(|p| p.ships())
+        .filter(|p| super::handover::shipable(p))
         .filter_map(|p| pricing.ship_parcel(p))
         .collect();
     let plan = pricing

@@ -25,6 +25,22 @@ impl Store {
         .await
     }
 
+    /// The site's shipments at one pickup time (every carrier's).
+    pub async fn shipment_ids_at(
+        &self,
+        site: &str,
+        pickup: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let ms = pickup.timestamp_millis();
+        let date = crate::domain::schedule::business_date(pickup);
+        let mut conn = self.conn();
+        self.bounded(
+            "shipments",
+            conn.zrangebyscore(keys::shipments_of_day(site, date), ms, ms),
+        )
+        .await
+    }
+
     /// Whether the shipment has left (handed over to the carrier): a parcel must not join
     /// it. One `HGET`.
     pub async fn shipment_departed(&self, site: &str, id: &str) -> Result<bool, StoreError> {

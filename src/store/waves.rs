@@ -28,6 +28,10 @@ pub struct WaveCommit<'a> {
     /// Per parcel (same order as `parcels`): 1 + the index of its shipment in `shipments`,
     /// 0 (or missing) for none.
     pub parcel_shipment: Vec<usize>,
+    /// Parcels released before for the same buyer and pickup: (parcel id, why it no longer
+    /// holds all of the buyer's orders, the later parcels' ids). Its hash's `sr` becomes
+    /// the note, or gains `, ids` when it has one; a parcel that left Redis is not written.
+    pub marks: Vec<(String, String, String)>,
 }
 
 /// One order a wave commit takes out of pending.
@@ -273,6 +277,9 @@ impl Store {
                 .key(keys::shipment_parcels(site, &sh.id))
                 .key(keys::shipments_of_day(site, date_of(sh.pickup_ms)));
         }
+        for (parcel_id, _, _) in &c.marks {
+            inv.key(keys::parcel(site, parcel_id));
+        }
         inv.arg(fence)
             .arg(c.wave_id)
             .arg(c.released_ms)
@@ -313,6 +320,10 @@ impl Store {
         inv.arg(sessions.len());
         for e in &sessions {
             inv.arg(e.orders).arg(&e.record);
+        }
+        inv.arg(c.marks.len());
+        for (_, note, ids) in &c.marks {
+            inv.arg(note).arg(ids);
         }
         let mut conn = self.conn();
         let out: String = self

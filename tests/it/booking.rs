@@ -353,6 +353,32 @@ async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_count
         .unwrap();
     assert_ne!(row["status"], "handed_over", "{row}");
     assert_eq!(row["booking"]["state"], "rejected", "{row}");
+    // Nor is it in what the carrier collects: the shipment's ids and counts, the driver's
+    // manifest, the labels (its own label is refused, saying why).
+    let has = |list: &Value| list.as_array().unwrap().iter().any(|p| p == bad.as_str());
+    assert!(!has(&sh["parcel_ids"]), "{sh}");
+    assert!(has(&sh["parcels_held_back"]), "{sh}");
+    assert_eq!(
+        sh["parcel_count"].as_u64().unwrap() as usize,
+        sh["parcel_ids"].as_array().unwrap().len(),
+        "{sh}"
+    );
+    let (s, manifest) = api(
+        &addr,
+        reqwest::Method::GET,
+        &format!("/v1/shipments/{bad_sh}/manifest.csv"),
+    )
+    .await;
+    assert_eq!(s, 200, "{manifest}");
+    assert!(!manifest.contains(bad.as_str()), "{manifest}");
+    let (s, body) = api(
+        &addr,
+        reqwest::Method::GET,
+        &format!("/v1/parcels/{bad}/label.pdf"),
+    )
+    .await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("rejected"), "{body}");
     app.stop().await;
 }
 

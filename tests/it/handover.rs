@@ -585,6 +585,7 @@ async fn a_wave_commit_never_overwrites_an_existing_parcel() {
         parcels: vec![(parcel.into(), doc.into())],
         shipments: vec![],
         parcel_shipment: vec![],
+        marks: vec![],
     };
     let outcome = |wave, order, parcel, doc| {
         let wave = commit(wave, order, parcel, doc);

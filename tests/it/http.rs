@@ -219,6 +219,21 @@ async fn floor_endpoints_check_credentials_and_bodies_and_are_documented() {
             "{path}"
         );
     }
+    // A seller's token is refused before its body is read: a malformed body is still a 401,
+    // on every station route that takes one.
+    let shipment = format!("/v1/shipments/S-{SITE}-20261202-1100-viettel-post-VCN");
+    for path in [
+        &put_backs,
+        &unpicks,
+        &unpacked,
+        &packed,
+        &format!("{wave}/picks"),
+        &format!("{shipment}/scans"),
+        &format!("{shipment}/handed-over"),
+    ] {
+        let (s, e) = post_raw(&app, path, Some(TOKEN_A), Some("{not json")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}: {e}");
+    }
     let (s, e) = get(&app, &format!("/v1/sites/{SITE}/audit"), Some(OPERATOR)).await;
     assert_eq!((s, e["entries"].clone()), (StatusCode::OK, json!([])));
     assert_eq!(

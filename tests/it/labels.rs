@@ -756,3 +756,134 @@ async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
 
     app.stop().await;
 }
+
+/// The shipment holding parcel `p`: (its id, its pickup).
+async fn shipment_of(addr: &str, p: &str) -> (Value, Value) {
+    shipments(addr)
+        .await
+        .iter()
+        .find(|s| s["parcel_ids"].as_array().unwrap().iter().any(|x| x == p))
+        .map(|s| (s["shipment_id"].clone(), s["pickup_at"].clone()))
+        .unwrap_or_else(|| panic!("no shipment holds {p}"))
+}
+
+/// The parcel view holding the order `id`, from the site's waves.
+async fn parcel_of(addr: &str, id: &str) -> Value {
+    waves(addr)
+        .await
+        .values()
+        .flat_map(|w| w["parcels"].as_array().unwrap().clone())
+        .find(|p| p["order_ids"].as_array().unwrap().iter().any(|o| o == id))
+        .unwrap_or_else(|| panic!("no parcel holds {id}"))
+}
+
+/// A buyer who orders again after their parcel's wave was released gets a second parcel for
+/// the same pickup: both say why the buyer's orders span parcels, and their labels read k/n
+/// (contract §2's parcel, §6's `split_reason` and `k/n`). A restarted planner still knows the
+/// released parcels (it reads the pickup's shipments).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
+    let addr = app.addr.to_string();
+    let honey = |id: &str| {
+        order(
+            id,
+            &DUONG,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            1,
+            185_000,
+            false,
+        )
+    };
+    let waved = |session: &'static str| {
+        let a = addr.clone();
+        move || {
+            let a = a.clone();
+            async move {
+                get_json(&a, &format!("/v1/sessions/{session}?seller={SELLER_A}")).await["waved"]
+                    == 1
+            }
+        }
+    };
+    ingest(&app, "again-1", vec![honey("AG-1")]).await;
+    eventually(60, "the first order waved", waved("again-1")).await;
+    ingest(&app, "again-2", vec![honey("AG-2")]).await;
+    eventually(60, "the second order waved", waved("again-2")).await;
+    let (p1, p2) = (
+        parcel_of(&addr, "AG-1").await,
+        parcel_of(&addr, "AG-2").await,
+    );
+    let (id1, id2) = (
+        p1["parcel_id"].as_str().unwrap(),
+        p2["parcel_id"].as_str().unwrap(),
+    );
+    assert_ne!(
+        id1, id2,
+        "the first parcel's wave was released: a parcel of its own"
+    );
+    let (sh1, at1) = shipment_of(&addr, id1).await;
+    let (sh2, at2) = shipment_of(&addr, id2).await;
+    if at1 != at2 {
+        // The two orders straddled a pickup's cut-off (seconds apart): not the same parcel
+        // to begin with.
+        eprintln!("the orders fell on two pickups ({at1}, {at2}): nothing to check");
+        app.stop().await;
+        return;
+    }
+    assert_eq!(sh1, sh2);
+    let p1 = parcel_of(&addr, "AG-1").await;
+    assert_eq!(
+        p2["split_reason"].as_str(),
+        Some(format!("ordered after {id1} was released").as_str()),
+        "{p2}"
+    );
+    assert_eq!(
+        p1["split_reason"].as_str(),
+        Some(format!("ordered again after release: {id2}").as_str()),
+        "{p1}"
+    );
+    // The shipment's labels, and the second parcel's own: 1/2 and 2/2.
+    let sh = sh1.as_str().unwrap();
+    let pages = read_pdf(&pdf(&addr, &format!("/v1/shipments/{sh}/labels.pdf")).await);
+    for (id, k) in [(id1, "1/2"), (id2, "2/2")] {
+        let page = pages
+            .iter()
+            .find(|p| p.qr.iter().any(|q| q == id))
+            .unwrap_or_else(|| panic!("a label for {id}"));
+        assert!(page.text.contains(k), "{id} reads {k}: {}", page.text);
+    }
+    let own = read_pdf(&pdf(&addr, &format!("/v1/parcels/{id2}/label.pdf")).await);
+    assert!(own[0].text.contains("2/2"), "{}", own[0].text);
+
+    // A new instance (its planner knows nothing yet): a third order is still told apart.
+    app.stop().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
+    let addr = app.addr.to_string();
+    ingest(&app, "again-3", vec![honey("AG-3")]).await;
+    eventually(60, "the third order waved", || {
+        let a = addr.clone();
+        async move {
+            get_json(&a, &format!("/v1/sessions/again-3?seller={SELLER_A}")).await["waved"] == 1
+        }
+    })
+    .await;
+    let p3 = parcel_of(&addr, "AG-3").await;
+    let id3 = p3["parcel_id"].as_str().unwrap();
+    if shipment_of(&addr, id3).await.1 == at1 {
+        assert_eq!(
+            p3["split_reason"].as_str(),
+            Some(format!("ordered after {id1}, {id2} were released").as_str()),
+            "{p3}"
+        );
+        let p1 = parcel_of(&addr, "AG-1").await;
+        assert_eq!(
+            p1["split_reason"].as_str(),
+            Some(format!("ordered again after release: {id2}, {id3}").as_str()),
+            "{p1}"
+        );
+    }
+    app.stop().await;
+}

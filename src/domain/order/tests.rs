@@ -14,7 +14,7 @@ fn sample() -> serde_json::Value {
         "ship_to": { "province": "Ninh Bình", "ward": "Phường Hoa Lư", "street": "12 Trần Hưng Đạo" },
         "items": [ { "sku": "HONEY-500", "name": "Mật ong rừng ngập mặn 500ml", "qty": 2,
                      "unit_price": "185000", "weight_g": 650 } ],
-        "cod_amount": "400000", "shipping_fee": "30000", "note": "Giao giờ hành chính" })
+        "cod_amount": "370000", "shipping_fee": "30000", "note": "Giao giờ hành chính" })
 }
 
 /// The order validated; its text and wire form are leaked, which the validated order borrows from
@@ -35,8 +35,23 @@ fn the_contract_example_is_accepted() {
     let o = check(&sample()).unwrap();
     assert_eq!(o.order_id, "TT-579230112345");
     assert_eq!(o.weight_g, 1300);
-    assert_eq!(o.cod_amount, Vnd::from_i64(400_000));
+    // The example collects the items alone (the seller pays the shipping fee).
+    assert_eq!(o.cod_amount, Vnd::from_i64(370_000));
     assert_eq!(o.province.name, "Ninh Bình");
+}
+
+#[test]
+fn cod_is_at_most_what_the_buyer_owes() {
+    for (cod, ok) in [
+        ("400000", true),
+        ("370000", true),
+        ("1", true),
+        ("400001", false),
+    ] {
+        let mut v = sample();
+        v["cod_amount"] = json!(cod);
+        assert_eq!(check(&v).is_ok(), ok, "{cod}");
+    }
 }
 
 #[test]
@@ -147,7 +162,7 @@ fn each_rejection_names_its_field() {
             "order_id",
         ),
         (
-            Box::new(|v| v["cod_amount"] = json!("12345")),
+            Box::new(|v| v["cod_amount"] = json!("4000000")),
             "cod_mismatch",
             "cod_amount",
         ),
@@ -178,6 +193,9 @@ fn discount_explains_a_lower_cod() {
     v["cod_amount"] = json!("380000");
     v["discount"] = json!("20000");
     assert!(check(&v).is_ok());
+    // … and caps it: what the buyer owes is 380.000 ₫.
+    v["cod_amount"] = json!("390000");
+    assert_eq!(rejected(v), ("cod_mismatch".into(), "cod_amount".into()));
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! Rules (README "COD statements"):
 //! - `expected`: the parcel's COD from its orders, except what came back: a returned parcel
 //!   counts 0 (its COD goes to `returned`); a partially returned parcel counts what the
-//!   carrier collected (the rest goes to `returned`).
+//!   carrier collected (the rest goes to `returned`); a parcel whose carrier order was
+//!   cancelled counts 0 (nothing will be collected, nothing comes back).
 //! - `collected`: the settlement file's amount once one is uploaded, else the COD the carrier
 //!   reported in a webhook for a delivered parcel.
 //! - `fees`: the settlement's fee, else the webhook's; `net` = collected − fees.
@@ -19,6 +20,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+
+use crate::domain::status::CarrierStatus;
 
 /// One parcel's COD record as stored (`store::cod`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,6 +107,10 @@ impl CodRecord {
 
     /// (expected, returned) of this parcel, see the module rules.
     pub fn split(&self) -> (Decimal, Decimal) {
+        // Cancelled with the carrier: nothing will be collected, nothing comes back.
+        if self.is(CarrierStatus::CancelledByCarrier.as_str()) {
+            return (Decimal::ZERO, Decimal::ZERO);
+        }
         if self.is("returned") {
             return (Decimal::ZERO, self.expected);
         }
@@ -309,7 +316,10 @@ mod tests {
         let mut late = rec("L", 888_888, "delivered");
         late.day = Some(d("2026-12-09"));
 
-        let all = [a, b, c, r, u, other, late];
+        // Cancelled with the carrier (the buyer cancelled after booking): never collected.
+        let x = rec("X", 130_000, "cancelled_by_carrier");
+
+        let all = [a, b, c, r, u, x, other, late];
         let s = statement(
             "s1",
             d("2026-12-01"),
@@ -318,7 +328,7 @@ mod tests {
             d("2026-12-20"),
             |_| 15,
         );
-        assert_eq!(s.parcels.len(), 5);
+        assert_eq!(s.parcels.len(), 6);
         assert_eq!(s.expected, vnd(370_000 + 250_000 + 120_000 + 100_000));
         assert_eq!(s.collected, vnd(370_000 + 240_000 + 120_000 + 100_000));
         assert_eq!(s.fees, vnd(33_000 + 22_000 + 41_000 + 15_000));
@@ -338,6 +348,7 @@ mod tests {
                 ("C", None),
                 ("R", None),
                 ("U", Some(Mismatch::UnpaidOverdue)),
+                ("X", None),
             ]
         );
         // U is unpaid, but not yet 15 days after delivery on 2026-12-10.

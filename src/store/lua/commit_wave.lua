@@ -12,7 +12,9 @@
 -- then k × (sku, qty), then n × (pending field, parcel id), then m × (parcel id, parcel JSON),
 -- then s, then s × (shipment id, carrier, service, pickup ms, pickup date), then m × the
 -- parcel's shipment (1-based index, 0 none), then g, then g × (the session's orders in this
--- wave, its risk record). An order names only its parcel (`p`): its wave
+-- wave, its risk record), then r, then r × (note, ids) of the r parcels released before for
+-- a buyer of this wave at the same pickup (their keys follow the shipments' in KEYS: their
+-- hash field `sr` becomes the note, or gains `, ids` if it has one; planner/released.rs). An order names only its parcel (`p`): its wave
 -- is the parcel's `wave`, its shipment the parcel document's; a parcel's id is its key's
 -- last part (issue 20: no field repeats what another holds).
 --
@@ -120,6 +122,18 @@ for x = 0, g - 1 do
   local b = a_risk + 1 + 2 * x
   redis.call('HINCRBY', KEYS[5 + n + m + 2 * x], 'waved', ARGV[b])
   redis.call('APPEND', KEYS[6 + n + m + 2 * x], ARGV[b + 1])
+end
+-- Parcels released before for a buyer of this wave at the same pickup: why the buyer's
+-- orders now span parcels (never creating a parcel that left Redis).
+local a_marks = a_risk + 1 + 2 * g
+local k_marks = k_ship + 3 * s
+for x = 0, tonumber(ARGV[a_marks] or '0') - 1 do
+  local key = KEYS[k_marks + x]
+  if redis.call('EXISTS', key) == 1 then
+    local old = redis.call('HGET', key, 'sr')
+    local note = old and (old .. ', ' .. ARGV[a_marks + 2 + 2 * x]) or ARGV[a_marks + 1 + 2 * x]
+    redis.call('HSET', key, 'sr', note)
+  end
 end
 redis.call('ZADD', KEYS[4], ARGV[3], wave_id)
 return 'ok'
