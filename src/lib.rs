@@ -44,6 +44,11 @@ pub enum RunError {
     Volatile(String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot listen on {addr} (server.admin_listen): {source}")]
+    AdminListen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// The service's router over shared state.
@@ -62,7 +67,14 @@ pub async fn run(
     metrics::register(&config);
     let admin = match config.server.admin_listen.as_str() {
         "" => None,
-        addr => Some(TcpListener::bind(addr).await?),
+        addr => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::AdminListen {
+                    addr: addr.to_owned(),
+                    source,
+                })?,
+        ),
     };
     for key in config.demo_credentials() {
         tracing::warn!(key = %key, "demo credentials in use: set real tokens before going live");
@@ -71,8 +83,9 @@ pub async fn run(
     // is heard: the start is given up and its server stopped.
     let mut shutdown = Box::pin(shutdown);
     let mut embedded = None;
+    let mut reached = true;
     let url = if let Some(url) = config.redis.url.url() {
-        store::persistence::check(&config.redis, url)
+        reached = store::persistence::check(&config.redis, url)
             .await
             .map_err(RunError::Volatile)?;
         url.to_owned()
@@ -86,17 +99,32 @@ pub async fn run(
         };
         tracing::info!(url = %e.url(), data_dir = %config.redis.data_dir.display(), "embedded redis-server running");
         let url = e.url();
-        embedded = Some(e);
+        // Restarted if it dies; stopped below, after every task that uses it (or, on an early
+        // return, its watcher is told to end by the guard's drop).
+        let stop = CancellationToken::new();
+        embedded = Some((stop.clone().drop_guard(), tokio::spawn(e.supervise(stop))));
         url
     };
     let store = store::Store::connect(&config.redis, &url).await?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let token = CancellationToken::new();
     let tasks = TaskTracker::new();
+    if !reached {
+        // Not reachable at start: nothing is acked until it is and its AOF is checked.
+        store.set_unverified(Some("redis is not reachable yet".into()));
+        tasks.spawn(store::persistence::recheck_until_verified(
+            config.redis.clone(),
+            url.clone(),
+            store.clone(),
+            token.clone(),
+        ));
+    }
     let state = AppState::new(config, store, token.clone(), tasks.clone());
     observe::spawn(&state);
     if let Some(admin) = admin {
-        tracing::info!(addr = ?admin.local_addr().ok(), "metrics on the admin port");
+        if let Ok(addr) = admin.local_addr() {
+            tracing::info!(%addr, "metrics on the admin port");
+        }
         tasks.spawn(serve_admin(admin, token.clone(), grace));
     }
     if state.config.retention.enabled {
@@ -140,8 +168,11 @@ pub async fn run(
             "some tasks did not finish within the shutdown grace period"
         );
     }
-    if let Some(mut e) = embedded {
-        e.stop().await;
+    if let Some((stop, watcher)) = embedded {
+        drop(stop);
+        if let Ok(mut e) = watcher.await {
+            e.stop().await;
+        }
     }
     served?;
     Ok(())
@@ -177,8 +208,11 @@ fn instance_id(config: &Config) -> String {
 pub fn init_tracing(cfg: &config::LogConfig) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    // Colours only on a terminal: a log file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match cfg.format {
         config::LogFormat::Json => builder.json().try_init(),

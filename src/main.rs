@@ -107,6 +107,18 @@ fn main() {
 
 async fn run_command() {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Command::CheckConfig | Command::HashPin { .. })
+    ) {
+        // These only print: a pipe closed early (`| head -1`) ends them quietly, as any Unix
+        // tool, instead of a panic. (The service and the seller commands keep Rust's ignored
+        // SIGPIPE: their sockets' errors are handled.)
+        // SAFETY: restoring the default disposition of one signal, before any thread writes.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let seller_command = match &cli.command {
         Some(Command::Push(a)) => Some(livepack::cli::run_push(a.clone()).await),
         Some(Command::Cancel(a)) => Some(livepack::cli::run_cancel(a.clone()).await),
@@ -160,6 +172,14 @@ async fn run_command() {
                     "`livepack serve` refuses these on a non-loopback server.listen ({}) unless --demo is given",
                     config.server.listen
                 );
+            }
+            // What `serve` would refuse is not "ok" for a deploy gate (`LIVEPACK_DEMO` allows
+            // the demo beyond loopback, as for `serve`).
+            let demo_on = std::env::var("LIVEPACK_DEMO")
+                .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off" | "n" | "f"));
+            if let Err(msg) = config.check_demo_exposure(demo_on) {
+                eprintln!("livepack: {msg}");
+                std::process::exit(2);
             }
         }
         Command::Serve(args) => {

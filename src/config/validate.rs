@@ -76,9 +76,39 @@ fn check_site_floor(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
 }
 
 /// The station PIN, the province and the supervisor PIN of site `n`.
+/// `log.level`: a level (`info`) or a tracing filter of `target=level` directives
+/// (`info,livepack=debug`). A word that is neither would be taken as a target's name and
+/// silence every log line, the address the service listens on included.
+fn check_log_level(level: &str) -> Result<(), ConfigError> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let ok = level.split(',').map(str::trim).all(|d| {
+        let lvl = d.rsplit_once('=').map_or(d, |(_, l)| l);
+        LEVELS.contains(&lvl.to_ascii_lowercase().as_str())
+    }) && tracing_subscriber::EnvFilter::try_new(level).is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "log.level",
+            format!("`{level}`: one of trace, debug, info, warn, error, off, or a filter such as `info,livepack=debug`"),
+        ))
+    }
+}
+
+/// A PIN as configured: at least 6 digits, or an argon2 PHC string that parses (a mangled
+/// hash would lock every tablet of the site out with "wrong PIN").
+fn check_pin(pin: &str) -> bool {
+    if pin.starts_with("$argon2") {
+        argon2::password_hash::PasswordHash::new(pin).is_ok_and(|h| {
+            h.salt.is_some() && h.hash.is_some() && argon2::Params::try_from(&h).is_ok()
+        })
+    } else {
+        super::pin::check_plain(pin).is_ok()
+    }
+}
+
 fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
-    let pin = s.station_pin.expose();
-    if !pin.starts_with("$argon2") && super::pin::check_plain(pin).is_err() {
+    if !check_pin(s.station_pin.expose()) {
         return Err(ConfigError::invalid(
             site_key(n, "station_pin"),
             "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
@@ -91,10 +121,7 @@ fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigEr
         ));
     }
     if let Some(sup) = &s.supervisor_pin {
-        let pin = sup.expose();
-        if !pin.starts_with("$argon2")
-            && (pin.chars().count() < 6 || !pin.chars().all(|c| c.is_ascii_digit()))
-        {
+        if !check_pin(sup.expose()) {
             return Err(ConfigError::invalid(
                 site_key(n, "supervisor_pin"),
                 "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
@@ -131,9 +158,17 @@ impl Config {
         self.validate_retention()?;
         self.validate_sites()?;
         self.validate_sellers()?;
+        let mut carrier_ids = HashSet::new();
         for (n, c) in self.carriers.iter().enumerate() {
             validate_carrier(n, c)?;
+            if !carrier_ids.insert(c.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("carriers[{n}].id"),
+                    format!("`{}` appears twice", c.id),
+                ));
+            }
         }
+        check_log_level(&self.log.level)?;
         Ok(())
     }
 
@@ -150,6 +185,13 @@ impl Config {
             return Err(ConfigError::invalid(
                 "server.admin_listen",
                 format!("`{admin}` is not host:port (or \"\" for none)"),
+            ));
+        }
+        let port = |a: &str| a.parse::<std::net::SocketAddr>().ok().map(|a| a.port());
+        if !admin.is_empty() && port(admin) == port(&self.server.listen) && port(admin) != Some(0) {
+            return Err(ConfigError::invalid(
+                "server.admin_listen",
+                format!("`{admin}` uses server.listen's port: give the admin port its own"),
             ));
         }
         for (i, net) in self.server.trusted_proxies.iter().enumerate() {
@@ -652,6 +694,34 @@ station_pin = "123456"
         }
         assert!(err("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]")
             .contains("server.trusted_proxies[0]"));
+        // A mangled argon2 hash would lock every tablet out; a real one passes.
+        let hashed = |pin: &str| {
+            format!(
+                "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = '{pin}'\n"
+            )
+        };
+        assert!(err(&hashed("$argon2id$garbage")).contains("sites[0].station_pin"));
+        let good = crate::config::pin::hash("246813").unwrap();
+        assert!(Config::from_toml(&hashed(&good)).is_ok());
+        // A log level that is no level would silence every line (taken as a target's name).
+        for level in ["information", "debg", "info,livepack=loud"] {
+            let e = err(&format!("[log]\nlevel = \"{level}\""));
+            assert!(e.contains("log.level"), "{level}: {e}");
+        }
+        for level in ["warn", "INFO", "info,livepack=debug", "off"] {
+            assert!(
+                Config::from_toml(&format!("[log]\nlevel = \"{level}\"")).is_ok(),
+                "{level}"
+            );
+        }
+        // The admin port is its own.
+        assert!(
+            err("[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:8080\"")
+                .contains("server.admin_listen")
+        );
+        // Two carriers with one id: the second would be silently ignored.
+        let twice = "[[carriers]]\nid = \"viettel-post\"\nkind = \"mock\"\n[[carriers]]\nid = \"viettel-post\"\nkind = \"mock\"\n";
+        assert!(err(twice).contains("carriers[1].id"), "{}", err(twice));
     }
 
     #[test]

@@ -60,6 +60,8 @@ const MAX_VND: i64 = 10_000_000_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoneyError {
     NotANumber,
+    /// A number, but not written as plain digits (spaces, a sign, separators, decimals).
+    NotDigits,
     Negative,
     Fractional,
     TooLarge,
@@ -68,7 +70,7 @@ pub enum MoneyError {
 impl MoneyError {
     pub fn code(self) -> FieldCode {
         match self {
-            MoneyError::NotANumber => FieldCode::InvalidMoney,
+            MoneyError::NotANumber | MoneyError::NotDigits => FieldCode::InvalidMoney,
             MoneyError::Negative => FieldCode::NegativeMoney,
             MoneyError::Fractional => FieldCode::FractionalMoney,
             MoneyError::TooLarge => FieldCode::MoneyTooLarge,
@@ -78,6 +80,9 @@ impl MoneyError {
     pub fn message(self) -> &'static str {
         match self {
             MoneyError::NotANumber => "expected a decimal string of VND such as \"185000\"",
+            MoneyError::NotDigits => {
+                "digits only, such as \"185000\" (no spaces, sign, thousands separators or decimals: \"185.000\" could be 185 or 185,000 đồng)"
+            }
             MoneyError::Negative => "must not be negative",
             MoneyError::Fractional => "VND has no fractional part",
             MoneyError::TooLarge => "amount is implausibly large",
@@ -87,6 +92,18 @@ impl MoneyError {
 
 impl Vnd {
     pub const ZERO: Vnd = Vnd(Decimal::ZERO);
+
+    /// An amount as an order brings it (contract §1: a decimal string of VND, no fractional
+    /// part): digits only. A number written otherwise is refused rather than guessed at:
+    /// "185.000" is 185 đồng to a decimal parser and 185,000 to a Vietnamese reader.
+    /// (Stored orders are read back with the lenient [`Self::parse`]: builds before
+    /// 2026-12-07 accepted such text.)
+    pub fn parse_wire(raw: &str) -> Result<Vnd, MoneyError> {
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Self::parse(raw);
+        }
+        Self::parse(raw).and(Err(MoneyError::NotDigits))
+    }
 
     pub fn parse(raw: &str) -> Result<Vnd, MoneyError> {
         let raw = raw.trim();
@@ -204,6 +221,33 @@ mod tests {
         assert_eq!(Vnd::parse(""), Err(MoneyError::NotANumber));
         assert_eq!(Vnd::parse("1e9"), Err(MoneyError::NotANumber));
         assert_eq!(Vnd::parse("99999999999999999"), Err(MoneyError::TooLarge));
+    }
+
+    #[test]
+    fn an_order_s_amounts_are_plain_digits() {
+        assert_eq!(Vnd::parse_wire("185000"), Ok(Vnd::from_i64(185_000)));
+        assert_eq!(Vnd::parse_wire("0"), Ok(Vnd::ZERO));
+        // Refused, not guessed at: "185.000" is 185 đồng to a parser, 185,000 to a reader.
+        for raw in [
+            "185.000",
+            "185000.00",
+            " 370000",
+            "370000 ",
+            "+185000",
+            "1,000",
+        ] {
+            assert!(
+                matches!(
+                    Vnd::parse_wire(raw),
+                    Err(MoneyError::NotDigits | MoneyError::NotANumber)
+                ),
+                "{raw}"
+            );
+        }
+        assert_eq!(Vnd::parse_wire("185.5"), Err(MoneyError::Fractional));
+        assert_eq!(Vnd::parse_wire("-1"), Err(MoneyError::Negative));
+        assert_eq!(Vnd::parse_wire(""), Err(MoneyError::NotANumber));
+        assert_eq!(Vnd::parse_wire(&"9".repeat(40)), Err(MoneyError::TooLarge));
     }
 
     #[test]

@@ -288,7 +288,7 @@ fn has_control(value: &str) -> bool {
 }
 
 fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
-    Vnd::parse(&raw.0 .0).map_err(|e| err(e.code(), field, e.message()))
+    Vnd::parse_wire(&raw.0 .0).map_err(|e| err(e.code(), field, e.message()))
 }
 
 /// Parses one ORDER from JSON text; a shape or type error names its JSON path.
@@ -586,7 +586,7 @@ impl OrderWire<'_> {
                     format!("must be 1–{MAX_QTY}"),
                 ));
             }
-            let unit_price = Vnd::parse(&i.unit_price.0 .0)
+            let unit_price = Vnd::parse_wire(&i.unit_price.0 .0)
                 .map_err(|e| err(e.code(), f("unit_price"), e.message()))?;
             if !(1..=MAX_ITEM_WEIGHT_G).contains(&i.weight_g) {
                 return Err(err(

@@ -28,6 +28,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
             "the service is shutting down",
         ));
     }
+    if let Some(why) = state.store.unverified() {
+        return Err(ApiError::unavailable(
+            ErrorCode::StorageUnavailable,
+            format!("orders are not acked until redis is known to persist: {why}"),
+        ));
+    }
     state.store.ready().await.map_err(|_| {
         ApiError::unavailable(
             ErrorCode::StorageUnavailable,

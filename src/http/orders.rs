@@ -119,15 +119,18 @@ pub struct CancelResult {
 #[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", tag = "orders",
     params(("order_id" = String, Path)), request_body(content = CancelBody, description = "optional"),
     security(("seller_token" = [])),
-    responses((status = 200, body = CancelResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = CancelResult),
+        (status = 400, body = ErrorBody, description = "`invalid_order_id`, `invalid_reason`, or a body that is not JSON"),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "not a seller's token"),
-        (status = 415, body = ErrorBody, description = "a body that is not `Content-Type: application/json`"),
+        (status = 415, body = ErrorBody, description = "a non-empty body that is not `Content-Type: application/json`"),
         (status = 422, body = ErrorBody, description = "a body that is not `{reason}`")))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     caller: Caller,
     Path(order_id): Path<String>,
-    body: Option<Json<CancelBody>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Json<CancelResult>, ApiError> {
     let Caller::Seller { id: seller, site } = caller else {
         return Err(ApiError::new(
@@ -143,9 +146,25 @@ pub async fn cancel_order(
             "`order_id`: 1–64 of A-Z a-z 0-9 . _ -",
         ));
     }
-    let reason = body
-        .and_then(|b| b.0.reason)
-        .unwrap_or_else(|| "unspecified".into());
+    // The body is optional: none, or an empty one whatever its Content-Type, cancels with
+    // reason `unspecified`; any other is JSON `{reason}` (415, 400 or 422 as elsewhere).
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let json = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::InvalidBody,
+                "a body must be JSON `{\"reason\": …}` with `Content-Type: application/json`",
+            ));
+        }
+        Json::<CancelBody>::from_bytes(&body)?.0.reason
+    };
+    let reason = reason.unwrap_or_else(|| "unspecified".into());
     if !is_label(&reason) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidReason,

@@ -349,7 +349,9 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
     let outcomes = if to_store.is_empty() && rejected == 0 {
         Vec::new()
     } else {
-        if ctx.store.failed_within_site(&ctx.site, BREAKER_MS) {
+        // Not yet known to persist (an external Redis unreachable at start), or known not
+        // to: nothing is sent, so the nack is true.
+        if ctx.store.unverified().is_some() || ctx.store.failed_within_site(&ctx.site, BREAKER_MS) {
             let e = StoreError::Timeout(std::time::Duration::from_millis(BREAKER_MS as u64));
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         }

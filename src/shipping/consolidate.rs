@@ -23,7 +23,9 @@
 //! - When the planner chose each parcel's carrier from quotes (a site with several
 //!   carriers), `estimated_cost` is the sum of those quotes (a parcel without one, e.g. a
 //!   repacked one, counts at its rate-table price): what the carriers asked, not our table.
-//!   `unconsolidated_cost` stays the table's one-box-each price.
+//!   `unconsolidated_cost` is then on the same basis: those quotes plus what the table says
+//!   one box per order would add (builds before 2026-12-07 gave the table's one-box-each
+//!   price, so a one-order shipment quoted above the table showed negative savings).
 //! - `savings` = `unconsolidated_cost − estimated_cost`. It is never negative for a rate
 //!   table without [`ServiceRates::problems`] when every parcel weighs at most the sum of
 //!   its orders' one-box weights (see the proof sketch in [`super::rates`]); for any other
@@ -301,13 +303,21 @@ impl ShipmentTotals {
     /// freight − volume discount + Σ COD fees + one pickup fee); 0 without a table or
     /// without parcels.
     pub fn fill(self, table: Option<&ServiceRates>, plan: &mut ShipmentPlan) {
-        let estimated = match table {
-            _ if self.quoted => Vnd(self.own_costs),
+        let by_table = match table {
             Some(r) if self.parcels > 0 => {
                 let (freight, fees) = (Vnd(self.freight), Vnd(self.cod_fees));
                 rates::consolidated_cost(r, freight, fees, self.parcels)
             }
             _ => Vnd::ZERO,
+        };
+        // Quoted: what the carriers asked, and one box per order priced on the same basis
+        // (the quotes plus what the table says one box each would add), so `savings` is
+        // never the gap between a quote and our table.
+        let (estimated, unconsolidated) = if self.quoted {
+            let extra = self.unconsolidated.saturating_sub(by_table.0);
+            (Vnd(self.own_costs), self.own_costs.saturating_add(extra))
+        } else {
+            (by_table, self.unconsolidated)
         };
         plan.parcel_count = self.parcels;
         plan.order_count = self.orders;
@@ -315,8 +325,8 @@ impl ShipmentTotals {
         plan.cod_total = Vnd(self.cod_total);
         plan.cod_by_seller = self.cod_by_seller;
         plan.estimated_cost = estimated;
-        plan.unconsolidated_cost = Vnd(self.unconsolidated);
-        plan.savings = Vnd(self.unconsolidated.saturating_sub(estimated.0));
+        plan.unconsolidated_cost = Vnd(unconsolidated);
+        plan.savings = Vnd(unconsolidated.saturating_sub(estimated.0));
     }
 }
 
@@ -383,6 +393,54 @@ mod tests {
                 .collect(),
             quote: None,
         }
+    }
+
+    #[test]
+    fn a_quoted_shipment_s_savings_compare_like_with_like() {
+        let rates = rates::default_viettel_post_rates();
+        let nb = prov("Ninh Bình");
+        let mo = "mat-ong-tam-diep";
+        // One order, quoted far above the table: one box each is the same box, so nothing
+        // is saved (the old basis showed the quote's gap to the table as a loss).
+        let mut one = parcel("P-1", mo, "VCN", 4, "Hà Nội", &[(650, 0)]);
+        one.quote = Some(v(85_000));
+        let got = consolidate("hoa-lu-hub", nb, &rates, &[one.clone()]);
+        assert_eq!(got[0].estimated_cost, v(85_000));
+        assert!(
+            got[0].unconsolidated_cost.0 >= got[0].estimated_cost.0,
+            "{:?}",
+            got[0]
+        );
+        let unquoted = consolidate(
+            "hoa-lu-hub",
+            nb,
+            &rates,
+            &[ShipParcel { quote: None, ..one }],
+        );
+        assert_eq!(got[0].savings, unquoted[0].savings, "the table's savings");
+        // Three orders in one quoted box: the table's savings of one box over three.
+        let mut three = parcel(
+            "P-2",
+            mo,
+            "VCN",
+            4,
+            "Hà Nội",
+            &[(650, 0), (650, 0), (650, 0)],
+        );
+        three.quote = Some(v(30_000));
+        let got = consolidate("hoa-lu-hub", nb, &rates, &[three.clone()]);
+        let table = consolidate(
+            "hoa-lu-hub",
+            nb,
+            &rates,
+            &[ShipParcel {
+                quote: None,
+                ..three
+            }],
+        );
+        assert_eq!(got[0].estimated_cost, v(30_000));
+        assert_eq!(got[0].savings, table[0].savings);
+        assert!(got[0].savings.0 > Decimal::ZERO);
     }
 
     #[test]
@@ -462,9 +520,17 @@ mod tests {
         (a.quote, b.quote) = (Some(v(21_000)), Some(v(33_500)));
         let got = consolidate("hub", prov("Ninh Bình"), &rates, &[a.clone(), b.clone()]);
         assert_eq!(got[0].estimated_cost, v(54_500), "the sum of quotes");
-        // Table one box each: 25 000 (400 g) + 37 000 (900 g) + 32 000 (300 g), three pickups.
-        assert_eq!(got[0].unconsolidated_cost, v(94_000 + 30_000));
-        assert_eq!(got[0].savings, v(124_000 - 54_500));
+        // Table one box each: 25 000 (400 g) + 37 000 (900 g) + 32 000 (300 g), three pickups
+        // (124 000), against the table's 77 000 for the two boxes on one truck: one box each
+        // adds 47 000 to what the carriers asked.
+        let unquoted = [a.clone(), b.clone()].map(|p| ShipParcel { quote: None, ..p });
+        let table = consolidate("hub", prov("Ninh Bình"), &rates, &unquoted);
+        assert_eq!(
+            (table[0].estimated_cost, table[0].unconsolidated_cost),
+            (v(77_000), v(94_000 + 30_000))
+        );
+        assert_eq!(got[0].unconsolidated_cost, v(54_500 + 47_000));
+        assert_eq!(got[0].savings, table[0].savings);
         // An unquoted parcel among quoted ones counts at its table price.
         let got = consolidate("hub", prov("Ninh Bình"), &rates, &[a, b, c]);
         assert_eq!(got[0].estimated_cost, v(54_500 + 16_500));

@@ -1,10 +1,13 @@
-//! Carrier fee quotes for choosing a carrier per parcel, cached per (site, carrier, zone,
-//! weight step). The I/O edge of [`super::choice`].
+//! Carrier fee quotes for choosing a carrier per parcel, cached per (site, carrier,
+//! destination province, weight step). The I/O edge of [`super::choice`].
 //!
 //! A quote asks the carrier's fee API for the **freight** of the dearest weight of the
-//! parcel's step (e.g. 1 000 g for a 501–1 000 g parcel with 500 g steps), to a real address in
-//! its zone, without COD or declared value: that is what the key identifies, so one answer
-//! serves every parcel of the key. A parcel's cost is that freight plus the carrier's COD fee
+//! parcel's step (e.g. 1 000 g for a 501–1 000 g parcel with 500 g steps), to the parcel's
+//! ward and province, without COD or declared value: that is what the key identifies, so one
+//! answer serves every parcel of the key. (Builds before 2026-12-07 keyed it by zone — same
+//! province, same region, other region — so one province's answer priced every other
+//! province of the zone, and a parcel could go with a carrier that was not the cheapest for
+//! its address.) A parcel's cost is that freight plus the carrier's COD fee
 //! from its rate table. When the quote call fails (error or timeout) — or the carrier has no
 //! fee API (the mock) — the parcel is priced from the rate table alone
 //! ([`rates::parcel_cost`]); a failure is remembered for [`FAILURE_TTL`], for its key and for
@@ -37,6 +40,8 @@ pub struct QuoteKey {
     pub site: String,
     pub carrier: String,
     pub zone: Zone,
+    /// The destination province, as sent in the quote.
+    pub province: String,
     /// 0 for the first weight step, n for the n-th further step.
     pub step: u64,
 }
@@ -164,6 +169,7 @@ pub async fn price(
         site: site.to_owned(),
         carrier: carrier_id.to_owned(),
         zone,
+        province: template.receiver.province.clone(),
         step,
     };
     let freight = match cache.get(&key) {
@@ -220,6 +226,7 @@ mod tests {
             site: "hub".into(),
             carrier: "ghtk".into(),
             zone: Zone::SameRegion,
+            province: "Hà Nội".into(),
             step,
         }
     }

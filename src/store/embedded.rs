@@ -36,6 +36,11 @@ const KILL_DEADLINE: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const PORT_ATTEMPTS: usize = 5;
 const RECORD: &str = "livepack-redis.json";
+/// The data dir's lock file (see `EmbeddedRedis::lock`).
+const LOCK: &str = "livepack.lock";
+/// How often `supervise` checks that the server is still running.
+const WATCH: Duration = Duration::from_millis(500);
+const MAX_BACK_OFF: Duration = Duration::from_secs(30);
 const SOCKET: &str = "redis.sock";
 /// `sun_path` holds 108 bytes with the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -126,6 +131,8 @@ pub enum EmbeddedError {
     StaleServer { pid: u32 },
     #[error("redis.data_dir `{dir}` is too long for the embedded server's unix socket (`{SOCKET}` in it must fit in {MAX_SOCKET_PATH} bytes); choose a shorter redis.data_dir")]
     SocketPathTooLong { dir: String },
+    #[error("redis.data_dir `{dir}` is in use by another running livepack (it holds `{LOCK}`): one instance per data dir in embedded mode; give this one another redis.data_dir, or point both at one Redis with redis.url")]
+    InUse { dir: String },
 }
 
 fn io_err(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> EmbeddedError {
@@ -142,6 +149,10 @@ pub struct EmbeddedRedis {
     socket: Option<PathBuf>,
     pid: Option<u32>,
     child: Option<Child>,
+    /// The data dir's lock file, held (`flock`) while this instance runs its server: a second
+    /// livepack on the same dir is refused instead of adopting (and later stopping) the
+    /// server under the first. The kernel releases it when the process dies.
+    lock: Option<std::fs::File>,
 }
 
 enum Wait {
@@ -203,6 +214,21 @@ impl EmbeddedRedis {
                 dir: s.display().to_string(),
             });
         }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK))
+            .map_err(io_err(format!("open {shown}/{LOCK}")))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EmbeddedError::InUse { dir: shown });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err(format!("lock {shown}/{LOCK}"))(e));
+            }
+        }
         Ok(Self {
             opts,
             dir,
@@ -210,6 +236,7 @@ impl EmbeddedRedis {
             socket,
             pid: None,
             child: None,
+            lock: Some(lock),
         })
     }
 
@@ -277,8 +304,14 @@ impl EmbeddedRedis {
     }
 
     /// Graceful: `SHUTDOWN` (Redis fsyncs the AOF), else SIGTERM; waits ≤ 10 s, then SIGKILL.
-    /// Idempotent.
+    /// Idempotent. The data dir's lock is released: another instance may start on it.
     pub async fn stop(&mut self) {
+        self.halt().await;
+        self.lock = None;
+    }
+
+    /// `stop`, keeping the data dir's lock (the server is started again right after).
+    async fn halt(&mut self) {
         if let Some(pid) = self.pid.take().filter(|&pid| pid_alive(pid)) {
             let ep = self.endpoint();
             let ours = probe(&ep, &self.dir).await == Probe::Ready;
@@ -310,7 +343,7 @@ impl EmbeddedRedis {
     /// Starts the server again on the same port and dir (the AOF is reloaded); if it is still
     /// running, stops it gracefully first.
     pub async fn start_again(&mut self) -> Result<(), EmbeddedError> {
-        self.stop().await;
+        self.halt().await;
         self.spawn().await
     }
 
@@ -324,12 +357,59 @@ impl EmbeddedRedis {
         pong.is_ok_and(|p| p == "PONG")
     }
 
-    /// Forgets the server without stopping it, as if livepack had crashed (adoption tests).
+    /// Forgets the server without stopping it, as if livepack had crashed (adoption tests):
+    /// the data dir's lock is released too.
     pub fn detach(&mut self) {
         if let Some(child) = self.child.take() {
             std::mem::forget(child); // dropping it would kill it (kill_on_drop)
         }
         self.pid = None;
+        self.lock = None;
+    }
+
+    /// The server this instance ran (spawned or adopted) is gone: it exited or was killed.
+    pub fn exited(&self) -> bool {
+        self.pid.is_some_and(|pid| !pid_alive(pid))
+    }
+
+    /// Keeps the server running until `stop`: one that exits (killed, crashed, out of
+    /// memory) is started again on its data dir, its AOF reloaded, with back-off while it
+    /// fails to start. Nothing else would restart a server livepack spawned itself. Returns
+    /// it, for [`Self::stop`] once every task that uses it has finished.
+    pub async fn supervise(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        let mut back_off = WATCH;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return self,
+                () = sleep(WATCH) => {}
+            }
+            if self.pid.is_some() && !self.exited() {
+                continue;
+            }
+            tracing::error!(
+                data_dir = %self.dir.display(),
+                "the embedded redis-server is gone (killed or crashed): starting it again on its data"
+            );
+            let started = tokio::select! {
+                r = self.start_again() => Some(r),
+                () = stop.cancelled() => None,
+            };
+            match started {
+                None => return self,
+                Some(Ok(())) => {
+                    tracing::warn!(pid = ?self.pid, "the embedded redis-server runs again");
+                    back_off = WATCH;
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, retry_in = ?back_off, "could not start the embedded redis-server again");
+                    tokio::select! {
+                        () = stop.cancelled() => return self,
+                        () = sleep(back_off) => {}
+                    }
+                    back_off = (back_off * 2).min(MAX_BACK_OFF);
+                }
+            }
+        }
     }
 
     async fn adopt_or_clear(&mut self) -> Result<bool, EmbeddedError> {

@@ -151,6 +151,9 @@ struct Inner {
     /// (`doc`).
     pack_documents: bool,
     scripts: Scripts,
+    /// An external Redis not yet known to persist (it was not reachable at start, or it has
+    /// AOF off): why. Ingest nacks and `/readyz` is 503 while set (`persistence.rs`).
+    unverified: std::sync::RwLock<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -244,6 +247,7 @@ impl Store {
                     pin: redis::Script::new(include_str!("lua/pin.lua")),
                     cod_record: redis::Script::new(include_str!("lua/cod_record.lua")),
                 },
+                unverified: Default::default(),
             }),
         })
     }
@@ -372,6 +376,24 @@ impl Store {
     pub fn failed_within(&self, ms: i64) -> bool {
         let last = self.inner.last_failure_ms.load(Ordering::Relaxed);
         last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
+    }
+
+    /// Why no order may be acked yet: an external Redis not yet known to persist (see
+    /// `persistence.rs`); `None` once checked.
+    pub fn unverified(&self) -> Option<String> {
+        self.inner
+            .unverified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_unverified(&self, why: Option<String>) {
+        *self
+            .inner
+            .unverified
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = why;
     }
 
     /// Whether an ingest of `site` found Redis unavailable in the last `ms` milliseconds

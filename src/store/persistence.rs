@@ -15,8 +15,10 @@ pub enum Persistence {
     Off,
     /// CONFIG unavailable; `INFO persistence` says `aof_enabled:{0}`.
     InfoOnly { aof_enabled: bool },
-    /// Neither answered (not reachable, or both forbidden): the reason.
+    /// Both forbidden (a managed Redis): the reason.
     Unknown(String),
+    /// Not reachable (no connection, or no answer in time): the reason.
+    Unreachable(String),
 }
 
 /// The node URLs in `redis.url` (comma-separated for a cluster), with a scheme.
@@ -60,10 +62,10 @@ fn bulk_pair(v: &redis::Value) -> Option<String> {
 pub async fn probe(url: &str, limit: Duration) -> Persistence {
     let ask = async {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        let mut c = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut c = match client.get_multiplexed_async_connection().await {
+            Ok(c) => c,
+            Err(e) => return Ok(Persistence::Unreachable(e.to_string())),
+        };
         let aof: Result<redis::Value, _> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("appendonly")
@@ -100,13 +102,16 @@ pub async fn probe(url: &str, limit: Duration) -> Persistence {
     match tokio::time::timeout(limit, ask).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => Persistence::Unknown(e),
-        Err(_) => Persistence::Unknown(format!("no answer within {limit:?}")),
+        Err(_) => Persistence::Unreachable(format!("no answer within {limit:?}")),
     }
 }
 
 /// Checks every node named in `url` (an external Redis). `Err` (a message for the operator)
-/// when a node has AOF off and `cfg.allow_volatile` is false; otherwise logs what it found.
-pub async fn check(cfg: &RedisConfig, url: &str) -> Result<(), String> {
+/// when a node has AOF off and `cfg.allow_volatile` is false; otherwise logs what it found
+/// and answers whether every node was reached (`false`: look again later, see
+/// [`recheck_until_verified`]).
+pub async fn check(cfg: &RedisConfig, url: &str) -> Result<bool, String> {
+    let mut reached = true;
     let limit = Duration::from_millis(cfg.command_timeout_ms.max(1000));
     let list = nodes(url);
     if list.len() > 1 && cfg.replicas == 0 {
@@ -145,9 +150,50 @@ pub async fn check(cfg: &RedisConfig, url: &str) -> Result<(), String> {
             Persistence::Unknown(why) => {
                 tracing::warn!(node = %at, reason = %why, "could not check that redis has AOF on; make sure it has appendonly yes");
             }
+            Persistence::Unreachable(why) => {
+                tracing::warn!(node = %at, reason = %why, "redis is not reachable yet: no order is acked until it is, and its AOF is checked");
+                reached = false;
+            }
         }
     }
-    Ok(())
+    Ok(reached)
+}
+
+/// How often [`recheck_until_verified`] asks again.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// For a Redis that was not reachable at start: asks again until every node answers, then
+/// lifts the store's gate (ingest nacks, `/readyz` is 503, until then), unless a node has AOF
+/// off (and `redis.allow_volatile` is false): the gate then stays shut, as the start would
+/// have refused, with the reason logged and shown by `/readyz`, until AOF is turned on.
+pub async fn recheck_until_verified(
+    cfg: RedisConfig,
+    url: String,
+    store: super::Store,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut told = String::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(RECHECK) => {}
+        }
+        match check(&cfg, &url).await {
+            Ok(true) => {
+                tracing::info!("redis reached and its persistence checked: orders are acked again");
+                store.set_unverified(None);
+                return;
+            }
+            Ok(false) => {}
+            Err(msg) => {
+                if msg != told {
+                    tracing::error!("{msg}");
+                    told.clone_from(&msg);
+                }
+                store.set_unverified(Some(msg));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,9 @@ fn kind_of(i: u64) -> (&'static str, &'static str, bool) {
     // (province, ward, urgent: its deadline falls between the two pickups)
     match i % 4 {
         0 => ("Ninh Bình", "Phường Tam Điệp", false),
+        // Hải Phòng and Hà Nội: both in the site's region, priced apart (a quote for one
+        // never prices the other).
+        1 if i % 8 == 5 => ("Hải Phòng", "Xã Thanh Hải", false),
         1 => ("Hà Nội", "Phường Hoàn Kiếm", false),
         2 => ("Hồ Chí Minh", "Phường Sài Gòn", true),
         _ => ("Hồ Chí Minh", "Phường Sài Gòn", false),
@@ -137,6 +140,8 @@ async fn parcels_split_across_carriers_by_price_and_deadline_and_book_once_each(
     // HCM (but collects only at the late pickup), GHN second cheapest to HCM.
     ghtk.set_price("Ninh Bình", 40_000, 5_000);
     ghtk.set_price("Hà Nội", 12_000, 1_000);
+    ghtk.set_price("Hải Phòng", 45_000, 5_000);
+    ghn.set_price("Hải Phòng", 44_000, 5_000);
     ghtk.set_price("Hồ Chí Minh", 13_000, 1_000);
     ghn.set_price("Ninh Bình", 41_000, 5_000);
     ghn.set_price("Hà Nội", 42_000, 5_000);
@@ -165,6 +170,12 @@ async fn parcels_split_across_carriers_by_price_and_deadline_and_book_once_each(
             o["ship_to"]["ward"] = json!(ward);
             if urgent {
                 o["placed_at"] = json!(urgent_placed);
+            }
+            if province == "Hải Phòng" {
+                // The weight of C-1's parcel (to Hà Nội, in the same region): one weight
+                // step, so only the province tells their quotes apart.
+                o["items"][0]["qty"] = json!(2);
+                o["cod_amount"] = json!((2 * 185_000 + 30_000).to_string());
             }
             o
         })
@@ -227,6 +238,11 @@ async fn parcels_split_across_carriers_by_price_and_deadline_and_book_once_each(
         carriers(("Hà Nội", false)).iter().all(|c| c == "ghtk"),
         "{:?}",
         carriers(("Hà Nội", false))
+    );
+    assert_eq!(
+        carriers(("Hải Phòng", false)),
+        ["viettel-post"],
+        "the cheapest for its own province, not Hà Nội's price"
     );
     assert!(
         carriers(("Hồ Chí Minh", false)).iter().all(|c| c == "ghtk"),
@@ -298,7 +314,8 @@ async fn parcels_split_across_carriers_by_price_and_deadline_and_book_once_each(
         ghn.fee_calls(),
         vtp.quote_calls()
     );
-    // Quotes were cached per (carrier, zone, weight step): far fewer calls than parcels × carriers.
+    // Quotes were cached per (carrier, province, weight step): far fewer calls than parcels ×
+    // carriers.
     assert!(
         ghtk.fee_calls() + ghn.fee_calls() < 2 * n as usize,
         "{} + {}",

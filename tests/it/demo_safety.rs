@@ -55,7 +55,14 @@ fn serve_refuses_demo_settings_beyond_loopback_and_check_config_lists_them() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    // A deploy gate: what `serve` would refuse is not ok (exit 2), unless LIVEPACK_DEMO.
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let demo = livepack(dir.path(), "0.0.0.0:8080")
+        .arg("check-config")
+        .env("LIVEPACK_DEMO", "1")
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{demo:?}");
     for k in DEMO_KEYS {
         assert!(
             text.lines()

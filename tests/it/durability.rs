@@ -225,3 +225,53 @@ async fn without_config_the_check_reads_info_and_warns() {
         );
     }
 }
+
+/// An external Redis that is not reachable at start: no order is acked until it is and its
+/// AOF is checked (a start would refuse one with AOF off). One that comes up with AOF off
+/// keeps every frame nacked, `/readyz` saying why, until AOF is turned on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_unreachable_at_start_is_checked_for_aof_before_any_ack() {
+    let port = svc::free_port();
+    let app = TestApp::spawn(&format!("redis://127.0.0.1:{port}/0")).await;
+    let ready = || async {
+        match reqwest::get(app.http("/readyz")).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    };
+    eventually(30, "the service answers, not ready", || async {
+        ready().await.0 == 503
+    })
+    .await;
+    let (r, _) = one_frame(&app, &order("UV-1", 1)).await;
+    assert_eq!(r["type"], "nack", "{r}");
+
+    // It comes up with AOF off: still nacked, and /readyz says why.
+    let (redis, _dir) = redis_with(|o| {
+        o.port = Some(port);
+        o.extra_args = vec!["--appendonly".into(), "no".into()];
+    })
+    .await;
+    eventually(20, "/readyz names AOF", || async {
+        ready().await.1.contains("appendonly no")
+    })
+    .await;
+    let (r, _) = one_frame(&app, &order("UV-2", 2)).await;
+    assert_eq!(r["type"], "nack", "{r}");
+    let mut c = redis_conn(&redis.url()).await;
+    let stored: u64 = c.exists(keys::order(SITE, SELLER_A, "UV-2")).await.unwrap();
+    assert_eq!(stored, 0, "a nack stored nothing");
+
+    // AOF turned on: acks resume.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    eventually(20, "/readyz 200", || async { ready().await.0 == 200 }).await;
+    let (r, _) = one_frame(&app, &order("UV-3", 3)).await;
+    assert_eq!(r["results"][0]["status"], "accepted", "{r}");
+    app.stop().await;
+}

@@ -247,12 +247,52 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
         .unwrap();
     assert!(session["accepted"].as_u64().unwrap() >= acked_ids.len() as u64);
 
+    // The embedded redis-server killed under the running service: the service starts it
+    // again on its data (nobody else would), and the acked orders are still there.
+    let record_file = dir.path().join("data/livepack-redis.json");
+    let pid_of = |path: &std::path::Path| -> Option<i32> {
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        Some(state["pid"].as_i64()? as i32)
+    };
+    let record = || pid_of(&record_file).unwrap();
+    let killed = record();
+    unsafe { libc::kill(killed, libc::SIGKILL) };
+    eventually(30, "a new embedded redis-server, and /readyz 200", || {
+        let (c, b, path) = (client.clone(), base.clone(), record_file.clone());
+        async move {
+            let restarted = pid_of(&path).is_some_and(|p| p != killed);
+            let ready = c.get(format!("{b}/readyz")).send().await;
+            restarted && ready.is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await;
+    for id in acked_ids.iter().step_by(50) {
+        let r = client
+            .get(format!("{base}/v1/orders/{id}"))
+            .bearer_auth(TOKEN_A)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acked order {id} survived its redis' kill");
+    }
+    // A second service on the same data dir is refused: it would adopt the first one's
+    // server, and stop it when it stops.
+    let other = svc::free_port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .arg("serve")
+        .env("LIVEPACK_CONFIG", &config)
+        .env("LIVEPACK__SERVER__LISTEN", format!("127.0.0.1:{other}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("in use by another running livepack"),
+        "{text}"
+    );
+
     // Graceful stop also stops the embedded redis-server it adopted.
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("data/livepack-redis.json")).unwrap(),
-    )
-    .unwrap();
-    let redis_pid = state["pid"].as_i64().unwrap() as i32;
+    let redis_pid = record();
     unsafe { libc::kill(svc.child.id().unwrap() as i32, libc::SIGTERM) };
     let _ = tokio::time::timeout(Duration::from_secs(20), svc.child.wait())
         .await

@@ -94,6 +94,45 @@ async fn health_orders_sessions_and_permissions() {
         StatusCode::NOT_FOUND
     );
 
+    // The contract's own example order (its COD is the items alone: the seller pays the
+    // shipping fee) is accepted; an amount written "185.000" is refused, not read as 185.
+    let mut example = order("TT-EXAMPLE-1", 8);
+    example["items"] = json!([{ "sku": "HONEY-500", "name": "Mật ong rừng ngập mặn 500ml",
+        "qty": 2, "unit_price": "185000", "weight_g": 650 }]);
+    example["cod_amount"] = json!("370000");
+    example["shipping_fee"] = json!("30000");
+    send(
+        &mut ws,
+        &json!({"type": "order", "seq": 2, "order": example}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["results"][0]["status"], "accepted");
+    let mut dotted = order("TT-DOTTED-1", 9);
+    dotted["items"][0]["unit_price"] = json!("185.000");
+    send(
+        &mut ws,
+        &json!({"type": "order", "seq": 3, "order": dotted}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(r["results"][0]["error"]["code"], "invalid_money", "{r}");
+    assert_eq!(
+        r["results"][0]["error"]["field"], "items[0].unit_price",
+        "{r}"
+    );
+
+    // A cancel's body is optional, also an empty one sent with a JSON Content-Type.
+    let resp = reqwest::Client::new()
+        .post(app.http("/v1/orders/TT-EXAMPLE-1/cancel"))
+        .bearer_auth(TOKEN_A)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "cancelled", "{body}");
+
     let (s, body) = get(&app, "/no/such/route", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
