@@ -80,7 +80,8 @@ pub fn register(config: &Config) {
     use metrics::{counter, gauge, histogram};
     gauge!(names::INGEST_CONNECTIONS).set(0.0);
     gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    for kind in ["ack", "nack", "error"] {
+    // `unknown`: no reply, the connection closed (Redis may have stored the frame).
+    for kind in ["ack", "nack", "error", "unknown"] {
         let _ = histogram!(names::INGEST_REPLY_LATENCY_SECONDS, "type" => kind);
     }
     for op in REDIS_OPS {

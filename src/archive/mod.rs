@@ -329,6 +329,8 @@ async fn export_day_cli(
             .and_then(|v| v["pid"].as_u64());
         let mut opts = EmbeddedOptions::private(config.redis.data_dir.clone());
         opts.bin = config.redis.bin.clone();
+        // Beside a running service: its server.
+        opts.share_running = true;
         let e = EmbeddedRedis::start(opts).await?;
         let url = e.url();
         let adopted = running_before.is_some() && running_before == e.pid().map(u64::from);

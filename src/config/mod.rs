@@ -140,7 +140,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// "host:port"; port 0 picks a free one (the chosen address is logged).
+    /// "host:port" (an IP address, or a host name such as `localhost`, resolved at start); port 0 picks a free one (the chosen address is logged).
     pub listen: String,
     /// Open WebSocket connections at most; more are refused with 503 before the upgrade.
     pub max_connections: usize,
@@ -280,7 +280,7 @@ pub struct RedisConfig {
     pub command_timeout_ms: u64,
     /// After a write, `WAIT replicas replicas_timeout_ms` before acking (0: off).
     pub replicas: u32,
-    /// How long that `WAIT` may take; fewer replicas in time: the frame is nacked.
+    /// How long that `WAIT` may take; fewer replicas in time: no ack (the write is on the primary only, so no nack either: the connection closes for a resend).
     pub replicas_timeout_ms: u64,
     /// External Redis: start even if it has `appendonly no` (also `serve --allow-volatile`).
     pub allow_volatile: bool,

@@ -76,6 +76,26 @@ fn check_site_floor(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
 }
 
 /// The station PIN, the province and the supervisor PIN of site `n`.
+/// The port of a listen address `host:port`: an IP address (`127.0.0.1:8080`, `[::1]:8080`)
+/// or a host name (`localhost:8080`, resolved when the service binds). `None` if it is not one.
+fn port_of(listen: &str) -> Option<u16> {
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return Some(addr.port());
+    }
+    let (host, port) = listen.rsplit_once(':')?;
+    let name = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    name.then(|| port.parse().ok()).flatten()
+}
+
 /// `log.level`: a level (`info`) or a tracing filter of `target=level` directives
 /// (`info,livepack=debug`). A word that is neither would be taken as a target's name and
 /// silence every log line, the address the service listens on included.
@@ -174,21 +194,23 @@ impl Config {
 
     /// `server.listen`, `server.admin_listen` and `server.trusted_proxies`.
     fn validate_server(&self) -> Result<(), ConfigError> {
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        if port_of(&self.server.listen).is_none() {
             return Err(ConfigError::invalid(
                 "server.listen",
                 format!("`{}` is not host:port", self.server.listen),
             ));
         }
         let admin = &self.server.admin_listen;
-        if !admin.is_empty() && admin.parse::<std::net::SocketAddr>().is_err() {
+        if !admin.is_empty() && port_of(admin).is_none() {
             return Err(ConfigError::invalid(
                 "server.admin_listen",
                 format!("`{admin}` is not host:port (or \"\" for none)"),
             ));
         }
-        let port = |a: &str| a.parse::<std::net::SocketAddr>().ok().map(|a| a.port());
-        if !admin.is_empty() && port(admin) == port(&self.server.listen) && port(admin) != Some(0) {
+        if !admin.is_empty()
+            && port_of(admin) == port_of(&self.server.listen)
+            && port_of(admin) != Some(0)
+        {
             return Err(ConfigError::invalid(
                 "server.admin_listen",
                 format!("`{admin}` uses server.listen's port: give the admin port its own"),
@@ -668,6 +690,10 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         assert!(err("[server]\nlisten = \"nope\"").contains("server.listen"));
+        assert!(err("[server]\nlisten = \"local host:80\"").contains("server.listen"));
+        assert!(err("[server]\nlisten = \"localhost:99999\"").contains("server.listen"));
+        // A host name is host:port too (resolved when the service binds).
+        assert!(Config::from_toml("[server]\nlisten = \"localhost:18080\"").is_ok());
         assert!(err("[redis]\nurl = \"http://x\"").contains("redis.url"));
         assert!(err("[redis]\npool_size = \"many\"").contains("pool_size"));
         let bad_seller = r#"

@@ -315,7 +315,7 @@ pub fn parse_order(json: &str) -> Result<OrderWire<'_>, FieldError> {
             return err(FieldCode::MissingField, field, "is required");
         }
         let field = if path == "." { String::new() } else { path };
-        let message = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        let message = plain_words(msg.split(" at line ").next().unwrap_or(&msg));
         let code = if inner.is_syntax() || inner.is_eof() {
             FieldCode::MalformedOrder
         } else {
@@ -331,6 +331,31 @@ pub fn parse_order(json: &str) -> Result<OrderWire<'_>, FieldError> {
             message,
         )
     })
+}
+
+/// serde's message in the wire's words: "expected struct BuyerWire" is "expected an
+/// object", "expected u32" "expected an integer" (our type names mean nothing to a seller).
+fn plain_words(msg: &str) -> String {
+    let Some((head, expected)) = msg.split_once("expected ") else {
+        return msg.to_owned();
+    };
+    let what = if expected.starts_with("struct ") || expected.starts_with("a map") {
+        "an object"
+    } else if ["i64", "i32", "u64", "u32", "u16", "u8"]
+        .iter()
+        .any(|t| expected.starts_with(t))
+    {
+        "an integer"
+    } else {
+        return msg.to_owned();
+    };
+    // A positional array where an object belongs ("invalid length 3, expected struct …").
+    let head = if head.starts_with("invalid length") {
+        "invalid type: an array, "
+    } else {
+        head
+    };
+    format!("{head}expected {what}")
 }
 
 /// Best effort: the `order_id` of an order that failed to parse, for its rejection.

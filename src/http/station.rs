@@ -188,7 +188,7 @@ pub struct PinUnlock {
 /// The operator forgets every client's wrong-PIN count at a site (a locked-out tablet
 /// can sign in again at once).
 #[utoipa::path(delete, path = "/v1/sites/{site}/pin-failures", tag = "station",
-    params(("site" = String, Path)),
+    params(("site" = String, Path)), security(("operator_token" = [])),
     responses((status = 200, body = PinUnlock), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unlock(
     State(state): State<AppState>,

@@ -81,6 +81,9 @@ const INVALID_DATA: u16 = 1007;
 /// RFC 6455: a protocol error.
 const PROTOCOL_ERROR: u16 = 1002;
 const NORMAL: u16 = 1000;
+/// RFC 6455: the server met a condition that kept it from answering (here: Redis may have
+/// stored a frame it could not confirm).
+const INTERNAL_ERROR: u16 = 1011;
 
 /// Slows a peer that sends more orders per second than allowed by delaying the next read.
 struct Pace {
@@ -356,6 +359,19 @@ impl Handler {
     async fn write_replies(&mut self, replies: Vec<(Reply, Instant)>, n: usize) -> ControlFlow<()> {
         self.inflight_orders -= n;
         for (reply, started) in replies {
+            if matches!(reply, Reply::Unknown { .. }) {
+                record_latency(&self.ctx, &reply, started);
+                // Redis may have stored this frame: no nack (it would say nothing was). The
+                // connection closes after the replies before it; the client resends every
+                // frame without a reply (a stored one comes back `duplicate`).
+                self.reading = false;
+                closed(&self.ctx.site, "storage_unknown");
+                self.close = Some((
+                    INTERNAL_ERROR,
+                    "storage outcome unknown: resend what has no reply",
+                ));
+                return ControlFlow::Break(());
+            }
             record_latency(&self.ctx, &reply, started);
             let msg = Message::Text(Utf8Bytes::from(reply.to_json()));
             if !self.send_reply(msg).await {

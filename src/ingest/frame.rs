@@ -468,6 +468,14 @@ pub enum Reply {
     Pong {
         seq: i64,
     },
+    /// No reply can be given: Redis may have stored the frame (its call timed out or lost
+    /// its connection after it was sent), so a nack ("nothing stored") would be false. The
+    /// connection is closed instead (1011): no reply means resend (contract §1). Never
+    /// written.
+    #[serde(skip)]
+    Unknown {
+        seq: i64,
+    },
 }
 
 impl Reply {
@@ -519,6 +527,7 @@ impl Reply {
             Reply::Nack { .. } => "nack",
             Reply::Error { .. } => "error",
             Reply::Pong { .. } => "pong",
+            Reply::Unknown { .. } => "unknown",
         }
     }
 }

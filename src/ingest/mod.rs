@@ -227,12 +227,13 @@ fn refused(site: &str, seller: &str, reason: &'static str) {
 }
 
 /// Why the server closed an ingest connection (`reason` label).
-pub const CLOSES: [&str; 5] = [
+pub const CLOSES: [&str; 6] = [
     "write_timeout",
     "idle_timeout",
     "too_big",
     "invalid_utf8",
     "protocol_error",
+    "storage_unknown",
 ];
 
 fn closed(site: &str, reason: &'static str) {

@@ -316,6 +316,17 @@ impl OrderDataOut<'_> {
     }
 }
 
+/// The reply to a frame whose Redis call failed: a nack when nothing of it was stored, else
+/// none (the connection closes: [`Reply::Unknown`]).
+fn failed(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
+    if err.may_have_run() {
+        tracing::warn!(site = %ctx.site, seller = %ctx.seller, error = %err, "frame's outcome unknown (redis may have stored it): closing the connection for a resend");
+        Reply::Unknown { seq }
+    } else {
+        nack(ctx, seq, err)
+    }
+}
+
 fn nack(ctx: &Ctx, seq: i64, err: &StoreError) -> Reply {
     tracing::warn!(site = %ctx.site, seller = %ctx.seller, error = %err, "frame nacked: storage unavailable");
     metrics::counter!(names::INGEST_NACKS, "site" => ctx.site.clone()).increment(1);
@@ -389,7 +400,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
             .await
         {
             Ok(o) => o,
-            Err(e) => return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect(),
+            Err(e) => return frames.iter().map(|p| failed(ctx, p.seq, &e)).collect(),
         }
     };
     let (mut accepted, mut duplicate, mut changed) = (0u64, 0u64, 0u64);
@@ -456,7 +467,7 @@ pub async fn end_session(ctx: &Ctx, seq: i64) -> Reply {
                 state: "ended",
             }),
         },
-        Err(e) => nack(ctx, seq, &e),
+        Err(e) => failed(ctx, seq, &e),
     }
 }
 
@@ -481,7 +492,7 @@ pub async fn cancel(ctx: &Ctx, seq: i64, order_id: String, reason: String) -> Re
                 session: None,
             }
         }
-        Err(e) => nack(ctx, seq, &e),
+        Err(e) => failed(ctx, seq, &e),
     }
 }
 

@@ -85,6 +85,9 @@ pub struct EmbeddedOptions {
     pub load_deadline: Duration,
     /// No TCP port: listen on `data_dir/redis.sock` (0700) only. `port` is then ignored.
     pub private: bool,
+    /// When a running service holds the data dir's lock: use its server (adopt it, never
+    /// start one), as `livepack export-day` does beside the service. Otherwise refused.
+    pub share_running: bool,
 }
 
 impl EmbeddedOptions {
@@ -98,6 +101,7 @@ impl EmbeddedOptions {
             start_deadline: START_DEADLINE,
             load_deadline: LOAD_DEADLINE,
             private: false,
+            share_running: false,
         }
     }
 
@@ -220,15 +224,16 @@ impl EmbeddedRedis {
             .write(true)
             .open(dir.join(LOCK))
             .map_err(io_err(format!("open {shown}/{LOCK}")))?;
-        match lock.try_lock() {
-            Ok(()) => {}
+        let lock = match lock.try_lock() {
+            Ok(()) => Some(lock),
+            Err(std::fs::TryLockError::WouldBlock) if opts.share_running => None,
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(EmbeddedError::InUse { dir: shown });
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(io_err(format!("lock {shown}/{LOCK}"))(e));
             }
-        }
+        };
         Ok(Self {
             opts,
             dir,
@@ -236,7 +241,7 @@ impl EmbeddedRedis {
             socket,
             pid: None,
             child: None,
-            lock: Some(lock),
+            lock,
         })
     }
 
@@ -244,6 +249,12 @@ impl EmbeddedRedis {
     async fn bring_up(&mut self) -> Result<(), EmbeddedError> {
         if self.adopt_or_clear().await? {
             return Ok(());
+        }
+        if self.lock.is_none() {
+            // Sharing a running service's dir (`share_running`): its server, or nothing.
+            return Err(EmbeddedError::InUse {
+                dir: self.dir.display().to_string(),
+            });
         }
         if self.socket.is_some() {
             return self.spawn().await;
@@ -425,6 +436,17 @@ impl EmbeddedRedis {
             }
             self.socket = recorded_socket;
             let ready = self.wait_ready(pid, true).await?;
+            if self.lock.is_none() {
+                // Sharing a running service's server: use it as it is, or not at all (its
+                // owner decides whether it is stopped or restarted).
+                if matches!(ready, Wait::Ready) && self.socket == wanted {
+                    self.pid = Some(pid);
+                    return Ok(true);
+                }
+                return Err(EmbeddedError::InUse {
+                    dir: self.dir.display().to_string(),
+                });
+            }
             match ready {
                 Wait::Ready if self.socket == wanted => {
                     self.pid = Some(pid);
@@ -440,7 +462,7 @@ impl EmbeddedRedis {
                         "redis-server left on the data dir listens differently; restarting it"
                     );
                     self.pid = Some(pid);
-                    self.stop().await;
+                    self.halt().await;
                     if pid_alive(pid) {
                         return Err(EmbeddedError::StaleServer { pid });
                     }
@@ -460,7 +482,9 @@ impl EmbeddedRedis {
             }
             (self.socket, self.port) = (wanted, 0);
         }
-        let _ = std::fs::remove_file(&record);
+        if self.lock.is_some() {
+            let _ = std::fs::remove_file(&record);
+        }
         Ok(false)
     }
 
@@ -520,7 +544,7 @@ impl EmbeddedRedis {
         if let Wait::NotReady = ready {
             signal(pid, libc::SIGKILL); // hung: not reaped yet, so the pid is still ours
         }
-        self.stop().await;
+        self.halt().await;
         let log_tail = log_tail(&log_path, offset);
         Err(match ready {
             Wait::Exited(status) => EmbeddedError::Exited { status, log_tail },

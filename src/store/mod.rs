@@ -52,6 +52,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the failed call may still have run in Redis: it was sent and then timed out
+    /// or lost its connection, or it ran and too few replicas confirmed it (or its answer
+    /// came and could not be read). A reply error, a refused connection: false (it did not
+    /// run). Ingest then cannot say "nothing stored" (a nack): it closes the connection
+    /// instead, and the client resends what has no reply.
+    pub fn may_have_run(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) | StoreError::Replicas { .. } | StoreError::Corrupt(_) => true,
+            StoreError::Redis(e) => {
+                !e.is_connection_refusal()
+                    && (e.is_io_error() || e.is_connection_dropped() || e.is_timeout())
+            }
+        }
+    }
+
     /// Whether Redis itself is unreachable or not taking writes (connection refused or
     /// dropped, a timeout, a cluster without a master, a loading or read-only server, too
     /// few replicas): what the ingest breaker trips on. A reply error to one command (a

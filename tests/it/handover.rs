@@ -388,6 +388,14 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     )
     .await;
     assert_eq!(o["status"], "handed_over", "{o}");
+    // A packed tap on a parcel already on the truck answers what the parcel is.
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/parcels/{}/packed", parcels[0]),
+        json!({"confirm_unpicked": true}),
+    )
+    .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("handed_over")), "{r}");
     let o = get(
         &addr,
         &format!("/v1/orders/{}?seller={SELLER_A}", orders[2]),

@@ -741,6 +741,10 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
     let parcels = ctx.check().await;
     let old5 = parcel_of(&parcels, &p5);
     assert_eq!(old5["status"], "replaced", "not `booked`: {old5}");
+    // Its carrier order is cancelled: no booking stands (its tracking code stays).
+    assert_eq!(old5["booking"]["state"], "none", "{old5}");
+    assert_eq!(old5["tracking"], t5.as_str(), "{old5}");
+    assert_eq!(old5["carrier_cancel"], "cancelled", "{old5}");
     let p5_new = old5["replaced_by"].as_str().unwrap().to_owned();
     let new5 = parcel_of(&parcels, &p5_new);
     assert_eq!(new5["replaces"], p5.as_str());

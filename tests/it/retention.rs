@@ -114,6 +114,24 @@ async fn handed_over_and_cancelled_orders_are_archived_then_gone_from_redis() {
         async move { waved(&a, "ret").await == 38 }
     })
     .await;
+    // The cancelled ones are archived and leave Redis; their session, whose other orders
+    // are live, keeps its counts.
+    eventually(20, "the cancelled orders expired", || {
+        let a = addr.clone();
+        async move {
+            api(&a, TOKEN_A, reqwest::Method::GET, "/v1/orders/R-0")
+                .await
+                .0
+                == 404
+        }
+    })
+    .await;
+    let (s, session) = api(&addr, TOKEN_A, reqwest::Method::GET, "/v1/sessions/ret").await;
+    assert_eq!(
+        (s, session["accepted"].as_u64()),
+        (200, Some(40)),
+        "{session}"
+    );
     assert_eq!(ship_all(&addr).await, 38, "every live order shipped");
     let handed = Instant::now();
 
@@ -128,6 +146,17 @@ async fn handed_over_and_cancelled_orders_are_archived_then_gone_from_redis() {
     );
     let (s, _) = api(&addr, TOKEN_A, reqwest::Method::GET, "/v1/orders/R-5").await;
     assert_eq!(s, 404, "the order is gone from Redis");
+    // … and the session with its last order.
+    eventually(10, "the session expired", || {
+        let a = addr.clone();
+        async move {
+            api(&a, TOKEN_A, reqwest::Method::GET, "/v1/sessions/ret")
+                .await
+                .0
+                == 404
+        }
+    })
+    .await;
     for what in ["p", "w", "sh"] {
         let pattern = format!("{}:{what}:*", keys::tag(SITE));
         eventually(10, "parcels, waves and shipments expired too", || {

@@ -403,3 +403,24 @@ fn a_wrong_type_of_amount_names_the_field_and_what_it_expects() {
         }
     }
 }
+
+#[test]
+fn type_errors_speak_json_not_rust() {
+    let message = |mutate: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = sample();
+        mutate(&mut v);
+        check(&v).expect_err("rejected").message
+    };
+    let m = message(&|v| v["buyer"] = json!("Lan"));
+    assert!(
+        m.contains("expected an object") && !m.contains("Wire"),
+        "{m}"
+    );
+    let m = message(&|v| v["items"][0]["qty"] = json!("two"));
+    assert!(
+        m.contains("expected an integer") && !m.contains("u32"),
+        "{m}"
+    );
+    let m = message(&|v| v["ship_to"] = json!([]));
+    assert!(!m.contains("Wire") && !m.contains("elements"), "{m}");
+}

@@ -8,7 +8,11 @@
 -- pick ids, shipment, the shipment's parcel list and older set, session, the session's risk
 -- records, the day's wave and shipment indexes)
 -- ARGV[1] archived at (ms), then per order: k, expire at (ms), order id, bucket expiry (ms)
--- A related key's expiry only ever moves later (another order may need it longer).
+-- A related key's expiry only ever moves later (another order may need it longer). The first
+-- four related keys are the order's session hash and its risk records (store/archive.rs
+-- `related_keys`): the session counts its archived orders (`ar`), and they expire only once
+-- every order it accepted is archived (before, the first one archived set the session to
+-- expire while its other orders were still live, and its counts vanished).
 -- Returns the number of orders marked.
 local now = ARGV[1]
 local ki, ai, done = 1, 2, 0
@@ -16,7 +20,16 @@ while ai < #ARGV do
   local k, at, id, tomb_at = tonumber(ARGV[ai]), ARGV[ai + 1], ARGV[ai + 2], ARGV[ai + 3]
   ai = ai + 4
   local order, tomb = KEYS[ki], KEYS[ki + 1]
+  local session_done = true
   if redis.call('EXISTS', order) == 1 then
+    if k >= 4 and redis.call('EXISTS', KEYS[ki + 2]) == 1 then
+      local sk = KEYS[ki + 2]
+      local ar = redis.call('HGET', sk, 'ar')
+      if redis.call('HEXISTS', order, 'ar') == 0 then
+        ar = redis.call('HINCRBY', sk, 'ar', 1)
+      end
+      session_done = tonumber(ar or 0) >= tonumber(redis.call('HGET', sk, 'accepted') or 0)
+    end
     local dg = redis.call('HGET', order, 'dg') or ''
     redis.call('HSET', tomb, id, string.sub(dg, 1, string.byte(dg) == 120 and 9 or 8))
     -- A cancelled order is marked so (`c:<id>`): cancelling it again still answers
@@ -32,8 +45,10 @@ while ai < #ARGV do
     done = done + 1
   end
   for j = ki + 2, ki + 1 + k do
-    if redis.call('PEXPIREAT', KEYS[j], at, 'NX') == 0 then
-      redis.call('PEXPIREAT', KEYS[j], at, 'GT')
+    if session_done or j > ki + 5 then
+      if redis.call('PEXPIREAT', KEYS[j], at, 'NX') == 0 then
+        redis.call('PEXPIREAT', KEYS[j], at, 'GT')
+      end
     end
   end
   ki = ki + 2 + k
