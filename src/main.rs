@@ -175,8 +175,10 @@ async fn run_command() {
             }
             // What `serve` would refuse is not "ok" for a deploy gate (`LIVEPACK_DEMO` allows
             // the demo beyond loopback, as for `serve`).
-            let demo_on = std::env::var("LIVEPACK_DEMO")
-                .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off" | "n" | "f"));
+            let demo_on = std::env::var("LIVEPACK_DEMO").is_ok_and(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                !matches!(v.as_str(), "" | "0" | "false" | "no" | "off" | "n" | "f")
+            });
             if let Err(msg) = config.check_demo_exposure(demo_on) {
                 eprintln!("livepack: {msg}");
                 std::process::exit(2);

@@ -75,7 +75,6 @@ fn check_site_floor(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The station PIN, the province and the supervisor PIN of site `n`.
 /// The port of a listen address `host:port`: an IP address (`127.0.0.1:8080`, `[::1]:8080`)
 /// or a host name (`localhost:8080`, resolved when the service binds). `None` if it is not one.
 fn port_of(listen: &str) -> Option<u16> {
@@ -127,6 +126,7 @@ fn check_pin(pin: &str) -> bool {
     }
 }
 
+/// The station PIN, the province and the supervisor PIN of site `n`.
 fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
     if !check_pin(s.station_pin.expose()) {
         return Err(ConfigError::invalid(

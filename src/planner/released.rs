@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::shipping::handover::shipable;
 use crate::shipping::service::{load_parcels, StoredParcel};
 use crate::store::{Store, StoreError};
 
@@ -89,8 +90,9 @@ pub async fn load(store: &Store, site: &str, pickup: DateTime<Utc>) -> Result<Bu
     Ok(buyers)
 }
 
-/// The parcels that ship now in place of `released` (a parcel itself while it ships, the
-/// parcel a repack replaced it with, none for a cancelled one), in order, without repeats.
+/// The parcels that ship now in place of `released` (a parcel itself while it goes on the
+/// truck, the parcel a repack replaced it with, none for a cancelled or rejected one), in
+/// order, without repeats.
 pub async fn shipping_now(
     store: &Store,
     site: &str,
@@ -106,7 +108,9 @@ pub async fn shipping_now(
         for p in load_parcels(store, site, &look).await? {
             match successor(&p) {
                 Some(id) => next.push(id),
-                None if p.ships() && !out.contains(&p.doc.parcel_id) => out.push(p.doc.parcel_id),
+                None if shipable(&p) && !out.contains(&p.doc.parcel_id) => {
+                    out.push(p.doc.parcel_id)
+                }
                 None => {}
             }
         }

@@ -826,13 +826,21 @@ impl SitePlanner {
                 }
                 Ok(())
             }
-            Err(CommitStop::Stale) => self.reload().await,
+            // A plan that stopped may have left waves committed whose parcels the released
+            // map never heard of: it is read again from the shipments.
+            Err(CommitStop::Stale) => {
+                self.forget_released();
+                self.reload().await
+            }
             Err(CommitStop::Fenced) => {
                 tracing::warn!(site = %self.site.id, "planner lost its lease: another instance plans this site now");
                 self.fence = None;
                 Ok(())
             }
-            Err(CommitStop::Store(e)) => Err(e),
+            Err(CommitStop::Store(e)) => {
+                self.forget_released();
+                Err(e)
+            }
         }
     }
 }

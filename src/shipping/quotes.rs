@@ -2,9 +2,10 @@
 //! destination province, weight step). The I/O edge of [`super::choice`].
 //!
 //! A quote asks the carrier's fee API for the **freight** of the dearest weight of the
-//! parcel's step (e.g. 1 000 g for a 501–1 000 g parcel with 500 g steps), to the parcel's
-//! ward and province, without COD or declared value: that is what the key identifies, so one
-//! answer serves every parcel of the key. (Builds before 2026-12-07 keyed it by zone — same
+//! parcel's step (e.g. 1 000 g for a 501–1 000 g parcel with 500 g steps), to the first
+//! parcel's ward in the destination province, without COD or declared value: the key is the
+//! province, so one answer serves every parcel to that province (a carrier's surcharge for a
+//! remote ward is not told apart). (Builds before 2026-12-07 keyed it by zone — same
 //! province, same region, other region — so one province's answer priced every other
 //! province of the zone, and a parcel could go with a carrier that was not the cheapest for
 //! its address.) A parcel's cost is that freight plus the carrier's COD fee

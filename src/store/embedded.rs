@@ -41,6 +41,8 @@ const LOCK: &str = "livepack.lock";
 /// How often `supervise` checks that the server is still running.
 const WATCH: Duration = Duration::from_millis(500);
 const MAX_BACK_OFF: Duration = Duration::from_secs(30);
+/// A restarted server that lived less than this before dying again doubles the back-off.
+const STAYED_UP: Duration = Duration::from_secs(60);
 const SOCKET: &str = "redis.sock";
 /// `sun_path` holds 108 bytes with the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -317,8 +319,18 @@ impl EmbeddedRedis {
     /// Graceful: `SHUTDOWN` (Redis fsyncs the AOF), else SIGTERM; waits ≤ 10 s, then SIGKILL.
     /// Idempotent. The data dir's lock is released: another instance may start on it.
     pub async fn stop(&mut self) {
+        if self.sharing() {
+            // A running service's server (`share_running`): it is not ours to stop.
+            self.detach();
+            return;
+        }
         self.halt().await;
         self.lock = None;
+    }
+
+    /// Using a running service's server (`share_running`, its lock held by the service).
+    fn sharing(&self) -> bool {
+        self.opts.share_running && self.lock.is_none()
     }
 
     /// `stop`, keeping the data dir's lock (the server is started again right after).
@@ -389,10 +401,11 @@ impl EmbeddedRedis {
     /// it, for [`Self::stop`] once every task that uses it has finished.
     pub async fn supervise(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
         let mut back_off = WATCH;
+        let mut up_since: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return self,
-                () = sleep(WATCH) => {}
+                () = sleep(back_off) => {}
             }
             if self.pid.is_some() && !self.exited() {
                 continue;
@@ -409,7 +422,13 @@ impl EmbeddedRedis {
                 None => return self,
                 Some(Ok(())) => {
                     tracing::warn!(pid = ?self.pid, "the embedded redis-server runs again");
-                    back_off = WATCH;
+                    // One that dies again at once is not restarted every half second.
+                    if up_since.is_some_and(|t| t.elapsed() < STAYED_UP) {
+                        back_off = (back_off * 2).min(MAX_BACK_OFF);
+                    } else {
+                        back_off = WATCH;
+                    }
+                    up_since = Some(Instant::now());
                 }
                 Some(Err(e)) => {
                     tracing::error!(error = %e, retry_in = ?back_off, "could not start the embedded redis-server again");
@@ -615,6 +634,9 @@ impl EmbeddedRedis {
 
 impl Drop for EmbeddedRedis {
     fn drop(&mut self) {
+        if self.sharing() {
+            return; // a running service's server
+        }
         // A spawned child dies by kill_on_drop; an adopted server is killed here.
         if let (None, Some(pid)) = (&self.child, self.pid) {
             if pid_alive(pid) {

@@ -49,9 +49,21 @@ pub enum StoreError {
     /// the primary only, so it is not acked (a 503 / a nack, not a corrupt store).
     #[error("only {got} of {want} replicas confirmed the write in time")]
     Replicas { got: i64, want: u32 },
+    /// The write ran; confirming it to the replicas (`WAIT`) failed: it may be stored.
+    #[error("the write ran, then confirming it failed: {0}")]
+    AfterWrite(String),
 }
 
 impl StoreError {
+    /// An error of confirming a write that already ran (`WAIT`): whatever it was, the write
+    /// may be stored ([`Self::may_have_run`]).
+    pub fn after_write(self) -> StoreError {
+        match self {
+            e @ StoreError::Replicas { .. } => e,
+            other => StoreError::AfterWrite(other.to_string()),
+        }
+    }
+
     /// Whether the failed call may still have run in Redis: it was sent and then timed out
     /// or lost its connection, or it ran and too few replicas confirmed it (or its answer
     /// came and could not be read). A reply error, a refused connection: false (it did not
@@ -59,7 +71,10 @@ impl StoreError {
     /// instead, and the client resends what has no reply.
     pub fn may_have_run(&self) -> bool {
         match self {
-            StoreError::Timeout(_) | StoreError::Replicas { .. } | StoreError::Corrupt(_) => true,
+            StoreError::Timeout(_)
+            | StoreError::Replicas { .. }
+            | StoreError::AfterWrite(_)
+            | StoreError::Corrupt(_) => true,
             StoreError::Redis(e) => {
                 !e.is_connection_refusal()
                     && (e.is_io_error() || e.is_connection_dropped() || e.is_timeout())
@@ -73,7 +88,9 @@ impl StoreError {
     /// wrong type, a script error) is that request's failure only and returns false.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Timeout(_) | StoreError::Replicas { .. } => true,
+            StoreError::Timeout(_) | StoreError::Replicas { .. } | StoreError::AfterWrite(_) => {
+                true
+            }
             StoreError::Corrupt(_) => false,
             StoreError::Redis(e) => {
                 e.is_io_error()

@@ -206,6 +206,7 @@ impl Store {
             Ok(codes) => self
                 .wait_replicas(&mut conn, &keys::tag(site))
                 .await
+                .map_err(StoreError::after_write)
                 .map(|()| codes),
             Err(e) => Err(e),
         };
@@ -246,7 +247,9 @@ impl Store {
         let was_live: i64 = self
             .bounded("end_session", inv.invoke_async(&mut conn))
             .await?;
-        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site))
+            .await
+            .map_err(StoreError::after_write)?;
         Ok(was_live == 1)
     }
 
@@ -270,7 +273,9 @@ impl Store {
             .arg(Utc::now().timestamp_millis());
         let mut conn = self.conn();
         let out: String = self.bounded("cancel", inv.invoke_async(&mut conn)).await?;
-        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site))
+            .await
+            .map_err(StoreError::after_write)?;
         Ok(match out.as_str() {
             "cancelled" => CancelOutcome::Cancelled,
             "already_cancelled" => CancelOutcome::AlreadyCancelled,

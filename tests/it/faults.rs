@@ -328,11 +328,18 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     // A second service on the same data dir is refused: it would adopt the first one's
     // server, and stop it when it stops.
     let other = svc::free_port();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
         .arg("serve")
         .env("LIVEPACK_CONFIG", &config)
         .env("LIVEPACK__SERVER__LISTEN", format!("127.0.0.1:{other}"))
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    // Bounded: a second service that did start would run until killed (then this fails).
+    let out = tokio::time::timeout(Duration::from_secs(30), second)
+        .await
+        .expect("the second service refuses and exits")
         .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
