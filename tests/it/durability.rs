@@ -186,13 +186,7 @@ async fn refuses_an_external_redis_without_aof_unless_allowed() {
 
     // The same Redis with AOF turned on: no flag needed.
     let mut c = redis_conn(&volatile.url()).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("appendonly")
-        .arg("yes")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    aof_on(&mut c).await;
     let mut svc = Service::start(&config, port, None, "info");
     svc.ready(30).await;
     svc.terminate().await;
@@ -288,15 +282,20 @@ async fn a_redis_unreachable_at_start_is_checked_for_aof_before_any_ack() {
     assert_eq!(stored, 0, "a nack stored nothing");
 
     // AOF turned on: acks resume.
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("appendonly")
-        .arg("yes")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    aof_on(&mut c).await;
     eventually(20, "/readyz 200", || async { ready().await.0 == 200 }).await;
     let (r, _) = one_frame(&app, &order("UV-3", 3)).await;
     assert_eq!(r["results"][0]["status"], "accepted", "{r}");
     app.stop().await;
+}
+
+/// `CONFIG SET appendonly yes` on a test Redis.
+async fn aof_on(c: &mut redis::aio::MultiplexedConnection) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query_async(c)
+        .await
+        .unwrap();
 }

@@ -25,6 +25,24 @@ fn acked(reply: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Every order of `ids` answers 200 at `GET /v1/orders/{id}` (it survived `what`).
+async fn all_found<'a>(
+    client: &reqwest::Client,
+    base: &str,
+    ids: impl Iterator<Item = &'a String>,
+    what: &str,
+) {
+    for id in ids {
+        let r = client
+            .get(format!("{base}/v1/orders/{id}"))
+            .bearer_auth(TOKEN_A)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acked order {id} survived {what}");
+    }
+}
+
 async fn ready_status(app: &TestApp) -> u16 {
     reqwest::get(app.http("/readyz"))
         .await
@@ -277,15 +295,7 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
     let mut svc = svc::Service::start(&config, port, None, "warn");
     svc.ready(30).await;
     let client = reqwest::Client::new();
-    for id in &acked_ids {
-        let r = client
-            .get(format!("{base}/v1/orders/{id}"))
-            .bearer_auth(TOKEN_A)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "acked order {id} survived the kill");
-    }
+    all_found(&client, &base, acked_ids.iter(), "the kill").await;
     let session: Value = client
         .get(format!("{base}/v1/sessions/killed"))
         .bearer_auth(TOKEN_A)
@@ -316,15 +326,13 @@ async fn service_killed_mid_burst_keeps_every_acked_order_on_embedded_redis() {
         }
     })
     .await;
-    for id in acked_ids.iter().step_by(50) {
-        let r = client
-            .get(format!("{base}/v1/orders/{id}"))
-            .bearer_auth(TOKEN_A)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "acked order {id} survived its redis' kill");
-    }
+    all_found(
+        &client,
+        &base,
+        acked_ids.iter().step_by(50),
+        "its redis' kill",
+    )
+    .await;
     // A second service on the same data dir is refused: it would adopt the first one's
     // server, and stop it when it stops.
     let other = svc::free_port();
