@@ -105,7 +105,9 @@ pub struct HandedOver {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ParcelsMissing {
     pub error: ErrorDetail,
-    /// Ship-able parcels neither loaded nor left behind with a reason.
+    /// Ship-able parcels neither loaded nor left behind with a reason (`parcels_missing`),
+    /// or (`repack_pending`) parcels holding an order cancelled since they were waved, not
+    /// yet replaced by their repack.
     pub missing: Vec<String>,
 }
 
@@ -131,7 +133,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     responses((status = 200, body = HandedOver), (status = 400, body = ErrorBody, description = "a malformed body, a parcel not in the shipment, or a missing or too long reason"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody),
-        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind")))]
+        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`), or holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`)")))]
 pub async fn handed_over(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +204,20 @@ pub async fn handed_over(
                         ),
                     },
                     missing,
+                };
+                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+            }
+            HandOverOutcome::Repacking(parcels) => {
+                let body = ParcelsMissing {
+                    error: ErrorDetail {
+                        code: ErrorCode::RepackPending,
+                        message: format!(
+                            "{} parcel(s) hold an order cancelled meanwhile and are being replaced: \
+                             pull them, repack and scan their replacements, then hand over",
+                            parcels.len()
+                        ),
+                    },
+                    missing: parcels,
                 };
                 return Ok((StatusCode::CONFLICT, Json(body)).into_response());
             }

@@ -52,6 +52,9 @@ pub enum HandOverOutcome {
     /// that did not record it).
     AlreadyHandedOver(Option<FirstHandOver>),
     Missing(Vec<String>),
+    /// Parcels to go on the truck that hold an order cancelled since they were waved, not
+    /// yet replaced by the planner's repack: nothing is handed over.
+    Repacking(Vec<String>),
     /// The shipment's parcels changed since they were read: read them again.
     Stale,
 }
@@ -219,6 +222,7 @@ impl Store {
                 }),
             )),
             Some((tag, rest)) if tag == "missing" => Ok(HandOverOutcome::Missing(rest.to_vec())),
+            Some((tag, rest)) if tag == "repack" => Ok(HandOverOutcome::Repacking(rest.to_vec())),
             Some((tag, _)) if tag == "stale" => Ok(HandOverOutcome::Stale),
             _ => Err(StoreError::Corrupt("handover.lua answered nothing".into())),
         }

@@ -61,6 +61,7 @@ pub enum ErrorCode {
     ParcelReplaced,
     ParcelsMissing,
     PayloadTooLarge,
+    RepackPending,
     RequestTimeout,
     SellerOnly,
     ShipmentChanged,
@@ -86,7 +87,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 70] = [
+    pub const ALL: [ErrorCode; 71] = [
         ErrorCode::BadRequest,
         ErrorCode::BinaryFrame,
         ErrorCode::CrossOrigin,
@@ -136,6 +137,7 @@ impl ErrorCode {
         ErrorCode::ParcelReplaced,
         ErrorCode::ParcelsMissing,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RepackPending,
         ErrorCode::RequestTimeout,
         ErrorCode::SellerOnly,
         ErrorCode::ShipmentChanged,
@@ -211,6 +213,7 @@ impl ErrorCode {
             ErrorCode::ParcelReplaced => "parcel_replaced",
             ErrorCode::ParcelsMissing => "parcels_missing",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RepackPending => "repack_pending",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::SellerOnly => "seller_only",
             ErrorCode::ShipmentChanged => "shipment_changed",

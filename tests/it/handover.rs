@@ -42,12 +42,20 @@ async fn post(addr: &str, path: &str, body: Value) -> (u16, Value) {
 
 /// Pushes `n` orders of distinct buyers as one session, ends it, waits until all are waved.
 async fn push_session(app: &TestApp, session: &str, n: u64) -> Vec<String> {
+    let buyers: Vec<u64> = (0..n).map(|i| 1000 + i).collect();
+    push_session_of(app, session, &buyers).await
+}
+
+/// Pushes one order per buyer listed (a buyer listed twice has two orders) as one session,
+/// ends it, waits until all are waved.
+async fn push_session_of(app: &TestApp, session: &str, buyers: &[u64]) -> Vec<String> {
+    let n = buyers.len() as u64;
     let mut ws = connect(app, TOKEN_A, session).await;
     let ids: Vec<String> = (0..n).map(|i| format!("{session}-{i}")).collect();
     let orders: Vec<Value> = ids
         .iter()
-        .enumerate()
-        .map(|(i, id)| order(id, 1000 + i as u64))
+        .zip(buyers)
+        .map(|(id, b)| order(id, *b))
         .collect();
     send(
         &mut ws,
@@ -113,6 +121,14 @@ async fn pick_waves_of(addr: &str, order_ids: &[String]) {
     }
 }
 
+/// The time of day in Vietnam `hours` from now, `HH:MM`.
+fn vn_time_in(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours))
+        .with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+        .format("%H:%M")
+        .to_string()
+}
+
 fn parcel<'a>(sh: &'a Value, id: &str) -> &'a Value {
     sh["parcels"]
         .as_array()
@@ -133,11 +149,14 @@ fn ids(v: &Value) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     let redis = TestRedis::start().await;
-    // Two pickups of the same site, one after a configuration change: two shipments.
-    let first = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
+    // Two pickups of the same site, one after a configuration change: two shipments. The
+    // parcel left behind below goes on with the second configuration's next pickup after
+    // the first shipment's, which must be the second shipment's: the pickups are 2 and 4
+    // hours from now (fixed times of day would make that depend on the hour the test runs).
+    let first = TestApp::spawn_with(config(&redis.url(), &vn_time_in(2))).await;
     let orders = push_session(&first, "morning", 4).await;
     first.stop().await;
-    let app = TestApp::spawn_with(config(&redis.url(), "16:00")).await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vn_time_in(4))).await;
     let other_order = push_session(&app, "evening", 1).await;
     let addr = app.addr.to_string();
 
@@ -813,5 +832,121 @@ async fn a_buyer_split_over_parcels_says_why_on_each() {
     let (p, s) = placed(&addr, "BB-other").await;
     let sh = get(&addr, &format!("/v1/shipments/{s}")).await;
     assert_eq!(parcel(&sh, &p)["split_reason"], Value::Null, "{p}");
+    app.stop().await;
+}
+
+/// Contract §1 (`cancelled`: it will not be packed) and §6 (every live order in exactly one
+/// ship-able parcel): an order cancelled after its parcel was loaded, before the planner's
+/// repack replaced that parcel (here no instance plans meanwhile), holds the hand-over: 409
+/// `repack_pending` naming the parcel. Once the repack ran, the old box is pulled, its
+/// replacement packed and loaded, and only live orders leave with the driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
+    let redis = TestRedis::start().await;
+    let first = TestApp::spawn_with(config(&redis.url(), "16:00")).await;
+    // Two orders of one buyer (one parcel), one of another.
+    let orders = push_session_of(&first, "late-cancel", &[2000, 2000, 2001]).await;
+    let addr = first.addr.to_string();
+    let (both, shipment) = placed(&addr, &orders[0]).await;
+    assert_eq!(
+        placed(&addr, &orders[1]).await.0,
+        both,
+        "one buyer, one parcel"
+    );
+    let (single, other) = placed(&addr, &orders[2]).await;
+    assert_eq!(other, shipment);
+    pick_waves_of(&addr, &orders).await;
+    for p in [&both, &single] {
+        let (s, r) = post(&addr, &format!("/v1/parcels/{p}/packed"), json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        let (s, r) = post(
+            &addr,
+            &format!("/v1/shipments/{shipment}/scans"),
+            json!({ "code": p }),
+        )
+        .await;
+        assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+    }
+    first.stop().await;
+
+    // No planner: the cancel is answered, its repack waits.
+    let mut quiet = config(&redis.url(), "16:00");
+    quiet.planner.enabled = false;
+    let app = TestApp::spawn_with(quiet).await;
+    let addr = app.addr.to_string();
+    let (s, r) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::POST,
+        &format!("/v1/orders/{}/cancel", orders[0]),
+        Some(json!({"reason": "buyer_cancelled"})),
+    )
+    .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    let hand_over = |a: String| {
+        let id = shipment.clone();
+        async move { post(&a, &format!("/v1/shipments/{id}/handed-over"), json!({})).await }
+    };
+    let (s, r) = hand_over(addr.clone()).await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(r["error"]["code"], "repack_pending", "{r}");
+    assert_eq!(ids(&r["missing"]), BTreeSet::from([both.clone()]), "{r}");
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(sh["status"], "open", "nothing left with the driver: {sh}");
+    app.stop().await;
+
+    // A planning instance repacks: the old box is pulled, its replacement loaded.
+    let app = TestApp::spawn_with(config(&redis.url(), "16:00")).await;
+    let addr = app.addr.to_string();
+    let mut replacement = String::new();
+    eventually(30, "the parcel replaced", || {
+        let (a, id, p) = (addr.clone(), shipment.clone(), both.clone());
+        async move {
+            let sh = get(&a, &format!("/v1/shipments/{id}")).await;
+            parcel(&sh, &p)["replaced_by"].is_string()
+        }
+    })
+    .await;
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    replacement.push_str(parcel(&sh, &both)["replaced_by"].as_str().unwrap());
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/shipments/{shipment}/scans"),
+        json!({ "code": both }),
+    )
+    .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("pull")), "{r}");
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/parcels/{replacement}/packed"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/shipments/{shipment}/scans"),
+        json!({ "code": replacement }),
+    )
+    .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+    let (s, r) = hand_over(addr.clone()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["parcels_handed_over"], 2, "{r}");
+    for (id, status) in [
+        (&orders[0], "cancelled"),
+        (&orders[1], "handed_over"),
+        (&orders[2], "handed_over"),
+    ] {
+        let (_, o) = call(
+            &addr,
+            TOKEN_A,
+            reqwest::Method::GET,
+            &format!("/v1/orders/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(o["status"], status, "{o}");
+    }
     app.stop().await;
 }

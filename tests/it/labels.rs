@@ -14,6 +14,7 @@ use std::process::Command;
 
 use common::*;
 use fake_vtp::{FakeVtp, PrintFault};
+use livepack::store::keys;
 use serde_json::{json, Value};
 
 const SECRET: &str = "vtp-webhook-secret-for-label-tests";
@@ -810,6 +811,24 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
     };
     ingest(&app, "again-1", vec![honey("AG-1")]).await;
     eventually(60, "the first order waved", waved("again-1")).await;
+    // The first parcel's version before the second order: the mark the second wave's commit
+    // puts on it must make a repack computed from it now start again.
+    let rc = redis.conn().await;
+    let first = parcel_of(&addr, "AG-1").await["parcel_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ver = |c: redis::aio::MultiplexedConnection, id: String| async move {
+        let mut c = c;
+        redis::cmd("HGET")
+            .arg(keys::parcel(SITE, &id))
+            .arg("ver")
+            .query_async::<Option<u64>>(&mut c)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+    };
+    let ver_before = ver(rc.clone(), first.clone()).await;
     ingest(&app, "again-2", vec![honey("AG-2")]).await;
     eventually(60, "the second order waved", waved("again-2")).await;
     let (p1, p2) = (
@@ -857,6 +876,12 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
     }
     let own = read_pdf(&pdf(&addr, &format!("/v1/parcels/{id2}/label.pdf")).await);
     assert!(own[0].text.contains("2/2"), "{}", own[0].text);
+    let own = read_pdf(&pdf(&addr, &format!("/v1/parcels/{id1}/label.pdf")).await);
+    assert!(own[0].text.contains("1/2"), "{}", own[0].text);
+    assert!(
+        ver(rc.clone(), id1.to_owned()).await > ver_before,
+        "the note gave the first parcel a new version"
+    );
 
     // A new instance (its planner knows nothing yet): a third order is still told apart.
     app.stop().await;

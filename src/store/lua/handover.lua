@@ -14,7 +14,8 @@
 -- Returns {'ok', handed over count} | {'dup', handed over count, left-behind parcel id…}
 -- (a repeat: the first hand-over's answer, as the shipment hash recorded it; '' for the count
 -- of a shipment handed over by builds before the thirty-eighth session, which recorded none)
--- | {'missing', parcel id…} | {'stale', 0}
+-- | {'repack', parcel id…} (parcels to go that hold an order cancelled meanwhile, whose
+-- repack has not replaced them yet) | {'missing', parcel id…} | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
 -- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
 -- shipments.rs leaves out a line that is not UTF-8, which is never written: ids are ASCII).
@@ -49,11 +50,22 @@ local function more(a)
   return 0
 end
 local missing = {}
+-- Parcels going on the truck that hold an order cancelled since they were waved: the
+-- planner's repack (which replaces the parcel) has not run yet; nothing may leave with them.
+local repack = {}
 local k, a = 4, 3
 for _ = 1, p do
   local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   if ships(KEYS[k]) and reason == '' and redis.call('HGET', KEYS[k], 'loaded') ~= '1' then
     missing[#missing + 1] = id
+  end
+  if ships(KEYS[k]) and reason == '' then
+    for i = k + 1, k + n do
+      if redis.call('HGET', KEYS[i], 'st') == 'cancelled' then
+        repack[#repack + 1] = id
+        break
+      end
+    end
   end
   if more(a) > 0 and ships(KEYS[k]) and reason ~= '' then
     if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a + 9]
@@ -62,6 +74,10 @@ for _ = 1, p do
     end
   end
   k, a = k + 1 + n + more(a), a + 10
+end
+if #repack > 0 then
+  table.insert(repack, 1, 'repack')
+  return repack
 end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')

@@ -50,7 +50,7 @@ export function reset(id) {
 
 const RESULTS = {
   loaded: 'good', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
-  handed_over: 'good', refused_missing: 'bad',
+  handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad',
 };
 
 /** The big answer to the last scan (null hides it). */
@@ -203,7 +203,11 @@ async function confirm() {
     if (e.status === 401) { onAuth(e); return; }
     const b = e.body || {};
     const miss = b.missing || (b.error && b.error.missing) || [];
-    if (e.status === 409 && miss.length) {
+    if (e.status === 409 && miss.length && b.error && b.error.code === 'repack_pending') {
+      // Parcels holding an order cancelled meanwhile: their repack replaces them in a moment
+      // (the re-read below shows the replacement to scan, and the old parcel to pull).
+      result('refused_repack', { list: miss.join(', ') });
+    } else if (e.status === 409 && miss.length) {
       result('refused_missing', { list: miss.join(', ') });
       if (S.ship) {
         // Shown at once, even if the re-read below fails. The server's `missing` leaves out
