@@ -250,6 +250,28 @@ catalogue! {
     CodePlacedAtTooOld => "the order is too old to be taken", "đơn quá cũ, không nhận";
     CodePlacedAtInFuture => "the order time is in the future", "thời gian đặt hàng ở tương lai";
     CodeInvalidWeight => "the weight must be 1 g – 100 kg", "cân nặng phải từ 1 g đến 100 kg";
+    CodeMissingField => "is required", "bắt buộc phải có";
+    CodeMalformedOrder => "not an ORDER object", "không phải một ORDER";
+    CodeInvalidType => "the value has the wrong type (text, number or list)",
+        "giá trị sai kiểu (chữ, số hay danh sách)";
+    CodeInvalidOrderId => "the order id is empty, too long or has characters other than letters, digits, - and _",
+        "mã đơn trống, quá dài hoặc có ký tự ngoài chữ, số, - và _";
+    CodeInvalidPlatform => "the platform must be tiktok, shopee or facebook",
+        "sàn phải là tiktok, shopee hoặc facebook";
+    CodeInvalidPlacedAt => "not a date-time with its time zone (RFC 3339)",
+        "không phải ngày giờ có múi giờ (RFC 3339)";
+    CodeInvalidDistrict => "the district is too long", "quận/huyện quá dài";
+    CodeInvalidNote => "the note is too long", "ghi chú quá dài";
+    CodeInvalidDiscount => "the discount is more than items + shipping fee",
+        "giảm giá lớn hơn tiền hàng + phí ship";
+    CodeCodMismatch => "COD is more than the buyer owes (items + shipping fee − discount)",
+        "tiền thu hộ (COD) lớn hơn số người mua phải trả (tiền hàng + phí ship − giảm giá)";
+    CodeCodMismatchAmounts => "COD {got} is more than the buyer owes: items + shipping fee − discount = {owed} (0 when prepaid); an extra zero?",
+        "tiền thu hộ (COD) {got} lớn hơn số người mua phải trả: tiền hàng + phí ship − giảm giá = {owed} (0 nếu đã trả trước); có thừa số 0 không?";
+    CodeNoItems => "an order has at least one item", "đơn phải có ít nhất một sản phẩm";
+    CodeTooManyItems => "too many items in one order", "một đơn có quá nhiều sản phẩm";
+    CodeInvalidSku => "the SKU is empty, too long or has spaces", "mã SKU trống, quá dài hoặc có khoảng trắng";
+    CodeInvalidItemName => "the item name is empty or too long", "tên sản phẩm trống hoặc quá dài";
     // The importer's reasons for unmappable rows, phrase by phrase (values stay as written).
     ReasonNoOrderId => "no order id", "thiếu mã đơn hàng";
     ReasonIdAsNumber => "the order id was turned into a number by a spreadsheet and lost digits: export again, or format the column as text",
@@ -282,6 +304,7 @@ catalogue! {
     ReasonTotal => "order total", "tổng tiền đơn";
     ReasonFee => "shipping fee", "phí vận chuyển";
     ReasonNotJson => "not valid JSON", "không phải JSON hợp lệ";
+    ReasonColumn => "column", "cột";
     ReasonNotObject => "not a JSON object (one ORDER per line)", "không phải đối tượng JSON (mỗi dòng một ORDER)";
     ReasonAllCancelled => "every line item is cancelled", "mọi sản phẩm của đơn đã bị hủy";
     // cancel.
@@ -341,6 +364,7 @@ const REASON_PHRASES: &[Msg] = &[
     Msg::ReasonTotal,
     Msg::ReasonFee,
     Msg::ReasonNotJson,
+    Msg::ReasonColumn,
     Msg::ReasonNoItems,
     Msg::ReasonOrderId,
 ];
@@ -379,9 +403,51 @@ fn reason_in(lang: Lang, reason: &str) -> String {
     out
 }
 
+/// A server rejection said plainly in the language in use: the catalogue's words for its
+/// code, with the amounts of a `cod_mismatch` kept (the server's message is English).
+pub fn rejection_text(code: &str, message: &str) -> Option<String> {
+    rejection_in(lang(), code, message)
+}
+
+fn rejection_in(lang: Lang, code: &str, message: &str) -> Option<String> {
+    if code == "cod_mismatch" {
+        // "at most items + shipping_fee - discount = {owed} (0: prepaid); got {got}"
+        let number = |after: &str| -> Option<String> {
+            let rest = &message[message.find(after)? + after.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            (!digits.is_empty()).then_some(digits)
+        };
+        if let (Some(owed), Some(got)) = (number("= "), number("got ")) {
+            return Some(fill(
+                Msg::CodeCodMismatchAmounts.text(lang),
+                &[("owed", &owed), ("got", &got)],
+            ));
+        }
+    }
+    code_msg(code).map(|m| m.text(lang).to_owned())
+}
+
 /// A server rejection code said plainly, when the catalogue has it.
 pub fn code_text(code: &str) -> Option<String> {
-    let m = match code {
+    code_msg(code).map(|m| t(m, &[]))
+}
+
+fn code_msg(code: &str) -> Option<Msg> {
+    Some(match code {
+        "missing_field" => Msg::CodeMissingField,
+        "malformed_order" => Msg::CodeMalformedOrder,
+        "invalid_type" => Msg::CodeInvalidType,
+        "invalid_order_id" => Msg::CodeInvalidOrderId,
+        "invalid_platform" => Msg::CodeInvalidPlatform,
+        "invalid_placed_at" => Msg::CodeInvalidPlacedAt,
+        "invalid_district" => Msg::CodeInvalidDistrict,
+        "invalid_note" => Msg::CodeInvalidNote,
+        "invalid_discount" => Msg::CodeInvalidDiscount,
+        "cod_mismatch" => Msg::CodeCodMismatch,
+        "no_items" => Msg::CodeNoItems,
+        "too_many_items" => Msg::CodeTooManyItems,
+        "invalid_sku" => Msg::CodeInvalidSku,
+        "invalid_item_name" => Msg::CodeInvalidItemName,
         "unknown_province" => Msg::CodeUnknownProvince,
         "invalid_phone" => Msg::CodeInvalidPhone,
         "invalid_ward" => Msg::CodeInvalidWard,
@@ -395,8 +461,7 @@ pub fn code_text(code: &str) -> Option<String> {
         "placed_at_in_future" => Msg::CodePlacedAtInFuture,
         "invalid_weight" => Msg::CodeInvalidWeight,
         _ => return None,
-    };
-    Some(t(m, &[]))
+    })
 }
 
 #[cfg(test)]
@@ -499,6 +564,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every code an order can be rejected with reads in Vietnamese; a `cod_mismatch` keeps
+    /// its amounts (the extra zero a seller typed is what they need to see).
+    #[test]
+    fn every_rejection_code_reads_in_vietnamese() {
+        for code in crate::domain::FieldCode::ALL {
+            let wire = code.as_str();
+            let vi = rejection_in(Lang::Vi, wire, "whatever the server said");
+            assert!(vi.is_some(), "{wire} has no words in the catalogue");
+        }
+        let said = rejection_in(
+            Lang::Vi,
+            "cod_mismatch",
+            "at most items + shipping_fee - discount = 215000 (0: prepaid); got 2150000",
+        )
+        .unwrap();
+        assert!(
+            said.contains("215000") && said.contains("2150000"),
+            "{said}"
+        );
+        assert!(said.starts_with("tiền thu hộ"), "{said}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::client::{ClientError, Progress, RejectReason, Report};
 use crate::import::{CellSource, Mapped, Unmappable};
 
-use super::i18n::{code_text, reason_text, t, Msg};
+use super::i18n::{reason_text, rejection_text, t, Msg};
 use super::{EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER};
 
 #[derive(Debug, Default)]
@@ -142,7 +142,8 @@ impl Tally {
             .and_then(|cells| cells.iter().find(|c| c.field == why.field));
         if let Some(c) = cell {
             let at = t(Msg::AtLine, &[("line", &c.line)]);
-            let plain = code_text(&why.code).unwrap_or_else(|| why.message.clone());
+            let plain =
+                rejection_text(&why.code, &why.message).unwrap_or_else(|| why.message.clone());
             return format!("  {at:<10} {id}  {}: '{}' — {plain}", c.column, c.value);
         }
         let at = self
@@ -156,7 +157,9 @@ impl Tally {
         };
         // In Vietnamese the catalogue's words for the code (the server's message is English).
         let said = match super::i18n::lang() {
-            super::i18n::Lang::Vi => code_text(&why.code).unwrap_or_else(|| why.message.clone()),
+            super::i18n::Lang::Vi => {
+                rejection_text(&why.code, &why.message).unwrap_or_else(|| why.message.clone())
+            }
             super::i18n::Lang::En => why.message.clone(),
         };
         format!("  {at:<10} {id}  {}{field}: {said}", why.code)

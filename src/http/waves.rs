@@ -653,14 +653,19 @@ pub async fn outlook(
     if !allowed || state.config.site(&site).is_none() {
         return Err(ApiError::not_found("site"));
     }
-    let out = state
+    let mut out = state
         .store
         .outlook(&site)
         .await?
-        .and_then(|j| serde_json::from_str(&j).ok())
+        .and_then(|j| serde_json::from_str::<Outlook>(&j).ok())
         .unwrap_or_else(|| Outlook {
             site: site.clone(),
             ..Default::default()
         });
+    // A seller sees only its own orders at risk (contract §2: a seller's token reaches its
+    // own orders); the site's counts and forecast stay whole.
+    if let Caller::Seller { id, .. } = &caller {
+        out.at_risk.retain(|r| r.id.seller == *id);
+    }
     Ok(Json(out))
 }

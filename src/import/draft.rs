@@ -115,7 +115,10 @@ impl Draft {
             "ship_to": {
                 "province": self.province.trim(),
                 "ward": self.ward.trim(),
-                "street": self.street.trim(),
+                "street": street_without_area(
+                    &self.street,
+                    &[&self.ward, &self.district, &self.province]
+                ),
             },
             "items": items,
             "cod_amount": if cod { total.to_string() } else { "0".to_owned() },
@@ -135,9 +138,70 @@ impl Draft {
     }
 }
 
+/// The street as the platform gave it, without the ward, district and province that exports
+/// repeat at its end (Shopee's "Địa chỉ nhận hàng" is the whole address: "Số 8, phố Hàng
+/// Bông, Phường Hoàn Kiếm, Hà Nội"), which labels and carriers would print twice and which
+/// crowds the ward off a label. Trailing comma-separated parts that name one of `areas`
+/// (the same words, or one ends with the other by two words or more: "Hà Nội" and "Thành
+/// phố Hà Nội") are dropped; the first part always stays.
+pub(crate) fn street_without_area(street: &str, areas: &[&str]) -> String {
+    let areas: Vec<String> = areas
+        .iter()
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let names = |part: &str| {
+        let p = part.trim().to_lowercase();
+        let words = |s: &str| s.split_whitespace().count();
+        areas.iter().any(|a| {
+            *a == p
+                || (words(&p) >= 2 && a.ends_with(&format!(" {p}")))
+                || (words(a) >= 2 && p.ends_with(&format!(" {a}")))
+        })
+    };
+    let mut parts: Vec<&str> = street.split(',').collect();
+    while parts.len() > 1
+        && parts
+            .last()
+            .is_some_and(|p| p.trim().is_empty() || names(p))
+    {
+        parts.pop();
+    }
+    parts.join(",").trim().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_street_loses_the_area_an_export_repeats() {
+        let areas = ["Phường Hoàn Kiếm", "", "Hà Nội"];
+        for (street, want) in [
+            (
+                "Số 8, phố Hàng Bông, Phường Hoàn Kiếm, Hà Nội",
+                "Số 8, phố Hàng Bông",
+            ),
+            (
+                "Số 8, phố Hàng Bông, phường hoàn kiếm",
+                "Số 8, phố Hàng Bông",
+            ),
+            ("Số 8 Hàng Bông, Thành phố Hà Nội", "Số 8 Hàng Bông"),
+            ("Số 8 Hàng Bông, Hoàn Kiếm", "Số 8 Hàng Bông"),
+            ("Số 8 Hàng Bông, Đống Đa", "Số 8 Hàng Bông, Đống Đa"),
+            ("Số 8 Hàng Bông", "Số 8 Hàng Bông"),
+            // Never the whole street.
+            ("Phường Hoàn Kiếm, Hà Nội", "Phường Hoàn Kiếm"),
+            ("  Số 8 Hàng Bông ,  ", "Số 8 Hàng Bông"),
+        ] {
+            assert_eq!(street_without_area(street, &areas), want, "{street}");
+        }
+        // A number is not a district's name ("Quận 5" vs a street ending in "5").
+        assert_eq!(
+            street_without_area("Ngõ 12, ngách 5", &["Quận 5"]),
+            "Ngõ 12, ngách 5"
+        );
+    }
 
     fn item(sku: &str, qty: u32, price: u64) -> DraftItem {
         DraftItem {

@@ -36,7 +36,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
             Err(e) => out.unmappable.push(Unmappable {
                 line: line_no,
                 order_id: crate::domain::order::peek_order_id(line),
-                reason: format!("not valid JSON: {e}"),
+                reason: format!("not valid JSON (column {})", e.column()),
             }),
         }
     }

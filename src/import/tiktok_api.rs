@@ -51,7 +51,7 @@ pub(crate) fn parse(text: &str, opts: &Options) -> Result<Parsed, ImportError> {
                 out.unmappable.push(Unmappable {
                     line: n + 1,
                     order_id: None,
-                    reason: format!("not valid JSON: {e}"),
+                    reason: format!("not valid JSON (column {})", e.column()),
                 });
             }
         }

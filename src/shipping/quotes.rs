@@ -126,6 +126,16 @@ impl QuoteCache {
     pub fn mark(&self, carrier: &str, failed: bool) {
         let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
         if failed {
+            let was_down = down
+                .get(carrier)
+                .is_some_and(|at| at.elapsed() < FAILURE_TTL);
+            if !was_down {
+                tracing::warn!(
+                    carrier,
+                    for_secs = FAILURE_TTL.as_secs(),
+                    "a fee quote failed or timed out: this carrier's parcels are priced from its rate table, for every destination, until the time is up"
+                );
+            }
             down.insert(carrier.to_owned(), Instant::now());
         } else {
             down.remove(carrier);

@@ -174,6 +174,23 @@ async fn ghn_books_in_grams_and_a_lost_answer_books_once() {
         .expect("found by client code");
     assert_eq!(Some(again.tracking_code), ghn.tracking_code("P-2"));
     assert_eq!(ghn.created_count("P-2"), 1);
+
+    // The same, when GHN refuses the repeat in words not known as its duplicate's (a
+    // black-box review's fake said "Đơn hàng đã tồn tại", ORDER_CODE_EXISTED): GHN is asked
+    // for the order before the refusal is final, so the parcel is booked, not rejected.
+    ghn.set_duplicate_words("Đơn hàng đã tồn tại");
+    ghn.fault_first("P-3", fake_ghn::Fault::Hang, 1);
+    assert!(quick
+        .book(&parcel("P-3", "Hà Nội"))
+        .await
+        .unwrap_err()
+        .retryable());
+    let again = quick
+        .book(&parcel("P-3", "Hà Nội"))
+        .await
+        .expect("found by client code after an unknown refusal");
+    assert_eq!(Some(again.tracking_code), ghn.tracking_code("P-3"));
+    assert_eq!(ghn.created_count("P-3"), 1);
 }
 
 #[tokio::test]

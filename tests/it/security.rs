@@ -78,6 +78,53 @@ fn bearer(t: &str) -> Option<String> {
     Some(format!("Bearer {t}"))
 }
 
+/// The site's outlook (contract §2): a seller's token lists only that seller's orders at
+/// risk (a black-box review read another seller's order ids, deadlines and volume there);
+/// the operator sees them all. No planner runs, so the outlook stays as written here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_s_outlook_lists_only_its_own_orders_at_risk() {
+    use reqwest::Method as M;
+    let redis = TestRedis::start().await;
+    let mut cfg = test_config(&redis.url(), &secure_toml());
+    cfg.planner.enabled = false;
+    let app = TestApp::spawn_with(cfg).await;
+    let base = format!("http://{}", app.addr);
+    let risk = |seller: &str, id: &str| {
+        json!({"id": {"seller": seller, "order_id": id}, "reason": "not_enough_capacity",
+               "pickup_at": "2026-12-07T04:00:00Z", "deadline": "2026-12-07T03:00:00Z"})
+    };
+    let outlook = json!({"site": SITE, "computed_at": "2026-12-07T02:00:00Z", "pending": 3,
+        "held": 0, "forecast": [],
+        "at_risk": [risk(SELLER_A, "A-1"), risk(SELLER_B, "B-1"), risk(SELLER_B, "B-2")]});
+    let mut c = redis.conn().await;
+    let _: () = redis::cmd("SET")
+        .arg(livepack::store::keys::outlook(SITE))
+        .arg(outlook.to_string())
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v["at_risk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"]["order_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let url = format!("{base}/v1/sites/{SITE}/outlook");
+    for (tok, want) in [
+        (TOK_A, vec!["A-1"]),
+        (TOK_B, vec!["B-1", "B-2"]),
+        (OPS, vec!["A-1", "B-1", "B-2"]),
+    ] {
+        let (s, v, _) = call(M::GET, url.clone(), bearer(tok), &[], None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(ids(&v), want, "{tok}: {v}");
+        assert_eq!(v["pending"], 3, "the site's count: {v}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sellers_token_reaches_only_its_own_orders_and_sessions() {
     use reqwest::Method as M;

@@ -136,12 +136,45 @@ impl Ghn {
         {
             Ok(data) => booking_of(&data),
             Err(Refusal::Duplicate(message)) => self.existing(&req.reference, &message).await,
+            // A refusal in words we do not know as GHN's duplicate (its wording is not
+            // documented): an earlier attempt whose answer was lost may have created the
+            // order, so GHN is asked before the refusal is taken as final.
+            Err(Refusal::Failed(e)) if !e.retryable() => match self.find(&req.reference).await {
+                Ok(Some(booking)) => Ok(booking),
+                Ok(None) => Err(e),
+                Err(lookup) => Err(lookup),
+            },
             Err(Refusal::Failed(e)) => Err(e),
         };
         if let Err(e) = &result {
             tracing::warn!(reference = %req.reference, retryable = e.retryable(), "ghn booking failed");
         }
         result
+    }
+
+    /// The order GHN has for `reference`, if it has one (`Err` only when GHN could not be
+    /// asked: a retryable failure).
+    async fn find(&self, reference: &str) -> Result<Option<Booking>, CarrierError> {
+        let body = json!({"client_order_code": reference});
+        match self
+            .call(
+                "/shipping-order/detail-by-client-code",
+                &body,
+                "order detail",
+            )
+            .await
+        {
+            Ok(data) => Ok(data
+                .get("order_code")
+                .and_then(Value::as_str)
+                .filter(|code| !code.trim().is_empty())
+                .map(|code| Booking {
+                    tracking_code: code.trim().to_owned(),
+                    fee: money(data.get("total_fee")),
+                })),
+            Err(Refusal::Failed(e)) if e.retryable() => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The order GHN already has for `reference`.

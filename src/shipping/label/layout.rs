@@ -257,6 +257,33 @@ fn address_line(l: &LabelData) -> String {
     )
 }
 
+/// The receiver's street and ward in at most `max_lines` lines of `max_w` points. When both
+/// do not fit, the street is cut ("…"), never the ward: with two-level addresses (since 2025)
+/// the ward is what the delivery hinges on.
+fn address_lines(l: &LabelData, size: f32, max_w: f32, max_lines: usize) -> Vec<String> {
+    let face = &FONTS.regular;
+    let whole = address_line(l);
+    let lines = wrap(face, &whole, size, max_w, usize::MAX);
+    let street = clean(l.receiver.street.trim());
+    let ward = clean(l.receiver.ward.trim());
+    if lines.len() <= max_lines || street.is_empty() || ward.is_empty() || max_lines < 2 {
+        return wrap(face, &whole, size, max_w, max_lines);
+    }
+    // The ward keeps the last line (as much of it as one line holds); the street the rest.
+    let ward_lines = wrap(face, &ward, size, max_w, usize::MAX)
+        .len()
+        .min(max_lines - 1);
+    let mut out = wrap(
+        face,
+        &format!("{street},"),
+        size,
+        max_w,
+        max_lines - ward_lines,
+    );
+    out.extend(wrap(face, &ward, size, max_w, ward_lines));
+    out
+}
+
 fn sender_address(l: &LabelData) -> String {
     clean(
         &[&l.sender.street, &l.sender.ward, &l.sender.province]
@@ -327,7 +354,7 @@ fn a6(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
         BLACK,
     );
     y += 15.0;
-    for line in wrap(&FONTS.regular, &address_line(l), 10.5, inner, 3) {
+    for line in address_lines(l, 10.5, inner, 3) {
         p.text(m, y, 10.5, Weight::Regular, &line, BLACK);
         y += 12.5;
     }
@@ -502,7 +529,7 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
         BLACK,
     );
     y += 11.0;
-    for line in wrap(&FONTS.regular, &address_line(l), 8.0, inner, 2) {
+    for line in address_lines(l, 8.0, inner, 2) {
         p.text(m, y, 8.0, Weight::Regular, &line, BLACK);
         y += 9.0;
     }

@@ -35,6 +35,9 @@ const API: &str = "/shiip/public-api/v2";
 pub struct Inner {
     book: Book,
     print_tokens: HashMap<String, Vec<String>>,
+    /// The refusal of a known `client_order_code` in other words than the default's
+    /// (GHN's wording is not documented).
+    duplicate_words: Option<String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -80,6 +83,11 @@ impl FakeGhn {
             timeout,
             timeout,
         )
+    }
+
+    /// From now on a known `client_order_code` is refused with `words` (HTTP 400, code 400).
+    pub fn set_duplicate_words(&self, words: &str) {
+        self.lock().duplicate_words = Some(words.to_owned());
     }
 
     /// A GHN `switch_status` webhook for the order of `reference`.
@@ -206,8 +214,9 @@ async fn create_order(
 ) -> Response {
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     let reference = body["client_order_code"].as_str().unwrap_or("").to_owned();
+    let words = lock(&state).duplicate_words.clone();
     create(&state, reference, body, |s, reference, body| {
-        decide(s, &headers, reference, body)
+        decide(s, &headers, reference, body, words.as_deref())
     })
     .await
 }
@@ -217,6 +226,7 @@ fn decide(
     headers: &HeaderMap,
     reference: &str,
     body: &Value,
+    duplicate_words: Option<&str>,
 ) -> (Outcome, Response, Duration) {
     if !authorized(headers) {
         return (Outcome::AuthFailed, unauthorized(), Duration::ZERO);
@@ -230,7 +240,10 @@ fn decide(
         return (Outcome::Rejected(m.clone()), refuse(&m), Duration::ZERO);
     }
     if let Some((code, _)) = s.orders.get(reference).and_then(|o| o.first()).cloned() {
-        let m = format!("Mã đơn hàng client_order_code {reference} đã tồn tại");
+        let m = duplicate_words.map_or_else(
+            || format!("Mã đơn hàng client_order_code {reference} đã tồn tại"),
+            str::to_owned,
+        );
         return (Outcome::Duplicate(code), refuse(&m), Duration::ZERO);
     }
     s.next += 1;
