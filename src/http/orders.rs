@@ -9,7 +9,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::domain::address::Region;
 use crate::domain::is_label;
-use crate::domain::status::OrderStatus;
+use crate::domain::status::{BookState, CarrierStatus, OrderStatus};
 use crate::metric_names as names;
 use crate::state::AppState;
 use crate::store::CancelOutcome;
@@ -40,8 +40,13 @@ pub struct OrderView {
     pub received_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub pickup_at: Option<DateTime<Utc>>,
-    /// True when no pickup before the deadline can be made.
+    /// True when no pickup before the deadline can be made, or when its parcel will not
+    /// ship (`shipping_problem`).
     pub at_risk: bool,
+    /// Why its parcel will not ship as it is, when the carrier rejected it (with the
+    /// carrier's reason) or cancelled it: the seller fixes the order (cancels it and sends
+    /// it again corrected) or asks the hub. `null` otherwise.
+    pub shipping_problem: Option<String>,
     pub wave_id: Option<String>,
     pub parcel_id: Option<String>,
     pub shipment_id: Option<String>,
@@ -78,6 +83,13 @@ pub async fn get_order(
         .order(&site, &seller, &order_id)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
+    let shipping_problem = match (&rec.parcel_id, rec.status) {
+        (
+            Some(parcel),
+            OrderStatus::Waved | OrderStatus::Picked | OrderStatus::Packed | OrderStatus::Booked,
+        ) => shipping_problem(&state, &site, parcel).await?,
+        _ => None,
+    };
     let d = rec.data;
     Ok(Json(OrderView {
         order_id,
@@ -89,7 +101,8 @@ pub async fn get_order(
         deadline: d.deadline,
         // Where it ships: its parcel's pickup once waved, else the first it can make.
         pickup_at: Some(rec.parcel_pickup.unwrap_or(d.pickup_at)),
-        at_risk: d.at_risk,
+        at_risk: d.at_risk || shipping_problem.is_some(),
+        shipping_problem,
         wave_id: rec.wave_id,
         parcel_id: rec.parcel_id,
         shipment_id: rec.shipment_id,
@@ -100,6 +113,39 @@ pub async fn get_order(
             region: d.norm.region,
         },
     }))
+}
+
+/// Why the parcel `parcel_id` will not ship as it is: the carrier rejected its booking
+/// (final) or cancelled it.
+async fn shipping_problem(
+    state: &AppState,
+    site: &str,
+    parcel_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(h) = state
+        .store
+        .parcel_hashes(site, &[parcel_id.to_owned()])
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let Some(p) = crate::shipping::service::StoredParcel::from_hash(&h) else {
+        return Ok(None);
+    };
+    Ok(
+        if p.book_state == Some(BookState::Rejected) && p.tracking.is_none() {
+            Some(format!(
+                "the carrier rejected its parcel {parcel_id}: {}",
+                p.book_error.as_deref().unwrap_or("no reason given")
+            ))
+        } else if p.carrier_status == Some(CarrierStatus::CancelledByCarrier) {
+            Some(format!("the carrier cancelled its parcel {parcel_id}"))
+        } else {
+            None
+        },
+    )
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

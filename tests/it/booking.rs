@@ -260,6 +260,23 @@ async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_count
         "the carrier's reason is kept: {reason}"
     );
     assert_eq!(vtp.created_count(bad), 0);
+    // The seller sees it on the order (a black-box review found nothing seller-facing said
+    // so): at risk, with the carrier's reason.
+    let (s, o) = TestClient::new(&addr, SELLER.1)
+        .get_json("/v1/orders/B-3")
+        .await;
+    assert_eq!(s, 200, "{o}");
+    assert_eq!(o["parcel_id"].as_str(), Some(bad.as_str()), "{o}");
+    assert_eq!(o["at_risk"], true, "{o}");
+    let problem = o["shipping_problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("rejected") && problem.contains("Phường/Xã người nhận không hợp lệ"),
+        "{o}"
+    );
+    let (_, fine) = TestClient::new(&addr, SELLER.1)
+        .get_json("/v1/orders/B-0")
+        .await;
+    assert_eq!(fine["shipping_problem"], Value::Null, "{fine}");
     // The old-unit ward was resolved through the three-level lists and booked.
     let old_unit = parcels
         .iter()
