@@ -335,9 +335,13 @@ pub async fn get(
             pulls.push(PullView {
                 parcel_id: v.parcel_id.clone(),
                 replaced_by: v.replaced_by.clone(),
-                items: pull_items(&p.doc, new.map(|n| &n.doc), |sku| {
-                    put_back_of(id, p.replaced_by.as_deref(), sku)
-                }),
+                items: if p.pull_empty {
+                    Vec::new()
+                } else {
+                    pull_items(&p.doc, new.map(|n| &n.doc), |sku| {
+                        put_back_of(id, p.replaced_by.as_deref(), sku)
+                    })
+                },
             });
         }
         if v.status == ParcelStatus::Open && !p.pull {

@@ -38,6 +38,8 @@ pub struct StoredParcel {
     pub book_attempts: u64,
     pub next_try_ms: Option<i64>,
     pub pull: bool,
+    /// To pull, but never packed (booked before packing): no box, no unit to take out.
+    pub pull_empty: bool,
     /// The pull was confirmed at the floor (`POST /v1/parcels/{id}/pulled`).
     pub pulled: bool,
     /// pending | retrying | booked | rejected, as the booker wrote it (absent: derived).
@@ -75,6 +77,7 @@ impl StoredParcel {
                 .unwrap_or(0),
             next_try_ms: h.get("next_try_ms").and_then(|v| v.parse().ok()),
             pull: h.contains_key("pull"),
+            pull_empty: h.contains_key("pull_empty"),
             pulled: h.contains_key("pulled_ms"),
             book_state: h.get("book_state").and_then(|v| v.parse().ok()),
             loaded: h.get("loaded").is_some_and(|v| v == "1"),

@@ -1372,3 +1372,71 @@ async fn a_pulled_box_s_card_asks_back_each_unit_once_and_none_the_new_parcel_ne
     );
     app.stop().await;
 }
+
+/// A booked parcel never picked nor packed, one of whose orders is cancelled: it is replaced
+/// (its carrier order cancelled), but there is no box: its pull card asks back no unit (a
+/// black-box review's wave listed the parcel's items to take out of a box never packed,
+/// with nothing picked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booked_parcel_never_packed_has_no_units_to_pull() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let client = app.client(OPERATOR);
+    let seller = app.client(TOKEN_A);
+    let honey = order("NP-80-H", 80);
+    let mut tea = order("NP-80-T", 80);
+    tea["items"] = json!([{ "sku": "TEA-LOTUS-200", "name": "Trà sen 200g", "qty": 1,
+        "unit_price": "120000", "weight_g": 250 }]);
+    tea["cod_amount"] = json!("150000");
+    push_session(&app, TOKEN_A, "never-packed", &[honey, tea], 10).await;
+    eventually(30, "waved", || {
+        let c = &seller;
+        async move { c.get_json("/v1/orders/NP-80-H").await.1["shipment_id"].is_string() }
+    })
+    .await;
+    let (_, o) = seller.get_json("/v1/orders/NP-80-H").await;
+    let id = |k: &str| o[k].as_str().unwrap().to_owned();
+    let (parcel, wave, shipment) = (id("parcel_id"), id("wave_id"), id("shipment_id"));
+    let (s, r) = client
+        .post_json(&format!("/v1/shipments/{shipment}/book"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    eventually(30, "booked", || {
+        let (c, p) = (&client, &shipment);
+        async move {
+            let (_, sh) = c.get_json(&format!("/v1/shipments/{p}")).await;
+            sh["parcels_booked"] == 1
+        }
+    })
+    .await;
+    let (s, r) = seller
+        .post_json("/v1/orders/NP-80-T/cancel", json!({}))
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    eventually(30, "replaced", || {
+        let (c, w, p) = (&client, &wave, &parcel);
+        async move {
+            let (_, wave) = c.get_json(&format!("/v1/waves/{w}")).await;
+            wave["pulls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["parcel_id"] == p.as_str() && x["replaced_by"].is_string())
+        }
+    })
+    .await;
+    let (_, wave) = client.get_json(&format!("/v1/waves/{wave}")).await;
+    assert_eq!(wave["qty_picked"], 0, "{wave}");
+    let pull = wave["pulls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["parcel_id"] == parcel.as_str())
+        .unwrap();
+    assert_eq!(
+        pull["items"],
+        json!([]),
+        "no box, no unit to take out: {pull}"
+    );
+    app.stop().await;
+}

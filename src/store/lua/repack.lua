@@ -98,6 +98,8 @@ else
     end
   end
   redis.call('HSET', KEYS[2], 'pull', 1)
+  -- Booked but never packed: no box, so its pull card asks back no unit.
+  if pstatus ~= 'packed' then redis.call('HSET', KEYS[2], 'pull_empty', 1) end
   redis.call('HINCRBY', KEYS[1], 'pulls_open', 1)
   redis.call('HINCRBY', KEYS[2], 'pull_count', 1)
   if survivors then
