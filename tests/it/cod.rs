@@ -716,6 +716,36 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     // GHTK (form posts): delivered (5) with pick_money and fee; delivered with part of the
     // parcel returned (return_part_package=1), 100,000 less collected.
     let partial_collected = k[1].cod - 100_000;
+    // A webhook whose amount is not whole đồng is refused (400 naming the field) and
+    // changes nothing: the good one below is still `applied`.
+    for bad in ["-5000", "12.5.3", "1e12"] {
+        let body = String::from_utf8(fake_ghtk::webhook_form(
+            &k[0].tracking,
+            &k[0].id,
+            5,
+            27_000,
+            k[0].cod,
+            false,
+        ))
+        .unwrap()
+        .replace(
+            &format!("pick_money={}", k[0].cod),
+            &format!("pick_money={bad}"),
+        );
+        let (s, r) = call(
+            &addr,
+            reqwest::Method::POST,
+            &format!("/v1/carriers/ghtk/webhook?secret={GHX_SECRET}"),
+            "",
+            Some(body.into_bytes()),
+        )
+        .await;
+        assert_eq!(s, 400, "pick_money={bad}: {r}");
+        assert!(
+            r.contains("malformed_webhook") && r.contains("pick_money"),
+            "{r}"
+        );
+    }
     for (p, pick_money, part) in [(&k[0], k[0].cod, false), (&k[1], partial_collected, true)] {
         let body = fake_ghtk::webhook_form(&p.tracking, &p.id, 5, 27_000, pick_money, part);
         let r = post_ghx(&addr, "ghtk", body.clone()).await;

@@ -36,12 +36,15 @@
 //!
 //! GHN statuses are words; `carrier_code` is their position in [`GHN_STATUSES`] (1-based, 0
 //! unknown) and `carrier_status` the word itself.
+//!
+//! Amounts (GHTK's `pick_money` and `fee`, GHN's `CODAmount`, `TotalFee` and `Fee{…}`) are
+//! whole đồng, a number or a string of digits; a negative, fractional, exponent-form or
+//! unreadable amount refuses the webhook (400 naming the field), never recorded or skipped.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
-use super::partner::money;
-use super::{CodReport, ParcelStatus, StatusUpdate, WebhookError};
+use super::{webhook_money, CodReport, ParcelStatus, StatusUpdate, WebhookError};
 use crate::domain::schedule::TZ;
 
 /// What a GHTK `status_id` means for a parcel (table above).
@@ -179,8 +182,8 @@ pub fn parse_ghtk_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
         carrier_status: text(&m, "reason").unwrap_or_default(),
         at: text(&m, "action_time").and_then(|s| instant(&s)),
         money: CodReport {
-            cod_collected: money(m.get("pick_money")),
-            fee: money(m.get("fee")),
+            cod_collected: webhook_money("pick_money", m.get("pick_money"))?,
+            fee: webhook_money("fee", m.get("fee"))?,
             transfer_date: None,
             partial_return: flag(&m, "return_part_package"),
         },
@@ -201,15 +204,18 @@ pub fn parse_ghn_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
         .iter()
         .position(|s| *s == status)
         .map_or(0, |i| i as i64 + 1);
-    let fee = money(m.get("TotalFee")).or_else(|| {
-        let parts = m.get("Fee")?.as_object()?;
-        let mut total = rust_decimal::Decimal::ZERO;
-        for (k, v) in parts {
-            let x = money(Some(v)).unwrap_or_default();
-            total = if k == "Coupon" { total - x } else { total + x };
+    let fee = match (webhook_money("TotalFee", m.get("TotalFee"))?, m.get("Fee")) {
+        (Some(total), _) => Some(total),
+        (None, Some(Value::Object(parts))) => {
+            let mut total = rust_decimal::Decimal::ZERO;
+            for (k, v) in parts {
+                let x = webhook_money(&format!("Fee.{k}"), Some(v))?.unwrap_or_default();
+                total = if k == "Coupon" { total - x } else { total + x };
+            }
+            Some(total)
         }
-        Some(total)
-    });
+        (None, _) => None,
+    };
     Ok(StatusUpdate {
         tracking_code,
         reference: text(&m, "ClientOrderCode"),
@@ -218,7 +224,7 @@ pub fn parse_ghn_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
         carrier_status: status,
         at: text(&m, "Time").and_then(|s| instant(&s)),
         money: CodReport {
-            cod_collected: money(m.get("CODAmount")),
+            cod_collected: webhook_money("CODAmount", m.get("CODAmount"))?,
             fee,
             transfer_date: text(&m, "CODTransferDate").and_then(|s| vn_date(&s)),
             partial_return: flag(&m, "IsPartialReturn"),
@@ -249,6 +255,54 @@ mod tests {
         assert!(!u.money.partial_return);
         assert!(parse_ghtk_webhook(b"label_id=S1").is_err());
         assert!(parse_ghtk_webhook(b"").is_err());
+    }
+
+    #[test]
+    fn bad_amounts_refuse_the_webhook_naming_the_field() {
+        let refused = |r: Result<StatusUpdate, WebhookError>, field: &str| match r {
+            Err(WebhookError::Malformed(m)) => assert!(m.contains(field), "{field}: {m}"),
+            other => panic!("{field}: {other:?}"),
+        };
+        for bad in [
+            "-5000", "12.5.3", "12.5", "1e12", "abc", "%2B5000", "5%20000",
+        ] {
+            let form = format!("partner_id=P-1&label_id=S1&status_id=5&pick_money={bad}&fee=1");
+            refused(parse_ghtk_webhook(form.as_bytes()), "pick_money");
+        }
+        refused(
+            parse_ghtk_webhook(b"label_id=S1&status_id=5&pick_money=1&fee=-1"),
+            "fee",
+        );
+        let j = json!({"label_id": "S1", "status_id": 5, "pick_money": 1e12});
+        refused(parse_ghtk_webhook(j.to_string().as_bytes()), "pick_money");
+        // A blank amount is not reported by this event.
+        let u = parse_ghtk_webhook(b"label_id=S1&status_id=5&pick_money=&fee=").unwrap();
+        assert_eq!(u.money, CodReport::default());
+
+        let ghn = |extra: Value| {
+            let mut j = json!({"OrderCode": "A1", "Status": "delivered", "CODAmount": 1000, "TotalFee": 10});
+            for (k, v) in extra.as_object().unwrap() {
+                j[k] = v.clone();
+            }
+            parse_ghn_webhook(j.to_string().as_bytes())
+        };
+        for bad in [
+            json!(-5000),
+            json!(12.5),
+            json!(1e12),
+            json!("12.5.3"),
+            json!("x"),
+            json!([1]),
+        ] {
+            refused(ghn(json!({ "CODAmount": bad })), "CODAmount");
+        }
+        refused(ghn(json!({"TotalFee": -1})), "TotalFee");
+        refused(
+            ghn(json!({"TotalFee": null, "Fee": {"MainService": 2.5}})),
+            "Fee.MainService",
+        );
+        let u = ghn(json!({"CODAmount": "520000"})).expect("digits in a string");
+        assert_eq!(u.money.cod_collected, Some(Decimal::from(520_000)));
     }
 
     #[test]

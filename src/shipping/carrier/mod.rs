@@ -314,6 +314,37 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// An amount field of a status webhook (COD or fee), `field` as the carrier names it. Absent,
+/// null or blank: not reported by this event. Otherwise whole đồng in plain digits, a JSON
+/// integer or a string of digits ([`Vnd::parse_wire`](crate::domain::money::Vnd::parse_wire));
+/// a sign, a fraction, an exponent or garbage refuses the whole webhook (400 naming the
+/// field) rather than recording a wrong amount or dropping it silently.
+fn webhook_money(
+    field: &str,
+    v: Option<&serde_json::Value>,
+) -> Result<Option<Decimal>, WebhookError> {
+    use serde_json::Value;
+    let raw = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            return Err(WebhookError::Malformed(format!(
+                "{field} is not an amount of đồng"
+            )))
+        }
+    };
+    crate::domain::money::Vnd::parse_wire(&raw)
+        .map(|v| Some(v.0))
+        .map_err(|e| {
+            WebhookError::Malformed(format!(
+                "{field} is not a whole amount of đồng: {}",
+                e.message()
+            ))
+        })
+}
+
 /// Parses and authenticates a status webhook request for a carrier of config `kind`.
 /// Viettel Post (and the mock) carry the secret in the body (`TOKEN`); GHTK and GHN sign
 /// nothing, so `presented` is the secret that came with the request: the `secret` query

@@ -4,7 +4,9 @@
 //! Sources: see `viettelpost.rs`.
 //!
 //! Money (COD statements): `MONEY_COLLECTION` is the COD of the waybill (collected when the
-//! status is 501, delivered), `MONEY_TOTAL` the parcel's total charge (VAT included).
+//! status is 501, delivered), `MONEY_TOTAL` the parcel's total charge (VAT included). Each is
+//! whole đồng, a JSON integer or a string of digits; a negative, fractional, exponent-form or
+//! unreadable amount refuses the webhook (400 naming the field), never recorded or skipped.
 //! Viettel Post's webhook carries no transfer date nor partial-return flag: those come from
 //! its settlement export (`POST /v1/carriers/{id}/settlements`).
 //!
@@ -27,7 +29,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use super::{ParcelStatus, StatusUpdate, WebhookError};
+use super::{webhook_money, ParcelStatus, StatusUpdate, WebhookError};
 use crate::config::Secret;
 
 /// What a Viettel Post `ORDER_STATUS` means for a parcel (table above).
@@ -86,24 +88,15 @@ pub fn parse_viettelpost_webhook(
         carrier_status: text("STATUS_NAME").unwrap_or_default(),
         at: text("ORDER_STATUSDATE").and_then(|s| parse_status_date(&s)),
         money: super::CodReport {
-            cod_collected: money(data.get("MONEY_COLLECTION")),
+            cod_collected: webhook_money("DATA.MONEY_COLLECTION", data.get("MONEY_COLLECTION"))?,
             // MONEY_TOTAL: the parcel's total charge with VAT (MONEY_FEECOD, the COD fee, is
             // part of it); 0 or absent when the webhook does not carry it.
-            fee: money(data.get("MONEY_TOTAL")).filter(|f| !f.is_zero()),
+            fee: webhook_money("DATA.MONEY_TOTAL", data.get("MONEY_TOTAL"))?
+                .filter(|f| !f.is_zero()),
             transfer_date: None,
             partial_return: false,
         },
     })
-}
-
-/// A whole non-negative đồng amount, as a JSON number or a numeric string.
-fn money(v: Option<&Value>) -> Option<rust_decimal::Decimal> {
-    let d = match v? {
-        Value::Number(n) => n.to_string().parse::<rust_decimal::Decimal>().ok()?,
-        Value::String(s) => s.trim().parse::<rust_decimal::Decimal>().ok()?,
-        _ => return None,
-    };
-    (!d.is_sign_negative()).then(|| d.trunc().normalize())
 }
 
 /// `dd/MM/yyyy HH:mm:ss` (seconds optional) in Vietnam time (UTC+7, no DST).
@@ -152,11 +145,48 @@ mod tests {
         );
         assert_eq!(u.money.fee, Some(rust_decimal::Decimal::from(33_000)));
         let u = parse_viettelpost_webhook(
-            body(serde_json::json!({"MONEY_COLLECTION": -5, "MONEY_TOTAL": 0})).as_bytes(),
+            body(serde_json::json!({"MONEY_COLLECTION": null, "MONEY_TOTAL": 0})).as_bytes(),
             &secret,
         )
         .unwrap();
         assert_eq!(u.money, super::super::CodReport::default());
+    }
+
+    #[test]
+    fn a_bad_amount_refuses_the_webhook_naming_the_field() {
+        let secret = Secret::new("s");
+        let body = |money: &str, total: &str| {
+            format!(
+                r#"{{"DATA": {{"ORDER_NUMBER": "1001", "ORDER_STATUS": 501, "MONEY_COLLECTION": {money}, "MONEY_TOTAL": {total}}}, "TOKEN": "s"}}"#
+            )
+        };
+        for bad in [
+            "-5000",
+            "1e12",
+            "12.5",
+            "370000.0",
+            "\"12.5.3\"",
+            "\"-1\"",
+            "\"abc\"",
+            "true",
+        ] {
+            match parse_viettelpost_webhook(body(bad, "0").as_bytes(), &secret) {
+                Err(WebhookError::Malformed(m)) => {
+                    assert!(m.contains("DATA.MONEY_COLLECTION"), "{bad}: {m}")
+                }
+                other => panic!("MONEY_COLLECTION {bad}: {other:?}"),
+            }
+        }
+        match parse_viettelpost_webhook(body("0", "-33000").as_bytes(), &secret) {
+            Err(WebhookError::Malformed(m)) => assert!(m.contains("DATA.MONEY_TOTAL"), "{m}"),
+            other => panic!("MONEY_TOTAL -33000: {other:?}"),
+        }
+        let u = parse_viettelpost_webhook(body("\"370000\"", "33000").as_bytes(), &secret)
+            .expect("digits in a string");
+        assert_eq!(
+            u.money.cod_collected,
+            Some(rust_decimal::Decimal::from(370_000))
+        );
     }
 
     #[test]
