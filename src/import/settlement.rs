@@ -12,7 +12,8 @@
 //! `Số tiền thu hộ`, `Tiền hàng`), fee `Tổng phí` (also `Phí`, `Cước phí`, `Tổng cước`,
 //! `Phí vận chuyển`, `Phí giao hàng`, `Phí dịch vụ`, `Fee`), transfer date `Ngày đối soát`
 //! (also `Ngày chuyển tiền`, `Ngày thanh toán`, `Ngày chuyển COD`, `Ngày trả tiền`).
-//! Tracking and COD are required; fee and date optional.
+//! Tracking and COD are required (in the header and in every parcel's row: an empty COD cell
+//! is a bad cell, 0 is written as 0); fee and date optional.
 //!
 //! A file with any bad row is refused as a whole (nothing half-applied), every error naming
 //! its line and column.
@@ -257,10 +258,15 @@ impl Table<'_> {
     }
 }
 
-/// The COD amount (empty: 0); `None` when reported bad.
+/// The COD amount; `None` when reported bad. An empty cell is bad, not 0: the row would
+/// replace a payment recorded earlier (0 is written when nothing was collected).
 fn cod_cell(raw: &str, bad: &mut impl FnMut(SCol, String)) -> Option<Decimal> {
     if raw.is_empty() {
-        return Some(Decimal::ZERO);
+        bad(
+            SCol::Cod,
+            "empty: a COD amount is required (0 when nothing was collected)".into(),
+        );
+        return None;
     }
     match parse_vnd(raw) {
         Ok(v) => Some(Decimal::from(v)),
@@ -356,6 +362,30 @@ mod tests {
             parse(b"Ma van don,COD\n").unwrap_err(),
             SettlementError::Empty
         );
+    }
+
+    #[test]
+    fn an_empty_cod_cell_is_a_bad_cell_not_zero() {
+        for csv in [
+            "Mã vận đơn,Tiền thu hộ,Tổng phí\nA1,370000,33000\nA2,,22000\n",
+            "Mã vận đơn,Tiền thu hộ,Tổng phí\nA1,370000,33000\nA2, ,22000\n",
+            "Mã vận đơn;Tiền thu hộ\nA1;370000\nA2\n",
+        ] {
+            let err = parse(csv.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, SettlementError::BadRows(_)),
+                "{csv:?}: {err:?}"
+            );
+            let err = err.to_string();
+            assert!(
+                err.contains("line 3, column \"Tiền thu hộ\": empty"),
+                "{err}"
+            );
+            assert!(!err.contains("line 2"), "{err}");
+        }
+        // Totals below the table (no tracking code) are still skipped, blanks and all.
+        let rows = parse("Mã vận đơn,Tiền thu hộ\nA1,0\n,\nTổng,\n".as_bytes()).unwrap();
+        assert_eq!(rows.len(), 1);
     }
 
     #[test]

@@ -817,6 +817,21 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     for csv in [dated, dateless] {
         settle(&addr, "ghtk", csv).await;
     }
+    // An empty COD cell is a bad cell: the file is refused whole, k[0]'s payment stays.
+    let blank = format!("Mã đơn GHTK,Thu hộ,Phí dịch vụ\n{},,27000\n", k[0].tracking);
+    let (s, r) = call(
+        &addr,
+        reqwest::Method::POST,
+        "/v1/carriers/ghtk/settlements",
+        OPERATOR,
+        Some(blank.into_bytes()),
+    )
+    .await;
+    assert_eq!(s, 400, "{r}");
+    let e: Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(e["error"]["code"], "invalid_rows", "{r}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("line 2, column \"Thu hộ\": empty"), "{r}");
 
     // Seller 0 (Viettel Post): one delivered, unpaid but within the schedule; one returned.
     let st = statement(&addr, SELLERS[0].0, OPERATOR).await;
