@@ -151,7 +151,8 @@ mod tests {
             "[server]\nlisten = \"0.0.0.0:1\"\n[operator]\ntoken = \"a-real-operator-token-0123456789\"\n\
              [[sellers]]\nid = \"s\"\nname = \"S\"\nsite = \"hoa-lu-hub\"\ntoken = \"a-real-seller-token-0123456789\"\n\
              [[sites]]\nid = \"hoa-lu-hub\"\nname = \"H\"\npickups = [\"11:00\"]\nstation_pin = \"{h}\"\n\
-             [[carriers]]\nid = \"vtp\"\nkind = \"viettelpost\"\nwebhook_secret = \"a-real-webhook-secret-0123\"\n"
+             [[carriers]]\nid = \"vtp\"\nkind = \"viettelpost\"\nusername = \"u\"\npassword = \"p\"\n\
+             webhook_secret = \"a-real-webhook-secret-0123\"\n"
         );
         let c = Config::from_toml(&toml).unwrap();
         assert_eq!(

@@ -697,9 +697,12 @@ pub struct CarrierConfig {
     pub client_source: String,
     /// The carrier's status webhook must carry it (Viettel Post: the body's `TOKEN`;
     /// GHTK and GHN: `?secret=` in the registered URL or the `X-Livepack-Secret` header).
-    #[serde(default)]
+    /// Left out, every webhook is refused; set, it must not be empty.
+    #[serde(default, deserialize_with = "non_empty_secret")]
     pub webhook_secret: Secret,
-    /// The service parcels are booked with (e.g. "VCN"); empty: the first rate table's.
+    /// The service parcels are booked with (e.g. "VCN"): one of `services`' codes (without
+    /// any, the demo table's VCN or VTK); empty: the first table's (GHTK, GHN without
+    /// tables: `road`, `ecom`).
     #[serde(default)]
     pub default_service: String,
     /// Rate tables per service; empty: the demo Viettel Post table (not its real tariff).
@@ -731,6 +734,18 @@ pub struct CarrierConfig {
     /// counts in `livepack_cod_unpaid_overdue_parcels`.
     #[serde(default = "default_cod_schedule_days")]
     pub cod_schedule_days: u32,
+}
+
+/// A secret that, when written at all, is not empty: `webhook_secret = ""` would refuse every
+/// webhook while looking configured.
+fn non_empty_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    let secret = Secret::deserialize(d)?;
+    if secret.expose().trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "is empty: every webhook would be refused (set a long random secret, or leave the key out)",
+        ));
+    }
+    Ok(secret)
 }
 
 fn default_cod_schedule_days() -> u32 {
@@ -772,6 +787,22 @@ impl CarrierConfig {
         if !self.default_service.is_empty() {
             return self.default_service.clone();
         }
+        self.implied_service()
+    }
+
+    /// The services `default_service` may name: the rate tables' codes and the service
+    /// booked when it is empty.
+    pub fn service_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self.rates().into_iter().map(|r| r.code).collect();
+        let implied = self.implied_service();
+        if !codes.contains(&implied) {
+            codes.push(implied);
+        }
+        codes
+    }
+
+    /// The service booked without a `default_service`.
+    fn implied_service(&self) -> String {
         if self.services.is_empty() {
             // GHTK and GHN book one service (road; e-commerce): name it so, whatever table
             // prices it.

@@ -6,6 +6,7 @@ use chrono::NaiveTime;
 
 use super::{CarrierKind, Config, ConfigError, SiteConfig};
 use crate::domain::address::normalize_province;
+use crate::domain::phone::Phone;
 
 /// `1–64 of a-z 0-9 -`: the contract's form for site and seller ids.
 pub fn is_valid_id(id: &str) -> bool {
@@ -147,6 +148,20 @@ fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigEr
                 "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
             ));
         }
+    }
+    Ok(())
+}
+
+/// The sender phone of site `n`, if given: a Vietnamese mobile or fixed-line number.
+fn check_site_phone(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
+    if !s.phone.is_empty() && !Phone::is_plausible_sender(&s.phone) {
+        return Err(ConfigError::invalid(
+            site_key(n, "phone"),
+            format!(
+                "`{}` is not a Vietnamese phone number (a mobile 0xxxxxxxxx, or a fixed line 02x… of 11 digits)",
+                s.phone
+            ),
+        ));
     }
     Ok(())
 }
@@ -349,6 +364,7 @@ impl Config {
             check_site_schedule(n, s)?;
             check_site_floor(n, s)?;
             check_site_pins_and_province(n, s)?;
+            check_site_phone(n, s)?;
             check_site_barcodes(n, s)?;
             self.check_site_carriers(n, s)?;
         }
@@ -558,6 +574,50 @@ fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigErro
             "the GHN shop id (digits) is required",
         ));
     }
+    if c.kind == CarrierKind::Viettelpost {
+        if c.username.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("carriers[{n}].username"),
+                "the Viettel Post partner account's login is required",
+            ));
+        }
+        if c.password.expose().trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("carriers[{n}].password"),
+                "the Viettel Post partner account's password is required",
+            ));
+        }
+    }
+    validate_carrier_policy(n, c)
+}
+
+/// `carriers[n]`: its default service and booking back-off.
+fn validate_carrier_policy(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigError> {
+    if !c.default_service.is_empty() {
+        let codes = c.service_codes();
+        if !codes.contains(&c.default_service) {
+            return Err(ConfigError::invalid(
+                format!("carriers[{n}].default_service"),
+                format!(
+                    "`{}` is not one of this carrier's services: {}",
+                    c.default_service,
+                    codes.join(", ")
+                ),
+            ));
+        }
+    }
+    if c.attempt_timeout_ms == 0 {
+        return Err(ConfigError::invalid(
+            format!("carriers[{n}].attempt_timeout_ms"),
+            "must be > 0",
+        ));
+    }
+    if c.retry_cap_ms < c.retry_base_ms {
+        return Err(ConfigError::invalid(
+            format!("carriers[{n}].retry_cap_ms"),
+            "must be at least retry_base_ms",
+        ));
+    }
     Ok(())
 }
 
@@ -748,6 +808,82 @@ station_pin = "123456"
         // Two carriers with one id: the second would be silently ignored.
         let twice = "[[carriers]]\nid = \"viettel-post\"\nkind = \"mock\"\n[[carriers]]\nid = \"viettel-post\"\nkind = \"mock\"\n";
         assert!(err(twice).contains("carriers[1].id"), "{}", err(twice));
+
+        // Settings that would pass here and fail silently later.
+        let carrier = |kind: &str, body: &str| {
+            format!("[[carriers]]\nid = \"viettel-post\"\nkind = \"{kind}\"\n{body}\n")
+        };
+        let vtp = |body: &str| {
+            carrier(
+                "viettelpost",
+                &format!("username = \"u\"\npassword = \"p\"\n{body}"),
+            )
+        };
+        Config::from_toml(&vtp("")).expect("a complete Viettel Post entry");
+        for (toml, key) in [
+            (carrier("viettelpost", "password = \"p\""), "carriers[0].username"),
+            (
+                carrier("viettelpost", "username = \" \"\npassword = \"p\""),
+                "carriers[0].username",
+            ),
+            (carrier("viettelpost", "username = \"u\""), "carriers[0].password"),
+            (vtp("webhook_secret = \"\""), "carriers[0].webhook_secret"),
+            (
+                carrier("mock", "webhook_secret = \"\""),
+                "carriers[0].webhook_secret",
+            ),
+            (vtp("attempt_timeout_ms = 0"), "carriers[0].attempt_timeout_ms"),
+            (
+                vtp("retry_base_ms = 5000\nretry_cap_ms = 1000"),
+                "carriers[0].retry_cap_ms",
+            ),
+            (vtp("default_service = \"NOPE\""), "carriers[0].default_service"),
+            (
+                vtp("default_service = \"VTK\"\n[[carriers.services]]\ncode = \"X1\"\nfirst_weight_g = 500\nstep_g = 500\nsame_province = { first = 1, step = 1 }\nsame_region = { first = 1, step = 1 }\nother_region = { first = 1, step = 1 }\nmax_weight_g = 30000\nmax_cod = 1000000"),
+                "carriers[0].default_service",
+            ),
+            (
+                carrier(
+                    "ghtk",
+                    "base_url = \"https://x.vn\"\ntoken = \"t\"\ndefault_service = \"ecom\"",
+                ),
+                "carriers[0].default_service",
+            ),
+        ] {
+            let e = Config::from_toml(&toml).err().map(|e| e.to_string());
+            assert!(e.as_ref().is_some_and(|e| e.contains(&format!("`{key}`"))), "{key}: {e:?}");
+        }
+        assert!(err(&vtp("default_service = \"NOPE\"")).contains("VCN, VTK"));
+        // An unset webhook secret is allowed (webhooks refused); so is the service a kind
+        // books by default, or any of the table's codes.
+        for ok in [
+            vtp("default_service = \"VTK\"\nretry_base_ms = 1000\nretry_cap_ms = 1000"),
+            carrier(
+                "ghtk",
+                "base_url = \"https://x.vn\"\ntoken = \"t\"\ndefault_service = \"road\"",
+            ),
+            carrier(
+                "ghn",
+                "base_url = \"https://x.vn\"\ntoken = \"t\"\nshop_id = \"1\"\ndefault_service = \"ecom\"",
+            ),
+        ] {
+            Config::from_toml(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let site = |phone: &str| {
+            format!(
+                "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"123456\"\nphone = \"{phone}\"\n"
+            )
+        };
+        for phone in ["12", "0212345678", "phone", "+1 415 555 0100"] {
+            let e = Config::from_toml(&site(phone)).err().map(|e| e.to_string());
+            assert!(
+                e.as_ref().is_some_and(|e| e.contains("`sites[0].phone`")),
+                "{phone}: {e:?}"
+            );
+        }
+        for phone in ["", "0912 345 678", "02293888999", "+84 24 3812 3456"] {
+            Config::from_toml(&site(phone)).unwrap_or_else(|e| panic!("{phone}: {e}"));
+        }
     }
 
     #[test]

@@ -92,47 +92,53 @@ fn national(rest: &str) -> String {
     }
 }
 
+/// The digits of `raw` in national form (`+84…`, `84…`, `0084…` become `0…`), before any
+/// check of their length or prefix.
+fn national_digits(raw: &str) -> Result<String, PhoneError> {
+    let mut digits = String::with_capacity(16);
+    let mut count = 0usize;
+    let mut plus = false;
+    for c in raw.chars() {
+        match c {
+            '0'..='9' => {
+                count += 1;
+                if count <= MAX_DIGITS {
+                    digits.push(c);
+                }
+            }
+            '+' if !plus && count == 0 => plus = true,
+            c if is_ignorable(c) => {}
+            _ => return Err(PhoneError::InvalidCharacters),
+        }
+    }
+    if count == 0 {
+        return Err(PhoneError::Empty);
+    }
+    if count > MAX_DIGITS {
+        return Err(PhoneError::WrongLength(count));
+    }
+
+    Ok(if plus {
+        match digits.strip_prefix("84") {
+            Some(rest) => national(rest),
+            None => return Err(PhoneError::NotVietnamese),
+        }
+    } else if let Some(rest) = digits.strip_prefix("0084") {
+        national(rest)
+    } else if digits.starts_with("00") {
+        return Err(PhoneError::NotVietnamese);
+    } else if let Some(rest) = digits.strip_prefix("84") {
+        // A domestic number always starts with 0, so a leading 84 is the country code.
+        national(rest)
+    } else {
+        digits
+    })
+}
+
 impl Phone {
     /// Parses and normalizes a phone number as typed by a buyer.
     pub fn parse(raw: &str) -> Result<Phone, PhoneError> {
-        let mut digits = String::with_capacity(16);
-        let mut count = 0usize;
-        let mut plus = false;
-        for c in raw.chars() {
-            match c {
-                '0'..='9' => {
-                    count += 1;
-                    if count <= MAX_DIGITS {
-                        digits.push(c);
-                    }
-                }
-                '+' if !plus && count == 0 => plus = true,
-                c if is_ignorable(c) => {}
-                _ => return Err(PhoneError::InvalidCharacters),
-            }
-        }
-        if count == 0 {
-            return Err(PhoneError::Empty);
-        }
-        if count > MAX_DIGITS {
-            return Err(PhoneError::WrongLength(count));
-        }
-
-        let mut number = if plus {
-            match digits.strip_prefix("84") {
-                Some(rest) => national(rest),
-                None => return Err(PhoneError::NotVietnamese),
-            }
-        } else if let Some(rest) = digits.strip_prefix("0084") {
-            national(rest)
-        } else if digits.starts_with("00") {
-            return Err(PhoneError::NotVietnamese);
-        } else if let Some(rest) = digits.strip_prefix("84") {
-            // A domestic number always starts with 0, so a leading 84 is the country code.
-            national(rest)
-        } else {
-            digits
-        };
+        let mut number = national_digits(raw)?;
 
         // `number` holds ASCII digits only, so byte slicing below is on char boundaries.
         let prefix = |n: &str, len: usize| n.get(..len).unwrap_or(n).to_string();
@@ -158,6 +164,14 @@ impl Phone {
             return Err(PhoneError::NotMobile(prefix(&number, 3)));
         }
         Ok(Phone(number))
+    }
+
+    /// Whether `raw` can be a sender's phone (a shop, a packing site): a mobile number
+    /// [`Phone::parse`] accepts, or a fixed line (11 digits with a `02x` area code, which
+    /// buyers' numbers may not be).
+    pub fn is_plausible_sender(raw: &str) -> bool {
+        Phone::parse(raw).is_ok()
+            || national_digits(raw).is_ok_and(|n| n.len() == 11 && n.starts_with("02"))
     }
 
     /// The normalized 10-digit form, e.g. "0912345678".
@@ -290,6 +304,30 @@ mod tests {
                 Err(PhoneError::NotMobile(prefix.to_string())),
                 "{raw}"
             );
+        }
+    }
+
+    #[test]
+    fn a_sender_phone_is_a_mobile_or_a_fixed_line() {
+        for raw in [
+            "0912345678",
+            "+84 912 345 678",
+            "02293888999",
+            "0229 388 8999",
+            "+84 24 3812 3456",
+        ] {
+            assert!(Phone::is_plausible_sender(raw), "{raw}");
+        }
+        for raw in [
+            "12",
+            "",
+            "0212345678",
+            "0612345678",
+            "022938889999",
+            "+1 415 555 0100",
+            "phone",
+        ] {
+            assert!(!Phone::is_plausible_sender(raw), "{raw}");
         }
     }
 
