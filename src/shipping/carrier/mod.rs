@@ -319,6 +319,9 @@ pub enum WebhookError {
 /// integer or a string of digits ([`Vnd::parse_wire`](crate::domain::money::Vnd::parse_wire));
 /// a sign, a fraction, an exponent or garbage refuses the whole webhook (400 naming the
 /// field) rather than recording a wrong amount or dropping it silently.
+/// The largest amount (đồng) a webhook may send as a JSON float (10 billion).
+const MAX_WEBHOOK_FLOAT: f64 = 1e10;
+
 fn webhook_money(
     field: &str,
     v: Option<&serde_json::Value>,
@@ -328,7 +331,15 @@ fn webhook_money(
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
         Some(Value::String(s)) => s.trim().to_owned(),
-        Some(Value::Number(n)) => n.to_string(),
+        // A whole number written with a fraction (`370000.0`, as a JSON encoder of floats
+        // writes it) is that many đồng, up to a bound no parcel's COD nears; `1e12` and
+        // fractions are not amounts.
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && (0.0..=MAX_WEBHOOK_FLOAT).contains(&f) => {
+                format!("{f:.0}")
+            }
+            _ => n.to_string(),
+        },
         Some(_) => {
             return Err(WebhookError::Malformed(format!(
                 "{field} is not an amount of đồng"

@@ -164,7 +164,7 @@ mod tests {
             "-5000",
             "1e12",
             "12.5",
-            "370000.0",
+            "370000.5",
             "\"12.5.3\"",
             "\"-1\"",
             "\"abc\"",
@@ -181,6 +181,12 @@ mod tests {
             Err(WebhookError::Malformed(m)) => assert!(m.contains("DATA.MONEY_TOTAL"), "{m}"),
             other => panic!("MONEY_TOTAL -33000: {other:?}"),
         }
+        let u = parse_viettelpost_webhook(body("370000.0", "33000").as_bytes(), &secret)
+            .expect("a whole number written as a float");
+        assert_eq!(
+            u.money.cod_collected,
+            Some(rust_decimal::Decimal::from(370_000))
+        );
         let u = parse_viettelpost_webhook(body("\"370000\"", "33000").as_bytes(), &secret)
             .expect("digits in a string");
         assert_eq!(
