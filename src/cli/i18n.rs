@@ -254,10 +254,10 @@ catalogue! {
     CodeMalformedOrder => "not an ORDER object", "không phải một ORDER";
     CodeInvalidType => "the value has the wrong type (text, number or list)",
         "giá trị sai kiểu (chữ, số hay danh sách)";
-    CodeInvalidOrderId => "the order id is empty, too long or has characters other than letters, digits, - and _",
-        "mã đơn trống, quá dài hoặc có ký tự ngoài chữ, số, - và _";
-    CodeInvalidPlatform => "the platform must be tiktok, shopee or facebook",
-        "sàn phải là tiktok, shopee hoặc facebook";
+    CodeInvalidOrderId => "the order id is empty, longer than 64 or has characters other than letters, digits, '.', '-' and '_'",
+        "mã đơn trống, dài quá 64 ký tự hoặc có ký tự ngoài chữ, số, '.', '-' và '_'";
+    CodeInvalidPlatform => "the platform must be one of tiktok, shopee, lazada, facebook, zalo, other",
+        "sàn phải là một trong tiktok, shopee, lazada, facebook, zalo, other";
     CodeInvalidPlacedAt => "not a date-time with its time zone (RFC 3339)",
         "không phải ngày giờ có múi giờ (RFC 3339)";
     CodeInvalidDistrict => "the district is too long", "quận/huyện quá dài";

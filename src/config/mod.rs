@@ -700,9 +700,10 @@ pub struct CarrierConfig {
     /// Left out, every webhook is refused; set, it must not be empty.
     #[serde(default, deserialize_with = "non_empty_secret")]
     pub webhook_secret: Secret,
-    /// The service parcels are booked with (e.g. "VCN"): one of `services`' codes (without
-    /// any, the demo table's VCN or VTK); empty: the first table's (GHTK, GHN without
-    /// tables: `road`, `ecom`).
+    /// The service parcels are booked with (e.g. "VCN"): one of `services`' codes when it
+    /// lists any (a Viettel Post carrier without tables may name any of its services, priced
+    /// by the demo table); empty: the first table's (GHTK, GHN without tables: `road`,
+    /// `ecom`).
     #[serde(default)]
     pub default_service: String,
     /// Rate tables per service; empty: the demo Viettel Post table (not its real tariff).

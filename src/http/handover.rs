@@ -105,10 +105,12 @@ pub struct HandedOver {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ParcelsMissing {
     pub error: ErrorDetail,
-    /// Ship-able parcels neither loaded nor left behind with a reason (`parcels_missing`),
-    /// or (`repack_pending`) parcels holding an order cancelled since they were waved, not
-    /// yet replaced by their repack.
+    /// Ship-able parcels neither loaded nor left behind with a reason.
     pub missing: Vec<String>,
+    /// (`repack_pending`, nothing missing) Parcels to go that hold an order cancelled since
+    /// they were waved, not yet replaced by their repack.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repack_pending: Vec<String>,
 }
 
 fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
@@ -133,7 +135,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     responses((status = 200, body = HandedOver), (status = 400, body = ErrorBody, description = "a malformed body, a parcel not in the shipment, or a missing or too long reason"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody),
-        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`), or holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`)")))]
+        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`, `missing`), or, with none missing, parcels holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`, in `repack_pending`)")))]
 pub async fn handed_over(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,6 +206,7 @@ pub async fn handed_over(
                         ),
                     },
                     missing,
+                    repack_pending: Vec::new(),
                 };
                 return Ok((StatusCode::CONFLICT, Json(body)).into_response());
             }
@@ -217,7 +220,8 @@ pub async fn handed_over(
                             parcels.len()
                         ),
                     },
-                    missing: parcels,
+                    missing: Vec::new(),
+                    repack_pending: parcels,
                 };
                 return Ok((StatusCode::CONFLICT, Json(body)).into_response());
             }

@@ -141,22 +141,45 @@ impl Draft {
 /// The street as the platform gave it, without the ward, district and province that exports
 /// repeat at its end (Shopee's "Địa chỉ nhận hàng" is the whole address: "Số 8, phố Hàng
 /// Bông, Phường Hoàn Kiếm, Hà Nội"), which labels and carriers would print twice and which
-/// crowds the ward off a label. Trailing comma-separated parts that name one of `areas`
-/// (the same words, or one ends with the other by two words or more: "Hà Nội" and "Thành
-/// phố Hà Nội") are dropped; the first part always stays.
+/// crowds the ward off a label. A trailing comma-separated part is dropped when it is one of
+/// `areas` word for word, or when it names a unit (it starts with "Phường", "Xã", "Quận",
+/// "Thành phố", …) and one of them ends with the same name ("Thành phố Hà Nội" and "Hà
+/// Nội"). A bare name is kept: many wards are named after their street ("Số 12, Trần Hưng
+/// Đạo" in Phường Trần Hưng Đạo). The first part always stays.
 pub(crate) fn street_without_area(street: &str, areas: &[&str]) -> String {
+    const UNITS: &[&str] = &[
+        "phường",
+        "xã",
+        "thị trấn",
+        "thị xã",
+        "quận",
+        "huyện",
+        "tỉnh",
+        "thành phố",
+        "tp.",
+        "tp",
+        "đặc khu",
+    ];
     let areas: Vec<String> = areas
         .iter()
         .map(|a| a.trim().to_lowercase())
         .filter(|a| !a.is_empty())
         .collect();
+    // The name without its unit word ("phường hoàn kiếm" → "hoàn kiếm").
+    let bare = |s: &str| -> Option<String> {
+        UNITS.iter().find_map(|u| {
+            let rest = s.strip_prefix(u)?;
+            let rest = rest.trim_start_matches(['.', ' ']);
+            (rest.len() < s.len() && !rest.is_empty()).then(|| rest.to_owned())
+        })
+    };
     let names = |part: &str| {
         let p = part.trim().to_lowercase();
-        let words = |s: &str| s.split_whitespace().count();
         areas.iter().any(|a| {
             *a == p
-                || (words(&p) >= 2 && a.ends_with(&format!(" {p}")))
-                || (words(a) >= 2 && p.ends_with(&format!(" {a}")))
+                || bare(&p).is_some_and(|name| {
+                    name == *a || bare(a).is_some_and(|area_name| area_name == name)
+                })
         })
     };
     let mut parts: Vec<&str> = street.split(',').collect();
@@ -187,14 +210,26 @@ mod tests {
                 "Số 8, phố Hàng Bông",
             ),
             ("Số 8 Hàng Bông, Thành phố Hà Nội", "Số 8 Hàng Bông"),
-            ("Số 8 Hàng Bông, Hoàn Kiếm", "Số 8 Hàng Bông"),
-            ("Số 8 Hàng Bông, Đống Đa", "Số 8 Hàng Bông, Đống Đa"),
+            ("Số 8 Hàng Bông, TP. Hà Nội", "Số 8 Hàng Bông"),
+            (
+                "Số 8 Hàng Bông, P. Hoàn Kiếm",
+                "Số 8 Hàng Bông, P. Hoàn Kiếm",
+            ),
+            // A bare name may be the street's own (wards named after their street).
+            ("Số 8 Hàng Bông, Hoàn Kiếm", "Số 8 Hàng Bông, Hoàn Kiếm"),
             ("Số 8 Hàng Bông", "Số 8 Hàng Bông"),
             // Never the whole street.
             ("Phường Hoàn Kiếm, Hà Nội", "Phường Hoàn Kiếm"),
             ("  Số 8 Hàng Bông ,  ", "Số 8 Hàng Bông"),
         ] {
             assert_eq!(street_without_area(street, &areas), want, "{street}");
+        }
+        // The ward named after the street: the street stays.
+        for street in ["Số 12, Trần Hưng Đạo", "Số 12, phố Trần Hưng Đạo"] {
+            assert_eq!(
+                street_without_area(street, &["Phường Trần Hưng Đạo", "Hà Nội"]),
+                street
+            );
         }
         // A number is not a district's name ("Quận 5" vs a street ending in "5").
         assert_eq!(

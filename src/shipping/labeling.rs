@@ -62,17 +62,9 @@ pub async fn labels_for(
     };
     // k/n: the buyer's ship-able parcels for the same pickup: those of the same wave, and
     // those of the same shipments (a buyer who ordered again after a wave was released has
-    // a parcel in a later wave). Only a parcel with a split reason has any: every parcel of
-    // a buyer the planner split says why, and a parcel released before its buyer ordered
-    // again is marked by the later wave's commit (which bumps its version, so a repack
-    // computed before the mark is redone with it). Labels of parcels without one read no
-    // other parcel.
-    let split: Vec<&&StoredParcel> = shipping
-        .iter()
-        .filter(|p| p.split_reason().is_some())
-        .collect();
-    let wave_ids: HashSet<&str> = split.iter().map(|p| p.doc.wave_id.as_str()).collect();
-    let shipment_ids: HashSet<&str> = split
+    // a parcel in a later wave).
+    let wave_ids: HashSet<&str> = shipping.iter().map(|p| p.doc.wave_id.as_str()).collect();
+    let shipment_ids: HashSet<&str> = shipping
         .iter()
         .filter_map(|p| p.doc.shipment_id.as_deref())
         .collect();

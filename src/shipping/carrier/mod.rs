@@ -314,14 +314,15 @@ pub enum WebhookError {
     Malformed(String),
 }
 
-/// An amount field of a status webhook (COD or fee), `field` as the carrier names it. Absent,
-/// null or blank: not reported by this event. Otherwise whole đồng in plain digits, a JSON
-/// integer or a string of digits ([`Vnd::parse_wire`](crate::domain::money::Vnd::parse_wire));
-/// a sign, a fraction, an exponent or garbage refuses the whole webhook (400 naming the
-/// field) rather than recording a wrong amount or dropping it silently.
 /// The largest amount (đồng) a webhook may send as a JSON float (10 billion).
 const MAX_WEBHOOK_FLOAT: f64 = 1e10;
 
+/// An amount field of a status webhook (COD or fee), `field` as the carrier names it. Absent,
+/// null or blank: not reported by this event. Otherwise whole đồng: a JSON integer, a string
+/// of digits ([`Vnd::parse_wire`](crate::domain::money::Vnd::parse_wire)), or a JSON float
+/// with nothing after the point up to [`MAX_WEBHOOK_FLOAT`]; a sign, a fraction, an exponent
+/// or garbage refuses the whole webhook (400 naming the field) rather than recording a wrong
+/// amount or dropping it silently.
 fn webhook_money(
     field: &str,
     v: Option<&serde_json::Value>,

@@ -14,8 +14,8 @@
 -- Returns {'ok', handed over count} | {'dup', handed over count, left-behind parcel id…}
 -- (a repeat: the first hand-over's answer, as the shipment hash recorded it; '' for the count
 -- of a shipment handed over by builds before the thirty-eighth session, which recorded none)
--- | {'repack', parcel id…} (parcels to go that hold an order cancelled meanwhile, whose
--- repack has not replaced them yet) | {'missing', parcel id…} | {'stale', 0}
+-- | {'missing', parcel id…} | {'repack', parcel id…} (nothing missing, but parcels to go
+-- hold an order cancelled meanwhile, whose repack has not replaced them yet) | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
 -- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
 -- shipments.rs leaves out a line that is not UTF-8, which is never written: ids are ASCII).
@@ -75,13 +75,13 @@ for _ = 1, p do
   end
   k, a = k + 1 + n + more(a), a + 10
 end
-if #repack > 0 then
-  table.insert(repack, 1, 'repack')
-  return repack
-end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
   return missing
+end
+if #repack > 0 then
+  table.insert(repack, 1, 'repack')
+  return repack
 end
 local rank = { booked = 1, handed_over = 2, delivered = 3, returned = 3, cancelled_by_carrier = 3 }
 local moved = 0

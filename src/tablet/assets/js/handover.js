@@ -203,10 +203,11 @@ async function confirm() {
     if (e.status === 401) { onAuth(e); return; }
     const b = e.body || {};
     const miss = b.missing || (b.error && b.error.missing) || [];
-    if (e.status === 409 && miss.length && b.error && b.error.code === 'repack_pending') {
+    const repack = Array.isArray(b.repack_pending) ? b.repack_pending : [];
+    if (e.status === 409 && repack.length) {
       // Parcels holding an order cancelled meanwhile: their repack replaces them in a moment
       // (the re-read below shows the replacement to scan, and the old parcel to pull).
-      result('refused_repack', { list: miss.join(', ') });
+      result('refused_repack', { list: repack.join(', ') });
     } else if (e.status === 409 && miss.length) {
       result('refused_missing', { list: miss.join(', ') });
       if (S.ship) {
