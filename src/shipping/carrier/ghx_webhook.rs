@@ -44,7 +44,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
-use super::{webhook_money, CodReport, ParcelStatus, StatusUpdate, WebhookError};
+use super::{webhook_fee, webhook_money, CodReport, ParcelStatus, StatusUpdate, WebhookError};
 use crate::domain::schedule::TZ;
 
 /// What a GHTK `status_id` means for a parcel (table above).
@@ -183,7 +183,7 @@ pub fn parse_ghtk_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
         at: text(&m, "action_time").and_then(|s| instant(&s)),
         money: CodReport {
             cod_collected: webhook_money("pick_money", m.get("pick_money"))?,
-            fee: webhook_money("fee", m.get("fee"))?,
+            fee: webhook_fee("fee", m.get("fee")),
             transfer_date: None,
             partial_return: flag(&m, "return_part_package"),
         },
@@ -204,15 +204,27 @@ pub fn parse_ghn_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
         .iter()
         .position(|s| *s == status)
         .map_or(0, |i| i as i64 + 1);
-    let fee = match (webhook_money("TotalFee", m.get("TotalFee"))?, m.get("Fee")) {
+    // `TotalFee`, else the `Fee` object's own `Total` when it has one, else the sum of its
+    // parts (less `Coupon`); a part that is not an amount leaves the fee out.
+    let fee = match (webhook_fee("TotalFee", m.get("TotalFee")), m.get("Fee")) {
         (Some(total), _) => Some(total),
         (None, Some(Value::Object(parts))) => {
-            let mut total = rust_decimal::Decimal::ZERO;
-            for (k, v) in parts {
-                let x = webhook_money(&format!("Fee.{k}"), Some(v))?.unwrap_or_default();
-                total = if k == "Coupon" { total - x } else { total + x };
+            match webhook_fee("Fee.Total", parts.get("Total")).filter(|t| !t.is_zero()) {
+                Some(total) => Some(total),
+                None => {
+                    let mut total = Some(rust_decimal::Decimal::ZERO);
+                    for (k, v) in parts.iter().filter(|(k, _)| k.as_str() != "Total") {
+                        let x = webhook_fee(&format!("Fee.{k}"), Some(v));
+                        total = match (total, x) {
+                            (Some(t), Some(x)) if k == "Coupon" => Some(t - x),
+                            (Some(t), Some(x)) => Some(t + x),
+                            (_, None) if v.is_null() => total,
+                            _ => None,
+                        };
+                    }
+                    total
+                }
             }
-            Some(total)
         }
         (None, _) => None,
     };
@@ -269,10 +281,12 @@ mod tests {
             let form = format!("partner_id=P-1&label_id=S1&status_id=5&pick_money={bad}&fee=1");
             refused(parse_ghtk_webhook(form.as_bytes()), "pick_money");
         }
-        refused(
-            parse_ghtk_webhook(b"label_id=S1&status_id=5&pick_money=1&fee=-1"),
-            "fee",
-        );
+        // A bad fee alone is left out: the status and the COD still apply (a refused webhook
+        // comes back as it was, so its status would never be applied).
+        let u = parse_ghtk_webhook(b"label_id=S1&status_id=5&pick_money=1&fee=-1").unwrap();
+        assert_eq!(u.status, Some(ParcelStatus::Delivered));
+        assert_eq!(u.money.cod_collected, Some(Decimal::from(1)));
+        assert_eq!(u.money.fee, None);
         let j = json!({"label_id": "S1", "status_id": 5, "pick_money": 1e12});
         refused(parse_ghtk_webhook(j.to_string().as_bytes()), "pick_money");
         // A blank amount is not reported by this event.
@@ -296,11 +310,25 @@ mod tests {
         ] {
             refused(ghn(json!({ "CODAmount": bad })), "CODAmount");
         }
-        refused(ghn(json!({"TotalFee": -1})), "TotalFee");
-        refused(
-            ghn(json!({"TotalFee": null, "Fee": {"MainService": 2.5}})),
-            "Fee.MainService",
-        );
+        for fee in [
+            json!({"TotalFee": -1}),
+            json!({"TotalFee": null, "Fee": {"MainService": 2.5}}),
+        ] {
+            let u = ghn(fee.clone()).expect("a bad fee is left out");
+            assert_eq!(u.status, Some(ParcelStatus::Delivered), "{fee}");
+            assert_eq!(u.money.cod_collected, Some(Decimal::from(1000)), "{fee}");
+            assert_eq!(u.money.fee, None, "{fee}");
+        }
+        // The `Fee` object's own `Total` is the fee (never added to its parts); without one,
+        // the parts less the coupon.
+        let u = ghn(json!({"TotalFee": null, "Fee": {"MainService": 22000, "Insurance": 5000, "Total": 27000}}))
+            .unwrap();
+        assert_eq!(u.money.fee, Some(Decimal::from(27_000)));
+        let u = ghn(
+            json!({"TotalFee": null, "Fee": {"MainService": 22000, "Coupon": 2000, "Total": 0}}),
+        )
+        .unwrap();
+        assert_eq!(u.money.fee, Some(Decimal::from(20_000)));
         let u = ghn(json!({"CODAmount": "520000"})).expect("digits in a string");
         assert_eq!(u.money.cod_collected, Some(Decimal::from(520_000)));
     }

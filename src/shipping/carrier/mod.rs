@@ -314,6 +314,20 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// A fee field of a status webhook: as [`webhook_money`], but one that is not an amount is
+/// left out (WARN, naming the field) rather than refusing the event: a carrier resends a
+/// refused webhook as it was, so its status (delivered, returned) would never be applied over
+/// a fee, which no COD statement's `collected` depends on.
+fn webhook_fee(field: &str, v: Option<&serde_json::Value>) -> Option<Decimal> {
+    match webhook_money(field, v) {
+        Ok(fee) => fee,
+        Err(e) => {
+            tracing::warn!(field, error = %e, "a carrier webhook's fee is not an amount: left out, the event applied without it");
+            None
+        }
+    }
+}
+
 /// The largest amount (đồng) a webhook may send as a JSON float (10 billion).
 const MAX_WEBHOOK_FLOAT: f64 = 1e10;
 
