@@ -122,16 +122,9 @@ async fn shipping_problem(
     site: &str,
     parcel_id: &str,
 ) -> Result<Option<String>, ApiError> {
-    let Some(h) = state
-        .store
-        .parcel_hashes(site, &[parcel_id.to_owned()])
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(None);
-    };
-    let Some(p) = crate::shipping::service::StoredParcel::from_hash(&h) else {
+    let loaded =
+        crate::shipping::service::load_parcels(&state.store, site, &[parcel_id.to_owned()]).await?;
+    let Some(p) = loaded.first() else {
         return Ok(None);
     };
     Ok(

@@ -177,29 +177,14 @@ impl Ghn {
         }
     }
 
-    /// The order GHN already has for `reference`.
+    /// The order GHN already has for `reference` (its create refused it as a repeat with
+    /// `message`).
     async fn existing(&self, reference: &str, message: &str) -> Result<Booking, CarrierError> {
-        let body = json!({"client_order_code": reference});
-        match self
-            .call(
-                "/shipping-order/detail-by-client-code",
-                &body,
-                "order detail",
-            )
-            .await
-        {
-            Ok(data) => match data.get("order_code").and_then(Value::as_str) {
-                Some(code) if !code.trim().is_empty() => Ok(Booking {
-                    tracking_code: code.trim().to_owned(),
-                    fee: money(data.get("total_fee")),
-                }),
-                _ => Err(CarrierError::rejected(format!(
-                    "GHN already has an order {reference} but did not say its code ({message})"
-                ))),
-            },
-            Err(Refusal::Duplicate(m)) => Err(CarrierError::rejected(m)),
-            Err(Refusal::Failed(e)) => Err(e),
-        }
+        self.find(reference).await?.ok_or_else(|| {
+            CarrierError::rejected(format!(
+                "GHN already has an order {reference} but did not say its code ({message})"
+            ))
+        })
     }
 
     /// GHN's total fee for `req` in VND.

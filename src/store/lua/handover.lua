@@ -56,10 +56,9 @@ local repack = {}
 local k, a = 4, 3
 for _ = 1, p do
   local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
-  if ships(KEYS[k]) and reason == '' and redis.call('HGET', KEYS[k], 'loaded') ~= '1' then
-    missing[#missing + 1] = id
-  end
-  if ships(KEYS[k]) and reason == '' then
+  local ship = ships(KEYS[k])
+  if ship and reason == '' then
+    if redis.call('HGET', KEYS[k], 'loaded') ~= '1' then missing[#missing + 1] = id end
     for i = k + 1, k + n do
       if redis.call('HGET', KEYS[i], 'st') == 'cancelled' then
         repack[#repack + 1] = id
@@ -67,7 +66,7 @@ for _ = 1, p do
       end
     end
   end
-  if more(a) > 0 and ships(KEYS[k]) and reason ~= '' then
+  if more(a) > 0 and ship and reason ~= '' then
     if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a + 9]
         or redis.call('HGET', KEYS[k + 1 + n], 'status') == 'handed_over' then
       return {'stale', 0}
