@@ -114,10 +114,10 @@ pub async fn session_at_risk(
             .store
             .order_status_and_wave(site, seller, &chunk_ids)
             .await?;
-        let unpacked_ids: Vec<(&String, String, String)> = chunk
+        let unpacked_ids: Vec<(&String, String, String, Option<String>)> = chunk
             .iter()
             .zip(rows)
-            .filter_map(|((id, entry_wave), (st, wave))| {
+            .filter_map(|((id, entry_wave), (st, wave, parcel))| {
                 let status = st.unwrap_or_else(|| OrderStatus::Received.as_str().into());
                 let parsed = status.parse::<OrderStatus>().ok();
                 if parsed.is_some_and(OrderStatus::is_final) {
@@ -127,21 +127,22 @@ pub async fn session_at_risk(
                     id,
                     status,
                     entry_wave.clone().or(wave)?,
+                    parcel.filter(|p| !p.is_empty()),
                 ))
             })
             .collect();
         let ids: Vec<&str> = unpacked_ids.iter().map(|(id, ..)| id.as_str()).collect();
         let data = state.store.order_data_of(site, seller, &ids).await?;
-        // (order id, status, data, wave id) of the orders still to be packed.
-        let open: Vec<(&String, String, OrderData, String)> = unpacked_ids
+        // (order id, status, data, wave id, parcel id) of the orders still to be packed.
+        let open: Vec<(&String, String, OrderData, String, Option<String>)> = unpacked_ids
             .into_iter()
             .zip(data)
-            .filter_map(|((id, status, wave), data)| {
+            .filter_map(|((id, status, wave, parcel), data)| {
                 let d = serde_json::from_str::<OrderData>(&data?).ok()?;
-                (d.session == label).then_some((id, status, d, wave))
+                (d.session == label).then_some((id, status, d, wave, parcel))
             })
             .collect();
-        let mut waves: Vec<String> = open.iter().map(|(.., w)| w.clone()).collect();
+        let mut waves: Vec<String> = open.iter().map(|(.., w, _)| w.clone()).collect();
         waves.sort_unstable();
         waves.dedup();
         let fields = state
@@ -160,10 +161,24 @@ pub async fn session_at_risk(
                 Some((w.as_str(), DateTime::from_timestamp_millis(ms)?))
             })
             .collect();
-        for (id, status, d, wave) in open {
-            let Some(pickup) = pickup_of.get(wave.as_str()).copied() else {
+        // Where each ships now: its parcel's pickup, which a hand-over moves on to the next
+        // truck when the parcel is left behind (the wave keeps the pickup it was planned for).
+        let mut parcels: Vec<String> = open.iter().filter_map(|(.., p)| p.clone()).collect();
+        parcels.sort_unstable();
+        parcels.dedup();
+        let parcel_pickup: HashMap<String, DateTime<Utc>> =
+            crate::shipping::service::load_parcels(&state.store, site, &parcels)
+                .await?
+                .into_iter()
+                .map(|p| (p.doc.parcel_id, p.doc.pickup_at))
+                .collect();
+        for (id, status, d, wave, parcel) in open {
+            let Some(wave_pickup) = pickup_of.get(wave.as_str()).copied() else {
                 continue;
             };
+            let pickup = parcel
+                .and_then(|p| parcel_pickup.get(&p).copied())
+                .unwrap_or(wave_pickup);
             if let Some(reason) = waved_risk(d.deadline, pickup, d.at_risk, now) {
                 count += 1;
                 if listed.len() < MAX_LISTED {

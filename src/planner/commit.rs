@@ -80,7 +80,7 @@ pub async fn commit_plan(
                 // (Redis runs the scripts already sent meanwhile; the futures in the window,
                 // their routes, `WAIT`s and retries included, wait for this.)
                 let Some(chunk) = chunks.next() else { break };
-                let numbered = number(store, site, carrier, pending, chunk)
+                let numbered = number(&ctx, pending, chunk)
                     .await
                     .map_err(CommitStop::Store)?;
                 queue.extend(numbered);
@@ -181,17 +181,24 @@ pub fn ship_ctx(config: &Config, site: &SiteConfig) -> Option<ShipCtx> {
 /// 20).
 const NUMBERED_AT_ONCE: usize = 32;
 
-/// Boxes `waves` and reserves their wave and parcel numbers, per business day (waves are
-/// listed under their pickup's business day: the day staff pack them for), in plan order.
+/// Boxes `waves`, finds each one's pickup (its planned one, or the carrier's next whose
+/// truck has not left) and reserves their wave and parcel numbers, per business day (waves
+/// are listed under their pickup's business day: the day staff pack them for; a wave moved
+/// past a truck that left early goes under its new pickup's day), in plan order.
 async fn number<'a, 'p>(
-    store: &Store,
-    site: &str,
-    carrier: Option<&ShipCtx>,
+    ctx: &Ctx<'_>,
     pending: &'p HashMap<String, PendingRecord>,
     waves: &'a [WavePlan<'p>],
 ) -> Result<Vec<Numbered<'a, 'p>>, crate::store::StoreError> {
-    let dates: Vec<NaiveDate> = waves.iter().map(|w| business_date(w.pickup_at)).collect();
-    let boxes: Vec<Vec<Box<'p>>> = waves.iter().map(|w| boxes(carrier, w, pending)).collect();
+    let mut at = Vec::with_capacity(waves.len());
+    for w in waves {
+        at.push(pickups(ctx, w.pickup_at).await?);
+    }
+    let dates: Vec<NaiveDate> = at.iter().map(|p| business_date(p.wave)).collect();
+    let boxes: Vec<Vec<Box<'p>>> = waves
+        .iter()
+        .map(|w| boxes(ctx.carrier, w, pending))
+        .collect();
     // Per day: (waves, parcels) needed, then the first number of each reserved.
     let mut need: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
     for (date, b) in dates.iter().zip(&boxes) {
@@ -201,16 +208,18 @@ async fn number<'a, 'p>(
     }
     let mut next: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
     for (date, (waves, parcels)) in need {
-        let w = store.next_number(site, "wave", date, waves).await?;
+        let w = ctx.store.next_number(ctx.site, "wave", date, waves).await?;
         let p = if parcels > 0 {
-            store.next_number(site, "parcel", date, parcels).await?
+            ctx.store
+                .next_number(ctx.site, "parcel", date, parcels)
+                .await?
         } else {
             1
         };
         next.insert(date, (w, p));
     }
     let mut numbered = Vec::with_capacity(waves.len());
-    for ((wave, date), boxes) in waves.iter().zip(dates).zip(boxes) {
+    for (((wave, date), boxes), at) in waves.iter().zip(dates).zip(boxes).zip(at) {
         let (n_wave, first_parcel) = next.get(&date).copied().unwrap_or((1, 1));
         if let Some(e) = next.get_mut(&date) {
             *e = (n_wave + 1, first_parcel + boxes.len() as u64);
@@ -219,8 +228,9 @@ async fn number<'a, 'p>(
             wave,
             date,
             boxes,
-            wave_id: make_id('W', site, date, n_wave),
+            wave_id: make_id('W', ctx.site, date, n_wave),
             first_parcel,
+            at,
         });
     }
     Ok(numbered)
@@ -255,6 +265,8 @@ struct Numbered<'a, 'p> {
     boxes: Vec<Box<'p>>,
     wave_id: String,
     first_parcel: u64,
+    /// Its pickups (`pickups`).
+    at: Pickups,
 }
 
 /// Routes, builds and commits one wave; returns it with its pending fields and the
@@ -274,10 +286,7 @@ async fn commit_one<'a, 'p>(
             .orders()
             .map(|o| pending_field(&o.seller, &o.order_id))
     };
-    let at = match pickups(ctx, w.wave.pickup_at).await {
-        Ok(at) => at,
-        Err(e) => return (w.wave, w.wave_id, fields().collect(), Vec::new(), Err(e)),
-    };
+    let at = w.at;
     let routes = route(ctx.site, ctx.carrier, &w.boxes, &at).await;
     let parcel_prefix = IdPrefix::new('P', ctx.site, w.date);
     let new_parcels: Vec<ReleasedParcel> = w

@@ -168,20 +168,21 @@ impl Store {
         }
     }
 
-    /// `st` (status) and `w` (wave id, written by builds before issue 20's fifteenth session)
-    /// of a seller's orders, in order (`None`: not stored).
+    /// `st` (status), `w` (wave id, written by builds before issue 20's fifteenth session)
+    /// and `p` (parcel id, once waved) of a seller's orders, in order (`None`: not stored).
     pub async fn order_status_and_wave<S: AsRef<str>>(
         &self,
         site: &str,
         seller: &str,
         order_ids: &[S],
-    ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(Option<String>, Option<String>, Option<String>)>, StoreError> {
         let mut pipe = redis::pipe();
         for id in order_ids {
             pipe.cmd("HMGET")
                 .arg(keys::order(site, seller, id.as_ref()))
                 .arg("st")
-                .arg("w");
+                .arg("w")
+                .arg("p");
         }
         self.read_pipe("session_at_risk", &pipe).await
     }

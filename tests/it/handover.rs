@@ -49,14 +49,22 @@ async fn push_session(app: &TestApp, session: &str, n: u64) -> Vec<String> {
 /// Pushes one order per buyer listed (a buyer listed twice has two orders) as one session,
 /// ends it, waits until all are waved.
 async fn push_session_of(app: &TestApp, session: &str, buyers: &[u64]) -> Vec<String> {
-    let n = buyers.len() as u64;
-    let mut ws = connect(app, TOKEN_A, session).await;
-    let ids: Vec<String> = (0..n).map(|i| format!("{session}-{i}")).collect();
-    let orders: Vec<Value> = ids
+    let orders: Vec<Value> = buyers
         .iter()
-        .zip(buyers)
-        .map(|(id, b)| order(id, *b))
+        .enumerate()
+        .map(|(i, b)| order(&format!("{session}-{i}"), *b))
         .collect();
+    push_orders(app, session, orders).await
+}
+
+/// Pushes these orders as one session, ends it, waits until all are waved; their ids.
+async fn push_orders(app: &TestApp, session: &str, orders: Vec<Value>) -> Vec<String> {
+    let n = orders.len() as u64;
+    let ids: Vec<String> = orders
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut ws = connect(app, TOKEN_A, session).await;
     send(
         &mut ws,
         &json!({"type": "orders", "seq": 1, "orders": orders}),
@@ -772,6 +780,29 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     )
     .await;
     assert_eq!(pickup(&wave), pickup(&new), "{wave}");
+    // And it is listed under its new pickup's business day (the day staff pack it for), not
+    // under the day of the truck that left: when that was the day's last truck, they differ.
+    let day = |v: &Value| {
+        pickup(v)
+            .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap())
+            .date_naive()
+            .to_string()
+    };
+    let listed = |date: String| {
+        let addr = addr.clone();
+        async move {
+            let l = get(&addr, &format!("/v1/sites/{SITE}/waves?date={date}")).await;
+            l["waves"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["wave_id"].as_str().unwrap().to_owned())
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let late_wave = o["wave_id"].as_str().unwrap().to_owned();
+    assert!(listed(day(&new)).await.contains(&late_wave), "{wave}");
+    assert!(!listed(day(&old)).await.contains(&late_wave), "{wave}");
     assert_eq!(new["status"], "open", "{new}");
     // The two parcels left behind went on with the next pickup too.
     assert_eq!(new["parcel_count"], 5, "{new}");
@@ -781,6 +812,64 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
         "to load there: {new}"
     );
     assert_eq!(old["parcel_count"], 0, "{old}");
+    app.stop().await;
+}
+
+/// The seller's session view lists an at-risk order under its parcel's pickup: one left
+/// behind at the truck shows the next pickup it goes with, not its wave's (the one it was
+/// planned for). Before, it kept showing the truck that had left without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_view_follows_a_parcel_left_behind() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
+    let addr = app.addr.to_string();
+    // Placed 30 hours ago: past their deadline, so the session view lists them at once.
+    let orders: Vec<Value> = (0..2)
+        .map(|i| {
+            let mut o = order(&format!("lb-{i}"), 1000 + i);
+            o["placed_at"] = placed_at_minutes_ago(30 * 60).into();
+            o
+        })
+        .collect();
+    let ids = push_orders(&app, "left", orders).await;
+    let (_, shipment) = placed(&addr, &ids[0]).await;
+    let pickup =
+        |v: &Value| chrono::DateTime::parse_from_rfc3339(v["pickup_at"].as_str().unwrap()).unwrap();
+    let view = || async {
+        let (s, v) = call(
+            &addr,
+            TOKEN_A,
+            reqwest::Method::GET,
+            "/v1/sessions/left",
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let listed = v["at_risk_orders"].as_array().unwrap().clone();
+        assert_eq!(listed.len(), 2, "{v}");
+        listed
+    };
+    let old = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    for o in view().await {
+        assert_eq!(pickup(&o), pickup(&old), "{o}");
+    }
+    let left: Vec<Value> = old["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| json!({"parcel_id": p, "reason": "not_ready"}))
+        .collect();
+    let path = format!("/v1/shipments/{shipment}/handed-over");
+    let (s, r) = post(&addr, &path, json!({ "left_behind": left })).await;
+    assert_eq!(s, 200, "{r}");
+    let (_, next) = placed(&addr, &ids[0]).await;
+    assert_ne!(next, shipment);
+    let new = get(&addr, &format!("/v1/shipments/{next}")).await;
+    assert_eq!(pickup(&new) - pickup(&old), chrono::Duration::days(1));
+    for o in view().await {
+        assert_eq!(pickup(&o), pickup(&new), "{o}");
+        assert_eq!(o["reason"], "overdue", "{o}");
+    }
     app.stop().await;
 }
 

@@ -5,7 +5,8 @@
 //! Rules (README "COD statements"):
 //! - `expected`: the parcel's COD from its orders, except what came back: a returned parcel
 //!   counts 0 (its COD goes to `returned`); a partially returned parcel counts what the
-//!   carrier collected (the rest goes to `returned`); a parcel whose carrier order was
+//!   carrier reported it collected (its webhook; without one, what its settlement paid),
+//!   the rest goes to `returned`; a parcel whose carrier order was
 //!   cancelled counts 0 (nothing will be collected, nothing comes back).
 //! - `collected`: the settlement file's amount once one is uploaded, else the COD the carrier
 //!   reported in a webhook for a delivered parcel.
@@ -114,7 +115,14 @@ impl CodRecord {
         if self.is("returned") {
             return (Decimal::ZERO, self.expected);
         }
-        match self.collected() {
+        // Partly returned: what the carrier reported it collected at the door, else (no
+        // webhook amount) what its settlement paid. So a settlement that pays less than the
+        // carrier reported collecting is an `amount` mismatch, not a larger return.
+        let kept = self
+            .reported
+            .filter(|_| self.is("delivered"))
+            .or(self.settled);
+        match kept {
             Some(c) if self.partial_return && c < self.expected => (c, self.expected - c),
             _ => (self.expected, Decimal::ZERO),
         }
@@ -368,6 +376,26 @@ mod tests {
         let due = d("2026-12-17");
         let on = statement("s1", d("2026-12-01"), d("2026-12-08"), &all, due, |_| 15);
         assert_eq!(on.parcels[4].mismatch, None);
+    }
+
+    #[test]
+    fn a_partial_return_settled_short_of_what_was_collected_is_a_mismatch() {
+        // The carrier reported 120,000 of 400,000 collected (the rest came back)...
+        let mut c = rec("C", 400_000, "delivered");
+        c.partial_return = true;
+        c.reported = Some(vnd(120_000));
+        // ...and its settlement pays 100,000: 20,000 short, not 20,000 more returned.
+        c.settled = Some(vnd(100_000));
+        assert_eq!(c.split(), (vnd(120_000), vnd(280_000)));
+        assert_eq!(c.mismatch(d("2026-12-03"), 15), Some(Mismatch::Amount));
+        // Paid what was reported: no mismatch.
+        c.settled = Some(vnd(120_000));
+        assert_eq!(c.mismatch(d("2026-12-03"), 15), None);
+        // No webhook amount: the settlement says what was collected.
+        c.reported = None;
+        c.settled = Some(vnd(100_000));
+        assert_eq!(c.split(), (vnd(100_000), vnd(300_000)));
+        assert_eq!(c.mismatch(d("2026-12-03"), 15), None);
     }
 
     #[test]
