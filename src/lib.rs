@@ -178,11 +178,14 @@ pub async fn run(
     Ok(())
 }
 
-/// The admin port: `/metrics` and `/healthz` only, until shutdown.
+/// The admin port: `/metrics` and `/healthz` only, until shutdown; anything else answers
+/// the API's JSON error (404 `not_found`, 405 `method_not_allowed`).
 async fn serve_admin(listener: TcpListener, token: CancellationToken, grace: Duration) {
     let router = axum::Router::new()
         .route("/metrics", axum::routing::get(metrics::render))
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(web::error::fallback)
+        .layer(axum::middleware::from_fn(web::error::json_errors));
     let served = http::serve::serve(listener, router, token.cancelled_owned(), grace).await;
     if let Err(e) = served {
         tracing::warn!(error = %e, "admin port stopped");

@@ -147,7 +147,8 @@ pub struct ServerConfig {
     /// How long a graceful shutdown waits for in-flight requests and frames (then again
     /// for background work); a request still open after it is dropped.
     pub shutdown_grace_secs: u64,
-    /// Optional second "host:port" serving only `/metrics` (and `/healthz`); empty: off.
+    /// Optional second "host:port" serving only `/metrics` (and `/healthz`; anything else is
+    /// the API's JSON 404/405); empty: off.
     pub admin_listen: String,
     /// Peers (CIDR) whose `X-Forwarded-For` names the client (a reverse proxy in front);
     /// from any other peer the header is ignored. Default: none.

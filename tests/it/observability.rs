@@ -500,6 +500,21 @@ async fn dashboard_and_rules_use_only_metrics_the_service_exports() {
     let exposed = exposed_names(&main);
     let absent: Vec<&String> = used.iter().filter(|n| !exposed.contains(n)).collect();
     assert!(absent.is_empty(), "not on the main port: {absent:?}");
+    // Anything else on the admin port is the API's JSON error, not an empty body.
+    let client = reqwest::Client::new();
+    for (method, path, status) in [
+        (reqwest::Method::GET, "/nope", 404),
+        (reqwest::Method::POST, "/metrics", 405),
+    ] {
+        let r = client
+            .request(method, format!("http://127.0.0.1:{admin}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
     let _ = child.start_kill();
     let _ = child.wait().await;
 }
