@@ -483,7 +483,9 @@ pub struct AuditList {
 /// Who undid or confirmed what on the floor, newest first (the site keeps the latest 10 000).
 #[utoipa::path(get, path = "/v1/sites/{site}/audit", tag = "floor", params(("site" = String, Path), AuditParams),
     security(("station_cookie" = []), ("operator_token" = [])),
-    responses((status = 200, body = AuditList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AuditList),
+        (status = 400, body = ErrorBody, description = "a `limit` that is not a whole number (it is then kept within 1–500)"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,

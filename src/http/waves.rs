@@ -34,6 +34,8 @@ pub struct WaveSummary {
     /// picking | packing | done
     pub status: String,
     pub released_at: DateTime<Utc>,
+    /// Its truck's pickup; once every parcel of it still to pack was left behind at a
+    /// hand-over, the earliest of their (later) pickups.
     pub pickup_at: DateTime<Utc>,
     pub order_count: u64,
     pub parcel_count: u64,
@@ -136,6 +138,27 @@ fn summary(w: &WaveRow) -> WaveSummary {
     }
 }
 
+/// When a wave's packing is due: its pickup, unless every parcel of it still to pack was
+/// left behind at a hand-over, and so moved on with a later truck: then the earliest of
+/// those parcels' pickups (the wave's own truck has left without them).
+fn pickup_to_pack(wave_pickup: DateTime<Utc>, parcels: &[StoredParcel]) -> DateTime<Utc> {
+    let mut to_pack = parcels
+        .iter()
+        .filter(|p| p.ships() && p.floor_status != Some(FloorStatus::Packed))
+        .peekable();
+    if to_pack.peek().is_none() {
+        return wave_pickup;
+    }
+    let mut moved: Option<DateTime<Utc>> = None;
+    for p in to_pack {
+        if p.left_behind.is_none() {
+            return wave_pickup;
+        }
+        moved = Some(moved.map_or(p.doc.pickup_at, |m| m.min(p.doc.pickup_at)));
+    }
+    moved.map_or(wave_pickup, |m| m.max(wave_pickup))
+}
+
 /// The unit of a bin that is no bin: the planner's `UNASSIGNED`.
 const NO_BIN: &str = "UNASSIGNED";
 
@@ -209,12 +232,15 @@ pub async fn list(
         // A done wave has every parcel packed: nothing at risk.
         if row.status.parse().ok() != Some(WaveStatus::Done) {
             if let Some(doc) = row.doc() {
-                let parcels = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
-                for p in parcels.iter().filter_map(StoredParcel::from_hash) {
-                    let v = floor.view(&p);
+                let hashes = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
+                let parcels: Vec<StoredParcel> =
+                    hashes.iter().filter_map(StoredParcel::from_hash).collect();
+                for p in &parcels {
+                    let v = floor.view(p);
                     w.at_risk_count += u64::from(v.at_risk);
                     w.overdue_count += u64::from(v.overdue);
                 }
+                w.pickup_at = pickup_to_pack(w.pickup_at, &parcels);
             }
         }
         waves.push(w);
@@ -363,6 +389,7 @@ pub async fn get(
         parcels.push(v);
     }
     summary.pull_count = pulls.len() as u64;
+    summary.pickup_at = pickup_to_pack(summary.pickup_at, &stored);
     candidates.sort();
     Ok(Json(WaveView {
         summary,

@@ -817,9 +817,10 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
 
 /// The seller's session view lists an at-risk order under its parcel's pickup: one left
 /// behind at the truck shows the next pickup it goes with, not its wave's (the one it was
-/// planned for). Before, it kept showing the truck that had left without it.
+/// planned for); so does the wave's card once all it has left to pack was left behind.
+/// Before, both kept showing the truck that had left without them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_session_view_follows_a_parcel_left_behind() {
+async fn the_session_view_and_the_wave_follow_parcels_left_behind() {
     let redis = TestRedis::start().await;
     let app = TestApp::spawn_with(config(&redis.url(), "10:00")).await;
     let addr = app.addr.to_string();
@@ -870,6 +871,30 @@ async fn the_session_view_follows_a_parcel_left_behind() {
         assert_eq!(pickup(&o), pickup(&new), "{o}");
         assert_eq!(o["reason"], "overdue", "{o}");
     }
+    // So does the wave's card, on the list and on its own: what is left of it to pack goes
+    // with the next truck.
+    let (_, o) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::GET,
+        &format!("/v1/orders/{}", ids[0]),
+        None,
+    )
+    .await;
+    let wave_id = o["wave_id"].as_str().unwrap();
+    let wave = get(&addr, &format!("/v1/waves/{wave_id}")).await;
+    assert_eq!(pickup(&wave), pickup(&new), "{wave}");
+    let day = pickup(&old)
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap())
+        .date_naive();
+    let list = get(&addr, &format!("/v1/sites/{SITE}/waves?date={day}")).await;
+    let card = list["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wave_id"] == wave_id)
+        .unwrap_or_else(|| panic!("{wave_id} listed: {list}"));
+    assert_eq!(pickup(card), pickup(&new), "{card}");
     app.stop().await;
 }
 
