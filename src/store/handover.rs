@@ -123,15 +123,37 @@ impl Store {
         if sh.is_none() && doc.is_none() {
             return Ok(ScanOutcome::Unknown);
         }
-        if super::records::stored_parcel_shipment(sh.as_deref(), doc)?.as_deref()
+        // (A document that does not unpack is an error only when no `sh` names the shipment.)
+        let named = sh.as_deref().is_some_and(|s| !s.is_empty());
+        let text = match doc.map(super::doc::unpack).transpose() {
+            Ok(text) => text,
+            Err(_) if named => None,
+            Err(e) => return Err(e),
+        };
+        if super::records::parcel_shipment(sh.as_deref(), text.as_deref()).as_deref()
             != Some(shipment_id)
         {
             return Ok(ScanOutcome::NotInShipment);
         }
+        // Its orders: one the seller cancelled meanwhile (answered `cancelled`) makes the
+        // parcel scan `pull` at once, before the planner's repack replaces it (as the
+        // hand-over refuses it, `repack_pending`).
+        let orders: Vec<String> = text
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<super::records::ParcelDoc>(t).ok())
+            .map(|d| {
+                d.orders
+                    .iter()
+                    .map(|o| keys::order(site, &d.seller, &o.order_id))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut inv = SCAN.prepare_invoke();
-        inv.key(&parcel)
-            .key(keys::shipment(site, shipment_id))
-            .arg(chrono::Utc::now().timestamp_millis());
+        inv.key(&parcel).key(keys::shipment(site, shipment_id));
+        for o in &orders {
+            inv.key(o);
+        }
+        inv.arg(chrono::Utc::now().timestamp_millis());
         let out: String = self.bounded("scan", inv.invoke_async(&mut conn)).await?;
         let outcome = match out.as_str() {
             "loaded" => ScanOutcome::Loaded,

@@ -361,19 +361,6 @@ impl ParcelParts<'_> {
     }
 }
 
-/// [`parcel_shipment`] of a parcel hash's `sh` and `data` fields as stored: the document is
-/// unpacked only when no `sh` names the shipment (an error when it does not unpack).
-pub(crate) fn stored_parcel_shipment(
-    sh: Option<&str>,
-    data: Option<Vec<u8>>,
-) -> Result<Option<String>, super::StoreError> {
-    let doc = match (sh, data) {
-        (Some(s), _) if !s.is_empty() => None,
-        (_, data) => data.map(super::doc::unpack).transpose()?,
-    };
-    Ok(parcel_shipment(sh, doc.as_deref()))
-}
-
 /// The shipment a parcel leaves with: the `sh` field that builds before issue 20's fifteenth
 /// session also wrote on its hash, else its document's `shipment_id` (both always agreed).
 pub(crate) fn parcel_shipment(sh: Option<&str>, data: Option<&str>) -> Option<String> {

@@ -67,6 +67,12 @@ test('a replaced parcel shows a repack card with the new label', { timeout: 1200
     const resp = await pdf;
     assert.equal(resp.status(), 200);
     assert.match(resp.headers()['content-type'], /^application\/pdf/);
+
+    // Repacked (the new parcel packed): the card goes, with nothing left to repack.
+    const packedNew = await call(env.srv.base, 'POST', `/v1/parcels/${fresh}/packed`, OPERATOR_TOKEN,
+      { confirm_unpicked: true });
+    assert.equal(packedNew.status, 200, JSON.stringify(packedNew.body));
+    await card.waitFor({ state: 'detached', timeout: 30000 });
     clean(page, assert);
   } finally {
     await context.close();

@@ -1012,6 +1012,17 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     );
     let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
     assert_eq!(sh["status"], "open", "nothing left with the driver: {sh}");
+    // Its box scans `pull` at once (before, `already_loaded` until the repack ran); the other
+    // buyer's still scans as loaded.
+    for (p, want) in [(&both, "pull"), (&single, "already_loaded")] {
+        let (s, r) = post(
+            &addr,
+            &format!("/v1/shipments/{shipment}/scans"),
+            json!({ "code": p }),
+        )
+        .await;
+        assert_eq!((s, r["result"].as_str()), (200, Some(want)), "{p}: {r}");
+    }
     app.stop().await;
 
     // A planning instance repacks: the old box is pulled, its replacement loaded.
@@ -1035,6 +1046,13 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     )
     .await;
     assert_eq!((s, r["result"].as_str()), (200, Some("pull")), "{r}");
+    // It had been scanned onto the truck: taken off (the pull confirmed), it is no longer
+    // `loaded`.
+    assert_eq!(parcel(&sh, &both)["loaded"], true, "{sh}");
+    let (s, r) = post(&addr, &format!("/v1/parcels/{both}/pulled"), json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(parcel(&sh, &both)["loaded"], false, "{sh}");
     let (s, r) = post(
         &addr,
         &format!("/v1/parcels/{replacement}/packed"),

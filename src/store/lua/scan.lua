@@ -1,5 +1,5 @@
 -- A hand-over scan: put one parcel on the truck (idempotent).
--- KEYS[1] parcel hash, KEYS[2] shipment hash
+-- KEYS[1] parcel hash, KEYS[2] shipment hash, KEYS[3..] its orders' hashes
 -- ARGV[1] now ms
 -- Returns 'unknown' | 'pull' | 'already_loaded' | 'loaded' | 'closed'
 -- ('closed': the shipment was handed over already and this parcel was not on it).
@@ -13,6 +13,11 @@ local h = redis.call('HMGET', KEYS[1], 'status', 'pull', 'cstatus', 'loaded', 'b
 if h[1] == 'cancelled' or h[1] == 'replaced' or h[2] or h[3] == 'cancelled_by_carrier'
     or (h[5] == 'rejected' and not h[6]) then
   return 'pull'
+end
+-- An order of it cancelled since it was waved (the cancel answered `cancelled`): its repack
+-- has not replaced it yet, but it must not leave (handover.lua refuses it the same way).
+for i = 3, #KEYS do
+  if redis.call('HGET', KEYS[i], 'st') == 'cancelled' then return 'pull' end
 end
 if h[4] == '1' then return 'already_loaded' end
 if redis.call('HGET', KEYS[2], 'status') == 'handed_over' then return 'closed' end

@@ -122,12 +122,14 @@ export function render(sh) {
   const missing = Array.isArray(sh.missing) ? sh.missing : [];
   for (const id of [...left.keys()]) if (!missing.includes(id) && !done) left.delete(id);
   const parcels = sh.parcels || [];
-  const loaded = parcels.filter((p) => p.loaded).map((p) => p.parcel_id);
+  const goes = (p) => !p.pull && ['open', 'packed', 'booked', 'handed_over'].includes(p.status);
+  // On the truck and going: a box scanned, then replaced or pulled, is listed to pull only.
+  const loaded = parcels.filter((p) => p.loaded && goes(p)).map((p) => p.parcel_id);
   const loadedN = typeof sh.loaded_count === 'number' ? sh.loaded_count : loaded.length;
   sync($('ho-missing'), missing.map(missingRow));
   sync($('ho-loaded'), loaded.map((id) => simple(id, 'handover-loaded', 'ok')));
-  const pull = parcels.filter((p) => (p.pull || !['open', 'packed', 'booked', 'handed_over'].includes(p.status))
-    && (p.loaded || pulled.has(p.parcel_id))).map((p) => p.parcel_id);
+  const pull = parcels.filter((p) => !goes(p) && (p.loaded || pulled.has(p.parcel_id)))
+    .map((p) => p.parcel_id);
   for (const id of pulled) if (!pull.includes(id)) pull.push(id);
   sync($('ho-pull'), pull.map((id) => simple(id, 'handover-pull', 'bad')));
   $('ho-pull-box').hidden = pull.length === 0;

@@ -4,7 +4,7 @@
 
 import { api, enc } from './api.js';
 import { t, fmtMoney, fmtTime, fmtClock, dayLabel, vnDate, errText } from './i18n.js';
-import { S, $, el, setText, sync, labelLink, repackCard, memo } from './views.js';
+import { S, $, el, setText, sync, labelLink, repackCard, toRepack, memo } from './views.js';
 import * as H from './handover.js';
 
 const FAST_MS = 3000;   // while a booking is pending or retrying
@@ -207,7 +207,7 @@ export function render() {
   sync($('ship-head'), [card(sh, true)]);
   const parcels = sh.parcels || sh.parcel_ids.map((id) => ({ parcel_id: id, status: null }));
   const byId = new Map(parcels.map((p) => [p.parcel_id, p]));
-  sync($('ship-repack'), parcels.filter((p) => p.status === 'replaced')
+  sync($('ship-repack'), parcels.filter((p) => toRepack(p, byId))
     .map((p) => repackCard(p, byId.get(p.replaced_by))));
   sync($('ship-parcels'), parcels.map(row));
   setText($('ship-parcels-title'), t('shipParcels', { n: parcels.filter(shipsOut).length }));

@@ -204,7 +204,15 @@ export function memo(id, data, build) {
   return e;
 }
 
-/** "Pull P-x, repack as P-y": one per replaced parcel, with the new parcel's label. */
+/** A replaced parcel still to repack: its replacement (looked up in `byId`) is not packed yet
+ *  (or not listed here). Once it is, the card goes. */
+export function toRepack(p, byId) {
+  if (p.status !== 'replaced') return false;
+  const fresh = p.replaced_by ? byId.get(p.replaced_by) : undefined;
+  return !fresh || fresh.status === 'open';
+}
+
+/** "Pull P-x, repack as P-y": one per replaced parcel to repack, with the new parcel's label. */
 export function repackCard(p, fresh) {
   return memo(`repack:${p.parcel_id}`, [p.replaced_by, fresh && fresh.items], () => repackBuild(p, fresh));
 }

@@ -4,7 +4,7 @@
 import { api, enc } from './api.js';
 import { t, fmtTime, dayLabel, errText } from './i18n.js';
 import * as Q from './queue.js';
-import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, memo, unbroken, fitAll } from './views.js';
+import { S, $, el, say, progress, waveNumber, setText, sync, labelLink, repackCard, toRepack, memo, unbroken, fitAll } from './views.js';
 import * as V from './verify.js';
 import * as P from './parcel.js';
 import { ask } from './ask.js';
@@ -157,7 +157,7 @@ export function render() {
   const picked = w.pick_list.reduce((s, l) => s + Math.min(l.qty, l.picked + (q.picks.get(l.sku) || 0)), 0);
   const total = w.pick_list.reduce((s, l) => s + l.qty, 0);
   const byId = new Map(w.parcels.map((p) => [p.parcel_id, p]));
-  sync($('repack-list'), w.parcels.filter((p) => p.status === 'replaced')
+  sync($('repack-list'), w.parcels.filter((p) => toRepack(p, byId))
     .map((p) => repackCard(p, byId.get(p.replaced_by))));
   const c = P.counts(w, q);
   const started = !!w.started_at || picked > 0 || c.packed > 0;
