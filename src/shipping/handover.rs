@@ -102,8 +102,15 @@ async fn resolve(
     if let Some(id) = ship.store.parcel_of_tracking(site, code).await? {
         return Ok(Some(id));
     }
-    if site_of(code, 'P') == Some(site) {
-        return Ok(Some(code.to_owned()));
+    // Typed, or from a scanner in caps lock: carriers' codes are upper case.
+    let upper = code.to_ascii_uppercase();
+    if upper != code {
+        if let Some(id) = ship.store.parcel_of_tracking(site, &upper).await? {
+            return Ok(Some(id));
+        }
+    }
+    if let Some(id) = parcel_id_as_scanned(site, code) {
+        return Ok(Some(id));
     }
     // Not indexed (the index is written just after a booking is recorded: a crash between
     // the two leaves it out): look through this shipment's tracking codes, the slow way.
@@ -113,6 +120,21 @@ async fn resolve(
         .into_iter()
         .find(|p| p.tracking.as_deref() == Some(code))
         .map(|p| p.doc.parcel_id))
+}
+
+/// A parcel id of `site` as scanned, whatever the case of its letters (`p-…`, or all upper
+/// case): `P-{site}-…` as the site writes it; `None` for any other code.
+fn parcel_id_as_scanned(site: &str, code: &str) -> Option<String> {
+    let prefix = format!("P-{site}-");
+    let head = code.get(..prefix.len())?;
+    let id = if head == prefix {
+        code.to_owned()
+    } else if head.eq_ignore_ascii_case(&prefix) {
+        format!("{prefix}{}", &code[prefix.len()..])
+    } else {
+        return None;
+    };
+    (site_of(&id, 'P') == Some(site)).then_some(id)
 }
 
 /// Scans one code at the truck: `(parcel id, outcome)`; the id is None when unknown.

@@ -1014,14 +1014,21 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     assert_eq!(sh["status"], "open", "nothing left with the driver: {sh}");
     // Its box scans `pull` at once (before, `already_loaded` until the repack ran); the other
     // buyer's still scans as loaded.
-    for (p, want) in [(&both, "pull"), (&single, "already_loaded")] {
+    // (A parcel id typed in lower case, or from a scanner in caps lock, names it too.)
+    for (p, code, want) in [
+        (&both, both.clone(), "pull"),
+        (&single, single.clone(), "already_loaded"),
+        (&single, single.to_lowercase(), "already_loaded"),
+        (&single, single.to_uppercase(), "already_loaded"),
+    ] {
         let (s, r) = post(
             &addr,
             &format!("/v1/shipments/{shipment}/scans"),
-            json!({ "code": p }),
+            json!({ "code": code }),
         )
         .await;
-        assert_eq!((s, r["result"].as_str()), (200, Some(want)), "{p}: {r}");
+        assert_eq!((s, r["result"].as_str()), (200, Some(want)), "{code}: {r}");
+        assert_eq!(r["parcel_id"], json!(p), "{code}: {r}");
     }
     app.stop().await;
 
