@@ -32,11 +32,9 @@ fn not_found(server_message: &str) -> String {
 
 /// A failed request as an exit code and a message.
 pub(crate) fn failure(status: u16, body: &Value) -> (i32, String) {
-    let msg = body["error"]["message"]
-        .as_str()
-        .or_else(|| body["error"]["code"].as_str())
-        .unwrap_or("")
-        .to_owned();
+    let code = body["error"]["code"].as_str().unwrap_or("");
+    let msg = super::i18n::api_error_text(code)
+        .unwrap_or_else(|| body["error"]["message"].as_str().unwrap_or(code).to_owned());
     match status {
         401 => (EXIT_SERVER, t(Msg::TokenRefused, &[("status", &status)])),
         403 => (EXIT_SERVER, t(Msg::NotASellerToken, &[("status", &status)])),

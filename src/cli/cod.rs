@@ -20,10 +20,10 @@ pub struct CodArgs {
     #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// First pickup day, YYYY-MM-DD.
-    #[arg(long)]
+    #[arg(long, value_parser = day)]
     pub from: NaiveDate,
     /// Last pickup day, YYYY-MM-DD (inclusive).
-    #[arg(long)]
+    #[arg(long, value_parser = day)]
     pub to: NaiveDate,
     /// Which seller (the operator's token reads any); default: the token's own.
     #[arg(long, default_value = "me")]
@@ -79,8 +79,12 @@ pub async fn run_cod(args: CodArgs) -> i32 {
     let body = resp.json::<Value>().await.unwrap_or(Value::Null);
     if status != 200 {
         let message = body["error"]["message"].as_str().unwrap_or("");
+        let code = body["error"]["code"].as_str().unwrap_or("");
+        let message = super::i18n::api_error_text(code).unwrap_or_else(|| message.to_owned());
         let msg = match status {
             401 => t(Msg::TokenRefused, &[("status", &status)]),
+            // "me" with a token that is no seller's: the operator's.
+            404 if args.seller == "me" => t(Msg::CodNameTheSeller, &[]),
             404 => t(Msg::NotFound, &[("message", &message)]),
             _ => t(
                 Msg::ServerError,
@@ -208,6 +212,16 @@ fn table(s: &Value, lang: Lang) -> String {
     out
 }
 
+/// A `--from`/`--to` day: YYYY-MM-DD, said in the locale's language when it is not one
+/// (clap parses before `--lang` is known).
+fn day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        super::i18n::Msg::BadDay
+            .text(super::i18n::Lang::choose(None))
+            .to_owned()
+    })
+}
+
 fn csv(s: &Value) -> Result<String, String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let err = |e: ::csv::Error| e.to_string();
@@ -216,20 +230,32 @@ fn csv(s: &Value) -> Result<String, String> {
         w.write_record(COLUMNS.iter().map(|c| text(&p[*c])))
             .map_err(err)?;
     }
-    w.write_record([
+    // The totals under the columns they add up (`parcel_id` names the row): TOTAL has
+    // expected under `cod_amount`, collected and fees under theirs; RETURNED its amount under
+    // `cod_amount`; NET (collected − fees) under `collected`.
+    let row = |label: &str, at: &[(&str, String)]| -> Vec<String> {
+        COLUMNS
+            .iter()
+            .map(|c| match (*c, at.iter().find(|(k, _)| k == c)) {
+                ("parcel_id", _) => label.to_owned(),
+                (_, Some((_, v))) => v.clone(),
+                _ => String::new(),
+            })
+            .collect()
+    };
+    let total = row(
         "TOTAL",
-        "expected",
-        &text(&s["expected"]),
-        "collected",
-        &text(&s["collected"]),
-        "fees",
-        &text(&s["fees"]),
-        "returned",
-        &text(&s["returned"]),
-    ])
-    .map_err(err)?;
-    w.write_record(["TOTAL", "net", &text(&s["net"]), "", "", "", "", "", ""])
-        .map_err(err)?;
+        &[
+            ("cod_amount", text(&s["expected"])),
+            ("collected", text(&s["collected"])),
+            ("fee", text(&s["fees"])),
+        ],
+    );
+    let returned = row("RETURNED", &[("cod_amount", text(&s["returned"]))]);
+    let net = row("NET", &[("collected", text(&s["net"]))]);
+    for r in [total, returned, net] {
+        w.write_record(r).map_err(err)?;
+    }
     let bytes = w.into_inner().map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| e.to_string())
 }
@@ -291,10 +317,8 @@ mod tests {
             "P-1,1700,viettel-post,delivered,585000,575000,22000,2026-12-05,amount"
         );
         assert_eq!(lines[2], "P-2,1701,viettel-post,handed_over,400000,,,,");
-        assert_eq!(
-            lines[3],
-            "TOTAL,expected,985000,collected,975000,fees,70000,returned,215000"
-        );
-        assert_eq!(lines[4], "TOTAL,net,905000,,,,,,");
+        assert_eq!(lines[3], "TOTAL,,,,985000,975000,70000,,");
+        assert_eq!(lines[4], "RETURNED,,,,215000,,,,");
+        assert_eq!(lines[5], "NET,,,,,905000,,,");
     }
 }

@@ -138,6 +138,14 @@ catalogue! {
     UnknownFormat => "cannot tell the input's format: {why} (pass --format)",
         "không nhận ra định dạng của tệp: {why} (hãy chỉ rõ --format)";
     Unreadable => "the input cannot be read: {why}", "không đọc được dữ liệu: {why}";
+    EmptyInput => "the input is empty: nothing to push (a cut download?)",
+        "tệp rỗng: không có đơn nào để gửi (tải về bị lỗi?)";
+    NotUtf8 => "the input is not UTF-8 (byte {at}): save the export as \"CSV UTF-8\"",
+        "tệp không ở dạng UTF-8 (byte {at}): hãy lưu lại tệp xuất dưới dạng \"CSV UTF-8\"";
+    BadXlsx => "the XLSX file cannot be opened (cut, or not an XLSX): {why}",
+        "không mở được tệp XLSX (tệp bị cắt, hoặc không phải XLSX): {why}";
+    WrongFormat => "--format {named}, but this file's header is a {found} export's: leave out --format, or name {found}",
+        "--format {named}, nhưng dòng tiêu đề của tệp là của tệp xuất {found}: bỏ --format, hoặc chọn {found}";
     MissingColumn => "the header has no {column} column (looked for: {looked_for})",
         "dòng tiêu đề thiếu cột {column} (đã tìm: {looked_for})";
     StandardInput => "standard input", "đầu vào chuẩn (stdin)";
@@ -215,7 +223,18 @@ catalogue! {
         "(bị hoãn {nacks}, phiên đã kết thúc: {ended})";
     Yes => "yes", "có";
     No => "no", "không";
-    RejectedHeading => "rejected by the server (not stored):", "máy chủ từ chối (không lưu):";
+    RejectedHeading => "rejected (not stored):", "bị từ chối (không lưu):";
+    CellCut => "… ({n} characters)", "… ({n} ký tự)";
+    BadDay => "a day is YYYY-MM-DD, e.g. 2026-12-01", "ngày phải có dạng YYYY-MM-DD, ví dụ 2026-12-01";
+    CodNameTheSeller => "this token is not a seller's: name the seller with --seller <seller id>",
+        "mã truy cập này không phải của người bán: hãy chỉ rõ người bán bằng --seller <mã người bán>";
+    ApiInvalidReason => "the reason is 1–64 of A-Z a-z 0-9 . _ - (e.g. buyer_cancelled)",
+        "lý do chỉ gồm 1–64 ký tự A-Z a-z 0-9 . _ - (ví dụ buyer_cancelled)";
+    ApiInvalidPeriod => "the period is wrong: --from must not be after --to, and it spans at most 366 days",
+        "khoảng thời gian không hợp lệ: --from không được sau --to, và dài tối đa 366 ngày";
+    ApiInvalidDate => "a day is YYYY-MM-DD, e.g. 2026-12-01", "ngày phải có dạng YYYY-MM-DD, ví dụ 2026-12-01";
+    ApiInvalidOrderId => "an order id is 1–64 of A-Z a-z 0-9 . _ -",
+        "mã đơn chỉ gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
     UnmappableHeading => "unmappable rows (not sent):", "dòng không đọc được (không gửi):";
     CancelledHeading => "cancelled on the platform, now cancelled here (not to be packed):",
         "đã hủy trên sàn, nay đã hủy ở đây (không đóng gói):";
@@ -270,6 +289,8 @@ catalogue! {
         "tiền thu hộ (COD) {got} lớn hơn số người mua phải trả: tiền hàng + phí ship − giảm giá = {owed} (0 nếu đã trả trước); có thừa số 0 không?";
     CodeNoItems => "an order has at least one item", "đơn phải có ít nhất một sản phẩm";
     CodeTooManyItems => "too many items in one order", "một đơn có quá nhiều sản phẩm";
+    CodeOrderTooLarge => "the order is too large to send (over the service's frame limit): shorten its longest text (address, note, names)",
+        "đơn quá lớn để gửi (vượt giới hạn của máy chủ): hãy rút ngắn phần chữ dài nhất của đơn (địa chỉ, ghi chú, tên)";
     CodeInvalidSku => "the SKU is empty, too long or has spaces", "mã SKU trống, quá dài hoặc có khoảng trắng";
     CodeInvalidItemName => "the item name is empty or too long", "tên sản phẩm trống hoặc quá dài";
     // The importer's reasons for unmappable rows, phrase by phrase (values stay as written).
@@ -427,6 +448,19 @@ fn rejection_in(lang: Lang, code: &str, message: &str) -> Option<String> {
     code_msg(code).map(|m| m.text(lang).to_owned())
 }
 
+/// An HTTP API error code (the `error.code` of a 400) said plainly, when the catalogue has
+/// it; the server's own message (English) otherwise.
+pub fn api_error_text(code: &str) -> Option<String> {
+    let m = match code {
+        "invalid_reason" => Msg::ApiInvalidReason,
+        "invalid_period" => Msg::ApiInvalidPeriod,
+        "invalid_date" => Msg::ApiInvalidDate,
+        "invalid_order_id" => Msg::ApiInvalidOrderId,
+        _ => return None,
+    };
+    Some(t(m, &[]))
+}
+
 /// A server rejection code said plainly, when the catalogue has it.
 pub fn code_text(code: &str) -> Option<String> {
     code_msg(code).map(|m| t(m, &[]))
@@ -446,6 +480,7 @@ fn code_msg(code: &str) -> Option<Msg> {
         "cod_mismatch" => Msg::CodeCodMismatch,
         "no_items" => Msg::CodeNoItems,
         "too_many_items" => Msg::CodeTooManyItems,
+        "order_too_large" => Msg::CodeOrderTooLarge,
         "invalid_sku" => Msg::CodeInvalidSku,
         "invalid_item_name" => Msg::CodeInvalidItemName,
         "unknown_province" => Msg::CodeUnknownProvince,

@@ -130,6 +130,12 @@ pub(crate) fn import_error_text(e: &ImportError) -> String {
         ImportError::Io { path, error } => t(Msg::CannotRead, &[("path", path), ("error", error)]),
         ImportError::UnknownFormat(why) => t(Msg::UnknownFormat, &[("why", why)]),
         ImportError::Unreadable(why) => t(Msg::Unreadable, &[("why", why)]),
+        ImportError::Empty => t(Msg::EmptyInput, &[]),
+        ImportError::NotUtf8 { at } => t(Msg::NotUtf8, &[("at", at)]),
+        ImportError::BadXlsx(why) => t(Msg::BadXlsx, &[("why", why)]),
+        ImportError::WrongFormat { named, found } => {
+            t(Msg::WrongFormat, &[("named", named), ("found", found)])
+        }
         ImportError::MissingColumn { column, looked_for } => t(
             Msg::MissingColumn,
             &[("column", column), ("looked_for", looked_for)],
@@ -183,7 +189,7 @@ pub(crate) fn resolve_format(args: &PushArgs, bytes: &[u8]) -> Result<Format, Im
             let name = (args.file != "-").then_some(args.file.as_str());
             import::detect(name, bytes)
         }
-        f => Ok(f),
+        f => import::check_named(f, bytes).map(|()| f),
     }
 }
 

@@ -144,7 +144,11 @@ impl Tally {
             let at = t(Msg::AtLine, &[("line", &c.line)]);
             let plain =
                 rejection_text(&why.code, &why.message).unwrap_or_else(|| why.message.clone());
-            return format!("  {at:<10} {id}  {}: '{}' — {plain}", c.column, c.value);
+            return format!(
+                "  {at:<10} {id}  {}: '{}' — {plain}",
+                c.column,
+                shorten(&c.value)
+            );
         }
         let at = self
             .lines
@@ -326,6 +330,17 @@ pub(crate) fn progress_message(p: &Progress, before: (usize, usize, usize)) -> S
     m
 }
 
+/// A cell as shown in a rejection: whole up to 80 characters, else its first 60 and its
+/// length (a 10,000-character address cell would fill the terminal).
+fn shorten(value: &str) -> String {
+    let n = value.chars().count();
+    if n <= 80 {
+        return value.to_owned();
+    }
+    let head: String = value.chars().take(60).collect();
+    format!("{head}{}", t(Msg::CellCut, &[("n", &n)]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +403,14 @@ mod tests {
         );
         assert!(!s.contains("ship_to.province"), "{s}");
         assert!(!s.contains("unknown_province"), "{s}");
+        // A huge cell is cut, with its length.
+        t.cells.get_mut("SP-1").unwrap()[0].value = "x".repeat(10_000);
+        let s = t.render("x");
+        assert!(s.lines().all(|l| l.chars().count() < 300), "{s}");
+        assert!(
+            s.contains(&format!("'{}… (10000 characters)'", "x".repeat(60))),
+            "{s}"
+        );
     }
 
     #[test]

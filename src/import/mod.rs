@@ -145,6 +145,22 @@ pub enum ImportError {
     UnknownFormat(String),
     #[error("{0}")]
     Unreadable(String),
+    /// Nothing but blanks (a broken or cut download).
+    #[error("the input is empty")]
+    Empty,
+    /// Bytes that are not UTF-8 at this offset (an export saved as UTF-16 or cp1258).
+    #[error("the input is not UTF-8 (byte {at}): save the export as \"CSV UTF-8\"")]
+    NotUtf8 { at: usize },
+    /// An XLSX that does not open (cut, or not an XLSX).
+    #[error("XLSX: {0}")]
+    BadXlsx(String),
+    /// `--format` names one platform's export, the header is plainly the other's (its order
+    /// ids would be read under the other platform's prefix: every order stored again).
+    #[error("--format {named}, but the header is a {found} export's")]
+    WrongFormat {
+        named: &'static str,
+        found: &'static str,
+    },
     #[error("the header has no {column} column (looked for: {looked_for})")]
     MissingColumn {
         column: &'static str,
@@ -164,7 +180,7 @@ pub fn detect(name: Option<&str>, bytes: &[u8]) -> Result<Format, ImportError> {
     let text = strip_bom(bytes);
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
     match first {
-        None => Err(ImportError::UnknownFormat("the input is empty".into())),
+        None => Err(ImportError::Empty),
         Some(b'{') | Some(b'[') => Ok(json_flavour(text)),
         Some(_) => {
             let header = table::header_platform(text)?;
@@ -193,11 +209,34 @@ pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
 }
 
 pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ImportError> {
-    std::str::from_utf8(strip_bom(bytes)).map_err(|e| {
-        ImportError::Unreadable(format!(
-            "the input is not UTF-8 (byte {}): save the export as \"CSV UTF-8\"",
-            e.valid_up_to()
-        ))
+    std::str::from_utf8(strip_bom(bytes)).map_err(|e| ImportError::NotUtf8 {
+        at: e.valid_up_to(),
+    })
+}
+
+/// Checks an input against the format the seller named with `--format`: refused when it is
+/// empty (a broken download reads as nothing to do otherwise), or when the header is plainly
+/// the other platform's export (a Shopee file read as TikTok's would store every order again
+/// under `TT-` ids).
+pub fn check_named(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
+    let text = strip_bom(bytes);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Err(ImportError::Empty);
+    }
+    let named = match format {
+        Format::TiktokCsv => TablePlatform::Tiktok,
+        Format::ShopeeCsv => TablePlatform::Shopee,
+        _ => return Ok(()),
+    };
+    let (shopee, tiktok) = table::header_markers(text)?;
+    let found = match named {
+        TablePlatform::Tiktok if shopee && !tiktok => Format::ShopeeCsv,
+        TablePlatform::Shopee if tiktok && !shopee => Format::TiktokCsv,
+        _ => return Ok(()),
+    };
+    Err(ImportError::WrongFormat {
+        named: format.name(),
+        found: found.name(),
     })
 }
 
@@ -298,7 +337,41 @@ mod tests {
         let sp = "Mã đơn hàng,SKU phân loại hàng,Số lượng\n".as_bytes();
         assert_eq!(detect(None, sp).unwrap(), Format::ShopeeCsv);
         assert_eq!(detect(Some("a.XLSX"), b"").unwrap(), Format::Xlsx);
-        assert!(detect(None, b"  ").is_err());
+        assert!(matches!(detect(None, b"  "), Err(ImportError::Empty)));
         assert!(detect(None, b"a,b,c\n").is_err());
+    }
+
+    #[test]
+    fn a_named_format_must_fit_the_input() {
+        let tt = "Order ID,Seller SKU,Quantity\n1,A,1\n".as_bytes();
+        let sp = "\u{feff}Mã đơn hàng,SKU phân loại hàng,Số lượng\n1,A,1\n".as_bytes();
+        assert!(check_named(Format::TiktokCsv, tt).is_ok());
+        assert!(check_named(Format::ShopeeCsv, sp).is_ok());
+        assert!(matches!(
+            check_named(Format::TiktokCsv, sp),
+            Err(ImportError::WrongFormat {
+                named: "tiktok-csv",
+                found: "shopee-csv"
+            })
+        ));
+        assert!(matches!(
+            check_named(Format::ShopeeCsv, tt),
+            Err(ImportError::WrongFormat {
+                named: "shopee-csv",
+                found: "tiktok-csv"
+            })
+        ));
+        // A header of neither (a hand-made file): the named format reads it as it can.
+        assert!(check_named(Format::TiktokCsv, b"a,b\n1,2\n").is_ok());
+        for f in [Format::Jsonl, Format::TiktokCsv, Format::Xlsx] {
+            assert!(
+                matches!(check_named(f, b""), Err(ImportError::Empty)),
+                "{f:?}"
+            );
+            assert!(matches!(
+                check_named(f, b"\xEF\xBB\xBF \n"),
+                Err(ImportError::Empty)
+            ));
+        }
     }
 }

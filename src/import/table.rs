@@ -235,21 +235,33 @@ impl Columns {
 
 /// Which platform an export header belongs to.
 pub(crate) fn platform_of(header: &[String]) -> Option<TablePlatform> {
+    match markers(header) {
+        (true, _) => Some(TablePlatform::Shopee),
+        (false, true) => Some(TablePlatform::Tiktok),
+        (false, false) => None,
+    }
+}
+
+/// Whether a header has columns only Shopee's export names, and only TikTok Shop's (folded).
+fn markers(header: &[String]) -> (bool, bool) {
     let folded: Vec<String> = header.iter().map(|h| fold(h)).collect();
     let has = |names: &[&str]| folded.iter().any(|h| names.contains(&h.as_str()));
-    if has(&[
-        "ma don hang",
-        "sku phan loai hang",
-        "ten nguoi nhan",
-        "phi van chuyen du kien",
-        "tong gia tri don hang vnd",
-    ]) {
-        Some(TablePlatform::Shopee)
-    } else if has(&["order id", "seller sku", "id don hang", "sku nguoi ban"]) {
-        Some(TablePlatform::Tiktok)
-    } else {
-        None
-    }
+    (
+        has(&[
+            "ma don hang",
+            "sku phan loai hang",
+            "ten nguoi nhan",
+            "phi van chuyen du kien",
+            "tong gia tri don hang vnd",
+        ]),
+        has(&["order id", "seller sku", "id don hang", "sku nguoi ban"]),
+    )
+}
+
+/// [`markers`] of a CSV's header line: (Shopee's, TikTok Shop's).
+pub(crate) fn header_markers(text: &[u8]) -> Result<(bool, bool), ImportError> {
+    let rows = read_csv(text)?;
+    Ok(rows.first().map(|r| markers(&r.cells)).unwrap_or_default())
 }
 
 /// The platform of a CSV export, from its header line.

@@ -10,7 +10,7 @@ use super::table::Row;
 use super::ImportError;
 
 pub(crate) fn read(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
-    let unreadable = |e: String| ImportError::Unreadable(format!("XLSX: {e}"));
+    let unreadable = ImportError::BadXlsx;
     let mut book: Xlsx<Cursor<Vec<u8>>> = open_workbook_from_rs(Cursor::new(bytes.to_vec()))
         .map_err(|e: calamine::XlsxError| unreadable(e.to_string()))?;
     let range = match book.worksheet_range_at(0) {

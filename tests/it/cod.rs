@@ -465,7 +465,7 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
         "{csv_out}"
     );
     assert!(
-        csv_out.contains(&format!("TOTAL,net,{},", money(&st0["net"]))),
+        csv_out.contains(&format!("NET,,,,,{},", money(&st0["net"]))),
         "{csv_out}"
     );
     // Another seller's statement: refused, exit 2 (1 is kept for mismatches), in Vietnamese.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{eventually, TestRedis, OPERATOR, SITE, TOKEN_A};
+use common::{eventually, free_port, TestRedis, OPERATOR, SITE, TOKEN_A};
 use serde_json::Value;
 
 const ORDERS: usize = 3000;
@@ -612,4 +612,57 @@ async fn ctrl_c_stops_a_push_with_130_after_saying_what_was_sent() {
     assert!((50..3000).contains(&sent), "{out}");
     assert!(out.contains("of 3000 orders sent"), "{out}");
     service.kill9().await;
+}
+
+/// A `--format` that names the other platform's export, and an empty input, are refused
+/// before anything is sent (exit 2, in the seller's language): read as TikTok's, a Shopee
+/// export would store every order a second time under `TT-` ids; an empty file (a cut
+/// download) used to read as "0 read" and exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let shopee = crate::prometheus::repo_file("docs/examples/shopee-export.csv");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "\u{feff}\n").unwrap();
+    // Nothing listens there: a refusal must come before any connection.
+    let url = format!("ws://127.0.0.1:{}", free_port());
+    for (file, format, said) in [
+        (&shopee, "tiktok-csv", "shopee-csv"),
+        (&empty, "tiktok-csv", "empty"),
+        (&empty, "jsonl", "empty"),
+        (&empty, "auto", "empty"),
+    ] {
+        let args = ["--session", "wrong-format", "--format", format];
+        let (code, out) = finish(push(&url, file, &args)).await;
+        assert_eq!(code, 2, "{format} {}: {out}", file.display());
+        assert!(out.contains(said), "{format}: {out}");
+        assert!(
+            !out.contains("connecting"),
+            "refused before connecting: {out}"
+        );
+    }
+    // In Vietnamese.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args([
+            "push",
+            "--lang",
+            "vi",
+            "--url",
+            &url,
+            "--session",
+            "s",
+            "--format",
+            "tiktok-csv",
+        ])
+        .arg(&shopee)
+        .env("LIVEPACK_TOKEN", TOKEN_A)
+        .output()
+        .await
+        .unwrap();
+    let vi = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{vi}");
+    assert!(
+        vi.contains("dòng tiêu đề của tệp là của tệp xuất shopee-csv"),
+        "{vi}"
+    );
 }
