@@ -210,7 +210,26 @@ pub(crate) async fn send(
     let bar = pb.clone();
     let with_len = pb.length().is_some();
     let keep = last.clone();
+    // Failed attempts in a row while the service is out of reach (0: connected), to say so
+    // once when it happens, every tenth attempt, and when it is back: a progress bar is not
+    // drawn when stderr is no terminal, and a quiet wait of minutes looks hung.
+    let out_of_reach = std::sync::atomic::AtomicU32::new(0);
     let on_progress = move |p: Progress| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let was = out_of_reach.load(Relaxed);
+        let now = p.offline.map_or(0, |n| n.max(1));
+        if now != was {
+            out_of_reach.store(now, Relaxed);
+            let said = match (was, now) {
+                (0, _) => Some(t(Msg::ConnectionLost, &[])),
+                (_, 0) => Some(t(Msg::ConnectionBack, &[("n", &was)])),
+                (_, n) if n % 10 == 0 => Some(t(Msg::StillOffline, &[("n", &n)])),
+                _ => None,
+            };
+            if let Some(said) = said {
+                bar.suspend(|| eprintln!("livepack push: {said}"));
+            }
+        }
         if with_len {
             bar.set_position(p.sent as u64);
         }

@@ -50,11 +50,18 @@ impl Engine<'_> {
             }
             first = false;
             let ws = match self.connect().await {
-                Ok(ws) => ws,
+                Ok(ws) => {
+                    if self.offline.take().is_some() {
+                        self.emit();
+                    }
+                    ws
+                }
                 Err(Connect::Fatal(e)) => return Err(e),
                 Err(Connect::Retry(why)) => {
                     tracing::debug!(%why, "ingest connect failed");
                     failures += 1;
+                    self.offline = Some(self.offline.map_or(1, |n| n + 1));
+                    self.emit();
                     if failures >= self.cfg.max_attempts_per_order {
                         return Err(self.gave_up());
                     }
@@ -66,6 +73,8 @@ impl Engine<'_> {
                 Ended::Lost { answered, why } => {
                     tracing::debug!(%why, "ingest connection lost");
                     failures = if answered { 0 } else { failures + 1 };
+                    self.offline = Some(self.offline.unwrap_or(0));
+                    self.emit();
                     if failures >= self.cfg.max_attempts_per_order {
                         return Err(self.gave_up());
                     }

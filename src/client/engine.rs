@@ -100,6 +100,8 @@ pub(crate) struct Engine<'a> {
     rejected: usize,
     finals: usize,
     pub(super) report: Report,
+    /// [`Progress::offline`].
+    pub(super) offline: Option<u32>,
 }
 
 impl<'a> Engine<'a> {
@@ -149,6 +151,7 @@ impl<'a> Engine<'a> {
             rejected: 0,
             finals: 0,
             report: Report::default(),
+            offline: None,
         }
     }
 
@@ -439,6 +442,7 @@ impl<'a> Engine<'a> {
                 total: self.ids.len(),
                 nacks: self.report.nacks,
                 reconnects: self.report.reconnects,
+                offline: self.offline,
             });
         }
     }

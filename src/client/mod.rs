@@ -173,6 +173,9 @@ pub struct Progress {
     pub total: usize,
     pub nacks: u64,
     pub reconnects: u64,
+    /// Connection attempts failed in a row since the connection was lost (`None`: connected,
+    /// or not tried yet): the caller can say that the service is out of reach meanwhile.
+    pub offline: Option<u32>,
 }
 
 /// Why a push stopped before every order was final.

@@ -157,6 +157,12 @@ async fn push_survives_a_service_restart_and_stores_each_order_once() {
     assert_eq!(count(&summary, "rejected"), 0, "{summary}");
     assert_eq!(count(&summary, "unmappable"), 0, "{summary}");
     assert!(count(&summary, "reconnects") >= 1, "{summary}");
+    // It said so while it happened (a progress bar is not drawn without a terminal).
+    assert!(
+        summary.contains("lost the connection to the service: retrying"),
+        "{summary}"
+    );
+    assert!(summary.contains("connected again (after "), "{summary}");
 
     assert_eq!(redis.order_keys(SITE).await.len(), ORDERS, "none doubled");
     let session: Value = reqwest::Client::new()
