@@ -79,15 +79,39 @@ pub async fn labels_for(
     }
     pool.sort_by(|a, b| crate::domain::id_order(a, b));
     pool.dedup();
-    let mut siblings: Siblings = HashMap::new();
-    for p in load_parcels(&ship.store, site, &pool).await? {
-        if shipable(&p) {
-            siblings
-                .entry(sibling_key(&p))
-                .or_default()
-                .push(p.doc.parcel_id.clone());
+    let loaded = load_parcels(&ship.store, site, &pool).await?;
+    // A repack's parcel takes the place of the one it replaces (its `k`), so the labels
+    // already printed for the buyer's other parcels stay right: numbered by the first parcel
+    // of each chain of repacks.
+    let replaces: HashMap<&str, &str> = loaded
+        .iter()
+        .filter_map(|p| Some((p.doc.parcel_id.as_str(), p.replaces.as_deref()?)))
+        .collect();
+    let first_of = |id: &str| -> String {
+        let mut at = id;
+        for _ in 0..MAX_REPACKS {
+            match replaces.get(at) {
+                Some(before) => at = before,
+                None => break,
+            }
         }
+        at.to_owned()
+    };
+    let mut ranked: HashMap<(String, String, i64), Vec<(String, String)>> = HashMap::new();
+    for p in loaded.iter().filter(|p| shipable(p)) {
+        let id = p.doc.parcel_id.clone();
+        ranked
+            .entry(sibling_key(p))
+            .or_default()
+            .push((first_of(&id), id));
     }
+    let siblings: Siblings = ranked
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(|a, b| crate::domain::id_order(&a.0, &b.0).then(a.1.cmp(&b.1)));
+            (k, v.into_iter().map(|(_, id)| id).collect())
+        })
+        .collect();
     let sender = sender(site_cfg);
     let futures: Vec<_> = shipping
         .into_iter()
@@ -99,7 +123,11 @@ pub async fn labels_for(
         .await
 }
 
-/// (seller, buyer key, pickup ms) → the buyer's ship-able parcels for that pickup, by id.
+/// Repacks followed back at most (a chain longer than any floor makes).
+const MAX_REPACKS: usize = 64;
+
+/// (seller, buyer key, pickup ms) → the buyer's ship-able parcels for that pickup, by id
+/// (a repack's parcel by the id of the first parcel it replaces).
 type Siblings = HashMap<(String, String, i64), Vec<String>>;
 
 fn sibling_key(p: &StoredParcel) -> (String, String, i64) {

@@ -912,3 +912,100 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
     }
     app.stop().await;
 }
+
+/// A repack's parcel takes the place (`k`) of the parcel it replaces among the buyer's
+/// parcels: the labels already on the buyer's other boxes stay right. Before, the new parcel
+/// (a higher number) went last, so a box labelled 2/2 became 1/2 and two boxes read 2/2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repacked_parcel_keeps_its_place_in_k_of_n() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
+    let addr = app.addr.to_string();
+    let honey = |id: &str| {
+        order(
+            id,
+            &DUONG,
+            "HONEY-500",
+            "Mật ong rừng 500ml",
+            1,
+            185_000,
+            false,
+        )
+    };
+    let waved = |session: &'static str, n: u64| {
+        let a = addr.clone();
+        move || {
+            let a = a.clone();
+            async move {
+                get_json(&a, &format!("/v1/sessions/{session}?seller={SELLER_A}")).await["waved"]
+                    == n
+            }
+        }
+    };
+    // Two orders in one parcel, then one more after that wave was released: 1/2 and 2/2.
+    ingest(&app, "kn-1", vec![honey("KN-1"), honey("KN-2")]).await;
+    eventually(60, "the first orders waved", waved("kn-1", 2)).await;
+    ingest(&app, "kn-2", vec![honey("KN-3")]).await;
+    eventually(60, "the third order waved", waved("kn-2", 1)).await;
+    let id = |v: Value| v["parcel_id"].as_str().unwrap().to_owned();
+    let (first, second) = (
+        id(parcel_of(&addr, "KN-1").await),
+        id(parcel_of(&addr, "KN-3").await),
+    );
+    assert_eq!(id(parcel_of(&addr, "KN-2").await), first);
+    if shipment_of(&addr, &first).await.1 != shipment_of(&addr, &second).await.1 {
+        eprintln!("the orders fell on two pickups: nothing to check");
+        app.stop().await;
+        return;
+    }
+    let label = |p: String| {
+        let a = addr.clone();
+        async move {
+            read_pdf(&pdf(&a, &format!("/v1/parcels/{p}/label.pdf")).await)[0]
+                .text
+                .clone()
+        }
+    };
+    assert!(label(second.clone()).await.contains("2/2"));
+    // The first box is packed, then one of its orders is cancelled: it is repacked.
+    let op = TestClient::new(&addr, OPERATOR);
+    let (s, r) = op
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/parcels/{first}/packed"),
+            Some(json!({"confirm_unpicked": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = TestClient::new(&addr, TOKEN_A)
+        .call(reqwest::Method::POST, "/v1/orders/KN-1/cancel", None)
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    // The parcel that holds KN-2 now (the old box lists it still, `replaced`).
+    let live = |a: String| async move {
+        waves(&a)
+            .await
+            .values()
+            .flat_map(|w| w["parcels"].as_array().unwrap().clone())
+            .find(|p| {
+                p["status"] != "replaced"
+                    && p["order_ids"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|o| o == "KN-2")
+            })
+            .map(|p| p["parcel_id"].as_str().unwrap().to_owned())
+    };
+    eventually(60, "the first box repacked", || {
+        let (a, f) = (addr.clone(), first.clone());
+        async move { live(a).await.is_some_and(|p| p != f) }
+    })
+    .await;
+    let fresh = live(addr.clone()).await.unwrap();
+    // The replacement is 1/2, in its place; the other box still reads 2/2.
+    assert!(label(fresh.clone()).await.contains("1/2"), "{fresh}");
+    assert!(label(second.clone()).await.contains("2/2"), "{second}");
+    app.stop().await;
+}
