@@ -267,6 +267,25 @@ fn long_fields_are_cut_not_spilled() {
     }
 }
 
+/// A carrier's long display name prints whole at both sizes, with its service: at 80 × 80 it
+/// used to share a line with the service and lose its end ("Giao Hàng Tiết…").
+#[test]
+fn a_long_carrier_name_prints_whole() {
+    let mut l = sample(
+        "P-hoa-lu-hub-20261202-41",
+        Some("S1.A2.17373636"),
+        400_000,
+        Some((2, 3)),
+    );
+    l.carrier = "Giao Hàng Tiết Kiệm".into();
+    l.service = "road · Đường bộ".into();
+    for size in [LabelSize::A6, LabelSize::Square80] {
+        let text = pdftotext(&render(std::slice::from_ref(&l), size).unwrap());
+        assert!(text.contains("Giao Hàng Tiết Kiệm"), "{size:?}: {text}");
+        assert!(text.contains("road · Đường bộ"), "{size:?}: {text}");
+    }
+}
+
 /// A street too long for the address lines is cut, never the ward: the streets a reviewer's
 /// labels lost the ward with (93 and 140 characters; a Shopee export's full address as the
 /// street), at both sizes.

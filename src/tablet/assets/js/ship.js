@@ -3,7 +3,7 @@
 // shipment's page adds the hand-over (handover.js).
 
 import { api, enc } from './api.js';
-import { t, fmtMoney, fmtTime, fmtClock, dayLabel, vnDate, errText } from './i18n.js';
+import { t, fmtMoney, fmtTime, fmtClock, dayLabel, vnDate, errText, carrierName, serviceName } from './i18n.js';
 import { S, $, el, setText, sync, labelLink, repackCard, toRepack, memo } from './views.js';
 import * as H from './handover.js';
 
@@ -145,7 +145,7 @@ function cardBuild(sh, inDetail) {
     data: { testid: 'shipment', shipmentId: sh.shipment_id, status: sh.status },
   },
   el('div', { class: 'wave-top' },
-    el('span', { class: 'wave-name', text: `${sh.carrier} · ${sh.service}` }),
+    el('span', { class: 'wave-name', text: [carrierName(sh), serviceName(sh)].filter(Boolean).join(' · ') }),
     el('span', { class: 'pickup', text: `${t('pickupAt', { time: fmtTime(sh.pickup_at) })} · ${pickupDay(sh.pickup_at)}` }),
     statusBadge(sh)),
   el('div', { class: 'facts', text: facts.join(' · ') }),

@@ -63,9 +63,10 @@ export function feedChanged(feed) {
   if (row && progressKey(row) !== S.waveKey) reloadSoon();
 }
 
-/** A bin as the floor reads it: the configured code, or "Chưa xếp kệ". */
+/** A bin as a place in a sentence ("về {bin}"): "kệ A-01", or where an unshelved SKU
+ *  lives ("chỗ để hàng (chưa xếp kệ)"; before, "về kệ Chưa xếp kệ"). */
 export function binText(bin) {
-  return !bin || bin === 'UNASSIGNED' ? t('binNone') : bin;
+  return !bin || bin === 'UNASSIGNED' ? t('binNonePlace') : t('binPlace', { bin });
 }
 
 function binOf(sku) {
