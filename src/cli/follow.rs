@@ -167,7 +167,9 @@ impl Seen {
     }
 }
 
-fn watch_ctrl_c() -> Arc<AtomicBool> {
+/// The first Ctrl-C asks the follow to stop (sending what was read); the second quits at
+/// once, after the summary line of what was sent (`last`).
+fn watch_ctrl_c(last: Arc<Mutex<Progress>>) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     tokio::spawn(async move {
@@ -176,6 +178,18 @@ fn watch_ctrl_c() -> Arc<AtomicBool> {
             eprintln!("\nlivepack push: {}", t(Msg::FollowStopping, &[]));
         }
         if tokio::signal::ctrl_c().await.is_ok() {
+            let p = last.lock().map(|g| *g).unwrap_or_default();
+            println!(
+                "livepack push: {}",
+                t(
+                    Msg::InterruptedFollow,
+                    &[
+                        ("sent", &p.sent),
+                        ("stored", &p.acked),
+                        ("rejected", &p.rejected)
+                    ]
+                )
+            );
             std::process::exit(EXIT_INTERRUPTED);
         }
     });
@@ -187,11 +201,15 @@ pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(code) = connect(args).await {
+    let connected = tokio::select! {
+        r = connect(args) => r,
+        _ = tokio::signal::ctrl_c() => Err(super::push::interrupted_before_sending(0)),
+    };
+    if let Err(code) = connected {
         return code;
     }
-    let stop = watch_ctrl_c();
     let mut follow = Follow::new(args, opts, source);
+    let stop = watch_ctrl_c(follow.last.clone());
     let (why, mut fatal) = follow.watch(&stop).await;
     if follow.healthy() && fatal.is_none() {
         fatal = follow.send_rest().await.err();

@@ -192,6 +192,8 @@ catalogue! {
     // Interrupted.
     Interrupted => "interrupted (Ctrl-C): {sent} of {total} orders sent, {stored} stored, {rejected} rejected; pushing the same file again is safe",
         "đã ngắt (Ctrl-C): đã gửi {sent}/{total} đơn, {stored} đơn đã lưu, {rejected} đơn bị từ chối; gửi lại cùng tệp là an toàn";
+    InterruptedFollow => "interrupted (Ctrl-C): {sent} orders sent, {stored} stored, {rejected} rejected; pushing the same file again is safe",
+        "đã ngắt (Ctrl-C): đã gửi {sent} đơn, {stored} đơn đã lưu, {rejected} đơn bị từ chối; gửi lại cùng tệp là an toàn";
     FollowStopping => "stopping: sending what was read, then end_session (Ctrl-C again quits at once)",
         "đang dừng: gửi nốt những đơn đã đọc rồi kết thúc phiên (nhấn Ctrl-C lần nữa để thoát ngay)";
     // Summary table.

@@ -55,7 +55,11 @@ pub async fn run_push(args: PushArgs) -> i32 {
     if args.dry_run {
         return dry_run(&parsed);
     }
-    if let Err(code) = connect(&args).await {
+    let connected = tokio::select! {
+        r = connect(&args) => r,
+        _ = tokio::signal::ctrl_c() => Err(interrupted_before_sending(parsed.orders.len())),
+    };
+    if let Err(code) = connected {
         return code;
     }
     let mut tally = Tally {
@@ -107,6 +111,23 @@ pub async fn run_push(args: PushArgs) -> i32 {
         ],
     ));
     tally.exit_code()
+}
+
+/// A Ctrl-C while still connecting: the summary line (nothing sent), and its exit code.
+pub(crate) fn interrupted_before_sending(total: usize) -> i32 {
+    println!(
+        "livepack push: {}",
+        t(
+            Msg::Interrupted,
+            &[
+                ("sent", &0),
+                ("total", &total),
+                ("stored", &0),
+                ("rejected", &0)
+            ]
+        )
+    );
+    EXIT_INTERRUPTED
 }
 
 /// Says where it connects, then checks that the service answers and takes the token:

@@ -672,3 +672,37 @@ async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
         "{vi}"
     );
 }
+
+/// A Ctrl-C while the push is still connecting (a service that never answers) says so, with
+/// nothing sent, and exits 130. Before, the process died on the signal without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_connecting_still_says_what_was_sent() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.csv");
+    std::fs::write(&file, tiktok_export(5)).unwrap();
+    // Takes the connection and reads the request, never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", hung.local_addr().unwrap());
+    let child = push(&url, &file, &["--session", "e2e-hung"]);
+    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(30), hung.accept())
+        .await
+        .expect("the push connects")
+        .unwrap();
+    // Its request arrived: the push is waiting for the answer (its Ctrl-C handler is set).
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(30), conn.read(&mut buf))
+        .await
+        .expect("the push sends its request")
+        .unwrap();
+    assert!(n > 0);
+    let pid = child.id().expect("push running") as i32;
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let (code, out) = finish(child).await;
+    assert_eq!(code, 130, "{out}");
+    assert!(
+        out.contains("interrupted (Ctrl-C): 0 of 5 orders sent, 0 stored"),
+        "{out}"
+    );
+}
