@@ -182,6 +182,7 @@ pub async fn hand_over(
         .iter()
         .map(|p| HandOverParcel {
             parcel_id: &p.doc.parcel_id,
+            wave_id: &p.doc.wave_id,
             orders: p.order_keys(),
             left_behind: reason(p),
             next: next

@@ -27,6 +27,8 @@ pub enum ScanOutcome {
 /// One parcel of a hand-over: id, its orders' (seller, order id), and a left-behind reason.
 pub struct HandOverParcel<'a> {
     pub parcel_id: &'a str,
+    /// Its wave (a parcel handed over without being marked packed counts as packed there).
+    pub wave_id: &'a str,
     pub orders: Vec<(String, String)>,
     pub left_behind: Option<&'a str>,
     /// Where a ship-able parcel left behind goes on (its carrier's next pickup).
@@ -188,6 +190,7 @@ impl Store {
             for (seller, id) in &p.orders {
                 inv.key(keys::order(site, seller, id));
             }
+            inv.key(keys::wave(site, p.wave_id));
             inv.arg(p.parcel_id)
                 .arg(p.orders.len())
                 .arg(p.left_behind.unwrap_or(""));

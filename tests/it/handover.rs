@@ -555,6 +555,7 @@ async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands
         .zip(&orders)
         .map(|(p, o)| HandOverParcel {
             parcel_id: p,
+            wave_id: "W-none",
             orders: vec![(SELLER_A.to_owned(), o.clone())],
             left_behind: None,
             next: None,
@@ -725,6 +726,7 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
             .iter()
             .map(|p| HandOverParcel {
                 parcel_id: p,
+                wave_id: "W-none",
                 orders: Vec::new(),
                 left_behind: Some("x"),
                 next: Some(NextPickup {
@@ -895,6 +897,53 @@ async fn the_session_view_and_the_wave_follow_parcels_left_behind() {
         .find(|w| w["wave_id"] == wave_id)
         .unwrap_or_else(|| panic!("{wave_id} listed: {list}"));
     assert_eq!(pickup(card), pickup(&new), "{card}");
+    app.stop().await;
+}
+
+/// A parcel loaded onto the truck without having been marked packed left in a box: the
+/// hand-over counts it packed, so its wave ends `done` (before, it stayed `packing`, 1/2,
+/// for good, the parcel at risk on the floor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "16:00")).await;
+    let addr = app.addr.to_string();
+    let orders = push_session(&app, "unpacked", 2).await;
+    let (a, shipment) = placed(&addr, &orders[0]).await;
+    let (b, _) = placed(&addr, &orders[1]).await;
+    assert_ne!(a, b);
+    pick_waves_of(&addr, &orders).await;
+    let (s, r) = post(&addr, &format!("/v1/parcels/{a}/packed"), json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    for p in [&a, &b] {
+        let (s, r) = post(
+            &addr,
+            &format!("/v1/shipments/{shipment}/scans"),
+            json!({ "code": p }),
+        )
+        .await;
+        assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+    }
+    let (_, o) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::GET,
+        &format!("/v1/orders/{}", orders[1]),
+        None,
+    )
+    .await;
+    let wave_id = o["wave_id"].as_str().unwrap().to_owned();
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/shipments/{shipment}/handed-over"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let wave = get(&addr, &format!("/v1/waves/{wave_id}")).await;
+    assert_eq!(wave["status"], "done", "{wave}");
+    assert_eq!(wave["parcels_packed"], wave["parcel_count"], "{wave}");
+    assert_eq!(wave["at_risk_count"], 0, "{wave}");
     app.stop().await;
 }
 

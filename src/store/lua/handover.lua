@@ -6,7 +6,8 @@
 -- fully booked), its document naming that shipment and pickup.
 -- KEYS[1] shipment hash, KEYS[2] its parcel list (ids, each followed by a newline), KEYS[3]
 -- its parcel set (as builds before the list wrote it), then per parcel: its hash, then its
--- order hashes, then (a parcel that moves on) the next shipment's hash, list and day index
+-- order hashes, then its wave's hash, then (a parcel that moves on) the next shipment's hash,
+-- list and day index
 -- ARGV[1] now ms, ARGV[2] p parcels, then per parcel 10: parcel id, n orders, reason ('':
 -- none), then for a move ('' otherwise): its new document, the next shipment's id, carrier,
 -- service, pickup ms, pickup date, and the parcel's `ver` that document was made from (a
@@ -44,7 +45,7 @@ local function ships(key)
   return h[1] ~= 'cancelled' and h[1] ~= 'replaced' and not h[2]
     and h[3] ~= 'cancelled_by_carrier' and not (h[4] == 'rejected' and not h[5])
 end
--- The keys of parcel `a`'s entry after its hash and orders (3 when it moves on).
+-- The keys of parcel `a`'s entry after its hash, orders and wave (3 when it moves on).
 local function more(a)
   if ARGV[a + 3] ~= '' then return 3 end
   return 0
@@ -68,11 +69,11 @@ for _ = 1, p do
   end
   if more(a) > 0 and ship and reason ~= '' then
     if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a + 9]
-        or redis.call('HGET', KEYS[k + 1 + n], 'status') == 'handed_over' then
+        or redis.call('HGET', KEYS[k + 2 + n], 'status') == 'handed_over' then
       return {'stale', 0}
     end
   end
-  k, a = k + 1 + n + more(a), a + 10
+  k, a = k + 2 + n + more(a), a + 10
 end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
@@ -96,7 +97,7 @@ for _ = 1, p do
     if reason ~= '' then
       redis.call('HSET', key, 'left_behind', reason, 'left_behind_ms', ARGV[1])
       if ARGV[a + 3] ~= '' then
-        local sk, list, day = KEYS[k + 1 + n], KEYS[k + 2 + n], KEYS[k + 3 + n]
+        local sk, list, day = KEYS[k + 2 + n], KEYS[k + 3 + n], KEYS[k + 4 + n]
         local sid, pickup = ARGV[a + 4], ARGV[a + 7]
         redis.call('HSET', key, 'data', ARGV[a + 3])
         redis.call('HINCRBY', key, 'ver', 1)
@@ -117,13 +118,27 @@ for _ = 1, p do
     elseif (rank[redis.call('HGET', key, 'cstatus') or ''] or 0) < 2 then
       redis.call('HSET', key, 'cstatus', 'handed_over', 'handed_over_ms', ARGV[1])
       moved = moved + 1
+      -- Loaded but never marked packed: it left in a box, so its wave counts it packed (its
+      -- wave would otherwise stay `packing`, and the parcel at risk, for good).
+      local wave = KEYS[k + 1 + n]
+      if redis.call('HGET', key, 'status') == 'open' then
+        redis.call('HSET', key, 'status', 'packed', 'packed_ms', ARGV[1])
+        if redis.call('EXISTS', wave) == 1 then
+          local packed = redis.call('HINCRBY', wave, 'parcels_packed', 1)
+          local w = redis.call('HMGET', wave, 'parcel_count', 'qty_total', 'qty_picked')
+          if packed >= tonumber(w[1] or '0')
+              and tonumber(w[3] or '0') >= tonumber(w[2] or '0') then
+            redis.call('HSET', wave, 'status', 'done')
+          end
+        end
+      end
       for i = k + 1, k + n do
         local st = redis.call('HGET', KEYS[i], 'st')
         if st and st ~= 'cancelled' then redis.call('HSET', KEYS[i], 'st', 'handed_over') end
       end
     end
   end
-  k, a = k + 1 + n + more(a), a + 10
+  k, a = k + 2 + n + more(a), a + 10
 end
 -- The parcels that moved on leave this shipment's list (and set).
 if next(gone) then
