@@ -203,7 +203,16 @@ pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
     };
     let connected = tokio::select! {
         r = connect(args) => r,
-        _ = tokio::signal::ctrl_c() => Err(super::push::interrupted_before_sending(0)),
+        _ = tokio::signal::ctrl_c() => {
+            println!(
+                "livepack push: {}",
+                t(
+                    Msg::InterruptedFollow,
+                    &[("sent", &0), ("stored", &0), ("rejected", &0)]
+                )
+            );
+            Err(EXIT_INTERRUPTED)
+        }
     };
     if let Err(code) = connected {
         return code;
@@ -226,10 +235,20 @@ fn open_source(args: &PushArgs) -> Result<Source, i32> {
         );
         return Err(EXIT_USAGE);
     }
-    Source::open(&args.file).map_err(|e| {
+    let refused = |e: ImportError| {
         eprintln!("livepack push: {}", import_error_text(&e));
         EXIT_USAGE
-    })
+    };
+    let source = Source::open(&args.file).map_err(refused)?;
+    // A named format that the file's header already contradicts: refused before connecting
+    // (as `step` would at its first read).
+    if let Source::File(path) = &source {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        if bytes.contains(&b'\n') {
+            import::check_header(args.format, &bytes).map_err(refused)?;
+        }
+    }
+    Ok(source)
 }
 
 /// One `push --follow` session: the source, what has been seen and sent of it, and the
@@ -428,6 +447,12 @@ fn step(
 ) -> Result<(Vec<Mapped>, bool), ImportError> {
     let bytes = source.bytes()?;
     let f = match *format {
+        // A named format: its header must not be the other platform's (checked once the
+        // header line is whole; a few bytes each time).
+        Some(f) if bytes.contains(&b'\n') => {
+            import::check_header(f, &bytes)?;
+            f
+        }
         Some(f) => f,
         None if !bytes.contains(&b'\n') && !eof => return Ok((Vec::new(), false)),
         None if bytes.iter().all(u8::is_ascii_whitespace) => return Ok((Vec::new(), false)),

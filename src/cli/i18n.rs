@@ -229,7 +229,7 @@ catalogue! {
     CellCut => "… ({n} characters)", "… ({n} ký tự)";
     ConnectionLost => "lost the connection to the service: retrying (orders with no reply yet are sent again, never stored twice)…",
         "mất kết nối tới máy chủ: đang thử lại (đơn chưa có trả lời sẽ được gửi lại, không bị lưu hai lần)…";
-    ConnectionBack => "connected again (after {n} attempts)", "đã kết nối lại (sau {n} lần thử)";
+    ConnectionBack => "connected again", "đã kết nối lại";
     StillOffline => "still cannot reach the service ({n} attempts): retrying; Ctrl-C stops, and pushing the same file again later is safe",
         "vẫn chưa kết nối được máy chủ ({n} lần thử): đang thử lại; Ctrl-C để dừng, gửi lại cùng tệp sau là an toàn";
     BadDay => "a day is YYYY-MM-DD, e.g. 2026-12-01", "ngày phải có dạng YYYY-MM-DD, ví dụ 2026-12-01";

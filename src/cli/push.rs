@@ -205,12 +205,17 @@ fn read_input(file: &str) -> Result<Vec<u8>, ImportError> {
 }
 
 pub(crate) fn resolve_format(args: &PushArgs, bytes: &[u8]) -> Result<Format, ImportError> {
-    match args.format {
+    let checked = match args.format {
         Format::Auto => {
             let name = (args.file != "-").then_some(args.file.as_str());
             import::detect(name, bytes)
         }
         f => import::check_named(f, bytes).map(|()| f),
+    };
+    match checked {
+        // Nothing to send but the end of the session: that is what was asked.
+        Err(ImportError::Empty) if args.end_session => Ok(Format::Jsonl),
+        r => r,
     }
 }
 
@@ -243,7 +248,7 @@ pub(crate) async fn send(
             out_of_reach.store(now, Relaxed);
             let said = match (was, now) {
                 (0, _) => Some(t(Msg::ConnectionLost, &[])),
-                (_, 0) => Some(t(Msg::ConnectionBack, &[("n", &was)])),
+                (_, 0) => Some(t(Msg::ConnectionBack, &[])),
                 (_, n) if n % 10 == 0 => Some(t(Msg::StillOffline, &[("n", &n)])),
                 _ => None,
             };

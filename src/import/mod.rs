@@ -219,10 +219,17 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ImportError> {
 /// the other platform's export (a Shopee file read as TikTok's would store every order again
 /// under `TT-` ids).
 pub fn check_named(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
-    let text = strip_bom(bytes);
-    if text.iter().all(u8::is_ascii_whitespace) {
+    if strip_bom(bytes).iter().all(u8::is_ascii_whitespace) {
         return Err(ImportError::Empty);
     }
+    check_header(format, bytes)
+}
+
+/// The header part of [`check_named`]: refused when a named CSV format's header is plainly
+/// the other platform's export (an empty or header-less input passes: `--follow` reads a
+/// file that is still growing).
+pub fn check_header(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
+    let text = strip_bom(bytes);
     let named = match format {
         Format::TiktokCsv => TablePlatform::Tiktok,
         Format::ShopeeCsv => TablePlatform::Shopee,

@@ -258,9 +258,13 @@ fn markers(header: &[String]) -> (bool, bool) {
     )
 }
 
-/// [`markers`] of a CSV's header line: (Shopee's, TikTok Shop's).
+/// [`markers`] of a CSV's header line: (Shopee's, TikTok Shop's). Only the first line is read.
 pub(crate) fn header_markers(text: &[u8]) -> Result<(bool, bool), ImportError> {
-    let rows = read_csv(text)?;
+    let first = text
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| i + 1);
+    let rows = read_csv(&text[..first])?;
     Ok(rows.first().map(|r| markers(&r.cells)).unwrap_or_default())
 }
 

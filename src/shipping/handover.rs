@@ -102,15 +102,15 @@ async fn resolve(
     if let Some(id) = ship.store.parcel_of_tracking(site, code).await? {
         return Ok(Some(id));
     }
+    if let Some(id) = parcel_id_as_scanned(site, code) {
+        return Ok(Some(id));
+    }
     // Typed, or from a scanner in caps lock: carriers' codes are upper case.
     let upper = code.to_ascii_uppercase();
     if upper != code {
         if let Some(id) = ship.store.parcel_of_tracking(site, &upper).await? {
             return Ok(Some(id));
         }
-    }
-    if let Some(id) = parcel_id_as_scanned(site, code) {
-        return Ok(Some(id));
     }
     // Not indexed (the index is written just after a booking is recorded: a crash between
     // the two leaves it out): look through this shipment's tracking codes, the slow way.

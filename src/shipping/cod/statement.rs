@@ -115,12 +115,14 @@ impl CodRecord {
         if self.is("returned") {
             return (Decimal::ZERO, self.expected);
         }
-        // Partly returned: what the carrier reported it collected at the door, else (no
-        // webhook amount) what its settlement paid. So a settlement that pays less than the
-        // carrier reported collecting is an `amount` mismatch, not a larger return.
+        // Partly returned: what the carrier reported it collected at the door (a webhook
+        // amount below the parcel's COD), else what its settlement paid (no webhook amount,
+        // or one that repeats the whole COD, as a carrier may). So a settlement that pays
+        // less than the carrier reported collecting is an `amount` mismatch, not a larger
+        // return.
         let kept = self
             .reported
-            .filter(|_| self.is("delivered"))
+            .filter(|c| self.is("delivered") && *c < self.expected)
             .or(self.settled);
         match kept {
             Some(c) if self.partial_return && c < self.expected => (c, self.expected - c),
@@ -391,11 +393,14 @@ mod tests {
         // Paid what was reported: no mismatch.
         c.settled = Some(vnd(120_000));
         assert_eq!(c.mismatch(d("2026-12-03"), 15), None);
-        // No webhook amount: the settlement says what was collected.
-        c.reported = None;
-        c.settled = Some(vnd(100_000));
-        assert_eq!(c.split(), (vnd(100_000), vnd(300_000)));
-        assert_eq!(c.mismatch(d("2026-12-03"), 15), None);
+        // No webhook amount, or one that repeats the whole COD: the settlement says what was
+        // collected.
+        for reported in [None, Some(vnd(400_000))] {
+            c.reported = reported;
+            c.settled = Some(vnd(100_000));
+            assert_eq!(c.split(), (vnd(100_000), vnd(300_000)), "{reported:?}");
+            assert_eq!(c.mismatch(d("2026-12-03"), 15), None, "{reported:?}");
+        }
     }
 
     #[test]

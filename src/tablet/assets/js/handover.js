@@ -122,7 +122,10 @@ export function render(sh) {
   const missing = Array.isArray(sh.missing) ? sh.missing : [];
   for (const id of [...left.keys()]) if (!missing.includes(id) && !done) left.delete(id);
   const parcels = sh.parcels || [];
-  const goes = (p) => !p.pull && ['open', 'packed', 'booked', 'handed_over'].includes(p.status);
+  // Goes with the truck (the server's `shipable`): not cancelled or replaced, not to pull,
+  // not refused by the carrier; delivered and returned ones went.
+  const goes = (p) => !p.pull && !['cancelled', 'replaced'].includes(p.status)
+    && !(p.booking && p.booking.state === 'rejected' && !p.tracking);
   // On the truck and going: a box scanned, then replaced or pulled, is listed to pull only.
   const loaded = parcels.filter((p) => p.loaded && goes(p)).map((p) => p.parcel_id);
   const loadedN = typeof sh.loaded_count === 'number' ? sh.loaded_count : loaded.length;
