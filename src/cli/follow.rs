@@ -24,9 +24,11 @@ use crate::client::{ClientConfig, Progress};
 use crate::import::{self, Cancelled, Format, ImportError, Mapped, Options, Parsed, Unmappable};
 
 use super::i18n::{reason_text, t, Msg};
-use super::push::{cancel_rows, client_config, connect, import_error_text, send, source_name};
+use super::push::{
+    cancel_rows, client_config, connect, import_error_text, say_interrupted, send, source_name,
+};
 use super::summary::{bar, Tally};
-use super::{PushArgs, EXIT_INTERRUPTED, EXIT_USAGE};
+use super::{PushArgs, EXIT_USAGE};
 
 const POLL: Duration = Duration::from_millis(250);
 
@@ -179,18 +181,7 @@ fn watch_ctrl_c(last: Arc<Mutex<Progress>>) -> Arc<AtomicBool> {
         }
         if tokio::signal::ctrl_c().await.is_ok() {
             let p = last.lock().map(|g| *g).unwrap_or_default();
-            println!(
-                "livepack push: {}",
-                t(
-                    Msg::InterruptedFollow,
-                    &[
-                        ("sent", &p.sent),
-                        ("stored", &p.acked),
-                        ("rejected", &p.rejected)
-                    ]
-                )
-            );
-            std::process::exit(EXIT_INTERRUPTED);
+            std::process::exit(say_interrupted(&p, None));
         }
     });
     stop
@@ -203,16 +194,7 @@ pub(crate) async fn run(args: &PushArgs, opts: &Options) -> i32 {
     };
     let connected = tokio::select! {
         r = connect(args) => r,
-        _ = tokio::signal::ctrl_c() => {
-            println!(
-                "livepack push: {}",
-                t(
-                    Msg::InterruptedFollow,
-                    &[("sent", &0), ("stored", &0), ("rejected", &0)]
-                )
-            );
-            Err(EXIT_INTERRUPTED)
-        }
+        _ = tokio::signal::ctrl_c() => Err(say_interrupted(&Progress::default(), None)),
     };
     if let Err(code) = connected {
         return code;

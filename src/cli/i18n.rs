@@ -239,7 +239,6 @@ catalogue! {
         "lý do chỉ gồm 1–64 ký tự A-Z a-z 0-9 . _ - (ví dụ buyer_cancelled)";
     ApiInvalidPeriod => "the period is wrong: --from must not be after --to, and it spans at most 366 days",
         "khoảng thời gian không hợp lệ: --from không được sau --to, và dài tối đa 366 ngày";
-    ApiInvalidDate => "a day is YYYY-MM-DD, e.g. 2026-12-01", "ngày phải có dạng YYYY-MM-DD, ví dụ 2026-12-01";
     ApiInvalidOrderId => "an order id is 1–64 of A-Z a-z 0-9 . _ -",
         "mã đơn chỉ gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
     UnmappableHeading => "unmappable rows (not sent):", "dòng không đọc được (không gửi):";
@@ -461,7 +460,7 @@ pub fn api_error_text(code: &str) -> Option<String> {
     let m = match code {
         "invalid_reason" => Msg::ApiInvalidReason,
         "invalid_period" => Msg::ApiInvalidPeriod,
-        "invalid_date" => Msg::ApiInvalidDate,
+        "invalid_date" => Msg::BadDay,
         "invalid_order_id" => Msg::ApiInvalidOrderId,
         _ => return None,
     };

@@ -57,7 +57,9 @@ pub async fn run_push(args: PushArgs) -> i32 {
     }
     let connected = tokio::select! {
         r = connect(&args) => r,
-        _ = tokio::signal::ctrl_c() => Err(interrupted_before_sending(parsed.orders.len())),
+        _ = tokio::signal::ctrl_c() => {
+            Err(say_interrupted(&Progress::default(), Some(parsed.orders.len())))
+        }
     };
     if let Err(code) = connected {
         return code;
@@ -87,19 +89,7 @@ pub async fn run_push(args: PushArgs) -> i32 {
     pb.finish_and_clear();
     if interrupted {
         let p = last.lock().map(|g| *g).unwrap_or_default();
-        println!(
-            "livepack push: {}",
-            t(
-                Msg::Interrupted,
-                &[
-                    ("sent", &p.sent),
-                    ("total", &total),
-                    ("stored", &p.acked),
-                    ("rejected", &p.rejected),
-                ]
-            )
-        );
-        return EXIT_INTERRUPTED;
+        return say_interrupted(&p, Some(total));
     }
     let source = source_name(&args.file);
     tally.print(&t(
@@ -113,20 +103,26 @@ pub async fn run_push(args: PushArgs) -> i32 {
     tally.exit_code()
 }
 
-/// A Ctrl-C while still connecting: the summary line (nothing sent), and its exit code.
-pub(crate) fn interrupted_before_sending(total: usize) -> i32 {
-    println!(
-        "livepack push: {}",
-        t(
+/// A Ctrl-C: the summary line of what was sent (`p`; of `total` orders, when the input's
+/// size is known, not while following a growing one), and the exit code.
+pub(crate) fn say_interrupted(p: &Progress, total: Option<usize>) -> i32 {
+    let (sent, stored, rejected) = (&p.sent, &p.acked, &p.rejected);
+    let line = match total {
+        Some(total) => t(
             Msg::Interrupted,
             &[
-                ("sent", &0),
+                ("sent", sent),
                 ("total", &total),
-                ("stored", &0),
-                ("rejected", &0)
-            ]
-        )
-    );
+                ("stored", stored),
+                ("rejected", rejected),
+            ],
+        ),
+        None => t(
+            Msg::InterruptedFollow,
+            &[("sent", sent), ("stored", stored), ("rejected", rejected)],
+        ),
+    };
+    println!("livepack push: {line}");
     EXIT_INTERRUPTED
 }
 
