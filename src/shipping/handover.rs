@@ -126,14 +126,11 @@ async fn resolve(
 /// case): `P-{site}-…` as the site writes it; `None` for any other code.
 fn parcel_id_as_scanned(site: &str, code: &str) -> Option<String> {
     let prefix = format!("P-{site}-");
-    let head = code.get(..prefix.len())?;
-    let id = if head == prefix {
-        code.to_owned()
-    } else if head.eq_ignore_ascii_case(&prefix) {
-        format!("{prefix}{}", &code[prefix.len()..])
-    } else {
+    let rest = code.get(prefix.len()..)?;
+    if !code[..prefix.len()].eq_ignore_ascii_case(&prefix) {
         return None;
-    };
+    }
+    let id = format!("{prefix}{rest}");
     (site_of(&id, 'P') == Some(site)).then_some(id)
 }
 

@@ -86,16 +86,41 @@ async fn push_orders(app: &TestApp, session: &str, orders: Vec<Value>) -> Vec<St
     ids
 }
 
+/// Seller A's view of an order (`GET /v1/orders/{id}`).
+async fn order_view(addr: &str, order_id: &str) -> Value {
+    let path = format!("/v1/orders/{order_id}");
+    call(addr, TOKEN_A, reqwest::Method::GET, &path, None)
+        .await
+        .1
+}
+
+/// A view's `pickup_at`.
+fn pickup(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(v["pickup_at"].as_str().unwrap()).unwrap()
+}
+
+/// The business day (Vietnam's) of a view's `pickup_at`.
+fn pickup_day(v: &Value) -> chrono::NaiveDate {
+    pickup(v)
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap())
+        .date_naive()
+}
+
+/// The site's wave cards listed under a business day.
+async fn wave_cards(addr: &str, day: chrono::NaiveDate) -> Vec<Value> {
+    let list = get(addr, &format!("/v1/sites/{SITE}/waves?date={day}")).await;
+    list["waves"].as_array().unwrap().clone()
+}
+
+/// A label scanned at the truck of `shipment` (`POST /v1/shipments/{id}/scans`).
+async fn scan(addr: &str, shipment: &str, code: impl serde::Serialize) -> (u16, Value) {
+    let path = format!("/v1/shipments/{shipment}/scans");
+    post(addr, &path, json!({ "code": code })).await
+}
+
 /// (parcel id, shipment id) of an order.
 async fn placed(addr: &str, order_id: &str) -> (String, String) {
-    let (_, o) = call(
-        addr,
-        TOKEN_A,
-        reqwest::Method::GET,
-        &format!("/v1/orders/{order_id}"),
-        None,
-    )
-    .await;
+    let o = order_view(addr, order_id).await;
     (
         o["parcel_id"].as_str().unwrap().to_owned(),
         o["shipment_id"].as_str().unwrap().to_owned(),
@@ -106,14 +131,7 @@ async fn placed(addr: &str, order_id: &str) -> (String, String) {
 async fn pick_waves_of(addr: &str, order_ids: &[String]) {
     let mut waves = BTreeSet::new();
     for id in order_ids {
-        let (_, o) = call(
-            addr,
-            TOKEN_A,
-            reqwest::Method::GET,
-            &format!("/v1/orders/{id}"),
-            None,
-        )
-        .await;
+        let o = order_view(addr, id).await;
         waves.insert(o["wave_id"].as_str().unwrap().to_owned());
     }
     for w in waves {
@@ -261,16 +279,9 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
 
     // The truck: a tracking code with a scanner's whitespace, a duplicate (by parcel id),
     // a wrong code, a parcel of the other shipment, the pulled parcel, a second parcel.
-    let scan = |code: String| {
+    let at_truck = |code: String| {
         let (a, id) = (addr.clone(), shipment.clone());
-        async move {
-            post(
-                &a,
-                &format!("/v1/shipments/{id}/scans"),
-                json!({ "code": code }),
-            )
-            .await
-        }
+        async move { scan(&a, &id, code).await }
     };
     let expect = |(s, r): (u16, Value), id: Option<&str>, result: &str| {
         assert_eq!(s, 200, "{r}");
@@ -278,34 +289,38 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
         assert_eq!(r["parcel_id"].as_str(), id, "{r}");
     };
     expect(
-        scan(format!("  {}\r\n", tracking[0])).await,
+        at_truck(format!("  {}\r\n", tracking[0])).await,
         Some(&parcels[0]),
         "loaded",
     );
     expect(
-        scan(parcels[0].clone()).await,
+        at_truck(parcels[0].clone()).await,
         Some(&parcels[0]),
         "already_loaded",
     );
     expect(
-        scan(tracking[0].clone()).await,
+        at_truck(tracking[0].clone()).await,
         Some(&parcels[0]),
         "already_loaded",
     );
-    expect(scan("VTP-NO-SUCH-LABEL".into()).await, None, "unknown");
+    expect(at_truck("VTP-NO-SUCH-LABEL".into()).await, None, "unknown");
     expect(
-        scan(format!("P-{SITE}-20261121-999999")).await,
+        at_truck(format!("P-{SITE}-20261121-999999")).await,
         None,
         "unknown",
     );
     expect(
-        scan(other_parcel.clone()).await,
+        at_truck(other_parcel.clone()).await,
         Some(&other_parcel),
         "not_in_shipment",
     );
-    expect(scan(tracking[3].clone()).await, Some(&pulled), "pull");
-    expect(scan(parcels[1].clone()).await, Some(&parcels[1]), "loaded");
-    let (s, r) = scan("   ".into()).await;
+    expect(at_truck(tracking[3].clone()).await, Some(&pulled), "pull");
+    expect(
+        at_truck(parcels[1].clone()).await,
+        Some(&parcels[1]),
+        "loaded",
+    );
+    let (s, r) = at_truck("   ".into()).await;
     assert_eq!(
         (s, r["error"]["code"].as_str()),
         (400, Some("invalid_code")),
@@ -443,12 +458,12 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
     assert_eq!(r["parcels_handed_over"], 2, "{r}");
     assert_eq!(ids(&r["left_behind"]), missing, "{r}");
     expect(
-        scan(parcels[2].clone()).await,
+        at_truck(parcels[2].clone()).await,
         Some(&parcels[2]),
         "not_in_shipment",
     );
     expect(
-        scan(tracking[1].clone()).await,
+        at_truck(tracking[1].clone()).await,
         Some(&parcels[1]),
         "already_loaded",
     );
@@ -536,12 +551,7 @@ async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands
     assert_eq!(ids(&sh["missing"]), parcels.iter().cloned().collect());
     assert_eq!(sh["parcels"].as_array().unwrap().len(), 3, "{sh}");
     for id in [&parcels[0], &parcels[1]] {
-        let (s, r) = post(
-            &addr,
-            &format!("/v1/shipments/{shipment}/scans"),
-            json!({ "code": id }),
-        )
-        .await;
+        let (s, r) = scan(&addr, &shipment, id).await;
         assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
     }
 
@@ -760,20 +770,11 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
         );
     }
     assert_ne!(next, shipment, "a late order joined the departed shipment");
-    let pickup =
-        |v: &Value| chrono::DateTime::parse_from_rfc3339(v["pickup_at"].as_str().unwrap()).unwrap();
     let old = get(&addr, &format!("/v1/shipments/{shipment}")).await;
     let new = get(&addr, &format!("/v1/shipments/{next}")).await;
     assert_eq!(pickup(&new) - pickup(&old), chrono::Duration::days(1));
     // The order says where it ships: its parcel's pickup, not the one it first aimed at.
-    let (_, o) = call(
-        &addr,
-        TOKEN_A,
-        reqwest::Method::GET,
-        &format!("/v1/orders/{}", late[0]),
-        None,
-    )
-    .await;
+    let o = order_view(&addr, &late[0]).await;
     assert_eq!(pickup(&o), pickup(&new), "{o}");
     // So does its wave (picked for the truck that is still to come).
     let wave = get(
@@ -784,27 +785,9 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     assert_eq!(pickup(&wave), pickup(&new), "{wave}");
     // And it is listed under its new pickup's business day (the day staff pack it for), not
     // under the day of the truck that left: when that was the day's last truck, they differ.
-    let day = |v: &Value| {
-        pickup(v)
-            .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap())
-            .date_naive()
-            .to_string()
-    };
-    let listed = |date: String| {
-        let addr = addr.clone();
-        async move {
-            let l = get(&addr, &format!("/v1/sites/{SITE}/waves?date={date}")).await;
-            l["waves"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|w| w["wave_id"].as_str().unwrap().to_owned())
-                .collect::<BTreeSet<String>>()
-        }
-    };
-    let late_wave = o["wave_id"].as_str().unwrap().to_owned();
-    assert!(listed(day(&new)).await.contains(&late_wave), "{wave}");
-    assert!(!listed(day(&old)).await.contains(&late_wave), "{wave}");
+    let listed = |cards: Vec<Value>| cards.iter().any(|w| w["wave_id"] == o["wave_id"]);
+    assert!(listed(wave_cards(&addr, pickup_day(&new)).await), "{wave}");
+    assert!(!listed(wave_cards(&addr, pickup_day(&old)).await), "{wave}");
     assert_eq!(new["status"], "open", "{new}");
     // The two parcels left behind went on with the next pickup too.
     assert_eq!(new["parcel_count"], 5, "{new}");
@@ -836,8 +819,6 @@ async fn the_session_view_and_the_wave_follow_parcels_left_behind() {
         .collect();
     let ids = push_orders(&app, "left", orders).await;
     let (_, shipment) = placed(&addr, &ids[0]).await;
-    let pickup =
-        |v: &Value| chrono::DateTime::parse_from_rfc3339(v["pickup_at"].as_str().unwrap()).unwrap();
     let view = || async {
         let (s, v) = call(
             &addr,
@@ -875,27 +856,15 @@ async fn the_session_view_and_the_wave_follow_parcels_left_behind() {
     }
     // So does the wave's card, on the list and on its own: what is left of it to pack goes
     // with the next truck.
-    let (_, o) = call(
-        &addr,
-        TOKEN_A,
-        reqwest::Method::GET,
-        &format!("/v1/orders/{}", ids[0]),
-        None,
-    )
-    .await;
+    let o = order_view(&addr, &ids[0]).await;
     let wave_id = o["wave_id"].as_str().unwrap();
     let wave = get(&addr, &format!("/v1/waves/{wave_id}")).await;
     assert_eq!(pickup(&wave), pickup(&new), "{wave}");
-    let day = pickup(&old)
-        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap())
-        .date_naive();
-    let list = get(&addr, &format!("/v1/sites/{SITE}/waves?date={day}")).await;
-    let card = list["waves"]
-        .as_array()
-        .unwrap()
+    let cards = wave_cards(&addr, pickup_day(&old)).await;
+    let card = cards
         .iter()
         .find(|w| w["wave_id"] == wave_id)
-        .unwrap_or_else(|| panic!("{wave_id} listed: {list}"));
+        .unwrap_or_else(|| panic!("{wave_id} listed: {cards:?}"));
     assert_eq!(pickup(card), pickup(&new), "{card}");
     app.stop().await;
 }
@@ -916,23 +885,13 @@ async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
     let (s, r) = post(&addr, &format!("/v1/parcels/{a}/packed"), json!({})).await;
     assert_eq!(s, 200, "{r}");
     for p in [&a, &b] {
-        let (s, r) = post(
-            &addr,
-            &format!("/v1/shipments/{shipment}/scans"),
-            json!({ "code": p }),
-        )
-        .await;
+        let (s, r) = scan(&addr, &shipment, p).await;
         assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
     }
-    let (_, o) = call(
-        &addr,
-        TOKEN_A,
-        reqwest::Method::GET,
-        &format!("/v1/orders/{}", orders[1]),
-        None,
-    )
-    .await;
-    let wave_id = o["wave_id"].as_str().unwrap().to_owned();
+    let wave_id = order_view(&addr, &orders[1]).await["wave_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (s, r) = post(
         &addr,
         &format!("/v1/shipments/{shipment}/handed-over"),
@@ -1022,12 +981,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     for p in [&both, &single] {
         let (s, r) = post(&addr, &format!("/v1/parcels/{p}/packed"), json!({})).await;
         assert_eq!(s, 200, "{r}");
-        let (s, r) = post(
-            &addr,
-            &format!("/v1/shipments/{shipment}/scans"),
-            json!({ "code": p }),
-        )
-        .await;
+        let (s, r) = scan(&addr, &shipment, p).await;
         assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
     }
     first.stop().await;
@@ -1070,12 +1024,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
         (&single, single.to_lowercase(), "already_loaded"),
         (&single, single.to_uppercase(), "already_loaded"),
     ] {
-        let (s, r) = post(
-            &addr,
-            &format!("/v1/shipments/{shipment}/scans"),
-            json!({ "code": code }),
-        )
-        .await;
+        let (s, r) = scan(&addr, &shipment, &code).await;
         assert_eq!((s, r["result"].as_str()), (200, Some(want)), "{code}: {r}");
         assert_eq!(r["parcel_id"], json!(p), "{code}: {r}");
     }
@@ -1095,12 +1044,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     .await;
     let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
     replacement.push_str(parcel(&sh, &both)["replaced_by"].as_str().unwrap());
-    let (s, r) = post(
-        &addr,
-        &format!("/v1/shipments/{shipment}/scans"),
-        json!({ "code": both }),
-    )
-    .await;
+    let (s, r) = scan(&addr, &shipment, &both).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("pull")), "{r}");
     // It had been scanned onto the truck: taken off (the pull confirmed), it is no longer
     // `loaded`.
@@ -1116,12 +1060,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     )
     .await;
     assert_eq!(s, 200, "{r}");
-    let (s, r) = post(
-        &addr,
-        &format!("/v1/shipments/{shipment}/scans"),
-        json!({ "code": replacement }),
-    )
-    .await;
+    let (s, r) = scan(&addr, &shipment, &replacement).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
     let (s, r) = hand_over(addr.clone()).await;
     assert_eq!(s, 200, "{r}");
@@ -1131,14 +1070,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
         (&orders[1], "handed_over"),
         (&orders[2], "handed_over"),
     ] {
-        let (_, o) = call(
-            &addr,
-            TOKEN_A,
-            reqwest::Method::GET,
-            &format!("/v1/orders/{id}"),
-            None,
-        )
-        .await;
+        let o = order_view(&addr, id).await;
         assert_eq!(o["status"], status, "{o}");
     }
     app.stop().await;

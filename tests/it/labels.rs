@@ -778,6 +778,24 @@ async fn parcel_of(addr: &str, id: &str) -> Value {
         .unwrap_or_else(|| panic!("no parcel holds {id}"))
 }
 
+/// One jar of honey for Dương (one buyer: her orders share a parcel while a wave is open).
+fn honey(id: &str) -> Value {
+    order(
+        id,
+        &DUONG,
+        "HONEY-500",
+        "Mật ong rừng 500ml",
+        1,
+        185_000,
+        false,
+    )
+}
+
+/// Whether seller A's `session` has `n` orders waved.
+async fn waved(addr: &str, session: &str, n: u64) -> bool {
+    get_json(addr, &format!("/v1/sessions/{session}?seller={SELLER_A}")).await["waved"] == n
+}
+
 /// A buyer who orders again after their parcel's wave was released gets a second parcel for
 /// the same pickup: both say why the buyer's orders span parcels, and their labels read k/n
 /// (contract §2's parcel, §6's `split_reason` and `k/n`). A restarted planner still knows the
@@ -788,29 +806,8 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
     let vtp = FakeVtp::start().await;
     let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
     let addr = app.addr.to_string();
-    let honey = |id: &str| {
-        order(
-            id,
-            &DUONG,
-            "HONEY-500",
-            "Mật ong rừng 500ml",
-            1,
-            185_000,
-            false,
-        )
-    };
-    let waved = |session: &'static str| {
-        let a = addr.clone();
-        move || {
-            let a = a.clone();
-            async move {
-                get_json(&a, &format!("/v1/sessions/{session}?seller={SELLER_A}")).await["waved"]
-                    == 1
-            }
-        }
-    };
     ingest(&app, "again-1", vec![honey("AG-1")]).await;
-    eventually(60, "the first order waved", waved("again-1")).await;
+    eventually(60, "the first order waved", || waved(&addr, "again-1", 1)).await;
     // The first parcel's version before the second order: the mark the second wave's commit
     // puts on it must make a repack computed from it now start again.
     let rc = redis.conn().await;
@@ -830,7 +827,7 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
     };
     let ver_before = ver(rc.clone(), first.clone()).await;
     ingest(&app, "again-2", vec![honey("AG-2")]).await;
-    eventually(60, "the second order waved", waved("again-2")).await;
+    eventually(60, "the second order waved", || waved(&addr, "again-2", 1)).await;
     let (p1, p2) = (
         parcel_of(&addr, "AG-1").await,
         parcel_of(&addr, "AG-2").await,
@@ -888,13 +885,7 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
     let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
     let addr = app.addr.to_string();
     ingest(&app, "again-3", vec![honey("AG-3")]).await;
-    eventually(60, "the third order waved", || {
-        let a = addr.clone();
-        async move {
-            get_json(&a, &format!("/v1/sessions/again-3?seller={SELLER_A}")).await["waved"] == 1
-        }
-    })
-    .await;
+    eventually(60, "the third order waved", || waved(&addr, "again-3", 1)).await;
     let p3 = parcel_of(&addr, "AG-3").await;
     let id3 = p3["parcel_id"].as_str().unwrap();
     if shipment_of(&addr, id3).await.1 == at1 {
@@ -922,32 +913,11 @@ async fn a_repacked_parcel_keeps_its_place_in_k_of_n() {
     let vtp = FakeVtp::start().await;
     let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
     let addr = app.addr.to_string();
-    let honey = |id: &str| {
-        order(
-            id,
-            &DUONG,
-            "HONEY-500",
-            "Mật ong rừng 500ml",
-            1,
-            185_000,
-            false,
-        )
-    };
-    let waved = |session: &'static str, n: u64| {
-        let a = addr.clone();
-        move || {
-            let a = a.clone();
-            async move {
-                get_json(&a, &format!("/v1/sessions/{session}?seller={SELLER_A}")).await["waved"]
-                    == n
-            }
-        }
-    };
     // Two orders in one parcel, then one more after that wave was released: 1/2 and 2/2.
     ingest(&app, "kn-1", vec![honey("KN-1"), honey("KN-2")]).await;
-    eventually(60, "the first orders waved", waved("kn-1", 2)).await;
+    eventually(60, "the first orders waved", || waved(&addr, "kn-1", 2)).await;
     ingest(&app, "kn-2", vec![honey("KN-3")]).await;
-    eventually(60, "the third order waved", waved("kn-2", 1)).await;
+    eventually(60, "the third order waved", || waved(&addr, "kn-2", 1)).await;
     let id = |v: Value| v["parcel_id"].as_str().unwrap().to_owned();
     let (first, second) = (
         id(parcel_of(&addr, "KN-1").await),
