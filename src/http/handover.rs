@@ -28,6 +28,17 @@ pub struct ScanAnswer {
     /// The parcel the code names (null when unknown).
     pub parcel_id: Option<String>,
     pub result: ScanResult,
+    /// `not_packed` (with `loaded`): no station marked this parcel packed; check that its
+    /// box holds all its items. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<ScanWarning>,
+}
+
+/// Something to check about a parcel just loaded.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanWarning {
+    NotPacked,
 }
 
 /// One label scanned at the truck: puts its parcel on the truck (idempotent).
@@ -58,8 +69,9 @@ pub async fn scan(
     }
     let site = find_site(&state, &caller, &id).await?;
     let (parcel_id, out) = handover::scan(&state.shipping, &site, &id, code).await?;
+    let warning = (out == ScanOutcome::LoadedUnpacked).then_some(ScanWarning::NotPacked);
     let result = match out {
-        ScanOutcome::Loaded => ScanResult::Loaded,
+        ScanOutcome::Loaded | ScanOutcome::LoadedUnpacked => ScanResult::Loaded,
         ScanOutcome::AlreadyLoaded => ScanResult::AlreadyLoaded,
         ScanOutcome::Pull => ScanResult::Pull,
         ScanOutcome::NotInShipment => ScanResult::NotInShipment,
@@ -74,7 +86,11 @@ pub async fn scan(
     };
     metrics::counter!(names::HANDOVER_SCANS, "site" => site.clone(), "result" => result.as_str())
         .increment(1);
-    Ok(Json(ScanAnswer { parcel_id, result }))
+    Ok(Json(ScanAnswer {
+        parcel_id,
+        result,
+        warning,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -16,6 +16,8 @@ static HANDOVER: LazyLock<redis::Script> =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanOutcome {
     Loaded,
+    /// Loaded, though no station marked it packed (its box may not hold all its items).
+    LoadedUnpacked,
     AlreadyLoaded,
     Pull,
     NotInShipment,
@@ -159,13 +161,14 @@ impl Store {
         let out: String = self.bounded("scan", inv.invoke_async(&mut conn)).await?;
         let outcome = match out.as_str() {
             "loaded" => ScanOutcome::Loaded,
+            "loaded_unpacked" => ScanOutcome::LoadedUnpacked,
             "already_loaded" => ScanOutcome::AlreadyLoaded,
             "pull" => ScanOutcome::Pull,
             "unknown" => ScanOutcome::Unknown,
             "closed" => ScanOutcome::Closed,
             other => return Err(StoreError::Corrupt(format!("scan.lua answered {other}"))),
         };
-        if outcome == ScanOutcome::Loaded {
+        if matches!(outcome, ScanOutcome::Loaded | ScanOutcome::LoadedUnpacked) {
             self.wait_replicas(&mut conn, &keys::tag(site)).await?;
         }
         Ok(outcome)

@@ -1,7 +1,8 @@
 // From packed parcels to the carrier's truck on the tablet (contract §6), against the real
 // APIs: the shipping screen lists the shipment, Book books it (each parcel's booking state
 // shown), the labels PDF is fetched, every label is scanned at hand-over (one wrong code and
-// one duplicate among them), the one parcel not scanned is listed missing, and the hand-over
+// one duplicate among them; one box never marked packed warns), the one parcel not scanned
+// is listed missing, and the hand-over
 // is confirmed only after leaving it behind with a reason. Screenshots at both sizes.
 
 import { test } from 'node:test';
@@ -65,15 +66,20 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
   const waves = await newWaves(env.srv.base, new Set(), 16);
   const parcelIds = new Set();
   for (const w of waves) {
-    for (const p of (await apiWave(env.srv.base, w.wave_id)).parcels) {
-      parcelIds.add(p.parcel_id);
-      const r = await call(env.srv.base, 'POST', `/v1/parcels/${p.parcel_id}/packed`, OPERATOR_TOKEN,
-        { confirm_unpicked: true });
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-    }
+    for (const p of (await apiWave(env.srv.base, w.wave_id)).parcels) parcelIds.add(p.parcel_id);
   }
   const sh = await ourShipment(parcelIds);
   const id = sh.shipment_id;
+  // Every parcel packed but the second to load: its box goes onto the truck never marked
+  // packed, and its scan warns.
+  const unpacked = (await apiShipment(id)).parcels
+    .filter((p) => parcelIds.has(p.parcel_id) && !['cancelled', 'replaced'].includes(p.status))[1].parcel_id;
+  for (const pid of parcelIds) {
+    if (pid === unpacked) continue;
+    const r = await call(env.srv.base, 'POST', `/v1/parcels/${pid}/packed`, OPERATOR_TOKEN,
+      { confirm_unpicked: true });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
 
   const { context, page } = await openPage(env.browser);
   try {
@@ -116,6 +122,7 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     assert.equal(await page.locator('[data-testid="ship-parcel"][data-booking="booked"]').count(), ship.length);
     const [first, ...rest] = ship;
     const behind = rest.pop();
+    assert.ok(rest.some((p) => p.parcel_id === unpacked), 'the unpacked parcel is scanned');
     const confirm = page.getByTestId('handover-confirm');
     assert.equal(await confirm.isDisabled(), true, 'nothing loaded yet');
 
@@ -128,7 +135,13 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     assert.match(await page.getByTestId('handover-result').textContent(), /đã quét rồi/);
     // The rest by tracking code, one by its parcel id (the label's QR code).
     for (const [k, p] of rest.entries()) {
-      await handoverScan(page, k === 0 ? p.parcel_id : p.tracking, 'loaded');
+      const code = k === 0 ? p.parcel_id : p.tracking;
+      if (p.parcel_id !== unpacked) {
+        await handoverScan(page, code, 'loaded');
+        continue;
+      }
+      await handoverScan(page, code, 'loaded_unpacked');
+      assert.match(await page.getByTestId('handover-result').textContent(), /CHƯA XÁC NHẬN ĐÓNG GÓI/);
     }
     const missing = page.locator('[data-testid="handover-missing"]');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="handover-missing"]').length === 1);

@@ -869,9 +869,10 @@ async fn the_session_view_and_the_wave_follow_parcels_left_behind() {
     app.stop().await;
 }
 
-/// A parcel loaded onto the truck without having been marked packed left in a box: the
-/// hand-over counts it packed, so its wave ends `done` (before, it stayed `packing`, 1/2,
-/// for good, the parcel at risk on the floor).
+/// A parcel loaded onto the truck without having been marked packed left in a box: its scan
+/// says `loaded` with the warning `not_packed` (check the box), and the hand-over counts it
+/// packed, so its wave ends `done` (before, it stayed `packing`, 1/2, for good, the parcel at
+/// risk on the floor).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
     let redis = TestRedis::start().await;
@@ -884,10 +885,19 @@ async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
     pick_waves_of(&addr, &orders).await;
     let (s, r) = post(&addr, &format!("/v1/parcels/{a}/packed"), json!({})).await;
     assert_eq!(s, 200, "{r}");
-    for p in [&a, &b] {
+    for (p, warning) in [(&a, Value::Null), (&b, json!("not_packed"))] {
         let (s, r) = scan(&addr, &shipment, p).await;
         assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+        assert_eq!(r["warning"], warning, "{r}");
     }
+    // A second scan of it changes nothing and warns no more.
+    let (s, r) = scan(&addr, &shipment, &b).await;
+    assert_eq!(
+        (s, r["result"].as_str()),
+        (200, Some("already_loaded")),
+        "{r}"
+    );
+    assert_eq!(r["warning"], Value::Null, "{r}");
     let wave_id = order_view(&addr, &orders[1]).await["wave_id"]
         .as_str()
         .unwrap()

@@ -1,8 +1,9 @@
 -- A hand-over scan: put one parcel on the truck (idempotent).
 -- KEYS[1] parcel hash, KEYS[2] shipment hash, KEYS[3..] its orders' hashes
 -- ARGV[1] now ms
--- Returns 'unknown' | 'pull' | 'already_loaded' | 'loaded' | 'closed'
--- ('closed': the shipment was handed over already and this parcel was not on it).
+-- Returns 'unknown' | 'pull' | 'already_loaded' | 'loaded' | 'loaded_unpacked' | 'closed'
+-- ('loaded_unpacked': loaded, though no station marked it packed; 'closed': the shipment
+-- was handed over already and this parcel was not on it).
 -- The caller has checked that the parcel is on this shipment (its document's `shipment_id`,
 -- which changes only when a hand-over moves a parcel left behind to the next pickup:
 -- store/handover.rs `scan_parcel`).
@@ -22,4 +23,5 @@ end
 if h[4] == '1' then return 'already_loaded' end
 if redis.call('HGET', KEYS[2], 'status') == 'handed_over' then return 'closed' end
 redis.call('HSET', KEYS[1], 'loaded', '1', 'loaded_ms', ARGV[1])
+if h[1] == 'open' then return 'loaded_unpacked' end
 return 'loaded'

@@ -49,7 +49,7 @@ export function reset(id) {
 }
 
 const RESULTS = {
-  loaded: 'good', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
+  loaded: 'good', loaded_unpacked: 'info', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
   handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad',
 };
 
@@ -87,8 +87,9 @@ export function scan(code) {
     if (r.result === 'loaded' || r.result === 'already_loaded') {
       if (left.delete(pid)) saveLeft();
     }
-    const kind = ['loaded', 'already_loaded', 'pull', 'not_in_shipment', 'unknown'].includes(r.result)
+    let kind = ['loaded', 'already_loaded', 'pull', 'not_in_shipment', 'unknown'].includes(r.result)
       ? r.result : 'unknown';
+    if (kind === 'loaded' && r.warning === 'not_packed') kind = 'loaded_unpacked';
     result(kind, { code: c, id: pid });
     await onChanged();
   });
