@@ -180,7 +180,12 @@ pub async fn hand_over(
         .map(|p| HandOverParcel {
             parcel_id: &p.doc.parcel_id,
             wave_id: &p.doc.wave_id,
-            orders: p.order_keys(),
+            orders: p
+                .doc
+                .orders
+                .iter()
+                .map(|o| (p.doc.seller.clone(), o.order_id.clone(), o.session.clone()))
+                .collect(),
             left_behind: reason(p),
             next: next
                 .as_ref()

@@ -31,7 +31,8 @@ pub struct HandOverParcel<'a> {
     pub parcel_id: &'a str,
     /// Its wave (a parcel handed over without being marked packed counts as packed there).
     pub wave_id: &'a str,
-    pub orders: Vec<(String, String)>,
+    /// Its orders' (seller, order id, session label).
+    pub orders: Vec<(String, String, String)>,
     pub left_behind: Option<&'a str>,
     /// Where a ship-able parcel left behind goes on (its carrier's next pickup).
     pub next: Option<NextPickup>,
@@ -190,10 +191,13 @@ impl Store {
             .arg(parcels.len());
         for p in parcels {
             inv.key(keys::parcel(site, p.parcel_id));
-            for (seller, id) in &p.orders {
+            for (seller, id, _) in &p.orders {
                 inv.key(keys::order(site, seller, id));
             }
             inv.key(keys::wave(site, p.wave_id));
+            for (seller, _, session) in &p.orders {
+                inv.key(keys::session(site, seller, session));
+            }
             inv.arg(p.parcel_id)
                 .arg(p.orders.len())
                 .arg(p.left_behind.unwrap_or(""));

@@ -566,7 +566,7 @@ async fn a_shipment_partly_in_an_earlier_builds_parcel_set_lists_scans_and_hands
         .map(|(p, o)| HandOverParcel {
             parcel_id: p,
             wave_id: "W-none",
-            orders: vec![(SELLER_A.to_owned(), o.clone())],
+            orders: vec![(SELLER_A.to_owned(), o.clone(), "s".to_owned())],
             left_behind: None,
             next: None,
         })
@@ -871,7 +871,7 @@ async fn the_session_view_and_the_wave_follow_parcels_left_behind() {
 
 /// A parcel loaded onto the truck without having been marked packed left in a box: its scan
 /// says `loaded` with the warning `not_packed` (check the box), and the hand-over counts it
-/// packed, so its wave ends `done` (before, it stayed `packing`, 1/2, for good, the parcel at
+/// packed, in its session too, so its wave ends `done` (before, it stayed `packing`, 1/2, for good, the parcel at
 /// risk on the floor).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
@@ -913,6 +913,23 @@ async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
     assert_eq!(wave["status"], "done", "{wave}");
     assert_eq!(wave["parcels_packed"], wave["parcel_count"], "{wave}");
     assert_eq!(wave["at_risk_count"], 0, "{wave}");
+    // The session counts both orders packed, once each (a second hand-over changes nothing).
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/shipments/{shipment}/handed-over"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let (_, session) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::GET,
+        "/v1/sessions/unpacked",
+        None,
+    )
+    .await;
+    assert_eq!(session["packed"], 2, "{session}");
     app.stop().await;
 }
 
@@ -1083,5 +1100,86 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
         let o = order_view(&addr, id).await;
         assert_eq!(o["status"], status, "{o}");
     }
+    app.stop().await;
+}
+
+/// A box scanned onto the truck though no station marked it packed is a box all the same: an
+/// order of it cancelled then replaces it, as for a packed parcel (its scan says `pull`, the
+/// wave shows its pull card, its replacement is missing until loaded). Before, the
+/// parcel only lost the order and stayed loaded: the cancelled item left with the truck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_in_a_box_loaded_unpacked_replaces_it() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), "16:00")).await;
+    let addr = app.addr.to_string();
+    let orders = push_session_of(&app, "loaded-unpacked", &[3000, 3000]).await;
+    let (both, shipment) = placed(&addr, &orders[0]).await;
+    assert_eq!(
+        placed(&addr, &orders[1]).await.0,
+        both,
+        "one buyer, one parcel"
+    );
+    pick_waves_of(&addr, &orders).await;
+    let (s, r) = scan(&addr, &shipment, &both).await;
+    assert_eq!(
+        (s, r["result"].as_str(), r["warning"].as_str()),
+        (200, Some("loaded"), Some("not_packed")),
+        "{r}"
+    );
+    let (s, r) = call(
+        &addr,
+        TOKEN_A,
+        reqwest::Method::POST,
+        &format!("/v1/orders/{}/cancel", orders[0]),
+        Some(json!({"reason": "buyer_cancelled"})),
+    )
+    .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    eventually(30, "the parcel replaced", || {
+        let (a, id, p) = (addr.clone(), shipment.clone(), both.clone());
+        async move {
+            let sh = get(&a, &format!("/v1/shipments/{id}")).await;
+            parcel(&sh, &p)["replaced_by"].is_string()
+        }
+    })
+    .await;
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(parcel(&sh, &both)["status"], "replaced", "{sh}");
+    let replacement = parcel(&sh, &both)["replaced_by"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(placed(&addr, &orders[1]).await.0, replacement);
+    assert_eq!(
+        ids(&sh["missing"]),
+        BTreeSet::from([replacement.clone()]),
+        "{sh}"
+    );
+    let (s, r) = scan(&addr, &shipment, &both).await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("pull")), "{r}");
+    let wave_id = order_view(&addr, &orders[1]).await["wave_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wave = get(&addr, &format!("/v1/waves/{wave_id}")).await;
+    // The floor is told: pull that box (its cancelled unit back to the shelf, the rest
+    // repacked into the replacement).
+    assert!(
+        wave["pulls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["parcel_id"] == both.as_str()),
+        "a pull card for {both}: {wave}"
+    );
+    assert_eq!(wave["put_back_count"], 1, "{wave}");
+    let (s, r) = post(
+        &addr,
+        &format!("/v1/shipments/{shipment}/handed-over"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(ids(&r["missing"]), BTreeSet::from([replacement]), "{r}");
     app.stop().await;
 }

@@ -6,8 +6,8 @@
 -- fully booked), its document naming that shipment and pickup.
 -- KEYS[1] shipment hash, KEYS[2] its parcel list (ids, each followed by a newline), KEYS[3]
 -- its parcel set (as builds before the list wrote it), then per parcel: its hash, then its
--- order hashes, then its wave's hash, then (a parcel that moves on) the next shipment's hash,
--- list and day index
+-- n order hashes, then its wave's hash, then its orders' n session hashes (in order), then
+-- (a parcel that moves on) the next shipment's hash, list and day index
 -- ARGV[1] now ms, ARGV[2] p parcels, then per parcel 10: parcel id, n orders, reason ('':
 -- none), then for a move ('' otherwise): its new document, the next shipment's id, carrier,
 -- service, pickup ms, pickup date, and the parcel's `ver` that document was made from (a
@@ -69,11 +69,11 @@ for _ = 1, p do
   end
   if more(a) > 0 and ship and reason ~= '' then
     if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a + 9]
-        or redis.call('HGET', KEYS[k + 2 + n], 'status') == 'handed_over' then
+        or redis.call('HGET', KEYS[k + 2 + 2 * n], 'status') == 'handed_over' then
       return {'stale', 0}
     end
   end
-  k, a = k + 2 + n + more(a), a + 10
+  k, a = k + 2 + 2 * n + more(a), a + 10
 end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
@@ -97,7 +97,7 @@ for _ = 1, p do
     if reason ~= '' then
       redis.call('HSET', key, 'left_behind', reason, 'left_behind_ms', ARGV[1])
       if ARGV[a + 3] ~= '' then
-        local sk, list, day = KEYS[k + 2 + n], KEYS[k + 3 + n], KEYS[k + 4 + n]
+        local sk, list, day = KEYS[k + 2 + 2 * n], KEYS[k + 3 + 2 * n], KEYS[k + 4 + 2 * n]
         local sid, pickup = ARGV[a + 4], ARGV[a + 7]
         redis.call('HSET', key, 'data', ARGV[a + 3])
         redis.call('HINCRBY', key, 'ver', 1)
@@ -119,10 +119,17 @@ for _ = 1, p do
       redis.call('HSET', key, 'cstatus', 'handed_over', 'handed_over_ms', ARGV[1])
       moved = moved + 1
       -- Loaded but never marked packed: it left in a box, so its wave counts it packed (its
-      -- wave would otherwise stay `packing`, and the parcel at risk, for good).
+      -- wave would otherwise stay `packing`, and the parcel at risk, for good), and its
+      -- orders' sessions count them packed (as packed.lua would have).
       local wave = KEYS[k + 1 + n]
       if redis.call('HGET', key, 'status') == 'open' then
         redis.call('HSET', key, 'status', 'packed', 'packed_ms', ARGV[1])
+        for i = 1, n do
+          local st = redis.call('HGET', KEYS[k + i], 'st')
+          if st == 'waved' or st == 'picked' then
+            redis.call('HINCRBY', KEYS[k + 1 + n + i], 'packed', 1)
+          end
+        end
         if redis.call('EXISTS', wave) == 1 then
           local packed = redis.call('HINCRBY', wave, 'parcels_packed', 1)
           local w = redis.call('HMGET', wave, 'parcel_count', 'qty_total', 'qty_picked')
@@ -138,7 +145,7 @@ for _ = 1, p do
       end
     end
   end
-  k, a = k + 2 + n + more(a), a + 10
+  k, a = k + 2 + 2 * n + more(a), a + 10
 end
 -- The parcels that moved on leave this shipment's list (and set).
 if next(gone) then

@@ -1,9 +1,10 @@
 -- Take a cancelled order out of its wave, atomically. Its lines leave the pick list (units
 -- picked beyond the new total are to be put back, `b:SKU`; of a box to pull, also counted
 -- on the parcel, `pb:SKU`). Then, by its parcel's state:
--- * open and not booked (no tracking code, no booking in flight): the parcel loses the order
---   (the caller computed its JSON from version ARGV[2]); empty → `cancelled`.
--- * packed or booked: the parcel becomes `replaced` (`replaced_by`) and its surviving orders
+-- * open, not booked (no tracking code, no booking in flight) and not scanned onto the truck:
+--   the parcel loses the order (the caller computed its JSON from version ARGV[2]); empty →
+--   `cancelled`.
+-- * packed, booked, or loaded (a box on the truck that no station marked packed): the parcel becomes `replaced` (`replaced_by`) and its surviving orders
 --   go into a NEW open parcel ARGV[5] (`replaces`), same wave (inserted after it in the pack
 --   list), same shipment; the orders' `p` moves to it, packed ones go back to `picked`
 --   (to be repacked). No survivor → the parcel is `cancelled`. Either way it is flagged
@@ -40,7 +41,9 @@ end
 if (redis.call('HGET', KEYS[2], 'ver') or '0') ~= ARGV[2] then return 'retry' end
 local tracking = redis.call('HGET', KEYS[2], 'tracking')
 local booking = tracking or redis.call('EXISTS', KEYS[5]) == 1
-local repack = pstatus ~= 'open' or booking
+-- A box is made: marked packed, or scanned onto the truck without that.
+local boxed = pstatus ~= 'open' or redis.call('HGET', KEYS[2], 'loaded') == '1'
+local repack = boxed or booking
 local survivors = ARGV[4] ~= ''
 if repack and survivors then
   if ARGV[5] == '' then return 'need_id' end
@@ -98,8 +101,8 @@ else
     end
   end
   redis.call('HSET', KEYS[2], 'pull', 1)
-  -- Booked but never packed: no box, so its pull card asks back no unit.
-  if pstatus ~= 'packed' then redis.call('HSET', KEYS[2], 'pull_empty', 1) end
+  -- Booked but never packed (nor loaded): no box, so its pull card asks back no unit.
+  if not boxed then redis.call('HSET', KEYS[2], 'pull_empty', 1) end
   redis.call('HINCRBY', KEYS[1], 'pulls_open', 1)
   redis.call('HINCRBY', KEYS[2], 'pull_count', 1)
   if survivors then
