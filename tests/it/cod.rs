@@ -772,6 +772,10 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     // A late GHN event (its status behind the parcel's) changes neither status nor money.
     let late = fake_ghn::webhook_body(&n[0].tracking, &n[0].id, "delivering", 0, 0, None, false);
     assert!(post_ghx(&addr, "ghn", late).await.contains("unchanged"));
+    // Nor does a late event that moves no status of ours (a `picking` after `delivered`),
+    // with figures of its own (nothing collected, another fee).
+    let late = fake_ghn::webhook_body(&n[0].tracking, &n[0].id, "picking", 0, 99_000, None, false);
+    assert!(post_ghx(&addr, "ghn", late).await.contains("informational"));
     // One carrier's webhook or settlement file cannot touch another carrier's parcel.
     let foreign = fake_ghtk::webhook_form(&v[0].tracking, &v[0].id, 5, 1_000, 1, false);
     let r = post_ghx(&addr, "ghtk", foreign).await;
@@ -1173,5 +1177,94 @@ async fn a_hub_day_with_the_three_carriers_reconciles_to_the_dong() {
     let mut want_ret = vec![v[2].id.as_str(), k[1].id.as_str(), n[1].id.as_str()];
     want_ret.sort();
     assert_eq!(returned, want_ret);
+    app.stop().await;
+}
+
+/// A parcel replaced after booking (its buyer cancelled one of its two orders), whose carrier
+/// order we cancelled, counts nothing: a settlement row for it lists it as cancelled with 0
+/// expected (its surviving order is the replacement's; before, it counted its whole COD,
+/// the surviving order twice and the cancelled one too). Should the carrier deliver it and
+/// pay for it all the same, that is an `amount` mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parcel_replaced_after_booking_counts_nothing_unless_the_carrier_collects_it() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    let (seller, token) = SELLERS[0];
+    let orders = [order("RB-1", 4242), order("RB-2", 4242)];
+    push_session(&app, token, "cod-repack", &orders, 2).await;
+    let booked = book_site(&addr, SITE, 2).await;
+    assert_eq!(booked.len(), 1, "one buyer, one parcel: {booked:?}");
+    let old = &booked[0];
+    let (s, r) = TestClient::new(&addr, token)
+        .call(
+            reqwest::Method::POST,
+            "/v1/orders/RB-1/cancel",
+            Some(json!({"reason": "buyer_cancelled"})),
+        )
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    eventually(
+        60,
+        "the parcel replaced, its carrier order cancelled",
+        || {
+            let (a, id) = (addr.clone(), old.id.clone());
+            async move {
+                for sh in shipment_ids(&a, SITE).await {
+                    let sh = get_json(&a, &format!("/v1/shipments/{sh}"), OPERATOR).await;
+                    for p in sh["parcels"].as_array().unwrap() {
+                        if p["parcel_id"] == id.as_str() {
+                            return p["status"] == "replaced" && p["carrier_cancel"] == "cancelled";
+                        }
+                    }
+                }
+                false
+            }
+        },
+    )
+    .await;
+    let row_of = |st: &Value| {
+        st["parcels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["parcel_id"] == old.id.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("{} listed: {st}", old.id))
+    };
+    // The carrier's export lists it, nothing collected, a fee.
+    let csv = format!("Mã vận đơn,Tiền thu hộ,Tổng phí\n{},0,5000\n", old.tracking);
+    let r = settle(&addr, CARRIER, csv).await;
+    assert_eq!(
+        (r["matched"].as_u64(), &r["mismatched"]),
+        (Some(1), &json!([])),
+        "{r}"
+    );
+    let st = statement(&addr, seller, token).await;
+    let row = row_of(&st);
+    assert_eq!(
+        (&row["status"], &row["cod_amount"], &row["mismatch"]),
+        (&json!("cancelled_by_carrier"), &json!("0"), &Value::Null),
+        "{st}"
+    );
+    assert_eq!(money(&st["expected"]), 0, "{st}");
+    // The carrier delivered it anyway and pays its COD: a mismatch to chase.
+    assert!(post_webhook(&addr, webhook(old, 501, 30_000, 0))
+        .await
+        .contains("applied"));
+    let csv = format!(
+        "Mã vận đơn,Tiền thu hộ,Tổng phí\n{},{},30000\n",
+        old.tracking, old.cod
+    );
+    let r = settle(&addr, CARRIER, csv).await;
+    assert_eq!(r["mismatched"][0]["mismatch"], "amount", "{r}");
+    let st = statement(&addr, seller, token).await;
+    let row = row_of(&st);
+    assert_eq!(
+        (&row["status"], &row["mismatch"]),
+        (&json!("delivered"), &json!("amount")),
+        "{st}"
+    );
     app.stop().await;
 }

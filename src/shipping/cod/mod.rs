@@ -22,6 +22,7 @@ pub use statement::{statement, CodRecord, Mismatch, Statement, StatementRow};
 use super::carrier::StatusUpdate;
 use super::service::{load_parcels, site_of_prefixed, StoredParcel};
 use crate::domain::schedule::business_date;
+use crate::domain::status::CarrierStatus;
 use crate::shipping::Shipping;
 use crate::store::cod::CodWrite;
 use crate::store::StoreError;
@@ -74,14 +75,31 @@ async fn find_parcel(
 }
 
 fn base_write(p: &StoredParcel, carrier: &str, event_ms: i64) -> CodWrite {
+    // A parcel that no longer ships (a repack replaced it, or all its orders were
+    // cancelled): none of its COD is to be collected (its replacement carries the surviving
+    // orders'), and once we cancelled its carrier order it is listed as cancelled. Should the
+    // carrier collect it all the same, that is an `amount` mismatch.
+    let ships = p.ships();
+    let status = match p.carrier_status {
+        Some(CarrierStatus::Booked | CarrierStatus::HandedOver)
+            if !ships && p.cancel_state.as_deref() == Some("cancelled") =>
+        {
+            Some(CarrierStatus::CancelledByCarrier)
+        }
+        s => s,
+    };
     CodWrite {
         parcel_id: p.doc.parcel_id.clone(),
         seller: p.doc.seller.clone(),
         carrier: carrier.to_owned(),
         tracking: p.tracking.clone().unwrap_or_default(),
         day: Some(business_date(p.doc.pickup_at)),
-        expected: p.doc.cod_amount().0.to_string(),
-        status: p.carrier_status.map(|s| s.as_str().to_owned()),
+        expected: if ships {
+            p.doc.cod_amount().0.to_string()
+        } else {
+            "0".to_owned()
+        },
+        status: status.map(|s| s.as_str().to_owned()),
         event_ms,
         keep_ms: KEEP_DAYS * 24 * 3600 * 1000,
         order_ids: p.doc.orders.iter().map(|o| o.order_id.clone()).collect(),
@@ -111,16 +129,20 @@ pub async fn record_webhook(
     let mut w = base_write(&p, carrier, at);
     // A late event (its status behind the parcel's, which never goes back: a "delivering"
     // after "delivered") says nothing new about the money: its figures are not taken. One
-    // of the same rank (a "returned" after "delivered": a partial return) still counts.
+    // of the same rank (a "returned" after "delivered": a partial return) still counts. An
+    // event that moves no status of ours (GHN's `picking`, a fee update) counts until the
+    // parcel's status is final; after it, such an event is a late one.
     let rank = |s: &str| match s {
         "booked" => 1,
         "handed_over" => 2,
         "delivered" | "returned" | "cancelled_by_carrier" => 3,
         _ => 0,
     };
-    let current = update
-        .status
-        .is_none_or(|s| rank(s.as_str()) >= rank(p.carrier_status.map_or("", |c| c.as_str())));
+    let parcel_rank = rank(p.carrier_status.map_or("", |c| c.as_str()));
+    let current = match update.status {
+        Some(s) => rank(s.as_str()) >= parcel_rank,
+        None => parcel_rank < 3,
+    };
     if current {
         w.reported = m.cod_collected.map(|v| v.normalize().to_string());
         w.fee = m.fee.map(|v| v.normalize().to_string());

@@ -7,7 +7,8 @@
 //!   counts 0 (its COD goes to `returned`); a partially returned parcel counts what the
 //!   carrier reported it collected (its webhook; without one, what its settlement paid),
 //!   the rest goes to `returned`; a parcel whose carrier order was
-//!   cancelled counts 0 (nothing will be collected, nothing comes back).
+//!   cancelled counts 0 (nothing will be collected, nothing comes back), as does one that no
+//!   longer ships (its record's `expected` is 0: `cod::base_write`).
 //! - `collected`: the settlement file's amount once one is uploaded, else the COD the carrier
 //!   reported in a webhook for a delivered parcel.
 //! - `fees`: the settlement's fee, else the webhook's; `net` = collected − fees.
