@@ -120,6 +120,9 @@ pub struct ParcelView {
     /// Cancelling this parcel's carrier order after a repack or cancellation:
     /// `pending | retrying | cancelled | refused`, or null when there is none.
     pub carrier_cancel: Option<String>,
+    /// The carrier's message while that cancel is `retrying` or once it is `refused` (why it
+    /// refused: e.g. already picked up), else null.
+    pub carrier_cancel_error: Option<String>,
     /// The pull was confirmed (`POST /v1/parcels/{id}/pulled`).
     pub pulled: bool,
     /// The platforms' order ids of its orders (the ORDER's `order_id`, which sellers push
@@ -247,6 +250,10 @@ impl ParcelView {
             replaces: p.replaces.clone(),
             replaced_by: p.replaced_by.clone(),
             carrier_cancel: p.cancel_state.clone(),
+            carrier_cancel_error: p
+                .cancel_error
+                .clone()
+                .filter(|_| matches!(p.cancel_state.as_deref(), Some("retrying" | "refused"))),
             pulled: p.pulled,
             platform_order_ids: doc.orders.iter().map(|o| o.order_id.clone()).collect(),
             prepaid: doc.cod_amount().0.is_zero(),

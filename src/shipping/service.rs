@@ -55,6 +55,8 @@ pub struct StoredParcel {
     pub replaced_by: Option<String>,
     /// pending | retrying | cancelled | refused: cancelling its carrier order.
     pub cancel_state: Option<String>,
+    /// The carrier's message when that cancel was refused or is being retried.
+    pub cancel_error: Option<String>,
     /// The carrier's own fee quote for this parcel (VND), beside our estimate.
     pub quote: Option<crate::domain::money::Vnd>,
     /// Why the buyer's orders came to span this parcel and later ones (the hash's `sr`,
@@ -86,6 +88,7 @@ impl StoredParcel {
             replaces: h.get("replaces").cloned(),
             replaced_by: h.get("replaced_by").cloned(),
             cancel_state: h.get("cancel_state").cloned(),
+            cancel_error: h.get("cancel_error").cloned(),
             quote: h
                 .get("quote")
                 .and_then(|v| v.parse().ok())

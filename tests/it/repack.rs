@@ -845,6 +845,11 @@ async fn cancelling_at_every_stage_keeps_every_live_order_in_one_parcel() {
         .contains("200"));
     let parcels = ctx.check().await;
     assert_eq!(parcel_of(&parcels, &p6)["status"], "replaced");
+    // The operator sees why (the carrier's message), and that it is final.
+    assert_eq!(parcel_of(&parcels, &p6)["carrier_cancel"], "refused");
+    let why = parcel_of(&parcels, &p6)["carrier_cancel_error"].clone();
+    assert!(why.as_str().is_some_and(|m| m.contains("200")), "{why}");
+    assert!(parcel_of(&parcels, &p7)["carrier_cancel_error"].is_null());
 
     // The booked parcels left the cancel queue, and no carrier order was cancelled twice.
     let mut c = redis.conn().await;
