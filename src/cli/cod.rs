@@ -20,11 +20,11 @@ pub struct CodArgs {
     #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// First pickup day, YYYY-MM-DD.
-    #[arg(long, value_parser = day)]
-    pub from: NaiveDate,
+    #[arg(long)]
+    pub from: String,
     /// Last pickup day, YYYY-MM-DD (inclusive).
-    #[arg(long, value_parser = day)]
-    pub to: NaiveDate,
+    #[arg(long)]
+    pub to: String,
     /// Which seller (the operator's token reads any); default: the token's own.
     #[arg(long, default_value = "me")]
     pub seller: String,
@@ -42,7 +42,16 @@ pub struct CodArgs {
 /// such seller, 3 server unreachable, token refused or another server error.
 pub async fn run_cod(args: CodArgs) -> i32 {
     super::i18n::init(args.lang);
-    if args.to < args.from {
+    // Read here, not by clap, so that a bad day is said in `--lang`'s language.
+    let (from, to) = match (day(&args.from), day(&args.to)) {
+        (Some(from), Some(to)) => (from, to),
+        (from, _) => {
+            let flag = if from.is_none() { "--from" } else { "--to" };
+            eprintln!("livepack cod: {flag}: {}", t(Msg::BadDay, &[]));
+            return EXIT_USAGE;
+        }
+    };
+    if to < from {
         eprintln!("livepack cod: {}", t(Msg::CodPeriod, &[]));
         return EXIT_USAGE;
     }
@@ -60,8 +69,8 @@ pub async fn run_cod(args: CodArgs) -> i32 {
         "{}/v1/sellers/{}/cod?from={}&to={}",
         http_base(&args.url),
         segment(&args.seller),
-        args.from,
-        args.to
+        from,
+        to
     );
     let resp = match http.get(url).bearer_auth(&args.token).send().await {
         Ok(r) => r,
@@ -127,8 +136,13 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Thousands grouped with dots, as Vietnamese money is written ("1.234.000").
-fn dong(v: &Value) -> String {
+/// Thousands grouped as the language writes money: dots in Vietnamese ("1.234.000"), commas
+/// in English ("1,234,000").
+fn dong(v: &Value, lang: Lang) -> String {
+    let sep = match lang {
+        Lang::Vi => '.',
+        Lang::En => ',',
+    };
     let s = text(v);
     let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -137,7 +151,7 @@ fn dong(v: &Value) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
+            out.push(sep);
         }
         out.push(c);
     }
@@ -165,7 +179,7 @@ fn table(s: &Value, lang: Lang) -> String {
             COLUMNS
                 .iter()
                 .map(|c| match *c {
-                    "cod_amount" | "collected" | "fee" => dong(&p[*c]),
+                    "cod_amount" | "collected" | "fee" => dong(&p[*c], lang),
                     _ => text(&p[*c]),
                 })
                 .collect(),
@@ -202,24 +216,23 @@ fn table(s: &Value, lang: Lang) -> String {
     let totals = say(Msg::CodTotals, &[]);
     let names: Vec<&str> = totals.split('|').collect();
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let unit = match lang {
+        Lang::Vi => "đ",
+        Lang::En => "VND",
+    };
     for (k, name) in ["expected", "collected", "fees", "returned", "net"]
         .iter()
         .zip(&names)
     {
         let pad = " ".repeat(width - name.chars().count());
-        out.push_str(&format!("{name}{pad} {:>14} đ\n", dong(&s[*k])));
+        out.push_str(&format!("{name}{pad} {:>14} {unit}\n", dong(&s[*k], lang)));
     }
     out
 }
 
-/// A `--from`/`--to` day: YYYY-MM-DD, said in the locale's language when it is not one
-/// (clap parses before `--lang` is known).
-fn day(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-        super::i18n::Msg::BadDay
-            .text(super::i18n::Lang::choose(None))
-            .to_owned()
-    })
+/// A `--from`/`--to` day: YYYY-MM-DD.
+fn day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
 fn csv(s: &Value) -> Result<String, String> {
@@ -281,10 +294,11 @@ mod tests {
 
     #[test]
     fn money_is_grouped_by_thousands() {
-        assert_eq!(dong(&json!("1234000")), "1.234.000");
-        assert_eq!(dong(&json!("-905000")), "-905.000");
-        assert_eq!(dong(&json!("0")), "0");
-        assert_eq!(dong(&Value::Null), "");
+        assert_eq!(dong(&json!("1234000"), Lang::Vi), "1.234.000");
+        assert_eq!(dong(&json!("-905000"), Lang::Vi), "-905.000");
+        assert_eq!(dong(&json!("0"), Lang::Vi), "0");
+        assert_eq!(dong(&Value::Null, Lang::En), "");
+        assert_eq!(dong(&json!("1234000"), Lang::En), "1,234,000");
     }
 
     #[test]
@@ -295,10 +309,10 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("P-1"), "{t}");
-        assert!(t.contains("575.000"), "{t}");
+        assert!(t.contains("575,000"), "{t}");
         assert!(t.contains("amount"), "{t}");
         let net = t.lines().find(|l| l.starts_with("net")).unwrap();
-        assert!(net.ends_with(" 905.000 đ"), "{t}");
+        assert!(net.ends_with(" 905,000 VND"), "{t}");
         // In Vietnamese: title, columns and totals (the values as they are).
         let v = table(&sample(), Lang::Vi);
         assert!(v.starts_with("Bảng kê tiền thu hộ (COD) của s1"), "{v}");

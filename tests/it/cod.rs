@@ -486,6 +486,18 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("không tìm thấy"), "{err}");
+    // A bad day: exit 2, said in `--lang`'s language whatever the locale, naming the flag.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args(["cod", "--url", &format!("http://{addr}"), "--lang", "en"])
+        .args(["--from", "01/12/2026", "--to", &vn_date(2)])
+        .env("LIVEPACK_TOKEN", SELLERS[0].1)
+        .env("LANG", "vi_VN.UTF-8")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--from: a day is YYYY-MM-DD"), "{err}");
     app.stop().await;
 }
 

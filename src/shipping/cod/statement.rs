@@ -233,7 +233,12 @@ pub fn statement(
         .iter()
         .filter(|r| r.seller == seller && r.day.is_some_and(|d| d >= from && d <= to))
         .collect();
-    rows.sort_by(|a, b| (a.day, &a.parcel_id).cmp(&(b.day, &b.parcel_id)));
+    // By pickup day, then parcel id as people read it (`-3` before `-13`).
+    rows.sort_by(|a, b| {
+        a.day
+            .cmp(&b.day)
+            .then_with(|| crate::domain::id_order(&a.parcel_id, &b.parcel_id))
+    });
     let (mut expected, mut collected, mut fees, mut returned) =
         (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     let mut parcels = Vec::with_capacity(rows.len());
@@ -421,6 +426,27 @@ mod tests {
         // A return settled at 0 (fee only) is fine.
         r.settled = Some(Decimal::ZERO);
         assert_eq!(r.mismatch(d("2026-12-03"), 15), None);
+    }
+
+    #[test]
+    fn parcels_are_listed_by_day_then_by_their_number() {
+        let mut later = rec("P-x-20261201-2", 1, "booked");
+        later.day = Some(d("2026-12-02"));
+        let records = [
+            rec("P-x-20261201-13", 1, "booked"),
+            later,
+            rec("P-x-20261201-3", 1, "booked"),
+        ];
+        let s = statement(
+            "s1",
+            d("2026-12-01"),
+            d("2026-12-02"),
+            &records,
+            d("2026-12-03"),
+            |_| 15,
+        );
+        let ids: Vec<&str> = s.parcels.iter().map(|p| p.parcel_id.as_str()).collect();
+        assert_eq!(ids, ["P-x-20261201-3", "P-x-20261201-13", "P-x-20261201-2"]);
     }
 
     #[test]
