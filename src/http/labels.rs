@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::waves::check_site;
 use crate::shipping::handover::shipable;
 use crate::shipping::label::{self, LabelError, LabelSize};
-use crate::shipping::labeling::{labels_for, pack_list_order, wave_doc};
+use crate::shipping::labeling::{in_pack_list_order, labels_for, wave_doc};
 use crate::shipping::service::{self, load_parcels, StoredParcel};
 use crate::state::AppState;
 use crate::store::records::site_of;
@@ -251,15 +251,7 @@ pub async fn shipment(
             continue;
         };
         let mut parcels = sh.parcels;
-        let mut waves = std::collections::HashMap::new();
-        for p in &parcels {
-            if !waves.contains_key(&p.doc.wave_id) {
-                if let Some(w) = wave_doc(&state.store, site, &p.doc.wave_id).await? {
-                    waves.insert(p.doc.wave_id.clone(), w);
-                }
-            }
-        }
-        pack_list_order(&mut parcels, &waves);
+        in_pack_list_order(&state.store, site, &mut parcels).await?;
         let body = render(&state, site, &parcels, size).await?;
         return Ok(pdf(body, &shipment_id, size, "livepack"));
     }

@@ -237,7 +237,7 @@ pub async fn book(
     }))
 }
 
-/// One row per parcel, for the carrier's driver.
+/// One row per parcel, for the carrier's driver, in the order of the shipment's labels.
 #[utoipa::path(get, path = "/v1/shipments/{shipment_id}/manifest.csv", tag = "shipments", params(("shipment_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -246,7 +246,9 @@ pub async fn manifest(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let sh = find(&state, &caller, &id).await?;
+    let mut sh = find(&state, &caller, &id).await?;
+    // In the labels' order (`labels.pdf`): the driver reads both side by side.
+    crate::shipping::labeling::in_pack_list_order(&state.store, &sh.site, &mut sh.parcels).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "parcel_id",

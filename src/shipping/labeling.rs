@@ -28,6 +28,25 @@ pub async fn wave_doc(
     Ok(store.wave_row(site, wave_id).await?.and_then(|w| w.doc()))
 }
 
+/// Puts a shipment's parcels in pack-list order (see [`pack_list_order`]), reading their
+/// waves: its labels and its manifest list them alike.
+pub async fn in_pack_list_order(
+    store: &Store,
+    site: &str,
+    parcels: &mut [StoredParcel],
+) -> Result<(), StoreError> {
+    let mut waves = HashMap::new();
+    for p in parcels.iter() {
+        if !waves.contains_key(&p.doc.wave_id) {
+            if let Some(w) = wave_doc(store, site, &p.doc.wave_id).await? {
+                waves.insert(p.doc.wave_id.clone(), w);
+            }
+        }
+    }
+    pack_list_order(parcels, &waves);
+    Ok(())
+}
+
 /// Pack-list order: waves by release, then each wave's own parcel order; parcels of no known
 /// wave last, by id.
 pub fn pack_list_order(parcels: &mut [StoredParcel], waves: &HashMap<String, WaveDoc>) {

@@ -676,6 +676,7 @@ async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
             .map(|p| p["parcel_id"].as_str().unwrap().to_owned())
             .filter(|p| want.contains(p))
             .collect();
+        let mut label_order = Vec::new();
         for size in ["a6", "80x80"] {
             let pages =
                 read_pdf(&pdf(&addr, &format!("/v1/shipments/{id}/labels.pdf?size={size}")).await);
@@ -688,7 +689,24 @@ async fn labels_read_back_exactly_at_both_sizes_before_and_after_booking() {
             for (page, pid) in pages.iter().zip(&got) {
                 assert_eq!(page.code128, vec![tracking(pid)]);
             }
+            label_order = got;
         }
+        // The driver's manifest lists them in the same order as the labels.
+        let manifest = get(
+            &addr,
+            &format!("/v1/shipments/{id}/manifest.csv"),
+            Some(OPERATOR),
+        )
+        .await;
+        assert_eq!(manifest.status, 200);
+        let listed: Vec<String> = csv::Reader::from_reader(manifest.body.as_slice())
+            .records()
+            .map(|r| r.unwrap()[0].to_owned())
+            .collect();
+        assert_eq!(
+            listed, label_order,
+            "{id}: the manifest in the labels' order"
+        );
     }
 
     // ?source=carrier: Viettel Post's own label through its printing API…
@@ -977,5 +995,23 @@ async fn a_repacked_parcel_keeps_its_place_in_k_of_n() {
     // The replacement is 1/2, in its place; the other box still reads 2/2.
     assert!(label(fresh.clone()).await.contains("1/2"), "{fresh}");
     assert!(label(second.clone()).await.contains("2/2"), "{second}");
+    // The shipment's labels and its manifest list the replacement first, in its place (a
+    // higher number than the later wave's parcel: before, the manifest listed by number).
+    let shipment = shipment_of(&addr, &second).await.0;
+    let sid = shipment.as_str().unwrap();
+    let pages = read_pdf(&pdf(&addr, &format!("/v1/shipments/{sid}/labels.pdf")).await);
+    let labels: Vec<String> = pages.iter().map(|p| p.qr.concat()).collect();
+    assert_eq!(labels, [fresh.clone(), second.clone()]);
+    let manifest = get(
+        &addr,
+        &format!("/v1/shipments/{sid}/manifest.csv"),
+        Some(OPERATOR),
+    )
+    .await;
+    let listed: Vec<String> = csv::Reader::from_reader(manifest.body.as_slice())
+        .records()
+        .map(|r| r.unwrap()[0].to_owned())
+        .collect();
+    assert_eq!(listed, labels, "the manifest in the labels' order");
     app.stop().await;
 }
