@@ -3,7 +3,13 @@
 
 use super::Secret;
 
+/// Whether `candidate` is the configured PIN. A candidate that is no acceptable PIN (under
+/// [`MIN_DIGITS`] digits) never is, whatever the configuration holds: a hash made elsewhere
+/// of a short PIN cannot let one in.
 pub fn verify(configured: &Secret, candidate: &str) -> bool {
+    if check_plain(candidate).is_err() {
+        return false;
+    }
     let stored = configured.expose();
     if stored.starts_with("$argon2") {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
@@ -48,13 +54,25 @@ mod tests {
 
     #[test]
     fn plain_and_hashed_pins() {
-        assert!(verify(&Secret::new("2468"), "2468"));
-        assert!(!verify(&Secret::new("2468"), "2469"));
+        assert!(verify(&Secret::new("246813"), "246813"));
+        assert!(!verify(&Secret::new("246813"), "246814"));
         let h = hash("864213").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify(&Secret::new(h.clone()), "864213"));
         assert!(!verify(&Secret::new(h), "864214"));
         assert!(hash("8642").unwrap_err().contains("at least 6 digits"));
         assert!(hash("12345a").is_err());
+    }
+
+    #[test]
+    fn a_hash_of_a_short_pin_lets_nothing_in() {
+        // As another tool would make it (`hash` refuses a short PIN).
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        let short = argon2::Argon2::default()
+            .hash_password(b"123", &salt)
+            .unwrap()
+            .to_string();
+        assert!(!verify(&Secret::new(short), "123"));
     }
 }

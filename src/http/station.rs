@@ -104,6 +104,7 @@ pub async fn sign_in(
     if attempt.attempts == 0 {
         metrics::counter!(names::STATION_PIN_THROTTLED, "site" => site.id.clone()).increment(1);
         let secs = attempt.wait_ms.div_ceil(1000).max(1);
+        tracing::info!(site = %site.id, client = %client, wait_s = secs, "station sign-in throttled");
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::TooManyAttempts,
@@ -126,7 +127,9 @@ pub async fn sign_in(
         .unwrap_or(false);
     if !ok {
         metrics::counter!(names::STATION_PIN_FAILURES, "site" => site.id.clone()).increment(1);
-        tracing::warn!(site = %site.id, attempts = attempt.attempts, "wrong station PIN");
+        // The client's address (contract §8: the first `X-Forwarded-For` address from a
+        // trusted proxy), so that an operator sees who is guessing.
+        tracing::warn!(site = %site.id, client = %client, attempts = attempt.attempts, "wrong station PIN");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::WrongPin,

@@ -589,10 +589,14 @@ enum ReadError {
 }
 
 fn read_error(e: axum::Error) -> ReadError {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     use tokio_tungstenite::tungstenite::Error as WsError;
     match e.into_inner().downcast_ref::<WsError>() {
         Some(WsError::Capacity(_)) => ReadError::TooBig,
         Some(WsError::Utf8(_)) => ReadError::NotUtf8,
+        // The peer went away without a close frame (a phone losing its network): a
+        // disconnect, not a protocol error.
+        Some(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => ReadError::Other,
         Some(WsError::Protocol(_)) => ReadError::Protocol,
         _ => ReadError::Other,
     }

@@ -419,6 +419,34 @@ async fn oversized_frames_and_invalid_utf8_close_only_their_own_connection() {
         assert!(got.len() >= 4 && got[0] == 0x88, "{what}: {got:?}");
         assert_eq!(u16::from_be_bytes([got[2], got[3]]), code, "{what}");
     }
+    // A peer that goes away without a close frame (a phone losing its network) is a
+    // disconnect, not a protocol error: only the reserved opcode above counts as one.
+    let gauge = |page: &str| metric_sum(page, "livepack_ingest_connections", &[]);
+    let page = || async {
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut raw = raw_ws(&addr, TOKEN_A, "raw").await;
+    raw.write_all(&ws_frame(9, b"")).await.unwrap();
+    let mut pong = [0u8; 2];
+    raw.read_exact(&mut pong).await.unwrap();
+    assert_eq!(pong[0], 0x8a, "a pong");
+    let open = gauge(&page().await);
+    drop(raw);
+    eventually(30, "the dropped connection gone", || async {
+        gauge(&page().await) < open
+    })
+    .await;
+    let closes = |reason: &str| {
+        let having = format!("reason=\"{reason}\"");
+        let page = page();
+        async move { metric_sum(&page.await, "livepack_ingest_closed_total", &[&having]) }
+    };
+    assert_eq!(closes("protocol_error").await, 1.0);
 
     send(
         &mut bystander,
