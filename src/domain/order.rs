@@ -255,7 +255,30 @@ fn text_problem(value: &str, max: usize) -> Option<String> {
     if has_control(value) {
         return Some("must not contain control characters".into());
     }
+    if let Some(c) = invisible(value) {
+        return Some(format!(
+            "must not contain invisible formatting or direction characters (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    // Something a packer can read: not only combining marks or symbols.
+    if !trimmed.chars().any(char::is_alphanumeric) {
+        return Some("must contain a letter or digit".into());
+    }
     None
+}
+
+/// The first zero-width or direction-control character of `value`, if any: U+200B–U+200F,
+/// U+202A–U+202E, U+2060–U+2069, U+FEFF (a name shown blank or reversed on a pack list or
+/// label). They are three bytes starting E2 or EF: only text with such a byte is decoded.
+fn invisible(value: &str) -> Option<char> {
+    let b = value.as_bytes();
+    if !b.iter().any(|&x| x == 0xe2 || x == 0xef) {
+        return None;
+    }
+    value.chars().find(|c| {
+        matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    })
 }
 
 /// Whether `value` has more than `max` characters: counted only when it has more than
@@ -391,6 +414,15 @@ impl OrderWire<'_> {
                 FieldCode::InvalidOrderId,
                 "order_id",
                 "1–64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        // `.` and `..` are dot segments: a URL path cannot name such an order (clients
+        // remove them), so its view and cancel would be out of reach.
+        if self.order_id.bytes().all(|b| b == b'.') {
+            return Err(err(
+                FieldCode::InvalidOrderId,
+                "order_id",
+                "not dots alone: a URL path cannot name such an id",
             ));
         }
         let platform = Platform::parse(&self.platform).ok_or_else(|| {

@@ -193,6 +193,11 @@ pub fn not_for_sellers(caller: &Caller) -> Result<(), ApiError> {
 /// one check): another site's station sees no such site; a seller's token is the wrong
 /// kind of credential.
 pub fn check_site(state: &AppState, caller: &Caller, site: &str) -> Result<(), ApiError> {
+    // A seller's token is of the wrong kind whatever the site: 401 before looking it up (a
+    // 404 for unknown ids only would tell a seller which sites exist).
+    if matches!(caller, Caller::Seller { .. }) {
+        return not_for_sellers(caller);
+    }
     if state.config.site(site).is_none() {
         return Err(ApiError::not_found("site"));
     }

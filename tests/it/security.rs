@@ -174,16 +174,21 @@ async fn a_sellers_token_reaches_only_its_own_orders_and_sessions() {
     assert_eq!(mine["session"], "sess-a");
 
     // Packing-floor data is not the sellers': a seller's token is the wrong credential
-    // there (401, naming what the route takes); strangers get 401 too.
-    let (s, body, _) = get(&format!("/v1/sites/{SITE}/waves"), TOK_A).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("station"),
-        "{body}"
-    );
+    // there (401, naming what the route takes), whatever the site, one that exists or not
+    // (a 404 for unknown ones would tell a seller which sites exist); strangers get 401 too.
+    for site in [SITE, "no-such-site"] {
+        for route in ["waves", "shipments", "audit"] {
+            let (s, body, _) = get(&format!("/v1/sites/{site}/{route}"), TOK_A).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{site} {route}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("station"),
+                "{body}"
+            );
+        }
+    }
     assert_eq!(
         get(&format!("/v1/sites/{COOP}/outlook"), TOK_A).await.0,
         StatusCode::NOT_FOUND

@@ -156,6 +156,33 @@ fn each_rejection_names_its_field() {
             "invalid_order_id",
             "order_id",
         ),
+        // Shown blank or reversed to the packer: invisible characters, marks alone.
+        (
+            Box::new(|v| v["buyer"]["name"] = json!("\u{202e}Lan")),
+            "invalid_name",
+            "buyer.name",
+        ),
+        (
+            Box::new(|v| v["buyer"]["name"] = json!("\u{200b}")),
+            "invalid_name",
+            "buyer.name",
+        ),
+        (
+            Box::new(|v| v["buyer"]["name"] = json!("\u{301}\u{301}")),
+            "invalid_name",
+            "buyer.name",
+        ),
+        (
+            Box::new(|v| v["ship_to"]["street"] = json!("12 Trần\u{feff} Hưng Đạo")),
+            "invalid_street",
+            "ship_to.street",
+        ),
+        // Dots alone: no URL path can name it (`/v1/orders/..` is the parent path).
+        (
+            Box::new(|v| v["order_id"] = json!("..")),
+            "invalid_order_id",
+            "order_id",
+        ),
         (
             Box::new(|v| v["order_id"] = json!(42)),
             "invalid_type",
