@@ -249,6 +249,26 @@ fn mentions_token(message: &str) -> bool {
     m.contains("token") || m.contains("unauthori") || m.contains("xác thực")
 }
 
+/// A refusal that asks to try again later ("Hệ thống đang bận, vui lòng thử lại"): GHTK's
+/// envelope has no code that tells a passing failure from a final one, its words do.
+fn says_try_again(message: &str) -> bool {
+    let m = folded(message);
+    [
+        "thử lại",
+        "thu lai",
+        "đang bận",
+        "dang ban",
+        "quá tải",
+        "qua tai",
+        "try again",
+        "busy",
+        "timeout",
+        "timed out",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
+}
+
 fn already_cancelled(message: &str) -> bool {
     let m = folded(message);
     ["đã hủy", "đã huỷ", "đã bị hủy", "already cancel"]
@@ -264,7 +284,8 @@ fn message_of(env: &Value) -> String {
 }
 
 /// The `{success, message}` envelope of any GHTK answer: `Ok` when `success` is true;
-/// auth, 5xx and non-JSON answers are retryable; any other refusal is final.
+/// auth, 5xx and non-JSON answers, and a refusal that asks to try again, are retryable; any
+/// other refusal is final.
 fn envelope(status: StatusCode, bytes: &[u8], call: &str) -> Result<Value, CarrierError> {
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return Err(CarrierError::unavailable(format!(
@@ -292,6 +313,9 @@ fn envelope(status: StatusCode, bytes: &[u8], call: &str) -> Result<Value, Carri
         return Err(CarrierError::unavailable(format!(
             "GHTK {call} refused the token: {message}"
         )));
+    }
+    if says_try_again(&message) {
+        return Err(CarrierError::unavailable(format!("GHTK {call}: {message}")));
     }
     if env.get("success").and_then(Value::as_bool) != Some(false) {
         // Not GHTK's envelope (a gateway's 404 for a wrong base_url…): set-up, not the parcel.
@@ -503,6 +527,13 @@ mod tests {
             .unwrap_err()
             .retryable());
         assert!(ok(502, json!({})).unwrap_err().retryable());
+        // A busy system asks to try again: retried, not a final rejection.
+        assert!(ok(
+            200,
+            json!({"success": false, "message": "Hệ thống đang bận, vui lòng thử lại"})
+        )
+        .unwrap_err()
+        .retryable());
         assert!(classify_create(StatusCode::OK, b"<html>", "P-1")
             .unwrap_err()
             .retryable());
