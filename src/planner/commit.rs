@@ -676,6 +676,12 @@ fn boxes<'a>(
         }
     }
     out.retain(|b| !b.recs.is_empty());
+    // A box lists its orders as people read ids (`A-1, A-2, A-3`), not in the planner's
+    // order: pack lists, labels and manifests show them so.
+    for b in &mut out {
+        b.recs
+            .sort_by(|x, y| crate::domain::id_order(&x.plan.id.order_id, &y.plan.id.order_id));
+    }
     out
 }
 

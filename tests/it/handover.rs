@@ -1119,6 +1119,9 @@ async fn a_cancel_in_a_box_loaded_unpacked_replaces_it() {
         both,
         "one buyer, one parcel"
     );
+    // Its orders listed by id (before, in the planner's order: `-1, -0`).
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(parcel(&sh, &both)["order_ids"], json!(orders), "{sh}");
     pick_waves_of(&addr, &orders).await;
     let (s, r) = scan(&addr, &shipment, &both).await;
     assert_eq!(
