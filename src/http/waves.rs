@@ -94,6 +94,9 @@ pub struct PullView {
     /// The new parcel holding its surviving orders, if any.
     pub replaced_by: Option<String>,
     pub items: Vec<super::parcel_view::ItemView>,
+    /// No box was ever made of it (booked, never packed nor loaded): only its label, if
+    /// printed, is to be thrown away.
+    pub never_packed: bool,
 }
 
 pub use super::parcel_view::ParcelView;
@@ -361,6 +364,7 @@ pub async fn get(
             pulls.push(PullView {
                 parcel_id: v.parcel_id.clone(),
                 replaced_by: v.replaced_by.clone(),
+                never_packed: p.pull_empty,
                 items: if p.pull_empty {
                     Vec::new()
                 } else {

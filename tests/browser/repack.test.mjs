@@ -8,7 +8,7 @@ import { call, eventually, OPERATOR_TOKEN, SELLER_TOKEN } from './lib/server.mjs
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
-  serviceAndBrowser, openPage, clean, signIn, apiWave, newWaves, openWave, shot, PORTRAIT,
+  serviceAndBrowser, openPage, clean, signIn, apiWave, apiWaves, newWaves, openWave, shot, PORTRAIT,
 } from './lib/tablet.mjs';
 
 const env = serviceAndBrowser();
@@ -73,6 +73,42 @@ test('a replaced parcel shows a repack card with the new label', { timeout: 1200
       { confirm_unpicked: true });
     assert.equal(packedNew.status, 200, JSON.stringify(packedNew.body));
     await card.waitFor({ state: 'detached', timeout: 30000 });
+    clean(page, assert);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a parcel booked but never packed is a label to throw away, not a box to pull', { timeout: 120000 }, async () => {
+  const before = new Set((await apiWaves(env.srv.base)).map((w) => w.wave_id));
+  await ingest(env.srv.base, 'browser-nobox', orders('RPN', 4));
+  await endSession(env.srv.base, 'browser-nobox');
+  const waves = await newWaves(env.srv.base, before, 4);
+  let wave = null;
+  let old = null;
+  for (const w of waves) {
+    const p = (await apiWave(env.srv.base, w.wave_id)).parcels.find((x) => x.order_ids.includes('RPN-1'));
+    if (p) { wave = w; old = p; }
+  }
+  assert.ok(old && old.order_ids.length === 2, 'a parcel of two orders');
+  const view = await call(env.srv.base, 'GET', '/v1/orders/RPN-1', SELLER_TOKEN);
+  const booked = await call(env.srv.base, 'POST', `/v1/shipments/${view.body.shipment_id}/book`, OPERATOR_TOKEN, {});
+  assert.equal(booked.status, 200, JSON.stringify(booked.body));
+  const cancel = await call(env.srv.base, 'POST', '/v1/orders/RPN-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
+  assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+  const replaced = await eventually('the parcel replaced', async () => {
+    const p = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((x) => x.parcel_id === old.parcel_id);
+    return p.status === 'replaced' && p.replaced_by ? p : null;
+  });
+  const { context, page } = await openPage(env.browser, PORTRAIT);
+  try {
+    await signIn(page, env.srv.base);
+    await page.locator(`[data-testid="wave"][data-wave-id="${wave.wave_id}"]`).waitFor();
+    await openWave(page, wave.wave_id);
+    const pull = page.locator(`[data-testid="pull"][data-parcel-id="${old.parcel_id}"]`);
+    await pull.waitFor();
+    assert.equal((await pull.locator('.todo-text').textContent()).trim(),
+      `Kiện ${old.parcel_id} chưa đóng hộp: bỏ nhãn của nó nếu đã in, đóng kiện ${replaced.replaced_by} thay`);
     clean(page, assert);
   } finally {
     await context.close();

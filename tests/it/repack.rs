@@ -1443,5 +1443,9 @@ async fn a_booked_parcel_never_packed_has_no_units_to_pull() {
         json!([]),
         "no box, no unit to take out: {pull}"
     );
+    assert_eq!(
+        pull["never_packed"], true,
+        "only its label to throw away: {pull}"
+    );
     app.stop().await;
 }

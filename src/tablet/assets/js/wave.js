@@ -127,12 +127,15 @@ function todos(w, q) {
       el('button', { type: 'button', class: 'btn ok', data: { testid: 'put-back-confirm', sku: b.sku, qty: b.qty }, text: t('putBackBtn') }))));
   }
   const pulls = w.pulls || w.parcels.filter(P.toPull)
-    .map((p) => ({ parcel_id: p.parcel_id, replaced_by: p.replaced_by, items: p.items }));
+    .map((p) => ({ parcel_id: p.parcel_id, replaced_by: p.replaced_by, items: p.items, never_packed: false }));
   for (const p of pulls) {
     if (q.done.has(`p:${p.parcel_id}`)) continue;
     const items = (p.items || []).map((i) => t('itemToBin', { n: i.qty, sku: i.sku, bin: binText(i.bin || binOf(i.sku)) }));
     // A replaced box: what leaves it (its put-back cards aside), then repacked as the new one.
-    const text = p.replaced_by
+    // Never packed (booked before packing): no box, only a label to throw away.
+    const text = p.never_packed
+      ? (p.replaced_by ? t('pullNoBoxRepack', { id: p.parcel_id, new: p.replaced_by }) : t('pullNoBox', { id: p.parcel_id }))
+      : p.replaced_by
       ? (items.length ? t('pullRepackItems', { id: p.parcel_id, items: items.join(', '), new: p.replaced_by })
         : t('pullRepack', { id: p.parcel_id, new: p.replaced_by }))
       : items.length ? t('pullDo', { id: p.parcel_id, items: items.join(', ') })
