@@ -199,7 +199,29 @@ pub fn parse_ghn_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
     };
     let tracking_code = text(&m, "OrderCode")
         .ok_or_else(|| WebhookError::Malformed("OrderCode is missing".into()))?;
-    let status = text(&m, "Status").unwrap_or_default().to_ascii_lowercase();
+    // GHN's `Status` is a word (`delivered`); anything else is a malformed event, not an
+    // informational one (it would be acknowledged and its news lost).
+    let status = match m.get("Status") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
+        Some(_) => {
+            return Err(WebhookError::Malformed(
+                "Status is not a GHN status word (e.g. \"delivered\")".into(),
+            ))
+        }
+    };
+    // A transfer date that is no date is left out with a WARN (as a bad fee is: GHN resends
+    // a refused event as it was, and its status would never be applied).
+    let transfer_date = text(&m, "CODTransferDate").and_then(|s| {
+        let d = vn_date(&s);
+        if d.is_none() {
+            tracing::warn!(
+                field = "CODTransferDate",
+                "GHN webhook: not a date, left out"
+            );
+        }
+        d
+    });
     let carrier_code = GHN_STATUSES
         .iter()
         .position(|s| *s == status)
@@ -238,7 +260,7 @@ pub fn parse_ghn_webhook(body: &[u8]) -> Result<StatusUpdate, WebhookError> {
         money: CodReport {
             cod_collected: webhook_money("CODAmount", m.get("CODAmount"))?,
             fee,
-            transfer_date: text(&m, "CODTransferDate").and_then(|s| vn_date(&s)),
+            transfer_date,
             partial_return: flag(&m, "IsPartialReturn"),
         },
     })
@@ -372,6 +394,21 @@ mod tests {
         assert_eq!(u.money.transfer_date, None);
         assert!(parse_ghn_webhook(b"{}").is_err());
         assert!(parse_ghn_webhook(b"[1]").is_err());
+        // A number where the status word goes: malformed, not an informational event.
+        let mut numeric = j.clone();
+        numeric["Status"] = json!(5);
+        match parse_ghn_webhook(numeric.to_string().as_bytes()) {
+            Err(WebhookError::Malformed(m)) => assert!(m.contains("Status"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // A transfer date that is no date: left out, the status still applied.
+        let mut undated = j.clone();
+        undated["CODTransferDate"] = json!("yesterday");
+        let u = parse_ghn_webhook(undated.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (u.status, u.money.transfer_date),
+            (Some(ParcelStatus::Delivered), None)
+        );
     }
 
     #[test]
