@@ -343,6 +343,14 @@ mod tests {
         assert_eq!(detect(None, csv).unwrap(), Format::TiktokCsv);
         let sp = "Mã đơn hàng,SKU phân loại hàng,Số lượng\n".as_bytes();
         assert_eq!(detect(None, sp).unwrap(), Format::ShopeeCsv);
+        // Shopee's export in English (its own column names, beside a generic "Order ID").
+        let sp_en = "Order ID,Order Status,SKU Reference No.,Deal Price,Receiver Name,Phone Number,Delivery Address\n".as_bytes();
+        assert_eq!(detect(None, sp_en).unwrap(), Format::ShopeeCsv);
+        assert!(check_named(Format::ShopeeCsv, sp_en).is_ok());
+        // TikTok Shop's in Vietnamese: "Mã đơn hàng" (order code) is any platform's word.
+        let tt_vi =
+            "Mã đơn hàng,Trạng thái đơn hàng,SKU người bán,Số lượng,Người nhận\n".as_bytes();
+        assert_eq!(detect(None, tt_vi).unwrap(), Format::TiktokCsv);
         assert_eq!(detect(Some("a.XLSX"), b"").unwrap(), Format::Xlsx);
         assert!(matches!(detect(None, b"  "), Err(ImportError::Empty)));
         assert!(detect(None, b"a,b,c\n").is_err());

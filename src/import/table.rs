@@ -87,17 +87,25 @@ impl Col {
         match self {
             Col::OrderId => &["order id", "ma don hang", "id don hang", "ma don"],
             Col::Status => &["order status", "trang thai don hang", "trang thai"],
-            Col::Sku => &["seller sku", "sku phan loai hang", "sku nguoi ban", "sku"],
-            Col::SkuParent => &["sku san pham"],
+            Col::Sku => &[
+                "seller sku",
+                "sku phan loai hang",
+                "sku nguoi ban",
+                "sku reference no",
+                "sku",
+            ],
+            Col::SkuParent => &["sku san pham", "parent sku reference no"],
             Col::Product => &["product name", "ten san pham", "san pham"],
             Col::Variation => &["variation", "ten phan loai hang", "phan loai hang"],
             Col::Qty => &["quantity", "so luong"],
             Col::UnitPrice => &[
                 "sku unit original price",
                 "gia uu dai",
+                "deal price",
                 "unit price",
                 "don gia",
                 "gia goc",
+                "original price",
             ],
             Col::LineSubtotal => &["sku subtotal after discount", "thanh tien"],
             Col::Created => &[
@@ -106,9 +114,16 @@ impl Col {
                 "thoi gian dat hang",
                 "thoi gian tao don hang",
                 "order created time",
+                "order creation date",
                 "order time",
             ],
-            Col::Recipient => &["recipient", "ten nguoi nhan", "nguoi nhan", "buyer name"],
+            Col::Recipient => &[
+                "recipient",
+                "ten nguoi nhan",
+                "nguoi nhan",
+                "receiver name",
+                "buyer name",
+            ],
             Col::Phone => &[
                 "phone",
                 "so dien thoai",
@@ -131,6 +146,7 @@ impl Col {
                 "detail address",
                 "dia chi chi tiet",
                 "dia chi nhan hang",
+                "delivery address",
                 "address",
                 "dia chi",
             ],
@@ -139,6 +155,9 @@ impl Col {
                 "shipping fee after discount",
                 "phi van chuyen ma nguoi mua tra",
                 "phi van chuyen du kien",
+                "phi van chuyen sau giam gia",
+                "buyer paid shipping fee",
+                "estimated shipping fee",
                 "shipping fee",
                 "phi van chuyen",
             ],
@@ -148,14 +167,23 @@ impl Col {
                 "tong gia tri don hang vnd",
                 "tong gia tri don hang",
                 "tong thanh toan",
+                "so tien don hang",
+                "grand total",
+                "total amount",
             ],
             Col::Note => &[
                 "buyer message",
                 "loi nhan tu nguoi mua",
                 "nhan xet tu nguoi mua",
+                "remark from buyer",
                 "ghi chu",
             ],
-            Col::OrderWeightKg => &["weight kg", "tong can nang", "can nang kg"],
+            Col::OrderWeightKg => &[
+                "weight kg",
+                "tong can nang",
+                "can nang kg",
+                "trong luong kg",
+            ],
             Col::UnitWeightKg => &["can nang san pham"],
         }
     }
@@ -247,12 +275,18 @@ fn markers(header: &[String]) -> (bool, bool) {
     let folded: Vec<String> = header.iter().map(|h| fold(h)).collect();
     let has = |names: &[&str]| folded.iter().any(|h| names.contains(&h.as_str()));
     (
+        // Columns only Shopee's exports name, in Vietnamese and in English ("Mã đơn hàng",
+        // order code, is any platform's word: not a marker).
         has(&[
-            "ma don hang",
             "sku phan loai hang",
             "ten nguoi nhan",
             "phi van chuyen du kien",
             "tong gia tri don hang vnd",
+            "sku reference no",
+            "parent sku reference no",
+            "deal price",
+            "order creation date",
+            "receiver name",
         ]),
         has(&["order id", "seller sku", "id don hang", "sku nguoi ban"]),
     )
