@@ -255,30 +255,46 @@ fn text_problem(value: &str, max: usize) -> Option<String> {
     if has_control(value) {
         return Some("must not contain control characters".into());
     }
-    if let Some(c) = invisible(value) {
+    if let Some(c) = direction_control(value) {
         return Some(format!(
-            "must not contain invisible formatting or direction characters (U+{:04X})",
+            "must not contain direction-control characters (U+{:04X}: it shows the text reversed)",
             u32::from(c)
         ));
     }
-    // Something a packer can read: not only combining marks or symbols.
-    if !trimmed.chars().any(char::is_alphanumeric) {
-        return Some("must contain a letter or digit".into());
+    // Something a packer can see: not only zero-width or combining characters.
+    if !trimmed.chars().any(visible) {
+        return Some("must contain a visible character".into());
     }
     None
 }
 
-/// The first zero-width or direction-control character of `value`, if any: U+200B–U+200F,
-/// U+202A–U+202E, U+2060–U+2069, U+FEFF (a name shown blank or reversed on a pack list or
-/// label). They are three bytes starting E2 or EF: only text with such a byte is decoded.
-fn invisible(value: &str) -> Option<char> {
-    let b = value.as_bytes();
-    if !b.iter().any(|&x| x == 0xe2 || x == 0xef) {
+/// The first bidirectional embedding, override or isolate of `value` (U+202A–U+202E,
+/// U+2066–U+2069), if any: it shows the rest of a name reversed on a pack list or label.
+/// (Marks such as U+200E, joiners in emoji and zero-width spaces are let through.) They are
+/// three bytes starting E2: only text with such a byte is decoded.
+fn direction_control(value: &str) -> Option<char> {
+    if !value.as_bytes().contains(&0xe2) {
         return None;
     }
-    value.chars().find(|c| {
-        matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
-    })
+    value
+        .chars()
+        .find(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+}
+
+/// Whether `c` shows as something: not white space, not zero-width (U+200B–U+200F,
+/// U+2060–U+2064, U+FEFF), not a combining mark on its own (U+0300–U+036F and the other
+/// combining blocks).
+fn visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !matches!(c,
+            '\u{200b}'..='\u{200f}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{feff}'
+            | '\u{0300}'..='\u{036f}'
+            | '\u{1ab0}'..='\u{1aff}'
+            | '\u{1dc0}'..='\u{1dff}'
+            | '\u{20d0}'..='\u{20ff}'
+            | '\u{fe20}'..='\u{fe2f}')
 }
 
 /// Whether `value` has more than `max` characters: counted only when it has more than
