@@ -180,6 +180,8 @@ async fn record_outcome(
                 .record_cancel(site, id, "cancelled", None, None)
                 .await?;
             tracing::info!(site, parcel = %id, "carrier order cancelled");
+            // A COD statement that lists it already stops expecting its COD now.
+            crate::shipping::cod::refresh_record(ship, site, id).await?;
             Ok("cancelled")
         }
         Ok(Err(e)) if !e.retryable() => {

@@ -58,14 +58,14 @@ pub fn pack_list_order(parcels: &mut [StoredParcel], waves: &HashMap<String, Wav
         let pos = wave
             .and_then(|w| w.parcel_ids.iter().position(|id| *id == p.doc.parcel_id))
             .unwrap_or(usize::MAX);
-        (
-            released,
-            p.doc.wave_id.clone(),
-            pos,
-            p.doc.parcel_id.clone(),
-        )
+        (released, p.doc.wave_id.clone(), pos)
     };
-    parcels.sort_by_cached_key(key);
+    // Parcels of no known wave: by id as people read it (`-3` before `-13`).
+    parcels.sort_by(|a, b| {
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| crate::domain::id_order(&a.doc.parcel_id, &b.doc.parcel_id))
+    });
 }
 
 /// Labels for `parcels` (those for the truck only, in the order given: not cancelled,

@@ -1209,6 +1209,11 @@ async fn a_parcel_replaced_after_booking_counts_nothing_unless_the_carrier_colle
     let booked = book_site(&addr, SITE, 2).await;
     assert_eq!(booked.len(), 1, "one buyer, one parcel: {booked:?}");
     let old = &booked[0];
+    // The carrier's first report (100: order received) puts it in the statement, expecting
+    // its COD.
+    post_webhook(&addr, webhook(old, 100, 30_000, 0)).await;
+    let st = statement(&addr, seller, token).await;
+    assert_eq!(money(&st["expected"]), old.cod, "{st}");
     let (s, r) = TestClient::new(&addr, token)
         .call(
             reqwest::Method::POST,
@@ -1236,6 +1241,9 @@ async fn a_parcel_replaced_after_booking_counts_nothing_unless_the_carrier_colle
         },
     )
     .await;
+    // Once its carrier order is cancelled it expects nothing, with no report needed.
+    let st = statement(&addr, seller, token).await;
+    assert_eq!(money(&st["expected"]), 0, "{st}");
     let row_of = |st: &Value| {
         st["parcels"]
             .as_array()

@@ -72,7 +72,11 @@ fn names_as_people_write_them_are_accepted() {
             "name" => v["buyer"]["name"] = json!(value),
             _ => v["ship_to"]["street"] = json!(value),
         }
-        assert!(check(&v).is_ok(), "{field} {value:?}: {:?}", check(&v).err());
+        assert!(
+            check(&v).is_ok(),
+            "{field} {value:?}: {:?}",
+            check(&v).err()
+        );
     }
 }
 

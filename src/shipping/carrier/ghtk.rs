@@ -253,20 +253,19 @@ fn mentions_token(message: &str) -> bool {
 /// envelope has no code that tells a passing failure from a final one, its words do.
 fn says_try_again(message: &str) -> bool {
     let m = folded(message);
+    // With its diacritics only: unaccented "dang ban" is also "đang bán" (on sale).
     [
         "thử lại",
-        "thu lai",
         "đang bận",
-        "dang ban",
         "quá tải",
-        "qua tai",
         "try again",
         "busy",
-        "timeout",
         "timed out",
+        "timeout",
     ]
     .iter()
     .any(|k| m.contains(k))
+        && !already_cancelled(message)
 }
 
 fn already_cancelled(message: &str) -> bool {

@@ -107,6 +107,37 @@ fn base_write(p: &StoredParcel, carrier: &str, event_ms: i64) -> CodWrite {
     }
 }
 
+/// Brings parcel `parcel_id`'s COD record, if it has one, up to date with the parcel: once
+/// it no longer ships (a repack replaced it, its carrier order cancelled), the record
+/// expects 0 (see [`base_write`]) without waiting for the carrier's next report. A parcel
+/// without a record stays out of the statements (no report from the carrier yet).
+pub async fn refresh_record(
+    ship: &Shipping,
+    site: &str,
+    parcel_id: &str,
+) -> Result<(), StoreError> {
+    let id = [parcel_id.to_owned()];
+    let Some(rec) = ship
+        .store
+        .cod_records(site, &id)
+        .await?
+        .first()
+        .and_then(CodRecord::from_hash)
+    else {
+        return Ok(());
+    };
+    let Some(p) = load_parcels(&ship.store, site, &id)
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let w = base_write(&p, &rec.carrier, Utc::now().timestamp_millis());
+    ship.store.record_cod(site, &w).await?;
+    Ok(())
+}
+
 /// Records what a (parsed, authenticated, already applied) status webhook reports about the
 /// parcel's money. Idempotent. Returns whether a parcel was found.
 pub async fn record_webhook(
@@ -160,7 +191,8 @@ pub struct SettlementMismatch {
     pub tracking: String,
     pub parcel_id: String,
     pub seller: String,
-    /// The parcel's COD net of returns (0 for a returned parcel).
+    /// The parcel's COD net of returns (0 for a returned parcel, or one that no longer ships:
+    /// replaced by a repack, or cancelled).
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String)]
     pub expected: Decimal,
