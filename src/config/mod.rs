@@ -277,7 +277,8 @@ pub struct RedisConfig {
     pub appendfsync: Fsync,
     /// Connections in the pool (each one is multiplexed).
     pub pool_size: usize,
-    /// Bound on one Redis round trip; past it a frame is nacked.
+    /// Bound on one Redis round trip; past it a frame is never acked: its connection closes
+    /// with 1011 (outcome unknown: resend), or it is nacked if it never reached Redis.
     pub command_timeout_ms: u64,
     /// After a write, `WAIT replicas replicas_timeout_ms` before acking (0: off).
     pub replicas: u32,
