@@ -40,8 +40,9 @@ pub struct OrderView {
     pub received_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub pickup_at: Option<DateTime<Utc>>,
-    /// True when no pickup before the deadline can be made, or when its parcel will not
-    /// ship (`shipping_problem`).
+    /// Until it is handed over: true when its pickup (its parcel's once waved) is after its
+    /// deadline, when it is overdue and not packed, or when its parcel will not ship
+    /// (`shipping_problem`). False once handed over, delivered, returned or cancelled.
     pub at_risk: bool,
     /// Why its parcel will not ship as it is, when the carrier rejected it (with the
     /// carrier's reason) or cancelled it: the seller fixes the order (cancels it and sends
@@ -91,6 +92,18 @@ pub async fn get_order(
         _ => None,
     };
     let d = rec.data;
+    // Where it ships: its parcel's pickup once waved, else the first it can make.
+    let pickup_at = rec.parcel_pickup.unwrap_or(d.pickup_at);
+    // At risk (the rule of `GET /v1/sessions/{label}`): while it has not left, its pickup
+    // after its deadline (as planned at ingest, or its parcel's), overdue and not packed, or
+    // a shipping problem. Once handed over, delivered, returned or cancelled: never.
+    let at_risk = match rec.status {
+        OrderStatus::Received | OrderStatus::Waved | OrderStatus::Picked => {
+            d.at_risk || pickup_at > d.deadline || chrono::Utc::now() > d.deadline
+        }
+        OrderStatus::Packed | OrderStatus::Booked => d.at_risk || pickup_at > d.deadline,
+        _ => false,
+    } || shipping_problem.is_some();
     Ok(Json(OrderView {
         order_id,
         seller: d.seller,
@@ -99,9 +112,8 @@ pub async fn get_order(
         status: rec.status,
         received_at: d.received_at,
         deadline: d.deadline,
-        // Where it ships: its parcel's pickup once waved, else the first it can make.
-        pickup_at: Some(rec.parcel_pickup.unwrap_or(d.pickup_at)),
-        at_risk: d.at_risk || shipping_problem.is_some(),
+        pickup_at: Some(pickup_at),
+        at_risk,
         shipping_problem,
         wave_id: rec.wave_id,
         parcel_id: rec.parcel_id,

@@ -776,6 +776,10 @@ async fn orders_after_the_truck_left_go_to_the_next_pickup() {
     // The order says where it ships: its parcel's pickup, not the one it first aimed at.
     let o = order_view(&addr, &late[0]).await;
     assert_eq!(pickup(&o), pickup(&new), "{o}");
+    // A day later than planned: after its deadline (placed 5 minutes ago, 24 hours to pack),
+    // so the order is at risk, as the session view says (before, it said what ingest
+    // planned: a pickup in time).
+    assert_eq!(o["at_risk"], true, "{o}");
     // So does its wave (picked for the truck that is still to come).
     let wave = get(
         &addr,
