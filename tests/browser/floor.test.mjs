@@ -161,7 +161,7 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     assert.doesNotMatch(await waveCard.textContent(), /Đang lấy hàng/);
     const oldCard = page.locator(`[data-testid="wave"][data-wave-id="${oldWaveId}"]`);
     await oldCard.getByTestId('wave-risk').waitFor();
-    assert.match(await oldCard.getByTestId('wave-risk').textContent(), /1 đơn quá hạn/);
+    assert.match(await oldCard.getByTestId('wave-risk').textContent(), /1 kiện quá hạn/);
     await page.getByTestId('conn').waitFor();
     await until(page, 'badge live', () => document.getElementById('conn').dataset.state === 'live');
     await checkLayout(page, assert, 'wave list (not started) at 800x1280');
