@@ -183,7 +183,7 @@ pub async fn run(
 async fn serve_admin(listener: TcpListener, token: CancellationToken, grace: Duration) {
     let router = axum::Router::new()
         .route("/metrics", axum::routing::get(metrics::render))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/healthz", axum::routing::get(crate::http::health::healthz))
         .fallback(web::error::fallback)
         .layer(axum::middleware::from_fn(web::error::json_errors));
     let served = http::serve::serve(listener, router, token.cancelled_owned(), grace).await;

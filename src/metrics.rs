@@ -7,7 +7,8 @@
 //!
 //! [`register`] creates every per-site and per-seller series at zero when the service
 //! starts, so dashboards and alerts have data before the first event. Gauges whose truth
-//! lives in Redis are refreshed by [`crate::observe`] on a timer, never per scrape.
+//! lives in Redis are refreshed by [`crate::observe`] on a timer, never per scrape (the
+//! process's own figures, read from /proc, are read at each scrape).
 
 use std::sync::OnceLock;
 
@@ -110,6 +111,10 @@ pub fn register(config: &Config) {
     gauge!(names::INGEST_INFLIGHT_ORDERS).increment(0.0);
     gauge!(names::INGEST_STALLED_CONNECTIONS).increment(0.0);
     for c in &config.carriers {
+        for result in crate::shipping::quotes::RESULTS {
+            counter!(names::CARRIER_QUOTES, "carrier" => c.id.clone(), "result" => result)
+                .increment(0);
+        }
         for result in ["matched", "mismatched", "unknown"] {
             counter!(names::COD_SETTLEMENT_ROWS, "carrier" => c.id.clone(), "result" => result)
                 .increment(0);
@@ -128,8 +133,14 @@ pub fn register(config: &Config) {
             names::STATION_PIN_FAILURES,
             names::STATION_PIN_THROTTLED,
             names::SUPERVISOR_PIN_FAILURES,
+            names::ARCHIVED_ORDERS,
+            names::ARCHIVE_FILES_EXPIRED,
+            names::ARCHIVE_ERRORS,
         ] {
             counter!(name, "site" => id()).increment(0);
+        }
+        for outcome in ["replaced", "cancelled"] {
+            counter!(names::PARCELS_REPACKED, "site" => id(), "outcome" => outcome).increment(0);
         }
         for name in [
             names::PLANNER_LEADER,
@@ -159,6 +170,8 @@ pub fn register(config: &Config) {
                 .increment(0);
         }
         for carrier in &site.carriers {
+            counter!(names::PARCELS_ROUTED, "site" => id(), "carrier" => carrier.clone())
+                .increment(0);
             counter!(names::PARCELS_BOOKED, "site" => id(), "carrier" => carrier.clone())
                 .increment(0);
             counter!(names::SHIPMENTS_BOOKED, "site" => id(), "carrier" => carrier.clone())
@@ -224,7 +237,10 @@ fn describe() {
         names::INGEST_CONNECTIONS,
         "Open ingest WebSocket connections"
     );
-    describe_counter!(names::INGEST_FRAMES, "Ingest frames by type");
+    describe_counter!(
+        names::INGEST_FRAMES,
+        "Ingest frames by type (orders: `order` and `orders` frames alike; invalid; too_big; cancel; end_session)"
+    );
     describe_counter!(
         names::INGEST_REFUSED,
         "Ingest handshakes refused before the upgrade, by site, seller and reason (global_limit: server.max_connections, seller_limit: ingest.max_connections_per_seller)"
@@ -392,5 +408,7 @@ fn describe() {
     responses((status = 200, body = String, content_type = "text/plain; version=0.0.4",
         description = "Prometheus text format: livepack_* metrics")))]
 pub async fn render() -> String {
+    // The process's figures as of this scrape (a few reads of /proc).
+    crate::observe::process::refresh();
     install().map(|h| h.render()).unwrap_or_default()
 }

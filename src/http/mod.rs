@@ -5,7 +5,7 @@ pub mod client;
 mod cod;
 mod floor;
 mod handover;
-mod health;
+pub(crate) mod health;
 mod labels;
 mod orders;
 mod parcel_view;

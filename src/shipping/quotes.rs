@@ -29,6 +29,18 @@ use super::carrier::{BookingRequest, CarrierClient};
 use super::rates::{self, ServiceRates, Zone};
 use crate::domain::money::Vnd;
 
+/// Every `result` of `livepack_carrier_quotes_total` (the series are made at zero at start).
+pub const RESULTS: [&str; 8] = [
+    "quoted",
+    "no_fee_api",
+    "refused",
+    "failed",
+    "timeout",
+    "cached",
+    "cached_failure",
+    "carrier_down",
+];
+
 /// A failed quote is not retried for this long (the table prices meanwhile).
 pub const FAILURE_TTL: Duration = Duration::from_secs(60);
 /// Quotes are reused this long.

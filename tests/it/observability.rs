@@ -12,6 +12,7 @@
 
 use crate::common;
 use crate::prometheus;
+use crate::svc::metric_sum;
 
 use std::time::Duration;
 
@@ -500,6 +501,37 @@ async fn dashboard_and_rules_use_only_metrics_the_service_exports() {
     let exposed = exposed_names(&main);
     let absent: Vec<&String> = used.iter().filter(|n| !exposed.contains(n)).collect();
     assert!(absent.is_empty(), "not on the main port: {absent:?}");
+    // CPU time in fractions of a second (a counter of whole seconds read 0 for a service
+    // using less than one CPU-second, and the dashboard's rate() of it was flat).
+    assert!(
+        main.contains("# TYPE process_cpu_seconds_total gauge"),
+        "{main}"
+    );
+    let cpu = metric_sum(&main, "process_cpu_seconds_total", &[]);
+    assert!(cpu > 0.0 && cpu < 30.0, "process_cpu_seconds_total {cpu}");
+    // The admin port's /healthz answers as the main port's does.
+    let health: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{admin}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, serde_json::json!({"status": "ok"}));
+    // Counters the README names exist at 0 before their first event (a dashboard or alert
+    // built on them shows 0, not "no data").
+    for name in [
+        "livepack_carrier_quotes_total",
+        "livepack_parcels_routed_total",
+        "livepack_parcels_repacked_total",
+        "livepack_archived_orders_total",
+        "livepack_archive_files_expired_total",
+        "livepack_archive_errors_total",
+    ] {
+        assert!(
+            exposed.contains(&name.to_owned()),
+            "{name} not exported by a fresh service"
+        );
+    }
     // Anything else on the admin port is the API's JSON error, not an empty body.
     let client = reqwest::Client::new();
     for (method, path, status) in [
