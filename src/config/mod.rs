@@ -492,7 +492,7 @@ pub struct SiteConfig {
     pub id: String,
     /// Shown on labels as the sender.
     pub name: String,
-    /// Carrier pickup times "HH:MM", Asia/Ho_Chi_Minh, every day.
+    /// Carrier pickup times "HH:MM", Asia/Ho_Chi_Minh, every day (each once).
     pub pickups: Vec<String>,
     /// An order's deadline is `placed_at` + this many hours (1–336).
     #[serde(default = "default_sla_hours")]
@@ -658,7 +658,8 @@ pub struct SellerConfig {
     pub name: String,
     /// The `[[sites]]` id that packs this seller's orders.
     pub site: String,
-    /// Bearer token for the ingest and the seller's API: at least 16 characters, unique.
+    /// Bearer token for the ingest and the seller's API: at least 16 characters of printable
+    /// ASCII, no surrounding white space, unique.
     pub token: Secret,
 }
 
@@ -666,7 +667,7 @@ pub struct SellerConfig {
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
     /// Bearer token that reads every site, seller, wave and shipment (at least 16
-    /// characters; empty: no operator access).
+    /// characters of printable ASCII, no surrounding white space; empty: no operator access).
     #[serde(default)]
     pub token: Secret,
 }

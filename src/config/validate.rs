@@ -37,6 +37,12 @@ fn check_site_schedule(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
     }
     for (p, t) in s.pickups.iter().enumerate() {
         check_time(format!("sites[{n}].pickups[{p}]"), t)?;
+        if s.pickups[..p].contains(t) {
+            return Err(ConfigError::invalid(
+                format!("sites[{n}].pickups[{p}]"),
+                format!("`{t}` appears twice"),
+            ));
+        }
     }
     if let Some(c) = &s.same_day_cutoff {
         check_time(site_key(n, "same_day_cutoff"), c)?;
@@ -432,6 +438,7 @@ impl Config {
             if s.token.expose().len() < 16 {
                 return Err(ConfigError::invalid(key("token"), "at least 16 characters"));
             }
+            check_token(&key("token"), s.token.expose())?;
             if !tokens.insert(s.token.expose()) || s.token == self.operator.token {
                 return Err(ConfigError::invalid(key("token"), "tokens must be unique"));
             }
@@ -442,8 +449,23 @@ impl Config {
                 "at least 16 characters",
             ));
         }
-        Ok(())
+        check_token("operator.token", self.operator.token.expose())
     }
+}
+
+/// A bearer token a client can send: printable ASCII (`!`–`~`, spaces inside), no
+/// surrounding white space. A newline left by a secrets file, or a non-ASCII letter, would
+/// make a token no request can ever match.
+fn check_token(key: &str, token: &str) -> Result<(), ConfigError> {
+    let printable = token.bytes().all(|b| (b' '..=b'~').contains(&b));
+    if !printable || token.trim() != token {
+        return Err(ConfigError::invalid(
+            key,
+            "printable ASCII without surrounding white space (a trailing newline from a \
+             secrets file?): no client could send it",
+        ));
+    }
+    Ok(())
 }
 
 /// A barcode → SKU entry: the code 1–64 of A-Z a-z 0-9 . _ - (what a scanner types), the
@@ -769,6 +791,19 @@ site = "nowhere"
 token = "0123456789abcdef0"
 "#;
         assert!(err(bad_seller).contains("sellers[0].site"));
+        for token in [
+            "0123456789abcdef0\\n",
+            "tók-séller-0123456789",
+            " 0123456789abcdef0",
+        ] {
+            let bad = format!(
+                "[[sellers]]\nid = \"shop\"\nname = \"Shop\"\nsite = \"hoa-lu-hub\"\ntoken = \"{token}\"\n"
+            );
+            assert!(err(&bad).contains("sellers[0].token"), "{token:?}");
+        }
+        assert!(
+            err("[operator]\ntoken = \"tok-operator-0123456789\\n\"").contains("operator.token")
+        );
         let bad_pickup = r#"
 [[sites]]
 id = "s1"
@@ -777,6 +812,12 @@ pickups = ["25:00"]
 station_pin = "123456"
 "#;
         assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
+        let twice = bad_pickup.replace("[\"25:00\"]", "[\"11:00\", \"17:00\", \"11:00\"]");
+        assert!(
+            err(&twice).contains("sites[0].pickups[2]"),
+            "{}",
+            err(&twice)
+        );
         for pin in ["2468", "12345", "abcdef", "12 456"] {
             let short = format!(
                 "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{pin}\"\n"
