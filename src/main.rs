@@ -183,6 +183,16 @@ async fn run_command() {
                 eprintln!("livepack: {msg}");
                 std::process::exit(2);
             }
+            // What starting the embedded Redis would refuse (nothing is created here).
+            if matches!(config.redis.url, livepack::config::RedisTarget::Embedded) {
+                if let Err(msg) = livepack::store::embedded::check_setup(
+                    &config.redis.data_dir,
+                    &config.redis.bin,
+                ) {
+                    eprintln!("livepack: {msg}");
+                    std::process::exit(2);
+                }
+            }
         }
         Command::Serve(args) => {
             if let Err(msg) = config.check_demo_exposure(args.demo) {

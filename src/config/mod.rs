@@ -827,11 +827,20 @@ impl Config {
     /// Loads the layers the contract names and validates the result.
     pub fn load() -> Result<Config, ConfigError> {
         let mut figment = Figment::new().merge(Toml::string(DEFAULT_TOML));
-        if let Ok(path) = std::env::var("LIVEPACK_CONFIG") {
-            if !std::path::Path::new(&path).is_file() {
+        // Set but empty (`LIVEPACK_CONFIG=`): as if unset, the built-in defaults.
+        if let Some(path) = std::env::var("LIVEPACK_CONFIG")
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
+            let p = std::path::Path::new(&path);
+            if !p.is_file() {
                 return Err(ConfigError::invalid(
                     "LIVEPACK_CONFIG",
-                    format!("no such file: {path}"),
+                    if p.is_dir() {
+                        format!("{path} is a directory, not a TOML file")
+                    } else {
+                        format!("no such file: {path}")
+                    },
                 ));
             }
             figment = figment.merge(Toml::file(path));

@@ -141,6 +141,45 @@ pub enum EmbeddedError {
     InUse { dir: String },
 }
 
+/// What `serve` would refuse about an embedded Redis, checked without starting or creating
+/// anything (`livepack check-config`): `redis.data_dir` is a directory or can be made one
+/// (it is not a file, nor under one), and `redis.bin` is a program that exists (a path, or
+/// a name found in `PATH`). Err: the message, naming the key.
+pub fn check_setup(data_dir: &Path, bin: &str) -> Result<(), String> {
+    let mut at = Some(data_dir);
+    while let Some(p) = at {
+        if p.as_os_str().is_empty() {
+            break;
+        }
+        if p.exists() {
+            if !p.is_dir() {
+                return Err(format!(
+                    "redis.data_dir: {} is not a directory ({} is a file)",
+                    data_dir.display(),
+                    p.display()
+                ));
+            }
+            break;
+        }
+        at = p.parent();
+    }
+    let found = if bin.contains('/') {
+        Path::new(bin).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(bin).is_file()))
+    };
+    if !found {
+        return Err(format!(
+            "redis.bin: {}",
+            EmbeddedError::NotInstalled {
+                bin: bin.to_owned()
+            }
+        ));
+    }
+    Ok(())
+}
+
 fn io_err(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> EmbeddedError {
     move |e| EmbeddedError::Io(io::Error::new(e.kind(), format!("{what}: {e}")))
 }
@@ -205,7 +244,7 @@ impl EmbeddedRedis {
 
     /// The data dir made (mode 0700) and checked; nothing started yet.
     fn prepare(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
-        let shown = opts.data_dir.display().to_string();
+        let shown = format!("{} (redis.data_dir)", opts.data_dir.display());
         std::fs::create_dir_all(&opts.data_dir).map_err(io_err(&shown))?;
         let dir = std::fs::canonicalize(&opts.data_dir).map_err(io_err(&shown))?;
         // The AOF holds buyers' names, phones and addresses: only this user may enter.
@@ -786,6 +825,23 @@ async fn bounded<T>(
 mod tests {
     use super::*;
     use redis::Value;
+
+    #[test]
+    fn check_setup_names_the_key_serve_would_refuse() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("afile");
+        std::fs::write(&file, b"x").unwrap();
+        let e = check_setup(&file, "sh").unwrap_err();
+        assert!(e.starts_with("redis.data_dir:"), "{e}");
+        let e = check_setup(&file.join("data"), "sh").unwrap_err();
+        assert!(e.starts_with("redis.data_dir:"), "{e}");
+        let e = check_setup(tmp.path(), "/nonexistent/redis-server").unwrap_err();
+        assert!(e.starts_with("redis.bin:"), "{e}");
+        let e = check_setup(tmp.path(), "no-such-redis-server-here").unwrap_err();
+        assert!(e.starts_with("redis.bin:"), "{e}");
+        // A directory still to be made, and a program in PATH: fine.
+        check_setup(&tmp.path().join("new/data"), "sh").unwrap();
+    }
 
     async fn start(dir: &Path) -> EmbeddedRedis {
         EmbeddedRedis::start(EmbeddedOptions::new(dir))
