@@ -77,9 +77,23 @@ async fn shutdown_signal() {
                     return;
                 }
             };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+        // A hang-up (an SSH session closed, a reload by habit) does not stop the service
+        // without a trace: livepack reads its configuration only at start.
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => return,
+                _ = term.recv() => return,
+                Some(()) = async {
+                    match hup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::warn!("SIGHUP ignored: the configuration is read only at start; SIGTERM or Ctrl-C stops the service");
+                }
+            }
         }
     }
     #[cfg(not(unix))]

@@ -455,6 +455,20 @@ async fn oversized_frames_and_invalid_utf8_close_only_their_own_connection() {
     .await;
     let r = recv(&mut bystander).await;
     assert_eq!(r["results"][0]["status"], "accepted", "{r}");
+    // A hang-up (an SSH session closed) is said in the log and stops nothing.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(service.pid(), libc::SIGHUP) };
+    eventually(30, "the hang-up logged", || async {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("SIGHUP ignored"))
+    })
+    .await;
+    send(
+        &mut bystander,
+        &json!({"type": "order", "seq": 8, "order": order("BY-2", 1)}),
+    )
+    .await;
+    let r = recv(&mut bystander).await;
+    assert_eq!(r["results"][0]["status"], "accepted", "{r}");
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!stderr.contains("panicked"), "no panic:\n{stderr}");
     service.terminate().await;
