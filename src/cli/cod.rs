@@ -28,7 +28,8 @@ pub struct CodArgs {
     /// Which seller (the operator's token reads any); default: the token's own.
     #[arg(long, default_value = "me")]
     pub seller: String,
-    /// Print CSV (one row per parcel, then a TOTAL row) instead of a table.
+    /// Print CSV (one row per parcel, then TOTAL, RETURNED and NET rows) instead of a
+    /// table.
     #[arg(long)]
     pub csv: bool,
     /// Language of the table and messages: vi or en (default: English when LC_ALL,
@@ -158,6 +159,24 @@ fn dong(v: &Value, lang: Lang) -> String {
     format!("{sign}{out}")
 }
 
+/// A status or mismatch as the table's language says it (the API's word in English).
+fn word(v: &str, lang: Lang) -> &str {
+    if lang == Lang::En {
+        return v;
+    }
+    match v {
+        "booked" => "đã đặt",
+        "handed_over" => "đã giao hãng",
+        "delivered" => "đã giao",
+        "returned" => "hoàn về",
+        "cancelled_by_carrier" => "hãng đã hủy",
+        "amount" => "lệch tiền",
+        "paid_not_delivered" => "trả khi chưa giao",
+        "unpaid_overdue" => "quá hạn chưa trả",
+        other => other,
+    }
+}
+
 const COLUMNS: [&str; 9] = [
     "parcel_id",
     "tracking",
@@ -180,6 +199,7 @@ fn table(s: &Value, lang: Lang) -> String {
                 .iter()
                 .map(|c| match *c {
                     "cod_amount" | "collected" | "fee" => dong(&p[*c], lang),
+                    "status" | "mismatch" => word(&text(&p[*c]), lang).to_owned(),
                     _ => text(&p[*c]),
                 })
                 .collect(),
@@ -317,6 +337,8 @@ mod tests {
         let v = table(&sample(), Lang::Vi);
         assert!(v.starts_with("Bảng kê tiền thu hộ (COD) của s1"), "{v}");
         assert!(v.contains("mã kiện") && v.contains("P-1"), "{v}");
+        assert!(v.contains("đã giao") && v.contains("lệch tiền"), "{v}");
+        assert!(!v.contains("delivered"), "{v}");
         let net = v.lines().find(|l| l.starts_with("thực nhận")).unwrap();
         assert!(net.ends_with(" 905.000 đ"), "{v}");
     }
