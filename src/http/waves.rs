@@ -177,10 +177,27 @@ fn parcel_number(id: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// What a pulled box's card sends back to the shelf: its items, less those repacked into the
-/// parcel that replaces it (they stay picked, for that parcel), less the units its put-back
-/// cards already send back (`put_back`, per SKU): so every unit is asked back once, and
-/// none that the new parcel needs.
+/// A pulled box's units for the shelf as its repack counted them (`px:SKU`): beyond what
+/// its put-back cards send back, those the wave no longer counts picked and the
+/// replacement does not need (units the wave still counts picked stay on the table).
+fn shelf_items(old: &ParcelDoc, shelf: impl Fn(&str) -> u32) -> Vec<super::parcel_view::ItemView> {
+    old.items()
+        .into_iter()
+        .filter_map(|i| {
+            let qty = shelf(&i.sku).min(i.qty);
+            (qty > 0).then_some(super::parcel_view::ItemView {
+                sku: i.sku,
+                name: i.name,
+                qty,
+            })
+        })
+        .collect()
+}
+
+/// What a pulled box's card sends back to the shelf, for a box replaced by builds before
+/// `px:` (2026-12-07): its items, less those repacked into the parcel that replaces it
+/// (they stay picked, for that parcel), less the units its put-back cards already send back
+/// (`put_back`, per SKU).
 fn pull_items(
     old: &ParcelDoc,
     new: Option<&ParcelDoc>,
@@ -367,6 +384,9 @@ pub async fn get(
                 never_packed: p.pull_empty,
                 items: if p.pull_empty {
                     Vec::new()
+                } else if counter(id, "px") == 1 {
+                    // Worked out when it was replaced (repack.lua `px:`).
+                    shelf_items(&p.doc, |sku| counter(id, &format!("px:{sku}")))
                 } else {
                     pull_items(&p.doc, new.map(|n| &n.doc), |sku| {
                         put_back_of(id, p.replaced_by.as_deref(), sku)

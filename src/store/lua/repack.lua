@@ -54,6 +54,26 @@ end
 
 -- The pick list: the cancelled order's units leave it.
 local n, k = tonumber(ARGV[10]), tonumber(ARGV[11])
+-- A box to pull: per SKU of it, its units `q`, the cancelled order's `c`, and the wave's
+-- picked (`p:`) and packed (`k:`) counters before this cancel (for `px:` below).
+local box = {}
+if repack and boxed then
+  local m = tonumber(ARGV[12 + 2 * k] or '0')
+  for j = 0, m - 1 do
+    local sku, q = ARGV[13 + 2 * k + 2 * j], tonumber(ARGV[14 + 2 * k + 2 * j])
+    if box[sku] then
+      box[sku].q = box[sku].q + q
+    else
+      box[sku] = { q = q, c = 0,
+        p = tonumber(redis.call('HGET', KEYS[1], 'p:' .. sku) or '0'),
+        k = tonumber(redis.call('HGET', KEYS[1], 'k:' .. sku) or '0') }
+    end
+  end
+  for j = 0, k - 1 do
+    local b = box[ARGV[12 + 2 * j]]
+    if b then b.c = b.c + tonumber(ARGV[13 + 2 * j]) end
+  end
+end
 for j = 0, k - 1 do
   local sku, qty = ARGV[12 + 2 * j], tonumber(ARGV[13 + 2 * j])
   local total = redis.call('HINCRBY', KEYS[1], 'q:' .. sku, -qty)
@@ -103,6 +123,32 @@ else
   redis.call('HSET', KEYS[2], 'pull', 1)
   -- Booked but never packed (nor loaded): no box, so its pull card asks back no unit.
   if not boxed then redis.call('HSET', KEYS[2], 'pull_empty', 1) end
+  -- Where a box's units go once it is pulled (`px:SKU`: its pull card's units to the
+  -- shelf). Its put-back cards send `pb:` back. Of the rest, the table must end up with
+  -- what the wave counts picked and not packed (`p:` − `k:`, now) and what the replacement
+  -- needs (its units, picked or not): the table held `p:` − `k:` before (less this box's
+  -- units when it was never marked packed: they were in it, on the truck), so what this box
+  -- adds beyond that goes to the shelf. (Before, a pull card sent every unit the
+  -- replacement did not keep to the shelf, also those the wave still counted picked for
+  -- its other parcels.)
+  for sku, b in pairs(box) do
+    local pb = tonumber(redis.call('HGET', KEYS[2], 'pb:' .. sku) or '0')
+    local before = b.p - b.k
+    if pstatus ~= 'packed' then before = before - b.q end
+    if before < 0 then before = 0 end
+    local after = tonumber(redis.call('HGET', KEYS[1], 'p:' .. sku) or '0')
+      - tonumber(redis.call('HGET', KEYS[1], 'k:' .. sku) or '0')
+    if after < 0 then after = 0 end
+    local kept = 0
+    if survivors then kept = b.q - b.c end
+    if kept < after then kept = after end
+    local free = b.q - pb
+    local shelf = before + free - kept
+    if shelf > free then shelf = free end
+    if shelf < 0 then shelf = 0 end
+    redis.call('HSET', KEYS[2], 'px:' .. sku, shelf)
+  end
+  if boxed then redis.call('HSET', KEYS[2], 'px', 1) end
   redis.call('HINCRBY', KEYS[1], 'pulls_open', 1)
   redis.call('HINCRBY', KEYS[2], 'pull_count', 1)
   if survivors then
