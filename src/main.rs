@@ -167,26 +167,6 @@ async fn run_command() {
             std::process::exit(livepack::archive::run_export_day(&config, &args).await);
         }
         Command::CheckConfig => {
-            println!(
-                "configuration ok: {} site(s), {} seller(s), {} carrier(s), redis {}",
-                config.sites.len(),
-                config.sellers.len(),
-                config.carriers.len(),
-                match config.redis.url {
-                    livepack::config::RedisTarget::Embedded => "embedded",
-                    livepack::config::RedisTarget::Url(_) => "external",
-                }
-            );
-            let demo = config.demo_settings();
-            for key in &demo {
-                println!("warning: demo setting {key}");
-            }
-            if !demo.is_empty() {
-                println!(
-                    "`livepack serve` refuses these on a non-loopback server.listen ({}) unless --demo is given",
-                    config.server.listen
-                );
-            }
             // What `serve` would refuse is not "ok" for a deploy gate (`LIVEPACK_DEMO` allows
             // the demo beyond loopback, as for `serve`).
             let demo_on = std::env::var("LIVEPACK_DEMO").is_ok_and(|v| {
@@ -206,6 +186,26 @@ async fn run_command() {
                     eprintln!("livepack: {msg}");
                     std::process::exit(2);
                 }
+            }
+            println!(
+                "configuration ok: {} site(s), {} seller(s), {} carrier(s), redis {}",
+                config.sites.len(),
+                config.sellers.len(),
+                config.carriers.len(),
+                match config.redis.url {
+                    livepack::config::RedisTarget::Embedded => "embedded",
+                    livepack::config::RedisTarget::Url(_) => "external",
+                }
+            );
+            let demo = config.demo_settings();
+            for key in &demo {
+                println!("warning: demo setting {key}");
+            }
+            if !demo.is_empty() {
+                println!(
+                    "`livepack serve` refuses these on a non-loopback server.listen ({}) unless --demo is given",
+                    config.server.listen
+                );
             }
         }
         Command::Serve(args) => {

@@ -492,7 +492,7 @@ pub struct SiteConfig {
     pub id: String,
     /// Shown on labels as the sender.
     pub name: String,
-    /// Carrier pickup times "HH:MM", Asia/Ho_Chi_Minh, every day (each once).
+    /// Carrier pickup times "HH:MM", Asia/Ho_Chi_Minh, every day.
     pub pickups: Vec<String>,
     /// An order's deadline is `placed_at` + this many hours (1–336).
     #[serde(default = "default_sla_hours")]
@@ -827,16 +827,16 @@ impl Config {
     /// Loads the layers the contract names and validates the result.
     pub fn load() -> Result<Config, ConfigError> {
         let mut figment = Figment::new().merge(Toml::string(DEFAULT_TOML));
-        // Set but empty (`LIVEPACK_CONFIG=`): as if unset, the built-in defaults.
-        if let Some(path) = std::env::var("LIVEPACK_CONFIG")
-            .ok()
-            .filter(|p| !p.is_empty())
-        {
+        if let Ok(path) = std::env::var("LIVEPACK_CONFIG") {
             let p = std::path::Path::new(&path);
             if !p.is_file() {
                 return Err(ConfigError::invalid(
                     "LIVEPACK_CONFIG",
-                    if p.is_dir() {
+                    if path.is_empty() {
+                        // (`LIVEPACK_CONFIG=$UNSET`: the demo would start instead of the site.)
+                        "set but empty: name a TOML file, or unset it for the built-in defaults"
+                            .to_owned()
+                    } else if p.is_dir() {
                         format!("{path} is a directory, not a TOML file")
                     } else {
                         format!("no such file: {path}")

@@ -37,12 +37,6 @@ fn check_site_schedule(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
     }
     for (p, t) in s.pickups.iter().enumerate() {
         check_time(format!("sites[{n}].pickups[{p}]"), t)?;
-        if s.pickups[..p].contains(t) {
-            return Err(ConfigError::invalid(
-                format!("sites[{n}].pickups[{p}]"),
-                format!("`{t}` appears twice"),
-            ));
-        }
     }
     if let Some(c) = &s.same_day_cutoff {
         check_time(site_key(n, "same_day_cutoff"), c)?;
@@ -812,12 +806,6 @@ pickups = ["25:00"]
 station_pin = "123456"
 "#;
         assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
-        let twice = bad_pickup.replace("[\"25:00\"]", "[\"11:00\", \"17:00\", \"11:00\"]");
-        assert!(
-            err(&twice).contains("sites[0].pickups[2]"),
-            "{}",
-            err(&twice)
-        );
         for pin in ["2468", "12345", "abcdef", "12 456"] {
             let short = format!(
                 "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{pin}\"\n"

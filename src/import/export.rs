@@ -60,7 +60,7 @@ pub(crate) fn parse_rows(
         .or_else(|| platform_of(&header.cells))
         .ok_or_else(|| {
             ImportError::UnknownFormat(
-                "the header is neither a TikTok Shop nor a Shopee export (Order ID / Mã đơn hàng)"
+                "the header is neither a TikTok Shop nor a Shopee export (no column only one of them names): name it with --format tiktok-csv or shopee-csv"
                     .into(),
             )
         })?;

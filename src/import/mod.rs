@@ -237,7 +237,8 @@ pub fn check_header(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
     };
     let (shopee, tiktok) = table::header_markers(text)?;
     let found = match named {
-        TablePlatform::Tiktok if shopee && !tiktok => Format::ShopeeCsv,
+        // A header with Shopee's own columns is Shopee's, "Order ID" beside them or not.
+        TablePlatform::Tiktok if shopee => Format::ShopeeCsv,
         TablePlatform::Shopee if tiktok && !shopee => Format::TiktokCsv,
         _ => return Ok(()),
     };
@@ -347,6 +348,10 @@ mod tests {
         let sp_en = "Order ID,Order Status,SKU Reference No.,Deal Price,Receiver Name,Phone Number,Delivery Address\n".as_bytes();
         assert_eq!(detect(None, sp_en).unwrap(), Format::ShopeeCsv);
         assert!(check_named(Format::ShopeeCsv, sp_en).is_ok());
+        assert!(matches!(
+            check_named(Format::TiktokCsv, sp_en),
+            Err(ImportError::WrongFormat { .. })
+        ));
         // TikTok Shop's in Vietnamese: "Mã đơn hàng" (order code) is any platform's word.
         let tt_vi =
             "Mã đơn hàng,Trạng thái đơn hàng,SKU người bán,Số lượng,Người nhận\n".as_bytes();

@@ -308,7 +308,7 @@ pub(crate) fn header_platform(text: &[u8]) -> Result<TablePlatform, ImportError>
     let header = rows.first().map(|r| r.cells.clone()).unwrap_or_default();
     platform_of(&header).ok_or_else(|| {
         ImportError::UnknownFormat(
-            "neither JSON nor a TikTok Shop or Shopee export header (Order ID / Mã đơn hàng)"
+            "neither JSON nor a TikTok Shop or Shopee export header (no column only one of them names): name it with --format tiktok-csv or shopee-csv"
                 .into(),
         )
     })

@@ -1375,6 +1375,20 @@ async fn a_pulled_box_s_card_asks_back_each_unit_once_and_none_the_new_parcel_ne
         [("TEA-LOTUS-200".to_owned(), 2)].into_iter().collect(),
         "each cancelled unit asked back once, nothing the new parcels need"
     );
+    // Both replacements can be packed from what their boxes left on the table: buyer 71's
+    // honey, packed without a pick, now counts as picked (before, the pick list sent someone
+    // to the shelf for units already on the table).
+    for (p, w) in [(p70, w70), (p71, w71)] {
+        let (_, wave) = client.get_json(&format!("/v1/waves/{w}")).await;
+        let new = pull_of(&wave, p).unwrap()["replaced_by"].clone();
+        let parcel = wave["parcels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["parcel_id"] == new)
+            .unwrap();
+        assert_eq!(parcel["items_picked"], true, "{p} → {new}: {wave}");
+    }
     app.stop().await;
 }
 

@@ -84,9 +84,10 @@ for j = 0, k - 1 do
     redis.call('HSET', KEYS[1], 'p:' .. sku, total)
     redis.call('HINCRBY', KEYS[1], 'qty_picked', total - picked)
     -- A box to pull: the units its put-back card sends to the shelf (`pb:SKU`), which its
-    -- pull card then leaves out (http/waves.rs `pull_items`: each unit asked back once).
+    -- pull card then leaves out (`px:` below; http/waves.rs: each unit asked back once).
     -- An open parcel that replaced a box (its units still in that box until it is
-    -- repacked): counted on it (`pbr:SKU`), for that box's pull card.
+    -- repacked): counted on it (`pbr:SKU`), for the pull card of a box replaced by builds
+    -- before `px:`.
     local back = math.min(qty, picked - total)
     if repack then
       redis.call('HINCRBY', KEYS[2], 'pb:' .. sku, back)
@@ -127,8 +128,9 @@ else
   -- shelf). Its put-back cards send `pb:` back. Of the rest, the table must end up with
   -- what the wave counts picked and not packed (`p:` − `k:`, now) and what the replacement
   -- needs (its units, picked or not): the table held `p:` − `k:` before (less this box's
-  -- units when it was never marked packed: they were in it, on the truck), so what this box
-  -- adds beyond that goes to the shelf. (Before, a pull card sent every unit the
+  -- units when it was never marked packed: they were in it, on the truck; a box packed
+  -- without picks while picked units lay on the table makes that an undercount), so what
+  -- this box adds beyond that goes to the shelf. (Before, a pull card sent every unit the
   -- replacement did not keep to the shelf, also those the wave still counted picked for
   -- its other parcels.)
   for sku, b in pairs(box) do
@@ -147,6 +149,17 @@ else
     if shelf > free then shelf = free end
     if shelf < 0 then shelf = 0 end
     redis.call('HSET', KEYS[2], 'px:' .. sku, shelf)
+    -- Units now on the table beyond what the wave counts picked (boxed without a pick:
+    -- packed anyway, or scanned onto the truck unpacked, and kept for the replacement):
+    -- they count as picked from now on, so the pick list does not send anyone for them.
+    local on_table = before + free - shelf
+    local room = tonumber(redis.call('HGET', KEYS[1], 'q:' .. sku) or '0')
+      - tonumber(redis.call('HGET', KEYS[1], 'p:' .. sku) or '0')
+    local raise = math.min(on_table - after, room)
+    if raise > 0 then
+      redis.call('HINCRBY', KEYS[1], 'p:' .. sku, raise)
+      redis.call('HINCRBY', KEYS[1], 'qty_picked', raise)
+    end
   end
   if boxed then redis.call('HSET', KEYS[2], 'px', 1) end
   redis.call('HINCRBY', KEYS[1], 'pulls_open', 1)
