@@ -97,6 +97,9 @@ pub struct PullView {
     /// No box was ever made of it (booked, never packed nor loaded): only its label, if
     /// printed, is to be thrown away.
     pub never_packed: bool,
+    /// The box's units that stay on the packing table (the wave still counts them picked,
+    /// for its other parcels): neither for the shelf nor for the replacement.
+    pub to_table: Vec<super::parcel_view::ItemView>,
 }
 
 pub use super::parcel_view::ParcelView;
@@ -378,13 +381,37 @@ pub async fn get(
                 .as_deref()
                 .and_then(|n| stored.iter().find(|q| q.doc.parcel_id == n));
             let id = p.doc.parcel_id.as_str();
+            let px = !p.pull_empty && counter(id, "px") == 1;
+            let to_table = if px {
+                let kept = new.map(|n| n.doc.items()).unwrap_or_default();
+                p.doc
+                    .items()
+                    .into_iter()
+                    .filter_map(|i| {
+                        let repacked = kept.iter().find(|k| k.sku == i.sku).map_or(0, |k| k.qty);
+                        let qty = i
+                            .qty
+                            .saturating_sub(put_back_of(id, p.replaced_by.as_deref(), &i.sku))
+                            .saturating_sub(counter(id, &format!("px:{}", i.sku)))
+                            .saturating_sub(repacked);
+                        (qty > 0).then_some(super::parcel_view::ItemView {
+                            sku: i.sku,
+                            name: i.name,
+                            qty,
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             pulls.push(PullView {
                 parcel_id: v.parcel_id.clone(),
                 replaced_by: v.replaced_by.clone(),
                 never_packed: p.pull_empty,
+                to_table,
                 items: if p.pull_empty {
                     Vec::new()
-                } else if counter(id, "px") == 1 {
+                } else if px {
                     // Worked out when it was replaced (repack.lua `px:`).
                     shelf_items(&p.doc, |sku| counter(id, &format!("px:{sku}")))
                 } else {

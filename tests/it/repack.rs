@@ -1467,6 +1467,18 @@ async fn a_pulled_box_leaves_on_the_table_what_the_wave_still_counts_picked() {
         1,
         "one unit to the shelf, the other on the table: {w}"
     );
+    // The pull card says so.
+    let pull = w["pulls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == box1.as_str())
+        .unwrap();
+    assert_eq!(
+        pull["to_table"],
+        json!([{"sku": "HONEY-500", "name": "Mật ong rừng 500ml", "qty": 1}]),
+        "{pull}"
+    );
     let line = w["pick_list"]
         .as_array()
         .unwrap()

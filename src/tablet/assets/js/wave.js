@@ -133,13 +133,16 @@ function todos(w, q) {
     const items = (p.items || []).map((i) => t('itemToBin', { n: i.qty, sku: i.sku, bin: binText(i.bin || binOf(i.sku)) }));
     // A replaced box: what leaves it (its put-back cards aside), then repacked as the new one.
     // Never packed (booked before packing): no box, only a label to throw away.
-    const text = p.never_packed
+    const base = p.never_packed
       ? (p.replaced_by ? t('pullNoBoxRepack', { id: p.parcel_id, new: p.replaced_by }) : t('pullNoBox', { id: p.parcel_id }))
       : p.replaced_by
       ? (items.length ? t('pullRepackItems', { id: p.parcel_id, items: items.join(', '), new: p.replaced_by })
         : t('pullRepack', { id: p.parcel_id, new: p.replaced_by }))
       : items.length ? t('pullDo', { id: p.parcel_id, items: items.join(', ') })
         : t('pullDoNoItems', { id: p.parcel_id });
+    // Units the wave still counts picked for its other parcels: they stay on the table.
+    const keep = (p.to_table || []).map((i) => t('itemKeep', { n: i.qty, sku: i.sku }));
+    const text = keep.length ? `${base}; ${t('pullKeep', { items: keep.join(', ') })}` : base;
     out.push(memo(`pl:${p.parcel_id}`, [text], () => el('article',
       { class: 'todo-item pull', data: { testid: 'pull', parcelId: p.parcel_id } },
       el('p', { class: 'todo-text' }, ...unbroken(text)),
