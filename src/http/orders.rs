@@ -94,9 +94,9 @@ pub async fn get_order(
     let d = rec.data;
     // Where it ships: its parcel's pickup once waved, else the first it can make.
     let pickup_at = rec.parcel_pickup.unwrap_or(d.pickup_at);
-    // At risk (the rule of `GET /v1/sessions/{label}`): while it has not left, its pickup
-    // after its deadline (as planned at ingest, or its parcel's), overdue and not packed, or
-    // a shipping problem. Once handed over, delivered, returned or cancelled: never.
+    // At risk while it has not left: its pickup after its deadline (as planned at ingest, or
+    // its parcel's), overdue and not packed, or a shipping problem (the session view lists
+    // only those not packed yet). Once handed over, delivered, returned or cancelled: never.
     let at_risk = match rec.status {
         OrderStatus::Received | OrderStatus::Waved | OrderStatus::Picked => {
             d.at_risk || pickup_at > d.deadline || chrono::Utc::now() > d.deadline

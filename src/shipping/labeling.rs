@@ -58,14 +58,22 @@ pub fn pack_list_order(parcels: &mut [StoredParcel], waves: &HashMap<String, Wav
         let pos = wave
             .and_then(|w| w.parcel_ids.iter().position(|id| *id == p.doc.parcel_id))
             .unwrap_or(usize::MAX);
-        (released, p.doc.wave_id.clone(), pos)
+        // Parcels of no known wave: by id as people read it (`-3` before `-13`).
+        let id = &p.doc.parcel_id;
+        let (head, number) = match id.rsplit_once('-') {
+            Some((head, n)) => (head.to_owned(), n.parse::<u64>().ok()),
+            None => (id.clone(), None),
+        };
+        (
+            released,
+            p.doc.wave_id.clone(),
+            pos,
+            head,
+            number,
+            id.clone(),
+        )
     };
-    // Parcels of no known wave: by id as people read it (`-3` before `-13`).
-    parcels.sort_by(|a, b| {
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| crate::domain::id_order(&a.doc.parcel_id, &b.doc.parcel_id))
-    });
+    parcels.sort_by_cached_key(key);
 }
 
 /// Labels for `parcels` (those for the truck only, in the order given: not cancelled,
