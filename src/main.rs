@@ -167,6 +167,18 @@ async fn run_command() {
             std::process::exit(livepack::archive::run_export_day(&config, &args).await);
         }
         Command::CheckConfig => {
+            // The demo settings are listed whatever the verdict; "configuration ok" only
+            // once every check below passed.
+            let demo = config.demo_settings();
+            for key in &demo {
+                println!("warning: demo setting {key}");
+            }
+            if !demo.is_empty() {
+                println!(
+                    "`livepack serve` refuses these on a non-loopback server.listen ({}) unless --demo is given",
+                    config.server.listen
+                );
+            }
             // What `serve` would refuse is not "ok" for a deploy gate (`LIVEPACK_DEMO` allows
             // the demo beyond loopback, as for `serve`).
             let demo_on = std::env::var("LIVEPACK_DEMO").is_ok_and(|v| {
@@ -197,16 +209,6 @@ async fn run_command() {
                     livepack::config::RedisTarget::Url(_) => "external",
                 }
             );
-            let demo = config.demo_settings();
-            for key in &demo {
-                println!("warning: demo setting {key}");
-            }
-            if !demo.is_empty() {
-                println!(
-                    "`livepack serve` refuses these on a non-loopback server.listen ({}) unless --demo is given",
-                    config.server.listen
-                );
-            }
         }
         Command::Serve(args) => {
             if let Err(msg) = config.check_demo_exposure(args.demo) {
