@@ -249,17 +249,18 @@ fn mentions_token(message: &str) -> bool {
     m.contains("token") || m.contains("unauthori") || m.contains("xác thực")
 }
 
-/// A refusal that asks to try again later ("Hệ thống đang bận, vui lòng thử lại"): GHTK's
-/// envelope has no code that tells a passing failure from a final one, its words do.
+/// A refusal that says the system is busy ("Hệ thống đang bận, vui lòng thử lại"): GHTK's
+/// envelope has no code that tells a passing failure from a final one, its words do. Only
+/// words of a busy or overloaded system count: "vui lòng thử lại" (please try again) alone
+/// also ends refusals of a wrong address, which retrying would never book.
 fn says_try_again(message: &str) -> bool {
     let m = folded(message);
     // With its diacritics only: unaccented "dang ban" is also "đang bán" (on sale).
     [
-        "thử lại",
         "đang bận",
         "quá tải",
-        "try again",
         "busy",
+        "overloaded",
         "timed out",
         "timeout",
     ]
@@ -530,6 +531,13 @@ mod tests {
         assert!(ok(
             200,
             json!({"success": false, "message": "Hệ thống đang bận, vui lòng thử lại"})
+        )
+        .unwrap_err()
+        .retryable());
+        // A wrong address "please check and try again" stays final.
+        assert!(!ok(
+            200,
+            json!({"success": false, "message": "Địa chỉ không hợp lệ, vui lòng kiểm tra và thử lại"})
         )
         .unwrap_err()
         .retryable());
