@@ -180,41 +180,25 @@ fn parcel_number(id: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// A pulled box's units for the shelf as its repack counted them (`px:SKU`): beyond what
-/// its put-back cards send back, those the wave no longer counts picked and the
-/// replacement does not need (units the wave still counts picked stay on the table).
-fn shelf_items(old: &ParcelDoc, shelf: impl Fn(&str) -> u32) -> Vec<super::parcel_view::ItemView> {
-    old.items()
-        .into_iter()
-        .filter_map(|i| {
-            let qty = shelf(&i.sku).min(i.qty);
-            (qty > 0).then_some(super::parcel_view::ItemView {
-                sku: i.sku,
-                name: i.name,
-                qty,
-            })
-        })
-        .collect()
-}
-
-/// What a pulled box's card sends back to the shelf, for a box replaced by builds before
-/// `px:` (2026-12-07): its items, less those repacked into the parcel that replaces it
-/// (they stay picked, for that parcel), less the units its put-back cards already send back
-/// (`put_back`, per SKU).
-fn pull_items(
+/// A pulled box's items, each with the units `units(sku, qty in the box, qty its
+/// replacement keeps)` says (an item with none is left out). The pull card's shelf units
+/// and table units are both read this way:
+/// - a box replaced since `px:` (2026-12-07): to the shelf its `px:SKU` (beyond what its
+///   put-back cards send back, those the wave no longer counts picked and the replacement
+///   does not need), and to the table the rest of what is neither put back nor repacked;
+/// - a box replaced by earlier builds: to the shelf its items less those repacked into the
+///   parcel that replaces it, less the units its put-back cards already send back.
+fn box_items(
     old: &ParcelDoc,
     new: Option<&ParcelDoc>,
-    put_back: impl Fn(&str) -> u32,
+    units: impl Fn(&str, u32, u32) -> u32,
 ) -> Vec<super::parcel_view::ItemView> {
     let kept = new.map(ParcelDoc::items).unwrap_or_default();
     old.items()
         .into_iter()
         .filter_map(|i| {
             let repacked = kept.iter().find(|k| k.sku == i.sku).map_or(0, |k| k.qty);
-            let qty = i
-                .qty
-                .saturating_sub(repacked)
-                .saturating_sub(put_back(&i.sku));
+            let qty = units(&i.sku, i.qty, repacked);
             (qty > 0).then_some(super::parcel_view::ItemView {
                 sku: i.sku,
                 name: i.name,
@@ -382,25 +366,15 @@ pub async fn get(
                 .and_then(|n| stored.iter().find(|q| q.doc.parcel_id == n));
             let id = p.doc.parcel_id.as_str();
             let px = !p.pull_empty && counter(id, "px") == 1;
+            let new_doc = new.map(|n| &n.doc);
+            let px_of = |sku: &str| counter(id, &format!("px:{sku}"));
+            let put_back = |sku: &str| put_back_of(id, p.replaced_by.as_deref(), sku);
             let to_table = if px {
-                let kept = new.map(|n| n.doc.items()).unwrap_or_default();
-                p.doc
-                    .items()
-                    .into_iter()
-                    .filter_map(|i| {
-                        let repacked = kept.iter().find(|k| k.sku == i.sku).map_or(0, |k| k.qty);
-                        let qty = i
-                            .qty
-                            .saturating_sub(put_back_of(id, p.replaced_by.as_deref(), &i.sku))
-                            .saturating_sub(counter(id, &format!("px:{}", i.sku)))
-                            .saturating_sub(repacked);
-                        (qty > 0).then_some(super::parcel_view::ItemView {
-                            sku: i.sku,
-                            name: i.name,
-                            qty,
-                        })
-                    })
-                    .collect()
+                box_items(&p.doc, new_doc, |sku, qty, repacked| {
+                    qty.saturating_sub(put_back(sku))
+                        .saturating_sub(px_of(sku))
+                        .saturating_sub(repacked)
+                })
             } else {
                 Vec::new()
             };
@@ -413,10 +387,10 @@ pub async fn get(
                     Vec::new()
                 } else if px {
                     // Worked out when it was replaced (repack.lua `px:`).
-                    shelf_items(&p.doc, |sku| counter(id, &format!("px:{sku}")))
+                    box_items(&p.doc, new_doc, |sku, qty, _| px_of(sku).min(qty))
                 } else {
-                    pull_items(&p.doc, new.map(|n| &n.doc), |sku| {
-                        put_back_of(id, p.replaced_by.as_deref(), sku)
+                    box_items(&p.doc, new_doc, |sku, qty, repacked| {
+                        qty.saturating_sub(repacked).saturating_sub(put_back(sku))
                     })
                 },
             });
