@@ -118,6 +118,16 @@ async fn scan(addr: &str, shipment: &str, code: impl serde::Serialize) -> (u16, 
     post(addr, &path, json!({ "code": code })).await
 }
 
+/// The hand-over of `shipment`, nothing left behind (`POST /v1/shipments/{id}/handed-over`).
+async fn hand_over(addr: &str, shipment: &str) -> (u16, Value) {
+    post(
+        addr,
+        &format!("/v1/shipments/{shipment}/handed-over"),
+        json!({}),
+    )
+    .await
+}
+
 /// (parcel id, shipment id) of an order.
 async fn placed(addr: &str, order_id: &str) -> (String, String) {
     let o = order_view(addr, order_id).await;
@@ -906,24 +916,14 @@ async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (s, r) = post(
-        &addr,
-        &format!("/v1/shipments/{shipment}/handed-over"),
-        json!({}),
-    )
-    .await;
+    let (s, r) = hand_over(&addr, &shipment).await;
     assert_eq!(s, 200, "{r}");
     let wave = get(&addr, &format!("/v1/waves/{wave_id}")).await;
     assert_eq!(wave["status"], "done", "{wave}");
     assert_eq!(wave["parcels_packed"], wave["parcel_count"], "{wave}");
     assert_eq!(wave["at_risk_count"], 0, "{wave}");
     // The session counts both orders packed, once each (a second hand-over changes nothing).
-    let (s, r) = post(
-        &addr,
-        &format!("/v1/shipments/{shipment}/handed-over"),
-        json!({}),
-    )
-    .await;
+    let (s, r) = hand_over(&addr, &shipment).await;
     assert_eq!(s, 200, "{r}");
     let (_, session) = call(
         &addr,
@@ -1031,11 +1031,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     )
     .await;
     assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
-    let hand_over = |a: String| {
-        let id = shipment.clone();
-        async move { post(&a, &format!("/v1/shipments/{id}/handed-over"), json!({})).await }
-    };
-    let (s, r) = hand_over(addr.clone()).await;
+    let (s, r) = hand_over(&addr, &shipment).await;
     assert_eq!(s, 409, "{r}");
     assert_eq!(r["error"]["code"], "repack_pending", "{r}");
     assert_eq!(r["missing"], json!([]), "{r}");
@@ -1093,7 +1089,7 @@ async fn a_cancel_not_yet_repacked_holds_the_hand_over() {
     assert_eq!(s, 200, "{r}");
     let (s, r) = scan(&addr, &shipment, &replacement).await;
     assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
-    let (s, r) = hand_over(addr.clone()).await;
+    let (s, r) = hand_over(&addr, &shipment).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["parcels_handed_over"], 2, "{r}");
     for (id, status) in [
@@ -1180,12 +1176,7 @@ async fn a_cancel_in_a_box_loaded_unpacked_replaces_it() {
         "a pull card for the box {both}: {wave}"
     );
     assert_eq!(wave["put_back_count"], 1, "{wave}");
-    let (s, r) = post(
-        &addr,
-        &format!("/v1/shipments/{shipment}/handed-over"),
-        json!({}),
-    )
-    .await;
+    let (s, r) = hand_over(&addr, &shipment).await;
     assert_eq!(s, 409, "{r}");
     assert_eq!(ids(&r["missing"]), BTreeSet::from([replacement]), "{r}");
     app.stop().await;
