@@ -13,27 +13,53 @@ import {
 
 const env = serviceAndBrowser();
 
+/** The wave among `waves` whose parcel holds `orderId`, and that parcel (nulls if none). */
+async function holding(waves, orderId) {
+  for (const wave of waves) {
+    const parcel = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((x) => x.order_ids.includes(orderId));
+    if (parcel) return { wave, parcel };
+  }
+  return { wave: null, parcel: null };
+}
+
+/** Cancels `orderId` and waits until its parcel `parcelId` (in wave `waveId`) is replaced. */
+async function cancelUntilReplaced(waveId, parcelId, orderId) {
+  const cancel = await call(env.srv.base, 'POST', `/v1/orders/${orderId}/cancel`, SELLER_TOKEN, { reason: 'buyer_cancelled' });
+  assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+  return eventually('the parcel replaced', async () => {
+    const p = (await apiWave(env.srv.base, waveId)).parcels.find((x) => x.parcel_id === parcelId);
+    return p.status === 'replaced' && p.replaced_by ? p : null;
+  });
+}
+
+/** The text of parcel `parcelId`'s pull card in wave `waveId`, as a signed-in tablet shows it. */
+async function pullCardText(waveId, parcelId) {
+  const { context, page } = await openPage(env.browser, PORTRAIT);
+  try {
+    await signIn(page, env.srv.base);
+    await page.locator(`[data-testid="wave"][data-wave-id="${waveId}"]`).waitFor();
+    await openWave(page, waveId);
+    const pull = page.locator(`[data-testid="pull"][data-parcel-id="${parcelId}"]`);
+    await pull.waitFor();
+    const text = (await pull.locator('.todo-text').textContent()).trim();
+    clean(page, assert);
+    return text;
+  } finally {
+    await context.close();
+  }
+}
+
 test('a replaced parcel shows a repack card with the new label', { timeout: 120000 }, async () => {
   // Buyer 0 orders twice (RPK-0 and RPK-1): one parcel of two orders.
   await ingest(env.srv.base, 'browser-repack', orders('RPK', 12));
   await endSession(env.srv.base, 'browser-repack');
   const waves = await newWaves(env.srv.base, new Set(), 12);
-  let wave = null;
-  let old = null;
-  for (const w of waves) {
-    const p = (await apiWave(env.srv.base, w.wave_id)).parcels.find((x) => x.order_ids.includes('RPK-1'));
-    if (p) { wave = w; old = p; }
-  }
+  const { wave, parcel: old } = await holding(waves, 'RPK-1');
   assert.ok(old && old.order_ids.length === 2, 'a parcel of two orders');
   const packed = await call(env.srv.base, 'POST', `/v1/parcels/${old.parcel_id}/packed`, OPERATOR_TOKEN,
     { confirm_unpicked: true });
   assert.equal(packed.status, 200, JSON.stringify(packed.body));
-  const cancel = await call(env.srv.base, 'POST', '/v1/orders/RPK-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
-  assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
-  const replaced = await eventually('the parcel replaced', async () => {
-    const p = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((x) => x.parcel_id === old.parcel_id);
-    return p.status === 'replaced' && p.replaced_by ? p : null;
-  });
+  const replaced = await cancelUntilReplaced(wave.wave_id, old.parcel_id, 'RPK-1');
   const fresh = replaced.replaced_by;
 
   const { context, page } = await openPage(env.browser, PORTRAIT);
@@ -84,35 +110,14 @@ test('a parcel booked but never packed is a label to throw away, not a box to pu
   await ingest(env.srv.base, 'browser-nobox', orders('RPN', 4));
   await endSession(env.srv.base, 'browser-nobox');
   const waves = await newWaves(env.srv.base, before, 4);
-  let wave = null;
-  let old = null;
-  for (const w of waves) {
-    const p = (await apiWave(env.srv.base, w.wave_id)).parcels.find((x) => x.order_ids.includes('RPN-1'));
-    if (p) { wave = w; old = p; }
-  }
+  const { wave, parcel: old } = await holding(waves, 'RPN-1');
   assert.ok(old && old.order_ids.length === 2, 'a parcel of two orders');
   const view = await call(env.srv.base, 'GET', '/v1/orders/RPN-1', SELLER_TOKEN);
   const booked = await call(env.srv.base, 'POST', `/v1/shipments/${view.body.shipment_id}/book`, OPERATOR_TOKEN, {});
   assert.equal(booked.status, 200, JSON.stringify(booked.body));
-  const cancel = await call(env.srv.base, 'POST', '/v1/orders/RPN-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
-  assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
-  const replaced = await eventually('the parcel replaced', async () => {
-    const p = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((x) => x.parcel_id === old.parcel_id);
-    return p.status === 'replaced' && p.replaced_by ? p : null;
-  });
-  const { context, page } = await openPage(env.browser, PORTRAIT);
-  try {
-    await signIn(page, env.srv.base);
-    await page.locator(`[data-testid="wave"][data-wave-id="${wave.wave_id}"]`).waitFor();
-    await openWave(page, wave.wave_id);
-    const pull = page.locator(`[data-testid="pull"][data-parcel-id="${old.parcel_id}"]`);
-    await pull.waitFor();
-    assert.equal((await pull.locator('.todo-text').textContent()).trim(),
-      `Kiện ${old.parcel_id} chưa đóng hộp: bỏ nhãn của nó nếu đã in, đóng kiện ${replaced.replaced_by} thay`);
-    clean(page, assert);
-  } finally {
-    await context.close();
-  }
+  const replaced = await cancelUntilReplaced(wave.wave_id, old.parcel_id, 'RPN-1');
+  assert.equal(await pullCardText(wave.wave_id, old.parcel_id),
+    `Kiện ${old.parcel_id} chưa đóng hộp: bỏ nhãn của nó nếu đã in, đóng kiện ${replaced.replaced_by} thay`);
 });
 
 test('a pulled box says which of its units stay on the table for other parcels', { timeout: 120000 }, async () => {
@@ -129,23 +134,7 @@ test('a pulled box says which of its units stay on the table for other parcels',
   assert.equal(pick.status, 200, JSON.stringify(pick.body));
   const packed = await call(env.srv.base, 'POST', `/v1/parcels/${box.parcel_id}/packed`, OPERATOR_TOKEN, {});
   assert.equal(packed.status, 200, JSON.stringify(packed.body));
-  const cancel = await call(env.srv.base, 'POST', '/v1/orders/KT-1/cancel', SELLER_TOKEN, { reason: 'buyer_cancelled' });
-  assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
-  const replaced = await eventually('the box replaced', async () => {
-    const p = (await apiWave(env.srv.base, wave.wave_id)).parcels.find((x) => x.parcel_id === box.parcel_id);
-    return p.status === 'replaced' && p.replaced_by ? p : null;
-  });
-  const { context, page } = await openPage(env.browser, PORTRAIT);
-  try {
-    await signIn(page, env.srv.base);
-    await page.locator(`[data-testid="wave"][data-wave-id="${wave.wave_id}"]`).waitFor();
-    await openWave(page, wave.wave_id);
-    const pull = page.locator(`[data-testid="pull"][data-parcel-id="${box.parcel_id}"]`);
-    await pull.waitFor();
-    assert.equal((await pull.locator('.todo-text').textContent()).trim(),
-      `Rút kiện ${box.parcel_id} ra, đóng lại thành ${replaced.replaced_by}; để 1 × HONEY-500 lại bàn đóng gói`);
-    clean(page, assert);
-  } finally {
-    await context.close();
-  }
+  const replaced = await cancelUntilReplaced(wave.wave_id, box.parcel_id, 'KT-1');
+  assert.equal(await pullCardText(wave.wave_id, box.parcel_id),
+    `Rút kiện ${box.parcel_id} ra, đóng lại thành ${replaced.replaced_by}; để 1 × HONEY-500 lại bàn đóng gói`);
 });
