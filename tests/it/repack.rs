@@ -1258,6 +1258,18 @@ async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
     app.stop().await;
 }
 
+/// (parcel id, wave id) of seller A's order `id` once it is waved.
+async fn waved_in(seller: &TestClient, id: &str) -> (String, String) {
+    let path = format!("/v1/orders/{id}");
+    eventually(30, "waved", || async {
+        seller.get_json(&path).await.1["parcel_id"].is_string()
+    })
+    .await;
+    let (_, o) = seller.get_json(&path).await;
+    let field = |k: &str| o[k].as_str().unwrap().to_owned();
+    (field("parcel_id"), field("wave_id"))
+}
+
 /// A packed box whose buyer cancels one order is pulled and repacked: its pull card sends to
 /// the shelf only what leaves the box and no put-back card already sends back, never the
 /// items the new parcel needs (a reviewer saw a pull card send the whole box back, beside a
@@ -1281,15 +1293,7 @@ async fn a_pulled_box_s_card_asks_back_each_unit_once_and_none_the_new_parcel_ne
     let seller_client = app.client(TOKEN_A);
     let mut parcels = Vec::new();
     for buyer in [70, 71] {
-        let path = format!("/v1/orders/PB-{buyer}-H");
-        eventually(30, "waved", || {
-            let (c, path) = (&seller_client, &path);
-            async move { c.get_json(path).await.1["parcel_id"].is_string() }
-        })
-        .await;
-        let (_, o) = seller_client.get_json(&path).await;
-        let id = |k: &str| o[k].as_str().unwrap().to_owned();
-        parcels.push((id("parcel_id"), id("wave_id")));
+        parcels.push(waved_in(&seller_client, &format!("PB-{buyer}-H")).await);
     }
     // Buyer 70's box: every unit picked, then packed. Buyer 71's: packed without picks.
     let (p70, w70) = &parcels[0];
@@ -1407,15 +1411,7 @@ async fn a_pulled_box_leaves_on_the_table_what_the_wave_still_counts_picked() {
     push_session(&app, TOKEN_A, "table-back", &orders, 10).await;
     let mut placed = Vec::new();
     for id in ["TB-1", "TB-3"] {
-        let path = format!("/v1/orders/{id}");
-        eventually(30, "waved", || {
-            let (c, path) = (&seller, &path);
-            async move { c.get_json(path).await.1["parcel_id"].is_string() }
-        })
-        .await;
-        let (_, o) = seller.get_json(&path).await;
-        let id = |k: &str| o[k].as_str().unwrap().to_owned();
-        placed.push((id("parcel_id"), id("wave_id")));
+        placed.push(waved_in(&seller, id).await);
     }
     let ((box1, wave), (_, wave3)) = (&placed[0], &placed[1]);
     if wave != wave3 {
