@@ -1,7 +1,9 @@
 //! Gauges whose truth lives outside the request path, refreshed on a timer (never per
-//! scrape): process memory and CPU from `/proc`, and from Redis the dead-letter backlog,
+//! scrape): from Redis the dead-letter backlog,
 //! orders at risk close to their pickup, floor progress per pickup and the day's
 //! shipments with their consolidation savings, and delivered COD unpaid past schedule.
+//! The process's own memory and CPU (`process`, read from /proc) are read at each scrape
+//! instead (`metrics::render`).
 //!
 //! Every instance runs one refresher; the Redis-derived gauges are the same on each, so
 //! dashboards aggregate them with `max by (site)`.
@@ -49,7 +51,6 @@ async fn run(state: AppState) {
     let mut tick: u64 = 0;
     let mut plans = shipping::PlanCache::default();
     loop {
-        process::refresh();
         let with_shipping = tick.is_multiple_of(SHIPPING_EVERY);
         refresh_redis(&state, with_shipping.then_some(&mut plans)).await;
         tick += 1;

@@ -1,7 +1,7 @@
 //! Process metrics under the standard Prometheus names (`process_cpu_seconds_total`,
 //! `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`,
 //! `process_max_fds`, `process_threads`, `process_start_time_seconds`), collected by the
-//! `metrics-process` crate at each refresh.
+//! `metrics-process` crate at each refresh (each scrape: `metrics::render`).
 
 use std::sync::OnceLock;
 
