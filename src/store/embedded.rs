@@ -38,6 +38,10 @@ const PORT_ATTEMPTS: usize = 5;
 const RECORD: &str = "livepack-redis.json";
 /// The data dir's lock file (see `EmbeddedRedis::lock`).
 const LOCK: &str = "livepack.lock";
+/// How long a start waits for the data dir's lock before it answers `InUse`: the lock of an
+/// instance that has just stopped can outlive it briefly, held by a copy of its descriptor
+/// in a child process forked at that moment (closed when the child execs).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// How often `supervise` checks that the server is still running.
 const WATCH: Duration = Duration::from_millis(500);
 const MAX_BACK_OFF: Duration = Duration::from_secs(30);
@@ -211,7 +215,7 @@ impl EmbeddedRedis {
     /// starts one and waits until it answers PING (10 s by default, 15 min while it loads its
     /// data).
     pub async fn start(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
-        let mut me = Self::prepare(opts)?;
+        let mut me = Self::prepare(opts).await?;
         me.bring_up().await.map(|()| me)
     }
 
@@ -224,7 +228,7 @@ impl EmbeddedRedis {
         opts: EmbeddedOptions,
         stop: impl Future<Output = ()>,
     ) -> Result<Option<Self>, EmbeddedError> {
-        let mut me = Self::prepare(opts)?;
+        let mut me = Self::prepare(opts).await?;
         let up = tokio::select! {
             up = me.bring_up() => Some(up),
             () = stop => None,
@@ -243,7 +247,7 @@ impl EmbeddedRedis {
     }
 
     /// The data dir made (mode 0700) and checked; nothing started yet.
-    fn prepare(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
+    async fn prepare(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
         let shown = format!("{} (redis.data_dir)", opts.data_dir.display());
         std::fs::create_dir_all(&opts.data_dir).map_err(io_err(&shown))?;
         let dir = std::fs::canonicalize(&opts.data_dir).map_err(io_err(&shown))?;
@@ -265,14 +269,20 @@ impl EmbeddedRedis {
             .write(true)
             .open(dir.join(LOCK))
             .map_err(io_err(format!("open {shown}/{LOCK}")))?;
-        let lock = match lock.try_lock() {
-            Ok(()) => Some(lock),
-            Err(std::fs::TryLockError::WouldBlock) if opts.share_running => None,
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(EmbeddedError::InUse { dir: shown });
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(io_err(format!("lock {shown}/{LOCK}"))(e));
+        let waited = Instant::now();
+        let lock = loop {
+            match lock.try_lock() {
+                Ok(()) => break Some(lock),
+                Err(std::fs::TryLockError::WouldBlock) if opts.share_running => break None,
+                Err(std::fs::TryLockError::WouldBlock) if waited.elapsed() < LOCK_WAIT => {
+                    sleep(POLL).await; // the poll interval of a bounded wait
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(EmbeddedError::InUse { dir: shown });
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(io_err(format!("lock {shown}/{LOCK}"))(e));
+                }
             }
         };
         Ok(Self {
@@ -897,6 +907,43 @@ mod tests {
         assert_ne!(r.pid(), Some(pid));
         assert_eq!(cmd(&r, &["GET", "k"]).await, bulk("v1"));
         r.stop().await;
+    }
+
+    /// The data dir's lock still held a moment after its instance stopped (by a copy of the
+    /// descriptor in a child forked then, say) is waited for; one held on answers `InUse`.
+    #[tokio::test]
+    async fn a_start_waits_briefly_for_the_data_dirs_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hold = || {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(tmp.path().join(LOCK))
+                .unwrap();
+            f.try_lock().unwrap();
+            f
+        };
+        let held = hold();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let release = tokio::spawn(async move {
+            let _ = rx.await;
+            drop(held);
+        });
+        let start = EmbeddedRedis::start(EmbeddedOptions::new(tmp.path()));
+        let (r, ()) = tokio::join!(start, async {
+            sleep(Duration::from_millis(300)).await; // the lock outlives its instance a while
+            tx.send(()).unwrap();
+        });
+        release.await.unwrap();
+        let mut r = r.unwrap();
+        assert!(r.is_alive().await);
+        r.stop().await;
+        let _held = hold();
+        let err = EmbeddedRedis::start(EmbeddedOptions::new(tmp.path()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EmbeddedError::InUse { .. }), "{err}");
     }
 
     /// A server replaying its AOF answers `LOADING`: a start waits for it past the start
