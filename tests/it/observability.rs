@@ -507,7 +507,20 @@ async fn dashboard_and_rules_use_only_metrics_the_service_exports() {
         main.contains("# TYPE process_cpu_seconds_total gauge"),
         "{main}"
     );
-    let cpu = metric_sum(&main, "process_cpu_seconds_total", &[]);
+    // The kernel counts CPU time in ticks (10 ms): a service that has just started may show
+    // 0 yet. Each scrape is work, so scrape until it shows some, within a deadline.
+    let mut cpu = metric_sum(&main, "process_cpu_seconds_total", &[]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while cpu == 0.0 && tokio::time::Instant::now() < deadline {
+        tick.tick().await;
+        let page = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        cpu = metric_sum(&page, "process_cpu_seconds_total", &[]);
+    }
     assert!(cpu > 0.0 && cpu < 30.0, "process_cpu_seconds_total {cpu}");
     // The admin port's /healthz answers as the main port's does.
     let health: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{admin}/healthz"))
