@@ -252,7 +252,7 @@ fn table(s: &Value, lang: Lang) -> String {
 
 /// A `--from`/`--to` day: YYYY-MM-DD.
 fn day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+    crate::domain::schedule::parse_day(s.trim())
 }
 
 fn csv(s: &Value) -> Result<String, String> {

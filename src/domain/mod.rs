@@ -80,6 +80,12 @@ pub fn is_label(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// An order id: a label that is not dots alone (`.` and `..` are URL dot segments: a path
+/// cannot name such an order, so its view and cancel would be out of reach).
+pub fn is_order_id(s: &str) -> bool {
+    is_label(s) && !s.bytes().all(|b| b == b'.')
+}
+
 /// How ids we number (`P-<site>-<day>-<n>`, `W-…-<n>`, `S-…-<n>`) sort for people: by what
 /// comes before the last `-`, then by the number after it (`-6` before `-10`), then as text.
 pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {

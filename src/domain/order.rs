@@ -243,8 +243,9 @@ fn text(field: &str, value: &str, max: usize, code: FieldCode) -> Result<(), Fie
 }
 
 /// What is wrong with a free-text value, if anything (the field's name is only built
-/// for an error: no allocation per valid field).
-fn text_problem(value: &str, max: usize) -> Option<String> {
+/// for an error: no allocation per valid field). The same rule holds for text a station
+/// types (its name, a left-behind reason): shown on screens, pack lists and the audit.
+pub fn text_problem(value: &str, max: usize) -> Option<String> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Some("must not be empty".into());
@@ -432,9 +433,7 @@ impl OrderWire<'_> {
                 "1–64 of A-Z a-z 0-9 . _ -",
             ));
         }
-        // `.` and `..` are dot segments: a URL path cannot name such an order (clients
-        // remove them), so its view and cancel would be out of reach.
-        if self.order_id.bytes().all(|b| b == b'.') {
+        if !super::is_order_id(&self.order_id) {
             return Err(err(
                 FieldCode::InvalidOrderId,
                 "order_id",

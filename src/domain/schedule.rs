@@ -34,6 +34,22 @@ pub fn business_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&TZ).date_naive()
 }
 
+/// A calendar day written exactly `YYYY-MM-DD` (four-digit year, two-digit month and day), as
+/// the API's and the CLI's `date`, `from` and `to` take it; chrono's `%Y-%m-%d` alone also
+/// reads `26-12-08` (year 26), `-2026-12-08` and `2026-12-8`.
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    shape
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+}
+
 /// A Vietnamese local date and time as a UTC instant (Vietnam has no DST: always unique).
 pub fn local_instant(date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     TZ.from_local_datetime(&date.and_time(time))
@@ -90,6 +106,29 @@ pub fn due_for_pickup(s: &SiteSchedule, placed_at: DateTime<Utc>, pickup_at: Dat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_day_takes_exactly_yyyy_mm_dd() {
+        assert_eq!(
+            parse_day("2026-12-08"),
+            NaiveDate::from_ymd_opt(2026, 12, 8)
+        );
+        for bad in [
+            "26-12-08",
+            "-2026-12-08",
+            "2026-12-8",
+            "2026-2-03",
+            "2026-02-30",
+            "2026-13-01",
+            " 2026-12-08",
+            "2026/12/08",
+            "",
+            "2026-12-08T00:00",
+            "\u{ff12}026-12-08",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+    }
 
     fn site() -> SiteSchedule {
         SiteSchedule {

@@ -58,8 +58,10 @@ pub async fn settlements(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PeriodParams {
     /// First pickup day, YYYY-MM-DD (Asia/Ho_Chi_Minh).
+    #[param(required = true, format = Date)]
     pub from: Option<String>,
     /// Last pickup day, YYYY-MM-DD (inclusive; at most 366 days after `from`).
+    #[param(required = true, format = Date)]
     pub to: Option<String>,
 }
 
@@ -70,7 +72,7 @@ fn day(field: &'static str, v: Option<&str>) -> Result<NaiveDate, ApiError> {
             format!("`{field}` is required: YYYY-MM-DD"),
         )
     })?;
-    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+    crate::domain::schedule::parse_day(v).ok_or_else(|| {
         ApiError::bad_request(ErrorCode::InvalidDate, format!("`{field}` is YYYY-MM-DD"))
     })
 }

@@ -466,11 +466,16 @@ pub struct AuditEntryView {
     pub station: String,
     /// unpick | unpack | put_back | pull | pack_unpicked
     pub action: String,
+    #[schema(required = true)]
     pub wave_id: Option<String>,
+    #[schema(required = true)]
     pub parcel_id: Option<String>,
+    #[schema(required = true)]
     pub sku: Option<String>,
+    #[schema(required = true)]
     pub qty: Option<u64>,
     /// The tablet's id of the action, if any.
+    #[schema(required = true)]
     pub id: Option<String>,
 }
 

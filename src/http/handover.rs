@@ -26,6 +26,7 @@ pub struct ScanBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScanAnswer {
     /// The parcel the code names (null when unknown).
+    #[schema(required = true)]
     pub parcel_id: Option<String>,
     pub result: ScanResult,
     /// `not_packed` (with `loaded`): no station marked this parcel packed; check that its
@@ -94,6 +95,7 @@ pub async fn scan(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeftBehind {
     pub parcel_id: String,
     /// Why it stays (1–200 characters).
@@ -182,10 +184,10 @@ pub async fn handed_over(
             ));
         }
         let reason = lb.reason.trim();
-        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        if let Some(problem) = crate::domain::order::text_problem(reason, MAX_REASON_CHARS) {
             return Err(ApiError::bad_request(
                 ErrorCode::InvalidLeftBehind,
-                format!("`{field}.reason`: 1–{MAX_REASON_CHARS} characters"),
+                format!("`{field}.reason`: 1–{MAX_REASON_CHARS} characters; {problem}"),
             ));
         }
         left.push((lb.parcel_id.clone(), reason.to_owned()));

@@ -32,10 +32,30 @@ const CARRIER_LABEL_TIMEOUT: Duration = Duration::from_secs(20);
 #[allow(dead_code)] // a schema only: the body is the bytes
 pub struct Pdf(Vec<u8>);
 
+/// The label sizes, for the document (the query is read as text and checked by `size_of`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only
+enum SizeName {
+    #[serde(rename = "a6")]
+    A6,
+    #[serde(rename = "80x80")]
+    Square80,
+}
+
+/// Whose label, for the document (checked by the handler).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // a schema only
+enum SourceName {
+    Livepack,
+    Carrier,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SizeParam {
     /// `a6` (100×150 mm, default) or `80x80`.
+    #[param(inline, value_type = Option<SizeName>)]
     pub size: Option<String>,
 }
 
@@ -43,9 +63,11 @@ pub struct SizeParam {
 #[into_params(parameter_in = Query)]
 pub struct ParcelLabelParams {
     /// `a6` (100×150 mm, default) or `80x80`.
+    #[param(inline, value_type = Option<SizeName>)]
     pub size: Option<String>,
     /// `carrier`: the carrier's own label when it issues one (booked Viettel Post parcels),
     /// else ours; `livepack` (default): ours. The `X-Label-Source` header says which.
+    #[param(inline, value_type = Option<SourceName>)]
     pub source: Option<String>,
 }
 
@@ -300,6 +322,17 @@ mod tests {
                 .map(|x| x["name"].as_str().unwrap())
                 .collect();
             assert!(params.contains(&"size"), "{p}: {params:?}");
+            let size = paths[p]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == "size")
+                .unwrap();
+            let text = size["schema"].to_string();
+            assert!(
+                text.contains("\"a6\"") && text.contains("\"80x80\""),
+                "{p}: {text}"
+            );
         }
     }
 }

@@ -52,9 +52,57 @@ use crate::state::AppState;
         crate::metrics::render, openapi,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&Security)
+    modifiers(&Security, &CommonErrors)
 )]
 pub struct ApiDoc;
+
+/// Answers every route of a kind can give whatever its handler says: a path parameter that
+/// is not UTF-8 text (`%FF`) is a 400 before any handler runs, and a body over the size
+/// limit (2 MiB; settlements 32 MiB) or broken off is a 413.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{path::HttpMethod, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let with_params = path.contains('{');
+            let ops = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Delete, &mut item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let responses = &mut op.responses.responses;
+                if with_params && !responses.contains_key("400") {
+                    responses.insert(
+                        "400".into(),
+                        error("a path parameter that is not UTF-8 text"),
+                    );
+                }
+                if method == HttpMethod::Post && !responses.contains_key("413") {
+                    responses.insert(
+                        "413".into(),
+                        error("`payload_too_large`: a body over the size limit, or broken off"),
+                    );
+                }
+            }
+        }
+    }
+}
 
 struct Security;
 
@@ -209,5 +257,54 @@ mod tests {
             assert!(listed.iter().any(|v| v == code.as_str()), "{code} listed");
         }
         assert_eq!(listed.len(), ErrorCode::ALL.len());
+    }
+
+    /// What every route can answer besides its own statuses, and the fields the contract
+    /// names in answers, always present (null when unknown), are in the document.
+    #[test]
+    fn the_openapi_document_declares_common_errors_and_required_fields() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).expect("openapi is JSON");
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                if path.contains('{') {
+                    assert!(responses.contains_key("400"), "{method} {path}: 400");
+                }
+                if method == "post" {
+                    assert!(responses.contains_key("413"), "{method} {path}: 413");
+                }
+            }
+        }
+        let schemas = &doc["components"]["schemas"];
+        let required = |schema: &str, fields: &[&str]| {
+            let listed = schemas[schema]["required"].as_array().unwrap();
+            for f in fields {
+                assert!(listed.iter().any(|v| v == f), "{schema}.{f} required");
+            }
+        };
+        required(
+            "OrderView",
+            &["pickup_at", "wave_id", "parcel_id", "shipment_id"],
+        );
+        required(
+            "ParcelView",
+            &[
+                "carrier",
+                "service",
+                "tracking",
+                "split_reason",
+                "replaces",
+                "replaced_by",
+            ],
+        );
+        required("BookingView", &["next_try_at", "error"]);
+        required("ScanAnswer", &["parcel_id"]);
+        required(
+            "StatementRow",
+            &["collected", "fee", "transfer_date", "mismatch"],
+        );
+        // Absent unless there is something to say: not required.
+        let scan = schemas["ScanAnswer"]["required"].as_array().unwrap();
+        assert!(!scan.iter().any(|v| v == "warning"));
     }
 }

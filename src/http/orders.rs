@@ -39,6 +39,7 @@ pub struct OrderView {
     pub status: OrderStatus,
     pub received_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
+    #[schema(required = true)]
     pub pickup_at: Option<DateTime<Utc>>,
     /// Until it is handed over: true when its pickup (its parcel's once waved) is after its
     /// deadline, when it is overdue and not packed, or when its parcel will not ship
@@ -47,9 +48,13 @@ pub struct OrderView {
     /// Why its parcel will not ship as it is, when the carrier rejected it (with the
     /// carrier's reason) or cancelled it: the seller fixes the order (cancels it and sends
     /// it again corrected) or asks the hub. `null` otherwise.
+    #[schema(required = true)]
     pub shipping_problem: Option<String>,
+    #[schema(required = true)]
     pub wave_id: Option<String>,
+    #[schema(required = true)]
     pub parcel_id: Option<String>,
+    #[schema(required = true)]
     pub shipment_id: Option<String>,
     /// The ORDER as first accepted.
     #[schema(value_type = Object)]
@@ -191,10 +196,10 @@ pub async fn cancel_order(
         ));
     };
     // As the `cancel` frame: a malformed id is an error naming it, not an `unknown` order.
-    if !is_label(&order_id) {
+    if !crate::domain::is_order_id(&order_id) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidOrderId,
-            "`order_id`: 1–64 of A-Z a-z 0-9 . _ -",
+            "`order_id`: 1–64 of A-Z a-z 0-9 . _ -, not dots alone",
         ));
     }
     // The body is optional: none, or an empty one whatever its Content-Type, cancels with

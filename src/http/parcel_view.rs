@@ -53,8 +53,10 @@ pub struct BookingView {
     /// Booking requests sent that failed.
     pub attempts: u64,
     /// When the booker tries again (while retrying).
+    #[schema(required = true)]
     pub next_try_at: Option<DateTime<Utc>>,
     /// The carrier's last error or its rejection reason.
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -99,29 +101,38 @@ pub struct ParcelView {
     #[schema(value_type = String)]
     pub cod_amount: Vnd,
     pub weight_g: u64,
+    #[schema(required = true)]
     pub carrier: Option<String>,
+    #[schema(required = true)]
     pub service: Option<String>,
     pub status: ParcelStatus,
     /// A packed parcel holding a cancelled order: pull it before hand-over.
     pub pull: bool,
     /// The carrier's tracking code once booked.
+    #[schema(required = true)]
     pub tracking: Option<String>,
     pub booking: BookingView,
     /// Scanned onto the truck at hand-over.
     pub loaded: bool,
     /// Left behind at hand-over, with this reason.
+    #[schema(required = true)]
     pub left_behind: Option<String>,
     /// Why this buyer's orders span several parcels, if they do.
+    #[schema(required = true)]
     pub split_reason: Option<String>,
     /// The parcel this one replaces (repack after a cancellation).
+    #[schema(required = true)]
     pub replaces: Option<String>,
     /// The parcel that replaced this one.
+    #[schema(required = true)]
     pub replaced_by: Option<String>,
     /// Cancelling this parcel's carrier order after a repack or cancellation:
     /// `pending | retrying | cancelled | refused`, or null when there is none.
+    #[schema(required = true)]
     pub carrier_cancel: Option<String>,
     /// The carrier's message while that cancel is `retrying` or once it is `refused` (why it
     /// refused: e.g. already picked up), else null.
+    #[schema(required = true)]
     pub carrier_cancel_error: Option<String>,
     /// The pull was confirmed (`POST /v1/parcels/{id}/pulled`).
     pub pulled: bool,
@@ -132,10 +143,13 @@ pub struct ParcelView {
     pub prepaid: bool,
     /// The carrier and service by name ("Viettel Post", "VCN · Chuyển phát nhanh"); the
     /// config ids stay in `carrier` and `service`.
+    #[schema(required = true)]
     pub carrier_name: Option<String>,
+    #[schema(required = true)]
     pub service_name: Option<String>,
     pub pickup_at: DateTime<Utc>,
     /// The earliest deadline of its orders (null for parcels made before 2026-12).
+    #[schema(required = true)]
     pub deadline: Option<DateTime<Utc>>,
     /// Not packed, and an order is at risk (overdue, or its pickup is after its deadline),
     /// or the planner lists one of its orders at risk, or its pickup time has passed.

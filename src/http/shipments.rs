@@ -49,7 +49,7 @@ pub struct ShipmentView {
     pub savings: Vnd,
     /// The carrier's own fee quotes of the ship-able parcels quoted so far, summed (Viettel
     /// Post `getPrice`, taken when a parcel is booked); null before any quote.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub quoted_cost: Option<Vnd>,
     pub status: ShipmentStatus,
     pub parcels_booked: usize,

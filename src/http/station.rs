@@ -62,10 +62,15 @@ pub struct StationSession {
 pub fn station_name(given: Option<&str>) -> Result<String, ApiError> {
     match given.map(str::trim) {
         None | Some("") => Ok(format!("T-{}", hex::encode(rand::random::<[u8; 2]>()))),
-        Some(n) if n.chars().count() <= 32 && !n.chars().any(char::is_control) => Ok(n.to_owned()),
+        Some(n)
+            if !n.chars().any(char::is_control)
+                && crate::domain::order::text_problem(n, 32).is_none() =>
+        {
+            Ok(n.to_owned())
+        }
         Some(_) => Err(ApiError::bad_request(
             ErrorCode::InvalidStation,
-            "`station`: 1–32 characters, no control characters",
+            "`station`: 1–32 characters, something visible, no control or direction-control characters",
         )),
     }
 }
@@ -73,7 +78,8 @@ pub fn station_name(given: Option<&str>) -> Result<String, ApiError> {
 /// Signs a tablet in with its site's PIN; sets an HttpOnly, SameSite=Strict cookie.
 #[utoipa::path(post, path = "/v1/station/session", tag = "station", request_body = SignIn,
     responses((status = 200, body = StationSession), (status = 400, body = ErrorBody, description = "the body is not JSON"),
-        (status = 401, body = ErrorBody), (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "`cross_origin`: sent from another site's page"),
+        (status = 415, body = ErrorBody, description = "not `Content-Type: application/json`"),
         (status = 422, body = ErrorBody, description = "the JSON is not `{site, pin}`"), (status = 429, body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -81,6 +87,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    super::auth::refuse_cross_site(&headers)?;
     let Json(body) = body?;
     let station = station_name(body.station.as_deref())?;
     let Some(site) = state.config.site(&body.site) else {
@@ -165,11 +172,13 @@ pub async fn sign_in(
 }
 
 /// Signs the tablet out.
-#[utoipa::path(delete, path = "/v1/station/session", tag = "station", responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/station/session", tag = "station", responses((status = 204),
+    (status = 403, body = ErrorBody, description = "`cross_origin`: sent from another site's page")))]
 pub async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    super::auth::refuse_cross_site(&headers)?;
     if let Some(token) = station_token(&headers) {
         state.store.drop_station_session(token).await?;
     }

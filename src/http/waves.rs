@@ -25,6 +25,7 @@ use crate::store::waves::{Pack, PackOutcome, PickOutcome};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct DateParam {
     /// YYYY-MM-DD (Asia/Ho_Chi_Minh); default today.
+    #[param(format = Date)]
     pub date: Option<String>,
 }
 
@@ -43,8 +44,10 @@ pub struct WaveSummary {
     pub qty_picked: u64,
     pub parcels_packed: u64,
     /// The first counted pick (or pack); null: nobody has started the wave yet.
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
     /// The station (its sign-in name) that last picked, packed or undid in this wave.
+    #[schema(required = true)]
     pub station: Option<String>,
     /// Parcels not packed yet that are at risk / overdue (see the parcel's flags).
     pub at_risk_count: u64,
@@ -72,6 +75,7 @@ pub struct PickLineView {
     /// Units picked for orders cancelled since: to put back on the shelf.
     pub put_back: u64,
     /// The configured bin, or null when the SKU has none (`bin` then reads `UNASSIGNED`).
+    #[schema(required = true)]
     pub shelf: Option<String>,
     /// Product barcodes of this SKU (the site's `barcodes` map): scanning one picks a unit.
     pub barcodes: Vec<String>,
@@ -83,6 +87,7 @@ pub struct PutBackView {
     pub sku: String,
     pub name: String,
     /// Null when the SKU has no configured bin.
+    #[schema(required = true)]
     pub bin: Option<String>,
     pub qty: u64,
 }
@@ -92,6 +97,7 @@ pub struct PutBackView {
 pub struct PullView {
     pub parcel_id: String,
     /// The new parcel holding its surviving orders, if any.
+    #[schema(required = true)]
     pub replaced_by: Option<String>,
     pub items: Vec<super::parcel_view::ItemView>,
     /// No box was ever made of it (booked, never packed nor loaded): only its label, if
@@ -119,6 +125,7 @@ pub struct WaveView {
     /// The next parcel to pack: the first open parcel (not to be pulled) whose items the
     /// picked, not yet packed units cover, by earliest order deadline, then pickup, then
     /// parcel number. Null when none.
+    #[schema(required = true)]
     pub next_parcel_id: Option<String>,
     /// Barcode → SKU for the SKUs of this wave (the site's `barcodes` map).
     pub barcodes: std::collections::BTreeMap<String, String>,
@@ -213,8 +220,8 @@ pub use crate::web::auth::{check_site, not_for_sellers};
 pub fn parse_date(date: Option<&str>) -> Result<NaiveDate, ApiError> {
     match date {
         None => Ok(business_date(Utc::now())),
-        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidDate, "`date` is YYYY-MM-DD")),
+        Some(d) => crate::domain::schedule::parse_day(d)
+            .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidDate, "`date` is YYYY-MM-DD")),
     }
 }
 
@@ -542,7 +549,8 @@ pub async fn pick(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PackedResult {
     pub parcel_id: String,
-    /// packed (also when it already was)
+    /// The parcel's status now: `packed` (also when it already was), or where it has gone
+    /// since (`booked`, `handed_over`, `delivered`…): packing again changes nothing.
     pub status: ParcelStatus,
 }
 

@@ -371,13 +371,13 @@ fn cancel_frame<'a>(
 ) -> Result<Frame<'a>, Reply> {
     let order_id = order_id
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-        .filter(|id| crate::domain::is_label(id))
+        .filter(|id| crate::domain::is_order_id(id))
         .ok_or_else(|| {
             Reply::error(
                 Some(seq),
                 ErrorCode::InvalidOrderId,
                 Some("order_id"),
-                "a `cancel` frame carries `order_id` (1–64 of A-Z a-z 0-9 . _ -)",
+                "a `cancel` frame carries `order_id` (1–64 of A-Z a-z 0-9 . _ -, not dots alone)",
             )
         })?;
     let reason = match reason {

@@ -27,6 +27,7 @@ use crate::web::error::{ApiError, ErrorCode};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct IngestQuery {
     /// The livestream session label: 1–64 of `A-Z a-z 0-9 . _ -`.
+    #[param(required = true)]
     pub session: Option<String>,
 }
 

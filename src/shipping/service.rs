@@ -342,7 +342,9 @@ pub async fn load_shipment(
 pub struct ParcelBooking {
     pub parcel_id: String,
     pub status: BookOutcome,
+    #[schema(required = true)]
     pub tracking_code: Option<String>,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 

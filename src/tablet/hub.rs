@@ -44,8 +44,10 @@ pub struct WaveRow {
     pub qty_picked: u64,
     pub parcels_packed: u64,
     /// The first counted pick (or pack); null: not started.
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
     /// The station that last picked, packed or undid in this wave.
+    #[schema(required = true)]
     pub station: Option<String>,
     /// Units still to put back; parcels still to pull.
     pub put_back_count: u64,

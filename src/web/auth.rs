@@ -68,16 +68,14 @@ pub fn station_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Cookie-authenticated writes must come from our own pages: a cross-site Origin is
 /// refused (SameSite=Strict already keeps the cookie off cross-site requests).
-fn same_origin(parts: &Parts) -> bool {
-    let Some(origin) = parts
-        .headers
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers
         .get(axum::http::header::ORIGIN)
         .and_then(|o| o.to_str().ok())
     else {
         return true;
     };
-    let host = parts
-        .headers
+    let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
@@ -85,6 +83,20 @@ fn same_origin(parts: &Parts) -> bool {
         .split_once("://")
         .map(|(_, rest)| rest == host)
         .unwrap_or(false)
+}
+
+/// 403 `cross_origin` for a request from another site's page: station writes, and the
+/// station's sign-in and sign-out (which set and clear its cookie).
+pub fn refuse_cross_site(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    if same_origin(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            ErrorCode::CrossOrigin,
+            "cross-site request refused",
+        ))
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -105,12 +117,8 @@ impl FromRequestParts<AppState> for Caller {
         let Some(token) = station_token(&parts.headers) else {
             return Err(ApiError::unauthorized());
         };
-        if parts.method != axum::http::Method::GET && !same_origin(parts) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                ErrorCode::CrossOrigin,
-                "cross-site request refused",
-            ));
+        if parts.method != axum::http::Method::GET {
+            refuse_cross_site(&parts.headers)?;
         }
         match state.store.station_session(token).await? {
             Some(value) => {

@@ -386,8 +386,20 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
             "left_behind[0].reason",
         ),
         (
+            json!({"left_behind": [{"parcel_id": parcels[2], "reason": "\u{0}\u{1}"}]}),
+            "left_behind[0].reason",
+        ),
+        (
+            json!({"left_behind": [{"parcel_id": parcels[2], "reason": "\u{202e}lost"}]}),
+            "left_behind[0].reason",
+        ),
+        (
             json!({"left_behind": [{"parcel_id": parcels[2]}]}),
             "reason",
+        ),
+        (
+            json!({"left_behind": [{"parcel_id": parcels[2], "reason": "x", "extra": 1}]}),
+            "extra",
         ),
     ];
     for (body, field) in bad {

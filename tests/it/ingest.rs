@@ -367,6 +367,19 @@ async fn end_session_and_cancel_are_answered() {
     )
     .await;
     assert_eq!(recv(&mut ws).await["results"][0]["status"], "unknown");
+    // An id no order can have (dots alone: a URL dot segment) is an error naming it.
+    send(
+        &mut ws,
+        &json!({"type": "cancel", "seq": 40, "order_id": ".."}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["seq"].as_i64()),
+        (Some("error"), Some(40)),
+        "{r}"
+    );
+    assert_eq!(r["code"], "invalid_order_id", "{r}");
     send(&mut ws, &json!({"type": "end_session", "seq": 5})).await;
     let r = recv(&mut ws).await;
     assert_eq!(
@@ -378,7 +391,7 @@ async fn end_session_and_cancel_are_answered() {
     let (_, order) = app.client(TOKEN_A).get_json("/v1/orders/C-1").await;
     assert_eq!(order["status"], "cancelled");
     // The HTTP route, as the frame: a malformed id is a 400 naming it, not `unknown`.
-    for bad in ["a%20b", "%C3%A9", &"x".repeat(65)] {
+    for bad in ["a%20b", "%C3%A9", "...", &"x".repeat(65)] {
         let path = format!("/v1/orders/{bad}/cancel");
         let (status, r) = app.client(TOKEN_A).post_json(&path, json!({})).await;
         assert_eq!(status, 400, "{bad}: {r}");

@@ -332,6 +332,30 @@ async fn station_pins_are_hashed_throttled_per_client_and_sessions_expire_and_re
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "an opaque origin is cross-site");
 
+    // Sign-out from another site's page is refused (its cookie stays good), as is a sign-in.
+    let (s, body, _) = call(
+        M::DELETE,
+        format!("{base}/v1/station/session"),
+        None,
+        &evil,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (s, body, _) = call(
+        M::POST,
+        format!("{base}/v1/station/session"),
+        None,
+        &[("origin", "https://evil.example")],
+        Some(json!({"site": SITE, "pin": PIN_HUB})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        call(M::GET, waves(SITE), None, &with(&[]), None).await.0,
+        StatusCode::OK
+    );
+
     // Sign-out ends the session, server side.
     let (s, _, h) = call(
         M::DELETE,

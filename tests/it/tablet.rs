@@ -459,6 +459,22 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
         (s, bad["error"]["code"].as_str()),
         (400, Some("invalid_station"))
     );
+    // A name shown reversed or not at all, as ingest refuses in buyers' names.
+    for name in ["\u{202e}evil", "\u{200b}", "a\u{0}b"] {
+        let (s, bad) = call(
+            &app,
+            Some(""),
+            Method::POST,
+            "/v1/station/session",
+            Some(json!({"site": SITE, "pin": PIN, "station": name})),
+        )
+        .await;
+        assert_eq!(
+            (s, bad["error"]["code"].as_str()),
+            (400, Some("invalid_station")),
+            "{name:?}"
+        );
+    }
 
     // Six fresh orders (1, 2, 3, 1, 2, 3 jars), one placed 30 h ago (overdue), one prepaid
     // order of a SKU without a bin.

@@ -173,21 +173,22 @@ pub struct StatementRow {
     pub tracking: String,
     pub carrier: String,
     /// The parcel's pickup business day.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub day: Option<NaiveDate>,
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String)]
     pub cod_amount: Decimal,
     #[serde(with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub collected: Option<Decimal>,
     #[serde(with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub fee: Option<Decimal>,
     pub status: String,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub transfer_date: Option<NaiveDate>,
     pub partial_return: bool,
+    #[schema(required = true)]
     pub mismatch: Option<Mismatch>,
     /// The parcel's orders (for restocking when it came back).
     pub order_ids: Vec<String>,
