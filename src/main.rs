@@ -123,11 +123,18 @@ async fn run_command() {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Some(Command::CheckConfig | Command::HashPin { .. })
+        Some(
+            Command::CheckConfig
+                | Command::HashPin { .. }
+                | Command::Session(_)
+                | Command::Cod(_)
+                | Command::Cancel(_)
+        )
     ) {
-        // These only print: a pipe closed early (`| head -1`) ends them quietly, as any Unix
-        // tool, instead of a panic. (The service and the seller commands keep Rust's ignored
-        // SIGPIPE: their sockets' errors are handled.)
+        // These print what they read: a pipe closed early (`| head -1`) ends them quietly,
+        // as any Unix tool, instead of a panic. Their sockets are unaffected (Rust sends on
+        // them with MSG_NOSIGNAL: an error, never the signal). The service keeps Rust's
+        // ignored SIGPIPE, and so does `push`, whose summary must not cut a push short.
         // SAFETY: restoring the default disposition of one signal, before any thread writes.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);

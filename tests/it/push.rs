@@ -496,6 +496,23 @@ async fn a_re_pushed_export_cancels_what_the_platform_cancelled() {
     assert!(text.contains("OD-0  waved  overdue"), "{text}");
     let (_, vi) = session_cmd(&base, "e2e-risk", "vi").await;
     assert!(vi.contains("có nguy cơ") && vi.contains("quá hạn"), "{vi}");
+    // Its output into a pipe closed before it writes (`| head -0`): it ends quietly, as
+    // any Unix tool (killed by SIGPIPE), not with a panic and exit 101.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args(["session", "--url", &base, "--site", SITE, "e2e-risk"])
+        .env("LIVEPACK_TOKEN", TOKEN_A)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
 
     // A spreadsheet row the server refuses: the column as written and the cell, not
     // `unknown_province ship_to.province`.
