@@ -66,16 +66,40 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
+/// Why a request got no answer, in the language in use: the usual causes in plain words
+/// (with what to change), anything else as the system said it.
+pub(crate) fn network_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return t(Msg::NetTimedOut, &[]);
+    }
+    let cause = root_cause(e);
+    let known = [
+        ("Connection refused", Msg::NetRefused),
+        ("failed to lookup address", Msg::NetNoSuchHost),
+        ("relative URL without a base", Msg::NetNoScheme),
+        ("URL scheme is not allowed", Msg::NetBadScheme),
+        ("InvalidContentType", Msg::NetNotTls),
+        ("timed out", Msg::NetTimedOut),
+    ];
+    match known.iter().find(|(phrase, _)| cause.contains(phrase)) {
+        Some((_, msg)) => t(*msg, &[]),
+        None => cause,
+    }
+}
+
+/// Sends a request to the service: its status and JSON body, or a sentence when there was
+/// no answer, or when the answer came from something else than livepack (every answer of
+/// the service carries `x-request-id`; another web server at a wrong `--url` does not, and
+/// its 404 or 501 would otherwise read as "no such session" or a refused token).
 pub(crate) async fn call(req: reqwest::RequestBuilder, url: &str) -> Result<(u16, Value), String> {
     let resp = req.send().await.map_err(|e| {
-        let reason = if e.is_timeout() {
-            "timed out".to_owned()
-        } else {
-            root_cause(&e)
-        };
+        let reason = network_reason(&e);
         t(Msg::Unreachable, &[("url", &url), ("reason", &reason)])
     })?;
     let status = resp.status().as_u16();
+    if !resp.headers().contains_key("x-request-id") {
+        return Err(t(Msg::NotLivepack, &[("url", &url), ("status", &status)]));
+    }
     let body = resp.json::<Value>().await.unwrap_or(Value::Null);
     Ok((status, body))
 }

@@ -73,20 +73,14 @@ pub async fn run_cod(args: CodArgs) -> i32 {
         from,
         to
     );
-    let resp = match http.get(url).bearer_auth(&args.token).send().await {
-        Ok(r) => r,
-        Err(e) => {
-            let reason = super::api::root_cause(&e);
-            let url = http_base(&args.url);
-            eprintln!(
-                "livepack cod: {}",
-                t(Msg::Unreachable, &[("url", &url), ("reason", &reason)])
-            );
+    let req = http.get(url).bearer_auth(&args.token);
+    let (status, body) = match super::api::call(req, &http_base(&args.url)).await {
+        Ok(answer) => answer,
+        Err(msg) => {
+            eprintln!("livepack cod: {msg}");
             return EXIT_SERVER;
         }
     };
-    let status = resp.status().as_u16();
-    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
     if status != 200 {
         let message = body["error"]["message"].as_str().unwrap_or("");
         let code = body["error"]["code"].as_str().unwrap_or("");

@@ -167,6 +167,17 @@ catalogue! {
     Connecting => "connecting to {url} …", "đang kết nối tới {url} …";
     Unreachable => "cannot reach the service at {url}: {reason}. Is it running, and is --url (LIVEPACK_URL) right?",
         "không kết nối được tới máy chủ {url}: {reason}. Máy chủ có đang chạy không, --url (LIVEPACK_URL) có đúng không?";
+    NotLivepack => "{url} answered HTTP {status}, but not as livepack: is --url (LIVEPACK_URL) the livepack service's address?",
+        "{url} trả lời HTTP {status} nhưng không phải máy chủ livepack: --url (LIVEPACK_URL) có đúng địa chỉ máy chủ livepack không?";
+    NetTimedOut => "no answer in time", "quá thời gian chờ mà không có trả lời";
+    NetRefused => "nothing listens on that port (connection refused)", "không có gì chạy ở cổng đó (kết nối bị từ chối)";
+    NetNoSuchHost => "no such host name", "không tìm thấy tên máy này";
+    NetNoScheme => "the address must start with http:// or ws:// (e.g. http://127.0.0.1:8080)",
+        "địa chỉ phải bắt đầu bằng http:// hoặc ws:// (ví dụ http://127.0.0.1:8080)";
+    NetBadScheme => "the address must start with http://, https://, ws:// or wss://",
+        "địa chỉ phải bắt đầu bằng http://, https://, ws:// hoặc wss://";
+    NetNotTls => "the service does not speak TLS there: use http:// or ws://",
+        "máy chủ ở đó không dùng TLS: hãy dùng http:// hoặc ws://";
     TokenRefused => "the service refused the token (HTTP {status}): check --token or LIVEPACK_TOKEN",
         "máy chủ từ chối mã truy cập (HTTP {status}): hãy kiểm tra --token hoặc LIVEPACK_TOKEN";
     NotASellerToken => "this token is not a seller's token (HTTP {status}): push, cancel and session need the seller's token",
