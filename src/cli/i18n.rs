@@ -138,6 +138,8 @@ catalogue! {
     UnknownFormat => "cannot tell the input's format: {why} (pass --format)",
         "không nhận ra định dạng của tệp: {why} (hãy chỉ rõ --format)";
     Unreadable => "the input cannot be read: {why}", "không đọc được dữ liệu: {why}";
+    NoRows => "the file has no order rows, only a header: nothing to push (an export of the wrong days, or a cut download?)",
+        "tệp không có dòng đơn nào, chỉ có dòng tiêu đề: không có gì để gửi (xuất nhầm ngày, hay tải về bị lỗi?)";
     EmptyInput => "the input is empty: nothing to push (a cut download?)",
         "tệp rỗng: không có đơn nào để gửi (tải về bị lỗi?)";
     NotUtf8 => "the input is not UTF-8 (byte {at}): save the export as \"CSV UTF-8\"",

@@ -52,6 +52,12 @@ pub async fn run_push(args: PushArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    // A header and no row (an export of the wrong days, a cut download): nothing to push,
+    // as an empty file, unless the session is to be ended.
+    if parsed.rows == 0 && !parsed.end_marker && !args.end_session {
+        eprintln!("livepack push: {}", t(Msg::NoRows, &[]));
+        return EXIT_USAGE;
+    }
     if args.dry_run {
         return dry_run(&parsed);
     }

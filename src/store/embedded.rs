@@ -278,7 +278,9 @@ impl EmbeddedRedis {
                     sleep(POLL).await; // the poll interval of a bounded wait
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(EmbeddedError::InUse { dir: shown });
+                    return Err(EmbeddedError::InUse {
+                        dir: dir.display().to_string(),
+                    });
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(io_err(format!("lock {shown}/{LOCK}"))(e));

@@ -690,6 +690,10 @@ async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
     let shopee = crate::prometheus::repo_file("docs/examples/shopee-export.csv");
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "\u{feff}\n").unwrap();
+    // A header and no row: an export of the wrong days.
+    let header_only = dir.path().join("header-only.csv");
+    let header = std::fs::read_to_string(&shopee).unwrap();
+    std::fs::write(&header_only, format!("{}\r\n", header.lines().next().unwrap())).unwrap();
     // Nothing listens there: a refusal must come before any connection.
     let url = format!("ws://127.0.0.1:{}", free_port());
     for (file, format, follow, said) in [
@@ -698,6 +702,8 @@ async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
         (&empty, "tiktok-csv", false, "empty"),
         (&empty, "jsonl", false, "empty"),
         (&empty, "auto", false, "empty"),
+        (&header_only, "auto", false, "no order rows"),
+        (&header_only, "shopee-csv", false, "no order rows"),
     ] {
         let mut args = vec!["--session", "wrong-format", "--format", format];
         if follow {
