@@ -19,12 +19,13 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
 }
 
 /// A 404's sentence: the server's "no such X" in the language in use.
-fn not_found(server_message: &str) -> String {
+pub(crate) fn not_found(server_message: &str) -> String {
     let what = match server_message.strip_prefix("no such ") {
         Some("session") => Msg::WhatSession,
         Some("order") => Msg::WhatOrder,
         Some("seller") => Msg::WhatSeller,
         Some("site") => Msg::WhatSite,
+        Some("route") => Msg::WhatRoute,
         _ => return t(Msg::NotFound, &[("message", &server_message)]),
     };
     t(what, &[])

@@ -89,7 +89,7 @@ pub async fn run_cod(args: CodArgs) -> i32 {
             401 => t(Msg::TokenRefused, &[("status", &status)]),
             // "me" with a token that is no seller's: the operator's.
             404 if args.seller == "me" => t(Msg::CodNameTheSeller, &[]),
-            404 => t(Msg::NotFound, &[("message", &message)]),
+            404 => super::api::not_found(&message),
             _ => t(
                 Msg::ServerError,
                 &[("status", &status), ("message", &message)],

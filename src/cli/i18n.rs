@@ -145,11 +145,14 @@ catalogue! {
     NotUtf8 => "the input is not UTF-8 (byte {at}): save the export as \"CSV UTF-8\"",
         "tệp không ở dạng UTF-8 (byte {at}): hãy lưu lại tệp xuất dưới dạng \"CSV UTF-8\"";
     BadXlsx => "the XLSX file cannot be opened (cut, or not an XLSX): {why}",
-        "không mở được tệp XLSX (tệp bị cắt, hoặc không phải XLSX): {why}";
+        "không mở được tệp XLSX: tệp bị cắt, hoặc không phải XLSX (chi tiết kỹ thuật: {why})";
     WrongFormat => "--format {named}, but this file's header is a {found} export's: leave out --format, or name {found}",
         "--format {named}, nhưng dòng tiêu đề của tệp là của tệp xuất {found}: bỏ --format, hoặc chọn {found}";
     MissingColumn => "the header has no {column} column (looked for: {looked_for})",
-        "dòng tiêu đề thiếu cột {column} (đã tìm: {looked_for})";
+        "dòng tiêu đề thiếu cột “{column}” (các tên cột được nhận, không kể dấu và chữ hoa: {looked_for})";
+    NotAnExport => "neither JSON nor a TikTok Shop or Shopee export header (no column only one of them names): name it with --format tiktok-csv or shopee-csv",
+        "không phải JSON, cũng không phải dòng tiêu đề của tệp xuất TikTok Shop hay Shopee (không có cột nào chỉ một trong hai sàn có): hãy chỉ rõ --format tiktok-csv hoặc shopee-csv";
+    BadWeight => "{path} line {line}: {why}", "{path} dòng {line}: {why}";
     StandardInput => "standard input", "đầu vào chuẩn (stdin)";
     FollowNeedsText => "--follow reads JSON lines or CSV, not {format}",
         "--follow chỉ đọc JSON lines hoặc CSV, không đọc {format}";
@@ -191,6 +194,8 @@ catalogue! {
     WhatOrder => "no such order", "không có đơn này";
     WhatSeller => "no such seller", "không có người bán này";
     WhatSite => "no such site", "không có điểm đóng gói này";
+    WhatRoute => "the service has no such address: --url names the service alone (e.g. ws://127.0.0.1:8080), without a path",
+        "máy chủ không có đường dẫn này: --url chỉ ghi địa chỉ máy chủ (ví dụ ws://127.0.0.1:8080), không kèm đường dẫn";
     ServerError => "the service answered HTTP {status}: {message}",
         "máy chủ trả lời HTTP {status}: {message}";
     PushFailed => "push failed: {why}", "gửi đơn thất bại: {why}";
@@ -285,6 +290,7 @@ catalogue! {
     CodeInvalidName => "the name is empty or too long", "tên trống hoặc quá dài";
     CodeInvalidQty => "the quantity must be 1–999", "số lượng phải từ 1 đến 999";
     CodeInvalidMoney => "not an amount of VND", "không phải số tiền VND";
+    CodeNegativeMoney => "an amount must not be negative", "số tiền không được âm";
     CodePlacedAtTooOld => "the order is too old to be taken", "đơn quá cũ, không nhận";
     CodePlacedAtInFuture => "the order time is in the future", "thời gian đặt hàng ở tương lai";
     CodeInvalidWeight => "the weight must be 1 g – 100 kg", "cân nặng phải từ 1 g đến 100 kg";
@@ -464,7 +470,87 @@ fn rejection_in(lang: Lang, code: &str, message: &str) -> Option<String> {
             ));
         }
     }
-    code_msg(code).map(|m| m.text(lang).to_owned())
+    let base = code_msg(code)?.text(lang);
+    // In English the server's message says it all; in Vietnamese the catalogue's words for
+    // the code, and the limit, example or value of the message when it has one.
+    match (lang, detail_vi(message)) {
+        (Lang::Vi, Some(detail)) => Some(format!("{base} ({detail})")),
+        _ => Some(base.to_owned()),
+    }
+}
+
+/// The number that follows `after` in `message`.
+fn number_after(message: &str, after: &str) -> Option<String> {
+    let rest = &message[message.find(after)? + after.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then_some(digits)
+}
+
+/// A server rejection's detail (its limit, example or value) in Vietnamese, for the
+/// messages the order rules give (`domain::order`, `domain::money`); `None` for others.
+fn detail_vi(message: &str) -> Option<String> {
+    if message == "must not be empty" {
+        return Some("đang để trống".into());
+    }
+    if let Some(n) = message
+        .strip_prefix("at most ")
+        .and_then(|r| r.strip_suffix(" characters"))
+    {
+        return Some(format!("tối đa {n} ký tự"));
+    }
+    if message.starts_with("must not contain control characters") {
+        return Some("không được có ký tự điều khiển".into());
+    }
+    if let Some(rest) = message.strip_prefix("must not contain direction-control characters (") {
+        let code = rest.split(':').next().unwrap_or("");
+        return Some(format!(
+            "không được có ký tự đổi chiều chữ ({code}: chữ sẽ hiện ngược)"
+        ));
+    }
+    if message == "must contain a visible character" {
+        return Some("phải có ít nhất một ký tự nhìn thấy được".into());
+    }
+    if message.starts_with("at most ") && message.contains(" items per order; got ") {
+        let max = number_after(message, "at most ")?;
+        let got = number_after(message, "got ")?;
+        return Some(format!(
+            "tối đa {max} sản phẩm một đơn, đơn này có {got}: hãy tách thành nhiều đơn"
+        ));
+    }
+    if message.starts_with("is older than ") {
+        return Some(match number_after(message, "older than ") {
+            Some(d) if message.contains(" days") => format!(
+                "đặt cách đây hơn {d} ngày: quá thời hạn máy chủ nhớ mã đơn để chống trùng"
+            ),
+            _ => "quá thời hạn máy chủ nhớ mã đơn để chống trùng".into(),
+        });
+    }
+    if message == "is in the future" {
+        return Some("thời gian đặt ở tương lai: kiểm tra đồng hồ và múi giờ".into());
+    }
+    if message.starts_with("an RFC 3339 time with offset") {
+        return Some("ví dụ 2026-11-21T20:15:02+07:00".into());
+    }
+    if message.starts_with("digits only") {
+        return Some(
+            "chỉ ghi chữ số, ví dụ \"185000\": không dấu cách, dấu, dấu chấm phân cách hay phần lẻ (\"185.000\" có thể là 185 hay 185.000 đồng)".into(),
+        );
+    }
+    if message.starts_with("expected a decimal string of VND") {
+        return Some("cần số tiền VND dạng chuỗi chữ số, ví dụ \"185000\"".into());
+    }
+    if let Some((_, expected)) = message.split_once("expected ") {
+        let want = match expected {
+            "an integer" => "một số nguyên",
+            "an object" => "một đối tượng JSON {…}",
+            "a string" => "một chuỗi chữ trong ngoặc kép",
+            "a sequence" => "một danh sách […]",
+            "a boolean" => "true hoặc false",
+            _ => return None,
+        };
+        return Some(format!("cần {want}"));
+    }
+    None
 }
 
 /// An HTTP API error code (the `error.code` of a 400) said plainly, when the catalogue has
@@ -508,9 +594,10 @@ fn code_msg(code: &str) -> Option<Msg> {
         "invalid_street" => Msg::CodeInvalidStreet,
         "invalid_name" => Msg::CodeInvalidName,
         "invalid_qty" => Msg::CodeInvalidQty,
-        "invalid_money" | "negative_money" | "fractional_money" | "money_too_large" => {
-            Msg::CodeInvalidMoney
-        }
+        "invalid_money" => Msg::CodeInvalidMoney,
+        "negative_money" => Msg::CodeNegativeMoney,
+        "fractional_money" => Msg::ReasonFraction,
+        "money_too_large" => Msg::ReasonLarge,
         "placed_at_too_old" => Msg::CodePlacedAtTooOld,
         "placed_at_in_future" => Msg::CodePlacedAtInFuture,
         "invalid_weight" => Msg::CodeInvalidWeight,
@@ -640,6 +727,54 @@ mod tests {
             "{said}"
         );
         assert!(said.starts_with("tiền thu hộ"), "{said}");
+    }
+
+    /// The limit, example or value of the server's message is said in Vietnamese too, for
+    /// the messages the order rules give (not only "too long").
+    #[test]
+    fn a_rejection_s_limit_and_example_read_in_vietnamese() {
+        use crate::domain::money::MoneyError;
+        use crate::domain::order::text_problem;
+        let long = "x".repeat(1001);
+        let cases: Vec<(&str, String, &str)> = vec![
+            ("invalid_ward", text_problem(" ", 200).unwrap(), "đang để trống"),
+            ("invalid_note", text_problem(&long, 1000).unwrap(), "tối đa 1000 ký tự"),
+            ("invalid_name", text_problem("\u{202e}Lan", 200).unwrap(), "U+202E"),
+            ("invalid_name", text_problem("a\u{1}b", 200).unwrap(), "ký tự điều khiển"),
+            ("invalid_name", text_problem("\u{200b}", 200).unwrap(), "nhìn thấy được"),
+            ("invalid_money", MoneyError::NotDigits.message().into(), "\"185000\""),
+            ("invalid_money", MoneyError::NotANumber.message().into(), "\"185000\""),
+            (
+                "too_many_items",
+                "at most 100 items per order; got 101".into(),
+                "tối đa 100 sản phẩm một đơn, đơn này có 101",
+            ),
+            (
+                "placed_at_too_old",
+                "is older than 90 days, the window in which order ids are remembered".into(),
+                "hơn 90 ngày",
+            ),
+            (
+                "invalid_placed_at",
+                "an RFC 3339 time with offset, e.g. 2026-11-21T20:15:02+07:00".into(),
+                "ví dụ 2026-11-21T20:15:02+07:00",
+            ),
+            (
+                "invalid_type",
+                "invalid type: string \"2\", expected an integer".into(),
+                "cần một số nguyên",
+            ),
+        ];
+        for (code, message, want) in cases {
+            let vi = rejection_in(Lang::Vi, code, &message).unwrap();
+            assert!(vi.contains(want), "{code} {message:?}: {vi}");
+            for english in ["must", "at most", "older than", "expected", "digits only"] {
+                assert!(!vi.contains(english), "{code}: English in {vi}");
+            }
+            // English keeps the catalogue's words (the summary shows the message beside).
+            let en = rejection_in(Lang::En, code, &message).unwrap();
+            assert_eq!(en, code_msg(code).unwrap().text(Lang::En), "{code}");
+        }
     }
 
     #[test]

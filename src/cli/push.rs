@@ -159,9 +159,28 @@ pub(crate) fn import_error_text(e: &ImportError) -> String {
         ImportError::WrongFormat { named, found } => {
             t(Msg::WrongFormat, &[("named", named), ("found", found)])
         }
-        ImportError::MissingColumn { column, looked_for } => t(
-            Msg::MissingColumn,
-            &[("column", column), ("looked_for", looked_for)],
+        ImportError::MissingColumn {
+            column,
+            column_vi,
+            looked_for,
+        } => {
+            let column = match super::i18n::lang() {
+                super::i18n::Lang::Vi => column_vi,
+                super::i18n::Lang::En => column,
+            };
+            t(
+                Msg::MissingColumn,
+                &[("column", column), ("looked_for", looked_for)],
+            )
+        }
+        ImportError::NotAnExport => t(Msg::NotAnExport, &[]),
+        ImportError::BadWeight { path, line, why } => t(
+            Msg::BadWeight,
+            &[
+                ("path", path),
+                ("line", line),
+                ("why", &super::i18n::reason_text(why)),
+            ],
         ),
     }
 }

@@ -66,6 +66,7 @@ pub(crate) fn refusal_text(status: u16, body: &str) -> String {
     match status {
         401 => t(Msg::TokenRefused, &[("status", &status)]),
         403 => t(Msg::NotASellerToken, &[("status", &status)]),
+        404 => super::api::not_found(&message),
         _ => t(
             Msg::ServerRefused,
             &[("status", &status), ("message", &message)],

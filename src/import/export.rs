@@ -58,12 +58,7 @@ pub(crate) fn parse_rows(
     };
     let platform = platform
         .or_else(|| platform_of(&header.cells))
-        .ok_or_else(|| {
-            ImportError::UnknownFormat(
-                "the header is neither a TikTok Shop nor a Shopee export (no column only one of them names): name it with --format tiktok-csv or shopee-csv"
-                    .into(),
-            )
-        })?;
+        .ok_or(ImportError::NotAnExport)?;
     let cols = Columns::new(&header.cells);
     cols.require(&REQUIRED)?;
     if !cols.has(Col::Sku) && !cols.has(Col::SkuParent) {

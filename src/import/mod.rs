@@ -143,6 +143,16 @@ pub enum ImportError {
     Io { path: String, error: std::io::Error },
     #[error("cannot tell the input's format: {0} (pass --format)")]
     UnknownFormat(String),
+    /// Not JSON, and a header with no column only one platform's export names.
+    #[error("neither JSON nor a TikTok Shop or Shopee export header (no column only one of them names): name it with --format tiktok-csv or shopee-csv")]
+    NotAnExport,
+    /// A `--weights` line whose weight cannot be read (`why`: the importer's reason).
+    #[error("{path} line {line}: {why}")]
+    BadWeight {
+        path: String,
+        line: usize,
+        why: String,
+    },
     #[error("{0}")]
     Unreadable(String),
     /// Nothing but blanks (a broken or cut download).
@@ -164,6 +174,8 @@ pub enum ImportError {
     #[error("the header has no {column} column (looked for: {looked_for})")]
     MissingColumn {
         column: &'static str,
+        /// The column as a Vietnamese export writes it.
+        column_vi: &'static str,
         looked_for: String,
     },
 }
@@ -319,11 +331,11 @@ pub fn load_weights(path: &Path) -> Result<HashMap<String, u32>, ImportError> {
             }
             Err(_) if n == 0 => {} // a header line
             Err(e) => {
-                return Err(ImportError::Unreadable(format!(
-                    "{} line {}: {e}",
-                    path.display(),
-                    rec.position().map_or(n + 1, |p| p.line() as usize)
-                )))
+                return Err(ImportError::BadWeight {
+                    path: path.display().to_string(),
+                    line: rec.position().map_or(n + 1, |p| p.line() as usize),
+                    why: e.to_string(),
+                })
             }
         }
     }

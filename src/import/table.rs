@@ -83,6 +83,34 @@ impl Col {
         self.synonyms()[0]
     }
 
+    /// The column as a Vietnamese export writes it (for messages: `synonyms` are folded).
+    pub fn shown_vi(self) -> &'static str {
+        match self {
+            Col::OrderId => "Mã đơn hàng",
+            Col::Status => "Trạng thái đơn hàng",
+            Col::Sku => "SKU người bán",
+            Col::SkuParent => "SKU sản phẩm",
+            Col::Product => "Tên sản phẩm",
+            Col::Variation => "Tên phân loại hàng",
+            Col::Qty => "Số lượng",
+            Col::UnitPrice => "Đơn giá",
+            Col::LineSubtotal => "Thành tiền",
+            Col::Created => "Ngày đặt hàng",
+            Col::Recipient => "Tên người nhận",
+            Col::Phone => "Số điện thoại",
+            Col::Province => "Tỉnh/Thành phố",
+            Col::District => "Quận/Huyện",
+            Col::Ward => "Phường/Xã",
+            Col::Street => "Địa chỉ chi tiết",
+            Col::Payment => "Phương thức thanh toán",
+            Col::ShippingFee => "Phí vận chuyển",
+            Col::Total => "Tổng giá trị đơn hàng",
+            Col::Note => "Ghi chú",
+            Col::OrderWeightKg => "Tổng cân nặng",
+            Col::UnitWeightKg => "Cân nặng sản phẩm",
+        }
+    }
+
     pub fn synonyms(self) -> &'static [&'static str] {
         match self {
             Col::OrderId => &["order id", "ma don hang", "id don hang", "ma don"],
@@ -253,6 +281,7 @@ impl Columns {
             if !self.has(col) {
                 return Err(ImportError::MissingColumn {
                     column: col.label(),
+                    column_vi: col.shown_vi(),
                     looked_for: col.synonyms().join(" | "),
                 });
             }
@@ -306,12 +335,7 @@ pub(crate) fn header_markers(text: &[u8]) -> Result<(bool, bool), ImportError> {
 pub(crate) fn header_platform(text: &[u8]) -> Result<TablePlatform, ImportError> {
     let rows = read_csv(text)?;
     let header = rows.first().map(|r| r.cells.clone()).unwrap_or_default();
-    platform_of(&header).ok_or_else(|| {
-        ImportError::UnknownFormat(
-            "neither JSON nor a TikTok Shop or Shopee export header (no column only one of them names): name it with --format tiktok-csv or shopee-csv"
-                .into(),
-        )
-    })
+    platform_of(&header).ok_or(ImportError::NotAnExport)
 }
 
 /// The delimiter of a CSV: the most frequent of `,` `;` and tab on the first line
