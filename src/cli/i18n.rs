@@ -519,9 +519,9 @@ fn detail_vi(message: &str) -> Option<String> {
     }
     if message.starts_with("is older than ") {
         return Some(match number_after(message, "older than ") {
-            Some(d) if message.contains(" days") => format!(
-                "đặt cách đây hơn {d} ngày: quá thời hạn máy chủ nhớ mã đơn để chống trùng"
-            ),
+            Some(d) if message.contains(" days") => {
+                format!("đặt cách đây hơn {d} ngày: quá thời hạn máy chủ nhớ mã đơn để chống trùng")
+            }
             _ => "quá thời hạn máy chủ nhớ mã đơn để chống trùng".into(),
         });
     }
@@ -737,13 +737,41 @@ mod tests {
         use crate::domain::order::text_problem;
         let long = "x".repeat(1001);
         let cases: Vec<(&str, String, &str)> = vec![
-            ("invalid_ward", text_problem(" ", 200).unwrap(), "đang để trống"),
-            ("invalid_note", text_problem(&long, 1000).unwrap(), "tối đa 1000 ký tự"),
-            ("invalid_name", text_problem("\u{202e}Lan", 200).unwrap(), "U+202E"),
-            ("invalid_name", text_problem("a\u{1}b", 200).unwrap(), "ký tự điều khiển"),
-            ("invalid_name", text_problem("\u{200b}", 200).unwrap(), "nhìn thấy được"),
-            ("invalid_money", MoneyError::NotDigits.message().into(), "\"185000\""),
-            ("invalid_money", MoneyError::NotANumber.message().into(), "\"185000\""),
+            (
+                "invalid_ward",
+                text_problem(" ", 200).unwrap(),
+                "đang để trống",
+            ),
+            (
+                "invalid_note",
+                text_problem(&long, 1000).unwrap(),
+                "tối đa 1000 ký tự",
+            ),
+            (
+                "invalid_name",
+                text_problem("\u{202e}Lan", 200).unwrap(),
+                "U+202E",
+            ),
+            (
+                "invalid_name",
+                text_problem("a\u{1}b", 200).unwrap(),
+                "ký tự điều khiển",
+            ),
+            (
+                "invalid_name",
+                text_problem("\u{200b}", 200).unwrap(),
+                "nhìn thấy được",
+            ),
+            (
+                "invalid_money",
+                MoneyError::NotDigits.message().into(),
+                "\"185000\"",
+            ),
+            (
+                "invalid_money",
+                MoneyError::NotANumber.message().into(),
+                "\"185000\"",
+            ),
             (
                 "too_many_items",
                 "at most 100 items per order; got 101".into(),

@@ -129,6 +129,10 @@ pub struct ParcelsMissing {
     /// they were waved, not yet replaced by their repack.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repack_pending: Vec<String>,
+    /// (`pull_pending`, nothing missing) Parcels that no longer ship but were scanned onto
+    /// the truck: take each off and confirm it (`POST /v1/parcels/{id}/pulled`) first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to_pull: Vec<String>,
 }
 
 fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
@@ -153,7 +157,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     responses((status = 200, body = HandedOver), (status = 400, body = ErrorBody, description = "a malformed body, a parcel not in the shipment, or a missing or too long reason"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody),
-        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`, `missing`), or, with none missing, parcels holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`, in `repack_pending`)")))]
+        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`, `missing`), or, with none missing, parcels that no longer ship still scanned onto the truck (`pull_pending`, in `to_pull`), or parcels holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`, in `repack_pending`)")))]
 pub async fn handed_over(
     State(state): State<AppState>,
     caller: Caller,
@@ -225,6 +229,7 @@ pub async fn handed_over(
                     },
                     missing,
                     repack_pending: Vec::new(),
+                    to_pull: Vec::new(),
                 };
                 return Ok((StatusCode::CONFLICT, Json(body)).into_response());
             }
@@ -240,6 +245,23 @@ pub async fn handed_over(
                     },
                     missing: Vec::new(),
                     repack_pending: parcels,
+                    to_pull: Vec::new(),
+                };
+                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+            }
+            HandOverOutcome::PullFirst(parcels) => {
+                let body = ParcelsMissing {
+                    error: ErrorDetail {
+                        code: ErrorCode::PullPending,
+                        message: format!(
+                            "{} parcel(s) that no longer ship are on the truck: take them off \
+                             and confirm each pulled, then hand over",
+                            parcels.len()
+                        ),
+                    },
+                    missing: Vec::new(),
+                    repack_pending: Vec::new(),
+                    to_pull: parcels,
                 };
                 return Ok((StatusCode::CONFLICT, Json(body)).into_response());
             }

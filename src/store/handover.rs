@@ -60,6 +60,9 @@ pub enum HandOverOutcome {
     /// Parcels to go on the truck that hold an order cancelled since they were waved, not
     /// yet replaced by the planner's repack: nothing is handed over.
     Repacking(Vec<String>),
+    /// Parcels that no longer ship (replaced, cancelled) still on the truck: scanned onto
+    /// it and not yet confirmed pulled off. Nothing is handed over.
+    PullFirst(Vec<String>),
     /// The shipment's parcels changed since they were read: read them again.
     Stale,
 }
@@ -255,6 +258,7 @@ impl Store {
             )),
             Some((tag, rest)) if tag == "missing" => Ok(HandOverOutcome::Missing(rest.to_vec())),
             Some((tag, rest)) if tag == "repack" => Ok(HandOverOutcome::Repacking(rest.to_vec())),
+            Some((tag, rest)) if tag == "pull" => Ok(HandOverOutcome::PullFirst(rest.to_vec())),
             Some((tag, _)) if tag == "stale" => Ok(HandOverOutcome::Stale),
             _ => Err(StoreError::Corrupt("handover.lua answered nothing".into())),
         }

@@ -61,6 +61,7 @@ pub enum ErrorCode {
     ParcelReplaced,
     ParcelsMissing,
     PayloadTooLarge,
+    PullPending,
     RepackPending,
     RequestTimeout,
     SellerOnly,
@@ -87,7 +88,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 71] = [
+    pub const ALL: [ErrorCode; 72] = [
         ErrorCode::BadRequest,
         ErrorCode::BinaryFrame,
         ErrorCode::CrossOrigin,
@@ -137,6 +138,7 @@ impl ErrorCode {
         ErrorCode::ParcelReplaced,
         ErrorCode::ParcelsMissing,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::PullPending,
         ErrorCode::RepackPending,
         ErrorCode::RequestTimeout,
         ErrorCode::SellerOnly,
@@ -213,6 +215,7 @@ impl ErrorCode {
             ErrorCode::ParcelReplaced => "parcel_replaced",
             ErrorCode::ParcelsMissing => "parcels_missing",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::PullPending => "pull_pending",
             ErrorCode::RepackPending => "repack_pending",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::SellerOnly => "seller_only",

@@ -138,3 +138,45 @@ test('a pulled box says which of its units stay on the table for other parcels',
   assert.equal(await pullCardText(wave.wave_id, box.parcel_id),
     `Rút kiện ${box.parcel_id} ra, đóng lại thành ${replaced.replaced_by}; để 1 × HONEY-500 lại bàn đóng gói`);
 });
+
+test('a box to pull still on the truck holds the hand-over until it is taken off', { timeout: 120000 }, async () => {
+  const before = new Set((await apiWaves(env.srv.base)).map((w) => w.wave_id));
+  await ingest(env.srv.base, 'browser-ontruck', orders('RPT', 4));
+  await endSession(env.srv.base, 'browser-ontruck');
+  const waves = await newWaves(env.srv.base, before, 4);
+  const { wave, parcel: old } = await holding(waves, 'RPT-1');
+  assert.ok(old && old.order_ids.length === 2, 'a parcel of two orders');
+  const view = await call(env.srv.base, 'GET', '/v1/orders/RPT-1', SELLER_TOKEN);
+  const sid = view.body.shipment_id;
+  // Scanned onto the truck, then the buyer cancels one of its orders.
+  const scanned = await call(env.srv.base, 'POST', `/v1/shipments/${sid}/scans`, OPERATOR_TOKEN, { code: old.parcel_id });
+  assert.equal(scanned.body.result, 'loaded', JSON.stringify(scanned.body));
+  await cancelUntilReplaced(wave.wave_id, old.parcel_id, 'RPT-1');
+
+  const { context, page } = await openPage(env.browser, PORTRAIT);
+  try {
+    await signIn(page, env.srv.base);
+    await page.getByTestId('to-ship').click();
+    const card = page.locator(`[data-testid="shipment"][data-shipment-id="${sid}"]`);
+    await card.waitFor();
+    await card.getByTestId('handover-open').click();
+    const row = page.locator(`[data-testid="handover-pull"][data-parcel-id="${old.parcel_id}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-on-truck'), '1');
+    const confirm = page.getByTestId('handover-confirm');
+    assert.equal(await confirm.getAttribute('data-to-pull'), '1');
+    assert.equal(await confirm.isDisabled(), true, 'no hand-over with it on the truck');
+    await checkLayout(page, assert, 'a box to pull on the truck');
+    await row.getByTestId('handover-pulled').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="handover-result"]').dataset.result === 'pulled_off');
+    await eventually('taken off the truck', async () => {
+      const s = await call(env.srv.base, 'GET', `/v1/shipments/${sid}`, OPERATOR_TOKEN);
+      const p = s.body.parcels.find((x) => x.parcel_id === old.parcel_id);
+      return p && !p.loaded ? p : null;
+    });
+    await page.waitForFunction(() => document.querySelector('[data-testid="handover-confirm"]').dataset.toPull === '0');
+    clean(page, assert);
+  } finally {
+    await context.close();
+  }
+});

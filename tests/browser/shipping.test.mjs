@@ -178,6 +178,8 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
       return s.missing.find((x) => x !== behind.parcel_id);
     });
     await confirm.click();
+    // The hand-over cannot be undone: it is asked once more.
+    await page.getByTestId('confirm-ok').click();
     await page.waitForFunction(() => document.querySelector('[data-testid="handover-result"]').dataset.result === 'refused_missing');
     assert.match(await page.getByTestId('handover-result').textContent(), new RegExp(`MÁY CHỦ TỪ CHỐI.*${late}`));
     const lateRow = page.locator(`[data-testid="handover-missing"][data-parcel-id="${late}"]`);
@@ -191,6 +193,11 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     await dialog.waitFor({ state: 'hidden' });
     await page.waitForFunction(() => !document.querySelector('[data-testid="handover-confirm"]').disabled);
     await confirm.click();
+    // Cancelling the question sends nothing.
+    await page.getByTestId('confirm-cancel').click();
+    assert.notEqual((await apiShipment(id)).status, 'handed_over', 'not asked: not handed over');
+    await confirm.click();
+    await page.getByTestId('confirm-ok').click();
     await page.waitForFunction(() => document.querySelector('[data-testid="handover-result"]').dataset.result === 'handed_over');
     const done = await eventually('handed over', async () => {
       const s = await apiShipment(id);

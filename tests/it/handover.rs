@@ -1190,6 +1190,35 @@ async fn a_cancel_in_a_box_loaded_unpacked_replaces_it() {
     assert_eq!(wave["put_back_count"], 1, "{wave}");
     let (s, r) = hand_over(&addr, &shipment).await;
     assert_eq!(s, 409, "{r}");
-    assert_eq!(ids(&r["missing"]), BTreeSet::from([replacement]), "{r}");
+    assert_eq!(
+        ids(&r["missing"]),
+        BTreeSet::from([replacement.clone()]),
+        "{r}"
+    );
+    // The replacement loaded, nothing is missing: the old box is still on the truck, so
+    // the truck may not leave until it is confirmed pulled off.
+    let (s, r) = scan(&addr, &shipment, &replacement).await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
+    let (s, r) = hand_over(&addr, &shipment).await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(r["error"]["code"], "pull_pending", "{r}");
+    assert_eq!(ids(&r["to_pull"]), BTreeSet::from([both.clone()]), "{r}");
+    let (s, r) = call(
+        &addr,
+        OPERATOR,
+        reqwest::Method::POST,
+        &format!("/v1/parcels/{both}/pulled"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert_eq!(parcel(&sh, &both)["loaded"], false, "{sh}");
+    let (s, r) = hand_over(&addr, &shipment).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        get(&addr, &format!("/v1/shipments/{shipment}")).await["status"],
+        "handed_over"
+    );
     app.stop().await;
 }

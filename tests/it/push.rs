@@ -588,9 +588,17 @@ async fn push_to_a_closed_port_fails_fast_with_the_reason() {
         assert_eq!(out.status.code(), Some(3), "{stderr}");
         assert!(out.stdout.is_empty(), "no summary table");
         let words = if lang == "en" {
-            ["connecting to", "cannot reach the service", "connection refused"]
+            [
+                "connecting to",
+                "cannot reach the service",
+                "connection refused",
+            ]
         } else {
-            ["đang kết nối tới", "không kết nối được", "kết nối bị từ chối"]
+            [
+                "đang kết nối tới",
+                "không kết nối được",
+                "kết nối bị từ chối",
+            ]
         };
         for w in words {
             assert!(stderr.contains(w), "{w:?} in {stderr}");
@@ -611,7 +619,9 @@ async fn a_url_of_another_web_server_is_named_as_such() {
             let mut buf = [0u8; 4096];
             let _ = tcp.read(&mut buf).await;
             let _ = tcp
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
                 .await;
         }
     });
@@ -693,7 +703,11 @@ async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
     // A header and no row: an export of the wrong days.
     let header_only = dir.path().join("header-only.csv");
     let header = std::fs::read_to_string(&shopee).unwrap();
-    std::fs::write(&header_only, format!("{}\r\n", header.lines().next().unwrap())).unwrap();
+    std::fs::write(
+        &header_only,
+        format!("{}\r\n", header.lines().next().unwrap()),
+    )
+    .unwrap();
     // Nothing listens there: a refusal must come before any connection.
     let url = format!("ws://127.0.0.1:{}", free_port());
     for (file, format, follow, said) in [

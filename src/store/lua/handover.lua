@@ -15,7 +15,9 @@
 -- Returns {'ok', handed over count} | {'dup', handed over count, left-behind parcel id…}
 -- (a repeat: the first hand-over's answer, as the shipment hash recorded it; '' for the count
 -- of a shipment handed over by builds before the thirty-eighth session, which recorded none)
--- | {'missing', parcel id…} | {'repack', parcel id…} (nothing missing, but parcels to go
+-- | {'missing', parcel id…} | {'pull', parcel id…} (nothing missing, but parcels that no
+-- longer ship are still on the truck: scanned onto it, not yet confirmed pulled off)
+-- | {'repack', parcel id…} (nothing missing, but parcels to go
 -- hold an order cancelled meanwhile, whose repack has not replaced them yet) | {'stale', 0}
 -- ('stale': the shipment's parcels changed since the caller read them: their number, the
 -- distinct ids of the list and the set together, as store/shipments.rs reads them, is not p;
@@ -51,6 +53,9 @@ local function more(a)
   return 0
 end
 local missing = {}
+-- Parcels on the truck that must not leave with it (replaced, cancelled, flagged pull): a
+-- station confirms each pulled off (`pulled.lua` clears `loaded`) before the truck goes.
+local on_truck = {}
 -- Parcels going on the truck that hold an order cancelled since they were waved: the
 -- planner's repack (which replaces the parcel) has not run yet; nothing may leave with them.
 local repack = {}
@@ -58,6 +63,9 @@ local k, a = 4, 3
 for _ = 1, p do
   local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local ship = ships(KEYS[k])
+  if not ship and redis.call('HGET', KEYS[k], 'loaded') == '1' then
+    on_truck[#on_truck + 1] = id
+  end
   if ship and reason == '' then
     if redis.call('HGET', KEYS[k], 'loaded') ~= '1' then missing[#missing + 1] = id end
     for i = k + 1, k + n do
@@ -78,6 +86,10 @@ end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
   return missing
+end
+if #on_truck > 0 then
+  table.insert(on_truck, 1, 'pull')
+  return on_truck
 end
 if #repack > 0 then
   table.insert(repack, 1, 'repack')

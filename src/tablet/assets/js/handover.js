@@ -7,6 +7,7 @@
 import { api, enc } from './api.js';
 import { t, tIn, errText } from './i18n.js';
 import { S, $, el, setText, sync, beep, unbroken } from './views.js';
+import { ask } from './ask.js';
 
 const REASONS = ['not_packed', 'damaged', 'not_found', 'truck_full', 'other'];
 const KEY = 'lp.leave.v1';
@@ -50,7 +51,7 @@ export function reset(id) {
 
 const RESULTS = {
   loaded: 'good', loaded_unpacked: 'info', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
-  handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad',
+  handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad', refused_pull: 'bad', pulled_off: 'good',
 };
 
 /** The big answer to the last scan (null hides it). */
@@ -117,6 +118,30 @@ function simple(id, testid, cls) {
   return el('li', { class: `ho-item ${cls}`, data: { testid, parcelId: id } }, el('span', { class: 'sku', text: id }));
 }
 
+/** A parcel to pull; one still on the truck has a button to confirm it was taken off. */
+function pullRow(id, onTruck) {
+  const e = simple(id, 'handover-pull', 'bad');
+  e.dataset.onTruck = onTruck ? '1' : '0';
+  if (onTruck) {
+    e.append(el('span', { class: 'ho-why', text: t('hoOnTruck') }),
+      el('button', { type: 'button', class: 'btn secondary', text: t('hoPulledOff'), data: { testid: 'handover-pulled', parcelId: id } }));
+  }
+  return e;
+}
+
+/** A parcel to pull confirmed taken off the truck (its `loaded` is cleared). */
+async function pulledOff(id) {
+  try {
+    await api('POST', `/v1/parcels/${enc(id)}/pulled`, {});
+  } catch (e) {
+    if (e.status === 401) { onAuth(e); return; }
+    result('error', { code: id, msg: errText(e) });
+    return;
+  }
+  result('pulled_off', { id });
+  await onChanged();
+}
+
 /** Draws the hand-over part of the open shipment. */
 export function render(sh) {
   const done = sh.status === 'handed_over';
@@ -135,7 +160,9 @@ export function render(sh) {
   const pull = parcels.filter((p) => !goes(p) && (p.loaded || pulled.has(p.parcel_id)))
     .map((p) => p.parcel_id);
   for (const id of pulled) if (!pull.includes(id)) pull.push(id);
-  sync($('ho-pull'), pull.map((id) => simple(id, 'handover-pull', 'bad')));
+  // Still on the truck: the server refuses the hand-over until each is confirmed taken off.
+  const onTruck = new Set(parcels.filter((p) => !goes(p) && p.loaded).map((p) => p.parcel_id));
+  sync($('ho-pull'), pull.map((id) => pullRow(id, onTruck.has(id))));
   $('ho-pull-box').hidden = pull.length === 0;
   setText($('ho-missing-title'), t('hoMissing', { n: missing.filter((id) => !left.has(id)).length }));
   setText($('ho-loaded-title'), t('hoLoaded', { a: loadedN, b: loadedN + missing.length }));
@@ -143,12 +170,14 @@ export function render(sh) {
   const open = missing.filter((id) => !left.has(id));
   const c = $('handover-confirm');
   // Without the server's `missing` list nothing can be known to be complete.
-  c.disabled = done || open.length > 0 || !Array.isArray(sh.missing);
+  c.disabled = done || open.length > 0 || onTruck.size > 0 || !Array.isArray(sh.missing);
   c.dataset.missing = String(open.length);
+  c.dataset.toPull = String(onTruck.size);
   setText(c, done ? t('hoDone') : t('hoConfirm'));
   $('handover-scan').disabled = done;
   setText($('ho-hint'), done ? t('hoDoneHint') : !Array.isArray(sh.missing) ? ''
     : open.length ? t('hoNeed', { n: open.length })
+      : onTruck.size ? t('hoPullFirst', { n: onTruck.size })
       : left.size ? t('hoReady', { n: left.size }) : t('hoReadyAll'));
   $('handover').classList.toggle('is-done', done);
 }
@@ -199,6 +228,15 @@ async function confirm() {
   if (!sh) return;
   const missing = Array.isArray(sh.missing) ? sh.missing : [];
   const body = { left_behind: missing.filter((id) => left.has(id)).map((id) => ({ parcel_id: id, reason: left.get(id) })) };
+  // The truck leaves for good: asked once more, as every step that cannot be undone.
+  const going = typeof sh.loaded_count === 'number' ? sh.loaded_count : 0;
+  const yes = await ask({
+    title: t('hoAskTitle', { id: sh.shipment_id }),
+    text: t('hoAskText', { n: going }),
+    ok: t('hoConfirm'),
+    kind: 'warn',
+  });
+  if (!yes.ok || S.ship !== sh) return;
   $('handover-confirm').disabled = true;
   try {
     await api('POST', `/v1/shipments/${enc(sh.shipment_id)}/handed-over`, body);
@@ -210,7 +248,10 @@ async function confirm() {
     const b = e.body || {};
     const miss = b.missing || (b.error && b.error.missing) || [];
     const repack = Array.isArray(b.repack_pending) ? b.repack_pending : [];
-    if (e.status === 409 && repack.length) {
+    const toPull = Array.isArray(b.to_pull) ? b.to_pull : [];
+    if (e.status === 409 && toPull.length) {
+      result('refused_pull', { list: toPull.join(', ') });
+    } else if (e.status === 409 && repack.length) {
       // Parcels holding an order cancelled meanwhile: their repack replaces them in a moment
       // (the re-read below shows the replacement to scan, and the old parcel to pull).
       result('refused_repack', { list: repack.join(', ') });
@@ -253,6 +294,10 @@ export function wire(changed, auth) {
   $('leave-reasons').addEventListener('click', (e) => {
     const b = e.target.closest('[data-reason]');
     if (b) chooseReason(b.dataset.reason);
+  });
+  $('ho-pull').addEventListener('click', (e) => {
+    const b = e.target.closest('[data-testid="handover-pulled"]');
+    if (b) { b.disabled = true; pulledOff(b.dataset.parcelId); }
   });
   $('leave-form').addEventListener('submit', confirmLeave);
   $('leave-cancel').addEventListener('click', () => $('leave-dialog').close());
