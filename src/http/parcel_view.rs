@@ -161,6 +161,33 @@ pub struct ParcelView {
     pub items_picked: Option<bool>,
 }
 
+/// A carrier's and service's names as labels print them ("Viettel Post", "VCN · Chuyển phát
+/// nhanh"), from the carrier's kind in config (`None`: a carrier no longer configured). The
+/// parcel views, the shipment views and the labels say the same.
+pub fn carrier_names(
+    config: &crate::config::Config,
+    carrier: &str,
+    service: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let Some(cfg) = config.carriers.iter().find(|c| c.id == carrier) else {
+        return (None, None);
+    };
+    let service = service.map_or_else(|| cfg.service(), str::to_owned);
+    let table = cfg
+        .rates()
+        .into_iter()
+        .find(|r| r.code == service)
+        .map(|r| r.name);
+    (
+        Some(crate::shipping::label::carrier_display_name(cfg.kind)),
+        Some(crate::shipping::label::service_display(
+            Some(cfg.kind),
+            &service,
+            table.as_deref(),
+        )),
+    )
+}
+
 /// What the floor's badges need besides the parcel: the time, the planner's at-risk orders
 /// (seller, order id), the carriers' names.
 pub struct FloorCtx<'a> {
@@ -197,23 +224,9 @@ impl<'a> FloorCtx<'a> {
     /// The view with names and badges filled in.
     pub fn view(&self, p: &StoredParcel) -> ParcelView {
         let mut v = ParcelView::of(p);
-        let cfg = v
-            .carrier
-            .as_deref()
-            .and_then(|id| self.config.carriers.iter().find(|c| c.id == id));
-        if let Some(cfg) = cfg {
-            let service = v.service.clone().unwrap_or_else(|| cfg.service());
-            let table = cfg
-                .rates()
-                .into_iter()
-                .find(|r| r.code == service)
-                .map(|r| r.name);
-            v.carrier_name = Some(crate::shipping::label::carrier_display_name(cfg.kind));
-            v.service_name = Some(crate::shipping::label::service_display(
-                Some(cfg.kind),
-                &service,
-                table.as_deref(),
-            ));
+        if let Some(carrier) = v.carrier.as_deref() {
+            (v.carrier_name, v.service_name) =
+                carrier_names(self.config, carrier, v.service.as_deref());
         }
         let listed = p.doc.orders.iter().any(|o| {
             self.listed

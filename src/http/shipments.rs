@@ -30,6 +30,12 @@ pub struct ShipmentView {
     pub site: String,
     pub carrier: String,
     pub service: String,
+    /// The carrier and service by name, as its parcels and labels say them ("Viettel
+    /// Post", "VCN · Chuyển phát nhanh"); null for a carrier no longer configured.
+    #[schema(required = true)]
+    pub carrier_name: Option<String>,
+    #[schema(required = true)]
+    pub service_name: Option<String>,
     pub pickup_at: DateTime<Utc>,
     pub parcel_ids: Vec<String>,
     pub parcel_count: usize,
@@ -64,13 +70,21 @@ pub struct ShipmentView {
     pub parcels: Option<Vec<ParcelView>>,
 }
 
-fn view(sh: &Shipment, floor: Option<&super::parcel_view::FloorCtx<'_>>) -> ShipmentView {
+fn view(
+    sh: &Shipment,
+    config: &crate::config::Config,
+    floor: Option<&super::parcel_view::FloorCtx<'_>>,
+) -> ShipmentView {
     let p = &sh.plan;
+    let (carrier_name, service_name) =
+        super::parcel_view::carrier_names(config, &sh.carrier, Some(&sh.service));
     ShipmentView {
         shipment_id: sh.id.clone(),
         site: sh.site.clone(),
         carrier: sh.carrier.clone(),
         service: sh.service.clone(),
+        carrier_name,
+        service_name,
         pickup_at: sh.pickup_at,
         parcel_ids: p.parcel_ids.clone(),
         parcel_count: p.parcel_count,
@@ -148,7 +162,7 @@ pub async fn list(
     let shipments = shipments_of(&state, &site, date)
         .await?
         .iter()
-        .map(|sh| view(sh, None))
+        .map(|sh| view(sh, &state.config, None))
         .collect();
     Ok(Json(ShipmentList {
         site,
@@ -203,7 +217,7 @@ pub async fn get(
 ) -> Result<Json<ShipmentView>, ApiError> {
     let sh = find(&state, &caller, &id).await?;
     let floor = super::parcel_view::FloorCtx::load(&state, &sh.site).await?;
-    Ok(Json(view(&sh, Some(&floor))))
+    Ok(Json(view(&sh, &state.config, Some(&floor))))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

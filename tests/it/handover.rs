@@ -1134,6 +1134,11 @@ async fn a_cancel_in_a_box_loaded_unpacked_replaces_it() {
     // Its orders listed by id (before, in the planner's order: `-1, -0`).
     let sh = get(&addr, &format!("/v1/shipments/{shipment}")).await;
     assert_eq!(parcel(&sh, &both)["order_ids"], json!(orders), "{sh}");
+    // The shipment names its carrier and service as its parcels (and labels) do.
+    assert!(sh["carrier_name"].is_string(), "{sh}");
+    for key in ["carrier_name", "service_name"] {
+        assert_eq!(sh[key], parcel(&sh, &both)[key], "{key}: {sh}");
+    }
     pick_waves_of(&addr, &orders).await;
     let (s, r) = scan(&addr, &shipment, &both).await;
     assert_eq!(

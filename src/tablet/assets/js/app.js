@@ -83,6 +83,16 @@ function listEveryMinute() {
   }, 60000);
 }
 
+let shipSoon = null;
+
+/** The site's waves changed (a pick, a pack, a cancel that replaces a box): an open
+ * hand-over re-reads its shipment at once rather than at its next poll, so a box to pull
+ * shows while the truck is loading. */
+function shipChanged() {
+  if (S.view !== 'ship' || !S.shipId || shipSoon) return;
+  shipSoon = setTimeout(() => { shipSoon = null; SH.reload().catch(failed); }, 500);
+}
+
 function closeStream() {
   if (stream) stream.close();
   stream = null;
@@ -100,6 +110,7 @@ function openStream() {
   es.addEventListener('waves', (e) => {
     C.heard();
     try { applyFeed(JSON.parse(e.data)); } catch { /* a bad event: the next one fixes it */ }
+    shipChanged();
   });
   es.addEventListener('refresh', () => {
     C.heard();
