@@ -203,6 +203,11 @@ pub async fn run_cancel(args: CancelArgs) -> i32 {
 
 pub async fn run_session(args: SessionArgs) -> i32 {
     super::i18n::init(args.lang);
+    // No session can have such a label (as `push` says it): the rule, not "no such session".
+    if !crate::domain::is_label(&args.label) {
+        eprintln!("livepack session: {}", t(Msg::BadLabel, &[]));
+        return EXIT_USAGE;
+    }
     let http = match client() {
         Ok(c) => c,
         Err(e) => {

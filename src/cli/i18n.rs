@@ -134,6 +134,7 @@ catalogue! {
     // Usage and input.
     BadSessionLabel => "--session must be 1–64 of A-Z a-z 0-9 . _ -",
         "--session phải gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
+    BadLabel => "a session label is 1–64 of A-Z a-z 0-9 . _ -", "tên phiên phải gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
     CannotRead => "cannot read {path}: {error}", "không đọc được {path}: {error}";
     UnknownFormat => "cannot tell the input's format: {why} (pass --format)",
         "không nhận ra định dạng của tệp: {why} (hãy chỉ rõ --format)";

@@ -43,14 +43,19 @@ impl Engine<'_> {
     pub async fn run(mut self) -> Result<Report, ClientError> {
         let mut failures: u32 = 0;
         let mut first = true;
+        let mut connected_before = false;
         while !self.is_done() {
             if !first {
-                self.report.reconnects += 1;
                 sleep(self.backoff(failures)).await;
             }
             first = false;
             let ws = match self.connect().await {
                 Ok(ws) => {
+                    // A connection made again (not the attempts that failed meanwhile).
+                    if connected_before {
+                        self.report.reconnects += 1;
+                    }
+                    connected_before = true;
                     if self.offline.take().is_some() {
                         self.emit();
                     }

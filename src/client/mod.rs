@@ -139,7 +139,8 @@ pub struct Report {
     /// Every frame written, resends and `end_session` included.
     pub frames_sent: u64,
     pub nacks: u64,
-    /// Connection attempts after the first one.
+    /// Connections made again after the first one was lost (failed attempts meanwhile do
+    /// not count).
     pub reconnects: u64,
     /// Per answered frame: time from sending it to its reply, in microseconds.
     pub ack_latencies_us: Vec<u64>,
