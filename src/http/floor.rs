@@ -93,12 +93,12 @@ pub async fn put_back(
     State(state): State<AppState>,
     caller: Caller,
     Path(wave_id): Path<String>,
-    body: Result<Json<PutBackBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<crate::web::body::ObjectJson<PutBackBody>, crate::web::error::ApiError>,
 ) -> Result<Json<PutBackResult>, ApiError> {
     // A seller's token is refused before its body is read (401, not a 422 for a body
     // it had no business sending).
     super::waves::not_for_sellers(&caller)?;
-    let Json(body) = body?;
+    let crate::web::body::ObjectJson(body) = body?;
     check_id(
         &body.put_back_id,
         ErrorCode::InvalidPutBackId,
@@ -196,12 +196,12 @@ pub async fn unpick(
     State(state): State<AppState>,
     caller: Caller,
     Path(wave_id): Path<String>,
-    body: Result<Json<UnpickBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<crate::web::body::ObjectJson<UnpickBody>, crate::web::error::ApiError>,
 ) -> Result<Json<PickResult>, ApiError> {
     // A seller's token is refused before its body is read (401, not a 422 for a body
     // it had no business sending).
     super::waves::not_for_sellers(&caller)?;
-    let Json(body) = body?;
+    let crate::web::body::ObjectJson(body) = body?;
     check_id(&body.unpick_id, ErrorCode::InvalidUnpickId, "unpick_id")?;
     check_qty(body.qty)?;
     let (site, doc) = wave_of(&state, &caller, &wave_id).await?;

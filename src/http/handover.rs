@@ -55,12 +55,12 @@ pub async fn scan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<ScanBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<crate::web::body::ObjectJson<ScanBody>, crate::web::error::ApiError>,
 ) -> Result<Json<ScanAnswer>, ApiError> {
     // A seller's token is refused before its body is read (401, not a 422 for a body
     // it had no business sending).
     super::waves::not_for_sellers(&caller)?;
-    let Json(body) = body?;
+    let crate::web::body::ObjectJson(body) = body?;
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN {
         return Err(ApiError::bad_request(
@@ -139,6 +139,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(HandOverBody::default());
     }
+    crate::web::body::object_only(body)?;
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             ErrorCode::InvalidBody,

@@ -99,6 +99,12 @@ impl Modify for CommonErrors {
                         error("`payload_too_large`: a body over the size limit, or broken off"),
                     );
                 }
+                if op.request_body.is_some() && !responses.contains_key("422") {
+                    responses.insert(
+                        "422".into(),
+                        error("`invalid_body`: JSON that is not an object, or not of this shape"),
+                    );
+                }
             }
         }
     }
@@ -272,6 +278,9 @@ mod tests {
                 }
                 if method == "post" {
                     assert!(responses.contains_key("413"), "{method} {path}: 413");
+                }
+                if op.get("requestBody").is_some() {
+                    assert!(responses.contains_key("422"), "{method} {path}: 422");
                 }
             }
         }

@@ -218,6 +218,7 @@ pub async fn cancel_order(
                 "a body must be JSON `{\"reason\": …}` with `Content-Type: application/json`",
             ));
         }
+        crate::web::body::object_only(&body)?;
         Json::<CancelBody>::from_bytes(&body)?.0.reason
     };
     let reason = reason.unwrap_or_else(|| "unspecified".into());

@@ -85,10 +85,10 @@ pub async fn sign_in(
     State(state): State<AppState>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
+    body: Result<crate::web::body::ObjectJson<SignIn>, crate::web::error::ApiError>,
 ) -> Result<Response, ApiError> {
     super::auth::refuse_cross_site(&headers)?;
-    let Json(body) = body?;
+    let crate::web::body::ObjectJson(body) = body?;
     let station = station_name(body.station.as_deref())?;
     let Some(site) = state.config.site(&body.site) else {
         return Err(ApiError::new(

@@ -467,12 +467,12 @@ pub async fn pick(
     State(state): State<AppState>,
     caller: Caller,
     Path(wave_id): Path<String>,
-    body: Result<Json<PickBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<crate::web::body::ObjectJson<PickBody>, crate::web::error::ApiError>,
 ) -> Result<Json<PickResult>, ApiError> {
     // A seller's token is refused before its body is read (401, not a 422 for a body
     // it had no business sending).
     not_for_sellers(&caller)?;
-    let Json(mut body) = body?;
+    let crate::web::body::ObjectJson(mut body) = body?;
     if !is_label(&body.pick_id) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidPickId,
@@ -578,6 +578,7 @@ pub fn optional_body<T: serde::de::DeserializeOwned + Default>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    crate::web::body::object_only(bytes)?;
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("the JSON body: {e}")))
 }

@@ -4,4 +4,5 @@
 //! store), never at an edge, so the edges never import each other for it.
 
 pub mod auth;
+pub mod body;
 pub mod error;

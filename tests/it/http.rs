@@ -284,6 +284,32 @@ async fn floor_endpoints_check_credentials_and_bodies_and_are_documented() {
         StatusCode::NOT_FOUND
     );
 
+    // A JSON array where an object belongs (serde would read a struct from its fields in
+    // order): refused, on every route that takes a body.
+    for path in [
+        &put_backs,
+        &unpicks,
+        &unpacked,
+        &packed,
+        &format!("{wave}/picks"),
+        &format!("{shipment}/scans"),
+        &format!("{shipment}/handed-over"),
+        &"/v1/station/session".to_owned(),
+    ] {
+        let (s, e) = post_raw(&app, path, Some(OPERATOR), Some(r#"["x", "HONEY-500", 1]"#)).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")),
+            "{path}: {e}"
+        );
+    }
+    let (s, e) = post_raw(&app, "/v1/orders/TT-1/cancel", Some(TOKEN_A), Some("[]")).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")),
+        "cancel: {e}"
+    );
+
     // Bad bodies: a clear code naming the field, never a 500.
     for (path, body, code) in [
         (
