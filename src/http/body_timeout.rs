@@ -17,8 +17,34 @@ use super::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Bodies are buffered up to axum's default extractor limit (2 MiB); larger ones are refused
-/// here just as the extractors would refuse them.
+/// here just as the extractors would refuse them. A carrier's settlement file may be larger
+/// (its route's own limit, `cod::MAX_SETTLEMENT_BYTES`).
 const MAX_BODY: usize = 2 << 20;
+
+/// The body limit of the route a request matched.
+fn max_body(req: &Request) -> usize {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str());
+    match route {
+        Some(super::SETTLEMENTS_ROUTE) => super::cod::MAX_SETTLEMENT_BYTES,
+        _ => MAX_BODY,
+    }
+}
+
+/// Whether reading a body failed on its length limit (else it was broken off: a connection
+/// closed early, a malformed chunk).
+fn over_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
 
 fn has_body(req: &Request) -> bool {
     if req.headers().contains_key(header::UPGRADE) {
@@ -40,21 +66,23 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let secs = state.config.server.request_body_timeout_secs;
+    let max = max_body(&req);
     let (parts, body) = req.into_parts();
-    match tokio::time::timeout(
-        Duration::from_secs(secs),
-        axum::body::to_bytes(body, MAX_BODY),
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_secs(secs), axum::body::to_bytes(body, max)).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(_)) => ApiError::new(
+        Ok(Err(e)) if over_limit(&e) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
-            format!("request body: larger than {MAX_BODY} bytes or broken off"),
+            format!("request body: larger than {max} bytes"),
+        )
+        .into_response(),
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            "request body: broken off (shorter than its Content-Length, or a malformed chunk)",
         )
         .into_response(),
         Err(_) => {

@@ -58,7 +58,7 @@ pub struct ApiDoc;
 
 /// Answers every route of a kind can give whatever its handler says: a path parameter that
 /// is not UTF-8 text (`%FF`) is a 400 before any handler runs, and a body over the size
-/// limit (2 MiB; settlements 32 MiB) or broken off is a 413.
+/// limit (2 MiB; settlements 32 MiB) is a 413.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -96,7 +96,7 @@ impl Modify for CommonErrors {
                 if method == HttpMethod::Post && !responses.contains_key("413") {
                     responses.insert(
                         "413".into(),
-                        error("`payload_too_large`: a body over the size limit, or broken off"),
+                        error("`payload_too_large`: a body over the size limit (2 MiB; settlements 32 MiB)"),
                     );
                 }
                 if op.request_body.is_some() && !responses.contains_key("422") {
@@ -166,6 +166,9 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The route of carriers' settlement files, whose bodies may be larger than others'.
+pub const SETTLEMENTS_ROUTE: &str = "/v1/carriers/{carrier_id}/settlements";
+
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -216,7 +219,7 @@ pub fn router(state: AppState) -> Router {
             post(shipments::webhook),
         )
         .route(
-            "/v1/carriers/{carrier_id}/settlements",
+            SETTLEMENTS_ROUTE,
             post(cod::settlements).layer(axum::extract::DefaultBodyLimit::max(
                 cod::MAX_SETTLEMENT_BYTES,
             )),

@@ -110,6 +110,24 @@ pub struct PullView {
 
 pub use super::parcel_view::ParcelView;
 
+/// Where a pulled box's surviving orders are to be repacked: its replacement, or that
+/// one's own replacement when it was replaced in turn (a later cancel), or none when the
+/// chain ends in a cancelled parcel (every order cancelled since): then the pull card asks
+/// for the box back, not for a repack into a parcel that no longer ships.
+fn live_replacement(stored: &[StoredParcel], p: &StoredParcel) -> Option<String> {
+    let mut next = p.replaced_by.as_deref()?;
+    // Bounded: a chain is as long as the cancels of one buyer's orders in one wave.
+    for _ in 0..stored.len() {
+        let q = stored.iter().find(|q| q.doc.parcel_id == next)?;
+        match (q.floor_status, q.replaced_by.as_deref()) {
+            (Some(FloorStatus::Cancelled), _) => return None,
+            (Some(FloorStatus::Replaced), Some(after)) => next = after,
+            _ => return Some(next.to_owned()),
+        }
+    }
+    Some(next.to_owned())
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WaveView {
     #[serde(flatten)]
@@ -387,7 +405,7 @@ pub async fn get(
             };
             pulls.push(PullView {
                 parcel_id: v.parcel_id.clone(),
-                replaced_by: v.replaced_by.clone(),
+                replaced_by: live_replacement(&stored, p),
                 never_packed: p.pull_empty,
                 to_table,
                 items: if p.pull_empty {

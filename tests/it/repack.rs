@@ -1393,6 +1393,21 @@ async fn a_pulled_box_s_card_asks_back_each_unit_once_and_none_the_new_parcel_ne
             .unwrap();
         assert_eq!(parcel["items_picked"], true, "{p} → {new}: {wave}");
     }
+    // Buyer 70 cancels the other order too: its replacement, never boxed, is cancelled, and
+    // the old box's card no longer says to repack into it (the box comes back whole).
+    let (s, r) = seller_client
+        .post_json("/v1/orders/PB-70-H/cancel", json!({}))
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    let path = format!("/v1/waves/{w70}");
+    eventually(30, "the card without a replacement", || {
+        let (c, path) = (&client, &path);
+        async move {
+            let wave = c.get_json(path).await.1;
+            pull_of(&wave, p70).is_some_and(|x| x["replaced_by"].is_null())
+        }
+    })
+    .await;
     app.stop().await;
 }
 
