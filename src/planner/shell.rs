@@ -121,6 +121,10 @@ impl SitePlanner {
                     tracing::warn!(site = %site, error = %e, "planner could not claim stale entries");
                 }
             }
+            // Said as soon as it is known, before a round (a new leader's first round can
+            // take a while: the backlog its predecessor left), and again after it.
+            metrics::gauge!(names::PLANNER_LEADER, "site" => site.clone())
+                .set(if self.fence.is_some() { 1.0 } else { 0.0 });
             // (Again: the claim may have found the lease gone.)
             if self.fence.is_some() {
                 match self.round().await {
