@@ -29,8 +29,9 @@ pub struct ScanAnswer {
     #[schema(required = true)]
     pub parcel_id: Option<String>,
     pub result: ScanResult,
-    /// `not_packed` (with `loaded`): no station marked this parcel packed; check that its
-    /// box holds all its items. Absent otherwise.
+    /// With `loaded`: `not_packed` (no station marked this parcel packed; check that its
+    /// box holds all its items), else `not_booked` (the carrier has no order for it yet:
+    /// book before the truck leaves). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<ScanWarning>,
 }
@@ -39,7 +40,11 @@ pub struct ScanAnswer {
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanWarning {
+    /// No station marked it packed: check that its box holds all its items.
     NotPacked,
+    /// Packed, but the carrier has no order for it yet (no tracking code): book the
+    /// shipment before the truck leaves, or the box travels without a carrier order.
+    NotBooked,
 }
 
 /// One label scanned at the truck: puts its parcel on the truck (idempotent).
@@ -70,7 +75,15 @@ pub async fn scan(
     }
     let site = find_site(&state, &caller, &id).await?;
     let (parcel_id, out) = handover::scan(&state.shipping, &site, &id, code).await?;
-    let warning = (out == ScanOutcome::LoadedUnpacked).then_some(ScanWarning::NotPacked);
+    let warning = match (out, &parcel_id) {
+        (ScanOutcome::LoadedUnpacked, _) => Some(ScanWarning::NotPacked),
+        (ScanOutcome::Loaded, Some(pid)) => {
+            let h = state.store.parcel_hashes(&site, &[pid.clone()]).await?;
+            let booked = h.first().is_some_and(|h| h.contains_key("tracking"));
+            (!booked).then_some(ScanWarning::NotBooked)
+        }
+        _ => None,
+    };
     let result = match out {
         ScanOutcome::Loaded | ScanOutcome::LoadedUnpacked => ScanResult::Loaded,
         ScanOutcome::AlreadyLoaded => ScanResult::AlreadyLoaded,
@@ -117,6 +130,9 @@ pub struct HandedOver {
     pub status: ShipmentStatus,
     pub parcels_handed_over: u64,
     pub left_behind: Vec<String>,
+    /// Parcels that left without a carrier booking (no tracking code): the carrier has no
+    /// order for them; tell the carrier, or take them back at its depot.
+    pub not_booked: Vec<String>,
 }
 
 /// A 409 naming the parcels still missing.
@@ -282,11 +298,24 @@ pub async fn handed_over(
     // Sorted (by number), so a repeat answers exactly as the first did.
     let mut left_behind = left_behind;
     left_behind.sort_by(|a, b| crate::domain::id_order(a, b));
+    // (`sh` as read before this hand-over, or after the first one for a repeat.)
+    let mut not_booked: Vec<String> = sh
+        .parcels
+        .iter()
+        .filter(|p| p.tracking.is_none())
+        .filter(|p| {
+            p.carrier_status == Some(crate::domain::status::CarrierStatus::HandedOver)
+                || (p.ships() && p.loaded && !left_behind.contains(&p.doc.parcel_id))
+        })
+        .map(|p| p.doc.parcel_id.clone())
+        .collect();
+    not_booked.sort_by(|a, b| crate::domain::id_order(a, b));
     Ok(Json(HandedOver {
         shipment_id: id,
         status: ShipmentStatus::HandedOver,
         parcels_handed_over: handed_over,
         left_behind,
+        not_booked,
     })
     .into_response())
 }

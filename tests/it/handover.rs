@@ -911,7 +911,8 @@ async fn a_parcel_handed_over_unpacked_counts_as_packed_in_its_wave() {
     pick_waves_of(&addr, &orders).await;
     let (s, r) = post(&addr, &format!("/v1/parcels/{a}/packed"), json!({})).await;
     assert_eq!(s, 200, "{r}");
-    for (p, warning) in [(&a, Value::Null), (&b, json!("not_packed"))] {
+    // (Neither is booked: a packed one warns of that, an unpacked one of its box first.)
+    for (p, warning) in [(&a, json!("not_booked")), (&b, json!("not_packed"))] {
         let (s, r) = scan(&addr, &shipment, p).await;
         assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
         assert_eq!(r["warning"], warning, "{r}");
@@ -1224,6 +1225,18 @@ async fn a_cancel_in_a_box_loaded_unpacked_replaces_it() {
     assert_eq!(
         get(&addr, &format!("/v1/shipments/{shipment}")).await["status"],
         "handed_over"
+    );
+    // The replacement left without a carrier booking: the answer says so, a repeat too.
+    assert_eq!(
+        ids(&r["not_booked"]),
+        BTreeSet::from([replacement.clone()]),
+        "{r}"
+    );
+    let (s, again) = hand_over(&addr, &shipment).await;
+    assert_eq!(
+        (s, &again["not_booked"]),
+        (200, &r["not_booked"]),
+        "{again}"
     );
     app.stop().await;
 }

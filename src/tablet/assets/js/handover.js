@@ -50,7 +50,7 @@ export function reset(id) {
 }
 
 const RESULTS = {
-  loaded: 'good', loaded_unpacked: 'info', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
+  loaded: 'good', loaded_unpacked: 'info', loaded_unbooked: 'info', handed_over_unbooked: 'info', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
   handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad', refused_pull: 'bad', pulled_off: 'good',
 };
 
@@ -91,6 +91,7 @@ export function scan(code) {
     let kind = ['loaded', 'already_loaded', 'pull', 'not_in_shipment', 'unknown'].includes(r.result)
       ? r.result : 'unknown';
     if (kind === 'loaded' && r.warning === 'not_packed') kind = 'loaded_unpacked';
+    if (kind === 'loaded' && r.warning === 'not_booked') kind = 'loaded_unbooked';
     result(kind, { code: c, id: pid });
     await onChanged();
   });
@@ -239,10 +240,12 @@ async function confirm() {
   if (!yes.ok || S.ship !== sh) return;
   $('handover-confirm').disabled = true;
   try {
-    await api('POST', `/v1/shipments/${enc(sh.shipment_id)}/handed-over`, body);
+    const done = await api('POST', `/v1/shipments/${enc(sh.shipment_id)}/handed-over`, body);
     left.clear();
     saveLeft();
-    result('handed_over', { id: sh.shipment_id });
+    const unbooked = done && Array.isArray(done.not_booked) ? done.not_booked : [];
+    if (unbooked.length) result('handed_over_unbooked', { n: unbooked.length, list: unbooked.join(', ') });
+    else result('handed_over', { id: sh.shipment_id });
   } catch (e) {
     if (e.status === 401) { onAuth(e); return; }
     const b = e.body || {};
