@@ -78,7 +78,10 @@ pub async fn scan(
     let warning = match (out, &parcel_id) {
         (ScanOutcome::LoadedUnpacked, _) => Some(ScanWarning::NotPacked),
         (ScanOutcome::Loaded, Some(pid)) => {
-            let h = state.store.parcel_hashes(&site, &[pid.clone()]).await?;
+            let h = state
+                .store
+                .parcel_hashes(&site, std::slice::from_ref(pid))
+                .await?;
             let booked = h.first().is_some_and(|h| h.contains_key("tracking"));
             (!booked).then_some(ScanWarning::NotBooked)
         }
