@@ -13,7 +13,7 @@ use krilla::surface::Surface;
 use krilla::Document;
 
 use super::codes::{code128, qr, Qr};
-use super::text::{clean, fit, wrap, Weight, FONTS};
+use super::text::{clean, fit, fit_size, wrap, Weight, FONTS};
 use super::{
     format_phone, format_pickup, format_vnd, format_weight, item_summary, LabelData, LabelError,
     LabelSize,
@@ -155,6 +155,24 @@ impl Pen<'_, '_> {
         self.text(x, baseline, size, Weight::Bold, text, BLACK);
     }
 
+    /// `text` at the largest size from `size` down to `min` that fits `max_w`, cut only
+    /// when it does not fit even at `min`.
+    #[allow(clippy::too_many_arguments)]
+    fn shrunk(
+        &mut self,
+        x: f32,
+        baseline: f32,
+        size: f32,
+        min: f32,
+        weight: Weight,
+        text: &str,
+        max_w: f32,
+    ) -> String {
+        let text = clean(text);
+        let size = fit_size(FONTS.face(weight), &text, size, min, max_w);
+        self.fitted(x, baseline, size, weight, &text, max_w)
+    }
+
     /// `text` cut to `max_w` and drawn; returns what was drawn.
     fn fitted(
         &mut self,
@@ -257,6 +275,32 @@ fn address_line(l: &LabelData) -> String {
     )
 }
 
+/// The receiver's street and ward in the space of `max_lines` lines of `size` points
+/// (`lead` apart): at `size` when they fit, else at the largest smaller size (down to 70 %,
+/// more lines in the same height) at which they fit, else cut at that smallest size as
+/// [`address_lines`] cuts. Returns the size, the line spacing and the lines.
+fn address_block(
+    l: &LabelData,
+    size: f32,
+    lead: f32,
+    max_w: f32,
+    max_lines: usize,
+) -> (f32, f32, Vec<String>) {
+    let height = lead * max_lines as f32;
+    let min = (size * 0.7 * 2.0).round() / 2.0;
+    let whole = address_line(l);
+    let mut s = size;
+    loop {
+        let spacing = lead * s / size;
+        let n = ((height / spacing) + 0.01).floor() as usize;
+        let fits = wrap(&FONTS.regular, &whole, s, max_w, usize::MAX).len() <= n;
+        if fits || s <= min {
+            return (s, spacing, address_lines(l, s, max_w, n));
+        }
+        s = (s - 0.5).max(min);
+    }
+}
+
 /// The receiver's street and ward in at most `max_lines` lines of `max_w` points. When both
 /// do not fit, the street is cut ("…"), never the ward: with two-level addresses (since 2025)
 /// the ward is what the delivery hinges on.
@@ -343,7 +387,7 @@ fn a6(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
     let mut y = 158.0;
     p.text(m, y, 7.0, Weight::Bold, "NGƯỜI NHẬN / TO", GREY);
     y += 17.0;
-    p.fitted(m, y, 16.0, Weight::Bold, &l.receiver.name, inner);
+    p.shrunk(m, y, 16.0, 9.0, Weight::Bold, &l.receiver.name, inner);
     y += 18.0;
     p.text(
         m,
@@ -354,11 +398,13 @@ fn a6(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
         BLACK,
     );
     y += 15.0;
-    for line in address_lines(l, 10.5, inner, 3) {
-        p.text(m, y, 10.5, Weight::Regular, &line, BLACK);
-        y += 12.5;
+    let (size, lead, lines) = address_block(l, 10.5, 12.5, inner, 3);
+    for line in lines {
+        p.text(m, y, size, Weight::Regular, &line, BLACK);
+        y += lead;
     }
-    y += 3.0;
+    // (Room for the capitals' marks of the province below: Ồ, Ố.)
+    y += 4.0;
     p.fitted(
         m,
         y,
@@ -415,12 +461,16 @@ fn a6(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
             "collect from receiver",
             WHITE,
         );
+        // The amount shrinks rather than run over its caption.
+        let amount = format_vnd(l.cod);
+        let room = inner - 24.0 - FONTS.bold.width("THU HỘ (COD)", 10.0);
+        let size = fit_size(&FONTS.bold, &amount, 22.0, 8.0, room);
         p.text_right(
             right - 8.0,
             cod_top + 28.0,
-            22.0,
+            size,
             Weight::Bold,
-            &format_vnd(l.cod),
+            &amount,
             WHITE,
         );
     }
@@ -512,7 +562,7 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
     p.hline(m, right, 89.0, 0.9);
 
     let mut y = 102.0;
-    p.fitted(m, y, 13.0, Weight::Bold, &l.receiver.name, inner);
+    p.shrunk(m, y, 13.0, 7.5, Weight::Bold, &l.receiver.name, inner);
     y += 13.5;
     p.text(
         m,
@@ -523,11 +573,13 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
         BLACK,
     );
     y += 11.0;
-    for line in address_lines(l, 8.0, inner, 2) {
-        p.text(m, y, 8.0, Weight::Regular, &line, BLACK);
-        y += 9.0;
+    let (size, lead, lines) = address_block(l, 8.0, 9.0, inner, 2);
+    for line in lines {
+        p.text(m, y, size, Weight::Regular, &line, BLACK);
+        y += lead;
     }
-    y += 2.0;
+    // (Room for the capitals' marks of the province below: Ồ, Ố.)
+    y += 3.0;
     p.fitted(
         m,
         y,
@@ -584,12 +636,15 @@ fn square80(p: &mut Pen, l: &LabelData, bars: &[bool], q: &Qr, w: f32, h: f32) {
         p.rect(m, cod_top, col, cod_h, BLACK);
         p.text(m + 4.0, cod_top + 11.0, 7.0, Weight::Bold, "THU HỘ", WHITE);
         p.text(m + 4.0, cod_top + 19.5, 6.0, Weight::Regular, "COD", WHITE);
+        let amount = format_vnd(l.cod);
+        let room = col - 12.0 - FONTS.bold.width("THU HỘ", 7.0);
+        let size = fit_size(&FONTS.bold, &amount, 14.0, 5.0, room);
         p.text_right(
             m + col - 4.0,
             cod_top + 18.0,
-            14.0,
+            size,
             Weight::Bold,
-            &format_vnd(l.cod),
+            &amount,
             WHITE,
         );
     }

@@ -319,6 +319,38 @@ fn a_long_street_is_cut_and_the_ward_kept() {
     }
 }
 
+/// A receiver's full name and a long but real address print whole at both sizes: the text
+/// shrinks before it is ever cut (a reviewer's 33-character name lost its end, and at 80 × 80
+/// a 138-character street lost its house number). A large COD amount prints whole too.
+#[test]
+fn a_long_name_and_street_shrink_rather_than_lose_their_end() {
+    let mut l = sample(
+        "P-hoa-lu-hub-1202-8",
+        Some("170000000008"),
+        100_029_990,
+        None,
+    );
+    l.receiver.name = "Công Tôn Nữ Thị Hoàng Phương Thảo".into();
+    l.receiver.street = "Căn hộ 1205 Tòa B2, Chung cư Vinhomes Central Park, 208 Nguyễn Hữu Cảnh, \
+         Khu phố 3 (gọi bảo vệ)"
+        .into();
+    l.receiver.ward = "Phường Thạnh Mỹ Tây".into();
+    for size in [LabelSize::A6, LabelSize::Square80] {
+        let text = pdftotext(&render(std::slice::from_ref(&l), size).unwrap());
+        let words: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for whole in [
+            "Công Tôn Nữ Thị Hoàng Phương Thảo",
+            "208 Nguyễn Hữu Cảnh",
+            "(gọi bảo vệ)",
+            "Phường Thạnh Mỹ Tây",
+            "100.029.990 ₫",
+        ] {
+            assert!(words.contains(whole), "{size:?} lost {whole:?}:\n{text}");
+        }
+        assert!(!words.contains('…'), "{size:?}: nothing cut:\n{text}");
+    }
+}
+
 /// Renders the pictures in `docs/labels/` (one label of each size, a booked COD parcel):
 /// `cargo test --lib docs_pictures -- --ignored`.
 #[test]

@@ -139,6 +139,17 @@ pub fn clean(s: &str) -> String {
     out
 }
 
+/// The largest size from `size` down to `min` (in half points) at which `text` fits `max_w`
+/// points; `min` when none does. Text that a label must show whole (a receiver's name, a COD
+/// amount) shrinks before it is ever cut.
+pub fn fit_size(face: &Face, text: &str, size: f32, min: f32, max_w: f32) -> f32 {
+    let mut s = size;
+    while s > min && face.width(text, s) > max_w {
+        s = (s - 0.5).max(min);
+    }
+    s
+}
+
 /// `text` cut to fit `max_w` points at `size`, ending in "…" when cut.
 pub fn fit(face: &Face, text: &str, size: f32, max_w: f32) -> String {
     if face.width(text, size) <= max_w {
@@ -230,6 +241,17 @@ mod tests {
         // "ễ" typed decomposed (e + circumflex + tilde) comes out as one code point.
         assert_eq!(clean("  Nguye\u{302}\u{303}n \n\tThị  "), "Nguyễn Thị");
         assert_eq!(clean("a\u{0}b"), "ab");
+    }
+
+    #[test]
+    fn fit_size_shrinks_to_the_width_down_to_its_floor() {
+        let face = &FONTS.bold;
+        let name = "Công Tôn Nữ Thị Hoàng Phương Thảo";
+        let s = fit_size(face, name, 16.0, 9.0, 265.0);
+        assert!(s < 16.0 && s >= 9.0, "{s}");
+        assert!(face.width(name, s) <= 265.0);
+        assert_eq!(fit_size(face, "Lan", 16.0, 9.0, 265.0), 16.0);
+        assert_eq!(fit_size(face, &"x".repeat(500), 16.0, 9.0, 265.0), 9.0);
     }
 
     #[test]
