@@ -248,7 +248,7 @@ mod tests {
         let face = &FONTS.bold;
         let name = "Công Tôn Nữ Thị Hoàng Phương Thảo";
         let s = fit_size(face, name, 16.0, 9.0, 265.0);
-        assert!(s < 16.0 && s >= 9.0, "{s}");
+        assert!((9.0..16.0).contains(&s), "{s}");
         assert!(face.width(name, s) <= 265.0);
         assert_eq!(fit_size(face, "Lan", 16.0, 9.0, 265.0), 16.0);
         assert_eq!(fit_size(face, &"x".repeat(500), 16.0, 9.0, 265.0), 9.0);
