@@ -98,7 +98,9 @@ pub(crate) async fn call(req: reqwest::RequestBuilder, url: &str) -> Result<(u16
         t(Msg::Unreachable, &[("url", &url), ("reason", &reason)])
     })?;
     let status = resp.status().as_u16();
-    if !resp.headers().contains_key("x-request-id") {
+    // (A proxy in front of the service answers 502–504 itself while the service restarts:
+    // that is the service being away, not a wrong address.)
+    if !resp.headers().contains_key("x-request-id") && !(502..=504).contains(&status) {
         return Err(t(Msg::NotLivepack, &[("url", &url), ("status", &status)]));
     }
     let body = resp.json::<Value>().await.unwrap_or(Value::Null);

@@ -27,8 +27,10 @@ fn max_body(req: &Request) -> usize {
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|m| m.as_str());
+    // Only a request with a bearer token may send that much before it is authenticated.
+    let bearer = req.headers().contains_key(header::AUTHORIZATION);
     match route {
-        Some(super::SETTLEMENTS_ROUTE) => super::cod::MAX_SETTLEMENT_BYTES,
+        Some(super::SETTLEMENTS_ROUTE) if bearer => super::cod::MAX_SETTLEMENT_BYTES,
         _ => MAX_BODY,
     }
 }

@@ -146,8 +146,10 @@ pub struct PullResult {
     pub result: &'static str,
 }
 
-/// Confirms a parcel flagged `pull` was taken off the floor (idempotent; 409
-/// `nothing_to_pull` for a parcel that is not to be pulled).
+/// Confirms a parcel flagged `pull` was taken off the floor (or off the truck), or that a
+/// parcel scanned onto the truck that no longer ships (cancelled or refused by the carrier
+/// since) was taken off it: `loaded` is cleared (idempotent; 409 `nothing_to_pull` for a
+/// parcel that is neither).
 #[utoipa::path(post, path = "/v1/parcels/{parcel_id}/pulled", tag = "floor", params(("parcel_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = PullResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

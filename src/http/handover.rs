@@ -78,12 +78,21 @@ pub async fn scan(
     let warning = match (out, &parcel_id) {
         (ScanOutcome::LoadedUnpacked, _) => Some(ScanWarning::NotPacked),
         (ScanOutcome::Loaded, Some(pid)) => {
-            let h = state
+            // The parcel is loaded already: a failed read only loses the warning.
+            match state
                 .store
                 .parcel_hashes(&site, std::slice::from_ref(pid))
-                .await?;
-            let booked = h.first().is_some_and(|h| h.contains_key("tracking"));
-            (!booked).then_some(ScanWarning::NotBooked)
+                .await
+            {
+                Ok(h) => {
+                    let booked = h.first().is_some_and(|h| h.contains_key("tracking"));
+                    (!booked).then_some(ScanWarning::NotBooked)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "scan: could not read the parcel's booking");
+                    None
+                }
+            }
         }
         _ => None,
     };

@@ -578,6 +578,12 @@ pub struct PackBody {
     /// parcel's items (recorded in the site's audit).
     #[serde(default)]
     pub confirm_unpicked: bool,
+    /// The orders the packer boxed, as the parcel showed them (the tablet sends them): when
+    /// the parcel's orders are no longer these (one was cancelled meanwhile, a tap queued
+    /// offline), the pack is refused 409 `parcel_changed` rather than sealing a cancelled
+    /// order's goods into a box that ships.
+    #[serde(default)]
+    pub order_ids: Option<Vec<String>>,
 }
 
 /// A SKU the picked units do not cover.
@@ -635,7 +641,7 @@ pub async fn load_parcel(
     responses((status = 200, body = PackedResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`items_not_picked` (with `error.missing`: [{sku, need, available}]), `parcel_cancelled`, `parcel_replaced`")))]
+        (status = 409, body = ErrorBody, description = "`items_not_picked` (with `error.missing`: [{sku, need, available}]), `parcel_cancelled`, `parcel_replaced`, `parcel_changed` (the body's `order_ids` are no longer the parcel's)")))]
 pub async fn packed(
     State(state): State<AppState>,
     caller: Caller,
@@ -654,6 +660,34 @@ pub async fn packed(
         .map(|o| (doc.seller.clone(), o.order_id.clone(), o.session.clone()))
         .collect();
     let lines: Vec<(String, u32)> = doc.items().into_iter().map(|i| (i.sku, i.qty)).collect();
+    let changed = || {
+        let now: Vec<&str> = orders.iter().map(|(_, id, _)| id.as_str()).collect();
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::ParcelChanged,
+            format!(
+                "the parcel's orders changed since it was shown (an order cancelled): it ships \
+                 {} now; open the box, put back what is no longer in it, then pack again",
+                now.join(", ")
+            ),
+        )
+    };
+    // The view the packer packed from: its orders then, and (when they are still the
+    // parcel's) the version they were read at, checked again in the script.
+    let seen_ver = match &body.order_ids {
+        Some(seen) => {
+            let mut seen: Vec<&str> = seen.iter().map(String::as_str).collect();
+            let mut now: Vec<&str> = orders.iter().map(|(_, id, _)| id.as_str()).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            now.sort_unstable();
+            if seen != now && h.get("status").map(String::as_str) == Some("open") {
+                return Err(changed());
+            }
+            Some(h.get("ver").map_or("0", String::as_str))
+        }
+        None => None,
+    };
     let outcome = state
         .store
         .packed(
@@ -665,6 +699,7 @@ pub async fn packed(
                 lines: &lines,
                 confirm_unpicked: body.confirm_unpicked,
                 station: caller.actor(),
+                seen_ver,
             },
         )
         .await?;
@@ -709,6 +744,7 @@ pub async fn packed(
                 ),
             ))
         }
+        PackOutcome::Changed => return Err(changed()),
         PackOutcome::NoParcel => return Err(ApiError::not_found("parcel")),
     }
     // The parcel's status as its views show it: packed, or what the carrier made of it

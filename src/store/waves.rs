@@ -97,6 +97,9 @@ pub enum PackOutcome {
     Duplicate,
     Cancelled,
     Replaced,
+    /// An order of it was cancelled since the packer's view (`Pack::seen_ver`): the box
+    /// holds what the parcel no longer ships.
+    Changed,
     NoParcel,
     /// Not covered by picked units: (sku, units needed, units picked and not yet packed).
     NotPicked(Vec<(String, u64, u64)>),
@@ -113,6 +116,8 @@ pub struct Pack<'a> {
     /// The packer confirmed packing units not (all) picked.
     pub confirm_unpicked: bool,
     pub station: &'a str,
+    /// The parcel's `ver` the packer's view was read from (None: not checked).
+    pub seen_ver: Option<&'a str>,
 }
 
 impl Store {
@@ -506,6 +511,7 @@ impl Store {
         for (sku, qty) in p.lines {
             inv.arg(sku).arg(qty);
         }
+        inv.arg(p.seen_ver.unwrap_or(""));
         let mut conn = self.conn();
         let out: String = self.bounded("packed", inv.invoke_async(&mut conn)).await?;
         self.wait_replicas(&mut conn, &keys::tag(site)).await?;
@@ -514,6 +520,7 @@ impl Store {
             "dup" => PackOutcome::Duplicate,
             "cancelled" => PackOutcome::Cancelled,
             "replaced" => PackOutcome::Replaced,
+            "changed" => PackOutcome::Changed,
             s if s.starts_with("unpicked") => PackOutcome::NotPicked(
                 s.split('\t')
                     .skip(1)

@@ -15,6 +15,8 @@ use super::error::{ApiError, ErrorCode};
 pub fn object_only(bytes: &[u8]) -> Result<(), ApiError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         None | Some(b'{') => Ok(()),
+        // Not JSON at all: the parser that follows says so (400), as before.
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidBody,
@@ -85,6 +87,10 @@ mod tests {
         ] {
             let e = object_only(bad).unwrap_err();
             assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        }
+        // Not JSON: left to the parser's 400.
+        for not_json in [&b"hello"[..], b"[1,", b"\xef\xbb\xbf{}"] {
+            assert!(object_only(not_json).is_ok(), "{not_json:?}");
         }
     }
 }

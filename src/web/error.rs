@@ -57,6 +57,7 @@ pub enum ErrorCode {
     OverUnpick,
     ParcelCancelled,
     ParcelHandedOver,
+    ParcelChanged,
     ParcelNotShipping,
     ParcelReplaced,
     ParcelsMissing,
@@ -88,7 +89,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 72] = [
+    pub const ALL: [ErrorCode; 73] = [
         ErrorCode::BadRequest,
         ErrorCode::BinaryFrame,
         ErrorCode::CrossOrigin,
@@ -134,6 +135,7 @@ impl ErrorCode {
         ErrorCode::OverUnpick,
         ErrorCode::ParcelCancelled,
         ErrorCode::ParcelHandedOver,
+        ErrorCode::ParcelChanged,
         ErrorCode::ParcelNotShipping,
         ErrorCode::ParcelReplaced,
         ErrorCode::ParcelsMissing,
@@ -211,6 +213,7 @@ impl ErrorCode {
             ErrorCode::OverUnpick => "over_unpick",
             ErrorCode::ParcelCancelled => "parcel_cancelled",
             ErrorCode::ParcelHandedOver => "parcel_handed_over",
+            ErrorCode::ParcelChanged => "parcel_changed",
             ErrorCode::ParcelNotShipping => "parcel_not_shipping",
             ErrorCode::ParcelReplaced => "parcel_replaced",
             ErrorCode::ParcelsMissing => "parcels_missing",

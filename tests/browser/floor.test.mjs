@@ -229,6 +229,14 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await card(page, p0).getByTestId('parcel-packed').click();
     await page.getByTestId('confirm-dialog').waitFor();
     assert.match(await page.getByTestId('confirm-dialog').textContent(), /HONEY-500 \(0\/2\)/);
+    // A barcode scanner's next code and Enter land on "cancel", never on "pack anyway".
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'confirm-cancel');
+    await page.keyboard.type('HONEY-500');
+    await page.keyboard.press('Enter');
+    await answered(page);
+    assert.equal(await card(page, p0).getAttribute('data-status'), 'open');
+    await card(page, p0).getByTestId('parcel-packed').click();
+    await page.getByTestId('confirm-dialog').waitFor();
     await checkLayout(page, assert, 'pack-before-pick question');
     await page.screenshot({ path: shot('tablet-floor-pack-before-pick-800x1280') });
     await answer(page, { ok: false });

@@ -1575,3 +1575,65 @@ async fn a_booked_parcel_never_packed_has_no_units_to_pull() {
     );
     app.stop().await;
 }
+
+/// A pack tapped while the tablet was offline reaches the server after a cancel took one of
+/// the parcel's orders out of it (the parcel was still open): the tap names the orders it
+/// boxed, and the server refuses it (409 `parcel_changed`) instead of sealing the cancelled
+/// order's goods into a box that ships. Packed again with the parcel's orders now, it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_of_orders_no_longer_in_the_parcel_is_refused() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let client = app.client(OPERATOR);
+    let orders = vec![order("PC-80-A", 80), order("PC-80-B", 80)];
+    push_session(&app, TOKEN_A, "pack-changed", &orders, 10).await;
+    let seller = app.client(TOKEN_A);
+    let (parcel, wave) = waved_in(&seller, "PC-80-A").await;
+    assert_eq!(waved_in(&seller, "PC-80-B").await.0, parcel, "one box");
+    let (s, r) = seller
+        .post_json("/v1/orders/PC-80-B/cancel", json!({}))
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    let path = format!("/v1/waves/{wave}");
+    eventually(30, "the order out of the open parcel", || {
+        let (c, path, parcel) = (&client, &path, &parcel);
+        async move {
+            let w = c.get_json(path).await.1;
+            w["parcels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["parcel_id"] == parcel.as_str() && p["order_ids"] == json!(["PC-80-A"]))
+        }
+    })
+    .await;
+    let packed = format!("/v1/parcels/{parcel}/packed");
+    let (s, r) = client
+        .post_json(
+            &packed,
+            json!({"confirm_unpicked": true, "order_ids": ["PC-80-A", "PC-80-B"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (409, Some("parcel_changed")),
+        "{r}"
+    );
+    let (_, w) = client.get_json(&path).await;
+    let p = w["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["parcel_id"] == parcel.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(p["status"], "open", "not packed: {p}");
+    let (s, r) = client
+        .post_json(
+            &packed,
+            json!({"confirm_unpicked": true, "order_ids": ["PC-80-A"]}),
+        )
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("packed")), "{r}");
+    app.stop().await;
+}

@@ -5,8 +5,10 @@
 -- KEYS[1] parcel hash, KEYS[2] wave hash, then n order hashes, then n session hashes, then
 -- the site's audit stream
 -- ARGV[1] n, ARGV[2] now ms, ARGV[3] confirm_unpicked '1'|'0', ARGV[4] station name,
--- ARGV[5] audit max length, ARGV[6] m, then m × (sku, qty): the parcel's lines
--- Returns 'ok' | 'dup' | 'cancelled' | 'replaced' | 'no_parcel' |
+-- ARGV[5] audit max length, ARGV[6] m, then m × (sku, qty): the parcel's lines, then the
+-- parcel's `ver` the packer's view was read from ('' or absent: not checked)
+-- Returns 'ok' | 'dup' | 'cancelled' | 'replaced' | 'no_parcel' | 'changed' (an order of it
+-- cancelled since that view: the box holds what it no longer ships) |
 -- 'unpicked' .. (TAB sku ':' need ':' available)…
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'no_parcel' end
@@ -15,6 +17,10 @@ if status == 'replaced' then return 'replaced' end
 if status ~= 'open' then return 'dup' end
 local n = tonumber(ARGV[1])
 local m = tonumber(ARGV[6])
+local seen = ARGV[7 + 2 * m]
+if seen and seen ~= '' and (redis.call('HGET', KEYS[1], 'ver') or '0') ~= seen then
+  return 'changed'
+end
 local missing = ''
 for j = 0, m - 1 do
   local sku, qty = ARGV[7 + 2 * j], tonumber(ARGV[8 + 2 * j])

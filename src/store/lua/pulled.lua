@@ -7,12 +7,15 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'no_parcel' end
 if redis.call('HEXISTS', KEYS[1], 'pull') == 0 then
   -- Not flagged, but scanned onto the truck and no longer to go (cancelled or refused by
-  -- the carrier since): taken off, as the hand-over asks (`pull_pending`).
+  -- the carrier since): taken off, as the hand-over asks (`pull_pending`); a repeat answers
+  -- 'already' (`off_truck_ms`).
+  if redis.call('HEXISTS', KEYS[1], 'off_truck_ms') == 1 then return 'already' end
   local h = redis.call('HMGET', KEYS[1], 'loaded', 'status', 'cstatus', 'book_state', 'tracking')
   local gone = h[2] == 'cancelled' or h[2] == 'replaced' or h[3] == 'cancelled_by_carrier'
     or (h[4] == 'rejected' and not h[5])
   if h[1] == '1' and gone then
     redis.call('HDEL', KEYS[1], 'loaded', 'loaded_ms')
+    redis.call('HSET', KEYS[1], 'off_truck_ms', ARGV[2])
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'at', ARGV[2], 'station', ARGV[1],
       'action', 'pull', 'wave', redis.call('HGET', KEYS[1], 'wave') or '',
       'parcel', string.match(KEYS[1], '}:p:(.+)$'))

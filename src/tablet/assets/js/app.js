@@ -90,10 +90,15 @@ let shipSoon = null;
  * shows while the truck is loading. */
 function shipChanged() {
   if (S.view !== 'ship' || !S.shipId || shipSoon) return;
-  shipSoon = setTimeout(() => { shipSoon = null; SH.reload().catch(failed); }, 500);
+  shipSoon = setTimeout(() => {
+    shipSoon = null;
+    if (S.view === 'ship' && S.shipId) SH.reload().catch(failed);
+  }, 500);
 }
 
 function closeStream() {
+  if (shipSoon) clearTimeout(shipSoon);
+  shipSoon = null;
   if (stream) stream.close();
   stream = null;
   if (streamRetry) clearTimeout(streamRetry);

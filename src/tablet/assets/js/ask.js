@@ -31,7 +31,9 @@ export function ask({ title, text = '', ok, pin = false, kind = 'info', check = 
   $('ask-error').hidden = true;
   d.check = check;
   d.showModal();
-  (pin ? $('ask-pin') : $('ask-ok')).focus();
+  // Not the confirm button: a barcode scanner's Enter (the next scan) must never answer
+  // "yes" to a question it did not read.
+  (pin ? $('ask-pin') : $('ask-cancel')).focus();
   return new Promise((resolve) => { pending = resolve; });
 }
 

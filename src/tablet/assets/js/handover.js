@@ -136,7 +136,11 @@ async function pulledOff(id) {
     await api('POST', `/v1/parcels/${enc(id)}/pulled`, {});
   } catch (e) {
     if (e.status === 401) { onAuth(e); return; }
-    result('error', { code: id, msg: errText(e) });
+    // Nothing to take off any more (another tablet did): as done; else say why. Either
+    // way the list is read again.
+    const code = e.body && e.body.error && e.body.error.code;
+    if (code !== 'nothing_to_pull') result('error', { code: id, msg: errText(e) });
+    await onChanged();
     return;
   }
   result('pulled_off', { id });
@@ -225,19 +229,21 @@ function confirmLeave(ev) {
 }
 
 async function confirm() {
-  const sh = S.ship;
-  if (!sh) return;
-  const missing = Array.isArray(sh.missing) ? sh.missing : [];
-  const body = { left_behind: missing.filter((id) => left.has(id)).map((id) => ({ parcel_id: id, reason: left.get(id) })) };
+  const asked = S.ship;
+  if (!asked) return;
   // The truck leaves for good: asked once more, as every step that cannot be undone.
-  const going = typeof sh.loaded_count === 'number' ? sh.loaded_count : 0;
+  const going = typeof asked.loaded_count === 'number' ? asked.loaded_count : 0;
   const yes = await ask({
-    title: t('hoAskTitle', { id: sh.shipment_id }),
+    title: t('hoAskTitle', { id: asked.shipment_id }),
     text: t('hoAskText', { n: going }),
     ok: t('hoConfirm'),
     kind: 'warn',
   });
-  if (!yes.ok || S.ship !== sh) return;
+  // (The shipment may have been read again meanwhile: the same one, its latest view.)
+  const sh = S.ship;
+  if (!yes.ok || !sh || sh.shipment_id !== asked.shipment_id) return;
+  const missing = Array.isArray(sh.missing) ? sh.missing : [];
+  const body = { left_behind: missing.filter((id) => left.has(id)).map((id) => ({ parcel_id: id, reason: left.get(id) })) };
   $('handover-confirm').disabled = true;
   try {
     const done = await api('POST', `/v1/shipments/${enc(sh.shipment_id)}/handed-over`, body);

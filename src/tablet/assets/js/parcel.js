@@ -193,7 +193,12 @@ export function pack(parcelId, fromScan, hooks) {
 }
 
 function enqueuePack(p, confirmed, fromScan, hooks) {
-  Q.enqueue({ kind: 'packed', site: S.site, wave_id: S.waveId, parcel_id: p.parcel_id, confirm_unpicked: confirmed || undefined });
+  // The orders the packer boxed: a cancel that lands before the tap is sent (offline) makes
+  // the server refuse it, rather than seal the cancelled order's goods into the box.
+  Q.enqueue({
+    kind: 'packed', site: S.site, wave_id: S.waveId, parcel_id: p.parcel_id,
+    confirm_unpicked: confirmed || undefined, order_ids: Array.isArray(p.order_ids) ? [...p.order_ids] : undefined,
+  });
   if (fromScan) say(t('scannedPack', { id: p.parcel_id }), 'good');
   V.finished(p.parcel_id);
   hooks.changed();

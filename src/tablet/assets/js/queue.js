@@ -105,8 +105,10 @@ function send(a) {
     return api('POST', `/v1/waves/${enc(a.wave_id)}/put-backs`, { put_back_id: a.id, sku: a.sku, qty: a.qty });
   }
   if (a.kind === 'pulled') return api('POST', `/v1/parcels/${enc(a.parcel_id)}/pulled`, {});
-  return api('POST', `/v1/parcels/${enc(a.parcel_id)}/packed`,
-    a.confirm_unpicked ? { confirm_unpicked: true } : undefined);
+  const body = {};
+  if (a.confirm_unpicked) body.confirm_unpicked = true;
+  if (Array.isArray(a.order_ids)) body.order_ids = a.order_ids;
+  return api('POST', `/v1/parcels/${enc(a.parcel_id)}/packed`, Object.keys(body).length ? body : undefined);
 }
 
 function drop(id) {

@@ -148,6 +148,13 @@ function todos(w, q) {
       el('p', { class: 'todo-text' }, ...unbroken(text)),
       el('button', { type: 'button', class: 'btn ok', data: { testid: 'pull-confirm', parcelId: p.parcel_id }, text: t('pullBtn') }))));
   }
+  // A card shown is one still to do (those confirmed and not yet sent are left out above):
+  // its button is live, also when the card is one kept from an earlier, confirmed one of the
+  // same text (a second put-back of the same SKU and quantity).
+  for (const card of out) {
+    const b = card.querySelector('button');
+    if (b) b.disabled = false;
+  }
   return out;
 }
 
