@@ -73,6 +73,9 @@ function waveCard(w) {
   const st = ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
   const shown = started || st === 'done' ? st : 'not_started';
   const waiting = Q.waitingFor(w.wave_id);
+  const todo = (w.put_back_count || 0) + (w.pull_count || 0);
+  // Who works it, while it is worked (a done wave names nobody).
+  const by = st !== 'done' && w.station;
   return el('button', {
     type: 'button', class: `wave${st === 'done' ? ' done' : ''}`,
     data: { testid: 'wave', waveId: w.wave_id, status: st, started: String(started), queued: waiting },
@@ -81,8 +84,10 @@ function waveCard(w) {
     el('span', { class: 'wave-name', text: t('waveN', { n: waveNumber(w.wave_id) }) }),
     el('span', { class: 'pickup', text: t('pickupAt', { time: fmtTime(w.pickup_at) }) }),
     el('span', { class: `badge st-${shown}`, text: t(`status_${shown}`) })),
-  w.station || w.overdue_count > 0 || w.at_risk_count > 0 ? el('span', { class: 'wave-top' },
-    w.station ? el('span', { class: 'station', text: t('stationBy', { s: w.station }) }) : null,
+  // Put-back and pull cards still to follow (a done wave can have some, after late cancels).
+  todo > 0 || by || w.overdue_count > 0 || w.at_risk_count > 0 ? el('span', { class: 'wave-top' },
+    by ? el('span', { class: 'station', text: t('stationBy', { s: w.station }) }) : null,
+    todo > 0 ? el('span', { class: 'badge risk-at', data: { testid: 'wave-todo' }, text: t('waveTodo', { n: todo }) }) : null,
     w.overdue_count > 0 ? el('span', { class: 'badge risk-overdue', data: { testid: 'wave-risk' }, text: t('waveOverdue', { n: w.overdue_count }) })
       : w.at_risk_count > 0 ? el('span', { class: 'badge risk-at', data: { testid: 'wave-risk' }, text: t('waveAtRisk', { n: w.at_risk_count }) }) : null) : null,
   el('span', { class: 'prog' },
