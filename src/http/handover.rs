@@ -163,6 +163,24 @@ pub struct ParcelsMissing {
     pub to_pull: Vec<String>,
 }
 
+impl ParcelsMissing {
+    /// A refusal with its code and message, its lists empty (the caller fills its own).
+    fn refusal(code: ErrorCode, message: String) -> Self {
+        ParcelsMissing {
+            error: ErrorDetail { code, message },
+            missing: Vec::new(),
+            repack_pending: Vec::new(),
+            to_pull: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for ParcelsMissing {
+    fn into_response(self) -> Response {
+        (StatusCode::CONFLICT, Json(self)).into_response()
+    }
+}
+
 fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(HandOverBody::default());
@@ -248,51 +266,39 @@ pub async fn handed_over(
                 break (0, left);
             }
             HandOverOutcome::Missing(missing) => {
-                let body = ParcelsMissing {
-                    error: ErrorDetail {
-                        code: ErrorCode::ParcelsMissing,
-                        message: format!(
-                            "{} parcel(s) neither loaded nor left behind with a reason",
-                            missing.len()
-                        ),
-                    },
+                let message = format!(
+                    "{} parcel(s) neither loaded nor left behind with a reason",
+                    missing.len()
+                );
+                return Ok(ParcelsMissing {
                     missing,
-                    repack_pending: Vec::new(),
-                    to_pull: Vec::new(),
-                };
-                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+                    ..ParcelsMissing::refusal(ErrorCode::ParcelsMissing, message)
+                }
+                .into_response());
             }
             HandOverOutcome::Repacking(parcels) => {
-                let body = ParcelsMissing {
-                    error: ErrorDetail {
-                        code: ErrorCode::RepackPending,
-                        message: format!(
-                            "{} parcel(s) hold an order cancelled meanwhile and are being replaced: \
-                             pull them, repack and scan their replacements, then hand over",
-                            parcels.len()
-                        ),
-                    },
-                    missing: Vec::new(),
+                let message = format!(
+                    "{} parcel(s) hold an order cancelled meanwhile and are being replaced: \
+                     pull them, repack and scan their replacements, then hand over",
+                    parcels.len()
+                );
+                return Ok(ParcelsMissing {
                     repack_pending: parcels,
-                    to_pull: Vec::new(),
-                };
-                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+                    ..ParcelsMissing::refusal(ErrorCode::RepackPending, message)
+                }
+                .into_response());
             }
             HandOverOutcome::PullFirst(parcels) => {
-                let body = ParcelsMissing {
-                    error: ErrorDetail {
-                        code: ErrorCode::PullPending,
-                        message: format!(
-                            "{} parcel(s) that no longer ship are on the truck: take them off \
-                             and confirm each pulled, then hand over",
-                            parcels.len()
-                        ),
-                    },
-                    missing: Vec::new(),
-                    repack_pending: Vec::new(),
+                let message = format!(
+                    "{} parcel(s) that no longer ship are on the truck: take them off \
+                     and confirm each pulled, then hand over",
+                    parcels.len()
+                );
+                return Ok(ParcelsMissing {
                     to_pull: parcels,
-                };
-                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+                    ..ParcelsMissing::refusal(ErrorCode::PullPending, message)
+                }
+                .into_response());
             }
             HandOverOutcome::Stale if tries < 3 => {
                 tries += 1;

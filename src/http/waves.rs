@@ -660,8 +660,10 @@ pub async fn packed(
         .map(|o| (doc.seller.clone(), o.order_id.clone(), o.session.clone()))
         .collect();
     let lines: Vec<(String, u32)> = doc.items().into_iter().map(|i| (i.sku, i.qty)).collect();
+    // The parcel's order ids now (sorted, as its document lists them by id).
+    let mut now: Vec<&str> = orders.iter().map(|(_, id, _)| id.as_str()).collect();
+    now.sort_unstable();
     let changed = || {
-        let now: Vec<&str> = orders.iter().map(|(_, id, _)| id.as_str()).collect();
         ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::ParcelChanged,
@@ -677,10 +679,8 @@ pub async fn packed(
     let seen_ver = match &body.order_ids {
         Some(seen) => {
             let mut seen: Vec<&str> = seen.iter().map(String::as_str).collect();
-            let mut now: Vec<&str> = orders.iter().map(|(_, id, _)| id.as_str()).collect();
             seen.sort_unstable();
             seen.dedup();
-            now.sort_unstable();
             if seen != now && h.get("status").map(String::as_str) == Some("open") {
                 return Err(changed());
             }
