@@ -120,7 +120,19 @@ fn main() {
 }
 
 async fn run_command() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            match livepack::cli::usage::explain(&err, &args) {
+                Some(text) => {
+                    eprint!("{text}");
+                    std::process::exit(2);
+                }
+                None => err.exit(),
+            }
+        }
+    };
     if matches!(
         cli.command,
         Some(

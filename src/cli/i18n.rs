@@ -161,6 +161,28 @@ catalogue! {
         "tệp bị ngắn đi: tệp đã bị thay hoặc cắt bớt?";
     OrderChanged => "the order changed after it was sent (rows of one order must be written together); the first version was stored",
         "đơn đã thay đổi sau khi gửi (các dòng của một đơn phải được ghi cùng lúc); bản đầu tiên được lưu";
+    // Mistyped commands and flags (clap's own errors, told again: `usage.rs`).
+    UsageMissing => "missing: {args}", "thiếu: {args}";
+    UsageTokenEnv => "(or set LIVEPACK_TOKEN)", "(hoặc đặt biến môi trường LIVEPACK_TOKEN)";
+    UsageUnknownArg => "there is no argument '{arg}' here", "lệnh này không có tham số '{arg}'";
+    UsageUnknownCommand => "there is no command '{command}'; the seller's commands are push, cancel, session and cod",
+        "không có lệnh '{command}'; các lệnh của người bán là push, cancel, session và cod";
+    UsageDidYouMean => "did you mean '{suggestion}'?", "có phải ý bạn là '{suggestion}'?";
+    UsageDashDash => "a value that starts with '-' goes after '--': -- {arg}",
+        "giá trị bắt đầu bằng '-' phải đặt sau '--': -- {arg}";
+    UsageNeedsValue => "{arg} needs a value", "{arg} cần một giá trị";
+    UsageBadChoice => "'{value}' is not a value of {arg}; one of: {valid}",
+        "'{value}' không phải giá trị của {arg}; chọn một trong: {valid}";
+    UsageBadValue => "'{value}' is not a value of {arg}: {why}",
+        "'{value}' không phải giá trị hợp lệ của {arg}: {why}";
+    UsageNotInRange => "{value} is not between {low} and {high}", "{value} không nằm trong khoảng {low}–{high}";
+    UsageNotANumber => "not a whole number", "không phải số nguyên";
+    UsageConflict => "{arg} cannot be used with {other}", "không dùng {arg} cùng với {other} được";
+    UsageTwice => "{arg} is given more than once", "{arg} được ghi nhiều lần";
+    UsageNotUtf8 => "an argument is not valid UTF-8", "có tham số không phải UTF-8";
+    UsageOther => "the command is not right: {why}", "lệnh chưa đúng: {why}";
+    UsageLine => "Usage:", "Cách dùng:";
+    UsageMore => "More: {help} (in English)", "Xem thêm: {help} (tiếng Anh)";
     // The COD statement (`livepack cod`).
     CodPeriod => "--to is before --from", "--to phải từ ngày --from trở đi";
     CodTitle => "COD statement of {seller} from {from} to {to}",

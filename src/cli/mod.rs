@@ -23,6 +23,7 @@ mod follow;
 pub mod i18n;
 mod push;
 mod summary;
+pub mod usage;
 
 use std::path::PathBuf;
 

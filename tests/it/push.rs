@@ -562,6 +562,47 @@ async fn a_re_pushed_export_cancels_what_the_platform_cancelled() {
     service.kill9().await;
 }
 
+/// A mistyped command is told in the seller's language (a Vietnamese or language-less
+/// locale), exit 2, nothing sent; in English with an English locale, as clap says it.
+#[tokio::test]
+async fn a_mistyped_seller_command_is_told_in_vietnamese() {
+    let run = |args: &'static [&'static str], locale: &'static str| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+            .args(args)
+            .env_remove("LIVEPACK_TOKEN")
+            .env_remove("LC_MESSAGES")
+            .env("LC_ALL", locale)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, vi) = run(&["push", "--session", "s", "export.csv"], "C.UTF-8").await;
+    assert_eq!(code, Some(2), "{vi}");
+    for w in [
+        "thiếu: --token",
+        "LIVEPACK_TOKEN",
+        "Cách dùng: livepack push",
+        "livepack push --help",
+    ] {
+        assert!(vi.contains(w), "{w:?} in {vi}");
+    }
+    let (code, vi) = run(
+        &["cod", "--token", "t", "--form", "2026-12-01"],
+        "vi_VN.UTF-8",
+    )
+    .await;
+    assert_eq!(code, Some(2), "{vi}");
+    assert!(vi.contains("không có tham số '--form'"), "{vi}");
+    assert!(vi.contains("'--from'"), "the flag meant: {vi}");
+    let (code, en) = run(&["push", "--session", "s", "export.csv"], "en_US.UTF-8").await;
+    assert_eq!(code, Some(2), "{en}");
+    assert!(en.contains("required arguments were not provided"), "{en}");
+}
+
 /// Nothing listens on the port: push says where it connects and exits 3 with the reason,
 /// at once (not after minutes of retries); in Vietnamese with `--lang vi`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
