@@ -221,6 +221,13 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     assert.equal(why.get(behind.parcel_id), 'Kiện bị hỏng, cần đóng lại — móp góc hộp');
     assert.equal(why.get(late), 'Chưa đóng gói xong');
     assert.ok(moved.missing.includes(behind.parcel_id), 'to be loaded on the next truck');
+    // The next truck's hand-over says why each was left behind last time.
+    await page.evaluate((sid) => { location.hash = `#/ship/${sid}`; }, next[0]);
+    const again = page.locator(`[data-testid="handover-missing"][data-parcel-id="${behind.parcel_id}"]`);
+    await again.waitFor();
+    assert.equal(await again.getAttribute('data-left-before'), '1');
+    assert.match(await again.textContent(), /chuyến trước để lại: Kiện bị hỏng, cần đóng lại — móp góc hộp/);
+    assert.equal(await again.getAttribute('data-left-behind'), '0', 'not excused on this truck');
     clean(page, assert);
   } finally {
     await context.close();

@@ -98,7 +98,8 @@ export function scan(code) {
   return chain;
 }
 
-function missingRow(id) {
+/** A missing parcel; `before`: the reason it was left behind at an earlier truck, if it was. */
+function missingRow(id, before) {
   let e = missEls.get(id);
   if (!e) {
     e = el('li', { class: 'ho-item miss', data: { testid: 'handover-missing', parcelId: id } },
@@ -109,8 +110,10 @@ function missingRow(id) {
   }
   const why = left.get(id);
   e.dataset.leftBehind = why ? '1' : '0';
+  e.dataset.leftBefore = before ? '1' : '0';
   e.classList.toggle('is-left', !!why);
-  setText(e.querySelector('.ho-why'), why ? t('leftBecause', { reason: why }) : t('notLoaded'));
+  setText(e.querySelector('.ho-why'), why ? t('leftBecause', { reason: why })
+    : before ? t('notLoadedLeftBefore', { reason: before }) : t('notLoaded'));
   setText(e.querySelector('button'), why ? t('leaveUndo') : t('leaveBehind'));
   return e;
 }
@@ -160,7 +163,10 @@ export function render(sh) {
   // On the truck and going: a box scanned, then replaced or pulled, is listed to pull only.
   const loaded = parcels.filter((p) => p.loaded && goes(p)).map((p) => p.parcel_id);
   const loadedN = typeof sh.loaded_count === 'number' ? sh.loaded_count : loaded.length;
-  sync($('ho-missing'), missing.map(missingRow));
+  // Left behind at an earlier truck and moved on to this one: the supervisor sees why
+  // (a damaged box to redo, one not packed then) before it is missed again.
+  const before = new Map(parcels.filter((p) => p.left_behind).map((p) => [p.parcel_id, p.left_behind]));
+  sync($('ho-missing'), missing.map((id) => missingRow(id, before.get(id))));
   sync($('ho-loaded'), loaded.map((id) => simple(id, 'handover-loaded', 'ok')));
   const pull = parcels.filter((p) => !goes(p) && (p.loaded || pulled.has(p.parcel_id)))
     .map((p) => p.parcel_id);
