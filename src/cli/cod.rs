@@ -85,8 +85,11 @@ pub async fn run_cod(args: CodArgs) -> i32 {
         let message = body["error"]["message"].as_str().unwrap_or("");
         let code = body["error"]["code"].as_str().unwrap_or("");
         let message = super::i18n::api_error_text(code).unwrap_or_else(|| message.to_owned());
+        // A path in --url (`…/v1`): livepack answers, but has no such route.
+        let no_route = status == 404 && body["error"]["message"] == "no such route";
         let msg = match status {
             401 => t(Msg::TokenRefused, &[("status", &status)]),
+            404 if no_route => super::api::not_found("no such route"),
             // "me" with a token that is no seller's: the operator's.
             404 if args.seller == "me" => t(Msg::CodNameTheSeller, &[]),
             404 => super::api::not_found(&message),
@@ -98,6 +101,7 @@ pub async fn run_cod(args: CodArgs) -> i32 {
         eprintln!("livepack cod: {msg}");
         // 1 is kept for a statement listing mismatches: a refusal is never that.
         return match status {
+            404 if no_route => EXIT_SERVER,
             400 | 404 => EXIT_USAGE,
             _ => EXIT_SERVER,
         };

@@ -4,7 +4,8 @@
 //!
 //! The input is re-read when it grows (every 250 ms): only whole lines count, and for an
 //! export the last order waits until a row of another order follows (its rows may still be
-//! coming). It stops on the first of: Ctrl-C (SIGINT), a line `{"type":"end_session"}`,
+//! coming) or the input has not grown for [`QUIET`]; a row of that order written later is
+//! then reported as the order changed (the first version was stored). It stops on the first of: Ctrl-C (SIGINT), a line `{"type":"end_session"}`,
 //! `--idle-secs` without growth, the end of standard input. Then it reads the input once
 //! more in full, sends what is left and `end_session`. A second Ctrl-C quits at once (the
 //! session is not ended; pushing the file again is safe).
@@ -31,6 +32,9 @@ use super::summary::{bar, Tally};
 use super::{PushArgs, EXIT_USAGE};
 
 const POLL: Duration = Duration::from_millis(250);
+/// An export's last order is sent once the input has not grown for this long: a tool
+/// writes an order's rows together, and a stream's newest buyer must not wait for the next.
+const QUIET: Duration = Duration::from_secs(2);
 
 /// Why following stopped.
 #[derive(Clone, Copy)]
@@ -281,6 +285,8 @@ impl<'a> Follow<'a> {
         let idle = self.args.idle_secs.map(Duration::from_secs);
         let mut last_len: Option<u64> = None;
         let mut last_growth = Instant::now();
+        // Whether the export's last order was read since the input last grew.
+        let mut quiet_read = true;
         loop {
             if stop.load(Ordering::SeqCst) {
                 return (Why::CtrlC, None);
@@ -292,10 +298,16 @@ impl<'a> Follow<'a> {
             if last_len.is_some_and(|l| len < l) {
                 return (Why::Error, Some(t(Msg::FileShrank, &[])));
             }
-            if last_len != Some(len) {
+            let grew = last_len != Some(len);
+            let quiet = !grew && !quiet_read && last_growth.elapsed() >= QUIET;
+            if grew {
                 last_len = Some(len);
                 last_growth = Instant::now();
-                match self.on_growth(eof).await {
+                quiet_read = false;
+            }
+            quiet_read |= quiet;
+            if grew || quiet {
+                match self.on_growth(eof, quiet).await {
                     Err(e) => return (Why::Error, Some(import_error_text(&e))),
                     Ok(Some(why)) => return (why, None),
                     Ok(None) => {}
@@ -311,14 +323,15 @@ impl<'a> Follow<'a> {
         }
     }
 
-    /// The source grew: parse what is new, send its orders and cancellations. Some(why)
-    /// when following ends here (the end line, or the server failed or refused).
-    async fn on_growth(&mut self, eof: bool) -> Result<Option<Why>, ImportError> {
+    /// The source grew (or went `quiet`: an export's last order is read too): parse what
+    /// is new, send its orders and cancellations. Some(why) when following ends here (the
+    /// end line, or the server failed or refused).
+    async fn on_growth(&mut self, eof: bool, quiet: bool) -> Result<Option<Why>, ImportError> {
         let (fresh, end_marker) = step(
             &self.source,
             &mut self.format,
             self.opts,
-            eof,
+            (eof, quiet),
             &mut self.seen,
             &mut self.tally,
             &self.pb,
@@ -417,12 +430,13 @@ fn resolve(args: &PushArgs, bytes: &[u8]) -> Result<Format, ImportError> {
     Ok(f)
 }
 
-/// Reads the grown input: the new whole orders, and whether the end marker was seen.
+/// Reads the grown input: the new whole orders (`quiet`: an export's last one too), and
+/// whether the end marker was seen.
 fn step(
     source: &Source,
     format: &mut Option<Format>,
     opts: &Options,
-    eof: bool,
+    (eof, quiet): (bool, bool),
     seen: &mut Seen,
     tally: &mut Tally,
     pb: &indicatif::ProgressBar,
@@ -454,7 +468,16 @@ fn step(
             f
         }
     };
-    let parsed = import::parse(f, &bytes, opts, false)?;
+    let parsed = if quiet {
+        // Whole lines only, as always; the last order among them is whole by now.
+        let lines = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(&[][..], |n| &bytes[..=n]);
+        import::parse(f, lines, opts, true)?
+    } else {
+        import::parse(f, &bytes, opts, false)?
+    };
     let end = parsed.end_marker;
     Ok((seen.take_new(parsed, tally, pb), end))
 }

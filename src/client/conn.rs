@@ -51,8 +51,10 @@ impl Engine<'_> {
             first = false;
             let ws = match self.connect().await {
                 Ok(ws) => {
-                    // A connection made again (not the attempts that failed meanwhile).
-                    if connected_before {
+                    // A connection made again (not the attempts that failed meanwhile), or
+                    // made only after failed attempts (a `push --follow` connects per batch:
+                    // a restart between batches is seen as a first connect that fails).
+                    if connected_before || failures > 0 {
                         self.report.reconnects += 1;
                     }
                     connected_before = true;

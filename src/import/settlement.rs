@@ -18,7 +18,7 @@
 //! A file with any bad row is refused as a whole (nothing half-applied), every error naming
 //! its line and column.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::table::Row;
@@ -128,6 +128,16 @@ pub enum SettlementError {
 
 /// Reads a settlement export (CSV or XLSX, told by content).
 pub fn parse(bytes: &[u8]) -> Result<Vec<SettlementRow>, SettlementError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(SettlementError::Empty);
+    }
+    if is_multipart(bytes) {
+        return Err(SettlementError::Unreadable(
+            "this is a multipart form (curl -F), not the file: send the file itself as the body \
+             (curl --data-binary @file)"
+                .into(),
+        ));
+    }
     let rows = if bytes.starts_with(b"PK\x03\x04") {
         super::xlsx::read(bytes)
     } else {
@@ -135,6 +145,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<SettlementRow>, SettlementError> {
     }
     .map_err(|e| SettlementError::Unreadable(e.to_string()))?;
     parse_rows(&rows)
+}
+
+/// A `multipart/form-data` body: a boundary line, then a part's `Content-Disposition`.
+fn is_multipart(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    text.starts_with("--") && text.contains("content-disposition: form-data")
 }
 
 fn find(folded: &[String], col: SCol) -> Option<usize> {
@@ -310,11 +327,13 @@ fn date_cell(raw: &str, bad: &mut impl FnMut(SCol, String)) -> Option<Option<Nai
 }
 
 /// `dd/mm/yyyy`, `dd-mm-yyyy`, `yyyy-mm-dd`, each with an optional time after a space.
+/// The year has four digits: `13/12/26` is no date (chrono's `%Y` would read year 26).
 fn parse_date(raw: &str) -> Option<NaiveDate> {
     let day = raw.split_whitespace().next()?;
     ["%d/%m/%Y", "%d-%m-%Y", "%Y-%m-%d", "%Y/%m/%d"]
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(day, f).ok())
+        .filter(|d| (1000..=9999).contains(&d.year()))
 }
 
 #[cfg(test)]
@@ -335,6 +354,35 @@ mod tests {
         assert_eq!(rows[0].cod, Decimal::from(370_000));
         assert_eq!(rows[1].fee, Some(Decimal::from(22_000)));
         assert_eq!(rows[1].date, NaiveDate::from_ymd_opt(2026, 12, 5));
+    }
+
+    #[test]
+    fn an_empty_body_or_a_multipart_form_is_named_as_such() {
+        assert_eq!(parse(b""), Err(SettlementError::Empty));
+        assert_eq!(parse(b" \r\n"), Err(SettlementError::Empty));
+        let form = "--------------------------abc\r\n\
+                    Content-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\
+                    Content-Type: text/csv\r\n\r\n\
+                    Mã vận đơn,Tiền thu hộ\r\nX1,1000\r\n--------------------------abc--\r\n";
+        let err = parse(form.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("multipart form"), "{err}");
+    }
+
+    #[test]
+    fn a_two_digit_year_is_no_date() {
+        for raw in ["13/12/26", "26-12-13", "26/12/13", "13-12-0026"] {
+            assert_eq!(parse_date(raw), None, "{raw}");
+        }
+        assert_eq!(
+            parse_date("13/12/2026 08:00"),
+            NaiveDate::from_ymd_opt(2026, 12, 13)
+        );
+        let csv = "Mã vận đơn,Tiền thu hộ,Tổng phí,Ngày đối soát\nX1,360000,1000,13/12/26\n";
+        let err = parse(csv.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2, column \"Ngày đối soát\": not a date"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -163,6 +163,10 @@ fn parse_date(d: &str) -> Option<NaiveDate> {
         return None;
     };
     let (a, b, c) = (*a, *b, *c);
+    // The year has four digits: `13/12/26` is not the year 26.
+    if !(1000..=9999).contains(&a) && !(1000..=9999).contains(&c) {
+        return None;
+    }
     if a > 31 {
         return NaiveDate::from_ymd_opt(a as i32, b, c);
     }
@@ -267,6 +271,9 @@ mod tests {
         );
         assert!(parse_local_time("yesterday").is_err());
         assert!(parse_local_time("31/02/2026 10:00").is_err());
+        // A two-digit year is not the year 26.
+        assert!(parse_local_time("21/11/26 20:15").is_err());
+        assert!(parse_local_time("26-11-21 20:15").is_err());
     }
 
     #[test]

@@ -498,6 +498,17 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--from: a day is YYYY-MM-DD"), "{err}");
+    // A path in --url: livepack has no such route; the token is not blamed, exit 3.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepack"))
+        .args(["cod", "--url", &format!("http://{addr}/v1"), "--lang", "en"])
+        .args(["--from", &vn_date(-1), "--to", &vn_date(2)])
+        .env("LIVEPACK_TOKEN", SELLERS[0].1)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("without a path"), "{err}");
     app.stop().await;
 }
 

@@ -300,6 +300,31 @@ async fn follow_sends_appended_orders_and_ends_the_session() {
         .unwrap();
     assert_eq!(session["state"], "ended", "{session}");
     assert_eq!(session["accepted"], 10, "{session}");
+    // An export followed: its last order (whose rows might still be coming) goes once the
+    // file has been quiet for 2 s, not only when another order's row or the end comes.
+    let csv = dir.path().join("live.csv");
+    std::fs::write(&csv, tiktok_export(4)).unwrap();
+    let child = push(
+        &format!("ws://127.0.0.1:{port}"),
+        &csv,
+        &[
+            "--session",
+            "e2e-follow-csv",
+            "--follow",
+            "--idle-secs",
+            "600",
+        ],
+    );
+    eventually(60, "all four stored while following", || async {
+        redis.order_keys(SITE).await.len() == 14
+    })
+    .await;
+    let pid = i32::try_from(child.id().expect("still following")).unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let (code, summary) = finish(child).await;
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(count(&summary, "accepted"), 4, "{summary}");
     svc.kill9().await;
 }
 
