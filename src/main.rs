@@ -124,7 +124,13 @@ async fn run_command() {
         Ok(cli) => cli,
         Err(err) => {
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            match livepack::cli::usage::explain(&err, &args) {
+            let usage = |command: &str| {
+                let mut cli = <Cli as clap::CommandFactory>::command();
+                cli.build();
+                let sub = cli.find_subcommand_mut(command)?;
+                Some(sub.render_usage().to_string())
+            };
+            match livepack::cli::usage::explain(&err, &args, usage) {
                 Some(text) => {
                     eprint!("{text}");
                     std::process::exit(2);

@@ -136,6 +136,9 @@ catalogue! {
         "--session phải gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
     BadLabel => "a session label is 1–64 of A-Z a-z 0-9 . _ -", "tên phiên phải gồm 1–64 ký tự A-Z a-z 0-9 . _ -";
     CannotRead => "cannot read {path}: {error}", "không đọc được {path}: {error}";
+    IoNotFound => "no such file (check the name and the folder)", "không có tệp này (kiểm tra tên tệp và thư mục)";
+    IoIsDirectory => "this is a folder, not a file", "đây là thư mục, không phải tệp";
+    IoDenied => "no permission to read it", "không có quyền đọc tệp này";
     UnknownFormat => "cannot tell the input's format: {why} (pass --format)",
         "không nhận ra định dạng của tệp: {why} (hãy chỉ rõ --format)";
     Unreadable => "the input cannot be read: {why}", "không đọc được dữ liệu: {why}";
@@ -147,6 +150,8 @@ catalogue! {
         "tệp không ở dạng UTF-8 (byte {at}): hãy lưu lại tệp xuất dưới dạng \"CSV UTF-8\"";
     BadXlsx => "the XLSX file cannot be opened (cut, or not an XLSX): {why}",
         "không mở được tệp XLSX: tệp bị cắt, hoặc không phải XLSX (chi tiết kỹ thuật: {why})";
+    NotJson => "--format {named}, but this file is not JSON (an export's CSV?): leave out --format, the format is told from the file",
+        "--format {named}, nhưng tệp này không phải JSON (tệp xuất CSV?): bỏ --format, livepack tự nhận ra định dạng";
     WrongFormat => "--format {named}, but this file's header is a {found} export's: leave out --format, or name {found}",
         "--format {named}, nhưng dòng tiêu đề của tệp là của tệp xuất {found}: bỏ --format, hoặc chọn {found}";
     MissingColumn => "the header has no {column} column (looked for: {looked_for})",
@@ -167,6 +172,8 @@ catalogue! {
     UsageUnknownArg => "there is no argument '{arg}' here", "lệnh này không có tham số '{arg}'";
     UsageUnknownCommand => "there is no command '{command}'; the seller's commands are push, cancel, session and cod",
         "không có lệnh '{command}'; các lệnh của người bán là push, cancel, session và cod";
+    UsageExtra => "'{arg}' is one word too many: this command takes one file or order id",
+        "thừa '{arg}': lệnh này chỉ nhận một tệp hoặc một mã đơn";
     UsageDidYouMean => "did you mean '{suggestion}'?", "có phải ý bạn là '{suggestion}'?";
     UsageDashDash => "a value that starts with '-' goes after '--': -- {arg}",
         "giá trị bắt đầu bằng '-' phải đặt sau '--': -- {arg}";
@@ -176,6 +183,10 @@ catalogue! {
     UsageBadValue => "'{value}' is not a value of {arg}: {why}",
         "'{value}' không phải giá trị hợp lệ của {arg}: {why}";
     UsageNotInRange => "{value} is not between {low} and {high}", "{value} không nằm trong khoảng {low}–{high}";
+    UsageBadToken => "the token (--token or LIVEPACK_TOKEN) has a space, a line break or a character that is not plain ASCII inside: copy it again exactly as given",
+        "mã truy cập (--token hoặc LIVEPACK_TOKEN) có dấu cách, xuống dòng hoặc ký tự lạ ở giữa: hãy chép lại đúng mã được cấp";
+    UsageBadUrl => "'{value}' is not a service address: write it as http://127.0.0.1:8080 (http, https, ws or wss, then the host)",
+        "'{value}' không phải địa chỉ máy chủ: hãy viết như http://127.0.0.1:8080 (http, https, ws hoặc wss, rồi tên máy)";
     UsageNotANumber => "not a whole number", "không phải số nguyên";
     UsageConflict => "{arg} cannot be used with {other}", "không dùng {arg} cùng với {other} được";
     UsageTwice => "{arg} is given more than once", "{arg} được ghi nhiều lần";

@@ -47,10 +47,10 @@ pub struct PushArgs {
     #[arg(long)]
     pub session: String,
     /// The seller's token (or set LIVEPACK_TOKEN, which keeps it out of the process list).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = usage::token_value)]
     pub token: String,
     /// The service's address (ws:// or http://).
-    #[arg(long, env = "LIVEPACK_URL", default_value = "ws://127.0.0.1:8080")]
+    #[arg(long, env = "LIVEPACK_URL", default_value = "ws://127.0.0.1:8080", value_parser = usage::url_value)]
     pub url: String,
     /// Input format; `auto` looks at the file name and content.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
@@ -90,10 +90,10 @@ pub struct PushArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CancelArgs {
     /// The seller's token (or set LIVEPACK_TOKEN).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = usage::token_value)]
     pub token: String,
     /// The service's address (http:// or ws://).
-    #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080", value_parser = usage::url_value)]
     pub url: String,
     /// Why, e.g. buyer_cancelled (1–64 of A-Z a-z 0-9 . _ -).
     #[arg(long)]
@@ -110,10 +110,10 @@ pub struct CancelArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionArgs {
     /// The seller's token (or set LIVEPACK_TOKEN).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = usage::token_value)]
     pub token: String,
     /// The service's address (http:// or ws://).
-    #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080", value_parser = usage::url_value)]
     pub url: String,
     /// The seller's packing site, for the at-risk count (read from the session when the
     /// server says it).

@@ -150,12 +150,21 @@ pub(crate) async fn connect(args: &PushArgs) -> Result<(), i32> {
 /// The import error in the seller's language.
 pub(crate) fn import_error_text(e: &ImportError) -> String {
     match e {
-        ImportError::Io { path, error } => t(Msg::CannotRead, &[("path", path), ("error", error)]),
+        ImportError::Io { path, error } => {
+            let error = match error.kind() {
+                std::io::ErrorKind::NotFound => t(Msg::IoNotFound, &[]),
+                std::io::ErrorKind::IsADirectory => t(Msg::IoIsDirectory, &[]),
+                std::io::ErrorKind::PermissionDenied => t(Msg::IoDenied, &[]),
+                _ => error.to_string(),
+            };
+            t(Msg::CannotRead, &[("path", path), ("error", &error)])
+        }
         ImportError::UnknownFormat(why) => t(Msg::UnknownFormat, &[("why", why)]),
         ImportError::Unreadable(why) => t(Msg::Unreadable, &[("why", why)]),
         ImportError::Empty => t(Msg::EmptyInput, &[]),
         ImportError::NotUtf8 { at } => t(Msg::NotUtf8, &[("at", at)]),
         ImportError::BadXlsx(why) => t(Msg::BadXlsx, &[("why", why)]),
+        ImportError::NotJson { named } => t(Msg::NotJson, &[("named", named)]),
         ImportError::WrongFormat { named, found } => {
             t(Msg::WrongFormat, &[("named", named), ("found", found)])
         }

@@ -29,10 +29,44 @@ const COMMANDS: [&str; 9] = [
     "help",
 ];
 
+/// `--token` (or `LIVEPACK_TOKEN`): surrounding blanks and line breaks dropped (a token
+/// pasted or read from a file with its newline); what is left must be sendable in a header.
+pub fn token_value(raw: &str) -> Result<String, String> {
+    let token = raw.trim();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(BAD_TOKEN.into());
+    }
+    Ok(token.to_owned())
+}
+
+/// `--url` (or `LIVEPACK_URL`): an address livepack can be reached at, `ws://`, `wss://`,
+/// `http://` or `https://` with a host (a path is told apart later, by the server's answer).
+pub fn url_value(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    match reqwest::Url::parse(url) {
+        Ok(u) if ["http", "https", "ws", "wss"].contains(&u.scheme()) && u.host().is_some() => {
+            Ok(url.to_owned())
+        }
+        _ => Err(BAD_URL.into()),
+    }
+}
+
+const BAD_TOKEN: &str =
+    "a token is letters, digits and signs, without spaces or line breaks inside";
+const BAD_URL: &str =
+    "an address such as http://127.0.0.1:8080 (http, https, ws or wss, and a host)";
+
 /// What to do with a failed parse of `args` (the program's arguments, its name first):
 /// `Some(text)` to print on standard error and exit 2, `None` to let clap print its own
 /// (help, version, an operator's command, or English chosen).
-pub fn explain(err: &clap::Error, args: &[OsString]) -> Option<String> {
+/// `usage(command)`: the command's usage line (`Usage: livepack push [OPTIONS] …`), shown
+/// instead of clap's, which lists the flags given as if they were required and is missing
+/// from some errors.
+pub fn explain(
+    err: &clap::Error,
+    args: &[OsString],
+    usage: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     if matches!(
         err.kind(),
         ErrorKind::DisplayHelp
@@ -47,7 +81,7 @@ pub fn explain(err: &clap::Error, args: &[OsString]) -> Option<String> {
         return None;
     }
     let lang = Lang::choose(lang_flag(args));
-    (lang == Lang::Vi).then(|| render(err, lang, command))
+    (lang == Lang::Vi).then(|| render(err, lang, command, usage(command)))
 }
 
 /// `--lang vi|en` (or `--lang=…`) among the arguments, when it names a language.
@@ -86,7 +120,7 @@ fn string(err: &clap::Error, kind: ContextKind) -> Option<String> {
 }
 
 /// The error's message in `lang`, then clap's usage line and where help is.
-fn render(err: &clap::Error, lang: Lang, command: &str) -> String {
+fn render(err: &clap::Error, lang: Lang, command: &str, usage: Option<String>) -> String {
     let arg = string(err, ContextKind::InvalidArg).unwrap_or_default();
     let value = string(err, ContextKind::InvalidValue).unwrap_or_default();
     let mut lines = vec![match err.kind() {
@@ -97,6 +131,10 @@ fn render(err: &clap::Error, lang: Lang, command: &str) -> String {
                 line.push_str(Msg::UsageTokenEnv.text(lang));
             }
             line
+        }
+        // A word where none is taken: a second file or order id.
+        ErrorKind::UnknownArgument if !arg.starts_with('-') => {
+            text(lang, Msg::UsageExtra, &[("arg", &arg)])
         }
         ErrorKind::UnknownArgument => text(lang, Msg::UsageUnknownArg, &[("arg", &arg)]),
         ErrorKind::InvalidSubcommand => {
@@ -113,6 +151,13 @@ fn render(err: &clap::Error, lang: Lang, command: &str) -> String {
                 Msg::UsageBadChoice,
                 &[("value", &value), ("arg", &arg), ("valid", &valid)],
             )
+        }
+        // The token itself is not shown (it is a secret, maybe with a line break).
+        ErrorKind::ValueValidation if arg.starts_with("--token") => {
+            Msg::UsageBadToken.text(lang).to_owned()
+        }
+        ErrorKind::ValueValidation if arg.starts_with("--url") => {
+            text(lang, Msg::UsageBadUrl, &[("value", &value)])
         }
         ErrorKind::ValueValidation => {
             let why = validation_reason(err, lang);
@@ -162,7 +207,7 @@ fn render(err: &clap::Error, lang: Lang, command: &str) -> String {
         lines.push(text(lang, Msg::UsageDashDash, &[("arg", &arg)]));
     }
     let mut out = format!("livepack: {}\n", lines.join("\n  "));
-    if let Some(usage) = string(err, ContextKind::Usage) {
+    if let Some(usage) = usage.or_else(|| string(err, ContextKind::Usage)) {
         let usage = usage.trim();
         let usage = usage.strip_prefix("Usage:").unwrap_or(usage).trim();
         out.push_str(&format!("\n{} {usage}\n", Msg::UsageLine.text(lang)));
@@ -240,7 +285,7 @@ mod tests {
             args.push("--lang".into());
             args.push(if lang == Lang::Vi { "vi" } else { "en" }.into());
         }
-        explain(&err, &args)
+        explain(&err, &args, |_| None)
     }
 
     #[test]
@@ -353,9 +398,46 @@ mod tests {
             .try_get_matches_from(["livepack", "serve", "--dmo"])
             .unwrap_err();
         assert_eq!(
-            explain(&err, &os(&["livepack", "serve", "--dmo", "--lang", "vi"])),
+            explain(
+                &err,
+                &os(&["livepack", "serve", "--dmo", "--lang", "vi"]),
+                |_| None
+            ),
             None
         );
+    }
+
+    #[test]
+    fn a_token_loses_its_line_break_and_a_url_needs_a_scheme_and_a_host() {
+        assert_eq!(token_value(" tok-1\n").as_deref(), Ok("tok-1"));
+        assert!(token_value("tok 1").is_err());
+        assert!(token_value("tök").is_err());
+        assert!(token_value("\n").is_err());
+        for ok in [
+            "http://127.0.0.1:8080",
+            "wss://hub.example.vn",
+            "http://h:1/v1",
+        ] {
+            assert_eq!(url_value(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "127.0.0.1:8080",
+            "htp://h",
+            "http://",
+            "ftp://h",
+            "localhost",
+        ] {
+            assert!(url_value(bad).is_err(), "{bad}");
+        }
+        let err = Command::new("livepack")
+            .subcommand(
+                Command::new("push").arg(Arg::new("token").long("token").value_parser(token_value)),
+            )
+            .try_get_matches_from(["livepack", "push", "--token", "secret tok"])
+            .unwrap_err();
+        let s = explain(&err, &os(&["livepack", "push", "--lang", "vi"]), |_| None).unwrap();
+        assert!(s.contains("mã truy cập"), "{s}");
+        assert!(!s.contains("secret"), "the token is not shown: {s}");
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub enum ImportError {
         named: &'static str,
         found: &'static str,
     },
+    /// `--format` names a JSON format, the input is not JSON (an export read as JSON lines
+    /// would be one error per line).
+    #[error("--format {named}, but the input is not JSON")]
+    NotJson { named: &'static str },
     #[error("the header has no {column} column (looked for: {looked_for})")]
     MissingColumn {
         column: &'static str,
@@ -186,7 +190,12 @@ pub fn detect(name: Option<&str>, bytes: &[u8]) -> Result<Format, ImportError> {
         .and_then(|n| Path::new(n).extension())
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    if bytes.starts_with(b"PK\x03\x04") || ext.as_deref() == Some("xlsx") {
+    // A text file named `.xlsx` (a CSV renamed) is read by its content.
+    let binary = || {
+        let head = &bytes[..bytes.len().min(4096)];
+        head.is_empty() || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some())
+    };
+    if bytes.starts_with(b"PK\x03\x04") || (ext.as_deref() == Some("xlsx") && binary()) {
         return Ok(Format::Xlsx);
     }
     let text = strip_bom(bytes);
@@ -245,6 +254,15 @@ pub fn check_header(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
     let named = match format {
         Format::TiktokCsv => TablePlatform::Tiktok,
         Format::ShopeeCsv => TablePlatform::Shopee,
+        Format::Jsonl | Format::TiktokJson => {
+            let first = text.iter().find(|b| !b.is_ascii_whitespace());
+            return match first {
+                Some(b'{' | b'[') | None => Ok(()),
+                Some(_) => Err(ImportError::NotJson {
+                    named: format.name(),
+                }),
+            };
+        }
         _ => return Ok(()),
     };
     let (shopee, tiktok) = table::header_markers(text)?;
@@ -369,6 +387,12 @@ mod tests {
             "Mã đơn hàng,Trạng thái đơn hàng,SKU người bán,Số lượng,Người nhận\n".as_bytes();
         assert_eq!(detect(None, tt_vi).unwrap(), Format::TiktokCsv);
         assert_eq!(detect(Some("a.XLSX"), b"").unwrap(), Format::Xlsx);
+        // A CSV renamed `.xlsx` is read as what it is.
+        assert_eq!(detect(Some("don.xlsx"), tt_vi).unwrap(), Format::TiktokCsv);
+        assert_eq!(
+            detect(Some("a.xlsx"), b"\xff\xfe\x00").unwrap(),
+            Format::Xlsx
+        );
         assert!(matches!(detect(None, b"  "), Err(ImportError::Empty)));
         assert!(detect(None, b"a,b,c\n").is_err());
     }
@@ -395,6 +419,12 @@ mod tests {
         ));
         // A header of neither (a hand-made file): the named format reads it as it can.
         assert!(check_named(Format::TiktokCsv, b"a,b\n1,2\n").is_ok());
+        // A JSON format named for an export: refused before a line is read.
+        assert!(matches!(
+            check_named(Format::Jsonl, tt),
+            Err(ImportError::NotJson { named: "jsonl" })
+        ));
+        assert!(check_named(Format::TiktokJson, b" [{\"order_id\":\"1\"}]").is_ok());
         for f in [Format::Jsonl, Format::TiktokCsv, Format::Xlsx] {
             assert!(
                 matches!(check_named(f, b""), Err(ImportError::Empty)),
