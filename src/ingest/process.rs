@@ -362,7 +362,11 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
     } else {
         // Not yet known to persist (an external Redis unreachable at start), or known not
         // to: nothing is sent, so the nack is true.
-        if ctx.store.unverified().is_some() || ctx.store.failed_within_site(&ctx.site, BREAKER_MS) {
+        if ctx.store.unverified().is_some()
+            || ctx
+                .store
+                .ingest_failed_within(&ctx.site, &ctx.seller, BREAKER_MS)
+        {
             let e = StoreError::Timeout(std::time::Duration::from_millis(BREAKER_MS as u64));
             return frames.iter().map(|p| nack(ctx, p.seq, &e)).collect();
         }

@@ -170,10 +170,14 @@ struct Scripts {
 struct Inner {
     /// When a Redis call last found Redis unavailable (ms since the epoch; 0: never).
     last_failure_ms: std::sync::atomic::AtomicI64,
-    /// When a site's ingest last found Redis unavailable: the ingest breaker is per site
-    /// (on a cluster one master down must not stop the sites whose slots live on the
-    /// others) and only trips on unavailability, never on another request's reply error.
-    site_failures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// When a seller's ingest at a site last found Redis unavailable (site → seller → ms):
+    /// the ingest breaker is per site and seller (on a cluster one master down must not
+    /// stop the sites whose slots live on the others; one seller's flood timing out must
+    /// not nack another's frames, contract §8) and only trips on unavailability, never on
+    /// another request's reply error. A Redis that is down trips each seller's breaker at
+    /// its own first timeout.
+    site_failures:
+        std::sync::Mutex<std::collections::HashMap<String, std::collections::HashMap<String, i64>>>,
     conns: Vec<RedisConn>,
     next: AtomicUsize,
     timeout: Duration,
@@ -428,24 +432,32 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner()) = why;
     }
 
-    /// Whether an ingest of `site` found Redis unavailable in the last `ms` milliseconds
-    /// (the per-site ingest breaker: another request's error never trips it).
-    pub fn failed_within_site(&self, site: &str, ms: i64) -> bool {
+    /// Whether an ingest of `seller` at `site` found Redis unavailable in the last `ms`
+    /// milliseconds (the ingest breaker: another seller's or request's error never trips it).
+    pub fn ingest_failed_within(&self, site: &str, seller: &str, ms: i64) -> bool {
         let failures = self.inner.site_failures.lock();
         let last = failures
-            .map(|f| f.get(site).copied().unwrap_or(0))
+            .map(|f| {
+                f.get(site)
+                    .and_then(|s| s.get(seller))
+                    .copied()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0);
         last > 0 && chrono::Utc::now().timestamp_millis() - last < ms
     }
 
-    /// Records a failed ingest of `site` (see [`Store::failed_within_site`]); only
-    /// unavailability counts.
-    pub(crate) fn site_failed(&self, site: &str, err: &StoreError) {
+    /// Records a failed ingest of `seller` at `site` (see [`Store::ingest_failed_within`]);
+    /// only unavailability counts.
+    pub fn ingest_failed(&self, site: &str, seller: &str, err: &StoreError) {
         if !err.is_unavailable() {
             return;
         }
         if let Ok(mut f) = self.inner.site_failures.lock() {
-            f.insert(site.to_owned(), chrono::Utc::now().timestamp_millis());
+            let now = chrono::Utc::now().timestamp_millis();
+            f.entry(site.to_owned())
+                .or_default()
+                .insert(seller.to_owned(), now);
         }
     }
 

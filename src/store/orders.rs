@@ -210,7 +210,7 @@ impl Store {
                 .map(|()| codes),
             Err(e) => Err(e),
         };
-        let codes: Vec<i64> = stored.inspect_err(|e| self.site_failed(site, e))?;
+        let codes: Vec<i64> = stored.inspect_err(|e| self.ingest_failed(site, seller, e))?;
         if codes.len() != orders.len() {
             return Err(StoreError::Corrupt(format!(
                 "ingest script answered {} results for {} orders",

@@ -134,3 +134,24 @@ async fn malformed_ids_never_make_another_sellers_ingest_nack() {
     assert_eq!(s, 200);
     app.stop().await;
 }
+
+/// The ingest breaker (a frame whose Redis call failed holds the next ones back for 250 ms)
+/// is the failing seller's alone: another seller's flood timing out never nacks this
+/// seller's frames (contract §8; reviewer Y1 saw one nack per flood while it was per site).
+#[tokio::test]
+async fn one_sellers_redis_failure_trips_only_that_sellers_breaker() {
+    let redis = TestRedis::start().await;
+    let config = test_config(&redis.url(), "");
+    let store = livepack::store::Store::connect(&config.redis, &redis.url())
+        .await
+        .unwrap();
+    let timeout = livepack::store::StoreError::Timeout(std::time::Duration::from_millis(250));
+    store.ingest_failed(SITE, "mat-ong-tam-diep", &timeout);
+    assert!(store.ingest_failed_within(SITE, "mat-ong-tam-diep", 250));
+    assert!(!store.ingest_failed_within(SITE, "tra-shan-tuyet", 250));
+    assert!(!store.ingest_failed_within("kim-son-coop", "mat-ong-tam-diep", 250));
+    // A reply error (a bad request) trips nothing.
+    let reply = livepack::store::StoreError::Corrupt("bad".into());
+    store.ingest_failed(SITE, "tra-shan-tuyet", &reply);
+    assert!(!store.ingest_failed_within(SITE, "tra-shan-tuyet", 250));
+}
