@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::frame::{OrderResult, Reply, SessionState};
 use crate::domain::order::{digest, parse_order, peek_order_id, reported_order_id, OrderWire};
-use crate::domain::rfc3339;
 use crate::domain::schedule::{due_for_pickup, first_pickup, SiteSchedule};
+use crate::domain::{is_order_id, rfc3339};
 use crate::store::tombstones::DedupeWindow;
 use crate::store::{CancelOutcome, IngestOutcome, Store, StoreError, StoreOrder};
 
@@ -89,6 +89,9 @@ pub struct Prepared {
 enum Slot {
     Rejected(OrderResult),
     Stored(usize),
+    /// Rejected, its id checked in Redis at `to_store[n]`: a stored order's id is a
+    /// `duplicate` whatever the resend holds (contract §1), else the rejection stands.
+    Checked(OrderResult, usize),
 }
 
 /// One order of a frame, as the frame's parse left it.
@@ -120,10 +123,16 @@ pub fn prepare<'t>(
                 slots.push(Slot::Stored(to_store.len()));
                 to_store.push(order);
             }
-            Err(result) => {
-                rejected += 1;
-                slots.push(Slot::Rejected(result));
-            }
+            Err(result) => match result.order_id.clone().filter(|id| is_order_id(id)) {
+                Some(id) => {
+                    slots.push(Slot::Checked(result, to_store.len()));
+                    to_store.push(StoreOrder::check(id));
+                }
+                None => {
+                    rejected += 1;
+                    slots.push(Slot::Rejected(result));
+                }
+            },
         }
     }
     Prepared {
@@ -408,15 +417,32 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
         }
     };
     let (mut accepted, mut duplicate, mut changed) = (0u64, 0u64, 0u64);
+    let mut rejected = rejected as u64;
     let mut outcomes = outcomes.into_iter();
     let mut replies = Vec::with_capacity(frames.len());
     for p in frames {
         let mine: Vec<IngestOutcome> = outcomes.by_ref().take(p.to_store.len()).collect();
-        let mut ids = p.to_store.into_iter().map(|o| o.order_id);
+        let mut ids: Vec<Option<String>> =
+            p.to_store.into_iter().map(|o| Some(o.order_id)).collect();
         let mut results = Vec::with_capacity(p.slots.len());
         for slot in p.slots {
             results.push(match slot {
                 Slot::Rejected(r) => r,
+                Slot::Checked(r, n) => match mine.get(n) {
+                    Some(IngestOutcome::Duplicate | IngestOutcome::DuplicateChanged) => {
+                        duplicate += 1;
+                        changed += 1;
+                        OrderResult {
+                            order_id: r.order_id,
+                            status: "duplicate",
+                            error: None,
+                        }
+                    }
+                    _ => {
+                        rejected += 1;
+                        r
+                    }
+                },
                 Slot::Stored(n) => {
                     let status = match mine.get(n) {
                         Some(IngestOutcome::Accepted) => {
@@ -434,7 +460,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
                         }
                     };
                     OrderResult {
-                        order_id: ids.next(),
+                        order_id: ids.get_mut(n).and_then(Option::take),
                         status,
                         error: None,
                     }
@@ -450,7 +476,7 @@ pub async fn store_batch(ctx: &Ctx, frames: Vec<Prepared>) -> Vec<Reply> {
     let m = &ctx.metrics;
     m.accepted.increment(accepted);
     m.duplicate.increment(duplicate);
-    m.rejected.increment(rejected as u64);
+    m.rejected.increment(rejected);
     if changed > 0 {
         m.duplicate_changed.increment(changed);
     }

@@ -97,8 +97,22 @@ pub struct Normalized {
 /// digest.
 pub struct StoreOrder {
     pub order_id: String,
+    /// Empty: an order the service rejected, whose id is only checked ([`StoreOrder::check`]).
     pub data: Vec<u8>,
     pub digest: String,
+}
+
+impl StoreOrder {
+    /// A rejected order's id, to be checked, not stored: a known id is a duplicate
+    /// (contract §1: a duplicate with different content is still `duplicate`), an unknown
+    /// one stays rejected ([`IngestOutcome::Rejected`]).
+    pub fn check(order_id: String) -> StoreOrder {
+        StoreOrder {
+            order_id,
+            data: Vec::new(),
+            digest: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +121,8 @@ pub enum IngestOutcome {
     Duplicate,
     /// A duplicate whose content differs from the first version (which wins).
     DuplicateChanged,
+    /// A checked id ([`StoreOrder::check`]) no order holds: the rejection stands.
+    Rejected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +239,7 @@ impl Store {
             .map(|c| match c {
                 1 => IngestOutcome::Accepted,
                 3 => IngestOutcome::DuplicateChanged,
+                4 => IngestOutcome::Rejected,
                 _ => IngestOutcome::Duplicate,
             })
             .collect())

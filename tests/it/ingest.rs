@@ -222,6 +222,39 @@ async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
         got,
         want.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
     );
+    // A stored order sent again with content that would be rejected (a broken phone, a COD
+    // no buyer pays) is a duplicate: `rejected` means not stored (contract §1), and it is.
+    // A new order rejected the same way stays rejected; the session counts what was said.
+    let mut again = order("GOOD-1", 5);
+    again["buyer"]["phone"] = json!("123");
+    let mut again_cod = order("GOOD-1", 5);
+    again_cod["cod_amount"] = json!("999999999");
+    let mut fresh = order("NEW-BAD", 6);
+    fresh["buyer"]["phone"] = json!("123");
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 4, "orders": [again, again_cod, fresh]}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    let statuses: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["duplicate", "duplicate", "rejected"], "{r}");
+    assert!(r["results"][0]["error"].is_null(), "{r}");
+    assert_eq!(r["results"][2]["error"]["field"], "buyer.phone", "{r}");
+    let (_, session) = app
+        .client(TOKEN_A)
+        .get_json("/v1/sessions/bad-input")
+        .await;
+    assert_eq!(
+        (&session["accepted"], &session["duplicate"], &session["rejected"]),
+        (&json!(1), &json!(2), &json!(5)),
+        "{session}"
+    );
 
     ws.send(Message::Binary(vec![1u8, 2, 3].into()))
         .await

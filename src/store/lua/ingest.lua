@@ -7,8 +7,11 @@
 -- KEYS[4..3+n] the seller's tombstone buckets that can be live (n = ARGV[5]),
 -- then the order hashes (one per order, in frame order)
 -- ARGV[1] seller, ARGV[2] session label, ARGV[3] now (ms), ARGV[4] rejected count,
--- ARGV[5] n, then per order 3 args: order_id, data (the record as stored: packed, or JSON), digest
--- Returns per order: 1 accepted, 2 duplicate (same content), 3 duplicate (different content)
+-- ARGV[5] n, then per order 3 args: order_id, data (the record as stored: packed, or JSON), digest;
+-- an empty data is an order the service rejected, its id only checked (contract §1: a resend
+-- of a stored order is a duplicate whatever its content)
+-- Returns per order: 1 accepted, 2 duplicate (same content), 3 duplicate (different content),
+-- 4 rejected (a checked id not known: counted with ARGV[4])
 -- The accepted orders go to the site stream in the order accepted, ten to an entry
 -- (`t o s <seller> ids "<id> <id> …"`; an entry of one order, `t o s <seller> id <id>`, is
 -- the form of builds before issue 20's twenty-fifth session): one XADD per ten orders of a
@@ -79,7 +82,7 @@ local function same(stored, dg, whole)
   return 3
 end
 local out = {}
-local accepted, dup = 0, 0
+local accepted, dup, unknown = 0, 0, 0
 -- Order keys written by this call (the same id twice in one batch: the second is a duplicate).
 local mine = {}
 -- The ids accepted, for the stream.
@@ -90,7 +93,9 @@ for i = 1, n do
   local id, dg = ARGV[a], ARGV[a + 2]
   local stored = mine[key] or live[i]
   local code
-  if stored then
+  if ARGV[a + 1] == '' then
+    if stored or short[i] then code = 3 else code = 4 end
+  elseif stored then
     code = same(redis.call('HGET', key, 'dg'), dg, true)
   elseif short[i] then
     code = same(short[i], dg)
@@ -100,7 +105,13 @@ for i = 1, n do
     mine[key] = true
     code = 1
   end
-  if code == 1 then accepted = accepted + 1 else dup = dup + 1 end
+  if code == 1 then
+    accepted = accepted + 1
+  elseif code == 4 then
+    unknown = unknown + 1
+  else
+    dup = dup + 1
+  end
   out[i] = code
 end
 for j = 1, accepted, per_entry do
@@ -122,6 +133,6 @@ if fresh and redis.call('HSETNX', KEYS[2], 'state', 'live') == 1 then
   redis.call('SADD', KEYS[3], seller .. '/' .. label)
 end
 if dup > 0 then redis.call('HINCRBY', KEYS[2], 'duplicate', dup) end
-local rejected = tonumber(ARGV[4])
+local rejected = tonumber(ARGV[4]) + unknown
 if rejected > 0 then redis.call('HINCRBY', KEYS[2], 'rejected', rejected) end
 return out
