@@ -783,6 +783,8 @@ pub async fn outlook(
         });
     // A seller sees only its own orders at risk (contract §2: a seller's token reaches its
     // own orders); the site's counts and forecast stay whole.
+    // An outlook of a build before `at_risk_count` lists them all.
+    out.at_risk_count = out.at_risk_count.max(out.at_risk.len());
     if let Caller::Seller { id, .. } = &caller {
         out.at_risk.retain(|r| r.id.seller == *id);
     }

@@ -19,9 +19,20 @@ pub struct Outlook {
     pub held: usize,
     #[schema(value_type = Vec<Object>)]
     pub forecast: Vec<PickupForecast>,
+    /// How many pending orders are at risk (`livepack_orders_at_risk`); `at_risk` lists the
+    /// first [`MAX_AT_RISK_LISTED`] of them, the most urgent first (by pickup, then
+    /// deadline).
+    #[serde(default)]
+    pub at_risk_count: usize,
     #[schema(value_type = Vec<Object>)]
     pub at_risk: Vec<AtRisk>,
 }
+
+/// The at-risk orders an outlook lists at most (its count is whole). A surge short of
+/// packers makes every pending order at risk: listing 168,000 of them made a 27 MB string
+/// whose every read (each wave view, the risk gauge's refresh) held Redis for about a
+/// second, stalling every seller's ingest (reviewer Y1).
+pub const MAX_AT_RISK_LISTED: usize = 2_000;
 
 /// Whether the outlook was written (a failure is retried by the next plan).
 pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> bool {
@@ -71,7 +82,7 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     at_risk: &[AtRisk<Id>],
 ) -> Option<String> {
     use crate::domain::json::{write_key, write_member, write_uint, LastJson};
-    let mut out = Vec::with_capacity(256 + at_risk.len() * 176);
+    let mut out = Vec::with_capacity(256 + at_risk.len().min(MAX_AT_RISK_LISTED) * 176);
     out.push(b'{');
     write_member(&mut out, "site", site);
     out.push(b',');
@@ -86,10 +97,13 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     out.push(b',');
     write_key(&mut out, "forecast");
     serde_json::to_writer(&mut out, forecast).ok()?;
+    out.push(b',');
+    write_key(&mut out, "at_risk_count");
+    write_uint(&mut out, at_risk.len() as u64);
     out.extend_from_slice(b",\"at_risk\":[");
     let (mut reason, mut pickup, mut deadline) =
         (LastJson::new(), LastJson::new(), LastJson::new());
-    for (n, r) in at_risk.iter().enumerate() {
+    for (n, r) in at_risk.iter().take(MAX_AT_RISK_LISTED).enumerate() {
         if n > 0 {
             out.push(b',');
         }
@@ -199,6 +213,7 @@ mod tests {
                 pending: 7,
                 held: 2,
                 forecast: forecast.to_vec(),
+                at_risk_count: at_risk.len(),
                 at_risk: at_risk.to_vec(),
             })
             .unwrap();
@@ -257,11 +272,33 @@ mod tests {
                 pending,
                 held: pending / 2,
                 forecast: Vec::new(),
+                at_risk_count: at_risk.len(),
                 at_risk: at_risk.clone(),
             })
             .unwrap();
             let by_hand = outlook_json(&site, now, pending, pending / 2, &[], &at_risk).unwrap();
             proptest::prop_assert_eq!(by_hand, by_serde);
         }
+    }
+
+    #[test]
+    fn an_outlook_lists_the_most_urgent_at_risk_orders_and_counts_them_all() {
+        let n = MAX_AT_RISK_LISTED + 5;
+        let at_risk: Vec<AtRisk> = (0..n)
+            .map(|i| {
+                let i = i64::try_from(i).unwrap();
+                risk(
+                    "mat-ong",
+                    &format!("TT-{i}"),
+                    AtRiskReason::NotEnoughCapacity,
+                    at(3600 + i, 0),
+                    at(100, 0),
+                )
+            })
+            .collect();
+        let json = outlook_json("hoa-lu-hub", at(0, 0), n, 0, &[], &at_risk).unwrap();
+        let back: Outlook = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.at_risk_count, n);
+        assert_eq!(back.at_risk[..], at_risk[..MAX_AT_RISK_LISTED]);
     }
 }

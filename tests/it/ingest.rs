@@ -246,12 +246,13 @@ async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
     assert_eq!(statuses, ["duplicate", "duplicate", "rejected"], "{r}");
     assert!(r["results"][0]["error"].is_null(), "{r}");
     assert_eq!(r["results"][2]["error"]["field"], "buyer.phone", "{r}");
-    let (_, session) = app
-        .client(TOKEN_A)
-        .get_json("/v1/sessions/bad-input")
-        .await;
+    let (_, session) = app.client(TOKEN_A).get_json("/v1/sessions/bad-input").await;
     assert_eq!(
-        (&session["accepted"], &session["duplicate"], &session["rejected"]),
+        (
+            &session["accepted"],
+            &session["duplicate"],
+            &session["rejected"]
+        ),
         (&json!(1), &json!(2), &json!(5)),
         "{session}"
     );
