@@ -333,6 +333,14 @@ fn money(field: &str, raw: &RawMoneyOut) -> Result<Vnd, FieldError> {
 
 /// Parses one ORDER from JSON text; a shape or type error names its JSON path.
 pub fn parse_order(json: &str) -> Result<OrderWire<'_>, FieldError> {
+    // serde would also read a struct from a JSON array (its fields by position).
+    if !json.trim_start().starts_with('{') {
+        return Err(err(
+            FieldCode::InvalidType,
+            "order",
+            "an order is a JSON object",
+        ));
+    }
     // The fast path; the slower path-tracking parse only runs to explain a failure.
     if let Ok(wire) = serde_json::from_str::<OrderWire>(json) {
         return Ok(wire);

@@ -206,6 +206,8 @@ fn parse_in_one_pass(text: &str, max_orders: usize) -> Option<Result<Frame<'_>, 
         .kind
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())?;
     let orders: Vec<OrderWire> = match kind.as_str() {
+        // Both fields: the two-step parse refuses the frame.
+        "order" | "orders" if env.order.is_some() && env.orders.is_some() => return None,
         "order" => vec![env.order?.0],
         "orders" => env
             .orders
@@ -256,6 +258,13 @@ fn content(env: Envelope<'_>, max_orders: usize) -> Result<Frame<'_>, Reply> {
             )
         })?;
     match kind.as_str() {
+        // One frame says one thing: an order's `orders` would otherwise go unanswered.
+        "order" | "orders" if env.order.is_some() && env.orders.is_some() => Err(Reply::error(
+            Some(seq),
+            ErrorCode::MalformedFrame,
+            Some(if kind == "order" { "orders" } else { "order" }),
+            "a frame carries `order` (type order) or `orders` (type orders), not both: nothing of it was stored",
+        )),
         "order" => order_frame(seq, env.order),
         "orders" => orders_frame(seq, env.orders, max_orders),
         "end_session" => Ok(Frame::EndSession { seq }),

@@ -257,6 +257,35 @@ async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
         "{session}"
     );
 
+    // An order is an object (serde would read a struct from an array, by position), and a
+    // frame says `order` or `orders`, not both (one of them would go unanswered).
+    let positional = json!(["ARR-1", "tiktok", placed_at_minutes_ago(5)]);
+    send(
+        &mut ws,
+        &json!({"type": "order", "seq": 5, "order": positional}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (
+            r["results"][0]["status"].as_str(),
+            r["results"][0]["error"]["code"].as_str()
+        ),
+        (Some("rejected"), Some("invalid_type")),
+        "{r}"
+    );
+    send(
+        &mut ws,
+        &json!({"type": "order", "seq": 6, "order": order("BOTH-1", 7), "orders": [order("BOTH-2", 8)]}),
+    )
+    .await;
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str(), r["field"].as_str()),
+        (Some("error"), Some("malformed_frame"), Some("orders")),
+        "{r}"
+    );
+
     ws.send(Message::Binary(vec![1u8, 2, 3].into()))
         .await
         .unwrap();

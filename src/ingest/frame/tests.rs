@@ -53,8 +53,8 @@ fn both_parses_answer_every_frame_alike() {
         [{"sku":"HONEY-500","name":"Mật ong","qty":2,"unit_price":"185000","weight_g":650}],
         "370000"]"#;
     assert!(
-        crate::domain::order::parse_order(array).is_ok(),
-        "serde reads an array"
+        crate::domain::order::parse_order(array).is_err(),
+        "serde would read an array; an order is an object"
     );
     let frames = [
         format!(r#"{{"type":"order","seq":1,"order":{ORDER}}}"#),
