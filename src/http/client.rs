@@ -26,12 +26,21 @@ fn resolve(peer: Option<IpAddr>, forwarded: Option<&str>, trusted: &[ipnet::IpNe
     if trusted.iter().any(|n| n.contains(&peer)) {
         if let Some(ip) = forwarded
             .and_then(|f| f.split(',').next())
-            .and_then(|first| first.trim().parse::<IpAddr>().ok())
+            .and_then(|first| address(first.trim()))
         {
             return canonical(ip).to_string();
         }
     }
     peer.to_string()
+}
+
+/// A forwarded address as proxies write it: `203.0.113.9`, `2001:db8::1`, or with the
+/// client's port (`203.0.113.9:5555`, `[2001:db8::1]:443`), which some proxies add.
+fn address(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// An IPv4 client seen through an IPv6 socket (`::ffff:a.b.c.d`) is that IPv4 client.
@@ -65,6 +74,19 @@ mod tests {
         );
         assert_eq!(resolve(Some(lo), Some("203.0.113.9"), &[]), "127.0.0.1");
         assert_eq!(resolve(Some(lo), Some("not an ip"), &trusted), "127.0.0.1");
+        // With the client's port, as some proxies write it.
+        assert_eq!(
+            resolve(Some(lo), Some("10.4.4.4:5555"), &trusted),
+            "10.4.4.4"
+        );
+        assert_eq!(
+            resolve(Some(lo), Some("[2001:db8::1]:443"), &trusted),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            resolve(Some(lo), Some("[2001:db8::2]"), &trusted),
+            "2001:db8::2"
+        );
         assert_eq!(resolve(Some(lo), None, &trusted), "127.0.0.1");
         assert_eq!(resolve(None, Some("203.0.113.9"), &trusted), "unknown");
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
