@@ -44,6 +44,8 @@ pub enum RunError {
     Volatile(String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("retention.archive_dir: {0}")]
+    ArchiveDir(String),
     #[error("cannot listen on {addr} (server.admin_listen): {source}")]
     AdminListen {
         addr: String,
@@ -63,6 +65,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    if let Some(problem) = archive::dir_problem(&config.retention.archive_dir) {
+        return Err(RunError::ArchiveDir(problem));
+    }
     metrics::install();
     metrics::register(&config);
     let admin = match config.server.admin_listen.as_str() {
@@ -76,6 +81,9 @@ pub async fn run(
                 })?,
         ),
     };
+    for warning in config.warnings() {
+        tracing::warn!(%warning, "configuration");
+    }
     for key in config.demo_credentials() {
         tracing::warn!(key = %key, "demo credentials in use: set real tokens before going live");
     }

@@ -194,6 +194,9 @@ async fn run_command() {
         Command::CheckConfig => {
             // The demo settings are listed whatever the verdict; "configuration ok" only
             // once every check below passed.
+            for warning in config.warnings() {
+                println!("warning: {warning}");
+            }
             let demo = config.demo_settings();
             for key in &demo {
                 println!("warning: demo setting {key}");
@@ -212,6 +215,10 @@ async fn run_command() {
             });
             if let Err(msg) = config.check_demo_exposure(demo_on) {
                 eprintln!("livepack: {msg}");
+                std::process::exit(2);
+            }
+            if let Some(problem) = livepack::archive::dir_problem(&config.retention.archive_dir) {
+                eprintln!("livepack: retention.archive_dir: {problem}");
                 std::process::exit(2);
             }
             // What starting the embedded Redis would refuse (nothing is created here).

@@ -18,6 +18,37 @@
 pub mod file;
 pub mod read;
 
+/// Why `dir` cannot hold the archive, if it cannot: it (or, while it does not exist yet,
+/// its nearest existing parent, where it will be created) must be a directory this process
+/// may write. Checked at start without creating anything: a `retention.archive_dir` on a
+/// path that cannot be written only showed as a WARN every scan while orders, buyers'
+/// personal data with them, stayed in Redis.
+pub fn dir_problem(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut at = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => return Some(format!("{} is not a directory", at.display())),
+            Err(_) => match at.parent() {
+                Some(p) if !p.as_os_str().is_empty() => at = p,
+                _ => {
+                    at = std::path::Path::new(".");
+                    break;
+                }
+            },
+        }
+    }
+    let c = std::ffi::CString::new(at.as_os_str().as_bytes()).ok()?;
+    // SAFETY: access(2) reads a NUL-terminated path; `c` outlives the call.
+    let writable = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0;
+    (!writable).then(|| format!("{} cannot be written by this process", at.display()))
+}
+
 use crate::metric_names as names;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -349,4 +380,25 @@ async fn export_day_cli(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_archive_dir_must_be_a_directory_that_can_be_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(dir_problem(tmp.path()), None);
+        // Not there yet: created at the first archive, under a writable parent.
+        assert_eq!(dir_problem(&tmp.path().join("a/b")), None);
+        assert_eq!(dir_problem(std::path::Path::new("")), None);
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let p = dir_problem(&file.join("archive")).unwrap();
+        assert!(p.contains("is not a directory"), "{p}");
+        // procfs refuses even root.
+        let p = dir_problem(std::path::Path::new("/proc/self/nope")).unwrap();
+        assert!(p.contains("cannot be written"), "{p}");
+    }
 }

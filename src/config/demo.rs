@@ -40,6 +40,34 @@ fn is_demo_pin(stored: &str) -> bool {
 }
 
 impl Config {
+    /// Settings that start but are probably a mistake, each with its key: a site with no
+    /// carrier (its parcels can never be booked or shipped), a carrier no site uses, the
+    /// embedded Redis with `appendfsync = "no"` (acked orders of the last seconds may be lost
+    /// with the machine). `check-config` prints them, `serve` logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.sites {
+            if s.carriers.is_empty() {
+                out.push(format!(
+                    "sites.{}.carriers is empty: its parcels can never be booked or shipped",
+                    s.id
+                ));
+            }
+        }
+        for c in &self.carriers {
+            if !self.sites.iter().any(|s| s.carriers.contains(&c.id)) {
+                out.push(format!("carriers.{} is used by no site", c.id));
+            }
+        }
+        if self.redis.appendfsync == super::Fsync::No {
+            out.push(
+                "redis.appendfsync = \"no\": orders acked in the last seconds before a machine crash may be lost"
+                    .to_owned(),
+            );
+        }
+        out
+    }
+
     /// Every configuration key holding a demo value, with what it is: demo tokens, the demo
     /// station PIN (plain or hashed), demo webhook secrets and `mock` carriers.
     pub fn demo_settings(&self) -> Vec<String> {
@@ -142,6 +170,29 @@ mod tests {
             "{err}"
         );
         assert!(c.check_demo_exposure(true).is_ok());
+    }
+
+    #[test]
+    fn a_site_without_a_carrier_an_unused_carrier_and_no_fsync_are_warned_of() {
+        assert!(
+            Config::from_toml("").unwrap().warnings().is_empty(),
+            "the demo"
+        );
+        let c = Config::from_toml(
+            "[redis]\nappendfsync = \"no\"\n[[sites]]\nid = \"kim-son\"\nname = \"K\"\n\
+             pickups = [\"11:00\"]\nstation_pin = \"123456\"\n\
+             [[sellers]]\nid = \"s\"\nname = \"S\"\nsite = \"kim-son\"\ntoken = \"a-real-seller-token-0123456789\"\n\
+             [[carriers]]\nid = \"spare\"\nkind = \"mock\"\n",
+        )
+        .unwrap();
+        let w = c.warnings().join("\n");
+        for part in [
+            "sites.kim-son.carriers is empty",
+            "carriers.spare is used by no site",
+            "appendfsync",
+        ] {
+            assert!(w.contains(part), "{part:?} in {w}");
+        }
     }
 
     #[test]

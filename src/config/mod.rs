@@ -406,12 +406,13 @@ pub struct RetentionConfig {
     /// expire from Redis after the hot period (the purge of buyers' personal data).
     pub enabled: bool,
     /// Days an order stays in Redis after it was handed over, delivered, returned or
-    /// cancelled.
+    /// cancelled (at most 3650, as every day count here).
     pub hot_days: u32,
     /// Overrides `hot_days` in seconds (tests, drills).
     pub hot_secs: Option<u64>,
     /// `{archive_dir}/{site}/{YYYY-MM-DD}.jsonl.gz`, one line per order; shared by every
     /// instance that runs the archiver (a volume), or the archiver runs on one instance.
+    /// Checked at start: a directory the service can write (or one it can create there).
     pub archive_dir: PathBuf,
     /// How often the archiver looks for newly finished orders.
     pub scan_secs: u64,
@@ -672,6 +673,9 @@ pub struct OperatorConfig {
     pub token: Secret,
 }
 
+/// Viettel Post's partner API, for an entry that names none.
+pub const VIETTEL_POST_API: &str = "https://partner.viettelpost.vn/v2";
+
 /// A carrier account: its partner API, status webhook secret, rate tables and booking policy.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -680,7 +684,9 @@ pub struct CarrierConfig {
     pub id: String,
     /// "viettelpost", "ghtk", "ghn" (their partner APIs) or "mock" (offline demo).
     pub kind: CarrierKind,
-    /// The partner API, e.g. "https://partner.viettelpost.vn/v2".
+    /// The partner API's http(s) URL, e.g. "https://services.giaohangtietkiem.vn" (GHTK) or
+    /// "https://online-gateway.ghn.vn" (GHN); Viettel Post's defaults to
+    /// "https://partner.viettelpost.vn/v2". Checked at start.
     #[serde(default)]
     pub base_url: String,
     /// Viettel Post: the partner account's login.
@@ -876,6 +882,12 @@ impl Config {
         // Lossy: a number or a boolean is also read from its text (an environment variable's
         // value is text, see `with_env`).
         let mut config: Config = figment.extract_lossy().map_err(ConfigError::from_figment)?;
+        // Viettel Post has one partner API: an entry may leave its address out.
+        for c in &mut config.carriers {
+            if c.kind == CarrierKind::Viettelpost && c.base_url.trim().is_empty() {
+                c.base_url = VIETTEL_POST_API.to_owned();
+            }
+        }
         config.load_barcode_files()?;
         config.validate()?;
         Ok(config)

@@ -37,6 +37,12 @@ fn check_site_schedule(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
     }
     for (p, t) in s.pickups.iter().enumerate() {
         check_time(format!("sites[{n}].pickups[{p}]"), t)?;
+        if s.pickups[..p].contains(t) {
+            return Err(ConfigError::invalid(
+                format!("sites[{n}].pickups[{p}]"),
+                format!("`{t}` appears twice"),
+            ));
+        }
     }
     if let Some(c) = &s.same_day_cutoff {
         check_time(site_key(n, "same_day_cutoff"), c)?;
@@ -146,6 +152,13 @@ fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigEr
             return Err(ConfigError::invalid(
                 site_key(n, "supervisor_pin"),
                 "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
+            ));
+        }
+        // The same PIN would give every station the supervisor's rights.
+        if sup.expose() == s.station_pin.expose() {
+            return Err(ConfigError::invalid(
+                site_key(n, "supervisor_pin"),
+                "must differ from station_pin (every station would have the supervisor's rights)",
             ));
         }
     }
@@ -325,11 +338,29 @@ impl Config {
         if t.dedupe_days == 0 && t.dedupe_secs.unwrap_or(0) == 0 {
             return Err(ConfigError::invalid("retention.dedupe_days", "must be > 0"));
         }
-        if t.dedupe_days > 3650 {
-            return Err(ConfigError::invalid(
-                "retention.dedupe_days",
-                "must be at most 3650 (ten years)",
-            ));
+        // The seconds overrides (tests, drills): 0 made every order `placed_at_too_old`.
+        for (key, secs) in [
+            ("retention.hot_secs", t.hot_secs),
+            ("retention.dedupe_secs", t.dedupe_secs),
+        ] {
+            if secs == Some(0) {
+                return Err(ConfigError::invalid(key, "must be > 0 when set"));
+            }
+        }
+        // Ten years at most: day counts far beyond overflowed date arithmetic (the archiver
+        // panicked on every site) or the in-memory windows.
+        for (key, days) in [
+            ("retention.dedupe_days", t.dedupe_days),
+            ("retention.hot_days", t.hot_days),
+            ("retention.archive_days", t.archive_days),
+            ("retention.max_open_days", t.max_open_days),
+        ] {
+            if days > 3650 {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be at most 3650 (ten years)",
+                ));
+            }
         }
         if t.scan_secs == 0 {
             return Err(ConfigError::invalid("retention.scan_secs", "must be > 0"));
@@ -371,9 +402,16 @@ impl Config {
         Ok(())
     }
 
-    /// The site's carriers exist, its per-carrier pickups and pinned carrier are among them.
+    /// The site's carriers exist (each once), its per-carrier pickups and pinned carrier are
+    /// among them (a site with none is warned of: [`Config::warnings`]).
     fn check_site_carriers(&self, n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
         for (c, carrier) in s.carriers.iter().enumerate() {
+            if s.carriers[..c].contains(carrier) {
+                return Err(ConfigError::invalid(
+                    format!("sites[{n}].carriers[{c}]"),
+                    format!("`{carrier}` appears twice"),
+                ));
+            }
             if !self.carriers.iter().any(|k| &k.id == carrier) {
                 return Err(ConfigError::invalid(
                     format!("sites[{n}].carriers[{c}]"),
@@ -558,11 +596,12 @@ fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigErro
             ));
         }
     }
-    if matches!(c.kind, CarrierKind::Ghtk | CarrierKind::Ghn) {
+    // Every real carrier's API address (a Viettel Post entry without one passed and then
+    // retried every booking for ever with "builder error").
+    if c.kind != CarrierKind::Mock {
         let url = c.base_url.trim();
-        if !(url.starts_with("https://") || url.starts_with("http://"))
-            || url.len() <= "https://".len()
-        {
+        let parsed = reqwest::Url::parse(url).ok();
+        if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
             return Err(ConfigError::invalid(
                 format!("carriers[{n}].base_url"),
                 format!(
@@ -570,17 +609,19 @@ fn validate_carrier(n: usize, c: &super::CarrierConfig) -> Result<(), ConfigErro
                     c.kind,
                     match c.kind {
                         CarrierKind::Ghtk => "https://services.giaohangtietkiem.vn",
-                        _ => "https://online-gateway.ghn.vn",
+                        CarrierKind::Ghn => "https://online-gateway.ghn.vn",
+                        _ => "https://partner.viettelpost.vn/v2",
                     }
                 ),
             ));
         }
-        if c.token.expose().trim().is_empty() {
-            return Err(ConfigError::invalid(
-                format!("carriers[{n}].token"),
-                format!("the {} API token is required", c.kind),
-            ));
-        }
+    }
+    if matches!(c.kind, CarrierKind::Ghtk | CarrierKind::Ghn) && c.token.expose().trim().is_empty()
+    {
+        return Err(ConfigError::invalid(
+            format!("carriers[{n}].token"),
+            format!("the {} API token is required", c.kind),
+        ));
     }
     if c.kind == CarrierKind::Ghn
         && (c.shop_id.is_empty() || !c.shop_id.bytes().all(|b| b.is_ascii_digit()))
@@ -721,6 +762,16 @@ mod tests {
         };
         assert!(Config::from_toml(&site("supervisor_pin = \"135790\"\n")).is_ok());
         assert!(err(&site("supervisor_pin = \"1234\"\n")).contains("sites[0].supervisor_pin"));
+        assert!(
+            err(&site("supervisor_pin = \"123456\"\n")).contains("must differ from station_pin")
+        );
+        // A pickup time twice, a carrier twice.
+        let twice = "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\", \"11:00\"]\nstation_pin = \"123456\"\n";
+        assert!(err(twice).contains("sites[0].pickups[1]"));
+        assert!(
+            err(&site("carriers = [\"viettel-post\", \"viettel-post\"]\n"))
+                .contains("sites[0].carriers[1]")
+        );
         assert!(err(&site("[sites.barcodes]\n\"89 35\" = \"HONEY-500\"\n"))
             .contains("sites[0].barcodes.89 35"));
         assert!(err(&site("[sites.barcodes]\n\"8935\" = \" \"\n")).contains("SKU"));
@@ -766,6 +817,31 @@ mod tests {
         let e = err(&site("barcodes_csv = \"/no/such/file.csv\"\n"));
         assert!(e.contains("sites[0].barcodes_csv"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn retention_windows_and_carrier_addresses_are_bounded() {
+        for (toml, key) in [
+            ("[retention]\ndedupe_secs = 0", "retention.dedupe_secs"),
+            ("[retention]\nhot_secs = 0", "retention.hot_secs"),
+            ("[retention]\nhot_days = 4294967295", "retention.hot_days"),
+            (
+                "[retention]\narchive_days = 100000000",
+                "retention.archive_days",
+            ),
+        ] {
+            assert!(err(toml).contains(key), "{toml}: {}", err(toml));
+        }
+        let vtp = |url: &str| {
+            format!(
+                "[[carriers]]\nid = \"viettel-post\"\nkind = \"viettelpost\"\nusername = \"u\"\npassword = \"p\"\n{url}"
+            )
+        };
+        assert!(err(&vtp("base_url = \"not a url\"\n")).contains("carriers[0].base_url"));
+        assert!(err(&vtp("base_url = \"ftp://x.vn\"\n")).contains("carriers[0].base_url"));
+        // Left out: Viettel Post's one partner API.
+        let c = Config::from_toml(&vtp("")).unwrap();
+        assert_eq!(c.carriers[0].base_url, super::super::VIETTEL_POST_API);
     }
 
     #[test]
