@@ -65,7 +65,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    if let Some(problem) = archive::dir_problem(&config.retention.archive_dir) {
+    // Only where the archiver runs (others need no archive volume).
+    let archive_problem = config
+        .retention
+        .enabled
+        .then(|| archive::dir_problem(&config.retention.archive_dir))
+        .flatten();
+    if let Some(problem) = archive_problem {
         return Err(RunError::ArchiveDir(problem));
     }
     metrics::install();

@@ -217,7 +217,12 @@ async fn run_command() {
                 eprintln!("livepack: {msg}");
                 std::process::exit(2);
             }
-            if let Some(problem) = livepack::archive::dir_problem(&config.retention.archive_dir) {
+            let archive_problem = config
+                .retention
+                .enabled
+                .then(|| livepack::archive::dir_problem(&config.retention.archive_dir))
+                .flatten();
+            if let Some(problem) = archive_problem {
                 eprintln!("livepack: retention.archive_dir: {problem}");
                 std::process::exit(2);
             }

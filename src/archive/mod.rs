@@ -328,6 +328,16 @@ pub async fn export_day(
 /// it on its data dir for the time of the export), exports, prints, returns the exit code.
 pub async fn run_export_day(config: &Config, args: &ExportDayArgs) -> i32 {
     match export_day_cli(config, args).await {
+        // Nothing to write and no file before: none is made (an empty day has no file).
+        Ok((0, 0, path)) if !path.exists() => {
+            println!(
+                "no orders of {} on {} in Redis: no file written ({} does not exist)",
+                args.site,
+                args.date,
+                path.display()
+            );
+            0
+        }
         Ok((n, total, path)) => {
             println!(
                 "exported {n} order(s) of {} on {} to {} ({total} line(s) in the file)",

@@ -14,7 +14,7 @@ use super::{http_base, segment, EXIT_INCOMPLETE, EXIT_OK, EXIT_SERVER, EXIT_USAG
 #[derive(Debug, Clone, clap::Args)]
 pub struct CodArgs {
     /// The seller's token (or set LIVEPACK_TOKEN).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = super::usage::token_value)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, allow_hyphen_values = true, value_parser = super::usage::token_value)]
     pub token: String,
     /// The service's address (http:// or ws://).
     #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080", value_parser = super::usage::url_value)]

@@ -468,12 +468,16 @@ fn step(
             f
         }
     };
-    let parsed = if quiet {
-        // Whole lines only, as always; the last order among them is whole by now.
-        let lines = bytes
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(&[][..], |n| &bytes[..=n]);
+    let lines = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&[][..], |n| &bytes[..=n]);
+    // An export's whole lines whose quotes are all closed (a line break inside a quoted
+    // note is no row's end; CSV doubles a quote inside quotes, keeping the count even).
+    let settled = matches!(f, Format::TiktokCsv | Format::ShopeeCsv)
+        && lines.iter().filter(|&&b| b == b'"').count() % 2 == 0;
+    let parsed = if quiet && settled {
+        // The last order among them is whole by now.
         import::parse(f, lines, opts, true)?
     } else {
         import::parse(f, &bytes, opts, false)?

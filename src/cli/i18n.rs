@@ -284,7 +284,7 @@ catalogue! {
     ConnectionBack => "connected again", "đã kết nối lại";
     StillOffline => "still cannot reach the service ({n} attempts): retrying; Ctrl-C stops, and pushing the same file again later is safe",
         "vẫn chưa kết nối được máy chủ ({n} lần thử): đang thử lại; Ctrl-C để dừng, gửi lại cùng tệp sau là an toàn";
-    BadDay => "a day is YYYY-MM-DD, e.g. 2026-12-01", "ngày phải có dạng YYYY-MM-DD, ví dụ 2026-12-01";
+    BadDay => "a day is YYYY-MM-DD, e.g. 2026-12-01, and must exist", "ngày phải có dạng YYYY-MM-DD, ví dụ 2026-12-01, và phải là ngày có thật";
     CodNameTheSeller => "this token is not a seller's: name the seller with --seller <seller id>",
         "mã truy cập này không phải của người bán: hãy chỉ rõ người bán bằng --seller <mã người bán>";
     ApiInvalidReason => "the reason is 1–64 of A-Z a-z 0-9 . _ - (e.g. buyer_cancelled)",
@@ -391,7 +391,8 @@ catalogue! {
     CancelResult => "{id}: {status}", "{id}: {status}";
     StatusCancelled => "cancelled", "đã hủy";
     StatusTooLate => "too_late", "quá muộn";
-    StatusUnknown => "unknown", "không có đơn này";
+    StatusUnknown => "unknown (check the id as pushed: exports get a prefix, TT- TikTok, SP- Shopee)",
+        "không có đơn này (kiểm tra mã đơn đúng như khi gửi: đơn từ tệp xuất có tiền tố TT- của TikTok, SP- của Shopee)";
     CancelTooLate => "already handed to the carrier: it cannot be cancelled here",
         "đã giao cho hãng vận chuyển: không hủy được ở đây";
     // session.
@@ -560,7 +561,7 @@ fn detail_vi(message: &str) -> Option<String> {
         });
     }
     if message == "is in the future" {
-        return Some("thời gian đặt ở tương lai: kiểm tra đồng hồ và múi giờ".into());
+        return Some("kiểm tra đồng hồ và múi giờ của máy xuất đơn".into());
     }
     if message.starts_with("an RFC 3339 time with offset") {
         return Some("ví dụ 2026-11-21T20:15:02+07:00".into());

@@ -47,7 +47,7 @@ pub struct PushArgs {
     #[arg(long)]
     pub session: String,
     /// The seller's token (or set LIVEPACK_TOKEN, which keeps it out of the process list).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = usage::token_value)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, allow_hyphen_values = true, value_parser = usage::token_value)]
     pub token: String,
     /// The service's address (ws:// or http://).
     #[arg(long, env = "LIVEPACK_URL", default_value = "ws://127.0.0.1:8080", value_parser = usage::url_value)]
@@ -90,7 +90,7 @@ pub struct PushArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CancelArgs {
     /// The seller's token (or set LIVEPACK_TOKEN).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = usage::token_value)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, allow_hyphen_values = true, value_parser = usage::token_value)]
     pub token: String,
     /// The service's address (http:// or ws://).
     #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080", value_parser = usage::url_value)]
@@ -110,7 +110,7 @@ pub struct CancelArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionArgs {
     /// The seller's token (or set LIVEPACK_TOKEN).
-    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, value_parser = usage::token_value)]
+    #[arg(long, env = "LIVEPACK_TOKEN", hide_env_values = true, allow_hyphen_values = true, value_parser = usage::token_value)]
     pub token: String,
     /// The service's address (http:// or ws://).
     #[arg(long, env = "LIVEPACK_URL", default_value = "http://127.0.0.1:8080", value_parser = usage::url_value)]

@@ -81,7 +81,10 @@ pub fn explain(
         return None;
     }
     let lang = Lang::choose(lang_flag(args));
-    (lang == Lang::Vi).then(|| render(err, lang, command, usage(command)))
+    // Clap's own sentence would show the token: told here in English too.
+    let token = err.kind() == ErrorKind::ValueValidation
+        && string(err, ContextKind::InvalidArg).is_some_and(|a| a.starts_with("--token"));
+    (lang == Lang::Vi || token).then(|| render(err, lang, command, usage(command)))
 }
 
 /// `--lang vi|en` (or `--lang=…`) among the arguments, when it names a language.
@@ -437,6 +440,10 @@ mod tests {
             .unwrap_err();
         let s = explain(&err, &os(&["livepack", "push", "--lang", "vi"]), |_| None).unwrap();
         assert!(s.contains("mã truy cập"), "{s}");
+        assert!(!s.contains("secret"), "the token is not shown: {s}");
+        // In English too (clap's sentence would quote it).
+        let s = explain(&err, &os(&["livepack", "push", "--lang", "en"]), |_| None).unwrap();
+        assert!(s.contains("the token (--token or LIVEPACK_TOKEN)"), "{s}");
         assert!(!s.contains("secret"), "the token is not shown: {s}");
     }
 

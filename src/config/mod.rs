@@ -412,7 +412,8 @@ pub struct RetentionConfig {
     pub hot_secs: Option<u64>,
     /// `{archive_dir}/{site}/{YYYY-MM-DD}.jsonl.gz`, one line per order; shared by every
     /// instance that runs the archiver (a volume), or the archiver runs on one instance.
-    /// Checked at start: a directory the service can write (or one it can create there).
+    /// Checked at start where the archiver runs: a directory the service can write (or one
+    /// it can create there).
     pub archive_dir: PathBuf,
     /// How often the archiver looks for newly finished orders.
     pub scan_secs: u64,

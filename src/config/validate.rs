@@ -346,6 +346,9 @@ impl Config {
             if secs == Some(0) {
                 return Err(ConfigError::invalid(key, "must be > 0 when set"));
             }
+            if secs.is_some_and(|s| s > 3650 * 86_400) {
+                return Err(ConfigError::invalid(key, "must be at most ten years"));
+            }
         }
         // Ten years at most: day counts far beyond overflowed date arithmetic (the archiver
         // panicked on every site) or the in-memory windows.

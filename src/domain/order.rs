@@ -408,6 +408,10 @@ fn plain_words(msg: &str) -> String {
 
 /// Best effort: the `order_id` of an order that failed to parse, for its rejection.
 pub fn peek_order_id(json: &str) -> Option<String> {
+    // Only an object names its id (serde would read `["TT-1"]` by position).
+    if !json.trim_start().starts_with('{') {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Peek {
         order_id: Option<serde_json::Value>,

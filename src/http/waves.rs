@@ -787,6 +787,10 @@ pub async fn outlook(
     out.at_risk_count = out.at_risk_count.max(out.at_risk.len());
     if let Caller::Seller { id, .. } = &caller {
         out.at_risk.retain(|r| r.id.seller == *id);
+        // Its own count, and no other seller's.
+        let own = out.at_risk_by_seller.get(id).copied().unwrap_or(0);
+        out.at_risk_count = own.max(out.at_risk.len());
+        out.at_risk_by_seller.retain(|s, _| s == id);
     }
     Ok(Json(out))
 }

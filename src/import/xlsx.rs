@@ -20,8 +20,12 @@ fn check_unpacked_size(bytes: &[u8]) -> Result<(), ImportError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(unreadable)?;
     let mut total: u64 = 0;
     for i in 0..zip.len() {
-        let size = zip.by_index_raw(i).map_err(unreadable)?.size();
-        total = total.saturating_add(size);
+        let entry = zip.by_index_raw(i).map_err(unreadable)?;
+        // What calamine unpacks: the sheets and their shared strings (not images).
+        let name = entry.name().unwrap_or_default();
+        if name.starts_with("xl/worksheets/") || name == "xl/sharedStrings.xml" {
+            total = total.saturating_add(entry.size());
+        }
     }
     if total > MAX_UNPACKED {
         return Err(ImportError::BadXlsx(format!(

@@ -20,19 +20,42 @@ pub struct Outlook {
     #[schema(value_type = Vec<Object>)]
     pub forecast: Vec<PickupForecast>,
     /// How many pending orders are at risk (`livepack_orders_at_risk`); `at_risk` lists the
-    /// first [`MAX_AT_RISK_LISTED`] of them, the most urgent first (by pickup, then
-    /// deadline).
+    /// most urgent of them (by pickup, then deadline): at most [`MAX_AT_RISK_PER_SELLER`] of
+    /// each seller, [`MAX_AT_RISK_LISTED`] in all. A seller's token reads its own count.
     #[serde(default)]
     pub at_risk_count: usize,
+    /// At-risk orders per seller (sellers with none left out).
+    #[serde(default)]
+    pub at_risk_by_seller: std::collections::BTreeMap<String, usize>,
     #[schema(value_type = Vec<Object>)]
     pub at_risk: Vec<AtRisk>,
 }
 
-/// The at-risk orders an outlook lists at most (its count is whole). A surge short of
+/// The at-risk orders an outlook lists at most (its counts are whole). A surge short of
 /// packers makes every pending order at risk: listing 168,000 of them made a 27 MB string
 /// whose every read (each wave view, the risk gauge's refresh) held Redis for about a
-/// second, stalling every seller's ingest (reviewer Y1).
-pub const MAX_AT_RISK_LISTED: usize = 2_000;
+/// second, stalling every seller's ingest (reviewer Y1). About 3.5 MB at most now.
+pub const MAX_AT_RISK_LISTED: usize = 20_000;
+/// The at-risk orders of one seller an outlook lists at most: one seller's surge leaves
+/// room for the others'.
+pub const MAX_AT_RISK_PER_SELLER: usize = 1_000;
+
+/// Of `at_risk` (most urgent first), those an outlook lists, and the count per seller.
+fn listed<Id: Borrow<OrderRef>>(
+    at_risk: &[AtRisk<Id>],
+) -> (Vec<&AtRisk<Id>>, std::collections::BTreeMap<String, usize>) {
+    let mut per: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(at_risk.len().min(MAX_AT_RISK_LISTED));
+    for r in at_risk {
+        let n = per.entry(r.id.borrow().seller.as_str()).or_default();
+        *n += 1;
+        if *n <= MAX_AT_RISK_PER_SELLER && out.len() < MAX_AT_RISK_LISTED {
+            out.push(r);
+        }
+    }
+    let by_seller = per.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    (out, by_seller)
+}
 
 /// Whether the outlook was written (a failure is retried by the next plan).
 pub async fn publish(store: &Store, site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> bool {
@@ -82,7 +105,7 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     at_risk: &[AtRisk<Id>],
 ) -> Option<String> {
     use crate::domain::json::{write_key, write_member, write_uint, LastJson};
-    let mut out = Vec::with_capacity(256 + at_risk.len().min(MAX_AT_RISK_LISTED) * 176);
+    let mut out = Vec::with_capacity(512 + at_risk.len().min(MAX_AT_RISK_LISTED) * 176);
     out.push(b'{');
     write_member(&mut out, "site", site);
     out.push(b',');
@@ -100,10 +123,14 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     out.push(b',');
     write_key(&mut out, "at_risk_count");
     write_uint(&mut out, at_risk.len() as u64);
+    let (shown, by_seller) = listed(at_risk);
+    out.push(b',');
+    write_key(&mut out, "at_risk_by_seller");
+    serde_json::to_writer(&mut out, &by_seller).ok()?;
     out.extend_from_slice(b",\"at_risk\":[");
     let (mut reason, mut pickup, mut deadline) =
         (LastJson::new(), LastJson::new(), LastJson::new());
-    for (n, r) in at_risk.iter().take(MAX_AT_RISK_LISTED).enumerate() {
+    for (n, r) in shown.into_iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
@@ -214,6 +241,7 @@ mod tests {
                 held: 2,
                 forecast: forecast.to_vec(),
                 at_risk_count: at_risk.len(),
+                at_risk_by_seller: listed(at_risk).1,
                 at_risk: at_risk.to_vec(),
             })
             .unwrap();
@@ -273,6 +301,7 @@ mod tests {
                 held: pending / 2,
                 forecast: Vec::new(),
                 at_risk_count: at_risk.len(),
+                at_risk_by_seller: listed(&at_risk).1,
                 at_risk: at_risk.clone(),
             })
             .unwrap();
@@ -282,23 +311,30 @@ mod tests {
     }
 
     #[test]
-    fn an_outlook_lists_the_most_urgent_at_risk_orders_and_counts_them_all() {
-        let n = MAX_AT_RISK_LISTED + 5;
-        let at_risk: Vec<AtRisk> = (0..n)
-            .map(|i| {
-                let i = i64::try_from(i).unwrap();
-                risk(
-                    "mat-ong",
-                    &format!("TT-{i}"),
-                    AtRiskReason::NotEnoughCapacity,
-                    at(3600 + i, 0),
-                    at(100, 0),
-                )
-            })
-            .collect();
-        let json = outlook_json("hoa-lu-hub", at(0, 0), n, 0, &[], &at_risk).unwrap();
+    fn an_outlook_lists_the_most_urgent_at_risk_orders_of_each_seller_and_counts_them_all() {
+        // One seller's surge first (most urgent), then another's few.
+        let n = MAX_AT_RISK_PER_SELLER + 5;
+        let entry = |seller: &str, i: usize| {
+            let i = i64::try_from(i).unwrap();
+            risk(
+                seller,
+                &format!("TT-{i}"),
+                AtRiskReason::NotEnoughCapacity,
+                at(3600 + i, 0),
+                at(100, 0),
+            )
+        };
+        let mut at_risk: Vec<AtRisk> = (0..n).map(|i| entry("mat-ong", i)).collect();
+        at_risk.extend((n..n + 3).map(|i| entry("tra", i)));
+        let json = outlook_json("hoa-lu-hub", at(0, 0), n + 3, 0, &[], &at_risk).unwrap();
         let back: Outlook = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.at_risk_count, n);
-        assert_eq!(back.at_risk[..], at_risk[..MAX_AT_RISK_LISTED]);
+        assert_eq!(back.at_risk_count, n + 3);
+        assert_eq!(back.at_risk_by_seller["mat-ong"], n);
+        assert_eq!(back.at_risk_by_seller["tra"], 3);
+        assert_eq!(
+            back.at_risk[..MAX_AT_RISK_PER_SELLER],
+            at_risk[..MAX_AT_RISK_PER_SELLER]
+        );
+        assert_eq!(back.at_risk[MAX_AT_RISK_PER_SELLER..], at_risk[n..]);
     }
 }

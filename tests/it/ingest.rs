@@ -244,6 +244,35 @@ async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
         .map(|x| x["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["duplicate", "duplicate", "rejected"], "{r}");
+    // Checked ids among new orders: every answer still names its own order.
+    let mut stale = order("GOOD-1", 5);
+    stale["buyer"]["phone"] = json!("123");
+    send(
+        &mut ws,
+        &json!({"type": "orders", "seq": 7, "orders": [order("MIX-1", 9), stale, order("MIX-2", 10)]}),
+    )
+    .await;
+    let mixed = recv(&mut ws).await;
+    let answers: Vec<(&str, &str)> = mixed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["order_id"].as_str().unwrap(),
+                x["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("MIX-1", "accepted"),
+            ("GOOD-1", "duplicate"),
+            ("MIX-2", "accepted")
+        ],
+        "{mixed}"
+    );
     assert!(r["results"][0]["error"].is_null(), "{r}");
     assert_eq!(r["results"][2]["error"]["field"], "buyer.phone", "{r}");
     let (_, session) = app.client(TOKEN_A).get_json("/v1/sessions/bad-input").await;
@@ -253,7 +282,7 @@ async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
             &session["duplicate"],
             &session["rejected"]
         ),
-        (&json!(1), &json!(2), &json!(5)),
+        (&json!(3), &json!(3), &json!(5)),
         "{session}"
     );
 
@@ -320,7 +349,7 @@ async fn bad_input_gets_the_contracts_answers_and_the_connection_survives() {
         }
     };
     assert_eq!(closed, 1009);
-    assert_eq!(redis.order_keys(SITE).await.len(), 1);
+    assert_eq!(redis.order_keys(SITE).await.len(), 3);
 
     // The service still serves others.
     let mut other = connect(&app, TOKEN_B, "after-bad").await;

@@ -121,6 +121,8 @@ async fn a_seller_s_outlook_lists_only_its_own_orders_at_risk() {
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(ids(&v), want, "{tok}: {v}");
         assert_eq!(v["pending"], 3, "the site's count: {v}");
+        // Its own at-risk count, no other seller's (an outlook before the counts: its list).
+        assert_eq!(v["at_risk_count"], want.len(), "{tok}: {v}");
     }
     app.stop().await;
 }
