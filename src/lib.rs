@@ -65,13 +65,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    // Only where the archiver runs (others need no archive volume).
-    let archive_problem = config
-        .retention
-        .enabled
-        .then(|| archive::dir_problem(&config.retention.archive_dir))
-        .flatten();
-    if let Some(problem) = archive_problem {
+    if let Some(problem) = archive::startup_problem(&config.retention) {
         return Err(RunError::ArchiveDir(problem));
     }
     metrics::install();

@@ -217,12 +217,7 @@ async fn run_command() {
                 eprintln!("livepack: {msg}");
                 std::process::exit(2);
             }
-            let archive_problem = config
-                .retention
-                .enabled
-                .then(|| livepack::archive::dir_problem(&config.retention.archive_dir))
-                .flatten();
-            if let Some(problem) = archive_problem {
+            if let Some(problem) = livepack::archive::startup_problem(&config.retention) {
                 eprintln!("livepack: retention.archive_dir: {problem}");
                 std::process::exit(2);
             }

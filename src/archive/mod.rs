@@ -18,6 +18,13 @@
 pub mod file;
 pub mod read;
 
+/// Why this instance cannot archive, if it cannot: checked only where the archiver runs
+/// (`retention.enabled`; other instances need no archive volume), see [`dir_problem`].
+/// `serve` refuses to start on it, `check-config` reports it.
+pub fn startup_problem(cfg: &RetentionConfig) -> Option<String> {
+    cfg.enabled.then(|| dir_problem(&cfg.archive_dir)).flatten()
+}
+
 /// Why `dir` cannot hold the archive, if it cannot: it (or, while it does not exist yet,
 /// its nearest existing parent, where it will be created) must be a directory this process
 /// may write. Checked at start without creating anything: a `retention.archive_dir` on a

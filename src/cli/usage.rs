@@ -279,6 +279,14 @@ mod tests {
         )
     }
 
+    /// `livepack push --token t --session s` with `extra` and a file.
+    fn push_with(extra: &[&'static str]) -> Vec<&'static str> {
+        let mut args = vec!["livepack", "push", "--token", "t", "--session", "s"];
+        args.extend_from_slice(extra);
+        args.push("f");
+        args
+    }
+
     fn said(args: &[&str], env_lang: Option<Lang>) -> Option<String> {
         let args = os(args);
         let err = cli().try_get_matches_from(&args).err()?;
@@ -306,59 +314,14 @@ mod tests {
 
     #[test]
     fn a_typo_gets_a_suggestion_and_a_range_its_bounds() {
-        let s = said(
-            &["livepack", "push", "--token", "t", "--sesion", "s", "f"],
-            Some(Lang::Vi),
-        )
-        .unwrap();
+        let s = said(&push_with(&["--sesion", "s"]), Some(Lang::Vi)).unwrap();
         assert!(s.contains("không có tham số '--sesion'"), "{s}");
         assert!(s.contains("'--session'"), "{s}");
-        let s = said(
-            &[
-                "livepack",
-                "push",
-                "--token",
-                "t",
-                "--session",
-                "s",
-                "--batch",
-                "0",
-                "f",
-            ],
-            Some(Lang::Vi),
-        )
-        .unwrap();
+        let s = said(&push_with(&["--batch", "0"]), Some(Lang::Vi)).unwrap();
         assert!(s.contains("0 không nằm trong khoảng 1–500"), "{s}");
-        let s = said(
-            &[
-                "livepack",
-                "push",
-                "--token",
-                "t",
-                "--session",
-                "s",
-                "--batch",
-                "x",
-                "f",
-            ],
-            Some(Lang::Vi),
-        )
-        .unwrap();
+        let s = said(&push_with(&["--batch", "x"]), Some(Lang::Vi)).unwrap();
         assert!(s.contains("không phải số nguyên"), "{s}");
-        let s = said(
-            &[
-                "livepack",
-                "push",
-                "--token",
-                "t",
-                "--session",
-                "s",
-                "--lang",
-                "fr",
-                "f",
-            ],
-            None,
-        );
+        let s = said(&push_with(&["--lang", "fr"]), None);
         // `--lang fr` names no language: the locale decides (either way, no panic).
         if let Some(s) = s {
             assert!(s.contains("'fr'"), "{s}");
@@ -370,21 +333,7 @@ mod tests {
         let s = said(&["livepack", "psuh"], Some(Lang::Vi)).unwrap();
         assert!(s.contains("không có lệnh 'psuh'"), "{s}");
         assert!(s.contains("'push'"), "{s}");
-        let s = said(
-            &[
-                "livepack",
-                "push",
-                "--token",
-                "t",
-                "--session",
-                "s",
-                "--idle-secs",
-                "5",
-                "f",
-            ],
-            Some(Lang::Vi),
-        )
-        .unwrap();
+        let s = said(&push_with(&["--idle-secs", "5"]), Some(Lang::Vi)).unwrap();
         assert!(s.contains("thiếu: --follow"), "{s}");
     }
 
