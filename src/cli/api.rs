@@ -351,6 +351,7 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
         ("rejected", Msg::LabelRejected),
         ("waved", Msg::LabelWaved),
         ("packed", Msg::LabelPacked),
+        ("cancelled", Msg::LabelCancelled),
     ] {
         s.push_str(&format!("  {:<12}{:>8}\n", t(label, &[]), n(k)));
     }

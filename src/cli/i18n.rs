@@ -560,6 +560,11 @@ fn detail_vi(message: &str) -> Option<String> {
             _ => "quá thời hạn máy chủ nhớ mã đơn để chống trùng".into(),
         });
     }
+    if message.contains("lacks its leading 0") {
+        return Some(
+            "có 9 chữ số, thiếu số 0 đầu: bảng tính đã bỏ số 0 ở ô kiểu số, hãy định dạng cột là văn bản".into(),
+        );
+    }
     if message == "is in the future" {
         return Some("kiểm tra đồng hồ và múi giờ của máy xuất đơn".into());
     }
@@ -821,6 +826,11 @@ mod tests {
                 "invalid_placed_at",
                 "an RFC 3339 time with offset, e.g. 2026-11-21T20:15:02+07:00".into(),
                 "ví dụ 2026-11-21T20:15:02+07:00",
+            ),
+            (
+                "invalid_phone",
+                crate::domain::phone::PhoneError::LeadingZeroLost.to_string(),
+                "thiếu số 0 đầu",
             ),
             (
                 "invalid_type",

@@ -136,6 +136,7 @@ impl Engine<'_> {
         let mut answered = false;
         let ended: Result<Ended, ClientError> = 'conn: loop {
             let now = Instant::now();
+            let frames_before = self.report.frames_sent;
             while inflight.len() < window {
                 let (text, what) = match self.next_frame(now, inflight.is_empty()) {
                     Ok(Some(frame)) => frame,
@@ -154,6 +155,11 @@ impl Engine<'_> {
                 if tx.send(Message::text(text)).await.is_err() {
                     break 'conn Ok(lost(answered, "writer stopped"));
                 }
+            }
+            // Sent counts once the frame is out, not only at its reply: a Ctrl-C meanwhile
+            // reports the orders in flight as sent.
+            if self.report.frames_sent != frames_before {
+                self.emit();
             }
             if inflight.is_empty() && self.is_done() {
                 break Ok(Ended::Finished);

@@ -499,7 +499,8 @@ pub struct SiteConfig {
     /// An order's deadline is `placed_at` + this many hours (1–336).
     #[serde(default = "default_sla_hours")]
     pub sla_hours: u32,
-    /// An order goes to the first pickup at least this many minutes after it arrived.
+    /// An order goes to the first pickup at least this many minutes after it arrived (less
+    /// than `sla_hours` × 60).
     #[serde(default = "default_min_pack_minutes")]
     pub min_pack_minutes: u32,
     /// People packing at once, for the capacity forecast.

@@ -53,6 +53,15 @@ fn check_site_schedule(n: usize, s: &SiteConfig) -> Result<(), ConfigError> {
             "must be 1–336",
         ));
     }
+    if u64::from(s.min_pack_minutes) >= u64::from(s.sla_hours) * 60 {
+        return Err(ConfigError::invalid(
+            site_key(n, "min_pack_minutes"),
+            format!(
+                "must be less than sla_hours × 60 ({} minutes): otherwise every order misses its deadline",
+                u64::from(s.sla_hours) * 60
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -885,6 +894,12 @@ pickups = ["25:00"]
 station_pin = "123456"
 "#;
         assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
+        // A pack time as long as the SLA: every order would be at risk the moment it arrives.
+        let site = |extra: &str| {
+            format!("[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"135792\"\nsla_hours = 2\n{extra}")
+        };
+        assert!(err(&site("min_pack_minutes = 120")).contains("sites[0].min_pack_minutes"));
+        assert!(Config::from_toml(&site("min_pack_minutes = 119")).is_ok());
         for pin in ["2468", "12345", "abcdef", "12 456"] {
             let short = format!(
                 "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{pin}\"\n"

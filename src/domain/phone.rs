@@ -7,7 +7,7 @@
 //! first digit. Country code: `+84…`, `84…` and `0084…` become `0…` (a trunk `0` kept after
 //! the country code, as in `+84 (0) 912…`, is not doubled). Old 11-digit `01xx` numbers are
 //! converted per the 2018 renumbering. A bare 9-digit number without its leading `0` is
-//! rejected (`WrongLength`), not guessed.
+//! rejected (`LeadingZeroLost`, a hint at the spreadsheet that dropped it), not guessed.
 
 use serde::Serialize;
 
@@ -28,6 +28,10 @@ pub enum PhoneError {
     /// The number of national digits (after the country code became `0`).
     #[error("phone number has {0} digits; a Vietnamese mobile number has 10 (11 with an old 01xx prefix)")]
     WrongLength(usize),
+    /// Nine digits starting as a mobile number does after its `0` (`912…`): what a
+    /// spreadsheet makes of a number typed into a numeric cell. Not guessed either.
+    #[error("phone number has 9 digits and lacks its leading 0 (a spreadsheet drops it from a number cell: format the column as text)")]
+    LeadingZeroLost,
     /// The (3- or 4-digit) prefix that is not a mobile one, e.g. "024" for a Hà Nội landline.
     #[error("prefix {0} is not a Vietnamese mobile prefix")]
     NotMobile(String),
@@ -153,6 +157,9 @@ impl Phone {
         } else if number.len() == 11 && number.starts_with("02") {
             // Fixed lines: 02x(x) area code + subscriber, 11 digits in all.
             return Err(PhoneError::NotMobile(prefix(&number, 3)));
+        }
+        if number.len() == 9 && matches!(number.as_bytes()[0], b'3' | b'5' | b'7' | b'8' | b'9') {
+            return Err(PhoneError::LeadingZeroLost);
         }
         if number.len() != 10 {
             return Err(PhoneError::WrongLength(number.len()));
@@ -335,7 +342,6 @@ mod tests {
     fn rejects_wrong_lengths() {
         let cases = [
             ("091234567", 9),
-            ("912345678", 9), // missing leading 0: not guessed
             ("09123456789", 11),
             ("091234567890", 12),
             ("+8491234567", 9),
@@ -345,6 +351,11 @@ mod tests {
         for (raw, n) in cases {
             assert_eq!(Phone::parse(raw), Err(PhoneError::WrongLength(n)), "{raw}");
         }
+        // A leading 0 a spreadsheet dropped: not guessed, but named.
+        for raw in ["912345678", "912 345 678", "386123456"] {
+            assert_eq!(Phone::parse(raw), Err(PhoneError::LeadingZeroLost), "{raw}");
+        }
+        assert_eq!(Phone::parse("112345678"), Err(PhoneError::WrongLength(9)));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct SessionView {
     pub rejected: u64,
     pub waved: u64,
     pub packed: u64,
+    /// Orders of the session cancelled here (a cancel frame, `POST /v1/orders/{id}/cancel`
+    /// or a push's platform-cancelled rows) before they left with the carrier.
+    pub cancelled: u64,
     /// How many of the session's waved, not yet packed orders are at risk: overdue, or
     /// their wave's pickup (or their own `at_risk` flag) says they miss their deadline.
     pub at_risk_waved: usize,
@@ -65,6 +68,7 @@ pub async fn get_session(
         rejected: s.rejected,
         waved: s.waved,
         packed: s.packed,
+        cancelled: s.cancelled,
         at_risk_waved,
         at_risk_orders,
     }))

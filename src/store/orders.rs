@@ -69,6 +69,12 @@ pub struct OrderDataRef<'a> {
     pub order: OrderWire<'a>,
 }
 
+/// The one field of a stored record a cancel needs: the session to count it on.
+#[derive(Debug, Deserialize)]
+struct SessionOf {
+    session: String,
+}
+
 /// [`Normalized`], borrowed (see [`OrderDataRef`]).
 #[derive(Debug, Deserialize)]
 pub struct NormalizedRef<'a> {
@@ -166,6 +172,9 @@ pub struct SessionRecord {
     pub rejected: u64,
     pub waved: u64,
     pub packed: u64,
+    /// Orders of the session cancelled here (by a cancel frame, `POST …/cancel` or a push's
+    /// platform-cancelled rows) while still in Redis.
+    pub cancelled: u64,
 }
 
 fn count(h: &HashMap<String, String>, k: &str) -> u64 {
@@ -280,15 +289,29 @@ impl Store {
         reason: &str,
         dedupe: &super::tombstones::DedupeWindow,
     ) -> Result<CancelOutcome, StoreError> {
+        let order_key = keys::order(site, seller, order_id);
+        let mut conn = self.conn();
+        // The order's session, to count the cancel on it: read from its stored record first
+        // (cancels are few; the script only counts a cancel that changes the order).
+        let data: Option<Vec<u8>> = self
+            .bounded("cancel", conn.hget(&order_key, "data"))
+            .await?;
+        let session = data
+            .filter(|d| !d.is_empty())
+            .and_then(|d| super::doc::unpack(d).ok())
+            .and_then(|json| serde_json::from_str::<SessionOf>(&json).ok())
+            .map(|s| s.session);
         let mut inv = self.inner.scripts.cancel.prepare_invoke();
-        inv.key(keys::order(site, seller, order_id))
+        inv.key(&order_key)
             .key(keys::stream(site))
-            .key(keys::pending(site))
-            .arg(seller)
+            .key(keys::pending(site));
+        if let Some(label) = &session {
+            inv.key(keys::session(site, seller, label));
+        }
+        inv.arg(seller)
             .arg(order_id)
             .arg(reason)
             .arg(Utc::now().timestamp_millis());
-        let mut conn = self.conn();
         let out: String = self.bounded("cancel", inv.invoke_async(&mut conn)).await?;
         self.wait_replicas(&mut conn, &keys::tag(site))
             .await
@@ -416,6 +439,7 @@ impl Store {
             rejected: count(&h, "rejected"),
             waved: count(&h, "waved"),
             packed: count(&h, "packed"),
+            cancelled: count(&h, "cancelled"),
         }))
     }
 }

@@ -367,3 +367,47 @@ async fn an_unreachable_server_ends_in_gave_up() {
         other => panic!("expected GaveUp, got {other:?}"),
     }
 }
+
+/// Orders count as sent once their frame is out, before any reply: a server that reads
+/// every frame and answers none still sees the progress (what a Ctrl-C of `livepack push`
+/// reports) say all of them sent, none stored.
+#[tokio::test]
+async fn progress_counts_orders_sent_before_their_reply() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (got_tx, mut got_rx) = tokio::sync::mpsc::channel::<()>(64);
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        while let Some(Ok(Message::Text(_))) = ws.next().await {
+            if got_tx.send(()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut cfg = client_for(&format!("ws://{addr}"), "t", "live-silent");
+    cfg.orders_per_frame = 1;
+    cfg.window = 8;
+    cfg.reply_timeout = Duration::from_secs(60);
+    let last = std::sync::Mutex::new(Progress::default());
+    let progress = |p: Progress| *last.lock().unwrap() = p;
+    let pushing = push(&cfg, orders("TT-S", 3), Some(&progress));
+    let seen = async {
+        for _ in 0..3 {
+            got_rx.recv().await.expect("the server reads three frames");
+        }
+        // The three frames reached the server: the progress said so when they were sent.
+        let p = *last.lock().unwrap();
+        (p.sent, p.acked)
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            r = pushing => panic!("the push ended without replies: {r:?}"),
+            s = seen => s,
+        }
+    })
+    .await
+    .expect("three frames within 30 s");
+    assert_eq!(outcome, (3, 0));
+    server.abort();
+}

@@ -594,6 +594,14 @@ async fn a_cancel_is_counted_once_however_it_came() {
         2.0,
         "two orders cancelled, each counted once"
     );
+    // The session counts them too, once each, beside its accepted orders.
+    let (status, s) = app.client(TOKEN).get_json("/v1/sessions/counted").await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(
+        (s["accepted"].as_u64(), s["cancelled"].as_u64()),
+        (Some(2), Some(2)),
+        "{s}"
+    );
     app.stop().await;
 }
 
