@@ -369,24 +369,33 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
                 );
             let total = list.len() as u64 + unlisted;
             s.push_str(&format!("  {label:<12}{total:>8}\n"));
-            for r in list {
-                // Server entries carry `order_id` and `status`; outlook entries `id`.
-                let id = r["order_id"]
-                    .as_str()
-                    .or_else(|| r["id"]["order_id"].as_str())
-                    .unwrap_or("?");
-                let status = order_status_text(r["status"].as_str().unwrap_or("received"));
+            let rows: Vec<[String; 3]> = list
+                .iter()
+                .map(|r| {
+                    // Server entries carry `order_id` and `status`; outlook entries `id`.
+                    let id = r["order_id"]
+                        .as_str()
+                        .or_else(|| r["id"]["order_id"].as_str())
+                        .unwrap_or("?");
+                    [
+                        id.to_owned(),
+                        order_status_text(r["status"].as_str().unwrap_or("received")),
+                        risk_reason_text(r["reason"].as_str().unwrap_or("?")),
+                    ]
+                })
+                .collect();
+            // Columns aligned: each padded to its longest (in characters).
+            let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+            let (wi, ws, ww) = (width(0), width(1), width(2));
+            for (r, [id, status, why]) in list.iter().zip(&rows) {
                 s.push_str(&format!(
                     "    {}\n",
                     t(
                         Msg::AtRiskLine,
                         &[
-                            ("id", &id),
-                            ("status", &status),
-                            (
-                                "why",
-                                &risk_reason_text(r["reason"].as_str().unwrap_or("?"))
-                            ),
+                            ("id", &format!("{id:<wi$}")),
+                            ("status", &format!("{status:<ws$}")),
+                            ("why", &format!("{why:<ww$}")),
                             ("pickup", &vn_time(r["pickup_at"].as_str())),
                             ("deadline", &vn_time(r["deadline"].as_str())),
                         ]
@@ -443,7 +452,17 @@ mod tests {
         assert_eq!(list.len(), 2);
         let s = render(&session, &Ok(list));
         assert!(s.contains("at-risk            2"), "{s}");
-        assert!(s.contains("TT-1  waved  overdue"), "{s}");
+        // Columns aligned across ids, statuses and reasons of different lengths.
+        assert!(s.contains("TT-1  waved     overdue"), "{s}");
+        assert!(
+            s.contains("TT-2  received  not enough packing capacity"),
+            "{s}"
+        );
+        let at = |id: &str| {
+            let line = s.lines().find(|l| l.contains(id)).unwrap();
+            line[..line.find("pickup").unwrap()].chars().count()
+        };
+        assert_eq!(at("TT-1"), at("TT-2"), "{s}");
         // Without the outlook, the server's waved list still counts.
         let list = merge_at_risk(&session, Err("no site".into())).unwrap();
         assert_eq!(list.len(), 1);

@@ -563,8 +563,9 @@ pub struct SiteConfig {
     #[serde(default)]
     pub pinned_carrier: Option<String>,
     /// The PIN a supervisor types at a tablet to unpack a parcel already booked with the
-    /// carrier (at least 6 digits, or an argon2 hash from `livepack hash-pin`). None: such
-    /// an unpack is refused at tablets (the operator token still can).
+    /// carrier (at least 6 digits, or an argon2 hash from `livepack hash-pin`; not the
+    /// station's PIN, plain or hashed). None: such an unpack is refused at tablets (the
+    /// operator token still can).
     #[serde(default)]
     pub supervisor_pin: Option<Secret>,
     /// Product barcode (EAN-13, UPC …) → SKU, so scanning a product picks it.

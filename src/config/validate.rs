@@ -163,8 +163,15 @@ fn check_site_pins_and_province(n: usize, s: &SiteConfig) -> Result<(), ConfigEr
                 "at least 6 digits (or an argon2 hash from `livepack hash-pin`)",
             ));
         }
-        // The same PIN would give every station the supervisor's rights.
-        if sup.expose() == s.station_pin.expose() {
+        // The same PIN would give every station the supervisor's rights: as the same text,
+        // or one written plain and the other as its hash (two hashes of one PIN, salted
+        // apart, cannot be told the same).
+        let (a, b) = (sup.expose(), s.station_pin.expose());
+        let hashed = |p: &str| p.starts_with("$argon2");
+        let same = a == b
+            || (hashed(a) && !hashed(b) && super::pin::verify(sup, b))
+            || (hashed(b) && !hashed(a) && super::pin::verify(&s.station_pin, a));
+        if same {
             return Err(ConfigError::invalid(
                 site_key(n, "supervisor_pin"),
                 "must differ from station_pin (every station would have the supervisor's rights)",
@@ -777,6 +784,16 @@ mod tests {
         assert!(
             err(&site("supervisor_pin = \"123456\"\n")).contains("must differ from station_pin")
         );
+        // The station's PIN hashed as the supervisor's, and the other way round.
+        let hashed = crate::config::pin::hash("123456").unwrap();
+        assert!(err(&site(&format!("supervisor_pin = \"{hashed}\"\n")))
+            .contains("must differ from station_pin"));
+        let other = crate::config::pin::hash("135790").unwrap();
+        assert!(Config::from_toml(&site(&format!("supervisor_pin = \"{other}\"\n"))).is_ok());
+        let plain_sup = format!(
+            "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"{hashed}\"\nsupervisor_pin = \"123456\"\n"
+        );
+        assert!(err(&plain_sup).contains("must differ from station_pin"));
         // A pickup time twice, a carrier twice.
         let twice = "[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\", \"11:00\"]\nstation_pin = \"123456\"\n";
         assert!(err(twice).contains("sites[0].pickups[1]"));

@@ -13,6 +13,18 @@ pub mod status;
 
 use serde::Serialize;
 
+/// A text cell for a CSV file a person opens in a spreadsheet: one that would start a formula
+/// (`=`, `+`, `-`, `@`, or a tab or carriage return before one) gets a leading `'`, which
+/// spreadsheets show as text and do not print. Buyers' names and addresses come from the
+/// platforms, so any of them can be `=HYPERLINK(…)`. For text columns only: a number such
+/// as `-5000` would become text.
+pub fn sheet_text(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
 status::wire_enum! {
     /// Why an order was refused: the stable machine code of a [`FieldError`] (contract §1,
     /// the `error.code` of a rejected order). The serde name is the wire string.
@@ -120,5 +132,30 @@ mod id_order_tests {
                 "x"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod sheet_text_tests {
+    use super::sheet_text;
+
+    #[test]
+    fn a_cell_that_would_start_a_formula_is_kept_as_text() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\";\"y\")",
+                "'=HYPERLINK(\"http://x\";\"y\")",
+            ),
+            ("+2-1", "'+2-1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("Phường Hoa Lư", "Phường Hoa Lư"),
+            ("Trần =1", "Trần =1"),
+            ("", ""),
+        ] {
+            assert_eq!(sheet_text(cell), want, "{cell:?}");
+        }
     }
 }

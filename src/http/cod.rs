@@ -14,6 +14,12 @@ use crate::import::settlement::{self, SettlementError};
 use crate::shipping::cod::{self, ReturnedParcel, SettlementResult, Statement};
 use crate::state::AppState;
 
+/// A carrier's settlement export: CSV or XLSX bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // a schema only: the body is the bytes
+pub struct SettlementFile(Vec<u8>);
+
 /// Largest settlement file accepted (a month of a busy shop's rows as XLSX is a few MB).
 pub const MAX_SETTLEMENT_BYTES: usize = 32 * 1024 * 1024;
 
@@ -21,7 +27,10 @@ pub const MAX_SETTLEMENT_BYTES: usize = 32 * 1024 * 1024;
 /// rows are matched to parcels by tracking code; uploading the same file again changes
 /// nothing. A file with a bad row is refused whole, the error naming each bad line and column.
 #[utoipa::path(post, path = "/v1/carriers/{carrier_id}/settlements", tag = "cod", params(("carrier_id" = String, Path)),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the carrier's CSV or XLSX export, Vietnamese headers"),
+    request_body(content(
+        (SettlementFile = "application/octet-stream"),
+        (SettlementFile = "text/csv")),
+        description = "the carrier's CSV or XLSX export as it is (any content type), Vietnamese headers"),
     security(("operator_token" = [])),
     responses((status = 200, body = SettlementResult), (status = 400, body = ErrorBody, description = "unreadable file, missing column, or bad rows (each named by line and column)"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -122,7 +131,8 @@ pub async fn statement(
             "`to` is before `from`",
         ));
     }
-    if (to - from).num_days() > cod::MAX_PERIOD_DAYS {
+    // Both days count: 2026-01-01..2026-01-01 is one day.
+    if (to - from).num_days() + 1 > cod::MAX_PERIOD_DAYS {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidPeriod,
             format!("`from`..`to` spans more than {} days", cod::MAX_PERIOD_DAYS),

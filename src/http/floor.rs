@@ -354,7 +354,7 @@ async fn check_supervisor(
 /// `supervisor_pin_required` / `wrong_supervisor_pin` / `supervisor_pin_not_configured`,
 /// 429 `too_many_attempts`); handed-over, cancelled and replaced parcels cannot (409).
 #[utoipa::path(post, path = "/v1/parcels/{parcel_id}/unpacked", tag = "floor", params(("parcel_id" = String, Path)),
-    request_body(content = UnpackBody, description = "optional"),
+    request_body(content = Option<UnpackBody>, description = "optional"),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = UnpackResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "supervisor PIN missing, wrong or not configured; or a cross-origin write"),

@@ -161,6 +161,10 @@ pub struct ParcelsMissing {
     /// the truck: take each off and confirm it (`POST /v1/parcels/{id}/pulled`) first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub to_pull: Vec<String>,
+    /// (`left_behind_loaded`, nothing missing) Parcels listed in `left_behind` that were
+    /// scanned onto the truck: they go with it (send the hand-over without them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loaded_left_behind: Vec<String>,
 }
 
 impl ParcelsMissing {
@@ -171,6 +175,7 @@ impl ParcelsMissing {
             missing: Vec::new(),
             repack_pending: Vec::new(),
             to_pull: Vec::new(),
+            loaded_left_behind: Vec::new(),
         }
     }
 }
@@ -204,7 +209,7 @@ fn parse_body(body: &[u8]) -> Result<HandOverBody, ApiError> {
     responses((status = 200, body = HandedOver), (status = 400, body = ErrorBody, description = "a malformed body, a parcel not in the shipment, or a missing or too long reason"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody),
-        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`, `missing`), or, with none missing, parcels that no longer ship still scanned onto the truck (`pull_pending`, in `to_pull`), or parcels holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`, in `repack_pending`)")))]
+        (status = 409, body = ParcelsMissing, description = "ship-able parcels neither loaded nor left behind (`parcels_missing`, `missing`), or, with none missing, parcels that no longer ship still scanned onto the truck (`pull_pending`, in `to_pull`), or parcels holding an order cancelled meanwhile whose repack has not replaced them yet (`repack_pending`, in `repack_pending`), or parcels listed as left behind that were scanned onto the truck (`left_behind_loaded`, in `loaded_left_behind`)")))]
 pub async fn handed_over(
     State(state): State<AppState>,
     caller: Caller,
@@ -246,10 +251,13 @@ pub async fn handed_over(
     let mut tries = 0;
     let (handed_over, left_behind) = loop {
         match handover::hand_over(&state.shipping, &sh, &left).await? {
-            HandOverOutcome::Done { handed_over } => {
+            HandOverOutcome::Done {
+                handed_over,
+                left_behind,
+            } => {
                 metrics::counter!(names::SHIPMENTS_HANDED_OVER, "site" => sh.site.clone())
                     .increment(1);
-                break (handed_over, left.into_iter().map(|(p, _)| p).collect());
+                break (handed_over, left_behind);
             }
             // A repeat answers as the first hand-over did (and counts no second one).
             HandOverOutcome::AlreadyHandedOver(Some(first)) => {
@@ -273,6 +281,18 @@ pub async fn handed_over(
                 return Ok(ParcelsMissing {
                     missing,
                     ..ParcelsMissing::refusal(ErrorCode::ParcelsMissing, message)
+                }
+                .into_response());
+            }
+            HandOverOutcome::LoadedLeftBehind(parcels) => {
+                let message = format!(
+                    "{} parcel(s) listed as left behind were scanned onto the truck: \
+                     hand them over with it (leave them out of left_behind)",
+                    parcels.len()
+                );
+                return Ok(ParcelsMissing {
+                    loaded_left_behind: parcels,
+                    ..ParcelsMissing::refusal(ErrorCode::LeftBehindLoaded, message)
                 }
                 .into_response());
             }

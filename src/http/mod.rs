@@ -268,6 +268,46 @@ mod tests {
         assert_eq!(listed.len(), ErrorCode::ALL.len());
     }
 
+    /// Client generators name a method per operation: no two share an id.
+    #[test]
+    fn every_operation_id_is_unique() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).expect("openapi is JSON");
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+                assert!(!id.is_empty(), "{method} {path}: an operationId");
+                if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                    panic!("operationId `{id}` of {method} {path} and of {other}");
+                }
+            }
+        }
+    }
+
+    /// Bodies a route takes without: not required; the settlement file: bytes.
+    #[test]
+    fn optional_bodies_and_the_settlement_file_are_described_as_they_are() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).expect("openapi is JSON");
+        let paths = &doc["paths"];
+        for path in [
+            "/v1/orders/{order_id}/cancel",
+            "/v1/parcels/{parcel_id}/packed",
+            "/v1/parcels/{parcel_id}/unpacked",
+            "/v1/shipments/{shipment_id}/handed-over",
+        ] {
+            let body = &paths[path]["post"]["requestBody"];
+            assert!(body.is_object(), "{path}: {body}");
+            assert_ne!(body["required"], true, "{path}: {body}");
+        }
+        let file = &paths["/v1/carriers/{carrier_id}/settlements"]["post"]["requestBody"];
+        for kind in ["application/octet-stream", "text/csv"] {
+            let schema = &file["content"][kind]["schema"];
+            let name = schema["$ref"].as_str().unwrap_or_default();
+            let schema = &doc["components"]["schemas"][name.rsplit('/').next().unwrap()];
+            assert_eq!(schema["format"], "binary", "{kind}: {file}");
+        }
+    }
+
     /// What every route can answer besides its own statuses, and the fields the contract
     /// names in answers, always present (null when unknown), are in the document.
     #[test]

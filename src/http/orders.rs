@@ -173,7 +173,7 @@ pub struct CancelResult {
 
 /// The same as the ingest `cancel` frame.
 #[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", tag = "orders",
-    params(("order_id" = String, Path)), request_body(content = CancelBody, description = "optional"),
+    params(("order_id" = String, Path)), request_body(content = Option<CancelBody>, description = "optional"),
     security(("seller_token" = [])),
     responses((status = 200, body = CancelResult),
         (status = 400, body = ErrorBody, description = "`invalid_order_id`, `invalid_reason`, or a body that is not JSON"),

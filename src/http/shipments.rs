@@ -147,7 +147,7 @@ async fn shipments_of(
 }
 
 /// A site's shipments of a business day (by pickup), with costs.
-#[utoipa::path(get, path = "/v1/sites/{site}/shipments", tag = "shipments", params(("site" = String, Path), DateParam),
+#[utoipa::path(get, path = "/v1/sites/{site}/shipments", operation_id = "list_shipments", tag = "shipments", params(("site" = String, Path), DateParam),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = ShipmentList), (status = 400, body = ErrorBody, description = "`date` is not YYYY-MM-DD"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -207,7 +207,7 @@ pub(super) async fn find(
 }
 
 /// One shipment: parcels, weight, COD, consolidated and one-box-each cost.
-#[utoipa::path(get, path = "/v1/shipments/{shipment_id}", tag = "shipments", params(("shipment_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/shipments/{shipment_id}", operation_id = "get_shipment", tag = "shipments", params(("shipment_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = ShipmentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -285,23 +285,28 @@ pub async fn manifest(
         )
     };
     w.write_record(header).map_err(csv_err)?;
+    // Text cells as text in a spreadsheet (a buyer's name or ward can be a formula); the
+    // two numbers as numbers.
+    use crate::domain::sheet_text;
     for p in sh.parcels.iter().filter(|p| handover::shipable(p)) {
         let d = &p.doc;
         w.write_record([
-            d.parcel_id.as_str(),
-            p.tracking.as_deref().unwrap_or(""),
-            d.seller.as_str(),
-            d.first_name.as_str(),
-            d.phone_masked.as_str(),
-            d.ward.as_str(),
-            d.province.as_str(),
+            &*sheet_text(&d.parcel_id),
+            &sheet_text(p.tracking.as_deref().unwrap_or("")),
+            &sheet_text(&d.seller),
+            &sheet_text(&d.first_name),
+            &sheet_text(&d.phone_masked),
+            &sheet_text(&d.ward),
+            &sheet_text(&d.province),
             &d.weight_g().to_string(),
             &d.cod_amount().to_string(),
-            &d.orders
-                .iter()
-                .map(|o| o.order_id.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            &sheet_text(
+                &d.orders
+                    .iter()
+                    .map(|o| o.order_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
             // The parcel's status as the API shows it (a parcel booked before it is packed
             // is still `open`).
             super::parcel_view::parcel_status(p).as_str(),

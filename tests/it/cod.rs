@@ -377,6 +377,15 @@ async fn a_hub_day_of_three_sellers_reconciles_to_the_dong() {
     let (s, body) = call(&addr, reqwest::Method::GET, &path, SELLERS[0].1, None).await;
     assert_eq!(s, 400);
     assert!(body.contains("`from`"), "{body}");
+    // At most 366 days, both ends counted.
+    for (from, to, want) in [
+        ("2025-12-01", "2026-12-01", 200),
+        ("2025-12-01", "2026-12-02", 400),
+    ] {
+        let path = format!("/v1/sellers/{}/cod?from={from}&to={to}", SELLERS[0].0);
+        let (s, body) = call(&addr, reqwest::Method::GET, &path, SELLERS[0].1, None).await;
+        assert_eq!(s, want, "{from}..{to}: {body}");
+    }
 
     // Idempotent: the same webhooks and the same file again change nothing.
     post_webhook(&addr, webhook(&s0[0], 501, 30_000, 0)).await;

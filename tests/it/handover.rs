@@ -425,7 +425,25 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
         .iter()
         .map(|p| json!({"parcel_id": p, "reason": format!("  {reason} ")}))
         .collect();
-    let (s, r) = post(&addr, &handed, json!({ "left_behind": left })).await;
+    // A parcel scanned onto the truck cannot be left behind as well (a colleague loaded it
+    // after the supervisor chose to leave it): refused, naming it, nothing handed over.
+    let mut with_loaded = left.clone();
+    with_loaded.push(json!({"parcel_id": parcels[0], "reason": "xe đầy"}));
+    let (s, r) = post(&addr, &handed, json!({ "left_behind": with_loaded })).await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (409, Some("left_behind_loaded")),
+        "{r}"
+    );
+    assert_eq!(r["loaded_left_behind"], json!([parcels[0]]), "{r}");
+    assert_ne!(
+        get(&addr, &format!("/v1/shipments/{shipment}")).await["status"],
+        "handed_over"
+    );
+    // A parcel that no longer ships, listed with a reason, is not left behind nor named so.
+    let mut with_pulled = left.clone();
+    with_pulled.push(json!({"parcel_id": pulled, "reason": "đã hủy"}));
+    let (s, r) = post(&addr, &handed, json!({ "left_behind": with_pulled })).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["status"], "handed_over");
     assert_eq!(r["parcels_handed_over"], 2, "{r}");

@@ -630,6 +630,21 @@ async fn the_floor_confirms_put_backs_and_pulls_ties_packing_to_picking_and_undo
     assert_eq!(listed["overdue_count"], old_wave["overdue_count"]);
     assert_eq!(listed["at_risk_count"], old_wave["at_risk_count"]);
     assert_eq!(listed["started_at"], Value::Null);
+    // The list reads the parcels of many waves at once: each wave's counts are still its own.
+    for listed in list["waves"].as_array().unwrap() {
+        let id = listed["wave_id"].as_str().unwrap();
+        let (_, own) = call(
+            &app,
+            Some(cookie),
+            Method::GET,
+            &format!("/v1/waves/{id}"),
+            None,
+        )
+        .await;
+        for k in ["overdue_count", "at_risk_count"] {
+            assert_eq!(listed[k], own[k], "{k} of {id}");
+        }
+    }
 
     // The seller's session view lists the overdue order among its waved orders at risk,
     // with its wave's pickup; the on-time ones are not listed.

@@ -230,18 +230,22 @@ pub async fn apply_settlement(
     carrier: &str,
     rows: &[crate::import::settlement::SettlementRow],
 ) -> Result<SettlementResult, StoreError> {
-    // Tracking code → (first line, COD, fee, latest transfer date) of its rows.
-    type Lines = (usize, Decimal, Option<Decimal>, Option<NaiveDate>);
+    // Tracking code → (first line, COD, fee, latest transfer date, number of rows) of its
+    // rows (counted here: counting each code's rows by a scan of the file made an upload of
+    // 100,000 codes take 45 s).
+    type Lines = (usize, Decimal, Option<Decimal>, Option<NaiveDate>, usize);
     let mut by_code: BTreeMap<&str, Lines> = BTreeMap::new();
     for r in rows {
-        let e = by_code
-            .entry(r.tracking.as_str())
-            .or_insert((r.line, Decimal::ZERO, None, None));
+        let e =
+            by_code
+                .entry(r.tracking.as_str())
+                .or_insert((r.line, Decimal::ZERO, None, None, 0));
         e.1 += r.cod;
         if let Some(f) = r.fee {
             e.2 = Some(e.2.unwrap_or_default() + f);
         }
         e.3 = e.3.max(r.date);
+        e.4 += 1;
     }
     let today = business_date(Utc::now());
     let now_ms = Utc::now().timestamp_millis();
@@ -251,9 +255,23 @@ pub async fn apply_settlement(
         mismatched: Vec::new(),
         unknown: Vec::new(),
     };
-    for (tracking, (line, cod, fee, date)) in by_code {
-        let lines = rows.iter().filter(|r| r.tracking == tracking).count();
-        let Some((site, p)) = find_parcel(ship, carrier, None, tracking).await? else {
+    // Which codes any site knows, a few commands for the whole file: an unknown code (paid
+    // but none of ours) then costs no round trip of its own.
+    let codes: Vec<&str> = by_code.keys().copied().collect();
+    let mut known = vec![false; codes.len()];
+    for site in &ship.config.sites {
+        let found = ship.store.parcels_of_tracking(&site.id, &codes).await?;
+        for (k, f) in known.iter_mut().zip(found) {
+            *k |= f.is_some();
+        }
+    }
+    for ((tracking, (line, cod, fee, date, lines)), known) in by_code.into_iter().zip(known) {
+        let found = if known {
+            find_parcel(ship, carrier, None, tracking).await?
+        } else {
+            None
+        };
+        let Some((site, p)) = found else {
             out.unknown.push(UnknownRow {
                 line,
                 tracking: tracking.to_owned(),

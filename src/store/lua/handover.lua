@@ -12,10 +12,14 @@
 -- none), then for a move ('' otherwise): its new document, the next shipment's id, carrier,
 -- service, pickup ms, pickup date, and the parcel's `ver` that document was made from (a
 -- parcel changed since, or a next shipment handed over meanwhile: 'stale', nothing written)
--- Returns {'ok', handed over count} | {'dup', handed over count, left-behind parcel id…}
+-- Returns {'ok', handed over count, left-behind parcel id…} (those listed with a reason
+-- that still ship: one that no longer ships is not left behind, nor named so)
+-- | {'dup', handed over count, left-behind parcel id…}
 -- (a repeat: the first hand-over's answer, as the shipment hash recorded it; '' for the count
 -- of a shipment handed over by builds before the thirty-eighth session, which recorded none)
--- | {'missing', parcel id…} | {'pull', parcel id…} (nothing missing, but parcels that no
+-- | {'missing', parcel id…} | {'loaded', parcel id…} (nothing missing, but parcels listed
+-- as left behind were scanned onto the truck: the answer names them rather than take them
+-- off the truck's record) | {'pull', parcel id…} (nothing missing, but parcels that no
 -- longer ship are still on the truck: scanned onto it, not yet confirmed pulled off)
 -- | {'repack', parcel id…} (nothing missing, but parcels to go
 -- hold an order cancelled meanwhile, whose repack has not replaced them yet) | {'stale', 0}
@@ -53,6 +57,8 @@ local function more(a)
   return 0
 end
 local missing = {}
+-- Ship-able parcels listed with a reason but scanned onto the truck.
+local loaded_left = {}
 -- Parcels on the truck that must not leave with it (replaced, cancelled, flagged pull): a
 -- station confirms each pulled off (`pulled.lua` clears `loaded`) before the truck goes.
 local on_truck = {}
@@ -75,6 +81,9 @@ for _ = 1, p do
       end
     end
   end
+  if ship and reason ~= '' and redis.call('HGET', KEYS[k], 'loaded') == '1' then
+    loaded_left[#loaded_left + 1] = id
+  end
   if more(a) > 0 and ship and reason ~= '' then
     if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a + 9]
         or redis.call('HGET', KEYS[k + 2 + 2 * n], 'status') == 'handed_over' then
@@ -86,6 +95,10 @@ end
 if #missing > 0 then
   table.insert(missing, 1, 'missing')
   return missing
+end
+if #loaded_left > 0 then
+  table.insert(loaded_left, 1, 'loaded')
+  return loaded_left
 end
 if #on_truck > 0 then
   table.insert(on_truck, 1, 'pull')
@@ -104,8 +117,8 @@ k, a = 4, 3
 for _ = 1, p do
   local id, n, reason = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local key = KEYS[k]
-  if reason ~= '' then left[#left + 1] = id end
   if ships(key) then
+    if reason ~= '' then left[#left + 1] = id end
     if reason ~= '' then
       redis.call('HSET', key, 'left_behind', reason, 'left_behind_ms', ARGV[1])
       if ARGV[a + 3] ~= '' then
@@ -174,4 +187,6 @@ if next(gone) then
 end
 redis.call('HSET', KEYS[1], 'status', 'handed_over', 'handed_over_ms', ARGV[1],
   'handed_count', moved, 'left_ids', table.concat(left, '\n'))
-return {'ok', moved}
+local out = {'ok', moved}
+for _, id in ipairs(left) do out[#out + 1] = id end
+return out

@@ -51,7 +51,7 @@ export function reset(id) {
 
 const RESULTS = {
   loaded: 'good', loaded_unpacked: 'info', loaded_unbooked: 'info', handed_over_unbooked: 'info', already_loaded: 'info', pull: 'bad', not_in_shipment: 'bad', unknown: 'bad', error: 'bad',
-  handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad', refused_pull: 'bad', pulled_off: 'good',
+  handed_over: 'good', refused_missing: 'bad', refused_repack: 'bad', refused_pull: 'bad', refused_loaded: 'bad', pulled_off: 'good',
 };
 
 /** The big answer to the last scan (null hides it). */
@@ -264,7 +264,14 @@ async function confirm() {
     const miss = b.missing || (b.error && b.error.missing) || [];
     const repack = Array.isArray(b.repack_pending) ? b.repack_pending : [];
     const toPull = Array.isArray(b.to_pull) ? b.to_pull : [];
-    if (e.status === 409 && toPull.length) {
+    const loadedLeft = Array.isArray(b.loaded_left_behind) ? b.loaded_left_behind : [];
+    if (e.status === 409 && loadedLeft.length) {
+      // Chosen to stay, then scanned onto the truck by someone: the box is on the truck, so
+      // the choice is dropped; confirming again hands it over with the rest.
+      for (const id of loadedLeft) left.delete(id);
+      saveLeft();
+      result('refused_loaded', { list: loadedLeft.join(', ') });
+    } else if (e.status === 409 && toPull.length) {
       result('refused_pull', { list: toPull.join(', ') });
     } else if (e.status === 409 && repack.length) {
       // Parcels holding an order cancelled meanwhile: their repack replaces them in a moment
