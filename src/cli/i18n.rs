@@ -242,10 +242,10 @@ catalogue! {
     Unanswered => "unanswered: {id}", "chưa được trả lời: {id}";
     AndMore => "… and {n} more", "… và {n} đơn khác";
     // Interrupted.
-    Interrupted => "interrupted (Ctrl-C): {sent} of {total} orders sent, {stored} stored, {rejected} rejected; pushing the same file again is safe",
-        "đã ngắt (Ctrl-C): đã gửi {sent}/{total} đơn, {stored} đơn đã lưu, {rejected} đơn bị từ chối; gửi lại cùng tệp là an toàn";
-    InterruptedFollow => "interrupted (Ctrl-C): {sent} orders sent, {stored} stored, {rejected} rejected; pushing the same file again is safe",
-        "đã ngắt (Ctrl-C): đã gửi {sent} đơn, {stored} đơn đã lưu, {rejected} đơn bị từ chối; gửi lại cùng tệp là an toàn";
+    Interrupted => "interrupted (Ctrl-C): {stored} of {total} orders stored, {rejected} rejected, {unanswered} sent with no answer yet; pushing the same file again is safe",
+        "đã ngắt (Ctrl-C): đã lưu {stored}/{total} đơn, {rejected} đơn bị từ chối, {unanswered} đơn đã gửi nhưng chưa được trả lời; gửi lại cùng tệp là an toàn";
+    InterruptedFollow => "interrupted (Ctrl-C): {stored} orders stored, {rejected} rejected, {unanswered} sent with no answer yet; pushing the same file again is safe",
+        "đã ngắt (Ctrl-C): đã lưu {stored} đơn, {rejected} đơn bị từ chối, {unanswered} đơn đã gửi nhưng chưa được trả lời; gửi lại cùng tệp là an toàn";
     FollowStopping => "stopping: sending what was read, then end_session (Ctrl-C again quits at once)",
         "đang dừng: gửi nốt những đơn đã đọc rồi kết thúc phiên (nhấn Ctrl-C lần nữa để thoát ngay)";
     // Summary table.

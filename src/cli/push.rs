@@ -109,23 +109,29 @@ pub async fn run_push(args: PushArgs) -> i32 {
     tally.exit_code()
 }
 
-/// A Ctrl-C: the summary line of what was sent (`p`; of `total` orders, when the input's
+/// A Ctrl-C: the summary line of what was stored and sent (`p`; of `total` orders, when the input's
 /// size is known, not while following a growing one), and the exit code.
 pub(crate) fn say_interrupted(p: &Progress, total: Option<usize>) -> i32 {
-    let (sent, stored, rejected) = (&p.sent, &p.acked, &p.rejected);
+    // Sent: written to the connection (a slow service may not have read them yet).
+    let unanswered = p.sent.saturating_sub(p.acked + p.rejected);
+    let (stored, rejected) = (&p.acked, &p.rejected);
     let line = match total {
         Some(total) => t(
             Msg::Interrupted,
             &[
-                ("sent", sent),
-                ("total", &total),
                 ("stored", stored),
+                ("total", &total),
                 ("rejected", rejected),
+                ("unanswered", &unanswered),
             ],
         ),
         None => t(
             Msg::InterruptedFollow,
-            &[("sent", sent), ("stored", stored), ("rejected", rejected)],
+            &[
+                ("stored", stored),
+                ("rejected", rejected),
+                ("unanswered", &unanswered),
+            ],
         ),
     };
     println!("livepack push: {line}");

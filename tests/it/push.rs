@@ -745,14 +745,15 @@ async fn ctrl_c_stops_a_push_with_130_after_saying_what_was_sent() {
     let (code, out) = finish(child).await;
     assert_eq!(code, 130, "{out}");
     assert!(out.contains("interrupted (Ctrl-C)"), "{out}");
-    let sent: usize = out
+    let stored: usize = out
         .split("interrupted (Ctrl-C): ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("how many were sent: {out}"));
-    assert!((50..3000).contains(&sent), "{out}");
-    assert!(out.contains("of 3000 orders sent"), "{out}");
+        .unwrap_or_else(|| panic!("how many were stored: {out}"));
+    assert!((50..3000).contains(&stored), "{out}");
+    assert!(out.contains("of 3000 orders stored"), "{out}");
+    assert!(out.contains("sent with no answer yet"), "{out}");
     service.kill9().await;
 }
 
@@ -852,7 +853,7 @@ async fn ctrl_c_while_connecting_still_says_what_was_sent() {
     let (code, out) = finish(child).await;
     assert_eq!(code, 130, "{out}");
     assert!(
-        out.contains("interrupted (Ctrl-C): 0 of 5 orders sent, 0 stored"),
+        out.contains("interrupted (Ctrl-C): 0 of 5 orders stored, 0 rejected, 0 sent"),
         "{out}"
     );
 }
