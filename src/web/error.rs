@@ -328,6 +328,14 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("1"),
             );
         }
+        // RFC 9110: a 401 names the scheme it takes (a bearer token; a station's cookie is
+        // got by signing in). Not `Basic`, which would make a browser ask for a password.
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"livepack\""),
+            );
+        }
         resp
     }
 }

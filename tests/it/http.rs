@@ -64,10 +64,15 @@ async fn health_orders_sessions_and_permissions() {
             .0,
         StatusCode::BAD_REQUEST
     );
-    // No or wrong credentials: 401 with the error shape.
+    // No or wrong credentials: 401 with the error shape, naming the scheme it takes.
     let (s, body) = get(&app, "/v1/orders/TT-579230112345", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
+    let resp = reqwest::get(app.http("/v1/orders/TT-1")).await.unwrap();
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"livepack\""
+    );
     assert_eq!(
         get(&app, "/v1/orders/TT-1", Some("wrong-token-wrong-token"))
             .await
