@@ -113,7 +113,7 @@ pub async fn run_push(args: PushArgs) -> i32 {
 /// size is known, not while following a growing one), and the exit code.
 pub(crate) fn say_interrupted(p: &Progress, total: Option<usize>) -> i32 {
     // Sent: written to the connection (a slow service may not have read them yet).
-    let unanswered = p.sent.saturating_sub(p.acked + p.rejected);
+    let unanswered = p.unanswered;
     let (stored, rejected) = (&p.acked, &p.rejected);
     let line = match total {
         Some(total) => t(

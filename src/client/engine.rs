@@ -96,6 +96,8 @@ pub(crate) struct Engine<'a> {
     end_attempts: u32,
     seq: i64,
     sent_once: usize,
+    /// Of those, the orders with a final outcome.
+    sent_final: usize,
     stored: usize,
     rejected: usize,
     finals: usize,
@@ -147,6 +149,7 @@ impl<'a> Engine<'a> {
             end_attempts: 0,
             seq: 0,
             sent_once: 0,
+            sent_final: 0,
             stored: 0,
             rejected: 0,
             finals: 0,
@@ -425,6 +428,9 @@ impl<'a> Engine<'a> {
         if self.outcome[i].is_some() {
             return;
         }
+        if self.attempts[i] > 0 {
+            self.sent_final += 1;
+        }
         match outcome {
             Outcome::Rejected(_) => self.rejected += 1,
             _ => self.stored += 1,
@@ -437,6 +443,7 @@ impl<'a> Engine<'a> {
         if let Some(f) = self.progress {
             f(Progress {
                 sent: self.sent_once,
+                unanswered: self.sent_once - self.sent_final,
                 acked: self.stored,
                 rejected: self.rejected,
                 total: self.ids.len(),

@@ -168,6 +168,8 @@ pub struct FrameError {
 pub struct Progress {
     /// Orders sent at least once.
     pub sent: usize,
+    /// Orders sent with no final answer yet (in flight, or nacked and due again).
+    pub unanswered: usize,
     /// Orders stored (accepted or duplicate).
     pub acked: usize,
     pub rejected: usize,

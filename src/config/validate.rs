@@ -481,9 +481,16 @@ impl Config {
                 ));
             }
             if self.site(&s.site).is_none() {
+                // A file that lists its own [[sites]] but no [[sellers]] keeps the built-in
+                // demo sellers, whose site it has just replaced: say so, not only "no site".
+                let demo = if s.token.expose().starts_with("demo-seller-") {
+                    " (a built-in demo seller: a config file with its own [[sites]] needs its own [[sellers]] too, which replace the demo's)"
+                } else {
+                    ""
+                };
                 return Err(ConfigError::invalid(
                     key("site"),
-                    format!("no [[sites]] entry with id `{}`", s.site),
+                    format!("no [[sites]] entry with id `{}`{demo}", s.site),
                 ));
             }
             if s.token.expose().len() < 16 {
@@ -911,6 +918,9 @@ pickups = ["25:00"]
 station_pin = "123456"
 "#;
         assert!(err(bad_pickup).contains("sites[0].pickups[0]"));
+        // Only [[sites]] in a file: the demo sellers it keeps are named as such.
+        let only_sites = "[[sites]]\nid = \"s1\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"135792\"\n";
+        assert!(err(only_sites).contains("built-in demo seller"));
         // A pack time as long as the SLA: every order would be at risk the moment it arrives.
         let site = |extra: &str| {
             format!("[[sites]]\nid = \"hoa-lu-hub\"\nname = \"S\"\npickups = [\"11:00\"]\nstation_pin = \"135792\"\nsla_hours = 2\n{extra}")

@@ -131,8 +131,10 @@ fn national_digits(raw: &str) -> Result<String, PhoneError> {
         national(rest)
     } else if digits.starts_with("00") {
         return Err(PhoneError::NotVietnamese);
-    } else if let Some(rest) = digits.strip_prefix("84") {
-        // A domestic number always starts with 0, so a leading 84 is the country code.
+    } else if let Some(rest) = digits.strip_prefix("84").filter(|_| digits.len() >= 11) {
+        // A domestic number always starts with 0, so a leading 84 is the country code, when
+        // a whole number follows it: nine digits `84…` are a VinaPhone 084 number that lost
+        // its 0 (see `LeadingZeroLost`).
         national(rest)
     } else {
         digits
@@ -352,7 +354,7 @@ mod tests {
             assert_eq!(Phone::parse(raw), Err(PhoneError::WrongLength(n)), "{raw}");
         }
         // A leading 0 a spreadsheet dropped: not guessed, but named.
-        for raw in ["912345678", "912 345 678", "386123456"] {
+        for raw in ["912345678", "912 345 678", "386123456", "845678901"] {
             assert_eq!(Phone::parse(raw), Err(PhoneError::LeadingZeroLost), "{raw}");
         }
         assert_eq!(Phone::parse("112345678"), Err(PhoneError::WrongLength(9)));

@@ -69,7 +69,7 @@ pub struct PeriodParams {
     /// First pickup day, YYYY-MM-DD (Asia/Ho_Chi_Minh).
     #[param(required = true, format = Date)]
     pub from: Option<String>,
-    /// Last pickup day, YYYY-MM-DD (inclusive; at most 366 days after `from`).
+    /// Last pickup day, YYYY-MM-DD (inclusive; at most 365 days after `from`: 366 days, both counted).
     #[param(required = true, format = Date)]
     pub to: Option<String>,
 }

@@ -148,8 +148,9 @@ pub struct PullResult {
 
 /// Confirms a parcel flagged `pull` was taken off the floor (or off the truck), or that a
 /// parcel scanned onto the truck that no longer ships (cancelled or refused by the carrier
-/// since) was taken off it: `loaded` is cleared (idempotent; 409 `nothing_to_pull` for a
-/// parcel that is neither).
+/// since) was taken off it, or that a parcel still to go was taken off the truck before it
+/// left (so the hand-over can leave it behind): `loaded` is cleared (idempotent; 409
+/// `nothing_to_pull` for a parcel that is none of these).
 #[utoipa::path(post, path = "/v1/parcels/{parcel_id}/pulled", tag = "floor", params(("parcel_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = PullResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -466,7 +467,7 @@ pub struct AuditEntryView {
     pub at: DateTime<Utc>,
     /// The station's name, or `operator`.
     pub station: String,
-    /// unpick | unpack | put_back | pull | pack_unpicked
+    /// unpick | unpack | put_back | pull | unload | pack_unpicked
     pub action: String,
     #[schema(required = true)]
     pub wave_id: Option<String>,

@@ -287,7 +287,8 @@ pub async fn handed_over(
             HandOverOutcome::LoadedLeftBehind(parcels) => {
                 let message = format!(
                     "{} parcel(s) listed as left behind were scanned onto the truck: \
-                     hand them over with it (leave them out of left_behind)",
+                     hand them over with it (leave them out of left_behind), or take each \
+                     off the truck and confirm it (POST /v1/parcels/{{id}}/pulled) first",
                     parcels.len()
                 );
                 return Ok(ParcelsMissing {

@@ -404,7 +404,11 @@ pub async fn webhook(
         .or(from_query);
     let update = parse_webhook_request(cfg.kind, &body, presented.as_deref(), &cfg.webhook_secret)
         .map_err(|e| match e {
-            WebhookError::BadSecret => ApiError::unauthorized(),
+            WebhookError::BadSecret => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "missing or wrong webhook secret",
+            ),
             WebhookError::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedWebhook, m),
         })?;
     let result = service::apply_status(&state.shipping, &cfg.id, &update).await?;

@@ -293,14 +293,7 @@ impl Store {
         let mut conn = self.conn();
         // The order's session, to count the cancel on it: read from its stored record first
         // (cancels are few; the script only counts a cancel that changes the order).
-        let data: Option<Vec<u8>> = self
-            .bounded("cancel", conn.hget(&order_key, "data"))
-            .await?;
-        let session = data
-            .filter(|d| !d.is_empty())
-            .and_then(|d| super::doc::unpack(d).ok())
-            .and_then(|json| serde_json::from_str::<SessionOf>(&json).ok())
-            .map(|s| s.session);
+        let session = self.session_of(&order_key).await?;
         let mut inv = self.inner.scripts.cancel.prepare_invoke();
         inv.key(&order_key)
             .key(keys::stream(site))
@@ -313,6 +306,19 @@ impl Store {
             .arg(reason)
             .arg(Utc::now().timestamp_millis());
         let out: String = self.bounded("cancel", inv.invoke_async(&mut conn)).await?;
+        // Stored between the read and the script (a cancel racing its order from another
+        // connection): counted on its session now.
+        if out == "cancelled" && session.is_none() {
+            if let Some(label) = self.session_of(&order_key).await? {
+                let key = keys::session(site, seller, &label);
+                let exists: bool = self.bounded("cancel", conn.exists(&key)).await?;
+                if exists {
+                    let _: i64 = self
+                        .bounded("cancel", conn.hincr(&key, "cancelled", 1))
+                        .await?;
+                }
+            }
+        }
         self.wait_replicas(&mut conn, &keys::tag(site))
             .await
             .map_err(StoreError::after_write)?;
@@ -326,6 +332,18 @@ impl Store {
                 None => CancelOutcome::Unknown,
             },
         })
+    }
+
+    /// The session label of the order stored under `order_key` (`None`: no such order, or
+    /// a record that cannot be read).
+    async fn session_of(&self, order_key: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn();
+        let data: Option<Vec<u8>> = self.bounded("cancel", conn.hget(order_key, "data")).await?;
+        Ok(data
+            .filter(|d| !d.is_empty())
+            .and_then(|d| super::doc::unpack(d).ok())
+            .and_then(|json| serde_json::from_str::<SessionOf>(&json).ok())
+            .map(|s| s.session))
     }
 
     /// An order that left Redis: whether it was cancelled (its tombstone's mark), `None`

@@ -271,6 +271,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// A 401 of a route that takes a bearer token (or a station's cookie): it says so in
+    /// `WWW-Authenticate`. Not the webhook's secret nor a wrong PIN.
+    pub bearer: bool,
 }
 
 impl ApiError {
@@ -279,24 +282,31 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            bearer: false,
         }
     }
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "missing or wrong credentials",
-        )
+        Self {
+            bearer: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "missing or wrong credentials",
+            )
+        }
     }
     /// Credentials of a kind this route does not take (a station's sign-in on a seller's
     /// route, a seller's token on a station's): 401 as the contract says for wrong
     /// credentials, naming the kinds it takes.
     pub fn wrong_credentials(takes: &str) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            format!("wrong credentials: this route takes {takes}"),
-        )
+        Self {
+            bearer: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                format!("wrong credentials: this route takes {takes}"),
+            )
+        }
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(
@@ -330,7 +340,7 @@ impl IntoResponse for ApiError {
         }
         // RFC 9110: a 401 names the scheme it takes (a bearer token; a station's cookie is
         // got by signing in). Not `Basic`, which would make a browser ask for a password.
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.bearer {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"livepack\""),

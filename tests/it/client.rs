@@ -398,7 +398,7 @@ async fn progress_counts_orders_sent_before_their_reply() {
         }
         // The three frames reached the server: the progress said so when they were sent.
         let p = *last.lock().unwrap();
-        (p.sent, p.acked)
+        (p.sent, p.acked, p.unanswered)
     };
     let outcome = tokio::time::timeout(Duration::from_secs(30), async {
         tokio::select! {
@@ -408,6 +408,6 @@ async fn progress_counts_orders_sent_before_their_reply() {
     })
     .await
     .expect("three frames within 30 s");
-    assert_eq!(outcome, (3, 0));
+    assert_eq!(outcome, (3, 0, 3));
     server.abort();
 }

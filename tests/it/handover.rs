@@ -436,6 +436,21 @@ async fn scans_load_the_truck_and_hand_over_waits_for_every_parcel() {
         "{r}"
     );
     assert_eq!(r["loaded_left_behind"], json!([parcels[0]]), "{r}");
+    // Should the box really come off the truck, it is confirmed taken off (once), and is
+    // then missing; scanned again, it is on the truck again.
+    let pulled_path = format!("/v1/parcels/{}/pulled", parcels[0]);
+    let (s, r) = post(&addr, &pulled_path, json!({})).await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("pulled")), "{r}");
+    let (s, r) = post(&addr, &pulled_path, json!({})).await;
+    assert_eq!(
+        (s, r["result"].as_str()),
+        (200, Some("already_pulled")),
+        "{r}"
+    );
+    let off = get(&addr, &format!("/v1/shipments/{shipment}")).await;
+    assert!(ids(&off["missing"]).contains(&parcels[0]), "{off}");
+    let (s, r) = scan(&addr, &shipment, &parcels[0]).await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("loaded")), "{r}");
     assert_ne!(
         get(&addr, &format!("/v1/shipments/{shipment}")).await["status"],
         "handed_over"

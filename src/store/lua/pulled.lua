@@ -1,6 +1,8 @@
 -- A pull done: the parcel flagged `pull` (packed or booked, then an order of it was
 -- cancelled) was taken off the floor, or off the truck if it had been scanned onto it
--- (`loaded` is cleared). Idempotent.
+-- (`loaded` is cleared). Also a box still to go, scanned onto the truck and taken off again
+-- before the truck left (it does not fit, it is damaged): off the truck's record, so the
+-- hand-over can leave it behind. Idempotent.
 -- KEYS[1] parcel hash, KEYS[2] the site's audit stream, KEYS[3] its wave hash (`pulls_open`)
 -- ARGV[1] station, ARGV[2] now ms, ARGV[3] audit max length
 -- Returns 'pulled' | 'already' | 'nothing' | 'no_parcel'
@@ -9,10 +11,19 @@ if redis.call('HEXISTS', KEYS[1], 'pull') == 0 then
   -- Not flagged, but scanned onto the truck and no longer to go (cancelled or refused by
   -- the carrier since): taken off, as the hand-over asks (`pull_pending`); a repeat answers
   -- 'already' (`off_truck_ms`).
-  if redis.call('HEXISTS', KEYS[1], 'off_truck_ms') == 1 then return 'already' end
   local h = redis.call('HMGET', KEYS[1], 'loaded', 'status', 'cstatus', 'book_state', 'tracking')
   local gone = h[2] == 'cancelled' or h[2] == 'replaced' or h[3] == 'cancelled_by_carrier'
     or (h[4] == 'rejected' and not h[5])
+  local left = h[3] == 'handed_over' or h[3] == 'delivered' or h[3] == 'returned'
+  if h[1] == '1' and not gone and not left then
+    redis.call('HDEL', KEYS[1], 'loaded', 'loaded_ms')
+    redis.call('HSET', KEYS[1], 'off_truck_ms', ARGV[2])
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'at', ARGV[2], 'station', ARGV[1],
+      'action', 'unload', 'wave', redis.call('HGET', KEYS[1], 'wave') or '',
+      'parcel', string.match(KEYS[1], '}:p:(.+)$'))
+    return 'pulled'
+  end
+  if redis.call('HEXISTS', KEYS[1], 'off_truck_ms') == 1 then return 'already' end
   if h[1] == '1' and gone then
     redis.call('HDEL', KEYS[1], 'loaded', 'loaded_ms')
     redis.call('HSET', KEYS[1], 'off_truck_ms', ARGV[2])
