@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, SELLER_TOKEN } from './lib/server.mjs';
+import { call, eventually, SITE, SELLER_TOKEN } from './lib/server.mjs';
 import { orders, ingest, endSession } from './lib/ingest.mjs';
 import { checkLayout } from './lib/checks.mjs';
 import {
@@ -79,6 +79,37 @@ test('a wrong PIN shows sign-in-error and does not sign in', async () => {
     assert.match(await err.textContent(), /Sai mã điểm hoặc mã PIN/);
     await checkLayout(page, assert, 'sign-in with error');
     await page.screenshot({ path: shot('tablet-sign-in-error-1280x800') });
+    clean(page, assert);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a sign-out tapped offline holds after a reload, and the server hears it once online', async () => {
+  const { context, page } = await openPage(env.browser);
+  try {
+    await signIn(page, env.srv.base);
+    const session = (await context.cookies()).find((c) => c.name === 'lp_station');
+    assert.ok(session, 'signed in with a session cookie');
+    const reads = async () => (await fetch(`${env.srv.base}/v1/sites/${SITE}/waves`, {
+      headers: { cookie: `lp_station=${session.value}` },
+    })).status;
+    assert.equal(await reads(), 200);
+    // The sign-out does not reach the server (the network drops it).
+    const signOut = (url) => url.pathname === '/v1/station/session';
+    await page.route(signOut, (r) => (r.request().method() === 'DELETE' ? r.abort() : r.continue()));
+    await page.locator('#sign-out').click();
+    await page.locator('#view-signin').waitFor();
+    assert.equal(await reads(), 200, 'the server did not hear it');
+    await page.unroute(signOut);
+    // The browser still holds the cookie the server could not end; the tablet is still
+    // signed out after a reload, and ends that session on the server.
+    await page.reload();
+    await page.locator('#view-signin').waitFor();
+    assert.equal(await page.locator('#view-waves').isHidden(), true, 'no PIN-less way back in');
+    await eventually('the server ends the session', async () => (await reads()) === 401);
+    // A new sign-in works as before.
+    await signIn(page, env.srv.base);
     clean(page, assert);
   } finally {
     await context.close();

@@ -11,6 +11,9 @@ import * as SH from './ship.js';
 
 const SITE_KEY = 'lp.site';
 const STATION_KEY = 'lp.station';
+// A sign-out the server has not heard yet (tapped offline): the tablet stays signed out,
+// sends no queued tap, and ends the session on the server as soon as it can.
+const SIGNOUT_KEY = 'lp.signout.v1';
 let stream = null;
 let streamRetry = null;
 
@@ -182,6 +185,8 @@ async function signIn(ev) {
   try {
     const r = await api('POST', '/v1/station/session', station ? { site, pin, station } : { site, pin });
     S.site = r.site;
+    // A new session replaces the one a pending sign-out was to end.
+    store(SIGNOUT_KEY, null);
     store(SITE_KEY, r.site);
     store(STATION_KEY, station || null);
     $('pin').value = '';
@@ -194,8 +199,25 @@ async function signIn(ev) {
   }
 }
 
+function signOutPending() {
+  try { return localStorage.getItem(SIGNOUT_KEY) === '1'; } catch { return false; }
+}
+
+/** Ends the station's session on the server; kept pending (and retried) while it cannot. */
+async function endServerSession() {
+  try {
+    await api('DELETE', '/v1/station/session');
+  } catch (e) {
+    // 401: the session had ended already. Anything else: not heard, try again later.
+    if (e.status !== 401) return;
+  }
+  if (signOutPending()) store(SIGNOUT_KEY, null);
+}
+
 async function signOut() {
-  try { await api('DELETE', '/v1/station/session'); } catch { /* gone anyway */ }
+  Q.pause();
+  store(SIGNOUT_KEY, '1');
+  await endServerSession();
   signedOut(false);
 }
 
@@ -341,13 +363,23 @@ function boot() {
     if (S.view === 'wave') W.render();
     if (S.view === 'waves') renderWaves();
   });
+  // Signed out offline before this load: still signed out, nothing sent, the server told
+  // once it answers.
+  if (signOutPending()) Q.pause();
+  const retry = () => { if (signOutPending()) endServerSession(); };
+  window.addEventListener('online', retry);
+  setInterval(retry, 15000);
   Q.start({ ack: W.acked, refused: W.refused, auth: () => signedOut(true) });
   W.setAuth(() => signedOut(true));
   C.onChange(live);
   C.start();
   live();
   S.site = (() => { try { return localStorage.getItem(SITE_KEY); } catch { return null; } })();
-  if (!S.site) { signedOut(false); return; }
+  if (!S.site || signOutPending()) {
+    signedOut(false);
+    retry();
+    return;
+  }
   showView('waves');
   enter();
 }

@@ -177,6 +177,11 @@ export function start(h) {
   pump();
 }
 
+/** Signed out: nothing is sent until the next sign-in. */
+export function pause() {
+  paused = true;
+}
+
 /** After a new sign-in: send what waited. */
 export function resume() {
   paused = false;
