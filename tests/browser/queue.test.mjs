@@ -149,7 +149,8 @@ test('offline queue, undo, scanning and over-picks on one wave', { timeout: 1800
       { pick_id: 'other-tablet-1', sku: a.sku, qty: a.qty - 2 });
     assert.equal(other.status, 200, JSON.stringify(other.body));
     await context.setOffline(false);
-    await message(page, /Máy chủ từ chối: Lấy quá số lượng cần của đợt/);
+    // Said with what was refused, and what to do with the units in hand.
+    await message(page, new RegExp(`Máy chủ không nhận lấy ${a.qty - 2} × ${a.sku}: Lấy quá số lượng cần của đợt.*Trả ${a.qty - 2} × ${a.sku} đã lấy về kệ`));
     assert.doesNotMatch(await page.locator('#msg').textContent(), /too many|over/i, 'no English in the Vietnamese UI');
     await queueDrained(page, 20000);
     await page.waitForFunction(([sku, qty]) => document.querySelector(

@@ -227,6 +227,9 @@ export async function unpack(parcelId, hooks) {
   }
   const booked = p.status === 'booked' || !!p.tracking;
   const id = Q.newId();
+  // Booked meanwhile (the booking ran elsewhere, this screen not yet refreshed): the server
+  // asks for the supervisor PIN, so the question is asked again with it.
+  let needPin = false;
   const r = await ask({
     title: t('unpackTitle', { id: p.parcel_id }),
     text: booked ? t('unpackBookedText', { code: p.tracking || '—' }) : t('unpackText'),
@@ -237,11 +240,21 @@ export async function unpack(parcelId, hooks) {
           booked ? { unpack_id: id, supervisor_pin: pin } : { unpack_id: id });
         return '';
       } catch (e) {
+        if (!booked && e.code === 'supervisor_pin_required') {
+          needPin = true;
+          return '';
+        }
         return errText(e);
       }
     },
   });
   if (!r.ok) return;
+  if (needPin) {
+    p.status = 'booked';
+    hooks.reload();
+    await unpack(parcelId, hooks);
+    return;
+  }
   p.status = 'open';
   say(t('unpacked', { id: p.parcel_id }), 'good');
   hooks.changed();

@@ -370,13 +370,25 @@ export function acked(a, res) {
 }
 
 /** The server refused an action: say why in the page's language and re-read the wave. */
+/** Refusals said in the last few seconds, shown together. */
+let recentRefusals = [];
+
 export function refused(a, err) {
   if (a.kind === 'packed' && err.code === 'items_not_picked' && a.wave_id === S.waveId) {
     const p = S.wave && S.wave.parcels.find((x) => x.parcel_id === a.parcel_id);
     const missing = (err.body && err.body.error && err.body.error.missing) || [];
     if (p) P.askUnpicked(p, missing, false, hooks);
   } else {
-    say(t('refused', { msg: errText(err) }));
+    // Each refused tap said with what it was (several can come back at once after the
+    // network returns: the recent ones stay listed together).
+    const msg = errText(err);
+    const line = a.kind === 'pick' ? t('refusedPick', { n: a.qty, sku: a.sku, msg })
+      : a.kind === 'packed' ? t('refusedPack', { id: a.parcel_id, msg })
+        : t('refused', { msg });
+    const now = Date.now();
+    recentRefusals = recentRefusals.filter((r) => now - r.at < 9000);
+    recentRefusals.push({ at: now, line });
+    say(recentRefusals.map((r) => r.line).join(' · '));
   }
   if (a.wave_id === S.waveId) reloadSoon(0);
 }
