@@ -410,6 +410,17 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     assert.match(await waveCard.textContent(), /Đang làm: Bàn 1/);
     await checkLayout(page, assert, 'offline wave list');
     await page.screenshot({ path: shot('tablet-floor-offline-waves-800x1280') });
+    // The wave opens again without network, as it was last read (before, an empty page and
+    // "cannot reach the server"); its queued tap still counts.
+    const held = (url) => url.pathname === `/v1/waves/${waveId}`;
+    await page.route(held, (r) => r.abort());
+    await waveCard.click();
+    await page.locator('#view-wave').waitFor();
+    await until(page, 'the pick list as last read', () => document.querySelectorAll('[data-testid="pick-line"]').length > 0);
+    await message(page, /đợt hiện như lúc đọc trước/);
+    await page.unroute(held);
+    await page.getByTestId('back').click();
+    await page.locator('#view-waves').waitFor();
     await context.setOffline(false);
     await queueDrained(page, 30000);
     await banner.waitFor({ state: 'hidden', timeout: 60000 });

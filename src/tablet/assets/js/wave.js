@@ -27,6 +27,10 @@ export function progressKey(w) {
 }
 
 /** Loads the wave (401 and network errors go to the caller). */
+/** The waves read last (at most KEEP_READ), to reopen one without network. */
+const KEEP_READ = 5;
+const lastRead = new Map();
+
 export async function load(id) {
   if (id !== S.waveId) {
     V.close();
@@ -40,7 +44,20 @@ export async function load(id) {
   S.waveId = id;
   const p = api('GET', `/v1/waves/${enc(id)}`);
   loading = p;
-  const w = await p;
+  let w;
+  try {
+    w = await p;
+    lastRead.delete(id);
+    lastRead.set(id, w);
+    if (lastRead.size > KEEP_READ) lastRead.delete(lastRead.keys().next().value);
+  } catch (e) {
+    // No network (not a refusal): the copy read last, if any; taps still queue.
+    const copy = lastRead.get(id);
+    if (e.status !== 0 || !copy) throw e;
+    if (loading !== p || S.waveId !== id) return;
+    if (!S.wave) say(t('offlineCopy'), 'info');
+    w = copy;
+  }
   if (loading !== p || S.waveId !== id) return;
   S.wave = w;
   S.waveKey = progressKey(w);
