@@ -317,7 +317,7 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     await page.setViewportSize(PORTRAIT);
     // The wave list (drawn from the live feed behind this view) says the wave has cards to
     // follow (a done wave can have some too).
-    await page.waitForFunction((id) => /2 việc chưa xong/.test(document.querySelector(
+    await page.waitForFunction((id) => /Chưa xong: trả kệ 1 sp, rút 1 kiện/.test(document.querySelector(
       `[data-testid="wave"][data-wave-id="${id}"] [data-testid="wave-todo"]`)?.textContent || ''), waveId, { timeout: 30000 });
     await putBack.getByTestId('put-back-confirm').click();
     await pull.getByTestId('pull-confirm').click();

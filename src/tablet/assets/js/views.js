@@ -68,6 +68,14 @@ export function progress(value, max) {
   return el('progress', { value: Math.min(value, max), max: Math.max(max, 1) });
 }
 
+/** What a wave still has to follow: units to put back and parcels to pull, each named. */
+function todoText(w) {
+  const what = [];
+  if (w.put_back_count > 0) what.push(t('todoPutBack', { n: w.put_back_count }));
+  if (w.pull_count > 0) what.push(t('todoPull', { n: w.pull_count }));
+  return t('waveTodo', { what: what.join(', ') });
+}
+
 function waveCard(w) {
   const started = !!w.started_at || w.qty_picked > 0 || w.parcels_packed > 0;
   const st = ['picking', 'packing', 'done'].includes(w.status) ? w.status : 'picking';
@@ -87,7 +95,7 @@ function waveCard(w) {
   // Put-back and pull cards still to follow (a done wave can have some, after late cancels).
   todo > 0 || by || w.overdue_count > 0 || w.at_risk_count > 0 ? el('span', { class: 'wave-top' },
     by ? el('span', { class: 'station', text: t('stationBy', { s: w.station }) }) : null,
-    todo > 0 ? el('span', { class: 'badge risk-at', data: { testid: 'wave-todo' }, text: t('waveTodo', { n: todo }) }) : null,
+    todo > 0 ? el('span', { class: 'badge risk-at', data: { testid: 'wave-todo' }, text: todoText(w) }) : null,
     w.overdue_count > 0 ? el('span', { class: 'badge risk-overdue', data: { testid: 'wave-risk' }, text: t('waveOverdue', { n: w.overdue_count }) })
       : w.at_risk_count > 0 ? el('span', { class: 'badge risk-at', data: { testid: 'wave-risk' }, text: t('waveAtRisk', { n: w.at_risk_count }) }) : null) : null,
   el('span', { class: 'prog' },
