@@ -57,8 +57,8 @@ use crate::state::AppState;
 pub struct ApiDoc;
 
 /// Answers every route of a kind can give whatever its handler says: a path parameter that
-/// is not UTF-8 text (`%FF`) is a 400 before any handler runs, and a body over the size
-/// limit (2 MiB; settlements 32 MiB) is a 413.
+/// is not UTF-8 text (`%FF`) is a 400 before any handler runs, a body over the size limit
+/// (2 MiB; settlements 32 MiB) is a 413, and one that does not arrive in time a 408.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -97,6 +97,12 @@ impl Modify for CommonErrors {
                     responses.insert(
                         "413".into(),
                         error("`payload_too_large`: a body over the size limit (2 MiB; settlements 32 MiB)"),
+                    );
+                }
+                if method == HttpMethod::Post && !responses.contains_key("408") {
+                    responses.insert(
+                        "408".into(),
+                        error("`request_timeout`: the body did not arrive in full within `server.request_body_timeout_secs`"),
                     );
                 }
                 if op.request_body.is_some() && !responses.contains_key("422") {
@@ -299,6 +305,21 @@ mod tests {
             assert!(body.is_object(), "{path}: {body}");
             assert_ne!(body["required"], true, "{path}: {body}");
         }
+        // The webhook: a form or JSON body, its secret in the query or a header.
+        let hook = &paths["/v1/carriers/{carrier_id}/webhook"]["post"];
+        for kind in ["application/json", "application/x-www-form-urlencoded"] {
+            assert!(
+                hook["requestBody"]["content"][kind].is_object(),
+                "{kind}: {hook}"
+            );
+        }
+        let params: Vec<&str> = hook["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(params.contains(&"secret"), "{params:?}");
         let file = &paths["/v1/carriers/{carrier_id}/settlements"]["post"]["requestBody"];
         for kind in ["application/octet-stream", "text/csv"] {
             let schema = &file["content"][kind]["schema"];
@@ -321,6 +342,7 @@ mod tests {
                 }
                 if method == "post" {
                     assert!(responses.contains_key("413"), "{method} {path}: 413");
+                    assert!(responses.contains_key("408"), "{method} {path}: 408");
                 }
                 if op.get("requestBody").is_some() {
                     assert!(responses.contains_key("422"), "{method} {path}: 422");

@@ -375,8 +375,14 @@ pub struct WebhookAck {
 
 /// A carrier's status webhook: checks the shared secret, applies the event idempotently,
 /// answers fast.
-#[utoipa::path(post, path = "/v1/carriers/{carrier_id}/webhook", tag = "shipments", params(("carrier_id" = String, Path)),
-    request_body(content = Object, description = "the carrier's own body (Viettel Post: {DATA:{…}, TOKEN}; GHTK: form or JSON with label_id, partner_id, status_id…; GHN: JSON with OrderCode, Status…). GHTK and GHN: the webhook secret in the `secret` query parameter or the X-Livepack-Secret header"),
+#[utoipa::path(post, path = "/v1/carriers/{carrier_id}/webhook", tag = "shipments",
+    params(("carrier_id" = String, Path),
+        ("secret" = Option<String>, Query, description = "GHTK and GHN: the webhook secret (or the X-Livepack-Secret header)"),
+        ("X-Livepack-Secret" = Option<String>, Header, description = "GHTK and GHN: the webhook secret (or the `secret` query parameter)")),
+    request_body(content(
+        (Object = "application/json"),
+        (Object = "application/x-www-form-urlencoded")),
+        description = "the carrier's own body (Viettel Post: {DATA:{…}, TOKEN}; GHTK: form or JSON with label_id, partner_id, status_id…; GHN: JSON with OrderCode, Status…). GHTK and GHN: the webhook secret in the `secret` query parameter or the X-Livepack-Secret header"),
     responses((status = 200, body = WebhookAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn webhook(
     State(state): State<AppState>,
