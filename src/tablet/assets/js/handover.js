@@ -168,9 +168,11 @@ export function render(sh) {
   const before = new Map(parcels.filter((p) => p.left_behind).map((p) => [p.parcel_id, p.left_behind]));
   sync($('ho-missing'), missing.map((id) => missingRow(id, before.get(id))));
   sync($('ho-loaded'), loaded.map((id) => simple(id, 'handover-loaded', 'ok')));
-  const pull = parcels.filter((p) => !goes(p) && (p.loaded || pulled.has(p.parcel_id)))
+  // Once the truck has left, nothing is left to pull off it (the hand-over refused while
+  // any such box was still on it).
+  const pull = done ? [] : parcels.filter((p) => !goes(p) && (p.loaded || pulled.has(p.parcel_id)))
     .map((p) => p.parcel_id);
-  for (const id of pulled) if (!pull.includes(id)) pull.push(id);
+  if (!done) for (const id of pulled) if (!pull.includes(id)) pull.push(id);
   // Still on the truck: the server refuses the hand-over until each is confirmed taken off.
   const onTruck = new Set(parcels.filter((p) => !goes(p) && p.loaded).map((p) => p.parcel_id));
   sync($('ho-pull'), pull.map((id) => pullRow(id, onTruck.has(id))));
