@@ -26,11 +26,12 @@ export function progressKey(w) {
     w.started_at, w.put_back_count, w.pull_count, w.at_risk_count, w.overdue_count].join('|') : '';
 }
 
-/** Loads the wave (401 and network errors go to the caller). */
 /** The waves read last (at most KEEP_READ), to reopen one without network. */
 const KEEP_READ = 5;
 const lastRead = new Map();
 
+/** Loads the wave (401 errors, and network errors without a copy read before, go to the
+ *  caller). */
 export async function load(id) {
   if (id !== S.waveId) {
     V.close();
@@ -386,10 +387,10 @@ export function acked(a, res) {
   reloadSoon(a.kind === 'pick' || a.kind === 'packed' ? 1500 : 0);
 }
 
-/** The server refused an action: say why in the page's language and re-read the wave. */
 /** Refusals said in the last few seconds, shown together. */
 let recentRefusals = [];
 
+/** The server refused an action: say why in the page's language and re-read the wave. */
 export function refused(a, err) {
   if (a.kind === 'packed' && err.code === 'items_not_picked' && a.wave_id === S.waveId) {
     const p = S.wave && S.wave.parcels.find((x) => x.parcel_id === a.parcel_id);
