@@ -20,7 +20,9 @@ pub const MAX_QTY: i64 = 999;
 pub const MAX_ITEM_WEIGHT_G: i64 = 100_000;
 
 /// Which order: its seller and the seller's order id (an order id is unique per seller).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct OrderRef {
     pub seller: String,
     pub order_id: String,
@@ -33,14 +35,18 @@ pub struct OrderRef {
 /// purpose: they are rare, and serde never borrows into an `Option<Cow<str>>` (it would take
 /// a newtype like [`RawMoneyOut`]). [`OrderWire::into_owned`] detaches an order from its
 /// text (the owned `store::OrderData` reads stored records so; the planner's intake reads
-/// them borrowed, `store::OrderDataRef`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// them borrowed, `store::OrderDataRef`). In `/openapi.json` it is the schema `Order`.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = Order, description = "ORDER (contract §1): an order as the seller sent it.")]
 pub struct OrderWire<'a> {
     #[serde(borrow)]
     pub order_id: Cow<'a, str>,
     #[serde(borrow)]
+    #[schema(value_type = Platform)]
     pub platform: Cow<'a, str>,
+    /// RFC 3339 with its offset, as the platform gave it.
     #[serde(borrow)]
+    #[schema(value_type = String, format = DateTime)]
     pub placed_at: Cow<'a, str>,
     #[serde(borrow)]
     pub buyer: BuyerWire<'a>,
@@ -48,18 +54,24 @@ pub struct OrderWire<'a> {
     pub ship_to: ShipToWire<'a>,
     #[serde(borrow)]
     pub items: Vec<ItemWire<'a>>,
+    /// VND, a decimal string.
     #[serde(borrow)]
+    #[schema(value_type = String)]
     pub cod_amount: RawMoneyOut<'a>,
+    /// VND, a decimal string.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub shipping_fee: Option<RawMoneyOut<'a>>,
     /// Not in the contract's example: a discount that explains a COD below items + fee.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub discount: Option<RawMoneyOut<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = Buyer)]
 pub struct BuyerWire<'a> {
     #[serde(borrow)]
     pub name: Cow<'a, str>,
@@ -67,7 +79,8 @@ pub struct BuyerWire<'a> {
     pub phone: Cow<'a, str>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = ShipTo)]
 pub struct ShipToWire<'a> {
     #[serde(borrow)]
     pub province: Cow<'a, str>,
@@ -79,14 +92,17 @@ pub struct ShipToWire<'a> {
     pub district: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = Item)]
 pub struct ItemWire<'a> {
     #[serde(borrow)]
     pub sku: Cow<'a, str>,
     #[serde(borrow)]
     pub name: Cow<'a, str>,
     pub qty: i64,
+    /// VND, a decimal string.
     #[serde(borrow)]
+    #[schema(value_type = String)]
     pub unit_price: RawMoneyOut<'a>,
     pub weight_g: i64,
 }
@@ -150,7 +166,7 @@ impl Serialize for RawMoneyOut<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Tiktok,

@@ -57,7 +57,7 @@ pub struct OrderView {
     #[schema(required = true)]
     pub shipment_id: Option<String>,
     /// The ORDER as first accepted.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::domain::order::OrderWire)]
     pub order: serde_json::Value,
     pub ship_to_normalized: NormalizedAddress,
 }

@@ -43,8 +43,8 @@ pub struct ShipmentView {
     pub weight_g: u64,
     #[schema(value_type = String)]
     pub cod_total: Vnd,
-    /// COD the carrier collects, per seller.
-    #[schema(value_type = Object)]
+    /// COD the carrier collects, per seller (seller id → VND).
+    #[schema(value_type = BTreeMap<String, String>)]
     pub cod_by_seller: BTreeMap<String, Vnd>,
     #[schema(value_type = String)]
     pub estimated_cost: Vnd,
@@ -338,7 +338,6 @@ pub struct DayReportView {
     pub site: String,
     pub date: NaiveDate,
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub report: DayReport,
 }
 

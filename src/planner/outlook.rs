@@ -17,7 +17,6 @@ pub struct Outlook {
     pub computed_at: Option<DateTime<Utc>>,
     pub pending: usize,
     pub held: usize,
-    #[schema(value_type = Vec<Object>)]
     pub forecast: Vec<PickupForecast>,
     /// How many pending orders are at risk (`livepack_orders_at_risk`); `at_risk` lists the
     /// most urgent of them (by pickup, then deadline): at most [`MAX_AT_RISK_PER_SELLER`] of
@@ -27,7 +26,6 @@ pub struct Outlook {
     /// At-risk orders per seller (sellers with none left out).
     #[serde(default)]
     pub at_risk_by_seller: std::collections::BTreeMap<String, usize>,
-    #[schema(value_type = Vec<Object>)]
     pub at_risk: Vec<AtRisk>,
 }
 

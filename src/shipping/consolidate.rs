@@ -83,17 +83,22 @@ pub struct ShipmentPlan {
     pub savings: Vnd,
 }
 
-/// A day (or any set of shipments) summed up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A day (or any set of shipments) summed up. Money in VND, decimal strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DayReport {
     pub orders: usize,
     pub parcels: usize,
     pub shipments: usize,
+    #[schema(value_type = String)]
     pub cost: Vnd,
+    #[schema(value_type = String)]
     pub unconsolidated_cost: Vnd,
+    #[schema(value_type = String)]
     pub savings: Vnd,
+    #[schema(value_type = String)]
     pub cod_total: Vnd,
-    /// COD the carrier collects for each seller.
+    /// COD the carrier collects for each seller (seller id → VND).
+    #[schema(value_type = BTreeMap<String, String>)]
     pub cod_by_seller: BTreeMap<String, Vnd>,
 }
 

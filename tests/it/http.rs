@@ -162,6 +162,16 @@ async fn openapi_describes_the_routes_and_metrics_are_served() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lists {path}");
     }
+    // Every object the document describes says what it holds (its properties, or what its
+    // map's values are); only a carrier's webhook body is free-form (three carriers' formats).
+    let mut bare = Vec::new();
+    bare_objects(&doc, "", &mut bare);
+    bare.retain(|p| !p.starts_with("/paths/~1v1~1carriers~1{carrier_id}~1webhook/"));
+    assert!(bare.is_empty(), "objects without a schema: {bare:?}");
+    assert_eq!(
+        doc["components"]["schemas"]["OrderView"]["properties"]["order"]["$ref"],
+        "#/components/schemas/Order"
+    );
     let mut ws = connect(&app, TOKEN_A, "metrics").await;
     send(
         &mut ws,
@@ -174,6 +184,33 @@ async fn openapi_describes_the_routes_and_metrics_are_served() {
     assert!(text.contains("livepack_ingest_reply_latency_seconds_bucket"));
     assert!(!text.contains("M-1"), "no order ids in metrics");
     app.stop().await;
+}
+
+/// JSON pointers (under `at`) of the object schemas in `v` with neither properties nor a
+/// schema for their values, nor parts (`allOf`).
+fn bare_objects(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            let props = ["properties", "additionalProperties", "allOf"];
+            if m.get("type") == Some(&json!("object")) && !props.iter().any(|k| m.contains_key(*k))
+            {
+                out.push(at.to_owned());
+            }
+            for (k, x) in m {
+                bare_objects(
+                    x,
+                    &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(xs) => {
+            for (i, x) in xs.iter().enumerate() {
+                bare_objects(x, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A POST with a raw body (`None`: no body) as `token` (`None`: no credentials).

@@ -281,7 +281,19 @@ pub struct SplitNote {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AtRiskReason {
     /// Even the first pickup it can make is after its deadline.
@@ -292,8 +304,14 @@ pub enum AtRiskReason {
 
 /// An order at risk: in a plan its id is borrowed (`AtRisk<&OrderRef>`), in the outlook
 /// read back it is its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    bound = "",
+    description = "A pending order at risk of missing its deadline."
+)]
 pub struct AtRisk<Id = OrderRef> {
+    /// Which order (its seller and order id).
+    #[schema(value_type = OrderRef)]
     pub id: Id,
     pub reason: AtRiskReason,
     /// The pickup it is planned for.
@@ -302,7 +320,7 @@ pub struct AtRisk<Id = OrderRef> {
 }
 
 /// Capacity at one pickup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PickupForecast {
     pub pickup_at: DateTime<Utc>,
     /// Pending orders planned for this pickup.
