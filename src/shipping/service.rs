@@ -592,7 +592,12 @@ pub async fn apply_status(
                 &update.carrier_status,
             )
             .await?;
-        return Ok(if out == "ok" { "applied" } else { "unchanged" });
+        // A parcel of ours this carrier never booked (it refused it): not one it knows.
+        return Ok(match out.as_str() {
+            "ok" => "applied",
+            "not_booked" => "unknown_parcel",
+            _ => "unchanged",
+        });
     }
     Ok("unknown_parcel")
 }

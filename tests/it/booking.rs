@@ -396,6 +396,19 @@ async fn a_rejected_parcel_stays_rejected_with_the_carrier_s_reason_and_is_count
     .await;
     assert_eq!(s, 409, "{body}");
     assert!(body.contains("rejected"), "{body}");
+    // A status event naming it is not one the carrier could send for an order it has: it
+    // is no parcel of ours booked with that carrier (reviewer M: it answered `unchanged`).
+    let event = json!({"TOKEN": "vtp-webhook-secret-for-tests", "DATA": {
+        "ORDER_NUMBER": "1799999999", "ORDER_REFERENCE": bad, "ORDER_STATUS": 501,
+        "MONEY_COLLECTION": 200000, "MONEY_TOTAL": 30000}});
+    let (s, r) = app_client
+        .post_json("/v1/carriers/viettel-post/webhook", event)
+        .await;
+    assert_eq!(
+        (s, r["result"].as_str()),
+        (200, Some("unknown_parcel")),
+        "{r}"
+    );
     app.stop().await;
 }
 

@@ -808,6 +808,12 @@ async fn money_from_the_three_carriers_fakes_reaches_each_seller_s_statement() {
     // with figures of its own (nothing collected, another fee).
     let late = fake_ghn::webhook_body(&n[0].tracking, &n[0].id, "picking", 0, 99_000, None, false);
     assert!(post_ghx(&addr, "ghn", late).await.contains("informational"));
+    // Nor does a final status contradicting the parcel's (a full return after a delivery,
+    // nothing collected, another fee): the statements below still show the delivery's money.
+    let late = fake_ghn::webhook_body(&n[0].tracking, &n[0].id, "returned", 0, 88_000, None, false);
+    assert!(post_ghx(&addr, "ghn", late).await.contains("unchanged"));
+    let late = fake_ghtk::webhook_form(&k[0].tracking, &k[0].id, 11, 50_000, 0, false);
+    assert!(post_ghx(&addr, "ghtk", late).await.contains("unchanged"));
     // One carrier's webhook or settlement file cannot touch another carrier's parcel.
     let foreign = fake_ghtk::webhook_form(&v[0].tracking, &v[0].id, 5, 1_000, 1, false);
     let r = post_ghx(&addr, "ghtk", foreign).await;

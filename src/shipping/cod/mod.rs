@@ -159,9 +159,14 @@ pub async fn record_webhook(
     let m = &update.money;
     let mut w = base_write(&p, carrier, at);
     // A late event (its status behind the parcel's, which never goes back: a "delivering"
-    // after "delivered") says nothing new about the money: its figures are not taken. One
-    // of the same rank (a "returned" after "delivered": a partial return) still counts. An
-    // event that moves no status of ours (GHN's `picking`, a fee update) counts until the
+    // after "delivered") says nothing new about the money: its figures are not taken. Of
+    // the same rank, an event of the parcel's own status counts (a resend, or GHN's COD or
+    // fee update, which carries the status), and so does a partial return; another final
+    // status contradicts the one the parcel has (a "returned" after "delivered", or the
+    // other way round): its figures are not taken either (reviewer M: a full return's
+    // "collected 0" after a delivery made a false mismatch). A parcel whose carrier order
+    // was cancelled still takes them: a carrier delivering it all the same is a mismatch
+    // to show. An event that moves no status of ours (GHN's `picking`) counts until the
     // parcel's status is final; after it, such an event is a late one.
     let rank = |s: &str| match s {
         "booked" => 1,
@@ -169,9 +174,16 @@ pub async fn record_webhook(
         "delivered" | "returned" | "cancelled_by_carrier" => 3,
         _ => 0,
     };
-    let parcel_rank = rank(p.carrier_status.map_or("", |c| c.as_str()));
+    let parcel_status = p.carrier_status.map_or("", |c| c.as_str());
+    let parcel_rank = rank(parcel_status);
     let current = match update.status {
-        Some(s) => rank(s.as_str()) >= parcel_rank,
+        Some(s) if rank(s.as_str()) > parcel_rank => true,
+        Some(s) if rank(s.as_str()) == parcel_rank => {
+            s.as_str() == parcel_status
+                || m.partial_return
+                || parcel_status == "cancelled_by_carrier"
+        }
+        Some(_) => false,
         None => parcel_rank < 3,
     };
     if current {
