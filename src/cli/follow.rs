@@ -233,6 +233,19 @@ fn open_source(args: &PushArgs) -> Result<Source, i32> {
         if bytes.contains(&b'\n') {
             import::check_header(args.format, &bytes).map_err(refused)?;
         }
+        // A file already told to be one that cannot be followed (an XLSX export): refused
+        // before connecting too, with no summary (reviewer Q).
+        if args.format == Format::Auto && !bytes.is_empty() {
+            if let Ok(f) = import::detect(path.to_str(), &bytes) {
+                if !f.can_follow() {
+                    eprintln!(
+                        "livepack push: {}",
+                        t(Msg::FollowNeedsText, &[("format", &f.name())])
+                    );
+                    return Err(EXIT_USAGE);
+                }
+            }
+        }
     }
     Ok(source)
 }

@@ -160,8 +160,8 @@ catalogue! {
         "không phải JSON, cũng không phải dòng tiêu đề của tệp xuất TikTok Shop hay Shopee (không có cột nào chỉ một trong hai sàn có): hãy chỉ rõ --format tiktok-csv hoặc shopee-csv";
     BadWeight => "{path} line {line}: {why}", "{path} dòng {line}: {why}";
     StandardInput => "standard input", "đầu vào chuẩn (stdin)";
-    FollowNeedsText => "--follow reads JSON lines or CSV, not {format}",
-        "--follow chỉ đọc JSON lines hoặc CSV, không đọc {format}";
+    FollowNeedsText => "--follow reads JSON lines, TikTok Shop JSON or CSV, not {format}",
+        "--follow chỉ đọc JSON lines, JSON của TikTok Shop hoặc CSV, không đọc {format}";
     FileShrank => "the file shrank: was it replaced or truncated?",
         "tệp bị ngắn đi: tệp đã bị thay hoặc cắt bớt?";
     OrderChanged => "the order changed after it was sent (rows of one order must be written together); the first version was stored",
@@ -183,6 +183,8 @@ catalogue! {
     UsageBadValue => "'{value}' is not a value of {arg}: {why}",
         "'{value}' không phải giá trị hợp lệ của {arg}: {why}";
     UsageNotInRange => "{value} is not between {low} and {high}", "{value} không nằm trong khoảng {low}–{high}";
+    UsageEmptyToken => "the token (--token or LIVEPACK_TOKEN) is empty: give the token the hub gave you",
+        "mã truy cập (--token hoặc LIVEPACK_TOKEN) đang để trống: hãy ghi mã được cấp";
     UsageBadToken => "the token (--token or LIVEPACK_TOKEN) has a space, a line break or a character that is not plain ASCII inside: copy it again exactly as given",
         "mã truy cập (--token hoặc LIVEPACK_TOKEN) có dấu cách, xuống dòng hoặc ký tự lạ ở giữa: hãy chép lại đúng mã được cấp";
     UsageBadUrl => "'{value}' is not a service address: write it as http://127.0.0.1:8080 (http, https, ws or wss, then the host)",

@@ -156,6 +156,9 @@ fn render(err: &clap::Error, lang: Lang, command: &str, usage: Option<String>) -
             )
         }
         // The token itself is not shown (it is a secret, maybe with a line break).
+        ErrorKind::ValueValidation if arg.starts_with("--token") && value.trim().is_empty() => {
+            Msg::UsageEmptyToken.text(lang).to_owned()
+        }
         ErrorKind::ValueValidation if arg.starts_with("--token") => {
             Msg::UsageBadToken.text(lang).to_owned()
         }
@@ -394,6 +397,18 @@ mod tests {
         let s = explain(&err, &os(&["livepack", "push", "--lang", "en"]), |_| None).unwrap();
         assert!(s.contains("the token (--token or LIVEPACK_TOKEN)"), "{s}");
         assert!(!s.contains("secret"), "the token is not shown: {s}");
+        // An empty one (an exported LIVEPACK_TOKEN= with nothing after it) is said to be so.
+        for empty in ["", "   "] {
+            let err = Command::new("livepack")
+                .subcommand(
+                    Command::new("push")
+                        .arg(Arg::new("token").long("token").value_parser(token_value)),
+                )
+                .try_get_matches_from(["livepack", "push", "--token", empty])
+                .unwrap_err();
+            let s = explain(&err, &os(&["livepack", "push", "--lang", "vi"]), |_| None).unwrap();
+            assert!(s.contains("để trống") && !s.contains("ở giữa"), "{s}");
+        }
     }
 
     #[test]

@@ -772,6 +772,7 @@ async fn ctrl_c_stops_a_push_with_130_after_saying_what_was_sent() {
 async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
     let dir = tempfile::tempdir().unwrap();
     let shopee = crate::prometheus::repo_file("docs/examples/shopee-export.csv");
+    let xlsx = crate::prometheus::repo_file("docs/examples/tiktok-export.xlsx");
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "\u{feff}\n").unwrap();
     // A header and no row: an export of the wrong days.
@@ -792,6 +793,14 @@ async fn a_wrong_format_or_an_empty_input_is_refused_before_sending() {
         (&empty, "auto", false, "empty"),
         (&header_only, "auto", false, "no order rows"),
         (&header_only, "shopee-csv", false, "no order rows"),
+        // An export that cannot be followed, told by its content (reviewer Q: it connected
+        // first, then printed a summary).
+        (
+            &xlsx,
+            "auto",
+            true,
+            "--follow reads JSON lines, TikTok Shop JSON or CSV, not xlsx",
+        ),
     ] {
         let mut args = vec!["--session", "wrong-format", "--format", format];
         if follow {
