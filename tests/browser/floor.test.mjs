@@ -298,6 +298,10 @@ test('the floor: instructions as actions, next parcel, badges, unpick and unpack
     const pull = page.locator(`[data-testid="pull"][data-parcel-id="${p4}"]`);
     await putBack.waitFor({ timeout: 30000 });
     await pull.waitFor({ timeout: 30000 });
+    // FL-3's open parcel, its one order cancelled: not packed, and no COD shown to collect.
+    const p3 = parcelOf(w, 'FL-3').parcel_id;
+    assert.equal((await apiWave(env.srv.base, waveId)).parcels.find((p) => p.parcel_id === p3).status, 'cancelled');
+    await card(page, p3).getByTestId('parcel-cod').waitFor({ state: 'hidden', timeout: 30000 });
     assert.equal((await putBack.locator('.todo-text').textContent()).trim(), `Trả 1 × HONEY-500 về kệ ${LONG_BIN}`);
     assert.equal((await putBack.getByTestId('put-back-confirm').textContent()).trim(), 'Đã trả về kệ');
     assert.equal((await pull.locator('.todo-text').textContent()).trim(), `Rút kiện ${p4}, trả 2 × TEA-SHAN-100 về kệ B-01`);

@@ -141,6 +141,9 @@ export function view(p, q, r, next) {
   }
   const prepaid = p.prepaid === true || (p.prepaid === undefined && /^0*$/.test(String(p.cod_amount ?? '0')));
   const cod = e.querySelector('.p-cod');
+  // A parcel that no longer ships has no money to collect (its orders are cancelled, or its
+  // replacement carries them).
+  cod.hidden = st === 'cancelled' || st === 'replaced';
   cod.dataset.prepaid = String(prepaid);
   cod.className = `p-cod ${prepaid ? 'prepaid' : 'collect'}`;
   const codKey = `${prepaid}|${p.cod_amount}|${document.documentElement.lang}`;
