@@ -46,6 +46,9 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("retention.archive_dir: {0}")]
     ArchiveDir(String),
+    /// The config moves a seller to another site, or drops a site with orders to plan.
+    #[error("{0}")]
+    Bindings(String),
     #[error("cannot listen on {addr} (server.admin_listen): {source}")]
     AdminListen {
         addr: String,
@@ -114,6 +117,11 @@ pub async fn run(
         url
     };
     let store = store::Store::connect(&config.redis, &url).await?;
+    if reached {
+        check_bindings(&config, &store).await?;
+    } else {
+        tracing::warn!("redis not reachable at start: sellers' and sites' bindings not checked");
+    }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let token = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -184,6 +192,32 @@ pub async fn run(
     }
     served?;
     Ok(())
+}
+
+/// Refuses a config that moves a seller to another site or drops a site with orders still
+/// to plan (`store::bindings`).
+async fn check_bindings(config: &Config, store: &store::Store) -> Result<(), RunError> {
+    let sellers: Vec<store::bindings::SellerAt<'_>> = config
+        .sellers
+        .iter()
+        .enumerate()
+        .map(|(index, s)| store::bindings::SellerAt {
+            index,
+            seller: &s.id,
+            site: &s.site,
+        })
+        .collect();
+    let sites: Vec<&str> = config.sites.iter().map(|s| s.id.as_str()).collect();
+    match store.check_bindings(&sellers, &sites).await {
+        Ok(refused) if refused.is_empty() => Ok(()),
+        Ok(refused) => Err(RunError::Bindings(refused.join("\n"))),
+        // A Redis too slow to answer at start (a long AOF rewrite, a pause) must not keep
+        // the service down: it starts, unchecked, and says so.
+        Err(e) => {
+            tracing::warn!(error = %e, "sellers' and sites' bindings not checked: redis did not answer");
+            Ok(())
+        }
+    }
 }
 
 /// The admin port: `/metrics` and `/healthz` only, until shutdown; anything else answers

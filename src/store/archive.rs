@@ -81,7 +81,10 @@ fn distinct(mut ids: Vec<String>) -> Vec<String> {
 }
 
 impl Store {
-    /// Takes the site's archiver lock for `ttl`; false when another holder has it.
+    /// Takes the site's archiver lock for `ttl`; false when another holder has it. A lock
+    /// already `holder`'s is taken again (renewed): a `SET` that timed out on our side may
+    /// still have run once Redis woke up, leaving the lock to us without our knowing, and
+    /// the site unarchived until it expired (reviewer P).
     pub async fn archiver_lock(
         &self,
         site: &str,
@@ -101,7 +104,10 @@ impl Store {
                     .query_async(&mut conn),
             )
             .await?;
-        Ok(got.is_some())
+        if got.is_some() {
+            return Ok(true);
+        }
+        self.archiver_relock(site, holder, ttl).await
     }
 
     /// Renews the lock for `ttl` while `holder` still holds it.

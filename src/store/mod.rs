@@ -3,6 +3,7 @@
 //! script on one `{site}` slot.
 
 pub mod archive;
+pub mod bindings;
 pub mod booking;
 pub mod cod;
 pub mod doc;

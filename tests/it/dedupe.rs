@@ -398,3 +398,80 @@ async fn bytes_per_tombstone() {
     );
     assert!(per < 128.0, "a tombstone costs {per:.1} bytes");
 }
+
+/// A seller moved to another site in the config would find none of its orders there (their
+/// ids live under the old site's keys): every resend accepted again, then planned and
+/// shipped twice (reviewer P). The service refuses to start so, naming the field; and a
+/// config without a site that still has orders to plan. As before, it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_moved_to_another_site_or_a_site_dropped_with_orders_to_plan_is_refused() {
+    const OTHER: &str = "tam-diep-ws";
+    const GAO: (&str, &str) = ("gao-st25", "seller-gao-st25-token-0001");
+    let redis = TestRedis::start().await;
+    // `gao_at`: the site of seller gao, None: gao and site OTHER left out.
+    let config = |gao_at: Option<&str>| {
+        let mut s = format!("[planner]\nenabled = false\n[operator]\ntoken = \"{OPERATOR}\"\n");
+        let sites: &[&str] = if gao_at.is_some() {
+            &[SITE, OTHER]
+        } else {
+            &[SITE]
+        };
+        for site in sites {
+            s.push_str(&format!(
+                "[[sites]]\nid = \"{site}\"\nname = \"{site}\"\npickups = [\"11:00\", \"17:00\"]\n\
+                 station_pin = \"246813\"\ncarriers = [\"viettel-post\"]\nphone = \"02293888999\"\n\
+                 province = \"Ninh Bình\"\nward = \"Phường Hoa Lư\"\nstreet = \"Thôn Văn Lâm\"\n"
+            ));
+        }
+        s.push_str(&format!(
+            "[[sellers]]\nid = \"{SELLER_A}\"\nname = \"a\"\nsite = \"{SITE}\"\ntoken = \"{TOKEN_A}\"\n"
+        ));
+        if let Some(at) = gao_at {
+            s.push_str(&format!(
+                "[[sellers]]\nid = \"{}\"\nname = \"gao\"\nsite = \"{at}\"\ntoken = \"{}\"\n",
+                GAO.0, GAO.1
+            ));
+        }
+        test_config(&redis.url(), &s)
+    };
+    let push = |app: &TestApp| {
+        let url = app.ws_url("gao-1");
+        async move {
+            let mut ws = try_connect(&url, Some(GAO.1)).await.unwrap();
+            send(
+                &mut ws,
+                &json!({"type": "order", "seq": 1, "order": order("G-1", 7)}),
+            )
+            .await;
+            recv(&mut ws).await["results"][0]["status"].clone()
+        }
+    };
+    let app = TestApp::spawn_with(config(Some(OTHER))).await;
+    await_ready(&app.http(""), 15).await;
+    assert_eq!(push(&app).await, "accepted");
+    app.stop().await;
+
+    let refused = |app: TestApp| async move {
+        let out = tokio::time::timeout(std::time::Duration::from_secs(20), app.handle)
+            .await
+            .expect("the start ends")
+            .expect("not a panic");
+        match out {
+            Err(livepack::RunError::Bindings(why)) => why,
+            other => panic!("refused at start: {other:?}"),
+        }
+    };
+    let why = refused(TestApp::spawn_with(config(Some(SITE))).await).await;
+    assert!(
+        why.contains("sellers[1].site") && why.contains(OTHER),
+        "{why}"
+    );
+    let why = refused(TestApp::spawn_with(config(None)).await).await;
+    assert!(why.starts_with(&format!("sites: site '{OTHER}'")), "{why}");
+
+    // As before: it starts, and the order is the one stored.
+    let app = TestApp::spawn_with(config(Some(OTHER))).await;
+    await_ready(&app.http(""), 15).await;
+    assert_eq!(push(&app).await, "duplicate");
+    app.stop().await;
+}

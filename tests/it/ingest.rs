@@ -741,3 +741,39 @@ async fn records_stored_packed_and_plain_read_back_the_same() {
     packed.stop().await;
     plain.stop().await;
 }
+
+/// The archiver expires a session once every order it accepted is archived, so a session
+/// begun with none accepted (every order rejected, or resends of orders gone from Redis)
+/// was never expired: it expires on its own 30 days on, unless an order is accepted into it
+/// (reviewer P).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_of_no_accepted_order_expires_on_its_own() {
+    let redis = TestRedis::start().await;
+    let app = TestApp::spawn(&redis.url()).await;
+    let mut ws = connect(&app, TOKEN_A, "none-yet").await;
+    let mut bad = order("NS-1", 1);
+    bad["buyer"]["phone"] = json!("12");
+    send(&mut ws, &json!({"type": "order", "seq": 1, "order": bad})).await;
+    assert_eq!(recv(&mut ws).await["results"][0]["status"], "rejected");
+    let key = keys::session(SITE, SELLER_A, "none-yet");
+    let mut c = redis.conn().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 29 * 86_400_000, "{ttl}");
+    send(
+        &mut ws,
+        &json!({"type": "order", "seq": 2, "order": order("NS-2", 2)}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["results"][0]["status"], "accepted");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1, "kept until its orders are archived");
+    app.stop().await;
+}

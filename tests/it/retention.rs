@@ -426,6 +426,14 @@ async fn the_archiver_catches_up_every_missed_day_in_order_then_expires_files() 
     let _: () = redis::AsyncCommands::set(&mut c, &lock, holder)
         .await
         .unwrap();
+    // A lock already ours (a SET that timed out on our side and ran all the same) is taken
+    // again; another holder's is not (reviewer P: the site went unarchived for 10 minutes).
+    let ttl = std::time::Duration::from_secs(600);
+    assert!(store.archiver_lock(SITE, holder, ttl).await.unwrap());
+    assert!(!store
+        .archiver_lock(SITE, "another-instance", ttl)
+        .await
+        .unwrap());
     let mut cfg = config.retention.clone();
 
     // A sweep on the first of those days: the orders are open, nothing archived yet.

@@ -127,10 +127,15 @@ end
 local fresh = true
 if accepted > 0 then
   fresh = redis.call('HINCRBY', KEYS[2], 'accepted', accepted) == accepted
+  -- Its first accepted orders: the session now lives until they are archived (retire.lua).
+  if fresh then redis.call('PERSIST', KEYS[2]) end
 end
 if fresh and redis.call('HSETNX', KEYS[2], 'state', 'live') == 1 then
   redis.call('HSET', KEYS[2], 'started_ms', now)
   redis.call('SADD', KEYS[3], seller .. '/' .. label)
+  -- Begun with no order accepted (all rejected, or resends of orders gone from Redis):
+  -- nothing archived would ever expire it, so it expires 30 days on unless one is.
+  if accepted == 0 then redis.call('PEXPIRE', KEYS[2], 2592000000) end
 end
 if dup > 0 then redis.call('HINCRBY', KEYS[2], 'duplicate', dup) end
 local rejected = tonumber(ARGV[4]) + unknown
