@@ -23,6 +23,7 @@ pub mod tablet;
 pub mod web;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -117,13 +118,27 @@ pub async fn run(
         url
     };
     let store = store::Store::connect(&config.redis, &url).await?;
-    if reached {
-        check_bindings(&config, &store).await?;
+    let bindings = Bindings::of(&config);
+    // Checked before anything is acked: refused, the start stops; Redis not answering (a
+    // long AOF load answers LOADING), ingest nacks and /readyz is 503 until it is checked.
+    let unchecked = match if reached {
+        bindings.verdict(&store).await
     } else {
-        tracing::warn!("redis not reachable at start: sellers' and sites' bindings not checked");
-    }
+        Ok(None)
+    } {
+        Ok(Some(why)) => return Err(RunError::Bindings(why)),
+        Ok(None) if reached => false,
+        Ok(None) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "sellers' and sites' bindings not checked yet: redis did not answer");
+            true
+        }
+    };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let token = CancellationToken::new();
+    // Set by a check of the bindings done after the start: the service stops, refusing.
+    let refused = Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop_now = CancellationToken::new();
     let tasks = TaskTracker::new();
     if !reached {
         // Not reachable at start: nothing is acked until it is and its AOF is checked.
@@ -133,6 +148,15 @@ pub async fn run(
             url.clone(),
             store.clone(),
             token.clone(),
+        ));
+    }
+    if unchecked {
+        store.set_bindings_unchecked(Some("sellers' and sites' bindings not checked yet".into()));
+        tasks.spawn(bindings.recheck(
+            store.clone(),
+            token.clone(),
+            stop_now.clone(),
+            refused.clone(),
         ));
     }
     let state = AppState::new(config, store, token.clone(), tasks.clone());
@@ -169,7 +193,10 @@ pub async fn run(
         listener,
         app(state),
         async move {
-            shutdown.await;
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stop_now.cancelled() => {}
+            }
             tracing::info!("shutting down: draining connections");
             signal.cancel();
         },
@@ -191,31 +218,78 @@ pub async fn run(
         }
     }
     served?;
-    Ok(())
+    let refused = refused.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match refused {
+        Some(why) => Err(RunError::Bindings(why)),
+        None => Ok(()),
+    }
 }
 
-/// Refuses a config that moves a seller to another site or drops a site with orders still
-/// to plan (`store::bindings`).
-async fn check_bindings(config: &Config, store: &store::Store) -> Result<(), RunError> {
-    let sellers: Vec<store::bindings::SellerAt<'_>> = config
-        .sellers
-        .iter()
-        .enumerate()
-        .map(|(index, s)| store::bindings::SellerAt {
-            index,
-            seller: &s.id,
-            site: &s.site,
-        })
-        .collect();
-    let sites: Vec<&str> = config.sites.iter().map(|s| s.id.as_str()).collect();
-    match store.check_bindings(&sellers, &sites).await {
-        Ok(refused) if refused.is_empty() => Ok(()),
-        Ok(refused) => Err(RunError::Bindings(refused.join("\n"))),
-        // A Redis too slow to answer at start (a long AOF rewrite, a pause) must not keep
-        // the service down: it starts, unchecked, and says so.
-        Err(e) => {
-            tracing::warn!(error = %e, "sellers' and sites' bindings not checked: redis did not answer");
-            Ok(())
+/// The config's sellers and sites, as checked against what Redis holds
+/// (`store::bindings`): a seller moved to another site, or a site dropped while Redis still
+/// holds its orders, is refused.
+struct Bindings {
+    sellers: Vec<(usize, String, String)>,
+    sites: Vec<String>,
+}
+
+impl Bindings {
+    fn of(config: &Config) -> Bindings {
+        Bindings {
+            sellers: config
+                .sellers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, s.id.clone(), s.site.clone()))
+                .collect(),
+            sites: config.sites.iter().map(|s| s.id.clone()).collect(),
+        }
+    }
+
+    /// The refusal (one line per problem), or `None` once the bindings are recorded.
+    async fn verdict(&self, store: &store::Store) -> Result<Option<String>, store::StoreError> {
+        let sellers: Vec<store::bindings::SellerAt<'_>> = self
+            .sellers
+            .iter()
+            .map(|(index, seller, site)| store::bindings::SellerAt {
+                index: *index,
+                seller,
+                site,
+            })
+            .collect();
+        let sites: Vec<&str> = self.sites.iter().map(String::as_str).collect();
+        let refused = store.check_bindings(&sellers, &sites).await?;
+        Ok((!refused.is_empty()).then(|| refused.join("\n")))
+    }
+
+    /// Checks again every 2 s until Redis answers: then opens the ingest, or stops the
+    /// service with the refusal.
+    async fn recheck(
+        self,
+        store: store::Store,
+        token: CancellationToken,
+        stop_now: CancellationToken,
+        refused: Arc<std::sync::Mutex<Option<String>>>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            match self.verdict(&store).await {
+                Ok(None) => {
+                    store.set_bindings_unchecked(None);
+                    tracing::info!("sellers' and sites' bindings checked");
+                    return;
+                }
+                Ok(Some(why)) => {
+                    tracing::error!(%why, "the configuration moves a seller or drops a site: stopping");
+                    *refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                    stop_now.cancel();
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "bindings not checked yet"),
+            }
         }
     }
 }

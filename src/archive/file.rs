@@ -77,7 +77,11 @@ pub fn merge_write(path: &Path, lines: &[ArchiveLine]) -> io::Result<usize> {
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = path.with_extension(format!(
+        "tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let written = (|| {
         let file = std::fs::OpenOptions::new()
             .write(true)

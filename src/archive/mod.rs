@@ -302,7 +302,13 @@ pub async fn export_day(
         .clone()
         .unwrap_or_else(|| file::day_path(&config.retention.archive_dir, &args.site, args.date));
     // The service's archiver may write the same file: take its lock (wait up to 30 s).
-    let holder = format!("export-day-{}", std::process::id());
+    // Unique: two exports in two containers both run as pid 1, and a lock already the
+    // holder's is taken again (`Store::archiver_lock`).
+    let holder = format!(
+        "export-day-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !lock(store, &args.site, &holder).await? {
         if tokio::time::Instant::now() > deadline {

@@ -1,22 +1,31 @@
 //! Which site keeps each seller's orders, as Redis remembers it: the hash `lp:bindings`
 //! (`seller:<id>` → site id, `site:<id>` → `1`), outside every site's slot and only ever
-//! read or written alone (one command, fine in a Redis Cluster).
+//! read or written alone (one command or one script of that key: fine in a Redis Cluster).
 //!
 //! A seller's order ids, sessions and tombstones live under its site's keys, so a seller
 //! moved to another site in the config would find none of them: its orders unknown to it,
 //! and every resend accepted again at the new site, then planned and shipped twice
-//! (reviewer P). A site removed from the config while it still has orders to plan leaves
-//! them unplanned and unseen. Both are refused at start ([`Store::check_bindings`]),
-//! naming the config field; a site with nothing left to plan may go.
+//! (reviewer P). A site removed from the config while Redis still holds its orders leaves
+//! them unplanned, unarchived (buyers' data kept for good) and unseen by carriers' webhooks
+//! and COD statements. Both are refused at start ([`Store::check_bindings`]), naming the
+//! config field. The record is written by one script (`bindings.lua`) that refuses a move
+//! and records in one step; a site is never forgotten (each start looks again at every
+//! recorded site the config lacks: a few commands each), and a seller stays bound to its
+//! site (a new seller id moves a shop; `HDEL lp:bindings seller:<id>` forgets one on purpose).
 
+use chrono::{TimeZone, Utc};
 use redis::streams::{StreamInfoGroupsReply, StreamInfoStreamReply};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use super::waves::GROUP;
 use super::{keys, Store, StoreError};
 
 /// The hash of bindings.
 pub const KEY: &str = "lp:bindings";
+
+static SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/bindings.lua")));
 
 /// A seller entry of the config: its index in `[[sellers]]`, id and site.
 #[derive(Debug, Clone, Copy)]
@@ -26,50 +35,40 @@ pub struct SellerAt<'a> {
     pub site: &'a str,
 }
 
-/// What the config would change that Redis's data cannot follow (one sentence each, naming
-/// the field), from the bindings recorded and the config's; `open(site)` says whether a
-/// site no longer configured still has orders to plan.
-fn problems(
-    recorded: &HashMap<String, String>,
-    sellers: &[SellerAt<'_>],
-    sites: &[&str],
-    open: &HashMap<String, bool>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in sellers {
-        if let Some(was) = recorded.get(&format!("seller:{}", s.seller)) {
-            if was != s.site {
-                out.push(format!(
-                    "sellers[{}].site: seller '{}' has its orders at site '{was}' (Redis keeps \
-                     its order ids there for the dedupe window); moved to '{}', its orders \
-                     would be unknown to it and every resend accepted again. Keep site = \
-                     \"{was}\", or add the shop at '{}' under a new seller id and token",
-                    s.index, s.seller, s.site, s.site
-                ));
-            }
-        }
-    }
+/// The refusal of a seller moved from site `was` (naming its config field).
+fn moved(s: &SellerAt<'_>, was: &str) -> String {
+    format!(
+        "sellers[{}].site: seller '{}' has its orders at site '{was}' (Redis keeps its order ids \
+         there for the dedupe window); moved to '{}', its orders would be unknown to it and \
+         every resend accepted again. Keep site = \"{was}\", or add the shop at '{}' under a \
+         new seller id and token",
+        s.index, s.seller, s.site, s.site
+    )
+}
+
+/// The refusal of a site no longer configured that still holds orders.
+fn dropped(site: &str) -> String {
+    format!(
+        "sites: site '{site}' is no longer configured but Redis still holds its orders (to \
+         plan, or not yet archived: buyers' data, parcels that carriers' webhooks and COD \
+         statements name); put its [[sites]] entry back until they are archived"
+    )
+}
+
+/// The recorded sites the config lacks, sorted.
+fn removed_sites<'a>(recorded: &'a HashMap<String, String>, sites: &[&str]) -> Vec<&'a str> {
     let mut gone: Vec<&str> = recorded
         .keys()
         .filter_map(|k| k.strip_prefix("site:"))
         .filter(|site| !sites.contains(site))
         .collect();
     gone.sort_unstable();
-    for site in gone {
-        if open.get(site).copied().unwrap_or(true) {
-            out.push(format!(
-                "sites: site '{site}' is no longer configured but still has orders to plan \
-                 in Redis; put its [[sites]] entry back until they are waved"
-            ));
-        }
-    }
-    out
+    gone
 }
 
 impl Store {
     /// Checks the config's sellers and sites against the bindings Redis recorded (see the
-    /// module doc): the refusals, or none after recording the config's bindings (and
-    /// forgetting a removed site that had nothing left to plan).
+    /// module doc): the refusals, or none after recording the config's bindings.
     pub async fn check_bindings(
         &self,
         sellers: &[SellerAt<'_>],
@@ -82,45 +81,45 @@ impl Store {
                 redis::cmd("HGETALL").arg(KEY).query_async(&mut conn),
             )
             .await?;
-        let mut open = HashMap::new();
-        for site in recorded.keys().filter_map(|k| k.strip_prefix("site:")) {
-            if !sites.contains(&site) {
-                open.insert(site.to_owned(), self.has_orders_to_plan(site).await?);
+        let mut refused = Vec::new();
+        for site in removed_sites(&recorded, sites) {
+            if self.holds_orders(site).await? {
+                refused.push(dropped(site));
             }
         }
-        let refused = problems(&recorded, sellers, sites, &open);
-        if !refused.is_empty() {
-            return Ok(refused);
-        }
-        let mut set = redis::cmd("HSET");
-        set.arg(KEY);
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(KEY).arg(sellers.len());
         for s in sellers {
-            set.arg(format!("seller:{}", s.seller)).arg(s.site);
+            inv.arg(s.seller).arg(s.site);
         }
         for site in sites {
-            set.arg(format!("site:{site}")).arg("1");
+            inv.arg(*site);
         }
-        if !sellers.is_empty() || !sites.is_empty() {
-            let _: i64 = self.bounded("bindings", set.query_async(&mut conn)).await?;
-        }
-        let forget: Vec<String> = open.into_keys().map(|s| format!("site:{s}")).collect();
-        if !forget.is_empty() {
-            let _: i64 = self
-                .bounded(
-                    "bindings",
-                    redis::cmd("HDEL")
-                        .arg(KEY)
-                        .arg(&forget)
-                        .query_async(&mut conn),
-                )
+        if refused.is_empty() {
+            let out: Vec<String> = self
+                .bounded("bindings", inv.invoke_async(&mut conn))
                 .await?;
+            for pair in out.chunks(2) {
+                if let (Some(s), [_, was]) = (sellers.iter().find(|s| s.seller == pair[0]), pair) {
+                    refused.push(moved(s, was));
+                }
+            }
+        } else {
+            // Said together with the sites' refusals, from what was read.
+            for s in sellers {
+                if let Some(was) = recorded.get(&format!("seller:{}", s.seller)) {
+                    if was != s.site {
+                        refused.push(moved(s, was));
+                    }
+                }
+            }
         }
-        Ok(Vec::new())
+        Ok(refused)
     }
 
-    /// Whether `site` has orders not yet waved: pending ones, or stream entries its planner
-    /// has not read or not finished with.
-    async fn has_orders_to_plan(&self, site: &str) -> Result<bool, StoreError> {
+    /// Whether Redis still holds orders of `site`: pending ones, stream entries its planner
+    /// has not read or not finished with, or orders of a day after the last one archived.
+    async fn holds_orders(&self, site: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let pending: u64 = self
             .bounded(
@@ -165,7 +164,28 @@ impl Store {
             // Never read by a planner: everything in it is still to plan.
             return Ok(info.length > 0);
         };
-        Ok(group.pending > 0 || group.last_delivered_id != info.last_generated_id)
+        if group.pending > 0 || group.last_delivered_id != info.last_generated_id {
+            return Ok(true);
+        }
+        // Planned: still held until the day of its newest entry is archived.
+        let newest_ms = info
+            .last_generated_id
+            .split('-')
+            .next()
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .unwrap_or(0);
+        if newest_ms == 0 {
+            return Ok(false);
+        }
+        let newest_day = Utc
+            .timestamp_millis_opt(newest_ms)
+            .single()
+            .map(crate::domain::schedule::business_date);
+        let through = self.archived_through(site).await?;
+        Ok(match (newest_day, through) {
+            (Some(day), Some(through)) => day > through,
+            _ => true,
+        })
     }
 }
 
@@ -173,60 +193,26 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn recorded(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
-    fn a_moved_seller_and_a_removed_site_with_orders_are_refused_by_field() {
-        let rec = recorded(&[
+    fn refusals_name_the_field_and_removed_sites_are_the_recorded_ones_not_configured() {
+        let rec: HashMap<String, String> = [
             ("seller:gao", "tam-diep"),
-            ("seller:tra", "hoa-lu"),
             ("site:tam-diep", "1"),
             ("site:hoa-lu", "1"),
-        ]);
-        let sellers = [
-            SellerAt {
-                index: 0,
-                seller: "tra",
-                site: "hoa-lu",
-            },
-            SellerAt {
-                index: 1,
-                seller: "gao",
-                site: "hoa-lu",
-            },
-        ];
-        let open = HashMap::from([("tam-diep".to_owned(), true)]);
-        let p = problems(&rec, &sellers, &["hoa-lu"], &open);
-        assert_eq!(p.len(), 2, "{p:?}");
-        assert!(
-            p[0].starts_with("sellers[1].site: seller 'gao' has its orders at site 'tam-diep'"),
-            "{p:?}"
-        );
-        assert!(
-            p[1].starts_with("sites: site 'tam-diep' is no longer configured"),
-            "{p:?}"
-        );
-        // Nothing left to plan there: the site may go (the seller still may not move).
-        let open = HashMap::from([("tam-diep".to_owned(), false)]);
-        assert_eq!(problems(&rec, &sellers, &["hoa-lu"], &open).len(), 1);
-        // As configured, or new: nothing to say.
-        let same = [
-            SellerAt {
-                index: 0,
-                seller: "gao",
-                site: "tam-diep",
-            },
-            SellerAt {
-                index: 1,
-                seller: "new",
-                site: "hoa-lu",
-            },
-        ];
-        assert!(problems(&rec, &same, &["hoa-lu", "tam-diep"], &HashMap::new()).is_empty());
+            ("site:an-khanh", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(removed_sites(&rec, &["hoa-lu"]), ["an-khanh", "tam-diep"]);
+        assert!(removed_sites(&rec, &["hoa-lu", "tam-diep", "an-khanh", "new"]).is_empty());
+        let s = SellerAt {
+            index: 1,
+            seller: "gao",
+            site: "hoa-lu",
+        };
+        assert!(moved(&s, "tam-diep")
+            .starts_with("sellers[1].site: seller 'gao' has its orders at site 'tam-diep'"));
+        assert!(dropped("tam-diep").starts_with("sites: site 'tam-diep' is no longer configured"));
     }
 }

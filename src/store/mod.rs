@@ -191,6 +191,9 @@ struct Inner {
     /// An external Redis not yet known to persist (it was not reachable at start, or it has
     /// AOF off): why. Ingest nacks and `/readyz` is 503 while set (`persistence.rs`).
     unverified: std::sync::RwLock<Option<String>>,
+    /// The config's sellers and sites not yet checked against Redis (`bindings.rs`): why.
+    /// Ingest nacks and `/readyz` is 503 while set, as for `unverified`.
+    bindings_unchecked: std::sync::RwLock<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -285,6 +288,7 @@ impl Store {
                     cod_record: redis::Script::new(include_str!("lua/cod_record.lua")),
                 },
                 unverified: Default::default(),
+                bindings_unchecked: Default::default(),
             }),
         })
     }
@@ -416,13 +420,21 @@ impl Store {
     }
 
     /// Why no order may be acked yet: an external Redis not yet known to persist (see
-    /// `persistence.rs`); `None` once checked.
+    /// `persistence.rs`), or the config's sellers and sites not yet checked against it
+    /// (`bindings.rs`); `None` once both are checked.
     pub fn unverified(&self) -> Option<String> {
-        self.inner
-            .unverified
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let read = |l: &std::sync::RwLock<Option<String>>| {
+            l.read().unwrap_or_else(|e| e.into_inner()).clone()
+        };
+        read(&self.inner.unverified).or_else(|| read(&self.inner.bindings_unchecked))
+    }
+
+    pub fn set_bindings_unchecked(&self, why: Option<String>) {
+        *self
+            .inner
+            .bindings_unchecked
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = why;
     }
 
     pub fn set_unverified(&self, why: Option<String>) {
