@@ -775,5 +775,16 @@ async fn a_session_of_no_accepted_order_expires_on_its_own() {
         .await
         .unwrap();
     assert_eq!(ttl, -1, "kept until its orders are archived");
+    // Ended before anything reached it: the same.
+    let mut ws = connect(&app, TOKEN_A, "never-used").await;
+    send(&mut ws, &json!({"type": "end_session", "seq": 1})).await;
+    assert_eq!(recv(&mut ws).await["type"], "ack");
+    let key = keys::session(SITE, SELLER_A, "never-used");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 29 * 86_400_000, "{ttl}");
     app.stop().await;
 }
