@@ -121,18 +121,17 @@ pub async fn run(
     let bindings = Bindings::of(&config);
     // Checked before anything is acked: refused, the start stops; Redis not answering (a
     // long AOF load answers LOADING), ingest nacks and /readyz is 503 until it is checked.
-    let unchecked = match if reached {
-        bindings.verdict(&store).await
-    } else {
-        Ok(None)
-    } {
-        Ok(Some(why)) => return Err(RunError::Bindings(why)),
-        Ok(None) if reached => false,
-        Ok(None) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "sellers' and sites' bindings not checked yet: redis did not answer");
-            true
+    let unchecked = if reached {
+        match bindings.verdict(&store).await {
+            Ok(Some(why)) => return Err(RunError::Bindings(why)),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "sellers' and sites' bindings not checked yet: redis did not answer");
+                true
+            }
         }
+    } else {
+        true
     };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let token = CancellationToken::new();
