@@ -742,6 +742,11 @@ async fn records_stored_packed_and_plain_read_back_the_same() {
     plain.stop().await;
 }
 
+/// A key's time to live in ms (-1: none, -2: no such key).
+async fn pttl(c: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(c).await.unwrap()
+}
+
 /// The archiver expires a session once every order it accepted is archived, so a session
 /// begun with none accepted (every order rejected, or resends of orders gone from Redis)
 /// was never expired: it expires on its own 30 days on, unless an order is accepted into it
@@ -757,11 +762,7 @@ async fn a_session_of_no_accepted_order_expires_on_its_own() {
     assert_eq!(recv(&mut ws).await["results"][0]["status"], "rejected");
     let key = keys::session(SITE, SELLER_A, "none-yet");
     let mut c = redis.conn().await;
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let ttl = pttl(&mut c, &key).await;
     assert!(ttl > 29 * 86_400_000, "{ttl}");
     send(
         &mut ws,
@@ -769,22 +770,14 @@ async fn a_session_of_no_accepted_order_expires_on_its_own() {
     )
     .await;
     assert_eq!(recv(&mut ws).await["results"][0]["status"], "accepted");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let ttl = pttl(&mut c, &key).await;
     assert_eq!(ttl, -1, "kept until its orders are archived");
     // Ended before anything reached it: the same.
     let mut ws = connect(&app, TOKEN_A, "never-used").await;
     send(&mut ws, &json!({"type": "end_session", "seq": 1})).await;
     assert_eq!(recv(&mut ws).await["type"], "ack");
     let key = keys::session(SITE, SELLER_A, "never-used");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let ttl = pttl(&mut c, &key).await;
     assert!(ttl > 29 * 86_400_000, "{ttl}");
     app.stop().await;
 }
