@@ -543,9 +543,14 @@ impl Handler {
             writer,
             mut stream,
             close,
+            shutdown,
             ..
         } = self;
         let (code, reason) = close.unwrap_or((NORMAL, "bye"));
+        // After a read error (a frame over the limit, not UTF-8, or breaking the protocol)
+        // the WebSocket layer reads nothing more: whatever the peer sent after it (the rest
+        // of a frame over the limit too) stays unread in the socket.
+        let unreadable = matches!(code, TOO_BIG | INVALID_DATA | PROTOCOL_ERROR);
         let _ = tx
             .send(Message::Close(Some(CloseFrame {
                 code,
@@ -557,15 +562,21 @@ impl Handler {
         // The closing handshake: read (and drop) what the peer still sends until its Close,
         // for a bounded time. Dropping a socket with unread bytes in it makes the kernel
         // reset the connection, and a reset can reach the peer before it has read our last
-        // replies and our Close.
-        let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+        // replies and our Close (the peer's kernel then throws them away).
+        let drain = async {
+            if unreadable {
+                // Nothing more can be read: hold the socket open instead, so the replies
+                // and the Close already written reach the peer before the reset does.
+                shutdown.cancelled().await;
+                return;
+            }
             while let Some(Ok(m)) = stream.next().await {
                 if matches!(m, Message::Close(_)) {
                     break;
                 }
             }
-        })
-        .await;
+        };
+        let _ = tokio::time::timeout(CLOSE_DRAIN, drain).await;
     }
 }
 

@@ -181,6 +181,111 @@ async fn a_client_that_never_reads_its_acks_is_not_buffered_without_limit() {
     svc.terminate().await;
 }
 
+/// The server's frames in `bytes` (unmasked, RFC 6455) as (opcode, payload), and whether
+/// the last one is cut short.
+fn server_frames(mut bytes: &[u8]) -> (Vec<(u8, Vec<u8>)>, bool) {
+    let mut frames = Vec::new();
+    while bytes.len() >= 2 {
+        let (len, head) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 if bytes.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&bytes[2..10]);
+                (u64::from_be_bytes(n) as usize, 10)
+            }
+            126 | 127 => return (frames, true),
+            n => (n as usize, 2),
+        };
+        if bytes.len() < head + len {
+            return (frames, true);
+        }
+        frames.push((bytes[0] & 0x0f, bytes[head..head + len].to_vec()));
+        bytes = &bytes[head + len..];
+    }
+    (frames, !bytes.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_ahead_of_a_bad_frame_get_their_replies_and_the_close_code() {
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = "[ingest]\nmax_orders_per_sec = 1000000\n";
+    let mut svc = service(&redis.url(), dir.path(), ingest).await;
+    let addr = format!("127.0.0.1:{}", svc.port);
+    let orders = |tag: &str, from: u64, n: u64| -> Vec<u8> {
+        (from..from + n)
+            .flat_map(|i| {
+                let f =
+                    json!({"type": "order", "seq": i, "order": order(&format!("{tag}-{i}"), i)});
+                ws_frame(1, f.to_string().as_bytes())
+            })
+            .collect()
+    };
+    // 100 orders sent without waiting, then a frame the WebSocket layer refuses (and, for
+    // the UTF-8 case, 200 more orders behind it that are never read): every one of the 100
+    // gets its ack, then the close code, before the connection ends (a reset of a socket
+    // closed with unread bytes in it used to throw the last replies away).
+    for (tag, bad, code) in [
+        ("BIG", ws_frame(1, &vec![b'x'; 300 * 1024]), 1009u16),
+        (
+            "UTF",
+            ws_frame(1, b"{\"type\":\"ping\",\"seq\":1,\"x\":\"\xff\"}"),
+            1007,
+        ),
+    ] {
+        let mut raw = raw_ws(&addr, TOKEN_A, "ahead").await;
+        let mut sent = orders(tag, 0, 100);
+        sent.extend(bad);
+        if code == 1007 {
+            sent.extend(orders(tag, 1000, 200));
+        }
+        let (mut rd, mut wr) = raw.split();
+        // The server stops reading at the bad frame: this write ends when it lets go.
+        let write = async {
+            let _ = tokio::time::timeout(Duration::from_secs(20), wr.write_all(&sent)).await;
+        };
+        let read = async {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                match tokio::time::timeout(Duration::from_secs(1), rd.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                    Err(_) => {}
+                }
+                if server_frames(&got).0.iter().any(|(op, _)| *op == 8) {
+                    break;
+                }
+            }
+            got
+        };
+        let ((), got) = tokio::join!(write, read);
+        let (frames, _) = server_frames(&got);
+        let acks: Vec<Value> = frames
+            .iter()
+            .filter(|(op, _)| *op == 1)
+            .map(|(_, p)| serde_json::from_slice(p).unwrap())
+            .collect();
+        assert_eq!(
+            acks.len(),
+            100,
+            "{tag}: every frame ahead of the bad one is answered"
+        );
+        for (i, ack) in acks.iter().enumerate() {
+            assert_eq!(ack["seq"], i as u64, "{tag}: in order");
+            assert_eq!(ack["results"][0]["status"], "accepted", "{tag}: {ack}");
+        }
+        let close = frames
+            .iter()
+            .find(|(op, _)| *op == 8)
+            .map(|(_, p)| p.clone());
+        let close = close.unwrap_or_else(|| panic!("{tag}: no close frame after the acks"));
+        assert_eq!(u16::from_be_bytes([close[0], close[1]]), code, "{tag}");
+    }
+    svc.terminate().await;
+}
+
 /// What came of pushing against a paused Redis.
 struct Paused {
     frames: u64,
