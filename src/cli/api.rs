@@ -240,7 +240,11 @@ pub async fn run_session(args: SessionArgs) -> i32 {
         Some(site) => {
             let url = format!("{base}/v1/sites/{}/outlook", segment(site));
             match call(http.get(url).bearer_auth(&args.token), &base).await {
-                Ok((200, outlook)) => Ok(at_risk_of(&outlook, session["seller"].as_str())),
+                Ok((200, outlook)) => Ok(at_risk_of(
+                    &outlook,
+                    session["seller"].as_str(),
+                    &args.label,
+                )),
                 Ok((status, body)) => Err(t(
                     Msg::OutlookUnreadable,
                     &[("why", &failure(status, &body).1)],
@@ -253,7 +257,7 @@ pub async fn run_session(args: SessionArgs) -> i32 {
     if args.json {
         let mut out = session.clone();
         if let Ok(list) = &at_risk {
-            out["at_risk"] = Value::Array(list.clone());
+            out["at_risk"] = Value::Array(list.listed.clone());
         }
         println!("{out}");
         return EXIT_OK;
@@ -262,40 +266,66 @@ pub async fn run_session(args: SessionArgs) -> i32 {
     EXIT_OK
 }
 
+/// A session's at-risk orders: those listed, and how many more there are (the server
+/// lists the most urgent; its counts are whole).
+#[derive(Debug, Default)]
+struct AtRiskList {
+    listed: Vec<Value>,
+    unlisted: u64,
+}
+
 /// The session's at-risk orders: those the server lists for the session (waved and not
-/// packed: overdue, or no pickup before their deadline) and the seller's entries of the
+/// packed: overdue, or no pickup before their deadline) and the session's entries of the
 /// site's outlook (not waved yet), once each. When the outlook cannot be read, the
 /// server's list still counts (and the reason is kept for the table).
 fn merge_at_risk(
     session: &Value,
-    outlook: Result<Vec<Value>, String>,
-) -> Result<Vec<Value>, String> {
-    let waved: Option<Vec<Value>> = session["at_risk_orders"].as_array().cloned();
+    outlook: Result<AtRiskList, String>,
+) -> Result<AtRiskList, String> {
+    let waved: Option<AtRiskList> = session["at_risk_orders"].as_array().map(|list| {
+        let total = session["at_risk_waved"].as_u64().unwrap_or(0);
+        AtRiskList {
+            listed: list.clone(),
+            unlisted: total.saturating_sub(list.len() as u64),
+        }
+    });
     match (waved, outlook) {
-        (Some(mut list), Ok(pending)) => {
-            for r in pending {
+        (Some(mut all), Ok(pending)) => {
+            for r in pending.listed {
                 let id = r["id"]["order_id"].as_str();
-                if !list.iter().any(|w| w["order_id"].as_str() == id) {
-                    list.push(r);
+                if !all.listed.iter().any(|w| w["order_id"].as_str() == id) {
+                    all.listed.push(r);
                 }
             }
-            Ok(list)
+            all.unlisted += pending.unlisted;
+            Ok(all)
         }
-        (Some(list), Err(_)) if !list.is_empty() => Ok(list),
+        (Some(all), Err(_)) if !all.listed.is_empty() || all.unlisted > 0 => Ok(all),
         (_, Err(e)) => Err(e),
         (None, Ok(pending)) => Ok(pending),
     }
 }
 
-/// The seller's entries of the site's at-risk list (the outlook covers the whole site).
-fn at_risk_of(outlook: &Value, seller: Option<&str>) -> Vec<Value> {
-    outlook["at_risk"]
+/// The session's entries of the site's at-risk list (the outlook covers the whole site),
+/// and how many more of the session's the outlook counts than it lists (it lists at most
+/// 1,000 of a seller). An outlook of a build before 2026-12-07 names no session: then the
+/// seller's entries.
+fn at_risk_of(outlook: &Value, seller: Option<&str>, label: &str) -> AtRiskList {
+    let listed: Vec<Value> = outlook["at_risk"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|r| seller.is_none() || r["id"]["seller"].as_str() == seller)
+        .filter(|r| r["session"].as_str().is_none_or(|s| s == label))
         .cloned()
-        .collect()
+        .collect();
+    let counted = seller
+        .and_then(|seller| outlook["at_risk_by_session"][seller][label].as_u64())
+        .unwrap_or(0);
+    AtRiskList {
+        unlisted: counted.saturating_sub(listed.len() as u64),
+        listed,
+    }
 }
 
 fn risk_reason_text(reason: &str) -> String {
@@ -328,7 +358,7 @@ fn vn_time(at: Option<&str>) -> String {
     }
 }
 
-fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
+fn render(session: &Value, at_risk: &Result<AtRiskList, String>) -> String {
     let n = |k: &str| session[k].as_u64().unwrap_or(0);
     let raw = session["state"].as_str().unwrap_or("?");
     let state = match raw.parse() {
@@ -357,16 +387,10 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
     }
     let label = t(Msg::LabelAtRisk, &[]);
     match at_risk {
-        Ok(list) => {
-            // The server lists at most 1,000 waved ones; its count is exact.
-            let unlisted = session["at_risk_waved"]
-                .as_u64()
-                .unwrap_or(0)
-                .saturating_sub(
-                    session["at_risk_orders"]
-                        .as_array()
-                        .map_or(0, |a| a.len() as u64),
-                );
+        Ok(AtRiskList {
+            listed: list,
+            unlisted,
+        }) => {
             let total = list.len() as u64 + unlisted;
             s.push_str(&format!("  {label:<12}{total:>8}\n"));
             let rows: Vec<[String; 3]> = list
@@ -402,6 +426,10 @@ fn render(session: &Value, at_risk: &Result<Vec<Value>, String>) -> String {
                     )
                 ));
             }
+            if *unlisted > 0 {
+                let n = unlisted.to_string();
+                s.push_str(&format!("    {}\n", t(Msg::AtRiskUnlisted, &[("n", &n)])));
+            }
         }
         Err(why) => s.push_str(&format!("  {label:<12}{:>8}   ({why})\n", "?")),
     }
@@ -418,14 +446,22 @@ mod tests {
         let session = json!({"label":"live-1","seller":"a","state":"live","accepted":3,
             "duplicate":1,"rejected":0,"waved":2,"packed":1});
         let outlook = json!({"at_risk":[
-            {"id":{"seller":"a","order_id":"TT-1"},"reason":"not_enough_capacity",
+            {"id":{"seller":"a","order_id":"TT-1"},"session":"live-1","reason":"not_enough_capacity",
              "pickup_at":"2026-11-22T10:00:00Z","deadline":"2026-11-22T13:00:00Z"},
-            {"id":{"seller":"b","order_id":"X"},"reason":"x","pickup_at":"","deadline":""}]});
-        let list = at_risk_of(&outlook, Some("a"));
-        assert_eq!(list.len(), 1);
+            {"id":{"seller":"a","order_id":"TT-9"},"session":"other","reason":"x",
+             "pickup_at":"","deadline":""},
+            {"id":{"seller":"b","order_id":"X"},"session":"live-1","reason":"x","pickup_at":"",
+             "deadline":""}],
+            "at_risk_by_session":{"a":{"live-1":1,"other":1},"b":{"live-1":1}}});
+        // Only this session's orders (not the seller's other sessions', not another
+        // seller's session of the same name).
+        let list = at_risk_of(&outlook, Some("a"), "live-1");
+        assert_eq!(list.listed.len(), 1);
+        assert_eq!(list.unlisted, 0);
         let s = render(&session, &Ok(list));
         assert!(s.contains("accepted           3"), "{s}");
         assert!(s.contains("at-risk            1"), "{s}");
+        assert!(!s.contains("more, not listed"), "{s}");
         assert!(
             s.contains("TT-1  received  not enough packing capacity"),
             "{s}"
@@ -444,12 +480,15 @@ mod tests {
         let session = json!({"label":"l","seller":"a","state":"ended","at_risk_orders":[
             {"order_id":"TT-1","status":"waved","reason":"overdue",
              "pickup_at":"2026-11-22T10:00:00Z","deadline":"2026-11-21T13:00:00Z"}]});
-        let pending = vec![
-            json!({"id":{"seller":"a","order_id":"TT-1"},"reason":"x"}),
-            json!({"id":{"seller":"a","order_id":"TT-2"},"reason":"not_enough_capacity"}),
-        ];
+        let pending = AtRiskList {
+            listed: vec![
+                json!({"id":{"seller":"a","order_id":"TT-1"},"reason":"x"}),
+                json!({"id":{"seller":"a","order_id":"TT-2"},"reason":"not_enough_capacity"}),
+            ],
+            unlisted: 0,
+        };
         let list = merge_at_risk(&session, Ok(pending)).unwrap();
-        assert_eq!(list.len(), 2);
+        assert_eq!(list.listed.len(), 2);
         let s = render(&session, &Ok(list));
         assert!(s.contains("at-risk            2"), "{s}");
         // Columns aligned across ids, statuses and reasons of different lengths.
@@ -465,6 +504,26 @@ mod tests {
         assert_eq!(at("TT-1"), at("TT-2"), "{s}");
         // Without the outlook, the server's waved list still counts.
         let list = merge_at_risk(&session, Err("no site".into())).unwrap();
-        assert_eq!(list.len(), 1);
+        assert_eq!(list.listed.len(), 1);
+    }
+
+    #[test]
+    fn at_risk_orders_counted_beyond_the_listed_ones_are_said() {
+        // The server lists 1 of 3 waved ones; the outlook 1 of the session's 1,500 pending.
+        let session = json!({"label":"l","seller":"a","state":"ended","at_risk_waved":3,
+            "at_risk_orders":[{"order_id":"TT-1","status":"waved","reason":"overdue"}]});
+        let outlook = json!({"at_risk":[
+            {"id":{"seller":"a","order_id":"TT-2"},"session":"l","reason":"not_enough_capacity"}],
+            "at_risk_by_session":{"a":{"l":1500}}});
+        let pending = at_risk_of(&outlook, Some("a"), "l");
+        assert_eq!(pending.unlisted, 1499);
+        let list = merge_at_risk(&session, Ok(pending)).unwrap();
+        assert_eq!((list.listed.len(), list.unlisted), (2, 1501));
+        let s = render(&session, &Ok(list));
+        assert!(s.contains("at-risk         1503"), "{s}");
+        assert!(s.contains("and 1501 more, not listed"), "{s}");
+        // An outlook of an older build names no session: the seller's entries count.
+        let old = json!({"at_risk":[{"id":{"seller":"a","order_id":"TT-3"},"reason":"x"}]});
+        assert_eq!(at_risk_of(&old, Some("a"), "l").listed.len(), 1);
     }
 }

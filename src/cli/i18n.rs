@@ -409,6 +409,8 @@ catalogue! {
     LabelAtRisk => "at-risk", "có nguy cơ";
     AtRiskLine => "{id}  {status}  {why}  pickup {pickup}  deadline {deadline}",
         "{id}  {status}  {why}  lấy hàng {pickup}  hạn {deadline}";
+    AtRiskUnlisted => "… and {n} more, not listed (the most urgent are listed first)",
+        "… và {n} đơn nữa không liệt kê (chỉ liệt kê các đơn gấp nhất)";
     WhyOverdue => "overdue", "quá hạn";
     WhyDeadlineBeforePickup => "no pickup before its deadline", "không kịp chuyến lấy hàng trước hạn";
     WhyNotEnoughCapacity => "not enough packing capacity", "không đủ sức đóng gói";

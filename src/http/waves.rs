@@ -831,6 +831,7 @@ pub async fn outlook(
         let own = out.at_risk_by_seller.get(id).copied().unwrap_or(0);
         out.at_risk_count = own.max(out.at_risk.len());
         out.at_risk_by_seller.retain(|s, _| s == id);
+        out.at_risk_by_session.retain(|s, _| s == id);
     }
     Ok(Json(out))
 }

@@ -264,6 +264,7 @@ mod tests {
                 seller: "s".into(),
                 order_id: id.into(),
             },
+            session: "live-1".into(),
             reason: AtRiskReason::NotEnoughCapacity,
             pickup_at: now + Duration::minutes(pickup_in_min),
             deadline: now + Duration::minutes(pickup_in_min),

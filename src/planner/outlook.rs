@@ -26,6 +26,10 @@ pub struct Outlook {
     /// At-risk orders per seller (sellers with none left out).
     #[serde(default)]
     pub at_risk_by_seller: std::collections::BTreeMap<String, usize>,
+    /// At-risk orders per seller, then per session (what `livepack session` counts; the
+    /// list may stop short of a session's orders).
+    #[serde(default)]
+    pub at_risk_by_session: BySession,
     pub at_risk: Vec<AtRisk>,
 }
 
@@ -38,21 +42,46 @@ pub const MAX_AT_RISK_LISTED: usize = 20_000;
 /// room for the others'.
 pub const MAX_AT_RISK_PER_SELLER: usize = 1_000;
 
-/// Of `at_risk` (most urgent first), those an outlook lists, and the count per seller.
-fn listed<Id: Borrow<OrderRef>>(
-    at_risk: &[AtRisk<Id>],
-) -> (Vec<&AtRisk<Id>>, std::collections::BTreeMap<String, usize>) {
+/// Counts per seller, then per session.
+pub type BySession = std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>>;
+
+/// What an outlook lists of its at-risk orders, and their counts.
+struct Listed<'r, Id, S> {
+    /// Those listed (most urgent first).
+    shown: Vec<&'r AtRisk<Id, S>>,
+    by_seller: std::collections::BTreeMap<String, usize>,
+    by_session: BySession,
+}
+
+/// Of `at_risk` (most urgent first), those an outlook lists, and the counts per seller and
+/// per session.
+fn listed<Id: Borrow<OrderRef>, S: AsRef<str>>(at_risk: &[AtRisk<Id, S>]) -> Listed<'_, Id, S> {
     let mut per: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut out = Vec::with_capacity(at_risk.len().min(MAX_AT_RISK_LISTED));
+    let mut per_session: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::new();
+    let mut shown = Vec::with_capacity(at_risk.len().min(MAX_AT_RISK_LISTED));
     for r in at_risk {
-        let n = per.entry(r.id.borrow().seller.as_str()).or_default();
+        let seller = r.id.borrow().seller.as_str();
+        *per_session.entry((seller, r.session.as_ref())).or_default() += 1;
+        let n = per.entry(seller).or_default();
         *n += 1;
-        if *n <= MAX_AT_RISK_PER_SELLER && out.len() < MAX_AT_RISK_LISTED {
-            out.push(r);
+        if *n <= MAX_AT_RISK_PER_SELLER && shown.len() < MAX_AT_RISK_LISTED {
+            shown.push(r);
         }
     }
     let by_seller = per.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    (out, by_seller)
+    let mut by_session = BySession::new();
+    for ((seller, session), n) in per_session {
+        by_session
+            .entry(seller.to_owned())
+            .or_default()
+            .insert(session.to_owned(), n);
+    }
+    Listed {
+        shown,
+        by_seller,
+        by_session,
+    }
 }
 
 /// Whether the outlook was written (a failure is retried by the next plan).
@@ -94,13 +123,13 @@ pub fn prepare(site: &str, plan: &Plan<'_>, now: DateTime<Utc>) -> Option<String
 /// (by hand: 4–13 ms alone). An entry's times often repeat the entry's before it (the list
 /// is sorted by pickup, then deadline), so a time is formatted (by serde_json) once per run
 /// of equal values.
-fn outlook_json<Id: Borrow<OrderRef>>(
+fn outlook_json<Id: Borrow<OrderRef>, S: AsRef<str>>(
     site: &str,
     now: DateTime<Utc>,
     pending: usize,
     held: usize,
     forecast: &[PickupForecast],
-    at_risk: &[AtRisk<Id>],
+    at_risk: &[AtRisk<Id, S>],
 ) -> Option<String> {
     use crate::domain::json::{write_key, write_member, write_uint, LastJson};
     let mut out = Vec::with_capacity(512 + at_risk.len().min(MAX_AT_RISK_LISTED) * 176);
@@ -121,10 +150,17 @@ fn outlook_json<Id: Borrow<OrderRef>>(
     out.push(b',');
     write_key(&mut out, "at_risk_count");
     write_uint(&mut out, at_risk.len() as u64);
-    let (shown, by_seller) = listed(at_risk);
+    let Listed {
+        shown,
+        by_seller,
+        by_session,
+    } = listed(at_risk);
     out.push(b',');
     write_key(&mut out, "at_risk_by_seller");
     serde_json::to_writer(&mut out, &by_seller).ok()?;
+    out.push(b',');
+    write_key(&mut out, "at_risk_by_session");
+    serde_json::to_writer(&mut out, &by_session).ok()?;
     out.extend_from_slice(b",\"at_risk\":[");
     let (mut reason, mut pickup, mut deadline) =
         (LastJson::new(), LastJson::new(), LastJson::new());
@@ -137,7 +173,9 @@ fn outlook_json<Id: Borrow<OrderRef>>(
         write_member(&mut out, "seller", &id.seller);
         out.push(b',');
         write_member(&mut out, "order_id", &id.order_id);
-        out.extend_from_slice(b"},\"reason\":");
+        out.extend_from_slice(b"},");
+        write_member(&mut out, "session", r.session.as_ref());
+        out.extend_from_slice(b",\"reason\":");
         reason.write(&mut out, r.reason).ok()?;
         out.extend_from_slice(b",\"pickup_at\":");
         pickup.write(&mut out, r.pickup_at).ok()?;
@@ -172,6 +210,8 @@ mod tests {
                 seller: seller.into(),
                 order_id: id.into(),
             },
+            // Escapes in the session too (the property test's ids have them).
+            session: format!("live-{id}"),
             reason,
             pickup_at: pickup,
             deadline,
@@ -239,17 +279,19 @@ mod tests {
                 held: 2,
                 forecast: forecast.to_vec(),
                 at_risk_count: at_risk.len(),
-                at_risk_by_seller: listed(at_risk).1,
+                at_risk_by_seller: listed(at_risk).by_seller,
+                at_risk_by_session: listed(at_risk).by_session,
                 at_risk: at_risk.to_vec(),
             })
             .unwrap();
             let by_hand = outlook_json(site, now, 7, 2, forecast, at_risk).unwrap();
             assert_eq!(by_hand, by_serde);
             // As a plan holds them: ids borrowed.
-            let borrowed: Vec<AtRisk<&OrderRef>> = at_risk
+            let borrowed: Vec<AtRisk<&OrderRef, &str>> = at_risk
                 .iter()
                 .map(|r| AtRisk {
                     id: &r.id,
+                    session: r.session.as_str(),
                     reason: r.reason,
                     pickup_at: r.pickup_at,
                     deadline: r.deadline,
@@ -299,7 +341,8 @@ mod tests {
                 held: pending / 2,
                 forecast: Vec::new(),
                 at_risk_count: at_risk.len(),
-                at_risk_by_seller: listed(&at_risk).1,
+                at_risk_by_seller: listed(&at_risk).by_seller,
+                at_risk_by_session: listed(&at_risk).by_session,
                 at_risk: at_risk.clone(),
             })
             .unwrap();
@@ -329,6 +372,10 @@ mod tests {
         assert_eq!(back.at_risk_count, n + 3);
         assert_eq!(back.at_risk_by_seller["mat-ong"], n);
         assert_eq!(back.at_risk_by_seller["tra"], 3);
+        // Counted per session too (each entry here its own session), listed or not.
+        assert_eq!(back.at_risk_by_session["mat-ong"].len(), n);
+        assert_eq!(back.at_risk_by_session["mat-ong"]["live-TT-0"], 1);
+        assert_eq!(back.at_risk_by_session["tra"][&format!("live-TT-{n}")], 1);
         assert_eq!(
             back.at_risk[..MAX_AT_RISK_PER_SELLER],
             at_risk[..MAX_AT_RISK_PER_SELLER]

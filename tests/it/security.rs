@@ -95,6 +95,7 @@ async fn a_seller_s_outlook_lists_only_its_own_orders_at_risk() {
     };
     let outlook = json!({"site": SITE, "computed_at": "2026-12-07T02:00:00Z", "pending": 3,
         "held": 0, "forecast": [],
+        "at_risk_by_session": {SELLER_A: {"live-a": 1}, SELLER_B: {"live-b": 2}},
         "at_risk": [risk(SELLER_A, "A-1"), risk(SELLER_B, "B-1"), risk(SELLER_B, "B-2")]});
     let mut c = redis.conn().await;
     let _: () = redis::cmd("SET")
@@ -123,6 +124,18 @@ async fn a_seller_s_outlook_lists_only_its_own_orders_at_risk() {
         assert_eq!(v["pending"], 3, "the site's count: {v}");
         // Its own at-risk count, no other seller's (an outlook before the counts: its list).
         assert_eq!(v["at_risk_count"], want.len(), "{tok}: {v}");
+        // Its own sessions' counts only.
+        let sellers: Vec<&String> = v["at_risk_by_session"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        let own = match tok {
+            TOK_A => vec![SELLER_A],
+            TOK_B => vec![SELLER_B],
+            _ => vec![SELLER_A, SELLER_B],
+        };
+        assert_eq!(sellers, own, "{tok}: {v}");
     }
     app.stop().await;
 }

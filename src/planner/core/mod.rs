@@ -189,7 +189,7 @@ pub struct Plan<'a> {
     /// Orders (released or held) that may miss their deadline, sorted by pickup; their ids
     /// borrowed from the plan's orders (in a surge short of packers every pending order is
     /// listed: copying 100,000 ids took 23 of the list's 57–61 ms, issue 20).
-    pub at_risk: Vec<AtRisk<&'a OrderRef>>,
+    pub at_risk: Vec<AtRisk<&'a OrderRef, &'a str>>,
     /// One entry per pickup that has pending orders, earliest first.
     pub forecast: Vec<PickupForecast>,
 }
@@ -302,17 +302,22 @@ pub enum AtRiskReason {
     NotEnoughCapacity,
 }
 
-/// An order at risk: in a plan its id is borrowed (`AtRisk<&OrderRef>`), in the outlook
-/// read back it is its own.
+/// An order at risk: in a plan its id and session are borrowed (`AtRisk<&OrderRef, &str>`),
+/// in the outlook read back they are its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(
     bound = "",
     description = "A pending order at risk of missing its deadline."
 )]
-pub struct AtRisk<Id = OrderRef> {
+pub struct AtRisk<Id = OrderRef, S = String> {
     /// Which order (its seller and order id).
     #[schema(value_type = OrderRef)]
     pub id: Id,
+    /// The session (livestream label) it came in with (absent in outlooks of builds before
+    /// 2026-12-07: read as empty).
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub session: S,
     pub reason: AtRiskReason,
     /// The pickup it is planned for.
     pub pickup_at: DateTime<Utc>,

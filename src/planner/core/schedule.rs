@@ -164,7 +164,7 @@ pub(crate) fn at_risk_list<'a>(
     all: &[&'a PlanOrder],
     planned: Vec<(usize, DateTime<Utc>)>,
     forecast: &[PickupForecast],
-) -> Vec<AtRisk<&'a OrderRef>> {
+) -> Vec<AtRisk<&'a OrderRef, &'a str>> {
     let mut v: Vec<(DateTime<Utc>, DateTime<Utc>, usize, AtRiskReason)> = planned
         .into_iter()
         .filter_map(|(i, pickup)| {
@@ -180,6 +180,7 @@ pub(crate) fn at_risk_list<'a>(
     v.into_iter()
         .map(|(pickup, deadline, i, reason)| AtRisk {
             id: &all[i].id,
+            session: all[i].session.as_str(),
             reason,
             pickup_at: pickup,
             deadline,

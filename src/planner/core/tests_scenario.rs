@@ -290,6 +290,7 @@ fn an_order_that_cannot_make_any_pickup_is_released_and_at_risk() {
                 seller: "s".into(),
                 order_id: "rush".into()
             },
+            session: "flash",
             reason: AtRiskReason::DeadlineBeforePickup,
             pickup_at: vn(SUN, 11, 0),
             deadline: vn(SAT, 20, 0),
