@@ -162,6 +162,15 @@ fn status_text(status: &str) -> String {
 
 pub async fn run_cancel(args: CancelArgs) -> i32 {
     super::i18n::init(args.lang);
+    // Told before connecting: a mistyped reason is the seller's to fix, server up or down.
+    if args
+        .reason
+        .as_deref()
+        .is_some_and(|r| !crate::domain::is_label(r))
+    {
+        eprintln!("livepack cancel: {}", t(Msg::ApiInvalidReason, &[]));
+        return EXIT_USAGE;
+    }
     let http = match client() {
         Ok(c) => c,
         Err(e) => {

@@ -56,6 +56,11 @@ pub async fn run_cod(args: CodArgs) -> i32 {
         eprintln!("livepack cod: {}", t(Msg::CodPeriod, &[]));
         return EXIT_USAGE;
     }
+    // The server's limit (`invalid_period`), told before connecting.
+    if (to - from).num_days() + 1 > crate::shipping::cod::MAX_PERIOD_DAYS {
+        eprintln!("livepack cod: {}", t(Msg::CodPeriodTooLong, &[]));
+        return EXIT_USAGE;
+    }
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

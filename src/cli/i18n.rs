@@ -146,8 +146,8 @@ catalogue! {
         "tệp không có dòng đơn nào, chỉ có dòng tiêu đề: không có gì để gửi (xuất nhầm ngày, hay tải về bị lỗi?)";
     EmptyInput => "the input is empty: nothing to push (a cut download?)",
         "tệp rỗng: không có đơn nào để gửi (tải về bị lỗi?)";
-    NotUtf8 => "the input is not UTF-8 (byte {at}): save the export as \"CSV UTF-8\"",
-        "tệp không ở dạng UTF-8 (byte {at}): hãy lưu lại tệp xuất dưới dạng \"CSV UTF-8\"";
+    NotUtf8 => "the input is not UTF-8 (line {line}, byte {at}): save the export as \"CSV UTF-8\"",
+        "tệp không ở dạng UTF-8 (dòng {line}, byte {at}): hãy lưu lại tệp xuất dưới dạng \"CSV UTF-8\"";
     BadXlsx => "the XLSX file cannot be opened (cut, or not an XLSX): {why}",
         "không mở được tệp XLSX: tệp bị cắt, hoặc không phải XLSX (chi tiết kỹ thuật: {why})";
     NotJson => "--format {named}, but this file is not JSON (an export's CSV?): leave out --format, the format is told from the file",
@@ -156,6 +156,10 @@ catalogue! {
         "--format {named}, nhưng dòng tiêu đề của tệp là của tệp xuất {found}: bỏ --format, hoặc chọn {found}";
     MissingColumn => "the header has no {column} column (looked for: {looked_for})",
         "dòng tiêu đề thiếu cột “{column}” (các tên cột được nhận, không kể dấu và chữ hoa: {looked_for})";
+    NoExportSheet => "no worksheet of the XLSX file starts with a TikTok Shop or Shopee export header (sheets: {sheets}): keep the platform's header row as the sheet's first row",
+        "không trang tính nào của tệp XLSX bắt đầu bằng dòng tiêu đề của tệp xuất TikTok Shop hay Shopee (các trang: {sheets}): hãy giữ dòng tiêu đề của sàn ở dòng đầu của trang";
+    IsXlsx => "--format {named}, but this file is an XLSX workbook: leave out --format",
+        "--format {named}, nhưng tệp này là bảng tính XLSX: bỏ --format, livepack tự nhận ra định dạng";
     NotAnExport => "neither JSON nor a TikTok Shop or Shopee export header (no column only one of them names): name it with --format tiktok-csv or shopee-csv",
         "không phải JSON, cũng không phải dòng tiêu đề của tệp xuất TikTok Shop hay Shopee (không có cột nào chỉ một trong hai sàn có): hãy chỉ rõ --format tiktok-csv hoặc shopee-csv";
     BadWeight => "{path} line {line}: {why}", "{path} dòng {line}: {why}";
@@ -198,6 +202,8 @@ catalogue! {
     UsageMore => "More: {help} (in English)", "Xem thêm: {help} (tiếng Anh)";
     // The COD statement (`livepack cod`).
     CodPeriod => "--to is before --from", "--to phải từ ngày --from trở đi";
+    CodPeriodTooLong => "the period is longer than 366 days: ask for one year at a time",
+        "khoảng thời gian dài hơn 366 ngày: hãy xem từng năm một";
     CodTitle => "COD statement of {seller} from {from} to {to}",
         "Bảng kê tiền thu hộ (COD) của {seller} từ {from} đến {to}";
     CodColumns => "parcel_id|tracking|carrier|status|cod_amount|collected|fee|transfer_date|mismatch",

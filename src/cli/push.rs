@@ -168,8 +168,10 @@ pub(crate) fn import_error_text(e: &ImportError) -> String {
         ImportError::UnknownFormat(why) => t(Msg::UnknownFormat, &[("why", why)]),
         ImportError::Unreadable(why) => t(Msg::Unreadable, &[("why", why)]),
         ImportError::Empty => t(Msg::EmptyInput, &[]),
-        ImportError::NotUtf8 { at } => t(Msg::NotUtf8, &[("at", at)]),
+        ImportError::NotUtf8 { at, line } => t(Msg::NotUtf8, &[("at", at), ("line", line)]),
         ImportError::BadXlsx(why) => t(Msg::BadXlsx, &[("why", why)]),
+        ImportError::NoExportSheet { sheets } => t(Msg::NoExportSheet, &[("sheets", sheets)]),
+        ImportError::IsXlsx { named } => t(Msg::IsXlsx, &[("named", named)]),
         ImportError::NotJson { named } => t(Msg::NotJson, &[("named", named)]),
         ImportError::WrongFormat { named, found } => {
             t(Msg::WrongFormat, &[("named", named), ("found", found)])

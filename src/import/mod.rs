@@ -35,7 +35,8 @@ pub enum Format {
     TiktokCsv,
     /// Shopee Seller Centre order export.
     ShopeeCsv,
-    /// A TikTok Shop or Shopee export saved as XLSX (first sheet; platform from headers).
+    /// A TikTok Shop or Shopee export saved as XLSX (the first sheet with an export's header;
+    /// platform from headers).
     Xlsx,
 }
 
@@ -158,12 +159,19 @@ pub enum ImportError {
     /// Nothing but blanks (a broken or cut download).
     #[error("the input is empty")]
     Empty,
-    /// Bytes that are not UTF-8 at this offset (an export saved as UTF-16 or cp1258).
-    #[error("the input is not UTF-8 (byte {at}): save the export as \"CSV UTF-8\"")]
-    NotUtf8 { at: usize },
+    /// Bytes that are not UTF-8 at this offset, on this line (an export saved as cp1258, or
+    /// as UTF-16 without its byte order mark).
+    #[error("the input is not UTF-8 (line {line}, byte {at}): save the export as \"CSV UTF-8\"")]
+    NotUtf8 { at: usize, line: usize },
     /// An XLSX that does not open (cut, or not an XLSX).
     #[error("XLSX: {0}")]
     BadXlsx(String),
+    /// A workbook of several sheets, none of them starting with an export's header.
+    #[error("no worksheet of the XLSX file starts with a TikTok Shop or Shopee export header (sheets: {sheets}): keep the platform's header row as the sheet's first row")]
+    NoExportSheet { sheets: String },
+    /// `--format` names a CSV or JSON format, the input is an XLSX workbook.
+    #[error("--format {named}, but this file is an XLSX workbook: leave out --format")]
+    IsXlsx { named: &'static str },
     /// `--format` names one platform's export, the header is plainly the other's (its order
     /// ids would be read under the other platform's prefix: every order stored again).
     #[error("--format {named}, but the header is a {found} export's")]
@@ -230,8 +238,13 @@ pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
 }
 
 pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ImportError> {
-    std::str::from_utf8(strip_bom(bytes)).map_err(|e| ImportError::NotUtf8 {
+    let text = strip_bom(bytes);
+    std::str::from_utf8(text).map_err(|e| ImportError::NotUtf8 {
         at: e.valid_up_to(),
+        line: 1 + text[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
     })
 }
 
@@ -250,6 +263,11 @@ pub fn check_named(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
 /// the other platform's export (an empty or header-less input passes: `--follow` reads a
 /// file that is still growing).
 pub fn check_header(format: Format, bytes: &[u8]) -> Result<(), ImportError> {
+    if format != Format::Xlsx && format != Format::Auto && bytes.starts_with(b"PK\x03\x04") {
+        return Err(ImportError::IsXlsx {
+            named: format.name(),
+        });
+    }
     let text = strip_bom(bytes);
     let named = match format {
         Format::TiktokCsv => TablePlatform::Tiktok,
@@ -304,7 +322,7 @@ pub fn parse(
         Format::TiktokJson => tiktok_api::parse(utf8(whole)?, opts),
         Format::TiktokCsv => export::parse_csv(whole, Some(TablePlatform::Tiktok), opts, complete),
         Format::ShopeeCsv => export::parse_csv(whole, Some(TablePlatform::Shopee), opts, complete),
-        Format::Xlsx => export::parse_rows(xlsx::read(bytes)?, None, opts, true),
+        Format::Xlsx => export::parse_rows(xlsx::read_orders(bytes)?, None, opts, true),
     }
 }
 
@@ -319,10 +337,35 @@ pub fn parse_file(path: &Path, format: Format, opts: &Options) -> Result<Parsed,
 }
 
 pub fn read_path(path: &Path) -> Result<Vec<u8>, ImportError> {
-    std::fs::read(path).map_err(|error| ImportError::Io {
-        path: path.display().to_string(),
-        error,
-    })
+    std::fs::read(path)
+        .map(from_utf16)
+        .map_err(|error| ImportError::Io {
+            path: path.display().to_string(),
+            error,
+        })
+}
+
+/// A text file saved as UTF-16 with its byte order mark (what Windows PowerShell 5.1's `>`
+/// and `Out-File` write, and Excel's "Unicode Text") as UTF-8; any other bytes as they are.
+fn from_utf16(bytes: Vec<u8>) -> Vec<u8> {
+    let little = match bytes.get(..2) {
+        Some([0xFF, 0xFE]) => true,
+        Some([0xFE, 0xFF]) => false,
+        _ => return bytes,
+    };
+    let units: Vec<u16> = bytes[2..]
+        .chunks(2)
+        .map(|c| match (c, little) {
+            ([a, b], true) => u16::from_le_bytes([*a, *b]),
+            ([a, b], false) => u16::from_be_bytes([*a, *b]),
+            // An odd last byte: not UTF-16 after all.
+            _ => 0xD800,
+        })
+        .collect();
+    match String::from_utf16(&units) {
+        Ok(text) => text.into_bytes(),
+        Err(_) => bytes,
+    }
 }
 
 /// Reads a SKU weight list: CSV `sku,weight_g` (a header line is optional; extra columns
@@ -363,6 +406,33 @@ pub fn load_weights(path: &Path) -> Result<HashMap<String, u32>, ImportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_with_its_mark_is_read_as_utf8_and_a_bad_byte_is_told_by_line() {
+        let text = "{\"order_id\":\"TT-1\",\"note\":\"Giao giờ hành chính\"}\r\n";
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(from_utf16(le), text.as_bytes());
+        assert_eq!(from_utf16(be), text.as_bytes());
+        // Not UTF-16 after all (an odd length, a lone surrogate): as it is.
+        assert_eq!(from_utf16(vec![0xFF, 0xFE, b'a']), vec![0xFF, 0xFE, b'a']);
+        assert_eq!(
+            from_utf16(vec![0xFF, 0xFE, 0x00, 0xD8]),
+            vec![0xFF, 0xFE, 0x00, 0xD8]
+        );
+        assert_eq!(from_utf16(b"plain".to_vec()), b"plain");
+        // cp1258 on the third line.
+        match utf8(b"a\nb\nNguy\xean\n") {
+            Err(ImportError::NotUtf8 { at, line }) => assert_eq!((at, line), (8, 3)),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn detects_formats_from_content() {
@@ -425,6 +495,17 @@ mod tests {
             Err(ImportError::NotJson { named: "jsonl" })
         ));
         assert!(check_named(Format::TiktokJson, b" [{\"order_id\":\"1\"}]").is_ok());
+        // A CSV or JSON format named for a workbook: told it is one.
+        for f in [Format::ShopeeCsv, Format::Jsonl] {
+            assert!(
+                matches!(
+                    check_named(f, b"PK\x03\x04rest"),
+                    Err(ImportError::IsXlsx { named }) if named == f.name()
+                ),
+                "{f:?}"
+            );
+        }
+        assert!(check_named(Format::Xlsx, b"PK\x03\x04rest").is_ok());
         for f in [Format::Jsonl, Format::TiktokCsv, Format::Xlsx] {
             assert!(
                 matches!(check_named(f, b""), Err(ImportError::Empty)),
