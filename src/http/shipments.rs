@@ -244,7 +244,7 @@ pub async fn book(
             "the shipment has left already",
         ));
     }
-    let parcels = service::book_shipment(&state.shipping, &sh, false).await?;
+    let parcels = service::book_shipment(&state.shipping, sh, false).await?;
     Ok(Json(BookResult {
         shipment_id: id,
         parcels,

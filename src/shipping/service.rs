@@ -424,7 +424,32 @@ pub(crate) async fn with_receiver(
 /// Idempotent (booked parcels keep their tracking code; a parcel being booked elsewhere is
 /// skipped), and one parcel's failure never blocks the others. `only_due`: skip parcels
 /// whose back-off has not elapsed.
+///
+/// The pass runs in a task of its own: a caller that goes away (a tablet's request timing
+/// out on a shipment of thousands of parcels, which takes tens of seconds) does not stop it
+/// half way, which left the parcels it had not reached leased to it
+/// ([`booker::first_pass_lease_ms`], up to 5 minutes) and unbooked meanwhile. Shutdown stops
+/// it (the lease then holds until the next start's booker takes them).
 pub async fn book_shipment(
+    ship: &Shipping,
+    sh: Shipment,
+    only_due: bool,
+) -> Result<Vec<ParcelBooking>, StoreError> {
+    let pass_ship = ship.clone();
+    let shutdown = ship.shutdown.clone();
+    let pass = ship.tasks.spawn(async move {
+        tokio::select! {
+            r = book_pass(&pass_ship, &sh, only_due) => r,
+            _ = shutdown.cancelled() => Ok(Vec::new()),
+        }
+    });
+    match pass.await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::Corrupt(format!("the booking pass failed: {e}"))),
+    }
+}
+
+async fn book_pass(
     ship: &Shipping,
     sh: &Shipment,
     only_due: bool,

@@ -484,6 +484,59 @@ async fn a_booking_request_survives_a_restart() {
     again.stop().await;
 }
 
+/// A booking request whose caller goes away (a tablet's 10 s timeout on a shipment of
+/// thousands of parcels) still books every parcel at once: its pass does not stop with the
+/// request, leaving the parcels it had not reached leased to it for minutes (reviewer Y2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_request_cut_off_by_its_caller_still_books_every_parcel() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    ingest(&app, 48, |_, _| {}).await;
+    let shs = planned(&addr, 48).await;
+    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
+    // Every createOrder answers after 400 ms: a pass over 48 parcels, 8 at a time, takes
+    // about 2.4 s; the caller gives up after 500 ms.
+    vtp.set_random_faults(RandomFaults {
+        server_error: 0.0,
+        stall: 1.0,
+        stall_for: Duration::from_millis(400),
+        seed: 7,
+    });
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    for (id, _) in &shs {
+        let r = impatient
+            .post(format!("http://{addr}/v1/shipments/{id}/book"))
+            .bearer_auth(OPERATOR)
+            .send()
+            .await;
+        assert!(r.is_err(), "the caller gave up before the pass ended");
+    }
+    // The lease of a cut-off pass lasts over a minute (the attempt time limit per round of
+    // 8): well inside it, every parcel is booked.
+    eventually(20, "every parcel booked after the caller left", || {
+        let (r, ps) = (&redis, &parcels);
+        async move {
+            for p in ps {
+                if parcel_field(r, p, "book_state").await.as_deref() != Some("booked") {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    let counts = vtp.created_counts();
+    for p in &parcels {
+        assert_eq!(counts.get(p), Some(&1), "{p} booked once");
+    }
+    app.stop().await;
+}
+
 /// A shipment's status follows its parcels: booked once every parcel for the truck has its
 /// tracking code, open again when its last ones are cancelled (it read `booked` with nothing
 /// left to ship).
