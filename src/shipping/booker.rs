@@ -25,6 +25,9 @@ use crate::domain::status::{BookOutcome, BookState};
 use crate::shipping::Shipping;
 use crate::store::StoreError;
 
+/// The parcel hash field set (to the time, ms) before each create call to the carrier.
+pub const BOOK_SENT: &str = "book_sent";
+
 /// Parcels one site's booker books at once.
 pub const CONCURRENCY: usize = 8;
 /// The booker looks at its queue at least this often (a request wakes it sooner).
@@ -254,6 +257,17 @@ async fn attempt_locked(
                 .await?;
         }
     }
+    // From here the carrier may create an order whatever this process learns of it (a lost
+    // answer, a crash): a parcel cancelled or replaced before a code is recorded is then
+    // asked of the carrier again by the canceller (`cancel::resolve_sent`).
+    ship.store
+        .set_parcel_field(
+            &site.id,
+            parcel_id,
+            BOOK_SENT,
+            &Utc::now().timestamp_millis().to_string(),
+        )
+        .await?;
     let result = match tokio::time::timeout(limit, carrier.book(&req)).await {
         Ok(r) => r,
         Err(_) => Err(CarrierError::unavailable(format!(

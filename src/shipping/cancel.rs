@@ -7,8 +7,13 @@
 //!   logged; a transient failure → `retrying`, next try after an exponential back-off with
 //!   jitter (base × 2^attempts, capped at 5 minutes, × a random factor in [0.5, 1)).
 //! - no tracking code: a booking of the parcel may still be in flight (its lock is held, or it
-//!   started from a read taken just before the repack): looked at again for two minutes, then
-//!   dropped (nothing to cancel).
+//!   started from a read taken just before the repack): looked at again for two minutes. Then,
+//!   if a create call was ever sent for it (`book_sent`) its answer was lost (a timeout, a
+//!   502, the service killed mid-call) and the carrier may hold an order for it: the same
+//!   create is sent again, which every adapter answers with the order the carrier holds for
+//!   the parcel's reference (creating it if it held none), and that code is cancelled like any
+//!   other ([`resolve_sent`]). A refusal means the carrier holds none. Else dropped (nothing
+//!   to cancel).
 //!
 //! Bounded: at most [`BATCH`] parcels per site and round, one carrier call at a time per site,
 //! a per-parcel lock so that several instances never cancel the same parcel at once.
@@ -18,8 +23,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::shipping::booker::BOOK_SENT;
 use crate::shipping::carrier::CarrierError;
-use crate::shipping::Shipping;
+use crate::shipping::{service, Shipping};
 use crate::store::StoreError;
 
 /// Parcels looked at per round and site.
@@ -98,11 +104,7 @@ async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
             .await?;
         return Ok(());
     }
-    let carrier_id = h
-        .get("data")
-        .and_then(|d| serde_json::from_str::<crate::store::records::ParcelDoc>(d).ok())
-        .and_then(|d| d.carrier)
-        .unwrap_or_default();
+    let carrier_id = carrier_of(&h);
     let Some(carrier) = ship.carriers.get(&carrier_id) else {
         // No client for it (config changed): look again later, never drop a live order.
         return ship.store.reschedule_cancel(site, id, now + 60_000).await;
@@ -152,10 +154,114 @@ async fn watch_unbooked(
         .filter_map(|k| h.get(*k).and_then(|v| v.parse::<i64>().ok()))
         .max()
         .unwrap_or(0);
-    if ship.store.booking_in_flight(site, id).await? || now - left < WATCH_UNBOOKED_MS {
+    if ship.store.booking_in_flight(site, id).await? {
+        return ship.store.reschedule_cancel(site, id, now + 2_000).await;
+    }
+    // No attempt in flight (each holds the lock, and the next one finds the parcel no longer
+    // ships): one that was sent and lost its answer can be resolved now, under the lock.
+    let rejected = h.get("book_state").map(String::as_str) == Some("rejected");
+    if h.contains_key(BOOK_SENT) && !rejected {
+        return resolve_sent(ship, site, id, h, now).await;
+    }
+    if now - left < WATCH_UNBOOKED_MS {
         return ship.store.reschedule_cancel(site, id, now + 2_000).await;
     }
     ship.store.drop_cancel(site, id).await
+}
+
+/// The carrier of a parcel hash (its document's), or "".
+fn carrier_of(h: &std::collections::HashMap<String, String>) -> String {
+    h.get("data")
+        .and_then(|d| serde_json::from_str::<crate::store::records::ParcelDoc>(d).ok())
+        .and_then(|d| d.carrier)
+        .unwrap_or_default()
+}
+
+/// A parcel that no longer ships, with a create call sent for it and no code recorded: asks
+/// the carrier for its order by sending the same create again (under the parcel's booking
+/// lock). A code found is kept on the parcel and cancelled by the next round; a refusal
+/// means the carrier holds no order for it; a failure is retried as a cancel is.
+async fn resolve_sent(
+    ship: &Shipping,
+    site: &str,
+    id: &str,
+    h: &std::collections::HashMap<String, String>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let carrier_id = carrier_of(h);
+    let (Some(carrier), Some(site_cfg)) = (ship.carriers.get(&carrier_id), ship.config.site(site))
+    else {
+        return ship.store.reschedule_cancel(site, id, now + 60_000).await;
+    };
+    let lock_ms = CANCEL_TIMEOUT.as_millis() as u64 + 10_000;
+    if !ship.store.lock_parcel(site, id, lock_ms).await? {
+        return ship.store.reschedule_cancel(site, id, now + 2_000).await;
+    }
+    let result = async {
+        let Some(p) = service::load_parcels(&ship.store, site, &[id.to_owned()])
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return ship.store.drop_cancel(site, id).await;
+        };
+        if p.tracking.is_some() {
+            // Recorded meanwhile: the next round cancels it.
+            return ship.store.reschedule_cancel(site, id, now).await;
+        }
+        let service = p
+            .doc
+            .service
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                let cfg = ship.config.carriers.iter().find(|c| c.id == carrier_id);
+                cfg.map(crate::config::CarrierConfig::service)
+            })
+            .unwrap_or_default();
+        let req = service::with_receiver(
+            &ship.store,
+            site,
+            &p,
+            service::request(site_cfg, &p, &service),
+        )
+        .await?;
+        match tokio::time::timeout(CANCEL_TIMEOUT, carrier.book(&req)).await {
+            Ok(Ok(found)) => {
+                ship.store
+                    .record_found_tracking(site, id, &found.tracking_code)
+                    .await?;
+                tracing::info!(site, parcel = %id, "carrier order found for a parcel that no longer ships: cancelling it");
+                ship.store.reschedule_cancel(site, id, now).await
+            }
+            Ok(Err(e)) if !e.retryable() => {
+                tracing::info!(site, parcel = %id, "the carrier holds no order for a parcel that no longer ships");
+                ship.store.drop_cancel(site, id).await
+            }
+            failed => {
+                let message = match failed {
+                    Ok(Err(e)) => e.message().to_owned(),
+                    _ => "carrier timed out".to_owned(),
+                };
+                let attempts = h
+                    .get("cancel_attempts")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let attempt = Attempt {
+                    site,
+                    id,
+                    carrier_id: &carrier_id,
+                    attempts,
+                    now,
+                };
+                record_failure(ship, &attempt, &message).await.map(|_| ())
+            }
+        }
+    }
+    .await;
+    let unlocked = ship.store.unlock_parcel(site, id).await;
+    result?;
+    unlocked
 }
 
 /// One carrier cancel being made: of parcel `id`, after `attempts` failed ones, at `now`.

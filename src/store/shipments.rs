@@ -162,6 +162,30 @@ impl Store {
         .await
     }
 
+    /// Keeps the tracking code of a carrier order found for a parcel that no longer ships
+    /// (its booking's answer was lost, then the parcel was cancelled or replaced), so the
+    /// canceller cancels it: the code only (an order of the parcel may be in its
+    /// replacement, whose status is not this booking's), kept if the parcel has one already.
+    /// Returns the parcel's tracking code.
+    pub async fn record_found_tracking(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        tracking: &str,
+    ) -> Result<String, StoreError> {
+        let key = keys::parcel(site, parcel_id);
+        let mut conn = self.conn();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset_nx(&key, "tracking", tracking)
+            .ignore()
+            .hget(&key, "tracking");
+        let (code,): (String,) = self.bounded("parcel", pipe.query_async(&mut conn)).await?;
+        self.index_tracking(site, &code, parcel_id).await?;
+        self.wait_replicas(&mut conn, &keys::tag(site)).await?;
+        Ok(code)
+    }
+
     /// Records a booking; returns the parcel's tracking code (the first one, if it was
     /// booked already).
     pub async fn record_booking(

@@ -1258,6 +1258,68 @@ async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
     app.stop().await;
 }
 
+// A create call's answer is lost (the carrier created the order, then answered after the
+// attempt's time limit, as after a 502 or a kill of the service mid-call), then the order
+// is cancelled before any retry records a code: the canceller asks the carrier for the
+// order it holds (the same create again: its duplicate answer names it) and cancels it,
+// instead of leaving a carrier order for a box that will never exist (reviewer Y1).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_order_whose_answer_was_lost_is_found_and_cancelled() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let carrier = vtp_carrier_toml(
+        &vtp.base_url(),
+        "vtp-webhook-secret-for-tests",
+        "retry_base_ms = 60000\nattempt_timeout_ms = 300\nbook_before_pickup_minutes = 0",
+    );
+    let extra = format!("{carrier}{}", sellers_toml(&[(SELLER, TOKEN)]));
+    let app = TestApp::spawn_with(test_config(&redis.url(), &extra)).await;
+    let mut ctx = Ctx::new(app.addr.to_string(), SELLER, TOKEN);
+    for k in 0..2 {
+        ctx.orders.push(test_order(78, k));
+    }
+    let mut ws = connect(&app, TOKEN, "lost").await;
+    ingest(&mut ws, 1, &ctx.orders).await;
+    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
+    recv(&mut ws).await;
+    wait_waved(&mut ctx).await;
+    let parcels = ctx.check().await;
+    let p = parcel_of_buyer(&parcels, 78);
+    let sh = parcel_shipment(&redis, &p).await.expect("in a shipment");
+
+    // Created, answered after 1 s: the 300 ms attempt gives up (retrying, no code).
+    vtp.set_delay(std::time::Duration::from_secs(1));
+    let answer = ctx
+        .post(&format!("/v1/shipments/{sh}/book"), json!({}))
+        .await;
+    assert!(answer.to_string().contains("retrying"), "{answer}");
+    let code = vtp
+        .tracking_code(&p)
+        .expect("the carrier created the order");
+    assert_eq!(parcel_field(&redis, &p, "tracking").await, None);
+    // One order cancelled: the carrier may hold the parcel with both orders' COD, so the
+    // survivor goes into a new parcel (its own reference and booking), as after a booking.
+    ctx.cancel_http("RP-78-0").await;
+    ctx.settled("RP-78-0").await;
+    let parcels = ctx.check().await;
+    let old = parcel_of(&parcels, &p);
+    assert_eq!(old["status"], "replaced", "{old}");
+    let new_id = old["replaced_by"].as_str().unwrap().to_owned();
+    assert_eq!(
+        parcel_of(&parcels, &new_id)["order_ids"],
+        json!(["RP-78-1"])
+    );
+    carrier_cancelled(&redis, &p, "the lost carrier order found and cancelled").await;
+    assert_eq!(vtp.cancelled_count(&code), 1);
+    assert_eq!(
+        parcel_field(&redis, &p, "tracking").await.as_deref(),
+        Some(code.as_str())
+    );
+    assert_eq!(vtp.created_count(&p), 1, "found, not created again");
+    app.stop().await;
+}
+
 /// (parcel id, wave id) of seller A's order `id` once it is waved.
 async fn waved_in(seller: &TestClient, id: &str) -> (String, String) {
     let path = format!("/v1/orders/{id}");

@@ -1,7 +1,8 @@
 -- Take a cancelled order out of its wave, atomically. Its lines leave the pick list (units
 -- picked beyond the new total are to be put back, `b:SKU`; of a box to pull, also counted
 -- on the parcel, `pb:SKU`). Then, by its parcel's state:
--- * open, not booked (no tracking code, no booking in flight) and not scanned onto the truck:
+-- * open, not booked (no tracking code, no booking in flight, no create call sent whose
+--   answer never came) and not scanned onto the truck:
 --   the parcel loses the order (the caller computed its JSON from version ARGV[2]); empty →
 --   `cancelled`.
 -- * packed, booked, or loaded (a box on the truck that no station marked packed): the parcel becomes `replaced` (`replaced_by`) and its surviving orders
@@ -40,7 +41,12 @@ if pstatus == 'replaced' or pstatus == 'cancelled' then
 end
 if (redis.call('HGET', KEYS[2], 'ver') or '0') ~= ARGV[2] then return 'retry' end
 local tracking = redis.call('HGET', KEYS[2], 'tracking')
-local booking = tracking or redis.call('EXISTS', KEYS[5]) == 1
+-- A create call was sent and its answer never came (`book_sent`, no code, not rejected):
+-- the carrier may hold an order under this parcel's id, with its content: booked as far as
+-- a repack goes (the canceller asks the carrier for it, shipping/cancel.rs).
+local sent = redis.call('HEXISTS', KEYS[2], 'book_sent') == 1
+  and redis.call('HGET', KEYS[2], 'book_state') ~= 'rejected'
+local booking = tracking or redis.call('EXISTS', KEYS[5]) == 1 or sent
 -- A box is made: marked packed, or scanned onto the truck without that.
 local boxed = pstatus ~= 'open' or redis.call('HGET', KEYS[2], 'loaded') == '1'
 local repack = boxed or booking
@@ -195,7 +201,8 @@ else
     out = 'cancelled'
   end
   -- The carrier canceller looks at every parcel that left the floor after packing or
-  -- booking: a booked carrier order is cancelled; none (ever) → the entry is dropped.
+  -- booking: a booked carrier order is cancelled; one whose answer was lost is asked of the
+  -- carrier, then cancelled; none (ever) → the entry is dropped.
   if tracking then redis.call('HSET', KEYS[2], 'cancel_state', 'pending') end
   redis.call('ZADD', KEYS[9], ARGV[8], parcel_id)
 end
