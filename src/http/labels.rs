@@ -97,6 +97,16 @@ fn pdf(body: Vec<u8>, name: &str, size: LabelSize, source: &'static str) -> Resp
         .into_response()
 }
 
+/// Wave and shipment label sheets drawn at once at most; more wait their turn. A
+/// 4,000-parcel shipment's sheet takes about 100 MB while it is loaded and drawn: 48 asked
+/// at once took the process to 5 GB (reviewer X3), a risk to every seller's ingest.
+static SHEETS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A turn to load and draw a label sheet (see [`SHEETS`]).
+async fn sheet_turn() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    SHEETS.acquire().await.map_err(|_| label_failed())
+}
+
 async fn render(
     state: &AppState,
     site: &str,
@@ -239,6 +249,7 @@ pub async fn wave(
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();
     check_site(&state, &caller, &site).map_err(|_| ApiError::not_found("wave"))?;
+    let _turn = sheet_turn().await?;
     let doc = wave_doc(&state.store, &site, &wave_id)
         .await?
         .ok_or_else(|| ApiError::not_found("wave"))?;
@@ -265,6 +276,7 @@ pub async fn shipment(
 ) -> Result<Response, ApiError> {
     let size = size_of(q.size.as_deref())?;
     super::waves::not_for_sellers(&caller)?;
+    let _turn = sheet_turn().await?;
     for site in service::site_of_prefixed(&state.shipping, &shipment_id, "S-") {
         if check_site(&state, &caller, site).is_err() {
             continue;
