@@ -112,23 +112,29 @@ async fn render(
     site: &str,
     parcels: &[StoredParcel],
     size: LabelSize,
+    turn: Option<tokio::sync::SemaphorePermit<'static>>,
 ) -> Result<Vec<u8>, ApiError> {
     let labels = labels_for(&state.shipping, site, parcels).await?;
-    // Drawing a few hundred pages is CPU work: off the async workers.
-    tokio::task::spawn_blocking(move || label::render(&labels, size))
-        .await
-        .map_err(|_| label_failed())?
-        .map_err(|e| match e {
-            LabelError::Empty => ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::NothingToShip,
-                "no ship-able parcel here: every one is cancelled, replaced or to be pulled",
-            ),
-            LabelError::Barcode(_) | LabelError::Pdf(_) => {
-                tracing::error!(site = %site, error = %e, "label rendering failed");
-                label_failed()
-            }
-        })
+    // Drawing a few hundred pages is CPU work: off the async workers. A sheet's turn ends
+    // with the drawing, not with the request (a caller that gives up does not end it).
+    tokio::task::spawn_blocking(move || {
+        let pdf = label::render(&labels, size);
+        drop(turn);
+        pdf
+    })
+    .await
+    .map_err(|_| label_failed())?
+    .map_err(|e| match e {
+        LabelError::Empty => ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::NothingToShip,
+            "no ship-able parcel here: every one is cancelled, replaced or to be pulled",
+        ),
+        LabelError::Barcode(_) | LabelError::Pdf(_) => {
+            tracing::error!(site = %site, error = %e, "label rendering failed");
+            label_failed()
+        }
+    })
 }
 
 fn label_failed() -> ApiError {
@@ -188,7 +194,7 @@ pub async fn parcel(
             return Ok(pdf(body, &parcel_id, size, "carrier"));
         }
     }
-    let body = render(&state, &site, std::slice::from_ref(&p), size).await?;
+    let body = render(&state, &site, std::slice::from_ref(&p), size, None).await?;
     Ok(pdf(body, &parcel_id, size, "livepack"))
 }
 
@@ -249,12 +255,12 @@ pub async fn wave(
         .ok_or_else(|| ApiError::not_found("wave"))?
         .to_owned();
     check_site(&state, &caller, &site).map_err(|_| ApiError::not_found("wave"))?;
-    let _turn = sheet_turn().await?;
+    let turn = sheet_turn().await?;
     let doc = wave_doc(&state.store, &site, &wave_id)
         .await?
         .ok_or_else(|| ApiError::not_found("wave"))?;
     let parcels = load_parcels(&state.store, &site, &doc.parcel_ids).await?;
-    let body = render(&state, &site, &parcels, size).await?;
+    let body = render(&state, &site, &parcels, size, Some(turn)).await?;
     Ok(pdf(body, &wave_id, size, "livepack"))
 }
 
@@ -276,7 +282,7 @@ pub async fn shipment(
 ) -> Result<Response, ApiError> {
     let size = size_of(q.size.as_deref())?;
     super::waves::not_for_sellers(&caller)?;
-    let _turn = sheet_turn().await?;
+    let mut turn = Some(sheet_turn().await?);
     for site in service::site_of_prefixed(&state.shipping, &shipment_id, "S-") {
         if check_site(&state, &caller, site).is_err() {
             continue;
@@ -286,7 +292,7 @@ pub async fn shipment(
         };
         let mut parcels = sh.parcels;
         in_pack_list_order(&state.store, site, &mut parcels).await?;
-        let body = render(&state, site, &parcels, size).await?;
+        let body = render(&state, site, &parcels, size, turn.take()).await?;
         return Ok(pdf(body, &shipment_id, size, "livepack"));
     }
     Err(ApiError::not_found("shipment"))

@@ -62,7 +62,10 @@ pub(crate) fn read_orders(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
         return sheet_rows(&mut book, 0);
     }
     for i in 0..names.len() {
-        let rows = sheet_rows(&mut book, i)?;
+        // A sheet calamine cannot read as cells (a chart sheet) is not the orders'.
+        let Ok(rows) = sheet_rows(&mut book, i) else {
+            continue;
+        };
         let header = rows.iter().find(|r| !r.is_blank());
         if header.is_some_and(|h| super::table::platform_of(&h.cells).is_some()) {
             return Ok(rows);

@@ -149,7 +149,9 @@ pub async fn attempt(
     service_hint: &str,
 ) -> Result<ParcelBooking, StoreError> {
     let cfg = carrier_config(ship, carrier_hint);
-    let lock_ms = attempt_timeout(cfg).as_millis() as u64 + LOCK_MARGIN_MS;
+    // The locked part asks a quote (up to half the attempt's limit) and then books (up to
+    // the limit): the lock outlives both.
+    let lock_ms = attempt_timeout(cfg).as_millis() as u64 * 3 / 2 + LOCK_MARGIN_MS;
     if !ship.store.lock_parcel(&site.id, parcel_id, lock_ms).await? {
         return Ok(outcome(
             parcel_id,

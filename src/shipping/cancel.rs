@@ -12,8 +12,9 @@
 //!   502, the service killed mid-call) and the carrier may hold an order for it: the same
 //!   create is sent again, which every adapter answers with the order the carrier holds for
 //!   the parcel's reference (creating it if it held none), and that code is cancelled like any
-//!   other ([`resolve_sent`]). A refusal means the carrier holds none. Else dropped (nothing
-//!   to cancel).
+//!   other ([`resolve_sent`]). A refusal is final (`refused`, for staff to check the carrier's
+//!   portal: an "already exists" naming no code reads the same). Else dropped (nothing to
+//!   cancel).
 //!
 //! Bounded: at most [`BATCH`] parcels per site and round, one carrier call at a time per site,
 //! a per-parcel lock so that several instances never cancel the same parcel at once.
@@ -179,8 +180,8 @@ fn carrier_of(h: &std::collections::HashMap<String, String>) -> String {
 
 /// A parcel that no longer ships, with a create call sent for it and no code recorded: asks
 /// the carrier for its order by sending the same create again (under the parcel's booking
-/// lock). A code found is kept on the parcel and cancelled by the next round; a refusal
-/// means the carrier holds no order for it; a failure is retried as a cancel is.
+/// lock). A code found is kept on the parcel and cancelled by the next round; a refusal is
+/// `refused` (staff check the carrier's portal); a failure is retried as a cancel is.
 async fn resolve_sent(
     ship: &Shipping,
     site: &str,
@@ -235,8 +236,21 @@ async fn resolve_sent(
                 ship.store.reschedule_cancel(site, id, now).await
             }
             Ok(Err(e)) if !e.retryable() => {
-                tracing::info!(site, parcel = %id, "the carrier holds no order for a parcel that no longer ships");
-                ship.store.drop_cancel(site, id).await
+                // Not proof that the carrier holds none: an "already exists" that names no
+                // code reads the same. Final, kept for staff (the refused alert), never
+                // dropped silently.
+                let why = format!(
+                    "a create call's answer was lost and the carrier now refuses it: check the \
+                     carrier's portal for an order of {id} and cancel it there ({})",
+                    e.message()
+                );
+                ship.store
+                    .record_cancel(site, id, "refused", Some(&why), None)
+                    .await?;
+                tracing::warn!(site, parcel = %id, "a lost booking of a parcel that no longer ships could not be resolved: check the carrier's portal");
+                metrics::counter!(names::CARRIER_CANCELS, "site" => site.to_owned(), "carrier" => carrier_id.clone(), "result" => "refused")
+                    .increment(1);
+                Ok(())
             }
             failed => {
                 let message = match failed {

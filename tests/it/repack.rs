@@ -1266,6 +1266,18 @@ async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_carrier_order_whose_answer_was_lost_is_found_and_cancelled() {
+    lost_answer_then_cancel(false).await;
+}
+
+/// The carrier refuses the create sent to find the order (an "already exists" that names no
+/// code reads the same): final, `refused`, for staff to check the carrier's portal, never
+/// dropped as if the carrier held none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_carrier_order_the_carrier_will_not_name_is_left_to_staff() {
+    lost_answer_then_cancel(true).await;
+}
+
+async fn lost_answer_then_cancel(refused: bool) {
     let redis = TestRedis::start().await;
     let vtp = FakeVtp::start().await;
     let carrier = vtp_carrier_toml(
@@ -1298,6 +1310,10 @@ async fn a_carrier_order_whose_answer_was_lost_is_found_and_cancelled() {
         .tracking_code(&p)
         .expect("the carrier created the order");
     assert_eq!(parcel_field(&redis, &p, "tracking").await, None);
+    if refused {
+        // The next create (the canceller's, to find the order) is refused.
+        vtp.fault_next(fake_vtp::Fault::Reject, 1);
+    }
     // One order cancelled: the carrier may hold the parcel with both orders' COD, so the
     // survivor goes into a new parcel (its own reference and booking), as after a booking.
     ctx.cancel_http("RP-78-0").await;
@@ -1310,6 +1326,17 @@ async fn a_carrier_order_whose_answer_was_lost_is_found_and_cancelled() {
         parcel_of(&parcels, &new_id)["order_ids"],
         json!(["RP-78-1"])
     );
+    if refused {
+        eventually(30, "the unresolved carrier order left to staff", || async {
+            parcel_field(&redis, &p, "cancel_state").await.as_deref() == Some("refused")
+        })
+        .await;
+        let why = parcel_field(&redis, &p, "cancel_error").await.unwrap();
+        assert!(why.contains("carrier's portal"), "{why}");
+        assert_eq!(vtp.cancelled_count(&code), 0);
+        app.stop().await;
+        return;
+    }
     carrier_cancelled(&redis, &p, "the lost carrier order found and cancelled").await;
     assert_eq!(vtp.cancelled_count(&code), 1);
     assert_eq!(
