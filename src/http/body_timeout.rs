@@ -48,19 +48,37 @@ fn over_limit(e: &axum::Error) -> bool {
     false
 }
 
+/// The body length the head declares (`Content-Length`), if it does.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 fn has_body(req: &Request) -> bool {
     if req.headers().contains_key(header::UPGRADE) {
         return false;
     }
-    let length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match length {
+    match declared_length(req) {
         Some(n) => n > 0,
         None => req.headers().contains_key(header::TRANSFER_ENCODING),
     }
+}
+
+/// 413 for a body over `max`; the connection closes (its body is left unread).
+fn too_large(max: usize) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
+        format!("request body: larger than {max} bytes"),
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -69,18 +87,17 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let secs = state.config.server.request_body_timeout_secs;
     let max = max_body(&req);
+    // A head that declares more than the limit is answered at once, not after its body.
+    if declared_length(&req).is_some_and(|n| n > max as u64) {
+        return too_large(max);
+    }
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(Duration::from_secs(secs), axum::body::to_bytes(body, max)).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(e)) if over_limit(&e) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            format!("request body: larger than {max} bytes"),
-        )
-        .into_response(),
+        Ok(Err(e)) if over_limit(&e) => too_large(max),
         Ok(Err(_)) => ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidBody,

@@ -61,6 +61,20 @@ async fn a_stalled_request_body_is_answered_408() {
         assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
         assert!(answer.contains("within 1 s"), "{answer}");
     }
+    // A head declaring more than the limit (2 MiB) is answered 413 at once, its body unsent.
+    let mut big = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/station/session HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 99999999999\r\n\r\n{{}}",
+        app.addr
+    );
+    big.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_all(&mut big).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"payload_too_large\""),
+        "{answer}"
+    );
     // GETs (no body) are untouched.
     let health = reqwest::get(app.http("/healthz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
