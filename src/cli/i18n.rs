@@ -281,8 +281,8 @@ catalogue! {
     LabelReconnects => "reconnects", "kết nối lại";
     SkippedNote => "(cancelled on the platform, never stored here)",
         "(đã hủy trên sàn, chưa từng lưu ở đây)";
-    ReconnectsNote => "(nacks {nacks}, session ended: {ended})",
-        "(bị hoãn {nacks}, phiên đã kết thúc: {ended})";
+    ReconnectsNote => "(nacks {nacks}, session ended by this push: {ended})",
+        "(bị hoãn {nacks}, lần gửi này kết thúc phiên: {ended})";
     Yes => "yes", "có";
     No => "no", "không";
     RejectedHeading => "rejected (not stored):", "bị từ chối (không lưu):";

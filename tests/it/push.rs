@@ -287,7 +287,10 @@ async fn follow_sends_appended_orders_and_ends_the_session() {
     let (code, summary) = finish(child).await;
     assert_eq!(code, 0, "{summary}");
     assert_eq!(count(&summary, "accepted"), 10, "{summary}");
-    assert!(summary.contains("session ended: yes"), "{summary}");
+    assert!(
+        summary.contains("session ended by this push: yes"),
+        "{summary}"
+    );
     assert_eq!(redis.order_keys(SITE).await.len(), 10);
     let session: Value = reqwest::Client::new()
         .get(format!("{base}/v1/sessions/e2e-follow"))
