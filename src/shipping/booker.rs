@@ -152,16 +152,16 @@ pub async fn attempt(
     // The locked part asks a quote (up to half the attempt's limit) and then books (up to
     // the limit): the lock outlives both.
     let lock_ms = attempt_timeout(cfg).as_millis() as u64 * 3 / 2 + LOCK_MARGIN_MS;
-    if !ship.store.lock_parcel(&site.id, parcel_id, lock_ms).await? {
+    let Some(token) = ship.store.lock_parcel(&site.id, parcel_id, lock_ms).await? else {
         return Ok(outcome(
             parcel_id,
             BookOutcome::Skipped,
             None,
             Some("being booked".into()),
         ));
-    }
+    };
     let out = attempt_locked(ship, site, parcel_id, carrier_hint, service_hint).await;
-    let unlocked = ship.store.unlock_parcel(&site.id, parcel_id).await;
+    let unlocked = ship.store.unlock_parcel(&site.id, parcel_id, &token).await;
     let out = out?;
     unlocked?;
     Ok(out)

@@ -195,9 +195,9 @@ async fn resolve_sent(
         return ship.store.reschedule_cancel(site, id, now + 60_000).await;
     };
     let lock_ms = CANCEL_TIMEOUT.as_millis() as u64 + 10_000;
-    if !ship.store.lock_parcel(site, id, lock_ms).await? {
+    let Some(token) = ship.store.lock_parcel(site, id, lock_ms).await? else {
         return ship.store.reschedule_cancel(site, id, now + 2_000).await;
-    }
+    };
     let result = async {
         let Some(p) = service::load_parcels(&ship.store, site, &[id.to_owned()])
             .await?
@@ -273,7 +273,7 @@ async fn resolve_sent(
         }
     }
     .await;
-    let unlocked = ship.store.unlock_parcel(site, id).await;
+    let unlocked = ship.store.unlock_parcel(site, id, &token).await;
     result?;
     unlocked
 }

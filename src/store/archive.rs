@@ -22,7 +22,8 @@ static THROUGH: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/archived_through.lua")));
 static RELOCK: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/archiver_relock.lua")));
-static UNLOCK: LazyLock<redis::Script> =
+/// Releases a lock its holder still holds (the archiver's, a parcel's booking lock).
+pub(super) static UNLOCK: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/archiver_unlock.lua")));
 
 /// Orders per pipeline of reads.

@@ -130,36 +130,50 @@ impl Store {
         .await
     }
 
-    /// A short lock so two instances never book the same parcel at once.
+    /// A short lock so two instances never book the same parcel at once: its holder's token
+    /// when taken. [`Self::unlock_parcel`] releases it only for that holder (a lock that
+    /// expired under a slow holder and was taken by another stays the other's).
     pub async fn lock_parcel(
         &self,
         site: &str,
         parcel_id: &str,
         ttl_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
+        let token = format!("{:016x}", rand::random::<u64>());
         let mut conn = self.conn();
         let got: Option<String> = self
             .bounded(
                 "lock",
                 redis::cmd("SET")
                     .arg(format!("{}:lock", keys::parcel(site, parcel_id)))
-                    .arg(1)
+                    .arg(&token)
                     .arg("NX")
                     .arg("PX")
                     .arg(ttl_ms)
                     .query_async(&mut conn),
             )
             .await?;
-        Ok(got.is_some())
+        Ok(got.map(|_| token))
     }
 
-    pub async fn unlock_parcel(&self, site: &str, parcel_id: &str) -> Result<(), StoreError> {
+    /// Releases the parcel's lock if `token`'s holder still holds it.
+    pub async fn unlock_parcel(
+        &self,
+        site: &str,
+        parcel_id: &str,
+        token: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        self.bounded(
-            "lock",
-            conn.del(format!("{}:lock", keys::parcel(site, parcel_id))),
-        )
-        .await
+        let _: i64 = self
+            .bounded(
+                "lock",
+                super::archive::UNLOCK
+                    .key(format!("{}:lock", keys::parcel(site, parcel_id)))
+                    .arg(token)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Keeps the tracking code of a carrier order found for a parcel that no longer ships

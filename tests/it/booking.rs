@@ -484,6 +484,37 @@ async fn a_booking_request_survives_a_restart() {
     again.stop().await;
 }
 
+/// A parcel's booking lock is released only by its holder: one that expired under a slow
+/// holder and was taken by another stays the other's when the first lets go.
+#[tokio::test]
+async fn a_parcel_lock_is_released_only_by_its_holder() {
+    let redis = TestRedis::start().await;
+    let cfg = livepack::Config::from_toml("").unwrap();
+    let store = livepack::store::Store::connect(&cfg.redis, &redis.url())
+        .await
+        .unwrap();
+    let first = store.lock_parcel(SITE, "P-x", 60_000).await.unwrap();
+    let first = first.expect("taken");
+    assert!(store
+        .lock_parcel(SITE, "P-x", 60_000)
+        .await
+        .unwrap()
+        .is_none());
+    // Another's token (a holder whose lock expired and was taken again) releases nothing.
+    store
+        .unlock_parcel(SITE, "P-x", "not-the-holder")
+        .await
+        .unwrap();
+    assert!(store.booking_in_flight(SITE, "P-x").await.unwrap());
+    store.unlock_parcel(SITE, "P-x", &first).await.unwrap();
+    assert!(!store.booking_in_flight(SITE, "P-x").await.unwrap());
+    assert!(store
+        .lock_parcel(SITE, "P-x", 60_000)
+        .await
+        .unwrap()
+        .is_some());
+}
+
 /// A booking request whose caller goes away (a tablet's 10 s timeout on a shipment of
 /// thousands of parcels) still books every parcel at once: its pass does not stop with the
 /// request, leaving the parcels it had not reached leased to it for minutes (reviewer Y2).
