@@ -68,12 +68,16 @@ fn has_body(req: &Request) -> bool {
 
 /// 413 for a body over `max`; the connection closes (its body is left unread).
 fn too_large(max: usize) -> Response {
-    let mut resp = ApiError::new(
+    closing(ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::PayloadTooLarge,
         format!("request body: larger than {max} bytes"),
-    )
-    .into_response();
+    ))
+}
+
+/// The error's answer, closing the connection (what is left of the body is never read).
+fn closing(e: ApiError) -> Response {
+    let mut resp = e.into_response();
     resp.headers_mut().insert(
         header::CONNECTION,
         header::HeaderValue::from_static("close"),
@@ -106,17 +110,11 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         .into_response(),
         Err(_) => {
             metrics::counter!(names::HTTP_BODY_TIMEOUTS).increment(1);
-            let mut resp = ApiError::new(
+            closing(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 ErrorCode::RequestTimeout,
                 format!("request body: not received in full within {secs} s"),
-            )
-            .into_response();
-            resp.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-            resp
+            ))
         }
     }
 }

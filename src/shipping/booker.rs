@@ -235,21 +235,7 @@ async fn attempt_locked(
             Some("no such carrier configured".into()),
         ));
     };
-    let service = p
-        .doc
-        .service
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| Some(service_hint.to_owned()).filter(|s| !s.is_empty()))
-        .or_else(|| cfg.map(CarrierConfig::service))
-        .unwrap_or_default();
-    let req = service::with_receiver(
-        &ship.store,
-        &site.id,
-        &p,
-        service::request(site, &p, &service),
-    )
-    .await?;
+    let req = booking_request(ship, site, &p, cfg, service_hint).await?;
     let limit = attempt_timeout(cfg);
     if p.quote.is_none() {
         // The carrier's own fee, kept beside our estimate; best effort, never blocks booking.
@@ -278,6 +264,32 @@ async fn attempt_locked(
         ))),
     };
     record(ship, site, &p, &carrier_id, cfg, result).await
+}
+
+/// The create request of parcel `p`: its service (the parcel's, else `service_hint`, else
+/// the carrier's default) and the full receiver read from its orders.
+pub(super) async fn booking_request(
+    ship: &Shipping,
+    site: &SiteConfig,
+    p: &StoredParcel,
+    cfg: Option<&CarrierConfig>,
+    service_hint: &str,
+) -> Result<super::carrier::BookingRequest, StoreError> {
+    let service = p
+        .doc
+        .service
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| Some(service_hint.to_owned()).filter(|s| !s.is_empty()))
+        .or_else(|| cfg.map(CarrierConfig::service))
+        .unwrap_or_default();
+    service::with_receiver(
+        &ship.store,
+        &site.id,
+        p,
+        service::request(site, p, &service),
+    )
+    .await
 }
 
 async fn record(

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::shipping::booker::BOOK_SENT;
+use crate::shipping::booker::{self, BOOK_SENT};
 use crate::shipping::carrier::CarrierError;
 use crate::shipping::{service, Shipping};
 use crate::store::StoreError;
@@ -122,16 +122,12 @@ async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
         Some(new) => format!("Khách hủy đơn; đóng gói lại thành {new}"),
         None => "Khách hủy đơn".to_owned(),
     };
-    let attempts: u64 = h
-        .get("cancel_attempts")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
     let result = tokio::time::timeout(CANCEL_TIMEOUT, carrier.cancel(&tracking, &note)).await;
     let attempt = Attempt {
         site,
         id,
         carrier_id: &carrier_id,
-        attempts,
+        attempts: cancel_attempts(&h),
         now,
     };
     let outcome = record_outcome(ship, &attempt, result).await?;
@@ -140,9 +136,10 @@ async fn one(ship: &Shipping, site: &str, id: &str) -> Result<(), StoreError> {
     ship.store.unlock_cancel(site, id).await
 }
 
-/// A parcel without a tracking code: a booking of it may still be in flight (its lock is
-/// held, or it left the floor less than [`WATCH_UNBOOKED_MS`] ago): looked at again in two
-/// seconds; else dropped (nothing to cancel).
+/// A parcel without a tracking code: a booking of it in flight (its lock is held) is waited
+/// for; one sent whose answer was lost is resolved ([`resolve_sent`]); otherwise it is
+/// looked at again every two seconds until [`WATCH_UNBOOKED_MS`] after it left the floor,
+/// then dropped (nothing to cancel).
 async fn watch_unbooked(
     ship: &Shipping,
     site: &str,
@@ -168,6 +165,23 @@ async fn watch_unbooked(
         return ship.store.reschedule_cancel(site, id, now + 2_000).await;
     }
     ship.store.drop_cancel(site, id).await
+}
+
+/// The failed carrier cancels of a parcel hash so far.
+fn cancel_attempts(h: &std::collections::HashMap<String, String>) -> u64 {
+    h.get("cancel_attempts")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a failed carrier call (an error, or no answer within its time) is recorded as.
+fn failure_message<T>(
+    failed: Result<Result<T, CarrierError>, tokio::time::error::Elapsed>,
+) -> String {
+    match failed {
+        Ok(Err(e)) => e.message().to_owned(),
+        _ => "carrier timed out".to_owned(),
+    }
 }
 
 /// The carrier of a parcel hash (its document's), or "".
@@ -210,23 +224,8 @@ async fn resolve_sent(
             // Recorded meanwhile: the next round cancels it.
             return ship.store.reschedule_cancel(site, id, now).await;
         }
-        let service = p
-            .doc
-            .service
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                let cfg = ship.config.carriers.iter().find(|c| c.id == carrier_id);
-                cfg.map(crate::config::CarrierConfig::service)
-            })
-            .unwrap_or_default();
-        let req = service::with_receiver(
-            &ship.store,
-            site,
-            &p,
-            service::request(site_cfg, &p, &service),
-        )
-        .await?;
+        let cfg = ship.config.carriers.iter().find(|c| c.id == carrier_id);
+        let req = booker::booking_request(ship, site_cfg, &p, cfg, "").await?;
         match tokio::time::timeout(CANCEL_TIMEOUT, carrier.book(&req)).await {
             Ok(Ok(found)) => {
                 ship.store
@@ -253,22 +252,16 @@ async fn resolve_sent(
                 Ok(())
             }
             failed => {
-                let message = match failed {
-                    Ok(Err(e)) => e.message().to_owned(),
-                    _ => "carrier timed out".to_owned(),
-                };
-                let attempts = h
-                    .get("cancel_attempts")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
                 let attempt = Attempt {
                     site,
                     id,
                     carrier_id: &carrier_id,
-                    attempts,
+                    attempts: cancel_attempts(h),
                     now,
                 };
-                record_failure(ship, &attempt, &message).await.map(|_| ())
+                record_failure(ship, &attempt, &failure_message(failed))
+                    .await
+                    .map(|_| ())
             }
         }
     }
@@ -312,13 +305,7 @@ async fn record_outcome(
             tracing::warn!(site, parcel = %id, "carrier refused to cancel the order: pull the parcel at hand-over");
             Ok("refused")
         }
-        failed => {
-            let message = match failed {
-                Ok(Err(e)) => e.message().to_owned(),
-                _ => "carrier timed out".to_owned(),
-            };
-            record_failure(ship, a, &message).await
-        }
+        failed => record_failure(ship, a, &failure_message(failed)).await,
     }
 }
 

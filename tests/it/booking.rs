@@ -84,6 +84,19 @@ async fn parcel_field(redis: &TestRedis, parcel: &str, field: &str) -> Option<St
     c.hget(keys::parcel(SITE, parcel), field).await.unwrap()
 }
 
+/// Waits up to `secs` until every one of `parcels` reads `book_state = booked`.
+async fn every_parcel_booked(redis: &TestRedis, parcels: &[String], secs: u64, what: &str) {
+    eventually(secs, what, || async {
+        for p in parcels {
+            if parcel_field(redis, p, "book_state").await.as_deref() != Some("booked") {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 async fn metric(addr: &str, line_start: &str) -> f64 {
     let (_, text) = api(addr, reqwest::Method::GET, "/metrics").await;
     text.lines()
@@ -450,18 +463,7 @@ async fn a_booking_request_survives_a_restart() {
     let mut cfg = config(&redis.url(), &vtp.base_url());
     cfg.planner.enabled = false;
     let again = TestApp::spawn_with(cfg).await;
-    eventually(60, "the next instance books every parcel", || {
-        let (r, ps) = (&redis, &parcels);
-        async move {
-            for p in ps {
-                if parcel_field(r, p, "book_state").await.as_deref() != Some("booked") {
-                    return false;
-                }
-            }
-            true
-        }
-    })
-    .await;
+    every_parcel_booked(&redis, &parcels, 60, "the next instance books every parcel").await;
     let counts = vtp.created_counts();
     for p in &parcels {
         assert_eq!(counts.get(p), Some(&1), "{p} booked once");
@@ -549,17 +551,12 @@ async fn a_booking_request_cut_off_by_its_caller_still_books_every_parcel() {
     }
     // The lease of a cut-off pass lasts over a minute (the attempt time limit per round of
     // 8): well inside it, every parcel is booked.
-    eventually(20, "every parcel booked after the caller left", || {
-        let (r, ps) = (&redis, &parcels);
-        async move {
-            for p in ps {
-                if parcel_field(r, p, "book_state").await.as_deref() != Some("booked") {
-                    return false;
-                }
-            }
-            true
-        }
-    })
+    every_parcel_booked(
+        &redis,
+        &parcels,
+        20,
+        "every parcel booked after the caller left",
+    )
     .await;
     let counts = vtp.created_counts();
     for p in &parcels {

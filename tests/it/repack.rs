@@ -24,11 +24,16 @@ const TOKEN: &str = "seller-one-token-0000000001";
 const SESSION: &str = "ocop-repack";
 
 fn config(redis: &str, vtp: &str) -> livepack::Config {
-    let carrier = vtp_carrier_toml(
+    config_with(
+        redis,
         vtp,
-        "vtp-webhook-secret-for-tests",
         "retry_base_ms = 50\nbook_before_pickup_minutes = 0",
-    );
+    )
+}
+
+/// The seller and the Viettel Post carrier with `carrier` settings of its own.
+fn config_with(redis: &str, vtp: &str, carrier: &str) -> livepack::Config {
+    let carrier = vtp_carrier_toml(vtp, "vtp-webhook-secret-for-tests", carrier);
     let extra = format!("{carrier}{}", sellers_toml(&[(SELLER, TOKEN)]));
     test_config(redis, &extra)
 }
@@ -1194,19 +1199,9 @@ async fn cancel_during_an_in_flight_booking_cancels_the_order_it_creates() {
     let redis = TestRedis::start().await;
     let vtp = FakeVtp::start().await;
     let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
-    let mut ctx = Ctx::new(app.addr.to_string(), SELLER, TOKEN);
-    for k in 0..2 {
-        ctx.orders.push(test_order(77, k));
-    }
-    let mut ws = connect(&app, TOKEN, "race").await;
-    ingest(&mut ws, 1, &ctx.orders).await;
-    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
-    recv(&mut ws).await;
-    wait_waved(&mut ctx).await;
+    let (mut ctx, p, sh) = one_buyer_waved(&app, &redis, 77, "race").await;
     let parcels = ctx.check().await;
-    let p = parcel_of_buyer(&parcels, 77);
     assert_eq!(parcel_of(&parcels, &p)["status"], "open");
-    let sh = parcel_shipment(&redis, &p).await.expect("in a shipment");
 
     vtp.set_delay(std::time::Duration::from_secs(3));
     let url = format!("http://{}/v1/shipments/{sh}/book", ctx.addr);
@@ -1280,25 +1275,9 @@ async fn a_lost_carrier_order_the_carrier_will_not_name_is_left_to_staff() {
 async fn lost_answer_then_cancel(refused: bool) {
     let redis = TestRedis::start().await;
     let vtp = FakeVtp::start().await;
-    let carrier = vtp_carrier_toml(
-        &vtp.base_url(),
-        "vtp-webhook-secret-for-tests",
-        "retry_base_ms = 60000\nattempt_timeout_ms = 300\nbook_before_pickup_minutes = 0",
-    );
-    let extra = format!("{carrier}{}", sellers_toml(&[(SELLER, TOKEN)]));
-    let app = TestApp::spawn_with(test_config(&redis.url(), &extra)).await;
-    let mut ctx = Ctx::new(app.addr.to_string(), SELLER, TOKEN);
-    for k in 0..2 {
-        ctx.orders.push(test_order(78, k));
-    }
-    let mut ws = connect(&app, TOKEN, "lost").await;
-    ingest(&mut ws, 1, &ctx.orders).await;
-    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
-    recv(&mut ws).await;
-    wait_waved(&mut ctx).await;
-    let parcels = ctx.check().await;
-    let p = parcel_of_buyer(&parcels, 78);
-    let sh = parcel_shipment(&redis, &p).await.expect("in a shipment");
+    let carrier = "retry_base_ms = 60000\nattempt_timeout_ms = 300\nbook_before_pickup_minutes = 0";
+    let app = TestApp::spawn_with(config_with(&redis.url(), &vtp.base_url(), carrier)).await;
+    let (mut ctx, p, sh) = one_buyer_waved(&app, &redis, 78, "lost").await;
 
     // Created, answered after 1 s: the 300 ms attempt gives up (retrying, no code).
     vtp.set_delay(std::time::Duration::from_secs(1));
@@ -1345,6 +1324,29 @@ async fn lost_answer_then_cancel(refused: bool) {
     );
     assert_eq!(vtp.created_count(&p), 1, "found, not created again");
     app.stop().await;
+}
+
+/// Two orders of `buyer` (`RP-{buyer}-0`, `-1`) pushed into `session`, which ends; once
+/// waved: the context, their parcel and its shipment.
+async fn one_buyer_waved(
+    app: &TestApp,
+    redis: &TestRedis,
+    buyer: u64,
+    session: &str,
+) -> (Ctx, String, String) {
+    let mut ctx = Ctx::new(app.addr.to_string(), SELLER, TOKEN);
+    for k in 0..2 {
+        ctx.orders.push(test_order(buyer, k));
+    }
+    let mut ws = connect(app, TOKEN, session).await;
+    ingest(&mut ws, 1, &ctx.orders).await;
+    send(&mut ws, &json!({"type": "end_session", "seq": 2})).await;
+    recv(&mut ws).await;
+    wait_waved(&mut ctx).await;
+    let parcels = ctx.check().await;
+    let p = parcel_of_buyer(&parcels, buyer);
+    let sh = parcel_shipment(redis, &p).await.expect("in a shipment");
+    (ctx, p, sh)
 }
 
 /// (parcel id, wave id) of seller A's order `id` once it is waved.
