@@ -339,9 +339,18 @@ async fn commit_one<'a, 'p>(
     (w.wave, w.wave_id, fields, new_parcels, outcome)
 }
 
+/// The earlier parcels a buyer's new parcel names ("ordered after P-… was released"), at
+/// most: the latest of them still shipping, among the latest [`LOOKED_AT_EARLIER`]. A buyer
+/// with hundreds of parcels at one pickup (an export whose orders all carry one phone and
+/// address) made each wave read and mark every earlier parcel: wave commits grew to 90 ms
+/// of Redis each and the site's planner stalled for minutes (review X1). Each parcel is now
+/// read a bounded number of times and named by a bounded number of later ones.
+const NAMED_EARLIER: usize = 3;
+const LOOKED_AT_EARLIER: usize = 12;
+
 /// Boxes of buyers who already have a parcel released for the same pickup (they ordered
 /// again after its wave was released): each such box says why the buyer's orders span
-/// parcels, and so does each earlier parcel still shipping (the returned marks: parcel id,
+/// parcels, and so does each earlier parcel it names (the returned marks: parcel id,
 /// note). `parcels` are the boxes' parcels, in box order (a box without orders has none).
 async fn after_release(
     ctx: &Ctx<'_>,
@@ -372,7 +381,10 @@ async fn after_release(
         let r = ctx.released.lock().unwrap_or_else(|e| e.into_inner());
         parcels
             .iter()
-            .map(|p| r.earlier(p.pickup_ms, &p.seller, &p.buyer_key).to_vec())
+            .map(|p| {
+                let all = r.earlier(p.pickup_ms, &p.seller, &p.buyer_key);
+                all[all.len().saturating_sub(LOOKED_AT_EARLIER)..].to_vec()
+            })
             .collect()
     };
     // Earlier parcel → the new parcels of its buyer.
@@ -382,10 +394,11 @@ async fn after_release(
         if earlier.is_empty() {
             continue;
         }
-        let now = super::released::shipping_now(ctx.store, ctx.site, &earlier).await?;
+        let mut now = super::released::shipping_now(ctx.store, ctx.site, &earlier).await?;
         if now.is_empty() {
             continue; // every earlier order of the buyer was cancelled
         }
+        now.drain(..now.len().saturating_sub(NAMED_EARLIER));
         let verb = if now.len() == 1 { "was" } else { "were" };
         let why = format!("{SPLIT_AFTER_RELEASE} {} {verb} released", now.join(", "));
         b.reason = Some(match b.reason.take() {

@@ -9,7 +9,7 @@
 use crate::common;
 use crate::fake_vtp;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Command;
 
 use common::*;
@@ -919,6 +919,74 @@ async fn a_buyer_who_orders_again_after_release_has_parcels_that_say_so() {
             "{p1}"
         );
     }
+    app.stop().await;
+}
+
+/// A buyer with many parcels at one pickup (an export whose orders all carry one phone and
+/// address): a new parcel names only the latest three earlier ones, and an earlier parcel is
+/// named by no more than the three that followed it. Before, each wave read and marked every
+/// earlier parcel of the buyer, and one seller's such export stalled the site's planner for
+/// minutes (review X1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_with_many_parcels_at_one_pickup_names_only_the_latest() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp)).await;
+    let addr = app.addr.to_string();
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        let (session, order) = (format!("many-{n}"), format!("MANY-{n}"));
+        ingest(&app, &session, vec![honey(&order)]).await;
+        eventually(60, "the order waved", || waved(&addr, &session, 1)).await;
+        let p = parcel_of(&addr, &order).await;
+        ids.push(p["parcel_id"].as_str().unwrap().to_owned());
+    }
+    let mut pickups = HashSet::new();
+    for id in &ids {
+        pickups.insert(shipment_of(&addr, id).await.1.to_string());
+    }
+    if pickups.len() > 1 {
+        eprintln!("the orders fell on two pickups: nothing to check");
+        app.stop().await;
+        return;
+    }
+    let p5 = parcel_of(&addr, "MANY-5").await;
+    assert_eq!(
+        p5["split_reason"].as_str(),
+        Some(
+            format!(
+                "ordered after {}, {}, {} were released",
+                ids[1], ids[2], ids[3]
+            )
+            .as_str()
+        ),
+        "{p5}"
+    );
+    let p1 = parcel_of(&addr, "MANY-1").await;
+    assert_eq!(
+        p1["split_reason"].as_str(),
+        Some(
+            format!(
+                "ordered again after release: {}, {}, {}",
+                ids[1], ids[2], ids[3]
+            )
+            .as_str()
+        ),
+        "{p1}"
+    );
+    // Its own reason first, then the note of the parcels that named it.
+    let p2 = parcel_of(&addr, "MANY-2").await;
+    assert_eq!(
+        p2["split_reason"].as_str(),
+        Some(
+            format!(
+                "ordered after {} was released, ordered again after release: {}, {}, {}",
+                ids[0], ids[2], ids[3], ids[4]
+            )
+            .as_str()
+        ),
+        "{p2}"
+    );
     app.stop().await;
 }
 
