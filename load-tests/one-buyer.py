@@ -38,6 +38,7 @@ A = ("mat-ong-tam-diep", "demo-seller-mat-ong-tam-diep-token")
 B = ("tra-shan-tuyet", "demo-seller-tra-shan-tuyet-token")
 C = ("seller-c", "demo-seller-c-token-one-buyer-bench")
 HERE = os.path.dirname(os.path.abspath(__file__))
+SKUS = ["HONEY-500", "TEA-SHAN-100", "RICE-ST25-5KG"]
 
 SECOND_SITE = """
 [[sites]]
@@ -88,15 +89,16 @@ def order(order_id, buyer):
         "buyer": {"name": "Nguyễn Thị Lan", "phone": "09%08d" % buyer},
         "ship_to": {"province": "Ninh Bình", "ward": "Phường Hoa Lư",
                     "street": "%d Trần Hưng Đạo" % buyer},
-        "items": [{"sku": random.choice(["HONEY-500", "TEA-SHAN-100", "RICE-ST25-5KG"]),
+        "items": [{"sku": random.choice(SKUS),
                    "name": "x", "qty": 1, "unit_price": "185000", "weight_g": 650}],
         "cod_amount": "185000", "shipping_fee": "30000",
     }
 
 
 class Run:
-    def __init__(self, port, orders, buyers):
+    def __init__(self, port, orders, buyers, cancel):
         self.base = "127.0.0.1:%d" % port
+        self.cancel = cancel
         self.orders, self.buyers = orders, buyers
 
     def connect(self, seller, session):
@@ -159,8 +161,31 @@ class Run:
               % (name, latencies[20] * 1e3, latencies[-1] * 1e3, time.time() - ended), flush=True)
         return True
 
+    async def cancel_all(self):
+        """A's orders all cancelled, pipelined one a frame, once they are waved."""
+        while (await asyncio.to_thread(self.session, A, "big"))["waved"] < self.orders:
+            await asyncio.sleep(0.2)
+        async with self.connect(A, "big") as ws:
+            started = time.time()
+
+            async def replies():
+                for _ in range(self.orders):
+                    reply = json.loads(await ws.recv())
+                    if reply["type"] != "ack":
+                        print("A cancel:", reply)
+
+            reading = asyncio.create_task(replies())
+            for i in range(self.orders):
+                await ws.send(json.dumps({"type": "cancel", "seq": i + 1, "order_id": "BIG-%d" % i,
+                                          "reason": "buyer_cancelled"}))
+            await reading
+            print("A: %d cancels answered in %.1f s" % (self.orders, time.time() - started), flush=True)
+
     async def main(self):
         big = asyncio.create_task(self.big())
+        if self.cancel:
+            await big
+            big = asyncio.create_task(self.cancel_all())
         await asyncio.sleep(2)
         ok = await asyncio.gather(self.small(B, "B-same-site"), self.small(C, "C-other-site"))
         await big
@@ -172,7 +197,12 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--orders", type=int, default=100_000)
     ap.add_argument("--buyers", type=int, default=1)
+    ap.add_argument("--skus", type=int, default=3, help="distinct SKUs (3: the demo's)")
+    ap.add_argument("--cancel", action="store_true",
+                    help="then A cancels all its orders once waved, while B and C run")
     args = ap.parse_args()
+    if args.skus != 3:
+        SKUS[:] = ["SKU-%d" % i for i in range(args.skus)]
     tmp = tempfile.mkdtemp(prefix="lp-one-buyer-")
     port = free_port()
     env = dict(os.environ, LIVEPACK_CONFIG=config(tmp, port))
@@ -188,7 +218,7 @@ def main():
                 if time.time() > deadline or server.poll() is not None:
                     sys.exit("livepack did not start: see %s/serve.log" % tmp)
                 time.sleep(0.2)
-        ok = asyncio.run(Run(port, args.orders, args.buyers).main())
+        ok = asyncio.run(Run(port, args.orders, args.buyers, args.cancel).main())
         sock = os.path.join(tmp, "data", "redis.sock")
         stats = subprocess.run(["redis-cli", "-s", sock, "info", "commandstats"],
                                capture_output=True, text=True).stdout
