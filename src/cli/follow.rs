@@ -142,8 +142,9 @@ impl Seen {
                     self.sent.insert(m.key.clone(), json);
                     fresh.push(m);
                 }
+                // Named by its last row: the one written late, as a rule.
                 Some(old) if *old != json => problems.push(Unmappable {
-                    line: m.line,
+                    line: m.last_line,
                     order_id: m.order_id().map(str::to_owned),
                     reason: t(Msg::OrderChanged, &[]),
                 }),
@@ -497,4 +498,38 @@ fn step(
     };
     let end = parsed.end_marker;
     Ok((seen.take_new(parsed, tally, pb), end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "Order ID,Order Status,Seller SKU,Product Name,Quantity,\
+        SKU Unit Original Price,Shipping Fee After Discount,Order Amount,Created Time,\
+        Recipient,Phone #,Province,District,Villages,Detail Address,Payment Method,Weight(kg)\n";
+
+    fn row(id: &str, sku: &str) -> String {
+        format!(
+            "{id},To ship,{sku},Mật ong,1,185000,30000,215000,01/12/2026 20:15:02,Nguyễn Thị Lan,\
+             0912345678,Ninh Bình,,Phường Hoa Lư,12 Trần Hưng Đạo,Cash on delivery,0.65\n"
+        )
+    }
+
+    /// A row of an order written after the order was sent is reported by its own line, not
+    /// by the line where the order starts (review W).
+    #[test]
+    fn a_late_row_is_named_by_its_own_line() {
+        let opts = Options::default();
+        let (pb, mut seen, mut tally) = (ProgressBar::hidden(), Seen::default(), Tally::default());
+        let first = format!("{HEAD}{}{}", row("5001", "HONEY-500"), row("5002", "TEA-1"));
+        let parsed = import::parse(Format::TiktokCsv, first.as_bytes(), &opts, true).unwrap();
+        assert_eq!(seen.take_new(parsed, &mut tally, &pb).len(), 2);
+        assert!(tally.unmappable.is_empty());
+        // Line 4: a second SKU of the order that starts on line 2.
+        let grown = format!("{first}{}", row("5001", "RICE-5KG"));
+        let parsed = import::parse(Format::TiktokCsv, grown.as_bytes(), &opts, true).unwrap();
+        assert!(seen.take_new(parsed, &mut tally, &pb).is_empty());
+        let lines: Vec<usize> = tally.unmappable.iter().map(|u| u.line).collect();
+        assert_eq!(lines, [4], "{:?}", tally.unmappable);
+    }
 }

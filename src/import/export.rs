@@ -135,6 +135,7 @@ pub(crate) fn parse_rows(
                 let cells = cells_of(&cols, &rows, &order);
                 out.orders.push(Mapped {
                     line: first_line,
+                    last_line: rows.iter().map(|r| r.line).max().unwrap_or(first_line),
                     key: order_id,
                     order,
                     cells,

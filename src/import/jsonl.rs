@@ -23,6 +23,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
                 }
                 out.orders.push(Mapped {
                     line: line_no,
+                    last_line: line_no,
                     key: format!("L{line_no}"),
                     order: Value::Object(map),
                     cells: Vec::new(),

@@ -73,6 +73,9 @@ pub struct Options {
 pub struct Mapped {
     /// The line (1-based) where the order starts in the input.
     pub line: usize,
+    /// The line of its last row: `line` but for an export, whose order spans rows (a row
+    /// written late, after the order was sent, is named by this line).
+    pub last_line: usize,
     /// Stable across re-reads of a growing input (`--follow` sends each key once).
     pub key: String,
     pub order: serde_json::Value,

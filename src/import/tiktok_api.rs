@@ -117,6 +117,7 @@ fn map_one(order: Value, line: usize, opts: &Options, out: &mut Parsed) {
     match draft(&order).and_then(|d| d.finish(opts)) {
         Ok(o) => out.orders.push(Mapped {
             line,
+            last_line: line,
             key: id.clone().unwrap_or_else(|| format!("L{line}")),
             order: o,
             cells: Vec::new(),
