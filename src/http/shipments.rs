@@ -230,7 +230,8 @@ pub struct BookResult {
 #[utoipa::path(post, path = "/v1/shipments/{shipment_id}/book", tag = "shipments", params(("shipment_id" = String, Path)),
     security(("station_cookie" = []), ("operator_token" = [])),
     responses((status = 200, body = BookResult), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody, description = "a cookie-authenticated write from another origin"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "shutting_down: the service stopped while booking; book again")))]
 pub async fn book(
     State(state): State<AppState>,
     caller: Caller,
@@ -244,7 +245,14 @@ pub async fn book(
             "the shipment has left already",
         ));
     }
-    let parcels = service::book_shipment(&state.shipping, sh, false).await?;
+    let Some(parcels) = service::book_shipment(&state.shipping, sh, false).await? else {
+        // Stopped by a graceful shutdown: the parcels not reached are booked after the
+        // next start (or by another instance), and booking again is safe.
+        return Err(ApiError::unavailable(
+            ErrorCode::ShuttingDown,
+            "the service is shutting down: book again in a moment",
+        ));
+    };
     Ok(Json(BookResult {
         shipment_id: id,
         parcels,

@@ -429,18 +429,19 @@ pub(crate) async fn with_receiver(
 /// out on a shipment of thousands of parcels, which takes tens of seconds) does not stop it
 /// half way, which left the parcels it had not reached leased to it
 /// ([`booker::first_pass_lease_ms`], up to 5 minutes) and unbooked meanwhile. Shutdown stops
-/// it (the lease then holds until the next start's booker takes them).
+/// it (the lease then holds until the next start's booker takes them): `None`, so the caller
+/// is told the service is stopping rather than given an empty list of parcels.
 pub async fn book_shipment(
     ship: &Shipping,
     sh: Shipment,
     only_due: bool,
-) -> Result<Vec<ParcelBooking>, StoreError> {
+) -> Result<Option<Vec<ParcelBooking>>, StoreError> {
     let pass_ship = ship.clone();
     let shutdown = ship.shutdown.clone();
     let pass = ship.tasks.spawn(async move {
         tokio::select! {
-            r = book_pass(&pass_ship, &sh, only_due) => r,
-            _ = shutdown.cancelled() => Ok(Vec::new()),
+            r = book_pass(&pass_ship, &sh, only_due) => r.map(Some),
+            _ = shutdown.cancelled() => Ok(None),
         }
     });
     match pass.await {

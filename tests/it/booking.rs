@@ -565,6 +565,53 @@ async fn a_booking_request_cut_off_by_its_caller_still_books_every_parcel() {
     app.stop().await;
 }
 
+/// A graceful shutdown in the middle of a manual booking pass answers the request 503
+/// `shutting_down` (book again), not 200 with an empty list of parcels (code review F5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_pass_stopped_by_shutdown_says_so() {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    let addr = app.addr.to_string();
+    ingest(&app, 48, |_, _| {}).await;
+    let shs = planned(&addr, 48).await;
+    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
+    // Every createOrder answers after 2 s: the pass (6 rounds of 8) outlasts the shutdown.
+    vtp.set_random_faults(RandomFaults {
+        server_error: 0.0,
+        stall: 1.0,
+        stall_for: Duration::from_secs(2),
+        seed: 7,
+    });
+    let (id, _) = shs.iter().max_by_key(|(_, p)| p.len()).unwrap().clone();
+    let request = tokio::spawn({
+        let addr = addr.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("http://{addr}/v1/shipments/{id}/book"))
+                .bearer_auth(OPERATOR)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    });
+    eventually(30, "a create call sent", || async {
+        for p in &parcels {
+            if parcel_field(&redis, p, "book_sent").await.is_some() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    app.stop().await;
+    let (status, body) = request.await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "shutting_down", "{body}");
+}
+
 /// A shipment's status follows its parcels: booked once every parcel for the truck has its
 /// tracking code, open again when its last ones are cancelled (it read `booked` with nothing
 /// left to ship).
