@@ -909,3 +909,30 @@ async fn leases_lost_again_and_again_mid_backlog_still_wave_every_order_once() {
     each_waved_once_and_acked(&redis, &app, "ll", &all).await;
     app.stop().await;
 }
+
+/// A site's pending orders are read in `HSCAN` pages (one `HKEYS` of 300,000 held Redis for
+/// 128 ms): every field once, across many pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_orders_are_read_whole_in_pages() {
+    let redis = TestRedis::start().await;
+    let store = store_of(&redis).await;
+    assert!(store.pending(SITE).await.unwrap().is_empty());
+    let mut c = redis.conn().await;
+    let want: Vec<String> = (0..9_001)
+        .map(|i| livepack::store::keys::pending_field(SELLER_A, &format!("P-{i}")))
+        .collect();
+    for chunk in want.chunks(1_000) {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(livepack::store::keys::pending(SITE));
+        for f in chunk {
+            cmd.arg(f).arg("1");
+        }
+        let _: i64 = cmd.query_async(&mut c).await.unwrap();
+    }
+    let mut got = store.pending(SITE).await.unwrap();
+    got.sort();
+    let mut want = want;
+    want.sort();
+    assert_eq!(got.len(), 9_001);
+    assert_eq!(got, want);
+}
