@@ -340,11 +340,12 @@ async fn commit_one<'a, 'p>(
 }
 
 /// The earlier parcels a buyer's new parcel names ("ordered after P-… was released"), at
-/// most: the latest of them still shipping, among the latest [`LOOKED_AT_EARLIER`]. A buyer
-/// with hundreds of parcels at one pickup (an export whose orders all carry one phone and
-/// address) made each wave read and mark every earlier parcel: wave commits grew to 90 ms
-/// of Redis each and the site's planner stalled for minutes (review X1). Each parcel is now
-/// read a bounded number of times and named by a bounded number of later ones.
+/// most: the latest of them still shipping (a repack's parcel in the place of the one it
+/// replaced), among the latest [`LOOKED_AT_EARLIER`]; and the new parcels one wave's mark
+/// on an earlier parcel names, at most. A buyer with hundreds of parcels at one pickup (an
+/// export whose orders all carry one phone and address) made each wave read and mark every
+/// earlier parcel: wave commits grew to 90 ms of Redis each and the site's planner stalled
+/// for minutes (review X1). Each parcel is now read, and marked, a bounded number of times.
 const NAMED_EARLIER: usize = 3;
 const LOOKED_AT_EARLIER: usize = 12;
 
@@ -387,7 +388,8 @@ async fn after_release(
             })
             .collect()
     };
-    // Earlier parcel → the new parcels of its buyer.
+    // Earlier parcel → the new parcels of its buyer (at most NAMED_EARLIER a wave: a buyer's
+    // orders fill many boxes of one wave, each naming the same earlier parcels).
     let mut notes: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let with_orders = boxes.iter_mut().filter(|b| !b.recs.is_empty());
     for ((b, p), earlier) in with_orders.zip(parcels).zip(earlier) {
@@ -406,7 +408,10 @@ async fn after_release(
             None => why,
         });
         for id in now {
-            notes.entry(id).or_default().push(&p.parcel_id);
+            let named = notes.entry(id).or_default();
+            if named.len() < NAMED_EARLIER {
+                named.push(&p.parcel_id);
+            }
         }
     }
     Ok(notes

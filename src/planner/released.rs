@@ -92,29 +92,43 @@ pub async fn load(store: &Store, site: &str, pickup: DateTime<Utc>) -> Result<Bu
 
 /// The parcels that ship now in place of `released` (a parcel itself while it goes on the
 /// truck, the parcel a repack replaced it with, none for a cancelled or rejected one), in
-/// order, without repeats.
+/// the order of the parcels of `released` they stand for (a repack's parcel where the one
+/// it replaced was: a replaced early parcel is not the latest), without repeats.
 pub async fn shipping_now(
     store: &Store,
     site: &str,
     released: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    let mut out: Vec<String> = Vec::new();
-    let mut look: Vec<String> = released.to_vec();
+    // (index in `released`, parcel id)
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut look: Vec<(usize, String)> = released.iter().cloned().enumerate().collect();
     for _ in 0..MAX_REPACKS {
         if look.is_empty() {
             break;
         }
+        let ids: Vec<String> = look.iter().map(|(_, id)| id.clone()).collect();
+        let loaded: HashMap<String, StoredParcel> = load_parcels(store, site, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.doc.parcel_id.clone(), p))
+            .collect();
         let mut next = Vec::new();
-        for p in load_parcels(store, site, &look).await? {
-            match successor(&p) {
-                Some(id) => next.push(id),
-                None if shipable(&p) && !out.contains(&p.doc.parcel_id) => {
-                    out.push(p.doc.parcel_id)
-                }
+        for (at, id) in look {
+            let Some(p) = loaded.get(&id) else { continue };
+            match successor(p) {
+                Some(s) => next.push((at, s)),
+                None if shipable(p) => found.push((at, id)),
                 None => {}
             }
         }
         look = next;
+    }
+    found.sort_by_key(|(at, _)| *at);
+    let mut out: Vec<String> = Vec::with_capacity(found.len());
+    for (_, id) in found {
+        if !out.contains(&id) {
+            out.push(id);
+        }
     }
     Ok(out)
 }

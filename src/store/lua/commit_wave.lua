@@ -14,8 +14,7 @@
 -- parcel's shipment (1-based index, 0 none), then g, then g × (the session's orders in this
 -- wave, its risk record), then r, then r × (note, ids) of the r parcels released before for
 -- a buyer of this wave at the same pickup (their keys follow the shipments' in KEYS: their
--- hash field `sr` becomes the note, or gains `, ids` if it has that note already, or
--- `, note` after a reason of its own; and its `ver` grows by one;
+-- hash field `sr` becomes the note, or gains `, ids` if it has one, and its `ver` grows by one;
 -- planner/released.rs). An order names only its parcel (`p`): its wave
 -- is the parcel's `wave`, its shipment the parcel document's; a parcel's id is its key's
 -- last part (issue 20: no field repeats what another holds).
@@ -133,13 +132,7 @@ for x = 0, tonumber(ARGV[a_marks] or '0') - 1 do
   local key = KEYS[k_marks + x]
   if redis.call('EXISTS', key) == 1 then
     local old = redis.call('HGET', key, 'sr')
-    local note = ARGV[a_marks + 1 + 2 * x]
-    if old and string.find(old, 'ordered again after release: ', 1, true) then
-      note = old .. ', ' .. ARGV[a_marks + 2 + 2 * x]
-    elseif old then
-      -- Its own reason (it was split by weight, or ordered after another parcel) stays first.
-      note = old .. ', ' .. note
-    end
+    local note = old and (old .. ', ' .. ARGV[a_marks + 2 + 2 * x]) or ARGV[a_marks + 1 + 2 * x]
     -- A new version: a repack computed from the parcel before its note is redone.
     redis.call('HSET', key, 'sr', note)
     redis.call('HINCRBY', key, 'ver', 1)
