@@ -275,7 +275,8 @@ pub struct RedisConfig {
     pub bin: String,
     /// Embedded mode: `appendfsync` (everysec | always | no).
     pub appendfsync: Fsync,
-    /// Connections in the pool (each one is multiplexed).
+    /// Connections in the pool (each one is multiplexed); one more carries bulk reads (a
+    /// day's parcels for a waves list, a shipment's for labels), two pipelines at a time.
     pub pool_size: usize,
     /// Bound on one Redis round trip; past it a frame is never acked: its connection closes
     /// with 1011 (outcome unknown: resend), or it is nacked if it never reached Redis.

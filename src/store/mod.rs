@@ -117,6 +117,9 @@ impl StoreError {
     }
 }
 
+/// Bulk read pipelines ([`Store::read_hashes`]) in flight at once, across the process.
+const BULK_READS: usize = 2;
+
 /// One connection of the pool: a single server or a cluster.
 #[derive(Clone)]
 pub enum RedisConn {
@@ -181,6 +184,14 @@ struct Inner {
         std::sync::Mutex<std::collections::HashMap<String, std::collections::HashMap<String, i64>>>,
     conns: Vec<RedisConn>,
     next: AtomicUsize,
+    /// The connection of bulk reads ([`Store::read_hashes`]: a day's parcels for a waves
+    /// list, a shipment's for a label's `k/n`), apart from `conns`, and the turns they take.
+    /// A station's reads of a big day (20,000 parcels of 100 lines each, megabytes a
+    /// pipeline) shared the pool with every site's ingest and planner: replies queued behind
+    /// them on the multiplexed connections past the command time limit, and another site's
+    /// seller saw its connection closed (1011) and its planner lose its lease (review Z).
+    bulk: RedisConn,
+    bulk_turns: tokio::sync::Semaphore,
     timeout: Duration,
     replicas: u32,
     replicas_timeout_ms: u64,
@@ -239,7 +250,7 @@ impl Store {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        let mut conns = Vec::with_capacity(cfg.pool_size);
+        let mut conns = Vec::with_capacity(cfg.pool_size + 1);
         if nodes.len() > 1 {
             let client = redis::cluster::ClusterClient::builder(nodes)
                 .connection_timeout(timeout)
@@ -251,7 +262,8 @@ impl Store {
             conns.push(RedisConn::Cluster(conn));
         } else {
             let client = redis::Client::open(url)?;
-            for _ in 0..cfg.pool_size {
+            // The pool, then the bulk reads' connection.
+            for _ in 0..=cfg.pool_size {
                 let mcfg = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
@@ -262,11 +274,19 @@ impl Store {
                 conns.push(RedisConn::Single(cm));
             }
         }
+        // A cluster connection routes each command to its node: bulk reads share it.
+        let bulk = match conns.last() {
+            Some(RedisConn::Single(_)) if conns.len() > 1 => conns.pop(),
+            other => other.cloned(),
+        }
+        .expect("at least one connection");
         Ok(Store {
             inner: Arc::new(Inner {
                 last_failure_ms: std::sync::atomic::AtomicI64::new(0),
                 site_failures: Default::default(),
                 conns,
+                bulk,
+                bulk_turns: tokio::sync::Semaphore::new(BULK_READS),
                 next: AtomicUsize::new(0),
                 timeout,
                 replicas: cfg.replicas,
@@ -342,14 +362,22 @@ impl Store {
         self.bounded(op, pipe.query_async(&mut conn)).await
     }
 
-    /// [`Store::read_pipe`] of `HGETALL`s: each hash with its `data` unpacked
-    /// ([`doc::hash_text`]).
+    /// A pipeline of `HGETALL`s: each hash with its `data` unpacked ([`doc::hash_text`]).
+    /// Bulk reads: on their own connection, [`BULK_READS`] pipelines at a time (each read
+    /// and unpacked in its turn), so that many of them wait for each other, not ingest.
     pub async fn read_hashes(
         &self,
         op: &'static str,
         pipe: &redis::Pipeline,
     ) -> Result<Vec<std::collections::HashMap<String, String>>, StoreError> {
-        let raw: Vec<std::collections::HashMap<String, Vec<u8>>> = self.read_pipe(op, pipe).await?;
+        if pipe.is_empty() {
+            return Ok(Vec::new());
+        }
+        // (The semaphore is never closed.)
+        let _turn = self.inner.bulk_turns.acquire().await.ok();
+        let mut conn = self.inner.bulk.clone();
+        let raw: Vec<std::collections::HashMap<String, Vec<u8>>> =
+            self.bounded(op, pipe.query_async(&mut conn)).await?;
         raw.into_iter().map(doc::hash_text).collect()
     }
 
