@@ -355,10 +355,19 @@ impl Store {
         op: &'static str,
         pipe: &redis::Pipeline,
     ) -> Result<Vec<T>, StoreError> {
+        self.read_pipe_on(self.conn(), op, pipe).await
+    }
+
+    /// [`Store::read_pipe`] on the connection given.
+    async fn read_pipe_on<T: redis::FromRedisValue>(
+        &self,
+        mut conn: RedisConn,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<T>, StoreError> {
         if pipe.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn();
         self.bounded(op, pipe.query_async(&mut conn)).await
     }
 
@@ -370,14 +379,10 @@ impl Store {
         op: &'static str,
         pipe: &redis::Pipeline,
     ) -> Result<Vec<std::collections::HashMap<String, String>>, StoreError> {
-        if pipe.is_empty() {
-            return Ok(Vec::new());
-        }
         // (The semaphore is never closed.)
         let _turn = self.inner.bulk_turns.acquire().await.ok();
-        let mut conn = self.inner.bulk.clone();
         let raw: Vec<std::collections::HashMap<String, Vec<u8>>> =
-            self.bounded(op, pipe.query_async(&mut conn)).await?;
+            self.read_pipe_on(self.inner.bulk.clone(), op, pipe).await?;
         raw.into_iter().map(doc::hash_text).collect()
     }
 
