@@ -517,26 +517,54 @@ async fn a_parcel_lock_is_released_only_by_its_holder() {
         .is_some());
 }
 
+/// 48 orders planned into shipments, with a carrier whose every createOrder answers after
+/// `stall`.
+struct Slow {
+    redis: TestRedis,
+    vtp: FakeVtp,
+    app: TestApp,
+    /// (shipment id, its parcels)
+    shs: Vec<(String, Vec<String>)>,
+    parcels: Vec<String>,
+}
+
+async fn slow_carrier_48(stall: Duration) -> Slow {
+    let redis = TestRedis::start().await;
+    let vtp = FakeVtp::start().await;
+    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
+    ingest(&app, 48, |_, _| {}).await;
+    let shs = planned(&app.addr.to_string(), 48).await;
+    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
+    vtp.set_random_faults(RandomFaults {
+        server_error: 0.0,
+        stall: 1.0,
+        stall_for: stall,
+        seed: 7,
+    });
+    Slow {
+        redis,
+        vtp,
+        app,
+        shs,
+        parcels,
+    }
+}
+
 /// A booking request whose caller goes away (a tablet's 10 s timeout on a shipment of
 /// thousands of parcels) still books every parcel at once: its pass does not stop with the
 /// request, leaving the parcels it had not reached leased to it for minutes (reviewer Y2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_request_cut_off_by_its_caller_still_books_every_parcel() {
-    let redis = TestRedis::start().await;
-    let vtp = FakeVtp::start().await;
-    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
-    let addr = app.addr.to_string();
-    ingest(&app, 48, |_, _| {}).await;
-    let shs = planned(&addr, 48).await;
-    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
     // Every createOrder answers after 400 ms: a pass over 48 parcels, 8 at a time, takes
     // about 2.4 s; the caller gives up after 500 ms.
-    vtp.set_random_faults(RandomFaults {
-        server_error: 0.0,
-        stall: 1.0,
-        stall_for: Duration::from_millis(400),
-        seed: 7,
-    });
+    let Slow {
+        redis,
+        vtp,
+        app,
+        shs,
+        parcels,
+    } = slow_carrier_48(Duration::from_millis(400)).await;
+    let addr = app.addr.to_string();
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()
@@ -569,20 +597,15 @@ async fn a_booking_request_cut_off_by_its_caller_still_books_every_parcel() {
 /// `shutting_down` (book again), not 200 with an empty list of parcels (code review F5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_pass_stopped_by_shutdown_says_so() {
-    let redis = TestRedis::start().await;
-    let vtp = FakeVtp::start().await;
-    let app = TestApp::spawn_with(config(&redis.url(), &vtp.base_url())).await;
-    let addr = app.addr.to_string();
-    ingest(&app, 48, |_, _| {}).await;
-    let shs = planned(&addr, 48).await;
-    let parcels: Vec<String> = shs.iter().flat_map(|(_, p)| p.clone()).collect();
     // Every createOrder answers after 2 s: the pass (6 rounds of 8) outlasts the shutdown.
-    vtp.set_random_faults(RandomFaults {
-        server_error: 0.0,
-        stall: 1.0,
-        stall_for: Duration::from_secs(2),
-        seed: 7,
-    });
+    let Slow {
+        redis,
+        vtp: _vtp, // (kept: the carrier answers until the end)
+        app,
+        shs,
+        parcels,
+    } = slow_carrier_48(Duration::from_secs(2)).await;
+    let addr = app.addr.to_string();
     let (id, _) = shs.iter().max_by_key(|(_, p)| p.len()).unwrap().clone();
     let request = tokio::spawn({
         let addr = addr.clone();

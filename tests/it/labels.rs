@@ -796,6 +796,45 @@ async fn parcel_of(addr: &str, id: &str) -> Value {
         .unwrap_or_else(|| panic!("no parcel holds {id}"))
 }
 
+/// The parcel that holds `order_id` now: not one `replaced` (a repacked box lists its orders
+/// still).
+async fn live_parcel_of(addr: &str, order_id: &str) -> Option<String> {
+    waves(addr)
+        .await
+        .values()
+        .flat_map(|w| w["parcels"].as_array().unwrap().clone())
+        .find(|p| {
+            p["status"] != "replaced"
+                && p["order_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o == order_id)
+        })
+        .map(|p| p["parcel_id"].as_str().unwrap().to_owned())
+}
+
+/// `parcel` is packed (unpicked, confirmed), then seller A cancels `order_id` of it: it is
+/// to be repacked.
+async fn pack_then_cancel(addr: &str, parcel: &str, order_id: &str) {
+    let (s, r) = TestClient::new(addr, OPERATOR)
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/parcels/{parcel}/packed"),
+            Some(json!({"confirm_unpicked": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = TestClient::new(addr, TOKEN_A)
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/orders/{order_id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+}
+
 /// One jar of honey for Dương (one buyer: her orders share a parcel while a wave is open).
 fn honey(id: &str) -> Value {
     order(
@@ -938,40 +977,14 @@ async fn a_buyer_with_many_parcels_at_one_pickup_names_only_the_latest() {
     ingest(&app, "many-1", vec![honey("MANY-1"), honey("MANY-1B")]).await;
     eventually(60, "the first orders waved", || waved(&addr, "many-1", 2)).await;
     let first = id(parcel_of(&addr, "MANY-1").await);
-    let (s, r) = TestClient::new(&addr, OPERATOR)
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/parcels/{first}/packed"),
-            Some(json!({"confirm_unpicked": true})),
-        )
-        .await;
-    assert_eq!(s, 200, "{r}");
-    let (s, r) = TestClient::new(&addr, TOKEN_A)
-        .call(reqwest::Method::POST, "/v1/orders/MANY-1B/cancel", None)
-        .await;
-    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
-    // The parcel that holds MANY-1 now (the old box lists it still, `replaced`).
-    let live = |a: String| async move {
-        waves(&a)
+    pack_then_cancel(&addr, &first, "MANY-1B").await;
+    eventually(60, "the first parcel repacked", || async {
+        live_parcel_of(&addr, "MANY-1")
             .await
-            .values()
-            .flat_map(|w| w["parcels"].as_array().unwrap().clone())
-            .find(|p| {
-                p["status"] != "replaced"
-                    && p["order_ids"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|o| o == "MANY-1")
-            })
-            .map(id)
-    };
-    eventually(60, "the first parcel repacked", || {
-        let (a, first) = (addr.clone(), first.clone());
-        async move { live(a).await.is_some_and(|p| p != first) }
+            .is_some_and(|p| p != first)
     })
     .await;
-    let mut ids = vec![live(addr.clone()).await.unwrap()];
+    let mut ids = vec![live_parcel_of(&addr, "MANY-1").await.unwrap()];
     for n in 2..=5 {
         let (session, order) = (format!("many-{n}"), format!("MANY-{n}"));
         ingest(&app, &session, vec![honey(&order)]).await;
@@ -1050,41 +1063,14 @@ async fn a_repacked_parcel_keeps_its_place_in_k_of_n() {
     };
     assert!(label(second.clone()).await.contains("2/2"));
     // The first box is packed, then one of its orders is cancelled: it is repacked.
-    let op = TestClient::new(&addr, OPERATOR);
-    let (s, r) = op
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/parcels/{first}/packed"),
-            Some(json!({"confirm_unpicked": true})),
-        )
-        .await;
-    assert_eq!(s, 200, "{r}");
-    let (s, r) = TestClient::new(&addr, TOKEN_A)
-        .call(reqwest::Method::POST, "/v1/orders/KN-1/cancel", None)
-        .await;
-    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
-    // The parcel that holds KN-2 now (the old box lists it still, `replaced`).
-    let live = |a: String| async move {
-        waves(&a)
+    pack_then_cancel(&addr, &first, "KN-1").await;
+    eventually(60, "the first box repacked", || async {
+        live_parcel_of(&addr, "KN-2")
             .await
-            .values()
-            .flat_map(|w| w["parcels"].as_array().unwrap().clone())
-            .find(|p| {
-                p["status"] != "replaced"
-                    && p["order_ids"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|o| o == "KN-2")
-            })
-            .map(|p| p["parcel_id"].as_str().unwrap().to_owned())
-    };
-    eventually(60, "the first box repacked", || {
-        let (a, f) = (addr.clone(), first.clone());
-        async move { live(a).await.is_some_and(|p| p != f) }
+            .is_some_and(|p| p != first)
     })
     .await;
-    let fresh = live(addr.clone()).await.unwrap();
+    let fresh = live_parcel_of(&addr, "KN-2").await.unwrap();
     // The replacement is 1/2, in its place; the other box still reads 2/2.
     assert!(label(fresh.clone()).await.contains("1/2"), "{fresh}");
     assert!(label(second.clone()).await.contains("2/2"), "{second}");
